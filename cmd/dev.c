@@ -1,0 +1,139 @@
+/* dev.c - `llmgw dev`: every role in one process on embedded defaults, for a first run with no servers.
+ *
+ * Kafka is librdkafka's in-process mock cluster, the ledger is SQLite, the provider is echo. The roles are
+ * the same code as in production; only the backends differ. */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "envelope.h"
+#include "errors.h"
+#include "ingress.h"
+#include "kafka.h"
+#include "ledger.h"
+#include "log.h"
+#include "metrics.h"
+#include "roles.h"
+#include "worker.h"
+
+struct role_thread {
+    pthread_t thread;
+    int (*run)(void *self, const atomic_bool *stop);
+    void *self;
+    atomic_bool stop;
+    int rc;
+};
+
+static int run_worker(void *self, const atomic_bool *stop) { return lgw_worker_run(self, stop); }
+static int run_ledger(void *self, const atomic_bool *stop) { return lgw_ledger_run(self, stop); }
+
+static void *role_main(void *arg)
+{
+    struct role_thread *rt = arg;
+    rt->rc = rt->run(rt->self, &rt->stop);
+    return NULL;
+}
+
+/* The mock cluster lives as long as the rd_kafka_t that created it. Its topics are made here because it
+ * has no admin API; it also auto-creates topics on first use, which we do not rely on. */
+static int start_mock(struct lgw_config *cfg, rd_kafka_t **owner, rd_kafka_mock_cluster_t **mcluster)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!*owner) {
+        LGW_ERROR("dev", "mock cluster owner: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return LGW_ERR(INTERNAL);
+    }
+    *mcluster = rd_kafka_mock_cluster_new(*owner, 1);
+    if (!*mcluster) {
+        LGW_ERROR("dev", "could not start the in-process Kafka mock cluster");
+        return LGW_ERR(INTERNAL);
+    }
+    lgw_strlcpy(cfg->kafka_brokers, rd_kafka_mock_cluster_bootstraps(*mcluster), sizeof(cfg->kafka_brokers));
+    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, LGW_TOPIC_COST, LGW_TOPIC_DLQ};
+    for (size_t i = 0; i < 4; i++) {
+        char name[LGW_TOPIC_MAX];
+        lgw_config_topic(cfg, suffixes[i], name, sizeof(name));
+        rd_kafka_mock_topic_create(*mcluster, name, (int)cfg->kafka_partitions, 1);
+    }
+    char name[LGW_TOPIC_MAX], suffix[96];
+    snprintf(suffix, sizeof(suffix), "%s.%s", LGW_TOPIC_REPLIES, cfg->ingress_id);
+    lgw_config_topic(cfg, suffix, name, sizeof(name));
+    rd_kafka_mock_topic_create(*mcluster, name, 1, 1);
+    return LGW_OK;
+}
+
+int lgw_role_dev(struct lgw_config *cfg)
+{
+    rd_kafka_t *owner = NULL;
+    rd_kafka_mock_cluster_t *mcluster = NULL;
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_worker *w = NULL;
+    struct lgw_ledger *l = NULL;
+    struct lgw_ingress *ing = NULL;
+    struct role_thread wt = {0}, lt = {0};
+    bool wt_started = false, lt_started = false;
+
+    cfg->kafka_mock = true;
+    cfg->allow_anonymous = true;
+    /* The mock answers an empty fetch only after the full wait, so every hop would cost the wait. */
+    cfg->kafka_fetch_wait_ms = 5;
+    if (!cfg->ingress_id[0])
+        lgw_strlcpy(cfg->ingress_id, "dev", sizeof(cfg->ingress_id));
+    int rc = start_mock(cfg, &owner, &mcluster);
+    if (rc)
+        goto out;
+    if ((rc = lgw_ledger_new(cfg, m, &l)) || (rc = lgw_worker_new(cfg, m, &w)))
+        goto out;
+    lt = (struct role_thread){.run = run_ledger, .self = l};
+    wt = (struct role_thread){.run = run_worker, .self = w};
+    if (pthread_create(&lt.thread, NULL, role_main, &lt) || pthread_create(&wt.thread, NULL, role_main, &wt)) {
+        rc = LGW_ERR(INTERNAL);
+        goto out;
+    }
+    lt_started = wt_started = true;
+    if ((rc = lgw_ingress_new(cfg, m, &ing)))
+        goto out;
+    lgw_ingress_add_ready_check(ing, lgw_worker_ready_cb, w);
+    lgw_ingress_add_ready_check(ing, lgw_ledger_ready_cb, l);
+    LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, echo provider)",
+             cfg->listen_addr, (long long)cfg->port, cfg->database_url);
+    while (!atomic_load(&lgw_stop_requested)) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    LGW_INFO("dev", "stopping");
+out:
+    /* Order matters: the ingress stops queuing jobs, then the worker drains (its cost events reach Kafka),
+     * then the ledger writes what is left, then the cluster goes. */
+    if (ing)
+        lgw_ingress_drain(ing);
+    if (wt_started) {
+        atomic_store(&wt.stop, true);
+        pthread_join(wt.thread, NULL);
+    }
+    lgw_worker_free(w);
+    if (lt_started) {
+        /* Let the ledger read the last cost events before it stops. */
+        struct timespec ts = {0, 300 * 1000000L};
+        nanosleep(&ts, NULL);
+        atomic_store(&lt.stop, true);
+        pthread_join(lt.thread, NULL);
+    }
+    lgw_ledger_free(l);
+    lgw_ingress_free(ing);
+    lgw_metrics_free(m);
+    if (mcluster)
+        rd_kafka_mock_cluster_destroy(mcluster);
+    if (owner)
+        rd_kafka_destroy(owner);
+    if (rc == 0 && (wt.rc || lt.rc))
+        rc = LGW_ERR(INTERNAL);
+    return rc ? 1 : 0;
+}

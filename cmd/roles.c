@@ -1,0 +1,97 @@
+/* roles.c - process roles for production mode: one role per process, plus its ops server. */
+#include "roles.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "errors.h"
+#include "ingress.h"
+#include "ledger.h"
+#include "log.h"
+#include "metrics.h"
+#include "opsrv.h"
+#include "worker.h"
+
+atomic_bool lgw_stop_requested;
+
+static void wait_for_stop(void)
+{
+    while (!atomic_load(&lgw_stop_requested)) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int lgw_role_ingress(struct lgw_config *cfg)
+{
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_ingress *ing = NULL;
+    int rc = lgw_ingress_new(cfg, m, &ing);
+    if (rc == 0) {
+        wait_for_stop();
+        LGW_INFO("main", "stopping: draining the ingress");
+        lgw_ingress_drain(ing);
+    }
+    lgw_ingress_free(ing);
+    lgw_metrics_free(m);
+    return rc ? 1 : 0;
+}
+
+int lgw_role_worker(struct lgw_config *cfg)
+{
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_worker *w = NULL;
+    struct lgw_opsrv *ops = NULL;
+    int rc = lgw_worker_new(cfg, m, &w);
+    if (rc == 0 && cfg->ops_port)
+        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_worker_ready_cb, w, &ops);
+    if (rc == 0)
+        rc = lgw_worker_run(w, &lgw_stop_requested);
+    lgw_opsrv_stop(ops);
+    lgw_worker_free(w);
+    lgw_metrics_free(m);
+    return rc ? 1 : 0;
+}
+
+int lgw_role_ledger(struct lgw_config *cfg)
+{
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_ledger *l = NULL;
+    struct lgw_opsrv *ops = NULL;
+    int rc = lgw_ledger_new(cfg, m, &l);
+    if (rc == 0 && cfg->ops_port)
+        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_ledger_ready_cb, l, &ops);
+    if (rc == 0)
+        rc = lgw_ledger_run(l, &lgw_stop_requested);
+    lgw_opsrv_stop(ops);
+    lgw_ledger_free(l);
+    lgw_metrics_free(m);
+    return rc ? 1 : 0;
+}
+
+int lgw_cmd_keys(int argc, char **argv)
+{
+    const char *tenant = NULL;
+    if (argc >= 1 && strcmp(argv[0], "new") == 0) {
+        for (int i = 1; i + 1 < argc; i++)
+            if (strcmp(argv[i], "--tenant") == 0)
+                tenant = argv[i + 1];
+    }
+    if (!tenant) {
+        fprintf(stderr, "usage: llmgw keys new --tenant TENANT\n");
+        return 2;
+    }
+    char key[128], hex[65];
+    if (lgw_auth_new_key(key, sizeof(key), hex)) {
+        fprintf(stderr, "llmgw: could not generate a key\n");
+        return 1;
+    }
+    printf("key: %s\nsha256: %s\n", key, hex);
+    fprintf(stderr,
+            "Give the key to the tenant (it is shown only now); configure the hash, e.g.\n"
+            "  LLMGW_TENANT_KEYS=%s:%s\n",
+            tenant, hex);
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* roles.h - the subcommands of the llmgw binary, each a role that runs until SIGTERM/SIGINT. */
+#ifndef LGW_ROLES_H
+#define LGW_ROLES_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+
+/* Set by the signal handler; every role's loop watches it. */
+extern atomic_bool lgw_stop_requested;
+
+/* Each returns the process exit code: 0 after a clean drain, non-zero when it could not start. */
+int lgw_role_ingress(struct lgw_config *cfg);
+int lgw_role_worker(struct lgw_config *cfg);
+int lgw_role_ledger(struct lgw_config *cfg);
+int lgw_role_dev(struct lgw_config *cfg);
+/* `llmgw keys new --tenant T`: prints a new key and the hash to configure. */
+int lgw_cmd_keys(int argc, char **argv);
+
+#endif

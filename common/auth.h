@@ -1,0 +1,25 @@
+/* auth.h - tenant API keys: generation, hashing, and constant-time checks.
+ *
+ * Keys are random ("lgw-" + 44 base64url characters from 264 random bits); only their SHA-256 is configured, and a
+ * presented key is hashed and compared against every configured hash without an early exit, so timing
+ * reveals neither a key nor which tenant matched. Keys are never logged. Thread-safe. */
+#ifndef LGW_AUTH_H
+#define LGW_AUTH_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Longest key we hash; anything longer is rejected without work. */
+#define LGW_AUTH_KEY_MAX 256
+
+/* hex receives the lowercase SHA-256 of data (64 characters + NUL). */
+void lgw_auth_sha256_hex(const void *data, size_t len, char hex[65]);
+/* Writes a fresh key into key (keysz >= 48) and its SHA-256 into hex. Returns 0 or LGW_ERR(INTERNAL). */
+int lgw_auth_new_key(char *key, size_t keysz, char hex[65]);
+/* Checks an Authorization header value ("Bearer <key>", may be NULL) against keys[0..nkeys). On success
+ * copies the tenant into tenant_out and returns 0; otherwise LGW_ERR(UNAUTHORIZED). */
+int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, char *tenant_out,
+                   size_t tenant_outsz);
+
+#endif

@@ -1,0 +1,282 @@
+/* config.c - the settings table and its parsers (JSON file, environment). */
+#include "config.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+
+enum opt_type { OPT_INT, OPT_STR };
+
+struct opt {
+    const char *name; /* key in the JSON file */
+    const char *env;
+    enum opt_type type;
+    size_t off, size;
+    const char *def; /* default, as text */
+    int64_t min, max;
+    bool secret; /* environment only */
+    const char *doc;
+};
+
+#define I(field, env, def, min, max, doc)                                                                 \
+    {#field, env, OPT_INT, offsetof(struct lgw_config, field), sizeof(int64_t), def, min, max, false, doc}
+#define S(field, env, def, doc)                                                                           \
+    {#field, env, OPT_STR, offsetof(struct lgw_config, field), sizeof(((struct lgw_config *)0)->field),   \
+     def, 0, 0, false, doc}
+
+static const struct opt opts[] = {
+    S(listen_addr, "LLMGW_LISTEN_ADDR", "127.0.0.1", "Address the HTTP servers bind to."),
+    I(port, "LLMGW_PORT", "8080", 1, 65535, "Ingress HTTP port (in `llmgw dev`, the only port)."),
+    I(ops_port, "LLMGW_OPS_PORT", "0", 0, 65535,
+      "Port on which `worker` and `ledger` serve /healthz, /readyz and /metrics; 0 disables it."),
+    S(kafka_brokers, "LLMGW_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers (ignored by `llmgw dev`)."),
+    S(ingress_id, "LLMGW_INGRESS_ID", "",
+      "This ingress instance's id; its replies arrive on `<prefix>.replies.<id>`. Empty: hostname-pid."),
+    S(worker_id, "LLMGW_WORKER_ID", "", "This worker's id, recorded in cost events. Empty: hostname-pid."),
+    S(topic_prefix, "LLMGW_TOPIC_PREFIX", "llmgw", "Prefix of every Kafka topic name."),
+    I(kafka_fetch_wait_ms, "LLMGW_KAFKA_FETCH_WAIT_MS", "100", 1, 10000,
+      "fetch.wait.max.ms of consumers; a real broker answers as soon as data arrives."),
+    I(kafka_partitions, "LLMGW_KAFKA_PARTITIONS", "4", 1, 1024,
+      "Partitions of the job and cost topics when this process creates them."),
+    I(kafka_produce_timeout_ms, "LLMGW_KAFKA_PRODUCE_TIMEOUT_MS", "10000", 100, 600000,
+      "How long a produced message may wait for the broker before it fails (message.timeout.ms)."),
+    S(database_url, "LLMGW_DATABASE_URL", "sqlite:llmgw-ledger.db",
+      "Ledger database: `postgresql://...` or `sqlite:PATH`."),
+    I(request_timeout_ms, "LLMGW_REQUEST_TIMEOUT_MS", "30000", 10, 3600000,
+      "Deadline of a request from arrival to answer; past it the client gets 504."),
+    I(max_body_bytes, "LLMGW_MAX_BODY_BYTES", "1048576", 1024, 67108864, "Largest accepted request body (413 above)."),
+    I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
+    I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
+    I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000, "Most concurrent client connections."),
+    I(worker_concurrency, "LLMGW_WORKER_CONCURRENCY", "64", 1, 100000, "Jobs one worker process runs at once."),
+    I(ledger_batch_max, "LLMGW_LEDGER_BATCH_MAX", "500", 1, 100000, "Most cost events per ledger transaction."),
+    I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000, "Longest wait to fill a ledger batch."),
+    I(shutdown_grace_ms, "LLMGW_SHUTDOWN_GRACE_MS", "10000", 0, 600000,
+      "On SIGTERM, how long in-flight work may take to finish before it is cut off."),
+    S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),
+    S(tenant_keys, "LLMGW_TENANT_KEYS", "",
+      "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`)."),
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int set_value(struct lgw_config *cfg, const struct opt *o, const char *val, const char *from,
+                     struct lgw_buf *errs)
+{
+    char *field = (char *)cfg + o->off;
+    if (o->type == OPT_STR) {
+        if (strlen(val) >= o->size) {
+            lgw_buf_printf(errs, "%s (%s): longer than %zu bytes\n", o->name, from, o->size - 1);
+            return LGW_ERR(CONFIG);
+        }
+        lgw_strlcpy(field, val, o->size);
+        return LGW_OK;
+    }
+    long long v;
+    if (lgw_parse_int64(val, strlen(val), &v) || v < o->min || v > o->max) {
+        lgw_buf_printf(errs, "%s (%s): expected an integer from %lld to %lld\n", o->name, from,
+                       (long long)o->min, (long long)o->max);
+        return LGW_ERR(CONFIG);
+    }
+    *(int64_t *)(void *)field = v;
+    return LGW_OK;
+}
+
+void lgw_config_defaults(struct lgw_config *cfg)
+{
+    struct lgw_buf ignore;
+    lgw_buf_init(&ignore, 0);
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NOPTS; i++)
+        set_value(cfg, &opts[i], opts[i].def, "default", &ignore);
+    lgw_buf_cleanup(&ignore);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs)
+{
+    int rc = LGW_OK;
+    free(cfg->keys);
+    cfg->keys = NULL;
+    cfg->nkeys = 0;
+    const char *p = spec;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        size_t tlen = colon ? (size_t)(colon - p) : 0;
+        size_t hlen = colon ? len - tlen - 1 : 0;
+        if (len == 0) {
+            /* tolerate "a:h," and ",," */
+        } else if (!colon || tlen == 0 || tlen >= LGW_TENANT_MAX || hlen != 64) {
+            lgw_buf_printf(errs, "tenant_keys: entry %zu is not `tenant:<64 hex sha256>`\n", cfg->nkeys + 1);
+            rc = LGW_ERR(CONFIG);
+        } else if (cfg->nkeys >= LGW_MAX_TENANT_KEYS) {
+            lgw_buf_printf(errs, "tenant_keys: more than %d keys\n", LGW_MAX_TENANT_KEYS);
+            rc = LGW_ERR(CONFIG);
+            break;
+        } else {
+            struct lgw_tenant_key k;
+            memset(&k, 0, sizeof(k));
+            memcpy(k.tenant, p, tlen);
+            bool ok = true;
+            for (size_t i = 0; i < 32; i++) {
+                int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+                if (hi < 0 || lo < 0)
+                    ok = false;
+                k.sha256[i] = (unsigned char)((hi << 4) | (lo & 15));
+            }
+            for (size_t i = 0; i < tlen; i++) {
+                char c = p[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                      c == '_' || c == '.'))
+                    ok = false;
+            }
+            if (!ok) {
+                lgw_buf_printf(errs, "tenant_keys: entry %zu has a bad tenant name or hex digest\n",
+                               cfg->nkeys + 1);
+                rc = LGW_ERR(CONFIG);
+            } else {
+                cfg->keys = lgw_realloc(cfg->keys, (cfg->nkeys + 1) * sizeof(*cfg->keys));
+                cfg->keys[cfg->nkeys++] = k;
+            }
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return rc;
+}
+
+static int load_file(struct lgw_config *cfg, const char *path, struct lgw_buf *errs)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        lgw_buf_printf(errs, "%s:%d: %s\n", path, jerr.line, jerr.text);
+        return LGW_ERR(CONFIG);
+    }
+    int rc = LGW_OK;
+    if (!json_is_object(root)) {
+        lgw_buf_printf(errs, "%s: top level must be an object\n", path);
+        rc = LGW_ERR(CONFIG);
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        const struct opt *o = NULL;
+        for (size_t i = 0; i < NOPTS; i++)
+            if (strcmp(opts[i].name, key) == 0)
+                o = &opts[i];
+        if (!o) {
+            lgw_buf_printf(errs, "%s: unknown setting \"%s\"\n", path, key);
+            rc = LGW_ERR(CONFIG);
+            continue;
+        }
+        if (o->secret) {
+            lgw_buf_printf(errs, "%s: \"%s\" is a secret; set it with %s only\n", path, key, o->env);
+            rc = LGW_ERR(CONFIG);
+            continue;
+        }
+        char num[32];
+        const char *text = NULL;
+        if (json_is_string(val))
+            text = json_string_value(val);
+        else if (json_is_integer(val) && o->type == OPT_INT) {
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(val));
+            text = num;
+        }
+        if (!text) {
+            lgw_buf_printf(errs, "%s: \"%s\" has the wrong type\n", path, key);
+            rc = LGW_ERR(CONFIG);
+            continue;
+        }
+        if (set_value(cfg, o, text, path, errs))
+            rc = LGW_ERR(CONFIG);
+    }
+out:
+    json_decref(root);
+    return rc;
+}
+
+int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *errs)
+{
+    int rc = LGW_OK;
+    if (!path)
+        path = getenv("LLMGW_CONFIG");
+    if (path && *path && load_file(cfg, path, errs))
+        rc = LGW_ERR(CONFIG);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v && set_value(cfg, &opts[i], v, opts[i].env, errs))
+            rc = LGW_ERR(CONFIG);
+    }
+    int level;
+    if (lgw_log_level_parse(cfg->log_level, &level)) {
+        lgw_buf_printf(errs, "log_level: \"%s\" is not debug, info, warn or error\n", cfg->log_level);
+        rc = LGW_ERR(CONFIG);
+    } else {
+        lgw_log_set_level(level);
+    }
+    if (lgw_config_parse_keys(cfg, cfg->tenant_keys, errs))
+        rc = LGW_ERR(CONFIG);
+    if (strncmp(cfg->database_url, "postgresql://", 13) != 0 && strncmp(cfg->database_url, "postgres://", 11) != 0 &&
+        strncmp(cfg->database_url, "sqlite:", 7) != 0) {
+        lgw_buf_puts(errs, "database_url: must start with postgresql:// or sqlite:\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    for (const char *c = cfg->ingress_id; *c; c++) {
+        /* The id becomes part of a topic name: Kafka allows [a-zA-Z0-9._-]. */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+              *c == '_' || *c == '.')) {
+            lgw_buf_puts(errs, "ingress_id: only letters, digits, '.', '_' and '-' are allowed\n");
+            rc = LGW_ERR(CONFIG);
+            break;
+        }
+    }
+    return rc;
+}
+
+void lgw_config_cleanup(struct lgw_config *cfg)
+{
+    free(cfg->keys);
+    cfg->keys = NULL;
+    cfg->nkeys = 0;
+}
+
+void lgw_config_topic(const struct lgw_config *cfg, const char *suffix, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s.%s", cfg->topic_prefix, suffix);
+}
+
+void lgw_config_write_docs(FILE *out)
+{
+    fprintf(out, "# llmgw configuration\n\n"
+                 "Generated by `llmgw config docs` from the table in `common/config.c`; do not edit by hand.\n\n"
+                 "Settings come from built-in defaults, then the JSON file named by `--config` or `LLMGW_CONFIG` "
+                 "(keys as in the first column), then the environment (later wins). Secrets are read from the "
+                 "environment only.\n\n"
+                 "| setting | environment | default | range | description |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        char range[64] = "text";
+        if (o->type == OPT_INT)
+            snprintf(range, sizeof(range), "%lld..%lld", (long long)o->min, (long long)o->max);
+        fprintf(out, "| `%s` | `%s` | `%s` | %s | %s%s |\n", o->name, o->env, o->def, range, o->doc,
+                o->secret ? " (secret)" : "");
+    }
+}

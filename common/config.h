@@ -1,0 +1,70 @@
+/* config.h - llmgw configuration: one table drives parsing, validation and docs/CONFIG.md.
+ *
+ * Sources, later wins: built-in defaults, the JSON file (--config or LLMGW_CONFIG), environment variables.
+ * Settings marked secret are read only from the environment. Every error is collected and reported
+ * before any socket opens. */
+#ifndef LGW_CONFIG_H
+#define LGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+
+#define LGW_TENANT_MAX 64
+#define LGW_MAX_TENANT_KEYS 4096
+
+struct lgw_tenant_key {
+    char tenant[LGW_TENANT_MAX];
+    unsigned char sha256[32];
+};
+
+struct lgw_config {
+    char listen_addr[64];
+    int64_t port;
+    int64_t ops_port;
+    char kafka_brokers[512];
+    char ingress_id[64];
+    char worker_id[64];
+    char topic_prefix[64];
+    int64_t kafka_fetch_wait_ms;
+    int64_t kafka_partitions;
+    int64_t kafka_produce_timeout_ms;
+    char database_url[512];
+    int64_t request_timeout_ms;
+    int64_t max_body_bytes;
+    int64_t max_json_depth;
+    int64_t http_threads;
+    int64_t max_connections;
+    int64_t worker_concurrency;
+    int64_t ledger_batch_max;
+    int64_t ledger_batch_ms;
+    int64_t shutdown_grace_ms;
+    char log_level[16];
+    char tenant_keys[65536];
+
+    /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
+    struct lgw_tenant_key *keys;
+    size_t nkeys;
+    /* Set by `llmgw dev`: accept requests without a key as tenant "dev" when no keys are configured. */
+    bool allow_anonymous;
+    /* Set by `llmgw dev`: the Kafka cluster is librdkafka's in-process mock (tunes fetch waits). */
+    bool kafka_mock;
+};
+
+/* Fills cfg with the built-in defaults. Never fails. */
+void lgw_config_defaults(struct lgw_config *cfg);
+/* Applies the JSON file at path (NULL: LLMGW_CONFIG, or none) and then the environment; validates.
+ * On failure returns LGW_ERR(CONFIG) with every problem, one per line, in errs. */
+int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *errs);
+/* Frees what lgw_config_load derived. */
+void lgw_config_cleanup(struct lgw_config *cfg);
+/* Prints the settings table as Markdown (the source of docs/CONFIG.md). */
+void lgw_config_write_docs(FILE *out);
+/* Parses "tenant:sha256hex,tenant:sha256hex" into cfg->keys. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
+int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
+/* Kafka topic names derived from topic_prefix: "<prefix>.<suffix>". */
+void lgw_config_topic(const struct lgw_config *cfg, const char *suffix, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,64 @@
+/* cost.c - exact nano-USD arithmetic (see cost.h). */
+#include "cost.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+
+int lgw_cost_compute(const struct lgw_price *p, int64_t input_tokens, int64_t output_tokens,
+                     int64_t cached_input_tokens, int64_t *cost_nusd)
+{
+    if (input_tokens < 0 || output_tokens < 0 || cached_input_tokens < 0 || cached_input_tokens > input_tokens ||
+        p->input_nusd_per_mtok < 0 || p->output_nusd_per_mtok < 0 || p->cached_input_nusd_per_mtok < 0)
+        return LGW_ERR(INVALID);
+    __int128 sum = (__int128)(input_tokens - cached_input_tokens) * p->input_nusd_per_mtok +
+                   (__int128)cached_input_tokens * p->cached_input_nusd_per_mtok +
+                   (__int128)output_tokens * p->output_nusd_per_mtok;
+    __int128 cost = (sum + 500000) / 1000000; /* round half up, once */
+    if (cost > INT64_MAX)
+        return LGW_ERR(INVALID);
+    *cost_nusd = (int64_t)cost;
+    return LGW_OK;
+}
+
+int lgw_cost_format_usd(int64_t nusd, char *out, size_t outsz)
+{
+    /* Work in unsigned magnitude so INT64_MIN formats too. */
+    unsigned long long mag = nusd < 0 ? (unsigned long long)(-(nusd + 1)) + 1ULL : (unsigned long long)nusd;
+    int n = snprintf(out, outsz, "%s%llu.%09llu", nusd < 0 ? "-" : "", mag / 1000000000ULL, mag % 1000000000ULL);
+    return n < 0 || (size_t)n >= outsz ? LGW_ERR(INVALID) : LGW_OK;
+}
+
+int lgw_cost_parse_usd(const char *s, int64_t *nusd)
+{
+    bool neg = false;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    unsigned long long whole = 0, frac = 0;
+    int wdigits = 0, fdigits = 0;
+    for (; *s >= '0' && *s <= '9'; s++, wdigits++) {
+        if (whole > (9223372036ULL)) /* whole dollars that still fit in int64 nano-dollars */
+            return LGW_ERR(INVALID);
+        whole = whole * 10 + (unsigned long long)(*s - '0');
+    }
+    if (*s == '.') {
+        s++;
+        for (; *s >= '0' && *s <= '9'; s++, fdigits++) {
+            if (fdigits == 9)
+                return LGW_ERR(INVALID);
+            frac = frac * 10 + (unsigned long long)(*s - '0');
+        }
+        if (fdigits == 0)
+            return LGW_ERR(INVALID);
+    }
+    if (*s || wdigits == 0)
+        return LGW_ERR(INVALID);
+    for (int i = fdigits; i < 9; i++)
+        frac *= 10;
+    __int128 v = (__int128)whole * 1000000000 + frac;
+    if (v > INT64_MAX)
+        return LGW_ERR(INVALID);
+    *nusd = neg ? -(int64_t)v : (int64_t)v;
+    return LGW_OK;
+}

@@ -1,0 +1,390 @@
+/* envelope.c - encode/decode of job, reply and cost-event messages (schemas/ *.schema.json). */
+#include "envelope.h"
+
+#include <stdlib.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "errors.h"
+
+/* Bodies are validated by the ingress before they are queued; this only bounds what a batch producer
+ * writing straight to Kafka can make a worker parse. */
+#define ENVELOPE_LOAD_FLAGS (JSON_REJECT_DUPLICATES)
+
+const char *lgw_job_kind_name(enum lgw_job_kind kind)
+{
+    return kind == LGW_JOB_EMBEDDINGS ? "embeddings" : "chat";
+}
+
+static int dump(json_t *obj, struct lgw_buf *out)
+{
+    size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    if (n == 0)
+        return LGW_ERR(INTERNAL);
+    char *tmp = lgw_malloc(n);
+    json_dumpb(obj, tmp, n, JSON_COMPACT);
+    int rc = lgw_buf_append(out, tmp, n);
+    free(tmp);
+    return rc;
+}
+
+/* Reads a required string field into dst; fills why on failure. */
+static int get_str(json_t *root, const char *key, char *dst, size_t dstsz, bool required, char *why, size_t whysz)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        if (!required) {
+            dst[0] = '\0';
+            return LGW_OK;
+        }
+        snprintf(why, whysz, "missing field \"%s\"", key);
+        return LGW_ERR(INVALID);
+    }
+    if (!json_is_string(v)) {
+        snprintf(why, whysz, "field \"%s\" must be a string", key);
+        return LGW_ERR(INVALID);
+    }
+    if (json_string_length(v) >= dstsz) {
+        snprintf(why, whysz, "field \"%s\" is longer than %zu bytes", key, dstsz - 1);
+        return LGW_ERR(INVALID);
+    }
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    if (required && dst[0] == '\0') {
+        snprintf(why, whysz, "field \"%s\" must not be empty", key);
+        return LGW_ERR(INVALID);
+    }
+    return LGW_OK;
+}
+
+static int get_int(json_t *root, const char *key, int64_t *dst, bool required, int64_t min, int64_t max, char *why,
+                   size_t whysz)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v) {
+        if (!required) {
+            *dst = 0;
+            return LGW_OK;
+        }
+        snprintf(why, whysz, "missing field \"%s\"", key);
+        return LGW_ERR(INVALID);
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        snprintf(why, whysz, "field \"%s\" must be an integer in [%lld, %lld]", key, (long long)min, (long long)max);
+        return LGW_ERR(INVALID);
+    }
+    *dst = json_integer_value(v);
+    return LGW_OK;
+}
+
+static int get_bool(json_t *root, const char *key, bool *dst, char *why, size_t whysz)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v) {
+        *dst = false;
+        return LGW_OK;
+    }
+    if (!json_is_boolean(v)) {
+        snprintf(why, whysz, "field \"%s\" must be a boolean", key);
+        return LGW_ERR(INVALID);
+    }
+    *dst = json_is_true(v);
+    return LGW_OK;
+}
+
+static json_t *load(const void *data, size_t len, char *why, size_t whysz)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, ENVELOPE_LOAD_FLAGS, &jerr);
+    if (!root) {
+        snprintf(why, whysz, "not JSON: %s", jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        snprintf(why, whysz, "not a JSON object");
+        json_decref(root);
+        return NULL;
+    }
+    json_t *v = json_object_get(root, "v");
+    if (!json_is_integer(v) || json_integer_value(v) != LGW_ENVELOPE_VERSION) {
+        snprintf(why, whysz, "unsupported envelope version (want \"v\":%d)", LGW_ENVELOPE_VERSION);
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* ---- job ---- */
+
+int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "v", json_integer(LGW_ENVELOPE_VERSION));
+    json_object_set_new(o, "id", json_string(job->id));
+    json_object_set_new(o, "kind", json_string(lgw_job_kind_name(job->kind)));
+    json_object_set_new(o, "tenant", json_string(job->tenant));
+    json_object_set_new(o, "user", json_string(job->user));
+    json_object_set_new(o, "created_ms", json_integer(job->created_ms));
+    json_object_set_new(o, "deadline_ms", json_integer(job->deadline_ms));
+    json_object_set_new(o, "reply_to",
+                        json_pack("{s:s, s:i}", "topic", job->reply_topic, "partition", (int)job->reply_partition));
+    json_object_set_new(o, "strategy", json_string(job->strategy));
+    json_object_set_new(o, "stream", json_boolean(job->stream));
+    json_object_set_new(o, "attempt", json_integer(job->attempt));
+    json_object_set(o, "body", job->body ? job->body : json_null());
+    int rc = dump(o, out);
+    json_decref(o);
+    return rc;
+}
+
+int lgw_job_decode(const void *data, size_t len, struct lgw_job *job, char *why, size_t whysz)
+{
+    int rc = LGW_ERR(INVALID);
+    int64_t n;
+    memset(job, 0, sizeof(*job));
+    json_t *root = load(data, len, why, whysz);
+    if (!root)
+        return LGW_ERR(INVALID);
+    char kind[32];
+    if (get_str(root, "id", job->id, sizeof(job->id), true, why, whysz) ||
+        get_str(root, "kind", kind, sizeof(kind), true, why, whysz) ||
+        get_str(root, "tenant", job->tenant, sizeof(job->tenant), true, why, whysz) ||
+        get_str(root, "user", job->user, sizeof(job->user), false, why, whysz) ||
+        get_int(root, "created_ms", &job->created_ms, true, 0, INT64_MAX, why, whysz) ||
+        get_int(root, "deadline_ms", &job->deadline_ms, true, 0, INT64_MAX, why, whysz) ||
+        get_str(root, "strategy", job->strategy, sizeof(job->strategy), false, why, whysz) ||
+        get_bool(root, "stream", &job->stream, why, whysz) ||
+        get_int(root, "attempt", &n, false, 0, 1000, why, whysz))
+        goto out;
+    job->attempt = (int)n;
+    if (strcmp(kind, "chat") == 0)
+        job->kind = LGW_JOB_CHAT;
+    else if (strcmp(kind, "embeddings") == 0)
+        job->kind = LGW_JOB_EMBEDDINGS;
+    else {
+        snprintf(why, whysz, "field \"kind\" must be \"chat\" or \"embeddings\"");
+        goto out;
+    }
+    json_t *rt = json_object_get(root, "reply_to");
+    if (!json_is_object(rt)) {
+        snprintf(why, whysz, "missing object \"reply_to\"");
+        goto out;
+    }
+    if (get_str(rt, "topic", job->reply_topic, sizeof(job->reply_topic), true, why, whysz) ||
+        get_int(rt, "partition", &n, false, 0, INT32_MAX, why, whysz))
+        goto out;
+    job->reply_partition = (int32_t)n;
+    json_t *body = json_object_get(root, "body");
+    if (!json_is_object(body)) {
+        snprintf(why, whysz, "field \"body\" must be an object");
+        goto out;
+    }
+    job->body = json_incref(body);
+    rc = LGW_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void lgw_job_cleanup(struct lgw_job *job)
+{
+    json_decref(job->body);
+    job->body = NULL;
+}
+
+/* ---- reply ---- */
+
+static json_t *usage_json(const struct lgw_usage *u)
+{
+    return json_pack("{s:I, s:I, s:I}", "input_tokens", (json_int_t)u->input_tokens, "output_tokens",
+                     (json_int_t)u->output_tokens, "cached_input_tokens", (json_int_t)u->cached_input_tokens);
+}
+
+static int usage_decode(json_t *v, struct lgw_usage *u, char *why, size_t whysz)
+{
+    memset(u, 0, sizeof(*u));
+    if (!v)
+        return LGW_OK;
+    if (!json_is_object(v)) {
+        snprintf(why, whysz, "field \"usage\" must be an object");
+        return LGW_ERR(INVALID);
+    }
+    if (get_int(v, "input_tokens", &u->input_tokens, false, 0, INT64_MAX, why, whysz) ||
+        get_int(v, "output_tokens", &u->output_tokens, false, 0, INT64_MAX, why, whysz) ||
+        get_int(v, "cached_input_tokens", &u->cached_input_tokens, false, 0, INT64_MAX, why, whysz))
+        return LGW_ERR(INVALID);
+    return LGW_OK;
+}
+
+int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "v", json_integer(LGW_ENVELOPE_VERSION));
+    json_object_set_new(o, "id", json_string(reply->id));
+    json_object_set_new(o, "seq", json_integer(reply->seq));
+    json_object_set_new(o, "final", json_boolean(reply->final));
+    json_object_set_new(o, "status", json_integer(reply->status));
+    json_object_set(o, "body", reply->body ? reply->body : json_null());
+    json_object_set_new(o, "provider", json_string(reply->provider));
+    json_object_set_new(o, "model", json_string(reply->model));
+    json_object_set_new(o, "cache", json_string(reply->cache_hit ? "hit" : "miss"));
+    json_object_set_new(o, "usage", usage_json(&reply->usage));
+    json_object_set_new(o, "cost", json_integer(reply->cost_nusd));
+    json_object_set_new(o, "latency_ms", json_integer(reply->latency_ms));
+    int rc = dump(o, out);
+    json_decref(o);
+    return rc;
+}
+
+int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz)
+{
+    int rc = LGW_ERR(INVALID);
+    int64_t n;
+    memset(reply, 0, sizeof(*reply));
+    json_t *root = load(data, len, why, whysz);
+    if (!root)
+        return LGW_ERR(INVALID);
+    char cache[8];
+    if (get_str(root, "id", reply->id, sizeof(reply->id), true, why, whysz) ||
+        get_int(root, "seq", &n, false, 0, INT32_MAX, why, whysz))
+        goto out;
+    reply->seq = (int)n;
+    if (get_bool(root, "final", &reply->final, why, whysz) ||
+        get_int(root, "status", &n, true, 100, 599, why, whysz))
+        goto out;
+    reply->status = (int)n;
+    if (get_str(root, "provider", reply->provider, sizeof(reply->provider), false, why, whysz) ||
+        get_str(root, "model", reply->model, sizeof(reply->model), false, why, whysz) ||
+        get_str(root, "cache", cache, sizeof(cache), false, why, whysz) ||
+        usage_decode(json_object_get(root, "usage"), &reply->usage, why, whysz) ||
+        get_int(root, "cost", &reply->cost_nusd, false, INT64_MIN, INT64_MAX, why, whysz) ||
+        get_int(root, "latency_ms", &reply->latency_ms, false, 0, INT64_MAX, why, whysz))
+        goto out;
+    reply->cache_hit = strcmp(cache, "hit") == 0;
+    json_t *body = json_object_get(root, "body");
+    if (!json_is_object(body)) {
+        snprintf(why, whysz, "field \"body\" must be an object");
+        goto out;
+    }
+    reply->body = json_incref(body);
+    rc = LGW_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void lgw_reply_cleanup(struct lgw_reply *reply)
+{
+    json_decref(reply->body);
+    reply->body = NULL;
+}
+
+/* ---- cost event ---- */
+
+int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "v", json_integer(LGW_ENVELOPE_VERSION));
+    json_object_set_new(o, "event_id", json_string(ev->event_id));
+    json_object_set_new(o, "request_id", json_string(ev->request_id));
+    json_object_set_new(o, "tenant", json_string(ev->tenant));
+    json_object_set_new(o, "user", json_string(ev->user));
+    json_object_set_new(o, "provider", json_string(ev->provider));
+    json_object_set_new(o, "model", json_string(ev->model));
+    json_object_set_new(o, "kind", json_string(lgw_job_kind_name(ev->kind)));
+    json_object_set_new(o, "input_tokens", json_integer(ev->usage.input_tokens));
+    json_object_set_new(o, "output_tokens", json_integer(ev->usage.output_tokens));
+    json_object_set_new(o, "cached_input_tokens", json_integer(ev->usage.cached_input_tokens));
+    json_object_set_new(o, "cost_nusd", json_integer(ev->cost_nusd));
+    json_object_set_new(o, "cost_known", json_boolean(ev->cost_known));
+    json_object_set_new(o, "latency_ms", json_integer(ev->latency_ms));
+    json_object_set_new(o, "status", json_integer(ev->status));
+    json_object_set_new(o, "outcome", json_string(ev->outcome));
+    json_object_set_new(o, "cache_hit", json_boolean(ev->cache_hit));
+    json_object_set_new(o, "rerun", json_boolean(ev->rerun));
+    json_object_set_new(o, "attempt", json_integer(ev->attempt));
+    json_object_set_new(o, "strategy", json_string(ev->strategy));
+    json_object_set_new(o, "worker", json_string(ev->worker));
+    json_object_set_new(o, "ts_ms", json_integer(ev->ts_ms));
+    int rc = dump(o, out);
+    json_decref(o);
+    return rc;
+}
+
+int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *ev, char *why, size_t whysz)
+{
+    int rc = LGW_ERR(INVALID);
+    int64_t n;
+    char kind[32];
+    memset(ev, 0, sizeof(*ev));
+    json_t *root = load(data, len, why, whysz);
+    if (!root)
+        return LGW_ERR(INVALID);
+    if (get_str(root, "event_id", ev->event_id, sizeof(ev->event_id), true, why, whysz) ||
+        get_str(root, "request_id", ev->request_id, sizeof(ev->request_id), true, why, whysz) ||
+        get_str(root, "tenant", ev->tenant, sizeof(ev->tenant), true, why, whysz) ||
+        get_str(root, "user", ev->user, sizeof(ev->user), false, why, whysz) ||
+        get_str(root, "provider", ev->provider, sizeof(ev->provider), false, why, whysz) ||
+        get_str(root, "model", ev->model, sizeof(ev->model), false, why, whysz) ||
+        get_str(root, "kind", kind, sizeof(kind), true, why, whysz) ||
+        get_int(root, "input_tokens", &ev->usage.input_tokens, true, 0, INT64_MAX, why, whysz) ||
+        get_int(root, "output_tokens", &ev->usage.output_tokens, true, 0, INT64_MAX, why, whysz) ||
+        get_int(root, "cached_input_tokens", &ev->usage.cached_input_tokens, false, 0, INT64_MAX, why, whysz) ||
+        get_int(root, "cost_nusd", &ev->cost_nusd, true, 0, INT64_MAX, why, whysz) ||
+        get_bool(root, "cost_known", &ev->cost_known, why, whysz) ||
+        get_int(root, "latency_ms", &ev->latency_ms, false, 0, INT64_MAX, why, whysz) ||
+        get_int(root, "status", &n, true, 100, 599, why, whysz))
+        goto out;
+    ev->status = (int)n;
+    if (get_str(root, "outcome", ev->outcome, sizeof(ev->outcome), true, why, whysz) ||
+        get_bool(root, "cache_hit", &ev->cache_hit, why, whysz) ||
+        get_bool(root, "rerun", &ev->rerun, why, whysz) ||
+        get_int(root, "attempt", &n, false, 0, 1000, why, whysz))
+        goto out;
+    ev->attempt = (int)n;
+    if (get_str(root, "strategy", ev->strategy, sizeof(ev->strategy), false, why, whysz) ||
+        get_str(root, "worker", ev->worker, sizeof(ev->worker), false, why, whysz) ||
+        get_int(root, "ts_ms", &ev->ts_ms, true, 0, INT64_MAX, why, whysz))
+        goto out;
+    if (strcmp(kind, "chat") == 0)
+        ev->kind = LGW_JOB_CHAT;
+    else if (strcmp(kind, "embeddings") == 0)
+        ev->kind = LGW_JOB_EMBEDDINGS;
+    else {
+        snprintf(why, whysz, "field \"kind\" must be \"chat\" or \"embeddings\"");
+        goto out;
+    }
+    if (strcmp(ev->outcome, "ok") && strcmp(ev->outcome, "error") && strcmp(ev->outcome, "expired")) {
+        snprintf(why, whysz, "field \"outcome\" must be ok, error or expired");
+        goto out;
+    }
+    rc = LGW_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void lgw_uuid4(char *out)
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof(b)) {
+        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n < 0 && errno != EINTR)
+            abort(); /* no entropy source at all: ids would collide, which is worse than stopping */
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    *p = '\0';
+}

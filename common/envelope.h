@@ -1,0 +1,98 @@
+/* envelope.h - the three versioned messages that cross Kafka: job, reply, cost event.
+ *
+ * Each is JSON with "v":1 and a JSON Schema under schemas/. Encoders write into a caller's lgw_buf;
+ * decoders validate everything a consumer relies on and say why a message was rejected, so a bad
+ * message goes to the DLQ with a reason instead of crashing or stalling a consumer. */
+#ifndef LGW_ENVELOPE_H
+#define LGW_ENVELOPE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define LGW_ENVELOPE_VERSION 1
+#define LGW_ID_MAX 64
+#define LGW_NAME_MAX 128
+#define LGW_TOPIC_MAX 256
+
+enum lgw_job_kind { LGW_JOB_CHAT = 0, LGW_JOB_EMBEDDINGS = 1 };
+
+const char *lgw_job_kind_name(enum lgw_job_kind kind);
+
+struct lgw_job {
+    char id[LGW_ID_MAX]; /* also the Kafka key and the correlation id */
+    enum lgw_job_kind kind;
+    char tenant[LGW_NAME_MAX];
+    char user[LGW_NAME_MAX];
+    int64_t created_ms, deadline_ms; /* wall clock, ms since the epoch */
+    char reply_topic[LGW_TOPIC_MAX];
+    int32_t reply_partition;
+    char strategy[32];
+    bool stream;
+    int attempt;
+    json_t *body; /* the OpenAI-shaped request; owned (one reference) by the job */
+};
+
+/* Encodes job as JSON into out. Returns 0 or an LGW_ERR. */
+int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out);
+/* Decodes and validates; on failure returns LGW_ERR(INVALID) with a reason in why. job->body is a new
+ * reference owned by job; release with lgw_job_cleanup (also safe after a failed decode). */
+int lgw_job_decode(const void *data, size_t len, struct lgw_job *job, char *why, size_t whysz);
+void lgw_job_cleanup(struct lgw_job *job);
+
+struct lgw_usage {
+    int64_t input_tokens, output_tokens, cached_input_tokens;
+};
+
+struct lgw_reply {
+    char id[LGW_ID_MAX];
+    int seq;
+    bool final;
+    int status; /* HTTP status for the client */
+    json_t *body; /* OpenAI-shaped response or error object; owned */
+    char provider[LGW_NAME_MAX];
+    char model[LGW_NAME_MAX];
+    bool cache_hit;
+    struct lgw_usage usage;
+    int64_t cost_nusd;
+    int64_t latency_ms;
+};
+
+int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);
+int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz);
+void lgw_reply_cleanup(struct lgw_reply *reply);
+
+/* One event per job execution (answered, failed or expired). event_id is unique per execution, so a
+ * job run twice (after a crash) yields two events; the ledger dedupes redeliveries on event_id. */
+struct lgw_cost_event {
+    char event_id[LGW_ID_MAX];
+    char request_id[LGW_ID_MAX];
+    char tenant[LGW_NAME_MAX];
+    char user[LGW_NAME_MAX];
+    char provider[LGW_NAME_MAX];
+    char model[LGW_NAME_MAX];
+    enum lgw_job_kind kind;
+    struct lgw_usage usage;
+    int64_t cost_nusd;
+    bool cost_known;
+    int64_t latency_ms;
+    int status;          /* HTTP status of the outcome */
+    char outcome[16];    /* "ok", "error" or "expired" */
+    bool cache_hit;
+    bool rerun;          /* set when this execution is known to repeat an earlier one */
+    int attempt;
+    char strategy[32];
+    char worker[LGW_NAME_MAX];
+    int64_t ts_ms;
+};
+
+int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);
+int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *ev, char *why, size_t whysz);
+
+/* Fills out (size >= 37) with a random RFC 4122 v4 UUID string. Thread-safe. */
+void lgw_uuid4(char *out);
+
+#endif

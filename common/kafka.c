@@ -1,0 +1,245 @@
+/* kafka.c - librdkafka client construction with llmgw's settings. */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "log.h"
+
+int lgw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, key, val, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        LGW_ERROR("kafka", "config %s: %s", key, err);
+        return LGW_ERR(CONFIG);
+    }
+    return LGW_OK;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
+    int lvl = level <= 3 ? LGW_LOG_ERROR : level == 4 ? LGW_LOG_WARN : level <= 6 ? LGW_LOG_INFO : LGW_LOG_DEBUG;
+    LGW_LOG(lvl, "rdkafka", NULL, NULL, "%s: %s", fac, buf);
+}
+
+rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *client_id)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = 0;
+    rc |= lgw_kafka_set(conf, "bootstrap.servers", cfg->kafka_brokers);
+    rc |= lgw_kafka_set(conf, "client.id", client_id);
+    rc |= lgw_kafka_set(conf, "socket.nagle.disable", "true");
+    rc |= lgw_kafka_set(conf, "reconnect.backoff.ms", "50");
+    rc |= lgw_kafka_set(conf, "reconnect.backoff.max.ms", "1000");
+    rc |= lgw_kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000");
+    rc |= lgw_kafka_set(conf, "log.connection.close", "false");
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    return conf;
+}
+
+int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id,
+                           void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                           void *opaque, rd_kafka_t **out)
+{
+    char timeout[32], errstr[512];
+    *out = NULL;
+    rd_kafka_conf_t *conf = lgw_kafka_conf_new(cfg, client_id);
+    if (!conf)
+        return LGW_ERR(CONFIG);
+    snprintf(timeout, sizeof(timeout), "%lld", (long long)cfg->kafka_produce_timeout_ms);
+    int rc = 0;
+    rc |= lgw_kafka_set(conf, "linger.ms", "0"); /* the sync path waits on every message: send at once */
+    rc |= lgw_kafka_set(conf, "enable.idempotence", "true");
+    rc |= lgw_kafka_set(conf, "acks", "all");
+    rc |= lgw_kafka_set(conf, "message.timeout.ms", timeout);
+    rc |= lgw_kafka_set(conf, "queue.buffering.max.messages", "1000000");
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return LGW_ERR(CONFIG);
+    }
+    if (dr_cb)
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        LGW_ERROR("kafka", "producer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return LGW_ERR(UNAVAILABLE);
+    }
+    *out = rk;
+    return LGW_OK;
+}
+
+int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
+                           bool auto_commit,
+                           void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                                rd_kafka_topic_partition_list_t *parts, void *opaque),
+                           void *opaque, rd_kafka_t **out)
+{
+    char errstr[512];
+    *out = NULL;
+    rd_kafka_conf_t *conf = lgw_kafka_conf_new(cfg, client_id);
+    if (!conf)
+        return LGW_ERR(CONFIG);
+    int rc = 0;
+    rc |= lgw_kafka_set(conf, "group.id", group_id);
+    rc |= lgw_kafka_set(conf, "enable.auto.offset.store", "false");
+    rc |= lgw_kafka_set(conf, "enable.auto.commit", auto_commit ? "true" : "false");
+    rc |= lgw_kafka_set(conf, "auto.commit.interval.ms", "200");
+    rc |= lgw_kafka_set(conf, "auto.offset.reset", "earliest");
+    rc |= lgw_kafka_set(conf, "fetch.min.bytes", "1");
+    char fetch_wait[32];
+    snprintf(fetch_wait, sizeof(fetch_wait), "%lld", (long long)cfg->kafka_fetch_wait_ms);
+    rc |= lgw_kafka_set(conf, "fetch.wait.max.ms", fetch_wait);
+    rc |= lgw_kafka_set(conf, "fetch.error.backoff.ms", "20");
+    /* A crashed worker's partitions move after this; short so kill -9 recovers within a request deadline. */
+    rc |= lgw_kafka_set(conf, "session.timeout.ms", "6000");
+    rc |= lgw_kafka_set(conf, "heartbeat.interval.ms", "1000");
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return LGW_ERR(CONFIG);
+    }
+    if (rebalance_cb)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        LGW_ERROR("kafka", "consumer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return LGW_ERR(UNAVAILABLE);
+    }
+    rd_kafka_poll_set_consumer(rk);
+    *out = rk;
+    return LGW_OK;
+}
+
+int lgw_kafka_ensure_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *suffixes,
+                            const int *partitions, size_t n, int timeout_ms)
+{
+    if (cfg->kafka_mock)
+        return LGW_OK;
+    char errstr[256];
+    int rc = LGW_OK;
+    rd_kafka_NewTopic_t **topics = lgw_calloc(n, sizeof(*topics));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof(errstr));
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof(errstr));
+    for (size_t i = 0; i < n; i++) {
+        char name[256];
+        lgw_config_topic(cfg, suffixes[i], name, sizeof(name));
+        /* replication factor -1: the broker's default (1 on our single node, more on a real cluster) */
+        topics[i] = rd_kafka_NewTopic_new(name, partitions[i], -1, errstr, sizeof(errstr));
+        if (!topics[i]) {
+            LGW_ERROR("kafka", "topic %s: %s", name, errstr);
+            rc = LGW_ERR(CONFIG);
+            goto out;
+        }
+    }
+    rd_kafka_CreateTopics(rk, topics, n, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (!ev) {
+        LGW_ERROR("kafka", "creating topics: no answer from the cluster within %d ms", timeout_ms);
+        rc = LGW_ERR(UNAVAILABLE);
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        LGW_ERROR("kafka", "creating topics: %s", rd_kafka_event_error_string(ev));
+        rc = LGW_ERR(UNAVAILABLE);
+    } else {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t cnt;
+        const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+                LGW_INFO("kafka", "created topic %s", rd_kafka_topic_result_name(tr[i]));
+            else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                LGW_ERROR("kafka", "topic %s: %s", rd_kafka_topic_result_name(tr[i]),
+                          rd_kafka_topic_result_error_string(tr[i]));
+                rc = LGW_ERR(UNAVAILABLE);
+            }
+        }
+    }
+    rd_kafka_event_destroy(ev);
+out:
+    for (size_t i = 0; i < n; i++)
+        if (topics[i])
+            rd_kafka_NewTopic_destroy(topics[i]);
+    free(topics);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    bool ok = md->broker_cnt > 0;
+    rd_kafka_metadata_destroy(md);
+    return ok;
+}
+
+int lgw_kafka_header(const rd_kafka_message_t *msg, const char *name, const void **val, size_t *len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return LGW_ERR(NOT_FOUND);
+    if (rd_kafka_header_get_last(hdrs, name, val, len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return LGW_ERR(NOT_FOUND);
+    return LGW_OK;
+}
+
+struct health {
+    rd_kafka_t *rk;
+    atomic_bool *up;
+    const atomic_bool *stop;
+    int interval_ms;
+};
+
+static void *health_main(void *arg)
+{
+    struct health h = *(struct health *)arg;
+    free(arg);
+    while (!atomic_load(h.stop)) {
+        bool ok = lgw_kafka_reachable(h.rk, 1000);
+        if (ok != atomic_load(h.up))
+            LGW_LOG(ok ? LGW_LOG_INFO : LGW_LOG_WARN, "kafka", NULL, NULL, "cluster %s",
+                    ok ? "reachable" : "unreachable");
+        atomic_store(h.up, ok);
+        /* Sleep in small steps so shutdown is not held up by the probe interval. */
+        for (int slept = 0; slept < h.interval_ms && !atomic_load(h.stop); slept += 50) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+int lgw_kafka_health_start(rd_kafka_t *rk, atomic_bool *up, const atomic_bool *stop, int interval_ms,
+                           pthread_t *thread)
+{
+    struct health *h = lgw_malloc(sizeof(*h));
+    h->rk = rk;
+    h->up = up;
+    h->stop = stop;
+    h->interval_ms = interval_ms;
+    if (pthread_create(thread, NULL, health_main, h) != 0) {
+        free(h);
+        return LGW_ERR(INTERNAL);
+    }
+    return LGW_OK;
+}

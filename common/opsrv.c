@@ -1,0 +1,132 @@
+/* opsrv.c - /healthz, /readyz, /metrics for the worker and ledger roles (see opsrv.h). */
+#include "opsrv.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "http_error.h"
+#include "log.h"
+
+struct lgw_opsrv {
+    struct MHD_Daemon *daemon;
+    struct lgw_metrics *m;
+    bool (*ready_cb)(void *opaque);
+    void *opaque;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *ctype, char *body,
+                             size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *text)
+{
+    return reply(conn, status, "application/json", lgw_strdup(text), strlen(text));
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, int rc)
+{
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    lgw_http_error_body(rc, NULL, &buf);
+    size_t len;
+    char *body = lgw_buf_take(&buf, &len);
+    return reply(conn, (unsigned int)lgw_err_status(rc), "application/json", body, len);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    struct lgw_opsrv *srv = cls;
+    static int first_call_marker;
+    if (!*con_cls) { /* first call: headers only; answer once any body is consumed */
+        *con_cls = &first_call_marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* these routes take no body: discard it */
+        return MHD_YES;
+    }
+    bool known = !strcmp(url, "/healthz") || !strcmp(url, "/readyz") || !strcmp(url, "/metrics");
+    if (!known)
+        return reply_error(conn, LGW_ERR(NOT_FOUND));
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply_error(conn, LGW_ERR(METHOD));
+    if (!strcmp(url, "/healthz"))
+        return reply_text(conn, 200, "{\"status\":\"ok\"}");
+    if (!strcmp(url, "/readyz"))
+        return !srv->ready_cb || srv->ready_cb(srv->opaque) ? reply_text(conn, 200, "{\"status\":\"ready\"}")
+                                                            : reply_text(conn, 503, "{\"status\":\"not ready\"}");
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    lgw_metrics_render(srv->m, &buf);
+    size_t len;
+    char *body = lgw_buf_take(&buf, &len);
+    return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    LGW_WARN("opsrv", "%s", msg);
+}
+
+int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*ready_cb)(void *opaque), void *opaque,
+                    struct lgw_opsrv **out)
+{
+    *out = NULL;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (port < 1 || port > 65535 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        LGW_ERROR("opsrv", "cannot listen on %s:%d: not an IPv4 address and port", addr, port);
+        return LGW_ERR(CONFIG);
+    }
+    struct lgw_opsrv *srv = lgw_calloc(1, sizeof(*srv));
+    srv->m = m;
+    srv->ready_cb = ready_cb;
+    srv->opaque = opaque;
+    srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+                                   (uint16_t)port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                                   srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                                   (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+    if (!srv->daemon) {
+        LGW_ERROR("opsrv", "cannot listen on %s:%d", addr, port);
+        free(srv);
+        return LGW_ERR(IO);
+    }
+    LGW_INFO("opsrv", "serving /healthz /readyz /metrics on %s:%d", addr, port);
+    *out = srv;
+    return LGW_OK;
+}
+
+void lgw_opsrv_stop(struct lgw_opsrv *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

@@ -1,0 +1,28 @@
+/* ingress.h - the HTTP front door: validates and authenticates requests, queues them as jobs on Kafka,
+ * and answers each client from this instance's own reply topic (read with assign(), never a group).
+ *
+ * Routes: POST /v1/chat/completions and /v1/chat, POST /v1/embeddings, GET /v1/models, GET /healthz,
+ * /readyz, /metrics. */
+#ifndef LGW_INGRESS_H
+#define LGW_INGRESS_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "metrics.h"
+
+struct lgw_ingress;
+
+/* Creates the Kafka clients and topics and starts listening on cfg->listen_addr:cfg->port.
+ * cfg and m must outlive the ingress; *out is owned by the caller (lgw_ingress_free). */
+int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ingress **out);
+/* Adds a readiness condition for /readyz (`llmgw dev` adds the worker's and the ledger's). At most 4.
+ * Call before traffic arrives. */
+void lgw_ingress_add_ready_check(struct lgw_ingress *ing, bool (*cb)(void *opaque), void *opaque);
+/* Drains: stops accepting connections, waits (up to shutdown_grace_ms) for waiting requests to be
+ * answered, answers the rest with 503, and stops the server. Call once, from the main thread. */
+void lgw_ingress_drain(struct lgw_ingress *ing);
+/* Frees everything (drains first if lgw_ingress_drain was not called). NULL is a no-op. */
+void lgw_ingress_free(struct lgw_ingress *ing);
+
+#endif

@@ -1,0 +1,129 @@
+/* pending.c - sharded map of requests waiting for replies (see pending.h). */
+#include "pending.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "ingress_int.h"
+
+#define SHARDS 16
+#define BUCKETS 1024 /* per shard; chains stay short up to ~100k waiting requests */
+
+struct shard {
+    pthread_mutex_t lock;
+    struct lgw_req *buckets[BUCKETS];
+    size_t count;
+};
+
+struct lgw_pending {
+    struct shard shards[SHARDS];
+};
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a: ids are random UUIDs, so any mix will do */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static struct shard *shard_of(struct lgw_pending *p, const char *id, size_t *bucket)
+{
+    uint64_t h = hash(id);
+    if (bucket)
+        *bucket = (size_t)(h >> 8) % BUCKETS;
+    return &p->shards[h % SHARDS];
+}
+
+struct lgw_pending *lgw_pending_new(void)
+{
+    struct lgw_pending *p = lgw_calloc(1, sizeof(*p));
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_init(&p->shards[i].lock, NULL);
+    return p;
+}
+
+void lgw_pending_free(struct lgw_pending *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_destroy(&p->shards[i].lock);
+    free(p);
+}
+
+void lgw_pending_lock(struct lgw_pending *p, const char *id)
+{
+    pthread_mutex_lock(&shard_of(p, id, NULL)->lock);
+}
+
+void lgw_pending_unlock(struct lgw_pending *p, const char *id)
+{
+    pthread_mutex_unlock(&shard_of(p, id, NULL)->lock);
+}
+
+void lgw_pending_insert_locked(struct lgw_pending *p, struct lgw_req *req)
+{
+    size_t b;
+    struct shard *s = shard_of(p, req->id, &b);
+    req->pending_next = s->buckets[b];
+    s->buckets[b] = req;
+    s->count++;
+}
+
+struct lgw_req *lgw_pending_take(struct lgw_pending *p, const char *id)
+{
+    size_t b;
+    struct shard *s = shard_of(p, id, &b);
+    pthread_mutex_lock(&s->lock);
+    struct lgw_req **pp = &s->buckets[b], *req = NULL;
+    for (; *pp; pp = &(*pp)->pending_next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            req = *pp;
+            *pp = req->pending_next;
+            req->pending_next = NULL;
+            s->count--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return req;
+}
+
+struct lgw_req *lgw_pending_take_expired(struct lgw_pending *p, int64_t now_ms)
+{
+    struct lgw_req *out = NULL;
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &p->shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (size_t b = 0; s->count && b < BUCKETS; b++) {
+            struct lgw_req **pp = &s->buckets[b];
+            while (*pp) {
+                struct lgw_req *req = *pp;
+                if (req->deadline_ms <= now_ms) {
+                    *pp = req->pending_next;
+                    req->pending_next = out;
+                    out = req;
+                    s->count--;
+                } else {
+                    pp = &req->pending_next;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return out;
+}
+
+size_t lgw_pending_count(struct lgw_pending *p)
+{
+    size_t n = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&p->shards[i].lock);
+        n += p->shards[i].count;
+        pthread_mutex_unlock(&p->shards[i].lock);
+    }
+    return n;
+}

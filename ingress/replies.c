@@ -1,0 +1,170 @@
+/* replies.c - the ingress's reply thread.
+ *
+ * One thread owns every completion of a suspended request: replies from this instance's reply topic,
+ * produce failures (delivery reports, served here because this thread polls the producer), and
+ * deadlines. Owning them in one place means no two completions of the same request can race. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "errors.h"
+#include "ingress_int.h"
+#include "kafka.h"
+#include "log.h"
+
+/* How often waiting requests are checked against their deadlines: the granularity of a 504. */
+#define SWEEP_INTERVAL_MS 10
+
+static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
+{
+    struct lgw_reply reply;
+    char why[256];
+    if (lgw_reply_decode(msg->payload, msg->len, &reply, why, sizeof(why))) {
+        LGW_WARN("ingress", "undecodable reply at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt),
+                 (int)msg->partition, (long long)msg->offset, why);
+        return;
+    }
+    struct lgw_req *req = lgw_pending_take(ing->pending, reply.id);
+    if (!req) {
+        /* Already timed out, or a duplicate from a job that ran twice: the client has its answer. */
+        lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
+        lgw_reply_cleanup(&reply);
+        return;
+    }
+    char *body = json_dumps(reply.body, JSON_COMPACT);
+    lgw_strlcpy(req->provider, reply.provider, sizeof(req->provider));
+    lgw_strlcpy(req->model, reply.model, sizeof(req->model));
+    if (body)
+        lgw_ingress_complete(req, reply.status, body, strlen(body));
+    else
+        lgw_ingress_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+    lgw_reply_cleanup(&reply);
+}
+
+/* Delivery reports of the job producer: a job Kafka did not take is answered 503 at once. */
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    struct lgw_ingress *ing = opaque;
+    if (!msg->err || !msg->key || msg->key_len >= LGW_ID_MAX)
+        return;
+    char id[LGW_ID_MAX];
+    memcpy(id, msg->key, msg->key_len);
+    id[msg->key_len] = '\0';
+    lgw_metrics_add(ing->m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 1);
+    LGW_LOG(LGW_LOG_WARN, "ingress", id, NULL, "job not delivered: %s", rd_kafka_err2str(msg->err));
+    struct lgw_req *req = lgw_pending_take(ing->pending, id);
+    if (req)
+        lgw_ingress_complete_error(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
+}
+
+static void sweep(struct lgw_ingress *ing)
+{
+    struct lgw_req *req = lgw_pending_take_expired(ing->pending, lgw_mono_ms());
+    while (req) {
+        struct lgw_req *next = req->pending_next;
+        LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "deadline of %lld ms passed",
+                (long long)ing->cfg->request_timeout_ms);
+        lgw_ingress_complete_error(req, LGW_ERR(TIMEOUT), "The request was not answered within its deadline.");
+        req = next;
+    }
+}
+
+/* Positions the reply consumer at the current end of its partition, so replies produced from now on
+ * are read and nothing older is replayed. */
+static bool position(struct lgw_ingress *ing)
+{
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(ing->replies, ing->topic_replies, 0, &lo, &hi, 2000);
+    if (err) {
+        LGW_WARN("ingress", "reply topic %s: %s", ing->topic_replies, rd_kafka_err2str(err));
+        return false;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, ing->topic_replies, 0)->offset = hi;
+    err = rd_kafka_assign(ing->replies, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        LGW_WARN("ingress", "assign %s: %s", ing->topic_replies, rd_kafka_err2str(err));
+        return false;
+    }
+    LGW_INFO("ingress", "reading replies from %s at offset %lld", ing->topic_replies, (long long)hi);
+    return true;
+}
+
+static bool create_topics(struct lgw_ingress *ing)
+{
+    const struct lgw_config *cfg = ing->cfg;
+    char suffix[96];
+    snprintf(suffix, sizeof(suffix), "%s.%s", LGW_TOPIC_REPLIES, ing->id);
+    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, suffix};
+    int parts[] = {(int)cfg->kafka_partitions, (int)cfg->kafka_partitions, 1};
+    return lgw_kafka_ensure_topics(ing->producer, cfg, suffixes, parts, 3, 5000) == LGW_OK;
+}
+
+static void *reply_main(void *arg)
+{
+    struct lgw_ingress *ing = arg;
+    int64_t next_sweep = 0, next_setup = 0;
+    bool topics = false;
+    while (!atomic_load(&ing->stop_bg)) {
+        int64_t now = lgw_mono_ms();
+        if (!atomic_load(&ing->replies_ready) && now >= next_setup) {
+            /* Kafka may be down at start: keep trying, without holding up deadlines for long. */
+            topics = topics || create_topics(ing);
+            if (topics && position(ing))
+                atomic_store(&ing->replies_ready, true);
+            next_setup = lgw_mono_ms() + 500;
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(ing->replies, SWEEP_INTERVAL_MS / 2);
+        if (msg) {
+            if (!msg->err)
+                handle_reply(ing, msg);
+            else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LGW_WARN("ingress", "reply consumer: %s", rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+        }
+        rd_kafka_poll(ing->producer, 0);
+        now = lgw_mono_ms();
+        if (now >= next_sweep) {
+            sweep(ing);
+            next_sweep = now + SWEEP_INTERVAL_MS;
+        }
+    }
+    return NULL;
+}
+
+int lgw_replies_start(struct lgw_ingress *ing)
+{
+    char client_id[128], group[160];
+    snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s-replies", ing->id);
+    /* librdkafka 2.0.2 wants a group.id even for assign(); it is never joined. */
+    snprintf(group, sizeof(group), "%s-ingress-%s", ing->cfg->topic_prefix, ing->id);
+    int rc = lgw_kafka_consumer_new(ing->cfg, client_id, group, false, NULL, ing, &ing->replies);
+    if (rc)
+        return rc;
+    if (pthread_create(&ing->reply_thread, NULL, reply_main, ing) != 0) {
+        rd_kafka_destroy(ing->replies);
+        ing->replies = NULL;
+        return LGW_ERR(INTERNAL);
+    }
+    return LGW_OK;
+}
+
+void lgw_replies_stop(struct lgw_ingress *ing)
+{
+    if (!ing->replies)
+        return;
+    atomic_store(&ing->stop_bg, true);
+    pthread_join(ing->reply_thread, NULL);
+    rd_kafka_consumer_close(ing->replies);
+    rd_kafka_destroy(ing->replies);
+    ing->replies = NULL;
+}
+
+void lgw_replies_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    dr_cb(rk, msg, opaque);
+}

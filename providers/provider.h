@@ -1,0 +1,53 @@
+/* provider.h - the interface every provider adapter implements, and the table of adapters.
+ *
+ * Adding a provider is one file (providers/<name>.c defining a `const struct lgw_provider`) plus one line
+ * in the table in providers/registry.c. Calls are made from worker threads; an adapter must be
+ * thread-safe and keep no per-call state outside the result. */
+#ifndef LGW_PROVIDER_H
+#define LGW_PROVIDER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cost.h"
+#include "envelope.h"
+
+/* What one provider call produced. body is owned by the result (lgw_prov_result_cleanup). */
+struct lgw_prov_result {
+    int status;           /* HTTP status for the client: 200, or the mapped error status */
+    json_t *body;         /* OpenAI-shaped response on success; {"error":{...}} otherwise */
+    struct lgw_usage usage;
+    char model[LGW_NAME_MAX]; /* the model that actually served the request */
+};
+
+struct lgw_model_info {
+    const char *id;          /* what clients put in "model" */
+    enum lgw_job_kind kind;
+    struct lgw_price price;  /* price.known false means cost unknown: loud, never a silent 0 */
+};
+
+struct lgw_provider {
+    const char *name;
+    const struct lgw_model_info *models;
+    size_t nmodels;
+    /* Runs a job of the given kind against this provider. Returns 0 when res is filled (including
+     * provider-side errors, as status + error body), or an LGW_ERR when the call could not be made. */
+    int (*call)(const struct lgw_provider *prov, const struct lgw_model_info *model, const struct lgw_job *job,
+                struct lgw_prov_result *res);
+};
+
+/* Finds the provider and model serving `model` for jobs of `kind`; NULL when none does.
+ * Accepts "model" and "provider/model". The returned pointers are static. */
+const struct lgw_provider *lgw_provider_find(const char *model, enum lgw_job_kind kind,
+                                             const struct lgw_model_info **info);
+/* Builds the OpenAI /v1/models list object (new reference, caller owns). */
+json_t *lgw_provider_models_json(void);
+
+void lgw_prov_result_cleanup(struct lgw_prov_result *res);
+
+/* Builds {"error":{"message","type","param":null,"code"}} for rc (new reference). message NULL: default. */
+json_t *lgw_error_json(int rc, const char *message);
+
+extern const struct lgw_provider lgw_provider_echo;
+
+#endif

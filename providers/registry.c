@@ -1,0 +1,57 @@
+/* registry.c - the table of provider adapters and model lookup over it. */
+#include <string.h>
+
+#include "errors.h"
+#include "provider.h"
+
+/* One line per provider; order is the lookup order for bare model names. */
+static const struct lgw_provider *const providers[] = {
+    &lgw_provider_echo,
+};
+#define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
+
+const struct lgw_provider *lgw_provider_find(const char *model, enum lgw_job_kind kind,
+                                             const struct lgw_model_info **info)
+{
+    const char *slash = strchr(model, '/');
+    for (size_t p = 0; p < NPROVIDERS; p++) {
+        const struct lgw_provider *prov = providers[p];
+        const char *name = model;
+        if (slash) {
+            size_t plen = (size_t)(slash - model);
+            if (strlen(prov->name) != plen || strncmp(prov->name, model, plen) != 0)
+                continue;
+            name = slash + 1;
+        }
+        for (size_t m = 0; m < prov->nmodels; m++) {
+            if (prov->models[m].kind == kind && strcmp(prov->models[m].id, name) == 0) {
+                *info = &prov->models[m];
+                return prov;
+            }
+        }
+    }
+    *info = NULL;
+    return NULL;
+}
+
+json_t *lgw_provider_models_json(void)
+{
+    json_t *data = json_array();
+    for (size_t p = 0; p < NPROVIDERS; p++)
+        for (size_t m = 0; m < providers[p]->nmodels; m++)
+            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", providers[p]->models[m].id, "object",
+                                                  "model", "created", 0, "owned_by", providers[p]->name));
+    return json_pack("{s:s, s:o}", "object", "list", "data", data);
+}
+
+void lgw_prov_result_cleanup(struct lgw_prov_result *res)
+{
+    json_decref(res->body);
+    res->body = NULL;
+}
+
+json_t *lgw_error_json(int rc, const char *message)
+{
+    return json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message ? message : lgw_err_message(rc), "type",
+                     lgw_err_type(rc), "param", "code", lgw_err_code(rc));
+}

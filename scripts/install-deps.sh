@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages llmgw builds and tests with. Idempotent: skips apt when all are present.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config
+      librdkafka-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev libsqlite3-dev
+      libssl-dev libhiredis-dev libcmocka-dev
+      postgresql redis-server maven openjdk-17-jre-headless python3-venv curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,27 @@
+/* ledger.h - the ledger role: a consumer group over <prefix>.cost that writes cost events to the
+ * database in batches, idempotent on event_id, and commits Kafka offsets only after the database commit.
+ *
+ * Events are never skipped because the database is down: the batch is retried with capped backoff and its
+ * offsets stay uncommitted until it is in. An undecodable event is logged (never its payload), counted,
+ * and skipped. */
+#ifndef LGW_LEDGER_H
+#define LGW_LEDGER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "metrics.h"
+
+struct lgw_ledger;
+
+/* Opens the database (creating the schema), creates the consumer (group "<prefix>-ledger", manual
+ * commits), ensures the cost topic exists, subscribes. cfg and m must outlive the ledger. */
+int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ledger **out);
+/* Runs until *stop; then writes and commits what it holds and leaves the group. Call from one thread. */
+int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop);
+/* For /readyz: the last database operation succeeded and Kafka is reachable. Thread-safe. */
+bool lgw_ledger_ready_cb(void *ledger);
+void lgw_ledger_free(struct lgw_ledger *l); /* NULL is a no-op */
+
+#endif

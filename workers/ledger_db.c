@@ -1,0 +1,55 @@
+/* ledger_db.c - dispatch from a database URL to its backend (see ledger_db.h). */
+#include "ledger_db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "log.h"
+
+struct lgw_ledger_db {
+    const struct lgw_ledger_backend *be;
+    void *conn;
+};
+
+int lgw_ledger_db_open(const char *url, struct lgw_ledger_db **out)
+{
+    *out = NULL;
+    const struct lgw_ledger_backend *be;
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        be = &lgw_ledger_pg;
+    else if (strncmp(url, "sqlite:", 7) == 0)
+        be = &lgw_ledger_sqlite;
+    else {
+        LGW_ERROR("ledger", "database_url must start with postgresql:// or sqlite:");
+        return LGW_ERR(CONFIG);
+    }
+    void *conn = NULL;
+    int rc = be->open(url, &conn);
+    if (rc)
+        return rc;
+    struct lgw_ledger_db *db = lgw_calloc(1, sizeof(*db));
+    db->be = be;
+    db->conn = conn;
+    *out = db;
+    return LGW_OK;
+}
+
+void lgw_ledger_db_close(struct lgw_ledger_db *db)
+{
+    if (!db)
+        return;
+    db->be->close(db->conn);
+    free(db);
+}
+
+int lgw_ledger_db_begin(struct lgw_ledger_db *db) { return db->be->exec(db->conn, "BEGIN"); }
+int lgw_ledger_db_commit(struct lgw_ledger_db *db) { return db->be->exec(db->conn, "COMMIT"); }
+void lgw_ledger_db_rollback(struct lgw_ledger_db *db) { db->be->exec(db->conn, "ROLLBACK"); }
+bool lgw_ledger_db_ping(struct lgw_ledger_db *db) { return db->be->ping(db->conn); }
+
+int lgw_ledger_db_insert(struct lgw_ledger_db *db, const struct lgw_cost_event *ev, bool *inserted)
+{
+    return db->be->insert(db->conn, ev, inserted);
+}

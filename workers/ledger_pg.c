@@ -1,0 +1,165 @@
+/* ledger_pg.c - PostgreSQL backend of the ledger (libpq, one prepared insert per connection). */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "ledger_db.h"
+#include "log.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS cost_events ("
+    " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens BIGINT NOT NULL,"
+    " output_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL, cost_nusd BIGINT NOT NULL,"
+    " cost_known BOOLEAN NOT NULL, latency_ms BIGINT NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL,"
+    " cache_hit BOOLEAN NOT NULL, rerun BOOLEAN NOT NULL, attempt INTEGER NOT NULL, strategy TEXT NOT NULL,"
+    " worker TEXT NOT NULL, ts_ms BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+    "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
+    "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
+    /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. */
+    "CREATE OR REPLACE VIEW cost_events_usd AS"
+    " SELECT *, (cost_nusd::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd FROM cost_events;";
+
+static const char insert_sql[] =
+    "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT $1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint,"
+    " $10::bigint, $11::bigint, $12::boolean, $13::bigint, $14::integer, $15, $16::boolean,"
+    " ($17::boolean OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = $2)), $18::integer, $19, $20, $21::bigint"
+    " ON CONFLICT (event_id) DO NOTHING";
+
+struct conn {
+    PGconn *pg;
+    char *url;
+    bool prepared;
+};
+
+/* Host part of a URL for logs: never the user's password. */
+static void log_target(const char *url, char *out, size_t outsz)
+{
+    const char *at = strrchr(url, '@');
+    const char *host = at ? at + 1 : url + strlen("postgresql://");
+    if (strncmp(url, "postgres://", 11) == 0 && !at)
+        host = url + strlen("postgres://");
+    snprintf(out, outsz, "%.*s", (int)strcspn(host, "/?"), host);
+}
+
+static int connect_pg(struct conn *conn)
+{
+    char target[128];
+    log_target(conn->url, target, sizeof(target));
+    if (conn->pg)
+        PQfinish(conn->pg);
+    conn->prepared = false;
+    conn->pg = PQconnectdb(conn->url);
+    if (PQstatus(conn->pg) != CONNECTION_OK) {
+        LGW_ERROR("ledger", "postgresql %s: %s", target, PQerrorMessage(conn->pg));
+        return LGW_ERR(DB);
+    }
+    PGresult *res = PQexec(conn->pg, schema);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR("ledger", "postgresql schema: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (!ok)
+        return LGW_ERR(DB);
+    res = PQprepare(conn->pg, "lgw_insert", insert_sql, 21, NULL);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR("ledger", "postgresql prepare: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (!ok)
+        return LGW_ERR(DB);
+    conn->prepared = true;
+    LGW_INFO("ledger", "connected to postgresql %s", target);
+    return LGW_OK;
+}
+
+static void pg_close(void *c)
+{
+    struct conn *conn = c;
+    if (!conn)
+        return;
+    if (conn->pg)
+        PQfinish(conn->pg);
+    free(conn->url);
+    free(conn);
+}
+
+static int pg_open(const char *url, void **out)
+{
+    struct conn *conn = lgw_calloc(1, sizeof(*conn));
+    conn->url = lgw_strdup(url);
+    int rc = connect_pg(conn);
+    if (rc) {
+        pg_close(conn);
+        return rc;
+    }
+    *out = conn;
+    return LGW_OK;
+}
+
+/* A broken connection is reopened before the next transaction, so a database restart costs one retry. */
+static int ensure(struct conn *conn)
+{
+    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK && conn->prepared)
+        return LGW_OK;
+    return connect_pg(conn);
+}
+
+static int pg_exec(void *c, const char *sql)
+{
+    struct conn *conn = c;
+    if (strcmp(sql, "BEGIN") == 0 && ensure(conn))
+        return LGW_ERR(DB);
+    PGresult *res = PQexec(conn->pg, sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR("ledger", "postgresql %s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? LGW_OK : LGW_ERR(DB);
+}
+
+static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
+{
+    struct conn *conn = c;
+    char nums[10][24];
+    snprintf(nums[0], 24, "%lld", (long long)ev->usage.input_tokens);
+    snprintf(nums[1], 24, "%lld", (long long)ev->usage.output_tokens);
+    snprintf(nums[2], 24, "%lld", (long long)ev->usage.cached_input_tokens);
+    snprintf(nums[3], 24, "%lld", (long long)ev->cost_nusd);
+    snprintf(nums[4], 24, "%lld", (long long)ev->latency_ms);
+    snprintf(nums[5], 24, "%d", ev->status);
+    snprintf(nums[6], 24, "%d", ev->attempt);
+    snprintf(nums[7], 24, "%lld", (long long)ev->ts_ms);
+    const char *params[21] = {
+        ev->event_id, ev->request_id, ev->tenant, ev->user, ev->provider, ev->model, lgw_job_kind_name(ev->kind),
+        nums[0], nums[1], nums[2], nums[3], ev->cost_known ? "true" : "false", nums[4], nums[5], ev->outcome,
+        ev->cache_hit ? "true" : "false", ev->rerun ? "true" : "false", nums[6], ev->strategy, ev->worker, nums[7],
+    };
+    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 21, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return LGW_ERR(DB);
+    }
+    *inserted = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    return LGW_OK;
+}
+
+static bool pg_ping(void *c)
+{
+    struct conn *conn = c;
+    if (ensure(conn))
+        return false;
+    PGresult *res = PQexec(conn->pg, "SELECT 1");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok;
+}
+
+const struct lgw_ledger_backend lgw_ledger_pg = {
+    .open = pg_open, .close = pg_close, .exec = pg_exec, .insert = pg_insert, .ping = pg_ping,
+};

@@ -1,0 +1,122 @@
+/* ledger_sqlite.c - SQLite backend of the ledger (the embedded default of `llmgw dev`). */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "ledger_db.h"
+#include "log.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS cost_events ("
+    " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens INTEGER NOT NULL,"
+    " output_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL, cost_nusd INTEGER NOT NULL,"
+    " cost_known INTEGER NOT NULL, latency_ms INTEGER NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL,"
+    " cache_hit INTEGER NOT NULL, rerun INTEGER NOT NULL, attempt INTEGER NOT NULL, strategy TEXT NOT NULL,"
+    " worker TEXT NOT NULL, ts_ms INTEGER NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);"
+    "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
+    "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);";
+
+/* rerun: this execution repeats an earlier one of the same request, checked in the same transaction. */
+static const char insert_sql[] =
+    "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2)), ?18, ?19, ?20, ?21"
+    " ON CONFLICT (event_id) DO NOTHING";
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+};
+
+static void sqlite_close(void *c)
+{
+    struct conn *conn = c;
+    if (!conn)
+        return;
+    sqlite3_finalize(conn->insert);
+    sqlite3_close(conn->db);
+    free(conn);
+}
+
+static int sqlite_open(const char *url, void **out)
+{
+    struct conn *conn = lgw_calloc(1, sizeof(*conn));
+    const char *path = url + strlen("sqlite:");
+    char *err = NULL;
+    if (sqlite3_open_v2(path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(conn->db, 5000);
+    /* WAL: analytics can read while the ledger writes. */
+    if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK)
+        goto fail;
+    *out = conn;
+    return LGW_OK;
+fail:
+    LGW_ERROR("ledger", "sqlite %s: %s", path, err ? err : sqlite3_errmsg(conn->db));
+    sqlite3_free(err);
+    sqlite_close(conn);
+    return LGW_ERR(DB);
+}
+
+static int sqlite_exec(void *c, const char *sql)
+{
+    struct conn *conn = c;
+    char *err = NULL;
+    if (sqlite3_exec(conn->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        LGW_ERROR("ledger", "sqlite %s: %s", sql, err ? err : "?");
+        sqlite3_free(err);
+        return LGW_ERR(DB);
+    }
+    return LGW_OK;
+}
+
+static int sqlite_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
+{
+    struct conn *conn = c;
+    sqlite3_stmt *st = conn->insert;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, ev->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ev->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ev->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ev->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, ev->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, ev->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, lgw_job_kind_name(ev->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, ev->usage.input_tokens);
+    sqlite3_bind_int64(st, 9, ev->usage.output_tokens);
+    sqlite3_bind_int64(st, 10, ev->usage.cached_input_tokens);
+    sqlite3_bind_int64(st, 11, ev->cost_nusd);
+    sqlite3_bind_int(st, 12, ev->cost_known);
+    sqlite3_bind_int64(st, 13, ev->latency_ms);
+    sqlite3_bind_int(st, 14, ev->status);
+    sqlite3_bind_text(st, 15, ev->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 16, ev->cache_hit);
+    sqlite3_bind_int(st, 17, ev->rerun);
+    sqlite3_bind_int(st, 18, ev->attempt);
+    sqlite3_bind_text(st, 19, ev->strategy, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 20, ev->worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 21, ev->ts_ms);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+        LGW_ERROR("ledger", "sqlite insert: %s", sqlite3_errmsg(conn->db));
+        return LGW_ERR(DB);
+    }
+    *inserted = sqlite3_changes(conn->db) == 1;
+    return LGW_OK;
+}
+
+static bool sqlite_ping(void *c)
+{
+    return c != NULL;
+}
+
+const struct lgw_ledger_backend lgw_ledger_sqlite = {
+    .open = sqlite_open, .close = sqlite_close, .exec = sqlite_exec, .insert = sqlite_insert, .ping = sqlite_ping,
+};

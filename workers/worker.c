@@ -1,0 +1,584 @@
+/* worker.c - job consumer, thread pool and result producer (see worker.h). */
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "cost.h"
+#include "envelope.h"
+#include "errors.h"
+#include "kafka.h"
+#include "log.h"
+#include "offsets.h"
+#include "provider.h"
+
+/* What a finished message means for its job: the job's offset is done when all its messages are. */
+enum msg_role { MSG_REPLY, MSG_COST, MSG_DLQ };
+
+struct ticket;
+
+struct delivery {
+    struct ticket *ticket;
+    enum msg_role role;
+};
+
+/* One consumed message from consume to offset store. Owned by whoever holds it last: the pool thread
+ * hands it to the delivery callbacks, and the last delivery frees it. */
+struct ticket {
+    struct lgw_worker *w;
+    atomic_int pending; /* messages not yet acknowledged */
+    char topic[LGW_TOPIC_MAX];
+    int32_t partition;
+    int64_t offset;
+    struct delivery d[2];
+    struct lgw_job job;
+    int64_t received_us;
+    atomic_bool abandoned; /* a message could not be delivered: never commit this offset, the job runs again */
+};
+
+struct lgw_worker {
+    const struct lgw_config *cfg;
+    struct lgw_metrics *m;
+    rd_kafka_t *consumer, *producer;
+    struct lgw_offsets *offsets;
+    char id[LGW_NAME_MAX];
+    char topic_cost[LGW_TOPIC_MAX], topic_dlq[LGW_TOPIC_MAX];
+
+    /* Bounded job queue feeding the pool: the consumer thread blocks when it is full (back-pressure). */
+    pthread_mutex_t qlock;
+    pthread_cond_t qnonempty, qnonfull;
+    struct ticket **queue;
+    size_t qcap, qhead, qlen;
+    bool qclosed;
+
+    pthread_t *threads;
+    size_t nthreads;
+    pthread_t poller, health;
+    atomic_bool stop_bg; /* stops the producer poller and the health probe */
+    atomic_bool kafka_up;
+    atomic_int running; /* jobs between dequeue and produce */
+};
+
+static void ticket_free(struct ticket *t)
+{
+    lgw_job_cleanup(&t->job);
+    free(t);
+}
+
+/* The job's offset may be committed once every message it produced is acknowledged. */
+static void ticket_release(struct ticket *t)
+{
+    if (atomic_fetch_sub(&t->pending, 1) != 1)
+        return;
+    struct lgw_worker *w = t->w;
+    int64_t commit = atomic_load(&t->abandoned) ? -1 : lgw_offsets_done(w->offsets, t->topic, t->partition, t->offset);
+    if (commit >= 0) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset = commit;
+        /* Fails harmlessly for a partition revoked meanwhile: its new owner re-runs from the last commit. */
+        rd_kafka_offsets_store(w->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    ticket_free(t);
+}
+
+static int produce(struct lgw_worker *w, const char *topic, int32_t partition, const char *key, const void *payload,
+                   size_t len, struct delivery *d, const char *traceparent)
+{
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("llmgw-id", key, -1),
+        RD_KAFKA_V_HEADER("traceparent", traceparent ? traceparent : "", traceparent ? -1 : 0),
+        RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+    if (err) {
+        lgw_metrics_add(w->m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 1);
+        LGW_WARN("worker", "produce to %s: %s", topic, rd_kafka_err2str(err));
+        return LGW_ERR(UNAVAILABLE);
+    }
+    return LGW_OK;
+}
+
+/* A cost event must reach Kafka: spend that is not recorded is the one loss we never accept. Retry
+ * until it is queued, or until shutdown, when the job's offset stays uncommitted so it runs again. */
+static bool produce_cost(struct lgw_worker *w, const struct ticket *t, const struct lgw_buf *ev, struct delivery *d,
+                         const char *traceparent)
+{
+    while (produce(w, w->topic_cost, RD_KAFKA_PARTITION_UA, t->job.id, ev->ptr, ev->len, d, traceparent)) {
+        if (atomic_load(&w->stop_bg))
+            return false;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    struct lgw_worker *w = opaque;
+    struct delivery *d = msg->_private;
+    if (!d)
+        return;
+    if (msg->err) {
+        lgw_metrics_add(w->m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 1);
+        LGW_LOG(LGW_LOG_WARN, "worker", d->ticket->job.id, NULL, "delivery to %s failed: %s",
+                rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+        if ((d->role == MSG_COST || d->role == MSG_DLQ) && !atomic_load(&w->stop_bg)) {
+            /* Never drop spend or a dead letter: queue it again with the same bytes. */
+            const char *key = d->ticket->job.id[0] ? d->ticket->job.id : "dlq";
+            if (produce(w, rd_kafka_topic_name(msg->rkt), RD_KAFKA_PARTITION_UA, key, msg->payload, msg->len, d,
+                        NULL) == 0)
+                return;
+        }
+        if (d->role != MSG_REPLY)
+            atomic_store(&d->ticket->abandoned, true); /* its offset is never committed, so the job runs again */
+    }
+    ticket_release(d->ticket);
+}
+
+static void *poller_main(void *arg)
+{
+    struct lgw_worker *w = arg;
+    while (!atomic_load(&w->stop_bg))
+        rd_kafka_poll(w->producer, 50);
+    return NULL;
+}
+
+static void fill_cost_event(struct lgw_worker *w, const struct lgw_job *job, struct lgw_cost_event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    lgw_uuid4(ev->event_id);
+    lgw_strlcpy(ev->request_id, job->id, sizeof(ev->request_id));
+    lgw_strlcpy(ev->tenant, job->tenant, sizeof(ev->tenant));
+    lgw_strlcpy(ev->user, job->user, sizeof(ev->user));
+    lgw_strlcpy(ev->strategy, job->strategy, sizeof(ev->strategy));
+    lgw_strlcpy(ev->worker, w->id, sizeof(ev->worker));
+    ev->kind = job->kind;
+    ev->attempt = job->attempt;
+    ev->cost_known = true;
+    ev->ts_ms = lgw_wall_ms();
+}
+
+/* Runs one job on the calling pool thread and produces its reply and cost event. Takes t. */
+static void run_job(struct lgw_worker *w, struct ticket *t)
+{
+    struct lgw_job *job = &t->job;
+    struct lgw_prov_result res;
+    struct lgw_cost_event ev;
+    struct lgw_reply reply;
+    struct lgw_buf buf;
+    memset(&res, 0, sizeof(res));
+    memset(&reply, 0, sizeof(reply));
+    lgw_buf_init(&buf, 0);
+    fill_cost_event(w, job, &ev);
+
+    const struct lgw_model_info *info = NULL;
+    json_t *model = json_object_get(job->body, "model");
+    const char *model_name = json_is_string(model) ? json_string_value(model) : "";
+    const struct lgw_provider *prov = lgw_provider_find(model_name, job->kind, &info);
+    int64_t start_us = lgw_mono_us();
+    int rc;
+    if (!prov) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "The model '%.128s' does not exist or is not served by this gateway for %s.",
+                 model_name, lgw_job_kind_name(job->kind));
+        rc = LGW_ERR(MODEL_NOT_FOUND);
+        res.status = lgw_err_status(rc);
+        res.body = lgw_error_json(rc, msg);
+        lgw_strlcpy(res.model, model_name, sizeof(res.model));
+    } else {
+        rc = prov->call(prov, info, job, &res);
+        if (rc) {
+            lgw_prov_result_cleanup(&res);
+            res.status = lgw_err_status(rc);
+            res.body = lgw_error_json(rc, NULL);
+        }
+        lgw_strlcpy(ev.provider, prov->name, sizeof(ev.provider));
+        if (!res.model[0])
+            lgw_strlcpy(res.model, info->id, sizeof(res.model));
+    }
+    int64_t latency_ms = (lgw_mono_us() - start_us) / 1000;
+
+    ev.usage = res.usage;
+    ev.status = res.status;
+    ev.latency_ms = latency_ms;
+    lgw_strlcpy(ev.model, res.model, sizeof(ev.model));
+    lgw_strlcpy(ev.outcome, res.status == 200 ? "ok" : "error", sizeof(ev.outcome));
+    if (info) {
+        ev.cost_known = info->price.known;
+        if (lgw_cost_compute(&info->price, res.usage.input_tokens, res.usage.output_tokens,
+                             res.usage.cached_input_tokens, &ev.cost_nusd)) {
+            ev.cost_known = false;
+            ev.cost_nusd = 0;
+        }
+        if (!ev.cost_known) {
+            lgw_metrics_add(w->m, "llmgw_cost_unknown_total", NULL, 1);
+            LGW_LOG(LGW_LOG_WARN, "worker", job->id, job->tenant, "no price for model %s: cost recorded as unknown",
+                    res.model);
+        }
+    }
+
+    lgw_strlcpy(reply.id, job->id, sizeof(reply.id));
+    reply.final = true;
+    reply.status = res.status;
+    reply.body = res.body;
+    reply.usage = res.usage;
+    reply.cost_nusd = ev.cost_nusd;
+    reply.latency_ms = latency_ms;
+    lgw_strlcpy(reply.provider, ev.provider, sizeof(reply.provider));
+    lgw_strlcpy(reply.model, res.model, sizeof(reply.model));
+
+    /* Two messages: the ticket is released when both are acknowledged. */
+    atomic_store(&t->pending, 2);
+    t->d[0] = (struct delivery){t, MSG_REPLY};
+    t->d[1] = (struct delivery){t, MSG_COST};
+    if (lgw_reply_encode(&reply, &buf) ||
+        produce(w, job->reply_topic, job->reply_partition, job->id, buf.ptr, buf.len, &t->d[0], NULL))
+        ticket_release(t); /* the client will get its 504; the job is still accounted for below */
+    lgw_buf_reset(&buf);
+    char labels[96];
+    snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"%s\"", lgw_job_kind_name(job->kind), ev.outcome);
+    lgw_metrics_add(w->m, "llmgw_jobs_total", labels, 1);
+    lgw_metrics_observe(w->m, "llmgw_job_duration_seconds", NULL, (double)(lgw_mono_us() - t->received_us) / 1e6);
+    if (lgw_cost_event_encode(&ev, &buf) || !produce_cost(w, t, &buf, &t->d[1], NULL)) {
+        /* Shutting down before the cost event was queued: the offset stays uncommitted and the job
+         * runs again elsewhere, as at-least-once promises. */
+        atomic_store(&t->abandoned, true);
+        ticket_release(t);
+    }
+    lgw_buf_cleanup(&buf);
+    lgw_prov_result_cleanup(&res);
+}
+
+static struct ticket *dequeue(struct lgw_worker *w)
+{
+    pthread_mutex_lock(&w->qlock);
+    while (w->qlen == 0 && !w->qclosed)
+        pthread_cond_wait(&w->qnonempty, &w->qlock);
+    struct ticket *t = NULL;
+    if (w->qlen > 0) {
+        t = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        atomic_fetch_add(&w->running, 1);
+        pthread_cond_signal(&w->qnonfull);
+    }
+    pthread_mutex_unlock(&w->qlock);
+    return t;
+}
+
+static void *pool_main(void *arg)
+{
+    struct lgw_worker *w = arg;
+    struct ticket *t;
+    while ((t = dequeue(w)) != NULL) {
+        lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, 1);
+        run_job(w, t);
+        lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, -1);
+        atomic_fetch_sub(&w->running, 1);
+    }
+    return NULL;
+}
+
+/* Blocks while the queue is full (bounded wait so shutdown is noticed). */
+static bool enqueue(struct lgw_worker *w, struct ticket *t, const atomic_bool *stop)
+{
+    pthread_mutex_lock(&w->qlock);
+    while (w->qlen == w->qcap && !atomic_load(stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->qnonfull, &w->qlock, &ts);
+    }
+    bool ok = w->qlen < w->qcap;
+    if (ok) {
+        w->queue[(w->qhead + w->qlen) % w->qcap] = t;
+        w->qlen++;
+        pthread_cond_signal(&w->qnonempty);
+    }
+    pthread_mutex_unlock(&w->qlock);
+    return ok;
+}
+
+static void send_dlq(struct lgw_worker *w, struct ticket *t, const rd_kafka_message_t *msg, const char *why)
+{
+    json_t *o = json_pack("{s:i, s:s, s:s, s:i, s:I, s:I, s:s#}", "v", LGW_ENVELOPE_VERSION, "reason", why, "topic",
+                          t->topic, "partition", (int)t->partition, "offset", (json_int_t)t->offset, "ts_ms",
+                          (json_int_t)lgw_wall_ms(), "payload", msg->payload ? (const char *)msg->payload : "",
+                          msg->payload ? msg->len : (size_t)0);
+    if (!o) /* payload is not valid UTF-8: keep the reason and position, leave the bytes in the source topic */
+        o = json_pack("{s:i, s:s, s:s, s:i, s:I, s:I, s:n}", "v", LGW_ENVELOPE_VERSION, "reason", why, "topic",
+                      t->topic, "partition", (int)t->partition, "offset", (json_int_t)t->offset, "ts_ms",
+                      (json_int_t)lgw_wall_ms(), "payload");
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    atomic_store(&t->pending, 1);
+    t->d[0] = (struct delivery){t, MSG_DLQ};
+    lgw_metrics_add(w->m, "llmgw_dlq_total", NULL, 1);
+    LGW_WARN("worker", "job at %s/%d@%lld sent to the DLQ: %s", t->topic, (int)t->partition, (long long)t->offset,
+             why);
+    if (produce(w, w->topic_dlq, RD_KAFKA_PARTITION_UA, "dlq", text, strlen(text), &t->d[0], NULL)) {
+        LGW_ERROR("worker", "could not queue a dead letter; the offset stays uncommitted");
+        atomic_store(&t->abandoned, true);
+        ticket_release(t);
+    }
+    free(text);
+}
+
+static void send_expired(struct lgw_worker *w, struct ticket *t)
+{
+    struct lgw_cost_event ev;
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    fill_cost_event(w, &t->job, &ev);
+    json_t *model = json_object_get(t->job.body, "model");
+    lgw_strlcpy(ev.model, json_is_string(model) ? json_string_value(model) : "", sizeof(ev.model));
+    ev.status = lgw_err_status(LGW_ERR(EXPIRED));
+    lgw_strlcpy(ev.outcome, "expired", sizeof(ev.outcome));
+    atomic_store(&t->pending, 1);
+    t->d[0] = (struct delivery){t, MSG_COST};
+    lgw_metrics_add(w->m, "llmgw_jobs_total",
+                    t->job.kind == LGW_JOB_CHAT ? "kind=\"chat\",outcome=\"expired\""
+                                                : "kind=\"embeddings\",outcome=\"expired\"",
+                    1);
+    LGW_LOG(LGW_LOG_INFO, "worker", t->job.id, t->job.tenant, "deadline passed %lld ms ago; dropped",
+            (long long)(lgw_wall_ms() - t->job.deadline_ms));
+    if (lgw_cost_event_encode(&ev, &buf) || !produce_cost(w, t, &buf, &t->d[0], NULL)) {
+        atomic_store(&t->abandoned, true);
+        ticket_release(t);
+    }
+    lgw_buf_cleanup(&buf);
+}
+
+/* Takes msg's position into the offset tracker and routes it: DLQ, expired, or the pool. */
+static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const atomic_bool *stop)
+{
+    struct ticket *t = lgw_calloc(1, sizeof(*t));
+    t->w = w;
+    lgw_strlcpy(t->topic, rd_kafka_topic_name(msg->rkt), sizeof(t->topic));
+    t->partition = msg->partition;
+    t->offset = msg->offset;
+    t->received_us = lgw_mono_us();
+    lgw_offsets_add(w->offsets, t->topic, t->partition, t->offset);
+
+    char why[256];
+    if (lgw_job_decode(msg->payload, msg->len, &t->job, why, sizeof(why))) {
+        send_dlq(w, t, msg, why);
+        return;
+    }
+    bool kind_ok = strstr(t->topic, LGW_TOPIC_JOBS_EMBEDDINGS) ? t->job.kind == LGW_JOB_EMBEDDINGS
+                                                                : t->job.kind == LGW_JOB_CHAT;
+    if (!kind_ok) {
+        send_dlq(w, t, msg, "job kind does not match its topic");
+        return;
+    }
+    if (lgw_wall_ms() > t->job.deadline_ms) {
+        send_expired(w, t);
+        return;
+    }
+    if (!enqueue(w, t, stop)) {
+        /* Shutting down with a full queue: leave the job for the next owner of the partition. */
+        ticket_free(t);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct lgw_worker *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
+    /* Revoked: let this member's in-flight jobs of those partitions finish (bounded), commit what they
+     * completed, so the next owner does not run them again. */
+    int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
+    for (int i = 0; i < parts->cnt; i++)
+        while (lgw_offsets_inflight(w->offsets, parts->elems[i].topic, parts->elems[i].partition) > 0 &&
+               lgw_mono_ms() < until) {
+            struct timespec ts = {0, 5 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        LGW_WARN("worker", "commit on revoke: %s", rd_kafka_err2str(cerr));
+    for (int i = 0; i < parts->cnt; i++)
+        lgw_offsets_drop(w->offsets, parts->elems[i].topic, parts->elems[i].partition);
+    LGW_INFO("worker", "revoked %d partition(s)", parts->cnt);
+    rd_kafka_assign(rk, NULL);
+}
+
+static void declare_metrics(struct lgw_metrics *m)
+{
+    lgw_metrics_declare(m, "llmgw_jobs_total", LGW_METRIC_COUNTER, "Jobs finished by kind and outcome.");
+    lgw_metrics_declare(m, "llmgw_job_duration_seconds", LGW_METRIC_HISTOGRAM,
+                        "Time from consuming a job to producing its result.");
+    lgw_metrics_declare(m, "llmgw_jobs_in_flight", LGW_METRIC_GAUGE, "Jobs running on the worker pool.");
+    lgw_metrics_declare(m, "llmgw_dlq_total", LGW_METRIC_COUNTER, "Malformed jobs sent to the dead-letter topic.");
+    lgw_metrics_declare(m, "llmgw_kafka_produce_errors_total", LGW_METRIC_COUNTER, "Kafka produce failures.");
+    lgw_metrics_declare(m, "llmgw_cost_unknown_total", LGW_METRIC_COUNTER, "Jobs served by a model with no price.");
+}
+
+int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_worker **out)
+{
+    int rc;
+    struct lgw_worker *w = lgw_calloc(1, sizeof(*w));
+    w->cfg = cfg;
+    w->m = m;
+    *out = NULL;
+    declare_metrics(m);
+    if (cfg->worker_id[0])
+        lgw_strlcpy(w->id, cfg->worker_id, sizeof(w->id));
+    else {
+        char host[64] = "host";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(w->id, sizeof(w->id), "%.63s-%d", host, (int)getpid());
+    }
+    lgw_config_topic(cfg, LGW_TOPIC_COST, w->topic_cost, sizeof(w->topic_cost));
+    lgw_config_topic(cfg, LGW_TOPIC_DLQ, w->topic_dlq, sizeof(w->topic_dlq));
+    w->offsets = lgw_offsets_new();
+    pthread_mutex_init(&w->qlock, NULL);
+    pthread_cond_init(&w->qnonempty, NULL);
+    pthread_cond_init(&w->qnonfull, NULL);
+    w->nthreads = (size_t)cfg->worker_concurrency;
+    w->qcap = w->nthreads; /* a job waits in the queue at most as long as one job runs */
+    w->queue = lgw_calloc(w->qcap, sizeof(*w->queue));
+
+    char client_id[LGW_NAME_MAX + 16], group[128];
+    snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
+    snprintf(group, sizeof(group), "%s-workers", cfg->topic_prefix);
+    if ((rc = lgw_kafka_producer_new(cfg, client_id, dr_cb, w, &w->producer)) ||
+        (rc = lgw_kafka_consumer_new(cfg, client_id, group, true, rebalance_cb, w, &w->consumer)))
+        goto fail;
+    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, LGW_TOPIC_COST, LGW_TOPIC_DLQ};
+    int parts[] = {(int)cfg->kafka_partitions, (int)cfg->kafka_partitions, (int)cfg->kafka_partitions,
+                   (int)cfg->kafka_partitions};
+    if ((rc = lgw_kafka_ensure_topics(w->producer, cfg, suffixes, parts, 4, 10000)))
+        goto fail;
+
+    char chat[LGW_TOPIC_MAX], emb[LGW_TOPIC_MAX];
+    lgw_config_topic(cfg, LGW_TOPIC_JOBS_CHAT, chat, sizeof(chat));
+    lgw_config_topic(cfg, LGW_TOPIC_JOBS_EMBEDDINGS, emb, sizeof(emb));
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(sub, chat, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(sub, emb, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(w->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        LGW_ERROR("worker", "subscribe: %s", rd_kafka_err2str(err));
+        rc = LGW_ERR(UNAVAILABLE);
+        goto fail;
+    }
+    if ((rc = lgw_kafka_health_start(w->producer, &w->kafka_up, &w->stop_bg, 1000, &w->health)))
+        goto fail;
+    if (pthread_create(&w->poller, NULL, poller_main, w) != 0) {
+        rc = LGW_ERR(INTERNAL);
+        goto fail;
+    }
+    w->threads = lgw_calloc(w->nthreads, sizeof(*w->threads));
+    for (size_t i = 0; i < w->nthreads; i++)
+        if (pthread_create(&w->threads[i], NULL, pool_main, w) != 0) {
+            LGW_ERROR("worker", "could not start pool thread %zu", i);
+            abort(); /* half a pool cannot be torn down cleanly; this only happens when the OS is out of threads */
+        }
+    LGW_INFO("worker", "worker %s started: %zu job threads, group %s", w->id, w->nthreads, group);
+    *out = w;
+    return LGW_OK;
+fail:
+    atomic_store(&w->stop_bg, true);
+    if (w->health)
+        pthread_join(w->health, NULL);
+    if (w->poller)
+        pthread_join(w->poller, NULL);
+    if (w->consumer) {
+        rd_kafka_consumer_close(w->consumer);
+        rd_kafka_destroy(w->consumer);
+    }
+    if (w->producer)
+        rd_kafka_destroy(w->producer);
+    lgw_offsets_free(w->offsets);
+    free(w->queue);
+    free(w);
+    return rc;
+}
+
+int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
+{
+    while (!atomic_load(stop)) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
+        if (!msg)
+            continue;
+        if (msg->err) {
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LGW_WARN("worker", "consume: %s", rd_kafka_message_errstr(msg));
+        } else {
+            handle_message(w, msg, stop);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    /* Drain: no new jobs; let queued and running ones finish and their messages be acknowledged. */
+    LGW_INFO("worker", "draining");
+    int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
+    while (lgw_offsets_inflight(w->offsets, NULL, 0) > 0 && lgw_mono_ms() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    size_t left = lgw_offsets_inflight(w->offsets, NULL, 0);
+    if (left)
+        LGW_WARN("worker", "%zu job(s) unfinished at shutdown; they will run again elsewhere", left);
+    rd_kafka_flush(w->producer, 5000);
+    rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
+    rd_kafka_consumer_close(w->consumer);
+    return LGW_OK;
+}
+
+bool lgw_worker_ready_cb(void *worker)
+{
+    struct lgw_worker *w = worker;
+    return atomic_load(&w->kafka_up);
+}
+
+void lgw_worker_free(struct lgw_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->qlock);
+    w->qclosed = true;
+    pthread_cond_broadcast(&w->qnonempty);
+    pthread_mutex_unlock(&w->qlock);
+    for (size_t i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    /* Jobs still queued (never started) are dropped: their offsets were not committed. */
+    for (size_t i = 0; i < w->qlen; i++)
+        ticket_free(w->queue[(w->qhead + i) % w->qcap]);
+    rd_kafka_flush(w->producer, 2000);
+    atomic_store(&w->stop_bg, true);
+    pthread_join(w->poller, NULL);
+    pthread_join(w->health, NULL);
+    /* Deliveries still outstanding own tickets through their opaque; purge runs their callbacks (which
+     * touch the consumer's offset store, so the consumer goes last). */
+    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(w->producer, 0);
+    rd_kafka_destroy(w->producer);
+    rd_kafka_destroy(w->consumer);
+    lgw_offsets_free(w->offsets);
+    free(w->threads);
+    free(w->queue);
+    pthread_mutex_destroy(&w->qlock);
+    pthread_cond_destroy(&w->qnonempty);
+    pthread_cond_destroy(&w->qnonfull);
+    free(w);
+}
