@@ -375,6 +375,7 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_http_in_flight", LGW_METRIC_GAUGE, "HTTP requests being served.");
     lgw_metrics_declare(m, "llmgw_ingress_waiting_requests", LGW_METRIC_GAUGE, "Requests waiting for a reply.");
     lgw_metrics_declare(m, "llmgw_kafka_produce_errors_total", LGW_METRIC_COUNTER, "Kafka produce failures.");
+    lgw_metrics_add(m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 0); /* shown as 0, not absent */
     lgw_metrics_declare(m, "llmgw_replies_unmatched_total", LGW_METRIC_COUNTER,
                         "Replies for requests this ingress no longer waits for (answered or timed out).");
 }

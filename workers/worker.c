@@ -427,6 +427,7 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_jobs_in_flight", LGW_METRIC_GAUGE, "Jobs running on the worker pool.");
     lgw_metrics_declare(m, "llmgw_dlq_total", LGW_METRIC_COUNTER, "Malformed jobs sent to the dead-letter topic.");
     lgw_metrics_declare(m, "llmgw_kafka_produce_errors_total", LGW_METRIC_COUNTER, "Kafka produce failures.");
+    lgw_metrics_add(m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 0); /* shown as 0, not absent */
     lgw_metrics_declare(m, "llmgw_cost_unknown_total", LGW_METRIC_COUNTER, "Jobs served by a model with no price.");
 }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs a throwaway Redis (Debian's redis-server) on loopback, no persistence.
+#   redis.sh start DIR PORT   start on 127.0.0.1:PORT, pid and log in DIR; prints host:port
+#   redis.sh stop DIR         stop it
+set -euo pipefail
+die() { echo "redis.sh: $*" >&2; exit 1; }
+
+start() {
+  local dir="${1:-}" port="${2:-}"
+  [ -n "$dir" ] && [ -n "$port" ] || die "usage: redis.sh start DIR PORT"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$dir/redis.pid" \
+    --logfile "$dir/redis.log" --dir "$dir" --save "" --appendonly no >/dev/null || die "redis-server failed"
+  for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && { echo "127.0.0.1:$port"; return 0; }
+    sleep 0.1
+  done
+  die "redis not answering on port $port"
+}
+
+stop() {
+  local dir="${1:-}"
+  [ -n "$dir" ] || die "usage: redis.sh stop DIR"
+  [ -f "$dir/redis.pid" ] || return 0
+  kill -TERM "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  rm -f "$dir/redis.pid"
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  *) die "usage: redis.sh start DIR PORT | stop DIR" ;;
+esac

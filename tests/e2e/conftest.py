@@ -1,0 +1,195 @@
+"""Fixtures for the end-to-end tests: real llmgw processes against the real Kafka broker, PostgreSQL and
+Redis that scripts/test.sh starts (their addresses come in LLMGW_TEST_* variables).
+
+Every test gets its own topic prefix (so its own topics and consumer groups) and its own PostgreSQL
+database, so tests never see each other's messages or rows."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "schemas"
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the end-to-end tests through scripts/test.sh", pytrace=False)
+    return value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+class Proc:
+    """One llmgw process with its stderr captured to a file."""
+
+    def __init__(self, name: str, argv: list, env: dict, log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.popen = subprocess.Popen(argv, env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+                pytest.fail(f"{self.name} did not exit within {timeout}s of SIGTERM")
+        self.log.close()
+        return self.popen.returncode
+
+    def kill9(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+
+    def output(self) -> str:
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_ready(port: int, proc: Proc, timeout: float = 60.0) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            pytest.fail(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.output()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{proc.name} not ready on port {port} after {timeout}s:\n{proc.output()[-3000:]}")
+
+
+class Cluster:
+    """Starts llmgw roles for one test, all sharing its topic prefix, keys and database."""
+
+    def __init__(self, tmp_path: Path, pg_url: str):
+        self.tmp_path = tmp_path
+        self.kafka = _env("LLMGW_TEST_KAFKA")
+        self.bin = _env("LLMGW_BIN")
+        self.prefix = "t" + uuid.uuid4().hex[:10]
+        self.pg_url = pg_url
+        out = subprocess.run([self.bin, "keys", "new", "--tenant", "acme"], capture_output=True, text=True,
+                             check=True).stdout
+        fields = dict(line.split(": ", 1) for line in out.strip().splitlines())
+        self.key, self.key_hash = fields["key"], fields["sha256"]
+        self.procs: list = []
+
+    def env(self, **extra) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
+        env.update({
+            "LLMGW_KAFKA_BROKERS": self.kafka,
+            "LLMGW_TOPIC_PREFIX": self.prefix,
+            "LLMGW_DATABASE_URL": self.pg_url,
+            "LLMGW_TENANT_KEYS": f"acme:{self.key_hash}",
+            "LLMGW_LOG_LEVEL": "info",
+        })
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def start(self, role: str, name: str, binary: str = None, **extra) -> Proc:
+        proc = Proc(name, [binary or self.bin, role], self.env(**extra), self.tmp_path / f"{name}.log")
+        self.procs.append(proc)
+        return proc
+
+    def ingress(self, name: str, **extra):
+        port = free_port()
+        proc = self.start("ingress", name, LLMGW_INGRESS_ID=f"{self.prefix}-{name}", LLMGW_PORT=port, **extra)
+        wait_ready(port, proc)
+        return proc, port
+
+    def worker(self, name: str, **extra):
+        port = free_port()
+        proc = self.start("worker", name, LLMGW_WORKER_ID=name, LLMGW_OPS_PORT=port, **extra)
+        wait_ready(port, proc)
+        return proc, port
+
+    def ledger(self, name: str = "ledger", **extra):
+        port = free_port()
+        proc = self.start("ledger", name, LLMGW_OPS_PORT=port, **extra)
+        wait_ready(port, proc)
+        return proc, port
+
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+
+    def db(self):
+        return psycopg2.connect(self.pg_url)
+
+    def teardown(self, failed: bool) -> None:
+        for proc in self.procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+            if not proc.log.closed:
+                proc.log.close()
+            if failed:
+                print(f"\n----- {proc.name} (last lines) -----\n{proc.log_path.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for one test."""
+    base = _env("LLMGW_TEST_PG_URL")
+    name = "t" + uuid.uuid4().hex[:12]
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    yield base.rsplit("/", 1)[0] + "/" + name
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def cluster(request, tmp_path, pg_url):
+    c = Cluster(tmp_path, pg_url)
+    yield c
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    c.teardown(failed)
+
+
+def chat_body(content: str, model: str = "echo") -> str:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": content}]})
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -1,0 +1,125 @@
+"""Bad input gets an OpenAI-style error with the right status, and the process keeps serving."""
+import http.client
+import json
+import socket
+
+import pytest
+
+from conftest import chat_body
+
+
+@pytest.fixture
+def gw(cluster):
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1", LLMGW_MAX_BODY_BYTES=4096, LLMGW_MAX_JSON_DEPTH=16)
+    return cluster, port
+
+
+def call(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, body, headers or {})
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    return resp.status, raw
+
+
+def assert_error(status, raw, want_status, want_code=None):
+    assert status == want_status, raw
+    err = json.loads(raw)["error"]
+    assert isinstance(err["message"], str) and err["message"]
+    assert isinstance(err["type"], str) and err["type"]
+    assert "code" in err
+    if want_code:
+        assert err["code"] == want_code
+
+
+CASES = [
+    ("malformed json", "POST", "/v1/chat/completions", '{"model": "echo", "messages": [', 400, "invalid_json"),
+    ("not an object", "POST", "/v1/chat/completions", "[1, 2]", 400, None),
+    ("missing model", "POST", "/v1/chat/completions", '{"messages":[{"role":"user","content":"x"}]}', 400, None),
+    ("model wrong type", "POST", "/v1/chat/completions", '{"model":5,"messages":[{"role":"user","content":"x"}]}',
+     400, None),
+    ("missing messages", "POST", "/v1/chat/completions", '{"model":"echo"}', 400, None),
+    ("empty messages", "POST", "/v1/chat", '{"model":"echo","messages":[]}', 400, None),
+    ("messages wrong type", "POST", "/v1/chat", '{"model":"echo","messages":{"role":"user"}}', 400, None),
+    ("bad role", "POST", "/v1/chat", '{"model":"echo","messages":[{"role":"robot","content":"x"}]}', 400, None),
+    ("content wrong type", "POST", "/v1/chat", '{"model":"echo","messages":[{"role":"user","content":7}]}', 400,
+     None),
+    ("temperature wrong type", "POST", "/v1/chat",
+     '{"model":"echo","messages":[{"role":"user","content":"x"}],"temperature":"hot"}', 400, None),
+    ("too deep", "POST", "/v1/chat", '{"model":"echo","messages":[{"role":"user","content":"x"}],"metadata":'
+     + "[" * 40 + "]" * 40 + "}", 400, "json_too_deep"),
+    ("missing input", "POST", "/v1/embeddings", '{"model":"echo-embedding"}', 400, None),
+    ("input wrong type", "POST", "/v1/embeddings", '{"model":"echo-embedding","input":{"a":1}}', 400, None),
+    ("bad dimensions", "POST", "/v1/embeddings", '{"model":"echo-embedding","input":"x","dimensions":-3}', 400,
+     None),
+    ("unknown route", "GET", "/v1/nothing-here", None, 404, "not_found"),
+    ("unknown route with body", "POST", "/v2/chat", chat_body("x"), 404, "not_found"),
+    ("wrong method", "GET", "/v1/chat/completions", None, 405, "method_not_allowed"),
+    ("wrong method on models", "DELETE", "/v1/models", None, 405, "method_not_allowed"),
+    ("unknown model", "POST", "/v1/chat", chat_body("x", model="gpt-nope"), 404, "model_not_found"),
+    ("embedding model for chat", "POST", "/v1/chat", chat_body("x", model="echo-embedding"), 404, "model_not_found"),
+]
+
+
+@pytest.mark.parametrize("name,method,path,body,status,code", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(gw, name, method, path, body, status, code):
+    cluster, port = gw
+    s, raw = call(port, method, path, body, cluster.headers())
+    assert_error(s, raw, status, code)
+    # and the gateway keeps serving
+    s, raw = call(port, "POST", "/v1/chat/completions", chat_body("still alive"), cluster.headers())
+    assert s == 200 and json.loads(raw)["choices"][0]["message"]["content"] == "still alive"
+
+
+def test_auth(gw):
+    cluster, port = gw
+    s, raw = call(port, "POST", "/v1/chat", chat_body("x"), {"Content-Type": "application/json"})
+    assert_error(s, raw, 401, "invalid_api_key")
+    s, raw = call(port, "POST", "/v1/chat", chat_body("x"), {"Authorization": "Bearer lgw-not-a-key"})
+    assert_error(s, raw, 401, "invalid_api_key")
+    s, raw = call(port, "POST", "/v1/chat", chat_body("x"), {"Authorization": f"Basic {cluster.key}"})
+    assert_error(s, raw, 401)
+    s, raw = call(port, "GET", "/v1/models", None, {})
+    assert_error(s, raw, 401)
+
+
+def test_body_too_large_by_content_length(gw):
+    """413 from the declared Content-Length, before the body is read: the server answers without waiting."""
+    cluster, port = gw
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
+    sock.sendall(head.encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 413"), data[:200]
+    s, raw = call(port, "POST", "/v1/chat/completions", chat_body("after 413"), cluster.headers())
+    assert s == 200
+
+
+def test_body_too_large_chunked(gw):
+    """Without Content-Length (chunked), the cap applies while reading."""
+    cluster, port = gw
+
+    def gen():
+        for _ in range(10):
+            yield b"x" * 1000
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", gen(), cluster.headers(), encode_chunked=True)
+    resp = conn.getresponse()
+    assert_error(resp.status, resp.read(), 413, "request_too_large")
+
+
+def test_stream_not_supported_yet(gw):
+    cluster, port = gw
+    body = json.dumps({"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    s, raw = call(port, "POST", "/v1/chat/completions", body, cluster.headers())
+    assert_error(s, raw, 400, "unsupported_parameter")

@@ -1,0 +1,54 @@
+"""kill -9 one worker in the middle of a load run: every request still gets its own answer or a clean
+504, every answered request is in the ledger, and no event is counted twice."""
+import threading
+
+import loadgen
+from conftest import wait_for
+
+
+def test_kill_worker_mid_load(cluster):
+    cluster.ledger()
+    victim, _ = cluster.worker("w1")
+    cluster.worker("w2")
+    timeout_ms = 20000
+    _, port1 = cluster.ingress("i1", LLMGW_REQUEST_TIMEOUT_MS=timeout_ms)
+    _, port2 = cluster.ingress("i2", LLMGW_REQUEST_TIMEOUT_MS=timeout_ms)
+
+    killed = threading.Event()
+
+    def on_progress(count):
+        if count >= 300 and not killed.is_set():
+            killed.set()
+            victim.kill9()
+
+    results = loadgen.run([port1, port2], n=1000, concurrency=100, headers=cluster.headers(), tag="fault",
+                          timeout=60, on_progress=on_progress)
+    assert killed.is_set()
+
+    answered = []
+    for r in results:
+        assert not r.error, f"request {r.index}: {r.error}"
+        if r.status == 200:
+            assert loadgen.echo_of(r) == r.content, f"request {r.index} got another client's answer"
+            answered.append(r.request_id)
+        else:
+            assert r.status == 504, f"request {r.index}: unexpected status {r.status} {r.body}"
+            assert r.body["error"]["code"] == "gateway_timeout"
+    assert len(answered) > 900, f"only {len(answered)} of 1000 answered"
+
+    cur = cluster.db().cursor()
+
+    def all_in_ledger():
+        cur.execute("SELECT count(DISTINCT request_id) FROM cost_events WHERE request_id = ANY(%s)", (answered,))
+        return cur.fetchone()[0] == len(answered)
+
+    wait_for(all_in_ledger, 60, "every answered request in the ledger")
+    cur.execute("SELECT count(*), count(DISTINCT event_id) FROM cost_events")
+    total, distinct = cur.fetchone()
+    assert total == distinct
+    cur.execute("SELECT request_id, count(*) FROM cost_events WHERE NOT rerun GROUP BY 1 HAVING count(*) > 1")
+    assert cur.fetchall() == [], "a request was counted twice without being marked as a re-run"
+    cur.execute("SELECT count(*) FILTER (WHERE rerun), count(DISTINCT worker) FROM cost_events")
+    reruns, workers = cur.fetchone()
+    print(f"fault run: {len(answered)} answered, {1000 - len(answered)} timed out, {reruns} re-run events, "
+          f"{workers} workers in the ledger")

@@ -1,0 +1,126 @@
+"""What crosses Kafka: every job, reply and cost event validates against schemas/; malformed jobs go to the
+DLQ and never stall the partition; batch producers writing jobs straight to Kafka get their results on the
+topic they name; a job past its deadline is dropped with an `expired` cost event."""
+import json
+import time
+import uuid
+
+import jsonschema
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import chat_body, load_schema, wait_for
+import http.client
+
+
+def consume(cluster, topics, want, timeout=30.0):
+    """Reads topics from the beginning until want(messages) is true; returns {topic: [payload dict]}."""
+    c = Consumer({"bootstrap.servers": cluster.kafka, "group.id": "test-" + uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(topics)
+    got = {t: [] for t in topics}
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not want(got):
+            msg = c.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            got[msg.topic()].append(json.loads(msg.value()))
+    finally:
+        c.close()
+    assert want(got), f"did not see the expected messages within {timeout}s: { {t: len(v) for t, v in got.items()} }"
+    return got
+
+
+def post(port, body, headers):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", body, headers)
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    conn.close()
+    return resp.status, data
+
+
+@pytest.fixture
+def gw(cluster):
+    cluster.ledger()
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1")
+    return cluster, port
+
+
+def test_messages_match_schemas(gw):
+    cluster, port = gw
+    for i in range(5):
+        s, _ = post(port, chat_body(f"schema {i}"), cluster.headers())
+        assert s == 200
+    s, _ = post(port, chat_body("x", model="missing-model"), cluster.headers())
+    assert s == 404
+    p = cluster.prefix
+    jobs, replies, cost = f"{p}.jobs.chat", f"{p}.replies.{p}-i1", f"{p}.cost"
+    got = consume(cluster, [jobs, replies, cost], lambda g: all(len(v) >= 6 for v in g.values()))
+    for topic, schema in ((jobs, "job.schema.json"), (replies, "reply.schema.json"), (cost, "cost_event.schema.json")):
+        for payload in got[topic]:
+            jsonschema.validate(payload, load_schema(schema))
+    assert {e["outcome"] for e in got[cost]} == {"ok", "error"}
+    assert len({e["event_id"] for e in got[cost]}) == len(got[cost])
+
+
+def test_malformed_job_goes_to_dlq(gw):
+    cluster, port = gw
+    p = cluster.prefix
+    prod = Producer({"bootstrap.servers": cluster.kafka})
+    prod.produce(f"{p}.jobs.chat", key=b"junk", value=b"this is not a job")
+    prod.produce(f"{p}.jobs.chat", key=b"junk2", value=json.dumps({"v": 1, "id": "x"}).encode())
+    prod.flush(10)
+    got = consume(cluster, [f"{p}.jobs.dlq"], lambda g: len(g[f"{p}.jobs.dlq"]) >= 2)
+    reasons = [m["reason"] for m in got[f"{p}.jobs.dlq"]]
+    assert any("not JSON" in r for r in reasons), reasons
+    assert any("missing field" in r for r in reasons), reasons
+    assert all(m["topic"] == f"{p}.jobs.chat" and "offset" in m for m in got[f"{p}.jobs.dlq"])
+    # the partition is not stalled
+    s, body = post(port, chat_body("after the junk"), cluster.headers())
+    assert s == 200 and body["choices"][0]["message"]["content"] == "after the junk"
+
+
+def make_job(reply_topic, content, deadline_ms):
+    now = int(time.time() * 1000)
+    return {"v": 1, "id": str(uuid.uuid4()), "kind": "chat", "tenant": "batch-tenant", "user": "nightly",
+            "created_ms": now, "deadline_ms": deadline_ms, "reply_to": {"topic": reply_topic, "partition": 0},
+            "strategy": "default", "stream": False, "attempt": 1,
+            "body": {"model": "echo", "messages": [{"role": "user", "content": content}]}}
+
+
+def test_batch_producer_and_expired_job(gw):
+    cluster, _ = gw
+    p = cluster.prefix
+    out_topic = f"{p}.batch-results"
+    admin = AdminClient({"bootstrap.servers": cluster.kafka})
+    for f in admin.create_topics([NewTopic(out_topic, 1, 1)]).values():
+        f.result(30)
+    now = int(time.time() * 1000)
+    jobs = [make_job(out_topic, f"batch item {i}", now + 60000) for i in range(3)]
+    expired = make_job(out_topic, "too late", now - 1000)
+    prod = Producer({"bootstrap.servers": cluster.kafka})
+    for job in jobs + [expired]:
+        prod.produce(f"{p}.jobs.chat", key=job["id"].encode(), value=json.dumps(job).encode())
+    prod.flush(10)
+    got = consume(cluster, [out_topic], lambda g: len(g[out_topic]) >= 3)
+    by_id = {r["id"]: r for r in got[out_topic]}
+    for job in jobs:
+        reply = by_id[job["id"]]
+        jsonschema.validate(reply, load_schema("reply.schema.json"))
+        assert reply["status"] == 200
+        assert reply["body"]["choices"][0]["message"]["content"] == job["body"]["messages"][0]["content"]
+    assert expired["id"] not in by_id
+    cur = cluster.db().cursor()
+
+    def ledger_has_all():
+        cur.execute("SELECT request_id, outcome, status, tenant FROM cost_events WHERE request_id = ANY(%s)",
+                    ([j["id"] for j in jobs + [expired]],))
+        return {r[0]: r[1:] for r in cur.fetchall()} if cur.rowcount == 4 else None
+
+    rows = wait_for(ledger_has_all, 30, "batch jobs in the ledger")
+    assert rows[expired["id"]] == ("expired", 504, "batch-tenant")
+    assert all(rows[j["id"]] == ("ok", 200, "batch-tenant") for j in jobs)
