@@ -1,0 +1,81 @@
+/* test_auth.c - key generation, hashing, and the Authorization check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "errors.h"
+
+static void test_sha256(void **state)
+{
+    (void)state;
+    char hex[65];
+    lgw_auth_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void key_entry(struct lgw_tenant_key *k, const char *tenant, const char *key)
+{
+    char hex[65];
+    memset(k, 0, sizeof(*k));
+    strcpy(k->tenant, tenant);
+    lgw_auth_sha256_hex(key, strlen(key), hex);
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        k->sha256[i] = (unsigned char)v;
+    }
+}
+
+static void test_new_key(void **state)
+{
+    (void)state;
+    char a[64], b[64], ha[65], hb[65], check[65];
+    assert_int_equal(lgw_auth_new_key(a, sizeof(a), ha), 0);
+    assert_int_equal(lgw_auth_new_key(b, sizeof(b), hb), 0);
+    assert_int_equal(strncmp(a, "lgw-", 4), 0);
+    assert_int_equal(strlen(a), 48);
+    assert_string_not_equal(a, b);
+    lgw_auth_sha256_hex(a, strlen(a), check);
+    assert_string_equal(check, ha);
+    for (const char *c = a + 4; *c; c++)
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *c));
+    assert_int_equal(lgw_auth_new_key(a, 20, ha), LGW_ERR(INTERNAL)); /* too small a buffer */
+}
+
+static void test_check(void **state)
+{
+    (void)state;
+    struct lgw_tenant_key keys[3];
+    key_entry(&keys[0], "alpha", "lgw-key-a");
+    key_entry(&keys[1], "beta", "lgw-key-b");
+    key_entry(&keys[2], "gamma", "lgw-key-c");
+    char tenant[64];
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearer lgw-key-b", tenant, sizeof(tenant)), 0);
+    assert_string_equal(tenant, "beta");
+    assert_int_equal(lgw_auth_check(keys, 3, "bearer   lgw-key-c  ", tenant, sizeof(tenant)), 0);
+    assert_string_equal(tenant, "gamma");
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearer lgw-key-d", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    assert_int_equal(lgw_auth_check(keys, 3, NULL, tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    assert_int_equal(lgw_auth_check(keys, 3, "Basic lgw-key-a", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearer ", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    assert_int_equal(lgw_auth_check(keys, 0, "Bearer lgw-key-a", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    char longkey[400] = "Bearer ";
+    memset(longkey + 7, 'k', 300);
+    longkey[307] = '\0';
+    assert_int_equal(lgw_auth_check(keys, 3, longkey, tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_new_key),
+        cmocka_unit_test(test_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

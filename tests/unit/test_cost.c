@@ -1,0 +1,97 @@
+/* test_cost.c - nano-USD arithmetic: exact cost, rounding, overflow, decimal text at the edges. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "cost.h"
+#include "errors.h"
+
+/* gpt-4o-mini: $0.15 input, $0.60 output, $0.075 cached input per 1M tokens. */
+static const struct lgw_price mini = {150000000, 600000000, 75000000, true};
+
+static void test_compute(void **state)
+{
+    (void)state;
+    int64_t c;
+    /* 800 uncached * 150 + 200 cached * 75 + 500 out * 600 (nusd per token) */
+    assert_int_equal(lgw_cost_compute(&mini, 1000, 500, 200, &c), 0);
+    assert_int_equal(c, 800 * 150 + 200 * 75 + 500 * 600);
+    assert_int_equal(lgw_cost_compute(&mini, 0, 0, 0, &c), 0);
+    assert_int_equal(c, 0);
+    /* a billion tokens: no float anywhere, so not a nano-dollar lost */
+    assert_int_equal(lgw_cost_compute(&mini, 1000000000, 1000000000, 0, &c), 0);
+    assert_int_equal(c, 750000000000LL);
+}
+
+static void test_rounding(void **state)
+{
+    (void)state;
+    int64_t c;
+    struct lgw_price p = {1, 0, 0, true}; /* 1 nusd per million tokens */
+    assert_int_equal(lgw_cost_compute(&p, 499999, 0, 0, &c), 0);
+    assert_int_equal(c, 0);
+    assert_int_equal(lgw_cost_compute(&p, 500000, 0, 0, &c), 0); /* half rounds up */
+    assert_int_equal(c, 1);
+    assert_int_equal(lgw_cost_compute(&p, 1500000, 0, 0, &c), 0);
+    assert_int_equal(c, 2);
+    /* rounding happens once on the sum, not per part: 0.4 + 0.4 = 0.8 -> 1 */
+    struct lgw_price q = {400000, 400000, 0, true};
+    assert_int_equal(lgw_cost_compute(&q, 1, 1, 0, &c), 0);
+    assert_int_equal(c, 1);
+}
+
+static void test_invalid(void **state)
+{
+    (void)state;
+    int64_t c = 42;
+    assert_int_equal(lgw_cost_compute(&mini, -1, 0, 0, &c), LGW_ERR(INVALID));
+    assert_int_equal(lgw_cost_compute(&mini, 10, 0, 11, &c), LGW_ERR(INVALID)); /* cached > input */
+    struct lgw_price huge = {INT64_MAX, 0, 0, true};
+    assert_int_equal(lgw_cost_compute(&huge, INT64_MAX, 0, 0, &c), LGW_ERR(INVALID));
+    assert_int_equal(c, 42); /* untouched on error */
+}
+
+static void test_format_parse(void **state)
+{
+    (void)state;
+    char buf[32];
+    int64_t v;
+    assert_int_equal(lgw_cost_format_usd(435000, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "0.000435000");
+    assert_int_equal(lgw_cost_format_usd(-1000000000, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "-1.000000000");
+    assert_int_equal(lgw_cost_format_usd(INT64_MIN, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "-9223372036.854775808");
+    assert_int_equal(lgw_cost_format_usd(1, buf, 5), LGW_ERR(INVALID));
+    assert_int_equal(lgw_cost_parse_usd("0.15", &v), 0);
+    assert_int_equal(v, 150000000);
+    assert_int_equal(lgw_cost_parse_usd("2", &v), 0);
+    assert_int_equal(v, 2000000000);
+    assert_int_equal(lgw_cost_parse_usd("-1.5", &v), 0);
+    assert_int_equal(v, -1500000000);
+    assert_int_equal(lgw_cost_parse_usd("0.000000001", &v), 0);
+    assert_int_equal(v, 1);
+    const char *bad[] = {"", ".5", "1.", "1.0000000001", "abc", "1e3", "1.2.3", "99999999999", " 1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (lgw_cost_parse_usd(bad[i], &v) != LGW_ERR(INVALID))
+            fail_msg("accepted \"%s\"", bad[i]);
+    for (int64_t x = -3000000001; x < 3000000001; x += 999999937) {
+        assert_int_equal(lgw_cost_format_usd(x, buf, sizeof(buf)), 0);
+        assert_int_equal(lgw_cost_parse_usd(buf, &v), 0);
+        assert_int_equal(v, x);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compute),
+        cmocka_unit_test(test_rounding),
+        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_format_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
