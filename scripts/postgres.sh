@@ -10,7 +10,7 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then
-    su postgres -s /bin/sh -c "$*"
+    su postgres -s /bin/sh -c "cd / && $*" # cd: the caller's directory may be closed to postgres
   else
     sh -c "$*"
   fi

@@ -26,8 +26,10 @@ bash scripts/build.sh build-asan -DLLMGW_SANITIZE=ON
 
 step "unit tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build && ctest --output-on-failure)
-(cd build-asan && ctest --output-on-failure)
+reports="$root/build/test-reports"
+rm -rf "$reports" && mkdir -p "$reports"
+(cd build && ctest --output-on-failure --output-junit "$reports/unit.xml")
+(cd build-asan && ctest --output-on-failure --output-junit "$reports/unit-asan.xml")
 
 step "services"
 work=$(mktemp -d)
@@ -55,9 +57,24 @@ export LLMGW_BIN="$root/build/llmgw" LLMGW_BIN_ASAN="$root/build-asan/llmgw"
 echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS"
 
 step "unit tests that need PostgreSQL"
-(cd build && ctest --output-on-failure -R ledger_db)
+(cd build && ctest --output-on-failure -R ledger_db --output-junit "$reports/unit-pg.xml")
 
 step "end-to-end tests"
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/e2e "$@"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e "$@"
 
 step "done"
+# One closing line over every suite (unit, unit under sanitizers, unit with PostgreSQL, end-to-end).
+python3 - "$reports" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in glob.glob(sys.argv[1] + "/*.xml"):
+    root = ET.parse(path).getroot()
+    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        total = int(suite.get("tests", 0))
+        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skip = int(suite.get("skipped", 0) or suite.get("disabled", 0) or 0)
+        passed += total - bad - skip
+        failed += bad
+        skipped += skip
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
