@@ -135,9 +135,11 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
             bool ok = true;
             for (size_t i = 0; i < 32; i++) {
                 int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
-                if (hi < 0 || lo < 0)
+                if (hi < 0 || lo < 0) {
                     ok = false;
-                k.sha256[i] = (unsigned char)((hi << 4) | (lo & 15));
+                    break;
+                }
+                k.sha256[i] = (unsigned char)((hi << 4) | lo);
             }
             for (size_t i = 0; i < tlen; i++) {
                 char c = p[i];
