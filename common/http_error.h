@@ -3,9 +3,15 @@
 #ifndef LGW_HTTP_ERROR_H
 #define LGW_HTTP_ERROR_H
 
+#include <stdarg.h>
+
 #include "buf.h"
 
 /* Appends the body for rc to out; message NULL means the table's default message. Returns 0 or an LGW_ERR. */
 int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out);
+
+/* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER callback: its messages become JSON log lines of module cls
+ * (a const char *). Any thread. */
+void lgw_http_mhd_log_cb(void *cls, const char *fmt, va_list ap);
 
 #endif

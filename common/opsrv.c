@@ -82,17 +82,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    LGW_WARN("opsrv", "%s", msg);
-}
-
 int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*ready_cb)(void *opaque), void *opaque,
                     struct lgw_opsrv **out)
 {
@@ -110,8 +99,9 @@ int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*re
     srv->ready_cb = ready_cb;
     srv->opaque = opaque;
     srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-                                   (uint16_t)port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                                   srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                                   (uint16_t)port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                                   lgw_http_mhd_log_cb, "opsrv", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                   MHD_OPTION_CONNECTION_LIMIT,
                                    (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
     if (!srv->daemon) {
         LGW_ERROR("opsrv", "cannot listen on %s:%d", addr, port);

@@ -356,17 +356,6 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    LGW_WARN("http", "%s", msg);
-}
-
 static void declare_metrics(struct lgw_metrics *m)
 {
     lgw_metrics_declare(m, "llmgw_http_requests_total", LGW_METRIC_COUNTER, "HTTP requests by route and status.");
@@ -394,7 +383,8 @@ static int start_http(struct lgw_ingress *ing)
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                          MHD_USE_ERROR_LOG;
     ing->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, access_cb, ing, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ing, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        flags, (uint16_t)cfg->port, NULL, NULL, access_cb, ing, MHD_OPTION_EXTERNAL_LOGGER, lgw_http_mhd_log_cb,
+        "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         /* Also the header-size cap: larger headers get an automatic 431. */

@@ -193,3 +193,19 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def assert_ledger_complete(cur, request_ids: list, timeout: float = 60) -> None:
+    """Waits until every request id is in cost_events, then checks that no event is stored twice and that
+    no request has two executions unless all but the first are marked as re-runs."""
+
+    def all_in_ledger():
+        cur.execute("SELECT count(DISTINCT request_id) FROM cost_events WHERE request_id = ANY(%s)", (request_ids,))
+        return cur.fetchone()[0] == len(request_ids)
+
+    wait_for(all_in_ledger, timeout, "every answered request id in the ledger")
+    cur.execute("SELECT count(*), count(DISTINCT event_id) FROM cost_events")
+    total, distinct = cur.fetchone()
+    assert total == distinct
+    cur.execute("SELECT request_id, count(*) FROM cost_events WHERE NOT rerun GROUP BY 1 HAVING count(*) > 1")
+    assert cur.fetchall() == [], "a request was counted twice without being marked as a re-run"

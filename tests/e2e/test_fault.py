@@ -3,7 +3,7 @@
 import threading
 
 import loadgen
-from conftest import wait_for
+from conftest import assert_ledger_complete
 
 
 def test_kill_worker_mid_load(cluster):
@@ -38,16 +38,7 @@ def test_kill_worker_mid_load(cluster):
 
     cur = cluster.db().cursor()
 
-    def all_in_ledger():
-        cur.execute("SELECT count(DISTINCT request_id) FROM cost_events WHERE request_id = ANY(%s)", (answered,))
-        return cur.fetchone()[0] == len(answered)
-
-    wait_for(all_in_ledger, 60, "every answered request in the ledger")
-    cur.execute("SELECT count(*), count(DISTINCT event_id) FROM cost_events")
-    total, distinct = cur.fetchone()
-    assert total == distinct
-    cur.execute("SELECT request_id, count(*) FROM cost_events WHERE NOT rerun GROUP BY 1 HAVING count(*) > 1")
-    assert cur.fetchall() == [], "a request was counted twice without being marked as a re-run"
+    assert_ledger_complete(cur, answered)
     cur.execute("SELECT count(*) FILTER (WHERE rerun), count(DISTINCT worker) FROM cost_events")
     reruns, workers = cur.fetchone()
     print(f"fault run: {len(answered)} answered, {1000 - len(answered)} timed out, {reruns} re-run events, "
