@@ -222,6 +222,8 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_t *o = json_object();
     json_object_set_new(o, "v", json_integer(LGW_ENVELOPE_VERSION));
     json_object_set_new(o, "id", json_string(reply->id));
+    if (reply->run_id[0])
+        json_object_set_new(o, "run_id", json_string(reply->run_id));
     json_object_set_new(o, "seq", json_integer(reply->seq));
     json_object_set_new(o, "final", json_boolean(reply->final));
     json_object_set_new(o, "status", json_integer(reply->status));
@@ -247,6 +249,7 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
         return LGW_ERR(INVALID);
     char cache[8];
     if (get_str(root, "id", reply->id, sizeof(reply->id), true, why, whysz) ||
+        get_str(root, "run_id", reply->run_id, sizeof(reply->run_id), false, why, whysz) ||
         get_int(root, "seq", &n, false, 0, INT32_MAX, why, whysz))
         goto out;
     reply->seq = (int)n;

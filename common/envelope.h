@@ -49,6 +49,7 @@ struct lgw_usage {
 
 struct lgw_reply {
     char id[LGW_ID_MAX];
+    char run_id[LGW_ID_MAX]; /* one execution of the job: a streamed answer comes from exactly one run */
     int seq;
     bool final;
     int status; /* HTTP status for the client */

@@ -12,6 +12,10 @@
 
 struct lgw_metrics;
 
+/* Most series one registry holds (label explosion must not eat memory). Past it, updates that would create
+ * a series are dropped and counted in llmgw_metrics_dropped_series_total, which is always present. */
+#define LGW_METRICS_MAX_SERIES 10000
+
 enum lgw_metric_type { LGW_METRIC_COUNTER, LGW_METRIC_GAUGE, LGW_METRIC_HISTOGRAM };
 
 /* Heap registry; the caller owns it. lgw_metrics_free(NULL) is a no-op. */
@@ -29,7 +33,8 @@ void lgw_metrics_gauge_set(struct lgw_metrics *m, const char *name, const char *
 /* Histogram of seconds, fixed buckets 0.0005 .. 60 s (see metrics.c). */
 void lgw_metrics_observe(struct lgw_metrics *m, const char *name, const char *labels, double seconds);
 
-/* Current value of a counter or gauge series (0 if absent); for tests and readiness logic. */
+/* Current value of a counter or gauge series (0 if absent; a histogram gives its observation count); for
+ * tests and readiness logic. */
 int64_t lgw_metrics_value(struct lgw_metrics *m, const char *name, const char *labels);
 
 /* Appends the Prometheus text exposition format (version 0.0.4) to out. Returns 0 or an LGW_ERR. */

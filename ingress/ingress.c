@@ -48,16 +48,31 @@ static bool ingress_ready(struct lgw_ingress *ing)
     return true;
 }
 
+void lgw_req_unref(struct lgw_req *req)
+{
+    if (atomic_fetch_sub(&req->refs, 1) != 1)
+        return;
+    lgw_buf_cleanup(&req->body);
+    lgw_buf_cleanup(&req->sse);
+    pthread_mutex_destroy(&req->lock);
+    free(req->resp);
+    free(req);
+}
+
 void lgw_ingress_complete(struct lgw_req *req, int status, char *body, size_t len)
 {
+    pthread_mutex_lock(&req->lock);
     req->status = status;
+    free(req->resp);
     req->resp = body;
     req->resp_len = len;
     req->done = true;
+    /* Only a suspended connection is resumed: one that is not may already be gone. */
     if (req->suspended) {
         req->suspended = false;
         MHD_resume_connection(req->conn);
     }
+    pthread_mutex_unlock(&req->lock);
 }
 
 void lgw_ingress_complete_error(struct lgw_req *req, int rc, const char *message)
@@ -167,8 +182,9 @@ static enum MHD_Result submit(struct lgw_req *req)
         goto out;
     }
     json_t *stream = json_object_get(body, "stream");
-    if (json_is_true(stream)) {
-        r = answer_error(req, LGW_ERR(UNSUPPORTED), "Streaming ('stream': true) is not supported by this gateway yet.");
+    req->stream = json_is_true(stream);
+    if (req->stream && req->route != ROUTE_CHAT) {
+        r = answer_error(req, LGW_ERR(UNSUPPORTED), "Streaming is only available for chat completions.");
         goto out;
     }
     if (!ingress_ready(ing)) {
@@ -196,6 +212,7 @@ static enum MHD_Result submit(struct lgw_req *req)
     lgw_strlcpy(job.strategy, strategy && strlen(strategy) < sizeof(job.strategy) ? strategy : "default",
                 sizeof(job.strategy));
     job.attempt = 1;
+    job.stream = req->stream;
     job.body = body;
     rc = lgw_job_encode(&job, &payload);
     if (rc) {
@@ -215,9 +232,12 @@ static enum MHD_Result submit(struct lgw_req *req)
         RD_KAFKA_V_VALUE(payload.ptr, payload.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADER("llmgw-id", req->id, -1), RD_KAFKA_V_HEADER("traceparent", tp, -1), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_fetch_add(&req->refs, 1); /* the map's reference */
         lgw_pending_insert_locked(ing->pending, req);
+        pthread_mutex_lock(&req->lock);
         req->suspended = true;
         MHD_suspend_connection(req->conn);
+        pthread_mutex_unlock(&req->lock);
     }
     lgw_pending_unlock(ing->pending, req->id);
     if (err) {
@@ -272,6 +292,9 @@ static struct lgw_req *req_new(struct lgw_ingress *ing, struct MHD_Connection *c
                                const char *method)
 {
     struct lgw_req *req = lgw_calloc(1, sizeof(*req));
+    atomic_init(&req->refs, 1); /* the connection's reference */
+    pthread_mutex_init(&req->lock, NULL);
+    lgw_buf_init(&req->sse, 0);
     req->ing = ing;
     req->conn = conn;
     req->start_us = lgw_mono_us();
@@ -318,8 +341,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         }
         return MHD_YES;
     }
-    if (req->done) /* resumed after the reply, the deadline or a failure */
+    if (req->done) { /* resumed after the reply, the deadline or a failure */
+        if (req->stream_started)
+            return lgw_sse_queue(req);
         return queue(req, NULL);
+    }
     if (*upload_data_size) {
         /* Errors found early are answered once the body is read: answering mid-upload makes MHD close the
          * socket under a client that is still sending, and the client may never see the error. */
@@ -351,9 +377,10 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     lgw_metrics_observe(ing->m, "llmgw_http_request_duration_seconds", labels,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
-    lgw_buf_cleanup(&req->body);
-    free(req->resp);
-    free(req);
+    /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched. */
+    if (lgw_pending_remove(ing->pending, req))
+        lgw_req_unref(req);
+    lgw_req_unref(req);
 }
 
 static void declare_metrics(struct lgw_metrics *m)
@@ -468,7 +495,8 @@ void lgw_ingress_drain(struct lgw_ingress *ing)
     struct lgw_req *req = lgw_pending_take_expired(ing->pending, INT64_MAX);
     while (req) {
         struct lgw_req *next = req->pending_next;
-        lgw_ingress_complete_error(req, LGW_ERR(UNAVAILABLE), "The gateway is shutting down; retry the request.");
+        lgw_sse_fail(req, LGW_ERR(UNAVAILABLE), "The gateway is shutting down; retry the request.");
+        lgw_req_unref(req);
         req = next;
     }
     /* Give the HTTP threads a moment to write the answers just resumed before the daemon stops. */

@@ -16,9 +16,11 @@
 
 enum route_id { ROUTE_CHAT, ROUTE_EMBEDDINGS, ROUTE_MODELS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_NONE };
 
-/* One HTTP request from first header callback to completion. Owned by its MHD connection (con_cls) and
- * freed in the completion callback; while pending it is also reachable from the pending map. */
+/* One HTTP request from first header callback to completion. Reference-counted: one reference belongs to
+ * its MHD connection (dropped in the completion callback), one to the pending map while it is in it (moved
+ * to whoever takes it out, who drops it with lgw_req_unref when done). */
 struct lgw_req {
+    atomic_int refs;
     struct lgw_ingress *ing;
     struct MHD_Connection *conn;
     enum route_id route;
@@ -38,7 +40,22 @@ struct lgw_req {
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
     struct lgw_req *pending_next;
+    bool in_pending; /* guarded by the id's pending shard lock */
+
+    /* Streaming (stream: true). The reply thread appends SSE bytes; the MHD content reader drains them and
+     * suspends the connection when there are none. lock guards everything below and `suspended`/`done`. */
+    pthread_mutex_t lock;
+    bool stream;
+    bool stream_started;     /* the first chunk arrived: the answer is SSE from then on */
+    char run_id[LGW_ID_MAX]; /* the one run of the job whose chunks are passed on */
+    int next_seq;
+    struct lgw_buf sse;
+    size_t sse_off;
+    bool sse_done;
+    bool reader_suspended;
 };
+
+void lgw_req_unref(struct lgw_req *req);
 
 struct lgw_ready_check {
     bool (*cb)(void *opaque);
@@ -67,6 +84,15 @@ struct lgw_ingress {
 void lgw_ingress_complete(struct lgw_req *req, int status, char *body, size_t len);
 /* Same, with an OpenAI-style error body for rc. */
 void lgw_ingress_complete_error(struct lgw_req *req, int rc, const char *message);
+
+/* sse.c: streamed answers. Called by the reply thread, holding a reference to req. */
+/* Passes one reply of a streaming request on: starts the SSE answer at the first chunk, appends chunks in
+ * order, ends with [DONE] at the final reply. A failure before the first chunk is answered as JSON. */
+void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply);
+/* Ends a streaming request with an error: JSON if nothing was streamed yet, else an SSE error event. */
+void lgw_sse_fail(struct lgw_req *req, int rc, const char *message);
+/* Queues the SSE response (from the access handler, once the stream started). */
+enum MHD_Result lgw_sse_queue(struct lgw_req *req);
 
 /* replies.c: the thread that reads this instance's reply topic, serves produce failures and deadlines. */
 int lgw_replies_start(struct lgw_ingress *ing);

@@ -70,7 +70,47 @@ void lgw_pending_insert_locked(struct lgw_pending *p, struct lgw_req *req)
     struct shard *s = shard_of(p, req->id, &b);
     req->pending_next = s->buckets[b];
     s->buckets[b] = req;
+    req->in_pending = true;
     s->count++;
+}
+
+bool lgw_pending_remove(struct lgw_pending *p, struct lgw_req *req)
+{
+    size_t b;
+    struct shard *s = shard_of(p, req->id, &b);
+    bool removed = false;
+    pthread_mutex_lock(&s->lock);
+    if (req->in_pending) {
+        for (struct lgw_req **pp = &s->buckets[b]; *pp; pp = &(*pp)->pending_next) {
+            if (*pp == req) {
+                *pp = req->pending_next;
+                req->pending_next = NULL;
+                req->in_pending = false;
+                s->count--;
+                removed = true;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return removed;
+}
+
+struct lgw_req *lgw_pending_ref(struct lgw_pending *p, const char *id)
+{
+    size_t b;
+    struct shard *s = shard_of(p, id, &b);
+    struct lgw_req *req = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (struct lgw_req *r = s->buckets[b]; r; r = r->pending_next) {
+        if (strcmp(r->id, id) == 0) {
+            req = r;
+            atomic_fetch_add(&req->refs, 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return req;
 }
 
 struct lgw_req *lgw_pending_take(struct lgw_pending *p, const char *id)
@@ -84,6 +124,7 @@ struct lgw_req *lgw_pending_take(struct lgw_pending *p, const char *id)
             req = *pp;
             *pp = req->pending_next;
             req->pending_next = NULL;
+            req->in_pending = false;
             s->count--;
             break;
         }
@@ -104,6 +145,7 @@ struct lgw_req *lgw_pending_take_expired(struct lgw_pending *p, int64_t now_ms)
                 struct lgw_req *req = *pp;
                 if (req->deadline_ms <= now_ms) {
                     *pp = req->pending_next;
+                    req->in_pending = false;
                     req->pending_next = out;
                     out = req;
                     s->count--;

@@ -6,6 +6,7 @@
 #ifndef LGW_PENDING_H
 #define LGW_PENDING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,14 @@ void lgw_pending_unlock(struct lgw_pending *p, const char *id);
 /* req->id must be set; req->pending_next is used as the chain link. The map does not own req. */
 void lgw_pending_insert_locked(struct lgw_pending *p, struct lgw_req *req);
 
-/* Removes and returns the request with id, or NULL (already answered, timed out, or unknown). */
+/* Removes req if it is still in the map (its completion callback does this for a client that left);
+ * returns true when it was, and the caller then owns the map's reference. */
+bool lgw_pending_remove(struct lgw_pending *p, struct lgw_req *req);
+/* Returns the request with id with a new reference (the caller drops it), leaving it in the map; NULL
+ * when absent. */
+struct lgw_req *lgw_pending_ref(struct lgw_pending *p, const char *id);
+/* Removes and returns the request with id, or NULL (already answered, timed out, or unknown). The caller
+ * gets the map's reference. */
 struct lgw_req *lgw_pending_take(struct lgw_pending *p, const char *id);
 /* Removes every request whose deadline_ms (monotonic) is <= now_ms (all when now_ms is INT64_MAX) and
  * returns them chained through pending_next. */

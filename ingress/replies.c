@@ -26,20 +26,34 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
                  (int)msg->partition, (long long)msg->offset, why);
         return;
     }
-    struct lgw_req *req = lgw_pending_take(ing->pending, reply.id);
+    struct lgw_req *req = lgw_pending_ref(ing->pending, reply.id);
     if (!req) {
         /* Already timed out, or a duplicate from a job that ran twice: the client has its answer. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
         lgw_reply_cleanup(&reply);
         return;
     }
-    char *body = json_dumps(reply.body, JSON_COMPACT);
-    lgw_strlcpy(req->provider, reply.provider, sizeof(req->provider));
-    lgw_strlcpy(req->model, reply.model, sizeof(req->model));
-    if (body)
-        lgw_ingress_complete(req, reply.status, body, strlen(body));
-    else
-        lgw_ingress_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+    if (req->stream) {
+        lgw_sse_reply(req, &reply);
+        pthread_mutex_lock(&req->lock);
+        bool finished = req->sse_done || (req->done && !req->stream_started);
+        pthread_mutex_unlock(&req->lock);
+        if (finished && lgw_pending_remove(ing->pending, req))
+            lgw_req_unref(req);
+    } else if (!reply.final) {
+        /* A chunk for a request that did not ask to stream: a batch producer's job, not ours to show. */
+        lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
+    } else if (lgw_pending_remove(ing->pending, req)) {
+        lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+        char *body = json_dumps(reply.body, JSON_COMPACT);
+        lgw_strlcpy(req->provider, reply.provider, sizeof(req->provider));
+        lgw_strlcpy(req->model, reply.model, sizeof(req->model));
+        if (body)
+            lgw_ingress_complete(req, reply.status, body, strlen(body));
+        else
+            lgw_ingress_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+    }
+    lgw_req_unref(req);
     lgw_reply_cleanup(&reply);
 }
 
@@ -56,8 +70,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
     lgw_metrics_add(ing->m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 1);
     LGW_LOG(LGW_LOG_WARN, "ingress", id, NULL, "job not delivered: %s", rd_kafka_err2str(msg->err));
     struct lgw_req *req = lgw_pending_take(ing->pending, id);
-    if (req)
-        lgw_ingress_complete_error(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
+    if (req) {
+        lgw_sse_fail(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
+        lgw_req_unref(req);
+    }
 }
 
 static void sweep(struct lgw_ingress *ing)
@@ -67,7 +83,8 @@ static void sweep(struct lgw_ingress *ing)
         struct lgw_req *next = req->pending_next;
         LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "deadline of %lld ms passed",
                 (long long)ing->cfg->request_timeout_ms);
-        lgw_ingress_complete_error(req, LGW_ERR(TIMEOUT), "The request was not answered within its deadline.");
+        lgw_sse_fail(req, LGW_ERR(TIMEOUT), "The request was not answered within its deadline.");
+        lgw_req_unref(req);
         req = next;
     }
 }

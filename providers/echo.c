@@ -48,7 +48,62 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
     return n;
 }
 
-static int echo_chat(const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_result *res)
+static json_t *chunk_new(const char *id, int64_t created, const char *model, json_t *choices, bool usage_null)
+{
+    json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "id", id, "object", "chat.completion.chunk", "created",
+                          (json_int_t)created, "model", model, "system_fingerprint", "llmgw-echo", "choices", choices);
+    if (usage_null) /* with include_usage, OpenAI sends "usage": null on every chunk but the last */
+        json_object_set_new(c, "usage", json_null());
+    return c;
+}
+
+static int emit_delta(struct lgw_prov_stream *stream, const char *id, int64_t created, const char *model, int n,
+                      json_t *delta, const char *finish)
+{
+    json_t *choices = json_array();
+    for (int c = 0; c < n; c++)
+        json_array_append_new(choices, json_pack("{s:i, s:O, s:n, s:s?}", "index", c, "delta", delta, "logprobs",
+                                                 "finish_reason", finish));
+    json_decref(delta);
+    json_t *chunk = chunk_new(id, created, model, choices, stream->include_usage);
+    int rc = stream->emit(stream, chunk);
+    json_decref(chunk);
+    return rc;
+}
+
+/* Streams the answer word by word (each word with its leading spaces), as OpenAI's chunk sequence does:
+ * a role chunk, content chunks, a finish chunk, and the usage chunk when the client asked for it. */
+static int stream_answer(struct lgw_prov_stream *stream, const char *id, const char *model, int n, const char *text,
+                         size_t len, const char *finish, const struct lgw_usage *usage)
+{
+    int64_t created = lgw_wall_ms() / 1000;
+    int rc = emit_delta(stream, id, created, model, n, json_pack("{s:s, s:s}", "role", "assistant", "content", ""),
+                        NULL);
+    size_t i = 0;
+    while (rc == 0 && i < len) {
+        size_t start = i;
+        while (i < len && text[i] == ' ')
+            i++;
+        while (i < len && text[i] != ' ')
+            i++;
+        rc = emit_delta(stream, id, created, model, n, json_pack("{s:s#}", "content", text + start, i - start), NULL);
+    }
+    if (rc == 0)
+        rc = emit_delta(stream, id, created, model, n, json_object(), finish);
+    if (rc == 0 && stream->include_usage) {
+        json_t *chunk = chunk_new(id, created, model, json_array(), false);
+        json_object_set_new(chunk, "usage",
+                            json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)usage->input_tokens,
+                                      "completion_tokens", (json_int_t)usage->output_tokens, "total_tokens",
+                                      (json_int_t)(usage->input_tokens + usage->output_tokens)));
+        rc = stream->emit(stream, chunk);
+        json_decref(chunk);
+    }
+    return rc;
+}
+
+static int echo_chat(const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_stream *stream,
+                     struct lgw_prov_result *res)
 {
     json_t *msgs = json_object_get(job->body, "messages");
     struct lgw_buf answer, all;
@@ -78,23 +133,29 @@ static int echo_chat(const struct lgw_model_info *model, const struct lgw_job *j
     int64_t completion_tokens = estimate_tokens(len);
     json_t *nv = json_object_get(job->body, "n");
     int n = json_is_integer(nv) ? (int)json_integer_value(nv) : 1;
+    char id[LGW_ID_MAX + 16];
+    snprintf(id, sizeof(id), "chatcmpl-%s", job->id);
+    res->usage.input_tokens = prompt_tokens;
+    res->usage.output_tokens = completion_tokens * n;
+    res->status = 200;
+    if (stream) {
+        int rc = stream_answer(stream, id, model->id, n, answer.ptr ? answer.ptr : "", len, finish, &res->usage);
+        lgw_buf_cleanup(&answer);
+        lgw_buf_cleanup(&all);
+        return rc;
+    }
     json_t *choices = json_array();
     for (int c = 0; c < n; c++)
         json_array_append_new(choices,
                               json_pack("{s:i, s:{s:s, s:s#, s:n}, s:n, s:s}", "index", c, "message", "role",
                                         "assistant", "content", answer.ptr ? answer.ptr : "", len, "refusal",
                                         "logprobs", "finish_reason", finish));
-    char id[LGW_ID_MAX + 16];
-    snprintf(id, sizeof(id), "chatcmpl-%s", job->id);
-    res->usage.input_tokens = prompt_tokens;
-    res->usage.output_tokens = completion_tokens * n;
     res->body = json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}, s:s}", "id", id, "object", "chat.completion",
                           "created", (json_int_t)(lgw_wall_ms() / 1000), "model", model->id, "choices", choices,
                           "usage", "prompt_tokens", (json_int_t)res->usage.input_tokens, "completion_tokens",
                           (json_int_t)res->usage.output_tokens, "total_tokens",
                           (json_int_t)(res->usage.input_tokens + res->usage.output_tokens), "system_fingerprint",
                           "llmgw-echo");
-    res->status = 200;
     lgw_buf_cleanup(&answer);
     lgw_buf_cleanup(&all);
     return res->body ? LGW_OK : LGW_ERR(INTERNAL);
@@ -190,11 +251,11 @@ static int echo_embeddings(const struct lgw_model_info *model, const struct lgw_
 }
 
 static int echo_call(const struct lgw_provider *prov, const struct lgw_model_info *model, const struct lgw_job *job,
-                     struct lgw_prov_result *res)
+                     struct lgw_prov_stream *stream, struct lgw_prov_result *res)
 {
     (void)prov;
     lgw_strlcpy(res->model, model->id, sizeof(res->model));
-    return model->kind == LGW_JOB_CHAT ? echo_chat(model, job, res) : echo_embeddings(model, job, res);
+    return model->kind == LGW_JOB_CHAT ? echo_chat(model, job, stream, res) : echo_embeddings(model, job, res);
 }
 
 /* Echo is free, and its price is known to be zero: cost_known stays true. */

@@ -20,6 +20,15 @@ struct lgw_prov_result {
     char model[LGW_NAME_MAX]; /* the model that actually served the request */
 };
 
+/* Where a streaming call sends its chunks as they arrive. emit takes an OpenAI chat.completion.chunk object
+ * (borrowed) and returns 0, or an LGW_ERR when the stream must stop (the adapter then ends the upstream
+ * call and returns). */
+struct lgw_prov_stream {
+    int (*emit)(struct lgw_prov_stream *stream, json_t *chunk);
+    void *opaque;
+    bool include_usage; /* the client asked for the final usage chunk (stream_options.include_usage) */
+};
+
 struct lgw_model_info {
     const char *id;          /* what clients put in "model" */
     enum lgw_job_kind kind;
@@ -30,10 +39,12 @@ struct lgw_provider {
     const char *name;
     const struct lgw_model_info *models;
     size_t nmodels;
-    /* Runs a job of the given kind against this provider. Returns 0 when res is filled (including
+    /* Runs a job of the given kind against this provider. With stream non-NULL (a streamed chat job) the
+     * answer goes out through stream->emit and res keeps only status, usage and model (body stays NULL
+     * unless the call failed before the first chunk). Returns 0 when res is filled (including
      * provider-side errors, as status + error body), or an LGW_ERR when the call could not be made. */
     int (*call)(const struct lgw_provider *prov, const struct lgw_model_info *model, const struct lgw_job *job,
-                struct lgw_prov_result *res);
+                struct lgw_prov_stream *stream, struct lgw_prov_result *res);
 };
 
 /* Finds the provider and model serving `model` for jobs of `kind`; NULL when none does.

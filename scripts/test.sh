@@ -62,6 +62,13 @@ step "unit tests that need PostgreSQL"
 step "end-to-end tests"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e "$@"
 
+step "end-to-end tests on the sanitizer build"
+# The request path (HTTP, streaming, deadlines, drain) again, with every process built with ASan+UBSan;
+# any report in a process's output fails the test.
+LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
+  tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
+  tests/e2e/test_load.py
+
 step "done"
 # One closing line over every suite (unit, unit under sanitizers, unit with PostgreSQL, end-to-end).
 python3 - "$reports" <<'PY'

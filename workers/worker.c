@@ -166,6 +166,37 @@ static void fill_cost_event(struct lgw_worker *w, const struct lgw_job *job, str
     ev->ts_ms = lgw_wall_ms();
 }
 
+/* A streamed job's chunks go out as non-final replies, in order, as the provider yields them. They are
+ * not tracked for the offset: the final reply and the cost event, produced after them on the same
+ * partitions by the same producer, are. */
+struct stream_ctx {
+    struct lgw_prov_stream base;
+    struct lgw_worker *w;
+    const struct lgw_job *job;
+    const char *run_id;
+    int seq;
+};
+
+static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
+{
+    struct stream_ctx *ctx = (struct stream_ctx *)stream;
+    struct lgw_reply part;
+    struct lgw_buf buf;
+    memset(&part, 0, sizeof(part));
+    lgw_buf_init(&buf, 0);
+    lgw_strlcpy(part.id, ctx->job->id, sizeof(part.id));
+    lgw_strlcpy(part.run_id, ctx->run_id, sizeof(part.run_id));
+    part.seq = ctx->seq++;
+    part.status = 200;
+    part.body = chunk;
+    int rc = lgw_reply_encode(&part, &buf);
+    if (rc == 0)
+        rc = produce(ctx->w, ctx->job->reply_topic, ctx->job->reply_partition, ctx->job->id, buf.ptr, buf.len, NULL,
+                     NULL);
+    lgw_buf_cleanup(&buf);
+    return rc;
+}
+
 /* Runs one job on the calling pool thread and produces its reply and cost event. Takes t. */
 static void run_job(struct lgw_worker *w, struct ticket *t)
 {
@@ -194,7 +225,15 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
         res.body = lgw_error_json(rc, msg);
         lgw_strlcpy(res.model, model_name, sizeof(res.model));
     } else {
-        rc = prov->call(prov, info, job, &res);
+        struct stream_ctx sctx = {.w = w, .job = job, .run_id = ev.event_id};
+        sctx.base.emit = stream_emit;
+        json_t *so = json_object_get(job->body, "stream_options");
+        sctx.base.include_usage = json_is_true(json_object_get(so, "include_usage"));
+        bool streamed = job->stream && job->kind == LGW_JOB_CHAT;
+        rc = prov->call(prov, info, job, streamed ? &sctx.base : NULL, &res);
+        reply.seq = sctx.seq;
+        if (rc == 0 && streamed && res.status == 200 && !res.body)
+            res.body = json_pack("{s:s}", "object", "llmgw.stream.end");
         if (rc) {
             lgw_prov_result_cleanup(&res);
             res.status = lgw_err_status(rc);
@@ -226,6 +265,7 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
     }
 
     lgw_strlcpy(reply.id, job->id, sizeof(reply.id));
+    lgw_strlcpy(reply.run_id, ev.event_id, sizeof(reply.run_id));
     reply.final = true;
     reply.status = res.status;
     reply.body = res.body;

@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 SCHEMAS = ROOT / "schemas"
 
 
@@ -142,14 +143,20 @@ class Cluster:
         return psycopg2.connect(self.pg_url)
 
     def teardown(self, failed: bool) -> None:
+        reports = []
         for proc in self.procs:
             if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait()
+                proc.stop()  # SIGTERM: a sanitized build reports leaks only on a clean exit
             if not proc.log.closed:
                 proc.log.close()
+            text = proc.log_path.read_text(errors="replace")
+            if any(marker in text for marker in SANITIZER_MARKERS):
+                reports.append(proc.name)
+                failed = True
             if failed:
-                print(f"\n----- {proc.name} (last lines) -----\n{proc.log_path.read_text(errors='replace')[-4000:]}")
+                print(f"\n----- {proc.name} (last lines) -----\n{text[-6000:]}")
+        if reports:
+            pytest.fail(f"sanitizer report in the output of {', '.join(reports)}")
 
 
 @pytest.fixture

@@ -118,8 +118,8 @@ def test_body_too_large_chunked(gw):
     assert_error(resp.status, resp.read(), 413, "request_too_large")
 
 
-def test_stream_not_supported_yet(gw):
+def test_stream_on_embeddings_refused(gw):
     cluster, port = gw
-    body = json.dumps({"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]})
-    s, raw = call(port, "POST", "/v1/chat/completions", body, cluster.headers())
+    body = json.dumps({"model": "echo-embedding", "stream": True, "input": "x"})
+    s, raw = call(port, "POST", "/v1/embeddings", body, cluster.headers())
     assert_error(s, raw, 400, "unsupported_parameter")

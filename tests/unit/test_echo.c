@@ -21,7 +21,7 @@ static void run(const char *model, enum lgw_job_kind kind, json_t *body, struct 
     job.kind = kind;
     job.body = body;
     memset(res, 0, sizeof(*res));
-    assert_int_equal(prov->call(prov, info, &job, res), 0);
+    assert_int_equal(prov->call(prov, info, &job, NULL, res), 0);
     json_decref(body);
 }
 
