@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "roles.h"
 
@@ -81,6 +82,11 @@ int main(int argc, char **argv)
 
     int code;
     install_signals();
+    if (lgw_http_global_init()) {
+        fprintf(stderr, "llmgw: libcurl initialisation failed\n");
+        lgw_config_cleanup(&cfg);
+        return 1;
+    }
     if (strcmp(cmd, "dev") == 0)
         code = lgw_role_dev(&cfg);
     else if (strcmp(cmd, "ingress") == 0)

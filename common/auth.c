@@ -4,23 +4,33 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "buf.h"
 #include "errors.h"
+#include "log.h"
 
-static void sha256(const void *data, size_t len, unsigned char out[32])
+/* Returns 0 or LGW_ERR(INTERNAL); a failed digest must never leave an uninitialised hash to compare. */
+static int sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 32;
-    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        return LGW_ERR(INTERNAL);
+    return LGW_OK;
 }
 
 void lgw_auth_sha256_hex(const void *data, size_t len, char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char d[32];
-    sha256(data, len, d);
+    if (sha256(data, len, d)) {
+        /* Only a broken libcrypto gets here; there is no safe hash to hand back. */
+        LGW_ERROR("auth", "SHA-256 failed");
+        abort();
+    }
     for (int i = 0; i < 32; i++) {
         hex[2 * i] = digits[d[i] >> 4];
         hex[2 * i + 1] = digits[d[i] & 15];
@@ -49,35 +59,46 @@ int lgw_auth_new_key(char *key, size_t keysz, char hex[65])
     return LGW_OK;
 }
 
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, char *tenant_out,
                    size_t tenant_outsz)
 {
     if (!authorization)
         return LGW_ERR(UNAUTHORIZED);
     const char *p = authorization;
-    while (*p == ' ')
+    while (is_space(*p))
         p++;
-    if (strncasecmp(p, "Bearer ", 7) != 0)
+    if (strncasecmp(p, "Bearer", 6) != 0 || !is_space(p[6]))
         return LGW_ERR(UNAUTHORIZED);
-    p += 7;
-    while (*p == ' ')
+    p += 6;
+    while (is_space(*p))
         p++;
     size_t len = strlen(p);
-    while (len && p[len - 1] == ' ')
+    while (len && is_space(p[len - 1]))
         len--;
     if (len == 0 || len > LGW_AUTH_KEY_MAX)
         return LGW_ERR(UNAUTHORIZED);
     unsigned char d[32];
-    sha256(p, len, d);
-    /* Compare with every entry, remembering the match, so the time taken does not depend on which one. */
-    size_t match = nkeys;
+    if (sha256(p, len, d))
+        return LGW_ERR(INTERNAL);
+    /* Compare with every entry and pick the match with masks, not a branch, so the time taken depends on
+     * neither the key nor which entry (if any) matched. */
+    size_t match = 0, found = 0;
     for (size_t i = 0; i < nkeys; i++) {
-        int differs = CRYPTO_memcmp(d, keys[i].sha256, sizeof(d));
-        if (!differs)
-            match = i;
+        size_t same = (size_t)(CRYPTO_memcmp(d, keys[i].sha256, sizeof(d)) == 0);
+        size_t mask = (size_t)0 - same;
+        match = (match & ~mask) | (i & mask);
+        found |= same;
     }
-    if (match == nkeys)
+    OPENSSL_cleanse(d, sizeof(d));
+    if (!found)
         return LGW_ERR(UNAUTHORIZED);
-    lgw_strlcpy(tenant_out, keys[match].tenant, tenant_outsz);
+    /* A truncated tenant would bill or rate-limit the wrong tenant: refuse rather than cut. */
+    if (lgw_strlcpy(tenant_out, keys[match].tenant, tenant_outsz) >= tenant_outsz)
+        return LGW_ERR(INTERNAL);
     return LGW_OK;
 }

@@ -13,12 +13,13 @@
 /* Longest key we hash; anything longer is rejected without work. */
 #define LGW_AUTH_KEY_MAX 256
 
-/* hex receives the lowercase SHA-256 of data (64 characters + NUL). */
+/* hex receives the lowercase SHA-256 of data (64 characters + NUL). Aborts if libcrypto fails. */
 void lgw_auth_sha256_hex(const void *data, size_t len, char hex[65]);
 /* Writes a fresh key into key (keysz >= 48) and its SHA-256 into hex. Returns 0 or LGW_ERR(INTERNAL). */
 int lgw_auth_new_key(char *key, size_t keysz, char hex[65]);
-/* Checks an Authorization header value ("Bearer <key>", may be NULL) against keys[0..nkeys). On success
- * copies the tenant into tenant_out and returns 0; otherwise LGW_ERR(UNAUTHORIZED). */
+/* Checks an Authorization header value ("Bearer <key>": scheme in any case, spaces or tabs around the key;
+ * may be NULL) against keys[0..nkeys). On success copies the tenant into tenant_out and returns 0; otherwise
+ * LGW_ERR(UNAUTHORIZED), or LGW_ERR(INTERNAL) if the tenant does not fit tenant_outsz or hashing failed. */
 int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, char *tenant_out,
                    size_t tenant_outsz);
 

@@ -27,6 +27,9 @@ struct opt {
 #define S(field, env, def, doc)                                                                           \
     {#field, env, OPT_STR, offsetof(struct lgw_config, field), sizeof(((struct lgw_config *)0)->field),   \
      def, 0, 0, false, doc}
+#define SECRET(field, env, doc)                                                                           \
+    {#field, env, OPT_STR, offsetof(struct lgw_config, field), sizeof(((struct lgw_config *)0)->field),   \
+     "", 0, 0, true, doc}
 
 static const struct opt opts[] = {
     S(listen_addr, "LLMGW_LISTEN_ADDR", "127.0.0.1", "Address the HTTP servers bind to."),
@@ -60,6 +63,18 @@ static const struct opt opts[] = {
     S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),
     S(tenant_keys, "LLMGW_TENANT_KEYS", "",
       "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`)."),
+    S(openai_base_url, "LLMGW_OPENAI_BASE_URL", "https://api.openai.com/v1",
+      "OpenAI API base URL. HTTPS only, except loopback addresses (local test servers)."),
+    SECRET(openai_api_key, "LLMGW_OPENAI_API_KEY", "OpenAI API key; the OpenAI models are served only when it is set."),
+    I(provider_connect_timeout_ms, "LLMGW_PROVIDER_CONNECT_TIMEOUT_MS", "5000", 100, 600000,
+      "Connect timeout of one provider call attempt."),
+    I(provider_timeout_ms, "LLMGW_PROVIDER_TIMEOUT_MS", "120000", 100, 3600000,
+      "Whole-attempt timeout of one provider call (also bounded by the request deadline)."),
+    I(provider_max_retries, "LLMGW_PROVIDER_MAX_RETRIES", "2", 0, 10,
+      "Retries of a provider call on 429, 5xx and timeouts (exponential backoff with full jitter, Retry-After "
+      "honoured, within the request deadline); never after part of a stream reached the client."),
+    I(provider_max_response_bytes, "LLMGW_PROVIDER_MAX_RESPONSE_BYTES", "16777216", 65536, 1073741824,
+      "Largest provider response body accepted (502 above)."),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -239,6 +254,11 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     if (strncmp(cfg->database_url, "postgresql://", 13) != 0 && strncmp(cfg->database_url, "postgres://", 11) != 0 &&
         strncmp(cfg->database_url, "sqlite:", 7) != 0) {
         lgw_buf_puts(errs, "database_url: must start with postgresql:// or sqlite:\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (strncmp(cfg->openai_base_url, "https://", 8) != 0 && strncmp(cfg->openai_base_url, "http://127.", 11) != 0 &&
+        strncmp(cfg->openai_base_url, "http://localhost", 16) != 0 && strncmp(cfg->openai_base_url, "http://[::1]", 12) != 0) {
+        lgw_buf_puts(errs, "openai_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
     }
     for (const char *c = cfg->ingress_id; *c; c++) {

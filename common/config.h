@@ -42,6 +42,12 @@ struct lgw_config {
     int64_t ledger_batch_ms;
     int64_t shutdown_grace_ms;
     char log_level[16];
+    char openai_base_url[256];
+    char openai_api_key[512]; /* secret: environment only, never logged */
+    int64_t provider_connect_timeout_ms;
+    int64_t provider_timeout_ms;
+    int64_t provider_max_retries;
+    int64_t provider_max_response_bytes;
     char tenant_keys[65536];
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */

@@ -6,17 +6,23 @@
 
 #include "errors.h"
 
+/* All three products are non-negative, and each is below 2^126, so their sum fits unsigned 128 bits
+ * (it would not fit signed). */
+__extension__ typedef unsigned __int128 u128;
+
 int lgw_cost_compute(const struct lgw_price *p, int64_t input_tokens, int64_t output_tokens,
                      int64_t cached_input_tokens, int64_t *cost_nusd)
 {
+    if (!p->known) /* an unknown price is never silently $0: the caller records "unknown" */
+        return LGW_ERR(INVALID);
     if (input_tokens < 0 || output_tokens < 0 || cached_input_tokens < 0 || cached_input_tokens > input_tokens ||
         p->input_nusd_per_mtok < 0 || p->output_nusd_per_mtok < 0 || p->cached_input_nusd_per_mtok < 0)
         return LGW_ERR(INVALID);
-    __int128 sum = (__int128)(input_tokens - cached_input_tokens) * p->input_nusd_per_mtok +
-                   (__int128)cached_input_tokens * p->cached_input_nusd_per_mtok +
-                   (__int128)output_tokens * p->output_nusd_per_mtok;
-    __int128 cost = (sum + 500000) / 1000000; /* round half up, once */
-    if (cost > INT64_MAX)
+    u128 sum = (u128)(input_tokens - cached_input_tokens) * (u128)p->input_nusd_per_mtok +
+               (u128)cached_input_tokens * (u128)p->cached_input_nusd_per_mtok +
+               (u128)output_tokens * (u128)p->output_nusd_per_mtok;
+    u128 cost = (sum + 500000) / 1000000; /* round half up, once */
+    if (cost > (u128)INT64_MAX)
         return LGW_ERR(INVALID);
     *cost_nusd = (int64_t)cost;
     return LGW_OK;
@@ -56,9 +62,10 @@ int lgw_cost_parse_usd(const char *s, int64_t *nusd)
         return LGW_ERR(INVALID);
     for (int i = fdigits; i < 9; i++)
         frac *= 10;
-    __int128 v = (__int128)whole * 1000000000 + frac;
-    if (v > INT64_MAX)
+    u128 v = (u128)whole * 1000000000u + frac;
+    /* A negative amount may reach 2^63: INT64_MIN, which lgw_cost_format_usd prints, must read back. */
+    if (v > (u128)INT64_MAX + (neg ? 1 : 0))
         return LGW_ERR(INVALID);
-    *nusd = neg ? -(int64_t)v : (int64_t)v;
+    *nusd = neg ? (int64_t)(0 - (uint64_t)v) : (int64_t)v;
     return LGW_OK;
 }

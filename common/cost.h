@@ -21,7 +21,8 @@ struct lgw_price {
 /* Cost of one call. input_tokens includes the cached ones (OpenAI's prompt_tokens convention): the
  * uncached part is charged at the input rate, the cached part at the cached rate, output at the output
  * rate. Exact: the three products are summed in 128 bits and divided by 1e6 once, rounding half up.
- * Returns 0, or LGW_ERR(INVALID) for negative counts, cached > input, or a result beyond int64. */
+ * Returns 0, or LGW_ERR(INVALID) for an unknown price (p->known false), negative counts or prices,
+ * cached > input, or a result beyond int64; *cost_nusd is untouched on error. Pure, any thread. */
 int lgw_cost_compute(const struct lgw_price *p, int64_t input_tokens, int64_t output_tokens,
                      int64_t cached_input_tokens, int64_t *cost_nusd);
 

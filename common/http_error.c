@@ -9,16 +9,18 @@
 
 int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
 {
+    if (rc == 0) /* an error body for success is a caller bug; say "internal" rather than emit empty codes */
+        rc = LGW_ERR(INTERNAL);
     const char *msg = message ? message : lgw_err_message(rc);
     const char *type = lgw_err_type(rc), *code = lgw_err_code(rc);
-    int r = lgw_buf_puts(out, "{\"error\":{\"message\":");
-    r = r ? r : lgw_buf_json_string(out, msg, strlen(msg));
-    r = r ? r : lgw_buf_puts(out, ",\"type\":");
-    r = r ? r : lgw_buf_json_string(out, type, strlen(type));
-    r = r ? r : lgw_buf_puts(out, ",\"param\":null,\"code\":");
-    r = r ? r : lgw_buf_json_string(out, code, strlen(code));
-    r = r ? r : lgw_buf_puts(out, "}}");
-    return r;
+    int err = lgw_buf_puts(out, "{\"error\":{\"message\":");
+    err = err ? err : lgw_buf_json_string(out, msg, strlen(msg));
+    err = err ? err : lgw_buf_puts(out, ",\"type\":");
+    err = err ? err : lgw_buf_json_string(out, type, strlen(type));
+    err = err ? err : lgw_buf_puts(out, ",\"param\":null,\"code\":");
+    err = err ? err : lgw_buf_json_string(out, code, strlen(code));
+    err = err ? err : lgw_buf_puts(out, "}}");
+    return err;
 }
 
 void lgw_http_mhd_log_cb(void *cls, const char *fmt, va_list ap)

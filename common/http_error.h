@@ -7,7 +7,8 @@
 
 #include "buf.h"
 
-/* Appends the body for rc to out; message NULL means the table's default message. Returns 0 or an LGW_ERR. */
+/* Appends the body for rc (either sign; 0 is treated as INTERNAL) to out; message NULL means the table's
+ * default message, and is JSON-escaped. Returns 0 or LGW_ERR(TOO_LARGE) from out's cap. Any thread. */
 int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out);
 
 /* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER callback: its messages become JSON log lines of module cls

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 #include "errors.h"
 #include "http_error.h"
 #include "log.h"
+
+/* No route here takes a body; a client that streams more than this is cut off rather than drained forever. */
+#define MAX_IGNORED_BODY (64 * 1024)
 
 struct lgw_opsrv {
     struct MHD_Daemon *daemon;
@@ -45,7 +49,33 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, int rc)
     lgw_http_error_body(rc, NULL, &buf);
     size_t len;
     char *body = lgw_buf_take(&buf, &len);
-    return reply(conn, (unsigned int)lgw_err_status(rc), "application/json", body, len);
+    unsigned int status = (unsigned int)lgw_err_status(rc);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (status == 405) /* RFC 9110 requires Allow on a 405 */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct lgw_metrics *m)
+{
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    int rc = lgw_metrics_render(m, &buf);
+    if (rc) {
+        lgw_buf_cleanup(&buf);
+        LGW_ERROR("opsrv", "cannot render metrics: %s", lgw_err_message(rc));
+        return reply_error(conn, rc);
+    }
+    size_t len;
+    char *body = lgw_buf_take(&buf, &len);
+    return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -55,12 +85,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     (void)upload_data;
     struct lgw_opsrv *srv = cls;
-    static int first_call_marker;
-    if (!*con_cls) { /* first call: headers only; answer once any body is consumed */
-        *con_cls = &first_call_marker;
+    /* The per-request state is only a count of body bytes seen (+1 so that the first call, which sees the
+     * headers alone, leaves a non-NULL mark); it lives in the pointer itself, so there is nothing to free. */
+    uintptr_t seen = (uintptr_t)*con_cls;
+    if (!seen) {
+        *con_cls = (void *)(uintptr_t)1;
         return MHD_YES;
     }
     if (*upload_data_size) {
+        seen += *upload_data_size;
+        if (seen > MAX_IGNORED_BODY + 1)
+            return MHD_NO; /* closes the connection */
+        *con_cls = (void *)seen;
         *upload_data_size = 0; /* these routes take no body: discard it */
         return MHD_YES;
     }
@@ -74,12 +110,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (!strcmp(url, "/readyz"))
         return !srv->ready_cb || srv->ready_cb(srv->opaque) ? reply_text(conn, 200, "{\"status\":\"ready\"}")
                                                             : reply_text(conn, 503, "{\"status\":\"not ready\"}");
-    struct lgw_buf buf;
-    lgw_buf_init(&buf, 0);
-    lgw_metrics_render(srv->m, &buf);
-    size_t len;
-    char *body = lgw_buf_take(&buf, &len);
-    return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+    return reply_metrics(conn, srv->m);
 }
 
 int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*ready_cb)(void *opaque), void *opaque,
@@ -90,8 +121,8 @@ int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*re
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    if (port < 1 || port > 65535 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-        LGW_ERROR("opsrv", "cannot listen on %s:%d: not an IPv4 address and port", addr, port);
+    if (!addr || port < 1 || port > 65535 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        LGW_ERROR("opsrv", "cannot listen on %s:%d: not an IPv4 address and port", addr ? addr : "(null)", port);
         return LGW_ERR(CONFIG);
     }
     struct lgw_opsrv *srv = lgw_calloc(1, sizeof(*srv));

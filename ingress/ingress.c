@@ -277,7 +277,7 @@ static enum MHD_Result serve_get(struct lgw_req *req)
         int rc = authenticate(req);
         if (rc)
             return answer_error(req, rc, "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.");
-        json_t *models = lgw_provider_models_json();
+        json_t *models = lgw_provider_models_json(ing->cfg);
         char *text = json_dumps(models, JSON_COMPACT);
         json_decref(models);
         lgw_ingress_complete(req, 200, text, strlen(text));

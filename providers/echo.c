@@ -250,22 +250,30 @@ static int echo_embeddings(const struct lgw_model_info *model, const struct lgw_
     return res->body ? LGW_OK : LGW_ERR(INTERNAL);
 }
 
-static int echo_call(const struct lgw_provider *prov, const struct lgw_model_info *model, const struct lgw_job *job,
-                     struct lgw_prov_stream *stream, struct lgw_prov_result *res)
+static int echo_call(const struct lgw_provider *prov, const struct lgw_config *cfg, const struct lgw_model_info *model,
+                     const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res)
 {
     (void)prov;
+    (void)cfg;
     lgw_strlcpy(res->model, model->id, sizeof(res->model));
     return model->kind == LGW_JOB_CHAT ? echo_chat(model, job, stream, res) : echo_embeddings(model, job, res);
 }
 
 /* Echo is free, and its price is known to be zero: cost_known stays true. */
 static const struct lgw_model_info echo_models[] = {
-    {"echo", LGW_JOB_CHAT, {0, 0, 0, true}},
-    {"echo-embedding", LGW_JOB_EMBEDDINGS, {0, 0, 0, true}},
+    {"echo", NULL, LGW_JOB_CHAT, {0, 0, 0, true}},
+    {"echo-embedding", NULL, LGW_JOB_EMBEDDINGS, {0, 0, 0, true}},
 };
+
+static bool always(const struct lgw_config *cfg)
+{
+    (void)cfg;
+    return true;
+}
 
 const struct lgw_provider lgw_provider_echo = {
     .name = "echo",
+    .configured = always,
     .models = echo_models,
     .nmodels = sizeof(echo_models) / sizeof(echo_models[0]),
     .call = echo_call,

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "config.h"
 #include "cost.h"
 #include "envelope.h"
 
@@ -30,29 +31,35 @@ struct lgw_prov_stream {
 };
 
 struct lgw_model_info {
-    const char *id;          /* what clients put in "model" */
+    const char *id;          /* what clients put in "model" (also "<provider>/<id>") */
+    const char *upstream;    /* the provider's own name for it; NULL: same as id */
     enum lgw_job_kind kind;
     struct lgw_price price;  /* price.known false means cost unknown: loud, never a silent 0 */
 };
 
 struct lgw_provider {
     const char *name;
+    /* True when this deployment can use the provider (its key is configured); echo always can. */
+    bool (*configured)(const struct lgw_config *cfg);
     const struct lgw_model_info *models;
     size_t nmodels;
     /* Runs a job of the given kind against this provider. With stream non-NULL (a streamed chat job) the
      * answer goes out through stream->emit and res keeps only status, usage and model (body stays NULL
      * unless the call failed before the first chunk). Returns 0 when res is filled (including
      * provider-side errors, as status + error body), or an LGW_ERR when the call could not be made. */
-    int (*call)(const struct lgw_provider *prov, const struct lgw_model_info *model, const struct lgw_job *job,
-                struct lgw_prov_stream *stream, struct lgw_prov_result *res);
+    int (*call)(const struct lgw_provider *prov, const struct lgw_config *cfg, const struct lgw_model_info *model,
+                const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res);
 };
 
-/* Finds the provider and model serving `model` for jobs of `kind`; NULL when none does.
+/* Finds the configured provider and model serving `model` for jobs of `kind`; NULL when none does.
  * Accepts "model" and "provider/model". The returned pointers are static. */
-const struct lgw_provider *lgw_provider_find(const char *model, enum lgw_job_kind kind,
+const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const char *model, enum lgw_job_kind kind,
                                              const struct lgw_model_info **info);
-/* Builds the OpenAI /v1/models list object (new reference, caller owns). */
-json_t *lgw_provider_models_json(void);
+/* Builds the OpenAI /v1/models list of what the configured providers serve (new reference, caller owns). */
+json_t *lgw_provider_models_json(const struct lgw_config *cfg);
+/* Upstream request failures as OpenAI-style error results: fills res with status and body. */
+void lgw_prov_result_error(struct lgw_prov_result *res, int status, const char *type, const char *code,
+                           const char *message);
 
 void lgw_prov_result_cleanup(struct lgw_prov_result *res);
 
@@ -60,5 +67,6 @@ void lgw_prov_result_cleanup(struct lgw_prov_result *res);
 json_t *lgw_error_json(int rc, const char *message);
 
 extern const struct lgw_provider lgw_provider_echo;
+extern const struct lgw_provider lgw_provider_openai;
 
 #endif

@@ -7,15 +7,18 @@
 /* One line per provider; order is the lookup order for bare model names. */
 static const struct lgw_provider *const providers[] = {
     &lgw_provider_echo,
+    &lgw_provider_openai,
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 
-const struct lgw_provider *lgw_provider_find(const char *model, enum lgw_job_kind kind,
+const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const char *model, enum lgw_job_kind kind,
                                              const struct lgw_model_info **info)
 {
     const char *slash = strchr(model, '/');
     for (size_t p = 0; p < NPROVIDERS; p++) {
         const struct lgw_provider *prov = providers[p];
+        if (!prov->configured(cfg))
+            continue;
         const char *name = model;
         if (slash) {
             size_t plen = (size_t)(slash - model);
@@ -34,11 +37,11 @@ const struct lgw_provider *lgw_provider_find(const char *model, enum lgw_job_kin
     return NULL;
 }
 
-json_t *lgw_provider_models_json(void)
+json_t *lgw_provider_models_json(const struct lgw_config *cfg)
 {
     json_t *data = json_array();
     for (size_t p = 0; p < NPROVIDERS; p++)
-        for (size_t m = 0; m < providers[p]->nmodels; m++)
+        for (size_t m = 0; providers[p]->configured(cfg) && m < providers[p]->nmodels; m++)
             json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", providers[p]->models[m].id, "object",
                                                   "model", "created", 0, "owned_by", providers[p]->name));
     return json_pack("{s:s, s:o}", "object", "list", "data", data);
@@ -54,4 +57,13 @@ json_t *lgw_error_json(int rc, const char *message)
 {
     return json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message ? message : lgw_err_message(rc), "type",
                      lgw_err_type(rc), "param", "code", lgw_err_code(rc));
+}
+
+void lgw_prov_result_error(struct lgw_prov_result *res, int status, const char *type, const char *code,
+                           const char *message)
+{
+    json_decref(res->body);
+    res->status = status;
+    res->body = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type, "param", "code",
+                          code);
 }

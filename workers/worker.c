@@ -213,7 +213,7 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
     const struct lgw_model_info *info = NULL;
     json_t *model = json_object_get(job->body, "model");
     const char *model_name = json_is_string(model) ? json_string_value(model) : "";
-    const struct lgw_provider *prov = lgw_provider_find(model_name, job->kind, &info);
+    const struct lgw_provider *prov = lgw_provider_find(w->cfg, model_name, job->kind, &info);
     int64_t start_us = lgw_mono_us();
     int rc;
     if (!prov) {
@@ -230,7 +230,7 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
         json_t *so = json_object_get(job->body, "stream_options");
         sctx.base.include_usage = json_is_true(json_object_get(so, "include_usage"));
         bool streamed = job->stream && job->kind == LGW_JOB_CHAT;
-        rc = prov->call(prov, info, job, streamed ? &sctx.base : NULL, &res);
+        rc = prov->call(prov, w->cfg, info, job, streamed ? &sctx.base : NULL, &res);
         reply.seq = sctx.seq;
         if (rc == 0 && streamed && res.status == 200 && !res.body)
             res.body = json_pack("{s:s}", "object", "llmgw.stream.end");

@@ -22,7 +22,7 @@ static void key_entry(struct lgw_tenant_key *k, const char *tenant, const char *
 {
     char hex[65];
     memset(k, 0, sizeof(*k));
-    strcpy(k->tenant, tenant);
+    snprintf(k->tenant, sizeof(k->tenant), "%s", tenant);
     lgw_auth_sha256_hex(key, strlen(key), hex);
     for (int i = 0; i < 32; i++) {
         unsigned v;
@@ -68,6 +68,32 @@ static void test_check(void **state)
     memset(longkey + 7, 'k', 300);
     longkey[307] = '\0';
     assert_int_equal(lgw_auth_check(keys, 3, longkey, tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    /* exactly at the cap is still checked (and here simply unknown) */
+    longkey[7 + LGW_AUTH_KEY_MAX] = '\0';
+    assert_int_equal(lgw_auth_check(keys, 3, longkey, tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+}
+
+static void test_check_edges(void **state)
+{
+    (void)state;
+    struct lgw_tenant_key keys[3];
+    key_entry(&keys[0], "alpha", "lgw-key-a");
+    key_entry(&keys[1], "beta", "lgw-key-b");
+    key_entry(&keys[2], "gamma", "lgw-key-c");
+    char tenant[64];
+    /* first and last entries match too (no off-by-one in the mask selection) */
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearer lgw-key-a", tenant, sizeof(tenant)), 0);
+    assert_string_equal(tenant, "alpha");
+    assert_int_equal(lgw_auth_check(keys, 3, "\tBEARER\tlgw-key-c\t", tenant, sizeof(tenant)), 0);
+    assert_string_equal(tenant, "gamma");
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearerlgw-key-a", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    assert_int_equal(lgw_auth_check(keys, 3, "lgw-key-a", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    assert_int_equal(lgw_auth_check(keys, 3, "", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    /* a key followed by more words is a different key */
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearer lgw-key-a x", tenant, sizeof(tenant)), LGW_ERR(UNAUTHORIZED));
+    /* the tenant is never truncated into a smaller buffer */
+    char small[4];
+    assert_int_equal(lgw_auth_check(keys, 3, "Bearer lgw-key-b", small, sizeof(small)), LGW_ERR(INTERNAL));
 }
 
 int main(void)
@@ -76,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_new_key),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

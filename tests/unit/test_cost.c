@@ -18,7 +18,7 @@ static void test_compute(void **state)
     int64_t c;
     /* 800 uncached * 150 + 200 cached * 75 + 500 out * 600 (nusd per token) */
     assert_int_equal(lgw_cost_compute(&mini, 1000, 500, 200, &c), 0);
-    assert_int_equal(c, 800 * 150 + 200 * 75 + 500 * 600);
+    assert_int_equal(c, 435000); /* (800*150000000 + 200*75000000 + 500*600000000) / 1e6 */
     assert_int_equal(lgw_cost_compute(&mini, 0, 0, 0, &c), 0);
     assert_int_equal(c, 0);
     /* a billion tokens: no float anywhere, so not a nano-dollar lost */
@@ -52,6 +52,20 @@ static void test_invalid(void **state)
     struct lgw_price huge = {INT64_MAX, 0, 0, true};
     assert_int_equal(lgw_cost_compute(&huge, INT64_MAX, 0, 0, &c), LGW_ERR(INVALID));
     assert_int_equal(c, 42); /* untouched on error */
+    /* every rate and count at the maximum: the 128-bit sum must not overflow on the way to the error */
+    struct lgw_price all = {INT64_MAX, INT64_MAX, INT64_MAX, true};
+    assert_int_equal(lgw_cost_compute(&all, INT64_MAX, INT64_MAX, INT64_MAX / 2, &c), LGW_ERR(INVALID));
+    /* the largest cost that fits is still exact */
+    struct lgw_price one = {1000000, 0, 0, true}; /* 1 nusd per token */
+    assert_int_equal(lgw_cost_compute(&one, INT64_MAX, 0, 0, &c), 0);
+    assert_int_equal(c, INT64_MAX);
+    struct lgw_price neg = {-1, 0, 0, true};
+    assert_int_equal(lgw_cost_compute(&neg, 1, 0, 0, &c), LGW_ERR(INVALID));
+    /* unknown price: an error, never a silent $0 */
+    struct lgw_price unknown = {0, 0, 0, false};
+    c = 42;
+    assert_int_equal(lgw_cost_compute(&unknown, 10, 10, 0, &c), LGW_ERR(INVALID));
+    assert_int_equal(c, 42);
 }
 
 static void test_format_parse(void **state)
@@ -74,10 +88,23 @@ static void test_format_parse(void **state)
     assert_int_equal(v, -1500000000);
     assert_int_equal(lgw_cost_parse_usd("0.000000001", &v), 0);
     assert_int_equal(v, 1);
-    const char *bad[] = {"", ".5", "1.", "1.0000000001", "abc", "1e3", "1.2.3", "99999999999", " 1"};
+    assert_int_equal(lgw_cost_parse_usd("-9223372036.854775808", &v), 0); /* INT64_MIN reads back */
+    assert_int_equal(v, INT64_MIN);
+    assert_int_equal(lgw_cost_parse_usd("9223372036.854775807", &v), 0);
+    assert_int_equal(v, INT64_MAX);
+    const char *bad[] = {"",   ".5",  "1.",  "1.0000000001", "abc", "1e3", "1.2.3", "99999999999", " 1", "1 ",
+                         "-",  "--1", "0x1", "9223372036.854775808", "-9223372036.854775809", "1,5", "nan"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (lgw_cost_parse_usd(bad[i], &v) != LGW_ERR(INVALID))
             fail_msg("accepted \"%s\"", bad[i]);
+    const int64_t edges[] = {0, 1, -1, 999999999, 1000000000, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        assert_int_equal(lgw_cost_format_usd(edges[i], buf, sizeof(buf)), 0);
+        assert_int_equal(lgw_cost_parse_usd(buf, &v), 0);
+        assert_int_equal(v, edges[i]);
+    }
+    assert_int_equal(lgw_cost_format_usd(1500, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "0.000001500");
     for (int64_t x = -3000000001; x < 3000000001; x += 999999937) {
         assert_int_equal(lgw_cost_format_usd(x, buf, sizeof(buf)), 0);
         assert_int_equal(lgw_cost_parse_usd(buf, &v), 0);

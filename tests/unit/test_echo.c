@@ -13,7 +13,9 @@
 static void run(const char *model, enum lgw_job_kind kind, json_t *body, struct lgw_prov_result *res)
 {
     const struct lgw_model_info *info;
-    const struct lgw_provider *prov = lgw_provider_find(model, kind, &info);
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    const struct lgw_provider *prov = lgw_provider_find(&cfg, model, kind, &info);
     assert_non_null(prov);
     struct lgw_job job;
     memset(&job, 0, sizeof(job));
@@ -21,7 +23,7 @@ static void run(const char *model, enum lgw_job_kind kind, json_t *body, struct 
     job.kind = kind;
     job.body = body;
     memset(res, 0, sizeof(*res));
-    assert_int_equal(prov->call(prov, info, &job, NULL, res), 0);
+    assert_int_equal(prov->call(prov, &cfg, info, &job, NULL, res), 0);
     json_decref(body);
 }
 
@@ -125,11 +127,23 @@ static void test_lookup(void **state)
 {
     (void)state;
     const struct lgw_model_info *info;
-    assert_null(lgw_provider_find("gpt-nope", LGW_JOB_CHAT, &info));
-    assert_null(lgw_provider_find("echo", LGW_JOB_EMBEDDINGS, &info)); /* echo is a chat model */
-    assert_null(lgw_provider_find("other/echo", LGW_JOB_CHAT, &info));
-    json_t *models = lgw_provider_models_json();
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    assert_null(lgw_provider_find(&cfg, "gpt-nope", LGW_JOB_CHAT, &info));
+    assert_null(lgw_provider_find(&cfg, "echo", LGW_JOB_EMBEDDINGS, &info)); /* echo is a chat model */
+    assert_null(lgw_provider_find(&cfg, "other/echo", LGW_JOB_CHAT, &info));
+    /* OpenAI's models are served only with a key configured */
+    assert_null(lgw_provider_find(&cfg, "gpt-4o-mini", LGW_JOB_CHAT, &info));
+    json_t *models = lgw_provider_models_json(&cfg);
     assert_int_equal(json_array_size(json_object_get(models, "data")), 2);
+    json_decref(models);
+    strcpy(cfg.openai_api_key, "sk-test");
+    assert_non_null(lgw_provider_find(&cfg, "gpt-4o-mini", LGW_JOB_CHAT, &info));
+    assert_string_equal(info->id, "gpt-4o-mini");
+    assert_int_equal(info->price.input_nusd_per_mtok, 150000000);
+    assert_non_null(lgw_provider_find(&cfg, "openai/text-embedding-3-small", LGW_JOB_EMBEDDINGS, &info));
+    models = lgw_provider_models_json(&cfg);
+    assert_true(json_array_size(json_object_get(models, "data")) > 2);
     json_decref(models);
 }
 

@@ -8,14 +8,16 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "opsrv.h"
 
-static bool ready_flag;
+static atomic_bool ready_flag; /* read on the server's thread */
 
 static bool ready_cb(void *opaque)
 {
@@ -40,16 +42,34 @@ static size_t collect(char *data, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-static long get(int port, const char *method, const char *path, struct lgw_buf *body, char **ctype)
+/* Performs one request; upload (may be NULL) is sent as the body of a POST. Returns the status, or -1
+ * when the transfer failed (say, the server closed the connection). headers (may be NULL) collects them. */
+static long request(int port, const char *method, const char *path, const struct lgw_str *upload,
+                    struct lgw_buf *body, struct lgw_buf *headers, char **ctype)
 {
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (upload) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, upload->ptr);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)upload->len);
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    if (headers) {
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, headers);
+    }
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (curl_easy_perform(c) != CURLE_OK) {
+        curl_easy_cleanup(c);
+        return -1;
+    }
     long status;
     char *ct = NULL;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -58,6 +78,24 @@ static long get(int port, const char *method, const char *path, struct lgw_buf *
         *ctype = ct ? strdup(ct) : NULL;
     curl_easy_cleanup(c);
     return status;
+}
+
+static long get(int port, const char *method, const char *path, struct lgw_buf *body, char **ctype)
+{
+    return request(port, method, path, NULL, body, NULL, ctype);
+}
+
+/* The body must be an OpenAI-style error with the given code. */
+static void assert_error_body(const char *body, const char *code)
+{
+    json_t *doc = json_loads(body, 0, NULL);
+    assert_non_null(doc);
+    json_t *err = json_object_get(doc, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), code);
+    assert_string_equal(json_string_value(json_object_get(err, "type")), "invalid_request_error");
+    assert_non_null(json_string_value(json_object_get(err, "message")));
+    assert_true(json_is_null(json_object_get(err, "param")));
+    json_decref(doc);
 }
 
 static void test_routes(void **state)
@@ -73,14 +111,18 @@ static void test_routes(void **state)
     lgw_buf_init(&body, 0);
     char *ctype;
 
-    assert_int_equal(get(port, "GET", "/healthz", &body, NULL), 200);
+    assert_int_equal(get(port, "GET", "/healthz", &body, &ctype), 200);
     assert_string_equal(body.ptr, "{\"status\":\"ok\"}");
+    assert_string_equal(ctype, "application/json");
+    free(ctype);
     lgw_buf_reset(&body);
     ready_flag = false;
     assert_int_equal(get(port, "GET", "/readyz", &body, NULL), 503);
+    assert_string_equal(body.ptr, "{\"status\":\"not ready\"}");
     ready_flag = true;
     lgw_buf_reset(&body);
     assert_int_equal(get(port, "GET", "/readyz", &body, NULL), 200);
+    assert_string_equal(body.ptr, "{\"status\":\"ready\"}");
     lgw_buf_reset(&body);
     assert_int_equal(get(port, "GET", "/metrics", &body, &ctype), 200);
     assert_string_equal(ctype, "text/plain; version=0.0.4; charset=utf-8");
@@ -89,15 +131,38 @@ static void test_routes(void **state)
 
     lgw_buf_reset(&body);
     assert_int_equal(get(port, "GET", "/nope", &body, NULL), 404);
-    json_t *err = json_loads(body.ptr, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(err, "error"), "code")), "not_found");
-    json_decref(err);
+    assert_error_body(body.ptr, "not_found");
     lgw_buf_reset(&body);
     assert_int_equal(get(port, "POST", "/metrics", &body, NULL), 405);
-    err = json_loads(body.ptr, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(err, "error"), "code")),
-                        "method_not_allowed");
-    json_decref(err);
+    assert_error_body(body.ptr, "method_not_allowed");
+
+    /* a body on a route that takes none is read and ignored; 405 says what is allowed */
+    struct lgw_buf headers;
+    lgw_buf_init(&headers, 0);
+    struct lgw_str small = {"{\"x\":1}", 7};
+    lgw_buf_reset(&body);
+    assert_int_equal(request(port, "POST", "/healthz", &small, &body, &headers, &ctype), 405);
+    assert_string_equal(ctype, "application/json");
+    free(ctype);
+    assert_non_null(strcasestr(headers.ptr, "\r\nAllow: GET, HEAD\r\n"));
+    assert_error_body(body.ptr, "method_not_allowed");
+    /* HEAD is GET without the body */
+    lgw_buf_reset(&body);
+    assert_int_equal(get(port, "HEAD", "/healthz", &body, NULL), 200);
+    assert_int_equal(body.len, 0);
+    /* a large body is not drained forever: either refused or the connection is cut */
+    size_t bigsz = 1 << 20;
+    char *big = malloc(bigsz);
+    memset(big, 'a', bigsz);
+    struct lgw_str bigbody = {big, bigsz};
+    lgw_buf_reset(&body);
+    long st = request(port, "POST", "/healthz", &bigbody, &body, NULL, NULL);
+    assert_true(st == -1 || st == 405 || st == 413);
+    free(big);
+    lgw_buf_cleanup(&headers);
+    /* still serving after that */
+    lgw_buf_reset(&body);
+    assert_int_equal(get(port, "GET", "/healthz", &body, NULL), 200);
 
     /* a second server on the same port fails cleanly */
     struct lgw_opsrv *dup;

@@ -1,0 +1,48 @@
+/* http.h - outbound HTTP for provider adapters (libcurl), with the gateway's rules: HTTPS only except to
+ * loopback, bounded timeouts and response sizes, Retry-After capture, and the retry backoff policy.
+ * Thread-safe: each call uses its own easy handle (lgw_http_global_init once per process first). */
+#ifndef LGW_HTTP_H
+#define LGW_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct lgw_http_req {
+    const char *url;
+    struct curl_slist *headers;
+    const char *body;
+    size_t body_len;
+    long connect_timeout_ms, timeout_ms;
+    size_t max_bytes; /* cap on a buffered response body */
+    /* Streaming: called with each piece of a 2xx response body; return 0 to go on, an LGW_ERR to abort.
+     * NULL buffers the body in resp->body instead. Error (non-2xx) bodies are always buffered. */
+    int (*on_data)(void *opaque, const char *data, size_t len);
+    void *opaque;
+};
+
+struct lgw_http_resp {
+    long status;             /* 0 when no HTTP answer arrived */
+    struct lgw_buf body;     /* buffered body (see on_data); cleaned up by lgw_http_resp_cleanup */
+    int64_t retry_after_ms;  /* from Retry-After / retry-after-ms, or -1 */
+    int data_rc;             /* what on_data returned when it stopped the transfer */
+};
+
+/* Call once per process before any other thread uses libcurl. */
+int lgw_http_global_init(void);
+/* True when url may be called: https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1]). */
+bool lgw_http_url_allowed(const char *url);
+/* Performs a POST. Returns 0 when an HTTP answer came (any status), LGW_ERR(TIMEOUT) when the connect or
+ * whole-call timeout hit, LGW_ERR(UNAVAILABLE) when no connection could be made, LGW_ERR(TOO_LARGE) when
+ * the body passed max_bytes, or on_data's error. resp must be cleaned up in every case. */
+int lgw_http_post(const struct lgw_http_req *req, struct lgw_http_resp *resp);
+void lgw_http_resp_cleanup(struct lgw_http_resp *resp);
+/* Whether a status is worth another attempt (408, 409, 429, 5xx, Anthropic's 529). */
+bool lgw_http_retryable(long status);
+/* Backoff before retry number `attempt` (0-based): the server's Retry-After when it gave one, else full
+ * jitter, a uniform random wait in [0, min(cap, base * 2^attempt)). */
+int64_t lgw_http_backoff_ms(int attempt, int64_t retry_after_ms);
+
+#endif

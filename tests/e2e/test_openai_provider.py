@@ -1,0 +1,173 @@
+"""The OpenAI adapter against a local fake that speaks OpenAI's wire format, through the whole Kafka path:
+pass-through of requests and answers, streaming with usage, exact cost from the catalog and the reported
+usage, error statuses with their real bodies, retries with backoff, and clean 502s for broken answers."""
+import subprocess
+import sys
+
+import openai
+import pytest
+from openai import OpenAI
+
+from conftest import ROOT, assert_ledger_complete, free_port, wait_for
+
+KEY = "sk-fake-test-key"
+# gpt-4o-mini per 1M tokens: $0.15 input, $0.60 output, $0.075 cached input, in nano-USD per token
+IN, OUT, CACHED = 150, 600, 75
+
+
+@pytest.fixture(scope="module")
+def fake():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_openai.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield port
+    proc.terminate()
+    proc.wait()
+
+
+@pytest.fixture
+def gw(cluster, fake):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", fake)
+    conn.request("POST", "/_reset", "{}")
+    conn.getresponse().read()
+    cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1", "LLMGW_OPENAI_API_KEY": KEY})
+    cluster.ledger()
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1")
+    client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=cluster.key, max_retries=0)
+    return cluster, client, fake
+
+
+def seen(fake_port):
+    import http.client
+    import json
+    conn = http.client.HTTPConnection("127.0.0.1", fake_port)
+    conn.request("GET", "/_requests")
+    return json.loads(conn.getresponse().read())
+
+
+def msg(text):
+    return [{"role": "user", "content": text}]
+
+
+def test_chat_passthrough_and_cost(gw):
+    cluster, client, fake = gw
+    resp = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=msg("hello there"), temperature=0.3, seed=7, n=1, stop=["\n\n"],
+        max_tokens=50, response_format={"type": "text"}, extra_body={"prompt_cache_key": "k1"})
+    assert resp.headers["x-llmgw-provider"] == "openai"
+    chat = resp.parse()
+    assert chat.choices[0].message.content == "fake: hello there"
+    assert chat.usage.prompt_tokens == 10 and chat.usage.completion_tokens == 3
+    upstream = seen(fake)[-1]
+    assert upstream["path"] == "/v1/chat/completions"
+    assert upstream["headers"]["Authorization"] == f"Bearer {KEY}"
+    body = upstream["body"]
+    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.3 and body["seed"] == 7
+    assert body["stop"] == ["\n\n"] and body["max_tokens"] == 50 and body["response_format"] == {"type": "text"}
+    cur = cluster.db().cursor()
+    assert_ledger_complete(cur, [resp.headers["x-request-id"]])
+    cur.execute("SELECT provider, model, input_tokens, output_tokens, cached_input_tokens, cost_nusd, cost_known "
+                "FROM cost_events")
+    provider, model, inp, out, cached, cost, known = cur.fetchone()
+    assert (provider, inp, out, cached, known) == ("openai", 10, 3, 4, True)
+    assert cost == (10 - 4) * IN + 4 * CACHED + 3 * OUT
+    for proc in cluster.procs:
+        assert KEY not in proc.output(), f"{proc.name} logged the provider key"
+
+
+def test_tools_roundtrip(gw):
+    _, client, fake = gw
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "weather",
+                                               "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]
+    chat = client.chat.completions.create(model="gpt-4o-mini", messages=msg("tool"), tools=tools, tool_choice="auto")
+    call = chat.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and "Boston" in call.function.arguments
+    assert chat.choices[0].finish_reason == "tool_calls"
+    assert seen(fake)[-1]["body"]["tools"] == tools
+    assert seen(fake)[-1]["body"]["tool_choice"] == "auto"
+    # streamed tool calls arrive as deltas the SDK can assemble
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=msg("tool"), tools=tools, stream=True)
+    args = "".join(c.choices[0].delta.tool_calls[0].function.arguments or ""
+                   for c in stream if c.choices and c.choices[0].delta.tool_calls)
+    assert args == "{\"location\": \"Boston, MA\"}"
+
+
+def test_stream_costs_the_same(gw):
+    cluster, client, fake = gw
+    plain = client.chat.completions.create(model="gpt-4o-mini", messages=msg("one two three"))
+    parts, usage = [], None
+    for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=msg("one two three"), stream=True,
+                                                stream_options={"include_usage": True}):
+        usage = chunk.usage or usage
+        parts += [c.delta.content for c in chunk.choices if c.delta.content]
+    assert "".join(parts) == plain.choices[0].message.content
+    assert usage.completion_tokens == plain.usage.completion_tokens
+    # without include_usage the client sees no usage, but the gateway asked upstream for it anyway
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=msg("one two three"), stream=True))
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
+    assert seen(fake)[-1]["body"]["stream_options"] == {"include_usage": True}
+    cur = cluster.db().cursor()
+
+    def three():
+        cur.execute("SELECT cost_nusd, input_tokens, output_tokens FROM cost_events")
+        rows = cur.fetchall()
+        return rows if len(rows) == 3 else None
+
+    rows = wait_for(three, 30, "three cost events")
+    assert len(set(rows)) == 1, f"streamed and plain requests must cost the same: {rows}"
+    assert rows[0][0] > 0
+
+
+def test_embeddings(gw):
+    cluster, client, fake = gw
+    resp = client.embeddings.create(model="text-embedding-3-small", input=["a b", "c"], dimensions=8)
+    assert len(resp.data) == 2 and len(resp.data[0].embedding) == 8
+    assert resp.usage.prompt_tokens == 3
+    assert seen(fake)[-1]["path"] == "/v1/embeddings"
+
+
+@pytest.mark.parametrize("status,exc,code", [
+    (400, openai.BadRequestError, "context_length_exceeded"),
+    (404, openai.NotFoundError, "model_not_found"),
+])
+def test_client_errors_pass_through_without_retry(gw, status, exc, code):
+    _, client, fake = gw
+    with pytest.raises(exc) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg(f"fail {status} 1"))
+    assert err.value.status_code == status and err.value.body["code"] == code
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg(f"fail {status} 1")]) == 1
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_retryable_errors_are_retried(gw, status):
+    _, client, fake = gw
+    chat = client.chat.completions.create(model="gpt-4o-mini", messages=msg(f"fail {status} 2"))
+    assert chat.choices[0].message.content == f"fake: fail {status} 2"
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg(f"fail {status} 2")]) == 3
+
+
+def test_retries_are_bounded(gw):
+    _, client, fake = gw
+    with pytest.raises(openai.InternalServerError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg("fail 503 99"))
+    assert err.value.status_code == 503
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg("fail 503 99")]) == 3  # 1 + 2 retries
+
+
+def test_broken_answers_are_502(gw):
+    _, client, _ = gw
+    with pytest.raises(openai.InternalServerError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg("badjson"))
+    assert err.value.status_code == 502
+    with pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=msg("truncate"), stream=True):
+            pass
+
+
+def test_models_list_shows_configured_provider(gw):
+    _, client, _ = gw
+    ids = {m.id for m in client.models.list()}
+    assert {"gpt-4o-mini", "text-embedding-3-small", "echo"} <= ids

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""A local fake of the OpenAI API that reproduces its published wire format (status codes, headers, SSE
+events, error bodies), for testing llmgw's OpenAI adapter without the network.
+
+Behaviour is chosen by the last user message, so a test can ask for each case through the real gateway:
+  "fail <status> <times>"  answer <status> with OpenAI's real error body <times> times for this message,
+                            then succeed (429s carry retry-after: 0)
+  "slow <ms>"               wait before answering
+  "truncate"                stream two chunks, then close without [DONE]
+  "badjson"                 200 with a body that is not JSON
+  "tool"                    answer with a tool call (when the request has tools)
+  anything else             answer "fake: <message>"
+Usage is deterministic: prompt_tokens = 10 * messages, completion_tokens = words in the answer,
+cached_tokens = 4 when the request has a "prompt_cache_key".
+
+GET /_requests returns every request received (path, headers, body) for assertions; POST /_reset clears.
+Run: fake_openai.py PORT
+"""
+import base64
+import json
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ERRORS = {
+    400: ("invalid_request_error", "context_length_exceeded", "This model's maximum context length is 128000 tokens."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys."),
+    404: ("invalid_request_error", "model_not_found", "The model `x` does not exist or you do not have access to it."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 0s."),
+    500: ("server_error", None, "The server had an error processing your request. Sorry about that!"),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+lock = threading.Lock()
+requests_seen = []
+fail_counts = {}
+
+
+def last_user(body):
+    for m in reversed(body.get("messages", [])):
+        if m.get("role") == "user":
+            c = m.get("content")
+            return c if isinstance(c, str) else "".join(p.get("text", "") for p in c if isinstance(p, dict))
+    return ""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status, obj, extra=None):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-request-id", "req_fake")
+        self.send_header("openai-processing-ms", "1")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/_requests":
+            with lock:
+                self.send_json(200, requests_seen)
+        else:
+            self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", 0))
+        raw = self.rfile.read(length)
+        if self.path == "/_reset":
+            with lock:
+                requests_seen.clear()
+                fail_counts.clear()
+            return self.send_json(200, {})
+        body = json.loads(raw)
+        with lock:
+            requests_seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.headers.get("authorization") != "Bearer sk-fake-test-key":
+            t, c, m = ERRORS[401]
+            return self.send_json(401, {"error": {"message": m, "type": t, "param": None, "code": c}})
+        if self.path == "/v1/embeddings":
+            return self.embeddings(body)
+        if self.path != "/v1/chat/completions":
+            return self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
+        text = last_user(body)
+        words = text.split()
+        if words[:1] == ["fail"]:
+            status, times = int(words[1]), int(words[2])
+            with lock:
+                n = fail_counts.get(text, 0)
+                fail_counts[text] = n + 1
+            if n < times:
+                t, c, m = ERRORS[status]
+                extra = {"retry-after": "0"} if status == 429 else {}
+                return self.send_json(status, {"error": {"message": m, "type": t, "param": None, "code": c}}, extra)
+        if words[:1] == ["slow"]:
+            time.sleep(int(words[1]) / 1000)
+        if text == "badjson":
+            data = b"{this is not json"
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        answer = f"fake: {text}"
+        tool_call = text == "tool" and body.get("tools")
+        usage = {"prompt_tokens": 10 * len(body["messages"]), "completion_tokens": len(answer.split()),
+                 "total_tokens": 10 * len(body["messages"]) + len(answer.split()),
+                 "prompt_tokens_details": {"cached_tokens": 4 if "prompt_cache_key" in body else 0, "audio_tokens": 0},
+                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+        if body.get("stream"):
+            return self.stream(body, answer, usage, text == "truncate", tool_call)
+        message = {"role": "assistant", "content": answer, "refusal": None, "annotations": []}
+        finish = "stop"
+        if tool_call:
+            name = body["tools"][0]["function"]["name"]
+            message = {"role": "assistant", "content": None, "refusal": None, "annotations": [],
+                       "tool_calls": [{"id": "call_fake1", "type": "function",
+                                       "function": {"name": name, "arguments": "{\"location\": \"Boston, MA\"}"}}]}
+            finish = "tool_calls"
+        self.send_json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                             "model": body["model"] + "-2024-07-18", "choices": [{"index": 0, "message": message,
+                             "logprobs": None, "finish_reason": finish}], "usage": usage,
+                             "service_tier": "default", "system_fingerprint": "fp_fake"})
+
+    def stream(self, body, answer, usage, truncate, tool_call):
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("x-request-id", "req_fake")
+        self.end_headers()
+        include_usage = (body.get("stream_options") or {}).get("include_usage")
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body["model"] + "-2024-07-18", "system_fingerprint": "fp_fake"}
+
+        def send(obj):
+            if include_usage and "usage" not in obj:
+                obj["usage"] = None
+            data = ("data: " + json.dumps(obj) + "\n\n").encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def choice(delta, finish=None):
+            return dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+
+        send(choice({"role": "assistant", "content": "", "refusal": None}))
+        if tool_call:
+            name = body["tools"][0]["function"]["name"]
+            send(choice({"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function",
+                                         "function": {"name": name, "arguments": ""}}]}))
+            for frag in ["{\"location\"", ": \"Boston, MA\"}"]:
+                send(choice({"tool_calls": [{"index": 0, "function": {"arguments": frag}}]}))
+            send(choice({}, "tool_calls"))
+        else:
+            for i, word in enumerate(answer.split(" ")):
+                send(choice({"content": word if i == 0 else " " + word}))
+                if truncate and i == 1:
+                    self.wfile.write(b"0\r\n\r\n")  # end the HTTP body without [DONE]
+                    self.wfile.flush()
+                    return
+            send(choice({}, "stop"))
+        if include_usage:
+            send(dict(base, choices=[], usage=usage))
+        data = b"data: [DONE]\n\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
+        self.wfile.flush()
+
+    def embeddings(self, body):
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dims = body.get("dimensions", 8)
+        data = []
+        for i, text in enumerate(inputs):
+            vec = [((sum(map(ord, str(text))) >> (k % 8)) % 7) / 7.0 for k in range(dims)]
+            if body.get("encoding_format") == "base64":  # what the official SDK asks for by default
+                vec = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        tokens = sum(len(str(t).split()) for t in inputs)
+        self.send_json(200, {"object": "list", "data": data, "model": body["model"],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    server.serve_forever()
