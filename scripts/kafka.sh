@@ -19,7 +19,7 @@ fetch() {
   fi
   mkdir -p "$CACHE"
   echo "kafka.sh: fetching Kafka $KAFKA_VERSION jars into $CACHE" >&2
-  mvn -q -B -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$CACHE" >&2 \
+  mvn -q -B -Dstyle.color=never -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$CACHE" >&2 \
     || die "mvn dependency:copy-dependencies failed"
   ls "$CACHE"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || die "kafka_2.13-$KAFKA_VERSION.jar missing after fetch"
   touch "$CACHE/.complete"
@@ -92,11 +92,16 @@ logger.zk.level = WARN
 EOF
 
   local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
-                   -XX:TieredStopAtLevel=1 -Xshare:auto
                    "-Dkafka.logs.dir=$dir" "-Dlog4j2.configurationFile=$dir/log4j2.properties")
   local cid
-  cid="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' 2>/dev/null)" \
-    || cid="$(java -cp "$cp" kafka.tools.StorageTool random-uuid)"
+  # Kafka's own random-uuid costs a JVM start (~1 s); same format: URL-safe base64 of 16 random bytes,
+  # never starting with '-' (Uuid.randomUuid rejects those too, they read as CLI flags).
+  cid="$(python3 -c '
+import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s); break' 2>/dev/null)" || cid="$(java -cp "$cp" kafka.tools.StorageTool random-uuid)"
   java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format --standalone -t "$cid" \
        -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; die "storage format failed"; }

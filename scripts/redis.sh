@@ -23,7 +23,14 @@ stop() {
   local dir="${1:-}"
   [ -n "$dir" ] || die "usage: redis.sh stop DIR"
   [ -f "$dir/redis.pid" ] || return 0
-  kill -TERM "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  local pid
+  pid=$(cat "$dir/redis.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do # wait up to 5 s, so the caller can remove DIR afterwards
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   rm -f "$dir/redis.pid"
 }
 

@@ -10,6 +10,47 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 t0=$SECONDS
 step() { printf '\n== %s (%ds)\n' "$*" "$((SECONDS - t0))"; }
+reports="$root/build/test-reports"
+rm -rf "$reports" && mkdir -p "$reports"
+# One closing line over every suite (unit, unit under sanitizers, unit with PostgreSQL, end-to-end), printed
+# on every exit; a stage that failed without a test report (a build error, a service that did not start,
+# pytest crashing) counts as one failure so the line never claims success for a failed run.
+failed_stages=()
+summary() {
+  local rc=$1
+  set +e
+  [ $rc -eq 0 ] || [ ${#failed_stages[@]} -gt 0 ] || failed_stages+=("aborted")
+  [ ${#failed_stages[@]} -eq 0 ] || echo "test.sh: failed: ${failed_stages[*]} (after $((SECONDS - t0))s)"
+  python3 - "$reports" "${#failed_stages[@]}" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in glob.glob(sys.argv[1] + "/*.xml"):
+    root = ET.parse(path).getroot()
+    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        total = int(suite.get("tests", 0))
+        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skip = int(suite.get("skipped", 0) or suite.get("disabled", 0) or 0)
+        passed += total - bad - skip
+        failed += bad
+        skipped += skip
+if failed == 0:
+    failed = int(sys.argv[2])
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+  exit $rc
+}
+on_exit() {
+  local rc=$?
+  if declare -F cleanup >/dev/null; then cleanup; fi
+  summary "$rc"
+}
+trap on_exit EXIT
+# A test stage that fails is recorded and the run goes on, so one failing suite does not hide the others.
+run_stage() {
+  local name=$1
+  shift
+  "$@" || failed_stages+=("$name")
+}
 
 step "dependencies"
 bash scripts/install-deps.sh
@@ -26,24 +67,31 @@ bash scripts/build.sh build-asan -DLLMGW_SANITIZE=ON
 
 step "unit tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-reports="$root/build/test-reports"
-rm -rf "$reports" && mkdir -p "$reports"
-(cd build && ctest --output-on-failure --output-junit "$reports/unit.xml")
-(cd build-asan && ctest --output-on-failure --output-junit "$reports/unit-asan.xml")
+run_stage unit bash -c 'cd build && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit.xml"
+run_stage unit-asan bash -c 'cd build-asan && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit-asan.xml"
 
 step "services"
 work=$(mktemp -d)
 chmod 755 "$work" # PostgreSQL runs as its own user and must reach its directory
-cleanup() {
+# The e2e fixtures write the pid of every llmgw they start here, so processes a killed pytest left behind
+# are ended by pid (never by name: a developer's own llmgw processes on the same machine are not ours).
+export LLMGW_TEST_PIDS="$work/llmgw.pids"
+kill_leftovers() {
+  [ -f "$LLMGW_TEST_PIDS" ] || return 0
+  local pid exe
+  while read -r pid; do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    case "$exe" in "$root"/build*/llmgw) kill -KILL "$pid" 2>/dev/null ;; esac
+  done <"$LLMGW_TEST_PIDS"
+}
+cleanup() { # called by on_exit
   set +e
-  pkill -TERM -f "$root/build/llmgw" 2>/dev/null
-  pkill -TERM -f "$root/build-asan/llmgw" 2>/dev/null
+  kill_leftovers
   bash scripts/kafka.sh stop "$work/kafka" >/dev/null 2>&1
   bash scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1
   bash scripts/redis.sh stop "$work/redis" >/dev/null 2>&1
   rm -rf "$work"
 }
-trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 kport=$(free_port)
 while [ "$(python3 -c "import socket; s=socket.socket(); print(s.connect_ex(('127.0.0.1',$kport+1)))")" = 0 ]; do
@@ -57,31 +105,17 @@ export LLMGW_BIN="$root/build/llmgw" LLMGW_BIN_ASAN="$root/build-asan/llmgw"
 echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS"
 
 step "unit tests that need PostgreSQL"
-(cd build && ctest --output-on-failure -R ledger_db --output-junit "$reports/unit-pg.xml")
+run_stage unit-pg bash -c 'cd build && ctest --output-on-failure -R ledger_db --output-junit "$1"' _ "$reports/unit-pg.xml"
 
 step "end-to-end tests"
-"$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e "$@"
+run_stage e2e "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e "$@"
 
 step "end-to-end tests on the sanitizer build"
 # The request path (HTTP, streaming, deadlines, drain) again, with every process built with ASan+UBSan;
 # any report in a process's output fails the test.
-LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
+run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
   tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
   tests/e2e/test_load.py
 
 step "done"
-# One closing line over every suite (unit, unit under sanitizers, unit with PostgreSQL, end-to-end).
-python3 - "$reports" <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
-passed = failed = skipped = 0
-for path in glob.glob(sys.argv[1] + "/*.xml"):
-    root = ET.parse(path).getroot()
-    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
-        total = int(suite.get("tests", 0))
-        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-        skip = int(suite.get("skipped", 0) or suite.get("disabled", 0) or 0)
-        passed += total - bad - skip
-        failed += bad
-        skipped += skip
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-PY
+[ ${#failed_stages[@]} -eq 0 ] || exit 1

@@ -45,6 +45,10 @@ class Proc:
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.popen = subprocess.Popen(argv, env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        pids = os.environ.get("LLMGW_TEST_PIDS")  # scripts/test.sh ends leftovers by pid if pytest dies
+        if pids:
+            with open(pids, "a") as f:
+                f.write(f"{self.popen.pid}\n")
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.popen.poll() is None:
@@ -100,6 +104,7 @@ class Cluster:
         fields = dict(line.split(": ", 1) for line in out.strip().splitlines())
         self.key, self.key_hash = fields["key"], fields["sha256"]
         self.procs: list = []
+        self.extra_env: dict = {}  # given to every process this cluster starts
 
     def env(self, **extra) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
@@ -110,6 +115,7 @@ class Cluster:
             "LLMGW_TENANT_KEYS": f"acme:{self.key_hash}",
             "LLMGW_LOG_LEVEL": "info",
         })
+        env.update(self.extra_env)
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
@@ -183,7 +189,9 @@ def pytest_runtest_makereport(item, call):
 def cluster(request, tmp_path, pg_url):
     c = Cluster(tmp_path, pg_url)
     yield c
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    # A failure while starting processes (in a test's own fixture) prints the logs too.
+    failed = any(getattr(request.node, f"rep_{when}", None) is not None and getattr(request.node, f"rep_{when}").failed
+                 for when in ("setup", "call"))
     c.teardown(failed)
 
 
