@@ -18,6 +18,7 @@ Run: fake_openai.py PORT
 """
 import base64
 import json
+import socket
 import struct
 import sys
 import threading
@@ -48,6 +49,12 @@ def last_user(body):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        # Headers and each SSE chunk are separate small writes: without this, Nagle plus the client's
+        # delayed ACK hold every chunk back ~40 ms, which no real provider does.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args):
         pass
