@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,21 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     lgw_req_unref(req);
 }
 
+/* Small writes (response headers, then each SSE chunk) must leave at once: with Nagle on, the second one
+ * waits for the client's delayed ACK, ~40 ms. */
+static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (info && setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        LGW_DEBUG("ingress", "TCP_NODELAY not set on a client socket");
+}
+
 static void declare_metrics(struct lgw_metrics *m)
 {
     lgw_metrics_declare(m, "llmgw_http_requests_total", LGW_METRIC_COUNTER, "HTTP requests by route and status.");
@@ -416,7 +432,8 @@ static int start_http(struct lgw_ingress *ing)
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         /* Also the header-size cap: larger headers get an automatic 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, ing, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, ing, MHD_OPTION_NOTIFY_CONNECTION, connection_cb, ing,
+        MHD_OPTION_END);
     if (!ing->daemon) {
         LGW_ERROR("ingress", "cannot listen on %s:%lld", cfg->listen_addr, (long long)cfg->port);
         return LGW_ERR(IO);
