@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "errors.h"
 #include "log.h"
 
@@ -75,6 +76,18 @@ static const struct opt opts[] = {
       "honoured, within the request deadline); never after part of a stream reached the client."),
     I(provider_max_response_bytes, "LLMGW_PROVIDER_MAX_RESPONSE_BYTES", "16777216", 65536, 1073741824,
       "Largest provider response body accepted (502 above)."),
+    S(compat_base_url, "LLMGW_COMPAT_BASE_URL", "",
+      "Base URL of an OpenAI-compatible server (Mistral, Groq, Together, DeepSeek, vLLM, Ollama, Azure OpenAI); "
+      "`{model}` in it is replaced by the upstream model name (Azure deployment URLs). Empty: not used."),
+    SECRET(compat_api_key, "LLMGW_COMPAT_API_KEY", "API key of the OpenAI-compatible server (may be empty, e.g. Ollama)."),
+    S(compat_auth, "LLMGW_COMPAT_AUTH", "bearer",
+      "How the compatible server takes its key: `bearer` (Authorization: Bearer), `api-key` (Azure's api-key "
+      "header) or `none`."),
+    S(compat_api_version, "LLMGW_COMPAT_API_VERSION", "",
+      "Sent as `?api-version=` when set (Azure OpenAI, e.g. 2024-10-21)."),
+    S(compat_models, "LLMGW_COMPAT_MODELS", "",
+      "Models the compatible server serves, comma-separated: `[embeddings:]name[=upstream][@in/out/cached]` with "
+      "prices in USD per 1M tokens (no price: served with cost marked unknown). Served as `name` and `compat/name`."),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -230,6 +243,13 @@ out:
     return rc;
 }
 
+/* Provider calls leave the machine only over TLS; plain HTTP is for local servers (tests, Ollama, vLLM). */
+static bool outbound_url_ok(const char *url)
+{
+    return strncmp(url, "https://", 8) == 0 || strncmp(url, "http://127.", 11) == 0 ||
+           strncmp(url, "http://localhost", 16) == 0 || strncmp(url, "http://[::1]", 12) == 0;
+}
+
 int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *errs)
 {
     int rc = LGW_OK;
@@ -256,9 +276,18 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         lgw_buf_puts(errs, "database_url: must start with postgresql:// or sqlite:\n");
         rc = LGW_ERR(CONFIG);
     }
-    if (strncmp(cfg->openai_base_url, "https://", 8) != 0 && strncmp(cfg->openai_base_url, "http://127.", 11) != 0 &&
-        strncmp(cfg->openai_base_url, "http://localhost", 16) != 0 && strncmp(cfg->openai_base_url, "http://[::1]", 12) != 0) {
+    if (lgw_config_parse_compat_models(cfg, cfg->compat_models, errs))
+        rc = LGW_ERR(CONFIG);
+    if (strcmp(cfg->compat_auth, "bearer") && strcmp(cfg->compat_auth, "api-key") && strcmp(cfg->compat_auth, "none")) {
+        lgw_buf_puts(errs, "compat_auth: must be bearer, api-key or none\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (!outbound_url_ok(cfg->openai_base_url)) {
         lgw_buf_puts(errs, "openai_base_url: must be https://, or http:// to a loopback address\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (cfg->compat_base_url[0] && !outbound_url_ok(cfg->compat_base_url)) {
+        lgw_buf_puts(errs, "compat_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
     }
     for (const char *c = cfg->ingress_id; *c; c++) {
@@ -273,11 +302,101 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     return rc;
 }
 
+static void free_compat(struct lgw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->ncompat; i++) {
+        free((char *)cfg->compat[i].id);
+        free((char *)cfg->compat[i].upstream);
+    }
+    free(cfg->compat);
+    cfg->compat = NULL;
+    cfg->ncompat = 0;
+}
+
 void lgw_config_cleanup(struct lgw_config *cfg)
 {
     free(cfg->keys);
     cfg->keys = NULL;
     cfg->nkeys = 0;
+    free_compat(cfg);
+}
+
+/* "a/b/c" USD per 1M tokens into a price; returns false when malformed. */
+static bool parse_prices(const char *s, struct lgw_price *price)
+{
+    char part[3][32];
+    int n = 0;
+    const char *p = s;
+    while (n < 3) {
+        size_t len = strcspn(p, "/");
+        if (len == 0 || len >= sizeof(part[0]))
+            return false;
+        memcpy(part[n], p, len);
+        part[n][len] = '\0';
+        n++;
+        p += len;
+        if (*p != '/')
+            break;
+        p++;
+    }
+    if (*p || n < 2)
+        return false;
+    int64_t v[3] = {0, 0, 0};
+    for (int i = 0; i < n; i++)
+        if (lgw_cost_parse_usd(part[i], &v[i]) || v[i] < 0)
+            return false;
+    /* USD per 1M tokens, parsed as nano-USD, is exactly nano-USD per 1M tokens. */
+    *price = (struct lgw_price){v[0], v[1], n == 3 ? v[2] : v[0], true};
+    return true;
+}
+
+int lgw_config_parse_compat_models(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs)
+{
+    int rc = LGW_OK;
+    free_compat(cfg);
+    const char *p = spec;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char entry[512];
+        if (len >= sizeof(entry)) {
+            lgw_buf_puts(errs, "compat_models: an entry is longer than 511 bytes\n");
+            return LGW_ERR(CONFIG);
+        }
+        memcpy(entry, p, len);
+        entry[len] = '\0';
+        p += len + (p[len] == ',');
+        if (len == 0)
+            continue;
+        struct lgw_model_info m = {.kind = LGW_JOB_CHAT};
+        char *name = entry;
+        if (strncmp(name, "embeddings:", 11) == 0) {
+            m.kind = LGW_JOB_EMBEDDINGS;
+            name += 11;
+        }
+        char *at = strchr(name, '@');
+        if (at) {
+            *at = '\0';
+            if (!parse_prices(at + 1, &m.price)) {
+                lgw_buf_printf(errs, "compat_models: \"%s\" has a bad price (want in/out[/cached] USD per 1M)\n", name);
+                rc = LGW_ERR(CONFIG);
+                continue;
+            }
+        }
+        char *eq = strchr(name, '=');
+        if (eq)
+            *eq = '\0';
+        const char *upstream = eq ? eq + 1 : name;
+        if (!*name || !*upstream || strlen(name) > 127 || strlen(upstream) > 127) {
+            lgw_buf_puts(errs, "compat_models: every entry needs a name (and upstream name) of 1..127 bytes\n");
+            rc = LGW_ERR(CONFIG);
+            continue;
+        }
+        m.id = lgw_strdup(name);
+        m.upstream = lgw_strdup(upstream);
+        cfg->compat = lgw_realloc(cfg->compat, (cfg->ncompat + 1) * sizeof(*cfg->compat));
+        cfg->compat[cfg->ncompat++] = m;
+    }
+    return rc;
 }
 
 void lgw_config_topic(const struct lgw_config *cfg, const char *suffix, char *out, size_t outsz)

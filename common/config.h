@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "model.h"
 
 #define LGW_TENANT_MAX 64
 #define LGW_MAX_TENANT_KEYS 4096
@@ -48,11 +49,19 @@ struct lgw_config {
     int64_t provider_timeout_ms;
     int64_t provider_max_retries;
     int64_t provider_max_response_bytes;
+    char compat_base_url[256];
+    char compat_api_key[512]; /* secret */
+    char compat_auth[16];
+    char compat_api_version[32];
+    char compat_models[4096];
     char tenant_keys[65536];
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
     size_t nkeys;
+    /* compat_models parsed; ids and upstream names are owned by the config. */
+    struct lgw_model_info *compat;
+    size_t ncompat;
     /* Set by `llmgw dev`: accept requests without a key as tenant "dev" when no keys are configured. */
     bool allow_anonymous;
     /* Set by `llmgw dev`: the Kafka cluster is librdkafka's in-process mock (tunes fetch waits). */
@@ -70,6 +79,9 @@ void lgw_config_cleanup(struct lgw_config *cfg);
 void lgw_config_write_docs(FILE *out);
 /* Parses "tenant:sha256hex,tenant:sha256hex" into cfg->keys. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
 int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
+/* Parses compat_models ("[embeddings:]id[=upstream][@in/out/cached USD per 1M tokens]", comma-separated)
+ * into cfg->compat. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
+int lgw_config_parse_compat_models(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
 /* Kafka topic names derived from topic_prefix: "<prefix>.<suffix>". */
 void lgw_config_topic(const struct lgw_config *cfg, const char *suffix, char *out, size_t outsz);
 

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "cost.h"
+#include "model.h"
 #include "envelope.h"
 
 /* What one provider call produced. body is owned by the result (lgw_prov_result_cleanup). */
@@ -30,15 +31,11 @@ struct lgw_prov_stream {
     bool include_usage; /* the client asked for the final usage chunk (stream_options.include_usage) */
 };
 
-struct lgw_model_info {
-    const char *id;          /* what clients put in "model" (also "<provider>/<id>") */
-    const char *upstream;    /* the provider's own name for it; NULL: same as id */
-    enum lgw_job_kind kind;
-    struct lgw_price price;  /* price.known false means cost unknown: loud, never a silent 0 */
-};
 
 struct lgw_provider {
     const char *name;
+    /* Models from configuration (the OpenAI-compatible adapter); NULL: the static `models` table. */
+    const struct lgw_model_info *(*list)(const struct lgw_config *cfg, size_t *n);
     /* True when this deployment can use the provider (its key is configured); echo always can. */
     bool (*configured)(const struct lgw_config *cfg);
     const struct lgw_model_info *models;
@@ -68,5 +65,6 @@ json_t *lgw_error_json(int rc, const char *message);
 
 extern const struct lgw_provider lgw_provider_echo;
 extern const struct lgw_provider lgw_provider_openai;
+extern const struct lgw_provider lgw_provider_compat;
 
 #endif

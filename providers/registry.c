@@ -8,7 +8,17 @@
 static const struct lgw_provider *const providers[] = {
     &lgw_provider_echo,
     &lgw_provider_openai,
+    &lgw_provider_compat,
 };
+
+static const struct lgw_model_info *models_of(const struct lgw_provider *prov, const struct lgw_config *cfg,
+                                              size_t *n)
+{
+    if (prov->list)
+        return prov->list(cfg, n);
+    *n = prov->nmodels;
+    return prov->models;
+}
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 
 const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const char *model, enum lgw_job_kind kind,
@@ -26,9 +36,11 @@ const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const
                 continue;
             name = slash + 1;
         }
-        for (size_t m = 0; m < prov->nmodels; m++) {
-            if (prov->models[m].kind == kind && strcmp(prov->models[m].id, name) == 0) {
-                *info = &prov->models[m];
+        size_t n;
+        const struct lgw_model_info *models = models_of(prov, cfg, &n);
+        for (size_t m = 0; m < n; m++) {
+            if (models[m].kind == kind && strcmp(models[m].id, name) == 0) {
+                *info = &models[m];
                 return prov;
             }
         }
@@ -40,10 +52,15 @@ const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const
 json_t *lgw_provider_models_json(const struct lgw_config *cfg)
 {
     json_t *data = json_array();
-    for (size_t p = 0; p < NPROVIDERS; p++)
-        for (size_t m = 0; providers[p]->configured(cfg) && m < providers[p]->nmodels; m++)
-            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", providers[p]->models[m].id, "object",
-                                                  "model", "created", 0, "owned_by", providers[p]->name));
+    for (size_t p = 0; p < NPROVIDERS; p++) {
+        if (!providers[p]->configured(cfg))
+            continue;
+        size_t n;
+        const struct lgw_model_info *models = models_of(providers[p], cfg, &n);
+        for (size_t m = 0; m < n; m++)
+            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", models[m].id, "object", "model",
+                                                  "created", 0, "owned_by", providers[p]->name));
+    }
     return json_pack("{s:s, s:o}", "object", "list", "data", data);
 }
 

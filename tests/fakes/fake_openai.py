@@ -89,12 +89,14 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(raw)
         with lock:
             requests_seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        if self.headers.get("authorization") != "Bearer sk-fake-test-key":
+        # OpenAI's bearer key, or Azure OpenAI's api-key header (deployment URLs, ?api-version=)
+        if self.headers.get("authorization") != "Bearer sk-fake-test-key" and self.headers.get("api-key") != "sk-fake-test-key":
             t, c, m = ERRORS[401]
             return self.send_json(401, {"error": {"message": m, "type": t, "param": None, "code": c}})
-        if self.path == "/v1/embeddings":
+        path = self.path.split("?", 1)[0]
+        if path.endswith("/embeddings"):
             return self.embeddings(body)
-        if self.path != "/v1/chat/completions":
+        if not path.endswith("/chat/completions"):
             return self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
         text = last_user(body)
         words = text.split()

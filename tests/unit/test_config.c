@@ -98,12 +98,41 @@ static void test_file(void **state)
     unlink(path);
 }
 
+static void test_compat_models(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(lgw_config_parse_compat_models(&cfg, "llama3=llama3.1:8b,mistral-large@2/6,"
+                                                          "embeddings:embed=text-embedding-3-small@0.02/0/0.01", &errs),
+                     0);
+    assert_int_equal(cfg.ncompat, 3);
+    assert_string_equal(cfg.compat[0].id, "llama3");
+    assert_string_equal(cfg.compat[0].upstream, "llama3.1:8b");
+    assert_false(cfg.compat[0].price.known); /* no price: served, cost marked unknown */
+    assert_string_equal(cfg.compat[1].upstream, "mistral-large");
+    assert_true(cfg.compat[1].price.known);
+    assert_int_equal(cfg.compat[1].price.input_nusd_per_mtok, 2000000000);
+    assert_int_equal(cfg.compat[1].price.output_nusd_per_mtok, 6000000000);
+    assert_int_equal(cfg.compat[1].price.cached_input_nusd_per_mtok, 2000000000); /* no cached rate: input rate */
+    assert_int_equal(cfg.compat[2].kind, LGW_JOB_EMBEDDINGS);
+    assert_int_equal(cfg.compat[2].price.cached_input_nusd_per_mtok, 10000000);
+    assert_int_equal(lgw_config_parse_compat_models(&cfg, "a@x/y,=b,ok", &errs), LGW_ERR(CONFIG));
+    assert_int_equal(cfg.ncompat, 1); /* the good entry is kept, the bad ones reported */
+    assert_non_null(strstr(errs.ptr, "bad price"));
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_env),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_file),
+        cmocka_unit_test(test_compat_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
