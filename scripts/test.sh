@@ -59,6 +59,8 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+# The official openai npm package, pinned by tests/e2e/node/package-lock.json, for the Node.js client test.
+(cd tests/e2e/node && npm ci --no-audit --no-fund --silent)
 bash scripts/kafka.sh fetch
 
 step "build"
