@@ -6,6 +6,8 @@ PKGS=(build-essential cmake pkg-config
       libssl-dev libhiredis-dev libcmocka-dev
       postgresql redis-server maven openjdk-17-jre-headless python3-venv curl)
 missing=()
+# Node.js runs the npm openai client test; the machine image usually has it, Debian's package otherwise.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
