@@ -346,7 +346,7 @@ static bool parse_prices(const char *s, struct lgw_price *price)
         if (lgw_cost_parse_usd(part[i], &v[i]) || v[i] < 0)
             return false;
     /* USD per 1M tokens, parsed as nano-USD, is exactly nano-USD per 1M tokens. */
-    *price = (struct lgw_price){v[0], v[1], n == 3 ? v[2] : v[0], true};
+    *price = (struct lgw_price){v[0], v[1], n == 3 ? v[2] : v[0], true, 0};
     return true;
 }
 

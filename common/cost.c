@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "errors.h"
 
 /* All three products are non-negative, and each is below 2^126, so their sum fits unsigned 128 bits
@@ -67,5 +68,27 @@ int lgw_cost_parse_usd(const char *s, int64_t *nusd)
     if (v > (u128)INT64_MAX + (neg ? 1 : 0))
         return LGW_ERR(INVALID);
     *nusd = neg ? (int64_t)(0 - (uint64_t)v) : (int64_t)v;
+    return LGW_OK;
+}
+
+int lgw_cost_of_usage(const struct lgw_price *p, const struct lgw_usage *u, int64_t *cost_nusd)
+{
+    int64_t writes = u->cache_write_input_tokens;
+    if (writes < 0 || writes + u->cached_input_tokens > u->input_tokens)
+        return LGW_ERR(INVALID);
+    if (writes == 0 || p->cache_write_nusd_per_mtok == 0)
+        return lgw_cost_compute(p, u->input_tokens, u->output_tokens, u->cached_input_tokens, cost_nusd);
+    /* The writes move from the input rate to the write rate; the sum is rounded once, as everywhere. */
+    if (!p->known || u->output_tokens < 0 || u->cached_input_tokens < 0 || p->input_nusd_per_mtok < 0 ||
+        p->output_nusd_per_mtok < 0 || p->cached_input_nusd_per_mtok < 0 || p->cache_write_nusd_per_mtok < 0)
+        return LGW_ERR(INVALID);
+    u128 sum = (u128)(u->input_tokens - u->cached_input_tokens - writes) * (u128)p->input_nusd_per_mtok +
+               (u128)u->cached_input_tokens * (u128)p->cached_input_nusd_per_mtok +
+               (u128)writes * (u128)p->cache_write_nusd_per_mtok +
+               (u128)u->output_tokens * (u128)p->output_nusd_per_mtok;
+    u128 cost = (sum + 500000) / 1000000;
+    if (cost > (u128)INT64_MAX)
+        return LGW_ERR(INVALID);
+    *cost_nusd = (int64_t)cost;
     return LGW_OK;
 }

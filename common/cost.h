@@ -16,7 +16,14 @@ struct lgw_price {
     int64_t output_nusd_per_mtok;
     int64_t cached_input_nusd_per_mtok;
     bool known;                         /* false: no price; the cost is recorded as unknown, never as $0 */
+    int64_t cache_write_nusd_per_mtok;  /* prompt-cache writes (Anthropic); 0: billed at the input rate */
 };
+
+struct lgw_usage;
+
+/* Cost of one call's usage: lgw_cost_compute, with the cache-write tokens (a part of input_tokens)
+ * billed at the cache-write rate. Returns 0 or LGW_ERR(INVALID). */
+int lgw_cost_of_usage(const struct lgw_price *p, const struct lgw_usage *u, int64_t *cost_nusd);
 
 /* Cost of one call. input_tokens includes the cached ones (OpenAI's prompt_tokens convention): the
  * uncached part is charged at the input rate, the cached part at the cached rate, output at the output

@@ -45,6 +45,9 @@ void lgw_job_cleanup(struct lgw_job *job);
 
 struct lgw_usage {
     int64_t input_tokens, output_tokens, cached_input_tokens;
+    /* Prompt-cache writes (Anthropic), a part of input_tokens billed at their own rate. Used for the cost;
+     * not (yet) carried in messages. */
+    int64_t cache_write_input_tokens;
 };
 
 struct lgw_reply {

@@ -261,8 +261,8 @@ static int echo_call(const struct lgw_provider *prov, const struct lgw_config *c
 
 /* Echo is free, and its price is known to be zero: cost_known stays true. */
 static const struct lgw_model_info echo_models[] = {
-    {"echo", NULL, LGW_JOB_CHAT, {0, 0, 0, true}},
-    {"echo-embedding", NULL, LGW_JOB_EMBEDDINGS, {0, 0, 0, true}},
+    {"echo", NULL, LGW_JOB_CHAT, {0, 0, 0, true, 0}},
+    {"echo-embedding", NULL, LGW_JOB_EMBEDDINGS, {0, 0, 0, true, 0}},
 };
 
 static bool always(const struct lgw_config *cfg)

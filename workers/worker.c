@@ -252,8 +252,7 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
     lgw_strlcpy(ev.outcome, res.status == 200 ? "ok" : "error", sizeof(ev.outcome));
     if (info) {
         ev.cost_known = info->price.known;
-        if (lgw_cost_compute(&info->price, res.usage.input_tokens, res.usage.output_tokens,
-                             res.usage.cached_input_tokens, &ev.cost_nusd)) {
+        if (lgw_cost_of_usage(&info->price, &res.usage, &ev.cost_nusd)) {
             ev.cost_known = false;
             ev.cost_nusd = 0;
         }

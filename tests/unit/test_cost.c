@@ -7,10 +7,11 @@
 #include <string.h>
 
 #include "cost.h"
+#include "envelope.h"
 #include "errors.h"
 
 /* gpt-4o-mini: $0.15 input, $0.60 output, $0.075 cached input per 1M tokens. */
-static const struct lgw_price mini = {150000000, 600000000, 75000000, true};
+static const struct lgw_price mini = {150000000, 600000000, 75000000, true, 0};
 
 static void test_compute(void **state)
 {
@@ -30,7 +31,7 @@ static void test_rounding(void **state)
 {
     (void)state;
     int64_t c;
-    struct lgw_price p = {1, 0, 0, true}; /* 1 nusd per million tokens */
+    struct lgw_price p = {1, 0, 0, true, 0}; /* 1 nusd per million tokens */
     assert_int_equal(lgw_cost_compute(&p, 499999, 0, 0, &c), 0);
     assert_int_equal(c, 0);
     assert_int_equal(lgw_cost_compute(&p, 500000, 0, 0, &c), 0); /* half rounds up */
@@ -38,7 +39,7 @@ static void test_rounding(void **state)
     assert_int_equal(lgw_cost_compute(&p, 1500000, 0, 0, &c), 0);
     assert_int_equal(c, 2);
     /* rounding happens once on the sum, not per part: 0.4 + 0.4 = 0.8 -> 1 */
-    struct lgw_price q = {400000, 400000, 0, true};
+    struct lgw_price q = {400000, 400000, 0, true, 0};
     assert_int_equal(lgw_cost_compute(&q, 1, 1, 0, &c), 0);
     assert_int_equal(c, 1);
 }
@@ -49,20 +50,20 @@ static void test_invalid(void **state)
     int64_t c = 42;
     assert_int_equal(lgw_cost_compute(&mini, -1, 0, 0, &c), LGW_ERR(INVALID));
     assert_int_equal(lgw_cost_compute(&mini, 10, 0, 11, &c), LGW_ERR(INVALID)); /* cached > input */
-    struct lgw_price huge = {INT64_MAX, 0, 0, true};
+    struct lgw_price huge = {INT64_MAX, 0, 0, true, 0};
     assert_int_equal(lgw_cost_compute(&huge, INT64_MAX, 0, 0, &c), LGW_ERR(INVALID));
     assert_int_equal(c, 42); /* untouched on error */
     /* every rate and count at the maximum: the 128-bit sum must not overflow on the way to the error */
-    struct lgw_price all = {INT64_MAX, INT64_MAX, INT64_MAX, true};
+    struct lgw_price all = {INT64_MAX, INT64_MAX, INT64_MAX, true, 0};
     assert_int_equal(lgw_cost_compute(&all, INT64_MAX, INT64_MAX, INT64_MAX / 2, &c), LGW_ERR(INVALID));
     /* the largest cost that fits is still exact */
-    struct lgw_price one = {1000000, 0, 0, true}; /* 1 nusd per token */
+    struct lgw_price one = {1000000, 0, 0, true, 0}; /* 1 nusd per token */
     assert_int_equal(lgw_cost_compute(&one, INT64_MAX, 0, 0, &c), 0);
     assert_int_equal(c, INT64_MAX);
-    struct lgw_price neg = {-1, 0, 0, true};
+    struct lgw_price neg = {-1, 0, 0, true, 0};
     assert_int_equal(lgw_cost_compute(&neg, 1, 0, 0, &c), LGW_ERR(INVALID));
     /* unknown price: an error, never a silent $0 */
-    struct lgw_price unknown = {0, 0, 0, false};
+    struct lgw_price unknown = {0, 0, 0, false, 0};
     c = 42;
     assert_int_equal(lgw_cost_compute(&unknown, 10, 10, 0, &c), LGW_ERR(INVALID));
     assert_int_equal(c, 42);
@@ -112,6 +113,25 @@ static void test_format_parse(void **state)
     }
 }
 
+static void test_cache_writes(void **state)
+{
+    (void)state;
+    /* claude-3-5-sonnet: $3 input, $15 output, $0.30 cache read, $3.75 cache write per 1M tokens */
+    struct lgw_price sonnet = {3000000000LL, 15000000000LL, 300000000LL, true, 3750000000LL};
+    struct lgw_usage u = {.input_tokens = 1000, .output_tokens = 100, .cached_input_tokens = 200,
+                          .cache_write_input_tokens = 300};
+    int64_t c;
+    assert_int_equal(lgw_cost_of_usage(&sonnet, &u, &c), 0);
+    assert_int_equal(c, 500 * 3000 + 200 * 300 + 300 * 3750 + 100 * 15000);
+    u.cache_write_input_tokens = 0; /* no writes: the same as lgw_cost_compute */
+    int64_t plain;
+    assert_int_equal(lgw_cost_compute(&sonnet, 1000, 100, 200, &plain), 0);
+    assert_int_equal(lgw_cost_of_usage(&sonnet, &u, &c), 0);
+    assert_int_equal(c, plain);
+    u.cache_write_input_tokens = 900; /* writes + reads > input */
+    assert_int_equal(lgw_cost_of_usage(&sonnet, &u, &c), LGW_ERR(INVALID));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_rounding),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_format_parse),
+        cmocka_unit_test(test_cache_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,7 +114,7 @@ static void test_cost_event_roundtrip(void **state)
     strcpy(ev.tenant, "acme");
     strcpy(ev.provider, "echo");
     strcpy(ev.model, "echo");
-    ev.usage = (struct lgw_usage){100, 20, 5};
+    ev.usage = (struct lgw_usage){100, 20, 5, 0};
     ev.cost_nusd = 9223372036854775807LL; /* money survives the trip to the last nano-dollar */
     ev.cost_known = true;
     ev.status = 200;
