@@ -1,4 +1,9 @@
-/* ledger.c - cost events from Kafka to the database (see ledger.h). */
+/* ledger.c - cost events from Kafka to the database (see ledger.h).
+ *
+ * Order of durability: a batch is committed in the database first and its Kafka offsets second. A crash
+ * between the two redelivers events the database already holds, and the insert ignores them (ON CONFLICT
+ * on event_id); the opposite order could lose events. Everything here runs on the thread that calls
+ * lgw_ledger_run, including the rebalance callback (served from rd_kafka_consumer_poll). */
 #include "ledger.h"
 
 #include <pthread.h>
@@ -15,17 +20,44 @@
 #include "ledger_db.h"
 #include "log.h"
 
+/* Database retry backoff: long enough not to hammer a restarting server, short enough that the ledger
+ * catches up within seconds of it coming back. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+/* The whole group waits for a revoke to finish, so a revoke gives the database only a few quick tries;
+ * after that the events are dropped from memory and the next owner reads them again (offsets uncommitted). */
+#define REVOKE_ATTEMPTS 3
+/* While idle, check the database this often so /readyz notices an outage before the next event does. */
+#define IDLE_CHECK_US (5 * 1000000LL)
+/* An idle poll wakes this often to see the stop flag. */
+#define IDLE_POLL_MS 100
+
+/* One consumed message, decoded on arrival so that a bad one is logged and counted once, not on every
+ * retry of its batch. The message itself is released at once: only its position is needed to commit. */
+struct item {
+    int32_t partition;
+    int64_t offset;
+    bool valid;
+    struct lgw_cost_event ev;
+};
+
 struct lgw_ledger {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
     rd_kafka_t *consumer;
-    struct lgw_ledger_db *db;
-    rd_kafka_message_t **batch; /* held until their events are committed in the database */
-    size_t n, cap;
-    const atomic_bool *stop; /* the run loop's stop flag, also seen by a flush retrying inside a rebalance */
+    struct lgw_ledger_db *db; /* NULL after a failure, until the next attempt reopens it */
+    char topic[LGW_TOPIC_MAX];
+    struct item *batch; /* consumed but not yet in the database; grows past batch_max only while paused */
+    size_t n, alloc;
+    int64_t opened_us;        /* when the first item of the batch arrived */
+    int64_t last_db_check_us; /* last database round trip, for the idle check */
+    bool paused;              /* the assignment is paused while the database is down */
+    bool closed;              /* rd_kafka_consumer_close has run */
+    const atomic_bool *stop;  /* lgw_ledger_run's flag; before that, never_stop */
     atomic_bool never_stop;
-    atomic_bool db_ok, kafka_up, stop_bg;
+    atomic_bool db_ok, kafka_up, stop_bg; /* db_ok and kafka_up are read by the /readyz thread */
     pthread_t health;
+    bool health_started;
 };
 
 static void sleep_ms(int ms)
@@ -34,59 +66,84 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void drop_batch(struct lgw_ledger *l)
+/* Takes what the ledger needs from a consumed message; the caller still destroys msg. */
+static void add_message(struct lgw_ledger *l, const rd_kafka_message_t *msg)
 {
-    for (size_t i = 0; i < l->n; i++)
-        rd_kafka_message_destroy(l->batch[i]);
-    l->n = 0;
+    if (l->n == l->alloc) {
+        l->alloc = l->alloc ? l->alloc * 2 : 64;
+        l->batch = lgw_realloc(l->batch, l->alloc * sizeof(*l->batch));
+    }
+    struct item *it = &l->batch[l->n];
+    char why[256];
+    it->partition = msg->partition;
+    it->offset = msg->offset;
+    /* A NULL payload (a tombstone) decodes as empty input and is rejected like any other bad event. */
+    it->valid = lgw_cost_event_decode(msg->payload ? msg->payload : "", msg->len, &it->ev, why, sizeof(why)) == 0;
+    if (!it->valid) {
+        /* The reason only: the payload is not ours to print. Skipped, but its offset commits with the batch. */
+        LGW_WARN("ledger", "skipping undecodable cost event at %s [%d] offset %lld: %s", l->topic,
+                 (int)msg->partition, (long long)msg->offset, why);
+        lgw_metrics_add(l->m, "llmgw_ledger_invalid_events_total", NULL, 1);
+    }
+    if (l->n++ == 0)
+        l->opened_us = lgw_mono_us();
 }
 
-/* One database transaction for the whole batch. Returns 0 or LGW_ERR(DB). */
-static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplicates, int64_t *invalid)
+/* Handles whatever rd_kafka_consumer_poll returned and destroys it. */
+static void consume(struct lgw_ledger *l, rd_kafka_message_t *msg)
 {
-    *inserted = *duplicates = *invalid = 0;
-    int rc = lgw_ledger_db_begin(l->db);
-    if (rc)
+    if (msg->err) {
+        if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            LGW_WARN("ledger", "consume: %s", rd_kafka_message_errstr(msg));
+    } else
+        add_message(l, msg);
+    rd_kafka_message_destroy(msg);
+}
+
+/* One database transaction for the whole batch; rolled back on any failure. Returns 0 or LGW_ERR(DB). */
+static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplicates)
+{
+    int rc;
+    size_t valid = 0;
+    *inserted = *duplicates = 0;
+    for (size_t i = 0; i < l->n; i++)
+        valid += l->batch[i].valid;
+    if (valid == 0)
+        return LGW_OK; /* nothing to write: only offsets to commit, which needs no database */
+    if (!l->db && (rc = lgw_ledger_db_open(l->cfg->database_url, &l->db)))
+        return rc;
+    if ((rc = lgw_ledger_db_begin(l->db)))
         return rc;
     for (size_t i = 0; i < l->n; i++) {
-        const rd_kafka_message_t *msg = l->batch[i];
-        struct lgw_cost_event ev;
-        char why[256];
-        if (lgw_cost_event_decode(msg->payload, msg->len, &ev, why, sizeof(why))) {
-            LGW_WARN("ledger", "skipping undecodable cost event at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt),
-                     (int)msg->partition, (long long)msg->offset, why);
-            (*invalid)++;
-            continue;
-        }
         bool ins;
-        if ((rc = lgw_ledger_db_insert(l->db, &ev, &ins))) {
-            lgw_ledger_db_rollback(l->db);
-            return rc;
-        }
+        if (!l->batch[i].valid)
+            continue;
+        if ((rc = lgw_ledger_db_insert(l->db, &l->batch[i].ev, &ins)))
+            goto out;
         if (ins)
             (*inserted)++;
         else
             (*duplicates)++;
     }
-    if ((rc = lgw_ledger_db_commit(l->db))) {
+    rc = lgw_ledger_db_commit(l->db);
+out:
+    if (rc)
         lgw_ledger_db_rollback(l->db);
-        return rc;
-    }
-    return LGW_OK;
+    return rc;
 }
 
-/* Commits, per partition, the offset after the last message of the batch. */
+/* Commits, per partition, the offset after the batch's last message, synchronously: the caller goes on
+ * to forget the batch, and an async commit still in flight at a revoke would race the next owner. */
 static void commit_offsets(struct lgw_ledger *l)
 {
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)l->n);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < l->n; i++) {
-        const rd_kafka_message_t *msg = l->batch[i];
-        rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(msg->rkt), msg->partition);
+        const struct item *it = &l->batch[i];
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(list, l->topic, it->partition);
         if (!p)
-            p = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(msg->rkt), msg->partition);
-        if (msg->offset + 1 > p->offset)
-            p->offset = msg->offset + 1;
+            p = rd_kafka_topic_partition_list_add(list, l->topic, it->partition); /* offset starts INVALID */
+        if (it->offset + 1 > p->offset)
+            p->offset = it->offset + 1;
     }
     rd_kafka_resp_err_t err = rd_kafka_commit(l->consumer, list, 0);
     if (err)
@@ -95,51 +152,189 @@ static void commit_offsets(struct lgw_ledger *l)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Writes the batch, retrying with capped backoff while the database is down; then commits offsets.
- * Gives up (offsets uncommitted, so the events come again) only when stopping. */
-static void flush(struct lgw_ledger *l)
+/* One attempt: write the batch, then commit its offsets and forget it. On failure the connection is
+ * closed, so the next attempt reconnects from scratch. Returns 0 or the database error. */
+static int try_flush(struct lgw_ledger *l)
 {
-    int backoff = 100;
-    while (l->n > 0) {
-        int64_t start = lgw_mono_us(), inserted, duplicates, invalid;
-        if (write_batch(l, &inserted, &duplicates, &invalid) == 0) {
-            atomic_store(&l->db_ok, true);
-            commit_offsets(l);
-            lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"inserted\"", inserted);
-            lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"duplicate\"", duplicates);
-            lgw_metrics_add(l->m, "llmgw_ledger_invalid_events_total", NULL, invalid);
-            lgw_metrics_add(l->m, "llmgw_ledger_batches_total", NULL, 1);
-            lgw_metrics_observe(l->m, "llmgw_ledger_batch_seconds", NULL, (double)(lgw_mono_us() - start) / 1e6);
-            LGW_DEBUG("ledger", "batch: %lld inserted, %lld duplicate, %lld invalid", (long long)inserted,
-                      (long long)duplicates, (long long)invalid);
-            drop_batch(l);
-            return;
-        }
+    int64_t start = lgw_mono_us(), inserted, duplicates;
+    int rc = write_batch(l, &inserted, &duplicates);
+    l->last_db_check_us = lgw_mono_us();
+    if (rc) {
         atomic_store(&l->db_ok, false);
         lgw_metrics_add(l->m, "llmgw_ledger_db_errors_total", NULL, 1);
-        if (atomic_load(l->stop)) {
-            LGW_WARN("ledger", "stopping with %zu event(s) not written; they stay in Kafka", l->n);
-            drop_batch(l);
-            return;
-        }
-        LGW_WARN("ledger", "database write failed; retrying in %d ms", backoff);
-        sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        lgw_ledger_db_close(l->db);
+        l->db = NULL;
+        return rc;
     }
+    atomic_store(&l->db_ok, true);
+    lgw_metrics_observe(l->m, "llmgw_ledger_batch_seconds", NULL, (double)(l->last_db_check_us - start) / 1e6);
+    lgw_metrics_add(l->m, "llmgw_ledger_batches_total", NULL, 1);
+    lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"inserted\"", inserted);
+    lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"duplicate\"", duplicates);
+    LGW_DEBUG("ledger", "batch of %zu: %lld inserted, %lld duplicate", l->n, (long long)inserted,
+              (long long)duplicates);
+    commit_offsets(l);
+    l->n = 0;
+    return LGW_OK;
+}
+
+/* Pauses or resumes fetching for the whole current assignment. */
+static void set_paused(struct lgw_ledger *l, bool pause)
+{
+    if (l->paused == pause)
+        return;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(l->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (pause)
+            rd_kafka_pause_partitions(l->consumer, parts);
+        else
+            rd_kafka_resume_partitions(l->consumer, parts);
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    l->paused = pause;
+}
+
+/* Writes the batch, retrying with capped backoff while the database is down; events are never skipped.
+ * While it waits it keeps polling with the assignment paused: that serves rebalances and keeps this member
+ * in the group (max.poll.interval.ms) without taking events it cannot store. Once *stop is set it gives up
+ * after shutdown_grace_ms; the events then stay uncommitted in Kafka and are read again. */
+static int flush(struct lgw_ledger *l)
+{
+    int backoff = BACKOFF_MIN_MS, rc = LGW_OK;
+    int64_t give_up_us = 0;
+    while (l->n > 0) {
+        if ((rc = try_flush(l)) == 0)
+            break;
+        int64_t now = lgw_mono_us();
+        if (atomic_load(l->stop)) {
+            if (!give_up_us)
+                give_up_us = now + l->cfg->shutdown_grace_ms * 1000;
+            if (now >= give_up_us) {
+                LGW_WARN("ledger", "stopping with %zu event(s) not written; their offsets stay uncommitted", l->n);
+                break;
+            }
+        }
+        LGW_WARN("ledger", "database write of %zu event(s) failed; retrying in %d ms", l->n, backoff);
+        set_paused(l, true);
+        int64_t until = now + backoff * 1000LL;
+        if (give_up_us && until > give_up_us)
+            until = give_up_us;
+        while ((now = lgw_mono_us()) < until) {
+            if (!give_up_us && atomic_load(l->stop))
+                break; /* retry at once, so the grace period starts now and not after a long backoff */
+            int64_t wait_ms = (until - now) / 1000 + 1;
+            if (wait_ms > IDLE_POLL_MS)
+                wait_ms = IDLE_POLL_MS;
+            rd_kafka_message_t *msg = rd_kafka_consumer_poll(l->consumer, (int)wait_ms);
+            if (msg)
+                consume(l, msg); /* paused partitions deliver nothing new; keep anything already fetched */
+        }
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    set_paused(l, false);
+    return rc;
+}
+
+/* Called on revoke, while this member still owns the partitions: gives the database a few quick tries,
+ * then forgets the revoked partitions' events (never committed, so the next owner reads them again).
+ * It cannot poll here (we are inside the poll), so it sleeps between tries. */
+static void flush_revoked(struct lgw_ledger *l, const rd_kafka_topic_partition_list_t *parts)
+{
+    int backoff = BACKOFF_MIN_MS;
+    for (int attempt = 1; l->n > 0; attempt++) {
+        if (try_flush(l) == 0)
+            return;
+        if (attempt == REVOKE_ATTEMPTS || atomic_load(l->stop))
+            break;
+        sleep_ms(backoff);
+        backoff *= 4;
+    }
+    /* Events of partitions we keep (cooperative rebalancing) must stay: dropping them would let a later
+     * commit of a higher offset skip them. */
+    size_t kept = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (!rd_kafka_topic_partition_list_find(parts, l->topic, l->batch[i].partition))
+            l->batch[kept++] = l->batch[i];
+    if (kept < l->n)
+        LGW_WARN("ledger", "database unavailable during rebalance: %zu event(s) of revoked partitions left to "
+                 "their next owner", l->n - kept);
+    l->n = kept;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct lgw_ledger *l = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    /* The cooperative protocol moves only some partitions and needs the incremental calls; the classic
+     * (eager) one, librdkafka's default, revokes and assigns everything. */
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         LGW_INFO("ledger", "assigned %d partition(s)", parts->cnt);
-        rd_kafka_assign(rk, parts);
-        return;
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, parts);
+        /* While the database is down new partitions wait too, or the batch would grow without bound; set
+         * the state explicitly either way, since a pause can outlive an unassign. */
+        if (l->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
+        break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        /* Finish the batch first: offsets can be committed only while we own the partitions, and the next
+         * owner then starts after what we wrote instead of writing it again. */
+        flush_revoked(l, parts);
+        LGW_INFO("ledger", "revoked %d partition(s)%s", parts->cnt,
+                 rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
+        break;
+    default:
+        LGW_ERROR("ledger", "rebalance failed: %s", rd_kafka_err2str(err));
+        aerr = rd_kafka_assign(rk, NULL);
+        break;
     }
-    /* Finish what we hold while we still own the partitions, so the next owner starts after it. */
-    flush(l);
-    LGW_INFO("ledger", "revoked %d partition(s)", parts->cnt);
-    rd_kafka_assign(rk, NULL);
+    if (error) {
+        LGW_ERROR("ledger", "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    if (aerr)
+        LGW_ERROR("ledger", "rebalance: %s", rd_kafka_err2str(aerr));
+}
+
+/* While idle, a cheap round trip keeps db_ok (and so /readyz) current and reconnects early. */
+static void idle_check(struct lgw_ledger *l)
+{
+    int64_t now = lgw_mono_us();
+    if (now - l->last_db_check_us < IDLE_CHECK_US)
+        return;
+    bool ok = l->db ? lgw_ledger_db_ping(l->db) : lgw_ledger_db_open(l->cfg->database_url, &l->db) == 0;
+    if (!ok) {
+        lgw_ledger_db_close(l->db);
+        l->db = NULL;
+    }
+    if (ok != atomic_load(&l->db_ok))
+        LGW_LOG(ok ? LGW_LOG_INFO : LGW_LOG_WARN, "ledger", NULL, NULL, "database %s",
+                ok ? "reachable" : "unreachable");
+    atomic_store(&l->db_ok, ok);
+    l->last_db_check_us = lgw_mono_us();
+}
+
+/* Leaves the group (revoking, which flushes nothing: callers empty the batch first). Idempotent. */
+static void close_consumer(struct lgw_ledger *l)
+{
+    if (!l->consumer || l->closed)
+        return;
+    l->closed = true;
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(l->consumer);
+    if (err)
+        LGW_WARN("ledger", "consumer close: %s", rd_kafka_err2str(err));
 }
 
 int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ledger **out)
@@ -149,40 +344,41 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     l->cfg = cfg;
     l->m = m;
     l->stop = &l->never_stop;
-    l->cap = (size_t)cfg->ledger_batch_max;
-    l->batch = lgw_calloc(l->cap, sizeof(*l->batch));
     *out = NULL;
     lgw_metrics_declare(m, "llmgw_ledger_events_total", LGW_METRIC_COUNTER,
                         "Cost events written (inserted) or already present (duplicate).");
-    lgw_metrics_declare(m, "llmgw_ledger_batches_total", LGW_METRIC_COUNTER, "Database transactions committed.");
+    lgw_metrics_declare(m, "llmgw_ledger_batches_total", LGW_METRIC_COUNTER, "Batches committed.");
     lgw_metrics_declare(m, "llmgw_ledger_db_errors_total", LGW_METRIC_COUNTER, "Failed database transactions.");
     lgw_metrics_declare(m, "llmgw_ledger_invalid_events_total", LGW_METRIC_COUNTER, "Undecodable cost events skipped.");
     lgw_metrics_declare(m, "llmgw_ledger_batch_seconds", LGW_METRIC_HISTOGRAM, "Time to write one batch.");
 
+    /* Fail fast on a bad URL or an unreachable database at startup; later outages are retried. */
     if ((rc = lgw_ledger_db_open(cfg->database_url, &l->db)))
         goto fail;
     atomic_store(&l->db_ok, true);
-    char group[128], topic[LGW_TOPIC_MAX];
+    l->last_db_check_us = lgw_mono_us();
+    char group[128];
     snprintf(group, sizeof(group), "%s-ledger", cfg->topic_prefix);
+    lgw_config_topic(cfg, LGW_TOPIC_COST, l->topic, sizeof(l->topic));
     if ((rc = lgw_kafka_consumer_new(cfg, "llmgw-ledger", group, false, rebalance_cb, l, &l->consumer)))
         goto fail;
     const char *suffixes[] = {LGW_TOPIC_COST};
     int parts[] = {(int)cfg->kafka_partitions};
     if ((rc = lgw_kafka_ensure_topics(l->consumer, cfg, suffixes, parts, 1, 10000)))
         goto fail;
-    lgw_config_topic(cfg, LGW_TOPIC_COST, topic, sizeof(topic));
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(sub, l->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(l->consumer, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (err) {
-        LGW_ERROR("ledger", "subscribe %s: %s", topic, rd_kafka_err2str(err));
+        LGW_ERROR("ledger", "subscribe %s: %s", l->topic, rd_kafka_err2str(err));
         rc = LGW_ERR(UNAVAILABLE);
         goto fail;
     }
     if ((rc = lgw_kafka_health_start(l->consumer, &l->kafka_up, &l->stop_bg, 1000, &l->health)))
         goto fail;
-    LGW_INFO("ledger", "ledger consuming %s as group %s", topic, group);
+    l->health_started = true;
+    LGW_INFO("ledger", "ledger consuming %s as group %s", l->topic, group);
     *out = l;
     return LGW_OK;
 fail:
@@ -192,37 +388,29 @@ fail:
 
 int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
 {
+    size_t batch_max = (size_t)l->cfg->ledger_batch_max;
+    int64_t window_us = l->cfg->ledger_batch_ms * 1000;
     l->stop = stop;
-    int64_t batch_us = l->cfg->ledger_batch_ms * 1000;
     while (!atomic_load(stop)) {
-        /* Fill: the first event opens the batch window; it closes at ledger_batch_ms or when full. */
-        int64_t opened = 0;
-        while (l->n < l->cap && !atomic_load(stop)) {
-            int wait_ms = 100;
+        /* Fill: the first event opens the batch window; it closes after ledger_batch_ms or when full. */
+        while (l->n < batch_max && !atomic_load(stop)) {
+            int wait_ms = IDLE_POLL_MS;
             if (l->n > 0) {
-                int64_t left = batch_us - (lgw_mono_us() - opened);
+                int64_t left = window_us - (lgw_mono_us() - l->opened_us);
                 if (left <= 0)
                     break;
                 wait_ms = (int)(left / 1000) + 1;
-            }
+            } else
+                idle_check(l);
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(l->consumer, wait_ms);
-            if (!msg)
-                continue;
-            if (msg->err) {
-                if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    LGW_WARN("ledger", "consume: %s", rd_kafka_message_errstr(msg));
-                rd_kafka_message_destroy(msg);
-                continue;
-            }
-            if (l->n == 0)
-                opened = lgw_mono_us();
-            l->batch[l->n++] = msg;
+            if (msg)
+                consume(l, msg);
         }
         flush(l);
     }
-    flush(l);
-    rd_kafka_consumer_close(l->consumer); /* revokes (flushing, above: nothing is left) and leaves the group */
-    drop_batch(l);
+    flush(l); /* *stop is set: bounded by shutdown_grace_ms */
+    l->n = 0; /* what could not be written stays uncommitted in Kafka */
+    close_consumer(l);
     return LGW_OK;
 }
 
@@ -237,9 +425,10 @@ void lgw_ledger_free(struct lgw_ledger *l)
     if (!l)
         return;
     atomic_store(&l->stop_bg, true);
-    if (l->health)
+    if (l->health_started)
         pthread_join(l->health, NULL);
-    drop_batch(l);
+    l->n = 0; /* never written, never committed: Kafka delivers them again */
+    close_consumer(l);
     if (l->consumer)
         rd_kafka_destroy(l->consumer);
     lgw_ledger_db_close(l->db);

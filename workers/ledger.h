@@ -18,10 +18,13 @@ struct lgw_ledger;
 /* Opens the database (creating the schema), creates the consumer (group "<prefix>-ledger", manual
  * commits), ensures the cost topic exists, subscribes. cfg and m must outlive the ledger. */
 int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ledger **out);
-/* Runs until *stop; then writes and commits what it holds and leaves the group. Call from one thread. */
+/* Runs until *stop; then writes and commits what it holds (for at most shutdown_grace_ms if the database is
+ * down) and leaves the group. Returns 0. Call from one thread; the rebalance callback runs on it too. */
 int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop);
 /* For /readyz: the last database operation succeeded and Kafka is reachable. Thread-safe. */
 bool lgw_ledger_ready_cb(void *ledger);
-void lgw_ledger_free(struct lgw_ledger *l); /* NULL is a no-op */
+/* Closes the consumer (rd_kafka_consumer_close, if run did not) and the database. NULL is a no-op. Call
+ * after lgw_ledger_run returned, from any one thread. */
+void lgw_ledger_free(struct lgw_ledger *l);
 
 #endif

@@ -9,19 +9,26 @@
 #include "ledger_db.h"
 #include "log.h"
 
+/* Run in one transaction under an advisory lock: CREATE ... IF NOT EXISTS is not safe against itself, so two
+ * ledgers starting together could otherwise fail on a duplicate catalog entry. The lock key is arbitrary
+ * but fixed ("llmgw ledger schema"). SET LOCAL hides the "already exists, skipping" notices. */
 static const char schema[] =
+    "BEGIN;"
+    "SET LOCAL client_min_messages = warning;"
+    "SELECT pg_advisory_xact_lock(7340209);"
     "CREATE TABLE IF NOT EXISTS cost_events ("
     " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
-    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens BIGINT NOT NULL,"
-    " output_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL, cost_nusd BIGINT NOT NULL,"
-    " cost_known BOOLEAN NOT NULL, latency_ms BIGINT NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL,"
-    " cache_hit BOOLEAN NOT NULL, rerun BOOLEAN NOT NULL, attempt INTEGER NOT NULL, strategy TEXT NOT NULL,"
-    " worker TEXT NOT NULL, ts_ms BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens BIGINT,"
+    " output_tokens BIGINT, cached_input_tokens BIGINT, cost_nusd BIGINT NOT NULL,"
+    " cost_known BOOLEAN NOT NULL, latency_ms BIGINT, status INTEGER, outcome TEXT NOT NULL,"
+    " cache_hit BOOLEAN, rerun BOOLEAN NOT NULL, attempt INTEGER, strategy TEXT,"
+    " worker TEXT, ts_ms BIGINT NOT NULL, created_at TIMESTAMPTZ DEFAULT now());"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
     /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. */
     "CREATE OR REPLACE VIEW cost_events_usd AS"
-    " SELECT *, (cost_nusd::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd FROM cost_events;";
+    " SELECT *, (cost_nusd::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd FROM cost_events;"
+    "COMMIT;";
 
 static const char insert_sql[] =
     "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT $1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint,"
@@ -35,14 +42,41 @@ struct conn {
     bool prepared;
 };
 
-/* Host part of a URL for logs: never the user's password. */
+/* "host[:port]" of a postgresql:// URL for logs: never the user, password, database or parameters. The
+ * userinfo ends at the last '@' before any query, so even an unescaped '/' in a password is not printed. */
 static void log_target(const char *url, char *out, size_t outsz)
 {
-    const char *at = strrchr(url, '@');
-    const char *host = at ? at + 1 : url + strlen("postgresql://");
-    if (strncmp(url, "postgres://", 11) == 0 && !at)
-        host = url + strlen("postgres://");
-    snprintf(out, outsz, "%.*s", (int)strcspn(host, "/?"), host);
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    size_t end = strcspn(auth, "?#");
+    const char *host = auth;
+    for (size_t i = 0; i < end; i++)
+        if (auth[i] == '@')
+            host = auth + i + 1;
+    int hostlen = (int)strcspn(host, "/?#");
+    if (hostlen == 0)
+        snprintf(out, outsz, "(default host)");
+    else
+        snprintf(out, outsz, "%.*s", hostlen, host);
+}
+
+/* Server notices would go to stderr as plain text; route them into the JSON log instead. */
+static void notice_cb(void *arg, const char *msg)
+{
+    (void)arg;
+    LGW_INFO("ledger", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Defaults that the URL may override (expand_dbname: values from the URL win over the ones before it):
+ * without connect_timeout a black-holed host blocks the ledger for the kernel's TCP timeout (minutes), and
+ * without keepalives / tcp_user_timeout a dead server is only noticed when the OS gives up on the socket. */
+static PGconn *pg_connect_url(const char *url)
+{
+    static const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                                       "keepalives_count", "tcp_user_timeout", "application_name",
+                                       "options", "dbname", NULL};
+    const char *vals[] = {"5", "10", "5", "3", "30000", "llmgw-ledger", "-c statement_timeout=30000", url, NULL};
+    return PQconnectdbParams(keys, vals, 1);
 }
 
 static int connect_pg(struct conn *conn)
@@ -52,18 +86,26 @@ static int connect_pg(struct conn *conn)
     if (conn->pg)
         PQfinish(conn->pg);
     conn->prepared = false;
-    conn->pg = PQconnectdb(conn->url);
+    conn->pg = pg_connect_url(conn->url);
+    if (!conn->pg) { /* libpq returns NULL only when it cannot allocate: out of memory aborts, as everywhere */
+        LGW_ERROR("ledger", "postgresql: out of memory");
+        abort();
+    }
     if (PQstatus(conn->pg) != CONNECTION_OK) {
         LGW_ERROR("ledger", "postgresql %s: %s", target, PQerrorMessage(conn->pg));
         return LGW_ERR(DB);
     }
+    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
     PGresult *res = PQexec(conn->pg, schema);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         LGW_ERROR("ledger", "postgresql schema: %s", PQresultErrorMessage(res));
     PQclear(res);
-    if (!ok)
+    if (!ok) {
+        /* A failed statement leaves the schema transaction open; the next ensure() reconnects anyway. */
+        PQclear(PQexec(conn->pg, "ROLLBACK"));
         return LGW_ERR(DB);
+    }
     res = PQprepare(conn->pg, "lgw_insert", insert_sql, 21, NULL);
     ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)

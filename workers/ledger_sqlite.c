@@ -8,22 +8,26 @@
 #include "ledger_db.h"
 #include "log.h"
 
+/* Same columns as the PostgreSQL table (ledger_pg.c); SQLite has no BOOLEAN or TIMESTAMPTZ, so booleans are
+ * INTEGER 0/1 and created_at is ISO text. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS cost_events ("
     " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
-    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens INTEGER NOT NULL,"
-    " output_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL, cost_nusd INTEGER NOT NULL,"
-    " cost_known INTEGER NOT NULL, latency_ms INTEGER NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL,"
-    " cache_hit INTEGER NOT NULL, rerun INTEGER NOT NULL, attempt INTEGER NOT NULL, strategy TEXT NOT NULL,"
-    " worker TEXT NOT NULL, ts_ms INTEGER NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens INTEGER,"
+    " output_tokens INTEGER, cached_input_tokens INTEGER, cost_nusd INTEGER NOT NULL,"
+    " cost_known INTEGER NOT NULL, latency_ms INTEGER, status INTEGER, outcome TEXT NOT NULL,"
+    " cache_hit INTEGER, rerun INTEGER NOT NULL, attempt INTEGER, strategy TEXT,"
+    " worker TEXT, ts_ms INTEGER NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);";
 
-/* rerun: this execution repeats an earlier one of the same request, checked in the same transaction. */
+/* rerun: this execution repeats an earlier one of the same request, checked in the same transaction.
+ * "WHERE true": SQLite's documented way to keep an INSERT ... SELECT from reading ON CONFLICT as a join
+ * constraint (https://sqlite.org/lang_upsert.html, "Parsing Ambiguity"). */
 static const char insert_sql[] =
     "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
     " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2)), ?18, ?19, ?20, ?21"
-    " ON CONFLICT (event_id) DO NOTHING";
+    " WHERE true ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
     sqlite3 *db;
@@ -42,15 +46,21 @@ static void sqlite_close(void *c)
 
 static int sqlite_open(const char *url, void **out)
 {
-    struct conn *conn = lgw_calloc(1, sizeof(*conn));
     const char *path = url + strlen("sqlite:");
+    if (!*path) {
+        /* An empty name would be a private temporary database: every event written there is lost. */
+        LGW_ERROR("ledger", "database_url \"sqlite:\" needs a file path");
+        return LGW_ERR(CONFIG);
+    }
+    struct conn *conn = lgw_calloc(1, sizeof(*conn));
     char *err = NULL;
     if (sqlite3_open_v2(path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(conn->db, 5000);
-    /* WAL: analytics can read while the ledger writes. */
-    if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &err) != SQLITE_OK ||
+    /* WAL: analytics can read while the ledger writes. synchronous=FULL, not WAL's usual NORMAL: Kafka offsets
+     * are committed right after COMMIT returns, so a transaction lost to a power cut would be lost for good. */
+    if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
         sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK)
         goto fail;
     if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK)
@@ -68,6 +78,10 @@ static int sqlite_exec(void *c, const char *sql)
 {
     struct conn *conn = c;
     char *err = NULL;
+    /* IMMEDIATE takes the write lock up front: a deferred transaction that reads (the rerun check) and then
+     * writes fails with SQLITE_BUSY at once, without the busy timeout, when another writer got in between. */
+    if (strcmp(sql, "BEGIN") == 0)
+        sql = "BEGIN IMMEDIATE";
     if (sqlite3_exec(conn->db, sql, NULL, NULL, &err) != SQLITE_OK) {
         LGW_ERROR("ledger", "sqlite %s: %s", sql, err ? err : "?");
         sqlite3_free(err);
@@ -114,7 +128,8 @@ static int sqlite_insert(void *c, const struct lgw_cost_event *ev, bool *inserte
 
 static bool sqlite_ping(void *c)
 {
-    return c != NULL;
+    struct conn *conn = c;
+    return conn && sqlite3_exec(conn->db, "SELECT 1", NULL, NULL, NULL) == SQLITE_OK;
 }
 
 const struct lgw_ledger_backend lgw_ledger_sqlite = {

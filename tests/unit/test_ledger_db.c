@@ -1,5 +1,7 @@
 /* test_ledger_db.c - the ledger's database backends: idempotent inserts, the rerun flag, rollback,
- * reopening. SQLite always; PostgreSQL too when LLMGW_TEST_PG_URL names a server (scripts/test.sh). */
+ * reopening, the column names. Every case runs on SQLite (a fresh file per test) and again on PostgreSQL
+ * when LLMGW_TEST_PG_URL names a server (scripts/test.sh starts one); otherwise those are skipped. Ids
+ * are random UUIDs, so a shared PostgreSQL database needs no cleanup between runs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,146 +14,288 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "errors.h"
 #include "ledger_db.h"
+
+enum backend { SQLITE, PG };
+
+struct fixture {
+    enum backend be;
+    char dir[64];  /* SQLite: the temporary directory holding the database */
+    char url[512]; /* empty: backend not available, the test is skipped */
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    if (!fx)
+        return -1;
+    fx->be = (enum backend)(intptr_t)*state;
+    if (fx->be == SQLITE) {
+        lgw_strlcpy(fx->dir, "/tmp/llmgw-ledger-XXXXXX", sizeof(fx->dir));
+        if (!mkdtemp(fx->dir))
+            return -1;
+        snprintf(fx->url, sizeof(fx->url), "sqlite:%s/ledger.db", fx->dir);
+    } else {
+        const char *url = getenv("LLMGW_TEST_PG_URL");
+        if (url)
+            lgw_strlcpy(fx->url, url, sizeof(fx->url));
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    if (fx->be == SQLITE) {
+        static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
+        char path[128];
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            snprintf(path, sizeof(path), "%s/%s", fx->dir, files[i]);
+            unlink(path);
+        }
+        rmdir(fx->dir);
+    }
+    free(fx);
+    return 0;
+}
+
+static struct fixture *fixture(void **state)
+{
+    struct fixture *fx = *state;
+    if (!fx->url[0])
+        skip(); /* PostgreSQL without LLMGW_TEST_PG_URL */
+    return fx;
+}
 
 static void event(struct lgw_cost_event *ev, const char *event_id, const char *request_id)
 {
     memset(ev, 0, sizeof(*ev));
-    strcpy(ev->event_id, event_id);
-    strcpy(ev->request_id, request_id);
-    strcpy(ev->tenant, "acme");
-    strcpy(ev->user, "bob");
-    strcpy(ev->provider, "echo");
-    strcpy(ev->model, "echo");
-    strcpy(ev->outcome, "ok");
-    strcpy(ev->strategy, "default");
-    strcpy(ev->worker, "w1");
-    ev->usage = (struct lgw_usage){100, 20, 0};
-    ev->cost_nusd = 9000000000000000000LL; /* near the int64 edge: stored exactly */
+    lgw_strlcpy(ev->event_id, event_id, sizeof(ev->event_id));
+    lgw_strlcpy(ev->request_id, request_id, sizeof(ev->request_id));
+    lgw_strlcpy(ev->tenant, "acme", sizeof(ev->tenant));
+    lgw_strlcpy(ev->user, "bob", sizeof(ev->user));
+    lgw_strlcpy(ev->provider, "echo", sizeof(ev->provider));
+    lgw_strlcpy(ev->model, "echo-1", sizeof(ev->model));
+    lgw_strlcpy(ev->outcome, "ok", sizeof(ev->outcome));
+    lgw_strlcpy(ev->strategy, "default", sizeof(ev->strategy));
+    lgw_strlcpy(ev->worker, "w1", sizeof(ev->worker));
+    ev->kind = LGW_JOB_CHAT;
+    ev->usage = (struct lgw_usage){100, 20, 7, 0};
+    ev->cost_nusd = 9000000000000000000LL; /* near the int64 edge: must be stored exactly */
     ev->cost_known = true;
+    ev->latency_ms = 12;
     ev->status = 200;
     ev->attempt = 1;
     ev->ts_ms = 1700000000000;
 }
 
-/* Counts rows (and re-run rows) through the backend-independent path: a fresh SQL connection. */
-typedef void (*counter_fn)(const char *url, const char *request_id, long *rows, long *reruns, long long *cost);
-
-static void count_sqlite(const char *url, const char *request_id, long *rows, long *reruns, long long *cost)
+/* First column of the first row of sql, as text ("" for NULL), through a fresh connection of its own so
+ * it sees only committed data. One text parameter, written $1: both engines accept that spelling. */
+static void query_text(const struct fixture *fx, const char *sql, const char *arg, char *out, size_t outsz)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(url + 7, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(rerun),0), max(cost_nusd) FROM cost_events "
-                                            "WHERE request_id = ?", -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    *rows = sqlite3_column_int(st, 0);
-    *reruns = sqlite3_column_int(st, 1);
-    *cost = sqlite3_column_int64(st, 2);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
-static void count_pg(const char *url, const char *request_id, long *rows, long *reruns, long long *cost)
-{
-    PGconn *pg = PQconnectdb(url);
+    if (fx->be == SQLITE) {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(fx->url + 7, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        lgw_strlcpy(out, v ? (const char *)v : "", outsz);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return;
+    }
+    PGconn *pg = PQconnectdb(fx->url);
     assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    const char *params[] = {request_id};
-    PGresult *res = PQexecParams(pg, "SELECT count(*), count(*) FILTER (WHERE rerun), coalesce(max(cost_nusd),0) "
-                                     "FROM cost_events WHERE request_id = $1", 1, NULL, params, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    *rows = atol(PQgetvalue(res, 0, 0));
-    *reruns = atol(PQgetvalue(res, 0, 1));
-    *cost = atoll(PQgetvalue(res, 0, 2));
+    const char *params[] = {arg};
+    PGresult *res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    assert_true(PQntuples(res) > 0);
+    lgw_strlcpy(out, PQgetvalue(res, 0, 0), outsz);
     PQclear(res);
     PQfinish(pg);
 }
 
-static void exercise(const char *url, counter_fn count)
+static long long query_int(const struct fixture *fx, const char *sql, const char *arg)
 {
+    char text[64];
+    long long v;
+    query_text(fx, sql, arg, text, sizeof(text));
+    if (lgw_parse_int64(text, strlen(text), &v))
+        fail_msg("%s: not an integer: \"%s\"", sql, text);
+    return v;
+}
+
+static long long rows_of(const struct fixture *fx, const char *request_id)
+{
+    return query_int(fx, "SELECT count(*) FROM cost_events WHERE request_id = $1", request_id);
+}
+
+static long long reruns_of(const struct fixture *fx, const char *request_id)
+{
+    return query_int(fx, "SELECT count(*) FILTER (WHERE rerun) FROM cost_events WHERE request_id = $1", request_id);
+}
+
+/* One transaction with the given events; returns how many were new. */
+static int write_events(struct lgw_ledger_db *db, const struct lgw_cost_event *evs, size_t n)
+{
+    int inserted = 0;
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    for (size_t i = 0; i < n; i++) {
+        bool ins = false;
+        assert_int_equal(lgw_ledger_db_insert(db, &evs[i], &ins), 0);
+        inserted += ins;
+    }
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    return inserted;
+}
+
+static void test_duplicates(void **state)
+{
+    struct fixture *fx = fixture(state);
+    char req[40], e1[40];
+    lgw_uuid4(req);
+    lgw_uuid4(e1);
+    struct lgw_ledger_db *db;
+    struct lgw_cost_event ev[2];
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_true(lgw_ledger_db_ping(db));
+
+    /* the same event twice in one batch (a redelivery inside the batch window): stored once */
+    event(&ev[0], e1, req);
+    ev[1] = ev[0];
+    assert_int_equal(write_events(db, ev, 2), 1);
+    assert_int_equal(rows_of(fx, req), 1);
+    assert_int_equal(reruns_of(fx, req), 0);
+    assert_int_equal(query_int(fx, "SELECT max(cost_nusd) FROM cost_events WHERE request_id = $1", req),
+                     9000000000000000000LL);
+
+    /* redelivered in a later batch (a crash between DB commit and offset commit): still once */
+    assert_int_equal(write_events(db, ev, 1), 0);
+    assert_int_equal(rows_of(fx, req), 1);
+    lgw_ledger_db_close(db);
+}
+
+static void test_rerun(void **state)
+{
+    struct fixture *fx = fixture(state);
+    char req[40], req2[40], req3[40], e[5][40];
+    lgw_uuid4(req);
+    lgw_uuid4(req2);
+    lgw_uuid4(req3);
+    for (int i = 0; i < 5; i++)
+        lgw_uuid4(e[i]);
+    struct lgw_ledger_db *db;
+    struct lgw_cost_event ev[2];
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+
+    /* a job run twice after a worker crash: two events, both kept (real spend), the second a re-run */
+    event(&ev[0], e[0], req);
+    assert_int_equal(write_events(db, ev, 1), 1);
+    event(&ev[0], e[1], req);
+    assert_int_equal(write_events(db, ev, 1), 1);
+    assert_int_equal(rows_of(fx, req), 2);
+    assert_int_equal(reruns_of(fx, req), 1);
+    assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND NOT rerun", e[0]), 1);
+
+    /* both executions in the same batch: the check sees the earlier insert of the same transaction */
+    event(&ev[0], e[2], req2);
+    event(&ev[1], e[3], req2);
+    assert_int_equal(write_events(db, ev, 2), 2);
+    assert_int_equal(reruns_of(fx, req2), 1);
+    assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", e[3]), 1);
+
+    /* the event's own flag is kept even when it is the first one the ledger sees */
+    event(&ev[0], e[4], req3);
+    ev[0].rerun = true;
+    assert_int_equal(write_events(db, ev, 1), 1);
+    assert_int_equal(reruns_of(fx, req3), 1);
+    lgw_ledger_db_close(db);
+}
+
+static void test_rollback(void **state)
+{
+    struct fixture *fx = fixture(state);
+    char req[40], e1[40];
+    lgw_uuid4(req);
+    lgw_uuid4(e1);
+    struct lgw_ledger_db *db;
+    struct lgw_cost_event ev;
+    bool ins;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    event(&ev, e1, req);
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_equal(lgw_ledger_db_insert(db, &ev, &ins), 0);
+    assert_true(ins);
+    lgw_ledger_db_rollback(db);
+    assert_int_equal(rows_of(fx, req), 0);
+
+    /* the connection stays usable, and the rolled-back event is new again (the ledger's retry) */
+    assert_int_equal(write_events(db, &ev, 1), 1);
+    assert_int_equal(rows_of(fx, req), 1);
+    assert_int_equal(reruns_of(fx, req), 0);
+    lgw_ledger_db_close(db);
+}
+
+static void test_reopen(void **state)
+{
+    struct fixture *fx = fixture(state);
     char req[40], e1[40], e2[40];
     lgw_uuid4(req);
     lgw_uuid4(e1);
     lgw_uuid4(e2);
     struct lgw_ledger_db *db;
     struct lgw_cost_event ev;
-    bool ins;
-    long rows, reruns;
-    long long cost;
-    assert_int_equal(lgw_ledger_db_open(url, &db), 0);
-    assert_true(lgw_ledger_db_ping(db));
-
-    /* first execution */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
     event(&ev, e1, req);
-    assert_int_equal(lgw_ledger_db_begin(db), 0);
-    assert_int_equal(lgw_ledger_db_insert(db, &ev, &ins), 0);
-    assert_true(ins);
-    /* the same event redelivered in the same batch: not counted twice */
-    assert_int_equal(lgw_ledger_db_insert(db, &ev, &ins), 0);
-    assert_false(ins);
-    assert_int_equal(lgw_ledger_db_commit(db), 0);
-    count(url, req, &rows, &reruns, &cost);
-    assert_int_equal(rows, 1);
-    assert_int_equal(reruns, 0);
-    assert_int_equal(cost, 9000000000000000000LL);
+    assert_int_equal(write_events(db, &ev, 1), 1);
+    lgw_ledger_db_close(db);
 
-    /* redelivered in a later batch: still once */
-    assert_int_equal(lgw_ledger_db_begin(db), 0);
-    assert_int_equal(lgw_ledger_db_insert(db, &ev, &ins), 0);
-    assert_false(ins);
-    assert_int_equal(lgw_ledger_db_commit(db), 0);
-
-    /* a second execution of the same request (worker crash): its own event, marked as a re-run */
+    /* the schema exists now: opening again must not fail, and the rows and their uniqueness survive */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(write_events(db, &ev, 1), 0);
     event(&ev, e2, req);
-    assert_int_equal(lgw_ledger_db_begin(db), 0);
-    assert_int_equal(lgw_ledger_db_insert(db, &ev, &ins), 0);
-    assert_true(ins);
-    assert_int_equal(lgw_ledger_db_commit(db), 0);
-    count(url, req, &rows, &reruns, &cost);
-    assert_int_equal(rows, 2);
-    assert_int_equal(reruns, 1);
-
-    /* rollback leaves nothing */
-    char req2[40], e3[40];
-    lgw_uuid4(req2);
-    lgw_uuid4(e3);
-    event(&ev, e3, req2);
-    assert_int_equal(lgw_ledger_db_begin(db), 0);
-    assert_int_equal(lgw_ledger_db_insert(db, &ev, &ins), 0);
-    lgw_ledger_db_rollback(db);
-    count(url, req2, &rows, &reruns, &cost);
-    assert_int_equal(rows, 0);
+    assert_int_equal(write_events(db, &ev, 1), 1);
     lgw_ledger_db_close(db);
-
-    /* reopening an existing database keeps its rows */
-    assert_int_equal(lgw_ledger_db_open(url, &db), 0);
-    lgw_ledger_db_close(db);
-    count(url, req, &rows, &reruns, &cost);
-    assert_int_equal(rows, 2);
+    assert_int_equal(rows_of(fx, req), 2);
+    assert_int_equal(reruns_of(fx, req), 1);
 }
 
-static void test_sqlite(void **state)
+static void test_columns(void **state)
 {
-    (void)state;
-    char dir[] = "/tmp/llmgw-ledger-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char url[128];
-    snprintf(url, sizeof(url), "sqlite:%s/ledger.db", dir);
-    exercise(url, count_sqlite);
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-}
+    struct fixture *fx = fixture(state);
+    char req[40], e1[40], text[128];
+    lgw_uuid4(req);
+    lgw_uuid4(e1);
+    struct lgw_ledger_db *db;
+    struct lgw_cost_event ev;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    event(&ev, e1, req);
+    ev.kind = LGW_JOB_EMBEDDINGS;
+    ev.cache_hit = true;
+    assert_int_equal(write_events(db, &ev, 1), 1);
+    lgw_ledger_db_close(db);
 
-static void test_postgresql(void **state)
-{
-    (void)state;
-    const char *url = getenv("LLMGW_TEST_PG_URL");
-    if (!url || !*url)
-        skip(); /* scripts/test.sh runs this again with a real server */
-    exercise(url, count_pg);
+    /* every column under the name analytics queries use, with the values written */
+    assert_int_equal(query_int(fx,
+                               "SELECT count(*) FROM cost_events WHERE event_id = $1 AND tenant = 'acme'"
+                               " AND user_id = 'bob' AND provider = 'echo' AND model = 'echo-1' AND kind = 'embeddings'"
+                               " AND input_tokens = 100 AND output_tokens = 20 AND cached_input_tokens = 7"
+                               " AND cost_known AND latency_ms = 12 AND status = 200 AND outcome = 'ok' AND cache_hit"
+                               " AND NOT rerun AND attempt = 1 AND strategy = 'default' AND worker = 'w1'"
+                               " AND ts_ms = 1700000000000 AND created_at IS NOT NULL",
+                               e1),
+                     1);
+    if (fx->be == PG) {
+        /* dollars only at the edge, exact to the nano-dollar */
+        query_text(fx, "SELECT cost_usd::text FROM cost_events_usd WHERE event_id = $1", e1, text, sizeof(text));
+        assert_string_equal(text, "9000000000.000000000");
+    }
 }
 
 static void test_bad_url(void **state)
@@ -159,16 +303,48 @@ static void test_bad_url(void **state)
     (void)state;
     struct lgw_ledger_db *db;
     assert_int_equal(lgw_ledger_db_open("mysql://x", &db), LGW_ERR(CONFIG));
+    assert_null(db);
+    assert_int_equal(lgw_ledger_db_open("sqlite:", &db), LGW_ERR(CONFIG));
     assert_int_equal(lgw_ledger_db_open("sqlite:/nonexistent-dir/x/ledger.db", &db), LGW_ERR(DB));
-    assert_int_equal(lgw_ledger_db_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", &db), LGW_ERR(DB));
+    assert_null(db);
 }
+
+/* A connection failure is logged with the host only: neither password (userinfo or query) reaches stderr. */
+static void test_password_not_logged(void **state)
+{
+    (void)state;
+    struct lgw_ledger_db *db;
+    char path[] = "/tmp/llmgw-ledger-log-XXXXXX", text[4096] = "";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int saved = dup(2);
+    dup2(fd, 2);
+    int rc = lgw_ledger_db_open("postgresql://nobody:s3cr3tpw@127.0.0.1:1/none?password=0th3rpw", &db);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_int_equal(rc, LGW_ERR(DB));
+    assert_true(n > 0);
+    assert_non_null(strstr(text, "127.0.0.1"));
+    assert_null(strstr(text, "s3cr3tpw"));
+    assert_null(strstr(text, "0th3rpw"));
+    assert_null(strstr(text, "nobody"));
+}
+
+/* Each case twice, named by backend so a failure says which one. */
+#define BOTH(f)                                                                                            \
+    {.name = "sqlite:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,                 \
+     .initial_state = (void *)(intptr_t)SQLITE},                                                           \
+        {.name = "postgresql:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,         \
+         .initial_state = (void *)(intptr_t)PG}
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sqlite),
-        cmocka_unit_test(test_postgresql),
-        cmocka_unit_test(test_bad_url),
+        BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
+        cmocka_unit_test(test_bad_url), cmocka_unit_test(test_password_not_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
