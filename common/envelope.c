@@ -98,7 +98,8 @@ static json_t *load(const void *data, size_t len, char *why, size_t whysz)
     json_error_t jerr;
     json_t *root = json_loadb(data, len, ENVELOPE_LOAD_FLAGS, &jerr);
     if (!root) {
-        snprintf(why, whysz, "not JSON: %s", jerr.text);
+        /* Position only: jansson's text quotes payload bytes, and payloads (prompts) never reach logs. */
+        snprintf(why, whysz, "not JSON (error at byte %d)", jerr.position);
         return NULL;
     }
     if (!json_is_object(root)) {
