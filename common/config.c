@@ -76,6 +76,10 @@ static const struct opt opts[] = {
       "honoured, within the request deadline); never after part of a stream reached the client."),
     I(provider_max_response_bytes, "LLMGW_PROVIDER_MAX_RESPONSE_BYTES", "16777216", 65536, 1073741824,
       "Largest provider response body accepted (502 above)."),
+    S(anthropic_base_url, "LLMGW_ANTHROPIC_BASE_URL", "https://api.anthropic.com/v1",
+      "Anthropic API base URL. HTTPS only, except loopback addresses (local test servers)."),
+    SECRET(anthropic_api_key, "LLMGW_ANTHROPIC_API_KEY",
+           "Anthropic API key; the Claude models are served only when it is set."),
     S(compat_base_url, "LLMGW_COMPAT_BASE_URL", "",
       "Base URL of an OpenAI-compatible server (Mistral, Groq, Together, DeepSeek, vLLM, Ollama, Azure OpenAI); "
       "`{model}` in it is replaced by the upstream model name (Azure deployment URLs). Empty: not used."),
@@ -284,6 +288,10 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     if (!outbound_url_ok(cfg->openai_base_url)) {
         lgw_buf_puts(errs, "openai_base_url: must be https://, or http:// to a loopback address\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (!outbound_url_ok(cfg->anthropic_base_url)) {
+        lgw_buf_puts(errs, "anthropic_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
     }
     if (cfg->compat_base_url[0] && !outbound_url_ok(cfg->compat_base_url)) {

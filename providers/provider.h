@@ -66,5 +66,6 @@ json_t *lgw_error_json(int rc, const char *message);
 extern const struct lgw_provider lgw_provider_echo;
 extern const struct lgw_provider lgw_provider_openai;
 extern const struct lgw_provider lgw_provider_compat;
+extern const struct lgw_provider lgw_provider_anthropic;
 
 #endif

@@ -8,6 +8,7 @@
 static const struct lgw_provider *const providers[] = {
     &lgw_provider_echo,
     &lgw_provider_openai,
+    &lgw_provider_anthropic,
     &lgw_provider_compat,
 };
 
