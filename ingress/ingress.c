@@ -31,6 +31,7 @@ struct route {
 static const struct route routes[] = {
     {"/v1/chat/completions", "POST", ROUTE_CHAT},
     {"/v1/chat", "POST", ROUTE_CHAT},
+    {"/v1/messages", "POST", ROUTE_MESSAGES},
     {"/v1/embeddings", "POST", ROUTE_EMBEDDINGS},
     {"/v1/models", "GET", ROUTE_MODELS},
     {"/healthz", "GET", ROUTE_HEALTHZ},
@@ -83,6 +84,15 @@ void lgw_ingress_complete_error(struct lgw_req *req, int rc, const char *message
     lgw_http_error_body(rc, message, &buf);
     size_t len;
     char *body = lgw_buf_take(&buf, &len);
+    if (req->anthropic) {
+        json_t *oai = json_loadb(body, len, 0, NULL);
+        json_t *anth = lgw_anth_error_from_openai(lgw_err_status(rc), oai);
+        free(body);
+        body = json_dumps(anth, JSON_COMPACT);
+        len = body ? strlen(body) : 0;
+        json_decref(anth);
+        json_decref(oai);
+    }
     lgw_ingress_complete(req, lgw_err_status(rc), body, len);
 }
 
@@ -127,6 +137,15 @@ static int authenticate(struct lgw_req *req)
         return LGW_OK;
     }
     const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *api_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-api-key");
+    if (!auth && api_key) {
+        /* The Anthropic SDK sends its key as x-api-key; check it the same way. */
+        char bearer[LGW_AUTH_KEY_MAX + 16];
+        if (strlen(api_key) > LGW_AUTH_KEY_MAX)
+            return LGW_ERR(UNAUTHORIZED);
+        snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
+        return lgw_auth_check(ing->cfg->keys, ing->cfg->nkeys, bearer, req->tenant, sizeof(req->tenant));
+    }
     return lgw_auth_check(ing->cfg->keys, ing->cfg->nkeys, auth, req->tenant, sizeof(req->tenant));
 }
 
@@ -176,15 +195,24 @@ static enum MHD_Result submit(struct lgw_req *req)
         r = answer_error(req, rc, msg);
         goto out;
     }
-    rc = req->route == ROUTE_CHAT ? lgw_validate_chat(body, msg, sizeof(msg), param, sizeof(param))
-                                  : lgw_validate_embeddings(body, msg, sizeof(msg), param, sizeof(param));
+    if (req->route == ROUTE_MESSAGES) {
+        json_t *oai;
+        if ((rc = lgw_anth_request_to_openai(body, &oai, msg, sizeof(msg)))) {
+            r = answer_error(req, rc, msg);
+            goto out;
+        }
+        json_decref(body);
+        body = oai;
+    }
+    rc = req->route == ROUTE_EMBEDDINGS ? lgw_validate_embeddings(body, msg, sizeof(msg), param, sizeof(param))
+                                        : lgw_validate_chat(body, msg, sizeof(msg), param, sizeof(param));
     if (rc) {
         r = answer_error(req, rc, msg);
         goto out;
     }
     json_t *stream = json_object_get(body, "stream");
     req->stream = json_is_true(stream);
-    if (req->stream && req->route != ROUTE_CHAT) {
+    if (req->stream && req->route == ROUTE_EMBEDDINGS) {
         r = answer_error(req, LGW_ERR(UNSUPPORTED), "Streaming is only available for chat completions.");
         goto out;
     }
@@ -197,7 +225,7 @@ static enum MHD_Result submit(struct lgw_req *req)
     memset(&job, 0, sizeof(job));
     lgw_uuid4(req->id);
     lgw_strlcpy(job.id, req->id, sizeof(job.id));
-    job.kind = req->route == ROUTE_CHAT ? LGW_JOB_CHAT : LGW_JOB_EMBEDDINGS;
+    job.kind = req->route == ROUTE_EMBEDDINGS ? LGW_JOB_EMBEDDINGS : LGW_JOB_CHAT;
     lgw_strlcpy(job.tenant, req->tenant, sizeof(job.tenant));
     const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
     json_t *juser = json_object_get(body, "user");
@@ -329,7 +357,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (!req) {
         req = req_new(ing, conn, url, method);
         *con_cls = req;
-        if (req->route == ROUTE_CHAT || req->route == ROUTE_EMBEDDINGS) {
+        req->anthropic = req->route == ROUTE_MESSAGES;
+        if (req->route == ROUTE_CHAT || req->route == ROUTE_MESSAGES || req->route == ROUTE_EMBEDDINGS) {
             /* Refuse an oversized body from its declared length, before reading a byte of it. */
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             long long n;
@@ -350,14 +379,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         /* Errors found early are answered once the body is read: answering mid-upload makes MHD close the
          * socket under a client that is still sending, and the client may never see the error. */
-        if (req->early_rc == 0 && (req->route == ROUTE_CHAT || req->route == ROUTE_EMBEDDINGS))
+        if (req->early_rc == 0 &&
+            (req->route == ROUTE_CHAT || req->route == ROUTE_MESSAGES || req->route == ROUTE_EMBEDDINGS))
             req->early_rc = lgw_buf_append(&req->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (req->early_rc)
         return answer_error(req, req->early_rc, NULL);
-    if (req->route == ROUTE_CHAT || req->route == ROUTE_EMBEDDINGS)
+    if (req->route == ROUTE_CHAT || req->route == ROUTE_MESSAGES || req->route == ROUTE_EMBEDDINGS)
         return submit(req);
     return serve_get(req);
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "anthropic_in.h"
 #include "buf.h"
 #include "config.h"
 #include "envelope.h"
@@ -14,7 +15,7 @@
 #include "metrics.h"
 #include "pending.h"
 
-enum route_id { ROUTE_CHAT, ROUTE_EMBEDDINGS, ROUTE_MODELS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_NONE };
+enum route_id { ROUTE_CHAT, ROUTE_MESSAGES, ROUTE_EMBEDDINGS, ROUTE_MODELS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_NONE };
 
 /* One HTTP request from first header callback to completion. Reference-counted: one reference belongs to
  * its MHD connection (dropped in the completion callback), one to the pending map while it is in it (moved
@@ -53,6 +54,9 @@ struct lgw_req {
     size_t sse_off;
     bool sse_done;
     bool reader_suspended;
+    /* POST /v1/messages: the client speaks Anthropic's API; answers and errors are translated to it. */
+    bool anthropic;
+    struct lgw_anth_stream anth;
 };
 
 void lgw_req_unref(struct lgw_req *req);

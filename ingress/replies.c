@@ -45,7 +45,15 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
     } else if (lgw_pending_remove(ing->pending, req)) {
         lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
-        char *body = json_dumps(reply.body, JSON_COMPACT);
+        json_t *out = json_incref(reply.body);
+        if (req->anthropic) { /* answer in the client's dialect */
+            json_t *anth = reply.status == 200 ? lgw_anth_message_from_openai(reply.body)
+                                               : lgw_anth_error_from_openai(reply.status, reply.body);
+            json_decref(out);
+            out = anth;
+        }
+        char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        json_decref(out);
         lgw_strlcpy(req->provider, reply.provider, sizeof(req->provider));
         lgw_strlcpy(req->model, reply.model, sizeof(req->model));
         if (body)

@@ -58,7 +58,10 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         if (reply->final && reply->status != 200) {
             /* Failed before anything was streamed: a plain JSON error with its status, as OpenAI does. */
             pthread_mutex_unlock(&req->lock);
-            char *body = json_dumps(reply->body, JSON_COMPACT);
+            json_t *err = req->anthropic ? lgw_anth_error_from_openai(reply->status, reply->body)
+                                         : json_incref(reply->body);
+            char *body = json_dumps(err, JSON_COMPACT);
+            json_decref(err);
             lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));
             lgw_strlcpy(req->model, reply->model, sizeof(req->model));
             lgw_ingress_complete(req, reply->status, body, body ? strlen(body) : 0);
@@ -74,7 +77,15 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         goto out;
     }
     req->next_seq = reply->seq + 1;
-    if (!reply->final) {
+    if (req->anthropic) { /* Anthropic's event stream: message_start ... message_stop, no [DONE] */
+        if (!reply->final)
+            lgw_anth_stream_chunk(&req->anth, reply->body, &req->sse);
+        else if (reply->status == 200)
+            lgw_anth_stream_end(&req->anth, &reply->usage, &req->sse);
+        else
+            lgw_anth_stream_error(reply->body, &req->sse);
+        req->sse_done = reply->final;
+    } else if (!reply->final) {
         append_json(req, reply->body);
     } else {
         if (reply->status != 200)
@@ -99,9 +110,15 @@ void lgw_sse_fail(struct lgw_req *req, int rc, const char *message)
         struct lgw_buf err;
         lgw_buf_init(&err, 0);
         lgw_http_error_body(rc, message, &err);
-        append_data(req, err.ptr, err.len);
+        if (req->anthropic) {
+            json_t *oai = json_loadb(err.ptr, err.len, 0, NULL);
+            lgw_anth_stream_error(oai, &req->sse);
+            json_decref(oai);
+        } else {
+            append_data(req, err.ptr, err.len);
+            append_data(req, "[DONE]", 6);
+        }
         lgw_buf_cleanup(&err);
-        append_data(req, "[DONE]", 6);
         req->sse_done = true;
         wake(req);
     }

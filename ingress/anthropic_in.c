@@ -1,0 +1,334 @@
+/* anthropic_in.c - Anthropic Messages API in, OpenAI chat inside (see anthropic_in.h). */
+#include "anthropic_in.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+static int bad(char *msg, size_t msgsz, const char *text)
+{
+    snprintf(msg, msgsz, "%s", text);
+    return LGW_ERR(INVALID);
+}
+
+/* Text of content that is a string or a list of text blocks. */
+static void join_text(json_t *content, struct lgw_buf *out)
+{
+    if (json_is_string(content)) {
+        lgw_buf_puts(out, json_string_value(content));
+        return;
+    }
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b) {
+        if (json_is_string(json_object_get(b, "text")))
+            lgw_buf_puts(out, json_string_value(json_object_get(b, "text")));
+    }
+}
+
+static json_t *image_part(json_t *block)
+{
+    json_t *src = json_object_get(block, "source");
+    const char *type = json_string_value(json_object_get(src, "type"));
+    if (type && strcmp(type, "base64") == 0) {
+        struct lgw_buf url;
+        lgw_buf_init(&url, 0);
+        lgw_buf_printf(&url, "data:%s;base64,%s", json_string_value(json_object_get(src, "media_type")) ?: "image/png",
+                       json_string_value(json_object_get(src, "data")) ?: "");
+        json_t *part = json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", url.ptr);
+        lgw_buf_cleanup(&url);
+        return part;
+    }
+    if (type && strcmp(type, "url") == 0 && json_is_string(json_object_get(src, "url")))
+        return json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", json_object_get(src, "url"));
+    return NULL;
+}
+
+/* One Anthropic turn into OpenAI messages appended to out. */
+static int convert_turn(json_t *m, json_t *out, char *msg, size_t msgsz)
+{
+    const char *role = json_string_value(json_object_get(m, "role"));
+    json_t *content = json_object_get(m, "content");
+    if (!role || (strcmp(role, "user") && strcmp(role, "assistant")))
+        return bad(msg, msgsz, "messages: each role must be \"user\" or \"assistant\"");
+    if (json_is_string(content)) {
+        json_array_append_new(out, json_pack("{s:s, s:O}", "role", role, "content", content));
+        return LGW_OK;
+    }
+    if (!json_is_array(content))
+        return bad(msg, msgsz, "messages: content must be a string or an array of content blocks");
+    bool assistant = strcmp(role, "assistant") == 0;
+    json_t *parts = json_array(), *calls = json_array();
+    struct lgw_buf text;
+    lgw_buf_init(&text, 0);
+    size_t i;
+    json_t *b;
+    int rc = LGW_OK;
+    json_array_foreach(content, i, b) {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (!type) {
+            rc = bad(msg, msgsz, "messages: every content block needs a type");
+            break;
+        }
+        if (strcmp(type, "text") == 0 && json_is_string(json_object_get(b, "text"))) {
+            if (assistant)
+                lgw_buf_puts(&text, json_string_value(json_object_get(b, "text")));
+            else
+                json_array_append_new(parts, json_pack("{s:s, s:O}", "type", "text", "text", json_object_get(b, "text")));
+        } else if (strcmp(type, "image") == 0 && !assistant) {
+            json_t *p = image_part(b);
+            if (p)
+                json_array_append_new(parts, p);
+        } else if (strcmp(type, "tool_use") == 0 && assistant) {
+            json_t *input = json_object_get(b, "input");
+            char *args = input ? json_dumps(input, JSON_COMPACT) : NULL;
+            json_array_append_new(calls, json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", json_object_get(b, "id"), "type",
+                                                   "function", "function", "name", json_object_get(b, "name"),
+                                                   "arguments", args ? args : "{}"));
+            free(args);
+        } else if (strcmp(type, "tool_result") == 0 && !assistant) {
+            /* OpenAI carries tool results as their own messages, before the rest of the turn. */
+            struct lgw_buf r;
+            lgw_buf_init(&r, 0);
+            join_text(json_object_get(b, "content"), &r);
+            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "role", "tool", "tool_call_id",
+                                                 json_object_get(b, "tool_use_id"), "content", r.ptr ? r.ptr : ""));
+            lgw_buf_cleanup(&r);
+        }
+        /* thinking, documents and block types added later are not forwarded */
+    }
+    if (rc == 0 && assistant) {
+        json_t *am = json_pack("{s:s}", "role", "assistant");
+        json_object_set_new(am, "content", text.len ? json_string(text.ptr) : json_null());
+        if (json_array_size(calls))
+            json_object_set(am, "tool_calls", calls);
+        json_array_append_new(out, am);
+    } else if (rc == 0 && json_array_size(parts)) {
+        json_array_append_new(out, json_pack("{s:s, s:O}", "role", "user", "content", parts));
+    }
+    json_decref(parts);
+    json_decref(calls);
+    lgw_buf_cleanup(&text);
+    return rc;
+}
+
+int lgw_anth_request_to_openai(json_t *in, json_t **out, char *msg, size_t msgsz)
+{
+    *out = NULL;
+    json_t *model = json_object_get(in, "model"), *mt = json_object_get(in, "max_tokens");
+    json_t *msgs = json_object_get(in, "messages");
+    if (!json_is_string(model) || json_string_length(model) == 0)
+        return bad(msg, msgsz, "model: Field required");
+    if (!json_is_integer(mt) || json_integer_value(mt) < 1)
+        return bad(msg, msgsz, "max_tokens: Field required (a positive integer)");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return bad(msg, msgsz, "messages: at least one message is required");
+    json_t *oai = json_pack("{s:O, s:O}", "model", model, "max_tokens", mt), *list = json_array();
+    json_object_set_new(oai, "messages", list);
+    json_t *system = json_object_get(in, "system");
+    if (json_is_string(system) || json_is_array(system)) {
+        struct lgw_buf s;
+        lgw_buf_init(&s, 0);
+        join_text(system, &s);
+        if (s.len)
+            json_array_append_new(list, json_pack("{s:s, s:s}", "role", "system", "content", s.ptr));
+        lgw_buf_cleanup(&s);
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m) || convert_turn(m, list, msg, msgsz)) {
+            if (!json_is_object(m))
+                bad(msg, msgsz, "messages: each message must be an object");
+            json_decref(oai);
+            return LGW_ERR(INVALID);
+        }
+    }
+    static const char *same[] = {"temperature", "top_p", "stream"};
+    for (size_t k = 0; k < 3; k++)
+        if (json_object_get(in, same[k]))
+            json_object_set(oai, same[k], json_object_get(in, same[k]));
+    if (json_is_array(json_object_get(in, "stop_sequences")))
+        json_object_set(oai, "stop", json_object_get(in, "stop_sequences"));
+    json_t *uid = json_object_get(json_object_get(in, "metadata"), "user_id");
+    if (json_is_string(uid))
+        json_object_set(oai, "user", uid);
+    json_t *tools = json_object_get(in, "tools");
+    if (json_is_array(tools)) {
+        json_t *t = json_array(), *tool;
+        json_array_foreach(tools, i, tool) {
+            json_t *fn = json_pack("{s:O?}", "name", json_object_get(tool, "name"));
+            if (json_object_get(tool, "description"))
+                json_object_set(fn, "description", json_object_get(tool, "description"));
+            if (json_object_get(tool, "input_schema"))
+                json_object_set(fn, "parameters", json_object_get(tool, "input_schema"));
+            json_array_append_new(t, json_pack("{s:s, s:o}", "type", "function", "function", fn));
+        }
+        json_object_set_new(oai, "tools", t);
+    }
+    json_t *tc = json_object_get(in, "tool_choice");
+    const char *tct = json_string_value(json_object_get(tc, "type"));
+    if (tct) {
+        if (strcmp(tct, "tool") == 0)
+            json_object_set_new(oai, "tool_choice", json_pack("{s:s, s:{s:O}}", "type", "function", "function",
+                                                              "name", json_object_get(tc, "name")));
+        else
+            json_object_set_new(oai, "tool_choice",
+                                json_string(strcmp(tct, "any") == 0 ? "required" : strcmp(tct, "none") == 0 ? "none"
+                                                                                                           : "auto"));
+        if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
+            json_object_set_new(oai, "parallel_tool_calls", json_false());
+    }
+    *out = oai;
+    return LGW_OK;
+}
+
+static const char *stop_reason(const char *finish)
+{
+    if (!finish)
+        return "end_turn";
+    if (strcmp(finish, "length") == 0)
+        return "max_tokens";
+    if (strcmp(finish, "tool_calls") == 0)
+        return "tool_use";
+    if (strcmp(finish, "content_filter") == 0)
+        return "refusal";
+    return "end_turn";
+}
+
+static json_t *usage_from_openai(int64_t prompt, int64_t completion, int64_t cached)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "input_tokens", (json_int_t)(prompt - cached), "output_tokens",
+                     (json_int_t)completion, "cache_read_input_tokens", (json_int_t)cached,
+                     "cache_creation_input_tokens", (json_int_t)0);
+}
+
+json_t *lgw_anth_message_from_openai(json_t *c)
+{
+    json_t *choice = json_array_get(json_object_get(c, "choices"), 0), *m = json_object_get(choice, "message");
+    if (!json_is_object(m))
+        return NULL;
+    json_t *content = json_array();
+    json_t *text = json_object_get(m, "content");
+    if (json_is_string(text) && json_string_length(text))
+        json_array_append_new(content, json_pack("{s:s, s:O}", "type", "text", "text", text));
+    size_t i;
+    json_t *call;
+    json_array_foreach(json_object_get(m, "tool_calls"), i, call) {
+        json_t *fn = json_object_get(call, "function");
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        json_t *input = args ? json_loads(args, 0, NULL) : NULL;
+        if (!json_is_object(input)) {
+            json_decref(input);
+            input = json_object();
+        }
+        json_array_append_new(content, json_pack("{s:s, s:O, s:O, s:o}", "type", "tool_use", "id",
+                                                 json_object_get(call, "id"), "name", json_object_get(fn, "name"),
+                                                 "input", input));
+    }
+    json_t *u = json_object_get(c, "usage");
+    int64_t cached = json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    return json_pack("{s:O, s:s, s:s, s:O, s:o, s:s, s:n, s:o}", "id", json_object_get(c, "id"), "type", "message",
+                     "role", "assistant", "model", json_object_get(c, "model"), "content", content, "stop_reason",
+                     stop_reason(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
+                     "usage",
+                     usage_from_openai(json_integer_value(json_object_get(u, "prompt_tokens")),
+                                       json_integer_value(json_object_get(u, "completion_tokens")), cached));
+}
+
+json_t *lgw_anth_error_from_openai(int status, json_t *body)
+{
+    json_t *err = json_object_get(body, "error");
+    const char *type = status == 400 ? "invalid_request_error" : status == 401 ? "authentication_error"
+                     : status == 403 ? "permission_error" : status == 404 ? "not_found_error"
+                     : status == 413 ? "request_too_large" : status == 429 ? "rate_limit_error"
+                     : status == 503 ? "overloaded_error" : status == 504 ? "timeout_error" : "api_error";
+    json_t *message = json_object_get(err, "message");
+    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type, "message",
+                     json_is_string(message) ? json_string_value(message) : "error");
+}
+
+static void event(struct lgw_buf *out, const char *name, json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    lgw_buf_printf(out, "event: %s\ndata: %s\n\n", name, text ? text : "{}");
+    free(text);
+    json_decref(data);
+}
+
+static void close_block(struct lgw_anth_stream *s, struct lgw_buf *out)
+{
+    if (!s->open)
+        return;
+    event(out, "content_block_stop", json_pack("{s:s, s:i}", "type", "content_block_stop", "index", s->index));
+    s->open = 0;
+    s->index++;
+}
+
+void lgw_anth_stream_chunk(struct lgw_anth_stream *s, json_t *chunk, struct lgw_buf *out)
+{
+    if (!s->started) {
+        s->started = true;
+        event(out, "message_start",
+              json_pack("{s:s, s:{s:O?, s:s, s:s, s:O?, s:[], s:n, s:n, s:{s:i, s:i}}}", "type", "message_start",
+                        "message", "id", json_object_get(chunk, "id"), "type", "message", "role",
+                        "assistant", "model", json_object_get(chunk, "model"), "content",
+                        "stop_reason", "stop_sequence", "usage", "input_tokens", 0, "output_tokens", 0));
+    }
+    json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
+    json_t *delta = json_object_get(choice, "delta");
+    json_t *text = json_object_get(delta, "content");
+    if (json_is_string(text) && json_string_length(text)) {
+        if (s->open != 1) {
+            close_block(s, out);
+            event(out, "content_block_start", json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start",
+                                                        "index", s->index, "content_block", "type", "text", "text", ""));
+            s->open = 1;
+        }
+        event(out, "content_block_delta", json_pack("{s:s, s:i, s:{s:s, s:O}}", "type", "content_block_delta", "index",
+                                                    s->index, "delta", "type", "text_delta", "text", text));
+    }
+    size_t i;
+    json_t *call;
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, call) {
+        int ti = (int)json_integer_value(json_object_get(call, "index"));
+        json_t *fn = json_object_get(call, "function");
+        if (json_is_string(json_object_get(call, "id"))) {
+            close_block(s, out);
+            event(out, "content_block_start",
+                  json_pack("{s:s, s:i, s:{s:s, s:O, s:O?, s:{}}}", "type", "content_block_start", "index", s->index,
+                            "content_block", "type", "tool_use", "id", json_object_get(call, "id"), "name",
+                            json_object_get(fn, "name"), "input"));
+            s->open = 2;
+            if (ti >= 0 && ti < 16)
+                s->tool_block[ti] = s->index + 1;
+        }
+        json_t *args = json_object_get(fn, "arguments");
+        if (s->open == 2 && json_is_string(args) && json_string_length(args))
+            event(out, "content_block_delta",
+                  json_pack("{s:s, s:i, s:{s:s, s:O}}", "type", "content_block_delta", "index", s->index, "delta",
+                            "type", "input_json_delta", "partial_json", args));
+    }
+    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+    if (finish)
+        snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", stop_reason(finish));
+}
+
+void lgw_anth_stream_end(struct lgw_anth_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
+{
+    close_block(s, out);
+    event(out, "message_delta",
+          json_pack("{s:s, s:{s:s, s:n}, s:{s:I, s:I, s:I}}", "type", "message_delta", "delta", "stop_reason",
+                    s->stop_reason[0] ? s->stop_reason : "end_turn", "stop_sequence", "usage", "output_tokens",
+                    (json_int_t)usage->output_tokens, "input_tokens",
+                    (json_int_t)(usage->input_tokens - usage->cached_input_tokens), "cache_read_input_tokens",
+                    (json_int_t)usage->cached_input_tokens));
+    event(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+}
+
+void lgw_anth_stream_error(json_t *openai_error_body, struct lgw_buf *out)
+{
+    event(out, "error", lgw_anth_error_from_openai(502, openai_error_body));
+}
