@@ -80,6 +80,9 @@ static const struct opt opts[] = {
       "Anthropic API base URL. HTTPS only, except loopback addresses (local test servers)."),
     SECRET(anthropic_api_key, "LLMGW_ANTHROPIC_API_KEY",
            "Anthropic API key; the Claude models are served only when it is set."),
+    S(gemini_base_url, "LLMGW_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta",
+      "Gemini API base URL. HTTPS only, except loopback addresses (local test servers)."),
+    SECRET(gemini_api_key, "LLMGW_GEMINI_API_KEY", "Gemini API key; the Gemini models are served only when it is set."),
     S(compat_base_url, "LLMGW_COMPAT_BASE_URL", "",
       "Base URL of an OpenAI-compatible server (Mistral, Groq, Together, DeepSeek, vLLM, Ollama, Azure OpenAI); "
       "`{model}` in it is replaced by the upstream model name (Azure deployment URLs). Empty: not used."),
@@ -292,6 +295,10 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     if (!outbound_url_ok(cfg->anthropic_base_url)) {
         lgw_buf_puts(errs, "anthropic_base_url: must be https://, or http:// to a loopback address\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (!outbound_url_ok(cfg->gemini_base_url)) {
+        lgw_buf_puts(errs, "gemini_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
     }
     if (cfg->compat_base_url[0] && !outbound_url_ok(cfg->compat_base_url)) {

@@ -51,6 +51,8 @@ struct lgw_config {
     int64_t provider_max_response_bytes;
     char anthropic_base_url[256];
     char anthropic_api_key[512]; /* secret */
+    char gemini_base_url[256];
+    char gemini_api_key[512]; /* secret */
     char compat_base_url[256];
     char compat_api_key[512]; /* secret */
     char compat_auth[16];

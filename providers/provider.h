@@ -67,5 +67,10 @@ extern const struct lgw_provider lgw_provider_echo;
 extern const struct lgw_provider lgw_provider_openai;
 extern const struct lgw_provider lgw_provider_compat;
 extern const struct lgw_provider lgw_provider_anthropic;
+extern const struct lgw_provider lgw_provider_gemini;
+
+/* An embedding as OpenAI returns it: the JSON array of numbers itself, or (base64) the float32 values in
+ * little-endian bytes, base64-encoded. Takes a borrowed array; returns a new reference. */
+json_t *lgw_prov_embedding_value(json_t *numbers, bool base64);
 
 #endif

@@ -1,5 +1,9 @@
 /* registry.c - the table of provider adapters and model lookup over it. */
+#include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "buf.h"
 
 #include "errors.h"
 #include "provider.h"
@@ -9,6 +13,7 @@ static const struct lgw_provider *const providers[] = {
     &lgw_provider_echo,
     &lgw_provider_openai,
     &lgw_provider_anthropic,
+    &lgw_provider_gemini,
     &lgw_provider_compat,
 };
 
@@ -84,4 +89,21 @@ void lgw_prov_result_error(struct lgw_prov_result *res, int status, const char *
     res->status = status;
     res->body = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type, "param", "code",
                           code);
+}
+
+json_t *lgw_prov_embedding_value(json_t *numbers, bool base64)
+{
+    if (!base64)
+        return json_incref(numbers);
+    size_t n = json_array_size(numbers);
+    float *v = lgw_calloc(n ? n : 1, sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)json_number_value(json_array_get(numbers, i));
+    size_t nbytes = n * sizeof(float);
+    char *b64 = lgw_malloc(4 * ((nbytes + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)v, (int)nbytes);
+    json_t *s = json_string(b64);
+    free(b64);
+    free(v);
+    return s;
 }

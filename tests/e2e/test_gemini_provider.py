@@ -1,0 +1,101 @@
+"""The Gemini adapter against a local fake of generativelanguage v1beta, through the whole Kafka path:
+OpenAI requests to generateContent and back, streams (no [DONE] upstream) to chunks, tools both ways,
+usageMetadata to usage and exact cost, embeddings through batchEmbedContents, errors mapped and retried."""
+import http.client
+import json
+import subprocess
+import sys
+
+import openai
+import pytest
+from openai import OpenAI
+
+from conftest import ROOT, assert_ledger_complete, free_port
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+@pytest.fixture(scope="module")
+def fake():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_gemini.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield port
+    proc.terminate()
+    proc.wait()
+
+
+def last(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/_requests")
+    return json.loads(conn.getresponse().read())[-1]
+
+
+@pytest.fixture
+def gw(cluster, fake):
+    cluster.extra_env.update({"LLMGW_GEMINI_BASE_URL": f"http://127.0.0.1:{fake}/v1beta",
+                              "LLMGW_GEMINI_API_KEY": "fake-gemini-key"})
+    cluster.ledger()
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1")
+    return cluster, OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=cluster.key, max_retries=0), fake
+
+
+def test_chat_translation_and_cost(gw):
+    cluster, client, fake = gw
+    raw = client.chat.completions.with_raw_response.create(
+        model="gemini-2.0-flash", max_tokens=64, temperature=0.2, stop=["X"],
+        messages=[{"role": "system", "content": "short"}, {"role": "user", "content": "hi gemini"}])
+    chat = raw.parse()
+    assert chat.choices[0].message.content == "fake: hi gemini" and chat.choices[0].finish_reason == "stop"
+    assert (chat.usage.prompt_tokens, chat.usage.completion_tokens) == (10, 3)
+    req = last(fake)
+    assert req["path"] == "/v1beta/models/gemini-2.0-flash:generateContent"
+    assert req["body"]["systemInstruction"] == {"parts": [{"text": "short"}]}
+    assert req["body"]["contents"] == [{"role": "user", "parts": [{"text": "hi gemini"}]}]
+    assert req["body"]["generationConfig"] == {"maxOutputTokens": 64, "temperature": 0.2, "stopSequences": ["X"]}
+    cur = cluster.db().cursor()
+    assert_ledger_complete(cur, [raw.headers["x-request-id"]])
+    cur.execute("SELECT input_tokens, output_tokens, cached_input_tokens, cost_nusd, cost_known FROM cost_events")
+    # $0.10 input, $0.025 cached, $0.40 output per 1M tokens
+    assert cur.fetchone() == (10, 3, 2, 8 * 100 + 2 * 25 + 3 * 400, True)
+
+
+def test_stream_and_tools(gw):
+    _, client, fake = gw
+    parts, usage = [], None
+    for c in client.chat.completions.create(model="gemini-2.0-flash", stream=True,
+                                            stream_options={"include_usage": True},
+                                            messages=[{"role": "user", "content": "a b"}]):
+        usage = c.usage or usage
+        parts += [x.delta.content or "" for x in c.choices]
+    assert "".join(parts) == "fake: a b" and usage.completion_tokens == 3
+    assert last(fake)["path"] == "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+    chat = client.chat.completions.create(model="gemini-2.5-flash", tools=TOOLS, tool_choice="required",
+                                          messages=[{"role": "user", "content": "tool"}])
+    call = chat.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"location": "Rome"}
+    assert chat.choices[0].finish_reason == "tool_calls"
+    assert last(fake)["body"]["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+    client.chat.completions.create(model="gemini-2.5-flash", tools=TOOLS, messages=[
+        {"role": "user", "content": "tool"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": call.id, "type": "function",
+                                                              "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": call.id, "content": "warm"}])
+    contents = last(fake)["body"]["contents"]
+    assert contents[1] == {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {}}}]}
+    assert contents[2] == {"role": "user", "parts": [{"functionResponse": {"name": "get_weather",
+                                                                           "response": {"content": "warm"}}}]}
+
+
+def test_embeddings_and_errors(gw):
+    _, client, fake = gw
+    emb = client.embeddings.create(model="text-embedding-004", input=["x", "y"], dimensions=3)
+    assert [len(d.embedding) for d in emb.data] == [3, 3]
+    assert last(fake)["path"] == "/v1beta/models/text-embedding-004:batchEmbedContents"
+    chat = client.chat.completions.create(model="gemini-2.0-flash", messages=[{"role": "user", "content": "fail 503 1"}])
+    assert chat.choices[0].message.content == "fake: fail 503 1"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini-2.0-flash", messages=[{"role": "user", "content": "fail 400 1"}])
+    assert err.value.body["code"] == "INVALID_ARGUMENT"
