@@ -56,8 +56,9 @@ static int start_mock(struct lgw_config *cfg, rd_kafka_t **owner, rd_kafka_mock_
         return LGW_ERR(INTERNAL);
     }
     lgw_strlcpy(cfg->kafka_brokers, rd_kafka_mock_cluster_bootstraps(*mcluster), sizeof(cfg->kafka_brokers));
-    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, LGW_TOPIC_COST, LGW_TOPIC_DLQ};
-    for (size_t i = 0; i < 4; i++) {
+    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, LGW_TOPIC_COST, LGW_TOPIC_DLQ,
+                              LGW_TOPIC_CANCEL};
+    for (size_t i = 0; i < 5; i++) {
         char name[LGW_TOPIC_MAX];
         lgw_config_topic(cfg, suffixes[i], name, sizeof(name));
         rd_kafka_mock_topic_create(*mcluster, name, (int)cfg->kafka_partitions, 1);

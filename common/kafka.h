@@ -18,6 +18,7 @@
 #define LGW_TOPIC_JOBS_EMBEDDINGS "jobs.embeddings"
 #define LGW_TOPIC_COST "cost"
 #define LGW_TOPIC_DLQ "jobs.dlq"
+#define LGW_TOPIC_CANCEL "cancel" /* ingress -> workers: the client of this request left */
 #define LGW_TOPIC_REPLIES "replies" /* + "." + ingress id */
 
 /* Returns a new conf (caller owns; rd_kafka_new takes it) with the common settings for client_id.

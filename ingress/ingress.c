@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cancel.h"
 #include "clock.h"
 #include "errors.h"
 #include "http_error.h"
@@ -408,9 +409,13 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     lgw_metrics_observe(ing->m, "llmgw_http_request_duration_seconds", labels,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
-    /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched. */
-    if (lgw_pending_remove(ing->pending, req))
+    /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched, and
+     * the workers are told, so the provider call stops instead of burning tokens for nobody. */
+    if (lgw_pending_remove(ing->pending, req)) {
+        if (req->stream && lgw_cancel_publish(ing->producer, ing->cfg, req->id) == 0)
+            LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "client left mid-stream; cancel sent");
         lgw_req_unref(req);
+    }
     lgw_req_unref(req);
 }
 

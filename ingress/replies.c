@@ -124,9 +124,9 @@ static bool create_topics(struct lgw_ingress *ing)
     const struct lgw_config *cfg = ing->cfg;
     char suffix[96];
     snprintf(suffix, sizeof(suffix), "%s.%s", LGW_TOPIC_REPLIES, ing->id);
-    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, suffix};
-    int parts[] = {(int)cfg->kafka_partitions, (int)cfg->kafka_partitions, 1};
-    return lgw_kafka_ensure_topics(ing->producer, cfg, suffixes, parts, 3, 5000) == LGW_OK;
+    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, suffix, LGW_TOPIC_CANCEL};
+    int parts[] = {(int)cfg->kafka_partitions, (int)cfg->kafka_partitions, 1, 1};
+    return lgw_kafka_ensure_topics(ing->producer, cfg, suffixes, parts, 4, 5000) == LGW_OK;
 }
 
 static void *reply_main(void *arg)

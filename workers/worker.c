@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cancel.h"
 #include "clock.h"
 #include "cost.h"
 #include "envelope.h"
@@ -60,6 +61,7 @@ struct lgw_worker {
     pthread_t *threads;
     size_t nthreads;
     pthread_t poller, health;
+    struct lgw_cancels *cancels;
     atomic_bool stop_bg; /* stops the producer poller and the health probe */
     atomic_bool kafka_up;
     atomic_int running; /* jobs between dequeue and produce */
@@ -175,11 +177,14 @@ struct stream_ctx {
     const struct lgw_job *job;
     const char *run_id;
     int seq;
+    atomic_bool cancelled; /* the client left (cancel.h): stop, which aborts the upstream transfer */
 };
 
 static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
 {
     struct stream_ctx *ctx = (struct stream_ctx *)stream;
+    if (atomic_load(&ctx->cancelled))
+        return LGW_ERR(UNAVAILABLE);
     struct lgw_reply part;
     struct lgw_buf buf;
     memset(&part, 0, sizeof(part));
@@ -230,7 +235,11 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
         json_t *so = json_object_get(job->body, "stream_options");
         sctx.base.include_usage = json_is_true(json_object_get(so, "include_usage"));
         bool streamed = job->stream && job->kind == LGW_JOB_CHAT;
+        if (streamed && w->cancels)
+            lgw_cancels_register(w->cancels, job->id, &sctx.cancelled);
         rc = prov->call(prov, w->cfg, info, job, streamed ? &sctx.base : NULL, &res);
+        if (streamed && w->cancels)
+            lgw_cancels_unregister(w->cancels, &sctx.cancelled);
         reply.seq = sctx.seq;
         if (rc == 0 && streamed && res.status == 200 && !res.body)
             res.body = json_pack("{s:s}", "object", "llmgw.stream.end");
@@ -522,6 +531,8 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     }
     if ((rc = lgw_kafka_health_start(w->producer, &w->kafka_up, &w->stop_bg, 1000, &w->health)))
         goto fail;
+    if (lgw_cancels_start(cfg, w->id, &w->cancels))
+        LGW_WARN("worker", "cancel consumer not started: streams of clients that leave run to their end");
     if (pthread_create(&w->poller, NULL, poller_main, w) != 0) {
         rc = LGW_ERR(INTERNAL);
         goto fail;
@@ -604,6 +615,7 @@ void lgw_worker_free(struct lgw_worker *w)
     /* Jobs still queued (never started) are dropped: their offsets were not committed. */
     for (size_t i = 0; i < w->qlen; i++)
         ticket_free(w->queue[(w->qhead + i) % w->qcap]);
+    lgw_cancels_stop(w->cancels);
     rd_kafka_flush(w->producer, 2000);
     atomic_store(&w->stop_bg, true);
     pthread_join(w->poller, NULL);

@@ -1,6 +1,8 @@
 """The OpenAI adapter against a local fake that speaks OpenAI's wire format, through the whole Kafka path:
 pass-through of requests and answers, streaming with usage, exact cost from the catalog and the reported
 usage, error statuses with their real bodies, retries with backoff, and clean 502s for broken answers."""
+import http.client
+import json
 import subprocess
 import sys
 
@@ -171,3 +173,26 @@ def test_models_list_shows_configured_provider(gw):
     _, client, _ = gw
     ids = {m.id for m in client.models.list()}
     assert {"gpt-4o-mini", "text-embedding-3-small", "echo"} <= ids
+
+
+def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
+    """The client hangs up after the first chunk of a 20-second stream; the ingress tells the workers, and
+    the worker's transfer to the provider is cut (the fake sees its stream aborted), long before its end."""
+    import socket
+    import time
+    cluster, client, fake = gw
+    text = "slowstream 200"
+    body = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": text}]})
+    port = int(str(client.base_url).split(":")[2].split("/")[0])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
+    assert b"w0" in sock.recv(65536) or b"w0" in sock.recv(65536)
+    sock.close()
+
+    def aborted():
+        conn = http.client.HTTPConnection("127.0.0.1", fake)
+        conn.request("GET", "/_aborted")
+        return text in json.loads(conn.getresponse().read())
+
+    wait_for(aborted, 12, "the upstream stream to be aborted")

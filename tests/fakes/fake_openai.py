@@ -37,6 +37,7 @@ ERRORS = {
 lock = threading.Lock()
 requests_seen = []
 fail_counts = {}
+aborted = []  # messages whose stream the caller hung up on
 
 
 def last_user(body):
@@ -75,6 +76,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_requests":
             with lock:
                 self.send_json(200, requests_seen)
+        elif self.path == "/_aborted":
+            with lock:
+                self.send_json(200, aborted)
         else:
             self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
 
@@ -126,6 +130,8 @@ class Handler(BaseHTTPRequestHandler):
                  "prompt_tokens_details": {"cached_tokens": 4 if "prompt_cache_key" in body else 0, "audio_tokens": 0},
                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+        if body.get("stream") and words[:1] == ["slowstream"]:
+            return self.slow_stream(body, text, int(words[1]))
         if body.get("stream"):
             return self.stream(body, answer, usage, text == "truncate", tool_call)
         message = {"role": "assistant", "content": answer, "refusal": None, "annotations": []}
@@ -182,6 +188,28 @@ class Handler(BaseHTTPRequestHandler):
         data = b"data: [DONE]\n\n"
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
         self.wfile.flush()
+
+    def slow_stream(self, body, text, n):
+        """n words, 100 ms apart: long enough for a caller to leave in the middle."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            for i in range(n):
+                chunk = {"id": "chatcmpl-slow", "object": "chat.completion.chunk", "created": int(time.time()),
+                         "model": body["model"], "choices": [{"index": 0, "delta": {"content": f"w{i} "},
+                                                              "logprobs": None, "finish_reason": None}]}
+                data = ("data: " + json.dumps(chunk) + "\n\n").encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+                time.sleep(0.1)
+            data = b"data: [DONE]\n\n"
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with lock:
+                aborted.append(text)
 
     def embeddings(self, body):
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]

@@ -1,0 +1,154 @@
+/* cancel.c - cancel topic consumer and running-stream registry (see cancel.h). */
+#include "cancel.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "envelope.h"
+#include "errors.h"
+#include "kafka.h"
+#include "log.h"
+
+struct running {
+    char id[LGW_ID_MAX];
+    atomic_bool *flag;
+    struct running *next;
+};
+
+struct lgw_cancels {
+    rd_kafka_t *consumer;
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    struct running *list; /* at most worker_concurrency entries: a list is enough */
+};
+
+static void raise_flag(struct lgw_cancels *c, const char *id, size_t len)
+{
+    pthread_mutex_lock(&c->lock);
+    for (struct running *r = c->list; r; r = r->next)
+        if (strlen(r->id) == len && memcmp(r->id, id, len) == 0) {
+            atomic_store(r->flag, true);
+            LGW_LOG(LGW_LOG_INFO, "worker", r->id, NULL, "client left: cancelling the upstream call");
+        }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void *consume_main(void *arg)
+{
+    struct lgw_cancels *c = arg;
+    while (!atomic_load(&c->stop)) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->consumer, 100);
+        if (!msg)
+            continue;
+        if (!msg->err && msg->key && msg->key_len < LGW_ID_MAX)
+            raise_flag(c, msg->key, msg->key_len);
+        rd_kafka_message_destroy(msg);
+    }
+    return NULL;
+}
+
+int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struct lgw_cancels **out)
+{
+    *out = NULL;
+    char errstr[256], group[200], client[200], topic[LGW_TOPIC_MAX];
+    rd_kafka_conf_t *conf = lgw_kafka_conf_new(cfg, "llmgw-cancel");
+    if (!conf)
+        return LGW_ERR(CONFIG);
+    /* A group per worker process, so every worker sees every cancel; from the end, since only running
+     * streams can be cancelled. */
+    snprintf(group, sizeof(group), "%s-cancel-%s", cfg->topic_prefix, worker_id);
+    snprintf(client, sizeof(client), "llmgw-cancel-%s", worker_id);
+    char wait[32];
+    snprintf(wait, sizeof(wait), "%lld", (long long)cfg->kafka_fetch_wait_ms);
+    int rc = lgw_kafka_set(conf, "group.id", group) | lgw_kafka_set(conf, "client.id", client) |
+             lgw_kafka_set(conf, "auto.offset.reset", "latest") | lgw_kafka_set(conf, "enable.auto.commit", "false") |
+             lgw_kafka_set(conf, "fetch.wait.max.ms", wait);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return LGW_ERR(CONFIG);
+    }
+    struct lgw_cancels *c = lgw_calloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    c->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!c->consumer) {
+        LGW_ERROR("worker", "cancel consumer: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return LGW_ERR(UNAVAILABLE);
+    }
+    rd_kafka_poll_set_consumer(c->consumer);
+    const char *suffixes[] = {LGW_TOPIC_CANCEL};
+    int parts[] = {1};
+    lgw_kafka_ensure_topics(c->consumer, cfg, suffixes, parts, 1, 10000);
+    lgw_config_topic(cfg, LGW_TOPIC_CANCEL, topic, sizeof(topic));
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(c->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (pthread_create(&c->thread, NULL, consume_main, c) != 0) {
+        rd_kafka_destroy(c->consumer);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return LGW_ERR(INTERNAL);
+    }
+    *out = c;
+    return LGW_OK;
+}
+
+void lgw_cancels_stop(struct lgw_cancels *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->thread, NULL);
+    rd_kafka_consumer_close(c->consumer);
+    rd_kafka_destroy(c->consumer);
+    while (c->list) {
+        struct running *r = c->list;
+        c->list = r->next;
+        free(r);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag)
+{
+    struct running *r = lgw_calloc(1, sizeof(*r));
+    lgw_strlcpy(r->id, job_id, sizeof(r->id));
+    r->flag = flag;
+    pthread_mutex_lock(&c->lock);
+    r->next = c->list;
+    c->list = r;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void lgw_cancels_unregister(struct lgw_cancels *c, atomic_bool *flag)
+{
+    pthread_mutex_lock(&c->lock);
+    for (struct running **pp = &c->list; *pp; pp = &(*pp)->next) {
+        if ((*pp)->flag == flag) {
+            struct running *r = *pp;
+            *pp = r->next;
+            free(r);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+int lgw_cancel_publish(rd_kafka_t *producer, const struct lgw_config *cfg, const char *job_id)
+{
+    char topic[LGW_TOPIC_MAX], body[128];
+    lgw_config_topic(cfg, LGW_TOPIC_CANCEL, topic, sizeof(topic));
+    int n = snprintf(body, sizeof(body), "{\"v\":1,\"id\":\"%s\"}", job_id);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(job_id, strlen(job_id)), RD_KAFKA_V_VALUE(body, (size_t)n),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    return err ? LGW_ERR(UNAVAILABLE) : LGW_OK;
+}
