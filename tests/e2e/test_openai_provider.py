@@ -196,3 +196,35 @@ def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
         return text in json.loads(conn.getresponse().read())
 
     wait_for(aborted, 12, "the upstream stream to be aborted")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_non_retryable_statuses_pass_through(gw, status):
+    _, client, fake = gw
+    text = f"fail {status} 1"
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg(text))
+    assert err.value.status_code == status and err.value.body["message"]
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg(text)]) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses_pass_through_after_the_last_attempt(gw, status):
+    _, client, fake = gw
+    text = f"fail {status} 99"
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg(text))
+    assert err.value.status_code == status
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg(text)]) == 3
+
+
+def test_attempt_timeout_is_504(cluster, fake):
+    cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1", "LLMGW_OPENAI_API_KEY": KEY,
+                              "LLMGW_PROVIDER_TIMEOUT_MS": "500", "LLMGW_PROVIDER_MAX_RETRIES": "1"})
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1")
+    client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=cluster.key, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg("slow 3000"))
+    assert err.value.status_code == 504 and err.value.body["code"] == "gateway_timeout"
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg("slow 3000")]) == 2  # retried once

@@ -29,9 +29,13 @@ ERRORS = {
     400: ("invalid_request_error", "context_length_exceeded", "This model's maximum context length is 128000 tokens."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys."),
     404: ("invalid_request_error", "model_not_found", "The model `x` does not exist or you do not have access to it."),
+    403: ("invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported"),
+    408: ("server_error", None, "Request timed out."),
     429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 0s."),
     500: ("server_error", None, "The server had an error processing your request. Sorry about that!"),
+    502: ("server_error", None, "Bad gateway."),
     503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+    504: ("server_error", None, "Gateway timeout."),
 }
 
 lock = threading.Lock()
