@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic_blocks.h"
 #include "errors.h"
 
 static int bad(char *msg, size_t msgsz, const char *text)
@@ -214,20 +215,7 @@ json_t *lgw_anth_message_from_openai(json_t *c)
     json_t *text = json_object_get(m, "content");
     if (json_is_string(text) && json_string_length(text))
         json_array_append_new(content, json_pack("{s:s, s:O}", "type", "text", "text", text));
-    size_t i;
-    json_t *call;
-    json_array_foreach(json_object_get(m, "tool_calls"), i, call) {
-        json_t *fn = json_object_get(call, "function");
-        const char *args = json_string_value(json_object_get(fn, "arguments"));
-        json_t *input = args ? json_loads(args, 0, NULL) : NULL;
-        if (!json_is_object(input)) {
-            json_decref(input);
-            input = json_object();
-        }
-        json_array_append_new(content, json_pack("{s:s, s:O, s:O, s:o}", "type", "tool_use", "id",
-                                                 json_object_get(call, "id"), "name", json_object_get(fn, "name"),
-                                                 "input", input));
-    }
+    lgw_anth_append_tool_use(json_object_get(m, "tool_calls"), content);
     json_t *u = json_object_get(c, "usage");
     int64_t cached = json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     return json_pack("{s:O, s:s, s:s, s:O, s:o, s:s, s:n, s:o}", "id", json_object_get(c, "id"), "type", "message",

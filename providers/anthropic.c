@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic_blocks.h"
 #include "clock.h"
 #include "errors.h"
 #include "provider.h"
@@ -169,20 +170,7 @@ static char *request_body(const struct lgw_model_info *model, const struct lgw_j
         }
         bool assistant = strcmp(role, "assistant") == 0;
         content_blocks(content, blocks);
-        size_t j;
-        json_t *call;
-        json_array_foreach(json_object_get(m, "tool_calls"), j, call) {
-            json_t *fn = json_object_get(call, "function");
-            const char *args = json_string_value(json_object_get(fn, "arguments"));
-            json_t *input = args ? json_loads(args, 0, NULL) : NULL;
-            if (!json_is_object(input)) {
-                json_decref(input);
-                input = json_object();
-            }
-            json_array_append_new(blocks, json_pack("{s:s, s:O, s:O, s:o}", "type", "tool_use", "id",
-                                                    json_object_get(call, "id"), "name", json_object_get(fn, "name"),
-                                                    "input", input));
-        }
+        lgw_anth_append_tool_use(json_object_get(m, "tool_calls"), blocks);
         add_turn(messages, assistant ? "assistant" : "user", blocks);
     }
     json_t *mt = json_object_get(in, "max_completion_tokens");

@@ -58,8 +58,8 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
     rd_kafka_conf_t *conf = lgw_kafka_conf_new(cfg, "llmgw-cancel");
     if (!conf)
         return LGW_ERR(CONFIG);
-    /* A group per worker process, so every worker sees every cancel; from the end, since only running
-     * streams can be cancelled. */
+    /* Every worker reads every cancel, from the end: only running streams can be cancelled. The group id is
+     * required by librdkafka 2.0.2 even with assign(); it is never joined. */
     snprintf(group, sizeof(group), "%s-cancel-%s", cfg->topic_prefix, worker_id);
     snprintf(client, sizeof(client), "llmgw-cancel-%s", worker_id);
     char wait[32];
@@ -86,10 +86,15 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
     int parts[] = {1};
     lgw_kafka_ensure_topics(c->consumer, cfg, suffixes, parts, 1, 10000);
     lgw_config_topic(cfg, LGW_TOPIC_CANCEL, topic, sizeof(topic));
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(c->consumer, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
+    /* assign() at the current end, not a group subscription: a group join takes seconds, and a cancel
+     * published meanwhile would be skipped by "latest". */
+    int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
+    if (rd_kafka_query_watermark_offsets(c->consumer, topic, 0, &lo, &hi, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        hi = RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(at, topic, 0)->offset = hi;
+    rd_kafka_assign(c->consumer, at);
+    rd_kafka_topic_partition_list_destroy(at);
     if (pthread_create(&c->thread, NULL, consume_main, c) != 0) {
         rd_kafka_destroy(c->consumer);
         pthread_mutex_destroy(&c->lock);

@@ -1,8 +1,8 @@
 /* cancel.h - stopping the upstream call of a streamed request whose client left.
  *
  * The ingress publishes the request id on <prefix>.cancel when a streaming client disconnects before the
- * end. Every worker reads that topic (a group of its own, from the end: cancels are only for running
- * work) and raises the flag of the matching running stream; the stream's emit then fails, which aborts
+ * end. Every worker reads that topic (one partition, assign()ed at its end when the worker starts:
+ * cancels are only for running work) and raises the flag of the matching running stream; the stream's emit then fails, which aborts
  * the provider transfer. Running streams register their flag for the time of the call. Thread-safe. */
 #ifndef LGW_CANCEL_H
 #define LGW_CANCEL_H

@@ -224,3 +224,13 @@ def assert_ledger_complete(cur, request_ids: list, timeout: float = 60) -> None:
     assert total == distinct
     cur.execute("SELECT request_id, count(*) FROM cost_events WHERE NOT rerun GROUP BY 1 HAVING count(*) > 1")
     assert cur.fetchall() == [], "a request was counted twice without being marked as a re-run"
+
+
+def start_fake(script: str):
+    """Starts tests/fakes/<script> on a free port; returns (port, process)."""
+    import sys
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / script), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready", f"{script} did not start"
+    return port, proc

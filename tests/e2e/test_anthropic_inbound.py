@@ -1,20 +1,15 @@
 """POST /v1/messages: the official anthropic SDK, unmodified, against the production-mode gateway, plain and
 streamed, answered in Anthropic's format whichever provider served the request (echo, OpenAI via the fake)."""
-import subprocess
-import sys
 
 import anthropic
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import start_fake
 
 
 @pytest.fixture(scope="module")
 def fake_openai():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_openai.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    port, proc = start_fake("fake_openai.py")
     yield port
     proc.terminate()
     proc.wait()

@@ -4,14 +4,12 @@ answers and streams translated back, usage with cache writes and reads billed ex
 overloaded included) mapped, retried and ended cleanly."""
 import http.client
 import json
-import subprocess
-import sys
 
 import openai
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, assert_ledger_complete, free_port, wait_for
+from conftest import start_fake, assert_ledger_complete, wait_for
 
 KEY = "sk-ant-fake"
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather by city",
@@ -20,10 +18,7 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 
 @pytest.fixture(scope="module")
 def fake():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_anthropic.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    port, proc = start_fake("fake_anthropic.py")
     yield port
     proc.terminate()
     proc.wait()

@@ -3,23 +3,18 @@ bearer-key server (Mistral, Groq, vLLM style) with a model-name mapping and pric
 deployment URL with its api-key header and api-version."""
 import http.client
 import json
-import subprocess
-import sys
 
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, assert_ledger_complete, free_port
+from conftest import start_fake, assert_ledger_complete
 
 KEY = "sk-fake-test-key"
 
 
 @pytest.fixture(scope="module")
 def fake():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_openai.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    port, proc = start_fake("fake_openai.py")
     yield port
     proc.terminate()
     proc.wait()

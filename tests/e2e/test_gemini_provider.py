@@ -3,24 +3,19 @@ OpenAI requests to generateContent and back, streams (no [DONE] upstream) to chu
 usageMetadata to usage and exact cost, embeddings through batchEmbedContents, errors mapped and retried."""
 import http.client
 import json
-import subprocess
-import sys
 
 import openai
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, assert_ledger_complete, free_port
+from conftest import start_fake, assert_ledger_complete
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 
 @pytest.fixture(scope="module")
 def fake():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_gemini.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    port, proc = start_fake("fake_gemini.py")
     yield port
     proc.terminate()
     proc.wait()

@@ -3,14 +3,12 @@ pass-through of requests and answers, streaming with usage, exact cost from the 
 usage, error statuses with their real bodies, retries with backoff, and clean 502s for broken answers."""
 import http.client
 import json
-import subprocess
-import sys
 
 import openai
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, assert_ledger_complete, free_port, wait_for
+from conftest import start_fake, assert_ledger_complete, wait_for
 
 KEY = "sk-fake-test-key"
 # gpt-4o-mini per 1M tokens: $0.15 input, $0.60 output, $0.075 cached input, in nano-USD per token
@@ -19,10 +17,7 @@ IN, OUT, CACHED = 150, 600, 75
 
 @pytest.fixture(scope="module")
 def fake():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/fakes/fake_openai.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    port, proc = start_fake("fake_openai.py")
     yield port
     proc.terminate()
     proc.wait()
