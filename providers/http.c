@@ -1,6 +1,7 @@
 /* http.c - libcurl wrapper for provider calls (see http.h). */
 #include "http.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,6 +13,35 @@
 /* Backoff: 250 ms doubling up to 8 s, the shape the OpenAI SDK uses. */
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 8000
+
+/* One easy handle per thread, kept between calls: its connection cache keeps provider connections (and
+ * TLS sessions) alive, so a job does not pay a new TCP and TLS handshake. Freed when the thread exits. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *curl)
+{
+    curl_easy_cleanup(curl);
+}
+
+static void handle_key_init(void)
+{
+    pthread_key_create(&handle_key, handle_free);
+}
+
+static CURL *thread_handle(void)
+{
+    pthread_once(&handle_once, handle_key_init);
+    CURL *curl = pthread_getspecific(handle_key);
+    if (curl) {
+        curl_easy_reset(curl); /* options go back to defaults; live connections stay cached */
+        return curl;
+    }
+    curl = curl_easy_init();
+    if (curl)
+        pthread_setspecific(handle_key, curl);
+    return curl;
+}
 
 int lgw_http_global_init(void)
 {
@@ -85,7 +115,7 @@ int lgw_http_post(const struct lgw_http_req *req, struct lgw_http_resp *resp)
     resp->retry_after_ms = -1;
     if (!lgw_http_url_allowed(req->url))
         return LGW_ERR(CONFIG);
-    struct transfer t = {req, resp, curl_easy_init(), 0};
+    struct transfer t = {req, resp, thread_handle(), 0};
     if (!t.curl)
         return LGW_ERR(NOMEM);
     curl_easy_setopt(t.curl, CURLOPT_URL, req->url);
@@ -106,7 +136,6 @@ int lgw_http_post(const struct lgw_http_req *req, struct lgw_http_resp *resp)
     curl_easy_setopt(t.curl, CURLOPT_ACCEPT_ENCODING, ""); /* gzip when the provider offers it */
     CURLcode cc = curl_easy_perform(t.curl);
     curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    curl_easy_cleanup(t.curl);
     if (t.rc)
         return t.rc;
     switch (cc) {
