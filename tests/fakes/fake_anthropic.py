@@ -11,16 +11,12 @@ cache_read_input_tokens = 3 when the system prompt says "cached", output_tokens 
 GET /_requests lists what was received. Run: fake_anthropic.py PORT
 """
 import json
-import socket
-import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fakebase import FakeHandler, lock, seen, serve
 
 ERRORS = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
           429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
-lock = threading.Lock()
-seen, fails = [], {}
+fails = {}
 
 
 def last_user_text(body):
@@ -33,26 +29,8 @@ def last_user_text(body):
     return ""
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, status, obj, extra=None):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("request-id", "req_fake")
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(FakeHandler):
+    json_headers = {"request-id": "req_fake"}
 
     def error(self, status, message):
         self.send_json(status, {"type": "error", "error": {"type": ERRORS.get(status, "api_error"), "message": message},
@@ -60,12 +38,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         with lock:
-            self.send_json(200, seen)
+            self.send_json(200, list(seen))
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-        with lock:
-            seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        body = self.read_json()
         if self.headers.get("x-api-key") != "sk-ant-fake" or self.headers.get("anthropic-version") != "2023-06-01":
             return self.error(401, "invalid x-api-key")
         if "max_tokens" not in body:
@@ -99,15 +75,10 @@ class Handler(BaseHTTPRequestHandler):
                              "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage})
 
     def stream(self, body, content, usage, stop, overload):
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
+        self.start_stream()
 
         def send(name, obj):
-            data = f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
+            self.write_chunk(f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode())
 
         start_usage = dict(usage, output_tokens=1)
         send("message_start", {"type": "message_start", "message": {"id": "msg_fake", "type": "message",
@@ -123,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
                                                  "delta": {"type": "text_delta", "text": word if j == 0 else " " + word}})
                     if overload:
                         send("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-                        self.wfile.write(b"0\r\n\r\n")
+                        self.end_stream()
                         return
             else:
                 send("content_block_start", {"type": "content_block_start", "index": i, "content_block":
@@ -135,12 +106,8 @@ class Handler(BaseHTTPRequestHandler):
         send("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                                "usage": {"output_tokens": usage["output_tokens"]}})
         send("message_stop", {"type": "message_stop"})
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self.end_stream()
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    print("ready", flush=True)
-    server.serve_forever()
+    serve(Handler)

@@ -8,43 +8,23 @@ else "fake: <text>". usageMetadata: promptTokenCount = 10 per content turn, cand
 cachedContentTokenCount = 2 when there is a systemInstruction. GET /_requests lists what was received.
 Run: fake_gemini.py PORT"""
 import json
-import socket
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fakebase import FakeHandler, lock, seen, serve
 
 STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
           500: "INTERNAL", 503: "UNAVAILABLE"}
-lock = threading.Lock()
-seen, fails = [], {}
+fails = {}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, status, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json; charset=UTF-8")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(FakeHandler):
+    pass
 
     def do_GET(self):
         with lock:
-            self.send_json(200, seen)
+            self.send_json(200, list(seen))
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-        with lock:
-            seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        body = self.read_json()
         if self.headers.get("x-goog-api-key") != "fake-gemini-key":
             return self.send_json(400, {"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}})
         path = self.path.split("?")[0]
@@ -73,10 +53,7 @@ class Handler(BaseHTTPRequestHandler):
             parts = [{"text": answer}]
         model = path.split("/models/")[1].split(":")[0]
         if path.endswith(":streamGenerateContent"):
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
+            self.start_stream()
             pieces = [[{"text": w if i == 0 else " " + w}] for i, w in enumerate(answer.split(" "))] \
                 if "text" in parts[0] else [parts]
             for i, ps in enumerate(pieces):
@@ -85,10 +62,8 @@ class Handler(BaseHTTPRequestHandler):
                 if last:
                     ev["candidates"][0]["finishReason"] = "STOP"
                     ev["usageMetadata"] = usage
-                data = f"data: {json.dumps(ev)}\r\n\r\n".encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
+                self.write_chunk(f"data: {json.dumps(ev)}\r\n\r\n".encode())
+            self.end_stream()
             return
         self.send_json(200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
                                              "index": 0}], "usageMetadata": usage, "modelVersion": model,
@@ -96,7 +71,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    print("ready", flush=True)
-    server.serve_forever()
+    serve(Handler)

@@ -18,12 +18,10 @@ Run: fake_openai.py PORT
 """
 import base64
 import json
-import socket
 import struct
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fakebase import FakeHandler, lock, seen, serve
 
 ERRORS = {
     400: ("invalid_request_error", "context_length_exceeded", "This model's maximum context length is 128000 tokens."),
@@ -38,8 +36,6 @@ ERRORS = {
     504: ("server_error", None, "Gateway timeout."),
 }
 
-lock = threading.Lock()
-requests_seen = []
 fail_counts = {}
 aborted = []  # messages whose stream the caller hung up on
 
@@ -52,34 +48,13 @@ def last_user(body):
     return ""
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        # Headers and each SSE chunk are separate small writes: without this, Nagle plus the client's
-        # delayed ACK hold every chunk back ~40 ms, which no real provider does.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, status, obj, extra=None):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("x-request-id", "req_fake")
-        self.send_header("openai-processing-ms", "1")
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(FakeHandler):
+    json_headers = {"x-request-id": "req_fake", "openai-processing-ms": "1"}
 
     def do_GET(self):
         if self.path == "/_requests":
             with lock:
-                self.send_json(200, requests_seen)
+                self.send_json(200, list(seen))
         elif self.path == "/_aborted":
             with lock:
                 self.send_json(200, aborted)
@@ -87,16 +62,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
 
     def do_POST(self):
-        length = int(self.headers.get("content-length", 0))
-        raw = self.rfile.read(length)
         if self.path == "/_reset":
+            self.rfile.read(int(self.headers.get("content-length", 0)))
             with lock:
-                requests_seen.clear()
+                seen.clear()
                 fail_counts.clear()
             return self.send_json(200, {})
-        body = json.loads(raw)
-        with lock:
-            requests_seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        body = self.read_json()
         # OpenAI's bearer key, or Azure OpenAI's api-key header (deployment URLs, ?api-version=)
         if self.headers.get("authorization") != "Bearer sk-fake-test-key" and self.headers.get("api-key") != "sk-fake-test-key":
             t, c, m = ERRORS[401]
@@ -152,11 +124,7 @@ class Handler(BaseHTTPRequestHandler):
                              "service_tier": "default", "system_fingerprint": "fp_fake"})
 
     def stream(self, body, answer, usage, truncate, tool_call):
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("x-request-id", "req_fake")
-        self.end_headers()
+        self.start_stream("text/event-stream; charset=utf-8")
         include_usage = (body.get("stream_options") or {}).get("include_usage")
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": body["model"] + "-2024-07-18", "system_fingerprint": "fp_fake"}
@@ -164,9 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         def send(obj):
             if include_usage and "usage" not in obj:
                 obj["usage"] = None
-            data = ("data: " + json.dumps(obj) + "\n\n").encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
+            self.write_chunk(("data: " + json.dumps(obj) + "\n\n").encode())
 
         def choice(delta, finish=None):
             return dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
@@ -183,34 +149,26 @@ class Handler(BaseHTTPRequestHandler):
             for i, word in enumerate(answer.split(" ")):
                 send(choice({"content": word if i == 0 else " " + word}))
                 if truncate and i == 1:
-                    self.wfile.write(b"0\r\n\r\n")  # end the HTTP body without [DONE]
-                    self.wfile.flush()
+                    self.end_stream()  # end the HTTP body without [DONE]
                     return
             send(choice({}, "stop"))
         if include_usage:
             send(dict(base, choices=[], usage=usage))
-        data = b"data: [DONE]\n\n"
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
-        self.wfile.flush()
+        self.write_chunk(b"data: [DONE]\n\n")
+        self.end_stream()
 
     def slow_stream(self, body, text, n):
         """n words, 100 ms apart: long enough for a caller to leave in the middle."""
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
+        self.start_stream("text/event-stream; charset=utf-8")
         try:
             for i in range(n):
                 chunk = {"id": "chatcmpl-slow", "object": "chat.completion.chunk", "created": int(time.time()),
                          "model": body["model"], "choices": [{"index": 0, "delta": {"content": f"w{i} "},
                                                               "logprobs": None, "finish_reason": None}]}
-                data = ("data: " + json.dumps(chunk) + "\n\n").encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
+                self.write_chunk(("data: " + json.dumps(chunk) + "\n\n").encode())
                 time.sleep(0.1)
-            data = b"data: [DONE]\n\n"
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
-            self.wfile.flush()
+            self.write_chunk(b"data: [DONE]\n\n")
+            self.end_stream()
         except (BrokenPipeError, ConnectionResetError):
             with lock:
                 aborted.append(text)
@@ -230,7 +188,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    print("ready", flush=True)
-    server.serve_forever()
+    serve(Handler)
