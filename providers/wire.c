@@ -92,18 +92,25 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
+/* The end of a stream: done cleanly (200), failed (res holds the error), or cut short (502). */
+static void finish_stream(struct attempt *a)
+{
+    if (a->st.failed)
+        return;
+    if (a->st.done)
+        a->st.res->status = 200;
+    else
+        lgw_prov_result_error(a->st.res, 502, "api_error", "bad_gateway",
+                              "The provider's stream ended before it was complete.");
+}
+
 /* Classifies one attempt's outcome into res; returns true when another attempt may help. */
 static bool settle(struct attempt *a, const struct lgw_job *job, int hrc, struct lgw_http_resp *resp)
 {
     struct lgw_prov_result *res = a->st.res;
     bool streamed = a->st.stream != NULL;
     if (streamed && a->st.emitted > 0) {
-        /* Part of the answer reached the client: never retry; end it cleanly or with an error. */
-        if (!a->st.failed && !a->st.done)
-            lgw_prov_result_error(res, 502, "api_error", "bad_gateway",
-                                  "The provider's stream ended before it was complete.");
-        else if (!a->st.failed)
-            res->status = 200;
+        finish_stream(a); /* part of the answer reached the client: never retry */
         return false;
     }
     if (hrc == LGW_ERR(TIMEOUT)) {
@@ -116,11 +123,7 @@ static bool settle(struct attempt *a, const struct lgw_job *job, int hrc, struct
     }
     if (resp->status >= 200 && resp->status < 300 && (hrc == 0 || (streamed && a->st.failed))) {
         if (streamed) {
-            if (!a->st.failed && !a->st.done)
-                lgw_prov_result_error(res, 502, "api_error", "bad_gateway",
-                                      "The provider's stream ended before it was complete.");
-            else if (!a->st.failed)
-                res->status = 200;
+            finish_stream(a);
             return false;
         }
         json_t *parsed = json_loadb(resp->body.ptr ? resp->body.ptr : "", resp->body.len, 0, NULL);
