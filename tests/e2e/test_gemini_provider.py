@@ -55,6 +55,9 @@ def test_chat_translation_and_cost(gw):
     cur.execute("SELECT input_tokens, output_tokens, cached_input_tokens, cost_nusd, cost_known FROM cost_events")
     # $0.10 input, $0.025 cached, $0.40 output per 1M tokens
     assert cur.fetchone() == (10, 3, 2, 8 * 100 + 2 * 25 + 3 * 400, True)
+    for proc in cluster.procs:
+        text = proc.output()
+        assert "fake-gemini-key" not in text and "hi gemini" not in text, f"{proc.name} logged a key or a prompt"
 
 
 def test_stream_and_tools(gw):
