@@ -50,8 +50,9 @@ static const struct opt opts[] = {
       "How long a produced message may wait for the broker before it fails (message.timeout.ms)."),
     S(database_url, "LLMGW_DATABASE_URL", "sqlite:llmgw-ledger.db",
       "Ledger database: `postgresql://...` or `sqlite:PATH`."),
-    I(request_timeout_ms, "LLMGW_REQUEST_TIMEOUT_MS", "30000", 10, 3600000,
-      "Deadline of a request from arrival to answer; past it the client gets 504."),
+    I(request_timeout_ms, "LLMGW_REQUEST_TIMEOUT_MS", "300000", 10, 3600000,
+      "Deadline of a request from arrival to its last byte (a stream included); past it the client gets 504 "
+      "(or an error event, mid-stream). Long by default: reasoning models can take minutes."),
     I(max_body_bytes, "LLMGW_MAX_BODY_BYTES", "1048576", 1024, 67108864, "Largest accepted request body (413 above)."),
     I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
     I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
