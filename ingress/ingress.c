@@ -175,6 +175,18 @@ static void traceparent(struct lgw_req *req, char out[56])
     snprintf(out, 56, "00-%s-%s-01", hex, span);
 }
 
+/* The request's deadline: the configured one, or shorter when the client asks with x-llmgw-timeout-ms
+ * (never longer: the operator's limit holds). */
+static int64_t request_timeout(struct lgw_req *req)
+{
+    int64_t limit = req->ing->cfg->request_timeout_ms;
+    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-timeout-ms");
+    long long v;
+    if (h && lgw_parse_int64(h, strlen(h), &v) == 0 && v > 0 && v < limit)
+        return v;
+    return limit;
+}
+
 /* Validates the body, builds the job, registers the request as pending, produces, and suspends. */
 static enum MHD_Result submit(struct lgw_req *req)
 {
@@ -235,7 +247,8 @@ static enum MHD_Result submit(struct lgw_req *req)
     if (user && strlen(user) <= MAX_USER_LEN)
         lgw_strlcpy(job.user, user, sizeof(job.user));
     job.created_ms = lgw_wall_ms();
-    job.deadline_ms = job.created_ms + cfg->request_timeout_ms;
+    int64_t timeout_ms = request_timeout(req);
+    job.deadline_ms = job.created_ms + timeout_ms;
     lgw_strlcpy(job.reply_topic, ing->topic_replies, sizeof(job.reply_topic));
     job.reply_partition = 0;
     const char *strategy = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-strategy");
@@ -251,7 +264,7 @@ static enum MHD_Result submit(struct lgw_req *req)
     }
     char tp[56];
     traceparent(req, tp);
-    req->deadline_ms = lgw_mono_ms() + cfg->request_timeout_ms;
+    req->deadline_ms = lgw_mono_ms() + timeout_ms;
     const char *topic = job.kind == LGW_JOB_CHAT ? ing->topic_chat : ing->topic_embeddings;
 
     /* Insert, produce and suspend under the shard lock: the reply thread takes the request out of the map

@@ -27,6 +27,15 @@ def test_no_worker_gives_504(cluster):
     assert status == 504
 
 
+def test_client_shortens_its_deadline(cluster):
+    """x-llmgw-timeout-ms shortens the deadline of one request (the configured one stays the ceiling)."""
+    _, port = cluster.ingress("i1", LLMGW_REQUEST_TIMEOUT_MS=60000)
+    start = time.monotonic()
+    status, body = post(port, chat_body("quick or nothing"), {**cluster.headers(), "x-llmgw-timeout-ms": "300"})
+    assert status == 504 and body["error"]["code"] == "gateway_timeout"
+    assert time.monotonic() - start < 30, "the 300 ms deadline applied, not the configured 60 s"
+
+
 def test_kafka_unreachable_gives_503(cluster):
     dead = free_port()  # nothing listens here
     port = free_port()
