@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
@@ -27,8 +28,10 @@ static const char usage[] =
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    atomic_store(&lgw_stop_requested, true);
+    if (sig == SIGHUP)
+        atomic_fetch_add(&lgw_catalog_generation, 1); /* re-read the model catalog */
+    else
+        atomic_store(&lgw_stop_requested, true);
 }
 
 static void install_signals(void)
@@ -39,6 +42,7 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up must not kill the process */
 }
 

@@ -93,6 +93,32 @@ static const struct opt opts[] = {
       "header) or `none`."),
     S(compat_api_version, "LLMGW_COMPAT_API_VERSION", "",
       "Sent as `?api-version=` when set (Azure OpenAI, e.g. 2024-10-21)."),
+    S(mistral_base_url, "LLMGW_MISTRAL_BASE_URL", "https://api.mistral.ai/v1",
+      "Mistral API base URL. HTTPS only, except loopback addresses (local test servers)."),
+    SECRET(mistral_api_key, "LLMGW_MISTRAL_API_KEY",
+           "Mistral API key; the Mistral models are served only when it is set."),
+    S(catalog_file, "LLMGW_CATALOG", "",
+      "Model catalog file replacing the built-in one (`catalog/models.json`, compiled in). Empty: built-in."),
+    S(catalog_overrides, "LLMGW_CATALOG_OVERRIDES", "",
+      "Operator's catalog file merged over the catalog: models matched by provider and id are merged field by "
+      "field (`\"disabled\": true` removes one), new ones added; groups and fallbacks replace by name. Re-read "
+      "on SIGHUP; a file that fails validation stops start-up, and on reload keeps the last good catalog."),
+    S(route_strategy, "LLMGW_ROUTE_STRATEGY", "cost",
+      "Default routing strategy: `cost`, `latency`, `capability` or `round-robin` (a request may choose its own "
+      "with the `x-llmgw-strategy` header or `\"llmgw\": {\"strategy\": ...}` in the body)."),
+    I(route_max_attempts, "LLMGW_ROUTE_MAX_ATTEMPTS", "3", 1, 16,
+      "Most candidates (provider/model) one request tries, the first included; each also bounded by the deadline."),
+    I(breaker_failures, "LLMGW_BREAKER_FAILURES", "5", 1, 1000,
+      "Consecutive failures of one provider/model that open its circuit breaker."),
+    I(breaker_error_pct, "LLMGW_BREAKER_ERROR_PCT", "50", 1, 100,
+      "Error percentage over the breaker window that opens the breaker (with enough requests in the window)."),
+    I(breaker_window_ms, "LLMGW_BREAKER_WINDOW_MS", "30000", 100, 3600000, "Window of the breaker's error ratio."),
+    I(breaker_min_requests, "LLMGW_BREAKER_MIN_REQUESTS", "20", 1, 100000,
+      "Requests the window must hold before its error ratio can open the breaker."),
+    I(breaker_cooldown_ms, "LLMGW_BREAKER_COOLDOWN_MS", "30000", 10, 3600000,
+      "How long an open breaker skips its provider/model before one probe request is let through."),
+    I(latency_decay_ms, "LLMGW_LATENCY_DECAY_MS", "10000", 10, 3600000,
+      "Time constant of the latency strategy's peak-sensitive moving average."),
     S(compat_models, "LLMGW_COMPAT_MODELS", "",
       "Models the compatible server serves, comma-separated: `[embeddings:]name[=upstream][@in/out/cached]` with "
       "prices in USD per 1M tokens (no price: served with cost marked unknown). Served as `name` and `compat/name`."),
@@ -302,6 +328,15 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         lgw_buf_puts(errs, "gemini_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
     }
+    if (!outbound_url_ok(cfg->mistral_base_url)) {
+        lgw_buf_puts(errs, "mistral_base_url: must be https://, or http:// to a loopback address\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (strcmp(cfg->route_strategy, "cost") && strcmp(cfg->route_strategy, "latency") &&
+        strcmp(cfg->route_strategy, "capability") && strcmp(cfg->route_strategy, "round-robin")) {
+        lgw_buf_puts(errs, "route_strategy: must be cost, latency, capability or round-robin\n");
+        rc = LGW_ERR(CONFIG);
+    }
     if (cfg->compat_base_url[0] && !outbound_url_ok(cfg->compat_base_url)) {
         lgw_buf_puts(errs, "compat_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
@@ -362,7 +397,8 @@ static bool parse_prices(const char *s, struct lgw_price *price)
         if (lgw_cost_parse_usd(part[i], &v[i]) || v[i] < 0)
             return false;
     /* USD per 1M tokens, parsed as nano-USD, is exactly nano-USD per 1M tokens. */
-    *price = (struct lgw_price){v[0], v[1], n == 3 ? v[2] : v[0], true, 0};
+    *price = (struct lgw_price){.input_nusd_per_mtok = v[0], .output_nusd_per_mtok = v[1],
+                                .cached_input_nusd_per_mtok = n == 3 ? v[2] : v[0], .known = true};
     return true;
 }
 

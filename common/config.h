@@ -59,6 +59,18 @@ struct lgw_config {
     char compat_api_version[32];
     char compat_models[4096];
     char tenant_keys[65536];
+    char mistral_base_url[256];
+    char mistral_api_key[512]; /* secret */
+    char catalog_file[512];
+    char catalog_overrides[512];
+    char route_strategy[16];
+    int64_t route_max_attempts;
+    int64_t breaker_failures;
+    int64_t breaker_error_pct;
+    int64_t breaker_window_ms;
+    int64_t breaker_min_requests;
+    int64_t breaker_cooldown_ms;
+    int64_t latency_decay_ms;
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;

@@ -71,8 +71,24 @@ int lgw_cost_parse_usd(const char *s, int64_t *nusd)
     return LGW_OK;
 }
 
-int lgw_cost_of_usage(const struct lgw_price *p, const struct lgw_usage *u, int64_t *cost_nusd)
+struct lgw_price lgw_price_for_input(const struct lgw_price *p, int64_t input_tokens)
 {
+    struct lgw_price r = *p;
+    if (p->long_above_tokens > 0 && input_tokens > p->long_above_tokens) {
+        r.input_nusd_per_mtok = p->long_input_nusd_per_mtok;
+        r.output_nusd_per_mtok = p->long_output_nusd_per_mtok;
+        r.cached_input_nusd_per_mtok = p->long_cached_input_nusd_per_mtok;
+        r.cache_write_nusd_per_mtok = p->long_cache_write_nusd_per_mtok;
+    }
+    r.long_input_nusd_per_mtok = r.long_output_nusd_per_mtok = 0;
+    r.long_cached_input_nusd_per_mtok = r.long_cache_write_nusd_per_mtok = 0;
+    return r;
+}
+
+int lgw_cost_of_usage(const struct lgw_price *base, const struct lgw_usage *u, int64_t *cost_nusd)
+{
+    struct lgw_price tier = lgw_price_for_input(base, u->input_tokens);
+    const struct lgw_price *p = &tier;
     int64_t writes = u->cache_write_input_tokens;
     if (writes < 0 || writes + u->cached_input_tokens > u->input_tokens)
         return LGW_ERR(INVALID);

@@ -17,12 +17,22 @@ struct lgw_price {
     int64_t cached_input_nusd_per_mtok;
     bool known;                         /* false: no price; the cost is recorded as unknown, never as $0 */
     int64_t cache_write_nusd_per_mtok;  /* prompt-cache writes (Anthropic); 0: billed at the input rate */
+    /* Long-context tier (Gemini 2.5 Pro, Claude Sonnet 4 above 200k): when a call's input tokens exceed
+     * long_above_tokens (0: no tier), every token of that call is billed at the long_* rates. */
+    int64_t long_above_tokens;
+    int64_t long_input_nusd_per_mtok, long_output_nusd_per_mtok, long_cached_input_nusd_per_mtok;
+    int64_t long_cache_write_nusd_per_mtok;
 };
+
+/* The rates that apply to a call with input_tokens of input: the base price, or its long-context tier
+ * (with known and the tier threshold carried over, the tier cleared). Pure. */
+struct lgw_price lgw_price_for_input(const struct lgw_price *p, int64_t input_tokens);
 
 struct lgw_usage;
 
-/* Cost of one call's usage: lgw_cost_compute, with the cache-write tokens (a part of input_tokens)
- * billed at the cache-write rate. Returns 0 or LGW_ERR(INVALID). */
+/* Cost of one call's usage: lgw_cost_compute at the tier the input size selects (lgw_price_for_input),
+ * with the cache-write tokens (a part of input_tokens) billed at the cache-write rate.
+ * Returns 0 or LGW_ERR(INVALID). */
 int lgw_cost_of_usage(const struct lgw_price *p, const struct lgw_usage *u, int64_t *cost_nusd);
 
 /* Cost of one call. input_tokens includes the cached ones (OpenAI's prompt_tokens convention): the

@@ -234,7 +234,12 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_object_set_new(o, "cache", json_string(reply->cache_hit ? "hit" : "miss"));
     json_object_set_new(o, "usage", usage_json(&reply->usage));
     json_object_set_new(o, "cost", json_integer(reply->cost_nusd));
+    json_object_set_new(o, "cost_known", json_boolean(reply->cost_known));
     json_object_set_new(o, "latency_ms", json_integer(reply->latency_ms));
+    if (reply->strategy[0])
+        json_object_set_new(o, "strategy", json_string(reply->strategy));
+    json_object_set_new(o, "route_attempts", json_integer(reply->route_attempts));
+    json_object_set_new(o, "route", json_string(reply->route));
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -263,8 +268,14 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
         get_str(root, "cache", cache, sizeof(cache), false, why, whysz) ||
         usage_decode(json_object_get(root, "usage"), &reply->usage, why, whysz) ||
         get_int(root, "cost", &reply->cost_nusd, false, INT64_MIN, INT64_MAX, why, whysz) ||
-        get_int(root, "latency_ms", &reply->latency_ms, false, 0, INT64_MAX, why, whysz))
+        get_int(root, "latency_ms", &reply->latency_ms, false, 0, INT64_MAX, why, whysz) ||
+        get_str(root, "strategy", reply->strategy, sizeof(reply->strategy), false, why, whysz) ||
+        get_str(root, "route", reply->route, sizeof(reply->route), false, why, whysz) ||
+        get_int(root, "route_attempts", &n, false, 0, 1000, why, whysz))
         goto out;
+    reply->route_attempts = (int)n;
+    json_t *known = json_object_get(root, "cost_known");
+    reply->cost_known = !known || json_is_true(known);
     reply->cache_hit = strcmp(cache, "hit") == 0;
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {
@@ -311,6 +322,8 @@ int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
     json_object_set_new(o, "strategy", json_string(ev->strategy));
     json_object_set_new(o, "worker", json_string(ev->worker));
     json_object_set_new(o, "ts_ms", json_integer(ev->ts_ms));
+    json_object_set_new(o, "route_attempts", json_integer(ev->route_attempts));
+    json_object_set_new(o, "route", json_string(ev->route));
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -349,8 +362,11 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
     ev->attempt = (int)n;
     if (get_str(root, "strategy", ev->strategy, sizeof(ev->strategy), false, why, whysz) ||
         get_str(root, "worker", ev->worker, sizeof(ev->worker), false, why, whysz) ||
-        get_int(root, "ts_ms", &ev->ts_ms, true, 0, INT64_MAX, why, whysz))
+        get_int(root, "ts_ms", &ev->ts_ms, true, 0, INT64_MAX, why, whysz) ||
+        get_str(root, "route", ev->route, sizeof(ev->route), false, why, whysz) ||
+        get_int(root, "route_attempts", &n, false, 0, 1000, why, whysz))
         goto out;
+    ev->route_attempts = (int)n;
     if (strcmp(kind, "chat") == 0)
         ev->kind = LGW_JOB_CHAT;
     else if (strcmp(kind, "embeddings") == 0)

@@ -50,6 +50,9 @@ struct lgw_usage {
     int64_t cache_write_input_tokens;
 };
 
+/* Room for the attempts of one request: LLMGW_ROUTE_MAX_ATTEMPTS (at most 16) names and statuses. */
+#define LGW_ROUTE_TEXT_MAX 1024
+
 struct lgw_reply {
     char id[LGW_ID_MAX];
     char run_id[LGW_ID_MAX]; /* one execution of the job: a streamed answer comes from exactly one run */
@@ -62,7 +65,13 @@ struct lgw_reply {
     bool cache_hit;
     struct lgw_usage usage;
     int64_t cost_nusd;
+    bool cost_known;
     int64_t latency_ms;
+    /* How the router served it: strategy, provider calls made, and each attempt as
+     * "provider/model=status", comma-separated (the x-llmgw-* response headers). */
+    char strategy[32];
+    int route_attempts;
+    char route[LGW_ROUTE_TEXT_MAX];
 };
 
 int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);
@@ -91,6 +100,8 @@ struct lgw_cost_event {
     char strategy[32];
     char worker[LGW_NAME_MAX];
     int64_t ts_ms;
+    int route_attempts;             /* provider calls this execution made (fallbacks included) */
+    char route[LGW_ROUTE_TEXT_MAX]; /* "provider/model=status" per call, comma-separated */
 };
 
 int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);

@@ -22,6 +22,14 @@
     X(NOT_FOUND, 404, "invalid_request_error", "not_found", false, "no such route")                       \
     X(METHOD, 405, "invalid_request_error", "method_not_allowed", false, "method not allowed")            \
     X(MODEL_NOT_FOUND, 404, "invalid_request_error", "model_not_found", false, "model not found")         \
+    X(CONTEXT_LENGTH, 400, "invalid_request_error", "context_length_exceeded", false,                    \
+      "the request does not fit the context window of any model it may go to")                             \
+    X(NO_CAPABLE_MODEL, 400, "invalid_request_error", "model_not_capable", false,                         \
+      "no model the request may go to supports what it uses")                                              \
+    X(BAD_STRATEGY, 400, "invalid_request_error", "invalid_strategy", false,                              \
+      "unknown routing strategy (cost, latency, capability or round-robin)")                               \
+    X(NO_HEALTHY_PROVIDER, 503, "service_unavailable", "provider_unavailable", true,                      \
+      "every provider that could serve the request is failing; try again later")                           \
     X(TIMEOUT, 504, "timeout_error", "gateway_timeout", true, "request timed out")                        \
     X(EXPIRED, 504, "timeout_error", "deadline_exceeded", false, "deadline passed before the job ran")    \
     X(UNAVAILABLE, 503, "service_unavailable", "service_unavailable", true, "service unavailable")        \

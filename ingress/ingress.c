@@ -18,6 +18,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "provider.h"
+#include "router.h"
 #include "validate.h"
 
 /* A user id from the client is recorded in the ledger; cap it like any other input. */
@@ -97,6 +98,43 @@ void lgw_ingress_complete_error(struct lgw_req *req, int rc, const char *message
     lgw_ingress_complete(req, lgw_err_status(rc), body, len);
 }
 
+void lgw_ingress_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost)
+{
+    lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));
+    lgw_strlcpy(req->model, reply->model, sizeof(req->model));
+    lgw_strlcpy(req->strategy, reply->strategy, sizeof(req->strategy));
+    lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
+    req->route_attempts = reply->route_attempts;
+    if (with_cost && reply->route_attempts > 0) {
+        if (!reply->cost_known)
+            lgw_strlcpy(req->cost_usd, "unknown", sizeof(req->cost_usd));
+        else if (lgw_cost_format_usd(reply->cost_nusd, req->cost_usd, sizeof(req->cost_usd)))
+            req->cost_usd[0] = '\0';
+    }
+}
+
+void lgw_ingress_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
+{
+    if (req->id[0])
+        MHD_add_response_header(resp, "x-request-id", req->id);
+    if (req->provider[0])
+        MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
+    if (req->model[0])
+        MHD_add_response_header(resp, "x-llmgw-model", req->model);
+    if (req->strategy[0])
+        MHD_add_response_header(resp, "x-llmgw-strategy", req->strategy);
+    if (req->route_text[0]) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", req->route_attempts);
+        MHD_add_response_header(resp, "x-llmgw-attempts", n);
+        snprintf(n, sizeof(n), "%d", req->route_attempts > 0 ? req->route_attempts - 1 : 0);
+        MHD_add_response_header(resp, "x-llmgw-fallbacks", n);
+        MHD_add_response_header(resp, "x-llmgw-route", req->route_text);
+    }
+    if (req->cost_usd[0])
+        MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
+}
+
 static enum MHD_Result queue(struct lgw_req *req, const char *content_type)
 {
     struct MHD_Response *resp =
@@ -107,12 +145,7 @@ static enum MHD_Result queue(struct lgw_req *req, const char *content_type)
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type ? content_type : "application/json");
-    if (req->id[0])
-        MHD_add_response_header(resp, "x-request-id", req->id);
-    if (req->provider[0])
-        MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
-    if (req->model[0])
-        MHD_add_response_header(resp, "x-llmgw-model", req->model);
+    lgw_ingress_route_headers(req, resp);
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned int)req->status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -177,6 +210,26 @@ static void traceparent(struct lgw_req *req, char out[56])
 
 /* The request's deadline: the configured one, or shorter when the client asks with x-llmgw-timeout-ms
  * (never longer: the operator's limit holds). */
+/* The request's routing strategy, from the x-llmgw-strategy header or the body's "llmgw": {"strategy"}
+ * (the header wins), into out ("" when neither: the worker's default). The "llmgw" object is gateway
+ * business and is taken out of the body before any provider sees it. Returns 0 or LGW_ERR(BAD_STRATEGY). */
+static int take_strategy(struct lgw_req *req, json_t *body, char *out, size_t outsz)
+{
+    const char *name = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-strategy");
+    json_t *ext = json_object_get(body, "llmgw");
+    json_t *in_body = json_object_get(ext, "strategy");
+    if (!name && in_body && !json_is_string(in_body))
+        return LGW_ERR(BAD_STRATEGY);
+    if (!name)
+        name = json_string_value(in_body);
+    enum lgw_strategy s;
+    int rc = name ? lgw_strategy_parse(name, &s) : LGW_OK;
+    if (rc == 0)
+        lgw_strlcpy(out, name ? lgw_strategy_name(s) : "", outsz);
+    json_object_del(body, "llmgw");
+    return rc;
+}
+
 static int64_t request_timeout(struct lgw_req *req)
 {
     int64_t limit = req->ing->cfg->request_timeout_ms;
@@ -251,9 +304,10 @@ static enum MHD_Result submit(struct lgw_req *req)
     job.deadline_ms = job.created_ms + timeout_ms;
     lgw_strlcpy(job.reply_topic, ing->topic_replies, sizeof(job.reply_topic));
     job.reply_partition = 0;
-    const char *strategy = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-strategy");
-    lgw_strlcpy(job.strategy, strategy && strlen(strategy) < sizeof(job.strategy) ? strategy : "default",
-                sizeof(job.strategy));
+    if ((rc = take_strategy(req, body, job.strategy, sizeof(job.strategy)))) {
+        r = answer_error(req, rc, "Unknown routing strategy: use cost, latency, capability or round-robin.");
+        goto out;
+    }
     job.attempt = 1;
     job.stream = req->stream;
     job.body = body;
@@ -320,7 +374,10 @@ static enum MHD_Result serve_get(struct lgw_req *req)
         int rc = authenticate(req);
         if (rc)
             return answer_error(req, rc, "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.");
-        json_t *models = lgw_provider_models_json(ing->cfg);
+        lgw_catalog_holder_refresh(ing->catalog);
+        struct lgw_catalog *cat = lgw_catalog_current(ing->catalog);
+        json_t *models = lgw_router_models_json(cat, ing->cfg);
+        lgw_catalog_unref(cat);
         char *text = json_dumps(models, JSON_COMPACT);
         json_decref(models);
         lgw_ingress_complete(req, 200, text, strlen(text));
@@ -514,6 +571,14 @@ int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct 
     snprintf(suffix, sizeof(suffix), "%s.%s", LGW_TOPIC_REPLIES, ing->id);
     lgw_config_topic(cfg, suffix, ing->topic_replies, sizeof(ing->topic_replies));
     ing->pending = lgw_pending_new();
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 65536);
+    rc = lgw_catalog_holder_new(cfg, &ing->catalog, &errs);
+    if (rc)
+        LGW_ERROR("ingress", "the model catalog is invalid:\n%s", errs.ptr ? errs.ptr : "");
+    lgw_buf_cleanup(&errs);
+    if (rc)
+        goto fail;
 
     char client_id[96];
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s", ing->id);
@@ -586,5 +651,6 @@ void lgw_ingress_free(struct lgw_ingress *ing)
         rd_kafka_destroy(ing->producer);
     }
     lgw_pending_free(ing->pending);
+    lgw_catalog_holder_free(ing->catalog);
     free(ing);
 }

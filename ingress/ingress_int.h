@@ -40,6 +40,11 @@ struct lgw_req {
     size_t resp_len;
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
+    /* The route the worker took, for the x-llmgw-* headers (empty until a reply says). */
+    char strategy[32];
+    int route_attempts;
+    char route_text[LGW_ROUTE_TEXT_MAX];
+    char cost_usd[40]; /* "0.000012345", "unknown", or empty (streams: not known when headers go out) */
     struct lgw_req *pending_next;
     bool in_pending; /* guarded by the id's pending shard lock */
 
@@ -81,6 +86,7 @@ struct lgw_ingress {
     atomic_bool draining;
     struct lgw_ready_check extra_ready[4];
     int nextra_ready;
+    struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
 };
 
 /* Sets the answer of req (status + body bytes, which req takes) and resumes its connection.
@@ -88,6 +94,12 @@ struct lgw_ingress {
 void lgw_ingress_complete(struct lgw_req *req, int status, char *body, size_t len);
 /* Same, with an OpenAI-style error body for rc. */
 void lgw_ingress_complete_error(struct lgw_req *req, int rc, const char *message);
+
+/* Copies provider, model and route of reply into req for the response headers (with the cost when
+ * with_cost: a final reply). Caller holds req's lock or is its only user. */
+void lgw_ingress_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost);
+/* Adds x-request-id and the x-llmgw-* route headers of req to resp. */
+void lgw_ingress_route_headers(const struct lgw_req *req, struct MHD_Response *resp);
 
 /* sse.c: streamed answers. Called by the reply thread, holding a reference to req. */
 /* Passes one reply of a streaming request on: starts the SSE answer at the first chunk, appends chunks in

@@ -54,8 +54,7 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         }
         char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
         json_decref(out);
-        lgw_strlcpy(req->provider, reply.provider, sizeof(req->provider));
-        lgw_strlcpy(req->model, reply.model, sizeof(req->model));
+        lgw_ingress_take_route(req, &reply, true);
         if (body)
             lgw_ingress_complete(req, reply.status, body, strlen(body));
         else

@@ -62,15 +62,13 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
                                          : json_incref(reply->body);
             char *body = json_dumps(err, JSON_COMPACT);
             json_decref(err);
-            lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));
-            lgw_strlcpy(req->model, reply->model, sizeof(req->model));
+            lgw_ingress_take_route(req, reply, true);
             lgw_ingress_complete(req, reply->status, body, body ? strlen(body) : 0);
             return;
         }
         if (reply->seq != 0 && !reply->final)
             goto out; /* the middle of some run: wait for a run that starts at its beginning */
-        lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));
-        lgw_strlcpy(req->model, reply->model, sizeof(req->model));
+        lgw_ingress_take_route(req, reply, false); /* the cost is known only at the end */
         start(req, reply->run_id);
     } else if (strcmp(reply->run_id, req->run_id) != 0 || reply->seq != req->next_seq) {
         /* A second run of the job (after a worker crash) or a duplicate: never splice two answers. */
@@ -159,11 +157,7 @@ enum MHD_Result lgw_sse_queue(struct lgw_req *req)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "x-request-id", req->id);
-    if (req->provider[0])
-        MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
-    if (req->model[0])
-        MHD_add_response_header(resp, "x-llmgw-model", req->model);
+    lgw_ingress_route_headers(req, resp);
     enum MHD_Result r = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return r;

@@ -21,26 +21,6 @@
 #define ANTHROPIC_VERSION "2023-06-01"
 #define DEFAULT_MAX_TOKENS 4096 /* what LiteLLM sends when the client gives none */
 
-/* USD per 1M tokens (docs/PRICES.md), in nano-USD: input, output, cache read, known, cache write (1.25x). */
-static const struct lgw_model_info anthropic_models[] = {
-    {"claude-3-5-sonnet", "claude-3-5-sonnet-20241022", LGW_JOB_CHAT,
-     {3000000000LL, 15000000000LL, 300000000LL, true, 3750000000LL}},
-    {"claude-3-5-sonnet-20241022", NULL, LGW_JOB_CHAT, {3000000000LL, 15000000000LL, 300000000LL, true, 3750000000LL}},
-    {"claude-3-5-haiku", "claude-3-5-haiku-20241022", LGW_JOB_CHAT,
-     {800000000LL, 4000000000LL, 80000000LL, true, 1000000000LL}},
-    {"claude-3-5-haiku-20241022", NULL, LGW_JOB_CHAT, {800000000LL, 4000000000LL, 80000000LL, true, 1000000000LL}},
-    {"claude-sonnet-4", "claude-sonnet-4-20250514", LGW_JOB_CHAT,
-     {3000000000LL, 15000000000LL, 300000000LL, true, 3750000000LL}},
-    {"claude-sonnet-4-5", "claude-sonnet-4-5-20250929", LGW_JOB_CHAT,
-     {3000000000LL, 15000000000LL, 300000000LL, true, 3750000000LL}},
-    {"claude-haiku-4-5", "claude-haiku-4-5-20251001", LGW_JOB_CHAT,
-     {1000000000LL, 5000000000LL, 100000000LL, true, 1250000000LL}},
-    {"claude-opus-4-1", "claude-opus-4-1-20250805", LGW_JOB_CHAT,
-     {15000000000LL, 75000000000LL, 1500000000LL, true, 18750000000LL}},
-    {"claude-opus-4-5", "claude-opus-4-5-20251101", LGW_JOB_CHAT,
-     {5000000000LL, 25000000000LL, 500000000LL, true, 6250000000LL}},
-};
-
 static bool configured(const struct lgw_config *cfg)
 {
     return cfg->anthropic_api_key[0] != '\0';
@@ -419,7 +399,5 @@ static int anthropic_call(const struct lgw_provider *prov, const struct lgw_conf
 const struct lgw_provider lgw_provider_anthropic = {
     .name = "anthropic",
     .configured = configured,
-    .models = anthropic_models,
-    .nmodels = sizeof(anthropic_models) / sizeof(anthropic_models[0]),
     .call = anthropic_call,
 };

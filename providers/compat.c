@@ -12,12 +12,6 @@ static bool configured(const struct lgw_config *cfg)
     return cfg->compat_base_url[0] != '\0' && cfg->ncompat > 0;
 }
 
-static const struct lgw_model_info *list(const struct lgw_config *cfg, size_t *n)
-{
-    *n = cfg->ncompat;
-    return cfg->compat;
-}
-
 /* Base URL with {model} replaced by the upstream name, the endpoint path, and ?api-version= if set. */
 static int build_url(const struct lgw_config *cfg, const struct lgw_model_info *model, char *url, size_t urlsz)
 {
@@ -52,12 +46,11 @@ static int compat_call(const struct lgw_provider *prov, const struct lgw_config 
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg->compat_api_key);
         headers = curl_slist_append(headers, auth);
     }
-    return lgw_oai_call(cfg, url, headers, model, job, stream, res);
+    return lgw_oai_call(cfg, url, headers, model, job, stream, 0, res);
 }
 
 const struct lgw_provider lgw_provider_compat = {
     .name = "compat",
     .configured = configured,
-    .list = list,
     .call = compat_call,
 };

@@ -259,12 +259,6 @@ static int echo_call(const struct lgw_provider *prov, const struct lgw_config *c
     return model->kind == LGW_JOB_CHAT ? echo_chat(model, job, stream, res) : echo_embeddings(model, job, res);
 }
 
-/* Echo is free, and its price is known to be zero: cost_known stays true. */
-static const struct lgw_model_info echo_models[] = {
-    {"echo", NULL, LGW_JOB_CHAT, {0, 0, 0, true, 0}},
-    {"echo-embedding", NULL, LGW_JOB_EMBEDDINGS, {0, 0, 0, true, 0}},
-};
-
 static bool always(const struct lgw_config *cfg)
 {
     (void)cfg;
@@ -274,7 +268,5 @@ static bool always(const struct lgw_config *cfg)
 const struct lgw_provider lgw_provider_echo = {
     .name = "echo",
     .configured = always,
-    .models = echo_models,
-    .nmodels = sizeof(echo_models) / sizeof(echo_models[0]),
     .call = echo_call,
 };

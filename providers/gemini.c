@@ -18,20 +18,6 @@
 #include "provider.h"
 #include "wire.h"
 
-/* USD per 1M tokens (docs/PRICES.md) in nano-USD: input, output, cached input. Long-context tiers (2.5 Pro
- * above 200k tokens) are not modelled yet. */
-static const struct lgw_model_info gemini_models[] = {
-    {"gemini-2.5-pro", NULL, LGW_JOB_CHAT, {1250000000LL, 10000000000LL, 125000000LL, true, 0}},
-    {"gemini-2.5-flash", NULL, LGW_JOB_CHAT, {300000000LL, 2500000000LL, 30000000LL, true, 0}},
-    {"gemini-2.5-flash-lite", NULL, LGW_JOB_CHAT, {100000000LL, 400000000LL, 10000000LL, true, 0}},
-    {"gemini-2.0-flash", NULL, LGW_JOB_CHAT, {100000000LL, 400000000LL, 25000000LL, true, 0}},
-    {"gemini-2.0-flash-lite", NULL, LGW_JOB_CHAT, {75000000LL, 300000000LL, 18750000LL, true, 0}},
-    {"gemini-1.5-pro", NULL, LGW_JOB_CHAT, {3500000000LL, 10500000000LL, 3500000000LL, true, 0}},
-    {"gemini-1.5-flash", NULL, LGW_JOB_CHAT, {75000000LL, 300000000LL, 75000000LL, true, 0}},
-    /* no price in our source: served with cost_known = false */
-    {"text-embedding-004", NULL, LGW_JOB_EMBEDDINGS, {0, 0, 0, false, 0}},
-};
-
 static bool configured(const struct lgw_config *cfg)
 {
     return cfg->gemini_api_key[0] != '\0';
@@ -448,7 +434,5 @@ static int gemini_call(const struct lgw_provider *prov, const struct lgw_config 
 const struct lgw_provider lgw_provider_gemini = {
     .name = "gemini",
     .configured = configured,
-    .models = gemini_models,
-    .nmodels = sizeof(gemini_models) / sizeof(gemini_models[0]),
     .call = gemini_call,
 };

@@ -64,7 +64,16 @@ static int on_body(const struct lgw_job *job, json_t *parsed, struct lgw_prov_re
 static json_t *error_object(json_t *parsed)
 {
     json_t *err = json_object_get(parsed, "error");
-    return json_is_object(err) && json_is_string(json_object_get(err, "message")) ? json_incref(err) : NULL;
+    if (json_is_object(err) && json_is_string(json_object_get(err, "message")))
+        return json_incref(err);
+    /* Mistral and vLLM put the error at the top level: {"object":"error","message","type","param","code"}. */
+    json_t *msg = json_object_get(parsed, "message");
+    if (!json_is_string(msg))
+        return NULL;
+    json_t *type = json_object_get(parsed, "type"), *code = json_object_get(parsed, "code");
+    return json_pack("{s:O, s:s, s:n, s:O}", "message", msg, "type",
+                     json_is_string(type) ? json_string_value(type) : "api_error", "param", "code",
+                     json_is_string(code) ? code : json_null());
 }
 
 static const struct lgw_wire_ops openai_ops = {
@@ -73,12 +82,34 @@ static const struct lgw_wire_ops openai_ops = {
     .error_object = error_object,
 };
 
+/* Renames key to to (when present and to is not already set). */
+static void rename_key(json_t *body, const char *key, const char *to)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v)
+        return;
+    if (!json_object_get(body, to))
+        json_object_set(body, to, v);
+    json_object_del(body, key);
+}
+
 /* The client's request with the provider's model name (and, streaming, usage asked for). */
-static char *upstream_body(const struct lgw_model_info *model, const struct lgw_job *job, bool streamed)
+static char *upstream_body(const struct lgw_model_info *model, const struct lgw_job *job, bool streamed,
+                           unsigned dialect)
 {
     json_t *body = json_deep_copy(job->body);
     json_object_set_new(body, "model", json_string(model->upstream ? model->upstream : model->id));
-    if (streamed) {
+    if (dialect & LGW_OAI_MISTRAL) {
+        /* Mistral's names for the same things (as Portkey maps them); its streams end with usage anyway. */
+        rename_key(body, "max_completion_tokens", "max_tokens");
+        rename_key(body, "seed", "random_seed");
+        json_t *tc = json_object_get(body, "tool_choice");
+        if (json_is_string(tc) && strcmp(json_string_value(tc), "required") == 0)
+            json_object_set_new(body, "tool_choice", json_string("any"));
+        json_object_del(body, "stream_options");
+        if (!streamed)
+            json_object_del(body, "stream");
+    } else if (streamed) {
         json_t *so = json_object_get(body, "stream_options");
         if (!json_is_object(so)) {
             so = json_object();
@@ -96,10 +127,10 @@ static char *upstream_body(const struct lgw_model_info *model, const struct lgw_
 
 int lgw_oai_call(const struct lgw_config *cfg, const char *url, struct curl_slist *headers,
                  const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_stream *stream,
-                 struct lgw_prov_result *res)
+                 unsigned dialect, struct lgw_prov_result *res)
 {
     lgw_strlcpy(res->model, model->id, sizeof(res->model));
-    char *body = upstream_body(model, job, stream != NULL);
+    char *body = upstream_body(model, job, stream != NULL, dialect);
     int rc = lgw_wire_call(cfg, url, headers, body, job, stream, res, &openai_ops);
     free(body);
     return rc;

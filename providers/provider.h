@@ -1,7 +1,7 @@
 /* provider.h - the interface every provider adapter implements, and the table of adapters.
  *
- * Adding a provider is one file (providers/<name>.c defining a `const struct lgw_provider`) plus one line
- * in the table in providers/registry.c. Calls are made from worker threads; an adapter must be
+ * Adding a provider is one file (providers/<name>.c defining a `const struct lgw_provider`), one line
+ * in the table in providers/registry.c, and its models in catalog/models.json. Calls are made from worker threads; an adapter must be
  * thread-safe and keep no per-call state outside the result. */
 #ifndef LGW_PROVIDER_H
 #define LGW_PROVIDER_H
@@ -29,17 +29,15 @@ struct lgw_prov_stream {
     int (*emit)(struct lgw_prov_stream *stream, json_t *chunk);
     void *opaque;
     bool include_usage; /* the client asked for the final usage chunk (stream_options.include_usage) */
+    int emitted;           /* chunks the sink accepted: past 0, no other provider may take over */
+    int64_t first_emit_us; /* monotonic time of the first chunk of the current call; 0: none yet */
 };
 
 
 struct lgw_provider {
     const char *name;
-    /* Models from configuration (the OpenAI-compatible adapter); NULL: the static `models` table. */
-    const struct lgw_model_info *(*list)(const struct lgw_config *cfg, size_t *n);
     /* True when this deployment can use the provider (its key is configured); echo always can. */
     bool (*configured)(const struct lgw_config *cfg);
-    const struct lgw_model_info *models;
-    size_t nmodels;
     /* Runs a job of the given kind against this provider. With stream non-NULL (a streamed chat job) the
      * answer goes out through stream->emit and res keeps only status, usage and model (body stays NULL
      * unless the call failed before the first chunk). Returns 0 when res is filled (including
@@ -48,12 +46,11 @@ struct lgw_provider {
                 const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res);
 };
 
-/* Finds the configured provider and model serving `model` for jobs of `kind`; NULL when none does.
- * Accepts "model" and "provider/model". The returned pointers are static. */
-const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const char *model, enum lgw_job_kind kind,
-                                             const struct lgw_model_info **info);
-/* Builds the OpenAI /v1/models list of what the configured providers serve (new reference, caller owns). */
-json_t *lgw_provider_models_json(const struct lgw_config *cfg);
+/* The adapter called `name` ("openai", ...), or NULL. The models each serves are in the catalog
+ * (routing/catalog.h). Static; any thread. */
+const struct lgw_provider *lgw_provider_by_name(const char *name);
+/* True when some provider other than echo has credentials: echo is then no longer the last resort. */
+bool lgw_provider_any_keys(const struct lgw_config *cfg);
 /* Upstream request failures as OpenAI-style error results: fills res with status and body. */
 void lgw_prov_result_error(struct lgw_prov_result *res, int status, const char *type, const char *code,
                            const char *message);
@@ -68,6 +65,7 @@ extern const struct lgw_provider lgw_provider_openai;
 extern const struct lgw_provider lgw_provider_compat;
 extern const struct lgw_provider lgw_provider_anthropic;
 extern const struct lgw_provider lgw_provider_gemini;
+extern const struct lgw_provider lgw_provider_mistral;
 
 /* An embedding as OpenAI returns it: the JSON array of numbers itself, or (base64) the float32 values in
  * little-endian bytes, base64-encoded. Takes a borrowed array; returns a new reference. */

@@ -8,66 +8,32 @@
 #include "errors.h"
 #include "provider.h"
 
-/* One line per provider; order is the lookup order for bare model names. */
+/* One line per provider. */
 static const struct lgw_provider *const providers[] = {
     &lgw_provider_echo,
     &lgw_provider_openai,
     &lgw_provider_anthropic,
     &lgw_provider_gemini,
+    &lgw_provider_mistral,
     &lgw_provider_compat,
 };
 
-static const struct lgw_model_info *models_of(const struct lgw_provider *prov, const struct lgw_config *cfg,
-                                              size_t *n)
-{
-    if (prov->list)
-        return prov->list(cfg, n);
-    *n = prov->nmodels;
-    return prov->models;
-}
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 
-const struct lgw_provider *lgw_provider_find(const struct lgw_config *cfg, const char *model, enum lgw_job_kind kind,
-                                             const struct lgw_model_info **info)
+const struct lgw_provider *lgw_provider_by_name(const char *name)
 {
-    const char *slash = strchr(model, '/');
-    for (size_t p = 0; p < NPROVIDERS; p++) {
-        const struct lgw_provider *prov = providers[p];
-        if (!prov->configured(cfg))
-            continue;
-        const char *name = model;
-        if (slash) {
-            size_t plen = (size_t)(slash - model);
-            if (strlen(prov->name) != plen || strncmp(prov->name, model, plen) != 0)
-                continue;
-            name = slash + 1;
-        }
-        size_t n;
-        const struct lgw_model_info *models = models_of(prov, cfg, &n);
-        for (size_t m = 0; m < n; m++) {
-            if (models[m].kind == kind && strcmp(models[m].id, name) == 0) {
-                *info = &models[m];
-                return prov;
-            }
-        }
-    }
-    *info = NULL;
+    for (size_t p = 0; p < NPROVIDERS; p++)
+        if (strcmp(providers[p]->name, name) == 0)
+            return providers[p];
     return NULL;
 }
 
-json_t *lgw_provider_models_json(const struct lgw_config *cfg)
+bool lgw_provider_any_keys(const struct lgw_config *cfg)
 {
-    json_t *data = json_array();
-    for (size_t p = 0; p < NPROVIDERS; p++) {
-        if (!providers[p]->configured(cfg))
-            continue;
-        size_t n;
-        const struct lgw_model_info *models = models_of(providers[p], cfg, &n);
-        for (size_t m = 0; m < n; m++)
-            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", models[m].id, "object", "model",
-                                                  "created", 0, "owned_by", providers[p]->name));
-    }
-    return json_pack("{s:s, s:o}", "object", "list", "data", data);
+    for (size_t p = 0; p < NPROVIDERS; p++)
+        if (providers[p] != &lgw_provider_echo && providers[p]->configured(cfg))
+            return true;
+    return false;
 }
 
 void lgw_prov_result_cleanup(struct lgw_prov_result *res)

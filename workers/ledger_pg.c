@@ -23,17 +23,23 @@ static const char schema[] =
     " cost_known BOOLEAN NOT NULL, latency_ms BIGINT, status INTEGER, outcome TEXT NOT NULL,"
     " cache_hit BOOLEAN, rerun BOOLEAN NOT NULL, attempt INTEGER, strategy TEXT,"
     " worker TEXT, ts_ms BIGINT NOT NULL, created_at TIMESTAMPTZ DEFAULT now());"
+    /* Columns added since the first schema: a ledger created before them gains them here. */
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS route_attempts INTEGER;"
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS route TEXT;"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
-    /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. */
-    "CREATE OR REPLACE VIEW cost_events_usd AS"
+    /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. The view
+     * is re-created because SELECT * froze the column list of an older one. */
+    "DROP VIEW IF EXISTS cost_events_usd;"
+    "CREATE VIEW cost_events_usd AS"
     " SELECT *, (cost_nusd::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd FROM cost_events;"
     "COMMIT;";
 
 static const char insert_sql[] =
     "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT $1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::bigint,"
     " $10::bigint, $11::bigint, $12::boolean, $13::bigint, $14::integer, $15, $16::boolean,"
-    " ($17::boolean OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = $2)), $18::integer, $19, $20, $21::bigint"
+    " ($17::boolean OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = $2)), $18::integer, $19, $20, $21::bigint,"
+    " $22::integer, $23"
     " ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -175,12 +181,14 @@ static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
     snprintf(nums[5], 24, "%d", ev->status);
     snprintf(nums[6], 24, "%d", ev->attempt);
     snprintf(nums[7], 24, "%lld", (long long)ev->ts_ms);
-    const char *params[21] = {
+    snprintf(nums[8], 24, "%d", ev->route_attempts);
+    const char *params[23] = {
         ev->event_id, ev->request_id, ev->tenant, ev->user, ev->provider, ev->model, lgw_job_kind_name(ev->kind),
         nums[0], nums[1], nums[2], nums[3], ev->cost_known ? "true" : "false", nums[4], nums[5], ev->outcome,
         ev->cache_hit ? "true" : "false", ev->rerun ? "true" : "false", nums[6], ev->strategy, ev->worker, nums[7],
+        nums[8], ev->route,
     };
-    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 21, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 23, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
         PQclear(res);

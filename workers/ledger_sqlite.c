@@ -26,7 +26,8 @@ static const char schema[] =
  * constraint (https://sqlite.org/lang_upsert.html, "Parsing Ambiguity"). */
 static const char insert_sql[] =
     "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2)), ?18, ?19, ?20, ?21"
+    " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2)), ?18, ?19, ?20, ?21,"
+    " ?22, ?23"
     " WHERE true ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -42,6 +43,25 @@ static void sqlite_close(void *c)
     sqlite3_finalize(conn->insert);
     sqlite3_close(conn->db);
     free(conn);
+}
+
+/* Columns added since the first schema. SQLite has no ADD COLUMN IF NOT EXISTS: a column that is already
+ * there is the one error to accept. Returns 0 or non-zero with *err set. */
+static int add_columns(sqlite3 *db, char **err)
+{
+    static const char *const adds[] = {"ALTER TABLE cost_events ADD COLUMN route_attempts INTEGER",
+                                       "ALTER TABLE cost_events ADD COLUMN route TEXT"};
+    for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
+        if (sqlite3_exec(db, adds[i], NULL, NULL, err) == SQLITE_OK)
+            continue;
+        if (*err && strstr(*err, "duplicate column")) {
+            sqlite3_free(*err);
+            *err = NULL;
+            continue;
+        }
+        return -1;
+    }
+    return 0;
 }
 
 static int sqlite_open(const char *url, void **out)
@@ -61,7 +81,7 @@ static int sqlite_open(const char *url, void **out)
     /* WAL: analytics can read while the ledger writes. synchronous=FULL, not WAL's usual NORMAL: Kafka offsets
      * are committed right after COMMIT returns, so a transaction lost to a power cut would be lost for good. */
     if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK)
+        sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK || add_columns(conn->db, &err))
         goto fail;
     if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK)
         goto fail;
@@ -116,6 +136,8 @@ static int sqlite_insert(void *c, const struct lgw_cost_event *ev, bool *inserte
     sqlite3_bind_text(st, 19, ev->strategy, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 20, ev->worker, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 21, ev->ts_ms);
+    sqlite3_bind_int(st, 22, ev->route_attempts);
+    sqlite3_bind_text(st, 23, ev->route, -1, SQLITE_STATIC);
     int r = sqlite3_step(st);
     sqlite3_reset(st);
     if (r != SQLITE_DONE) {

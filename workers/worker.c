@@ -10,14 +10,17 @@
 
 #include "buf.h"
 #include "cancel.h"
+#include "catalog.h"
 #include "clock.h"
 #include "cost.h"
+#include "dispatch.h"
 #include "envelope.h"
 #include "errors.h"
 #include "kafka.h"
 #include "log.h"
 #include "offsets.h"
 #include "provider.h"
+#include "router.h"
 
 /* What a finished message means for its job: the job's offset is done when all its messages are. */
 enum msg_role { MSG_REPLY, MSG_COST, MSG_DLQ };
@@ -62,6 +65,8 @@ struct lgw_worker {
     size_t nthreads;
     pthread_t poller, health;
     struct lgw_cancels *cancels;
+    struct lgw_catalog_holder *catalog;
+    struct lgw_router *router;
     atomic_bool stop_bg; /* stops the producer poller and the health probe */
     atomic_bool kafka_up;
     atomic_int running; /* jobs between dequeue and produce */
@@ -176,6 +181,8 @@ struct stream_ctx {
     struct lgw_worker *w;
     const struct lgw_job *job;
     const char *run_id;
+    const char *strategy;
+    const struct lgw_dispatch *d; /* the route so far: the first chunk tells the ingress who answers */
     int seq;
     atomic_bool cancelled; /* the client left (cancel.h): stop, which aborts the upstream transfer */
 };
@@ -194,11 +201,49 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     part.seq = ctx->seq++;
     part.status = 200;
     part.body = chunk;
+    if (part.seq == 0 && ctx->d->current) {
+        /* The response headers go out with the first chunk: they carry the route up to this call. */
+        const struct lgw_model_info *m = ctx->d->current;
+        lgw_strlcpy(part.provider, m->provider, sizeof(part.provider));
+        lgw_strlcpy(part.model, ctx->d->res.model[0] ? ctx->d->res.model : m->id, sizeof(part.model));
+        lgw_strlcpy(part.strategy, ctx->strategy, sizeof(part.strategy));
+        part.route_attempts = ctx->d->attempts + 1;
+        /* The route so far plus this call; a route too long for the field is cut (it is informational). */
+        struct lgw_buf route;
+        lgw_buf_init(&route, 0);
+        lgw_buf_printf(&route, "%s%s%s/%s=200", ctx->d->route, ctx->d->route[0] ? "," : "", m->provider, m->id);
+        lgw_strlcpy(part.route, route.ptr, sizeof(part.route));
+        lgw_buf_cleanup(&route);
+    }
     int rc = lgw_reply_encode(&part, &buf);
     if (rc == 0)
         rc = produce(ctx->w, ctx->job->reply_topic, ctx->job->reply_partition, ctx->job->id, buf.ptr, buf.len, NULL,
                      NULL);
     lgw_buf_cleanup(&buf);
+    if (rc == 0) {
+        if (stream->emitted++ == 0)
+            stream->first_emit_us = lgw_mono_us();
+    }
+    return rc;
+}
+
+/* The route of a job: its strategy (the request's, else the configured default) and plan. Returns 0, or an
+ * LGW_ERR with a message for the client in why. */
+static int plan_job(struct lgw_worker *w, const struct lgw_catalog *cat, const struct lgw_job *job,
+                    const char *model_name, struct lgw_route_plan *plan, char *why, size_t whysz)
+{
+    enum lgw_strategy strategy;
+    const char *name = job->strategy[0] && strcmp(job->strategy, "default") != 0 ? job->strategy
+                                                                                 : w->cfg->route_strategy;
+    if (lgw_strategy_parse(name, &strategy)) {
+        snprintf(why, whysz, "Unknown routing strategy '%.31s': use cost, latency, capability or round-robin.", name);
+        plan->strategy = LGW_STRATEGY_COST;
+        return LGW_ERR(BAD_STRATEGY);
+    }
+    struct lgw_route_needs needs;
+    lgw_route_needs_of(job->body, job->kind, job->stream, &needs);
+    int rc = lgw_router_plan(w->router, cat, model_name, job->kind, &needs, strategy, plan, why, whysz);
+    plan->strategy = strategy;
     return rc;
 }
 
@@ -206,82 +251,91 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
 static void run_job(struct lgw_worker *w, struct ticket *t)
 {
     struct lgw_job *job = &t->job;
-    struct lgw_prov_result res;
     struct lgw_cost_event ev;
     struct lgw_reply reply;
     struct lgw_buf buf;
-    memset(&res, 0, sizeof(res));
+    struct lgw_dispatch d;
+    struct lgw_route_plan plan;
+    memset(&d, 0, sizeof(d));
     memset(&reply, 0, sizeof(reply));
     lgw_buf_init(&buf, 0);
     fill_cost_event(w, job, &ev);
+    struct lgw_prov_result *res = &d.res;
 
-    const struct lgw_model_info *info = NULL;
+    /* The job keeps this catalog for its whole run, whatever a reload does meanwhile. */
+    struct lgw_catalog *cat = lgw_catalog_current(w->catalog);
     json_t *model = json_object_get(job->body, "model");
     const char *model_name = json_is_string(model) ? json_string_value(model) : "";
-    const struct lgw_provider *prov = lgw_provider_find(w->cfg, model_name, job->kind, &info);
     int64_t start_us = lgw_mono_us();
-    int rc;
-    if (!prov) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "The model '%.128s' does not exist or is not served by this gateway for %s.",
-                 model_name, lgw_job_kind_name(job->kind));
-        rc = LGW_ERR(MODEL_NOT_FOUND);
-        res.status = lgw_err_status(rc);
-        res.body = lgw_error_json(rc, msg);
-        lgw_strlcpy(res.model, model_name, sizeof(res.model));
+    char why[512];
+    int rc = plan_job(w, cat, job, model_name, &plan, why, sizeof(why));
+    lgw_strlcpy(ev.strategy, lgw_strategy_name(plan.strategy), sizeof(ev.strategy));
+    if (rc) {
+        res->status = lgw_err_status(rc);
+        res->body = lgw_error_json(rc, why);
+        lgw_strlcpy(res->model, model_name, sizeof(res->model));
     } else {
-        struct stream_ctx sctx = {.w = w, .job = job, .run_id = ev.event_id};
+        struct stream_ctx sctx = {.w = w, .job = job, .run_id = ev.event_id, .strategy = ev.strategy, .d = &d};
         sctx.base.emit = stream_emit;
         json_t *so = json_object_get(job->body, "stream_options");
         sctx.base.include_usage = json_is_true(json_object_get(so, "include_usage"));
         bool streamed = job->stream && job->kind == LGW_JOB_CHAT;
+        d.stream = streamed ? &sctx.base : NULL;
+        d.cancelled = &sctx.cancelled;
         if (streamed && w->cancels)
             lgw_cancels_register(w->cancels, job->id, &sctx.cancelled);
-        rc = prov->call(prov, w->cfg, info, job, streamed ? &sctx.base : NULL, &res);
+        lgw_dispatch_run(&d, w->router, w->cfg, &plan, job);
         if (streamed && w->cancels)
             lgw_cancels_unregister(w->cancels, &sctx.cancelled);
         reply.seq = sctx.seq;
-        if (rc == 0 && streamed && res.status == 200 && !res.body)
-            res.body = json_pack("{s:s}", "object", "llmgw.stream.end");
-        if (rc) {
-            lgw_prov_result_cleanup(&res);
-            res.status = lgw_err_status(rc);
-            res.body = lgw_error_json(rc, NULL);
+        if (streamed && res->status == 200 && !res->body)
+            res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
+        const struct lgw_model_info *info = d.current ? d.current : plan.chain[0];
+        lgw_strlcpy(ev.provider, info->provider, sizeof(ev.provider));
+        if (!res->model[0])
+            lgw_strlcpy(res->model, info->id, sizeof(res->model));
+        if (d.attempts > 0) {
+            ev.cost_known = info->price.known;
+            if (lgw_cost_of_usage(&info->price, &res->usage, &ev.cost_nusd)) {
+                ev.cost_known = false;
+                ev.cost_nusd = 0;
+            }
+            if (!ev.cost_known) {
+                lgw_metrics_add(w->m, "llmgw_cost_unknown_total", NULL, 1);
+                LGW_LOG(LGW_LOG_WARN, "worker", job->id, job->tenant,
+                        "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
+            }
         }
-        lgw_strlcpy(ev.provider, prov->name, sizeof(ev.provider));
-        if (!res.model[0])
-            lgw_strlcpy(res.model, info->id, sizeof(res.model));
+        if (d.attempts > 1)
+            lgw_metrics_add(w->m, "llmgw_route_fallbacks_total", NULL, d.attempts - 1);
+        if (plan.last_resort)
+            LGW_LOG(LGW_LOG_DEBUG, "worker", job->id, job->tenant, "no provider keys: echo serves %s", model_name);
     }
+    lgw_catalog_unref(cat);
     int64_t latency_ms = (lgw_mono_us() - start_us) / 1000;
 
-    ev.usage = res.usage;
-    ev.status = res.status;
+    ev.usage = res->usage;
+    ev.status = res->status;
     ev.latency_ms = latency_ms;
-    lgw_strlcpy(ev.model, res.model, sizeof(ev.model));
-    lgw_strlcpy(ev.outcome, res.status == 200 ? "ok" : "error", sizeof(ev.outcome));
-    if (info) {
-        ev.cost_known = info->price.known;
-        if (lgw_cost_of_usage(&info->price, &res.usage, &ev.cost_nusd)) {
-            ev.cost_known = false;
-            ev.cost_nusd = 0;
-        }
-        if (!ev.cost_known) {
-            lgw_metrics_add(w->m, "llmgw_cost_unknown_total", NULL, 1);
-            LGW_LOG(LGW_LOG_WARN, "worker", job->id, job->tenant, "no price for model %s: cost recorded as unknown",
-                    res.model);
-        }
-    }
+    ev.route_attempts = d.attempts;
+    lgw_strlcpy(ev.route, d.route, sizeof(ev.route));
+    lgw_strlcpy(ev.model, res->model, sizeof(ev.model));
+    lgw_strlcpy(ev.outcome, res->status == 200 ? "ok" : "error", sizeof(ev.outcome));
 
     lgw_strlcpy(reply.id, job->id, sizeof(reply.id));
     lgw_strlcpy(reply.run_id, ev.event_id, sizeof(reply.run_id));
     reply.final = true;
-    reply.status = res.status;
-    reply.body = res.body;
-    reply.usage = res.usage;
+    reply.status = res->status;
+    reply.body = res->body;
+    reply.usage = res->usage;
     reply.cost_nusd = ev.cost_nusd;
+    reply.cost_known = ev.cost_known;
     reply.latency_ms = latency_ms;
     lgw_strlcpy(reply.provider, ev.provider, sizeof(reply.provider));
-    lgw_strlcpy(reply.model, res.model, sizeof(reply.model));
+    lgw_strlcpy(reply.model, res->model, sizeof(reply.model));
+    lgw_strlcpy(reply.strategy, ev.strategy, sizeof(reply.strategy));
+    reply.route_attempts = d.attempts;
+    lgw_strlcpy(reply.route, d.route, sizeof(reply.route));
 
     /* Two messages: the ticket is released when both are acknowledged. */
     atomic_store(&t->pending, 2);
@@ -302,7 +356,7 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
         ticket_release(t);
     }
     lgw_buf_cleanup(&buf);
-    lgw_prov_result_cleanup(&res);
+    lgw_prov_result_cleanup(res);
 }
 
 static struct ticket *dequeue(struct lgw_worker *w)
@@ -477,6 +531,8 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_kafka_produce_errors_total", LGW_METRIC_COUNTER, "Kafka produce failures.");
     lgw_metrics_add(m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 0); /* shown as 0, not absent */
     lgw_metrics_declare(m, "llmgw_cost_unknown_total", LGW_METRIC_COUNTER, "Jobs served by a model with no price.");
+    lgw_metrics_declare(m, "llmgw_route_fallbacks_total", LGW_METRIC_COUNTER,
+                        "Provider calls made after the first candidate of a request failed.");
 }
 
 int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_worker **out)
@@ -494,6 +550,17 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
         gethostname(host, sizeof(host) - 1);
         snprintf(w->id, sizeof(w->id), "%.63s-%d", host, (int)getpid());
     }
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 65536);
+    rc = lgw_catalog_holder_new(cfg, &w->catalog, &errs);
+    if (rc) {
+        LGW_ERROR("worker", "the model catalog is invalid:\n%s", errs.ptr ? errs.ptr : "");
+        lgw_buf_cleanup(&errs);
+        free(w);
+        return rc;
+    }
+    lgw_buf_cleanup(&errs);
+    w->router = lgw_router_new(cfg, m);
     lgw_config_topic(cfg, LGW_TOPIC_COST, w->topic_cost, sizeof(w->topic_cost));
     lgw_config_topic(cfg, LGW_TOPIC_DLQ, w->topic_dlq, sizeof(w->topic_dlq));
     w->offsets = lgw_offsets_new();
@@ -559,6 +626,8 @@ fail:
     if (w->producer)
         rd_kafka_destroy(w->producer);
     lgw_offsets_free(w->offsets);
+    lgw_router_free(w->router);
+    lgw_catalog_holder_free(w->catalog);
     free(w->queue);
     free(w);
     return rc;
@@ -567,6 +636,7 @@ fail:
 int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
 {
     while (!atomic_load(stop)) {
+        lgw_catalog_holder_refresh(w->catalog); /* SIGHUP: jobs from here on see the new catalog */
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
         if (!msg)
             continue;
@@ -627,6 +697,8 @@ void lgw_worker_free(struct lgw_worker *w)
     rd_kafka_destroy(w->producer);
     rd_kafka_destroy(w->consumer);
     lgw_offsets_free(w->offsets);
+    lgw_router_free(w->router);
+    lgw_catalog_holder_free(w->catalog);
     free(w->threads);
     free(w->queue);
     pthread_mutex_destroy(&w->qlock);

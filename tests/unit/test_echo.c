@@ -1,4 +1,4 @@
-/* test_echo.c - the echo provider: chat answers, embeddings determinism and unit length, model lookup. */
+/* test_echo.c - the echo provider: chat answers, embeddings determinism and unit length, (model lookup is test_router.c's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,14 +8,21 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "provider.h"
 
 static void run(const char *model, enum lgw_job_kind kind, json_t *body, struct lgw_prov_result *res)
 {
     const struct lgw_model_info *info;
     struct lgw_config cfg;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
     lgw_config_defaults(&cfg);
-    const struct lgw_provider *prov = lgw_provider_find(&cfg, model, kind, &info);
+    assert_int_equal(lgw_catalog_load(&cfg, &cat, &errs), 0);
+    lgw_buf_cleanup(&errs);
+    assert_int_equal(lgw_catalog_resolve(cat, model, kind, &info, 1), 1);
+    const struct lgw_provider *prov = lgw_provider_by_name(info->provider);
     assert_non_null(prov);
     struct lgw_job job;
     memset(&job, 0, sizeof(job));
@@ -25,6 +32,7 @@ static void run(const char *model, enum lgw_job_kind kind, json_t *body, struct 
     memset(res, 0, sizeof(*res));
     assert_int_equal(prov->call(prov, &cfg, info, &job, NULL, res), 0);
     json_decref(body);
+    lgw_catalog_unref(cat);
 }
 
 static void test_chat_echoes_last_user_message(void **state)
@@ -123,36 +131,11 @@ static void test_embeddings_base64(void **state)
     lgw_prov_result_cleanup(&s);
 }
 
-static void test_lookup(void **state)
-{
-    (void)state;
-    const struct lgw_model_info *info;
-    struct lgw_config cfg;
-    lgw_config_defaults(&cfg);
-    assert_null(lgw_provider_find(&cfg, "gpt-nope", LGW_JOB_CHAT, &info));
-    assert_null(lgw_provider_find(&cfg, "echo", LGW_JOB_EMBEDDINGS, &info)); /* echo is a chat model */
-    assert_null(lgw_provider_find(&cfg, "other/echo", LGW_JOB_CHAT, &info));
-    /* OpenAI's models are served only with a key configured */
-    assert_null(lgw_provider_find(&cfg, "gpt-4o-mini", LGW_JOB_CHAT, &info));
-    json_t *models = lgw_provider_models_json(&cfg);
-    assert_int_equal(json_array_size(json_object_get(models, "data")), 2);
-    json_decref(models);
-    strcpy(cfg.openai_api_key, "sk-test");
-    assert_non_null(lgw_provider_find(&cfg, "gpt-4o-mini", LGW_JOB_CHAT, &info));
-    assert_string_equal(info->id, "gpt-4o-mini");
-    assert_int_equal(info->price.input_nusd_per_mtok, 150000000);
-    assert_non_null(lgw_provider_find(&cfg, "openai/text-embedding-3-small", LGW_JOB_EMBEDDINGS, &info));
-    models = lgw_provider_models_json(&cfg);
-    assert_true(json_array_size(json_object_get(models, "data")) > 2);
-    json_decref(models);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_echoes_last_user_message), cmocka_unit_test(test_chat_max_tokens_and_parts),
         cmocka_unit_test(test_embeddings),                    cmocka_unit_test(test_embeddings_base64),
-        cmocka_unit_test(test_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

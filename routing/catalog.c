@@ -1,0 +1,766 @@
+/* catalog.c - loading, merging and validating the model catalog (see catalog.h). */
+#include "catalog.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+#include "provider.h"
+
+#define MAX_NAME 127
+#define MAX_MODELS 4096
+#define MAX_CONTEXT 100000000LL /* 100M tokens: far above any model; a bigger number is a typo */
+
+struct named_list {
+    const char *name; /* owned by the document */
+    const struct lgw_model_info **members;
+    size_t n;
+};
+
+struct lgw_catalog {
+    atomic_int refs;
+    json_t *doc; /* the merged document: every string in models, groups and fallbacks points into it */
+    const char *version;
+    struct lgw_model_info *models;
+    json_t **aliases; /* per model: a borrowed array of strings, or NULL */
+    size_t n;
+    struct named_list *groups, *fallbacks;
+    size_t ngroups, nfallbacks;
+};
+
+static const char *const model_keys[] = {"id", "provider", "upstream", "aliases", "capabilities", "context_window",
+                                         "max_output_tokens", "latency_ms", "price", "source", "disabled", NULL};
+static const char *const price_keys[] = {"input", "output", "cached_input", "cache_write", "long_context", NULL};
+static const char *const tier_keys[] = {"above_input_tokens", "input", "output", "cached_input", "cache_write", NULL};
+static const char *const doc_keys[] = {"schema", "catalog_version", "sources", "models", "groups", "fallbacks", NULL};
+
+static bool key_allowed(const char *const *allowed, const char *key)
+{
+    for (; *allowed; allowed++)
+        if (strcmp(*allowed, key) == 0)
+            return true;
+    return false;
+}
+
+/* Every key of obj must be one of allowed: a misspelt field is an error, never silently ignored. */
+static bool check_keys(json_t *obj, const char *const *allowed, const char *where, struct lgw_buf *errs)
+{
+    bool ok = true;
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (!key_allowed(allowed, key)) {
+            lgw_buf_printf(errs, "%s: unknown field \"%.64s\"\n", where, key);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static bool name_ok(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > MAX_NAME)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == ',' || *s == '"')
+            return false;
+    return true;
+}
+
+/* A decimal USD-per-1M-tokens string into nano-USD per 1M tokens (the same number). */
+static bool parse_rate(json_t *obj, const char *key, bool required, int64_t *out, const char *where,
+                       struct lgw_buf *errs)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        if (required)
+            lgw_buf_printf(errs, "%s: price needs \"%s\"\n", where, key);
+        return !required;
+    }
+    if (!json_is_string(v) || lgw_cost_parse_usd(json_string_value(v), out) || *out < 0) {
+        lgw_buf_printf(errs, "%s: price \"%s\" must be a non-negative decimal string (USD per 1M tokens)\n", where,
+                       key);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out, const char *where,
+                      struct lgw_buf *errs)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        lgw_buf_printf(errs, "%s: \"%s\" must be an integer from %lld to %lld\n", where, key, (long long)min,
+                       (long long)max);
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
+}
+
+static bool parse_price(json_t *pj, json_t *sources, json_t *source, const char *where, struct lgw_price *price,
+                        struct lgw_buf *errs)
+{
+    memset(price, 0, sizeof(*price));
+    if (!pj || json_is_null(pj))
+        return true; /* no price: served, cost recorded as unknown */
+    if (!json_is_object(pj)) {
+        lgw_buf_printf(errs, "%s: \"price\" must be an object or null\n", where);
+        return false;
+    }
+    bool ok = check_keys(pj, price_keys, where, errs);
+    ok &= parse_rate(pj, "input", true, &price->input_nusd_per_mtok, where, errs);
+    ok &= parse_rate(pj, "output", true, &price->output_nusd_per_mtok, where, errs);
+    price->cached_input_nusd_per_mtok = price->input_nusd_per_mtok; /* no cached rate: billed as input */
+    ok &= parse_rate(pj, "cached_input", false, &price->cached_input_nusd_per_mtok, where, errs);
+    ok &= parse_rate(pj, "cache_write", false, &price->cache_write_nusd_per_mtok, where, errs);
+    json_t *tier = json_object_get(pj, "long_context");
+    if (tier) {
+        if (!json_is_object(tier)) {
+            lgw_buf_printf(errs, "%s: \"long_context\" must be an object\n", where);
+            return false;
+        }
+        ok &= check_keys(tier, tier_keys, where, errs);
+        ok &= parse_int(tier, "above_input_tokens", 1, MAX_CONTEXT, &price->long_above_tokens, where, errs);
+        ok &= parse_rate(tier, "input", true, &price->long_input_nusd_per_mtok, where, errs);
+        ok &= parse_rate(tier, "output", true, &price->long_output_nusd_per_mtok, where, errs);
+        price->long_cached_input_nusd_per_mtok = price->long_input_nusd_per_mtok;
+        ok &= parse_rate(tier, "cached_input", false, &price->long_cached_input_nusd_per_mtok, where, errs);
+        ok &= parse_rate(tier, "cache_write", false, &price->long_cache_write_nusd_per_mtok, where, errs);
+    }
+    if (!json_is_string(source) || !json_object_get(sources, json_string_value(source))) {
+        lgw_buf_printf(errs, "%s: a priced model needs \"source\", a key of the catalog's \"sources\"\n", where);
+        ok = false;
+    }
+    price->known = ok;
+    return ok;
+}
+
+static bool parse_caps(json_t *caps, const char *where, struct lgw_model_info *m, struct lgw_buf *errs)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"streaming", LGW_CAP_STREAMING},
+                 {"tools", LGW_CAP_TOOLS},
+                 {"vision", LGW_CAP_VISION},
+                 {"json_mode", LGW_CAP_JSON_MODE}};
+    int kinds = 0;
+    size_t i;
+    json_t *c;
+    if (!json_is_array(caps)) {
+        lgw_buf_printf(errs, "%s: \"capabilities\" must be an array\n", where);
+        return false;
+    }
+    json_array_foreach(caps, i, c) {
+        const char *s = json_string_value(c);
+        bool known = false;
+        if (s && strcmp(s, "chat") == 0) {
+            m->kind = LGW_JOB_CHAT;
+            kinds++;
+            known = true;
+        } else if (s && strcmp(s, "embeddings") == 0) {
+            m->kind = LGW_JOB_EMBEDDINGS;
+            kinds++;
+            known = true;
+        }
+        for (size_t k = 0; s && k < sizeof(names) / sizeof(names[0]); k++)
+            if (strcmp(s, names[k].name) == 0) {
+                m->caps |= names[k].bit;
+                known = true;
+            }
+        if (!known) {
+            lgw_buf_printf(errs, "%s: unknown capability \"%.32s\"\n", where, s ? s : "(not a string)");
+            return false;
+        }
+    }
+    if (kinds != 1) {
+        lgw_buf_printf(errs, "%s: capabilities must hold exactly one of \"chat\" and \"embeddings\"\n", where);
+        return false;
+    }
+    return true;
+}
+
+/* One model object into m (strings borrowed from the document). */
+static bool parse_model(json_t *mj, json_t *sources, size_t index, struct lgw_model_info *m, json_t **aliases,
+                        struct lgw_buf *errs)
+{
+    char where[192];
+    const char *id = json_string_value(json_object_get(mj, "id"));
+    const char *prov = json_string_value(json_object_get(mj, "provider"));
+    snprintf(where, sizeof(where), "models[%zu] (%.64s/%.64s)", index, prov ? prov : "?", id ? id : "?");
+    memset(m, 0, sizeof(*m));
+    *aliases = NULL;
+    if (!json_is_object(mj)) {
+        lgw_buf_printf(errs, "models[%zu]: must be an object\n", index);
+        return false;
+    }
+    bool ok = check_keys(mj, model_keys, where, errs);
+    if (!id || !name_ok(id)) {
+        lgw_buf_printf(errs, "%s: \"id\" must be a name of 1..%d printable bytes without spaces\n", where, MAX_NAME);
+        return false;
+    }
+    if (!prov || !lgw_provider_by_name(prov)) {
+        lgw_buf_printf(errs, "%s: \"provider\" must name a provider adapter (openai, anthropic, gemini, mistral, "
+                             "compat, echo)\n", where);
+        return false;
+    }
+    m->id = id;
+    m->provider = prov;
+    json_t *up = json_object_get(mj, "upstream");
+    if (up && (!json_is_string(up) || !name_ok(json_string_value(up)))) {
+        lgw_buf_printf(errs, "%s: \"upstream\" must be a model name\n", where);
+        ok = false;
+    }
+    m->upstream = json_string_value(up);
+    json_t *al = json_object_get(mj, "aliases");
+    if (al) {
+        size_t i;
+        json_t *a;
+        bool good = json_is_array(al);
+        json_array_foreach(al, i, a) good &= json_is_string(a) && name_ok(json_string_value(a));
+        if (!good) {
+            lgw_buf_printf(errs, "%s: \"aliases\" must be an array of model names\n", where);
+            ok = false;
+        }
+        *aliases = al;
+    }
+    if (!parse_caps(json_object_get(mj, "capabilities"), where, m, errs))
+        return false;
+    if (json_object_get(mj, "context_window"))
+        ok &= parse_int(mj, "context_window", 1, MAX_CONTEXT, &m->context_window, where, errs);
+    else if (strcmp(prov, "compat") != 0) {
+        lgw_buf_printf(errs, "%s: \"context_window\" is required\n", where);
+        ok = false;
+    }
+    json_t *mo = json_object_get(mj, "max_output_tokens");
+    if (m->kind == LGW_JOB_EMBEDDINGS && mo) {
+        lgw_buf_printf(errs, "%s: an embedding model has no \"max_output_tokens\"\n", where);
+        ok = false;
+    } else if (mo) {
+        ok &= parse_int(mj, "max_output_tokens", 1, MAX_CONTEXT, &m->max_output_tokens, where, errs);
+    }
+    m->latency_ms = 1000;
+    if (json_object_get(mj, "latency_ms"))
+        ok &= parse_int(mj, "latency_ms", 1, 3600000, &m->latency_ms, where, errs);
+    ok &= parse_price(json_object_get(mj, "price"), sources, json_object_get(mj, "source"), where, &m->price, errs);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------------------ merge */
+
+static json_t *find_model(json_t *models, const char *provider, const char *id, size_t *index)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m) {
+        const char *p = json_string_value(json_object_get(m, "provider"));
+        const char *d = json_string_value(json_object_get(m, "id"));
+        if (p && d && strcmp(p, provider) == 0 && strcmp(d, id) == 0) {
+            *index = i;
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* Applies the operator's document to doc (a deep copy the caller owns). */
+static bool merge_overrides(json_t *doc, json_t *ov, struct lgw_buf *errs)
+{
+    if (!json_is_object(ov)) {
+        lgw_buf_puts(errs, "overrides: the document must be a JSON object\n");
+        return false;
+    }
+    bool ok = check_keys(ov, doc_keys, "overrides", errs);
+    json_t *schema = json_object_get(ov, "schema");
+    if (schema && json_integer_value(schema) != LGW_CATALOG_SCHEMA) {
+        lgw_buf_printf(errs, "overrides: \"schema\" must be %d\n", LGW_CATALOG_SCHEMA);
+        ok = false;
+    }
+    const char *base_version = json_string_value(json_object_get(doc, "catalog_version"));
+    const char *ov_version = json_string_value(json_object_get(ov, "catalog_version"));
+    char version[256];
+    snprintf(version, sizeof(version), "%s+%s", base_version ? base_version : "?", ov_version ? ov_version : "local");
+    json_object_set_new(doc, "catalog_version", json_string(version));
+
+    const char *section[] = {"sources", "groups", "fallbacks"};
+    for (size_t s = 0; s < 3; s++) {
+        json_t *o = json_object_get(ov, section[s]);
+        if (!o)
+            continue;
+        if (!json_is_object(o)) {
+            lgw_buf_printf(errs, "overrides: \"%s\" must be an object\n", section[s]);
+            ok = false;
+            continue;
+        }
+        json_t *target = json_object_get(doc, section[s]);
+        if (!json_is_object(target)) {
+            target = json_object();
+            json_object_set_new(doc, section[s], target);
+        }
+        json_object_update(target, o); /* a group or chain is replaced by name as a whole */
+    }
+    json_t *models = json_object_get(ov, "models");
+    if (!models)
+        return ok;
+    if (!json_is_array(models)) {
+        lgw_buf_puts(errs, "overrides: \"models\" must be an array\n");
+        return false;
+    }
+    json_t *base = json_object_get(doc, "models");
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m) {
+        const char *p = json_string_value(json_object_get(m, "provider"));
+        const char *id = json_string_value(json_object_get(m, "id"));
+        if (!json_is_object(m) || !p || !id) {
+            lgw_buf_printf(errs, "overrides: models[%zu] needs \"provider\" and \"id\" to say which model it is\n", i);
+            ok = false;
+            continue;
+        }
+        size_t at;
+        json_t *existing = find_model(base, p, id, &at);
+        if (json_is_true(json_object_get(m, "disabled"))) {
+            if (existing)
+                json_array_remove(base, at);
+            continue;
+        }
+        if (existing)
+            json_object_update(existing, m); /* field by field: an override names only what it changes */
+        else
+            json_array_append(base, m);
+    }
+    return ok;
+}
+
+/* The OpenAI-compatible server's models from LLMGW_COMPAT_MODELS, unless the documents already describe
+ * them. Their limits and capabilities are the server's business: no window check, every capability. */
+static void add_compat(json_t *doc, const struct lgw_config *cfg)
+{
+    json_t *models = json_object_get(doc, "models");
+    for (size_t i = 0; cfg && i < cfg->ncompat; i++) {
+        const struct lgw_model_info *c = &cfg->compat[i];
+        size_t at;
+        if (find_model(models, "compat", c->id, &at))
+            continue;
+        json_t *m = json_pack("{s:s, s:s, s:s, s:I}", "id", c->id, "provider", "compat", "upstream",
+                              c->upstream ? c->upstream : c->id, "latency_ms", (json_int_t)500);
+        json_object_set_new(m, "capabilities",
+                            c->kind == LGW_JOB_EMBEDDINGS
+                                ? json_pack("[s]", "embeddings")
+                                : json_pack("[s,s,s,s,s]", "chat", "streaming", "tools", "vision", "json_mode"));
+        if (c->price.known) {
+            char in[32], out[32], cached[32];
+            lgw_cost_format_usd(c->price.input_nusd_per_mtok, in, sizeof(in));
+            lgw_cost_format_usd(c->price.output_nusd_per_mtok, out, sizeof(out));
+            lgw_cost_format_usd(c->price.cached_input_nusd_per_mtok, cached, sizeof(cached));
+            json_object_set_new(m, "price", json_pack("{s:s, s:s, s:s}", "input", in, "output", out, "cached_input",
+                                                      cached));
+            json_object_set_new(m, "source", json_string("operator"));
+        }
+        json_array_append_new(models, m);
+    }
+    json_t *sources = json_object_get(doc, "sources");
+    if (cfg && cfg->ncompat && json_is_object(sources) && !json_object_get(sources, "operator"))
+        json_object_set_new(sources, "operator", json_string("The operator's configuration (LLMGW_COMPAT_MODELS)."));
+}
+
+/* ----------------------------------------------------------------------------------------------- lookup */
+
+static bool has_name(const struct lgw_catalog *cat, size_t i, const char *name)
+{
+    if (strcmp(cat->models[i].id, name) == 0)
+        return true;
+    size_t k;
+    json_t *a;
+    json_array_foreach(cat->aliases[i], k, a) if (strcmp(json_string_value(a), name) == 0) return true;
+    return false;
+}
+
+/* Splits "provider/name" when the prefix is a provider adapter's name. */
+static const char *split_provider(const char *name, char *prov, size_t provsz)
+{
+    prov[0] = '\0';
+    const char *slash = strchr(name, '/');
+    if (!slash || (size_t)(slash - name) >= provsz)
+        return name;
+    memcpy(prov, name, (size_t)(slash - name));
+    prov[slash - name] = '\0';
+    if (!lgw_provider_by_name(prov)) {
+        prov[0] = '\0';
+        return name;
+    }
+    return slash + 1;
+}
+
+static size_t resolve_any(const struct lgw_catalog *cat, const char *name, bool any_kind, enum lgw_job_kind kind,
+                          const struct lgw_model_info **out, size_t max)
+{
+    char prov[32];
+    const char *bare = split_provider(name, prov, sizeof(prov));
+    size_t n = 0;
+    for (size_t i = 0; i < cat->n; i++) {
+        const struct lgw_model_info *m = &cat->models[i];
+        if ((!any_kind && m->kind != kind) || (prov[0] && strcmp(m->provider, prov) != 0) || !has_name(cat, i, bare))
+            continue;
+        if (n < max)
+            out[n] = m;
+        n++;
+    }
+    return n;
+}
+
+size_t lgw_catalog_resolve(const struct lgw_catalog *cat, const char *name, enum lgw_job_kind kind,
+                           const struct lgw_model_info **out, size_t max)
+{
+    size_t n = resolve_any(cat, name, false, kind, out, max);
+    return n < max ? n : max;
+}
+
+static const struct named_list *find_list(const struct named_list *lists, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(lists[i].name, name) == 0)
+            return &lists[i];
+    return NULL;
+}
+
+const struct lgw_model_info *const *lgw_catalog_group(const struct lgw_catalog *cat, const char *name, size_t *n)
+{
+    const struct named_list *l = find_list(cat->groups, cat->ngroups, name);
+    *n = l ? l->n : 0;
+    return l ? l->members : NULL;
+}
+
+const struct lgw_model_info *const *lgw_catalog_fallbacks(const struct lgw_catalog *cat,
+                                                          const struct lgw_model_info *model, size_t *n)
+{
+    char key[2 * MAX_NAME + 2];
+    snprintf(key, sizeof(key), "%s/%s", model->provider, model->id);
+    const struct named_list *l = find_list(cat->fallbacks, cat->nfallbacks, key);
+    if (!l)
+        l = find_list(cat->fallbacks, cat->nfallbacks, model->id);
+    *n = l ? l->n : 0;
+    return l ? l->members : NULL;
+}
+
+const char *lgw_catalog_group_name(const struct lgw_catalog *cat, size_t i)
+{
+    return i < cat->ngroups ? cat->groups[i].name : NULL;
+}
+
+const char *lgw_catalog_version(const struct lgw_catalog *cat)
+{
+    return cat->version;
+}
+
+size_t lgw_catalog_count(const struct lgw_catalog *cat)
+{
+    return cat->n;
+}
+
+const struct lgw_model_info *lgw_catalog_at(const struct lgw_catalog *cat, size_t i)
+{
+    return i < cat->n ? &cat->models[i] : NULL;
+}
+
+/* ------------------------------------------------------------------------------------------- validation */
+
+/* Names must identify one model per provider: no id or alias may be another model's id or alias. */
+static bool check_unique(const struct lgw_catalog *cat, struct lgw_buf *errs)
+{
+    bool ok = true;
+    for (size_t i = 0; i < cat->n; i++)
+        for (size_t j = i + 1; j < cat->n; j++) {
+            if (strcmp(cat->models[i].provider, cat->models[j].provider) != 0)
+                continue;
+            const char *clash = has_name(cat, j, cat->models[i].id) ? cat->models[i].id : NULL;
+            size_t k;
+            json_t *a;
+            json_array_foreach(cat->aliases[i], k, a) if (!clash && has_name(cat, j, json_string_value(a))) clash =
+                json_string_value(a);
+            if (clash) {
+                lgw_buf_printf(errs, "models: \"%s/%.64s\" names two models (%s and %s)\n", cat->models[i].provider,
+                               clash, cat->models[i].id, cat->models[j].id);
+                ok = false;
+            }
+        }
+    return ok;
+}
+
+/* A group or chain: a list of "provider/id" each naming exactly one model. */
+static bool build_lists(struct lgw_catalog *cat, json_t *obj, const char *section, bool groups,
+                        struct named_list **out, size_t *nout, struct lgw_buf *errs)
+{
+    bool ok = true;
+    *out = NULL;
+    *nout = 0;
+    if (!obj)
+        return true;
+    if (!json_is_object(obj)) {
+        lgw_buf_printf(errs, "\"%s\" must be an object\n", section);
+        return false;
+    }
+    *out = lgw_calloc(json_object_size(obj) + 1, sizeof(**out));
+    const char *name;
+    json_t *arr;
+    json_object_foreach(obj, name, arr) {
+        const struct lgw_model_info *probe[1];
+        if (!name_ok(name)) {
+            lgw_buf_printf(errs, "%s: \"%.64s\" is not a valid name\n", section, name);
+            ok = false;
+            continue;
+        }
+        if (groups && (strchr(name, '/') || resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1) > 0)) {
+            lgw_buf_printf(errs, "groups: \"%.64s\" is also a model name; a group needs a name of its own\n", name);
+            ok = false;
+            continue;
+        }
+        if (!groups && resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1) == 0) {
+            lgw_buf_printf(errs, "fallbacks: \"%.64s\" is not a model in the catalog\n", name);
+            ok = false;
+            continue;
+        }
+        if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > MAX_MODELS) {
+            lgw_buf_printf(errs, "%s: \"%.64s\" must be a non-empty array of \"provider/model\" names\n", section, name);
+            ok = false;
+            continue;
+        }
+        struct named_list *l = &(*out)[(*nout)++];
+        l->name = name;
+        l->members = lgw_calloc(json_array_size(arr), sizeof(*l->members));
+        size_t i;
+        json_t *mv;
+        json_array_foreach(arr, i, mv) {
+            const char *ref = json_string_value(mv);
+            const struct lgw_model_info *found[2];
+            char prov[32];
+            size_t n = 0;
+            if (ref && (split_provider(ref, prov, sizeof(prov)), prov[0]))
+                n = resolve_any(cat, ref, true, LGW_JOB_CHAT, found, 2);
+            if (n != 1) {
+                lgw_buf_printf(errs, "%s: \"%.64s\" member %zu must be \"provider/model\" naming one catalog model\n",
+                               section, name, i);
+                ok = false;
+                continue;
+            }
+            if (l->n > 0 && found[0]->kind != l->members[0]->kind) {
+                lgw_buf_printf(errs, "%s: \"%.64s\" mixes chat and embedding models\n", section, name);
+                ok = false;
+                continue;
+            }
+            l->members[l->n++] = found[0];
+        }
+    }
+    return ok;
+}
+
+static void catalog_free(struct lgw_catalog *cat)
+{
+    for (size_t i = 0; i < cat->ngroups; i++)
+        free(cat->groups[i].members);
+    for (size_t i = 0; i < cat->nfallbacks; i++)
+        free(cat->fallbacks[i].members);
+    free(cat->groups);
+    free(cat->fallbacks);
+    free(cat->models);
+    free(cat->aliases);
+    json_decref(cat->doc);
+    free(cat);
+}
+
+int lgw_catalog_build(json_t *base, json_t *overrides, const struct lgw_config *cfg, struct lgw_catalog **out,
+                      struct lgw_buf *errs)
+{
+    *out = NULL;
+    if (!json_is_object(base)) {
+        lgw_buf_puts(errs, "catalog: the document must be a JSON object\n");
+        return LGW_ERR(CONFIG);
+    }
+    struct lgw_catalog *cat = lgw_calloc(1, sizeof(*cat));
+    atomic_init(&cat->refs, 1);
+    cat->doc = json_deep_copy(base);
+    bool ok = check_keys(cat->doc, doc_keys, "catalog", errs);
+    if (json_integer_value(json_object_get(cat->doc, "schema")) != LGW_CATALOG_SCHEMA) {
+        lgw_buf_printf(errs, "catalog: \"schema\" must be %d\n", LGW_CATALOG_SCHEMA);
+        ok = false;
+    }
+    if (!json_is_string(json_object_get(cat->doc, "catalog_version"))) {
+        lgw_buf_puts(errs, "catalog: \"catalog_version\" (a string) is required\n");
+        ok = false;
+    }
+    json_t *sources = json_object_get(cat->doc, "sources");
+    if (!json_is_object(sources)) {
+        sources = json_object();
+        json_object_set_new(cat->doc, "sources", sources);
+    }
+    json_t *models = json_object_get(cat->doc, "models");
+    if (!json_is_array(models)) {
+        lgw_buf_puts(errs, "catalog: \"models\" must be an array\n");
+        ok = false;
+        models = json_array();
+        json_object_set_new(cat->doc, "models", models);
+    }
+    if (overrides)
+        ok &= merge_overrides(cat->doc, overrides, errs);
+    add_compat(cat->doc, cfg);
+    if (json_array_size(models) > MAX_MODELS) {
+        lgw_buf_printf(errs, "catalog: more than %d models\n", MAX_MODELS);
+        ok = false;
+    }
+    cat->version = json_string_value(json_object_get(cat->doc, "catalog_version"));
+    if (ok) {
+        size_t nm = json_array_size(models);
+        cat->models = lgw_calloc(nm + 1, sizeof(*cat->models));
+        cat->aliases = lgw_calloc(nm + 1, sizeof(*cat->aliases));
+        size_t i;
+        json_t *mj;
+        json_array_foreach(models, i, mj) {
+            if (json_is_true(json_object_get(mj, "disabled")))
+                continue;
+            if (parse_model(mj, sources, i, &cat->models[cat->n], &cat->aliases[cat->n], errs))
+                cat->n++;
+            else
+                ok = false;
+        }
+        ok = ok && check_unique(cat, errs);
+        ok = ok && build_lists(cat, json_object_get(cat->doc, "groups"), "groups", true, &cat->groups, &cat->ngroups,
+                               errs);
+        ok = ok && build_lists(cat, json_object_get(cat->doc, "fallbacks"), "fallbacks", false, &cat->fallbacks,
+                               &cat->nfallbacks, errs);
+    }
+    if (!ok) {
+        catalog_free(cat);
+        return LGW_ERR(CONFIG);
+    }
+    *out = cat;
+    return LGW_OK;
+}
+
+static json_t *load_file(const char *path, const char *what, struct lgw_buf *errs)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        lgw_buf_printf(errs, "%s %s: %s (line %d)\n", what, path, jerr.text, jerr.line);
+    return doc;
+}
+
+int lgw_catalog_load(const struct lgw_config *cfg, struct lgw_catalog **out, struct lgw_buf *errs)
+{
+    json_error_t jerr;
+    *out = NULL;
+    json_t *base = cfg->catalog_file[0] ? load_file(cfg->catalog_file, "catalog", errs)
+                                        : json_loads((const char *)lgw_catalog_builtin_json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!base) {
+        if (!cfg->catalog_file[0])
+            lgw_buf_printf(errs, "built-in catalog: %s (line %d)\n", jerr.text, jerr.line);
+        return LGW_ERR(CONFIG);
+    }
+    json_t *ov = NULL;
+    if (cfg->catalog_overrides[0] && !(ov = load_file(cfg->catalog_overrides, "catalog overrides", errs))) {
+        json_decref(base);
+        return LGW_ERR(CONFIG);
+    }
+    int rc = lgw_catalog_build(base, ov, cfg, out, errs);
+    json_decref(base);
+    json_decref(ov);
+    return rc;
+}
+
+struct lgw_catalog *lgw_catalog_ref(struct lgw_catalog *cat)
+{
+    atomic_fetch_add(&cat->refs, 1);
+    return cat;
+}
+
+void lgw_catalog_unref(struct lgw_catalog *cat)
+{
+    if (cat && atomic_fetch_sub(&cat->refs, 1) == 1)
+        catalog_free(cat);
+}
+
+/* ----------------------------------------------------------------------------------------------- holder */
+
+atomic_uint lgw_catalog_generation;
+
+struct lgw_catalog_holder {
+    const struct lgw_config *cfg;
+    atomic_uint seen; /* the generation this holder last loaded */
+    pthread_mutex_t reload_lock; /* one reload at a time */
+    pthread_mutex_t lock; /* guards cur: a reader takes its reference under it, so a swap never frees it early */
+    struct lgw_catalog *cur;
+};
+
+int lgw_catalog_holder_new(const struct lgw_config *cfg, struct lgw_catalog_holder **out, struct lgw_buf *errs)
+{
+    struct lgw_catalog *cat;
+    *out = NULL;
+    int rc = lgw_catalog_load(cfg, &cat, errs);
+    if (rc)
+        return rc;
+    struct lgw_catalog_holder *h = lgw_calloc(1, sizeof(*h));
+    h->cfg = cfg;
+    atomic_init(&h->seen, atomic_load(&lgw_catalog_generation));
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->reload_lock, NULL);
+    h->cur = cat;
+    LGW_INFO("catalog", "model catalog %s loaded: %zu models", cat->version, cat->n);
+    *out = h;
+    return LGW_OK;
+}
+
+void lgw_catalog_holder_free(struct lgw_catalog_holder *h)
+{
+    if (!h)
+        return;
+    lgw_catalog_unref(h->cur);
+    pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->reload_lock);
+    free(h);
+}
+
+struct lgw_catalog *lgw_catalog_current(struct lgw_catalog_holder *h)
+{
+    pthread_mutex_lock(&h->lock);
+    struct lgw_catalog *cat = lgw_catalog_ref(h->cur);
+    pthread_mutex_unlock(&h->lock);
+    return cat;
+}
+
+void lgw_catalog_holder_refresh(struct lgw_catalog_holder *h)
+{
+    unsigned gen = atomic_load(&lgw_catalog_generation);
+    if (atomic_load(&h->seen) == gen)
+        return;
+    atomic_store(&h->seen, gen);
+    lgw_catalog_reload(h);
+}
+
+int lgw_catalog_reload(struct lgw_catalog_holder *h)
+{
+    struct lgw_buf errs;
+    struct lgw_catalog *cat;
+    lgw_buf_init(&errs, 16384);
+    pthread_mutex_lock(&h->reload_lock);
+    int rc = lgw_catalog_load(h->cfg, &cat, &errs);
+    if (rc) {
+        pthread_mutex_unlock(&h->reload_lock);
+        LGW_ERROR("catalog", "reload failed; keeping catalog %s: %s", h->cur->version, errs.ptr ? errs.ptr : "");
+        lgw_buf_cleanup(&errs);
+        return rc;
+    }
+    lgw_buf_cleanup(&errs);
+    pthread_mutex_lock(&h->lock);
+    struct lgw_catalog *old = h->cur;
+    h->cur = cat;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->reload_lock);
+    LGW_INFO("catalog", "model catalog %s loaded: %zu models (was %s)", cat->version, cat->n, old->version);
+    lgw_catalog_unref(old);
+    return LGW_OK;
+}

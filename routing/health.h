@@ -1,0 +1,55 @@
+/* health.h - what one worker process has learned about each provider/model: a circuit breaker, a
+ * peak-sensitive moving average of its latency, and the calls it has in flight.
+ *
+ * Breaker: closed until `failures` consecutive failures, or an error ratio of at least error_pct over the
+ * last window_ms with at least min_requests in it; then open, and the model is skipped, for cooldown_ms;
+ * then half-open: exactly one probe goes through, and its outcome closes the breaker or opens it again.
+ * A failure is what another provider might not have: a 429, a 5xx, a timeout, an unreachable server. A
+ * client error (400, 401 from the caller's own request) says nothing about the provider's health.
+ *
+ * Latency: peak EWMA (Finagle's): an observation above the estimate replaces it at once; one below pulls it
+ * down by 1 - exp(-elapsed / decay_ms), elapsed being the time since the previous observation. Seeded from
+ * the catalog's typical latency. Every function is thread-safe. */
+#ifndef LGW_HEALTH_H
+#define LGW_HEALTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "model.h"
+
+enum lgw_breaker_state { LGW_BREAKER_CLOSED = 0, LGW_BREAKER_OPEN = 1, LGW_BREAKER_HALF_OPEN = 2 };
+
+struct lgw_health_params {
+    int64_t failures, error_pct, window_ms, min_requests, cooldown_ms, decay_ms;
+};
+
+/* What a strategy sees of one model at one moment. */
+struct lgw_health_view {
+    enum lgw_breaker_state state;
+    bool admissible;   /* a call may go now: closed, or open past its cooldown (it would be the probe) */
+    double latency_ms; /* the current estimate */
+    int64_t inflight;
+};
+
+struct lgw_health;
+
+/* m may be NULL (no metrics). Returns the table (caller frees). */
+struct lgw_health *lgw_health_new(const struct lgw_health_params *params, struct lgw_metrics *m);
+void lgw_health_free(struct lgw_health *h);
+
+void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms,
+                     struct lgw_health_view *out);
+/* Asks to call model now. True: go (in-flight count taken; this may be the half-open probe), and
+ * lgw_health_release must follow. False: the breaker is open (or its probe is out); skip the model. */
+bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms);
+/* The end of an acquired call: failed says whether it counts against the provider (see above);
+ * latency_ms feeds the estimate (a failure's latency is raised to at least twice the estimate, so a
+ * provider that fails fast never looks fast). */
+void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool failed,
+                        int64_t latency_ms);
+/* The end of an acquired call that says nothing about the provider (the client left): in-flight only. */
+void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model);
+
+#endif

@@ -1,0 +1,45 @@
+/* router.h - the routing decision for one job: which provider/model serves it and, should that fail,
+ * which next. Candidates come from the catalog (a concrete model, "provider/model", a group such as
+ * "auto"); only providers with credentials are candidates, and echo is the last resort when no provider
+ * has any. Models that lack a capability the request uses, or whose context window it would not fit, are
+ * never candidates. The strategy orders the rest; the operator's fallback chain for the chosen model is
+ * appended. One router per worker process; thread-safe. */
+#ifndef LGW_ROUTER_H
+#define LGW_ROUTER_H
+
+#include <jansson.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "estimate.h"
+#include "health.h"
+#include "metrics.h"
+#include "strategy.h"
+
+struct lgw_route_plan {
+    enum lgw_strategy strategy;
+    size_t n;
+    const struct lgw_model_info *chain[LGW_ROUTE_MAX]; /* borrowed from the catalog the plan was made with */
+    bool last_resort; /* echo, because no provider has credentials */
+};
+
+struct lgw_router;
+
+/* cfg is borrowed for the router's life; m may be NULL. */
+struct lgw_router *lgw_router_new(const struct lgw_config *cfg, struct lgw_metrics *m);
+void lgw_router_free(struct lgw_router *r);
+/* The router's health table (owned by the router). */
+struct lgw_health *lgw_router_health(struct lgw_router *r);
+
+/* Plans the route of a request for `model` (the client's name) of kind with needs, by strategy.
+ * Returns 0 with plan->n >= 1, or an LGW_ERR (MODEL_NOT_FOUND, NO_CAPABLE_MODEL, CONTEXT_LENGTH) with a
+ * message for the client in why. */
+int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const char *model, enum lgw_job_kind kind,
+                    const struct lgw_route_needs *needs, enum lgw_strategy strategy, struct lgw_route_plan *plan,
+                    char *why, size_t whysz);
+
+/* The OpenAI /v1/models list of what this deployment serves: the catalog's models whose provider has
+ * credentials (echo's when none has), and the groups with a servable member. New reference. */
+json_t *lgw_router_models_json(const struct lgw_catalog *cat, const struct lgw_config *cfg);
+
+#endif
