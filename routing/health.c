@@ -76,7 +76,7 @@ void lgw_health_free(struct lgw_health *h)
 }
 
 /* The entry of model, created (seeded from the catalog) on first use; NULL when the table is full. Locked. */
-static struct entry *find(struct lgw_health *h, const struct lgw_model_info *model)
+static struct entry *find(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms)
 {
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s/%s", model->provider, model->id);
@@ -85,6 +85,7 @@ static struct entry *find(struct lgw_health *h, const struct lgw_model_info *mod
         if (e->key[0] == '\0') {
             lgw_strlcpy(e->key, key, sizeof(e->key));
             e->latency_ms = (double)(model->latency_ms > 0 ? model->latency_ms : 1000);
+            e->last_obs_ms = now_ms; /* the seed ages like an observation made now */
             return e;
         }
         if (strcmp(e->key, key) == 0)
@@ -155,11 +156,14 @@ void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, i
                      struct lgw_health_view *out)
 {
     pthread_mutex_lock(&h->lock);
-    struct entry *e = find(h, model);
+    struct entry *e = find(h, model, now_ms);
     if (e) {
         out->state = e->state;
         out->admissible = admissible(e, now_ms);
-        out->latency_ms = e->latency_ms;
+        /* Read-time decay toward zero (Finagle's PeakEwma reads through observe(0)): a model nobody has
+         * called for a while looks ever cheaper until one request finds out whether it still is slow. */
+        double idle = (double)(now_ms > e->last_obs_ms ? now_ms - e->last_obs_ms : 0);
+        out->latency_ms = e->latency_ms * exp(-idle / (double)h->p.decay_ms);
         out->inflight = e->inflight;
     } else {
         *out = (struct lgw_health_view){LGW_BREAKER_CLOSED, true, (double)model->latency_ms, 0};
@@ -171,7 +175,7 @@ bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model
 {
     bool go = true;
     pthread_mutex_lock(&h->lock);
-    struct entry *e = find(h, model);
+    struct entry *e = find(h, model, now_ms);
     if (e) {
         go = admissible(e, now_ms);
         if (go && e->state != LGW_BREAKER_CLOSED) {
@@ -204,7 +208,7 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
                         int64_t latency_ms)
 {
     pthread_mutex_lock(&h->lock);
-    struct entry *e = find(h, model);
+    struct entry *e = find(h, model, now_ms);
     if (!e) {
         pthread_mutex_unlock(&h->lock);
         return;
@@ -244,7 +248,7 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
 void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model)
 {
     pthread_mutex_lock(&h->lock);
-    struct entry *e = find(h, model);
+    struct entry *e = find(h, model, 0) /* acquired before: it exists */;
     if (e && e->inflight > 0)
         e->inflight--;
     if (e && e->state == LGW_BREAKER_HALF_OPEN && e->probe_out)

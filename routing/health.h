@@ -9,7 +9,9 @@
  *
  * Latency: peak EWMA (Finagle's): an observation above the estimate replaces it at once; one below pulls it
  * down by 1 - exp(-elapsed / decay_ms), elapsed being the time since the previous observation. Seeded from
- * the catalog's typical latency. Every function is thread-safe. */
+ * the catalog's typical latency. Read through lgw_health_view, the estimate also decays toward zero while
+ * the model goes uncalled (x exp(-idle / decay_ms)), so a provider that was slow is tried again before long
+ * and a recovery is seen. Every function is thread-safe. */
 #ifndef LGW_HEALTH_H
 #define LGW_HEALTH_H
 
@@ -29,7 +31,7 @@ struct lgw_health_params {
 struct lgw_health_view {
     enum lgw_breaker_state state;
     bool admissible;   /* a call may go now: closed, or open past its cooldown (it would be the probe) */
-    double latency_ms; /* the current estimate */
+    double latency_ms; /* the current estimate, decayed by the time since the last observation */
     int64_t inflight;
 };
 

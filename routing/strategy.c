@@ -51,7 +51,11 @@ uint64_t lgw_strategy_rand(uint64_t *state)
 bool lgw_strategy_estimate_cost(const struct lgw_model_info *model, const struct lgw_route_needs *needs,
                                 int64_t *cost_nusd)
 {
-    int64_t out = needs->max_output_tokens > 0 ? needs->max_output_tokens : model->max_output_tokens;
+    int64_t out = needs->max_output_tokens;
+    if (out <= 0) /* not given: the same assumption for every model, capped by what each can produce */
+        out = model->max_output_tokens > 0 && model->max_output_tokens < LGW_STRATEGY_DEFAULT_OUTPUT
+                  ? model->max_output_tokens
+                  : LGW_STRATEGY_DEFAULT_OUTPUT;
     struct lgw_usage u = {.input_tokens = needs->input_tokens, .output_tokens = out};
     return model->price.known && lgw_cost_of_usage(&model->price, &u, cost_nusd) == 0;
 }

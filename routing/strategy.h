@@ -35,9 +35,14 @@ struct lgw_candidate {
     size_t order;          /* position in the catalog/group: the tie-breaker, so equal choices are stable */
 };
 
+/* Output tokens the cost strategy assumes for a request that sets no maximum: one figure for every model
+ * (capped by a model's own maximum), so candidates are compared on the same work. A model's full output
+ * limit (16k for gpt-4o, 100k for o3) would rank models by their limits rather than their prices. */
+#define LGW_STRATEGY_DEFAULT_OUTPUT 4096
+
 /* The estimated cost of the request on model: needs->input_tokens of input and the request's maximum
- * output (needs->max_output_tokens, or else the model's own maximum) at the model's price (and tier).
- * Returns false when the model has no price. */
+ * output (needs->max_output_tokens; when not given LGW_STRATEGY_DEFAULT_OUTPUT, or the model's maximum if
+ * smaller) at the model's price (and tier). Returns false when the model has no price. */
 bool lgw_strategy_estimate_cost(const struct lgw_model_info *model, const struct lgw_route_needs *needs,
                                 int64_t *cost_nusd);
 

@@ -205,7 +205,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
         /* The response headers go out with the first chunk: they carry the route up to this call. */
         const struct lgw_model_info *m = ctx->d->current;
         lgw_strlcpy(part.provider, m->provider, sizeof(part.provider));
-        lgw_strlcpy(part.model, ctx->d->res.model[0] ? ctx->d->res.model : m->id, sizeof(part.model));
+        lgw_strlcpy(part.model, m->id, sizeof(part.model));
         lgw_strlcpy(part.strategy, ctx->strategy, sizeof(part.strategy));
         part.route_attempts = ctx->d->attempts + 1;
         /* The route so far plus this call; a route too long for the field is cut (it is informational). */
@@ -292,8 +292,8 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
             res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
         const struct lgw_model_info *info = d.current ? d.current : plan.chain[0];
         lgw_strlcpy(ev.provider, info->provider, sizeof(ev.provider));
-        if (!res->model[0])
-            lgw_strlcpy(res->model, info->id, sizeof(res->model));
+        /* The catalog's id, which prices and analytics join on; the provider's exact version is in the body. */
+        lgw_strlcpy(res->model, info->id, sizeof(res->model));
         if (d.attempts > 0) {
             ev.cost_known = info->price.known;
             if (lgw_cost_of_usage(&info->price, &res->usage, &ev.cost_nusd)) {

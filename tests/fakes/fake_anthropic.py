@@ -41,9 +41,14 @@ class Handler(FakeHandler):
             self.send_json(200, list(seen))
 
     def do_POST(self):
+        if self.path == "/_mode":
+            return self.set_mode()
         body = self.read_json()
         if self.headers.get("x-api-key") != "sk-ant-fake" or self.headers.get("anthropic-version") != "2023-06-01":
             return self.error(401, "invalid x-api-key")
+        forced = self.mode_now()
+        if forced:
+            return self.error(forced, "Overloaded" if forced == 529 else "fake failure")
         if "max_tokens" not in body:
             return self.error(400, "max_tokens: Field required")
         text = last_user_text(body)

@@ -13,7 +13,8 @@ Behaviour is chosen by the last user message, so a test can ask for each case th
 Usage is deterministic: prompt_tokens = 10 * messages, completion_tokens = words in the answer,
 cached_tokens = 4 when the request has a "prompt_cache_key".
 
-GET /_requests returns every request received (path, headers, body) for assertions; POST /_reset clears.
+GET /_requests returns every request received (path, headers, body) for assertions; POST /_reset clears;
+POST /_mode {"fail": status|null, "delay_ms": n} makes every call slow and/or fail until changed.
 Run: fake_openai.py PORT
 """
 import base64
@@ -62,6 +63,8 @@ class Handler(FakeHandler):
             self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
 
     def do_POST(self):
+        if self.path == "/_mode":
+            return self.set_mode()
         if self.path == "/_reset":
             self.rfile.read(int(self.headers.get("content-length", 0)))
             with lock:
@@ -78,6 +81,10 @@ class Handler(FakeHandler):
             return self.embeddings(body)
         if not path.endswith("/chat/completions"):
             return self.send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}})
+        forced = self.mode_now()
+        if forced:
+            t, c, m = ERRORS[forced]
+            return self.send_json(forced, {"error": {"message": m, "type": t, "param": None, "code": c}})
         text = last_user(body)
         words = text.split()
         if words[:1] == ["fail"]:

@@ -4,10 +4,14 @@ import json
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
 seen = []  # every request received: {"path", "headers", "body"}
+# Whole-server behaviour a test switches mid-run with POST /_mode {"fail": status|null, "delay_ms": n}:
+# every model call then waits delay_ms and, with fail set, answers that status with the provider's error body.
+mode = {"fail": None, "delay_ms": 0}
 
 
 class FakeHandler(BaseHTTPRequestHandler):
@@ -47,6 +51,22 @@ class FakeHandler(BaseHTTPRequestHandler):
     def end_stream(self):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def set_mode(self):
+        """POST /_mode: replaces the server-wide behaviour (see `mode`)."""
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        with lock:
+            mode["fail"] = body.get("fail")
+            mode["delay_ms"] = int(body.get("delay_ms", 0))
+        self.send_json(200, dict(mode))
+
+    def mode_now(self):
+        """Applies the delay of the current mode and returns the status to fail with, or None."""
+        with lock:
+            fail, delay = mode["fail"], mode["delay_ms"]
+        if delay:
+            time.sleep(delay / 1000)
+        return fail
 
     def read_json(self):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
