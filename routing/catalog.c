@@ -18,6 +18,8 @@ struct named_list {
     const char *name; /* owned by the document */
     const struct lgw_model_info **members;
     size_t n;
+    const struct lgw_model_info **keys; /* fallbacks: the models the name denotes (id, alias, provider/id) */
+    size_t nkeys;
 };
 
 struct lgw_catalog {
@@ -329,8 +331,8 @@ static bool merge_overrides(json_t *doc, json_t *ov, struct lgw_buf *errs)
                 json_array_remove(base, at);
             continue;
         }
-        if (existing)
-            json_object_update(existing, m); /* field by field: an override names only what it changes */
+        if (existing) /* field by field, into price and its tier too: an override names only what it changes */
+            json_object_update_recursive(existing, m);
         else
             json_array_append(base, m);
     }
@@ -439,13 +441,16 @@ const struct lgw_model_info *const *lgw_catalog_group(const struct lgw_catalog *
 const struct lgw_model_info *const *lgw_catalog_fallbacks(const struct lgw_catalog *cat,
                                                           const struct lgw_model_info *model, size_t *n)
 {
-    char key[2 * MAX_NAME + 2];
-    snprintf(key, sizeof(key), "%s/%s", model->provider, model->id);
-    const struct named_list *l = find_list(cat->fallbacks, cat->nfallbacks, key);
-    if (!l)
-        l = find_list(cat->fallbacks, cat->nfallbacks, model->id);
-    *n = l ? l->n : 0;
-    return l ? l->members : NULL;
+    /* A chain keyed "provider/id" is more specific than one keyed by a bare name: it wins. */
+    const struct named_list *found = NULL;
+    for (size_t i = 0; i < cat->nfallbacks; i++) {
+        const struct named_list *l = &cat->fallbacks[i];
+        for (size_t k = 0; k < l->nkeys; k++)
+            if (l->keys[k] == model && (!found || strchr(l->name, '/')))
+                found = l;
+    }
+    *n = found ? found->n : 0;
+    return found ? found->members : NULL;
 }
 
 const char *lgw_catalog_group_name(const struct lgw_catalog *cat, size_t i)
@@ -520,7 +525,8 @@ static bool build_lists(struct lgw_catalog *cat, json_t *obj, const char *sectio
             ok = false;
             continue;
         }
-        if (!groups && resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1) == 0) {
+        size_t nkeys = groups ? 0 : resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1);
+        if (!groups && nkeys == 0) {
             lgw_buf_printf(errs, "fallbacks: \"%.64s\" is not a model in the catalog\n", name);
             ok = false;
             continue;
@@ -532,6 +538,10 @@ static bool build_lists(struct lgw_catalog *cat, json_t *obj, const char *sectio
         }
         struct named_list *l = &(*out)[(*nout)++];
         l->name = name;
+        if (nkeys) {
+            l->keys = lgw_calloc(nkeys, sizeof(*l->keys));
+            l->nkeys = resolve_any(cat, name, true, LGW_JOB_CHAT, l->keys, nkeys);
+        }
         l->members = lgw_calloc(json_array_size(arr), sizeof(*l->members));
         size_t i;
         json_t *mv;
@@ -543,8 +553,8 @@ static bool build_lists(struct lgw_catalog *cat, json_t *obj, const char *sectio
             if (ref && (split_provider(ref, prov, sizeof(prov)), prov[0]))
                 n = resolve_any(cat, ref, true, LGW_JOB_CHAT, found, 2);
             if (n != 1) {
-                lgw_buf_printf(errs, "%s: \"%.64s\" member %zu must be \"provider/model\" naming one catalog model\n",
-                               section, name, i);
+                lgw_buf_printf(errs, "%s: \"%.64s\" member %zu (\"%.64s\") must be \"provider/model\" naming one "
+                               "catalog model\n", section, name, i, ref ? ref : "not a string");
                 ok = false;
                 continue;
             }
@@ -563,8 +573,10 @@ static void catalog_free(struct lgw_catalog *cat)
 {
     for (size_t i = 0; i < cat->ngroups; i++)
         free(cat->groups[i].members);
-    for (size_t i = 0; i < cat->nfallbacks; i++)
+    for (size_t i = 0; i < cat->nfallbacks; i++) {
         free(cat->fallbacks[i].members);
+        free(cat->fallbacks[i].keys);
+    }
     free(cat->groups);
     free(cat->fallbacks);
     free(cat->models);
@@ -735,10 +747,10 @@ struct lgw_catalog *lgw_catalog_current(struct lgw_catalog_holder *h)
 void lgw_catalog_holder_refresh(struct lgw_catalog_holder *h)
 {
     unsigned gen = atomic_load(&lgw_catalog_generation);
-    if (atomic_load(&h->seen) == gen)
-        return;
-    atomic_store(&h->seen, gen);
-    lgw_catalog_reload(h);
+    unsigned seen = atomic_load(&h->seen);
+    /* Of the threads that notice the same SIGHUP, the one that moves `seen` reloads. */
+    if (seen != gen && atomic_compare_exchange_strong(&h->seen, &seen, gen))
+        lgw_catalog_reload(h);
 }
 
 int lgw_catalog_reload(struct lgw_catalog_holder *h)
@@ -749,8 +761,9 @@ int lgw_catalog_reload(struct lgw_catalog_holder *h)
     pthread_mutex_lock(&h->reload_lock);
     int rc = lgw_catalog_load(h->cfg, &cat, &errs);
     if (rc) {
-        pthread_mutex_unlock(&h->reload_lock);
+        /* Under reload_lock: only a reload replaces h->cur, so the version read here stays valid. */
         LGW_ERROR("catalog", "reload failed; keeping catalog %s: %s", h->cur->version, errs.ptr ? errs.ptr : "");
+        pthread_mutex_unlock(&h->reload_lock);
         lgw_buf_cleanup(&errs);
         return rc;
     }
@@ -759,8 +772,8 @@ int lgw_catalog_reload(struct lgw_catalog_holder *h)
     struct lgw_catalog *old = h->cur;
     h->cur = cat;
     pthread_mutex_unlock(&h->lock);
-    pthread_mutex_unlock(&h->reload_lock);
     LGW_INFO("catalog", "model catalog %s loaded: %zu models (was %s)", cat->version, cat->n, old->version);
+    pthread_mutex_unlock(&h->reload_lock);
     lgw_catalog_unref(old);
     return LGW_OK;
 }

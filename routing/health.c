@@ -161,8 +161,9 @@ void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, i
         out->state = e->state;
         out->admissible = admissible(e, now_ms);
         /* Read-time decay toward zero (Finagle's PeakEwma reads through observe(0)): a model nobody has
-         * called for a while looks ever cheaper until one request finds out whether it still is slow. */
-        double idle = (double)(now_ms > e->last_obs_ms ? now_ms - e->last_obs_ms : 0);
+         * called for a while looks ever cheaper until one request finds out whether it still is slow. Not
+         * while calls are out: a hung provider must not look fast because nothing has come back. */
+        double idle = (double)(e->inflight == 0 && now_ms > e->last_obs_ms ? now_ms - e->last_obs_ms : 0);
         out->latency_ms = e->latency_ms * exp(-idle / (double)h->p.decay_ms);
         out->inflight = e->inflight;
     } else {
@@ -171,9 +172,10 @@ void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, i
     pthread_mutex_unlock(&h->lock);
 }
 
-bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms)
+bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool *probe)
 {
     bool go = true;
+    *probe = false;
     pthread_mutex_lock(&h->lock);
     struct entry *e = find(h, model, now_ms);
     if (e) {
@@ -181,6 +183,7 @@ bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model
         if (go && e->state != LGW_BREAKER_CLOSED) {
             set_state(h, e, LGW_BREAKER_HALF_OPEN, "cooldown over: one probe goes through");
             e->probe_out = true;
+            *probe = true;
         }
         if (go)
             e->inflight++;
@@ -204,8 +207,8 @@ static void observe_latency(const struct lgw_health *h, struct entry *e, int64_t
     e->last_obs_ms = now_ms;
 }
 
-void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool failed,
-                        int64_t latency_ms)
+void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool probe,
+                        bool failed, int64_t latency_ms)
 {
     pthread_mutex_lock(&h->lock);
     struct entry *e = find(h, model, now_ms);
@@ -220,7 +223,7 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
         rtt = 2 * e->latency_ms;
     observe_latency(h, e, now_ms, rtt);
     count(h, e, now_ms, failed);
-    if (e->state == LGW_BREAKER_HALF_OPEN && e->probe_out) {
+    if (probe && e->state == LGW_BREAKER_HALF_OPEN && e->probe_out) {
         e->probe_out = false;
         e->consecutive = failed ? e->consecutive + 1 : 0;
         if (failed) {
@@ -231,7 +234,7 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
             set_state(h, e, LGW_BREAKER_CLOSED, "the probe succeeded");
         }
     } else if (!failed) {
-        e->consecutive = 0;
+        e->consecutive = 0; /* a call that was out when the breaker opened says nothing about the probe */
     } else if (e->state == LGW_BREAKER_CLOSED) {
         e->consecutive++;
         int64_t ok, bad;
@@ -245,13 +248,13 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
     pthread_mutex_unlock(&h->lock);
 }
 
-void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model)
+void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model, bool probe)
 {
     pthread_mutex_lock(&h->lock);
     struct entry *e = find(h, model, 0) /* acquired before: it exists */;
     if (e && e->inflight > 0)
         e->inflight--;
-    if (e && e->state == LGW_BREAKER_HALF_OPEN && e->probe_out)
+    if (probe && e && e->state == LGW_BREAKER_HALF_OPEN && e->probe_out)
         e->probe_out = false; /* no verdict: the next request probes again */
     pthread_mutex_unlock(&h->lock);
 }

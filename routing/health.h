@@ -43,15 +43,16 @@ void lgw_health_free(struct lgw_health *h);
 
 void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms,
                      struct lgw_health_view *out);
-/* Asks to call model now. True: go (in-flight count taken; this may be the half-open probe), and
- * lgw_health_release must follow. False: the breaker is open (or its probe is out); skip the model. */
-bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms);
+/* Asks to call model now. True: go (in-flight count taken), and lgw_health_release or _abandon must follow
+ * with the same *probe, which says whether this call is the half-open probe (only the probe's outcome
+ * closes or re-opens the breaker). False: the breaker is open (or its probe is out); skip the model. */
+bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool *probe);
 /* The end of an acquired call: failed says whether it counts against the provider (see above);
  * latency_ms feeds the estimate (a failure's latency is raised to at least twice the estimate, so a
  * provider that fails fast never looks fast). */
-void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool failed,
-                        int64_t latency_ms);
+void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool probe,
+                        bool failed, int64_t latency_ms);
 /* The end of an acquired call that says nothing about the provider (the client left): in-flight only. */
-void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model);
+void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model, bool probe);
 
 #endif

@@ -38,7 +38,8 @@ void lgw_dispatch_run(struct lgw_dispatch *d, struct lgw_router *r, const struct
         const struct lgw_model_info *m = plan->chain[i];
         if (lgw_wall_ms() >= job->deadline_ms)
             break;
-        if (!lgw_health_acquire(health, m, lgw_mono_ms())) {
+        bool probe;
+        if (!lgw_health_acquire(health, m, lgw_mono_ms(), &probe)) {
             skipped++; /* its breaker is open: the next candidate, without spending an attempt */
             continue;
         }
@@ -64,11 +65,11 @@ void lgw_dispatch_run(struct lgw_dispatch *d, struct lgw_router *r, const struct
         int64_t first = d->stream && d->stream->first_emit_us ? d->stream->first_emit_us : end_us;
         d->latency_ms = (end_us - start_us) / 1000;
         if (d->cancelled && atomic_load(d->cancelled)) {
-            lgw_health_abandon(health, m); /* the client left: no verdict on the provider */
+            lgw_health_abandon(health, m, probe); /* the client left: no verdict on the provider */
             return;
         }
         bool failed = lgw_dispatch_failover_status(d->res.status);
-        lgw_health_release(health, m, lgw_mono_ms(), failed, (first - start_us) / 1000);
+        lgw_health_release(health, m, lgw_mono_ms(), probe, failed, (first - start_us) / 1000);
         if (!failed || streamed_some(d))
             return;
         if (i + 1 < plan->n)

@@ -499,6 +499,56 @@ static void test_overrides(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* An override may name one field of the price: the others stay (the merge goes into nested objects). */
+static void test_override_one_price_field(void **state)
+{
+    (void)state;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    int rc = build_text(VALID, "{'models':[{'provider':'openai','id':'m1','price':{'input':'0.20'}}]}", NULL, &cat,
+                        &errs);
+    if (rc)
+        fail_msg("override rejected: %s", errs.ptr ? errs.ptr : "");
+    const struct lgw_model_info *m1 = one(cat, "m1", LGW_JOB_CHAT);
+    assert_int_equal(m1->price.input_nusd_per_mtok, 200000000LL);
+    assert_int_equal(m1->price.output_nusd_per_mtok, 2000000000LL);
+    assert_int_equal(m1->price.cached_input_nusd_per_mtok, 500000000LL);
+    lgw_catalog_unref(cat);
+    lgw_buf_cleanup(&errs);
+}
+
+/* A chain may be keyed by an alias or by provider/id: both reach the model; provider/id wins over a bare key. */
+static void test_fallbacks_by_alias_and_specific_key(void **state)
+{
+    (void)state;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    int rc = build_text(HEAD "'models':[{'id':'m1','provider':'openai','aliases':['m1-alias'],'capabilities':['chat'],"
+                             "'context_window':1000}," M2 ",{'id':'m3','provider':'openai','capabilities':['chat'],"
+                             "'context_window':3000}],'fallbacks':{'m1-alias':['openai/m2']}}",
+                        NULL, NULL, &cat, &errs);
+    if (rc)
+        fail_msg("rejected: %s", errs.ptr ? errs.ptr : "");
+    size_t n = 0;
+    const struct lgw_model_info *const *fb = lgw_catalog_fallbacks(cat, one(cat, "m1", LGW_JOB_CHAT), &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(fb[0]->id, "m2");
+    assert_null(lgw_catalog_fallbacks(cat, one(cat, "m2", LGW_JOB_CHAT), &n));
+    lgw_catalog_unref(cat);
+    rc = build_text(HEAD "'models':[" M1 "," M2 ",{'id':'m3','provider':'openai','capabilities':['chat'],"
+                         "'context_window':3000}],'fallbacks':{'m1':['openai/m2'],'openai/m1':['openai/m3']}}",
+                    NULL, NULL, &cat, &errs);
+    if (rc)
+        fail_msg("rejected: %s", errs.ptr ? errs.ptr : "");
+    fb = lgw_catalog_fallbacks(cat, one(cat, "m1", LGW_JOB_CHAT), &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(fb[0]->id, "m3");
+    lgw_catalog_unref(cat);
+    lgw_buf_cleanup(&errs);
+}
+
 static void test_overrides_invalid(void **state)
 {
     (void)state;
@@ -736,6 +786,8 @@ static void test_holder_reload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_override_one_price_field),
+        cmocka_unit_test(test_fallbacks_by_alias_and_specific_key),
         cmocka_unit_test(test_builtin_loads),   cmocka_unit_test(test_build_minimal),
         cmocka_unit_test(test_build_rejects),   cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_overrides_invalid), cmocka_unit_test(test_compat_models),

@@ -24,6 +24,29 @@ static const struct lgw_model_info my = {.id = "y", .provider = "p", .kind = LGW
 
 #define T0 1000000 /* an arbitrary monotonic instant, ms */
 
+/* The probe flag of the latest granted acquire, handed back by release/abandon: the tests run one call at a
+ * time unless they say otherwise, so the latest acquire is the call being ended. */
+static bool last_probe;
+
+static bool acquire(struct lgw_health *h, const struct lgw_model_info *m, int64_t now)
+{
+    bool probe = false;
+    bool go = lgw_health_acquire(h, m, now, &probe);
+    if (go)
+        last_probe = probe;
+    return go;
+}
+
+static void release(struct lgw_health *h, const struct lgw_model_info *m, int64_t now, bool failed, int64_t ms)
+{
+    lgw_health_release(h, m, now, last_probe, failed, ms);
+}
+
+static void abandon(struct lgw_health *h, const struct lgw_model_info *m)
+{
+    lgw_health_abandon(h, m, last_probe);
+}
+
 static struct lgw_health_view view(struct lgw_health *h, const struct lgw_model_info *m, int64_t now)
 {
     struct lgw_health_view v;
@@ -34,9 +57,9 @@ static struct lgw_health_view view(struct lgw_health *h, const struct lgw_model_
 /* One whole call: acquire (which must be granted) and release. */
 static void call(struct lgw_health *h, const struct lgw_model_info *m, int64_t now, bool failed)
 {
-    if (!lgw_health_acquire(h, m, now))
+    if (!acquire(h, m, now))
         fail_msg("acquire refused at %lld", (long long)now);
-    lgw_health_release(h, m, now, failed, 100);
+    release(h, m, now, failed, 100);
 }
 
 static void test_consecutive_failures(void **state)
@@ -54,27 +77,27 @@ static void test_consecutive_failures(void **state)
     v = view(h, &mx, T0 + 2);
     assert_int_equal(v.state, LGW_BREAKER_OPEN);
     assert_false(v.admissible);
-    assert_false(lgw_health_acquire(h, &mx, T0 + 2));
-    assert_false(lgw_health_acquire(h, &mx, T0 + 2 + 999));
+    assert_false(acquire(h, &mx, T0 + 2));
+    assert_false(acquire(h, &mx, T0 + 2 + 999));
     assert_int_equal(view(h, &mx, T0 + 2 + 999).inflight, 0); /* a refused acquire takes nothing */
     /* Another model is unaffected. */
     assert_true(view(h, &my, T0 + 2).admissible);
-    assert_true(lgw_health_acquire(h, &my, T0 + 2));
-    lgw_health_release(h, &my, T0 + 3, false, 100);
+    assert_true(acquire(h, &my, T0 + 2));
+    release(h, &my, T0 + 3, false, 100);
 
     /* Past the cooldown: admissible (the view says so), and exactly one probe goes. */
     int64_t t = T0 + 2 + 1000;
     v = view(h, &mx, t);
     assert_int_equal(v.state, LGW_BREAKER_OPEN);
     assert_true(v.admissible);
-    assert_true(lgw_health_acquire(h, &mx, t));
+    assert_true(acquire(h, &mx, t));
     v = view(h, &mx, t);
     assert_int_equal(v.state, LGW_BREAKER_HALF_OPEN);
     assert_false(v.admissible);
     assert_int_equal(v.inflight, 1);
-    assert_false(lgw_health_acquire(h, &mx, t));
-    assert_false(lgw_health_acquire(h, &mx, t + 5000)); /* however long the probe takes */
-    lgw_health_release(h, &mx, t + 100, false, 100);     /* the probe succeeds: closed */
+    assert_false(acquire(h, &mx, t));
+    assert_false(acquire(h, &mx, t + 5000)); /* however long the probe takes */
+    release(h, &mx, t + 100, false, 100);     /* the probe succeeds: closed */
     v = view(h, &mx, t + 100);
     assert_int_equal(v.state, LGW_BREAKER_CLOSED);
     assert_true(v.admissible);
@@ -91,15 +114,15 @@ static void test_consecutive_failures(void **state)
     call(h, &mx, t + 1, true);
     call(h, &mx, t + 2, true);
     assert_int_equal(view(h, &mx, t + 2).state, LGW_BREAKER_OPEN);
-    assert_true(lgw_health_acquire(h, &mx, t + 1002));
-    lgw_health_release(h, &mx, t + 1050, true, 100);
+    assert_true(acquire(h, &mx, t + 1002));
+    release(h, &mx, t + 1050, true, 100);
     v = view(h, &mx, t + 1050);
     assert_int_equal(v.state, LGW_BREAKER_OPEN);
     assert_false(v.admissible);
-    assert_false(lgw_health_acquire(h, &mx, t + 1050 + 999));
-    assert_true(lgw_health_acquire(h, &mx, t + 1050 + 1000));
+    assert_false(acquire(h, &mx, t + 1050 + 999));
+    assert_true(acquire(h, &mx, t + 1050 + 1000));
     assert_int_equal(view(h, &mx, t + 1050 + 1000).state, LGW_BREAKER_HALF_OPEN);
-    lgw_health_release(h, &mx, t + 2100, false, 100);
+    release(h, &mx, t + 2100, false, 100);
     assert_int_equal(view(h, &mx, t + 2100).state, LGW_BREAKER_CLOSED);
     lgw_health_free(h);
     lgw_health_free(NULL);
@@ -110,20 +133,20 @@ static void test_stragglers_while_open(void **state)
 {
     (void)state;
     struct lgw_health *h = lgw_health_new(&params, NULL);
-    assert_true(lgw_health_acquire(h, &mx, T0));
-    assert_true(lgw_health_acquire(h, &mx, T0));
+    assert_true(acquire(h, &mx, T0));
+    assert_true(acquire(h, &mx, T0));
     call(h, &mx, T0, true);
     call(h, &mx, T0, true);
     call(h, &mx, T0, true);
     assert_int_equal(view(h, &mx, T0).state, LGW_BREAKER_OPEN);
     assert_int_equal(view(h, &mx, T0).inflight, 2);
-    lgw_health_release(h, &mx, T0 + 500, true, 100);
-    lgw_health_release(h, &mx, T0 + 600, false, 100);
+    release(h, &mx, T0 + 500, true, 100);
+    release(h, &mx, T0 + 600, false, 100);
     struct lgw_health_view v = view(h, &mx, T0 + 600);
     assert_int_equal(v.state, LGW_BREAKER_OPEN);
     assert_int_equal(v.inflight, 0);
-    assert_true(lgw_health_acquire(h, &mx, T0 + 1000)); /* the original cooldown */
-    lgw_health_release(h, &mx, T0 + 1010, false, 100);
+    assert_true(acquire(h, &mx, T0 + 1000)); /* the original cooldown */
+    release(h, &mx, T0 + 1010, false, 100);
     assert_int_equal(view(h, &mx, T0 + 1010).state, LGW_BREAKER_CLOSED);
     lgw_health_free(h);
 }
@@ -138,7 +161,7 @@ static void test_error_ratio(void **state)
     assert_int_equal(view(h, &mx, T0 + 900).state, LGW_BREAKER_CLOSED);
     call(h, &mx, T0 + 900, true);
     assert_int_equal(view(h, &mx, T0 + 900).state, LGW_BREAKER_OPEN);
-    assert_false(lgw_health_acquire(h, &mx, T0 + 1000));
+    assert_false(acquire(h, &mx, T0 + 1000));
     lgw_health_free(h);
 
     /* The same pattern with fewer than min_requests: the ratio says nothing yet. */
@@ -186,22 +209,22 @@ static void test_abandon(void **state)
     call(h, &mx, T0, true);
     call(h, &mx, T0, true);
     call(h, &mx, T0, true);
-    assert_true(lgw_health_acquire(h, &mx, T0 + 1000)); /* the probe */
-    assert_false(lgw_health_acquire(h, &mx, T0 + 1000));
-    lgw_health_abandon(h, &mx); /* the client left: no verdict */
+    assert_true(acquire(h, &mx, T0 + 1000)); /* the probe */
+    assert_false(acquire(h, &mx, T0 + 1000));
+    abandon(h, &mx); /* the client left: no verdict */
     struct lgw_health_view v = view(h, &mx, T0 + 1001);
     assert_int_equal(v.state, LGW_BREAKER_HALF_OPEN);
     assert_true(v.admissible);
     assert_int_equal(v.inflight, 0);
-    assert_true(lgw_health_acquire(h, &mx, T0 + 1001)); /* the next request probes again */
-    assert_false(lgw_health_acquire(h, &mx, T0 + 1001));
-    lgw_health_release(h, &mx, T0 + 1100, false, 100);
+    assert_true(acquire(h, &mx, T0 + 1001)); /* the next request probes again */
+    assert_false(acquire(h, &mx, T0 + 1001));
+    release(h, &mx, T0 + 1100, false, 100);
     assert_int_equal(view(h, &mx, T0 + 1100).state, LGW_BREAKER_CLOSED);
 
     /* Abandoning a call of a closed breaker only drops the in-flight count, and never below zero. */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 2000));
-    lgw_health_abandon(h, &mx);
-    lgw_health_abandon(h, &mx);
+    assert_true(acquire(h, &mx, T0 + 2000));
+    abandon(h, &mx);
+    abandon(h, &mx);
     v = view(h, &mx, T0 + 2000);
     assert_int_equal(v.state, LGW_BREAKER_CLOSED);
     assert_int_equal(v.inflight, 0);
@@ -215,45 +238,45 @@ static void test_latency(void **state)
     /* Seeded from the catalog. */
     assert_true(fabs(view(h, &mx, T0).latency_ms - 500.0) < 0.01);
     /* The first observation replaces the seed, even a lower one. */
-    assert_true(lgw_health_acquire(h, &mx, T0));
-    lgw_health_release(h, &mx, T0, false, 200);
+    assert_true(acquire(h, &mx, T0));
+    release(h, &mx, T0, false, 200);
     assert_true(fabs(view(h, &mx, T0).latency_ms - 200.0) < 0.01);
     /* A higher one replaces it at once (peak). */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 10));
-    lgw_health_release(h, &mx, T0 + 10, false, 800);
+    assert_true(acquire(h, &mx, T0 + 10));
+    release(h, &mx, T0 + 10, false, 800);
     assert_true(fabs(view(h, &mx, T0 + 10).latency_ms - 800.0) < 0.01);
     /* A lower one 1000 ms later, decay 1000 ms: 800 e^-1 + 100 (1 - e^-1). */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 1010));
-    lgw_health_release(h, &mx, T0 + 1010, false, 100);
+    assert_true(acquire(h, &mx, T0 + 1010));
+    release(h, &mx, T0 + 1010, false, 100);
     double want = 800.0 * exp(-1.0) + 100.0 * (1.0 - exp(-1.0));
     double got = view(h, &mx, T0 + 1010).latency_ms;
     if (fabs(got - want) >= 0.01)
         fail_msg("latency %.4f, want %.4f", got, want);
     /* Twice as long later it decays further: w = e^-2. */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 3010));
-    lgw_health_release(h, &mx, T0 + 3010, false, 100);
+    assert_true(acquire(h, &mx, T0 + 3010));
+    release(h, &mx, T0 + 3010, false, 100);
     double want2 = want * exp(-2.0) + 100.0 * (1.0 - exp(-2.0));
     assert_true(fabs(view(h, &mx, T0 + 3010).latency_ms - want2) < 0.01);
     /* No time passed: a lower observation moves nothing. */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 3010));
-    lgw_health_release(h, &mx, T0 + 3010, false, 1);
+    assert_true(acquire(h, &mx, T0 + 3010));
+    release(h, &mx, T0 + 3010, false, 1);
     assert_true(fabs(view(h, &mx, T0 + 3010).latency_ms - want2) < 0.01);
 
     /* A failure that came back fast does not make the provider look fast: at least twice the estimate. */
     double before = view(h, &mx, T0 + 3020).latency_ms;
-    assert_true(lgw_health_acquire(h, &mx, T0 + 3020));
-    lgw_health_release(h, &mx, T0 + 3020, true, 5);
+    assert_true(acquire(h, &mx, T0 + 3020));
+    release(h, &mx, T0 + 3020, true, 5);
     assert_true(view(h, &mx, T0 + 3020).latency_ms >= 2.0 * before - 0.01);
     /* A slow failure counts at its own latency when that is higher. */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 3030));
-    lgw_health_release(h, &mx, T0 + 3030, false, 50000);
+    assert_true(acquire(h, &mx, T0 + 3030));
+    release(h, &mx, T0 + 3030, false, 50000);
     assert_true(fabs(view(h, &mx, T0 + 3030).latency_ms - 50000.0) < 0.01);
 
     /* The other model's estimate is its own. */
     assert_true(fabs(view(h, &my, T0).latency_ms - 700.0) < 0.01);
     /* A failure as the first observation: twice the seed. */
-    assert_true(lgw_health_acquire(h, &my, T0));
-    lgw_health_release(h, &my, T0, true, 1);
+    assert_true(acquire(h, &my, T0));
+    release(h, &my, T0, true, 1);
     assert_true(view(h, &my, T0).latency_ms >= 1400.0 - 0.01);
     lgw_health_free(h);
 }
@@ -264,15 +287,15 @@ static void test_latency_idle_decay(void **state)
 {
     (void)state;
     struct lgw_health *h = lgw_health_new(&params, NULL);
-    assert_true(lgw_health_acquire(h, &mx, T0));
-    lgw_health_release(h, &mx, T0, false, 800);
+    assert_true(acquire(h, &mx, T0));
+    release(h, &mx, T0, false, 800);
     assert_true(fabs(view(h, &mx, T0).latency_ms - 800.0) < 0.01);
     assert_true(fabs(view(h, &mx, T0 + 1000).latency_ms - 800.0 * exp(-1.0)) < 0.01);
     assert_true(fabs(view(h, &mx, T0 + 3000).latency_ms - 800.0 * exp(-3.0)) < 0.01);
     assert_true(fabs(view(h, &mx, T0 - 50).latency_ms - 800.0) < 0.01); /* a clock behind: no growth */
     /* A new observation starts the idle time again. */
-    assert_true(lgw_health_acquire(h, &mx, T0 + 3000));
-    lgw_health_release(h, &mx, T0 + 3000, false, 900);
+    assert_true(acquire(h, &mx, T0 + 3000));
+    release(h, &mx, T0 + 3000, false, 900);
     assert_true(fabs(view(h, &mx, T0 + 3000).latency_ms - 900.0) < 0.01);
     /* The seed of a model never called ages from when the table first saw it. */
     assert_true(fabs(view(h, &my, T0).latency_ms - 700.0) < 0.01);
@@ -285,18 +308,18 @@ static void test_inflight(void **state)
     (void)state;
     struct lgw_health *h = lgw_health_new(&params, NULL);
     assert_int_equal(view(h, &mx, T0).inflight, 0);
-    assert_true(lgw_health_acquire(h, &mx, T0));
-    assert_true(lgw_health_acquire(h, &mx, T0));
-    assert_true(lgw_health_acquire(h, &mx, T0));
+    assert_true(acquire(h, &mx, T0));
+    assert_true(acquire(h, &mx, T0));
+    assert_true(acquire(h, &mx, T0));
     assert_int_equal(view(h, &mx, T0).inflight, 3);
     assert_int_equal(view(h, &my, T0).inflight, 0);
-    lgw_health_release(h, &mx, T0 + 10, false, 10);
+    release(h, &mx, T0 + 10, false, 10);
     assert_int_equal(view(h, &mx, T0).inflight, 2);
-    lgw_health_release(h, &mx, T0 + 10, true, 10);
+    release(h, &mx, T0 + 10, true, 10);
     assert_int_equal(view(h, &mx, T0).inflight, 1);
-    lgw_health_abandon(h, &mx);
+    abandon(h, &mx);
     assert_int_equal(view(h, &mx, T0).inflight, 0);
-    lgw_health_release(h, &mx, T0 + 20, false, 10); /* an unmatched release never goes negative */
+    release(h, &mx, T0 + 20, false, 10); /* an unmatched release never goes negative */
     assert_int_equal(view(h, &mx, T0).inflight, 0);
     lgw_health_free(h);
 }
@@ -314,9 +337,9 @@ static void test_metrics(void **state)
     assert_int_equal(lgw_metrics_value(m, "llmgw_breaker_state", labels), 1);
     assert_int_equal(lgw_metrics_value(m, "llmgw_breaker_transitions_total", "provider=\"p\",model=\"x\",to=\"open\""),
                      1);
-    assert_true(lgw_health_acquire(h, &mx, T0 + 1000));
+    assert_true(acquire(h, &mx, T0 + 1000));
     assert_int_equal(lgw_metrics_value(m, "llmgw_breaker_state", labels), 2);
-    lgw_health_release(h, &mx, T0 + 1001, false, 10);
+    release(h, &mx, T0 + 1001, false, 10);
     assert_int_equal(lgw_metrics_value(m, "llmgw_breaker_state", labels), 0);
     assert_int_equal(
         lgw_metrics_value(m, "llmgw_breaker_transitions_total", "provider=\"p\",model=\"x\",to=\"half_open\""), 1);
@@ -327,9 +350,49 @@ static void test_metrics(void **state)
     lgw_metrics_free(m);
 }
 
+/* A call that was out when the breaker opened and ends well while the probe is out is not the probe's
+ * verdict: the breaker stays half-open until the probe itself ends. */
+static void test_straggler_is_not_the_probe(void **state)
+{
+    (void)state;
+    struct lgw_health *h = lgw_health_new(&params, NULL);
+    bool straggler_probe = true, probe = false;
+    assert_true(lgw_health_acquire(h, &mx, T0, &straggler_probe));
+    assert_false(straggler_probe);
+    call(h, &mx, T0, true);
+    call(h, &mx, T0, true);
+    call(h, &mx, T0, true);
+    assert_true(lgw_health_acquire(h, &mx, T0 + 1000, &probe));
+    assert_true(probe);
+    lgw_health_release(h, &mx, T0 + 1001, straggler_probe, false, 10);
+    assert_int_equal(view(h, &mx, T0 + 1001).state, LGW_BREAKER_HALF_OPEN);
+    lgw_health_abandon(h, &mx, straggler_probe); /* nor does a straggler's abandon free the probe slot */
+    bool again = false;
+    assert_false(lgw_health_acquire(h, &mx, T0 + 1002, &again));
+    lgw_health_release(h, &mx, T0 + 1003, probe, true, 10);
+    assert_int_equal(view(h, &mx, T0 + 1003).state, LGW_BREAKER_OPEN);
+    lgw_health_free(h);
+}
+
+/* While calls are out the estimate does not decay: a hung provider must not look fast. */
+static void test_no_decay_while_in_flight(void **state)
+{
+    (void)state;
+    struct lgw_health *h = lgw_health_new(&params, NULL);
+    call(h, &mx, T0, false); /* observed: 100 ms */
+    bool probe;
+    assert_true(lgw_health_acquire(h, &mx, T0, &probe));
+    assert_true(view(h, &mx, T0 + 60000).latency_ms > 99.9);
+    lgw_health_release(h, &mx, T0 + 60000, probe, false, 100);
+    assert_true(view(h, &mx, T0 + 61000).latency_ms < 100 * 0.37);
+    lgw_health_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_straggler_is_not_the_probe),
+        cmocka_unit_test(test_no_decay_while_in_flight),
         cmocka_unit_test(test_consecutive_failures),
         cmocka_unit_test(test_stragglers_while_open),
         cmocka_unit_test(test_error_ratio),
