@@ -115,6 +115,14 @@ def test_fallback_to_the_next_provider_with_headers_and_cost_event(cluster, fake
     nusd = expected_nusd({"input": "1", "output": "2"}, chat.usage.prompt_tokens, chat.usage.completion_tokens)
     assert int(Decimal(raw.headers["x-llmgw-cost-usd"]) * 1000000000) == nusd
 
+    # Streamed: the failure came before any chunk, so B takes over and the headers say so.
+    with client.chat.completions.with_streaming_response.create(
+            model="ab", stream=True, messages=[{"role": "user", "content": "s t"}]) as resp:
+        assert resp.headers["x-llmgw-route"] == "openai/gpt-4o-mini=503,compat/local-mini=200"
+        assert resp.headers["x-llmgw-provider"] == "compat" and resp.headers["x-llmgw-attempts"] == "2"
+        text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    assert text == "fake: s t"
+
     # A concrete model without an operator fallback chain is not rerouted: the 503 is the answer.
     with pytest.raises(Exception) as err:
         ask(client, "gpt-4o-mini")

@@ -1,0 +1,196 @@
+/* test_router.c - route planning over a fixed catalog: credentials, capabilities and context windows filter
+ * the candidates, the strategy orders them, the operator's chain follows, echo is the last resort. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "errors.h"
+#include "router.h"
+
+/* openai: cheap 128k "mini" (all capabilities), dear 128k "big"; anthropic: 200k "long" (no JSON mode). */
+static const char doc[] =
+    "{\"schema\":1,\"catalog_version\":\"r1\",\"sources\":{\"s\":\"test\"},\"models\":["
+    "{\"id\":\"mini\",\"provider\":\"openai\",\"capabilities\":[\"chat\",\"streaming\",\"tools\",\"vision\","
+    "\"json_mode\"],\"context_window\":128000,\"max_output_tokens\":16384,\"latency_ms\":400,"
+    "\"price\":{\"input\":\"0.15\",\"output\":\"0.60\"},\"source\":\"s\"},"
+    "{\"id\":\"big\",\"provider\":\"openai\",\"capabilities\":[\"chat\",\"streaming\",\"tools\",\"json_mode\"],"
+    "\"context_window\":128000,\"max_output_tokens\":16384,\"price\":{\"input\":\"2.50\",\"output\":\"10\"},"
+    "\"source\":\"s\"},"
+    "{\"id\":\"long\",\"provider\":\"anthropic\",\"capabilities\":[\"chat\",\"streaming\",\"tools\",\"vision\"],"
+    "\"context_window\":200000,\"max_output_tokens\":8192,\"price\":{\"input\":\"3\",\"output\":\"15\"},"
+    "\"source\":\"s\"},"
+    "{\"id\":\"echo\",\"provider\":\"echo\",\"capabilities\":[\"chat\",\"streaming\"],\"context_window\":1000000,"
+    "\"max_output_tokens\":1000,\"price\":{\"input\":\"0\",\"output\":\"0\"},\"source\":\"s\"}],"
+    "\"groups\":{\"auto\":[\"openai/mini\",\"openai/big\",\"anthropic/long\"]},"
+    "\"fallbacks\":{\"openai/mini\":[\"anthropic/long\",\"openai/big\"]}}";
+
+struct fixture {
+    struct lgw_config cfg;
+    struct lgw_catalog *cat;
+    struct lgw_router *r;
+};
+
+static void setup(struct fixture *f, bool openai, bool anthropic)
+{
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&f->cfg);
+    if (openai)
+        strcpy(f->cfg.openai_api_key, "sk-test");
+    if (anthropic)
+        strcpy(f->cfg.anthropic_api_key, "sk-ant-test");
+    json_t *base = json_loads(doc, 0, NULL);
+    assert_non_null(base);
+    if (lgw_catalog_build(base, NULL, &f->cfg, &f->cat, &errs))
+        fail_msg("catalog: %s", errs.ptr);
+    json_decref(base);
+    lgw_buf_cleanup(&errs);
+    f->r = lgw_router_new(&f->cfg, NULL);
+}
+
+static void teardown(struct fixture *f)
+{
+    lgw_router_free(f->r);
+    lgw_catalog_unref(f->cat);
+    lgw_config_cleanup(&f->cfg);
+}
+
+static int plan(struct fixture *f, const char *model, const struct lgw_route_needs *needs, enum lgw_strategy s,
+                struct lgw_route_plan *p, char *why)
+{
+    return lgw_router_plan(f->r, f->cat, model, LGW_JOB_CHAT, needs, s, p, why, 512);
+}
+
+static void test_small_to_mini_large_to_long(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct lgw_route_plan p;
+    char why[512];
+    setup(&f, true, true);
+    struct lgw_route_needs small = {.input_tokens = 100};
+    assert_int_equal(plan(&f, "auto", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 3);
+    assert_string_equal(p.chain[0]->id, "mini");
+    assert_string_equal(p.chain[1]->id, "big");
+    assert_string_equal(p.chain[2]->id, "long");
+    struct lgw_route_needs large = {.input_tokens = 150000};
+    assert_int_equal(plan(&f, "auto", &large, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 1); /* the 128k models are not candidates at all */
+    assert_string_equal(p.chain[0]->id, "long");
+    /* The window holds input plus the output the request asks for. */
+    struct lgw_route_needs tight = {.input_tokens = 120000, .max_output_tokens = 10000};
+    assert_int_equal(plan(&f, "auto", &tight, LGW_STRATEGY_COST, &p, why), 0);
+    assert_string_equal(p.chain[0]->id, "long");
+    struct lgw_route_needs huge = {.input_tokens = 250000};
+    assert_int_equal(plan(&f, "auto", &huge, LGW_STRATEGY_COST, &p, why), LGW_ERR(CONTEXT_LENGTH));
+    assert_non_null(strstr(why, "200000"));
+    assert_int_equal(plan(&f, "mini", &large, LGW_STRATEGY_COST, &p, why), LGW_ERR(CONTEXT_LENGTH));
+    teardown(&f);
+}
+
+static void test_capabilities_filter(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct lgw_route_plan p;
+    char why[512];
+    setup(&f, true, true);
+    struct lgw_route_needs json = {.input_tokens = 150000, .caps = LGW_CAP_JSON_MODE};
+    /* The only model that fits lacks JSON mode: the request says so, not "too long". */
+    assert_int_equal(plan(&f, "long", &json, LGW_STRATEGY_COST, &p, why), LGW_ERR(NO_CAPABLE_MODEL));
+    assert_non_null(strstr(why, "JSON mode"));
+    json.input_tokens = 100;
+    assert_int_equal(plan(&f, "auto", &json, LGW_STRATEGY_CAPABILITY, &p, why), 0);
+    assert_int_equal(p.n, 2); /* long dropped */
+    struct lgw_route_needs vision = {.input_tokens = 100, .caps = LGW_CAP_VISION};
+    assert_int_equal(plan(&f, "auto", &vision, LGW_STRATEGY_CAPABILITY, &p, why), 0);
+    assert_int_equal(p.n, 2); /* big dropped; the largest window first */
+    assert_string_equal(p.chain[0]->id, "long");
+    assert_string_equal(p.chain[1]->id, "mini");
+    teardown(&f);
+}
+
+static void test_credentials_and_last_resort(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct lgw_route_plan p;
+    char why[512];
+    struct lgw_route_needs small = {.input_tokens = 10};
+    setup(&f, true, false); /* no Anthropic key: its model is not a candidate */
+    assert_int_equal(plan(&f, "auto", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(plan(&f, "long", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_NOT_FOUND));
+    assert_non_null(strstr(why, "credentials"));
+    assert_int_equal(plan(&f, "nope", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_NOT_FOUND));
+    teardown(&f);
+    setup(&f, false, false); /* no keys at all: echo answers whatever the catalog knows */
+    assert_int_equal(plan(&f, "long", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_true(p.last_resort);
+    assert_string_equal(p.chain[0]->provider, "echo");
+    assert_int_equal(plan(&f, "auto", &small, LGW_STRATEGY_LATENCY, &p, why), 0);
+    assert_string_equal(p.chain[0]->provider, "echo");
+    assert_int_equal(plan(&f, "nope", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_NOT_FOUND));
+    json_t *models = lgw_router_models_json(f.cat, &f.cfg);
+    assert_int_equal(json_array_size(json_object_get(models, "data")), 2); /* echo and the group */
+    json_decref(models);
+    teardown(&f);
+}
+
+static void test_operator_chain_follows_the_choice(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct lgw_route_plan p;
+    char why[512];
+    setup(&f, true, true);
+    struct lgw_route_needs small = {.input_tokens = 10};
+    assert_int_equal(plan(&f, "mini", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 3);
+    assert_string_equal(p.chain[1]->id, "long");
+    assert_string_equal(p.chain[2]->id, "big");
+    assert_int_equal(plan(&f, "big", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 1); /* no chain for big: it is not rerouted */
+    struct lgw_route_needs json = {.input_tokens = 10, .caps = LGW_CAP_JSON_MODE};
+    assert_int_equal(plan(&f, "mini", &json, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 2); /* long cannot do JSON mode: left out of the chain */
+    assert_string_equal(p.chain[1]->id, "big");
+    json_t *models = lgw_router_models_json(f.cat, &f.cfg);
+    assert_int_equal(json_array_size(json_object_get(models, "data")), 5); /* 3 + echo + auto */
+    json_decref(models);
+    teardown(&f);
+}
+
+static void test_round_robin_rotates(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct lgw_route_plan p;
+    char why[512];
+    setup(&f, true, true);
+    struct lgw_route_needs small = {.input_tokens = 10};
+    const char *firsts[6];
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(plan(&f, "auto", &small, LGW_STRATEGY_ROUND_ROBIN, &p, why), 0);
+        firsts[i] = p.chain[0]->id;
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(firsts[i], firsts[i + 3]);
+        assert_string_not_equal(firsts[i], firsts[(i + 1) % 3]);
+    }
+    teardown(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_to_mini_large_to_long), cmocka_unit_test(test_capabilities_filter),
+        cmocka_unit_test(test_credentials_and_last_resort), cmocka_unit_test(test_operator_chain_follows_the_choice),
+        cmocka_unit_test(test_round_robin_rotates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
