@@ -1,4 +1,4 @@
-/* openai.c - the OpenAI adapter: OpenAI's own endpoint, key and model list with prices (docs/PRICES.md);
+/* openai.c - the OpenAI adapter: OpenAI's own endpoint and key (its models and prices are in the catalog);
  * the wire protocol is openai_wire.c. */
 #include <stdio.h>
 
