@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""llmgw against its peers, side by side on this machine: the scenarios of docs/PERFORMANCE.md, each for
+the fake provider itself (direct), llmgw (through real Kafka), Portkey's gateway and LiteLLM's proxy, all
+against the same fast fake provider (bench_fakeprov) and the same load generator (bench_loadgen).
+
+Run through bench/peers.sh, which builds the tools, starts the Kafka broker and exports LLMGW_BENCH_*.
+Writes bench/results/peers-<UTC date>.json and prints a markdown table. Nothing here asserts a timing.
+
+CPU placement (2 cores): everything under test (llmgw's processes, the Kafka broker, Portkey, LiteLLM) on
+CPU 0; the fake provider and the load generator on CPU 1, so the load never competes with the gateway.
+"""
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build"
+GATEWAY_CPU, LOAD_CPU = "0", "1"
+ENV = os.environ
+KAFKA = ENV["LLMGW_BENCH_KAFKA"]
+KAFKA_PID = ENV.get("LLMGW_BENCH_KAFKA_PID", "")
+WORK = Path(ENV["LLMGW_BENCH_WORK"])
+QUICK = ENV.get("LLMGW_BENCH_QUICK") == "1"  # shorter runs, for trying the harness out
+ONLY = set(filter(None, ENV.get("LLMGW_BENCH_TARGETS", "direct,llmgw,portkey,litellm").split(",")))
+BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in five words."}]})
+STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                          "messages": [{"role": "user", "content": "Say hello in five words."}]})
+FAKE_KEY = "sk-bench"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}; see {WORK}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+
+
+def spawn(name, argv, cpu, env=None):
+    out = open(WORK / f"{name}.log", "w")
+    return subprocess.Popen(["taskset", "-c", cpu] + argv, stdout=out, stderr=subprocess.STDOUT,
+                            env=env or ENV, start_new_session=True)
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def rss_kb(pid):
+    """Resident set size of pid and all its descendants (Portkey and LiteLLM may fork), in KiB."""
+    total = 0
+    for p in [pid] + descendants(pid):
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def descendants(pid):
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
+    children = {}
+    for line in out:
+        if line.strip():
+            c, p = map(int, line.split())
+            children.setdefault(p, []).append(c)
+    found, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+class Fake:
+    """bench_fakeprov on the load CPU with the given shape; restarted per scenario."""
+
+    def __init__(self, latency=0, chunks=8, gap=0):
+        self.port = free_port()
+        self.proc = spawn("fakeprov", [str(BUILD / "bench_fakeprov"), "--port", str(self.port), "--latency-ms",
+                                       str(latency), "--chunks", str(chunks), "--gap-ms", str(gap)], LOAD_CPU)
+        wait_port(self.port, self.proc, "bench_fakeprov")
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def close(self):
+        stop(self.proc)
+
+
+class Target:
+    name = ""
+    pids = {}
+
+    def url(self):
+        raise NotImplementedError
+
+    headers = []
+
+    def close(self):
+        pass
+
+
+class Direct(Target):
+    name = "direct"
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.headers = [f"Authorization: Bearer {FAKE_KEY}"]
+        self.pids = {}
+
+    def url(self):
+        return f"{self.fake.base}/chat/completions"
+
+
+class Llmgw(Target):
+    name = "llmgw"
+
+    def __init__(self, fake):
+        key_out = subprocess.run([str(BUILD / "llmgw"), "keys", "new", "--tenant", "bench"], capture_output=True,
+                                 text=True, check=True).stdout
+        fields = dict(line.split(": ", 1) for line in key_out.strip().splitlines())
+        prefix = f"b{int(time.time() * 1000) % 10**9}"
+        self.port = free_port()
+        env = {k: v for k, v in ENV.items() if not k.startswith("LLMGW_")}
+        env.update({
+            "LLMGW_KAFKA_BROKERS": KAFKA, "LLMGW_TOPIC_PREFIX": prefix, "LLMGW_LOG_LEVEL": "warn",
+            "LLMGW_DATABASE_URL": f"sqlite:{WORK}/ledger-{prefix}.db", "LLMGW_TENANT_KEYS": f"bench:{fields['sha256']}",
+            "LLMGW_OPENAI_BASE_URL": fake.base, "LLMGW_OPENAI_API_KEY": FAKE_KEY,
+            # Enough pool threads that 1,000 provider calls can really be in flight at once.
+            "LLMGW_WORKER_CONCURRENCY": "1024", "LLMGW_MAX_CONNECTIONS": "20000", "LLMGW_HTTP_THREADS": "2",
+        })
+        self.procs = {
+            "ledger": spawn("llmgw-ledger", [str(BUILD / "llmgw"), "ledger"], GATEWAY_CPU, env),
+            "worker": spawn("llmgw-worker", [str(BUILD / "llmgw"), "worker"], GATEWAY_CPU, env),
+            "ingress": spawn("llmgw-ingress", [str(BUILD / "llmgw"), "ingress"], GATEWAY_CPU,
+                             {**env, "LLMGW_PORT": str(self.port), "LLMGW_INGRESS_ID": prefix}),
+        }
+        wait_port(self.port, self.procs["ingress"], "llmgw ingress")
+        self.headers = [f"Authorization: Bearer {fields['key']}"]
+        self.pids = {k: p.pid for k, p in self.procs.items()}
+        if KAFKA_PID:
+            self.pids["kafka broker (shared)"] = int(KAFKA_PID)
+        self.wait_ready()
+
+    def wait_ready(self):
+        import urllib.request
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("llmgw never became ready")
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+    def close(self):
+        for p in self.procs.values():
+            stop(p)
+
+
+class Portkey(Target):
+    name = "portkey"
+
+    def __init__(self, fake):
+        self.port = free_port()
+        self.proc = spawn("portkey", ["bash", str(ROOT / "bench/peers/start_portkey.sh"), str(self.port)], GATEWAY_CPU)
+        wait_port(self.port, self.proc, "portkey", timeout=300)
+        self.headers = [f"Authorization: Bearer {FAKE_KEY}", "x-portkey-provider: openai",
+                        f"x-portkey-custom-host: {fake.base}"]
+        self.pids = {"gateway": self.proc.pid}
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+    def close(self):
+        stop(self.proc)
+
+
+class Litellm(Target):
+    name = "litellm"
+
+    def __init__(self, fake):
+        self.port = free_port()
+        self.proc = spawn("litellm", ["bash", str(ROOT / "bench/peers/start_litellm.sh"), str(self.port), fake.base],
+                          GATEWAY_CPU, {**{k: v for k, v in ENV.items() if k in ("HOME", "PATH")},
+                                        "FAKE_API_KEY": FAKE_KEY})
+        wait_port(self.port, self.proc, "litellm", timeout=900)
+        self.headers = ["Authorization: Bearer sk-litellm-bench"]
+        self.pids = {"proxy": self.proc.pid}
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+    def close(self):
+        stop(self.proc)
+
+
+PEERS = {"direct": Direct, "llmgw": Llmgw, "portkey": Portkey, "litellm": Litellm}
+
+
+def loadgen(target, *args, body=BODY, label=""):
+    argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", target.url(), "--body", body,
+            "--label", label or target.name]
+    for h in target.headers:
+        argv += ["--header", h]
+    argv += [str(a) for a in args]
+    out = subprocess.run(argv, capture_output=True, text=True)
+    if not out.stdout.strip():
+        raise RuntimeError(f"bench_loadgen produced nothing: {out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def with_target(name, fake, fn):
+    """Starts target `name` against fake, runs fn(target), stops it. A peer that cannot start is reported
+    with its error (never silently skipped)."""
+    try:
+        target = PEERS[name](fake)
+    except Exception as e:  # noqa: BLE001 - the error is the result
+        log(f"  {name}: could not start: {e}")
+        return {"error": str(e)}
+    try:
+        return fn(target)
+    finally:
+        target.close()
+
+
+def scenario_latency():
+    """1. Added latency at concurrency 1: sequential requests, fake at 0 ms."""
+    n = 300 if QUICK else 2000
+    res = {}
+    fake = Fake(latency=0)
+    try:
+        for name in [t for t in PEERS if t in ONLY]:
+            log(f"latency: {name}")
+
+            def run(t):
+                loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", 200)  # warm-up
+                return loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+
+            res[name] = with_target(name, fake, run)
+    finally:
+        fake.close()
+    return res
+
+
+def frontier_ladder():
+    r, out = 50, []
+    while r <= 20000:
+        out.append(r)
+        r = int(r * 1.35)
+    return out
+
+
+def scenario_frontier():
+    """2. The highest open-loop rate with zero errors and p99 within 10 ms / 50 ms of the fake's 20 ms."""
+    step_s, warm_s = (4, 1) if QUICK else (10, 2)
+    res = {}
+    fake = Fake(latency=20)
+    try:
+        for name in [t for t in PEERS if t in ONLY]:
+            log(f"frontier: {name}")
+
+            def run(t):
+                loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 500)  # warm-up, connections
+                steps, best10, best50 = [], 0, 0
+                for rate in frontier_ladder():
+                    r = loadgen(t, "--rate", rate, "--duration", step_s, "--warmup-s", warm_s)
+                    lat = r["latency_ms"] or {}
+                    clean = r["errors"] == 0 and r["non2xx"] == 0 and r["achieved_rps"] >= 0.97 * rate
+                    p99 = lat.get("p99", float("inf"))
+                    steps.append({"rate": rate, "achieved_rps": r["achieved_rps"], "p50_ms": lat.get("p50"),
+                                  "p99_ms": lat.get("p99"), "errors": r["errors"] + r["non2xx"]})
+                    log(f"  {rate}/s: p99 {p99:.1f} ms, achieved {r['achieved_rps']:.0f}/s, "
+                        f"errors {r['errors'] + r['non2xx']}")
+                    if clean and p99 <= 20 + 10:
+                        best10 = rate
+                    if clean and p99 <= 20 + 50:
+                        best50 = rate
+                    else:
+                        break  # past the 50 ms frontier: higher rates only queue more
+                    time.sleep(1)
+                return {"frontier_p99_10ms": best10, "frontier_p99_50ms": best50, "steps": steps}
+
+            res[name] = with_target(name, fake, run)
+    finally:
+        fake.close()
+    return res
+
+
+def scenario_stream():
+    """3. Streaming: 64 chunks 20 ms apart; time to first chunk and the gaps between chunks."""
+    dur = 5 if QUICK else 15
+    res = {}
+    fake = Fake(latency=0, chunks=64, gap=20)
+    try:
+        for name in [t for t in PEERS if t in ONLY]:
+            log(f"stream: {name}")
+
+            def run(t):
+                loadgen(t, "--rate", 10, "--duration", 2, "--stream", body=STREAM_BODY)
+                return loadgen(t, "--rate", 20, "--duration", dur, "--warmup-s", 1, "--stream", body=STREAM_BODY)
+
+            res[name] = with_target(name, fake, run)
+    finally:
+        fake.close()
+    return res
+
+
+def scenario_memory():
+    """4. RSS idle, at 1,000 requests in flight (fake at 500 ms, 1,000 closed-loop clients), and after."""
+    dur = 8 if QUICK else 20
+    res = {}
+    fake = Fake(latency=500)
+    try:
+        for name in [t for t in PEERS if t in ONLY and t != "direct"]:
+            log(f"memory: {name}")
+
+            def run(t):
+                loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
+                time.sleep(2)
+                idle = {k: rss_kb(p) for k, p in t.pids.items()}
+                argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", t.url(), "--body", BODY,
+                        "--rate", "0", "--concurrency", "1000", "--duration", str(dur), "--label", t.name]
+                for h in t.headers:
+                    argv += ["--header", h]
+                lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+                peak = {k: 0 for k in t.pids}
+                while lg.poll() is None:
+                    for k, p in t.pids.items():
+                        peak[k] = max(peak[k], rss_kb(p))
+                    time.sleep(0.5)
+                load = json.loads(lg.stdout.read().strip().splitlines()[-1])
+                time.sleep(5)
+                after = {k: rss_kb(p) for k, p in t.pids.items()}
+                return {"idle_kb": idle, "peak_kb": peak, "after_kb": after, "load": load}
+
+            res[name] = with_target(name, fake, run)
+    finally:
+        fake.close()
+    return res
+
+
+def scenario_kafka_floor():
+    """5. The Kafka floor: produce->consume->produce->consume with librdkafka, configured as llmgw is."""
+    log("kafka floor")
+    n = 500 if QUICK else 3000
+    out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
+                          "--count", str(n)], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": out.stderr[-2000:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(int(mem) / 1048576, 1),
+            "kernel": platform.release(), "placement": "under test on CPU 0; fake provider and load generator on CPU 1"}
+
+
+def main():
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result = {"date": started, "machine": machine(), "command": "bash bench/peers.sh",
+              "versions": {"portkey": "@portkey-ai/gateway 1.15.2", "litellm": "litellm[proxy] 1.74.9"}}
+    wanted = ENV.get("LLMGW_BENCH_SCENARIOS", "kafka_floor,latency,stream,memory,frontier").split(",")
+    fns = {"kafka_floor": scenario_kafka_floor, "latency": scenario_latency, "stream": scenario_stream,
+           "memory": scenario_memory, "frontier": scenario_frontier}
+    for s in wanted:
+        result[s] = fns[s]()
+    out = ROOT / "bench" / "results" / f"peers-{started.replace('-', '').replace(':', '')}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), str(out)], check=False)
+    log(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

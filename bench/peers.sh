@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# llmgw against Portkey and LiteLLM, side by side on this machine: added latency, throughput frontier,
+# streaming, memory, and the Kafka floor (see docs/PERFORMANCE.md). One command:
+#   bash bench/peers.sh
+# Environment: LLMGW_BENCH_QUICK=1 for short runs; LLMGW_BENCH_TARGETS=direct,llmgw (a subset);
+# LLMGW_BENCH_SCENARIOS=latency,stream (a subset of kafka_floor,latency,stream,memory,frontier).
+# Installs the peers on first use (bench/peers/start_*.sh: Portkey from npm, LiteLLM 1.74.9 pinned in a
+# throwaway virtualenv without credentials). Writes bench/results/peers-<date>.json and prints the table.
+# Not a test: nothing here asserts a timing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+command -v taskset >/dev/null || apt-get install -y -qq util-linux >/dev/null
+bash scripts/build.sh build >/dev/null
+cmake --build build -j2 --target bench_loadgen bench_fakeprov bench_kafka_pingpong >/dev/null
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+kport=$(free_port)
+cleanup() {
+  bash scripts/kafka.sh stop "$work/kafka" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+bash scripts/kafka.sh start "$work/kafka" "$kport" >/dev/null
+# The broker belongs to the system under test: it shares CPU 0 with llmgw (all of its threads).
+kpid=$(cat "$work/kafka/kafka.pid" 2>/dev/null || true)
+[ -n "$kpid" ] && taskset -a -cp 0 "$kpid" >/dev/null
+LLMGW_BENCH_KAFKA=127.0.0.1:$kport LLMGW_BENCH_KAFKA_PID=$kpid LLMGW_BENCH_WORK=$work python3 bench/peers.py
