@@ -46,6 +46,12 @@ static const struct opt opts[] = {
       "fetch.wait.max.ms of consumers; a real broker answers as soon as data arrives."),
     I(kafka_partitions, "LLMGW_KAFKA_PARTITIONS", "4", 1, 1024,
       "Partitions of the job and cost topics when this process creates them."),
+    I(kafka_cost_linger_ms, "LLMGW_KAFKA_COST_LINGER_MS", "10", 0, 1000,
+      "How long a worker lets cost events (and dead letters) wait to be sent in one batch. Nobody waits on them; "
+      "batching takes broker requests off the request path's broker. Replies always go at once."),
+    I(kafka_statistics_ms, "LLMGW_KAFKA_STATISTICS_MS", "0", 0, 3600000,
+      "Every this many ms, log librdkafka's latency statistics per broker connection (request round trip, "
+      "producer queue, output buffer; p50/p99). 0: off."),
     I(kafka_produce_timeout_ms, "LLMGW_KAFKA_PRODUCE_TIMEOUT_MS", "10000", 100, 600000,
       "How long a produced message may wait for the broker before it fails (message.timeout.ms)."),
     S(database_url, "LLMGW_DATABASE_URL", "sqlite:llmgw-ledger.db",

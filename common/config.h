@@ -32,6 +32,8 @@ struct lgw_config {
     int64_t kafka_fetch_wait_ms;
     int64_t kafka_partitions;
     int64_t kafka_produce_timeout_ms;
+    int64_t kafka_statistics_ms;
+    int64_t kafka_cost_linger_ms;
     char database_url[512];
     int64_t request_timeout_ms;
     int64_t max_body_bytes;

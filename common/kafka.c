@@ -1,6 +1,8 @@
 /* kafka.c - librdkafka client construction with llmgw's settings. */
 #include "kafka.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,33 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     LGW_LOG(lvl, "rdkafka", NULL, NULL, "%s: %s", fac, buf);
 }
 
+/* librdkafka's statistics, condensed to one line per broker connection: where a message's time goes between
+ * the client and the broker (rtt: request round trip incl. broker work; int_latency: waiting in the
+ * producer's queue; outbuf_latency: waiting to be written). Windows of statistics.interval.ms, in ms. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    (void)opaque;
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+    const char *bname;
+    json_t *b;
+    json_object_foreach(json_object_get(root, "brokers"), bname, b) {
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0)
+            continue; /* the bootstrap placeholder */
+        json_t *rtt = json_object_get(b, "rtt"), *il = json_object_get(b, "int_latency"),
+               *ob = json_object_get(b, "outbuf_latency");
+#define MS(o, k) ((double)json_integer_value(json_object_get(o, k)) / 1000.0)
+        LGW_INFO("kafka-stats",
+                 "%s -> %s: rtt p50 %.2f p99 %.2f ms (%lld), producer queue p50 %.2f p99 %.2f ms, outbuf p50 %.2f "
+                 "p99 %.2f ms, requests %lld",
+                 rd_kafka_name(rk), bname, MS(rtt, "p50"), MS(rtt, "p99"),
+                 (long long)json_integer_value(json_object_get(rtt, "cnt")), MS(il, "p50"), MS(il, "p99"),
+                 MS(ob, "p50"), MS(ob, "p99"), (long long)json_integer_value(json_object_get(b, "tx")));
+#undef MS
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
 rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *client_id)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -39,6 +68,12 @@ rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *cl
     rc |= lgw_kafka_set(conf, "reconnect.backoff.max.ms", "1000");
     rc |= lgw_kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000");
     rc |= lgw_kafka_set(conf, "log.connection.close", "false");
+    if (cfg->kafka_statistics_ms > 0) {
+        char interval[32];
+        snprintf(interval, sizeof(interval), "%lld", (long long)cfg->kafka_statistics_ms);
+        rc |= lgw_kafka_set(conf, "statistics.interval.ms", interval);
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -47,7 +82,7 @@ rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *cl
     return conf;
 }
 
-int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id,
+int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
                            void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                            void *opaque, rd_kafka_t **out)
 {
@@ -58,7 +93,9 @@ int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id,
         return LGW_ERR(CONFIG);
     snprintf(timeout, sizeof(timeout), "%lld", (long long)cfg->kafka_produce_timeout_ms);
     int rc = 0;
-    rc |= lgw_kafka_set(conf, "linger.ms", "0"); /* the sync path waits on every message: send at once */
+    char linger[32];
+    snprintf(linger, sizeof(linger), "%lld", (long long)linger_ms);
+    rc |= lgw_kafka_set(conf, "linger.ms", linger);
     rc |= lgw_kafka_set(conf, "enable.idempotence", "true");
     rc |= lgw_kafka_set(conf, "acks", "all");
     rc |= lgw_kafka_set(conf, "message.timeout.ms", timeout);

@@ -27,10 +27,11 @@ rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *cl
 /* Sets one property; logs and returns LGW_ERR(CONFIG) on failure. */
 int lgw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val);
 
-/* Producer for the synchronous path: linger 0, idempotent, acks=all, message.timeout.ms from config.
- * dr_cb runs on whatever thread calls rd_kafka_poll() on the producer. *out is owned by the caller
- * (rd_kafka_destroy after rd_kafka_flush). */
-int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id,
+/* Idempotent, acks=all producer with message.timeout.ms from config and the given linger: 0 for the
+ * synchronous path (a client waits on every message), more where messages may wait to be batched (cost
+ * events). dr_cb runs on whatever thread calls rd_kafka_poll() on the producer. *out is owned by the
+ * caller (rd_kafka_destroy after rd_kafka_flush). */
+int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
                            void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                            void *opaque, rd_kafka_t **out);
 

@@ -50,6 +50,9 @@ struct lgw_worker {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
     rd_kafka_t *consumer, *producer;
+    /* Cost events and dead letters: nobody waits on them, so they linger and go in batches (fewer broker
+     * requests per job); replies keep the linger-0 producer. */
+    rd_kafka_t *cost_producer;
     struct lgw_offsets *offsets;
     char id[LGW_NAME_MAX];
     char topic_cost[LGW_TOPIC_MAX], topic_dlq[LGW_TOPIC_MAX];
@@ -95,11 +98,11 @@ static void ticket_release(struct ticket *t)
     ticket_free(t);
 }
 
-static int produce(struct lgw_worker *w, const char *topic, int32_t partition, const char *key, const void *payload,
-                   size_t len, struct delivery *d, const char *traceparent)
+static int produce(struct lgw_worker *w, rd_kafka_t *rk, const char *topic, int32_t partition, const char *key,
+                   const void *payload, size_t len, struct delivery *d, const char *traceparent)
 {
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, strlen(key)),
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADER("llmgw-id", key, -1),
         RD_KAFKA_V_HEADER("traceparent", traceparent ? traceparent : "", traceparent ? -1 : 0),
@@ -117,7 +120,8 @@ static int produce(struct lgw_worker *w, const char *topic, int32_t partition, c
 static bool produce_cost(struct lgw_worker *w, const struct ticket *t, const struct lgw_buf *ev, struct delivery *d,
                          const char *traceparent)
 {
-    while (produce(w, w->topic_cost, RD_KAFKA_PARTITION_UA, t->job.id, ev->ptr, ev->len, d, traceparent)) {
+    while (produce(w, w->cost_producer, w->topic_cost, RD_KAFKA_PARTITION_UA, t->job.id, ev->ptr, ev->len, d,
+                   traceparent)) {
         if (atomic_load(&w->stop_bg))
             return false;
         struct timespec ts = {0, 20 * 1000000L};
@@ -128,7 +132,6 @@ static bool produce_cost(struct lgw_worker *w, const struct ticket *t, const str
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
-    (void)rk;
     struct lgw_worker *w = opaque;
     struct delivery *d = msg->_private;
     if (!d)
@@ -140,7 +143,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         if ((d->role == MSG_COST || d->role == MSG_DLQ) && !atomic_load(&w->stop_bg)) {
             /* Never drop spend or a dead letter: queue it again with the same bytes. */
             const char *key = d->ticket->job.id[0] ? d->ticket->job.id : "dlq";
-            if (produce(w, rd_kafka_topic_name(msg->rkt), RD_KAFKA_PARTITION_UA, key, msg->payload, msg->len, d,
+            if (produce(w, rk, rd_kafka_topic_name(msg->rkt), RD_KAFKA_PARTITION_UA, key, msg->payload, msg->len, d,
                         NULL) == 0)
                 return;
         }
@@ -153,8 +156,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 static void *poller_main(void *arg)
 {
     struct lgw_worker *w = arg;
-    while (!atomic_load(&w->stop_bg))
-        rd_kafka_poll(w->producer, 50);
+    while (!atomic_load(&w->stop_bg)) {
+        rd_kafka_poll(w->producer, 25);
+        rd_kafka_poll(w->cost_producer, 25);
+    }
     return NULL;
 }
 
@@ -217,8 +222,8 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     }
     int rc = lgw_reply_encode(&part, &buf);
     if (rc == 0)
-        rc = produce(ctx->w, ctx->job->reply_topic, ctx->job->reply_partition, ctx->job->id, buf.ptr, buf.len, NULL,
-                     NULL);
+        rc = produce(ctx->w, ctx->w->producer, ctx->job->reply_topic, ctx->job->reply_partition, ctx->job->id,
+                     buf.ptr, buf.len, NULL, NULL);
     lgw_buf_cleanup(&buf);
     if (rc == 0) {
         if (stream->emitted++ == 0)
@@ -342,7 +347,7 @@ static void run_job(struct lgw_worker *w, struct ticket *t)
     t->d[0] = (struct delivery){t, MSG_REPLY};
     t->d[1] = (struct delivery){t, MSG_COST};
     if (lgw_reply_encode(&reply, &buf) ||
-        produce(w, job->reply_topic, job->reply_partition, job->id, buf.ptr, buf.len, &t->d[0], NULL))
+        produce(w, w->producer, job->reply_topic, job->reply_partition, job->id, buf.ptr, buf.len, &t->d[0], NULL))
         ticket_release(t); /* the client will get its 504; the job is still accounted for below */
     lgw_buf_reset(&buf);
     char labels[96];
@@ -430,7 +435,8 @@ static void send_dlq(struct lgw_worker *w, struct ticket *t, const rd_kafka_mess
     lgw_metrics_add(w->m, "llmgw_dlq_total", NULL, 1);
     LGW_WARN("worker", "job at %s/%d@%lld sent to the DLQ: %s", t->topic, (int)t->partition, (long long)t->offset,
              why);
-    if (produce(w, w->topic_dlq, RD_KAFKA_PARTITION_UA, "dlq", text, strlen(text), &t->d[0], NULL)) {
+    if (produce(w, w->cost_producer, w->topic_dlq, RD_KAFKA_PARTITION_UA, "dlq", text, strlen(text), &t->d[0],
+                NULL)) {
         LGW_ERROR("worker", "could not queue a dead letter; the offset stays uncommitted");
         atomic_store(&t->abandoned, true);
         ticket_release(t);
@@ -574,7 +580,10 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     char client_id[LGW_NAME_MAX + 16], group[128];
     snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
     snprintf(group, sizeof(group), "%s-workers", cfg->topic_prefix);
-    if ((rc = lgw_kafka_producer_new(cfg, client_id, dr_cb, w, &w->producer)) ||
+    char cost_client_id[LGW_NAME_MAX + 24];
+    snprintf(cost_client_id, sizeof(cost_client_id), "llmgw-worker-%s-cost", w->id);
+    if ((rc = lgw_kafka_producer_new(cfg, client_id, 0, dr_cb, w, &w->producer)) ||
+        (rc = lgw_kafka_producer_new(cfg, cost_client_id, cfg->kafka_cost_linger_ms, dr_cb, w, &w->cost_producer)) ||
         (rc = lgw_kafka_consumer_new(cfg, client_id, group, true, rebalance_cb, w, &w->consumer)))
         goto fail;
     const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, LGW_TOPIC_COST, LGW_TOPIC_DLQ};
@@ -625,6 +634,8 @@ fail:
     }
     if (w->producer)
         rd_kafka_destroy(w->producer);
+    if (w->cost_producer)
+        rd_kafka_destroy(w->cost_producer);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
@@ -659,6 +670,7 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     if (left)
         LGW_WARN("worker", "%zu job(s) unfinished at shutdown; they will run again elsewhere", left);
     rd_kafka_flush(w->producer, 5000);
+    rd_kafka_flush(w->cost_producer, 5000);
     rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
@@ -687,6 +699,7 @@ void lgw_worker_free(struct lgw_worker *w)
         ticket_free(w->queue[(w->qhead + i) % w->qcap]);
     lgw_cancels_stop(w->cancels);
     rd_kafka_flush(w->producer, 2000);
+    rd_kafka_flush(w->cost_producer, 2000);
     atomic_store(&w->stop_bg, true);
     pthread_join(w->poller, NULL);
     pthread_join(w->health, NULL);
@@ -694,7 +707,10 @@ void lgw_worker_free(struct lgw_worker *w)
      * touch the consumer's offset store, so the consumer goes last). */
     rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(w->producer, 0);
+    rd_kafka_purge(w->cost_producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(w->cost_producer, 0);
     rd_kafka_destroy(w->producer);
+    rd_kafka_destroy(w->cost_producer);
     rd_kafka_destroy(w->consumer);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
