@@ -32,7 +32,9 @@ BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "conten
 STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True,
                           "messages": [{"role": "user", "content": "Say hello in five words."}]})
 FAKE_KEY = "sk-bench"
-LLMGW_EXTRA = {}  # more LLMGW_* settings for the llmgw processes (bench/profile.py turns statistics on)
+# More LLMGW_* settings for the llmgw processes: bench/profile.py turns statistics on; LLMGW_BENCH_LLMGW_ENV
+# ("K=V,K=V") tries a setting, e.g. LLMGW_HTTP_CONNECTION_MEMORY=8192.
+LLMGW_EXTRA = dict(kv.split("=", 1) for kv in filter(None, ENV.get("LLMGW_BENCH_LLMGW_ENV", "").split(",")))
 
 
 def log(*a):

@@ -63,6 +63,11 @@ static const struct opt opts[] = {
     I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
     I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
     I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000, "Most concurrent client connections."),
+    I(http_connection_memory, "LLMGW_HTTP_CONNECTION_MEMORY", "8192", 4096, 1048576,
+      "libmicrohttpd's memory pool per open connection: request headers and the read buffer (bodies stream "
+      "through it into our own buffer, so large bodies need no more). 8 KiB takes headers up to about 7 KB (more: "
+      "431). It sets the ingress's memory per open connection: 1,000 in-flight requests peaked at 80 MB with "
+      "64 KiB, 34 MB with 16 KiB, 26 MB with 8 KiB."),
     I(worker_concurrency, "LLMGW_WORKER_CONCURRENCY", "64", 1, 100000, "Jobs one worker process runs at once."),
     I(ledger_batch_max, "LLMGW_LEDGER_BATCH_MAX", "500", 1, 100000, "Most cost events per ledger transaction."),
     I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000, "Longest wait to fill a ledger batch."),

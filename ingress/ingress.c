@@ -230,12 +230,6 @@ static int take_strategy(struct lgw_req *req, json_t *body, char *out, size_t ou
     return rc;
 }
 
-/* libmicrohttpd's per-connection pool (request line, headers, the read buffer the body streams through, the
- * response headers). Bodies are copied into our own capped buffer, so the pool needs only headers: 16 KiB
- * holds 8 KiB of request headers with room to spare. It is per open connection, so it sets the ingress's
- * memory at 1,000 in flight: 64 KiB each was 64 MB of a peak 80 MB. */
-#define LGW_INGRESS_CONN_MEMORY 16384
-
 static int64_t request_timeout(struct lgw_req *req)
 {
     int64_t limit = req->ing->cfg->request_timeout_ms;
@@ -542,7 +536,7 @@ static int start_http(struct lgw_ingress *ing)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         /* Also the header-size cap: larger headers get an automatic 431. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LGW_INGRESS_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned int)1024,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, ing, MHD_OPTION_NOTIFY_CONNECTION, connection_cb, ing,
         MHD_OPTION_END);
