@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "envelope.h"
@@ -88,9 +89,23 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
     lgw_config_topic(cfg, LGW_TOPIC_CANCEL, topic, sizeof(topic));
     /* assign() at the current end, not a group subscription: a group join takes seconds, and a cancel
      * published meanwhile would be skipped by "latest". */
+    /* The end must be an explicit offset known now: the logical OFFSET_END resolves only when fetching starts,
+     * and a cancel published before that is skipped. Right after the topic was created its leader may not be
+     * known yet, so the query is retried (bounded); a failure that lasts falls back to OFFSET_END, loudly. */
     int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
-    if (rd_kafka_query_watermark_offsets(c->consumer, topic, 0, &lo, &hi, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    rd_kafka_resp_err_t qerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; i < 50; i++) {
+        qerr = rd_kafka_query_watermark_offsets(c->consumer, topic, 0, &lo, &hi, 1000);
+        if (qerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (qerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        LGW_WARN("worker", "cancel topic %s: end offset unknown (%s); cancels sent before fetching starts may be "
+                           "missed", topic, rd_kafka_err2str(qerr));
         hi = RD_KAFKA_OFFSET_END;
+    }
     rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(at, topic, 0)->offset = hi;
     rd_kafka_assign(c->consumer, at);
