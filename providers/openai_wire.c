@@ -100,7 +100,8 @@ static char *upstream_body(const struct lgw_model_info *model, const struct lgw_
     json_t *body = json_deep_copy(job->body);
     json_object_set_new(body, "model", json_string(model->upstream ? model->upstream : model->id));
     if (dialect & LGW_OAI_MISTRAL) {
-        /* Mistral's names for the same things (as Portkey maps them); its streams end with usage anyway. */
+        /* Mistral's names for the same things (as Portkey maps them). No stream_options: Mistral puts usage on a
+         * stream's final chunk unasked (docs.mistral.ai, release note 2024-01-16). */
         rename_key(body, "max_completion_tokens", "max_tokens");
         rename_key(body, "seed", "random_seed");
         json_t *tc = json_object_get(body, "tool_choice");

@@ -226,11 +226,11 @@ def assert_ledger_complete(cur, request_ids: list, timeout: float = 60) -> None:
     assert cur.fetchall() == [], "a request was counted twice without being marked as a re-run"
 
 
-def start_fake(script: str):
-    """Starts tests/fakes/<script> on a free port; returns (port, process)."""
+def start_fake(script: str, *args: str):
+    """Starts tests/fakes/<script> on a free port (with extra args); returns (port, process)."""
     import sys
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / script), str(port)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / script), str(port), *args],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready", f"{script} did not start"
     return port, proc

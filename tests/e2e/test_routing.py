@@ -335,8 +335,16 @@ def test_echo_is_the_last_resort_without_provider_keys(cluster):
     assert getattr(err.value, "status_code", None) == 400
 
 
-def test_mistral_adapter_speaks_mistrals_dialect(cluster, fakes):
-    a, _ = fakes
+@pytest.fixture
+def mistral_fake():
+    port, proc = start_fake("fake_openai.py", "--mistral")
+    yield port
+    proc.terminate()
+    proc.wait()
+
+
+def test_mistral_adapter_speaks_mistrals_dialect(cluster, mistral_fake):
+    a = mistral_fake
     client, _, _ = start(cluster, {"LLMGW_MISTRAL_BASE_URL": f"http://127.0.0.1:{a}/v1",
                                    "LLMGW_MISTRAL_API_KEY": OPENAI_KEY})
     raw, chat = ask(client, "mistral-small-latest", "bonjour", max_completion_tokens=50, seed=7)
@@ -347,6 +355,19 @@ def test_mistral_adapter_speaks_mistrals_dialect(cluster, fakes):
     u = chat.usage
     assert int(Decimal(raw.headers["x-llmgw-cost-usd"]) * 1000000000) == \
         expected_nusd(price("mistral", "mistral-small-latest"), u.prompt_tokens, u.completion_tokens)
-    stream = client.chat.completions.create(model="mistral/mistral-small-latest", stream=True,
-                                            messages=[{"role": "user", "content": "a b"}])
-    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "fake: a b"
+    # Streamed: no stream_options goes upstream, Mistral's own final-chunk usage is read, and the cost is exact.
+    with client.chat.completions.with_streaming_response.create(
+            model="mistral/mistral-small-latest", stream=True, stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "a b"}]) as resp:
+        rid = resp.headers["x-request-id"]
+        chunks = list(resp.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fake: a b"
+    sent = [r for r in fake_call(a, "GET", "/_requests") if r["path"].endswith("/chat/completions")][-1]["body"]
+    assert "stream_options" not in sent
+    usage = [c.usage for c in chunks if c.usage][-1]
+    assert usage.completion_tokens == 3
+    with cluster.db() as db, db.cursor() as cur:
+        assert_ledger_complete(cur, [rid])
+        cur.execute("SELECT cost_nusd, cost_known, output_tokens FROM cost_events WHERE request_id=%s", (rid,))
+        assert cur.fetchone() == (expected_nusd(price("mistral", "mistral-small-latest"), usage.prompt_tokens,
+                                                usage.completion_tokens), True, 3)

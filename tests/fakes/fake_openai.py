@@ -13,6 +13,7 @@ Behaviour is chosen by the last user message, so a test can ask for each case th
 Usage is deterministic: prompt_tokens = 10 * messages, completion_tokens = words in the answer,
 cached_tokens = 4 when the request has a "prompt_cache_key".
 
+With --mistral, a stream ends the way Mistral's does: usage on the final chunk, whether or not it was asked.
 GET /_requests returns every request received (path, headers, body) for assertions; POST /_reset clears;
 POST /_mode {"fail": status|null, "delay_ms": n} makes every call slow and/or fail until changed.
 Run: fake_openai.py PORT
@@ -20,6 +21,7 @@ Run: fake_openai.py PORT
 import base64
 import json
 import struct
+import sys
 import time
 
 from fakebase import FakeHandler, lock, seen, serve
@@ -158,8 +160,11 @@ class Handler(FakeHandler):
                 if truncate and i == 1:
                     self.end_stream()  # end the HTTP body without [DONE]
                     return
-            send(choice({}, "stop"))
-        if include_usage:
+            if MISTRAL:  # Mistral puts usage on its final chunk, asked or not (docs.mistral.ai release note 2024-01-16)
+                send(dict(choice({}, "stop"), usage=usage))
+            else:
+                send(choice({}, "stop"))
+        if include_usage and not MISTRAL:
             send(dict(base, choices=[], usage=usage))
         self.write_chunk(b"data: [DONE]\n\n")
         self.end_stream()
@@ -193,6 +198,8 @@ class Handler(FakeHandler):
         self.send_json(200, {"object": "list", "data": data, "model": body["model"],
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
+
+MISTRAL = "--mistral" in sys.argv  # answer streams the way Mistral's API does
 
 if __name__ == "__main__":
     serve(Handler)
