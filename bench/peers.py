@@ -98,11 +98,11 @@ def descendants(pid):
         if line.strip():
             c, p = map(int, line.split())
             children.setdefault(p, []).append(c)
-    found, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
+    found, stack = [], [pid]
+    while stack:
+        for c in children.get(stack.pop(), []):
             found.append(c)
-            todo.append(c)
+            stack.append(c)
     return found
 
 

@@ -41,7 +41,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     json_t *b;
     json_object_foreach(json_object_get(root, "brokers"), bname, b) {
         if (json_integer_value(json_object_get(b, "nodeid")) < 0)
-            continue; /* the bootstrap placeholder */
+            continue; /* the bootstrap address, before the cluster named its brokers */
         json_t *rtt = json_object_get(b, "rtt"), *il = json_object_get(b, "int_latency"),
                *ob = json_object_get(b, "outbuf_latency");
 #define MS(o, k) ((double)json_integer_value(json_object_get(o, k)) / 1000.0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "ingress_int.h"
 
 #define SHARDS 16
@@ -21,17 +22,9 @@ struct lgw_pending {
     struct shard shards[SHARDS];
 };
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a: ids are random UUIDs, so any mix will do */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static struct shard *shard_of(struct lgw_pending *p, const char *id, size_t *bucket)
 {
-    uint64_t h = hash(id);
+    uint64_t h = lgw_hash_str(id); /* ids are random UUIDs, so any mix will do */
     if (bucket)
         *bucket = (size_t)(h >> 8) % BUCKETS;
     return &p->shards[h % SHARDS];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "log.h"
 
 #define SLOTS 1024   /* power of two; far above any catalog (a full table treats new models as healthy) */
@@ -38,14 +39,6 @@ struct lgw_health {
     pthread_mutex_t lock; /* one lock: every operation is a few arithmetic steps */
     struct entry slots[SLOTS];
 };
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 static const char *state_name(enum lgw_breaker_state s)
 {
@@ -80,7 +73,7 @@ static struct entry *find(struct lgw_health *h, const struct lgw_model_info *mod
 {
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s/%s", model->provider, model->id);
-    for (uint64_t i = fnv1a(key), n = 0; n < SLOTS; i++, n++) {
+    for (uint64_t i = lgw_hash_str(key), n = 0; n < SLOTS; i++, n++) {
         struct entry *e = &h->slots[i & (SLOTS - 1)];
         if (e->key[0] == '\0') {
             lgw_strlcpy(e->key, key, sizeof(e->key));

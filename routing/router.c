@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "hash.h"
 #include "provider.h"
 
 #define RR_SLOTS 256 /* round-robin turns, one per hashed model name: rotating one name never skips another's */
@@ -45,14 +46,6 @@ void lgw_router_free(struct lgw_router *r)
 struct lgw_health *lgw_router_health(struct lgw_router *r)
 {
     return r->health;
-}
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
 }
 
 /* Each pool thread draws from its own generator, seeded once from the router's. */
@@ -182,7 +175,7 @@ int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const c
         c[i].cost_known = lgw_strategy_estimate_cost(found[i], needs, &c[i].est_cost_nusd);
         lgw_health_view(r->health, found[i], now, &c[i].health);
     }
-    uint64_t turn = atomic_fetch_add(&r->rr[hash_name(model) % RR_SLOTS], 1);
+    uint64_t turn = atomic_fetch_add(&r->rr[lgw_hash_str(model) % RR_SLOTS], 1);
     lgw_strategy_order(strategy, c, n, turn, thread_rng(r));
     for (size_t i = 0; i < n; i++)
         plan->chain[plan->n++] = c[i].model;

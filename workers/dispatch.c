@@ -58,12 +58,9 @@ void lgw_dispatch_run(struct lgw_dispatch *d, struct lgw_router *r, const struct
             d->res.status = lgw_err_status(rc);
             d->res.body = lgw_error_json(rc, NULL);
         }
-        if (!d->res.model[0])
-            lgw_strlcpy(d->res.model, m->id, sizeof(d->res.model));
         add_route(d, m, d->res.status);
         /* A stream's latency is its time to first chunk: its length is the client's doing, not the provider's. */
         int64_t first = d->stream && d->stream->first_emit_us ? d->stream->first_emit_us : end_us;
-        d->latency_ms = (end_us - start_us) / 1000;
         if (d->cancelled && atomic_load(d->cancelled)) {
             lgw_health_abandon(health, m, probe); /* the client left: no verdict on the provider */
             return;

@@ -20,7 +20,6 @@ struct lgw_dispatch {
     const struct lgw_model_info *current;    /* the model being called, then the one that answered; NULL: none */
     int attempts;                            /* provider calls made */
     char route[LGW_ROUTE_TEXT_MAX];          /* "provider/model=status" per call, comma-separated */
-    int64_t latency_ms;                      /* of the answering call */
 };
 
 /* Runs job along plan (non-empty). Fills d's outputs; res always ends with a status and, unless a stream

@@ -247,9 +247,7 @@ static int plan_job(struct lgw_worker *w, const struct lgw_catalog *cat, const s
     }
     struct lgw_route_needs needs;
     lgw_route_needs_of(job->body, job->kind, job->stream, &needs);
-    int rc = lgw_router_plan(w->router, cat, model_name, job->kind, &needs, strategy, plan, why, whysz);
-    plan->strategy = strategy;
-    return rc;
+    return lgw_router_plan(w->router, cat, model_name, job->kind, &needs, strategy, plan, why, whysz);
 }
 
 /* Runs one job on the calling pool thread and produces its reply and cost event. Takes t. */
