@@ -9,15 +9,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "envelope.h"
-#include "errors.h"
-#include "ingress.h"
-#include "kafka.h"
-#include "ledger.h"
-#include "log.h"
-#include "metrics.h"
-#include "roles.h"
-#include "worker.h"
+#include "common/envelope.h"
+#include "common/errors.h"
+#include "ingress/ingress.h"
+#include "common/kafka.h"
+#include "common/topics.h"
+#include "ledger/ledger.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "cmd/roles.h"
+#include "workers/worker.h"
 
 struct role_thread {
     pthread_t thread;
@@ -56,18 +57,7 @@ static int start_mock(struct lgw_config *cfg, rd_kafka_t **owner, rd_kafka_mock_
         return LGW_ERR(INTERNAL);
     }
     lgw_strlcpy(cfg->kafka_brokers, rd_kafka_mock_cluster_bootstraps(*mcluster), sizeof(cfg->kafka_brokers));
-    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, LGW_TOPIC_COST, LGW_TOPIC_DLQ,
-                              LGW_TOPIC_CANCEL};
-    for (size_t i = 0; i < 5; i++) {
-        char name[LGW_TOPIC_MAX];
-        lgw_config_topic(cfg, suffixes[i], name, sizeof(name));
-        rd_kafka_mock_topic_create(*mcluster, name, (int)cfg->kafka_partitions, 1);
-    }
-    char name[LGW_TOPIC_MAX], suffix[96];
-    snprintf(suffix, sizeof(suffix), "%s.%s", LGW_TOPIC_REPLIES, cfg->ingress_id);
-    lgw_config_topic(cfg, suffix, name, sizeof(name));
-    rd_kafka_mock_topic_create(*mcluster, name, 1, 1);
-    return LGW_OK;
+    return lgw_topics_create_mock(*mcluster, cfg, cfg->ingress_id);
 }
 
 int lgw_role_dev(struct lgw_config *cfg)

@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "catalog.h"
-#include "buf.h"
-#include "config.h"
-#include "http.h"
-#include "log.h"
-#include "roles.h"
+#include "routing/catalog.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "providers/http.h"
+#include "common/log.h"
+#include "cmd/roles.h"
 
 static const char usage[] =
     "usage: llmgw <command> [--config FILE]\n"

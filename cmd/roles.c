@@ -1,18 +1,18 @@
 /* roles.c - process roles for production mode: one role per process, plus its ops server. */
-#include "roles.h"
+#include "cmd/roles.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
-#include "errors.h"
-#include "ingress.h"
-#include "ledger.h"
-#include "log.h"
-#include "metrics.h"
-#include "opsrv.h"
-#include "worker.h"
+#include "common/auth.h"
+#include "common/errors.h"
+#include "ingress/ingress.h"
+#include "ledger/ledger.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/opsrv.h"
+#include "workers/worker.h"
 
 atomic_bool lgw_stop_requested;
 

@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 
-#include "config.h"
+#include "common/config.h"
 
 /* Set by the signal handler; every role's loop watches it. */
 extern atomic_bool lgw_stop_requested;

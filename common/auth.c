@@ -1,5 +1,5 @@
 /* auth.c - tenant API keys (see auth.h). */
-#include "auth.h"
+#include "common/auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 /* Returns 0 or LGW_ERR(INTERNAL); a failed digest must never leave an uninitialised hash to compare. */
 static int sha256(const void *data, size_t len, unsigned char out[32])

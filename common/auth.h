@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "common/config.h"
 
 /* Longest key we hash; anything longer is rejected without work. */
 #define LGW_AUTH_KEY_MAX 256

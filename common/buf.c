@@ -1,12 +1,12 @@
 /* buf.c - capped growable buffers and abort-on-OOM allocation. */
-#include "buf.h"
+#include "common/buf.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
+#include "common/errors.h"
 
 static void oom(size_t n)
 {

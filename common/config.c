@@ -1,14 +1,14 @@
 /* config.c - the settings table and its parsers (JSON file, environment). */
-#include "config.h"
+#include "common/config.h"
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cost.h"
-#include "errors.h"
-#include "log.h"
+#include "common/cost.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 enum opt_type { OPT_INT, OPT_STR };
 
@@ -462,10 +462,6 @@ int lgw_config_parse_compat_models(struct lgw_config *cfg, const char *spec, str
     return rc;
 }
 
-void lgw_config_topic(const struct lgw_config *cfg, const char *suffix, char *out, size_t outsz)
-{
-    snprintf(out, outsz, "%s.%s", cfg->topic_prefix, suffix);
-}
 
 void lgw_config_write_docs(FILE *out)
 {

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "buf.h"
-#include "model.h"
+#include "common/buf.h"
+#include "common/model.h"
 
 #define LGW_TENANT_MAX 64
 #define LGW_MAX_TENANT_KEYS 4096
@@ -101,7 +101,5 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
 /* Parses compat_models ("[embeddings:]id[=upstream][@in/out/cached USD per 1M tokens]", comma-separated)
  * into cfg->compat. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
 int lgw_config_parse_compat_models(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
-/* Kafka topic names derived from topic_prefix: "<prefix>.<suffix>". */
-void lgw_config_topic(const struct lgw_config *cfg, const char *suffix, char *out, size_t outsz);
 
 #endif

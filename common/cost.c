@@ -1,11 +1,11 @@
 /* cost.c - exact nano-USD arithmetic (see cost.h). */
-#include "cost.h"
+#include "common/cost.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "errors.h"
+#include "common/envelope.h"
+#include "common/errors.h"
 
 /* All three products are non-negative, and each is below 2^126, so their sum fits unsigned 128 bits
  * (it would not fit signed). */

@@ -1,13 +1,12 @@
 /* envelope.c - encode/decode of job, reply and cost-event messages (schemas/ *.schema.json). */
-#include "envelope.h"
+#include "common/envelope.h"
 
 #include <stdlib.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "errors.h"
+#include "common/errors.h"
+#include "common/random.h"
 
 /* Bodies are validated by the ingress before they are queued; this only bounds what a batch producer
  * writing straight to Kafka can make a worker parse. */
@@ -107,9 +106,13 @@ static json_t *load(const void *data, size_t len, char *why, size_t whysz)
         json_decref(root);
         return NULL;
     }
+    /* The upgrade rule (schemas/README.md): readers accept their own version and the next one, and ignore
+     * fields they do not know, so writers can move to v+1 while old readers still run. */
     json_t *v = json_object_get(root, "v");
-    if (!json_is_integer(v) || json_integer_value(v) != LGW_ENVELOPE_VERSION) {
-        snprintf(why, whysz, "unsupported envelope version (want \"v\":%d)", LGW_ENVELOPE_VERSION);
+    if (!json_is_integer(v) || json_integer_value(v) < LGW_ENVELOPE_VERSION ||
+        json_integer_value(v) > LGW_ENVELOPE_VERSION + 1) {
+        snprintf(why, whysz, "unsupported envelope version (this reader takes \"v\":%d or %d)",
+                 LGW_ENVELOPE_VERSION, LGW_ENVELOPE_VERSION + 1);
         json_decref(root);
         return NULL;
     }
@@ -385,17 +388,52 @@ out:
     return rc;
 }
 
+/* ---- cancel ---- */
+
+int lgw_cancel_encode(const struct lgw_cancel *c, struct lgw_buf *out)
+{
+    json_t *o = json_pack("{s:i, s:s, s:I}", "v", LGW_ENVELOPE_VERSION, "id", c->id, "ts_ms", (json_int_t)c->ts_ms);
+    if (!o)
+        return LGW_ERR(INVALID);
+    int rc = dump(o, out);
+    json_decref(o);
+    return rc;
+}
+
+int lgw_cancel_decode(const void *data, size_t len, struct lgw_cancel *c, char *why, size_t whysz)
+{
+    memset(c, 0, sizeof(*c));
+    json_t *root = load(data, len, why, whysz);
+    if (!root)
+        return LGW_ERR(INVALID);
+    int rc = get_str(root, "id", c->id, sizeof(c->id), true, why, whysz);
+    if (rc == 0)
+        rc = get_int(root, "ts_ms", &c->ts_ms, false, 0, INT64_MAX, why, whysz);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- dead letter ---- */
+
+int lgw_dead_letter_encode(const struct lgw_dead_letter *dl, struct lgw_buf *out)
+{
+    json_t *o = json_pack("{s:i, s:s, s:s, s:i, s:I, s:I}", "v", LGW_ENVELOPE_VERSION, "reason", dl->reason, "topic",
+                          dl->topic, "partition", (int)dl->partition, "offset", (json_int_t)dl->offset, "ts_ms",
+                          (json_int_t)dl->ts_ms);
+    if (!o)
+        return LGW_ERR(INVALID);
+    /* The payload as text when it is UTF-8; otherwise null, and the bytes stay in the source topic. */
+    json_t *payload = dl->payload ? json_stringn(dl->payload, dl->payload_len) : json_string("");
+    json_object_set_new(o, "payload", payload ? payload : json_null());
+    int rc = dump(o, out);
+    json_decref(o);
+    return rc;
+}
+
 void lgw_uuid4(char *out)
 {
     unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof(b)) {
-        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-        else if (n < 0 && errno != EINTR)
-            abort(); /* no entropy source at all: ids would collide, which is worse than stopping */
-    }
+    lgw_random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";

@@ -1,6 +1,7 @@
-/* envelope.h - the three versioned messages that cross Kafka: job, reply, cost event.
+/* envelope.h - the versioned messages that cross Kafka: job, reply, cost event, cancel, dead letter.
  *
- * Each is JSON with "v":1 and a JSON Schema under schemas/. Encoders write into a caller's lgw_buf;
+ * Each is JSON with "v":1 and a JSON Schema under schemas/. Decoders follow the upgrade rule of
+ * schemas/README.md: they take "v" 1 and 2 and ignore fields they do not know. Encoders write into a caller's lgw_buf;
  * decoders validate everything a consumer relies on and say why a message was rejected, so a bad
  * message goes to the DLQ with a reason instead of crashing or stalling a consumer. */
 #ifndef LGW_ENVELOPE_H
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define LGW_ENVELOPE_VERSION 1
 #define LGW_ID_MAX 64
@@ -106,6 +107,28 @@ struct lgw_cost_event {
 
 int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);
 int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *ev, char *why, size_t whysz);
+
+/* The ingress tells the workers that the client of a streamed request left (<prefix>.cancel). */
+struct lgw_cancel {
+    char id[LGW_ID_MAX]; /* the request id; also the record key */
+    int64_t ts_ms;       /* wall clock when the client left; 0 when the writer did not say */
+};
+
+int lgw_cancel_encode(const struct lgw_cancel *c, struct lgw_buf *out);
+int lgw_cancel_decode(const void *data, size_t len, struct lgw_cancel *c, char *why, size_t whysz);
+
+/* A job the worker could not take (<prefix>.jobs.dlq): why, where it was, and its bytes when they are text. */
+struct lgw_dead_letter {
+    const char *reason;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t ts_ms;
+    const char *payload; /* not owned; NULL for none */
+    size_t payload_len;
+};
+
+int lgw_dead_letter_encode(const struct lgw_dead_letter *dl, struct lgw_buf *out);
 
 /* Fills out (size >= 37) with a random RFC 4122 v4 UUID string. Thread-safe. */
 void lgw_uuid4(char *out);

@@ -1,5 +1,5 @@
 /* errors.c - lookups over the error table in errors.h. */
-#include "errors.h"
+#include "common/errors.h"
 
 struct err_row {
     int status;

@@ -1,11 +1,11 @@
 /* http_error.c - OpenAI-style error bodies (see http_error.h). */
-#include "http_error.h"
+#include "common/http_error.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "errors.h"
-#include "log.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
 {

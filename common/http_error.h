@@ -5,7 +5,7 @@
 
 #include <stdarg.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* Appends the body for rc (either sign; 0 is treated as INTERNAL) to out; message NULL means the table's
  * default message, and is JSON-escaped. Returns 0 or LGW_ERR(TOO_LARGE) from out's cap. Any thread. */

@@ -1,5 +1,5 @@
 /* kafka.c - librdkafka client construction with llmgw's settings. */
-#include "kafka.h"
+#include "common/kafka.h"
 
 #include <jansson.h>
 
@@ -8,9 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/trace.h"
 
 int lgw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val)
 {
@@ -160,8 +161,9 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     return LGW_OK;
 }
 
-int lgw_kafka_ensure_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *suffixes,
-                            const int *partitions, size_t n, int timeout_ms)
+int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *names,
+                            const int *partitions, const int *replication, const int *min_insync, size_t n,
+                            int timeout_ms)
 {
     if (cfg->kafka_mock)
         return LGW_OK;
@@ -173,14 +175,19 @@ int lgw_kafka_ensure_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
     rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof(errstr));
     rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof(errstr));
     for (size_t i = 0; i < n; i++) {
-        char name[256];
-        lgw_config_topic(cfg, suffixes[i], name, sizeof(name));
-        /* replication factor -1: the broker's default (1 on our single node, more on a real cluster) */
-        topics[i] = rd_kafka_NewTopic_new(name, partitions[i], -1, errstr, sizeof(errstr));
+        topics[i] = rd_kafka_NewTopic_new(names[i], partitions[i], replication[i], errstr, sizeof(errstr));
         if (!topics[i]) {
-            LGW_ERROR("kafka", "topic %s: %s", name, errstr);
+            LGW_ERROR("kafka", "topic %s: %s", names[i], errstr);
             rc = LGW_ERR(CONFIG);
             goto out;
+        }
+        if (min_insync[i] > 0) {
+            char v[16];
+            snprintf(v, sizeof(v), "%d", min_insync[i]);
+            if (rd_kafka_NewTopic_set_config(topics[i], "min.insync.replicas", v)) {
+                rc = LGW_ERR(CONFIG);
+                goto out;
+            }
         }
     }
     rd_kafka_CreateTopics(rk, topics, n, opt, q);
@@ -217,6 +224,41 @@ out:
     rd_kafka_AdminOptions_destroy(opt);
     rd_kafka_queue_destroy(q);
     return rc;
+}
+
+int lgw_kafka_produce(rd_kafka_t *rk, const struct lgw_kafka_msg *msg, rd_kafka_resp_err_t *err)
+{
+    /* Headers are built here, once, for every record: a consumer finds the request id and the trace context
+     * without parsing the payload. librdkafka takes ownership of hdrs only when producev succeeds. */
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, "llmgw-id", -1, msg->key, -1);
+    if (msg->traceparent && msg->traceparent[0])
+        rd_kafka_header_add(hdrs, "traceparent", -1, msg->traceparent, -1);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_PARTITION(msg->partition),
+        RD_KAFKA_V_KEY(msg->key, strlen(msg->key)), RD_KAFKA_V_VALUE((void *)msg->value, msg->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(msg->opaque),
+        RD_KAFKA_V_END);
+    if (err)
+        *err = e;
+    if (e) {
+        rd_kafka_headers_destroy(hdrs);
+        return LGW_ERR(UNAVAILABLE);
+    }
+    return LGW_OK;
+}
+
+int lgw_kafka_traceparent(const rd_kafka_message_t *msg, char *out, size_t outsz)
+{
+    const void *val;
+    size_t len;
+    if (outsz)
+        out[0] = '\0';
+    if (lgw_kafka_header(msg, "traceparent", &val, &len) || !lgw_traceparent_valid(val, len) || len >= outsz)
+        return LGW_ERR(NOT_FOUND);
+    memcpy(out, val, len);
+    out[len] = '\0';
+    return LGW_OK;
 }
 
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms)

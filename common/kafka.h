@@ -11,15 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-
-/* Topic suffixes under cfg->topic_prefix. */
-#define LGW_TOPIC_JOBS_CHAT "jobs.chat"
-#define LGW_TOPIC_JOBS_EMBEDDINGS "jobs.embeddings"
-#define LGW_TOPIC_COST "cost"
-#define LGW_TOPIC_DLQ "jobs.dlq"
-#define LGW_TOPIC_CANCEL "cancel" /* ingress -> workers: the client of this request left */
-#define LGW_TOPIC_REPLIES "replies" /* + "." + ingress id */
+#include "common/config.h"
 
 /* Returns a new conf (caller owns; rd_kafka_new takes it) with the common settings for client_id.
  * Settings that fail to apply are logged and reported as NULL. */
@@ -44,11 +36,13 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
                                                 rd_kafka_topic_partition_list_t *parts, void *opaque),
                            void *opaque, rd_kafka_t **out);
 
-/* Creates the topics "<prefix>.<suffix>" that do not exist yet, with partitions[i] partitions
- * (replication factor 1 on a one-node cluster; see the code). In dev mode (mock cluster, no admin API)
- * it creates nothing: dev creates its topics on the mock cluster itself. Returns 0 or LGW_ERR(UNAVAILABLE). */
-int lgw_kafka_ensure_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *suffixes,
-                            const int *partitions, size_t n, int timeout_ms);
+/* Creates the topics that do not exist yet: names[i] with partitions[i] partitions, replication[i] replicas
+ * (-1: the broker's default) and min.insync.replicas min_insync[i] (0: the broker's default). Callers go
+ * through the topic table (common/topics.h). In dev mode (mock cluster, no admin API) it creates nothing:
+ * dev creates its topics on the mock cluster itself. Returns 0 or LGW_ERR(UNAVAILABLE). */
+int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *names,
+                            const int *partitions, const int *replication, const int *min_insync, size_t n,
+                            int timeout_ms);
 
 /* True when the cluster answered a metadata request within timeout_ms. */
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
@@ -58,6 +52,28 @@ bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
  * Returns 0 or LGW_ERR(INTERNAL); join the thread with pthread_join. */
 int lgw_kafka_health_start(rd_kafka_t *rk, atomic_bool *up, const atomic_bool *stop, int interval_ms,
                            pthread_t *thread);
+
+/* One record to produce. Every message llmgw writes (jobs, replies, stream chunks, cost events, dead letters,
+ * cancels) goes through lgw_kafka_produce, so every record carries the same headers:
+ *   llmgw-id     the key (the request id, or "dlq")
+ *   traceparent  the W3C trace context of the request, when known (common/trace.h) */
+struct lgw_kafka_msg {
+    const char *topic;
+    int32_t partition; /* RD_KAFKA_PARTITION_UA: the partitioner picks by key */
+    const char *key;   /* NUL-terminated, required */
+    const void *value;
+    size_t len;
+    const char *traceparent; /* NULL or "": no traceparent header */
+    void *opaque;            /* the delivery report's msg->_private */
+};
+
+/* Queues msg on rk (librdkafka copies the bytes). Returns 0, or LGW_ERR(UNAVAILABLE) with librdkafka's
+ * reason in *err when err is not NULL (queue full, unknown partition, ...). Never blocks. Any thread. */
+int lgw_kafka_produce(rd_kafka_t *rk, const struct lgw_kafka_msg *msg, rd_kafka_resp_err_t *err);
+
+/* Copies the record's traceparent header into out when it holds a valid one (common/trace.h); otherwise
+ * out is "". Returns 0 or LGW_ERR(NOT_FOUND). */
+int lgw_kafka_traceparent(const rd_kafka_message_t *msg, char *out, size_t outsz);
 
 /* Finds a header value (not NUL-terminated) on a message; returns 0 or LGW_ERR(NOT_FOUND). */
 int lgw_kafka_header(const rd_kafka_message_t *msg, const char *name, const void **val, size_t *len);

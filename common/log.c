@@ -1,5 +1,5 @@
 /* log.c - JSON-line logger. */
-#include "log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "errors.h"
+#include "common/buf.h"
+#include "common/errors.h"
 
 int lgw_log_min_level = LGW_LOG_INFO;
 

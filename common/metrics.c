@@ -1,6 +1,6 @@
 /* metrics.c - the Prometheus registry behind /metrics: series in a chained hash table under one mutex,
  * rendered in text exposition format 0.0.4, sorted so that two scrapes of the same state are identical. */
-#include "metrics.h"
+#include "common/metrics.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "log.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 #define DROPPED_NAME "llmgw_metrics_dropped_series_total"
 /* A label text longer than this is almost certainly unbounded input (a prompt, a URL with a query) that

@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
-#include "cost.h"
-#include "envelope.h"
+#include "common/cost.h"
+#include "common/envelope.h"
 
 /* What a model can do beyond plain chat or embeddings; a request needing a capability is never routed to
  * a model without it. */

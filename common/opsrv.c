@@ -1,5 +1,5 @@
 /* opsrv.c - /healthz, /readyz, /metrics for the worker and ledger roles (see opsrv.h). */
-#include "opsrv.h"
+#include "common/opsrv.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "http_error.h"
-#include "log.h"
+#include "common/errors.h"
+#include "common/http_error.h"
+#include "common/log.h"
 
 /* No route here takes a body; a client that streams more than this is cut off rather than drained forever. */
 #define MAX_IGNORED_BODY (64 * 1024)

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "metrics.h"
+#include "common/metrics.h"
 
 struct lgw_opsrv;
 

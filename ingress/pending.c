@@ -1,13 +1,13 @@
 /* pending.c - sharded map of requests waiting for replies (see pending.h). */
-#include "pending.h"
+#include "ingress/pending.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "hash.h"
-#include "ingress_int.h"
+#include "common/buf.h"
+#include "common/hash.h"
+#include "ingress/request.h"
 
 #define SHARDS 16
 #define BUCKETS 1024 /* per shard; chains stay short up to ~100k waiting requests */

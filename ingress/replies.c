@@ -8,11 +8,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "errors.h"
-#include "ingress_int.h"
-#include "kafka.h"
-#include "log.h"
+#include "ingress/replies.h"
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/topics.h"
+#include "ingress/ingress_int.h"
+#include "ingress/sse.h"
 
 /* How often waiting requests are checked against their deadlines: the granularity of a 504. */
 #define SWEEP_INTERVAL_MS 10
@@ -35,30 +39,15 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
     }
     if (req->stream) {
         lgw_sse_reply(req, &reply);
-        pthread_mutex_lock(&req->lock);
-        bool finished = req->sse_done || (req->done && !req->stream_started);
-        pthread_mutex_unlock(&req->lock);
-        if (finished && lgw_pending_remove(ing->pending, req))
+        if (lgw_sse_finished(req) && lgw_pending_remove(ing->pending, req))
             lgw_req_unref(req);
     } else if (!reply.final) {
         /* A chunk for a request that did not ask to stream: a batch producer's job, not ours to show. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
     } else if (lgw_pending_remove(ing->pending, req)) {
         lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
-        json_t *out = json_incref(reply.body);
-        if (req->anthropic) { /* answer in the client's dialect */
-            json_t *anth = reply.status == 200 ? lgw_anth_message_from_openai(reply.body)
-                                               : lgw_anth_error_from_openai(reply.status, reply.body);
-            json_decref(out);
-            out = anth;
-        }
-        char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
-        json_decref(out);
-        lgw_ingress_take_route(req, &reply, true);
-        if (body)
-            lgw_ingress_complete(req, reply.status, body, strlen(body));
-        else
-            lgw_ingress_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+        lgw_req_take_route(req, &reply, true);
+        lgw_req_complete_reply(req, reply.status, reply.body);
     }
     lgw_req_unref(req);
     lgw_reply_cleanup(&reply);
@@ -120,12 +109,7 @@ static bool position(struct lgw_ingress *ing)
 
 static bool create_topics(struct lgw_ingress *ing)
 {
-    const struct lgw_config *cfg = ing->cfg;
-    char suffix[96];
-    snprintf(suffix, sizeof(suffix), "%s.%s", LGW_TOPIC_REPLIES, ing->id);
-    const char *suffixes[] = {LGW_TOPIC_JOBS_CHAT, LGW_TOPIC_JOBS_EMBEDDINGS, suffix, LGW_TOPIC_CANCEL};
-    int parts[] = {(int)cfg->kafka_partitions, (int)cfg->kafka_partitions, 1, 1};
-    return lgw_kafka_ensure_topics(ing->producer, cfg, suffixes, parts, 4, 5000) == LGW_OK;
+    return lgw_topics_ensure(ing->producer, ing->cfg, LGW_ROLE_INGRESS, ing->id, 5000) == LGW_OK;
 }
 
 static void *reply_main(void *arg)
@@ -191,4 +175,15 @@ void lgw_replies_stop(struct lgw_ingress *ing)
 void lgw_replies_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     dr_cb(rk, msg, opaque);
+}
+
+void lgw_replies_fail_all(struct lgw_ingress *ing, int rc, const char *message)
+{
+    struct lgw_req *req = lgw_pending_take_expired(ing->pending, INT64_MAX);
+    while (req) {
+        struct lgw_req *next = req->pending_next;
+        lgw_sse_fail(req, rc, message);
+        lgw_req_unref(req);
+        req = next;
+    }
 }

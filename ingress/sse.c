@@ -1,31 +1,9 @@
-/* sse.c - streamed answers: Kafka reply chunks out to the client as Server-Sent Events, as they arrive.
- *
- * The reply thread appends `data: {...}\n\n` records to the request's buffer; libmicrohttpd's content
- * reader drains it. With nothing to send the reader suspends the connection (returning 0 from a reader in
- * internal-polling mode would spin), and the next append resumes it. Everything is under req->lock. */
+/* sse.c - streamed answers (see sse.h). */
+#include "ingress/sse.h"
+
 #include <string.h>
 
-#include "errors.h"
-#include "http_error.h"
-#include "ingress_int.h"
-#include "log.h"
-
-/* Appends one SSE record; caller holds req->lock. */
-static void append_data(struct lgw_req *req, const char *data, size_t len)
-{
-    lgw_buf_append(&req->sse, "data: ", 6);
-    lgw_buf_append(&req->sse, data, len);
-    lgw_buf_append(&req->sse, "\n\n", 2);
-}
-
-static void append_json(struct lgw_req *req, json_t *obj)
-{
-    char *text = json_dumps(obj, JSON_COMPACT);
-    if (text) {
-        append_data(req, text, strlen(text));
-        free(text);
-    }
-}
+#include "common/errors.h"
 
 /* Wakes the content reader if it is waiting; caller holds req->lock. */
 static void wake(struct lgw_req *req)
@@ -56,39 +34,30 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         goto out;
     if (!req->stream_started) {
         if (reply->final && reply->status != 200) {
-            /* Failed before anything was streamed: a plain JSON error with its status, as OpenAI does. */
+            /* Failed before anything was streamed: a plain error with its status, as OpenAI does. */
             pthread_mutex_unlock(&req->lock);
-            json_t *err = req->anthropic ? lgw_anth_error_from_openai(reply->status, reply->body)
-                                         : json_incref(reply->body);
-            char *body = json_dumps(err, JSON_COMPACT);
-            json_decref(err);
-            lgw_ingress_take_route(req, reply, true);
-            lgw_ingress_complete(req, reply->status, body, body ? strlen(body) : 0);
+            lgw_req_take_route(req, reply, true);
+            lgw_req_complete_reply(req, reply->status, reply->body);
             return;
         }
         if (reply->seq != 0 && !reply->final)
             goto out; /* the middle of some run: wait for a run that starts at its beginning */
-        lgw_ingress_take_route(req, reply, false); /* the cost is known only at the end */
+        lgw_req_take_route(req, reply, false); /* the cost is known only at the end */
         start(req, reply->run_id);
     } else if (strcmp(reply->run_id, req->run_id) != 0 || reply->seq != req->next_seq) {
         /* A second run of the job (after a worker crash) or a duplicate: never splice two answers. */
         goto out;
     }
     req->next_seq = reply->seq + 1;
-    if (req->anthropic) { /* Anthropic's event stream: message_start ... message_stop, no [DONE] */
-        if (!reply->final)
-            lgw_anth_stream_chunk(&req->anth, reply->body, &req->sse);
-        else if (reply->status == 200)
-            lgw_anth_stream_end(&req->anth, &reply->usage, &req->sse);
-        else
-            lgw_anth_stream_error(reply->body, &req->sse);
-        req->sse_done = reply->final;
-    } else if (!reply->final) {
-        append_json(req, reply->body);
+    if (!reply->final) {
+        req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
+    } else if (reply->status == 200) {
+        req->dialect->stream_end(&req->ds, &reply->usage, &req->sse);
+        req->sse_done = true;
     } else {
-        if (reply->status != 200)
-            append_json(req, reply->body);
-        append_data(req, "[DONE]", 6);
+        struct lgw_answer_error err;
+        lgw_answer_error_reply(&err, reply->status, reply->body);
+        req->dialect->stream_error(&req->ds, &err, &req->sse);
         req->sse_done = true;
     }
     wake(req);
@@ -101,26 +70,25 @@ void lgw_sse_fail(struct lgw_req *req, int rc, const char *message)
     pthread_mutex_lock(&req->lock);
     if (!req->stream_started) {
         pthread_mutex_unlock(&req->lock);
-        lgw_ingress_complete_error(req, rc, message);
+        lgw_req_complete_error(req, rc, message);
         return;
     }
     if (!req->sse_done) {
-        struct lgw_buf err;
-        lgw_buf_init(&err, 0);
-        lgw_http_error_body(rc, message, &err);
-        if (req->anthropic) {
-            json_t *oai = json_loadb(err.ptr, err.len, 0, NULL);
-            lgw_anth_stream_error(oai, &req->sse);
-            json_decref(oai);
-        } else {
-            append_data(req, err.ptr, err.len);
-            append_data(req, "[DONE]", 6);
-        }
-        lgw_buf_cleanup(&err);
+        struct lgw_answer_error err;
+        lgw_answer_error_rc(&err, rc, message);
+        req->dialect->stream_error(&req->ds, &err, &req->sse);
         req->sse_done = true;
         wake(req);
     }
     pthread_mutex_unlock(&req->lock);
+}
+
+bool lgw_sse_finished(struct lgw_req *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool finished = req->sse_done || (req->done && !req->stream_started);
+    pthread_mutex_unlock(&req->lock);
+    return finished;
 }
 
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
@@ -157,7 +125,7 @@ enum MHD_Result lgw_sse_queue(struct lgw_req *req)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    lgw_ingress_route_headers(req, resp);
+    lgw_req_route_headers(req, resp);
     enum MHD_Result r = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return r;

@@ -1,11 +1,11 @@
 /* validate.c - request body checks for /v1/chat/completions and /v1/embeddings. */
-#include "validate.h"
+#include "ingress/validate.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "errors.h"
+#include "common/errors.h"
 
 /* Caps on what one request may carry; far above what providers accept, well below what hurts us. */
 #define MAX_MESSAGES 4096

@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "envelope.h"
+#include "common/envelope.h"
 
 /* Largest nesting of arrays/objects in data[0..len); scans bytes (strings skipped) without parsing, so
  * it is safe to run before json_loadb on untrusted input. */

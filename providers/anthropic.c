@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anthropic_blocks.h"
-#include "clock.h"
-#include "errors.h"
-#include "provider.h"
-#include "wire.h"
+#include "common/anthropic_map.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "providers/provider.h"
+#include "providers/wire.h"
 
 #define ANTHROPIC_VERSION "2023-06-01"
 #define DEFAULT_MAX_TOKENS 4096 /* what LiteLLM sends when the client gives none */
@@ -108,7 +108,7 @@ static json_t *translate_tool_choice(json_t *choice, json_t *parallel)
     json_t *out = NULL;
     if (json_is_string(choice)) {
         const char *c = json_string_value(choice);
-        out = json_pack("{s:s}", "type", strcmp(c, "required") == 0 ? "any" : strcmp(c, "none") == 0 ? "none" : "auto");
+        out = json_pack("{s:s}", "type", lgw_anth_tool_choice_type(c));
     } else if (json_is_object(choice)) {
         json_t *name = json_object_get(json_object_get(choice, "function"), "name");
         if (json_is_string(name))
@@ -187,19 +187,6 @@ static char *request_body(const struct lgw_model_info *model, const struct lgw_j
 
 /* ---- answer: Anthropic -> OpenAI ---- */
 
-static const char *finish_reason(const char *stop)
-{
-    if (!stop)
-        return NULL;
-    if (strcmp(stop, "max_tokens") == 0 || strcmp(stop, "model_context_window_exceeded") == 0)
-        return "length";
-    if (strcmp(stop, "tool_use") == 0)
-        return "tool_calls";
-    if (strcmp(stop, "refusal") == 0)
-        return "content_filter";
-    return "stop"; /* end_turn, stop_sequence, pause_turn, and anything new */
-}
-
 /* Anthropic usage into ours (total input = input + cache writes + cache reads) and OpenAI's usage object. */
 static json_t *read_usage(json_t *u, struct lgw_usage *out)
 {
@@ -251,7 +238,7 @@ static int on_body(const struct lgw_job *job, json_t *msg, struct lgw_prov_resul
         json_object_set(message, "tool_calls", calls);
     json_decref(calls);
     lgw_buf_cleanup(&text);
-    const char *finish = finish_reason(json_string_value(json_object_get(msg, "stop_reason")));
+    const char *finish = lgw_anth_finish_reason(json_string_value(json_object_get(msg, "stop_reason")));
     json_t *usage = read_usage(json_object_get(msg, "usage"), &res->usage);
     json_decref(res->body);
     res->body = json_pack("{s:O, s:s, s:I, s:O, s:[{s:i, s:o, s:n, s:s}], s:o}", "id", json_object_get(msg, "id"),
@@ -349,7 +336,7 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
     } else if (strcmp(type, "message_delta") == 0) {
         json_decref(read_usage(json_object_get(ev, "usage"), &st->res->usage));
         const char *finish =
-            finish_reason(json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason")));
+            lgw_anth_finish_reason(json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason")));
         rc = emit(st, chunk(p, json_object(), finish ? finish : "stop"));
     } else if (strcmp(type, "message_stop") == 0) {
         st->done = true;

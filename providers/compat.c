@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "openai_wire.h"
-#include "provider.h"
+#include "providers/openai_wire.h"
+#include "providers/provider.h"
 
 static bool configured(const struct lgw_config *cfg)
 {

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "errors.h"
-#include "provider.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "providers/provider.h"
 
 #define ECHO_DEFAULT_DIMS 1536
 

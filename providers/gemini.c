@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "errors.h"
-#include "provider.h"
-#include "wire.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "providers/provider.h"
+#include "providers/wire.h"
 
 static bool configured(const struct lgw_config *cfg)
 {

@@ -1,5 +1,5 @@
 /* http.c - libcurl wrapper for provider calls (see http.h). */
-#include "http.h"
+#include "providers/http.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "errors.h"
-#include "log.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 /* Backoff: 250 ms doubling up to 8 s, the shape the OpenAI SDK uses. */
 #define BACKOFF_BASE_MS 250

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 struct lgw_http_req {
     const char *url;

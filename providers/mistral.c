@@ -2,8 +2,8 @@
  * LGW_OAI_MISTRAL dialect) and errors at the top level of the body; models and prices are in the catalog. */
 #include <stdio.h>
 
-#include "openai_wire.h"
-#include "provider.h"
+#include "providers/openai_wire.h"
+#include "providers/provider.h"
 
 static bool configured(const struct lgw_config *cfg)
 {

@@ -2,8 +2,8 @@
  * the wire protocol is openai_wire.c. */
 #include <stdio.h>
 
-#include "openai_wire.h"
-#include "provider.h"
+#include "providers/openai_wire.h"
+#include "providers/provider.h"
 
 static bool configured(const struct lgw_config *cfg)
 {

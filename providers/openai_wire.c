@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "openai_wire.h"
-#include "wire.h"
+#include "common/errors.h"
+#include "providers/openai_wire.h"
+#include "providers/wire.h"
 
 /* OpenAI's usage object into ours: cached tokens are part of prompt_tokens. */
 static void read_usage(json_t *usage, struct lgw_usage *out)

@@ -4,7 +4,7 @@
 
 #include <curl/curl.h>
 
-#include "provider.h"
+#include "providers/provider.h"
 
 /* Request differences of servers that otherwise speak OpenAI's API. */
 #define LGW_OAI_MISTRAL (1u << 0) /* max_completion_tokens->max_tokens, seed->random_seed, "required"->"any" */

@@ -9,10 +9,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "config.h"
-#include "cost.h"
-#include "model.h"
-#include "envelope.h"
+#include "common/config.h"
+#include "common/cost.h"
+#include "common/model.h"
+#include "common/envelope.h"
 
 /* What one provider call produced. body is owned by the result (lgw_prov_result_cleanup). */
 struct lgw_prov_result {

@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
-#include "errors.h"
-#include "provider.h"
+#include "common/errors.h"
+#include "providers/provider.h"
 
 /* One line per provider. */
 static const struct lgw_provider *const providers[] = {

@@ -1,9 +1,9 @@
 /* sse_parse.c - Server-Sent Events parsing (see sse_parse.h; WHATWG HTML "event stream interpretation"). */
-#include "sse_parse.h"
+#include "providers/sse_parse.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "common/errors.h"
 
 void lgw_sse_parser_init(struct lgw_sse_parser *p, size_t max_event_bytes)
 {

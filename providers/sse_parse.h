@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* Returns 0 to go on, or an LGW_ERR to stop parsing (returned by lgw_sse_parser_feed). data is
  * NUL-terminated; event is "" when the event had no `event:` line. */

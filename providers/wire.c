@@ -1,14 +1,14 @@
 /* wire.c - attempts, retries, stream plumbing and error mapping for provider HTTP calls (see wire.h). */
-#include "wire.h"
+#include "providers/wire.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "errors.h"
-#include "http.h"
-#include "log.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "providers/http.h"
+#include "common/log.h"
 
 int lgw_wire_client_status(long status)
 {

@@ -6,8 +6,8 @@
 
 #include <curl/curl.h>
 
-#include "provider.h"
-#include "sse_parse.h"
+#include "providers/provider.h"
+#include "providers/sse_parse.h"
 
 /* State of one streamed attempt, handed to ops->on_event. */
 struct lgw_wire_stream {

@@ -1,14 +1,14 @@
 /* catalog.c - loading, merging and validating the model catalog (see catalog.h). */
-#include "catalog.h"
+#include "routing/catalog.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "log.h"
-#include "provider.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "providers/provider.h"
 
 #define MAX_NAME 127
 #define MAX_MODELS 4096

@@ -17,9 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
-#include "config.h"
-#include "model.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/model.h"
 
 #define LGW_CATALOG_SCHEMA 1
 

@@ -1,10 +1,10 @@
 /* estimate.c - request token estimate and capability needs (see estimate.h). */
-#include "estimate.h"
+#include "routing/estimate.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "common/model.h"
 
 static bool is_alpha(unsigned char c)
 {

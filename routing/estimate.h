@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "envelope.h"
+#include "common/envelope.h"
 
 /* Tokens charged for one image part: OpenAI's high-detail price for a 1024x1024 image (85 + 4 x 170 tiles)
  * rounded up; the bytes of an image say nothing about its token count. */

@@ -1,5 +1,5 @@
 /* health.c - circuit breakers and latency estimates per provider/model (see health.h). */
-#include "health.h"
+#include "routing/health.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "hash.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/hash.h"
+#include "common/log.h"
 
 #define SLOTS 1024   /* power of two; far above any catalog (a full table treats new models as healthy) */
 #define BUCKETS 10   /* the error-ratio window in ten slices, so old outcomes age out smoothly */

@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "model.h"
+#include "common/metrics.h"
+#include "common/model.h"
 
 enum lgw_breaker_state { LGW_BREAKER_CLOSED = 0, LGW_BREAKER_OPEN = 1, LGW_BREAKER_HALF_OPEN = 2 };
 

@@ -1,5 +1,5 @@
 /* router.c - candidate selection and route planning (see router.h). */
-#include "router.h"
+#include "routing/router.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "errors.h"
-#include "hash.h"
-#include "provider.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/hash.h"
+#include "providers/provider.h"
 
 #define RR_SLOTS 256 /* round-robin turns, one per hashed model name: rotating one name never skips another's */
 

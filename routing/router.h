@@ -9,12 +9,12 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
-#include "config.h"
-#include "estimate.h"
-#include "health.h"
-#include "metrics.h"
-#include "strategy.h"
+#include "routing/catalog.h"
+#include "common/config.h"
+#include "routing/estimate.h"
+#include "routing/health.h"
+#include "common/metrics.h"
+#include "routing/strategy.h"
 
 struct lgw_route_plan {
     enum lgw_strategy strategy;

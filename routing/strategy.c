@@ -1,9 +1,9 @@
 /* strategy.c - candidate ordering for the four strategies (see strategy.h). */
-#include "strategy.h"
+#include "routing/strategy.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "common/errors.h"
 
 int lgw_strategy_parse(const char *name, enum lgw_strategy *out)
 {

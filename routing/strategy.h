@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "estimate.h"
-#include "health.h"
-#include "model.h"
+#include "routing/estimate.h"
+#include "routing/health.h"
+#include "common/model.h"
 
 /* Most candidates one request considers (a group, its matches across providers and the fallbacks). */
 #define LGW_ROUTE_MAX 32

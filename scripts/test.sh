@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine:
 #   1. installs the Debian packages, the pinned Python test packages and the Kafka broker jars;
-#   2. builds llmgw twice: build/ (RelWithDebInfo) and build-asan/ (AddressSanitizer + UBSan);
+#   2. builds llmgw twice: build/ (RelWithDebInfo) and build-asan/ (AddressSanitizer + UBSan), and proves
+#      the build's layer check fails a copy of the tree with a wrong-way include planted in it;
 #   3. runs the C unit tests in both builds (any sanitizer report fails them);
 #   4. starts a real Kafka broker, PostgreSQL and Redis on free loopback ports in a temp directory;
 #   5. runs the end-to-end tests (pytest, tests/e2e) against them; stops everything on exit.
@@ -66,6 +67,55 @@ bash scripts/kafka.sh fetch
 step "build"
 bash scripts/build.sh build
 bash scripts/build.sh build-asan -DLLMGW_SANITIZE=ON
+
+step "layer check: planted includes fail the build"
+# The build runs scripts/check_layers.py (target llmgw_layer_check) before compiling anything. This proves
+# it bites: in a copy of the source tree (the files git tracks plus untracked, not ignored ones: the working
+# tree as it is), each planted wrong-way include must make `cmake --build --target llmgw_layer_check` fail,
+# naming the planted line. Writes $1 (JUnit XML, one test case per plant).
+layer_plants() (
+  local xml=$1 tmp
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
+    xargs -0 cp --parents -t "$tmp" -- || { echo "layer check: cannot copy the source tree"; return 1; }
+  cmake -S "$tmp" -B "$tmp/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$tmp/configure.log" 2>&1 ||
+    { cat "$tmp/configure.log"; echo "layer check: cannot configure the copied tree"; return 1; }
+  # folder (the include goes at the end of its first .c file) | planted line | what is wrong with it
+  local plants=(
+    'ingress|#include "workers/worker.h"|sideways: two roles include each other'
+    'common|#include "routing/router.h"|upward: common/ includes a higher layer'
+  )
+  local cases="" failures=0 plant folder file inc what line out
+  for plant in "${plants[@]}"; do
+    IFS='|' read -r folder inc what <<<"$plant"
+    file=$(cd "$tmp" && find "$folder" -maxdepth 1 -name '*.c' | sort | head -n 1)
+    [ -n "$file" ] || { echo "layer check: no .c file in $folder/"; return 1; }
+    cp "$tmp/$file" "$tmp/$file.orig"
+    printf '\n%s\n' "$inc" >>"$tmp/$file"
+    line=$(wc -l <"$tmp/$file")
+    local want="$file:$line: $inc"
+    if out=$(cmake --build "$tmp/build" --target llmgw_layer_check 2>&1); then
+      echo "layer check: FAILED to catch $what ($want): the build passed"
+      cases+="<testcase classname=\"layer-check\" name=\"$file\"><failure message=\"the build passed\"/></testcase>"
+      failures=$((failures + 1))
+    elif ! grep -qF "$want" <<<"$out"; then
+      printf '%s\n' "$out" | tail -20
+      echo "layer check: the build failed, but its output does not name $want"
+      cases+="<testcase classname=\"layer-check\" name=\"$file\"><failure message=\"the planted line is not named\"/></testcase>"
+      failures=$((failures + 1))
+    else
+      echo "layer check: caught $what ($want)"
+      cases+="<testcase classname=\"layer-check\" name=\"$file\"/>"
+    fi
+    mv "$tmp/$file.orig" "$tmp/$file"
+  done
+  printf '<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="layer-check" tests="%d" failures="%d">%s</testsuite>\n' \
+    "${#plants[@]}" "$failures" "$cases" >"$xml"
+  [ "$failures" -eq 0 ]
+)
+run_stage layer-check layer_plants "$reports/layer-check.xml"
 
 step "unit tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

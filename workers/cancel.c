@@ -1,5 +1,5 @@
 /* cancel.c - cancel topic consumer and running-stream registry (see cancel.h). */
-#include "cancel.h"
+#include "workers/cancel.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -7,11 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "envelope.h"
-#include "errors.h"
-#include "kafka.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/envelope.h"
+#include "common/errors.h"
+#include "common/kafka.h"
+#include "common/topics.h"
+#include "common/log.h"
 
 struct running {
     char id[LGW_ID_MAX];
@@ -45,8 +46,14 @@ static void *consume_main(void *arg)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->consumer, 100);
         if (!msg)
             continue;
-        if (!msg->err && msg->key && msg->key_len < LGW_ID_MAX)
-            raise_flag(c, msg->key, msg->key_len);
+        struct lgw_cancel cancel;
+        char why[128];
+        if (!msg->err) {
+            if (lgw_cancel_decode(msg->payload, msg->len, &cancel, why, sizeof(why)) == 0)
+                raise_flag(c, cancel.id, strlen(cancel.id));
+            else
+                LGW_WARN("worker", "undecodable cancel at offset %lld: %s", (long long)msg->offset, why);
+        }
         rd_kafka_message_destroy(msg);
     }
     return NULL;
@@ -83,31 +90,32 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
         return LGW_ERR(UNAVAILABLE);
     }
     rd_kafka_poll_set_consumer(c->consumer);
-    const char *suffixes[] = {LGW_TOPIC_CANCEL};
-    int parts[] = {1};
-    lgw_kafka_ensure_topics(c->consumer, cfg, suffixes, parts, 1, 10000);
-    lgw_config_topic(cfg, LGW_TOPIC_CANCEL, topic, sizeof(topic));
-    /* assign() at the current end, not a group subscription: a group join takes seconds, and a cancel
-     * published meanwhile would be skipped by "latest". */
-    /* The end must be an explicit offset known now: the logical OFFSET_END resolves only when fetching starts,
-     * and a cancel published before that is skipped. Right after the topic was created its leader may not be
-     * known yet, so the query is retried (bounded); a failure that lasts falls back to OFFSET_END, loudly. */
-    int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t qerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (int i = 0; i < 50; i++) {
-        qerr = rd_kafka_query_watermark_offsets(c->consumer, topic, 0, &lo, &hi, 1000);
-        if (qerr == RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+    lgw_topic_name(cfg, LGW_TOPIC_CANCEL, NULL, topic, sizeof(topic));
+    /* assign() at the current end of every partition the topic table gives the topic, not a group
+     * subscription: a group join takes seconds, and a cancel published meanwhile would be skipped.
+     * Each end must be an explicit offset known now: the logical OFFSET_END resolves only when fetching
+     * starts, and a cancel published before that is skipped. Right after the topic was created its leader
+     * may not be known yet, so the query is retried (bounded); a failure that lasts falls back to
+     * OFFSET_END, loudly. */
+    int nparts = lgw_topic_partitions(cfg, LGW_TOPIC_CANCEL);
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(nparts);
+    for (int p = 0; p < nparts; p++) {
+        int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
+        rd_kafka_resp_err_t qerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; i < 50; i++) {
+            qerr = rd_kafka_query_watermark_offsets(c->consumer, topic, p, &lo, &hi, 1000);
+            if (qerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+                break;
+            struct timespec ts = {0, 200 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (qerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            LGW_WARN("worker", "cancel topic %s/%d: end offset unknown (%s); cancels sent before fetching starts "
+                               "may be missed", topic, p, rd_kafka_err2str(qerr));
+            hi = RD_KAFKA_OFFSET_END;
+        }
+        rd_kafka_topic_partition_list_add(at, topic, p)->offset = hi;
     }
-    if (qerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        LGW_WARN("worker", "cancel topic %s: end offset unknown (%s); cancels sent before fetching starts may be "
-                           "missed", topic, rd_kafka_err2str(qerr));
-        hi = RD_KAFKA_OFFSET_END;
-    }
-    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(at, topic, 0)->offset = hi;
     rd_kafka_assign(c->consumer, at);
     rd_kafka_topic_partition_list_destroy(at);
     if (pthread_create(&c->thread, NULL, consume_main, c) != 0) {
@@ -160,15 +168,4 @@ void lgw_cancels_unregister(struct lgw_cancels *c, atomic_bool *flag)
         }
     }
     pthread_mutex_unlock(&c->lock);
-}
-
-int lgw_cancel_publish(rd_kafka_t *producer, const struct lgw_config *cfg, const char *job_id)
-{
-    char topic[LGW_TOPIC_MAX], body[128];
-    lgw_config_topic(cfg, LGW_TOPIC_CANCEL, topic, sizeof(topic));
-    int n = snprintf(body, sizeof(body), "{\"v\":1,\"id\":\"%s\"}", job_id);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(job_id, strlen(job_id)), RD_KAFKA_V_VALUE(body, (size_t)n),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    return err ? LGW_ERR(UNAVAILABLE) : LGW_OK;
 }

@@ -1,16 +1,17 @@
 /* cancel.h - stopping the upstream call of a streamed request whose client left.
  *
- * The ingress publishes the request id on <prefix>.cancel when a streaming client disconnects before the
- * end. Every worker reads that topic (one partition, assign()ed at its end when the worker starts:
- * cancels are only for running work) and raises the flag of the matching running stream; the stream's emit then fails, which aborts
- * the provider transfer. Running streams register their flag for the time of the call. Thread-safe. */
+ * The ingress publishes a cancel message (common/envelope.h, schemas/cancel.schema.json) on <prefix>.cancel
+ * when a streaming client disconnects before the end. Every worker reads that topic (every partition the
+ * topic table gives it, assign()ed at its end when the worker starts: cancels are only for running work)
+ * and raises the flag of the matching running stream; the stream's emit then fails, which aborts the
+ * provider transfer. Running streams register their flag for the time of the call. Thread-safe. */
 #ifndef LGW_CANCEL_H
 #define LGW_CANCEL_H
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 
-#include "config.h"
+#include "common/config.h"
 
 struct lgw_cancels;
 
@@ -20,7 +21,5 @@ void lgw_cancels_stop(struct lgw_cancels *c); /* NULL is a no-op */
 /* flag is raised if a cancel for job_id arrives while registered. job_id is copied. */
 void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag);
 void lgw_cancels_unregister(struct lgw_cancels *c, atomic_bool *flag);
-/* Ingress side: publishes a cancel for job_id (non-blocking; a lost cancel only costs tokens). */
-int lgw_cancel_publish(rd_kafka_t *producer, const struct lgw_config *cfg, const char *job_id);
 
 #endif

@@ -1,12 +1,12 @@
 /* dispatch.c - a job along its route: attempts, fallbacks, health feedback (see dispatch.h). */
-#include "dispatch.h"
+#include "workers/dispatch.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "clock.h"
-#include "errors.h"
-#include "log.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 bool lgw_dispatch_failover_status(int status)
 {

@@ -8,8 +8,8 @@
 
 #include <stdatomic.h>
 
-#include "provider.h"
-#include "router.h"
+#include "providers/provider.h"
+#include "routing/router.h"
 
 struct lgw_dispatch {
     /* in */

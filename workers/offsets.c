@@ -1,12 +1,12 @@
 /* offsets.c - per-partition in-flight offset tracking (see offsets.h). */
-#include "offsets.h"
+#include "workers/offsets.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 struct slot {
     int64_t offset;

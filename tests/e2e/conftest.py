@@ -234,3 +234,34 @@ def start_fake(script: str, *args: str):
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready", f"{script} did not start"
     return port, proc
+
+
+class Record:
+    """One Kafka record as the tests look at it: key, headers (name -> str) and the JSON payload."""
+
+    def __init__(self, msg):
+        self.topic, self.partition = msg.topic(), msg.partition()
+        self.key = msg.key().decode() if msg.key() is not None else None
+        self.headers = {k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])}
+        self.value = json.loads(msg.value())
+
+
+def read_records(kafka: str, topics: list, want, timeout: float = 30.0) -> dict:
+    """Reads topics from the beginning until want({topic: [Record]}) is true; returns that dict."""
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": kafka, "group.id": "test-" + uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(topics)
+    got = {t: [] for t in topics}
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not want(got):
+            msg = c.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            got[msg.topic()].append(Record(msg))
+    finally:
+        c.close()
+    assert want(got), f"did not see the expected records within {timeout}s: { {t: len(v) for t, v in got.items()} }"
+    return got

@@ -1,23 +1,27 @@
 """`llmgw dev`: everything in one process on embedded defaults (mock Kafka, SQLite, echo). Also run from
-the AddressSanitizer build: a clean SIGTERM with no sanitizer report. (Kafka behaviour is tested against
-the real broker elsewhere; the mock cluster only proves dev mode works.)"""
+the AddressSanitizer build: a clean SIGTERM with no sanitizer report. Cancels of streams whose client left
+reach the worker in dev too. (Kafka behaviour is tested against the real broker elsewhere; the mock
+cluster only proves dev mode works.)"""
 import http.client
 import json
 import os
+import re
+import socket
 import sqlite3
 import time
 
 import pytest
 
-from conftest import Proc, chat_body, free_port, wait_for, wait_ready
+from conftest import Proc, chat_body, free_port, start_fake, wait_for, wait_ready
 
 
-def run_dev(tmp_path, binary, name):
+def run_dev(tmp_path, binary, name, **extra):
     port = free_port()
     db = tmp_path / f"{name}.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
     env.update({"LLMGW_PORT": str(port), "LLMGW_DATABASE_URL": f"sqlite:{db}",
                 "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"})
+    env.update({k: str(v) for k, v in extra.items()})
     proc = Proc(name, [binary, "dev"], env, tmp_path / f"{name}.log")
     wait_ready(port, proc, timeout=90)
     return proc, port, db
@@ -65,3 +69,59 @@ def test_dev_mode(tmp_path, variant):
     out = proc.output()
     assert code == 0, out[-3000:]
     assert "AddressSanitizer" not in out and "runtime error" not in out and "LeakSanitizer" not in out, out[-5000:]
+
+
+def test_dev_mode_cancels_reach_the_worker(tmp_path):
+    """Streaming clients that leave after the first chunk get their upstream call aborted in `llmgw dev` too.
+
+    Before the topic table (common/topics.c), dev created <prefix>.cancel with kafka_partitions (4)
+    partitions while workers read partition 0 only, so a cancel (keyed by request id) was lost three times
+    in four and this test failed; with 4 requests the old layout passes by chance once in 256 runs."""
+    binary = os.environ.get("LLMGW_BIN")
+    if not binary:
+        pytest.fail("LLMGW_BIN is not set: run through scripts/test.sh", pytrace=False)
+    fake, fake_proc = start_fake("fake_openai.py")
+    proc = None
+    try:
+        proc, port, _ = run_dev(tmp_path, binary, "dev-cancel", LLMGW_OPENAI_BASE_URL=f"http://127.0.0.1:{fake}/v1",
+                                LLMGW_OPENAI_API_KEY="sk-fake-test-key")
+        # fake_openai.py streams "slowstream <n> ..." as n words 100 ms apart (20 s here), whatever follows n,
+        # and lists the message under GET /_aborted when its caller hangs up.
+        texts = [f"slowstream 200 {tag}" for tag in "abcd"]
+        socks, rids = [], []
+        for text in texts:
+            body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                               "messages": [{"role": "user", "content": text}]})
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n{body}").encode())
+            socks.append(sock)
+        for sock in socks:  # all four streams run at once; each client leaves after its first chunk
+            received = b""
+            while b"w0" not in received:
+                data = sock.recv(65536)
+                assert data, f"the stream ended before its first chunk: {received!r}"
+                received += data
+                assert b"\r\n\r\n" not in received or received.startswith(b"HTTP/1.1 200"), received[:2000]
+            sock.close()
+            m = re.search(rb"(?im)^x-request-id:\s*(\S+)\r$", received)
+            rids.append(m.group(1).decode() if m else "?")
+
+        def aborted():
+            conn = http.client.HTTPConnection("127.0.0.1", fake, timeout=5)
+            conn.request("GET", "/_aborted")
+            return set(json.loads(conn.getresponse().read()))
+
+        # A lost cancel leaves its stream running for its full 20 s.
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and not aborted() >= set(texts):
+            time.sleep(0.2)
+        missing = sorted(set(texts) - aborted())
+        assert not missing, f"streams never aborted (request ids {rids}): {missing}"
+    finally:
+        try:
+            code = proc.stop(timeout=60) if proc else None
+        finally:
+            fake_proc.terminate()
+            fake_proc.wait()
+    assert code == 0, proc.output()[-3000:]

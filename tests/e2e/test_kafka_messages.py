@@ -1,36 +1,25 @@
-"""What crosses Kafka: every job, reply and cost event validates against schemas/; malformed jobs go to the
-DLQ and never stall the partition; batch producers writing jobs straight to Kafka get their results on the
-topic they name; a job past its deadline is dropped with an `expired` cost event."""
+"""What crosses Kafka: every job, reply, cost event and dead letter validates against schemas/; malformed
+jobs go to the DLQ and never stall the partition; batch producers writing jobs straight to Kafka get their
+results on the topic they name; a job past its deadline is dropped with an `expired` cost event. (Headers
+and the trace context: test_trace_context.py; cancels: test_openai_provider.py.)"""
 import json
 import time
 import uuid
 
 import jsonschema
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import chat_body, load_schema, wait_for
+from conftest import chat_body, load_schema, read_records, wait_for
 import http.client
 
 
 def consume(cluster, topics, want, timeout=30.0):
     """Reads topics from the beginning until want(messages) is true; returns {topic: [payload dict]}."""
-    c = Consumer({"bootstrap.servers": cluster.kafka, "group.id": "test-" + uuid.uuid4().hex,
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe(topics)
-    got = {t: [] for t in topics}
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not want(got):
-            msg = c.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            got[msg.topic()].append(json.loads(msg.value()))
-    finally:
-        c.close()
-    assert want(got), f"did not see the expected messages within {timeout}s: { {t: len(v) for t, v in got.items()} }"
-    return got
+    def values(got):
+        return {t: [r.value for r in recs] for t, recs in got.items()}
+    return values(read_records(cluster.kafka, topics, lambda got: want(values(got)), timeout))
 
 
 def post(port, body, headers):
@@ -79,6 +68,8 @@ def test_malformed_job_goes_to_dlq(gw):
     assert any("not JSON" in r for r in reasons), reasons
     assert any("missing field" in r for r in reasons), reasons
     assert all(m["topic"] == f"{p}.jobs.chat" and "offset" in m for m in got[f"{p}.jobs.dlq"])
+    for m in got[f"{p}.jobs.dlq"]:
+        jsonschema.validate(m, load_schema("dead_letter.schema.json"))
     # the partition is not stalled
     s, body = post(port, chat_body("after the junk"), cluster.headers())
     assert s == 200 and body["choices"][0]["message"]["content"] == "after the junk"

@@ -4,11 +4,12 @@ usage, error statuses with their real bodies, retries with backoff, and clean 50
 import http.client
 import json
 
+import jsonschema
 import openai
 import pytest
 from openai import OpenAI
 
-from conftest import start_fake, assert_ledger_complete, wait_for
+from conftest import start_fake, assert_ledger_complete, load_schema, read_records, wait_for
 
 KEY = "sk-fake-test-key"
 # gpt-4o-mini per 1M tokens: $0.15 input, $0.60 output, $0.075 cached input, in nano-USD per token
@@ -172,9 +173,12 @@ def test_models_list_shows_configured_provider(gw):
 
 def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
     """The client hangs up after the first chunk of a 20-second stream; the ingress tells the workers, and
-    the worker's transfer to the provider is cut (the fake sees its stream aborted), long before its end."""
+    the worker's transfer to the provider is cut (the fake sees its stream aborted), long before its end.
+    The cancel the ingress sent is on the one-partition cancel topic, keyed by the request id, and matches
+    schemas/cancel.schema.json."""
+    import re
     import socket
-    import time
+    from confluent_kafka.admin import AdminClient
     cluster, client, fake = gw
     text = "slowstream 200"
     body = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": text}]})
@@ -182,8 +186,13 @@ def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
-    assert b"w0" in sock.recv(65536) or b"w0" in sock.recv(65536)
+    received = b""
+    while b"w0" not in received:
+        data = sock.recv(65536)
+        assert data, f"the stream ended before its first chunk: {received!r}"
+        received += data
     sock.close()
+    rid = re.search(rb"(?im)^x-request-id:\s*(\S+)\r$", received).group(1).decode()
 
     def aborted():
         conn = http.client.HTTPConnection("127.0.0.1", fake)
@@ -191,6 +200,13 @@ def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
         return text in json.loads(conn.getresponse().read())
 
     wait_for(aborted, 12, "the upstream stream to be aborted")
+    topic = f"{cluster.prefix}.cancel"
+    got = read_records(cluster.kafka, [topic], lambda g: any(r.key == rid for r in g[topic]), timeout=15)
+    cancel = next(r for r in got[topic] if r.key == rid)
+    jsonschema.validate(cancel.value, load_schema("cancel.schema.json"))
+    assert cancel.value["id"] == rid and cancel.headers.get("llmgw-id") == rid
+    meta = AdminClient({"bootstrap.servers": cluster.kafka}).list_topics(topic, timeout=10)
+    assert len(meta.topics[topic].partitions) == 1, "every worker reads all of the cancel topic"
 
 
 @pytest.mark.parametrize("status", [401, 403])

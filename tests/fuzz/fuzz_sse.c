@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sse_parse.h"
+#include "providers/sse_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth.h"
-#include "errors.h"
+#include "common/auth.h"
+#include "common/errors.h"
 
 static void test_sha256(void **state)
 {

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "catalog.h"
-#include "config.h"
-#include "errors.h"
-#include "model.h"
+#include "common/buf.h"
+#include "routing/catalog.h"
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/model.h"
 
 /* A JSON document from a literal written with single quotes (no escaping in the tests). New reference. */
 static json_t *J(const char *text)

@@ -10,8 +10,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "errors.h"
+#include "common/config.h"
+#include "common/topics.h"
+#include "common/errors.h"
 
 #define HASH_A "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
@@ -81,7 +82,7 @@ static void test_file(void **state)
     assert_int_equal(cfg.request_timeout_ms, 500);
     assert_string_equal(cfg.topic_prefix, "fromenv");
     char topic[64];
-    lgw_config_topic(&cfg, "cost", topic, sizeof(topic));
+    lgw_topic_name(&cfg, LGW_TOPIC_COST, NULL, topic, sizeof(topic));
     assert_string_equal(topic, "fromenv.cost");
     unsetenv("LLMGW_TOPIC_PREFIX");
     lgw_config_cleanup(&cfg);

@@ -6,9 +6,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "cost.h"
-#include "envelope.h"
-#include "errors.h"
+#include "common/cost.h"
+#include "common/envelope.h"
+#include "common/errors.h"
 
 /* gpt-4o-mini: $0.15 input, $0.60 output, $0.075 cached input per 1M tokens. */
 /* Positional price with no long-context tier: input, output, cached, known, cache write. */

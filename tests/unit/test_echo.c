@@ -8,8 +8,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#include "catalog.h"
-#include "provider.h"
+#include "routing/catalog.h"
+#include "providers/provider.h"
 
 static void run(const char *model, enum lgw_job_kind kind, json_t *body, struct lgw_prov_result *res)
 {

@@ -1,4 +1,5 @@
-/* test_envelope.c - job, reply and cost-event messages: round trips and rejection of bad messages. */
+/* test_envelope.c - job, reply, cost-event, cancel and dead-letter messages: round trips, rejection of bad
+ * messages, and the upgrade rule (readers take "v" 1 and 2 and ignore unknown fields). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,8 +7,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "errors.h"
+#include "common/envelope.h"
+#include "common/errors.h"
 
 static void test_job_roundtrip(void **state)
 {
@@ -60,7 +61,7 @@ static void test_job_rejects(void **state)
     (void)state;
     expect_bad_job("not json", "not JSON");
     expect_bad_job("[]", "object");
-    expect_bad_job("{\"v\":2}", "version");
+    expect_bad_job("{\"v\":3}", "version");
     expect_bad_job("{\"v\":1}", "\"id\"");
     expect_bad_job("{\"v\":1,\"id\":\"a\",\"kind\":\"image\",\"tenant\":\"t\",\"created_ms\":1,\"deadline_ms\":2,"
                    "\"reply_to\":{\"topic\":\"r\"},\"body\":{}}",
@@ -137,6 +138,213 @@ static void test_cost_event_roundtrip(void **state)
     lgw_buf_cleanup(&buf);
 }
 
+static void test_cancel_roundtrip(void **state)
+{
+    (void)state;
+    struct lgw_cancel c, back;
+    memset(&c, 0, sizeof(c));
+    strcpy(c.id, "6d0e3b1a-9f1e-4c3a-8a55-0b9c1d2e3f40");
+    c.ts_ms = 1700000000123;
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    assert_int_equal(lgw_cancel_encode(&c, &buf), 0);
+    json_t *o = json_loadb(buf.ptr, buf.len, 0, NULL);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "v")), LGW_ENVELOPE_VERSION);
+    assert_string_equal(json_string_value(json_object_get(o, "id")), c.id);
+    json_decref(o);
+    char why[256];
+    assert_int_equal(lgw_cancel_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_string_equal(back.id, c.id);
+    assert_int_equal(back.ts_ms, 1700000000123);
+    /* ts_ms is optional for a reader: 0 when the writer did not say */
+    const char *no_ts = "{\"v\":1,\"id\":\"r1\"}";
+    assert_int_equal(lgw_cancel_decode(no_ts, strlen(no_ts), &back, why, sizeof(why)), 0);
+    assert_string_equal(back.id, "r1");
+    assert_int_equal(back.ts_ms, 0);
+    lgw_buf_cleanup(&buf);
+}
+
+static void expect_bad_cancel(const char *text, const char *why_part)
+{
+    struct lgw_cancel c;
+    char why[256] = "";
+    assert_int_equal(lgw_cancel_decode(text, strlen(text), &c, why, sizeof(why)), LGW_ERR(INVALID));
+    if (!strstr(why, why_part))
+        fail_msg("reason \"%s\" does not mention \"%s\"", why, why_part);
+}
+
+static void test_cancel_rejects_missing_id(void **state)
+{
+    (void)state;
+    expect_bad_cancel("{\"v\":1,\"ts_ms\":5}", "\"id\"");
+    expect_bad_cancel("{\"v\":1,\"id\":\"\",\"ts_ms\":5}", "\"id\"");
+    expect_bad_cancel("{\"v\":1,\"id\":7,\"ts_ms\":5}", "\"id\"");
+    expect_bad_cancel("{\"v\":1,\"id\":\"r1\",\"ts_ms\":-1}", "ts_ms");
+    expect_bad_cancel("r1", "not JSON");
+}
+
+/* Messages as a writer of version V might send them: every field a v1 reader needs, plus fields it has
+ * never heard of (an object, an array, a string), which it must ignore. */
+#define JOB_V(V)                                                                                             \
+    "{\"v\":" #V ",\"id\":\"j1\",\"kind\":\"chat\",\"tenant\":\"acme\",\"created_ms\":1,\"deadline_ms\":2,"  \
+    "\"reply_to\":{\"topic\":\"r\",\"partition\":0,\"headers\":{\"x\":1}},\"body\":{\"model\":\"echo\"},"    \
+    "\"priority\":\"high\",\"future\":{\"nested\":[1,2,{\"deep\":null}]},\"tags\":[\"a\",\"b\"]}"
+#define REPLY_V(V)                                                                                           \
+    "{\"v\":" #V ",\"id\":\"j1\",\"seq\":0,\"final\":true,\"status\":200,\"body\":{\"object\":\"x\"},"         \
+    "\"provider\":\"echo\",\"model\":\"echo\",\"cache\":\"miss\",\"usage\":{\"input_tokens\":3,"             \
+    "\"output_tokens\":4,\"cached_input_tokens\":0,\"reasoning_tokens\":9},\"cost\":5,\"latency_ms\":6,"     \
+    "\"region\":\"eu\",\"future\":{\"nested\":[1,2]}}"
+#define COST_V(V)                                                                                            \
+    "{\"v\":" #V ",\"event_id\":\"e1\",\"request_id\":\"j1\",\"tenant\":\"acme\",\"kind\":\"chat\","         \
+    "\"input_tokens\":3,\"output_tokens\":4,\"cost_nusd\":5,\"status\":200,\"outcome\":\"ok\",\"ts_ms\":7,"  \
+    "\"currency\":\"usd\",\"future\":{\"nested\":[1,2]},\"labels\":[\"a\"]}"
+
+static void test_job_accepts_v2_with_unknown_fields(void **state)
+{
+    (void)state;
+    struct lgw_job job;
+    char why[256] = "";
+    const char *text = JOB_V(2);
+    if (lgw_job_decode(text, strlen(text), &job, why, sizeof(why)))
+        fail_msg("a v2 job was rejected: %s", why);
+    assert_string_equal(job.id, "j1");
+    assert_string_equal(job.tenant, "acme");
+    assert_string_equal(job.reply_topic, "r");
+    assert_int_equal(job.deadline_ms, 2);
+    assert_string_equal(json_string_value(json_object_get(job.body, "model")), "echo");
+    lgw_job_cleanup(&job);
+    text = JOB_V(1);
+    assert_int_equal(lgw_job_decode(text, strlen(text), &job, why, sizeof(why)), 0);
+    lgw_job_cleanup(&job);
+}
+
+static void test_job_rejects_v0_and_v3(void **state)
+{
+    (void)state;
+    expect_bad_job(JOB_V(0), "version");
+    expect_bad_job(JOB_V(3), "version");
+    expect_bad_job(JOB_V(-1), "version");
+    expect_bad_job(JOB_V("1"), "version");
+    expect_bad_job("{\"id\":\"j1\"}", "version");
+}
+
+static void test_reply_accepts_v2_with_unknown_fields(void **state)
+{
+    (void)state;
+    struct lgw_reply r;
+    char why[256] = "";
+    const char *text = REPLY_V(2);
+    if (lgw_reply_decode(text, strlen(text), &r, why, sizeof(why)))
+        fail_msg("a v2 reply was rejected: %s", why);
+    assert_string_equal(r.id, "j1");
+    assert_int_equal(r.status, 200);
+    assert_true(r.final);
+    assert_int_equal(r.usage.input_tokens, 3);
+    assert_int_equal(r.usage.output_tokens, 4);
+    assert_int_equal(r.cost_nusd, 5);
+    lgw_reply_cleanup(&r);
+}
+
+static void expect_bad_reply(const char *text, const char *why_part)
+{
+    struct lgw_reply r;
+    char why[256] = "";
+    assert_int_equal(lgw_reply_decode(text, strlen(text), &r, why, sizeof(why)), LGW_ERR(INVALID));
+    if (!strstr(why, why_part))
+        fail_msg("reason \"%s\" does not mention \"%s\"", why, why_part);
+    lgw_reply_cleanup(&r);
+}
+
+static void test_reply_rejects_v0_and_v3(void **state)
+{
+    (void)state;
+    expect_bad_reply(REPLY_V(0), "version");
+    expect_bad_reply(REPLY_V(3), "version");
+}
+
+static void test_cost_event_accepts_v2_with_unknown_fields(void **state)
+{
+    (void)state;
+    struct lgw_cost_event ev;
+    char why[256] = "";
+    const char *text = COST_V(2);
+    if (lgw_cost_event_decode(text, strlen(text), &ev, why, sizeof(why)))
+        fail_msg("a v2 cost event was rejected: %s", why);
+    assert_string_equal(ev.event_id, "e1");
+    assert_string_equal(ev.request_id, "j1");
+    assert_int_equal(ev.usage.output_tokens, 4);
+    assert_int_equal(ev.cost_nusd, 5);
+    assert_string_equal(ev.outcome, "ok");
+    assert_int_equal(ev.ts_ms, 7);
+}
+
+static void test_cost_event_rejects_v0_and_v3(void **state)
+{
+    (void)state;
+    struct lgw_cost_event ev;
+    char why[256] = "";
+    const char *texts[] = {COST_V(0), COST_V(3)};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        assert_int_equal(lgw_cost_event_decode(texts[i], strlen(texts[i]), &ev, why, sizeof(why)), LGW_ERR(INVALID));
+        assert_non_null(strstr(why, "version"));
+    }
+}
+
+static void test_cancel_accepts_v2_rejects_v0_and_v3(void **state)
+{
+    (void)state;
+    struct lgw_cancel c;
+    char why[256] = "";
+    const char *v2 = "{\"v\":2,\"id\":\"r1\",\"ts_ms\":5,\"reason\":\"client left\"}";
+    assert_int_equal(lgw_cancel_decode(v2, strlen(v2), &c, why, sizeof(why)), 0);
+    assert_string_equal(c.id, "r1");
+    expect_bad_cancel("{\"v\":0,\"id\":\"r1\",\"ts_ms\":5}", "version");
+    expect_bad_cancel("{\"v\":3,\"id\":\"r1\",\"ts_ms\":5}", "version");
+}
+
+static void test_dead_letter(void **state)
+{
+    (void)state;
+    const char text[] = "{\"v\":1,\"id\":\"x\"}";
+    struct lgw_dead_letter dl = {.reason = "missing field \"kind\"", .topic = "llmgw.jobs.chat", .partition = 3,
+                                 .offset = 42, .ts_ms = 1700000000000, .payload = text,
+                                 .payload_len = sizeof(text) - 1};
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    assert_int_equal(lgw_dead_letter_encode(&dl, &buf), 0);
+    json_t *o = json_loadb(buf.ptr, buf.len, 0, NULL);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "v")), LGW_ENVELOPE_VERSION);
+    assert_string_equal(json_string_value(json_object_get(o, "reason")), "missing field \"kind\"");
+    assert_string_equal(json_string_value(json_object_get(o, "topic")), "llmgw.jobs.chat");
+    assert_int_equal(json_integer_value(json_object_get(o, "partition")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "offset")), 42);
+    assert_int_equal(json_integer_value(json_object_get(o, "ts_ms")), 1700000000000);
+    assert_string_equal(json_string_value(json_object_get(o, "payload")), text);
+    json_decref(o);
+    lgw_buf_cleanup(&buf);
+}
+
+static void test_dead_letter_non_utf8_payload_is_null(void **state)
+{
+    (void)state;
+    const char bytes[] = "\xff\xfe\x00junk \xc3\x28";
+    struct lgw_dead_letter dl = {.reason = "not JSON (error at byte 0)", .topic = "llmgw.jobs.chat", .partition = 0,
+                                 .offset = 7, .ts_ms = 1, .payload = bytes, .payload_len = sizeof(bytes) - 1};
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    assert_int_equal(lgw_dead_letter_encode(&dl, &buf), 0);
+    json_t *o = json_loadb(buf.ptr, buf.len, 0, NULL); /* the message itself is valid JSON */
+    assert_non_null(o);
+    json_t *payload = json_object_get(o, "payload");
+    assert_non_null(payload); /* present, and null: the bytes stay in the source topic */
+    assert_true(json_is_null(payload));
+    assert_int_equal(json_integer_value(json_object_get(o, "offset")), 7);
+    json_decref(o);
+    lgw_buf_cleanup(&buf);
+}
+
 static void test_uuid(void **state)
 {
     (void)state;
@@ -154,6 +362,17 @@ int main(void)
         cmocka_unit_test(test_job_roundtrip),       cmocka_unit_test(test_job_rejects),
         cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_cost_event_roundtrip),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_cancel_roundtrip),
+        cmocka_unit_test(test_cancel_rejects_missing_id),
+        cmocka_unit_test(test_job_accepts_v2_with_unknown_fields),
+        cmocka_unit_test(test_job_rejects_v0_and_v3),
+        cmocka_unit_test(test_reply_accepts_v2_with_unknown_fields),
+        cmocka_unit_test(test_reply_rejects_v0_and_v3),
+        cmocka_unit_test(test_cost_event_accepts_v2_with_unknown_fields),
+        cmocka_unit_test(test_cost_event_rejects_v0_and_v3),
+        cmocka_unit_test(test_cancel_accepts_v2_rejects_v0_and_v3),
+        cmocka_unit_test(test_dead_letter),
+        cmocka_unit_test(test_dead_letter_non_utf8_payload_is_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

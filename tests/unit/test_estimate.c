@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "estimate.h"
-#include "model.h"
+#include "routing/estimate.h"
+#include "common/model.h"
 
 static int64_t est(const char *s)
 {

@@ -8,9 +8,9 @@
 #include <math.h>
 #include <stdbool.h>
 
-#include "health.h"
-#include "metrics.h"
-#include "model.h"
+#include "routing/health.h"
+#include "common/metrics.h"
+#include "common/model.h"
 
 static const struct lgw_health_params params = {.failures = 3,
                                                 .error_pct = 50,

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "ledger_db.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "ledger/ledger_db.h"
 
 enum backend { SQLITE, PG };
 

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "errors.h"
-#include "metrics.h"
+#include "common/errors.h"
+#include "common/metrics.h"
 
 static void test_render_exact(void **state)
 {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "offsets.h"
+#include "workers/offsets.h"
 
 static void test_out_of_order(void **state)
 {

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "opsrv.h"
+#include "common/opsrv.h"
 
 static atomic_bool ready_flag; /* read on the server's thread */
 

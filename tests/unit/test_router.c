@@ -7,8 +7,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "errors.h"
-#include "router.h"
+#include "common/errors.h"
+#include "routing/router.h"
 
 /* openai: cheap 128k "mini" (all capabilities), dear 128k "big"; anthropic: 200k "long" (no JSON mode). */
 static const char doc[] =

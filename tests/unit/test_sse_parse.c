@@ -6,9 +6,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "errors.h"
-#include "http.h"
-#include "sse_parse.h"
+#include "common/errors.h"
+#include "providers/http.h"
+#include "providers/sse_parse.h"
 
 struct seen {
     char events[8][64];

@@ -7,10 +7,10 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "errors.h"
-#include "estimate.h"
-#include "model.h"
-#include "strategy.h"
+#include "common/errors.h"
+#include "routing/estimate.h"
+#include "common/model.h"
+#include "routing/strategy.h"
 
 /* $1 in / $2 out per 1M tokens: 1000 and 2000 nano-USD per token. */
 #define PRICE_1_2 {.input_nusd_per_mtok = 1000000000, .output_nusd_per_mtok = 2000000000, \

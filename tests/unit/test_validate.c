@@ -6,8 +6,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "errors.h"
-#include "validate.h"
+#include "common/errors.h"
+#include "ingress/validate.h"
 
 static int check(const char *text, int (*fn)(json_t *, char *, size_t, char *, size_t), char *param)
 {

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "envelope.h"
+#include "common/envelope.h"
 
 struct lgw_ledger_db;
 

@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "ledger_db.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "ledger/ledger_db.h"
+#include "common/log.h"
 
 /* Same columns as the PostgreSQL table (ledger_pg.c); SQLite has no BOOLEAN or TIMESTAMPTZ, so booleans are
  * INTEGER 0/1 and created_at is ISO text. */

@@ -10,8 +10,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "config.h"
-#include "metrics.h"
+#include "common/config.h"
+#include "common/metrics.h"
 
 struct lgw_ledger;
 

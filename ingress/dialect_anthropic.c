@@ -1,12 +1,14 @@
-/* anthropic_in.c - Anthropic Messages API in, OpenAI chat inside (see anthropic_in.h). */
-#include "anthropic_in.h"
-
+/* dialect_anthropic.c - the Anthropic dialect (POST /v1/messages, what the official anthropic SDK sends): its
+ * Messages requests become OpenAI-shaped chat jobs, and answers go back as an Anthropic message, as
+ * Anthropic's streaming events (message_start, content_block_start/delta/stop, message_delta, message_stop),
+ * or as {"type":"error","error":{"type","message"}}, whichever provider served the request. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "anthropic_blocks.h"
-#include "errors.h"
+#include "common/anthropic_map.h"
+#include "common/errors.h"
+#include "ingress/dialect.h"
 
 static int bad(char *msg, size_t msgsz, const char *text)
 {
@@ -115,7 +117,7 @@ static int convert_turn(json_t *m, json_t *out, char *msg, size_t msgsz)
     return rc;
 }
 
-int lgw_anth_request_to_openai(json_t *in, json_t **out, char *msg, size_t msgsz)
+static int request(json_t *in, json_t **out, char *msg, size_t msgsz)
 {
     *out = NULL;
     json_t *model = json_object_get(in, "model"), *mt = json_object_get(in, "max_tokens");
@@ -176,27 +178,12 @@ int lgw_anth_request_to_openai(json_t *in, json_t **out, char *msg, size_t msgsz
             json_object_set_new(oai, "tool_choice", json_pack("{s:s, s:{s:O}}", "type", "function", "function",
                                                               "name", json_object_get(tc, "name")));
         else
-            json_object_set_new(oai, "tool_choice",
-                                json_string(strcmp(tct, "any") == 0 ? "required" : strcmp(tct, "none") == 0 ? "none"
-                                                                                                           : "auto"));
+            json_object_set_new(oai, "tool_choice", json_string(lgw_anth_openai_tool_choice(tct)));
         if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
             json_object_set_new(oai, "parallel_tool_calls", json_false());
     }
     *out = oai;
     return LGW_OK;
-}
-
-static const char *stop_reason(const char *finish)
-{
-    if (!finish)
-        return "end_turn";
-    if (strcmp(finish, "length") == 0)
-        return "max_tokens";
-    if (strcmp(finish, "tool_calls") == 0)
-        return "tool_use";
-    if (strcmp(finish, "content_filter") == 0)
-        return "refusal";
-    return "end_turn";
 }
 
 static json_t *usage_from_openai(int64_t prompt, int64_t completion, int64_t cached)
@@ -206,7 +193,7 @@ static json_t *usage_from_openai(int64_t prompt, int64_t completion, int64_t cac
                      "cache_creation_input_tokens", (json_int_t)0);
 }
 
-json_t *lgw_anth_message_from_openai(json_t *c)
+static json_t *message_json(json_t *c)
 {
     json_t *choice = json_array_get(json_object_get(c, "choices"), 0), *m = json_object_get(choice, "message");
     if (!json_is_object(m))
@@ -220,33 +207,26 @@ json_t *lgw_anth_message_from_openai(json_t *c)
     int64_t cached = json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     return json_pack("{s:O, s:s, s:s, s:O, s:o, s:s, s:n, s:o}", "id", json_object_get(c, "id"), "type", "message",
                      "role", "assistant", "model", json_object_get(c, "model"), "content", content, "stop_reason",
-                     stop_reason(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
+                     lgw_anth_stop_reason(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
                      "usage",
                      usage_from_openai(json_integer_value(json_object_get(u, "prompt_tokens")),
                                        json_integer_value(json_object_get(u, "completion_tokens")), cached));
 }
 
-json_t *lgw_anth_error_from_openai(int status, json_t *body)
+/* {"type":"error","error":{"type","message"}}: the type from the status, the message kept. */
+static json_t *error_json(const struct lgw_answer_error *err)
 {
-    json_t *err = json_object_get(body, "error");
-    const char *type = status == 400 ? "invalid_request_error" : status == 401 ? "authentication_error"
-                     : status == 403 ? "permission_error" : status == 404 ? "not_found_error"
-                     : status == 413 ? "request_too_large" : status == 429 ? "rate_limit_error"
-                     : status == 503 ? "overloaded_error" : status == 504 ? "timeout_error" : "api_error";
-    json_t *message = json_object_get(err, "message");
-    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type, "message",
-                     json_is_string(message) ? json_string_value(message) : "error");
+    const char *message = lgw_answer_error_message(err);
+    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", lgw_anth_error_type(err->status),
+                     "message", message ? message : "error");
 }
 
 static void event(struct lgw_buf *out, const char *name, json_t *data)
 {
-    char *text = json_dumps(data, JSON_COMPACT);
-    lgw_buf_printf(out, "event: %s\ndata: %s\n\n", name, text ? text : "{}");
-    free(text);
-    json_decref(data);
+    lgw_sse_record_json(out, name, data, true);
 }
 
-static void close_block(struct lgw_anth_stream *s, struct lgw_buf *out)
+static void close_block(struct lgw_dialect_stream *s, struct lgw_buf *out)
 {
     if (!s->open)
         return;
@@ -255,7 +235,7 @@ static void close_block(struct lgw_anth_stream *s, struct lgw_buf *out)
     s->index++;
 }
 
-void lgw_anth_stream_chunk(struct lgw_anth_stream *s, json_t *chunk, struct lgw_buf *out)
+static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
 {
     if (!s->started) {
         s->started = true;
@@ -301,10 +281,10 @@ void lgw_anth_stream_chunk(struct lgw_anth_stream *s, json_t *chunk, struct lgw_
     }
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
     if (finish)
-        snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", stop_reason(finish));
+        snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", lgw_anth_stop_reason(finish));
 }
 
-void lgw_anth_stream_end(struct lgw_anth_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
+static void stream_end(struct lgw_dialect_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
 {
     close_block(s, out);
     event(out, "message_delta",
@@ -316,7 +296,42 @@ void lgw_anth_stream_end(struct lgw_anth_stream *s, const struct lgw_usage *usag
     event(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 
-void lgw_anth_stream_error(json_t *openai_error_body, struct lgw_buf *out)
+/* Errors inside a stream are sent as 502s (api_error), whatever the status was: the 200 went out already. */
+static void stream_error(struct lgw_dialect_stream *s, const struct lgw_answer_error *err, struct lgw_buf *out)
 {
-    event(out, "error", lgw_anth_error_from_openai(502, openai_error_body));
+    (void)s;
+    struct lgw_answer_error e = *err;
+    e.status = 502;
+    event(out, "error", error_json(&e));
 }
+
+static int message(json_t *answer, struct lgw_buf *out)
+{
+    json_t *m = message_json(answer);
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!text)
+        return LGW_ERR(PROVIDER);
+    int rc = lgw_buf_puts(out, text);
+    free(text);
+    return rc;
+}
+
+static void error(const struct lgw_answer_error *err, struct lgw_buf *out)
+{
+    json_t *e = error_json(err);
+    char *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    lgw_buf_puts(out, text ? text : "{\"type\":\"error\"}");
+    free(text);
+}
+
+const struct lgw_dialect lgw_dialect_anthropic = {
+    .name = "anthropic",
+    .request = request,
+    .message = message,
+    .error = error,
+    .stream_chunk = stream_chunk,
+    .stream_end = stream_end,
+    .stream_error = stream_error,
+};

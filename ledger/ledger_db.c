@@ -1,12 +1,12 @@
 /* ledger_db.c - dispatch from a database URL to its backend (see ledger_db.h). */
-#include "ledger_db.h"
+#include "ledger/ledger_db.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 struct lgw_ledger_db {
     const struct lgw_ledger_backend *be;

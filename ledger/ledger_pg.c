@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "ledger_db.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "ledger/ledger_db.h"
+#include "common/log.h"
 
 /* Run in one transaction under an advisory lock: CREATE ... IF NOT EXISTS is not safe against itself, so two
  * ledgers starting together could otherwise fail on a duplicate catalog entry. The lock key is arbitrary

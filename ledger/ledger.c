@@ -4,7 +4,7 @@
  * between the two redelivers events the database already holds, and the insert ignores them (ON CONFLICT
  * on event_id); the opposite order could lose events. Everything here runs on the thread that calls
  * lgw_ledger_run, including the rebalance callback (served from rd_kafka_consumer_poll). */
-#include "ledger.h"
+#include "ledger/ledger.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -12,13 +12,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "envelope.h"
-#include "errors.h"
-#include "kafka.h"
-#include "ledger_db.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/envelope.h"
+#include "common/errors.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/topics.h"
+#include "ledger/ledger_db.h"
 
 /* Database retry backoff: long enough not to hammer a restarting server, short enough that the ledger
  * catches up within seconds of it coming back. */
@@ -359,12 +360,10 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     l->last_db_check_us = lgw_mono_us();
     char group[128];
     snprintf(group, sizeof(group), "%s-ledger", cfg->topic_prefix);
-    lgw_config_topic(cfg, LGW_TOPIC_COST, l->topic, sizeof(l->topic));
+    lgw_topic_name(cfg, LGW_TOPIC_COST, NULL, l->topic, sizeof(l->topic));
     if ((rc = lgw_kafka_consumer_new(cfg, "llmgw-ledger", group, false, rebalance_cb, l, &l->consumer)))
         goto fail;
-    const char *suffixes[] = {LGW_TOPIC_COST};
-    int parts[] = {(int)cfg->kafka_partitions};
-    if ((rc = lgw_kafka_ensure_topics(l->consumer, cfg, suffixes, parts, 1, 10000)))
+    if ((rc = lgw_topics_ensure(l->consumer, cfg, LGW_ROLE_LEDGER, NULL, 10000)))
         goto fail;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, l->topic, RD_KAFKA_PARTITION_UA);

@@ -1,0 +1,86 @@
+/* topics.c - the topic table (see topics.h). */
+#include "common/topics.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+
+#include "common/errors.h"
+#include "common/kafka.h"
+#include "common/log.h"
+
+/* Why these shapes:
+ * - jobs and cost events spread over kafka_partitions, keyed by request id, so one request's messages stay
+ *   in order on one partition (the ledger's rerun flag relies on it);
+ * - a reply topic has one partition: its ingress reads it with assign() at its end, and all replies of a
+ *   job (stream chunks, then the final reply) arrive in order from one producer;
+ * - cancel has one partition: every worker reads all of it from its end, and a cancel must never land on a
+ *   partition nobody reads (dev once made it with kafka_partitions, and lost three cancels in four). */
+static const struct lgw_topic_spec table[LGW_TOPIC__COUNT] = {
+    {LGW_TOPIC_JOBS_CHAT, "jobs.chat", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, "request id",
+     "job (schemas/job.schema.json), kind chat"},
+    {LGW_TOPIC_JOBS_EMBEDDINGS, "jobs.embeddings", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, "request id",
+     "job (schemas/job.schema.json), kind embeddings"},
+    {LGW_TOPIC_REPLIES, "replies", 1, -1, 0, LGW_ROLE_INGRESS, "request id",
+     "reply (schemas/reply.schema.json): stream chunks, then one final reply"},
+    {LGW_TOPIC_COST, "cost", 0, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_LEDGER, "request id",
+     "cost event (schemas/cost_event.schema.json)"},
+    {LGW_TOPIC_DLQ, "jobs.dlq", 0, -1, 0, LGW_ROLE_WORKER, "\"dlq\"",
+     "dead letter (schemas/dead_letter.schema.json)"},
+    {LGW_TOPIC_CANCEL, "cancel", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, "request id",
+     "cancel (schemas/cancel.schema.json): the streaming client left"},
+};
+
+const struct lgw_topic_spec *lgw_topic_spec(enum lgw_topic topic)
+{
+    return &table[topic < LGW_TOPIC__COUNT ? topic : 0];
+}
+
+void lgw_topic_name(const struct lgw_config *cfg, enum lgw_topic topic, const char *instance, char *out,
+                    size_t outsz)
+{
+    const struct lgw_topic_spec *t = lgw_topic_spec(topic);
+    if (topic == LGW_TOPIC_REPLIES)
+        snprintf(out, outsz, "%s.%s.%s", cfg->topic_prefix, t->suffix, instance ? instance : "");
+    else
+        snprintf(out, outsz, "%s.%s", cfg->topic_prefix, t->suffix);
+}
+
+int lgw_topic_partitions(const struct lgw_config *cfg, enum lgw_topic topic)
+{
+    const struct lgw_topic_spec *t = lgw_topic_spec(topic);
+    return t->partitions > 0 ? t->partitions : (int)cfg->kafka_partitions;
+}
+
+int lgw_topics_ensure(rd_kafka_t *rk, const struct lgw_config *cfg, unsigned role, const char *instance,
+                      int timeout_ms)
+{
+    char names[LGW_TOPIC__COUNT][256];
+    const char *pnames[LGW_TOPIC__COUNT];
+    int parts[LGW_TOPIC__COUNT], repl[LGW_TOPIC__COUNT], isr[LGW_TOPIC__COUNT];
+    size_t n = 0;
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        if (!(table[i].creators & role))
+            continue;
+        lgw_topic_name(cfg, table[i].topic, instance, names[n], sizeof(names[n]));
+        pnames[n] = names[n];
+        parts[n] = lgw_topic_partitions(cfg, table[i].topic);
+        repl[n] = table[i].replication_factor;
+        isr[n] = table[i].min_insync;
+        n++;
+    }
+    return n ? lgw_kafka_create_topics(rk, cfg, pnames, parts, repl, isr, n, timeout_ms) : LGW_OK;
+}
+
+int lgw_topics_create_mock(rd_kafka_mock_cluster_t *mcluster, const struct lgw_config *cfg, const char *instance)
+{
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        char name[256];
+        lgw_topic_name(cfg, table[i].topic, instance, name, sizeof(name));
+        /* The mock cluster has one broker: one replica, whatever the table asks of a real cluster. */
+        if (rd_kafka_mock_topic_create(mcluster, name, lgw_topic_partitions(cfg, table[i].topic), 1)) {
+            LGW_ERROR("kafka", "mock cluster: cannot create topic %s", name);
+            return LGW_ERR(INTERNAL);
+        }
+    }
+    return LGW_OK;
+}

@@ -1,0 +1,20 @@
+/* trace.h - the W3C trace context (traceparent) that travels with every request: from the client's header
+ * (or a new one) through the job, the worker, and back on the reply and the cost event.
+ *
+ * Format (W3C Trace Context, level 1): "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>", lowercase,
+ * ids not all zero. The observability issue adds spans on top; this only carries the context. */
+#ifndef LGW_TRACE_H
+#define LGW_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define LGW_TRACEPARENT_LEN 55  /* characters, without the NUL */
+#define LGW_TRACEPARENT_SIZE 56 /* a buffer that holds one */
+
+/* True when s[0..len) is a valid version-00 traceparent. Thread-safe. */
+bool lgw_traceparent_valid(const char *s, size_t len);
+/* Writes a new traceparent (random trace-id and parent-id, sampled flag) to out. Thread-safe. */
+void lgw_traceparent_new(char out[LGW_TRACEPARENT_SIZE]);
+
+#endif

@@ -1,0 +1,50 @@
+/* admission.c - identify, then admit (see admission.h). */
+#include "ingress/admission.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/auth.h"
+#include "common/errors.h"
+#include "ingress/ingress_int.h"
+
+int lgw_admission_identify(struct lgw_req *req)
+{
+    const struct lgw_config *cfg = req->ing->cfg;
+    if (cfg->nkeys == 0 && cfg->allow_anonymous) {
+        lgw_strlcpy(req->tenant, "dev", sizeof(req->tenant));
+        return LGW_OK;
+    }
+    const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *api_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-api-key");
+    if (!auth && api_key) {
+        /* The Anthropic SDK sends its key as x-api-key; check it the same way. */
+        char bearer[LGW_AUTH_KEY_MAX + 16];
+        if (strlen(api_key) > LGW_AUTH_KEY_MAX)
+            return LGW_ERR(UNAUTHORIZED);
+        snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
+        return lgw_auth_check(cfg->keys, cfg->nkeys, bearer, req->tenant, sizeof(req->tenant));
+    }
+    return lgw_auth_check(cfg->keys, cfg->nkeys, auth, req->tenant, sizeof(req->tenant));
+}
+
+bool lgw_admission_ready(const struct lgw_ingress *ing)
+{
+    if (!atomic_load(&ing->kafka_up) || !atomic_load(&ing->replies_ready) || atomic_load(&ing->draining))
+        return false;
+    for (int i = 0; i < ing->nextra_ready; i++)
+        if (!ing->extra_ready[i].cb(ing->extra_ready[i].opaque))
+            return false;
+    return true;
+}
+
+int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz)
+{
+    (void)job; /* the limits and budgets to come read its tenant, user, model and token estimate */
+    /* Readiness last: a request refused for another reason should say that reason. */
+    if (!lgw_admission_ready(req->ing)) {
+        snprintf(msg, msgsz, "The gateway cannot reach its message broker; try again later.");
+        return LGW_ERR(UNAVAILABLE);
+    }
+    return LGW_OK;
+}

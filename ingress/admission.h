@@ -1,0 +1,28 @@
+/* admission.h - the ingress's admission step: may this request run, and as whom. The single place where
+ * the gates in front of the queue live, in this order:
+ *   1. identify   who is asking (tenant API key), for every route marked `auth` in the route table;
+ *   2. admit      for a validated job, just before it is produced: [rate limits and budgets: the next
+ *                 issues add their checks here] -> readiness (Kafka reachable, replies positioned, not
+ *                 draining).
+ * A refusal is an LGW_ERR the caller answers in the client's dialect. */
+#ifndef LGW_ADMISSION_H
+#define LGW_ADMISSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/envelope.h"
+#include "ingress/request.h"
+
+/* Checks the caller's key (Authorization: Bearer, or x-api-key as the Anthropic SDK sends it) and sets
+ * req->tenant; in `llmgw dev` with no keys configured the caller is tenant "dev". Returns 0 or
+ * LGW_ERR(UNAUTHORIZED). HTTP thread. */
+int lgw_admission_identify(struct lgw_req *req);
+/* Decides whether job (built, validated, not yet produced) may be queued now. Returns 0, or an LGW_ERR
+ * with a message for the client in msg. HTTP thread. */
+int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz);
+/* Readiness of this ingress (also /readyz): Kafka reachable, replies positioned, not draining, and every
+ * extra check (`llmgw dev` adds its worker and ledger). Any thread. */
+bool lgw_admission_ready(const struct lgw_ingress *ing);
+
+#endif

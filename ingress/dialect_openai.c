@@ -1,0 +1,122 @@
+/* dialect_openai.c - the OpenAI dialect: jobs are already in its shape, so requests and answers pass through;
+ * errors are {"error":{"message","type","param","code"}}; a stream ends with `data: [DONE]`. */
+#include "ingress/dialect.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/http_error.h"
+
+void lgw_answer_error_rc(struct lgw_answer_error *err, int rc, const char *message)
+{
+    memset(err, 0, sizeof(*err));
+    err->rc = rc ? rc : LGW_ERR(INTERNAL);
+    err->status = lgw_err_status(err->rc);
+    err->message = message;
+}
+
+void lgw_answer_error_reply(struct lgw_answer_error *err, int status, json_t *body)
+{
+    memset(err, 0, sizeof(*err));
+    err->status = status;
+    err->body = body;
+}
+
+const char *lgw_answer_error_message(const struct lgw_answer_error *err)
+{
+    if (!err->body)
+        return err->message ? err->message : lgw_err_message(err->rc);
+    return json_string_value(json_object_get(json_object_get(err->body, "error"), "message"));
+}
+
+void lgw_sse_record(struct lgw_buf *out, const char *event, const char *data, size_t len)
+{
+    if (event) {
+        lgw_buf_puts(out, "event: ");
+        lgw_buf_puts(out, event);
+        lgw_buf_puts(out, "\n");
+    }
+    lgw_buf_append(out, "data: ", 6);
+    lgw_buf_append(out, data, len);
+    lgw_buf_append(out, "\n\n", 2);
+}
+
+void lgw_sse_record_json(struct lgw_buf *out, const char *event, json_t *obj, bool take)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (text) {
+        lgw_sse_record(out, event, text, strlen(text));
+        free(text);
+    } else if (event) {
+        lgw_sse_record(out, event, "{}", 2);
+    }
+    if (take)
+        json_decref(obj);
+}
+
+static int dump(json_t *obj, struct lgw_buf *out)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (!text)
+        return LGW_ERR(PROVIDER);
+    int rc = lgw_buf_puts(out, text);
+    free(text);
+    return rc;
+}
+
+static int request(json_t *in, json_t **out, char *msg, size_t msgsz)
+{
+    (void)msg;
+    (void)msgsz;
+    *out = json_incref(in);
+    return LGW_OK;
+}
+
+static int message(json_t *answer, struct lgw_buf *out)
+{
+    return dump(answer, out);
+}
+
+/* A worker's error body passes through as the provider (or the worker) wrote it; the gateway's own comes
+ * from the error table. */
+static void error(const struct lgw_answer_error *err, struct lgw_buf *out)
+{
+    if (err->body && dump(err->body, out) == 0)
+        return;
+    lgw_http_error_body(err->rc ? err->rc : lgw_err_from_status(err->status), lgw_answer_error_message(err), out);
+}
+
+static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
+{
+    (void)s;
+    lgw_sse_record_json(out, NULL, chunk, false);
+}
+
+static void stream_end(struct lgw_dialect_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
+{
+    (void)s;
+    (void)usage; /* OpenAI sends usage in a chunk of its own, already passed on when the client asked */
+    lgw_sse_record(out, NULL, "[DONE]", 6);
+}
+
+/* As OpenAI does: an error object as a data record, then the end of the stream. */
+static void stream_error(struct lgw_dialect_stream *s, const struct lgw_answer_error *err, struct lgw_buf *out)
+{
+    struct lgw_buf body;
+    lgw_buf_init(&body, 0);
+    error(err, &body);
+    lgw_sse_record(out, NULL, body.ptr ? body.ptr : "{}", body.ptr ? body.len : 2);
+    lgw_buf_cleanup(&body);
+    stream_end(s, NULL, out);
+}
+
+const struct lgw_dialect lgw_dialect_openai = {
+    .name = "openai",
+    .request = request,
+    .message = message,
+    .error = error,
+    .stream_chunk = stream_chunk,
+    .stream_end = stream_end,
+    .stream_error = stream_error,
+};

@@ -1,0 +1,50 @@
+/* info.c - GET /healthz, /readyz, /metrics, /v1/models (see info.h). */
+#include "ingress/info.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "ingress/admission.h"
+#include "ingress/ingress_int.h"
+#include "routing/catalog.h"
+#include "routing/router.h"
+
+enum MHD_Result lgw_info_healthz(struct lgw_req *req)
+{
+    return lgw_req_answer_text(req, 200, "{\"status\":\"ok\"}", NULL);
+}
+
+enum MHD_Result lgw_info_readyz(struct lgw_req *req)
+{
+    return lgw_admission_ready(req->ing) ? lgw_req_answer_text(req, 200, "{\"status\":\"ready\"}", NULL)
+                                         : lgw_req_answer_text(req, 503, "{\"status\":\"not ready\"}", NULL);
+}
+
+enum MHD_Result lgw_info_metrics(struct lgw_req *req)
+{
+    struct lgw_ingress *ing = req->ing;
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    lgw_metrics_gauge_set(ing->m, "llmgw_ingress_waiting_requests", NULL, (int64_t)lgw_pending_count(ing->pending));
+    lgw_metrics_render(ing->m, &buf);
+    size_t len;
+    char *text = lgw_buf_take(&buf, &len);
+    lgw_req_complete(req, 200, text, len);
+    return lgw_req_queue(req, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+enum MHD_Result lgw_info_models(struct lgw_req *req)
+{
+    struct lgw_ingress *ing = req->ing;
+    lgw_catalog_holder_refresh(ing->catalog);
+    struct lgw_catalog *cat = lgw_catalog_current(ing->catalog);
+    json_t *models = lgw_router_models_json(cat, ing->cfg);
+    lgw_catalog_unref(cat);
+    char *text = json_dumps(models, JSON_COMPACT);
+    json_decref(models);
+    if (!text)
+        return lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
+    lgw_req_complete(req, 200, text, strlen(text));
+    return lgw_req_queue(req, NULL);
+}

@@ -1,0 +1,15 @@
+/* info.h - the ingress's GET endpoints that answer from this process: liveness, readiness, metrics, and the
+ * model list (from this ingress's copy of the catalog). Route handlers (ingress/routes.h); HTTP thread. */
+#ifndef LGW_INFO_H
+#define LGW_INFO_H
+
+#include <microhttpd.h>
+
+#include "ingress/request.h"
+
+enum MHD_Result lgw_info_healthz(struct lgw_req *req);
+enum MHD_Result lgw_info_readyz(struct lgw_req *req);
+enum MHD_Result lgw_info_metrics(struct lgw_req *req);
+enum MHD_Result lgw_info_models(struct lgw_req *req);
+
+#endif

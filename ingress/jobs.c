@@ -1,0 +1,227 @@
+/* jobs.c - request to job: parse in the client's dialect, validate, build, admit, produce, wait (see jobs.h). */
+#include "ingress/jobs.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "ingress/admission.h"
+#include "ingress/ingress_int.h"
+#include "ingress/validate.h"
+#include "routing/strategy.h"
+
+/* A user id from the client is recorded in the ledger; cap it like any other input. */
+#define MAX_USER_LEN 127
+
+/* W3C traceparent: propagate a valid one from the client, otherwise start a new trace. */
+static void take_traceparent(struct lgw_req *req)
+{
+    const char *tp = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "traceparent");
+    if (tp && lgw_traceparent_valid(tp, strlen(tp)))
+        lgw_strlcpy(req->traceparent, tp, sizeof(req->traceparent));
+    else
+        lgw_traceparent_new(req->traceparent);
+}
+
+/* The request's routing strategy, from the x-llmgw-strategy header or the body's "llmgw": {"strategy"}
+ * (the header wins), into out ("" when neither: the worker's default). The "llmgw" object is gateway
+ * business and is taken out of the body before any provider sees it. Returns 0 or LGW_ERR(BAD_STRATEGY). */
+static int take_strategy(struct lgw_req *req, json_t *body, char *out, size_t outsz)
+{
+    const char *name = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-strategy");
+    json_t *ext = json_object_get(body, "llmgw");
+    json_t *in_body = json_object_get(ext, "strategy");
+    if (!name && in_body && !json_is_string(in_body))
+        return LGW_ERR(BAD_STRATEGY);
+    if (!name)
+        name = json_string_value(in_body);
+    enum lgw_strategy s;
+    int rc = name ? lgw_strategy_parse(name, &s) : LGW_OK;
+    if (rc == 0)
+        lgw_strlcpy(out, name ? lgw_strategy_name(s) : "", outsz);
+    json_object_del(body, "llmgw");
+    return rc;
+}
+
+/* The request's deadline: the configured one, or shorter when the client asks with x-llmgw-timeout-ms
+ * (never longer: the operator's limit holds). */
+static int64_t request_timeout(struct lgw_req *req)
+{
+    int64_t limit = req->ing->cfg->request_timeout_ms;
+    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-timeout-ms");
+    long long v;
+    if (h && lgw_parse_int64(h, strlen(h), &v) == 0 && v > 0 && v < limit)
+        return v;
+    return limit;
+}
+
+/* The client's body as an OpenAI-shaped, validated request (*out: new reference). */
+static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out, char *msg, size_t msgsz)
+{
+    const struct lgw_config *cfg = req->ing->cfg;
+    char param[64];
+    json_t *raw = NULL, *body = NULL;
+    *out = NULL;
+    int rc = lgw_validate_parse(req->body.ptr ? req->body.ptr : "", req->body.len, (int)cfg->max_json_depth, &raw,
+                                msg, msgsz);
+    if (rc)
+        return rc;
+    rc = req->dialect->request(raw, &body, msg, msgsz);
+    json_decref(raw);
+    if (rc)
+        return rc;
+    rc = kind == LGW_JOB_EMBEDDINGS ? lgw_validate_embeddings(body, msg, msgsz, param, sizeof(param))
+                                    : lgw_validate_chat(body, msg, msgsz, param, sizeof(param));
+    if (rc == 0 && kind == LGW_JOB_EMBEDDINGS && json_is_true(json_object_get(body, "stream"))) {
+        snprintf(msg, msgsz, "Streaming is only available for chat completions.");
+        rc = LGW_ERR(UNSUPPORTED);
+    }
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
+    *out = body;
+    return LGW_OK;
+}
+
+/* Fills job from req and its validated body (job takes the body's reference). */
+static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, int64_t timeout_ms,
+                     struct lgw_job *job, char *msg, size_t msgsz)
+{
+    memset(job, 0, sizeof(*job));
+    job->body = body;
+    lgw_uuid4(req->id);
+    lgw_strlcpy(job->id, req->id, sizeof(job->id));
+    job->kind = kind;
+    lgw_strlcpy(job->tenant, req->tenant, sizeof(job->tenant));
+    const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
+    json_t *juser = json_object_get(body, "user");
+    if (!user && json_is_string(juser))
+        user = json_string_value(juser);
+    if (user && strlen(user) <= MAX_USER_LEN)
+        lgw_strlcpy(job->user, user, sizeof(job->user));
+    job->created_ms = lgw_wall_ms();
+    job->deadline_ms = job->created_ms + timeout_ms;
+    lgw_strlcpy(job->reply_topic, req->ing->topic_replies, sizeof(job->reply_topic));
+    job->reply_partition = 0;
+    job->attempt = 1;
+    job->stream = req->stream;
+    if (take_strategy(req, body, job->strategy, sizeof(job->strategy))) {
+        snprintf(msg, msgsz, "Unknown routing strategy: use cost, latency, capability or round-robin.");
+        return LGW_ERR(BAD_STRATEGY);
+    }
+    return LGW_OK;
+}
+
+/* Produces the job and suspends the request. Insert, produce and suspend happen under the id's shard lock:
+ * the reply thread takes the request out of the map only after this, so it never resumes a connection that
+ * is not suspended yet. */
+static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct lgw_buf *payload)
+{
+    struct lgw_ingress *ing = req->ing;
+    struct lgw_kafka_msg msg = {
+        .topic = job->kind == LGW_JOB_CHAT ? ing->topic_chat : ing->topic_embeddings,
+        .partition = RD_KAFKA_PARTITION_UA,
+        .key = req->id,
+        .value = payload->ptr,
+        .len = payload->len,
+        .traceparent = req->traceparent,
+    };
+    rd_kafka_resp_err_t err;
+    lgw_pending_lock(ing->pending, req->id);
+    int rc = lgw_kafka_produce(ing->producer, &msg, &err);
+    if (rc == 0) {
+        lgw_req_ref(req); /* the map's reference */
+        lgw_pending_insert_locked(ing->pending, req);
+        pthread_mutex_lock(&req->lock);
+        req->suspended = true;
+        MHD_suspend_connection(req->conn);
+        pthread_mutex_unlock(&req->lock);
+    }
+    lgw_pending_unlock(ing->pending, req->id);
+    if (rc) {
+        lgw_metrics_add(ing->m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 1);
+        LGW_LOG(LGW_LOG_WARN, "ingress", req->id, req->tenant, "produce: %s", rd_kafka_err2str(err));
+    }
+    return rc;
+}
+
+static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
+{
+    char msg[512];
+    json_t *body = NULL;
+    struct lgw_job job;
+    struct lgw_buf payload;
+    memset(&job, 0, sizeof(job));
+    lgw_buf_init(&payload, 0);
+    enum MHD_Result r;
+
+    int rc = parse_body(req, kind, &body, msg, sizeof(msg));
+    if (rc) {
+        r = lgw_req_answer_error(req, rc, msg);
+        goto out;
+    }
+    req->stream = json_is_true(json_object_get(body, "stream"));
+    int64_t timeout_ms = request_timeout(req);
+    rc = build_job(req, kind, body, timeout_ms, &job, msg, sizeof(msg));
+    body = NULL; /* the job owns it */
+    if (rc == 0)
+        rc = lgw_admission_admit(req, &job, msg, sizeof(msg));
+    if (rc) {
+        r = lgw_req_answer_error(req, rc, msg);
+        goto out;
+    }
+    if ((rc = lgw_job_encode(&job, &payload))) {
+        r = lgw_req_answer_error(req, rc, NULL);
+        goto out;
+    }
+    take_traceparent(req);
+    req->deadline_ms = lgw_mono_ms() + timeout_ms;
+    if (enqueue(req, &job, &payload)) {
+        r = lgw_req_answer_error(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
+        goto out;
+    }
+    LGW_LOG(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, "queued %s job", lgw_job_kind_name(job.kind));
+    r = MHD_YES;
+out:
+    json_decref(body);
+    lgw_job_cleanup(&job);
+    lgw_buf_cleanup(&payload);
+    return r;
+}
+
+enum MHD_Result lgw_jobs_chat(struct lgw_req *req)
+{
+    return submit(req, LGW_JOB_CHAT);
+}
+
+enum MHD_Result lgw_jobs_embeddings(struct lgw_req *req)
+{
+    return submit(req, LGW_JOB_EMBEDDINGS);
+}
+
+int lgw_jobs_cancel(struct lgw_req *req)
+{
+    struct lgw_ingress *ing = req->ing;
+    struct lgw_cancel cancel = {.ts_ms = lgw_wall_ms()};
+    lgw_strlcpy(cancel.id, req->id, sizeof(cancel.id));
+    struct lgw_buf payload;
+    lgw_buf_init(&payload, 0);
+    int rc = lgw_cancel_encode(&cancel, &payload);
+    if (rc == 0) {
+        struct lgw_kafka_msg msg = {
+            .topic = ing->topic_cancel,
+            .partition = RD_KAFKA_PARTITION_UA,
+            .key = req->id,
+            .value = payload.ptr,
+            .len = payload.len,
+            .traceparent = req->traceparent,
+        };
+        rc = lgw_kafka_produce(ing->producer, &msg, NULL);
+    }
+    lgw_buf_cleanup(&payload);
+    return rc;
+}

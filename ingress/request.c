@@ -1,0 +1,157 @@
+/* request.c - the request object: lifecycle, completion and response headers (see request.h). */
+#include "ingress/request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/cost.h"
+#include "common/errors.h"
+
+struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body)
+{
+    struct lgw_req *req = lgw_calloc(1, sizeof(*req));
+    atomic_init(&req->refs, 1); /* the connection's reference */
+    pthread_mutex_init(&req->lock, NULL);
+    lgw_buf_init(&req->sse, 0);
+    lgw_buf_init(&req->body, max_body);
+    req->ing = ing;
+    req->conn = conn;
+    req->start_us = lgw_mono_us();
+    req->route_label = "other";
+    req->dialect = &lgw_dialect_openai;
+    return req;
+}
+
+void lgw_req_ref(struct lgw_req *req)
+{
+    atomic_fetch_add(&req->refs, 1);
+}
+
+void lgw_req_unref(struct lgw_req *req)
+{
+    if (atomic_fetch_sub(&req->refs, 1) != 1)
+        return;
+    lgw_buf_cleanup(&req->body);
+    lgw_buf_cleanup(&req->sse);
+    pthread_mutex_destroy(&req->lock);
+    free(req->resp);
+    free(req);
+}
+
+void lgw_req_complete(struct lgw_req *req, int status, char *body, size_t len)
+{
+    pthread_mutex_lock(&req->lock);
+    req->status = status;
+    free(req->resp);
+    req->resp = body;
+    req->resp_len = len;
+    req->done = true;
+    /* Only a suspended connection is resumed: one that is not may already be gone. */
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
+}
+
+static void complete_error(struct lgw_req *req, const struct lgw_answer_error *err)
+{
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    req->dialect->error(err, &buf);
+    size_t len;
+    char *body = lgw_buf_take(&buf, &len);
+    lgw_req_complete(req, err->status, body, len);
+}
+
+void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message)
+{
+    struct lgw_answer_error err;
+    lgw_answer_error_rc(&err, rc, message);
+    complete_error(req, &err);
+}
+
+void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body)
+{
+    if (status != 200) {
+        struct lgw_answer_error err;
+        lgw_answer_error_reply(&err, status, body);
+        complete_error(req, &err);
+        return;
+    }
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    if (req->dialect->message(body, &buf)) {
+        lgw_buf_cleanup(&buf);
+        lgw_req_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+        return;
+    }
+    size_t len;
+    char *text = lgw_buf_take(&buf, &len);
+    lgw_req_complete(req, status, text, len);
+}
+
+void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost)
+{
+    lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));
+    lgw_strlcpy(req->model, reply->model, sizeof(req->model));
+    lgw_strlcpy(req->strategy, reply->strategy, sizeof(req->strategy));
+    lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
+    req->route_attempts = reply->route_attempts;
+    if (with_cost && reply->route_attempts > 0) {
+        if (!reply->cost_known)
+            lgw_strlcpy(req->cost_usd, "unknown", sizeof(req->cost_usd));
+        else if (lgw_cost_format_usd(reply->cost_nusd, req->cost_usd, sizeof(req->cost_usd)))
+            req->cost_usd[0] = '\0';
+    }
+}
+
+void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
+{
+    if (req->id[0])
+        MHD_add_response_header(resp, "x-request-id", req->id);
+    if (req->provider[0])
+        MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
+    if (req->model[0])
+        MHD_add_response_header(resp, "x-llmgw-model", req->model);
+    if (req->strategy[0])
+        MHD_add_response_header(resp, "x-llmgw-strategy", req->strategy);
+    if (req->route_text[0]) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", req->route_attempts);
+        MHD_add_response_header(resp, "x-llmgw-attempts", n);
+        snprintf(n, sizeof(n), "%d", req->route_attempts > 0 ? req->route_attempts - 1 : 0);
+        MHD_add_response_header(resp, "x-llmgw-fallbacks", n);
+        MHD_add_response_header(resp, "x-llmgw-route", req->route_text);
+    }
+    if (req->cost_usd[0])
+        MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
+}
+
+enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        req->resp_len, req->resp ? req->resp : (char *)"", req->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    req->resp = NULL; /* MHD owns it now */
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type ? content_type : "application/json");
+    lgw_req_route_headers(req, resp);
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned int)req->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message)
+{
+    lgw_req_complete_error(req, rc, message);
+    return lgw_req_queue(req, NULL);
+}
+
+enum MHD_Result lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type)
+{
+    lgw_req_complete(req, status, lgw_strdup(text), strlen(text));
+    return lgw_req_queue(req, content_type);
+}

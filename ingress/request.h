@@ -1,0 +1,99 @@
+/* request.h - one HTTP request from its first header callback to its completion: the object every ingress
+ * file works on. Creation, references, the answer (complete, complete with an error) and the response
+ * headers that carry the route a worker took.
+ *
+ * Ownership: reference-counted. One reference belongs to the MHD connection (dropped when MHD reports the
+ * request completed), one to the pending map while the request waits there (moved to whoever takes it
+ * out, who drops it with lgw_req_unref when done). Completion: exactly one party completes a waiting
+ * request (the reply thread, or the HTTP thread before the request was queued); see pending.h. */
+#ifndef LGW_REQUEST_H
+#define LGW_REQUEST_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "common/buf.h"
+#include "common/envelope.h"
+#include "common/trace.h"
+#include "ingress/dialect.h"
+
+struct lgw_ingress;
+struct lgw_route;
+
+struct lgw_req {
+    atomic_int refs;
+    struct lgw_ingress *ing;
+    struct MHD_Connection *conn;
+    const struct lgw_route *route; /* NULL: no such route (or method), answered from early_rc */
+    const char *route_label;       /* metrics label: the route's path, or "other" */
+    const struct lgw_dialect *dialect; /* the client's API dialect, from the route (OpenAI by default) */
+    struct lgw_buf body;
+    int early_rc;   /* an error found before the body was complete (answered after it is read) */
+    bool suspended; /* waiting for a reply */
+    bool done;      /* resp_* are set; the next handler call queues the response */
+    char id[LGW_ID_MAX];
+    char tenant[LGW_NAME_MAX];
+    char traceparent[LGW_TRACEPARENT_SIZE]; /* the request's trace context, sent with its job */
+    int64_t start_us;
+    int64_t deadline_ms; /* monotonic */
+    /* The answer, filled by whoever completes the request. resp is malloc'd, handed to MHD. */
+    int status;
+    char *resp;
+    size_t resp_len;
+    char provider[LGW_NAME_MAX];
+    char model[LGW_NAME_MAX];
+    /* The route the worker took, for the x-llmgw-* headers (empty until a reply says). */
+    char strategy[32];
+    int route_attempts;
+    char route_text[LGW_ROUTE_TEXT_MAX];
+    char cost_usd[40]; /* "0.000012345", "unknown", or empty (streams: not known when headers go out) */
+    struct lgw_req *pending_next;
+    bool in_pending; /* guarded by the id's pending shard lock */
+
+    /* Streaming (stream: true). The reply thread appends SSE bytes; the MHD content reader drains them and
+     * suspends the connection when there are none. lock guards everything below and `suspended`/`done`. */
+    pthread_mutex_t lock;
+    bool stream;
+    bool stream_started;     /* the first chunk arrived: the answer is SSE from then on */
+    char run_id[LGW_ID_MAX]; /* the one run of the job whose chunks are passed on */
+    int next_seq;
+    struct lgw_buf sse;
+    size_t sse_off;
+    bool sse_done;
+    bool reader_suspended;
+    struct lgw_dialect_stream ds;
+};
+
+/* A new request for conn with one reference (the connection's); body capped at max_body. HTTP thread. */
+struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body);
+/* Takes one more reference. Any thread. */
+void lgw_req_ref(struct lgw_req *req);
+/* Drops a reference; the last one frees req. Any thread. */
+void lgw_req_unref(struct lgw_req *req);
+
+/* Sets the answer of req (status + body bytes, which req takes) and resumes its connection if it is
+ * suspended. req must have been taken out of the pending map (or never put in). Any thread. */
+void lgw_req_complete(struct lgw_req *req, int status, char *body, size_t len);
+/* Same, with the error body of the request's dialect for the gateway's error rc (message NULL: the error
+ * table's text). */
+void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message);
+/* Same, for a worker's answer (a 200 body or an error body) in the request's dialect. */
+void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body);
+
+/* Copies provider, model and route of reply into req for the response headers (with the cost when
+ * with_cost: a final reply). Caller holds req's lock or is its only user. */
+void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost);
+/* Adds x-request-id and the x-llmgw-* route headers of req to resp. */
+void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp);
+
+/* Queues req's completed answer on its connection (content_type NULL: application/json). HTTP thread,
+ * from the access handler. */
+enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type);
+/* Completes req with an error and queues it at once (HTTP thread, request not queued as a job). */
+enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message);
+/* Completes req with a copy of text and queues it at once (HTTP thread). */
+enum MHD_Result lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type);
+
+#endif

@@ -1,0 +1,24 @@
+/* sse.h - streamed answers: Kafka reply chunks out to the client as Server-Sent Events, as they arrive, in
+ * the request's dialect (ingress/dialect.h).
+ *
+ * The reply thread appends records to the request's buffer; libmicrohttpd's content reader drains it. With
+ * nothing to send the reader suspends the connection (returning 0 from a reader in internal-polling mode
+ * would spin), and the next append resumes it. Everything is under req->lock. */
+#ifndef LGW_SSE_H
+#define LGW_SSE_H
+
+#include "ingress/request.h"
+
+/* Passes one reply of a streaming request on: starts the SSE answer at the first chunk, appends chunks in
+ * order, ends the stream at the final reply. A failure before the first chunk is answered as a plain error
+ * with its status, as OpenAI does. Reply thread, holding a reference to req. */
+void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply);
+/* Ends a request with the gateway's error rc: a plain error if nothing was streamed yet (also for requests
+ * that do not stream), else an error record that ends the stream. Reply thread (or the drain after it). */
+void lgw_sse_fail(struct lgw_req *req, int rc, const char *message);
+/* True once the stream's last record is buffered, or the request was answered without streaming. */
+bool lgw_sse_finished(struct lgw_req *req);
+/* Queues the SSE response (from the access handler, once the stream started). HTTP thread. */
+enum MHD_Result lgw_sse_queue(struct lgw_req *req);
+
+#endif

@@ -1,0 +1,91 @@
+"""The W3C trace context travels with a request across Kafka: the client's `traceparent` (or a new one when
+it sent none or an invalid one) is on the job record, on every reply record (stream chunks and the final
+reply) and on the cost event record, and every record's `llmgw-id` header is its key, the request id."""
+import http.client
+import json
+import re
+
+import pytest
+
+from conftest import chat_body, read_records
+
+TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+CLIENT_TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def gw(cluster):
+    cluster.ledger()
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1")
+    return cluster, port
+
+
+def post(cluster, port, body, traceparent=None):
+    """Sends a chat request (streamed when body asks); returns the request id."""
+    headers = cluster.headers()
+    if traceparent is not None:
+        headers["traceparent"] = traceparent
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", body, headers)
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 200
+    rid = resp.getheader("x-request-id")
+    assert rid
+    return rid
+
+
+def records_of(cluster, rids):
+    """The job, reply and cost records of every request id in rids, once each has its job, its final reply
+    and its cost event: {rid: {"job": [Record], "reply": [Record], "cost": [Record]}}."""
+    p = cluster.prefix
+    topics = {"job": f"{p}.jobs.chat", "reply": f"{p}.replies.{p}-i1", "cost": f"{p}.cost"}
+
+    def mine(got, what, rid):
+        return [r for r in got[topics[what]] if r.key == rid]
+
+    def complete(got):
+        return all(mine(got, "job", rid) and mine(got, "cost", rid) and
+                   any(r.value.get("final") for r in mine(got, "reply", rid)) for rid in rids)
+
+    got = read_records(cluster.kafka, list(topics.values()), complete)
+    return {rid: {what: mine(got, what, rid) for what in topics} for rid in rids}
+
+
+def all_records(by_kind):
+    return [r for records in by_kind.values() for r in records]
+
+
+def test_client_traceparent_is_on_job_reply_and_cost(gw):
+    cluster, port = gw
+    plain = post(cluster, port, chat_body("traced"), CLIENT_TP)
+    streamed = post(cluster, port, json.dumps({"model": "echo", "stream": True,
+                                               "messages": [{"role": "user", "content": "traced and streamed"}]}),
+                    CLIENT_TP)
+    got = records_of(cluster, [plain, streamed])
+    assert len(got[streamed]["reply"]) > 2, "stream chunks, then the final reply"
+    for rid in (plain, streamed):
+        for rec in all_records(got[rid]):
+            assert rec.headers.get("llmgw-id") == rid, (rec.topic, rec.headers)
+            assert rec.headers.get("traceparent") == CLIENT_TP, (rec.topic, rec.headers)
+
+
+def test_missing_or_invalid_traceparent_gets_a_new_one(gw):
+    cluster, port = gw
+    sent = {"none": None, "uppercase": CLIENT_TP.upper(),
+            "zero trace id": "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "garbage": "garbage"}
+    rids = {name: post(cluster, port, chat_body(f"untraced {name}"), tp) for name, tp in sent.items()}
+    got = records_of(cluster, list(rids.values()))
+    trace_ids = set()
+    for name, rid in rids.items():
+        records = all_records(got[rid])
+        assert all(rec.headers.get("llmgw-id") == rid for rec in records), name
+        tps = {rec.headers.get("traceparent") for rec in records}
+        assert len(tps) == 1, f"{name}: one traceparent on job, reply and cost event, got {tps}"
+        tp = tps.pop()
+        assert tp and TRACEPARENT.match(tp), f"{name}: {tp!r}"
+        assert tp != sent[name]
+        trace_ids.add(tp.split("-")[1])
+    assert len(trace_ids) == len(rids), "each request starts its own trace"

@@ -1,0 +1,140 @@
+/* test_topics.c - the topic table: every topic once, partitions, names, and which roles create what. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/topics.h"
+
+/* The topics whose creators include role, as a bit per enum value. */
+static unsigned created_by(unsigned role)
+{
+    unsigned set = 0;
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++)
+        if (lgw_topic_spec((enum lgw_topic)i)->creators & role)
+            set |= 1u << i;
+    return set;
+}
+
+#define BIT(t) (1u << (t))
+
+static void test_table_covers_every_topic_once(void **state)
+{
+    (void)state;
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        const struct lgw_topic_spec *t = lgw_topic_spec((enum lgw_topic)i);
+        assert_non_null(t);
+        assert_int_equal(t->topic, i); /* row i describes enum value i */
+        assert_non_null(t->suffix);
+        assert_true(t->suffix[0] != '\0');
+        assert_non_null(t->key);
+        assert_non_null(t->payload);
+        for (int j = 0; j < i; j++)
+            if (strcmp(lgw_topic_spec((enum lgw_topic)j)->suffix, t->suffix) == 0)
+                fail_msg("topics %d and %d share the suffix \"%s\"", j, i, t->suffix);
+    }
+}
+
+static void test_cancel_and_replies_have_one_partition(void **state)
+{
+    (void)state;
+    static const int64_t configured[] = {1, 2, 4, 64, 1024};
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    for (size_t i = 0; i < sizeof(configured) / sizeof(configured[0]); i++) {
+        cfg.kafka_partitions = configured[i];
+        /* Every worker reads all of cancel, and an ingress assign()s its reply topic's only partition: a
+         * record on any other partition would never be read. */
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_CANCEL), 1);
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_REPLIES), 1);
+    }
+    lgw_config_cleanup(&cfg);
+}
+
+static void test_jobs_and_cost_follow_kafka_partitions(void **state)
+{
+    (void)state;
+    static const int64_t configured[] = {1, 2, 4, 64, 1024};
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_JOBS_CHAT), cfg.kafka_partitions);
+    for (size_t i = 0; i < sizeof(configured) / sizeof(configured[0]); i++) {
+        cfg.kafka_partitions = configured[i];
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_JOBS_CHAT), configured[i]);
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_JOBS_EMBEDDINGS), configured[i]);
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_COST), configured[i]);
+    }
+    lgw_config_cleanup(&cfg);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    char name[256], want[256];
+    lgw_topic_name(&cfg, LGW_TOPIC_JOBS_CHAT, NULL, name, sizeof(name));
+    assert_string_equal(name, "llmgw.jobs.chat"); /* the default prefix */
+
+    strcpy(cfg.topic_prefix, "t1");
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        if (i == LGW_TOPIC_REPLIES)
+            continue;
+        lgw_topic_name(&cfg, (enum lgw_topic)i, "i1", name, sizeof(name)); /* instance ignored */
+        snprintf(want, sizeof(want), "t1.%s", lgw_topic_spec((enum lgw_topic)i)->suffix);
+        assert_string_equal(name, want);
+    }
+    lgw_topic_name(&cfg, LGW_TOPIC_JOBS_CHAT, NULL, name, sizeof(name));
+    assert_string_equal(name, "t1.jobs.chat");
+    lgw_topic_name(&cfg, LGW_TOPIC_JOBS_EMBEDDINGS, NULL, name, sizeof(name));
+    assert_string_equal(name, "t1.jobs.embeddings");
+    lgw_topic_name(&cfg, LGW_TOPIC_COST, NULL, name, sizeof(name));
+    assert_string_equal(name, "t1.cost");
+    lgw_topic_name(&cfg, LGW_TOPIC_DLQ, NULL, name, sizeof(name));
+    assert_string_equal(name, "t1.jobs.dlq");
+    lgw_topic_name(&cfg, LGW_TOPIC_CANCEL, NULL, name, sizeof(name));
+    assert_string_equal(name, "t1.cancel");
+    lgw_topic_name(&cfg, LGW_TOPIC_REPLIES, "i1", name, sizeof(name));
+    assert_string_equal(name, "t1.replies.i1");
+    lgw_config_cleanup(&cfg);
+}
+
+static void test_creators(void **state)
+{
+    (void)state;
+    assert_int_equal(created_by(LGW_ROLE_INGRESS), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
+                                                       BIT(LGW_TOPIC_REPLIES) | BIT(LGW_TOPIC_CANCEL));
+    assert_int_equal(created_by(LGW_ROLE_WORKER), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
+                                                      BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_DLQ) |
+                                                      BIT(LGW_TOPIC_CANCEL));
+    assert_int_equal(created_by(LGW_ROLE_LEDGER), BIT(LGW_TOPIC_COST));
+}
+
+static void test_every_topic_has_a_creator(void **state)
+{
+    (void)state;
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        unsigned creators = lgw_topic_spec((enum lgw_topic)i)->creators;
+        if ((creators & (LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_LEDGER)) == 0)
+            fail_msg("topic \"%s\" is created by no role", lgw_topic_spec((enum lgw_topic)i)->suffix);
+    }
+    assert_int_equal(created_by(LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_LEDGER),
+                     (1u << LGW_TOPIC__COUNT) - 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_covers_every_topic_once),
+        cmocka_unit_test(test_cancel_and_replies_have_one_partition),
+        cmocka_unit_test(test_jobs_and_cost_follow_kafka_partitions),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_creators),
+        cmocka_unit_test(test_every_topic_has_a_creator),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,97 @@
+/* results.h - everything a job sends to Kafka, and when its offset may be committed: tickets, the reply and
+ * cost producers, their delivery reports, dead letters and expired jobs.
+ *
+ * Durability order: a job's offset is stored for commit (workers/offsets.h) only after every message the
+ * job produced (reply and cost event, or its dead letter) is acknowledged by Kafka. A message that cannot be
+ * delivered abandons the ticket: its offset is never committed, so the job runs again after a restart or a
+ * rebalance (at-least-once; the ledger dedupes cost events on event_id). */
+#ifndef LGW_RESULTS_H
+#define LGW_RESULTS_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/envelope.h"
+#include "common/metrics.h"
+#include "common/trace.h"
+#include "workers/offsets.h"
+
+struct lgw_results;
+struct lgw_ticket;
+
+/* What a message is to its job: a failed cost event or dead letter is produced again, a failed reply is not. */
+enum lgw_msg_role { LGW_MSG_REPLY, LGW_MSG_COST, LGW_MSG_DLQ };
+
+/* One tracked message of a ticket: the delivery report's opaque. */
+struct lgw_delivery {
+    struct lgw_ticket *ticket;
+    enum lgw_msg_role role;
+};
+
+/* One consumed job record, from consume to offset store. The consumer thread creates it; the pool thread
+ * that runs the job holds it; after the job's last message is queued it belongs to the delivery reports,
+ * and the last one frees it. Fields above the line are the job's, for any holder to read. */
+struct lgw_ticket {
+    char topic[LGW_TOPIC_MAX];
+    int32_t partition;
+    int64_t offset;
+    struct lgw_job job; /* filled by the consumer thread (lgw_job_decode); cleaned up with the ticket */
+    int64_t received_us;                     /* monotonic, when consumed */
+    char traceparent[LGW_TRACEPARENT_SIZE]; /* the job record's header, "" when it had none */
+    /* ---- results.c's delivery accounting */
+    struct lgw_results *results;
+    atomic_int pending; /* messages not yet acknowledged, plus one while the holder has not let go */
+    struct lgw_delivery d[2];
+    atomic_bool abandoned; /* a message could not be delivered: never commit this offset, the job runs again */
+};
+
+/* Creates the two producers and the thread that serves their delivery reports. consumer (whose offset store
+ * takes finished jobs) and offsets are borrowed and must outlive the results; so must cfg and m. worker_id
+ * names the worker in cost events. *out is owned by the caller (lgw_results_free). Returns 0 or an LGW_ERR.
+ * Consumer thread, at start. */
+int lgw_results_new(const struct lgw_config *cfg, struct lgw_metrics *m, const char *worker_id,
+                    rd_kafka_t *consumer, struct lgw_offsets *offsets, struct lgw_results **out);
+/* Waits up to timeout_ms for each producer's queued messages to be acknowledged. Any thread. */
+void lgw_results_flush(struct lgw_results *r, int timeout_ms);
+/* Stops retries (cost events, re-produced failures) and the delivery-report thread. Shutdown, once. */
+void lgw_results_stop(struct lgw_results *r);
+/* Purges what is still queued (whose delivery reports run here: the tickets are released without commit),
+ * then destroys the producers. Call after lgw_results_stop, before the consumer is destroyed (the reports
+ * touch its offset store). NULL is a no-op. */
+void lgw_results_free(struct lgw_results *r);
+/* The linger-0 reply producer, borrowed: for admin requests and the health probe. */
+rd_kafka_t *lgw_results_producer(const struct lgw_results *r);
+
+/* A ticket for the consumed record msg: its position (entered into the offset tracker) and its traceparent
+ * header. Returned to the caller (consumer thread), who hands it to exactly one of: lgw_results_dead_letter,
+ * lgw_results_expired, a job run ending in lgw_results_cost, or lgw_results_ticket_drop. */
+struct lgw_ticket *lgw_results_ticket_new(struct lgw_results *r, const rd_kafka_message_t *msg);
+/* Frees a ticket that produced nothing; its offset stays uncommitted (the next owner of the partition runs
+ * the job). Takes t. */
+void lgw_results_ticket_drop(struct lgw_ticket *t);
+
+/* A cost event for job run by this worker: a new event_id, the job's identity, cost known until shown
+ * otherwise, now as ts_ms. Any thread. */
+void lgw_results_cost_init(const struct lgw_results *r, const struct lgw_job *job, struct lgw_cost_event *ev);
+/* Produces one non-final stream chunk of t's job to its reply topic. Not tracked for the offset: the final
+ * reply and the cost event, produced after it by the same producer, are. Does not take t; reply is borrowed.
+ * Returns 0 or LGW_ERR. The pool thread running the job. */
+int lgw_results_chunk(struct lgw_ticket *t, const struct lgw_reply *reply);
+/* Produces t's final reply, tracked: the ticket then also waits for its acknowledgement. A reply that cannot
+ * be queued is logged and counted; the client gets its 504 and the job is still accounted for by the cost
+ * event. Does not take t; reply is borrowed. Returns 0 or LGW_ERR. The pool thread running the job. */
+int lgw_results_reply(struct lgw_ticket *t, const struct lgw_reply *reply);
+/* Produces t's cost event, retrying until it is queued or until shutdown (then the ticket is abandoned and
+ * the job runs again elsewhere). Always the job's last message: takes t, which a delivery report may free at
+ * any moment after the call. ev is borrowed. The pool thread running the job, or the consumer thread. */
+void lgw_results_cost(struct lgw_ticket *t, const struct lgw_cost_event *ev);
+/* A job past its deadline: dropped unrun, with an "expired" cost event. Takes t. Consumer thread. */
+void lgw_results_expired(struct lgw_ticket *t);
+/* A job that cannot be run (msg undecodable, or on the wrong topic): sends msg's bytes with the reason why to
+ * the dead-letter topic; its offset is committed once that is acknowledged. Takes t; msg is borrowed.
+ * Consumer thread. */
+void lgw_results_dead_letter(struct lgw_ticket *t, const rd_kafka_message_t *msg, const char *why);
+
+#endif
