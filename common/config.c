@@ -68,7 +68,22 @@ static const struct opt opts[] = {
       "through it into our own buffer, so large bodies need no more). 8 KiB takes headers up to about 7 KB (more: "
       "431). It sets the ingress's memory per open connection: 1,000 in-flight requests peaked at 80 MB with "
       "64 KiB, 34 MB with 16 KiB, 26 MB with 8 KiB."),
-    I(worker_concurrency, "LLMGW_WORKER_CONCURRENCY", "64", 1, 100000, "Jobs one worker process runs at once."),
+    I(worker_concurrency, "LLMGW_WORKER_CONCURRENCY", "1024", 1, 1000000,
+      "Jobs one worker process holds at once (queued, planning, or calling a provider). At the limit the worker "
+      "pauses its Kafka partitions, without a rebalance, and resumes below it. Provider calls wait on an event "
+      "loop, not a thread each: 1,000 in flight cost a few MB (docs/PERFORMANCE.md)."),
+    I(worker_plan_threads, "LLMGW_WORKER_PLAN_THREADS", "2", 1, 256,
+      "Threads of one worker that plan jobs (routing) before their provider calls go to the event loops."),
+    I(worker_http_loops, "LLMGW_WORKER_HTTP_LOOPS", "1", 1, 64,
+      "Event loops (threads) of one worker that run provider HTTP calls (libcurl multi); each holds thousands."),
+    I(worker_stream_max_chunks, "LLMGW_WORKER_STREAM_MAX_CHUNKS", "256", 1, 1000000,
+      "Chunks of one streamed answer produced to Kafka but not yet acknowledged. At the limit the worker stops "
+      "reading that stream from the provider until Kafka catches up, so a stream's memory stays bounded."),
+    I(provider_max_host_connections, "LLMGW_PROVIDER_MAX_HOST_CONNECTIONS", "10000", 1, 1000000,
+      "Open connections from one event loop to one provider host; calls past it wait for a connection, so one "
+      "slow provider cannot take every connection."),
+    I(provider_max_connections, "LLMGW_PROVIDER_MAX_CONNECTIONS", "20000", 1, 1000000,
+      "Open provider connections of one event loop in all (each streamed call holds one)."),
     I(ledger_batch_max, "LLMGW_LEDGER_BATCH_MAX", "500", 1, 100000, "Most cost events per ledger transaction."),
     I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000, "Longest wait to fill a ledger batch."),
     I(shutdown_grace_ms, "LLMGW_SHUTDOWN_GRACE_MS", "10000", 0, 600000,

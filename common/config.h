@@ -42,6 +42,11 @@ struct lgw_config {
     int64_t max_connections;
     int64_t http_connection_memory;
     int64_t worker_concurrency;
+    int64_t worker_plan_threads;
+    int64_t worker_http_loops;
+    int64_t worker_stream_max_chunks;
+    int64_t provider_max_host_connections;
+    int64_t provider_max_connections;
     int64_t ledger_batch_max;
     int64_t ledger_batch_ms;
     int64_t shutdown_grace_ms;

@@ -366,21 +366,18 @@ static const struct lgw_wire_ops anthropic_ops = {
     .proto_size = sizeof(struct proto),
 };
 
-static int anthropic_call(const struct lgw_provider *prov, const struct lgw_config *cfg,
-                          const struct lgw_model_info *model, const struct lgw_job *job,
-                          struct lgw_prov_stream *stream, struct lgw_prov_result *res)
+static int anthropic_call(const struct lgw_provider *prov, struct lgw_prov_call *call)
 {
     (void)prov;
+    const struct lgw_config *cfg = call->cfg;
     char url[320], key[600];
     snprintf(url, sizeof(url), "%s/messages", cfg->anthropic_base_url);
     snprintf(key, sizeof(key), "x-api-key: %s", cfg->anthropic_api_key);
     struct curl_slist *headers = curl_slist_append(NULL, key);
     headers = curl_slist_append(headers, "anthropic-version: " ANTHROPIC_VERSION);
-    lgw_strlcpy(res->model, model->id, sizeof(res->model));
-    char *body = request_body(model, job, stream != NULL);
-    int rc = lgw_wire_call(cfg, url, headers, body, job, stream, res, &anthropic_ops);
-    free(body);
-    return rc;
+    lgw_strlcpy(call->res.model, call->model->id, sizeof(call->res.model));
+    char *body = request_body(call->model, call->job, call->stream != NULL);
+    return lgw_wire_call(call, url, headers, body, &anthropic_ops);
 }
 
 const struct lgw_provider lgw_provider_anthropic = {

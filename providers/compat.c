@@ -28,14 +28,15 @@ static int build_url(const struct lgw_config *cfg, const struct lgw_model_info *
     return n > 0 && (size_t)n < urlsz ? 0 : -1;
 }
 
-static int compat_call(const struct lgw_provider *prov, const struct lgw_config *cfg,
-                       const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_stream *stream,
-                       struct lgw_prov_result *res)
+static int compat_call(const struct lgw_provider *prov, struct lgw_prov_call *call)
 {
     (void)prov;
+    const struct lgw_config *cfg = call->cfg;
+    const struct lgw_model_info *model = call->model;
     char url[768], auth[600];
     if (build_url(cfg, model, url, sizeof(url))) {
-        lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The compatible server's URL is too long.");
+        lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The compatible server's URL is too long.");
+        call->done(call);
         return 0;
     }
     struct curl_slist *headers = NULL;
@@ -46,7 +47,7 @@ static int compat_call(const struct lgw_provider *prov, const struct lgw_config 
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg->compat_api_key);
         headers = curl_slist_append(headers, auth);
     }
-    return lgw_oai_call(cfg, url, headers, model, job, stream, 0, res);
+    return lgw_oai_call(call, url, headers, 0);
 }
 
 const struct lgw_provider lgw_provider_compat = {

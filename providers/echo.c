@@ -250,13 +250,19 @@ static int echo_embeddings(const struct lgw_model_info *model, const struct lgw_
     return res->body ? LGW_OK : LGW_ERR(INTERNAL);
 }
 
-static int echo_call(const struct lgw_provider *prov, const struct lgw_config *cfg, const struct lgw_model_info *model,
-                     const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res)
+/* No I/O: the answer is made here, and done runs before this returns. */
+static int echo_call(const struct lgw_provider *prov, struct lgw_prov_call *call)
 {
     (void)prov;
-    (void)cfg;
+    const struct lgw_model_info *model = call->model;
+    struct lgw_prov_result *res = &call->res;
     lgw_strlcpy(res->model, model->id, sizeof(res->model));
-    return model->kind == LGW_JOB_CHAT ? echo_chat(model, job, stream, res) : echo_embeddings(model, job, res);
+    int rc = model->kind == LGW_JOB_CHAT ? echo_chat(model, call->job, call->stream, res)
+                                         : echo_embeddings(model, call->job, res);
+    if (rc)
+        return rc;
+    call->done(call);
+    return LGW_OK;
 }
 
 static bool always(const struct lgw_config *cfg)

@@ -412,23 +412,23 @@ static const struct lgw_wire_ops gemini_embed_ops = {
     .error_object = error_object,
 };
 
-static int gemini_call(const struct lgw_provider *prov, const struct lgw_config *cfg,
-                       const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_stream *stream,
-                       struct lgw_prov_result *res)
+static int gemini_call(const struct lgw_provider *prov, struct lgw_prov_call *call)
 {
     (void)prov;
+    const struct lgw_config *cfg = call->cfg;
+    const struct lgw_model_info *model = call->model;
+    const struct lgw_job *job = call->job;
+    struct lgw_prov_stream *stream = call->stream;
     const char *name = model->upstream ? model->upstream : model->id;
     const char *method = model->kind == LGW_JOB_EMBEDDINGS ? ":batchEmbedContents"
                        : stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
     char url[512], key[600];
     snprintf(url, sizeof(url), "%s/models/%s%s", cfg->gemini_base_url, name, method);
     snprintf(key, sizeof(key), "x-goog-api-key: %s", cfg->gemini_api_key);
-    lgw_strlcpy(res->model, model->id, sizeof(res->model));
+    lgw_strlcpy(call->res.model, model->id, sizeof(call->res.model));
     char *body = model->kind == LGW_JOB_EMBEDDINGS ? embed_body(model, job) : chat_body(job);
-    int rc = lgw_wire_call(cfg, url, curl_slist_append(NULL, key), body, job, stream, res,
-                           model->kind == LGW_JOB_EMBEDDINGS ? &gemini_embed_ops : &gemini_ops);
-    free(body);
-    return rc;
+    return lgw_wire_call(call, url, curl_slist_append(NULL, key), body,
+                         model->kind == LGW_JOB_EMBEDDINGS ? &gemini_embed_ops : &gemini_ops);
 }
 
 const struct lgw_provider lgw_provider_gemini = {

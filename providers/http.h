@@ -1,6 +1,7 @@
 /* http.h - outbound HTTP for provider adapters (libcurl), with the gateway's rules: HTTPS only except to
- * loopback, bounded timeouts and response sizes, Retry-After capture, and the retry backoff policy.
- * Thread-safe: each call uses its own easy handle (lgw_http_global_init once per process first). */
+ * loopback, bounded timeouts and response sizes, Retry-After capture, and the retry backoff policy. One
+ * transfer is set up here and run by a transfer loop (providers/http_loop.h); lgw_http_global_init runs once
+ * per process first. */
 #ifndef LGW_HTTP_H
 #define LGW_HTTP_H
 
@@ -17,7 +18,8 @@ struct lgw_http_req {
     size_t body_len;
     long connect_timeout_ms, timeout_ms;
     size_t max_bytes; /* cap on a buffered response body */
-    /* Streaming: called with each piece of a 2xx response body; return 0 to go on, an LGW_ERR to abort.
+    /* Streaming: called with each piece of a 2xx response body; return 0 to go on, an LGW_ERR to abort, or
+     * LGW_HTTP_PAUSE to take none of these bytes now (they come again after lgw_http_loop_unpause).
      * NULL buffers the body in resp->body instead. Error (non-2xx) bodies are always buffered. */
     int (*on_data)(void *opaque, const char *data, size_t len);
     void *opaque;
@@ -30,15 +32,33 @@ struct lgw_http_resp {
     int data_rc;             /* what on_data returned when it stopped the transfer */
 };
 
+/* on_data's "not now": the transfer pauses until the loop resumes it. */
+#define LGW_HTTP_PAUSE 1
+
+/* One transfer's state, owned by whoever runs it (the transfer loop). */
+struct lgw_http_transfer {
+    const struct lgw_http_req *req;
+    struct lgw_http_resp *resp;
+    CURL *curl;
+    int rc; /* set by the callbacks when they stop the transfer */
+};
+
 /* Call once per process before any other thread uses libcurl. */
 int lgw_http_global_init(void);
 /* True when url may be called: https://, or http:// to a loopback host (127.0.0.0/8, localhost, [::1]). */
 bool lgw_http_url_allowed(const char *url);
-/* Performs a POST. Returns 0 when an HTTP answer came (any status), LGW_ERR(TIMEOUT) when the connect or
- * whole-call timeout hit, LGW_ERR(UNAVAILABLE) when no connection could be made, LGW_ERR(TOO_LARGE) when
- * the body passed max_bytes, or on_data's error. resp must be cleaned up in every case. */
-int lgw_http_post(const struct lgw_http_req *req, struct lgw_http_resp *resp);
+/* Empties resp for an answer of at most max_bytes buffered. */
+void lgw_http_resp_init(struct lgw_http_resp *resp, size_t max_bytes);
 void lgw_http_resp_cleanup(struct lgw_http_resp *resp);
+/* Sets curl (a fresh or reset easy handle) up to POST req with the gateway's rules, answering into resp
+ * (initialised here), with t as the callbacks' state. Returns 0, or LGW_ERR(CONFIG) for a URL that is not
+ * allowed. req and resp must outlive the transfer. */
+int lgw_http_transfer_setup(struct lgw_http_transfer *t, CURL *curl, const struct lgw_http_req *req,
+                            struct lgw_http_resp *resp);
+/* What a finished transfer means: 0 when an HTTP answer came (any status), LGW_ERR(TIMEOUT) when the
+ * connect or whole-call timeout hit, LGW_ERR(UNAVAILABLE) when no connection could be made,
+ * LGW_ERR(TOO_LARGE) when the body passed max_bytes, or on_data's error. Sets resp->status. */
+int lgw_http_transfer_result(struct lgw_http_transfer *t, CURLcode cc);
 /* Whether a status is worth another attempt (408, 409, 429, 5xx, Anthropic's 529). */
 bool lgw_http_retryable(long status);
 /* Backoff before retry number `attempt` (0-based): the server's Retry-After when it gave one, else full

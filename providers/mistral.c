@@ -10,16 +10,16 @@ static bool configured(const struct lgw_config *cfg)
     return cfg->mistral_api_key[0] != '\0';
 }
 
-static int mistral_call(const struct lgw_provider *prov, const struct lgw_config *cfg,
-                        const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_stream *stream,
-                        struct lgw_prov_result *res)
+static int mistral_call(const struct lgw_provider *prov, struct lgw_prov_call *call)
 {
     (void)prov;
+    const struct lgw_config *cfg = call->cfg;
+    const struct lgw_model_info *model = call->model;
     char url[320], auth[600];
     snprintf(url, sizeof(url), "%s%s", cfg->mistral_base_url,
              model->kind == LGW_JOB_CHAT ? "/chat/completions" : "/embeddings");
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg->mistral_api_key);
-    return lgw_oai_call(cfg, url, curl_slist_append(NULL, auth), model, job, stream, LGW_OAI_MISTRAL, res);
+    return lgw_oai_call(call, url, curl_slist_append(NULL, auth), LGW_OAI_MISTRAL);
 }
 
 const struct lgw_provider lgw_provider_mistral = {

@@ -126,13 +126,9 @@ static char *upstream_body(const struct lgw_model_info *model, const struct lgw_
     return text;
 }
 
-int lgw_oai_call(const struct lgw_config *cfg, const char *url, struct curl_slist *headers,
-                 const struct lgw_model_info *model, const struct lgw_job *job, struct lgw_prov_stream *stream,
-                 unsigned dialect, struct lgw_prov_result *res)
+int lgw_oai_call(struct lgw_prov_call *call, const char *url, struct curl_slist *headers, unsigned dialect)
 {
-    lgw_strlcpy(res->model, model->id, sizeof(res->model));
-    char *body = upstream_body(model, job, stream != NULL, dialect);
-    int rc = lgw_wire_call(cfg, url, headers, body, job, stream, res, &openai_ops);
-    free(body);
-    return rc;
+    lgw_strlcpy(call->res.model, call->model->id, sizeof(call->res.model));
+    char *body = upstream_body(call->model, call->job, call->stream != NULL, dialect);
+    return lgw_wire_call(call, url, headers, body, &openai_ops);
 }

@@ -9,6 +9,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include <stdatomic.h>
+
 #include "common/config.h"
 #include "common/cost.h"
 #include "common/model.h"
@@ -31,6 +33,29 @@ struct lgw_prov_stream {
     bool include_usage; /* the client asked for the final usage chunk (stream_options.include_usage) */
     int emitted;           /* chunks the sink accepted: past 0, no other provider may take over */
     int64_t first_emit_us; /* monotonic time of the first chunk of the current call; 0: none yet */
+    /* True while the sink holds as many chunks as it may (they are on their way to the client): the wire
+     * layer then stops reading from the provider until the sink calls lgw_wire_resume. NULL: never full. */
+    bool (*full)(struct lgw_prov_stream *stream);
+};
+
+struct lgw_http_loop;
+struct lgw_wire_call;
+
+/* One provider call: what to call, where its answer goes, and whom to tell when it is over. The caller
+ * fills the inputs and owns the struct; it must stay valid until done has run. */
+struct lgw_prov_call {
+    const struct lgw_config *cfg;
+    const struct lgw_model_info *model;
+    const struct lgw_job *job;
+    struct lgw_prov_stream *stream;   /* a streamed chat job's sink, or NULL */
+    const atomic_bool *cancelled;     /* the client left (streams): stop at once; NULL: never */
+    struct lgw_http_loop *loop;       /* where the call's HTTP transfers run */
+    /* Runs exactly once, when res is final: on the loop thread, or, for an adapter with no I/O, on the
+     * caller's thread before call() returns. The call may be freed from here. */
+    void (*done)(struct lgw_prov_call *call);
+    void *opaque; /* the caller's */
+    struct lgw_prov_result res;       /* the answer (the caller cleans it up) */
+    struct lgw_wire_call *wire;       /* the HTTP call in flight; wire.c's, loop thread only */
 };
 
 
@@ -38,13 +63,18 @@ struct lgw_provider {
     const char *name;
     /* True when this deployment can use the provider (its key is configured); echo always can. */
     bool (*configured)(const struct lgw_config *cfg);
-    /* Runs a job of the given kind against this provider. With stream non-NULL (a streamed chat job) the
-     * answer goes out through stream->emit and res keeps only status, usage and model (body stays NULL
-     * unless the call failed before the first chunk). Returns 0 when res is filled (including
-     * provider-side errors, as status + error body), or an LGW_ERR when the call could not be made. */
-    int (*call)(const struct lgw_provider *prov, const struct lgw_config *cfg, const struct lgw_model_info *model,
-                const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res);
+    /* Starts call (a job of call->model's kind) against this provider. With call->stream set (a streamed
+     * chat job) the answer goes out through stream->emit and res keeps only status, usage and model (body
+     * stays NULL unless the call failed before the first chunk). Returns 0 when the call started: call->done
+     * then runs exactly once, with res filled (provider-side errors included, as status + error body). An
+     * LGW_ERR when the call could not be made: done does not run. Any thread. */
+    int (*call)(const struct lgw_provider *prov, struct lgw_prov_call *call);
 };
+
+/* The client left: the call's running transfer is removed from its loop at once (the call then ends as a
+ * cut stream, done runs), or a call waiting to retry ends now. A no-op for a call with no HTTP transfer
+ * (echo) or one already over. Loop thread. */
+void lgw_prov_call_abort(struct lgw_prov_call *call);
 
 /* The adapter called `name` ("openai", ...), or NULL. The models each serves are in the catalog
  * (routing/catalog.h). Static; any thread. */

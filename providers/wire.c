@@ -1,14 +1,67 @@
-/* wire.c - attempts, retries, stream plumbing and error mapping for provider HTTP calls (see wire.h). */
+/* wire.c - attempts, retries, stream plumbing and error mapping for provider HTTP calls (see wire.h).
+ *
+ * A call is a small state machine on its transfer loop: start an attempt -> the transfer's end (settle) ->
+ * either a retry, after a backoff timer on the loop, or the end of the call (call->done). Everything after
+ * lgw_wire_call runs on the loop's thread, so the call's state needs no lock. */
 #include "providers/wire.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/clock.h"
 #include "common/errors.h"
-#include "providers/http.h"
 #include "common/log.h"
+#include "providers/http.h"
+#include "providers/http_loop.h"
+
+/* The call's state. Its lifetime: tasks on the loop (the first attempt, retry timers, pause checks) may
+ * still be queued when the call ends; the last of {the call's end, those tasks} frees it. */
+struct lgw_wire_call {
+    struct lgw_prov_call *call; /* NULL once the call ended */
+    struct lgw_http_loop *loop;
+    int tasks;     /* tasks queued on the loop that point here */
+    bool finished; /* call->done ran */
+    const struct lgw_wire_ops *ops;
+    char *url, *body;
+    struct curl_slist *headers;
+    int attempt;            /* 0-based */
+    struct lgw_wire_stream st; /* this attempt's stream state */
+    struct lgw_http_req req;
+    struct lgw_http_resp resp;
+    struct lgw_http_xfer *xfer; /* the attempt's transfer while it runs */
+    bool paused;            /* on_data said "not now" (the client's stream is full) */
+};
+
+/* How often a paused stream looks again whether the client's side has room. */
+#define PAUSE_CHECK_MS 2
+
+static void wc_free(struct lgw_wire_call *wc)
+{
+    curl_slist_free_all(wc->headers);
+    free(wc->url);
+    free(wc->body);
+    free(wc);
+}
+
+static void post_task(struct lgw_wire_call *wc, int64_t delay_ms, lgw_http_task_cb fn)
+{
+    wc->tasks++;
+    lgw_http_loop_post(wc->loop, delay_ms, fn, wc);
+}
+
+/* Every task starts here: false when the call is over (and then the last task frees it). */
+static bool task_begin(struct lgw_wire_call *wc)
+{
+    wc->tasks--;
+    if (!wc->finished)
+        return true;
+    if (wc->tasks == 0)
+        wc_free(wc);
+    return false;
+}
+
+static void check_pause(void *opaque);
 
 int lgw_wire_client_status(long status)
 {
@@ -48,23 +101,35 @@ int lgw_wire_fail(struct lgw_wire_stream *st, int status, json_t *error_object, 
     return LGW_ERR(PROVIDER);
 }
 
-struct attempt {
-    struct lgw_wire_stream st;
-    const struct lgw_wire_ops *ops;
-};
+static bool cancelled(const struct lgw_wire_call *wc)
+{
+    return wc->call->cancelled && atomic_load(wc->call->cancelled);
+}
 
 static int on_event(void *opaque, const char *event, const char *data, size_t len)
 {
-    struct attempt *a = opaque;
-    if (a->st.done)
+    struct lgw_wire_call *wc = opaque;
+    if (wc->st.done)
         return LGW_OK;
-    return a->ops->on_event(&a->st, event, data, len);
+    return wc->ops->on_event(&wc->st, event, data, len);
 }
 
 static int on_data(void *opaque, const char *data, size_t len)
 {
-    struct attempt *a = opaque;
-    return lgw_sse_parser_feed(&a->st.parser, data, len, on_event, a);
+    struct lgw_wire_call *wc = opaque;
+    if (cancelled(wc))
+        return LGW_ERR(UNAVAILABLE); /* the client left: stop reading, which ends the transfer */
+    struct lgw_prov_stream *s = wc->st.stream;
+    if (s->full && s->full(s)) {
+        /* The client's stream has as many chunks in flight as it may hold: read no more from the provider
+         * until some are delivered (the sink calls lgw_wire_resume). Memory stays bounded per stream. */
+        if (!wc->paused) {
+            wc->paused = true;
+            post_task(wc, PAUSE_CHECK_MS, check_pause);
+        }
+        return LGW_HTTP_PAUSE;
+    }
+    return lgw_sse_parser_feed(&wc->st.parser, data, len, on_event, wc);
 }
 
 /* A non-2xx answer into the client's error. */
@@ -86,31 +151,26 @@ static void upstream_error(const struct lgw_wire_ops *ops, struct lgw_prov_resul
     json_decref(parsed);
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* The end of a stream: done cleanly (200), failed (res holds the error), or cut short (502). */
-static void finish_stream(struct attempt *a)
+static void finish_stream(struct lgw_wire_call *wc)
 {
-    if (a->st.failed)
+    if (wc->st.failed)
         return;
-    if (a->st.done)
-        a->st.res->status = 200;
+    if (wc->st.done)
+        wc->st.res->status = 200;
     else
-        lgw_prov_result_error(a->st.res, 502, "api_error", "bad_gateway",
+        lgw_prov_result_error(wc->st.res, 502, "api_error", "bad_gateway",
                               "The provider's stream ended before it was complete.");
 }
 
 /* Classifies one attempt's outcome into res; returns true when another attempt may help. */
-static bool settle(struct attempt *a, const struct lgw_job *job, int hrc, struct lgw_http_resp *resp)
+static bool settle(struct lgw_wire_call *wc, int hrc)
 {
-    struct lgw_prov_result *res = a->st.res;
-    bool streamed = a->st.stream != NULL;
-    if (streamed && a->st.emitted > 0) {
-        finish_stream(a); /* part of the answer reached the client: never retry */
+    struct lgw_prov_result *res = wc->st.res;
+    struct lgw_http_resp *resp = &wc->resp;
+    bool streamed = wc->st.stream != NULL;
+    if (streamed && wc->st.emitted > 0) {
+        finish_stream(wc); /* part of the answer reached the client: never retry */
         return false;
     }
     if (hrc == LGW_ERR(TIMEOUT)) {
@@ -121,78 +181,162 @@ static bool settle(struct attempt *a, const struct lgw_job *job, int hrc, struct
         lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider could not be reached.");
         return true;
     }
-    if (resp->status >= 200 && resp->status < 300 && (hrc == 0 || (streamed && a->st.failed))) {
+    if (resp->status >= 200 && resp->status < 300 && (hrc == 0 || (streamed && wc->st.failed))) {
         if (streamed) {
-            finish_stream(a);
+            finish_stream(wc);
             return false;
         }
         json_t *parsed = json_loadb(resp->body.ptr ? resp->body.ptr : "", resp->body.len, 0, NULL);
         if (!json_is_object(parsed))
             lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer was not valid JSON.");
-        else if (a->ops->on_body(job, parsed, res) == 0)
+        else if (wc->ops->on_body(wc->call->job, parsed, res) == 0)
             res->status = 200;
         json_decref(parsed);
         return false;
     }
     if (hrc == 0 || hrc == LGW_ERR(PROVIDER)) {
-        upstream_error(a->ops, res, resp->status ? resp->status : 502, &resp->body);
+        upstream_error(wc->ops, res, resp->status ? resp->status : 502, &resp->body);
         return lgw_http_retryable(resp->status);
     }
     lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer could not be read.");
     return false;
 }
 
-int lgw_wire_call(const struct lgw_config *cfg, const char *url, struct curl_slist *headers, const char *body,
-                  const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res,
+/* The call is over: res is final; tells the caller (who may free the call), and frees wc unless a task
+ * still points here. */
+static void call_done(struct lgw_wire_call *wc)
+{
+    struct lgw_prov_call *call = wc->call;
+    if (call->stream && call->res.status == 200) {
+        json_decref(call->res.body);
+        call->res.body = NULL; /* the chunks were the answer */
+    }
+    call->wire = NULL;
+    wc->call = NULL;
+    wc->finished = true;
+    bool last = wc->tasks == 0;
+    call->done(call);
+    if (last)
+        wc_free(wc);
+}
+
+/* A paused stream (loop thread): read on once the client's side has room; a client that left ends it. */
+static void check_pause(void *opaque)
+{
+    struct lgw_wire_call *wc = opaque;
+    if (!task_begin(wc) || !wc->paused || !wc->xfer)
+        return;
+    struct lgw_prov_stream *s = wc->st.stream;
+    if (cancelled(wc)) {
+        lgw_http_loop_abort(wc->loop, wc->xfer, LGW_ERR(UNAVAILABLE));
+    } else if (s->full(s)) {
+        post_task(wc, PAUSE_CHECK_MS, check_pause);
+    } else {
+        wc->paused = false;
+        lgw_http_loop_unpause(wc->loop, wc->xfer); /* may hand the held bytes to on_data right away */
+    }
+}
+
+static void start_attempt(void *opaque);
+
+static void attempt_cleanup(struct lgw_wire_call *wc)
+{
+    lgw_sse_parser_cleanup(&wc->st.parser);
+    free(wc->st.proto);
+    wc->st.proto = NULL;
+}
+
+/* The transfer's end (loop thread): settle, then retry after a backoff or finish. */
+static void attempt_done(void *opaque, int hrc)
+{
+    struct lgw_wire_call *wc = opaque;
+    struct lgw_prov_call *call = wc->call;
+    const struct lgw_job *job = call->job;
+    struct lgw_prov_result *res = &call->res;
+    wc->xfer = NULL;
+    attempt_cleanup(wc);
+    bool retry = settle(wc, hrc) && !cancelled(wc);
+    int64_t wait = retry ? lgw_http_backoff_ms(wc->attempt, wc->resp.retry_after_ms) : 0;
+    lgw_http_resp_cleanup(&wc->resp);
+    if (!retry || wc->attempt >= call->cfg->provider_max_retries || lgw_wall_ms() + wait >= job->deadline_ms) {
+        /* No more attempts (or the wait would outlast the request): answer with what we have. */
+        call_done(wc);
+        return;
+    }
+    LGW_LOG(LGW_LOG_INFO, "provider", job->id, job->tenant, "attempt %d failed (HTTP %d); retrying in %lld ms",
+            wc->attempt + 1, res->status, (long long)wait);
+    json_decref(res->body);
+    res->body = NULL;
+    memset(&res->usage, 0, sizeof(res->usage));
+    wc->attempt++;
+    post_task(wc, wait, start_attempt);
+}
+
+/* One attempt (loop thread): within the deadline, a transfer on the loop. */
+static void start_attempt(void *opaque)
+{
+    struct lgw_wire_call *wc = opaque;
+    if (!task_begin(wc))
+        return;
+    struct lgw_prov_call *call = wc->call;
+    const struct lgw_config *cfg = call->cfg;
+    call->wire = wc;
+    int64_t left = call->job->deadline_ms - lgw_wall_ms();
+    if (left <= 0 || cancelled(wc)) {
+        if (left <= 0)
+            lgw_prov_result_error(&call->res, 504, "timeout_error", "gateway_timeout",
+                                  "The provider did not answer within the request's deadline.");
+        else if (call->res.status == 0)
+            lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The client left before the call.");
+        call_done(wc);
+        return;
+    }
+    wc->st = (struct lgw_wire_stream){.stream = call->stream, .res = &call->res, .job = call->job};
+    wc->st.proto = wc->ops->proto_size ? lgw_calloc(1, wc->ops->proto_size) : NULL;
+    lgw_sse_parser_init(&wc->st.parser, (size_t)cfg->provider_max_response_bytes);
+    wc->req = (struct lgw_http_req){
+        .url = wc->url,
+        .headers = wc->headers,
+        .body = wc->body,
+        .body_len = strlen(wc->body),
+        .connect_timeout_ms = (long)(cfg->provider_connect_timeout_ms < left ? cfg->provider_connect_timeout_ms : left),
+        .timeout_ms = (long)(cfg->provider_timeout_ms < left ? cfg->provider_timeout_ms : left),
+        .max_bytes = (size_t)cfg->provider_max_response_bytes,
+        .on_data = call->stream ? on_data : NULL,
+        .opaque = wc,
+    };
+    wc->paused = false;
+    int rc;
+    wc->xfer = lgw_http_loop_start(call->loop, &wc->req, &wc->resp, attempt_done, wc, &rc);
+    if (!wc->xfer)
+        attempt_done(wc, rc); /* not started (the loop is stopping, or a URL we may not call) */
+}
+
+int lgw_wire_call(struct lgw_prov_call *call, const char *url, struct curl_slist *headers, char *body,
                   const struct lgw_wire_ops *ops)
 {
-    bool streamed = stream != NULL;
+    struct lgw_wire_call *wc = lgw_calloc(1, sizeof(*wc));
+    wc->call = call;
+    wc->loop = call->loop;
+    wc->ops = ops;
+    wc->url = lgw_strdup(url);
+    wc->body = body;
     headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, streamed ? "Accept: text/event-stream" : "Accept: application/json");
-    for (int attempt = 0;; attempt++) {
-        int64_t left = job->deadline_ms - lgw_wall_ms();
-        if (left <= 0) {
-            lgw_prov_result_error(res, 504, "timeout_error", "gateway_timeout",
-                                  "The provider did not answer within the request's deadline.");
-            break;
-        }
-        struct attempt a = {.st = {.stream = stream, .res = res, .job = job}, .ops = ops};
-        a.st.proto = ops->proto_size ? lgw_calloc(1, ops->proto_size) : NULL;
-        lgw_sse_parser_init(&a.st.parser, (size_t)cfg->provider_max_response_bytes);
-        struct lgw_http_req req = {
-            .url = url,
-            .headers = headers,
-            .body = body,
-            .body_len = strlen(body),
-            .connect_timeout_ms = (long)(cfg->provider_connect_timeout_ms < left ? cfg->provider_connect_timeout_ms
-                                                                                 : left),
-            .timeout_ms = (long)(cfg->provider_timeout_ms < left ? cfg->provider_timeout_ms : left),
-            .max_bytes = (size_t)cfg->provider_max_response_bytes,
-            .on_data = streamed ? on_data : NULL,
-            .opaque = &a,
-        };
-        struct lgw_http_resp resp;
-        int hrc = lgw_http_post(&req, &resp);
-        lgw_sse_parser_cleanup(&a.st.parser);
-        free(a.st.proto);
-        bool retry = settle(&a, job, hrc, &resp);
-        int64_t wait = retry ? lgw_http_backoff_ms(attempt, resp.retry_after_ms) : 0;
-        lgw_http_resp_cleanup(&resp);
-        if (!retry || attempt >= cfg->provider_max_retries)
-            break;
-        if (lgw_wall_ms() + wait >= job->deadline_ms)
-            break; /* the wait would outlast the request: answer with what we have */
-        LGW_LOG(LGW_LOG_INFO, "provider", job->id, job->tenant, "attempt %d failed (HTTP %d); retrying in %lld ms",
-                attempt + 1, res->status, (long long)wait);
-        sleep_ms(wait);
-        json_decref(res->body);
-        res->body = NULL;
-        memset(&res->usage, 0, sizeof(res->usage));
-    }
-    if (streamed && res->status == 200) {
-        json_decref(res->body);
-        res->body = NULL; /* the chunks were the answer */
-    }
-    curl_slist_free_all(headers);
+    wc->headers = curl_slist_append(headers, call->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    post_task(wc, 0, start_attempt);
     return LGW_OK;
+}
+
+void lgw_prov_call_abort(struct lgw_prov_call *call)
+{
+    struct lgw_wire_call *wc = call->wire;
+    if (!wc)
+        return;
+    if (wc->xfer) {
+        lgw_http_loop_abort(call->loop, wc->xfer, LGW_ERR(UNAVAILABLE)); /* attempt_done runs now */
+        return;
+    }
+    /* Waiting for a retry: the call ends now; the timer already queued frees wc when it fires. */
+    lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The client left before the call.");
+    call_done(wc);
 }

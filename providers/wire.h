@@ -34,11 +34,12 @@ struct lgw_wire_ops {
     size_t proto_size;
 };
 
-/* POSTs body to url. headers (auth; taken and freed here) get content-type and accept added. Same return
- * contract as lgw_provider.call; with stream set, the answer goes out chunk by chunk. */
-int lgw_wire_call(const struct lgw_config *cfg, const char *url, struct curl_slist *headers, const char *body,
-                  const struct lgw_job *job, struct lgw_prov_stream *stream, struct lgw_prov_result *res,
+/* POSTs body to url on call->loop: attempts, retries and the answer into call->res, then call->done.
+ * headers (auth) and body (malloc'd) are taken; content-type and accept are added. With call->stream set,
+ * the answer goes out chunk by chunk. Returns 0 (the contract of lgw_provider.call). Any thread. */
+int lgw_wire_call(struct lgw_prov_call *call, const char *url, struct curl_slist *headers, char *body,
                   const struct lgw_wire_ops *ops);
+
 /* Sends one OpenAI chunk to the client (dropping usage when the client did not ask for it). */
 int lgw_wire_emit(struct lgw_wire_stream *st, json_t *chunk);
 /* Marks the stream failed with an OpenAI-style error of the given status; returns LGW_ERR(PROVIDER). */

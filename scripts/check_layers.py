@@ -36,8 +36,9 @@ RANK = {
     "batch": 5,
     "cmd": 6,
 }
-# Headers of providers/ that layers above may include; the rest is adapter wire code.
-PUBLIC = {"providers": {"provider.h", "http.h"}}
+# Headers of providers/ that layers above may include (the adapter interface, libcurl set-up, the transfer
+# loops a worker runs); the rest is adapter wire code.
+PUBLIC = {"providers": {"provider.h", "http.h", "http_loop.h"}}
 PRODUCE_ONLY_IN = "common/kafka.c"
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

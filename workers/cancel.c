@@ -17,6 +17,8 @@
 struct running {
     char id[LGW_ID_MAX];
     atomic_bool *flag;
+    void (*wake)(void *opaque);
+    void *opaque;
     struct running *next;
 };
 
@@ -25,7 +27,7 @@ struct lgw_cancels {
     pthread_t thread;
     atomic_bool stop;
     pthread_mutex_t lock;
-    struct running *list; /* at most worker_concurrency entries: a list is enough */
+    struct running *list; /* running streams; a cancel is rare, so a list is enough */
 };
 
 static void raise_flag(struct lgw_cancels *c, const char *id, size_t len)
@@ -34,6 +36,8 @@ static void raise_flag(struct lgw_cancels *c, const char *id, size_t len)
     for (struct running *r = c->list; r; r = r->next)
         if (strlen(r->id) == len && memcmp(r->id, id, len) == 0) {
             atomic_store(r->flag, true);
+            if (r->wake)
+                r->wake(r->opaque); /* under the lock: the stream cannot unregister (and end) meanwhile */
             LGW_LOG(LGW_LOG_INFO, "worker", r->id, NULL, "client left: cancelling the upstream call");
         }
     pthread_mutex_unlock(&c->lock);
@@ -145,11 +149,14 @@ void lgw_cancels_stop(struct lgw_cancels *c)
     free(c);
 }
 
-void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag)
+void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag, void (*wake)(void *opaque),
+                          void *opaque)
 {
     struct running *r = lgw_calloc(1, sizeof(*r));
     lgw_strlcpy(r->id, job_id, sizeof(r->id));
     r->flag = flag;
+    r->wake = wake;
+    r->opaque = opaque;
     pthread_mutex_lock(&c->lock);
     r->next = c->list;
     c->list = r;

@@ -18,8 +18,11 @@ struct lgw_cancels;
 /* Starts the cancel consumer for this worker. cfg must outlive it. */
 int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struct lgw_cancels **out);
 void lgw_cancels_stop(struct lgw_cancels *c); /* NULL is a no-op */
-/* flag is raised if a cancel for job_id arrives while registered. job_id is copied. */
-void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag);
+/* flag is raised if a cancel for job_id arrives while registered, and then wake(opaque) runs (when not
+ * NULL) on the cancel thread, under the registry's lock: until lgw_cancels_unregister returns, whatever
+ * opaque points to is still registered. job_id is copied. */
+void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag, void (*wake)(void *opaque),
+                          void *opaque);
 void lgw_cancels_unregister(struct lgw_cancels *c, atomic_bool *flag);
 
 #endif

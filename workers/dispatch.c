@@ -24,61 +24,100 @@ static bool streamed_some(const struct lgw_dispatch *d)
     return d->stream && d->stream->emitted > 0;
 }
 
-void lgw_dispatch_run(struct lgw_dispatch *d, struct lgw_router *r, const struct lgw_config *cfg,
-                      const struct lgw_route_plan *plan, const struct lgw_job *job)
+static void next_candidate(struct lgw_dispatch *d);
+
+/* No call was made (every breaker open, or the deadline passed first), or the plan ran out. */
+static void finish(struct lgw_dispatch *d)
 {
-    struct lgw_health *health = lgw_router_health(r);
-    const struct lgw_model_info *last = NULL;
-    size_t skipped = 0;
+    if (d->attempts == 0) {
+        int rc = d->skipped ? LGW_ERR(NO_HEALTHY_PROVIDER) : LGW_ERR(TIMEOUT);
+        lgw_prov_result_cleanup(&d->res);
+        d->res.status = lgw_err_status(rc);
+        d->res.body = lgw_error_json(rc, NULL);
+    }
+    d->done(d);
+}
+
+/* One candidate's call is over (loop thread, or the caller's for an adapter with no I/O). */
+static void call_done(struct lgw_prov_call *call)
+{
+    struct lgw_dispatch *d = call->opaque;
+    struct lgw_health *health = lgw_router_health(d->router);
+    const struct lgw_model_info *m = d->current;
+    const struct lgw_job *job = d->job;
+    int64_t end_us = lgw_mono_us();
+    d->calling = false;
+    d->attempts++;
+    lgw_prov_result_cleanup(&d->res);
+    d->res = call->res; /* moved: the call's result is d's now */
+    memset(&call->res, 0, sizeof(call->res));
+    add_route(d, m, d->res.status);
+    /* A stream's latency is its time to first chunk: its length is the client's doing, not the provider's. */
+    int64_t first = d->stream && d->stream->first_emit_us ? d->stream->first_emit_us : end_us;
+    if (d->cancelled && atomic_load(d->cancelled)) {
+        lgw_health_abandon(health, m, d->probe); /* the client left: no verdict on the provider */
+        d->done(d);
+        return;
+    }
+    bool failed = lgw_dispatch_failover_status(d->res.status);
+    lgw_health_release(health, m, lgw_mono_ms(), d->probe, failed, (first - d->start_us) / 1000);
+    if (!failed || streamed_some(d)) {
+        d->done(d);
+        return;
+    }
+    if (d->next < d->plan->n)
+        LGW_LOG(LGW_LOG_INFO, "route", job->id, job->tenant, "%s/%s answered %d; trying the next candidate",
+                m->provider, m->id, d->res.status);
+    next_candidate(d);
+}
+
+/* Calls the next candidate the breakers let through, or finishes. */
+static void next_candidate(struct lgw_dispatch *d)
+{
+    struct lgw_health *health = lgw_router_health(d->router);
+    while (d->next < d->plan->n && d->attempts < d->cfg->route_max_attempts) {
+        const struct lgw_model_info *m = d->plan->chain[d->next++];
+        if (lgw_wall_ms() >= d->job->deadline_ms)
+            break;
+        if (!lgw_health_acquire(health, m, lgw_mono_ms(), &d->probe)) {
+            d->skipped++; /* its breaker is open: the next candidate, without spending an attempt */
+            continue;
+        }
+        const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
+        memset(&d->call, 0, sizeof(d->call));
+        d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
+                                         .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
+                                         .opaque = d};
+        d->current = m;
+        if (d->stream)
+            d->stream->first_emit_us = 0;
+        d->start_us = lgw_mono_us();
+        d->calling = true;
+        int rc = prov->call(prov, &d->call);
+        if (rc) { /* the call could not be made: its answer is the error, and done is ours to run */
+            lgw_prov_result_cleanup(&d->call.res);
+            d->call.res.status = lgw_err_status(rc);
+            d->call.res.body = lgw_error_json(rc, NULL);
+            call_done(&d->call);
+        }
+        return;
+    }
+    finish(d);
+}
+
+void lgw_dispatch_start(struct lgw_dispatch *d)
+{
     memset(&d->res, 0, sizeof(d->res));
     d->current = NULL;
     d->attempts = 0;
     d->route[0] = '\0';
-    for (size_t i = 0; i < plan->n && d->attempts < cfg->route_max_attempts; i++) {
-        const struct lgw_model_info *m = plan->chain[i];
-        if (lgw_wall_ms() >= job->deadline_ms)
-            break;
-        bool probe;
-        if (!lgw_health_acquire(health, m, lgw_mono_ms(), &probe)) {
-            skipped++; /* its breaker is open: the next candidate, without spending an attempt */
-            continue;
-        }
-        const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
-        lgw_prov_result_cleanup(&d->res);
-        memset(&d->res, 0, sizeof(d->res));
-        d->current = last = m;
-        if (d->stream)
-            d->stream->first_emit_us = 0;
-        int64_t start_us = lgw_mono_us();
-        int rc = prov->call(prov, cfg, m, job, d->stream, &d->res);
-        int64_t end_us = lgw_mono_us();
-        d->attempts++;
-        if (rc) {
-            lgw_prov_result_cleanup(&d->res);
-            d->res.status = lgw_err_status(rc);
-            d->res.body = lgw_error_json(rc, NULL);
-        }
-        add_route(d, m, d->res.status);
-        /* A stream's latency is its time to first chunk: its length is the client's doing, not the provider's. */
-        int64_t first = d->stream && d->stream->first_emit_us ? d->stream->first_emit_us : end_us;
-        if (d->cancelled && atomic_load(d->cancelled)) {
-            lgw_health_abandon(health, m, probe); /* the client left: no verdict on the provider */
-            return;
-        }
-        bool failed = lgw_dispatch_failover_status(d->res.status);
-        lgw_health_release(health, m, lgw_mono_ms(), probe, failed, (first - start_us) / 1000);
-        if (!failed || streamed_some(d))
-            return;
-        if (i + 1 < plan->n)
-            LGW_LOG(LGW_LOG_INFO, "route", job->id, job->tenant, "%s/%s answered %d; trying the next candidate",
-                    m->provider, m->id, d->res.status);
-    }
-    if (d->attempts == 0) {
-        /* Every candidate's breaker is open (or the deadline passed before the first call). */
-        int rc = skipped ? LGW_ERR(NO_HEALTHY_PROVIDER) : LGW_ERR(TIMEOUT);
-        lgw_prov_result_cleanup(&d->res);
-        d->res.status = lgw_err_status(rc);
-        d->res.body = lgw_error_json(rc, NULL);
-        d->current = last;
-    }
+    d->next = d->skipped = 0;
+    d->calling = false;
+    next_candidate(d);
+}
+
+void lgw_dispatch_abort(struct lgw_dispatch *d)
+{
+    if (d->calling)
+        lgw_prov_call_abort(&d->call);
 }

@@ -2,7 +2,10 @@
  * and on a failure another provider might not have (429, 5xx, timeout, unreachable) the next, within the
  * job's deadline and LLMGW_ROUTE_MAX_ATTEMPTS. A client error (400, 401, 404 ...) is the answer at once,
  * and so is any failure once part of a stream reached the client. Every call's outcome feeds the health
- * table (breaker and latency). */
+ * table (breaker and latency).
+ *
+ * Asynchronous: provider calls run on a transfer loop (providers/http_loop.h); the dispatch moves to the
+ * next candidate from the previous call's end, on the loop thread, and says when it is over. */
 #ifndef LGW_DISPATCH_H
 #define LGW_DISPATCH_H
 
@@ -12,20 +15,35 @@
 #include "routing/router.h"
 
 struct lgw_dispatch {
-    /* in */
+    /* in: set by the caller before lgw_dispatch_start, borrowed until done runs */
     struct lgw_prov_stream *stream; /* a streamed chat job's sink, or NULL */
     const atomic_bool *cancelled;   /* the client left (streams), or NULL */
+    struct lgw_router *router;
+    const struct lgw_config *cfg;
+    const struct lgw_route_plan *plan; /* non-empty */
+    const struct lgw_job *job;
+    struct lgw_http_loop *loop;
+    void (*done)(struct lgw_dispatch *d); /* exactly once, when the outputs are final */
+    void *opaque;                         /* the caller's */
     /* out; current and route are also read by the stream sink while a call runs (same thread) */
-    struct lgw_prov_result res;              /* the answer: the last call's result (cleanup after use) */
-    const struct lgw_model_info *current;    /* the model being called, then the one that answered; NULL: none */
-    int attempts;                            /* provider calls made */
-    char route[LGW_ROUTE_TEXT_MAX];          /* "provider/model=status" per call, comma-separated */
+    struct lgw_prov_result res;           /* the answer: the last call's result (cleanup after use) */
+    const struct lgw_model_info *current; /* the model being called, then the one that answered; NULL: none */
+    int attempts;                         /* provider calls made */
+    char route[LGW_ROUTE_TEXT_MAX];       /* "provider/model=status" per call, comma-separated */
+    /* dispatch.c's state */
+    size_t next, skipped;
+    bool probe, calling;
+    int64_t start_us;
+    struct lgw_prov_call call;
 };
 
-/* Runs job along plan (non-empty). Fills d's outputs; res always ends with a status and, unless a stream
- * delivered the answer, a body. Runs on a worker pool thread. */
-void lgw_dispatch_run(struct lgw_dispatch *d, struct lgw_router *r, const struct lgw_config *cfg,
-                      const struct lgw_route_plan *plan, const struct lgw_job *job);
+/* Starts d along d->plan. d->done runs exactly once, with res holding a status and, unless a stream
+ * delivered the answer, a body: on the loop thread, or (an adapter with no I/O, or no candidate) before this
+ * returns. d must stay valid until then. Any thread. */
+void lgw_dispatch_start(struct lgw_dispatch *d);
+/* The client left: the provider call in flight stops at once (its transfer is removed from the loop). Loop
+ * thread. */
+void lgw_dispatch_abort(struct lgw_dispatch *d);
 
 /* True when an upstream answer with this status says the provider is failing (another may succeed). */
 bool lgw_dispatch_failover_status(int status);

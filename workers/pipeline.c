@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -14,9 +15,21 @@
 #include "providers/provider.h"
 #include "workers/dispatch.h"
 
-/* One job's state as it moves through the stages; lives on the pool thread's stack for the run. */
+/* The stream sink: a streamed job's chunks go out as non-final replies, in order, as the provider yields
+ * them (see stream_emit). */
+struct stream_ctx {
+    struct lgw_prov_stream base;
+    struct job_run *run; /* the route so far is run->d: the first chunk tells the ingress who answers */
+    int seq;
+    atomic_bool cancelled; /* the client left (cancel.h): stop, which aborts the upstream transfer */
+};
+
+/* One job's state as it moves through the stages. Reference-counted: the stages hold one reference while
+ * they run (across the wait for the provider), and a cancel on its way to the loop holds one; the last
+ * reference ends the run. */
 struct job_run {
-    const struct lgw_pipeline *p;
+    atomic_int refs;
+    struct lgw_pipeline *p;
     struct lgw_ticket *t; /* NULL once the cost stage handed it to the delivery reports */
     const struct lgw_job *job;
     struct lgw_catalog *cat; /* the job keeps this catalog for its whole run, whatever a reload does meanwhile */
@@ -31,19 +44,37 @@ struct job_run {
     int seq;                           /* stream chunks sent: the final reply's seq */
     struct lgw_cost_event ev;
     struct lgw_reply reply;
+    size_t next_stage;           /* the stage to run when the run goes on */
+    struct lgw_http_loop *loop;  /* where its provider calls run */
+    struct stream_ctx sctx;
+    bool streamed, dispatching;  /* dispatching: loop thread only */
 };
+
+static void run_ref(struct job_run *run)
+{
+    atomic_fetch_add(&run->refs, 1);
+}
+
+static void run_unref(struct job_run *run)
+{
+    if (atomic_fetch_sub(&run->refs, 1) != 1)
+        return;
+    struct lgw_pipeline *p = run->p;
+    lgw_prov_result_cleanup(&run->d.res);
+    lgw_catalog_unref(run->cat);
+    free(run);
+    p->finished(p->opaque);
+}
 
 /* ---- the stream sink */
 
-/* A streamed job's chunks go out as non-final replies, in order, as the provider yields them. They are
- * not tracked for the offset: the final reply and the cost event, produced after them on the same
- * partitions by the same producer, are. */
-struct stream_ctx {
-    struct lgw_prov_stream base;
-    struct job_run *run; /* the route so far is run->d: the first chunk tells the ingress who answers */
-    int seq;
-    atomic_bool cancelled; /* the client left (cancel.h): stop, which aborts the upstream transfer */
-};
+/* The chunks are counted until Kafka acknowledges them; at the limit the wire layer stops reading the
+ * provider's stream (and starts again once it is below), so a stream's memory is bounded. */
+static bool stream_full(struct lgw_prov_stream *stream)
+{
+    struct stream_ctx *ctx = (struct stream_ctx *)stream;
+    return lgw_results_unacked_chunks(ctx->run->t) >= ctx->run->p->cfg->worker_stream_max_chunks;
+}
 
 static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
 {
@@ -85,7 +116,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
 
 /* The route: the job's strategy (the request's, else the configured default) and its plan of candidates.
  * A job that cannot be routed is answered here with the client's error. */
-static void stage_plan(struct job_run *run)
+static bool stage_plan(struct job_run *run)
 {
     const struct lgw_job *job = run->job;
     struct lgw_prov_result *res = &run->d.res;
@@ -112,33 +143,42 @@ static void stage_plan(struct job_run *run)
         lgw_strlcpy(res->model, run->model_name, sizeof(res->model));
         run->answered = true;
     }
+    return true;
 }
 
-/* The providers along the plan (workers/dispatch.c), a streamed chat job's chunks going out as they come. */
-static void stage_dispatch(struct job_run *run)
+/* The cancel thread (under the registry's lock, so run is still registered): the flag is up; the loop takes
+ * the provider call off at once. */
+static void cancel_on_loop(void *opaque)
 {
-    if (run->answered)
-        return;
+    struct job_run *run = opaque;
+    if (run->dispatching)
+        lgw_dispatch_abort(&run->d);
+    run_unref(run);
+}
+
+static void cancel_wake(void *opaque)
+{
+    struct job_run *run = opaque;
+    run_ref(run);
+    lgw_http_loop_post(run->loop, 0, cancel_on_loop, run);
+}
+
+static void run_stages(struct job_run *run);
+
+/* The route is done (loop thread, or the dispatching thread for an adapter with no I/O). */
+static void dispatched(struct lgw_dispatch *d)
+{
+    struct job_run *run = d->opaque;
     const struct lgw_pipeline *p = run->p;
     const struct lgw_job *job = run->job;
-    struct lgw_dispatch *d = &run->d;
     struct lgw_prov_result *res = &d->res;
-    struct stream_ctx sctx = {.run = run};
-    sctx.base.emit = stream_emit;
-    json_t *so = json_object_get(job->body, "stream_options");
-    sctx.base.include_usage = json_is_true(json_object_get(so, "include_usage"));
-    bool streamed = job->stream && job->kind == LGW_JOB_CHAT;
-    d->stream = streamed ? &sctx.base : NULL;
-    d->cancelled = &sctx.cancelled;
-    if (streamed && p->cancels)
-        lgw_cancels_register(p->cancels, job->id, &sctx.cancelled);
-    lgw_dispatch_run(d, p->router, p->cfg, &run->plan, job);
-    if (streamed && p->cancels)
-        lgw_cancels_unregister(p->cancels, &sctx.cancelled);
-    d->stream = NULL; /* sctx ends with this stage */
+    run->dispatching = false;
+    if (run->streamed && p->cancels)
+        lgw_cancels_unregister(p->cancels, &run->sctx.cancelled);
+    d->stream = NULL;
     d->cancelled = NULL;
-    run->seq = sctx.seq;
-    if (streamed && res->status == 200 && !res->body)
+    run->seq = run->sctx.seq;
+    if (run->streamed && res->status == 200 && !res->body)
         res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
     run->info = d->current ? d->current : run->plan.chain[0];
     lgw_strlcpy(run->ev.provider, run->info->provider, sizeof(run->ev.provider));
@@ -149,16 +189,60 @@ static void stage_dispatch(struct job_run *run)
     if (run->plan.last_resort)
         LGW_LOG(LGW_LOG_DEBUG, "worker", job->id, job->tenant, "no provider keys: echo serves %s", run->model_name);
     run->answered = true;
+    run_stages(run);
+    run_unref(run); /* the reference the stages kept across the wait */
+}
+
+/* On the job's transfer loop: the whole dispatch lives on this thread, so a cancel (posted here too) finds
+ * it in one state or another, never half-way. */
+static void dispatch_on_loop(void *opaque)
+{
+    struct job_run *run = opaque;
+    const struct lgw_pipeline *p = run->p;
+    const struct lgw_job *job = run->job;
+    struct stream_ctx *sctx = &run->sctx;
+    struct lgw_dispatch *d = &run->d;
+    sctx->run = run;
+    atomic_init(&sctx->cancelled, false);
+    sctx->base.emit = stream_emit;
+    sctx->base.full = stream_full;
+    json_t *so = json_object_get(job->body, "stream_options");
+    sctx->base.include_usage = json_is_true(json_object_get(so, "include_usage"));
+    run->streamed = job->stream && job->kind == LGW_JOB_CHAT;
+    d->stream = run->streamed ? &sctx->base : NULL;
+    d->cancelled = &sctx->cancelled;
+    d->router = p->router;
+    d->cfg = p->cfg;
+    d->plan = &run->plan;
+    d->job = job;
+    d->loop = run->loop;
+    d->done = dispatched;
+    d->opaque = run;
+    run->dispatching = true;
+    if (run->streamed && p->cancels)
+        lgw_cancels_register(p->cancels, job->id, &sctx->cancelled, cancel_wake, run);
+    lgw_dispatch_start(d);
+}
+
+/* The providers along the plan (workers/dispatch.c), a streamed chat job's chunks going out as they come.
+ * The run waits here: it goes on from dispatched(), on the loop. */
+static bool stage_dispatch(struct job_run *run)
+{
+    if (run->answered)
+        return true;
+    run_ref(run); /* kept across the wait; dropped in dispatched() */
+    lgw_http_loop_post(run->loop, 0, dispatch_on_loop, run);
+    return false;
 }
 
 /* The cost of the provider calls made, at the catalog's price of the model that answered. A model with no
  * price is loud (metric and log) and recorded as cost unknown, never as a silent $0. */
-static void stage_price(struct job_run *run)
+static bool stage_price(struct job_run *run)
 {
     const struct lgw_model_info *info = run->info;
     struct lgw_cost_event *ev = &run->ev;
     if (!info || run->d.attempts == 0)
-        return;
+        return true;
     ev->cost_known = info->price.known;
     if (lgw_cost_of_usage(&info->price, &run->d.res.usage, &ev->cost_nusd)) {
         ev->cost_known = false;
@@ -169,10 +253,11 @@ static void stage_price(struct job_run *run)
         LGW_LOG(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant,
                 "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
     }
+    return true;
 }
 
 /* The final reply and the cost event, from the answer. */
-static void stage_outcome(struct job_run *run)
+static bool stage_outcome(struct job_run *run)
 {
     const struct lgw_prov_result *res = &run->d.res;
     struct lgw_cost_event *ev = &run->ev;
@@ -202,18 +287,20 @@ static void stage_outcome(struct job_run *run)
     lgw_strlcpy(reply->strategy, ev->strategy, sizeof(reply->strategy));
     reply->route_attempts = run->d.attempts;
     lgw_strlcpy(reply->route, run->d.route, sizeof(reply->route));
+    return true;
 }
 
 /* The final reply to the job's reply topic (a failure there leaves the client its 504; the cost event still
  * accounts for the job). */
-static void stage_reply(struct job_run *run)
+static bool stage_reply(struct job_run *run)
 {
     lgw_results_reply(run->t, &run->reply);
+    return true;
 }
 
 /* The job's cost event: always the last stage, since it hands the ticket to the delivery reports, which
  * store the job's offset once the reply and the cost event are acknowledged (workers/results.h). */
-static void stage_cost(struct job_run *run)
+static bool stage_cost(struct job_run *run)
 {
     struct lgw_ticket *t = run->t;
     char labels[96];
@@ -225,16 +312,19 @@ static void stage_cost(struct job_run *run)
     run->t = NULL;
     run->job = NULL;
     lgw_results_cost(t, &run->ev);
+    return true;
 }
 
-/* The pipeline. Each stage reads and fills the run; the order is the job's order. Hooks for the next steps:
+/* The pipeline. Each stage reads and fills the run; the order is the job's order. A stage returns false
+ * when the run waits (dispatch: for its provider calls) and goes on later from the next stage. Hooks for
+ * the next steps:
  *   - the response cache (cache/) adds a lookup stage between plan and dispatch (a hit fills d.res, sets
  *     answered, and dispatch and price skip) and a store stage after reply (complete answers only: a
  *     partial stream is never cached);
  *   - trace spans wrap each stage by its name, under the job's traceparent (ticket->traceparent). */
 static const struct stage {
     const char *name;
-    void (*run)(struct job_run *run);
+    bool (*run)(struct job_run *run);
 } STAGES[] = {
     {"plan", stage_plan},
     /* {"cache_lookup", ...}: the response cache hooks in here. */
@@ -246,23 +336,30 @@ static const struct stage {
     {"cost", stage_cost}, /* last: takes the ticket */
 };
 
-void lgw_pipeline_run(const struct lgw_pipeline *p, struct lgw_ticket *t)
+/* Runs the stages from run->next_stage until one waits or all are done. */
+static void run_stages(struct job_run *run)
 {
-    struct job_run run;
-    memset(&run, 0, sizeof(run));
-    run.p = p;
-    run.t = t;
-    run.job = &t->job;
-    lgw_results_cost_init(p->results, &t->job, &run.ev);
-    run.cat = lgw_catalog_current(p->catalog);
+    while (run->next_stage < sizeof(STAGES) / sizeof(STAGES[0])) {
+        const struct stage *st = &STAGES[run->next_stage++];
+        if (!st->run(run))
+            return;
+    }
+}
+
+void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t)
+{
+    struct job_run *run = lgw_calloc(1, sizeof(*run));
+    atomic_init(&run->refs, 1);
+    run->p = p;
+    run->t = t;
+    run->job = &t->job;
+    run->loop = p->loops[atomic_fetch_add(&p->next_loop, 1) % p->nloops];
+    lgw_results_cost_init(p->results, &t->job, &run->ev);
+    /* The job keeps this catalog for its whole run, whatever a reload does meanwhile. */
+    run->cat = lgw_catalog_current(p->catalog);
     json_t *model = json_object_get(t->job.body, "model");
-    run.model_name = json_is_string(model) ? json_string_value(model) : "";
-    run.start_us = lgw_mono_us();
-
-    for (size_t i = 0; i < sizeof(STAGES) / sizeof(STAGES[0]); i++)
-        STAGES[i].run(&run);
-
-    /* run.model_name pointed into the job's body: gone with the ticket, unused from here. */
-    lgw_prov_result_cleanup(&run.d.res);
-    lgw_catalog_unref(run.cat);
+    run->model_name = json_is_string(model) ? json_string_value(model) : "";
+    run->start_us = lgw_mono_us();
+    run_stages(run);
+    run_unref(run); /* the stages' own reference; a waiting stage took another */
 }

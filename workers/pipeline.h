@@ -1,16 +1,24 @@
-/* pipeline.h - one job's run on a pool thread, as a list of stages: plan, (response cache), dispatch along the
- * route, price, reply, cost event. A new step of the job (cache lookup and store, trace spans) is a stage. */
+/* pipeline.h - one job's run, as a list of stages: plan, (response cache), dispatch along the route, price,
+ * reply, cost event. A new step of the job (cache lookup and store, trace spans) is a stage.
+ *
+ * Threads: a job starts on a pool thread, which plans it (routing); its provider calls run on one of the
+ * worker's transfer loops (providers/http_loop.h), and the stages after dispatch run there when the calls
+ * are over. No thread waits on a provider. */
 #ifndef LGW_PIPELINE_H
 #define LGW_PIPELINE_H
 
+#include <stdatomic.h>
+
 #include "common/config.h"
 #include "common/metrics.h"
+#include "providers/http_loop.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
 #include "workers/cancel.h"
 #include "workers/results.h"
 
-/* What every job's run uses; all borrowed from the worker, which keeps them alive while the pool runs. */
+/* What every job's run uses; all borrowed from the worker, which keeps them alive until every run has ended
+ * (lgw_pipeline_run's finished callback). */
 struct lgw_pipeline {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
@@ -18,10 +26,18 @@ struct lgw_pipeline {
     struct lgw_router *router;
     struct lgw_cancels *cancels; /* NULL: the cancel consumer did not start; streams run to their end */
     struct lgw_results *results;
+    struct lgw_http_loop **loops; /* where provider calls run; a job takes the next one in turn */
+    size_t nloops;
+    atomic_size_t next_loop;
+    /* Runs once per job when its run has ended (after its cost event was handed over), on whatever thread
+     * ended it: the worker counts jobs in flight with it. */
+    void (*finished)(void *opaque);
+    void *opaque;
 };
 
-/* Runs t's job through every stage and produces its reply (streamed chunks first, when asked for) and its
- * cost event. Takes t: it ends with the delivery reports (workers/results.h). A pool thread. */
-void lgw_pipeline_run(const struct lgw_pipeline *p, struct lgw_ticket *t);
+/* Starts t's job through its stages; they produce its reply (streamed chunks first, when asked for) and its
+ * cost event. Takes t: it ends with the delivery reports (workers/results.h). Returns at once when the job
+ * waits for a provider; p->finished runs when the run is over. A pool thread. */
+void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t);
 
 #endif

@@ -96,7 +96,7 @@ static bool produce_cost(struct lgw_results *r, const struct lgw_ticket *t, cons
     return true;
 }
 
-/* Runs on the poller thread (and in lgw_results_free's purge). Chunks carry no opaque: untracked. */
+/* Runs on the poller thread (and in lgw_results_free's purge). */
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     struct lgw_results *r = opaque;
@@ -104,6 +104,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
     if (!d)
         return;
     struct lgw_ticket *t = d->ticket;
+    if (d->role == LGW_MSG_CHUNK)
+        atomic_fetch_sub(&t->unacked_chunks, 1);
     if (msg->err) {
         lgw_metrics_add(r->m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 1);
         LGW_LOG(LGW_LOG_WARN, "worker", t->job.id, NULL, "delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
@@ -120,7 +122,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
             if (produce(r, rk, &again) == 0)
                 return;
         }
-        if (d->role != LGW_MSG_REPLY)
+        if (d->role == LGW_MSG_COST || d->role == LGW_MSG_DLQ)
             atomic_store(&t->abandoned, true); /* its offset is never committed, so the job runs again */
     }
     release(t);
@@ -266,7 +268,21 @@ static int produce_reply(struct lgw_ticket *t, const struct lgw_reply *reply, st
 
 int lgw_results_chunk(struct lgw_ticket *t, const struct lgw_reply *reply)
 {
-    return produce_reply(t, reply, NULL);
+    /* Tracked like any message (the ticket lives until its delivery report), and counted for the bound. */
+    t->chunk_d = (struct lgw_delivery){t, LGW_MSG_CHUNK};
+    atomic_fetch_add(&t->pending, 1);
+    atomic_fetch_add(&t->unacked_chunks, 1);
+    int rc = produce_reply(t, reply, &t->chunk_d);
+    if (rc) {
+        atomic_fetch_sub(&t->unacked_chunks, 1);
+        release(t);
+    }
+    return rc;
+}
+
+int lgw_results_unacked_chunks(const struct lgw_ticket *t)
+{
+    return atomic_load(&t->unacked_chunks);
 }
 
 int lgw_results_reply(struct lgw_ticket *t, const struct lgw_reply *reply)

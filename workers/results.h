@@ -22,7 +22,7 @@ struct lgw_results;
 struct lgw_ticket;
 
 /* What a message is to its job: a failed cost event or dead letter is produced again, a failed reply is not. */
-enum lgw_msg_role { LGW_MSG_REPLY, LGW_MSG_COST, LGW_MSG_DLQ };
+enum lgw_msg_role { LGW_MSG_REPLY, LGW_MSG_COST, LGW_MSG_DLQ, LGW_MSG_CHUNK };
 
 /* One tracked message of a ticket: the delivery report's opaque. */
 struct lgw_delivery {
@@ -44,6 +44,8 @@ struct lgw_ticket {
     struct lgw_results *results;
     atomic_int pending; /* messages not yet acknowledged, plus one while the holder has not let go */
     struct lgw_delivery d[2];
+    struct lgw_delivery chunk_d;  /* every stream chunk's delivery report points here */
+    atomic_int unacked_chunks;    /* stream chunks produced, not yet acknowledged (the stream's bound) */
     atomic_bool abandoned; /* a message could not be delivered: never commit this offset, the job runs again */
 };
 
@@ -75,10 +77,13 @@ void lgw_results_ticket_drop(struct lgw_ticket *t);
 /* A cost event for job run by this worker: a new event_id, the job's identity, cost known until shown
  * otherwise, now as ts_ms. Any thread. */
 void lgw_results_cost_init(const struct lgw_results *r, const struct lgw_job *job, struct lgw_cost_event *ev);
-/* Produces one non-final stream chunk of t's job to its reply topic. Not tracked for the offset: the final
- * reply and the cost event, produced after it by the same producer, are. Does not take t; reply is borrowed.
- * Returns 0 or LGW_ERR. The pool thread running the job. */
+/* Produces one non-final stream chunk of t's job to its reply topic. Counted until Kafka acknowledges it
+ * (lgw_results_unacked_chunks), so a stream that outruns Kafka can be held back; a chunk that is not
+ * delivered does not hold back the job's offset (the final reply and cost event decide). Does not take t;
+ * reply is borrowed. Returns 0 or LGW_ERR. The thread running the job's provider call. */
 int lgw_results_chunk(struct lgw_ticket *t, const struct lgw_reply *reply);
+/* Stream chunks of t produced and not yet acknowledged. Any thread. */
+int lgw_results_unacked_chunks(const struct lgw_ticket *t);
 /* Produces t's final reply, tracked: the ticket then also waits for its acknowledgement. A reply that cannot
  * be queued is logged and counted; the client gets its 504 and the job is still accounted for by the cost
  * event. Does not take t; reply is borrowed. Returns 0 or LGW_ERR. The pool thread running the job. */

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/topics.h"
+#include "providers/http_loop.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
 #include "workers/cancel.h"
@@ -34,9 +36,14 @@ struct lgw_worker {
     struct lgw_offsets *offsets;
     struct lgw_results *results;
     struct lgw_pipeline pipeline;
-    /* The job queue holds at most one job per thread, so a job waits there at most as long as one job runs;
-     * the consumer thread blocks when it is full (back-pressure). */
+    /* Planning threads behind a bounded queue; provider calls then run on the transfer loops. */
     struct lgw_pool *pool;
+    struct lgw_http_loop **loops;
+    size_t nloops;
+    /* Jobs held (queued, planning, or calling providers). At worker_concurrency the consumer pauses its
+     * partitions (no rebalance) and resumes below it: back-pressure without a thread per job. */
+    atomic_long inflight;
+    bool paused; /* consumer thread only */
     struct lgw_cancels *cancels;
     struct lgw_catalog_holder *catalog;
     struct lgw_router *router;
@@ -46,13 +53,45 @@ struct lgw_worker {
     atomic_bool kafka_up;
 };
 
-/* The pool's callback: one job on a pool thread. Takes the ticket. */
+/* The pool's callback: one job on a pool thread, which plans it and hands its calls to a loop. Takes the
+ * ticket. */
 static void run_job(void *item, void *opaque)
 {
     struct lgw_worker *w = opaque;
-    lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, 1);
     lgw_pipeline_run(&w->pipeline, item);
+}
+
+/* A job's run is over (any thread). */
+static void job_finished(void *opaque)
+{
+    struct lgw_worker *w = opaque;
+    atomic_fetch_sub(&w->inflight, 1);
     lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, -1);
+}
+
+/* Pauses or resumes every assigned partition. Consumer thread. */
+static void set_paused(struct lgw_worker *w, bool paused)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(w->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (paused)
+            rd_kafka_pause_partitions(w->consumer, parts);
+        else
+            rd_kafka_resume_partitions(w->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    w->paused = paused;
+    lgw_metrics_gauge_set(w->m, "llmgw_worker_paused", NULL, paused ? 1 : 0);
+    LGW_LOG(LGW_LOG_DEBUG, "worker", NULL, NULL, "%s consuming: %ld job(s) in flight, limit %lld",
+            paused ? "paused" : "resumed", atomic_load(&w->inflight), (long long)w->cfg->worker_concurrency);
+}
+
+/* Back-pressure: stop taking jobs at the in-flight limit, take them again below it. Consumer thread. */
+static void flow_control(struct lgw_worker *w)
+{
+    bool full = atomic_load(&w->inflight) >= w->cfg->worker_concurrency;
+    if (full != w->paused)
+        set_paused(w, full);
 }
 
 static void drop_job(void *item)
@@ -79,9 +118,12 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
         lgw_results_expired(t);
         return;
     }
+    atomic_fetch_add(&w->inflight, 1);
+    lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, 1);
     if (lgw_pool_push(w->pool, t, stop)) {
         /* Shutting down with a full queue: leave the job for the next owner of the partition. */
         lgw_results_ticket_drop(t);
+        job_finished(w);
     }
 }
 
@@ -91,6 +133,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
+        if (w->paused) /* still at the in-flight limit: new partitions wait too */
+            rd_kafka_pause_partitions(rk, parts);
         return;
     }
     /* Revoked: let this member's in-flight jobs of those partitions finish (bounded), commit what they
@@ -116,13 +160,48 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_jobs_total", LGW_METRIC_COUNTER, "Jobs finished by kind and outcome.");
     lgw_metrics_declare(m, "llmgw_job_duration_seconds", LGW_METRIC_HISTOGRAM,
                         "Time from consuming a job to producing its result.");
-    lgw_metrics_declare(m, "llmgw_jobs_in_flight", LGW_METRIC_GAUGE, "Jobs running on the worker pool.");
+    lgw_metrics_declare(m, "llmgw_jobs_in_flight", LGW_METRIC_GAUGE,
+                        "Jobs a worker holds: queued, planning, or waiting for providers.");
+    lgw_metrics_declare(m, "llmgw_worker_paused", LGW_METRIC_GAUGE,
+                        "1 while the worker has paused its Kafka partitions at its in-flight limit.");
     lgw_metrics_declare(m, "llmgw_dlq_total", LGW_METRIC_COUNTER, "Malformed jobs sent to the dead-letter topic.");
     lgw_metrics_declare(m, "llmgw_kafka_produce_errors_total", LGW_METRIC_COUNTER, "Kafka produce failures.");
     lgw_metrics_add(m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 0); /* shown as 0, not absent */
     lgw_metrics_declare(m, "llmgw_cost_unknown_total", LGW_METRIC_COUNTER, "Jobs served by a model with no price.");
     lgw_metrics_declare(m, "llmgw_route_fallbacks_total", LGW_METRIC_COUNTER,
                         "Provider calls made after the first candidate of a request failed.");
+}
+
+/* Each streamed provider call holds a socket: raise the soft open-files limit to the hard one, and say what
+ * the worker can hold. */
+static void raise_nofile(const struct lgw_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    LGW_INFO("worker", "limits: %lld job(s) in flight, %lld transfer loop(s), %lld planning thread(s), "
+             "%lld connection(s) per provider host, open files %llu (hard %llu)",
+             (long long)cfg->worker_concurrency, (long long)cfg->worker_http_loops, (long long)cfg->worker_plan_threads,
+             (long long)cfg->provider_max_host_connections, (unsigned long long)rl.rlim_cur,
+             (unsigned long long)rl.rlim_max);
+    if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < cfg->worker_concurrency + 256)
+        LGW_WARN("worker", "open-files limit %llu is below worker_concurrency + 256: streamed calls may fail to "
+                 "connect; raise `ulimit -n` (docs/CONFIG.md)", (unsigned long long)rl.rlim_cur);
+}
+
+static void loops_free(struct lgw_worker *w)
+{
+    for (size_t i = 0; i < w->nloops; i++)
+        lgw_http_loop_free(w->loops[i]);
+    free(w->loops);
+    w->loops = NULL;
+    w->nloops = 0;
 }
 
 /* Subscribes the consumer to both job topics. */
@@ -185,20 +264,33 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     w->health_started = true;
     if (lgw_cancels_start(cfg, w->id, &w->cancels))
         LGW_WARN("worker", "cancel consumer not started: streams of clients that leave run to their end");
+    raise_nofile(cfg);
+    struct lgw_http_loop_opts lo = {.max_host_connections = (long)cfg->provider_max_host_connections,
+                                    .max_connections = (long)cfg->provider_max_connections,
+                                    .max_idle_connections = (long)cfg->worker_concurrency};
+    w->loops = lgw_calloc((size_t)cfg->worker_http_loops, sizeof(*w->loops));
+    for (; w->nloops < (size_t)cfg->worker_http_loops; w->nloops++)
+        if ((rc = lgw_http_loop_new(&lo, &w->loops[w->nloops])))
+            goto fail;
     w->pipeline = (struct lgw_pipeline){.cfg = cfg,
                                         .m = m,
                                         .catalog = w->catalog,
                                         .router = w->router,
                                         .cancels = w->cancels,
-                                        .results = w->results};
-    size_t nthreads = (size_t)cfg->worker_concurrency;
-    if ((rc = lgw_pool_new(nthreads, nthreads, run_job, w, &w->pool)))
+                                        .results = w->results,
+                                        .loops = w->loops,
+                                        .nloops = w->nloops,
+                                        .finished = job_finished,
+                                        .opaque = w};
+    if ((rc = lgw_pool_new((size_t)cfg->worker_plan_threads, (size_t)cfg->worker_concurrency, run_job, w, &w->pool)))
         goto fail;
-    LGW_INFO("worker", "worker %s started: %zu job threads, group %s", w->id, nthreads, group);
+    lgw_metrics_gauge_set(m, "llmgw_worker_paused", NULL, 0);
+    LGW_INFO("worker", "worker %s started: group %s", w->id, group);
     *out = w;
     return LGW_OK;
 fail:
     lgw_cancels_stop(w->cancels);
+    loops_free(w);
     atomic_store(&w->health_stop, true);
     if (w->health_started)
         pthread_join(w->health, NULL);
@@ -218,6 +310,7 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
 {
     while (!atomic_load(stop)) {
         lgw_catalog_holder_refresh(w->catalog); /* SIGHUP: jobs from here on see the new catalog */
+        flow_control(w);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
         if (!msg)
             continue;
@@ -262,7 +355,10 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_pool_close(w->pool);
     lgw_pool_join(w->pool);
     lgw_pool_free(w->pool, drop_job);
+    /* No cancel may be posted to a loop that is gone; then the loops end what still runs (each such job still
+     * sends its reply and cost event, through the producers, which are still here). */
     lgw_cancels_stop(w->cancels);
+    loops_free(w);
     lgw_results_flush(w->results, 2000);
     lgw_results_stop(w->results);
     atomic_store(&w->health_stop, true);
