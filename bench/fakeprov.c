@@ -2,7 +2,11 @@
  * the fake is never the bottleneck: one thread per connection, and a request only ever blocks its own.
  *
  * Usage: bench_fakeprov --port P [--latency-ms N] [--jitter-ms J] [--chunks K] [--gap-ms G] [--host H]
- * Prints "ready" once listening; runs until SIGTERM or SIGINT. */
+ * Prints "ready" once listening; runs until SIGTERM or SIGINT.
+ *
+ * GET /_stats answers {"active": streams being served now, "max_active": the most at once, "streams": streamed
+ * requests started, "aborted": streamed requests whose client went away before the stream's end}, counted since
+ * start or since the last POST /_stats/reset (which zeroes streams and aborted, and sets max_active to active). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -10,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,9 +25,13 @@
 
 static long opt_latency, opt_jitter, opt_chunks = 8, opt_gap;
 
+/* What GET /_stats reports; connection threads update them without a lock. */
+static atomic_long stat_active, stat_max_active, stat_streams, stat_aborted;
+
 /* One request's state: created on its first call to the access handler, freed when it completes. */
 struct req {
     bool stream;
+    bool streaming; /* a streamed answer was queued: counted in stat_active until the request completes */
     char tail[16]; /* the body's last bytes, so a "stream":true split across two reads is still seen */
     size_t tail_len;
 };
@@ -167,6 +176,21 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return ret;
 }
 
+/* GET /_stats and POST /_stats/reset. */
+static enum MHD_Result stats(struct MHD_Connection *conn, bool reset)
+{
+    if (reset) {
+        atomic_store(&stat_streams, 0);
+        atomic_store(&stat_aborted, 0);
+        atomic_store(&stat_max_active, atomic_load(&stat_active));
+    }
+    char body[160];
+    snprintf(body, sizeof(body), "{\"active\":%ld,\"max_active\":%ld,\"streams\":%ld,\"aborted\":%ld}",
+             atomic_load(&stat_active), atomic_load(&stat_max_active), atomic_load(&stat_streams),
+             atomic_load(&stat_aborted));
+    return reply(conn, MHD_HTTP_OK, "application/json", body);
+}
+
 /* Scans a piece of the body for "stream":true, including a match that straddles two pieces. */
 static void scan_body(struct req *r, const char *data, size_t len)
 {
@@ -197,6 +221,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (!openai && !anthropic) {
         if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/models") == 0)
             return reply(conn, MHD_HTTP_OK, "application/json", MODELS_BODY);
+        if (strcmp(method, "GET") == 0 && strcmp(url, "/_stats") == 0)
+            return stats(conn, false);
+        if (post && strcmp(url, "/_stats/reset") == 0)
+            return stats(conn, true);
         return reply(conn, MHD_HTTP_NOT_FOUND, "application/json", NOT_FOUND_BODY);
     }
     struct req *r = *con_cls;
@@ -237,6 +265,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    r->streaming = true; /* from here completed_cb sees the request's end, however it ends */
+    atomic_fetch_add(&stat_streams, 1);
+    long active = atomic_fetch_add(&stat_active, 1) + 1, max = atomic_load(&stat_max_active);
+    while (active > max && !atomic_compare_exchange_weak(&stat_max_active, &max, active))
+        ;
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -246,7 +279,13 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)cls;
     (void)conn;
-    (void)toe;
+    struct req *r = *con_cls;
+    if (r && r->streaming) {
+        /* Anything but a clean end (the client closed, a write failed, the daemon stopped) is an abort. */
+        atomic_fetch_sub(&stat_active, 1);
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            atomic_fetch_add(&stat_aborted, 1);
+    }
     free(*con_cls);
     *con_cls = NULL;
 }
