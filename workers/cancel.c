@@ -14,12 +14,12 @@
 #include "common/topics.h"
 #include "common/log.h"
 
-struct running {
+struct lgw_cancel_reg {
     char id[LGW_ID_MAX];
     atomic_bool *flag;
     void (*wake)(void *opaque);
     void *opaque;
-    struct running *next;
+    struct lgw_cancel_reg *prev, *next;
 };
 
 struct lgw_cancels {
@@ -27,13 +27,15 @@ struct lgw_cancels {
     pthread_t thread;
     atomic_bool stop;
     pthread_mutex_t lock;
-    struct running *list; /* running streams; a cancel is rare, so a list is enough */
+    /* Running streams: registering and unregistering are O(1) (a worker holds thousands); a cancel, which is
+     * rare, walks the list. */
+    struct lgw_cancel_reg *list;
 };
 
 static void raise_flag(struct lgw_cancels *c, const char *id, size_t len)
 {
     pthread_mutex_lock(&c->lock);
-    for (struct running *r = c->list; r; r = r->next)
+    for (struct lgw_cancel_reg *r = c->list; r; r = r->next)
         if (strlen(r->id) == len && memcmp(r->id, id, len) == 0) {
             atomic_store(r->flag, true);
             if (r->wake)
@@ -134,14 +136,22 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
 
 void lgw_cancels_stop(struct lgw_cancels *c)
 {
-    if (!c)
+    if (!c || !c->consumer)
         return;
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
     rd_kafka_consumer_close(c->consumer);
     rd_kafka_destroy(c->consumer);
+    c->consumer = NULL;
+}
+
+void lgw_cancels_free(struct lgw_cancels *c)
+{
+    if (!c)
+        return;
+    lgw_cancels_stop(c);
     while (c->list) {
-        struct running *r = c->list;
+        struct lgw_cancel_reg *r = c->list;
         c->list = r->next;
         free(r);
     }
@@ -149,30 +159,34 @@ void lgw_cancels_stop(struct lgw_cancels *c)
     free(c);
 }
 
-void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag, void (*wake)(void *opaque),
-                          void *opaque)
+struct lgw_cancel_reg *lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag,
+                                            void (*wake)(void *opaque), void *opaque)
 {
-    struct running *r = lgw_calloc(1, sizeof(*r));
+    struct lgw_cancel_reg *r = lgw_calloc(1, sizeof(*r));
     lgw_strlcpy(r->id, job_id, sizeof(r->id));
     r->flag = flag;
     r->wake = wake;
     r->opaque = opaque;
     pthread_mutex_lock(&c->lock);
     r->next = c->list;
+    if (r->next)
+        r->next->prev = r;
     c->list = r;
     pthread_mutex_unlock(&c->lock);
+    return r;
 }
 
-void lgw_cancels_unregister(struct lgw_cancels *c, atomic_bool *flag)
+void lgw_cancels_unregister(struct lgw_cancels *c, struct lgw_cancel_reg *r)
 {
+    if (!r)
+        return;
     pthread_mutex_lock(&c->lock);
-    for (struct running **pp = &c->list; *pp; pp = &(*pp)->next) {
-        if ((*pp)->flag == flag) {
-            struct running *r = *pp;
-            *pp = r->next;
-            free(r);
-            break;
-        }
-    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->list = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
     pthread_mutex_unlock(&c->lock);
+    free(r);
 }

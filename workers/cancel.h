@@ -14,15 +14,22 @@
 #include "common/config.h"
 
 struct lgw_cancels;
+struct lgw_cancel_reg;
 
 /* Starts the cancel consumer for this worker. cfg must outlive it. */
 int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struct lgw_cancels **out);
-void lgw_cancels_stop(struct lgw_cancels *c); /* NULL is a no-op */
+/* Stops the cancel consumer (no flag is raised, no wake runs after it returns); the registry stays usable, so
+ * running streams can still unregister. NULL is a no-op. */
+void lgw_cancels_stop(struct lgw_cancels *c);
+/* Stops (if still running) and frees everything; every stream must have ended. NULL is a no-op. */
+void lgw_cancels_free(struct lgw_cancels *c);
 /* flag is raised if a cancel for job_id arrives while registered, and then wake(opaque) runs (when not
  * NULL) on the cancel thread, under the registry's lock: until lgw_cancels_unregister returns, whatever
- * opaque points to is still registered. job_id is copied. */
-void lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag, void (*wake)(void *opaque),
-                          void *opaque);
-void lgw_cancels_unregister(struct lgw_cancels *c, atomic_bool *flag);
+ * opaque points to is still registered. job_id is copied. Returns the registration (owned by the registry;
+ * give it back to lgw_cancels_unregister). O(1); any thread. */
+struct lgw_cancel_reg *lgw_cancels_register(struct lgw_cancels *c, const char *job_id, atomic_bool *flag,
+                                            void (*wake)(void *opaque), void *opaque);
+/* Ends a registration (NULL: no-op). O(1); any thread. */
+void lgw_cancels_unregister(struct lgw_cancels *c, struct lgw_cancel_reg *reg);
 
 #endif

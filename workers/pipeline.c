@@ -42,12 +42,19 @@ struct job_run {
     struct lgw_dispatch d;
     const struct lgw_model_info *info; /* the model called last (priced), or the plan's first; NULL: none */
     int seq;                           /* stream chunks sent: the final reply's seq */
-    struct lgw_cost_event ev;
-    struct lgw_reply reply;
+    /* The run's identity, from the start: its event id (also the run_id of its stream chunks), strategy and
+     * start time. The cost event itself (2 KB) exists only from price to cost: a job waiting for its
+     * provider does not hold it. */
+    char event_id[LGW_ID_MAX];
+    char strategy[32];
+    int64_t ts_ms;
+    struct lgw_cost_event *ev;
+    struct lgw_reply *reply; /* the final reply, from outcome to reply: 1.5 KB a job holds only then */
     size_t next_stage;           /* the stage to run when the run goes on */
     struct lgw_http_loop *loop;  /* where its provider calls run */
     struct stream_ctx sctx;
     bool streamed, dispatching;  /* dispatching: loop thread only */
+    struct lgw_cancel_reg *cancel_reg;
 };
 
 static void run_ref(struct job_run *run)
@@ -62,6 +69,8 @@ static void run_unref(struct job_run *run)
     struct lgw_pipeline *p = run->p;
     lgw_prov_result_cleanup(&run->d.res);
     lgw_catalog_unref(run->cat);
+    free(run->ev);
+    free(run->reply);
     free(run);
     p->finished(p->opaque);
 }
@@ -86,7 +95,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     struct lgw_reply part;
     memset(&part, 0, sizeof(part));
     lgw_strlcpy(part.id, run->job->id, sizeof(part.id));
-    lgw_strlcpy(part.run_id, run->ev.event_id, sizeof(part.run_id));
+    lgw_strlcpy(part.run_id, run->event_id, sizeof(part.run_id));
     part.seq = ctx->seq++;
     part.status = 200;
     part.body = chunk;
@@ -95,7 +104,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
         const struct lgw_model_info *m = d->current;
         lgw_strlcpy(part.provider, m->provider, sizeof(part.provider));
         lgw_strlcpy(part.model, m->id, sizeof(part.model));
-        lgw_strlcpy(part.strategy, run->ev.strategy, sizeof(part.strategy));
+        lgw_strlcpy(part.strategy, run->strategy, sizeof(part.strategy));
         part.route_attempts = d->attempts + 1;
         /* The route so far plus this call; a route too long for the field is cut (it is informational). */
         struct lgw_buf route;
@@ -136,7 +145,7 @@ static bool stage_plan(struct job_run *run)
         rc = lgw_router_plan(run->p->router, run->cat, run->model_name, job->kind, &needs, strategy, &run->plan, why,
                              sizeof(why));
     }
-    lgw_strlcpy(run->ev.strategy, lgw_strategy_name(run->plan.strategy), sizeof(run->ev.strategy));
+    lgw_strlcpy(run->strategy, lgw_strategy_name(run->plan.strategy), sizeof(run->strategy));
     if (rc) {
         res->status = lgw_err_status(rc);
         res->body = lgw_error_json(rc, why);
@@ -174,14 +183,14 @@ static void dispatched(struct lgw_dispatch *d)
     struct lgw_prov_result *res = &d->res;
     run->dispatching = false;
     if (run->streamed && p->cancels)
-        lgw_cancels_unregister(p->cancels, &run->sctx.cancelled);
+        lgw_cancels_unregister(p->cancels, run->cancel_reg);
+    run->cancel_reg = NULL;
     d->stream = NULL;
     d->cancelled = NULL;
     run->seq = run->sctx.seq;
     if (run->streamed && res->status == 200 && !res->body)
         res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
     run->info = d->current ? d->current : run->plan.chain[0];
-    lgw_strlcpy(run->ev.provider, run->info->provider, sizeof(run->ev.provider));
     /* The catalog's id, which prices and analytics join on; the provider's exact version is in the body. */
     lgw_strlcpy(res->model, run->info->id, sizeof(res->model));
     if (d->attempts > 1)
@@ -220,7 +229,7 @@ static void dispatch_on_loop(void *opaque)
     d->opaque = run;
     run->dispatching = true;
     if (run->streamed && p->cancels)
-        lgw_cancels_register(p->cancels, job->id, &sctx->cancelled, cancel_wake, run);
+        run->cancel_reg = lgw_cancels_register(p->cancels, job->id, &sctx->cancelled, cancel_wake, run);
     lgw_dispatch_start(d);
 }
 
@@ -235,12 +244,27 @@ static bool stage_dispatch(struct job_run *run)
     return false;
 }
 
+/* The run's cost event, made when the first stage after the answer needs it. */
+static struct lgw_cost_event *event(struct job_run *run)
+{
+    if (run->ev)
+        return run->ev;
+    struct lgw_cost_event *ev = run->ev = lgw_malloc(sizeof(*ev));
+    lgw_results_cost_init(run->p->results, run->job, ev);
+    lgw_strlcpy(ev->event_id, run->event_id, sizeof(ev->event_id));
+    lgw_strlcpy(ev->strategy, run->strategy, sizeof(ev->strategy));
+    ev->ts_ms = run->ts_ms;
+    if (run->info)
+        lgw_strlcpy(ev->provider, run->info->provider, sizeof(ev->provider));
+    return ev;
+}
+
 /* The cost of the provider calls made, at the catalog's price of the model that answered. A model with no
  * price is loud (metric and log) and recorded as cost unknown, never as a silent $0. */
 static bool stage_price(struct job_run *run)
 {
     const struct lgw_model_info *info = run->info;
-    struct lgw_cost_event *ev = &run->ev;
+    struct lgw_cost_event *ev = event(run);
     if (!info || run->d.attempts == 0)
         return true;
     ev->cost_known = info->price.known;
@@ -260,8 +284,8 @@ static bool stage_price(struct job_run *run)
 static bool stage_outcome(struct job_run *run)
 {
     const struct lgw_prov_result *res = &run->d.res;
-    struct lgw_cost_event *ev = &run->ev;
-    struct lgw_reply *reply = &run->reply;
+    struct lgw_cost_event *ev = event(run);
+    struct lgw_reply *reply = run->reply = lgw_calloc(1, sizeof(*run->reply));
     int64_t latency_ms = (lgw_mono_us() - run->start_us) / 1000;
 
     ev->usage = res->usage;
@@ -294,7 +318,9 @@ static bool stage_outcome(struct job_run *run)
  * accounts for the job). */
 static bool stage_reply(struct job_run *run)
 {
-    lgw_results_reply(run->t, &run->reply);
+    lgw_results_reply(run->t, run->reply);
+    free(run->reply);
+    run->reply = NULL;
     return true;
 }
 
@@ -305,13 +331,13 @@ static bool stage_cost(struct job_run *run)
     struct lgw_ticket *t = run->t;
     char labels[96];
     snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"%s\"", lgw_job_kind_name(run->job->kind),
-             run->ev.outcome);
+             run->ev->outcome);
     lgw_metrics_add(run->p->m, "llmgw_jobs_total", labels, 1);
     /* Read before the ticket goes: a delivery report may free it as soon as the cost event is queued. */
     lgw_metrics_observe(run->p->m, "llmgw_job_duration_seconds", NULL, (double)(lgw_mono_us() - t->received_us) / 1e6);
     run->t = NULL;
     run->job = NULL;
-    lgw_results_cost(t, &run->ev);
+    lgw_results_cost(t, run->ev);
     return true;
 }
 
@@ -354,7 +380,9 @@ void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t)
     run->t = t;
     run->job = &t->job;
     run->loop = p->loops[atomic_fetch_add(&p->next_loop, 1) % p->nloops];
-    lgw_results_cost_init(p->results, &t->job, &run->ev);
+    lgw_uuid4(run->event_id);
+    lgw_strlcpy(run->strategy, t->job.strategy, sizeof(run->strategy));
+    run->ts_ms = lgw_wall_ms();
     /* The job keeps this catalog for its whole run, whatever a reload does meanwhile. */
     run->cat = lgw_catalog_current(p->catalog);
     json_t *model = json_object_get(t->job.body, "model");

@@ -289,7 +289,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     *out = w;
     return LGW_OK;
 fail:
-    lgw_cancels_stop(w->cancels);
+    lgw_cancels_free(w->cancels);
     loops_free(w);
     atomic_store(&w->health_stop, true);
     if (w->health_started)
@@ -355,10 +355,12 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_pool_close(w->pool);
     lgw_pool_join(w->pool);
     lgw_pool_free(w->pool, drop_job);
-    /* No cancel may be posted to a loop that is gone; then the loops end what still runs (each such job still
-     * sends its reply and cost event, through the producers, which are still here). */
+    /* No cancel may be posted to a loop that is gone: the cancel consumer stops first. Then the loops end what
+     * still runs (each such job unregisters its stream and still sends its reply and cost event, through the
+     * producers, which are still here); then the registry goes. */
     lgw_cancels_stop(w->cancels);
     loops_free(w);
+    lgw_cancels_free(w->cancels);
     lgw_results_flush(w->results, 2000);
     lgw_results_stop(w->results);
     atomic_store(&w->health_stop, true);

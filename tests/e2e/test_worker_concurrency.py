@@ -247,3 +247,27 @@ def test_100_cancels_reach_the_fake(cluster, fakeprov):
 
     rows = wait_for(ledger_rows, 30, "every cut stream's cost event in the ledger")
     assert len(rows) == CANCELS, "a cut stream has more than one cost event"
+
+
+def test_worker_stops_cleanly_with_streams_in_flight(cluster, fakeprov):
+    """SIGTERM while 50 long streams are running: the worker drains for its grace period, then ends the calls
+    still running (each transfer is cut, the fake sees it) and exits 0; no job is committed as done that did
+    not finish, and (on the sanitizer build) nothing leaks or is touched after it was freed."""
+    fake = fakeprov("--chunks", "300", "--gap-ms", "100")  # 30 s streams: still running at SIGTERM
+    cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1", "LLMGW_OPENAI_API_KEY": KEY})
+    worker, _ = cluster.worker("w1", LLMGW_SHUTDOWN_GRACE_MS=300)
+    reply_topic = f"{cluster.prefix}.stop-results"
+    admin = AdminClient({"bootstrap.servers": cluster.kafka})
+    for f in admin.create_topics([NewTopic(reply_topic, 1, 1)]).values():
+        f.result(30)
+    deadline = int(time.time() * 1000) + 120_000
+    jobs = [stream_job(reply_topic, i, deadline) for i in range(50)]
+    prod = Producer({"bootstrap.servers": cluster.kafka})
+    for job in jobs:
+        prod.produce(f"{cluster.prefix}.jobs.chat", key=job["id"].encode(), value=json.dumps(job).encode())
+    assert prod.flush(30) == 0
+    wait_for(lambda: fake_get(fake, "/_stats")["active"] == 50, 30, "50 streams open at the fake")
+    assert worker.stop(timeout=30) == 0, worker.output()[-3000:]
+    wait_for(lambda: fake_get(fake, "/_stats")["aborted"] == 50, 10, "every upstream stream cut at shutdown")
+    out = worker.output()
+    assert "unfinished at shutdown; they will run again elsewhere" in out, out[-3000:]
