@@ -115,6 +115,7 @@ int lgw_http_transfer_result(struct lgw_http_transfer *t, CURLcode cc)
 {
     struct lgw_http_resp *resp = t->resp;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_getinfo(t->curl, CURLINFO_NUM_CONNECTS, &resp->new_connections);
     if (t->rc)
         return t->rc;
     switch (cc) {

@@ -30,6 +30,7 @@ struct lgw_http_resp {
     struct lgw_buf body;     /* buffered body (see on_data); cleaned up by lgw_http_resp_cleanup */
     int64_t retry_after_ms;  /* from Retry-After / retry-after-ms, or -1 */
     int data_rc;             /* what on_data returned when it stopped the transfer */
+    long new_connections;    /* connections this transfer had to open (0: it reused a kept-alive one) */
 };
 
 /* on_data's "not now": the transfer pauses until the loop resumes it. */

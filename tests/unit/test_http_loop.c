@@ -23,6 +23,7 @@
 /* ---- a local server: POST /fast answers at once; POST /slow streams 5 pieces 100 ms apart */
 
 static atomic_int server_closed_early;
+static atomic_int slow_active, slow_max; /* /slow answers being sent now, and the most at once */
 
 static ssize_t slow_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -31,6 +32,11 @@ static ssize_t slow_reader(void *cls, uint64_t pos, char *buf, size_t max)
     long step = (long)(pos / 8);
     if (step >= 5)
         return MHD_CONTENT_READER_END_OF_STREAM;
+    if (step == 0) {
+        int now = atomic_fetch_add(&slow_active, 1) + 1, seen = atomic_load(&slow_max);
+        while (now > seen && !atomic_compare_exchange_weak(&slow_max, &seen, now))
+            ;
+    }
     struct timespec ts = {0, 100 * 1000000L};
     nanosleep(&ts, NULL);
     snprintf(buf, 9, "piece-%d\n", (int)step); /* 8 bytes a piece */
@@ -41,7 +47,8 @@ static void slow_done(void *cls, struct MHD_Connection *conn, void **con_cls, en
 {
     (void)cls;
     (void)conn;
-    (void)con_cls;
+    if (*con_cls == (void *)2)
+        atomic_fetch_sub(&slow_active, 1);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         atomic_fetch_add(&server_closed_early, 1);
 }
@@ -62,8 +69,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     struct MHD_Response *resp;
-    if (strcmp(url, "/slow") == 0)
+    if (strcmp(url, "/slow") == 0) {
+        *con_cls = (void *)2; /* counted in slow_active from its first piece until it completes */
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, slow_reader, NULL, NULL);
+    }
     else
         resp = MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
     enum MHD_Result r = MHD_queue_response(conn, 200, resp);
@@ -322,6 +331,66 @@ static void test_url_not_allowed_is_refused(void **state)
     lgw_http_loop_free(loop);
 }
 
+/* Connections are kept alive and reused: ten transfers one after the other open one connection. */
+static void test_connections_are_reused(void **state)
+{
+    (void)state;
+    atomic_int ended = 0;
+    struct call c;
+    long opened = 0;
+    struct lgw_http_loop *loop = new_loop();
+    for (int i = 0; i < 10; i++) {
+        init_call(&c, loop, "/fast", false, &ended);
+        lgw_http_loop_post(loop, 0, start_task, &c);
+        wait_for(&ended, i + 1);
+        assert_int_equal(c.rc, 0);
+        opened += c.resp.new_connections;
+        cleanup_call(&c);
+    }
+    assert_int_equal(opened, 1);
+    lgw_http_loop_free(loop);
+}
+
+/* The per-host cap: six slow streams to one host never hold more than two connections at once (the others
+ * wait in the loop), while a call to another host is not held up by them. */
+static void test_per_host_cap(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    static struct call slow[N];
+    struct call other;
+    atomic_int ended = 0, other_ended = 0;
+    struct lgw_http_loop_opts opts = {.max_host_connections = 2, .max_connections = 100, .max_idle_connections = 8};
+    struct lgw_http_loop *loop;
+    assert_int_equal(lgw_http_loop_new(&opts, &loop), 0);
+    /* Streams cut by earlier tests leave the server's count when it notices (at its next write). */
+    for (int i = 0; i < 200 && atomic_load(&slow_active) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(atomic_load(&slow_active), 0);
+    atomic_store(&slow_max, 0);
+    for (int i = 0; i < N; i++) {
+        init_call(&slow[i], loop, "/slow", true, &ended);
+        lgw_http_loop_post(loop, 0, start_task, &slow[i]);
+    }
+    init_call(&other, loop, "/fast", false, &other_ended);
+    snprintf(other.url, sizeof(other.url), "http://localhost:%d/fast", port); /* another host name */
+    lgw_http_loop_post(loop, 0, start_task, &other);
+    wait_for(&other_ended, 1);
+    assert_int_equal(other.rc, 0);
+    assert_true(atomic_load(&ended) < N); /* the slow ones were still waiting their turn */
+    wait_for(&ended, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(slow[i].rc, 0);
+        assert_string_equal(slow[i].got.ptr, "piece-0\npiece-1\npiece-2\npiece-3\npiece-4\n");
+        cleanup_call(&slow[i]);
+    }
+    assert_int_equal(atomic_load(&slow_max), 2);
+    cleanup_call(&other);
+    lgw_http_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +400,8 @@ int main(void)
         cmocka_unit_test(test_abort_removes_the_transfer_at_once),
         cmocka_unit_test(test_stop_ends_running_transfers),
         cmocka_unit_test(test_url_not_allowed_is_refused),
+        cmocka_unit_test(test_connections_are_reused),
+        cmocka_unit_test(test_per_host_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
