@@ -8,53 +8,6 @@
 #include "common/errors.h"
 #include "common/http_error.h"
 
-void lgw_answer_error_rc(struct lgw_answer_error *err, int rc, const char *message)
-{
-    memset(err, 0, sizeof(*err));
-    err->rc = rc ? rc : LGW_ERR(INTERNAL);
-    err->status = lgw_err_status(err->rc);
-    err->message = message;
-}
-
-void lgw_answer_error_reply(struct lgw_answer_error *err, int status, json_t *body)
-{
-    memset(err, 0, sizeof(*err));
-    err->status = status;
-    err->body = body;
-}
-
-const char *lgw_answer_error_message(const struct lgw_answer_error *err)
-{
-    if (!err->body)
-        return err->message ? err->message : lgw_err_message(err->rc);
-    return json_string_value(json_object_get(json_object_get(err->body, "error"), "message"));
-}
-
-void lgw_sse_record(struct lgw_buf *out, const char *event, const char *data, size_t len)
-{
-    if (event) {
-        lgw_buf_puts(out, "event: ");
-        lgw_buf_puts(out, event);
-        lgw_buf_puts(out, "\n");
-    }
-    lgw_buf_append(out, "data: ", 6);
-    lgw_buf_append(out, data, len);
-    lgw_buf_append(out, "\n\n", 2);
-}
-
-void lgw_sse_record_json(struct lgw_buf *out, const char *event, json_t *obj, bool take)
-{
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (text) {
-        lgw_sse_record(out, event, text, strlen(text));
-        free(text);
-    } else if (event) {
-        lgw_sse_record(out, event, "{}", 2);
-    }
-    if (take)
-        json_decref(obj);
-}
-
 static int dump(json_t *obj, struct lgw_buf *out)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;

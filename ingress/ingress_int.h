@@ -1,8 +1,8 @@
 /* ingress_int.h - the ingress's context: the state its files share (server, Kafka clients, the pending map,
  * readiness). Data only: every function lives in the file that owns its job, and the files depend on each
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
- *   request <- dialect ; pending, sse <- request ; admission, replies <- sse, pending ;
- *   jobs, info <- admission ; routes <- jobs, info ; ingress (the server) <- routes, replies */
+ *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
+ *   jobs <- admission, pending ; info <- admission ; routes <- jobs, info ; ingress <- routes, replies */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 

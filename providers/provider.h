@@ -34,7 +34,8 @@ struct lgw_prov_stream {
     int emitted;           /* chunks the sink accepted: past 0, no other provider may take over */
     int64_t first_emit_us; /* monotonic time of the first chunk of the current call; 0: none yet */
     /* True while the sink holds as many chunks as it may (they are on their way to the client): the wire
-     * layer then stops reading from the provider until the sink calls lgw_wire_resume. NULL: never full. */
+     * layer then stops reading from the provider until it is not (looked at again every few ms, on the
+     * loop). NULL: never full. */
     bool (*full)(struct lgw_prov_stream *stream);
 };
 

@@ -122,7 +122,7 @@ static int on_data(void *opaque, const char *data, size_t len)
     struct lgw_prov_stream *s = wc->st.stream;
     if (s->full && s->full(s)) {
         /* The client's stream has as many chunks in flight as it may hold: read no more from the provider
-         * until some are delivered (the sink calls lgw_wire_resume). Memory stays bounded per stream. */
+         * until some are delivered (check_pause looks again). Memory stays bounded per stream. */
         if (!wc->paused) {
             wc->paused = true;
             post_task(wc, PAUSE_CHECK_MS, check_pause);
@@ -200,6 +200,13 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
     }
     lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer could not be read.");
     return false;
+}
+
+/* The client left while no transfer ran (before an attempt, or waiting for a retry): the call's answer. A
+ * retry wait has already dropped the failed attempt's body, so the error is always set here. */
+static void client_left(struct lgw_prov_call *call)
+{
+    lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The client left before the call.");
 }
 
 /* The call is over: res is final; tells the caller (who may free the call), and frees wc unless a task
@@ -286,8 +293,8 @@ static void start_attempt(void *opaque)
         if (left <= 0)
             lgw_prov_result_error(&call->res, 504, "timeout_error", "gateway_timeout",
                                   "The provider did not answer within the request's deadline.");
-        else if (call->res.status == 0)
-            lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The client left before the call.");
+        else
+            client_left(call);
         call_done(wc);
         return;
     }
@@ -337,6 +344,6 @@ void lgw_prov_call_abort(struct lgw_prov_call *call)
         return;
     }
     /* Waiting for a retry: the call ends now; the timer already queued frees wc when it fires. */
-    lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The client left before the call.");
+    client_left(call);
     call_done(wc);
 }

@@ -84,7 +84,6 @@ static void next_candidate(struct lgw_dispatch *d)
             continue;
         }
         const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
-        memset(&d->call, 0, sizeof(d->call));
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
                                          .opaque = d};

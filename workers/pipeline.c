@@ -174,7 +174,8 @@ static void cancel_wake(void *opaque)
 
 static void run_stages(struct job_run *run);
 
-/* The route is done (loop thread, or the dispatching thread for an adapter with no I/O). */
+/* The route is done (the job's loop thread: the dispatch started there, and adapters with no I/O answer
+ * inside it). */
 static void dispatched(struct lgw_dispatch *d)
 {
     struct job_run *run = d->opaque;

@@ -215,6 +215,7 @@ struct lgw_ticket *lgw_results_ticket_new(struct lgw_results *r, const rd_kafka_
 {
     struct lgw_ticket *t = lgw_calloc(1, sizeof(*t));
     t->results = r;
+    t->chunk_d = (struct lgw_delivery){t, LGW_MSG_CHUNK};
     atomic_store(&t->pending, 1); /* the holder's share, let go by whoever sends the job's last message */
     lgw_strlcpy(t->topic, rd_kafka_topic_name(msg->rkt), sizeof(t->topic));
     t->partition = msg->partition;
@@ -269,7 +270,6 @@ static int produce_reply(struct lgw_ticket *t, const struct lgw_reply *reply, st
 int lgw_results_chunk(struct lgw_ticket *t, const struct lgw_reply *reply)
 {
     /* Tracked like any message (the ticket lives until its delivery report), and counted for the bound. */
-    t->chunk_d = (struct lgw_delivery){t, LGW_MSG_CHUNK};
     atomic_fetch_add(&t->pending, 1);
     atomic_fetch_add(&t->unacked_chunks, 1);
     int rc = produce_reply(t, reply, &t->chunk_d);
