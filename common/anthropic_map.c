@@ -47,20 +47,35 @@ const char *lgw_anth_openai_tool_choice(const char *type)
     return "auto";
 }
 
+/* Anthropic's error types by status (platform.claude.com/docs/en/api/errors), read both ways. */
+static const struct {
+    int status;
+    const char *type;
+} anth_errors[] = {
+    {400, "invalid_request_error"}, {401, "authentication_error"}, {402, "billing_error"},
+    {403, "permission_error"},      {404, "not_found_error"},      {409, "conflict_error"},
+    {413, "request_too_large"},     {429, "rate_limit_error"},     {500, "api_error"},
+    {504, "timeout_error"},         {529, "overloaded_error"},
+};
+
+#define N_ANTH_ERRORS (sizeof(anth_errors) / sizeof(anth_errors[0]))
+
 const char *lgw_anth_error_type(int status)
 {
-    switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503:
-    case 529: return "overloaded_error";
-    case 504: return "timeout_error";
-    default: return "api_error";
-    }
+    if (status == 503)
+        status = 529; /* the gateway's "unavailable" is what Anthropic calls overloaded */
+    for (size_t i = 0; i < N_ANTH_ERRORS; i++)
+        if (anth_errors[i].status == status)
+            return anth_errors[i].type;
+    return "api_error";
+}
+
+int lgw_anth_error_status(const char *type)
+{
+    for (size_t i = 0; type && i < N_ANTH_ERRORS; i++)
+        if (strcmp(anth_errors[i].type, type) == 0)
+            return anth_errors[i].status;
+    return 500;
 }
 
 void lgw_anth_append_tool_use(json_t *tool_calls, json_t *blocks)

@@ -22,6 +22,8 @@ const char *lgw_anth_openai_tool_choice(const char *anthropic_type);
 
 /* Anthropic's error type for an HTTP status (400 invalid_request_error ... 529/503 overloaded_error). */
 const char *lgw_anth_error_type(int status);
+/* The status Anthropic answers an error type with (overloaded_error 529; unknown types 500). */
+int lgw_anth_error_status(const char *type);
 
 /* Appends one Anthropic tool_use block per OpenAI tool call (arguments parsed from their JSON string;
  * unparsable arguments become {}) to blocks. tool_calls may be NULL. */

@@ -1,6 +1,8 @@
 /* errors.c - lookups over the error table in errors.h. */
 #include "common/errors.h"
 
+#include <string.h>
+
 struct err_row {
     int status;
     const char *type, *code, *msg, *name;
@@ -31,16 +33,30 @@ bool lgw_err_retriable(int rc) { return row(rc)->retriable; }
 
 int lgw_err_from_status(int status)
 {
-    switch (status) {
-    case 200: return LGW_OK;
-    case 400: return LGW_ERR(INVALID);
-    case 401: return LGW_ERR(UNAUTHORIZED);
-    case 404: return LGW_ERR(NOT_FOUND);
-    case 405: return LGW_ERR(METHOD);
-    case 413: return LGW_ERR(TOO_LARGE);
-    case 502: return LGW_ERR(PROVIDER);
-    case 503: return LGW_ERR(UNAVAILABLE);
-    case 504: return LGW_ERR(TIMEOUT);
-    default: return LGW_ERR(INTERNAL);
-    }
+    if (status == 200)
+        return LGW_OK;
+    for (int e = 1; e < (int)LGW_E__COUNT; e++)
+        if (rows[e].status == status)
+            return -e;
+    if (status >= 400 && status < 500)
+        return LGW_ERR(INVALID);
+    return status >= 500 && status < 600 ? LGW_ERR(SERVER_ERROR) : LGW_ERR(INTERNAL);
+}
+
+int lgw_err_find(int status, const char *code)
+{
+    if (code)
+        for (int e = 1; e < (int)LGW_E__COUNT; e++)
+            if (rows[e].status == status && strcmp(rows[e].code, code) == 0)
+                return -e;
+    return lgw_err_from_status(status);
+}
+
+int lgw_err_retry_header(int rc)
+{
+    const struct err_row *r = row(rc);
+    bool sdk_retries = r->status == 408 || r->status == 409 || r->status == 429 || r->status >= 500;
+    if (r->retriable == sdk_retries)
+        return -1;
+    return r->retriable ? 1 : 0;
 }

@@ -2,24 +2,45 @@
 #include "common/http_error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
 #include "common/log.h"
 
+json_t *lgw_http_error_object(int rc, const char *message, const char *code)
+{
+    if (rc == 0)
+        rc = LGW_ERR(INTERNAL);
+    json_t *obj = json_object();
+    json_object_set_new(obj, "message", json_string(message ? message : lgw_err_message(rc)));
+    json_object_set_new(obj, "type", json_string(lgw_err_type(rc)));
+    json_object_set_new(obj, "param", json_null());
+    json_object_set_new(obj, "code", json_string(code ? code : lgw_err_code(rc)));
+    /* json_string refuses text that is not UTF-8: a message from outside then says what the row says */
+    if (!json_is_string(json_object_get(obj, "message")))
+        json_object_set_new(obj, "message", json_string(lgw_err_message(rc)));
+    if (!json_is_string(json_object_get(obj, "code")))
+        json_object_set_new(obj, "code", json_string(lgw_err_code(rc)));
+    return obj;
+}
+
+json_t *lgw_http_error_json(int rc, const char *message)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "error", lgw_http_error_object(rc, message, NULL));
+    return body;
+}
+
 int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
 {
-    if (rc == 0) /* an error body for success is a caller bug; say "internal" rather than emit empty codes */
-        rc = LGW_ERR(INTERNAL);
-    const char *msg = message ? message : lgw_err_message(rc);
-    const char *type = lgw_err_type(rc), *code = lgw_err_code(rc);
-    int err = lgw_buf_puts(out, "{\"error\":{\"message\":");
-    err = err ? err : lgw_buf_json_string(out, msg, strlen(msg));
-    err = err ? err : lgw_buf_puts(out, ",\"type\":");
-    err = err ? err : lgw_buf_json_string(out, type, strlen(type));
-    err = err ? err : lgw_buf_puts(out, ",\"param\":null,\"code\":");
-    err = err ? err : lgw_buf_json_string(out, code, strlen(code));
-    err = err ? err : lgw_buf_puts(out, "}}");
+    json_t *body = lgw_http_error_json(rc, message);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        return LGW_ERR(NOMEM);
+    int err = lgw_buf_puts(out, text);
+    free(text);
     return err;
 }
 

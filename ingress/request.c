@@ -21,6 +21,7 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     req->start_us = lgw_mono_us();
     req->route_label = "other";
     req->dialect = &lgw_dialect_openai;
+    req->retry_header = -1;
     return req;
 }
 
@@ -61,6 +62,11 @@ static void complete_error(struct lgw_req *req, const struct lgw_answer_error *e
     struct lgw_buf buf;
     lgw_buf_init(&buf, 0);
     req->dialect->error(err, &buf);
+    /* The row the answer stands for (a worker's: by its status and code) tells the SDKs whether to retry
+     * when the table and their status rule disagree; set before lgw_req_complete publishes the answer. */
+    const char *code = err->body ? json_string_value(json_object_get(json_object_get(err->body, "error"), "code"))
+                                 : NULL;
+    req->retry_header = lgw_err_retry_header(err->rc ? err->rc : lgw_err_find(err->status, code));
     size_t len;
     char *body = lgw_buf_take(&buf, &len);
     lgw_req_complete(req, err->status, body, len);
@@ -128,6 +134,8 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
     }
     if (req->cost_usd[0])
         MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
+    if (req->retry_header >= 0)
+        MHD_add_response_header(resp, "x-should-retry", req->retry_header ? "true" : "false");
 }
 
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)

@@ -211,7 +211,7 @@ static int on_body(const struct lgw_job *job, json_t *msg, struct lgw_prov_resul
     (void)job;
     json_t *content = json_object_get(msg, "content");
     if (!json_is_array(content)) {
-        lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer had no content.");
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer had no content.");
         return LGW_ERR(PROVIDER);
     }
     struct lgw_buf text;
@@ -246,7 +246,7 @@ static int on_body(const struct lgw_job *job, json_t *msg, struct lgw_prov_resul
                           json_object_get(msg, "model"), "choices", "index", 0, "message", message, "logprobs",
                           "finish_reason", finish ? finish : "stop", "usage", usage);
     if (!res->body) {
-        lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer was malformed.");
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer was malformed.");
         return LGW_ERR(PROVIDER);
     }
     if (json_is_string(json_object_get(msg, "model")))
@@ -254,15 +254,18 @@ static int on_body(const struct lgw_job *job, json_t *msg, struct lgw_prov_resul
     return LGW_OK;
 }
 
-/* Anthropic's {"type":"error","error":{"type","message"}} as OpenAI's error object. */
+/* Anthropic's {"type":"error","error":{"type","message"}} as OpenAI's error object: the message, and
+ * Anthropic's type as the code (the OpenAI type comes from the table's row for the status). */
 static json_t *error_object(json_t *parsed)
 {
     json_t *err = json_object_get(parsed, "error");
     if (!json_is_string(json_object_get(err, "message")))
         return NULL;
-    const char *type = json_string_value(json_object_get(err, "type"));
-    return json_pack("{s:O, s:s, s:n, s:s}", "message", json_object_get(err, "message"), "type",
-                     type ? type : "api_error", "param", "code", type ? type : "api_error");
+    json_t *obj = json_pack("{s:O, s:n}", "message", json_object_get(err, "message"), "param");
+    json_t *type = json_object_get(err, "type");
+    if (json_is_string(type))
+        json_object_set(obj, "code", type);
+    return obj;
 }
 
 /* Stream translation state, per attempt. */
@@ -350,7 +353,7 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
     } else if (strcmp(type, "error") == 0) {
         json_t *err = error_object(ev);
         const char *etype = json_string_value(json_object_get(json_object_get(ev, "error"), "type"));
-        rc = lgw_wire_fail(st, etype && strcmp(etype, "overloaded_error") == 0 ? 503 : 502, err,
+        rc = lgw_wire_fail(st, lgw_wire_client_status(lgw_anth_error_status(etype)), err,
                            "The provider reported an error mid-stream.");
         json_decref(err);
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/errors.h"
 #include "providers/openai_wire.h"
 #include "providers/provider.h"
 
@@ -35,7 +36,7 @@ static int compat_call(const struct lgw_provider *prov, struct lgw_prov_call *ca
     const struct lgw_model_info *model = call->model;
     char url[768], auth[600];
     if (build_url(cfg, model, url, sizeof(url))) {
-        lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The compatible server's URL is too long.");
+        lgw_prov_result_error(&call->res, LGW_ERR(PROVIDER), "The compatible server's URL is too long.");
         call->done(call);
         return 0;
     }

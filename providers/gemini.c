@@ -229,7 +229,7 @@ static int on_body(const struct lgw_job *job, json_t *r, struct lgw_prov_result 
 {
     json_t *cands = json_object_get(r, "candidates");
     if (!json_is_array(cands) || json_array_size(cands) == 0) {
-        lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer had no candidates.");
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer had no candidates.");
         return LGW_ERR(PROVIDER);
     }
     json_t *choices = json_array();
@@ -263,15 +263,19 @@ static int on_body(const struct lgw_job *job, json_t *r, struct lgw_prov_result 
     return LGW_OK;
 }
 
+/* Google's {"error":{"code","message","status"}} as OpenAI's error object: the message, and Google's status
+ * ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", ...) as the code; the type is the table's row for the HTTP
+ * status, which Google sets to match its status. */
 static json_t *error_object(json_t *parsed)
 {
     json_t *err = json_object_get(parsed, "error");
     if (!json_is_string(json_object_get(err, "message")))
         return NULL;
-    const char *status = json_string_value(json_object_get(err, "status"));
-    return json_pack("{s:O, s:s, s:n, s:s?}", "message", json_object_get(err, "message"), "type",
-                     status && strcmp(status, "INVALID_ARGUMENT") == 0 ? "invalid_request_error" : "api_error",
-                     "param", "code", status);
+    json_t *obj = json_pack("{s:O, s:n}", "message", json_object_get(err, "message"), "param");
+    json_t *status = json_object_get(err, "status");
+    if (json_is_string(status))
+        json_object_set(obj, "code", status);
+    return obj;
 }
 
 struct proto {
@@ -386,7 +390,7 @@ static int on_embed_body(const struct lgw_job *job, json_t *r, struct lgw_prov_r
 {
     json_t *embs = json_object_get(r, "embeddings");
     if (!json_is_array(embs)) {
-        lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer had no embeddings.");
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer had no embeddings.");
         return LGW_ERR(PROVIDER);
     }
     json_t *fmt = json_object_get(job->body, "encoding_format");

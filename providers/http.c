@@ -64,6 +64,14 @@ static size_t header_cb(char *data, size_t size, size_t n, void *userdata)
     /* retry-after-ms (OpenAI) wins over retry-after (seconds; an HTTP date is treated as absent) */
     if (len > 15 && strncasecmp(data, "retry-after-ms:", 15) == 0) {
         t->resp->retry_after_ms = strtoll(data + 15, NULL, 10);
+    } else if (len > 15 && strncasecmp(data, "x-should-retry:", 15) == 0) {
+        const char *v = data + 15;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strncasecmp(v, "true", 4) == 0)
+            t->resp->should_retry = 1;
+        else if (strncasecmp(v, "false", 5) == 0)
+            t->resp->should_retry = 0;
     } else if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0 && t->resp->retry_after_ms < 0) {
         char *end;
         double secs = strtod(data + 12, &end);
@@ -78,6 +86,7 @@ void lgw_http_resp_init(struct lgw_http_resp *resp, size_t max_bytes)
     memset(resp, 0, sizeof(*resp));
     lgw_buf_init(&resp->body, max_bytes);
     resp->retry_after_ms = -1;
+    resp->should_retry = -1;
 }
 
 int lgw_http_transfer_setup(struct lgw_http_transfer *t, CURL *curl, const struct lgw_http_req *req,
@@ -142,9 +151,11 @@ void lgw_http_resp_cleanup(struct lgw_http_resp *resp)
     lgw_buf_cleanup(&resp->body);
 }
 
-bool lgw_http_retryable(long status)
+bool lgw_http_retryable(const struct lgw_http_resp *resp)
 {
-    return status == 408 || status == 409 || status == 429 || status >= 500;
+    if (resp->should_retry >= 0)
+        return resp->should_retry == 1;
+    return lgw_err_retriable(lgw_err_from_status((int)resp->status));
 }
 
 int64_t lgw_http_backoff_ms(int attempt, int64_t retry_after_ms)

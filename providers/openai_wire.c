@@ -70,10 +70,14 @@ static json_t *error_object(json_t *parsed)
     json_t *msg = json_object_get(parsed, "message");
     if (!json_is_string(msg))
         return NULL;
+    /* type and code when they are strings; what is missing comes from the table's row for the status */
+    json_t *obj = json_pack("{s:O, s:n}", "message", msg, "param");
     json_t *type = json_object_get(parsed, "type"), *code = json_object_get(parsed, "code");
-    return json_pack("{s:O, s:s, s:n, s:O}", "message", msg, "type",
-                     json_is_string(type) ? json_string_value(type) : "api_error", "param", "code",
-                     json_is_string(code) ? code : json_null());
+    if (json_is_string(type))
+        json_object_set(obj, "type", type);
+    if (json_is_string(code) || json_is_null(code))
+        json_object_set(obj, "code", code);
+    return obj;
 }
 
 static const struct lgw_wire_ops openai_ops = {

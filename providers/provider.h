@@ -82,14 +82,14 @@ void lgw_prov_call_abort(struct lgw_prov_call *call);
 const struct lgw_provider *lgw_provider_by_name(const char *name);
 /* True when some provider other than echo has credentials: echo is then no longer the last resort. */
 bool lgw_provider_any_keys(const struct lgw_config *cfg);
-/* Upstream request failures as OpenAI-style error results: fills res with status and body. */
-void lgw_prov_result_error(struct lgw_prov_result *res, int status, const char *type, const char *code,
-                           const char *message);
+/* A failed call's result: row rc of the error table (its status, type and code) with message (NULL: the
+ * table's text). Replaces any body res had. */
+void lgw_prov_result_error(struct lgw_prov_result *res, int rc, const char *message);
+/* A provider's own error answer: status for the client and its error object as OpenAI's
+ * {"message","type","param","code"} (taken); a missing type or code is the table's for that status. */
+void lgw_prov_result_upstream(struct lgw_prov_result *res, int status, json_t *error_object);
 
 void lgw_prov_result_cleanup(struct lgw_prov_result *res);
-
-/* Builds {"error":{"message","type","param":null,"code"}} for rc (new reference). message NULL: default. */
-json_t *lgw_error_json(int rc, const char *message);
 
 extern const struct lgw_provider lgw_provider_echo;
 extern const struct lgw_provider lgw_provider_openai;

@@ -6,6 +6,7 @@
 #include "common/buf.h"
 
 #include "common/errors.h"
+#include "common/http_error.h"
 #include "providers/provider.h"
 
 /* One line per provider. */
@@ -42,19 +43,26 @@ void lgw_prov_result_cleanup(struct lgw_prov_result *res)
     res->body = NULL;
 }
 
-json_t *lgw_error_json(int rc, const char *message)
-{
-    return json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message ? message : lgw_err_message(rc), "type",
-                     lgw_err_type(rc), "param", "code", lgw_err_code(rc));
-}
-
-void lgw_prov_result_error(struct lgw_prov_result *res, int status, const char *type, const char *code,
-                           const char *message)
+void lgw_prov_result_error(struct lgw_prov_result *res, int rc, const char *message)
 {
     json_decref(res->body);
+    res->status = lgw_err_status(rc);
+    res->body = lgw_http_error_json(rc, message);
+}
+
+void lgw_prov_result_upstream(struct lgw_prov_result *res, int status, json_t *error_object)
+{
+    int rc = lgw_err_from_status(status);
+    if (!json_is_string(json_object_get(error_object, "type")))
+        json_object_set_new(error_object, "type", json_string(lgw_err_type(rc)));
+    if (!json_object_get(error_object, "param"))
+        json_object_set_new(error_object, "param", json_null());
+    if (!json_is_string(json_object_get(error_object, "code")) && !json_is_null(json_object_get(error_object, "code")))
+        json_object_set_new(error_object, "code", json_string(lgw_err_code(rc)));
+    json_decref(res->body);
     res->status = status;
-    res->body = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type, "param", "code",
-                          code);
+    res->body = json_object();
+    json_object_set_new(res->body, "error", error_object);
 }
 
 json_t *lgw_prov_embedding_value(json_t *numbers, bool base64)

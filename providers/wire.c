@@ -92,11 +92,9 @@ int lgw_wire_fail(struct lgw_wire_stream *st, int status, json_t *error_object, 
 {
     st->failed = true;
     if (error_object) {
-        json_decref(st->res->body);
-        st->res->body = json_pack("{s:O}", "error", error_object);
-        st->res->status = status;
+        lgw_prov_result_upstream(st->res, status, json_deep_copy(error_object));
     } else {
-        lgw_prov_result_error(st->res, status, "api_error", "bad_gateway", fallback_message);
+        lgw_prov_result_error(st->res, lgw_err_from_status(status), fallback_message);
     }
     return LGW_ERR(PROVIDER);
 }
@@ -140,13 +138,11 @@ static void upstream_error(const struct lgw_wire_ops *ops, struct lgw_prov_resul
     json_t *err = parsed ? ops->error_object(parsed) : NULL;
     int client_status = lgw_wire_client_status(status);
     if (err) {
-        json_decref(res->body);
-        res->body = json_pack("{s:o}", "error", err);
-        res->status = client_status;
+        lgw_prov_result_upstream(res, client_status, err);
     } else {
         char msg[128];
         snprintf(msg, sizeof(msg), "The provider answered HTTP %ld without an error body.", status);
-        lgw_prov_result_error(res, client_status, client_status == 502 ? "api_error" : "server_error", NULL, msg);
+        lgw_prov_result_error(res, lgw_err_from_status(client_status), msg);
     }
     json_decref(parsed);
 }
@@ -159,8 +155,7 @@ static void finish_stream(struct lgw_wire_call *wc)
     if (wc->st.done)
         wc->st.res->status = 200;
     else
-        lgw_prov_result_error(wc->st.res, 502, "api_error", "bad_gateway",
-                              "The provider's stream ended before it was complete.");
+        lgw_prov_result_error(wc->st.res, LGW_ERR(PROVIDER), "The provider's stream ended before it was complete.");
 }
 
 /* Classifies one attempt's outcome into res; returns true when another attempt may help. */
@@ -174,11 +169,11 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
         return false;
     }
     if (hrc == LGW_ERR(TIMEOUT)) {
-        lgw_prov_result_error(res, 504, "timeout_error", "gateway_timeout", "The provider did not answer in time.");
+        lgw_prov_result_error(res, LGW_ERR(TIMEOUT), "The provider did not answer in time.");
         return true;
     }
     if (hrc == LGW_ERR(UNAVAILABLE)) {
-        lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider could not be reached.");
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider could not be reached.");
         return true;
     }
     if (resp->status >= 200 && resp->status < 300 && (hrc == 0 || (streamed && wc->st.failed))) {
@@ -188,7 +183,7 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
         }
         json_t *parsed = json_loadb(resp->body.ptr ? resp->body.ptr : "", resp->body.len, 0, NULL);
         if (!json_is_object(parsed))
-            lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer was not valid JSON.");
+            lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer was not valid JSON.");
         else if (wc->ops->on_body(wc->call->job, parsed, res) == 0)
             res->status = 200;
         json_decref(parsed);
@@ -196,9 +191,9 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
     }
     if (hrc == 0 || hrc == LGW_ERR(PROVIDER)) {
         upstream_error(wc->ops, res, resp->status ? resp->status : 502, &resp->body);
-        return lgw_http_retryable(resp->status);
+        return lgw_http_retryable(resp);
     }
-    lgw_prov_result_error(res, 502, "api_error", "bad_gateway", "The provider's answer could not be read.");
+    lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer could not be read.");
     return false;
 }
 
@@ -206,7 +201,7 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
  * retry wait has already dropped the failed attempt's body, so the error is always set here. */
 static void client_left(struct lgw_prov_call *call)
 {
-    lgw_prov_result_error(&call->res, 502, "api_error", "bad_gateway", "The client left before the call.");
+    lgw_prov_result_error(&call->res, LGW_ERR(PROVIDER), "The client left before the call.");
 }
 
 /* The call is over: res is final; tells the caller (who may free the call), and frees wc unless a task
@@ -291,7 +286,7 @@ static void start_attempt(void *opaque)
     int64_t left = call->job->deadline_ms - lgw_wall_ms();
     if (left <= 0 || cancelled(wc)) {
         if (left <= 0)
-            lgw_prov_result_error(&call->res, 504, "timeout_error", "gateway_timeout",
+            lgw_prov_result_error(&call->res, LGW_ERR(TIMEOUT),
                                   "The provider did not answer within the request's deadline.");
         else
             client_left(call);

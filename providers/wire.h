@@ -42,7 +42,9 @@ int lgw_wire_call(struct lgw_prov_call *call, const char *url, struct curl_slist
 
 /* Sends one OpenAI chunk to the client (dropping usage when the client did not ask for it). */
 int lgw_wire_emit(struct lgw_wire_stream *st, json_t *chunk);
-/* Marks the stream failed with an OpenAI-style error of the given status; returns LGW_ERR(PROVIDER). */
+/* Marks the stream failed with the client status and the provider's error object (borrowed, as from
+ * ops->error_object), or without one the table's row for the status with fallback_message. Returns
+ * LGW_ERR(PROVIDER). */
 int lgw_wire_fail(struct lgw_wire_stream *st, int status, json_t *error_object, const char *fallback_message);
 /* Maps a provider's HTTP status to the client's: the same where it means the same, 529 → 503, else 502. */
 int lgw_wire_client_status(long status);

@@ -8,11 +8,6 @@
 #include "common/errors.h"
 #include "common/log.h"
 
-bool lgw_dispatch_failover_status(int status)
-{
-    return status == 408 || status == 429 || status >= 500;
-}
-
 static void add_route(struct lgw_dispatch *d, const struct lgw_model_info *m, int status)
 {
     size_t len = strlen(d->route);
@@ -31,9 +26,7 @@ static void finish(struct lgw_dispatch *d)
 {
     if (d->attempts == 0) {
         int rc = d->skipped ? LGW_ERR(NO_HEALTHY_PROVIDER) : LGW_ERR(TIMEOUT);
-        lgw_prov_result_cleanup(&d->res);
-        d->res.status = lgw_err_status(rc);
-        d->res.body = lgw_error_json(rc, NULL);
+        lgw_prov_result_error(&d->res, rc, NULL);
     }
     d->done(d);
 }
@@ -59,7 +52,9 @@ static void call_done(struct lgw_prov_call *call)
         d->done(d);
         return;
     }
-    bool failed = lgw_dispatch_failover_status(d->res.status);
+    /* The table's retry predicate, the same the wire layer retried with: an answer another attempt may
+     * improve on says the provider is failing (its breaker hears it) and the next candidate is tried. */
+    bool failed = lgw_err_retriable(lgw_err_from_status(d->res.status));
     lgw_health_release(health, m, lgw_mono_ms(), d->probe, failed, (first - d->start_us) / 1000);
     if (!failed || streamed_some(d)) {
         d->done(d);
@@ -94,9 +89,7 @@ static void next_candidate(struct lgw_dispatch *d)
         d->calling = true;
         int rc = prov->call(prov, &d->call);
         if (rc) { /* the call could not be made: its answer is the error, and done is ours to run */
-            lgw_prov_result_cleanup(&d->call.res);
-            d->call.res.status = lgw_err_status(rc);
-            d->call.res.body = lgw_error_json(rc, NULL);
+            lgw_prov_result_error(&d->call.res, rc, NULL);
             call_done(&d->call);
         }
         return;

@@ -45,7 +45,4 @@ void lgw_dispatch_start(struct lgw_dispatch *d);
  * thread. */
 void lgw_dispatch_abort(struct lgw_dispatch *d);
 
-/* True when an upstream answer with this status says the provider is failing (another may succeed). */
-bool lgw_dispatch_failover_status(int status);
-
 #endif

@@ -147,8 +147,7 @@ static bool stage_plan(struct job_run *run)
     }
     lgw_strlcpy(run->strategy, lgw_strategy_name(run->plan.strategy), sizeof(run->strategy));
     if (rc) {
-        res->status = lgw_err_status(rc);
-        res->body = lgw_error_json(rc, why);
+        lgw_prov_result_error(res, rc, why);
         lgw_strlcpy(res->model, run->model_name, sizeof(res->model));
         run->answered = true;
     }

@@ -139,12 +139,31 @@ def test_client_errors_pass_through_without_retry(gw, status, exc, code):
     assert len([r for r in seen(fake) if r["body"].get("messages") == msg(f"fail {status} 1")]) == 1
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
+@pytest.mark.parametrize("status", [409, 429, 500, 503])
 def test_retryable_errors_are_retried(gw, status):
     _, client, fake = gw
     chat = client.chat.completions.create(model="gpt-4o-mini", messages=msg(f"fail {status} 2"))
     assert chat.choices[0].message.content == f"fake: fail {status} 2"
     assert len([r for r in seen(fake) if r["body"].get("messages") == msg(f"fail {status} 2")]) == 3
+
+
+def test_insufficient_quota_is_not_retried_and_says_so(gw):
+    """OpenAI answers an account out of credit with 429 insufficient_quota and x-should-retry: false. The
+    wire layer honours the header (one call, no retries), the client gets OpenAI's body, and the gateway's
+    answer says x-should-retry: false too, so the official SDK, which would retry any 429, does not."""
+    _, client, fake = gw
+    text = "quota 9"
+    with pytest.raises(openai.RateLimitError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=msg(text))
+    assert err.value.status_code == 429
+    assert err.value.body["code"] == "insufficient_quota" and err.value.body["type"] == "insufficient_quota"
+    assert err.value.response.headers.get("x-should-retry") == "false"
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg(text)]) == 1
+    # the SDK with its default retries sends it once too
+    retrying = client.with_options(max_retries=2)
+    with pytest.raises(openai.RateLimitError):
+        retrying.chat.completions.create(model="gpt-4o-mini", messages=msg(text))
+    assert len([r for r in seen(fake) if r["body"].get("messages") == msg(text)]) == 2
 
 
 def test_retries_are_bounded(gw):

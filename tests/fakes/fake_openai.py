@@ -5,6 +5,8 @@ events, error bodies), for testing llmgw's OpenAI adapter without the network.
 Behaviour is chosen by the last user message, so a test can ask for each case through the real gateway:
   "fail <status> <times>"  answer <status> with OpenAI's real error body <times> times for this message,
                             then succeed (429s carry retry-after: 0)
+  "quota <times>"           429 insufficient_quota with x-should-retry: false, as OpenAI answers an
+                            account out of credit, <times> times
   "slow <ms>"               wait before answering
   "truncate"                stream two chunks, then close without [DONE]
   "badjson"                 200 with a body that is not JSON
@@ -32,6 +34,7 @@ ERRORS = {
     404: ("invalid_request_error", "model_not_found", "The model `x` does not exist or you do not have access to it."),
     403: ("invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported"),
     408: ("server_error", None, "Request timed out."),
+    409: ("invalid_request_error", None, "Another request is modifying this resource; try again."),
     429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 0s."),
     500: ("server_error", None, "The server had an error processing your request. Sorry about that!"),
     502: ("server_error", None, "Bad gateway."),
@@ -98,6 +101,15 @@ class Handler(FakeHandler):
                 t, c, m = ERRORS[status]
                 extra = {"retry-after": "0"} if status == 429 else {}
                 return self.send_json(status, {"error": {"message": m, "type": t, "param": None, "code": c}}, extra)
+        if words[:1] == ["quota"]:
+            with lock:
+                n = fail_counts.get(text, 0)
+                fail_counts[text] = n + 1
+            if n < int(words[1]):
+                return self.send_json(429, {"error": {
+                    "message": "You exceeded your current quota, please check your plan and billing details.",
+                    "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
+                    {"x-should-retry": "false"})
         if words[:1] == ["slow"]:
             time.sleep(int(words[1]) / 1000)
         if text == "badjson":

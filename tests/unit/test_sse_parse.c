@@ -100,8 +100,26 @@ static void test_url_policy_and_backoff(void **state)
             assert_true(d >= 0 && d < cap);
         }
     }
-    assert_true(lgw_http_retryable(429) && lgw_http_retryable(503) && lgw_http_retryable(529));
-    assert_false(lgw_http_retryable(400) || lgw_http_retryable(401) || lgw_http_retryable(404));
+    /* the table's predicate by status, unless the provider said x-should-retry */
+    static const long again[] = {408, 409, 429, 500, 502, 503, 504, 529};
+    static const long never[] = {400, 401, 403, 404, 413, 422};
+    struct lgw_http_resp resp;
+    lgw_http_resp_init(&resp, 0);
+    for (size_t i = 0; i < sizeof(again) / sizeof(again[0]); i++) {
+        resp.status = again[i];
+        assert_true(lgw_http_retryable(&resp));
+    }
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        resp.status = never[i];
+        assert_false(lgw_http_retryable(&resp));
+    }
+    resp.status = 429;
+    resp.should_retry = 0; /* OpenAI's insufficient_quota */
+    assert_false(lgw_http_retryable(&resp));
+    resp.status = 400;
+    resp.should_retry = 1;
+    assert_true(lgw_http_retryable(&resp));
+    lgw_http_resp_cleanup(&resp);
 }
 
 int main(void)
