@@ -4,12 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/envelope.h"
 #include "common/errors.h"
 
-/* All three products are non-negative, and each is below 2^126, so their sum fits unsigned 128 bits
- * (it would not fit signed). */
+/* Every product is non-negative and below 2^126, so a sum of up to four fits unsigned 128 bits (it would
+ * not fit signed). */
 __extension__ typedef unsigned __int128 u128;
+
+/* The cost of n (tokens, rate per million) parts: the exact products summed in 128 bits, divided by 1e6
+ * once, rounding half up. Callers have checked that counts and rates are non-negative. */
+static int charge(const int64_t *tokens, const int64_t *rates, int n, int64_t *cost_nusd)
+{
+    u128 sum = 0, floors = 0;
+    for (int i = 0; i < n; i++) {
+        LGW_ASSERT(tokens[i] >= 0 && rates[i] >= 0); /* nano-USD are never negative */
+        u128 part = (u128)tokens[i] * (u128)rates[i];
+        sum += part;
+        floors += part / 1000000;
+    }
+    u128 cost = (sum + 500000) / 1000000; /* round half up, once */
+    /* The total adds up: one rounding of the sum lies between the parts' rounded-down costs and that plus
+     * one per part, so no part was lost or counted twice on the way. */
+    LGW_ASSERT(cost >= floors && cost <= floors + (u128)n);
+    if (cost > (u128)INT64_MAX)
+        return LGW_ERR(INVALID);
+    *cost_nusd = (int64_t)cost;
+    return LGW_OK;
+}
 
 int lgw_cost_compute(const struct lgw_price *p, int64_t input_tokens, int64_t output_tokens,
                      int64_t cached_input_tokens, int64_t *cost_nusd)
@@ -19,14 +41,9 @@ int lgw_cost_compute(const struct lgw_price *p, int64_t input_tokens, int64_t ou
     if (input_tokens < 0 || output_tokens < 0 || cached_input_tokens < 0 || cached_input_tokens > input_tokens ||
         p->input_nusd_per_mtok < 0 || p->output_nusd_per_mtok < 0 || p->cached_input_nusd_per_mtok < 0)
         return LGW_ERR(INVALID);
-    u128 sum = (u128)(input_tokens - cached_input_tokens) * (u128)p->input_nusd_per_mtok +
-               (u128)cached_input_tokens * (u128)p->cached_input_nusd_per_mtok +
-               (u128)output_tokens * (u128)p->output_nusd_per_mtok;
-    u128 cost = (sum + 500000) / 1000000; /* round half up, once */
-    if (cost > (u128)INT64_MAX)
-        return LGW_ERR(INVALID);
-    *cost_nusd = (int64_t)cost;
-    return LGW_OK;
+    const int64_t tokens[] = {input_tokens - cached_input_tokens, cached_input_tokens, output_tokens};
+    const int64_t rates[] = {p->input_nusd_per_mtok, p->cached_input_nusd_per_mtok, p->output_nusd_per_mtok};
+    return charge(tokens, rates, 3, cost_nusd);
 }
 
 int lgw_cost_format_usd(int64_t nusd, char *out, size_t outsz)
@@ -98,13 +115,9 @@ int lgw_cost_of_usage(const struct lgw_price *base, const struct lgw_usage *u, i
     if (!p->known || u->output_tokens < 0 || u->cached_input_tokens < 0 || p->input_nusd_per_mtok < 0 ||
         p->output_nusd_per_mtok < 0 || p->cached_input_nusd_per_mtok < 0 || p->cache_write_nusd_per_mtok < 0)
         return LGW_ERR(INVALID);
-    u128 sum = (u128)(u->input_tokens - u->cached_input_tokens - writes) * (u128)p->input_nusd_per_mtok +
-               (u128)u->cached_input_tokens * (u128)p->cached_input_nusd_per_mtok +
-               (u128)writes * (u128)p->cache_write_nusd_per_mtok +
-               (u128)u->output_tokens * (u128)p->output_nusd_per_mtok;
-    u128 cost = (sum + 500000) / 1000000;
-    if (cost > (u128)INT64_MAX)
-        return LGW_ERR(INVALID);
-    *cost_nusd = (int64_t)cost;
-    return LGW_OK;
+    const int64_t tokens[] = {u->input_tokens - u->cached_input_tokens - writes, u->cached_input_tokens, writes,
+                              u->output_tokens};
+    const int64_t rates[] = {p->input_nusd_per_mtok, p->cached_input_nusd_per_mtok, p->cache_write_nusd_per_mtok,
+                             p->output_nusd_per_mtok};
+    return charge(tokens, rates, 4, cost_nusd);
 }

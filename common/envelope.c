@@ -228,6 +228,8 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_object_set_new(o, "id", json_string(reply->id));
     if (reply->run_id[0])
         json_object_set_new(o, "run_id", json_string(reply->run_id));
+    if (reply->tenant[0])
+        json_object_set_new(o, "tenant", json_string(reply->tenant));
     json_object_set_new(o, "seq", json_integer(reply->seq));
     json_object_set_new(o, "final", json_boolean(reply->final));
     json_object_set_new(o, "status", json_integer(reply->status));
@@ -259,6 +261,7 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     char cache[8];
     if (get_str(root, "id", reply->id, sizeof(reply->id), true, why, whysz) ||
         get_str(root, "run_id", reply->run_id, sizeof(reply->run_id), false, why, whysz) ||
+        get_str(root, "tenant", reply->tenant, sizeof(reply->tenant), false, why, whysz) ||
         get_int(root, "seq", &n, false, 0, INT32_MAX, why, whysz))
         goto out;
     reply->seq = (int)n;
@@ -270,7 +273,7 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
         get_str(root, "model", reply->model, sizeof(reply->model), false, why, whysz) ||
         get_str(root, "cache", cache, sizeof(cache), false, why, whysz) ||
         usage_decode(json_object_get(root, "usage"), &reply->usage, why, whysz) ||
-        get_int(root, "cost", &reply->cost_nusd, false, INT64_MIN, INT64_MAX, why, whysz) ||
+        get_int(root, "cost", &reply->cost_nusd, false, 0, INT64_MAX, why, whysz) ||
         get_int(root, "latency_ms", &reply->latency_ms, false, 0, INT64_MAX, why, whysz) ||
         get_str(root, "strategy", reply->strategy, sizeof(reply->strategy), false, why, whysz) ||
         get_str(root, "route", reply->route, sizeof(reply->route), false, why, whysz) ||

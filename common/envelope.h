@@ -57,6 +57,9 @@ struct lgw_usage {
 struct lgw_reply {
     char id[LGW_ID_MAX];
     char run_id[LGW_ID_MAX]; /* one execution of the job: a streamed answer comes from exactly one run */
+    /* The job's tenant, so the ingress can refuse a reply whose id matches a request of another tenant.
+     * Empty in replies from writers older than the field (then not checked). */
+    char tenant[LGW_NAME_MAX];
     int seq;
     bool final;
     int status; /* HTTP status for the client */

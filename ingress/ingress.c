@@ -141,6 +141,9 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_add(m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 0); /* shown as 0, not absent */
     lgw_metrics_declare(m, "llmgw_replies_unmatched_total", LGW_METRIC_COUNTER,
                         "Replies for requests this ingress no longer waits for (answered or timed out).");
+    lgw_metrics_declare(m, "llmgw_replies_foreign_tenant_total", LGW_METRIC_COUNTER,
+                        "Replies refused because they were written for another tenant than their request's.");
+    lgw_metrics_add(m, "llmgw_replies_foreign_tenant_total", NULL, 0);
 }
 
 static int start_http(struct lgw_ingress *ing)

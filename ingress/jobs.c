@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/kafka.h"
@@ -96,6 +97,7 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     lgw_uuid4(req->id);
     lgw_strlcpy(job->id, req->id, sizeof(job->id));
     job->kind = kind;
+    LGW_ASSERT(req->tenant[0] != '\0'); /* admission names the tenant before any job exists */
     lgw_strlcpy(job->tenant, req->tenant, sizeof(job->tenant));
     const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
     json_t *juser = json_object_get(body, "user");

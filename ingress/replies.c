@@ -10,6 +10,7 @@
 
 #include "ingress/replies.h"
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/kafka.h"
@@ -34,6 +35,17 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
     if (!req) {
         /* Already timed out, or a duplicate from a job that ran twice: the client has its answer. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
+        lgw_reply_cleanup(&reply);
+        return;
+    }
+    LGW_ASSERT(strcmp(req->id, reply.id) == 0); /* the map hands out the request of that id only */
+    if (reply.tenant[0] && strcmp(reply.tenant, req->tenant) != 0) {
+        /* A reply for this id written for another tenant: a writer's bug or a forged record. Kafka is
+         * input, so it is refused (never shown to this client), not asserted; the request goes on waiting
+         * for its own reply or its deadline. */
+        lgw_metrics_add(ing->m, "llmgw_replies_foreign_tenant_total", NULL, 1);
+        LGW_LOG(LGW_LOG_ERROR, "ingress", req->id, req->tenant, "refused a reply written for another tenant");
+        lgw_req_unref(req);
         lgw_reply_cleanup(&reply);
         return;
     }

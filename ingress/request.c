@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/cost.h"
 #include "common/errors.h"
@@ -44,6 +45,9 @@ void lgw_req_unref(struct lgw_req *req)
 void lgw_req_complete(struct lgw_req *req, int status, char *body, size_t len)
 {
     pthread_mutex_lock(&req->lock);
+    /* Once: a second answer would go to a connection whose response is already queued (or freed). The
+     * pending map hands a request to exactly one completer; this holds it to that. */
+    LGW_ASSERT(!req->done);
     req->status = status;
     free(req->resp);
     req->resp = body;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -51,5 +52,10 @@ bool lgw_ledger_db_ping(struct lgw_ledger_db *db) { return db->be->ping(db->conn
 
 int lgw_ledger_db_insert(struct lgw_ledger_db *db, const struct lgw_cost_event *ev, bool *inserted)
 {
+    /* The decoder refused negative amounts and counts (schemas/cost_event.schema.json): a negative value
+     * here would be a bug on our side of it, and the ledger is the bill. */
+    LGW_ASSERT(ev->cost_nusd >= 0 && ev->usage.input_tokens >= 0 && ev->usage.output_tokens >= 0 &&
+               ev->usage.cached_input_tokens >= 0);
+    LGW_ASSERT(ev->tenant[0] != '\0'); /* every row belongs to a tenant: analytics filter on it */
     return db->be->insert(db->conn, ev, inserted);
 }

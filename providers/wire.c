@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -209,6 +210,7 @@ static void client_left(struct lgw_prov_call *call)
 static void call_done(struct lgw_wire_call *wc)
 {
     struct lgw_prov_call *call = wc->call;
+    LGW_ASSERT(!wc->finished && call); /* a call ends once: its caller may free it from done */
     if (call->stream && call->res.status == 200) {
         json_decref(call->res.body);
         call->res.body = NULL; /* the chunks were the answer */

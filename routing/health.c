@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -92,6 +93,10 @@ static void set_state(struct lgw_health *h, struct entry *e, enum lgw_breaker_st
     if (e->state == to)
         return;
     enum lgw_breaker_state from = e->state;
+    /* The only edges: closed -> open (failures), open -> half-open (cooldown over), half-open -> closed
+     * (the probe succeeded) or -> open (it failed). Anything else would skip the probe or the cooldown. */
+    LGW_ASSERT((from == LGW_BREAKER_CLOSED && to == LGW_BREAKER_OPEN) ||
+               (from == LGW_BREAKER_OPEN && to == LGW_BREAKER_HALF_OPEN) || from == LGW_BREAKER_HALF_OPEN);
     e->state = to;
     const char *slash = strchr(e->key, '/');
     char labels[KEY_MAX + 64];

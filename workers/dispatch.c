@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -21,6 +22,14 @@ static bool streamed_some(const struct lgw_dispatch *d)
 
 static void next_candidate(struct lgw_dispatch *d);
 
+/* The dispatch is over: done runs once (the run it belongs to may end from there). */
+static void end(struct lgw_dispatch *d)
+{
+    LGW_ASSERT(!d->finished);
+    d->finished = true;
+    d->done(d);
+}
+
 /* No call was made (every breaker open, or the deadline passed first), or the plan ran out. */
 static void finish(struct lgw_dispatch *d)
 {
@@ -28,7 +37,7 @@ static void finish(struct lgw_dispatch *d)
         int rc = d->skipped ? LGW_ERR(NO_HEALTHY_PROVIDER) : LGW_ERR(TIMEOUT);
         lgw_prov_result_error(&d->res, rc, NULL);
     }
-    d->done(d);
+    end(d);
 }
 
 /* One candidate's call is over (loop thread, or the caller's for an adapter with no I/O). */
@@ -49,7 +58,7 @@ static void call_done(struct lgw_prov_call *call)
     int64_t first = d->stream && d->stream->first_emit_us ? d->stream->first_emit_us : end_us;
     if (d->cancelled && atomic_load(d->cancelled)) {
         lgw_health_abandon(health, m, d->probe); /* the client left: no verdict on the provider */
-        d->done(d);
+        end(d);
         return;
     }
     /* The table's retry predicate, the same the wire layer retried with: an answer another attempt may
@@ -57,7 +66,7 @@ static void call_done(struct lgw_prov_call *call)
     bool failed = lgw_err_retriable(lgw_err_from_status(d->res.status));
     lgw_health_release(health, m, lgw_mono_ms(), d->probe, failed, (first - d->start_us) / 1000);
     if (!failed || streamed_some(d)) {
-        d->done(d);
+        end(d);
         return;
     }
     if (d->next < d->plan->n)
@@ -105,6 +114,7 @@ void lgw_dispatch_start(struct lgw_dispatch *d)
     d->route[0] = '\0';
     d->next = d->skipped = 0;
     d->calling = false;
+    d->finished = false;
     next_candidate(d);
 }
 

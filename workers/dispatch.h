@@ -33,6 +33,7 @@ struct lgw_dispatch {
     /* dispatch.c's state */
     size_t next, skipped;
     bool probe, calling;
+    bool finished; /* done ran */
     int64_t start_us;
     struct lgw_prov_call call;
 };

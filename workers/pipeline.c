@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/cost.h"
@@ -96,6 +97,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     memset(&part, 0, sizeof(part));
     lgw_strlcpy(part.id, run->job->id, sizeof(part.id));
     lgw_strlcpy(part.run_id, run->event_id, sizeof(part.run_id));
+    lgw_strlcpy(part.tenant, run->job->tenant, sizeof(part.tenant));
     part.seq = ctx->seq++;
     part.status = 200;
     part.body = chunk;
@@ -298,6 +300,7 @@ static bool stage_outcome(struct job_run *run)
 
     lgw_strlcpy(reply->id, run->job->id, sizeof(reply->id));
     lgw_strlcpy(reply->run_id, ev->event_id, sizeof(reply->run_id));
+    lgw_strlcpy(reply->tenant, run->job->tenant, sizeof(reply->tenant));
     reply->seq = run->seq;
     reply->final = true;
     reply->status = res->status;
@@ -311,6 +314,10 @@ static bool stage_outcome(struct job_run *run)
     lgw_strlcpy(reply->strategy, ev->strategy, sizeof(reply->strategy));
     reply->route_attempts = run->d.attempts;
     lgw_strlcpy(reply->route, run->d.route, sizeof(reply->route));
+    /* What the client is told it cost is what the ledger records, and a known cost is never negative. */
+    LGW_ASSERT(reply->cost_nusd == ev->cost_nusd && reply->cost_known == ev->cost_known);
+    LGW_ASSERT(!ev->cost_known || ev->cost_nusd >= 0);
+    LGW_ASSERT(strcmp(ev->tenant, run->job->tenant) == 0);
     return true;
 }
 

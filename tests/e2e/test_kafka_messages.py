@@ -53,6 +53,7 @@ def test_messages_match_schemas(gw):
         for payload in got[topic]:
             jsonschema.validate(payload, load_schema(schema))
     assert {e["outcome"] for e in got[cost]} == {"ok", "error"}
+    assert {r["tenant"] for r in got[replies]} == {"acme"}, "every reply names the tenant of its job"
     assert len({e["event_id"] for e in got[cost]}) == len(got[cost])
 
 
@@ -115,3 +116,53 @@ def test_batch_producer_and_expired_job(gw):
     rows = wait_for(ledger_has_all, 30, "batch jobs in the ledger")
     assert rows[expired["id"]] == ("expired", 504, "batch-tenant")
     assert all(rows[j["id"]] == ("ok", 200, "batch-tenant") for j in jobs)
+
+
+def test_reply_for_another_tenant_is_refused(cluster):
+    """A reply whose id matches a waiting request but names another tenant (a writer's bug or a forged
+    record) is never shown to the client: the ingress counts and drops it, and the request still gets its
+    own reply, here one in the shape writers used before replies named their tenant (no "tenant": the
+    upgrade path, delivered unchecked)."""
+    import threading
+    _, port = cluster.ingress("i1")  # no worker: this test writes the replies itself
+    p = cluster.prefix
+    answer = {}
+
+    def ask():
+        answer["r"] = post(port, chat_body("whose answer is this"), cluster.headers())
+    t = threading.Thread(target=ask)
+    t.start()
+    jobs = f"{p}.jobs.chat"
+    got = consume(cluster, [jobs], lambda g: any(j["body"]["messages"][0]["content"] == "whose answer is this"
+                                                 for j in g[jobs]))
+    job = next(j for j in got[jobs] if j["body"]["messages"][0]["content"] == "whose answer is this")
+    assert job["tenant"] == "acme"
+
+    def reply(content, tenant):
+        r = {"v": 1, "id": job["id"], "seq": 0, "final": True, "status": 200, "provider": "echo",
+             "model": "echo", "cache": "miss", "usage": {"input_tokens": 1, "output_tokens": 1,
+                                                         "cached_input_tokens": 0}, "cost": 0, "latency_ms": 1,
+             "body": {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "echo",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": content}}]}}
+        if tenant:
+            r["tenant"] = tenant
+        return json.dumps(r).encode()
+    prod = Producer({"bootstrap.servers": cluster.kafka})
+    rt = job["reply_to"]
+    prod.produce(rt["topic"], partition=rt["partition"], key=job["id"].encode(), value=reply("other's secret", "globex"))
+    prod.flush(10)
+
+    def refused():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        return any(line.startswith("llmgw_replies_foreign_tenant_total") and line.split()[-1] == "1"
+                   for line in text.splitlines())
+    wait_for(refused, 15, "the foreign-tenant reply to be counted")
+    assert t.is_alive(), "the client was answered with another tenant's reply"
+    prod.produce(rt["topic"], partition=rt["partition"], key=job["id"].encode(), value=reply("yours", None))
+    prod.flush(10)
+    t.join(30)
+    status, body = answer["r"]
+    assert status == 200 and body["choices"][0]["message"]["content"] == "yours"

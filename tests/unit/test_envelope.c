@@ -88,6 +88,7 @@ static void test_reply_roundtrip(void **state)
     r.body = json_pack("{s:{s:s, s:s, s:s}}", "error", "message", "m", "type", "invalid_request_error", "code",
                        "model_not_found");
     strcpy(r.provider, "echo");
+    strcpy(r.tenant, "acme");
     r.usage.input_tokens = 10;
     r.cost_nusd = 1234;
     struct lgw_buf buf;
@@ -99,6 +100,7 @@ static void test_reply_roundtrip(void **state)
     assert_true(back.final);
     assert_int_equal(back.usage.input_tokens, 10);
     assert_int_equal(back.cost_nusd, 1234);
+    assert_string_equal(back.tenant, "acme");
     assert_true(json_equal(back.body, r.body));
     lgw_reply_cleanup(&back);
     lgw_reply_cleanup(&r);
@@ -243,6 +245,7 @@ static void test_reply_accepts_v2_with_unknown_fields(void **state)
     assert_int_equal(r.usage.input_tokens, 3);
     assert_int_equal(r.usage.output_tokens, 4);
     assert_int_equal(r.cost_nusd, 5);
+    assert_string_equal(r.tenant, ""); /* written before replies named their tenant: not checked */
     lgw_reply_cleanup(&r);
 }
 
@@ -261,6 +264,8 @@ static void test_reply_rejects_v0_and_v3(void **state)
     (void)state;
     expect_bad_reply(REPLY_V(0), "version");
     expect_bad_reply(REPLY_V(3), "version");
+    /* money is never negative (schemas/reply.schema.json: cost minimum 0) */
+    expect_bad_reply("{\"v\":1,\"id\":\"j1\",\"final\":true,\"status\":200,\"body\":{},\"cost\":-5}", "cost");
 }
 
 static void test_cost_event_accepts_v2_with_unknown_fields(void **state)
