@@ -457,6 +457,36 @@ static void test_anthropic_text_and_tools_stream(void **state)
     lgw_req_unref(req);
 }
 
+/* A stream that ends before any chunk: the provider's stream ended properly with nothing for the client (a
+ * bare [DONE], or only the usage chunk it did not ask for), so the worker's first reply is its final 200.
+ * OpenAI's answer is just [DONE]; Anthropic's must still open with message_start, which the SDKs require
+ * before anything else ("Unexpected event order, got message_delta before message_start"). Nothing is
+ * known of the message then, so its id and model are null. */
+static void test_stream_with_no_chunk(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    final_ok(req, "run-a", 0, 7, 0, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    assert_wire(req, "data: [DONE]\n\n");
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_anthropic);
+    final_ok(req, "run-a", 0, 7, 0, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    const struct rec want[] = {
+        {"message_start", "{\"type\":\"message_start\",\"message\":{\"id\":null,\"type\":\"message\","
+                          "\"role\":\"assistant\",\"model\":null,\"content\":[],\"stop_reason\":null,"
+                          "\"stop_sequence\":null,\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}"},
+        {"message_delta", A_MESSAGE_DELTA("end_turn", 0, 7, 0)},
+        {"message_stop", A_MESSAGE_STOP},
+    };
+    assert_records(req, want, 3);
+    lgw_req_unref(req);
+}
+
 static void test_anthropic_failure_before_first_chunk(void **state)
 {
     (void)state;
@@ -522,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_finished),
         cmocka_unit_test(test_anthropic_text_stream),
         cmocka_unit_test(test_anthropic_text_and_tools_stream),
+        cmocka_unit_test(test_stream_with_no_chunk),
         cmocka_unit_test(test_anthropic_failure_before_first_chunk),
         cmocka_unit_test(test_anthropic_error_after_start),
     };
