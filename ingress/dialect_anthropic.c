@@ -235,16 +235,23 @@ static void close_block(struct lgw_dialect_stream *s, struct lgw_buf *out)
     s->index++;
 }
 
+/* Every Anthropic stream opens with message_start (the SDKs refuse any other event first), from the first
+ * chunk's id and model; chunk NULL (a stream that ends before any chunk) gives them as null. */
+static void start_message(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
+{
+    if (s->started)
+        return;
+    s->started = true;
+    event(out, "message_start",
+          json_pack("{s:s, s:{s:O?, s:s, s:s, s:O?, s:[], s:n, s:n, s:{s:i, s:i}}}", "type", "message_start",
+                    "message", "id", json_object_get(chunk, "id"), "type", "message", "role", "assistant", "model",
+                    json_object_get(chunk, "model"), "content", "stop_reason", "stop_sequence", "usage",
+                    "input_tokens", 0, "output_tokens", 0));
+}
+
 static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
 {
-    if (!s->started) {
-        s->started = true;
-        event(out, "message_start",
-              json_pack("{s:s, s:{s:O?, s:s, s:s, s:O?, s:[], s:n, s:n, s:{s:i, s:i}}}", "type", "message_start",
-                        "message", "id", json_object_get(chunk, "id"), "type", "message", "role",
-                        "assistant", "model", json_object_get(chunk, "model"), "content",
-                        "stop_reason", "stop_sequence", "usage", "input_tokens", 0, "output_tokens", 0));
-    }
+    start_message(s, chunk, out);
     json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
     json_t *delta = json_object_get(choice, "delta");
     json_t *text = json_object_get(delta, "content");
@@ -286,6 +293,7 @@ static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw
 
 static void stream_end(struct lgw_dialect_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
 {
+    start_message(s, NULL, out); /* the provider's stream ended properly with nothing for the client */
     close_block(s, out);
     event(out, "message_delta",
           json_pack("{s:s, s:{s:s, s:n}, s:{s:I, s:I, s:I}}", "type", "message_delta", "delta", "stop_reason",

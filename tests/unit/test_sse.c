@@ -1,0 +1,560 @@
+/* test_sse.c - streamed answers at the ingress (ingress/sse.c with the dialects): the bytes a sequence of
+ * worker replies puts on the wire, in the OpenAI dialect (data records, then [DONE]) and the Anthropic one
+ * (message_start ... message_stop, text and tool_use blocks); a failure before the first chunk answered as
+ * a plain error with its status, one after it as an error record that ends the stream; the usage chunk
+ * passed only when the client asked; one run only, in order; lgw_sse_finished.
+ *
+ * Everything goes through lgw_sse_reply and lgw_sse_fail on a real request made with no connection: they
+ * resume a connection only when it was suspended, which nothing here does. The bytes are read from the
+ * request's SSE buffer (req->sse), where the content reader would take them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "ingress/request.h"
+#include "ingress/sse.h"
+#include "providers/wire.h"
+
+static struct lgw_req *stream_req(const struct lgw_dialect *dialect)
+{
+    struct lgw_req *req = lgw_req_new(NULL, NULL, 0);
+    lgw_strlcpy(req->id, "req-1", sizeof(req->id));
+    req->stream = true;
+    req->dialect = dialect;
+    return req;
+}
+
+/* One worker reply; body is JSON text or NULL. */
+static struct lgw_reply make_reply(const char *run_id, int seq, bool final, int status, const char *body)
+{
+    struct lgw_reply r;
+    memset(&r, 0, sizeof(r));
+    lgw_strlcpy(r.id, "req-1", sizeof(r.id));
+    lgw_strlcpy(r.run_id, run_id, sizeof(r.run_id));
+    r.seq = seq;
+    r.final = final;
+    r.status = status;
+    if (body) {
+        json_error_t jerr;
+        r.body = json_loads(body, 0, &jerr);
+        if (!r.body)
+            fail_msg("test data is not JSON (%s): %s", jerr.text, body);
+    }
+    lgw_strlcpy(r.provider, "openai", sizeof(r.provider));
+    lgw_strlcpy(r.model, "gpt-4o-mini", sizeof(r.model));
+    return r;
+}
+
+static void deliver(struct lgw_req *req, struct lgw_reply *r)
+{
+    lgw_sse_reply(req, r);
+    lgw_reply_cleanup(r);
+}
+
+static void chunk(struct lgw_req *req, const char *run_id, int seq, const char *body)
+{
+    struct lgw_reply r = make_reply(run_id, seq, false, 200, body);
+    deliver(req, &r);
+}
+
+static void final_ok(struct lgw_req *req, const char *run_id, int seq, int64_t in, int64_t out, int64_t cached)
+{
+    struct lgw_reply r = make_reply(run_id, seq, true, 200, "{\"object\":\"llmgw.stream.end\"}");
+    r.usage.input_tokens = in;
+    r.usage.output_tokens = out;
+    r.usage.cached_input_tokens = cached;
+    deliver(req, &r);
+}
+
+static void final_error(struct lgw_req *req, const char *run_id, int seq, int status, const char *body)
+{
+    struct lgw_reply r = make_reply(run_id, seq, true, status, body);
+    deliver(req, &r);
+}
+
+/* The bytes buffered for the client, compared exactly (both printed on a mismatch). */
+static void assert_wire(const struct lgw_req *req, const char *want)
+{
+    const char *got = req->sse.ptr ? req->sse.ptr : "";
+    if (req->sse.len != strlen(want) || memcmp(got, want, req->sse.len) != 0)
+        fail_msg("wire bytes differ\n--- want (%zu bytes)\n%s\n--- got (%zu bytes)\n%.*s", strlen(want), want,
+                 req->sse.len, (int)req->sse.len, got);
+}
+
+/* One expected SSE record: its event line (NULL: none) and its data, compared as JSON when it is an object
+ * and byte for byte otherwise. */
+struct rec {
+    const char *event;
+    const char *data;
+};
+
+static void assert_json_equal(const char *what, int k, const char *want, const char *got, size_t got_len)
+{
+    json_t *w = json_loads(want, 0, NULL), *g = json_loadb(got, got_len, 0, NULL);
+    if (!w)
+        fail_msg("%s %d: expected data is not JSON: %s", what, k, want);
+    bool same = g && json_equal(w, g);
+    json_decref(w);
+    json_decref(g);
+    if (!same)
+        fail_msg("%s %d: data differs\n--- want\n%s\n--- got\n%.*s", what, k, want, (int)got_len, got);
+}
+
+/* Splits the buffer into records, strictly: ["event: " name "\n"] "data: " text "\n" "\n", nothing else,
+ * nothing left over; and checks each against want. */
+static void assert_records(const struct lgw_req *req, const struct rec *want, size_t n)
+{
+    const char *p = req->sse.ptr ? req->sse.ptr : "", *start = p, *end = p + req->sse.len;
+    size_t k = 0;
+    for (; p < end; k++) {
+        const char *rec = p;
+        char event[64] = "";
+        bool has_event = false;
+        if ((size_t)(end - p) > 7 && memcmp(p, "event: ", 7) == 0) {
+            const char *nl = memchr(p + 7, '\n', (size_t)(end - p - 7));
+            if (!nl || (size_t)(nl - p - 7) >= sizeof(event))
+                fail_msg("record %zu (byte %td): bad event line: %.*s", k, rec - start, (int)(end - rec), rec);
+            memcpy(event, p + 7, (size_t)(nl - p - 7));
+            has_event = true;
+            p = nl + 1;
+        }
+        if ((size_t)(end - p) < 6 || memcmp(p, "data: ", 6) != 0)
+            fail_msg("record %zu (byte %td): no data line: %.*s", k, rec - start, (int)(end - rec), rec);
+        const char *data = p + 6, *nl = memchr(data, '\n', (size_t)(end - data));
+        if (!nl || nl + 1 >= end || nl[1] != '\n')
+            fail_msg("record %zu (byte %td): not ended by a blank line: %.*s", k, rec - start, (int)(end - rec), rec);
+        if (k >= n)
+            fail_msg("record %zu is one too many: %.*s", k, (int)(end - rec), rec);
+        if (!want[k].event && has_event)
+            fail_msg("record %zu: event %s, expected none", k, event);
+        if (want[k].event && (!has_event || strcmp(event, want[k].event) != 0))
+            fail_msg("record %zu: event \"%s\", expected \"%s\"", k, has_event ? event : "(none)", want[k].event);
+        size_t len = (size_t)(nl - data);
+        if (want[k].data[0] == '{')
+            assert_json_equal("record", (int)k, want[k].data, data, len);
+        else if (len != strlen(want[k].data) || memcmp(data, want[k].data, len) != 0)
+            fail_msg("record %zu: data \"%.*s\", expected \"%s\"", k, (int)len, data, want[k].data);
+        p = nl + 2;
+    }
+    if (k != n)
+        fail_msg("%zu records, expected %zu", k, n);
+}
+
+/* The plain (non-SSE) answer of a request that failed before streaming. */
+static void assert_plain(const struct lgw_req *req, int status, const char *body_json)
+{
+    assert_true(req->done);
+    assert_false(req->stream_started);
+    assert_int_equal(req->status, status);
+    assert_non_null(req->resp);
+    assert_json_equal("plain answer", 0, body_json, req->resp, req->resp_len);
+    assert_int_equal(req->sse.len, 0);
+}
+
+/* ---- OpenAI: the worker's chunks pass through, so whole records are compared byte for byte (jansson keeps
+ * key order, and the chunks below are compact ASCII as it writes them). */
+
+#define OAI_C0 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
+               "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}"
+#define OAI_C1 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
+               "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}"
+#define OAI_C2 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
+               "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"q\\\"\"},\"finish_reason\":\"stop\"}]}"
+
+static void test_openai_stream(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    assert_false(lgw_sse_finished(req));
+    chunk(req, "run-a", 0, OAI_C0);
+    /* the first chunk starts the answer: 200, SSE from now on, the route known but not the cost */
+    assert_true(req->stream_started);
+    assert_true(req->done);
+    assert_int_equal(req->status, 200);
+    assert_string_equal(req->provider, "openai");
+    assert_string_equal(req->model, "gpt-4o-mini");
+    assert_string_equal(req->cost_usd, "");
+    assert_false(lgw_sse_finished(req));
+    assert_wire(req, "data: " OAI_C0 "\n\n");
+    chunk(req, "run-a", 1, OAI_C1);
+    chunk(req, "run-a", 2, OAI_C2);
+    assert_false(lgw_sse_finished(req));
+    final_ok(req, "run-a", 3, 12, 3, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_wire(req, "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\ndata: " OAI_C2 "\n\ndata: [DONE]\n\n");
+    const struct rec want[] = {{NULL, OAI_C0}, {NULL, OAI_C1}, {NULL, OAI_C2}, {NULL, "[DONE]"}};
+    assert_records(req, want, 4);
+    assert_int_equal(req->status, 200);
+    assert_null(req->resp);
+    lgw_req_unref(req);
+}
+
+/* The usage chunk: the gateway always asks providers for usage, and the wire layer (lgw_wire_emit, in the
+ * worker) passes it to the client only when the client asked (stream_options.include_usage); the ingress
+ * sends what it is given, and the final reply's usage adds nothing to an OpenAI stream. Chunks go here from
+ * lgw_wire_emit straight into lgw_sse_reply, as the worker's stream sink and the reply topic would carry
+ * them. */
+struct sink {
+    struct lgw_prov_stream base;
+    struct lgw_req *req;
+    int seq;
+};
+
+static int sink_emit(struct lgw_prov_stream *stream, json_t *c)
+{
+    struct sink *k = (struct sink *)stream;
+    struct lgw_reply r = make_reply("run-a", k->seq++, false, 200, NULL);
+    r.body = json_incref(c);
+    deliver(k->req, &r);
+    return 0;
+}
+
+#define USAGE_C0 "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0," \
+                 "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":null}"
+#define USAGE_C1 "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[]," \
+                 "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}"
+
+static struct lgw_req *stream_through_wire(bool include_usage)
+{
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    struct sink k = {.base = {.emit = sink_emit, .include_usage = include_usage}, .req = req};
+    struct lgw_wire_stream st;
+    memset(&st, 0, sizeof(st));
+    st.stream = &k.base;
+    const char *chunks[] = {USAGE_C0, USAGE_C1};
+    for (int i = 0; i < 2; i++) {
+        json_t *c = json_loads(chunks[i], 0, NULL);
+        assert_non_null(c);
+        assert_int_equal(lgw_wire_emit(&st, c), 0);
+        json_decref(c);
+    }
+    final_ok(req, "run-a", k.seq, 9, 1, 0);
+    return req;
+}
+
+static void test_openai_usage_only_when_asked(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_through_wire(false);
+    assert_wire(req, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                     "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\n"
+                     "data: [DONE]\n\n");
+    lgw_req_unref(req);
+
+    req = stream_through_wire(true);
+    assert_wire(req, "data: " USAGE_C0 "\n\ndata: " USAGE_C1 "\n\ndata: [DONE]\n\n");
+    lgw_req_unref(req);
+}
+
+#define OAI_ERR_429 "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"rate_limit_error\",\"param\":null," \
+                    "\"code\":\"rate_limit_exceeded\"}}"
+#define GW_TIMEOUT_MSG "The request was not answered within its deadline."
+#define OAI_ERR_TIMEOUT "{\"error\":{\"message\":\"" GW_TIMEOUT_MSG "\",\"type\":\"timeout_error\",\"param\":null," \
+                        "\"code\":\"gateway_timeout\"}}"
+
+static void test_openai_failure_before_first_chunk(void **state)
+{
+    (void)state;
+    /* the worker's error, as the first reply: its status and body, not SSE */
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    final_error(req, "run-a", 0, 429, OAI_ERR_429);
+    assert_plain(req, 429, OAI_ERR_429);
+    assert_int_equal(req->resp_len, strlen(OAI_ERR_429));
+    assert_memory_equal(req->resp, OAI_ERR_429, req->resp_len); /* passed through as the worker wrote it */
+    assert_true(lgw_sse_finished(req));
+    lgw_req_unref(req);
+
+    /* the gateway's own (the deadline), before any chunk */
+    req = stream_req(&lgw_dialect_openai);
+    lgw_sse_fail(req, LGW_ERR(TIMEOUT), GW_TIMEOUT_MSG);
+    assert_plain(req, 504, OAI_ERR_TIMEOUT);
+    assert_memory_equal(req->resp, OAI_ERR_TIMEOUT, req->resp_len);
+    assert_true(lgw_sse_finished(req));
+    lgw_req_unref(req);
+}
+
+static void test_openai_error_after_start(void **state)
+{
+    (void)state;
+    /* the worker's error after a chunk: an error record, then [DONE]; the status stays 200 */
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    chunk(req, "run-a", 0, OAI_C0);
+    final_error(req, "run-a", 1, 429, OAI_ERR_429);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    assert_null(req->resp);
+    const char *wire = "data: " OAI_C0 "\n\ndata: " OAI_ERR_429 "\n\ndata: [DONE]\n\n";
+    assert_wire(req, wire);
+    /* the stream is over: nothing more is added */
+    chunk(req, "run-a", 2, OAI_C1);
+    final_ok(req, "run-a", 2, 1, 1, 0);
+    lgw_sse_fail(req, LGW_ERR(TIMEOUT), GW_TIMEOUT_MSG);
+    assert_wire(req, wire);
+    lgw_req_unref(req);
+
+    /* the gateway's own after a chunk (the deadline passed mid-stream) */
+    req = stream_req(&lgw_dialect_openai);
+    chunk(req, "run-a", 0, OAI_C0);
+    chunk(req, "run-a", 1, OAI_C1);
+    lgw_sse_fail(req, LGW_ERR(TIMEOUT), GW_TIMEOUT_MSG);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    wire = "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\ndata: " OAI_ERR_TIMEOUT "\n\ndata: [DONE]\n\n";
+    assert_wire(req, wire);
+    lgw_sse_fail(req, LGW_ERR(UNAVAILABLE), NULL);
+    final_ok(req, "run-a", 2, 1, 1, 0);
+    assert_wire(req, wire);
+    lgw_req_unref(req);
+}
+
+/* One run, in order: a second run of the job (after a worker crash), duplicates and gaps are dropped, and a
+ * run first seen in its middle is not started. */
+static void test_one_run_in_order(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    chunk(req, "run-b", 3, OAI_C1); /* the middle of some run */
+    assert_false(req->stream_started);
+    assert_int_equal(req->sse.len, 0);
+    chunk(req, "run-a", 0, OAI_C0);
+    chunk(req, "run-b", 0, OAI_C2); /* another run, from its start */
+    chunk(req, "run-b", 1, OAI_C2); /* another run, at the very seq expected next */
+    chunk(req, "run-a", 0, OAI_C2); /* a duplicate */
+    chunk(req, "run-a", 2, OAI_C2); /* a gap */
+    chunk(req, "run-a", 1, OAI_C1);
+    final_ok(req, "run-b", 2, 1, 1, 0); /* the other run's end, at the seq expected next */
+    final_error(req, "run-a", 5, 500, OAI_ERR_429); /* out of order */
+    assert_false(lgw_sse_finished(req));
+    final_ok(req, "run-a", 2, 1, 1, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_wire(req, "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\ndata: [DONE]\n\n");
+    lgw_req_unref(req);
+}
+
+static void test_finished(void **state)
+{
+    (void)state;
+    /* a request that does not stream: finished once answered */
+    struct lgw_req *req = lgw_req_new(NULL, NULL, 0);
+    assert_false(lgw_sse_finished(req));
+    lgw_req_complete(req, 200, lgw_strdup("{}"), 2);
+    assert_true(lgw_sse_finished(req));
+    lgw_req_unref(req);
+    req = lgw_req_new(NULL, NULL, 0);
+    lgw_sse_fail(req, LGW_ERR(UNAVAILABLE), NULL); /* the drain's answer: plain, with the table's text */
+    assert_true(lgw_sse_finished(req));
+    assert_plain(req, 503, "{\"error\":{\"message\":\"service unavailable\",\"type\":\"service_unavailable\","
+                           "\"param\":null,\"code\":\"service_unavailable\"}}");
+    lgw_req_unref(req);
+
+    /* a stream: started is not finished; the final reply is */
+    req = stream_req(&lgw_dialect_anthropic);
+    assert_false(lgw_sse_finished(req));
+    chunk(req, "run-a", 0, OAI_C1);
+    assert_false(lgw_sse_finished(req));
+    final_ok(req, "run-a", 1, 1, 1, 0);
+    assert_true(lgw_sse_finished(req));
+    lgw_req_unref(req);
+}
+
+/* ---- Anthropic: events rebuilt from OpenAI chunks; their data compared as JSON, their framing exactly. */
+
+#define CHUNK(delta, finish)                                                                                   \
+    "{\"id\":\"chatcmpl-7\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"claude-x\","       \
+    "\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" finish "}]}"
+
+#define A_MESSAGE_START                                                                                        \
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"chatcmpl-7\",\"type\":\"message\",\"role\":\"assistant\"," \
+    "\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"                          \
+    "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}"
+#define A_TEXT_START(i)                                                                                        \
+    "{\"type\":\"content_block_start\",\"index\":" #i ",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"
+#define A_TEXT_DELTA(i, text)                                                                                  \
+    "{\"type\":\"content_block_delta\",\"index\":" #i ",\"delta\":{\"type\":\"text_delta\",\"text\":" text "}}"
+#define A_TOOL_START(i, id, name)                                                                              \
+    "{\"type\":\"content_block_start\",\"index\":" #i ",\"content_block\":{\"type\":\"tool_use\",\"id\":\"" id   \
+    "\",\"name\":\"" name "\",\"input\":{}}}"
+#define A_JSON_DELTA(i, json)                                                                                  \
+    "{\"type\":\"content_block_delta\",\"index\":" #i ",\"delta\":{\"type\":\"input_json_delta\","             \
+    "\"partial_json\":" json "}}"
+#define A_BLOCK_STOP(i) "{\"type\":\"content_block_stop\",\"index\":" #i "}"
+#define A_MESSAGE_DELTA(stop, out, in, cached)                                                                 \
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" stop "\",\"stop_sequence\":null},"             \
+    "\"usage\":{\"output_tokens\":" #out ",\"input_tokens\":" #in ",\"cache_read_input_tokens\":" #cached "}}"
+#define A_MESSAGE_STOP "{\"type\":\"message_stop\"}"
+
+static void test_anthropic_text_stream(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_anthropic);
+    chunk(req, "run-a", 0, CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null"));
+    chunk(req, "run-a", 1, CHUNK("{\"content\":\"Hello\"}", "null"));
+    chunk(req, "run-a", 2, CHUNK("{\"content\":\" world\"}", "null"));
+    chunk(req, "run-a", 3, CHUNK("{}", "\"length\""));
+    assert_false(lgw_sse_finished(req));
+    final_ok(req, "run-a", 4, 25, 2, 5);
+    assert_true(lgw_sse_finished(req));
+    const struct rec want[] = {
+        {"message_start", A_MESSAGE_START},
+        {"content_block_start", A_TEXT_START(0)},
+        {"content_block_delta", A_TEXT_DELTA(0, "\"Hello\"")},
+        {"content_block_delta", A_TEXT_DELTA(0, "\" world\"")},
+        {"content_block_stop", A_BLOCK_STOP(0)},
+        {"message_delta", A_MESSAGE_DELTA("max_tokens", 2, 20, 5)},
+        {"message_stop", A_MESSAGE_STOP},
+    };
+    assert_records(req, want, sizeof(want) / sizeof(want[0]));
+    /* the first and last records' framing, byte for byte */
+    const char *head = "event: message_start\ndata: {\"type\":\"message_start\",";
+    const char *tail = "\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert_true(req->sse.len > strlen(head) + strlen(tail));
+    assert_memory_equal(req->sse.ptr, head, strlen(head));
+    assert_memory_equal(req->sse.ptr + req->sse.len - strlen(tail), tail, strlen(tail));
+    lgw_req_unref(req);
+}
+
+static void test_anthropic_text_and_tools_stream(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_anthropic);
+    int seq = 0;
+    chunk(req, "run-a", seq++, CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null"));
+    chunk(req, "run-a", seq++, CHUNK("{\"content\":\"Let me check.\"}", "null"));
+    chunk(req, "run-a", seq++,
+          CHUNK("{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
+                "\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}",
+                "null"));
+    chunk(req, "run-a", seq++, CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}", "null"));
+    chunk(req, "run-a", seq++, CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]}", "null"));
+    chunk(req, "run-a", seq++,
+          CHUNK("{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\",\"type\":\"function\","
+                "\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]}",
+                "null"));
+    chunk(req, "run-a", seq++, CHUNK("{}", "\"tool_calls\""));
+    final_ok(req, "run-a", seq, 100, 20, 30);
+    assert_true(lgw_sse_finished(req));
+    const struct rec want[] = {
+        {"message_start", A_MESSAGE_START},
+        {"content_block_start", A_TEXT_START(0)},
+        {"content_block_delta", A_TEXT_DELTA(0, "\"Let me check.\"")},
+        {"content_block_stop", A_BLOCK_STOP(0)},
+        {"content_block_start", A_TOOL_START(1, "call_1", "get_weather")},
+        {"content_block_delta", A_JSON_DELTA(1, "\"{\\\"city\\\":\"")},
+        {"content_block_delta", A_JSON_DELTA(1, "\"\\\"Paris\\\"}\"")},
+        {"content_block_stop", A_BLOCK_STOP(1)},
+        {"content_block_start", A_TOOL_START(2, "call_2", "get_time")},
+        {"content_block_delta", A_JSON_DELTA(2, "\"{}\"")},
+        {"content_block_stop", A_BLOCK_STOP(2)},
+        {"message_delta", A_MESSAGE_DELTA("tool_use", 20, 70, 30)},
+        {"message_stop", A_MESSAGE_STOP},
+    };
+    assert_records(req, want, sizeof(want) / sizeof(want[0]));
+    lgw_req_unref(req);
+}
+
+/* A stream that ends before any chunk: the provider's stream ended properly with nothing for the client (a
+ * bare [DONE], or only the usage chunk it did not ask for), so the worker's first reply is its final 200.
+ * OpenAI's answer is just [DONE]; Anthropic's must still open with message_start, which the SDKs require
+ * before anything else ("Unexpected event order, got message_delta before message_start"). Nothing is
+ * known of the message then, so its id and model are null. */
+static void test_stream_with_no_chunk(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    final_ok(req, "run-a", 0, 7, 0, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    assert_wire(req, "data: [DONE]\n\n");
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_anthropic);
+    final_ok(req, "run-a", 0, 7, 0, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    const struct rec want[] = {
+        {"message_start", "{\"type\":\"message_start\",\"message\":{\"id\":null,\"type\":\"message\","
+                          "\"role\":\"assistant\",\"model\":null,\"content\":[],\"stop_reason\":null,"
+                          "\"stop_sequence\":null,\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}"},
+        {"message_delta", A_MESSAGE_DELTA("end_turn", 0, 7, 0)},
+        {"message_stop", A_MESSAGE_STOP},
+    };
+    assert_records(req, want, 3);
+    lgw_req_unref(req);
+}
+
+static void test_anthropic_failure_before_first_chunk(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_anthropic);
+    final_error(req, "run-a", 0, 429, OAI_ERR_429);
+    assert_plain(req, 429, "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Rate limit reached\"}}");
+    assert_true(lgw_sse_finished(req));
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_anthropic);
+    lgw_sse_fail(req, LGW_ERR(TIMEOUT), GW_TIMEOUT_MSG);
+    assert_plain(req, 504, "{\"type\":\"error\",\"error\":{\"type\":\"timeout_error\",\"message\":\"" GW_TIMEOUT_MSG "\"}}");
+    assert_true(lgw_sse_finished(req));
+    lgw_req_unref(req);
+}
+
+/* After the 200 went out an error is an `error` event that ends the stream (as a 502, api_error, whatever
+ * its status was): no block stop, no message_stop after it, nothing more at all. */
+static void test_anthropic_error_after_start(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_anthropic);
+    chunk(req, "run-a", 0, CHUNK("{\"role\":\"assistant\",\"content\":\"Hi\"}", "null"));
+    final_error(req, "run-a", 1, 429, OAI_ERR_429);
+    assert_true(lgw_sse_finished(req));
+    assert_int_equal(req->status, 200);
+    const struct rec want[] = {
+        {"message_start", A_MESSAGE_START},
+        {"content_block_start", A_TEXT_START(0)},
+        {"content_block_delta", A_TEXT_DELTA(0, "\"Hi\"")},
+        {"error", "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Rate limit reached\"}}"},
+    };
+    assert_records(req, want, 4);
+    size_t len = req->sse.len;
+    chunk(req, "run-a", 2, CHUNK("{\"content\":\"more\"}", "null"));
+    final_ok(req, "run-a", 2, 1, 1, 0);
+    lgw_sse_fail(req, LGW_ERR(TIMEOUT), NULL);
+    assert_int_equal(req->sse.len, len);
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_anthropic);
+    chunk(req, "run-a", 0, CHUNK("{\"role\":\"assistant\",\"content\":\"Hi\"}", "null"));
+    lgw_sse_fail(req, LGW_ERR(TIMEOUT), GW_TIMEOUT_MSG);
+    assert_true(lgw_sse_finished(req));
+    const struct rec want2[] = {
+        {"message_start", A_MESSAGE_START},
+        {"content_block_start", A_TEXT_START(0)},
+        {"content_block_delta", A_TEXT_DELTA(0, "\"Hi\"")},
+        {"error", "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"" GW_TIMEOUT_MSG "\"}}"},
+    };
+    assert_records(req, want2, 4);
+    lgw_req_unref(req);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_stream),
+        cmocka_unit_test(test_openai_usage_only_when_asked),
+        cmocka_unit_test(test_openai_failure_before_first_chunk),
+        cmocka_unit_test(test_openai_error_after_start),
+        cmocka_unit_test(test_one_run_in_order),
+        cmocka_unit_test(test_finished),
+        cmocka_unit_test(test_anthropic_text_stream),
+        cmocka_unit_test(test_anthropic_text_and_tools_stream),
+        cmocka_unit_test(test_stream_with_no_chunk),
+        cmocka_unit_test(test_anthropic_failure_before_first_chunk),
+        cmocka_unit_test(test_anthropic_error_after_start),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
