@@ -541,6 +541,41 @@ static void test_anthropic_error_after_start(void **state)
     lgw_req_unref(req);
 }
 
+/* An error answer tells the SDKs whether to retry when the error table and their status rule disagree:
+ * the gateway's own row, or a worker's error found in the table by status and code. */
+static void test_error_answers_carry_the_tables_retry_advice(void **state)
+{
+    (void)state;
+    struct {
+        int rc, status;
+        const char *code;
+        int want;
+    } cases[] = {
+        {LGW_ERR(QUOTA), 0, NULL, 0},          /* 429 that waiting does not cure: false */
+        {LGW_ERR(RATE_LIMITED), 0, NULL, -1},  /* 429 the SDKs retry anyway: no header */
+        {LGW_ERR(INTERNAL), 0, NULL, 0},       /* the gateway's own bug: a retry cannot help */
+        {LGW_ERR(UNAVAILABLE), 0, NULL, -1},
+        {LGW_ERR(INVALID), 0, NULL, -1},
+        {0, 429, "insufficient_quota", 0},     /* a provider's quota error passed on */
+        {0, 429, "rate_limit_exceeded", -1},
+        {0, 503, "overloaded_error", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lgw_req *req = lgw_req_new(NULL, NULL, 0);
+        if (cases[i].rc) {
+            lgw_req_complete_error(req, cases[i].rc, NULL);
+        } else {
+            json_t *body = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", "m", "type", "t", "param",
+                                     "code", cases[i].code);
+            lgw_req_complete_reply(req, cases[i].status, body);
+            json_decref(body);
+        }
+        if (req->retry_header != cases[i].want)
+            fail_msg("case %zu: x-should-retry %d, want %d", i, req->retry_header, cases[i].want);
+        lgw_req_unref(req);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_stream_with_no_chunk),
         cmocka_unit_test(test_anthropic_failure_before_first_chunk),
         cmocka_unit_test(test_anthropic_error_after_start),
+        cmocka_unit_test(test_error_answers_carry_the_tables_retry_advice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
