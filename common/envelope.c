@@ -330,6 +330,10 @@ int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
     json_object_set_new(o, "ts_ms", json_integer(ev->ts_ms));
     json_object_set_new(o, "route_attempts", json_integer(ev->route_attempts));
     json_object_set_new(o, "route", json_string(ev->route));
+    json_object_set_new(o, "final", json_boolean(ev->final));
+    json_object_set_new(o, "provider_call", json_integer(ev->provider_call));
+    json_object_set_new(o, "cost_estimated", json_boolean(ev->cost_estimated));
+    json_object_set_new(o, "cache_write_input_tokens", json_integer(ev->usage.cache_write_input_tokens));
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -373,6 +377,21 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
         get_int(root, "route_attempts", &n, false, 0, 1000, why, whysz))
         goto out;
     ev->route_attempts = (int)n;
+    /* Fields since the first schema: an event from an older writer is its execution's one, final event. */
+    json_t *fin = json_object_get(root, "final");
+    if (fin && !json_is_boolean(fin)) {
+        snprintf(why, whysz, "field \"final\" must be a boolean");
+        goto out;
+    }
+    ev->final = !fin || json_is_true(fin);
+    if (get_int(root, "provider_call", &n, false, 0, 1000, why, whysz))
+        goto out;
+    ev->provider_call = (int)n;
+    if (get_bool(root, "cost_estimated", &ev->cost_estimated, why, whysz) ||
+        get_int(root, "cache_write_input_tokens", &ev->usage.cache_write_input_tokens, false, 0, INT64_MAX, why,
+                whysz))
+        goto out;
+
     if (strcmp(kind, "chat") == 0)
         ev->kind = LGW_JOB_CHAT;
     else if (strcmp(kind, "embeddings") == 0)
@@ -381,8 +400,9 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
         snprintf(why, whysz, "field \"kind\" must be \"chat\" or \"embeddings\"");
         goto out;
     }
-    if (strcmp(ev->outcome, "ok") && strcmp(ev->outcome, "error") && strcmp(ev->outcome, "expired")) {
-        snprintf(why, whysz, "field \"outcome\" must be ok, error or expired");
+    if (strcmp(ev->outcome, "ok") && strcmp(ev->outcome, "error") && strcmp(ev->outcome, "cancelled") &&
+        strcmp(ev->outcome, "expired")) {
+        snprintf(why, whysz, "field \"outcome\" must be ok, error, cancelled or expired");
         goto out;
     }
     rc = LGW_OK;

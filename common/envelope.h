@@ -82,8 +82,12 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);
 int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz);
 void lgw_reply_cleanup(struct lgw_reply *reply);
 
-/* One event per job execution (answered, failed or expired). event_id is unique per execution, so a
- * job run twice (after a crash) yields two events; the ledger dedupes redeliveries on event_id. */
+/* One final event per job execution (answered, failed, cancelled or expired), and before it one non-final
+ * event per provider request of that execution that the provider bills although it did not answer it
+ * (sent, then timed out or cut: a fallback never hides that spend). event_id is unique per event (the
+ * execution's run id for the final one, "<run id>.<provider_call>" for the others), so a job run twice
+ * (after a crash) yields two sets; the ledger dedupes redeliveries on event_id. Spend of a request is the
+ * sum over its events; requests are counted by request_id (final events). */
 struct lgw_cost_event {
     char event_id[LGW_ID_MAX];
     char request_id[LGW_ID_MAX];
@@ -97,7 +101,7 @@ struct lgw_cost_event {
     bool cost_known;
     int64_t latency_ms;
     int status;          /* HTTP status of the outcome */
-    char outcome[16];    /* "ok", "error" or "expired" */
+    char outcome[16];    /* "ok", "error", "cancelled" (the client left; status 499) or "expired" */
     bool cache_hit;
     bool rerun;          /* set when this execution is known to repeat an earlier one */
     int attempt;
@@ -106,6 +110,10 @@ struct lgw_cost_event {
     int64_t ts_ms;
     int route_attempts;             /* provider calls this execution made (fallbacks included) */
     char route[LGW_ROUTE_TEXT_MAX]; /* "provider/model=status" per call, comma-separated */
+    bool final;          /* the execution's outcome; false: an earlier billed provider request (absent: true) */
+    int provider_call;   /* 1-based: which provider request of the execution (retries counted); 0: none made */
+    bool cost_estimated; /* usage (so cost) is llmgw's estimate: the provider was sent the request but never
+                          * reported usage (timed out, cut, abandoned by the client) */
 };
 
 int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);

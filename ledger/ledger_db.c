@@ -50,6 +50,13 @@ int lgw_ledger_db_commit(struct lgw_ledger_db *db) { return db->be->exec(db->con
 void lgw_ledger_db_rollback(struct lgw_ledger_db *db) { db->be->exec(db->conn, "ROLLBACK"); }
 bool lgw_ledger_db_ping(struct lgw_ledger_db *db) { return db->be->ping(db->conn); }
 
+void lgw_ledger_run_id(const struct lgw_cost_event *ev, char *out)
+{
+    size_t n = strcspn(ev->event_id, ".");
+    memcpy(out, ev->event_id, n);
+    out[n] = '\0';
+}
+
 int lgw_ledger_db_insert(struct lgw_ledger_db *db, const struct lgw_cost_event *ev, bool *inserted)
 {
     /* The decoder refused negative amounts and counts (schemas/cost_event.schema.json): a negative value

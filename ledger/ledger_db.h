@@ -1,7 +1,8 @@
 /* ledger_db.h - the ledger's database backends (PostgreSQL, SQLite) behind one small interface.
  *
  * A backend inserts cost events idempotently on event_id, inside a transaction the ledger controls, and
- * computes `rerun` (an earlier event with the same request_id exists) inside that same transaction.
+ * computes `rerun` (an event of another execution of the same request exists: another run_id) inside that
+ * same transaction. run_id is the execution's id: an event_id up to its first '.' (lgw_ledger_run_id). 
  * One connection, used by one thread. */
 #ifndef LGW_LEDGER_DB_H
 #define LGW_LEDGER_DB_H
@@ -34,6 +35,10 @@ struct lgw_ledger_backend {
     bool (*ping)(void *conn);
 };
 
+/* The execution an event belongs to: its event_id up to the first '.' (a non-final event is
+ * "<run id>.<provider call>"), into out (LGW_ID_MAX bytes). */
+void lgw_ledger_run_id(const struct lgw_cost_event *ev, char *out);
+
 extern const struct lgw_ledger_backend lgw_ledger_pg;
 extern const struct lgw_ledger_backend lgw_ledger_sqlite;
 
@@ -41,6 +46,7 @@ extern const struct lgw_ledger_backend lgw_ledger_sqlite;
 #define LGW_LEDGER_COLUMNS                                                                                 \
     "event_id, request_id, tenant, user_id, provider, model, kind, input_tokens, output_tokens, "        \
     "cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit, rerun, attempt, " \
-    "strategy, worker, ts_ms, route_attempts, route"
+    "strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated, "             \
+    "cache_write_input_tokens, run_id"
 
 #endif

@@ -21,13 +21,14 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);";
 
-/* rerun: this execution repeats an earlier one of the same request, checked in the same transaction.
+/* rerun: this execution repeats an earlier one of the same request (an event of another run_id exists),
+ * checked in the same transaction.
  * "WHERE true": SQLite's documented way to keep an INSERT ... SELECT from reading ON CONFLICT as a join
  * constraint (https://sqlite.org/lang_upsert.html, "Parsing Ambiguity"). */
 static const char insert_sql[] =
     "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2)), ?18, ?19, ?20, ?21,"
-    " ?22, ?23"
+    " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2"
+    " AND COALESCE(run_id, event_id) <> ?28)), ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28"
     " WHERE true ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -49,8 +50,14 @@ static void sqlite_close(void *c)
  * there is the one error to accept. Returns 0 or non-zero with *err set. */
 static int add_columns(sqlite3 *db, char **err)
 {
+    /* As in ledger_pg.c: rows from before final and cost_estimated keep NULL there (true and false). */
     static const char *const adds[] = {"ALTER TABLE cost_events ADD COLUMN route_attempts INTEGER",
-                                       "ALTER TABLE cost_events ADD COLUMN route TEXT"};
+                                       "ALTER TABLE cost_events ADD COLUMN route TEXT",
+                                       "ALTER TABLE cost_events ADD COLUMN final INTEGER",
+                                       "ALTER TABLE cost_events ADD COLUMN provider_call INTEGER",
+                                       "ALTER TABLE cost_events ADD COLUMN cost_estimated INTEGER",
+                                       "ALTER TABLE cost_events ADD COLUMN cache_write_input_tokens INTEGER",
+                                       "ALTER TABLE cost_events ADD COLUMN run_id TEXT"};
     for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
         if (sqlite3_exec(db, adds[i], NULL, NULL, err) == SQLITE_OK)
             continue;
@@ -138,6 +145,13 @@ static int sqlite_insert(void *c, const struct lgw_cost_event *ev, bool *inserte
     sqlite3_bind_int64(st, 21, ev->ts_ms);
     sqlite3_bind_int(st, 22, ev->route_attempts);
     sqlite3_bind_text(st, 23, ev->route, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 24, ev->final);
+    sqlite3_bind_int(st, 25, ev->provider_call);
+    sqlite3_bind_int(st, 26, ev->cost_estimated);
+    sqlite3_bind_int64(st, 27, ev->usage.cache_write_input_tokens);
+    char run_id[LGW_ID_MAX];
+    lgw_ledger_run_id(ev, run_id);
+    sqlite3_bind_text(st, 28, run_id, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     sqlite3_reset(st);
     if (r != SQLITE_DONE) {

@@ -243,6 +243,7 @@ void lgw_results_cost_init(const struct lgw_results *r, const struct lgw_job *jo
     ev->kind = job->kind;
     ev->attempt = job->attempt;
     ev->cost_known = true;
+    ev->final = true;
     ev->ts_ms = lgw_wall_ms();
 }
 

@@ -117,12 +117,15 @@ static void test_cost_event_roundtrip(void **state)
     strcpy(ev.tenant, "acme");
     strcpy(ev.provider, "echo");
     strcpy(ev.model, "echo");
-    ev.usage = (struct lgw_usage){100, 20, 5, 0};
+    ev.usage = (struct lgw_usage){100, 20, 5, 30};
     ev.cost_nusd = 9223372036854775807LL; /* money survives the trip to the last nano-dollar */
     ev.cost_known = true;
-    ev.status = 200;
-    strcpy(ev.outcome, "ok");
+    ev.status = 499;
+    strcpy(ev.outcome, "cancelled");
     ev.ts_ms = 1;
+    ev.final = false;
+    ev.provider_call = 2;
+    ev.cost_estimated = true;
     struct lgw_buf buf;
     lgw_buf_init(&buf, 0);
     assert_int_equal(lgw_cost_event_encode(&ev, &buf), 0);
@@ -132,7 +135,12 @@ static void test_cost_event_roundtrip(void **state)
     assert_int_equal(back.cost_nusd, 9223372036854775807LL);
     assert_int_equal(back.usage.cached_input_tokens, 5);
     assert_true(back.cost_known);
-    assert_string_equal(back.outcome, "ok");
+    assert_string_equal(back.outcome, "cancelled");
+    assert_int_equal(back.status, 499);
+    assert_false(back.final);
+    assert_int_equal(back.provider_call, 2);
+    assert_true(back.cost_estimated);
+    assert_int_equal(back.usage.cache_write_input_tokens, 30);
     const char *bad = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
                       "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":-5,\"status\":200,\"outcome\":\"ok\","
                       "\"ts_ms\":1}";
@@ -280,6 +288,11 @@ static void test_cost_event_accepts_v2_with_unknown_fields(void **state)
     assert_string_equal(ev.request_id, "j1");
     assert_int_equal(ev.usage.output_tokens, 4);
     assert_int_equal(ev.cost_nusd, 5);
+    /* written before per-attempt events: its execution's final event, usage reported, no cache writes */
+    assert_true(ev.final);
+    assert_false(ev.cost_estimated);
+    assert_int_equal(ev.provider_call, 0);
+    assert_int_equal(ev.usage.cache_write_input_tokens, 0);
     assert_string_equal(ev.outcome, "ok");
     assert_int_equal(ev.ts_ms, 7);
 }

@@ -90,6 +90,8 @@ static void event(struct lgw_cost_event *ev, const char *event_id, const char *r
     ev->status = 200;
     ev->attempt = 1;
     ev->ts_ms = 1700000000000;
+    ev->final = true;
+    ev->provider_call = 1;
 }
 
 /* First column of the first row of sql, as text ("" for NULL), through a fresh connection of its own so
@@ -210,6 +212,25 @@ static void test_rerun(void **state)
     assert_int_equal(reruns_of(fx, req2), 1);
     assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", e[3]), 1);
 
+    /* one execution's events (a billed attempt that timed out, then the final one) are not reruns of each
+     * other; a second execution of the same request is */
+    char req4[40], run[40], nonfinal[48], run2[40];
+    lgw_uuid4(req4);
+    lgw_uuid4(run);
+    lgw_uuid4(run2);
+    snprintf(nonfinal, sizeof(nonfinal), "%s.1", run);
+    event(&ev[0], nonfinal, req4);
+    ev[0].final = false;
+    ev[0].cost_estimated = true;
+    event(&ev[1], run, req4);
+    ev[1].provider_call = 2;
+    assert_int_equal(write_events(db, ev, 2), 2);
+    assert_int_equal(reruns_of(fx, req4), 0);
+    event(&ev[0], run2, req4);
+    assert_int_equal(write_events(db, ev, 1), 1);
+    assert_int_equal(reruns_of(fx, req4), 1);
+    assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", run2), 1);
+
     /* the event's own flag is kept even when it is the first one the ledger sees */
     event(&ev[0], e[4], req3);
     ev[0].rerun = true;
@@ -278,6 +299,9 @@ static void test_columns(void **state)
     event(&ev, e1, req);
     ev.kind = LGW_JOB_EMBEDDINGS;
     ev.cache_hit = true;
+    ev.provider_call = 3;
+    ev.cost_estimated = true;
+    ev.usage.cache_write_input_tokens = 5;
     assert_int_equal(write_events(db, &ev, 1), 1);
     lgw_ledger_db_close(db);
 
@@ -288,13 +312,128 @@ static void test_columns(void **state)
                                " AND input_tokens = 100 AND output_tokens = 20 AND cached_input_tokens = 7"
                                " AND cost_known AND latency_ms = 12 AND status = 200 AND outcome = 'ok' AND cache_hit"
                                " AND NOT rerun AND attempt = 1 AND strategy = 'default' AND worker = 'w1'"
-                               " AND ts_ms = 1700000000000 AND created_at IS NOT NULL",
+                               " AND ts_ms = 1700000000000 AND created_at IS NOT NULL AND final AND provider_call = 3"
+                               " AND cost_estimated AND cache_write_input_tokens = 5 AND run_id = event_id",
                                e1),
                      1);
     if (fx->be == PG) {
         /* dollars only at the edge, exact to the nano-dollar */
         query_text(fx, "SELECT cost_usd::text FROM cost_events_usd WHERE event_id = $1", e1, text, sizeof(text));
         assert_string_equal(text, "9000000000.000000000");
+    }
+}
+
+/* The table as the ledger created it before per-attempt events (final, provider_call, cost_estimated,
+ * cache_write_input_tokens, run_id): an existing ledger must gain the columns on open, keep its rows and
+ * read them as what they were, one final event per execution with reported usage. */
+static const char previous_schema_pg[] =
+    "CREATE TABLE cost_events ("
+    " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens BIGINT,"
+    " output_tokens BIGINT, cached_input_tokens BIGINT, cost_nusd BIGINT NOT NULL,"
+    " cost_known BOOLEAN NOT NULL, latency_ms BIGINT, status INTEGER, outcome TEXT NOT NULL,"
+    " cache_hit BOOLEAN, rerun BOOLEAN NOT NULL, attempt INTEGER, strategy TEXT,"
+    " worker TEXT, ts_ms BIGINT NOT NULL, created_at TIMESTAMPTZ DEFAULT now(), route_attempts INTEGER, route TEXT);";
+static const char previous_schema_sqlite[] =
+    "CREATE TABLE cost_events ("
+    " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens INTEGER,"
+    " output_tokens INTEGER, cached_input_tokens INTEGER, cost_nusd INTEGER NOT NULL,"
+    " cost_known INTEGER NOT NULL, latency_ms INTEGER, status INTEGER, outcome TEXT NOT NULL,"
+    " cache_hit INTEGER, rerun INTEGER NOT NULL, attempt INTEGER, strategy TEXT,"
+    " worker TEXT, ts_ms INTEGER NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP, route_attempts INTEGER,"
+    " route TEXT);";
+
+/* Runs sql (no parameters) through its own connection. */
+static void exec_sql(const struct fixture *fx, const char *url, const char *sql)
+{
+    if (fx->be == SQLITE) {
+        sqlite3 *db;
+        char *err = NULL;
+        assert_int_equal(sqlite3_open(url + 7, &db), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+            fail_msg("%s: %s", sql, err);
+        sqlite3_close(db);
+        return;
+    }
+    PGconn *pg = PQconnectdb(url);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(pg);
+}
+
+static void test_upgrade_from_previous_schema(void **state)
+{
+    struct fixture *fx = fixture(state);
+    char schema[40] = "upg_", old_req[40], old_ev[40], run[40], nonfinal[48], url[640], sql[1024];
+    lgw_uuid4(old_req);
+    lgw_uuid4(old_ev);
+    lgw_uuid4(run);
+    snprintf(nonfinal, sizeof(nonfinal), "%s.1", run);
+    struct fixture at = *fx; /* PostgreSQL: a schema of its own, so the shared database's table is untouched */
+    if (fx->be == PG) {
+        for (int i = 0; i < 12; i++)
+            schema[4 + i] = old_req[i] == '-' ? '_' : old_req[i];
+        schema[16] = '\0';
+        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+        exec_sql(fx, fx->url, sql);
+        snprintf(url, sizeof(url), "%s%coptions=-csearch_path%%3D%s", fx->url, strchr(fx->url, '?') ? '&' : '?',
+                 schema);
+        lgw_strlcpy(at.url, url, sizeof(at.url));
+    }
+    exec_sql(&at, at.url, fx->be == PG ? previous_schema_pg : previous_schema_sqlite);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
+             " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
+             " rerun, attempt, strategy, worker, ts_ms, route_attempts, route) VALUES ('%s', '%s', 'acme', 'bob',"
+             " 'openai', 'gpt-4o-mini', 'chat', 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0',"
+             " 1690000000000, 1, 'openai/gpt-4o-mini=200')",
+             old_ev, old_req, fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", fx->be == PG ? "false" : "0");
+    exec_sql(&at, at.url, sql);
+
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* migrates */
+    struct lgw_cost_event ev[3];
+    event(&ev[0], nonfinal, old_req); /* a second execution of the old request: a billed timeout, then final */
+    ev[0].final = false;
+    ev[0].cost_estimated = true;
+    ev[0].status = 504;
+    lgw_strlcpy(ev[0].outcome, "error", sizeof(ev[0].outcome));
+    event(&ev[1], run, old_req);
+    ev[1].provider_call = 2;
+    ev[1].usage.cache_write_input_tokens = 30;
+    assert_int_equal(write_events(db, ev, 2), 2);
+    lgw_ledger_db_close(db);
+    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* and opens again over the migrated table */
+    lgw_ledger_db_close(db);
+
+    /* the old row: untouched, read as a final event with reported usage */
+    assert_int_equal(query_int(&at,
+                               "SELECT count(*) FROM cost_events WHERE event_id = $1 AND cost_nusd = 4500 AND NOT rerun"
+                               " AND final IS NULL AND cost_estimated IS NULL AND run_id IS NULL"
+                               " AND COALESCE(final, true) AND NOT COALESCE(cost_estimated, false)",
+                               old_ev),
+                     1);
+    /* the new execution's two events are reruns of the old one (another run), not of each other */
+    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE request_id = $1 AND rerun", old_req), 2);
+    assert_int_equal(query_int(&at,
+                               "SELECT count(*) FROM cost_events WHERE run_id = $1 AND ((event_id = run_id AND final"
+                               " AND provider_call = 2 AND cache_write_input_tokens = 30 AND NOT cost_estimated)"
+                               " OR (event_id <> run_id AND NOT final AND cost_estimated AND status = 504))",
+                               run),
+                     2);
+    /* a request's spend sums over its events; requests count by request_id */
+    assert_int_equal(query_int(&at,
+                               "SELECT count(DISTINCT request_id) FROM cost_events WHERE request_id = $1"
+                               " AND COALESCE(final, true)",
+                               old_req),
+                     1);
+    if (fx->be == PG) {
+        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", schema);
+        exec_sql(fx, fx->url, sql);
     }
 }
 
@@ -344,6 +483,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
+        BOTH(test_upgrade_from_previous_schema),
         cmocka_unit_test(test_bad_url), cmocka_unit_test(test_password_not_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
