@@ -240,6 +240,8 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_object_set_new(o, "usage", usage_json(&reply->usage));
     json_object_set_new(o, "cost", json_integer(reply->cost_nusd));
     json_object_set_new(o, "cost_known", json_boolean(reply->cost_known));
+    if (reply->cost_estimated)
+        json_object_set_new(o, "cost_estimated", json_true());
     json_object_set_new(o, "latency_ms", json_integer(reply->latency_ms));
     if (reply->strategy[0])
         json_object_set_new(o, "strategy", json_string(reply->strategy));
@@ -282,6 +284,7 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     reply->route_attempts = (int)n;
     json_t *known = json_object_get(root, "cost_known");
     reply->cost_known = !known || json_is_true(known);
+    reply->cost_estimated = json_is_true(json_object_get(root, "cost_estimated"));
     reply->cache_hit = strcmp(cache, "hit") == 0;
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {

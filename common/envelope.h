@@ -15,6 +15,8 @@
 #include "common/buf.h"
 
 #define LGW_ENVELOPE_VERSION 1
+/* The status a cancelled execution is recorded with: the client closed the connection (nginx's 499). */
+#define LGW_STATUS_CLIENT_CLOSED 499
 #define LGW_ID_MAX 64
 #define LGW_NAME_MAX 128
 #define LGW_TOPIC_MAX 256
@@ -68,8 +70,9 @@ struct lgw_reply {
     char model[LGW_NAME_MAX];
     bool cache_hit;
     struct lgw_usage usage;
-    int64_t cost_nusd;
+    int64_t cost_nusd;   /* the request's spend: every billed provider request of this execution */
     bool cost_known;
+    bool cost_estimated; /* some of it is an estimate (workers/billing.h) */
     int64_t latency_ms;
     /* How the router served it: strategy, provider calls made, and each attempt as
      * "provider/model=status", comma-separated (the x-llmgw-* response headers). */

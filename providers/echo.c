@@ -261,6 +261,7 @@ static int echo_call(const struct lgw_provider *prov, struct lgw_prov_call *call
                                          : echo_embeddings(model, call->job, res);
     if (rc)
         return rc;
+    res->bill = LGW_BILL_REPORTED; /* echo counts its own tokens (and charges its catalog price, if any) */
     call->done(call);
     return LGW_OK;
 }

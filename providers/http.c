@@ -120,9 +120,21 @@ int lgw_http_transfer_setup(struct lgw_http_transfer *t, CURL *curl, const struc
     return LGW_OK;
 }
 
+void lgw_http_transfer_progress(struct lgw_http_transfer *t)
+{
+    /* Sent means the provider got the whole body: from then on it may have run (and billed) the request,
+     * whether or not an answer comes back. An answer's status proves it too. */
+    curl_off_t up = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    t->resp->sent = status > 0 || (t->req->body_len > 0 && (size_t)up >= t->req->body_len);
+}
+
 int lgw_http_transfer_result(struct lgw_http_transfer *t, CURLcode cc)
 {
     struct lgw_http_resp *resp = t->resp;
+    lgw_http_transfer_progress(t);
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_getinfo(t->curl, CURLINFO_NUM_CONNECTS, &resp->new_connections);
     if (t->rc)

@@ -30,6 +30,7 @@ struct lgw_http_resp {
     struct lgw_buf body;     /* buffered body (see on_data); cleaned up by lgw_http_resp_cleanup */
     int64_t retry_after_ms;  /* from Retry-After / retry-after-ms, or -1 */
     int should_retry;        /* the provider's x-should-retry: 1 true, 0 false, -1 it did not say */
+    bool sent;               /* the whole request reached the provider (it may bill it, answer or not) */
     int data_rc;             /* what on_data returned when it stopped the transfer */
     long new_connections;    /* connections this transfer had to open (0: it reused a kept-alive one) */
 };
@@ -61,6 +62,8 @@ int lgw_http_transfer_setup(struct lgw_http_transfer *t, CURL *curl, const struc
  * connect or whole-call timeout hit, LGW_ERR(UNAVAILABLE) when no connection could be made,
  * LGW_ERR(TOO_LARGE) when the body passed max_bytes, or on_data's error. Sets resp->status. */
 int lgw_http_transfer_result(struct lgw_http_transfer *t, CURLcode cc);
+/* Reads how far the transfer got into t->resp (sent), for a transfer ended early (aborted). */
+void lgw_http_transfer_progress(struct lgw_http_transfer *t);
 /* Whether an answer is worth another attempt: the provider's x-should-retry when it sent one (as the
  * official SDKs do: OpenAI says false for insufficient_quota), else the error table's retriable flag for
  * the status (lgw_err_retriable of lgw_err_from_status: 408, 409, 429, 5xx, Anthropic's 529). */

@@ -256,6 +256,7 @@ struct lgw_http_xfer *lgw_http_loop_start(struct lgw_http_loop *loop, const stru
 void lgw_http_loop_abort(struct lgw_http_loop *loop, struct lgw_http_xfer *x, int rc)
 {
     x->t.resp->data_rc = rc;
+    lgw_http_transfer_progress(&x->t);
     finish(loop, x, rc);
 }
 

@@ -16,12 +16,23 @@
 #include "common/model.h"
 #include "common/envelope.h"
 
+/* What the provider may bill for a request it was sent (providers do not bill an error answer). */
+enum lgw_prov_bill {
+    LGW_BILL_NONE,      /* not sent, or answered with an error: nothing billed */
+    LGW_BILL_REPORTED,  /* usage is the provider's own count */
+    LGW_BILL_ESTIMATED, /* sent, but no usage came back (timed out, cut, abandoned, or an answer without usage):
+                         * billed all the same; the caller estimates what usage lacks */
+};
+
 /* What one provider call produced. body is owned by the result (lgw_prov_result_cleanup). */
 struct lgw_prov_result {
     int status;           /* HTTP status for the client: 200, or the mapped error status */
     json_t *body;         /* OpenAI-shaped response on success; {"error":{...}} otherwise */
-    struct lgw_usage usage;
+    struct lgw_usage usage; /* the provider's count (as far as it came, for BILL_ESTIMATED) */
     char model[LGW_NAME_MAX]; /* the model that actually served the request */
+    enum lgw_prov_bill bill;  /* of the attempt whose answer this is */
+    int requests;         /* HTTP requests the call made (its retries counted); 0 for an adapter without I/O */
+    int lost_requests;    /* of those before the last: sent, then no answer (timeouts), so billed estimated */
 };
 
 /* Where a streaming call sends its chunks as they arrive. emit takes an OpenAI chat.completion.chunk object
@@ -33,6 +44,7 @@ struct lgw_prov_stream {
     bool include_usage; /* the client asked for the final usage chunk (stream_options.include_usage) */
     int emitted;           /* chunks the sink accepted: past 0, no other provider may take over */
     int64_t first_emit_us; /* monotonic time of the first chunk of the current call; 0: none yet */
+    int64_t output_tokens_estimate; /* the sink's estimate of the output emitted in the current call */
     /* True while the sink holds as many chunks as it may (they are on their way to the client): the wire
      * layer then stops reading from the provider until it is not (looked at again every few ms, on the
      * loop). NULL: never full. */

@@ -198,6 +198,22 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
     return false;
 }
 
+/* What the provider may bill for the attempt that just ended (after settle filled res). */
+static enum lgw_prov_bill attempt_bill(const struct lgw_wire_call *wc, int hrc)
+{
+    const struct lgw_http_resp *resp = &wc->resp;
+    const struct lgw_prov_result *res = wc->st.res;
+    if (!resp->sent)
+        return LGW_BILL_NONE; /* it never reached the provider */
+    if (resp->status && (resp->status < 200 || resp->status >= 300))
+        return LGW_BILL_NONE; /* an error answer: providers do not bill those */
+    bool complete = hrc == 0 && (wc->st.stream ? wc->st.done && !wc->st.failed : res->status == 200);
+    bool counted = res->usage.input_tokens > 0 || res->usage.output_tokens > 0;
+    /* Everything else was sent and worked on: timed out, cut, abandoned by the client, or answered without a
+     * usage count. The provider bills it all the same; the caller fills in what usage lacks. */
+    return complete && counted ? LGW_BILL_REPORTED : LGW_BILL_ESTIMATED;
+}
+
 /* The client left while no transfer ran (before an attempt, or waiting for a retry): the call's answer. A
  * retry wait has already dropped the failed attempt's body, so the error is always set here. */
 static void client_left(struct lgw_prov_call *call)
@@ -260,6 +276,8 @@ static void attempt_done(void *opaque, int hrc)
     wc->xfer = NULL;
     attempt_cleanup(wc);
     bool retry = settle(wc, hrc) && !cancelled(wc);
+    res->requests++;
+    res->bill = attempt_bill(wc, hrc);
     int64_t wait = retry ? lgw_http_backoff_ms(wc->attempt, wc->resp.retry_after_ms) : 0;
     lgw_http_resp_cleanup(&wc->resp);
     if (!retry || wc->attempt >= call->cfg->provider_max_retries || lgw_wall_ms() + wait >= job->deadline_ms) {
@@ -272,6 +290,9 @@ static void attempt_done(void *opaque, int hrc)
     json_decref(res->body);
     res->body = NULL;
     memset(&res->usage, 0, sizeof(res->usage));
+    if (res->bill != LGW_BILL_NONE)
+        res->lost_requests++; /* sent and never answered: billed, and its answer is not the one we keep */
+    res->bill = LGW_BILL_NONE;
     wc->attempt++;
     post_task(wc, wait, start_attempt);
 }

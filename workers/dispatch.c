@@ -22,6 +22,24 @@ static bool streamed_some(const struct lgw_dispatch *d)
 
 static void next_candidate(struct lgw_dispatch *d);
 
+/* Records a billed request that is not the final answer. A full list folds the rest into its last entry:
+ * spend is never dropped, only its detail (each entry says how many requests it stands for). */
+static void add_spend(struct lgw_dispatch *d, const struct lgw_model_info *m, int status, int provider_call,
+                      const struct lgw_usage *usage, bool reported)
+{
+    if (d->nspend == LGW_DISPATCH_SPEND_MAX) {
+        struct lgw_dispatch_spend *s = &d->spend[d->nspend - 1];
+        s->requests++;
+        s->usage.input_tokens += usage->input_tokens;
+        s->usage.output_tokens += usage->output_tokens;
+        s->usage.cached_input_tokens += usage->cached_input_tokens;
+        s->usage.cache_write_input_tokens += usage->cache_write_input_tokens;
+        s->reported = s->reported && reported;
+        return;
+    }
+    d->spend[d->nspend++] = (struct lgw_dispatch_spend){m, status, provider_call, 1, *usage, reported};
+}
+
 /* The dispatch is over: done runs once (the run it belongs to may end from there). */
 static void end(struct lgw_dispatch *d)
 {
@@ -54,6 +72,12 @@ static void call_done(struct lgw_prov_call *call)
     d->res = call->res; /* moved: the call's result is d's now */
     memset(&call->res, 0, sizeof(call->res));
     add_route(d, m, d->res.status);
+    /* Requests the wire layer sent and retried after no answer came: billed, and never the final answer. */
+    int first_request = d->requests + 1;
+    d->requests += d->res.requests > 0 ? d->res.requests : 1; /* an adapter without I/O: one request */
+    static const struct lgw_usage none;
+    for (int k = 0; k < d->res.lost_requests; k++)
+        add_spend(d, m, lgw_err_status(LGW_ERR(TIMEOUT)), first_request + k, &none, false);
     /* A stream's latency is its time to first chunk: its length is the client's doing, not the provider's. */
     int64_t first = d->stream && d->stream->first_emit_us ? d->stream->first_emit_us : end_us;
     if (d->cancelled && atomic_load(d->cancelled)) {
@@ -87,13 +111,20 @@ static void next_candidate(struct lgw_dispatch *d)
             d->skipped++; /* its breaker is open: the next candidate, without spending an attempt */
             continue;
         }
+        if (d->attempts > 0 && d->res.bill != LGW_BILL_NONE) {
+            /* The previous call failed over after being sent: its spend is not the final answer's. */
+            add_spend(d, d->current, d->res.status, d->requests, &d->res.usage, d->res.bill == LGW_BILL_REPORTED);
+            d->res.bill = LGW_BILL_NONE;
+        }
         const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
                                          .opaque = d};
         d->current = m;
-        if (d->stream)
+        if (d->stream) {
             d->stream->first_emit_us = 0;
+            d->stream->output_tokens_estimate = 0;
+        }
         d->start_us = lgw_mono_us();
         d->calling = true;
         int rc = prov->call(prov, &d->call);
@@ -112,6 +143,7 @@ void lgw_dispatch_start(struct lgw_dispatch *d)
     d->current = NULL;
     d->attempts = 0;
     d->route[0] = '\0';
+    d->requests = d->nspend = 0;
     d->next = d->skipped = 0;
     d->calling = false;
     d->finished = false;

@@ -14,6 +14,20 @@
 #include "providers/provider.h"
 #include "routing/router.h"
 
+/* A provider request of the dispatch that the provider bills although its answer is not the final one: it
+ * was sent and never answered (a timed-out attempt the wire layer retried), or its call failed over after
+ * being sent. The caller records each as spend of its own (a non-final cost event). */
+struct lgw_dispatch_spend {
+    const struct lgw_model_info *model;
+    int status;             /* what that request ended with (504 for an attempt that was never answered) */
+    int provider_call;      /* 1-based among the dispatch's provider requests */
+    int requests;           /* provider requests this entry stands for: 1, more only when the list was full */
+    struct lgw_usage usage; /* the provider's count as far as it came (often none) */
+    bool reported;          /* usage is the provider's full count; else the caller estimates what it lacks */
+};
+
+#define LGW_DISPATCH_SPEND_MAX 16
+
 struct lgw_dispatch {
     /* in: set by the caller before lgw_dispatch_start, borrowed until done runs */
     struct lgw_prov_stream *stream; /* a streamed chat job's sink, or NULL */
@@ -30,6 +44,9 @@ struct lgw_dispatch {
     const struct lgw_model_info *current; /* the model being called, then the one that answered; NULL: none */
     int attempts;                         /* provider calls made */
     char route[LGW_ROUTE_TEXT_MAX];       /* "provider/model=status" per call, comma-separated */
+    int requests;                         /* provider requests made (retries counted); the final answer's is the last */
+    struct lgw_dispatch_spend spend[LGW_DISPATCH_SPEND_MAX]; /* billed requests besides the final answer's */
+    int nspend;
     /* dispatch.c's state */
     size_t next, skipped;
     bool probe, calling;

@@ -14,6 +14,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "providers/provider.h"
+#include "workers/billing.h"
 #include "workers/dispatch.h"
 
 /* The stream sink: a streamed job's chunks go out as non-final replies, in order, as the provider yields
@@ -50,6 +51,8 @@ struct job_run {
     char strategy[32];
     int64_t ts_ms;
     struct lgw_cost_event *ev;
+    struct lgw_cost_event *spend; /* the other billed provider requests' events (d.spend), from price to cost */
+    int nspend;
     struct lgw_reply *reply; /* the final reply, from outcome to reply: 1.5 KB a job holds only then */
     size_t next_stage;           /* the stage to run when the run goes on */
     struct lgw_http_loop *loop;  /* where its provider calls run */
@@ -71,6 +74,7 @@ static void run_unref(struct job_run *run)
     lgw_prov_result_cleanup(&run->d.res);
     lgw_catalog_unref(run->cat);
     free(run->ev);
+    free(run->spend);
     free(run->reply);
     free(run);
     p->finished(p->opaque);
@@ -119,6 +123,8 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     if (rc == 0) {
         if (stream->emitted++ == 0)
             stream->first_emit_us = lgw_mono_us();
+        /* What reached the client is billed even if the provider never reports usage (a cut stream). */
+        stream->output_tokens_estimate += lgw_billing_chunk_tokens(chunk);
     }
     return rc;
 }
@@ -261,23 +267,41 @@ static struct lgw_cost_event *event(struct job_run *run)
     return ev;
 }
 
-/* The cost of the provider calls made, at the catalog's price of the model that answered. A model with no
- * price is loud (metric and log) and recorded as cost unknown, never as a silent $0. */
+/* A model with no price is loud (metric and log) and recorded as cost unknown, never as a silent $0. */
+static void price_unknown(struct job_run *run, const struct lgw_model_info *info)
+{
+    lgw_metrics_add(run->p->m, "llmgw_cost_unknown_total", NULL, 1);
+    LGW_LOG(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant,
+            "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
+}
+
+/* What the execution spent, at the catalog's prices: the final answer's usage (the provider's count, or an
+ * estimate when it was sent and never reported one: workers/billing.h) at the price of the model that
+ * answered, and an event of its own for each other billed provider request, so a fallback never hides the
+ * spend of a call that failed after the provider took it. */
 static bool stage_price(struct job_run *run)
 {
     const struct lgw_model_info *info = run->info;
+    const struct lgw_dispatch *d = &run->d;
     struct lgw_cost_event *ev = event(run);
-    if (!info || run->d.attempts == 0)
+    if (!info || d->attempts == 0)
         return true;
-    ev->cost_known = info->price.known;
-    if (lgw_cost_of_usage(&info->price, &run->d.res.usage, &ev->cost_nusd)) {
-        ev->cost_known = false;
-        ev->cost_nusd = 0;
-    }
-    if (!ev->cost_known) {
-        lgw_metrics_add(run->p->m, "llmgw_cost_unknown_total", NULL, 1);
-        LGW_LOG(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant,
-                "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
+    lgw_billing_final_usage(d, run->job, run->sctx.base.output_tokens_estimate, &ev->usage, &ev->cost_estimated);
+    ev->provider_call = d->requests;
+    if (!lgw_billing_price(info, ev))
+        price_unknown(run, info);
+    if (d->nspend == 0)
+        return true;
+    run->spend = lgw_calloc((size_t)d->nspend, sizeof(*run->spend));
+    run->nspend = d->nspend;
+    for (int i = 0; i < d->nspend; i++) {
+        struct lgw_cost_event *s = &run->spend[i];
+        lgw_results_cost_init(run->p->results, run->job, s);
+        lgw_strlcpy(s->strategy, run->strategy, sizeof(s->strategy));
+        s->ts_ms = run->ts_ms;
+        lgw_billing_spend_event(&d->spend[i], run->job, run->event_id, s);
+        if (!s->cost_known)
+            price_unknown(run, d->spend[i].model);
     }
     return true;
 }
@@ -290,13 +314,28 @@ static bool stage_outcome(struct job_run *run)
     struct lgw_reply *reply = run->reply = lgw_calloc(1, sizeof(*run->reply));
     int64_t latency_ms = (lgw_mono_us() - run->start_us) / 1000;
 
-    ev->usage = res->usage;
     ev->status = res->status;
     ev->latency_ms = latency_ms;
     ev->route_attempts = run->d.attempts;
     lgw_strlcpy(ev->route, run->d.route, sizeof(ev->route));
     lgw_strlcpy(ev->model, res->model, sizeof(ev->model));
     lgw_strlcpy(ev->outcome, res->status == 200 ? "ok" : "error", sizeof(ev->outcome));
+    /* A client that left mid-stream is its own outcome (499, as nginx records it), unless the answer was
+     * complete anyway. Its spend up to the cut is billed like any unanswered request (stage_price). */
+    if (run->streamed && atomic_load(&run->sctx.cancelled) &&
+        !(res->status == 200 && res->bill == LGW_BILL_REPORTED)) {
+        ev->status = LGW_STATUS_CLIENT_CLOSED;
+        lgw_strlcpy(ev->outcome, "cancelled", sizeof(ev->outcome));
+    }
+    /* The request's spend is the sum of its events: that is what the client is told it cost. */
+    int64_t total = ev->cost_nusd;
+    bool known = ev->cost_known, estimated = ev->cost_estimated;
+    for (int i = 0; i < run->nspend; i++) {
+        LGW_ASSERT(run->spend[i].cost_nusd >= 0 && total <= INT64_MAX - run->spend[i].cost_nusd);
+        total += run->spend[i].cost_nusd;
+        known = known && run->spend[i].cost_known;
+        estimated = estimated || run->spend[i].cost_estimated;
+    }
 
     lgw_strlcpy(reply->id, run->job->id, sizeof(reply->id));
     lgw_strlcpy(reply->run_id, ev->event_id, sizeof(reply->run_id));
@@ -306,8 +345,9 @@ static bool stage_outcome(struct job_run *run)
     reply->status = res->status;
     reply->body = res->body; /* borrowed: the result keeps it until the run ends */
     reply->usage = res->usage;
-    reply->cost_nusd = ev->cost_nusd;
-    reply->cost_known = ev->cost_known;
+    reply->cost_nusd = total;
+    reply->cost_known = known;
+    reply->cost_estimated = estimated;
     reply->latency_ms = latency_ms;
     lgw_strlcpy(reply->provider, ev->provider, sizeof(reply->provider));
     lgw_strlcpy(reply->model, res->model, sizeof(reply->model));
@@ -315,7 +355,7 @@ static bool stage_outcome(struct job_run *run)
     reply->route_attempts = run->d.attempts;
     lgw_strlcpy(reply->route, run->d.route, sizeof(reply->route));
     /* What the client is told it cost is what the ledger records, and a known cost is never negative. */
-    LGW_ASSERT(reply->cost_nusd == ev->cost_nusd && reply->cost_known == ev->cost_known);
+    LGW_ASSERT(reply->cost_nusd >= ev->cost_nusd && (run->nspend > 0 || reply->cost_nusd == ev->cost_nusd));
     LGW_ASSERT(!ev->cost_known || ev->cost_nusd >= 0);
     LGW_ASSERT(strcmp(ev->tenant, run->job->tenant) == 0);
     return true;
@@ -344,6 +384,8 @@ static bool stage_cost(struct job_run *run)
     lgw_metrics_observe(run->p->m, "llmgw_job_duration_seconds", NULL, (double)(lgw_mono_us() - t->received_us) / 1e6);
     run->t = NULL;
     run->job = NULL;
+    for (int i = 0; i < run->nspend; i++)
+        lgw_results_cost_more(t, &run->spend[i]); /* before the final one, which lets the ticket go */
     lgw_results_cost(t, run->ev);
     return true;
 }

@@ -216,6 +216,7 @@ struct lgw_ticket *lgw_results_ticket_new(struct lgw_results *r, const rd_kafka_
     struct lgw_ticket *t = lgw_calloc(1, sizeof(*t));
     t->results = r;
     t->chunk_d = (struct lgw_delivery){t, LGW_MSG_CHUNK};
+    t->spend_d = (struct lgw_delivery){t, LGW_MSG_COST};
     atomic_store(&t->pending, 1); /* the holder's share, let go by whoever sends the job's last message */
     lgw_strlcpy(t->topic, rd_kafka_topic_name(msg->rkt), sizeof(t->topic));
     t->partition = msg->partition;
@@ -295,11 +296,11 @@ int lgw_results_reply(struct lgw_ticket *t, const struct lgw_reply *reply)
     return rc;
 }
 
-void lgw_results_cost(struct lgw_ticket *t, const struct lgw_cost_event *ev)
+/* One cost event, tracked by d (whose pending share the caller added). */
+static void cost_event(struct lgw_ticket *t, const struct lgw_cost_event *ev, struct lgw_delivery *d)
 {
     struct lgw_buf buf;
     lgw_buf_init(&buf, 0);
-    struct lgw_delivery *d = track(t, 1, LGW_MSG_COST);
     if (lgw_cost_event_encode(ev, &buf) || !produce_cost(t->results, t, &buf, d)) {
         /* Shutting down before the cost event was queued: the offset stays uncommitted and the job
          * runs again elsewhere, as at-least-once promises. */
@@ -307,6 +308,17 @@ void lgw_results_cost(struct lgw_ticket *t, const struct lgw_cost_event *ev)
         release(t);
     }
     lgw_buf_cleanup(&buf);
+}
+
+void lgw_results_cost_more(struct lgw_ticket *t, const struct lgw_cost_event *ev)
+{
+    atomic_fetch_add(&t->pending, 1);
+    cost_event(t, ev, &t->spend_d);
+}
+
+void lgw_results_cost(struct lgw_ticket *t, const struct lgw_cost_event *ev)
+{
+    cost_event(t, ev, track(t, 1, LGW_MSG_COST));
     release(t); /* the holder lets go: from here the delivery reports own t */
 }
 

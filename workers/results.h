@@ -45,6 +45,7 @@ struct lgw_ticket {
     atomic_int pending; /* messages not yet acknowledged, plus one while the holder has not let go */
     struct lgw_delivery d[2];
     struct lgw_delivery chunk_d;  /* every stream chunk's delivery report points here */
+    struct lgw_delivery spend_d;  /* and every non-final cost event's (lgw_results_cost_more) */
     atomic_int unacked_chunks;    /* stream chunks produced, not yet acknowledged (the stream's bound) */
     atomic_bool abandoned; /* a message could not be delivered: never commit this offset, the job runs again */
 };
@@ -88,6 +89,9 @@ int lgw_results_unacked_chunks(const struct lgw_ticket *t);
  * be queued is logged and counted; the client gets its 504 and the job is still accounted for by the cost
  * event. Does not take t; reply is borrowed. Returns 0 or LGW_ERR. The pool thread running the job. */
 int lgw_results_reply(struct lgw_ticket *t, const struct lgw_reply *reply);
+/* Produces a non-final cost event of t's job (an earlier billed provider request), retrying like the final
+ * one and tracked the same way; does not take t. ev is borrowed. Before lgw_results_cost, same thread. */
+void lgw_results_cost_more(struct lgw_ticket *t, const struct lgw_cost_event *ev);
 /* Produces t's cost event, retrying until it is queued or until shutdown (then the ticket is abandoned and
  * the job runs again elsewhere). Always the job's last message: takes t, which a delivery report may free at
  * any moment after the call. ev is borrowed. The pool thread running the job, or the consumer thread. */

@@ -59,9 +59,10 @@ def test_translation_usage_and_cost(gw):
     assert b["stop_sequences"] == ["END"] and b["temperature"] == 0.5 and b["metadata"] == {"user_id": "u-42"}
     cur = cluster.db().cursor()
     assert_ledger_complete(cur, [raw.headers["x-request-id"]])
-    cur.execute("SELECT provider, input_tokens, output_tokens, cached_input_tokens, cost_nusd FROM cost_events")
-    provider, inp, out, cached, cost = cur.fetchone()
-    assert (provider, inp, out, cached) == ("anthropic", 15, 2, 0)
+    cur.execute("SELECT provider, input_tokens, output_tokens, cached_input_tokens, cost_nusd,"
+                " cache_write_input_tokens, cost_estimated FROM cost_events")
+    provider, inp, out, cached, cost, writes, estimated = cur.fetchone()
+    assert (provider, inp, out, cached, writes, estimated) == ("anthropic", 15, 2, 0, 5, False)
     # $3 input, $3.75 cache write, $15 output per 1M tokens -> nano-USD per token 3000, 3750, 15000
     assert cost == 10 * 3000 + 5 * 3750 + 2 * 15000
     for proc in cluster.procs:

@@ -8,6 +8,7 @@ Behaviour is chosen by the last user message, so a test can ask for each case th
   "quota <times>"           429 insufficient_quota with x-should-retry: false, as OpenAI answers an
                             account out of credit, <times> times
   "slow <ms>"               wait before answering
+  "slowonce <ms>"           wait before answering the first time this message comes, answer at once after
   "truncate"                stream two chunks, then close without [DONE]
   "badjson"                 200 with a body that is not JSON
   "tool"                    answer with a tool call (when the request has tools)
@@ -112,6 +113,12 @@ class Handler(FakeHandler):
                     {"x-should-retry": "false"})
         if words[:1] == ["slow"]:
             time.sleep(int(words[1]) / 1000)
+        if words[:1] == ["slowonce"]:
+            with lock:
+                n = fail_counts.get(text, 0)
+                fail_counts[text] = n + 1
+            if n == 0:
+                time.sleep(int(words[1]) / 1000)
         if text == "badjson":
             data = b"{this is not json"
             self.send_response(200)
