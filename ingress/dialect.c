@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cost.h"
 #include "common/errors.h"
 
 void lgw_answer_error_rc(struct lgw_answer_error *err, int rc, const char *message)
@@ -26,6 +27,23 @@ const char *lgw_answer_error_message(const struct lgw_answer_error *err)
     if (!err->body)
         return err->message ? err->message : lgw_err_message(err->rc);
     return json_string_value(json_object_get(json_object_get(err->body, "error"), "message"));
+}
+
+json_t *lgw_stream_cost_object(const struct lgw_reply *final)
+{
+    char usd[40];
+    json_t *cost = json_null();
+    if (final->cost_known && lgw_cost_format_usd(final->cost_nusd, usd, sizeof(usd)) == 0)
+        cost = json_string(usd); /* text: exact to the nano-dollar, which a JSON double is not */
+    return json_pack("{s:o, s:b, s:s, s:s, s:i, s:s}", "cost_usd", cost, "cost_estimated", final->cost_estimated,
+                     "provider", final->provider, "model", final->model, "attempts", final->route_attempts, "cache",
+                     final->cache_hit ? "hit" : "miss");
+}
+
+void lgw_dialect_stream_cleanup(struct lgw_dialect_stream *s)
+{
+    json_decref(s->held);
+    s->held = NULL;
 }
 
 void lgw_sse_record(struct lgw_buf *out, const char *event, const char *data, size_t len)

@@ -28,6 +28,7 @@ struct lgw_dialect_stream {
     int index; /* Anthropic: index of the open block */
     int tool_block[16];
     char stop_reason[32];
+    json_t *held; /* OpenAI: the last chunk with a finish_reason or usage, held for the llmgw object; owned */
 };
 
 struct lgw_dialect {
@@ -40,10 +41,11 @@ struct lgw_dialect {
     int (*message)(json_t *answer, struct lgw_buf *out);
     /* An error body into out. */
     void (*error)(const struct lgw_answer_error *err, struct lgw_buf *out);
-    /* Streams: the SSE records for one OpenAI chunk, for the end (usage of the whole answer), and for an
-     * error after the stream started (it ends the stream). */
+    /* Streams: the SSE records for one OpenAI chunk, for the end (the worker's final reply: usage of the
+     * whole answer, its cost and route, for the llmgw object), and for an error after the stream started
+     * (it ends the stream). */
     void (*stream_chunk)(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out);
-    void (*stream_end)(struct lgw_dialect_stream *s, const struct lgw_usage *usage, struct lgw_buf *out);
+    void (*stream_end)(struct lgw_dialect_stream *s, const struct lgw_reply *final, struct lgw_buf *out);
     void (*stream_error)(struct lgw_dialect_stream *s, const struct lgw_answer_error *err, struct lgw_buf *out);
 };
 
@@ -56,6 +58,13 @@ void lgw_answer_error_rc(struct lgw_answer_error *err, int rc, const char *messa
 void lgw_answer_error_reply(struct lgw_answer_error *err, int status, json_t *body);
 /* The message text of err: the gateway's, or the body's error.message (NULL when it has none). */
 const char *lgw_answer_error_message(const struct lgw_answer_error *err);
+
+/* The llmgw object a streamed answer ends with, for clients that want its cost without the ledger:
+ * {"cost_usd": "0.000012345" (null when the model has no price), "cost_estimated": bool, "provider",
+ * "model", "attempts", "cache": "hit"|"miss"}. The official SDKs ignore unknown fields. New reference. */
+json_t *lgw_stream_cost_object(const struct lgw_reply *final);
+/* Releases what s holds (the held chunk). */
+void lgw_dialect_stream_cleanup(struct lgw_dialect_stream *s);
 
 /* Appends one SSE record `data: <data>\n\n` (with `event: <event>\n` first when event is not NULL). */
 void lgw_sse_record(struct lgw_buf *out, const char *event, const char *data, size_t len);

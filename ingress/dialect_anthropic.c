@@ -291,16 +291,18 @@ static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw
         snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", lgw_anth_stop_reason(finish));
 }
 
-static void stream_end(struct lgw_dialect_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
+static void stream_end(struct lgw_dialect_stream *s, const struct lgw_reply *final, struct lgw_buf *out)
 {
+    const struct lgw_usage *usage = &final->usage;
     start_message(s, NULL, out); /* the provider's stream ended properly with nothing for the client */
     close_block(s, out);
+    /* The answer's cost rides on message_delta, as it does on OpenAI's last chunk (lgw_stream_cost_object). */
     event(out, "message_delta",
-          json_pack("{s:s, s:{s:s, s:n}, s:{s:I, s:I, s:I}}", "type", "message_delta", "delta", "stop_reason",
+          json_pack("{s:s, s:{s:s, s:n}, s:{s:I, s:I, s:I}, s:o}", "type", "message_delta", "delta", "stop_reason",
                     s->stop_reason[0] ? s->stop_reason : "end_turn", "stop_sequence", "usage", "output_tokens",
                     (json_int_t)usage->output_tokens, "input_tokens",
                     (json_int_t)(usage->input_tokens - usage->cached_input_tokens), "cache_read_input_tokens",
-                    (json_int_t)usage->cached_input_tokens));
+                    (json_int_t)usage->cached_input_tokens, "llmgw", lgw_stream_cost_object(final)));
     event(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 

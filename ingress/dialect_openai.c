@@ -40,22 +40,51 @@ static void error(const struct lgw_answer_error *err, struct lgw_buf *out)
     lgw_http_error_body(err->rc ? err->rc : lgw_err_from_status(err->status), lgw_answer_error_message(err), out);
 }
 
-static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
+/* The chunk that ends an answer: a choice's finish_reason, or the usage chunk (no choices, usage set). */
+static bool is_tail(json_t *chunk)
 {
-    (void)s;
-    lgw_sse_record_json(out, NULL, chunk, false);
+    json_t *choices = json_object_get(chunk, "choices");
+    if (json_array_size(choices) == 0)
+        return json_is_object(json_object_get(chunk, "usage"));
+    size_t i;
+    json_t *c;
+    json_array_foreach(choices, i, c)
+        if (json_is_string(json_object_get(c, "finish_reason")))
+            return true;
+    return false;
 }
 
-static void stream_end(struct lgw_dialect_stream *s, const struct lgw_usage *usage, struct lgw_buf *out)
+static void flush_held(struct lgw_dialect_stream *s, struct lgw_buf *out)
 {
-    (void)s;
-    (void)usage; /* OpenAI sends usage in a chunk of its own, already passed on when the client asked */
+    if (s->held)
+        lgw_sse_record_json(out, NULL, s->held, true);
+    s->held = NULL;
+}
+
+/* The last tail chunk waits for the final reply, which it then carries the llmgw object of: the usage chunk
+ * when the client asked for usage, else the one with the finish_reason. Holding it costs no latency: the
+ * final reply follows it at once. */
+static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
+{
+    flush_held(s, out);
+    if (is_tail(chunk))
+        s->held = json_deep_copy(chunk);
+    else
+        lgw_sse_record_json(out, NULL, chunk, false);
+}
+
+static void stream_end(struct lgw_dialect_stream *s, const struct lgw_reply *final, struct lgw_buf *out)
+{
+    if (s->held && final)
+        json_object_set_new(s->held, "llmgw", lgw_stream_cost_object(final));
+    flush_held(s, out); /* OpenAI sends usage in a chunk of its own, already passed on when the client asked */
     lgw_sse_record(out, NULL, "[DONE]", 6);
 }
 
 /* As OpenAI does: an error object as a data record, then the end of the stream. */
 static void stream_error(struct lgw_dialect_stream *s, const struct lgw_answer_error *err, struct lgw_buf *out)
 {
+    flush_held(s, out);
     struct lgw_buf body;
     lgw_buf_init(&body, 0);
     error(err, &body);

@@ -37,6 +37,7 @@ void lgw_req_unref(struct lgw_req *req)
         return;
     lgw_buf_cleanup(&req->body);
     lgw_buf_cleanup(&req->sse);
+    lgw_dialect_stream_cleanup(&req->ds);
     pthread_mutex_destroy(&req->lock);
     free(req->resp);
     free(req);
@@ -115,6 +116,7 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
             lgw_strlcpy(req->cost_usd, "unknown", sizeof(req->cost_usd));
         else if (lgw_cost_format_usd(reply->cost_nusd, req->cost_usd, sizeof(req->cost_usd)))
             req->cost_usd[0] = '\0';
+        req->cost_estimated = reply->cost_estimated;
     }
 }
 
@@ -138,6 +140,8 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
     }
     if (req->cost_usd[0])
         MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
+    if (req->cost_usd[0] && req->cost_estimated)
+        MHD_add_response_header(resp, "x-llmgw-cost-estimated", "true");
     if (req->retry_header >= 0)
         MHD_add_response_header(resp, "x-should-retry", req->retry_header ? "true" : "false");
 }

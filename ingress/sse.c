@@ -52,7 +52,7 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
     if (!reply->final) {
         req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
     } else if (reply->status == 200) {
-        req->dialect->stream_end(&req->ds, &reply->usage, &req->sse);
+        req->dialect->stream_end(&req->ds, reply, &req->sse);
         req->sse_done = true;
     } else {
         struct lgw_answer_error err;

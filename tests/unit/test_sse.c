@@ -68,8 +68,16 @@ static void final_ok(struct lgw_req *req, const char *run_id, int seq, int64_t i
     r.usage.input_tokens = in;
     r.usage.output_tokens = out;
     r.usage.cached_input_tokens = cached;
+    r.cost_nusd = 1234567; /* the request's spend: the llmgw object on the last chunk says it */
+    r.cost_known = true;
+    r.route_attempts = 1;
     deliver(req, &r);
 }
+
+/* The llmgw object final_ok's reply puts on a stream's last chunk (lgw_stream_cost_object). */
+#define LLMGW_OBJ                                                                                              \
+    "\"llmgw\":{\"cost_usd\":\"0.001234567\",\"cost_estimated\":false,\"provider\":\"openai\","                  \
+    "\"model\":\"gpt-4o-mini\",\"attempts\":1,\"cache\":\"miss\"}"
 
 static void final_error(struct lgw_req *req, const char *run_id, int seq, int status, const char *body)
 {
@@ -163,8 +171,10 @@ static void assert_plain(const struct lgw_req *req, int status, const char *body
                "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}"
 #define OAI_C1 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
                "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}"
-#define OAI_C2 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
-               "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"q\\\"\"},\"finish_reason\":\"stop\"}]}"
+#define OAI_C2_BODY "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
+                    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"q\\\"\"},\"finish_reason\":\"stop\"}]"
+#define OAI_C2 OAI_C2_BODY "}"
+#define OAI_C2_COST OAI_C2_BODY "," LLMGW_OBJ "}" /* the finish chunk, held for the final reply's cost */
 
 static void test_openai_stream(void **state)
 {
@@ -184,10 +194,12 @@ static void test_openai_stream(void **state)
     chunk(req, "run-a", 1, OAI_C1);
     chunk(req, "run-a", 2, OAI_C2);
     assert_false(lgw_sse_finished(req));
+    /* the finish chunk waits for the final reply, whose cost it will carry */
+    assert_wire(req, "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\n");
     final_ok(req, "run-a", 3, 12, 3, 0);
     assert_true(lgw_sse_finished(req));
-    assert_wire(req, "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\ndata: " OAI_C2 "\n\ndata: [DONE]\n\n");
-    const struct rec want[] = {{NULL, OAI_C0}, {NULL, OAI_C1}, {NULL, OAI_C2}, {NULL, "[DONE]"}};
+    assert_wire(req, "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\ndata: " OAI_C2_COST "\n\ndata: [DONE]\n\n");
+    const struct rec want[] = {{NULL, OAI_C0}, {NULL, OAI_C1}, {NULL, OAI_C2_COST}, {NULL, "[DONE]"}};
     assert_records(req, want, 4);
     assert_int_equal(req->status, 200);
     assert_null(req->resp);
@@ -216,8 +228,9 @@ static int sink_emit(struct lgw_prov_stream *stream, json_t *c)
 
 #define USAGE_C0 "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0," \
                  "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":null}"
-#define USAGE_C1 "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[]," \
-                 "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}"
+#define USAGE_C1_BODY "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[]," \
+                      "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}"
+#define USAGE_C1 USAGE_C1_BODY "}"
 
 static struct lgw_req *stream_through_wire(bool include_usage)
 {
@@ -241,13 +254,15 @@ static void test_openai_usage_only_when_asked(void **state)
 {
     (void)state;
     struct lgw_req *req = stream_through_wire(false);
+    /* no usage asked: the cost rides on the finish chunk */
     assert_wire(req, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-                     "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\n"
+                     "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]," LLMGW_OBJ "}\n\n"
                      "data: [DONE]\n\n");
     lgw_req_unref(req);
 
+    /* usage asked: on the usage chunk, and the finish chunk goes out as it came */
     req = stream_through_wire(true);
-    assert_wire(req, "data: " USAGE_C0 "\n\ndata: " USAGE_C1 "\n\ndata: [DONE]\n\n");
+    assert_wire(req, "data: " USAGE_C0 "\n\ndata: " USAGE_C1_BODY "," LLMGW_OBJ "}\n\ndata: [DONE]\n\n");
     lgw_req_unref(req);
 }
 
@@ -385,7 +400,8 @@ static void test_finished(void **state)
 #define A_BLOCK_STOP(i) "{\"type\":\"content_block_stop\",\"index\":" #i "}"
 #define A_MESSAGE_DELTA(stop, out, in, cached)                                                                 \
     "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" stop "\",\"stop_sequence\":null},"             \
-    "\"usage\":{\"output_tokens\":" #out ",\"input_tokens\":" #in ",\"cache_read_input_tokens\":" #cached "}}"
+    "\"usage\":{\"output_tokens\":" #out ",\"input_tokens\":" #in ",\"cache_read_input_tokens\":" #cached "}," \
+    LLMGW_OBJ "}"
 #define A_MESSAGE_STOP "{\"type\":\"message_stop\"}"
 
 static void test_anthropic_text_stream(void **state)
