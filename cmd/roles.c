@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/auth.h"
+#include "common/config.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
 #include "ledger/ledger.h"
@@ -81,6 +82,12 @@ int lgw_cmd_keys(int argc, char **argv)
     }
     if (!tenant) {
         fprintf(stderr, "usage: llmgw keys new --tenant TENANT\n");
+        return 2;
+    }
+    /* The rule the tenant-key parser applies: a name it would refuse must not get a key. */
+    const char *why;
+    if (lgw_config_check_tenant(tenant, strlen(tenant), &why)) {
+        fprintf(stderr, "llmgw: invalid tenant name '%s': %s\n", tenant, why);
         return 2;
     }
     char key[128], hex[65];

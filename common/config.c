@@ -219,7 +219,9 @@ int lgw_config_check_tenant(const char *name, size_t len, const char **why)
  * the reason in errs. */
 static int parse_key_entry(const char *p, size_t len, size_t n, struct lgw_tenant_key *k, struct lgw_buf *errs)
 {
-    const char *colon = memchr(p, ':', len);
+    /* The last colon: the digest has none, so a tenant name with one ("bad:tenant") gets the name rule's
+     * message rather than a malformed-entry one. */
+    const char *colon = memrchr(p, ':', len);
     if (!colon || len - (size_t)(colon - p) - 1 != 64) {
         lgw_buf_printf(errs, "tenant_keys: entry %zu is not `tenant:<64 hex sha256>`\n", n);
         return LGW_ERR(CONFIG);

@@ -193,6 +193,12 @@ static void test_keys_name_the_rule(void **state)
     assert_int_equal(lgw_config_parse_keys(&cfg, bad_hex, &errs), LGW_ERR(CONFIG));
     assert_int_equal(cfg.nkeys, 0);
     assert_string_equal(errs.ptr, "tenant_keys: entry 1: the sha256 is not 64 hex digits\n");
+    /* A colon in the name (the line `llmgw keys new --tenant bad:tenant` once printed): the name rule, not
+     * a malformed entry, since the digest never has one. */
+    lgw_buf_reset(&errs);
+    assert_int_equal(lgw_config_parse_keys(&cfg, "bad:tenant:" HASH_A, &errs), LGW_ERR(CONFIG));
+    assert_string_equal(errs.ptr, "tenant_keys: entry 1: a tenant name may contain only ASCII letters, digits, "
+                                  "'.', '_' and '-'\n");
     lgw_config_cleanup(&cfg);
     lgw_buf_cleanup(&errs);
 }
