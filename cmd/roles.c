@@ -72,18 +72,8 @@ int lgw_role_ledger(struct lgw_config *cfg)
     return rc ? 1 : 0;
 }
 
-int lgw_cmd_keys(int argc, char **argv)
+int lgw_cmd_keys_new(const char *tenant)
 {
-    const char *tenant = NULL;
-    if (argc >= 1 && strcmp(argv[0], "new") == 0) {
-        for (int i = 1; i + 1 < argc; i++)
-            if (strcmp(argv[i], "--tenant") == 0)
-                tenant = argv[i + 1];
-    }
-    if (!tenant) {
-        fprintf(stderr, "usage: llmgw keys new --tenant TENANT\n");
-        return 2;
-    }
     /* The rule the tenant-key parser applies: a name it would refuse must not get a key. */
     const char *why;
     if (lgw_config_check_tenant(tenant, strlen(tenant), &why)) {

@@ -3,11 +3,12 @@ the output asked for) and to stderr (every message), and that `llmgw keys new` a
 the configuration applies. These run the binary alone: no Kafka, PostgreSQL or Redis (no `cluster`)."""
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
 
-from conftest import SANITIZER_MARKERS, _env
+from conftest import ROOT, SANITIZER_MARKERS, _env
 
 # The one rule of tenant names (lgw_config_check_tenant), as the messages state it.
 RULE_EMPTY = "a tenant name must not be empty"
@@ -63,3 +64,103 @@ def test_keys_new_line_is_accepted_by_the_config(tenant):
     check = llmgw("config", "check", LLMGW_TENANT_KEYS=m.group(1))
     assert check.returncode == 0, check
     assert check.stdout == "configuration is valid\n"
+
+
+# A configuration that cannot load: a command line that is wrong must be reported before it is read.
+BROKEN_CONFIG = {"LLMGW_PORT": "not-a-port", "LLMGW_CONFIG": "/nonexistent/llmgw.json"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["frobnicate"], "llmgw: unknown command 'frobnicate'; see 'llmgw help'"),
+    (["--frob"], "llmgw: unknown option '--frob'; see 'llmgw help'"),
+    (["keys", "old"], "llmgw: unknown command 'keys old'; see 'llmgw help keys'"),
+    (["keys", "new", "--tenant"], "llmgw: option '--tenant' needs a value; see 'llmgw help keys'"),
+    (["keys", "new", "--tenant", "a", "--ttl", "1"], "llmgw: unknown option '--ttl'; see 'llmgw help keys'"),
+    (["keys", "new"], "llmgw: 'keys new' needs --tenant TENANT; see 'llmgw help keys'"),
+    (["config", "nope"], "llmgw: unknown command 'config nope'; see 'llmgw help config'"),
+    (["config", "check", "--bogus"], "llmgw: unknown option '--bogus'; see 'llmgw help config'"),
+    (["config", "docs", "extra"], "llmgw: unexpected argument 'extra'; see 'llmgw help config'"),
+    (["worker", "--bogus"], "llmgw: unknown option '--bogus'; see 'llmgw help worker'"),
+    (["ingress", "extra"], "llmgw: unexpected argument 'extra'; see 'llmgw help ingress'"),
+    (["dev", "--config"], "llmgw: option '--config' needs a value; see 'llmgw help dev'"),
+    (["help", "nope"], "llmgw: unknown command 'nope'; see 'llmgw help'"),
+    (["version", "now"], "llmgw: unexpected argument 'now'; see 'llmgw help version'"),
+])
+def test_unknown_command_or_option_before_any_config(args, message):
+    """Before: `llmgw frobnicate` loaded the configuration first, so a broken one printed its errors and
+    never said the command was unknown; `config docs extra` printed the docs; `keys old` and `keys new --ttl 1`
+    printed a bare usage line. Now: one line saying what is wrong and where to look, exit 2, nothing on
+    stdout, the configuration never read."""
+    out = llmgw(*args, **BROKEN_CONFIG)
+    assert (out.returncode, out.stdout, out.stderr) == (2, "", message + "\n")
+
+
+def cmake_version():
+    text = (ROOT / "CMakeLists.txt").read_text()
+    return re.search(r"project\(llmgw VERSION (\d+\.\d+\.\d+)", text).group(1)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["version"]])
+def test_version(args):
+    """Before: 'unknown command'. Now: the CMake project version and, when the build knew it, the git commit
+    (a commit of this repository), on stdout."""
+    out = llmgw(*args, **BROKEN_CONFIG)
+    assert out.returncode == 0 and out.stderr == "", out
+    m = re.fullmatch(r"llmgw (\S+)(?: \(git ([0-9a-f]{7,40})\))?\n", out.stdout)
+    assert m, out.stdout
+    assert m.group(1) == cmake_version()
+    if m.group(2) and shutil.which("git") and (ROOT / ".git").exists():
+        known = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", m.group(2) + "^{commit}"])
+        assert known.returncode == 0, f"{m.group(2)} is not a commit of {ROOT}"
+
+
+COMMANDS = ["dev", "ingress", "worker", "ledger", "keys", "config", "help", "version"]
+
+
+@pytest.mark.parametrize("args", [["help"], ["--help"], ["-h"]])
+def test_help_lists_every_command(args):
+    out = llmgw(*args, **BROKEN_CONFIG)
+    assert out.returncode == 0 and out.stderr == "", out
+    assert out.stdout.startswith("usage: llmgw <command> [options]\n")
+    listed = re.findall(r"^  (\S+)", out.stdout, re.M)
+    assert sorted(set(listed)) == sorted(COMMANDS), listed
+
+
+def test_no_command_is_a_usage_error():
+    out = llmgw()
+    assert out.returncode == 2 and out.stdout == "", out
+    assert out.stderr.startswith("usage: llmgw <command> [options]\n")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_for_one_command(command):
+    """Before: `llmgw help keys` printed the whole list and `llmgw dev --help` was an unknown option. Now:
+    the command's own usage on stdout, the same for `help COMMAND` and `COMMAND --help`, and `dev --help`
+    neither reads the configuration nor starts anything."""
+    out = llmgw("help", command, **BROKEN_CONFIG)
+    assert out.returncode == 0 and out.stderr == "", out
+    assert out.stdout.startswith(f"usage: llmgw {command}"), out.stdout
+    assert "<command>" not in out.stdout
+    if command in ("keys", "config"):  # commands with commands: `keys --help`, and `keys new --help`
+        assert llmgw(command, "--help", **BROKEN_CONFIG).stdout == out.stdout
+    inner = {"keys": ["keys", "new", "--help"], "config": ["config", "check", "--help"]}.get(command, [command, "--help"])
+    again = llmgw(*inner, **BROKEN_CONFIG)
+    assert (again.returncode, again.stdout, again.stderr) == (0, out.stdout, "")
+
+
+def test_commands_with_commands_need_one():
+    for command in ("keys", "config"):
+        out = llmgw(command, **BROKEN_CONFIG)
+        assert out.returncode == 2 and out.stdout == "", out
+        assert out.stderr == llmgw("help", command).stdout
+
+
+def test_config_docs_and_check_on_stdout():
+    docs = llmgw("config", "docs", **BROKEN_CONFIG)  # docs never reads the configuration
+    assert docs.returncode == 0 and docs.stderr == "", docs
+    assert docs.stdout.startswith("# llmgw configuration\n")
+    check = llmgw("config", "check")
+    assert (check.returncode, check.stdout, check.stderr) == (0, "configuration is valid\n", "")
+    bad = llmgw("config", "check", LLMGW_PORT="not-a-port")
+    assert bad.returncode == 2 and bad.stdout == "", bad
+    assert bad.stderr == "llmgw: invalid configuration:\nport (LLMGW_PORT): expected an integer from 1 to 65535\n"
