@@ -90,7 +90,8 @@ static const struct opt opts[] = {
       "On SIGTERM, how long in-flight work may take to finish before it is cut off."),
     S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),
     S(tenant_keys, "LLMGW_TENANT_KEYS", "",
-      "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`)."),
+      "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`). A tenant "
+      "name has 1 to 63 characters, each an ASCII letter, digit, `.`, `_` or `-`."),
     S(openai_base_url, "LLMGW_OPENAI_BASE_URL", "https://api.openai.com/v1",
       "OpenAI API base URL. HTTPS only, except loopback addresses (local test servers)."),
     SECRET(openai_api_key, "LLMGW_OPENAI_API_KEY", "OpenAI API key; the OpenAI models are served only when it is set."),
