@@ -1,6 +1,7 @@
 /* config.c - the settings table and its parsers (JSON file, environment). */
 #include "common/config.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -278,10 +279,22 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
 
 static int load_file(struct lgw_config *cfg, const char *path, struct lgw_buf *errs)
 {
+    /* Opened here rather than by json_load_file, so that a file that cannot be read is reported with the
+     * system's reason ("cannot read x.json: No such file or directory"), not as a JSON error on line -1. */
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        lgw_buf_printf(errs, "cannot read %s: %s\n", path, strerror(errno));
+        return LGW_ERR(CONFIG);
+    }
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    int read_errno = ferror(f) ? errno : 0; /* a directory opens, then fails to read with EISDIR */
+    fclose(f);
     if (!root) {
-        lgw_buf_printf(errs, "%s:%d: %s\n", path, jerr.line, jerr.text);
+        if (read_errno)
+            lgw_buf_printf(errs, "cannot read %s: %s\n", path, strerror(read_errno));
+        else
+            lgw_buf_printf(errs, "%s:%d: %s\n", path, jerr.line, jerr.text);
         return LGW_ERR(CONFIG);
     }
     int rc = LGW_OK;

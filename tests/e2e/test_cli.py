@@ -164,3 +164,26 @@ def test_config_docs_and_check_on_stdout():
     bad = llmgw("config", "check", LLMGW_PORT="not-a-port")
     assert bad.returncode == 2 and bad.stdout == "", bad
     assert bad.stderr == "llmgw: invalid configuration:\nport (LLMGW_PORT): expected an integer from 1 to 65535\n"
+
+
+def test_config_file_that_cannot_be_read(tmp_path):
+    """Before: '/x.json:-1: unable to open /x.json: No such file or directory', as if a JSON error. Now:
+    'cannot read FILE: <strerror(errno)>', whether the file is named by --config or LLMGW_CONFIG, and the
+    role does not start (exit 2)."""
+    missing = tmp_path / "missing.json"
+    want = f"llmgw: invalid configuration:\ncannot read {missing}: No such file or directory\n"
+    for out in (llmgw("config", "check", "--config", str(missing)),
+                llmgw("ingress", "--config", str(missing)),
+                llmgw("worker", LLMGW_CONFIG=str(missing))):
+        assert (out.returncode, out.stdout, out.stderr) == (2, "", want)
+    out = llmgw("config", "check", "--config", str(tmp_path))
+    assert (out.returncode, out.stderr) == (2, f"llmgw: invalid configuration:\ncannot read {tmp_path}: Is a directory\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"port": }')
+    out = llmgw("config", "check", "--config", str(bad))  # a JSON error keeps its line number
+    assert (out.returncode, out.stderr) == (2, f"llmgw: invalid configuration:\n{bad}:1: unexpected token near '}}'\n")
+
+
+def test_config_docs_match_docs_config_md():
+    """docs/CONFIG.md is `llmgw config docs` (CONTRIBUTING: regenerate it with every new setting)."""
+    assert llmgw("config", "docs").stdout == (ROOT / "docs" / "CONFIG.md").read_text()

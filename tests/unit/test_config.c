@@ -95,8 +95,17 @@ static void test_file(void **state)
     assert_int_equal(lgw_config_load(&cfg, path, &errs), LGW_ERR(CONFIG));
     assert_non_null(strstr(errs.ptr, "no_such"));
     lgw_config_cleanup(&cfg);
-    lgw_buf_cleanup(&errs);
+
+    /* A file that cannot be read says so, with the system's reason. */
     unlink(path);
+    lgw_buf_reset(&errs);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(lgw_config_load(&cfg, path, &errs), LGW_ERR(CONFIG));
+    char want[128];
+    snprintf(want, sizeof(want), "cannot read %s: No such file or directory\n", path);
+    assert_string_equal(errs.ptr, want);
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
 }
 
 static void test_compat_models(void **state)
