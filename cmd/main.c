@@ -1,4 +1,8 @@
-/* main.c - the llmgw binary: parses the subcommand and options, loads config, runs the role. */
+/* main.c - the llmgw binary: reads the command line, loads the configuration, runs the command.
+ *
+ * Every word of the command line is checked before any configuration is read, so a typo is reported as
+ * one, never as a configuration error. Output asked for goes to stdout; every message goes to stderr.
+ * Exit status: 0, 2 for a usage error (the command line or the configuration), 1 for a runtime error. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,21 +14,149 @@
 #include "common/log.h"
 #include "cmd/roles.h"
 
-static const char usage[] =
-    "usage: llmgw <command> [--config FILE]\n"
-    "\n"
-    "commands:\n"
-    "  dev                  every role in one process on embedded defaults (in-process Kafka, SQLite,\n"
-    "                       echo provider); listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise\n"
-    "  ingress              HTTP API: validates, authenticates, queues jobs on Kafka, answers replies\n"
-    "  worker               consumes jobs, calls providers, produces replies and cost events\n"
-    "  ledger               writes cost events to PostgreSQL or SQLite\n"
-    "  keys new --tenant T  prints a new tenant API key and the SHA-256 hash to configure\n"
-    "  config docs          prints the settings table (docs/CONFIG.md)\n"
-    "  config check         loads and validates the configuration, then exits\n"
-    "\n"
-    "Configuration: a JSON file (--config or LLMGW_CONFIG) and LLMGW_* environment variables;\n"
-    "see docs/CONFIG.md.\n";
+/* From CMakeLists.txt: the project version and the git commit the build was configured at ("" if unknown). */
+#ifndef LGW_VERSION
+#error "LGW_VERSION is defined by CMakeLists.txt"
+#endif
+#ifndef LGW_GIT_COMMIT
+#define LGW_GIT_COMMIT ""
+#endif
+
+#define EXIT_USAGE 2
+
+/* One row per command: `llmgw help` prints every row's list lines, `llmgw help NAME` the row's usage, and
+ * run gets the words after the command's name and returns the exit status. */
+struct command {
+    const char *name;
+    const char *list;
+    const char *usage;
+    int (*run)(const struct command *c, int argc, char **argv);
+};
+
+static int cmd_role(const struct command *c, int argc, char **argv);
+static int cmd_keys(const struct command *c, int argc, char **argv);
+static int cmd_config(const struct command *c, int argc, char **argv);
+static int cmd_help(const struct command *c, int argc, char **argv);
+static int cmd_version(const struct command *c, int argc, char **argv);
+
+static const struct command commands[] = {
+    {"dev",
+     "  dev                  every role in one process on embedded defaults (in-process Kafka, SQLite,\n"
+     "                       echo provider); listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise\n",
+     "usage: llmgw dev [--config FILE]\n"
+     "\n"
+     "Runs every role (ingress, worker, ledger) in one process on embedded defaults: librdkafka's in-process\n"
+     "mock Kafka cluster, a SQLite ledger (llmgw-dev.db unless LLMGW_DATABASE_URL says otherwise) and the echo\n"
+     "provider. Listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise. With no tenant keys configured it\n"
+     "accepts requests without a key as tenant \"dev\". Stops on SIGTERM or SIGINT.\n",
+     cmd_role},
+    {"ingress", "  ingress              HTTP API: validates, authenticates, queues jobs on Kafka, answers replies\n",
+     "usage: llmgw ingress [--config FILE]\n"
+     "\n"
+     "The HTTP API: validates and authenticates requests, queues jobs on Kafka and answers each client from\n"
+     "the replies on this ingress's own reply topic (LLMGW_INGRESS_ID). Serves /healthz, /readyz and /metrics\n"
+     "on the same port. On SIGTERM, drains the requests in flight and exits.\n",
+     cmd_role},
+    {"worker", "  worker               consumes jobs, calls providers, produces replies and cost events\n",
+     "usage: llmgw worker [--config FILE]\n"
+     "\n"
+     "Consumes jobs from Kafka, calls the providers, produces replies and cost events. Run as many as you\n"
+     "like: they share one consumer group. Serves /healthz, /readyz and /metrics on LLMGW_OPS_PORT if set.\n",
+     cmd_role},
+    {"ledger", "  ledger               writes cost events to PostgreSQL or SQLite\n",
+     "usage: llmgw ledger [--config FILE]\n"
+     "\n"
+     "Writes the cost events from Kafka to PostgreSQL or SQLite (LLMGW_DATABASE_URL). Serves /healthz,\n"
+     "/readyz and /metrics on LLMGW_OPS_PORT if set.\n",
+     cmd_role},
+    {"keys", "  keys new --tenant T  prints a new tenant API key and the SHA-256 hash to configure\n",
+     "usage: llmgw keys new --tenant TENANT\n"
+     "\n"
+     "Prints a new API key for TENANT and its SHA-256 on stdout (\"key: ...\", \"sha256: ...\"), and on stderr\n"
+     "the LLMGW_TENANT_KEYS entry to configure. The key is shown only now: only its hash is configured.\n"
+     "A tenant name has 1 to 63 characters, each an ASCII letter, digit, '.', '_' or '-'.\n",
+     cmd_keys},
+    {"config",
+     "  config docs          prints the settings table (docs/CONFIG.md)\n"
+     "  config check         loads and validates the configuration, then exits\n",
+     "usage: llmgw config docs\n"
+     "       llmgw config check [--config FILE]\n"
+     "\n"
+     "docs   prints the table of settings as Markdown (docs/CONFIG.md).\n"
+     "check  loads the configuration (defaults, the JSON file, LLMGW_* variables) and prints\n"
+     "       \"configuration is valid\", or every problem on stderr and exits 2.\n",
+     cmd_config},
+    {"help", "  help [COMMAND]       lists the commands, or prints the usage of one\n",
+     "usage: llmgw help [COMMAND]\n"
+     "\n"
+     "Lists the commands, or prints the usage of COMMAND. Also: llmgw --help, llmgw COMMAND --help.\n",
+     cmd_help},
+    {"version", "  version              prints the version (also: llmgw --version)\n",
+     "usage: llmgw version\n"
+     "       llmgw --version\n"
+     "\n"
+     "Prints the version and, when the build knew it, the git commit it was built from.\n",
+     cmd_version},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_overview(FILE *out)
+{
+    fputs("usage: llmgw <command> [options]\n\ncommands:\n", out);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fputs(commands[i].list, out);
+    fputs("\nConfiguration: a JSON file (--config FILE or LLMGW_CONFIG) and LLMGW_* environment variables;\n"
+          "see docs/CONFIG.md.\n",
+          out);
+}
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* An option a command takes, always with a value ("--config FILE"); the value is stored in *value. */
+struct cli_option {
+    const char *name;
+    const char **value;
+};
+
+/* Reads the options of command c from argv[0..argc): those in opts[0..nopts) and --help, nothing else.
+ * Returns -1 to go on, or the exit status: 0 after printing c's usage for --help, EXIT_USAGE after a
+ * message on stderr. A later option overrides an earlier one. */
+static int parse_options(const struct command *c, int argc, char **argv, const struct cli_option *opts, size_t nopts)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (is_help(arg)) {
+            fputs(c->usage, stdout);
+            return 0;
+        }
+        const struct cli_option *o = NULL;
+        for (size_t j = 0; j < nopts; j++)
+            if (strcmp(opts[j].name, arg) == 0)
+                o = &opts[j];
+        if (!o) {
+            fprintf(stderr, "llmgw: %s '%s'; see 'llmgw help %s'\n",
+                    arg[0] == '-' ? "unknown option" : "unexpected argument", arg, c->name);
+            return EXIT_USAGE;
+        }
+        if (i + 1 == argc) {
+            fprintf(stderr, "llmgw: option '%s' needs a value; see 'llmgw help %s'\n", arg, c->name);
+            return EXIT_USAGE;
+        }
+        *o->value = argv[++i];
+    }
+    return -1;
+}
 
 static void on_signal(int sig)
 {
@@ -46,43 +178,27 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up must not kill the process */
 }
 
-int main(int argc, char **argv)
+/* Loads the configuration and runs a role, or (role NULL) only checks the configuration. */
+static int run_with_config(const char *role, const char *config_path)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "keys") == 0)
-        return lgw_cmd_keys(argc - 2, argv + 2);
-    if (strcmp(cmd, "config") == 0 && argc >= 3 && strcmp(argv[2], "docs") == 0) {
-        lgw_config_write_docs(stdout);
-        return 0;
-    }
-    const char *config_path = NULL;
-    int first_opt = strcmp(cmd, "config") == 0 ? 3 : 2;
-    for (int i = first_opt; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            config_path = argv[++i];
-        else {
-            fprintf(stderr, "llmgw: unknown option '%s'\n\n%s", argv[i], usage);
-            return 2;
-        }
-    }
-
     struct lgw_config cfg;
     struct lgw_buf errs;
     lgw_buf_init(&errs, 0);
     lgw_config_defaults(&cfg);
-    if (strcmp(cmd, "dev") == 0)
+    if (role && strcmp(role, "dev") == 0)
         lgw_strlcpy(cfg.database_url, "sqlite:llmgw-dev.db", sizeof(cfg.database_url));
     if (lgw_config_load(&cfg, config_path, &errs)) {
         fprintf(stderr, "llmgw: invalid configuration:\n%s", errs.ptr ? errs.ptr : "");
         lgw_buf_cleanup(&errs);
         lgw_config_cleanup(&cfg);
-        return 2;
+        return EXIT_USAGE;
     }
     lgw_buf_cleanup(&errs);
+    if (!role) {
+        printf("configuration is valid\n");
+        lgw_config_cleanup(&cfg);
+        return 0;
+    }
 
     int code;
     install_signals();
@@ -91,21 +207,132 @@ int main(int argc, char **argv)
         lgw_config_cleanup(&cfg);
         return 1;
     }
-    if (strcmp(cmd, "dev") == 0)
+    if (strcmp(role, "dev") == 0)
         code = lgw_role_dev(&cfg);
-    else if (strcmp(cmd, "ingress") == 0)
+    else if (strcmp(role, "ingress") == 0)
         code = lgw_role_ingress(&cfg);
-    else if (strcmp(cmd, "worker") == 0)
+    else if (strcmp(role, "worker") == 0)
         code = lgw_role_worker(&cfg);
-    else if (strcmp(cmd, "ledger") == 0)
+    else
         code = lgw_role_ledger(&cfg);
-    else if (strcmp(cmd, "config") == 0 && argc >= 3 && strcmp(argv[2], "check") == 0) {
-        printf("configuration is valid\n");
-        code = 0;
-    } else {
-        fprintf(stderr, "llmgw: unknown command '%s'\n\n%s", cmd, usage);
-        code = 2;
-    }
     lgw_config_cleanup(&cfg);
     return code;
+}
+
+/* A word after keys or config that names none of their commands: --help, or an unknown option or command. */
+static int not_a_subcommand(const struct command *c, const char *word)
+{
+    if (is_help(word)) {
+        fputs(c->usage, stdout);
+        return 0;
+    }
+    if (word[0] == '-')
+        fprintf(stderr, "llmgw: unknown option '%s'; see 'llmgw help %s'\n", word, c->name);
+    else
+        fprintf(stderr, "llmgw: unknown command '%s %s'; see 'llmgw help %s'\n", c->name, word, c->name);
+    return EXIT_USAGE;
+}
+
+/* dev, ingress, worker, ledger. */
+static int cmd_role(const struct command *c, int argc, char **argv)
+{
+    const char *config_path = NULL;
+    const struct cli_option opts[] = {{"--config", &config_path}};
+    int code = parse_options(c, argc, argv, opts, 1);
+    return code >= 0 ? code : run_with_config(c->name, config_path);
+}
+
+/* `llmgw keys new --tenant T`. */
+static int cmd_keys(const struct command *c, int argc, char **argv)
+{
+    if (argc == 0) {
+        fputs(c->usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "new") != 0)
+        return not_a_subcommand(c, argv[0]);
+    const char *tenant = NULL;
+    const struct cli_option opts[] = {{"--tenant", &tenant}};
+    int code = parse_options(c, argc - 1, argv + 1, opts, 1);
+    if (code >= 0)
+        return code;
+    if (!tenant) {
+        fprintf(stderr, "llmgw: 'keys new' needs --tenant TENANT; see 'llmgw help keys'\n");
+        return EXIT_USAGE;
+    }
+    return lgw_cmd_keys_new(tenant);
+}
+
+/* `llmgw config docs|check`. */
+static int cmd_config(const struct command *c, int argc, char **argv)
+{
+    if (argc == 0) {
+        fputs(c->usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *config_path = NULL;
+    const struct cli_option opts[] = {{"--config", &config_path}};
+    int code;
+    if (strcmp(argv[0], "docs") == 0) {
+        if ((code = parse_options(c, argc - 1, argv + 1, NULL, 0)) >= 0)
+            return code;
+        lgw_config_write_docs(stdout);
+        return 0;
+    }
+    if (strcmp(argv[0], "check") == 0) {
+        if ((code = parse_options(c, argc - 1, argv + 1, opts, 1)) >= 0)
+            return code;
+        return run_with_config(NULL, config_path);
+    }
+    return not_a_subcommand(c, argv[0]);
+}
+
+/* `llmgw help [COMMAND]`. */
+static int cmd_help(const struct command *c, int argc, char **argv)
+{
+    if (argc == 0) {
+        print_overview(stdout);
+        return 0;
+    }
+    const struct command *topic = is_help(argv[0]) ? c : find_command(argv[0]);
+    if (!topic) {
+        fprintf(stderr, "llmgw: unknown command '%s'; see 'llmgw help'\n", argv[0]);
+        return EXIT_USAGE;
+    }
+    if (argc > 1) /* help takes no options: this prints its usage for --help, or refuses the word */
+        return parse_options(c, argc - 1, argv + 1, NULL, 0);
+    fputs(topic->usage, stdout);
+    return 0;
+}
+
+static int cmd_version(const struct command *c, int argc, char **argv)
+{
+    int code = parse_options(c, argc, argv, NULL, 0);
+    if (code >= 0)
+        return code;
+    if (LGW_GIT_COMMIT[0])
+        printf("llmgw %s (git %s)\n", LGW_VERSION, LGW_GIT_COMMIT);
+    else
+        printf("llmgw %s\n", LGW_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (is_help(name))
+        name = "help";
+    else if (strcmp(name, "--version") == 0)
+        name = "version";
+    const struct command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "llmgw: unknown %s '%s'; see 'llmgw help'\n", name[0] == '-' ? "option" : "command",
+                name);
+        return EXIT_USAGE;
+    }
+    return c->run(c, argc - 2, argv + 2);
 }

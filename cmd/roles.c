@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/auth.h"
+#include "common/config.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
 #include "ledger/ledger.h"
@@ -71,16 +72,12 @@ int lgw_role_ledger(struct lgw_config *cfg)
     return rc ? 1 : 0;
 }
 
-int lgw_cmd_keys(int argc, char **argv)
+int lgw_cmd_keys_new(const char *tenant)
 {
-    const char *tenant = NULL;
-    if (argc >= 1 && strcmp(argv[0], "new") == 0) {
-        for (int i = 1; i + 1 < argc; i++)
-            if (strcmp(argv[i], "--tenant") == 0)
-                tenant = argv[i + 1];
-    }
-    if (!tenant) {
-        fprintf(stderr, "usage: llmgw keys new --tenant TENANT\n");
+    /* The rule the tenant-key parser applies: a name it would refuse must not get a key. */
+    const char *why;
+    if (lgw_config_check_tenant(tenant, strlen(tenant), &why)) {
+        fprintf(stderr, "llmgw: invalid tenant name '%s': %s\n", tenant, why);
         return 2;
     }
     char key[128], hex[65];

@@ -1,6 +1,7 @@
 /* config.c - the settings table and its parsers (JSON file, environment). */
 #include "common/config.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -90,7 +91,8 @@ static const struct opt opts[] = {
       "On SIGTERM, how long in-flight work may take to finish before it is cut off."),
     S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),
     S(tenant_keys, "LLMGW_TENANT_KEYS", "",
-      "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`)."),
+      "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`). A tenant "
+      "name has 1 to 63 characters, each an ASCII letter, digit, `.`, `_` or `-`."),
     S(openai_base_url, "LLMGW_OPENAI_BASE_URL", "https://api.openai.com/v1",
       "OpenAI API base URL. HTTPS only, except loopback addresses (local test servers)."),
     SECRET(openai_api_key, "LLMGW_OPENAI_API_KEY", "OpenAI API key; the OpenAI models are served only when it is set."),
@@ -194,55 +196,79 @@ static int hexval(char c)
     return -1;
 }
 
+_Static_assert(LGW_TENANT_MAX == 64, "the length rule's message below says 63");
+
+int lgw_config_check_tenant(const char *name, size_t len, const char **why)
+{
+    const char *rule = NULL;
+    if (len == 0)
+        rule = "a tenant name must not be empty";
+    for (size_t i = 0; i < len && !rule; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.'))
+            rule = "a tenant name may contain only ASCII letters, digits, '.', '_' and '-'";
+    }
+    /* After the character rule, so that the length counts characters: the name is ASCII by now. */
+    if (!rule && len >= LGW_TENANT_MAX)
+        rule = "a tenant name is at most 63 characters long";
+    if (why)
+        *why = rule;
+    return rule ? LGW_ERR(CONFIG) : LGW_OK;
+}
+
+/* One "tenant:sha256hex" entry, p[0..len), the n-th of the list, into k. Returns 0 or LGW_ERR(CONFIG) with
+ * the reason in errs. */
+static int parse_key_entry(const char *p, size_t len, size_t n, struct lgw_tenant_key *k, struct lgw_buf *errs)
+{
+    /* The last colon: the digest has none, so a tenant name with one ("bad:tenant") gets the name rule's
+     * message rather than a malformed-entry one. */
+    const char *colon = memrchr(p, ':', len);
+    if (!colon || len - (size_t)(colon - p) - 1 != 64) {
+        lgw_buf_printf(errs, "tenant_keys: entry %zu is not `tenant:<64 hex sha256>`\n", n);
+        return LGW_ERR(CONFIG);
+    }
+    size_t tlen = (size_t)(colon - p);
+    const char *why;
+    if (lgw_config_check_tenant(p, tlen, &why)) {
+        lgw_buf_printf(errs, "tenant_keys: entry %zu: %s\n", n, why);
+        return LGW_ERR(CONFIG);
+    }
+    memset(k, 0, sizeof(*k));
+    memcpy(k->tenant, p, tlen); /* fits: lgw_config_check_tenant refuses tlen >= LGW_TENANT_MAX */
+    for (size_t i = 0; i < 32; i++) {
+        int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+        if (hi < 0 || lo < 0) {
+            lgw_buf_printf(errs, "tenant_keys: entry %zu: the sha256 is not 64 hex digits\n", n);
+            return LGW_ERR(CONFIG);
+        }
+        k->sha256[i] = (unsigned char)((hi << 4) | lo);
+    }
+    return LGW_OK;
+}
+
 int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs)
 {
     int rc = LGW_OK;
     free(cfg->keys);
     cfg->keys = NULL;
     cfg->nkeys = 0;
+    size_t n = 0; /* entries seen, empty ones ("a:h," and ",,") not counted */
     const char *p = spec;
     while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *colon = memchr(p, ':', len);
-        size_t tlen = colon ? (size_t)(colon - p) : 0;
-        size_t hlen = colon ? len - tlen - 1 : 0;
+        size_t len = strcspn(p, ",");
+        struct lgw_tenant_key k;
         if (len == 0) {
-            /* tolerate "a:h," and ",," */
-        } else if (!colon || tlen == 0 || tlen >= LGW_TENANT_MAX || hlen != 64) {
-            lgw_buf_printf(errs, "tenant_keys: entry %zu is not `tenant:<64 hex sha256>`\n", cfg->nkeys + 1);
+            /* tolerated */
+        } else if (parse_key_entry(p, len, ++n, &k, errs)) {
             rc = LGW_ERR(CONFIG);
         } else if (cfg->nkeys >= LGW_MAX_TENANT_KEYS) {
             lgw_buf_printf(errs, "tenant_keys: more than %d keys\n", LGW_MAX_TENANT_KEYS);
             rc = LGW_ERR(CONFIG);
             break;
         } else {
-            struct lgw_tenant_key k;
-            memset(&k, 0, sizeof(k));
-            memcpy(k.tenant, p, tlen);
-            bool ok = true;
-            for (size_t i = 0; i < 32; i++) {
-                int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
-                if (hi < 0 || lo < 0) {
-                    ok = false;
-                    break;
-                }
-                k.sha256[i] = (unsigned char)((hi << 4) | lo);
-            }
-            for (size_t i = 0; i < tlen; i++) {
-                char c = p[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '_' || c == '.'))
-                    ok = false;
-            }
-            if (!ok) {
-                lgw_buf_printf(errs, "tenant_keys: entry %zu has a bad tenant name or hex digest\n",
-                               cfg->nkeys + 1);
-                rc = LGW_ERR(CONFIG);
-            } else {
-                cfg->keys = lgw_realloc(cfg->keys, (cfg->nkeys + 1) * sizeof(*cfg->keys));
-                cfg->keys[cfg->nkeys++] = k;
-            }
+            cfg->keys = lgw_realloc(cfg->keys, (cfg->nkeys + 1) * sizeof(*cfg->keys));
+            cfg->keys[cfg->nkeys++] = k;
         }
         p += len;
         if (*p == ',')
@@ -253,10 +279,22 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
 
 static int load_file(struct lgw_config *cfg, const char *path, struct lgw_buf *errs)
 {
+    /* Opened here rather than by json_load_file, so that a file that cannot be read is reported with the
+     * system's reason ("cannot read x.json: No such file or directory"), not as a JSON error on line -1. */
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        lgw_buf_printf(errs, "cannot read %s: %s\n", path, strerror(errno));
+        return LGW_ERR(CONFIG);
+    }
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    int read_errno = ferror(f) ? errno : 0; /* a directory opens, then fails to read with EISDIR */
+    fclose(f);
     if (!root) {
-        lgw_buf_printf(errs, "%s:%d: %s\n", path, jerr.line, jerr.text);
+        if (read_errno)
+            lgw_buf_printf(errs, "cannot read %s: %s\n", path, strerror(read_errno));
+        else
+            lgw_buf_printf(errs, "%s:%d: %s\n", path, jerr.line, jerr.text);
         return LGW_ERR(CONFIG);
     }
     int rc = LGW_OK;

@@ -13,7 +13,7 @@
 #include "common/buf.h"
 #include "common/model.h"
 
-#define LGW_TENANT_MAX 64
+#define LGW_TENANT_MAX 64 /* bytes of a tenant name, its NUL included: names have 1..63 characters */
 #define LGW_MAX_TENANT_KEYS 4096
 
 struct lgw_tenant_key {
@@ -101,6 +101,11 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
 void lgw_config_cleanup(struct lgw_config *cfg);
 /* Prints the settings table as Markdown (the source of docs/CONFIG.md). */
 void lgw_config_write_docs(FILE *out);
+/* The one rule of tenant names, applied by lgw_config_parse_keys and `llmgw keys new`: 1 to 63 characters,
+ * each an ASCII letter, digit, '.', '_' or '-' (so never the ':' and ',' that separate tenant_keys).
+ * Checks name[0..len). Returns 0, or LGW_ERR(CONFIG) and, when why is not NULL, points *why at a static
+ * sentence naming the rule the name breaks ("a tenant name must not be empty"). Any thread. */
+int lgw_config_check_tenant(const char *name, size_t len, const char **why);
 /* Parses "tenant:sha256hex,tenant:sha256hex" into cfg->keys. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
 int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
 /* Parses compat_models ("[embeddings:]id[=upstream][@in/out/cached USD per 1M tokens]", comma-separated)

@@ -163,14 +163,14 @@ step "end-to-end tests"
 run_stage e2e "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e "$@"
 
 step "end-to-end tests on the sanitizer build"
-# The request path (HTTP, streaming, deadlines, drain) again, with every process built with ASan+UBSan;
-# any report in a process's output fails the test.
+# The request path (HTTP, streaming, deadlines, drain) and the command line again, with every process built
+# with ASan+UBSan; any report in a process's output fails the test.
 run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
   tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
   tests/e2e/test_load.py tests/e2e/test_openai_provider.py tests/e2e/test_anthropic_provider.py \
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
-  tests/e2e/test_trace_context.py
+  tests/e2e/test_trace_context.py tests/e2e/test_cli.py
 
 step "done"
 [ ${#failed_stages[@]} -eq 0 ] || exit 1

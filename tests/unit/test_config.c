@@ -95,8 +95,17 @@ static void test_file(void **state)
     assert_int_equal(lgw_config_load(&cfg, path, &errs), LGW_ERR(CONFIG));
     assert_non_null(strstr(errs.ptr, "no_such"));
     lgw_config_cleanup(&cfg);
-    lgw_buf_cleanup(&errs);
+
+    /* A file that cannot be read says so, with the system's reason. */
     unlink(path);
+    lgw_buf_reset(&errs);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(lgw_config_load(&cfg, path, &errs), LGW_ERR(CONFIG));
+    char want[128];
+    snprintf(want, sizeof(want), "cannot read %s: No such file or directory\n", path);
+    assert_string_equal(errs.ptr, want);
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
 }
 
 static void test_compat_models(void **state)
@@ -127,6 +136,82 @@ static void test_compat_models(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* name[0..len) breaks the rule whose message contains want (NULL: the name is valid). */
+static void check_tenant(const char *name, size_t len, const char *want)
+{
+    const char *why = "untouched";
+    int rc = lgw_config_check_tenant(name, len, &why);
+    if (!want) {
+        if (rc != 0)
+            fail_msg("\"%.*s\" refused: %s", (int)len, name, why);
+        assert_null(why);
+        return;
+    }
+    assert_int_equal(rc, LGW_ERR(CONFIG));
+    assert_non_null(why);
+    if (!strstr(why, want))
+        fail_msg("\"%.*s\": want a message with \"%s\", got \"%s\"", (int)len, name, want, why);
+}
+
+static void test_tenant_name_rules(void **state)
+{
+    (void)state;
+    char max[LGW_TENANT_MAX + 1];
+    memset(max, 'a', sizeof(max));
+    check_tenant("acme", 4, NULL);
+    check_tenant("A-b_c.9", 7, NULL);
+    check_tenant(max, LGW_TENANT_MAX - 1, NULL); /* 63 characters: the longest allowed */
+    check_tenant("", 0, "must not be empty");
+    check_tenant(max, LGW_TENANT_MAX, "at most 63 characters");
+    check_tenant(max, sizeof(max), "at most 63 characters");
+    check_tenant("bad:tenant", 10, "only ASCII letters, digits");
+    check_tenant("a,b", 3, "only ASCII letters, digits");
+    check_tenant("a b", 3, "only ASCII letters, digits");
+    check_tenant("caf\xc3\xa9", 5, "only ASCII letters, digits");
+    check_tenant("a\0b", 3, "only ASCII letters, digits");
+    check_tenant("acme:x", 4, NULL); /* only name[0..len) is read */
+    assert_int_equal(lgw_config_check_tenant("", 0, NULL), LGW_ERR(CONFIG)); /* why may be NULL */
+}
+
+/* The tenant-key list applies the same rule and says which one an entry broke, numbering entries as a
+ * reader counts them (a bad entry does not shift the numbers of the ones after it). */
+static void test_keys_name_the_rule(void **state)
+{
+    (void)state;
+    char long_name[201];
+    memset(long_name, 'x', 200);
+    long_name[200] = '\0';
+    char spec[1024];
+    snprintf(spec, sizeof(spec), "ok:" HASH_A ",:" HASH_A ",%s:" HASH_A ",bad!:" HASH_A ",nohash,x:" HASH_A,
+             long_name);
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(lgw_config_parse_keys(&cfg, spec, &errs), LGW_ERR(CONFIG));
+    assert_int_equal(cfg.nkeys, 2); /* ok and x */
+    assert_string_equal(cfg.keys[1].tenant, "x");
+    assert_string_equal(errs.ptr, "tenant_keys: entry 2: a tenant name must not be empty\n"
+                                  "tenant_keys: entry 3: a tenant name is at most 63 characters long\n"
+                                  "tenant_keys: entry 4: a tenant name may contain only ASCII letters, digits, "
+                                  "'.', '_' and '-'\n"
+                                  "tenant_keys: entry 5 is not `tenant:<64 hex sha256>`\n");
+    lgw_buf_reset(&errs);
+    char bad_hex[] = "acme:" HASH_A;
+    bad_hex[5] = 'z';
+    assert_int_equal(lgw_config_parse_keys(&cfg, bad_hex, &errs), LGW_ERR(CONFIG));
+    assert_int_equal(cfg.nkeys, 0);
+    assert_string_equal(errs.ptr, "tenant_keys: entry 1: the sha256 is not 64 hex digits\n");
+    /* A colon in the name (the line `llmgw keys new --tenant bad:tenant` once printed): the name rule, not
+     * a malformed entry, since the digest never has one. */
+    lgw_buf_reset(&errs);
+    assert_int_equal(lgw_config_parse_keys(&cfg, "bad:tenant:" HASH_A, &errs), LGW_ERR(CONFIG));
+    assert_string_equal(errs.ptr, "tenant_keys: entry 1: a tenant name may contain only ASCII letters, digits, "
+                                  "'.', '_' and '-'\n");
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +219,8 @@ int main(void)
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_compat_models),
+        cmocka_unit_test(test_tenant_name_rules),
+        cmocka_unit_test(test_keys_name_the_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
