@@ -258,7 +258,14 @@ static enum MHD_Result send_answer(struct lgw_upstream *up, struct MHD_Connectio
     }
     struct MHD_Response *resp;
     bool stream = a->npieces > 0;
-    if (stream) {
+    if (!stream && a->cut && a->body_len > 1) {
+        /* A body cut short: its full length announced, half of it sent, then the connection closed. */
+        struct stream_state *ss = lgw_calloc(1, sizeof(*ss));
+        ss->up = up;
+        ss->a = a;
+        lgw_upstream_answer_piece(a, a->body, a->body_len / 2, 0);
+        resp = MHD_create_response_from_callback(a->body_len, 4096, read_piece, ss, stream_free);
+    } else if (stream) {
         struct stream_state *ss = lgw_calloc(1, sizeof(*ss));
         ss->up = up;
         ss->a = a; /* freed with the response */
@@ -266,6 +273,7 @@ static enum MHD_Result send_answer(struct lgw_upstream *up, struct MHD_Connectio
     } else {
         resp = MHD_create_response_from_buffer(a->body_len, a->body ? a->body : (void *)"", MHD_RESPMEM_MUST_COPY);
     }
+    bool owned_by_response = a->npieces > 0; /* the reader's state frees it with the response */
     bool typed = false;
     for (size_t i = 0; i < a->nheaders; i++) {
         MHD_add_response_header(resp, a->names[i], a->values[i]);
@@ -275,7 +283,7 @@ static enum MHD_Result send_answer(struct lgw_upstream *up, struct MHD_Connectio
         MHD_add_response_header(resp, "Content-Type", stream ? "text/event-stream" : "application/json");
     enum MHD_Result r = MHD_queue_response(conn, (unsigned int)a->status, resp);
     MHD_destroy_response(resp);
-    if (!stream)
+    if (!owned_by_response)
         lgw_upstream_answer_free(a);
     return r;
 }

@@ -51,7 +51,8 @@ void lgw_upstream_answer_body(struct lgw_upstream_answer *a, const void *bytes, 
 /* Appends a piece (copied) to the answer's stream, written as one HTTP chunk after delay_ms. An answer with
  * pieces is a stream (chunked transfer encoding). */
 void lgw_upstream_answer_piece(struct lgw_upstream_answer *a, const void *bytes, size_t len, int delay_ms);
-/* The stream ends by closing the connection after its last piece, without the terminating chunk. */
+/* The stream ends by closing the connection after its last piece, without the terminating chunk; a body
+ * answer announces its full length, sends half of it and closes. */
 void lgw_upstream_answer_cut(struct lgw_upstream_answer *a);
 /* Waits delay_ms after the request arrived before answering. */
 void lgw_upstream_answer_delay(struct lgw_upstream_answer *a, int delay_ms);
