@@ -176,7 +176,16 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
         lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider could not be reached.");
         return true;
     }
-    if (resp->status >= 200 && resp->status < 300 && (hrc == 0 || (streamed && wc->st.failed))) {
+    bool ok = resp->status >= 200 && resp->status < 300;
+    if (ok && hrc == LGW_ERR(PROVIDER) && !wc->st.failed) {
+        /* A 2xx whose body broke off (the connection closed in the middle): a failed attempt, as a lost
+         * connection is, and nothing of it reached the client, so another attempt may help. It is not an
+         * HTTP error answer (its status is 200). */
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), streamed ? "The provider's stream ended before it was complete."
+                                                               : "The provider's answer was cut short.");
+        return true;
+    }
+    if (ok && (hrc == 0 || (streamed && wc->st.failed))) {
         if (streamed) {
             finish_stream(wc);
             return false;
