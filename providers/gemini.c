@@ -61,6 +61,24 @@ static void add_turn(json_t *contents, const char *role, json_t *parts)
     json_decref(parts);
 }
 
+/* A tool message's content as one string: OpenAI allows a string or text parts, joined here as LiteLLM does
+ * (the result must not be lost). The caller frees it. */
+static char *tool_result_text(json_t *content)
+{
+    if (json_is_string(content))
+        return lgw_strdup(json_string_value(content));
+    struct lgw_buf text;
+    lgw_buf_init(&text, 0);
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        if (json_is_string(json_object_get(part, "text")))
+            lgw_buf_puts(&text, json_string_value(json_object_get(part, "text")));
+    }
+    char *out = lgw_buf_take(&text, NULL);
+    return out ? out : lgw_strdup("");
+}
+
 /* The function name of an earlier tool call, by its id: Gemini matches results by name. */
 static const char *call_name(json_t *messages, const char *id)
 {
@@ -92,9 +110,10 @@ static char *chat_body(const struct lgw_job *job)
         }
         if (strcmp(role, "tool") == 0) {
             const char *name = call_name(msgs, json_string_value(json_object_get(m, "tool_call_id")));
+            char *result = tool_result_text(content);
             json_array_append_new(parts, json_pack("{s:{s:s, s:{s:s}}}", "functionResponse", "name", name ? name : "",
-                                                   "response", "content",
-                                                   json_is_string(content) ? json_string_value(content) : ""));
+                                                   "response", "content", result));
+            free(result);
             add_turn(contents, "user", parts);
             continue;
         }
