@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/clock.h"
 #include "common/errors.h"
@@ -24,6 +25,23 @@ static bool configured(const struct lgw_config *cfg)
 }
 
 /* ---- request ---- */
+
+/* The MIME type of an image URL, from its extension (query and fragment aside): Gemini's fileData takes a
+ * real type, not a media range (image/ and a star); JPEG, the common case, when the URL does not say (as Portkey does). */
+static const char *image_mime(const char *url)
+{
+    static const struct {
+        const char *ext, *mime;
+    } types[] = {{".png", "image/png"},   {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"}, {".webp", "image/webp"},
+                 {".gif", "image/gif"},   {".heic", "image/heic"}, {".heif", "image/heif"}};
+    size_t end = strcspn(url, "?#");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i].ext);
+        if (end >= n && strncasecmp(url + end - n, types[i].ext, n) == 0)
+            return types[i].mime;
+    }
+    return "image/jpeg";
+}
 
 static void add_parts(json_t *content, json_t *parts)
 {
@@ -45,7 +63,8 @@ static void add_parts(json_t *content, json_t *parts)
                 json_array_append_new(parts, json_pack("{s:{s:s#, s:s}}", "inlineData", "mimeType", url + 5,
                                                        (size_t)(semi - url - 5), "data", comma + 1));
             else if (url)
-                json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "fileData", "mimeType", "image/*", "fileUri", url));
+                json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "fileData", "mimeType", image_mime(url),
+                                                       "fileUri", url));
         }
     }
 }
