@@ -6,8 +6,9 @@
  * inlineData, tool_calls to functionCall parts and tool messages to functionResponse parts (Gemini calls
  * have no ids: ours are synthesized as call_<n> and tool results are matched back by the function name),
  * tools to functionDeclarations, tool_choice to toolConfig, max_tokens/stop/temperature/top_p/n to
- * generationConfig. Answer: text parts joined, functionCall parts as tool_calls, finishReason mapped,
- * usageMetadata to usage (cachedContentTokenCount as cached input). A Gemini stream sends whole responses
+ * generationConfig. Answer: text parts joined, functionCall parts as tool_calls, finishReason mapped (a prompt
+ * blocked before any candidate as content_filter), usageMetadata to usage (cachedContentTokenCount as cached
+ * input). A Gemini stream sends whole responses
  * per event and no [DONE]: the event with a finishReason ends it. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,14 +264,28 @@ static void read_parts(json_t *cand, struct lgw_buf *text, json_t *calls, int *n
     }
 }
 
+/* Gemini's answer to a prompt it refused: no candidates, and promptFeedback.blockReason says why. The client
+ * gets what a candidate stopped for safety looks like (finish_reason content_filter), not a provider failure,
+ * which would fail over and count against the provider's breaker. */
+static bool prompt_blocked(json_t *r)
+{
+    return json_array_size(json_object_get(r, "candidates")) == 0 &&
+           json_is_string(json_object_get(json_object_get(r, "promptFeedback"), "blockReason"));
+}
+
 static int on_body(const struct lgw_job *job, json_t *r, struct lgw_prov_result *res)
 {
     json_t *cands = json_object_get(r, "candidates");
-    if (!json_is_array(cands) || json_array_size(cands) == 0) {
+    bool blocked = prompt_blocked(r);
+    if (json_array_size(cands) == 0 && !blocked) {
         lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer had no candidates.");
         return LGW_ERR(PROVIDER);
     }
     json_t *choices = json_array();
+    if (blocked)
+        json_array_append_new(choices, json_pack("{s:i, s:{s:s, s:n, s:s}, s:n, s:s}", "index", 0, "message", "role",
+                                                 "assistant", "refusal", "content", "", "logprobs", "finish_reason",
+                                                 "content_filter"));
     size_t i;
     json_t *cand;
     json_array_foreach(cands, i, cand) {
@@ -376,8 +391,9 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
     if (json_is_object(um))
         json_decref(read_usage(um, &st->res->usage));
     const char *fr = json_string_value(json_object_get(cand, "finishReason"));
-    if (rc == 0 && fr) {
-        rc = emit(st, chunk(p, model, json_object(), finish_reason(fr, p->ncalls > 0)));
+    bool blocked = prompt_blocked(r); /* the prompt refused: the stream's one event */
+    if (rc == 0 && (fr || blocked)) {
+        rc = emit(st, chunk(p, model, json_object(), blocked ? "content_filter" : finish_reason(fr, p->ncalls > 0)));
         if (rc == 0) {
             json_t *none = json_object();
             json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", p->id, "object", "chat.completion.chunk",
