@@ -66,12 +66,20 @@ static json_t *error_object(json_t *parsed)
     json_t *err = json_object_get(parsed, "error");
     if (json_is_object(err) && json_is_string(json_object_get(err, "message")))
         return json_incref(err);
-    /* Mistral and vLLM put the error at the top level: {"object":"error","message","type","param","code"}. */
+    /* Mistral and vLLM put the error at the top level: {"object":"error","message","type","param","code"}, and a
+     * Mistral validation error has an object for a message; Mistral's gateway and FastAPI servers answer
+     * {"detail": ...}. What is not a string is kept as its JSON text: which field was wrong must not be lost. */
     json_t *msg = json_object_get(parsed, "message");
-    if (!json_is_string(msg))
+    if (!msg || json_is_null(msg))
+        msg = json_object_get(parsed, "detail");
+    if (!msg || json_is_null(msg))
         return NULL;
+    char *text = json_is_string(msg) ? NULL : json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
     /* type and code when they are strings; what is missing comes from the table's row for the status */
-    json_t *obj = json_pack("{s:O, s:n}", "message", msg, "param");
+    json_t *obj = json_pack("{s:s, s:n}", "message", text ? text : json_string_value(msg), "param");
+    free(text);
+    if (!obj)
+        return NULL; /* not UTF-8: the table's message will do */
     json_t *type = json_object_get(parsed, "type"), *code = json_object_get(parsed, "code");
     if (json_is_string(type))
         json_object_set(obj, "type", type);
