@@ -41,6 +41,10 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
         json_decref(chunk);
         return rc;
     }
+    /* Every OpenAI chunk has a choices array (the usage chunk's is empty); vLLM's usage chunk may have null or
+     * none, which clients indexing choices trip on. */
+    if (!json_is_array(json_object_get(chunk, "choices")))
+        json_object_set_new(chunk, "choices", json_array());
     json_t *usage = json_object_get(chunk, "usage");
     if (json_is_object(usage))
         read_usage(usage, &st->res->usage);
