@@ -31,6 +31,7 @@ struct lgw_wire_call {
     struct lgw_http_resp resp;
     struct lgw_http_xfer *xfer; /* the attempt's transfer while it runs */
     bool paused;            /* on_data said "not now" (the client's stream is full) */
+    bool aborted;           /* lgw_prov_call_abort ran: the client left, as if call->cancelled were up */
 };
 
 /* How often a paused stream looks again whether the client's side has room. */
@@ -101,7 +102,7 @@ int lgw_wire_fail(struct lgw_wire_stream *st, int status, json_t *error_object, 
 
 static bool cancelled(const struct lgw_wire_call *wc)
 {
-    return wc->call->cancelled && atomic_load(wc->call->cancelled);
+    return wc->aborted || (wc->call->cancelled && atomic_load(wc->call->cancelled));
 }
 
 static int on_event(void *opaque, const char *event, const char *data, size_t len)
@@ -343,6 +344,9 @@ void lgw_prov_call_abort(struct lgw_prov_call *call)
     struct lgw_wire_call *wc = call->wire;
     if (!wc)
         return;
+    /* The call ends now, whether or not the caller also raised call->cancelled: an aborted transfer must not be
+     * taken for a lost connection and retried. */
+    wc->aborted = true;
     if (wc->xfer) {
         lgw_http_loop_abort(call->loop, wc->xfer, LGW_ERR(UNAVAILABLE)); /* attempt_done runs now */
         return;

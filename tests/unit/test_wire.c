@@ -339,6 +339,23 @@ static void test_client_left_flag_stops_stream(void **state)
 
 /* ---- abort ---- */
 
+static void test_abort_during_transfer_ends_once(void **state)
+{
+    (void)state;
+    push(200, 2000, NULL); /* slow: the transfer is running when the abort comes */
+    push(200, 0, NULL);
+    struct lgw_test_call *tc = start(2, false, 30000);
+    assert_true(lgw_upstream_wait_count(up, 1, WAIT_MS));
+    lgw_http_loop_post(loop, 0, abort_task, tc);
+    assert_true(lgw_test_call_wait(tc, WAIT_MS));
+    assert_int_not_equal(tc->call.res.status, 200);
+    assert_non_null(json_object_get(tc->call.res.body, "error"));
+    sleep_ms(600); /* longer than any backoff without Retry-After could make a retry wait (250 ms) */
+    assert_int_equal(lgw_test_call_done_runs(tc), 1);
+    assert_int_equal(lgw_upstream_count(up), 1); /* an aborted call is not retried */
+    finish(tc);
+}
+
 static void test_abort_during_retry_wait_ends_once(void **state)
 {
     (void)state;
@@ -394,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup(test_stream_not_retried_after_a_chunk, reset),
         cmocka_unit_test_setup(test_stream_cut_before_any_chunk_retried, reset),
         cmocka_unit_test_setup(test_client_left_flag_stops_stream, reset),
+        cmocka_unit_test_setup(test_abort_during_transfer_ends_once, reset),
         cmocka_unit_test_setup(test_abort_during_retry_wait_ends_once, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
