@@ -201,8 +201,8 @@ static void test_non_retriable_status_not_retried(void **state)
 static void test_timeout_retried(void **state)
 {
     (void)state;
-    cfg.provider_timeout_ms = 200;
-    push(200, 2000, NULL);
+    cfg.provider_timeout_ms = 500; /* the second attempt, answered at once, has as long */
+    push(200, 3000, NULL);
     push(200, 0, NULL);
     struct lgw_test_call *tc = start(1, false, 30000);
     assert_true(lgw_test_call_wait(tc, WAIT_MS));
