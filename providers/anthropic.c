@@ -187,19 +187,28 @@ static char *request_body(const struct lgw_model_info *model, const struct lgw_j
 
 /* ---- answer: Anthropic -> OpenAI ---- */
 
-/* Anthropic usage into ours (total input = input + cache writes + cache reads) and OpenAI's usage object. */
+/* Sets *field to usage's count called name when it has one (a stream's counts are cumulative, and each is
+ * optional in message_delta: an absent or null one keeps what an earlier event said). */
+static void take_count(json_t *u, const char *name, int64_t *field)
+{
+    json_t *v = json_object_get(u, name);
+    if (json_is_integer(v))
+        *field = json_integer_value(v);
+}
+
+/* Anthropic usage into ours (total input = input + cache writes + cache reads), field by field as the SDK's
+ * stream accumulator does, and OpenAI's usage object. */
 static json_t *read_usage(json_t *u, struct lgw_usage *out)
 {
-    int64_t in = json_integer_value(json_object_get(u, "input_tokens"));
-    int64_t writes = json_integer_value(json_object_get(u, "cache_creation_input_tokens"));
-    int64_t reads = json_integer_value(json_object_get(u, "cache_read_input_tokens"));
-    if (json_object_get(u, "input_tokens")) {
-        out->input_tokens = in + writes + reads;
-        out->cached_input_tokens = reads;
-        out->cache_write_input_tokens = writes;
-    }
-    if (json_object_get(u, "output_tokens"))
-        out->output_tokens = json_integer_value(json_object_get(u, "output_tokens"));
+    int64_t writes = out->cache_write_input_tokens, reads = out->cached_input_tokens;
+    int64_t in = out->input_tokens - writes - reads; /* the uncached part */
+    take_count(u, "input_tokens", &in);
+    take_count(u, "cache_creation_input_tokens", &writes);
+    take_count(u, "cache_read_input_tokens", &reads);
+    out->input_tokens = in + writes + reads;
+    out->cached_input_tokens = reads;
+    out->cache_write_input_tokens = writes;
+    take_count(u, "output_tokens", &out->output_tokens);
     return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)out->input_tokens, "completion_tokens",
                      (json_int_t)out->output_tokens, "total_tokens",
                      (json_int_t)(out->input_tokens + out->output_tokens), "prompt_tokens_details", "cached_tokens",

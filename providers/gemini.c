@@ -6,12 +6,14 @@
  * inlineData, tool_calls to functionCall parts and tool messages to functionResponse parts (Gemini calls
  * have no ids: ours are synthesized as call_<n> and tool results are matched back by the function name),
  * tools to functionDeclarations, tool_choice to toolConfig, max_tokens/stop/temperature/top_p/n to
- * generationConfig. Answer: text parts joined, functionCall parts as tool_calls, finishReason mapped,
- * usageMetadata to usage (cachedContentTokenCount as cached input). A Gemini stream sends whole responses
+ * generationConfig. Answer: text parts joined, functionCall parts as tool_calls, finishReason mapped (a prompt
+ * blocked before any candidate as content_filter), usageMetadata to usage (cachedContentTokenCount as cached
+ * input). A Gemini stream sends whole responses
  * per event and no [DONE]: the event with a finishReason ends it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/clock.h"
 #include "common/errors.h"
@@ -24,6 +26,23 @@ static bool configured(const struct lgw_config *cfg)
 }
 
 /* ---- request ---- */
+
+/* The MIME type of an image URL, from its extension (query and fragment aside): Gemini's fileData takes a
+ * real type, not a media range (image/ and a star); JPEG, the common case, when the URL does not say (as Portkey does). */
+static const char *image_mime(const char *url)
+{
+    static const struct {
+        const char *ext, *mime;
+    } types[] = {{".png", "image/png"},   {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"}, {".webp", "image/webp"},
+                 {".gif", "image/gif"},   {".heic", "image/heic"}, {".heif", "image/heif"}};
+    size_t end = strcspn(url, "?#");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i].ext);
+        if (end >= n && strncasecmp(url + end - n, types[i].ext, n) == 0)
+            return types[i].mime;
+    }
+    return "image/jpeg";
+}
 
 static void add_parts(json_t *content, json_t *parts)
 {
@@ -45,7 +64,8 @@ static void add_parts(json_t *content, json_t *parts)
                 json_array_append_new(parts, json_pack("{s:{s:s#, s:s}}", "inlineData", "mimeType", url + 5,
                                                        (size_t)(semi - url - 5), "data", comma + 1));
             else if (url)
-                json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "fileData", "mimeType", "image/*", "fileUri", url));
+                json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "fileData", "mimeType", image_mime(url),
+                                                       "fileUri", url));
         }
     }
 }
@@ -59,6 +79,24 @@ static void add_turn(json_t *contents, const char *role, json_t *parts)
     else if (json_array_size(parts))
         json_array_append_new(contents, json_pack("{s:s, s:O}", "role", role, "parts", parts));
     json_decref(parts);
+}
+
+/* A tool message's content as one string: OpenAI allows a string or text parts, joined here as LiteLLM does
+ * (the result must not be lost). The caller frees it. */
+static char *tool_result_text(json_t *content)
+{
+    if (json_is_string(content))
+        return lgw_strdup(json_string_value(content));
+    struct lgw_buf text;
+    lgw_buf_init(&text, 0);
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        if (json_is_string(json_object_get(part, "text")))
+            lgw_buf_puts(&text, json_string_value(json_object_get(part, "text")));
+    }
+    char *out = lgw_buf_take(&text, NULL);
+    return out ? out : lgw_strdup("");
 }
 
 /* The function name of an earlier tool call, by its id: Gemini matches results by name. */
@@ -92,9 +130,10 @@ static char *chat_body(const struct lgw_job *job)
         }
         if (strcmp(role, "tool") == 0) {
             const char *name = call_name(msgs, json_string_value(json_object_get(m, "tool_call_id")));
+            char *result = tool_result_text(content);
             json_array_append_new(parts, json_pack("{s:{s:s, s:{s:s}}}", "functionResponse", "name", name ? name : "",
-                                                   "response", "content",
-                                                   json_is_string(content) ? json_string_value(content) : ""));
+                                                   "response", "content", result));
+            free(result);
             add_turn(contents, "user", parts);
             continue;
         }
@@ -225,14 +264,28 @@ static void read_parts(json_t *cand, struct lgw_buf *text, json_t *calls, int *n
     }
 }
 
+/* Gemini's answer to a prompt it refused: no candidates, and promptFeedback.blockReason says why. The client
+ * gets what a candidate stopped for safety looks like (finish_reason content_filter), not a provider failure,
+ * which would fail over and count against the provider's breaker. */
+static bool prompt_blocked(json_t *r)
+{
+    return json_array_size(json_object_get(r, "candidates")) == 0 &&
+           json_is_string(json_object_get(json_object_get(r, "promptFeedback"), "blockReason"));
+}
+
 static int on_body(const struct lgw_job *job, json_t *r, struct lgw_prov_result *res)
 {
     json_t *cands = json_object_get(r, "candidates");
-    if (!json_is_array(cands) || json_array_size(cands) == 0) {
+    bool blocked = prompt_blocked(r);
+    if (json_array_size(cands) == 0 && !blocked) {
         lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer had no candidates.");
         return LGW_ERR(PROVIDER);
     }
     json_t *choices = json_array();
+    if (blocked)
+        json_array_append_new(choices, json_pack("{s:i, s:{s:s, s:n, s:s}, s:n, s:s}", "index", 0, "message", "role",
+                                                 "assistant", "refusal", "content", "", "logprobs", "finish_reason",
+                                                 "content_filter"));
     size_t i;
     json_t *cand;
     json_array_foreach(cands, i, cand) {
@@ -338,8 +391,9 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
     if (json_is_object(um))
         json_decref(read_usage(um, &st->res->usage));
     const char *fr = json_string_value(json_object_get(cand, "finishReason"));
-    if (rc == 0 && fr) {
-        rc = emit(st, chunk(p, model, json_object(), finish_reason(fr, p->ncalls > 0)));
+    bool blocked = prompt_blocked(r); /* the prompt refused: the stream's one event */
+    if (rc == 0 && (fr || blocked)) {
+        rc = emit(st, chunk(p, model, json_object(), blocked ? "content_filter" : finish_reason(fr, p->ncalls > 0)));
         if (rc == 0) {
             json_t *none = json_object();
             json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", p->id, "object", "chat.completion.chunk",

@@ -2,7 +2,9 @@
  * adapter): /chat/completions (plain and streamed) and /embeddings, passing the request through unchanged
  * (tools, tool_choice, response_format, n, seed, stop, max_tokens, ...) except for the model name and, when
  * streaming, stream_options.include_usage, which the gateway always asks for so a streamed request costs
- * exactly what the same request unstreamed does. Attempts and retries are wire.c's. */
+ * exactly what the same request unstreamed does. Streamed chunks go to the client as they come, in OpenAI's
+ * shape whatever the server: choices always an array, and a usage sent on a finish chunk (Mistral) moved to a
+ * usage chunk of its own. Attempts and retries are wire.c's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,34 @@ static void read_usage(json_t *usage, struct lgw_usage *out)
         out->cached_input_tokens = 0;
 }
 
+/* True when a chunk finishes a choice and carries the usage too (Mistral's final chunk, sent unasked). */
+static bool finish_with_usage(json_t *chunk)
+{
+    if (!json_is_object(json_object_get(chunk, "usage")))
+        return false;
+    size_t i;
+    json_t *choice;
+    json_array_foreach(json_object_get(chunk, "choices"), i, choice) {
+        if (json_is_string(json_object_get(choice, "finish_reason")))
+            return true;
+    }
+    return false;
+}
+
+/* A client that asked for usage gets it as OpenAI sends it, whichever server answers: in a chunk of its own
+ * with choices [] after the finish chunk, whose usage is null. */
+static int emit_usage_apart(struct lgw_wire_stream *st, json_t *chunk)
+{
+    json_t *usage_chunk = json_copy(chunk); /* id, object, created, model, ... shared; the usage kept */
+    json_object_set_new(usage_chunk, "choices", json_array());
+    json_object_set_new(chunk, "usage", json_null());
+    int rc = lgw_wire_emit(st, chunk);
+    if (rc == 0)
+        rc = lgw_wire_emit(st, usage_chunk);
+    json_decref(usage_chunk);
+    return rc;
+}
+
 static int on_event(struct lgw_wire_stream *st, const char *event, const char *data, size_t len)
 {
     (void)event;
@@ -41,13 +71,18 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
         json_decref(chunk);
         return rc;
     }
+    /* Every OpenAI chunk has a choices array (the usage chunk's is empty); vLLM's usage chunk may have null or
+     * none, which clients indexing choices trip on. */
+    if (!json_is_array(json_object_get(chunk, "choices")))
+        json_object_set_new(chunk, "choices", json_array());
     json_t *usage = json_object_get(chunk, "usage");
     if (json_is_object(usage))
         read_usage(usage, &st->res->usage);
     json_t *model = json_object_get(chunk, "model");
     if (json_is_string(model))
         lgw_strlcpy(st->res->model, json_string_value(model), sizeof(st->res->model));
-    int rc = lgw_wire_emit(st, chunk);
+    int rc = st->stream->include_usage && finish_with_usage(chunk) ? emit_usage_apart(st, chunk)
+                                                                   : lgw_wire_emit(st, chunk);
     json_decref(chunk);
     return rc;
 }
@@ -66,12 +101,20 @@ static json_t *error_object(json_t *parsed)
     json_t *err = json_object_get(parsed, "error");
     if (json_is_object(err) && json_is_string(json_object_get(err, "message")))
         return json_incref(err);
-    /* Mistral and vLLM put the error at the top level: {"object":"error","message","type","param","code"}. */
+    /* Mistral and vLLM put the error at the top level: {"object":"error","message","type","param","code"}, and a
+     * Mistral validation error has an object for a message; Mistral's gateway and FastAPI servers answer
+     * {"detail": ...}. What is not a string is kept as its JSON text: which field was wrong must not be lost. */
     json_t *msg = json_object_get(parsed, "message");
-    if (!json_is_string(msg))
+    if (!msg || json_is_null(msg))
+        msg = json_object_get(parsed, "detail");
+    if (!msg || json_is_null(msg))
         return NULL;
+    char *text = json_is_string(msg) ? NULL : json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
     /* type and code when they are strings; what is missing comes from the table's row for the status */
-    json_t *obj = json_pack("{s:O, s:n}", "message", msg, "param");
+    json_t *obj = json_pack("{s:s, s:n}", "message", text ? text : json_string_value(msg), "param");
+    free(text);
+    if (!obj)
+        return NULL; /* not UTF-8: the table's message will do */
     json_t *type = json_object_get(parsed, "type"), *code = json_object_get(parsed, "code");
     if (json_is_string(type))
         json_object_set(obj, "type", type);

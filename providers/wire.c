@@ -32,6 +32,7 @@ struct lgw_wire_call {
     struct lgw_http_resp resp;
     struct lgw_http_xfer *xfer; /* the attempt's transfer while it runs */
     bool paused;            /* on_data said "not now" (the client's stream is full) */
+    bool aborted;           /* lgw_prov_call_abort ran: the client left, as if call->cancelled were up */
 };
 
 /* How often a paused stream looks again whether the client's side has room. */
@@ -102,7 +103,7 @@ int lgw_wire_fail(struct lgw_wire_stream *st, int status, json_t *error_object, 
 
 static bool cancelled(const struct lgw_wire_call *wc)
 {
-    return wc->call->cancelled && atomic_load(wc->call->cancelled);
+    return wc->aborted || (wc->call->cancelled && atomic_load(wc->call->cancelled));
 }
 
 static int on_event(void *opaque, const char *event, const char *data, size_t len)
@@ -177,7 +178,16 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
         lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider could not be reached.");
         return true;
     }
-    if (resp->status >= 200 && resp->status < 300 && (hrc == 0 || (streamed && wc->st.failed))) {
+    bool ok = resp->status >= 200 && resp->status < 300;
+    if (ok && hrc == LGW_ERR(PROVIDER) && !wc->st.failed) {
+        /* A 2xx whose body broke off (the connection closed in the middle): a failed attempt, as a lost
+         * connection is, and nothing of it reached the client, so another attempt may help. It is not an
+         * HTTP error answer (its status is 200). */
+        lgw_prov_result_error(res, LGW_ERR(PROVIDER), streamed ? "The provider's stream ended before it was complete."
+                                                               : "The provider's answer was cut short.");
+        return true;
+    }
+    if (ok && (hrc == 0 || (streamed && wc->st.failed))) {
         if (streamed) {
             finish_stream(wc);
             return false;
@@ -357,6 +367,9 @@ void lgw_prov_call_abort(struct lgw_prov_call *call)
     struct lgw_wire_call *wc = call->wire;
     if (!wc)
         return;
+    /* The call ends now, whether or not the caller also raised call->cancelled: an aborted transfer must not be
+     * taken for a lost connection and retried. */
+    wc->aborted = true;
     if (wc->xfer) {
         lgw_http_loop_abort(call->loop, wc->xfer, LGW_ERR(UNAVAILABLE)); /* attempt_done runs now */
         return;
