@@ -199,6 +199,10 @@ static void test_builtin_loads(void **state)
     "'source':'s'}"
 #define M2 "{'id':'m2','provider':'openai','capabilities':['chat'],'context_window':2000}"
 #define E1 "{'id':'e1','provider':'openai','capabilities':['embeddings'],'context_window':500}"
+/* A model its provider retired on 2025-10-28, answering to "old" and "old-2024", with the given successor. */
+#define OLD(succ)                                                                                             \
+    "{'id':'old','provider':'openai','upstream':'old-2024','aliases':['old-2024'],'capabilities':['chat'],"  \
+    "'context_window':1000,'retired':'2025-10-28','successor':" succ ",'retired_source':'s'}"
 #define VALID HEAD "'models':[" M1 "," M2 "," E1 "],'groups':{'g':['openai/m1','openai/m2']},'fallbacks':{'m1':['openai/m2']}}"
 
 static void test_build_minimal(void **state)
@@ -348,6 +352,49 @@ static const struct bad_case bad_cases[] = {
     {"schema 2", "{'schema':2,'catalog_version':'t1','sources':{},'models':[" M1 "]}", {"schema", NULL}},
     {"no version", "{'schema':1,'sources':{'s':'x'},'models':[" M1 "]}", {"catalog_version", NULL}},
     {"models not an array", HEAD "'models':{}}", {"models", NULL}},
+    {"successor missing", HEAD "'models':[" M1 "," OLD("'nope'") "]}", {"openai/old", "\"nope\""}},
+    {"successor at another provider", HEAD "'models':[" M1 "," OLD("'m3'") ",{'id':'m3','provider':'mistral',"
+                                           "'capabilities':['chat'],'context_window':10}]}",
+     {"openai/old", "\"m3\""}},
+    {"successor of another kind", HEAD "'models':[" M1 "," E1 "," OLD("'e1'") "]}", {"openai/old", "\"e1\""}},
+    {"successor is the model itself", HEAD "'models':[" M1 "," OLD("'old'") "]}", {"openai/old", "another"}},
+    {"successor retired itself", HEAD "'models':[" M1 "," OLD("'old2'") ",{'id':'old2','provider':'openai',"
+                                      "'capabilities':['chat'],'context_window':10,'retired':'2025-01-01',"
+                                      "'successor':'m1','retired_source':'s'}]}",
+     {"openai/old", "old2 is retired itself"}},
+    /* A successor retiring in the future would make the catalog invalid on that day: refused now. */
+    {"successor retiring later", HEAD "'models':[" M1 "," OLD("'old2'") ",{'id':'old2','provider':'openai',"
+                                      "'capabilities':['chat'],'context_window':10,'retired':'2999-01-01',"
+                                      "'successor':'m1','retired_source':'s'}]}",
+     {"openai/old", "2999-01-01"}},
+    {"retired not a date", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                               "'context_window':10,'retired':'soon','retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired on a day that does not exist", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':"
+                                                   "['chat'],'context_window':10,'retired':'2025-02-29',"
+                                                   "'retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired with a short month", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                        "'context_window':10,'retired':'2025-1-01','retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired as a number", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                 "'context_window':10,'retired':20251028,'retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired without a source", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                      "'context_window':10,'retired':'2025-10-28'}]}",
+     {"m1", "retired_source"}},
+    {"retired source not in sources", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                           "'context_window':10,'retired':'2025-10-28','retired_source':'x'}]}",
+     {"m1", "retired_source"}},
+    {"successor without retired", HEAD "'models':[" M1 ",{'id':'m2','provider':'openai','capabilities':['chat'],"
+                                       "'context_window':10,'successor':'m1'}]}",
+     {"m2", "successor"}},
+    {"retired name taken by a served model", HEAD "'models':[" M1 "," OLD("'m1'") ",{'id':'m2','provider':"
+                                                  "'openai','aliases':['old'],'capabilities':['chat'],"
+                                                  "'context_window':10}]}",
+     {"openai/old", "two models"}},
+    {"group named like a retired model", HEAD "'models':[" M1 "," OLD("'m1'") "],'groups':{'old':['openai/m1']}}",
+     {"\"old\"", "model name"}},
 };
 
 static void test_build_rejects(void **state)
@@ -595,6 +642,141 @@ static void test_overrides_invalid(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* ------------------------------------------------------------------------------------------ retired */
+
+/* served m1; "old" retired 2025-10-28 (successor m1); "later" retiring 2026-12-03 (successor m1); a group and
+ * chains that name both. */
+#define LIFE                                                                                                  \
+    HEAD "'models':[" M1 "," OLD("'m1'") ",{'id':'later','provider':'openai','capabilities':['chat'],"        \
+         "'context_window':1000,'retired':'2026-12-03','successor':'m1','retired_source':'s'}," E1 "],"      \
+         "'groups':{'g':['openai/old','openai/m1','openai/later']},"                                         \
+         "'fallbacks':{'old':['openai/m1'],'m1':['openai/old','openai/later']}}"
+
+static void test_retired_models(void **state)
+{
+    (void)state;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    json_t *doc = J(LIFE);
+    int rc = lgw_catalog_build_at(doc, NULL, NULL, 20261202, &cat, &errs);
+    if (rc)
+        fail_msg("rejected: %s", errs.ptr ? errs.ptr : "");
+
+    /* A retired model is no candidate by any of its names, and not among the served models. */
+    assert_null(one(cat, "old", LGW_JOB_CHAT));
+    assert_null(one(cat, "old-2024", LGW_JOB_CHAT));
+    assert_null(one(cat, "openai/old", LGW_JOB_CHAT));
+    assert_int_equal(lgw_catalog_count(cat), 3); /* m1, later, e1 */
+    for (size_t i = 0; i < lgw_catalog_count(cat); i++)
+        assert_string_not_equal(lgw_catalog_at(cat, i)->id, "old");
+    assert_null(lgw_catalog_at(cat, 3));
+
+    /* It is found as retired, with its date and successor, by id, alias and provider/name. */
+    const struct lgw_model_info *m1 = one(cat, "m1", LGW_JOB_CHAT);
+    static const char *const names[] = {"old", "old-2024", "openai/old", "openai/old-2024"};
+    for (size_t i = 0; i < 4; i++) {
+        struct lgw_retirement ret = {0};
+        if (!lgw_catalog_retired(cat, names[i], LGW_JOB_CHAT, &ret))
+            fail_msg("%s is not found as retired", names[i]);
+        assert_string_equal(ret.model->id, "old");
+        assert_string_equal(ret.model->upstream, "old-2024");
+        assert_string_equal(ret.date, "2025-10-28");
+        assert_ptr_equal(ret.successor, m1);
+    }
+    struct lgw_retirement ret;
+    assert_false(lgw_catalog_retired(cat, "old", LGW_JOB_EMBEDDINGS, &ret)); /* a chat model */
+    assert_false(lgw_catalog_retired(cat, "mistral/old", LGW_JOB_CHAT, &ret));
+    assert_false(lgw_catalog_retired(cat, "m1", LGW_JOB_CHAT, &ret));     /* served */
+    assert_false(lgw_catalog_retired(cat, "later", LGW_JOB_CHAT, &ret));  /* retires tomorrow */
+    assert_false(lgw_catalog_retired(cat, "nope", LGW_JOB_CHAT, &ret));
+
+    /* The group keeps its served members, in order; the chain of a retired model is dropped, and a chain
+     * leaves its retired members out. */
+    size_t n;
+    const struct lgw_model_info *const *g = lgw_catalog_group(cat, "g", &n);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(g[0], m1);
+    assert_string_equal(g[1]->id, "later");
+    const struct lgw_model_info *const *fb = lgw_catalog_fallbacks(cat, m1, &n);
+    assert_non_null(fb);
+    assert_int_equal(n, 1);
+    assert_string_equal(fb[0]->id, "later");
+    lgw_catalog_unref(cat);
+    json_decref(doc);
+    lgw_buf_cleanup(&errs);
+}
+
+/* A model is retired from its date on: served the day before, retired on the day and after. */
+static void test_retired_boundary(void **state)
+{
+    (void)state;
+    static const struct {
+        int today;
+        bool old_gone, later_gone;
+    } days[] = {{20251027, false, false}, {20251028, true, false}, {20251029, true, false},
+                {20261202, true, false},  {20261203, true, true},  {20270101, true, true}};
+    json_t *doc = J(LIFE);
+    for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+        struct lgw_catalog *cat;
+        struct lgw_buf errs;
+        lgw_buf_init(&errs, 0);
+        if (lgw_catalog_build_at(doc, NULL, NULL, days[i].today, &cat, &errs))
+            fail_msg("%d: rejected: %s", days[i].today, errs.ptr ? errs.ptr : "");
+        struct lgw_retirement ret;
+        if ((one(cat, "old", LGW_JOB_CHAT) == NULL) != days[i].old_gone ||
+            lgw_catalog_retired(cat, "old", LGW_JOB_CHAT, &ret) != days[i].old_gone)
+            fail_msg("%d: old should be %s", days[i].today, days[i].old_gone ? "retired" : "served");
+        if ((one(cat, "later", LGW_JOB_CHAT) == NULL) != days[i].later_gone ||
+            lgw_catalog_retired(cat, "later", LGW_JOB_CHAT, &ret) != days[i].later_gone)
+            fail_msg("%d: later should be %s", days[i].today, days[i].later_gone ? "retired" : "served");
+        size_t n;
+        lgw_catalog_group(cat, "g", &n);
+        assert_int_equal(n, 3 - (size_t)days[i].old_gone - (size_t)days[i].later_gone);
+        lgw_catalog_unref(cat);
+        lgw_buf_cleanup(&errs);
+    }
+    json_decref(doc);
+}
+
+/* An override can retire a model, or lift a retirement with null; a group whose every member is retired
+ * still loads, empty. */
+static void test_retired_overrides(void **state)
+{
+    (void)state;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    json_t *base = J(LIFE);
+    json_t *ov = J("{'models':[{'provider':'openai','id':'old','retired':null,'successor':null,"
+                   "'retired_source':null},{'provider':'openai','id':'m2','capabilities':['chat'],"
+                   "'context_window':10,'retired':'2026-01-01','successor':'m1','retired_source':'s'}],"
+                   "'groups':{'h':['openai/m2']}}");
+    if (lgw_catalog_build_at(base, ov, NULL, 20261202, &cat, &errs))
+        fail_msg("rejected: %s", errs.ptr ? errs.ptr : "");
+    assert_non_null(one(cat, "old", LGW_JOB_CHAT));
+    assert_null(one(cat, "m2", LGW_JOB_CHAT));
+    struct lgw_retirement ret;
+    assert_true(lgw_catalog_retired(cat, "m2", LGW_JOB_CHAT, &ret));
+    assert_string_equal(ret.date, "2026-01-01");
+    size_t n = 9;
+    assert_non_null(lgw_catalog_group(cat, "h", &n));
+    assert_int_equal(n, 0);
+    lgw_catalog_unref(cat);
+    json_decref(ov);
+
+    /* Disabling the successor leaves the retired model pointing at nothing: an error, naming both. */
+    ov = J("{'models':[{'provider':'openai','id':'m1','disabled':true}],'groups':{'g':['openai/later']},"
+           "'fallbacks':{}}");
+    assert_int_equal(lgw_catalog_build_at(base, ov, NULL, 20261202, &cat, &errs), LGW_ERR(CONFIG));
+    assert_null(cat);
+    assert_contains(errs.ptr, "openai/old: \"successor\" \"m1\"");
+    assert_contains(errs.ptr, "openai/later: \"successor\" \"m1\"");
+    json_decref(ov);
+    json_decref(base);
+    lgw_buf_cleanup(&errs);
+}
+
 /* ------------------------------------------------------------------------------------------- compat */
 
 static void test_compat_models(void **state)
@@ -791,7 +973,8 @@ int main(void)
         cmocka_unit_test(test_builtin_loads),   cmocka_unit_test(test_build_minimal),
         cmocka_unit_test(test_build_rejects),   cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_overrides_invalid), cmocka_unit_test(test_compat_models),
-        cmocka_unit_test(test_holder_reload),
+        cmocka_unit_test(test_holder_reload),     cmocka_unit_test(test_retired_models),
+        cmocka_unit_test(test_retired_boundary),  cmocka_unit_test(test_retired_overrides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
