@@ -80,10 +80,9 @@ static void test_builtin_loads(void **state)
     assert_non_null(lgw_catalog_version(cat));
     assert_true(strlen(lgw_catalog_version(cat)) > 0);
 
-    static const char *const chat[] = {"gpt-4o",          "gpt-4o-mini",       "gpt-4.1",
-                                       "o3",              "claude-3-5-sonnet", "claude-3-5-haiku",
-                                       "claude-sonnet-4-5", "gemini-2.5-flash", "gemini-2.5-pro",
-                                       "mistral-large-latest"};
+    static const char *const chat[] = {"gpt-4o",           "gpt-4o-mini",      "gpt-4.1",
+                                       "o3",               "claude-sonnet-4-6", "claude-haiku-4-5",
+                                       "claude-sonnet-4-5", "gemini-2.5-flash-lite", "mistral-large-latest"};
     for (size_t i = 0; i < sizeof(chat) / sizeof(chat[0]); i++) {
         const struct lgw_model_info *m = one(cat, chat[i], LGW_JOB_CHAT);
         if (!m)
@@ -113,25 +112,49 @@ static void test_builtin_loads(void **state)
     assert_ptr_equal(one(cat, "openai/gpt-4o-mini", LGW_JOB_CHAT), mini);
     assert_null(one(cat, "anthropic/gpt-4o-mini", LGW_JOB_CHAT));
 
-    const struct lgw_model_info *sonnet = one(cat, "claude-3-5-sonnet", LGW_JOB_CHAT);
+    const struct lgw_model_info *sonnet = one(cat, "claude-sonnet-4-5", LGW_JOB_CHAT);
     assert_non_null(sonnet);
     assert_string_equal(sonnet->provider, "anthropic");
-    assert_string_equal(sonnet->upstream, "claude-3-5-sonnet-20241022");
-    assert_ptr_equal(one(cat, "claude-3-5-sonnet-20241022", LGW_JOB_CHAT), sonnet);
-    assert_ptr_equal(one(cat, "anthropic/claude-3-5-sonnet", LGW_JOB_CHAT), sonnet);
-    assert_ptr_equal(one(cat, "anthropic/claude-3-5-sonnet-20241022", LGW_JOB_CHAT), sonnet);
+    assert_string_equal(sonnet->upstream, "claude-sonnet-4-5-20250929");
+    assert_ptr_equal(one(cat, "claude-sonnet-4-5-20250929", LGW_JOB_CHAT), sonnet);
+    assert_ptr_equal(one(cat, "anthropic/claude-sonnet-4-5", LGW_JOB_CHAT), sonnet);
     assert_int_equal(sonnet->caps & LGW_CAP_JSON_MODE, 0); /* the Anthropic adapter has no response_format */
+    assert_int_equal(sonnet->price.long_above_tokens, 200000);
+    assert_int_equal(sonnet->price.long_input_nusd_per_mtok, 6000000000LL);
+    assert_int_equal(sonnet->price.long_output_nusd_per_mtok, 22500000000LL);
 
-    const struct lgw_model_info *pro = one(cat, "gemini-2.5-pro", LGW_JOB_CHAT);
-    assert_non_null(pro);
-    assert_int_equal(pro->price.input_nusd_per_mtok, 1250000000);
-    assert_int_equal(pro->price.long_above_tokens, 200000);
-    assert_int_equal(pro->price.long_input_nusd_per_mtok, 2500000000LL);
-    assert_int_equal(pro->price.long_output_nusd_per_mtok, 15000000000LL);
-
-    const struct lgw_model_info *e004 = one(cat, "text-embedding-004", LGW_JOB_EMBEDDINGS);
-    assert_non_null(e004);
-    assert_false(e004->price.known);
+    /* Claude 3.5 Sonnet was retired by Anthropic: no candidate by any of its names, and its successor is the
+     * Sonnet of the auto group. */
+    const struct lgw_model_info *sonnet46 = one(cat, "claude-sonnet-4-6", LGW_JOB_CHAT);
+    assert_non_null(sonnet46);
+    static const char *const old_sonnet[] = {"claude-3-5-sonnet", "claude-3-5-sonnet-20241022",
+                                             "claude-3-5-sonnet-latest", "anthropic/claude-3-5-sonnet"};
+    for (size_t i = 0; i < 4; i++) {
+        struct lgw_retirement ret;
+        assert_null(one(cat, old_sonnet[i], LGW_JOB_CHAT));
+        if (!lgw_catalog_retired(cat, old_sonnet[i], LGW_JOB_CHAT, &ret))
+            fail_msg("%s is not retired", old_sonnet[i]);
+        assert_string_equal(ret.model->upstream, "claude-3-5-sonnet-20241022");
+        assert_string_equal(ret.date, "2025-10-28");
+        assert_ptr_equal(ret.successor, sonnet46);
+    }
+    /* The models past their provider's date on 2026-12-02 (docs/PRICES.md, Lifecycle). */
+    static const char *const gone[] = {"claude-3-5-haiku",  "claude-sonnet-4-20250514", "claude-opus-4-1",
+                                       "gemini-2.0-flash",  "gemini-2.0-flash-lite",    "gemini-2.5-flash",
+                                       "gemini-2.5-pro",    "gpt-4.1-nano",             "o3-mini",
+                                       "o4-mini"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        struct lgw_retirement ret;
+        if (one(cat, gone[i], LGW_JOB_CHAT) || !lgw_catalog_retired(cat, gone[i], LGW_JOB_CHAT, &ret))
+            fail_msg("%s should be retired", gone[i]);
+        assert_non_null(ret.successor);
+        assert_int_equal(ret.successor->kind, LGW_JOB_CHAT);
+        assert_ptr_equal(one(cat, ret.successor->id, LGW_JOB_CHAT), ret.successor); /* served */
+    }
+    struct lgw_retirement e004;
+    assert_null(one(cat, "text-embedding-004", LGW_JOB_EMBEDDINGS));
+    assert_true(lgw_catalog_retired(cat, "text-embedding-004", LGW_JOB_EMBEDDINGS, &e004));
+    assert_null(e004.successor); /* Google's replacement is not in the catalog */
 
     /* A chat name is nothing for an embeddings job. */
     const struct lgw_model_info *found[4];
@@ -145,6 +168,10 @@ static void test_builtin_loads(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(auto_g[i]->kind, LGW_JOB_CHAT);
     assert_string_equal(auto_g[0]->id, "gpt-4o-mini");
+    /* Large requests go to a served Claude Sonnet with the largest window, priced. */
+    assert_ptr_equal(auto_g[2], sonnet46);
+    assert_true(sonnet46->context_window > 128000);
+    assert_true(sonnet46->price.known);
     assert_null(lgw_catalog_group(cat, "no-such-group", &n));
     assert_int_equal(n, 0);
     bool saw_auto = false;
@@ -172,6 +199,14 @@ static void test_builtin_loads(void **state)
     json_t *sources = json_object_get(doc, "sources");
     size_t i;
     json_t *mj;
+    /* No built-in group names a retired model: the groups lose no member to retirement. */
+    const char *gname;
+    json_t *members;
+    json_object_foreach(json_object_get(doc, "groups"), gname, members) {
+        lgw_catalog_group(cat, gname, &n);
+        if (n != json_array_size(members))
+            fail_msg("group %s names a retired model (%zu of %zu served)", gname, n, json_array_size(members));
+    }
     json_array_foreach(json_object_get(doc, "models"), i, mj) {
         if (!json_is_object(json_object_get(mj, "price")))
             continue;
@@ -531,7 +566,7 @@ static void test_overrides(void **state)
     assert_int_equal(mini->price.output_nusd_per_mtok, 600000000);
     assert_int_equal(mini->context_window, 128000);
     assert_null(one(cat, "o3", LGW_JOB_CHAT));
-    assert_non_null(one(cat, "o3-mini", LGW_JOB_CHAT));
+    assert_non_null(one(cat, "gpt-5-mini", LGW_JOB_CHAT));
     g = lgw_catalog_group(cat, "auto", &n);
     assert_int_equal(n, 1);
     assert_string_equal(g[0]->id, "gpt-4o");
