@@ -51,7 +51,7 @@ static const char OPENAI_BODY[] =
     "\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
     "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7,\"total_tokens\":19}}";
 static const char ANTHROPIC_BODY[] =
-    "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-sonnet-20241022\","
+    "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-6\","
     "\"content\":[{\"type\":\"text\",\"text\":\"Hello from the benchmark fake.\"}],\"stop_reason\":\"end_turn\","
     "\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"output_tokens\":7,\"cache_creation_input_tokens\":0,"
     "\"cache_read_input_tokens\":0}}";
@@ -116,7 +116,7 @@ static bool next_event(struct stream *st)
         if (i == 0)
             n = snprintf(st->ev, sizeof(st->ev),
                          "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\","
-                         "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-sonnet-20241022\","
+                         "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-6\","
                          "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
                          "\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n");
         else if (i == 1)

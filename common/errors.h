@@ -34,6 +34,8 @@
     X(FORBIDDEN, 403, "permission_error", "permission_denied", false, "not allowed")                      \
     X(NOT_FOUND, 404, "invalid_request_error", "not_found", false, "no such route")                       \
     X(MODEL_NOT_FOUND, 404, "invalid_request_error", "model_not_found", false, "model not found")         \
+    X(MODEL_RETIRED, 404, "invalid_request_error", "model_retired", false,                                \
+      "the model was retired by its provider; use its successor")                                          \
     X(METHOD, 405, "invalid_request_error", "method_not_allowed", false, "method not allowed")            \
     X(REQUEST_TIMEOUT, 408, "timeout_error", "request_timeout", true, "request timeout")                 \
     X(CONFLICT, 409, "conflict_error", "conflict", true, "conflict with another request; try again")      \

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/errors.h"
 #include "common/log.h"
@@ -22,19 +23,31 @@ struct named_list {
     size_t nkeys;
 };
 
+/* A model's lifecycle as the document gives it (strings borrowed from the document). */
+struct model_life {
+    const char *retired;   /* the provider's retirement date, "YYYY-MM-DD", or NULL */
+    int retired_on;        /* the same as YYYYMMDD */
+    const char *successor; /* the name of the model to use instead, or NULL */
+    const struct lgw_model_info *succ; /* what successor names, once validated */
+};
+
 struct lgw_catalog {
     atomic_int refs;
     json_t *doc; /* the merged document: every string in models, groups and fallbacks points into it */
     const char *version;
+    /* Served models first, [0, n); retired ones after them, [n, nall). Lookups that find candidates scan only
+     * the first part, so a retired model can never be routed to. */
     struct lgw_model_info *models;
     json_t **aliases; /* per model: a borrowed array of strings, or NULL */
-    size_t n;
+    struct model_life *life; /* per model */
+    size_t n, nall;
     struct named_list *groups, *fallbacks;
     size_t ngroups, nfallbacks;
 };
 
 static const char *const model_keys[] = {"id", "provider", "upstream", "aliases", "capabilities", "context_window",
-                                         "max_output_tokens", "latency_ms", "price", "source", "disabled", NULL};
+                                         "max_output_tokens", "latency_ms", "price", "source", "disabled",
+                                         "retired", "successor", "retired_source", NULL};
 static const char *const price_keys[] = {"input", "output", "cached_input", "cache_write", "long_context", NULL};
 static const char *const tier_keys[] = {"above_input_tokens", "input", "output", "cached_input", "cache_write", NULL};
 static const char *const doc_keys[] = {"schema", "catalog_version", "sources", "models", "groups", "fallbacks", NULL};
@@ -187,15 +200,83 @@ static bool parse_caps(json_t *caps, const char *where, struct lgw_model_info *m
     return true;
 }
 
-/* One model object into m (strings borrowed from the document). */
+/* "YYYY-MM-DD", a real calendar date, into the number YYYYMMDD (which orders like the dates). */
+static bool parse_date(const char *s, int *out)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    int v[3] = {0, 0, 0};
+    static const int at[3] = {0, 5, 8}, len[3] = {4, 2, 2};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < len[k]; j++) {
+            char c = s[at[k] + j];
+            if (c < '0' || c > '9')
+                return false;
+            v[k] = v[k] * 10 + (c - '0');
+        }
+    int y = v[0], mo = v[1], d = v[2];
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1)
+        return false;
+    bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    if (d > mdays[mo - 1] + (mo == 2 && leap))
+        return false;
+    *out = y * 10000 + mo * 100 + d;
+    return true;
+}
+
+/* The model's lifecycle fields. A retirement date needs a cited source, as a price does; a successor is
+ * checked once every model is known (check_successors). JSON null counts as absent, so an override can
+ * lift a retirement with "retired": null. */
+static bool parse_life(json_t *mj, json_t *sources, const char *where, struct model_life *life, struct lgw_buf *errs)
+{
+    json_t *r = json_object_get(mj, "retired");
+    json_t *succ = json_object_get(mj, "successor");
+    json_t *src = json_object_get(mj, "retired_source");
+    bool ok = true;
+    memset(life, 0, sizeof(*life));
+    if (json_is_null(r))
+        r = NULL;
+    if (json_is_null(succ))
+        succ = NULL;
+    if (json_is_null(src))
+        src = NULL;
+    if (!r) {
+        if (succ || src) {
+            lgw_buf_printf(errs, "%s: \"successor\" and \"retired_source\" belong to a retired model (one with "
+                                 "\"retired\")\n", where);
+            return false;
+        }
+        return true;
+    }
+    if (!json_is_string(r) || !parse_date(json_string_value(r), &life->retired_on)) {
+        lgw_buf_printf(errs, "%s: \"retired\" must be a date written YYYY-MM-DD\n", where);
+        ok = false;
+    }
+    life->retired = json_string_value(r);
+    if (succ && (!json_is_string(succ) || !name_ok(json_string_value(succ)))) {
+        lgw_buf_printf(errs, "%s: \"successor\" must be a model name\n", where);
+        ok = false;
+    }
+    life->successor = json_string_value(succ);
+    if (!json_is_string(src) || !json_object_get(sources, json_string_value(src))) {
+        lgw_buf_printf(errs, "%s: a retired model needs \"retired_source\", a key of the catalog's \"sources\" "
+                             "citing the date\n", where);
+        ok = false;
+    }
+    return ok;
+}
+
+/* One model object into m and life (strings borrowed from the document). */
 static bool parse_model(json_t *mj, json_t *sources, size_t index, struct lgw_model_info *m, json_t **aliases,
-                        struct lgw_buf *errs)
+                        struct model_life *life, struct lgw_buf *errs)
 {
     char where[192];
     const char *id = json_string_value(json_object_get(mj, "id"));
     const char *prov = json_string_value(json_object_get(mj, "provider"));
     snprintf(where, sizeof(where), "models[%zu] (%.64s/%.64s)", index, prov ? prov : "?", id ? id : "?");
     memset(m, 0, sizeof(*m));
+    memset(life, 0, sizeof(*life));
     *aliases = NULL;
     if (!json_is_object(mj)) {
         lgw_buf_printf(errs, "models[%zu]: must be an object\n", index);
@@ -250,6 +331,7 @@ static bool parse_model(json_t *mj, json_t *sources, size_t index, struct lgw_mo
     if (json_object_get(mj, "latency_ms"))
         ok &= parse_int(mj, "latency_ms", 1, 3600000, &m->latency_ms, where, errs);
     ok &= parse_price(json_object_get(mj, "price"), sources, json_object_get(mj, "source"), where, &m->price, errs);
+    ok &= parse_life(mj, sources, where, life, errs);
     return ok;
 }
 
@@ -399,13 +481,14 @@ static const char *split_provider(const char *name, char *prov, size_t provsz)
     return slash + 1;
 }
 
-static size_t resolve_any(const struct lgw_catalog *cat, const char *name, bool any_kind, enum lgw_job_kind kind,
-                          const struct lgw_model_info **out, size_t max)
+/* The models of cat->models[from, to) that name denotes. */
+static size_t resolve_in(const struct lgw_catalog *cat, const char *name, size_t from, size_t to, bool any_kind,
+                         enum lgw_job_kind kind, const struct lgw_model_info **out, size_t max)
 {
     char prov[32];
     const char *bare = split_provider(name, prov, sizeof(prov));
     size_t n = 0;
-    for (size_t i = 0; i < cat->n; i++) {
+    for (size_t i = from; i < to; i++) {
         const struct lgw_model_info *m = &cat->models[i];
         if ((!any_kind && m->kind != kind) || (prov[0] && strcmp(m->provider, prov) != 0) || !has_name(cat, i, bare))
             continue;
@@ -414,6 +497,25 @@ static size_t resolve_any(const struct lgw_catalog *cat, const char *name, bool 
         n++;
     }
     return n;
+}
+
+/* The served models name denotes (retired ones are never candidates). */
+static size_t resolve_any(const struct lgw_catalog *cat, const char *name, bool any_kind, enum lgw_job_kind kind,
+                          const struct lgw_model_info **out, size_t max)
+{
+    return resolve_in(cat, name, 0, cat->n, any_kind, kind, out, max);
+}
+
+/* The retired model name denotes (any kind), or NULL. */
+static const struct lgw_model_info *find_retired(const struct lgw_catalog *cat, const char *name)
+{
+    const struct lgw_model_info *found[1];
+    return resolve_in(cat, name, cat->n, cat->nall, true, LGW_JOB_CHAT, found, 1) ? found[0] : NULL;
+}
+
+static const struct model_life *life_of(const struct lgw_catalog *cat, const struct lgw_model_info *m)
+{
+    return &cat->life[m - cat->models];
 }
 
 size_t lgw_catalog_resolve(const struct lgw_catalog *cat, const char *name, enum lgw_job_kind kind,
@@ -458,6 +560,19 @@ const char *lgw_catalog_group_name(const struct lgw_catalog *cat, size_t i)
     return i < cat->ngroups ? cat->groups[i].name : NULL;
 }
 
+bool lgw_catalog_retired(const struct lgw_catalog *cat, const char *name, enum lgw_job_kind kind,
+                         struct lgw_retirement *out)
+{
+    const struct lgw_model_info *found[1];
+    if (resolve_in(cat, name, cat->n, cat->nall, false, kind, found, 1) == 0)
+        return false;
+    const struct model_life *life = life_of(cat, found[0]);
+    out->model = found[0];
+    out->date = life->retired;
+    out->successor = life->succ;
+    return true;
+}
+
 const char *lgw_catalog_version(const struct lgw_catalog *cat)
 {
     return cat->version;
@@ -479,8 +594,8 @@ const struct lgw_model_info *lgw_catalog_at(const struct lgw_catalog *cat, size_
 static bool check_unique(const struct lgw_catalog *cat, struct lgw_buf *errs)
 {
     bool ok = true;
-    for (size_t i = 0; i < cat->n; i++)
-        for (size_t j = i + 1; j < cat->n; j++) {
+    for (size_t i = 0; i < cat->nall; i++)
+        for (size_t j = i + 1; j < cat->nall; j++) {
             if (strcmp(cat->models[i].provider, cat->models[j].provider) != 0)
                 continue;
             const char *clash = has_name(cat, j, cat->models[i].id) ? cat->models[i].id : NULL;
@@ -495,6 +610,78 @@ static bool check_unique(const struct lgw_catalog *cat, struct lgw_buf *errs)
             }
         }
     return ok;
+}
+
+/* Moves the retired models (date on or before today) behind the served ones, keeping the document's order
+ * within each part. Runs before anything takes a pointer into cat->models. */
+static void partition(struct lgw_catalog *cat, int today)
+{
+    size_t nall = cat->n, k = 0, served = 0;
+    struct lgw_model_info *models = lgw_calloc(nall + 1, sizeof(*models));
+    json_t **aliases = lgw_calloc(nall + 1, sizeof(*aliases));
+    struct model_life *life = lgw_calloc(nall + 1, sizeof(*life));
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < nall; i++) {
+            bool gone = cat->life[i].retired && cat->life[i].retired_on <= today;
+            if (gone != (pass == 1))
+                continue;
+            models[k] = cat->models[i];
+            aliases[k] = cat->aliases[i];
+            life[k++] = cat->life[i];
+            served += pass == 0;
+        }
+    free(cat->models);
+    free(cat->aliases);
+    free(cat->life);
+    cat->models = models;
+    cat->aliases = aliases;
+    cat->life = life;
+    cat->n = served;
+    cat->nall = nall;
+}
+
+/* Every successor names one model of the same provider and kind that carries no retirement date at all, not
+ * even a future one: then no date passing can make a valid catalog invalid, and a retired model's advice
+ * never points at another retired model. */
+static bool check_successors(struct lgw_catalog *cat, struct lgw_buf *errs)
+{
+    bool ok = true;
+    for (size_t i = 0; i < cat->nall; i++) {
+        struct model_life *life = &cat->life[i];
+        const struct lgw_model_info *m = &cat->models[i];
+        if (!life->successor)
+            continue;
+        char ref[2 * MAX_NAME + 2];
+        const struct lgw_model_info *found[2];
+        snprintf(ref, sizeof(ref), "%s/%s", m->provider, life->successor);
+        size_t n = resolve_in(cat, ref, 0, cat->nall, false, m->kind, found, 2);
+        if (n != 1 || found[0] == m) {
+            lgw_buf_printf(errs, "models: %s/%s: \"successor\" \"%.64s\" must name another %s model of provider %s "
+                                 "in the catalog\n", m->provider, m->id, life->successor, lgw_job_kind_name(m->kind),
+                           m->provider);
+            ok = false;
+            continue;
+        }
+        const struct model_life *sl = life_of(cat, found[0]);
+        if (sl->retired) {
+            lgw_buf_printf(errs, "models: %s/%s: \"successor\" %s is retired itself (\"retired\": \"%s\"); name the "
+                                 "model that replaces it\n", m->provider, m->id, found[0]->id, sl->retired);
+            ok = false;
+            continue;
+        }
+        life->succ = found[0];
+    }
+    return ok;
+}
+
+/* A retired model named by a group or a chain is left out, with a warning, rather than rejected: the
+ * catalog is decided against the date, and a deployment must not stop loading because a day passed. */
+static void warn_retired(const struct lgw_catalog *cat, const char *section, const char *name,
+                         const struct lgw_model_info *m, const char *what)
+{
+    const struct model_life *life = life_of(cat, m);
+    LGW_WARN("catalog", "%s: \"%.64s\": %s/%s was retired on %s; %s%s%s", section, name, m->provider, m->id,
+             life->retired, what, life->succ ? "; its successor is " : "", life->succ ? life->succ->id : "");
 }
 
 /* A group or chain: a list of "provider/id" each naming exactly one model. */
@@ -520,12 +707,18 @@ static bool build_lists(struct lgw_catalog *cat, json_t *obj, const char *sectio
             ok = false;
             continue;
         }
-        if (groups && (strchr(name, '/') || resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1) > 0)) {
+        if (groups && (strchr(name, '/') || resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1) > 0 ||
+                       find_retired(cat, name))) {
             lgw_buf_printf(errs, "groups: \"%.64s\" is also a model name; a group needs a name of its own\n", name);
             ok = false;
             continue;
         }
         size_t nkeys = groups ? 0 : resolve_any(cat, name, true, LGW_JOB_CHAT, probe, 1);
+        const struct lgw_model_info *gone = !groups && nkeys == 0 ? find_retired(cat, name) : NULL;
+        if (gone) { /* a request for it is answered model_retired: the chain can never run */
+            warn_retired(cat, section, name, gone, "its chain is ignored");
+            continue;
+        }
         if (!groups && nkeys == 0) {
             lgw_buf_printf(errs, "fallbacks: \"%.64s\" is not a model in the catalog\n", name);
             ok = false;
@@ -552,6 +745,11 @@ static bool build_lists(struct lgw_catalog *cat, json_t *obj, const char *sectio
             size_t n = 0;
             if (ref && (split_provider(ref, prov, sizeof(prov)), prov[0]))
                 n = resolve_any(cat, ref, true, LGW_JOB_CHAT, found, 2);
+            const struct lgw_model_info *was = n == 0 && ref && prov[0] ? find_retired(cat, ref) : NULL;
+            if (was) {
+                warn_retired(cat, section, name, was, "left out");
+                continue;
+            }
             if (n != 1) {
                 lgw_buf_printf(errs, "%s: \"%.64s\" member %zu (\"%.64s\") must be \"provider/model\" naming one "
                                "catalog model\n", section, name, i, ref ? ref : "not a string");
@@ -581,12 +779,29 @@ static void catalog_free(struct lgw_catalog *cat)
     free(cat->fallbacks);
     free(cat->models);
     free(cat->aliases);
+    free(cat->life);
     json_decref(cat->doc);
     free(cat);
 }
 
+/* Today's date in UTC as YYYYMMDD: providers state retirement dates as calendar days, and UTC keeps every
+ * process of a deployment on the same day. */
+static int today_utc(void)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
 int lgw_catalog_build(json_t *base, json_t *overrides, const struct lgw_config *cfg, struct lgw_catalog **out,
                       struct lgw_buf *errs)
+{
+    return lgw_catalog_build_at(base, overrides, cfg, today_utc(), out, errs);
+}
+
+int lgw_catalog_build_at(json_t *base, json_t *overrides, const struct lgw_config *cfg, int today,
+                         struct lgw_catalog **out, struct lgw_buf *errs)
 {
     *out = NULL;
     if (!json_is_object(base)) {
@@ -629,17 +844,22 @@ int lgw_catalog_build(json_t *base, json_t *overrides, const struct lgw_config *
         size_t nm = json_array_size(models);
         cat->models = lgw_calloc(nm + 1, sizeof(*cat->models));
         cat->aliases = lgw_calloc(nm + 1, sizeof(*cat->aliases));
+        cat->life = lgw_calloc(nm + 1, sizeof(*cat->life));
         size_t i;
         json_t *mj;
         json_array_foreach(models, i, mj) {
             if (json_is_true(json_object_get(mj, "disabled")))
                 continue;
-            if (parse_model(mj, sources, i, &cat->models[cat->n], &cat->aliases[cat->n], errs))
+            if (parse_model(mj, sources, i, &cat->models[cat->n], &cat->aliases[cat->n], &cat->life[cat->n], errs))
                 cat->n++;
             else
                 ok = false;
         }
+        cat->nall = cat->n;
         ok = ok && check_unique(cat, errs);
+        if (ok)
+            partition(cat, today);
+        ok = ok && check_successors(cat, errs);
         ok = ok && build_lists(cat, json_object_get(cat->doc, "groups"), "groups", true, &cat->groups, &cat->ngroups,
                                errs);
         ok = ok && build_lists(cat, json_object_get(cat->doc, "fallbacks"), "fallbacks", false, &cat->fallbacks,

@@ -7,6 +7,13 @@
  * (LLMGW_CATALOG_OVERRIDES) and the OpenAI-compatible models of LLMGW_COMPAT_MODELS added. It is validated
  * as a whole: one bad entry rejects the document with a message naming it.
  *
+ * A model may carry its provider's retirement date ("retired") and the catalog model that replaces it
+ * ("successor"). Retirement is decided once, when the catalog is built: a model whose date is on or before
+ * that day (UTC) is retired. A retired model is never a candidate: resolve, groups, fallbacks and the model
+ * list leave it out, and only lgw_catalog_retired finds it, so the router can answer "retired, use X"
+ * instead of routing anywhere. A date that passes while a catalog is in use takes effect at the next load
+ * (restart or SIGHUP).
+ *
  * A built catalog is immutable and reference-counted; a holder swaps in a new one on reload, and a job keeps
  * the reference it took for its whole run, so a reload never changes a job mid-flight. */
 #ifndef LGW_CATALOG_H
@@ -30,6 +37,11 @@ struct lgw_catalog;
  * LGW_ERR(CONFIG) with every problem found appended to errs, one per line. Any thread. */
 int lgw_catalog_build(json_t *base, json_t *overrides, const struct lgw_config *cfg, struct lgw_catalog **out,
                       struct lgw_buf *errs);
+/* lgw_catalog_build with the day retirement is decided against given as today (a UTC date written as the
+ * number YYYYMMDD, e.g. 20261202) instead of read from the clock: a model is retired when its "retired" date
+ * is on or before today. lgw_catalog_build passes the current UTC date. Any thread. */
+int lgw_catalog_build_at(json_t *base, json_t *overrides, const struct lgw_config *cfg, int today,
+                         struct lgw_catalog **out, struct lgw_buf *errs);
 /* Reads the documents cfg names (the built-in catalog when catalog_file is empty) and builds the catalog.
  * Returns 0 or LGW_ERR(CONFIG) with errs filled (including a file that cannot be read or parsed). */
 int lgw_catalog_load(const struct lgw_config *cfg, struct lgw_catalog **out, struct lgw_buf *errs);
@@ -39,8 +51,9 @@ void lgw_catalog_unref(struct lgw_catalog *cat); /* NULL: no-op */
 
 /* The document's catalog_version (owned by cat). */
 const char *lgw_catalog_version(const struct lgw_catalog *cat);
+/* The models that are served (retired ones are not counted). */
 size_t lgw_catalog_count(const struct lgw_catalog *cat);
-/* The i-th model (owned by cat, valid while the caller holds its reference). */
+/* The i-th served model (owned by cat, valid while the caller holds its reference). */
 const struct lgw_model_info *lgw_catalog_at(const struct lgw_catalog *cat, size_t i);
 
 /* The models a client's name denotes for jobs of kind: "provider/name" is that provider's model with this
@@ -55,6 +68,19 @@ const struct lgw_model_info *const *lgw_catalog_fallbacks(const struct lgw_catal
                                                           const struct lgw_model_info *model, size_t *n);
 /* Names of the groups, for /v1/models: the i-th name or NULL past the end (owned by cat). */
 const char *lgw_catalog_group_name(const struct lgw_catalog *cat, size_t i);
+
+/* A retired model, as lgw_catalog_retired reports it; every pointer is owned by the catalog. */
+struct lgw_retirement {
+    const struct lgw_model_info *model;     /* the retired model */
+    const char *date;                        /* its provider's retirement date, "YYYY-MM-DD" */
+    const struct lgw_model_info *successor;  /* the served model of the same provider to use instead, or NULL
+                                                when the catalog names none */
+};
+/* Whether `name` denotes a retired model for jobs of kind, matched as lgw_catalog_resolve matches served
+ * ones (id, alias, "provider/name"). Fills *out and returns true when it does. Call it when resolve found
+ * nothing, to tell a retired model from an unknown one. */
+bool lgw_catalog_retired(const struct lgw_catalog *cat, const char *name, enum lgw_job_kind kind,
+                         struct lgw_retirement *out);
 
 /* Holds the current catalog for a process; reload swaps it. Thread-safe. */
 struct lgw_catalog_holder;

@@ -91,6 +91,39 @@ static const struct lgw_model_info *echo_of(const struct lgw_catalog *cat, enum 
     return NULL;
 }
 
+/* The provider as its customers know it, for messages. */
+static const char *provider_title(const char *provider)
+{
+    static const char *const titles[][2] = {
+        {"openai", "OpenAI"}, {"anthropic", "Anthropic"}, {"gemini", "Google"}, {"mistral", "Mistral AI"}};
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+        if (strcmp(titles[i][0], provider) == 0)
+            return titles[i][1];
+    return provider;
+}
+
+/* The client named a retired model: say when it went and what replaces it. The request is never sent to the
+ * successor in its place: it may be priced differently, and the client chose a model, not a price. */
+static int retired_answer(const struct lgw_retirement *ret, const char *model, char *why, size_t whysz)
+{
+    const struct lgw_model_info *m = ret->model;
+    const char *up = m->upstream ? m->upstream : m->id;
+    const char *slash = strchr(model, '/');
+    const char *bare = slash ? slash + 1 : model;
+    char named[160], use[160];
+    if (strcmp(bare, up) == 0)
+        snprintf(named, sizeof(named), "%.128s", model);
+    else
+        snprintf(named, sizeof(named), "%.64s (%.64s)", model, up);
+    if (ret->successor)
+        snprintf(use, sizeof(use), "use %s%s%.127s instead", slash ? ret->successor->provider : "", slash ? "/" : "",
+                 ret->successor->id);
+    else
+        snprintf(use, sizeof(use), "the catalog names no successor for it");
+    snprintf(why, whysz, "%s was retired by %s on %s; %s.", named, provider_title(m->provider), ret->date, use);
+    return LGW_ERR(MODEL_RETIRED);
+}
+
 static bool in_chain(const struct lgw_route_plan *plan, const struct lgw_model_info *m)
 {
     for (size_t i = 0; i < plan->n; i++)
@@ -117,8 +150,14 @@ int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const c
         nfound = lgw_catalog_resolve(cat, model, kind, found, LGW_ROUTE_MAX);
     }
     if (nfound == 0) {
-        snprintf(why, whysz, "The model '%.128s' does not exist or is not served by this gateway for %s.", model,
-                 lgw_job_kind_name(kind));
+        struct lgw_retirement ret;
+        if (!group && lgw_catalog_retired(cat, model, kind, &ret))
+            return retired_answer(&ret, model, why, whysz);
+        if (group && ngroup == 0)
+            snprintf(why, whysz, "The group '%.128s' has no model left that its providers still serve.", model);
+        else
+            snprintf(why, whysz, "The model '%.128s' does not exist or is not served by this gateway for %s.", model,
+                     lgw_job_kind_name(kind));
         return LGW_ERR(MODEL_NOT_FOUND);
     }
 

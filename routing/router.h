@@ -32,8 +32,9 @@ void lgw_router_free(struct lgw_router *r);
 struct lgw_health *lgw_router_health(struct lgw_router *r);
 
 /* Plans the route of a request for `model` (the client's name) of kind with needs, by strategy.
- * Returns 0 with plan->n >= 1, or an LGW_ERR (MODEL_NOT_FOUND, NO_CAPABLE_MODEL, CONTEXT_LENGTH) with a
- * message for the client in why. */
+ * Returns 0 with plan->n >= 1, or an LGW_ERR (MODEL_NOT_FOUND, MODEL_RETIRED, NO_CAPABLE_MODEL, CONTEXT_LENGTH)
+ * with a message for the client in why. A model its provider retired (see catalog.h) is MODEL_RETIRED, naming
+ * the date and the successor; it is never replaced by the successor silently. */
 int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const char *model, enum lgw_job_kind kind,
                     const struct lgw_route_needs *needs, enum lgw_strategy strategy, struct lgw_route_plan *plan,
                     char *why, size_t whysz);

@@ -1,7 +1,8 @@
 """The Anthropic adapter against a local fake of the Messages API, through the whole Kafka path: OpenAI
 requests translated to /v1/messages (system hoisted, max_tokens set, tools and tool results as blocks),
 answers and streams translated back, usage with cache writes and reads billed exactly, errors (529
-overloaded included) mapped, retried and ended cleanly."""
+overloaded included) mapped, retried and ended cleanly; a model Anthropic retired is refused with 404
+model_retired and never sent to its successor."""
 import http.client
 import json
 
@@ -43,7 +44,7 @@ def gw(cluster, fake):
 def test_translation_usage_and_cost(gw):
     cluster, client, fake = gw
     raw = client.chat.completions.with_raw_response.create(
-        model="claude-3-5-sonnet", temperature=0.5, stop="END", user="u-42",
+        model="claude-sonnet-4-5", temperature=0.5, stop="END", user="u-42",
         messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
     chat = raw.parse()
     assert chat.choices[0].message.content == "fake: hi" and chat.choices[0].finish_reason == "stop"
@@ -53,7 +54,7 @@ def test_translation_usage_and_cost(gw):
     assert up["path"] == "/v1/messages"
     assert up["headers"]["x-api-key"] == KEY and up["headers"]["anthropic-version"] == "2023-06-01"
     b = up["body"]
-    assert b["model"] == "claude-3-5-sonnet-20241022" and b["max_tokens"] == 4096
+    assert b["model"] == "claude-sonnet-4-5-20250929" and b["max_tokens"] == 4096
     assert b["system"] == [{"type": "text", "text": "be brief"}]
     assert b["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     assert b["stop_sequences"] == ["END"] and b["temperature"] == 0.5 and b["metadata"] == {"user_id": "u-42"}
@@ -71,7 +72,7 @@ def test_translation_usage_and_cost(gw):
 
 def test_tools_both_ways(gw):
     _, client, fake = gw
-    chat = client.chat.completions.create(model="claude-3-5-haiku", messages=[{"role": "user", "content": "tool"}],
+    chat = client.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "user", "content": "tool"}],
                                           tools=TOOLS, tool_choice="required")
     msg = chat.choices[0].message
     assert chat.choices[0].finish_reason == "tool_calls"
@@ -81,7 +82,7 @@ def test_tools_both_ways(gw):
     assert b["tools"] == [{"name": "get_weather", "description": "Weather by city",
                            "input_schema": TOOLS[0]["function"]["parameters"]}]
     assert b["tool_choice"] == {"type": "any"}
-    follow = client.chat.completions.create(model="claude-3-5-haiku", tools=TOOLS, messages=[
+    follow = client.chat.completions.create(model="claude-haiku-4-5", tools=TOOLS, messages=[
         {"role": "user", "content": "tool"},
         {"role": "assistant", "content": None, "tool_calls": [{"id": "toolu_fake1", "type": "function",
                                                               "function": {"name": "get_weather",
@@ -99,9 +100,9 @@ def test_tools_both_ways(gw):
 
 def test_streaming(gw):
     cluster, client, _ = gw
-    plain = client.chat.completions.create(model="claude-3-5-sonnet", messages=[{"role": "user", "content": "a b c"}])
+    plain = client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "a b c"}])
     parts, usage, finish = [], None, None
-    for chunk in client.chat.completions.create(model="claude-3-5-sonnet", stream=True,
+    for chunk in client.chat.completions.create(model="claude-sonnet-4-5", stream=True,
                                                 stream_options={"include_usage": True},
                                                 messages=[{"role": "user", "content": "a b c"}]):
         usage = chunk.usage or usage
@@ -111,7 +112,7 @@ def test_streaming(gw):
     assert "".join(parts) == plain.choices[0].message.content and finish == "stop"
     assert (usage.prompt_tokens, usage.completion_tokens) == (plain.usage.prompt_tokens, plain.usage.completion_tokens)
     args = "".join(c.choices[0].delta.tool_calls[0].function.arguments or ""
-                   for c in client.chat.completions.create(model="claude-3-5-sonnet", stream=True, tools=TOOLS,
+                   for c in client.chat.completions.create(model="claude-sonnet-4-5", stream=True, tools=TOOLS,
                                                            messages=[{"role": "user", "content": "tool"}])
                    if c.choices and c.choices[0].delta.tool_calls)
     assert json.loads(args) == {"location": "Paris"}
@@ -128,15 +129,34 @@ def test_streaming(gw):
 
 def test_errors(gw):
     _, client, fake = gw
-    chat = client.chat.completions.create(model="claude-3-5-sonnet", messages=[{"role": "user", "content": "fail 529 1"}])
+    chat = client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "fail 529 1"}])
     assert chat.choices[0].message.content == "fake: fail 529 1"  # overloaded, retried, served
     with pytest.raises(openai.InternalServerError) as err:
-        client.chat.completions.create(model="claude-3-5-sonnet", messages=[{"role": "user", "content": "fail 529 9"}])
+        client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "fail 529 9"}])
     assert err.value.status_code == 503 and err.value.body["code"] == "overloaded_error"
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="claude-3-5-sonnet", messages=[{"role": "user", "content": "fail 400 1"}])
+        client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "fail 400 1"}])
     assert err.value.body["type"] == "invalid_request_error"
     with pytest.raises(openai.APIError):
-        for _ in client.chat.completions.create(model="claude-3-5-sonnet", stream=True,
+        for _ in client.chat.completions.create(model="claude-sonnet-4-5", stream=True,
                                                 messages=[{"role": "user", "content": "overload-midstream"}]):
             pass
+
+
+def test_retired_model_refused(gw):
+    _, client, fake = gw
+    seen = len(requests_seen(fake))
+    for name in ("claude-3-5-sonnet", "claude-3-5-sonnet-20241022", "claude-3-5-sonnet-latest"):
+        with pytest.raises(openai.NotFoundError) as err:
+            client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
+        assert err.value.status_code == 404
+        assert err.value.body["code"] == "model_retired" and err.value.body["type"] == "invalid_request_error"
+        assert "was retired by Anthropic on 2025-10-28; use claude-sonnet-4-6 instead." in err.value.body["message"]
+    with pytest.raises(openai.NotFoundError) as err:
+        client.chat.completions.create(model="anthropic/claude-sonnet-4-20250514",
+                                       messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["message"] == ("anthropic/claude-sonnet-4-20250514 was retired by Anthropic on 2026-06-15; "
+                                         "use anthropic/claude-sonnet-4-6 instead.")
+    assert len(requests_seen(fake)) == seen, "a retired model's request reached the provider"
+    listed = {m.id for m in client.models.list()}
+    assert "claude-sonnet-4-6" in listed and "claude-3-5-sonnet" not in listed

@@ -251,15 +251,15 @@ def test_context_window_small_to_mini_large_to_sonnet_with_exact_costs(cluster, 
     assert int(Decimal(raw.headers["x-llmgw-cost-usd"]) * 1000000000) == \
         expected_nusd(price("openai", "gpt-4o-mini"), u.prompt_tokens, u.completion_tokens)
 
-    # ~150k tokens of text: above every 128k window of the "auto" group, inside claude-3-5-sonnet's 200k.
+    # ~150k tokens of text: above every 128k window of the "auto" group, inside claude-sonnet-4-6's 1M.
     big = "abcd " * 150000
     before = chat_calls(a)
     raw, chat = ask(client, "auto", big)
     assert raw.headers["x-llmgw-provider"] == "anthropic"
-    assert raw.headers["x-llmgw-route"] == "anthropic/claude-3-5-sonnet=200"
+    assert raw.headers["x-llmgw-route"] == "anthropic/claude-sonnet-4-6=200"
     assert chat_calls(a) == before, "the 150k-token request reached a 128k model"
     u = chat.usage
-    nusd = expected_nusd(price("anthropic", "claude-3-5-sonnet"), u.prompt_tokens, u.completion_tokens)
+    nusd = expected_nusd(price("anthropic", "claude-sonnet-4-6"), u.prompt_tokens, u.completion_tokens)
     assert int(Decimal(raw.headers["x-llmgw-cost-usd"]) * 1000000000) == nusd
 
     # Naming a 128k model directly: rejected before any provider sees it.

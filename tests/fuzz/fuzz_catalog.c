@@ -1,5 +1,5 @@
 /* fuzz_catalog.c - libFuzzer harness: an operator's catalog override file, merged over the built-in catalog
- * and validated; a valid result is also queried (resolve, groups, fallbacks). */
+ * and validated; a valid result is also queried (resolve, groups, fallbacks, retirements). */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++)
             lgw_catalog_fallbacks(cat, found[i], &n);
         lgw_catalog_group(cat, "auto", &n);
+        struct lgw_retirement ret;
+        if (lgw_catalog_retired(cat, "gpt-4o", LGW_JOB_CHAT, &ret) && ret.successor && !ret.successor->id)
+            __builtin_trap(); /* a successor always has an id */
         lgw_catalog_unref(cat);
     }
     lgw_buf_cleanup(&errs);

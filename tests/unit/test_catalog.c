@@ -80,10 +80,9 @@ static void test_builtin_loads(void **state)
     assert_non_null(lgw_catalog_version(cat));
     assert_true(strlen(lgw_catalog_version(cat)) > 0);
 
-    static const char *const chat[] = {"gpt-4o",          "gpt-4o-mini",       "gpt-4.1",
-                                       "o3",              "claude-3-5-sonnet", "claude-3-5-haiku",
-                                       "claude-sonnet-4-5", "gemini-2.5-flash", "gemini-2.5-pro",
-                                       "mistral-large-latest"};
+    static const char *const chat[] = {"gpt-4o",           "gpt-4o-mini",      "gpt-4.1",
+                                       "o3",               "claude-sonnet-4-6", "claude-haiku-4-5",
+                                       "claude-sonnet-4-5", "gemini-2.5-flash-lite", "mistral-large-latest"};
     for (size_t i = 0; i < sizeof(chat) / sizeof(chat[0]); i++) {
         const struct lgw_model_info *m = one(cat, chat[i], LGW_JOB_CHAT);
         if (!m)
@@ -113,25 +112,49 @@ static void test_builtin_loads(void **state)
     assert_ptr_equal(one(cat, "openai/gpt-4o-mini", LGW_JOB_CHAT), mini);
     assert_null(one(cat, "anthropic/gpt-4o-mini", LGW_JOB_CHAT));
 
-    const struct lgw_model_info *sonnet = one(cat, "claude-3-5-sonnet", LGW_JOB_CHAT);
+    const struct lgw_model_info *sonnet = one(cat, "claude-sonnet-4-5", LGW_JOB_CHAT);
     assert_non_null(sonnet);
     assert_string_equal(sonnet->provider, "anthropic");
-    assert_string_equal(sonnet->upstream, "claude-3-5-sonnet-20241022");
-    assert_ptr_equal(one(cat, "claude-3-5-sonnet-20241022", LGW_JOB_CHAT), sonnet);
-    assert_ptr_equal(one(cat, "anthropic/claude-3-5-sonnet", LGW_JOB_CHAT), sonnet);
-    assert_ptr_equal(one(cat, "anthropic/claude-3-5-sonnet-20241022", LGW_JOB_CHAT), sonnet);
+    assert_string_equal(sonnet->upstream, "claude-sonnet-4-5-20250929");
+    assert_ptr_equal(one(cat, "claude-sonnet-4-5-20250929", LGW_JOB_CHAT), sonnet);
+    assert_ptr_equal(one(cat, "anthropic/claude-sonnet-4-5", LGW_JOB_CHAT), sonnet);
     assert_int_equal(sonnet->caps & LGW_CAP_JSON_MODE, 0); /* the Anthropic adapter has no response_format */
+    assert_int_equal(sonnet->price.long_above_tokens, 200000);
+    assert_int_equal(sonnet->price.long_input_nusd_per_mtok, 6000000000LL);
+    assert_int_equal(sonnet->price.long_output_nusd_per_mtok, 22500000000LL);
 
-    const struct lgw_model_info *pro = one(cat, "gemini-2.5-pro", LGW_JOB_CHAT);
-    assert_non_null(pro);
-    assert_int_equal(pro->price.input_nusd_per_mtok, 1250000000);
-    assert_int_equal(pro->price.long_above_tokens, 200000);
-    assert_int_equal(pro->price.long_input_nusd_per_mtok, 2500000000LL);
-    assert_int_equal(pro->price.long_output_nusd_per_mtok, 15000000000LL);
-
-    const struct lgw_model_info *e004 = one(cat, "text-embedding-004", LGW_JOB_EMBEDDINGS);
-    assert_non_null(e004);
-    assert_false(e004->price.known);
+    /* Claude 3.5 Sonnet was retired by Anthropic: no candidate by any of its names, and its successor is the
+     * Sonnet of the auto group. */
+    const struct lgw_model_info *sonnet46 = one(cat, "claude-sonnet-4-6", LGW_JOB_CHAT);
+    assert_non_null(sonnet46);
+    static const char *const old_sonnet[] = {"claude-3-5-sonnet", "claude-3-5-sonnet-20241022",
+                                             "claude-3-5-sonnet-latest", "anthropic/claude-3-5-sonnet"};
+    for (size_t i = 0; i < 4; i++) {
+        struct lgw_retirement ret;
+        assert_null(one(cat, old_sonnet[i], LGW_JOB_CHAT));
+        if (!lgw_catalog_retired(cat, old_sonnet[i], LGW_JOB_CHAT, &ret))
+            fail_msg("%s is not retired", old_sonnet[i]);
+        assert_string_equal(ret.model->upstream, "claude-3-5-sonnet-20241022");
+        assert_string_equal(ret.date, "2025-10-28");
+        assert_ptr_equal(ret.successor, sonnet46);
+    }
+    /* The models past their provider's date on 2026-12-02 (docs/PRICES.md, Lifecycle). */
+    static const char *const gone[] = {"claude-3-5-haiku",  "claude-sonnet-4-20250514", "claude-opus-4-1",
+                                       "gemini-2.0-flash",  "gemini-2.0-flash-lite",    "gemini-2.5-flash",
+                                       "gemini-2.5-pro",    "gpt-4.1-nano",             "o3-mini",
+                                       "o4-mini"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        struct lgw_retirement ret;
+        if (one(cat, gone[i], LGW_JOB_CHAT) || !lgw_catalog_retired(cat, gone[i], LGW_JOB_CHAT, &ret))
+            fail_msg("%s should be retired", gone[i]);
+        assert_non_null(ret.successor);
+        assert_int_equal(ret.successor->kind, LGW_JOB_CHAT);
+        assert_ptr_equal(one(cat, ret.successor->id, LGW_JOB_CHAT), ret.successor); /* served */
+    }
+    struct lgw_retirement e004;
+    assert_null(one(cat, "text-embedding-004", LGW_JOB_EMBEDDINGS));
+    assert_true(lgw_catalog_retired(cat, "text-embedding-004", LGW_JOB_EMBEDDINGS, &e004));
+    assert_null(e004.successor); /* Google's replacement is not in the catalog */
 
     /* A chat name is nothing for an embeddings job. */
     const struct lgw_model_info *found[4];
@@ -145,6 +168,10 @@ static void test_builtin_loads(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(auto_g[i]->kind, LGW_JOB_CHAT);
     assert_string_equal(auto_g[0]->id, "gpt-4o-mini");
+    /* Large requests go to a served Claude Sonnet with the largest window, priced. */
+    assert_ptr_equal(auto_g[2], sonnet46);
+    assert_true(sonnet46->context_window > 128000);
+    assert_true(sonnet46->price.known);
     assert_null(lgw_catalog_group(cat, "no-such-group", &n));
     assert_int_equal(n, 0);
     bool saw_auto = false;
@@ -172,6 +199,14 @@ static void test_builtin_loads(void **state)
     json_t *sources = json_object_get(doc, "sources");
     size_t i;
     json_t *mj;
+    /* No built-in group names a retired model: the groups lose no member to retirement. */
+    const char *gname;
+    json_t *members;
+    json_object_foreach(json_object_get(doc, "groups"), gname, members) {
+        lgw_catalog_group(cat, gname, &n);
+        if (n != json_array_size(members))
+            fail_msg("group %s names a retired model (%zu of %zu served)", gname, n, json_array_size(members));
+    }
     json_array_foreach(json_object_get(doc, "models"), i, mj) {
         if (!json_is_object(json_object_get(mj, "price")))
             continue;
@@ -199,6 +234,10 @@ static void test_builtin_loads(void **state)
     "'source':'s'}"
 #define M2 "{'id':'m2','provider':'openai','capabilities':['chat'],'context_window':2000}"
 #define E1 "{'id':'e1','provider':'openai','capabilities':['embeddings'],'context_window':500}"
+/* A model its provider retired on 2025-10-28, answering to "old" and "old-2024", with the given successor. */
+#define OLD(succ)                                                                                             \
+    "{'id':'old','provider':'openai','upstream':'old-2024','aliases':['old-2024'],'capabilities':['chat'],"  \
+    "'context_window':1000,'retired':'2025-10-28','successor':" succ ",'retired_source':'s'}"
 #define VALID HEAD "'models':[" M1 "," M2 "," E1 "],'groups':{'g':['openai/m1','openai/m2']},'fallbacks':{'m1':['openai/m2']}}"
 
 static void test_build_minimal(void **state)
@@ -348,6 +387,49 @@ static const struct bad_case bad_cases[] = {
     {"schema 2", "{'schema':2,'catalog_version':'t1','sources':{},'models':[" M1 "]}", {"schema", NULL}},
     {"no version", "{'schema':1,'sources':{'s':'x'},'models':[" M1 "]}", {"catalog_version", NULL}},
     {"models not an array", HEAD "'models':{}}", {"models", NULL}},
+    {"successor missing", HEAD "'models':[" M1 "," OLD("'nope'") "]}", {"openai/old", "\"nope\""}},
+    {"successor at another provider", HEAD "'models':[" M1 "," OLD("'m3'") ",{'id':'m3','provider':'mistral',"
+                                           "'capabilities':['chat'],'context_window':10}]}",
+     {"openai/old", "\"m3\""}},
+    {"successor of another kind", HEAD "'models':[" M1 "," E1 "," OLD("'e1'") "]}", {"openai/old", "\"e1\""}},
+    {"successor is the model itself", HEAD "'models':[" M1 "," OLD("'old'") "]}", {"openai/old", "another"}},
+    {"successor retired itself", HEAD "'models':[" M1 "," OLD("'old2'") ",{'id':'old2','provider':'openai',"
+                                      "'capabilities':['chat'],'context_window':10,'retired':'2025-01-01',"
+                                      "'successor':'m1','retired_source':'s'}]}",
+     {"openai/old", "old2 is retired itself"}},
+    /* A successor retiring in the future would make the catalog invalid on that day: refused now. */
+    {"successor retiring later", HEAD "'models':[" M1 "," OLD("'old2'") ",{'id':'old2','provider':'openai',"
+                                      "'capabilities':['chat'],'context_window':10,'retired':'2999-01-01',"
+                                      "'successor':'m1','retired_source':'s'}]}",
+     {"openai/old", "2999-01-01"}},
+    {"retired not a date", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                               "'context_window':10,'retired':'soon','retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired on a day that does not exist", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':"
+                                                   "['chat'],'context_window':10,'retired':'2025-02-29',"
+                                                   "'retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired with a short month", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                        "'context_window':10,'retired':'2025-1-01','retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired as a number", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                 "'context_window':10,'retired':20251028,'retired_source':'s'}]}",
+     {"m1", "YYYY-MM-DD"}},
+    {"retired without a source", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                      "'context_window':10,'retired':'2025-10-28'}]}",
+     {"m1", "retired_source"}},
+    {"retired source not in sources", HEAD "'models':[{'id':'m1','provider':'openai','capabilities':['chat'],"
+                                           "'context_window':10,'retired':'2025-10-28','retired_source':'x'}]}",
+     {"m1", "retired_source"}},
+    {"successor without retired", HEAD "'models':[" M1 ",{'id':'m2','provider':'openai','capabilities':['chat'],"
+                                       "'context_window':10,'successor':'m1'}]}",
+     {"m2", "successor"}},
+    {"retired name taken by a served model", HEAD "'models':[" M1 "," OLD("'m1'") ",{'id':'m2','provider':"
+                                                  "'openai','aliases':['old'],'capabilities':['chat'],"
+                                                  "'context_window':10}]}",
+     {"openai/old", "two models"}},
+    {"group named like a retired model", HEAD "'models':[" M1 "," OLD("'m1'") "],'groups':{'old':['openai/m1']}}",
+     {"\"old\"", "model name"}},
 };
 
 static void test_build_rejects(void **state)
@@ -484,7 +566,7 @@ static void test_overrides(void **state)
     assert_int_equal(mini->price.output_nusd_per_mtok, 600000000);
     assert_int_equal(mini->context_window, 128000);
     assert_null(one(cat, "o3", LGW_JOB_CHAT));
-    assert_non_null(one(cat, "o3-mini", LGW_JOB_CHAT));
+    assert_non_null(one(cat, "gpt-5-mini", LGW_JOB_CHAT));
     g = lgw_catalog_group(cat, "auto", &n);
     assert_int_equal(n, 1);
     assert_string_equal(g[0]->id, "gpt-4o");
@@ -591,6 +673,141 @@ static void test_overrides_invalid(void **state)
     assert_null(cat);
     assert_contains(errs.ptr, "overrides");
     json_decref(arr);
+    json_decref(base);
+    lgw_buf_cleanup(&errs);
+}
+
+/* ------------------------------------------------------------------------------------------ retired */
+
+/* served m1; "old" retired 2025-10-28 (successor m1); "later" retiring 2026-12-03 (successor m1); a group and
+ * chains that name both. */
+#define LIFE                                                                                                  \
+    HEAD "'models':[" M1 "," OLD("'m1'") ",{'id':'later','provider':'openai','capabilities':['chat'],"        \
+         "'context_window':1000,'retired':'2026-12-03','successor':'m1','retired_source':'s'}," E1 "],"      \
+         "'groups':{'g':['openai/old','openai/m1','openai/later']},"                                         \
+         "'fallbacks':{'old':['openai/m1'],'m1':['openai/old','openai/later']}}"
+
+static void test_retired_models(void **state)
+{
+    (void)state;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    json_t *doc = J(LIFE);
+    int rc = lgw_catalog_build_at(doc, NULL, NULL, 20261202, &cat, &errs);
+    if (rc)
+        fail_msg("rejected: %s", errs.ptr ? errs.ptr : "");
+
+    /* A retired model is no candidate by any of its names, and not among the served models. */
+    assert_null(one(cat, "old", LGW_JOB_CHAT));
+    assert_null(one(cat, "old-2024", LGW_JOB_CHAT));
+    assert_null(one(cat, "openai/old", LGW_JOB_CHAT));
+    assert_int_equal(lgw_catalog_count(cat), 3); /* m1, later, e1 */
+    for (size_t i = 0; i < lgw_catalog_count(cat); i++)
+        assert_string_not_equal(lgw_catalog_at(cat, i)->id, "old");
+    assert_null(lgw_catalog_at(cat, 3));
+
+    /* It is found as retired, with its date and successor, by id, alias and provider/name. */
+    const struct lgw_model_info *m1 = one(cat, "m1", LGW_JOB_CHAT);
+    static const char *const names[] = {"old", "old-2024", "openai/old", "openai/old-2024"};
+    for (size_t i = 0; i < 4; i++) {
+        struct lgw_retirement ret = {0};
+        if (!lgw_catalog_retired(cat, names[i], LGW_JOB_CHAT, &ret))
+            fail_msg("%s is not found as retired", names[i]);
+        assert_string_equal(ret.model->id, "old");
+        assert_string_equal(ret.model->upstream, "old-2024");
+        assert_string_equal(ret.date, "2025-10-28");
+        assert_ptr_equal(ret.successor, m1);
+    }
+    struct lgw_retirement ret;
+    assert_false(lgw_catalog_retired(cat, "old", LGW_JOB_EMBEDDINGS, &ret)); /* a chat model */
+    assert_false(lgw_catalog_retired(cat, "mistral/old", LGW_JOB_CHAT, &ret));
+    assert_false(lgw_catalog_retired(cat, "m1", LGW_JOB_CHAT, &ret));     /* served */
+    assert_false(lgw_catalog_retired(cat, "later", LGW_JOB_CHAT, &ret));  /* retires tomorrow */
+    assert_false(lgw_catalog_retired(cat, "nope", LGW_JOB_CHAT, &ret));
+
+    /* The group keeps its served members, in order; the chain of a retired model is dropped, and a chain
+     * leaves its retired members out. */
+    size_t n;
+    const struct lgw_model_info *const *g = lgw_catalog_group(cat, "g", &n);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(g[0], m1);
+    assert_string_equal(g[1]->id, "later");
+    const struct lgw_model_info *const *fb = lgw_catalog_fallbacks(cat, m1, &n);
+    assert_non_null(fb);
+    assert_int_equal(n, 1);
+    assert_string_equal(fb[0]->id, "later");
+    lgw_catalog_unref(cat);
+    json_decref(doc);
+    lgw_buf_cleanup(&errs);
+}
+
+/* A model is retired from its date on: served the day before, retired on the day and after. */
+static void test_retired_boundary(void **state)
+{
+    (void)state;
+    static const struct {
+        int today;
+        bool old_gone, later_gone;
+    } days[] = {{20251027, false, false}, {20251028, true, false}, {20251029, true, false},
+                {20261202, true, false},  {20261203, true, true},  {20270101, true, true}};
+    json_t *doc = J(LIFE);
+    for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+        struct lgw_catalog *cat;
+        struct lgw_buf errs;
+        lgw_buf_init(&errs, 0);
+        if (lgw_catalog_build_at(doc, NULL, NULL, days[i].today, &cat, &errs))
+            fail_msg("%d: rejected: %s", days[i].today, errs.ptr ? errs.ptr : "");
+        struct lgw_retirement ret;
+        if ((one(cat, "old", LGW_JOB_CHAT) == NULL) != days[i].old_gone ||
+            lgw_catalog_retired(cat, "old", LGW_JOB_CHAT, &ret) != days[i].old_gone)
+            fail_msg("%d: old should be %s", days[i].today, days[i].old_gone ? "retired" : "served");
+        if ((one(cat, "later", LGW_JOB_CHAT) == NULL) != days[i].later_gone ||
+            lgw_catalog_retired(cat, "later", LGW_JOB_CHAT, &ret) != days[i].later_gone)
+            fail_msg("%d: later should be %s", days[i].today, days[i].later_gone ? "retired" : "served");
+        size_t n;
+        lgw_catalog_group(cat, "g", &n);
+        assert_int_equal(n, 3 - (size_t)days[i].old_gone - (size_t)days[i].later_gone);
+        lgw_catalog_unref(cat);
+        lgw_buf_cleanup(&errs);
+    }
+    json_decref(doc);
+}
+
+/* An override can retire a model, or lift a retirement with null; a group whose every member is retired
+ * still loads, empty. */
+static void test_retired_overrides(void **state)
+{
+    (void)state;
+    struct lgw_catalog *cat;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    json_t *base = J(LIFE);
+    json_t *ov = J("{'models':[{'provider':'openai','id':'old','retired':null,'successor':null,"
+                   "'retired_source':null},{'provider':'openai','id':'m2','capabilities':['chat'],"
+                   "'context_window':10,'retired':'2026-01-01','successor':'m1','retired_source':'s'}],"
+                   "'groups':{'h':['openai/m2']}}");
+    if (lgw_catalog_build_at(base, ov, NULL, 20261202, &cat, &errs))
+        fail_msg("rejected: %s", errs.ptr ? errs.ptr : "");
+    assert_non_null(one(cat, "old", LGW_JOB_CHAT));
+    assert_null(one(cat, "m2", LGW_JOB_CHAT));
+    struct lgw_retirement ret;
+    assert_true(lgw_catalog_retired(cat, "m2", LGW_JOB_CHAT, &ret));
+    assert_string_equal(ret.date, "2026-01-01");
+    size_t n = 9;
+    assert_non_null(lgw_catalog_group(cat, "h", &n));
+    assert_int_equal(n, 0);
+    lgw_catalog_unref(cat);
+    json_decref(ov);
+
+    /* Disabling the successor leaves the retired model pointing at nothing: an error, naming both. */
+    ov = J("{'models':[{'provider':'openai','id':'m1','disabled':true}],'groups':{'g':['openai/later']},"
+           "'fallbacks':{}}");
+    assert_int_equal(lgw_catalog_build_at(base, ov, NULL, 20261202, &cat, &errs), LGW_ERR(CONFIG));
+    assert_null(cat);
+    assert_contains(errs.ptr, "openai/old: \"successor\" \"m1\"");
+    assert_contains(errs.ptr, "openai/later: \"successor\" \"m1\"");
+    json_decref(ov);
     json_decref(base);
     lgw_buf_cleanup(&errs);
 }
@@ -791,7 +1008,8 @@ int main(void)
         cmocka_unit_test(test_builtin_loads),   cmocka_unit_test(test_build_minimal),
         cmocka_unit_test(test_build_rejects),   cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_overrides_invalid), cmocka_unit_test(test_compat_models),
-        cmocka_unit_test(test_holder_reload),
+        cmocka_unit_test(test_holder_reload),     cmocka_unit_test(test_retired_models),
+        cmocka_unit_test(test_retired_boundary),  cmocka_unit_test(test_retired_overrides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

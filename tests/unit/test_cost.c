@@ -121,7 +121,7 @@ static void test_format_parse(void **state)
 static void test_cache_writes(void **state)
 {
     (void)state;
-    /* claude-3-5-sonnet: $3 input, $15 output, $0.30 cache read, $3.75 cache write per 1M tokens */
+    /* claude-sonnet-4-6: $3 input, $15 output, $0.30 cache read, $3.75 cache write per 1M tokens */
     struct lgw_price sonnet = PRICE(3000000000LL, 15000000000LL, 300000000LL, true, 3750000000LL);
     struct lgw_usage u = {.input_tokens = 1000, .output_tokens = 100, .cached_input_tokens = 200,
                           .cache_write_input_tokens = 300};

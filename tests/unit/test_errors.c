@@ -45,6 +45,11 @@ static void test_find(void **state)
     assert_int_equal(lgw_err_find(500, "insufficient_quota"), LGW_ERR(SERVER_ERROR)); /* status must match */
     assert_int_equal(lgw_err_find(429, NULL), LGW_ERR(RATE_LIMITED));
     assert_int_equal(lgw_err_find(503, "no_such_code"), LGW_ERR(UNAVAILABLE));
+    /* a retired model: 404, its own code, nothing to retry */
+    assert_int_equal(lgw_err_find(404, "model_retired"), LGW_ERR(MODEL_RETIRED));
+    assert_int_equal(lgw_err_status(LGW_ERR(MODEL_RETIRED)), 404);
+    assert_string_equal(lgw_err_type(LGW_ERR(MODEL_RETIRED)), "invalid_request_error");
+    assert_false(lgw_err_retriable(LGW_ERR(MODEL_RETIRED)));
 }
 
 static void test_retry(void **state)

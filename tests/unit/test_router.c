@@ -10,7 +10,9 @@
 #include "common/errors.h"
 #include "routing/router.h"
 
-/* openai: cheap 128k "mini" (all capabilities), dear 128k "big"; anthropic: 200k "long" (no JSON mode). */
+/* openai: cheap 128k "mini" (all capabilities), dear 128k "big"; anthropic: 200k "long" (no JSON mode) and
+ * "old" (upstream old-20241022), retired by its provider on 2025-10-28 with "long" as its successor, still
+ * named by the auto group and the operator's chain. */
 static const char doc[] =
     "{\"schema\":1,\"catalog_version\":\"r1\",\"sources\":{\"s\":\"test\"},\"models\":["
     "{\"id\":\"mini\",\"provider\":\"openai\",\"capabilities\":[\"chat\",\"streaming\",\"tools\",\"vision\","
@@ -23,9 +25,13 @@ static const char doc[] =
     "\"context_window\":200000,\"max_output_tokens\":8192,\"price\":{\"input\":\"3\",\"output\":\"15\"},"
     "\"source\":\"s\"},"
     "{\"id\":\"echo\",\"provider\":\"echo\",\"capabilities\":[\"chat\",\"streaming\"],\"context_window\":1000000,"
-    "\"max_output_tokens\":1000,\"price\":{\"input\":\"0\",\"output\":\"0\"},\"source\":\"s\"}],"
-    "\"groups\":{\"auto\":[\"openai/mini\",\"openai/big\",\"anthropic/long\"]},"
-    "\"fallbacks\":{\"openai/mini\":[\"anthropic/long\",\"openai/big\"]}}";
+    "\"max_output_tokens\":1000,\"price\":{\"input\":\"0\",\"output\":\"0\"},\"source\":\"s\"},"
+    "{\"id\":\"old\",\"provider\":\"anthropic\",\"upstream\":\"old-20241022\",\"aliases\":[\"old-20241022\"],"
+    "\"capabilities\":[\"chat\",\"streaming\",\"tools\",\"vision\"],\"context_window\":200000,"
+    "\"max_output_tokens\":8192,\"price\":{\"input\":\"0.01\",\"output\":\"0.01\"},\"source\":\"s\","
+    "\"retired\":\"2025-10-28\",\"successor\":\"long\",\"retired_source\":\"s\"}],"
+    "\"groups\":{\"auto\":[\"openai/mini\",\"openai/big\",\"anthropic/old\",\"anthropic/long\"]},"
+    "\"fallbacks\":{\"openai/mini\":[\"anthropic/old\",\"anthropic/long\",\"openai/big\"]}}";
 
 struct fixture {
     struct lgw_config cfg;
@@ -33,7 +39,10 @@ struct fixture {
     struct lgw_router *r;
 };
 
-static void setup(struct fixture *f, bool openai, bool anthropic)
+/* The day the fixture's catalog is built on (retirement is decided against it). */
+#define TODAY 20261202
+
+static void setup_at(struct fixture *f, bool openai, bool anthropic, int today)
 {
     struct lgw_buf errs;
     lgw_buf_init(&errs, 0);
@@ -44,11 +53,16 @@ static void setup(struct fixture *f, bool openai, bool anthropic)
         strcpy(f->cfg.anthropic_api_key, "sk-ant-test");
     json_t *base = json_loads(doc, 0, NULL);
     assert_non_null(base);
-    if (lgw_catalog_build(base, NULL, &f->cfg, &f->cat, &errs))
+    if (lgw_catalog_build_at(base, NULL, &f->cfg, today, &f->cat, &errs))
         fail_msg("catalog: %s", errs.ptr);
     json_decref(base);
     lgw_buf_cleanup(&errs);
     f->r = lgw_router_new(&f->cfg, NULL);
+}
+
+static void setup(struct fixture *f, bool openai, bool anthropic)
+{
+    setup_at(f, openai, anthropic, TODAY);
 }
 
 static void teardown(struct fixture *f)
@@ -185,12 +199,75 @@ static void test_round_robin_rotates(void **state)
     teardown(&f);
 }
 
+/* A retired model named directly is a 404 model_retired naming the date and the successor, by every name and
+ * even when echo would otherwise answer; it is never routed to the successor (which "old" undercuts in price
+ * here, so cost order would pick it if it were a candidate). */
+static void test_retired_model_is_refused(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct lgw_route_plan p;
+    char why[512];
+    struct lgw_route_needs small = {.input_tokens = 10};
+    setup(&f, true, true);
+    assert_int_equal(plan(&f, "old", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_RETIRED));
+    assert_int_equal(p.n, 0);
+    assert_string_equal(why, "old (old-20241022) was retired by Anthropic on 2025-10-28; use long instead.");
+    assert_int_equal(plan(&f, "old-20241022", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_RETIRED));
+    assert_string_equal(why, "old-20241022 was retired by Anthropic on 2025-10-28; use long instead.");
+    assert_int_equal(plan(&f, "anthropic/old", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_RETIRED));
+    assert_string_equal(why,
+                        "anthropic/old (old-20241022) was retired by Anthropic on 2025-10-28; use anthropic/long "
+                        "instead.");
+    assert_int_equal(plan(&f, "openai/old", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_NOT_FOUND));
+    assert_int_equal(lgw_err_status(LGW_ERR(MODEL_RETIRED)), 404);
+    assert_string_equal(lgw_err_code(LGW_ERR(MODEL_RETIRED)), "model_retired");
+
+    /* Groups and chains leave it out: auto is still mini, big, long; mini's chain is long, big. */
+    assert_int_equal(plan(&f, "auto", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 3);
+    for (size_t i = 0; i < p.n; i++)
+        assert_string_not_equal(p.chain[i]->id, "old");
+    struct lgw_route_needs large = {.input_tokens = 150000};
+    assert_int_equal(plan(&f, "auto", &large, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.chain[0]->id, "long");
+    assert_int_equal(plan(&f, "mini", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 3);
+    assert_string_equal(p.chain[1]->id, "long");
+    assert_string_equal(p.chain[2]->id, "big");
+    json_t *models = lgw_router_models_json(f.cat, &f.cfg);
+    json_t *data = json_object_get(models, "data");
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m) assert_string_not_equal(json_string_value(json_object_get(m, "id")), "old");
+    json_decref(models);
+    teardown(&f);
+
+    /* Without credentials echo answers catalog models, but not a retired one. */
+    setup(&f, false, false);
+    assert_int_equal(plan(&f, "old", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_RETIRED));
+    teardown(&f);
+
+    /* The day before its retirement it is an ordinary candidate; on the day it is refused. */
+    setup_at(&f, true, true, 20251027);
+    assert_int_equal(plan(&f, "old", &small, LGW_STRATEGY_COST, &p, why), 0);
+    assert_string_equal(p.chain[0]->id, "old");
+    assert_int_equal(plan(&f, "auto", &large, LGW_STRATEGY_COST, &p, why), 0);
+    assert_int_equal(p.n, 2);
+    assert_string_equal(p.chain[0]->id, "old"); /* cheaper than long */
+    teardown(&f);
+    setup_at(&f, true, true, 20251028);
+    assert_int_equal(plan(&f, "old", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_RETIRED));
+    teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_to_mini_large_to_long), cmocka_unit_test(test_capabilities_filter),
         cmocka_unit_test(test_credentials_and_last_resort), cmocka_unit_test(test_operator_chain_follows_the_choice),
-        cmocka_unit_test(test_round_robin_rotates),
+        cmocka_unit_test(test_round_robin_rotates), cmocka_unit_test(test_retired_model_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
