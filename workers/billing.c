@@ -31,25 +31,20 @@ static int64_t message_tokens(const json_t *m)
     return n;
 }
 
-int64_t lgw_billing_chunk_tokens(const json_t *chunk)
-{
-    int64_t n = 0;
-    size_t i;
-    json_t *choice;
-    json_array_foreach(json_object_get(chunk, "choices"), i, choice)
-        n += message_tokens(json_object_get(choice, "delta"));
-    return n;
-}
-
-/* Output of a whole answer that came without usage. */
-static int64_t answer_tokens(const json_t *body)
+/* Output tokens over every choice of an answer (its "message") or a chunk (its "delta"). */
+static int64_t choices_tokens(const json_t *body, const char *part)
 {
     int64_t n = 0;
     size_t i;
     json_t *choice;
     json_array_foreach(json_object_get(body, "choices"), i, choice)
-        n += message_tokens(json_object_get(choice, "message"));
+        n += message_tokens(json_object_get(choice, part));
     return n;
+}
+
+int64_t lgw_billing_chunk_tokens(const json_t *chunk)
+{
+    return choices_tokens(chunk, "delta");
 }
 
 static int64_t input_estimate(const struct lgw_job *job)
@@ -74,7 +69,7 @@ void lgw_billing_final_usage(const struct lgw_dispatch *d, const struct lgw_job 
     out->input_tokens = max64(out->input_tokens, input_estimate(job));
     int64_t output = streamed_output;
     if (res->status == 200 && res->body)
-        output = max64(output, answer_tokens(res->body)); /* a whole answer that came without usage */
+        output = max64(output, choices_tokens(res->body, "message")); /* a whole answer that came without usage */
     out->output_tokens = max64(out->output_tokens, output);
     LGW_ASSERT(out->input_tokens >= 0 && out->output_tokens >= 0);
 }

@@ -227,6 +227,17 @@ def assert_ledger_complete(cur, request_ids: list, timeout: float = 60) -> None:
     assert cur.fetchall() == [], "a request was counted twice without being marked as a re-run"
 
 
+def fake_fixture(script: str, *args: str):
+    """A module-scoped fixture running tests/fakes/<script> for the module's tests; yields its port."""
+    @pytest.fixture(scope="module")
+    def fake():
+        port, proc = start_fake(script, *args)
+        yield port
+        proc.terminate()
+        proc.wait()
+    return fake
+
+
 def start_fake(script: str, *args: str):
     """Starts tests/fakes/<script> on a free port (with extra args); returns (port, process)."""
     import sys

@@ -10,19 +10,14 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import start_fake, assert_ledger_complete, wait_for
+from conftest import assert_ledger_complete, wait_for, fake_fixture
 
 KEY = "sk-ant-fake"
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather by city",
                                            "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    port, proc = start_fake("fake_anthropic.py")
-    yield port
-    proc.terminate()
-    proc.wait()
+fake = fake_fixture("fake_anthropic.py")
 
 
 def requests_seen(port):

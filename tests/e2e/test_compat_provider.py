@@ -7,17 +7,12 @@ import json
 import pytest
 from openai import OpenAI
 
-from conftest import start_fake, assert_ledger_complete
+from conftest import assert_ledger_complete, fake_fixture
 
 KEY = "sk-fake-test-key"
 
 
-@pytest.fixture(scope="module")
-def fake():
-    port, proc = start_fake("fake_openai.py")
-    yield port
-    proc.terminate()
-    proc.wait()
+fake = fake_fixture("fake_openai.py")
 
 
 def last_request(port):

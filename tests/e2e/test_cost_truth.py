@@ -12,19 +12,14 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import start_fake, wait_for
+from conftest import wait_for, fake_fixture
 
 KEY = "sk-fake-test-key"
 COLUMNS = ("final", "provider_call", "status", "outcome", "input_tokens", "output_tokens", "cost_nusd",
            "cost_known", "cost_estimated", "rerun", "run_id")
 
 
-@pytest.fixture(scope="module")
-def fake():
-    port, proc = start_fake("fake_openai.py")
-    yield port
-    proc.terminate()
-    proc.wait()
+fake = fake_fixture("fake_openai.py")
 
 
 def gateway(cluster, fake_port, **env):

@@ -9,17 +9,12 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import start_fake, assert_ledger_complete
+from conftest import assert_ledger_complete, fake_fixture
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    port, proc = start_fake("fake_gemini.py")
-    yield port
-    proc.terminate()
-    proc.wait()
+fake = fake_fixture("fake_gemini.py")
 
 
 def requests_seen(port):

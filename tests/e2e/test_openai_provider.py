@@ -9,19 +9,14 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import start_fake, assert_ledger_complete, load_schema, read_records, wait_for
+from conftest import assert_ledger_complete, load_schema, read_records, wait_for, fake_fixture
 
 KEY = "sk-fake-test-key"
 # gpt-4o-mini per 1M tokens: $0.15 input, $0.60 output, $0.075 cached input, in nano-USD per token
 IN, OUT, CACHED = 150, 600, 75
 
 
-@pytest.fixture(scope="module")
-def fake():
-    port, proc = start_fake("fake_openai.py")
-    yield port
-    proc.terminate()
-    proc.wait()
+fake = fake_fixture("fake_openai.py")
 
 
 @pytest.fixture

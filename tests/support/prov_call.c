@@ -7,6 +7,9 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/log.h"
+#include "providers/http_loop.h"
+#include "tests/support/upstream.h"
 
 void lgw_test_config(struct lgw_config *cfg, const char *base)
 {
@@ -116,4 +119,25 @@ void lgw_test_call_cleanup(struct lgw_test_call *tc)
     tc->chunks = tc->job.body = NULL;
     pthread_mutex_destroy(&tc->lock);
     pthread_cond_destroy(&tc->cond);
+}
+
+int lgw_test_calls_setup(struct lgw_upstream **up, struct lgw_http_loop **loop)
+{
+    lgw_log_set_level(LGW_LOG_ERROR);
+    if (lgw_http_global_init())
+        return -1;
+    *up = lgw_upstream_new();
+    struct lgw_http_loop_opts opts = {.max_host_connections = 8, .max_connections = 16, .max_idle_connections = 8};
+    if (!*up || lgw_http_loop_new(&opts, loop)) {
+        lgw_upstream_free(*up);
+        *up = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void lgw_test_calls_teardown(struct lgw_upstream *up, struct lgw_http_loop *loop)
+{
+    lgw_http_loop_free(loop);
+    lgw_upstream_free(up);
 }

@@ -56,4 +56,10 @@ int lgw_test_call_done_runs(struct lgw_test_call *tc);
 /* Frees the result, the chunks and the job's body. */
 void lgw_test_call_cleanup(struct lgw_test_call *tc);
 
+struct lgw_upstream;
+/* A test program's scripted upstream and transfer loop (logs at error level only: failed attempts and cut
+ * streams are what such tests are about). Returns 0 or -1. */
+int lgw_test_calls_setup(struct lgw_upstream **up, struct lgw_http_loop **loop);
+void lgw_test_calls_teardown(struct lgw_upstream *up, struct lgw_http_loop *loop);
+
 #endif

@@ -428,20 +428,13 @@ static void find_cases(const char *root, struct found *f)
 static int setup(void **state)
 {
     (void)state;
-    lgw_log_set_level(LGW_LOG_ERROR); /* cut streams and failed attempts are what cases are about */
-    assert_int_equal(lgw_http_global_init(), 0);
-    up = lgw_upstream_new();
-    assert_non_null(up);
-    struct lgw_http_loop_opts opts = {.max_host_connections = 8, .max_connections = 16, .max_idle_connections = 8};
-    assert_int_equal(lgw_http_loop_new(&opts, &loop), 0);
-    return 0;
+    return lgw_test_calls_setup(&up, &loop);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    lgw_http_loop_free(loop);
-    lgw_upstream_free(up);
+    lgw_test_calls_teardown(up, loop);
     return 0;
 }
 
