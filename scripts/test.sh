@@ -184,13 +184,16 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_trace_context.py
 
 step "end-to-end tests on the ThreadSanitizer build"
-# The same request-path files with every process built with TSan (TSAN_OPTIONS above); any report in a
-# process's output fails the test (conftest.py's SANITIZER_MARKERS). One test is left out: it asserts that a
-# worker holds all 2,000 streams of ~3 s each at the same moment, and under TSan's slowdown the first streams
-# end before the last ones start (about 1,100 at once); it checks capacity, not threads, and the two other
-# tests of that file put the transfer loops under TSan with streams, cancels and a stop in flight.
+# The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
+# role's threads in one process); any report in a process's output fails the test (conftest.py's
+# SANITIZER_MARKERS; test_dev.py's exit status). Left out: test_dev's run of the ASan binary (the e2e stage
+# does it), and the test that asserts a worker holds all 2,000 streams of ~3 s each at the same moment: under
+# TSan's slowdown the first streams end before the last ones start (about 1,100 at once); it checks capacity,
+# not threads, and the two other tests of its file put the transfer loops under TSan with streams, cancels and
+# a stop in flight.
 run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-tsan.xml" \
   --deselect tests/e2e/test_worker_concurrency.py::test_2000_concurrent_streams_in_one_worker \
+  --deselect "tests/e2e/test_dev.py::test_dev_mode[LLMGW_BIN_ASAN]" tests/e2e/test_dev.py \
   tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
   tests/e2e/test_load.py tests/e2e/test_openai_provider.py tests/e2e/test_anthropic_provider.py \
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
