@@ -89,10 +89,10 @@ int lgw_role_dev(struct lgw_config *cfg)
         goto out;
     }
     lt_started = wt_started = true;
-    if ((rc = lgw_ingress_new(cfg, m, &ing)))
+    /* /readyz also asks the worker and the ledger. */
+    const struct lgw_ingress_ready_check checks[] = {{lgw_worker_ready_cb, w}, {lgw_ledger_ready_cb, l}};
+    if ((rc = lgw_ingress_new(cfg, m, checks, 2, &ing)))
         goto out;
-    lgw_ingress_add_ready_check(ing, lgw_worker_ready_cb, w);
-    lgw_ingress_add_ready_check(ing, lgw_ledger_ready_cb, l);
     LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, echo provider)",
              cfg->listen_addr, (long long)cfg->port, cfg->database_url);
     while (!atomic_load(&lgw_stop_requested)) {

@@ -29,7 +29,7 @@ int lgw_role_ingress(struct lgw_config *cfg)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_ingress *ing = NULL;
-    int rc = lgw_ingress_new(cfg, m, &ing);
+    int rc = lgw_ingress_new(cfg, m, NULL, 0, &ing);
     if (rc == 0) {
         wait_for_stop();
         LGW_INFO("main", "stopping: draining the ingress");

@@ -176,13 +176,27 @@ static int start_http(struct lgw_ingress *ing)
     return LGW_OK;
 }
 
-int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ingress **out)
+/* ingress_int.h cannot include ingress.h (the modules would include each other), so the sizes meet here. */
+_Static_assert(sizeof(((struct lgw_ingress *)0)->extra_ready) / sizeof(struct lgw_ready_check) ==
+                   LGW_INGRESS_READY_CHECKS_MAX,
+               "extra_ready holds LGW_INGRESS_READY_CHECKS_MAX checks");
+
+int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const struct lgw_ingress_ready_check *checks,
+                    int nchecks, struct lgw_ingress **out)
 {
     int rc;
+    *out = NULL;
+    if (nchecks < 0 || nchecks > LGW_INGRESS_READY_CHECKS_MAX)
+        return LGW_ERR(INTERNAL);
     struct lgw_ingress *ing = lgw_calloc(1, sizeof(*ing));
     ing->cfg = cfg;
     ing->m = m;
-    *out = NULL;
+    /* Before start_http: the HTTP threads read the checks without a lock. (They were once added after the
+     * server started, and a /readyz on an HTTP thread raced with the main thread adding them: ThreadSanitizer
+     * in `llmgw dev`, and a /readyz in that window answered 200 without asking the worker or the ledger.) */
+    for (int i = 0; i < nchecks; i++)
+        ing->extra_ready[i] = (struct lgw_ready_check){checks[i].cb, checks[i].opaque};
+    ing->nextra_ready = nchecks;
     declare_metrics(m);
     if (cfg->ingress_id[0])
         lgw_strlcpy(ing->id, cfg->ingress_id, sizeof(ing->id));
@@ -226,12 +240,6 @@ int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct 
 fail:
     lgw_ingress_free(ing);
     return rc;
-}
-
-void lgw_ingress_add_ready_check(struct lgw_ingress *ing, bool (*cb)(void *opaque), void *opaque)
-{
-    if (ing->nextra_ready < (int)(sizeof(ing->extra_ready) / sizeof(ing->extra_ready[0])))
-        ing->extra_ready[ing->nextra_ready++] = (struct lgw_ready_check){cb, opaque};
 }
 
 void lgw_ingress_drain(struct lgw_ingress *ing)

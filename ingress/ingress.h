@@ -13,12 +13,20 @@
 
 struct lgw_ingress;
 
-/* Creates the Kafka clients and topics and starts listening on cfg->listen_addr:cfg->port.
- * cfg and m must outlive the ingress; *out is owned by the caller (lgw_ingress_free). */
-int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ingress **out);
-/* Adds a readiness condition for /readyz (`llmgw dev` adds the worker's and the ledger's). At most 4.
- * Call before traffic arrives. */
-void lgw_ingress_add_ready_check(struct lgw_ingress *ing, bool (*cb)(void *opaque), void *opaque);
+/* A readiness condition for /readyz besides the ingress's own (`llmgw dev` adds the worker's and the
+ * ledger's). cb is called on HTTP threads, concurrently, for as long as the ingress lives. */
+struct lgw_ingress_ready_check {
+    bool (*cb)(void *opaque);
+    void *opaque;
+};
+#define LGW_INGRESS_READY_CHECKS_MAX 4
+
+/* Creates the Kafka clients and topics and starts listening on cfg->listen_addr:cfg->port. checks (nchecks
+ * of them, at most LGW_INGRESS_READY_CHECKS_MAX; NULL if none) are copied in before the server starts, so
+ * /readyz never answers without them. cfg and m must outlive the ingress, and each check's opaque must too;
+ * *out is owned by the caller (lgw_ingress_free). Main thread. */
+int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const struct lgw_ingress_ready_check *checks,
+                    int nchecks, struct lgw_ingress **out);
 /* Drains: stops accepting connections, waits (up to shutdown_grace_ms) for waiting requests to be
  * answered, answers the rest with 503, and stops the server. Call once, from the main thread. */
 void lgw_ingress_drain(struct lgw_ingress *ing);

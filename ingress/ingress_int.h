@@ -36,7 +36,9 @@ struct lgw_ingress {
     atomic_bool kafka_up;      /* the background metadata probe */
     atomic_bool replies_ready; /* reply consumer positioned at the end of its partition (replies.c) */
     atomic_bool draining;      /* lgw_ingress_drain started */
-    struct lgw_ready_check extra_ready[4];
+    /* lgw_ingress_new's checks, set before the HTTP server starts and never changed after, so the HTTP
+     * threads (created after) read them without a lock. */
+    struct lgw_ready_check extra_ready[4]; /* LGW_INGRESS_READY_CHECKS_MAX */
     int nextra_ready;
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
 };

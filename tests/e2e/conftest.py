@@ -16,7 +16,11 @@ import psycopg2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# Any of these in a process's output fails its test: ASan/LSan/UBSan (build-asan/) and ThreadSanitizer
+# (build-tsan/: "WARNING: ThreadSanitizer: data race", "... lock-order-inversion", "FATAL: ThreadSanitizer:",
+# and the "SUMMARY: ThreadSanitizer:" / "ThreadSanitizer: reported N warnings" lines).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer",
+                     "ThreadSanitizer:")
 SCHEMAS = ROOT / "schemas"
 
 

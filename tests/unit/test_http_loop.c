@@ -126,9 +126,14 @@ static void wait_for(atomic_int *flag, int want)
 static int order[8];
 static atomic_int norder;
 
+/* Tasks run on the loop's one thread, so only it writes; the count goes up after the slot is written (a
+ * release store), so the test thread that sees the count also sees every slot below it. Taking the slot with
+ * a fetch_add first and writing it after raced with that reader (ThreadSanitizer). */
 static void record(void *opaque)
 {
-    order[atomic_fetch_add(&norder, 1)] = (int)(intptr_t)opaque;
+    int i = atomic_load_explicit(&norder, memory_order_relaxed);
+    order[i] = (int)(intptr_t)opaque;
+    atomic_store_explicit(&norder, i + 1, memory_order_release);
 }
 
 static void test_tasks_run_in_due_order(void **state)
