@@ -106,7 +106,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
     /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched, and
-     * the workers are told, so the provider call stops instead of burning tokens for nobody. */
+     * the workers are told, so the provider call stops instead of burning tokens for nobody. A stream that
+     * ended is never still in it: the reply thread takes a request out before passing on the reply that ends
+     * its answer (replies.c), so this is the only sign needed. */
     if (lgw_pending_remove(ing->pending, req)) {
         if (req->stream && lgw_jobs_cancel(req) == 0)
             LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "client left mid-stream; cancel sent");

@@ -49,10 +49,17 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_reply_cleanup(&reply);
         return;
     }
-    if (req->stream) {
+    if (req->stream && !lgw_sse_ends(req, &reply)) {
         lgw_sse_reply(req, &reply);
-        if (lgw_sse_finished(req) && lgw_pending_remove(ing->pending, req))
-            lgw_req_unref(req);
+    } else if (req->stream) {
+        /* The reply that ends the answer: out of the map first, then passed on. Once the end is buffered the
+         * HTTP thread may write it and MHD report the request complete at once; a request still in the map
+         * then is a client that left mid-stream (ingress.c sends a cancel), so it must not be in it by then.
+         * Not in the map any more: its client already left, and the cancel went out. */
+        if (lgw_pending_remove(ing->pending, req)) {
+            lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+            lgw_sse_reply(req, &reply);
+        }
     } else if (!reply.final) {
         /* A chunk for a request that did not ask to stream: a batch producer's job, not ours to show. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);

@@ -83,6 +83,20 @@ void lgw_sse_fail(struct lgw_req *req, int rc, const char *message)
     pthread_mutex_unlock(&req->lock);
 }
 
+bool lgw_sse_ends(struct lgw_req *req, const struct lgw_reply *reply)
+{
+    pthread_mutex_lock(&req->lock);
+    bool ends;
+    if (!reply->final || req->sse_done || (req->done && !req->stream_started))
+        ends = false; /* a chunk, or a request already answered */
+    else if (!req->stream_started)
+        ends = true; /* an error before the first chunk, or a stream with no chunk at all */
+    else /* the run being streamed, at the seq expected next (what lgw_sse_reply passes on) */
+        ends = strcmp(reply->run_id, req->run_id) == 0 && reply->seq == req->next_seq;
+    pthread_mutex_unlock(&req->lock);
+    return ends;
+}
+
 bool lgw_sse_finished(struct lgw_req *req)
 {
     pthread_mutex_lock(&req->lock);

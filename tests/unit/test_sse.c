@@ -2,7 +2,7 @@
  * worker replies puts on the wire, in the OpenAI dialect (data records, then [DONE]) and the Anthropic one
  * (message_start ... message_stop, text and tool_use blocks); a failure before the first chunk answered as
  * a plain error with its status, one after it as an error record that ends the stream; the usage chunk
- * passed only when the client asked; one run only, in order; lgw_sse_finished.
+ * passed only when the client asked; one run only, in order; lgw_sse_finished and lgw_sse_ends.
  *
  * Everything goes through lgw_sse_reply and lgw_sse_fail on a real request made with no connection: they
  * resume a connection only when it was suspended, which nothing here does. The bytes are read from the
@@ -362,6 +362,41 @@ static void test_finished(void **state)
     lgw_req_unref(req);
 }
 
+/* lgw_sse_ends says which reply ends the answer before it is passed on (the reply thread takes the request
+ * out of the pending map first): a final reply of the run being streamed at the seq expected next, or any
+ * final reply before the first chunk; never a chunk, another run's end, or anything once answered. */
+static void test_ends(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    struct lgw_reply c0 = make_reply("run-a", 0, false, 200, OAI_C0);
+    struct lgw_reply end_a1 = make_reply("run-a", 1, true, 200, "{\"object\":\"llmgw.stream.end\"}");
+    struct lgw_reply end_b1 = make_reply("run-b", 1, true, 200, "{\"object\":\"llmgw.stream.end\"}");
+    struct lgw_reply end_a5 = make_reply("run-a", 5, true, 500, OAI_ERR_429);
+    struct lgw_reply err0 = make_reply("run-a", 0, true, 429, OAI_ERR_429);
+    assert_false(lgw_sse_ends(req, &c0));
+    assert_true(lgw_sse_ends(req, &err0)); /* a failure before the first chunk ends it */
+    assert_true(lgw_sse_ends(req, &end_b1)); /* so does any run's end before it */
+    lgw_sse_reply(req, &c0);
+    assert_false(lgw_sse_ends(req, &end_b1)); /* another run */
+    assert_false(lgw_sse_ends(req, &end_a5)); /* out of order */
+    assert_true(lgw_sse_ends(req, &end_a1));
+    lgw_sse_reply(req, &end_a1);
+    assert_true(lgw_sse_finished(req));
+    assert_false(lgw_sse_ends(req, &end_a1)); /* already over */
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_openai);
+    lgw_sse_reply(req, &err0); /* answered as a plain error */
+    assert_false(lgw_sse_ends(req, &end_a1));
+    lgw_req_unref(req);
+    lgw_reply_cleanup(&c0);
+    lgw_reply_cleanup(&end_a1);
+    lgw_reply_cleanup(&end_b1);
+    lgw_reply_cleanup(&end_a5);
+    lgw_reply_cleanup(&err0);
+}
+
 /* ---- Anthropic: events rebuilt from OpenAI chunks; their data compared as JSON, their framing exactly. */
 
 #define CHUNK(delta, finish)                                                                                   \
@@ -585,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_openai_error_after_start),
         cmocka_unit_test(test_one_run_in_order),
         cmocka_unit_test(test_finished),
+        cmocka_unit_test(test_ends),
         cmocka_unit_test(test_anthropic_text_stream),
         cmocka_unit_test(test_anthropic_text_and_tools_stream),
         cmocka_unit_test(test_stream_with_no_chunk),
