@@ -94,8 +94,7 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
 {
     memset(job, 0, sizeof(*job));
     job->body = body;
-    lgw_uuid4(req->id);
-    lgw_strlcpy(job->id, req->id, sizeof(job->id));
+    lgw_strlcpy(job->id, req->id, sizeof(job->id)); /* the request's id, already in its answer's x-request-id */
     job->kind = kind;
     LGW_ASSERT(req->tenant[0] != '\0'); /* admission names the tenant before any job exists */
     lgw_strlcpy(job->tenant, req->tenant, sizeof(job->tenant));

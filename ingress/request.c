@@ -19,6 +19,8 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     lgw_buf_init(&req->body, max_body);
     req->ing = ing;
     req->conn = conn;
+    /* Every answer carries x-request-id, errors found before the body is read included; a job keeps it. */
+    lgw_uuid4(req->id);
     req->start_us = lgw_mono_us();
     req->route_label = "other";
     req->dialect = &lgw_dialect_openai;
@@ -120,8 +122,7 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
 
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 {
-    if (req->id[0])
-        MHD_add_response_header(resp, "x-request-id", req->id);
+    MHD_add_response_header(resp, "x-request-id", req->id);
     if (req->provider[0])
         MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
     if (req->model[0])

@@ -33,7 +33,7 @@ struct lgw_req {
     int early_rc;   /* an error found before the body was complete (answered after it is read) */
     bool suspended; /* waiting for a reply */
     bool done;      /* resp_* are set; the next handler call queues the response */
-    char id[LGW_ID_MAX];
+    char id[LGW_ID_MAX]; /* a new UUID per request: x-request-id of every answer, and its job's id */
     char tenant[LGW_NAME_MAX];
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the request's trace context, sent with its job */
     int64_t start_us;
@@ -67,7 +67,8 @@ struct lgw_req {
     struct lgw_dialect_stream ds;
 };
 
-/* A new request for conn with one reference (the connection's); body capped at max_body. HTTP thread. */
+/* A new request for conn with one reference (the connection's) and a fresh id; body capped at max_body.
+ * HTTP thread. */
 struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body);
 /* Takes one more reference. Any thread. */
 void lgw_req_ref(struct lgw_req *req);
@@ -86,7 +87,7 @@ void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body);
 /* Copies provider, model and route of reply into req for the response headers (with the cost when
  * with_cost: a final reply). Caller holds req's lock or is its only user. */
 void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost);
-/* Adds x-request-id and the x-llmgw-* route headers of req to resp. */
+/* Adds x-request-id (always) and the x-llmgw-* route headers of req to resp. */
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp);
 
 /* Queues req's completed answer on its connection (content_type NULL: application/json). HTTP thread,
