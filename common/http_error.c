@@ -8,14 +8,15 @@
 #include "common/errors.h"
 #include "common/log.h"
 
-json_t *lgw_http_error_object(int rc, const char *message, const char *code)
+json_t *lgw_http_error_object(int rc, const char *message, const char *param, const char *code)
 {
     if (rc == 0)
         rc = LGW_ERR(INTERNAL);
     json_t *obj = json_object();
     json_object_set_new(obj, "message", json_string(message ? message : lgw_err_message(rc)));
     json_object_set_new(obj, "type", json_string(lgw_err_type(rc)));
-    json_object_set_new(obj, "param", json_null());
+    json_t *jparam = param && param[0] ? json_string(param) : NULL; /* NULL too for text that is not UTF-8 */
+    json_object_set_new(obj, "param", jparam ? jparam : json_null());
     json_object_set_new(obj, "code", json_string(code ? code : lgw_err_code(rc)));
     /* json_string refuses text that is not UTF-8: a message from outside then says what the row says */
     if (!json_is_string(json_object_get(obj, "message")))
@@ -28,13 +29,14 @@ json_t *lgw_http_error_object(int rc, const char *message, const char *code)
 json_t *lgw_http_error_json(int rc, const char *message)
 {
     json_t *body = json_object();
-    json_object_set_new(body, "error", lgw_http_error_object(rc, message, NULL));
+    json_object_set_new(body, "error", lgw_http_error_object(rc, message, NULL, NULL));
     return body;
 }
 
-int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
+int lgw_http_error_body_param(int rc, const char *message, const char *param, struct lgw_buf *out)
 {
-    json_t *body = lgw_http_error_json(rc, message);
+    json_t *body = json_object();
+    json_object_set_new(body, "error", lgw_http_error_object(rc, message, param, NULL));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text)
@@ -42,6 +44,11 @@ int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
     int err = lgw_buf_puts(out, text);
     free(text);
     return err;
+}
+
+int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
+{
+    return lgw_http_error_body_param(rc, message, NULL, out);
 }
 
 void lgw_http_mhd_log_cb(void *cls, const char *fmt, va_list ap)

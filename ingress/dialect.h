@@ -13,11 +13,13 @@
 #include "common/envelope.h"
 
 /* An error to answer: either the gateway's own (rc from the error table, message or NULL for the table's
- * text) or a worker's (status and the OpenAI error body it sent, borrowed). */
+ * text, the field at fault when there is one) or a worker's (status and the OpenAI error body it sent,
+ * borrowed). The OpenAI dialect answers param as OpenAI does; Anthropic's error shape has no such field. */
 struct lgw_answer_error {
     int status;
     int rc;             /* the gateway's own: an LGW_ERR; 0 when body says */
     const char *message;
+    const char *param;  /* the gateway's own: the request field at fault ("max_tokens"), or NULL */
     json_t *body;       /* a worker's OpenAI-style error body, or NULL */
 };
 

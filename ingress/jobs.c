@@ -59,13 +59,15 @@ static int64_t request_timeout(struct lgw_req *req)
     return limit;
 }
 
-/* The client's body as an OpenAI-shaped, validated request (*out: new reference). */
-static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out, char *msg, size_t msgsz)
+/* The client's body as an OpenAI-shaped, validated request (*out: new reference). On failure msg says why
+ * and param names the field at fault ("" when none does). */
+static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out, char *msg, size_t msgsz,
+                      char *param, size_t paramsz)
 {
     const struct lgw_config *cfg = req->ing->cfg;
-    char param[64];
     json_t *raw = NULL, *body = NULL;
     *out = NULL;
+    param[0] = '\0';
     int rc = lgw_validate_parse(req->body.ptr ? req->body.ptr : "", req->body.len, (int)cfg->max_json_depth, &raw,
                                 msg, msgsz);
     if (rc)
@@ -74,10 +76,11 @@ static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out,
     json_decref(raw);
     if (rc)
         return rc;
-    rc = kind == LGW_JOB_EMBEDDINGS ? lgw_validate_embeddings(body, msg, msgsz, param, sizeof(param))
-                                    : lgw_validate_chat(body, msg, msgsz, param, sizeof(param));
+    rc = kind == LGW_JOB_EMBEDDINGS ? lgw_validate_embeddings(body, msg, msgsz, param, paramsz)
+                                    : lgw_validate_chat(body, msg, msgsz, param, paramsz);
     if (rc == 0 && kind == LGW_JOB_EMBEDDINGS && json_is_true(json_object_get(body, "stream"))) {
         snprintf(msg, msgsz, "Streaming is only available for chat completions.");
+        snprintf(param, paramsz, "stream");
         rc = LGW_ERR(UNSUPPORTED);
     }
     if (rc) {
@@ -152,7 +155,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
 
 static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
 {
-    char msg[512];
+    char msg[512], param[64];
     json_t *body = NULL;
     struct lgw_job job;
     struct lgw_buf payload;
@@ -160,9 +163,9 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
     lgw_buf_init(&payload, 0);
     enum MHD_Result r;
 
-    int rc = parse_body(req, kind, &body, msg, sizeof(msg));
+    int rc = parse_body(req, kind, &body, msg, sizeof(msg), param, sizeof(param));
     if (rc) {
-        r = lgw_req_answer_error(req, rc, msg);
+        r = lgw_req_answer_error_param(req, rc, msg, param);
         goto out;
     }
     req->stream = json_is_true(json_object_get(body, "stream"));

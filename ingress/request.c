@@ -80,8 +80,14 @@ static void complete_error(struct lgw_req *req, const struct lgw_answer_error *e
 
 void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message)
 {
+    lgw_req_complete_error_param(req, rc, message, NULL);
+}
+
+void lgw_req_complete_error_param(struct lgw_req *req, int rc, const char *message, const char *param)
+{
     struct lgw_answer_error err;
     lgw_answer_error_rc(&err, rc, message);
+    err.param = param;
     complete_error(req, &err);
 }
 
@@ -159,7 +165,12 @@ enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)
 
 enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message)
 {
-    lgw_req_complete_error(req, rc, message);
+    return lgw_req_answer_error_param(req, rc, message, NULL);
+}
+
+enum MHD_Result lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param)
+{
+    lgw_req_complete_error_param(req, rc, message, param);
     return lgw_req_queue(req, NULL);
 }
 

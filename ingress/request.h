@@ -81,6 +81,9 @@ void lgw_req_complete(struct lgw_req *req, int status, char *body, size_t len);
 /* Same, with the error body of the request's dialect for the gateway's error rc (message NULL: the error
  * table's text). */
 void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message);
+/* Same, naming the request field at fault (param, read during the call; NULL or "": none), which the OpenAI dialect
+ * answers as the error's "param". */
+void lgw_req_complete_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
 /* Same, for a worker's answer (a 200 body or an error body) in the request's dialect. */
 void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body);
 
@@ -95,6 +98,8 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type);
 /* Completes req with an error and queues it at once (HTTP thread, request not queued as a job). */
 enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message);
+/* Same, with the request field at fault (see lgw_req_complete_error_param). */
+enum MHD_Result lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
 /* Completes req with a copy of text and queues it at once (HTTP thread). */
 enum MHD_Result lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type);
 

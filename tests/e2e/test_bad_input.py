@@ -72,11 +72,24 @@ CASES = [
 ]
 
 
+# The field at fault, as OpenAI's errors name it in "param" (null when no one field is).
+PARAMS = {
+    "missing model": "model", "model wrong type": "model", "missing messages": "messages",
+    "empty messages": "messages", "messages wrong type": "messages", "bad role": "messages[0].role",
+    "content wrong type": "messages[0].content", "temperature wrong type": "temperature",
+    "missing input": "input", "input wrong type": "input", "bad dimensions": "dimensions",
+    "max_tokens zero": "max_tokens",
+}
+CASES.append(("max_tokens zero", "POST", "/v1/chat/completions",
+              '{"model":"echo","messages":[{"role":"user","content":"x"}],"max_tokens":0}', 400, None))
+
+
 @pytest.mark.parametrize("name,method,path,body,status,code", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(gw, name, method, path, body, status, code):
     cluster, port = gw
     s, raw, headers = call_h(port, method, path, body, cluster.headers())
     assert_error(s, raw, status, code)
+    assert json.loads(raw)["error"]["param"] == PARAMS.get(name), raw
     assert UUID.match(headers.get("x-request-id", "")), headers
     # and the gateway keeps serving
     s, raw = call(port, "POST", "/v1/chat/completions", chat_body("still alive"), cluster.headers())
@@ -133,6 +146,7 @@ def test_stream_on_embeddings_refused(gw):
     body = json.dumps({"model": "echo-embedding", "stream": True, "input": "x"})
     s, raw = call(port, "POST", "/v1/embeddings", body, cluster.headers())
     assert_error(s, raw, 400, "unsupported_parameter")
+    assert json.loads(raw)["error"]["param"] == "stream"
 
 
 def test_every_answer_has_a_request_id(gw):
