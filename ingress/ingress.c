@@ -27,10 +27,10 @@
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
 
-/* The first call for a request: match its route, and refuse an oversized body from its declared length
- * before reading a byte of it. */
+/* The first call for a request: match its route, refuse a head above max_header_bytes (once the body is
+ * read), and refuse an oversized body from its declared length before reading a byte of it. */
 static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *conn, const char *url,
-                             const char *method, void **con_cls)
+                             const char *method, const char *version, void **con_cls)
 {
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
     *con_cls = req;
@@ -39,12 +39,19 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
     req->route = lgw_route_find(method, url, &same_path);
     if (same_path)
         req->route_label = same_path->path; /* static: the label outlives MHD's url */
+    if (req->route && req->route->dialect)
+        req->dialect = req->route->dialect;
+    if (lgw_req_head_bytes(req, method, url, version) > (size_t)ing->cfg->max_header_bytes) {
+        /* Heads up to the connection memory reach this point (config.c sizes it above the cap); larger ones
+         * libmicrohttpd answers itself. */
+        lgw_metrics_add(ing->m, "llmgw_http_headers_too_large_total", NULL, 1);
+        req->early_rc = LGW_ERR(HEADERS_TOO_LARGE);
+        return MHD_YES;
+    }
     if (!req->route) {
         req->early_rc = same_path ? LGW_ERR(METHOD) : LGW_ERR(NOT_FOUND);
         return MHD_YES;
     }
-    if (req->route->dialect)
-        req->dialect = req->route->dialect;
     if (req->route->body) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         long long n;
@@ -62,10 +69,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    (void)version;
     struct lgw_req *req = *con_cls;
     if (!req)
-        return begin(cls, conn, url, method, con_cls);
+        return begin(cls, conn, url, method, version, con_cls);
     if (req->done) { /* resumed after the reply, the deadline or a failure */
         if (req->stream_started)
             return lgw_sse_queue(req);
@@ -146,6 +152,10 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_replies_foreign_tenant_total", LGW_METRIC_COUNTER,
                         "Replies refused because they were written for another tenant than their request's.");
     lgw_metrics_add(m, "llmgw_replies_foreign_tenant_total", NULL, 0);
+    lgw_metrics_declare(m, "llmgw_http_headers_too_large_total", LGW_METRIC_COUNTER,
+                        "Requests answered 431 because their head was larger than max_header_bytes (heads larger "
+                        "than the connection memory are answered by libmicrohttpd and not counted).");
+    lgw_metrics_add(m, "llmgw_http_headers_too_large_total", NULL, 0);
 }
 
 static int start_http(struct lgw_ingress *ing)
@@ -166,7 +176,8 @@ static int start_http(struct lgw_ingress *ing)
         "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-        /* Also the header-size cap: larger headers get an automatic 431. */
+        /* Sized above max_header_bytes (config.c), so heads up to the cap reach begin(); only heads larger
+         * than this pool get libmicrohttpd's own 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned int)1024,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, ing, MHD_OPTION_NOTIFY_CONNECTION, connection_cb, ing,

@@ -28,6 +28,21 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     return req;
 }
 
+/* One header field as it was on the wire: name, ": ", value, CRLF (a query argument: name, "=", value, "&"). */
+static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+size_t lgw_req_head_bytes(const struct lgw_req *req, const char *method, const char *url, const char *version)
+{
+    size_t n = strlen(method) + strlen(url) + strlen(version) + 4; /* "GET /path HTTP/1.1\r\n" */
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, count_field, &n);
+    return n + 2; /* the empty line */
+}
+
 void lgw_req_ref(struct lgw_req *req)
 {
     atomic_fetch_add(&req->refs, 1);

@@ -70,6 +70,9 @@ struct lgw_req {
 /* A new request for conn with one reference (the connection's) and a fresh id; body capped at max_body.
  * HTTP thread. */
 struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body);
+/* The size of req's request head as received: request line, header fields and query arguments with their
+ * separators (within a few bytes of the bytes on the wire). HTTP thread, from the access handler. */
+size_t lgw_req_head_bytes(const struct lgw_req *req, const char *method, const char *url, const char *version);
 /* Takes one more reference. Any thread. */
 void lgw_req_ref(struct lgw_req *req);
 /* Drops a reference; the last one frees req. Any thread. */

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from conftest import chat_body
+from conftest import chat_body, wait_for
 
 
 @pytest.fixture
@@ -192,3 +192,43 @@ def test_every_answer_has_a_request_id(gw):
     assert resp.status == 413 and UUID.match(resp.getheader("x-request-id") or "")
     ids.append(resp.getheader("x-request-id"))
     assert len(set(ids)) == len(ids)
+
+
+def test_headers_too_large(gw):
+    """A head above max_header_bytes (8 KiB by default) gets a JSON 431 once the client has sent its whole
+    body; heads up to the cap are served; /metrics counts the 431s. (libmicrohttpd used to answer with an
+    HTML page and close the socket while the client was still sending: most clients saw a broken pipe.)"""
+    cluster, port = gw
+    s, raw, _ = call_h(port, "POST", "/v1/chat/completions", chat_body("under the cap"),
+                       {**cluster.headers(), "X-Pad": "a" * 7000})
+    assert s == 200 and json.loads(raw)["choices"][0]["message"]["content"] == "under the cap"
+
+    body = b"x" * (1 << 20)  # far above this gateway's 4 KiB body cap: read and dropped, the 431 says why
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+            f"Content-Type: application/json\r\nX-Pad: {'a' * 10000}\r\nContent-Length: {len(body)}\r\n\r\n")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head.encode() + body)  # a broken pipe here fails the test
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if b"\r\n\r\n" in data:
+            hdr, _, rest = data.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^content-length:\s*(\d+)\r?$", hdr)
+            if m and len(rest) >= int(m.group(1)):
+                break
+    sock.close()
+    hdr, _, rest = data.partition(b"\r\n\r\n")
+    assert hdr.startswith(b"HTTP/1.1 431"), data[:300]
+    assert re.search(rb"(?im)^content-type:\s*application/json\r?$", hdr), hdr
+    assert re.search(rb"(?im)^x-request-id:\s*\S+\r?$", hdr), hdr
+    err = json.loads(rest)["error"]
+    assert err["code"] == "request_headers_too_large" and err["type"] == "invalid_request_error"
+
+    # counted when the head is read; the per-status count when MHD reports the request complete
+    text = wait_for(lambda: (t := call_h(port, "GET", "/metrics")[1].decode()) and
+                    'llmgw_http_requests_total{route="/v1/chat/completions",status="431"} 1' in t and t,
+                    10, "the 431 in /metrics")
+    assert "llmgw_http_headers_too_large_total 1" in text
