@@ -25,6 +25,11 @@ struct lgw_answer_error {
 
 /* Per-stream state a dialect keeps between chunks (embedded in the request; one thread at a time). */
 struct lgw_dialect_stream {
+    /* Set before the first chunk: the request's input tokens as far as they are known then (the provider's
+     * count when the first chunk carries it, else the gateway's estimate), and the request id (an id for a
+     * stream that ends before any chunk names one). */
+    int64_t input_tokens, cached_input_tokens;
+    const char *request_id;
     bool started;
     int open;  /* Anthropic: 0 no block, 1 text block, 2 tool_use block */
     int index; /* Anthropic: index of the open block */

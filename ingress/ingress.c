@@ -36,11 +36,15 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
     *con_cls = req;
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, 1);
     const struct lgw_route *same_path;
-    req->route = lgw_route_find(method, url, &same_path);
-    if (same_path)
+    const char *arg;
+    req->route = lgw_route_find(method, url, &same_path, &arg);
+    if (same_path) {
         req->route_label = same_path->path; /* static: the label outlives MHD's url */
-    if (req->route && req->route->dialect)
-        req->dialect = req->route->dialect;
+        if (same_path->dialect) /* a 405 on /v1/messages is answered as Anthropic answers one */
+            req->dialect = same_path->dialect;
+    }
+    if (arg && strlen(arg) < sizeof(req->path_arg)) /* longer: no such thing, and the handler says so */
+        lgw_strlcpy(req->path_arg, arg, sizeof(req->path_arg));
     if (lgw_req_head_bytes(req, method, url, version) > (size_t)ing->cfg->max_header_bytes) {
         /* Heads up to the connection memory reach this point (config.c sizes it above the cap); larger ones
          * libmicrohttpd answers itself. */

@@ -12,6 +12,7 @@
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
 #include "ingress/validate.h"
+#include "routing/estimate.h"
 #include "routing/strategy.h"
 
 /* A user id from the client is recorded in the ledger; cap it like any other input. */
@@ -169,6 +170,13 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
         goto out;
     }
     req->stream = json_is_true(json_object_get(body, "stream"));
+    if (req->stream) {
+        /* What a stream's start reports as its input (Anthropic's message_start) when the provider has not
+         * counted it by the first chunk: routing's estimate of the same body. */
+        struct lgw_route_needs needs;
+        lgw_route_needs_of(body, kind, true, &needs);
+        req->ds.input_tokens = needs.input_tokens;
+    }
     int64_t timeout_ms = request_timeout(req);
     rc = build_job(req, kind, body, timeout_ms, &job, msg, sizeof(msg));
     body = NULL; /* the job owns it */

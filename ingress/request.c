@@ -21,6 +21,7 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     req->conn = conn;
     /* Every answer carries x-request-id, errors found before the body is read included; a job keeps it. */
     lgw_uuid4(req->id);
+    req->ds.request_id = req->id;
     req->start_us = lgw_mono_us();
     req->route_label = "other";
     req->dialect = &lgw_dialect_openai;

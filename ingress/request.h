@@ -29,6 +29,7 @@ struct lgw_req {
     const struct lgw_route *route; /* NULL: no such route (or method), answered from early_rc */
     const char *route_label;       /* metrics label: the route's path, or "other" */
     const struct lgw_dialect *dialect; /* the client's API dialect, from the route (OpenAI by default) */
+    char path_arg[LGW_NAME_MAX];       /* what a pattern route's braces matched ("gpt-4o" of /v1/models/{id}) */
     struct lgw_buf body;
     int early_rc;   /* an error found before the body was complete (answered after it is read) */
     bool suspended; /* waiting for a reply */

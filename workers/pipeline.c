@@ -101,6 +101,9 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     part.seq = ctx->seq++;
     part.status = 200;
     part.body = chunk;
+    /* What the provider has counted so far: some count the input before the first token (Anthropic's
+     * message_start, Gemini, echo), which an Anthropic client's message_start reports. */
+    part.usage = d->call.res.usage;
     if (part.seq == 0 && d->current) {
         /* The response headers go out with the first chunk: they carry the route up to this call. */
         const struct lgw_model_info *m = d->current;

@@ -1,6 +1,6 @@
 /* test_dialect.c - the client dialects' whole answers (ingress/dialect_*.c): the gateway's own errors in
- * OpenAI's shape with the field at fault as "param", and in Anthropic's shape (which has no such field).
- * Streams are test_sse.c's. */
+ * OpenAI's shape with the field at fault as "param", and in Anthropic's shape (which has no such field);
+ * Anthropic message ids. Streams are test_sse.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,11 +65,56 @@ static void test_anthropic_errors_keep_their_shape(void **state)
                  "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no such route\"}}");
 }
 
+/* A whole answer in Anthropic's shape has an Anthropic message id: msg_ and the chat completion's id without
+ * its chatcmpl- prefix (the stream's message_start makes the same one), or a provider's own msg_ id. */
+static void test_anthropic_message_ids(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id, *want;
+    } cases[] = {
+        {"chatcmpl-6f1c2d3e-0a1b-4c5d-8e9f-0a1b2c3d4e5f", "msg_6f1c2d3e0a1b4c5d8e9f0a1b2c3d4e5f"},
+        {"msg_01XFDUDYJgAACzvnptvVoYEL", "msg_01XFDUDYJgAACzvnptvVoYEL"},
+        {"gen-abc_123", "msg_genabc123"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *answer = json_pack("{s:s, s:s, s:[{s:i, s:{s:s, s:s}, s:s}], s:{s:i, s:i}}", "id", cases[i].id,
+                                   "model", "gpt-4o-mini", "choices", "index", 0, "message", "role", "assistant",
+                                   "content", "hi", "finish_reason", "stop", "usage", "prompt_tokens", 9,
+                                   "completion_tokens", 1);
+        struct lgw_buf out;
+        lgw_buf_init(&out, 0);
+        assert_int_equal(lgw_dialect_anthropic.message(answer, &out), 0);
+        json_t *m = json_loadb(out.ptr, out.len, 0, NULL);
+        assert_non_null(m);
+        assert_string_equal(json_string_value(json_object_get(m, "id")), cases[i].want);
+        assert_string_equal(json_string_value(json_object_get(m, "type")), "message");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "usage"), "input_tokens")), 9);
+        json_decref(m);
+        json_decref(answer);
+        lgw_buf_cleanup(&out);
+    }
+}
+
+/* A 4xx Anthropic has no type of its own for (405 on /v1/messages, 431) is an invalid_request_error. */
+static void test_anthropic_4xx_types(void **state)
+{
+    (void)state;
+    answer_error(&lgw_dialect_anthropic, LGW_ERR(METHOD), NULL, NULL, 405,
+                 "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+                 "\"method not allowed\"}}");
+    answer_error(&lgw_dialect_anthropic, LGW_ERR(HEADERS_TOO_LARGE), NULL, NULL, 431,
+                 "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+                 "\"the request's headers are too large\"}}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_errors_name_the_param),
         cmocka_unit_test(test_anthropic_errors_keep_their_shape),
+        cmocka_unit_test(test_anthropic_message_ids),
+        cmocka_unit_test(test_anthropic_4xx_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
