@@ -24,6 +24,7 @@ static const struct lgw_route routes[] = {
     {NULL,   "/v1/messages/{any}",         not_found,            false, false, &lgw_dialect_anthropic},
     {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai},
     {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai},
+    {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai},
     {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL},
     {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL},
     {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL},

@@ -1,5 +1,6 @@
 /* test_routes.c - the ingress's route table (ingress/routes.c): exact paths, a known path with another
- * method (405), pattern paths and what they matched, and which dialect answers. */
+ * method (405), pattern paths (/v1/models/{id}, /v1/messages/{any}) and what they matched, and which
+ * dialect answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,21 @@ static void test_patterns(void **state)
     (void)state;
     const struct lgw_route *same, *r;
     const char *arg;
+    r = lgw_route_find("GET", "/v1/models/gpt-4o-mini", &same, &arg);
+    assert_non_null(r);
+    assert_string_equal(r->path, "/v1/models/{id}");
+    assert_string_equal(arg, "gpt-4o-mini");
+    r = lgw_route_find("GET", "/v1/models/openai/gpt-4o", &same, &arg); /* provider/model ids have a slash */
+    assert_string_equal(arg, "openai/gpt-4o");
+    r = lgw_route_find("DELETE", "/v1/models/gpt-4o", &same, &arg); /* 405, labelled by the pattern */
+    assert_null(r);
+    assert_string_equal(same->path, "/v1/models/{id}");
+    r = lgw_route_find("GET", "/v1/models", &same, &arg); /* the list itself, not the pattern */
+    assert_string_equal(r->path, "/v1/models");
+    assert_null(arg);
+    r = lgw_route_find("GET", "/v1/models/", &same, &arg); /* nothing after the prefix: no match */
+    assert_null(r);
+
     /* Anthropic's own paths: count_tokens exactly; anything else under /v1/messages/ is its 404, any method */
     r = lgw_route_find("POST", "/v1/messages/count_tokens", &same, &arg);
     assert_string_equal(r->path, "/v1/messages/count_tokens");
