@@ -134,6 +134,7 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
     lgw_strlcpy(req->strategy, reply->strategy, sizeof(req->strategy));
     lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
     req->route_attempts = reply->route_attempts;
+    req->retry_after_s = (reply->retry_after_ms + 999) / 1000; /* whole seconds, never shorter than advised */
     if (with_cost && reply->route_attempts > 0) {
         if (!reply->cost_known)
             lgw_strlcpy(req->cost_usd, "unknown", sizeof(req->cost_usd));
@@ -163,6 +164,11 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
     if (req->retry_header >= 0)
         MHD_add_response_header(resp, "x-should-retry", req->retry_header ? "true" : "false");
+    if (req->retry_after_s > 0) {
+        char s[24];
+        snprintf(s, sizeof(s), "%lld", (long long)req->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
 }
 
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)

@@ -51,6 +51,7 @@ struct lgw_req {
     char route_text[LGW_ROUTE_TEXT_MAX];
     char cost_usd[40]; /* "0.000012345", "unknown", or empty (streams: not known when headers go out) */
     int retry_header;  /* an error answer's x-should-retry: 1 true, 0 false, -1 none (lgw_err_retry_header) */
+    int64_t retry_after_s; /* Retry-After, from a reply that advises one (every breaker open); 0: none */
     struct lgw_req *pending_next;
     bool in_pending; /* guarded by the id's pending shard lock */
 

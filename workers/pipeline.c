@@ -317,6 +317,7 @@ static bool stage_outcome(struct job_run *run)
     lgw_strlcpy(reply->strategy, ev->strategy, sizeof(reply->strategy));
     reply->route_attempts = run->d.attempts;
     lgw_strlcpy(reply->route, run->d.route, sizeof(reply->route));
+    reply->retry_after_ms = run->d.retry_after_ms;
     /* What the client is told it cost is what the ledger records, and a known cost is never negative. */
     LGW_ASSERT(reply->cost_nusd == ev->cost_nusd && reply->cost_known == ev->cost_known);
     LGW_ASSERT(!ev->cost_known || ev->cost_nusd >= 0);
