@@ -18,13 +18,12 @@
 /* A user id from the client is recorded in the ledger; cap it like any other input. */
 #define MAX_USER_LEN 127
 
-/* W3C traceparent: propagate a valid one from the client, otherwise start a new trace. */
+/* W3C traceparent: propagate a valid one from the client (common/trace.h says what is), otherwise start a
+ * new trace. */
 static void take_traceparent(struct lgw_req *req)
 {
     const char *tp = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "traceparent");
-    if (tp && lgw_traceparent_valid(tp, strlen(tp)))
-        lgw_strlcpy(req->traceparent, tp, sizeof(req->traceparent));
-    else
+    if (!tp || !lgw_traceparent_from_header(tp, strlen(tp), req->traceparent))
         lgw_traceparent_new(req->traceparent);
 }
 
@@ -102,10 +101,13 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     job->kind = kind;
     LGW_ASSERT(req->tenant[0] != '\0'); /* admission names the tenant before any job exists */
     lgw_strlcpy(job->tenant, req->tenant, sizeof(job->tenant));
+    /* The end user: x-llmgw-user, else the body's user, else OpenAI's newer safety_identifier (which
+     * replaces user there). */
     const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
-    json_t *juser = json_object_get(body, "user");
-    if (!user && json_is_string(juser))
-        user = json_string_value(juser);
+    if (!user)
+        user = json_string_value(json_object_get(body, "user"));
+    if (!user)
+        user = json_string_value(json_object_get(body, "safety_identifier"));
     if (user && strlen(user) <= MAX_USER_LEN)
         lgw_strlcpy(job->user, user, sizeof(job->user));
     job->created_ms = lgw_wall_ms();

@@ -81,3 +81,28 @@ def test_echo_accepts_what_it_stands_in_for(client):
     for model in ("gpt-4o-mini", "echo"):
         resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": image}])
         assert resp.choices[0].message.content == "what is this?", model
+
+
+def test_user_from_safety_identifier(client, cluster):
+    """The ledger's user is the request's user, else OpenAI's newer safety_identifier."""
+    from conftest import wait_for
+
+    def rid_of(**extra):
+        raw = client.chat.completions.with_raw_response.create(
+            model="echo", messages=[{"role": "user", "content": "who am I"}], extra_body=extra)
+        return raw.headers["x-request-id"]
+
+    by_sid = rid_of(safety_identifier="sid-42")
+    both = rid_of(user="user-7", safety_identifier="sid-42")
+    with pytest.raises(openai.BadRequestError) as err:
+        rid_of(safety_identifier=42)
+    assert err.value.body["param"] == "safety_identifier"
+    cur = cluster.db().cursor()
+
+    def users():
+        cur.execute("SELECT request_id, user_id FROM cost_events WHERE request_id = ANY(%s)", ([by_sid, both],))
+        rows = dict(cur.fetchall())
+        return rows if len(rows) == 2 else None
+
+    rows = wait_for(users, 30, "both requests in the ledger")
+    assert rows == {by_sid: "sid-42", both: "user-7"}
