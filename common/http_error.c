@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
 
@@ -51,12 +52,36 @@ int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out)
     return lgw_http_error_body_param(rc, message, NULL, out);
 }
 
+/* One "suppressed" line: how many lines like the format key were held back (key is a libmicrohttpd format
+ * string, shown up to its first newline, never formatted). */
+static void say_suppressed(void *opaque, const void *key, uint64_t n)
+{
+    const struct lgw_log_limit *l = opaque;
+    const char *fmt = key ? key : "";
+    int len = (int)strcspn(fmt, "\r\n");
+    LGW_WARN(l->module, "suppressed %llu more libmicrohttpd messages like \"%.*s\" (at most %u of a kind a second)",
+             (unsigned long long)n, len > 120 ? 120 : len, fmt, (unsigned)l->per_sec);
+}
+
 void lgw_http_mhd_log_cb(void *cls, const char *fmt, va_list ap)
 {
+    struct lgw_log_limit *l = cls;
+    uint64_t held;
+    const void *held_key;
+    bool allow = lgw_log_limit_allow(l, fmt, lgw_mono_ms(), &held, &held_key);
+    if (held)
+        say_suppressed(l, held_key, held);
+    if (!allow)
+        return;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    LGW_WARN(cls ? (const char *)cls : "http", "%s", msg);
+    LGW_WARN(l->module, "%s", msg);
+}
+
+void lgw_http_mhd_log_flush(struct lgw_log_limit *l)
+{
+    lgw_log_limit_flush(l, lgw_mono_ms(), say_suppressed, l);
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 
 #include "common/buf.h"
+#include "common/log_limit.h"
 
 /* The inner object {"message","type","param","code"} of row rc (either sign; 0 is treated as INTERNAL,
  * an error object for success being a caller bug). message NULL: the table's text. param: the request field
@@ -23,8 +24,17 @@ int lgw_http_error_body_param(int rc, const char *message, const char *param, st
 /* lgw_http_error_body_param with no param. */
 int lgw_http_error_body(int rc, const char *message, struct lgw_buf *out);
 
-/* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER callback: its messages become JSON log lines of module cls
- * (a const char *). Any thread. */
+/* Lines of one kind (one libmicrohttpd message format) logged per second; the rest are counted (log_limit.h).
+ * A hostile client can make libmicrohttpd warn once per connection: a flood once filled 182 of 205 lines. */
+#define LGW_HTTP_LOG_PER_SEC 5
+
+/* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER callback: its messages become JSON warn lines of the module of
+ * cls, a struct lgw_log_limit * (initialised with LGW_HTTP_LOG_PER_SEC, owned by the server's context), at
+ * most LGW_HTTP_LOG_PER_SEC a second per message format, with a "suppressed" line for the rest. Any
+ * thread. */
 void lgw_http_mhd_log_cb(void *cls, const char *fmt, va_list ap);
+/* Says the lines l held back in seconds that are over (call about once a second, so a flood that stopped
+ * is still reported, and once at the end). Any thread. */
+void lgw_http_mhd_log_flush(struct lgw_log_limit *l);
 
 #endif

@@ -177,7 +177,7 @@ static int start_http(struct lgw_ingress *ing)
                          MHD_USE_ERROR_LOG;
     ing->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, access_cb, ing, MHD_OPTION_EXTERNAL_LOGGER, lgw_http_mhd_log_cb,
-        "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        &ing->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         /* Sized above max_header_bytes (config.c), so heads up to the cap reach begin(); only heads larger
@@ -199,6 +199,7 @@ int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct 
     struct lgw_ingress *ing = lgw_calloc(1, sizeof(*ing));
     ing->cfg = cfg;
     ing->m = m;
+    lgw_log_limit_init(&ing->mhd_log, "http", LGW_HTTP_LOG_PER_SEC);
     *out = NULL;
     declare_metrics(m);
     if (cfg->ingress_id[0])
@@ -292,5 +293,7 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     }
     lgw_pending_free(ing->pending);
     lgw_catalog_holder_free(ing->catalog);
+    lgw_http_mhd_log_flush(&ing->mhd_log);
+    lgw_log_limit_cleanup(&ing->mhd_log);
     free(ing);
 }

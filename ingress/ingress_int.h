@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/envelope.h"
+#include "common/log_limit.h"
 #include "common/metrics.h"
 #include "ingress/pending.h"
 
@@ -40,6 +41,7 @@ struct lgw_ingress {
     struct lgw_ready_check extra_ready[4];
     int nextra_ready;
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
+    struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
 };
 
 #endif

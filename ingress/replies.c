@@ -13,6 +13,7 @@
 #include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/http_error.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/topics.h"
@@ -134,7 +135,7 @@ static bool create_topics(struct lgw_ingress *ing)
 static void *reply_main(void *arg)
 {
     struct lgw_ingress *ing = arg;
-    int64_t next_sweep = 0, next_setup = 0;
+    int64_t next_sweep = 0, next_setup = 0, next_log_flush = 0;
     bool topics = false;
     while (!atomic_load(&ing->stop_bg)) {
         int64_t now = lgw_mono_ms();
@@ -158,6 +159,12 @@ static void *reply_main(void *arg)
         if (now >= next_sweep) {
             sweep(ing);
             next_sweep = now + SWEEP_INTERVAL_MS;
+        }
+        if (now >= next_log_flush) {
+            /* The ingress's one ticking thread says what libmicrohttpd's rate-limited warnings held back, so
+             * the count of a flood that stopped is not left waiting for the next warning. */
+            lgw_http_mhd_log_flush(&ing->mhd_log);
+            next_log_flush = now + 1000;
         }
     }
     return NULL;
