@@ -4,7 +4,7 @@
 #   bash bench/peers.sh
 # Environment: LLMGW_BENCH_QUICK=1 for short runs; LLMGW_BENCH_TARGETS=direct,llmgw (a subset);
 # LLMGW_BENCH_SCENARIOS=latency,stream (a subset of kafka_floor,latency,stream,memory,frontier);
-# LLMGW_BENCH_LLMGW_ENV=LLMGW_HTTP_CONNECTION_MEMORY=8192 (settings for llmgw's processes).
+# LLMGW_BENCH_LLMGW_ENV=LLMGW_HTTP_CONNECTION_MEMORY=16384 (settings for llmgw's processes, comma-separated).
 # Installs the peers on first use (bench/peers/start_*.sh: Portkey from npm, LiteLLM 1.74.9 pinned in a
 # throwaway virtualenv without credentials). Writes bench/results/peers-<date>.json and prints the table.
 # Not a test: nothing here asserts a timing.

@@ -67,7 +67,7 @@ const char *lgw_anth_error_type(int status)
     for (size_t i = 0; i < N_ANTH_ERRORS; i++)
         if (anth_errors[i].status == status)
             return anth_errors[i].type;
-    return "api_error";
+    return status >= 400 && status < 500 ? "invalid_request_error" : "api_error"; /* 405, 408, 422, 431 */
 }
 
 int lgw_anth_error_status(const char *type)

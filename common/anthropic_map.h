@@ -20,7 +20,8 @@ const char *lgw_anth_tool_choice_type(const char *openai_choice);
 /* Anthropic tool_choice type (auto, none, any; "tool" is handled by the caller) -> OpenAI's string. */
 const char *lgw_anth_openai_tool_choice(const char *anthropic_type);
 
-/* Anthropic's error type for an HTTP status (400 invalid_request_error ... 529/503 overloaded_error). */
+/* Anthropic's error type for an HTTP status (400 invalid_request_error ... 529/503 overloaded_error); a 4xx
+ * Anthropic has no type of its own for is invalid_request_error, anything else api_error. */
 const char *lgw_anth_error_type(int status);
 /* The status Anthropic answers an error type with (overloaded_error 529; unknown types 500). */
 int lgw_anth_error_status(const char *type);

@@ -64,11 +64,17 @@ static const struct opt opts[] = {
     I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
     I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
     I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000, "Most concurrent client connections."),
-    I(http_connection_memory, "LLMGW_HTTP_CONNECTION_MEMORY", "8192", 4096, 1048576,
-      "libmicrohttpd's memory pool per open connection: request headers and the read buffer (bodies stream "
-      "through it into our own buffer, so large bodies need no more). 8 KiB takes headers up to about 7 KB (more: "
-      "431). It sets the ingress's memory per open connection: 1,000 in-flight requests peaked at 80 MB with "
-      "64 KiB, 34 MB with 16 KiB, 26 MB with 8 KiB."),
+    I(max_header_bytes, "LLMGW_MAX_HEADER_BYTES", "8192", 1024, 262144,
+      "Largest request head (request line and header fields) the ingress serves; above it the answer is a JSON "
+      "431 (`request_headers_too_large`), sent once the body is read, and counted in "
+      "`llmgw_http_headers_too_large_total`."),
+    I(http_connection_memory, "LLMGW_HTTP_CONNECTION_MEMORY", "12288", 5120, 1048576,
+      "libmicrohttpd's memory pool per open connection: the request head, its header records and the read buffer "
+      "(bodies stream through it into our own buffer, so large bodies need no more). At least max_header_bytes + "
+      "4 KiB, so a head up to the cap reaches the gateway with room for its answer; a head larger than this pool "
+      "(less about 400 bytes) never does, and libmicrohttpd answers it itself (an HTML 431, or a closed "
+      "connection). It sets the ingress's memory per open connection: 1,000 in-flight requests peaked at 80 MB "
+      "with 64 KiB, 34 MB with 16 KiB, 26 MB with 8 KiB."),
     I(worker_concurrency, "LLMGW_WORKER_CONCURRENCY", "1024", 1, 1000000,
       "Jobs one worker process holds at once (queued, planning, or calling a provider). At the limit the worker "
       "pauses its Kafka partitions, without a rebalance, and resumes below it. Provider calls wait on an event "
@@ -403,6 +409,13 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     if (cfg->compat_base_url[0] && !outbound_url_ok(cfg->compat_base_url)) {
         lgw_buf_puts(errs, "compat_base_url: must be https://, or http:// to a loopback address\n");
+        rc = LGW_ERR(CONFIG);
+    }
+    if (cfg->http_connection_memory < cfg->max_header_bytes + 4096) {
+        /* Measured with libmicrohttpd 0.9.75: a head reaches the access handler up to the pool size less about
+         * 350 bytes (its header records); the answer's own headers need room in the same pool. */
+        lgw_buf_printf(errs, "http_connection_memory: must be at least max_header_bytes + 4096 (%lld)\n",
+                       (long long)(cfg->max_header_bytes + 4096));
         rc = LGW_ERR(CONFIG);
     }
     for (const char *c = cfg->ingress_id; *c; c++) {

@@ -40,6 +40,7 @@ struct lgw_config {
     int64_t max_json_depth;
     int64_t http_threads;
     int64_t max_connections;
+    int64_t max_header_bytes;
     int64_t http_connection_memory;
     int64_t worker_concurrency;
     int64_t worker_plan_threads;

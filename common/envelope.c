@@ -247,6 +247,8 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
         json_object_set_new(o, "strategy", json_string(reply->strategy));
     json_object_set_new(o, "route_attempts", json_integer(reply->route_attempts));
     json_object_set_new(o, "route", json_string(reply->route));
+    if (reply->retry_after_ms > 0)
+        json_object_set_new(o, "retry_after_ms", json_integer(reply->retry_after_ms));
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -282,6 +284,8 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
         get_int(root, "route_attempts", &n, false, 0, 1000, why, whysz))
         goto out;
     reply->route_attempts = (int)n;
+    if (get_int(root, "retry_after_ms", &reply->retry_after_ms, false, 0, 86400000, why, whysz))
+        goto out;
     json_t *known = json_object_get(root, "cost_known");
     reply->cost_known = !known || json_is_true(known);
     reply->cost_estimated = json_is_true(json_object_get(root, "cost_estimated"));

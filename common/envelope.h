@@ -79,6 +79,9 @@ struct lgw_reply {
     char strategy[32];
     int route_attempts;
     char route[LGW_ROUTE_TEXT_MAX];
+    /* When the client may try again (its Retry-After), for an answer that knows: every breaker open. 0: no
+     * advice. */
+    int64_t retry_after_ms;
 };
 
 int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);

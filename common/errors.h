@@ -45,6 +45,8 @@
     X(TOKENS_RATE_LIMITED, 429, "tokens", "rate_limit_exceeded", true, "rate limit reached for tokens")   \
     X(QUOTA, 429, "insufficient_quota", "insufficient_quota", false,                                      \
       "You exceeded your current quota; raise the budget before trying again.")                            \
+    X(HEADERS_TOO_LARGE, 431, "invalid_request_error", "request_headers_too_large", false,                \
+      "the request's headers are too large")                                                              \
     X(SERVER_ERROR, 500, "server_error", "server_error", true, "the server had an error processing the request") \
     X(INTERNAL, 500, "server_error", "internal_error", false, "internal error")                           \
     X(NOMEM, 500, "server_error", "internal_error", false, "out of memory")                                \

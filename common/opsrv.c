@@ -18,6 +18,7 @@
 
 struct lgw_opsrv {
     struct MHD_Daemon *daemon;
+    struct lgw_log_limit mhd_log; /* libmicrohttpd's warnings, rate-limited */
     struct lgw_metrics *m;
     bool (*ready_cb)(void *opaque);
     void *opaque;
@@ -129,13 +130,15 @@ int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*re
     srv->m = m;
     srv->ready_cb = ready_cb;
     srv->opaque = opaque;
+    lgw_log_limit_init(&srv->mhd_log, "opsrv", LGW_HTTP_LOG_PER_SEC);
     srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
                                    (uint16_t)port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                                   lgw_http_mhd_log_cb, "opsrv", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                   lgw_http_mhd_log_cb, &srv->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                    MHD_OPTION_CONNECTION_LIMIT,
                                    (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
     if (!srv->daemon) {
         LGW_ERROR("opsrv", "cannot listen on %s:%d", addr, port);
+        lgw_log_limit_cleanup(&srv->mhd_log);
         free(srv);
         return LGW_ERR(IO);
     }
@@ -149,5 +152,7 @@ void lgw_opsrv_stop(struct lgw_opsrv *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->daemon);
+    lgw_http_mhd_log_flush(&srv->mhd_log);
+    lgw_log_limit_cleanup(&srv->mhd_log);
     free(srv);
 }

@@ -18,19 +18,38 @@ static bool hex_run(const char *s, size_t n, bool *all_zero)
     return true;
 }
 
-bool lgw_traceparent_valid(const char *s, size_t len)
+/* The fields after the version, laid out as version 00 has them: "-" trace-id "-" parent-id "-" flags,
+ * lowercase hex, neither id all zeros. s has at least LGW_TRACEPARENT_LEN bytes. */
+static bool fields_ok(const char *s)
 {
     bool zero;
-    if (!s || len != LGW_TRACEPARENT_LEN || s[2] != '-' || s[35] != '-' || s[52] != '-')
-        return false;
-    /* Version ff is invalid; versions we do not know keep this layout, so only 00's fields are checked. */
-    if (!hex_run(s, 2, &zero) || memcmp(s, "ff", 2) == 0)
+    if (s[2] != '-' || s[35] != '-' || s[52] != '-')
         return false;
     if (!hex_run(s + 3, 32, &zero) || zero) /* trace-id */
         return false;
     if (!hex_run(s + 36, 16, &zero) || zero) /* parent-id */
         return false;
-    return hex_run(s + 53, 2, &zero);
+    return hex_run(s + 53, 2, &zero); /* flags */
+}
+
+bool lgw_traceparent_valid(const char *s, size_t len)
+{
+    return s && len == LGW_TRACEPARENT_LEN && memcmp(s, "00", 2) == 0 && fields_ok(s);
+}
+
+bool lgw_traceparent_from_header(const char *s, size_t len, char out[LGW_TRACEPARENT_SIZE])
+{
+    bool zero;
+    if (!s || len < LGW_TRACEPARENT_LEN || !hex_run(s, 2, &zero) || memcmp(s, "ff", 2) == 0)
+        return false;
+    if (memcmp(s, "00", 2) == 0 ? len != LGW_TRACEPARENT_LEN : len > LGW_TRACEPARENT_LEN && s[55] != '-')
+        return false; /* 00 is exactly its fields; a later version may add fields after a "-" */
+    if (!fields_ok(s))
+        return false;
+    memcpy(out, "00", 2);
+    memcpy(out + 2, s + 2, LGW_TRACEPARENT_LEN - 2);
+    out[LGW_TRACEPARENT_LEN] = '\0';
+    return true;
 }
 
 void lgw_traceparent_new(char out[LGW_TRACEPARENT_SIZE])

@@ -12,8 +12,14 @@
 #define LGW_TRACEPARENT_LEN 55  /* characters, without the NUL */
 #define LGW_TRACEPARENT_SIZE 56 /* a buffer that holds one */
 
-/* True when s[0..len) is a valid version-00 traceparent. Thread-safe. */
+/* True when s[0..len) is a valid version-00 traceparent (what llmgw writes on its records). Thread-safe. */
 bool lgw_traceparent_valid(const char *s, size_t len);
+/* A client's traceparent header s[0..len) as the version-00 value llmgw carries on, into out; false when it
+ * must be ignored (a new trace starts). As W3C Trace Context says: version 00 is exactly its 55 characters;
+ * version ff is invalid; a later version is read by version 00's layout (it must be at least as long and,
+ * when longer, go on with "-") and carried on as 00, the version this code speaks. Every field lowercase
+ * hex, neither id all zeros. Thread-safe. */
+bool lgw_traceparent_from_header(const char *s, size_t len, char out[LGW_TRACEPARENT_SIZE]);
 /* Writes a new traceparent (random trace-id and parent-id, sampled flag) to out. Thread-safe. */
 void lgw_traceparent_new(char out[LGW_TRACEPARENT_SIZE]);
 

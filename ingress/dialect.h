@@ -13,16 +13,23 @@
 #include "common/envelope.h"
 
 /* An error to answer: either the gateway's own (rc from the error table, message or NULL for the table's
- * text) or a worker's (status and the OpenAI error body it sent, borrowed). */
+ * text, the field at fault when there is one) or a worker's (status and the OpenAI error body it sent,
+ * borrowed). The OpenAI dialect answers param as OpenAI does; Anthropic's error shape has no such field. */
 struct lgw_answer_error {
     int status;
     int rc;             /* the gateway's own: an LGW_ERR; 0 when body says */
     const char *message;
+    const char *param;  /* the gateway's own: the request field at fault ("max_tokens"), or NULL */
     json_t *body;       /* a worker's OpenAI-style error body, or NULL */
 };
 
 /* Per-stream state a dialect keeps between chunks (embedded in the request; one thread at a time). */
 struct lgw_dialect_stream {
+    /* Set before the first chunk: the request's input tokens as far as they are known then (the provider's
+     * count when the first chunk carries it, else the gateway's estimate), and the request id (an id for a
+     * stream that ends before any chunk names one). */
+    int64_t input_tokens, cached_input_tokens;
+    const char *request_id;
     bool started;
     int open;  /* Anthropic: 0 no block, 1 text block, 2 tool_use block */
     int index; /* Anthropic: index of the open block */

@@ -193,6 +193,27 @@ static json_t *usage_from_openai(int64_t prompt, int64_t completion, int64_t cac
                      "cache_creation_input_tokens", (json_int_t)0);
 }
 
+/* Anthropic's message ids are "msg_...": a provider's own (the Anthropic adapter passes it on) is kept; any
+ * other ("chatcmpl-<uuid>" from OpenAI or echo) becomes msg_ with its letters and digits after the prefix,
+ * so the same answer has the same id streamed or not. NULL or empty: msg_ and the fallback's. New reference. */
+static json_t *message_id(json_t *id, const char *fallback)
+{
+    const char *src = json_string_value(id);
+    if (src && strncmp(src, "msg_", 4) == 0)
+        return json_incref(id);
+    if (!src || !src[0])
+        src = fallback ? fallback : "";
+    if (strncmp(src, "chatcmpl-", 9) == 0)
+        src += 9;
+    char out[128] = "msg_";
+    size_t n = 4;
+    for (; *src && n < sizeof(out) - 1; src++)
+        if ((*src >= '0' && *src <= '9') || (*src >= 'a' && *src <= 'z') || (*src >= 'A' && *src <= 'Z'))
+            out[n++] = *src;
+    out[n] = '\0';
+    return json_string(out);
+}
+
 static json_t *message_json(json_t *c)
 {
     json_t *choice = json_array_get(json_object_get(c, "choices"), 0), *m = json_object_get(choice, "message");
@@ -205,7 +226,8 @@ static json_t *message_json(json_t *c)
     lgw_anth_append_tool_use(json_object_get(m, "tool_calls"), content);
     json_t *u = json_object_get(c, "usage");
     int64_t cached = json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
-    return json_pack("{s:O, s:s, s:s, s:O, s:o, s:s, s:n, s:o}", "id", json_object_get(c, "id"), "type", "message",
+    return json_pack("{s:o, s:s, s:s, s:O, s:o, s:s, s:n, s:o}", "id", message_id(json_object_get(c, "id"), NULL),
+                     "type", "message",
                      "role", "assistant", "model", json_object_get(c, "model"), "content", content, "stop_reason",
                      lgw_anth_stop_reason(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
                      "usage",
@@ -236,17 +258,23 @@ static void close_block(struct lgw_dialect_stream *s, struct lgw_buf *out)
 }
 
 /* Every Anthropic stream opens with message_start (the SDKs refuse any other event first), from the first
- * chunk's id and model; chunk NULL (a stream that ends before any chunk) gives them as null. */
+ * chunk's id and model; chunk NULL (a stream that ends before any chunk) gives the request's id and a null
+ * model. Its input tokens are what was known before the first chunk (dialect.h): the provider's count when
+ * it gave one that early (Anthropic, Gemini, echo), else the gateway's estimate (OpenAI counts only at the
+ * end); message_delta at the end always carries the provider's final count. */
 static void start_message(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)
 {
     if (s->started)
         return;
     s->started = true;
     event(out, "message_start",
-          json_pack("{s:s, s:{s:O?, s:s, s:s, s:O?, s:[], s:n, s:n, s:{s:i, s:i}}}", "type", "message_start",
-                    "message", "id", json_object_get(chunk, "id"), "type", "message", "role", "assistant", "model",
-                    json_object_get(chunk, "model"), "content", "stop_reason", "stop_sequence", "usage",
-                    "input_tokens", 0, "output_tokens", 0));
+          json_pack("{s:s, s:{s:o, s:s, s:s, s:O?, s:[], s:n, s:n, s:{s:I, s:I, s:I, s:I}}}", "type",
+                    "message_start", "message", "id", message_id(json_object_get(chunk, "id"), s->request_id),
+                    "type", "message", "role", "assistant", "model", json_object_get(chunk, "model"), "content",
+                    "stop_reason", "stop_sequence", "usage", "input_tokens",
+                    (json_int_t)(s->input_tokens - s->cached_input_tokens), "output_tokens", (json_int_t)0,
+                    "cache_read_input_tokens", (json_int_t)s->cached_input_tokens, "cache_creation_input_tokens",
+                    (json_int_t)0));
 }
 
 static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out)

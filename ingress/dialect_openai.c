@@ -37,7 +37,8 @@ static void error(const struct lgw_answer_error *err, struct lgw_buf *out)
 {
     if (err->body && dump(err->body, out) == 0)
         return;
-    lgw_http_error_body(err->rc ? err->rc : lgw_err_from_status(err->status), lgw_answer_error_message(err), out);
+    lgw_http_error_body_param(err->rc ? err->rc : lgw_err_from_status(err->status), lgw_answer_error_message(err),
+                              err->param, out);
 }
 
 /* The chunk that ends an answer: a choice's finish_reason, or the usage chunk (no choices, usage set). */

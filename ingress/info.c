@@ -1,6 +1,7 @@
-/* info.c - GET /healthz, /readyz, /metrics, /v1/models (see info.h). */
+/* info.c - GET /healthz, /readyz, /metrics, /v1/models, /v1/models/{id} (see info.h). */
 #include "ingress/info.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,27 @@ enum MHD_Result lgw_info_models(struct lgw_req *req)
     lgw_catalog_unref(cat);
     char *text = json_dumps(models, JSON_COMPACT);
     json_decref(models);
+    if (!text)
+        return lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
+    lgw_req_complete(req, 200, text, strlen(text));
+    return lgw_req_queue(req, NULL);
+}
+
+enum MHD_Result lgw_info_model(struct lgw_req *req)
+{
+    struct lgw_ingress *ing = req->ing;
+    lgw_catalog_holder_refresh(ing->catalog);
+    struct lgw_catalog *cat = lgw_catalog_current(ing->catalog);
+    json_t *model = req->path_arg[0] ? lgw_router_model_json(cat, ing->cfg, req->path_arg) : NULL;
+    lgw_catalog_unref(cat);
+    if (!model) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "The model '%.128s' does not exist or is not served by this gateway.",
+                 req->path_arg);
+        return lgw_req_answer_error_param(req, LGW_ERR(MODEL_NOT_FOUND), msg, "model");
+    }
+    char *text = json_dumps(model, JSON_COMPACT);
+    json_decref(model);
     if (!text)
         return lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
     lgw_req_complete(req, 200, text, strlen(text));

@@ -1,5 +1,6 @@
 /* info.h - the ingress's GET endpoints that answer from this process: liveness, readiness, metrics, and the
- * model list (from this ingress's copy of the catalog). Route handlers (ingress/routes.h); HTTP thread. */
+ * model list and its entries (from this ingress's copy of the catalog). Route handlers (ingress/routes.h);
+ * HTTP thread. */
 #ifndef LGW_INFO_H
 #define LGW_INFO_H
 
@@ -11,5 +12,7 @@ enum MHD_Result lgw_info_healthz(struct lgw_req *req);
 enum MHD_Result lgw_info_readyz(struct lgw_req *req);
 enum MHD_Result lgw_info_metrics(struct lgw_req *req);
 enum MHD_Result lgw_info_models(struct lgw_req *req);
+/* One model of that list by the id in the path (req->path_arg), or 404 model_not_found. */
+enum MHD_Result lgw_info_model(struct lgw_req *req);
 
 #endif

@@ -27,24 +27,35 @@
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
 
-/* The first call for a request: match its route, and refuse an oversized body from its declared length
- * before reading a byte of it. */
+/* The first call for a request: match its route, refuse a head above max_header_bytes (once the body is
+ * read), and refuse an oversized body from its declared length before reading a byte of it. */
 static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *conn, const char *url,
-                             const char *method, void **con_cls)
+                             const char *method, const char *version, void **con_cls)
 {
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
     *con_cls = req;
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, 1);
     const struct lgw_route *same_path;
-    req->route = lgw_route_find(method, url, &same_path);
-    if (same_path)
+    const char *arg;
+    req->route = lgw_route_find(method, url, &same_path, &arg);
+    if (same_path) {
         req->route_label = same_path->path; /* static: the label outlives MHD's url */
+        if (same_path->dialect) /* a 405 on /v1/messages is answered as Anthropic answers one */
+            req->dialect = same_path->dialect;
+    }
+    if (arg && strlen(arg) < sizeof(req->path_arg)) /* longer: no such thing, and the handler says so */
+        lgw_strlcpy(req->path_arg, arg, sizeof(req->path_arg));
+    if (lgw_req_head_bytes(req, method, url, version) > (size_t)ing->cfg->max_header_bytes) {
+        /* Heads up to the connection memory reach this point (config.c sizes it above the cap); larger ones
+         * libmicrohttpd answers itself. */
+        lgw_metrics_add(ing->m, "llmgw_http_headers_too_large_total", NULL, 1);
+        req->early_rc = LGW_ERR(HEADERS_TOO_LARGE);
+        return MHD_YES;
+    }
     if (!req->route) {
         req->early_rc = same_path ? LGW_ERR(METHOD) : LGW_ERR(NOT_FOUND);
         return MHD_YES;
     }
-    if (req->route->dialect)
-        req->dialect = req->route->dialect;
     if (req->route->body) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         long long n;
@@ -62,10 +73,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    (void)version;
     struct lgw_req *req = *con_cls;
     if (!req)
-        return begin(cls, conn, url, method, con_cls);
+        return begin(cls, conn, url, method, version, con_cls);
     if (req->done) { /* resumed after the reply, the deadline or a failure */
         if (req->stream_started)
             return lgw_sse_queue(req);
@@ -106,7 +116,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
     /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched, and
-     * the workers are told, so the provider call stops instead of burning tokens for nobody. */
+     * the workers are told, so the provider call stops instead of burning tokens for nobody. A stream that
+     * ended is never still in it: the reply thread takes a request out before passing on the reply that ends
+     * its answer (replies.c), so this is the only sign needed. */
     if (lgw_pending_remove(ing->pending, req)) {
         if (req->stream && lgw_jobs_cancel(req) == 0)
             LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "client left mid-stream; cancel sent");
@@ -144,6 +156,10 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_replies_foreign_tenant_total", LGW_METRIC_COUNTER,
                         "Replies refused because they were written for another tenant than their request's.");
     lgw_metrics_add(m, "llmgw_replies_foreign_tenant_total", NULL, 0);
+    lgw_metrics_declare(m, "llmgw_http_headers_too_large_total", LGW_METRIC_COUNTER,
+                        "Requests answered 431 because their head was larger than max_header_bytes (heads larger "
+                        "than the connection memory are answered by libmicrohttpd and not counted).");
+    lgw_metrics_add(m, "llmgw_http_headers_too_large_total", NULL, 0);
 }
 
 static int start_http(struct lgw_ingress *ing)
@@ -161,10 +177,11 @@ static int start_http(struct lgw_ingress *ing)
                          MHD_USE_ERROR_LOG;
     ing->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, access_cb, ing, MHD_OPTION_EXTERNAL_LOGGER, lgw_http_mhd_log_cb,
-        "http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        &ing->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-        /* Also the header-size cap: larger headers get an automatic 431. */
+        /* Sized above max_header_bytes (config.c), so heads up to the cap reach begin(); only heads larger
+         * than this pool get libmicrohttpd's own 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned int)1024,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, ing, MHD_OPTION_NOTIFY_CONNECTION, connection_cb, ing,
@@ -197,6 +214,7 @@ int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const s
     for (int i = 0; i < nchecks; i++)
         ing->extra_ready[i] = (struct lgw_ready_check){checks[i].cb, checks[i].opaque};
     ing->nextra_ready = nchecks;
+    lgw_log_limit_init(&ing->mhd_log, "http", LGW_HTTP_LOG_PER_SEC);
     declare_metrics(m);
     if (cfg->ingress_id[0])
         lgw_strlcpy(ing->id, cfg->ingress_id, sizeof(ing->id));
@@ -283,5 +301,7 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     }
     lgw_pending_free(ing->pending);
     lgw_catalog_holder_free(ing->catalog);
+    lgw_http_mhd_log_flush(&ing->mhd_log);
+    lgw_log_limit_cleanup(&ing->mhd_log);
     free(ing);
 }

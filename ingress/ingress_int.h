@@ -2,7 +2,8 @@
  * readiness). Data only: every function lives in the file that owns its job, and the files depend on each
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
- *   jobs <- admission, pending ; info <- admission ; routes <- jobs, info ; ingress <- routes, replies */
+ *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
+ *   routes <- jobs, info, count_tokens ; ingress <- routes, replies */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 
@@ -13,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/envelope.h"
+#include "common/log_limit.h"
 #include "common/metrics.h"
 #include "ingress/pending.h"
 
@@ -41,6 +43,7 @@ struct lgw_ingress {
     struct lgw_ready_check extra_ready[4]; /* LGW_INGRESS_READY_CHECKS_MAX */
     int nextra_ready;
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
+    struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
 };
 
 #endif

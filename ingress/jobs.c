@@ -12,18 +12,18 @@
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
 #include "ingress/validate.h"
+#include "routing/estimate.h"
 #include "routing/strategy.h"
 
 /* A user id from the client is recorded in the ledger; cap it like any other input. */
 #define MAX_USER_LEN 127
 
-/* W3C traceparent: propagate a valid one from the client, otherwise start a new trace. */
+/* W3C traceparent: propagate a valid one from the client (common/trace.h says what is), otherwise start a
+ * new trace. */
 static void take_traceparent(struct lgw_req *req)
 {
     const char *tp = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "traceparent");
-    if (tp && lgw_traceparent_valid(tp, strlen(tp)))
-        lgw_strlcpy(req->traceparent, tp, sizeof(req->traceparent));
-    else
+    if (!tp || !lgw_traceparent_from_header(tp, strlen(tp), req->traceparent))
         lgw_traceparent_new(req->traceparent);
 }
 
@@ -59,13 +59,15 @@ static int64_t request_timeout(struct lgw_req *req)
     return limit;
 }
 
-/* The client's body as an OpenAI-shaped, validated request (*out: new reference). */
-static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out, char *msg, size_t msgsz)
+/* The client's body as an OpenAI-shaped, validated request (*out: new reference). On failure msg says why
+ * and param names the field at fault ("" when none does). */
+static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out, char *msg, size_t msgsz,
+                      char *param, size_t paramsz)
 {
     const struct lgw_config *cfg = req->ing->cfg;
-    char param[64];
     json_t *raw = NULL, *body = NULL;
     *out = NULL;
+    param[0] = '\0';
     int rc = lgw_validate_parse(req->body.ptr ? req->body.ptr : "", req->body.len, (int)cfg->max_json_depth, &raw,
                                 msg, msgsz);
     if (rc)
@@ -74,10 +76,11 @@ static int parse_body(struct lgw_req *req, enum lgw_job_kind kind, json_t **out,
     json_decref(raw);
     if (rc)
         return rc;
-    rc = kind == LGW_JOB_EMBEDDINGS ? lgw_validate_embeddings(body, msg, msgsz, param, sizeof(param))
-                                    : lgw_validate_chat(body, msg, msgsz, param, sizeof(param));
+    rc = kind == LGW_JOB_EMBEDDINGS ? lgw_validate_embeddings(body, msg, msgsz, param, paramsz)
+                                    : lgw_validate_chat(body, msg, msgsz, param, paramsz);
     if (rc == 0 && kind == LGW_JOB_EMBEDDINGS && json_is_true(json_object_get(body, "stream"))) {
         snprintf(msg, msgsz, "Streaming is only available for chat completions.");
+        snprintf(param, paramsz, "stream");
         rc = LGW_ERR(UNSUPPORTED);
     }
     if (rc) {
@@ -94,15 +97,17 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
 {
     memset(job, 0, sizeof(*job));
     job->body = body;
-    lgw_uuid4(req->id);
-    lgw_strlcpy(job->id, req->id, sizeof(job->id));
+    lgw_strlcpy(job->id, req->id, sizeof(job->id)); /* the request's id, already in its answer's x-request-id */
     job->kind = kind;
     LGW_ASSERT(req->tenant[0] != '\0'); /* admission names the tenant before any job exists */
     lgw_strlcpy(job->tenant, req->tenant, sizeof(job->tenant));
+    /* The end user: x-llmgw-user, else the body's user, else OpenAI's newer safety_identifier (which
+     * replaces user there). */
     const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
-    json_t *juser = json_object_get(body, "user");
-    if (!user && json_is_string(juser))
-        user = json_string_value(juser);
+    if (!user)
+        user = json_string_value(json_object_get(body, "user"));
+    if (!user)
+        user = json_string_value(json_object_get(body, "safety_identifier"));
     if (user && strlen(user) <= MAX_USER_LEN)
         lgw_strlcpy(job->user, user, sizeof(job->user));
     job->created_ms = lgw_wall_ms();
@@ -153,7 +158,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
 
 static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
 {
-    char msg[512];
+    char msg[512], param[64];
     json_t *body = NULL;
     struct lgw_job job;
     struct lgw_buf payload;
@@ -161,12 +166,19 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
     lgw_buf_init(&payload, 0);
     enum MHD_Result r;
 
-    int rc = parse_body(req, kind, &body, msg, sizeof(msg));
+    int rc = parse_body(req, kind, &body, msg, sizeof(msg), param, sizeof(param));
     if (rc) {
-        r = lgw_req_answer_error(req, rc, msg);
+        r = lgw_req_answer_error_param(req, rc, msg, param);
         goto out;
     }
     req->stream = json_is_true(json_object_get(body, "stream"));
+    if (req->stream) {
+        /* What a stream's start reports as its input (Anthropic's message_start) when the provider has not
+         * counted it by the first chunk: routing's estimate of the same body. */
+        struct lgw_route_needs needs;
+        lgw_route_needs_of(body, kind, true, &needs);
+        req->ds.input_tokens = needs.input_tokens;
+    }
     int64_t timeout_ms = request_timeout(req);
     rc = build_job(req, kind, body, timeout_ms, &job, msg, sizeof(msg));
     body = NULL; /* the job owns it */

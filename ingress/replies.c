@@ -13,6 +13,7 @@
 #include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/http_error.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/topics.h"
@@ -49,10 +50,17 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_reply_cleanup(&reply);
         return;
     }
-    if (req->stream) {
+    if (req->stream && !lgw_sse_ends(req, &reply)) {
         lgw_sse_reply(req, &reply);
-        if (lgw_sse_finished(req) && lgw_pending_remove(ing->pending, req))
-            lgw_req_unref(req);
+    } else if (req->stream) {
+        /* The reply that ends the answer: out of the map first, then passed on. Once the end is buffered the
+         * HTTP thread may write it and MHD report the request complete at once; a request still in the map
+         * then is a client that left mid-stream (ingress.c sends a cancel), so it must not be in it by then.
+         * Not in the map any more: its client already left, and the cancel went out. */
+        if (lgw_pending_remove(ing->pending, req)) {
+            lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+            lgw_sse_reply(req, &reply);
+        }
     } else if (!reply.final) {
         /* A chunk for a request that did not ask to stream: a batch producer's job, not ours to show. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
@@ -127,7 +135,7 @@ static bool create_topics(struct lgw_ingress *ing)
 static void *reply_main(void *arg)
 {
     struct lgw_ingress *ing = arg;
-    int64_t next_sweep = 0, next_setup = 0;
+    int64_t next_sweep = 0, next_setup = 0, next_log_flush = 0;
     bool topics = false;
     while (!atomic_load(&ing->stop_bg)) {
         int64_t now = lgw_mono_ms();
@@ -151,6 +159,12 @@ static void *reply_main(void *arg)
         if (now >= next_sweep) {
             sweep(ing);
             next_sweep = now + SWEEP_INTERVAL_MS;
+        }
+        if (now >= next_log_flush) {
+            /* The ingress's one ticking thread says what libmicrohttpd's rate-limited warnings held back, so
+             * the count of a flood that stopped is not left waiting for the next warning. */
+            lgw_http_mhd_log_flush(&ing->mhd_log);
+            next_log_flush = now + 1000;
         }
     }
     return NULL;

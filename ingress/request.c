@@ -19,11 +19,29 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     lgw_buf_init(&req->body, max_body);
     req->ing = ing;
     req->conn = conn;
+    /* Every answer carries x-request-id, errors found before the body is read included; a job keeps it. */
+    lgw_uuid4(req->id);
+    req->ds.request_id = req->id;
     req->start_us = lgw_mono_us();
     req->route_label = "other";
     req->dialect = &lgw_dialect_openai;
     req->retry_header = -1;
     return req;
+}
+
+/* One header field as it was on the wire: name, ": ", value, CRLF (a query argument: name, "=", value, "&"). */
+static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+size_t lgw_req_head_bytes(const struct lgw_req *req, const char *method, const char *url, const char *version)
+{
+    size_t n = strlen(method) + strlen(url) + strlen(version) + 4; /* "GET /path HTTP/1.1\r\n" */
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, count_field, &n);
+    return n + 2; /* the empty line */
 }
 
 void lgw_req_ref(struct lgw_req *req)
@@ -79,8 +97,14 @@ static void complete_error(struct lgw_req *req, const struct lgw_answer_error *e
 
 void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message)
 {
+    lgw_req_complete_error_param(req, rc, message, NULL);
+}
+
+void lgw_req_complete_error_param(struct lgw_req *req, int rc, const char *message, const char *param)
+{
     struct lgw_answer_error err;
     lgw_answer_error_rc(&err, rc, message);
+    err.param = param;
     complete_error(req, &err);
 }
 
@@ -111,6 +135,7 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
     lgw_strlcpy(req->strategy, reply->strategy, sizeof(req->strategy));
     lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
     req->route_attempts = reply->route_attempts;
+    req->retry_after_s = (reply->retry_after_ms + 999) / 1000; /* whole seconds, never shorter than advised */
     if (with_cost && reply->route_attempts > 0) {
         if (!reply->cost_known)
             lgw_strlcpy(req->cost_usd, "unknown", sizeof(req->cost_usd));
@@ -122,8 +147,7 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
 
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 {
-    if (req->id[0])
-        MHD_add_response_header(resp, "x-request-id", req->id);
+    MHD_add_response_header(resp, "x-request-id", req->id);
     if (req->provider[0])
         MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
     if (req->model[0])
@@ -144,6 +168,11 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, "x-llmgw-cost-estimated", "true");
     if (req->retry_header >= 0)
         MHD_add_response_header(resp, "x-should-retry", req->retry_header ? "true" : "false");
+    if (req->retry_after_s > 0) {
+        char s[24];
+        snprintf(s, sizeof(s), "%lld", (long long)req->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
 }
 
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)
@@ -162,7 +191,12 @@ enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)
 
 enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message)
 {
-    lgw_req_complete_error(req, rc, message);
+    return lgw_req_answer_error_param(req, rc, message, NULL);
+}
+
+enum MHD_Result lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param)
+{
+    lgw_req_complete_error_param(req, rc, message, param);
     return lgw_req_queue(req, NULL);
 }
 

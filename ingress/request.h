@@ -29,11 +29,12 @@ struct lgw_req {
     const struct lgw_route *route; /* NULL: no such route (or method), answered from early_rc */
     const char *route_label;       /* metrics label: the route's path, or "other" */
     const struct lgw_dialect *dialect; /* the client's API dialect, from the route (OpenAI by default) */
+    char path_arg[LGW_NAME_MAX];       /* what a pattern route's braces matched ("gpt-4o" of /v1/models/{id}) */
     struct lgw_buf body;
     int early_rc;   /* an error found before the body was complete (answered after it is read) */
     bool suspended; /* waiting for a reply */
     bool done;      /* resp_* are set; the next handler call queues the response */
-    char id[LGW_ID_MAX];
+    char id[LGW_ID_MAX]; /* a new UUID per request: x-request-id of every answer, and its job's id */
     char tenant[LGW_NAME_MAX];
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the request's trace context, sent with its job */
     int64_t start_us;
@@ -51,6 +52,7 @@ struct lgw_req {
     char cost_usd[40]; /* "0.000012345", "unknown", or empty (streams: not known when headers go out) */
     bool cost_estimated; /* cost_usd is partly an estimate (x-llmgw-cost-estimated: true) */
     int retry_header;  /* an error answer's x-should-retry: 1 true, 0 false, -1 none (lgw_err_retry_header) */
+    int64_t retry_after_s; /* Retry-After, from a reply that advises one (every breaker open); 0: none */
     struct lgw_req *pending_next;
     bool in_pending; /* guarded by the id's pending shard lock */
 
@@ -68,8 +70,12 @@ struct lgw_req {
     struct lgw_dialect_stream ds;
 };
 
-/* A new request for conn with one reference (the connection's); body capped at max_body. HTTP thread. */
+/* A new request for conn with one reference (the connection's) and a fresh id; body capped at max_body.
+ * HTTP thread. */
 struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body);
+/* The size of req's request head as received: request line, header fields and query arguments with their
+ * separators (within a few bytes of the bytes on the wire). HTTP thread, from the access handler. */
+size_t lgw_req_head_bytes(const struct lgw_req *req, const char *method, const char *url, const char *version);
 /* Takes one more reference. Any thread. */
 void lgw_req_ref(struct lgw_req *req);
 /* Drops a reference; the last one frees req. Any thread. */
@@ -81,13 +87,16 @@ void lgw_req_complete(struct lgw_req *req, int status, char *body, size_t len);
 /* Same, with the error body of the request's dialect for the gateway's error rc (message NULL: the error
  * table's text). */
 void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message);
+/* Same, naming the request field at fault (param, read during the call; NULL or "": none), which the OpenAI dialect
+ * answers as the error's "param". */
+void lgw_req_complete_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
 /* Same, for a worker's answer (a 200 body or an error body) in the request's dialect. */
 void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body);
 
 /* Copies provider, model and route of reply into req for the response headers (with the cost when
  * with_cost: a final reply). Caller holds req's lock or is its only user. */
 void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost);
-/* Adds x-request-id and the x-llmgw-* route headers of req to resp. */
+/* Adds x-request-id (always) and the x-llmgw-* route headers of req to resp. */
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp);
 
 /* Queues req's completed answer on its connection (content_type NULL: application/json). HTTP thread,
@@ -95,6 +104,8 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type);
 /* Completes req with an error and queues it at once (HTTP thread, request not queued as a job). */
 enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message);
+/* Same, with the request field at fault (see lgw_req_complete_error_param). */
+enum MHD_Result lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
 /* Completes req with a copy of text and queues it at once (HTTP thread). */
 enum MHD_Result lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type);
 

@@ -3,30 +3,71 @@
 
 #include <string.h>
 
+#include "common/errors.h"
+#include "ingress/count_tokens.h"
 #include "ingress/info.h"
 #include "ingress/jobs.h"
 
+/* Paths under a dialect's prefix that no row serves are answered in that dialect (a 404 in Anthropic's shape
+ * for /v1/messages/<anything else>), which a client of that API can read. */
+static enum MHD_Result not_found(struct lgw_req *req)
+{
+    return lgw_req_answer_error(req, LGW_ERR(NOT_FOUND), NULL);
+}
+
 static const struct lgw_route routes[] = {
-    /* method  path                    handler               auth   body   dialect */
-    {"POST", "/v1/chat/completions", lgw_jobs_chat,        true,  true,  &lgw_dialect_openai},
-    {"POST", "/v1/chat",             lgw_jobs_chat,        true,  true,  &lgw_dialect_openai},
-    {"POST", "/v1/messages",         lgw_jobs_chat,        true,  true,  &lgw_dialect_anthropic},
-    {"POST", "/v1/embeddings",       lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai},
-    {"GET",  "/v1/models",           lgw_info_models,      true,  false, &lgw_dialect_openai},
-    {"GET",  "/healthz",             lgw_info_healthz,     false, false, NULL},
-    {"GET",  "/readyz",              lgw_info_readyz,      false, false, NULL},
-    {"GET",  "/metrics",             lgw_info_metrics,     false, false, NULL},
+    /* method  path                          handler               auth   body   dialect */
+    {"POST", "/v1/chat/completions",       lgw_jobs_chat,        true,  true,  &lgw_dialect_openai},
+    {"POST", "/v1/chat",                   lgw_jobs_chat,        true,  true,  &lgw_dialect_openai},
+    {"POST", "/v1/messages",               lgw_jobs_chat,        true,  true,  &lgw_dialect_anthropic},
+    {"POST", "/v1/messages/count_tokens",  lgw_count_tokens,     true,  true,  &lgw_dialect_anthropic},
+    {NULL,   "/v1/messages/{any}",         not_found,            false, false, &lgw_dialect_anthropic},
+    {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai},
+    {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai},
+    {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai},
+    {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL},
+    {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL},
+    {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL},
 };
 
-const struct lgw_route *lgw_route_find(const char *method, const char *path, const struct lgw_route **same_path)
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* A pattern's fixed part: up to its "{" (the whole path when it has none). */
+static size_t fixed_len(const char *pattern)
+{
+    const char *brace = strchr(pattern, '{');
+    return brace ? (size_t)(brace - pattern) : strlen(pattern);
+}
+
+static bool method_ok(const struct lgw_route *r, const char *method)
+{
+    return !r->method || strcmp(method, r->method) == 0;
+}
+
+const struct lgw_route *lgw_route_find(const char *method, const char *path, const struct lgw_route **same_path,
+                                       const char **arg)
 {
     *same_path = NULL;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(path, routes[i].path) != 0)
+    *arg = NULL;
+    /* Exact paths first: a known path with another method is a 405, never a pattern's answer. */
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (strchr(routes[i].path, '{') || strcmp(path, routes[i].path) != 0)
             continue;
         *same_path = &routes[i];
-        if (strcmp(method, routes[i].method) == 0)
+        if (method_ok(&routes[i], method))
             return &routes[i];
+    }
+    if (*same_path)
+        return NULL;
+    for (size_t i = 0; i < NROUTES; i++) {
+        size_t n = fixed_len(routes[i].path);
+        if (!routes[i].path[n] || strncmp(path, routes[i].path, n) != 0 || !path[n])
+            continue; /* not a pattern, another prefix, or nothing after it */
+        *same_path = &routes[i];
+        if (method_ok(&routes[i], method)) {
+            *arg = path + n;
+            return &routes[i];
+        }
     }
     return NULL;
 }

@@ -1,6 +1,10 @@
 /* routes.h - the ingress's one route table: method, path, handler, whether the caller must be identified
  * first, whether a body is read, and the client's API dialect. The server (ingress.c) matches a request
- * here and calls the handler once the body is in; adding an endpoint is adding a row. */
+ * here and calls the handler once the body is in; adding an endpoint is adding a row.
+ *
+ * A path ending in a segment in braces ("/v1/models/{id}") is a pattern: it matches its prefix followed by
+ * anything non-empty, which the handler finds in req->path_arg; exact paths win over patterns. The path (the
+ * pattern as written) is also the route's metrics label. */
 #ifndef LGW_ROUTES_H
 #define LGW_ROUTES_H
 
@@ -11,7 +15,7 @@
 #include "ingress/request.h"
 
 struct lgw_route {
-    const char *method;
+    const char *method; /* NULL: any method */
     const char *path;
     /* Answers req (queues a response, or suspends it while a job runs). HTTP thread. */
     enum MHD_Result (*handler)(struct lgw_req *req);
@@ -21,7 +25,9 @@ struct lgw_route {
 };
 
 /* The route for method and path, or NULL. *same_path is set to a route with this path whatever its method,
- * or NULL (405 rather than 404, and the path as a metrics label). Static data; any thread. */
-const struct lgw_route *lgw_route_find(const char *method, const char *path, const struct lgw_route **same_path);
+ * or NULL (405 rather than 404, the path as a metrics label, the dialect of the error). *arg points into
+ * path at what a pattern matched (NULL for an exact path). Static data; any thread. */
+const struct lgw_route *lgw_route_find(const char *method, const char *path, const struct lgw_route **same_path,
+                                       const char **arg);
 
 #endif

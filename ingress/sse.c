@@ -43,6 +43,10 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         if (reply->seq != 0 && !reply->final)
             goto out; /* the middle of some run: wait for a run that starts at its beginning */
         lgw_req_take_route(req, reply, false); /* the cost is known only at the end */
+        if (reply->usage.input_tokens > 0) { /* the provider's count came before its first token: take it */
+            req->ds.input_tokens = reply->usage.input_tokens;
+            req->ds.cached_input_tokens = reply->usage.cached_input_tokens;
+        }
         start(req, reply->run_id);
     } else if (strcmp(reply->run_id, req->run_id) != 0 || reply->seq != req->next_seq) {
         /* A second run of the job (after a worker crash) or a duplicate: never splice two answers. */
@@ -81,6 +85,20 @@ void lgw_sse_fail(struct lgw_req *req, int rc, const char *message)
         wake(req);
     }
     pthread_mutex_unlock(&req->lock);
+}
+
+bool lgw_sse_ends(struct lgw_req *req, const struct lgw_reply *reply)
+{
+    pthread_mutex_lock(&req->lock);
+    bool ends;
+    if (!reply->final || req->sse_done || (req->done && !req->stream_started))
+        ends = false; /* a chunk, or a request already answered */
+    else if (!req->stream_started)
+        ends = true; /* an error before the first chunk, or a stream with no chunk at all */
+    else /* the run being streamed, at the seq expected next (what lgw_sse_reply passes on) */
+        ends = strcmp(reply->run_id, req->run_id) == 0 && reply->seq == req->next_seq;
+    pthread_mutex_unlock(&req->lock);
+    return ends;
 }
 
 bool lgw_sse_finished(struct lgw_req *req)

@@ -16,6 +16,11 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply);
 /* Ends a request with the gateway's error rc: a plain error if nothing was streamed yet (also for requests
  * that do not stream), else an error record that ends the stream. Reply thread (or the drain after it). */
 void lgw_sse_fail(struct lgw_req *req, int rc, const char *message);
+/* True when passing reply on (lgw_sse_reply) would end req's answer: the final reply of the run being
+ * streamed, in order, or any final reply before the first chunk. The reply thread asks before it passes a
+ * reply on, so that a request leaves the pending map before its end can reach the client (see
+ * replies.c). Reply thread (the state it reads changes only there). */
+bool lgw_sse_ends(struct lgw_req *req, const struct lgw_reply *reply);
 /* True once the stream's last record is buffered, or the request was answered without streaming. */
 bool lgw_sse_finished(struct lgw_req *req);
 /* Queues the SSE response (from the access handler, once the stream started). HTTP thread. */

@@ -97,7 +97,8 @@ static const struct typed_field chat_fields[] = {
     {"max_tokens", is_integer},     {"max_completion_tokens", is_integer},
     {"presence_penalty", is_number}, {"frequency_penalty", is_number}, {"seed", is_integer},
     {"stream", is_boolean},         {"stream_options", is_object},  {"logit_bias", is_object},
-    {"user", is_string},            {"stop", is_string_or_array},   {"tools", is_array},
+    {"user", is_string},            {"safety_identifier", is_string}, {"stop", is_string_or_array},
+    {"tools", is_array},
     {"tool_choice", is_string_or_object}, {"response_format", is_object}, {"metadata", is_object},
 };
 

@@ -377,6 +377,10 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
         rc = emit(st, chunk(p, model, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
     }
     json_t *cand = json_array_get(json_object_get(r, "candidates"), 0);
+    /* Usage first: every event carries the prompt's count, so the first chunk already knows the input. */
+    json_t *um = json_object_get(r, "usageMetadata");
+    if (json_is_object(um))
+        json_decref(read_usage(um, &st->res->usage));
     struct lgw_buf text;
     lgw_buf_init(&text, 0);
     json_t *calls = json_array();
@@ -387,9 +391,6 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
         rc = emit(st, chunk(p, model, json_pack("{s:O}", "tool_calls", calls), NULL));
     json_decref(calls);
     lgw_buf_cleanup(&text);
-    json_t *um = json_object_get(r, "usageMetadata");
-    if (json_is_object(um))
-        json_decref(read_usage(um, &st->res->usage));
     const char *fr = json_string_value(json_object_get(cand, "finishReason"));
     bool blocked = prompt_blocked(r); /* the prompt refused: the stream's one event */
     if (rc == 0 && (fr || blocked)) {

@@ -246,6 +246,17 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
     pthread_mutex_unlock(&h->lock);
 }
 
+int64_t lgw_health_retry_in_ms(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms)
+{
+    int64_t in = 0;
+    pthread_mutex_lock(&h->lock);
+    struct entry *e = find(h, model, now_ms);
+    if (e && !admissible(e, now_ms))
+        in = e->state == LGW_BREAKER_OPEN ? e->open_until_ms - now_ms : -1;
+    pthread_mutex_unlock(&h->lock);
+    return in;
+}
+
 void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model, bool probe)
 {
     pthread_mutex_lock(&h->lock);

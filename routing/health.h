@@ -52,6 +52,9 @@ bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model
  * provider that fails fast never looks fast). */
 void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool probe,
                         bool failed, int64_t latency_ms);
+/* How long until model may take a call: 0 now (closed, or open past its cooldown), the rest of the cooldown
+ * of an open breaker, -1 when nobody can say (half-open: its probe is out and decides). */
+int64_t lgw_health_retry_in_ms(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms);
 /* The end of an acquired call that says nothing about the provider (the client left): in-flight only. */
 void lgw_health_abandon(struct lgw_health *h, const struct lgw_model_info *model, bool probe);
 

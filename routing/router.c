@@ -229,16 +229,45 @@ int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const c
     return LGW_OK;
 }
 
+static json_t *model_entry(const char *id, const char *owner)
+{
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0, "owned_by", owner);
+}
+
+static bool listed(json_t *data, const char *id)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m) {
+        if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Who serves m here: its provider when that has credentials; echo when no provider has any and echo has a
+ * model of m's kind (the last resort stands in for every catalog model); else nobody (NULL). */
+static const char *server_of(const struct lgw_catalog *cat, const struct lgw_config *cfg, bool any,
+                             const struct lgw_model_info *m)
+{
+    if (served(cfg, m))
+        return m->provider;
+    return !any && echo_of(cat, m->kind) ? "echo" : NULL;
+}
+
 json_t *lgw_router_models_json(const struct lgw_catalog *cat, const struct lgw_config *cfg)
 {
     json_t *data = json_array();
     bool any = lgw_provider_any_keys(cfg);
     for (size_t i = 0; i < lgw_catalog_count(cat); i++) {
         const struct lgw_model_info *m = lgw_catalog_at(cat, i);
-        if (!served(cfg, m))
+        const char *owner = server_of(cat, cfg, any, m);
+        if (!owner)
             continue;
-        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", m->id, "object", "model", "created", 0,
-                                              "owned_by", m->provider));
+        /* Stand-ins are listed once per name (two providers' model of one name is one echo). */
+        if (!any && listed(data, m->id))
+            continue;
+        json_array_append_new(data, model_entry(m->id, owner));
     }
     const char *g;
     for (size_t i = 0; (g = lgw_catalog_group_name(cat, i)) != NULL; i++) {
@@ -248,8 +277,34 @@ json_t *lgw_router_models_json(const struct lgw_catalog *cat, const struct lgw_c
         for (size_t k = 0; k < n && !servable; k++)
             servable = served(cfg, members[k]);
         if (servable)
-            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", g, "object", "model", "created", 0,
-                                                  "owned_by", "llmgw"));
+            json_array_append_new(data, model_entry(g, "llmgw"));
     }
     return json_pack("{s:s, s:o}", "object", "list", "data", data);
+}
+
+json_t *lgw_router_model_json(const struct lgw_catalog *cat, const struct lgw_config *cfg, const char *id)
+{
+    json_t *list = lgw_router_models_json(cat, cfg), *found = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(list, "data"), i, m) {
+        if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) {
+            found = json_incref(m);
+            break;
+        }
+    }
+    json_decref(list);
+    if (found || !strchr(id, '/'))
+        return found;
+    /* "provider/name", which requests may name too: that provider's model, if it is served here. */
+    bool any = lgw_provider_any_keys(cfg);
+    const struct lgw_model_info *model;
+    for (int kind = LGW_JOB_CHAT; kind <= LGW_JOB_EMBEDDINGS && !found; kind++) {
+        if (lgw_catalog_resolve(cat, id, (enum lgw_job_kind)kind, &model, 1) == 0)
+            continue;
+        const char *owner = server_of(cat, cfg, any, model);
+        if (owner)
+            found = model_entry(id, owner);
+    }
+    return found;
 }

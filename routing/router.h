@@ -39,8 +39,13 @@ int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const c
                     const struct lgw_route_needs *needs, enum lgw_strategy strategy, struct lgw_route_plan *plan,
                     char *why, size_t whysz);
 
-/* The OpenAI /v1/models list of what this deployment serves: the catalog's models whose provider has
- * credentials (echo's when none has), and the groups with a servable member. New reference. */
+/* The OpenAI /v1/models list of what this deployment serves, {"id","object":"model","created":0,"owned_by"}
+ * each: the catalog's models whose provider has credentials (owned_by: the provider); when no provider has
+ * any, every catalog model echo stands in for, once per name, owned_by "echo"; and the groups with a
+ * servable member (owned_by "llmgw"). New reference. */
 json_t *lgw_router_models_json(const struct lgw_catalog *cat, const struct lgw_config *cfg);
+/* GET /v1/models/{id}: the entry of that list with this id, or for "provider/name" that provider's model
+ * when it is served here (the entry then has the id as asked). NULL when there is none. New reference. */
+json_t *lgw_router_model_json(const struct lgw_catalog *cat, const struct lgw_config *cfg, const char *id);
 
 #endif

@@ -9,10 +9,35 @@
 #include "common/errors.h"
 #include "common/log.h"
 
-static void add_route(struct lgw_dispatch *d, const struct lgw_model_info *m, int status)
+static void add_route_text(struct lgw_dispatch *d, const struct lgw_model_info *m, const char *outcome)
 {
     size_t len = strlen(d->route);
-    snprintf(d->route + len, sizeof(d->route) - len, "%s%s/%s=%d", len ? "," : "", m->provider, m->id, status);
+    snprintf(d->route + len, sizeof(d->route) - len, "%s%s/%s=%s", len ? "," : "", m->provider, m->id, outcome);
+}
+
+static void add_route(struct lgw_dispatch *d, const struct lgw_model_info *m, int status)
+{
+    char s[16];
+    snprintf(s, sizeof(s), "%d", status);
+    add_route_text(d, m, s);
+}
+
+/* Every candidate tried was skipped by its breaker: the route says which, and the answer says when to come
+ * back (Retry-After): when the earliest breaker's cooldown ends, or the configured cooldown when none can
+ * say (a half-open breaker's probe decides). With no call made, candidates chain[0..skipped) are exactly
+ * the skipped ones (next_candidate either skips or stops). */
+static void all_skipped(struct lgw_dispatch *d)
+{
+    struct lgw_health *health = lgw_router_health(d->router);
+    int64_t now = lgw_mono_ms(), soonest = -1;
+    for (size_t i = 0; i < d->skipped; i++) {
+        const struct lgw_model_info *m = d->plan->chain[i];
+        add_route_text(d, m, "open");
+        int64_t in = lgw_health_retry_in_ms(health, m, now);
+        if (in >= 0 && (soonest < 0 || in < soonest))
+            soonest = in;
+    }
+    d->retry_after_ms = soonest > 0 ? soonest : d->cfg->breaker_cooldown_ms;
 }
 
 static bool streamed_some(const struct lgw_dispatch *d)
@@ -54,6 +79,8 @@ static void finish(struct lgw_dispatch *d)
     if (d->attempts == 0) {
         int rc = d->skipped ? LGW_ERR(NO_HEALTHY_PROVIDER) : LGW_ERR(TIMEOUT);
         lgw_prov_result_error(&d->res, rc, NULL);
+        if (d->skipped)
+            all_skipped(d);
     }
     end(d);
 }
@@ -144,6 +171,7 @@ void lgw_dispatch_start(struct lgw_dispatch *d)
     d->attempts = 0;
     d->route[0] = '\0';
     d->requests = d->nspend = 0;
+    d->retry_after_ms = 0;
     d->next = d->skipped = 0;
     d->calling = false;
     d->finished = false;

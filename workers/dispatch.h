@@ -43,7 +43,11 @@ struct lgw_dispatch {
     struct lgw_prov_result res;           /* the answer: the last call's result (cleanup after use) */
     const struct lgw_model_info *current; /* the model being called, then the one that answered; NULL: none */
     int attempts;                         /* provider calls made */
-    char route[LGW_ROUTE_TEXT_MAX];       /* "provider/model=status" per call, comma-separated */
+    char route[LGW_ROUTE_TEXT_MAX];       /* "provider/model=status" per call, comma-separated; with no call
+                                             made because every breaker was open, "provider/model=open" for
+                                             each candidate skipped */
+    int64_t retry_after_ms; /* that case only: until the earliest breaker lets a call through (the configured
+                               cooldown when none can say), else 0 */
     int requests;                         /* provider requests made (retries counted); the final answer's is the last */
     struct lgw_dispatch_spend spend[LGW_DISPATCH_SPEND_MAX]; /* billed requests besides the final answer's */
     int nspend;

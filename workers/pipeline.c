@@ -105,6 +105,9 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     part.seq = ctx->seq++;
     part.status = 200;
     part.body = chunk;
+    /* What the provider has counted so far: some count the input before the first token (Anthropic's
+     * message_start, Gemini, echo), which an Anthropic client's message_start reports. */
+    part.usage = d->call.res.usage;
     if (part.seq == 0 && d->current) {
         /* The response headers go out with the first chunk: they carry the route up to this call. */
         const struct lgw_model_info *m = d->current;
@@ -354,6 +357,7 @@ static bool stage_outcome(struct job_run *run)
     lgw_strlcpy(reply->strategy, ev->strategy, sizeof(reply->strategy));
     reply->route_attempts = run->d.attempts;
     lgw_strlcpy(reply->route, run->d.route, sizeof(reply->route));
+    reply->retry_after_ms = run->d.retry_after_ms;
     /* What the client is told it cost is what the ledger records, and a known cost is never negative. */
     LGW_ASSERT(reply->cost_nusd >= ev->cost_nusd && (run->nspend > 0 || reply->cost_nusd == ev->cost_nusd));
     LGW_ASSERT(!ev->cost_known || ev->cost_nusd >= 0);

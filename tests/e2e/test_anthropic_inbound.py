@@ -15,14 +15,37 @@ def fake_openai():
     proc.wait()
 
 
+@pytest.fixture(scope="module")
+def fake_anthropic():
+    port, proc = start_fake("fake_anthropic.py")
+    yield port
+    proc.terminate()
+    proc.wait()
+
+
 @pytest.fixture
-def client(cluster, fake_openai):
+def client(cluster, fake_openai, fake_anthropic):
     cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_openai}/v1",
-                              "LLMGW_OPENAI_API_KEY": "sk-fake-test-key"})
+                              "LLMGW_OPENAI_API_KEY": "sk-fake-test-key",
+                              "LLMGW_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{fake_anthropic}/v1",
+                              "LLMGW_ANTHROPIC_API_KEY": "sk-ant-fake"})
     cluster.ledger()
     cluster.worker("w1")
     _, port = cluster.ingress("i1")
     return anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key=cluster.key, max_retries=0)
+
+
+def raw(client, method, path, body=None):
+    """status and parsed JSON body of a request made without the SDK (paths the SDK has no method for)."""
+    import http.client
+    import json
+    conn = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=30)
+    conn.request(method, path, json.dumps(body) if body is not None else None,
+                 {"x-api-key": client.api_key, "content-type": "application/json", "anthropic-version": "2023-06-01"})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, json.loads(data), resp.getheader("x-request-id")
 
 
 def test_messages_plain(client):
@@ -75,3 +98,72 @@ def test_errors_in_anthropic_format(client, cluster):
     bad = anthropic.Anthropic(base_url=str(client.base_url), api_key="lgw-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError):
         bad.messages.create(model="echo", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+
+
+def stream_events(client, **kw):
+    """The message_start event and the final message of a streamed request."""
+    with client.messages.stream(**kw) as stream:
+        start = None
+        for event in stream:
+            if event.type == "message_start":
+                start = event.message
+        final = stream.get_final_message()
+    return start, final
+
+
+def test_message_ids_and_start_usage(client):
+    """Ids are Anthropic's msg_...; message_start reports the real input tokens where the provider counts them
+    before its first token (echo; Anthropic's own message_start), else the gateway's estimate (OpenAI counts
+    only at the end); the final usage is the provider's either way."""
+    plain = client.messages.create(model="echo", max_tokens=50, messages=[{"role": "user", "content": "id please"}])
+    assert plain.id.startswith("msg_") and len(plain.id) > 4
+    other = client.messages.create(model="gpt-4o-mini", max_tokens=50, messages=[{"role": "user", "content": "x"}])
+    assert other.id.startswith("msg_") and other.id != plain.id
+
+    start, final = stream_events(client, model="echo", max_tokens=100,
+                                 messages=[{"role": "user", "content": "count my input tokens please"}])
+    assert start.id.startswith("msg_") and start.id == final.id
+    assert start.usage.input_tokens == final.usage.input_tokens > 0  # echo counts before its first token
+
+    start, final = stream_events(client, model="claude-3-5-haiku", max_tokens=100, system="sys",
+                                 messages=[{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"},
+                                           {"role": "user", "content": "again"}])
+    # the fake Anthropic counts 10 per message and 5 cache writes (a system prompt) in its message_start; the
+    # gateway's replies carry cache writes inside input_tokens
+    assert start.usage.input_tokens == final.usage.input_tokens == 35
+
+    start, final = stream_events(client, model="gpt-4o-mini", max_tokens=100,
+                                 messages=[{"role": "user", "content": "estimated at the start"}])
+    assert start.id.startswith("msg_")
+    assert start.usage.input_tokens > 0  # the estimate
+    assert final.usage.input_tokens == 10  # the fake's real count, from the end
+
+
+def test_count_tokens(client):
+    """/v1/messages/count_tokens answers routing's estimate in Anthropic's shape."""
+    small = client.messages.count_tokens(model="claude-3-5-haiku", messages=[{"role": "user", "content": "hello"}])
+    big = client.messages.count_tokens(
+        model="echo", system="You are a careful assistant who answers briefly.",
+        messages=[{"role": "user", "content": "hello there, how many tokens is this request, roughly?"}],
+        tools=[{"name": "get_weather", "description": "Weather for a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}])
+    assert 0 < small.input_tokens < big.input_tokens
+    status, body, rid = raw(client, "POST", "/v1/messages/count_tokens",
+                            {"model": "echo", "messages": [{"role": "user", "content": "hello"}]})
+    assert status == 200 and set(body) == {"input_tokens"} and rid
+    with pytest.raises(anthropic.NotFoundError) as err:
+        client.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert err.value.body["type"] == "error" and err.value.body["error"]["type"] == "not_found_error"
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.count_tokens(model="echo", messages=[])
+
+
+def test_unknown_anthropic_routes_answer_in_anthropic_shape(client):
+    for method, path in [("POST", "/v1/messages/batches"), ("GET", "/v1/messages/msg_123"),
+                         ("DELETE", "/v1/messages/batches/x")]:
+        status, body, rid = raw(client, method, path, {} if method == "POST" else None)
+        assert status == 404 and rid, (method, path)
+        assert body["type"] == "error" and body["error"]["type"] == "not_found_error", body
+        assert isinstance(body["error"]["message"], str)
+    status, body, _ = raw(client, "GET", "/v1/messages")
+    assert status == 405 and body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body

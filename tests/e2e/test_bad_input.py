@@ -1,11 +1,12 @@
 """Bad input gets an OpenAI-style error with the right status, and the process keeps serving."""
 import http.client
 import json
+import re
 import socket
 
 import pytest
 
-from conftest import chat_body
+from conftest import chat_body, wait_for
 
 
 @pytest.fixture
@@ -15,13 +16,21 @@ def gw(cluster):
     return cluster, port
 
 
-def call(port, method, path, body=None, headers=None):
+def call_h(port, method, path, body=None, headers=None):
+    """status, body bytes and the response headers (names lowercased)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request(method, path, body, headers or {})
     resp = conn.getresponse()
     raw = resp.read()
     conn.close()
-    return resp.status, raw
+    return resp.status, raw, {k.lower(): v for k, v in resp.getheaders()}
+
+
+def call(port, method, path, body=None, headers=None):
+    return call_h(port, method, path, body, headers)[:2]
+
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def assert_error(status, raw, want_status, want_code=None):
@@ -63,11 +72,25 @@ CASES = [
 ]
 
 
+# The field at fault, as OpenAI's errors name it in "param" (null when no one field is).
+PARAMS = {
+    "missing model": "model", "model wrong type": "model", "missing messages": "messages",
+    "empty messages": "messages", "messages wrong type": "messages", "bad role": "messages[0].role",
+    "content wrong type": "messages[0].content", "temperature wrong type": "temperature",
+    "missing input": "input", "input wrong type": "input", "bad dimensions": "dimensions",
+    "max_tokens zero": "max_tokens",
+}
+CASES.append(("max_tokens zero", "POST", "/v1/chat/completions",
+              '{"model":"echo","messages":[{"role":"user","content":"x"}],"max_tokens":0}', 400, None))
+
+
 @pytest.mark.parametrize("name,method,path,body,status,code", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(gw, name, method, path, body, status, code):
     cluster, port = gw
-    s, raw = call(port, method, path, body, cluster.headers())
+    s, raw, headers = call_h(port, method, path, body, cluster.headers())
     assert_error(s, raw, status, code)
+    assert json.loads(raw)["error"]["param"] == PARAMS.get(name), raw
+    assert UUID.match(headers.get("x-request-id", "")), headers
     # and the gateway keeps serving
     s, raw = call(port, "POST", "/v1/chat/completions", chat_body("still alive"), cluster.headers())
     assert s == 200 and json.loads(raw)["choices"][0]["message"]["content"] == "still alive"
@@ -123,3 +146,89 @@ def test_stream_on_embeddings_refused(gw):
     body = json.dumps({"model": "echo-embedding", "stream": True, "input": "x"})
     s, raw = call(port, "POST", "/v1/embeddings", body, cluster.headers())
     assert_error(s, raw, 400, "unsupported_parameter")
+    assert json.loads(raw)["error"]["param"] == "stream"
+
+
+def test_every_answer_has_a_request_id(gw):
+    """x-request-id on every answer the ingress writes: GET routes, 401s, the 413 refused from the declared
+    Content-Length before the body is read, chunked bodies over the cap, successes; each id its own."""
+    cluster, port = gw
+    ids = []
+    for method, path, body, headers, want in [
+        ("GET", "/healthz", None, {}, 200),
+        ("GET", "/readyz", None, {}, 200),
+        ("GET", "/metrics", None, {}, 200),
+        ("GET", "/v1/models", None, cluster.headers(), 200),
+        ("GET", "/v1/models", None, {}, 401),
+        ("POST", "/v1/chat", chat_body("x"), {"Authorization": "Bearer lgw-not-a-key"}, 401),
+        ("POST", "/v1/chat", '{"model":"echo"}', cluster.headers(), 400),
+        ("POST", "/v1/chat", chat_body("x"), cluster.headers(), 200),
+    ]:
+        s, _, h = call_h(port, method, path, body, headers)
+        assert s == want, (method, path, s)
+        assert UUID.match(h.get("x-request-id", "")), (method, path, h)
+        ids.append(h["x-request-id"])
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 413"), data[:200]
+    m = re.search(rb"(?im)^x-request-id:\s*(\S+)\r$", data)
+    assert m and UUID.match(m.group(1).decode()), data[:500]
+    ids.append(m.group(1).decode())
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", (b"x" * 1000 for _ in range(10)), cluster.headers(),
+                 encode_chunked=True)
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 413 and UUID.match(resp.getheader("x-request-id") or "")
+    ids.append(resp.getheader("x-request-id"))
+    assert len(set(ids)) == len(ids)
+
+
+def test_headers_too_large(gw):
+    """A head above max_header_bytes (8 KiB by default) gets a JSON 431 once the client has sent its whole
+    body; heads up to the cap are served; /metrics counts the 431s. (libmicrohttpd used to answer with an
+    HTML page and close the socket while the client was still sending: most clients saw a broken pipe.)"""
+    cluster, port = gw
+    s, raw, _ = call_h(port, "POST", "/v1/chat/completions", chat_body("under the cap"),
+                       {**cluster.headers(), "X-Pad": "a" * 7000})
+    assert s == 200 and json.loads(raw)["choices"][0]["message"]["content"] == "under the cap"
+
+    body = b"x" * (1 << 20)  # far above this gateway's 4 KiB body cap: read and dropped, the 431 says why
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+            f"Content-Type: application/json\r\nX-Pad: {'a' * 10000}\r\nContent-Length: {len(body)}\r\n\r\n")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head.encode() + body)  # a broken pipe here fails the test
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if b"\r\n\r\n" in data:
+            hdr, _, rest = data.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^content-length:\s*(\d+)\r?$", hdr)
+            if m and len(rest) >= int(m.group(1)):
+                break
+    sock.close()
+    hdr, _, rest = data.partition(b"\r\n\r\n")
+    assert hdr.startswith(b"HTTP/1.1 431"), data[:300]
+    assert re.search(rb"(?im)^content-type:\s*application/json\r?$", hdr), hdr
+    assert re.search(rb"(?im)^x-request-id:\s*\S+\r?$", hdr), hdr
+    err = json.loads(rest)["error"]
+    assert err["code"] == "request_headers_too_large" and err["type"] == "invalid_request_error"
+
+    # counted when the head is read; the per-status count when MHD reports the request complete
+    text = wait_for(lambda: (t := call_h(port, "GET", "/metrics")[1].decode()) and
+                    'llmgw_http_requests_total{route="/v1/chat/completions",status="431"} 1' in t and t,
+                    10, "the 431 in /metrics")
+    assert "llmgw_http_headers_too_large_total 1" in text

@@ -55,3 +55,54 @@ def test_models_and_errors(client, cluster):
         bad.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="echo", messages=[])
+
+
+def test_models_retrieve(client):
+    """GET /v1/models/{id} as OpenAI has it. With no provider key (these processes have none) echo stands in
+    for every catalog model: the list shows them all, owned by echo, and so does each one's entry."""
+    listed = {m.id: m for m in client.models.list()}
+    assert {"echo", "echo-embedding", "gpt-4o-mini", "claude-3-5-sonnet", "text-embedding-3-small", "auto"} <= \
+        set(listed)
+    assert listed["gpt-4o-mini"].owned_by == "echo" and listed["auto"].owned_by == "llmgw"
+    for name in ("echo", "gpt-4o-mini", "text-embedding-3-small", "anthropic/claude-3-5-sonnet", "auto"):
+        m = client.models.retrieve(name)
+        assert (m.id, m.object) == (name, "model") and isinstance(m.created, int), m
+        assert m.owned_by == ("llmgw" if name == "auto" else "echo")
+    with pytest.raises(openai.NotFoundError) as err:
+        client.models.retrieve("no-such-model")
+    assert err.value.body["code"] == "model_not_found" and err.value.body["param"] == "model"
+    assert err.value.body["type"] == "invalid_request_error"
+
+
+def test_echo_accepts_what_it_stands_in_for(client):
+    """echo declares every capability, so it takes whatever a model it stands in for takes: an image."""
+    image = [{"type": "text", "text": "what is this?"},
+             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+    for model in ("gpt-4o-mini", "echo"):
+        resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": image}])
+        assert resp.choices[0].message.content == "what is this?", model
+
+
+def test_user_from_safety_identifier(client, cluster):
+    """The ledger's user is the request's user, else OpenAI's newer safety_identifier."""
+    from conftest import wait_for
+
+    def rid_of(**extra):
+        raw = client.chat.completions.with_raw_response.create(
+            model="echo", messages=[{"role": "user", "content": "who am I"}], extra_body=extra)
+        return raw.headers["x-request-id"]
+
+    by_sid = rid_of(safety_identifier="sid-42")
+    both = rid_of(user="user-7", safety_identifier="sid-42")
+    with pytest.raises(openai.BadRequestError) as err:
+        rid_of(safety_identifier=42)
+    assert err.value.body["param"] == "safety_identifier"
+    cur = cluster.db().cursor()
+
+    def users():
+        cur.execute("SELECT request_id, user_id FROM cost_events WHERE request_id = ANY(%s)", ([by_sid, both],))
+        rows = dict(cur.fetchall())
+        return rows if len(rows) == 2 else None
+
+    rows = wait_for(users, 30, "both requests in the ledger")
+    assert rows == {by_sid: "sid-42", both: "user-7"}

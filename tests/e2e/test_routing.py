@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import openai
 import pytest
 from openai import OpenAI
 
@@ -190,6 +191,29 @@ def test_breaker_opens_skips_probes_and_closes(cluster, fakes, tmp_path):
     assert metric(ops, "llmgw_breaker_state", labels) == 0
     assert metric(ops, "llmgw_breaker_transitions_total", labels + ',to="open"') == 2
     assert metric(ops, "llmgw_breaker_transitions_total", labels + ',to="closed"') == 1
+
+
+def test_open_breaker_503_carries_route_headers_and_retry_after(cluster, fakes, tmp_path):
+    """With every candidate's breaker open the 503 (provider_unavailable) says what routing did, as any
+    other answer does, and when to come back: Retry-After, until the earliest cooldown ends."""
+    a, b = fakes
+    client, _, _ = start(cluster, ab_env(a, b, tmp_path, LLMGW_BREAKER_FAILURES=2, LLMGW_BREAKER_COOLDOWN_MS=30000))
+    set_mode(a, fail=503)
+    for _ in range(2):  # gpt-4o-mini has no fallback chain: each 503 is the answer, and opens the breaker
+        with pytest.raises(Exception):
+            ask(client, "gpt-4o-mini")
+    calls = chat_calls(a)
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(client, "gpt-4o-mini")
+    resp = err.value.response
+    assert resp.status_code == 503 and err.value.body["code"] == "provider_unavailable", err.value.body
+    assert chat_calls(a) == calls  # skipped, not called
+    h = resp.headers
+    assert h["x-llmgw-strategy"] == "cost"
+    assert h["x-llmgw-attempts"] == "0" and h["x-llmgw-fallbacks"] == "0"
+    assert h["x-llmgw-route"] == "openai/gpt-4o-mini=open"
+    assert h["x-request-id"]
+    assert 20 <= int(h["retry-after"]) <= 30, h["retry-after"]
 
 
 def test_latency_strategy_follows_the_provider_that_got_faster(cluster, fakes, tmp_path):

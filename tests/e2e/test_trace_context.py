@@ -74,8 +74,20 @@ def test_client_traceparent_is_on_job_reply_and_cost(gw):
 
 def test_missing_or_invalid_traceparent_gets_a_new_one(gw):
     cluster, port = gw
-    sent = {"none": None, "uppercase": CLIENT_TP.upper(),
-            "zero trace id": "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "garbage": "garbage"}
+    t, p = CLIENT_TP[3:35], CLIENT_TP[36:52]
+    sent = {"none": None, "garbage": "garbage", "empty": "",
+            "uppercase": CLIENT_TP.upper(),
+            "uppercase version": f"FF-{t}-{p}-01",
+            "version ff": f"ff-{t}-{p}-01",
+            "version not hex": f"0x-{t}-{p}-01",
+            "zero trace id": f"00-{'0' * 32}-{p}-01",
+            "zero parent id": f"00-{t}-{'0' * 16}-01",
+            "non-hex trace id": f"00-{t[:-1]}g-{p}-01",
+            "short trace id": f"00-{t[:-1]}-{p}-01",
+            "short parent id": f"00-{t}-{p[:-1]}-01",
+            "version 00 with more after it": f"{CLIENT_TP}-extra",
+            "later version without a dash": f"01-{t}-{p}-01x",
+            "wrong separators": f"00_{t}_{p}_01"}
     rids = {name: post(cluster, port, chat_body(f"untraced {name}"), tp) for name, tp in sent.items()}
     got = records_of(cluster, list(rids.values()))
     trace_ids = set()
@@ -89,3 +101,11 @@ def test_missing_or_invalid_traceparent_gets_a_new_one(gw):
         assert tp != sent[name]
         trace_ids.add(tp.split("-")[1])
     assert len(trace_ids) == len(rids), "each request starts its own trace"
+
+
+def test_later_version_is_carried_on_as_00(gw):
+    """W3C: a version this code does not know is read by version 00's layout and passed on as 00."""
+    cluster, port = gw
+    rid = post(cluster, port, chat_body("from the future"), "01" + CLIENT_TP[2:] + "-more-fields")
+    for rec in all_records(records_of(cluster, [rid])[rid]):
+        assert rec.headers.get("traceparent") == CLIENT_TP, (rec.topic, rec.headers)

@@ -108,6 +108,30 @@ static void test_file(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* The connection memory holds a head up to max_header_bytes with room for its answer (else the cap would
+ * never be reached: libmicrohttpd would answer first). */
+static void test_header_cap_fits_the_connection_memory(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&cfg);
+    assert_true(cfg.http_connection_memory >= cfg.max_header_bytes + 4096);
+    setenv("LLMGW_MAX_HEADER_BYTES", "16384", 1);
+    assert_int_equal(lgw_config_load(&cfg, NULL, &errs), LGW_ERR(CONFIG));
+    assert_non_null(strstr(errs.ptr, "http_connection_memory: must be at least max_header_bytes + 4096 (20480)"));
+    lgw_config_cleanup(&cfg);
+    lgw_buf_reset(&errs);
+    lgw_config_defaults(&cfg);
+    setenv("LLMGW_HTTP_CONNECTION_MEMORY", "20480", 1);
+    assert_int_equal(lgw_config_load(&cfg, NULL, &errs), 0);
+    unsetenv("LLMGW_MAX_HEADER_BYTES");
+    unsetenv("LLMGW_HTTP_CONNECTION_MEMORY");
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+}
+
 static void test_compat_models(void **state)
 {
     (void)state;
@@ -221,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_compat_models),
         cmocka_unit_test(test_tenant_name_rules),
         cmocka_unit_test(test_keys_name_the_rule),
+        cmocka_unit_test(test_header_cap_fits_the_connection_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

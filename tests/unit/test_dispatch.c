@@ -248,11 +248,16 @@ static void test_breaker_skips_and_no_healthy_provider(void **state)
     assert_int_equal(d->attempts, 1);
     assert_int_equal(d->skipped, 1);
     assert_string_equal(d->route, "echo/echo=200");
+    assert_int_equal(d->retry_after_ms, 0); /* answered: no advice */
     d = run(f, NULL, 1, &f->ma);
     assert_int_equal(d->attempts, 0);
     assert_int_equal(d->res.status, 503);
     assert_string_equal(json_string_value(json_object_get(json_object_get(d->res.body, "error"), "code")),
                         "provider_unavailable");
+    /* no call made: the route names the skipped candidate, and the answer says when its cooldown ends */
+    assert_string_equal(d->route, "openai/m-a=open");
+    assert_true(d->retry_after_ms > 0 && d->retry_after_ms <= f->cfg.breaker_cooldown_ms);
+    assert_true(d->retry_after_ms > f->cfg.breaker_cooldown_ms - 10000); /* it opened moments ago */
 }
 
 static void test_attempt_cap(void **state)

@@ -91,6 +91,7 @@ static void test_reply_roundtrip(void **state)
     strcpy(r.tenant, "acme");
     r.usage.input_tokens = 10;
     r.cost_nusd = 1234;
+    r.retry_after_ms = 1500;
     struct lgw_buf buf;
     lgw_buf_init(&buf, 0);
     assert_int_equal(lgw_reply_encode(&r, &buf), 0);
@@ -101,6 +102,7 @@ static void test_reply_roundtrip(void **state)
     assert_int_equal(back.usage.input_tokens, 10);
     assert_int_equal(back.cost_nusd, 1234);
     assert_string_equal(back.tenant, "acme");
+    assert_int_equal(back.retry_after_ms, 1500);
     assert_true(json_equal(back.body, r.body));
     lgw_reply_cleanup(&back);
     lgw_reply_cleanup(&r);

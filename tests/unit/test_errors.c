@@ -85,10 +85,22 @@ static void test_builder(void **state)
                                "null,\"code\":\"internal_error\"}}");
     lgw_buf_cleanup(&b);
     /* a message that is not UTF-8 cannot become a JSON string: the row's text instead */
-    json_t *obj = lgw_http_error_object(LGW_ERR(PROVIDER), "bad \xff byte", "overloaded_error");
+    json_t *obj = lgw_http_error_object(LGW_ERR(PROVIDER), "bad \xff byte", NULL, "overloaded_error");
     assert_string_equal(json_string_value(json_object_get(obj, "message")), "provider error");
     assert_string_equal(json_string_value(json_object_get(obj, "type")), "api_error");
     assert_string_equal(json_string_value(json_object_get(obj, "code")), "overloaded_error");
+    assert_true(json_is_null(json_object_get(obj, "param")));
+    json_decref(obj);
+    /* param names the request field at fault, as OpenAI's errors do; "" and text that is not UTF-8: null */
+    lgw_buf_init(&b, 0);
+    assert_int_equal(lgw_http_error_body_param(LGW_ERR(INVALID), "Invalid 'max_tokens'.", "max_tokens", &b), 0);
+    assert_string_equal(b.ptr, "{\"error\":{\"message\":\"Invalid 'max_tokens'.\",\"type\":\"invalid_request_error\","
+                               "\"param\":\"max_tokens\",\"code\":\"invalid_request\"}}");
+    lgw_buf_cleanup(&b);
+    obj = lgw_http_error_object(LGW_ERR(INVALID), NULL, "", NULL);
+    assert_true(json_is_null(json_object_get(obj, "param")));
+    json_decref(obj);
+    obj = lgw_http_error_object(LGW_ERR(INVALID), NULL, "bad \xff", NULL);
     assert_true(json_is_null(json_object_get(obj, "param")));
     json_decref(obj);
     lgw_buf_init(&b, 8); /* the cap holds */

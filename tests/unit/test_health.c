@@ -128,6 +128,26 @@ static void test_consecutive_failures(void **state)
     lgw_health_free(NULL);
 }
 
+/* How long until a call may go: 0 while closed or once the cooldown is over, the rest of the cooldown while
+ * open, -1 while the half-open probe is out (its outcome decides). */
+static void test_retry_in(void **state)
+{
+    (void)state;
+    struct lgw_health *h = lgw_health_new(&params, NULL);
+    assert_int_equal(lgw_health_retry_in_ms(h, &mx, T0), 0);
+    call(h, &mx, T0, true);
+    call(h, &mx, T0 + 1, true);
+    call(h, &mx, T0 + 2, true); /* open until T0 + 1002 */
+    assert_int_equal(lgw_health_retry_in_ms(h, &mx, T0 + 2), 1000);
+    assert_int_equal(lgw_health_retry_in_ms(h, &mx, T0 + 702), 300);
+    assert_int_equal(lgw_health_retry_in_ms(h, &mx, T0 + 1002), 0);
+    assert_true(acquire(h, &mx, T0 + 1002)); /* the probe */
+    assert_int_equal(lgw_health_retry_in_ms(h, &mx, T0 + 1003), -1);
+    release(h, &mx, T0 + 1100, false, 100);
+    assert_int_equal(lgw_health_retry_in_ms(h, &mx, T0 + 1100), 0);
+    lgw_health_free(h);
+}
+
 /* Calls that were in flight when it opened end while it is open: they do not extend the cooldown. */
 static void test_stragglers_while_open(void **state)
 {
@@ -394,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_straggler_is_not_the_probe),
         cmocka_unit_test(test_no_decay_while_in_flight),
         cmocka_unit_test(test_consecutive_failures),
+        cmocka_unit_test(test_retry_in),
         cmocka_unit_test(test_stragglers_while_open),
         cmocka_unit_test(test_error_ratio),
         cmocka_unit_test(test_success_resets_consecutive),

@@ -149,9 +149,26 @@ static void test_credentials_and_last_resort(void **state)
     assert_int_equal(plan(&f, "auto", &small, LGW_STRATEGY_LATENCY, &p, why), 0);
     assert_string_equal(p.chain[0]->provider, "echo");
     assert_int_equal(plan(&f, "nope", &small, LGW_STRATEGY_COST, &p, why), LGW_ERR(MODEL_NOT_FOUND));
+    /* ... so the list shows every catalog model echo stands in for, as served by echo, and the group */
     json_t *models = lgw_router_models_json(f.cat, &f.cfg);
-    assert_int_equal(json_array_size(json_object_get(models, "data")), 2); /* echo and the group */
+    json_t *data = json_object_get(models, "data");
+    assert_int_equal(json_array_size(data), 5);
+    static const char *const ids[] = {"mini", "big", "long", "echo", "auto"};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *m = json_array_get(data, i);
+        assert_string_equal(json_string_value(json_object_get(m, "id")), ids[i]);
+        assert_string_equal(json_string_value(json_object_get(m, "object")), "model");
+        assert_string_equal(json_string_value(json_object_get(m, "owned_by")), i < 4 ? "echo" : "llmgw");
+    }
     json_decref(models);
+    json_t *one = lgw_router_model_json(f.cat, &f.cfg, "long");
+    assert_string_equal(json_string_value(json_object_get(one, "owned_by")), "echo");
+    json_decref(one);
+    one = lgw_router_model_json(f.cat, &f.cfg, "anthropic/long");
+    assert_string_equal(json_string_value(json_object_get(one, "id")), "anthropic/long");
+    json_decref(one);
+    assert_null(lgw_router_model_json(f.cat, &f.cfg, "nope"));
+    assert_null(lgw_router_model_json(f.cat, &f.cfg, "openai/long"));
     teardown(&f);
 }
 
@@ -176,6 +193,18 @@ static void test_operator_chain_follows_the_choice(void **state)
     json_t *models = lgw_router_models_json(f.cat, &f.cfg);
     assert_int_equal(json_array_size(json_object_get(models, "data")), 5); /* 3 + echo + auto */
     json_decref(models);
+    /* with keys, one model by id: its own provider owns it; a model nobody serves here is not found */
+    json_t *one = lgw_router_model_json(f.cat, &f.cfg, "long");
+    assert_string_equal(json_string_value(json_object_get(one, "owned_by")), "anthropic");
+    assert_int_equal(json_integer_value(json_object_get(one, "created")), 0);
+    json_decref(one);
+    one = lgw_router_model_json(f.cat, &f.cfg, "openai/mini");
+    assert_string_equal(json_string_value(json_object_get(one, "owned_by")), "openai");
+    json_decref(one);
+    teardown(&f);
+    setup(&f, true, false);
+    assert_null(lgw_router_model_json(f.cat, &f.cfg, "long"));
+    assert_null(lgw_router_model_json(f.cat, &f.cfg, "anthropic/long"));
     teardown(&f);
 }
 

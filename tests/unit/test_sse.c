@@ -2,7 +2,7 @@
  * worker replies puts on the wire, in the OpenAI dialect (data records, then [DONE]) and the Anthropic one
  * (message_start ... message_stop, text and tool_use blocks); a failure before the first chunk answered as
  * a plain error with its status, one after it as an error record that ends the stream; the usage chunk
- * passed only when the client asked; one run only, in order; lgw_sse_finished.
+ * passed only when the client asked; one run only, in order; lgw_sse_finished and lgw_sse_ends.
  *
  * Everything goes through lgw_sse_reply and lgw_sse_fail on a real request made with no connection: they
  * resume a connection only when it was suspended, which nothing here does. The bytes are read from the
@@ -377,6 +377,41 @@ static void test_finished(void **state)
     lgw_req_unref(req);
 }
 
+/* lgw_sse_ends says which reply ends the answer before it is passed on (the reply thread takes the request
+ * out of the pending map first): a final reply of the run being streamed at the seq expected next, or any
+ * final reply before the first chunk; never a chunk, another run's end, or anything once answered. */
+static void test_ends(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    struct lgw_reply c0 = make_reply("run-a", 0, false, 200, OAI_C0);
+    struct lgw_reply end_a1 = make_reply("run-a", 1, true, 200, "{\"object\":\"llmgw.stream.end\"}");
+    struct lgw_reply end_b1 = make_reply("run-b", 1, true, 200, "{\"object\":\"llmgw.stream.end\"}");
+    struct lgw_reply end_a5 = make_reply("run-a", 5, true, 500, OAI_ERR_429);
+    struct lgw_reply err0 = make_reply("run-a", 0, true, 429, OAI_ERR_429);
+    assert_false(lgw_sse_ends(req, &c0));
+    assert_true(lgw_sse_ends(req, &err0)); /* a failure before the first chunk ends it */
+    assert_true(lgw_sse_ends(req, &end_b1)); /* so does any run's end before it */
+    lgw_sse_reply(req, &c0);
+    assert_false(lgw_sse_ends(req, &end_b1)); /* another run */
+    assert_false(lgw_sse_ends(req, &end_a5)); /* out of order */
+    assert_true(lgw_sse_ends(req, &end_a1));
+    lgw_sse_reply(req, &end_a1);
+    assert_true(lgw_sse_finished(req));
+    assert_false(lgw_sse_ends(req, &end_a1)); /* already over */
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_openai);
+    lgw_sse_reply(req, &err0); /* answered as a plain error */
+    assert_false(lgw_sse_ends(req, &end_a1));
+    lgw_req_unref(req);
+    lgw_reply_cleanup(&c0);
+    lgw_reply_cleanup(&end_a1);
+    lgw_reply_cleanup(&end_b1);
+    lgw_reply_cleanup(&end_a5);
+    lgw_reply_cleanup(&err0);
+}
+
 /* ---- Anthropic: events rebuilt from OpenAI chunks; their data compared as JSON, their framing exactly. */
 
 #define CHUNK(delta, finish)                                                                                   \
@@ -384,9 +419,13 @@ static void test_finished(void **state)
     "\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" finish "}]}"
 
 #define A_MESSAGE_START                                                                                        \
-    "{\"type\":\"message_start\",\"message\":{\"id\":\"chatcmpl-7\",\"type\":\"message\",\"role\":\"assistant\"," \
+    A_MESSAGE_START_WITH(0, 0)
+/* The chunk id chatcmpl-7 as Anthropic's msg_7; input tokens as known before the first chunk. */
+#define A_MESSAGE_START_WITH(in, cached)                                                                      \
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_7\",\"type\":\"message\",\"role\":\"assistant\","    \
     "\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"                          \
-    "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}"
+    "\"usage\":{\"input_tokens\":" #in ",\"output_tokens\":0,\"cache_read_input_tokens\":" #cached                \
+    ",\"cache_creation_input_tokens\":0}}}"
 #define A_TEXT_START(i)                                                                                        \
     "{\"type\":\"content_block_start\",\"index\":" #i ",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"
 #define A_TEXT_DELTA(i, text)                                                                                  \
@@ -434,6 +473,40 @@ static void test_anthropic_text_stream(void **state)
     lgw_req_unref(req);
 }
 
+/* message_start reports the input tokens known before the first chunk: the provider's count when the first
+ * chunk's reply carries one (Anthropic's message_start, Gemini, echo), else the gateway's estimate that the
+ * job route put in the stream state. */
+static void test_anthropic_message_start_input_tokens(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_anthropic);
+    req->ds.input_tokens = 42; /* the estimate */
+    chunk(req, "run-a", 0, CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null"));
+    final_ok(req, "run-a", 1, 40, 1, 0);
+    const struct rec want[] = {
+        {"message_start", A_MESSAGE_START_WITH(42, 0)},
+        {"message_delta", A_MESSAGE_DELTA("end_turn", 1, 40, 0)},
+        {"message_stop", A_MESSAGE_STOP},
+    };
+    assert_records(req, want, 3);
+    lgw_req_unref(req);
+
+    req = stream_req(&lgw_dialect_anthropic);
+    req->ds.input_tokens = 42;
+    struct lgw_reply r = make_reply("run-a", 0, false, 200, CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null"));
+    r.usage.input_tokens = 30; /* the provider's own count, with 10 read from its cache */
+    r.usage.cached_input_tokens = 10;
+    deliver(req, &r);
+    final_ok(req, "run-a", 1, 30, 1, 10);
+    const struct rec want2[] = {
+        {"message_start", A_MESSAGE_START_WITH(20, 10)},
+        {"message_delta", A_MESSAGE_DELTA("end_turn", 1, 20, 10)},
+        {"message_stop", A_MESSAGE_STOP},
+    };
+    assert_records(req, want2, 3);
+    lgw_req_unref(req);
+}
+
 static void test_anthropic_text_and_tools_stream(void **state)
 {
     (void)state;
@@ -476,8 +549,8 @@ static void test_anthropic_text_and_tools_stream(void **state)
 /* A stream that ends before any chunk: the provider's stream ended properly with nothing for the client (a
  * bare [DONE], or only the usage chunk it did not ask for), so the worker's first reply is its final 200.
  * OpenAI's answer is just [DONE]; Anthropic's must still open with message_start, which the SDKs require
- * before anything else ("Unexpected event order, got message_delta before message_start"). Nothing is
- * known of the message then, so its id and model are null. */
+ * before anything else ("Unexpected event order, got message_delta before message_start"). No chunk named
+ * the message then: its id is made from the request's, its model is null, its input is the final count. */
 static void test_stream_with_no_chunk(void **state)
 {
     (void)state;
@@ -493,9 +566,10 @@ static void test_stream_with_no_chunk(void **state)
     assert_true(lgw_sse_finished(req));
     assert_int_equal(req->status, 200);
     const struct rec want[] = {
-        {"message_start", "{\"type\":\"message_start\",\"message\":{\"id\":null,\"type\":\"message\","
+        {"message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_req1\",\"type\":\"message\","
                           "\"role\":\"assistant\",\"model\":null,\"content\":[],\"stop_reason\":null,"
-                          "\"stop_sequence\":null,\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}"},
+                          "\"stop_sequence\":null,\"usage\":{\"input_tokens\":7,\"output_tokens\":0,"
+                          "\"cache_read_input_tokens\":0,\"cache_creation_input_tokens\":0}}}"},
         {"message_delta", A_MESSAGE_DELTA("end_turn", 0, 7, 0)},
         {"message_stop", A_MESSAGE_STOP},
     };
@@ -601,8 +675,10 @@ int main(void)
         cmocka_unit_test(test_openai_error_after_start),
         cmocka_unit_test(test_one_run_in_order),
         cmocka_unit_test(test_finished),
+        cmocka_unit_test(test_ends),
         cmocka_unit_test(test_anthropic_text_stream),
         cmocka_unit_test(test_anthropic_text_and_tools_stream),
+        cmocka_unit_test(test_anthropic_message_start_input_tokens),
         cmocka_unit_test(test_stream_with_no_chunk),
         cmocka_unit_test(test_anthropic_failure_before_first_chunk),
         cmocka_unit_test(test_anthropic_error_after_start),

@@ -1,4 +1,5 @@
-/* test_trace.c - W3C traceparent: what is accepted, what is refused, and new ones are valid and distinct. */
+/* test_trace.c - W3C traceparent: what is accepted, what is refused (on records, and in a client's header,
+ * later versions included), and new ones are valid and distinct. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +88,52 @@ static void test_missing_dashes(void **state)
     assert_false(valid("004bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b701")); /* no dashes at all */
 }
 
+/* A client's header: version 00 exactly as laid out; a later version read by 00's layout and carried on as
+ * 00; ff and every malformed form ignored. */
+static bool from_header(const char *s, char out[LGW_TRACEPARENT_SIZE])
+{
+    memset(out, 'x', LGW_TRACEPARENT_SIZE);
+    return lgw_traceparent_from_header(s, strlen(s), out);
+}
+
+static void test_from_header(void **state)
+{
+    (void)state;
+    char out[LGW_TRACEPARENT_SIZE];
+    assert_true(from_header(GOOD, out));
+    assert_string_equal(out, GOOD);
+    /* a later version: its 00-shaped fields, carried on as 00; more fields after a "-" are its business */
+    assert_true(from_header("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", out));
+    assert_string_equal(out, GOOD);
+    assert_true(from_header("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-has", out));
+    assert_string_equal(out, GOOD);
+    assert_false(lgw_traceparent_valid("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55));
+    /* invalid, each: a new trace */
+    static const char *const bad[] = {
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", /* 00 has nothing after its flags */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-010",      /* nor a longer flags field */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",      /* a later version's next field: "-" */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",       /* version ff */
+        "FF-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",       /* uppercase version */
+        "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",       /* version not hex */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",       /* uppercase trace-id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",       /* uppercase parent-id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",       /* uppercase flags */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",       /* all-zero trace-id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",       /* all-zero parent-id */
+        "01-00000000000000000000000000000000-00f067aa0ba902b7-01",       /* ... in a later version too */
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",        /* short trace-id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",        /* short parent-id */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",       /* wrong separators */
+        "",
+        "garbage",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (from_header(bad[i], out))
+            fail_msg("accepted \"%s\" as %s", bad[i], out);
+    assert_false(lgw_traceparent_from_header(NULL, 0, out));
+}
+
 static void test_new_is_valid(void **state)
 {
     (void)state;
@@ -128,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_all_zero_parent_id),
         cmocka_unit_test(test_version_ff),
         cmocka_unit_test(test_missing_dashes),
+        cmocka_unit_test(test_from_header),
         cmocka_unit_test(test_new_is_valid),
         cmocka_unit_test(test_new_is_distinct),
     };

@@ -76,6 +76,12 @@ static void test_chat(void **state)
     assert_int_equal(check("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}",
                            lgw_validate_chat, p), LGW_ERR(INVALID));
     assert_string_equal(p, "temperature");
+    /* OpenAI's safety_identifier, the newer name of user: a string, or refused */
+    assert_int_equal(check("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                           "\"safety_identifier\":\"u-1\"}", lgw_validate_chat, p), 0);
+    assert_int_equal(check("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                           "\"safety_identifier\":5}", lgw_validate_chat, p), LGW_ERR(INVALID));
+    assert_string_equal(p, "safety_identifier");
     assert_int_equal(check("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":0}", lgw_validate_chat, p),
                      LGW_ERR(INVALID));
     assert_int_equal(check("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}",
