@@ -125,7 +125,7 @@ def test_message_ids_and_start_usage(client):
     assert start.id.startswith("msg_") and start.id == final.id
     assert start.usage.input_tokens == final.usage.input_tokens > 0  # echo counts before its first token
 
-    start, final = stream_events(client, model="claude-3-5-haiku", max_tokens=100, system="sys",
+    start, final = stream_events(client, model="claude-haiku-4-5", max_tokens=100, system="sys",
                                  messages=[{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"},
                                            {"role": "user", "content": "again"}])
     # the fake Anthropic counts 10 per message and 5 cache writes (a system prompt) in its message_start; the
@@ -141,7 +141,7 @@ def test_message_ids_and_start_usage(client):
 
 def test_count_tokens(client):
     """/v1/messages/count_tokens answers routing's estimate in Anthropic's shape."""
-    small = client.messages.count_tokens(model="claude-3-5-haiku", messages=[{"role": "user", "content": "hello"}])
+    small = client.messages.count_tokens(model="claude-haiku-4-5", messages=[{"role": "user", "content": "hello"}])
     big = client.messages.count_tokens(
         model="echo", system="You are a careful assistant who answers briefly.",
         messages=[{"role": "user", "content": "hello there, how many tokens is this request, roughly?"}],

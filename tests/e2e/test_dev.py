@@ -58,7 +58,7 @@ def test_dev_mode(tmp_path, variant):
         # echo stands in for every catalog model in dev: each listed once, as served by echo
         owners = {m["id"]: m["owned_by"] for m in models["data"]}
         assert len(owners) == len(models["data"])
-        assert owners["gpt-4o-mini"] == owners["claude-sonnet-4-5"] == owners["gemini-2.5-flash"] == "echo"
+        assert owners["gpt-4o-mini"] == owners["claude-sonnet-4-5"] == owners["gemini-2.5-flash-lite"] == "echo"
         assert owners["text-embedding-3-small"] == "echo" and owners["auto"] == "llmgw"
         conn.request("GET", "/v1/models/gpt-4o")
         resp = conn.getresponse()

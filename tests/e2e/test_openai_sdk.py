@@ -61,10 +61,10 @@ def test_models_retrieve(client):
     """GET /v1/models/{id} as OpenAI has it. With no provider key (these processes have none) echo stands in
     for every catalog model: the list shows them all, owned by echo, and so does each one's entry."""
     listed = {m.id: m for m in client.models.list()}
-    assert {"echo", "echo-embedding", "gpt-4o-mini", "claude-3-5-sonnet", "text-embedding-3-small", "auto"} <= \
+    assert {"echo", "echo-embedding", "gpt-4o-mini", "claude-sonnet-4-6", "text-embedding-3-small", "auto"} <= \
         set(listed)
     assert listed["gpt-4o-mini"].owned_by == "echo" and listed["auto"].owned_by == "llmgw"
-    for name in ("echo", "gpt-4o-mini", "text-embedding-3-small", "anthropic/claude-3-5-sonnet", "auto"):
+    for name in ("echo", "gpt-4o-mini", "text-embedding-3-small", "anthropic/claude-sonnet-4-6", "auto"):
         m = client.models.retrieve(name)
         assert (m.id, m.object) == (name, "model") and isinstance(m.created, int), m
         assert m.owned_by == ("llmgw" if name == "auto" else "echo")
