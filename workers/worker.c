@@ -36,6 +36,7 @@ struct lgw_worker {
     struct lgw_offsets *offsets;
     struct lgw_results *results;
     struct lgw_pipeline pipeline;
+    struct lgw_cache *cache; /* the response cache (off unless a TTL turns it on for a request) */
     /* Planning threads behind a bounded queue; provider calls then run on the transfer loops. */
     struct lgw_pool *pool;
     struct lgw_http_loop **loops;
@@ -272,12 +273,14 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     for (; w->nloops < (size_t)cfg->worker_http_loops; w->nloops++)
         if ((rc = lgw_http_loop_new(&lo, &w->loops[w->nloops])))
             goto fail;
+    w->cache = lgw_cache_new((size_t)cfg->cache_memory_bytes, (size_t)cfg->cache_max_entry_bytes, m);
     w->pipeline = (struct lgw_pipeline){.cfg = cfg,
                                         .m = m,
                                         .catalog = w->catalog,
                                         .router = w->router,
                                         .cancels = w->cancels,
                                         .results = w->results,
+                                        .cache = w->cache,
                                         .loops = w->loops,
                                         .nloops = w->nloops,
                                         .finished = job_finished,
@@ -291,6 +294,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
 fail:
     lgw_cancels_free(w->cancels);
     loops_free(w);
+    lgw_cache_free(w->cache);
     atomic_store(&w->health_stop, true);
     if (w->health_started)
         pthread_join(w->health, NULL);
@@ -361,6 +365,7 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_cancels_stop(w->cancels);
     loops_free(w);
     lgw_cancels_free(w->cancels);
+    lgw_cache_free(w->cache); /* no job runs any more: the pool and the loops are gone */
     lgw_results_flush(w->results, 2000);
     lgw_results_stop(w->results);
     atomic_store(&w->health_stop, true);
