@@ -79,6 +79,9 @@ struct lgw_config {
     int64_t breaker_min_requests;
     int64_t breaker_cooldown_ms;
     int64_t latency_decay_ms;
+    char redis_url[512]; /* may hold a password: never logged */
+    int64_t redis_timeout_ms;
+    int64_t redis_connect_timeout_ms;
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
