@@ -10,6 +10,7 @@
 #include "common/cost.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/redis.h"
 
 enum opt_type { OPT_INT, OPT_STR };
 
@@ -147,6 +148,17 @@ static const struct opt opts[] = {
       "How long an open breaker skips its provider/model before one probe request is let through."),
     I(latency_decay_ms, "LLMGW_LATENCY_DECAY_MS", "10000", 10, 3600000,
       "Time constant of the latency strategy's peak-sensitive moving average."),
+    S(redis_url, "LLMGW_REDIS_URL", "",
+      "Redis shared by every instance (rate limits, cache): `redis://[user:password@]host[:port][/db]`; a "
+      "password alone or an ACL user and password (`%`-escape `@`, `:` and `/` in them). Never logged; keep "
+      "a password in the environment rather than the file. No TLS (`rediss://`): Debian 12's hiredis 0.14 has "
+      "none, so reach a remote Redis over a private network or a TLS tunnel. Empty: no Redis, every limiter "
+      "and cache in memory."),
+    I(redis_timeout_ms, "LLMGW_REDIS_TIMEOUT_MS", "5", 1, 10000,
+      "Budget of one Redis command on the request path. A command slower than it counts as Redis down: the "
+      "connection is dropped, callers fall back (in-memory limiter) and a background thread reconnects."),
+    I(redis_connect_timeout_ms, "LLMGW_REDIS_CONNECT_TIMEOUT_MS", "1000", 10, 60000,
+      "Budget of one Redis connect with its AUTH and SELECT; only the background reconnect thread waits on it."),
     S(compat_models, "LLMGW_COMPAT_MODELS", "",
       "Models the compatible server serves, comma-separated: `[embeddings:]name[=upstream][@in/out/cached]` with "
       "prices in USD per 1M tokens (no price: served with cost marked unknown). Served as `name` and `compat/name`."),
@@ -382,6 +394,10 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     if (lgw_config_parse_keys(cfg, cfg->tenant_keys, errs))
         rc = LGW_ERR(CONFIG);
+    struct lgw_redis_url rurl;
+    if (cfg->redis_url[0] && lgw_redis_parse_url(cfg->redis_url, &rurl, errs))
+        rc = LGW_ERR(CONFIG);
+    explicit_bzero(&rurl, sizeof(rurl));
     if (strncmp(cfg->database_url, "postgresql://", 13) != 0 && strncmp(cfg->database_url, "postgres://", 11) != 0 &&
         strncmp(cfg->database_url, "sqlite:", 7) != 0) {
         lgw_buf_puts(errs, "database_url: must start with postgresql:// or sqlite:\n");

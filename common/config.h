@@ -84,6 +84,9 @@ struct lgw_config {
     int64_t cache_max_ttl_s;
     int64_t cache_max_entry_bytes;
     int64_t cache_memory_bytes;
+    char redis_url[512]; /* may hold a password: never logged */
+    int64_t redis_timeout_ms;
+    int64_t redis_connect_timeout_ms;
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
