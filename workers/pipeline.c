@@ -297,7 +297,9 @@ static bool stage_cache_lookup(struct job_run *run)
 }
 
 /* After the reply: a complete answer from a provider is stored under the model that served it. Errors, a
- * stream cut short (502) or left by its client, and answers larger than an entry are never stored. */
+ * stream cut short (502) or left by its client, and answers larger than an entry are never stored. It runs
+ * on the job's transfer loop, after the client has its answer: the Redis SET (bounded by redis_timeout_ms,
+ * a few ms at most) holds that loop's other transfers for its round trip, as any stage there would. */
 static bool stage_cache_store(struct job_run *run)
 {
     const struct lgw_job *job = run->job;

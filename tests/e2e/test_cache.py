@@ -12,10 +12,11 @@ import os
 import subprocess
 import time
 
+import jsonschema
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, free_port, start_fake, wait_for
+from conftest import ROOT, free_port, load_schema, read_records, start_fake, wait_for
 
 KEY = "sk-fake-test-key"
 
@@ -276,3 +277,32 @@ def test_redis_stopped_mid_run_falls_back_to_memory_and_shares_again(cluster, fa
         assert metric(wport, 'llmgw_cache_lookups_total{result="hit",backend="redis"}') >= 2
     finally:
         subprocess.run(["bash", script, "stop", str(rdir)], check=False)
+
+
+def test_cache_messages_match_schemas(cluster, fakes, tmp_path):
+    """The job's cache directives, a streamed hit's chunks and final reply, and a hit's cost event with its
+    saving validate against schemas/."""
+    port, _ = gateway(cluster, fakes, tmp_path, LLMGW_CACHE_TTL_S=0)
+    on = {"x-llmgw-cache-ttl": "60"}
+    assert post(cluster, port, chat("schemas", stream=True), headers=on)[1]["x-llmgw-cache"] == "miss"
+    assert post(cluster, port, chat("schemas", stream=True), headers=on)[1]["x-llmgw-cache"] == "hit"
+    assert post(cluster, port, chat("schemas"), headers={**on, "Cache-Control": "no-cache, no-store"})[1][
+        "x-llmgw-cache"] == "bypass"
+    assert post(cluster, port, chat("schemas"))[1]["x-llmgw-cache"] == "bypass"  # off: no TTL anywhere
+    p = cluster.prefix
+    jobs, replies, cost = f"{p}.jobs.chat", f"{p}.replies.{p}-i1", f"{p}.cost"
+
+    def want(got):
+        return len(got.get(jobs, [])) >= 4 and len(got.get(cost, [])) >= 4 and \
+            sum(1 for r in got.get(replies, []) if r.value["final"]) >= 4
+    got = {t: [r.value for r in v] for t, v in read_records(cluster.kafka, [jobs, replies, cost], want).items()}
+    for topic, schema in ((jobs, "job.schema.json"), (replies, "reply.schema.json"), (cost, "cost_event.schema.json")):
+        for payload in got[topic]:
+            jsonschema.validate(payload, load_schema(schema))
+    # (jobs spread over partitions: compared in no particular order)
+    assert sorted(json.dumps(j.get("cache"), sort_keys=True) for j in got[jobs]) == sorted(
+        json.dumps(c, sort_keys=True) for c in ({"ttl_s": 60}, {"ttl_s": 60},
+                                                 {"ttl_s": 60, "no_cache": True, "no_store": True}, None))
+    assert {r["cache"] for r in got[replies]} == {"miss", "hit", "bypass"}
+    hits = [e for e in got[cost] if e["cache_hit"]]
+    assert len(hits) == 1 and hits[0]["cost_nusd"] == 0 and hits[0]["saved_nusd"] > 0
