@@ -131,7 +131,9 @@ bool lgw_lru_get(struct lgw_lru *lru, const char *key, int64_t now_ms, struct lg
 bool lgw_lru_put(struct lgw_lru *lru, const char *key, const void *val, size_t len, int64_t expires_ms)
 {
     size_t klen = strlen(key);
-    size_t size = sizeof(struct entry) + klen + 1 + len;
+    /* The entry's share of the hash table too: the table holds at most two slots per entry (it doubles when
+     * entries outnumber slots) past its first 64. */
+    size_t size = sizeof(struct entry) + klen + 1 + len + 2 * sizeof(struct entry *);
     if (size > lru->max_bytes)
         return false;
     struct entry *e = lgw_malloc(size);

@@ -306,3 +306,23 @@ def test_cache_messages_match_schemas(cluster, fakes, tmp_path):
     assert {r["cache"] for r in got[replies]} == {"miss", "hit", "bypass"}
     hits = [e for e in got[cost] if e["cache_hit"]]
     assert len(hits) == 1 and hits[0]["cost_nusd"] == 0 and hits[0]["saved_nusd"] > 0
+
+
+def test_anthropic_inbound_hits_too(cluster, fakes, tmp_path):
+    """/v1/messages (the Anthropic SDK) is the same job underneath: the second call is a hit, plain and
+    streamed, with the same content."""
+    import anthropic
+
+    port, _ = gateway(cluster, fakes, tmp_path)
+    client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key=cluster.key, max_retries=0)
+    args = {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "via messages"}]}
+    r1 = client.messages.with_raw_response.create(**args)
+    r2 = client.messages.with_raw_response.create(**args)
+    assert (r1.headers["x-llmgw-cache"], r2.headers["x-llmgw-cache"]) == ("miss", "hit")
+    assert r2.parse().content[0].text == r1.parse().content[0].text == "fake: via messages"
+    texts = []
+    for _ in range(2):
+        with client.messages.stream(**args) as s:
+            texts.append("".join(s.text_stream))
+    assert texts == ["fake: via messages"] * 2
+    assert fake_requests(fakes[0]) == 2  # one plain, one streamed; the repeats were hits
