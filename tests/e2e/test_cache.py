@@ -326,3 +326,13 @@ def test_anthropic_inbound_hits_too(cluster, fakes, tmp_path):
             texts.append("".join(s.text_stream))
     assert texts == ["fake: via messages"] * 2
     assert fake_requests(fakes[0]) == 2  # one plain, one streamed; the repeats were hits
+
+
+def test_an_answer_over_the_entry_size_is_not_cached(cluster, fakes, tmp_path):
+    port, _ = gateway(cluster, fakes, tmp_path, LLMGW_CACHE_MAX_ENTRY_BYTES=1024)
+    small, big = "small", "big " + "word " * 300  # the fake echoes the message: about 1.5 KB of answer
+    for stream in (False, True):
+        assert [post(cluster, port, chat(big, stream=stream))[1]["x-llmgw-cache"] for _ in range(2)] == ["miss"] * 2
+        assert [post(cluster, port, chat(small, stream=stream))[1]["x-llmgw-cache"] for _ in range(2)] == [
+            "miss", "hit"]
+    assert fake_requests(fakes[0]) == 6
