@@ -203,8 +203,9 @@ static bool stage_plan(struct job_run *run)
 
 /* ---- the response cache (cache/) */
 
-/* The TTL the run's answer is cached with; 0: the cache is off for it. A tenant's own setting (0: opted
- * out) decides over the request's x-llmgw-cache-ttl, which decides over the default. */
+/* The TTL the run's answer is cached with; 0: the cache is off for it. A tenant that opted out (its TTL 0 in
+ * cache_tenant_ttl) is never cached; otherwise the request's x-llmgw-cache-ttl (capped by the ingress),
+ * else the tenant's TTL, else cache_ttl_s. */
 static int64_t cache_ttl(const struct job_run *run)
 {
     const struct lgw_config *cfg = run->p->cfg;
