@@ -10,6 +10,7 @@
 #include "common/cost.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/redis.h"
 
 enum opt_type { OPT_INT, OPT_STR };
 
@@ -153,9 +154,33 @@ static const struct opt opts[] = {
       "How long an open breaker skips its provider/model before one probe request is let through."),
     I(latency_decay_ms, "LLMGW_LATENCY_DECAY_MS", "10000", 10, 3600000,
       "Time constant of the latency strategy's peak-sensitive moving average."),
+    S(redis_url, "LLMGW_REDIS_URL", "",
+      "Redis shared by every instance (rate limits, cache): `redis://[user:password@]host[:port][/db]`; a "
+      "password alone or an ACL user and password (`%`-escape `@`, `:` and `/` in them). Never logged; keep "
+      "a password in the environment rather than the file. No TLS (`rediss://`): Debian 12's hiredis 0.14 has "
+      "none, so reach a remote Redis over a private network or a TLS tunnel. Empty: no Redis, every limiter "
+      "and cache in memory."),
+    I(redis_timeout_ms, "LLMGW_REDIS_TIMEOUT_MS", "5", 1, 10000,
+      "Budget of one Redis command on the request path. A command slower than it counts as Redis down: the "
+      "connection is dropped, callers fall back (in-memory limiter) and a background thread reconnects."),
+    I(redis_connect_timeout_ms, "LLMGW_REDIS_CONNECT_TIMEOUT_MS", "1000", 10, 60000,
+      "Budget of one Redis connect with its AUTH and SELECT; only the background reconnect thread waits on it."),
     S(compat_models, "LLMGW_COMPAT_MODELS", "",
       "Models the compatible server serves, comma-separated: `[embeddings:]name[=upstream][@in/out/cached]` with "
       "prices in USD per 1M tokens (no price: served with cost marked unknown). Served as `name` and `compat/name`."),
+    I(cache_ttl_s, "LLMGW_CACHE_TTL_S", "0", 0, 2592000,
+      "Response cache: how long an answer is kept, in seconds; 0 (the default) leaves the cache off, except for "
+      "requests that ask with `x-llmgw-cache-ttl` and tenants given a TTL in `cache_tenant_ttl`."),
+    S(cache_tenant_ttl, "LLMGW_CACHE_TENANT_TTL", "",
+      "Response cache TTL per tenant, overriding `cache_ttl_s`: `tenant:seconds` pairs, comma-separated; "
+      "`tenant:0` opts the tenant out (its requests' own `x-llmgw-cache-ttl` included)."),
+    I(cache_max_ttl_s, "LLMGW_CACHE_MAX_TTL_S", "86400", 1, 2592000,
+      "Longest TTL a request may ask for with `x-llmgw-cache-ttl` (a longer one is cut to this)."),
+    I(cache_max_entry_bytes, "LLMGW_CACHE_MAX_ENTRY_BYTES", "1048576", 1024, 67108864,
+      "Largest answer the response cache stores (a stream's chunks together); larger ones are not cached."),
+    I(cache_memory_bytes, "LLMGW_CACHE_MEMORY_BYTES", "67108864", 65536, 68719476736,
+      "Bound of the in-memory response cache of one worker (the `llmgw dev` backend), entries and bookkeeping "
+      "counted; the least recently used entries go first."),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -375,6 +400,10 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     if (lgw_config_parse_keys(cfg, cfg->tenant_keys, errs))
         rc = LGW_ERR(CONFIG);
+    struct lgw_redis_url rurl;
+    if (cfg->redis_url[0] && lgw_redis_parse_url(cfg->redis_url, &rurl, errs))
+        rc = LGW_ERR(CONFIG);
+    explicit_bzero(&rurl, sizeof(rurl));
     if (strncmp(cfg->database_url, "postgresql://", 13) != 0 && strncmp(cfg->database_url, "postgres://", 11) != 0 &&
         strncmp(cfg->database_url, "sqlite:", 7) != 0) {
         lgw_buf_puts(errs, "database_url: must start with postgresql:// or sqlite:\n");
@@ -418,6 +447,9 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
                        (long long)(cfg->max_header_bytes + 4096));
         rc = LGW_ERR(CONFIG);
     }
+    int64_t ttl;
+    if (lgw_config_cache_tenant_ttl(cfg, NULL, &ttl, errs))
+        rc = LGW_ERR(CONFIG);
     for (const char *c = cfg->ingress_id; *c; c++) {
         /* The id becomes part of a topic name: Kafka allows [a-zA-Z0-9._-]. */
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
@@ -428,6 +460,33 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         }
     }
     return rc;
+}
+
+int lgw_config_cache_tenant_ttl(const struct lgw_config *cfg, const char *tenant, int64_t *ttl_s,
+                                struct lgw_buf *errs)
+{
+    const char *p = cfg->cache_tenant_ttl;
+    *ttl_s = -1;
+    size_t n = 0;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        long long ttl;
+        n++;
+        if (!colon || lgw_config_check_tenant(p, (size_t)(colon - p), NULL) ||
+            lgw_parse_int64(colon + 1, len - (size_t)(colon + 1 - p), &ttl) || ttl < 0 || ttl > 2592000) {
+            if (errs)
+                lgw_buf_printf(errs, "cache_tenant_ttl: entry %zu is not `tenant:seconds` (0 to 2592000)\n", n);
+            return LGW_ERR(CONFIG);
+        }
+        if (tenant && strlen(tenant) == (size_t)(colon - p) && memcmp(tenant, p, (size_t)(colon - p)) == 0) {
+            *ttl_s = ttl;
+            return LGW_OK;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return LGW_OK;
 }
 
 static void free_compat(struct lgw_config *cfg)

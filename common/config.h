@@ -80,6 +80,14 @@ struct lgw_config {
     int64_t breaker_min_requests;
     int64_t breaker_cooldown_ms;
     int64_t latency_decay_ms;
+    int64_t cache_ttl_s;
+    char cache_tenant_ttl[4096];
+    int64_t cache_max_ttl_s;
+    int64_t cache_max_entry_bytes;
+    int64_t cache_memory_bytes;
+    char redis_url[512]; /* may hold a password: never logged */
+    int64_t redis_timeout_ms;
+    int64_t redis_connect_timeout_ms;
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
@@ -112,5 +120,11 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
 /* Parses compat_models ("[embeddings:]id[=upstream][@in/out/cached USD per 1M tokens]", comma-separated)
  * into cfg->compat. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
 int lgw_config_parse_compat_models(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
+/* The response cache TTL that cache_tenant_ttl gives tenant, into *ttl_s: its seconds (0: the tenant opted
+ * out), or -1 when it names no such tenant (then cache_ttl_s applies). With tenant NULL, only checks the
+ * setting. Returns 0, or LGW_ERR(CONFIG) (with a line in errs when errs is not NULL) when the setting is
+ * malformed. Any thread. */
+int lgw_config_cache_tenant_ttl(const struct lgw_config *cfg, const char *tenant, int64_t *ttl_s,
+                                struct lgw_buf *errs);
 
 #endif

@@ -136,6 +136,16 @@ int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out)
     json_object_set_new(o, "strategy", json_string(job->strategy));
     json_object_set_new(o, "stream", json_boolean(job->stream));
     json_object_set_new(o, "attempt", json_integer(job->attempt));
+    if (job->cache_ttl_s > 0 || job->cache_no_lookup || job->cache_no_store) {
+        json_t *c = json_object();
+        if (job->cache_ttl_s > 0)
+            json_object_set_new(c, "ttl_s", json_integer(job->cache_ttl_s));
+        if (job->cache_no_lookup)
+            json_object_set_new(c, "no_cache", json_true());
+        if (job->cache_no_store)
+            json_object_set_new(c, "no_store", json_true());
+        json_object_set_new(o, "cache", c);
+    }
     json_object_set(o, "body", job->body ? job->body : json_null());
     int rc = dump(o, out);
     json_decref(o);
@@ -179,6 +189,15 @@ int lgw_job_decode(const void *data, size_t len, struct lgw_job *job, char *why,
         get_int(rt, "partition", &n, false, 0, INT32_MAX, why, whysz))
         goto out;
     job->reply_partition = (int32_t)n;
+    json_t *cache = json_object_get(root, "cache");
+    if (cache && !json_is_object(cache)) {
+        snprintf(why, whysz, "field \"cache\" must be an object");
+        goto out;
+    }
+    if (cache && (get_int(cache, "ttl_s", &job->cache_ttl_s, false, 0, INT32_MAX, why, whysz) ||
+                  get_bool(cache, "no_cache", &job->cache_no_lookup, why, whysz) ||
+                  get_bool(cache, "no_store", &job->cache_no_store, why, whysz)))
+        goto out;
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {
         snprintf(why, whysz, "field \"body\" must be an object");
@@ -221,6 +240,11 @@ static int usage_decode(json_t *v, struct lgw_usage *u, char *why, size_t whysz)
     return LGW_OK;
 }
 
+const char *lgw_reply_cache_name(const struct lgw_reply *reply)
+{
+    return reply->cache_hit ? "hit" : reply->cache_bypass ? "bypass" : "miss";
+}
+
 int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
 {
     json_t *o = json_object();
@@ -236,7 +260,7 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_object_set(o, "body", reply->body ? reply->body : json_null());
     json_object_set_new(o, "provider", json_string(reply->provider));
     json_object_set_new(o, "model", json_string(reply->model));
-    json_object_set_new(o, "cache", json_string(reply->cache_hit ? "hit" : "miss"));
+    json_object_set_new(o, "cache", json_string(lgw_reply_cache_name(reply)));
     json_object_set_new(o, "usage", usage_json(&reply->usage));
     json_object_set_new(o, "cost", json_integer(reply->cost_nusd));
     json_object_set_new(o, "cost_known", json_boolean(reply->cost_known));
@@ -290,6 +314,7 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     reply->cost_known = !known || json_is_true(known);
     reply->cost_estimated = json_is_true(json_object_get(root, "cost_estimated"));
     reply->cache_hit = strcmp(cache, "hit") == 0;
+    reply->cache_bypass = strcmp(cache, "bypass") == 0;
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {
         snprintf(why, whysz, "field \"body\" must be an object");
@@ -330,6 +355,8 @@ int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
     json_object_set_new(o, "status", json_integer(ev->status));
     json_object_set_new(o, "outcome", json_string(ev->outcome));
     json_object_set_new(o, "cache_hit", json_boolean(ev->cache_hit));
+    if (ev->saved_nusd)
+        json_object_set_new(o, "saved_nusd", json_integer(ev->saved_nusd));
     json_object_set_new(o, "rerun", json_boolean(ev->rerun));
     json_object_set_new(o, "attempt", json_integer(ev->attempt));
     json_object_set_new(o, "strategy", json_string(ev->strategy));
@@ -373,6 +400,7 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
     ev->status = (int)n;
     if (get_str(root, "outcome", ev->outcome, sizeof(ev->outcome), true, why, whysz) ||
         get_bool(root, "cache_hit", &ev->cache_hit, why, whysz) ||
+        get_int(root, "saved_nusd", &ev->saved_nusd, false, 0, INT64_MAX, why, whysz) ||
         get_bool(root, "rerun", &ev->rerun, why, whysz) ||
         get_int(root, "attempt", &n, false, 0, 1000, why, whysz))
         goto out;

@@ -36,6 +36,11 @@ struct lgw_job {
     char strategy[32];
     bool stream;
     int attempt;
+    /* The request's response-cache directives (absent in older jobs: none): the TTL it asked for with
+     * x-llmgw-cache-ttl, already capped by the ingress (0: none), and Cache-Control's no-cache (skip the
+     * lookup) and no-store (skip storing). */
+    int64_t cache_ttl_s;
+    bool cache_no_lookup, cache_no_store;
     json_t *body; /* the OpenAI-shaped request; owned (one reference) by the job */
 };
 
@@ -68,7 +73,9 @@ struct lgw_reply {
     json_t *body; /* OpenAI-shaped response or error object; owned */
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
-    bool cache_hit;
+    /* The response cache's part ("cache": hit, miss or bypass): served from the cache, or looked up and not
+     * found, or the cache was not used for it (off, or the request said no-cache). */
+    bool cache_hit, cache_bypass;
     struct lgw_usage usage;
     int64_t cost_nusd;   /* the request's spend: every billed provider request of this execution */
     bool cost_known;
@@ -83,6 +90,9 @@ struct lgw_reply {
      * advice. */
     int64_t retry_after_ms;
 };
+
+/* "hit", "miss" or "bypass": the reply's cache field and the x-llmgw-cache header. */
+const char *lgw_reply_cache_name(const struct lgw_reply *reply);
 
 int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);
 int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz);
@@ -109,6 +119,7 @@ struct lgw_cost_event {
     int status;          /* HTTP status of the outcome */
     char outcome[16];    /* "ok", "error", "cancelled" (the client left; status 499) or "expired" */
     bool cache_hit;
+    int64_t saved_nusd;  /* a cache hit: what the answer cost when a provider made it (0 otherwise) */
     bool rerun;          /* set when this execution is known to repeat an earlier one */
     int attempt;
     char strategy[32];

@@ -37,7 +37,7 @@ json_t *lgw_stream_cost_object(const struct lgw_reply *final)
         cost = json_string(usd); /* text: exact to the nano-dollar, which a JSON double is not */
     return json_pack("{s:o, s:b, s:s, s:s, s:i, s:s}", "cost_usd", cost, "cost_estimated", final->cost_estimated,
                      "provider", final->provider, "model", final->model, "attempts", final->route_attempts, "cache",
-                     final->cache_hit ? "hit" : "miss");
+                     lgw_reply_cache_name(final));
 }
 
 void lgw_dialect_stream_cleanup(struct lgw_dialect_stream *s)

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/assert.h"
 #include "common/clock.h"
@@ -57,6 +58,32 @@ static int64_t request_timeout(struct lgw_req *req)
     if (h && lgw_parse_int64(h, strlen(h), &v) == 0 && v > 0 && v < limit)
         return v;
     return limit;
+}
+
+/* The request's response-cache directives: x-llmgw-cache-ttl (seconds, cut to the configured maximum; a
+ * malformed or non-positive value is no request) and Cache-Control's no-cache and no-store, which may come
+ * among other directives ("no-cache, max-age=0"). */
+static void take_cache_directives(struct lgw_req *req, struct lgw_job *job)
+{
+    const struct lgw_config *cfg = req->ing->cfg;
+    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-cache-ttl");
+    long long v;
+    if (h && lgw_parse_int64(h, strlen(h), &v) == 0 && v > 0)
+        job->cache_ttl_s = v < cfg->cache_max_ttl_s ? v : cfg->cache_max_ttl_s;
+    const char *cc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CACHE_CONTROL);
+    for (const char *p = cc; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t t = n;
+        while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        if (t == 8 && strncasecmp(p, "no-cache", 8) == 0)
+            job->cache_no_lookup = true;
+        else if (t == 8 && strncasecmp(p, "no-store", 8) == 0)
+            job->cache_no_store = true;
+        p += n;
+    }
 }
 
 /* The client's body as an OpenAI-shaped, validated request (*out: new reference). On failure msg says why
@@ -116,6 +143,7 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     job->reply_partition = 0;
     job->attempt = 1;
     job->stream = req->stream;
+    take_cache_directives(req, job);
     if (take_strategy(req, body, job->strategy, sizeof(job->strategy))) {
         snprintf(msg, msgsz, "Unknown routing strategy: use cost, latency, capability or round-robin.");
         return LGW_ERR(BAD_STRATEGY);

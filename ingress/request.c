@@ -136,7 +136,8 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
     lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
     req->route_attempts = reply->route_attempts;
     req->retry_after_s = (reply->retry_after_ms + 999) / 1000; /* whole seconds, never shorter than advised */
-    if (with_cost && reply->route_attempts > 0) {
+    lgw_strlcpy(req->cache, lgw_reply_cache_name(reply), sizeof(req->cache));
+    if (with_cost && (reply->route_attempts > 0 || reply->cache_hit)) { /* a hit: $0, said so */
         if (!reply->cost_known)
             lgw_strlcpy(req->cost_usd, "unknown", sizeof(req->cost_usd));
         else if (lgw_cost_format_usd(reply->cost_nusd, req->cost_usd, sizeof(req->cost_usd)))
@@ -162,6 +163,8 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, "x-llmgw-fallbacks", n);
         MHD_add_response_header(resp, "x-llmgw-route", req->route_text);
     }
+    if (req->cache[0])
+        MHD_add_response_header(resp, "x-llmgw-cache", req->cache);
     if (req->cost_usd[0])
         MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
     if (req->cost_usd[0] && req->cost_estimated)

@@ -49,6 +49,7 @@ struct lgw_req {
     char strategy[32];
     int route_attempts;
     char route_text[LGW_ROUTE_TEXT_MAX];
+    char cache[8]; /* x-llmgw-cache: hit, miss or bypass; empty until a worker's reply says */
     char cost_usd[40]; /* "0.000012345", "unknown", or empty (streams: not known when headers go out) */
     bool cost_estimated; /* cost_usd is partly an estimate (x-llmgw-cost-estimated: true) */
     int retry_header;  /* an error answer's x-should-retry: 1 true, 0 false, -1 none (lgw_err_retry_header) */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
+#include "cache/canon.h"
+#include "cache/entry.h"
 #include "common/assert.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -59,6 +62,14 @@ struct job_run {
     struct stream_ctx sctx;
     bool streamed, dispatching;  /* dispatching: loop thread only */
     struct lgw_cancel_reg *cancel_reg;
+    /* The response cache's part in the run: bypass (off for it, or no-cache), miss or hit; the TTL its answer
+     * is stored with (0: not stored); and, for a streamed answer to store, its chunks as they went out (JSON
+     * texts, comma-separated; NULL: none kept; capture_full: it outgrew the largest entry, so it is not). */
+    enum { RUN_CACHE_BYPASS, RUN_CACHE_MISS, RUN_CACHE_HIT } cache_state;
+    int64_t cache_ttl_s;
+    struct lgw_buf *capture;
+    bool capture_full;
+    int64_t saved_nusd; /* a hit: what its answer cost when a provider made it */
 };
 
 static void run_ref(struct job_run *run)
@@ -72,6 +83,10 @@ static void run_unref(struct job_run *run)
         return;
     struct lgw_pipeline *p = run->p;
     lgw_prov_result_cleanup(&run->d.res);
+    if (run->capture) {
+        lgw_buf_cleanup(run->capture);
+        free(run->capture);
+    }
     lgw_catalog_unref(run->cat);
     free(run->ev);
     free(run->spend);
@@ -88,6 +103,22 @@ static bool stream_full(struct lgw_prov_stream *stream)
 {
     struct stream_ctx *ctx = (struct stream_ctx *)stream;
     return lgw_results_unacked_chunks(ctx->run->t) >= ctx->run->p->cfg->worker_stream_max_chunks;
+}
+
+static int capture_cb(const char *data, size_t len, void *opaque)
+{
+    return lgw_buf_append(opaque, data, len) ? -1 : 0;
+}
+
+/* Keeps a copy of a chunk that reached the client, for the response cache, while the answer fits in an
+ * entry; past that the answer is not stored at all (an entry is a whole answer or nothing). */
+static void capture(struct job_run *run, const json_t *chunk)
+{
+    struct lgw_buf *c = run->capture;
+    if (!c || run->capture_full)
+        return;
+    if ((c->len > 0 && lgw_buf_puts(c, ",")) || json_dump_callback(chunk, capture_cb, c, JSON_COMPACT))
+        run->capture_full = true;
 }
 
 static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
@@ -108,7 +139,14 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     /* What the provider has counted so far: some count the input before the first token (Anthropic's
      * message_start, Gemini, echo), which an Anthropic client's message_start reports. */
     part.usage = d->call.res.usage;
-    if (part.seq == 0 && d->current) {
+    part.cache_hit = run->cache_state == RUN_CACHE_HIT;
+    part.cache_bypass = run->cache_state == RUN_CACHE_BYPASS;
+    if (part.seq == 0 && run->cache_state == RUN_CACHE_HIT) {
+        /* A replayed hit: who made the answer, and no provider call (no route). */
+        lgw_strlcpy(part.provider, run->info->provider, sizeof(part.provider));
+        lgw_strlcpy(part.model, run->info->id, sizeof(part.model));
+        lgw_strlcpy(part.strategy, run->strategy, sizeof(part.strategy));
+    } else if (part.seq == 0 && d->current) {
         /* The response headers go out with the first chunk: they carry the route up to this call. */
         const struct lgw_model_info *m = d->current;
         lgw_strlcpy(part.provider, m->provider, sizeof(part.provider));
@@ -128,6 +166,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
             stream->first_emit_us = lgw_mono_us();
         /* What reached the client is billed even if the provider never reports usage (a cut stream). */
         stream->output_tokens_estimate += lgw_billing_chunk_tokens(chunk);
+        capture(ctx->run, chunk);
     }
     return rc;
 }
@@ -162,6 +201,131 @@ static bool stage_plan(struct job_run *run)
         lgw_strlcpy(res->model, run->model_name, sizeof(res->model));
         run->answered = true;
     }
+    return true;
+}
+
+/* ---- the response cache (cache/) */
+
+/* The TTL the run's answer is cached with; 0: the cache is off for it. A tenant that opted out (its TTL 0 in
+ * cache_tenant_ttl) is never cached; otherwise the request's x-llmgw-cache-ttl (capped by the ingress),
+ * else the tenant's TTL, else cache_ttl_s. */
+static int64_t cache_ttl(const struct job_run *run)
+{
+    const struct lgw_config *cfg = run->p->cfg;
+    int64_t tenant_ttl;
+    if (lgw_config_cache_tenant_ttl(cfg, run->job->tenant, &tenant_ttl, NULL))
+        tenant_ttl = -1; /* validated at start-up; never here */
+    if (tenant_ttl == 0)
+        return 0;
+    if (run->job->cache_ttl_s > 0)
+        return run->job->cache_ttl_s;
+    return tenant_ttl > 0 ? tenant_ttl : cfg->cache_ttl_s;
+}
+
+/* The key of the run's request served by model m. The model names its provider and upstream name too: an
+ * operator who points an id at another upstream model does not get the old model's answers. */
+static void cache_key(const struct job_run *run, const struct lgw_model_info *m, const struct lgw_buf *form,
+                      char key[LGW_CACHE_KEY_LEN])
+{
+    char model[3 * LGW_NAME_MAX + 4];
+    snprintf(model, sizeof(model), "%s/%s=%s", m->provider, m->id, m->upstream ? m->upstream : m->id);
+    struct lgw_str canon = {form->ptr, form->len};
+    lgw_cache_key(run->job->tenant, model, &canon, key);
+}
+
+/* A hit answers the run: the stored answer, served by model m, with no provider call (so no spend; what it
+ * saved is priced in stage_price). A streamed one is replayed now, chunk by chunk, as the same stream. */
+static void serve_hit(struct job_run *run, const struct lgw_model_info *m, const struct lgw_cache_entry *e)
+{
+    struct lgw_prov_result *res = &run->d.res;
+    run->cache_state = RUN_CACHE_HIT;
+    run->info = m;
+    run->answered = true;
+    res->status = 200;
+    res->usage = e->usage;
+    res->bill = LGW_BILL_NONE;
+    lgw_strlcpy(res->model, m->id, sizeof(res->model));
+    if (!e->chunks) {
+        res->body = json_incref(e->body);
+        return;
+    }
+    run->streamed = true;
+    struct stream_ctx *sctx = &run->sctx;
+    sctx->run = run;
+    atomic_init(&sctx->cancelled, false);
+    size_t i;
+    json_t *chunk;
+    json_array_foreach(e->chunks, i, chunk) {
+        if (stream_emit(&sctx->base, chunk))
+            break; /* the reply topic failed: the final reply still goes, as after any stream */
+    }
+    run->seq = sctx->seq;
+    res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
+}
+
+/* After the plan, before dispatch: the plan's candidates in order, in one round trip, so a hit under any of
+ * them (another candidate served it last time: round-robin, a fallback) answers. The pool thread. */
+static bool stage_cache_lookup(struct job_run *run)
+{
+    const struct lgw_job *job = run->job;
+    struct lgw_pipeline *p = run->p;
+    run->cache_state = RUN_CACHE_BYPASS;
+    if (run->answered || !p->cache || (run->cache_ttl_s = cache_ttl(run)) <= 0) {
+        run->cache_ttl_s = 0;
+        return true;
+    }
+    if (job->cache_no_lookup || run->plan.n == 0)
+        return true;
+    struct lgw_buf form, val;
+    lgw_buf_init(&form, 0);
+    lgw_buf_init(&val, (size_t)p->cfg->cache_max_entry_bytes + 1);
+    if (lgw_cache_canon(job->body, job->kind, &form) == 0) {
+        char(*keys)[LGW_CACHE_KEY_LEN] = lgw_calloc(run->plan.n, LGW_CACHE_KEY_LEN);
+        for (size_t i = 0; i < run->plan.n; i++)
+            cache_key(run, run->plan.chain[i], &form, keys[i]);
+        int idx = lgw_cache_lookup(p->cache, (const char(*)[LGW_CACHE_KEY_LEN])keys, run->plan.n, &val);
+        free(keys);
+        run->cache_state = RUN_CACHE_MISS;
+        struct lgw_cache_entry e;
+        bool streamed = job->stream && job->kind == LGW_JOB_CHAT;
+        if (idx >= 0 && lgw_cache_entry_decode(val.ptr, val.len, &e) == 0) {
+            /* The form names "stream", so a stream's entry answers only a stream; checked all the same. */
+            if ((e.chunks != NULL) == streamed)
+                serve_hit(run, run->plan.chain[idx], &e);
+            lgw_cache_entry_cleanup(&e);
+        }
+    }
+    lgw_buf_cleanup(&form);
+    lgw_buf_cleanup(&val);
+    return true;
+}
+
+/* After the reply: a complete answer from a provider is stored under the model that served it. Errors, a
+ * stream cut short (502) or left by its client, and answers larger than an entry are never stored. It runs
+ * on the job's transfer loop, after the client has its answer: the Redis SET (bounded by redis_timeout_ms,
+ * a few ms at most) holds that loop's other transfers for its round trip, as any stage there would. */
+static bool stage_cache_store(struct job_run *run)
+{
+    const struct lgw_job *job = run->job;
+    const struct lgw_prov_result *res = &run->d.res;
+    struct lgw_pipeline *p = run->p;
+    if (run->cache_ttl_s <= 0 || job->cache_no_store || run->cache_state == RUN_CACHE_HIT || res->status != 200 ||
+        !res->body || !run->info || run->d.attempts == 0)
+        return true;
+    if (run->streamed && (!run->capture || run->capture_full || atomic_load(&run->sctx.cancelled)))
+        return true;
+    struct lgw_buf form, entry;
+    lgw_buf_init(&form, 0);
+    lgw_buf_init(&entry, (size_t)p->cfg->cache_max_entry_bytes);
+    if (lgw_cache_canon(job->body, job->kind, &form) == 0) {
+        struct lgw_str chunks = {run->capture ? run->capture->ptr : "", run->capture ? run->capture->len : 0};
+        char key[LGW_CACHE_KEY_LEN];
+        cache_key(run, run->info, &form, key);
+        if (lgw_cache_entry_encode(&res->usage, run->streamed ? NULL : res->body, &chunks, &entry) == 0)
+            lgw_cache_store(p->cache, key, entry.ptr, entry.len, run->cache_ttl_s);
+    }
+    lgw_buf_cleanup(&form);
+    lgw_buf_cleanup(&entry);
     return true;
 }
 
@@ -239,6 +403,10 @@ static void dispatch_on_loop(void *opaque)
     d->done = dispatched;
     d->opaque = run;
     run->dispatching = true;
+    if (run->streamed && run->cache_ttl_s > 0 && !job->cache_no_store) {
+        run->capture = lgw_malloc(sizeof(*run->capture));
+        lgw_buf_init(run->capture, (size_t)p->cfg->cache_max_entry_bytes);
+    }
     if (run->streamed && p->cancels)
         run->cancel_reg = lgw_cancels_register(p->cancels, job->id, &sctx->cancelled, cancel_wake, run);
     lgw_dispatch_start(d);
@@ -287,6 +455,18 @@ static bool stage_price(struct job_run *run)
     const struct lgw_model_info *info = run->info;
     const struct lgw_dispatch *d = &run->d;
     struct lgw_cost_event *ev = event(run);
+    if (run->cache_state == RUN_CACHE_HIT) {
+        /* No provider spend; the saving is the stored answer's usage at the serving model's price today. */
+        struct lgw_cost_event *saved = lgw_calloc(1, sizeof(*saved));
+        saved->usage = d->res.usage;
+        if (lgw_billing_price(info, saved))
+            run->saved_nusd = saved->cost_nusd;
+        free(saved);
+        ev->cost_known = true;
+        ev->cost_nusd = 0;
+        ev->saved_nusd = run->saved_nusd;
+        return true;
+    }
     if (!info || d->attempts == 0)
         return true;
     lgw_billing_final_usage(d, run->job, run->sctx.base.output_tokens_estimate, &ev->usage, &ev->cost_estimated);
@@ -323,6 +503,7 @@ static bool stage_outcome(struct job_run *run)
     lgw_strlcpy(ev->route, run->d.route, sizeof(ev->route));
     lgw_strlcpy(ev->model, res->model, sizeof(ev->model));
     lgw_strlcpy(ev->outcome, res->status == 200 ? "ok" : "error", sizeof(ev->outcome));
+    ev->cache_hit = run->cache_state == RUN_CACHE_HIT;
     /* A client that left mid-stream is its own outcome (499, as nginx records it), unless the answer was
      * complete anyway. Its spend up to the cut is billed like any unanswered request (stage_price). */
     if (run->streamed && atomic_load(&run->sctx.cancelled) &&
@@ -358,6 +539,9 @@ static bool stage_outcome(struct job_run *run)
     reply->route_attempts = run->d.attempts;
     lgw_strlcpy(reply->route, run->d.route, sizeof(reply->route));
     reply->retry_after_ms = run->d.retry_after_ms;
+    reply->cache_hit = run->cache_state == RUN_CACHE_HIT;
+    reply->cache_bypass = run->cache_state == RUN_CACHE_BYPASS;
+    LGW_ASSERT(!reply->cache_hit || (reply->cost_nusd == 0 && run->d.attempts == 0)); /* a hit costs nothing */
     /* What the client is told it cost is what the ledger records, and a known cost is never negative. */
     LGW_ASSERT(reply->cost_nusd >= ev->cost_nusd && (run->nspend > 0 || reply->cost_nusd == ev->cost_nusd));
     LGW_ASSERT(!ev->cost_known || ev->cost_nusd >= 0);
@@ -397,21 +581,21 @@ static bool stage_cost(struct job_run *run)
 /* The pipeline. Each stage reads and fills the run; the order is the job's order. A stage returns false
  * when the run waits (dispatch: for its provider calls) and goes on later from the next stage. Hooks for
  * the next steps:
- *   - the response cache (cache/) adds a lookup stage between plan and dispatch (a hit fills d.res, sets
- *     answered, and dispatch and price skip) and a store stage after reply (complete answers only: a
- *     partial stream is never cached);
+ *   - the response cache (cache/): a lookup stage between plan and dispatch (a hit fills d.res, sets
+ *     answered, replays a stream's chunks; dispatch skips, price records the saving) and a store stage
+ *     after reply (complete answers only: a partial stream is never cached);
  *   - trace spans wrap each stage by its name, under the job's traceparent (ticket->traceparent). */
 static const struct stage {
     const char *name;
     bool (*run)(struct job_run *run);
 } STAGES[] = {
     {"plan", stage_plan},
-    /* {"cache_lookup", ...}: the response cache hooks in here. */
+    {"cache_lookup", stage_cache_lookup},
     {"dispatch", stage_dispatch},
     {"price", stage_price},
     {"outcome", stage_outcome},
     {"reply", stage_reply},
-    /* {"cache_store", ...}: and stores complete answers here. */
+    {"cache_store", stage_cache_store},
     {"cost", stage_cost}, /* last: takes the ticket */
 };
 

@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 
+#include "cache/cache.h"
 #include "common/config.h"
 #include "common/metrics.h"
 #include "providers/http_loop.h"
@@ -26,6 +27,7 @@ struct lgw_pipeline {
     struct lgw_router *router;
     struct lgw_cancels *cancels; /* NULL: the cancel consumer did not start; streams run to their end */
     struct lgw_results *results;
+    struct lgw_cache *cache; /* the response cache; NULL: none */
     struct lgw_http_loop **loops; /* where provider calls run; a job takes the next one in turn */
     size_t nloops;
     atomic_size_t next_loop;

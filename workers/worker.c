@@ -17,6 +17,7 @@
 #include "common/errors.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/redis.h"
 #include "common/topics.h"
 #include "providers/http_loop.h"
 #include "routing/catalog.h"
@@ -36,6 +37,8 @@ struct lgw_worker {
     struct lgw_offsets *offsets;
     struct lgw_results *results;
     struct lgw_pipeline pipeline;
+    struct lgw_cache *cache; /* the response cache (off unless a TTL turns it on for a request) */
+    struct lgw_redis *redis; /* its shared backend; NULL: memory only (no redis_url, or `llmgw dev`) */
     /* Planning threads behind a bounded queue; provider calls then run on the transfer loops. */
     struct lgw_pool *pool;
     struct lgw_http_loop **loops;
@@ -272,12 +275,26 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     for (; w->nloops < (size_t)cfg->worker_http_loops; w->nloops++)
         if ((rc = lgw_http_loop_new(&lo, &w->loops[w->nloops])))
             goto fail;
+    /* The cache's Redis: one connection per thread that runs stages (plan threads look up, loops store).
+     * `llmgw dev` keeps the cache in memory. */
+    if (cfg->redis_url[0] && !cfg->kafka_mock) {
+        struct lgw_redis_options ro = {.url = cfg->redis_url,
+                                       .timeout_ms = cfg->redis_timeout_ms,
+                                       .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+                                       .pool = (int)(cfg->worker_plan_threads + cfg->worker_http_loops),
+                                       .metrics = m};
+        if ((rc = lgw_redis_new(&ro, &w->redis)))
+            goto fail;
+    }
+    w->cache = lgw_cache_new((size_t)cfg->cache_memory_bytes, (size_t)cfg->cache_max_entry_bytes, w->redis,
+                             cfg->topic_prefix, m);
     w->pipeline = (struct lgw_pipeline){.cfg = cfg,
                                         .m = m,
                                         .catalog = w->catalog,
                                         .router = w->router,
                                         .cancels = w->cancels,
                                         .results = w->results,
+                                        .cache = w->cache,
                                         .loops = w->loops,
                                         .nloops = w->nloops,
                                         .finished = job_finished,
@@ -291,6 +308,8 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
 fail:
     lgw_cancels_free(w->cancels);
     loops_free(w);
+    lgw_cache_free(w->cache);
+    lgw_redis_free(w->redis);
     atomic_store(&w->health_stop, true);
     if (w->health_started)
         pthread_join(w->health, NULL);
@@ -361,6 +380,8 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_cancels_stop(w->cancels);
     loops_free(w);
     lgw_cancels_free(w->cancels);
+    lgw_cache_free(w->cache); /* no job runs any more: the pool and the loops are gone */
+    lgw_redis_free(w->redis);
     lgw_results_flush(w->results, 2000);
     lgw_results_stop(w->results);
     atomic_store(&w->health_stop, true);

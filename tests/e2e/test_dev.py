@@ -135,3 +135,46 @@ def test_dev_mode_cancels_reach_the_worker(tmp_path):
             fake_proc.terminate()
             fake_proc.wait()
     assert code == 0, proc.output()[-3000:]
+
+
+@pytest.mark.parametrize("variant", ["LLMGW_BIN", "LLMGW_BIN_ASAN"])
+def test_dev_mode_response_cache_in_memory(tmp_path, variant):
+    """The cache is off in dev unless asked for; asked for, it runs in the process's memory (no Redis, even
+    with a Redis URL set) and a hit is a row in the SQLite ledger with cache_hit and saved_nusd."""
+    binary = os.environ.get(variant)
+    if not binary:
+        pytest.fail(f"{variant} is not set: run through scripts/test.sh", pytrace=False)
+    proc, port, db = run_dev(tmp_path, binary, "dev-cache-" + variant.lower(), LLMGW_REDIS_URL="redis://127.0.0.1:1")
+
+    def send(headers):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/chat/completions", chat_body("cache in dev"),
+                     {"Content-Type": "application/json", **headers})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, resp.getheader("x-llmgw-cache"), data
+
+    try:
+        assert send({})[:2] == (200, "bypass")  # off by default
+        on = {"x-llmgw-cache-ttl": "60"}
+        s1, c1, b1 = send(on)
+        s2, c2, b2 = send(on)
+        assert (s1, c1, s2, c2) == (200, "miss", 200, "hit") and b1 == b2
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        metrics = conn.getresponse().read().decode()
+        assert 'llmgw_cache_lookups_total{result="hit",backend="memory"} 1' in metrics
+
+        def hit_row():
+            if not db.exists():
+                return None
+            with sqlite3.connect(db) as c:
+                return c.execute("SELECT cost_nusd, saved_nusd FROM cost_events WHERE cache_hit = 1").fetchall()
+        assert wait_for(hit_row, 30, "the hit's row in the SQLite ledger") == [(0, 0)]  # echo is free: saved 0
+    finally:
+        code = proc.stop(timeout=60)
+    out = proc.output()
+    assert code == 0, out[-3000:]
+    assert not any(marker in out for marker in SANITIZER_MARKERS), out[-5000:]
+    assert "redis" not in out.lower()  # dev never tried the Redis URL

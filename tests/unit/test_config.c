@@ -177,6 +177,35 @@ static void check_tenant(const char *name, size_t len, const char *want)
         fail_msg("\"%.*s\": want a message with \"%s\", got \"%s\"", (int)len, name, want, why);
 }
 
+/* The response cache: off by default; per-tenant TTLs, 0 opting out, malformed entries refused at load. */
+static void test_cache_tenant_ttl(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    int64_t ttl;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(cfg.cache_ttl_s, 0);
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "acme", &ttl, NULL), 0);
+    assert_int_equal(ttl, -1);
+    lgw_strlcpy(cfg.cache_tenant_ttl, "acme:600,globex:0,ac:5", sizeof(cfg.cache_tenant_ttl));
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "acme", &ttl, NULL), 0);
+    assert_int_equal(ttl, 600);
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "globex", &ttl, NULL), 0);
+    assert_int_equal(ttl, 0);
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "ac", &ttl, NULL), 0);
+    assert_int_equal(ttl, 5);
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "a", &ttl, NULL), 0);
+    assert_int_equal(ttl, -1);
+    setenv("LLMGW_CACHE_TENANT_TTL", "acme:600,bad name:5,x:-1,y", 1);
+    assert_int_equal(lgw_config_load(&cfg, NULL, &errs), LGW_ERR(CONFIG));
+    assert_non_null(strstr(errs.ptr, "cache_tenant_ttl: entry 2"));
+    unsetenv("LLMGW_CACHE_TENANT_TTL");
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+}
+
 static void test_tenant_name_rules(void **state)
 {
     (void)state;
@@ -244,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_compat_models),
         cmocka_unit_test(test_tenant_name_rules),
+        cmocka_unit_test(test_cache_tenant_ttl),
         cmocka_unit_test(test_keys_name_the_rule),
         cmocka_unit_test(test_header_cap_fits_the_connection_memory),
     };

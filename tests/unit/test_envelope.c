@@ -10,6 +10,16 @@
 #include "common/envelope.h"
 #include "common/errors.h"
 
+static void expect_bad_job(const char *text, const char *why_part)
+{
+    struct lgw_job job;
+    char why[256] = "";
+    assert_int_equal(lgw_job_decode(text, strlen(text), &job, why, sizeof(why)), LGW_ERR(INVALID));
+    if (!strstr(why, why_part))
+        fail_msg("reason \"%s\" does not mention \"%s\"", why, why_part);
+    lgw_job_cleanup(&job);
+}
+
 static void test_job_roundtrip(void **state)
 {
     (void)state;
@@ -41,20 +51,31 @@ static void test_job_roundtrip(void **state)
     assert_string_equal(back.strategy, "cost");
     assert_int_equal(back.attempt, 1);
     assert_true(json_equal(back.body, job.body));
+    /* no cache directives: no "cache" object, and none read back */
+    assert_null(strstr(buf.ptr, "\"cache\""));
+    assert_int_equal(back.cache_ttl_s, 0);
+    assert_false(back.cache_no_lookup || back.cache_no_store);
+    lgw_job_cleanup(&back);
+    /* the response-cache directives travel */
+    job.cache_ttl_s = 300;
+    job.cache_no_store = true;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_job_encode(&job, &buf), 0);
+    assert_int_equal(lgw_job_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_int_equal(back.cache_ttl_s, 300);
+    assert_true(back.cache_no_store);
+    assert_false(back.cache_no_lookup);
     lgw_job_cleanup(&back);
     lgw_job_cleanup(&job);
     lgw_buf_cleanup(&buf);
+    expect_bad_job("{\"v\":1,\"id\":\"a\",\"kind\":\"chat\",\"tenant\":\"t\",\"created_ms\":1,\"deadline_ms\":2,"
+                   "\"reply_to\":{\"topic\":\"r\"},\"cache\":{\"ttl_s\":-1},\"body\":{}}",
+                   "ttl_s");
+    expect_bad_job("{\"v\":1,\"id\":\"a\",\"kind\":\"chat\",\"tenant\":\"t\",\"created_ms\":1,\"deadline_ms\":2,"
+                   "\"reply_to\":{\"topic\":\"r\"},\"cache\":true,\"body\":{}}",
+                   "cache");
 }
 
-static void expect_bad_job(const char *text, const char *why_part)
-{
-    struct lgw_job job;
-    char why[256] = "";
-    assert_int_equal(lgw_job_decode(text, strlen(text), &job, why, sizeof(why)), LGW_ERR(INVALID));
-    if (!strstr(why, why_part))
-        fail_msg("reason \"%s\" does not mention \"%s\"", why, why_part);
-    lgw_job_cleanup(&job);
-}
 
 static void test_job_rejects(void **state)
 {
@@ -104,6 +125,23 @@ static void test_reply_roundtrip(void **state)
     assert_string_equal(back.tenant, "acme");
     assert_int_equal(back.retry_after_ms, 1500);
     assert_true(json_equal(back.body, r.body));
+    assert_string_equal(lgw_reply_cache_name(&back), "miss");
+    lgw_reply_cleanup(&back);
+    /* the cache's three answers */
+    r.cache_bypass = true;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_reply_encode(&r, &buf), 0);
+    assert_non_null(strstr(buf.ptr, "\"cache\":\"bypass\""));
+    assert_int_equal(lgw_reply_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_true(back.cache_bypass && !back.cache_hit);
+    lgw_reply_cleanup(&back);
+    r.cache_bypass = false;
+    r.cache_hit = true;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_reply_encode(&r, &buf), 0);
+    assert_int_equal(lgw_reply_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_true(back.cache_hit && !back.cache_bypass);
+    assert_string_equal(lgw_reply_cache_name(&back), "hit");
     lgw_reply_cleanup(&back);
     lgw_reply_cleanup(&r);
     lgw_buf_cleanup(&buf);
@@ -143,6 +181,15 @@ static void test_cost_event_roundtrip(void **state)
     assert_int_equal(back.provider_call, 2);
     assert_true(back.cost_estimated);
     assert_int_equal(back.usage.cache_write_input_tokens, 30);
+    assert_int_equal(back.saved_nusd, 0);
+    assert_null(strstr(buf.ptr, "saved_nusd")); /* absent unless a hit saved something */
+    ev.cache_hit = true;
+    ev.saved_nusd = 4500;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_cost_event_encode(&ev, &buf), 0);
+    assert_int_equal(lgw_cost_event_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_true(back.cache_hit);
+    assert_int_equal(back.saved_nusd, 4500);
     const char *bad = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
                       "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":-5,\"status\":200,\"outcome\":\"ok\","
                       "\"ts_ms\":1}";

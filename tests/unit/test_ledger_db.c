@@ -437,6 +437,92 @@ static void test_upgrade_from_previous_schema(void **state)
     }
 }
 
+/* The table as it was before saved_nusd (every column up to run_id). */
+static const char before_saved_pg[] =
+    "CREATE TABLE cost_events ("
+    " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens BIGINT,"
+    " output_tokens BIGINT, cached_input_tokens BIGINT, cost_nusd BIGINT NOT NULL,"
+    " cost_known BOOLEAN NOT NULL, latency_ms BIGINT, status INTEGER, outcome TEXT NOT NULL,"
+    " cache_hit BOOLEAN, rerun BOOLEAN NOT NULL, attempt INTEGER, strategy TEXT,"
+    " worker TEXT, ts_ms BIGINT NOT NULL, created_at TIMESTAMPTZ DEFAULT now(), route_attempts INTEGER, route TEXT,"
+    " final BOOLEAN, provider_call INTEGER, cost_estimated BOOLEAN, cache_write_input_tokens BIGINT, run_id TEXT);";
+static const char before_saved_sqlite[] =
+    "CREATE TABLE cost_events ("
+    " event_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, input_tokens INTEGER,"
+    " output_tokens INTEGER, cached_input_tokens INTEGER, cost_nusd INTEGER NOT NULL,"
+    " cost_known INTEGER NOT NULL, latency_ms INTEGER, status INTEGER, outcome TEXT NOT NULL,"
+    " cache_hit INTEGER, rerun INTEGER NOT NULL, attempt INTEGER, strategy TEXT,"
+    " worker TEXT, ts_ms INTEGER NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP, route_attempts INTEGER,"
+    " route TEXT, final INTEGER, provider_call INTEGER, cost_estimated INTEGER, cache_write_input_tokens INTEGER,"
+    " run_id TEXT);";
+
+/* A ledger from before saved_nusd gains the column: its rows keep NULL there (no hit was ever recorded), and
+ * a cache hit written after the upgrade has its saving, at $0 of spend. */
+static void test_upgrade_adds_saved_nusd(void **state)
+{
+    struct fixture *fx = fixture(state);
+    char schema[40] = "sav_", old_req[40], old_ev[40], hit[40], url[640], sql[1024];
+    lgw_uuid4(old_req);
+    lgw_uuid4(old_ev);
+    lgw_uuid4(hit);
+    struct fixture at = *fx; /* PostgreSQL: a schema of its own, so the shared database's table is untouched */
+    if (fx->be == PG) {
+        for (int i = 0; i < 12; i++)
+            schema[4 + i] = old_req[i] == '-' ? '_' : old_req[i];
+        schema[16] = '\0';
+        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+        exec_sql(fx, fx->url, sql);
+        snprintf(url, sizeof(url), "%s%coptions=-csearch_path%%3D%s", fx->url, strchr(fx->url, '?') ? '&' : '?',
+                 schema);
+        lgw_strlcpy(at.url, url, sizeof(at.url));
+    }
+    exec_sql(&at, at.url, fx->be == PG ? before_saved_pg : before_saved_sqlite);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
+             " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
+             " rerun, attempt, strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated,"
+             " cache_write_input_tokens, run_id) VALUES ('%s', '%s', 'acme', 'bob', 'openai', 'gpt-4o-mini', 'chat',"
+             " 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0', 1690000000000, 1,"
+             " 'openai/gpt-4o-mini=200', %s, 1, %s, 0, '%s')",
+             old_ev, old_req, fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", fx->be == PG ? "false" : "0",
+             fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", old_ev);
+    exec_sql(&at, at.url, sql);
+
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* migrates */
+    struct lgw_cost_event ev;
+    event(&ev, hit, old_req); /* the same request again, answered from the cache */
+    ev.cache_hit = true;
+    ev.cost_nusd = 0;
+    ev.saved_nusd = 4500;
+    ev.provider_call = 0;
+    ev.usage = (struct lgw_usage){0, 0, 0, 0};
+    assert_int_equal(write_events(db, &ev, 1), 1);
+    lgw_ledger_db_close(db);
+    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* and opens again over the migrated table */
+    lgw_ledger_db_close(db);
+
+    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND saved_nusd IS NULL"
+                                    " AND cost_nusd = 4500",
+                               old_ev),
+                     1);
+    assert_int_equal(query_int(&at, "SELECT saved_nusd FROM cost_events WHERE event_id = $1 AND cache_hit"
+                                    " AND cost_nusd = 0",
+                               hit),
+                     4500);
+    /* what the request's executions spent, and what the cache saved */
+    assert_int_equal(query_int(&at, "SELECT sum(cost_nusd) + sum(COALESCE(saved_nusd, 0)) FROM cost_events"
+                                    " WHERE request_id = $1",
+                               old_req),
+                     9000);
+    if (fx->be == PG) {
+        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", schema);
+        exec_sql(fx, fx->url, sql);
+    }
+}
+
 static void test_bad_url(void **state)
 {
     (void)state;
@@ -483,7 +569,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
-        BOTH(test_upgrade_from_previous_schema),
+        BOTH(test_upgrade_from_previous_schema), BOTH(test_upgrade_adds_saved_nusd),
         cmocka_unit_test(test_bad_url), cmocka_unit_test(test_password_not_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
