@@ -41,6 +41,8 @@ struct lgw_ingress {
     struct lgw_ready_check extra_ready[4]; /* LGW_INGRESS_READY_CHECKS_MAX */
     int nextra_ready;
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
+    struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
+    struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */
 };
 
 #endif
