@@ -53,7 +53,7 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         /* What the answer really used corrects the admission's token reservation (completed_cb); an error
          * answer spent nothing we are told of. */
         int64_t used = reply.usage.input_tokens + reply.usage.output_tokens;
-        if (reply.status != 200)
+        if (reply.status != 200 || reply.cache_hit) /* a cache hit is a request, and no provider tokens */
             atomic_store(&req->used_tokens, 0);
         else if (used > 0)
             atomic_store(&req->used_tokens, used);

@@ -273,6 +273,43 @@ static void test_redis_shared(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* Token entries leave the window in Redis too (the script's expiry path subtracts their tokens). */
+static void test_redis_tokens_slide(void **state)
+{
+    (void)state;
+    const char *hp = getenv("LLMGW_TEST_REDIS");
+    if (!hp || !*hp)
+        skip();
+    char url[256], tenant[32];
+    snprintf(url, sizeof(url), "redis://%s", hp);
+    snprintf(tenant, sizeof(tenant), "s%d", (int)getpid());
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    cfg.limit_tenant_tpm = 100;
+    cfg.limit_window_ms = 300;
+    struct lgw_redis *r;
+    struct lgw_redis_options opt = {.url = url, .timeout_ms = 1000, .connect_timeout_ms = 1000, .pool = 1};
+    assert_int_equal(lgw_redis_new(&opt, &r), 0);
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    struct lgw_limits *l = limits_from(&cfg, NULL, r, 0, &errs);
+    struct lgw_limits_ticket t;
+    struct lgw_limits_state st;
+    char msg[256];
+    struct lgw_limits_request a = {.id = "a", .tenant = tenant, .tokens = 60};
+    struct lgw_limits_request b = {.id = "b", .tenant = tenant, .tokens = 60};
+    assert_int_equal(lgw_limits_admit(l, &a, &t, &st, msg, sizeof(msg)), 0);
+    assert_int_equal(lgw_limits_admit(l, &b, &t, &st, msg, sizeof(msg)), LGW_ERR(TOKENS_RATE_LIMITED));
+    assert_true(st.retry_after_ms > 0 && st.retry_after_ms <= 300);
+    usleep(350000); /* a's entry leaves the window */
+    assert_int_equal(lgw_limits_admit(l, &b, &t, &st, msg, sizeof(msg)), 0);
+    assert_int_equal(st.tok_remaining, 40); /* only b's 60 in the window */
+    assert_false(t.local);
+    lgw_limits_free(l);
+    lgw_redis_free(r);
+    lgw_buf_cleanup(&errs);
+}
+
 /* Redis unreachable: decided in memory at once, with the metric showing it; open and closed as configured. */
 static void test_redis_down(void **state)
 {
@@ -321,7 +358,7 @@ int main(void)
         cmocka_unit_test(test_memlog_inflight), cmocka_unit_test(test_memlog_bounded),
         cmocka_unit_test(test_format_reset),    cmocka_unit_test(test_config),
         cmocka_unit_test(test_defaults_from_env_rows), cmocka_unit_test(test_redis_shared),
-        cmocka_unit_test(test_redis_down),
+        cmocka_unit_test(test_redis_tokens_slide), cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
