@@ -232,3 +232,17 @@ def test_redis_stopped_and_restarted(cluster, tmp_path):
             assert "shared by every instance again" in proc.output()
     finally:
         redis_sh("stop", str(rdir))
+
+
+def test_config_check_refuses_bad_tenant_limits(tmp_path):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text(json.dumps({"tenants": {"acme": {"rpm": -5, "user": {"rmp": 1}}}}))
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LLMGW_")}
+    out = subprocess.run([_env("LLMGW_BIN"), "config", "check", "--config", str(cfg)], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode != 0
+    assert "acme.rpm must be an integer >= 0" in out.stderr and 'unknown limit "rmp"' in out.stderr
+    cfg.write_text(json.dumps({"tenants": {"acme": {"rpm": 5, "user": {"rpm": 1}}}}))
+    out = subprocess.run([_env("LLMGW_BIN"), "config", "check", "--config", str(cfg)], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr
