@@ -86,6 +86,7 @@ static void prune(struct lgw_memlog *ml, struct key *k, char kind, int64_t now_u
             k->sum -= k->e[k->head].tokens;
             k->head++;
         }
+        LGW_ASSERT(k->sum >= 0 && (k->head < k->len || k->sum == 0));
     }
     if (k->head == k->len)
         k->head = k->len = 0;
@@ -216,6 +217,7 @@ void lgw_memlog_finish(struct lgw_memlog *ml, const struct lgw_memlog_limit *lim
             if (lim[i].kind == LGW_MEMLOG_TOKENS) {
                 k->sum += used - k->e[j].tokens;
                 k->e[j].tokens = used;
+                LGW_ASSERT(k->sum >= 0); /* the sum is of the live entries' tokens, each >= 0 */
             } else {
                 k->e[j] = k->e[--k->len]; /* in-flight entries are unordered */
                 if (k->head == k->len)

@@ -137,6 +137,28 @@ def test_inflight_limit_with_slow_streams(cluster, fake):
     assert post(p2, cluster.key, chat_body("after2"))[0] == 200
 
 
+def test_inflight_released_when_the_client_leaves_or_the_deadline_passes(cluster, fake):
+    import socket
+    shared(cluster, LLMGW_LIMIT_TENANT_INFLIGHT="1", LLMGW_OPENAI_BASE_URL=f"http://127.0.0.1:{fake}/v1",
+           LLMGW_OPENAI_API_KEY="sk-fake-test-key")
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1")
+    slow = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                       "messages": [{"role": "user", "content": "slowstream 50"}]})  # 5 s
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(slow)}\r\n\r\n{slow}").encode())
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    assert post(port, cluster.key, chat_body("busy"))[0] == 429  # the stream holds the one slot
+    sock.close()  # gone mid-stream: its slot is freed
+    wait_for(lambda: post(port, cluster.key, chat_body("free again"))[0] == 200, 5, "the slot back")
+    # A request past its deadline (504) frees its slot too.
+    status, _, _ = post(port, cluster.key, json.dumps({"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": "slow 2000"}]}), headers={"x-llmgw-timeout-ms": "300"})
+    assert status == 504
+    assert post(port, cluster.key, chat_body("after the deadline"))[0] == 200
+
+
 def test_headers_only_when_a_limit_applies_and_anthropic_names(cluster):
     cfg = cluster.tmp_path / "limits.json"
     cfg.write_text(json.dumps({"tenants": {"acme": {"rpm": 50, "tpm": 100000, "user": {"rpm": 3},
