@@ -268,3 +268,17 @@ def test_config_check_refuses_bad_tenant_limits(tmp_path):
     out = subprocess.run([_env("LLMGW_BIN"), "config", "check", "--config", str(cfg)], capture_output=True,
                          text=True, env=env)
     assert out.returncode == 0, out.stderr
+
+
+def test_dev_limits_in_memory(tmp_path):
+    # `llmgw dev` keeps limits in memory even when a Redis URL is set (here one that nobody serves).
+    from test_dev import run_dev
+    proc, port, _ = run_dev(tmp_path, _env("LLMGW_BIN"), "dev", LLMGW_LIMIT_TENANT_RPM="2",
+                            LLMGW_REDIS_URL=f"redis://127.0.0.1:{free_port()}")
+    try:
+        statuses = [post(port, "", chat_body(f"d{i}"))[0] for i in range(4)]
+        assert statuses == [200, 200, 429, 429]
+        assert metric(port, "llmgw_limits_local") in (None, 0)  # in memory by design, not a fallback
+        assert "keeps rate limits in memory" in proc.output()
+    finally:
+        assert proc.stop() == 0
