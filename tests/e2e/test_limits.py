@@ -180,6 +180,16 @@ def test_headers_only_when_a_limit_applies_and_anthropic_names(cluster):
     assert h["anthropic-ratelimit-requests-limit"] == "50"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", h["anthropic-ratelimit-requests-reset"])
     assert "x-ratelimit-limit-requests" not in h
+    # Refused on /v1/messages: Anthropic's error shape, with Retry-After for the Anthropic SDK's retries.
+    for i in range(3):
+        status, h, data = post(port, cluster.key, chat_body(f"bob{i}"), headers={"x-llmgw-user": "bob"})
+    assert status == 429
+    mbody = json.dumps({"model": "echo", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    status, h, data = post(port, cluster.key, mbody, path="/v1/messages", headers={"x-llmgw-user": "bob"})
+    assert status == 429
+    err = json.loads(data)
+    assert err["type"] == "error" and err["error"]["type"] == "rate_limit_error", err
+    assert int(h["retry-after"]) >= 1 and h["anthropic-ratelimit-requests-remaining"] == "0"
     # No limit for this tenant's other models? Every request still falls under the tenant's rpm; a config
     # with no limits at all sends none of the headers (test_openai_sdk and the rest run that way).
 
