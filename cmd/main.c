@@ -13,6 +13,7 @@
 #include "providers/http.h"
 #include "common/log.h"
 #include "cmd/roles.h"
+#include "limits/limits.h"
 
 /* From CMakeLists.txt: the project version and the git commit the build was configured at ("" if unknown). */
 #ifndef LGW_VERSION
@@ -187,7 +188,14 @@ static int run_with_config(const char *role, const char *config_path)
     lgw_config_defaults(&cfg);
     if (role && strcmp(role, "dev") == 0)
         lgw_strlcpy(cfg.database_url, "sqlite:llmgw-dev.db", sizeof(cfg.database_url));
-    if (lgw_config_load(&cfg, config_path, &errs)) {
+    /* The "tenants" object is read by the layers that own it (rate limits): checked here too, so `config
+     * check` and every role refuse a bad one before anything starts. */
+    struct lgw_limits *limits = NULL;
+    int rc = lgw_config_load(&cfg, config_path, &errs);
+    if (rc == 0)
+        rc = lgw_limits_new(&cfg, NULL, NULL, &limits, &errs);
+    lgw_limits_free(limits);
+    if (rc) {
         fprintf(stderr, "llmgw: invalid configuration:\n%s", errs.ptr ? errs.ptr : "");
         lgw_buf_cleanup(&errs);
         lgw_config_cleanup(&cfg);

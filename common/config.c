@@ -165,6 +165,24 @@ static const struct opt opts[] = {
       "connection is dropped, callers fall back (in-memory limiter) and a background thread reconnects."),
     I(redis_connect_timeout_ms, "LLMGW_REDIS_CONNECT_TIMEOUT_MS", "1000", 10, 60000,
       "Budget of one Redis connect with its AUTH and SELECT; only the background reconnect thread waits on it."),
+    I(limit_tenant_rpm, "LLMGW_LIMIT_TENANT_RPM", "0", 0, 100000000,
+      "Default requests per window of each tenant (0: no limit). Per tenant in the config file: "
+      "`\"tenants\": {\"acme\": {\"rpm\": 600, \"tpm\": 200000, \"inflight\": 50, \"user\": {\"rpm\": 60}, "
+      "\"models\": {\"gpt-4o\": {\"tpm\": 50000}}}}` (README, \"Rate limits\")."),
+    I(limit_tenant_tpm, "LLMGW_LIMIT_TENANT_TPM", "0", 0, 100000000000,
+      "Default tokens per window of each tenant (0: no limit): the estimate is reserved at admission and "
+      "corrected with the provider's reported usage when the answer arrives."),
+    I(limit_user_rpm, "LLMGW_LIMIT_USER_RPM", "0", 0, 100000000,
+      "Default requests per window of each user of a tenant (`user`, `safety_identifier` or `x-llmgw-user`); 0: none."),
+    I(limit_user_tpm, "LLMGW_LIMIT_USER_TPM", "0", 0, 100000000000, "Default tokens per window of each user; 0: none."),
+    I(limit_tenant_inflight, "LLMGW_LIMIT_TENANT_INFLIGHT", "0", 0, 100000000,
+      "Default requests of each tenant being served at once, across every instance (0: no limit)."),
+    I(limit_window_ms, "LLMGW_LIMIT_WINDOW_MS", "60000", 100, 86400000,
+      "Length of the sliding window of the rpm and tpm limits (a minute; tests shorten it)."),
+    S(limit_redis_down, "LLMGW_LIMIT_REDIS_DOWN", "local",
+      "What limits do while Redis is down or slower than `redis_timeout_ms`: `local` (each instance enforces "
+      "every limit alone in memory, so N instances admit up to N times a limit), `open` (no limits) or "
+      "`closed` (refuse with 503)."),
     S(compat_models, "LLMGW_COMPAT_MODELS", "",
       "Models the compatible server serves, comma-separated: `[embeddings:]name[=upstream][@in/out/cached]` with "
       "prices in USD per 1M tokens (no price: served with cost marked unknown). Served as `name` and `compat/name`."),
@@ -341,9 +359,20 @@ static int load_file(struct lgw_config *cfg, const char *path, struct lgw_buf *e
         for (size_t i = 0; i < NOPTS; i++)
             if (strcmp(opts[i].name, key) == 0)
                 o = &opts[i];
-        if (!o) {
+        if (!o && strcmp(key, "tenants") != 0) {
             lgw_buf_printf(errs, "%s: unknown setting \"%s\"\n", path, key);
             rc = LGW_ERR(CONFIG);
+            continue;
+        }
+        if (!o && strcmp(key, "tenants") == 0) {
+            /* Per-tenant settings: an object of objects, interpreted by the layers that own them (limits/). */
+            if (!json_is_object(val)) {
+                lgw_buf_printf(errs, "%s: \"tenants\" must be an object\n", path);
+                rc = LGW_ERR(CONFIG);
+            } else {
+                json_decref(cfg->tenants);
+                cfg->tenants = json_incref(val);
+            }
             continue;
         }
         if (o->secret) {
@@ -411,6 +440,11 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     if (lgw_config_parse_compat_models(cfg, cfg->compat_models, errs))
         rc = LGW_ERR(CONFIG);
+    if (strcmp(cfg->limit_redis_down, "local") && strcmp(cfg->limit_redis_down, "open") &&
+        strcmp(cfg->limit_redis_down, "closed")) {
+        lgw_buf_printf(errs, "limit_redis_down: \"%s\" is not local, open or closed\n", cfg->limit_redis_down);
+        rc = LGW_ERR(CONFIG);
+    }
     if (strcmp(cfg->compat_auth, "bearer") && strcmp(cfg->compat_auth, "api-key") && strcmp(cfg->compat_auth, "none")) {
         lgw_buf_puts(errs, "compat_auth: must be bearer, api-key or none\n");
         rc = LGW_ERR(CONFIG);
@@ -506,6 +540,8 @@ void lgw_config_cleanup(struct lgw_config *cfg)
     cfg->keys = NULL;
     cfg->nkeys = 0;
     free_compat(cfg);
+    json_decref(cfg->tenants);
+    cfg->tenants = NULL;
 }
 
 /* "a/b/c" USD per 1M tokens into a price; returns false when malformed. */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <jansson.h>
 
 #include "common/buf.h"
 #include "common/model.h"
@@ -88,6 +89,9 @@ struct lgw_config {
     char redis_url[512]; /* may hold a password: never logged */
     int64_t redis_timeout_ms;
     int64_t redis_connect_timeout_ms;
+    int64_t limit_tenant_rpm, limit_tenant_tpm, limit_user_rpm, limit_user_tpm, limit_tenant_inflight;
+    int64_t limit_window_ms;
+    char limit_redis_down[16];
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
@@ -99,6 +103,9 @@ struct lgw_config {
     bool allow_anonymous;
     /* Set by `llmgw dev`: the Kafka cluster is librdkafka's in-process mock (tunes fetch waits). */
     bool kafka_mock;
+    /* The config file's "tenants" object (per-tenant settings that limits/ interprets), or NULL; one
+     * reference owned by the config. */
+    json_t *tenants;
 };
 
 /* Fills cfg with the built-in defaults. Never fails. */

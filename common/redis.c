@@ -387,6 +387,23 @@ void lgw_redis_free(struct lgw_redis *r)
     free(r);
 }
 
+/* A connection broke (the server went away or restarted): the idle ones are as good as broken too, and each
+ * would cost a request its fallback on first use; drop them all now and let the reconnect thread make new
+ * ones. A connection that was only slow says nothing about the others, which are kept. */
+static void drop_idle(struct lgw_redis *r)
+{
+    for (int i = 0; i < r->nslots; i++) {
+        struct slot *s = &r->slots[i];
+        if (pthread_mutex_trylock(&s->mu) != 0)
+            continue; /* busy: its own command will find out */
+        if (s->ctx) {
+            redisFree(s->ctx);
+            s->ctx = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 bool lgw_redis_healthy(const struct lgw_redis *r)
 {
     return r && atomic_load(&r->up);
@@ -423,10 +440,13 @@ int lgw_redis_command(struct lgw_redis *r, int argc, const char **argv, const si
     if (!rep) {
         /* Broken, or slower than the budget: a late reply could still arrive on this connection, so it is
          * never used again. */
+        bool slow = s->ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
         LGW_DEBUG("redis", "command on %s failed: %s", r->desc, s->ctx->errstr);
         redisFree(s->ctx);
         s->ctx = NULL;
         pthread_mutex_unlock(&s->mu);
+        if (!slow)
+            drop_idle(r);
         set_up(r, false);
         wake(r);
         return LGW_ERR(UNAVAILABLE);

@@ -7,6 +7,8 @@
 #include "common/auth.h"
 #include "common/errors.h"
 #include "ingress/ingress_int.h"
+#include "limits/limits.h"
+#include "routing/estimate.h"
 
 int lgw_admission_identify(struct lgw_req *req)
 {
@@ -38,11 +40,36 @@ bool lgw_admission_ready(const struct lgw_ingress *ing)
     return true;
 }
 
+/* Rate limits (limits/limits.h): one atomic check shared by every instance. Reserves the request's
+ * estimated tokens (its input, plus the output it allows itself when it says), corrected when it ends. */
+static int check_limits(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz)
+{
+    struct lgw_ingress *ing = req->ing;
+    if (!lgw_limits_enabled(ing->limits))
+        return LGW_OK;
+    struct lgw_route_needs needs;
+    lgw_route_needs_of(job->body, job->kind, job->stream, &needs);
+    const char *model = json_string_value(json_object_get(job->body, "model"));
+    struct lgw_limits_request rq = {
+        .id = job->id,
+        .tenant = job->tenant,
+        .user = job->user,
+        .model = model,
+        .tokens = needs.input_tokens + needs.max_output_tokens,
+        /* An in-flight slot outlives its request only if this ingress dies holding it. */
+        .hold_ms = job->deadline_ms - job->created_ms + 5000,
+    };
+    return lgw_limits_admit(ing->limits, &rq, &req->limit_ticket, &req->limit_state, msg, msgsz);
+}
+
 int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz)
 {
-    (void)job; /* the limits and budgets to come read its tenant, user, model and token estimate */
+    int rc = check_limits(req, job, msg, msgsz);
+    if (rc)
+        return rc;
     /* Readiness last: a request refused for another reason should say that reason. */
     if (!lgw_admission_ready(req->ing)) {
+        atomic_store(&req->used_tokens, 0); /* never queued: nothing spent (completed_cb ends the hold) */
         snprintf(msg, msgsz, "The gateway cannot reach its message broker; try again later.");
         return LGW_ERR(UNAVAILABLE);
     }

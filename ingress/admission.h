@@ -1,9 +1,10 @@
 /* admission.h - the ingress's admission step: may this request run, and as whom. The single place where
  * the gates in front of the queue live, in this order:
  *   1. identify   who is asking (tenant API key), for every route marked `auth` in the route table;
- *   2. admit      for a validated job, just before it is produced: [rate limits and budgets: the next
- *                 issues add their checks here] -> readiness (Kafka reachable, replies positioned, not
- *                 draining).
+ *   2. admit      for a validated job, just before it is produced: rate limits (limits/limits.h: requests
+ *                 and tokens per window, requests in flight; the hold ends in ingress.c's completed_cb)
+ *                 -> [budgets: the next issue adds its check here] -> readiness (Kafka reachable, replies
+ *                 positioned, not draining).
  * A refusal is an LGW_ERR the caller answers in the client's dialect. */
 #ifndef LGW_ADMISSION_H
 #define LGW_ADMISSION_H

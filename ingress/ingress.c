@@ -16,6 +16,7 @@
 #include "common/http_error.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/redis.h"
 #include "common/topics.h"
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
@@ -23,6 +24,7 @@
 #include "ingress/replies.h"
 #include "ingress/routes.h"
 #include "ingress/sse.h"
+#include "limits/limits.h"
 #include "routing/catalog.h"
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
@@ -115,6 +117,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     lgw_metrics_observe(ing->m, "llmgw_http_request_duration_seconds", labels,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
+    /* Every request ends here, however (answer, error, client gone, deadline): its in-flight slot is freed
+     * and its token reservation set to what the reply reported. */
+    lgw_limits_finish(ing->limits, &req->limit_ticket, atomic_load(&req->used_tokens));
     /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched, and
      * the workers are told, so the provider call stops instead of burning tokens for nobody. A stream that
      * ended is never still in it: the reply thread takes a request out before passing on the reply that ends
@@ -241,6 +246,22 @@ int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const s
     if (rc)
         goto fail;
 
+    if (cfg->redis_url[0]) {
+        /* One connection per HTTP thread (the callers of admission), plus one for completions. */
+        struct lgw_redis_options ropt = {.url = cfg->redis_url, .timeout_ms = cfg->redis_timeout_ms,
+                                         .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+                                         .pool = (int)cfg->http_threads + 1, .metrics = m};
+        if ((rc = lgw_redis_new(&ropt, &ing->redis)))
+            goto fail;
+    }
+    lgw_buf_init(&errs, 65536);
+    rc = lgw_limits_new(cfg, ing->redis, m, &ing->limits, &errs);
+    if (rc)
+        LGW_ERROR("ingress", "the rate limits are invalid:\n%s", errs.ptr ? errs.ptr : "");
+    lgw_buf_cleanup(&errs);
+    if (rc)
+        goto fail;
+
     char client_id[96];
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s", ing->id);
     if ((rc = lgw_kafka_producer_new(cfg, client_id, 0, lgw_replies_dr_cb, ing, &ing->producer)))
@@ -303,5 +324,7 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_catalog_holder_free(ing->catalog);
     lgw_http_mhd_log_flush(&ing->mhd_log);
     lgw_log_limit_cleanup(&ing->mhd_log);
+    lgw_limits_free(ing->limits);
+    lgw_redis_free(ing->redis);
     free(ing);
 }

@@ -44,6 +44,8 @@ struct lgw_ingress {
     int nextra_ready;
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
     struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
+    struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
+    struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */
 };
 
 #endif

@@ -131,10 +131,12 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     /* The end user: x-llmgw-user, else the body's user, else OpenAI's newer safety_identifier (which
      * replaces user there). */
     const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
-    if (!user)
-        user = json_string_value(json_object_get(body, "user"));
-    if (!user)
-        user = json_string_value(json_object_get(body, "safety_identifier"));
+    json_t *juser = json_object_get(body, "user");
+    json_t *jsafety = json_object_get(body, "safety_identifier"); /* OpenAI's successor of "user" */
+    if (!user && json_is_string(juser))
+        user = json_string_value(juser);
+    if (!user && json_is_string(jsafety))
+        user = json_string_value(jsafety);
     if (user && strlen(user) <= MAX_USER_LEN)
         lgw_strlcpy(job->user, user, sizeof(job->user));
     job->created_ms = lgw_wall_ms();
@@ -223,6 +225,7 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
     take_traceparent(req);
     req->deadline_ms = lgw_mono_ms() + timeout_ms;
     if (enqueue(req, &job, &payload)) {
+        atomic_store(&req->used_tokens, 0); /* never queued: its token reservation is given back */
         r = lgw_req_answer_error(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
         goto out;
     }

@@ -50,6 +50,15 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_reply_cleanup(&reply);
         return;
     }
+    if (reply.final) {
+        /* What the answer really used corrects the admission's token reservation (completed_cb); an error
+         * answer spent nothing we are told of. */
+        int64_t used = reply.usage.input_tokens + reply.usage.output_tokens;
+        if (reply.status != 200 || reply.cache_hit) /* a cache hit is a request, and no provider tokens */
+            atomic_store(&req->used_tokens, 0);
+        else if (used > 0)
+            atomic_store(&req->used_tokens, used);
+    }
     if (req->stream && !lgw_sse_ends(req, &reply)) {
         lgw_sse_reply(req, &reply);
     } else if (req->stream) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/assert.h"
 #include "common/clock.h"
@@ -26,6 +27,7 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     req->route_label = "other";
     req->dialect = &lgw_dialect_openai;
     req->retry_header = -1;
+    atomic_init(&req->used_tokens, -1);
     return req;
 }
 
@@ -146,6 +148,55 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
     }
 }
 
+/* An RFC 3339 time ms from now, as Anthropic's *-reset headers say it. */
+static void rfc3339_in(int64_t ms, char *out, size_t outsz)
+{
+    time_t t = (time_t)((lgw_wall_ms() + ms + 999) / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* x-ratelimit-* (OpenAI's names and reset format) or anthropic-ratelimit-* on /v1/messages, for the most
+ * restrictive limit of each kind that applied; none when no limit applies. A refusal adds Retry-After (whole
+ * seconds, rounded up) and retry-after-ms, which the official SDKs read first. */
+static void rate_limit_headers(const struct lgw_req *req, struct MHD_Response *resp)
+{
+    const struct lgw_limits_state *st = &req->limit_state;
+    bool anthropic = req->dialect == &lgw_dialect_anthropic;
+    char v[64];
+    const struct {
+        bool has;
+        const char *kind;
+        int64_t limit, remaining, reset_ms;
+    } rows[] = {{st->has_requests, "requests", st->req_limit, st->req_remaining, st->req_reset_ms},
+                {st->has_tokens, "tokens", st->tok_limit, st->tok_remaining, st->tok_reset_ms}};
+    for (size_t i = 0; i < 2; i++) {
+        if (!rows[i].has)
+            continue;
+        char name[64];
+        snprintf(v, sizeof(v), "%lld", (long long)rows[i].limit);
+        snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-limit" : "x-ratelimit-limit-%s", rows[i].kind);
+        MHD_add_response_header(resp, name, v);
+        snprintf(v, sizeof(v), "%lld", (long long)rows[i].remaining);
+        snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-remaining" : "x-ratelimit-remaining-%s",
+                 rows[i].kind);
+        MHD_add_response_header(resp, name, v);
+        if (anthropic)
+            rfc3339_in(rows[i].reset_ms, v, sizeof(v));
+        else
+            lgw_limits_format_reset(rows[i].reset_ms, v, sizeof(v));
+        snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-reset" : "x-ratelimit-reset-%s", rows[i].kind);
+        MHD_add_response_header(resp, name, v);
+    }
+    if (st->retry_after_ms > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)((st->retry_after_ms + 999) / 1000));
+        MHD_add_response_header(resp, "retry-after", v);
+        snprintf(v, sizeof(v), "%lld", (long long)st->retry_after_ms);
+        MHD_add_response_header(resp, "retry-after-ms", v);
+    }
+}
+
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "x-request-id", req->id);
@@ -176,6 +227,7 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         snprintf(s, sizeof(s), "%lld", (long long)req->retry_after_s);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
     }
+    rate_limit_headers(req, resp);
 }
 
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)

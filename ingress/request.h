@@ -18,6 +18,7 @@
 #include "common/envelope.h"
 #include "common/trace.h"
 #include "ingress/dialect.h"
+#include "limits/limits.h"
 
 struct lgw_ingress;
 struct lgw_route;
@@ -54,6 +55,12 @@ struct lgw_req {
     bool cost_estimated; /* cost_usd is partly an estimate (x-llmgw-cost-estimated: true) */
     int retry_header;  /* an error answer's x-should-retry: 1 true, 0 false, -1 none (lgw_err_retry_header) */
     int64_t retry_after_s; /* Retry-After, from a reply that advises one (every breaker open); 0: none */
+    /* Rate limits: the hold taken at admission (HTTP thread: admission and completed_cb only), what the
+     * x-ratelimit-* headers say, and the tokens the answer really used (the reply thread sets it from the
+     * final reply's usage before completing; -1: unknown, the reservation stands). */
+    struct lgw_limits_ticket limit_ticket;
+    struct lgw_limits_state limit_state;
+    atomic_llong used_tokens;
     struct lgw_req *pending_next;
     bool in_pending; /* guarded by the id's pending shard lock */
 

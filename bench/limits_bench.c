@@ -1,0 +1,138 @@
+/* limits_bench.c - the rate limiter's added latency: lgw_limits_admit (the one Redis script a request waits
+ * for at admission) timed call by call, p50/p99/max, with Redis (a URL, loopback for the figure in
+ * docs/PERFORMANCE.md) and in memory. lgw_limits_finish runs after the answer is sent, so it is timed apart.
+ *
+ * Usage: bench_limits redis://127.0.0.1:6379 [requests] [threads]
+ * Limits: tenant rpm, tpm and in-flight plus user rpm and tpm (five logs per request), high enough never to
+ * refuse; one tenant, 100 users. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/redis.h"
+#include "limits/limits.h"
+
+struct run {
+    struct lgw_limits *l;
+    int n, thread;
+    int64_t *admit_ns, *finish_ns;
+    char tenant[32];
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *worker(void *arg)
+{
+    struct run *r = arg;
+    for (int i = 0; i < r->n; i++) {
+        char id[48], user[16], msg[256];
+        snprintf(id, sizeof(id), "bench-%d-%d-%" PRId64, r->thread, i, now_ns());
+        snprintf(user, sizeof(user), "u%d", i % 100);
+        struct lgw_limits_request rq = {.id = id, .tenant = r->tenant, .user = user, .model = "m",
+                                        .tokens = 300, .hold_ms = 60000};
+        struct lgw_limits_ticket t;
+        struct lgw_limits_state st;
+        int64_t t0 = now_ns();
+        int rc = lgw_limits_admit(r->l, &rq, &t, &st, msg, sizeof(msg));
+        int64_t t1 = now_ns();
+        lgw_limits_finish(r->l, &t, 250);
+        int64_t t2 = now_ns();
+        if (rc) {
+            fprintf(stderr, "refused: %s\n", msg);
+            exit(1);
+        }
+        r->admit_ns[i] = t1 - t0;
+        r->finish_ns[i] = t2 - t1;
+    }
+    return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *what, int64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp);
+    printf("%-22s n=%d p50=%.3f ms p99=%.3f ms p99.9=%.3f ms max=%.3f ms\n", what, n, v[n / 2] / 1e6,
+           v[(int)(n * 0.99)] / 1e6, v[(int)(n * 0.999)] / 1e6, v[n - 1] / 1e6);
+}
+
+static void bench(const char *label, struct lgw_config *cfg, struct lgw_redis *redis, int n, int threads)
+{
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    struct lgw_limits *l;
+    if (lgw_limits_new(cfg, redis, NULL, &l, &errs)) {
+        fprintf(stderr, "%s\n", errs.ptr);
+        exit(1);
+    }
+    lgw_buf_cleanup(&errs);
+    int per = n / threads;
+    struct run *runs = calloc((size_t)threads, sizeof(*runs));
+    pthread_t *tids = calloc((size_t)threads, sizeof(*tids));
+    int64_t *admit = calloc((size_t)per * (size_t)threads, sizeof(int64_t));
+    int64_t *finish = calloc((size_t)per * (size_t)threads, sizeof(int64_t));
+    for (int i = 0; i < threads; i++) {
+        runs[i] = (struct run){l, per, i, admit + (size_t)i * (size_t)per, finish + (size_t)i * (size_t)per, ""};
+        snprintf(runs[i].tenant, sizeof(runs[i].tenant), "bench%d", (int)getpid());
+        pthread_create(&tids[i], NULL, worker, &runs[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(tids[i], NULL);
+    char what[64];
+    snprintf(what, sizeof(what), "%s admit", label);
+    report(what, admit, per * threads);
+    snprintf(what, sizeof(what), "%s finish", label);
+    report(what, finish, per * threads);
+    if (redis && lgw_limits_is_local(l))
+        printf("  (some requests fell back to memory: Redis was over its budget)\n");
+    lgw_limits_free(l);
+    free(runs);
+    free(tids);
+    free(admit);
+    free(finish);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_limits redis://host:port [requests] [threads]\n");
+        return 2;
+    }
+    int n = argc > 2 ? atoi(argv[2]) : 20000;
+    int threads = argc > 3 ? atoi(argv[3]) : 1;
+    lgw_log_set_level(LGW_LOG_WARN);
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    cfg.limit_tenant_rpm = 100000000;
+    cfg.limit_tenant_tpm = 100000000000;
+    cfg.limit_tenant_inflight = 1000000;
+    cfg.limit_user_rpm = 100000000;
+    cfg.limit_user_tpm = 100000000000;
+    lgw_strlcpy(cfg.topic_prefix, "bench", sizeof(cfg.topic_prefix));
+    struct lgw_redis *redis;
+    struct lgw_redis_options opt = {.url = argv[1], .timeout_ms = 1000, .connect_timeout_ms = 1000,
+                                    .pool = threads};
+    if (lgw_redis_new(&opt, &redis) || !lgw_redis_healthy(redis)) {
+        fprintf(stderr, "cannot reach %s\n", argv[1]);
+        return 1;
+    }
+    bench("memory", &cfg, NULL, n, threads);
+    bench("redis", &cfg, redis, n, threads);
+    lgw_redis_free(redis);
+    return 0;
+}
