@@ -75,7 +75,7 @@ int lgw_role_dev(struct lgw_config *cfg)
     cfg->allow_anonymous = true;
     /* One process: rate limits (and the cache) live in memory; nothing to share through Redis. */
     if (cfg->redis_url[0])
-        LGW_INFO("dev", "llmgw dev keeps rate limits in memory; LLMGW_REDIS_URL is ignored");
+        LGW_INFO("dev", "llmgw dev keeps rate limits and the response cache in memory; LLMGW_REDIS_URL is ignored");
     cfg->redis_url[0] = '\0';
     /* The mock answers an empty fetch only after the full wait, so every hop would cost the wait. */
     cfg->kafka_fetch_wait_ms = 5;

@@ -289,6 +289,6 @@ def test_dev_limits_in_memory(tmp_path):
         statuses = [post(port, "", chat_body(f"d{i}"))[0] for i in range(4)]
         assert statuses == [200, 200, 429, 429]
         assert metric(port, "llmgw_limits_local") in (None, 0)  # in memory by design, not a fallback
-        assert "keeps rate limits in memory" in proc.output()
+        assert "keeps rate limits and the response cache in memory" in proc.output()
     finally:
         assert proc.stop() == 0
