@@ -196,3 +196,14 @@ char *lgw_buf_take(struct lgw_buf *buf, size_t *len)
     buf->len = buf->cap = 0;
     return p;
 }
+
+int lgw_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -46,5 +46,7 @@ char *lgw_strndup(const char *s, size_t n);
 size_t lgw_strlcpy(char *dst, const char *src, size_t dstsz);
 /* Parses a base-10 integer covering all of s[0..len); returns 0 or LGW_ERR(INVALID). */
 int lgw_parse_int64(const char *s, size_t len, long long *out);
+/* The value of one hex digit (either case), or -1. */
+int lgw_hex_digit(char c);
 
 #endif

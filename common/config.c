@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/cost.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -234,17 +235,6 @@ void lgw_config_defaults(struct lgw_config *cfg)
     lgw_buf_cleanup(&ignore);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 _Static_assert(LGW_TENANT_MAX == 64, "the length rule's message below says 63");
 
 int lgw_config_check_tenant(const char *name, size_t len, const char **why)
@@ -286,7 +276,7 @@ static int parse_key_entry(const char *p, size_t len, size_t n, struct lgw_tenan
     memset(k, 0, sizeof(*k));
     memcpy(k->tenant, p, tlen); /* fits: lgw_config_check_tenant refuses tlen >= LGW_TENANT_MAX */
     for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+        int hi = lgw_hex_digit(colon[1 + 2 * i]), lo = lgw_hex_digit(colon[2 + 2 * i]);
         if (hi < 0 || lo < 0) {
             lgw_buf_printf(errs, "tenant_keys: entry %zu: the sha256 is not 64 hex digits\n", n);
             return LGW_ERR(CONFIG);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -47,17 +48,6 @@ struct lgw_redis {
     bool thread_started;
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies src[0..len) into out with %XX decoded. Returns 0, or -1 on a bad escape or if it does not fit. */
 static int decode(const char *src, size_t len, char *out, size_t outsz)
 {
@@ -67,7 +57,7 @@ static int decode(const char *src, size_t len, char *out, size_t outsz)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            int hi = lgw_hex_digit(src[i + 1]), lo = lgw_hex_digit(src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -365,25 +365,36 @@ static void exec_sql(const struct fixture *fx, const char *url, const char *sql)
     PQfinish(pg);
 }
 
+/* The fixture for an upgrade test: on PostgreSQL a schema of its own (named prefix + 12 characters of seed;
+ * schema holds the prefix and receives the name), so the shared database's table is untouched; on SQLite the
+ * test's own file as it is. */
+static struct fixture own_schema(const struct fixture *fx, char *schema, const char *seed)
+{
+    struct fixture at = *fx;
+    if (fx->be != PG)
+        return at;
+    char sql[128];
+    for (int i = 0; i < 12; i++)
+        schema[4 + i] = seed[i] == '-' ? '_' : seed[i];
+    schema[16] = '\0';
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+    exec_sql(fx, fx->url, sql);
+    char url[640];
+    snprintf(url, sizeof(url), "%s%coptions=-csearch_path%%3D%s", fx->url, strchr(fx->url, '?') ? '&' : '?', schema);
+    if (lgw_strlcpy(at.url, url, sizeof(at.url)) >= sizeof(at.url))
+        fail_msg("the test database URL is too long: %s", url);
+    return at;
+}
+
 static void test_upgrade_from_previous_schema(void **state)
 {
     struct fixture *fx = fixture(state);
-    char schema[40] = "upg_", old_req[40], old_ev[40], run[40], nonfinal[48], url[640], sql[1024];
+    char schema[40] = "upg_", old_req[40], old_ev[40], run[40], nonfinal[48], sql[1024];
     lgw_uuid4(old_req);
     lgw_uuid4(old_ev);
     lgw_uuid4(run);
     snprintf(nonfinal, sizeof(nonfinal), "%s.1", run);
-    struct fixture at = *fx; /* PostgreSQL: a schema of its own, so the shared database's table is untouched */
-    if (fx->be == PG) {
-        for (int i = 0; i < 12; i++)
-            schema[4 + i] = old_req[i] == '-' ? '_' : old_req[i];
-        schema[16] = '\0';
-        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-        exec_sql(fx, fx->url, sql);
-        snprintf(url, sizeof(url), "%s%coptions=-csearch_path%%3D%s", fx->url, strchr(fx->url, '?') ? '&' : '?',
-                 schema);
-        lgw_strlcpy(at.url, url, sizeof(at.url));
-    }
+    struct fixture at = own_schema(fx, schema, old_req);
     exec_sql(&at, at.url, fx->be == PG ? previous_schema_pg : previous_schema_sqlite);
     snprintf(sql, sizeof(sql),
              "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
@@ -463,21 +474,11 @@ static const char before_saved_sqlite[] =
 static void test_upgrade_adds_saved_nusd(void **state)
 {
     struct fixture *fx = fixture(state);
-    char schema[40] = "sav_", old_req[40], old_ev[40], hit[40], url[640], sql[1024];
+    char schema[40] = "sav_", old_req[40], old_ev[40], hit[40], sql[1024];
     lgw_uuid4(old_req);
     lgw_uuid4(old_ev);
     lgw_uuid4(hit);
-    struct fixture at = *fx; /* PostgreSQL: a schema of its own, so the shared database's table is untouched */
-    if (fx->be == PG) {
-        for (int i = 0; i < 12; i++)
-            schema[4 + i] = old_req[i] == '-' ? '_' : old_req[i];
-        schema[16] = '\0';
-        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-        exec_sql(fx, fx->url, sql);
-        snprintf(url, sizeof(url), "%s%coptions=-csearch_path%%3D%s", fx->url, strchr(fx->url, '?') ? '&' : '?',
-                 schema);
-        lgw_strlcpy(at.url, url, sizeof(at.url));
-    }
+    struct fixture at = own_schema(fx, schema, old_req);
     exec_sql(&at, at.url, fx->be == PG ? before_saved_pg : before_saved_sqlite);
     snprintf(sql, sizeof(sql),
              "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
