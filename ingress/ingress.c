@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,8 +288,11 @@ void lgw_ingress_drain(struct lgw_ingress *ing)
         return;
     /* Stop accepting; connections already open keep being served. */
     MHD_socket fd = MHD_quiesce_daemon(ing->daemon);
+    /* libmicrohttpd's pool threads may still hold the listen socket in their epoll sets, so it is closed
+     * only after MHD_stop_daemon (as MHD_quiesce_daemon's documentation asks); shutdown() makes new
+     * connections fail at once meanwhile instead of queueing in the backlog. */
     if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+        shutdown(fd, SHUT_RDWR);
     int64_t until = lgw_mono_ms() + ing->cfg->shutdown_grace_ms;
     size_t waiting;
     while ((waiting = lgw_pending_count(ing->pending)) > 0 && lgw_mono_ms() < until) {
@@ -304,6 +308,8 @@ void lgw_ingress_drain(struct lgw_ingress *ing)
     nanosleep(&ts, NULL);
     MHD_stop_daemon(ing->daemon);
     ing->daemon = NULL;
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
 }
 
 void lgw_ingress_free(struct lgw_ingress *ing)
