@@ -64,8 +64,7 @@ static int is_space(char c)
     return c == ' ' || c == '\t';
 }
 
-int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, char *tenant_out,
-                   size_t tenant_outsz)
+int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, size_t *match_out)
 {
     if (!authorization)
         return LGW_ERR(UNAUTHORIZED);
@@ -97,8 +96,6 @@ int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *
     OPENSSL_cleanse(d, sizeof(d));
     if (!found)
         return LGW_ERR(UNAUTHORIZED);
-    /* A truncated tenant would bill or rate-limit the wrong tenant: refuse rather than cut. */
-    if (lgw_strlcpy(tenant_out, keys[match].tenant, tenant_outsz) >= tenant_outsz)
-        return LGW_ERR(INTERNAL);
+    *match_out = match;
     return LGW_OK;
 }

@@ -18,9 +18,8 @@ void lgw_auth_sha256_hex(const void *data, size_t len, char hex[65]);
 /* Writes a fresh key into key (keysz >= 48) and its SHA-256 into hex. Returns 0 or LGW_ERR(INTERNAL). */
 int lgw_auth_new_key(char *key, size_t keysz, char hex[65]);
 /* Checks an Authorization header value ("Bearer <key>": scheme in any case, spaces or tabs around the key;
- * may be NULL) against keys[0..nkeys). On success copies the tenant into tenant_out and returns 0; otherwise
- * LGW_ERR(UNAUTHORIZED), or LGW_ERR(INTERNAL) if the tenant does not fit tenant_outsz or hashing failed. */
-int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, char *tenant_out,
-                   size_t tenant_outsz);
+ * may be NULL) against keys[0..nkeys). On success stores the index of the matching entry in *match and
+ * returns 0; otherwise LGW_ERR(UNAUTHORIZED), or LGW_ERR(INTERNAL) if hashing failed. */
+int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, size_t *match);
 
 #endif

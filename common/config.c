@@ -283,7 +283,19 @@ static int parse_key_entry(const char *p, size_t len, size_t n, struct lgw_tenan
         }
         k->sha256[i] = (unsigned char)((hi << 4) | lo);
     }
+    lgw_config_key_id(k->sha256, k->id);
     return LGW_OK;
+}
+
+void lgw_config_key_id(const unsigned char sha256[32], char id[LGW_KEY_ID_LEN])
+{
+    static const char digits[] = "0123456789abcdef";
+    memcpy(id, "key_", 4);
+    for (int i = 0; i < 6; i++) {
+        id[4 + 2 * i] = digits[sha256[i] >> 4];
+        id[5 + 2 * i] = digits[sha256[i] & 15];
+    }
+    id[16] = '\0';
 }
 
 int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs)

@@ -17,8 +17,13 @@
 #define LGW_TENANT_MAX 64 /* bytes of a tenant name, its NUL included: names have 1..63 characters */
 #define LGW_MAX_TENANT_KEYS 4096
 
+/* A key's id: not secret, stable, unique. A key configured by its hash alone gets "key_" and the first 12 hex
+ * digits of that hash (lgw_config_key_id), so the same key has the same id in every instance and tool. */
+#define LGW_KEY_ID_LEN 32
+
 struct lgw_tenant_key {
     char tenant[LGW_TENANT_MAX];
+    char id[LGW_KEY_ID_LEN];
     unsigned char sha256[32];
 };
 
@@ -122,6 +127,8 @@ void lgw_config_write_docs(FILE *out);
  * Checks name[0..len). Returns 0, or LGW_ERR(CONFIG) and, when why is not NULL, points *why at a static
  * sentence naming the rule the name breaks ("a tenant name must not be empty"). Any thread. */
 int lgw_config_check_tenant(const char *name, size_t len, const char **why);
+/* The id of the key whose SHA-256 is sha256: "key_" + its first 12 hex digits, into id (LGW_KEY_ID_LEN). */
+void lgw_config_key_id(const unsigned char sha256[32], char id[LGW_KEY_ID_LEN]);
 /* Parses "tenant:sha256hex,tenant:sha256hex" into cfg->keys. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
 int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
 /* Parses compat_models ("[embeddings:]id[=upstream][@in/out/cached USD per 1M tokens]", comma-separated)

@@ -128,6 +128,8 @@ int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out)
     json_object_set_new(o, "id", json_string(job->id));
     json_object_set_new(o, "kind", json_string(lgw_job_kind_name(job->kind)));
     json_object_set_new(o, "tenant", json_string(job->tenant));
+    if (job->key_id[0])
+        json_object_set_new(o, "key_id", json_string(job->key_id));
     json_object_set_new(o, "user", json_string(job->user));
     json_object_set_new(o, "created_ms", json_integer(job->created_ms));
     json_object_set_new(o, "deadline_ms", json_integer(job->deadline_ms));
@@ -164,6 +166,7 @@ int lgw_job_decode(const void *data, size_t len, struct lgw_job *job, char *why,
     if (get_str(root, "id", job->id, sizeof(job->id), true, why, whysz) ||
         get_str(root, "kind", kind, sizeof(kind), true, why, whysz) ||
         get_str(root, "tenant", job->tenant, sizeof(job->tenant), true, why, whysz) ||
+        get_str(root, "key_id", job->key_id, sizeof(job->key_id), false, why, whysz) ||
         get_str(root, "user", job->user, sizeof(job->user), false, why, whysz) ||
         get_int(root, "created_ms", &job->created_ms, true, 0, INT64_MAX, why, whysz) ||
         get_int(root, "deadline_ms", &job->deadline_ms, true, 0, INT64_MAX, why, whysz) ||
@@ -342,6 +345,8 @@ int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
     json_object_set_new(o, "event_id", json_string(ev->event_id));
     json_object_set_new(o, "request_id", json_string(ev->request_id));
     json_object_set_new(o, "tenant", json_string(ev->tenant));
+    if (ev->key_id[0])
+        json_object_set_new(o, "key_id", json_string(ev->key_id));
     json_object_set_new(o, "user", json_string(ev->user));
     json_object_set_new(o, "provider", json_string(ev->provider));
     json_object_set_new(o, "model", json_string(ev->model));
@@ -385,6 +390,7 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
     if (get_str(root, "event_id", ev->event_id, sizeof(ev->event_id), true, why, whysz) ||
         get_str(root, "request_id", ev->request_id, sizeof(ev->request_id), true, why, whysz) ||
         get_str(root, "tenant", ev->tenant, sizeof(ev->tenant), true, why, whysz) ||
+        get_str(root, "key_id", ev->key_id, sizeof(ev->key_id), false, why, whysz) ||
         get_str(root, "user", ev->user, sizeof(ev->user), false, why, whysz) ||
         get_str(root, "provider", ev->provider, sizeof(ev->provider), false, why, whysz) ||
         get_str(root, "model", ev->model, sizeof(ev->model), false, why, whysz) ||

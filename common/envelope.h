@@ -20,6 +20,7 @@
 #define LGW_ID_MAX 64
 #define LGW_NAME_MAX 128
 #define LGW_TOPIC_MAX 256
+#define LGW_KEY_ID_MAX 32 /* "key_" + 12 hex digits, or an operator's id of up to 31 characters */
 
 enum lgw_job_kind { LGW_JOB_CHAT = 0, LGW_JOB_EMBEDDINGS = 1 };
 
@@ -29,6 +30,9 @@ struct lgw_job {
     char id[LGW_ID_MAX]; /* also the Kafka key and the correlation id */
     enum lgw_job_kind kind;
     char tenant[LGW_NAME_MAX];
+    /* The id of the tenant key that authenticated the request (common/auth.h); "" when none did (keyless dev
+     * requests, and jobs from writers older than the field or batch producers that do not say). */
+    char key_id[LGW_KEY_ID_MAX];
     char user[LGW_NAME_MAX];
     int64_t created_ms, deadline_ms; /* wall clock, ms since the epoch */
     char reply_topic[LGW_TOPIC_MAX];
@@ -108,6 +112,7 @@ struct lgw_cost_event {
     char event_id[LGW_ID_MAX];
     char request_id[LGW_ID_MAX];
     char tenant[LGW_NAME_MAX];
+    char key_id[LGW_KEY_ID_MAX]; /* the job's key_id ("" when it had none) */
     char user[LGW_NAME_MAX];
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];

@@ -19,15 +19,22 @@ int lgw_admission_identify(struct lgw_req *req)
     }
     const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *api_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-api-key");
+    char bearer[LGW_AUTH_KEY_MAX + 16];
     if (!auth && api_key) {
         /* The Anthropic SDK sends its key as x-api-key; check it the same way. */
-        char bearer[LGW_AUTH_KEY_MAX + 16];
         if (strlen(api_key) > LGW_AUTH_KEY_MAX)
             return LGW_ERR(UNAUTHORIZED);
         snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
-        return lgw_auth_check(cfg->keys, cfg->nkeys, bearer, req->tenant, sizeof(req->tenant));
+        auth = bearer;
     }
-    return lgw_auth_check(cfg->keys, cfg->nkeys, auth, req->tenant, sizeof(req->tenant));
+    size_t match;
+    int rc = lgw_auth_check(cfg->keys, cfg->nkeys, auth, &match);
+    if (rc)
+        return rc;
+    /* Both fit (config.h sizes them below the request's fields); a cut name would bill the wrong tenant. */
+    lgw_strlcpy(req->tenant, cfg->keys[match].tenant, sizeof(req->tenant));
+    lgw_strlcpy(req->key_id, cfg->keys[match].id, sizeof(req->key_id));
+    return LGW_OK;
 }
 
 bool lgw_admission_ready(const struct lgw_ingress *ing)

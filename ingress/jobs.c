@@ -128,6 +128,7 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     job->kind = kind;
     LGW_ASSERT(req->tenant[0] != '\0'); /* admission names the tenant before any job exists */
     lgw_strlcpy(job->tenant, req->tenant, sizeof(job->tenant));
+    lgw_strlcpy(job->key_id, req->key_id, sizeof(job->key_id));
     /* The end user: x-llmgw-user, else the body's user, else OpenAI's newer safety_identifier (which
      * replaces user there). */
     const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");

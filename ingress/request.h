@@ -37,6 +37,7 @@ struct lgw_req {
     bool done;      /* resp_* are set; the next handler call queues the response */
     char id[LGW_ID_MAX]; /* a new UUID per request: x-request-id of every answer, and its job's id */
     char tenant[LGW_NAME_MAX];
+    char key_id[LGW_KEY_ID_MAX]; /* the tenant key that authenticated it; "" for keyless dev requests */
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the request's trace context, sent with its job */
     int64_t start_us;
     int64_t deadline_ms; /* monotonic */

@@ -47,6 +47,6 @@ extern const struct lgw_ledger_backend lgw_ledger_sqlite;
     "event_id, request_id, tenant, user_id, provider, model, kind, input_tokens, output_tokens, "        \
     "cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit, rerun, attempt, " \
     "strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated, "             \
-    "cache_write_input_tokens, run_id, saved_nusd"
+    "cache_write_input_tokens, run_id, saved_nusd, key_id"
 
 #endif

@@ -238,6 +238,7 @@ void lgw_results_cost_init(const struct lgw_results *r, const struct lgw_job *jo
     lgw_uuid4(ev->event_id);
     lgw_strlcpy(ev->request_id, job->id, sizeof(ev->request_id));
     lgw_strlcpy(ev->tenant, job->tenant, sizeof(ev->tenant));
+    lgw_strlcpy(ev->key_id, job->key_id, sizeof(ev->key_id));
     lgw_strlcpy(ev->user, job->user, sizeof(ev->user));
     lgw_strlcpy(ev->strategy, job->strategy, sizeof(ev->strategy));
     lgw_strlcpy(ev->worker, r->worker_id, sizeof(ev->worker));

@@ -15,6 +15,7 @@
 #include "common/errors.h"
 
 #define HASH_A "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define HASH_A_ID "ba7816bf8f01"
 
 static void test_defaults_and_env(void **state)
 {
@@ -33,6 +34,8 @@ static void test_defaults_and_env(void **state)
     assert_string_equal(cfg.keys[1].tenant, "beta");
     assert_int_equal(cfg.keys[0].sha256[0], 0xba);
     assert_int_equal(cfg.keys[0].sha256[31], 0xad);
+    /* the id is the hash's first 12 hex digits: the same key has the same id everywhere */
+    assert_string_equal(cfg.keys[0].id, "key_" HASH_A_ID);
     unsetenv("LLMGW_PORT");
     unsetenv("LLMGW_TENANT_KEYS");
     lgw_config_cleanup(&cfg);

@@ -28,6 +28,7 @@ static void test_job_roundtrip(void **state)
     strcpy(job.id, "3f1c");
     job.kind = LGW_JOB_EMBEDDINGS;
     strcpy(job.tenant, "acme");
+    strcpy(job.key_id, "key_0123456789ab");
     strcpy(job.user, "u1");
     job.created_ms = 1700000000000;
     job.deadline_ms = 1700000030000;
@@ -44,6 +45,7 @@ static void test_job_roundtrip(void **state)
     assert_string_equal(back.id, "3f1c");
     assert_int_equal(back.kind, LGW_JOB_EMBEDDINGS);
     assert_string_equal(back.tenant, "acme");
+    assert_string_equal(back.key_id, "key_0123456789ab");
     assert_string_equal(back.user, "u1");
     assert_int_equal(back.created_ms, 1700000000000);
     assert_int_equal(back.deadline_ms, 1700000030000);
@@ -183,6 +185,9 @@ static void test_cost_event_roundtrip(void **state)
     assert_int_equal(back.usage.cache_write_input_tokens, 30);
     assert_int_equal(back.saved_nusd, 0);
     assert_null(strstr(buf.ptr, "saved_nusd")); /* absent unless a hit saved something */
+    assert_string_equal(back.key_id, "");
+    assert_null(strstr(buf.ptr, "key_id")); /* absent for a keyless request */
+    lgw_strlcpy(ev.key_id, "key_0123456789ab", sizeof(ev.key_id));
     ev.cache_hit = true;
     ev.saved_nusd = 4500;
     lgw_buf_reset(&buf);
@@ -190,6 +195,7 @@ static void test_cost_event_roundtrip(void **state)
     assert_int_equal(lgw_cost_event_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
     assert_true(back.cache_hit);
     assert_int_equal(back.saved_nusd, 4500);
+    assert_string_equal(back.key_id, "key_0123456789ab");
     const char *bad = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
                       "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":-5,\"status\":200,\"outcome\":\"ok\","
                       "\"ts_ms\":1}";

@@ -524,6 +524,60 @@ static void test_upgrade_adds_saved_nusd(void **state)
     }
 }
 
+/* A ledger from before key_id (every column up to saved_nusd) gains it: its rows keep NULL there (no key
+ * was recorded), an event with a key stores its id, and a keyless one (a dev request) stores NULL, never "". */
+static void test_upgrade_adds_key_id(void **state)
+{
+    struct fixture *fx = fixture(state);
+    char schema[40] = "kid_", old_req[40], old_ev[40], keyed[40], keyless[40], sql[2048];
+    lgw_uuid4(old_req);
+    lgw_uuid4(old_ev);
+    lgw_uuid4(keyed);
+    lgw_uuid4(keyless);
+    struct fixture at = own_schema(fx, schema, old_req);
+    snprintf(sql, sizeof(sql), "%.*s, saved_nusd %s);",
+             (int)(strlen(fx->be == PG ? before_saved_pg : before_saved_sqlite) - 2),
+             fx->be == PG ? before_saved_pg : before_saved_sqlite, fx->be == PG ? "BIGINT" : "INTEGER");
+    exec_sql(&at, at.url, sql);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
+             " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
+             " rerun, attempt, strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated,"
+             " cache_write_input_tokens, run_id, saved_nusd) VALUES ('%s', '%s', 'acme', 'bob', 'openai',"
+             " 'gpt-4o-mini', 'chat', 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0', 1690000000000, 1,"
+             " 'openai/gpt-4o-mini=200', %s, 1, %s, 0, '%s', 0)",
+             old_ev, old_req, fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", fx->be == PG ? "false" : "0",
+             fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", old_ev);
+    exec_sql(&at, at.url, sql);
+
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* migrates */
+    struct lgw_cost_event ev[2];
+    event(&ev[0], keyed, old_req);
+    lgw_strlcpy(ev[0].key_id, "key_0123456789ab", sizeof(ev[0].key_id));
+    event(&ev[1], keyless, old_req);
+    assert_int_equal(write_events(db, ev, 2), 2);
+    lgw_ledger_db_close(db);
+    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* and opens again over the migrated table */
+    lgw_ledger_db_close(db);
+
+    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND key_id IS NULL"
+                                    " AND cost_nusd = 4500",
+                               old_ev),
+                     1);
+    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1"
+                                    " AND key_id = 'key_0123456789ab'",
+                               keyed),
+                     1);
+    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND key_id IS NULL",
+                               keyless),
+                     1);
+    if (fx->be == PG) {
+        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", schema);
+        exec_sql(fx, fx->url, sql);
+    }
+}
+
 static void test_bad_url(void **state)
 {
     (void)state;
@@ -570,7 +624,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
-        BOTH(test_upgrade_from_previous_schema), BOTH(test_upgrade_adds_saved_nusd),
+        BOTH(test_upgrade_from_previous_schema), BOTH(test_upgrade_adds_saved_nusd), BOTH(test_upgrade_adds_key_id),
         cmocka_unit_test(test_bad_url), cmocka_unit_test(test_password_not_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
