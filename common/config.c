@@ -101,6 +101,10 @@ static const struct opt opts[] = {
     S(tenant_keys, "LLMGW_TENANT_KEYS", "",
       "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`). A tenant "
       "name has 1 to 63 characters, each an ASCII letter, digit, `.`, `_` or `-`."),
+    S(admin_keys, "LLMGW_ADMIN_KEYS", "",
+      "Admin API keys as `name:sha256hex` pairs, comma-separated (`llmgw keys new --admin NAME`). An admin key "
+      "reads every tenant's analytics and administers tenants and keys; it cannot make model requests. The name "
+      "(same rule as a tenant's) is who the audit log says made a change."),
     S(openai_base_url, "LLMGW_OPENAI_BASE_URL", "https://api.openai.com/v1",
       "OpenAI API base URL. HTTPS only, except loopback addresses (local test servers)."),
     SECRET(openai_api_key, "LLMGW_OPENAI_API_KEY", "OpenAI API key; the OpenAI models are served only when it is set."),
@@ -256,21 +260,23 @@ int lgw_config_check_tenant(const char *name, size_t len, const char **why)
     return rule ? LGW_ERR(CONFIG) : LGW_OK;
 }
 
-/* One "tenant:sha256hex" entry, p[0..len), the n-th of the list, into k. Returns 0 or LGW_ERR(CONFIG) with
- * the reason in errs. */
-static int parse_key_entry(const char *p, size_t len, size_t n, struct lgw_tenant_key *k, struct lgw_buf *errs)
+/* One "name:sha256hex" entry of setting, p[0..len), the n-th of the list, into k. Returns 0 or LGW_ERR(CONFIG)
+ * with the reason in errs. */
+static int parse_key_entry(const char *setting, const char *p, size_t len, size_t n, struct lgw_tenant_key *k,
+                           struct lgw_buf *errs)
 {
     /* The last colon: the digest has none, so a tenant name with one ("bad:tenant") gets the name rule's
      * message rather than a malformed-entry one. */
     const char *colon = memrchr(p, ':', len);
     if (!colon || len - (size_t)(colon - p) - 1 != 64) {
-        lgw_buf_printf(errs, "tenant_keys: entry %zu is not `tenant:<64 hex sha256>`\n", n);
+        lgw_buf_printf(errs, "%s: entry %zu is not `%s:<64 hex sha256>`\n", setting, n,
+                       strcmp(setting, "tenant_keys") ? "name" : "tenant");
         return LGW_ERR(CONFIG);
     }
     size_t tlen = (size_t)(colon - p);
     const char *why;
     if (lgw_config_check_tenant(p, tlen, &why)) {
-        lgw_buf_printf(errs, "tenant_keys: entry %zu: %s\n", n, why);
+        lgw_buf_printf(errs, "%s: entry %zu: %s\n", setting, n, why);
         return LGW_ERR(CONFIG);
     }
     memset(k, 0, sizeof(*k));
@@ -278,7 +284,7 @@ static int parse_key_entry(const char *p, size_t len, size_t n, struct lgw_tenan
     for (size_t i = 0; i < 32; i++) {
         int hi = lgw_hex_digit(colon[1 + 2 * i]), lo = lgw_hex_digit(colon[2 + 2 * i]);
         if (hi < 0 || lo < 0) {
-            lgw_buf_printf(errs, "tenant_keys: entry %zu: the sha256 is not 64 hex digits\n", n);
+            lgw_buf_printf(errs, "%s: entry %zu: the sha256 is not 64 hex digits\n", setting, n);
             return LGW_ERR(CONFIG);
         }
         k->sha256[i] = (unsigned char)((hi << 4) | lo);
@@ -298,12 +304,14 @@ void lgw_config_key_id(const unsigned char sha256[32], char id[LGW_KEY_ID_LEN])
     id[16] = '\0';
 }
 
-int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs)
+/* Parses setting's "name:sha256hex,..." spec into a new array *out (*n entries; freed first). */
+static int parse_key_list(const char *setting, const char *spec, struct lgw_tenant_key **out, size_t *nout,
+                          struct lgw_buf *errs)
 {
     int rc = LGW_OK;
-    free(cfg->keys);
-    cfg->keys = NULL;
-    cfg->nkeys = 0;
+    free(*out);
+    *out = NULL;
+    *nout = 0;
     size_t n = 0; /* entries seen, empty ones ("a:h," and ",,") not counted */
     const char *p = spec;
     while (*p) {
@@ -311,21 +319,26 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
         struct lgw_tenant_key k;
         if (len == 0) {
             /* tolerated */
-        } else if (parse_key_entry(p, len, ++n, &k, errs)) {
+        } else if (parse_key_entry(setting, p, len, ++n, &k, errs)) {
             rc = LGW_ERR(CONFIG);
-        } else if (cfg->nkeys >= LGW_MAX_TENANT_KEYS) {
-            lgw_buf_printf(errs, "tenant_keys: more than %d keys\n", LGW_MAX_TENANT_KEYS);
+        } else if (*nout >= LGW_MAX_TENANT_KEYS) {
+            lgw_buf_printf(errs, "%s: more than %d keys\n", setting, LGW_MAX_TENANT_KEYS);
             rc = LGW_ERR(CONFIG);
             break;
         } else {
-            cfg->keys = lgw_realloc(cfg->keys, (cfg->nkeys + 1) * sizeof(*cfg->keys));
-            cfg->keys[cfg->nkeys++] = k;
+            *out = lgw_realloc(*out, (*nout + 1) * sizeof(**out));
+            (*out)[(*nout)++] = k;
         }
         p += len;
         if (*p == ',')
             p++;
     }
     return rc;
+}
+
+int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs)
+{
+    return parse_key_list("tenant_keys", spec, &cfg->keys, &cfg->nkeys, errs);
 }
 
 static int load_file(struct lgw_config *cfg, const char *path, struct lgw_buf *errs)
@@ -430,6 +443,8 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         lgw_log_set_level(level);
     }
     if (lgw_config_parse_keys(cfg, cfg->tenant_keys, errs))
+        rc = LGW_ERR(CONFIG);
+    if (parse_key_list("admin_keys", cfg->admin_keys, &cfg->admin, &cfg->nadmin, errs))
         rc = LGW_ERR(CONFIG);
     struct lgw_redis_url rurl;
     if (cfg->redis_url[0] && lgw_redis_parse_url(cfg->redis_url, &rurl, errs))
@@ -541,6 +556,9 @@ void lgw_config_cleanup(struct lgw_config *cfg)
     free(cfg->keys);
     cfg->keys = NULL;
     cfg->nkeys = 0;
+    free(cfg->admin);
+    cfg->admin = NULL;
+    cfg->nadmin = 0;
     free_compat(cfg);
     json_decref(cfg->tenants);
     cfg->tenants = NULL;

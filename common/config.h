@@ -74,6 +74,7 @@ struct lgw_config {
     char compat_api_version[32];
     char compat_models[4096];
     char tenant_keys[65536];
+    char admin_keys[16384];
     char mistral_base_url[256];
     char mistral_api_key[512]; /* secret */
     char catalog_file[512];
@@ -101,6 +102,9 @@ struct lgw_config {
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
     size_t nkeys;
+    /* admin_keys parsed, owned by the config; an entry's tenant field holds the admin's name. */
+    struct lgw_tenant_key *admin;
+    size_t nadmin;
     /* compat_models parsed; ids and upstream names are owned by the config. */
     struct lgw_model_info *compat;
     size_t ncompat;

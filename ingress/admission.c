@@ -13,8 +13,10 @@
 int lgw_admission_identify(struct lgw_req *req)
 {
     const struct lgw_config *cfg = req->ing->cfg;
-    if (cfg->nkeys == 0 && cfg->allow_anonymous) {
+    if (cfg->nkeys == 0 && cfg->nadmin == 0 && cfg->allow_anonymous) {
         lgw_strlcpy(req->tenant, "dev", sizeof(req->tenant));
+        lgw_strlcpy(req->principal, "dev", sizeof(req->principal));
+        req->admin = true;
         return LGW_OK;
     }
     const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -29,11 +31,17 @@ int lgw_admission_identify(struct lgw_req *req)
     }
     size_t match;
     int rc = lgw_auth_check(cfg->keys, cfg->nkeys, auth, &match);
+    if (rc == LGW_ERR(UNAUTHORIZED) && lgw_auth_check(cfg->admin, cfg->nadmin, auth, &match) == LGW_OK) {
+        req->admin = true;
+        lgw_strlcpy(req->principal, cfg->admin[match].tenant, sizeof(req->principal));
+        return LGW_OK;
+    }
     if (rc)
         return rc;
     /* Both fit (config.h sizes them below the request's fields); a cut name would bill the wrong tenant. */
     lgw_strlcpy(req->tenant, cfg->keys[match].tenant, sizeof(req->tenant));
     lgw_strlcpy(req->key_id, cfg->keys[match].id, sizeof(req->key_id));
+    lgw_strlcpy(req->principal, cfg->keys[match].tenant, sizeof(req->principal));
     return LGW_OK;
 }
 

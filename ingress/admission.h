@@ -15,9 +15,10 @@
 #include "common/envelope.h"
 #include "ingress/request.h"
 
-/* Checks the caller's key (Authorization: Bearer, or x-api-key as the Anthropic SDK sends it) and sets
- * req->tenant; in `llmgw dev` with no keys configured the caller is tenant "dev". Returns 0 or
- * LGW_ERR(UNAUTHORIZED). HTTP thread. */
+/* Checks the caller's key (Authorization: Bearer, or x-api-key as the Anthropic SDK sends it) against the
+ * tenant keys, then the admin keys, and sets req->tenant and key_id (a tenant key) or req->admin (an admin
+ * key: tenant ""), and req->principal; in `llmgw dev` with no keys configured the caller is tenant "dev" and
+ * admin. Returns 0 or LGW_ERR(UNAUTHORIZED). HTTP thread. */
 int lgw_admission_identify(struct lgw_req *req);
 /* Decides whether job (built, validated, not yet produced) may be queued now. Returns 0, or an LGW_ERR
  * with a message for the client in msg. HTTP thread. */

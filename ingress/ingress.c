@@ -98,6 +98,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         int rc = lgw_admission_identify(req);
         if (rc)
             return lgw_req_answer_error(req, rc, unauthorized);
+        if (!req->tenant[0] && !req->route->admin)
+            return lgw_req_answer_error(req, LGW_ERR(FORBIDDEN),
+                                        "An admin key cannot make model requests; use a tenant key.");
     }
     return req->route->handler(req);
 }

@@ -38,6 +38,11 @@ struct lgw_req {
     char id[LGW_ID_MAX]; /* a new UUID per request: x-request-id of every answer, and its job's id */
     char tenant[LGW_NAME_MAX];
     char key_id[LGW_KEY_ID_MAX]; /* the tenant key that authenticated it; "" for keyless dev requests */
+    /* The caller may read every tenant and administer them: an admin key (tenant ""), or a keyless call
+     * where no tenant or admin key is configured and anonymous calls are allowed (`llmgw dev`: tenant "dev").
+     * principal names who asked, for audit records: the admin key's name, else the tenant. */
+    bool admin;
+    char principal[LGW_TENANT_MAX];
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the request's trace context, sent with its job */
     int64_t start_us;
     int64_t deadline_ms; /* monotonic */

@@ -16,18 +16,18 @@ static enum MHD_Result not_found(struct lgw_req *req)
 }
 
 static const struct lgw_route routes[] = {
-    /* method  path                          handler               auth   body   dialect */
-    {"POST", "/v1/chat/completions",       lgw_jobs_chat,        true,  true,  &lgw_dialect_openai},
-    {"POST", "/v1/chat",                   lgw_jobs_chat,        true,  true,  &lgw_dialect_openai},
-    {"POST", "/v1/messages",               lgw_jobs_chat,        true,  true,  &lgw_dialect_anthropic},
-    {"POST", "/v1/messages/count_tokens",  lgw_count_tokens,     true,  true,  &lgw_dialect_anthropic},
-    {NULL,   "/v1/messages/{any}",         not_found,            false, false, &lgw_dialect_anthropic},
-    {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai},
-    {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai},
-    {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai},
-    {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL},
-    {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL},
-    {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL},
+    /* method  path                          handler               auth   body   dialect                 admin */
+    {"POST", "/v1/chat/completions",       lgw_jobs_chat,        true,  true,  &lgw_dialect_openai,    false},
+    {"POST", "/v1/chat",                   lgw_jobs_chat,        true,  true,  &lgw_dialect_openai,    false},
+    {"POST", "/v1/messages",               lgw_jobs_chat,        true,  true,  &lgw_dialect_anthropic, false},
+    {"POST", "/v1/messages/count_tokens",  lgw_count_tokens,     true,  true,  &lgw_dialect_anthropic, false},
+    {NULL,   "/v1/messages/{any}",         not_found,            false, false, &lgw_dialect_anthropic, false},
+    {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai,    false},
+    {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai,    false},
+    {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai,    false},
+    {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL,                   false},
+    {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL,                   false},
+    {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL,                   false},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -22,6 +22,9 @@ struct lgw_route {
     bool auth; /* identify the caller (admission.c) before the handler; 401 otherwise */
     bool body; /* reads a request body, capped at max_body_bytes (413 above it) */
     const struct lgw_dialect *dialect; /* the client's dialect; NULL: OpenAI */
+    /* An admin key may call it (analytics, tenant administration). Elsewhere an admin key is refused with a
+     * 403: it names no tenant to bill. */
+    bool admin;
 };
 
 /* The route for method and path, or NULL. *same_path is set to a route with this path whatever its method,
