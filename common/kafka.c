@@ -162,8 +162,8 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
 }
 
 int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *names,
-                            const int *partitions, const int *replication, const int *min_insync, size_t n,
-                            int timeout_ms)
+                            const int *partitions, const int *replication, const int *min_insync,
+                            const char *const *configs, size_t n, int timeout_ms)
 {
     if (cfg->kafka_mock)
         return LGW_OK;
@@ -185,6 +185,15 @@ int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
             char v[16];
             snprintf(v, sizeof(v), "%d", min_insync[i]);
             if (rd_kafka_NewTopic_set_config(topics[i], "min.insync.replicas", v)) {
+                rc = LGW_ERR(CONFIG);
+                goto out;
+            }
+        }
+        const char *eq = configs && configs[i] ? strchr(configs[i], '=') : NULL;
+        if (eq) {
+            char name[64];
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - configs[i]), configs[i]);
+            if (rd_kafka_NewTopic_set_config(topics[i], name, eq + 1)) {
                 rc = LGW_ERR(CONFIG);
                 goto out;
             }

@@ -37,12 +37,13 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
                            void *opaque, rd_kafka_t **out);
 
 /* Creates the topics that do not exist yet: names[i] with partitions[i] partitions, replication[i] replicas
- * (-1: the broker's default) and min.insync.replicas min_insync[i] (0: the broker's default). Callers go
+ * (-1: the broker's default), min.insync.replicas min_insync[i] (0: the broker's default) and configs[i] (NULL,
+ * or one "name=value" topic setting; configs itself may be NULL). Callers go
  * through the topic table (common/topics.h). In dev mode (mock cluster, no admin API) it creates nothing:
  * dev creates its topics on the mock cluster itself. Returns 0 or LGW_ERR(UNAVAILABLE). */
 int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *names,
-                            const int *partitions, const int *replication, const int *min_insync, size_t n,
-                            int timeout_ms);
+                            const int *partitions, const int *replication, const int *min_insync,
+                            const char *const *configs, size_t n, int timeout_ms);
 
 /* True when the cluster answered a metadata request within timeout_ms. */
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);

@@ -14,20 +14,31 @@
  * - a reply topic has one partition: its ingress reads it with assign() at its end, and all replies of a
  *   job (stream chunks, then the final reply) arrive in order from one producer;
  * - cancel has one partition: every worker reads all of it from its end, and a cancel must never land on a
- *   partition nobody reads (dev once made it with kafka_partitions, and lost three cancels in four). */
+ *   partition nobody reads (dev once made it with kafka_partitions, and lost three cancels in four);
+ * - spend and tenants are compacted, one partition each: every ingress replays the whole topic at start (the
+ *   last value per key) and then follows it, and one partition keeps each key's records in write order;
+ * - audit is never deleted: it is the record of who changed what. */
 static const struct lgw_topic_spec table[LGW_TOPIC__COUNT] = {
-    {LGW_TOPIC_JOBS_CHAT, "jobs.chat", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, "request id",
+    {LGW_TOPIC_JOBS_CHAT, "jobs.chat", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, NULL, "request id",
      "job (schemas/job.schema.json), kind chat"},
-    {LGW_TOPIC_JOBS_EMBEDDINGS, "jobs.embeddings", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, "request id",
+    {LGW_TOPIC_JOBS_EMBEDDINGS, "jobs.embeddings", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, NULL, "request id",
      "job (schemas/job.schema.json), kind embeddings"},
-    {LGW_TOPIC_REPLIES, "replies", 1, -1, 0, LGW_ROLE_INGRESS, "request id",
+    {LGW_TOPIC_REPLIES, "replies", 1, -1, 0, LGW_ROLE_INGRESS, NULL, "request id",
      "reply (schemas/reply.schema.json): stream chunks, then one final reply"},
-    {LGW_TOPIC_COST, "cost", 0, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_LEDGER, "request id",
+    {LGW_TOPIC_COST, "cost", 0, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_LEDGER, NULL, "request id",
      "cost event (schemas/cost_event.schema.json)"},
-    {LGW_TOPIC_DLQ, "jobs.dlq", 0, -1, 0, LGW_ROLE_WORKER, "\"dlq\"",
+    {LGW_TOPIC_DLQ, "jobs.dlq", 0, -1, 0, LGW_ROLE_WORKER, NULL, "\"dlq\"",
      "dead letter (schemas/dead_letter.schema.json)"},
-    {LGW_TOPIC_CANCEL, "cancel", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, "request id",
+    {LGW_TOPIC_CANCEL, "cancel", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, NULL, "request id",
      "cancel (schemas/cancel.schema.json): the streaming client left"},
+    {LGW_TOPIC_SPEND, "spend", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_LEDGER, "cleanup.policy=compact",
+     "scope and period (\"tenant:acme|day:2026-12-02\")",
+     "running spend (schemas/spend.schema.json): the ledger's total for one tenant or key and one UTC day or month"},
+    {LGW_TOPIC_TENANTS, "tenants", 1, -1, 0, LGW_ROLE_INGRESS, "cleanup.policy=compact",
+     "\"tenant:<name>\" or \"key:<id>\"",
+     "tenant or key settings (schemas/tenant_record.schema.json), the whole current value"},
+    {LGW_TOPIC_AUDIT, "audit", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_LEDGER, "retention.ms=-1", "change id",
+     "audit record (schemas/audit.schema.json): one admin change"},
 };
 
 const struct lgw_topic_spec *lgw_topic_spec(enum lgw_topic topic)
@@ -57,6 +68,7 @@ int lgw_topics_ensure(rd_kafka_t *rk, const struct lgw_config *cfg, unsigned rol
     char names[LGW_TOPIC__COUNT][256];
     const char *pnames[LGW_TOPIC__COUNT];
     int parts[LGW_TOPIC__COUNT], repl[LGW_TOPIC__COUNT], isr[LGW_TOPIC__COUNT];
+    const char *conf[LGW_TOPIC__COUNT];
     size_t n = 0;
     for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
         if (!(table[i].creators & role))
@@ -66,9 +78,10 @@ int lgw_topics_ensure(rd_kafka_t *rk, const struct lgw_config *cfg, unsigned rol
         parts[n] = lgw_topic_partitions(cfg, table[i].topic);
         repl[n] = table[i].replication_factor;
         isr[n] = table[i].min_insync;
+        conf[n] = table[i].config;
         n++;
     }
-    return n ? lgw_kafka_create_topics(rk, cfg, pnames, parts, repl, isr, n, timeout_ms) : LGW_OK;
+    return n ? lgw_kafka_create_topics(rk, cfg, pnames, parts, repl, isr, conf, n, timeout_ms) : LGW_OK;
 }
 
 int lgw_topics_create_mock(rd_kafka_mock_cluster_t *mcluster, const struct lgw_config *cfg, const char *instance)

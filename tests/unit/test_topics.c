@@ -103,15 +103,34 @@ static void test_names(void **state)
     lgw_config_cleanup(&cfg);
 }
 
+/* Spend and tenant settings are replayed from the beginning by every ingress: compacted (the last value per
+ * key is all a reader needs), on one partition (a key's records in write order). The audit is never deleted. */
+static void test_state_topics(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    cfg.kafka_partitions = 12;
+    assert_string_equal(lgw_topic_spec(LGW_TOPIC_SPEND)->config, "cleanup.policy=compact");
+    assert_string_equal(lgw_topic_spec(LGW_TOPIC_TENANTS)->config, "cleanup.policy=compact");
+    assert_string_equal(lgw_topic_spec(LGW_TOPIC_AUDIT)->config, "retention.ms=-1");
+    assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_SPEND), 1);
+    assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_TENANTS), 1);
+    assert_null(lgw_topic_spec(LGW_TOPIC_COST)->config);
+    lgw_config_cleanup(&cfg);
+}
+
 static void test_creators(void **state)
 {
     (void)state;
     assert_int_equal(created_by(LGW_ROLE_INGRESS), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
-                                                       BIT(LGW_TOPIC_REPLIES) | BIT(LGW_TOPIC_CANCEL));
+                                                       BIT(LGW_TOPIC_REPLIES) | BIT(LGW_TOPIC_CANCEL) |
+                                                       BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_TENANTS) |
+                                                       BIT(LGW_TOPIC_AUDIT));
     assert_int_equal(created_by(LGW_ROLE_WORKER), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                       BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_DLQ) |
                                                       BIT(LGW_TOPIC_CANCEL));
-    assert_int_equal(created_by(LGW_ROLE_LEDGER), BIT(LGW_TOPIC_COST));
+    assert_int_equal(created_by(LGW_ROLE_LEDGER), BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_AUDIT));
 }
 
 static void test_every_topic_has_a_creator(void **state)
@@ -134,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_jobs_and_cost_follow_kafka_partitions),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_creators),
+        cmocka_unit_test(test_state_topics),
         cmocka_unit_test(test_every_topic_has_a_creator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
