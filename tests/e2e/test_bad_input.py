@@ -3,6 +3,7 @@ import http.client
 import json
 import re
 import socket
+import subprocess
 
 import pytest
 
@@ -106,6 +107,24 @@ def test_auth(gw):
     assert_error(s, raw, 401)
     s, raw = call(port, "GET", "/v1/models", None, {})
     assert_error(s, raw, 401)
+
+
+def test_admin_key_makes_no_model_requests(cluster):
+    """An admin key names no tenant to bill: a model request with it is 403, never served as some tenant."""
+    out = subprocess.run([cluster.bin, "keys", "new", "--tenant", "ops"], capture_output=True, text=True,
+                         check=True).stdout
+    admin = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    cluster.worker("w1")
+    _, port = cluster.ingress("i1", LLMGW_ADMIN_KEYS=f"ops:{admin['sha256']}")
+    for path in ("/v1/chat/completions", "/v1/embeddings"):
+        s, raw = call(port, "POST", path, chat_body("x"), {"Authorization": f"Bearer {admin['key']}"})
+        assert_error(s, raw, 403, "permission_denied")
+    s, raw = call(port, "POST", "/v1/messages", json.dumps({"model": "m", "max_tokens": 5, "messages": []}),
+                  {"x-api-key": admin["key"]})
+    assert s == 403, raw
+    # the tenant key still works next to it
+    s, raw = call(port, "POST", "/v1/chat/completions", chat_body("x"), cluster.headers())
+    assert s == 200, raw
 
 
 def test_body_too_large_by_content_length(gw):

@@ -16,7 +16,7 @@ from conftest import wait_for, fake_fixture
 
 KEY = "sk-fake-test-key"
 COLUMNS = ("final", "provider_call", "status", "outcome", "input_tokens", "output_tokens", "cost_nusd",
-           "cost_known", "cost_estimated", "rerun", "run_id")
+           "cost_known", "cost_estimated", "rerun", "run_id", "key_id")
 
 
 fake = fake_fixture("fake_openai.py")
@@ -60,6 +60,8 @@ def test_a_timed_out_attempt_is_billed_next_to_the_answer(cluster, fake):
     assert (answer["final"], answer["provider_call"], answer["outcome"]) == (True, 2, "ok")
     assert not answer["cost_estimated"] and answer["input_tokens"] == 10  # the provider's own count
     assert not lost["rerun"] and not answer["rerun"] and lost["run_id"] == answer["run_id"]
+    # both are the spend of the key that made the request (the lost attempt too)
+    assert lost["key_id"] == answer["key_id"] == "key_" + cluster.key_hash[:12]
     # the answer's cost is the request's spend: both requests, and it says part of it is an estimate
     total = lost["cost_nusd"] + answer["cost_nusd"]
     assert raw.headers["x-llmgw-cost-usd"] == f"{total // 10**9}.{total % 10**9:09d}"

@@ -55,6 +55,11 @@ def test_messages_match_schemas(gw):
     assert {e["outcome"] for e in got[cost]} == {"ok", "error"}
     assert {r["tenant"] for r in got[replies]} == {"acme"}, "every reply names the tenant of its job"
     assert len({e["event_id"] for e in got[cost]}) == len(got[cost])
+    # the key that authenticated the requests, by its id (never the key or its full hash), end to end
+    key_id = "key_" + cluster.key_hash[:12]
+    assert {j["key_id"] for j in got[jobs]} == {key_id}
+    assert {e["key_id"] for e in got[cost]} == {key_id}
+    assert cluster.key not in json.dumps(got) and cluster.key_hash not in json.dumps(got)
 
 
 def test_malformed_job_goes_to_dlq(gw):
