@@ -196,7 +196,9 @@ static const struct opt opts[] = {
       "requests that ask with `x-llmgw-cache-ttl` and tenants given a TTL in `cache_tenant_ttl`."),
     S(cache_tenant_ttl, "LLMGW_CACHE_TENANT_TTL", "",
       "Response cache TTL per tenant, overriding `cache_ttl_s`: `tenant:seconds` pairs, comma-separated; "
-      "`tenant:0` opts the tenant out (its requests' own `x-llmgw-cache-ttl` included)."),
+      "`tenant:0` opts the tenant out (its requests' own `x-llmgw-cache-ttl` included). In the config file, "
+      "`\"tenants\": {\"acme\": {\"cache_ttl_s\": 600}}` says the same next to the tenant's other settings, and "
+      "wins over this row for that tenant."),
     I(cache_max_ttl_s, "LLMGW_CACHE_MAX_TTL_S", "86400", 1, 2592000,
       "Longest TTL a request may ask for with `x-llmgw-cache-ttl` (a longer one is cut to this)."),
     I(cache_max_entry_bytes, "LLMGW_CACHE_MAX_ENTRY_BYTES", "1048576", 1024, 67108864,
@@ -513,11 +515,37 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     return rc;
 }
 
+/* A "cache_ttl_s" member of the config file's tenant object: 0 to 30 days. */
+static bool tenant_ttl_ok(json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 2592000;
+}
+
 int lgw_config_cache_tenant_ttl(const struct lgw_config *cfg, const char *tenant, int64_t *ttl_s,
                                 struct lgw_buf *errs)
 {
-    const char *p = cfg->cache_tenant_ttl;
     *ttl_s = -1;
+    /* The config file's "tenants": {"acme": {"cache_ttl_s": 600}} first: where both name a tenant, the file
+     * (which holds all of a tenant's settings) wins over the environment's text row. */
+    if (!tenant) {
+        const char *name;
+        json_t *tj;
+        json_object_foreach(cfg->tenants, name, tj) {
+            json_t *v = json_object_get(tj, "cache_ttl_s");
+            if (v && !tenant_ttl_ok(v)) {
+                if (errs)
+                    lgw_buf_printf(errs, "tenants: %.64s.cache_ttl_s must be an integer from 0 to 2592000\n", name);
+                return LGW_ERR(CONFIG);
+            }
+        }
+    } else {
+        json_t *v = json_object_get(json_object_get(cfg->tenants, tenant), "cache_ttl_s");
+        if (v && tenant_ttl_ok(v)) {
+            *ttl_s = json_integer_value(v);
+            return LGW_OK;
+        }
+    }
+    const char *p = cfg->cache_tenant_ttl;
     size_t n = 0;
     while (*p) {
         const char *end = strchr(p, ',');

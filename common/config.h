@@ -138,8 +138,9 @@ int lgw_config_parse_keys(struct lgw_config *cfg, const char *spec, struct lgw_b
 /* Parses compat_models ("[embeddings:]id[=upstream][@in/out/cached USD per 1M tokens]", comma-separated)
  * into cfg->compat. Returns 0 or LGW_ERR(CONFIG) with errs filled. */
 int lgw_config_parse_compat_models(struct lgw_config *cfg, const char *spec, struct lgw_buf *errs);
-/* The response cache TTL that cache_tenant_ttl gives tenant, into *ttl_s: its seconds (0: the tenant opted
- * out), or -1 when it names no such tenant (then cache_ttl_s applies). With tenant NULL, only checks the
+/* The response cache TTL the config gives tenant, into *ttl_s: its seconds (0: the tenant opted out), or -1
+ * when it names no such tenant (then cache_ttl_s applies). The config file's "tenants" object
+ * ({"acme": {"cache_ttl_s": 600}}) wins over the cache_tenant_ttl row. With tenant NULL, only checks the
  * setting. Returns 0, or LGW_ERR(CONFIG) (with a line in errs when errs is not NULL) when the setting is
  * malformed. Any thread. */
 int lgw_config_cache_tenant_ttl(const struct lgw_config *cfg, const char *tenant, int64_t *ttl_s,

@@ -209,6 +209,45 @@ static void test_cache_tenant_ttl(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* The config file's tenant object says the same next to the tenant's other settings, and wins over the row;
+ * a bad value there is a start-up error like any other. */
+static void test_cache_tenant_ttl_in_tenants(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/llmgw-config-ttl-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *doc = "{\"cache_tenant_ttl\": \"acme:600,globex:30\", \"tenants\": {\"acme\": {\"cache_ttl_s\": 0,"
+                      " \"rpm\": 5}, \"initech\": {\"cache_ttl_s\": 120}}}";
+    assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
+    close(fd);
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    int64_t ttl;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(lgw_config_load(&cfg, path, &errs), 0);
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "acme", &ttl, NULL), 0);
+    assert_int_equal(ttl, 0); /* the file's tenant object wins over the row's 600 */
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "globex", &ttl, NULL), 0);
+    assert_int_equal(ttl, 30);
+    assert_int_equal(lgw_config_cache_tenant_ttl(&cfg, "initech", &ttl, NULL), 0);
+    assert_int_equal(ttl, 120);
+    lgw_config_cleanup(&cfg);
+
+    doc = "{\"tenants\": {\"acme\": {\"cache_ttl_s\": \"600\"}}}";
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
+    close(fd);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(lgw_config_load(&cfg, path, &errs), LGW_ERR(CONFIG));
+    assert_non_null(strstr(errs.ptr, "tenants: acme.cache_ttl_s must be an integer"));
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+    unlink(path);
+}
+
 static void test_tenant_name_rules(void **state)
 {
     (void)state;
@@ -277,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_compat_models),
         cmocka_unit_test(test_tenant_name_rules),
         cmocka_unit_test(test_cache_tenant_ttl),
+        cmocka_unit_test(test_cache_tenant_ttl_in_tenants),
         cmocka_unit_test(test_keys_name_the_rule),
         cmocka_unit_test(test_header_cap_fits_the_connection_memory),
     };
