@@ -35,8 +35,9 @@ static void test_builtin_loads(void **state)
     assert_non_null(lgw_catalog_version(cat));
     assert_true(strlen(lgw_catalog_version(cat)) > 0);
 
+    /* Models without a shutdown date: served whatever day the test runs. */
     static const char *const chat[] = {"gpt-4o",           "gpt-4o-mini",      "gpt-4.1",
-                                       "o3",               "claude-sonnet-4-6", "claude-haiku-4-5",
+                                       "gpt-4.1-mini",     "claude-sonnet-4-6", "claude-haiku-4-5",
                                        "claude-sonnet-4-5", "gemini-2.5-flash-lite", "mistral-large-latest"};
     for (size_t i = 0; i < sizeof(chat) / sizeof(chat[0]); i++) {
         const struct lgw_model_info *m = lgw_test_resolve_one(cat, chat[i], LGW_JOB_CHAT);
@@ -496,8 +497,8 @@ static void test_overrides(void **state)
     const char *base_version = json_string_value(json_object_get(builtin, "catalog_version"));
     size_t nbuiltin = json_array_size(json_object_get(builtin, "models"));
     json_t *ov = lgw_test_json("{'catalog_version':'site1','models':[{'provider':'openai','id':'gpt-4o-mini','price':"
-                   "{'input':'0.20','output':'0.60','cached_input':'0.075'}},{'provider':'openai','id':'o3',"
-                   "'disabled':true}],'groups':{'auto':['openai/gpt-4o']}}");
+                   "{'input':'0.20','output':'0.60','cached_input':'0.075'}},{'provider':'mistral',"
+                   "'id':'mistral-medium-latest','disabled':true}],'groups':{'auto':['openai/gpt-4o']}}");
     rc = lgw_catalog_build(builtin, ov, &cfg, &cat, &errs);
     if (rc)
         fail_msg("override of the built-in catalog rejected: %s", errs.ptr ? errs.ptr : "");
@@ -508,8 +509,8 @@ static void test_overrides(void **state)
     assert_int_equal(mini->price.input_nusd_per_mtok, 200000000);
     assert_int_equal(mini->price.output_nusd_per_mtok, 600000000);
     assert_int_equal(mini->context_window, 128000);
-    assert_null(lgw_test_resolve_one(cat, "o3", LGW_JOB_CHAT));
-    assert_non_null(lgw_test_resolve_one(cat, "gpt-5-mini", LGW_JOB_CHAT));
+    assert_null(lgw_test_resolve_one(cat, "mistral-medium-latest", LGW_JOB_CHAT));
+    assert_non_null(lgw_test_resolve_one(cat, "mistral-large-latest", LGW_JOB_CHAT));
     g = lgw_catalog_group(cat, "auto", &n);
     assert_int_equal(n, 1);
     assert_string_equal(g[0]->id, "gpt-4o");

@@ -277,11 +277,49 @@ static void test_holder_reload(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* The built-in catalog retires what its providers have announced, on the day itself: the gpt-5 family and o3
+ * are served on 2026-12-10 and retired, with their successors, from 2026-12-11, without a catalog update. */
+static void test_builtin_announced_retirements(void **state)
+{
+    (void)state;
+    static const char *const names[][2] = {
+        {"gpt-5", "gpt-4.1"}, {"gpt-5-mini", "gpt-4.1-mini"}, {"gpt-5-nano", "gpt-4.1-mini"}, {"o3", "gpt-4.1"}};
+    json_error_t jerr;
+    json_t *doc = json_loads((const char *)lgw_catalog_builtin_json, 0, &jerr);
+    assert_non_null(doc);
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    struct lgw_catalog *before, *after;
+    assert_int_equal(lgw_catalog_build_at(doc, NULL, NULL, 20261210, &before, &errs), 0);
+    assert_int_equal(lgw_catalog_build_at(doc, NULL, NULL, 20261211, &after, &errs), 0);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct lgw_retirement r;
+        assert_non_null(lgw_test_resolve_one(before, names[i][0], LGW_JOB_CHAT));
+        assert_false(lgw_catalog_retired(before, names[i][0], LGW_JOB_CHAT, &r));
+        assert_null(lgw_test_resolve_one(after, names[i][0], LGW_JOB_CHAT));
+        assert_true(lgw_catalog_retired(after, names[i][0], LGW_JOB_CHAT, &r));
+        assert_string_equal(r.date, "2026-12-11");
+        assert_non_null(r.successor);
+        assert_string_equal(r.successor->id, names[i][1]);
+        assert_non_null(lgw_test_resolve_one(after, names[i][1], LGW_JOB_CHAT)); /* the advice is served */
+    }
+    /* the default routing group keeps every member */
+    size_t n_before, n_after;
+    lgw_catalog_group(before, "auto", &n_before);
+    lgw_catalog_group(after, "auto", &n_after);
+    assert_int_equal(n_before, n_after);
+    lgw_catalog_unref(before);
+    lgw_catalog_unref(after);
+    json_decref(doc);
+    lgw_buf_cleanup(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retired_models),   cmocka_unit_test(test_retired_boundary),
         cmocka_unit_test(test_retired_overrides), cmocka_unit_test(test_holder_reload),
+        cmocka_unit_test(test_builtin_announced_retirements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
