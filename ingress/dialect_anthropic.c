@@ -334,13 +334,13 @@ static void stream_end(struct lgw_dialect_stream *s, const struct lgw_reply *fin
     event(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 
-/* Errors inside a stream are sent as 502s (api_error), whatever the status was: the 200 went out already. */
+/* An error inside a stream is an `error` event whose type says what went wrong, as Anthropic's own are
+ * ("overloaded_error" mid-stream is the common one): the 200 went out already, so the type is all a client
+ * (the SDK raises it as an APIStatusError) can go on. */
 static void stream_error(struct lgw_dialect_stream *s, const struct lgw_answer_error *err, struct lgw_buf *out)
 {
     (void)s;
-    struct lgw_answer_error e = *err;
-    e.status = 502;
-    event(out, "error", error_json(&e));
+    event(out, "error", error_json(err));
 }
 
 static int message(json_t *answer, struct lgw_buf *out)

@@ -593,8 +593,8 @@ static void test_anthropic_failure_before_first_chunk(void **state)
     lgw_req_unref(req);
 }
 
-/* After the 200 went out an error is an `error` event that ends the stream (as a 502, api_error, whatever
- * its status was): no block stop, no message_stop after it, nothing more at all. */
+/* After the 200 went out an error is an `error` event that ends the stream, typed by what went wrong (as
+ * Anthropic's own mid-stream errors are): no block stop, no message_stop after it, nothing more at all. */
 static void test_anthropic_error_after_start(void **state)
 {
     (void)state;
@@ -607,7 +607,7 @@ static void test_anthropic_error_after_start(void **state)
         {"message_start", A_MESSAGE_START},
         {"content_block_start", A_TEXT_START(0)},
         {"content_block_delta", A_TEXT_DELTA(0, "\"Hi\"")},
-        {"error", "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Rate limit reached\"}}"},
+        {"error", "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Rate limit reached\"}}"},
     };
     assert_records(req, want, 4);
     size_t len = req->sse.len;
@@ -625,7 +625,7 @@ static void test_anthropic_error_after_start(void **state)
         {"message_start", A_MESSAGE_START},
         {"content_block_start", A_TEXT_START(0)},
         {"content_block_delta", A_TEXT_DELTA(0, "\"Hi\"")},
-        {"error", "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"" GW_TIMEOUT_MSG "\"}}"},
+        {"error", "{\"type\":\"error\",\"error\":{\"type\":\"timeout_error\",\"message\":\"" GW_TIMEOUT_MSG "\"}}"},
     };
     assert_records(req, want2, 4);
     lgw_req_unref(req);
