@@ -158,8 +158,25 @@ static void republish_cb(void *opaque, const char *scope, const char *period, co
     rp->n++;
 }
 
+/* Asks the broker about the spend topic now: the first record to a topic the producer has not looked up yet
+ * waits for that lookup (on a live broker close to a second: measured in tests/e2e/test_budgets.py), and that
+ * wait would be overshoot of every budget crossed by the ledger's first batch. */
+static void warm_up(struct lgw_ledger_spend *s)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->producer, s->topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(s->producer, 0, rkt, &md, 5000) : RD_KAFKA_RESP_ERR__FAIL;
+    if (err)
+        LGW_WARN("ledger", "spend topic %s: %s", s->topic, rd_kafka_err2str(err));
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
 int lgw_ledger_spend_republish(struct lgw_ledger_spend *s, struct lgw_ledger_db *db, int64_t now_ms)
 {
+    warm_up(s);
     char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX];
     lgw_spend_day(now_ms, day);
     lgw_spend_month(now_ms, month);

@@ -257,7 +257,9 @@ void lgw_spend_apply(struct lgw_spend *s, const char *key, size_t keylen, const 
     if (rec.spend_nusd > e->spend_nusd)
         e->spend_nusd = rec.spend_nusd;
     bool prune = strcmp(s->pruned_day, today) != 0;
+    int64_t total = e->spend_nusd;
     pthread_mutex_unlock(&s->lock);
+    LGW_DEBUG("spend", "%s: %lld nano-USD (record %lld)", want, (long long)total, (long long)rec.spend_nusd);
     if (prune)
         lgw_spend_prune(s, now);
 }
