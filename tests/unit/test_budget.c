@@ -346,6 +346,31 @@ static void test_keys_and_setter(void **state)
     lgw_spend_free(s);
 }
 
+/* A restarted ingress whose reader has not replayed the spend topic (here: no broker at all) does not admit
+ * a budgeted tenant blind; tenants without a budget are not held up. */
+static void test_not_caught_up(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    lgw_strlcpy(cfg.kafka_brokers, "127.0.0.1:1", sizeof(cfg.kafka_brokers));
+    struct lgw_spend *s = lgw_spend_new();
+    assert_int_equal(lgw_spend_start(s, &cfg, "test"), 0);
+    struct lgw_budgets *b;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    assert_int_equal(make("{\"acme\": {\"budget\": {\"month_usd\": \"100\"}}}", s, &b, &errs), 0);
+    struct lgw_budget_verdict v;
+    char msg[256];
+    assert_false(lgw_spend_caught_up(s));
+    assert_int_equal(lgw_budgets_check(b, "acme", NULL, lgw_wall_ms(), &v, msg, sizeof(msg)), LGW_ERR(UNAVAILABLE));
+    assert_int_equal(lgw_budgets_check(b, "beta", NULL, lgw_wall_ms(), &v, msg, sizeof(msg)), 0);
+    lgw_budgets_free(b);
+    lgw_spend_free(s);
+    lgw_buf_cleanup(&errs);
+    lgw_config_cleanup(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_periods),            cmocka_unit_test(test_record_round_trip),
         cmocka_unit_test(test_view_keeps_max),     cmocka_unit_test(test_config),
         cmocka_unit_test(test_refusal_and_reset),  cmocka_unit_test(test_keys_and_setter),
+        cmocka_unit_test(test_not_caught_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
