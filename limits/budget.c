@@ -348,8 +348,8 @@ int lgw_budgets_check(struct lgw_budgets *b, const char *tenant, const char *key
         char usd[32], at[32];
         lgw_budget_format_usd(spent->budget, usd, sizeof(usd));
         rfc3339(spent->reset_ms, at, sizeof(at));
-        snprintf(msg, msgsz, "The %s budget of %s %s ($%s) is spent; it resets at %s.", spent->daily ? "daily" : "monthly",
-                 spent->who, spent->name, usd, at);
+        snprintf(msg, msgsz, "The %s budget of %s %s ($%s) is spent; it resets at %s.",
+                 spent->daily ? "daily" : "monthly", spent->who, spent->name, usd, at);
         v->retry_after_ms = spent->reset_ms - now_ms;
         snprintf(labels, sizeof(labels), "scope=\"%s\",period=\"%s\"", spent->who, spent->daily ? "day" : "month");
         if (b->m)

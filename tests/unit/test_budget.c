@@ -27,8 +27,14 @@ static void test_parse_usd(void **state)
     static const struct {
         const char *text;
         int64_t nusd;
-    } good[] = {{"5", 5 * NANO},     {"5.00", 5 * NANO},         {"0.000000001", 1}, {"100", 100 * NANO},
-                {"0", 0},            {"12.5", 12500000000LL},    {"0.1", 100000000}, {"9223372029.999999999", 9223372029999999999LL},
+    } good[] = {{"5", 5 * NANO},
+                {"5.00", 5 * NANO},
+                {"0.000000001", 1},
+                {"100", 100 * NANO},
+                {"0", 0},
+                {"12.5", 12500000000LL},
+                {"0.1", 100000000},
+                {"9223372029.999999999", 9223372029999999999LL}, /* the largest whole dollars accepted */
                 {"007.10", 7100000000LL}};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int64_t v = -1;
@@ -116,7 +122,8 @@ static void test_record_round_trip(void **state)
     static const char *const bad[] = {
         "{\"v\":3,\"scope\":\"tenant:a\",\"tenant\":\"a\",\"period\":\"day:2026-12-02\",\"spend_nusd\":1}",
         "{\"v\":1,\"scope\":\"tenant:b\",\"tenant\":\"a\",\"period\":\"day:2026-12-02\",\"spend_nusd\":1}",
-        "{\"v\":1,\"scope\":\"key:k\",\"tenant\":\"a\",\"key_id\":\"j\",\"period\":\"day:2026-12-02\",\"spend_nusd\":1}",
+        "{\"v\":1,\"scope\":\"key:k\",\"tenant\":\"a\",\"key_id\":\"j\",\"period\":\"day:2026-12-02\","
+        "\"spend_nusd\":1}",
         "{\"v\":1,\"scope\":\"tenant:a\",\"tenant\":\"a\",\"period\":\"week:2026-48\",\"spend_nusd\":1}",
         "{\"v\":1,\"scope\":\"tenant:a\",\"tenant\":\"a\",\"period\":\"day:2026-12-2\",\"spend_nusd\":1}",
         "{\"v\":1,\"scope\":\"tenant:a\",\"tenant\":\"a\",\"period\":\"day:2026-12-02\",\"spend_nusd\":-1}",
@@ -170,7 +177,8 @@ static void test_view_keeps_max(void **state)
     assert_int_equal(lgw_spend_get(s, "key:key_0123456789ab", month), 70);
     assert_int_equal(lgw_spend_get(s, "tenant:acme", month), 0);
     /* A record under a key that is not its scope and period, and a tombstone, change nothing. */
-    const char *v = "{\"v\":1,\"scope\":\"tenant:acme\",\"tenant\":\"acme\",\"period\":\"day:2026-12-02\",\"spend_nusd\":9}";
+    const char *v =
+        "{\"v\":1,\"scope\":\"tenant:acme\",\"tenant\":\"acme\",\"period\":\"day:2026-12-02\",\"spend_nusd\":9}";
     lgw_spend_apply(s, "tenant:beta|day:2026-12-02", 26, v, strlen(v));
     lgw_spend_apply(s, "tenant:acme|day:2026-12-02", 26, NULL, 0);
     assert_int_equal(lgw_spend_get(s, "tenant:beta", "day:2026-12-02"), 0);
@@ -253,7 +261,8 @@ static void test_refusal_and_reset(void **state)
     struct lgw_budgets *b;
     struct lgw_buf errs;
     lgw_buf_init(&errs, 0);
-    assert_int_equal(make("{\"acme\": {\"budget\": {\"day_usd\": \"5.00\", \"month_usd\": \"100\"}}}", s, &b, &errs), 0);
+    assert_int_equal(make("{\"acme\": {\"budget\": {\"day_usd\": \"5.00\", \"month_usd\": \"100\"}}}", s, &b, &errs),
+                     0);
     int64_t now = lgw_wall_ms();
     char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX], yday[LGW_SPEND_PERIOD_MAX], msg[256];
     periods_of(now, day, month);

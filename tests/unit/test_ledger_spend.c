@@ -200,7 +200,8 @@ static void event(struct lgw_cost_event *ev, const char *tenant, const char *key
 
 /* One batch as the ledger writes it (ledger.c, write_batch): inserts, the deltas of the inserted ones, their
  * totals, commit, publish. Returns how many events were new. */
-static int write_batch(struct lgw_ledger_db *db, struct lgw_ledger_spend *sp, const struct lgw_cost_event *evs, size_t n)
+static int write_batch(struct lgw_ledger_db *db, struct lgw_ledger_spend *sp, const struct lgw_cost_event *evs,
+                       size_t n)
 {
     int inserted = 0;
     lgw_ledger_spend_clear(sp);
