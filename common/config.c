@@ -188,6 +188,11 @@ static const struct opt opts[] = {
       "What limits do while Redis is down or slower than `redis_timeout_ms`: `local` (each instance enforces "
       "every limit alone in memory, so N instances admit up to N times a limit), `open` (no limits) or "
       "`closed` (refuse with 503)."),
+    I(budget_warn_pct, "LLMGW_BUDGET_WARN_PCT", "80", 1, 100,
+      "Percent of a USD budget (per tenant or key, per UTC day or month) above which answers carry "
+      "`x-llmgw-budget-warning` and `llmgw_budget_warnings_total` counts them. Budgets are set in the config "
+      "file: `\"tenants\": {\"acme\": {\"budget\": {\"day_usd\": \"5.00\", \"month_usd\": \"100\"}, \"keys\": "
+      "{\"key_ba7816bf8f01\": {\"budget\": {\"day_usd\": \"1\"}}}}}` (README, \"Budgets\")."),
     S(compat_models, "LLMGW_COMPAT_MODELS", "",
       "Models the compatible server serves, comma-separated: `[embeddings:]name[=upstream][@in/out/cached]` with "
       "prices in USD per 1M tokens (no price: served with cost marked unknown). Served as `name` and `compat/name`."),

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "common/auth.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "ingress/ingress_int.h"
+#include "limits/budget.h"
 #include "limits/limits.h"
 #include "routing/estimate.h"
 
@@ -82,6 +84,13 @@ int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *ms
     int rc = check_limits(req, job, msg, msgsz);
     if (rc)
         return rc;
+    /* Budgets after rate limits: a request over both is told about the limit, which passes in seconds.
+     * The spend it checks is the ledger's, a batch or so behind (docs/ARCHITECTURE.md, "Budgets"). */
+    rc = lgw_budgets_check(req->ing->budgets, job->tenant, job->key_id, lgw_wall_ms(), &req->budget, msg, msgsz);
+    if (rc) {
+        atomic_store(&req->used_tokens, 0); /* never queued: its token reservation is given back */
+        return rc;
+    }
     /* Readiness last: a request refused for another reason should say that reason. */
     if (!lgw_admission_ready(req->ing)) {
         atomic_store(&req->used_tokens, 0); /* never queued: nothing spent (completed_cb ends the hold) */

@@ -3,8 +3,9 @@
  *   1. identify   who is asking (tenant API key), for every route marked `auth` in the route table;
  *   2. admit      for a validated job, just before it is produced: rate limits (limits/limits.h: requests
  *                 and tokens per window, requests in flight; the hold ends in ingress.c's completed_cb)
- *                 -> [budgets: the next issue adds its check here] -> readiness (Kafka reachable, replies
- *                 positioned, not draining).
+ *                 -> budgets (limits/budget.h: USD per tenant and key per UTC day and month, against
+ *                 the spend the ledger publishes) -> readiness (Kafka reachable, replies positioned, not
+ *                 draining).
  * A refusal is an LGW_ERR the caller answers in the client's dialect. */
 #ifndef LGW_ADMISSION_H
 #define LGW_ADMISSION_H

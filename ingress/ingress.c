@@ -25,7 +25,9 @@
 #include "ingress/replies.h"
 #include "ingress/routes.h"
 #include "ingress/sse.h"
+#include "limits/budget.h"
 #include "limits/limits.h"
+#include "limits/spend.h"
 #include "routing/catalog.h"
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
@@ -265,6 +267,16 @@ int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const s
     lgw_buf_cleanup(&errs);
     if (rc)
         goto fail;
+    /* Budgets: the spend topic is read from its beginning on a thread of its own; until it has caught up,
+     * a tenant with a budget is answered 503 (budget.h), never admitted blind. */
+    ing->spend = lgw_spend_new();
+    lgw_buf_init(&errs, 65536);
+    rc = lgw_budgets_new(cfg, ing->spend, m, &ing->budgets, &errs);
+    if (rc)
+        LGW_ERROR("ingress", "the budgets are invalid:\n%s", errs.ptr ? errs.ptr : "");
+    lgw_buf_cleanup(&errs);
+    if (rc || (rc = lgw_spend_start(ing->spend, cfg, ing->id)))
+        goto fail;
 
     char client_id[96];
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s", ing->id);
@@ -334,6 +346,13 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_http_mhd_log_flush(&ing->mhd_log);
     lgw_log_limit_cleanup(&ing->mhd_log);
     lgw_limits_free(ing->limits);
+    lgw_budgets_free(ing->budgets);
+    lgw_spend_free(ing->spend);
     lgw_redis_free(ing->redis);
     free(ing);
+}
+
+struct lgw_budgets *lgw_ingress_budgets(struct lgw_ingress *ing)
+{
+    return ing->budgets;
 }

@@ -46,6 +46,8 @@ struct lgw_ingress {
     struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
     struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
     struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */
+    struct lgw_spend *spend;     /* the spend topic read into memory (its reader thread writes it) */
+    struct lgw_budgets *budgets; /* USD budgets, checked by admission.c against spend */
 };
 
 #endif

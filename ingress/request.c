@@ -189,12 +189,16 @@ static void rate_limit_headers(const struct lgw_req *req, struct MHD_Response *r
         snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-reset" : "x-ratelimit-reset-%s", rows[i].kind);
         MHD_add_response_header(resp, name, v);
     }
-    if (st->retry_after_ms > 0) {
-        snprintf(v, sizeof(v), "%lld", (long long)((st->retry_after_ms + 999) / 1000));
+    /* A rate limit's wait, or a spent budget's (until its reset): never both, the first refusal answers. */
+    int64_t retry_ms = st->retry_after_ms > 0 ? st->retry_after_ms : req->budget.retry_after_ms;
+    if (retry_ms > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)((retry_ms + 999) / 1000));
         MHD_add_response_header(resp, "retry-after", v);
-        snprintf(v, sizeof(v), "%lld", (long long)st->retry_after_ms);
+        snprintf(v, sizeof(v), "%lld", (long long)retry_ms);
         MHD_add_response_header(resp, "retry-after-ms", v);
     }
+    if (req->budget.warning[0])
+        MHD_add_response_header(resp, "x-llmgw-budget-warning", req->budget.warning);
 }
 
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)

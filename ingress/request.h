@@ -18,6 +18,7 @@
 #include "common/envelope.h"
 #include "common/trace.h"
 #include "ingress/dialect.h"
+#include "limits/budget.h"
 #include "limits/limits.h"
 
 struct lgw_ingress;
@@ -66,6 +67,8 @@ struct lgw_req {
      * final reply's usage before completing; -1: unknown, the reservation stands). */
     struct lgw_limits_ticket limit_ticket;
     struct lgw_limits_state limit_state;
+    /* Budgets: admission's verdict (HTTP thread), for x-llmgw-budget-warning and a refusal's Retry-After. */
+    struct lgw_budget_verdict budget;
     atomic_llong used_tokens;
     struct lgw_req *pending_next;
     bool in_pending; /* guarded by the id's pending shard lock */

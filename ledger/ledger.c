@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/topics.h"
 #include "ledger/ledger_db.h"
+#include "ledger/spend.h"
 
 /* Database retry backoff: long enough not to hammer a restarting server, short enough that the ledger
  * catches up within seconds of it coming back. */
@@ -59,6 +60,7 @@ struct lgw_ledger {
     atomic_bool db_ok, kafka_up, stop_bg; /* db_ok and kafka_up are read by the /readyz thread */
     pthread_t health;
     bool health_started;
+    struct lgw_ledger_spend *spend; /* running totals per tenant and key (spend.h): same transaction, then Kafka */
 };
 
 static void sleep_ms(int ms)
@@ -107,6 +109,7 @@ static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplica
     int rc;
     size_t valid = 0;
     *inserted = *duplicates = 0;
+    lgw_ledger_spend_clear(l->spend);
     for (size_t i = 0; i < l->n; i++)
         valid += l->batch[i].valid;
     if (valid == 0)
@@ -121,11 +124,14 @@ static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplica
             continue;
         if ((rc = lgw_ledger_db_insert(l->db, &l->batch[i].ev, &ins)))
             goto out;
-        if (ins)
+        if (ins) {
             (*inserted)++;
-        else
+            lgw_ledger_spend_add(l->spend, &l->batch[i].ev); /* only new rows: a redelivery never counts twice */
+        } else
             (*duplicates)++;
     }
+    if ((rc = lgw_ledger_spend_write(l->spend, l->db)))
+        goto out;
     rc = lgw_ledger_db_commit(l->db);
 out:
     if (rc)
@@ -174,6 +180,7 @@ static int try_flush(struct lgw_ledger *l)
     lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"duplicate\"", duplicates);
     LGW_DEBUG("ledger", "batch of %zu: %lld inserted, %lld duplicate", l->n, (long long)inserted,
               (long long)duplicates);
+    lgw_ledger_spend_publish(l->spend); /* after the commit: a published total is always in the database */
     commit_offsets(l);
     l->n = 0;
     return LGW_OK;
@@ -358,6 +365,8 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
         goto fail;
     atomic_store(&l->db_ok, true);
     l->last_db_check_us = lgw_mono_us();
+    if ((rc = lgw_ledger_spend_new(cfg, m, &l->spend)))
+        goto fail;
     char group[128];
     snprintf(group, sizeof(group), "%s-ledger", cfg->topic_prefix);
     lgw_topic_name(cfg, LGW_TOPIC_COST, NULL, l->topic, sizeof(l->topic));
@@ -377,6 +386,9 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     if ((rc = lgw_kafka_health_start(l->consumer, &l->kafka_up, &l->stop_bg, 1000, &l->health)))
         goto fail;
     l->health_started = true;
+    /* After lgw_topics_ensure made the spend topic: the totals of today and this month, back-filled or left
+     * unpublished by a crash, reach the ingresses before any new event. Not fatal: the next events publish. */
+    lgw_ledger_spend_republish(l->spend, l->db, lgw_wall_ms());
     LGW_INFO("ledger", "ledger consuming %s as group %s", l->topic, group);
     *out = l;
     return LGW_OK;
@@ -431,6 +443,7 @@ void lgw_ledger_free(struct lgw_ledger *l)
     if (l->consumer)
         rd_kafka_destroy(l->consumer);
     lgw_ledger_db_close(l->db);
+    lgw_ledger_spend_free(l->spend);
     free(l->batch);
     free(l);
 }

@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "limits/spend.h"
 
 struct lgw_ledger_db {
     const struct lgw_ledger_backend *be;
@@ -65,4 +66,22 @@ int lgw_ledger_db_insert(struct lgw_ledger_db *db, const struct lgw_cost_event *
                ev->usage.cached_input_tokens >= 0);
     LGW_ASSERT(ev->tenant[0] != '\0'); /* every row belongs to a tenant: analytics filter on it */
     return db->be->insert(db->conn, ev, inserted);
+}
+
+int lgw_ledger_db_spend_add(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, int64_t *total)
+{
+    LGW_ASSERT(d->add_nusd >= 0); /* spend only grows: the cost events' amounts are never negative */
+    return db->be->spend_add(db->conn, d, total);
+}
+
+int lgw_ledger_db_spend_list(struct lgw_ledger_db *db, const char *day, const char *month, lgw_ledger_spend_row_cb cb,
+                             void *opaque)
+{
+    return db->be->spend_list(db->conn, day, month, cb, opaque);
+}
+
+int64_t lgw_ledger_spend_backfill_from(int64_t now_ms)
+{
+    /* The month's end minus 32 days is in the previous month; its end is this month's start. */
+    return lgw_spend_month_end_ms(lgw_spend_month_end_ms(now_ms) - 32LL * 86400000LL);
 }

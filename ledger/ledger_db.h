@@ -8,6 +8,7 @@
 #define LGW_LEDGER_DB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/envelope.h"
 
@@ -26,6 +27,31 @@ void lgw_ledger_db_rollback(struct lgw_ledger_db *db);
 /* True when the connection works (reconnects if the backend can). */
 bool lgw_ledger_db_ping(struct lgw_ledger_db *db);
 
+/* Running spend per tenant and key per UTC day and month, in the table spend_totals (PRIMARY KEY scope,
+ * period). Each backend creates it when it opens the database, and a ledger that had no such table back-fills
+ * it from cost_events of the current UTC month (so this day and month are right from the first batch).
+ * Older periods are not back-filled: budgets look at the current ones only; history is cost_events. */
+struct lgw_spend_delta {
+    const char *scope;  /* "tenant:acme" or "key:key_..." */
+    const char *period; /* "day:YYYY-MM-DD" or "month:YYYY-MM" */
+    const char *tenant;
+    const char *key_id; /* "" for a tenant's scope (stored as NULL) */
+    int64_t add_nusd;   /* >= 0 */
+    int64_t updated_ms; /* the ledger's wall clock */
+};
+/* Adds d to its total inside the open transaction (saturating at the int64 maximum) and returns the new
+ * total in *total: the row is locked until the commit, so it is what the commit leaves, whatever other
+ * ledgers do. Returns 0 or LGW_ERR(DB). */
+int lgw_ledger_db_spend_add(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, int64_t *total);
+/* One row of spend_totals (key_id "" for a tenant's). */
+typedef void (*lgw_ledger_spend_row_cb)(void *opaque, const char *scope, const char *period, const char *tenant,
+                                        const char *key_id, int64_t spend_nusd);
+/* Calls cb for every total of the periods day and month. Returns 0 or LGW_ERR(DB). */
+int lgw_ledger_db_spend_list(struct lgw_ledger_db *db, const char *day, const char *month, lgw_ledger_spend_row_cb cb,
+                             void *opaque);
+/* Where the back-fill of spend_totals starts: the first millisecond of now_ms's UTC month. */
+int64_t lgw_ledger_spend_backfill_from(int64_t now_ms);
+
 /* Backend vtable: ledger_db.c dispatches on the URL scheme. */
 struct lgw_ledger_backend {
     int (*open)(const char *url, void **conn);
@@ -33,6 +59,9 @@ struct lgw_ledger_backend {
     int (*exec)(void *conn, const char *sql); /* BEGIN / COMMIT / ROLLBACK */
     int (*insert)(void *conn, const struct lgw_cost_event *ev, bool *inserted);
     bool (*ping)(void *conn);
+    /* Running spend (ledger/spend.c): */
+    int (*spend_add)(void *conn, const struct lgw_spend_delta *d, int64_t *total);
+    int (*spend_list)(void *conn, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque);
 };
 
 /* The execution an event belongs to: its event_id up to the first '.' (a non-final event is
@@ -48,5 +77,23 @@ extern const struct lgw_ledger_backend lgw_ledger_sqlite;
     "cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit, rerun, attempt, " \
     "strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated, "             \
     "cache_write_input_tokens, run_id, saved_nusd, key_id"
+
+/* The running spend table and its back-fill (see lgw_spend_delta), shared by both backends. DAY and MONTH
+ * are each engine's expression of an event's UTC "YYYY-MM-DD" and "YYYY-MM" from ts_ms; the result is a
+ * printf format taking the back-fill's start (ms) four times. */
+#define LGW_SPEND_TABLE                                                                                      \
+    "CREATE TABLE spend_totals (scope TEXT NOT NULL, period TEXT NOT NULL, tenant TEXT NOT NULL, key_id TEXT," \
+    " spend_nusd BIGINT NOT NULL, updated_ms BIGINT NOT NULL, PRIMARY KEY (scope, period));"                  \
+    "CREATE INDEX spend_totals_period ON spend_totals(period);"
+#define LGW_SPEND_BACKFILL(DAY, MONTH)                                                                       \
+    "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"                       \
+    " SELECT 'tenant:' || tenant, 'day:' || " DAY ", tenant, NULL, sum(cost_nusd), max(ts_ms)"                \
+    " FROM cost_events WHERE ts_ms >= %lld GROUP BY 1, 2, 3"                                                  \
+    " UNION ALL SELECT 'tenant:' || tenant, 'month:' || " MONTH ", tenant, NULL, sum(cost_nusd), max(ts_ms)"  \
+    " FROM cost_events WHERE ts_ms >= %lld GROUP BY 1, 2, 3"                                                  \
+    " UNION ALL SELECT 'key:' || key_id, 'day:' || " DAY ", min(tenant), key_id, sum(cost_nusd), max(ts_ms)"  \
+    " FROM cost_events WHERE ts_ms >= %lld AND key_id IS NOT NULL GROUP BY 1, 2, 4"                           \
+    " UNION ALL SELECT 'key:' || key_id, 'month:' || " MONTH ", min(tenant), key_id, sum(cost_nusd),"         \
+    " max(ts_ms) FROM cost_events WHERE ts_ms >= %lld AND key_id IS NOT NULL GROUP BY 1, 2, 4;"
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
 #include "common/log.h"
@@ -97,6 +98,8 @@ static PGconn *pg_connect_url(const char *url)
     return PQconnectdbParams(keys, vals, 1);
 }
 
+static int spend_schema(struct conn *conn);
+
 static int connect_pg(struct conn *conn)
 {
     char target[128];
@@ -124,6 +127,8 @@ static int connect_pg(struct conn *conn)
         PQclear(PQexec(conn->pg, "ROLLBACK"));
         return LGW_ERR(DB);
     }
+    if (spend_schema(conn))
+        return LGW_ERR(DB);
     res = PQprepare(conn->pg, "lgw_insert", insert_sql, 21, NULL);
     ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
@@ -227,6 +232,79 @@ static bool pg_ping(void *c)
     return ok;
 }
 
+/* Running spend (ledger_db.h, lgw_spend_delta). The table is made, and back-filled, in the transaction that
+ * finds it missing, under the schema's advisory lock: a second ledger starting at the same time waits, then
+ * finds it there and leaves it alone, so the back-fill runs once. */
+#define PG_DAY "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+#define PG_MONTH "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+static int spend_schema(struct conn *conn)
+{
+    static const char fmt[] = "BEGIN;"
+                              "SET LOCAL client_min_messages = warning;"
+                              "SELECT pg_advisory_xact_lock(7340209);"
+                              "DO $$ BEGIN IF to_regclass('spend_totals') IS NULL THEN " LGW_SPEND_TABLE
+                              LGW_SPEND_BACKFILL(PG_DAY, PG_MONTH) " END IF; END $$;"
+                              "COMMIT;";
+    char sql[sizeof(fmt) + 100];
+    long long from = (long long)lgw_ledger_spend_backfill_from(lgw_wall_ms());
+    snprintf(sql, sizeof(sql), fmt, from, from, from, from);
+    PGresult *res = PQexec(conn->pg, sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR("ledger", "postgresql spend_totals: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (!ok)
+        PQclear(PQexec(conn->pg, "ROLLBACK"));
+    return ok ? LGW_OK : LGW_ERR(DB);
+}
+
+static int pg_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total)
+{
+    struct conn *conn = c;
+    static const char sql[] =
+        "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
+        " VALUES ($1, $2, $3, NULLIF($4, ''), $5::bigint, $6::bigint) ON CONFLICT (scope, period) DO UPDATE SET"
+        " spend_nusd = LEAST(spend_totals.spend_nusd, 9223372036854775807 - excluded.spend_nusd)"
+        " + excluded.spend_nusd, updated_ms = excluded.updated_ms RETURNING spend_nusd";
+    char add[24], at[24];
+    snprintf(add, sizeof(add), "%lld", (long long)d->add_nusd);
+    snprintf(at, sizeof(at), "%lld", (long long)d->updated_ms);
+    const char *params[6] = {d->scope, d->period, d->tenant, d->key_id, add, at};
+    PGresult *res = PQexecParams(conn->pg, sql, 6, NULL, params, NULL, NULL, 0);
+    long long v = -1;
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+              lgw_parse_int64(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), &v) == 0;
+    if (!ok)
+        LGW_ERROR("ledger", "postgresql spend_totals: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    *total = v;
+    return ok ? LGW_OK : LGW_ERR(DB);
+}
+
+static int pg_spend_list(void *c, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque)
+{
+    struct conn *conn = c;
+    if (ensure(conn))
+        return LGW_ERR(DB);
+    const char *params[2] = {day, month};
+    PGresult *res = PQexecParams(conn->pg,
+                                 "SELECT scope, period, tenant, COALESCE(key_id, ''), spend_nusd FROM spend_totals"
+                                 " WHERE period = $1 OR period = $2",
+                                 2, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        LGW_ERROR("ledger", "postgresql spend_totals: %s", PQresultErrorMessage(res));
+    for (int i = 0; ok && i < PQntuples(res); i++) {
+        long long v;
+        if (lgw_parse_int64(PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4), &v) == 0)
+            cb(opaque, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), v);
+    }
+    PQclear(res);
+    return ok ? LGW_OK : LGW_ERR(DB);
+}
+
 const struct lgw_ledger_backend lgw_ledger_pg = {
     .open = pg_open, .close = pg_close, .exec = pg_exec, .insert = pg_insert, .ping = pg_ping,
+    .spend_add = pg_spend_add, .spend_list = pg_spend_list,
 };

@@ -1,9 +1,11 @@
 /* ledger_sqlite.c - SQLite backend of the ledger (the embedded default of `llmgw dev`). */
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
 #include "common/log.h"
@@ -73,6 +75,8 @@ static int add_columns(sqlite3 *db, char **err)
     return 0;
 }
 
+static int spend_schema(sqlite3 *db, char **err);
+
 static int sqlite_open(const char *url, void **out)
 {
     const char *path = url + strlen("sqlite:");
@@ -90,7 +94,8 @@ static int sqlite_open(const char *url, void **out)
     /* WAL: analytics can read while the ledger writes. synchronous=FULL, not WAL's usual NORMAL: Kafka offsets
      * are committed right after COMMIT returns, so a transaction lost to a power cut would be lost for good. */
     if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK || add_columns(conn->db, &err))
+        sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK || add_columns(conn->db, &err) ||
+        spend_schema(conn->db, &err))
         goto fail;
     if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK)
         goto fail;
@@ -172,6 +177,81 @@ static bool sqlite_ping(void *c)
     return conn && sqlite3_exec(conn->db, "SELECT 1", NULL, NULL, NULL) == SQLITE_OK;
 }
 
+/* Running spend (ledger_db.h, lgw_spend_delta). The table is made, and back-filled, in the write transaction
+ * that finds it missing, so two processes opening the file at once back-fill it once. */
+#define SQLITE_DAY "strftime('%%Y-%%m-%%d', ts_ms / 1000, 'unixepoch')"
+#define SQLITE_MONTH "strftime('%%Y-%%m', ts_ms / 1000, 'unixepoch')"
+
+static int spend_schema(sqlite3 *db, char **err)
+{
+    static const char fmt[] = LGW_SPEND_TABLE LGW_SPEND_BACKFILL(SQLITE_DAY, SQLITE_MONTH);
+    char sql[sizeof(fmt) + 100];
+    long long from = (long long)lgw_ledger_spend_backfill_from(lgw_wall_ms());
+    snprintf(sql, sizeof(sql), fmt, from, from, from, from);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err) != SQLITE_OK)
+        return -1;
+    int r = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'spend_totals'",
+                               -1, &st, NULL);
+    bool missing = r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+    sqlite3_finalize(st);
+    if (r == SQLITE_OK && (!missing || sqlite3_exec(db, sql, NULL, NULL, err) == SQLITE_OK) &&
+        sqlite3_exec(db, "COMMIT", NULL, NULL, err) == SQLITE_OK)
+        return 0;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+static int sqlite_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total)
+{
+    struct conn *conn = c;
+    static const char sql[] =
+        "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
+        " VALUES (?1, ?2, ?3, NULLIF(?4, ''), ?5, ?6) ON CONFLICT (scope, period) DO UPDATE SET"
+        " spend_nusd = min(spend_totals.spend_nusd, 9223372036854775807 - excluded.spend_nusd)"
+        " + excluded.spend_nusd, updated_ms = excluded.updated_ms RETURNING spend_nusd";
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(conn->db, sql, -1, &st, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, d->scope, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, d->period, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, d->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, d->key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, d->add_nusd);
+        sqlite3_bind_int64(st, 6, d->updated_ms);
+        r = sqlite3_step(st);
+    }
+    if (r == SQLITE_ROW)
+        *total = sqlite3_column_int64(st, 0);
+    else
+        LGW_ERROR("ledger", "sqlite spend_totals: %s", sqlite3_errmsg(conn->db));
+    sqlite3_finalize(st); /* RETURNING: the change is made once the statement is reset or finalized */
+    return r == SQLITE_ROW ? LGW_OK : LGW_ERR(DB);
+}
+
+static int sqlite_spend_list(void *c, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque)
+{
+    struct conn *conn = c;
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(conn->db,
+                               "SELECT scope, period, tenant, COALESCE(key_id, ''), spend_nusd FROM spend_totals"
+                               " WHERE period = ?1 OR period = ?2",
+                               -1, &st, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
+        while ((r = sqlite3_step(st)) == SQLITE_ROW)
+            cb(opaque, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+               sqlite3_column_int64(st, 4));
+    }
+    if (r != SQLITE_DONE)
+        LGW_ERROR("ledger", "sqlite spend_totals: %s", sqlite3_errmsg(conn->db));
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? LGW_OK : LGW_ERR(DB);
+}
+
 const struct lgw_ledger_backend lgw_ledger_sqlite = {
     .open = sqlite_open, .close = sqlite_close, .exec = sqlite_exec, .insert = sqlite_insert, .ping = sqlite_ping,
+    .spend_add = sqlite_spend_add, .spend_list = sqlite_spend_list,
 };

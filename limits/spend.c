@@ -1,0 +1,323 @@
+/* spend.c - period names, the spend record, and the in-memory view of the spend topic (see spend.h). */
+#include "limits/spend.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/hash.h"
+#include "common/kv_topic.h"
+#include "common/log.h"
+
+/* Buckets of the view's hash table: one total per tenant and key per current day and month, so a few
+ * thousand entries for a large deployment; chains stay short without ever resizing. */
+#define NBUCKETS 4096
+
+struct entry {
+    struct entry *next;
+    int64_t spend_nusd;
+    char key[]; /* "scope|period" */
+};
+
+struct lgw_spend {
+    pthread_mutex_t lock; /* guards the table: the reader thread writes, every HTTP thread reads */
+    struct entry *buckets[NBUCKETS];
+    size_t n;
+    char pruned_day[LGW_SPEND_PERIOD_MAX]; /* the day of the last prune: one prune per day */
+    struct lgw_kv_reader *reader;          /* NULL: fed by hand (tests) */
+};
+
+static void utc_tm(int64_t ts_ms, struct tm *tm)
+{
+    /* Floor, not truncation: a time before 1970 still names the day it falls in. */
+    time_t t = (time_t)(ts_ms >= 0 ? ts_ms / 1000 : (ts_ms - 999) / 1000);
+    gmtime_r(&t, tm);
+}
+
+void lgw_spend_day(int64_t ts_ms, char out[LGW_SPEND_PERIOD_MAX])
+{
+    struct tm tm;
+    utc_tm(ts_ms, &tm);
+    /* The remainders only tell the compiler the widths (years 0..9999, as the schema's pattern says). */
+    snprintf(out, LGW_SPEND_PERIOD_MAX, "day:%04u-%02u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
+}
+
+void lgw_spend_month(int64_t ts_ms, char out[LGW_SPEND_PERIOD_MAX])
+{
+    struct tm tm;
+    utc_tm(ts_ms, &tm);
+    snprintf(out, LGW_SPEND_PERIOD_MAX, "month:%04u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u);
+}
+
+/* timegm normalizes out-of-range fields: day 32 of December is January 1 of the next year. */
+int64_t lgw_spend_day_end_ms(int64_t ts_ms)
+{
+    struct tm tm;
+    utc_tm(ts_ms, &tm);
+    tm.tm_mday += 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+int64_t lgw_spend_month_end_ms(int64_t ts_ms)
+{
+    struct tm tm;
+    utc_tm(ts_ms, &tm);
+    tm.tm_mon += 1;
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+void lgw_spend_scope_tenant(const char *tenant, char out[LGW_SPEND_SCOPE_MAX])
+{
+    snprintf(out, LGW_SPEND_SCOPE_MAX, "tenant:%s", tenant);
+}
+
+void lgw_spend_scope_key(const char *key_id, char out[LGW_SPEND_SCOPE_MAX])
+{
+    snprintf(out, LGW_SPEND_SCOPE_MAX, "key:%s", key_id);
+}
+
+void lgw_spend_record_key(const struct lgw_spend_record *rec, char out[LGW_SPEND_KEY_MAX])
+{
+    snprintf(out, LGW_SPEND_KEY_MAX, "%s|%s", rec->scope, rec->period);
+}
+
+int lgw_spend_record_encode(const struct lgw_spend_record *rec, struct lgw_buf *out)
+{
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I}", "v", 1, "scope", rec->scope, "tenant", rec->tenant,
+                          "key_id", rec->key_id, "period", rec->period, "spend_nusd", (json_int_t)rec->spend_nusd,
+                          "ts_ms", (json_int_t)rec->ts_ms);
+    if (!o)
+        return LGW_ERR(INTERNAL);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return LGW_ERR(INTERNAL);
+    int rc = lgw_buf_append(out, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int get_text(json_t *o, const char *field, char *dst, size_t dstsz, bool required, char *why, size_t whysz)
+{
+    json_t *v = json_object_get(o, field);
+    if (!v && !required) {
+        dst[0] = '\0';
+        return LGW_OK;
+    }
+    if (!json_is_string(v) || json_string_length(v) >= dstsz || (required && json_string_length(v) == 0)) {
+        snprintf(why, whysz, "field \"%s\" must be a string of 1 to %zu bytes", field, dstsz - 1);
+        return LGW_ERR(INVALID);
+    }
+    lgw_strlcpy(dst, json_string_value(v), dstsz);
+    return LGW_OK;
+}
+
+/* "day:" + YYYY-MM-DD or "month:" + YYYY-MM, digits where digits belong. */
+static bool period_ok(const char *p)
+{
+    const char *shape;
+    if (strncmp(p, "day:", 4) == 0)
+        shape = "dddd-dd-dd", p += 4;
+    else if (strncmp(p, "month:", 6) == 0)
+        shape = "dddd-dd", p += 6;
+    else
+        return false;
+    for (; *shape; shape++, p++)
+        if (*shape == 'd' ? !(*p >= '0' && *p <= '9') : *p != *shape)
+            return false;
+    return *p == '\0';
+}
+
+int lgw_spend_record_decode(const void *data, size_t len, struct lgw_spend_record *rec, char *why, size_t whysz)
+{
+    int rc = LGW_ERR(INVALID);
+    memset(rec, 0, sizeof(*rec));
+    json_error_t jerr;
+    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(o)) {
+        snprintf(why, whysz, "not a JSON object");
+        goto out;
+    }
+    json_t *v = json_object_get(o, "v");
+    /* The upgrade rule (schemas/README.md): this version and the next. */
+    if (!json_is_integer(v) || (json_integer_value(v) != 1 && json_integer_value(v) != 2)) {
+        snprintf(why, whysz, "unsupported version");
+        goto out;
+    }
+    if (get_text(o, "scope", rec->scope, sizeof(rec->scope), true, why, whysz) ||
+        get_text(o, "tenant", rec->tenant, sizeof(rec->tenant), true, why, whysz) ||
+        get_text(o, "key_id", rec->key_id, sizeof(rec->key_id), false, why, whysz) ||
+        get_text(o, "period", rec->period, sizeof(rec->period), true, why, whysz))
+        goto out;
+    bool key_scope = strncmp(rec->scope, "key:", 4) == 0;
+    if (!(key_scope ? rec->key_id[0] && strcmp(rec->scope + 4, rec->key_id) == 0
+                    : strncmp(rec->scope, "tenant:", 7) == 0 && strcmp(rec->scope + 7, rec->tenant) == 0)) {
+        snprintf(why, whysz, "scope must be \"tenant:<tenant>\" or \"key:<key_id>\"");
+        goto out;
+    }
+    if (!period_ok(rec->period)) {
+        snprintf(why, whysz, "period must be \"day:YYYY-MM-DD\" or \"month:YYYY-MM\"");
+        goto out;
+    }
+    json_t *s = json_object_get(o, "spend_nusd"), *t = json_object_get(o, "ts_ms");
+    if (!json_is_integer(s) || json_integer_value(s) < 0 || (t && !json_is_integer(t))) {
+        snprintf(why, whysz, "spend_nusd must be an integer >= 0 and ts_ms an integer");
+        goto out;
+    }
+    rec->spend_nusd = json_integer_value(s);
+    rec->ts_ms = t ? json_integer_value(t) : 0;
+    rc = LGW_OK;
+out:
+    json_decref(o);
+    return rc;
+}
+
+struct lgw_spend *lgw_spend_new(void)
+{
+    struct lgw_spend *s = lgw_calloc(1, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+static void record_cb(void *opaque, const char *key, size_t keylen, const void *value, size_t len)
+{
+    lgw_spend_apply(opaque, key, keylen, value, len);
+}
+
+int lgw_spend_start(struct lgw_spend *s, const struct lgw_config *cfg, const char *name)
+{
+    return lgw_kv_reader_start(cfg, LGW_TOPIC_SPEND, name, record_cb, s, &s->reader);
+}
+
+/* The entry of key, or NULL; with its bucket. Caller holds the lock. */
+static struct entry *find(struct lgw_spend *s, const char *key, size_t *bucket)
+{
+    *bucket = lgw_hash_str(key) % NBUCKETS;
+    for (struct entry *e = s->buckets[*bucket]; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* Periods older than the previous day and month of now_ms are over for good: no budget looks at them. */
+static bool stale(const char *period, int64_t now_ms)
+{
+    char floor[LGW_SPEND_PERIOD_MAX];
+    if (strncmp(period, "day:", 4) == 0)
+        lgw_spend_day(now_ms - 86400000LL, floor);
+    else
+        lgw_spend_month(lgw_spend_month_end_ms(now_ms) - 32LL * 86400000LL, floor); /* the previous month */
+    return strcmp(period, floor) < 0; /* same prefix, fixed-width digits: text order is time order */
+}
+
+void lgw_spend_apply(struct lgw_spend *s, const char *key, size_t keylen, const void *value, size_t len)
+{
+    struct lgw_spend_record rec;
+    char why[128], want[LGW_SPEND_KEY_MAX], got[LGW_SPEND_KEY_MAX];
+    int64_t now = lgw_wall_ms();
+    if (!value) /* a tombstone: an operator's clean-up of an old period; totals are never lowered */
+        return;
+    if (lgw_spend_record_decode(value, len, &rec, why, sizeof(why))) {
+        LGW_WARN("spend", "ignoring a spend record: %s", why);
+        return;
+    }
+    lgw_spend_record_key(&rec, want);
+    if (keylen >= sizeof(got) || (memcpy(got, key, keylen), got[keylen] = '\0', strcmp(got, want) != 0)) {
+        LGW_WARN("spend", "ignoring a spend record whose key is not its scope and period (%s)", want);
+        return;
+    }
+    if (stale(rec.period, now)) /* a replay of the topic's history: nothing to keep */
+        return;
+    char today[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_day(now, today);
+    pthread_mutex_lock(&s->lock);
+    size_t b;
+    struct entry *e = find(s, want, &b);
+    if (!e) {
+        size_t klen = strlen(want);
+        e = lgw_calloc(1, sizeof(*e) + klen + 1);
+        memcpy(e->key, want, klen + 1);
+        e->next = s->buckets[b];
+        s->buckets[b] = e;
+        s->n++;
+    }
+    /* A total only grows within its period; a smaller one is an older record (or another ledger's
+     * commit that landed later on the topic) and must not lower what was seen. */
+    if (rec.spend_nusd > e->spend_nusd)
+        e->spend_nusd = rec.spend_nusd;
+    bool prune = strcmp(s->pruned_day, today) != 0;
+    int64_t total = e->spend_nusd;
+    pthread_mutex_unlock(&s->lock);
+    LGW_DEBUG("spend", "%s: %lld nano-USD (record %lld)", want, (long long)total, (long long)rec.spend_nusd);
+    if (prune)
+        lgw_spend_prune(s, now);
+}
+
+int64_t lgw_spend_get(struct lgw_spend *s, const char *scope, const char *period)
+{
+    char key[LGW_SPEND_KEY_MAX];
+    snprintf(key, sizeof(key), "%s|%s", scope, period);
+    pthread_mutex_lock(&s->lock);
+    size_t b;
+    struct entry *e = find(s, key, &b);
+    int64_t v = e ? e->spend_nusd : 0;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+bool lgw_spend_caught_up(const struct lgw_spend *s)
+{
+    return !s->reader || lgw_kv_reader_caught_up(s->reader);
+}
+
+size_t lgw_spend_count(struct lgw_spend *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->n;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void lgw_spend_prune(struct lgw_spend *s, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    lgw_spend_day(now_ms, s->pruned_day);
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        for (struct entry **at = &s->buckets[b]; *at;) {
+            struct entry *e = *at;
+            if (stale(strrchr(e->key, '|') + 1, now_ms)) {
+                *at = e->next;
+                free(e);
+                s->n--;
+            } else
+                at = &e->next;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void lgw_spend_free(struct lgw_spend *s)
+{
+    if (!s)
+        return;
+    lgw_kv_reader_free(s->reader); /* first: its thread writes the table */
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        for (struct entry *e = s->buckets[b], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

@@ -1,0 +1,392 @@
+/* test_ledger_spend.c - the ledger's running spend on both databases: totals per tenant and key per UTC
+ * day and month from inserted events only (a redelivery never counts twice), the back-fill of a ledger
+ * that had no spend_totals table, and the totals reaching a reader of the spend topic (librdkafka's mock
+ * cluster). PostgreSQL cases run when LLMGW_TEST_PG_URL names a server, each in a schema of its own. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/topics.h"
+#include "ledger/ledger_db.h"
+#include "ledger/spend.h"
+#include "limits/spend.h"
+
+enum backend { SQLITE, PG };
+
+struct fixture {
+    enum backend be;
+    char dir[64];     /* SQLite: the temporary directory */
+    char schema[40];  /* PostgreSQL: the test's own schema */
+    char base[512];   /* PostgreSQL: the server's URL */
+    char url[700];    /* the ledger's URL; empty: skipped */
+    rd_kafka_t *owner;
+    rd_kafka_mock_cluster_t *mc;
+    struct lgw_config cfg;
+};
+
+static void exec_sql(const struct fixture *fx, const char *url, const char *sql)
+{
+    if (fx->be == SQLITE) {
+        sqlite3 *db;
+        char *err = NULL;
+        assert_int_equal(sqlite3_open(url + 7, &db), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+            fail_msg("%s: %s", sql, err);
+        sqlite3_close(db);
+        return;
+    }
+    PGconn *pg = PQconnectdb(url);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(pg);
+}
+
+/* The first column of the first row as an integer (-1: no row, -2: NULL), through its own connection. Two
+ * text parameters, written $1 and $2: both engines accept that spelling. */
+static long long query_int(const struct fixture *fx, const char *sql, const char *a1, const char *a2)
+{
+    char text[64] = "";
+    bool row = false;
+    if (fx->be == SQLITE) {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(fx->url + 7, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            row = true;
+            const unsigned char *v = sqlite3_column_text(st, 0);
+            lgw_strlcpy(text, v ? (const char *)v : "", sizeof(text));
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    } else {
+        PGconn *pg = PQconnectdb(fx->url);
+        assert_int_equal(PQstatus(pg), CONNECTION_OK);
+        const char *params[] = {a1, a2};
+        PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+        if (PQntuples(res) > 0) {
+            row = true;
+            lgw_strlcpy(text, PQgetvalue(res, 0, 0), sizeof(text));
+        }
+        PQclear(res);
+        PQfinish(pg);
+    }
+    long long v;
+    if (!row)
+        return -1;
+    if (!text[0])
+        return -2;
+    if (lgw_parse_int64(text, strlen(text), &v))
+        fail_msg("%s: not an integer: \"%s\"", sql, text);
+    return v;
+}
+
+static long long total_of(const struct fixture *fx, const char *scope, const char *period)
+{
+    return query_int(fx, "SELECT spend_nusd FROM spend_totals WHERE scope = $1 AND period = $2", scope, period);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    if (!fx)
+        return -1;
+    fx->be = (enum backend)(intptr_t)*state;
+    if (fx->be == SQLITE) {
+        lgw_strlcpy(fx->dir, "/tmp/llmgw-spend-XXXXXX", sizeof(fx->dir));
+        if (!mkdtemp(fx->dir))
+            return -1;
+        snprintf(fx->url, sizeof(fx->url), "sqlite:%s/ledger.db", fx->dir);
+    } else if (getenv("LLMGW_TEST_PG_URL")) {
+        /* A schema of its own: spend_totals must start missing, and totals must not mix with other runs. */
+        char id[40];
+        lgw_uuid4(id);
+        snprintf(fx->schema, sizeof(fx->schema), "spend_%.8s", id);
+        lgw_strlcpy(fx->base, getenv("LLMGW_TEST_PG_URL"), sizeof(fx->base));
+        char sql[96];
+        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx->schema);
+        exec_sql(fx, fx->base, sql);
+        snprintf(fx->url, sizeof(fx->url), "%s%coptions=-csearch_path%%3D%s", fx->base,
+                 strchr(fx->base, '?') ? '&' : '?', fx->schema);
+    }
+    /* The spend topic on librdkafka's mock cluster, as `llmgw dev` has it. */
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    fx->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    fx->mc = fx->owner ? rd_kafka_mock_cluster_new(fx->owner, 1) : NULL;
+    if (!fx->mc)
+        return -1;
+    lgw_config_defaults(&fx->cfg);
+    fx->cfg.kafka_mock = true;
+    lgw_strlcpy(fx->cfg.kafka_brokers, rd_kafka_mock_cluster_bootstraps(fx->mc), sizeof(fx->cfg.kafka_brokers));
+    if (lgw_topics_create_mock(fx->mc, &fx->cfg, "t"))
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    if (fx->be == SQLITE) {
+        static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
+        char path[128];
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            snprintf(path, sizeof(path), "%s/%s", fx->dir, files[i]);
+            unlink(path);
+        }
+        rmdir(fx->dir);
+    } else if (fx->schema[0]) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", fx->schema);
+        exec_sql(fx, fx->base, sql);
+    }
+    rd_kafka_mock_cluster_destroy(fx->mc);
+    rd_kafka_destroy(fx->owner);
+    lgw_config_cleanup(&fx->cfg);
+    free(fx);
+    return 0;
+}
+
+static struct fixture *fixture(void **state)
+{
+    struct fixture *fx = *state;
+    if (!fx->url[0])
+        skip(); /* PostgreSQL without LLMGW_TEST_PG_URL */
+    return fx;
+}
+
+static void event(struct lgw_cost_event *ev, const char *tenant, const char *key_id, int64_t nusd, int64_t ts_ms)
+{
+    memset(ev, 0, sizeof(*ev));
+    lgw_uuid4(ev->event_id);
+    lgw_uuid4(ev->request_id);
+    lgw_strlcpy(ev->tenant, tenant, sizeof(ev->tenant));
+    lgw_strlcpy(ev->key_id, key_id, sizeof(ev->key_id));
+    lgw_strlcpy(ev->user, "bob", sizeof(ev->user));
+    lgw_strlcpy(ev->provider, "echo", sizeof(ev->provider));
+    lgw_strlcpy(ev->model, "echo-1", sizeof(ev->model));
+    lgw_strlcpy(ev->outcome, "ok", sizeof(ev->outcome));
+    ev->kind = LGW_JOB_CHAT;
+    ev->cost_nusd = nusd;
+    ev->cost_known = true;
+    ev->status = 200;
+    ev->ts_ms = ts_ms;
+    ev->final = true;
+}
+
+/* One batch as the ledger writes it (ledger.c, write_batch): inserts, the deltas of the inserted ones, their
+ * totals, commit, publish. Returns how many events were new. */
+static int write_batch(struct lgw_ledger_db *db, struct lgw_ledger_spend *sp, const struct lgw_cost_event *evs,
+                       size_t n)
+{
+    int inserted = 0;
+    lgw_ledger_spend_clear(sp);
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    for (size_t i = 0; i < n; i++) {
+        bool ins = false;
+        assert_int_equal(lgw_ledger_db_insert(db, &evs[i], &ins), 0);
+        if (ins)
+            lgw_ledger_spend_add(sp, &evs[i]);
+        inserted += ins;
+    }
+    assert_int_equal(lgw_ledger_spend_write(sp, db), 0);
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    lgw_ledger_spend_publish(sp);
+    return inserted;
+}
+
+/* Waits up to 10 s for the view to hold want for scope and period. */
+static void wait_total(struct lgw_spend *view, const char *scope, const char *period, int64_t want)
+{
+    int64_t have = 0;
+    for (int i = 0; i < 1000; i++) {
+        if ((have = lgw_spend_get(view, scope, period)) == want)
+            return;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("%s|%s: want %lld, have %lld", scope, period, (long long)want, (long long)have);
+}
+
+static void test_totals_not_double_counted(void **state)
+{
+    struct fixture *fx = fixture(state);
+    struct lgw_ledger_db *db;
+    struct lgw_ledger_spend *sp;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &sp), 0);
+    int64_t now = lgw_wall_ms();
+    char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX], yday[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_day(now, day);
+    lgw_spend_month(now, month);
+    lgw_spend_day(now - 86400000LL, yday);
+
+    struct lgw_cost_event ev[4];
+    event(&ev[0], "acme", "key_aaaaaaaaaaaa", 1000, now);
+    event(&ev[1], "acme", "key_bbbbbbbbbbbb", 200, now);
+    event(&ev[2], "acme", "", 30, now);                     /* keyless: the tenant's only */
+    event(&ev[3], "acme", "key_aaaaaaaaaaaa", 4, now - 86400000LL); /* yesterday's, written today */
+    assert_int_equal(write_batch(db, sp, ev, 4), 4);
+    /* The same batch again (a redelivery after a crash before the offset commit), plus one new event. */
+    struct lgw_cost_event again[5];
+    memcpy(again, ev, sizeof(ev));
+    event(&again[4], "acme", "key_bbbbbbbbbbbb", 5000, now);
+    assert_int_equal(write_batch(db, sp, again, 5), 1);
+
+    assert_int_equal(total_of(fx, "tenant:acme", day), 6230);
+    assert_int_equal(total_of(fx, "tenant:acme", yday), 4);
+    assert_int_equal(total_of(fx, "key:key_aaaaaaaaaaaa", day), 1000);
+    assert_int_equal(total_of(fx, "key:key_aaaaaaaaaaaa", yday), 4);
+    assert_int_equal(total_of(fx, "key:key_bbbbbbbbbbbb", day), 5200);
+    assert_int_equal(total_of(fx, "key:key_bbbbbbbbbbbb", month), 5200);
+    /* The month holds yesterday's event too, unless yesterday was last month. */
+    char ymonth[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_month(now - 86400000LL, ymonth);
+    assert_int_equal(total_of(fx, "tenant:acme", month), strcmp(ymonth, month) == 0 ? 6234 : 6230);
+    assert_int_equal(query_int(fx, "SELECT count(*) FROM spend_totals WHERE key_id IS NULL AND scope = $1 AND"
+                                   " period = $2",
+                               "tenant:acme", day),
+                     1);
+
+    /* Every ingress reads the totals off the spend topic. */
+    struct lgw_spend *view = lgw_spend_new();
+    assert_int_equal(lgw_spend_start(view, &fx->cfg, "t"), 0);
+    wait_total(view, "tenant:acme", day, 6230);
+    wait_total(view, "key:key_bbbbbbbbbbbb", day, 5200);
+    wait_total(view, "key:key_aaaaaaaaaaaa", yday, 4);
+    lgw_spend_free(view);
+    lgw_ledger_spend_free(sp);
+    lgw_ledger_db_close(db);
+}
+
+/* Totals saturate instead of wrapping: the bill near the int64 edge stays the largest value. */
+static void test_totals_saturate(void **state)
+{
+    struct fixture *fx = fixture(state);
+    struct lgw_ledger_db *db;
+    struct lgw_ledger_spend *sp;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &sp), 0);
+    int64_t now = lgw_wall_ms();
+    char day[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_day(now, day);
+    struct lgw_cost_event ev[2];
+    event(&ev[0], "big", "", 9000000000000000000LL, now);
+    event(&ev[1], "big", "", 9000000000000000000LL, now);
+    assert_int_equal(write_batch(db, sp, ev, 1), 1);
+    assert_int_equal(write_batch(db, sp, ev + 1, 1), 1);
+    assert_int_equal(total_of(fx, "tenant:big", day), INT64_MAX);
+    lgw_ledger_spend_free(sp);
+    lgw_ledger_db_close(db);
+}
+
+/* A ledger from before spend_totals: opening it makes the table and back-fills the current month (day rows
+ * and month rows, tenants and keys), once; earlier months are history and stay in cost_events only. */
+static void test_upgrade_backfills(void **state)
+{
+    struct fixture *fx = fixture(state);
+    struct lgw_ledger_db *db;
+    int64_t now = lgw_wall_ms(), month_start = lgw_ledger_spend_backfill_from(now);
+    char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX], first[LGW_SPEND_PERIOD_MAX],
+        last_month[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_day(now, day);
+    lgw_spend_month(now, month);
+    lgw_spend_day(month_start, first);
+    lgw_spend_month(month_start - 1, last_month);
+
+    /* The schema as it was: this build's cost_events holding events, no spend_totals. */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    struct lgw_cost_event ev[4];
+    event(&ev[0], "acme", "key_aaaaaaaaaaaa", 100, now);
+    event(&ev[1], "acme", "", 20, month_start);                    /* the month's first millisecond */
+    event(&ev[2], "acme", "key_aaaaaaaaaaaa", 3, month_start - 1); /* last month's last: not back-filled */
+    event(&ev[3], "beta", "key_bbbbbbbbbbbb", 7000, now);
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    for (int i = 0; i < 4; i++) {
+        bool ins;
+        assert_int_equal(lgw_ledger_db_insert(db, &ev[i], &ins), 0);
+        assert_true(ins);
+    }
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    lgw_ledger_db_close(db);
+    exec_sql(fx, fx->url, "DROP TABLE spend_totals");
+
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates and back-fills */
+    lgw_ledger_db_close(db);
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again without back-filling twice */
+
+    bool first_is_today = strcmp(first, day) == 0;
+    assert_int_equal(total_of(fx, "tenant:acme", day), first_is_today ? 120 : 100);
+    assert_int_equal(total_of(fx, "tenant:acme", first), first_is_today ? 120 : 20);
+    assert_int_equal(total_of(fx, "tenant:acme", month), 120);
+    assert_int_equal(total_of(fx, "key:key_aaaaaaaaaaaa", month), 100);
+    assert_int_equal(total_of(fx, "key:key_aaaaaaaaaaaa", day), 100);
+    assert_int_equal(total_of(fx, "tenant:beta", month), 7000);
+    assert_int_equal(total_of(fx, "key:key_bbbbbbbbbbbb", day), 7000);
+    assert_int_equal(total_of(fx, "tenant:acme", last_month), -1);
+    assert_int_equal(query_int(fx, "SELECT count(*) FROM spend_totals WHERE scope = $1 AND tenant = $2",
+                               "key:key_bbbbbbbbbbbb", "beta"),
+                     2);
+    /* tenant and key, day and month, of acme, key_a, beta and key_b */
+    assert_int_equal(query_int(fx, "SELECT count(*) FROM spend_totals WHERE period = $1 OR period = $2", day, month),
+                     8);
+
+    /* A starting ledger publishes the current totals, back-filled ones included. */
+    struct lgw_ledger_spend *sp;
+    assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &sp), 0);
+    assert_int_equal(lgw_ledger_spend_republish(sp, db, now), 0);
+    struct lgw_spend *view = lgw_spend_new();
+    assert_int_equal(lgw_spend_start(view, &fx->cfg, "t"), 0);
+    wait_total(view, "tenant:acme", month, 120);
+    wait_total(view, "key:key_bbbbbbbbbbbb", day, 7000);
+    wait_total(view, "tenant:acme", day, first_is_today ? 120 : 100);
+    lgw_spend_free(view);
+
+    /* New events add to the back-filled rows. */
+    struct lgw_cost_event more;
+    event(&more, "acme", "key_aaaaaaaaaaaa", 1, now);
+    assert_int_equal(write_batch(db, sp, &more, 1), 1);
+    assert_int_equal(total_of(fx, "key:key_aaaaaaaaaaaa", month), 101);
+    lgw_ledger_spend_free(sp);
+    lgw_ledger_db_close(db);
+}
+
+#define BOTH(f)                                                                                            \
+    {.name = "sqlite:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,                 \
+     .initial_state = (void *)(intptr_t)SQLITE},                                                           \
+        {.name = "postgresql:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,         \
+         .initial_state = (void *)(intptr_t)PG}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOTH(test_totals_not_double_counted),
+        BOTH(test_totals_saturate),
+        BOTH(test_upgrade_backfills),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
