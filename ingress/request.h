@@ -50,6 +50,7 @@ struct lgw_req {
     int status;
     char *resp;
     size_t resp_len;
+    char content_type[64]; /* the answer's Content-Type when not application/json (a mounted call's CSV) */
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
     /* The route the worker took, for the x-llmgw-* headers (empty until a reply says). */

@@ -1,0 +1,70 @@
+/* http_call.h - a "mounted" HTTP call: what a role library needs to answer a request that the ingress
+ * received, without either of them including the other. The ingress fills a call (method, path, query
+ * pairs, the caller it identified, a deadline), hands it to the mount's handler on an HTTP thread, and
+ * answers the client when the handler (or whichever thread it passed the call to) calls done.
+ *
+ * Ownership: the handler owns the call from the moment it is handed over until it calls lgw_http_call_done
+ * exactly once; done frees the call (with everything it points to), so the call must not be touched after.
+ * The client may leave, or the call's deadline pass, before done: the ingress has answered (504) or dropped
+ * the connection already, and done then only frees. */
+#ifndef LGW_HTTP_CALL_H
+#define LGW_HTTP_CALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/envelope.h"
+
+struct lgw_http_query_pair {
+    char *name;
+    char *value; /* "" for "?flag" */
+};
+
+/* Who asked, as the ingress's admission identified them (see ingress/request.h). */
+struct lgw_http_caller {
+    char tenant[LGW_NAME_MAX];     /* "" for an admin key */
+    char key_id[LGW_KEY_ID_MAX];  /* "" for keyless dev calls and admin keys */
+    bool admin;                   /* may read every tenant */
+    char principal[LGW_TENANT_MAX];
+};
+
+struct lgw_http_call {
+    const char *method;
+    const char *path;                   /* the whole path, without the query */
+    struct lgw_http_query_pair *query;  /* in the order received; a repeated name appears repeatedly */
+    size_t nquery;
+    struct lgw_http_caller caller;
+    const char *request_id;             /* x-request-id of the answer, for logs */
+    int64_t deadline_ms;                /* monotonic (lgw_mono_ms); past it the client has had a 504 */
+    /* Completes the call: status, content type (NULL: application/json) and body, which the callee takes
+     * (malloc'd, or NULL with len 0). Frees the call. Any thread, exactly once. */
+    void (*done)(struct lgw_http_call *call, int status, const char *content_type, char *body, size_t len);
+};
+
+/* A mounted handler: the ingress calls handle(opaque, call) on an HTTP thread for every request whose path
+ * starts with prefix (and whose method is method; NULL: any). handle must not block (it queues the call for
+ * its own threads) and must eventually call done. auth: the ingress identifies the caller first (401
+ * otherwise); admin: an admin key may call it. The strings and opaque must outlive the ingress. */
+struct lgw_http_mount {
+    const char *method;
+    const char *prefix;
+    bool auth;
+    bool admin;
+    int64_t timeout_ms; /* the call's deadline from its arrival; 0: request_timeout_ms */
+    void (*handle)(void *opaque, struct lgw_http_call *call);
+    void *opaque;
+};
+
+/* Completes call (see done above). */
+static inline void lgw_http_call_done(struct lgw_http_call *call, int status, const char *content_type, char *body,
+                                      size_t len)
+{
+    call->done(call, status, content_type, body, len);
+}
+
+/* The value of the first query pair named name, or NULL. Any thread holding the call. */
+const char *lgw_http_call_query(const struct lgw_http_call *call, const char *name);
+
+#endif
