@@ -1,5 +1,6 @@
 /* db_pg.c - the analytics connection to PostgreSQL (libpq): read-only, statement_timeout, text results. */
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 struct conn {
     PGconn *pg;
     char *url;
-    char options[128];
+    char options[160]; /* the session's settings, run once connected */
 };
 
 static void notice_cb(void *arg, const char *msg)
@@ -26,9 +27,11 @@ static void *pg_open(const char *url, int64_t timeout_ms)
     struct conn *conn = lgw_calloc(1, sizeof(*conn));
     conn->url = lgw_strdup(url);
     /* statement_timeout bounds every query server-side (a client-side cancel would need another thread);
-     * read-only because analytics never writes; work_mem so a month's latency sort stays in memory. */
+     * read-only because analytics never writes; work_mem so a month's latency sort stays in memory. Set
+     * after connecting rather than as connection options, which an `options` in the URL would replace. */
     snprintf(conn->options, sizeof(conn->options),
-             "-c statement_timeout=%lld -c default_transaction_read_only=on -c work_mem=64MB", (long long)timeout_ms);
+             "SET statement_timeout = %lld; SET default_transaction_read_only = on; SET work_mem = '64MB'",
+             (long long)timeout_ms);
     return conn;
 }
 
@@ -52,8 +55,8 @@ static int ensure(struct conn *conn)
         PQfinish(conn->pg);
     static const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
                                        "keepalives_count", "tcp_user_timeout", "application_name",
-                                       "options", "dbname", NULL};
-    const char *vals[] = {"5", "10", "5", "3", "30000", "llmgw-analytics", conn->options, conn->url, NULL};
+                                       "dbname", NULL};
+    const char *vals[] = {"5", "10", "5", "3", "30000", "llmgw-analytics", conn->url, NULL};
     conn->pg = PQconnectdbParams(keys, vals, 1);
     if (!conn->pg) {
         LGW_ERROR("analytics", "postgresql: out of memory");
@@ -68,6 +71,16 @@ static int ensure(struct conn *conn)
         return LGW_ERR(DB);
     }
     PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
+    PGresult *res = PQexec(conn->pg, conn->options);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR("analytics", "postgresql settings: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (!ok) {
+        PQfinish(conn->pg);
+        conn->pg = NULL;
+        return LGW_ERR(DB);
+    }
     return LGW_OK;
 }
 
