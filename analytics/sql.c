@@ -12,6 +12,12 @@
 
 #define FINAL "COALESCE(final, TRUE)"
 
+/* Requests are distinct ids, which PostgreSQL counts by sorting them: in the database's collation that is
+ * strcoll per comparison, twice the time of the "C" (bytewise) order, and equality is the same either way.
+ * SQLite compares bytes already (BINARY). */
+static const char distinct_pg[] = "COUNT(DISTINCT request_id COLLATE \"C\"),";
+static const char distinct_sqlite[] = "COUNT(DISTINCT request_id),";
+
 /* Column expressions of the groups, by enum: the whitelist. day and hour are bucket numbers of UTC time
  * (integer division of epoch ms), formatted by the renderer. */
 static const char *const group_expr[LGW_AN_G__COUNT] = {
@@ -21,9 +27,9 @@ static const char *const group_expr[LGW_AN_G__COUNT] = {
 static const char *const filter_col[LGW_AN_F__COUNT] = {"tenant", "key_id", "user_id", "model", "provider",
                                                         "outcome"};
 
-/* The summary's aggregates, LGW_AN_SUM_REQUESTS .. LGW_AN_SUM_SAVED in order. */
+/* The summary's aggregates, LGW_AN_SUM_REQUESTS .. LGW_AN_SUM_SAVED in order, after the distinct count
+ * (distinct_pg or distinct_sqlite). */
 static const char aggregates[] =
-    "COUNT(DISTINCT request_id),"
     " COALESCE(SUM(CASE WHEN " FINAL " THEN route_attempts ELSE 0 END), 0),"
     " COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_input_tokens), 0),"
     " COALESCE(SUM(cache_write_input_tokens), 0), COALESCE(SUM(cost_nusd), 0),"
@@ -81,9 +87,9 @@ static void summary_pg(const struct lgw_an_query *q, struct lgw_an_sql *sql)
     for (size_t i = 0; i < q->ngroups; i++)
         lgw_buf_printf(&sql->text, "%s AS g%zu, ", group_expr[q->groups[i]], i);
     /* One sort for both percentiles: the two identical aggregate calls are computed once, and
-     * percentile_disc ignores the NULLs of non-final rows. */
-#define PCT "(percentile_disc(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY CASE WHEN " FINAL " THEN latency_ms END))"
-    lgw_buf_printf(&sql->text, "%s, " PCT "[1], " PCT "[2] FROM cost_events", aggregates);
+     * percentile_disc ignores NULL latencies. */
+#define PCT "(percentile_disc(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE " FINAL "))"
+    lgw_buf_printf(&sql->text, "%s %s, " PCT "[1], " PCT "[2] FROM cost_events", distinct_pg, aggregates);
 #undef PCT
     where(q, sql);
     if (q->ngroups) {
@@ -105,7 +111,7 @@ static void summary_sqlite(const struct lgw_an_query *q, struct lgw_an_sql *sql)
     lgw_buf_puts(t, "), agg AS (SELECT ");
     for (size_t i = 0; i < q->ngroups; i++)
         lgw_buf_printf(t, "g%zu, ", i);
-    lgw_buf_printf(t, "%s FROM base", aggregates);
+    lgw_buf_printf(t, "%s %s FROM base", distinct_sqlite, aggregates);
     if (q->ngroups) {
         lgw_buf_puts(t, " GROUP BY ");
         group_list(q, sql, "");
