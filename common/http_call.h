@@ -44,7 +44,8 @@ struct lgw_http_call {
 };
 
 /* A mounted handler: the ingress calls handle(opaque, call) on an HTTP thread for every request whose path
- * starts with prefix (and whose method is method; NULL: any). handle must not block (it queues the call for
+ * starts with prefix and whose method is method (required; another method on the prefix is a 405). The
+ * mount reads no request body. handle must not block (it queues the call for
  * its own threads) and must eventually call done. auth: the ingress identifies the caller first (401
  * otherwise); admin: an admin key may call it. The strings and opaque must outlive the ingress. */
 struct lgw_http_mount {

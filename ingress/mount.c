@@ -44,6 +44,7 @@ struct lgw_mounts *lgw_mounts_new(const struct lgw_http_mount *mounts, size_t n)
     struct lgw_mounts *ms = lgw_calloc(1, sizeof(*ms));
     ms->n = n;
     for (size_t i = 0; i < n; i++) {
+        LGW_ASSERT(mounts[i].method && mounts[i].prefix && mounts[i].handle);
         ms->mounts[i] = mounts[i];
         ms->routes[i] = (struct lgw_route){.method = mounts[i].method, .path = mounts[i].prefix,
                                            .handler = mount_handler, .auth = mounts[i].auth, .body = false,
@@ -67,7 +68,7 @@ const struct lgw_route *lgw_mounts_find(const struct lgw_mounts *ms, const char 
         if (strncmp(path, prefix, strlen(prefix)) != 0)
             continue;
         *same_path = &ms->routes[i];
-        if (!ms->mounts[i].method || strcmp(method, ms->mounts[i].method) == 0)
+        if (strcmp(method, ms->mounts[i].method) == 0)
             return &ms->routes[i];
     }
     return NULL;
@@ -133,7 +134,7 @@ static enum MHD_Result mount_handler(struct lgw_req *req)
     memcpy(mc->path, mount->prefix, plen);
     memcpy(mc->path + plen, req->path_arg, alen + 1);
     lgw_strlcpy(mc->request_id, req->id, sizeof(mc->request_id));
-    call->method = req->route->method ? req->route->method : "GET";
+    call->method = mount->method; /* matched: the request's method is the mount's */
     call->path = mc->path;
     call->request_id = mc->request_id;
     lgw_strlcpy(call->caller.tenant, req->tenant, sizeof(call->caller.tenant));

@@ -21,7 +21,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from conftest import Proc, chat_body, fake_fixture, free_port, wait_for, wait_ready
+from conftest import SANITIZER_MARKERS, Proc, chat_body, fake_fixture, free_port, wait_for, wait_ready
 
 KEY = "sk-fake-test-key"
 GROUPS = ["tenant", "key", "user", "model", "provider", "strategy", "outcome", "day", "hour"]
@@ -328,3 +328,5 @@ def test_dev_keyless(tmp_path):
         assert len(list(csv.reader(io.StringIO(data.decode(), newline="")))) == 2
     finally:
         assert proc.stop() == 0
+        out = proc.output()
+        assert not [m for m in SANITIZER_MARKERS if m in out], out[-4000:]
