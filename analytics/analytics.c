@@ -92,6 +92,15 @@ void lgw_analytics_serve(struct lgw_an_db *db, struct lgw_metrics *m, struct lgw
     rc = lgw_an_db_query(db, &sql, kind == LGW_AN_SUMMARY ? SUMMARY_ROWS_MAX : (size_t)q.limit + 1, &rows);
     if (rc == 0)
         rc = kind == LGW_AN_SUMMARY ? lgw_an_render_summary(&q, &rows, &out) : lgw_an_render_requests(&q, &rows, &out);
+    if (rc == 0 && kind == LGW_AN_REQUESTS && q.csv) {
+        /* CSV has no envelope: the page's position goes in headers, so a CSV export can page too. */
+        char cursor[LGW_AN_CURSOR_MAX];
+        if ((rc = lgw_an_next_cursor(&q, &rows, cursor, sizeof(cursor))) == 0) {
+            lgw_http_call_header(call, "x-llmgw-has-more", cursor[0] ? "true" : "false");
+            if (cursor[0])
+                lgw_http_call_header(call, "x-llmgw-next-cursor", cursor);
+        }
+    }
     lgw_an_sql_cleanup(&sql);
     lgw_an_rows_cleanup(&rows);
     if (m) {

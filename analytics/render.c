@@ -310,18 +310,29 @@ int lgw_an_render_requests(const struct lgw_an_query *q, const struct lgw_an_row
         goto out;
     }
     lgw_buf_puts(out, "],\"next_cursor\":");
-    if (has_more) {
-        char cursor[LGW_AN_CURSOR_MAX];
-        int64_t ts;
-        if ((rc = to_i64(lgw_an_cell(rows, n - 1, LGW_AN_REQ_TS_MS), &ts)) ||
-            (rc = lgw_an_cursor_encode(ts, lgw_an_cell(rows, n - 1, LGW_AN_REQ_EVENT_ID), cursor, sizeof(cursor))))
-            goto out;
+    char cursor[LGW_AN_CURSOR_MAX];
+    if ((rc = lgw_an_next_cursor(q, rows, cursor, sizeof(cursor))))
+        goto out;
+    if (cursor[0])
         lgw_buf_printf(out, "\"%s\"", cursor);
-    } else {
+    else
         lgw_buf_puts(out, "null");
-    }
     rc = lgw_buf_printf(out, ",\"has_more\":%s}", has_more ? "true" : "false");
 out:
     free(r);
     return rc;
+}
+
+int lgw_an_next_cursor(const struct lgw_an_query *q, const struct lgw_an_rows *rows, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    if (rows->nrows <= (size_t)q->limit)
+        return LGW_OK;
+    size_t last = (size_t)q->limit - 1;
+    int64_t ts;
+    const char *event_id = lgw_an_cell(rows, last, LGW_AN_REQ_EVENT_ID);
+    if (to_i64(lgw_an_cell(rows, last, LGW_AN_REQ_TS_MS), &ts) || !event_id ||
+        lgw_an_cursor_encode(ts, event_id, out, outsz))
+        return LGW_ERR(INTERNAL);
+    return LGW_OK;
 }

@@ -14,6 +14,9 @@ int lgw_an_render_summary(const struct lgw_an_query *q, const struct lgw_an_rows
 /* A page of ledger rows (at most q->limit of rows; one more means has_more) into out: JSON
  * {"object":"list","data","next_cursor","has_more"} or CSV (the rows only). Returns 0 or LGW_ERR(INTERNAL). */
 int lgw_an_render_requests(const struct lgw_an_query *q, const struct lgw_an_rows *rows, struct lgw_buf *out);
+/* The page's next cursor into out (LGW_AN_CURSOR_MAX bytes), "" when it is the last page. Returns 0 or
+ * LGW_ERR(INTERNAL). */
+int lgw_an_next_cursor(const struct lgw_an_query *q, const struct lgw_an_rows *rows, char *out, size_t outsz);
 /* num / den as a decimal with 6 fractional digits, rounded half up ("0.333333"), exactly, into out (32
  * bytes); "" (null) when den is 0. */
 void lgw_an_ratio_format(int64_t num, int64_t den, char *out, size_t outsz);

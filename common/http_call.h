@@ -30,6 +30,10 @@ struct lgw_http_caller {
     char principal[LGW_TENANT_MAX];
 };
 
+/* Response headers a handler may add (x-llmgw-next-cursor of a CSV page): at most this many, each name up to
+ * 63 bytes and value up to 255 (longer is cut). */
+#define LGW_HTTP_CALL_HEADERS_MAX 4
+
 struct lgw_http_call {
     const char *method;
     const char *path;                   /* the whole path, without the query */
@@ -38,6 +42,9 @@ struct lgw_http_call {
     struct lgw_http_caller caller;
     const char *request_id;             /* x-request-id of the answer, for logs */
     int64_t deadline_ms;                /* monotonic (lgw_mono_ms); past it the client has had a 504 */
+    char header_names[LGW_HTTP_CALL_HEADERS_MAX][64];
+    char header_values[LGW_HTTP_CALL_HEADERS_MAX][256];
+    size_t nheaders;
     /* Completes the call: status, content type (NULL: application/json) and body, which the callee takes
      * (malloc'd, or NULL with len 0). Frees the call. Any thread, exactly once. */
     void (*done)(struct lgw_http_call *call, int status, const char *content_type, char *body, size_t len);
@@ -65,6 +72,9 @@ static inline void lgw_http_call_done(struct lgw_http_call *call, int status, co
     call->done(call, status, content_type, body, len);
 }
 
+/* Adds a response header to send with done's answer; ignored past LGW_HTTP_CALL_HEADERS_MAX. The thread
+ * holding the call. */
+void lgw_http_call_header(struct lgw_http_call *call, const char *name, const char *value);
 /* The value of the first query pair named name, or NULL. Any thread holding the call. */
 const char *lgw_http_call_query(const struct lgw_http_call *call, const char *name);
 

@@ -83,6 +83,13 @@ static void call_done(struct lgw_http_call *call, int status, const char *conten
         LGW_ASSERT(taken == req); /* the map hands out the request of that id only */
         /* Before lgw_req_complete: its lock publishes the answer to the HTTP thread that queues it. */
         lgw_strlcpy(req->content_type, content_type ? content_type : "", sizeof(req->content_type));
+        struct lgw_buf h;
+        lgw_buf_init(&h, 0);
+        for (size_t i = 0; i < call->nheaders; i++) { /* NULs included: the pairs' separators */
+            lgw_buf_append(&h, call->header_names[i], strlen(call->header_names[i]) + 1);
+            lgw_buf_append(&h, call->header_values[i], strlen(call->header_values[i]) + 1);
+        }
+        req->extra_headers = lgw_buf_take(&h, &req->extra_len);
         lgw_req_complete(req, status, body, len);
         lgw_req_unref(taken); /* the map's reference */
     } else {

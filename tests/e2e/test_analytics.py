@@ -193,6 +193,18 @@ def test_summary_matches_what_was_sent_and_sql(cluster, gw):
     crows = list(csv.DictReader(io.StringIO(data.decode(), newline="")))
     assert status == 200 and {r["tenant"] for r in crows} == {"globex"}
     assert len(crows) == sum(1 for s in sent if s["tenant"] == "globex")
+    # CSV pages too: the position is in x-llmgw-has-more / x-llmgw-next-cursor
+    got, cursor = [], None
+    while True:
+        params = rng + [("format", "csv"), ("limit", "3")] + ([("cursor", cursor)] if cursor else [])
+        status, headers, data = get(port, "/v1/analytics/requests", params, keys["admin"])
+        assert status == 200
+        got += [r["event_id"] for r in csv.DictReader(io.StringIO(data.decode(), newline=""))]
+        if headers["x-llmgw-has-more"] == "false":
+            assert "x-llmgw-next-cursor" not in headers
+            break
+        cursor = headers["x-llmgw-next-cursor"]
+    assert got == [r["event_id"] for r in page["data"]]
 
 
 def test_access_and_bad_input(cluster, gw):
