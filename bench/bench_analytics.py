@@ -2,12 +2,13 @@
 """The analytics summary over a ledger of 1,000,000 cost events in PostgreSQL, through the real HTTP API.
 
 Starts `llmgw dev` with database_url on a fresh PostgreSQL database (the ledger creates the table, its
-indexes and views; dev needs no Kafka), fills cost_events with generate_series (1,000,000 rows in one month:
+indexes and views; dev needs no Kafka), fills cost_events with generate_series (1,000,000 rows over DAYS days ending with the month queried:
 50 tenants, 1,000 users, 10 models, one in ten events non-final), ANALYZEs, warms up, then times each query
 N times over one keep-alive connection and prints one JSON object (exact p50/p90/max per query, and the
 EXPLAIN ANALYZE of the plain month summary). Not a test: speed lives here, never in assertions.
 
-Usage: bench_analytics.py PG_URL [N]   (PG_URL: a server where this may create and drop a database;
+Usage: bench_analytics.py PG_URL [N [DAYS]]   (DAYS: the events are spread over the DAYS days that end with
+the month queried, default 30: all of them in that month; 360: a year's ledger, one twelfth in the month; PG_URL: a server where this may create and drop a database;
 LLMGW_BIN: the binary, default build/llmgw). Writes bench/results/analytics-<time>.json."""
 import http.client
 import json
@@ -25,6 +26,7 @@ import psycopg2
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MONTH_FROM, MONTH_TO = "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"
 FROM_MS, DAY_MS = 1793491200000, 86400000
+TO_MS = FROM_MS + 30 * DAY_MS
 
 FILL = f"""
 INSERT INTO cost_events (event_id, request_id, tenant, key_id, user_id, provider, model, kind, input_tokens,
@@ -35,7 +37,7 @@ SELECT 'ev' || g, 'rq' || (g / 10 * 10 + CASE WHEN g % 10 = 0 THEN 1 ELSE 0 END)
   'model-' || (g % 10), 'chat', 100 + g % 900, 10 + g % 300, g % 7 * 10, 0, 1000 + (g * 7919) % 500000,
   g % 211 <> 0, g % 10 = 0, 50 + (g * 104729) % 4000, CASE WHEN g % 53 = 0 THEN 500 WHEN g % 89 = 0 THEN 499
   ELSE 200 END, CASE WHEN g % 53 = 0 THEN 'error' WHEN g % 89 = 0 THEN 'cancelled' ELSE 'ok' END, g % 17 = 0,
-  false, 1, 'cost', 'w1', {FROM_MS} + (g::bigint * 2592) % (30::bigint * {DAY_MS}), 1 + (g % 23 = 0)::int,
+  false, 1, 'cost', 'w1', {{start}} + (g * 7919) % 1000000 * {{step}}, 1 + (g % 23 = 0)::int,
   g % 10 <> 0, 'rq' || g
 FROM generate_series(1::bigint, 1000000) AS g
 """
@@ -58,6 +60,8 @@ def free_port():
 
 def main():
     base, n = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    days = int(sys.argv[3]) if len(sys.argv) > 3 else 30
+    step = days * DAY_MS // 1000000  # ms between consecutive event times
     name = "bench_" + uuid.uuid4().hex[:8]
     admin = psycopg2.connect(base)
     admin.autocommit = True
@@ -82,11 +86,14 @@ def main():
         db.autocommit = True
         cur = db.cursor()
         t0 = time.perf_counter()
-        cur.execute(FILL)
+        cur.execute(FILL.format(start=TO_MS - days * DAY_MS, step=step))
         cur.execute("ANALYZE cost_events")
         fill_s = time.perf_counter() - t0
+        cur.execute("SELECT count(*) FROM cost_events WHERE ts_ms >= %s AND ts_ms < %s", (FROM_MS, TO_MS))
+        in_month = cur.fetchone()[0]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        out = {"rows": 1000000, "fill_s": round(fill_s, 1), "runs": n, "queries": {}}
+        out = {"rows": 1000000, "days": days, "rows_in_month": 0, "fill_s": round(fill_s, 1), "runs": n, "queries": {}}
+        out["rows_in_month"] = in_month
         for label, params in QUERIES.items():
             path = ("/v1/analytics/requests" if label.startswith("requests") else "/v1/analytics/summary") + "?" + \
                 urllib.parse.urlencode(params)
@@ -109,11 +116,11 @@ def main():
         cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT COUNT(DISTINCT request_id COLLATE \"C\"),"
                     " SUM(cost_nusd), percentile_disc(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY latency_ms)"
                     " FILTER (WHERE COALESCE(final, TRUE)) FROM cost_events WHERE ts_ms >= %s AND ts_ms < %s",
-                    (FROM_MS, FROM_MS + 30 * DAY_MS))
+                    (FROM_MS, TO_MS))
         out["explain_month_total"] = [r[0] for r in cur.fetchall()]
         cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT event_id FROM cost_events WHERE ts_ms >= %s"
                     " AND ts_ms < %s AND (ts_ms, event_id) < (%s, 'ev5') ORDER BY ts_ms DESC, event_id DESC LIMIT 101",
-                    (FROM_MS, FROM_MS + 30 * DAY_MS, FROM_MS + 20 * DAY_MS))
+                    (FROM_MS, TO_MS, FROM_MS + 20 * DAY_MS))
         out["explain_requests_page"] = [r[0] for r in cur.fetchall()]
         db.close()
         print(json.dumps(out, indent=1))
