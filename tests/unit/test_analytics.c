@@ -535,6 +535,29 @@ static void test_requests_pages(void **state)
     json_decref(j);
 }
 
+/* A statement past the timeout is stopped and says so (504), on either database; the connection works after. */
+static void test_statement_timeout(void **state)
+{
+    struct fixture *fx = fixture(state);
+    struct lgw_an_db *db;
+    assert_int_equal(lgw_an_db_open(fx->url, 100, &db), 0);
+    struct lgw_an_sql sql = {.pg = fx->be == PG};
+    lgw_buf_init(&sql.text, 0);
+    lgw_buf_puts(&sql.text, fx->be == PG ? "SELECT pg_sleep(2)"
+                                         : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+                                           " SELECT count(*) FROM c");
+    struct lgw_an_rows rows;
+    assert_int_equal(lgw_an_db_query(db, &sql, 10, &rows), LGW_ERR(TIMEOUT));
+    lgw_buf_reset(&sql.text);
+    lgw_buf_puts(&sql.text, "SELECT count(*) FROM cost_events");
+    assert_int_equal(lgw_an_db_query(db, &sql, 10, &rows), 0);
+    assert_string_equal(lgw_an_cell(&rows, 0, 0), "0");
+    lgw_an_rows_cleanup(&rows);
+    assert_int_equal(lgw_an_db_query(db, &sql, 0, &rows), LGW_ERR(TOO_LARGE)); /* past max_rows */
+    lgw_buf_cleanup(&sql.text);
+    lgw_an_db_close(db);
+}
+
 int main(void)
 {
 #define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, (void *)(intptr_t)SQLITE), \
@@ -550,6 +573,7 @@ int main(void)
         BOTH(test_summary_figures),
         BOTH(test_percentiles_nearest_rank),
         BOTH(test_requests_pages),
+        BOTH(test_statement_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
