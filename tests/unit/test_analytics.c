@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "analytics/analytics.h"
@@ -22,7 +24,10 @@
 #include "analytics/render.h"
 #include "analytics/sql.h"
 #include "common/buf.h"
+#include "common/clock.h"
+#include "common/config.h"
 #include "common/envelope.h"
+#include "common/metrics.h"
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
 
@@ -558,6 +563,94 @@ static void test_statement_timeout(void **state)
     lgw_an_db_close(db);
 }
 
+/* The pool's queue: one thread blocked on a locked database, a queue of one; of three calls one or two are
+ * answered 503 at once (which depends on when the thread takes the first), never none, and the rest are
+ * answered once the lock goes. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static int pool_status[3];
+
+static void pool_done(struct lgw_http_call *call, int status, const char *ct, char *body, size_t len)
+{
+    (void)ct;
+    (void)len;
+    free(body);
+    pthread_mutex_lock(&pool_lock);
+    pool_status[call->request_id[0] - '0'] = status;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static int pool_count(int status)
+{
+    int n = 0;
+    pthread_mutex_lock(&pool_lock);
+    for (int i = 0; i < 3; i++)
+        n += pool_status[i] == status;
+    pthread_mutex_unlock(&pool_lock);
+    return n;
+}
+
+static void test_pool_queue_limit(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/llmgw-anpool-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/l.db", dir);
+    char url[80];
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    struct lgw_ledger_db *ldb; /* the ledger's table */
+    assert_int_equal(lgw_ledger_db_open(url, &ldb), 0);
+    lgw_ledger_db_close(ldb);
+    sqlite3 *lock;
+    /* Back to a rollback journal (the ledger sets WAL): there an exclusive transaction keeps readers out. */
+    assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE;", NULL, NULL, NULL), SQLITE_OK);
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    cfg.analytics_db_pool = 1;
+    cfg.analytics_queue_max = 1;
+    cfg.analytics_timeout_ms = 20000;
+    snprintf(cfg.database_url, sizeof(cfg.database_url), "sqlite:%s", path);
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_analytics *an;
+    assert_int_equal(lgw_analytics_new(&cfg, m, &an), 0);
+    struct lgw_http_mount mount = lgw_analytics_mount(an);
+    struct lgw_http_call calls[3];
+    static const char *const ids[] = {"0", "1", "2"};
+    for (int i = 0; i < 3; i++) {
+        memset(&calls[i], 0, sizeof(calls[i]));
+        calls[i].method = "GET";
+        calls[i].path = "/v1/analytics/summary";
+        calls[i].request_id = ids[i];
+        calls[i].caller.admin = true;
+        calls[i].deadline_ms = lgw_mono_ms() + 60000;
+        calls[i].done = pool_done;
+        mount.handle(mount.opaque, &calls[i]);
+    }
+    /* The first is always queued (the queue was empty) and then blocked; the second is refused unless the thread
+     * had taken the first already, and then the third is: one or two 503s, never none. */
+    int refused = pool_count(503);
+    assert_true(refused == 1 || refused == 2);
+    assert_int_equal(pool_count(0), 3 - refused); /* the others wait */
+    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(lock);
+    int64_t until = lgw_mono_ms() + 30000;
+    while (pool_count(0) > 0 && lgw_mono_ms() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(pool_count(200), 3 - refused);
+    lgw_analytics_free(an); /* joins the thread: its writes are seen below */
+    assert_int_equal(pool_status[0], 200);
+    lgw_metrics_free(m);
+    lgw_config_cleanup(&cfg);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/l.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/l.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
 #define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, (void *)(intptr_t)SQLITE), \
@@ -574,6 +667,7 @@ int main(void)
         BOTH(test_percentiles_nearest_rank),
         BOTH(test_requests_pages),
         BOTH(test_statement_timeout),
+        cmocka_unit_test(test_pool_queue_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
