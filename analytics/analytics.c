@@ -111,12 +111,13 @@ void lgw_analytics_serve(struct lgw_an_db *db, struct lgw_metrics *m, struct lgw
     }
     if (rc) {
         lgw_buf_cleanup(&out);
-        const char *why = rc == LGW_ERR(TIMEOUT)      ? "The query ran past analytics_timeout_ms; ask for a shorter range "
-                                                        "or fewer groups."
-                          : rc == LGW_ERR(TOO_LARGE) ? "The answer has too many groups; ask for a shorter range or "
-                                                        "fewer groups."
-                          : rc == LGW_ERR(DB)        ? "The ledger database could not be read; try again later."
-                                                      : NULL;
+        const char *why = NULL;
+        if (rc == LGW_ERR(TIMEOUT))
+            why = "The query ran past analytics_timeout_ms; ask for a shorter range or fewer groups.";
+        else if (rc == LGW_ERR(TOO_LARGE))
+            why = "The answer has too many groups; ask for a shorter range or fewer groups.";
+        else if (rc == LGW_ERR(DB))
+            why = "The ledger database could not be read; try again later.";
         LGW_LOG(LGW_LOG_WARN, "analytics", call->request_id, call->caller.tenant, "%s: %s", label, lgw_err_name(rc));
         answer_error(call, rc == LGW_ERR(TOO_LARGE) ? LGW_ERR(INVALID) : rc, why, NULL);
         return;
@@ -180,7 +181,8 @@ int lgw_analytics_new(const struct lgw_config *cfg, struct lgw_metrics *m, struc
     an->dbs = lgw_calloc((size_t)cfg->analytics_db_pool, sizeof(*an->dbs));
     an->threads = lgw_calloc((size_t)cfg->analytics_db_pool, sizeof(*an->threads));
     an->args = lgw_calloc((size_t)cfg->analytics_db_pool, sizeof(*an->args));
-    lgw_metrics_declare(m, "llmgw_analytics_queries_total", LGW_METRIC_COUNTER, "Analytics queries by endpoint and status.");
+    lgw_metrics_declare(m, "llmgw_analytics_queries_total", LGW_METRIC_COUNTER,
+                        "Analytics queries by endpoint and status.");
     lgw_metrics_declare(m, "llmgw_analytics_query_duration_seconds", LGW_METRIC_HISTOGRAM,
                         "Analytics query time on its pool thread (statement and rendering).");
     lgw_metrics_declare(m, "llmgw_analytics_rejected_total", LGW_METRIC_COUNTER,

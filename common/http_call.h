@@ -24,10 +24,10 @@ struct lgw_http_query_pair {
 
 /* Who asked, as the ingress's admission identified them (see ingress/request.h). */
 struct lgw_http_caller {
-    char tenant[LGW_NAME_MAX];     /* "" for an admin key */
-    char key_id[LGW_KEY_ID_MAX];  /* "" for keyless dev calls and admin keys */
-    bool admin;                   /* may read every tenant */
-    char principal[LGW_TENANT_MAX];
+    char tenant[LGW_NAME_MAX];      /* "" for an admin key */
+    char key_id[LGW_KEY_ID_MAX];    /* "" for keyless dev calls and admin keys */
+    bool admin;                     /* may read every tenant */
+    char principal[LGW_TENANT_MAX]; /* who asked, for audit: the admin key's name, else the tenant */
 };
 
 /* Response headers a handler may add (x-llmgw-next-cursor of a CSV page): at most this many, each name up to
@@ -51,10 +51,10 @@ struct lgw_http_call {
 };
 
 /* A mounted handler: the ingress calls handle(opaque, call) on an HTTP thread for every request whose path
- * starts with prefix and whose method is method (required; another method on the prefix is a 405). The
- * mount reads no request body. handle must not block (it queues the call for
- * its own threads) and must eventually call done. auth: the ingress identifies the caller first (401
- * otherwise); admin: an admin key may call it. The strings and opaque must outlive the ingress. */
+ * starts with prefix and whose method is method (required; another method on the prefix is a 405), after the
+ * ingress's own route table found nothing. No request body is read. handle must not block (it queues the call
+ * for threads of its own) and must see that done is called once. auth: the ingress identifies the caller first
+ * (401 otherwise); admin: an admin key may call it (else 403). The strings and opaque must outlive the ingress. */
 struct lgw_http_mount {
     const char *method;
     const char *prefix;

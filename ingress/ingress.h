@@ -2,7 +2,7 @@
  * and answers each client from this instance's own reply topic (read with assign(), never a group).
  *
  * Routes: POST /v1/chat/completions and /v1/chat, POST /v1/embeddings, GET /v1/models, GET /healthz,
- * /readyz, /metrics. */
+ * /readyz, /metrics; and whatever is mounted (lgw_ingress_new_mounted: /v1/analytics/ from analytics/). */
 #ifndef LGW_INGRESS_H
 #define LGW_INGRESS_H
 

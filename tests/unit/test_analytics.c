@@ -347,11 +347,12 @@ static void row(struct lgw_buf *sql, const char *event_id, const char *request_i
                 int64_t latency, int attempts, bool estimated, bool known, bool hit)
 {
     lgw_buf_printf(sql,
-                   "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
-                   " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
-                   " rerun, attempt, strategy, worker, ts_ms, route_attempts, final, cost_estimated,"
-                   " cache_write_input_tokens, key_id) VALUES ('%s', '%s', '%s', 'u1', 'openai', '%s', 'chat', 10, 5, 2,"
-                   " %lld, %s, %lld, %d, '%s', %s, FALSE, 1, 'cost', 'w', %lld, %d, %s, %s, 1, NULL);",
+                   "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind,"
+                   " input_tokens, output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status,"
+                   " outcome, cache_hit, rerun, attempt, strategy, worker, ts_ms, route_attempts, final,"
+                   " cost_estimated, cache_write_input_tokens, key_id) VALUES ('%s', '%s', '%s', 'u1', 'openai', '%s',"
+                   " 'chat', 10, 5, 2, %lld, %s, %lld, %d, '%s', %s, FALSE, 1, 'cost', 'w', %lld, %d, %s, %s, 1,"
+                   " NULL);",
                    event_id, request_id, tenant, model, (long long)cost, known ? "TRUE" : "FALSE", (long long)latency,
                    status, outcome, hit ? "TRUE" : "FALSE", (long long)ts, attempts, final,
                    estimated ? "TRUE" : "FALSE");
