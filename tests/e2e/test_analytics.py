@@ -142,6 +142,12 @@ def test_summary_matches_what_was_sent_and_sql(cluster, gw):
     assert (row["input_tokens"], row["output_tokens"], row["attempts"]) == (inp, out, attempts)
     assert row["latency_ms"]["p50"] == p50
     assert sum(s["input"] for s in sent if s["cache"] != "hit" and s["status"] == 200) <= inp
+    # the analysts' views say the same (this test's database holds these events only)
+    cur.execute("SELECT sum(cost_usd), sum(requests) FROM analytics_daily_spend")
+    view_cost, view_requests = cur.fetchone()
+    assert view_cost == Decimal(row["cost_usd"]) and view_requests == row["requests"]
+    cur.execute("SELECT sum(cost_usd) FROM analytics_top_users")
+    assert cur.fetchone()[0] == Decimal(row["cost_usd"])
 
     # every group alone adds up to the total; several at once (repeated and comma-separated) too
     for g in GROUPS:
