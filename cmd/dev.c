@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analytics/analytics.h"
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
@@ -68,6 +69,7 @@ int lgw_role_dev(struct lgw_config *cfg)
     struct lgw_worker *w = NULL;
     struct lgw_ledger *l = NULL;
     struct lgw_ingress *ing = NULL;
+    struct lgw_analytics *an = NULL;
     struct role_thread wt = {0}, lt = {0};
     bool wt_started = false, lt_started = false;
 
@@ -95,7 +97,11 @@ int lgw_role_dev(struct lgw_config *cfg)
     lt_started = wt_started = true;
     /* /readyz also asks the worker and the ledger. */
     const struct lgw_ingress_ready_check checks[] = {{lgw_worker_ready_cb, w}, {lgw_ledger_ready_cb, l}};
-    if ((rc = lgw_ingress_new(cfg, m, checks, 2, &ing)))
+    /* Analytics reads the SQLite ledger the ledger thread writes (opened above, so the file exists). */
+    if ((rc = lgw_analytics_new(cfg, m, &an)))
+        goto out;
+    struct lgw_http_mount mount = lgw_analytics_mount(an);
+    if ((rc = lgw_ingress_new_mounted(cfg, m, checks, 2, &mount, 1, &ing)))
         goto out;
     LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, echo provider)",
              cfg->listen_addr, (long long)cfg->port, cfg->database_url);
@@ -122,6 +128,7 @@ out:
         pthread_join(lt.thread, NULL);
     }
     lgw_ledger_free(l);
+    lgw_analytics_free(an); /* after the drain, before the ingress it answers through is freed */
     lgw_ingress_free(ing);
     lgw_metrics_free(m);
     if (mcluster)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analytics/analytics.h"
 #include "common/auth.h"
 #include "common/config.h"
 #include "common/errors.h"
@@ -29,12 +30,20 @@ int lgw_role_ingress(struct lgw_config *cfg)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_ingress *ing = NULL;
-    int rc = lgw_ingress_new(cfg, m, NULL, 0, &ing);
+    struct lgw_analytics *an = NULL;
+    /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
+    int rc = lgw_analytics_new(cfg, m, &an);
+    if (rc == 0) {
+        struct lgw_http_mount mount = lgw_analytics_mount(an);
+        rc = lgw_ingress_new_mounted(cfg, m, NULL, 0, &mount, 1, &ing);
+    }
     if (rc == 0) {
         wait_for_stop();
         LGW_INFO("main", "stopping: draining the ingress");
         lgw_ingress_drain(ing);
     }
+    /* After the drain (no new calls), before the ingress is freed (calls in flight are done against it). */
+    lgw_analytics_free(an);
     lgw_ingress_free(ing);
     lgw_metrics_free(m);
     return rc ? 1 : 0;

@@ -95,6 +95,14 @@ static const struct opt opts[] = {
       "Open provider connections of one event loop in all (each streamed call holds one)."),
     I(ledger_batch_max, "LLMGW_LEDGER_BATCH_MAX", "500", 1, 100000, "Most cost events per ledger transaction."),
     I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000, "Longest wait to fill a ledger batch."),
+    I(analytics_db_pool, "LLMGW_ANALYTICS_DB_POOL", "2", 1, 64,
+      "Threads (each with its own database connection) that serve /v1/analytics/* in each ingress, off the HTTP "
+      "threads; `database_url` is the ledger database they read."),
+    I(analytics_timeout_ms, "LLMGW_ANALYTICS_TIMEOUT_MS", "5000", 100, 600000,
+      "Longest one analytics statement may run (PostgreSQL statement_timeout, SQLite progress-handler deadline); "
+      "past it the answer is 504. A call's deadline is twice this plus a second (queue wait and statement)."),
+    I(analytics_queue_max, "LLMGW_ANALYTICS_QUEUE_MAX", "64", 1, 100000,
+      "Analytics calls that may wait for a pool thread; beyond it the answer is 503 at once."),
     I(shutdown_grace_ms, "LLMGW_SHUTDOWN_GRACE_MS", "10000", 0, 600000,
       "On SIGTERM, how long in-flight work may take to finish before it is cut off."),
     S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),

@@ -99,6 +99,9 @@ struct lgw_config {
     int64_t limit_window_ms;
     char limit_redis_down[16];
     int64_t budget_warn_pct;
+    int64_t analytics_db_pool;
+    int64_t analytics_timeout_ms;
+    int64_t analytics_queue_max;
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;

@@ -22,6 +22,7 @@
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
 #include "ingress/jobs.h"
+#include "ingress/mount.h"
 #include "ingress/replies.h"
 #include "ingress/routes.h"
 #include "ingress/sse.h"
@@ -43,6 +44,14 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
     const struct lgw_route *same_path;
     const char *arg;
     req->route = lgw_route_find(method, url, &same_path, &arg);
+    if (!req->route && !same_path) { /* the table wins; a mount serves only what it leaves */
+        req->route = lgw_mounts_find(ing->mounts, method, url, &same_path);
+        if (same_path) {
+            arg = url + strlen(same_path->path);
+            if (strlen(arg) >= sizeof(req->path_arg)) /* no mounted path is that long */
+                req->route = NULL;
+        }
+    }
     if (same_path) {
         req->route_label = same_path->path; /* static: the label outlives MHD's url */
         if (same_path->dialect) /* a 405 on /v1/messages is answered as Anthropic answers one */
@@ -84,7 +93,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (req->done) { /* resumed after the reply, the deadline or a failure */
         if (req->stream_started)
             return lgw_sse_queue(req);
-        return lgw_req_queue(req, NULL);
+        return lgw_req_queue(req, req->content_type[0] ? req->content_type : NULL);
     }
     if (*upload_data_size) {
         /* Errors found early are answered once the body is read: answering mid-upload makes MHD close the
@@ -212,11 +221,20 @@ _Static_assert(sizeof(((struct lgw_ingress *)0)->extra_ready) / sizeof(struct lg
 int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const struct lgw_ingress_ready_check *checks,
                     int nchecks, struct lgw_ingress **out)
 {
+    return lgw_ingress_new_mounted(cfg, m, checks, nchecks, NULL, 0, out);
+}
+
+int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
+                            const struct lgw_ingress_ready_check *checks, int nchecks,
+                            const struct lgw_http_mount *mounts, size_t nmounts, struct lgw_ingress **out)
+{
     int rc;
     *out = NULL;
-    if (nchecks < 0 || nchecks > LGW_INGRESS_READY_CHECKS_MAX)
+    if (nchecks < 0 || nchecks > LGW_INGRESS_READY_CHECKS_MAX || nmounts > LGW_INGRESS_MOUNTS_MAX)
         return LGW_ERR(INTERNAL);
     struct lgw_ingress *ing = lgw_calloc(1, sizeof(*ing));
+    /* Before start_http, like the checks: the HTTP threads read the table without a lock. */
+    ing->mounts = lgw_mounts_new(mounts, nmounts);
     ing->cfg = cfg;
     ing->m = m;
     /* Before start_http: the HTTP threads read the checks without a lock. (They were once added after the
@@ -349,6 +367,7 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_budgets_free(ing->budgets);
     lgw_spend_free(ing->spend);
     lgw_redis_free(ing->redis);
+    lgw_mounts_free(ing->mounts);
     free(ing);
 }
 

@@ -2,13 +2,14 @@
  * and answers each client from this instance's own reply topic (read with assign(), never a group).
  *
  * Routes: POST /v1/chat/completions and /v1/chat, POST /v1/embeddings, GET /v1/models, GET /healthz,
- * /readyz, /metrics. */
+ * /readyz, /metrics; and whatever is mounted (lgw_ingress_new_mounted: /v1/analytics/ from analytics/). */
 #ifndef LGW_INGRESS_H
 #define LGW_INGRESS_H
 
 #include <stdbool.h>
 
 #include "common/config.h"
+#include "common/http_call.h"
 #include "common/metrics.h"
 
 struct lgw_ingress;
@@ -27,6 +28,14 @@ struct lgw_ingress_ready_check {
  * *out is owned by the caller (lgw_ingress_free). Main thread. */
 int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const struct lgw_ingress_ready_check *checks,
                     int nchecks, struct lgw_ingress **out);
+/* lgw_ingress_new with mounted handlers (common/http_call.h): requests whose path starts with a mount's prefix
+ * (and that no route of the table serves) are handed to it, off the HTTP threads' hands once queued. mounts
+ * (nmounts, at most 8) are copied before the server starts; what they point to must outlive the ingress, and
+ * every call handed to a mount must be done before lgw_ingress_free (drain, then stop the mount's threads,
+ * then free). Main thread. */
+int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
+                            const struct lgw_ingress_ready_check *checks, int nchecks,
+                            const struct lgw_http_mount *mounts, size_t nmounts, struct lgw_ingress **out);
 /* Drains: stops accepting connections, waits (up to shutdown_grace_ms) for waiting requests to be
  * answered, answers the rest with 503, and stops the server. Call once, from the main thread. */
 void lgw_ingress_drain(struct lgw_ingress *ing);

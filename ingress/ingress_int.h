@@ -3,7 +3,7 @@
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
  *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
- *   routes <- jobs, info, count_tokens ; ingress <- routes, replies */
+ *   routes <- jobs, info, count_tokens ; mount <- routes, pending ; ingress <- routes, mount, replies */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 
@@ -17,6 +17,8 @@
 #include "common/log_limit.h"
 #include "common/metrics.h"
 #include "ingress/pending.h"
+
+struct lgw_mounts;
 
 struct lgw_ready_check {
     bool (*cb)(void *opaque);
@@ -48,6 +50,7 @@ struct lgw_ingress {
     struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */
     struct lgw_spend *spend;     /* the spend topic read into memory (its reader thread writes it) */
     struct lgw_budgets *budgets; /* USD budgets, checked by admission.c against spend */
+    struct lgw_mounts *mounts; /* mount.c; set before the server starts, read-only after; NULL: none */
 };
 
 #endif

@@ -60,6 +60,7 @@ void lgw_req_unref(struct lgw_req *req)
     lgw_dialect_stream_cleanup(&req->ds);
     pthread_mutex_destroy(&req->lock);
     free(req->resp);
+    free(req->extra_headers);
     free(req);
 }
 
@@ -232,6 +233,11 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
     }
     rate_limit_headers(req, resp);
+    for (size_t off = 0; off < req->extra_len;) {
+        const char *name = req->extra_headers + off, *value = name + strlen(name) + 1;
+        MHD_add_response_header(resp, name, value);
+        off = (size_t)(value + strlen(value) + 1 - req->extra_headers);
+    }
 }
 
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)

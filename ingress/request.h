@@ -51,6 +51,9 @@ struct lgw_req {
     int status;
     char *resp;
     size_t resp_len;
+    char content_type[64]; /* the answer's Content-Type when not application/json (a mounted call's CSV) */
+    char *extra_headers;   /* a mounted call's own response headers: "name\0value\0" pairs, extra_len bytes */
+    size_t extra_len;
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
     /* The route the worker took, for the x-llmgw-* headers (empty until a reply says). */

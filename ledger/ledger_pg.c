@@ -45,6 +45,25 @@ static const char schema[] =
     "DROP VIEW IF EXISTS cost_events_usd;"
     "CREATE VIEW cost_events_usd AS"
     " SELECT *, (cost_nusd::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd FROM cost_events;"
+    /* Analytics (docs/ANALYTICS.md): time-range scans and the request list's keyset order (ts_ms DESC,
+     * event_id DESC) read this index; per-tenant ranges read cost_events_tenant_ts. */
+    "CREATE INDEX IF NOT EXISTS cost_events_ts_event ON cost_events(ts_ms, event_id);"
+    /* Views for analysts (psql, BI tools): a request's spend is all its events; NULL final is an old row's
+     * only event. Dollars are NUMERIC from integer nano-dollars, never floats. Days are UTC. */
+    "CREATE OR REPLACE VIEW analytics_daily_spend AS"
+    " SELECT (to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC')::date AS day, tenant, key_id, model,"
+    " COUNT(DISTINCT request_id) AS requests, COALESCE(SUM(input_tokens), 0) AS input_tokens,"
+    " COALESCE(SUM(output_tokens), 0) AS output_tokens,"
+    " (SUM(cost_nusd)::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd,"
+    " (SUM(CASE WHEN cost_estimated THEN cost_nusd ELSE 0 END)::NUMERIC / 1000000000)::NUMERIC(20,9)"
+    " AS estimated_cost_usd"
+    " FROM cost_events GROUP BY 1, 2, 3, 4;"
+    "CREATE OR REPLACE VIEW analytics_top_users AS"
+    " SELECT tenant, user_id, COUNT(DISTINCT request_id) AS requests,"
+    " COALESCE(SUM(input_tokens), 0) + COALESCE(SUM(output_tokens), 0) AS tokens,"
+    " (SUM(cost_nusd)::NUMERIC / 1000000000)::NUMERIC(20,9) AS cost_usd"
+    " FROM cost_events WHERE ts_ms >= (EXTRACT(EPOCH FROM now() - INTERVAL '30 days') * 1000)::BIGINT"
+    " GROUP BY tenant, user_id ORDER BY cost_usd DESC;"
     "COMMIT;";
 
 static const char insert_sql[] =

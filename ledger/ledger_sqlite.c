@@ -21,7 +21,9 @@ static const char schema[] =
     " cache_hit INTEGER, rerun INTEGER NOT NULL, attempt INTEGER, strategy TEXT,"
     " worker TEXT, ts_ms INTEGER NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
-    "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);";
+    "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
+    /* Analytics: time ranges and the request list's keyset order (ts_ms DESC, event_id DESC). */
+    "CREATE INDEX IF NOT EXISTS cost_events_ts_event ON cost_events(ts_ms, event_id);";
 
 /* rerun: this execution repeats an earlier one of the same request (an event of another run_id exists),
  * checked in the same transaction.
