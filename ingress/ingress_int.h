@@ -3,7 +3,7 @@
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
  *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
- *   routes <- jobs, info, count_tokens ; ingress <- routes, replies */
+ *   routes <- jobs, info, count_tokens, admin ; ingress <- routes, replies, admin */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 
@@ -46,6 +46,18 @@ struct lgw_ingress {
     struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
     struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
     struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */
+    /* Tenant keys and settings (tenancy/tenancy.h), kept current by tenants_reader from the tenants topic;
+     * the ingress is not ready until the reader has caught up, so a revoked key is never let in by an
+     * instance that has not yet read the revocation. */
+    struct lgw_tenancy *tenancy;
+    struct lgw_kv_reader *tenants_reader;
+    /* The admin API's own producer (admin.c): an admin change waits for its delivery with rd_kafka_flush,
+     * which on the shared producer would also wait for every job in flight. admin_lock serialises changes,
+     * so two admins editing one record cannot interleave read-modify-write. */
+    rd_kafka_t *admin_producer;
+    pthread_mutex_t admin_lock;
+    bool admin_init; /* lgw_admin_start ran (admin_lock exists) */
+    char topic_tenants[LGW_TOPIC_MAX], topic_audit[LGW_TOPIC_MAX];
 };
 
 #endif
