@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
+#include "ledger/audit.h"
 #include "ledger/ledger.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -60,13 +61,18 @@ int lgw_role_ledger(struct lgw_config *cfg)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_ledger *l = NULL;
+    struct lgw_audit *audit = NULL;
     struct lgw_opsrv *ops = NULL;
     int rc = lgw_ledger_new(cfg, m, &l);
+    /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
+    if (rc == 0)
+        rc = lgw_audit_start(cfg, &audit);
     if (rc == 0 && cfg->ops_port)
         rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_ledger_ready_cb, l, &ops);
     if (rc == 0)
         rc = lgw_ledger_run(l, &lgw_stop_requested);
     lgw_opsrv_stop(ops);
+    lgw_audit_stop(audit);
     lgw_ledger_free(l);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
