@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/auth.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
@@ -76,25 +75,4 @@ int lgw_role_ledger(struct lgw_config *cfg)
     lgw_ledger_free(l);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
-}
-
-int lgw_cmd_keys_new(const char *tenant)
-{
-    /* The rule the tenant-key parser applies: a name it would refuse must not get a key. */
-    const char *why;
-    if (lgw_config_check_tenant(tenant, strlen(tenant), &why)) {
-        fprintf(stderr, "llmgw: invalid tenant name '%s': %s\n", tenant, why);
-        return 2;
-    }
-    char key[128], hex[65];
-    if (lgw_auth_new_key(key, sizeof(key), hex)) {
-        fprintf(stderr, "llmgw: could not generate a key\n");
-        return 1;
-    }
-    printf("key: %s\nsha256: %s\n", key, hex);
-    fprintf(stderr,
-            "Give the key to the tenant (it is shown only now); configure the hash, e.g.\n"
-            "  LLMGW_TENANT_KEYS=%s:%s\n",
-            tenant, hex);
-    return 0;
 }
