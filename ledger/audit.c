@@ -46,6 +46,13 @@ struct lgw_audit_db {
     sqlite3 *lite;
 };
 
+/* "relation already exists, skipping" and the like: debug lines in the JSON log, never plain stderr. */
+static void notice_cb(void *arg, const char *msg)
+{
+    (void)arg;
+    LGW_DEBUG("ledger", "audit: postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 static int open_pg(struct lgw_audit_db *db)
 {
     if (db->pg)
@@ -59,6 +66,7 @@ static int open_pg(struct lgw_audit_db *db)
         LGW_WARN("ledger", "audit: postgresql: %s", PQerrorMessage(db->pg));
         return LGW_ERR(DB);
     }
+    PQsetNoticeProcessor(db->pg, notice_cb, NULL);
     PGresult *res = PQexec(db->pg, schema_pg);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
