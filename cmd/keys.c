@@ -226,11 +226,13 @@ int lgw_cmd_keys_new(const struct lgw_keys_opts *o)
     for (int i = 0; i < 32; i++)
         sha[i] = (unsigned char)(lgw_hex_digit(hex[2 * i]) << 4 | lgw_hex_digit(hex[2 * i + 1]));
     lgw_config_key_id(sha, id);
-    printf("key: %s\nsha256: %s\nid: %s\n", key, hex, id);
+    /* stdout stays the two lines scripts already read; the id (derived from the hash) goes with the advice. */
+    printf("key: %s\nsha256: %s\n", key, hex);
     fprintf(stderr,
             "Give the key to the tenant (it is shown only now); configure the hash, e.g.\n"
-            "  LLMGW_TENANT_KEYS=%s:%s\n",
-            o->tenant, hex);
+            "  LLMGW_TENANT_KEYS=%s:%s\n"
+            "Its id (not secret; logs, the ledger and `llmgw keys list` name it): %s\n",
+            o->tenant, hex, id);
     if (json_object_size(attrs)) {
         json_t *snippet = json_pack("{s:{s:{s:{s:O}}}}", "tenants", o->tenant, "keys", id, attrs);
         char *text = json_dumps(snippet, JSON_INDENT(2));
