@@ -27,9 +27,12 @@
  * most (kv_topic.c), so this is ample; past it the change is durable anyway and the answer says so. */
 #define READ_OWN_WRITE_MS 5000
 
-/* A record's delivery, filled by the admin producer's delivery report (on the thread in rd_kafka_flush). */
+/* A record's delivery, filled by the admin producer's delivery report. Reports are served only inside
+ * rd_kafka_flush on this producer, which runs under admin_lock (commit) or at stop, so no lock is needed. On
+ * the heap: a report that comes after its change gave up waiting (Kafka unreachable for longer than the
+ * produce timeout) finds its change gone, and frees it. */
 struct delivery {
-    bool done;
+    bool done, abandoned;
     rd_kafka_resp_err_t err;
 };
 
@@ -38,17 +41,34 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
     (void)rk;
     (void)opaque;
     struct delivery *d = msg->_private;
-    if (d) {
-        d->done = true;
-        d->err = msg->err;
+    if (!d)
+        return;
+    if (d->abandoned) {
+        free(d);
+        return;
     }
+    d->done = true;
+    d->err = msg->err;
 }
 
-/* New tenant settings reach the limiter. Budgets: the record carries them ("budget"), for the budget check
- * to take from here when it exists. */
-static void change_cb(void *opaque, const char *tenant, const json_t *settings)
+/* The caller no longer waits for d: freed now if its report came, else by the report. */
+static void delivery_release(struct delivery *d)
+{
+    if (d->done)
+        free(d);
+    else
+        d->abandoned = true;
+}
+
+/* New tenant settings reach the limiter. Budgets: tenant and key records carry them ("budget",
+ * {"day_usd", "month_usd"}); when the budget check (limits/, lgw_budgets_set(b, tenant, key_id, day_nusd,
+ * month_nusd)) is in the ingress, this is where both reach it. Until then they are stored, listed and
+ * audited, not enforced (docs/ADMIN.md). */
+static void change_cb(void *opaque, const char *tenant, const char *key_id, const json_t *settings)
 {
     struct lgw_ingress *ing = opaque;
+    if (key_id)
+        return; /* a key's attributes are read from the directory itself; only its budget would go on */
     struct lgw_buf errs;
     lgw_buf_init(&errs, 4096);
     const json_t *limits = json_object_get(settings, "limits");
@@ -168,27 +188,32 @@ static int commit(struct lgw_req *req, const char *rkey, const char *action, con
     json_object_set_new(audit, "request_id", json_string(req->id));
     char *rtext = json_dumps(rec, JSON_COMPACT), *atext = json_dumps(audit, JSON_COMPACT);
     json_decref(audit);
-    struct delivery drec = {0}, daud = {0};
+    struct delivery *drec = lgw_calloc(1, sizeof(*drec)), *daud = lgw_calloc(1, sizeof(*daud));
     struct lgw_kafka_msg m1 = {.topic = ing->topic_tenants, .partition = RD_KAFKA_PARTITION_UA, .key = rkey,
-                               .value = rtext, .len = strlen(rtext), .opaque = &drec};
+                               .value = rtext, .len = strlen(rtext), .opaque = drec};
     struct lgw_kafka_msg m2 = {.topic = ing->topic_audit, .partition = RD_KAFKA_PARTITION_UA, .key = rkey,
-                               .value = atext, .len = strlen(atext), .opaque = &daud};
+                               .value = atext, .len = strlen(atext), .opaque = daud};
     int rc = lgw_kafka_produce(ing->admin_producer, &m1, NULL);
-    if (rc == 0)
-        rc = lgw_kafka_produce(ing->admin_producer, &m2, NULL);
+    if (rc) /* never queued: no report will come */
+        drec->done = daud->done = true, drec->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    else if ((rc = lgw_kafka_produce(ing->admin_producer, &m2, NULL)))
+        daud->done = true, daud->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
     /* Both or neither would be better; Kafka has no cheap way to say so across topics. If the audit record
      * fails after the change went through, the change stands and the failure is logged loudly. */
     rd_kafka_flush(ing->admin_producer, (int)ing->cfg->kafka_produce_timeout_ms + 1000);
     free(rtext);
     free(atext);
-    if (rc || !drec.done || drec.err) {
+    bool written = drec->done && !drec->err, audited = daud->done && !daud->err;
+    if (!written)
         LGW_LOG(LGW_LOG_WARN, "admin", req->id, "", "%s %s not written: %s", action, rkey,
-                drec.done ? rd_kafka_err2str(drec.err) : "no acknowledgement");
-        return LGW_ERR(UNAVAILABLE);
-    }
-    if (!daud.done || daud.err)
+                drec->done ? rd_kafka_err2str(drec->err) : "no acknowledgement");
+    else if (!audited)
         LGW_ERROR("admin", "%s %s was applied but its audit record was not written: %s", action, rkey,
-                  daud.done ? rd_kafka_err2str(daud.err) : "no acknowledgement");
+                  daud->done ? rd_kafka_err2str(daud->err) : "no acknowledgement");
+    delivery_release(drec);
+    delivery_release(daud);
+    if (!written)
+        return LGW_ERR(UNAVAILABLE);
     int64_t until = lgw_mono_ms() + READ_OWN_WRITE_MS;
     while (!lgw_tenancy_has_rev(ing->tenancy, rkey, rev) && lgw_mono_ms() < until) {
         struct timespec ts = {0, 5 * 1000000L};

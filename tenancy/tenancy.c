@@ -1,7 +1,6 @@
 /* tenancy.c - the tenancy directory (see tenancy.h): config keys and tenants overlaid with the tenants topic's
- * records, rebuilt whole under the write lock whenever a record arrives. Records are rare (an operator's
- * change), lookups are on every request: a rebuild of a few thousand entries costs less than any cleverness
- * the readers would have to pay for. */
+ * records. A record changes only its own entry (refresh_key, refresh_tenant), found through a hashed index,
+ * so a replay of thousands of records at start costs thousands of small steps, not thousands of rebuilds. */
 #include "tenancy/tenancy.h"
 
 #include <openssl/crypto.h>
@@ -35,50 +34,58 @@ struct tenant_entry {
 
 struct lgw_tenancy {
     const struct lgw_config *cfg;
+    json_t *cfg_keys;      /* key id -> index in cfg->keys (start-up, then read-only) */
     pthread_rwlock_t lock; /* guards everything below */
     json_t *records;       /* record key -> the latest record of the topic */
     struct key_entry *keys;
-    size_t nkeys;
+    size_t nkeys, kalloc;
+    json_t *kidx; /* key id -> index in keys */
     struct tenant_entry *tenants;
-    size_t ntenants;
+    size_t ntenants, talloc;
+    json_t *tidx; /* tenant name -> index in tenants */
     lgw_tenancy_change_cb cb; /* set before records arrive, read by the applying thread only */
     void *cb_opaque;
 };
 
 /* The limit members of a tenant's config object (limits/limits.c reads the same ones). */
 static const char *const limit_fields[] = {"rpm", "tpm", "inflight", "user", "models", NULL};
+/* A tenant record's members, each replacing the config's. */
+static const char *const tenant_fields[] = {"limits", "budget", "allow_models", NULL};
+
+static void clear_key(struct key_entry *k)
+{
+    lgw_key_attrs_cleanup(&k->a);
+    json_decref(k->budget);
+    memset(k, 0, sizeof(*k));
+}
+
+static void clear_tenant(struct tenant_entry *te)
+{
+    lgw_key_attrs_cleanup(&te->a);
+    json_decref(te->settings);
+    memset(te, 0, sizeof(*te));
+}
 
 static void free_entries(struct lgw_tenancy *t)
 {
-    for (size_t i = 0; i < t->nkeys; i++) {
-        lgw_key_attrs_cleanup(&t->keys[i].a);
-        json_decref(t->keys[i].budget);
-    }
+    for (size_t i = 0; i < t->nkeys; i++)
+        clear_key(&t->keys[i]);
     free(t->keys);
-    for (size_t i = 0; i < t->ntenants; i++) {
-        lgw_key_attrs_cleanup(&t->tenants[i].a);
-        json_decref(t->tenants[i].settings);
-    }
+    for (size_t i = 0; i < t->ntenants; i++)
+        clear_tenant(&t->tenants[i]);
     free(t->tenants);
-    t->keys = NULL;
-    t->tenants = NULL;
-    t->nkeys = t->ntenants = 0;
 }
 
 static struct key_entry *find_key(struct lgw_tenancy *t, const char *id)
 {
-    for (size_t i = 0; i < t->nkeys; i++)
-        if (strcmp(t->keys[i].id, id) == 0)
-            return &t->keys[i];
-    return NULL;
+    json_t *i = json_object_get(t->kidx, id);
+    return i ? &t->keys[json_integer_value(i)] : NULL;
 }
 
 static struct tenant_entry *find_tenant(struct lgw_tenancy *t, const char *name)
 {
-    for (size_t i = 0; i < t->ntenants; i++)
-        if (strcmp(t->tenants[i].name, name) == 0)
-            return &t->tenants[i];
-    return NULL;
+    json_t *i = json_object_get(t->tidx, name);
+    return i ? &t->tenants[json_integer_value(i)] : NULL;
 }
 
 static int unhex(const char *hex, unsigned char out[32])
@@ -103,53 +110,55 @@ static void set_attrs(struct key_entry *k, const json_t *obj)
     k->budget = json_is_object(b) ? json_deep_copy(b) : NULL;
 }
 
-static struct tenant_entry *add_tenant(struct lgw_tenancy *t, const char *name, size_t *alloc)
-{
-    struct tenant_entry *te = find_tenant(t, name);
-    if (te)
-        return te;
-    if (t->ntenants == *alloc) {
-        *alloc = *alloc ? *alloc * 2 : 16;
-        t->tenants = lgw_realloc(t->tenants, *alloc * sizeof(*t->tenants));
-    }
-    te = &t->tenants[t->ntenants++];
-    memset(te, 0, sizeof(*te));
-    lgw_strlcpy(te->name, name, sizeof(te->name));
-    te->settings = json_object();
-    return te;
-}
-
-/* Recomputes keys and tenants from the config and the records. Caller holds the write lock. */
-static void rebuild(struct lgw_tenancy *t)
+/* Recomputes the entry of key id from the config and its record: added, changed or removed. Caller holds
+ * the write lock. */
+static void refresh_key(struct lgw_tenancy *t, const char *id)
 {
     const struct lgw_config *cfg = t->cfg;
-    free_entries(t);
-    size_t kalloc = cfg->nkeys + json_object_size(t->records) + 1, talloc = 0;
-    t->keys = lgw_calloc(kalloc, sizeof(*t->keys));
-    for (size_t i = 0; i < cfg->nkeys; i++) {
-        struct key_entry *k = &t->keys[t->nkeys++];
-        memcpy(k->sha256, cfg->keys[i].sha256, 32);
-        lgw_strlcpy(k->tenant, cfg->keys[i].tenant, sizeof(k->tenant));
-        lgw_strlcpy(k->id, cfg->keys[i].id, sizeof(k->id));
+    char rkey[LGW_KEY_ID_LEN + 8];
+    snprintf(rkey, sizeof(rkey), "key:%s", id);
+    json_t *rec = json_object_get(t->records, rkey);
+    json_t *ci = json_object_get(t->cfg_keys, id);
+    const struct lgw_tenant_key *ck = ci ? &cfg->keys[json_integer_value(ci)] : NULL;
+    const char *sha = json_string_value(json_object_get(rec, "sha256"));
+    struct key_entry *k = find_key(t, id);
+    if (!ck && !sha) {
+        /* Neither configured here nor carrying its hash (a record for another instance's config key):
+         * nothing to identify. Removed by moving the last entry into its place. */
+        if (k) {
+            size_t at = (size_t)(k - t->keys), last = t->nkeys - 1;
+            clear_key(k);
+            json_object_del(t->kidx, id);
+            if (at != last) {
+                t->keys[at] = t->keys[last];
+                json_object_set_new(t->kidx, t->keys[at].id, json_integer((json_int_t)at));
+            }
+            t->nkeys--;
+        }
+        return;
+    }
+    if (!k) {
+        if (t->nkeys == t->kalloc) {
+            t->kalloc = t->kalloc ? t->kalloc * 2 : 64;
+            t->keys = lgw_realloc(t->keys, t->kalloc * sizeof(*t->keys));
+        }
+        k = &t->keys[t->nkeys];
+        memset(k, 0, sizeof(*k));
+        json_object_set_new(t->kidx, id, json_integer((json_int_t)t->nkeys++));
+    } else {
+        clear_key(k);
+    }
+    lgw_strlcpy(k->id, id, sizeof(k->id));
+    if (ck) {
+        memcpy(k->sha256, ck->sha256, 32);
+        lgw_strlcpy(k->tenant, ck->tenant, sizeof(k->tenant));
         k->from_config = true;
-        json_t *attrs = json_object_get(json_object_get(json_object_get(cfg->tenants, k->tenant), "keys"), k->id);
+        json_t *attrs = json_object_get(json_object_get(json_object_get(cfg->tenants, k->tenant), "keys"), id);
         if (attrs)
             set_attrs(k, attrs);
     }
-    const char *rkey;
-    json_t *rec;
-    json_object_foreach(t->records, rkey, rec) {
-        if (strncmp(rkey, "key:", 4) != 0)
-            continue;
-        struct key_entry *k = find_key(t, rkey + 4);
-        const char *sha = json_string_value(json_object_get(rec, "sha256"));
-        if (!k) {
-            if (!sha)
-                continue; /* a record for a config key this instance does not have: nothing to identify */
-            k = &t->keys[t->nkeys++];
-            memset(k, 0, sizeof(*k));
-            lgw_strlcpy(k->id, rkey + 4, sizeof(k->id));
-        }
+    if (rec) {
+        /* The record wins: its members replace the config's. */
         if (sha)
             unhex(sha, k->sha256);
         lgw_strlcpy(k->tenant, json_string_value(json_object_get(rec, "tenant")), sizeof(k->tenant));
@@ -158,13 +167,46 @@ static void rebuild(struct lgw_tenancy *t)
         k->created_ms = json_integer_value(json_object_get(rec, "created_ms"));
         set_attrs(k, rec);
     }
-    /* Tenants: the config's settings first, then each record's top-level members over them. */
-    const char *name;
-    json_t *tj;
-    json_object_foreach(cfg->tenants, name, tj) {
-        if (!json_is_object(tj))
-            continue;
-        struct tenant_entry *te = add_tenant(t, name, &talloc);
+}
+
+/* Recomputes tenant name's settings: the config's, then each member of its record over them. Caller holds
+ * the write lock. */
+static void refresh_tenant(struct lgw_tenancy *t, const char *name)
+{
+    char rkey[LGW_TENANT_MAX + 8];
+    snprintf(rkey, sizeof(rkey), "tenant:%s", name);
+    json_t *tj = json_object_get(t->cfg->tenants, name);
+    json_t *rec = json_object_get(t->records, rkey);
+    if (!json_is_object(tj))
+        tj = NULL;
+    struct tenant_entry *te = find_tenant(t, name);
+    if (!tj && !rec) {
+        if (te) {
+            size_t at = (size_t)(te - t->tenants), last = t->ntenants - 1;
+            clear_tenant(te);
+            json_object_del(t->tidx, name);
+            if (at != last) {
+                t->tenants[at] = t->tenants[last];
+                json_object_set_new(t->tidx, t->tenants[at].name, json_integer((json_int_t)at));
+            }
+            t->ntenants--;
+        }
+        return;
+    }
+    if (!te) {
+        if (t->ntenants == t->talloc) {
+            t->talloc = t->talloc ? t->talloc * 2 : 16;
+            t->tenants = lgw_realloc(t->tenants, t->talloc * sizeof(*t->tenants));
+        }
+        te = &t->tenants[t->ntenants];
+        memset(te, 0, sizeof(*te));
+        json_object_set_new(t->tidx, name, json_integer((json_int_t)t->ntenants++));
+    } else {
+        clear_tenant(te);
+    }
+    lgw_strlcpy(te->name, name, sizeof(te->name));
+    te->settings = json_object();
+    if (tj) {
         te->from_config = true;
         json_t *limits = json_object();
         for (const char *const *f = limit_fields; *f; f++)
@@ -179,13 +221,9 @@ static void rebuild(struct lgw_tenancy *t)
             if (json_object_get(tj, *f))
                 json_object_set_new(te->settings, *f, json_deep_copy(json_object_get(tj, *f)));
     }
-    json_object_foreach(t->records, rkey, rec) {
-        if (strncmp(rkey, "tenant:", 7) != 0)
-            continue;
-        struct tenant_entry *te = add_tenant(t, rkey + 7, &talloc);
+    if (rec) {
         te->from_api = true;
-        static const char *const fields[] = {"limits", "budget", "allow_models", NULL};
-        for (const char *const *f = fields; *f; f++) {
+        for (const char *const *f = tenant_fields; *f; f++) {
             json_t *v = json_object_get(rec, *f);
             if (!v)
                 continue;
@@ -195,10 +233,8 @@ static void rebuild(struct lgw_tenancy *t)
                 json_object_set_new(te->settings, *f, json_deep_copy(v));
         }
     }
-    for (size_t i = 0; i < t->ntenants; i++) {
-        char msg[160];
-        lgw_key_attrs_parse(t->tenants[i].settings, false, &t->tenants[i].a, msg, sizeof(msg), NULL);
-    }
+    char msg[160];
+    lgw_key_attrs_parse(te->settings, false, &te->a, msg, sizeof(msg), NULL);
 }
 
 /* Checks the config's key attributes and allow-lists. */
@@ -262,7 +298,17 @@ int lgw_tenancy_new(const struct lgw_config *cfg, struct lgw_tenancy **out, stru
     t->cfg = cfg;
     pthread_rwlock_init(&t->lock, NULL);
     t->records = json_object();
-    rebuild(t);
+    t->cfg_keys = json_object();
+    t->kidx = json_object();
+    t->tidx = json_object();
+    for (size_t i = 0; i < cfg->nkeys; i++)
+        json_object_set_new(t->cfg_keys, cfg->keys[i].id, json_integer((json_int_t)i));
+    for (size_t i = 0; i < cfg->nkeys; i++)
+        refresh_key(t, cfg->keys[i].id);
+    const char *name;
+    json_t *tj;
+    json_object_foreach(cfg->tenants, name, tj)
+        refresh_tenant(t, name);
     *out = t;
     return LGW_OK;
 }
@@ -273,6 +319,9 @@ void lgw_tenancy_free(struct lgw_tenancy *t)
         return;
     free_entries(t);
     json_decref(t->records);
+    json_decref(t->cfg_keys);
+    json_decref(t->kidx);
+    json_decref(t->tidx);
     pthread_rwlock_destroy(&t->lock);
     free(t);
 }
@@ -292,6 +341,11 @@ int lgw_tenancy_apply(struct lgw_tenancy *t, const char *key, size_t keylen, con
     }
     memcpy(k, key, keylen);
     k[keylen] = '\0';
+    bool is_key = keylen > 4 && memcmp(k, "key:", 4) == 0;
+    if (!is_key && !(keylen > 7 && memcmp(k, "tenant:", 7) == 0)) {
+        LGW_WARN("tenancy", "ignoring a tenants record under %s: neither key:<id> nor tenant:<name>", k);
+        return LGW_ERR(INVALID);
+    }
     json_t *rec = NULL;
     if (value) {
         json_error_t jerr;
@@ -307,11 +361,19 @@ int lgw_tenancy_apply(struct lgw_tenancy *t, const char *key, size_t keylen, con
         json_object_set_new(t->records, k, rec);
     else
         json_object_del(t->records, k);
-    rebuild(t);
+    if (is_key)
+        refresh_key(t, k + 4);
+    else
+        refresh_tenant(t, k + 7);
     pthread_rwlock_unlock(&t->lock);
-    if (t->cb && strncmp(k, "tenant:", 7) == 0) {
+    if (t->cb && is_key) {
+        json_t *view = lgw_tenancy_key_json(t, k + 4);
+        if (view)
+            t->cb(t->cb_opaque, json_string_value(json_object_get(view, "tenant")), k + 4, view);
+        json_decref(view);
+    } else if (t->cb) {
         json_t *settings = lgw_tenancy_tenant_json(t, k + 7);
-        t->cb(t->cb_opaque, k + 7, settings);
+        t->cb(t->cb_opaque, k + 7, NULL, settings);
         json_decref(settings);
     }
     LGW_DEBUG("tenancy", "applied %s", k);

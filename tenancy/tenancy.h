@@ -7,8 +7,8 @@
  * the operator last said. A revoked key stays in the directory as revoked, so it is refused with a reason.
  *
  * Threads: identify and check_model run on the HTTP threads under a read lock (one SHA-256 and one
- * constant-time pass over the keys); apply runs on the topic reader's thread and rebuilds the directory under
- * the write lock. The change callback runs on the applying thread, outside the lock. */
+ * constant-time pass over the keys); apply runs on the topic reader's thread and changes the one entry its
+ * record names under the write lock. The change callback runs on the applying thread, outside the lock. */
 #ifndef LGW_TENANCY_H
 #define LGW_TENANCY_H
 
@@ -30,10 +30,11 @@ struct lgw_tenancy_id {
     char name[LGW_KEY_NAME_MAX];
 };
 
-/* A tenant's settings changed (a record was applied): tenant, and its effective settings {"limits":{...},
- * "budget":{...}, "allow_models":[...]} (members absent when neither config nor record sets them; borrowed
- * for the call). Reader thread, outside the directory's lock. */
-typedef void (*lgw_tenancy_change_cb)(void *opaque, const char *tenant, const json_t *settings);
+/* A record was applied. For a tenant (key_id NULL): its effective settings {"limits":{...}, "budget":{...},
+ * "allow_models":[...]} (members absent when neither config nor record sets them). For a key of tenant:
+ * its public view (lgw_tenancy_key_json: "budget", "revoked", ...). settings is borrowed for the call. Reader
+ * thread, outside the directory's lock. */
+typedef void (*lgw_tenancy_change_cb)(void *opaque, const char *tenant, const char *key_id, const json_t *settings);
 
 /* Builds the directory from cfg->keys and the key attributes and allow-lists of cfg->tenants
  * ("tenants": {"acme": {"allow_models": [...], "keys": {"key_...": {"name", "expires", "allow_models"}}}}).

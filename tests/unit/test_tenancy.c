@@ -285,6 +285,8 @@ static void test_records_validated(void **state)
     assert_int_equal(apply(t, "tenant:acme", "{\"v\":1,\"kind\":\"tenant\",\"tenant\":\"acme\",\"limits\":3}"),
                      LGW_ERR(INVALID));
     assert_int_equal(apply(t, "other:x", "{\"v\":1,\"tenant\":\"acme\"}"), LGW_ERR(INVALID));
+    assert_int_equal(apply(t, "k", NULL), LGW_ERR(INVALID)); /* a tombstone under a key of neither kind */
+    assert_int_equal(apply(t, "key:", NULL), LGW_ERR(INVALID));
     /* and nothing changed */
     assert_null(lgw_tenancy_record(t, rkey));
     assert_null(lgw_tenancy_record(t, "tenant:acme"));
@@ -293,14 +295,22 @@ static void test_records_validated(void **state)
 }
 
 struct changes {
-    int n;
-    char tenant[64];
+    int n, nkeys;
+    char tenant[64], key_id[LGW_KEY_ID_LEN];
     long long rpm;
+    bool revoked;
 };
 
-static void change_cb(void *opaque, const char *tenant, const json_t *settings)
+static void change_cb(void *opaque, const char *tenant, const char *key_id, const json_t *settings)
 {
     struct changes *c = opaque;
+    if (key_id) {
+        c->nkeys++;
+        snprintf(c->key_id, sizeof(c->key_id), "%s", key_id);
+        snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
+        c->revoked = json_is_true(json_object_get(settings, "revoked"));
+        return;
+    }
     c->n++;
     snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
     c->rpm = json_integer_value(json_object_get(json_object_get(settings, "limits"), "rpm"));
@@ -319,9 +329,13 @@ static void test_change_callback(void **state)
     lgw_tenancy_on_change(t, change_cb, &c);
     char rec[512], rkey[64];
     snprintf(rkey, sizeof(rkey), "key:%s", a.id);
-    key_record(rec, sizeof(rec), &a, "acme", true, "");
+    key_record(rec, sizeof(rec), &a, "acme", true, ",\"revoked\":true");
     assert_int_equal(apply(t, rkey, rec), 0);
-    assert_int_equal(c.n, 0); /* keys: no tenant settings changed */
+    assert_int_equal(c.n, 0); /* a key: no tenant settings changed, the key's own view */
+    assert_int_equal(c.nkeys, 1);
+    assert_string_equal(c.key_id, a.id);
+    assert_string_equal(c.tenant, "acme");
+    assert_true(c.revoked);
     assert_int_equal(apply(t, "tenant:acme",
                            "{\"v\":1,\"kind\":\"tenant\",\"tenant\":\"acme\",\"rev\":\"r\",\"updated_ms\":1,"
                            "\"updated_by\":\"ops\",\"limits\":{\"rpm\":7}}"),
@@ -329,6 +343,60 @@ static void test_change_callback(void **state)
     assert_int_equal(c.n, 1);
     assert_string_equal(c.tenant, "acme");
     assert_int_equal(c.rpm, 7);
+    lgw_tenancy_free(t);
+    lgw_config_cleanup(&cfg);
+}
+
+/* A replay at start: thousands of records, each a small step (an index, not a scan or a rebuild). */
+static void test_many_records(void **state)
+{
+    (void)state;
+    struct key a, b;
+    new_key(&a);
+    new_key(&b);
+    struct lgw_config cfg;
+    config(&cfg, &a, &b, NULL);
+    struct lgw_tenancy *t = directory(&cfg);
+    enum { N = 4000 };
+    static struct key keys[N];
+    char rec[1024], rkey[64];
+    int64_t start = lgw_mono_ms();
+    for (int i = 0; i < N; i++) {
+        new_key(&keys[i]);
+        snprintf(rkey, sizeof(rkey), "key:%s", keys[i].id);
+        key_record(rec, sizeof(rec), &keys[i], i % 2 ? "acme" : "beta", true, ",\"allow_models\":[\"echo\"]");
+        assert_int_equal(apply(t, rkey, rec), 0);
+    }
+    /* revoke every other one, then drop a few records entirely (entries move; the index must follow) */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(rkey, sizeof(rkey), "key:%s", keys[i].id);
+        key_record(rec, sizeof(rec), &keys[i], "beta", true, ",\"revoked\":true");
+        assert_int_equal(apply(t, rkey, rec), 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(rkey, sizeof(rkey), "key:%s", keys[i].id);
+        assert_int_equal(apply(t, rkey, NULL), 0);
+    }
+    int64_t took = lgw_mono_ms() - start;
+    if (took > 5000)
+        fail_msg("%d records took %lld ms", N + N / 2 + 10, (long long)took);
+    struct lgw_tenancy_id who;
+    char msg[160];
+    for (int i = 0; i < N; i++) {
+        int rc = lgw_tenancy_identify(t, keys[i].bearer, &who, msg, sizeof(msg));
+        if (i < 10)
+            assert_int_equal(rc, LGW_ERR(UNAUTHORIZED));
+        else if (i % 2 == 0)
+            assert_int_equal(rc, LGW_ERR(UNAUTHORIZED));
+        else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(who.key_id, keys[i].id);
+        }
+    }
+    assert_int_equal(lgw_tenancy_identify(t, a.bearer, &who, msg, sizeof(msg)), 0);
+    json_t *list = lgw_tenancy_keys_json(t, NULL);
+    assert_int_equal(json_array_size(list), N - 10 + 2);
+    json_decref(list);
     lgw_tenancy_free(t);
     lgw_config_cleanup(&cfg);
 }
@@ -409,7 +477,7 @@ int main(void)
         cmocka_unit_test(test_identify_config_keys), cmocka_unit_test(test_api_keys_revoked_and_expired),
         cmocka_unit_test(test_record_wins_over_config), cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_config_errors), cmocka_unit_test(test_records_validated),
-        cmocka_unit_test(test_change_callback), cmocka_unit_test(test_times),
+        cmocka_unit_test(test_change_callback), cmocka_unit_test(test_many_records), cmocka_unit_test(test_times),
         cmocka_unit_test(test_limits_runtime_setter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
