@@ -249,6 +249,11 @@ out:
 
 int lgw_cmd_keys_list(const struct lgw_keys_opts *o)
 {
+    const char *why;
+    if (o->tenant && lgw_config_check_tenant(o->tenant, strlen(o->tenant), &why)) {
+        fprintf(stderr, "llmgw: invalid tenant name '%s': %s\n", o->tenant, why);
+        return EXIT_USAGE;
+    }
     if (o->admin_url) {
         char path[256];
         snprintf(path, sizeof(path), "/v1/admin/keys%s%s", o->tenant ? "?tenant=" : "", o->tenant ? o->tenant : "");
@@ -291,6 +296,13 @@ int lgw_cmd_keys_list(const struct lgw_keys_opts *o)
 
 int lgw_cmd_keys_revoke(const struct lgw_keys_opts *o)
 {
+    /* An id goes into a URL path: the characters ids are made of, nothing that could change the path. */
+    size_t idlen = strlen(o->id);
+    if (idlen == 0 || idlen >= LGW_KEY_ID_LEN || strspn(o->id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                               "0123456789_-") != idlen) {
+        fprintf(stderr, "llmgw: '%s' is not a key id (key_ and 12 hex digits; see 'llmgw keys list')\n", o->id);
+        return EXIT_USAGE;
+    }
     if (o->admin_url) {
         char path[256];
         snprintf(path, sizeof(path), "/v1/admin/keys/%s", o->id);

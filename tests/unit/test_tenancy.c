@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +404,60 @@ static void test_many_records(void **state)
     lgw_config_cleanup(&cfg);
 }
 
+struct hammer {
+    struct lgw_tenancy *t;
+    const struct key *k;
+    atomic_bool stop;
+    atomic_int ok, refused;
+};
+
+static void *identify_loop(void *arg)
+{
+    struct hammer *h = arg;
+    struct lgw_tenancy_id who;
+    char msg[160];
+    while (!atomic_load(&h->stop)) {
+        if (lgw_tenancy_identify(h->t, h->k->bearer, &who, msg, sizeof(msg)) == 0)
+            atomic_fetch_add(&h->ok, 1);
+        else
+            atomic_fetch_add(&h->refused, 1);
+        lgw_tenancy_check_model(h->t, "acme", h->k->id, "echo", msg, sizeof(msg));
+    }
+    return NULL;
+}
+
+/* HTTP threads identify while the reader applies records (run under TSan in the unit-tsan stage). */
+static void test_identify_while_applying(void **state)
+{
+    (void)state;
+    struct key a, b, n;
+    new_key(&a);
+    new_key(&b);
+    new_key(&n);
+    struct lgw_config cfg;
+    config(&cfg, &a, &b, NULL);
+    struct hammer h = {.t = directory(&cfg), .k = &n};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, identify_loop, &h), 0);
+    char rec[512], rkey[64];
+    snprintf(rkey, sizeof(rkey), "key:%s", n.id);
+    for (int i = 0; i < 300; i++) {
+        key_record(rec, sizeof(rec), &n, "acme", true, i % 2 ? ",\"revoked\":true" : ",\"allow_models\":[\"echo\"]");
+        assert_int_equal(apply(h.t, rkey, rec), 0);
+    }
+    assert_int_equal(apply(h.t, rkey, NULL), 0);
+    /* On a busy machine the threads may not have run yet: let each side have had its turn. */
+    while (atomic_load(&h.ok) + atomic_load(&h.refused) < 100)
+        sched_yield();
+    atomic_store(&h.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_true(atomic_load(&h.ok) + atomic_load(&h.refused) > 0);
+    lgw_tenancy_free(h.t);
+    lgw_config_cleanup(&cfg);
+}
+
 static void test_times(void **state)
 {
     (void)state;
@@ -477,7 +534,8 @@ int main(void)
         cmocka_unit_test(test_identify_config_keys), cmocka_unit_test(test_api_keys_revoked_and_expired),
         cmocka_unit_test(test_record_wins_over_config), cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_config_errors), cmocka_unit_test(test_records_validated),
-        cmocka_unit_test(test_change_callback), cmocka_unit_test(test_many_records), cmocka_unit_test(test_times),
+        cmocka_unit_test(test_change_callback), cmocka_unit_test(test_many_records), cmocka_unit_test(test_identify_while_applying),
+        cmocka_unit_test(test_times),
         cmocka_unit_test(test_limits_runtime_setter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
