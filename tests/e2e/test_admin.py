@@ -10,10 +10,12 @@ import os
 import subprocess
 import time
 
+import sqlite3
+
 import jsonschema
 import pytest
 
-from conftest import _env, chat_body, load_schema, read_records, wait_for
+from conftest import SANITIZER_MARKERS, Proc, _env, chat_body, free_port, load_schema, read_records, wait_for, wait_ready
 
 # What docs/ADMIN.md promises: a change is in effect on every instance within this many seconds of the admin
 # API's answer (measured: well under a second on an idle machine; the bound leaves room for a loaded CI).
@@ -122,6 +124,10 @@ def test_keys_lifecycle_on_two_instances(gw):
     status, body = chat(p2, key)
     assert body["error"]["message"] == f"API key {kid} was revoked."
     assert key not in json.dumps(body)
+    # An instance started after the change replays the topic before it is ready: refused from its first
+    # request on.
+    _, p3 = cluster.ingress("i3")
+    assert chat(p3, key)[0] == 401
 
     # A config key can be revoked through the API too (the record wins over the config).
     cfg_id = subprocess.run([cluster.bin, "keys", "list"], capture_output=True, text=True, check=True,
@@ -232,3 +238,37 @@ def test_cli_offline_and_admin_url(gw):
     bad = subprocess.run([cluster.bin, "keys", "list", "--admin-url", url], capture_output=True, text=True,
                          env={**env, "LLMGW_ADMIN_KEY": cluster.key})
     assert bad.returncode == 1 and "403" in bad.stderr
+
+
+def test_dev_mode_keyless_admin(tmp_path):
+    """`llmgw dev` with no keys configured: the keyless caller is admin (principal "dev"); a key made there is
+    identified, checked against its allow-list and refused once revoked; the audit lands in the SQLite
+    ledger."""
+    port, db = free_port(), tmp_path / "dev.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
+    env.update({"LLMGW_PORT": str(port), "LLMGW_DATABASE_URL": f"sqlite:{db}"})
+    proc = Proc("dev", [_env("LLMGW_BIN"), "dev"], env, tmp_path / "dev.log")
+    try:
+        wait_ready(port, proc, timeout=90)
+        assert chat(port, "anything")[0] == 200  # keyless dev: tenant "dev"
+        status, made = call(port, "POST", "/v1/admin/keys", None, {"tenant": "acme", "allow_models": ["echo"]})
+        assert status == 201
+        assert chat(port, made["key"])[0] == 200
+        assert chat(port, made["key"], model="gpt-4o")[0] == 403
+        assert call(port, "DELETE", f"/v1/admin/keys/{made['id']}")[0] == 200
+        status, body = chat(port, made["key"])
+        assert status == 401 and "revoked" in body["error"]["message"]
+
+        def rows():
+            with sqlite3.connect(db) as conn:
+                try:
+                    return conn.execute("SELECT principal, action FROM admin_audit ORDER BY ts_ms").fetchall()
+                except sqlite3.OperationalError:
+                    return []
+
+        assert wait_for(lambda: len(rows()) == 2 and rows(), 30, "two audit rows") == [("dev", "key.create"),
+                                                                                         ("dev", "key.revoke")]
+    finally:
+        assert proc.stop() == 0
+        text = proc.log_path.read_text(errors="replace")
+        assert not any(m in text for m in SANITIZER_MARKERS), text[-4000:]
