@@ -103,6 +103,11 @@ def test_keys_lifecycle_on_two_instances(gw):
     assert status == 403
     assert body["error"]["message"] == f"Key {kid} (ci) may not use model gpt-4o; allowed: echo, auto."
     assert body["error"]["code"] == "permission_denied" and body["error"]["param"] == "model"
+    # The model list shows it what it may use.
+    status, models = call(p2, "GET", "/v1/models", key)
+    assert status == 200 and sorted(m["id"] for m in models["data"]) == ["auto", "echo"]
+    assert call(p2, "GET", "/v1/models/gpt-4o", key)[0] == 403
+    assert len(call(p2, "GET", "/v1/models", cluster.key)[1]["data"]) > 2
 
     # Listed without secrets.
     status, listed = call(p2, "GET", "/v1/admin/keys?tenant=acme", admin)
