@@ -18,6 +18,7 @@
 #include "common/kafka.h"
 #include "common/kv_topic.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/topics.h"
 #include "ingress/ingress_int.h"
 #include "limits/limits.h"
@@ -92,6 +93,9 @@ int lgw_admin_start(struct lgw_ingress *ing)
     if (rc)
         return rc;
     lgw_tenancy_on_change(ing->tenancy, change_cb, ing);
+    lgw_metrics_declare(ing->m, "llmgw_admin_changes_total", LGW_METRIC_COUNTER,
+                        "Changes made through the admin API, by action and result (ok, or failed: not acknowledged "
+                        "by Kafka).");
     lgw_topic_name(ing->cfg, LGW_TOPIC_TENANTS, NULL, ing->topic_tenants, sizeof(ing->topic_tenants));
     lgw_topic_name(ing->cfg, LGW_TOPIC_AUDIT, NULL, ing->topic_audit, sizeof(ing->topic_audit));
     char client[96];
@@ -212,6 +216,9 @@ static int commit(struct lgw_req *req, const char *rkey, const char *action, con
                   daud->done ? rd_kafka_err2str(daud->err) : "no acknowledgement");
     delivery_release(drec);
     delivery_release(daud);
+    char labels[96];
+    snprintf(labels, sizeof(labels), "action=\"%s\",result=\"%s\"", action, written ? "ok" : "failed");
+    lgw_metrics_add(ing->m, "llmgw_admin_changes_total", labels, 1);
     if (!written)
         return LGW_ERR(UNAVAILABLE);
     int64_t until = lgw_mono_ms() + READ_OWN_WRITE_MS;

@@ -162,6 +162,11 @@ def test_keys_lifecycle_on_two_instances(gw):
     status, body = call(p1, "PATCH", f"/v1/admin/keys/{soon['id']}", admin, {"colour": "red"})
     assert status == 400
 
+    conn = http.client.HTTPConnection("127.0.0.1", p1, timeout=10)
+    conn.request("GET", "/metrics")
+    metrics = conn.getresponse().read().decode()
+    assert 'llmgw_admin_changes_total{action="key.revoke",result="ok"} 1' in metrics
+
     # Every change is an audit row in the ledger's database: who, what, when.
     def audit_rows():
         with cluster.db() as conn, conn.cursor() as cur:
