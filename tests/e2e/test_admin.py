@@ -3,7 +3,8 @@ instances: a key made through the admin API on one instance works on both; revok
 both within the documented delay (docs/ADMIN.md: PROPAGATION_BOUND_S, measured here); an expired key and a
 model outside an allow-list are refused with clear messages; only an admin key administers; a rate limit set
 through the API applies without a restart; every change is an audit row in the ledger's database and every
-record on the topics matches its schema; `llmgw keys` works offline and through --admin-url."""
+record on the topics matches its schema; `llmgw keys` works offline and through --admin-url; key attributes
+from the config file apply, and the API wins over them."""
 import http.client
 import json
 import os
@@ -282,3 +283,30 @@ def test_dev_mode_keyless_admin(tmp_path):
         assert proc.stop() == 0
         text = proc.log_path.read_text(errors="replace")
         assert not any(m in text for m in SANITIZER_MARKERS), text[-4000:]
+
+
+def test_config_attributes_and_api_wins(cluster, tmp_path):
+    """Key attributes from the config file apply (name, allow-list); a change through the API wins over them
+    for the same key, on a running instance, and again after a restart (the record is replayed)."""
+    admin, admin_hash = new_admin_key(cluster)
+    cfg_id = subprocess.run([cluster.bin, "keys", "list"], capture_output=True, text=True, check=True,
+                            env=cluster.env()).stdout.split()[6]
+    config = tmp_path / "llmgw.json"
+    config.write_text(json.dumps({"tenants": {"acme": {"keys": {cfg_id: {"name": "ci", "allow_models": ["auto"]}}}}}))
+    cluster.extra_env.update({"LLMGW_ADMIN_KEYS": f"ops:{admin_hash}", "LLMGW_CONFIG": str(config)})
+    listed = subprocess.run([cluster.bin, "keys", "list"], capture_output=True, text=True, check=True,
+                            env=cluster.env()).stdout
+    assert f"{cfg_id}   acme" in listed and "ci" in listed and '["auto"]' in listed
+    cluster.worker("w1")
+    proc, port = cluster.ingress("i1")
+    status, body = chat(port, cluster.key)
+    assert status == 403 and body["error"]["message"] == f"Key {cfg_id} (ci) may not use model echo; allowed: auto."
+    status, view = call(port, "GET", f"/v1/admin/keys/{cfg_id}", admin)
+    assert view["source"] == "config" and view["allow_models"] == ["auto"]
+    # The API wins: the allow-list cleared through it, the config file unchanged.
+    status, view = call(port, "PATCH", f"/v1/admin/keys/{cfg_id}", admin, {"allow_models": None})
+    assert status == 200 and view["allow_models"] is None and view["name"] == "ci" and view["source"] == "config+api"
+    assert chat(port, cluster.key)[0] == 200
+    proc.stop()
+    _, port = cluster.ingress("i1b")
+    assert chat(port, cluster.key)[0] == 200
