@@ -321,13 +321,24 @@ enum MHD_Result lgw_admin_keys_create(struct lgw_req *req)
         goto out;
     char key[128], hex[65], id[LGW_KEY_ID_LEN], rkey[LGW_NAME_MAX + 16];
     unsigned char sha[32];
-    if (lgw_auth_new_key(key, sizeof(key), hex)) {
+    /* An id is 48 bits of the hash: a clash is a one-in-trillions event, and a fresh key settles it. */
+    json_t *clash = NULL;
+    for (int attempt = 0; attempt == 0 || (clash && attempt < 3); attempt++) {
+        json_decref(clash);
+        if (lgw_auth_new_key(key, sizeof(key), hex)) {
+            r = lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
+            goto out;
+        }
+        for (int i = 0; i < 32; i++)
+            sha[i] = (unsigned char)(lgw_hex_digit(hex[2 * i]) << 4 | lgw_hex_digit(hex[2 * i + 1]));
+        lgw_config_key_id(sha, id);
+        clash = lgw_tenancy_key_json(ing->tenancy, id);
+    }
+    if (clash) {
+        json_decref(clash);
         r = lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
         goto out;
     }
-    for (int i = 0; i < 32; i++)
-        sha[i] = (unsigned char)(lgw_hex_digit(hex[2 * i]) << 4 | lgw_hex_digit(hex[2 * i + 1]));
-    lgw_config_key_id(sha, id);
     snprintf(rkey, sizeof(rkey), "key:%s", id);
     rec = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I}", "kind", "key", "id", id, "tenant", tenant, "sha256", hex,
                     "revoked", 0, "created_ms", (json_int_t)lgw_wall_ms());
