@@ -197,11 +197,14 @@ static int commit(struct lgw_req *req, const char *rkey, const char *action, con
                                .value = rtext, .len = strlen(rtext), .opaque = drec};
     struct lgw_kafka_msg m2 = {.topic = ing->topic_audit, .partition = RD_KAFKA_PARTITION_UA, .key = rkey,
                                .value = atext, .len = strlen(atext), .opaque = daud};
-    int rc = lgw_kafka_produce(ing->admin_producer, &m1, NULL);
-    if (rc) /* never queued: no report will come */
-        drec->done = daud->done = true, drec->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    else if ((rc = lgw_kafka_produce(ing->admin_producer, &m2, NULL)))
-        daud->done = true, daud->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    /* A record never queued gets no report: its delivery is settled here, as failed. */
+    if (lgw_kafka_produce(ing->admin_producer, &m1, NULL)) {
+        drec->done = daud->done = true;
+        drec->err = daud->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    } else if (lgw_kafka_produce(ing->admin_producer, &m2, NULL)) {
+        daud->done = true;
+        daud->err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    }
     /* Both or neither would be better; Kafka has no cheap way to say so across topics. If the audit record
      * fails after the change went through, the change stands and the failure is logged loudly. */
     rd_kafka_flush(ing->admin_producer, (int)ing->cfg->kafka_produce_timeout_ms + 1000);
