@@ -15,6 +15,7 @@
 #include "ingress/ingress.h"
 #include "common/kafka.h"
 #include "common/topics.h"
+#include "ledger/audit.h"
 #include "ledger/ledger.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -68,6 +69,7 @@ int lgw_role_dev(struct lgw_config *cfg)
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_worker *w = NULL;
     struct lgw_ledger *l = NULL;
+    struct lgw_audit *audit = NULL;
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
     struct role_thread wt = {0}, lt = {0};
@@ -86,7 +88,7 @@ int lgw_role_dev(struct lgw_config *cfg)
     int rc = start_mock(cfg, &owner, &mcluster);
     if (rc)
         goto out;
-    if ((rc = lgw_ledger_new(cfg, m, &l)) || (rc = lgw_worker_new(cfg, m, &w)))
+    if ((rc = lgw_ledger_new(cfg, m, &l)) || (rc = lgw_audit_start(cfg, &audit)) || (rc = lgw_worker_new(cfg, m, &w)))
         goto out;
     lt = (struct role_thread){.run = run_ledger, .self = l};
     wt = (struct role_thread){.run = run_worker, .self = w};
@@ -127,6 +129,7 @@ out:
         atomic_store(&lt.stop, true);
         pthread_join(lt.thread, NULL);
     }
+    lgw_audit_stop(audit);
     lgw_ledger_free(l);
     lgw_analytics_free(an); /* after the drain, before the ingress it answers through is freed */
     lgw_ingress_free(ing);

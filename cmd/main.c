@@ -12,8 +12,10 @@
 #include "common/config.h"
 #include "providers/http.h"
 #include "common/log.h"
+#include "cmd/keys.h"
 #include "cmd/roles.h"
 #include "limits/limits.h"
+#include "tenancy/tenancy.h"
 
 /* From CMakeLists.txt: the project version and the git commit the build was configured at ("" if unknown). */
 #ifndef LGW_VERSION
@@ -70,11 +72,27 @@ static const struct command commands[] = {
      "Writes the cost events from Kafka to PostgreSQL or SQLite (LLMGW_DATABASE_URL). Serves /healthz,\n"
      "/readyz and /metrics on LLMGW_OPS_PORT if set.\n",
      cmd_role},
-    {"keys", "  keys new --tenant T  prints a new tenant API key and the SHA-256 hash to configure\n",
-     "usage: llmgw keys new --tenant TENANT\n"
+    {"keys",
+     "  keys new --tenant T  prints a new tenant API key and the SHA-256 hash to configure\n"
+     "  keys list            lists the keys (ids, tenants, names, expiry; never secrets)\n"
+     "  keys revoke ID       revokes a key\n",
+     "usage: llmgw keys new --tenant TENANT [--name NAME] [--expires RFC3339] [--models a,b] [--admin-url URL]\n"
+     "       llmgw keys new --admin NAME\n"
+     "       llmgw keys list [--tenant TENANT] [--config FILE] [--admin-url URL]\n"
+     "       llmgw keys revoke ID [--config FILE] [--admin-url URL]\n"
      "\n"
-     "Prints a new API key for TENANT and its SHA-256 on stdout (\"key: ...\", \"sha256: ...\"), and on stderr\n"
-     "the LLMGW_TENANT_KEYS entry to configure. The key is shown only now: only its hash is configured.\n"
+     "new     prints a new API key for TENANT and its SHA-256 on stdout (\"key: ...\", \"sha256: ...\"), and on\n"
+     "        stderr the LLMGW_TENANT_KEYS entry to configure, the key's id and, with --name, --expires or\n"
+     "        --models, the \"tenants\" entry of the config file (with --admin-url: \"key:\" and \"id:\").\n"
+     "        The key is shown only now: only its hash is configured. With --admin NAME: an admin key, for\n"
+     "        LLMGW_ADMIN_KEYS.\n"
+     "list    prints the keys of the configuration (LLMGW_TENANT_KEYS, the config file's attributes) and the\n"
+     "        admin keys' names.\n"
+     "revoke  prints the LLMGW_TENANT_KEYS value without the key, for a restart.\n"
+     "\n"
+     "With --admin-url URL (a running ingress; the admin key in LLMGW_ADMIN_KEY) new, list and revoke go\n"
+     "through the admin API instead and apply to every instance within seconds, without restarts; what the\n"
+     "API sets wins over the configuration for the same key or tenant (docs/ADMIN.md).\n"
      "A tenant name has 1 to 63 characters, each an ASCII letter, digit, '.', '_' or '-'.\n",
      cmd_keys},
     {"config",
@@ -195,6 +213,11 @@ static int run_with_config(const char *role, const char *config_path)
     if (rc == 0)
         rc = lgw_limits_new(&cfg, NULL, NULL, &limits, &errs);
     lgw_limits_free(limits);
+    /* And the keys' attributes and allow-lists (tenancy/). */
+    struct lgw_tenancy *tenancy = NULL;
+    if (rc == 0)
+        rc = lgw_tenancy_new(&cfg, &tenancy, &errs);
+    lgw_tenancy_free(tenancy);
     if (rc) {
         fprintf(stderr, "llmgw: invalid configuration:\n%s", errs.ptr ? errs.ptr : "");
         lgw_buf_cleanup(&errs);
@@ -250,25 +273,51 @@ static int cmd_role(const struct command *c, int argc, char **argv)
     return code >= 0 ? code : run_with_config(c->name, config_path);
 }
 
-/* `llmgw keys new --tenant T`. */
+/* `llmgw keys new|list|revoke` (cmd/keys.c). */
 static int cmd_keys(const struct command *c, int argc, char **argv)
 {
     if (argc == 0) {
         fputs(c->usage, stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[0], "new") != 0)
-        return not_a_subcommand(c, argv[0]);
-    const char *tenant = NULL;
-    const struct cli_option opts[] = {{"--tenant", &tenant}};
-    int code = parse_options(c, argc - 1, argv + 1, opts, 1);
-    if (code >= 0)
-        return code;
-    if (!tenant) {
-        fprintf(stderr, "llmgw: 'keys new' needs --tenant TENANT; see 'llmgw help keys'\n");
-        return EXIT_USAGE;
+    struct lgw_keys_opts o = {0};
+    const char *sub = argv[0];
+    int code;
+    if (strcmp(sub, "new") == 0) {
+        const struct cli_option opts[] = {{"--tenant", &o.tenant},   {"--admin", &o.admin_name},
+                                          {"--name", &o.name},       {"--expires", &o.expires},
+                                          {"--models", &o.models},   {"--admin-url", &o.admin_url}};
+        if ((code = parse_options(c, argc - 1, argv + 1, opts, 6)) >= 0)
+            return code;
+        if (!o.tenant && !o.admin_name) {
+            fprintf(stderr, "llmgw: 'keys new' needs --tenant TENANT; see 'llmgw help keys'\n");
+            return EXIT_USAGE;
+        }
+        return lgw_cmd_keys_new(&o);
     }
-    return lgw_cmd_keys_new(tenant);
+    if (strcmp(sub, "list") == 0) {
+        const struct cli_option opts[] = {{"--tenant", &o.tenant}, {"--config", &o.config_path},
+                                          {"--admin-url", &o.admin_url}};
+        if ((code = parse_options(c, argc - 1, argv + 1, opts, 3)) >= 0)
+            return code;
+        return lgw_cmd_keys_list(&o);
+    }
+    if (strcmp(sub, "revoke") == 0) {
+        const struct cli_option opts[] = {{"--config", &o.config_path}, {"--admin-url", &o.admin_url}};
+        int first = 1;
+        if (argc > 1 && argv[1][0] != '-') {
+            o.id = argv[1];
+            first = 2;
+        }
+        if ((code = parse_options(c, argc - first, argv + first, opts, 2)) >= 0)
+            return code;
+        if (!o.id) {
+            fprintf(stderr, "llmgw: 'keys revoke' needs the key's ID; see 'llmgw keys list'\n");
+            return EXIT_USAGE;
+        }
+        return lgw_cmd_keys_revoke(&o);
+    }
+    return not_a_subcommand(c, sub);
 }
 
 /* `llmgw config docs|check`. */

@@ -6,10 +6,10 @@
 #include <time.h>
 
 #include "analytics/analytics.h"
-#include "common/auth.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
+#include "ledger/audit.h"
 #include "ledger/ledger.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -69,35 +69,19 @@ int lgw_role_ledger(struct lgw_config *cfg)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_ledger *l = NULL;
+    struct lgw_audit *audit = NULL;
     struct lgw_opsrv *ops = NULL;
     int rc = lgw_ledger_new(cfg, m, &l);
+    /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
+    if (rc == 0)
+        rc = lgw_audit_start(cfg, &audit);
     if (rc == 0 && cfg->ops_port)
         rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_ledger_ready_cb, l, &ops);
     if (rc == 0)
         rc = lgw_ledger_run(l, &lgw_stop_requested);
     lgw_opsrv_stop(ops);
+    lgw_audit_stop(audit);
     lgw_ledger_free(l);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
-}
-
-int lgw_cmd_keys_new(const char *tenant)
-{
-    /* The rule the tenant-key parser applies: a name it would refuse must not get a key. */
-    const char *why;
-    if (lgw_config_check_tenant(tenant, strlen(tenant), &why)) {
-        fprintf(stderr, "llmgw: invalid tenant name '%s': %s\n", tenant, why);
-        return 2;
-    }
-    char key[128], hex[65];
-    if (lgw_auth_new_key(key, sizeof(key), hex)) {
-        fprintf(stderr, "llmgw: could not generate a key\n");
-        return 1;
-    }
-    printf("key: %s\nsha256: %s\n", key, hex);
-    fprintf(stderr,
-            "Give the key to the tenant (it is shown only now); configure the hash, e.g.\n"
-            "  LLMGW_TENANT_KEYS=%s:%s\n",
-            tenant, hex);
-    return 0;
 }

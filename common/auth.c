@@ -64,7 +64,7 @@ static int is_space(char c)
     return c == ' ' || c == '\t';
 }
 
-int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, size_t *match_out)
+int lgw_auth_digest(const char *authorization, unsigned char d[32])
 {
     if (!authorization)
         return LGW_ERR(UNAUTHORIZED);
@@ -81,9 +81,15 @@ int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *
         len--;
     if (len == 0 || len > LGW_AUTH_KEY_MAX)
         return LGW_ERR(UNAUTHORIZED);
+    return sha256(p, len, d);
+}
+
+int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, size_t *match_out)
+{
     unsigned char d[32];
-    if (sha256(p, len, d))
-        return LGW_ERR(INTERNAL);
+    int rc = lgw_auth_digest(authorization, d);
+    if (rc)
+        return rc;
     /* Compare with every entry and pick the match with masks, not a branch, so the time taken depends on
      * neither the key nor which entry (if any) matched. */
     size_t match = 0, found = 0;

@@ -20,6 +20,9 @@ int lgw_auth_new_key(char *key, size_t keysz, char hex[65]);
 /* Checks an Authorization header value ("Bearer <key>": scheme in any case, spaces or tabs around the key;
  * may be NULL) against keys[0..nkeys). On success stores the index of the matching entry in *match and
  * returns 0; otherwise LGW_ERR(UNAUTHORIZED), or LGW_ERR(INTERNAL) if hashing failed. */
+/* The SHA-256 of the key in an Authorization header value (see lgw_auth_check for the accepted forms) into d.
+ * Returns 0, LGW_ERR(UNAUTHORIZED) for a missing or malformed value, or LGW_ERR(INTERNAL). Any thread. */
+int lgw_auth_digest(const char *authorization, unsigned char d[32]);
 int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, size_t *match);
 
 #endif

@@ -108,7 +108,12 @@ static const struct opt opts[] = {
     S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),
     S(tenant_keys, "LLMGW_TENANT_KEYS", "",
       "Tenant API keys as `tenant:sha256hex` pairs, comma-separated (make one with `llmgw keys new`). A tenant "
-      "name has 1 to 63 characters, each an ASCII letter, digit, `.`, `_` or `-`."),
+      "name has 1 to 63 characters, each an ASCII letter, digit, `.`, `_` or `-`. A key's id is `key_` + the "
+      "first 12 hex digits of its hash; its name, expiry and model allow-list go in the config file: "
+      "`\"tenants\": {\"acme\": {\"allow_models\": [\"gpt-4o-mini\"], \"keys\": {\"key_ba7816bf8f01\": {\"name\": "
+      "\"ci\", \"expires\": \"2027-01-01T00:00:00Z\", \"allow_models\": [\"auto\"]}}}}`. Keys made through the admin "
+      "API need no entry here, and what the API sets wins over this setting and the file for the same key or "
+      "tenant (docs/ADMIN.md)."),
     S(admin_keys, "LLMGW_ADMIN_KEYS", "",
       "Admin API keys as `name:sha256hex` pairs, comma-separated (`llmgw keys new --admin NAME`). An admin key "
       "reads every tenant's analytics and administers tenants and keys; it cannot make model requests. The name "

@@ -7,20 +7,18 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/kv_topic.h"
 #include "ingress/ingress_int.h"
 #include "limits/budget.h"
 #include "limits/limits.h"
 #include "routing/estimate.h"
+#include "tenancy/tenancy.h"
 
-int lgw_admission_identify(struct lgw_req *req)
+int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz)
 {
+    msg[0] = '\0';
     const struct lgw_config *cfg = req->ing->cfg;
-    if (cfg->nkeys == 0 && cfg->nadmin == 0 && cfg->allow_anonymous) {
-        lgw_strlcpy(req->tenant, "dev", sizeof(req->tenant));
-        lgw_strlcpy(req->principal, "dev", sizeof(req->principal));
-        req->admin = true;
-        return LGW_OK;
-    }
+    bool anonymous = cfg->nkeys == 0 && cfg->nadmin == 0 && cfg->allow_anonymous;
     const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *api_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-api-key");
     char bearer[LGW_AUTH_KEY_MAX + 16];
@@ -31,25 +29,37 @@ int lgw_admission_identify(struct lgw_req *req)
         snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
         auth = bearer;
     }
+    /* Admin keys first: there are few, and an admin key must never be taken for a tenant's. */
     size_t match;
-    int rc = lgw_auth_check(cfg->keys, cfg->nkeys, auth, &match);
-    if (rc == LGW_ERR(UNAUTHORIZED) && lgw_auth_check(cfg->admin, cfg->nadmin, auth, &match) == LGW_OK) {
+    if (cfg->nadmin && lgw_auth_check(cfg->admin, cfg->nadmin, auth, &match) == LGW_OK) {
         req->admin = true;
         lgw_strlcpy(req->principal, cfg->admin[match].tenant, sizeof(req->principal));
+        return LGW_OK;
+    }
+    struct lgw_tenancy_id who;
+    int rc = lgw_tenancy_identify(req->ing->tenancy, auth, &who, msg, msgsz);
+    if (rc == LGW_ERR(UNAUTHORIZED) && !msg[0] && anonymous) {
+        /* `llmgw dev` with no configured keys: a caller without a known key is the dev tenant and admin (a
+         * key made through the admin API there is still identified, revoked or expired ones refused). */
+        lgw_strlcpy(req->tenant, "dev", sizeof(req->tenant));
+        lgw_strlcpy(req->principal, "dev", sizeof(req->principal));
+        req->admin = true;
         return LGW_OK;
     }
     if (rc)
         return rc;
     /* Both fit (config.h sizes them below the request's fields); a cut name would bill the wrong tenant. */
-    lgw_strlcpy(req->tenant, cfg->keys[match].tenant, sizeof(req->tenant));
-    lgw_strlcpy(req->key_id, cfg->keys[match].id, sizeof(req->key_id));
-    lgw_strlcpy(req->principal, cfg->keys[match].tenant, sizeof(req->principal));
+    lgw_strlcpy(req->tenant, who.tenant, sizeof(req->tenant));
+    lgw_strlcpy(req->key_id, who.key_id, sizeof(req->key_id));
+    lgw_strlcpy(req->principal, who.tenant, sizeof(req->principal));
     return LGW_OK;
 }
 
 bool lgw_admission_ready(const struct lgw_ingress *ing)
 {
     if (!atomic_load(&ing->kafka_up) || !atomic_load(&ing->replies_ready) || atomic_load(&ing->draining))
+        return false;
+    if (ing->tenants_reader && !lgw_kv_reader_caught_up(ing->tenants_reader))
         return false;
     for (int i = 0; i < ing->nextra_ready; i++)
         if (!ing->extra_ready[i].cb(ing->extra_ready[i].opaque))
@@ -81,7 +91,13 @@ static int check_limits(struct lgw_req *req, const struct lgw_job *job, char *ms
 
 int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz)
 {
-    int rc = check_limits(req, job, msg, msgsz);
+    /* The allow-list before the limits: a refused model must not use up the tenant's requests. The name
+     * checked is the one the client sent (a group, alias or "auto" is allowed by its own name). */
+    int rc = lgw_tenancy_check_model(req->ing->tenancy, req->tenant, req->key_id,
+                                     json_string_value(json_object_get(job->body, "model")), msg, msgsz);
+    if (rc)
+        return rc;
+    rc = check_limits(req, job, msg, msgsz);
     if (rc)
         return rc;
     /* Budgets after rate limits: a request over both is told about the limit, which passes in seconds.

@@ -1,7 +1,8 @@
 /* admission.h - the ingress's admission step: may this request run, and as whom. The single place where
  * the gates in front of the queue live, in this order:
  *   1. identify   who is asking (tenant API key), for every route marked `auth` in the route table;
- *   2. admit      for a validated job, just before it is produced: rate limits (limits/limits.h: requests
+ *   2. admit      for a validated job, just before it is produced: the model allow-list of the key or
+ *                 tenant (403), rate limits (limits/limits.h: requests
  *                 and tokens per window, requests in flight; the hold ends in ingress.c's completed_cb)
  *                 -> budgets (limits/budget.h: USD per tenant and key per UTC day and month, against
  *                 the spend the ledger publishes) -> readiness (Kafka reachable, replies positioned, not
@@ -17,10 +18,12 @@
 #include "ingress/request.h"
 
 /* Checks the caller's key (Authorization: Bearer, or x-api-key as the Anthropic SDK sends it) against the
- * tenant keys, then the admin keys, and sets req->tenant and key_id (a tenant key) or req->admin (an admin
- * key: tenant ""), and req->principal; in `llmgw dev` with no keys configured the caller is tenant "dev" and
- * admin. Returns 0 or LGW_ERR(UNAUTHORIZED). HTTP thread. */
-int lgw_admission_identify(struct lgw_req *req);
+ * admin keys, then the tenancy directory (config keys and admin-API keys; tenancy/tenancy.h), and sets
+ * req->tenant and key_id (a tenant key) or req->admin (an admin key: tenant ""), and req->principal; in
+ * `llmgw dev` with no keys configured the caller is tenant "dev" and admin. Returns 0 or
+ * LGW_ERR(UNAUTHORIZED) with msg saying why when the key is known but revoked or expired ("" otherwise).
+ * HTTP thread. */
+int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz);
 /* Decides whether job (built, validated, not yet produced) may be queued now. Returns 0, or an LGW_ERR
  * with a message for the client in msg. HTTP thread. */
 int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz);

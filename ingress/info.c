@@ -1,4 +1,5 @@
-/* info.c - GET /healthz, /readyz, /metrics, /v1/models, /v1/models/{id} (see info.h). */
+/* info.c - GET /healthz, /readyz, /metrics, /v1/models, /v1/models/{id} (see info.h); the model routes show
+ * a key with an allow-list only what it may use. */
 #include "ingress/info.h"
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "ingress/ingress_int.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
+#include "tenancy/tenancy.h"
 
 enum MHD_Result lgw_info_healthz(struct lgw_req *req)
 {
@@ -42,6 +44,15 @@ enum MHD_Result lgw_info_models(struct lgw_req *req)
     struct lgw_catalog *cat = lgw_catalog_current(ing->catalog);
     json_t *models = lgw_router_models_json(cat, ing->cfg);
     lgw_catalog_unref(cat);
+    /* A key or tenant with a model allow-list sees the models it may name, so a client picking from the list
+     * does not pick a 403. */
+    json_t *data = json_object_get(models, "data");
+    char msg[512];
+    for (size_t i = json_array_size(data); i-- > 0;) {
+        const char *id = json_string_value(json_object_get(json_array_get(data, i), "id"));
+        if (id && lgw_tenancy_check_model(ing->tenancy, req->tenant, req->key_id, id, msg, sizeof(msg)))
+            json_array_remove(data, i);
+    }
     char *text = json_dumps(models, JSON_COMPACT);
     json_decref(models);
     if (!text)
@@ -57,6 +68,11 @@ enum MHD_Result lgw_info_model(struct lgw_req *req)
     struct lgw_catalog *cat = lgw_catalog_current(ing->catalog);
     json_t *model = req->path_arg[0] ? lgw_router_model_json(cat, ing->cfg, req->path_arg) : NULL;
     lgw_catalog_unref(cat);
+    char why[512];
+    if (model && lgw_tenancy_check_model(ing->tenancy, req->tenant, req->key_id, req->path_arg, why, sizeof(why))) {
+        json_decref(model);
+        return lgw_req_answer_error_param(req, LGW_ERR(FORBIDDEN), why, "model");
+    }
     if (!model) {
         char msg[256];
         snprintf(msg, sizeof(msg), "The model '%.128s' does not exist or is not served by this gateway.",

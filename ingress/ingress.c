@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/redis.h"
 #include "common/topics.h"
+#include "ingress/admin.h"
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
 #include "ingress/jobs.h"
@@ -106,9 +107,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (req->early_rc)
         return lgw_req_answer_error(req, req->early_rc, NULL);
     if (req->route->auth) {
-        int rc = lgw_admission_identify(req);
+        char why[256];
+        int rc = lgw_admission_identify(req, why, sizeof(why));
         if (rc)
-            return lgw_req_answer_error(req, rc, unauthorized);
+            return lgw_req_answer_error(req, rc, why[0] ? why : unauthorized);
         if (!req->tenant[0] && !req->route->admin)
             return lgw_req_answer_error(req, LGW_ERR(FORBIDDEN),
                                         "An admin key cannot make model requests; use a tenant key.");
@@ -296,6 +298,8 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
     if (rc || (rc = lgw_spend_start(ing->spend, cfg, ing->id)))
         goto fail;
 
+    if ((rc = lgw_admin_start(ing)))
+        goto fail;
     char client_id[96];
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s", ing->id);
     if ((rc = lgw_kafka_producer_new(cfg, client_id, 0, lgw_replies_dr_cb, ing, &ing->producer)))
@@ -363,6 +367,7 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_catalog_holder_free(ing->catalog);
     lgw_http_mhd_log_flush(&ing->mhd_log);
     lgw_log_limit_cleanup(&ing->mhd_log);
+    lgw_admin_stop(ing); /* its reader pushes into the limiter */
     lgw_limits_free(ing->limits);
     lgw_budgets_free(ing->budgets);
     lgw_spend_free(ing->spend);

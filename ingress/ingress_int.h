@@ -3,7 +3,8 @@
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
  *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
- *   routes <- jobs, info, count_tokens ; mount <- routes, pending ; ingress <- routes, mount, replies */
+ *   routes <- jobs, info, count_tokens, admin ; mount <- routes, pending ;
+ *   ingress <- routes, mount, replies, admin */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 
@@ -51,6 +52,18 @@ struct lgw_ingress {
     struct lgw_spend *spend;     /* the spend topic read into memory (its reader thread writes it) */
     struct lgw_budgets *budgets; /* USD budgets, checked by admission.c against spend */
     struct lgw_mounts *mounts; /* mount.c; set before the server starts, read-only after; NULL: none */
+    /* Tenant keys and settings (tenancy/tenancy.h), kept current by tenants_reader from the tenants topic;
+     * the ingress is not ready until the reader has caught up, so a revoked key is never let in by an
+     * instance that has not yet read the revocation. */
+    struct lgw_tenancy *tenancy;
+    struct lgw_kv_reader *tenants_reader;
+    /* The admin API's own producer (admin.c): an admin change waits for its delivery with rd_kafka_flush,
+     * which on the shared producer would also wait for every job in flight. admin_lock serialises changes,
+     * so two admins editing one record cannot interleave read-modify-write. */
+    rd_kafka_t *admin_producer;
+    pthread_mutex_t admin_lock;
+    bool admin_init; /* lgw_admin_start ran (admin_lock exists) */
+    char topic_tenants[LGW_TOPIC_MAX], topic_audit[LGW_TOPIC_MAX];
 };
 
 #endif

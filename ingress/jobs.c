@@ -216,7 +216,8 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
     if (rc == 0)
         rc = lgw_admission_admit(req, &job, msg, sizeof(msg));
     if (rc) {
-        r = lgw_req_answer_error(req, rc, msg);
+        /* The one 403 of admission is the model allow-list. */
+        r = lgw_req_answer_error_param(req, rc, msg, rc == LGW_ERR(FORBIDDEN) ? "model" : NULL);
         goto out;
     }
     if ((rc = lgw_job_encode(&job, &payload))) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "ingress/admin.h"
 #include "ingress/count_tokens.h"
 #include "ingress/info.h"
 #include "ingress/jobs.h"
@@ -25,6 +26,14 @@ static const struct lgw_route routes[] = {
     {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai,    false},
     {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai,    false},
     {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai,    false},
+    {"POST", "/v1/admin/keys",             lgw_admin_keys_create, true, true,  &lgw_dialect_openai,    true},
+    {"GET",  "/v1/admin/keys",             lgw_admin_keys_list,  true,  false, &lgw_dialect_openai,    true},
+    {"GET",  "/v1/admin/keys/{id}",        lgw_admin_key_get,    true,  false, &lgw_dialect_openai,    true},
+    {"PATCH", "/v1/admin/keys/{id}",       lgw_admin_key_update, true,  true,  &lgw_dialect_openai,    true},
+    {"DELETE", "/v1/admin/keys/{id}",      lgw_admin_key_revoke, true,  false, &lgw_dialect_openai,    true},
+    {"GET",  "/v1/admin/tenants/{name}",   lgw_admin_tenant_get, true,  false, &lgw_dialect_openai,    true},
+    {"PUT",  "/v1/admin/tenants/{name}",   lgw_admin_tenant_put, true,  true,  &lgw_dialect_openai,    true},
+    {"PATCH", "/v1/admin/tenants/{name}",  lgw_admin_tenant_patch, true, true, &lgw_dialect_openai,    true},
     {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL,                   false},
     {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL,                   false},
     {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL,                   false},

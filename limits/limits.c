@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,9 +179,12 @@ struct lgw_limits {
     struct lgw_metrics *m;
     struct lgw_memlog *mem;
     int64_t window_us;
+    /* Per-tenant limits: the config file's, replaced at run time by lgw_limits_set_tenant (the admin API).
+     * The lock guards tenants; admissions read under it, a change writes. */
+    pthread_rwlock_t lock;
     struct tenant_limits *tenants;
-    size_t ntenants;
-    bool any; /* some limit is configured */
+    size_t ntenants, talloc;
+    atomic_bool any; /* some limit is configured */
     char admit_sha[41], finish_sha[41];
     atomic_bool local; /* deciding in memory because Redis failed (not when there is no Redis at all) */
 };
@@ -229,16 +233,85 @@ static int only_keys(json_t *obj, const char *const *allowed, const char *where,
     return rc;
 }
 
-/* Reads the "tenants" object: {"acme": {"rpm", "tpm", "inflight", "user": {"rpm", "tpm"}, "models":
- * {"name": {"rpm", "tpm"}}}}. Other members of a tenant's object belong to other features and are left
- * alone; inside "user" and "models" every key is ours, so a typo there is an error. */
-static int parse_tenants(struct lgw_limits *l, json_t *tenants, struct lgw_buf *errs)
+static void free_tenant(struct tenant_limits *t)
+{
+    for (size_t j = 0; j < t->nmodels; j++)
+        free(t->models[j].name);
+    free(t->models);
+    t->models = NULL;
+    t->nmodels = 0;
+}
+
+static bool tenant_any(const struct tenant_limits *t)
+{
+    bool any = t->rpm > 0 || t->tpm > 0 || t->inflight > 0 || t->user_rpm > 0 || t->user_tpm > 0;
+    for (size_t i = 0; i < t->nmodels; i++)
+        any = any || t->models[i].rpm > 0 || t->models[i].tpm > 0;
+    return any;
+}
+
+/* Reads one tenant's object: {"rpm", "tpm", "inflight", "user": {"rpm", "tpm"}, "models": {"name": {"rpm",
+ * "tpm"}}} into *t (name set by the caller). Other members of a tenant's object belong to other features and
+ * are left alone; inside "user" and "models" every key is ours, so a typo there is an error. */
+static int parse_tenant(const char *name, json_t *tj, struct tenant_limits *t, struct lgw_buf *errs)
 {
     static const char *const rt[] = {"rpm", "tpm", NULL};
+    int rc = LGW_OK;
+    char where[160];
+    t->rpm = t->tpm = t->inflight = t->user_rpm = t->user_tpm = -1;
+    if (!json_is_object(tj)) {
+        lgw_buf_printf(errs, "tenants: %s must be an object\n", name);
+        return LGW_ERR(CONFIG);
+    }
+    rc |= get_limit(tj, "rpm", &t->rpm, name, errs);
+    rc |= get_limit(tj, "tpm", &t->tpm, name, errs);
+    rc |= get_limit(tj, "inflight", &t->inflight, name, errs);
+    json_t *user = json_object_get(tj, "user");
+    if (user) {
+        snprintf(where, sizeof(where), "%s.user", name);
+        if (!json_is_object(user)) {
+            lgw_buf_printf(errs, "tenants: %s must be an object\n", where);
+            rc = LGW_ERR(CONFIG);
+        } else {
+            rc |= only_keys(user, rt, where, errs);
+            rc |= get_limit(user, "rpm", &t->user_rpm, where, errs);
+            rc |= get_limit(user, "tpm", &t->user_tpm, where, errs);
+        }
+    }
+    json_t *models = json_object_get(tj, "models");
+    if (models && !json_is_object(models)) {
+        lgw_buf_printf(errs, "tenants: %s.models must be an object\n", name);
+        rc = LGW_ERR(CONFIG);
+    } else if (models) {
+        t->models = lgw_calloc(json_object_size(models) + 1, sizeof(*t->models));
+        const char *mname;
+        json_t *mj;
+        json_object_foreach(models, mname, mj) {
+            snprintf(where, sizeof(where), "%s.models.%s", name, mname);
+            if (!json_is_object(mj)) {
+                lgw_buf_printf(errs, "tenants: %s must be an object\n", where);
+                rc = LGW_ERR(CONFIG);
+                continue;
+            }
+            struct model_limits *ml = &t->models[t->nmodels++];
+            ml->name = lgw_strdup(mname);
+            ml->rpm = ml->tpm = 0;
+            rc |= only_keys(mj, rt, where, errs);
+            rc |= get_limit(mj, "rpm", &ml->rpm, where, errs);
+            rc |= get_limit(mj, "tpm", &ml->tpm, where, errs);
+        }
+    }
+    return rc ? LGW_ERR(CONFIG) : LGW_OK;
+}
+
+/* Reads the "tenants" object of the config file, one parse_tenant per member. */
+static int parse_tenants(struct lgw_limits *l, json_t *tenants, struct lgw_buf *errs)
+{
     int rc = LGW_OK;
     if (!tenants)
         return LGW_OK;
     l->tenants = lgw_calloc(json_object_size(tenants) + 1, sizeof(*l->tenants));
+    l->talloc = json_object_size(tenants) + 1;
     const char *name;
     json_t *tj;
     json_object_foreach(tenants, name, tj) {
@@ -248,54 +321,11 @@ static int parse_tenants(struct lgw_limits *l, json_t *tenants, struct lgw_buf *
             rc = LGW_ERR(CONFIG);
             continue;
         }
-        if (!json_is_object(tj)) {
-            lgw_buf_printf(errs, "tenants: %s must be an object\n", name);
-            rc = LGW_ERR(CONFIG);
-            continue;
-        }
         struct tenant_limits *t = &l->tenants[l->ntenants++];
         lgw_strlcpy(t->name, name, sizeof(t->name));
-        t->rpm = t->tpm = t->inflight = t->user_rpm = t->user_tpm = -1;
-        char where[160];
-        rc |= get_limit(tj, "rpm", &t->rpm, name, errs);
-        rc |= get_limit(tj, "tpm", &t->tpm, name, errs);
-        rc |= get_limit(tj, "inflight", &t->inflight, name, errs);
-        json_t *user = json_object_get(tj, "user");
-        if (user) {
-            snprintf(where, sizeof(where), "%s.user", name);
-            if (!json_is_object(user)) {
-                lgw_buf_printf(errs, "tenants: %s must be an object\n", where);
-                rc = LGW_ERR(CONFIG);
-            } else {
-                rc |= only_keys(user, rt, where, errs);
-                rc |= get_limit(user, "rpm", &t->user_rpm, where, errs);
-                rc |= get_limit(user, "tpm", &t->user_tpm, where, errs);
-            }
-        }
-        json_t *models = json_object_get(tj, "models");
-        if (models && !json_is_object(models)) {
-            lgw_buf_printf(errs, "tenants: %s.models must be an object\n", name);
-            rc = LGW_ERR(CONFIG);
-        } else if (models) {
-            t->models = lgw_calloc(json_object_size(models) + 1, sizeof(*t->models));
-            const char *mname;
-            json_t *mj;
-            json_object_foreach(models, mname, mj) {
-                snprintf(where, sizeof(where), "%s.models.%s", name, mname);
-                if (!json_is_object(mj)) {
-                    lgw_buf_printf(errs, "tenants: %s must be an object\n", where);
-                    rc = LGW_ERR(CONFIG);
-                    continue;
-                }
-                struct model_limits *ml = &t->models[t->nmodels++];
-                ml->name = lgw_strdup(mname);
-                rc |= only_keys(mj, rt, where, errs);
-                rc |= get_limit(mj, "rpm", &ml->rpm, where, errs);
-                rc |= get_limit(mj, "tpm", &ml->tpm, where, errs);
-                l->any = l->any || ml->rpm > 0 || ml->tpm > 0;
-            }
-        }
-        l->any = l->any || t->rpm > 0 || t->tpm > 0 || t->inflight > 0 || t->user_rpm > 0 || t->user_tpm > 0;
+        rc |= parse_tenant(name, tj, t, errs);
+        if (tenant_any(t))
+            atomic_store(&l->any, true);
     }
     return rc ? LGW_ERR(CONFIG) : LGW_OK;
 }
@@ -309,8 +339,9 @@ int lgw_limits_new(const struct lgw_config *cfg, struct lgw_redis *redis, struct
     l->redis = redis;
     l->m = m;
     l->window_us = cfg->limit_window_ms * 1000;
-    l->any = cfg->limit_tenant_rpm > 0 || cfg->limit_tenant_tpm > 0 || cfg->limit_user_rpm > 0 ||
-             cfg->limit_user_tpm > 0 || cfg->limit_tenant_inflight > 0;
+    pthread_rwlock_init(&l->lock, NULL);
+    atomic_store(&l->any, cfg->limit_tenant_rpm > 0 || cfg->limit_tenant_tpm > 0 || cfg->limit_user_rpm > 0 ||
+                              cfg->limit_user_tpm > 0 || cfg->limit_tenant_inflight > 0);
     int rc = parse_tenants(l, cfg->tenants, errs);
     if (rc) {
         lgw_limits_free(l);
@@ -338,19 +369,63 @@ void lgw_limits_free(struct lgw_limits *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->ntenants; i++) {
-        for (size_t j = 0; j < l->tenants[i].nmodels; j++)
-            free(l->tenants[i].models[j].name);
-        free(l->tenants[i].models);
-    }
+    for (size_t i = 0; i < l->ntenants; i++)
+        free_tenant(&l->tenants[i]);
     free(l->tenants);
+    pthread_rwlock_destroy(&l->lock);
     lgw_memlog_free(l->mem);
     free(l);
 }
 
 bool lgw_limits_enabled(const struct lgw_limits *l)
 {
-    return l && l->any;
+    return l && atomic_load(&l->any);
+}
+
+int lgw_limits_check_tenant(const char *tenant, const json_t *settings, struct lgw_buf *errs)
+{
+    struct tenant_limits t;
+    memset(&t, 0, sizeof(t));
+    int rc = parse_tenant(tenant, (json_t *)settings, &t, errs);
+    free_tenant(&t);
+    return rc;
+}
+
+int lgw_limits_set_tenant(struct lgw_limits *l, const char *tenant, const json_t *settings, struct lgw_buf *errs)
+{
+    struct tenant_limits t;
+    memset(&t, 0, sizeof(t));
+    if (lgw_config_check_tenant(tenant, strlen(tenant), NULL))
+        return LGW_ERR(CONFIG);
+    lgw_strlcpy(t.name, tenant, sizeof(t.name));
+    json_t *empty = settings ? NULL : json_object();
+    int rc = parse_tenant(tenant, settings ? (json_t *)settings : empty, &t, errs);
+    json_decref(empty);
+    if (rc) {
+        free_tenant(&t);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&l->lock);
+    struct tenant_limits *old = NULL;
+    for (size_t i = 0; i < l->ntenants && !old; i++)
+        if (strcmp(l->tenants[i].name, tenant) == 0)
+            old = &l->tenants[i];
+    if (!old) {
+        if (l->ntenants == l->talloc) {
+            l->talloc = l->talloc ? l->talloc * 2 : 8;
+            l->tenants = lgw_realloc(l->tenants, l->talloc * sizeof(*l->tenants));
+        }
+        old = &l->tenants[l->ntenants++];
+        memset(old, 0, sizeof(*old));
+    }
+    free_tenant(old);
+    *old = t;
+    /* Once on, "any" stays on: a check that finds no rule is cheap, and turning it off would race with a
+     * change for another tenant. */
+    if (tenant_any(old))
+        atomic_store(&l->any, true);
+    pthread_rwlock_unlock(&l->lock);
+    return LGW_OK;
 }
 
 bool lgw_limits_is_local(const struct lgw_limits *l)
@@ -558,10 +633,13 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
 {
     memset(t, 0, sizeof(*t));
     memset(st, 0, sizeof(*st));
-    if (!l || !l->any)
+    if (!l || !atomic_load(&l->any))
         return LGW_OK;
     struct rule r[LGW_LIMITS_MAX];
-    if (resolve(l, rq, t, r) == 0)
+    pthread_rwlock_rdlock(&l->lock);
+    int n = resolve(l, rq, t, r);
+    pthread_rwlock_unlock(&l->lock);
+    if (n == 0)
         return LGW_OK;
     struct lgw_memlog_usage use[LGW_LIMITS_MAX];
     int refused = -1;

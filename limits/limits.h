@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/envelope.h"
+#include <jansson.h>
 
 struct lgw_limits;
 struct lgw_redis;
@@ -62,6 +63,16 @@ struct lgw_limits_ticket {
 int lgw_limits_new(const struct lgw_config *cfg, struct lgw_redis *redis, struct lgw_metrics *m,
                    struct lgw_limits **out, struct lgw_buf *errs);
 void lgw_limits_free(struct lgw_limits *l);
+
+/* Replaces tenant's own limits at run time with settings, shaped as the tenant's entry in the config file's
+ * "tenants" object ({"rpm", "tpm", "inflight", "user": {"rpm", "tpm"}, "models": {...}}; NULL or {}: the
+ * defaults of the limit_* rows). Requests admitted after it returns see the new limits; holds taken before
+ * are released as taken. Returns 0, or LGW_ERR(CONFIG) with the problems in errs (nothing changed). Any
+ * thread (the admin records' reader). */
+int lgw_limits_set_tenant(struct lgw_limits *l, const char *tenant, const json_t *settings, struct lgw_buf *errs);
+/* Checks settings as lgw_limits_set_tenant would, changing nothing. Returns 0 or LGW_ERR(CONFIG) with
+ * errs. Any thread. */
+int lgw_limits_check_tenant(const char *tenant, const json_t *settings, struct lgw_buf *errs);
 
 /* True when some limit is configured at all (false: admit is a no-op). Any thread. */
 bool lgw_limits_enabled(const struct lgw_limits *l);

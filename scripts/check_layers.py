@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The layer check the build runs: llmgw's include graph must follow the layers in docs/ARCHITECTURE.md.
 
-    common <- telemetry <- providers <- routing <- limits, cache <- roles <- cmd
+    common <- telemetry <- providers <- routing <- limits, cache, tenancy <- roles <- cmd
     (roles: ingress, workers, ledger, analytics, batch)
 
 A file may include a project header from its own folder or from a folder of a lower layer; folders of one
@@ -29,6 +29,7 @@ RANK = {
     "routing": 3,
     "limits": 4,
     "cache": 4,
+    "tenancy": 4,
     "ingress": 5,
     "workers": 5,
     "ledger": 5,
