@@ -21,6 +21,7 @@
 #include "common/metrics.h"
 #include "common/topics.h"
 #include "ingress/ingress_int.h"
+#include "limits/budget.h"
 #include "limits/limits.h"
 #include "tenancy/tenancy.h"
 
@@ -61,17 +62,32 @@ static void delivery_release(struct delivery *d)
         d->abandoned = true;
 }
 
-/* New tenant settings reach the limiter. Budgets: tenant and key records carry them ("budget",
- * {"day_usd", "month_usd"}); when the budget check (limits/, lgw_budgets_set(b, tenant, key_id, day_nusd,
- * month_nusd)) is in the ingress, this is where both reach it. Until then they are stored, listed and
- * audited, not enforced (docs/ADMIN.md). */
+/* The budget a record's settings give (null or absent: none), into nano-USD. Returns 0, or LGW_ERR(CONFIG)
+ * with the reason in errs (never for a record the admin API wrote: it checks amounts before producing). */
+static int budget_of(const json_t *settings, const char *where, int64_t *day, int64_t *month, struct lgw_buf *errs)
+{
+    json_t *budget = json_object_get(settings, "budget");
+    *day = *month = LGW_BUDGET_NONE;
+    return json_is_object(budget) ? lgw_budget_parse_json(budget, where, day, month, errs) : LGW_OK;
+}
+
+/* New settings reach the checks that use them: a tenant's limits the limiter, a tenant's or key's budget
+ * the budgets (the record's budget replaces the config file's for the same tenant or key, and a record
+ * without one removes it). A key's other attributes are read from the directory itself. */
 static void change_cb(void *opaque, const char *tenant, const char *key_id, const json_t *settings)
 {
     struct lgw_ingress *ing = opaque;
-    if (key_id)
-        return; /* a key's attributes are read from the directory itself; only its budget would go on */
     struct lgw_buf errs;
     lgw_buf_init(&errs, 4096);
+    int64_t day, month;
+    if (budget_of(settings, key_id ? key_id : tenant, &day, &month, &errs) ||
+        lgw_budgets_set(ing->budgets, tenant, key_id, day, month))
+        LGW_WARN("admin", "%s %s: budget from the admin API not applied: %s", key_id ? "key" : "tenant",
+                 key_id ? key_id : tenant, errs.ptr ? errs.ptr : "");
+    if (key_id) {
+        lgw_buf_cleanup(&errs);
+        return;
+    }
     const json_t *limits = json_object_get(settings, "limits");
     if (lgw_limits_set_tenant(ing->limits, tenant, json_is_object(limits) ? limits : NULL, &errs))
         LGW_WARN("admin", "tenant %s: limits from the admin API not applied: %s", tenant, errs.ptr ? errs.ptr : "");
@@ -284,6 +300,30 @@ static void set_key_fields(json_t *rec, const json_t *body)
         json_object_set_new(rec, "expires_ms", json_integer(ms));
 }
 
+/* A budget as the admin API takes it: null or absent (none), or an object lgw_budget_parse_json accepts
+ * (so a record on the topic always applies). False with the reason in msg. */
+static bool budget_ok(const json_t *budget, char *msg, size_t msgsz)
+{
+    if (!budget || json_is_null(budget))
+        return true;
+    if (!json_is_object(budget)) {
+        snprintf(msg, msgsz, "budget must be an object, e.g. {\"day_usd\": \"5.00\", \"month_usd\": 100}.");
+        return false;
+    }
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 1024);
+    int64_t day, month;
+    bool ok = lgw_budget_parse_json((json_t *)budget, "budget", &day, &month, &errs) == 0;
+    if (!ok) {
+        /* "tenants: budget.budget.day_usd must be ..." from the config-file wording: keep its reason only */
+        const char *why = errs.ptr ? strstr(errs.ptr, "budget.") : NULL;
+        snprintf(msg, msgsz, "%.*s", why ? (int)strcspn(why + 7, "\n") : 40,
+                 why ? why + 7 : "budget: day_usd and month_usd are USD amounts");
+    }
+    lgw_buf_cleanup(&errs);
+    return ok;
+}
+
 static enum MHD_Result check_key_body(struct lgw_req *req, const json_t *body, bool *ok)
 {
     char msg[256];
@@ -295,6 +335,10 @@ static enum MHD_Result check_key_body(struct lgw_req *req, const json_t *body, b
         rc = LGW_ERR(INVALID);
         param = "expires_ms";
         snprintf(msg, sizeof(msg), "Give expires as an RFC 3339 time, e.g. 2027-01-01T00:00:00Z.");
+    }
+    if (rc == 0 && !budget_ok(json_object_get(body, "budget"), msg, sizeof(msg))) {
+        rc = LGW_ERR(INVALID);
+        param = "budget";
     }
     *ok = rc == 0;
     return rc ? bad(req, param, msg) : MHD_YES;
@@ -496,9 +540,8 @@ static bool check_settings(struct lgw_req *req, const json_t *rec, enum MHD_Resu
         *r = bad(req, "allow_models", msg);
         return false;
     }
-    const json_t *budget = json_object_get(rec, "budget");
-    if (budget && !json_is_null(budget) && !json_is_object(budget)) {
-        *r = bad(req, "budget", "budget must be an object, e.g. {\"day_usd\": 5}.");
+    if (!budget_ok(json_object_get(rec, "budget"), msg, sizeof(msg))) {
+        *r = bad(req, "budget", msg);
         return false;
     }
     const char *k;

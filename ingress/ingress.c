@@ -375,8 +375,3 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_mounts_free(ing->mounts);
     free(ing);
 }
-
-struct lgw_budgets *lgw_ingress_budgets(struct lgw_ingress *ing)
-{
-    return ing->budgets;
-}

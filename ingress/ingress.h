@@ -41,8 +41,5 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
 void lgw_ingress_drain(struct lgw_ingress *ing);
 /* Frees everything (drains first if lgw_ingress_drain was not called). NULL is a no-op. */
 void lgw_ingress_free(struct lgw_ingress *ing);
-/* The ingress's USD budgets (limits/budget.h), for whoever changes them at runtime (lgw_budgets_set);
- * owned by the ingress, valid until lgw_ingress_free. Any thread. */
-struct lgw_budgets *lgw_ingress_budgets(struct lgw_ingress *ing);
 
 #endif

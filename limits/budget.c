@@ -155,8 +155,7 @@ static int parse_amount(json_t *v, const char *where, const char *field, int64_t
     return LGW_OK;
 }
 
-/* A "budget" object: {"day_usd", "month_usd"}, both optional, nothing else. */
-static int parse_budget(json_t *obj, const char *where, int64_t *day, int64_t *month, struct lgw_buf *errs)
+int lgw_budget_parse_json(json_t *obj, const char *where, int64_t *day, int64_t *month, struct lgw_buf *errs)
 {
     int rc = LGW_OK;
     *day = *month = LGW_BUDGET_NONE;
@@ -205,7 +204,7 @@ static int parse_tenants(struct lgw_budgets *b, const struct lgw_config *cfg, st
             continue;
         json_t *bj = json_object_get(tj, "budget");
         if (bj) {
-            if (parse_budget(bj, name, &day, &month, errs))
+            if (lgw_budget_parse_json(bj, name, &day, &month, errs))
                 rc = LGW_ERR(CONFIG);
             else
                 lgw_budgets_set(b, name, NULL, day, month);
@@ -223,7 +222,7 @@ static int parse_tenants(struct lgw_budgets *b, const struct lgw_config *cfg, st
                 rc = LGW_ERR(CONFIG);
                 continue;
             }
-            if (parse_budget(kb, where, &day, &month, errs) || check_key_owner(cfg, name, kid, errs))
+            if (lgw_budget_parse_json(kb, where, &day, &month, errs) || check_key_owner(cfg, name, kid, errs))
                 rc = LGW_ERR(CONFIG);
             else
                 lgw_budgets_set(b, name, kid, day, month);

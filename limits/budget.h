@@ -37,6 +37,12 @@ int lgw_budget_parse_usd(const char *s, size_t len, int64_t *nusd);
  * "0.125", "0.000000001") into out (32 bytes are enough). */
 void lgw_budget_format_usd(int64_t nusd, char *out, size_t outsz);
 
+/* A "budget" object ({"day_usd", "month_usd"}, both optional, nothing else; amounts as lgw_budgets_new reads
+ * them) into nano-USD, LGW_BUDGET_NONE where absent. Returns 0, or LGW_ERR(CONFIG) with a line per problem in
+ * errs naming where ("acme", "acme.keys.key_..."). Any thread. */
+int lgw_budget_parse_json(json_t *obj, const char *where, int64_t *day_nusd, int64_t *month_nusd,
+                          struct lgw_buf *errs);
+
 /* Makes the budgets from the config file's "tenants" object (cfg keeps it): for each tenant an optional
  * "budget": {"day_usd", "month_usd"} and, under "keys": {"<key id>": {"budget": {...}}}, the same per key.
  * Amounts are strings or numbers, parsed exactly (lgw_budget_parse_usd; a number is read as the shortest

@@ -220,6 +220,42 @@ def test_tenant_settings_apply_without_restart(gw):
     assert call(p1, "GET", "/v1/admin/tenants/acme", admin)[1]["allow_models"] == ["auto"]
 
 
+def test_budgets_set_through_the_api(gw):
+    """A budget set through the admin API is enforced on every instance without a restart: a tenant's daily
+    budget of $0 (spent before any request) refuses it with insufficient_quota, a key's budget stops that key
+    alone, and clearing them lets the requests through again. Spend-driven refusals: test_budgets.py."""
+    cluster, admin, p1, p2 = gw
+    status, made = call(p1, "POST", "/v1/admin/keys", admin, {"tenant": "acme", "name": "capped",
+                                                               "budget": {"day_usd": "0"}})
+    assert status == 201, made
+    capped = made["key"]
+    assert until_both([p1, p2], capped, 429, PROPAGATION_BOUND_S) < PROPAGATION_BOUND_S
+    status, body = chat(p2, capped)
+    assert status == 429 and body["error"]["code"] == "insufficient_quota"
+    assert f"key {made['id']}" in body["error"]["message"]
+    assert chat(p1, cluster.key)[0] == 200 and chat(p2, cluster.key)[0] == 200  # the tenant's other key goes on
+
+    status, t = call(p2, "PATCH", "/v1/admin/tenants/acme", admin, {"budget": {"day_usd": 0, "month_usd": "100"}})
+    assert status == 200 and t["source"] == "api", t
+    assert until_both([p1, p2], cluster.key, 429, PROPAGATION_BOUND_S) < PROPAGATION_BOUND_S
+    status, body = chat(p1, cluster.key)
+    assert "daily budget of tenant acme" in body["error"]["message"]
+
+    # Cleared: both keys are served again (the key's own budget removed too).
+    assert call(p1, "PATCH", "/v1/admin/tenants/acme", admin, {"budget": None})[0] == 200
+    assert call(p1, "PATCH", f"/v1/admin/keys/{made['id']}", admin, {"budget": None})[0] == 200
+    assert until_both([p1, p2], cluster.key, 200, PROPAGATION_BOUND_S) < PROPAGATION_BOUND_S
+    assert until_both([p1, p2], capped, 200, PROPAGATION_BOUND_S) < PROPAGATION_BOUND_S
+
+    # A bad amount is a 400 on budget, and nothing is written.
+    for bad in ({"day_usd": "-1"}, {"day_usd": "0.0000000001"}, {"daily": 5}, "5"):
+        status, body = call(p1, "PATCH", "/v1/admin/tenants/acme", admin, {"budget": bad})
+        assert status == 400 and body["error"]["param"] == "budget", (bad, body)
+        status, body = call(p1, "PATCH", f"/v1/admin/keys/{made['id']}", admin, {"budget": bad})
+        assert status == 400 and body["error"]["param"] == "budget", (bad, body)
+    assert call(p1, "GET", "/v1/admin/tenants/acme", admin)[1].get("budget") is None
+
+
 def test_cli_offline_and_admin_url(gw):
     cluster, admin, p1, p2 = gw
     env = cluster.env(LLMGW_ADMIN_KEY=admin)
