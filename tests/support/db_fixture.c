@@ -92,7 +92,7 @@ struct lgw_test_db *lgw_test_db_fixture(void **state)
 /* On PostgreSQL, a schema of the test's own, which url's search_path then names. */
 void lgw_test_db_own_schema(struct lgw_test_db *db, const char *prefix, const char *seed)
 {
-    if (db->be != LGW_TEST_PG)
+    if (db->be != LGW_TEST_PG || !db->url[0])
         return;
     char id[LGW_ID_MAX], sql[128], url[sizeof(db->url)];
     if (!seed) {

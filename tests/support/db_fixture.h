@@ -38,7 +38,7 @@ struct lgw_test_db *lgw_test_db_fixture(void **state);
 
 /* On PostgreSQL, moves db into a schema of its own so the shared database's tables are untouched: creates
  * schema <prefix><12 characters of seed, '-' as '_'> (seed NULL: a random UUID) and points url's search_path
- * at it. Nothing on SQLite, whose file is the test's own already. Fails the test on error. */
+ * at it. Nothing on SQLite, whose file is the test's own already, nor without a server. Fails the test on error. */
 void lgw_test_db_own_schema(struct lgw_test_db *db, const char *prefix, const char *seed);
 /* On PostgreSQL, drops the schema lgw_test_db_own_schema made, with everything in it; nothing otherwise. */
 void lgw_test_db_drop_schema(const struct lgw_test_db *db);
