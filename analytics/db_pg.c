@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/pg.h"
 
 struct conn {
     PGconn *pg;
@@ -46,18 +47,14 @@ static void pg_close(void *c)
     free(conn);
 }
 
-/* Defaults the URL may override (expand_dbname), as the ledger connects (ledger_pg.c says why). */
+/* Connects when not connected, with the gateway's defaults (common/pg.h). */
 static int ensure(struct conn *conn)
 {
     if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
         return LGW_OK;
     if (conn->pg)
         PQfinish(conn->pg);
-    static const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                                       "keepalives_count", "tcp_user_timeout", "application_name",
-                                       "dbname", NULL};
-    const char *vals[] = {"5", "10", "5", "3", "30000", "llmgw-analytics", conn->url, NULL};
-    conn->pg = PQconnectdbParams(keys, vals, 1);
+    conn->pg = lgw_pg_connect(conn->url, "llmgw-analytics", NULL);
     if (!conn->pg) {
         LGW_ERROR("analytics", "postgresql: out of memory");
         abort();

@@ -172,12 +172,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
     lgw_pending_lock(ing->pending, req->id);
     int rc = lgw_kafka_produce(ing->producer, &msg, &err);
     if (rc == 0) {
-        lgw_req_ref(req); /* the map's reference */
-        lgw_pending_insert_locked(ing->pending, req);
-        pthread_mutex_lock(&req->lock);
-        req->suspended = true;
-        MHD_suspend_connection(req->conn);
-        pthread_mutex_unlock(&req->lock);
+        lgw_pending_suspend_locked(ing->pending, req);
     }
     lgw_pending_unlock(ing->pending, req->id);
     if (rc) {

@@ -156,12 +156,7 @@ static enum MHD_Result mount_handler(struct lgw_req *req)
     /* Insert and suspend under the id's shard lock (as jobs.c does): done, on another thread, takes the
      * request out under the same lock, so it never resumes a connection that is not suspended yet. */
     lgw_pending_lock(ing->pending, req->id);
-    lgw_req_ref(req); /* the map's reference */
-    lgw_pending_insert_locked(ing->pending, req);
-    pthread_mutex_lock(&req->lock);
-    req->suspended = true;
-    MHD_suspend_connection(req->conn);
-    pthread_mutex_unlock(&req->lock);
+    lgw_pending_suspend_locked(ing->pending, req);
     lgw_pending_unlock(ing->pending, req->id);
     mount->handle(mount->opaque, call);
     return MHD_YES;

@@ -67,6 +67,16 @@ void lgw_pending_insert_locked(struct lgw_pending *p, struct lgw_req *req)
     s->count++;
 }
 
+void lgw_pending_suspend_locked(struct lgw_pending *p, struct lgw_req *req)
+{
+    lgw_req_ref(req); /* the map's reference */
+    lgw_pending_insert_locked(p, req);
+    pthread_mutex_lock(&req->lock);
+    req->suspended = true;
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_unlock(&req->lock);
+}
+
 bool lgw_pending_remove(struct lgw_pending *p, struct lgw_req *req)
 {
     size_t b;

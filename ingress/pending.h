@@ -23,6 +23,9 @@ void lgw_pending_lock(struct lgw_pending *p, const char *id);
 void lgw_pending_unlock(struct lgw_pending *p, const char *id);
 /* req->id must be set; req->pending_next is used as the chain link. The map does not own req. */
 void lgw_pending_insert_locked(struct lgw_pending *p, struct lgw_req *req);
+/* Between lock and unlock: takes a reference to req for the map, inserts it and suspends its connection
+ * (req->suspended under req->lock), so whoever takes it out after unlock finds it suspended. */
+void lgw_pending_suspend_locked(struct lgw_pending *p, struct lgw_req *req);
 
 /* Removes req if it is still in the map (its completion callback does this for a client that left);
  * returns true when it was, and the caller then owns the map's reference. */

@@ -9,6 +9,7 @@
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
 #include "common/log.h"
+#include "common/pg.h"
 
 /* Run in one transaction under an advisory lock: CREATE ... IF NOT EXISTS is not safe against itself, so two
  * ledgers starting together could otherwise fail on a duplicate catalog entry. The lock key is arbitrary
@@ -105,18 +106,6 @@ static void notice_cb(void *arg, const char *msg)
     LGW_INFO("ledger", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-/* Defaults that the URL may override (expand_dbname: values from the URL win over the ones before it):
- * without connect_timeout a black-holed host blocks the ledger for the kernel's TCP timeout (minutes), and
- * without keepalives / tcp_user_timeout a dead server is only noticed when the OS gives up on the socket. */
-static PGconn *pg_connect_url(const char *url)
-{
-    static const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                                       "keepalives_count", "tcp_user_timeout", "application_name",
-                                       "options", "dbname", NULL};
-    const char *vals[] = {"5", "10", "5", "3", "30000", "llmgw-ledger", "-c statement_timeout=30000", url, NULL};
-    return PQconnectdbParams(keys, vals, 1);
-}
-
 static int spend_schema(struct conn *conn);
 
 static int connect_pg(struct conn *conn)
@@ -126,7 +115,7 @@ static int connect_pg(struct conn *conn)
     if (conn->pg)
         PQfinish(conn->pg);
     conn->prepared = false;
-    conn->pg = pg_connect_url(conn->url);
+    conn->pg = lgw_pg_connect(conn->url, "llmgw-ledger", "-c statement_timeout=30000");
     if (!conn->pg) { /* libpq returns NULL only when it cannot allocate: out of memory aborts, as everywhere */
         LGW_ERROR("ledger", "postgresql: out of memory");
         abort();

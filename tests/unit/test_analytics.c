@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "common/metrics.h"
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
+#include "tests/support/db_fixture.h"
 
 #define T0 1796083200000LL /* 2026-12-01T00:00:00Z */
 
@@ -258,87 +258,20 @@ static void test_sql_binds_values(void **state)
 
 /* ---- whole calls on a database ---- */
 
-enum backend { SQLITE, PG };
-
-struct fixture {
-    enum backend be;
-    char dir[64];
-    char url[640];
-};
-
-static void exec_sql(const struct fixture *fx, const char *sql)
-{
-    if (fx->be == SQLITE) {
-        sqlite3 *db;
-        char *err = NULL;
-        assert_int_equal(sqlite3_open(fx->url + 7, &db), SQLITE_OK);
-        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-            fail_msg("sqlite: %s", err);
-        sqlite3_close(db);
-        return;
-    }
-    PGconn *pg = PQconnectdb(fx->url);
-    PGresult *res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-        fail_msg("postgresql: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(pg);
-}
-
+/* The database under a call (tests/support/db_fixture.h), holding the ledger's table as the ledger makes it. */
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    fx->be = (enum backend)(intptr_t)*state;
-    *state = fx;
-    if (fx->be == SQLITE) {
-        lgw_strlcpy(fx->dir, "/tmp/llmgw-analytics-XXXXXX", sizeof(fx->dir));
-        if (!mkdtemp(fx->dir))
-            return -1;
-        snprintf(fx->url, sizeof(fx->url), "sqlite:%s/ledger.db", fx->dir);
-    } else {
-        const char *url = getenv("LLMGW_TEST_PG_URL");
-        if (!url)
-            return 0;
-        /* A schema of its own (the rows of this test only), as test_ledger_db.c does. */
-        char id[LGW_ID_MAX], schema[40] = "ana_", sql[128];
-        lgw_uuid4(id);
-        for (int i = 0; i < 12; i++)
-            schema[4 + i] = id[i] == '-' ? '_' : id[i];
-        schema[16] = '\0';
-        lgw_strlcpy(fx->url, url, sizeof(fx->url));
-        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-        exec_sql(fx, sql);
-        snprintf(fx->url, sizeof(fx->url), "%s%coptions=-csearch_path%%3D%s", url, strchr(url, '?') ? '&' : '?',
-                 schema);
-    }
+    if (lgw_test_db_setup(state, "analytics"))
+        return -1;
+    struct lgw_test_db *fx = *state;
+    if (!fx->url[0])
+        return 0;
+    /* On PostgreSQL a schema of its own (the rows of this test only), as test_ledger_db.c does. */
+    lgw_test_db_own_schema(fx, "ana_", NULL);
     struct lgw_ledger_db *db; /* the ledger makes the table, as in production */
     assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
     lgw_ledger_db_close(db);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->be == SQLITE) {
-        static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
-        char path[128];
-        for (size_t i = 0; i < 3; i++) {
-            snprintf(path, sizeof(path), "%s/%s", fx->dir, files[i]);
-            unlink(path);
-        }
-        rmdir(fx->dir);
-    }
-    free(fx);
-    return 0;
-}
-
-static struct fixture *fixture(void **state)
-{
-    struct fixture *fx = *state;
-    if (!fx->url[0])
-        skip();
-    return fx;
 }
 
 /* One ledger row; final: "TRUE", "FALSE" or "NULL" (an old row). */
@@ -358,7 +291,7 @@ static void row(struct lgw_buf *sql, const char *event_id, const char *request_i
                    estimated ? "TRUE" : "FALSE");
 }
 
-static json_t *serve(const struct fixture *fx, const char *path, const char *tenant, bool admin,
+static json_t *serve(const struct lgw_test_db *fx, const char *path, const char *tenant, bool admin,
                      const char *const *kv, int want_status)
 {
     struct lgw_an_db *db;
@@ -395,7 +328,7 @@ static const char *str(json_t *o, const char *k)
 
 static void test_summary_figures(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     struct lgw_buf sql;
     lgw_buf_init(&sql, 0);
     /* r1: a billed timeout (non-final, estimated) then the answer after a fallback; r2: an old row (final
@@ -407,7 +340,7 @@ static void test_summary_figures(void **state)
     row(&sql, "r4", "r4", "acme", "claude", T0 + 86400000, 55, "TRUE", 499, "cancelled", 40, 1, true, true, false);
     row(&sql, "r5", "r5", "acme", "claude", T0 + 86400001, 0, "TRUE", 200, "ok", 20, 1, false, false, false);
     row(&sql, "r6", "r6", "globex", "gpt", T0 + 5, 1000000000, "TRUE", 200, "ok", 1, 1, false, true, false);
-    exec_sql(fx, sql.ptr);
+    lgw_test_db_exec(fx, sql.ptr);
     lgw_buf_cleanup(&sql);
 
     const char *range[] = {"from", "2026-12-01T00:00:00Z", "to", "2026-12-03T00:00:00Z", NULL};
@@ -454,7 +387,7 @@ static void test_summary_figures(void **state)
  * non-final rows with huge latencies, which must not count). */
 static void test_percentiles_nearest_rank(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     struct lgw_buf sql;
     lgw_buf_init(&sql, 0);
     unsigned seed = 12345;
@@ -472,7 +405,7 @@ static void test_percentiles_nearest_rank(void **state)
         snprintf(id, sizeof(id), "%s-x.1", tenant);
         row(&sql, id, id, tenant, "m", T0, 1, "FALSE", 504, "error", 999999, 1, true, true, false);
     }
-    exec_sql(fx, sql.ptr);
+    lgw_test_db_exec(fx, sql.ptr);
     lgw_buf_cleanup(&sql);
     const char *kv[] = {"from", "2026-12-01T00:00:00Z", "to", "2026-12-02T00:00:00Z", "group_by", "tenant", NULL};
     json_t *j = serve(fx, "/v1/analytics/summary", "", true, kv, 200);
@@ -497,7 +430,7 @@ static void test_percentiles_nearest_rank(void **state)
 
 static void test_requests_pages(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     struct lgw_buf sql;
     lgw_buf_init(&sql, 0);
     char id[32];
@@ -506,7 +439,7 @@ static void test_requests_pages(void **state)
         row(&sql, id, id, i % 5 ? "acme" : "globex", "m", T0 + i / 3, i, "TRUE", 200, "ok,\"q\"", 1, 1, false, true,
             false);
     }
-    exec_sql(fx, sql.ptr);
+    lgw_test_db_exec(fx, sql.ptr);
     lgw_buf_cleanup(&sql);
     char cursor[LGW_AN_CURSOR_MAX] = "";
     int seen = 0;
@@ -544,14 +477,14 @@ static void test_requests_pages(void **state)
 /* A statement past the timeout is stopped and says so (504), on either database; the connection works after. */
 static void test_statement_timeout(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     struct lgw_an_db *db;
     assert_int_equal(lgw_an_db_open(fx->url, 100, &db), 0);
-    struct lgw_an_sql sql = {.pg = fx->be == PG};
+    struct lgw_an_sql sql = {.pg = fx->be == LGW_TEST_PG};
     lgw_buf_init(&sql.text, 0);
-    lgw_buf_puts(&sql.text, fx->be == PG ? "SELECT pg_sleep(2)"
-                                         : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
-                                           " SELECT count(*) FROM c");
+    lgw_buf_puts(&sql.text, fx->be == LGW_TEST_PG ? "SELECT pg_sleep(2)"
+                                                  : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+                                                    " SELECT count(*) FROM c");
     struct lgw_an_rows rows;
     assert_int_equal(lgw_an_db_query(db, &sql, 10, &rows), LGW_ERR(TIMEOUT));
     lgw_buf_reset(&sql.text);
@@ -654,8 +587,10 @@ static void test_pool_queue_limit(void **state)
 
 int main(void)
 {
-#define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, (void *)(intptr_t)SQLITE), \
-                cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, (void *)(intptr_t)PG)
+/* Each case on SQLite and on PostgreSQL, both rows named by the test alone (as the reports have them). */
+#define BOTH(t)                                                                                                        \
+    cmocka_unit_test_prestate_setup_teardown(t, setup, lgw_test_db_teardown, (void *)(intptr_t)LGW_TEST_SQLITE),       \
+        cmocka_unit_test_prestate_setup_teardown(t, setup, lgw_test_db_teardown, (void *)(intptr_t)LGW_TEST_PG)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_time_format),

@@ -7,8 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <libpq-fe.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,57 +15,11 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
-
-enum backend { SQLITE, PG };
-
-struct fixture {
-    enum backend be;
-    char dir[64];  /* SQLite: the temporary directory holding the database */
-    char url[512]; /* empty: backend not available, the test is skipped */
-};
+#include "tests/support/db_fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    if (!fx)
-        return -1;
-    fx->be = (enum backend)(intptr_t)*state;
-    if (fx->be == SQLITE) {
-        lgw_strlcpy(fx->dir, "/tmp/llmgw-ledger-XXXXXX", sizeof(fx->dir));
-        if (!mkdtemp(fx->dir))
-            return -1;
-        snprintf(fx->url, sizeof(fx->url), "sqlite:%s/ledger.db", fx->dir);
-    } else {
-        const char *url = getenv("LLMGW_TEST_PG_URL");
-        if (url)
-            lgw_strlcpy(fx->url, url, sizeof(fx->url));
-    }
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->be == SQLITE) {
-        static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
-        char path[128];
-        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-            snprintf(path, sizeof(path), "%s/%s", fx->dir, files[i]);
-            unlink(path);
-        }
-        rmdir(fx->dir);
-    }
-    free(fx);
-    return 0;
-}
-
-static struct fixture *fixture(void **state)
-{
-    struct fixture *fx = *state;
-    if (!fx->url[0])
-        skip(); /* PostgreSQL without LLMGW_TEST_PG_URL */
-    return fx;
+    return lgw_test_db_setup(state, "ledger");
 }
 
 static void event(struct lgw_cost_event *ev, const char *event_id, const char *request_id)
@@ -94,53 +46,15 @@ static void event(struct lgw_cost_event *ev, const char *event_id, const char *r
     ev->provider_call = 1;
 }
 
-/* First column of the first row of sql, as text ("" for NULL), through a fresh connection of its own so
- * it sees only committed data. One text parameter, written $1: both engines accept that spelling. */
-static void query_text(const struct fixture *fx, const char *sql, const char *arg, char *out, size_t outsz)
+static long long rows_of(const struct lgw_test_db *fx, const char *request_id)
 {
-    if (fx->be == SQLITE) {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_open(fx->url + 7, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        const unsigned char *v = sqlite3_column_text(st, 0);
-        lgw_strlcpy(out, v ? (const char *)v : "", outsz);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return;
-    }
-    PGconn *pg = PQconnectdb(fx->url);
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    const char *params[] = {arg};
-    PGresult *res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    assert_true(PQntuples(res) > 0);
-    lgw_strlcpy(out, PQgetvalue(res, 0, 0), outsz);
-    PQclear(res);
-    PQfinish(pg);
+    return lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE request_id = $1", request_id);
 }
 
-static long long query_int(const struct fixture *fx, const char *sql, const char *arg)
+static long long reruns_of(const struct lgw_test_db *fx, const char *request_id)
 {
-    char text[64];
-    long long v;
-    query_text(fx, sql, arg, text, sizeof(text));
-    if (lgw_parse_int64(text, strlen(text), &v))
-        fail_msg("%s: not an integer: \"%s\"", sql, text);
-    return v;
-}
-
-static long long rows_of(const struct fixture *fx, const char *request_id)
-{
-    return query_int(fx, "SELECT count(*) FROM cost_events WHERE request_id = $1", request_id);
-}
-
-static long long reruns_of(const struct fixture *fx, const char *request_id)
-{
-    return query_int(fx, "SELECT count(*) FILTER (WHERE rerun) FROM cost_events WHERE request_id = $1", request_id);
+    return lgw_test_db_query_int(fx, "SELECT count(*) FILTER (WHERE rerun) FROM cost_events WHERE request_id = $1",
+                                 request_id);
 }
 
 /* One transaction with the given events; returns how many were new. */
@@ -159,7 +73,7 @@ static int write_events(struct lgw_ledger_db *db, const struct lgw_cost_event *e
 
 static void test_duplicates(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     char req[40], e1[40];
     lgw_uuid4(req);
     lgw_uuid4(e1);
@@ -174,7 +88,7 @@ static void test_duplicates(void **state)
     assert_int_equal(write_events(db, ev, 2), 1);
     assert_int_equal(rows_of(fx, req), 1);
     assert_int_equal(reruns_of(fx, req), 0);
-    assert_int_equal(query_int(fx, "SELECT max(cost_nusd) FROM cost_events WHERE request_id = $1", req),
+    assert_int_equal(lgw_test_db_query_int(fx, "SELECT max(cost_nusd) FROM cost_events WHERE request_id = $1", req),
                      9000000000000000000LL);
 
     /* redelivered in a later batch (a crash between DB commit and offset commit): still once */
@@ -185,7 +99,7 @@ static void test_duplicates(void **state)
 
 static void test_rerun(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     char req[40], req2[40], req3[40], e[5][40];
     lgw_uuid4(req);
     lgw_uuid4(req2);
@@ -203,14 +117,16 @@ static void test_rerun(void **state)
     assert_int_equal(write_events(db, ev, 1), 1);
     assert_int_equal(rows_of(fx, req), 2);
     assert_int_equal(reruns_of(fx, req), 1);
-    assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND NOT rerun", e[0]), 1);
+    assert_int_equal(
+        lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND NOT rerun", e[0]), 1);
 
     /* both executions in the same batch: the check sees the earlier insert of the same transaction */
     event(&ev[0], e[2], req2);
     event(&ev[1], e[3], req2);
     assert_int_equal(write_events(db, ev, 2), 2);
     assert_int_equal(reruns_of(fx, req2), 1);
-    assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", e[3]), 1);
+    assert_int_equal(lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", e[3]),
+                     1);
 
     /* one execution's events (a billed attempt that timed out, then the final one) are not reruns of each
      * other; a second execution of the same request is */
@@ -229,7 +145,8 @@ static void test_rerun(void **state)
     event(&ev[0], run2, req4);
     assert_int_equal(write_events(db, ev, 1), 1);
     assert_int_equal(reruns_of(fx, req4), 1);
-    assert_int_equal(query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", run2), 1);
+    assert_int_equal(lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND rerun", run2),
+                     1);
 
     /* the event's own flag is kept even when it is the first one the ledger sees */
     event(&ev[0], e[4], req3);
@@ -241,7 +158,7 @@ static void test_rerun(void **state)
 
 static void test_rollback(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     char req[40], e1[40];
     lgw_uuid4(req);
     lgw_uuid4(e1);
@@ -265,7 +182,7 @@ static void test_rollback(void **state)
 
 static void test_reopen(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     char req[40], e1[40], e2[40];
     lgw_uuid4(req);
     lgw_uuid4(e1);
@@ -289,7 +206,7 @@ static void test_reopen(void **state)
 
 static void test_columns(void **state)
 {
-    struct fixture *fx = fixture(state);
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
     char req[40], e1[40], text[128];
     lgw_uuid4(req);
     lgw_uuid4(e1);
@@ -306,19 +223,21 @@ static void test_columns(void **state)
     lgw_ledger_db_close(db);
 
     /* every column under the name analytics queries use, with the values written */
-    assert_int_equal(query_int(fx,
-                               "SELECT count(*) FROM cost_events WHERE event_id = $1 AND tenant = 'acme'"
-                               " AND user_id = 'bob' AND provider = 'echo' AND model = 'echo-1' AND kind = 'embeddings'"
-                               " AND input_tokens = 100 AND output_tokens = 20 AND cached_input_tokens = 7"
-                               " AND cost_known AND latency_ms = 12 AND status = 200 AND outcome = 'ok' AND cache_hit"
-                               " AND NOT rerun AND attempt = 1 AND strategy = 'default' AND worker = 'w1'"
-                               " AND ts_ms = 1700000000000 AND created_at IS NOT NULL AND final AND provider_call = 3"
-                               " AND cost_estimated AND cache_write_input_tokens = 5 AND run_id = event_id",
-                               e1),
-                     1);
-    if (fx->be == PG) {
+    assert_int_equal(
+        lgw_test_db_query_int(fx,
+                              "SELECT count(*) FROM cost_events WHERE event_id = $1 AND tenant = 'acme'"
+                              " AND user_id = 'bob' AND provider = 'echo' AND model = 'echo-1' AND kind = 'embeddings'"
+                              " AND input_tokens = 100 AND output_tokens = 20 AND cached_input_tokens = 7"
+                              " AND cost_known AND latency_ms = 12 AND status = 200 AND outcome = 'ok' AND cache_hit"
+                              " AND NOT rerun AND attempt = 1 AND strategy = 'default' AND worker = 'w1'"
+                              " AND ts_ms = 1700000000000 AND created_at IS NOT NULL AND final AND provider_call = 3"
+                              " AND cost_estimated AND cache_write_input_tokens = 5 AND run_id = event_id",
+                              e1),
+        1);
+    if (fx->be == LGW_TEST_PG) {
         /* dollars only at the edge, exact to the nano-dollar */
-        query_text(fx, "SELECT cost_usd::text FROM cost_events_usd WHERE event_id = $1", e1, text, sizeof(text));
+        lgw_test_db_query_text(fx, "SELECT cost_usd::text FROM cost_events_usd WHERE event_id = $1", e1, text,
+                               sizeof(text));
         assert_string_equal(text, "9000000000.000000000");
     }
 }
@@ -344,69 +263,41 @@ static const char previous_schema_sqlite[] =
     " worker TEXT, ts_ms INTEGER NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP, route_attempts INTEGER,"
     " route TEXT);";
 
-/* Runs sql (no parameters) through its own connection. */
-static void exec_sql(const struct fixture *fx, const char *url, const char *sql)
+/* Inserts the row an older ledger wrote (event old_ev of request old_req: 4500 nUSD, no rerun), with the columns
+ * its table had: up to route (upto 0), then up to run_id too (1), then up to saved_nusd too (2). */
+static void insert_old_row(const struct lgw_test_db *fx, int upto, const char *old_ev, const char *old_req)
 {
-    if (fx->be == SQLITE) {
-        sqlite3 *db;
-        char *err = NULL;
-        assert_int_equal(sqlite3_open(url + 7, &db), SQLITE_OK);
-        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-            fail_msg("%s: %s", sql, err);
-        sqlite3_close(db);
-        return;
-    }
-    PGconn *pg = PQconnectdb(url);
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    PGresult *res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(pg);
-}
-
-/* The fixture for an upgrade test: on PostgreSQL a schema of its own (named prefix + 12 characters of seed;
- * schema holds the prefix and receives the name), so the shared database's table is untouched; on SQLite the
- * test's own file as it is. */
-static struct fixture own_schema(const struct fixture *fx, char *schema, const char *seed)
-{
-    struct fixture at = *fx;
-    if (fx->be != PG)
-        return at;
-    char sql[128];
-    for (int i = 0; i < 12; i++)
-        schema[4 + i] = seed[i] == '-' ? '_' : seed[i];
-    schema[16] = '\0';
-    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-    exec_sql(fx, fx->url, sql);
-    char url[640];
-    snprintf(url, sizeof(url), "%s%coptions=-csearch_path%%3D%s", fx->url, strchr(fx->url, '?') ? '&' : '?', schema);
-    if (lgw_strlcpy(at.url, url, sizeof(at.url)) >= sizeof(at.url))
-        fail_msg("the test database URL is too long: %s", url);
-    return at;
+    const char *yes = fx->be == LGW_TEST_PG ? "true" : "1", *no = fx->be == LGW_TEST_PG ? "false" : "0";
+    char sql[2048];
+    size_t n = (size_t)snprintf(
+        sql, sizeof(sql),
+        "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
+        " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
+        " rerun, attempt, strategy, worker, ts_ms, route_attempts, route%s%s) VALUES ('%s', '%s', 'acme', 'bob',"
+        " 'openai', 'gpt-4o-mini', 'chat', 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0',"
+        " 1690000000000, 1, 'openai/gpt-4o-mini=200'",
+        upto >= 1 ? ", final, provider_call, cost_estimated, cache_write_input_tokens, run_id" : "",
+        upto >= 2 ? ", saved_nusd" : "", old_ev, old_req, yes, no, no);
+    if (upto >= 1)
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", %s, 1, %s, 0, '%s'", yes, no, old_ev);
+    snprintf(sql + n, sizeof(sql) - n, "%s)", upto >= 2 ? ", 0" : "");
+    lgw_test_db_exec(fx, sql);
 }
 
 static void test_upgrade_from_previous_schema(void **state)
 {
-    struct fixture *fx = fixture(state);
-    char schema[40] = "upg_", old_req[40], old_ev[40], run[40], nonfinal[48], sql[1024];
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    char old_req[40], old_ev[40], run[40], nonfinal[48];
     lgw_uuid4(old_req);
     lgw_uuid4(old_ev);
     lgw_uuid4(run);
     snprintf(nonfinal, sizeof(nonfinal), "%s.1", run);
-    struct fixture at = own_schema(fx, schema, old_req);
-    exec_sql(&at, at.url, fx->be == PG ? previous_schema_pg : previous_schema_sqlite);
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
-             " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
-             " rerun, attempt, strategy, worker, ts_ms, route_attempts, route) VALUES ('%s', '%s', 'acme', 'bob',"
-             " 'openai', 'gpt-4o-mini', 'chat', 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0',"
-             " 1690000000000, 1, 'openai/gpt-4o-mini=200')",
-             old_ev, old_req, fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", fx->be == PG ? "false" : "0");
-    exec_sql(&at, at.url, sql);
+    lgw_test_db_own_schema(fx, "upg_", old_req);
+    lgw_test_db_exec(fx, fx->be == LGW_TEST_PG ? previous_schema_pg : previous_schema_sqlite);
+    insert_old_row(fx, 0, old_ev, old_req);
 
     struct lgw_ledger_db *db;
-    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* migrates */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates */
     struct lgw_cost_event ev[3];
     event(&ev[0], nonfinal, old_req); /* a second execution of the old request: a billed timeout, then final */
     ev[0].final = false;
@@ -418,34 +309,34 @@ static void test_upgrade_from_previous_schema(void **state)
     ev[1].usage.cache_write_input_tokens = 30;
     assert_int_equal(write_events(db, ev, 2), 2);
     lgw_ledger_db_close(db);
-    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* and opens again over the migrated table */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again over the migrated table */
     lgw_ledger_db_close(db);
 
     /* the old row: untouched, read as a final event with reported usage */
-    assert_int_equal(query_int(&at,
-                               "SELECT count(*) FROM cost_events WHERE event_id = $1 AND cost_nusd = 4500 AND NOT rerun"
-                               " AND final IS NULL AND cost_estimated IS NULL AND run_id IS NULL"
-                               " AND COALESCE(final, true) AND NOT COALESCE(cost_estimated, false)",
-                               old_ev),
-                     1);
+    assert_int_equal(
+        lgw_test_db_query_int(fx,
+                              "SELECT count(*) FROM cost_events WHERE event_id = $1 AND cost_nusd = 4500 AND NOT rerun"
+                              " AND final IS NULL AND cost_estimated IS NULL AND run_id IS NULL"
+                              " AND COALESCE(final, true) AND NOT COALESCE(cost_estimated, false)",
+                              old_ev),
+        1);
     /* the new execution's two events are reruns of the old one (another run), not of each other */
-    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE request_id = $1 AND rerun", old_req), 2);
-    assert_int_equal(query_int(&at,
-                               "SELECT count(*) FROM cost_events WHERE run_id = $1 AND ((event_id = run_id AND final"
-                               " AND provider_call = 2 AND cache_write_input_tokens = 30 AND NOT cost_estimated)"
-                               " OR (event_id <> run_id AND NOT final AND cost_estimated AND status = 504))",
-                               run),
-                     2);
+    assert_int_equal(
+        lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE request_id = $1 AND rerun", old_req), 2);
+    assert_int_equal(
+        lgw_test_db_query_int(fx,
+                              "SELECT count(*) FROM cost_events WHERE run_id = $1 AND ((event_id = run_id AND final"
+                              " AND provider_call = 2 AND cache_write_input_tokens = 30 AND NOT cost_estimated)"
+                              " OR (event_id <> run_id AND NOT final AND cost_estimated AND status = 504))",
+                              run),
+        2);
     /* a request's spend sums over its events; requests count by request_id */
-    assert_int_equal(query_int(&at,
-                               "SELECT count(DISTINCT request_id) FROM cost_events WHERE request_id = $1"
-                               " AND COALESCE(final, true)",
-                               old_req),
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(DISTINCT request_id) FROM cost_events WHERE request_id = $1"
+                                           " AND COALESCE(final, true)",
+                                           old_req),
                      1);
-    if (fx->be == PG) {
-        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", schema);
-        exec_sql(fx, fx->url, sql);
-    }
+    lgw_test_db_drop_schema(fx);
 }
 
 /* The table as it was before saved_nusd (every column up to run_id). */
@@ -473,26 +364,17 @@ static const char before_saved_sqlite[] =
  * a cache hit written after the upgrade has its saving, at $0 of spend. */
 static void test_upgrade_adds_saved_nusd(void **state)
 {
-    struct fixture *fx = fixture(state);
-    char schema[40] = "sav_", old_req[40], old_ev[40], hit[40], sql[1024];
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    char old_req[40], old_ev[40], hit[40];
     lgw_uuid4(old_req);
     lgw_uuid4(old_ev);
     lgw_uuid4(hit);
-    struct fixture at = own_schema(fx, schema, old_req);
-    exec_sql(&at, at.url, fx->be == PG ? before_saved_pg : before_saved_sqlite);
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
-             " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
-             " rerun, attempt, strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated,"
-             " cache_write_input_tokens, run_id) VALUES ('%s', '%s', 'acme', 'bob', 'openai', 'gpt-4o-mini', 'chat',"
-             " 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0', 1690000000000, 1,"
-             " 'openai/gpt-4o-mini=200', %s, 1, %s, 0, '%s')",
-             old_ev, old_req, fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", fx->be == PG ? "false" : "0",
-             fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", old_ev);
-    exec_sql(&at, at.url, sql);
+    lgw_test_db_own_schema(fx, "sav_", old_req);
+    lgw_test_db_exec(fx, fx->be == LGW_TEST_PG ? before_saved_pg : before_saved_sqlite);
+    insert_old_row(fx, 1, old_ev, old_req);
 
     struct lgw_ledger_db *db;
-    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* migrates */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates */
     struct lgw_cost_event ev;
     event(&ev, hit, old_req); /* the same request again, answered from the cache */
     ev.cache_hit = true;
@@ -502,80 +384,71 @@ static void test_upgrade_adds_saved_nusd(void **state)
     ev.usage = (struct lgw_usage){0, 0, 0, 0};
     assert_int_equal(write_events(db, &ev, 1), 1);
     lgw_ledger_db_close(db);
-    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* and opens again over the migrated table */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again over the migrated table */
     lgw_ledger_db_close(db);
 
-    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND saved_nusd IS NULL"
-                                    " AND cost_nusd = 4500",
-                               old_ev),
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1 AND saved_nusd IS NULL"
+                                           " AND cost_nusd = 4500",
+                                           old_ev),
                      1);
-    assert_int_equal(query_int(&at, "SELECT saved_nusd FROM cost_events WHERE event_id = $1 AND cache_hit"
-                                    " AND cost_nusd = 0",
-                               hit),
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT saved_nusd FROM cost_events WHERE event_id = $1 AND cache_hit"
+                                           " AND cost_nusd = 0",
+                                           hit),
                      4500);
     /* what the request's executions spent, and what the cache saved */
-    assert_int_equal(query_int(&at, "SELECT sum(cost_nusd) + sum(COALESCE(saved_nusd, 0)) FROM cost_events"
-                                    " WHERE request_id = $1",
-                               old_req),
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT sum(cost_nusd) + sum(COALESCE(saved_nusd, 0)) FROM cost_events"
+                                           " WHERE request_id = $1",
+                                           old_req),
                      9000);
-    if (fx->be == PG) {
-        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", schema);
-        exec_sql(fx, fx->url, sql);
-    }
+    lgw_test_db_drop_schema(fx);
 }
 
 /* A ledger from before key_id (every column up to saved_nusd) gains it: its rows keep NULL there (no key
  * was recorded), an event with a key stores its id, and a keyless one (a dev request) stores NULL, never "". */
 static void test_upgrade_adds_key_id(void **state)
 {
-    struct fixture *fx = fixture(state);
-    char schema[40] = "kid_", old_req[40], old_ev[40], keyed[40], keyless[40], sql[2048];
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    char old_req[40], old_ev[40], keyed[40], keyless[40], sql[2048];
     lgw_uuid4(old_req);
     lgw_uuid4(old_ev);
     lgw_uuid4(keyed);
     lgw_uuid4(keyless);
-    struct fixture at = own_schema(fx, schema, old_req);
+    lgw_test_db_own_schema(fx, "kid_", old_req);
     snprintf(sql, sizeof(sql), "%.*s, saved_nusd %s);",
-             (int)(strlen(fx->be == PG ? before_saved_pg : before_saved_sqlite) - 2),
-             fx->be == PG ? before_saved_pg : before_saved_sqlite, fx->be == PG ? "BIGINT" : "INTEGER");
-    exec_sql(&at, at.url, sql);
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO cost_events (event_id, request_id, tenant, user_id, provider, model, kind, input_tokens,"
-             " output_tokens, cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit,"
-             " rerun, attempt, strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated,"
-             " cache_write_input_tokens, run_id, saved_nusd) VALUES ('%s', '%s', 'acme', 'bob', 'openai',"
-             " 'gpt-4o-mini', 'chat', 10, 5, 0, 4500, %s, 100, 200, 'ok', %s, %s, 1, 'cost', 'w0', 1690000000000, 1,"
-             " 'openai/gpt-4o-mini=200', %s, 1, %s, 0, '%s', 0)",
-             old_ev, old_req, fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", fx->be == PG ? "false" : "0",
-             fx->be == PG ? "true" : "1", fx->be == PG ? "false" : "0", old_ev);
-    exec_sql(&at, at.url, sql);
+             (int)(strlen(fx->be == LGW_TEST_PG ? before_saved_pg : before_saved_sqlite) - 2),
+             fx->be == LGW_TEST_PG ? before_saved_pg : before_saved_sqlite,
+             fx->be == LGW_TEST_PG ? "BIGINT" : "INTEGER");
+    lgw_test_db_exec(fx, sql);
+    insert_old_row(fx, 2, old_ev, old_req);
 
     struct lgw_ledger_db *db;
-    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* migrates */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates */
     struct lgw_cost_event ev[2];
     event(&ev[0], keyed, old_req);
     lgw_strlcpy(ev[0].key_id, "key_0123456789ab", sizeof(ev[0].key_id));
     event(&ev[1], keyless, old_req);
     assert_int_equal(write_events(db, ev, 2), 2);
     lgw_ledger_db_close(db);
-    assert_int_equal(lgw_ledger_db_open(at.url, &db), 0); /* and opens again over the migrated table */
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again over the migrated table */
     lgw_ledger_db_close(db);
 
-    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND key_id IS NULL"
-                                    " AND cost_nusd = 4500",
-                               old_ev),
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1 AND key_id IS NULL"
+                                           " AND cost_nusd = 4500",
+                                           old_ev),
                      1);
-    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1"
-                                    " AND key_id = 'key_0123456789ab'",
-                               keyed),
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1"
+                                           " AND key_id = 'key_0123456789ab'",
+                                           keyed),
                      1);
-    assert_int_equal(query_int(&at, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND key_id IS NULL",
-                               keyless),
-                     1);
-    if (fx->be == PG) {
-        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", schema);
-        exec_sql(fx, fx->url, sql);
-    }
+    assert_int_equal(
+        lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND key_id IS NULL", keyless),
+        1);
+    lgw_test_db_drop_schema(fx);
 }
 
 static void test_bad_url(void **state)
@@ -614,11 +487,7 @@ static void test_password_not_logged(void **state)
 }
 
 /* Each case twice, named by backend so a failure says which one. */
-#define BOTH(f)                                                                                            \
-    {.name = "sqlite:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,                 \
-     .initial_state = (void *)(intptr_t)SQLITE},                                                           \
-        {.name = "postgresql:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,         \
-         .initial_state = (void *)(intptr_t)PG}
+#define BOTH(f) LGW_TEST_DB_BOTH(f, setup, lgw_test_db_teardown)
 
 int main(void)
 {

@@ -9,13 +9,10 @@
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <libpq-fe.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -25,76 +22,23 @@
 #include "ledger/ledger_db.h"
 #include "ledger/spend.h"
 #include "limits/spend.h"
-
-enum backend { SQLITE, PG };
+#include "tests/support/db_fixture.h"
 
 struct fixture {
-    enum backend be;
-    char dir[64];     /* SQLite: the temporary directory */
-    char schema[40];  /* PostgreSQL: the test's own schema */
-    char base[512];   /* PostgreSQL: the server's URL */
-    char url[700];    /* the ledger's URL; empty: skipped */
+    struct lgw_test_db db; /* on PostgreSQL in a schema of its own */
     rd_kafka_t *owner;
     rd_kafka_mock_cluster_t *mc;
     struct lgw_config cfg;
 };
 
-static void exec_sql(const struct fixture *fx, const char *url, const char *sql)
-{
-    if (fx->be == SQLITE) {
-        sqlite3 *db;
-        char *err = NULL;
-        assert_int_equal(sqlite3_open(url + 7, &db), SQLITE_OK);
-        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-            fail_msg("%s: %s", sql, err);
-        sqlite3_close(db);
-        return;
-    }
-    PGconn *pg = PQconnectdb(url);
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    PGresult *res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(pg);
-}
-
 /* The first column of the first row as an integer (-1: no row, -2: NULL), through its own connection. Two
  * text parameters, written $1 and $2: both engines accept that spelling. */
 static long long query_int(const struct fixture *fx, const char *sql, const char *a1, const char *a2)
 {
+    const char *args[] = {a1, a2};
     char text[64] = "";
-    bool row = false;
-    if (fx->be == SQLITE) {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_open(fx->url + 7, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            row = true;
-            const unsigned char *v = sqlite3_column_text(st, 0);
-            lgw_strlcpy(text, v ? (const char *)v : "", sizeof(text));
-        }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-    } else {
-        PGconn *pg = PQconnectdb(fx->url);
-        assert_int_equal(PQstatus(pg), CONNECTION_OK);
-        const char *params[] = {a1, a2};
-        PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
-            fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-        if (PQntuples(res) > 0) {
-            row = true;
-            lgw_strlcpy(text, PQgetvalue(res, 0, 0), sizeof(text));
-        }
-        PQclear(res);
-        PQfinish(pg);
-    }
     long long v;
-    if (!row)
+    if (!lgw_test_db_query(&fx->db, sql, args, 2, text, sizeof(text)))
         return -1;
     if (!text[0])
         return -2;
@@ -113,24 +57,10 @@ static int setup(void **state)
     struct fixture *fx = calloc(1, sizeof(*fx));
     if (!fx)
         return -1;
-    fx->be = (enum backend)(intptr_t)*state;
-    if (fx->be == SQLITE) {
-        lgw_strlcpy(fx->dir, "/tmp/llmgw-spend-XXXXXX", sizeof(fx->dir));
-        if (!mkdtemp(fx->dir))
-            return -1;
-        snprintf(fx->url, sizeof(fx->url), "sqlite:%s/ledger.db", fx->dir);
-    } else if (getenv("LLMGW_TEST_PG_URL")) {
-        /* A schema of its own: spend_totals must start missing, and totals must not mix with other runs. */
-        char id[40];
-        lgw_uuid4(id);
-        snprintf(fx->schema, sizeof(fx->schema), "spend_%.8s", id);
-        lgw_strlcpy(fx->base, getenv("LLMGW_TEST_PG_URL"), sizeof(fx->base));
-        char sql[96];
-        snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx->schema);
-        exec_sql(fx, fx->base, sql);
-        snprintf(fx->url, sizeof(fx->url), "%s%coptions=-csearch_path%%3D%s", fx->base,
-                 strchr(fx->base, '?') ? '&' : '?', fx->schema);
-    }
+    if (lgw_test_db_init(&fx->db, (enum lgw_test_backend)(intptr_t)*state, "spend"))
+        return -1;
+    /* A schema of its own: spend_totals must start missing, and totals must not mix with other runs. */
+    lgw_test_db_own_schema(&fx->db, "spend_", NULL);
     /* The spend topic on librdkafka's mock cluster, as `llmgw dev` has it. */
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -151,19 +81,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    if (fx->be == SQLITE) {
-        static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
-        char path[128];
-        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-            snprintf(path, sizeof(path), "%s/%s", fx->dir, files[i]);
-            unlink(path);
-        }
-        rmdir(fx->dir);
-    } else if (fx->schema[0]) {
-        char sql[128];
-        snprintf(sql, sizeof(sql), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", fx->schema);
-        exec_sql(fx, fx->base, sql);
-    }
+    lgw_test_db_drop_schema(&fx->db);
+    lgw_test_db_cleanup(&fx->db);
     rd_kafka_mock_cluster_destroy(fx->mc);
     rd_kafka_destroy(fx->owner);
     lgw_config_cleanup(&fx->cfg);
@@ -174,8 +93,7 @@ static int teardown(void **state)
 static struct fixture *fixture(void **state)
 {
     struct fixture *fx = *state;
-    if (!fx->url[0])
-        skip(); /* PostgreSQL without LLMGW_TEST_PG_URL */
+    lgw_test_db_require(&fx->db);
     return fx;
 }
 
@@ -237,7 +155,7 @@ static void test_totals_not_double_counted(void **state)
     struct fixture *fx = fixture(state);
     struct lgw_ledger_db *db;
     struct lgw_ledger_spend *sp;
-    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &db), 0);
     assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &sp), 0);
     int64_t now = lgw_wall_ms();
     char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX], yday[LGW_SPEND_PERIOD_MAX];
@@ -289,7 +207,7 @@ static void test_totals_saturate(void **state)
     struct fixture *fx = fixture(state);
     struct lgw_ledger_db *db;
     struct lgw_ledger_spend *sp;
-    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &db), 0);
     assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &sp), 0);
     int64_t now = lgw_wall_ms();
     char day[LGW_SPEND_PERIOD_MAX];
@@ -319,7 +237,7 @@ static void test_upgrade_backfills(void **state)
     lgw_spend_month(month_start - 1, last_month);
 
     /* The schema as it was: this build's cost_events holding events, no spend_totals. */
-    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &db), 0);
     struct lgw_cost_event ev[4];
     event(&ev[0], "acme", "key_aaaaaaaaaaaa", 100, now);
     event(&ev[1], "acme", "", 20, month_start);                    /* the month's first millisecond */
@@ -333,11 +251,11 @@ static void test_upgrade_backfills(void **state)
     }
     assert_int_equal(lgw_ledger_db_commit(db), 0);
     lgw_ledger_db_close(db);
-    exec_sql(fx, fx->url, "DROP TABLE spend_totals");
+    lgw_test_db_exec(&fx->db, "DROP TABLE spend_totals");
 
-    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates and back-fills */
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &db), 0); /* migrates and back-fills */
     lgw_ledger_db_close(db);
-    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again without back-filling twice */
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &db), 0); /* and opens again without back-filling twice */
 
     bool first_is_today = strcmp(first, day) == 0;
     assert_int_equal(total_of(fx, "tenant:acme", day), first_is_today ? 120 : 100);
@@ -375,11 +293,7 @@ static void test_upgrade_backfills(void **state)
     lgw_ledger_db_close(db);
 }
 
-#define BOTH(f)                                                                                            \
-    {.name = "sqlite:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,                 \
-     .initial_state = (void *)(intptr_t)SQLITE},                                                           \
-        {.name = "postgresql:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,         \
-         .initial_state = (void *)(intptr_t)PG}
+#define BOTH(f) LGW_TEST_DB_BOTH(f, setup, teardown)
 
 int main(void)
 {
