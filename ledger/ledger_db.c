@@ -8,7 +8,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
-#include "limits/spend.h"
+#include "common/spend_record.h"
 
 struct lgw_ledger_db {
     const struct lgw_ledger_backend *be;

@@ -13,7 +13,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/topics.h"
-#include "limits/spend.h"
+#include "common/spend_record.h"
 
 /* One scope and period a batch touched: the cost added, then the total the database holds. */
 struct row {

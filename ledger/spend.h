@@ -1,6 +1,6 @@
 /* spend.h - the ledger's running spend: per tenant and per key, per UTC day and month, kept in the
  * database table spend_totals in the same transaction as the cost events, and published after the commit
- * on the compacted spend topic (limits/spend.h, schemas/spend.schema.json) for every ingress to read.
+ * on the compacted spend topic (common/spend_record.h, schemas/spend.schema.json) for every ingress to read.
  *
  * Order: a batch's deltas are summed in memory from the events the database really inserted (so a
  * redelivered event, which inserts nothing, never counts twice), added to their rows before the commit, and
