@@ -84,24 +84,27 @@ int lgw_auth_digest(const char *authorization, unsigned char d[32])
     return sha256(p, len, d);
 }
 
+bool lgw_auth_find(const unsigned char d[32], const unsigned char *hashes, size_t n, size_t stride, size_t *match_out)
+{
+    size_t match = 0, found = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t same = (size_t)(CRYPTO_memcmp(d, hashes + i * stride, 32) == 0);
+        size_t mask = (size_t)0 - same;
+        match = (match & ~mask) | (i & mask);
+        found |= same;
+    }
+    if (found)
+        *match_out = match;
+    return found != 0;
+}
+
 int lgw_auth_check(const struct lgw_tenant_key *keys, size_t nkeys, const char *authorization, size_t *match_out)
 {
     unsigned char d[32];
     int rc = lgw_auth_digest(authorization, d);
     if (rc)
         return rc;
-    /* Compare with every entry and pick the match with masks, not a branch, so the time taken depends on
-     * neither the key nor which entry (if any) matched. */
-    size_t match = 0, found = 0;
-    for (size_t i = 0; i < nkeys; i++) {
-        size_t same = (size_t)(CRYPTO_memcmp(d, keys[i].sha256, sizeof(d)) == 0);
-        size_t mask = (size_t)0 - same;
-        match = (match & ~mask) | (i & mask);
-        found |= same;
-    }
+    bool found = nkeys > 0 && lgw_auth_find(d, keys[0].sha256, nkeys, sizeof(keys[0]), match_out);
     OPENSSL_cleanse(d, sizeof(d));
-    if (!found)
-        return LGW_ERR(UNAUTHORIZED);
-    *match_out = match;
-    return LGW_OK;
+    return found ? LGW_OK : LGW_ERR(UNAUTHORIZED);
 }

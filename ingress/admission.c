@@ -1,6 +1,7 @@
 /* admission.c - identify, then admit (see admission.h). */
 #include "ingress/admission.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,15 +30,21 @@ int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz)
         snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
         auth = bearer;
     }
-    /* Admin keys first: there are few, and an admin key must never be taken for a tenant's. */
+    /* One hash of the presented key, checked against the admin keys first (there are few, and an admin key
+     * must never be taken for a tenant's), then the tenants'. */
+    unsigned char d[32];
+    int rc = lgw_auth_digest(auth, d);
     size_t match;
-    if (cfg->nadmin && lgw_auth_check(cfg->admin, cfg->nadmin, auth, &match) == LGW_OK) {
+    if (rc == 0 && cfg->nadmin && lgw_auth_find(d, cfg->admin[0].sha256, cfg->nadmin, sizeof(cfg->admin[0]), &match)) {
+        OPENSSL_cleanse(d, sizeof(d));
         req->admin = true;
         lgw_strlcpy(req->principal, cfg->admin[match].tenant, sizeof(req->principal));
         return LGW_OK;
     }
     struct lgw_tenancy_id who;
-    int rc = lgw_tenancy_identify(req->ing->tenancy, auth, &who, msg, msgsz);
+    if (rc == 0)
+        rc = lgw_tenancy_identify_digest(req->ing->tenancy, d, &who, msg, msgsz);
+    OPENSSL_cleanse(d, sizeof(d));
     if (rc == LGW_ERR(UNAUTHORIZED) && !msg[0] && anonymous) {
         /* `llmgw dev` with no configured keys: a caller without a known key is the dev tenant and admin (a
          * key made through the admin API there is still identified, revoked or expired ones refused). */

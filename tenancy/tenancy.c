@@ -391,20 +391,21 @@ int lgw_tenancy_identify(struct lgw_tenancy *t, const char *authorization, struc
     msg[0] = '\0';
     unsigned char d[32];
     int rc = lgw_auth_digest(authorization, d);
-    if (rc)
-        return rc;
-    pthread_rwlock_rdlock(&t->lock);
-    /* Every entry is compared and the match picked with masks, as lgw_auth_check does: the time depends on
-     * neither the key nor which entry matched. Revoked and expired entries are in the pass too. */
-    size_t match = 0, found = 0;
-    for (size_t i = 0; i < t->nkeys; i++) {
-        size_t same = (size_t)(CRYPTO_memcmp(d, t->keys[i].sha256, sizeof(d)) == 0);
-        size_t mask = (size_t)0 - same;
-        match = (match & ~mask) | (i & mask);
-        found |= same;
-    }
+    if (rc == 0)
+        rc = lgw_tenancy_identify_digest(t, d, who, msg, msgsz);
     OPENSSL_cleanse(d, sizeof(d));
-    rc = LGW_ERR(UNAUTHORIZED);
+    return rc;
+}
+
+int lgw_tenancy_identify_digest(struct lgw_tenancy *t, const unsigned char d[32], struct lgw_tenancy_id *who,
+                                char *msg, size_t msgsz)
+{
+    msg[0] = '\0';
+    pthread_rwlock_rdlock(&t->lock);
+    /* Constant time over every entry (lgw_auth_find), revoked and expired ones included. */
+    size_t match = 0;
+    bool found = t->nkeys > 0 && lgw_auth_find(d, t->keys[0].sha256, t->nkeys, sizeof(t->keys[0]), &match);
+    int rc = LGW_ERR(UNAUTHORIZED);
     if (found) {
         /* The caller holds the key, so saying what is wrong with it reveals nothing new. */
         const struct key_entry *k = &t->keys[match];

@@ -58,6 +58,10 @@ void lgw_tenancy_record_cb(void *opaque, const char *key, size_t keylen, const v
  * keys. HTTP threads. */
 int lgw_tenancy_identify(struct lgw_tenancy *t, const char *authorization, struct lgw_tenancy_id *who, char *msg,
                          size_t msgsz);
+/* lgw_tenancy_identify for a key already hashed (lgw_auth_digest), so a caller that also checks the digest
+ * elsewhere (the admin keys) hashes once. HTTP threads. */
+int lgw_tenancy_identify_digest(struct lgw_tenancy *t, const unsigned char d[32], struct lgw_tenancy_id *who,
+                                char *msg, size_t msgsz);
 
 /* May key_id of tenant use model (the name the client sent: a model, group, alias or "auto")? The key's
  * allow-list decides when it has one, else the tenant's, else anything goes. Returns 0 or LGW_ERR(FORBIDDEN)
