@@ -70,6 +70,21 @@ static void add_parts(json_t *content, json_t *parts)
     }
 }
 
+/* JSON mode: OpenAI's response_format as Gemini's generationConfig. json_object asks for JSON
+ * (responseMimeType); json_schema also passes the schema as responseJsonSchema, the field that takes JSON
+ * Schema as sent (responseSchema takes an OpenAPI subset and refuses keywords such as additionalProperties,
+ * which strict OpenAI schemas require). Anything else (text, absent) leaves the config alone. */
+static void add_response_format(json_t *rf, json_t *gen)
+{
+    const char *type = json_string_value(json_object_get(rf, "type"));
+    if (!type || (strcmp(type, "json_object") != 0 && strcmp(type, "json_schema") != 0))
+        return;
+    json_object_set_new(gen, "responseMimeType", json_string("application/json"));
+    json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    if (strcmp(type, "json_schema") == 0 && json_is_object(schema))
+        json_object_set(gen, "responseJsonSchema", schema);
+}
+
 static void add_turn(json_t *contents, const char *role, json_t *parts)
 {
     size_t n = json_array_size(contents);
@@ -174,6 +189,7 @@ static char *chat_body(const struct lgw_job *job)
         json_object_set_new(gen, "stopSequences", json_pack("[O]", stop));
     else if (json_is_array(stop))
         json_object_set(gen, "stopSequences", stop);
+    add_response_format(json_object_get(in, "response_format"), gen);
     if (json_object_size(gen))
         json_object_set(out, "generationConfig", gen);
     json_decref(gen);
