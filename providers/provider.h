@@ -69,6 +69,9 @@ struct lgw_prov_call {
     void *opaque; /* the caller's */
     struct lgw_prov_result res;       /* the answer (the caller cleans it up) */
     struct lgw_wire_call *wire;       /* the HTTP call in flight; wire.c's, loop thread only */
+    /* How the adapter ends this call at once (lgw_prov_call_abort): set by the adapter while it has something
+     * to stop (wire.c: an attempt; sim.c: a simulated answer on its way), NULL otherwise. Loop thread only. */
+    void (*abort)(struct lgw_prov_call *call);
 };
 
 
@@ -85,8 +88,8 @@ struct lgw_provider {
 };
 
 /* The client left: the call's running transfer is removed from its loop at once (the call then ends as a
- * cut stream, done runs), or a call waiting to retry ends now. A no-op for a call with no HTTP transfer
- * (echo) or one already over. Loop thread. */
+ * cut stream, done runs), a call waiting to retry ends now, and so does a simulated answer (sim.c) between
+ * its chunks. A no-op for a call with nothing running (echo) or one already over. Loop thread. */
 void lgw_prov_call_abort(struct lgw_prov_call *call);
 
 /* The adapter called `name` ("openai", ...), or NULL. The models each serves are in the catalog

@@ -37,6 +37,12 @@ bool lgw_provider_any_keys(const struct lgw_config *cfg)
     return false;
 }
 
+void lgw_prov_call_abort(struct lgw_prov_call *call)
+{
+    if (call->abort)
+        call->abort(call);
+}
+
 void lgw_prov_result_cleanup(struct lgw_prov_result *res)
 {
     json_decref(res->body);
