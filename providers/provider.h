@@ -112,6 +112,15 @@ const char *lgw_provider_served_as(const struct lgw_config *cfg, const char *pro
 bool lgw_provider_simulated(const struct lgw_config *cfg, const char *provider);
 /* The name sim.c serves provider as ("openai-sim"), or NULL when it does not stand in for it. Any thread. */
 const char *lgw_provider_sim_name(const char *provider);
+/* A simulated provider's latency profile, before simulate_latency_pct scales it: the first token after
+ * ttft_ms +- jitter_ms, then a chunk every chunk_ms (an answer not streamed takes as long as its stream). */
+struct lgw_sim_profile {
+    const char *provider; /* the catalog's ("openai") */
+    const char *name;     /* served as ("openai-sim") */
+    int ttft_ms, jitter_ms, chunk_ms;
+};
+/* sim.c's profile for provider, or NULL when it does not stand in for it. Static; any thread. */
+const struct lgw_sim_profile *lgw_provider_sim_profile(const char *provider);
 /* A failed call's result: row rc of the error table (its status, type and code) with message (NULL: the
  * table's text). Replaces any body res had. */
 void lgw_prov_result_error(struct lgw_prov_result *res, int rc, const char *message);

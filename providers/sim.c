@@ -37,18 +37,16 @@
  * that is not streamed takes what its stream would. The failure is the provider's own "overloaded" answer as
  * its adapter maps it. */
 static const struct profile {
-    const char *provider;     /* the catalog's provider */
-    const char *name;         /* served as: provider names, headers, the ledger */
-    int ttft_ms, jitter_ms, chunk_ms;
-    const char *fail_message; /* the provider's own words */
-    const char *fail_type;    /* OpenAI's error type as the adapter passes it on; NULL: the table's */
-    const char *fail_code;    /* NULL: the table's */
+    struct lgw_sim_profile pub; /* provider, served-as name, latencies */
+    const char *fail_message;   /* the provider's own words */
+    const char *fail_type;      /* OpenAI's error type as the adapter passes it on; NULL: the table's */
+    const char *fail_code;      /* NULL: the table's */
 } profiles[] = {
-    {"openai", "openai-sim", 350, 100, 12, "The server is overloaded or not ready yet.", "server_error", NULL},
+    {{"openai", "openai-sim", 350, 100, 12}, "The server is overloaded or not ready yet.", "server_error", NULL},
     /* HTTP 529 overloaded_error, which the Anthropic adapter answers as 503 */
-    {"anthropic", "anthropic-sim", 600, 150, 18, "Overloaded", NULL, "overloaded_error"},
-    {"gemini", "gemini-sim", 250, 80, 8, "The model is overloaded. Please try again later.", NULL, "UNAVAILABLE"},
-    {"mistral", "mistral-sim", 450, 120, 12, "Service unavailable.", "service_unavailable", NULL},
+    {{"anthropic", "anthropic-sim", 600, 150, 18}, "Overloaded", NULL, "overloaded_error"},
+    {{"gemini", "gemini-sim", 250, 80, 8}, "The model is overloaded. Please try again later.", NULL, "UNAVAILABLE"},
+    {{"mistral", "mistral-sim", 450, 120, 12}, "Service unavailable.", "service_unavailable", NULL},
 };
 
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -56,21 +54,28 @@ static const struct profile {
 static const struct profile *profile_of(const char *provider)
 {
     for (size_t i = 0; i < NPROFILES; i++)
-        if (strcmp(profiles[i].provider, provider) == 0)
+        if (strcmp(profiles[i].pub.provider, provider) == 0)
             return &profiles[i];
     return NULL;
+}
+
+const struct lgw_sim_profile *lgw_provider_sim_profile(const char *provider)
+{
+    const struct profile *p = profile_of(provider);
+    return p ? &p->pub : NULL;
 }
 
 const char *lgw_provider_sim_name(const char *provider)
 {
     const struct profile *p = profile_of(provider);
-    return p ? p->name : NULL;
+    return p ? p->pub.name : NULL;
 }
 
 /* Where a simulated stream is. */
 enum phase { PH_ROLE, PH_CONTENT, PH_FINISH, PH_USAGE, PH_END };
 
-/* One simulated call. Owned by the loop's tasks from call() on: freed by the last task to run after done. */
+/* One simulated call. Owned by the loop's tasks from call() on: freed by the last task to run after done. Loop
+ * thread only, once posted. */
 struct lgw_sim_call {
     struct lgw_prov_call *call; /* NULL once done ran */
     const struct profile *prof;
@@ -83,7 +88,7 @@ struct lgw_sim_call {
     int64_t created;
     enum phase phase;
     int64_t gap_ms;             /* between chunks */
-    int tasks;                  /* posted and not yet run */
+    int tasks;                  /* posted and not yet over (the running one included) */
 };
 
 /* xorshift64 per thread, seeded from the kernel: latencies and failures need no more. */
@@ -108,8 +113,8 @@ static int64_t scaled(const struct lgw_config *cfg, int64_t ms)
 
 static int64_t ttft(const struct lgw_config *cfg, const struct profile *p)
 {
-    int64_t jitter = (int64_t)(rnd() % (uint64_t)(2 * p->jitter_ms + 1)) - p->jitter_ms;
-    return scaled(cfg, p->ttft_ms + jitter);
+    int64_t jitter = (int64_t)(rnd() % (uint64_t)(2 * p->pub.jitter_ms + 1)) - p->pub.jitter_ms;
+    return scaled(cfg, p->pub.ttft_ms + jitter);
 }
 
 static void sim_free(struct lgw_sim_call *sc)
@@ -118,48 +123,39 @@ static void sim_free(struct lgw_sim_call *sc)
     free(sc);
 }
 
+/* While the call is live exactly one task is queued for it (each step posts the next or ends the call), so an
+ * abort from outside a task always leaves one to free sc. */
 static void post(struct lgw_sim_call *sc, int64_t delay_ms, lgw_http_task_cb fn)
 {
     sc->tasks++;
     lgw_http_loop_post(sc->call->loop, delay_ms, fn, sc);
 }
 
-/* Every task starts here: false when the call is over (the last task then frees it). */
-static bool task_begin(struct lgw_sim_call *sc)
-{
-    sc->tasks--;
-    if (sc->call)
-        return true;
-    if (sc->tasks == 0)
-        sim_free(sc);
-    return false;
-}
-
-/* The call is over, res final: done runs (the caller may free the call there), once. */
+/* The call is over, res final: done runs (the caller may free the call there), once. sc stays: the task
+ * running or queued frees it. */
 static void finish(struct lgw_sim_call *sc)
 {
     struct lgw_prov_call *call = sc->call;
-    LGW_ASSERT(call); /* a call ends once */
+    LGW_ASSERT(call && sc->tasks > 0); /* a call ends once, with a task still to free sc */
     call->sim = NULL;
     call->abort = NULL;
     sc->call = NULL;
-    bool last = sc->tasks == 0;
     call->res.requests = 1;
     if (call->stream && call->res.status == 200) {
         json_decref(call->res.body);
         call->res.body = NULL; /* the chunks were the answer */
     }
     call->done(call);
-    if (last)
-        sim_free(sc);
 }
+
+static void step(void *opaque);
 
 /* The provider's overloaded answer: not billed, as providers do not bill errors. */
 static void fail(struct lgw_sim_call *sc)
 {
     const struct profile *p = sc->prof;
     char msg[256];
-    snprintf(msg, sizeof(msg), "%s (simulated failure of %s)", p->fail_message, p->name);
+    snprintf(msg, sizeof(msg), "%s (simulated failure of %s)", p->fail_message, p->pub.name);
     json_t *err = json_pack("{s:s, s:n}", "message", msg, "param");
     if (p->fail_type)
         json_object_set_new(err, "type", json_string(p->fail_type));
@@ -255,12 +251,9 @@ static void answer(struct lgw_sim_call *sc)
     finish(sc);
 }
 
-/* Every step of a simulated call, on the loop thread. */
-static void step(void *opaque)
+/* The call's next move: fail, answer, or the next chunk of its stream. */
+static void advance(struct lgw_sim_call *sc)
 {
-    struct lgw_sim_call *sc = opaque;
-    if (!task_begin(sc))
-        return;
     struct lgw_prov_call *call = sc->call;
     if (cancelled(call)) {
         cut(sc, LGW_ERR(PROVIDER), "The client left before the simulated answer was complete.");
@@ -284,6 +277,8 @@ static void step(void *opaque)
         return;
     }
     int rc = emit_next(sc);
+    if (!sc->call)
+        return; /* the sink aborted the call (lgw_prov_call_abort) while taking the chunk: it is over */
     if (rc) {
         cut(sc, rc, "The simulated stream stopped: its chunks could not be delivered.");
         return;
@@ -297,6 +292,17 @@ static void step(void *opaque)
     post(sc, sc->gap_ms, step);
 }
 
+/* Every task of a simulated call, on the loop thread. The task counts until it returns, so a call that ends
+ * inside it (done, which may free the call) never frees sc under it. */
+static void step(void *opaque)
+{
+    struct lgw_sim_call *sc = opaque;
+    if (sc->call)
+        advance(sc);
+    if (--sc->tasks == 0 && !sc->call)
+        sim_free(sc);
+}
+
 /* The answer's text: who made it, then the user's words (at most ECHO_MAX bytes, whole UTF-8 sequences). A
  * request for JSON output gets a JSON object. Tools are never called: a tool request gets text. */
 static void make_text(struct lgw_sim_call *sc, const struct lgw_prov_call *call, const struct lgw_buf *said)
@@ -306,7 +312,7 @@ static void make_text(struct lgw_sim_call *sc, const struct lgw_prov_call *call,
     size_t wlen = lgw_canned_fit(words, said->len, ECHO_MAX / 4, &ignore);
     const char *fmt = json_string_value(json_object_get(json_object_get(call->job->body, "response_format"), "type"));
     if (fmt && (strcmp(fmt, "json_object") == 0 || strcmp(fmt, "json_schema") == 0)) {
-        json_t *o = json_pack("{s:b, s:s, s:s, s:s#}", "simulated", 1, "provider", sc->prof->name, "model",
+        json_t *o = json_pack("{s:b, s:s, s:s, s:s#}", "simulated", 1, "provider", sc->prof->pub.name, "model",
                               call->model->id, "echo", words, wlen);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         lgw_buf_puts(&sc->text, s ? s : "{}");
@@ -314,7 +320,7 @@ static void make_text(struct lgw_sim_call *sc, const struct lgw_prov_call *call,
         json_decref(o);
         return;
     }
-    lgw_buf_printf(&sc->text, "[simulated %s via %s] ", call->model->id, sc->prof->name);
+    lgw_buf_printf(&sc->text, "[simulated %s via %s] ", call->model->id, sc->prof->pub.name);
     lgw_buf_append(&sc->text, words, wlen);
 }
 
@@ -325,7 +331,7 @@ static void plan(struct lgw_sim_call *sc, struct lgw_prov_call *call)
     lgw_buf_init(&sc->text, 0);
     sc->n = 1;
     sc->finish = "stop";
-    int pct = lgw_config_simulate_failure_pct(cfg, sc->prof->provider);
+    int pct = lgw_config_simulate_failure_pct(cfg, sc->prof->pub.provider);
     sc->fail = pct > 0 && (int)(rnd() % 100) < pct;
     if (call->model->kind == LGW_JOB_CHAT) {
         struct lgw_buf said;
@@ -341,7 +347,7 @@ static void plan(struct lgw_sim_call *sc, struct lgw_prov_call *call)
     }
     snprintf(sc->id, sizeof(sc->id), "chatcmpl-%s", call->job->id);
     sc->created = lgw_wall_ms() / 1000;
-    sc->gap_ms = scaled(cfg, sc->prof->chunk_ms);
+    sc->gap_ms = scaled(cfg, sc->prof->pub.chunk_ms);
 }
 
 /* How long until the first step: the first token (a stream), the whole answer (not streamed: the time its
