@@ -257,7 +257,7 @@ static const bool req_numeric[] = {
 static bool is_bool_col(size_t c)
 {
     return c == LGW_AN_REQ_FINAL || c == LGW_AN_REQ_RERUN || c == LGW_AN_REQ_CACHE_HIT ||
-           c == LGW_AN_REQ_COST_KNOWN || c == LGW_AN_REQ_COST_ESTIMATED;
+           c == LGW_AN_REQ_COST_KNOWN || c == LGW_AN_REQ_COST_ESTIMATED || c == LGW_AN_REQ_SIMULATED;
 }
 
 static int request_row(const struct lgw_an_rows *rows, size_t i, struct row *r)

@@ -80,7 +80,9 @@ enum {
     X(COST_ESTIMATED, "cost_estimated", "CASE WHEN cost_estimated THEN 1 ELSE 0 END", true)               \
     X(LATENCY, "latency_ms", "latency_ms", true)                                                           \
     X(ROUTE_ATTEMPTS, "route_attempts", "route_attempts", true)                                            \
-    X(SAVED, "saved_nusd", "saved_nusd", true)
+    X(SAVED, "saved_nusd", "saved_nusd", true)                                                             \
+    X(SIMULATED, "simulated", "CASE WHEN simulated THEN 1 ELSE 0 END", true)                              \
+    X(TTFT, "ttft_ms", "ttft_ms", true)
 
 enum {
 #define X(name, label, expr, num) LGW_AN_REQ_##name,

@@ -1,7 +1,8 @@
 /* dev.c - `llmgw dev`: every role in one process on embedded defaults, for a first run with no servers.
  *
- * Kafka is librdkafka's in-process mock cluster, the ledger is SQLite, the provider is echo. The roles are
- * the same code as in production; only the backends differ. */
+ * Kafka is librdkafka's in-process mock cluster, the ledger is SQLite, the provider is echo (or, with
+ * --simulate, providers/sim.c standing in for the providers without a key). The roles are the same code as in
+ * production; only the backends differ. */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
@@ -105,8 +106,10 @@ int lgw_role_dev(struct lgw_config *cfg)
     struct lgw_http_mount mount = lgw_analytics_mount(an);
     if ((rc = lgw_ingress_new_mounted(cfg, m, checks, 2, &mount, 1, &ing)))
         goto out;
-    LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, echo provider)",
-             cfg->listen_addr, (long long)cfg->port, cfg->database_url);
+    LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, %s)", cfg->listen_addr,
+             (long long)cfg->port, cfg->database_url,
+             cfg->simulate ? "SIMULATED providers for OpenAI, Anthropic, Gemini and Mistral models without a key"
+                           : "echo provider");
     while (!atomic_load(&lgw_stop_requested)) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);

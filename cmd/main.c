@@ -45,13 +45,19 @@ static int cmd_version(const struct command *c, int argc, char **argv);
 static const struct command commands[] = {
     {"dev",
      "  dev                  every role in one process on embedded defaults (in-process Kafka, SQLite,\n"
-     "                       echo provider); listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise\n",
-     "usage: llmgw dev [--config FILE]\n"
+     "                       echo provider); listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise;\n"
+     "                       --simulate adds simulated OpenAI, Anthropic, Gemini and Mistral\n",
+     "usage: llmgw dev [--config FILE] [--simulate]\n"
      "\n"
      "Runs every role (ingress, worker, ledger) in one process on embedded defaults: librdkafka's in-process\n"
      "mock Kafka cluster, a SQLite ledger (llmgw-dev.db unless LLMGW_DATABASE_URL says otherwise) and the echo\n"
      "provider. Listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise. With no tenant keys configured it\n"
-     "accepts requests without a key as tenant \"dev\". Stops on SIGTERM or SIGINT.\n",
+     "accepts requests without a key as tenant \"dev\". Stops on SIGTERM or SIGINT.\n"
+     "\n"
+     "--simulate  serve OpenAI, Anthropic, Gemini and Mistral models that have no key by simulated providers\n"
+     "            (openai-sim, ...) in this process: the catalog's prices, made-up latency, occasional\n"
+     "            failures, labelled as simulated everywhere (x-llmgw-simulated: true). A provider with a key\n"
+     "            is always the real one. Also LLMGW_SIMULATE=1; every production role refuses it.\n",
      cmd_role},
     {"ingress", "  ingress              HTTP API: validates, authenticates, queues jobs on Kafka, answers replies\n",
      "usage: llmgw ingress [--config FILE]\n"
@@ -142,10 +148,12 @@ static bool is_help(const char *arg)
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
-/* An option a command takes, always with a value ("--config FILE"); the value is stored in *value. */
+/* An option a command takes: with a value ("--config FILE", stored in *value), or a flag ("--simulate",
+ * value NULL: *flag is set). */
 struct cli_option {
     const char *name;
     const char **value;
+    bool *flag;
 };
 
 /* Reads the options of command c from argv[0..argc): those in opts[0..nopts) and --help, nothing else.
@@ -167,6 +175,10 @@ static int parse_options(const struct command *c, int argc, char **argv, const s
             fprintf(stderr, "llmgw: %s '%s'; see 'llmgw help %s'\n",
                     arg[0] == '-' ? "unknown option" : "unexpected argument", arg, c->name);
             return EXIT_USAGE;
+        }
+        if (o->flag) {
+            *o->flag = true;
+            continue;
         }
         if (i + 1 == argc) {
             fprintf(stderr, "llmgw: option '%s' needs a value; see 'llmgw help %s'\n", arg, c->name);
@@ -197,8 +209,9 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up must not kill the process */
 }
 
-/* Loads the configuration and runs a role, or (role NULL) only checks the configuration. */
-static int run_with_config(const char *role, const char *config_path)
+/* Loads the configuration and runs a role, or (role NULL) only checks the configuration. simulate: the
+ * command line said --simulate (it wins over the file and the environment). */
+static int run_with_config(const char *role, const char *config_path, bool simulate)
 {
     struct lgw_config cfg;
     struct lgw_buf errs;
@@ -210,6 +223,10 @@ static int run_with_config(const char *role, const char *config_path)
      * check` and every role refuse a bad one before anything starts. */
     struct lgw_limits *limits = NULL;
     int rc = lgw_config_load(&cfg, config_path, &errs);
+    if (simulate)
+        cfg.simulate = 1;
+    if (rc == 0)
+        rc = lgw_config_check_role(&cfg, role, &errs);
     if (rc == 0)
         rc = lgw_limits_new(&cfg, NULL, NULL, &limits, &errs);
     lgw_limits_free(limits);
@@ -268,9 +285,12 @@ static int not_a_subcommand(const struct command *c, const char *word)
 static int cmd_role(const struct command *c, int argc, char **argv)
 {
     const char *config_path = NULL;
-    const struct cli_option opts[] = {{"--config", &config_path}};
-    int code = parse_options(c, argc, argv, opts, 1);
-    return code >= 0 ? code : run_with_config(c->name, config_path);
+    bool simulate = false;
+    /* --simulate is taken by every role, so that a production role refuses it with the reason
+     * (lgw_config_check_role) rather than as an unknown option. */
+    const struct cli_option opts[] = {{"--config", &config_path, NULL}, {"--simulate", NULL, &simulate}};
+    int code = parse_options(c, argc, argv, opts, 2);
+    return code >= 0 ? code : run_with_config(c->name, config_path, simulate);
 }
 
 /* `llmgw keys new|list|revoke` (cmd/keys.c). */
@@ -284,9 +304,9 @@ static int cmd_keys(const struct command *c, int argc, char **argv)
     const char *sub = argv[0];
     int code;
     if (strcmp(sub, "new") == 0) {
-        const struct cli_option opts[] = {{"--tenant", &o.tenant},   {"--admin", &o.admin_name},
-                                          {"--name", &o.name},       {"--expires", &o.expires},
-                                          {"--models", &o.models},   {"--admin-url", &o.admin_url}};
+        const struct cli_option opts[] = {{"--tenant", &o.tenant, NULL},   {"--admin", &o.admin_name, NULL},
+                                          {"--name", &o.name, NULL},       {"--expires", &o.expires, NULL},
+                                          {"--models", &o.models, NULL},   {"--admin-url", &o.admin_url, NULL}};
         if ((code = parse_options(c, argc - 1, argv + 1, opts, 6)) >= 0)
             return code;
         if (!o.tenant && !o.admin_name) {
@@ -296,14 +316,14 @@ static int cmd_keys(const struct command *c, int argc, char **argv)
         return lgw_cmd_keys_new(&o);
     }
     if (strcmp(sub, "list") == 0) {
-        const struct cli_option opts[] = {{"--tenant", &o.tenant}, {"--config", &o.config_path},
-                                          {"--admin-url", &o.admin_url}};
+        const struct cli_option opts[] = {{"--tenant", &o.tenant, NULL}, {"--config", &o.config_path, NULL},
+                                          {"--admin-url", &o.admin_url, NULL}};
         if ((code = parse_options(c, argc - 1, argv + 1, opts, 3)) >= 0)
             return code;
         return lgw_cmd_keys_list(&o);
     }
     if (strcmp(sub, "revoke") == 0) {
-        const struct cli_option opts[] = {{"--config", &o.config_path}, {"--admin-url", &o.admin_url}};
+        const struct cli_option opts[] = {{"--config", &o.config_path, NULL}, {"--admin-url", &o.admin_url, NULL}};
         int first = 1;
         if (argc > 1 && argv[1][0] != '-') {
             o.id = argv[1];
@@ -328,7 +348,7 @@ static int cmd_config(const struct command *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *config_path = NULL;
-    const struct cli_option opts[] = {{"--config", &config_path}};
+    const struct cli_option opts[] = {{"--config", &config_path, NULL}};
     int code;
     if (strcmp(argv[0], "docs") == 0) {
         if ((code = parse_options(c, argc - 1, argv + 1, NULL, 0)) >= 0)
@@ -339,7 +359,7 @@ static int cmd_config(const struct command *c, int argc, char **argv)
     if (strcmp(argv[0], "check") == 0) {
         if ((code = parse_options(c, argc - 1, argv + 1, opts, 1)) >= 0)
             return code;
-        return run_with_config(NULL, config_path);
+        return run_with_config(NULL, config_path, false);
     }
     return not_a_subcommand(c, argv[0]);
 }

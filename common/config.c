@@ -224,6 +224,20 @@ static const struct opt opts[] = {
     I(cache_memory_bytes, "LLMGW_CACHE_MEMORY_BYTES", "67108864", 65536, 68719476736,
       "Bound of the in-memory response cache of one worker (the `llmgw dev` backend), entries and bookkeeping "
       "counted; the least recently used entries go first."),
+    I(simulate, "LLMGW_SIMULATE", "0", 0, 1,
+      "Dev only (`llmgw dev --simulate` sets it): OpenAI, Anthropic, Gemini and Mistral models without a key are "
+      "served by in-process simulated providers (`openai-sim`, ...) at the catalog's prices, with made-up latency "
+      "and occasional failures, labelled as simulated in headers, replies, the ledger and analytics (README, "
+      "\"Simulation\"). A provider with a key is always the real one. Every production role (`ingress`, `worker`, "
+      "`ledger`) and `llmgw config check` refuse it."),
+    I(simulate_latency_pct, "LLMGW_SIMULATE_LATENCY_PCT", "100", 0, 1000,
+      "Simulated providers' latency as a percentage of their profiles (README, \"Simulation\"); 0: answer at once."),
+    I(simulate_failure_pct, "LLMGW_SIMULATE_FAILURE_PCT", "5", 0, 100,
+      "Percentage of simulated calls that fail as the provider's overloaded error (503, retriable: breakers and "
+      "fallbacks engage)."),
+    S(simulate_fail, "LLMGW_SIMULATE_FAIL", "",
+      "Failure percentage per simulated provider, over `simulate_failure_pct`: `provider:pct` pairs, comma-"
+      "separated, providers among openai, anthropic, gemini and mistral (`openai:100,anthropic:0`)."),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -436,6 +450,54 @@ out:
     return rc;
 }
 
+/* The providers simulate_fail may name: those providers/sim.c stands in for. */
+static const char *const simulated_providers[] = {"openai", "anthropic", "gemini", "mistral"};
+
+/* Walks simulate_fail's "provider:pct" entries. With provider NULL, only checks them (a line in errs, when not
+ * NULL, for the first bad one). Returns the pct of provider's entry, -1 when it has none, or -2 when the setting
+ * is malformed. */
+static int simulate_fail_entry(const char *spec, const char *provider, struct lgw_buf *errs)
+{
+    size_t n = 0;
+    for (const char *p = spec; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *colon = memchr(p, ':', len);
+        size_t nlen = colon ? (size_t)(colon - p) : 0;
+        bool known = false;
+        for (size_t i = 0; colon && i < sizeof(simulated_providers) / sizeof(simulated_providers[0]); i++)
+            known = known || (strlen(simulated_providers[i]) == nlen && memcmp(simulated_providers[i], p, nlen) == 0);
+        long long pct;
+        n++;
+        if (!known || lgw_parse_int64(colon + 1, len - nlen - 1, &pct) || pct < 0 || pct > 100) {
+            if (errs)
+                lgw_buf_printf(errs, "simulate_fail: entry %zu is not `provider:pct` (openai, anthropic, gemini or "
+                                     "mistral; 0 to 100)\n", n);
+            return -2;
+        }
+        if (provider && strlen(provider) == nlen && memcmp(provider, p, nlen) == 0)
+            return (int)pct;
+        p += len + (p[len] == ',');
+    }
+    return -1;
+}
+
+int lgw_config_simulate_failure_pct(const struct lgw_config *cfg, const char *provider)
+{
+    int pct = simulate_fail_entry(cfg->simulate_fail, provider, NULL);
+    return pct >= 0 ? pct : (int)cfg->simulate_failure_pct;
+}
+
+int lgw_config_check_role(const struct lgw_config *cfg, const char *role, struct lgw_buf *errs)
+{
+    if (!cfg->simulate || (role && strcmp(role, "dev") == 0))
+        return LGW_OK;
+    /* Simulated answers carry made-up text and real prices: never where real clients could get them. */
+    lgw_buf_printf(errs, "simulate: simulated providers are for `llmgw dev --simulate` only; %s%s%s refuses them "
+                         "(unset LLMGW_SIMULATE, `simulate` in the config file, or --simulate)\n",
+                   role ? "the " : "", role ? role : "every production role", role ? " role" : "");
+    return LGW_ERR(CONFIG);
+}
+
 /* Provider calls leave the machine only over TLS; plain HTTP is for local servers (tests, Ollama, vLLM). */
 static bool outbound_url_ok(const char *url)
 {
@@ -520,6 +582,8 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     }
     int64_t ttl;
     if (lgw_config_cache_tenant_ttl(cfg, NULL, &ttl, errs))
+        rc = LGW_ERR(CONFIG);
+    if (simulate_fail_entry(cfg->simulate_fail, NULL, errs) == -2)
         rc = LGW_ERR(CONFIG);
     for (const char *c = cfg->ingress_id; *c; c++) {
         /* The id becomes part of a topic name: Kafka allows [a-zA-Z0-9._-]. */

@@ -102,6 +102,12 @@ struct lgw_config {
     int64_t analytics_db_pool;
     int64_t analytics_timeout_ms;
     int64_t analytics_queue_max;
+    /* Simulated providers (`llmgw dev --simulate`, providers/sim.c): dev only, refused by every production role
+     * (lgw_config_check_role). */
+    int64_t simulate;
+    int64_t simulate_latency_pct;
+    int64_t simulate_failure_pct;
+    char simulate_fail[256];
 
     /* Derived by lgw_config_load (not in the table). keys is owned by the config. */
     struct lgw_tenant_key *keys;
@@ -128,6 +134,13 @@ void lgw_config_defaults(struct lgw_config *cfg);
 int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *errs);
 /* Frees what lgw_config_load derived. */
 void lgw_config_cleanup(struct lgw_config *cfg);
+/* Whether role ("ingress", "worker", "ledger", "dev"; NULL: `llmgw config check`, which checks for the
+ * production roles) may run with cfg: simulated providers (cfg->simulate) are for `llmgw dev` only. Returns 0,
+ * or LGW_ERR(CONFIG) with a line in errs. Any thread. */
+int lgw_config_check_role(const struct lgw_config *cfg, const char *role, struct lgw_buf *errs);
+/* The percentage of simulated calls to provider ("openai", ...) that fail: its entry in simulate_fail, else
+ * simulate_failure_pct. simulate_fail is validated at load; a malformed one here counts as absent. Any thread. */
+int lgw_config_simulate_failure_pct(const struct lgw_config *cfg, const char *provider);
 /* Prints the settings table as Markdown (the source of docs/CONFIG.md). */
 void lgw_config_write_docs(FILE *out);
 /* The one rule of tenant names, applied by lgw_config_parse_keys and `llmgw keys new`: 1 to 63 characters,

@@ -276,6 +276,8 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_object_set_new(o, "route", json_string(reply->route));
     if (reply->retry_after_ms > 0)
         json_object_set_new(o, "retry_after_ms", json_integer(reply->retry_after_ms));
+    if (reply->simulated)
+        json_object_set_new(o, "simulated", json_true());
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -316,6 +318,7 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     json_t *known = json_object_get(root, "cost_known");
     reply->cost_known = !known || json_is_true(known);
     reply->cost_estimated = json_is_true(json_object_get(root, "cost_estimated"));
+    reply->simulated = json_is_true(json_object_get(root, "simulated"));
     reply->cache_hit = strcmp(cache, "hit") == 0;
     reply->cache_bypass = strcmp(cache, "bypass") == 0;
     json_t *body = json_object_get(root, "body");
@@ -373,6 +376,10 @@ int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
     json_object_set_new(o, "provider_call", json_integer(ev->provider_call));
     json_object_set_new(o, "cost_estimated", json_boolean(ev->cost_estimated));
     json_object_set_new(o, "cache_write_input_tokens", json_integer(ev->usage.cache_write_input_tokens));
+    if (ev->simulated)
+        json_object_set_new(o, "simulated", json_true());
+    if (ev->has_ttft)
+        json_object_set_new(o, "ttft_ms", json_integer(ev->ttft_ms));
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -430,8 +437,16 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
     ev->provider_call = (int)n;
     if (get_bool(root, "cost_estimated", &ev->cost_estimated, why, whysz) ||
         get_int(root, "cache_write_input_tokens", &ev->usage.cache_write_input_tokens, false, 0, INT64_MAX, why,
-                whysz))
+                whysz) ||
+        get_bool(root, "simulated", &ev->simulated, why, whysz))
         goto out;
+    /* ttft_ms: absent (or null) for an answer that was not streamed, and from writers before the field. */
+    json_t *ttft = json_object_get(root, "ttft_ms");
+    if (ttft && !json_is_null(ttft)) {
+        if (get_int(root, "ttft_ms", &ev->ttft_ms, true, 0, INT64_MAX, why, whysz))
+            goto out;
+        ev->has_ttft = true;
+    }
 
     if (strcmp(kind, "chat") == 0)
         ev->kind = LGW_JOB_CHAT;

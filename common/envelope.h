@@ -93,6 +93,7 @@ struct lgw_reply {
     /* When the client may try again (its Retry-After), for an answer that knows: every breaker open. 0: no
      * advice. */
     int64_t retry_after_ms;
+    bool simulated; /* a simulated provider answered (x-llmgw-simulated: true); absent: false */
 };
 
 /* "hit", "miss" or "bypass": the reply's cache field and the x-llmgw-cache header. */
@@ -136,6 +137,9 @@ struct lgw_cost_event {
     int provider_call;   /* 1-based: which provider request of the execution (retries counted); 0: none made */
     bool cost_estimated; /* usage (so cost) is llmgw's estimate: the provider was sent the request but never
                           * reported usage (timed out, cut, abandoned by the client) */
+    bool simulated;      /* a simulated provider served it (`llmgw dev --simulate`; provider "openai-sim" ...) */
+    bool has_ttft;       /* a streamed answer's first chunk reached the sink: ttft_ms says when */
+    int64_t ttft_ms;     /* time to first token: from the start of the call that answered to its first chunk */
 };
 
 int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);

@@ -35,9 +35,12 @@ json_t *lgw_stream_cost_object(const struct lgw_reply *final)
     json_t *cost = json_null();
     if (final->cost_known && lgw_cost_format_usd(final->cost_nusd, usd, sizeof(usd)) == 0)
         cost = json_string(usd); /* text: exact to the nano-dollar, which a JSON double is not */
-    return json_pack("{s:o, s:b, s:s, s:s, s:i, s:s}", "cost_usd", cost, "cost_estimated", final->cost_estimated,
-                     "provider", final->provider, "model", final->model, "attempts", final->route_attempts, "cache",
-                     lgw_reply_cache_name(final));
+    json_t *o = json_pack("{s:o, s:b, s:s, s:s, s:i, s:s}", "cost_usd", cost, "cost_estimated", final->cost_estimated,
+                          "provider", final->provider, "model", final->model, "attempts", final->route_attempts,
+                          "cache", lgw_reply_cache_name(final));
+    if (final->simulated) /* only then: a real answer's object is as it always was */
+        json_object_set_new(o, "simulated", json_true());
+    return o;
 }
 
 void lgw_dialect_stream_cleanup(struct lgw_dialect_stream *s)

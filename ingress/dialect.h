@@ -68,7 +68,8 @@ const char *lgw_answer_error_message(const struct lgw_answer_error *err);
 
 /* The llmgw object a streamed answer ends with, for clients that want its cost without the ledger:
  * {"cost_usd": "0.000012345" (null when the model has no price), "cost_estimated": bool, "provider",
- * "model", "attempts", "cache": "hit"|"miss"}. The official SDKs ignore unknown fields. New reference. */
+ * "model", "attempts", "cache": "hit"|"miss"|"bypass"}, and "simulated": true when a simulated provider
+ * answered ("provider" is then "openai-sim" ...). The official SDKs ignore unknown fields. New reference. */
 json_t *lgw_stream_cost_object(const struct lgw_reply *final);
 /* Releases what s holds (the held chunk). */
 void lgw_dialect_stream_cleanup(struct lgw_dialect_stream *s);

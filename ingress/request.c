@@ -135,6 +135,7 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
 {
     lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));
     lgw_strlcpy(req->model, reply->model, sizeof(req->model));
+    req->simulated = reply->simulated;
     lgw_strlcpy(req->strategy, reply->strategy, sizeof(req->strategy));
     lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
     req->route_attempts = reply->route_attempts;
@@ -209,6 +210,8 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
     if (req->model[0])
         MHD_add_response_header(resp, "x-llmgw-model", req->model);
+    if (req->simulated)
+        MHD_add_response_header(resp, "x-llmgw-simulated", "true");
     if (req->strategy[0])
         MHD_add_response_header(resp, "x-llmgw-strategy", req->strategy);
     if (req->route_text[0]) {

@@ -56,6 +56,7 @@ struct lgw_req {
     size_t extra_len;
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
+    bool simulated; /* a simulated provider answered (`llmgw dev --simulate`): x-llmgw-simulated: true */
     /* The route the worker took, for the x-llmgw-* headers (empty until a reply says). */
     char strategy[32];
     int route_attempts;

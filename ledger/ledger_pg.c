@@ -39,6 +39,10 @@ static const char schema[] =
     "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS saved_nusd BIGINT;"
     /* The tenant key that made the request; NULL in rows from before it (and "" never: keyless is NULL). */
     "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS key_id TEXT;"
+    /* Simulated providers (`llmgw dev --simulate`) and a stream's time to first token; NULL in rows from before
+     * them (not simulated: no simulation existed; TTFT not measured). ttft_ms stays NULL for unstreamed answers. */
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS simulated BOOLEAN;"
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS ttft_ms BIGINT;"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
     /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. The view
@@ -72,7 +76,7 @@ static const char insert_sql[] =
     " $10::bigint, $11::bigint, $12::boolean, $13::bigint, $14::integer, $15, $16::boolean,"
     " ($17::boolean OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = $2 AND COALESCE(run_id, event_id) <> $28)),"
     " $18::integer, $19, $20, $21::bigint, $22::integer, $23, $24::boolean, $25::integer, $26::boolean, $27::bigint,"
-    " $28, $29::bigint, NULLIF($30, '')"
+    " $28, $29::bigint, NULLIF($30, ''), $31::boolean, NULLIF($32, '')::bigint"
     " ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -197,7 +201,7 @@ static int pg_exec(void *c, const char *sql)
 static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
 {
     struct conn *conn = c;
-    char nums[13][24], run_id[LGW_ID_MAX];
+    char nums[14][24], run_id[LGW_ID_MAX];
     lgw_ledger_run_id(ev, run_id);
     snprintf(nums[0], 24, "%lld", (long long)ev->usage.input_tokens);
     snprintf(nums[1], 24, "%lld", (long long)ev->usage.output_tokens);
@@ -211,14 +215,18 @@ static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
     snprintf(nums[9], 24, "%d", ev->provider_call);
     snprintf(nums[10], 24, "%lld", (long long)ev->usage.cache_write_input_tokens);
     snprintf(nums[11], 24, "%lld", (long long)ev->saved_nusd);
-    const char *params[30] = {
+    if (ev->has_ttft) /* else "": NULL */
+        snprintf(nums[12], 24, "%lld", (long long)ev->ttft_ms);
+    else
+        nums[12][0] = '\0';
+    const char *params[32] = {
         ev->event_id, ev->request_id, ev->tenant, ev->user, ev->provider, ev->model, lgw_job_kind_name(ev->kind),
         nums[0], nums[1], nums[2], nums[3], ev->cost_known ? "true" : "false", nums[4], nums[5], ev->outcome,
         ev->cache_hit ? "true" : "false", ev->rerun ? "true" : "false", nums[6], ev->strategy, ev->worker, nums[7],
         nums[8], ev->route, ev->final ? "true" : "false", nums[9], ev->cost_estimated ? "true" : "false", nums[10],
-        run_id, nums[11], ev->key_id,
+        run_id, nums[11], ev->key_id, ev->simulated ? "true" : "false", nums[12],
     };
-    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 30, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 32, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
         PQclear(res);

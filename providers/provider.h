@@ -53,6 +53,7 @@ struct lgw_prov_stream {
 
 struct lgw_http_loop;
 struct lgw_wire_call;
+struct lgw_sim_call;
 
 /* One provider call: what to call, where its answer goes, and whom to tell when it is over. The caller
  * fills the inputs and owns the struct; it must stay valid until done has run. */
@@ -69,6 +70,10 @@ struct lgw_prov_call {
     void *opaque; /* the caller's */
     struct lgw_prov_result res;       /* the answer (the caller cleans it up) */
     struct lgw_wire_call *wire;       /* the HTTP call in flight; wire.c's, loop thread only */
+    struct lgw_sim_call *sim;         /* a simulated answer on its way; sim.c's, loop thread only */
+    /* How the adapter ends this call at once (lgw_prov_call_abort): set by the adapter while it has something
+     * to stop (wire.c: an attempt; sim.c: a simulated answer on its way), NULL otherwise. Loop thread only. */
+    void (*abort)(struct lgw_prov_call *call);
 };
 
 
@@ -85,8 +90,8 @@ struct lgw_provider {
 };
 
 /* The client left: the call's running transfer is removed from its loop at once (the call then ends as a
- * cut stream, done runs), or a call waiting to retry ends now. A no-op for a call with no HTTP transfer
- * (echo) or one already over. Loop thread. */
+ * cut stream, done runs), a call waiting to retry ends now, and so does a simulated answer (sim.c) between
+ * its chunks. A no-op for a call with nothing running (echo) or one already over. Loop thread. */
 void lgw_prov_call_abort(struct lgw_prov_call *call);
 
 /* The adapter called `name` ("openai", ...), or NULL. The models each serves are in the catalog
@@ -94,6 +99,28 @@ void lgw_prov_call_abort(struct lgw_prov_call *call);
 const struct lgw_provider *lgw_provider_by_name(const char *name);
 /* True when some provider other than echo has credentials: echo is then no longer the last resort. */
 bool lgw_provider_any_keys(const struct lgw_config *cfg);
+/* The adapter that serves the catalog's provider `provider` in this deployment: its own when it has
+ * credentials (echo always), the simulated one (lgw_provider_sim) when cfg->simulate is on and sim.c stands in
+ * for it (openai, anthropic, gemini, mistral) with no key, else NULL (not served). Real keys always win. The one
+ * place that decides: routing's candidates, dispatch and every label go through it. Any thread. */
+const struct lgw_provider *lgw_provider_serving(const struct lgw_config *cfg, const char *provider);
+/* The name provider is served as, for headers, replies, cost events and /v1/models: the provider's own name
+ * when its own adapter serves it, "<provider>-sim" ("openai-sim") when simulated, NULL when not served. Static
+ * string. Any thread. */
+const char *lgw_provider_served_as(const struct lgw_config *cfg, const char *provider);
+/* True when provider is served by the simulated adapter. Any thread. */
+bool lgw_provider_simulated(const struct lgw_config *cfg, const char *provider);
+/* The name sim.c serves provider as ("openai-sim"), or NULL when it does not stand in for it. Any thread. */
+const char *lgw_provider_sim_name(const char *provider);
+/* A simulated provider's latency profile, before simulate_latency_pct scales it: the first token after
+ * ttft_ms +- jitter_ms, then a chunk every chunk_ms (an answer not streamed takes as long as its stream). */
+struct lgw_sim_profile {
+    const char *provider; /* the catalog's ("openai") */
+    const char *name;     /* served as ("openai-sim") */
+    int ttft_ms, jitter_ms, chunk_ms;
+};
+/* sim.c's profile for provider, or NULL when it does not stand in for it. Static; any thread. */
+const struct lgw_sim_profile *lgw_provider_sim_profile(const char *provider);
 /* A failed call's result: row rc of the error table (its status, type and code) with message (NULL: the
  * table's text). Replaces any body res had. */
 void lgw_prov_result_error(struct lgw_prov_result *res, int rc, const char *message);
@@ -109,6 +136,9 @@ extern const struct lgw_provider lgw_provider_compat;
 extern const struct lgw_provider lgw_provider_anthropic;
 extern const struct lgw_provider lgw_provider_gemini;
 extern const struct lgw_provider lgw_provider_mistral;
+/* Simulated providers (`llmgw dev --simulate`): not in the registry's table, reached through
+ * lgw_provider_serving only. */
+extern const struct lgw_provider lgw_provider_sim;
 
 /* An embedding as OpenAI returns it: the JSON array of numbers itself, or (base64) the float32 values in
  * little-endian bytes, base64-encoded. Takes a borrowed array; returns a new reference. */

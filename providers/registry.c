@@ -37,6 +37,35 @@ bool lgw_provider_any_keys(const struct lgw_config *cfg)
     return false;
 }
 
+const struct lgw_provider *lgw_provider_serving(const struct lgw_config *cfg, const char *provider)
+{
+    const struct lgw_provider *prov = lgw_provider_by_name(provider);
+    if (prov && prov->configured(cfg))
+        return prov; /* a key is set: the real provider, simulated or not */
+    if (lgw_provider_sim.configured(cfg) && lgw_provider_sim_name(provider))
+        return &lgw_provider_sim;
+    return NULL;
+}
+
+const char *lgw_provider_served_as(const struct lgw_config *cfg, const char *provider)
+{
+    const struct lgw_provider *prov = lgw_provider_serving(cfg, provider);
+    if (!prov)
+        return NULL;
+    return prov == &lgw_provider_sim ? lgw_provider_sim_name(provider) : prov->name;
+}
+
+bool lgw_provider_simulated(const struct lgw_config *cfg, const char *provider)
+{
+    return lgw_provider_serving(cfg, provider) == &lgw_provider_sim;
+}
+
+void lgw_prov_call_abort(struct lgw_prov_call *call)
+{
+    if (call->abort)
+        call->abort(call);
+}
+
 void lgw_prov_result_cleanup(struct lgw_prov_result *res)
 {
     json_decref(res->body);

@@ -242,6 +242,7 @@ static void call_done(struct lgw_wire_call *wc)
         call->res.body = NULL; /* the chunks were the answer */
     }
     call->wire = NULL;
+    call->abort = NULL;
     wc->call = NULL;
     wc->finished = true;
     bool last = wc->tasks == 0;
@@ -268,6 +269,7 @@ static void check_pause(void *opaque)
 }
 
 static void start_attempt(void *opaque);
+static void wire_abort(struct lgw_prov_call *call);
 
 static void attempt_cleanup(struct lgw_wire_call *wc)
 {
@@ -316,6 +318,7 @@ static void start_attempt(void *opaque)
     struct lgw_prov_call *call = wc->call;
     const struct lgw_config *cfg = call->cfg;
     call->wire = wc;
+    call->abort = wire_abort;
     int64_t left = call->job->deadline_ms - lgw_wall_ms();
     if (left <= 0 || cancelled(wc)) {
         if (left <= 0)
@@ -362,7 +365,8 @@ int lgw_wire_call(struct lgw_prov_call *call, const char *url, struct curl_slist
     return LGW_OK;
 }
 
-void lgw_prov_call_abort(struct lgw_prov_call *call)
+/* lgw_prov_call_abort of a call with an attempt under way (call->abort while call->wire is set). */
+static void wire_abort(struct lgw_prov_call *call)
 {
     struct lgw_wire_call *wc = call->wire;
     if (!wc)

@@ -59,10 +59,11 @@ static uint64_t *thread_rng(struct lgw_router *r)
     return &state;
 }
 
+/* m's provider is served here: its key is set, or simulation stands in for it (providers/registry.c decides
+ * both, and dispatch calls the adapter it names). */
 static bool served(const struct lgw_config *cfg, const struct lgw_model_info *m)
 {
-    const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
-    return prov && prov->configured(cfg);
+    return lgw_provider_serving(cfg, m->provider) != NULL;
 }
 
 static bool fits(const struct lgw_model_info *m, const struct lgw_route_needs *needs)
@@ -245,13 +246,15 @@ static bool listed(json_t *data, const char *id)
     return false;
 }
 
-/* Who serves m here: its provider when that has credentials; echo when no provider has any and echo has a
- * model of m's kind (the last resort stands in for every catalog model); else nobody (NULL). */
+/* Who serves m here: its provider when that has credentials, "<provider>-sim" when simulated; echo when no
+ * provider has any key and echo has a model of m's kind (the last resort stands in for every other catalog
+ * model); else nobody (NULL). */
 static const char *server_of(const struct lgw_catalog *cat, const struct lgw_config *cfg, bool any,
                              const struct lgw_model_info *m)
 {
-    if (served(cfg, m))
-        return m->provider;
+    const char *as = lgw_provider_served_as(cfg, m->provider);
+    if (as)
+        return as;
     return !any && echo_of(cat, m->kind) ? "echo" : NULL;
 }
 

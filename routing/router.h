@@ -1,7 +1,8 @@
 /* router.h - the routing decision for one job: which provider/model serves it and, should that fail,
  * which next. Candidates come from the catalog (a concrete model, "provider/model", a group such as
- * "auto"); only providers with credentials are candidates, and echo is the last resort when no provider
- * has any. Models that lack a capability the request uses, or whose context window it would not fit, are
+ * "auto"); only providers with credentials are candidates (or, with simulate on, the simulated stand-ins of
+ * those without: providers/provider.h, lgw_provider_serving), and echo is the last resort for a model nobody
+ * serves when no provider has a key. Models that lack a capability the request uses, or whose context window it would not fit, are
  * never candidates. The strategy orders the rest; the operator's fallback chain for the chosen model is
  * appended. One router per worker process; thread-safe. */
 #ifndef LGW_ROUTER_H
@@ -20,7 +21,7 @@ struct lgw_route_plan {
     enum lgw_strategy strategy;
     size_t n;
     const struct lgw_model_info *chain[LGW_ROUTE_MAX]; /* borrowed from the catalog the plan was made with */
-    bool last_resort; /* echo, because no provider has credentials */
+    bool last_resort; /* echo, because no provider has credentials (and no simulation serves the model) */
 };
 
 struct lgw_router;
@@ -40,9 +41,9 @@ int lgw_router_plan(struct lgw_router *r, const struct lgw_catalog *cat, const c
                     char *why, size_t whysz);
 
 /* The OpenAI /v1/models list of what this deployment serves, {"id","object":"model","created":0,"owned_by"}
- * each: the catalog's models whose provider has credentials (owned_by: the provider); when no provider has
- * any, every catalog model echo stands in for, once per name, owned_by "echo"; and the groups with a
- * servable member (owned_by "llmgw"). New reference. */
+ * each: the catalog's models whose provider has credentials (owned_by: the provider) or is simulated
+ * (owned_by "openai-sim" ...); when no provider has a key, every other catalog model echo stands in for, once
+ * per name, owned_by "echo"; and the groups with a servable member (owned_by "llmgw"). New reference. */
 json_t *lgw_router_models_json(const struct lgw_catalog *cat, const struct lgw_config *cfg);
 /* GET /v1/models/{id}: the entry of that list with this id, or for "provider/name" that provider's model
  * when it is served here (the entry then has the id as asked). NULL when there is none. New reference. */

@@ -182,11 +182,11 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cli.py tests/e2e/test_cache.py tests/e2e/test_limits.py \
-  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py
+  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py
 
 step "end-to-end tests on the ThreadSanitizer build"
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
-# role's threads in one process); any report in a process's output fails the test (conftest.py's
+# role's threads in one process; test_simulate.py runs it with --simulate, whose answers are loop tasks); any report in a process's output fails the test (conftest.py's
 # SANITIZER_MARKERS; test_dev.py's exit status). Left out: test_dev's run of the ASan binary (the e2e stage
 # does it), and the test that asserts a worker holds all 2,000 streams of ~3 s each at the same moment: under
 # TSan's slowdown the first streams end before the last ones start (about 1,100 at once); it checks capacity,
@@ -201,7 +201,7 @@ run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
-  tests/e2e/test_admin.py
+  tests/e2e/test_admin.py tests/e2e/test_simulate.py
 
 step "done"
 [ ${#failed_stages[@]} -eq 0 ] || exit 1

@@ -93,9 +93,11 @@ void lgw_billing_spend_event(const struct lgw_dispatch_spend *s, const struct lg
     ev->provider_call = s->provider_call;
     ev->status = s->status;
     snprintf(ev->outcome, sizeof(ev->outcome), "error");
-    snprintf(ev->provider, sizeof(ev->provider), "%s", s->model->provider);
+    const char *provider = s->provider ? s->provider : s->model->provider;
+    snprintf(ev->provider, sizeof(ev->provider), "%s", provider);
+    ev->simulated = s->simulated;
     snprintf(ev->model, sizeof(ev->model), "%s", s->model->id);
-    snprintf(ev->route, sizeof(ev->route), "%s/%s=%d", s->model->provider, s->model->id, s->status);
+    snprintf(ev->route, sizeof(ev->route), "%s/%s=%d", provider, s->model->id, s->status);
     ev->route_attempts = s->requests;
     ev->usage = s->usage;
     ev->cost_estimated = !s->reported;

@@ -9,10 +9,17 @@
 #include "common/errors.h"
 #include "common/log.h"
 
+const char *lgw_dispatch_served_as(const struct lgw_config *cfg, const struct lgw_model_info *m)
+{
+    const char *as = lgw_provider_served_as(cfg, m->provider);
+    return as ? as : m->provider;
+}
+
 static void add_route_text(struct lgw_dispatch *d, const struct lgw_model_info *m, const char *outcome)
 {
     size_t len = strlen(d->route);
-    snprintf(d->route + len, sizeof(d->route) - len, "%s%s/%s=%s", len ? "," : "", m->provider, m->id, outcome);
+    snprintf(d->route + len, sizeof(d->route) - len, "%s%s/%s=%s", len ? "," : "", lgw_dispatch_served_as(d->cfg, m),
+             m->id, outcome);
 }
 
 static void add_route(struct lgw_dispatch *d, const struct lgw_model_info *m, int status)
@@ -62,7 +69,14 @@ static void add_spend(struct lgw_dispatch *d, const struct lgw_model_info *m, in
         s->reported = s->reported && reported;
         return;
     }
-    d->spend[d->nspend++] = (struct lgw_dispatch_spend){m, status, provider_call, 1, *usage, reported};
+    d->spend[d->nspend++] = (struct lgw_dispatch_spend){m,
+                                                        lgw_dispatch_served_as(d->cfg, m),
+                                                        lgw_provider_simulated(d->cfg, m->provider),
+                                                        status,
+                                                        provider_call,
+                                                        1,
+                                                        *usage,
+                                                        reported};
 }
 
 /* The dispatch is over: done runs once (the run it belongs to may end from there). */
@@ -143,7 +157,8 @@ static void next_candidate(struct lgw_dispatch *d)
             add_spend(d, d->current, d->res.status, d->requests, &d->res.usage, d->res.bill == LGW_BILL_REPORTED);
             d->res.bill = LGW_BILL_NONE;
         }
-        const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
+        /* The adapter that serves m here: its own, or the simulated one (the registry decides, as routing did). */
+        const struct lgw_provider *prov = lgw_provider_serving(d->cfg, m->provider);
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
                                          .opaque = d};
@@ -154,7 +169,7 @@ static void next_candidate(struct lgw_dispatch *d)
         }
         d->start_us = lgw_mono_us();
         d->calling = true;
-        int rc = prov->call(prov, &d->call);
+        int rc = prov ? prov->call(prov, &d->call) : LGW_ERR(MODEL_NOT_FOUND);
         if (rc) { /* the call could not be made: its answer is the error, and done is ours to run */
             lgw_prov_result_error(&d->call.res, rc, NULL);
             call_done(&d->call);

@@ -19,6 +19,9 @@
  * being sent. The caller records each as spend of its own (a non-final cost event). */
 struct lgw_dispatch_spend {
     const struct lgw_model_info *model;
+    const char *provider;   /* the provider as it served the request (lgw_dispatch_served_as); static. NULL:
+                             * model's provider */
+    bool simulated;         /* by a simulated provider (providers/sim.c) */
     int status;             /* what that request ended with (504 for an attempt that was never answered) */
     int provider_call;      /* 1-based among the dispatch's provider requests */
     int requests;           /* provider requests this entry stands for: 1, more only when the list was full */
@@ -43,7 +46,8 @@ struct lgw_dispatch {
     struct lgw_prov_result res;           /* the answer: the last call's result (cleanup after use) */
     const struct lgw_model_info *current; /* the model being called, then the one that answered; NULL: none */
     int attempts;                         /* provider calls made */
-    char route[LGW_ROUTE_TEXT_MAX];       /* "provider/model=status" per call, comma-separated; with no call
+    char route[LGW_ROUTE_TEXT_MAX];       /* "provider/model=status" per call, comma-separated, the provider as
+                                             served ("openai-sim" when simulated); with no call
                                              made because every breaker was open, "provider/model=open" for
                                              each candidate skipped */
     int64_t retry_after_ms; /* that case only: until the earliest breaker lets a call through (the configured
@@ -58,6 +62,10 @@ struct lgw_dispatch {
     int64_t start_us;
     struct lgw_prov_call call;
 };
+
+/* The name the provider of m is served as here (providers/provider.h, lgw_provider_served_as: "openai",
+ * "openai-sim"), or m's provider when it is not served. Static or m's. Any thread. */
+const char *lgw_dispatch_served_as(const struct lgw_config *cfg, const struct lgw_model_info *m);
 
 /* Starts d along d->plan. d->done runs exactly once, with res holding a status and, unless a stream
  * delivered the answer, a body: on the loop thread, or (an adapter with no I/O, or no candidate) before this

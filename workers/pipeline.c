@@ -95,6 +95,17 @@ static void run_unref(struct job_run *run)
     p->finished(p->opaque);
 }
 
+/* m's provider as it serves here, for every label ("openai", or "openai-sim" when simulated). */
+static const char *served_as(const struct job_run *run, const struct lgw_model_info *m)
+{
+    return lgw_dispatch_served_as(run->p->cfg, m);
+}
+
+static bool simulated(const struct job_run *run, const struct lgw_model_info *m)
+{
+    return lgw_provider_simulated(run->p->cfg, m->provider);
+}
+
 /* ---- the stream sink */
 
 /* The chunks are counted until Kafka acknowledges them; at the limit the wire layer stops reading the
@@ -143,20 +154,22 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     part.cache_bypass = run->cache_state == RUN_CACHE_BYPASS;
     if (part.seq == 0 && run->cache_state == RUN_CACHE_HIT) {
         /* A replayed hit: who made the answer, and no provider call (no route). */
-        lgw_strlcpy(part.provider, run->info->provider, sizeof(part.provider));
+        lgw_strlcpy(part.provider, served_as(run, run->info), sizeof(part.provider));
+        part.simulated = simulated(run, run->info);
         lgw_strlcpy(part.model, run->info->id, sizeof(part.model));
         lgw_strlcpy(part.strategy, run->strategy, sizeof(part.strategy));
     } else if (part.seq == 0 && d->current) {
         /* The response headers go out with the first chunk: they carry the route up to this call. */
         const struct lgw_model_info *m = d->current;
-        lgw_strlcpy(part.provider, m->provider, sizeof(part.provider));
+        lgw_strlcpy(part.provider, served_as(run, m), sizeof(part.provider));
+        part.simulated = simulated(run, m);
         lgw_strlcpy(part.model, m->id, sizeof(part.model));
         lgw_strlcpy(part.strategy, run->strategy, sizeof(part.strategy));
         part.route_attempts = d->attempts + 1;
         /* The route so far plus this call; a route too long for the field is cut (it is informational). */
         struct lgw_buf route;
         lgw_buf_init(&route, 0);
-        lgw_buf_printf(&route, "%s%s%s/%s=200", d->route, d->route[0] ? "," : "", m->provider, m->id);
+        lgw_buf_printf(&route, "%s%s%s/%s=200", d->route, d->route[0] ? "," : "", part.provider, m->id);
         lgw_strlcpy(part.route, route.ptr, sizeof(part.route));
         lgw_buf_cleanup(&route);
     }
@@ -228,7 +241,8 @@ static void cache_key(const struct job_run *run, const struct lgw_model_info *m,
                       char key[LGW_CACHE_KEY_LEN])
 {
     char model[3 * LGW_NAME_MAX + 4];
-    snprintf(model, sizeof(model), "%s/%s=%s", m->provider, m->id, m->upstream ? m->upstream : m->id);
+    /* The provider as it serves: a simulated answer ("openai-sim") never answers a request a real key serves. */
+    snprintf(model, sizeof(model), "%s/%s=%s", served_as(run, m), m->id, m->upstream ? m->upstream : m->id);
     struct lgw_str canon = {form->ptr, form->len};
     lgw_cache_key(run->job->tenant, model, &canon, key);
 }
@@ -433,8 +447,10 @@ static struct lgw_cost_event *event(struct job_run *run)
     lgw_strlcpy(ev->event_id, run->event_id, sizeof(ev->event_id));
     lgw_strlcpy(ev->strategy, run->strategy, sizeof(ev->strategy));
     ev->ts_ms = run->ts_ms;
-    if (run->info)
-        lgw_strlcpy(ev->provider, run->info->provider, sizeof(ev->provider));
+    if (run->info) {
+        lgw_strlcpy(ev->provider, served_as(run, run->info), sizeof(ev->provider));
+        ev->simulated = simulated(run, run->info);
+    }
     return ev;
 }
 
@@ -489,6 +505,18 @@ static bool stage_price(struct job_run *run)
     return true;
 }
 
+/* A streamed answer's time to first token, as the sink saw it: from the start of the provider call that
+ * answered to its first chunk (dispatch resets both per call, and no other call follows a chunk). None for an
+ * answer that was not streamed, a replayed cache hit (no call) or a stream that never got a chunk out. */
+static void ttft(const struct job_run *run, struct lgw_cost_event *ev)
+{
+    int64_t first = run->sctx.base.first_emit_us;
+    if (!run->streamed || run->cache_state == RUN_CACHE_HIT || run->d.attempts == 0 || first == 0)
+        return;
+    ev->has_ttft = true;
+    ev->ttft_ms = first > run->d.start_us ? (first - run->d.start_us) / 1000 : 0;
+}
+
 /* The final reply and the cost event, from the answer. */
 static bool stage_outcome(struct job_run *run)
 {
@@ -504,6 +532,7 @@ static bool stage_outcome(struct job_run *run)
     lgw_strlcpy(ev->model, res->model, sizeof(ev->model));
     lgw_strlcpy(ev->outcome, res->status == 200 ? "ok" : "error", sizeof(ev->outcome));
     ev->cache_hit = run->cache_state == RUN_CACHE_HIT;
+    ttft(run, ev);
     /* A client that left mid-stream is its own outcome (499, as nginx records it), unless the answer was
      * complete anyway. Its spend up to the cut is billed like any unanswered request (stage_price). */
     if (run->streamed && atomic_load(&run->sctx.cancelled) &&
@@ -541,6 +570,7 @@ static bool stage_outcome(struct job_run *run)
     reply->retry_after_ms = run->d.retry_after_ms;
     reply->cache_hit = run->cache_state == RUN_CACHE_HIT;
     reply->cache_bypass = run->cache_state == RUN_CACHE_BYPASS;
+    reply->simulated = ev->simulated;
     LGW_ASSERT(!reply->cache_hit || (reply->cost_nusd == 0 && run->d.attempts == 0)); /* a hit costs nothing */
     /* What the client is told it cost is what the ledger records, and a known cost is never negative. */
     LGW_ASSERT(reply->cost_nusd >= ev->cost_nusd && (run->nspend > 0 || reply->cost_nusd == ev->cost_nusd));

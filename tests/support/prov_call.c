@@ -46,8 +46,10 @@ static void call_done(struct lgw_prov_call *call)
 {
     struct lgw_test_call *tc = call->opaque;
     pthread_mutex_lock(&tc->lock);
-    if (tc->done_runs++ == 0)
+    if (tc->done_runs++ == 0) {
         tc->done_us = lgw_mono_us();
+        tc->done_on_loop = call->loop && lgw_http_loop_on_thread(call->loop);
+    }
     pthread_cond_broadcast(&tc->cond);
     pthread_mutex_unlock(&tc->lock);
 }
@@ -80,7 +82,7 @@ void lgw_test_call_init(struct lgw_test_call *tc, const struct lgw_config *cfg, 
 
 int lgw_test_call_start(struct lgw_test_call *tc)
 {
-    const struct lgw_provider *prov = lgw_provider_by_name(tc->call.model->provider);
+    const struct lgw_provider *prov = lgw_provider_serving(tc->call.cfg, tc->call.model->provider);
     return prov ? prov->call(prov, &tc->call) : -1;
 }
 

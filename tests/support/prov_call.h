@@ -34,6 +34,7 @@ struct lgw_test_call {
     pthread_cond_t cond;
     int done_runs;            /* under lock: how many times done ran (the contract: once) */
     int64_t done_us;          /* under lock: monotonic time of the first */
+    bool done_on_loop;        /* under lock: the first ran on the call's loop thread (as provider.h requires) */
 };
 
 /* Defaults, with every provider's base URL at base (the real paths after it: "<base>/v1" for OpenAI,
@@ -47,7 +48,8 @@ void lgw_test_config(struct lgw_config *cfg, const char *base);
  * now. The call runs on loop. */
 void lgw_test_call_init(struct lgw_test_call *tc, const struct lgw_config *cfg, const struct lgw_model_info *model,
                         struct lgw_http_loop *loop, json_t *body, int64_t deadline_ms);
-/* Starts the call with model->provider's adapter; returns what call() returned. */
+/* Starts the call with the adapter that serves model->provider under the call's configuration (its own, or
+ * the simulated one: lgw_provider_serving); returns what call() returned. */
 int lgw_test_call_start(struct lgw_test_call *tc);
 /* Waits up to timeout_ms for done; true when it ran. */
 bool lgw_test_call_wait(struct lgw_test_call *tc, int timeout_ms);

@@ -474,6 +474,37 @@ static void test_requests_pages(void **state)
     json_decref(j);
 }
 
+/* Request rows say whether a simulated provider served them and a stream's time to first token: a row from
+ * before the columns (NULL) is not simulated and has no TTFT, as is a real answer that was not streamed. */
+static void test_requests_simulated_and_ttft(void **state)
+{
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    struct lgw_buf sql;
+    lgw_buf_init(&sql, 0);
+    row(&sql, "s1", "s1", "acme", "gpt-4o-mini", T0 + 3, 1200, "TRUE", 200, "ok", 500, 1, false, true, false);
+    row(&sql, "s2", "s2", "acme", "gpt-4o-mini", T0 + 2, 800, "TRUE", 200, "ok", 400, 1, false, true, false);
+    row(&sql, "s3", "s3", "acme", "gpt-4o-mini", T0 + 1, 700, "TRUE", 200, "ok", 300, 1, false, true, false);
+    lgw_buf_puts(&sql, "UPDATE cost_events SET simulated = TRUE, ttft_ms = 420, provider = 'openai-sim'"
+                       " WHERE event_id = 's1';"
+                       "UPDATE cost_events SET simulated = FALSE WHERE event_id = 's2';");
+    lgw_test_db_exec(fx, sql.ptr);
+    lgw_buf_cleanup(&sql);
+    const char *kv[] = {"from", "2026-12-01T00:00:00Z", "to", "2026-12-02T00:00:00Z", NULL};
+    json_t *j = serve(fx, "/v1/analytics/requests", "acme", false, kv, 200);
+    json_t *data = json_object_get(j, "data");
+    assert_int_equal(json_array_size(data), 3);
+    json_t *sim = json_array_get(data, 0), *real = json_array_get(data, 1), *old = json_array_get(data, 2);
+    assert_string_equal(str(sim, "provider"), "openai-sim");
+    assert_true(json_is_true(json_object_get(sim, "simulated")));
+    assert_int_equal(num(sim, "ttft_ms"), 420);
+    assert_string_equal(str(sim, "cost_usd"), "0.000001200");
+    assert_true(json_is_false(json_object_get(real, "simulated")));
+    assert_true(json_is_null(json_object_get(real, "ttft_ms")));
+    assert_true(json_is_false(json_object_get(old, "simulated")));
+    assert_true(json_is_null(json_object_get(old, "ttft_ms")));
+    json_decref(j);
+}
+
 /* A statement past the timeout is stopped and says so (504), on either database; the connection works after. */
 static void test_statement_timeout(void **state)
 {
@@ -602,6 +633,7 @@ int main(void)
         BOTH(test_summary_figures),
         BOTH(test_percentiles_nearest_rank),
         BOTH(test_requests_pages),
+        BOTH(test_requests_simulated_and_ttft),
         BOTH(test_statement_timeout),
         cmocka_unit_test(test_pool_queue_limit),
     };

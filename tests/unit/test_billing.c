@@ -126,6 +126,15 @@ static void test_spend_events(void **state)
     assert_false(ev.cost_estimated);
     assert_int_equal(ev.usage.input_tokens, 1000);
     assert_int_equal(ev.cost_nusd, 150000);
+    assert_false(ev.simulated);
+    /* a simulated provider's request: labelled as it served, priced as the catalog's model */
+    s.provider = "openai-sim";
+    s.simulated = true;
+    lgw_billing_spend_event(&s, &job, "run", &ev);
+    assert_string_equal(ev.provider, "openai-sim");
+    assert_string_equal(ev.route, "openai-sim/gpt-4o-mini=500");
+    assert_true(ev.simulated);
+    assert_int_equal(ev.cost_nusd, 150000);
     /* a model without a price: unknown, never a silent $0 that looks real */
     s.model = &unpriced;
     lgw_billing_spend_event(&s, &job, "run", &ev);

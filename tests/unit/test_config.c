@@ -307,6 +307,72 @@ static void test_keys_name_the_rule(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* Simulated providers are dev only: every production role, and `config check` (role NULL), refuses them with
+ * a line naming the setting; dev takes them; without simulate, every role runs. */
+static void test_simulate_dev_only(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(cfg.simulate, 0);
+    setenv("LLMGW_SIMULATE", "1", 1);
+    assert_int_equal(lgw_config_load(&cfg, NULL, &errs), 0);
+    unsetenv("LLMGW_SIMULATE");
+    assert_int_equal(cfg.simulate, 1);
+    assert_int_equal(lgw_config_check_role(&cfg, "dev", &errs), 0);
+    assert_null(errs.ptr);
+    const char *prod[] = {"ingress", "worker", "ledger", NULL};
+    for (size_t i = 0; i < sizeof(prod) / sizeof(prod[0]); i++) {
+        lgw_buf_reset(&errs);
+        assert_int_equal(lgw_config_check_role(&cfg, prod[i], &errs), LGW_ERR(CONFIG));
+        assert_non_null(strstr(errs.ptr, "simulate: simulated providers are for `llmgw dev --simulate` only"));
+        if (prod[i])
+            assert_non_null(strstr(errs.ptr, prod[i]));
+        else
+            assert_non_null(strstr(errs.ptr, "every production role refuses them"));
+    }
+    cfg.simulate = 0;
+    lgw_buf_reset(&errs);
+    for (size_t i = 0; i < sizeof(prod) / sizeof(prod[0]); i++)
+        assert_int_equal(lgw_config_check_role(&cfg, prod[i], &errs), 0);
+    assert_int_equal(errs.len, 0);
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+}
+
+/* Failure percentages: the per-provider entry wins over the default; a bad entry is a load error. */
+static void test_simulate_failure_pct(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&cfg);
+    assert_int_equal(cfg.simulate_failure_pct, 5);
+    assert_int_equal(cfg.simulate_latency_pct, 100);
+    setenv("LLMGW_SIMULATE_FAIL", "openai:100,anthropic:0", 1);
+    setenv("LLMGW_SIMULATE_FAILURE_PCT", "7", 1);
+    assert_int_equal(lgw_config_load(&cfg, NULL, &errs), 0);
+    assert_int_equal(lgw_config_simulate_failure_pct(&cfg, "openai"), 100);
+    assert_int_equal(lgw_config_simulate_failure_pct(&cfg, "anthropic"), 0);
+    assert_int_equal(lgw_config_simulate_failure_pct(&cfg, "gemini"), 7);
+    assert_int_equal(lgw_config_simulate_failure_pct(&cfg, "open"), 7); /* a prefix is not a name */
+    const char *bad[] = {"openai:101", "compat:5", "openai", "openai:x", "mistral:5,,gemini:1", ":5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lgw_buf_reset(&errs);
+        setenv("LLMGW_SIMULATE_FAIL", bad[i], 1);
+        assert_int_equal(lgw_config_load(&cfg, NULL, &errs), LGW_ERR(CONFIG));
+        if (!strstr(errs.ptr, "simulate_fail: entry "))
+            fail_msg("%s: %s", bad[i], errs.ptr);
+    }
+    unsetenv("LLMGW_SIMULATE_FAIL");
+    unsetenv("LLMGW_SIMULATE_FAILURE_PCT");
+    lgw_config_cleanup(&cfg);
+    lgw_buf_cleanup(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +385,8 @@ int main(void)
         cmocka_unit_test(test_cache_tenant_ttl_in_tenants),
         cmocka_unit_test(test_keys_name_the_rule),
         cmocka_unit_test(test_header_cap_fits_the_connection_memory),
+        cmocka_unit_test(test_simulate_dev_only),
+        cmocka_unit_test(test_simulate_failure_pct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

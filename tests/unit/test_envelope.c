@@ -144,6 +144,15 @@ static void test_reply_roundtrip(void **state)
     assert_int_equal(lgw_reply_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
     assert_true(back.cache_hit && !back.cache_bypass);
     assert_string_equal(lgw_reply_cache_name(&back), "hit");
+    assert_false(back.simulated);
+    assert_null(strstr(buf.ptr, "simulated")); /* absent unless a simulated provider answered */
+    lgw_reply_cleanup(&back);
+    r.simulated = true;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_reply_encode(&r, &buf), 0);
+    assert_non_null(strstr(buf.ptr, "\"simulated\":true"));
+    assert_int_equal(lgw_reply_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_true(back.simulated);
     lgw_reply_cleanup(&back);
     lgw_reply_cleanup(&r);
     lgw_buf_cleanup(&buf);
@@ -196,6 +205,27 @@ static void test_cost_event_roundtrip(void **state)
     assert_true(back.cache_hit);
     assert_int_equal(back.saved_nusd, 4500);
     assert_string_equal(back.key_id, "key_0123456789ab");
+    /* simulated and ttft_ms: absent for a real, unstreamed answer (readers before them see nothing new) */
+    assert_false(back.simulated || back.has_ttft);
+    assert_null(strstr(buf.ptr, "simulated"));
+    assert_null(strstr(buf.ptr, "ttft_ms"));
+    ev.simulated = true;
+    ev.has_ttft = true;
+    ev.ttft_ms = 0; /* a first token at once is a time, not an absence */
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_cost_event_encode(&ev, &buf), 0);
+    assert_int_equal(lgw_cost_event_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_true(back.simulated && back.has_ttft);
+    assert_int_equal(back.ttft_ms, 0);
+    const char *null_ttft = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
+                            "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":5,\"status\":200,\"outcome\":\"ok\","
+                            "\"ts_ms\":1,\"ttft_ms\":null,\"simulated\":false}";
+    assert_int_equal(lgw_cost_event_decode(null_ttft, strlen(null_ttft), &back, why, sizeof(why)), 0);
+    assert_false(back.simulated || back.has_ttft);
+    const char *bad_ttft = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
+                           "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":5,\"status\":200,\"outcome\":\"ok\","
+                           "\"ts_ms\":1,\"ttft_ms\":-3}";
+    assert_int_equal(lgw_cost_event_decode(bad_ttft, strlen(bad_ttft), &back, why, sizeof(why)), LGW_ERR(INVALID));
     const char *bad = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
                       "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":-5,\"status\":200,\"outcome\":\"ok\","
                       "\"ts_ms\":1}";

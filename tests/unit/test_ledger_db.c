@@ -219,6 +219,9 @@ static void test_columns(void **state)
     ev.provider_call = 3;
     ev.cost_estimated = true;
     ev.usage.cache_write_input_tokens = 5;
+    ev.simulated = true;
+    ev.has_ttft = true;
+    ev.ttft_ms = 77;
     assert_int_equal(write_events(db, &ev, 1), 1);
     lgw_ledger_db_close(db);
 
@@ -231,7 +234,8 @@ static void test_columns(void **state)
                               " AND cost_known AND latency_ms = 12 AND status = 200 AND outcome = 'ok' AND cache_hit"
                               " AND NOT rerun AND attempt = 1 AND strategy = 'default' AND worker = 'w1'"
                               " AND ts_ms = 1700000000000 AND created_at IS NOT NULL AND final AND provider_call = 3"
-                              " AND cost_estimated AND cache_write_input_tokens = 5 AND run_id = event_id",
+                              " AND cost_estimated AND cache_write_input_tokens = 5 AND run_id = event_id"
+                              " AND simulated AND ttft_ms = 77",
                               e1),
         1);
     if (fx->be == LGW_TEST_PG) {
@@ -451,6 +455,57 @@ static void test_upgrade_adds_key_id(void **state)
     lgw_test_db_drop_schema(fx);
 }
 
+/* A ledger from before simulated and ttft_ms (every column up to key_id) gains them: its rows keep NULL in both
+ * (read as not simulated, TTFT unknown); a simulated streamed answer stores true and its TTFT, a real answer that
+ * was not streamed stores false and NULL. */
+static void test_upgrade_adds_simulated_and_ttft(void **state)
+{
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    char old_req[40], old_ev[40], sim[40], real[40], sql[2048];
+    lgw_uuid4(old_req);
+    lgw_uuid4(old_ev);
+    lgw_uuid4(sim);
+    lgw_uuid4(real);
+    lgw_test_db_own_schema(fx, "sim_", old_req);
+    bool pg = fx->be == LGW_TEST_PG;
+    snprintf(sql, sizeof(sql), "%.*s, saved_nusd %s, key_id TEXT);",
+             (int)(strlen(pg ? before_saved_pg : before_saved_sqlite) - 2), pg ? before_saved_pg : before_saved_sqlite,
+             pg ? "BIGINT" : "INTEGER");
+    lgw_test_db_exec(fx, sql);
+    insert_old_row(fx, 2, old_ev, old_req);
+
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates */
+    struct lgw_cost_event ev[2];
+    event(&ev[0], sim, old_req);
+    lgw_strlcpy(ev[0].provider, "openai-sim", sizeof(ev[0].provider));
+    ev[0].simulated = true;
+    ev[0].has_ttft = true;
+    ev[0].ttft_ms = 420;
+    event(&ev[1], real, old_req);
+    assert_int_equal(write_events(db, ev, 2), 2);
+    lgw_ledger_db_close(db);
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again over the migrated table */
+    lgw_ledger_db_close(db);
+
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1 AND simulated IS NULL"
+                                           " AND ttft_ms IS NULL AND NOT COALESCE(simulated, FALSE) AND cost_nusd = 4500",
+                                           old_ev),
+                     1);
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT ttft_ms FROM cost_events WHERE event_id = $1 AND simulated"
+                                           " AND provider = 'openai-sim'",
+                                           sim),
+                     420);
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1 AND NOT simulated"
+                                           " AND ttft_ms IS NULL",
+                                           real),
+                     1);
+    lgw_test_db_drop_schema(fx);
+}
+
 static void test_bad_url(void **state)
 {
     (void)state;
@@ -494,6 +549,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
         BOTH(test_upgrade_from_previous_schema), BOTH(test_upgrade_adds_saved_nusd), BOTH(test_upgrade_adds_key_id),
+        BOTH(test_upgrade_adds_simulated_and_ttft),
         cmocka_unit_test(test_bad_url), cmocka_unit_test(test_password_not_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
