@@ -274,6 +274,7 @@ static bool always(const struct lgw_config *cfg)
 
 const struct lgw_provider lgw_provider_echo = {
     .name = "echo",
+    .title = "Echo",
     .configured = always,
     .call = echo_call,
 };
