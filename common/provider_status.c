@@ -65,10 +65,12 @@ bool lgw_pstatus_fresh(const struct lgw_pstatus *st, int64_t now_ms)
 
 /* ---- encode */
 
-/* Tenths of a millisecond are all a latency estimate means. */
+/* Tenths of a millisecond are all a latency estimate means; clamped to what readers take (NaN counts as none). */
 static json_t *latency_json(double ms)
 {
-    return ms < 0 ? json_null() : json_real(round(ms * 10.0) / 10.0);
+    if (!(ms >= 0))
+        return json_null();
+    return json_real(ms > LGW_PSTATUS_LATENCY_MAX_MS ? LGW_PSTATUS_LATENCY_MAX_MS : round(ms * 10.0) / 10.0);
 }
 
 static json_t *model_json(const struct lgw_pstatus_model *m)
@@ -162,8 +164,8 @@ static int get_latency(json_t *o, double *dst, const char *where, char *why, siz
         *dst = -1;
         return LGW_OK;
     }
-    if (!json_is_number(v) || !(json_number_value(v) >= 0) || !isfinite(json_number_value(v)))
-        return refuse(why, whysz, "%s: \"%s\" must be a number >= 0 or null", where, "latency_ms");
+    if (!json_is_number(v) || !(json_number_value(v) >= 0) || json_number_value(v) > LGW_PSTATUS_LATENCY_MAX_MS)
+        return refuse(why, whysz, "%s: \"%s\" must be a number within 0..86400000, or null", where, "latency_ms");
     *dst = json_number_value(v);
     return LGW_OK;
 }

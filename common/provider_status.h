@@ -24,13 +24,18 @@
 #define LGW_PSTATUS_INTERVAL_MIN_MS 200
 #define LGW_PSTATUS_INTERVAL_MAX_MS 3600000
 
+/* The largest latency estimate a record carries (a day); a writer clamps to it. An estimate can grow past any
+ * bound: each failure counts as at least twice the estimate (routing/health.h), so a long outage doubles it at
+ * every failed probe, and JSON has no infinity. */
+#define LGW_PSTATUS_LATENCY_MAX_MS 86400000.0
+
 /* A breaker's state, ordered from best to worst: aggregation takes the largest. */
 enum lgw_pstatus_state { LGW_PSTATUS_CLOSED = 0, LGW_PSTATUS_HALF_OPEN = 1, LGW_PSTATUS_OPEN = 2 };
 
 struct lgw_pstatus_model {
     char model[LGW_NAME_MAX]; /* the catalog id */
     enum lgw_pstatus_state state;
-    double latency_ms; /* the worker's estimate; < 0: none (never called: null on the wire) */
+    double latency_ms; /* the worker's estimate, at most LGW_PSTATUS_LATENCY_MAX_MS; < 0: none (null on the wire) */
     int64_t inflight, calls, failures; /* calls and failures since the worker started */
 };
 
@@ -72,8 +77,8 @@ bool lgw_pstatus_fresh(const struct lgw_pstatus *st, int64_t now_ms);
 int lgw_pstatus_encode(const struct lgw_pstatus *st, struct lgw_buf *out);
 /* Decodes a JSON value into st (init'ed here; the caller cleans it up whatever the result). Accepts v 1 and 2
  * and ignores unknown fields (schemas/README.md); refuses a missing or mistyped field, a name too long, a
- * count above the caps, a negative number, failures above calls, an unknown state, an interval outside the
- * knob's bounds and a provider or model listed twice. Returns 0 or LGW_ERR(INVALID) with the reason in why. */
+ * count above the caps, a negative number, failures above calls, an unknown state, a latency above its cap, an
+ * interval outside the knob's bounds and a provider or model listed twice. Returns 0 or LGW_ERR(INVALID) with the reason in why. */
 int lgw_pstatus_decode(const void *data, size_t len, struct lgw_pstatus *st, char *why, size_t whysz);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,28 @@ static void test_round_trip(void **state)
     lgw_pstatus_cleanup(&st);
     assert_int_equal(st.nproviders, 0);
     assert_null(st.providers);
+}
+
+/* An estimate past any sense (failures double it, health.h) is written clamped, so the record still goes out;
+ * NaN is none. */
+static void test_latency_clamped(void **state)
+{
+    (void)state;
+    struct lgw_pstatus st, back;
+    lgw_pstatus_init(&st);
+    lgw_strlcpy(st.worker_id, "w", sizeof(st.worker_id));
+    st.interval_ms = 1000;
+    struct lgw_pstatus_provider *p = lgw_pstatus_add_provider(&st, "p", true, false);
+    lgw_pstatus_add_model(p, "huge")->latency_ms = INFINITY;
+    lgw_pstatus_add_model(p, "nan")->latency_ms = NAN;
+    char *text = encode(&st);
+    char why[256];
+    assert_int_equal(decode(text, &back, why, sizeof(why)), 0);
+    assert_true(back.providers[0].models[0].latency_ms == LGW_PSTATUS_LATENCY_MAX_MS);
+    assert_true(back.providers[0].models[1].latency_ms < 0);
+    free(text);
+    lgw_pstatus_cleanup(&back);
+    lgw_pstatus_cleanup(&st);
 }
 
 /* Many providers and models: the arrays grow past every doubling. */
@@ -189,6 +212,10 @@ static void test_refused(void **state)
          "must not exceed calls"},
         {"{\"v\":1,\"worker_id\":\"w\",\"ts_ms\":1,\"interval_ms\":1000,\"providers\":[{\"provider\":\"a\","
          "\"configured\":true,\"simulated\":false,\"models\":[{\"model\":\"m\",\"state\":\"open\","
+         "\"latency_ms\":86400000.5,\"inflight\":0,\"calls\":1,\"failures\":0}]}]}",
+         "\"latency_ms\""},
+        {"{\"v\":1,\"worker_id\":\"w\",\"ts_ms\":1,\"interval_ms\":1000,\"providers\":[{\"provider\":\"a\","
+         "\"configured\":true,\"simulated\":false,\"models\":[{\"model\":\"m\",\"state\":\"open\","
          "\"latency_ms\":3,\"inflight\":0.5,\"calls\":1,\"failures\":0}]}]}",
          "\"inflight\""},
         {"{\"v\":1,\"worker_id\":\"w\",\"ts_ms\":1,\"interval_ms\":1000,\"providers\":[{\"provider\":\"a\","
@@ -227,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_many),
+        cmocka_unit_test(test_latency_clamped),
         cmocka_unit_test(test_unknown_fields_and_v2),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_fresh),
