@@ -142,11 +142,10 @@ static json_t *mean_json(struct mean m)
 /* RFC 3339 in UTC with milliseconds: "2026-12-02T10:00:00.123Z"; null for none. */
 static json_t *time_json(int64_t ms)
 {
-    if (ms <= 0)
-        return json_null();
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (ms <= 0 || !gmtime_r(&t, &tm)) /* none, or a year gmtime cannot hold (a bad worker clock) */
+        return json_null();
     char s[40], out[48];
     strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out, sizeof(out), "%s.%03dZ", s, (int)(ms % 1000));
