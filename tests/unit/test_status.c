@@ -5,9 +5,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "common/config.h"
+#include "common/metrics.h"
+#include "common/topics.h"
+#include "ingress/providers.h"
 #include "common/provider_status.h"
 #include "routing/catalog.h"
 #include "routing/health.h"
@@ -128,10 +135,99 @@ static void test_snapshot(void **state)
     lgw_config_cleanup(&cfg);
 }
 
+/* The answer's state of openai/gpt-4o-mini and its worker count, "" when it is not listed. */
+static void answer_state(struct lgw_providers *p, char *state, size_t statesz, json_int_t *workers)
+{
+    json_t *a = lgw_providers_json(p, NULL, lgw_wall_ms());
+    *workers = json_integer_value(json_object_get(a, "workers"));
+    state[0] = '\0';
+    json_t *e, *m;
+    size_t i, j;
+    json_array_foreach(json_object_get(a, "data"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "id")), "openai") != 0)
+            continue;
+        json_array_foreach(json_object_get(e, "models"), j, m)
+        {
+            if (strcmp(json_string_value(json_object_get(m, "id")), "gpt-4o-mini") == 0)
+                lgw_strlcpy(state, json_string_value(json_object_get(m, "state")), statesz);
+        }
+    }
+    json_decref(a);
+}
+
+/* Waits up to 10 s for the answer to show want with that many workers. */
+static void wait_answer(struct lgw_providers *p, const char *want, json_int_t want_workers)
+{
+    char state[32];
+    json_int_t workers = -1;
+    for (int i = 0; i < 1000; i++) {
+        answer_state(p, state, sizeof(state), &workers);
+        if (strcmp(state, want) == 0 && workers == want_workers)
+            return;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("want \"%s\" with %lld worker(s), have \"%s\" with %lld", want, (long long)want_workers, state,
+             (long long)workers);
+}
+
+/* The publisher's thread and an ingress's reader thread over librdkafka's mock cluster (the real broker is
+ * tests/e2e/test_providers.py's): the first record, a breaker change published long before the (minute-long)
+ * interval, and the tombstone at stop. Under ThreadSanitizer this is what checks both threads. */
+static void test_publisher_to_reader(void **state)
+{
+    (void)state;
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    assert_non_null(owner);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(owner, 1);
+    assert_non_null(mc);
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    cfg.kafka_mock = true;
+    cfg.provider_status_interval_ms = 60000;
+    strcpy(cfg.openai_api_key, "sk-test");
+    lgw_strlcpy(cfg.kafka_brokers, rd_kafka_mock_cluster_bootstraps(mc), sizeof(cfg.kafka_brokers));
+    assert_int_equal(lgw_topics_create_mock(mc, &cfg, "i1"), 0);
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    struct lgw_catalog_holder *holder;
+    assert_int_equal(lgw_catalog_holder_new(&cfg, &holder, &errs), 0);
+    lgw_buf_cleanup(&errs);
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_health *h = lgw_health_new(&params, m);
+    struct lgw_providers *p = lgw_providers_new();
+    assert_int_equal(lgw_providers_start(p, &cfg, "i1"), 0);
+
+    struct lgw_status *st;
+    assert_int_equal(lgw_status_start(&cfg, "w1", holder, h, m, &st), 0);
+    wait_answer(p, "closed", 1);
+    struct lgw_catalog *cat = lgw_catalog_current(holder);
+    const struct lgw_model_info *mini = info(cat, "openai", "gpt-4o-mini");
+    call(h, mini, lgw_mono_ms(), true, 10);
+    call(h, mini, lgw_mono_ms(), true, 10); /* open, from the health table's other user: this thread */
+    wait_answer(p, "open", 1);
+    lgw_status_stop(st);
+    wait_answer(p, "", 0); /* the tombstone: no record, no worker */
+
+    lgw_catalog_unref(cat);
+    lgw_providers_free(p);
+    lgw_health_free(h);
+    lgw_metrics_free(m);
+    lgw_catalog_holder_free(holder);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(owner);
+    lgw_config_cleanup(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_publisher_to_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
