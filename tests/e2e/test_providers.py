@@ -17,6 +17,7 @@ import uuid
 
 import jsonschema
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from conftest import SANITIZER_MARKERS, Proc, chat_body, free_port, load_schema, start_fake, wait_for, wait_ready
 
@@ -215,6 +216,14 @@ def test_breaker_open_recovery_and_a_stopped_worker(cluster, fake):
             assert value["worker_id"] == key and value["interval_ms"] == 60000
     assert [v for k, v in records if k == "w2"][-1] is None
     assert "open" in {record_state(v, "openai", MODEL) for _, v in records if v is not None}
+
+    # The topic as the table (common/topics.c) makes it: one partition, compacted, short segments, a day.
+    admin = AdminClient({"bootstrap.servers": cluster.kafka})
+    topic = f"{cluster.prefix}.providers"
+    assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 1
+    configs = next(iter(admin.describe_configs([ConfigResource("topic", topic)]).values())).result()
+    assert {k: configs[k].value for k in ("cleanup.policy", "segment.ms", "retention.ms")} == {
+        "cleanup.policy": "compact,delete", "segment.ms": "600000", "retention.ms": "86400000"}
 
 
 def test_a_killed_worker_fades_out_after_three_intervals(cluster, fake):
