@@ -43,7 +43,8 @@ static const struct opt opts[] = {
     S(kafka_brokers, "LLMGW_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers (ignored by `llmgw dev`)."),
     S(ingress_id, "LLMGW_INGRESS_ID", "",
       "This ingress instance's id; its replies arrive on `<prefix>.replies.<id>`. Empty: hostname-pid."),
-    S(worker_id, "LLMGW_WORKER_ID", "", "This worker's id, recorded in cost events. Empty: hostname-pid."),
+    S(worker_id, "LLMGW_WORKER_ID", "",
+      "This worker's id, recorded in cost events and the key of its provider status. Empty: hostname-pid."),
     S(topic_prefix, "LLMGW_TOPIC_PREFIX", "llmgw", "Prefix of every Kafka topic name."),
     I(kafka_fetch_wait_ms, "LLMGW_KAFKA_FETCH_WAIT_MS", "100", 1, 10000,
       "fetch.wait.max.ms of consumers; a real broker answers as soon as data arrives."),
@@ -172,6 +173,12 @@ static const struct opt opts[] = {
       "How long an open breaker skips its provider/model before one probe request is let through."),
     I(latency_decay_ms, "LLMGW_LATENCY_DECAY_MS", "10000", 10, 3600000,
       "Time constant of the latency strategy's peak-sensitive moving average."),
+    /* Bounds: LGW_PSTATUS_INTERVAL_MIN_MS and _MAX_MS (common/provider_status.h), which readers enforce. */
+    I(provider_status_interval_ms, "LLMGW_PROVIDER_STATUS_INTERVAL_MS", "5000", 200, 3600000,
+      "How often each worker publishes its providers' status (breakers, latency, in-flight and call counts per "
+      "model) to `<prefix>.providers`, which the ingress serves as `GET /v1/providers`. A breaker that changes "
+      "state is published within about 200 ms whatever this says. Readers drop a worker's status three intervals "
+      "after it was taken (a killed worker); a worker that stops cleanly removes its own at once."),
     S(redis_url, "LLMGW_REDIS_URL", "",
       "Redis shared by every instance (rate limits, cache): `redis://[user:password@]host[:port][/db]`; a "
       "password alone or an ACL user and password (`%`-escape `@`, `:` and `/` in them). Never logged; keep "

@@ -87,6 +87,7 @@ struct lgw_config {
     int64_t breaker_min_requests;
     int64_t breaker_cooldown_ms;
     int64_t latency_decay_ms;
+    int64_t provider_status_interval_ms;
     int64_t cache_ttl_s;
     char cache_tenant_ttl[4096];
     int64_t cache_max_ttl_s;

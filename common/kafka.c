@@ -161,6 +161,28 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     return LGW_OK;
 }
 
+/* Applies "name=value;name=value" (a value may hold commas: "cleanup.policy=compact,delete") to topic. */
+static int set_configs(rd_kafka_NewTopic_t *topic, const char *topic_name, const char *configs)
+{
+    for (const char *p = configs; *p;) {
+        size_t len = strcspn(p, ";");
+        const char *eq = memchr(p, '=', len);
+        char name[64], value[128];
+        if (!eq || (size_t)(eq - p) >= sizeof(name) || len - (size_t)(eq - p) > sizeof(value)) {
+            LGW_ERROR("kafka", "topic %s: bad setting \"%.*s\"", topic_name, (int)len, p);
+            return LGW_ERR(CONFIG);
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - p), p);
+        snprintf(value, sizeof(value), "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
+        if (rd_kafka_NewTopic_set_config(topic, name, value)) {
+            LGW_ERROR("kafka", "topic %s: cannot set %s", topic_name, name);
+            return LGW_ERR(CONFIG);
+        }
+        p += len + (p[len] == ';');
+    }
+    return LGW_OK;
+}
+
 int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *names,
                             const int *partitions, const int *replication, const int *min_insync,
                             const char *const *configs, size_t n, int timeout_ms)
@@ -189,15 +211,8 @@ int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
                 goto out;
             }
         }
-        const char *eq = configs && configs[i] ? strchr(configs[i], '=') : NULL;
-        if (eq) {
-            char name[64];
-            snprintf(name, sizeof(name), "%.*s", (int)(eq - configs[i]), configs[i]);
-            if (rd_kafka_NewTopic_set_config(topics[i], name, eq + 1)) {
-                rc = LGW_ERR(CONFIG);
-                goto out;
-            }
-        }
+        if (configs && configs[i] && (rc = set_configs(topics[i], names[i], configs[i])))
+            goto out;
     }
     rd_kafka_CreateTopics(rk, topics, n, opt, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);

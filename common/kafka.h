@@ -38,7 +38,7 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
 
 /* Creates the topics that do not exist yet: names[i] with partitions[i] partitions, replication[i] replicas
  * (-1: the broker's default), min.insync.replicas min_insync[i] (0: the broker's default) and configs[i] (NULL,
- * or one "name=value" topic setting; configs itself may be NULL). Callers go
+ * or topic settings "name=value" separated by ';'; configs itself may be NULL). Callers go
  * through the topic table (common/topics.h). In dev mode (mock cluster, no admin API) it creates nothing:
  * dev creates its topics on the mock cluster itself. Returns 0 or LGW_ERR(UNAVAILABLE). */
 int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const char *const *names,

@@ -17,7 +17,13 @@
  *   partition nobody reads (dev once made it with kafka_partitions, and lost three cancels in four);
  * - spend and tenants are compacted, one partition each: every ingress replays the whole topic at start (the
  *   last value per key) and then follows it, and one partition keeps each key's records in write order;
- * - audit is never deleted: it is the record of who changed what. */
+ * - audit is never deleted: it is the record of who changed what;
+ * - providers is compacted on one partition too (the ingress replays it at start), but it is rewritten every
+ *   few seconds by every worker: short segments and a low dirty ratio let compaction keep up (otherwise the
+ *   active segment, a week by default, holds every status ever sent, and an ingress replays all of it), and
+ *   "delete" with a day's retention drops the last record of a worker killed without its tombstone (a
+ *   worker's default id is hostname-pid, new at every start). Readers ignore records older than three of
+ *   their intervals anyway; the ingress creates it too, so its reader finds it before the first worker. */
 static const struct lgw_topic_spec table[LGW_TOPIC__COUNT] = {
     {LGW_TOPIC_JOBS_CHAT, "jobs.chat", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER, NULL, "request id",
      "job (schemas/job.schema.json), kind chat"},
@@ -39,6 +45,10 @@ static const struct lgw_topic_spec table[LGW_TOPIC__COUNT] = {
      "tenant or key settings (schemas/tenant_record.schema.json), the whole current value"},
     {LGW_TOPIC_AUDIT, "audit", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_LEDGER, "retention.ms=-1", "change id",
      "audit record (schemas/audit.schema.json): one admin change"},
+    {LGW_TOPIC_PROVIDERS, "providers", 1, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_INGRESS,
+     "cleanup.policy=compact,delete;retention.ms=86400000;segment.ms=600000;min.cleanable.dirty.ratio=0.1",
+     "worker id",
+     "provider status (schemas/provider_status.schema.json): one worker's breakers, latency and counts per model"},
 };
 
 const struct lgw_topic_spec *lgw_topic_spec(enum lgw_topic topic)

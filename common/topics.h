@@ -23,6 +23,7 @@ enum lgw_topic {
     LGW_TOPIC_SPEND,   /* compacted: running spend per tenant and key per UTC day and month */
     LGW_TOPIC_TENANTS, /* compacted: tenant and key settings changed through the admin API */
     LGW_TOPIC_AUDIT,   /* every admin change (who, what, when), kept forever */
+    LGW_TOPIC_PROVIDERS, /* compacted: each worker's view of its providers (breakers, latency, counts) */
     LGW_TOPIC__COUNT
 };
 
@@ -38,7 +39,7 @@ struct lgw_topic_spec {
     int replication_factor; /* -1: the broker's default.replication.factor */
     int min_insync;         /* min.insync.replicas; 0: the broker's default */
     unsigned creators;      /* LGW_ROLE_* bits: the roles that create it at start */
-    const char *config;     /* NULL, or one topic setting "name=value" (log compaction, retention) */
+    const char *config;     /* NULL, or topic settings "name=value;name=value" (log compaction, retention) */
     const char *key;        /* what the record key is */
     const char *payload;    /* the message and its schema under schemas/ */
 };

@@ -1,14 +1,16 @@
-/* info.c - GET /healthz, /readyz, /metrics, /v1/models, /v1/models/{id} (see info.h); the model routes show
- * a key with an allow-list only what it may use. */
+/* info.c - GET /healthz, /readyz, /metrics, /v1/models, /v1/models/{id}, /v1/providers (see info.h); the model
+ * routes show a key with an allow-list only what it may use. */
 #include "ingress/info.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
+#include "ingress/providers.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
 #include "tenancy/tenancy.h"
@@ -81,6 +83,24 @@ enum MHD_Result lgw_info_model(struct lgw_req *req)
     }
     char *text = json_dumps(model, JSON_COMPACT);
     json_decref(model);
+    if (!text)
+        return lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
+    lgw_req_complete(req, 200, text, strlen(text));
+    return lgw_req_queue(req, NULL);
+}
+
+/* Any identified caller, a tenant key or an admin key, reads the same answer: it holds nothing of any tenant
+ * (provider and model names, breaker states, latencies, and counts summed over every tenant's calls), so no
+ * tenant learns anything of another from it. */
+enum MHD_Result lgw_info_providers(struct lgw_req *req)
+{
+    struct lgw_ingress *ing = req->ing;
+    lgw_catalog_holder_refresh(ing->catalog);
+    struct lgw_catalog *cat = lgw_catalog_current(ing->catalog);
+    json_t *list = lgw_providers_json(ing->providers, cat, lgw_wall_ms());
+    lgw_catalog_unref(cat);
+    char *text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
     if (!text)
         return lgw_req_answer_error(req, LGW_ERR(INTERNAL), NULL);
     lgw_req_complete(req, 200, text, strlen(text));

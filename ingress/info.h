@@ -1,5 +1,6 @@
-/* info.h - the ingress's GET endpoints that answer from this process: liveness, readiness, metrics, and the
- * model list and its entries (from this ingress's copy of the catalog). Route handlers (ingress/routes.h);
+/* info.h - the ingress's GET endpoints that answer from this process: liveness, readiness, metrics, the
+ * model list and its entries (from this ingress's copy of the catalog), and the providers' status (from what the
+ * workers publish). Route handlers (ingress/routes.h);
  * HTTP thread. */
 #ifndef LGW_INFO_H
 #define LGW_INFO_H
@@ -14,5 +15,7 @@ enum MHD_Result lgw_info_metrics(struct lgw_req *req);
 enum MHD_Result lgw_info_models(struct lgw_req *req);
 /* One model of that list by the id in the path (req->path_arg), or 404 model_not_found. */
 enum MHD_Result lgw_info_model(struct lgw_req *req);
+/* GET /v1/providers: every provider with what the workers' breakers say of it (ingress/providers.h). */
+enum MHD_Result lgw_info_providers(struct lgw_req *req);
 
 #endif

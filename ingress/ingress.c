@@ -24,6 +24,7 @@
 #include "ingress/ingress_int.h"
 #include "ingress/jobs.h"
 #include "ingress/mount.h"
+#include "ingress/providers.h"
 #include "ingress/replies.h"
 #include "ingress/routes.h"
 #include "ingress/sse.h"
@@ -271,6 +272,10 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
     lgw_buf_cleanup(&errs);
     if (rc)
         goto fail;
+    /* What the workers say of their providers (GET /v1/providers): its own reader, never waited for. */
+    ing->providers = lgw_providers_new();
+    if ((rc = lgw_providers_start(ing->providers, cfg, ing->id)))
+        goto fail;
 
     if (cfg->redis_url[0]) {
         /* One connection per HTTP thread (the callers of admission), plus one for completions. */
@@ -365,6 +370,7 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     }
     lgw_pending_free(ing->pending);
     lgw_catalog_holder_free(ing->catalog);
+    lgw_providers_free(ing->providers); /* the HTTP threads that read it are gone */
     lgw_http_mhd_log_flush(&ing->mhd_log);
     lgw_log_limit_cleanup(&ing->mhd_log);
     lgw_admin_stop(ing); /* its reader pushes into the limiter */

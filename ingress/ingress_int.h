@@ -2,7 +2,8 @@
  * readiness). Data only: every function lives in the file that owns its job, and the files depend on each
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
- *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
+ *   jobs <- admission, pending ; providers <- providers_view ; info <- admission, providers ;
+ *   count_tokens <- request ;
  *   routes <- jobs, info, count_tokens, admin ; mount <- routes, pending ;
  *   ingress <- routes, mount, replies, admin */
 #ifndef LGW_INGRESS_INT_H
@@ -20,6 +21,7 @@
 #include "ingress/pending.h"
 
 struct lgw_mounts;
+struct lgw_providers;
 
 struct lgw_ready_check {
     bool (*cb)(void *opaque);
@@ -46,6 +48,8 @@ struct lgw_ingress {
     struct lgw_ready_check extra_ready[4]; /* LGW_INGRESS_READY_CHECKS_MAX */
     int nextra_ready;
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
+    /* The workers' provider status (providers.c), its own reader thread; informational: not in readiness. */
+    struct lgw_providers *providers;
     struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
     struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
     struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */

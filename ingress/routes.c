@@ -26,6 +26,8 @@ static const struct lgw_route routes[] = {
     {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai,    false},
     {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai,    false},
     {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai,    false},
+    /* admin: an operator's key may read it too; it holds nothing of any tenant (info.c). */
+    {"GET",  "/v1/providers",              lgw_info_providers,   true,  false, &lgw_dialect_openai,    true},
     {"POST", "/v1/admin/keys",             lgw_admin_keys_create, true, true,  &lgw_dialect_openai,    true},
     {"GET",  "/v1/admin/keys",             lgw_admin_keys_list,  true,  false, &lgw_dialect_openai,    true},
     {"GET",  "/v1/admin/keys/{id}",        lgw_admin_key_get,    true,  false, &lgw_dialect_openai,    true},

@@ -394,6 +394,7 @@ static int anthropic_call(const struct lgw_provider *prov, struct lgw_prov_call 
 
 const struct lgw_provider lgw_provider_anthropic = {
     .name = "anthropic",
+    .title = "Anthropic",
     .configured = configured,
     .call = anthropic_call,
 };

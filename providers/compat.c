@@ -53,6 +53,7 @@ static int compat_call(const struct lgw_provider *prov, struct lgw_prov_call *ca
 
 const struct lgw_provider lgw_provider_compat = {
     .name = "compat",
+    .title = "OpenAI-compatible",
     .configured = configured,
     .call = compat_call,
 };

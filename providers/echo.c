@@ -93,6 +93,7 @@ static bool always(const struct lgw_config *cfg)
 
 const struct lgw_provider lgw_provider_echo = {
     .name = "echo",
+    .title = "Echo",
     .configured = always,
     .call = echo_call,
 };

@@ -508,6 +508,7 @@ static int gemini_call(const struct lgw_provider *prov, struct lgw_prov_call *ca
 
 const struct lgw_provider lgw_provider_gemini = {
     .name = "gemini",
+    .title = "Google Gemini",
     .configured = configured,
     .call = gemini_call,
 };

@@ -24,6 +24,7 @@ static int mistral_call(const struct lgw_provider *prov, struct lgw_prov_call *c
 
 const struct lgw_provider lgw_provider_mistral = {
     .name = "mistral",
+    .title = "Mistral AI",
     .configured = configured,
     .call = mistral_call,
 };

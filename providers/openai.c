@@ -24,6 +24,7 @@ static int openai_call(const struct lgw_provider *prov, struct lgw_prov_call *ca
 
 const struct lgw_provider lgw_provider_openai = {
     .name = "openai",
+    .title = "OpenAI",
     .configured = configured,
     .call = openai_call,
 };

@@ -79,6 +79,7 @@ struct lgw_prov_call {
 
 struct lgw_provider {
     const char *name;
+    const char *title; /* its name for people ("Google Gemini"), as GET /v1/providers shows it */
     /* True when this deployment can use the provider (its key is configured); echo always can. */
     bool (*configured)(const struct lgw_config *cfg);
     /* Starts call (a job of call->model's kind) against this provider. With call->stream set (a streamed

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +33,15 @@ struct entry {
     int64_t last_obs_ms;
     bool observed;
     int64_t inflight;
+    int64_t calls, failures; /* since the table was made (lgw_health_stats) */
 };
 
 struct lgw_health {
     struct lgw_health_params p;
     struct lgw_metrics *m;
     pthread_mutex_t lock; /* one lock: every operation is a few arithmetic steps */
+    /* Bumped under the lock at every transition; atomic so the status publisher polls it without the lock. */
+    atomic_uint_fast64_t changes;
     struct entry slots[SLOTS];
 };
 
@@ -51,6 +55,7 @@ struct lgw_health *lgw_health_new(const struct lgw_health_params *params, struct
     struct lgw_health *h = lgw_calloc(1, sizeof(*h));
     h->p = *params;
     h->m = m;
+    atomic_init(&h->changes, 0);
     pthread_mutex_init(&h->lock, NULL);
     if (m) {
         lgw_metrics_declare(m, "llmgw_breaker_state", LGW_METRIC_GAUGE,
@@ -69,14 +74,17 @@ void lgw_health_free(struct lgw_health *h)
     free(h);
 }
 
-/* The entry of model, created (seeded from the catalog) on first use; NULL when the table is full. Locked. */
-static struct entry *find(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms)
+/* The entry of model; with create, made (seeded from the catalog) on first use. NULL when there is none and
+ * create is false, or the table is full. Locked. */
+static struct entry *lookup(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool create)
 {
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s/%s", model->provider, model->id);
     for (uint64_t i = lgw_hash_str(key), n = 0; n < SLOTS; i++, n++) {
         struct entry *e = &h->slots[i & (SLOTS - 1)];
         if (e->key[0] == '\0') {
+            if (!create)
+                return NULL; /* entries are never removed: the probe sequence ends at the first free slot */
             lgw_strlcpy(e->key, key, sizeof(e->key));
             e->latency_ms = (double)(model->latency_ms > 0 ? model->latency_ms : 1000);
             e->last_obs_ms = now_ms; /* the seed ages like an observation made now */
@@ -86,6 +94,11 @@ static struct entry *find(struct lgw_health *h, const struct lgw_model_info *mod
             return e;
     }
     return NULL;
+}
+
+static struct entry *find(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms)
+{
+    return lookup(h, model, now_ms, true);
 }
 
 static void set_state(struct lgw_health *h, struct entry *e, enum lgw_breaker_state to, const char *why)
@@ -98,6 +111,7 @@ static void set_state(struct lgw_health *h, struct entry *e, enum lgw_breaker_st
     LGW_ASSERT((from == LGW_BREAKER_CLOSED && to == LGW_BREAKER_OPEN) ||
                (from == LGW_BREAKER_OPEN && to == LGW_BREAKER_HALF_OPEN) || from == LGW_BREAKER_HALF_OPEN);
     e->state = to;
+    atomic_fetch_add(&h->changes, 1);
     const char *slash = strchr(e->key, '/');
     char labels[KEY_MAX + 64];
     snprintf(labels, sizeof(labels), "provider=\"%.*s\",model=\"%s\"", (int)(slash - e->key), e->key, slash + 1);
@@ -170,6 +184,21 @@ void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, i
     pthread_mutex_unlock(&h->lock);
 }
 
+void lgw_health_stats(struct lgw_health *h, const struct lgw_model_info *model, struct lgw_health_stats *out)
+{
+    *out = (struct lgw_health_stats){.state = LGW_BREAKER_CLOSED};
+    pthread_mutex_lock(&h->lock);
+    const struct entry *e = lookup(h, model, 0, false);
+    if (e)
+        *out = (struct lgw_health_stats){e->state, e->observed, e->latency_ms, e->inflight, e->calls, e->failures};
+    pthread_mutex_unlock(&h->lock);
+}
+
+uint64_t lgw_health_changes(const struct lgw_health *h)
+{
+    return atomic_load(&h->changes);
+}
+
 bool lgw_health_acquire(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms, bool *probe)
 {
     bool go = true;
@@ -221,6 +250,9 @@ void lgw_health_release(struct lgw_health *h, const struct lgw_model_info *model
         rtt = 2 * e->latency_ms;
     observe_latency(h, e, now_ms, rtt);
     count(h, e, now_ms, failed);
+    e->calls++;
+    e->failures += failed ? 1 : 0;
+    LGW_ASSERT(e->failures <= e->calls);
     if (probe && e->state == LGW_BREAKER_HALF_OPEN && e->probe_out) {
         e->probe_out = false;
         e->consecutive = failed ? e->consecutive + 1 : 0;

@@ -11,7 +11,12 @@
  * down by 1 - exp(-elapsed / decay_ms), elapsed being the time since the previous observation. Seeded from
  * the catalog's typical latency. Read through lgw_health_view, the estimate also decays toward zero while
  * the model goes uncalled (x exp(-idle / decay_ms)), so a provider that was slow is tried again before long
- * and a recovery is seen. Every function is thread-safe. */
+ * and a recovery is seen.
+ *
+ * Counts: every call that ends with a verdict (lgw_health_release) is counted per model since the table was
+ * made, and its failures among them; every breaker transition bumps one counter for the whole table, so a
+ * reader (the status publisher, workers/status.c) can tell cheaply that something changed. Every function is
+ * thread-safe. */
 #ifndef LGW_HEALTH_H
 #define LGW_HEALTH_H
 
@@ -35,6 +40,18 @@ struct lgw_health_view {
     int64_t inflight;
 };
 
+/* What the status publisher reports of one model: the breaker, the latency estimate as of the last
+ * observation (without the read-time idle decay lgw_health_view applies for routing: status shows what was
+ * measured, not how cheap an idle model looks to a strategy) and the counts. */
+struct lgw_health_stats {
+    enum lgw_breaker_state state;
+    bool observed;     /* a call ended: latency_ms is a measurement, not the catalog's seed */
+    double latency_ms; /* meaningful only when observed */
+    int64_t inflight;
+    int64_t calls;    /* calls that ended with a verdict (lgw_health_release) since the table was made */
+    int64_t failures; /* those of them that counted as the provider's failure; never above calls */
+};
+
 struct lgw_health;
 
 /* m may be NULL (no metrics). Returns the table (caller frees). */
@@ -43,6 +60,10 @@ void lgw_health_free(struct lgw_health *h);
 
 void lgw_health_view(struct lgw_health *h, const struct lgw_model_info *model, int64_t now_ms,
                      struct lgw_health_view *out);
+/* Fills *out for model without creating its entry: a model never called is closed, unobserved, all counts 0. */
+void lgw_health_stats(struct lgw_health *h, const struct lgw_model_info *model, struct lgw_health_stats *out);
+/* Breaker transitions of every model so far: when it moved, some state changed. Lock-free. */
+uint64_t lgw_health_changes(const struct lgw_health *h);
 /* Asks to call model now. True: go (in-flight count taken), and lgw_health_release or _abandon must follow
  * with the same *probe, which says whether this call is the half-open probe (only the probe's outcome
  * closes or re-opens the breaker). False: the breaker is open (or its probe is out); skip the model. */

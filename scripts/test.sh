@@ -182,7 +182,7 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cli.py tests/e2e/test_cache.py tests/e2e/test_limits.py \
-  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py
+  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py
 
 step "end-to-end tests on the ThreadSanitizer build"
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
@@ -201,7 +201,7 @@ run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
-  tests/e2e/test_admin.py tests/e2e/test_simulate.py
+  tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py
 
 step "done"
 [ ${#failed_stages[@]} -eq 0 ] || exit 1

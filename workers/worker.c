@@ -27,6 +27,7 @@
 #include "workers/pipeline.h"
 #include "workers/pool.h"
 #include "workers/results.h"
+#include "workers/status.h"
 
 struct lgw_worker {
     const struct lgw_config *cfg;
@@ -50,6 +51,7 @@ struct lgw_worker {
     struct lgw_cancels *cancels;
     struct lgw_catalog_holder *catalog;
     struct lgw_router *router;
+    struct lgw_status *status; /* publishes what the router's breakers say (GET /v1/providers) */
     pthread_t health;
     bool health_started;
     atomic_bool health_stop;
@@ -299,13 +301,15 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
                                         .nloops = w->nloops,
                                         .finished = job_finished,
                                         .opaque = w};
-    if ((rc = lgw_pool_new((size_t)cfg->worker_plan_threads, (size_t)cfg->worker_concurrency, run_job, w, &w->pool)))
+    if ((rc = lgw_status_start(cfg, w->id, w->catalog, lgw_router_health(w->router), m, &w->status)) ||
+        (rc = lgw_pool_new((size_t)cfg->worker_plan_threads, (size_t)cfg->worker_concurrency, run_job, w, &w->pool)))
         goto fail;
     lgw_metrics_gauge_set(m, "llmgw_worker_paused", NULL, 0);
     LGW_INFO("worker", "worker %s started: group %s", w->id, group);
     *out = w;
     return LGW_OK;
 fail:
+    lgw_status_stop(w->status);
     lgw_cancels_free(w->cancels);
     loops_free(w);
     lgw_cache_free(w->cache);
@@ -380,6 +384,8 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_cancels_stop(w->cancels);
     loops_free(w);
     lgw_cancels_free(w->cancels);
+    /* Every call is over: the last status it would publish says nothing more; withdraw it instead. */
+    lgw_status_stop(w->status);
     lgw_cache_free(w->cache); /* no job runs any more: the pool and the loops are gone */
     lgw_redis_free(w->redis);
     lgw_results_flush(w->results, 2000);

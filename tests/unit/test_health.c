@@ -408,6 +408,59 @@ static void test_no_decay_while_in_flight(void **state)
     lgw_health_free(h);
 }
 
+/* What the status publisher reads: no entry is made for a model never called (closed, unobserved, zeros);
+ * calls and failures count ended calls (an abandoned one is none); the latency is the last estimate, not the
+ * idle-decayed one routing sees; each transition moves the change counter once. */
+static void test_stats_and_changes(void **state)
+{
+    (void)state;
+    struct lgw_health *h = lgw_health_new(&params, NULL);
+    struct lgw_health_stats st;
+    lgw_health_stats(h, &mx, &st);
+    assert_int_equal(st.state, LGW_BREAKER_CLOSED);
+    assert_false(st.observed);
+    assert_int_equal(st.calls, 0);
+    assert_int_equal(st.failures, 0);
+    assert_int_equal(st.inflight, 0);
+    assert_int_equal(lgw_health_changes(h), 0);
+
+    call(h, &mx, T0, false);
+    call(h, &mx, T0 + 1, true);
+    assert_true(acquire(h, &mx, T0 + 2));
+    abandon(h, &mx);
+    assert_true(acquire(h, &mx, T0 + 3)); /* one call left out */
+    lgw_health_stats(h, &mx, &st);
+    assert_true(st.observed);
+    assert_int_equal(st.calls, 2);
+    assert_int_equal(st.failures, 1);
+    assert_int_equal(st.inflight, 1);
+    assert_int_equal(lgw_health_changes(h), 0);
+    release(h, &mx, T0 + 4, true, 100);
+    call(h, &mx, T0 + 5, true); /* the third failure in a row: open */
+    lgw_health_stats(h, &mx, &st);
+    assert_int_equal(st.state, LGW_BREAKER_OPEN);
+    assert_int_equal(st.calls, 4);
+    assert_int_equal(st.failures, 3);
+    assert_int_equal(lgw_health_changes(h), 1);
+
+    /* Long idle: routing's view decays toward zero, the status keeps the last estimate. */
+    double last = st.latency_ms;
+    assert_true(last > 0);
+    assert_true(view(h, &mx, T0 + 60000).latency_ms < last / 100);
+    lgw_health_stats(h, &mx, &st);
+    assert_true(st.latency_ms == last);
+
+    assert_true(acquire(h, &mx, T0 + 2000)); /* the probe: half-open */
+    release(h, &mx, T0 + 2001, false, 100); /* closed */
+    lgw_health_stats(h, &mx, &st);
+    assert_int_equal(st.state, LGW_BREAKER_CLOSED);
+    assert_int_equal(lgw_health_changes(h), 3);
+    lgw_health_stats(h, &my, &st); /* another model, never called: still no entry, still zeros */
+    assert_false(st.observed);
+    assert_int_equal(st.calls, 0);
+    lgw_health_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_latency_idle_decay),
         cmocka_unit_test(test_inflight),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_stats_and_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,16 +120,35 @@ static void test_state_topics(void **state)
     lgw_config_cleanup(&cfg);
 }
 
+/* Provider status: one partition, compacted, with segments short enough for compaction to keep up with a
+ * record per worker every few seconds, and a day's retention for the last record of a killed worker. */
+static void test_providers_topic(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    cfg.kafka_partitions = 12;
+    char name[LGW_TOPIC_MAX];
+    lgw_topic_name(&cfg, LGW_TOPIC_PROVIDERS, NULL, name, sizeof(name));
+    assert_string_equal(name, "llmgw.providers");
+    assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_PROVIDERS), 1);
+    const char *conf = lgw_topic_spec(LGW_TOPIC_PROVIDERS)->config;
+    assert_non_null(strstr(conf, "cleanup.policy=compact,delete;"));
+    assert_non_null(strstr(conf, ";segment.ms="));
+    assert_non_null(strstr(conf, ";retention.ms="));
+    lgw_config_cleanup(&cfg);
+}
+
 static void test_creators(void **state)
 {
     (void)state;
     assert_int_equal(created_by(LGW_ROLE_INGRESS), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                        BIT(LGW_TOPIC_REPLIES) | BIT(LGW_TOPIC_CANCEL) |
                                                        BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_TENANTS) |
-                                                       BIT(LGW_TOPIC_AUDIT));
+                                                       BIT(LGW_TOPIC_AUDIT) | BIT(LGW_TOPIC_PROVIDERS));
     assert_int_equal(created_by(LGW_ROLE_WORKER), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                       BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_DLQ) |
-                                                      BIT(LGW_TOPIC_CANCEL));
+                                                      BIT(LGW_TOPIC_CANCEL) | BIT(LGW_TOPIC_PROVIDERS));
     assert_int_equal(created_by(LGW_ROLE_LEDGER), BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_AUDIT));
 }
 
@@ -154,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_creators),
         cmocka_unit_test(test_state_topics),
+        cmocka_unit_test(test_providers_topic),
         cmocka_unit_test(test_every_topic_has_a_creator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
