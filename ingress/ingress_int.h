@@ -2,8 +2,8 @@
  * readiness). Data only: every function lives in the file that owns its job, and the files depend on each
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
- *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
- *   routes <- jobs, info, count_tokens, admin ; mount <- routes, pending ;
+ *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ; static <- request ;
+ *   routes <- jobs, info, count_tokens, admin, static ; mount <- routes, pending ;
  *   ingress <- routes, mount, replies, admin */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
