@@ -39,10 +39,10 @@ static const struct lgw_route routes[] = {
     {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL,                   false},
     {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL,                   false},
     /* The dashboard (static.h): public, like any web page; the calls it makes carry the key. */
-    {"GET",  "/",                          lgw_static_index,     false, false, NULL,                   false},
-    {"HEAD", "/",                          lgw_static_index,     false, false, NULL,                   false},
-    {"GET",  "/ui/{name}",                 lgw_static_file,      false, false, NULL,                   false},
-    {"HEAD", "/ui/{name}",                 lgw_static_file,      false, false, NULL,                   false},
+    {"GET",  "/",                          lgw_static_serve_index, false, false, NULL,                 false},
+    {"HEAD", "/",                          lgw_static_serve_index, false, false, NULL,                 false},
+    {"GET",  "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false},
+    {"HEAD", "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

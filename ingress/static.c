@@ -149,7 +149,7 @@ static enum MHD_Result serve(struct lgw_req *req, const struct lgw_static_file *
     return r;
 }
 
-enum MHD_Result lgw_static_index(struct lgw_req *req)
+enum MHD_Result lgw_static_serve_index(struct lgw_req *req)
 {
     const struct lgw_static_file *file = lgw_static_find("index.html");
     if (!file) /* the build always embeds web/index.html; a tree without it has no page */
@@ -157,7 +157,7 @@ enum MHD_Result lgw_static_index(struct lgw_req *req)
     return serve(req, file);
 }
 
-enum MHD_Result lgw_static_file(struct lgw_req *req)
+enum MHD_Result lgw_static_serve_file(struct lgw_req *req)
 {
     const struct lgw_static_file *file = req->path_arg[0] ? lgw_static_find(req->path_arg) : NULL;
     if (!file) {
