@@ -23,6 +23,15 @@ export function simBadge() {
     'simulated');
 }
 
+// The simulation banner shows while any source (the provider list, the request log, the last answer) has
+// seen a simulated provider.
+const simulatedSeen = new Set();
+export function noteSimulated(source, seen) {
+  if (seen) simulatedSeen.add(source);
+  else simulatedSeen.delete(source);
+  document.getElementById('sim-banner').hidden = simulatedSeen.size === 0;
+}
+
 // Shows message in an alert element (hidden when message is empty).
 export function showAlert(node, message) {
   node.textContent = message || '';

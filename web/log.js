@@ -1,7 +1,7 @@
 // log.js - the request log: the newest ledger rows from GET /v1/analytics/requests (every request of the
 // key's tenant, not only this browser's), filtered by model, provider and status.
 import { getJson } from './api.js';
-import { $, el, simBadge } from './dom.js';
+import { $, el, noteSimulated, simBadge } from './dom.js';
 import { clock, count, ms, usd } from './format.js';
 
 const ROWS = 50;
@@ -21,6 +21,7 @@ function filters() {
 export async function refreshLog(rangeMs) {
   const answer = await getJson('/v1/analytics/requests', { ...filters(), from: String(Date.now() - rangeMs) });
   const rows = answer.data || [];
+  noteSimulated('log', rows.some(simulated));
   const body = $('log');
   if (!rows.length) {
     body.replaceChildren(el('tr', {}, el('td', { colspan: 11, class: 'empty' },

@@ -2,7 +2,7 @@
 // provider's configured or simulated state, its circuit breaker (colour and words), observed latency and
 // calls. Also raises the simulation banner when any provider is simulated.
 import { getJson } from './api.js';
-import { $, el, simBadge } from './dom.js';
+import { $, el, noteSimulated, simBadge } from './dom.js';
 import { clock, count, ms } from './format.js';
 
 const BREAKER = {
@@ -34,7 +34,7 @@ export async function refreshProviders() {
   const tile = $('tile-providers');
   tile.textContent = `${active} of ${list.length}`;
   tile.dataset.value = String(active);
-  $('sim-banner').hidden = !list.some((p) => p.simulated);
+  noteSimulated('providers', list.some((p) => p.simulated));
   $('prov-updated').textContent = answer.updated_at ? `reported ${clock(Date.parse(answer.updated_at))}` : '';
   $('provider-names').replaceChildren(...list.map((p) => el('option', { value: p.id })));
   return list;

@@ -1,7 +1,7 @@
 // send.js - the request form: what it asks for, and one answer shown as it arrives (token by token when
 // streamed) with its routing decision.
 import { chat } from './chat.js';
-import { $, showAlert, simBadge } from './dom.js';
+import { $, noteSimulated, showAlert, simBadge } from './dom.js';
 import { count, ms, usd } from './format.js';
 
 // The form's values as chat() takes them.
@@ -38,6 +38,7 @@ function showDecision(result) {
   setField('d-route', d.route);
   setField('d-request-id', d.requestId);
   $('answer-badges').replaceChildren(...(d.simulated ? [simBadge()] : []));
+  if (d.simulated) noteSimulated('answer', true);
 }
 
 function clearAnswer() {

@@ -99,6 +99,13 @@ def dev_sim(request, tmp_path):
 
 
 @pytest.fixture
+def dev_sim_steady(request, tmp_path):
+    """`llmgw dev --simulate` without the occasional failure (LLMGW_SIMULATE_FAILURE_PCT=0), where a test
+    needs each strategy's own first choice rather than a fallback."""
+    return _start_dev(request, tmp_path, "dev-sim-steady", ["--simulate"], LLMGW_SIMULATE_FAILURE_PCT=0)
+
+
+@pytest.fixture
 def dev_keyed(request, tmp_path):
     """`llmgw dev` with one tenant key configured, so a call without it (or with another) is a 401."""
     key, digest = new_key()

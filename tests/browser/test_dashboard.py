@@ -115,10 +115,11 @@ def test_streamed_answer_renders_progressively(dev_slow_openai, open_page):
     assert page.inner_text("#d-provider") == "openai"
 
 
-def test_compare_strategies(dev_sim, open_page):
+def test_compare_strategies(dev_sim_steady, open_page):
     """Compare strategies sends the prompt four times; with simulated providers at different prices and
-    speeds, the strategies do not all pick the same provider."""
-    page, _ = open_page(dev_sim.url)
+    speeds, the strategies do not all pick the same provider (no simulated failures here: a fallback would
+    show the next choice, not the strategy's own)."""
+    page, _ = open_page(dev_sim_steady.url)
     page.fill("#prompt", "Summarise the trade-off between cost and latency in one sentence.")
     page.click("#compare")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=compare-card]').length === 4", timeout=60_000)
