@@ -133,6 +133,7 @@ def test_compare_strategies(dev_sim_steady, open_page):
         assert card.locator("[data-testid=c-latency]").inner_text().endswith("ms")
     assert sorted(seen) == sorted(STRATEGIES)
     assert len(set(seen.values())) >= 2, f"every strategy picked the same provider: {seen}"
+    send(page, "capability", stream=True)  # an answer beside the comparison, for the screenshots
     for viewport, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
         page.set_viewport_size(viewport)
         page.wait_for_timeout(600)  # the charts redraw at the new width
