@@ -32,10 +32,12 @@ export function noteSimulated(source, seen) {
   document.getElementById('sim-banner').hidden = simulatedSeen.size === 0;
 }
 
-// Shows message in an alert element (hidden when message is empty).
+// Shows message in an alert element (hidden when message is empty). The same message again changes
+// nothing, so a screen reader does not repeat it at every refresh.
 export function showAlert(node, message) {
-  node.textContent = message || '';
-  node.hidden = !message;
+  const text = message || '';
+  if (node.textContent !== text) node.textContent = text;
+  node.hidden = !text;
 }
 
 // Replaces every child of node.
