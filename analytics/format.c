@@ -144,6 +144,14 @@ void lgw_an_hour_format(int64_t hn, char *out, size_t outsz)
     snprintf(out, outsz, "%04d-%02d-%02dT%02d:00:00Z", y, m, d, (int)(hn % 24));
 }
 
+void lgw_an_minute_format(int64_t mn, char *out, size_t outsz)
+{
+    int y, m, d;
+    civil_from_days(mn / 1440, &y, &m, &d);
+    int in_day = (int)(mn % 1440);
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:00Z", y, m, d, in_day / 60, in_day % 60);
+}
+
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int lgw_an_cursor_encode(int64_t ts_ms, const char *event_id, char *out, size_t outsz)

@@ -1,4 +1,4 @@
-/* format.h - the analytics API's value formats: times (RFC 3339 or epoch ms in; UTC day and hour buckets
+/* format.h - the analytics API's value formats: times (RFC 3339 or epoch ms in; UTC day, hour, minute buckets
  * out), the opaque page cursor, and RFC 4180 CSV fields. Pure functions, any thread. */
 #ifndef LGW_AN_FORMAT_H
 #define LGW_AN_FORMAT_H
@@ -23,6 +23,8 @@ void lgw_an_time_format(int64_t ms, char *out, size_t outsz);
 void lgw_an_day_format(int64_t d, char *out, size_t outsz);
 /* The UTC hour of hour number h (ms / 3600000): "2026-12-02T13:00:00Z"; out 32 bytes. */
 void lgw_an_hour_format(int64_t h, char *out, size_t outsz);
+/* The UTC minute of minute number m (ms / 60000): "2026-12-02T13:05:00Z"; out 32 bytes. */
+void lgw_an_minute_format(int64_t m, char *out, size_t outsz);
 
 /* The cursor after a row: base64url (no padding) of "<ts_ms>:<event_id>". out LGW_AN_CURSOR_MAX bytes.
  * Returns 0 or LGW_ERR(INVALID) when event_id is longer than LGW_AN_EVENT_ID_MAX - 1. */

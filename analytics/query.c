@@ -7,7 +7,7 @@
 #include "common/errors.h"
 
 static const char *const group_names[LGW_AN_G__COUNT] = {"tenant",   "key",      "user", "model", "provider",
-                                                         "strategy", "outcome",  "day",  "hour"};
+                                                         "strategy", "outcome",  "day",  "hour", "minute"};
 static const char *const filter_params[LGW_AN_F__COUNT] = {"tenant", "key", "user", "model", "provider", "outcome"};
 
 const char *lgw_an_group_name(enum lgw_an_group g)
@@ -31,7 +31,7 @@ static int add_groups(struct lgw_an_query *q, const char *v, char *msg, size_t m
             g++;
         if (g == LGW_AN_G__COUNT) {
             snprintf(msg, msgsz, "Unknown group_by value '%.*s': use tenant, key, user, model, provider, strategy, "
-                     "outcome, day or hour.", (int)(n > 40 ? 40 : n), p);
+                     "outcome, day, hour or minute.", (int)(n > 40 ? 40 : n), p);
             return LGW_ERR(INVALID);
         }
         bool seen = false;

@@ -31,6 +31,7 @@ enum lgw_an_group {
     LGW_AN_G_OUTCOME,
     LGW_AN_G_DAY,
     LGW_AN_G_HOUR,
+    LGW_AN_G_MINUTE,
     LGW_AN_G__COUNT
 };
 

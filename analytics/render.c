@@ -132,13 +132,16 @@ static int summary_row(const struct lgw_an_query *q, const struct lgw_an_rows *r
     for (size_t g = 0; g < q->ngroups; g++) {
         const char *v = lgw_an_cell(rows, i, g);
         int64_t bucket;
-        if (q->groups[g] == LGW_AN_G_DAY || q->groups[g] == LGW_AN_G_HOUR) {
+        enum lgw_an_group grp = q->groups[g];
+        if (grp == LGW_AN_G_DAY || grp == LGW_AN_G_HOUR || grp == LGW_AN_G_MINUTE) {
             if (to_i64(v, &bucket))
                 return LGW_ERR(INTERNAL);
-            if (q->groups[g] == LGW_AN_G_DAY)
+            if (grp == LGW_AN_G_DAY)
                 lgw_an_day_format(bucket, scratch(r), 40);
-            else
+            else if (grp == LGW_AN_G_HOUR)
                 lgw_an_hour_format(bucket, scratch(r), 40);
+            else
+                lgw_an_minute_format(bucket, scratch(r), 40);
             v = scratch(r);
         }
         add(r, lgw_an_group_name(q->groups[g]), NULL, NULL, V_STR, v);

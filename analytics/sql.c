@@ -18,10 +18,11 @@
 static const char distinct_pg[] = "COUNT(DISTINCT request_id COLLATE \"C\"),";
 static const char distinct_sqlite[] = "COUNT(DISTINCT request_id),";
 
-/* Column expressions of the groups, by enum: the whitelist. day and hour are bucket numbers of UTC time
- * (integer division of epoch ms), formatted by the renderer. */
+/* Column expressions of the groups, by enum: the whitelist. day, hour and minute are bucket numbers of UTC
+ * time (integer division of epoch ms), formatted by the renderer. */
 static const char *const group_expr[LGW_AN_G__COUNT] = {
     "tenant", "key_id", "user_id", "model", "provider", "strategy", "outcome", "ts_ms / 86400000", "ts_ms / 3600000",
+    "ts_ms / 60000",
 };
 
 static const char *const filter_col[LGW_AN_F__COUNT] = {"tenant", "key_id", "user_id", "model", "provider",

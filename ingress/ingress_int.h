@@ -3,8 +3,8 @@
  * other in one direction (docs/ARCHITECTURE.md, "Inside the ingress"):
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
  *   jobs <- admission, pending ; providers <- providers_view ; info <- admission, providers ;
- *   count_tokens <- request ;
- *   routes <- jobs, info, count_tokens, admin ; mount <- routes, pending ;
+ *   count_tokens <- request ; static <- request ;
+ *   routes <- jobs, info, count_tokens, admin, static ; mount <- routes, pending ;
  *   ingress <- routes, mount, replies, admin */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H

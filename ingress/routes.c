@@ -8,6 +8,7 @@
 #include "ingress/count_tokens.h"
 #include "ingress/info.h"
 #include "ingress/jobs.h"
+#include "ingress/static.h"
 
 /* Paths under a dialect's prefix that no row serves are answered in that dialect (a 404 in Anthropic's shape
  * for /v1/messages/<anything else>), which a client of that API can read. */
@@ -39,6 +40,11 @@ static const struct lgw_route routes[] = {
     {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL,                   false},
     {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL,                   false},
     {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL,                   false},
+    /* The dashboard (static.h): public, like any web page; the calls it makes carry the key. */
+    {"GET",  "/",                          lgw_static_serve_index, false, false, NULL,                 false},
+    {"HEAD", "/",                          lgw_static_serve_index, false, false, NULL,                 false},
+    {"GET",  "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false},
+    {"HEAD", "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -7,7 +7,8 @@
 #   3. runs the C unit tests in all three builds (any sanitizer report fails them);
 #   4. starts a real Kafka broker, PostgreSQL and Redis on free loopback ports in a temp directory;
 #   5. runs the end-to-end tests (pytest, tests/e2e) against them, and the request-path ones again on each
-#      sanitizer build; stops everything on exit.
+#      sanitizer build;
+#   6. runs the dashboard's tests in a real browser (tests/browser, Debian's chromium); stops everything on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -182,7 +183,7 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cli.py tests/e2e/test_cache.py tests/e2e/test_limits.py \
-  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py
+  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py
 
 step "end-to-end tests on the ThreadSanitizer build"
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
@@ -201,7 +202,14 @@ run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
-  tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py
+  tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py
+
+step "browser tests"
+# The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download
+# (tests/browser/conftest.py), against `llmgw dev` processes; screenshots at desktop and phone widths, light
+# and dark, are kept under build/test-reports/screenshots.
+run_stage browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+  --junitxml="$reports/browser.xml" tests/browser
 
 step "done"
 [ ${#failed_stages[@]} -eq 0 ] || exit 1

@@ -24,7 +24,7 @@ import pytest
 from conftest import SANITIZER_MARKERS, Proc, chat_body, fake_fixture, free_port, wait_for, wait_ready
 
 KEY = "sk-fake-test-key"
-GROUPS = ["tenant", "key", "user", "model", "provider", "strategy", "outcome", "day", "hour"]
+GROUPS = ["tenant", "key", "user", "model", "provider", "strategy", "outcome", "day", "hour", "minute"]
 
 fake = fake_fixture("fake_openai.py")
 
@@ -168,6 +168,8 @@ def test_summary_matches_what_was_sent_and_sql(cluster, gw):
     assert {r["key"] for r in res["data"]} >= {acme_id}
     day = summary(port, keys["admin"], rng + [("group_by", "day,hour")])["data"][0]
     assert len(day["day"]) == 10 and day["hour"].endswith(":00:00Z") and day["hour"].startswith(day["day"])
+    minute = summary(port, keys["admin"], rng + [("group_by", "hour,minute")])["data"][0]
+    assert minute["minute"].endswith(":00Z") and minute["minute"][:14] == minute["hour"][:14]
 
     # CSV: RFC 4180, the same values as the JSON
     params = rng + [("group_by", "tenant,model"), ("format", "csv")]

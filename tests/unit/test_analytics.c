@@ -73,6 +73,10 @@ static void test_time_format(void **state)
     assert_string_equal(out, "2026-12-02");
     lgw_an_hour_format((T0 + 86400000LL + 13 * 3600000LL) / 3600000LL, out, sizeof(out));
     assert_string_equal(out, "2026-12-02T13:00:00Z");
+    lgw_an_minute_format((T0 + 86400000LL + 13 * 3600000LL + 5 * 60000 + 59999) / 60000, out, sizeof(out));
+    assert_string_equal(out, "2026-12-02T13:05:00Z");
+    lgw_an_minute_format(T0 / 60000 - 1, out, sizeof(out)); /* the minute before a day starts */
+    assert_string_equal(out, "2026-11-30T23:59:00Z");
     lgw_an_day_format(11016, out, sizeof(out)); /* 2000-02-29, a leap day of a century year */
     assert_string_equal(out, "2000-02-29");
 }
@@ -375,6 +379,19 @@ static void test_summary_figures(void **state)
     assert_string_equal(str(json_array_get(data, 0), "model"), "gpt");
     assert_string_equal(str(json_array_get(data, 0), "cost_usd"), "1.000002000");
     assert_string_equal(str(json_array_get(data, 1), "day"), "2026-12-02");
+    json_decref(j);
+
+    /* minute buckets (the dashboard's short ranges): r6, r1.1 and r1 in 00:00, r2 an hour later */
+    const char *by_minute[] = {"from", "2026-12-01T00:00:00Z", "to", "2026-12-01T02:00:00Z", "group_by", "minute",
+                               NULL};
+    j = serve(fx, "/v1/analytics/summary", "", true, by_minute, 200);
+    data = json_object_get(j, "data");
+    assert_int_equal(json_array_size(data), 2);
+    assert_string_equal(str(json_array_get(data, 0), "minute"), "2026-12-01T00:00:00Z");
+    assert_int_equal(num(json_array_get(data, 0), "requests"), 2);
+    assert_string_equal(str(json_array_get(data, 0), "cost_usd"), "1.000002000");
+    assert_string_equal(str(json_array_get(data, 1), "minute"), "2026-12-01T01:00:00Z");
+    assert_int_equal(num(json_array_get(data, 1), "requests"), 1);
     json_decref(j);
 
     const char *other[] = {"tenant", "globex", NULL};

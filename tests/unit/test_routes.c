@@ -1,6 +1,6 @@
 /* test_routes.c - the ingress's route table (ingress/routes.c): exact paths, a known path with another
  * method (405), pattern paths (/v1/models/{id}, /v1/messages/{any}) and what they matched, and which
- * dialect answers. */
+ * dialect answers; the dashboard's routes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,11 +64,42 @@ static void test_patterns(void **state)
     assert_string_equal(arg, "batches/x");
 }
 
+/* The dashboard: GET and HEAD of / and /ui/<file>, public (the page carries no data; its calls carry the
+ * key); another method is a 405. */
+static void test_dashboard(void **state)
+{
+    (void)state;
+    const struct lgw_route *same, *r;
+    const char *arg;
+    const char *methods[] = {"GET", "HEAD"};
+    for (size_t i = 0; i < 2; i++) {
+        r = lgw_route_find(methods[i], "/", &same, &arg);
+        assert_non_null(r);
+        assert_string_equal(r->path, "/");
+        assert_false(r->auth);
+        assert_false(r->body);
+        r = lgw_route_find(methods[i], "/ui/app.js", &same, &arg);
+        assert_non_null(r);
+        assert_string_equal(r->path, "/ui/{name}");
+        assert_string_equal(arg, "app.js");
+        assert_false(r->auth);
+    }
+    r = lgw_route_find("POST", "/", &same, &arg);
+    assert_null(r);
+    assert_string_equal(same->path, "/");
+    r = lgw_route_find("GET", "/ui/", &same, &arg); /* no name: no file */
+    assert_null(r);
+    r = lgw_route_find("GET", "/index.html", &same, &arg); /* only / and /ui/ are the page's */
+    assert_null(r);
+    assert_null(same);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact),
         cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_dashboard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
