@@ -136,6 +136,8 @@ struct lgw_cost_event {
     int provider_call;   /* 1-based: which provider request of the execution (retries counted); 0: none made */
     bool cost_estimated; /* usage (so cost) is llmgw's estimate: the provider was sent the request but never
                           * reported usage (timed out, cut, abandoned by the client) */
+    char trace_id[33];   /* the request's W3C trace id (32 lowercase hex), so a ledger row leads to its trace;
+                          * "" when the job carried no trace context (or a reader met a malformed one) */
 };
 
 int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);

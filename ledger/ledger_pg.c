@@ -39,6 +39,9 @@ static const char schema[] =
     "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS saved_nusd BIGINT;"
     /* The tenant key that made the request; NULL in rows from before it (and "" never: keyless is NULL). */
     "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS key_id TEXT;"
+    /* The request's trace id (a row leads to its trace); NULL in rows from before it, and for a job that
+     * carried no trace context. */
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS trace_id TEXT;"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
     /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. The view
@@ -72,7 +75,7 @@ static const char insert_sql[] =
     " $10::bigint, $11::bigint, $12::boolean, $13::bigint, $14::integer, $15, $16::boolean,"
     " ($17::boolean OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = $2 AND COALESCE(run_id, event_id) <> $28)),"
     " $18::integer, $19, $20, $21::bigint, $22::integer, $23, $24::boolean, $25::integer, $26::boolean, $27::bigint,"
-    " $28, $29::bigint, NULLIF($30, '')"
+    " $28, $29::bigint, NULLIF($30, ''), NULLIF($31, '')"
     " ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -211,14 +214,14 @@ static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
     snprintf(nums[9], 24, "%d", ev->provider_call);
     snprintf(nums[10], 24, "%lld", (long long)ev->usage.cache_write_input_tokens);
     snprintf(nums[11], 24, "%lld", (long long)ev->saved_nusd);
-    const char *params[30] = {
+    const char *params[31] = {
         ev->event_id, ev->request_id, ev->tenant, ev->user, ev->provider, ev->model, lgw_job_kind_name(ev->kind),
         nums[0], nums[1], nums[2], nums[3], ev->cost_known ? "true" : "false", nums[4], nums[5], ev->outcome,
         ev->cache_hit ? "true" : "false", ev->rerun ? "true" : "false", nums[6], ev->strategy, ev->worker, nums[7],
         nums[8], ev->route, ev->final ? "true" : "false", nums[9], ev->cost_estimated ? "true" : "false", nums[10],
-        run_id, nums[11], ev->key_id,
+        run_id, nums[11], ev->key_id, ev->trace_id,
     };
-    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 30, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 31, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
         PQclear(res);
