@@ -4,7 +4,7 @@
  *   request <- dialect ; pending, sse, admission <- request ; replies <- sse, pending ;
  *   jobs <- admission, pending ; info <- admission ; count_tokens <- request ;
  *   routes <- jobs, info, count_tokens, admin ; mount <- routes, pending ;
- *   ingress <- routes, mount, replies, admin */
+ *   ingress <- routes, mount, replies, admin ; spans <- request (jobs, replies and ingress use it) */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 
@@ -20,6 +20,7 @@
 #include "ingress/pending.h"
 
 struct lgw_mounts;
+struct lgw_tracer;
 
 struct lgw_ready_check {
     bool (*cb)(void *opaque);
@@ -29,6 +30,7 @@ struct lgw_ready_check {
 struct lgw_ingress {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_tracer *tracer; /* NULL: tracing off (telemetry/tracer.h); borrowed */
     struct MHD_Daemon *daemon;
     rd_kafka_t *producer, *replies;
     struct lgw_pending *pending;

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/topics.h"
 #include "ingress/ingress_int.h"
+#include "ingress/spans.h"
 #include "ingress/sse.h"
 
 /* How often waiting requests are checked against their deadlines: the granularity of a 504. */
@@ -68,15 +69,19 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
          * Not in the map any more: its client already left, and the cancel went out. */
         if (lgw_pending_remove(ing->pending, req)) {
             lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+            struct lgw_span *span = lgw_spans_reply_begin(req, msg);
             lgw_sse_reply(req, &reply);
+            lgw_span_end(&span);
         }
     } else if (!reply.final) {
         /* A chunk for a request that did not ask to stream: a batch producer's job, not ours to show. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
     } else if (lgw_pending_remove(ing->pending, req)) {
         lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+        struct lgw_span *span = lgw_spans_reply_begin(req, msg);
         lgw_req_take_route(req, &reply, true);
         lgw_req_complete_reply(req, reply.status, reply.body);
+        lgw_span_end(&span);
     }
     lgw_req_unref(req);
     lgw_reply_cleanup(&reply);

@@ -37,7 +37,63 @@ fetch() {
   touch "$CACHE/.complete"
 }
 
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() {
+  local dir="${1:-}" otlp="${2:-}" query="${3:-}"
+  [ -n "$dir" ] && [ -n "$otlp" ] && [ -n "$query" ] || die "usage: jaeger.sh start DIR OTLP_PORT QUERY_PORT"
+  fetch
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  local grpc=$((query + 1)) timeout="${JAEGER_START_TIMEOUT:-60}"
+  if [ -f "$dir/jaeger.pid" ] && kill -0 "$(cat "$dir/jaeger.pid")" 2>/dev/null; then
+    die "a jaeger is already running from $dir (pid $(cat "$dir/jaeger.pid"))"
+  fi
+  for p in "$otlp" "$query" "$grpc"; do
+    port_open "$p" && die "port $p is already in use"
+  done
+  LLMGW_JAEGER_OTLP="127.0.0.1:$otlp" LLMGW_JAEGER_QUERY="127.0.0.1:$query" LLMGW_JAEGER_QUERY_GRPC="127.0.0.1:$grpc" \
+    nohup "$CACHE/jaeger" --config "file:$ROOT/tests/jaeger/config.yaml" >"$dir/jaeger.log" 2>&1 &
+  echo $! >"$dir/jaeger.pid"
+  # Ready when the query API answers and the receiver accepts connections.
+  local i
+  for ((i = 0; i < timeout * 10; i++)); do
+    if ! kill -0 "$(cat "$dir/jaeger.pid")" 2>/dev/null; then
+      tail -20 "$dir/jaeger.log" >&2
+      die "jaeger exited during start (log: $dir/jaeger.log)"
+    fi
+    if port_open "$otlp" && curl -fsS -o /dev/null "http://127.0.0.1:$query/api/services" 2>/dev/null; then
+      echo "jaeger.sh: jaeger $JAEGER_VERSION ready: OTLP/HTTP on 127.0.0.1:$otlp, query on 127.0.0.1:$query" >&2
+      return 0
+    fi
+    sleep 0.1
+  done
+  stop "$dir"
+  die "jaeger did not become ready in ${timeout}s (log: $dir/jaeger.log)"
+}
+
+stop() {
+  local dir="${1:-}"
+  [ -n "$dir" ] || die "usage: jaeger.sh stop DIR"
+  [ -f "$dir/jaeger.pid" ] || return 0
+  local pid
+  pid="$(cat "$dir/jaeger.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/jaeger.pid"
+}
+
 case "${1:-}" in
   fetch) fetch ;;
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
   *) die "usage: jaeger.sh fetch | start DIR OTLP_PORT QUERY_PORT | stop DIR" ;;
 esac

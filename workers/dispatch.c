@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "workers/spans.h"
 
 static void add_route_text(struct lgw_dispatch *d, const struct lgw_model_info *m, const char *outcome)
 {
@@ -98,6 +99,7 @@ static void call_done(struct lgw_prov_call *call)
     lgw_prov_result_cleanup(&d->res);
     d->res = call->res; /* moved: the call's result is d's now */
     memset(&call->res, 0, sizeof(call->res));
+    lgw_wspans_candidate_end(&d->cand_span, &d->res, d->finish_reason);
     add_route(d, m, d->res.status);
     /* Requests the wire layer sent and retried after no answer came: billed, and never the final answer. */
     int first_request = d->requests + 1;
@@ -144,9 +146,11 @@ static void next_candidate(struct lgw_dispatch *d)
             d->res.bill = LGW_BILL_NONE;
         }
         const struct lgw_provider *prov = lgw_provider_by_name(m->provider);
+        d->cand_span = lgw_wspans_candidate(d->span, d->job, m);
+        d->finish_reason[0] = '\0';
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
-                                         .opaque = d};
+                                         .opaque = d, .span = d->cand_span};
         d->current = m;
         if (d->stream) {
             d->stream->first_emit_us = 0;
