@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/trace.h"
 
 #define LGW_ENVELOPE_VERSION 1
 /* The status a cancelled execution is recorded with: the client closed the connection (nginx's 499). */
@@ -46,6 +47,9 @@ struct lgw_job {
     int64_t cache_ttl_s;
     bool cache_no_lookup, cache_no_store;
     json_t *body; /* the OpenAI-shaped request; owned (one reference) by the job */
+    /* The job record's traceparent header, set by whoever consumed it (not part of the JSON): what logs about
+     * the job carry as trace_id and span_id. "" when the record had none. */
+    char traceparent[LGW_TRACEPARENT_SIZE];
 };
 
 /* Encodes job as JSON into out. Returns 0 or an LGW_ERR. */

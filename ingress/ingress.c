@@ -146,7 +146,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
      * its answer (replies.c), so this is the only sign needed. */
     if (lgw_pending_remove(ing->pending, req)) {
         if (req->stream && lgw_jobs_cancel(req) == 0)
-            LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "client left mid-stream; cancel sent");
+            LGW_LOG_TP(LGW_LOG_INFO, "ingress", req->id, req->tenant, req->traceparent, "client left mid-stream; cancel sent");
         lgw_req_unref(req);
     }
     lgw_req_unref(req);

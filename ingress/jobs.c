@@ -172,7 +172,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
     lgw_pending_unlock(ing->pending, req->id);
     if (rc) {
         lgw_metrics_add(ing->m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 1);
-        LGW_LOG(LGW_LOG_WARN, "ingress", req->id, req->tenant, "produce: %s", rd_kafka_err2str(err));
+        LGW_LOG_TP(LGW_LOG_WARN, "ingress", req->id, req->tenant, req->traceparent, "produce: %s", rd_kafka_err2str(err));
         lgw_span_set_str(span, "error.type", rd_kafka_err2name(err));
         lgw_span_set_status(span, LGW_SPAN_ERROR, rd_kafka_err2str(err));
     }
@@ -223,7 +223,8 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
         r = lgw_req_answer_error(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
         goto out;
     }
-    LGW_LOG(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, "queued %s job", lgw_job_kind_name(job.kind));
+    LGW_LOG_TP(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, req->traceparent, "queued %s job",
+               lgw_job_kind_name(job.kind));
     r = MHD_YES;
 out:
     json_decref(body);

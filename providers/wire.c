@@ -299,8 +299,9 @@ static void attempt_done(void *opaque, int hrc)
         call_done(wc);
         return;
     }
-    LGW_LOG(LGW_LOG_INFO, "provider", job->id, job->tenant, "attempt %d failed (HTTP %d); retrying in %lld ms",
-            wc->attempt + 1, res->status, (long long)wait);
+    char tp[LGW_TRACEPARENT_SIZE];
+    LGW_LOG_TP(LGW_LOG_INFO, "provider", job->id, job->tenant, lgw_span_log_tp(call->span, job->traceparent, tp),
+               "attempt %d failed (HTTP %d); retrying in %lld ms", wc->attempt + 1, res->status, (long long)wait);
     json_decref(res->body);
     res->body = NULL;
     memset(&res->usage, 0, sizeof(res->usage));

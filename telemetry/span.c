@@ -88,6 +88,14 @@ void lgw_span_traceparent(const struct lgw_span *span, char out[LGW_TRACEPARENT_
         out[0] = '\0';
 }
 
+const char *lgw_span_log_tp(const struct lgw_span *span, const char *fallback, char buf[LGW_TRACEPARENT_SIZE])
+{
+    if (!span)
+        return fallback;
+    lgw_span_traceparent(span, buf);
+    return buf;
+}
+
 /* Length of the longest prefix of s[0..len) that is at most max bytes and ends on a UTF-8 boundary. */
 static size_t utf8_cut(const char *s, size_t len, size_t max)
 {

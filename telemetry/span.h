@@ -40,6 +40,9 @@ struct lgw_span *lgw_span_child(const struct lgw_span *parent, const char *name,
 bool lgw_span_context(const struct lgw_span *span, struct lgw_span_ctx *ctx);
 /* The span's traceparent into out, or "" for NULL: what logs print as trace_id and span_id. */
 void lgw_span_traceparent(const struct lgw_span *span, char out[LGW_TRACEPARENT_SIZE]);
+/* What a log line about work under span carries (common/log.h, LGW_LOG_TP): span's traceparent written to
+ * buf when it is recorded, else fallback (the context the work came with; may be NULL). */
+const char *lgw_span_log_tp(const struct lgw_span *span, const char *fallback, char buf[LGW_TRACEPARENT_SIZE]);
 
 /* Attributes: set, or replace the value of the same name. Strings are copied (cut at LGW_SPAN_VALUE_MAX;
  * bytes that are not UTF-8 become '?', since OTLP strings must be UTF-8); NULL value: nothing is set. */

@@ -122,9 +122,10 @@ static void call_done(struct lgw_prov_call *call)
         end(d);
         return;
     }
+    char tp[LGW_TRACEPARENT_SIZE];
     if (d->next < d->plan->n)
-        LGW_LOG(LGW_LOG_INFO, "route", job->id, job->tenant, "%s/%s answered %d; trying the next candidate",
-                m->provider, m->id, d->res.status);
+        LGW_LOG_TP(LGW_LOG_INFO, "route", job->id, job->tenant, lgw_span_log_tp(d->span, job->traceparent, tp),
+                   "%s/%s answered %d; trying the next candidate", m->provider, m->id, d->res.status);
     next_candidate(d);
 }
 

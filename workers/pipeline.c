@@ -429,7 +429,8 @@ static void dispatched(struct lgw_dispatch *d)
     if (d->attempts > 1)
         lgw_metrics_add(p->m, "llmgw_route_fallbacks_total", NULL, d->attempts - 1);
     if (run->plan.last_resort)
-        LGW_LOG(LGW_LOG_DEBUG, "worker", job->id, job->tenant, "no provider keys: echo serves %s", run->model_name);
+        LGW_LOG_TP(LGW_LOG_DEBUG, "worker", job->id, job->tenant, job->traceparent, "no provider keys: echo serves %s",
+                   run->model_name);
     run->answered = true;
     run_stages(run);
     run_unref(run); /* the reference the stages kept across the wait */
@@ -501,8 +502,8 @@ static struct lgw_cost_event *event(struct job_run *run)
 static void price_unknown(struct job_run *run, const struct lgw_model_info *info)
 {
     lgw_metrics_add(run->p->m, "llmgw_cost_unknown_total", NULL, 1);
-    LGW_LOG(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant,
-            "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
+    LGW_LOG_TP(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant, run->job->traceparent,
+               "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
 }
 
 /* What the execution spent, at the catalog's prices: the final answer's usage (the provider's count, or an

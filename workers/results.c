@@ -109,8 +109,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         atomic_fetch_sub(&t->unacked_chunks, 1);
     if (msg->err) {
         lgw_metrics_add(r->m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 1);
-        LGW_LOG(LGW_LOG_WARN, "worker", t->job.id, NULL, "delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
-                rd_kafka_err2str(msg->err));
+        LGW_LOG_TP(LGW_LOG_WARN, "worker", t->job.id, NULL, t->traceparent, "delivery to %s failed: %s",
+                   rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
         if ((d->role == LGW_MSG_COST || d->role == LGW_MSG_DLQ) && !atomic_load(&r->stop)) {
             /* Never drop spend or a dead letter: queue it again with the same bytes and trace context. */
             struct lgw_kafka_msg again = {.topic = rd_kafka_topic_name(msg->rkt),
@@ -346,7 +346,7 @@ void lgw_results_expired(struct lgw_ticket *t)
                     t->job.kind == LGW_JOB_CHAT ? "kind=\"chat\",outcome=\"expired\""
                                                 : "kind=\"embeddings\",outcome=\"expired\"",
                     1);
-    LGW_LOG(LGW_LOG_INFO, "worker", t->job.id, t->job.tenant, "deadline passed %lld ms ago; dropped",
+    LGW_LOG_TP(LGW_LOG_INFO, "worker", t->job.id, t->job.tenant, t->traceparent, "deadline passed %lld ms ago; dropped",
             (long long)(lgw_wall_ms() - t->job.deadline_ms));
     lgw_results_cost(t, &ev);
 }

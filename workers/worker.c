@@ -116,6 +116,7 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
         lgw_results_dead_letter(t, msg, why);
         return;
     }
+    lgw_strlcpy(t->job.traceparent, t->traceparent, sizeof(t->job.traceparent)); /* for its logs */
     lgw_wspans_job(t);
     bool kind_ok = strcmp(t->topic, w->topic_embeddings) == 0 ? t->job.kind == LGW_JOB_EMBEDDINGS
                                                                 : t->job.kind == LGW_JOB_CHAT;

@@ -308,6 +308,11 @@ def test_fallback_and_retry_attempt_spans(cluster, fakes, tmp_path):
     assert by_parent[second.id].tags["url.full"] == f"http://127.0.0.1:{b}/v1/chat/completions"
     job = one(spans, "llmgw-worker", "consumer", f"process {cluster.prefix}.jobs.chat")
     assert job.tags["llmgw.attempts"] == 2
+    # The worker's log line about the fallback leads to the trace: its trace_id, and the routing span's id.
+    worker = next(proc for proc in cluster.procs if proc.name == "w1")
+    lines = [json.loads(x) for x in worker.output().splitlines() if x.startswith("{") and rid in x]
+    fell = [x for x in lines if "trying the next candidate" in x["msg"]]
+    assert fell and fell[0]["trace_id"] == trace_id and fell[0]["span_id"] == first.parent, lines
 
     # The provider's retry of one candidate: one candidate span, two attempt spans (the second a resend).
     set_mode(a, fail=None)
@@ -329,6 +334,10 @@ def test_fallback_and_retry_attempt_spans(cluster, fakes, tmp_path):
     assert attempts[0].tags["http.response.status_code"] == 503 and "http.request.resend_count" not in attempts[0].tags
     assert attempts[1].tags["http.response.status_code"] == 200 and attempts[1].tags["http.request.resend_count"] == 1
     assert cand.tags["llmgw.provider_requests"] == 2
+    worker = next(proc for proc in cluster.procs if proc.name == "w2")
+    retried = [json.loads(x) for x in worker.output().splitlines() if x.startswith("{") and "retrying in" in x]
+    assert retried and retried[0]["id"] == rid
+    assert retried[0]["trace_id"] == trace_id and retried[0]["span_id"] == cand.id  # the candidate's span
 
 
 def test_stream_has_one_reply_producer_span(cluster, fakes, tmp_path):
