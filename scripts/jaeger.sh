@@ -20,7 +20,10 @@ fetch() {
   if [ -f "$CACHE/.complete" ] && [ -x "$CACHE/jaeger" ]; then
     return 0
   fi
-  command -v go >/dev/null || die "go is needed to build jaeger (apt-get install golang-go, or a Go toolchain)"
+  # The Go toolchain: on PATH, or where the official tarball installs it. Jaeger v1.75 needs Go 1.24 or later
+  # (Debian 12's golang-go is older).
+  [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"
+  command -v go >/dev/null || die "a Go toolchain (1.24 or later) is needed to build jaeger"
   mkdir -p "$CACHE"
   local mod="$CACHE/tools"
   rm -rf "$mod"
@@ -56,6 +59,7 @@ start() {
   LLMGW_JAEGER_OTLP="127.0.0.1:$otlp" LLMGW_JAEGER_QUERY="127.0.0.1:$query" LLMGW_JAEGER_QUERY_GRPC="127.0.0.1:$grpc" \
     nohup "$CACHE/jaeger" --config "file:$ROOT/tests/jaeger/config.yaml" >"$dir/jaeger.log" 2>&1 &
   echo $! >"$dir/jaeger.pid"
+  echo "$otlp" >"$dir/otlp.port"
   # Ready when the query API answers and the receiver accepts connections.
   local i
   for ((i = 0; i < timeout * 10; i++)); do

@@ -436,3 +436,12 @@ def test_collector_down_then_back(cluster, fakes, tmp_path):
         assert_tree(spans, client_span)
     finally:
         jaeger("stop", str(jdir))
+
+
+def test_grpc_is_refused_at_start(cluster):
+    """OTLP over gRPC is not spoken: every role refuses it before it starts anything, with the reason, exit 2."""
+    for role in ("ingress", "worker", "ledger"):
+        proc = cluster.start(role, f"grpc-{role}", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317",
+                             OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+        assert proc.popen.wait(30) == 2
+        assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in proc.output()
