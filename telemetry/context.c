@@ -44,9 +44,24 @@ void lgw_span_ctx_format(const struct lgw_span_ctx *ctx, char out[LGW_TRACEPAREN
     memcpy(out + 52, ctx->sampled ? "-01" : "-00", 4); /* with the NUL */
 }
 
+/* Each thread draws ids from its own pool of kernel randomness, refilled 256 bytes at a time: one getrandom
+ * call per 32 span ids instead of one per span, on the request path. */
+#define POOL_BYTES 256
+
 void lgw_span_ctx_random_id(uint8_t *id, size_t n)
 {
-    lgw_random_bytes(id, n);
+    static _Thread_local struct {
+        uint8_t bytes[POOL_BYTES];
+        size_t used;
+        bool filled;
+    } pool;
+    if (!pool.filled || pool.used + n > POOL_BYTES) {
+        lgw_random_bytes(pool.bytes, POOL_BYTES);
+        pool.used = 0;
+        pool.filled = true;
+    }
+    memcpy(id, pool.bytes + pool.used, n);
+    pool.used += n;
     id[n - 1] |= 1; /* never all zero; the low bit costs the ratio sampler nothing (it reads bytes 9..15
                      * of a trace id as a number below 2^56, and one bit of 56 is no bias worth a loop) */
 }

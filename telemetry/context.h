@@ -23,7 +23,8 @@ struct lgw_span_ctx {
 bool lgw_span_ctx_parse(const char *s, size_t len, struct lgw_span_ctx *out);
 /* Writes ctx as a version-00 traceparent: "00-<trace>-<span>-<01|00>". */
 void lgw_span_ctx_format(const struct lgw_span_ctx *ctx, char out[LGW_TRACEPARENT_SIZE]);
-/* Fills id with n random bytes, never all zero (W3C: an all-zero id is invalid). */
+/* Fills id with n (at most 16) random bytes from the kernel, never all zero (W3C: an all-zero id is invalid).
+ * Any thread. */
 void lgw_span_ctx_random_id(uint8_t *id, size_t n);
 /* Lowercase hex of id[0..n) into out (2n characters and a NUL). */
 void lgw_span_ctx_hex(const uint8_t *id, size_t n, char *out);

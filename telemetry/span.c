@@ -134,21 +134,41 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
     return n;
 }
 
-/* A copy of value[0..len), cut at LGW_SPAN_VALUE_MAX, with bytes that are not UTF-8 as '?'. */
-static char *copy_value(const char *value, size_t len, size_t *out_len)
+/* Room for len bytes and a NUL: in span's arena while it has room, else on the heap (*heap). */
+static char *room(struct lgw_span *span, size_t len, bool *heap)
 {
-    len = utf8_cut(value, len, LGW_SPAN_VALUE_MAX);
-    char *s = lgw_malloc(len + 1);
+    if (span->arena_used + len + 1 <= sizeof(span->arena)) {
+        char *p = span->arena + span->arena_used;
+        span->arena_used += len + 1;
+        *heap = false;
+        return p;
+    }
+    *heap = true;
+    return lgw_malloc(len + 1);
+}
+
+/* Copies value[0..len) into dst (len bytes and a NUL), bytes that are not UTF-8 as '?'. */
+static void copy_utf8(char *dst, const char *value, size_t len)
+{
     for (size_t i = 0; i < len;) {
         size_t n = utf8_seq((const unsigned char *)value + i, len - i);
         if (n == 0) {
-            s[i++] = '?';
+            dst[i++] = '?';
             continue;
         }
-        memcpy(s + i, value + i, n);
+        memcpy(dst + i, value + i, n);
         i += n;
     }
-    s[len] = '\0';
+    dst[len] = '\0';
+}
+
+/* A copy of value[0..len), cut at LGW_SPAN_VALUE_MAX, with bytes that are not UTF-8 as '?'; in the span's
+ * arena or on the heap (*heap). */
+static char *copy_value(struct lgw_span *span, const char *value, size_t len, size_t *out_len, bool *heap)
+{
+    len = utf8_cut(value, len, LGW_SPAN_VALUE_MAX);
+    char *s = room(span, len, heap);
+    copy_utf8(s, value, len);
     *out_len = len;
     return s;
 }
@@ -159,8 +179,10 @@ static struct lgw_attr *slot(struct lgw_span *span, const char *key)
     for (int i = 0; i < span->nattrs; i++) {
         struct lgw_attr *a = &span->attrs[i];
         if (a->key == key || strcmp(a->key, key) == 0) {
-            free(a->s);
+            if (a->heap)
+                free(a->s);
             a->s = NULL;
+            a->heap = false;
             return a;
         }
     }
@@ -171,6 +193,7 @@ static struct lgw_attr *slot(struct lgw_span *span, const char *key)
     struct lgw_attr *a = &span->attrs[span->nattrs++];
     a->key = key;
     a->s = NULL;
+    a->heap = false;
     return a;
 }
 
@@ -180,7 +203,7 @@ void lgw_span_set_strn(struct lgw_span *span, const char *key, const char *value
     if (!span || !value || !(a = slot(span, key)))
         return;
     a->type = LGW_ATTR_STR;
-    a->s = copy_value(value, len, &a->n);
+    a->s = copy_value(span, value, len, &a->n, &a->heap);
 }
 
 void lgw_span_set_str(struct lgw_span *span, const char *key, const char *value)
@@ -221,19 +244,20 @@ void lgw_span_set_strs(struct lgw_span *span, const char *key, const char *const
     struct lgw_attr *a;
     if (!span || !(a = slot(span, key)))
         return;
-    struct lgw_buf all;
-    lgw_buf_init(&all, 0);
-    for (size_t i = 0; i < n; i++) {
-        size_t len;
-        char *one = copy_value(values[i], strlen(values[i]), &len);
-        lgw_buf_append(&all, one, len + 1); /* with its NUL: the values one after another */
-        free(one);
-    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += utf8_cut(values[i], strlen(values[i]), LGW_SPAN_VALUE_MAX) + 1;
     a->type = LGW_ATTR_STRS;
     a->n = n;
-    size_t len;
-    a->s = n ? lgw_buf_take(&all, &len) : NULL;
-    lgw_buf_cleanup(&all);
+    if (n == 0)
+        return;
+    /* The values one after another, each with its NUL: room for total - 1 bytes and the last NUL. */
+    char *p = a->s = room(span, total - 1, &a->heap);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = utf8_cut(values[i], strlen(values[i]), LGW_SPAN_VALUE_MAX);
+        copy_utf8(p, values[i], len);
+        p += len + 1;
+    }
 }
 
 void lgw_span_set_name(struct lgw_span *span, const char *name)
@@ -262,9 +286,11 @@ void lgw_span_set_status(struct lgw_span *span, enum lgw_span_status status, con
     span->status = status;
     free(span->status_msg);
     span->status_msg = NULL;
-    size_t len;
-    if (status == LGW_SPAN_ERROR && description) /* OTLP: a description only with ERROR */
-        span->status_msg = copy_value(description, strlen(description), &len);
+    if (status == LGW_SPAN_ERROR && description) { /* OTLP: a description only with ERROR */
+        size_t len = utf8_cut(description, strlen(description), LGW_SPAN_VALUE_MAX);
+        span->status_msg = lgw_malloc(len + 1);
+        copy_utf8(span->status_msg, description, len);
+    }
 }
 
 void lgw_span_free(struct lgw_span *span)
@@ -272,7 +298,8 @@ void lgw_span_free(struct lgw_span *span)
     if (!span)
         return;
     for (int i = 0; i < span->nattrs; i++)
-        free(span->attrs[i].s);
+        if (span->attrs[i].heap)
+            free(span->attrs[i].s);
     free(span->status_msg);
     free(span);
 }

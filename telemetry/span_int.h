@@ -20,6 +20,7 @@ struct lgw_attr {
     } v;
     char *s;  /* STR: the value (NUL-terminated); STRS: the values one after another, each NUL-terminated */
     size_t n; /* STR: its length; STRS: how many values */
+    bool heap; /* s was malloc'd (it did not fit in the span's arena) */
 };
 
 struct lgw_span_event {
@@ -42,6 +43,10 @@ struct lgw_span {
     int nattrs, dropped_attrs;
     struct lgw_span_event events[LGW_SPAN_EVENTS_MAX];
     int nevents, dropped_events;
+    /* String values live here while they fit (a span's usually do), so a span costs one allocation; larger
+     * ones are malloc'd. A replaced value's bytes stay used until the span is freed. */
+    char arena[768];
+    size_t arena_used;
 };
 
 /* Frees span and what it holds. NULL: a no-op. */
