@@ -23,13 +23,14 @@ import uuid
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_one(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14 and 15 of stat)
+
+
 def cpu_s(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / TICK
+    return sum(cpu_one(pid) for pid in pids)
 
 
 class Gateway:
@@ -40,6 +41,7 @@ class Gateway:
         self.blocks = []  # CPU ms per request of each block, idle CPU taken out
         self.idle_rate = 0.0  # CPU seconds per second while idle
         self.cpu_requests = 0
+        self.role_cpu = [0.0, 0.0, 0.0]  # ingress, worker, ledger: CPU seconds over every block (idle included)
 
     def conn(self):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -85,6 +87,7 @@ def block(gw, n, threads=8):
                 left[0] -= 1
             gw.send(c, "cpu " + uuid.uuid4().hex[:8])
 
+    roles_before = [cpu_one(pid) for pid in gw.pids]
     before, t0 = cpu_s(gw.pids), time.monotonic()
     ts = [threading.Thread(target=worker) for _ in range(threads)]
     for t in ts:
@@ -94,6 +97,8 @@ def block(gw, n, threads=8):
     busy = cpu_s(gw.pids) - before - gw.idle_rate * (time.monotonic() - t0)
     gw.blocks.append(busy * 1000 / n)
     gw.cpu_requests += n
+    for i, pid in enumerate(gw.pids):
+        gw.role_cpu[i] += cpu_one(pid) - roles_before[i]
 
 
 def main():
@@ -142,7 +147,9 @@ def main():
                      "mean_ms": round(statistics.mean(gw.lat), 3),
                      "cpu_ms_per_request": round(statistics.median(gw.blocks), 4),
                      "cpu_ms_per_request_blocks": [round(x, 3) for x in gw.blocks],
-                     "idle_cpu_pct": round(gw.idle_rate * 100, 2)}
+                     "idle_cpu_pct": round(gw.idle_rate * 100, 2),
+                     "cpu_ms_per_request_by_role": {r: round(c * 1000 / gw.cpu_requests, 4)
+                                                    for r, c in zip(("ingress", "worker", "ledger"), gw.role_cpu)}}
     res["cpu_overhead_pct"] = round((res["on"]["cpu_ms_per_request"] / res["off"]["cpu_ms_per_request"] - 1) * 100, 2)
     res["p50_delta_ms"] = round(res["on"]["p50_ms"] - res["off"]["p50_ms"], 3)
     res["on_ingress_export"] = {"exported": on.metric("llmgw_otel_spans_exported_total"),

@@ -19,10 +19,25 @@ struct pb {
     int rc; /* the first failure (the buffer's cap); later writes are skipped */
 };
 
-static void put(struct pb *pb, const void *p, size_t n)
+/* Room for n more bytes at out->ptr + out->len. Inline and one comparison on the way: the encoder writes
+ * a few bytes at a time, hundreds of times per span. */
+static inline uint8_t *room(struct pb *pb, size_t n)
 {
-    if (pb->rc == 0)
-        pb->rc = lgw_buf_append(pb->out, p, n);
+    struct lgw_buf *b = pb->out;
+    if (pb->rc)
+        return NULL;
+    if (b->len + n + 1 > b->cap && (pb->rc = lgw_buf_reserve(b, n)))
+        return NULL;
+    return (uint8_t *)b->ptr + b->len;
+}
+
+static inline void put(struct pb *pb, const void *p, size_t n)
+{
+    uint8_t *at = room(pb, n);
+    if (!at)
+        return;
+    memcpy(at, p, n);
+    pb->out->len += n;
 }
 
 static size_t varint_len(uint64_t v)
@@ -35,7 +50,7 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-static size_t varint_write(uint8_t *b, uint64_t v)
+static inline size_t varint_write(uint8_t *b, uint64_t v)
 {
     size_t n = 0;
     while (v >= 0x80) {
@@ -46,10 +61,11 @@ static size_t varint_write(uint8_t *b, uint64_t v)
     return n;
 }
 
-static void varint(struct pb *pb, uint64_t v)
+static inline void varint(struct pb *pb, uint64_t v)
 {
-    uint8_t b[10];
-    put(pb, b, varint_write(b, v));
+    uint8_t *at = room(pb, 10);
+    if (at)
+        pb->out->len += varint_write(at, v);
 }
 
 static void tag(struct pb *pb, unsigned field, unsigned wire)
@@ -228,5 +244,7 @@ int lgw_otlp_encode_proto(const struct lgw_otlp_meta *meta, struct lgw_span *con
     end(&pb, ss);
     f_string(&pb, 3, LGW_OTLP_SCHEMA_URL);
     end(&pb, rs);
+    if (pb.rc == 0)
+        out->ptr[out->len] = '\0'; /* as every lgw_buf is (the reserve kept room for it) */
     return pb.rc ? LGW_ERR(TOO_LARGE) : LGW_OK;
 }

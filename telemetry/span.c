@@ -45,7 +45,7 @@ struct lgw_span *lgw_span_start(struct lgw_tracer *tr, const char *name, enum lg
         *ctx = mine;
     if (!mine.sampled)
         return NULL;
-    struct lgw_span *span = lgw_calloc(1, sizeof(*span));
+    struct lgw_span *span = lgw_tracer_span_get(tr);
     span->tracer = tr;
     memcpy(span->trace_id, mine.trace_id, 16);
     memcpy(span->span_id, mine.span_id, 8);
@@ -301,7 +301,10 @@ void lgw_span_free(struct lgw_span *span)
         if (span->attrs[i].heap)
             free(span->attrs[i].s);
     free(span->status_msg);
-    free(span);
+    if (span->tracer)
+        lgw_tracer_span_put(span->tracer, span);
+    else
+        free(span); /* made by hand (tests) */
 }
 
 void lgw_span_end(struct lgw_span **span)

@@ -49,7 +49,8 @@ struct lgw_span {
     size_t arena_used;
 };
 
-/* Frees span and what it holds. NULL: a no-op. */
+/* Frees what span holds and gives it back to its tracer's pool (or frees it, without a tracer). NULL: a
+ * no-op. Any thread. */
 void lgw_span_free(struct lgw_span *span);
 /* Unix epoch nanoseconds now. */
 int64_t lgw_span_now_ns(void);

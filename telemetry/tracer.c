@@ -1,6 +1,8 @@
 /* tracer.c - a process's tracing: sampler, resource and exporter (see tracer.h). */
 #include "telemetry/tracer.h"
 
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +12,17 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "telemetry/exporter.h"
+#include "telemetry/span_int.h"
+
+/* Spans kept for reuse at most (a few MB): what a burst needs, not what it left behind. */
+#define POOL_MAX 1024
 
 struct lgw_tracer {
     struct lgw_sampler sampler;
     struct lgw_exporter *exporter;
+    pthread_mutex_t pool_lock;
+    struct lgw_span *pool[POOL_MAX];
+    size_t npool;
 };
 
 static void declare_metrics(struct lgw_metrics *m)
@@ -58,8 +67,10 @@ int lgw_tracer_new(const struct lgw_otel_config *cfg, const char *version, struc
 
     struct lgw_tracer *tr = lgw_calloc(1, sizeof(*tr));
     tr->sampler = cfg->sampler;
+    pthread_mutex_init(&tr->pool_lock, NULL);
     int rc = lgw_exporter_new(cfg, &meta, m, &tr->exporter);
     if (rc) {
+        pthread_mutex_destroy(&tr->pool_lock);
         free(tr);
         return rc;
     }
@@ -78,8 +89,37 @@ void lgw_tracer_free(struct lgw_tracer *tr)
 {
     if (!tr)
         return;
-    lgw_exporter_free(tr->exporter);
+    lgw_exporter_free(tr->exporter); /* its last spans come back to the pool: freed below */
+    for (size_t i = 0; i < tr->npool; i++)
+        free(tr->pool[i]);
+    pthread_mutex_destroy(&tr->pool_lock);
     free(tr);
+}
+
+struct lgw_span *lgw_tracer_span_get(struct lgw_tracer *tr)
+{
+    struct lgw_span *span = NULL;
+    pthread_mutex_lock(&tr->pool_lock);
+    if (tr->npool)
+        span = tr->pool[--tr->npool];
+    pthread_mutex_unlock(&tr->pool_lock);
+    if (!span)
+        return lgw_calloc(1, sizeof(*span));
+    memset(span, 0, offsetof(struct lgw_span, attrs)); /* the arrays past it are read only up to their counts */
+    span->nattrs = span->dropped_attrs = span->nevents = span->dropped_events = 0;
+    span->arena_used = 0;
+    return span;
+}
+
+void lgw_tracer_span_put(struct lgw_tracer *tr, struct lgw_span *span)
+{
+    pthread_mutex_lock(&tr->pool_lock);
+    bool kept = tr->npool < POOL_MAX;
+    if (kept)
+        tr->pool[tr->npool++] = span;
+    pthread_mutex_unlock(&tr->pool_lock);
+    if (!kept)
+        free(span);
 }
 
 const struct lgw_sampler *lgw_tracer_sampler(const struct lgw_tracer *tr)

@@ -26,5 +26,11 @@ void lgw_tracer_free(struct lgw_tracer *tr);
 const struct lgw_sampler *lgw_tracer_sampler(const struct lgw_tracer *tr);
 /* Hands an ended span (taken) to the exporter (span.c, from lgw_span_end). Any thread; never blocks. */
 void lgw_tracer_export(struct lgw_tracer *tr, struct lgw_span *span);
+/* A span's memory, zeroed: from tr's pool of spans already exported, else new. Spans are a few KB, and malloc
+ * pays for blocks that size on every call (it consolidates its small free lists first), so they are reused.
+ * lgw_tracer_span_put gives one back (its contents already freed), or frees it when the pool is full. Any
+ * thread (the pool has its own lock). */
+struct lgw_span *lgw_tracer_span_get(struct lgw_tracer *tr);
+void lgw_tracer_span_put(struct lgw_tracer *tr, struct lgw_span *span);
 
 #endif
