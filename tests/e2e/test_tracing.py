@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 import urllib.error
@@ -396,6 +397,11 @@ def test_ratio_zero_samples_nothing(cluster, fakes, tmp_path):
         assert metric(p, "llmgw_otel_spans_dropped_total", 'reason="queue_full"') == 0
 
 
+def port_free(port):
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def jaeger(*args):
     subprocess.run(["bash", str(ROOT / "scripts" / "jaeger.sh"), *args], check=True)
 
@@ -405,6 +411,8 @@ def test_collector_down_then_back(cluster, fakes, tmp_path):
     counted; started again on the same ports, the next requests' traces arrive."""
     a, b = fakes
     otlp_port, query_port = free_port(), free_port()
+    while not port_free(query_port + 1):  # the query API's gRPC side takes the next port up
+        query_port = free_port()
     jdir = tmp_path / "jaeger"
     jaeger("start", str(jdir), str(otlp_port), str(query_port))
     try:
