@@ -151,6 +151,14 @@ static char *room(struct lgw_span *span, size_t len, bool *heap)
 static void copy_utf8(char *dst, const char *value, size_t len)
 {
     for (size_t i = 0; i < len;) {
+        size_t run = i;
+        while (run < len && (unsigned char)value[run] < 0x80) /* ASCII, the usual case: copied as a run */
+            run++;
+        if (run > i) {
+            memcpy(dst + i, value + i, run - i);
+            i = run;
+            continue;
+        }
         size_t n = utf8_seq((const unsigned char *)value + i, len - i);
         if (n == 0) {
             dst[i++] = '?';
@@ -176,9 +184,10 @@ static char *copy_value(struct lgw_span *span, const char *value, size_t len, si
 /* The slot for key: its current one (value freed) or a new one; NULL when the span is full (counted). */
 static struct lgw_attr *slot(struct lgw_span *span, const char *key)
 {
+    uint32_t klen = (uint32_t)strlen(key);
     for (int i = 0; i < span->nattrs; i++) {
         struct lgw_attr *a = &span->attrs[i];
-        if (a->key == key || strcmp(a->key, key) == 0) {
+        if (a->key == key || (a->klen == klen && memcmp(a->key, key, klen) == 0)) {
             if (a->heap)
                 free(a->s);
             a->s = NULL;
@@ -192,6 +201,7 @@ static struct lgw_attr *slot(struct lgw_span *span, const char *key)
     }
     struct lgw_attr *a = &span->attrs[span->nattrs++];
     a->key = key;
+    a->klen = klen;
     a->s = NULL;
     a->heap = false;
     return a;

@@ -12,6 +12,7 @@ enum lgw_attr_type { LGW_ATTR_STR, LGW_ATTR_INT, LGW_ATTR_DOUBLE, LGW_ATTR_BOOL,
 
 struct lgw_attr {
     const char *key; /* a string literal */
+    uint32_t klen;   /* strlen(key): most keys differ in length, so a set rarely compares their bytes */
     enum lgw_attr_type type;
     union {
         int64_t i;
