@@ -73,6 +73,9 @@ def pct(v, p):
     return round(s[max(0, -(-len(s) * p // 100) - 1)], 3)
 
 
+JAEGER = {"pid": 0, "cpu": {}}  # Jaeger's CPU seconds during each gateway's blocks (it shares the machine)
+
+
 def block(gw, n, threads=8):
     """n requests from `threads` client threads; adds the gateway's CPU over the block."""
     left = [n]
@@ -88,6 +91,7 @@ def block(gw, n, threads=8):
             gw.send(c, "cpu " + uuid.uuid4().hex[:8])
 
     roles_before = [cpu_one(pid) for pid in gw.pids]
+    jaeger_before = cpu_one(JAEGER["pid"])
     before, t0 = cpu_s(gw.pids), time.monotonic()
     ts = [threading.Thread(target=worker) for _ in range(threads)]
     for t in ts:
@@ -99,6 +103,7 @@ def block(gw, n, threads=8):
     gw.cpu_requests += n
     for i, pid in enumerate(gw.pids):
         gw.role_cpu[i] += cpu_one(pid) - roles_before[i]
+    JAEGER["cpu"][id(gw)] = JAEGER["cpu"].get(id(gw), 0.0) + cpu_one(JAEGER["pid"]) - jaeger_before
 
 
 def main():
@@ -107,10 +112,12 @@ def main():
     ap.add_argument("--off", required=True)
     ap.add_argument("--on", required=True)
     ap.add_argument("--jaeger", required=True)
+    ap.add_argument("--jaeger-pid", type=int, required=True)
     ap.add_argument("--rounds", type=int, default=1000)
     ap.add_argument("--cpu-requests", type=int, default=6000)
     a = ap.parse_args()
     off, on = Gateway(a.off, a.key), Gateway(a.on, a.key)
+    JAEGER["pid"] = a.jaeger_pid
     conns = {id(off): off.conn(), id(on): on.conn()}
     for gw in (off, on):  # warm-up: connections, topics' leaders, first allocations
         for _ in range(100):
@@ -150,6 +157,9 @@ def main():
                      "idle_cpu_pct": round(gw.idle_rate * 100, 2),
                      "cpu_ms_per_request_by_role": {r: round(c * 1000 / gw.cpu_requests, 4)
                                                     for r, c in zip(("ingress", "worker", "ledger"), gw.role_cpu)}}
+    # Jaeger runs on the same two cores: what it spent ingesting the on gateway's spans competes with it.
+    res["jaeger_cpu_ms_per_request"] = {name: round(JAEGER["cpu"].get(id(gw), 0.0) * 1000 / gw.cpu_requests, 4)
+                                        for name, gw in (("off_blocks", off), ("on_blocks", on))}
     res["cpu_overhead_pct"] = round((res["on"]["cpu_ms_per_request"] / res["off"]["cpu_ms_per_request"] - 1) * 100, 2)
     res["p50_delta_ms"] = round(res["on"]["p50_ms"] - res["off"]["p50_ms"], 3)
     res["on_ingress_export"] = {"exported": on.metric("llmgw_otel_spans_exported_total"),

@@ -55,7 +55,7 @@ read -r off_port off_i off_w off_l < <(stack off OTEL_SDK_DISABLED=true)
 read -r on_port on_i on_w on_l < <(stack on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp" \
   OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_TRACES_SAMPLER=always_on)
 result=$("$py" bench/trace_overhead.py --key "$key" --off "$off_port,$off_i,$off_w,$off_l" \
-  --on "$on_port,$on_i,$on_w,$on_l" --jaeger "http://127.0.0.1:$query" \
+  --on "$on_port,$on_i,$on_w,$on_l" --jaeger "http://127.0.0.1:$query" --jaeger-pid "$(cat "$work/jaeger/jaeger.pid")" \
   --rounds "${LLMGW_BENCH_ROUNDS:-1000}" --cpu-requests "${LLMGW_BENCH_CPU_REQUESTS:-20000}")
 echo "$result"
 mkdir -p bench/results
