@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "cmd/roles.h"
+#include "telemetry/tracer.h"
 #include "workers/worker.h"
 
 struct role_thread {
@@ -63,7 +64,7 @@ static int start_mock(struct lgw_config *cfg, rd_kafka_t **owner, rd_kafka_mock_
     return lgw_topics_create_mock(*mcluster, cfg, cfg->ingress_id);
 }
 
-int lgw_role_dev(struct lgw_config *cfg)
+int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
     rd_kafka_t *owner = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
@@ -73,6 +74,7 @@ int lgw_role_dev(struct lgw_config *cfg)
     struct lgw_audit *audit = NULL;
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
+    struct lgw_tracer *tr = NULL; /* one for the process: every role's spans, as service llmgw-dev */
     struct role_thread wt = {0}, lt = {0};
     bool wt_started = false, lt_started = false;
 
@@ -87,9 +89,10 @@ int lgw_role_dev(struct lgw_config *cfg)
     if (!cfg->ingress_id[0])
         lgw_strlcpy(cfg->ingress_id, "dev", sizeof(cfg->ingress_id));
     int rc = start_mock(cfg, &owner, &mcluster);
-    if (rc)
+    if (rc || (rc = lgw_tracer_new(env->otel, env->version, m, &tr)))
         goto out;
-    if ((rc = lgw_ledger_new(cfg, m, &l)) || (rc = lgw_audit_start(cfg, &audit)) || (rc = lgw_worker_new(cfg, m, &w)))
+    if ((rc = lgw_ledger_new(cfg, m, tr, &l)) || (rc = lgw_audit_start(cfg, &audit)) ||
+        (rc = lgw_worker_new(cfg, m, tr, &w)))
         goto out;
     lt = (struct role_thread){.run = run_ledger, .self = l};
     wt = (struct role_thread){.run = run_worker, .self = w};
@@ -104,7 +107,7 @@ int lgw_role_dev(struct lgw_config *cfg)
     if ((rc = lgw_analytics_new(cfg, m, &an)))
         goto out;
     struct lgw_http_mount mount = lgw_analytics_mount(an);
-    if ((rc = lgw_ingress_new_mounted(cfg, m, checks, 2, &mount, 1, &ing)))
+    if ((rc = lgw_ingress_new_mounted(cfg, m, tr, checks, 2, &mount, 1, &ing)))
         goto out;
     LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, %s)", cfg->listen_addr,
              (long long)cfg->port, cfg->database_url,
@@ -136,6 +139,7 @@ out:
     lgw_ledger_free(l);
     lgw_analytics_free(an); /* after the drain, before the ingress it answers through is freed */
     lgw_ingress_free(ing);
+    lgw_tracer_free(tr);
     lgw_metrics_free(m);
     if (mcluster)
         rd_kafka_mock_cluster_destroy(mcluster);

@@ -5,16 +5,19 @@
  * Exit status: 0, 2 for a usage error (the command line or the configuration), 1 for a runtime error. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "routing/catalog.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/errors.h"
 #include "providers/http.h"
 #include "common/log.h"
 #include "cmd/keys.h"
 #include "cmd/roles.h"
 #include "limits/limits.h"
+#include "telemetry/otel_env.h"
 #include "tenancy/tenancy.h"
 
 /* From CMakeLists.txt: the project version and the git commit the build was configured at ("" if unknown). */
@@ -209,6 +212,11 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up must not kill the process */
 }
 
+static const char *getenv_cb(const char *name)
+{
+    return getenv(name);
+}
+
 /* Loads the configuration and runs a role, or (role NULL) only checks the configuration. simulate: the
  * command line said --simulate (it wins over the file and the environment). */
 static int run_with_config(const char *role, const char *config_path, bool simulate)
@@ -235,6 +243,10 @@ static int run_with_config(const char *role, const char *config_path, bool simul
     if (rc == 0)
         rc = lgw_tenancy_new(&cfg, &tenancy, &errs);
     lgw_tenancy_free(tenancy);
+    /* And the OpenTelemetry SDK variables (telemetry/otel_env.h): grpc or a sampler llmgw lacks stops here. */
+    static struct lgw_otel_config otel; /* 30 KB: not on the stack */
+    if (lgw_otel_config_load(role ? role : "check", getenv_cb, &otel, &errs))
+        rc = LGW_ERR(CONFIG);
     if (rc) {
         fprintf(stderr, "llmgw: invalid configuration:\n%s", errs.ptr ? errs.ptr : "");
         lgw_buf_cleanup(&errs);
@@ -255,14 +267,15 @@ static int run_with_config(const char *role, const char *config_path, bool simul
         lgw_config_cleanup(&cfg);
         return 1;
     }
+    const struct lgw_role_env env = {&otel, LGW_VERSION};
     if (strcmp(role, "dev") == 0)
-        code = lgw_role_dev(&cfg);
+        code = lgw_role_dev(&cfg, &env);
     else if (strcmp(role, "ingress") == 0)
-        code = lgw_role_ingress(&cfg);
+        code = lgw_role_ingress(&cfg, &env);
     else if (strcmp(role, "worker") == 0)
-        code = lgw_role_worker(&cfg);
+        code = lgw_role_worker(&cfg, &env);
     else
-        code = lgw_role_ledger(&cfg);
+        code = lgw_role_ledger(&cfg, &env);
     lgw_config_cleanup(&cfg);
     return code;
 }
@@ -354,6 +367,7 @@ static int cmd_config(const struct command *c, int argc, char **argv)
         if ((code = parse_options(c, argc - 1, argv + 1, NULL, 0)) >= 0)
             return code;
         lgw_config_write_docs(stdout);
+        lgw_otel_write_docs(stdout);
         return 0;
     }
     if (strcmp(argv[0], "check") == 0) {

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/opsrv.h"
+#include "telemetry/tracer.h"
 #include "workers/worker.h"
 
 atomic_bool lgw_stop_requested;
@@ -26,16 +27,19 @@ static void wait_for_stop(void)
     }
 }
 
-int lgw_role_ingress(struct lgw_config *cfg)
+int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
+    struct lgw_tracer *tr = NULL;
     /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
-    int rc = lgw_analytics_new(cfg, m, &an);
+    int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    if (rc == 0)
+        rc = lgw_analytics_new(cfg, m, &an);
     if (rc == 0) {
         struct lgw_http_mount mount = lgw_analytics_mount(an);
-        rc = lgw_ingress_new_mounted(cfg, m, NULL, 0, &mount, 1, &ing);
+        rc = lgw_ingress_new_mounted(cfg, m, tr, NULL, 0, &mount, 1, &ing);
     }
     if (rc == 0) {
         wait_for_stop();
@@ -45,33 +49,41 @@ int lgw_role_ingress(struct lgw_config *cfg)
     /* After the drain (no new calls), before the ingress is freed (calls in flight are done against it). */
     lgw_analytics_free(an);
     lgw_ingress_free(ing);
+    lgw_tracer_free(tr); /* after the role: its last spans go out */
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
 
-int lgw_role_worker(struct lgw_config *cfg)
+int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_worker *w = NULL;
     struct lgw_opsrv *ops = NULL;
-    int rc = lgw_worker_new(cfg, m, &w);
+    struct lgw_tracer *tr = NULL;
+    int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    if (rc == 0)
+        rc = lgw_worker_new(cfg, m, tr, &w);
     if (rc == 0 && cfg->ops_port)
         rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_worker_ready_cb, w, &ops);
     if (rc == 0)
         rc = lgw_worker_run(w, &lgw_stop_requested);
     lgw_opsrv_stop(ops);
     lgw_worker_free(w);
+    lgw_tracer_free(tr);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
 
-int lgw_role_ledger(struct lgw_config *cfg)
+int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
     struct lgw_metrics *m = lgw_metrics_new();
     struct lgw_ledger *l = NULL;
     struct lgw_audit *audit = NULL;
     struct lgw_opsrv *ops = NULL;
-    int rc = lgw_ledger_new(cfg, m, &l);
+    struct lgw_tracer *tr = NULL;
+    int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    if (rc == 0)
+        rc = lgw_ledger_new(cfg, m, tr, &l);
     /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
     if (rc == 0)
         rc = lgw_audit_start(cfg, &audit);
@@ -82,6 +94,7 @@ int lgw_role_ledger(struct lgw_config *cfg)
     lgw_opsrv_stop(ops);
     lgw_audit_stop(audit);
     lgw_ledger_free(l);
+    lgw_tracer_free(tr);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }

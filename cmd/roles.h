@@ -5,13 +5,21 @@
 #include <stdatomic.h>
 
 #include "common/config.h"
+#include "telemetry/otel_env.h"
 
 /* Set by the signal handler; every role's loop watches it. */
 extern atomic_bool lgw_stop_requested;
 
+/* What every role runs with besides its configuration: the OpenTelemetry variables (validated; tracing is off
+ * unless they name an endpoint) and the version spans report as service.version. Borrowed. */
+struct lgw_role_env {
+    const struct lgw_otel_config *otel;
+    const char *version;
+};
+
 /* Each returns the process exit code: 0 after a clean drain, non-zero when it could not start. */
-int lgw_role_ingress(struct lgw_config *cfg);
-int lgw_role_worker(struct lgw_config *cfg);
-int lgw_role_ledger(struct lgw_config *cfg);
-int lgw_role_dev(struct lgw_config *cfg);
+int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env);
+int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env);
+int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env);
+int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env);
 #endif

@@ -115,6 +115,11 @@ static int reserve(struct lgw_buf *buf, size_t extra)
     return LGW_OK;
 }
 
+int lgw_buf_reserve(struct lgw_buf *buf, size_t extra)
+{
+    return reserve(buf, extra);
+}
+
 int lgw_buf_append(struct lgw_buf *buf, const void *data, size_t len)
 {
     int rc = reserve(buf, len);

@@ -27,6 +27,9 @@ void lgw_buf_cleanup(struct lgw_buf *buf);
 void lgw_buf_reset(struct lgw_buf *buf);
 /* Returns 0 or LGW_ERR(TOO_LARGE). Out of memory aborts. */
 int lgw_buf_append(struct lgw_buf *buf, const void *data, size_t len);
+/* Makes room for extra more bytes and the NUL, appending nothing, so a writer that fills ptr[len..] itself
+ * (the OTLP encoder) checks the cap once per piece. Returns 0 or LGW_ERR(TOO_LARGE). */
+int lgw_buf_reserve(struct lgw_buf *buf, size_t extra);
 int lgw_buf_puts(struct lgw_buf *buf, const char *s);
 int lgw_buf_printf(struct lgw_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int lgw_buf_vprintf(struct lgw_buf *buf, const char *fmt, va_list ap);

@@ -7,6 +7,7 @@
 
 #include "common/errors.h"
 #include "common/random.h"
+#include "common/trace.h"
 
 /* Bodies are validated by the ingress before they are queued; this only bounds what a batch producer
  * writing straight to Kafka can make a worker parse. */
@@ -380,6 +381,8 @@ int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out)
         json_object_set_new(o, "simulated", json_true());
     if (ev->has_ttft)
         json_object_set_new(o, "ttft_ms", json_integer(ev->ttft_ms));
+    if (ev->trace_id[0])
+        json_object_set_new(o, "trace_id", json_string(ev->trace_id));
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -447,6 +450,10 @@ int lgw_cost_event_decode(const void *data, size_t len, struct lgw_cost_event *e
             goto out;
         ev->has_ttft = true;
     }
+    /* The trace id only links a row to its trace: a malformed one is dropped, never the spend with it. */
+    json_t *tid = json_object_get(root, "trace_id");
+    if (json_is_string(tid) && lgw_trace_id_valid(json_string_value(tid), json_string_length(tid)))
+        lgw_strlcpy(ev->trace_id, json_string_value(tid), sizeof(ev->trace_id));
 
     if (strcmp(kind, "chat") == 0)
         ev->kind = LGW_JOB_CHAT;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/trace.h"
 
 #define LGW_ENVELOPE_VERSION 1
 /* The status a cancelled execution is recorded with: the client closed the connection (nginx's 499). */
@@ -46,6 +47,9 @@ struct lgw_job {
     int64_t cache_ttl_s;
     bool cache_no_lookup, cache_no_store;
     json_t *body; /* the OpenAI-shaped request; owned (one reference) by the job */
+    /* The job record's traceparent header, set by whoever consumed it (not part of the JSON): what logs about
+     * the job carry as trace_id and span_id. "" when the record had none. */
+    char traceparent[LGW_TRACEPARENT_SIZE];
 };
 
 /* Encodes job as JSON into out. Returns 0 or an LGW_ERR. */
@@ -140,6 +144,8 @@ struct lgw_cost_event {
     bool simulated;      /* a simulated provider served it (`llmgw dev --simulate`; provider "openai-sim" ...) */
     bool has_ttft;       /* a streamed answer's first chunk reached the sink: ttft_ms says when */
     int64_t ttft_ms;     /* time to first token: from the start of the call that answered to its first chunk */
+    char trace_id[33];   /* the request's W3C trace id (32 lowercase hex), so a ledger row leads to its trace;
+                          * "" when the job carried no trace context (or a reader met a malformed one) */
 };
 
 int lgw_cost_event_encode(const struct lgw_cost_event *ev, struct lgw_buf *out);

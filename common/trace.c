@@ -52,6 +52,21 @@ bool lgw_traceparent_from_header(const char *s, size_t len, char out[LGW_TRACEPA
     return true;
 }
 
+bool lgw_trace_id_valid(const char *s, size_t len)
+{
+    bool zero;
+    return s && len == 32 && hex_run(s, 32, &zero) && !zero;
+}
+
+void lgw_trace_id_of(const char *tp, char out[33])
+{
+    out[0] = '\0';
+    if (tp && lgw_traceparent_valid(tp, strlen(tp))) {
+        memcpy(out, tp + 3, 32);
+        out[32] = '\0';
+    }
+}
+
 void lgw_traceparent_new(char out[LGW_TRACEPARENT_SIZE])
 {
     static const char hex[] = "0123456789abcdef";

@@ -2,7 +2,7 @@
  * (or a new one) through the job, the worker, and back on the reply and the cost event.
  *
  * Format (W3C Trace Context, level 1): "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>", lowercase,
- * ids not all zero. The observability issue adds spans on top; this only carries the context. */
+ * ids not all zero. Spans are telemetry/'s; this only carries the context. */
 #ifndef LGW_TRACE_H
 #define LGW_TRACE_H
 
@@ -20,6 +20,10 @@ bool lgw_traceparent_valid(const char *s, size_t len);
  * when longer, go on with "-") and carried on as 00, the version this code speaks. Every field lowercase
  * hex, neither id all zeros. Thread-safe. */
 bool lgw_traceparent_from_header(const char *s, size_t len, char out[LGW_TRACEPARENT_SIZE]);
+/* True when s[0..len) is a trace id as a traceparent carries it: 32 lowercase hex digits, not all zero. */
+bool lgw_trace_id_valid(const char *s, size_t len);
+/* The trace id of a valid traceparent tp into out (32 hex digits and a NUL); "" when tp is "" or invalid. */
+void lgw_trace_id_of(const char *tp, char out[33]);
 /* Writes a new traceparent (random trace-id and parent-id, sampled flag) to out. Thread-safe. */
 void lgw_traceparent_new(char out[LGW_TRACEPARENT_SIZE]);
 

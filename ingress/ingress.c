@@ -27,6 +27,7 @@
 #include "ingress/providers.h"
 #include "ingress/replies.h"
 #include "ingress/routes.h"
+#include "ingress/spans.h"
 #include "ingress/sse.h"
 #include "limits/budget.h"
 #include "limits/limits.h"
@@ -61,6 +62,7 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
     }
     if (arg && strlen(arg) < sizeof(req->path_arg)) /* longer: no such thing, and the handler says so */
         lgw_strlcpy(req->path_arg, arg, sizeof(req->path_arg));
+    lgw_spans_request_begin(req, method, url, version);
     if (lgw_req_head_bytes(req, method, url, version) > (size_t)ing->cfg->max_header_bytes) {
         /* Heads up to the connection memory reach this point (config.c sizes it above the cap); larger ones
          * libmicrohttpd answers itself. */
@@ -135,6 +137,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     lgw_metrics_observe(ing->m, "llmgw_http_request_duration_seconds", labels,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
+    lgw_spans_request_end(req);
     /* Every request ends here, however (answer, error, client gone, deadline): its in-flight slot is freed
      * and its token reservation set to what the reply reported. */
     lgw_limits_finish(ing->limits, &req->limit_ticket, atomic_load(&req->used_tokens));
@@ -144,7 +147,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
      * its answer (replies.c), so this is the only sign needed. */
     if (lgw_pending_remove(ing->pending, req)) {
         if (req->stream && lgw_jobs_cancel(req) == 0)
-            LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "client left mid-stream; cancel sent");
+            LGW_LOG_TP(LGW_LOG_INFO, "ingress", req->id, req->tenant, req->traceparent, "client left mid-stream; cancel sent");
         lgw_req_unref(req);
     }
     lgw_req_unref(req);
@@ -221,13 +224,13 @@ _Static_assert(sizeof(((struct lgw_ingress *)0)->extra_ready) / sizeof(struct lg
                    LGW_INGRESS_READY_CHECKS_MAX,
                "extra_ready holds LGW_INGRESS_READY_CHECKS_MAX checks");
 
-int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, const struct lgw_ingress_ready_check *checks,
-                    int nchecks, struct lgw_ingress **out)
+int lgw_ingress_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr,
+                    const struct lgw_ingress_ready_check *checks, int nchecks, struct lgw_ingress **out)
 {
-    return lgw_ingress_new_mounted(cfg, m, checks, nchecks, NULL, 0, out);
+    return lgw_ingress_new_mounted(cfg, m, tr, checks, nchecks, NULL, 0, out);
 }
 
-int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
+int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr,
                             const struct lgw_ingress_ready_check *checks, int nchecks,
                             const struct lgw_http_mount *mounts, size_t nmounts, struct lgw_ingress **out)
 {
@@ -240,6 +243,7 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
     ing->mounts = lgw_mounts_new(mounts, nmounts);
     ing->cfg = cfg;
     ing->m = m;
+    ing->tracer = tr;
     /* Before start_http: the HTTP threads read the checks without a lock. (They were once added after the
      * server started, and a /readyz on an HTTP thread raced with the main thread adding them: ThreadSanitizer
      * in `llmgw dev`, and a /readyz in that window answered 200 without asking the worker or the ledger.) */

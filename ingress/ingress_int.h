@@ -5,7 +5,7 @@
  *   jobs <- admission, pending ; providers <- providers_view ; info <- admission, providers ;
  *   count_tokens <- request ; static <- request ;
  *   routes <- jobs, info, count_tokens, admin, static ; mount <- routes, pending ;
- *   ingress <- routes, mount, replies, admin */
+ *   ingress <- routes, mount, replies, admin ; spans <- request (jobs, replies and ingress use it) */
 #ifndef LGW_INGRESS_INT_H
 #define LGW_INGRESS_INT_H
 
@@ -22,6 +22,7 @@
 
 struct lgw_mounts;
 struct lgw_providers;
+struct lgw_tracer;
 
 struct lgw_ready_check {
     bool (*cb)(void *opaque);
@@ -31,6 +32,7 @@ struct lgw_ready_check {
 struct lgw_ingress {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_tracer *tracer; /* NULL: tracing off (telemetry/tracer.h); borrowed */
     struct MHD_Daemon *daemon;
     rd_kafka_t *producer, *replies;
     struct lgw_pending *pending;

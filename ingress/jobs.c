@@ -12,21 +12,13 @@
 #include "common/log.h"
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
+#include "ingress/spans.h"
 #include "ingress/validate.h"
 #include "routing/estimate.h"
 #include "routing/strategy.h"
 
 /* A user id from the client is recorded in the ledger; cap it like any other input. */
 #define MAX_USER_LEN 127
-
-/* W3C traceparent: propagate a valid one from the client (common/trace.h says what is), otherwise start a
- * new trace. */
-static void take_traceparent(struct lgw_req *req)
-{
-    const char *tp = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "traceparent");
-    if (!tp || !lgw_traceparent_from_header(tp, strlen(tp), req->traceparent))
-        lgw_traceparent_new(req->traceparent);
-}
 
 /* The request's routing strategy, from the x-llmgw-strategy header or the body's "llmgw": {"strategy"}
  * (the header wins), into out ("" when neither: the worker's default). The "llmgw" object is gateway
@@ -160,8 +152,11 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
 static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct lgw_buf *payload)
 {
     struct lgw_ingress *ing = req->ing;
+    const char *topic = job->kind == LGW_JOB_CHAT ? ing->topic_chat : ing->topic_embeddings;
+    /* The job's producer span; the record carries its context (the request's trace: spans.h). */
+    struct lgw_span *span = lgw_spans_job_send(req, topic);
     struct lgw_kafka_msg msg = {
-        .topic = job->kind == LGW_JOB_CHAT ? ing->topic_chat : ing->topic_embeddings,
+        .topic = topic,
         .partition = RD_KAFKA_PARTITION_UA,
         .key = req->id,
         .value = payload->ptr,
@@ -177,8 +172,11 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
     lgw_pending_unlock(ing->pending, req->id);
     if (rc) {
         lgw_metrics_add(ing->m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 1);
-        LGW_LOG(LGW_LOG_WARN, "ingress", req->id, req->tenant, "produce: %s", rd_kafka_err2str(err));
+        LGW_LOG_TP(LGW_LOG_WARN, "ingress", req->id, req->tenant, req->traceparent, "produce: %s", rd_kafka_err2str(err));
+        lgw_span_set_str(span, "error.type", rd_kafka_err2name(err));
+        lgw_span_set_status(span, LGW_SPAN_ERROR, rd_kafka_err2str(err));
     }
+    lgw_span_end(&span);
     return rc;
 }
 
@@ -219,14 +217,14 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
         r = lgw_req_answer_error(req, rc, NULL);
         goto out;
     }
-    take_traceparent(req);
     req->deadline_ms = lgw_mono_ms() + timeout_ms;
     if (enqueue(req, &job, &payload)) {
         atomic_store(&req->used_tokens, 0); /* never queued: its token reservation is given back */
         r = lgw_req_answer_error(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
         goto out;
     }
-    LGW_LOG(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, "queued %s job", lgw_job_kind_name(job.kind));
+    LGW_LOG_TP(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, req->traceparent, "queued %s job",
+               lgw_job_kind_name(job.kind));
     r = MHD_YES;
 out:
     json_decref(body);

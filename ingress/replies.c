@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/topics.h"
 #include "ingress/ingress_int.h"
+#include "ingress/spans.h"
 #include "ingress/sse.h"
 
 /* How often waiting requests are checked against their deadlines: the granularity of a 504. */
@@ -45,7 +46,8 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
          * input, so it is refused (never shown to this client), not asserted; the request goes on waiting
          * for its own reply or its deadline. */
         lgw_metrics_add(ing->m, "llmgw_replies_foreign_tenant_total", NULL, 1);
-        LGW_LOG(LGW_LOG_ERROR, "ingress", req->id, req->tenant, "refused a reply written for another tenant");
+        LGW_LOG_TP(LGW_LOG_ERROR, "ingress", req->id, req->tenant, req->traceparent,
+                   "refused a reply written for another tenant");
         lgw_req_unref(req);
         lgw_reply_cleanup(&reply);
         return;
@@ -68,15 +70,19 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
          * Not in the map any more: its client already left, and the cancel went out. */
         if (lgw_pending_remove(ing->pending, req)) {
             lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+            struct lgw_span *span = lgw_spans_reply_begin(req, msg);
             lgw_sse_reply(req, &reply);
+            lgw_span_end(&span);
         }
     } else if (!reply.final) {
         /* A chunk for a request that did not ask to stream: a batch producer's job, not ours to show. */
         lgw_metrics_add(ing->m, "llmgw_replies_unmatched_total", NULL, 1);
     } else if (lgw_pending_remove(ing->pending, req)) {
         lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
+        struct lgw_span *span = lgw_spans_reply_begin(req, msg);
         lgw_req_take_route(req, &reply, true);
         lgw_req_complete_reply(req, reply.status, reply.body);
+        lgw_span_end(&span);
     }
     lgw_req_unref(req);
     lgw_reply_cleanup(&reply);
@@ -93,7 +99,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
     memcpy(id, msg->key, msg->key_len);
     id[msg->key_len] = '\0';
     lgw_metrics_add(ing->m, "llmgw_kafka_produce_errors_total", "role=\"ingress\"", 1);
-    LGW_LOG(LGW_LOG_WARN, "ingress", id, NULL, "job not delivered: %s", rd_kafka_err2str(msg->err));
+    char tp[LGW_TRACEPARENT_SIZE];
+    lgw_kafka_traceparent(msg, tp, sizeof(tp)); /* the record's own: "" when it has none */
+    LGW_LOG_TP(LGW_LOG_WARN, "ingress", id, NULL, tp, "job not delivered: %s", rd_kafka_err2str(msg->err));
     struct lgw_req *req = lgw_pending_take(ing->pending, id);
     if (req) {
         lgw_sse_fail(req, LGW_ERR(UNAVAILABLE), "The gateway could not queue the request; try again later.");
@@ -106,8 +114,8 @@ static void sweep(struct lgw_ingress *ing)
     struct lgw_req *req = lgw_pending_take_expired(ing->pending, lgw_mono_ms());
     while (req) {
         struct lgw_req *next = req->pending_next;
-        LGW_LOG(LGW_LOG_INFO, "ingress", req->id, req->tenant, "deadline of %lld ms passed",
-                (long long)ing->cfg->request_timeout_ms);
+        LGW_LOG_TP(LGW_LOG_INFO, "ingress", req->id, req->tenant, req->traceparent, "deadline of %lld ms passed",
+                   (long long)ing->cfg->request_timeout_ms);
         lgw_sse_fail(req, LGW_ERR(TIMEOUT), "The request was not answered within its deadline.");
         lgw_req_unref(req);
         req = next;

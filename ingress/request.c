@@ -55,6 +55,7 @@ void lgw_req_unref(struct lgw_req *req)
 {
     if (atomic_fetch_sub(&req->refs, 1) != 1)
         return;
+    lgw_span_discard(&req->span); /* ended by completed_cb; only a request torn down unfinished still has it */
     lgw_buf_cleanup(&req->body);
     lgw_buf_cleanup(&req->sse);
     lgw_dialect_stream_cleanup(&req->ds);

@@ -20,6 +20,7 @@
 #include "ingress/dialect.h"
 #include "limits/budget.h"
 #include "limits/limits.h"
+#include "telemetry/span.h"
 
 struct lgw_ingress;
 struct lgw_route;
@@ -44,7 +45,11 @@ struct lgw_req {
      * principal names who asked, for audit records: the admin key's name, else the tenant. */
     bool admin;
     char principal[LGW_TENANT_MAX];
-    char traceparent[LGW_TRACEPARENT_SIZE]; /* the request's trace context, sent with its job */
+    /* The request's trace: its SERVER span (NULL when not recorded; HTTP thread only: ingress/spans.h), that
+     * span's context, and the traceparent its job and cancels carry (and its logs show). */
+    struct lgw_span *span;
+    struct lgw_span_ctx span_ctx;
+    char traceparent[LGW_TRACEPARENT_SIZE];
     int64_t start_us;
     int64_t deadline_ms; /* monotonic */
     /* The answer, filled by whoever completes the request. resp is malloc'd, handed to MHD. */

@@ -21,6 +21,7 @@
 #include "common/topics.h"
 #include "ledger/ledger_db.h"
 #include "ledger/spend.h"
+#include "telemetry/span.h"
 
 /* Database retry backoff: long enough not to hammer a restarting server, short enough that the ledger
  * catches up within seconds of it coming back. */
@@ -41,11 +42,14 @@ struct item {
     int64_t offset;
     bool valid;
     struct lgw_cost_event ev;
+    struct lgw_span *span; /* its CONSUMER span, ended once its batch is committed; NULL: not recorded */
 };
 
 struct lgw_ledger {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_tracer *tracer; /* NULL: tracing off; borrowed */
+    char group[128];
     rd_kafka_t *consumer;
     struct lgw_ledger_db *db; /* NULL after a failure, until the next attempt reopens it */
     char topic[LGW_TOPIC_MAX];
@@ -69,6 +73,39 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* The event's CONSUMER span, under the cost record's traceparent (the worker's cost PRODUCER span). */
+static struct lgw_span *item_span(struct lgw_ledger *l, const rd_kafka_message_t *msg)
+{
+    char tp[LGW_TRACEPARENT_SIZE], name[LGW_TOPIC_MAX + 16], part[16];
+    struct lgw_span_ctx parent;
+    if (!l->tracer)
+        return NULL;
+    bool has = lgw_kafka_traceparent(msg, tp, sizeof(tp)) == 0 && lgw_span_ctx_parse(tp, LGW_TRACEPARENT_LEN, &parent);
+    snprintf(name, sizeof(name), "process %s", l->topic);
+    struct lgw_span *span = lgw_span_start(l->tracer, name, LGW_SPAN_CONSUMER, has ? &parent : NULL, NULL);
+    lgw_span_set_str(span, "messaging.system", "kafka");
+    lgw_span_set_str(span, "messaging.destination.name", l->topic);
+    lgw_span_set_str(span, "messaging.operation.type", "process");
+    lgw_span_set_str(span, "messaging.operation.name", "process");
+    lgw_span_set_str(span, "messaging.consumer.group.name", l->group);
+    snprintf(part, sizeof(part), "%d", (int)msg->partition);
+    lgw_span_set_str(span, "messaging.destination.partition.id", part);
+    lgw_span_set_int(span, "messaging.kafka.offset", msg->offset);
+    lgw_span_set_str(span, "db.system.name", strncmp(l->cfg->database_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql");
+    return span;
+}
+
+/* Ends (committed) or discards (never written: the next owner reads them again) the spans of batch[from..to). */
+static void end_spans(struct lgw_ledger *l, size_t from, size_t to, bool committed)
+{
+    for (size_t i = from; i < to; i++) {
+        if (committed)
+            lgw_span_end(&l->batch[i].span);
+        else
+            lgw_span_discard(&l->batch[i].span);
+    }
+}
+
 /* Takes what the ledger needs from a consumed message; the caller still destroys msg. */
 static void add_message(struct lgw_ledger *l, const rd_kafka_message_t *msg)
 {
@@ -80,6 +117,7 @@ static void add_message(struct lgw_ledger *l, const rd_kafka_message_t *msg)
     char why[256];
     it->partition = msg->partition;
     it->offset = msg->offset;
+    it->span = item_span(l, msg);
     /* A NULL payload (a tombstone) decodes as empty input and is rejected like any other bad event. */
     it->valid = lgw_cost_event_decode(msg->payload ? msg->payload : "", msg->len, &it->ev, why, sizeof(why)) == 0;
     if (!it->valid) {
@@ -87,6 +125,12 @@ static void add_message(struct lgw_ledger *l, const rd_kafka_message_t *msg)
         LGW_WARN("ledger", "skipping undecodable cost event at %s [%d] offset %lld: %s", l->topic,
                  (int)msg->partition, (long long)msg->offset, why);
         lgw_metrics_add(l->m, "llmgw_ledger_invalid_events_total", NULL, 1);
+        lgw_span_set_str(it->span, "error.type", "invalid_event");
+        lgw_span_set_status(it->span, LGW_SPAN_ERROR, "undecodable cost event");
+    } else {
+        lgw_span_set_str(it->span, "llmgw.request_id", it->ev.request_id);
+        lgw_span_set_str(it->span, "llmgw.tenant", it->ev.tenant);
+        lgw_span_set_str(it->span, "llmgw.event_id", it->ev.event_id);
     }
     if (l->n++ == 0)
         l->opened_us = lgw_mono_us();
@@ -124,6 +168,7 @@ static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplica
             continue;
         if ((rc = lgw_ledger_db_insert(l->db, &l->batch[i].ev, &ins)))
             goto out;
+        lgw_span_set_bool(l->batch[i].span, "llmgw.duplicate", !ins);
         if (ins) {
             (*inserted)++;
             lgw_ledger_spend_add(l->spend, &l->batch[i].ev); /* only new rows: a redelivery never counts twice */
@@ -182,6 +227,7 @@ static int try_flush(struct lgw_ledger *l)
               (long long)duplicates);
     lgw_ledger_spend_publish(l->spend); /* after the commit: a published total is always in the database */
     commit_offsets(l);
+    end_spans(l, 0, l->n, true);
     l->n = 0;
     return LGW_OK;
 }
@@ -261,9 +307,12 @@ static void flush_revoked(struct lgw_ledger *l, const rd_kafka_topic_partition_l
     /* Events of partitions we keep (cooperative rebalancing) must stay: dropping them would let a later
      * commit of a higher offset skip them. */
     size_t kept = 0;
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         if (!rd_kafka_topic_partition_list_find(parts, l->topic, l->batch[i].partition))
             l->batch[kept++] = l->batch[i];
+        else
+            lgw_span_discard(&l->batch[i].span);
+    }
     if (kept < l->n)
         LGW_WARN("ledger", "database unavailable during rebalance: %zu event(s) of revoked partitions left to "
                  "their next owner", l->n - kept);
@@ -345,12 +394,13 @@ static void close_consumer(struct lgw_ledger *l)
         LGW_WARN("ledger", "consumer close: %s", rd_kafka_err2str(err));
 }
 
-int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ledger **out)
+int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_ledger **out)
 {
     int rc;
     struct lgw_ledger *l = lgw_calloc(1, sizeof(*l));
     l->cfg = cfg;
     l->m = m;
+    l->tracer = tr;
     l->stop = &l->never_stop;
     *out = NULL;
     lgw_metrics_declare(m, "llmgw_ledger_events_total", LGW_METRIC_COUNTER,
@@ -367,10 +417,9 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     l->last_db_check_us = lgw_mono_us();
     if ((rc = lgw_ledger_spend_new(cfg, m, &l->spend)))
         goto fail;
-    char group[128];
-    snprintf(group, sizeof(group), "%s-ledger", cfg->topic_prefix);
+    snprintf(l->group, sizeof(l->group), "%s-ledger", cfg->topic_prefix);
     lgw_topic_name(cfg, LGW_TOPIC_COST, NULL, l->topic, sizeof(l->topic));
-    if ((rc = lgw_kafka_consumer_new(cfg, "llmgw-ledger", group, false, rebalance_cb, l, &l->consumer)))
+    if ((rc = lgw_kafka_consumer_new(cfg, "llmgw-ledger", l->group, false, rebalance_cb, l, &l->consumer)))
         goto fail;
     if ((rc = lgw_topics_ensure(l->consumer, cfg, LGW_ROLE_LEDGER, NULL, 10000)))
         goto fail;
@@ -389,7 +438,7 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     /* After lgw_topics_ensure made the spend topic: the totals of today and this month, back-filled or left
      * unpublished by a crash, reach the ingresses before any new event. Not fatal: the next events publish. */
     lgw_ledger_spend_republish(l->spend, l->db, lgw_wall_ms());
-    LGW_INFO("ledger", "ledger consuming %s as group %s", l->topic, group);
+    LGW_INFO("ledger", "ledger consuming %s as group %s", l->topic, l->group);
     *out = l;
     return LGW_OK;
 fail:
@@ -420,6 +469,7 @@ int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
         flush(l);
     }
     flush(l); /* *stop is set: bounded by shutdown_grace_ms */
+    end_spans(l, 0, l->n, false);
     l->n = 0; /* what could not be written stays uncommitted in Kafka */
     close_consumer(l);
     return LGW_OK;
@@ -438,6 +488,7 @@ void lgw_ledger_free(struct lgw_ledger *l)
     atomic_store(&l->stop_bg, true);
     if (l->health_started)
         pthread_join(l->health, NULL);
+    end_spans(l, 0, l->n, false);
     l->n = 0; /* never written, never committed: Kafka delivers them again */
     close_consumer(l);
     if (l->consumer)

@@ -14,10 +14,13 @@
 #include "common/metrics.h"
 
 struct lgw_ledger;
+struct lgw_tracer;
 
 /* Opens the database (creating the schema), creates the consumer (group "<prefix>-ledger", manual
- * commits), ensures the cost topic exists, subscribes. cfg and m must outlive the ledger. */
-int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_ledger **out);
+ * commits), ensures the cost topic exists, subscribes. tr (NULL: tracing off) records a CONSUMER span per
+ * cost event, from its record to its database commit, continuing the event's traceparent. cfg, m and tr must
+ * outlive the ledger. */
+int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_ledger **out);
 /* Runs until *stop; then writes and commits what it holds (for at most shutdown_grace_ms if the database is
  * down) and leaves the group. Returns 0. Call from one thread; the rebalance callback runs on it too. */
 int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop);

@@ -76,7 +76,7 @@ extern const struct lgw_ledger_backend lgw_ledger_sqlite;
     "event_id, request_id, tenant, user_id, provider, model, kind, input_tokens, output_tokens, "        \
     "cached_input_tokens, cost_nusd, cost_known, latency_ms, status, outcome, cache_hit, rerun, attempt, " \
     "strategy, worker, ts_ms, route_attempts, route, final, provider_call, cost_estimated, "             \
-    "cache_write_input_tokens, run_id, saved_nusd, key_id, simulated, ttft_ms"
+    "cache_write_input_tokens, run_id, saved_nusd, key_id, simulated, ttft_ms, trace_id"
 
 /* The running spend table and its back-fill (see lgw_spend_delta), shared by both backends. DAY and MONTH
  * are each engine's expression of an event's UTC "YYYY-MM-DD" and "YYYY-MM" from ts_ms; the result is a

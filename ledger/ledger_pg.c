@@ -43,6 +43,9 @@ static const char schema[] =
      * them (not simulated: no simulation existed; TTFT not measured). ttft_ms stays NULL for unstreamed answers. */
     "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS simulated BOOLEAN;"
     "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS ttft_ms BIGINT;"
+    /* The request's trace id (a row leads to its trace); NULL in rows from before it, and for a job that
+     * carried no trace context. */
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS trace_id TEXT;"
     "CREATE INDEX IF NOT EXISTS cost_events_request ON cost_events(request_id);"
     "CREATE INDEX IF NOT EXISTS cost_events_tenant_ts ON cost_events(tenant, ts_ms);"
     /* Decimal only at the edge: analytics read dollars here, the table keeps integer nano-dollars. The view
@@ -76,7 +79,7 @@ static const char insert_sql[] =
     " $10::bigint, $11::bigint, $12::boolean, $13::bigint, $14::integer, $15, $16::boolean,"
     " ($17::boolean OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = $2 AND COALESCE(run_id, event_id) <> $28)),"
     " $18::integer, $19, $20, $21::bigint, $22::integer, $23, $24::boolean, $25::integer, $26::boolean, $27::bigint,"
-    " $28, $29::bigint, NULLIF($30, ''), $31::boolean, NULLIF($32, '')::bigint"
+    " $28, $29::bigint, NULLIF($30, ''), $31::boolean, NULLIF($32, '')::bigint, NULLIF($33, '')"
     " ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -219,14 +222,14 @@ static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
         snprintf(nums[12], 24, "%lld", (long long)ev->ttft_ms);
     else
         nums[12][0] = '\0';
-    const char *params[32] = {
+    const char *params[33] = {
         ev->event_id, ev->request_id, ev->tenant, ev->user, ev->provider, ev->model, lgw_job_kind_name(ev->kind),
         nums[0], nums[1], nums[2], nums[3], ev->cost_known ? "true" : "false", nums[4], nums[5], ev->outcome,
         ev->cache_hit ? "true" : "false", ev->rerun ? "true" : "false", nums[6], ev->strategy, ev->worker, nums[7],
         nums[8], ev->route, ev->final ? "true" : "false", nums[9], ev->cost_estimated ? "true" : "false", nums[10],
-        run_id, nums[11], ev->key_id, ev->simulated ? "true" : "false", nums[12],
+        run_id, nums[11], ev->key_id, ev->simulated ? "true" : "false", nums[12], ev->trace_id,
     };
-    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 32, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 33, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
         PQclear(res);

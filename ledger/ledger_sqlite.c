@@ -32,7 +32,7 @@ static const char schema[] =
 static const char insert_sql[] =
     "INSERT INTO cost_events (" LGW_LEDGER_COLUMNS ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
     " ?13, ?14, ?15, ?16, (?17 OR EXISTS (SELECT 1 FROM cost_events WHERE request_id = ?2"
-    " AND COALESCE(run_id, event_id) <> ?28)), ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, NULLIF(?30, ''), ?31, ?32"
+    " AND COALESCE(run_id, event_id) <> ?28)), ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, NULLIF(?30, ''), ?31, ?32, NULLIF(?33, '')"
     " WHERE true ON CONFLICT (event_id) DO NOTHING";
 
 struct conn {
@@ -65,7 +65,8 @@ static int add_columns(sqlite3 *db, char **err)
                                        "ALTER TABLE cost_events ADD COLUMN saved_nusd INTEGER",
                                        "ALTER TABLE cost_events ADD COLUMN key_id TEXT",
                                        "ALTER TABLE cost_events ADD COLUMN simulated INTEGER",
-                                       "ALTER TABLE cost_events ADD COLUMN ttft_ms INTEGER"};
+                                       "ALTER TABLE cost_events ADD COLUMN ttft_ms INTEGER",
+                                       "ALTER TABLE cost_events ADD COLUMN trace_id TEXT"};
     for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
         if (sqlite3_exec(db, adds[i], NULL, NULL, err) == SQLITE_OK)
             continue;
@@ -170,6 +171,7 @@ static int sqlite_insert(void *c, const struct lgw_cost_event *ev, bool *inserte
         sqlite3_bind_int64(st, 32, ev->ttft_ms);
     else
         sqlite3_bind_null(st, 32);
+    sqlite3_bind_text(st, 33, ev->trace_id, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     sqlite3_reset(st);
     if (r != SQLITE_DONE) {

@@ -15,6 +15,7 @@
 #include "common/cost.h"
 #include "common/model.h"
 #include "common/envelope.h"
+#include "telemetry/span.h"
 
 /* What the provider may bill for a request it was sent (providers do not bill an error answer). */
 enum lgw_prov_bill {
@@ -68,6 +69,9 @@ struct lgw_prov_call {
      * caller's thread before call() returns. The call may be freed from here. */
     void (*done)(struct lgw_prov_call *call);
     void *opaque; /* the caller's */
+    /* The caller's span (a candidate's), under which each HTTP attempt gets a CLIENT span of its own (wire.c);
+     * borrowed until done; NULL: none. */
+    struct lgw_span *span;
     struct lgw_prov_result res;       /* the answer (the caller cleans it up) */
     struct lgw_wire_call *wire;       /* the HTTP call in flight; wire.c's, loop thread only */
     struct lgw_sim_call *sim;         /* a simulated answer on its way; sim.c's, loop thread only */

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "providers/http.h"
 #include "providers/http_loop.h"
+#include "providers/wire_span.h"
 
 /* The call's state. Its lifetime: tasks on the loop (the first attempt, retry timers, pause checks) may
  * still be queued when the call ends; the last of {the call's end, those tasks} frees it. */
@@ -33,6 +34,7 @@ struct lgw_wire_call {
     struct lgw_http_xfer *xfer; /* the attempt's transfer while it runs */
     bool paused;            /* on_data said "not now" (the client's stream is full) */
     bool aborted;           /* lgw_prov_call_abort ran: the client left, as if call->cancelled were up */
+    struct lgw_span *span;  /* the running attempt's CLIENT span (wire_span.h); NULL: none or not recorded */
 };
 
 /* How often a paused stream looks again whether the client's side has room. */
@@ -40,6 +42,7 @@ struct lgw_wire_call {
 
 static void wc_free(struct lgw_wire_call *wc)
 {
+    lgw_span_discard(&wc->span); /* each attempt ends its own; nothing is left here in a normal end */
     curl_slist_free_all(wc->headers);
     free(wc->url);
     free(wc->body);
@@ -287,6 +290,7 @@ static void attempt_done(void *opaque, int hrc)
     struct lgw_prov_result *res = &call->res;
     wc->xfer = NULL;
     attempt_cleanup(wc);
+    lgw_wire_span_end(&wc->span, wc->resp.status, hrc, cancelled(wc));
     bool retry = settle(wc, hrc) && !cancelled(wc);
     res->requests++;
     res->bill = attempt_bill(wc, hrc);
@@ -297,8 +301,9 @@ static void attempt_done(void *opaque, int hrc)
         call_done(wc);
         return;
     }
-    LGW_LOG(LGW_LOG_INFO, "provider", job->id, job->tenant, "attempt %d failed (HTTP %d); retrying in %lld ms",
-            wc->attempt + 1, res->status, (long long)wait);
+    char tp[LGW_TRACEPARENT_SIZE];
+    LGW_LOG_TP(LGW_LOG_INFO, "provider", job->id, job->tenant, lgw_span_log_tp(call->span, job->traceparent, tp),
+               "attempt %d failed (HTTP %d); retrying in %lld ms", wc->attempt + 1, res->status, (long long)wait);
     json_decref(res->body);
     res->body = NULL;
     memset(&res->usage, 0, sizeof(res->usage));
@@ -344,6 +349,7 @@ static void start_attempt(void *opaque)
         .opaque = wc,
     };
     wc->paused = false;
+    wc->span = lgw_wire_span_begin(call->span, wc->url, wc->attempt);
     int rc;
     wc->xfer = lgw_http_loop_start(call->loop, &wc->req, &wc->resp, attempt_done, wc, &rc);
     if (!wc->xfer)

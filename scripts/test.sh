@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine:
-#   1. installs the Debian packages, the pinned Python test packages and the Kafka broker jars;
+#   1. installs the Debian packages, the pinned Python test packages, the Kafka broker jars and Jaeger (built
+#      once from the Go module proxy, then cached: scripts/jaeger.sh);
 #   2. builds llmgw three times: build/ (RelWithDebInfo), build-asan/ (AddressSanitizer + UBSan) and
 #      build-tsan/ (ThreadSanitizer), and proves the build's layer check fails a copy of the tree with a
 #      wrong-way include planted in it;
 #   3. runs the C unit tests in all three builds (any sanitizer report fails them);
-#   4. starts a real Kafka broker, PostgreSQL and Redis on free loopback ports in a temp directory;
+#   4. starts a real Kafka broker, PostgreSQL, Redis and Jaeger on free loopback ports in a temp directory;
 #   5. runs the end-to-end tests (pytest, tests/e2e) against them, and the request-path ones again on each
 #      sanitizer build;
 #   6. runs the dashboard's tests in a real browser (tests/browser, Debian's chromium); stops everything on exit.
@@ -66,6 +67,7 @@ fi
 # The official openai npm package, pinned by tests/e2e/node/package-lock.json, for the Node.js client test.
 (cd tests/e2e/node && npm ci --no-audit --no-fund --silent)
 bash scripts/kafka.sh fetch
+bash scripts/jaeger.sh fetch
 
 step "build"
 bash scripts/build.sh build
@@ -154,6 +156,7 @@ cleanup() { # called by on_exit
   bash scripts/kafka.sh stop "$work/kafka" >/dev/null 2>&1
   bash scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1
   bash scripts/redis.sh stop "$work/redis" >/dev/null 2>&1
+  bash scripts/jaeger.sh stop "$work/jaeger" >/dev/null 2>&1
   rm -rf "$work"
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -164,9 +167,17 @@ done
 LLMGW_TEST_KAFKA=$(bash scripts/kafka.sh start "$work/kafka" "$kport")
 LLMGW_TEST_PG_URL=$(bash scripts/postgres.sh start "$work/pg" "$(free_port)")
 LLMGW_TEST_REDIS=$(bash scripts/redis.sh start "$work/redis" "$(free_port)")
-export LLMGW_TEST_KAFKA LLMGW_TEST_PG_URL LLMGW_TEST_REDIS
+jport=$(free_port)
+while [ "$(python3 -c "import socket; s=socket.socket(); print(s.connect_ex(('127.0.0.1',$jport+1)))")" = 0 ]; do
+  jport=$(free_port) # the query API's gRPC side listens on the next port up
+done
+bash scripts/jaeger.sh start "$work/jaeger" "$(free_port)" "$jport"
+# The OTLP/HTTP receiver (the base URL OTEL_EXPORTER_OTLP_ENDPOINT takes) and the query API (tests/e2e/test_tracing.py).
+LLMGW_TEST_JAEGER_OTLP="http://127.0.0.1:$(cat "$work/jaeger/otlp.port")"
+LLMGW_TEST_JAEGER_QUERY="http://127.0.0.1:$jport"
+export LLMGW_TEST_KAFKA LLMGW_TEST_PG_URL LLMGW_TEST_REDIS LLMGW_TEST_JAEGER_OTLP LLMGW_TEST_JAEGER_QUERY
 export LLMGW_BIN="$root/build/llmgw" LLMGW_BIN_ASAN="$root/build-asan/llmgw"
-echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS"
+echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS, jaeger $LLMGW_TEST_JAEGER_QUERY"
 
 step "unit tests that need PostgreSQL"
 run_stage unit-pg bash -c 'cd build && ctest --output-on-failure -R ledger_db --output-junit "$1"' _ "$reports/unit-pg.xml"
@@ -183,7 +194,8 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cli.py tests/e2e/test_cache.py tests/e2e/test_limits.py \
-  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py
+  tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
+  tests/e2e/test_tracing.py
 
 step "end-to-end tests on the ThreadSanitizer build"
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
@@ -202,7 +214,8 @@ run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m 
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
-  tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py
+  tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
+  tests/e2e/test_tracing.py
 
 step "browser tests"
 # The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "workers/spans.h"
 
 const char *lgw_dispatch_served_as(const struct lgw_config *cfg, const struct lgw_model_info *m)
 {
@@ -112,6 +113,7 @@ static void call_done(struct lgw_prov_call *call)
     lgw_prov_result_cleanup(&d->res);
     d->res = call->res; /* moved: the call's result is d's now */
     memset(&call->res, 0, sizeof(call->res));
+    lgw_wspans_candidate_end(&d->cand_span, &d->res, d->finish_reason);
     add_route(d, m, d->res.status);
     /* Requests the wire layer sent and retried after no answer came: billed, and never the final answer. */
     int first_request = d->requests + 1;
@@ -134,9 +136,10 @@ static void call_done(struct lgw_prov_call *call)
         end(d);
         return;
     }
+    char tp[LGW_TRACEPARENT_SIZE];
     if (d->next < d->plan->n)
-        LGW_LOG(LGW_LOG_INFO, "route", job->id, job->tenant, "%s/%s answered %d; trying the next candidate",
-                m->provider, m->id, d->res.status);
+        LGW_LOG_TP(LGW_LOG_INFO, "route", job->id, job->tenant, lgw_span_log_tp(d->span, job->traceparent, tp),
+                   "%s/%s answered %d; trying the next candidate", m->provider, m->id, d->res.status);
     next_candidate(d);
 }
 
@@ -159,9 +162,11 @@ static void next_candidate(struct lgw_dispatch *d)
         }
         /* The adapter that serves m here: its own, or the simulated one (the registry decides, as routing did). */
         const struct lgw_provider *prov = lgw_provider_serving(d->cfg, m->provider);
+        d->cand_span = lgw_wspans_candidate(d->span, d->job, m);
+        d->finish_reason[0] = '\0';
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
-                                         .opaque = d};
+                                         .opaque = d, .span = d->cand_span};
         d->current = m;
         if (d->stream) {
             d->stream->first_emit_us = 0;

@@ -13,6 +13,7 @@
 
 #include "providers/provider.h"
 #include "routing/router.h"
+#include "telemetry/span.h"
 
 /* A provider request of the dispatch that the provider bills although its answer is not the final one: it
  * was sent and never answered (a timed-out attempt the wire layer retried), or its call failed over after
@@ -42,6 +43,8 @@ struct lgw_dispatch {
     struct lgw_http_loop *loop;
     void (*done)(struct lgw_dispatch *d); /* exactly once, when the outputs are final */
     void *opaque;                         /* the caller's */
+    struct lgw_span *span;                /* the routing span each candidate's span hangs from; NULL: none */
+    char finish_reason[32];               /* a stream's last finish_reason, set by the caller's sink */
     /* out; current and route are also read by the stream sink while a call runs (same thread) */
     struct lgw_prov_result res;           /* the answer: the last call's result (cleanup after use) */
     const struct lgw_model_info *current; /* the model being called, then the one that answered; NULL: none */
@@ -61,6 +64,7 @@ struct lgw_dispatch {
     bool finished; /* done ran */
     int64_t start_us;
     struct lgw_prov_call call;
+    struct lgw_span *cand_span; /* the current candidate's span (GenAI): from its call to its end */
 };
 
 /* The name the provider of m is served as here (providers/provider.h, lgw_provider_served_as: "openai",

@@ -19,6 +19,7 @@
 #include "providers/provider.h"
 #include "workers/billing.h"
 #include "workers/dispatch.h"
+#include "workers/spans.h"
 
 /* The stream sink: a streamed job's chunks go out as non-final replies, in order, as the provider yields
  * them (see stream_emit). */
@@ -70,6 +71,13 @@ struct job_run {
     struct lgw_buf *capture;
     bool capture_full;
     int64_t saved_nusd; /* a hit: what its answer cost when a provider made it */
+    int64_t total_nusd; /* what the client is told it cost (every event of the run) */
+    /* The run's spans (workers/spans.h), owned by the run: the job's CONSUMER span (taken from the ticket),
+     * the routing span (plan to answer; the candidates' spans hang from it), and the reply's PRODUCER span
+     * (the first chunk, or the final reply, to the final reply: one per stream). NULL: not recorded. */
+    struct lgw_span *span, *route_span, *reply_span;
+    bool reply_sending; /* the reply's span was started (or tracing is off) and reply_tp set */
+    int reply_msgs;     /* records of the reply: its chunks, then the final one */
 };
 
 static void run_ref(struct job_run *run)
@@ -83,6 +91,9 @@ static void run_unref(struct job_run *run)
         return;
     struct lgw_pipeline *p = run->p;
     lgw_prov_result_cleanup(&run->d.res);
+    lgw_span_discard(&run->route_span); /* each is ended by its stage; a run cut short still frees them */
+    lgw_span_discard(&run->reply_span);
+    lgw_span_discard(&run->span);
     if (run->capture) {
         lgw_buf_cleanup(run->capture);
         free(run->capture);
@@ -132,13 +143,35 @@ static void capture(struct job_run *run, const json_t *chunk)
         run->capture_full = true;
 }
 
+/* The reply's PRODUCER span, started with its first record (a stream's first chunk, or the final reply):
+ * the records carry its context (t->reply_tp). */
+static void reply_span_start(struct job_run *run)
+{
+    if (run->reply_sending)
+        return;
+    run->reply_sending = true;
+    run->reply_span = lgw_wspans_send(run->p->tracer, run->t, run->job->reply_topic, run->job->reply_partition,
+                                      run->t->reply_tp);
+}
+
+/* The last finish_reason a stream's chunks gave, for the candidate's span (gen_ai.response.finish_reasons). */
+static void note_finish_reason(struct lgw_dispatch *d, json_t *chunk)
+{
+    json_t *fr = json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "finish_reason");
+    if (json_is_string(fr))
+        lgw_strlcpy(d->finish_reason, json_string_value(fr), sizeof(d->finish_reason));
+}
+
 static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
 {
     struct stream_ctx *ctx = (struct stream_ctx *)stream;
-    const struct job_run *run = ctx->run;
-    const struct lgw_dispatch *d = &run->d;
+    struct job_run *run = ctx->run;
+    struct lgw_dispatch *d = &run->d;
     if (atomic_load(&ctx->cancelled))
         return LGW_ERR(UNAVAILABLE);
+    reply_span_start(run);
+    run->reply_msgs++;
+    note_finish_reason(d, chunk);
     struct lgw_reply part;
     memset(&part, 0, sizeof(part));
     lgw_strlcpy(part.id, run->job->id, sizeof(part.id));
@@ -186,6 +219,29 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
 
 /* ---- the stages, in the order of the table below */
 
+/* The routing span learns the plan: strategy and candidates (provider/model, in order), or why there is none. */
+static void route_span_plan(struct job_run *run, int rc)
+{
+    struct lgw_span *span = run->route_span;
+    if (!span)
+        return;
+    lgw_span_set_str(span, "llmgw.strategy", run->strategy);
+    lgw_span_set_str(span, "gen_ai.request.model", run->model_name);
+    if (rc) {
+        lgw_span_set_str(span, "error.type", lgw_err_name(rc));
+        lgw_span_set_status(span, LGW_SPAN_ERROR, "no route");
+        return;
+    }
+    char names[LGW_ROUTE_MAX][2 * LGW_NAME_MAX + 2]; /* a plan is short: LGW_ROUTE_MAX candidates */
+    const char *list[LGW_ROUTE_MAX];
+    size_t n = run->plan.n < LGW_ROUTE_MAX ? run->plan.n : LGW_ROUTE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s/%s", run->plan.chain[i]->provider, run->plan.chain[i]->id);
+        list[i] = names[i];
+    }
+    lgw_span_set_strs(span, "llmgw.candidates", list, n);
+}
+
 /* The route: the job's strategy (the request's, else the configured default) and its plan of candidates.
  * A job that cannot be routed is answered here with the client's error. */
 static bool stage_plan(struct job_run *run)
@@ -197,6 +253,7 @@ static bool stage_plan(struct job_run *run)
     int rc;
     const char *name = job->strategy[0] && strcmp(job->strategy, "default") != 0 ? job->strategy
                                                                                  : run->p->cfg->route_strategy;
+    run->route_span = lgw_span_child(run->span, "route", LGW_SPAN_INTERNAL);
     if (lgw_strategy_parse(name, &strategy)) {
         snprintf(why, sizeof(why), "Unknown routing strategy '%.31s': use cost, latency, capability or round-robin.",
                  name);
@@ -209,6 +266,7 @@ static bool stage_plan(struct job_run *run)
                              sizeof(why));
     }
     lgw_strlcpy(run->strategy, lgw_strategy_name(run->plan.strategy), sizeof(run->strategy));
+    route_span_plan(run, rc);
     if (rc) {
         lgw_prov_result_error(res, rc, why);
         lgw_strlcpy(res->model, run->model_name, sizeof(res->model));
@@ -385,7 +443,8 @@ static void dispatched(struct lgw_dispatch *d)
     if (d->attempts > 1)
         lgw_metrics_add(p->m, "llmgw_route_fallbacks_total", NULL, d->attempts - 1);
     if (run->plan.last_resort)
-        LGW_LOG(LGW_LOG_DEBUG, "worker", job->id, job->tenant, "no provider keys: echo serves %s", run->model_name);
+        LGW_LOG_TP(LGW_LOG_DEBUG, "worker", job->id, job->tenant, job->traceparent, "no provider keys: echo serves %s",
+                   run->model_name);
     run->answered = true;
     run_stages(run);
     run_unref(run); /* the reference the stages kept across the wait */
@@ -414,6 +473,7 @@ static void dispatch_on_loop(void *opaque)
     d->plan = &run->plan;
     d->job = job;
     d->loop = run->loop;
+    d->span = run->route_span; /* each candidate's span hangs from the routing span */
     d->done = dispatched;
     d->opaque = run;
     run->dispatching = true;
@@ -443,7 +503,7 @@ static struct lgw_cost_event *event(struct job_run *run)
     if (run->ev)
         return run->ev;
     struct lgw_cost_event *ev = run->ev = lgw_malloc(sizeof(*ev));
-    lgw_results_cost_init(run->p->results, run->job, ev);
+    lgw_results_cost_init(run->t, ev);
     lgw_strlcpy(ev->event_id, run->event_id, sizeof(ev->event_id));
     lgw_strlcpy(ev->strategy, run->strategy, sizeof(ev->strategy));
     ev->ts_ms = run->ts_ms;
@@ -458,19 +518,28 @@ static struct lgw_cost_event *event(struct job_run *run)
 static void price_unknown(struct job_run *run, const struct lgw_model_info *info)
 {
     lgw_metrics_add(run->p->m, "llmgw_cost_unknown_total", NULL, 1);
-    LGW_LOG(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant,
-            "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
+    LGW_LOG_TP(LGW_LOG_WARN, "worker", run->job->id, run->job->tenant, run->job->traceparent,
+               "no price for model %s/%s: cost recorded as unknown", info->provider, info->id);
 }
 
 /* What the execution spent, at the catalog's prices: the final answer's usage (the provider's count, or an
  * estimate when it was sent and never reported one: workers/billing.h) at the price of the model that
  * answered, and an event of its own for each other billed provider request, so a fallback never hides the
  * spend of a call that failed after the provider took it. */
+static const char *cache_name(const struct job_run *run)
+{
+    return run->cache_state == RUN_CACHE_HIT ? "hit" : run->cache_state == RUN_CACHE_MISS ? "miss" : "bypass";
+}
+
 static bool stage_price(struct job_run *run)
 {
     const struct lgw_model_info *info = run->info;
     const struct lgw_dispatch *d = &run->d;
     struct lgw_cost_event *ev = event(run);
+    /* The route is over (answered by a provider, the cache, or an error): its span ends here. */
+    lgw_span_set_str(run->route_span, "llmgw.cache", cache_name(run));
+    lgw_span_set_int(run->route_span, "llmgw.attempts", d->attempts);
+    lgw_span_end(&run->route_span);
     if (run->cache_state == RUN_CACHE_HIT) {
         /* No provider spend; the saving is the stored answer's usage at the serving model's price today. */
         struct lgw_cost_event *saved = lgw_calloc(1, sizeof(*saved));
@@ -495,7 +564,7 @@ static bool stage_price(struct job_run *run)
     run->nspend = d->nspend;
     for (int i = 0; i < d->nspend; i++) {
         struct lgw_cost_event *s = &run->spend[i];
-        lgw_results_cost_init(run->p->results, run->job, s);
+        lgw_results_cost_init(run->t, s);
         lgw_strlcpy(s->strategy, run->strategy, sizeof(s->strategy));
         s->ts_ms = run->ts_ms;
         lgw_billing_spend_event(&d->spend[i], run->job, run->event_id, s);
@@ -559,6 +628,7 @@ static bool stage_outcome(struct job_run *run)
     reply->body = res->body; /* borrowed: the result keeps it until the run ends */
     reply->usage = res->usage;
     reply->cost_nusd = total;
+    run->total_nusd = total;
     reply->cost_known = known;
     reply->cost_estimated = estimated;
     reply->latency_ms = latency_ms;
@@ -583,10 +653,40 @@ static bool stage_outcome(struct job_run *run)
  * accounts for the job). */
 static bool stage_reply(struct job_run *run)
 {
-    lgw_results_reply(run->t, run->reply);
+    reply_span_start(run); /* an answer that was not streamed: its one record */
+    run->reply_msgs++;
+    if (lgw_results_reply(run->t, run->reply)) {
+        lgw_span_set_str(run->reply_span, "error.type", "produce_failed");
+        lgw_span_set_status(run->reply_span, LGW_SPAN_ERROR, "the final reply could not be queued");
+    }
+    lgw_span_set_int(run->reply_span, "messaging.batch.message_count", run->reply_msgs);
+    lgw_span_end(&run->reply_span);
     free(run->reply);
     run->reply = NULL;
     return true;
+}
+
+/* The job's CONSUMER span ends with the run: what it came to (llmgw's own attributes) and whether it failed. */
+static void end_job_span(struct job_run *run)
+{
+    struct lgw_span *span = run->span;
+    if (!span)
+        return;
+    const struct lgw_cost_event *ev = run->ev;
+    lgw_span_set_str(span, "llmgw.strategy", run->strategy);
+    lgw_span_set_str(span, "llmgw.cache", cache_name(run));
+    lgw_span_set_int(span, "llmgw.attempts", run->d.attempts);
+    if (ev->cost_known)
+        lgw_span_set_double(span, "llmgw.cost_usd", (double)run->total_nusd / 1e9);
+    lgw_span_set_str(span, "llmgw.outcome", ev->outcome);
+    lgw_span_set_int(span, "llmgw.status", ev->status);
+    if (ev->status >= 500) { /* the gateway failed the client; a 4xx is the client's error, as for a server */
+        char st[16];
+        snprintf(st, sizeof(st), "%d", ev->status);
+        lgw_span_set_str(span, "error.type", st);
+        lgw_span_set_status(span, LGW_SPAN_ERROR, NULL);
+    }
+    lgw_span_end(&run->span);
 }
 
 /* The job's cost event: always the last stage, since it hands the ticket to the delivery reports, which
@@ -600,11 +700,16 @@ static bool stage_cost(struct job_run *run)
     lgw_metrics_add(run->p->m, "llmgw_jobs_total", labels, 1);
     /* Read before the ticket goes: a delivery report may free it as soon as the cost event is queued. */
     lgw_metrics_observe(run->p->m, "llmgw_job_duration_seconds", NULL, (double)(lgw_mono_us() - t->received_us) / 1e6);
+    /* The cost events' PRODUCER span; its context goes on every cost event of the run (t->cost_tp). */
+    struct lgw_span *span = lgw_wspans_send(run->p->tracer, t, lgw_results_topic_cost(run->p->results), -1, t->cost_tp);
+    lgw_span_set_int(span, "messaging.batch.message_count", run->nspend + 1);
     run->t = NULL;
     run->job = NULL;
     for (int i = 0; i < run->nspend; i++)
         lgw_results_cost_more(t, &run->spend[i]); /* before the final one, which lets the ticket go */
     lgw_results_cost(t, run->ev);
+    lgw_span_end(&span);
+    end_job_span(run);
     return true;
 }
 
@@ -646,6 +751,8 @@ void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t)
     run->p = p;
     run->t = t;
     run->job = &t->job;
+    run->span = t->span; /* the run owns the job's span from here */
+    t->span = NULL;
     run->loop = p->loops[atomic_fetch_add(&p->next_loop, 1) % p->nloops];
     lgw_uuid4(run->event_id);
     lgw_strlcpy(run->strategy, t->job.strategy, sizeof(run->strategy));

@@ -23,6 +23,7 @@
 struct lgw_pipeline {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_tracer *tracer; /* NULL: tracing off */
     struct lgw_catalog_holder *catalog;
     struct lgw_router *router;
     struct lgw_cancels *cancels; /* NULL: the cancel consumer did not start; streams run to their end */

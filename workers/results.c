@@ -32,6 +32,7 @@ struct lgw_results {
 
 static void ticket_free(struct lgw_ticket *t)
 {
+    lgw_span_discard(&t->span); /* a job run takes it; only a ticket dropped unrun still has it */
     lgw_job_cleanup(&t->job);
     free(t);
 }
@@ -85,7 +86,7 @@ static bool produce_cost(struct lgw_results *r, const struct lgw_ticket *t, cons
                                 .key = t->job.id,
                                 .value = ev->ptr,
                                 .len = ev->len,
-                                .traceparent = t->traceparent,
+                                .traceparent = t->cost_tp[0] ? t->cost_tp : t->traceparent,
                                 .opaque = d};
     while (produce(r, r->cost_producer, &msg)) {
         if (atomic_load(&r->stop))
@@ -108,8 +109,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         atomic_fetch_sub(&t->unacked_chunks, 1);
     if (msg->err) {
         lgw_metrics_add(r->m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 1);
-        LGW_LOG(LGW_LOG_WARN, "worker", t->job.id, NULL, "delivery to %s failed: %s", rd_kafka_topic_name(msg->rkt),
-                rd_kafka_err2str(msg->err));
+        LGW_LOG_TP(LGW_LOG_WARN, "worker", t->job.id, NULL, t->traceparent, "delivery to %s failed: %s",
+                   rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
         if ((d->role == LGW_MSG_COST || d->role == LGW_MSG_DLQ) && !atomic_load(&r->stop)) {
             /* Never drop spend or a dead letter: queue it again with the same bytes and trace context. */
             struct lgw_kafka_msg again = {.topic = rd_kafka_topic_name(msg->rkt),
@@ -117,7 +118,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
                                           .key = d->role == LGW_MSG_DLQ ? "dlq" : t->job.id,
                                           .value = msg->payload,
                                           .len = msg->len,
-                                          .traceparent = t->traceparent,
+                                          .traceparent = d->role == LGW_MSG_COST && t->cost_tp[0] ? t->cost_tp
+                                                                                                  : t->traceparent,
                                           .opaque = d};
             if (produce(r, rk, &again) == 0)
                 return;
@@ -206,6 +208,11 @@ void lgw_results_free(struct lgw_results *r)
     free(r);
 }
 
+const char *lgw_results_topic_cost(const struct lgw_results *r)
+{
+    return r->topic_cost;
+}
+
 rd_kafka_t *lgw_results_producer(const struct lgw_results *r)
 {
     return r->producer;
@@ -232,9 +239,12 @@ void lgw_results_ticket_drop(struct lgw_ticket *t)
     ticket_free(t);
 }
 
-void lgw_results_cost_init(const struct lgw_results *r, const struct lgw_job *job, struct lgw_cost_event *ev)
+void lgw_results_cost_init(const struct lgw_ticket *t, struct lgw_cost_event *ev)
 {
+    const struct lgw_results *r = t->results;
+    const struct lgw_job *job = &t->job;
     memset(ev, 0, sizeof(*ev));
+    lgw_trace_id_of(t->traceparent, ev->trace_id); /* the request's trace, which every record of it shares */
     lgw_uuid4(ev->event_id);
     lgw_strlcpy(ev->request_id, job->id, sizeof(ev->request_id));
     lgw_strlcpy(ev->tenant, job->tenant, sizeof(ev->tenant));
@@ -262,7 +272,7 @@ static int produce_reply(struct lgw_ticket *t, const struct lgw_reply *reply, st
                                     .key = t->job.id,
                                     .value = buf.ptr,
                                     .len = buf.len,
-                                    .traceparent = t->traceparent,
+                                    .traceparent = t->reply_tp[0] ? t->reply_tp : t->traceparent,
                                     .opaque = d};
         rc = produce(r, r->producer, &msg);
     }
@@ -327,7 +337,7 @@ void lgw_results_expired(struct lgw_ticket *t)
 {
     struct lgw_results *r = t->results;
     struct lgw_cost_event ev;
-    lgw_results_cost_init(r, &t->job, &ev);
+    lgw_results_cost_init(t, &ev);
     json_t *model = json_object_get(t->job.body, "model");
     lgw_strlcpy(ev.model, json_is_string(model) ? json_string_value(model) : "", sizeof(ev.model));
     ev.status = lgw_err_status(LGW_ERR(EXPIRED));
@@ -336,7 +346,7 @@ void lgw_results_expired(struct lgw_ticket *t)
                     t->job.kind == LGW_JOB_CHAT ? "kind=\"chat\",outcome=\"expired\""
                                                 : "kind=\"embeddings\",outcome=\"expired\"",
                     1);
-    LGW_LOG(LGW_LOG_INFO, "worker", t->job.id, t->job.tenant, "deadline passed %lld ms ago; dropped",
+    LGW_LOG_TP(LGW_LOG_INFO, "worker", t->job.id, t->job.tenant, t->traceparent, "deadline passed %lld ms ago; dropped",
             (long long)(lgw_wall_ms() - t->job.deadline_ms));
     lgw_results_cost(t, &ev);
 }

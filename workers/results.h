@@ -16,6 +16,7 @@
 #include "common/envelope.h"
 #include "common/metrics.h"
 #include "common/trace.h"
+#include "telemetry/span.h"
 #include "workers/offsets.h"
 
 struct lgw_results;
@@ -40,6 +41,13 @@ struct lgw_ticket {
     struct lgw_job job; /* filled by the consumer thread (lgw_job_decode); cleaned up with the ticket */
     int64_t received_us;                     /* monotonic, when consumed */
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the job record's header, "" when it had none */
+    /* The job's trace (workers/spans.h): its CONSUMER span (NULL when not recorded; owned by whoever holds the
+     * ticket until a job run takes it), that span's context, and what the job's later records carry: reply_tp
+     * on its reply and stream chunks, cost_tp on its cost events ("" for either: traceparent). Set by the
+     * holder before the produce that carries it. */
+    struct lgw_span *span;
+    struct lgw_span_ctx span_ctx;
+    char reply_tp[LGW_TRACEPARENT_SIZE], cost_tp[LGW_TRACEPARENT_SIZE];
     /* ---- results.c's delivery accounting */
     struct lgw_results *results;
     atomic_int pending; /* messages not yet acknowledged, plus one while the holder has not let go */
@@ -64,6 +72,8 @@ void lgw_results_stop(struct lgw_results *r);
  * then destroys the producers. Call after lgw_results_stop, before the consumer is destroyed (the reports
  * touch its offset store). NULL is a no-op. */
 void lgw_results_free(struct lgw_results *r);
+/* The cost topic's name (for spans), owned by r. */
+const char *lgw_results_topic_cost(const struct lgw_results *r);
 /* The linger-0 reply producer, borrowed: for admin requests and the health probe. */
 rd_kafka_t *lgw_results_producer(const struct lgw_results *r);
 
@@ -75,9 +85,9 @@ struct lgw_ticket *lgw_results_ticket_new(struct lgw_results *r, const rd_kafka_
  * the job). Takes t. */
 void lgw_results_ticket_drop(struct lgw_ticket *t);
 
-/* A cost event for job run by this worker: a new event_id, the job's identity, cost known until shown
- * otherwise, now as ts_ms. Any thread. */
-void lgw_results_cost_init(const struct lgw_results *r, const struct lgw_job *job, struct lgw_cost_event *ev);
+/* A cost event for t's job run by this worker: a new event_id, the job's identity and trace id, cost known
+ * until shown otherwise, now as ts_ms. Does not take t. The thread holding t. */
+void lgw_results_cost_init(const struct lgw_ticket *t, struct lgw_cost_event *ev);
 /* Produces one non-final stream chunk of t's job to its reply topic. Counted until Kafka acknowledges it
  * (lgw_results_unacked_chunks), so a stream that outruns Kafka can be held back; a chunk that is not
  * delivered does not hold back the job's offset (the final reply and cost event decide). Does not take t;

@@ -28,11 +28,14 @@
 #include "workers/pool.h"
 #include "workers/results.h"
 #include "workers/status.h"
+#include "workers/spans.h"
 
 struct lgw_worker {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_tracer *tracer; /* NULL: tracing off; borrowed */
     char id[LGW_NAME_MAX];
+    char group[128]; /* the consumer group */
     char topic_embeddings[LGW_TOPIC_MAX];
     rd_kafka_t *consumer; /* destroyed last: delivery reports store offsets in it until the producers go */
     struct lgw_offsets *offsets;
@@ -108,18 +111,24 @@ static void drop_job(void *item)
 static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const atomic_bool *stop)
 {
     struct lgw_ticket *t = lgw_results_ticket_new(w->results, msg);
+    lgw_wspans_consume(w->tracer, t, msg, w->group);
     char why[256];
     if (lgw_job_decode(msg->payload, msg->len, &t->job, why, sizeof(why))) {
+        lgw_wspans_not_run(t, "dead_letter");
         lgw_results_dead_letter(t, msg, why);
         return;
     }
+    lgw_strlcpy(t->job.traceparent, t->traceparent, sizeof(t->job.traceparent)); /* for its logs */
+    lgw_wspans_job(t);
     bool kind_ok = strcmp(t->topic, w->topic_embeddings) == 0 ? t->job.kind == LGW_JOB_EMBEDDINGS
                                                                 : t->job.kind == LGW_JOB_CHAT;
     if (!kind_ok) {
+        lgw_wspans_not_run(t, "dead_letter");
         lgw_results_dead_letter(t, msg, "job kind does not match its topic");
         return;
     }
     if (lgw_wall_ms() > t->job.deadline_ms) {
+        lgw_wspans_not_run(t, "expired");
         lgw_results_expired(t);
         return;
     }
@@ -226,12 +235,13 @@ static int subscribe(struct lgw_worker *w)
     return LGW_OK;
 }
 
-int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_worker **out)
+int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_worker **out)
 {
     int rc;
     struct lgw_worker *w = lgw_calloc(1, sizeof(*w));
     w->cfg = cfg;
     w->m = m;
+    w->tracer = tr;
     *out = NULL;
     declare_metrics(m);
     if (cfg->worker_id[0])
@@ -255,10 +265,10 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     lgw_topic_name(cfg, LGW_TOPIC_JOBS_EMBEDDINGS, NULL, w->topic_embeddings, sizeof(w->topic_embeddings));
     w->offsets = lgw_offsets_new();
 
-    char client_id[LGW_NAME_MAX + 16], group[128];
+    char client_id[LGW_NAME_MAX + 16];
     snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
-    snprintf(group, sizeof(group), "%s-workers", cfg->topic_prefix);
-    if ((rc = lgw_kafka_consumer_new(cfg, client_id, group, true, rebalance_cb, w, &w->consumer)) ||
+    snprintf(w->group, sizeof(w->group), "%s-workers", cfg->topic_prefix);
+    if ((rc = lgw_kafka_consumer_new(cfg, client_id, w->group, true, rebalance_cb, w, &w->consumer)) ||
         (rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
         (rc = lgw_topics_ensure(lgw_results_producer(w->results), cfg, LGW_ROLE_WORKER, NULL, 10000)) ||
         (rc = subscribe(w)))
@@ -292,6 +302,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
                              cfg->topic_prefix, m);
     w->pipeline = (struct lgw_pipeline){.cfg = cfg,
                                         .m = m,
+                                        .tracer = tr,
                                         .catalog = w->catalog,
                                         .router = w->router,
                                         .cancels = w->cancels,
@@ -305,7 +316,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
         (rc = lgw_pool_new((size_t)cfg->worker_plan_threads, (size_t)cfg->worker_concurrency, run_job, w, &w->pool)))
         goto fail;
     lgw_metrics_gauge_set(m, "llmgw_worker_paused", NULL, 0);
-    LGW_INFO("worker", "worker %s started: group %s", w->id, group);
+    LGW_INFO("worker", "worker %s started: group %s", w->id, w->group);
     *out = w;
     return LGW_OK;
 fail:

@@ -14,10 +14,11 @@
 #include "common/metrics.h"
 
 struct lgw_worker;
+struct lgw_tracer;
 
-/* Creates the clients, ensures the topics exist, starts the job threads and subscribes.
- * cfg and m must outlive the worker; *out is owned by the caller (lgw_worker_free). */
-int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_worker **out);
+/* Creates the clients, ensures the topics exist, starts the job threads and subscribes. tr (NULL: tracing
+ * off) records each job's spans. cfg, m and tr must outlive the worker; *out is owned by the caller (lgw_worker_free). */
+int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_worker **out);
 /* Consumes until *stop is true, then drains: stops taking jobs, lets in-flight jobs finish (bounded by
  * shutdown_grace_ms), commits offsets and leaves the group. Call from one thread. */
 int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop);

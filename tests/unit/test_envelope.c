@@ -226,11 +226,39 @@ static void test_cost_event_roundtrip(void **state)
                            "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":5,\"status\":200,\"outcome\":\"ok\","
                            "\"ts_ms\":1,\"ttft_ms\":-3}";
     assert_int_equal(lgw_cost_event_decode(bad_ttft, strlen(bad_ttft), &back, why, sizeof(why)), LGW_ERR(INVALID));
+    /* The trace id: absent when the job had no trace context, carried when it had one. */
+    assert_string_equal(back.trace_id, "");
+    assert_null(strstr(buf.ptr, "trace_id"));
+    lgw_strlcpy(ev.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", sizeof(ev.trace_id));
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_cost_event_encode(&ev, &buf), 0);
+    assert_int_equal(lgw_cost_event_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_string_equal(back.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     const char *bad = "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
                       "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":-5,\"status\":200,\"outcome\":\"ok\","
                       "\"ts_ms\":1}";
     assert_int_equal(lgw_cost_event_decode(bad, strlen(bad), &back, why, sizeof(why)), LGW_ERR(INVALID));
     lgw_buf_cleanup(&buf);
+}
+
+/* A malformed trace id never costs the event: the spend is recorded, the link to the trace is not. */
+static void test_cost_event_bad_trace_id_ignored(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"\"4BF92F3577B34DA6A3CE929D0E0E4736\"", "\"00000000000000000000000000000000\"",
+                                      "\"4bf92f\"", "17", "null"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        char text[512], why[256];
+        snprintf(text, sizeof(text),
+                 "{\"v\":1,\"event_id\":\"e\",\"request_id\":\"r\",\"tenant\":\"t\",\"kind\":\"chat\","
+                 "\"input_tokens\":1,\"output_tokens\":1,\"cost_nusd\":5,\"cost_known\":true,\"status\":200,"
+                 "\"outcome\":\"ok\",\"ts_ms\":1,\"trace_id\":%s}",
+                 ids[i]);
+        struct lgw_cost_event ev;
+        assert_int_equal(lgw_cost_event_decode(text, strlen(text), &ev, why, sizeof(why)), 0);
+        assert_string_equal(ev.trace_id, "");
+        assert_int_equal(ev.cost_nusd, 5);
+    }
 }
 
 static void test_cancel_roundtrip(void **state)
@@ -464,6 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_roundtrip),       cmocka_unit_test(test_job_rejects),
         cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_cost_event_roundtrip),
+        cmocka_unit_test(test_cost_event_bad_trace_id_ignored),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_cancel_roundtrip),
         cmocka_unit_test(test_cancel_rejects_missing_id),

@@ -506,6 +506,54 @@ static void test_upgrade_adds_simulated_and_ttft(void **state)
     lgw_test_db_drop_schema(fx);
 }
 
+/* A ledger from before trace_id (every column up to ttft_ms) gains it: its rows keep NULL there (no trace was
+ * recorded), an event with a trace id stores it, and one without (a job that carried no trace context)
+ * stores NULL, never "". This step is its own: other columns may be added beside it, each with its own test. */
+static void test_upgrade_adds_trace_id(void **state)
+{
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    char old_req[40], old_ev[40], traced[40], untraced[40], sql[2048];
+    lgw_uuid4(old_req);
+    lgw_uuid4(old_ev);
+    lgw_uuid4(traced);
+    lgw_uuid4(untraced);
+    lgw_test_db_own_schema(fx, "tid_", old_req);
+    const char *before = fx->be == LGW_TEST_PG ? before_saved_pg : before_saved_sqlite;
+    bool pg = fx->be == LGW_TEST_PG;
+    /* the schema just before trace_id: every column up to ttft_ms */
+    snprintf(sql, sizeof(sql), "%.*s, saved_nusd %s, key_id TEXT, simulated %s, ttft_ms %s);",
+             (int)(strlen(before) - 2), before, pg ? "BIGINT" : "INTEGER", pg ? "BOOLEAN" : "INTEGER",
+             pg ? "BIGINT" : "INTEGER");
+    lgw_test_db_exec(fx, sql);
+    insert_old_row(fx, 2, old_ev, old_req);
+
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* migrates */
+    struct lgw_cost_event ev[2];
+    event(&ev[0], traced, old_req);
+    lgw_strlcpy(ev[0].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", sizeof(ev[0].trace_id));
+    event(&ev[1], untraced, old_req);
+    assert_int_equal(write_events(db, ev, 2), 2);
+    lgw_ledger_db_close(db);
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0); /* and opens again over the migrated table */
+    lgw_ledger_db_close(db);
+
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1 AND trace_id IS NULL"
+                                           " AND cost_nusd = 4500",
+                                           old_ev),
+                     1);
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(*) FROM cost_events WHERE event_id = $1"
+                                           " AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736'",
+                                           traced),
+                     1);
+    assert_int_equal(
+        lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE event_id = $1 AND trace_id IS NULL", untraced),
+        1);
+    lgw_test_db_drop_schema(fx);
+}
+
 static void test_bad_url(void **state)
 {
     (void)state;
@@ -550,6 +598,7 @@ int main(void)
         BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
         BOTH(test_upgrade_from_previous_schema), BOTH(test_upgrade_adds_saved_nusd), BOTH(test_upgrade_adds_key_id),
         BOTH(test_upgrade_adds_simulated_and_ttft),
+        BOTH(test_upgrade_adds_trace_id),
         cmocka_unit_test(test_bad_url), cmocka_unit_test(test_password_not_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,79 @@
+/* span_cost.c - what one span costs in isolation: building a span with the 17 attributes of a job's consumer
+ * span (a string copy each, as lgw_span_set_* make them) and encoding them in batches of 512 as an OTLP
+ * protobuf request, the exporter's batch size. Prints ns per span and bytes per span.
+ * Usage: bench_span_cost (no arguments). Not a test: nothing asserts a timing. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "telemetry/otlp.h"
+#include "telemetry/span.h"
+#include "telemetry/span_int.h"
+
+#define ROUNDS 400
+#define BATCH 512
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A span as the worker's job consumer span is, without a tracer (so the test frees it with free()). */
+static struct lgw_span *job_span(void)
+{
+    struct lgw_span *s = lgw_calloc(1, sizeof(*s));
+    s->start_ns = 1;
+    s->end_ns = 2;
+    s->kind = LGW_SPAN_CONSUMER;
+    lgw_strlcpy(s->name, "process tabcdef123.jobs.chat", sizeof(s->name));
+    lgw_span_set_str(s, "messaging.system", "kafka");
+    lgw_span_set_str(s, "messaging.destination.name", "tabcdef123.jobs.chat");
+    lgw_span_set_str(s, "messaging.operation.type", "process");
+    lgw_span_set_str(s, "messaging.operation.name", "process");
+    lgw_span_set_str(s, "messaging.kafka.message.key", "8b0d05ba-eb09-46f5-9c71-cf78a016f1f1");
+    lgw_span_set_str(s, "messaging.destination.partition.id", "2");
+    lgw_span_set_int(s, "messaging.kafka.offset", 1234);
+    lgw_span_set_str(s, "messaging.consumer.group.name", "tabcdef123-workers");
+    lgw_span_set_str(s, "llmgw.request_id", "8b0d05ba-eb09-46f5-9c71-cf78a016f1f1");
+    lgw_span_set_str(s, "llmgw.tenant", "acme");
+    lgw_span_set_str(s, "gen_ai.operation.name", "chat");
+    lgw_span_set_str(s, "llmgw.strategy", "cost");
+    lgw_span_set_str(s, "llmgw.cache", "bypass");
+    lgw_span_set_int(s, "llmgw.attempts", 1);
+    lgw_span_set_double(s, "llmgw.cost_usd", 2.7e-6);
+    lgw_span_set_str(s, "llmgw.outcome", "ok");
+    lgw_span_set_int(s, "llmgw.status", 200);
+    return s;
+}
+
+int main(void)
+{
+    static struct lgw_span *spans[BATCH];
+    const struct lgw_otlp_kv res[] = {{"service.name", "llmgw-worker"}};
+    struct lgw_otlp_meta meta = {res, 1, "llmgw", "bench"};
+    struct lgw_buf out;
+    lgw_buf_init(&out, 0);
+    double build = 0, encode = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = now();
+        for (int i = 0; i < BATCH; i++)
+            spans[i] = job_span();
+        double t1 = now();
+        lgw_buf_reset(&out);
+        lgw_otlp_encode_proto(&meta, spans, BATCH, &out);
+        double t2 = now();
+        for (int i = 0; i < BATCH; i++)
+            lgw_span_free(spans[i]);
+        build += t1 - t0;
+        encode += t2 - t1;
+    }
+    double n = (double)ROUNDS * BATCH;
+    printf("{\"bench\":\"span_cost\",\"spans\":%.0f,\"build_ns_per_span\":%.0f,\"encode_ns_per_span\":%.0f,"
+           "\"bytes_per_span\":%zu}\n",
+           n, build / n * 1e9, encode / n * 1e9, out.len / BATCH);
+    lgw_buf_cleanup(&out);
+    return 0;
+}

@@ -1,0 +1,250 @@
+/* otlp_proto.c - ExportTraceServiceRequest in the protobuf binary encoding (see otlp.h).
+ *
+ * Field numbers are opentelemetry-proto's (trace/v1/trace.proto, common/v1/common.proto,
+ * resource/v1/resource.proto, collector/trace/v1/trace_service.proto). A nested message is written in place
+ * after a one-byte length; when it is done and its length needs more bytes, the body moves up to make room.
+ * That costs a memmove per level for large messages, which is cheap next to the network, and needs no
+ * sizing pass. */
+#include "telemetry/otlp.h"
+
+#include <string.h>
+
+#include "common/errors.h"
+#include "telemetry/span_int.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+struct pb {
+    struct lgw_buf *out;
+    int rc; /* the first failure (the buffer's cap); later writes are skipped */
+};
+
+/* Room for n more bytes at out->ptr + out->len. Inline and one comparison on the way: the encoder writes
+ * a few bytes at a time, hundreds of times per span. */
+static inline uint8_t *room(struct pb *pb, size_t n)
+{
+    struct lgw_buf *b = pb->out;
+    if (pb->rc)
+        return NULL;
+    if (b->len + n + 1 > b->cap && (pb->rc = lgw_buf_reserve(b, n)))
+        return NULL;
+    return (uint8_t *)b->ptr + b->len;
+}
+
+static inline void put(struct pb *pb, const void *p, size_t n)
+{
+    uint8_t *at = room(pb, n);
+    if (!at)
+        return;
+    memcpy(at, p, n);
+    pb->out->len += n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline size_t varint_write(uint8_t *b, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t)v;
+    return n;
+}
+
+static inline void varint(struct pb *pb, uint64_t v)
+{
+    uint8_t *at = room(pb, 10);
+    if (at)
+        pb->out->len += varint_write(at, v);
+}
+
+static void tag(struct pb *pb, unsigned field, unsigned wire)
+{
+    varint(pb, (uint64_t)field << 3 | wire);
+}
+
+static void f_varint(struct pb *pb, unsigned field, uint64_t v)
+{
+    tag(pb, field, WT_VARINT);
+    varint(pb, v);
+}
+
+static void f_fixed64(struct pb *pb, unsigned field, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i)); /* little-endian */
+    tag(pb, field, WT_I64);
+    put(pb, b, 8);
+}
+
+static void f_fixed32(struct pb *pb, unsigned field, uint32_t v)
+{
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    tag(pb, field, WT_I32);
+    put(pb, b, 4);
+}
+
+static void f_bytes(struct pb *pb, unsigned field, const void *p, size_t n)
+{
+    tag(pb, field, WT_LEN);
+    varint(pb, n);
+    put(pb, p, n);
+}
+
+static void f_string(struct pb *pb, unsigned field, const char *s)
+{
+    f_bytes(pb, field, s, strlen(s));
+}
+
+/* Opens a nested message: its tag and a one-byte length placeholder. Returns where its body starts. */
+static size_t begin(struct pb *pb, unsigned field)
+{
+    tag(pb, field, WT_LEN);
+    uint8_t zero = 0;
+    put(pb, &zero, 1);
+    return pb->out->len;
+}
+
+/* Closes the message begun at start: writes its length, moving the body up when the length needs more than
+ * the one byte reserved. */
+static void end(struct pb *pb, size_t start)
+{
+    if (pb->rc)
+        return;
+    size_t len = pb->out->len - start, n = varint_len(len);
+    if (n > 1) {
+        static const uint8_t pad[9];
+        put(pb, pad, n - 1);
+        if (pb->rc)
+            return;
+        memmove(pb->out->ptr + start + n - 1, pb->out->ptr + start, len);
+    }
+    varint_write((uint8_t *)pb->out->ptr + start - 1, len);
+}
+
+/* common.v1.KeyValue {1: key, 2: AnyValue value}, AnyValue {1: string, 2: bool, 3: int64, 4: double,
+ * 5: ArrayValue {1: repeated AnyValue}}. */
+static void kv_string(struct pb *pb, unsigned field, const char *key, const char *value)
+{
+    size_t kv = begin(pb, field);
+    f_string(pb, 1, key);
+    size_t any = begin(pb, 2);
+    f_string(pb, 1, value);
+    end(pb, any);
+    end(pb, kv);
+}
+
+static void attr(struct pb *pb, unsigned field, const struct lgw_attr *a)
+{
+    size_t kv = begin(pb, field);
+    f_string(pb, 1, a->key);
+    size_t any = begin(pb, 2);
+    switch (a->type) {
+    case LGW_ATTR_STR:
+        f_bytes(pb, 1, a->s, a->n);
+        break;
+    case LGW_ATTR_BOOL:
+        f_varint(pb, 2, a->v.b ? 1 : 0);
+        break;
+    case LGW_ATTR_INT:
+        f_varint(pb, 3, (uint64_t)a->v.i); /* int64: two's complement, ten bytes when negative */
+        break;
+    case LGW_ATTR_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, &a->v.d, 8);
+        f_fixed64(pb, 4, bits);
+        break;
+    }
+    case LGW_ATTR_STRS: {
+        size_t arr = begin(pb, 5);
+        const char *s = a->s;
+        for (size_t i = 0; i < a->n; i++) {
+            size_t one = begin(pb, 1);
+            f_string(pb, 1, s);
+            end(pb, one);
+            s += strlen(s) + 1;
+        }
+        end(pb, arr);
+        break;
+    }
+    }
+    end(pb, any);
+    end(pb, kv);
+}
+
+/* trace.v1.Span. */
+static void span(struct pb *pb, const struct lgw_span *s)
+{
+    size_t at = begin(pb, 2); /* ScopeSpans.spans */
+    f_bytes(pb, 1, s->trace_id, 16);
+    f_bytes(pb, 2, s->span_id, 8);
+    if (s->has_parent)
+        f_bytes(pb, 4, s->parent_id, 8);
+    f_string(pb, 5, s->name);
+    f_varint(pb, 6, (uint64_t)s->kind);
+    f_fixed64(pb, 7, (uint64_t)s->start_ns);
+    f_fixed64(pb, 8, (uint64_t)s->end_ns);
+    for (int i = 0; i < s->nattrs; i++)
+        attr(pb, 9, &s->attrs[i]);
+    if (s->dropped_attrs)
+        f_varint(pb, 10, (uint64_t)s->dropped_attrs);
+    for (int i = 0; i < s->nevents; i++) {
+        size_t ev = begin(pb, 11);
+        f_fixed64(pb, 1, (uint64_t)s->events[i].time_ns);
+        f_string(pb, 2, s->events[i].name);
+        end(pb, ev);
+    }
+    if (s->dropped_events)
+        f_varint(pb, 12, (uint64_t)s->dropped_events);
+    if (s->status != LGW_SPAN_UNSET) {
+        size_t st = begin(pb, 15);
+        if (s->status_msg)
+            f_string(pb, 2, s->status_msg);
+        f_varint(pb, 3, (uint64_t)s->status);
+        end(pb, st);
+    }
+    /* SpanFlags: the W3C flags (sampled: every exported span is) and whether the parent is remote. */
+    uint32_t flags = 0x01 | 0x100;
+    if (s->has_parent && s->parent_remote)
+        flags |= 0x200;
+    f_fixed32(pb, 16, flags);
+    end(pb, at);
+}
+
+int lgw_otlp_encode_proto(const struct lgw_otlp_meta *meta, struct lgw_span *const *spans, size_t n,
+                          struct lgw_buf *out)
+{
+    struct pb pb = {out, 0};
+    size_t rs = begin(&pb, 1); /* ExportTraceServiceRequest.resource_spans */
+    size_t res = begin(&pb, 1); /* ResourceSpans.resource */
+    for (size_t i = 0; i < meta->nresource; i++)
+        kv_string(&pb, 1, meta->resource[i].key, meta->resource[i].value);
+    end(&pb, res);
+    size_t ss = begin(&pb, 2); /* ResourceSpans.scope_spans */
+    size_t scope = begin(&pb, 1);
+    f_string(&pb, 1, meta->scope_name);
+    f_string(&pb, 2, meta->scope_version);
+    end(&pb, scope);
+    for (size_t i = 0; i < n; i++)
+        span(&pb, spans[i]);
+    f_string(&pb, 3, LGW_OTLP_SCHEMA_URL);
+    end(&pb, ss);
+    f_string(&pb, 3, LGW_OTLP_SCHEMA_URL);
+    end(&pb, rs);
+    if (pb.rc == 0)
+        out->ptr[out->len] = '\0'; /* as every lgw_buf is (the reserve kept room for it) */
+    return pb.rc ? LGW_ERR(TOO_LARGE) : LGW_OK;
+}
