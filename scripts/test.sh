@@ -56,6 +56,28 @@ run_stage() {
   shift
   "$@" || failed_stages+=("$name")
 }
+# The same, in the background: the end-to-end stages wait on Kafka and providers far more than they compute, so
+# two of them share the two cores (each test has its own topics, consumer groups and ports). Output goes to
+# $reports/NAME.log and is printed, whole, by wait_stages in the order the stages were started.
+bg_pids=()
+bg_names=()
+run_stage_bg() {
+  local name=$1
+  shift
+  ("$@") >"$reports/$name.log" 2>&1 &
+  bg_pids+=($!)
+  bg_names+=("$name")
+}
+wait_stages() {
+  local i
+  for i in "${!bg_pids[@]}"; do
+    if ! wait "${bg_pids[$i]}"; then failed_stages+=("${bg_names[$i]}"); fi
+    echo "-- ${bg_names[$i]} --"
+    cat "$reports/${bg_names[$i]}.log"
+  done
+  bg_pids=()
+  bg_names=()
+}
 
 step "dependencies"
 bash scripts/install-deps.sh
@@ -185,10 +207,10 @@ run_stage unit-pg bash -c 'cd build && ctest --output-on-failure -R ledger_db --
 step "end-to-end tests"
 run_stage e2e "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e "$@"
 
-step "end-to-end tests on the sanitizer build"
+step "end-to-end tests on the sanitizer and ThreadSanitizer builds, side by side"
 # The request path (HTTP, streaming, deadlines, drain) and the command line again, with every process built
 # with ASan+UBSan; any report in a process's output fails the test.
-run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
+run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
   tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
   tests/e2e/test_load.py tests/e2e/test_openai_provider.py tests/e2e/test_anthropic_provider.py \
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
@@ -197,7 +219,6 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py
 
-step "end-to-end tests on the ThreadSanitizer build"
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
 # role's threads in one process; test_simulate.py runs it with --simulate, whose answers are loop tasks); any report in a process's output fails the test (conftest.py's
 # SANITIZER_MARKERS; test_dev.py's exit status). Left out: test_dev's run of the ASan binary (the e2e stage
@@ -205,7 +226,7 @@ step "end-to-end tests on the ThreadSanitizer build"
 # TSan's slowdown the first streams end before the last ones start (about 1,100 at once); it checks capacity,
 # not threads, and the two other tests of its file put the transfer loops under TSan with streams, cancels and
 # a stop in flight.
-run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-tsan.xml" \
+run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-tsan.xml" \
   --deselect tests/e2e/test_worker_concurrency.py::test_2000_concurrent_streams_in_one_worker \
   --deselect "tests/e2e/test_dev.py::test_dev_mode[LLMGW_BIN_ASAN]" \
   --deselect "tests/e2e/test_dev.py::test_dev_mode_response_cache_in_memory[LLMGW_BIN_ASAN]" tests/e2e/test_dev.py \
@@ -216,6 +237,7 @@ run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m 
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py
+wait_stages
 
 step "browser tests"
 # The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download
