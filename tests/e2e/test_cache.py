@@ -52,6 +52,9 @@ def gateway(cluster, fakes, tmp_path, redis=None, **env):
         "LLMGW_PROVIDER_MAX_RETRIES": "0",
         "LLMGW_REDIS_URL": "redis://" + (redis or os.environ["LLMGW_TEST_REDIS"]),
         "LLMGW_CACHE_TTL_S": "60",
+        # What is cached is under test here, not Redis's speed: under the sanitizers on shared cores a round trip
+        # can pass the 5 ms default, and the cache then (rightly) turns to memory. test_limits does the same.
+        "LLMGW_REDIS_TIMEOUT_MS": "1000",
     })
     cluster.extra_env.update({k: str(v) for k, v in env.items()})
     cluster.ledger()
