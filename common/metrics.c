@@ -81,6 +81,14 @@ struct lgw_metrics {
     struct series *dropped; /* created with the registry, so counting a drop never needs a new series */
     struct label_cap caps[LGW_METRICS_MAX_CAPPED_LABELS];
     size_t ncaps;
+    /* Collect hooks have a lock of their own: they run outside `lock` (they update metrics), and removing
+     * one must wait for a run in progress. */
+    pthread_mutex_t hooks_lock;
+    struct {
+        lgw_metrics_collect_fn fn;
+        void *opaque;
+    } hooks[LGW_METRICS_MAX_HOOKS];
+    size_t nhooks;
 };
 
 static int64_t unix_ns(void)
@@ -398,6 +406,7 @@ struct lgw_metrics *lgw_metrics_new(void)
 {
     struct lgw_metrics *m = lgw_calloc(1, sizeof(*m));
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->hooks_lock, NULL);
     m->nslots = 64;
     m->table = lgw_calloc(m->nslots, sizeof(*m->table));
     lgw_metrics_declare(m, DROPPED_NAME, LGW_METRIC_COUNTER,
@@ -429,6 +438,7 @@ void lgw_metrics_free(struct lgw_metrics *m)
     free(m->fams);
     free(m->table);
     pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->hooks_lock);
     free(m);
 }
 
@@ -519,6 +529,87 @@ int lgw_metrics_cap_label(struct lgw_metrics *m, const char *key, size_t cap)
 out:
     pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+char *lgw_metrics_escape(const char *value, char *out, size_t outsz)
+{
+    size_t w = 0;
+    for (const char *p = value ? value : ""; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        size_t len = esc ? 2 : 1;
+        if (w + len >= outsz)
+            break; /* never half an escape: a lone backslash would swallow the closing quote */
+        if (esc)
+            memcpy(out + w, esc, 2);
+        else
+            out[w] = *p;
+        w += len;
+    }
+    out[w] = '\0';
+    return out;
+}
+
+void lgw_metrics_remove(struct lgw_metrics *m, const char *name, const char *labels)
+{
+    if (!m || !name)
+        return;
+    if (!labels)
+        labels = "";
+    uint32_t h = hash_key(name, labels);
+    pthread_mutex_lock(&m->lock);
+    for (struct series **pp = &m->table[h & (m->nslots - 1)]; *pp; pp = &(*pp)->next) {
+        struct series *s = *pp;
+        if (s == m->dropped || s->hash != h || strcmp(s->fam->name, name) != 0 || strcmp(s->labels, labels) != 0)
+            continue;
+        *pp = s->next;
+        s->fam->nseries--;
+        m->nseries--;
+        free(s->labels);
+        free(s->buckets);
+        free(s);
+        break;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+int lgw_metrics_hook_add(struct lgw_metrics *m, lgw_metrics_collect_fn fn, void *opaque)
+{
+    if (!m || !fn)
+        return LGW_ERR(INVALID);
+    int rc = 0;
+    pthread_mutex_lock(&m->hooks_lock);
+    if (m->nhooks >= LGW_METRICS_MAX_HOOKS)
+        rc = LGW_ERR(TOO_LARGE);
+    else {
+        m->hooks[m->nhooks].fn = fn;
+        m->hooks[m->nhooks].opaque = opaque;
+        m->nhooks++;
+    }
+    pthread_mutex_unlock(&m->hooks_lock);
+    return rc;
+}
+
+void lgw_metrics_hook_remove(struct lgw_metrics *m, lgw_metrics_collect_fn fn, void *opaque)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->hooks_lock);
+    for (size_t i = 0; i < m->nhooks; i++) {
+        if (m->hooks[i].fn != fn || m->hooks[i].opaque != opaque)
+            continue;
+        memmove(&m->hooks[i], &m->hooks[i + 1], (m->nhooks - i - 1) * sizeof(m->hooks[0]));
+        m->nhooks--;
+        break;
+    }
+    pthread_mutex_unlock(&m->hooks_lock);
+}
+
+static void run_hooks(struct lgw_metrics *m)
+{
+    pthread_mutex_lock(&m->hooks_lock);
+    for (size_t i = 0; i < m->nhooks; i++)
+        m->hooks[i].fn(m->hooks[i].opaque, m);
+    pthread_mutex_unlock(&m->hooks_lock);
 }
 
 /* A double update on an integer metric (or the reverse) would be lost in the other field: warn once. */
@@ -753,6 +844,7 @@ static int render(struct lgw_metrics *m, struct lgw_buf *out, bool include_priva
 {
     int rc = 0;
     size_t n = 0;
+    run_hooks(m);
     /* The whole render holds the lock: at the series cap it is a few milliseconds per scrape, and a
      * consistent snapshot (a histogram's _count matching its buckets) is worth that. */
     pthread_mutex_lock(&m->lock);
@@ -853,6 +945,7 @@ int lgw_metrics_snapshot(struct lgw_metrics *m, bool include_private, lgw_metric
     if (!m || !fn)
         return LGW_ERR(INVALID);
     size_t n = 0, nfams = 0;
+    run_hooks(m);
     int64_t now = unix_ns();
     pthread_mutex_lock(&m->lock);
     struct series **all = collect(m, include_private, &n);

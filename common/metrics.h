@@ -69,6 +69,24 @@ void lgw_metrics_gauge_set_f(struct lgw_metrics *m, const char *name, const char
  * lgw_metrics_observe, named for what it records. */
 void lgw_metrics_observe_value(struct lgw_metrics *m, const char *name, const char *labels, double value);
 
+/* Writes value escaped for label text (backslash, double quote and newline, as format 0.0.4 wants) into out,
+ * cut short rather than overflowing (outsz >= 1). For values that come from outside the code: tenant and
+ * model names, a provider's response model. Returns out. */
+char *lgw_metrics_escape(const char *value, char *out, size_t outsz);
+
+/* Removes a series (a gauge of a Kafka partition this consumer no longer owns), so a scrape does not show a
+ * stale value. No-op when absent. Any thread. */
+void lgw_metrics_remove(struct lgw_metrics *m, const char *name, const char *labels);
+
+/* A collect hook refreshes gauges that are cheaper to compute when read than to keep current (a budget's
+ * used ratio): it runs before every render and snapshot, outside the registry's lock (it may update
+ * metrics), one render at a time. Add at start-up; remove before whatever fn reads is freed (removal waits
+ * for a hook that is running). Returns 0 or LGW_ERR(TOO_LARGE) past LGW_METRICS_MAX_HOOKS. */
+#define LGW_METRICS_MAX_HOOKS 8
+typedef void (*lgw_metrics_collect_fn)(void *opaque, struct lgw_metrics *m);
+int lgw_metrics_hook_add(struct lgw_metrics *m, lgw_metrics_collect_fn fn, void *opaque);
+void lgw_metrics_hook_remove(struct lgw_metrics *m, lgw_metrics_collect_fn fn, void *opaque);
+
 /* ---- capped labels ---- */
 
 /* Default most distinct values of a capped label one metric keeps (the rest fold into value "other"). */
