@@ -439,6 +439,59 @@ static void test_snapshot(void **state)
     lgw_metrics_free(m);
 }
 
+static void count_hook(void *opaque, struct lgw_metrics *m)
+{
+    int *calls = opaque;
+    (*calls)++;
+    lgw_metrics_gauge_set(m, "hooked", NULL, *calls); /* a hook may update the registry it is called by */
+}
+
+/* Collect hooks run before each render and snapshot; a removed one no more. Remove drops one series. */
+static void test_hooks_and_remove(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    int calls = 0;
+    assert_int_equal(lgw_metrics_hook_add(m, count_hook, &calls), 0);
+    char *text = render_all(m, true);
+    expect_in(text, "hooked 1\n");
+    free(text);
+    struct visit_log v = {.m = m};
+    assert_int_equal(lgw_metrics_snapshot(m, false, visit_cb, &v), 0);
+    assert_int_equal(calls, 2);
+    lgw_metrics_hook_remove(m, count_hook, &calls);
+    text = render_all(m, false);
+    assert_int_equal(calls, 2);
+    expect_in(text, "hooked 2\n");
+    free(text);
+    lgw_metrics_gauge_set(m, "lag", "partition=\"0\"", 5);
+    lgw_metrics_gauge_set(m, "lag", "partition=\"1\"", 7);
+    lgw_metrics_remove(m, "lag", "partition=\"0\"");
+    lgw_metrics_remove(m, "lag", "partition=\"9\""); /* absent: nothing */
+    lgw_metrics_remove(m, "llmgw_metrics_dropped_series_total", NULL); /* the registry's own: kept */
+    text = render_all(m, false);
+    expect_not_in(text, "lag{partition=\"0\"}");
+    expect_in(text, "lag{partition=\"1\"} 7\n");
+    expect_in(text, "llmgw_metrics_dropped_series_total 0\n");
+    free(text);
+    for (int i = 0; i < LGW_METRICS_MAX_HOOKS; i++)
+        lgw_metrics_hook_add(m, count_hook, &calls);
+    assert_int_equal(lgw_metrics_hook_add(m, count_hook, &calls), LGW_ERR(TOO_LARGE));
+    for (int i = 0; i < LGW_METRICS_MAX_HOOKS; i++)
+        lgw_metrics_hook_remove(m, count_hook, &calls);
+    lgw_metrics_free(m);
+}
+
+/* Label values from outside are escaped, and cut before an escape rather than in the middle of one. */
+static void test_escape(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_string_equal(lgw_metrics_escape("a\"b\\c\nd", out, sizeof(out)), "a\\\"b\\\\c\\nd");
+    assert_string_equal(lgw_metrics_escape("abcdefgh\"", out, 10), "abcdefgh");
+    assert_string_equal(lgw_metrics_escape(NULL, out, sizeof(out)), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_label_caps),
         cmocka_unit_test(test_private),
         cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_hooks_and_remove),
+        cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
