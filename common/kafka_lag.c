@@ -13,6 +13,7 @@
 /* The consumer loop waits this long at most, every LGW_KAFKA_LAG_INTERVAL_MS, and only while a partition
  * has no position. */
 #define COMMITTED_TIMEOUT_MS 200
+#define RETRY_SOON_MS 250
 
 struct lgw_kafka_lag {
     struct lgw_metrics *m;
@@ -101,6 +102,10 @@ void lgw_kafka_lag_tick(struct lgw_kafka_lag *lag, rd_kafka_t *rk)
         lag->warned = true;
         n = LGW_KAFKA_LAG_MAX_PARTITIONS;
     }
+    /* Nothing assigned yet, or a partition not fetched yet: look again soon rather than a full interval
+     * later, so a fresh consumer's lag appears within a fraction of a second of its first fetch. */
+    if (n == 0)
+        lag->next_ms = now + RETRY_SOON_MS;
     char **now_shown = lgw_calloc(n ? n : 1, sizeof(*now_shown));
     size_t nnow = 0;
     for (size_t i = 0; i < n; i++) {
@@ -108,9 +113,11 @@ void lgw_kafka_lag_tick(struct lgw_kafka_lag *lag, rd_kafka_t *rk)
         int64_t lo = 0, hi = 0;
         /* Cached watermarks: the high one is updated by every fetch response, so an idle consumer's is
          * current too. Unknown before the first fetch: nothing to say yet. */
-        if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            hi < 0)
+        rd_kafka_resp_err_t werr = rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi);
+        if (werr != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+            lag->next_ms = now + RETRY_SOON_MS;
             continue;
+        }
         /* Neither a position nor a committed offset: the group starts at the low watermark
          * (auto.offset.reset=earliest), so everything from there on is ahead of it. */
         int64_t pos = p->offset >= 0 ? p->offset : lo;
