@@ -271,11 +271,14 @@ static void test_duration_buckets(void **state)
     assert_int_equal(lgw_metrics_define(m, &def), 0);
     lgw_metrics_observe_value(m, "d_seconds", NULL, 0.3);
     char *text = render_all(m, false);
-    expect_in(text, "d_seconds_bucket{le=\"0.01\"} 0\nd_seconds_bucket{le=\"0.02\"} 0\nd_seconds_bucket{le=\"0.04\"} 0\n"
-                    "d_seconds_bucket{le=\"0.08\"} 0\nd_seconds_bucket{le=\"0.16\"} 0\nd_seconds_bucket{le=\"0.32\"} 1\n"
-                    "d_seconds_bucket{le=\"0.64\"} 1\nd_seconds_bucket{le=\"1.28\"} 1\nd_seconds_bucket{le=\"2.56\"} 1\n"
-                    "d_seconds_bucket{le=\"5.12\"} 1\nd_seconds_bucket{le=\"10.24\"} 1\nd_seconds_bucket{le=\"20.48\"} 1\n"
-                    "d_seconds_bucket{le=\"40.96\"} 1\nd_seconds_bucket{le=\"81.92\"} 1\nd_seconds_bucket{le=\"+Inf\"} 1\n"
+    expect_in(text, "d_seconds_bucket{le=\"0.01\"} 0\nd_seconds_bucket{le=\"0.02\"} 0\n"
+                    "d_seconds_bucket{le=\"0.04\"} 0\nd_seconds_bucket{le=\"0.08\"} 0\n"
+                    "d_seconds_bucket{le=\"0.16\"} 0\nd_seconds_bucket{le=\"0.32\"} 1\n"
+                    "d_seconds_bucket{le=\"0.64\"} 1\nd_seconds_bucket{le=\"1.28\"} 1\n"
+                    "d_seconds_bucket{le=\"2.56\"} 1\nd_seconds_bucket{le=\"5.12\"} 1\n"
+                    "d_seconds_bucket{le=\"10.24\"} 1\nd_seconds_bucket{le=\"20.48\"} 1\n"
+                    "d_seconds_bucket{le=\"40.96\"} 1\nd_seconds_bucket{le=\"81.92\"} 1\n"
+                    "d_seconds_bucket{le=\"+Inf\"} 1\n"
                     "d_seconds_sum 0.3\nd_seconds_count 1\n");
     free(text);
     lgw_metrics_free(m);
@@ -421,7 +424,8 @@ static void test_snapshot(void **state)
     const char *want_public =
         "g|g||1|0|0: v=-3\n"
         "gen_ai_client_token_usage|gen_ai.client.token.usage|{token}|2|0|3: "
-        "gen_ai_request_model/gen_ai.request.model=m\"1 gen_ai_token_type/gen_ai.token.type=input n=3 s=512 b=0,2,0,1,\n"
+        "gen_ai_request_model/gen_ai.request.model=m\"1 gen_ai_token_type/gen_ai.token.type=input "
+        "n=3 s=512 b=0,2,0,1,\n"
         "llmgw_metrics_dropped_series_total|llmgw_metrics_dropped_series_total||0|0|0: v=0\n";
     if (strcmp(v.text, want_public) != 0)
         fail_msg("public snapshot:\n%s\nwanted:\n%s", v.text, want_public);
