@@ -228,34 +228,44 @@ static bool cap_admits(struct lgw_metrics *m, struct lgw_metrics_family *fam, si
     return true;
 }
 
+/* Most label pairs one series' label text is read as for caps (the text is at most MAX_LABELS_LEN). */
+#define MAX_PAIRS 32
+
 /* Applies the registry's label caps to labels for fam. Returns a heap copy with values past a cap replaced
- * by "other", or NULL when labels stand as they are. Caller holds the lock. */
+ * by "other", or NULL when labels stand as they are (the common case, which allocates nothing). Text that is
+ * not label syntax is left as given and takes no cap slot. Caller holds the lock. */
 static char *apply_caps(struct lgw_metrics *m, struct lgw_metrics_family *fam, const char *labels)
 {
     if (m->ncaps == 0 || !*labels)
         return NULL;
-    struct lgw_buf out;
-    bool changed = false;
-    lgw_buf_init(&out, 0);
+    struct lgw_metrics_pair pairs[MAX_PAIRS];
+    bool fold[MAX_PAIRS];
+    size_t n = 0;
     const char *p = labels;
-    struct lgw_metrics_pair pair;
-    while (lgw_metrics_next_pair(&p, &pair)) {
-        int c = cap_index(m, pair.key, pair.keylen);
-        bool fold = c >= 0 && !cap_admits(m, fam, (size_t)c, pair.val, pair.vallen);
-        changed |= fold;
-        if (out.len)
+    while (n < MAX_PAIRS && lgw_metrics_next_pair(&p, &pairs[n]))
+        n++;
+    if (*p) /* not label syntax, or more pairs than any caller writes */
+        return NULL;
+    bool changed = false;
+    for (size_t i = 0; i < n; i++) {
+        int c = cap_index(m, pairs[i].key, pairs[i].keylen);
+        fold[i] = c >= 0 && !cap_admits(m, fam, (size_t)c, pairs[i].val, pairs[i].vallen);
+        changed |= fold[i];
+    }
+    if (!changed)
+        return NULL;
+    struct lgw_buf out;
+    lgw_buf_init(&out, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
             lgw_buf_puts(&out, ",");
-        lgw_buf_append(&out, pair.key, pair.keylen);
+        lgw_buf_append(&out, pairs[i].key, pairs[i].keylen);
         lgw_buf_puts(&out, "=\"");
-        if (fold)
+        if (fold[i])
             lgw_buf_puts(&out, OTHER_VALUE);
         else
-            lgw_buf_append(&out, pair.val, pair.vallen);
+            lgw_buf_append(&out, pairs[i].val, pairs[i].vallen);
         lgw_buf_puts(&out, "\"");
-    }
-    if (!changed || *p) { /* nothing folded, or text we could not parse: keep it as given */
-        lgw_buf_cleanup(&out);
-        return NULL;
     }
     return lgw_buf_take(&out, NULL);
 }
