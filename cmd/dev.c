@@ -20,6 +20,7 @@
 #include "ledger/ledger.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/opsrv.h"
 #include "cmd/roles.h"
 #include "telemetry/tracer.h"
 #include "workers/worker.h"
@@ -68,7 +69,8 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
     rd_kafka_t *owner = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
-    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metrics *m = lgw_role_metrics_new(cfg); /* one registry for every role */
+    struct lgw_opsrv *ops = NULL;
     struct lgw_worker *w = NULL;
     struct lgw_ledger *l = NULL;
     struct lgw_audit *audit = NULL;
@@ -109,6 +111,10 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_http_mount mount = lgw_analytics_mount(an);
     if ((rc = lgw_ingress_new_mounted(cfg, m, tr, checks, 2, &mount, 1, &ing)))
         goto out;
+    /* The shared registry's private (per-tenant) metrics: here, or on the public port with the admin key. */
+    if (cfg->ingress_ops_port &&
+        (rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ingress_ops_port, m, lgw_ingress_ready_cb, ing, &ops)))
+        goto out;
     LGW_INFO("dev", "llmgw dev ready on http://%s:%lld (in-process Kafka, ledger %s, %s)", cfg->listen_addr,
              (long long)cfg->port, cfg->database_url,
              cfg->simulate ? "SIMULATED providers for OpenAI, Anthropic, Gemini and Mistral models without a key"
@@ -121,6 +127,7 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
 out:
     /* Order matters: the ingress stops queuing jobs, then the worker drains (its cost events reach Kafka),
      * then the ledger writes what is left, then the cluster goes. */
+    lgw_opsrv_stop(ops);
     if (ing)
         lgw_ingress_drain(ing);
     if (wt_started) {

@@ -67,7 +67,8 @@ static const struct command commands[] = {
      "\n"
      "The HTTP API: validates and authenticates requests, queues jobs on Kafka and answers each client from\n"
      "the replies on this ingress's own reply topic (LLMGW_INGRESS_ID). Serves /healthz, /readyz and /metrics\n"
-     "on the same port. On SIGTERM, drains the requests in flight and exits.\n",
+     "on the same port (per-tenant metrics only with an admin key), and all of them with every metric on\n"
+     "LLMGW_INGRESS_OPS_PORT if set. On SIGTERM, drains the requests in flight and exits.\n",
      cmd_role},
     {"worker", "  worker               consumes jobs, calls providers, produces replies and cost events\n",
      "usage: llmgw worker [--config FILE]\n"

@@ -27,11 +27,24 @@ static void wait_for_stop(void)
     }
 }
 
-int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
+struct lgw_metrics *lgw_role_metrics_new(const struct lgw_config *cfg)
 {
     struct lgw_metrics *m = lgw_metrics_new();
+    /* Bounded cardinality: tenant and model values come from users and providers, so each metric keeps the
+     * first N and counts the rest under "other" (4 of the registry's LGW_METRICS_MAX_CAPPED_LABELS). */
+    static const char *const model_labels[] = {"model", "gen_ai_request_model", "gen_ai_response_model"};
+    lgw_metrics_cap_label(m, "tenant", (size_t)cfg->metrics_max_tenants);
+    for (size_t i = 0; i < sizeof(model_labels) / sizeof(model_labels[0]); i++)
+        lgw_metrics_cap_label(m, model_labels[i], (size_t)cfg->metrics_max_models);
+    return m;
+}
+
+int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
+{
+    struct lgw_metrics *m = lgw_role_metrics_new(cfg);
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
+    struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
     /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
     int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
@@ -41,11 +54,15 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
         struct lgw_http_mount mount = lgw_analytics_mount(an);
         rc = lgw_ingress_new_mounted(cfg, m, tr, NULL, 0, &mount, 1, &ing);
     }
+    /* Every metric, per-tenant ones included: the public port shows those only with the admin key. */
+    if (rc == 0 && cfg->ingress_ops_port)
+        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ingress_ops_port, m, lgw_ingress_ready_cb, ing, &ops);
     if (rc == 0) {
         wait_for_stop();
         LGW_INFO("main", "stopping: draining the ingress");
         lgw_ingress_drain(ing);
     }
+    lgw_opsrv_stop(ops);
     /* After the drain (no new calls), before the ingress is freed (calls in flight are done against it). */
     lgw_analytics_free(an);
     lgw_ingress_free(ing);
@@ -56,7 +73,7 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
 
 int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
-    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metrics *m = lgw_role_metrics_new(cfg);
     struct lgw_worker *w = NULL;
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
@@ -76,7 +93,7 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
 
 int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
 {
-    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metrics *m = lgw_role_metrics_new(cfg);
     struct lgw_ledger *l = NULL;
     struct lgw_audit *audit = NULL;
     struct lgw_opsrv *ops = NULL;

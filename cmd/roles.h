@@ -17,6 +17,10 @@ struct lgw_role_env {
     const char *version;
 };
 
+/* A role's metrics registry with the configured label caps (metrics_max_tenants on `tenant`,
+ * metrics_max_models on the model labels). The caller owns it (lgw_metrics_free). */
+struct lgw_metrics *lgw_role_metrics_new(const struct lgw_config *cfg);
+
 /* Each returns the process exit code: 0 after a clean drain, non-zero when it could not start. */
 int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env);
 int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env);

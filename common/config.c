@@ -39,7 +39,16 @@ static const struct opt opts[] = {
     S(listen_addr, "LLMGW_LISTEN_ADDR", "127.0.0.1", "Address the HTTP servers bind to."),
     I(port, "LLMGW_PORT", "8080", 1, 65535, "Ingress HTTP port (in `llmgw dev`, the only port)."),
     I(ops_port, "LLMGW_OPS_PORT", "0", 0, 65535,
-      "Port on which `worker` and `ledger` serve /healthz, /readyz and /metrics; 0 disables it."),
+      "Port on which `worker` and `ledger` serve /healthz, /readyz and /metrics (every metric, per-tenant ones "
+      "included); 0 disables it."),
+    I(ingress_ops_port, "LLMGW_INGRESS_OPS_PORT", "0", 0, 65535,
+      "Port on which `ingress` (and `llmgw dev`) serve /healthz, /readyz and /metrics with every metric, "
+      "per-tenant ones included (the public port's /metrics shows those only with the admin key); 0 disables it."),
+    I(metrics_max_tenants, "LLMGW_METRICS_MAX_TENANTS", "100", 1, 10000,
+      "Most distinct `tenant` label values one metric keeps; later tenants are counted under `tenant=\"other\"`."),
+    I(metrics_max_models, "LLMGW_METRICS_MAX_MODELS", "50", 1, 10000,
+      "Most distinct model label values (`model`, `gen_ai_request_model`, `gen_ai_response_model`) one metric "
+      "keeps; later models are counted under \"other\"."),
     S(kafka_brokers, "LLMGW_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers (ignored by `llmgw dev`)."),
     S(ingress_id, "LLMGW_INGRESS_ID", "",
       "This ingress instance's id; its replies arrive on `<prefix>.replies.<id>`. Empty: hostname-pid."),

@@ -31,6 +31,9 @@ struct lgw_config {
     char listen_addr[64];
     int64_t port;
     int64_t ops_port;
+    int64_t ingress_ops_port;
+    int64_t metrics_max_tenants;
+    int64_t metrics_max_models;
     char kafka_brokers[512];
     char ingress_id[64];
     char worker_id[64];

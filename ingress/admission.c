@@ -62,6 +62,19 @@ int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz)
     return LGW_OK;
 }
 
+bool lgw_admission_has_admin_key(const struct lgw_req *req)
+{
+    const struct lgw_config *cfg = req->ing->cfg;
+    const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    unsigned char d[32];
+    size_t match;
+    if (!cfg->nadmin || !auth || lgw_auth_digest(auth, d) != 0)
+        return false;
+    bool admin = lgw_auth_find(d, cfg->admin[0].sha256, cfg->nadmin, sizeof(cfg->admin[0]), &match);
+    OPENSSL_cleanse(d, sizeof(d));
+    return admin;
+}
+
 bool lgw_admission_ready(const struct lgw_ingress *ing)
 {
     if (!atomic_load(&ing->kafka_up) || !atomic_load(&ing->replies_ready) || atomic_load(&ing->draining))

@@ -24,6 +24,10 @@
  * LGW_ERR(UNAUTHORIZED) with msg saying why when the key is known but revoked or expired ("" otherwise).
  * HTTP thread. */
 int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz);
+/* True when the request presents one of the configured admin keys (Authorization: Bearer). Unlike
+ * lgw_admission_identify, `llmgw dev`'s anonymous caller is not an admin here: this gates per-tenant data on
+ * routes anyone may call (/metrics). HTTP thread. */
+bool lgw_admission_has_admin_key(const struct lgw_req *req);
 /* Decides whether job (built, validated, not yet produced) may be queued now. Returns 0, or an LGW_ERR
  * with a message for the client in msg. HTTP thread. */
 int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *msg, size_t msgsz);

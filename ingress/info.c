@@ -26,13 +26,17 @@ enum MHD_Result lgw_info_readyz(struct lgw_req *req)
                                          : lgw_req_answer_text(req, 503, "{\"status\":\"not ready\"}", NULL);
 }
 
+/* Anyone may scrape the public port, so per-tenant (private) metrics need the admin key here; the ops port
+ * (ingress_ops_port) serves them to whoever can reach it, like the worker's and ledger's. */
 enum MHD_Result lgw_info_metrics(struct lgw_req *req)
 {
     struct lgw_ingress *ing = req->ing;
     struct lgw_buf buf;
     lgw_buf_init(&buf, 0);
-    lgw_metrics_gauge_set(ing->m, "llmgw_ingress_waiting_requests", NULL, (int64_t)lgw_pending_count(ing->pending));
-    lgw_metrics_render(ing->m, &buf);
+    if (lgw_admission_has_admin_key(req))
+        lgw_metrics_render(ing->m, &buf);
+    else
+        lgw_metrics_render_public(ing->m, &buf);
     size_t len;
     char *text = lgw_buf_take(&buf, &len);
     lgw_req_complete(req, 200, text, len);

@@ -188,6 +188,18 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_add(m, "llmgw_http_headers_too_large_total", NULL, 0);
 }
 
+/* Collect hook: the gauge is read from the pending map whenever /metrics is rendered, on either port. */
+static void collect_waiting(void *opaque, struct lgw_metrics *m)
+{
+    struct lgw_ingress *ing = opaque;
+    lgw_metrics_gauge_set(m, "llmgw_ingress_waiting_requests", NULL, (int64_t)lgw_pending_count(ing->pending));
+}
+
+bool lgw_ingress_ready_cb(void *opaque)
+{
+    return lgw_admission_ready(opaque);
+}
+
 static int start_http(struct lgw_ingress *ing)
 {
     const struct lgw_config *cfg = ing->cfg;
@@ -268,6 +280,7 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
     lgw_topic_name(cfg, LGW_TOPIC_REPLIES, ing->id, ing->topic_replies, sizeof(ing->topic_replies));
     lgw_topic_name(cfg, LGW_TOPIC_CANCEL, NULL, ing->topic_cancel, sizeof(ing->topic_cancel));
     ing->pending = lgw_pending_new();
+    ing->hooked = lgw_metrics_hook_add(m, collect_waiting, ing) == 0;
     struct lgw_buf errs;
     lgw_buf_init(&errs, 65536);
     rc = lgw_catalog_holder_new(cfg, &ing->catalog, &errs);
@@ -364,6 +377,8 @@ void lgw_ingress_free(struct lgw_ingress *ing)
         return;
     if (ing->daemon)
         lgw_ingress_drain(ing);
+    if (ing->hooked)
+        lgw_metrics_hook_remove(ing->m, collect_waiting, ing); /* before the pending map it reads goes */
     lgw_replies_stop(ing);
     atomic_store(&ing->stop_bg, true);
     if (ing->health_thread)

@@ -44,4 +44,8 @@ void lgw_ingress_drain(struct lgw_ingress *ing);
 /* Frees everything (drains first if lgw_ingress_drain was not called). NULL is a no-op. */
 void lgw_ingress_free(struct lgw_ingress *ing);
 
+/* Readiness of ing (what its /readyz says), for an ops server (common/opsrv.h) in front of it: opaque is the
+ * ingress. Any thread. */
+bool lgw_ingress_ready_cb(void *opaque);
+
 #endif

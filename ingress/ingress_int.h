@@ -66,6 +66,7 @@ struct lgw_ingress {
     /* The admin API's own producer (admin.c): an admin change waits for its delivery with rd_kafka_flush,
      * which on the shared producer would also wait for every job in flight. admin_lock serialises changes,
      * so two admins editing one record cannot interleave read-modify-write. */
+    bool hooked; /* collect_waiting is a collect hook of m (ingress.c) */
     rd_kafka_t *admin_producer;
     pthread_mutex_t admin_lock;
     bool admin_init; /* lgw_admin_start ran (admin_lock exists) */

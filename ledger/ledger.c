@@ -17,6 +17,7 @@
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "common/kafka.h"
+#include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/topics.h"
 #include "ledger/ledger_db.h"
@@ -41,6 +42,7 @@ struct item {
     int32_t partition;
     int64_t offset;
     bool valid;
+    bool inserted; /* a new row in the batch being written (not a redelivery): its cost is counted once committed */
     struct lgw_cost_event ev;
     struct lgw_span *span; /* its CONSUMER span, ended once its batch is committed; NULL: not recorded */
 };
@@ -48,6 +50,7 @@ struct item {
 struct lgw_ledger {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_kafka_lag *lag; /* the cost topic's consumer lag gauges, refreshed by the consumer loop */
     struct lgw_tracer *tracer; /* NULL: tracing off; borrowed */
     char group[128];
     rd_kafka_t *consumer;
@@ -168,6 +171,7 @@ static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplica
             continue;
         if ((rc = lgw_ledger_db_insert(l->db, &l->batch[i].ev, &ins)))
             goto out;
+        l->batch[i].inserted = ins;
         lgw_span_set_bool(l->batch[i].span, "llmgw.duplicate", !ins);
         if (ins) {
             (*inserted)++;
@@ -204,6 +208,22 @@ static void commit_offsets(struct lgw_ledger *l)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* llmgw_cost_usd_total for the rows this committed batch added. Counted here, where cost is recorded for
+ * good: a redelivered event (a duplicate row) never counts twice, and a rolled-back batch not at all. */
+static void count_cost(struct lgw_ledger *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct item *it = &l->batch[i];
+        if (!it->valid || !it->inserted || !it->ev.cost_known)
+            continue;
+        char tenant[2 * LGW_NAME_MAX], model[2 * LGW_NAME_MAX], labels[4 * LGW_NAME_MAX + 32];
+        snprintf(labels, sizeof(labels), "tenant=\"%s\",model=\"%s\"",
+                 lgw_metrics_escape(it->ev.tenant, tenant, sizeof(tenant)),
+                 lgw_metrics_escape(it->ev.model, model, sizeof(model)));
+        lgw_metrics_add_f(l->m, "llmgw_cost_usd_total", labels, (double)it->ev.cost_nusd / 1e9);
+    }
+}
+
 /* One attempt: write the batch, then commit its offsets and forget it. On failure the connection is
  * closed, so the next attempt reconnects from scratch. Returns 0 or the database error. */
 static int try_flush(struct lgw_ledger *l)
@@ -223,6 +243,7 @@ static int try_flush(struct lgw_ledger *l)
     lgw_metrics_add(l->m, "llmgw_ledger_batches_total", NULL, 1);
     lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"inserted\"", inserted);
     lgw_metrics_add(l->m, "llmgw_ledger_events_total", "result=\"duplicate\"", duplicates);
+    count_cost(l);
     LGW_DEBUG("ledger", "batch of %zu: %lld inserted, %lld duplicate", l->n, (long long)inserted,
               (long long)duplicates);
     lgw_ledger_spend_publish(l->spend); /* after the commit: a published total is always in the database */
@@ -409,6 +430,18 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     lgw_metrics_declare(m, "llmgw_ledger_db_errors_total", LGW_METRIC_COUNTER, "Failed database transactions.");
     lgw_metrics_declare(m, "llmgw_ledger_invalid_events_total", LGW_METRIC_COUNTER, "Undecodable cost events skipped.");
     lgw_metrics_declare(m, "llmgw_ledger_batch_seconds", LGW_METRIC_HISTOGRAM, "Time to write one batch.");
+    struct lgw_metric_def cost = {
+        .name = "llmgw_cost_usd_total",
+        .type = LGW_METRIC_COUNTER,
+        .help = "USD of the cost events the ledger recorded (each once), by tenant and model. A double: exact to "
+                "the nano-dollar up to about 9 million USD per series. Per tenant: private.",
+        .otel_name = "llmgw.cost",
+        .unit = "USD",
+        .is_private = true,
+        .is_double = true,
+    };
+    lgw_metrics_define(m, &cost);
+    l->lag = lgw_kafka_lag_new(m, "ledger");
 
     /* Fail fast on a bad URL or an unreachable database at startup; later outages are retried. */
     if ((rc = lgw_ledger_db_open(cfg->database_url, &l->db)))
@@ -462,6 +495,7 @@ int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
                 wait_ms = (int)(left / 1000) + 1;
             } else
                 idle_check(l);
+            lgw_kafka_lag_tick(l->lag, l->consumer);
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(l->consumer, wait_ms);
             if (msg)
                 consume(l, msg);
@@ -495,6 +529,7 @@ void lgw_ledger_free(struct lgw_ledger *l)
         rd_kafka_destroy(l->consumer);
     lgw_ledger_db_close(l->db);
     lgw_ledger_spend_free(l->spend);
+    lgw_kafka_lag_free(l->lag);
     free(l->batch);
     free(l);
 }

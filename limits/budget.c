@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/hash.h"
 #include "common/metrics.h"
@@ -32,6 +33,7 @@ struct lgw_budgets {
     struct lgw_spend *spend; /* borrowed */
     struct lgw_metrics *m;   /* borrowed; may be NULL */
     int64_t warn_pct;
+    bool hooked; /* export_ratios is a collect hook of m */
 };
 
 int lgw_budget_parse_usd(const char *s, size_t len, int64_t *nusd)
@@ -231,6 +233,70 @@ static int parse_tenants(struct lgw_budgets *b, const struct lgw_config *cfg, st
     return rc;
 }
 
+/* A tenant's budgets as the ratio gauge needs them, copied out of the table. */
+struct tenant_budget {
+    char tenant[LGW_NAME_MAX];
+    char scope[LGW_SPEND_SCOPE_MAX];
+    int64_t day_nusd, month_nusd;
+};
+
+static void set_ratio(struct lgw_budgets *b, const struct tenant_budget *t, bool daily, const char *period_id)
+{
+    char name[2 * LGW_NAME_MAX], labels[2 * LGW_NAME_MAX + 48];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\",period=\"%s\"",
+             lgw_metrics_escape(t->tenant, name, sizeof(name)), daily ? "day" : "month");
+    int64_t budget = daily ? t->day_nusd : t->month_nusd;
+    if (budget < 0) { /* no budget (any more): no ratio, rather than a stale one */
+        lgw_metrics_remove(b->m, "llmgw_budget_used_ratio", labels);
+        return;
+    }
+    int64_t spend = lgw_spend_get(b->spend, t->scope, period_id);
+    /* A zero budget refuses everything: it is used up, whatever was spent. */
+    double ratio = budget == 0 ? 1.0 : (double)spend / (double)budget;
+    lgw_metrics_gauge_set_f(b->m, "llmgw_budget_used_ratio", labels, ratio);
+}
+
+/* Collect hook (common/metrics.h): spend / budget of every tenant with a budget, computed when read. Only
+ * tenant budgets: a key's would put key ids in labels. Runs on the scraping thread. */
+static void export_ratios(void *opaque, struct lgw_metrics *m)
+{
+    (void)m;
+    struct lgw_budgets *b = opaque;
+    if (!lgw_spend_caught_up(b->spend))
+        return; /* a ratio from half the spend would understate it */
+    struct tenant_budget *list = NULL;
+    size_t n = 0, cap = 0;
+    /* Copied out under the table's lock, read against the spend view (its own lock) after. */
+    pthread_rwlock_rdlock(&b->lock);
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        for (const struct budget *e = b->buckets[i]; e; e = e->next) {
+            char scope[LGW_SPEND_SCOPE_MAX];
+            lgw_spend_scope_tenant(e->tenant, scope);
+            if (strcmp(scope, e->scope) != 0)
+                continue; /* a key's budget */
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                list = lgw_realloc(list, cap * sizeof(*list));
+            }
+            lgw_strlcpy(list[n].tenant, e->tenant, sizeof(list[n].tenant));
+            lgw_strlcpy(list[n].scope, e->scope, sizeof(list[n].scope));
+            list[n].day_nusd = e->day_nusd;
+            list[n].month_nusd = e->month_nusd;
+            n++;
+        }
+    }
+    pthread_rwlock_unlock(&b->lock);
+    int64_t now = lgw_wall_ms();
+    char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_day(now, day);
+    lgw_spend_month(now, month);
+    for (size_t i = 0; i < n; i++) {
+        set_ratio(b, &list[i], true, day);
+        set_ratio(b, &list[i], false, month);
+    }
+    free(list);
+}
+
 int lgw_budgets_new(const struct lgw_config *cfg, struct lgw_spend *spend, struct lgw_metrics *m,
                     struct lgw_budgets **out, struct lgw_buf *errs)
 {
@@ -254,6 +320,18 @@ int lgw_budgets_new(const struct lgw_config *cfg, struct lgw_spend *spend, struc
                             "scope (tenant, key) and period (day, month).");
         lgw_metrics_add(m, "llmgw_budget_warnings_total", NULL, 0);
         lgw_metrics_add(m, "llmgw_budget_refused_total", NULL, 0);
+        struct lgw_metric_def ratio = {
+            .name = "llmgw_budget_used_ratio",
+            .type = LGW_METRIC_GAUGE,
+            .help = "Spend / budget of each tenant with a USD budget, per period (day, month; the current UTC "
+                    "day and month), as this ingress sees the spend; 1 or more is spent. Per tenant: private.",
+            .unit = "1",
+            .is_private = true,
+            .is_double = true,
+        };
+        lgw_metrics_define(m, &ratio);
+        if (lgw_metrics_hook_add(m, export_ratios, b) == 0)
+            b->hooked = true;
     }
     *out = b;
     return LGW_OK;
@@ -263,6 +341,8 @@ void lgw_budgets_free(struct lgw_budgets *b)
 {
     if (!b)
         return;
+    if (b->hooked)
+        lgw_metrics_hook_remove(b->m, export_ratios, b); /* waits for a scrape that is reading b */
     for (size_t i = 0; i < NBUCKETS; i++) {
         for (struct budget *e = b->buckets[i], *next; e; e = next) {
             next = e->next;

@@ -53,6 +53,7 @@ struct lgw_prov_stream {
 };
 
 struct lgw_http_loop;
+struct lgw_metrics;
 struct lgw_wire_call;
 struct lgw_sim_call;
 
@@ -72,6 +73,9 @@ struct lgw_prov_call {
     /* The caller's span (a candidate's), under which each HTTP attempt gets a CLIENT span of its own (wire.c);
      * borrowed until done; NULL: none. */
     struct lgw_span *span;
+    /* Where each HTTP attempt's latency is recorded (llmgw_provider_request_duration_seconds); borrowed,
+     * NULL: nowhere. */
+    struct lgw_metrics *metrics;
     struct lgw_prov_result res;       /* the answer (the caller cleans it up) */
     struct lgw_wire_call *wire;       /* the HTTP call in flight; wire.c's, loop thread only */
     struct lgw_sim_call *sim;         /* a simulated answer on its way; sim.c's, loop thread only */
@@ -148,5 +152,9 @@ extern const struct lgw_provider lgw_provider_sim;
 /* An embedding as OpenAI returns it: the JSON array of numbers itself, or (base64) the float32 values in
  * little-endian bytes, base64-encoded. Takes a borrowed array; returns a new reference. */
 json_t *lgw_prov_embedding_value(json_t *numbers, bool base64);
+
+/* Declares the metrics the provider layer records into lgw_prov_call.metrics (the per-attempt latency
+ * histogram llmgw_provider_request_duration_seconds{provider,outcome}); the worker calls it at start. */
+void lgw_provider_metrics_declare(struct lgw_metrics *m);
 
 #endif

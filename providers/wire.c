@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "providers/http.h"
 #include "providers/http_loop.h"
+#include "providers/wire_metrics.h"
 #include "providers/wire_span.h"
 
 /* The call's state. Its lifetime: tasks on the loop (the first attempt, retry timers, pause checks) may
@@ -35,6 +36,7 @@ struct lgw_wire_call {
     bool paused;            /* on_data said "not now" (the client's stream is full) */
     bool aborted;           /* lgw_prov_call_abort ran: the client left, as if call->cancelled were up */
     struct lgw_span *span;  /* the running attempt's CLIENT span (wire_span.h); NULL: none or not recorded */
+    int64_t attempt_start_us; /* monotonic start of the running attempt, for its latency metric */
 };
 
 /* How often a paused stream looks again whether the client's side has room. */
@@ -291,6 +293,8 @@ static void attempt_done(void *opaque, int hrc)
     wc->xfer = NULL;
     attempt_cleanup(wc);
     lgw_wire_span_end(&wc->span, wc->resp.status, hrc, cancelled(wc));
+    lgw_wire_metrics_attempt(call->metrics, call->model->provider, wc->resp.status, hrc, cancelled(wc),
+                             lgw_mono_us() - wc->attempt_start_us);
     bool retry = settle(wc, hrc) && !cancelled(wc);
     res->requests++;
     res->bill = attempt_bill(wc, hrc);
@@ -350,6 +354,7 @@ static void start_attempt(void *opaque)
     };
     wc->paused = false;
     wc->span = lgw_wire_span_begin(call->span, wc->url, wc->attempt);
+    wc->attempt_start_us = lgw_mono_us();
     int rc;
     wc->xfer = lgw_http_loop_start(call->loop, &wc->req, &wc->resp, attempt_done, wc, &rc);
     if (!wc->xfer)

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "workers/genai_metrics.h"
 #include "workers/spans.h"
 
 const char *lgw_dispatch_served_as(const struct lgw_config *cfg, const struct lgw_model_info *m)
@@ -114,6 +115,7 @@ static void call_done(struct lgw_prov_call *call)
     d->res = call->res; /* moved: the call's result is d's now */
     memset(&call->res, 0, sizeof(call->res));
     lgw_wspans_candidate_end(&d->cand_span, &d->res, d->finish_reason);
+    lgw_genai_metrics_call(d->metrics, job, lgw_dispatch_served_as(d->cfg, m), m->id, &d->res, end_us - d->start_us);
     add_route(d, m, d->res.status);
     /* Requests the wire layer sent and retried after no answer came: billed, and never the final answer. */
     int first_request = d->requests + 1;
@@ -166,7 +168,7 @@ static void next_candidate(struct lgw_dispatch *d)
         d->finish_reason[0] = '\0';
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
-                                         .opaque = d, .span = d->cand_span};
+                                         .opaque = d, .span = d->cand_span, .metrics = d->metrics};
         d->current = m;
         if (d->stream) {
             d->stream->first_emit_us = 0;

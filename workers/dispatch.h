@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 
+#include "common/metrics.h"
 #include "providers/provider.h"
 #include "routing/router.h"
 #include "telemetry/span.h"
@@ -44,6 +45,7 @@ struct lgw_dispatch {
     void (*done)(struct lgw_dispatch *d); /* exactly once, when the outputs are final */
     void *opaque;                         /* the caller's */
     struct lgw_span *span;                /* the routing span each candidate's span hangs from; NULL: none */
+    struct lgw_metrics *metrics;          /* GenAI and provider-attempt metrics go here; NULL: nowhere */
     char finish_reason[32];               /* a stream's last finish_reason, set by the caller's sink */
     /* out; current and route are also read by the stream sink while a call runs (same thread) */
     struct lgw_prov_result res;           /* the answer: the last call's result (cleanup after use) */

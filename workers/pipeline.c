@@ -469,6 +469,7 @@ static void dispatch_on_loop(void *opaque)
     d->stream = run->streamed ? &sctx->base : NULL;
     d->cancelled = &sctx->cancelled;
     d->router = p->router;
+    d->metrics = p->m;
     d->cfg = p->cfg;
     d->plan = &run->plan;
     d->job = job;

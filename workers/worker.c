@@ -16,13 +16,16 @@
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "common/kafka.h"
+#include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/redis.h"
 #include "common/topics.h"
 #include "providers/http_loop.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
+#include "providers/provider.h"
 #include "workers/cancel.h"
+#include "workers/genai_metrics.h"
 #include "workers/offsets.h"
 #include "workers/pipeline.h"
 #include "workers/pool.h"
@@ -33,6 +36,7 @@
 struct lgw_worker {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
+    struct lgw_kafka_lag *lag; /* the jobs topics' consumer lag gauges, refreshed by the consumer loop */
     struct lgw_tracer *tracer; /* NULL: tracing off; borrowed */
     char id[LGW_NAME_MAX];
     char group[128]; /* the consumer group */
@@ -184,6 +188,9 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_cost_unknown_total", LGW_METRIC_COUNTER, "Jobs served by a model with no price.");
     lgw_metrics_declare(m, "llmgw_route_fallbacks_total", LGW_METRIC_COUNTER,
                         "Provider calls made after the first candidate of a request failed.");
+    lgw_metrics_add(m, "llmgw_route_fallbacks_total", NULL, 0); /* shown as 0, not absent */
+    lgw_genai_metrics_declare(m);
+    lgw_provider_metrics_declare(m);
 }
 
 /* Each streamed provider call holds a socket: raise the soft open-files limit to the hard one, and say what
@@ -244,6 +251,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     w->tracer = tr;
     *out = NULL;
     declare_metrics(m);
+    w->lag = lgw_kafka_lag_new(m, "worker");
     if (cfg->worker_id[0])
         lgw_strlcpy(w->id, cfg->worker_id, sizeof(w->id));
     else {
@@ -336,6 +344,7 @@ fail:
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
+    lgw_kafka_lag_free(w->lag);
     free(w);
     return rc;
 }
@@ -345,6 +354,7 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     while (!atomic_load(stop)) {
         lgw_catalog_holder_refresh(w->catalog); /* SIGHUP: jobs from here on see the new catalog */
         flow_control(w);
+        lgw_kafka_lag_tick(w->lag, w->consumer);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
         if (!msg)
             continue;
@@ -410,5 +420,6 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
+    lgw_kafka_lag_free(w->lag);
     free(w);
 }

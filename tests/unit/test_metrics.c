@@ -1,10 +1,13 @@
-/* test_metrics.c - counters, gauges, histograms, the exposition text, the series cap, thread safety. */
+/* test_metrics.c - counters, gauges, histograms, the exposition text, the series cap, thread safety, and the
+ * definitions: own buckets, double values, label caps folding into "other", private metrics, snapshots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -202,6 +205,297 @@ static void test_threads(void **state)
     lgw_metrics_free(m);
 }
 
+static const double token_bounds[] = {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
+                                      4194304, 16777216, 67108864};
+
+static char *render_all(struct lgw_metrics *m, bool public_only)
+{
+    struct lgw_buf out;
+    lgw_buf_init(&out, 0);
+    assert_int_equal(public_only ? lgw_metrics_render_public(m, &out) : lgw_metrics_render(m, &out), 0);
+    return lgw_buf_take(&out, NULL);
+}
+
+static void expect_in(const char *text, const char *want)
+{
+    if (!strstr(text, want))
+        fail_msg("missing %s in:\n%s", want, text);
+}
+
+static void expect_not_in(const char *text, const char *unwanted)
+{
+    if (strstr(text, unwanted))
+        fail_msg("unexpected %s in:\n%s", unwanted, text);
+}
+
+/* A histogram with its own bounds: the GenAI token buckets, le inclusive, whole numbers without exponent. */
+static void test_own_buckets(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metric_def def = {.name = "tok", .type = LGW_METRIC_HISTOGRAM, .help = "Tokens.",
+                                 .bounds = token_bounds, .nbounds = 14};
+    assert_int_equal(lgw_metrics_define(m, &def), 0);
+    lgw_metrics_observe_value(m, "tok", "t=\"input\"", 1);
+    lgw_metrics_observe_value(m, "tok", "t=\"input\"", 5);
+    lgw_metrics_observe_value(m, "tok", "t=\"input\"", 1e9);
+    char *text = render_all(m, false);
+    expect_in(text, "# TYPE tok histogram\n");
+    expect_in(text, "tok_bucket{t=\"input\",le=\"1\"} 1\n");
+    expect_in(text, "tok_bucket{t=\"input\",le=\"4\"} 1\n");
+    expect_in(text, "tok_bucket{t=\"input\",le=\"16\"} 2\n");
+    expect_in(text, "tok_bucket{t=\"input\",le=\"1048576\"} 2\n");
+    expect_in(text, "tok_bucket{t=\"input\",le=\"67108864\"} 2\n");
+    expect_in(text, "tok_bucket{t=\"input\",le=\"+Inf\"} 3\n");
+    expect_in(text, "tok_sum{t=\"input\"} 1000000006\n");
+    expect_in(text, "tok_count{t=\"input\"} 3\n");
+    expect_not_in(text, "le=\"0.0005\""); /* none of the default seconds buckets */
+    free(text);
+    /* Bounds must be ascending and finite. */
+    static const double bad[] = {1, 1, 2};
+    struct lgw_metric_def baddef = {.name = "bad", .type = LGW_METRIC_HISTOGRAM, .bounds = bad, .nbounds = 3};
+    assert_int_equal(lgw_metrics_define(m, &baddef), LGW_ERR(INVALID));
+    baddef.nbounds = LGW_METRICS_MAX_BOUNDS + 1;
+    assert_int_equal(lgw_metrics_define(m, &baddef), LGW_ERR(INVALID));
+    lgw_metrics_free(m);
+}
+
+/* The GenAI duration buckets print as written (0.01 .. 81.92). */
+static void test_duration_buckets(void **state)
+{
+    (void)state;
+    static const double dur[] = {0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                                 40.96, 81.92};
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metric_def def = {.name = "d_seconds", .type = LGW_METRIC_HISTOGRAM, .bounds = dur, .nbounds = 14};
+    assert_int_equal(lgw_metrics_define(m, &def), 0);
+    lgw_metrics_observe_value(m, "d_seconds", NULL, 0.3);
+    char *text = render_all(m, false);
+    expect_in(text, "d_seconds_bucket{le=\"0.01\"} 0\nd_seconds_bucket{le=\"0.02\"} 0\n"
+                    "d_seconds_bucket{le=\"0.04\"} 0\nd_seconds_bucket{le=\"0.08\"} 0\n"
+                    "d_seconds_bucket{le=\"0.16\"} 0\nd_seconds_bucket{le=\"0.32\"} 1\n"
+                    "d_seconds_bucket{le=\"0.64\"} 1\nd_seconds_bucket{le=\"1.28\"} 1\n"
+                    "d_seconds_bucket{le=\"2.56\"} 1\nd_seconds_bucket{le=\"5.12\"} 1\n"
+                    "d_seconds_bucket{le=\"10.24\"} 1\nd_seconds_bucket{le=\"20.48\"} 1\n"
+                    "d_seconds_bucket{le=\"40.96\"} 1\nd_seconds_bucket{le=\"81.92\"} 1\n"
+                    "d_seconds_bucket{le=\"+Inf\"} 1\n"
+                    "d_seconds_sum 0.3\nd_seconds_count 1\n");
+    free(text);
+    lgw_metrics_free(m);
+}
+
+/* A double counter adds fractions exactly as doubles do; integer updates are refused on it only for _f. */
+static void test_double_values(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metric_def def = {.name = "usd_total", .type = LGW_METRIC_COUNTER, .is_double = true};
+    assert_int_equal(lgw_metrics_define(m, &def), 0);
+    lgw_metrics_add_f(m, "usd_total", "k=\"a\"", 0.25);
+    lgw_metrics_add_f(m, "usd_total", "k=\"a\"", 0.5);
+    lgw_metrics_add_f(m, "usd_total", "k=\"a\"", -1);  /* counters never go down */
+    lgw_metrics_add(m, "usd_total", "k=\"b\"", 0);     /* the 0 that makes a series visible */
+    lgw_metrics_add_f(m, "int_total", NULL, 1.5);      /* an integer metric ignores a double */
+    assert_true(lgw_metrics_value_f(m, "usd_total", "k=\"a\"") == 0.75);
+    char *text = render_all(m, false);
+    expect_in(text, "usd_total{k=\"a\"} 0.75\nusd_total{k=\"b\"} 0\n");
+    expect_in(text, "int_total 0\n");
+    free(text);
+    lgw_metrics_free(m);
+}
+
+/* Past its cap, a metric records new values of a capped label under "other"; each metric has its own slots,
+ * values already admitted keep their series, and "other" itself never takes a slot. */
+static void test_label_caps(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    assert_int_equal(lgw_metrics_cap_label(m, "tenant", 2), 0);
+    lgw_metrics_add(m, "a_total", "tenant=\"t1\",model=\"x\"", 1);
+    lgw_metrics_add(m, "a_total", "tenant=\"other\",model=\"x\"", 1);
+    lgw_metrics_add(m, "a_total", "tenant=\"t2\",model=\"x\"", 1);
+    lgw_metrics_add(m, "a_total", "tenant=\"t3\",model=\"x\"", 1);
+    lgw_metrics_add(m, "a_total", "tenant=\"t4\",model=\"x\"", 1);
+    lgw_metrics_add(m, "a_total", "tenant=\"t1\",model=\"x\"", 1);
+    lgw_metrics_add(m, "b_total", "tenant=\"t3\"", 1); /* another metric: its own two slots */
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"t1\",model=\"x\""), 2);
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"t2\",model=\"x\""), 1);
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"other\",model=\"x\""), 3);
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"t3\",model=\"x\""), 0);
+    assert_int_equal(lgw_metrics_value(m, "b_total", "tenant=\"t3\""), 1);
+    /* Unparseable label text is left as given rather than guessed at. */
+    lgw_metrics_add(m, "a_total", "tenant=t9", 1);
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=t9"), 1);
+    /* A second capped key folds independently, and an escaped value is compared as written. */
+    assert_int_equal(lgw_metrics_cap_label(m, "model", 1), 0);
+    lgw_metrics_add(m, "c_total", "tenant=\"a\\\"b\",model=\"m1\"", 1);
+    lgw_metrics_add(m, "c_total", "tenant=\"a\\\"b\",model=\"m2\"", 1);
+    assert_int_equal(lgw_metrics_value(m, "c_total", "tenant=\"a\\\"b\",model=\"other\""), 1);
+    for (size_t i = 0; i < LGW_METRICS_MAX_CAPPED_LABELS - 2; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%zu", i);
+        assert_int_equal(lgw_metrics_cap_label(m, key, 3), 0);
+    }
+    assert_int_equal(lgw_metrics_cap_label(m, "one_too_many", 3), LGW_ERR(TOO_LARGE));
+    lgw_metrics_free(m);
+}
+
+/* A private metric is in the full rendering and absent from the public one. */
+static void test_private(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metric_def def = {.name = "spend_total", .type = LGW_METRIC_COUNTER, .is_private = true,
+                                 .is_double = true, .help = "Per tenant."};
+    assert_int_equal(lgw_metrics_define(m, &def), 0);
+    lgw_metrics_add_f(m, "spend_total", "tenant=\"acme\"", 1.5);
+    lgw_metrics_add(m, "public_total", NULL, 2);
+    char *all = render_all(m, false), *pub = render_all(m, true);
+    expect_in(all, "# HELP spend_total Per tenant.\n# TYPE spend_total counter\nspend_total{tenant=\"acme\"} 1.5\n");
+    expect_in(all, "public_total 2\n");
+    expect_not_in(pub, "spend_total");
+    expect_not_in(pub, "acme");
+    expect_in(pub, "public_total 2\n");
+    free(all);
+    free(pub);
+    lgw_metrics_free(m);
+}
+
+struct visit_log {
+    struct lgw_metrics *m;
+    char text[4096];
+    size_t len;
+    int stop_after; /* stop the walk after this many metrics (0: never) */
+    int seen;
+};
+
+static int visit_cb(void *opaque, const struct lgw_metric_info *info, const struct lgw_metric_point *points,
+                    size_t npoints)
+{
+    struct visit_log *v = opaque;
+    assert_true(info->time_unix_ns > 0);
+    v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, "%s|%s|%s|%d|%d|%zu:", info->name,
+                               info->otel_name, info->unit, (int)info->type, (int)info->is_private, info->nbounds);
+    for (size_t i = 0; i < npoints; i++) {
+        const struct lgw_metric_point *p = &points[i];
+        assert_true(p->start_unix_ns > 0 && p->start_unix_ns <= info->time_unix_ns);
+        for (size_t l = 0; l < p->nlabels; l++)
+            v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, " %s/%s=%s", p->labels[l].key,
+                                       p->labels[l].otel_key, p->labels[l].value);
+        if (info->type == LGW_METRIC_HISTOGRAM) {
+            v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, " n=%llu s=%g b=",
+                                       (unsigned long long)p->count, p->sum);
+            for (size_t b = 0; b <= info->nbounds; b++)
+                v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, "%llu,",
+                                           (unsigned long long)p->bucket_counts[b]);
+        } else {
+            v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, " v=%g", p->value);
+        }
+    }
+    v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, "\n");
+    /* The lock is not held: updating the registry from the visitor must not deadlock. */
+    lgw_metrics_add(v->m, "visited_total", NULL, 1);
+    return ++v->seen == v->stop_after ? 7 : 0;
+}
+
+/* The snapshot gives every metric with its OTel name and unit, labels unescaped with OTel keys, histogram
+ * buckets NON-cumulative, and leaves private metrics out unless asked. */
+static void test_snapshot(void **state)
+{
+    (void)state;
+    static const double b3[] = {1, 10, 100};
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_metric_def tok = {.name = "gen_ai_client_token_usage", .type = LGW_METRIC_HISTOGRAM,
+                                 .otel_name = "gen_ai.client.token.usage", .unit = "{token}", .bounds = b3,
+                                 .nbounds = 3};
+    struct lgw_metric_def cost = {.name = "cost_usd_total", .type = LGW_METRIC_COUNTER, .unit = "USD",
+                                  .is_private = true, .is_double = true};
+    assert_int_equal(lgw_metrics_define(m, &tok), 0);
+    assert_int_equal(lgw_metrics_define(m, &cost), 0);
+    const char *labels = "gen_ai_request_model=\"m\\\"1\",gen_ai_token_type=\"input\"";
+    lgw_metrics_observe_value(m, "gen_ai_client_token_usage", labels, 5);
+    lgw_metrics_observe_value(m, "gen_ai_client_token_usage", labels, 7);
+    lgw_metrics_observe_value(m, "gen_ai_client_token_usage", labels, 500);
+    lgw_metrics_add_f(m, "cost_usd_total", "tenant=\"acme\"", 0.125);
+    lgw_metrics_gauge_set(m, "g", NULL, -3);
+
+    struct visit_log v = {.m = m};
+    assert_int_equal(lgw_metrics_snapshot(m, false, visit_cb, &v), 0);
+    const char *want_public =
+        "g|g||1|0|0: v=-3\n"
+        "gen_ai_client_token_usage|gen_ai.client.token.usage|{token}|2|0|3: "
+        "gen_ai_request_model/gen_ai.request.model=m\"1 gen_ai_token_type/gen_ai.token.type=input "
+        "n=3 s=512 b=0,2,0,1,\n"
+        "llmgw_metrics_dropped_series_total|llmgw_metrics_dropped_series_total||0|0|0: v=0\n";
+    if (strcmp(v.text, want_public) != 0)
+        fail_msg("public snapshot:\n%s\nwanted:\n%s", v.text, want_public);
+
+    struct visit_log all = {.m = m};
+    assert_int_equal(lgw_metrics_snapshot(m, true, visit_cb, &all), 0);
+    if (!strstr(all.text, "cost_usd_total|cost_usd_total|USD|0|1|0: tenant/tenant=acme v=0.125\n"))
+        fail_msg("full snapshot lacks the private metric:\n%s", all.text);
+    if (!strstr(all.text, "visited_total|visited_total||0|0|0: v=3\n")) /* one per metric of the first walk */
+        fail_msg("full snapshot lacks visited_total 3:\n%s", all.text);
+
+    struct visit_log stop = {.m = m, .stop_after = 2};
+    assert_int_equal(lgw_metrics_snapshot(m, true, visit_cb, &stop), 7);
+    assert_int_equal(stop.seen, 2);
+    lgw_metrics_free(m);
+}
+
+static void count_hook(void *opaque, struct lgw_metrics *m)
+{
+    int *calls = opaque;
+    (*calls)++;
+    lgw_metrics_gauge_set(m, "hooked", NULL, *calls); /* a hook may update the registry it is called by */
+}
+
+/* Collect hooks run before each render and snapshot; a removed one no more. Remove drops one series. */
+static void test_hooks_and_remove(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    int calls = 0;
+    assert_int_equal(lgw_metrics_hook_add(m, count_hook, &calls), 0);
+    char *text = render_all(m, true);
+    expect_in(text, "hooked 1\n");
+    free(text);
+    struct visit_log v = {.m = m};
+    assert_int_equal(lgw_metrics_snapshot(m, false, visit_cb, &v), 0);
+    assert_int_equal(calls, 2);
+    lgw_metrics_hook_remove(m, count_hook, &calls);
+    text = render_all(m, false);
+    assert_int_equal(calls, 2);
+    expect_in(text, "hooked 2\n");
+    free(text);
+    lgw_metrics_gauge_set(m, "lag", "partition=\"0\"", 5);
+    lgw_metrics_gauge_set(m, "lag", "partition=\"1\"", 7);
+    lgw_metrics_remove(m, "lag", "partition=\"0\"");
+    lgw_metrics_remove(m, "lag", "partition=\"9\""); /* absent: nothing */
+    lgw_metrics_remove(m, "llmgw_metrics_dropped_series_total", NULL); /* the registry's own: kept */
+    text = render_all(m, false);
+    expect_not_in(text, "lag{partition=\"0\"}");
+    expect_in(text, "lag{partition=\"1\"} 7\n");
+    expect_in(text, "llmgw_metrics_dropped_series_total 0\n");
+    free(text);
+    for (int i = 0; i < LGW_METRICS_MAX_HOOKS; i++)
+        lgw_metrics_hook_add(m, count_hook, &calls);
+    assert_int_equal(lgw_metrics_hook_add(m, count_hook, &calls), LGW_ERR(TOO_LARGE));
+    for (int i = 0; i < LGW_METRICS_MAX_HOOKS; i++)
+        lgw_metrics_hook_remove(m, count_hook, &calls);
+    lgw_metrics_free(m);
+}
+
+/* Label values from outside are escaped, and cut before an escape rather than in the middle of one. */
+static void test_escape(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_string_equal(lgw_metrics_escape("a\"b\\c\nd", out, sizeof(out)), "a\\\"b\\\\c\\nd");
+    assert_string_equal(lgw_metrics_escape("abcdefgh\"", out, 10), "abcdefgh");
+    assert_string_equal(lgw_metrics_escape(NULL, out, sizeof(out)), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +506,14 @@ int main(void)
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_series_cap),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_own_buckets),
+        cmocka_unit_test(test_duration_buckets),
+        cmocka_unit_test(test_double_values),
+        cmocka_unit_test(test_label_caps),
+        cmocka_unit_test(test_private),
+        cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_hooks_and_remove),
+        cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
