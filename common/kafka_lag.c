@@ -14,6 +14,10 @@
  * has no position. */
 #define COMMITTED_TIMEOUT_MS 200
 #define RETRY_SOON_MS 250
+/* While the consumer's partitions are paused, the most one refresh spends asking the broker for their high
+ * watermarks (all partitions together): it runs on the consumer thread, which has nothing to fetch then,
+ * but must still get back to resuming promptly. */
+#define BROKER_WATERMARK_BUDGET_MS 100
 
 struct lgw_kafka_lag {
     struct lgw_metrics *m;
@@ -22,6 +26,7 @@ struct lgw_kafka_lag {
     char **shown;    /* label texts of the series set by the last refresh */
     size_t nshown;
     bool warned;
+    bool ask_broker; /* partitions paused: the cached high watermarks are frozen (see lgw_kafka_lag_paused) */
 };
 
 struct lgw_kafka_lag *lgw_kafka_lag_new(struct lgw_metrics *m, const char *role)
@@ -83,6 +88,33 @@ static void fill_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *part
     rd_kafka_topic_partition_list_destroy(ask);
 }
 
+void lgw_kafka_lag_paused(struct lgw_kafka_lag *lag, bool paused)
+{
+    if (!lag)
+        return;
+    lag->ask_broker = paused;
+    if (paused)
+        lag->next_ms = 0; /* a backlog is what a pause means: show it at the next turn, not 2 s later */
+}
+
+/* The high watermark of one partition: librdkafka's cached one, updated by fetch responses (so an idle
+ * consumer's is current too), or, while paused, when nothing is fetched and the cached one stays where the
+ * pause left it, the broker's, within what is left of *budget_ms. Returns false when it is not known. */
+static bool high_watermark(struct lgw_kafka_lag *lag, rd_kafka_t *rk, const rd_kafka_topic_partition_t *p,
+                           int64_t *budget_ms, int64_t *lo, int64_t *hi)
+{
+    if (lag->ask_broker && *budget_ms > 0) {
+        int64_t t0 = lgw_mono_ms();
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, lo, hi, (int)*budget_ms);
+        *budget_ms -= lgw_mono_ms() - t0;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && *hi >= 0)
+            return true;
+    }
+    return rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, lo, hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           *hi >= 0;
+}
+
 void lgw_kafka_lag_tick(struct lgw_kafka_lag *lag, rd_kafka_t *rk)
 {
     int64_t now = lgw_mono_ms();
@@ -106,15 +138,14 @@ void lgw_kafka_lag_tick(struct lgw_kafka_lag *lag, rd_kafka_t *rk)
      * later, so a fresh consumer's lag appears within a fraction of a second of its first fetch. */
     if (n == 0)
         lag->next_ms = now + RETRY_SOON_MS;
+    int64_t budget_ms = BROKER_WATERMARK_BUDGET_MS;
     char **now_shown = lgw_calloc(n ? n : 1, sizeof(*now_shown));
     size_t nnow = 0;
     for (size_t i = 0; i < n; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t lo = 0, hi = 0;
-        /* Cached watermarks: the high one is updated by every fetch response, so an idle consumer's is
-         * current too. Unknown before the first fetch: nothing to say yet. */
-        rd_kafka_resp_err_t werr = rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi);
-        if (werr != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+        /* Unknown before the first fetch (and the broker did not say): nothing to say yet. */
+        if (!high_watermark(lag, rk, p, &budget_ms, &lo, &hi)) {
             lag->next_ms = now + RETRY_SOON_MS;
             continue;
         }

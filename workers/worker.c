@@ -93,6 +93,7 @@ static void set_paused(struct lgw_worker *w, bool paused)
         rd_kafka_topic_partition_list_destroy(parts);
     }
     w->paused = paused;
+    lgw_kafka_lag_paused(w->lag, paused);
     lgw_metrics_gauge_set(w->m, "llmgw_worker_paused", NULL, paused ? 1 : 0);
     LGW_LOG(LGW_LOG_DEBUG, "worker", NULL, NULL, "%s consuming: %ld job(s) in flight, limit %lld",
             paused ? "paused" : "resumed", atomic_load(&w->inflight), (long long)w->cfg->worker_concurrency);
