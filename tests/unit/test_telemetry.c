@@ -143,9 +143,9 @@ static void test_env_defaults(void **state)
     lgw_buf_init(&errs, 0);
     static const char *const none[] = {NULL};
     assert_int_equal(load(none, c, &errs), 0);
-    assert_false(c->enabled); /* nothing exported unless an endpoint is configured */
+    assert_false(c->traces.enabled); /* nothing exported unless an endpoint is configured */
     assert_string_equal(c->service_name, "llmgw-worker");
-    assert_int_equal(c->protocol, LGW_OTLP_HTTP_PROTOBUF);
+    assert_int_equal(c->traces.protocol, LGW_OTLP_HTTP_PROTOBUF);
     assert_int_equal(c->max_queue_size, 2048);
     assert_int_equal(c->max_export_batch_size, 512);
     assert_int_equal(c->schedule_delay_ms, 5000);
@@ -153,8 +153,8 @@ static void test_env_defaults(void **state)
 
     static const char *const base[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/", NULL};
     assert_int_equal(load(base, c, &errs), 0);
-    assert_true(c->enabled);
-    assert_string_equal(c->endpoint, "http://127.0.0.1:4318/v1/traces");
+    assert_true(c->traces.enabled);
+    assert_string_equal(c->traces.endpoint, "http://127.0.0.1:4318/v1/traces");
 
     static const char *const full[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318",
                                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://b/custom/path",
@@ -167,24 +167,24 @@ static void test_env_defaults(void **state)
                                        "OTEL_BSP_SCHEDULE_DELAY", "200",
                                        NULL};
     assert_int_equal(load(full, c, &errs), 0);
-    assert_string_equal(c->endpoint, "https://b/custom/path"); /* the signal's own URL, as given */
-    assert_int_equal(c->protocol, LGW_OTLP_HTTP_JSON);
+    assert_string_equal(c->traces.endpoint, "https://b/custom/path"); /* the signal's own URL, as given */
+    assert_int_equal(c->traces.protocol, LGW_OTLP_HTTP_JSON);
     assert_string_equal(c->service_name, "gw"); /* OTEL_SERVICE_NAME wins over the resource's */
     assert_int_equal(c->nresource, 2);
     assert_string_equal(c->resource[1].key, "team");
     assert_string_equal(c->resource[1].value, "a,b");
-    assert_int_equal(c->nheaders, 2);
-    assert_string_equal(c->headers[0], "x-api-key: s3cr=t");
-    assert_string_equal(c->headers[1], "Authorization: Bearer abc");
+    assert_int_equal(c->traces.nheaders, 2);
+    assert_string_equal(c->traces.headers[0], "x-api-key: s3cr=t");
+    assert_string_equal(c->traces.headers[1], "Authorization: Bearer abc");
     assert_true(c->sampler.ratio == 0.1);
     assert_int_equal(c->schedule_delay_ms, 200);
 
     static const char *const off[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "OTEL_SDK_DISABLED", "TRUE", NULL};
     assert_int_equal(load(off, c, &errs), 0);
-    assert_false(c->enabled);
+    assert_false(c->traces.enabled);
     static const char *const none_exp[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "OTEL_TRACES_EXPORTER", "none", NULL};
     assert_int_equal(load(none_exp, c, &errs), 0);
-    assert_false(c->enabled);
+    assert_false(c->traces.enabled);
     lgw_buf_cleanup(&errs);
     free(c);
 }
@@ -197,7 +197,7 @@ static void test_env_refused(void **state)
     lgw_buf_init(&errs, 0);
     static const char *const grpc[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", NULL};
     assert_int_equal(load(grpc, c, &errs), LGW_ERR(CONFIG));
-    assert_false(c->enabled);
+    assert_false(c->traces.enabled);
     assert_non_null(strstr(errs.ptr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported"));
     static const char *const grpc_traces[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", NULL};
     assert_int_equal(load(grpc_traces, c, &errs), LGW_ERR(CONFIG)); /* refused even with no endpoint yet */
