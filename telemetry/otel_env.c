@@ -51,7 +51,7 @@ static const struct {
      "Milliseconds one metric push may take, retries included (1..600000); then it is counted in "
      "`llmgw_otel_metric_export_failures_total` and the next interval sends the totals again."},
     {"OTEL_SERVICE_NAME", "llmgw-<role>",
-     "`service.name` of every span (`llmgw-ingress`, `llmgw-worker`, `llmgw-ledger`, `llmgw-dev`)."},
+     "`service.name` of every span and metric push (`llmgw-ingress`, `llmgw-worker`, `llmgw-ledger`, `llmgw-dev`)."},
     {"OTEL_RESOURCE_ATTRIBUTES", "",
      "More resource attributes, `key=value` pairs separated by commas, values percent-decoded (at most 32); "
      "`service.name` here is used when `OTEL_SERVICE_NAME` is not set."},
@@ -402,7 +402,8 @@ void lgw_otel_write_docs(FILE *out)
     fprintf(out, "\n## OpenTelemetry (traces and metrics)\n\n"
                  "These are the standard OpenTelemetry SDK variables, not llmgw settings: they are read from the "
                  "environment only, by every role, and `llmgw config check` validates them too. Nothing is "
-                 "exported unless an endpoint is set. What llmgw traces and how: [OBSERVABILITY.md](OBSERVABILITY.md).\n\n"
+                 "exported unless an endpoint is set. What llmgw traces and how, and the metrics it pushes: "
+                 "[OBSERVABILITY.md](OBSERVABILITY.md).\n\n"
                  "| environment | default | what llmgw does with it |\n|---|---|---|\n");
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         fprintf(out, "| `%s` | %s%s%s | %s |\n", vars[i].name, vars[i].def[0] ? "`" : "", vars[i].def,
