@@ -251,7 +251,8 @@ def test_dashboard_queries_and_alerts(cluster, fakes, tmp_path):
             wait_for(lambda: want <= watch.seen, 40, f"alerts {sorted(want)} firing", interval=0.5)
         except BaseException:
             print(f"\nalerts seen firing: {sorted(watch.seen)}")
-            for q in ("llmgw_breaker_state", "llmgw_dlq_total", "llmgw_kafka_consumer_lag", "llmgw_budget_used_ratio"):
+            for q in ("llmgw_breaker_state", "llmgw_dlq_total", "llmgw_budget_used_ratio",
+                      "max_over_time(sum by (role, topic) (llmgw_kafka_consumer_lag)[5m:1s])"):
                 print(q, prom.query(q))
             raise
         slow.join(30)
