@@ -195,7 +195,7 @@ run_stage e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest 
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cli.py tests/e2e/test_cache.py tests/e2e/test_limits.py \
   tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
-  tests/e2e/test_tracing.py
+  tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py
 
 step "end-to-end tests on the ThreadSanitizer build"
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
@@ -215,7 +215,7 @@ run_stage e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m 
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
-  tests/e2e/test_tracing.py
+  tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py
 
 step "browser tests"
 # The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download
