@@ -150,6 +150,21 @@ static void test_env_metrics_refused(void **state)
 
 /* ---- the registry, read as OTLP metrics */
 
+static int64_t unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A cumulative series' start: when the registry (or the series) began, so within the test and not after now
+ * (the reader may take the start it is given or the series' own). */
+static void assert_start(int64_t start_ns, int64_t t0, int64_t now)
+{
+    assert_true(start_ns >= t0 - 1000000000);
+    assert_true(start_ns <= now);
+}
+
 /* A registry with one of each kind, GenAI ones under their Prometheus names. */
 static struct lgw_metrics *sample_registry(void)
 {
@@ -188,9 +203,10 @@ static const char *attr(const struct lgw_otlp_point *p, const char *key)
 static void test_read_registry(void **state)
 {
     (void)state;
+    int64_t t0 = unix_ns();
     struct lgw_metrics *m = sample_registry();
     struct lgw_metric_read r;
-    assert_int_equal(lgw_metric_read(m, 1234, &r), 0);
+    assert_int_equal(lgw_metric_read(m, t0, &r), 0);
 
     const struct lgw_otlp_metric *req = named(&r, "llmgw_http_requests"); /* a Sum carries no _total */
     assert_int_equal(req->kind, LGW_OTLP_SUM);
@@ -198,7 +214,7 @@ static void test_read_registry(void **state)
     assert_int_equal(req->npoints, 2);
     assert_true(req->points[0].is_int);
     assert_int_equal(req->points[0].i, 7);
-    assert_int_equal(req->points[0].start_ns, 1234);
+    assert_start(req->points[0].start_ns, t0, unix_ns());
     assert_string_equal(attr(&req->points[1], "status"), "429");
 
     const struct lgw_otlp_metric *br = named(&r, "llmgw_breaker_state");
@@ -254,14 +270,16 @@ static size_t find_metric(const struct field *sm, size_t nsm, const char *name, 
 static void test_metrics_proto(void **state)
 {
     (void)state;
+    int64_t t0 = unix_ns();
     struct lgw_metrics *m = sample_registry();
     struct lgw_metric_read r;
-    assert_int_equal(lgw_metric_read(m, 1000, &r), 0);
+    assert_int_equal(lgw_metric_read(m, t0, &r), 0);
     static const struct lgw_otlp_kv res[] = {{"service.name", "llmgw-worker"}, {"service.version", "1.2.3"}};
     struct lgw_otlp_meta meta = {res, 2, "llmgw", "1.2.3"};
     struct lgw_buf out;
     lgw_buf_init(&out, 0);
-    assert_int_equal(lgw_otlp_encode_metrics_proto(&meta, r.metrics, r.nmetrics, 5000, &out), 0);
+    int64_t now = unix_ns();
+    assert_int_equal(lgw_otlp_encode_metrics_proto(&meta, r.metrics, r.nmetrics, now, &out), 0);
 
     struct field top[4], rm[8], resource[8], val[4], sm[64], scope[4];
     size_t n = decode((const uint8_t *)out.ptr, out.len, top, 4);
@@ -296,8 +314,8 @@ static void test_metrics_proto(void **state)
         if (sum[i].num == 1)
             first = &sum[i];
     size_t ndp = decode(first->p, first->len, dp, 16);
-    assert_int_equal(one(dp, ndp, 2)->v, 1000);
-    assert_int_equal(one(dp, ndp, 3)->v, 5000);
+    assert_start((int64_t)one(dp, ndp, 2)->v, t0, now);
+    assert_int_equal(one(dp, ndp, 3)->v, now);
     assert_int_equal(one(dp, ndp, 6)->wire, 1);
     assert_int_equal(one(dp, ndp, 6)->v, 7);
     attr_named(dp, ndp, 7, "status", val, &nval);
@@ -378,9 +396,10 @@ static json_t *json_metric(json_t *doc, const char *name)
 static void test_metrics_json(void **state)
 {
     (void)state;
+    int64_t t0 = unix_ns();
     struct lgw_metrics *m = sample_registry();
     struct lgw_metric_read r;
-    assert_int_equal(lgw_metric_read(m, 1000, &r), 0);
+    assert_int_equal(lgw_metric_read(m, t0, &r), 0);
     static const struct lgw_otlp_kv res[] = {{"service.name", "llmgw-ledger"}};
     struct lgw_otlp_meta meta = {res, 1, "llmgw", "1.2.3"};
     struct lgw_buf out;
@@ -394,7 +413,7 @@ static void test_metrics_json(void **state)
     assert_true(json_is_true(json_object_get(sum, "isMonotonic")));
     json_t *p0 = json_array_get(json_object_get(sum, "dataPoints"), 0);
     assert_string_equal(json_string_value(json_object_get(p0, "asInt")), "7");
-    assert_string_equal(json_string_value(json_object_get(p0, "startTimeUnixNano")), "1000");
+    assert_start(strtoll(json_string_value(json_object_get(p0, "startTimeUnixNano")), NULL, 10), t0, unix_ns());
     assert_string_equal(json_string_value(json_object_get(p0, "timeUnixNano")), "5000");
     json_t *gauge = json_object_get(json_metric(doc, "llmgw_breaker_state"), "gauge");
     assert_null(json_object_get(gauge, "aggregationTemporality"));
