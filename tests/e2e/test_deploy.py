@@ -84,3 +84,76 @@ def test_dashboard_queries_parse(tmp_path):
     path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))  # JSON is YAML
     out = run("promtool", "check", "rules", str(path))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_collector_gives_prometheus_the_roles_names(jaeger_bin, cluster, tmp_path):
+    """deploy/otel-collector.yaml run by the Jaeger binary, with real roles pushing OTLP metrics to it: its
+    Prometheus exporter serves them under the names the roles' own /metrics use (llmgw_http_requests back to
+    llmgw_http_requests_total, gen_ai.client.token.usage {token} to gen_ai_client_token_usage), so the alert
+    rules and the dashboard work on that path too."""
+    import http.client
+    import json as _json
+    import time
+    import urllib.request
+
+    from conftest import free_port, start_fake, wait_for
+
+    otlp_http, otlp_grpc, prom_port = free_port(), free_port(), free_port()
+    env = {"OTELCOL_OTLP_HTTP": f"127.0.0.1:{otlp_http}", "OTELCOL_OTLP_GRPC": f"127.0.0.1:{otlp_grpc}",
+           "OTELCOL_PROMETHEUS": f"127.0.0.1:{prom_port}", "OTELCOL_JAEGER_OTLP": f"127.0.0.1:{free_port()}",
+           "PATH": "/usr/bin:/bin"}
+    log = open(tmp_path / "collector.log", "wb")
+    # Its own telemetry off in the test only: it would take port 8888, which another collector may hold.
+    col = subprocess.Popen([jaeger_bin, "--config", f"file:{DEPLOY / 'otel-collector.yaml'}",
+                            "--set=service.telemetry.metrics.level=none"], env=env, stdout=log, stderr=log)
+    fake_port, fake = start_fake("fake_openai.py")
+    try:
+        def scrape():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/metrics", timeout=5) as resp:
+                    return resp.read().decode()
+            except OSError:
+                return None
+        wait_for(lambda: scrape() is not None, 30, "the collector's Prometheus exporter")
+        cluster.extra_env.update({
+            "LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1", "LLMGW_OPENAI_API_KEY": "sk-fake-test-key",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_http}", "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRIC_EXPORT_INTERVAL": "300"})
+        cluster.ledger()
+        _, worker_ops = cluster.worker("w1")
+        _, port = cluster.ingress("i1")
+        for i in range(3):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", "/v1/chat/completions",
+                         _json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"c {i}"}]}),
+                         cluster.headers())
+            assert conn.getresponse().status == 200
+            conn.close()
+
+        def served(pattern):
+            text = scrape() or ""
+            return re.search(pattern, text, re.M)
+        m = wait_for(lambda: served(r'^llmgw_http_requests_total\{([^}]*route="/v1/chat/completions"[^}]*)\} 3$'),
+                     30, "llmgw_http_requests_total from the collector")
+        assert 'job="llmgw-ingress"' in m.group(1) and 'status="200"' in m.group(1)
+        assert served(r'^llmgw_http_request_duration_seconds_bucket\{[^}]*job="llmgw-ingress"')
+        assert served(r'^llmgw_job_duration_seconds_count\{[^}]*job="llmgw-worker"')
+        conn = http.client.HTTPConnection("127.0.0.1", worker_ops, timeout=10)
+        conn.request("GET", "/metrics")
+        worker_text = conn.getresponse().read().decode()
+        conn.close()
+        if "gen_ai_client_token_usage" in worker_text:  # the registry of issue #16 (branch `metrics`)
+            m = wait_for(lambda: served(r'^gen_ai_client_token_usage_bucket\{([^}]*)\}'), 30,
+                         "gen_ai_client_token_usage from the collector")
+            assert 'gen_ai_request_model="gpt-4o-mini"' in m.group(1) and 'gen_ai_token_type=' in m.group(1)
+            assert served(r'^gen_ai_client_operation_duration_seconds_bucket\{')
+    finally:
+        fake.terminate()
+        fake.wait()
+        col.terminate()
+        try:
+            col.wait(15)
+        except subprocess.TimeoutExpired:
+            col.kill()
+            col.wait()
+        log.close()
