@@ -22,6 +22,7 @@
 #include "common/metrics.h"
 #include "common/opsrv.h"
 #include "cmd/roles.h"
+#include "telemetry/meter.h"
 #include "telemetry/tracer.h"
 #include "workers/worker.h"
 
@@ -77,6 +78,7 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
     struct lgw_tracer *tr = NULL; /* one for the process: every role's spans, as service llmgw-dev */
+    struct lgw_meter *mt = NULL;  /* and one metrics push: the registry all roles share */
     struct role_thread wt = {0}, lt = {0};
     bool wt_started = false, lt_started = false;
 
@@ -91,7 +93,8 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     if (!cfg->ingress_id[0])
         lgw_strlcpy(cfg->ingress_id, "dev", sizeof(cfg->ingress_id));
     int rc = start_mock(cfg, &owner, &mcluster);
-    if (rc || (rc = lgw_tracer_new(env->otel, env->version, m, &tr)))
+    if (rc || (rc = lgw_tracer_new(env->otel, env->version, m, &tr)) ||
+        (rc = lgw_meter_new(env->otel, env->version, m, &mt)))
         goto out;
     if ((rc = lgw_ledger_new(cfg, m, tr, &l)) || (rc = lgw_audit_start(cfg, &audit)) ||
         (rc = lgw_worker_new(cfg, m, tr, &w)))
@@ -147,6 +150,7 @@ out:
     lgw_analytics_free(an); /* after the drain, before the ingress it answers through is freed */
     lgw_ingress_free(ing);
     lgw_tracer_free(tr);
+    lgw_meter_free(mt);
     lgw_metrics_free(m);
     if (mcluster)
         rd_kafka_mock_cluster_destroy(mcluster);

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/opsrv.h"
+#include "telemetry/meter.h"
 #include "telemetry/tracer.h"
 #include "workers/worker.h"
 
@@ -46,8 +47,11 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_analytics *an = NULL;
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
+    struct lgw_meter *mt = NULL;
     /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
     int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    if (rc == 0)
+        rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
         rc = lgw_analytics_new(cfg, m, &an);
     if (rc == 0) {
@@ -67,6 +71,7 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_analytics_free(an);
     lgw_ingress_free(ing);
     lgw_tracer_free(tr); /* after the role: its last spans go out */
+    lgw_meter_free(mt);  /* and its last counts */
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
@@ -77,7 +82,10 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_worker *w = NULL;
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
+    struct lgw_meter *mt = NULL;
     int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    if (rc == 0)
+        rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
         rc = lgw_worker_new(cfg, m, tr, &w);
     if (rc == 0 && cfg->ops_port)
@@ -87,6 +95,7 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_opsrv_stop(ops);
     lgw_worker_free(w);
     lgw_tracer_free(tr);
+    lgw_meter_free(mt);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
@@ -98,7 +107,10 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_audit *audit = NULL;
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
+    struct lgw_meter *mt = NULL;
     int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    if (rc == 0)
+        rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
         rc = lgw_ledger_new(cfg, m, tr, &l);
     /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
@@ -112,6 +124,7 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_audit_stop(audit);
     lgw_ledger_free(l);
     lgw_tracer_free(tr);
+    lgw_meter_free(mt);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }

@@ -5,6 +5,8 @@
 #   jaeger.sh start DIR OTLP_PORT QPORT   start it with an in-memory store, the OTLP/HTTP receiver on
 #                                         127.0.0.1:OTLP_PORT and the query HTTP API on 127.0.0.1:QPORT
 #   jaeger.sh stop DIR                    stop the instance started in DIR
+#   jaeger.sh path                        print the binary's path (building it first if needed): for
+#                                         `jaeger validate --config ...` (tests/e2e/test_deploy.py)
 # Env: LLMGW_JAEGER_CACHE overrides the cache directory; JAEGER_START_TIMEOUT (s, default 60).
 # v1.75.0, not the v1.76.0 the tracing issue named: v1.76.0 is served by the proxy but is not an
 # approved release on this project's machines.
@@ -99,5 +101,6 @@ case "${1:-}" in
   fetch) fetch ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
-  *) die "usage: jaeger.sh fetch | start DIR OTLP_PORT QUERY_PORT | stop DIR" ;;
+  path) fetch; echo "$CACHE/jaeger" ;;
+  *) die "usage: jaeger.sh fetch | start DIR OTLP_PORT QUERY_PORT | stop DIR | path" ;;
 esac

@@ -1,29 +1,17 @@
 /* exporter.c - the bounded span queue and the OTLP/HTTP export thread (see exporter.h). */
 #include "telemetry/exporter.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
-#include "common/log_limit.h"
-#include "common/random.h"
+#include "telemetry/otlp_http.h"
 #include "telemetry/span_int.h"
-
-/* Backoff between retries of one batch: 100 ms doubling to 5 s, each wait drawn from its upper half (so
- * exporters of many processes do not retry in step). A Retry-After from the collector is honoured up to
- * RETRY_AFTER_MAX_MS; all of it within OTEL_BSP_EXPORT_TIMEOUT. */
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 5000
-#define RETRY_AFTER_MAX_MS 30000
-/* Failure lines at most this often per kind: a collector that is down must not flood the logs. */
-#define LOG_PER_SEC 1
 
 struct lgw_exporter {
     struct lgw_otel_config cfg;
@@ -33,7 +21,6 @@ struct lgw_exporter {
     size_t nresource;
     char *strings;
     char *scope_name, *scope_version;
-    char url_for_logs[256]; /* the endpoint without user info or query: safe to log */
 
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a batch is full, or stopping (also interrupts a backoff wait) */
@@ -43,11 +30,8 @@ struct lgw_exporter {
     pthread_t thread;
 
     /* The export thread's own. */
-    CURL *curl;
-    struct curl_slist *headers;
-    struct lgw_buf body, answer;
-    int64_t retry_after_ms; /* from the last answer's Retry-After; -1: none */
-    struct lgw_log_limit loglim;
+    struct lgw_otlp_http http;
+    struct lgw_buf body;
 };
 
 static void count_dropped(struct lgw_exporter *ex, const char *reason, size_t n)
@@ -89,72 +73,18 @@ static struct timespec deadline_in(int64_t ms)
     return ts;
 }
 
-static size_t discard_cb(char *data, size_t size, size_t n, void *opaque)
-{
-    struct lgw_buf *answer = opaque;
-    lgw_buf_append(answer, data, size * n); /* capped: only the start of an error body is kept, for the log */
-    return size * n;
-}
-
-/* Retry-After in seconds (the collector's throttling advice); the HTTP-date form is read as absent. */
-static size_t header_cb(char *data, size_t size, size_t n, void *opaque)
+/* The backoff between two tries (lgw_otlp_wait_cb): on the queue's condition, so that stopping cuts it
+ * short. Called without the lock. */
+static bool backoff_wait(void *opaque, int64_t ms)
 {
     struct lgw_exporter *ex = opaque;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        const char *v = data + sizeof(name) - 1;
-        size_t vlen = len - (sizeof(name) - 1);
-        while (vlen && (*v == ' ' || *v == '\t'))
-            v++, vlen--;
-        while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-            vlen--;
-        long long s;
-        if (lgw_parse_int64(v, vlen, &s) == 0 && s >= 0)
-            ex->retry_after_ms = s * 1000 < RETRY_AFTER_MAX_MS ? s * 1000 : RETRY_AFTER_MAX_MS;
-    }
-    return len;
-}
-
-/* One POST of ex->body. Returns the HTTP status, or 0 when no answer came (not reachable, timed out);
- * *why gets libcurl's reason then. */
-static long post(struct lgw_exporter *ex, long timeout_ms, const char **why)
-{
-    ex->retry_after_ms = -1;
-    lgw_buf_reset(&ex->answer);
-    curl_easy_setopt(ex->curl, CURLOPT_POSTFIELDS, ex->body.ptr);
-    curl_easy_setopt(ex->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ex->body.len);
-    curl_easy_setopt(ex->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    CURLcode cc = curl_easy_perform(ex->curl);
-    if (cc != CURLE_OK) {
-        *why = curl_easy_strerror(cc);
-        return 0;
-    }
-    long status = 0;
-    curl_easy_getinfo(ex->curl, CURLINFO_RESPONSE_CODE, &status);
-    *why = NULL;
-    return status;
-}
-
-static bool retryable(long status)
-{
-    return status == 0 || status == 429 || status == 502 || status == 503 || status == 504;
-}
-
-/* A failed export, in the log at most LOG_PER_SEC times a second (the rest counted and said once). */
-static void log_failure(struct lgw_exporter *ex, long status, const char *why, size_t n)
-{
-    static const char kind = 0; /* one kind: every failure line */
-    uint64_t held;
-    const void *held_key;
-    if (!lgw_log_limit_allow(&ex->loglim, &kind, lgw_mono_ms(), &held, &held_key))
-        return;
-    if (held)
-        LGW_WARN("otel", "%llu more export failure(s) not logged", (unsigned long long)held);
-    if (status)
-        LGW_WARN("otel", "export to %s failed: HTTP %ld; %zu span(s) dropped", ex->url_for_logs, status, n);
-    else
-        LGW_WARN("otel", "export to %s failed: %s; %zu span(s) dropped", ex->url_for_logs, why, n);
+    pthread_mutex_lock(&ex->lock);
+    struct timespec ts = deadline_in(ms);
+    while (!ex->stopping && pthread_cond_timedwait(&ex->cond, &ex->lock, &ts) == 0)
+        ; /* a batch filling up wakes us too: keep waiting out the backoff */
+    bool stop = ex->stopping;
+    pthread_mutex_unlock(&ex->lock);
+    return !stop;
 }
 
 /* Sends spans[0..n) with retries. Called with the lock held (it is let go while the network is used). */
@@ -163,48 +93,23 @@ static void export_batch(struct lgw_exporter *ex, struct lgw_span **spans, size_
     pthread_mutex_unlock(&ex->lock);
     struct lgw_otlp_meta meta = {ex->resource, ex->nresource, ex->scope_name, ex->scope_version};
     lgw_buf_reset(&ex->body);
-    int rc = ex->cfg.protocol == LGW_OTLP_HTTP_JSON ? lgw_otlp_encode_json(&meta, spans, n, &ex->body)
+    int rc = ex->cfg.traces.protocol == LGW_OTLP_HTTP_JSON ? lgw_otlp_encode_json(&meta, spans, n, &ex->body)
                                                     : lgw_otlp_encode_proto(&meta, spans, n, &ex->body);
     for (size_t i = 0; i < n; i++)
         lgw_span_free(spans[i]);
-    long status = 0;
-    const char *why = "the batch could not be encoded";
-    int64_t until = lgw_mono_ms() + ex->cfg.export_timeout_ms;
-    for (int attempt = 0; rc == 0; attempt++) {
-        int64_t left = until - lgw_mono_ms();
-        if (left <= 0)
-            break;
-        status = post(ex, (long)(left < ex->cfg.timeout_ms ? left : ex->cfg.timeout_ms), &why);
-        if (status >= 200 && status < 300) {
-            lgw_metrics_add(ex->m, "llmgw_otel_spans_exported_total", NULL, (int64_t)n);
-            pthread_mutex_lock(&ex->lock);
-            return;
-        }
-        if (!retryable(status) || final)
-            break;
-        int64_t wait = ex->retry_after_ms;
-        if (wait < 0) {
-            int64_t cap = (int64_t)BACKOFF_FIRST_MS << (attempt < 6 ? attempt : 6);
-            if (cap > BACKOFF_MAX_MS)
-                cap = BACKOFF_MAX_MS;
-            uint32_t r;
-            lgw_random_bytes(&r, sizeof(r));
-            wait = cap / 2 + (int64_t)(r % (uint32_t)(cap / 2 + 1));
-        }
-        if (lgw_mono_ms() + wait >= until)
-            break;
+    bool sent = false;
+    if (rc == 0)
+        sent = lgw_otlp_http_export(&ex->http, ex->body.ptr, ex->body.len, ex->cfg.traces.timeout_ms,
+                                    lgw_mono_ms() + ex->cfg.export_timeout_ms, final, backoff_wait, ex, n);
+    else
+        lgw_otlp_http_log_failure(&ex->http, 0, "the batch could not be encoded", n);
+    if (sent) {
+        lgw_metrics_add(ex->m, "llmgw_otel_spans_exported_total", NULL, (int64_t)n);
         pthread_mutex_lock(&ex->lock);
-        struct timespec ts = deadline_in(wait);
-        while (!ex->stopping && pthread_cond_timedwait(&ex->cond, &ex->lock, &ts) == 0)
-            ; /* a batch filling up wakes us too: keep waiting out the backoff */
-        bool stop = ex->stopping;
-        pthread_mutex_unlock(&ex->lock);
-        if (stop)
-            break;
+        return;
     }
     lgw_metrics_add(ex->m, "llmgw_otel_export_failures_total", NULL, 1);
     count_dropped(ex, "export_failed", n);
-    log_failure(ex, status, why, n);
     pthread_mutex_lock(&ex->lock);
 }
 
@@ -245,19 +150,6 @@ static void *export_main(void *arg)
     return NULL;
 }
 
-/* The endpoint as logs may show it: no user info, no query. */
-static void safe_url(const char *url, char *out, size_t outsz)
-{
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
-    size_t scheme = (size_t)(host - url);
-    if (at && (!slash || at < slash))
-        host = at + 1;
-    size_t len = strcspn(host, "?#");
-    snprintf(out, outsz, "%.*s%.*s", (int)scheme, url, (int)len, host);
-}
-
 int lgw_exporter_new(const struct lgw_otel_config *cfg, const struct lgw_otlp_meta *meta, struct lgw_metrics *m,
                      struct lgw_exporter **out)
 {
@@ -265,7 +157,6 @@ int lgw_exporter_new(const struct lgw_otel_config *cfg, const struct lgw_otlp_me
     struct lgw_exporter *ex = lgw_calloc(1, sizeof(*ex));
     ex->cfg = *cfg;
     ex->m = m;
-    safe_url(cfg->endpoint, ex->url_for_logs, sizeof(ex->url_for_logs));
     /* The resource and scope strings, packed in one allocation. */
     size_t bytes = strlen(meta->scope_name) + strlen(meta->scope_version) + 2;
     for (size_t i = 0; i < meta->nresource; i++)
@@ -296,26 +187,8 @@ int lgw_exporter_new(const struct lgw_otel_config *cfg, const struct lgw_otlp_me
     pthread_cond_init(&ex->cond, &ca);
     pthread_condattr_destroy(&ca);
     lgw_buf_init(&ex->body, 0);
-    lgw_buf_init(&ex->answer, 4096);
-    lgw_log_limit_init(&ex->loglim, "otel", LOG_PER_SEC);
-
-    ex->headers = curl_slist_append(NULL, cfg->protocol == LGW_OTLP_HTTP_JSON ? "Content-Type: application/json"
-                                                                              : "Content-Type: application/x-protobuf");
-    ex->headers = curl_slist_append(ex->headers, "Expect:"); /* no 100-continue round trip for large batches */
-    for (int i = 0; i < cfg->nheaders; i++)
-        ex->headers = curl_slist_append(ex->headers, cfg->headers[i]);
-    ex->curl = curl_easy_init();
-    if (!ex->curl || !ex->headers)
+    if (lgw_otlp_http_init(&ex->http, &cfg->traces, "span(s)"))
         goto fail;
-    curl_easy_setopt(ex->curl, CURLOPT_URL, cfg->endpoint);
-    curl_easy_setopt(ex->curl, CURLOPT_HTTPHEADER, ex->headers);
-    curl_easy_setopt(ex->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(ex->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->timeout_ms);
-    curl_easy_setopt(ex->curl, CURLOPT_WRITEFUNCTION, discard_cb);
-    curl_easy_setopt(ex->curl, CURLOPT_WRITEDATA, &ex->answer);
-    curl_easy_setopt(ex->curl, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(ex->curl, CURLOPT_HEADERDATA, ex);
-    curl_easy_setopt(ex->curl, CURLOPT_USERAGENT, "llmgw-otlp-exporter");
     if (pthread_create(&ex->thread, NULL, export_main, ex) != 0)
         goto fail;
     *out = ex;
@@ -323,12 +196,8 @@ int lgw_exporter_new(const struct lgw_otel_config *cfg, const struct lgw_otlp_me
 fail:
     LGW_ERROR("otel", "the span exporter could not start");
     ex->thread = 0;
-    if (ex->curl)
-        curl_easy_cleanup(ex->curl);
-    curl_slist_free_all(ex->headers);
+    lgw_otlp_http_cleanup(&ex->http);
     lgw_buf_cleanup(&ex->body);
-    lgw_buf_cleanup(&ex->answer);
-    lgw_log_limit_cleanup(&ex->loglim);
     pthread_cond_destroy(&ex->cond);
     pthread_mutex_destroy(&ex->lock);
     free(ex->ring);
@@ -347,11 +216,8 @@ void lgw_exporter_free(struct lgw_exporter *ex)
     pthread_cond_broadcast(&ex->cond);
     pthread_mutex_unlock(&ex->lock);
     pthread_join(ex->thread, NULL);
-    curl_easy_cleanup(ex->curl);
-    curl_slist_free_all(ex->headers);
+    lgw_otlp_http_cleanup(&ex->http);
     lgw_buf_cleanup(&ex->body);
-    lgw_buf_cleanup(&ex->answer);
-    lgw_log_limit_cleanup(&ex->loglim);
     pthread_cond_destroy(&ex->cond);
     pthread_mutex_destroy(&ex->lock);
     free(ex->ring);

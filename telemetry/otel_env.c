@@ -12,14 +12,21 @@
 static const struct {
     const char *name, *def, *doc;
 } vars[] = {
-    {"OTEL_SDK_DISABLED", "false", "`true` turns tracing off altogether (nothing is recorded or exported)."},
+    {"OTEL_SDK_DISABLED", "false",
+     "`true` turns tracing and the OTLP metric push off altogether (nothing is recorded or exported; `/metrics` "
+     "is still served)."},
     {"OTEL_TRACES_EXPORTER", "otlp", "`otlp`, or `none` (tracing off). Other exporters are refused at start."},
     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "",
      "Full URL spans are POSTed to (`http://collector:4318/v1/traces`). Nothing is exported unless this or the "
      "next one is set."},
     {"OTEL_EXPORTER_OTLP_ENDPOINT", "",
-     "Base URL of an OTLP/HTTP receiver; llmgw appends `/v1/traces`. `http://` or `https://` only."},
+     "Base URL of an OTLP/HTTP receiver; llmgw appends `/v1/traces` and `/v1/metrics`. `http://` or `https://` "
+     "only."},
+    {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "",
+     "Full URL metrics are POSTed to (`http://collector:4318/v1/metrics`); else the previous one + "
+     "`/v1/metrics`. No metrics are pushed unless one of them is set."},
     {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "Overrides the next one for traces."},
+    {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "", "Overrides the next one for metrics."},
     {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf",
      "`http/protobuf` or `http/json` (OTLP's JSON mapping). `grpc` is refused at start (exit 2): point the "
      "endpoint at the collector's OTLP/HTTP port (4318) instead."},
@@ -27,12 +34,24 @@ static const struct {
      "Request headers for every export, `name=value` pairs separated by commas, values percent-decoded (an API "
      "key for a hosted backend). Secret: never logged. At most 16."},
     {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "", "More headers, for trace exports only."},
+    {"OTEL_EXPORTER_OTLP_METRICS_HEADERS", "", "More headers, for metric exports only."},
     {"OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "Milliseconds one export request may take (1..600000)."},
     {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "", "Overrides the previous one for traces."},
+    {"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "", "Overrides it for metrics."},
     {"OTEL_EXPORTER_OTLP_COMPRESSION", "none",
-     "`gzip` is not supported: llmgw warns at start and sends bodies uncompressed."},
+     "`gzip` is not supported: llmgw warns at start and sends bodies uncompressed. `_TRACES_` and `_METRICS_` "
+     "variants override it per signal."},
+    {"OTEL_METRICS_EXPORTER", "otlp",
+     "`otlp` pushes every role's metrics (the series of its `/metrics`) to the metrics endpoint; `none` or "
+     "`prometheus` push nothing (the Prometheus text on `/metrics` is always served, so `prometheus` means "
+     "\"scrape only\"). Others are refused at start."},
+    {"OTEL_METRIC_EXPORT_INTERVAL", "60000",
+     "Milliseconds between two metric pushes (100..86400000). Each sends every series, cumulative."},
+    {"OTEL_METRIC_EXPORT_TIMEOUT", "30000",
+     "Milliseconds one metric push may take, retries included (1..600000); then it is counted in "
+     "`llmgw_otel_metric_export_failures_total` and the next interval sends the totals again."},
     {"OTEL_SERVICE_NAME", "llmgw-<role>",
-     "`service.name` of every span (`llmgw-ingress`, `llmgw-worker`, `llmgw-ledger`, `llmgw-dev`)."},
+     "`service.name` of every span and metric push (`llmgw-ingress`, `llmgw-worker`, `llmgw-ledger`, `llmgw-dev`)."},
     {"OTEL_RESOURCE_ATTRIBUTES", "",
      "More resource attributes, `key=value` pairs separated by commas, values percent-decoded (at most 32); "
      "`service.name` here is used when `OTEL_SERVICE_NAME` is not set."},
@@ -144,7 +163,7 @@ static bool token(const char *s)
 
 static bool add_header(void *opaque, const char *key, const char *value)
 {
-    struct lgw_otel_config *c = opaque;
+    struct lgw_otel_signal *c = opaque;
     if (c->nheaders == LGW_OTEL_HEADERS_MAX || !token(key) || strpbrk(value, "\r\n"))
         return false;
     size_t n = (size_t)snprintf(c->headers[c->nheaders], LGW_OTEL_HEADER_MAX, "%s: %s", key, value);
@@ -176,54 +195,145 @@ static bool http_url(const char *u)
     return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
 }
 
-static int endpoint(const char *(*get)(const char *), struct lgw_otel_config *c, struct lgw_buf *errs)
+/* The signal's own variable (OTEL_EXPORTER_OTLP_<SIGNAL>_<what>) if set, else the shared one; *name gets
+ * which was read, for messages. */
+static const char *signal_var(const char *(*get)(const char *), const char *signal, const char *what,
+                              char *name, size_t namesz)
 {
-    const char *traces = var(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), *base = var(get, "OTEL_EXPORTER_OTLP_ENDPOINT");
-    const char *name = traces ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT";
-    const char *u = traces ? traces : base;
+    snprintf(name, namesz, "OTEL_EXPORTER_OTLP_%s_%s", signal, what);
+    const char *v = var(get, name);
+    if (v)
+        return v;
+    snprintf(name, namesz, "OTEL_EXPORTER_OTLP_%s", what);
+    return var(get, name);
+}
+
+/* A problem with a shared variable is reported once, by the first signal (traces), not once per signal. */
+static bool shared(const char *name)
+{
+    return strncmp(name, "OTEL_EXPORTER_OTLP_TRACES_", 26) != 0 && strncmp(name, "OTEL_EXPORTER_OTLP_METRICS_", 27) != 0;
+}
+
+#define REPORT(errs, quiet, name, ...)                                                                          \
+    do {                                                                                                        \
+        if (!((quiet) && shared(name)))                                                                         \
+            lgw_buf_printf(errs, __VA_ARGS__);                                                                  \
+    } while (0)
+
+static int endpoint(const char *(*get)(const char *), const char *signal, const char *path, bool quiet,
+                    struct lgw_otel_signal *sig, struct lgw_buf *errs)
+{
+    char name[64];
+    const char *u = signal_var(get, signal, "ENDPOINT", name, sizeof(name));
     if (!u)
         return LGW_OK; /* nothing configured: nothing exported */
     if (!http_url(u)) {
-        lgw_buf_printf(errs, "%s: expected an http:// or https:// URL\n", name);
+        REPORT(errs, quiet, name, "%s: expected an http:// or https:// URL\n", name);
         return LGW_ERR(CONFIG);
     }
     size_t n;
-    if (traces) {
-        n = (size_t)snprintf(c->endpoint, sizeof(c->endpoint), "%s", traces);
+    if (!shared(name)) {
+        n = (size_t)snprintf(sig->endpoint, sizeof(sig->endpoint), "%s", u);
     } else {
-        size_t len = strlen(base);
-        while (len > 0 && base[len - 1] == '/') /* the spec's base URL may end in a slash */
+        size_t len = strlen(u);
+        while (len > 0 && u[len - 1] == '/') /* the spec's base URL may end in a slash */
             len--;
-        n = (size_t)snprintf(c->endpoint, sizeof(c->endpoint), "%.*s/v1/traces", (int)len, base);
+        n = (size_t)snprintf(sig->endpoint, sizeof(sig->endpoint), "%.*s%s", (int)len, u, path);
     }
-    if (n >= sizeof(c->endpoint)) {
-        lgw_buf_printf(errs, "%s: longer than %d characters\n", name, LGW_OTEL_URL_MAX - 1);
+    if (n >= sizeof(sig->endpoint)) {
+        REPORT(errs, quiet, name, "%s: longer than %d characters\n", name, LGW_OTEL_URL_MAX - 1);
         return LGW_ERR(CONFIG);
     }
     return LGW_OK;
 }
 
-static int protocol(const char *(*get)(const char *), struct lgw_otel_config *c, struct lgw_buf *errs)
+static int protocol(const char *(*get)(const char *), const char *signal, bool quiet, struct lgw_otel_signal *sig,
+                    struct lgw_buf *errs)
 {
-    const char *name = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-    const char *p = var(get, name);
-    if (!p) {
-        name = "OTEL_EXPORTER_OTLP_PROTOCOL";
-        p = var(get, name);
-    }
-    c->protocol = LGW_OTLP_HTTP_PROTOBUF;
+    char name[64];
+    const char *p = signal_var(get, signal, "PROTOCOL", name, sizeof(name));
+    sig->protocol = LGW_OTLP_HTTP_PROTOBUF;
     if (!p || strcmp(p, "http/protobuf") == 0)
         return LGW_OK;
     if (strcmp(p, "http/json") == 0) {
-        c->protocol = LGW_OTLP_HTTP_JSON;
+        sig->protocol = LGW_OTLP_HTTP_JSON;
         return LGW_OK;
     }
     if (strcmp(p, "grpc") == 0)
-        lgw_buf_printf(errs, "%s=grpc is not supported: llmgw exports OTLP over HTTP only; set http/protobuf (the "
-                       "default) or http/json and point the endpoint at the collector's OTLP/HTTP port (4318)\n",
-                       name);
+        REPORT(errs, quiet, name,
+               "%s=grpc is not supported: llmgw exports OTLP over HTTP only; set http/protobuf (the "
+               "default) or http/json and point the endpoint at the collector's OTLP/HTTP port (4318)\n",
+               name);
     else
-        lgw_buf_printf(errs, "%s=%.32s: expected http/protobuf or http/json\n", name, p);
+        REPORT(errs, quiet, name, "%s=%.32s: expected http/protobuf or http/json\n", name, p);
+    return LGW_ERR(CONFIG);
+}
+
+/* Headers: the shared list, then the signal's own (both sent). */
+static int headers(const char *(*get)(const char *), const char *signal, bool quiet, struct lgw_otel_signal *sig,
+                   struct lgw_buf *errs)
+{
+    int bad = 0;
+    const char *v = var(get, "OTEL_EXPORTER_OTLP_HEADERS");
+    if (v && !each_pair(v, add_header, sig)) {
+        if (!quiet)
+            lgw_buf_printf(errs, "OTEL_EXPORTER_OTLP_HEADERS: expected name=value pairs separated by commas (at "
+                           "most %d, header names as HTTP allows them)\n", LGW_OTEL_HEADERS_MAX);
+        bad = 1;
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "OTEL_EXPORTER_OTLP_%s_HEADERS", signal);
+    if ((v = var(get, name)) && !each_pair(v, add_header, sig)) {
+        lgw_buf_printf(errs, "%s: expected name=value pairs separated by commas (at most %d in all, header names "
+                       "as HTTP allows them)\n", name, LGW_OTEL_HEADERS_MAX);
+        bad = 1;
+    }
+    return bad ? LGW_ERR(CONFIG) : LGW_OK;
+}
+
+/* One signal's destination (see struct lgw_otel_signal). quiet: problems with the shared variables were
+ * already reported by the other signal. */
+static int signal_load(const char *(*get)(const char *), const char *signal, const char *path, bool quiet,
+                       struct lgw_otel_signal *sig, struct lgw_buf *errs)
+{
+    int bad = 0;
+    char name[64];
+    bad |= endpoint(get, signal, path, quiet, sig, errs);
+    bad |= protocol(get, signal, quiet, sig, errs);
+    bad |= headers(get, signal, quiet, sig, errs);
+    const char *t = signal_var(get, signal, "TIMEOUT", name, sizeof(name));
+    long long n;
+    sig->timeout_ms = 10000;
+    if (t && (lgw_parse_int64(t, strlen(t), &n) || n < 1 || n > 600000)) {
+        REPORT(errs, quiet, name, "%s=%.32s: expected an integer from 1 to 600000\n", name, t);
+        bad = 1;
+    } else if (t) {
+        sig->timeout_ms = n;
+    }
+    const char *comp = signal_var(get, signal, "COMPRESSION", name, sizeof(name));
+    if (comp && strcmp(comp, "gzip") == 0) {
+        sig->gzip_requested = true;
+    } else if (comp && strcmp(comp, "none") != 0) {
+        REPORT(errs, quiet, name, "%s=%.32s: expected none or gzip\n", name, comp);
+        bad = 1;
+    }
+    return bad ? LGW_ERR(CONFIG) : LGW_OK;
+}
+
+/* OTEL_<SIGNAL>_EXPORTER: *off when it says not to push over OTLP. */
+static int exporter_var(const char *(*get)(const char *), const char *name, const char *const *accepted,
+                        const char *expected, bool *off, struct lgw_buf *errs)
+{
+    const char *v = var(get, name);
+    *off = false;
+    if (!v || strcmp(v, "otlp") == 0)
+        return LGW_OK;
+    for (const char *const *a = accepted; *a; a++)
+        if (strcmp(v, *a) == 0) {
+            *off = true;
+            return LGW_OK;
+        }
+    lgw_buf_printf(errs, "%s=%.32s: %s\n", name, v, expected);
     return LGW_ERR(CONFIG);
 }
 
@@ -236,38 +346,19 @@ int lgw_otel_config_load(const char *role, const char *(*get)(const char *name),
     char why[256];
     const char *v;
 
-    bad |= endpoint(get, c, errs);
-    bad |= protocol(get, c, errs);
-    if ((v = var(get, "OTEL_TRACES_EXPORTER")) && strcmp(v, "otlp") != 0 && strcmp(v, "none") != 0) {
-        lgw_buf_printf(errs, "OTEL_TRACES_EXPORTER=%.32s: llmgw exports traces with otlp (or none)\n", v);
-        bad = 1;
-    }
-    bool off = v && strcmp(v, "none") == 0;
+    bad |= signal_load(get, "TRACES", "/v1/traces", false, &c->traces, errs);
+    bad |= signal_load(get, "METRICS", "/v1/metrics", true, &c->metrics, errs);
+    static const char *const trace_off[] = {"none", NULL};
+    static const char *const metric_off[] = {"none", "prometheus", NULL};
+    bool traces_off, metrics_off;
+    bad |= exporter_var(get, "OTEL_TRACES_EXPORTER", trace_off, "llmgw exports traces with otlp (or none)",
+                        &traces_off, errs);
+    bad |= exporter_var(get, "OTEL_METRICS_EXPORTER", metric_off,
+                        "llmgw pushes metrics with otlp, or not at all with none or prometheus (the /metrics text is "
+                        "always served)",
+                        &metrics_off, errs);
     if ((v = var(get, "OTEL_SDK_DISABLED")) && strcasecmp(v, "true") == 0)
-        off = true;
-    if (var(get, "OTEL_EXPORTER_OTLP_HEADERS") && !each_pair(var(get, "OTEL_EXPORTER_OTLP_HEADERS"), add_header, c)) {
-        lgw_buf_printf(errs, "OTEL_EXPORTER_OTLP_HEADERS: expected name=value pairs separated by commas (at most "
-                       "%d, header names as HTTP allows them)\n", LGW_OTEL_HEADERS_MAX);
-        bad = 1;
-    }
-    if (var(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS") &&
-        !each_pair(var(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"), add_header, c)) {
-        lgw_buf_printf(errs, "OTEL_EXPORTER_OTLP_TRACES_HEADERS: expected name=value pairs separated by commas (at "
-                       "most %d in all, header names as HTTP allows them)\n", LGW_OTEL_HEADERS_MAX);
-        bad = 1;
-    }
-    const char *tname = var(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") ? "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
-                                                                      : "OTEL_EXPORTER_OTLP_TIMEOUT";
-    bad |= int_var(get, tname, 10000, 1, 600000, &c->timeout_ms, errs);
-    const char *comp = var(get, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
-    if (!comp)
-        comp = var(get, "OTEL_EXPORTER_OTLP_COMPRESSION");
-    if (comp && strcmp(comp, "gzip") == 0)
-        c->gzip_requested = true;
-    else if (comp && strcmp(comp, "none") != 0) {
-        lgw_buf_printf(errs, "OTEL_EXPORTER_OTLP_COMPRESSION=%.32s: expected none or gzip\n", comp);
-        bad = 1;
-    }
+        traces_off = metrics_off = true;
     if ((v = var(get, "OTEL_SERVICE_NAME"))) {
         if (strlen(v) >= sizeof(c->service_name)) {
             lgw_buf_printf(errs, "OTEL_SERVICE_NAME: longer than %zu characters\n", sizeof(c->service_name) - 1);
@@ -298,16 +389,21 @@ int lgw_otel_config_load(const char *role, const char *(*get)(const char *name),
                        (long long)c->max_export_batch_size, (long long)c->max_queue_size);
         bad = 1;
     }
-    c->enabled = !bad && !off && c->endpoint[0];
+    /* 100 ms at least: a shorter interval would spend the exporter thread on encoding, not on news. */
+    bad |= int_var(get, "OTEL_METRIC_EXPORT_INTERVAL", 60000, 100, 86400000, &c->metric_interval_ms, errs);
+    bad |= int_var(get, "OTEL_METRIC_EXPORT_TIMEOUT", 30000, 1, 600000, &c->metric_export_timeout_ms, errs);
+    c->traces.enabled = !bad && !traces_off && c->traces.endpoint[0];
+    c->metrics.enabled = !bad && !metrics_off && c->metrics.endpoint[0];
     return bad ? LGW_ERR(CONFIG) : LGW_OK;
 }
 
 void lgw_otel_write_docs(FILE *out)
 {
-    fprintf(out, "\n## OpenTelemetry (traces)\n\n"
+    fprintf(out, "\n## OpenTelemetry (traces and metrics)\n\n"
                  "These are the standard OpenTelemetry SDK variables, not llmgw settings: they are read from the "
                  "environment only, by every role, and `llmgw config check` validates them too. Nothing is "
-                 "exported unless an endpoint is set. What llmgw traces and how: [OBSERVABILITY.md](OBSERVABILITY.md).\n\n"
+                 "exported unless an endpoint is set. What llmgw traces and how, and the metrics it pushes: "
+                 "[OBSERVABILITY.md](OBSERVABILITY.md).\n\n"
                  "| environment | default | what llmgw does with it |\n|---|---|---|\n");
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         fprintf(out, "| `%s` | %s%s%s | %s |\n", vars[i].name, vars[i].def[0] ? "`" : "", vars[i].def,

@@ -1,5 +1,6 @@
-/* otlp_json.c - ExportTraceServiceRequest in OTLP's JSON mapping (see otlp.h): proto3 JSON with lowerCamelCase
- * keys, trace and span ids as hex (not base64), enums as numbers, 64-bit integers as decimal strings. */
+/* otlp_json.c - ExportTraceServiceRequest and ExportMetricsServiceRequest in OTLP's JSON mapping (see otlp.h):
+ * proto3 JSON with lowerCamelCase keys, trace and span ids as hex (not base64), enums as numbers, 64-bit
+ * integers as decimal strings. */
 #include "telemetry/otlp.h"
 
 #include <inttypes.h>
@@ -140,6 +141,109 @@ int lgw_otlp_encode_json(const struct lgw_otlp_meta *meta, struct lgw_span *cons
         if (i)
             lgw_buf_puts(b, ",");
         span(b, spans[i]);
+    }
+    lgw_buf_puts(b, "],\"schemaUrl\":\"" LGW_OTLP_SCHEMA_URL "\"}],\"schemaUrl\":\"" LGW_OTLP_SCHEMA_URL "\"}]}");
+    int rc = lgw_buf_append(out, all.ptr, all.len);
+    lgw_buf_cleanup(&all);
+    return rc;
+}
+
+/* ---- metrics ---- */
+
+/* A double as proto3 JSON: a number, or the strings JSON numbers cannot say. */
+static void json_double(struct lgw_buf *b, double d)
+{
+    if (isnan(d))
+        lgw_buf_puts(b, "\"NaN\"");
+    else if (isinf(d))
+        lgw_buf_puts(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    else
+        lgw_buf_printf(b, "%.17g", d);
+}
+
+static void point_json(struct lgw_buf *b, const struct lgw_otlp_metric *mt, const struct lgw_otlp_point *p,
+                       int64_t now_ns)
+{
+    lgw_buf_puts(b, "{\"attributes\":[");
+    for (size_t i = 0; i < p->nattrs; i++) {
+        if (i)
+            lgw_buf_puts(b, ",");
+        kv_string(b, p->attrs[i].key, p->attrs[i].value);
+    }
+    lgw_buf_puts(b, "]");
+    if (mt->kind != LGW_OTLP_GAUGE)
+        lgw_buf_printf(b, ",\"startTimeUnixNano\":\"%" PRId64 "\"", p->start_ns);
+    lgw_buf_printf(b, ",\"timeUnixNano\":\"%" PRId64 "\"", now_ns);
+    if (mt->kind == LGW_OTLP_HISTOGRAM) {
+        lgw_buf_printf(b, ",\"count\":\"%" PRIu64 "\",\"sum\":", p->count);
+        json_double(b, p->sum);
+        lgw_buf_puts(b, ",\"bucketCounts\":[");
+        for (size_t k = 0; k <= mt->nbounds; k++)
+            lgw_buf_printf(b, "%s\"%" PRIu64 "\"", k ? "," : "", p->counts[k]);
+        lgw_buf_puts(b, "],\"explicitBounds\":[");
+        for (size_t k = 0; k < mt->nbounds; k++) {
+            if (k)
+                lgw_buf_puts(b, ",");
+            json_double(b, mt->bounds[k]);
+        }
+        lgw_buf_puts(b, "]");
+    } else if (p->is_int) {
+        lgw_buf_printf(b, ",\"asInt\":\"%" PRId64 "\"", p->i);
+    } else {
+        lgw_buf_puts(b, ",\"asDouble\":");
+        json_double(b, p->d);
+    }
+    lgw_buf_puts(b, "}");
+}
+
+static void metric_json(struct lgw_buf *b, const struct lgw_otlp_metric *mt, int64_t now_ns)
+{
+    lgw_buf_puts(b, "{\"name\":");
+    str(b, mt->name);
+    if (mt->description && *mt->description) {
+        lgw_buf_puts(b, ",\"description\":");
+        str(b, mt->description);
+    }
+    if (mt->unit && *mt->unit) {
+        lgw_buf_puts(b, ",\"unit\":");
+        str(b, mt->unit);
+    }
+    lgw_buf_puts(b, mt->kind == LGW_OTLP_GAUGE ? ",\"gauge\":{\"dataPoints\":["
+                    : mt->kind == LGW_OTLP_SUM ? ",\"sum\":{\"dataPoints\":["
+                                               : ",\"histogram\":{\"dataPoints\":[");
+    for (size_t i = 0; i < mt->npoints; i++) {
+        if (i)
+            lgw_buf_puts(b, ",");
+        point_json(b, mt, &mt->points[i], now_ns);
+    }
+    lgw_buf_puts(b, "]");
+    if (mt->kind != LGW_OTLP_GAUGE)
+        lgw_buf_puts(b, ",\"aggregationTemporality\":2"); /* CUMULATIVE */
+    if (mt->kind == LGW_OTLP_SUM)
+        lgw_buf_puts(b, ",\"isMonotonic\":true");
+    lgw_buf_puts(b, "}}");
+}
+
+int lgw_otlp_encode_metrics_json(const struct lgw_otlp_meta *meta, const struct lgw_otlp_metric *metrics, size_t n,
+                                 int64_t now_ns, struct lgw_buf *out)
+{
+    struct lgw_buf all, *b = &all; /* uncapped, then moved to out in one append (as for spans) */
+    lgw_buf_init(&all, 0);
+    lgw_buf_puts(b, "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[");
+    for (size_t i = 0; i < meta->nresource; i++) {
+        if (i)
+            lgw_buf_puts(b, ",");
+        kv_string(b, meta->resource[i].key, meta->resource[i].value);
+    }
+    lgw_buf_puts(b, "]},\"scopeMetrics\":[{\"scope\":{\"name\":");
+    str(b, meta->scope_name);
+    lgw_buf_puts(b, ",\"version\":");
+    str(b, meta->scope_version);
+    lgw_buf_puts(b, "},\"metrics\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            lgw_buf_puts(b, ",");
+        metric_json(b, &metrics[i], now_ns);
     }
     lgw_buf_puts(b, "],\"schemaUrl\":\"" LGW_OTLP_SCHEMA_URL "\"}],\"schemaUrl\":\"" LGW_OTLP_SCHEMA_URL "\"}]}");
     int rc = lgw_buf_append(out, all.ptr, all.len);

@@ -1,4 +1,5 @@
-/* otlp_proto.c - ExportTraceServiceRequest in the protobuf binary encoding (see otlp.h).
+/* otlp_proto.c - ExportTraceServiceRequest and ExportMetricsServiceRequest in the protobuf binary encoding
+ * (see otlp.h).
  *
  * Field numbers are opentelemetry-proto's (trace/v1/trace.proto, common/v1/common.proto,
  * resource/v1/resource.proto, collector/trace/v1/trace_service.proto). A nested message is written in place
@@ -246,5 +247,123 @@ int lgw_otlp_encode_proto(const struct lgw_otlp_meta *meta, struct lgw_span *con
     end(&pb, rs);
     if (pb.rc == 0)
         out->ptr[out->len] = '\0'; /* as every lgw_buf is (the reserve kept room for it) */
+    return pb.rc ? LGW_ERR(TOO_LARGE) : LGW_OK;
+}
+
+/* ---- metrics (metrics/v1/metrics.proto, collector/metrics/v1/metrics_service.proto) ---- */
+
+#define AGGREGATION_TEMPORALITY_CUMULATIVE 2
+
+/* One element of a packed fixed64 or double field: 8 bytes, little-endian. */
+static void le64(struct pb *pb, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    put(pb, b, 8);
+}
+
+static void f_double(struct pb *pb, unsigned field, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    f_fixed64(pb, field, bits);
+}
+
+static void point_attrs(struct pb *pb, unsigned field, const struct lgw_otlp_point *p)
+{
+    for (size_t i = 0; i < p->nattrs; i++)
+        kv_string(pb, field, p->attrs[i].key, p->attrs[i].value);
+}
+
+/* NumberDataPoint {7: attributes, 2: start_time_unix_nano, 3: time_unix_nano, 4: as_double, 6: as_int}. */
+static void number_point(struct pb *pb, const struct lgw_otlp_point *p, bool cumulative, int64_t now_ns)
+{
+    size_t at = begin(pb, 1); /* Gauge.data_points, Sum.data_points */
+    point_attrs(pb, 7, p);
+    if (cumulative)
+        f_fixed64(pb, 2, (uint64_t)p->start_ns);
+    f_fixed64(pb, 3, (uint64_t)now_ns);
+    if (p->is_int)
+        f_fixed64(pb, 6, (uint64_t)p->i); /* sfixed64 */
+    else
+        f_double(pb, 4, p->d);
+    end(pb, at);
+}
+
+/* HistogramDataPoint {9: attributes, 2: start, 3: time, 4: count (fixed64), 5: sum, 6: bucket_counts (packed
+ * fixed64), 7: explicit_bounds (packed double)}. */
+static void histogram_point(struct pb *pb, const struct lgw_otlp_metric *mt, const struct lgw_otlp_point *p,
+                            int64_t now_ns)
+{
+    size_t at = begin(pb, 1);
+    point_attrs(pb, 9, p);
+    f_fixed64(pb, 2, (uint64_t)p->start_ns);
+    f_fixed64(pb, 3, (uint64_t)now_ns);
+    f_fixed64(pb, 4, p->count);
+    f_double(pb, 5, p->sum);
+    tag(pb, 6, WT_LEN);
+    varint(pb, (mt->nbounds + 1) * 8);
+    for (size_t k = 0; k <= mt->nbounds; k++)
+        le64(pb, p->counts[k]);
+    if (mt->nbounds) {
+        tag(pb, 7, WT_LEN);
+        varint(pb, mt->nbounds * 8);
+        for (size_t k = 0; k < mt->nbounds; k++) {
+            uint64_t bits;
+            memcpy(&bits, &mt->bounds[k], 8);
+            le64(pb, bits);
+        }
+    }
+    end(pb, at);
+}
+
+/* Metric {1: name, 2: description, 3: unit, 5: gauge, 7: sum, 9: histogram}; Sum {1: data_points,
+ * 2: aggregation_temporality, 3: is_monotonic}; Histogram {1: data_points, 2: aggregation_temporality}. */
+static void metric(struct pb *pb, const struct lgw_otlp_metric *mt, int64_t now_ns)
+{
+    size_t at = begin(pb, 2); /* ScopeMetrics.metrics */
+    f_string(pb, 1, mt->name);
+    if (mt->description && *mt->description)
+        f_string(pb, 2, mt->description);
+    if (mt->unit && *mt->unit)
+        f_string(pb, 3, mt->unit);
+    size_t data = begin(pb, mt->kind == LGW_OTLP_GAUGE ? 5 : mt->kind == LGW_OTLP_SUM ? 7 : 9);
+    for (size_t i = 0; i < mt->npoints; i++) {
+        if (mt->kind == LGW_OTLP_HISTOGRAM)
+            histogram_point(pb, mt, &mt->points[i], now_ns);
+        else
+            number_point(pb, &mt->points[i], mt->kind == LGW_OTLP_SUM, now_ns);
+    }
+    if (mt->kind != LGW_OTLP_GAUGE)
+        f_varint(pb, 2, AGGREGATION_TEMPORALITY_CUMULATIVE);
+    if (mt->kind == LGW_OTLP_SUM)
+        f_varint(pb, 3, 1);
+    end(pb, data);
+    end(pb, at);
+}
+
+int lgw_otlp_encode_metrics_proto(const struct lgw_otlp_meta *meta, const struct lgw_otlp_metric *metrics, size_t n,
+                                  int64_t now_ns, struct lgw_buf *out)
+{
+    struct pb pb = {out, 0};
+    size_t rm = begin(&pb, 1);  /* ExportMetricsServiceRequest.resource_metrics */
+    size_t res = begin(&pb, 1); /* ResourceMetrics.resource */
+    for (size_t i = 0; i < meta->nresource; i++)
+        kv_string(&pb, 1, meta->resource[i].key, meta->resource[i].value);
+    end(&pb, res);
+    size_t sm = begin(&pb, 2); /* ResourceMetrics.scope_metrics */
+    size_t scope = begin(&pb, 1);
+    f_string(&pb, 1, meta->scope_name);
+    f_string(&pb, 2, meta->scope_version);
+    end(&pb, scope);
+    for (size_t i = 0; i < n; i++)
+        metric(&pb, &metrics[i], now_ns);
+    f_string(&pb, 3, LGW_OTLP_SCHEMA_URL);
+    end(&pb, sm);
+    f_string(&pb, 3, LGW_OTLP_SCHEMA_URL);
+    end(&pb, rm);
+    if (pb.rc == 0)
+        out->ptr[out->len] = '\0';
     return pb.rc ? LGW_ERR(TOO_LARGE) : LGW_OK;
 }

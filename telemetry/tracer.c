@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "telemetry/exporter.h"
+#include "telemetry/resource.h"
 #include "telemetry/span_int.h"
 
 /* Spans kept for reuse at most (a few MB): what a burst needs, not what it left behind. */
@@ -46,38 +46,25 @@ int lgw_tracer_new(const struct lgw_otel_config *cfg, const char *version, struc
 {
     *out = NULL;
     declare_metrics(m);
-    if (!cfg->enabled)
+    if (!cfg->traces.enabled)
         return LGW_OK;
-    /* The resource: who sends these spans. */
-    char host[256] = "unknown", instance[300];
-    gethostname(host, sizeof(host) - 1);
-    snprintf(instance, sizeof(instance), "%s-%d", host, (int)getpid());
-    struct lgw_otlp_kv kv[8 + LGW_OTEL_RESOURCE_MAX];
-    size_t n = 0;
-    kv[n++] = (struct lgw_otlp_kv){"service.name", cfg->service_name};
-    kv[n++] = (struct lgw_otlp_kv){"service.version", version};
-    kv[n++] = (struct lgw_otlp_kv){"service.instance.id", instance};
-    kv[n++] = (struct lgw_otlp_kv){"host.name", host};
-    kv[n++] = (struct lgw_otlp_kv){"telemetry.sdk.name", "llmgw"};
-    kv[n++] = (struct lgw_otlp_kv){"telemetry.sdk.language", "c"};
-    kv[n++] = (struct lgw_otlp_kv){"telemetry.sdk.version", version};
-    for (int i = 0; i < cfg->nresource; i++) /* OTEL_RESOURCE_ATTRIBUTES: the operator's own */
-        kv[n++] = (struct lgw_otlp_kv){cfg->resource[i].key, cfg->resource[i].value};
-    struct lgw_otlp_meta meta = {kv, n, "llmgw", version};
+    struct lgw_otel_resource *res = lgw_malloc(sizeof(*res)); /* copied by the exporter below */
+    lgw_otel_resource_init(res, cfg, version);
 
     struct lgw_tracer *tr = lgw_calloc(1, sizeof(*tr));
     tr->sampler = cfg->sampler;
     pthread_mutex_init(&tr->pool_lock, NULL);
-    int rc = lgw_exporter_new(cfg, &meta, m, &tr->exporter);
+    int rc = lgw_exporter_new(cfg, &res->meta, m, &tr->exporter);
+    free(res);
     if (rc) {
         pthread_mutex_destroy(&tr->pool_lock);
         free(tr);
         return rc;
     }
-    if (cfg->gzip_requested)
+    if (cfg->traces.gzip_requested)
         LGW_WARN("otel", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip is not supported: spans are sent uncompressed");
     LGW_INFO("otel", "tracing as %s: %s to the OTLP endpoint, sampler %s%s", cfg->service_name,
-             cfg->protocol == LGW_OTLP_HTTP_JSON ? "http/json" : "http/protobuf", lgw_sampler_name(cfg->sampler.kind),
+             cfg->traces.protocol == LGW_OTLP_HTTP_JSON ? "http/json" : "http/protobuf", lgw_sampler_name(cfg->sampler.kind),
              cfg->sampler.kind == LGW_SAMPLER_TRACEIDRATIO || cfg->sampler.kind == LGW_SAMPLER_PARENTBASED_TRACEIDRATIO
                  ? " (ratio from OTEL_TRACES_SAMPLER_ARG)"
                  : "");

@@ -21,6 +21,7 @@
 #include "telemetry/span.h"
 #include "telemetry/span_int.h"
 #include "telemetry/tracer.h"
+#include "tests/support/pb_decode.h"
 
 #define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -143,9 +144,9 @@ static void test_env_defaults(void **state)
     lgw_buf_init(&errs, 0);
     static const char *const none[] = {NULL};
     assert_int_equal(load(none, c, &errs), 0);
-    assert_false(c->enabled); /* nothing exported unless an endpoint is configured */
+    assert_false(c->traces.enabled); /* nothing exported unless an endpoint is configured */
     assert_string_equal(c->service_name, "llmgw-worker");
-    assert_int_equal(c->protocol, LGW_OTLP_HTTP_PROTOBUF);
+    assert_int_equal(c->traces.protocol, LGW_OTLP_HTTP_PROTOBUF);
     assert_int_equal(c->max_queue_size, 2048);
     assert_int_equal(c->max_export_batch_size, 512);
     assert_int_equal(c->schedule_delay_ms, 5000);
@@ -153,8 +154,8 @@ static void test_env_defaults(void **state)
 
     static const char *const base[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/", NULL};
     assert_int_equal(load(base, c, &errs), 0);
-    assert_true(c->enabled);
-    assert_string_equal(c->endpoint, "http://127.0.0.1:4318/v1/traces");
+    assert_true(c->traces.enabled);
+    assert_string_equal(c->traces.endpoint, "http://127.0.0.1:4318/v1/traces");
 
     static const char *const full[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318",
                                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://b/custom/path",
@@ -167,24 +168,24 @@ static void test_env_defaults(void **state)
                                        "OTEL_BSP_SCHEDULE_DELAY", "200",
                                        NULL};
     assert_int_equal(load(full, c, &errs), 0);
-    assert_string_equal(c->endpoint, "https://b/custom/path"); /* the signal's own URL, as given */
-    assert_int_equal(c->protocol, LGW_OTLP_HTTP_JSON);
+    assert_string_equal(c->traces.endpoint, "https://b/custom/path"); /* the signal's own URL, as given */
+    assert_int_equal(c->traces.protocol, LGW_OTLP_HTTP_JSON);
     assert_string_equal(c->service_name, "gw"); /* OTEL_SERVICE_NAME wins over the resource's */
     assert_int_equal(c->nresource, 2);
     assert_string_equal(c->resource[1].key, "team");
     assert_string_equal(c->resource[1].value, "a,b");
-    assert_int_equal(c->nheaders, 2);
-    assert_string_equal(c->headers[0], "x-api-key: s3cr=t");
-    assert_string_equal(c->headers[1], "Authorization: Bearer abc");
+    assert_int_equal(c->traces.nheaders, 2);
+    assert_string_equal(c->traces.headers[0], "x-api-key: s3cr=t");
+    assert_string_equal(c->traces.headers[1], "Authorization: Bearer abc");
     assert_true(c->sampler.ratio == 0.1);
     assert_int_equal(c->schedule_delay_ms, 200);
 
     static const char *const off[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "OTEL_SDK_DISABLED", "TRUE", NULL};
     assert_int_equal(load(off, c, &errs), 0);
-    assert_false(c->enabled);
+    assert_false(c->traces.enabled);
     static const char *const none_exp[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "OTEL_TRACES_EXPORTER", "none", NULL};
     assert_int_equal(load(none_exp, c, &errs), 0);
-    assert_false(c->enabled);
+    assert_false(c->traces.enabled);
     lgw_buf_cleanup(&errs);
     free(c);
 }
@@ -197,7 +198,7 @@ static void test_env_refused(void **state)
     lgw_buf_init(&errs, 0);
     static const char *const grpc[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", NULL};
     assert_int_equal(load(grpc, c, &errs), LGW_ERR(CONFIG));
-    assert_false(c->enabled);
+    assert_false(c->traces.enabled);
     assert_non_null(strstr(errs.ptr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported"));
     static const char *const grpc_traces[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", NULL};
     assert_int_equal(load(grpc_traces, c, &errs), LGW_ERR(CONFIG)); /* refused even with no endpoint yet */
@@ -313,123 +314,7 @@ static void test_span_cap(void **state)
     lgw_span_free(s);
 }
 
-/* ---- protobuf, read back by a minimal decoder */
-
-struct field {
-    unsigned num, wire;
-    uint64_t v;         /* varint, fixed32, fixed64 */
-    const uint8_t *p;   /* length-delimited */
-    size_t len;
-};
-
-static uint64_t rd_varint(const uint8_t **p, const uint8_t *end)
-{
-    uint64_t v = 0;
-    for (int shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-    fail_msg("truncated varint");
-    return 0;
-}
-
-/* The fields of one message, in order; returns how many (at most max). Fails the test on malformed bytes. */
-static size_t decode(const uint8_t *p, size_t len, struct field *out, size_t max)
-{
-    const uint8_t *end = p + len;
-    size_t n = 0;
-    while (p < end) {
-        assert_true(n < max);
-        struct field *f = &out[n++];
-        uint64_t key = rd_varint(&p, end);
-        f->num = (unsigned)(key >> 3);
-        f->wire = (unsigned)(key & 7);
-        f->p = NULL;
-        switch (f->wire) {
-        case 0:
-            f->v = rd_varint(&p, end);
-            break;
-        case 1:
-            assert_true(end - p >= 8);
-            f->v = 0;
-            for (int i = 7; i >= 0; i--)
-                f->v = f->v << 8 | p[i];
-            p += 8;
-            break;
-        case 2:
-            f->len = (size_t)rd_varint(&p, end);
-            assert_true((size_t)(end - p) >= f->len);
-            f->p = p;
-            p += f->len;
-            break;
-        case 5:
-            assert_true(end - p >= 4);
-            f->v = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
-            p += 4;
-            break;
-        default:
-            fail_msg("wire type %u", f->wire);
-        }
-    }
-    return n;
-}
-
-/* The only field numbered num (fails unless exactly one). */
-static const struct field *one(const struct field *f, size_t n, unsigned num)
-{
-    const struct field *hit = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (f[i].num == num) {
-            assert_null(hit);
-            hit = &f[i];
-        }
-    assert_non_null(hit);
-    return hit;
-}
-
-static size_t count(const struct field *f, size_t n, unsigned num)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += f[i].num == num;
-    return c;
-}
-
-static void assert_str_field(const struct field *f, const char *want)
-{
-    assert_int_equal(f->wire, 2);
-    assert_int_equal(f->len, strlen(want));
-    assert_memory_equal(f->p, want, f->len);
-}
-
-/* KeyValue kv -> key, and its AnyValue's fields. */
-static void kv(const struct field *f, const char **key, size_t *keylen, struct field *val, size_t *nval)
-{
-    struct field k[4];
-    size_t n = decode(f->p, f->len, k, 4);
-    const struct field *kf = one(k, n, 1), *vf = one(k, n, 2);
-    *key = (const char *)kf->p;
-    *keylen = kf->len;
-    *nval = decode(vf->p, vf->len, val, 4);
-}
-
-static const struct field *attr_named(const struct field *attrs, size_t n, unsigned num, const char *name,
-                                      struct field *val, size_t *nval)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (attrs[i].num != num)
-            continue;
-        const char *k;
-        size_t kl;
-        kv(&attrs[i], &k, &kl, val, nval);
-        if (kl == strlen(name) && memcmp(k, name, kl) == 0)
-            return &attrs[i];
-    }
-    fail_msg("no attribute %s", name);
-    return NULL;
-}
+/* ---- protobuf, read back by a minimal decoder (tests/support/pb_decode.h) */
 
 static void test_proto_encoding(void **state)
 {
