@@ -1,9 +1,9 @@
 /* metric_read.h - a role's registry (common/metrics.h) read as OTLP metrics (telemetry/otlp.h): every series
- * of its Prometheus text, under the OpenTelemetry names. The registry is read through its Prometheus
- * rendering (lgw_metrics_render), which carries every series, histogram buckets included; the names and
- * units OTLP wants come from the table in metric_read.c (the GenAI semantic conventions:
- * gen_ai_client_token_usage is gen_ai.client.token.usage, unit {token}, with gen_ai.* attribute keys), and
- * for llmgw's own metrics from their Prometheus names (a counter's _total dropped, _seconds giving unit s).
+ * of it, under the OpenTelemetry names. The registry is read through its snapshot (lgw_metrics_snapshot),
+ * which carries every series, histogram buckets included, with the OpenTelemetry name, unit and attribute
+ * keys each metric was defined with (the GenAI semantic conventions: gen_ai_client_token_usage is
+ * gen_ai.client.token.usage, unit {token}, with gen_ai.* attribute keys); llmgw's own metrics take theirs
+ * from their Prometheus names (a counter's _total dropped, _seconds giving unit s).
  * Internal to telemetry/ (meter.c). */
 #ifndef LGW_TELEMETRY_METRIC_READ_H
 #define LGW_TELEMETRY_METRIC_READ_H
@@ -26,12 +26,10 @@ struct lgw_metric_read {
     size_t nallocs;
 };
 
-/* Reads m's series into *out, with start_ns as the start of every cumulative series (the registry lives as
- * long as the process: its start). Returns 0 or an LGW_ERR (the rendering failed; *out is then empty). The
+/* Reads m's series into *out; each cumulative series starts when the registry first saw it (start_ns, the
+ * process's start, is kept for callers and not needed). Returns 0 or an LGW_ERR (the rendering failed; *out is then empty). The
  * caller owns *out (lgw_metric_read_cleanup). Any thread. */
 int lgw_metric_read(struct lgw_metrics *m, int64_t start_ns, struct lgw_metric_read *out);
-/* Parses Prometheus text (format 0.0.4, as lgw_metrics_render writes it) the same way: for the above and tests. */
-int lgw_metric_read_text(const char *text, size_t len, int64_t start_ns, struct lgw_metric_read *out);
 void lgw_metric_read_cleanup(struct lgw_metric_read *r);
 
 #endif
