@@ -83,6 +83,11 @@ static struct lgw_span *item_span(struct lgw_ledger *l, const rd_kafka_message_t
     bool has = lgw_kafka_traceparent(msg, tp, sizeof(tp)) == 0 && lgw_span_ctx_parse(tp, LGW_TRACEPARENT_LEN, &parent);
     snprintf(name, sizeof(name), "process %s", l->topic);
     struct lgw_span *span = lgw_span_start(l->tracer, name, LGW_SPAN_CONSUMER, has ? &parent : NULL, NULL);
+    if (span && has) {
+        char ts[LGW_TRACESTATE_SIZE];
+        if (lgw_kafka_tracestate(msg, ts) == 0) /* the request's vendor data, on its last span too */
+            lgw_span_set_trace_state(span, ts);
+    }
     lgw_span_set_str(span, "messaging.system", "kafka");
     lgw_span_set_str(span, "messaging.destination.name", l->topic);
     lgw_span_set_str(span, "messaging.operation.type", "process");

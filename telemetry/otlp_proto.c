@@ -191,6 +191,8 @@ static void span(struct pb *pb, const struct lgw_span *s)
     size_t at = begin(pb, 2); /* ScopeSpans.spans */
     f_bytes(pb, 1, s->trace_id, 16);
     f_bytes(pb, 2, s->span_id, 8);
+    if (s->trace_state)
+        f_string(pb, 3, s->trace_state);
     if (s->has_parent)
         f_bytes(pb, 4, s->parent_id, 8);
     f_string(pb, 5, s->name);

@@ -40,6 +40,9 @@ struct lgw_span {
     int64_t start_ns, end_ns; /* Unix epoch nanoseconds */
     enum lgw_span_status status;
     char *status_msg; /* NULL: none */
+    char *trace_state; /* the W3C tracestate of the span's context (OTLP Span.trace_state); NULL: none. In the
+                        * arena, or malloc'd (trace_state_heap) */
+    bool trace_state_heap;
     struct lgw_attr attrs[LGW_SPAN_ATTRS_MAX];
     int nattrs, dropped_attrs;
     struct lgw_span_event events[LGW_SPAN_EVENTS_MAX];

@@ -33,6 +33,7 @@ void lgw_wspans_consume(struct lgw_tracer *tr, struct lgw_ticket *t, const rd_ka
     t->span = lgw_span_start(tr, name, LGW_SPAN_CONSUMER, has ? &parent : NULL, &t->span_ctx);
     if (!t->span)
         return;
+    lgw_span_set_trace_state(t->span, t->tracestate); /* its children (route, candidates, attempts) inherit it */
     char key[LGW_ID_MAX] = "";
     if (msg->key && msg->key_len < sizeof(key)) {
         memcpy(key, msg->key, msg->key_len);
@@ -69,6 +70,7 @@ struct lgw_span *lgw_wspans_send(struct lgw_tracer *tr, struct lgw_ticket *t, co
     struct lgw_span_ctx ctx;
     struct lgw_span *span = lgw_span_start(tr, name, LGW_SPAN_PRODUCER, &t->span_ctx, &ctx);
     lgw_span_ctx_format(&ctx, tp_out);
+    lgw_span_set_trace_state(span, t->tracestate);
     kafka_attrs(span, topic, "send", t->job.id, partition);
     return span;
 }
