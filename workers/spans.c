@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/kafka.h"
+#include "workers/content.h"
 
 static void kafka_attrs(struct lgw_span *span, const char *topic, const char *operation, const char *key,
                         int32_t partition)
@@ -106,10 +107,12 @@ struct lgw_span *lgw_wspans_candidate(const struct lgw_span *parent, const struc
         max = json_object_get(job->body, "max_tokens");
     if (json_is_integer(max))
         lgw_span_set_int(span, "gen_ai.request.max_tokens", json_integer_value(max));
+    lgw_wcontent_input(span, job); /* only when the operator captures content */
     return span;
 }
 
-void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_result *res, const char *finish_reason)
+void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_result *res, const char *finish_reason,
+                              const struct lgw_wcontent_stream *stream)
 {
     if (!*span)
         return;
@@ -134,6 +137,7 @@ void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_resu
             reasons[n++] = finish_reason;
         if (n)
             lgw_span_set_strs(s, "gen_ai.response.finish_reasons", reasons, n);
+        lgw_wcontent_output(s, res->body, stream, finish_reason); /* only when the operator captures content */
     } else {
         char st[16];
         snprintf(st, sizeof(st), "%d", res->status);
