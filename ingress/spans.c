@@ -55,7 +55,7 @@ void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char
     }
     lgw_span_set_str(span, "http.request.method", method);
     lgw_span_set_str(span, "url.path", url); /* libmicrohttpd hands the path without its query */
-    lgw_span_set_str(span, "url.scheme", "http");
+    lgw_span_set_static(span, "url.scheme", "http");
     if (strncmp(version, "HTTP/", 5) == 0)
         lgw_span_set_str(span, "network.protocol.version", version + 5);
     host_attrs(span, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
@@ -78,7 +78,7 @@ void lgw_spans_request_end(struct lgw_req *req)
             lgw_span_set_status(span, LGW_SPAN_ERROR, NULL);
         }
     } else {
-        lgw_span_set_str(span, "error.type", "client_closed"); /* the client left before the answer */
+        lgw_span_set_static(span, "error.type", "client_closed"); /* the client left before the answer */
     }
     if (req->tenant[0])
         lgw_span_set_str(span, "llmgw.tenant", req->tenant);
@@ -95,13 +95,13 @@ void lgw_spans_request_end(struct lgw_req *req)
     lgw_span_end(&req->span);
 }
 
-/* The messaging attributes every Kafka span of llmgw has. */
+/* The messaging attributes every Kafka span of llmgw has (operation: a literal). */
 static void kafka_attrs(struct lgw_span *span, const char *topic, const char *operation, const char *key)
 {
-    lgw_span_set_str(span, "messaging.system", "kafka");
+    lgw_span_set_static(span, "messaging.system", "kafka");
     lgw_span_set_str(span, "messaging.destination.name", topic);
-    lgw_span_set_str(span, "messaging.operation.type", operation);
-    lgw_span_set_str(span, "messaging.operation.name", operation);
+    lgw_span_set_static(span, "messaging.operation.type", operation);
+    lgw_span_set_static(span, "messaging.operation.name", operation);
     lgw_span_set_str(span, "messaging.kafka.message.key", key);
 }
 

@@ -150,7 +150,7 @@ static void kv_string(struct pb *pb, unsigned field, const char *key, const char
 static void attr(struct pb *pb, unsigned field, const struct lgw_attr *a)
 {
     size_t kv = begin(pb, field);
-    f_string(pb, 1, a->key);
+    f_bytes(pb, 1, a->key, a->klen);
     size_t any = begin(pb, 2);
     switch (a->type) {
     case LGW_ATTR_STR:

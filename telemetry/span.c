@@ -258,6 +258,16 @@ const char *lgw_span_trace_state(const struct lgw_span *span)
     return span ? span->trace_state : NULL;
 }
 
+void lgw_span_set_static(struct lgw_span *span, const char *key, const char *literal)
+{
+    struct lgw_attr *a;
+    if (!span || !literal || !(a = slot(span, key)))
+        return;
+    a->type = LGW_ATTR_STR;
+    a->s = (char *)literal; /* never written through, never freed (heap stays false) */
+    a->n = strlen(literal);
+}
+
 void lgw_span_set_str(struct lgw_span *span, const char *key, const char *value)
 {
     if (value)

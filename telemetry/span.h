@@ -51,6 +51,10 @@ void lgw_span_set_strn(struct lgw_span *span, const char *key, const char *value
 void lgw_span_set_int(struct lgw_span *span, const char *key, int64_t value);
 void lgw_span_set_double(struct lgw_span *span, const char *key, double value);
 void lgw_span_set_bool(struct lgw_span *span, const char *key, bool value);
+/* A string attribute whose value is a string literal (or lives as long as the process), kept by pointer like
+ * the key: no copy, no UTF-8 pass (it must be valid UTF-8). For the constant values most spans carry
+ * ("kafka", "process", "send"): a request's spans set a few dozen of them. */
+void lgw_span_set_static(struct lgw_span *span, const char *key, const char *literal);
 /* A string array attribute of n values (each copied as by lgw_span_set_str). */
 void lgw_span_set_strs(struct lgw_span *span, const char *key, const char *const *values, size_t n);
 /* A string attribute up to LGW_SPAN_LONG_VALUE_MAX bytes (cut there, on a character boundary): GenAI content

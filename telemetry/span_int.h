@@ -19,7 +19,8 @@ struct lgw_attr {
         double d;
         bool b;
     } v;
-    char *s;  /* STR: the value (NUL-terminated); STRS: the values one after another, each NUL-terminated */
+    char *s;  /* STR: the value (NUL-terminated; a literal's own bytes for lgw_span_set_static); STRS: the values
+               * one after another, each NUL-terminated */
     size_t n; /* STR: its length; STRS: how many values */
     bool heap; /* s was malloc'd (it did not fit in the span's arena) */
 };

@@ -8,13 +8,14 @@
 #include "common/kafka.h"
 #include "workers/content.h"
 
+/* operation: a literal. */
 static void kafka_attrs(struct lgw_span *span, const char *topic, const char *operation, const char *key,
                         int32_t partition)
 {
-    lgw_span_set_str(span, "messaging.system", "kafka");
+    lgw_span_set_static(span, "messaging.system", "kafka");
     lgw_span_set_str(span, "messaging.destination.name", topic);
-    lgw_span_set_str(span, "messaging.operation.type", operation);
-    lgw_span_set_str(span, "messaging.operation.name", operation);
+    lgw_span_set_static(span, "messaging.operation.type", operation);
+    lgw_span_set_static(span, "messaging.operation.name", operation);
     if (key && key[0])
         lgw_span_set_str(span, "messaging.kafka.message.key", key);
     if (partition >= 0) {
@@ -49,7 +50,7 @@ void lgw_wspans_job(struct lgw_ticket *t)
 {
     lgw_span_set_str(t->span, "llmgw.request_id", t->job.id);
     lgw_span_set_str(t->span, "llmgw.tenant", t->job.tenant);
-    lgw_span_set_str(t->span, "gen_ai.operation.name", t->job.kind == LGW_JOB_EMBEDDINGS ? "embeddings" : "chat");
+    lgw_span_set_static(t->span, "gen_ai.operation.name", t->job.kind == LGW_JOB_EMBEDDINGS ? "embeddings" : "chat");
 }
 
 void lgw_wspans_not_run(struct lgw_ticket *t, const char *error_type)
@@ -97,7 +98,7 @@ struct lgw_span *lgw_wspans_candidate(const struct lgw_span *parent, const struc
     char name[LGW_SPAN_NAME_MAX];
     snprintf(name, sizeof(name), "%s %s", op, model); /* the conventions' "{operation} {model}" */
     struct lgw_span *span = lgw_span_child(parent, name, LGW_SPAN_CLIENT);
-    lgw_span_set_str(span, "gen_ai.operation.name", op);
+    lgw_span_set_static(span, "gen_ai.operation.name", op);
     lgw_span_set_str(span, "gen_ai.provider.name", lgw_wspans_genai_provider(m->provider));
     lgw_span_set_str(span, "gen_ai.request.model", model);
     lgw_span_set_str(span, "llmgw.provider", m->provider);

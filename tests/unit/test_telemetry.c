@@ -327,6 +327,18 @@ static void test_span_attributes(void **state)
     lgw_span_set_trace_state(s, "");
     assert_null(lgw_span_trace_state(s));
     lgw_span_set_trace_state(s, "c=3");
+    /* A literal is kept by pointer; replacing it with a copy (or a copy with it) frees nothing it must not. */
+    static const char kafka[] = "kafka";
+    lgw_span_set_static(s, "messaging.system", kafka);
+    assert_ptr_equal(s->attrs[4].s, kafka);
+    assert_int_equal(s->attrs[4].n, 5);
+    assert_false(s->attrs[4].heap);
+    lgw_span_set_str(s, "messaging.system", "kafka2");
+    assert_string_equal(s->attrs[4].s, "kafka2");
+    lgw_span_set_long_strn(s, "messaging.system", "x", 1);
+    lgw_span_set_static(s, "messaging.system", kafka); /* the heap copy is freed, the literal kept */
+    assert_ptr_equal(s->attrs[4].s, kafka);
+    assert_int_equal(s->nattrs, 5);
     for (int i = 0; i < LGW_SPAN_EVENTS_MAX + 2; i++)
         lgw_span_add_event(s, "e");
     assert_int_equal(s->nevents, LGW_SPAN_EVENTS_MAX);
