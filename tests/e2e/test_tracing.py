@@ -538,3 +538,11 @@ def test_content_capture_puts_the_conversation_on_the_candidate_span(cluster, fa
 
     for proc in cluster.procs:
         assert SECRET_PROMPT not in proc.output(), f"the prompt in {proc.name}'s log"
+
+
+def test_unknown_content_capture_value_is_refused_at_start(cluster):
+    """A typo must not leave an operator believing prompts are (or are not) captured: exit 2, with the reason."""
+    proc = cluster.start("worker", "capture-typo", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+                         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="yes")
+    assert proc.popen.wait(30) == 2
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=yes: expected true or false" in proc.output()
