@@ -53,7 +53,8 @@ enum {
     LGW_AN_SUM__COUNT
 };
 
-/* Request-list columns, in this order (booleans as 0/1, NULL where the ledger has none). */
+/* Request-list columns, in this order (booleans as 0/1, NULL where the ledger has none). trace_id leads to the
+ * request's trace in a tracing backend (Jaeger's /trace/<id>); "" (an event written without one) reads as NULL. */
 #define LGW_AN_REQ_COLUMNS(X)                                                                              \
     X(EVENT_ID, "event_id", "event_id", false)                                                             \
     X(REQUEST_ID, "request_id", "request_id", false)                                                       \
@@ -82,7 +83,8 @@ enum {
     X(ROUTE_ATTEMPTS, "route_attempts", "route_attempts", true)                                            \
     X(SAVED, "saved_nusd", "saved_nusd", true)                                                             \
     X(SIMULATED, "simulated", "CASE WHEN simulated THEN 1 ELSE 0 END", true)                              \
-    X(TTFT, "ttft_ms", "ttft_ms", true)
+    X(TTFT, "ttft_ms", "ttft_ms", true)                                                                    \
+    X(TRACE_ID, "trace_id", "NULLIF(trace_id, '')", false)
 
 enum {
 #define X(name, label, expr, num) LGW_AN_REQ_##name,

@@ -21,7 +21,16 @@ while [ "$(python3 -c "import socket; s=socket.socket(); print(s.connect_ex(('12
 done
 pids=()
 cleanup() {
+  # The gateways' pids are in a file: stack() runs in a subshell (process substitution), whose pids+= is lost.
+  [ -f "$work/gateway.pids" ] && pids+=($(cat "$work/gateway.pids"))
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   bash scripts/kafka.sh stop "$work/kafka" >/dev/null 2>&1 || true
   bash scripts/jaeger.sh stop "$work/jaeger" >/dev/null 2>&1 || true
@@ -47,7 +56,7 @@ stack() {
   env "$@" LLMGW_TOPIC_PREFIX="b$name" "$build/llmgw" worker 2>"$work/$name-worker.log" & local w=$!
   env "$@" LLMGW_TOPIC_PREFIX="b$name" LLMGW_INGRESS_ID="$name" LLMGW_PORT="$port" "$build/llmgw" ingress \
     2>"$work/$name-ingress.log" & local i=$!
-  pids+=("$l" "$w" "$i")
+  echo "$l $w $i" >>"$work/gateway.pids"
   for _ in $(seq 1 150); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
   echo "$port $i $w $l"
 }

@@ -254,10 +254,13 @@ int lgw_kafka_produce(rd_kafka_t *rk, const struct lgw_kafka_msg *msg, rd_kafka_
 {
     /* Headers are built here, once, for every record: a consumer finds the request id and the trace context
      * without parsing the payload. librdkafka takes ownership of hdrs only when producev succeeds. */
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
     rd_kafka_header_add(hdrs, "llmgw-id", -1, msg->key, -1);
-    if (msg->traceparent && msg->traceparent[0])
+    if (msg->traceparent && msg->traceparent[0]) {
         rd_kafka_header_add(hdrs, "traceparent", -1, msg->traceparent, -1);
+        if (msg->tracestate && msg->tracestate[0])
+            rd_kafka_header_add(hdrs, "tracestate", -1, msg->tracestate, -1);
+    }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_PARTITION(msg->partition),
         RD_KAFKA_V_KEY(msg->key, strlen(msg->key)), RD_KAFKA_V_VALUE((void *)msg->value, msg->len),
@@ -282,6 +285,19 @@ int lgw_kafka_traceparent(const rd_kafka_message_t *msg, char *out, size_t outsz
         return LGW_ERR(NOT_FOUND);
     memcpy(out, val, len);
     out[len] = '\0';
+    return LGW_OK;
+}
+
+int lgw_kafka_tracestate(const rd_kafka_message_t *msg, char *out)
+{
+    const void *val;
+    size_t len;
+    char tp[LGW_TRACEPARENT_SIZE];
+    out[0] = '\0';
+    /* Read through the header parser again: a record is input too, and the value lands on spans. */
+    if (lgw_kafka_traceparent(msg, tp, sizeof(tp)) || lgw_kafka_header(msg, "tracestate", &val, &len) ||
+        !lgw_tracestate_from_header(val, len, out) || !out[0])
+        return LGW_ERR(NOT_FOUND);
     return LGW_OK;
 }
 

@@ -57,7 +57,8 @@ int lgw_kafka_health_start(rd_kafka_t *rk, atomic_bool *up, const atomic_bool *s
 /* One record to produce. Every message llmgw writes (jobs, replies, stream chunks, cost events, dead letters,
  * cancels) goes through lgw_kafka_produce, so every record carries the same headers:
  *   llmgw-id     the key (the request id, or "dlq")
- *   traceparent  the W3C trace context of the request, when known (common/trace.h) */
+ *   traceparent  the W3C trace context of the request, when known (common/trace.h)
+ *   tracestate   its vendor data, when the client sent some (common/trace.h), only next to a traceparent */
 struct lgw_kafka_msg {
     const char *topic;
     int32_t partition; /* RD_KAFKA_PARTITION_UA: the partitioner picks by key */
@@ -65,6 +66,7 @@ struct lgw_kafka_msg {
     const void *value;
     size_t len;
     const char *traceparent; /* NULL or "": no traceparent header */
+    const char *tracestate;  /* NULL or "": no tracestate header (nor without a traceparent) */
     void *opaque;            /* the delivery report's msg->_private */
 };
 
@@ -75,6 +77,11 @@ int lgw_kafka_produce(rd_kafka_t *rk, const struct lgw_kafka_msg *msg, rd_kafka_
 /* Copies the record's traceparent header into out when it holds a valid one (common/trace.h); otherwise
  * out is "". Returns 0 or LGW_ERR(NOT_FOUND). */
 int lgw_kafka_traceparent(const rd_kafka_message_t *msg, char *out, size_t outsz);
+
+/* Copies the record's tracestate header into out (LGW_TRACESTATE_SIZE bytes) when the record has a valid
+ * traceparent and a valid tracestate (common/trace.h, as written by lgw_kafka_produce); otherwise out is "".
+ * Returns 0 or LGW_ERR(NOT_FOUND). */
+int lgw_kafka_tracestate(const rd_kafka_message_t *msg, char *out);
 
 /* Finds a header value (not NUL-terminated) on a message; returns 0 or LGW_ERR(NOT_FOUND). */
 int lgw_kafka_header(const rd_kafka_message_t *msg, const char *name, const void **val, size_t *len);

@@ -27,4 +27,18 @@ void lgw_trace_id_of(const char *tp, char out[33]);
 /* Writes a new traceparent (random trace-id and parent-id, sampled flag) to out. Thread-safe. */
 void lgw_traceparent_new(char out[LGW_TRACEPARENT_SIZE]);
 
+/* tracestate: the vendor data that travels with a traceparent (W3C Trace Context, level 1): list members
+ * "key=value" separated by commas, at most 32 of them and 512 characters in all. llmgw carries a client's
+ * on, untouched, with the job and back (Kafka records' tracestate header) and on every span of the request
+ * (OTLP Span.trace_state); it adds no member of its own. */
+#define LGW_TRACESTATE_MAX 512         /* characters, as W3C bounds what a vendor must propagate */
+#define LGW_TRACESTATE_SIZE 513        /* a buffer that holds one */
+#define LGW_TRACESTATE_MEMBERS_MAX 32
+/* A client's tracestate header s[0..len) as the value llmgw carries on, into out: its list members in order,
+ * the optional whitespace around commas and empty members left out. False (out "") when it must be dropped,
+ * whole, as OpenTelemetry's propagators drop it: a member whose key or value W3C's grammar refuses, a key
+ * twice, more than 32 members, or more than 512 characters. An empty header gives "" and true. Only
+ * meaningful with a valid traceparent (the caller drops it otherwise). Thread-safe. */
+bool lgw_tracestate_from_header(const char *s, size_t len, char out[LGW_TRACESTATE_SIZE]);
+
 #endif

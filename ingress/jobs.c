@@ -162,6 +162,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
         .value = payload->ptr,
         .len = payload->len,
         .traceparent = req->traceparent,
+        .tracestate = req->tracestate,
     };
     rd_kafka_resp_err_t err;
     lgw_pending_lock(ing->pending, req->id);
@@ -259,6 +260,7 @@ int lgw_jobs_cancel(struct lgw_req *req)
             .value = payload.ptr,
             .len = payload.len,
             .traceparent = req->traceparent,
+            .tracestate = req->tracestate,
         };
         rc = lgw_kafka_produce(ing->producer, &msg, NULL);
     }

@@ -46,10 +46,12 @@ struct lgw_req {
     bool admin;
     char principal[LGW_TENANT_MAX];
     /* The request's trace: its SERVER span (NULL when not recorded; HTTP thread only: ingress/spans.h), that
-     * span's context, and the traceparent its job and cancels carry (and its logs show). */
+     * span's context, and the traceparent its job and cancels carry (and its logs show), with the client's
+     * tracestate ("" when none or dropped: common/trace.h), which they carry too. */
     struct lgw_span *span;
     struct lgw_span_ctx span_ctx;
     char traceparent[LGW_TRACEPARENT_SIZE];
+    char tracestate[LGW_TRACESTATE_SIZE];
     int64_t start_us;
     int64_t deadline_ms; /* monotonic */
     /* The answer, filled by whoever completes the request. resp is malloc'd, handed to MHD. */

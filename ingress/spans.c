@@ -35,11 +35,17 @@ void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char
     /* A client's valid trace context is continued; anything else starts a new trace (common/trace.h). */
     bool has = hdr && lgw_traceparent_from_header(hdr, strlen(hdr), tp) &&
                lgw_span_ctx_parse(tp, LGW_TRACEPARENT_LEN, &parent);
+    /* Its tracestate only with it (W3C: without a valid traceparent the tracestate means nothing); a malformed
+     * one is dropped whole. */
+    const char *ts = has ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "tracestate") : NULL;
+    if (!ts || !lgw_tracestate_from_header(ts, strlen(ts), req->tracestate))
+        req->tracestate[0] = '\0';
     struct lgw_span *span = req->span =
         lgw_span_start(req->ing->tracer, method, LGW_SPAN_SERVER, has ? &parent : NULL, &req->span_ctx);
     lgw_span_ctx_format(&req->span_ctx, req->traceparent);
     if (!span)
         return;
+    lgw_span_set_trace_state(span, req->tracestate);
     const char *route = strcmp(req->route_label, "other") != 0 ? req->route_label : NULL;
     if (route) {
         char name[LGW_SPAN_NAME_MAX];
@@ -49,7 +55,7 @@ void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char
     }
     lgw_span_set_str(span, "http.request.method", method);
     lgw_span_set_str(span, "url.path", url); /* libmicrohttpd hands the path without its query */
-    lgw_span_set_str(span, "url.scheme", "http");
+    lgw_span_set_static(span, "url.scheme", "http");
     if (strncmp(version, "HTTP/", 5) == 0)
         lgw_span_set_str(span, "network.protocol.version", version + 5);
     host_attrs(span, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
@@ -72,7 +78,7 @@ void lgw_spans_request_end(struct lgw_req *req)
             lgw_span_set_status(span, LGW_SPAN_ERROR, NULL);
         }
     } else {
-        lgw_span_set_str(span, "error.type", "client_closed"); /* the client left before the answer */
+        lgw_span_set_static(span, "error.type", "client_closed"); /* the client left before the answer */
     }
     if (req->tenant[0])
         lgw_span_set_str(span, "llmgw.tenant", req->tenant);
@@ -89,13 +95,13 @@ void lgw_spans_request_end(struct lgw_req *req)
     lgw_span_end(&req->span);
 }
 
-/* The messaging attributes every Kafka span of llmgw has. */
+/* The messaging attributes every Kafka span of llmgw has (operation: a literal). */
 static void kafka_attrs(struct lgw_span *span, const char *topic, const char *operation, const char *key)
 {
-    lgw_span_set_str(span, "messaging.system", "kafka");
+    lgw_span_set_static(span, "messaging.system", "kafka");
     lgw_span_set_str(span, "messaging.destination.name", topic);
-    lgw_span_set_str(span, "messaging.operation.type", operation);
-    lgw_span_set_str(span, "messaging.operation.name", operation);
+    lgw_span_set_static(span, "messaging.operation.type", operation);
+    lgw_span_set_static(span, "messaging.operation.name", operation);
     lgw_span_set_str(span, "messaging.kafka.message.key", key);
 }
 
@@ -106,6 +112,7 @@ struct lgw_span *lgw_spans_job_send(struct lgw_req *req, const char *topic)
     struct lgw_span_ctx ctx;
     struct lgw_span *span = lgw_span_start(req->ing->tracer, name, LGW_SPAN_PRODUCER, &req->span_ctx, &ctx);
     lgw_span_ctx_format(&ctx, req->traceparent); /* the job's context: its consumer continues from this span */
+    lgw_span_set_trace_state(span, req->tracestate);
     kafka_attrs(span, topic, "send", req->id);
     return span;
 }
@@ -121,6 +128,7 @@ struct lgw_span *lgw_spans_reply_begin(const struct lgw_req *req, const rd_kafka
     char name[LGW_TOPIC_MAX + 16];
     snprintf(name, sizeof(name), "process %s", ing->topic_replies);
     struct lgw_span *span = lgw_span_start(ing->tracer, name, LGW_SPAN_CONSUMER, &parent, NULL);
+    lgw_span_set_trace_state(span, req->tracestate); /* the reply's context is the request's: same vendor data */
     kafka_attrs(span, ing->topic_replies, "process", req->id);
     char part[16];
     snprintf(part, sizeof(part), "%d", (int)msg->partition);

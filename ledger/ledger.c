@@ -86,15 +86,20 @@ static struct lgw_span *item_span(struct lgw_ledger *l, const rd_kafka_message_t
     bool has = lgw_kafka_traceparent(msg, tp, sizeof(tp)) == 0 && lgw_span_ctx_parse(tp, LGW_TRACEPARENT_LEN, &parent);
     snprintf(name, sizeof(name), "process %s", l->topic);
     struct lgw_span *span = lgw_span_start(l->tracer, name, LGW_SPAN_CONSUMER, has ? &parent : NULL, NULL);
-    lgw_span_set_str(span, "messaging.system", "kafka");
+    if (span && has) {
+        char ts[LGW_TRACESTATE_SIZE];
+        if (lgw_kafka_tracestate(msg, ts) == 0) /* the request's vendor data, on its last span too */
+            lgw_span_set_trace_state(span, ts);
+    }
+    lgw_span_set_static(span, "messaging.system", "kafka");
     lgw_span_set_str(span, "messaging.destination.name", l->topic);
-    lgw_span_set_str(span, "messaging.operation.type", "process");
-    lgw_span_set_str(span, "messaging.operation.name", "process");
+    lgw_span_set_static(span, "messaging.operation.type", "process");
+    lgw_span_set_static(span, "messaging.operation.name", "process");
     lgw_span_set_str(span, "messaging.consumer.group.name", l->group);
     snprintf(part, sizeof(part), "%d", (int)msg->partition);
     lgw_span_set_str(span, "messaging.destination.partition.id", part);
     lgw_span_set_int(span, "messaging.kafka.offset", msg->offset);
-    lgw_span_set_str(span, "db.system.name", strncmp(l->cfg->database_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql");
+    lgw_span_set_static(span, "db.system.name", strncmp(l->cfg->database_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql");
     return span;
 }
 

@@ -55,7 +55,7 @@ struct lgw_span *lgw_wire_span_begin(const struct lgw_span *parent, const char *
     struct lgw_span *span = lgw_span_child(parent, "POST", LGW_SPAN_CLIENT);
     if (!span)
         return NULL;
-    lgw_span_set_str(span, "http.request.method", "POST");
+    lgw_span_set_static(span, "http.request.method", "POST");
     struct lgw_buf full;
     lgw_buf_init(&full, 0);
     redacted_url(url, &full, span);

@@ -67,6 +67,13 @@ static const struct {
      "Spans waiting for export (1..1000000). A full queue drops new spans and counts them "
      "(`llmgw_otel_spans_dropped_total`): a slow or absent collector never holds a request."},
     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512", "Spans per export request (1..OTEL_BSP_MAX_QUEUE_SIZE)."},
+    {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false",
+     "`true` puts prompts and completions on the worker's GenAI spans (`gen_ai.input.messages`, "
+     "`gen_ai.output.messages`, JSON as the GenAI conventions shape them, at most 16 KiB each, cut and marked "
+     "past that); `false` never does. Also read: `span_only` and `span_and_event` (on), `no_content` and "
+     "`event_only` (off: llmgw records no GenAI events). **Privacy**: the content is the tenants' data; with this "
+     "on, everyone who can read the traces, and every backend they are exported to, can read every prompt and "
+     "answer of every sampled request. Logs never carry it either way."},
 };
 
 static const char *var(const char *(*get)(const char *), const char *name)
@@ -247,6 +254,25 @@ static int endpoint(const char *(*get)(const char *), const char *signal, const 
     return LGW_OK;
 }
 
+/* The GenAI content switch: the values the OpenTelemetry GenAI instrumentations read (true/false, and the
+ * newer span_only ... names), in any case. Anything else stops the start: a typo must not leave an operator
+ * believing content is captured, or not. */
+static int capture_content(const char *(*get)(const char *), struct lgw_otel_config *c, struct lgw_buf *errs)
+{
+    static const char name[] = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+    const char *v = var(get, name);
+    c->capture_content = false;
+    if (!v || strcasecmp(v, "false") == 0 || strcasecmp(v, "no_content") == 0 || strcasecmp(v, "event_only") == 0)
+        return LGW_OK;
+    if (strcasecmp(v, "true") == 0 || strcasecmp(v, "span_only") == 0 || strcasecmp(v, "span_and_event") == 0) {
+        c->capture_content = true;
+        return LGW_OK;
+    }
+    lgw_buf_printf(errs, "%s=%.32s: expected true or false (or span_only, span_and_event, no_content, event_only)\n",
+                   name, v);
+    return LGW_ERR(CONFIG);
+}
+
 static int protocol(const char *(*get)(const char *), const char *signal, bool quiet, struct lgw_otel_signal *sig,
                     struct lgw_buf *errs)
 {
@@ -357,6 +383,7 @@ int lgw_otel_config_load(const char *role, const char *(*get)(const char *name),
                         "llmgw pushes metrics with otlp, or not at all with none or prometheus (the /metrics text is "
                         "always served)",
                         &metrics_off, errs);
+    bad |= capture_content(get, c, errs);
     if ((v = var(get, "OTEL_SDK_DISABLED")) && strcasecmp(v, "true") == 0)
         traces_off = metrics_off = true;
     if ((v = var(get, "OTEL_SERVICE_NAME"))) {

@@ -58,6 +58,10 @@ struct lgw_otel_config {
     struct lgw_sampler sampler;
     /* The batch span processor (OTEL_BSP_*). */
     int64_t schedule_delay_ms, export_timeout_ms, max_queue_size, max_export_batch_size;
+    /* OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: prompts and completions become attributes of the
+     * GenAI spans (gen_ai.input.messages, gen_ai.output.messages). Off unless an operator turns it on: the
+     * content is tenant data, and whoever reads the traces reads it. */
+    bool capture_content;
 };
 
 /* Reads the variables through get (getenv in production; tests pass their own) into *out, with role naming

@@ -83,6 +83,10 @@ static void span(struct lgw_buf *b, const struct lgw_span *s)
         lgw_buf_puts(b, ",");
         hex_id(b, "parentSpanId", s->parent_id, 8);
     }
+    if (s->trace_state) {
+        lgw_buf_puts(b, ",\"traceState\":");
+        str(b, s->trace_state);
+    }
     lgw_buf_puts(b, ",\"name\":");
     str(b, s->name);
     lgw_buf_printf(b, ",\"kind\":%d,\"startTimeUnixNano\":\"%" PRId64 "\",\"endTimeUnixNano\":\"%" PRId64 "\"",

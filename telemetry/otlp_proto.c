@@ -151,7 +151,7 @@ static void kv_string(struct pb *pb, unsigned field, const char *key, const char
 static void attr(struct pb *pb, unsigned field, const struct lgw_attr *a)
 {
     size_t kv = begin(pb, field);
-    f_string(pb, 1, a->key);
+    f_bytes(pb, 1, a->key, a->klen);
     size_t any = begin(pb, 2);
     switch (a->type) {
     case LGW_ATTR_STR:
@@ -192,6 +192,8 @@ static void span(struct pb *pb, const struct lgw_span *s)
     size_t at = begin(pb, 2); /* ScopeSpans.spans */
     f_bytes(pb, 1, s->trace_id, 16);
     f_bytes(pb, 2, s->span_id, 8);
+    if (s->trace_state)
+        f_string(pb, 3, s->trace_state);
     if (s->has_parent)
         f_bytes(pb, 4, s->parent_id, 8);
     f_string(pb, 5, s->name);

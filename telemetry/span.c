@@ -76,7 +76,9 @@ struct lgw_span *lgw_span_child(const struct lgw_span *parent, const char *name,
     struct lgw_span_ctx pctx;
     if (!lgw_span_context(parent, &pctx))
         return NULL;
-    return lgw_span_start(parent->tracer, name, kind, &pctx, NULL);
+    struct lgw_span *span = lgw_span_start(parent->tracer, name, kind, &pctx, NULL);
+    lgw_span_set_trace_state(span, parent->trace_state); /* the context's vendor data goes with it */
+    return span;
 }
 
 void lgw_span_traceparent(const struct lgw_span *span, char out[LGW_TRACEPARENT_SIZE])
@@ -170,11 +172,12 @@ static void copy_utf8(char *dst, const char *value, size_t len)
     dst[len] = '\0';
 }
 
-/* A copy of value[0..len), cut at LGW_SPAN_VALUE_MAX, with bytes that are not UTF-8 as '?'; in the span's
- * arena or on the heap (*heap). */
-static char *copy_value(struct lgw_span *span, const char *value, size_t len, size_t *out_len, bool *heap)
+/* A copy of value[0..len), cut at max bytes, with bytes that are not UTF-8 as '?'; in the span's arena or on
+ * the heap (*heap). */
+static char *copy_value(struct lgw_span *span, const char *value, size_t len, size_t max, size_t *out_len,
+                        bool *heap)
 {
-    len = utf8_cut(value, len, LGW_SPAN_VALUE_MAX);
+    len = utf8_cut(value, len, max);
     char *s = room(span, len, heap);
     copy_utf8(s, value, len);
     *out_len = len;
@@ -213,7 +216,56 @@ void lgw_span_set_strn(struct lgw_span *span, const char *key, const char *value
     if (!span || !value || !(a = slot(span, key)))
         return;
     a->type = LGW_ATTR_STR;
-    a->s = copy_value(span, value, len, &a->n, &a->heap);
+    a->s = copy_value(span, value, len, LGW_SPAN_VALUE_MAX, &a->n, &a->heap);
+}
+
+void lgw_span_set_long_strn(struct lgw_span *span, const char *key, const char *value, size_t len)
+{
+    struct lgw_attr *a;
+    if (!span || !value || !(a = slot(span, key)))
+        return;
+    a->type = LGW_ATTR_STR;
+    /* Straight to the heap: a few KB would only fill the arena the span's small values share. */
+    len = utf8_cut(value, len, LGW_SPAN_LONG_VALUE_MAX);
+    a->s = lgw_malloc(len + 1);
+    a->heap = true;
+    copy_utf8(a->s, value, len);
+    a->n = len;
+}
+
+bool lgw_span_captures_content(const struct lgw_span *span)
+{
+    return span && lgw_tracer_captures_content(span->tracer);
+}
+
+void lgw_span_set_trace_state(struct lgw_span *span, const char *ts)
+{
+    if (!span)
+        return;
+    if (span->trace_state_heap)
+        free(span->trace_state);
+    span->trace_state = NULL;
+    span->trace_state_heap = false;
+    if (!ts || !ts[0])
+        return;
+    size_t len = strlen(ts);
+    span->trace_state = room(span, len, &span->trace_state_heap);
+    memcpy(span->trace_state, ts, len + 1); /* validated ASCII (common/trace.h): no UTF-8 pass needed */
+}
+
+const char *lgw_span_trace_state(const struct lgw_span *span)
+{
+    return span ? span->trace_state : NULL;
+}
+
+void lgw_span_set_static(struct lgw_span *span, const char *key, const char *literal)
+{
+    struct lgw_attr *a;
+    if (!span || !literal || !(a = slot(span, key)))
+        return;
+    a->type = LGW_ATTR_STR;
+    a->s = (char *)literal; /* never written through, never freed (heap stays false) */
+    a->n = strlen(literal);
 }
 
 void lgw_span_set_str(struct lgw_span *span, const char *key, const char *value)
@@ -311,6 +363,8 @@ void lgw_span_free(struct lgw_span *span)
         if (span->attrs[i].heap)
             free(span->attrs[i].s);
     free(span->status_msg);
+    if (span->trace_state_heap)
+        free(span->trace_state);
     if (span->tracer)
         lgw_tracer_span_put(span->tracer, span);
     else

@@ -11,7 +11,7 @@
  * exporter frees it) and clears the caller's pointer. A span is used by one thread at a time, its owner's; it
  * may move between threads the way the work it times moves (a pool queue, a loop task), never be shared.
  * Attribute names are string literals (kept by pointer); values are copied. Prompts and completions are never
- * attributes. */
+ * attributes, unless the operator turned content capture on (lgw_span_captures_content). */
 #ifndef LGW_TELEMETRY_SPAN_H
 #define LGW_TELEMETRY_SPAN_H
 
@@ -51,8 +51,25 @@ void lgw_span_set_strn(struct lgw_span *span, const char *key, const char *value
 void lgw_span_set_int(struct lgw_span *span, const char *key, int64_t value);
 void lgw_span_set_double(struct lgw_span *span, const char *key, double value);
 void lgw_span_set_bool(struct lgw_span *span, const char *key, bool value);
+/* A string attribute whose value is a string literal (or lives as long as the process), kept by pointer like
+ * the key: no copy, no UTF-8 pass (it must be valid UTF-8). For the constant values most spans carry
+ * ("kafka", "process", "send"): a request's spans set a few dozen of them. */
+void lgw_span_set_static(struct lgw_span *span, const char *key, const char *literal);
 /* A string array attribute of n values (each copied as by lgw_span_set_str). */
 void lgw_span_set_strs(struct lgw_span *span, const char *key, const char *const *values, size_t n);
+/* A string attribute up to LGW_SPAN_LONG_VALUE_MAX bytes (cut there, on a character boundary): GenAI content
+ * (workers/content.h), which only lgw_span_captures_content spans carry. */
+void lgw_span_set_long_strn(struct lgw_span *span, const char *key, const char *value, size_t len);
+/* True when span is recorded and its tracer captures GenAI message content
+ * (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT): only then may prompts and completions be attributes.
+ * NULL: false. */
+bool lgw_span_captures_content(const struct lgw_span *span);
+/* Sets the W3C tracestate of span's context (OTLP Span.trace_state): ts is a tracestate as
+ * lgw_tracestate_from_header normalised it (common/trace.h), copied; NULL or "": none. Children started with
+ * lgw_span_child inherit it, as the trace context's vendor data travels with it. */
+void lgw_span_set_trace_state(struct lgw_span *span, const char *ts);
+/* The span's tracestate, or NULL (none, or span NULL). Borrowed: valid while the span is. */
+const char *lgw_span_trace_state(const struct lgw_span *span);
 /* Renames the span (an HTTP server span learns its route only once the request is matched). */
 void lgw_span_set_name(struct lgw_span *span, const char *name);
 

@@ -19,7 +19,8 @@ struct lgw_attr {
         double d;
         bool b;
     } v;
-    char *s;  /* STR: the value (NUL-terminated); STRS: the values one after another, each NUL-terminated */
+    char *s;  /* STR: the value (NUL-terminated; a literal's own bytes for lgw_span_set_static); STRS: the values
+               * one after another, each NUL-terminated */
     size_t n; /* STR: its length; STRS: how many values */
     bool heap; /* s was malloc'd (it did not fit in the span's arena) */
 };
@@ -40,6 +41,9 @@ struct lgw_span {
     int64_t start_ns, end_ns; /* Unix epoch nanoseconds */
     enum lgw_span_status status;
     char *status_msg; /* NULL: none */
+    char *trace_state; /* the W3C tracestate of the span's context (OTLP Span.trace_state); NULL: none. In the
+                        * arena, or malloc'd (trace_state_heap) */
+    bool trace_state_heap;
     struct lgw_attr attrs[LGW_SPAN_ATTRS_MAX];
     int nattrs, dropped_attrs;
     struct lgw_span_event events[LGW_SPAN_EVENTS_MAX];

@@ -20,5 +20,8 @@ enum lgw_span_status { LGW_SPAN_UNSET = 0, LGW_SPAN_OK = 1, LGW_SPAN_ERROR = 2 }
 #define LGW_SPAN_EVENTS_MAX 8
 #define LGW_SPAN_VALUE_MAX 1024 /* bytes of one string value (cut on a character boundary) */
 #define LGW_SPAN_NAME_MAX 128
+/* Bytes of one value set with lgw_span_set_long_strn: captured GenAI content (a JSON document, which a cut
+ * would break, so the caller keeps under it). */
+#define LGW_SPAN_LONG_VALUE_MAX 16384
 
 #endif

@@ -19,6 +19,7 @@
 
 struct lgw_tracer {
     struct lgw_sampler sampler;
+    bool capture_content;
     struct lgw_exporter *exporter;
     pthread_mutex_t pool_lock;
     struct lgw_span *pool[POOL_MAX];
@@ -53,6 +54,7 @@ int lgw_tracer_new(const struct lgw_otel_config *cfg, const char *version, struc
 
     struct lgw_tracer *tr = lgw_calloc(1, sizeof(*tr));
     tr->sampler = cfg->sampler;
+    tr->capture_content = cfg->capture_content;
     pthread_mutex_init(&tr->pool_lock, NULL);
     int rc = lgw_exporter_new(cfg, &res->meta, m, &tr->exporter);
     free(res);
@@ -63,6 +65,9 @@ int lgw_tracer_new(const struct lgw_otel_config *cfg, const char *version, struc
     }
     if (cfg->traces.gzip_requested)
         LGW_WARN("otel", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip is not supported: spans are sent uncompressed");
+    if (cfg->capture_content)
+        LGW_WARN("otel", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT is on: prompts and completions of "
+                         "sampled requests are exported as span attributes");
     LGW_INFO("otel", "tracing as %s: %s to the OTLP endpoint, sampler %s%s", cfg->service_name,
              cfg->traces.protocol == LGW_OTLP_HTTP_JSON ? "http/json" : "http/protobuf", lgw_sampler_name(cfg->sampler.kind),
              cfg->sampler.kind == LGW_SAMPLER_TRACEIDRATIO || cfg->sampler.kind == LGW_SAMPLER_PARENTBASED_TRACEIDRATIO
@@ -107,6 +112,11 @@ void lgw_tracer_span_put(struct lgw_tracer *tr, struct lgw_span *span)
     pthread_mutex_unlock(&tr->pool_lock);
     if (!kept)
         free(span);
+}
+
+bool lgw_tracer_captures_content(const struct lgw_tracer *tr)
+{
+    return tr && tr->capture_content;
 }
 
 const struct lgw_sampler *lgw_tracer_sampler(const struct lgw_tracer *tr)

@@ -22,6 +22,9 @@ int lgw_tracer_new(const struct lgw_otel_config *cfg, const char *version, struc
  * After every role that used tr is gone. NULL: a no-op. */
 void lgw_tracer_free(struct lgw_tracer *tr);
 
+/* Whether tr's spans may carry GenAI message content (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT).
+ * NULL: false. Any thread. */
+bool lgw_tracer_captures_content(const struct lgw_tracer *tr);
 /* The sampler spans of tr start with (span.c). Any thread. */
 const struct lgw_sampler *lgw_tracer_sampler(const struct lgw_tracer *tr);
 /* Hands an ended span (taken) to the exporter (span.c, from lgw_span_end). Any thread; never blocks. */

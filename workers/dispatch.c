@@ -2,6 +2,7 @@
 #include "workers/dispatch.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
@@ -114,8 +115,13 @@ static void call_done(struct lgw_prov_call *call)
     lgw_prov_result_cleanup(&d->res);
     d->res = call->res; /* moved: the call's result is d's now */
     memset(&call->res, 0, sizeof(call->res));
-    lgw_wspans_candidate_end(&d->cand_span, &d->res, d->finish_reason);
+    lgw_wspans_candidate_end(&d->cand_span, &d->res, d->finish_reason, d->content);
     lgw_genai_metrics_call(d->metrics, job, lgw_dispatch_served_as(d->cfg, m), m->id, &d->res, end_us - d->start_us);
+    if (d->content) {
+        lgw_wcontent_stream_cleanup(d->content);
+        free(d->content);
+        d->content = NULL;
+    }
     add_route(d, m, d->res.status);
     /* Requests the wire layer sent and retried after no answer came: billed, and never the final answer. */
     int first_request = d->requests + 1;
@@ -166,6 +172,10 @@ static void next_candidate(struct lgw_dispatch *d)
         const struct lgw_provider *prov = lgw_provider_serving(d->cfg, m->provider);
         d->cand_span = lgw_wspans_candidate(d->span, d->job, m);
         d->finish_reason[0] = '\0';
+        if (d->stream && lgw_span_captures_content(d->cand_span)) { /* the answer is gathered for the span */
+            d->content = lgw_malloc(sizeof(*d->content));
+            lgw_wcontent_stream_init(d->content);
+        }
         d->call = (struct lgw_prov_call){.cfg = d->cfg, .model = m, .job = d->job, .stream = d->stream,
                                          .cancelled = d->cancelled, .loop = d->loop, .done = call_done,
                                          .opaque = d, .span = d->cand_span, .metrics = d->metrics};

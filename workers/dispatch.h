@@ -33,6 +33,8 @@ struct lgw_dispatch_spend {
 
 #define LGW_DISPATCH_SPEND_MAX 16
 
+struct lgw_wcontent_stream;
+
 struct lgw_dispatch {
     /* in: set by the caller before lgw_dispatch_start, borrowed until done runs */
     struct lgw_prov_stream *stream; /* a streamed chat job's sink, or NULL */
@@ -47,6 +49,9 @@ struct lgw_dispatch {
     struct lgw_span *span;                /* the routing span each candidate's span hangs from; NULL: none */
     struct lgw_metrics *metrics;          /* GenAI and provider-attempt metrics go here; NULL: nowhere */
     char finish_reason[32];               /* a stream's last finish_reason, set by the caller's sink */
+    /* A stream's answer text for the candidate's span, when it captures content (workers/content.h): NULL
+     * otherwise. dispatch.c owns it (from a capturing candidate's call to its end); the sink appends to it. */
+    struct lgw_wcontent_stream *content;
     /* out; current and route are also read by the stream sink while a call runs (same thread) */
     struct lgw_prov_result res;           /* the answer: the last call's result (cleanup after use) */
     const struct lgw_model_info *current; /* the model being called, then the one that answered; NULL: none */

@@ -160,6 +160,7 @@ static void note_finish_reason(struct lgw_dispatch *d, json_t *chunk)
     json_t *fr = json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "finish_reason");
     if (json_is_string(fr))
         lgw_strlcpy(d->finish_reason, json_string_value(fr), sizeof(d->finish_reason));
+    lgw_wcontent_stream_add(d->content, chunk); /* NULL unless the candidate's span captures content */
 }
 
 static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)

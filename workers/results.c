@@ -87,6 +87,7 @@ static bool produce_cost(struct lgw_results *r, const struct lgw_ticket *t, cons
                                 .value = ev->ptr,
                                 .len = ev->len,
                                 .traceparent = t->cost_tp[0] ? t->cost_tp : t->traceparent,
+                                .tracestate = t->tracestate,
                                 .opaque = d};
     while (produce(r, r->cost_producer, &msg)) {
         if (atomic_load(&r->stop))
@@ -120,6 +121,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
                                           .len = msg->len,
                                           .traceparent = d->role == LGW_MSG_COST && t->cost_tp[0] ? t->cost_tp
                                                                                                   : t->traceparent,
+                                          .tracestate = t->tracestate,
                                           .opaque = d};
             if (produce(r, rk, &again) == 0)
                 return;
@@ -230,6 +232,7 @@ struct lgw_ticket *lgw_results_ticket_new(struct lgw_results *r, const rd_kafka_
     t->offset = msg->offset;
     t->received_us = lgw_mono_us();
     lgw_kafka_traceparent(msg, t->traceparent, sizeof(t->traceparent)); /* "" when absent or malformed */
+    lgw_kafka_tracestate(msg, t->tracestate);                           /* likewise; only next to a traceparent */
     lgw_offsets_add(r->offsets, t->topic, t->partition, t->offset);
     return t;
 }
@@ -273,6 +276,7 @@ static int produce_reply(struct lgw_ticket *t, const struct lgw_reply *reply, st
                                     .value = buf.ptr,
                                     .len = buf.len,
                                     .traceparent = t->reply_tp[0] ? t->reply_tp : t->traceparent,
+                                    .tracestate = t->tracestate,
                                     .opaque = d};
         rc = produce(r, r->producer, &msg);
     }
@@ -375,6 +379,7 @@ void lgw_results_dead_letter(struct lgw_ticket *t, const rd_kafka_message_t *msg
                                     .value = buf.ptr,
                                     .len = buf.len,
                                     .traceparent = t->traceparent,
+                                    .tracestate = t->tracestate,
                                     .opaque = d};
         rc = produce(r, r->cost_producer, &out);
     }

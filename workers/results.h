@@ -41,6 +41,8 @@ struct lgw_ticket {
     struct lgw_job job; /* filled by the consumer thread (lgw_job_decode); cleaned up with the ticket */
     int64_t received_us;                     /* monotonic, when consumed */
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the job record's header, "" when it had none */
+    char tracestate[LGW_TRACESTATE_SIZE];   /* its tracestate header, "" when none: every record of the job and
+                                             * every span of it carry it on (common/trace.h) */
     /* The job's trace (workers/spans.h): its CONSUMER span (NULL when not recorded; owned by whoever holds the
      * ticket until a job run takes it), that span's context, and what the job's later records carry: reply_tp
      * on its reply and stream chunks, cost_tp on its cost events ("" for either: traceparent). Set by the

@@ -6,14 +6,16 @@
 #include <string.h>
 
 #include "common/kafka.h"
+#include "workers/content.h"
 
+/* operation: a literal. */
 static void kafka_attrs(struct lgw_span *span, const char *topic, const char *operation, const char *key,
                         int32_t partition)
 {
-    lgw_span_set_str(span, "messaging.system", "kafka");
+    lgw_span_set_static(span, "messaging.system", "kafka");
     lgw_span_set_str(span, "messaging.destination.name", topic);
-    lgw_span_set_str(span, "messaging.operation.type", operation);
-    lgw_span_set_str(span, "messaging.operation.name", operation);
+    lgw_span_set_static(span, "messaging.operation.type", operation);
+    lgw_span_set_static(span, "messaging.operation.name", operation);
     if (key && key[0])
         lgw_span_set_str(span, "messaging.kafka.message.key", key);
     if (partition >= 0) {
@@ -33,6 +35,7 @@ void lgw_wspans_consume(struct lgw_tracer *tr, struct lgw_ticket *t, const rd_ka
     t->span = lgw_span_start(tr, name, LGW_SPAN_CONSUMER, has ? &parent : NULL, &t->span_ctx);
     if (!t->span)
         return;
+    lgw_span_set_trace_state(t->span, t->tracestate); /* its children (route, candidates, attempts) inherit it */
     char key[LGW_ID_MAX] = "";
     if (msg->key && msg->key_len < sizeof(key)) {
         memcpy(key, msg->key, msg->key_len);
@@ -47,7 +50,7 @@ void lgw_wspans_job(struct lgw_ticket *t)
 {
     lgw_span_set_str(t->span, "llmgw.request_id", t->job.id);
     lgw_span_set_str(t->span, "llmgw.tenant", t->job.tenant);
-    lgw_span_set_str(t->span, "gen_ai.operation.name", t->job.kind == LGW_JOB_EMBEDDINGS ? "embeddings" : "chat");
+    lgw_span_set_static(t->span, "gen_ai.operation.name", t->job.kind == LGW_JOB_EMBEDDINGS ? "embeddings" : "chat");
 }
 
 void lgw_wspans_not_run(struct lgw_ticket *t, const char *error_type)
@@ -69,6 +72,7 @@ struct lgw_span *lgw_wspans_send(struct lgw_tracer *tr, struct lgw_ticket *t, co
     struct lgw_span_ctx ctx;
     struct lgw_span *span = lgw_span_start(tr, name, LGW_SPAN_PRODUCER, &t->span_ctx, &ctx);
     lgw_span_ctx_format(&ctx, tp_out);
+    lgw_span_set_trace_state(span, t->tracestate);
     kafka_attrs(span, topic, "send", t->job.id, partition);
     return span;
 }
@@ -94,7 +98,7 @@ struct lgw_span *lgw_wspans_candidate(const struct lgw_span *parent, const struc
     char name[LGW_SPAN_NAME_MAX];
     snprintf(name, sizeof(name), "%s %s", op, model); /* the conventions' "{operation} {model}" */
     struct lgw_span *span = lgw_span_child(parent, name, LGW_SPAN_CLIENT);
-    lgw_span_set_str(span, "gen_ai.operation.name", op);
+    lgw_span_set_static(span, "gen_ai.operation.name", op);
     lgw_span_set_str(span, "gen_ai.provider.name", lgw_wspans_genai_provider(m->provider));
     lgw_span_set_str(span, "gen_ai.request.model", model);
     lgw_span_set_str(span, "llmgw.provider", m->provider);
@@ -104,10 +108,12 @@ struct lgw_span *lgw_wspans_candidate(const struct lgw_span *parent, const struc
         max = json_object_get(job->body, "max_tokens");
     if (json_is_integer(max))
         lgw_span_set_int(span, "gen_ai.request.max_tokens", json_integer_value(max));
+    lgw_wcontent_input(span, job); /* only when the operator captures content */
     return span;
 }
 
-void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_result *res, const char *finish_reason)
+void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_result *res, const char *finish_reason,
+                              const struct lgw_wcontent_stream *stream)
 {
     if (!*span)
         return;
@@ -132,6 +138,7 @@ void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_resu
             reasons[n++] = finish_reason;
         if (n)
             lgw_span_set_strs(s, "gen_ai.response.finish_reasons", reasons, n);
+        lgw_wcontent_output(s, res->body, stream, finish_reason); /* only when the operator captures content */
     } else {
         char st[16];
         snprintf(st, sizeof(st), "%d", res->status);

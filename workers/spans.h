@@ -9,6 +9,7 @@
 
 #include "common/envelope.h"
 #include "providers/provider.h"
+#include "workers/content.h"
 #include "telemetry/span.h"
 #include "workers/results.h"
 
@@ -27,12 +28,16 @@ struct lgw_span *lgw_wspans_send(struct lgw_tracer *tr, struct lgw_ticket *t, co
                                  char tp_out[LGW_TRACEPARENT_SIZE]);
 
 /* A candidate's span (GenAI inference, CLIENT) under the routing span parent: model m of the plan called for
- * job. Its HTTP attempts hang from it (providers/wire.c). Loop thread (dispatch). */
+ * job; with content capture on, job's messages on it (workers/content.h). Its HTTP attempts hang from it
+ * (providers/wire.c). Loop thread (dispatch). */
 struct lgw_span *lgw_wspans_candidate(const struct lgw_span *parent, const struct lgw_job *job,
                                       const struct lgw_model_info *m);
 /* Ends a candidate's span with its call's result: response model, usage, finish reasons (a stream's last one
- * is finish_reason, "" when none came; a whole answer has them in its body), or the error. */
-void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_result *res, const char *finish_reason);
+ * is finish_reason, "" when none came; a whole answer has them in its body), or the error. With content
+ * capture on (workers/content.h), the prompt was put on it at the start and the answer is now: a whole
+ * answer's from its body, a stream's from stream (its text as gathered; NULL: none). */
+void lgw_wspans_candidate_end(struct lgw_span **span, const struct lgw_prov_result *res, const char *finish_reason,
+                              const struct lgw_wcontent_stream *stream);
 
 /* gen_ai.provider.name for llmgw's provider name: the conventions' value where they have one. */
 const char *lgw_wspans_genai_provider(const char *provider);

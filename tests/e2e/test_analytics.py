@@ -192,10 +192,14 @@ def test_summary_matches_what_was_sent_and_sql(cluster, gw):
     status, _, data = get(port, "/v1/analytics/requests", rng + [("limit", "1000")], keys["admin"])
     page = json.loads(data)
     assert status == 200 and page["object"] == "list" and page["has_more"] is False and page["next_cursor"] is None
-    cur.execute("SELECT event_id, cost_nusd FROM cost_events WHERE ts_ms >= %s AND ts_ms < %s"
+    cur.execute("SELECT event_id, cost_nusd, trace_id FROM cost_events WHERE ts_ms >= %s AND ts_ms < %s"
                 " ORDER BY ts_ms DESC, event_id DESC", (start_ms, end_ms))
+    rows = cur.fetchall()
     assert [(r["event_id"], Decimal(r["cost_usd"])) for r in page["data"]] == \
-        [(e, Decimal(c) / Decimal(10**9)) for e, c in cur.fetchall()]
+        [(e, Decimal(c) / Decimal(10**9)) for e, c, _ in rows]
+    # each row leads to its trace: the ledger's trace id, 32 hex digits
+    assert [r["trace_id"] for r in page["data"]] == [t for _, _, t in rows]
+    assert all(len(r["trace_id"]) == 32 and int(r["trace_id"], 16) for r in page["data"])
     status, headers, data = get(port, "/v1/analytics/requests", rng + [("format", "csv"), ("tenant", "globex")],
                                 keys["admin"])
     crows = list(csv.DictReader(io.StringIO(data.decode(), newline="")))

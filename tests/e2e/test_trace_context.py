@@ -21,11 +21,13 @@ def gw(cluster):
     return cluster, port
 
 
-def post(cluster, port, body, traceparent=None):
+def post(cluster, port, body, traceparent=None, tracestate=None):
     """Sends a chat request (streamed when body asks); returns the request id."""
     headers = cluster.headers()
     if traceparent is not None:
         headers["traceparent"] = traceparent
+    if tracestate is not None:
+        headers["tracestate"] = tracestate
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("POST", "/v1/chat/completions", body, headers)
     resp = conn.getresponse()
@@ -109,3 +111,35 @@ def test_later_version_is_carried_on_as_00(gw):
     rid = post(cluster, port, chat_body("from the future"), "01" + CLIENT_TP[2:] + "-more-fields")
     for rec in all_records(records_of(cluster, [rid])[rid]):
         assert rec.headers.get("traceparent") == CLIENT_TP, (rec.topic, rec.headers)
+
+
+def test_tracestate_travels_with_the_traceparent(gw):
+    """The client's tracestate is on the job, every reply record (a stream's chunks too) and the cost event,
+    its members in order without the optional whitespace; a malformed one is dropped whole, and one without a
+    valid traceparent is ignored."""
+    cluster, port = gw
+    sent = " rojo=00f067aa0ba902b7 ,congo=t61rcWkgMzE,, fw529a3039@dt=a b"
+    kept = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,fw529a3039@dt=a b"
+    plain = post(cluster, port, chat_body("with vendor data"), CLIENT_TP, sent)
+    streamed = post(cluster, port, json.dumps({"model": "echo", "stream": True,
+                                               "messages": [{"role": "user", "content": "vendor data streamed"}]}),
+                    CLIENT_TP, sent)
+    bad = {"uppercase key": "Rojo=1", "key twice": "a=1,a=2", "no value": "rojo",
+           "33 members": ",".join(f"k{i}=v" for i in range(33)), "too long": "a=" + "v" * 256 + ",b=" + "v" * 254}
+    bad_rids = {name: post(cluster, port, chat_body(f"bad tracestate {name}"), CLIENT_TP, ts)
+                for name, ts in bad.items()}
+    orphan = post(cluster, port, chat_body("tracestate alone"), None, "rojo=1")
+    recs = records_of(cluster, [plain, streamed, orphan, *bad_rids.values()])
+    for rid in (plain, streamed):
+        records = all_records(recs[rid])
+        assert len(records) >= 3
+        for rec in records:
+            assert rec.headers.get("tracestate") == kept, (rec.topic, rec.headers)
+            assert rec.headers.get("traceparent") == CLIENT_TP
+    assert len(recs[streamed]["reply"]) > 1  # chunks and the final reply: each carries it
+    for name, rid in bad_rids.items():
+        for rec in all_records(recs[rid]):
+            assert "tracestate" not in rec.headers, (name, rec.topic, rec.headers)
+            assert rec.headers.get("traceparent") == CLIENT_TP  # the trace goes on without it
+    for rec in all_records(recs[orphan]):
+        assert "tracestate" not in rec.headers, (rec.topic, rec.headers)

@@ -16,7 +16,9 @@ One request is one trace, and its spans form one tree across the three processes
 
 Both export protocols (http/protobuf and http/json), a fallback (two candidates, an attempt each), a retry
 (one candidate, two attempts), a stream, the ledger row's trace_id, sampling that exports nothing, and a
-collector that goes away and comes back (requests unaffected, failures counted, export resumes)."""
+collector that goes away and comes back (requests unaffected, failures counted, export resumes). The client's
+tracestate on every span; prompts and completions on the candidate span only with content capture on (and
+never in a log line), nowhere in the trace without it."""
 import http.client
 import json
 import os
@@ -124,10 +126,12 @@ def new_traceparent(sampled=True):
     return trace_id, span_id, f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
 
 
-def post(port, key, body, traceparent=None, stream=False):
+def post(port, key, body, traceparent=None, stream=False, tracestate=None):
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": "tracing-test/1"}
     if traceparent:
         headers["traceparent"] = traceparent
+    if tracestate:
+        headers["tracestate"] = tracestate
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("POST", "/v1/chat/completions", json.dumps(body), headers)
     resp = conn.getresponse()
@@ -219,6 +223,7 @@ def test_one_trace_per_request_across_the_processes(cluster, fakes, tmp_path, pr
     assert len(spans) == EXPECTED, spans
     assert_tree(spans, client_span)
     assert SECRET_PROMPT not in json.dumps(get_trace(query, trace_id)), "a prompt became an attribute"
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output")) for s in spans for k in s.tags)
     by_id = {s.id: s for s in spans}
 
     server = one(spans, "llmgw-ingress", "server", "POST /v1/chat/completions")
@@ -453,3 +458,91 @@ def test_grpc_is_refused_at_start(cluster):
                              OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
         assert proc.popen.wait(30) == 2
         assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in proc.output()
+
+
+def test_tracestate_on_every_span(cluster, fakes, tmp_path):
+    """The client's tracestate is the trace state of every span of the request, in all three processes
+    (Jaeger shows OTLP's Span.trace_state as the tag w3c.tracestate); a malformed one is on none."""
+    otlp, query = _jaeger_env()
+    a, b = fakes
+    port, _, _ = start_roles(cluster, {**provider_env(a, b, tmp_path), **otel_env(otlp)})
+    trace_id, client_span, tp = new_traceparent()
+    status, _, data = post(port, cluster.key, chat("gpt-4o-mini", "vendor data"), tp,
+                           tracestate="rojo=00f067aa0ba902b7, congo=t61rcWkgMzE")
+    assert status == 200, data
+    spans = wait_spans(query, trace_id, lambda s: len(s) >= EXPECTED)
+    assert_tree(spans, client_span)
+    assert {s.service for s in spans} == {"llmgw-ingress", "llmgw-worker", "llmgw-ledger"}
+    for s in spans:
+        assert s.tags.get("w3c.tracestate") == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", s
+
+    trace_id, _, tp = new_traceparent()
+    status, _, data = post(port, cluster.key, chat("gpt-4o-mini", "bad vendor data"), tp, tracestate="Rojo=1")
+    assert status == 200, data
+    spans = wait_spans(query, trace_id, lambda s: len(s) >= EXPECTED)
+    assert not [s for s in spans if "w3c.tracestate" in s.tags]
+
+
+def content_of(span, key):
+    assert key in span.tags, f"{key} not on {span}: {sorted(span.tags)}"
+    return json.loads(span.tags[key])
+
+
+def test_content_capture_puts_the_conversation_on_the_candidate_span(cluster, fakes, tmp_path):
+    """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true: the candidate span carries the messages and the
+    answer (a whole one and a stream's) as the GenAI conventions shape them; no other span carries them, and
+    no process logs them."""
+    otlp, query = _jaeger_env()
+    a, b = fakes
+    env = otel_env(otlp, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true")
+    port, _, _ = start_roles(cluster, {**provider_env(a, b, tmp_path), **env})
+    trace_id, _, tp = new_traceparent()
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."},
+                                                  {"role": "user", "content": SECRET_PROMPT}]}
+    status, _, data = post(port, cluster.key, body, tp)
+    assert status == 200, data
+    answer = json.loads(data)["choices"][0]["message"]["content"]
+    spans = wait_spans(query, trace_id, lambda s: len(s) >= EXPECTED)
+    cand = one(spans, "llmgw-worker", "client", "chat gpt-4o-mini")
+    assert content_of(cand, "gen_ai.input.messages") == [
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}]
+    assert content_of(cand, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]
+    for s in spans:
+        if s is not cand:
+            assert SECRET_PROMPT not in json.dumps(s.tags), f"the prompt on {s}"
+
+    # A stream: its text, gathered from the chunks, is the answer.
+    trace_id, _, tp = new_traceparent()
+    status, _, data = post(port, cluster.key, chat("gpt-4o-mini", "one two three four", stream=True), tp)
+    assert status == 200 and b"data: [DONE]" in data
+    streamed = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+                       for line in data.decode().splitlines()
+                       if line.startswith("data: {") and json.loads(line[6:]).get("choices"))
+    assert streamed
+    spans = wait_spans(query, trace_id, lambda s: len(s) >= EXPECTED)
+    cand = one(spans, "llmgw-worker", "client", "chat gpt-4o-mini")
+    out = content_of(cand, "gen_ai.output.messages")
+    assert out == [{"role": "assistant", "parts": [{"type": "text", "content": streamed}], "finish_reason": "stop"}]
+
+    # A prompt past the cap: cut, marked, and still JSON.
+    trace_id, _, tp = new_traceparent()
+    status, _, data = post(port, cluster.key, chat("gpt-4o-mini", "long " * 8000), tp)
+    assert status == 200, data
+    spans = wait_spans(query, trace_id, lambda s: len(s) >= EXPECTED)
+    cand = one(spans, "llmgw-worker", "client", "chat gpt-4o-mini")
+    text = content_of(cand, "gen_ai.input.messages")[0]["parts"][0]["content"]
+    assert text.endswith("\u2026") and 10000 < len(text) < 16384
+    assert cand.tags["llmgw.gen_ai.input.messages.truncated"] is True
+
+    for proc in cluster.procs:
+        assert SECRET_PROMPT not in proc.output(), f"the prompt in {proc.name}'s log"
+
+
+def test_unknown_content_capture_value_is_refused_at_start(cluster):
+    """A typo must not leave an operator believing prompts are (or are not) captured: exit 2, with the reason."""
+    proc = cluster.start("worker", "capture-typo", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+                         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="yes")
+    assert proc.popen.wait(30) == 2
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=yes: expected true or false" in proc.output()

@@ -522,6 +522,30 @@ static void test_requests_simulated_and_ttft(void **state)
     json_decref(j);
 }
 
+/* Request rows lead to their traces: the ledger's trace_id as written, null for an event written without one
+ * ("") and for rows from before the column (NULL). */
+static void test_requests_trace_id(void **state)
+{
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    struct lgw_buf sql;
+    lgw_buf_init(&sql, 0);
+    row(&sql, "t1", "t1", "acme", "gpt-4o-mini", T0 + 3, 100, "TRUE", 200, "ok", 500, 1, false, true, false);
+    row(&sql, "t2", "t2", "acme", "gpt-4o-mini", T0 + 2, 100, "TRUE", 200, "ok", 400, 1, false, true, false);
+    row(&sql, "t3", "t3", "acme", "gpt-4o-mini", T0 + 1, 100, "TRUE", 200, "ok", 300, 1, false, true, false);
+    lgw_buf_puts(&sql, "UPDATE cost_events SET trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' WHERE event_id = 't1';"
+                       "UPDATE cost_events SET trace_id = '' WHERE event_id = 't2';");
+    lgw_test_db_exec(fx, sql.ptr);
+    lgw_buf_cleanup(&sql);
+    const char *kv[] = {"from", "2026-12-01T00:00:00Z", "to", "2026-12-02T00:00:00Z", NULL};
+    json_t *j = serve(fx, "/v1/analytics/requests", "acme", false, kv, 200);
+    json_t *data = json_object_get(j, "data");
+    assert_int_equal(json_array_size(data), 3);
+    assert_string_equal(str(json_array_get(data, 0), "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_true(json_is_null(json_object_get(json_array_get(data, 1), "trace_id")));
+    assert_true(json_is_null(json_object_get(json_array_get(data, 2), "trace_id")));
+    json_decref(j);
+}
+
 /* A statement past the timeout is stopped and says so (504), on either database; the connection works after. */
 static void test_statement_timeout(void **state)
 {
@@ -651,6 +675,7 @@ int main(void)
         BOTH(test_percentiles_nearest_rank),
         BOTH(test_requests_pages),
         BOTH(test_requests_simulated_and_ttft),
+        BOTH(test_requests_trace_id),
         BOTH(test_statement_timeout),
         cmocka_unit_test(test_pool_queue_limit),
     };

@@ -180,6 +180,20 @@ static void test_env_defaults(void **state)
     assert_true(c->sampler.ratio == 0.1);
     assert_int_equal(c->schedule_delay_ms, 200);
 
+    assert_false(c->capture_content); /* prompts and completions stay out of spans unless turned on */
+    static const char *const capture[] = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "TRUE", NULL};
+    assert_int_equal(load(capture, c, &errs), 0);
+    assert_true(c->capture_content);
+    static const char *const span_only[] = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only", NULL};
+    assert_int_equal(load(span_only, c, &errs), 0);
+    assert_true(c->capture_content);
+    static const char *const no[] = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false", NULL};
+    assert_int_equal(load(no, c, &errs), 0);
+    assert_false(c->capture_content);
+    static const char *const events[] = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "EVENT_ONLY", NULL};
+    assert_int_equal(load(events, c, &errs), 0);
+    assert_false(c->capture_content); /* no GenAI events are recorded: nothing captured */
+
     static const char *const off[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "OTEL_SDK_DISABLED", "TRUE", NULL};
     assert_int_equal(load(off, c, &errs), 0);
     assert_false(c->traces.enabled);
@@ -214,6 +228,7 @@ static void test_env_refused(void **state)
                                       "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20",
                                       "OTEL_EXPORTER_OTLP_TIMEOUT", "-1",
                                       "OTEL_RESOURCE_ATTRIBUTES", "novalue",
+                                      "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "yes",
                                       NULL};
     assert_int_equal(load(bad, c, &errs), LGW_ERR(CONFIG));
     /* Every problem is reported, one line each. */
@@ -223,6 +238,7 @@ static void test_env_refused(void **state)
     assert_non_null(strstr(errs.ptr, "is larger than OTEL_BSP_MAX_QUEUE_SIZE"));
     assert_non_null(strstr(errs.ptr, "OTEL_EXPORTER_OTLP_TIMEOUT=-1"));
     assert_non_null(strstr(errs.ptr, "OTEL_RESOURCE_ATTRIBUTES"));
+    assert_non_null(strstr(errs.ptr, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=yes: expected true or false"));
     lgw_buf_cleanup(&errs);
     free(c);
 }
@@ -292,6 +308,38 @@ static void test_span_attributes(void **state)
     lgw_span_set_str(s, "long", long_value);
     assert_int_equal(s->attrs[2].n, LGW_SPAN_VALUE_MAX - 1);
     free(long_value);
+    /* A long value (captured content) keeps up to LGW_SPAN_LONG_VALUE_MAX bytes. */
+    char *content = malloc(LGW_SPAN_LONG_VALUE_MAX + 100);
+    memset(content, 'c', LGW_SPAN_LONG_VALUE_MAX + 100);
+    lgw_span_set_long_strn(s, "gen_ai.input.messages", content, 5000);
+    assert_int_equal(s->attrs[3].n, 5000);
+    assert_true(s->attrs[3].heap);
+    lgw_span_set_long_strn(s, "gen_ai.input.messages", content, LGW_SPAN_LONG_VALUE_MAX + 100);
+    assert_int_equal(s->nattrs, 4);
+    assert_int_equal(s->attrs[3].n, LGW_SPAN_LONG_VALUE_MAX);
+    free(content);
+    assert_false(lgw_span_captures_content(s)); /* no tracer: no capture */
+    assert_false(lgw_span_captures_content(NULL));
+    /* The tracestate: set, replaced, cleared. */
+    assert_null(lgw_span_trace_state(s));
+    lgw_span_set_trace_state(s, "a=1");
+    lgw_span_set_trace_state(s, "b=2");
+    assert_string_equal(lgw_span_trace_state(s), "b=2");
+    lgw_span_set_trace_state(s, "");
+    assert_null(lgw_span_trace_state(s));
+    lgw_span_set_trace_state(s, "c=3");
+    /* A literal is kept by pointer; replacing it with a copy (or a copy with it) frees nothing it must not. */
+    static const char kafka[] = "kafka";
+    lgw_span_set_static(s, "messaging.system", kafka);
+    assert_ptr_equal(s->attrs[4].s, kafka);
+    assert_int_equal(s->attrs[4].n, 5);
+    assert_false(s->attrs[4].heap);
+    lgw_span_set_str(s, "messaging.system", "kafka2");
+    assert_string_equal(s->attrs[4].s, "kafka2");
+    lgw_span_set_long_strn(s, "messaging.system", "x", 1);
+    lgw_span_set_static(s, "messaging.system", kafka); /* the heap copy is freed, the literal kept */
+    assert_ptr_equal(s->attrs[4].s, kafka);
+    assert_int_equal(s->nattrs, 5);
     for (int i = 0; i < LGW_SPAN_EVENTS_MAX + 2; i++)
         lgw_span_add_event(s, "e");
     assert_int_equal(s->nevents, LGW_SPAN_EVENTS_MAX);
@@ -333,6 +381,7 @@ static void test_proto_encoding(void **state)
     lgw_span_set_strs(s, "gen_ai.response.finish_reasons", reasons, 2);
     lgw_span_add_event(s, "llmgw.reply");
     lgw_span_set_status(s, LGW_SPAN_ERROR, "upstream 503");
+    lgw_span_set_trace_state(s, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
     struct lgw_span *root = test_span("root", LGW_SPAN_INTERNAL, NULL);
     struct lgw_span *spans[] = {s, root};
     const struct lgw_otlp_kv res[] = {{"service.name", "llmgw-ingress"}, {"service.version", "0.1.0"}};
@@ -369,6 +418,7 @@ static void test_proto_encoding(void **state)
     assert_memory_equal(id->p, remote.trace_id, 16);
     assert_memory_equal(one(sp, nsp, 2)->p, s->span_id, 8);
     assert_memory_equal(one(sp, nsp, 4)->p, remote.span_id, 8);
+    assert_str_field(one(sp, nsp, 3), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"); /* Span.trace_state */
     assert_str_field(one(sp, nsp, 5), "POST /v1/chat/completions");
     assert_int_equal(one(sp, nsp, 6)->v, 2); /* SERVER */
     assert_int_equal(one(sp, nsp, 7)->wire, 1);
@@ -411,6 +461,7 @@ static void test_proto_encoding(void **state)
     /* The root span has no parent field and a local flag. */
     nsp = decode(ss[2].p, ss[2].len, sp, 32);
     assert_int_equal(count(sp, nsp, 4), 0);
+    assert_int_equal(count(sp, nsp, 3), 0); /* no tracestate: no field */
     assert_int_equal(one(sp, nsp, 16)->v, 0x101);
     assert_int_equal(count(sp, nsp, 15), 0); /* status unset: not sent */
 
@@ -478,6 +529,7 @@ static void test_json_encoding(void **state)
     lgw_span_set_str(s, "quote", "a\"b\n");
     lgw_span_add_event(s, "ev");
     lgw_span_set_status(s, LGW_SPAN_ERROR, "bad");
+    lgw_span_set_trace_state(s, "congo=t61rcWkgMzE");
     struct lgw_span *spans[] = {s};
     const struct lgw_otlp_kv res[] = {{"service.name", "llmgw-worker"}};
     struct lgw_otlp_meta meta = {res, 1, "llmgw", "0.1.0"};
@@ -498,6 +550,7 @@ static void test_json_encoding(void **state)
     assert_string_equal(json_string_value(json_object_get(sp, "traceId")), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_string_equal(json_string_value(json_object_get(sp, "spanId")), "2222222222222222");
     assert_string_equal(json_string_value(json_object_get(sp, "parentSpanId")), "00f067aa0ba902b7");
+    assert_string_equal(json_string_value(json_object_get(sp, "traceState")), "congo=t61rcWkgMzE");
     assert_int_equal(json_integer_value(json_object_get(sp, "kind")), 4);
     assert_string_equal(json_string_value(json_object_get(sp, "startTimeUnixNano")), "1700000000000000000");
     assert_string_equal(json_string_value(json_object_get(sp, "endTimeUnixNano")), "1700000000123456789");
@@ -562,6 +615,43 @@ static void test_tracer_sampling_travels(void **state)
     lgw_metrics_free(m);
 }
 
+/* A recorded span's children inherit its tracestate; content capture is the tracer's switch. */
+static void test_tracer_capture_and_trace_state(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_otel_config *c = malloc(sizeof(*c));
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    for (int on = 0; on < 2; on++) {
+        /* Spans are discarded, never ended: nothing is exported to the endpoint nobody serves. */
+        static const char *const env_off[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9", NULL};
+        static const char *const env_on[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9",
+                                             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true", NULL};
+        assert_int_equal(load(on ? env_on : env_off, c, &errs), 0);
+        struct lgw_tracer *tr;
+        assert_int_equal(lgw_tracer_new(c, "test", m, &tr), 0);
+        assert_int_equal(lgw_tracer_captures_content(tr), on);
+        struct lgw_span_ctx parent = parent_with(true);
+        struct lgw_span *root = lgw_span_start(tr, "root", LGW_SPAN_CONSUMER, &parent, NULL);
+        assert_non_null(root);
+        assert_int_equal(lgw_span_captures_content(root), on);
+        lgw_span_set_trace_state(root, "rojo=00f067aa0ba902b7");
+        struct lgw_span *child = lgw_span_child(root, "route", LGW_SPAN_INTERNAL);
+        struct lgw_span *plain = lgw_span_start(tr, "other", LGW_SPAN_INTERNAL, &parent, NULL);
+        assert_string_equal(lgw_span_trace_state(child), "rojo=00f067aa0ba902b7");
+        assert_null(lgw_span_trace_state(plain)); /* set where the context arrives, not guessed */
+        lgw_span_discard(&child);
+        lgw_span_discard(&plain);
+        lgw_span_discard(&root);
+        lgw_tracer_free(tr);
+    }
+    assert_false(lgw_tracer_captures_content(NULL));
+    lgw_buf_cleanup(&errs);
+    free(c);
+    lgw_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_span_attributes),      cmocka_unit_test(test_span_cap),
         cmocka_unit_test(test_proto_encoding),       cmocka_unit_test(test_proto_known_bytes),
         cmocka_unit_test(test_json_encoding),        cmocka_unit_test(test_tracer_sampling_travels),
+        cmocka_unit_test(test_tracer_capture_and_trace_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

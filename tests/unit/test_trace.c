@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/trace.h"
@@ -164,6 +165,67 @@ static void test_new_is_distinct(void **state)
     }
 }
 
+/* tracestate: a client's list as W3C writes it comes out with its members in order, whitespace and empty
+ * members gone; anything the grammar refuses drops the whole header. */
+static bool ts(const char *in, const char *want)
+{
+    char out[LGW_TRACESTATE_SIZE];
+    bool ok = lgw_tracestate_from_header(in, strlen(in), out);
+    if (want)
+        assert_string_equal(out, want);
+    else
+        assert_string_equal(out, "");
+    return ok;
+}
+
+static void test_tracestate(void **state)
+{
+    (void)state;
+    assert_true(ts("congo=t61rcWkgMzE", "congo=t61rcWkgMzE"));
+    assert_true(ts("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"));
+    assert_true(ts(" rojo=1 ,\t,, congo=2\t", "rojo=1,congo=2")); /* OWS and empty members */
+    assert_true(ts("", ""));
+    assert_true(ts(" , ", ""));
+    assert_true(ts("fw529a3039@dt=a b", "fw529a3039@dt=a b")); /* a tenant key; a space inside a value */
+    assert_true(ts("a-b_c*d/e=1", "a-b_c*d/e=1"));
+    assert_true(ts("k=!\"#$%&'()*+-./:;<>?@[]^_`{|}~", "k=!\"#$%&'()*+-./:;<>?@[]^_`{|}~"));
+    /* Refused: the whole header goes. */
+    assert_false(ts("Rojo=1", NULL));         /* uppercase key */
+    assert_false(ts("1abc=1", NULL));         /* a simple key starts with a letter */
+    assert_false(ts("rojo", NULL));           /* no value */
+    assert_false(ts("rojo=", NULL));          /* empty value */
+    assert_false(ts("rojo=a=b", NULL));       /* '=' in a value */
+    assert_false(ts("rojo=\x7f", NULL));      /* not printable */
+    assert_false(ts("rojo=1,rojo=2", NULL));  /* a key twice */
+    assert_false(ts("t@Sys=1", NULL));        /* system id starts lowercase */
+    assert_false(ts("t@abcdefghijklmno=1", NULL)); /* system id past 14 */
+    assert_false(ts("_t@sys=1", NULL));       /* tenant id starts with a letter or digit */
+    /* 32 members pass, 33 do not. */
+    char list[LGW_TRACESTATE_SIZE * 2] = "";
+    size_t o = 0;
+    for (int i = 0; i < 33; i++)
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%sk%d=v", i ? "," : "", i);
+    char *cut = strstr(list, ",k32=");
+    *cut = '\0';
+    assert_true(ts(list, list));
+    *cut = ',';
+    assert_false(ts(list, NULL));
+    /* 512 characters pass, 513 do not: "a=" and 255 characters, ",", "b=" and 252 (or 253). */
+    char big[600];
+    memset(big, 'v', sizeof(big));
+    memcpy(big, "a=", 2);
+    memcpy(big + 257, ",b=", 3);
+    big[512] = '\0';
+    assert_true(ts(big, big));
+    big[512] = 'v';
+    big[513] = '\0';
+    assert_false(ts(big, NULL));
+    memset(big, 'v', sizeof(big));
+    memcpy(big, "a=", 2);
+    assert_true(lgw_tracestate_from_header(big, 2 + 256, list)); /* the longest value: 256 */
+    assert_false(lgw_tracestate_from_header(big, 2 + 257, list));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_from_header),
         cmocka_unit_test(test_new_is_valid),
         cmocka_unit_test(test_new_is_distinct),
+        cmocka_unit_test(test_tracestate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
