@@ -25,4 +25,19 @@ static inline int64_t lgw_mono_ms(void)
     return lgw_mono_us() / 1000;
 }
 
+/* The absolute time ms from now on clock (CLOCK_MONOTONIC or CLOCK_REALTIME, the one the condition variable
+ * waits on), for pthread_cond_timedwait. */
+static inline struct timespec lgw_deadline_in_ms(clockid_t clock, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 #endif

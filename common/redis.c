@@ -5,6 +5,7 @@
  * trip on loopback or a LAN (tens of microseconds), the caller is a thread that needs the answer before it
  * can go on (admission), and a timeout on the socket bounds the wait. A connection that timed out may still
  * get its late reply, so it is never reused: it is closed and the reconnect thread makes a new one. */
+#include "common/clock.h"
 #include "common/redis.h"
 
 #include <errno.h>
@@ -291,15 +292,7 @@ static void *reconnect_main(void *arg)
         if (!r->wake || down) {
             /* Everything up: sleep until a command fails. Something down: retry after the backoff (a wake-up
              * meanwhile changes nothing, the server is still not there). */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t wait_ms = down ? backoff : 1000;
-            ts.tv_sec += (time_t)(wait_ms / 1000);
-            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = lgw_deadline_in_ms(CLOCK_REALTIME, down ? backoff : 1000);
             while (!r->stop && !(r->wake && !down))
                 if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT)
                     break;

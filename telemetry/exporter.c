@@ -59,27 +59,13 @@ bool lgw_exporter_push(struct lgw_exporter *ex, struct lgw_span *span)
     return ok;
 }
 
-/* A deadline for pthread_cond_timedwait: ms from now on the condition's clock (monotonic). */
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* The backoff between two tries (lgw_otlp_wait_cb): on the queue's condition, so that stopping cuts it
  * short. Called without the lock. */
 static bool backoff_wait(void *opaque, int64_t ms)
 {
     struct lgw_exporter *ex = opaque;
     pthread_mutex_lock(&ex->lock);
-    struct timespec ts = deadline_in(ms);
+    struct timespec ts = lgw_deadline_in_ms(CLOCK_MONOTONIC, ms);
     while (!ex->stopping && pthread_cond_timedwait(&ex->cond, &ex->lock, &ts) == 0)
         ; /* a batch filling up wakes us too: keep waiting out the backoff */
     bool stop = ex->stopping;
@@ -121,7 +107,7 @@ static void *export_main(void *arg)
     int64_t shutdown_until = 0;
     pthread_mutex_lock(&ex->lock);
     for (;;) {
-        struct timespec ts = deadline_in(ex->cfg.schedule_delay_ms);
+        struct timespec ts = lgw_deadline_in_ms(CLOCK_MONOTONIC, ex->cfg.schedule_delay_ms);
         while (!ex->stopping && ex->count < batch_max)
             if (pthread_cond_timedwait(&ex->cond, &ex->lock, &ts) != 0)
                 break; /* the schedule delay: send what there is */

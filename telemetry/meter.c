@@ -41,25 +41,12 @@ static int64_t unix_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Waits ms or until stopping; returns false when stopping. */
 static bool wait_cb(void *opaque, int64_t ms)
 {
     struct lgw_meter *mt = opaque;
     pthread_mutex_lock(&mt->lock);
-    struct timespec ts = deadline_in(ms);
+    struct timespec ts = lgw_deadline_in_ms(CLOCK_MONOTONIC, ms);
     while (!mt->stopping && pthread_cond_timedwait(&mt->cond, &mt->lock, &ts) == 0)
         ;
     bool stop = mt->stopping;

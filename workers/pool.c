@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -83,13 +84,7 @@ int lgw_pool_push(struct lgw_pool *p, void *item, const atomic_bool *stop)
     pthread_mutex_lock(&p->lock);
     while (p->len == p->cap && !p->closed && !atomic_load(stop)) {
         /* A bounded wait: nobody signals nonfull when *stop turns true. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = lgw_deadline_in_ms(CLOCK_REALTIME, 100);
         pthread_cond_timedwait(&p->nonfull, &p->lock, &ts);
     }
     bool ok = !p->closed && p->len < p->cap;
