@@ -266,6 +266,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     if (rc) {
         LGW_ERROR("worker", "the model catalog is invalid:\n%s", errs.ptr ? errs.ptr : "");
         lgw_buf_cleanup(&errs);
+        lgw_kafka_lag_free(w->lag);
         free(w);
         return rc;
     }
