@@ -120,6 +120,31 @@ static json_t *load(const void *data, size_t len, char *why, size_t whysz)
     return root;
 }
 
+/* ---- the batch part of a job and a reply ---- */
+
+static void batch_ref_encode(json_t *o, const struct lgw_batch_ref *b)
+{
+    if (b->id[0])
+        json_object_set_new(o, "batch", json_pack("{s:s, s:I, s:s}", "id", b->id, "index", (json_int_t)b->index,
+                                                  "custom_id", b->custom_id));
+}
+
+static int batch_ref_decode(json_t *root, struct lgw_batch_ref *b, char *why, size_t whysz)
+{
+    json_t *v = json_object_get(root, "batch");
+    if (!v)
+        return LGW_OK;
+    if (!json_is_object(v)) {
+        snprintf(why, whysz, "field \"batch\" must be an object");
+        return LGW_ERR(INVALID);
+    }
+    if (get_str(v, "id", b->id, sizeof(b->id), true, why, whysz) ||
+        get_int(v, "index", &b->index, true, 0, INT32_MAX, why, whysz) ||
+        get_str(v, "custom_id", b->custom_id, sizeof(b->custom_id), true, why, whysz))
+        return LGW_ERR(INVALID);
+    return LGW_OK;
+}
+
 /* ---- job ---- */
 
 int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out)
@@ -149,6 +174,7 @@ int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out)
             json_object_set_new(c, "no_store", json_true());
         json_object_set_new(o, "cache", c);
     }
+    batch_ref_encode(o, &job->batch);
     json_object_set(o, "body", job->body ? job->body : json_null());
     int rc = dump(o, out);
     json_decref(o);
@@ -201,6 +227,8 @@ int lgw_job_decode(const void *data, size_t len, struct lgw_job *job, char *why,
     if (cache && (get_int(cache, "ttl_s", &job->cache_ttl_s, false, 0, INT32_MAX, why, whysz) ||
                   get_bool(cache, "no_cache", &job->cache_no_lookup, why, whysz) ||
                   get_bool(cache, "no_store", &job->cache_no_store, why, whysz)))
+        goto out;
+    if (batch_ref_decode(root, &job->batch, why, whysz))
         goto out;
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {
@@ -279,6 +307,7 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
         json_object_set_new(o, "retry_after_ms", json_integer(reply->retry_after_ms));
     if (reply->simulated)
         json_object_set_new(o, "simulated", json_true());
+    batch_ref_encode(o, &reply->batch);
     int rc = dump(o, out);
     json_decref(o);
     return rc;
@@ -322,6 +351,8 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     reply->simulated = json_is_true(json_object_get(root, "simulated"));
     reply->cache_hit = strcmp(cache, "hit") == 0;
     reply->cache_bypass = strcmp(cache, "bypass") == 0;
+    if (batch_ref_decode(root, &reply->batch, why, whysz))
+        goto out;
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {
         snprintf(why, whysz, "field \"body\" must be an object");

@@ -25,6 +25,17 @@
 
 enum lgw_job_kind { LGW_JOB_CHAT = 0, LGW_JOB_EMBEDDINGS = 1 };
 
+/* A batch's custom_id: OpenAI's Batch input names each request with one; llmgw takes up to this many bytes. */
+#define LGW_CUSTOM_ID_MAX 256
+
+/* Which line of which batch a job is (the "batch" part of a job and of its reply; docs/BATCH.md). id is ""
+ * for a job that is not a batch line. */
+struct lgw_batch_ref {
+    char id[LGW_ID_MAX];                /* the batch id ("batch_" + 32 hex digits) */
+    int64_t index;                      /* 0-based position of the request in the batch's input */
+    char custom_id[LGW_CUSTOM_ID_MAX];  /* the input line's custom_id */
+};
+
 const char *lgw_job_kind_name(enum lgw_job_kind kind);
 
 struct lgw_job {
@@ -46,6 +57,7 @@ struct lgw_job {
      * lookup) and no-store (skip storing). */
     int64_t cache_ttl_s;
     bool cache_no_lookup, cache_no_store;
+    struct lgw_batch_ref batch; /* batch.id "" unless the job is a batch line (absent in older jobs) */
     json_t *body; /* the OpenAI-shaped request; owned (one reference) by the job */
     /* The job record's traceparent header, set by whoever consumed it (not part of the JSON): what logs about
      * the job carry as trace_id and span_id. "" when the record had none. */
@@ -98,6 +110,7 @@ struct lgw_reply {
      * advice. */
     int64_t retry_after_ms;
     bool simulated; /* a simulated provider answered (x-llmgw-simulated: true); absent: false */
+    struct lgw_batch_ref batch; /* the job's batch part, copied; batch.id "" for a job that is not a batch line */
 };
 
 /* "hit", "miss" or "bypass": the reply's cache field and the x-llmgw-cache header. */

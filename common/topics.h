@@ -24,6 +24,10 @@ enum lgw_topic {
     LGW_TOPIC_TENANTS, /* compacted: tenant and key settings changed through the admin API */
     LGW_TOPIC_AUDIT,   /* every admin change (who, what, when), kept forever */
     LGW_TOPIC_PROVIDERS, /* compacted: each worker's view of its providers (breakers, latency, counts) */
+    LGW_TOPIC_BATCH_JOBS_CHAT,       /* batch lines: jobs like the interactive ones, on topics of their own */
+    LGW_TOPIC_BATCH_JOBS_EMBEDDINGS,
+    LGW_TOPIC_BATCH_RESULTS,         /* the workers' replies to batch lines, the partition chosen by batch id */
+    LGW_TOPIC_BATCHES,               /* compacted: each batch's record (created, submitted, cancelling) */
     LGW_TOPIC__COUNT
 };
 
@@ -31,6 +35,7 @@ enum lgw_topic {
 #define LGW_ROLE_INGRESS 1u
 #define LGW_ROLE_WORKER 2u
 #define LGW_ROLE_LEDGER 4u
+#define LGW_ROLE_BATCH 8u
 
 struct lgw_topic_spec {
     enum lgw_topic topic;

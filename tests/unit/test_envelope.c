@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "common/batch_record.h"
 #include "common/envelope.h"
 #include "common/errors.h"
 
@@ -487,6 +488,144 @@ static void test_uuid(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* A batch line's "batch" part survives a job and its reply; a job without one has none; a bad one is refused
+ * with the field named. */
+static void test_batch_part(void **state)
+{
+    (void)state;
+    struct lgw_job job, back;
+    memset(&job, 0, sizeof(job));
+    strcpy(job.id, "batch_0123-7");
+    strcpy(job.tenant, "acme");
+    job.created_ms = 1;
+    job.deadline_ms = 2;
+    strcpy(job.reply_topic, "llmgw.batch.results");
+    job.reply_partition = 3;
+    strcpy(job.batch.id, "batch_0123");
+    job.batch.index = 7;
+    strcpy(job.batch.custom_id, "request-8");
+    job.body = json_pack("{s:s}", "model", "echo");
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    assert_int_equal(lgw_job_encode(&job, &buf), 0);
+    char why[256];
+    assert_int_equal(lgw_job_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_string_equal(back.batch.id, "batch_0123");
+    assert_int_equal(back.batch.index, 7);
+    assert_string_equal(back.batch.custom_id, "request-8");
+    assert_int_equal(back.reply_partition, 3);
+    lgw_job_cleanup(&back);
+
+    struct lgw_reply reply, rback;
+    memset(&reply, 0, sizeof(reply));
+    strcpy(reply.id, job.id);
+    reply.final = true;
+    reply.status = 200;
+    reply.body = json_object();
+    reply.batch = job.batch;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_reply_encode(&reply, &buf), 0);
+    assert_int_equal(lgw_reply_decode(buf.ptr, buf.len, &rback, why, sizeof(why)), 0);
+    assert_string_equal(rback.batch.id, "batch_0123");
+    assert_int_equal(rback.batch.index, 7);
+    assert_string_equal(rback.batch.custom_id, "request-8");
+    lgw_reply_cleanup(&rback);
+    json_decref(reply.body);
+
+    memset(&job.batch, 0, sizeof(job.batch));
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_job_encode(&job, &buf), 0);
+    assert_null(strstr(buf.ptr, "\"batch\""));
+    assert_int_equal(lgw_job_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_string_equal(back.batch.id, "");
+    lgw_job_cleanup(&back);
+    json_decref(job.body);
+    lgw_buf_cleanup(&buf);
+
+    const char *base = "{\"v\":1,\"id\":\"a\",\"kind\":\"chat\",\"tenant\":\"t\",\"created_ms\":1,\"deadline_ms\":2,"
+                       "\"reply_to\":{\"topic\":\"r\"},\"body\":{},";
+    char text[512];
+    snprintf(text, sizeof(text), "%s\"batch\":[]}", base);
+    expect_bad_job(text, "\"batch\"");
+    snprintf(text, sizeof(text), "%s\"batch\":{\"id\":\"b\",\"index\":-1,\"custom_id\":\"c\"}}", base);
+    expect_bad_job(text, "\"index\"");
+    snprintf(text, sizeof(text), "%s\"batch\":{\"id\":\"b\",\"index\":0}}", base);
+    expect_bad_job(text, "\"custom_id\"");
+}
+
+/* The batch record: a round trip, the states and endpoints it takes, and the ids and partition everyone
+ * computes alike. */
+static void test_batch_record(void **state)
+{
+    (void)state;
+    struct lgw_batch_record rec, back;
+    memset(&rec, 0, sizeof(rec));
+    lgw_batch_new_id(rec.id);
+    assert_int_equal(strlen(rec.id), LGW_BATCH_ID_LEN);
+    assert_memory_equal(rec.id, "batch_", 6);
+    char other[LGW_BATCH_ID_LEN + 1];
+    lgw_batch_new_id(other);
+    assert_string_not_equal(rec.id, other);
+    strcpy(rec.tenant, "acme");
+    rec.state = LGW_BATCH_CANCELLING;
+    strcpy(rec.endpoint, "/v1/embeddings");
+    rec.created_ms = 1000;
+    rec.expires_ms = 1000 + LGW_BATCH_WINDOW_MS;
+    rec.total = 10000;
+    strcpy(rec.input_file_id, "file-abc");
+    rec.metadata = json_pack("{s:s}", "job", "nightly");
+    rec.ts_ms = 2000;
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    assert_int_equal(lgw_batch_record_encode(&rec, &buf), 0);
+    char why[256] = "";
+    assert_int_equal(lgw_batch_record_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_string_equal(back.id, rec.id);
+    assert_int_equal(back.state, LGW_BATCH_CANCELLING);
+    assert_string_equal(back.endpoint, "/v1/embeddings");
+    assert_int_equal(back.expires_ms, 1000 + LGW_BATCH_WINDOW_MS);
+    assert_int_equal(back.total, 10000);
+    assert_string_equal(back.input_file_id, "file-abc");
+    assert_true(json_equal(back.metadata, rec.metadata));
+    assert_string_equal(back.key_id, "");
+    lgw_batch_record_cleanup(&back);
+    lgw_batch_record_cleanup(&rec);
+    lgw_buf_cleanup(&buf);
+
+    static const char *const bad[] = {
+        "{\"v\":1,\"id\":\"b\",\"tenant\":\"t\",\"state\":\"done\",\"endpoint\":\"/v1/embeddings\",\"created_ms\":1,"
+        "\"expires_ms\":2,\"total\":1,\"ts_ms\":1}",
+        "{\"v\":1,\"id\":\"b\",\"tenant\":\"t\",\"state\":\"submitted\",\"endpoint\":\"/v1/completions\","
+        "\"created_ms\":1,\"expires_ms\":2,\"total\":1,\"ts_ms\":1}",
+        "{\"v\":3,\"id\":\"b\",\"tenant\":\"t\",\"state\":\"submitted\",\"endpoint\":\"/v1/embeddings\","
+        "\"created_ms\":1,\"expires_ms\":2,\"total\":1,\"ts_ms\":1}",
+        "{\"v\":1,\"id\":\"b\",\"tenant\":\"t\",\"state\":\"submitted\",\"endpoint\":\"/v1/embeddings\","
+        "\"created_ms\":1,\"expires_ms\":2,\"total\":-1,\"ts_ms\":1}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(lgw_batch_record_decode(bad[i], strlen(bad[i]), &back, why, sizeof(why)), LGW_ERR(INVALID));
+        lgw_batch_record_cleanup(&back);
+    }
+    /* Unknown fields are ignored (the upgrade rule). */
+    const char *v2 = "{\"v\":2,\"id\":\"b\",\"tenant\":\"t\",\"state\":\"submitted\",\"endpoint\":\"/v1/embeddings\","
+                     "\"created_ms\":1,\"expires_ms\":2,\"total\":1,\"ts_ms\":1,\"priority\":\"low\"}";
+    assert_int_equal(lgw_batch_record_decode(v2, strlen(v2), &back, why, sizeof(why)), 0);
+    lgw_batch_record_cleanup(&back);
+
+    int hits[8] = {0};
+    for (int i = 0; i < 800; i++) {
+        char id[LGW_BATCH_ID_LEN + 1];
+        lgw_batch_new_id(id);
+        int32_t p = lgw_batch_results_partition(id, 8);
+        assert_true(p >= 0 && p < 8);
+        assert_int_equal(lgw_batch_results_partition(id, 8), p);
+        hits[p]++;
+    }
+    for (int p = 0; p < 8; p++)
+        assert_true(hits[p] > 40); /* spread: 100 expected per partition */
+    assert_int_equal(lgw_batch_results_partition("batch_x", 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +633,8 @@ int main(void)
         cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_cost_event_roundtrip),
         cmocka_unit_test(test_cost_event_bad_trace_id_ignored),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_batch_part),
+        cmocka_unit_test(test_batch_record),
         cmocka_unit_test(test_cancel_roundtrip),
         cmocka_unit_test(test_cancel_rejects_missing_id),
         cmocka_unit_test(test_job_accepts_v2_with_unknown_fields),

@@ -67,6 +67,9 @@ static void test_jobs_and_cost_follow_kafka_partitions(void **state)
         assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_JOBS_CHAT), configured[i]);
         assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_JOBS_EMBEDDINGS), configured[i]);
         assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_COST), configured[i]);
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_BATCH_JOBS_CHAT), configured[i]);
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_BATCH_JOBS_EMBEDDINGS), configured[i]);
+        assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_BATCH_RESULTS), configured[i]);
     }
     lgw_config_cleanup(&cfg);
 }
@@ -116,6 +119,8 @@ static void test_state_topics(void **state)
     assert_string_equal(lgw_topic_spec(LGW_TOPIC_AUDIT)->config, "retention.ms=-1");
     assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_SPEND), 1);
     assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_TENANTS), 1);
+    assert_string_equal(lgw_topic_spec(LGW_TOPIC_BATCHES)->config, "cleanup.policy=compact");
+    assert_int_equal(lgw_topic_partitions(&cfg, LGW_TOPIC_BATCHES), 1);
     assert_null(lgw_topic_spec(LGW_TOPIC_COST)->config);
     lgw_config_cleanup(&cfg);
 }
@@ -145,11 +150,19 @@ static void test_creators(void **state)
     assert_int_equal(created_by(LGW_ROLE_INGRESS), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                        BIT(LGW_TOPIC_REPLIES) | BIT(LGW_TOPIC_CANCEL) |
                                                        BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_TENANTS) |
-                                                       BIT(LGW_TOPIC_AUDIT) | BIT(LGW_TOPIC_PROVIDERS));
+                                                       BIT(LGW_TOPIC_AUDIT) | BIT(LGW_TOPIC_PROVIDERS) |
+                                                       BIT(LGW_TOPIC_BATCHES));
     assert_int_equal(created_by(LGW_ROLE_WORKER), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                       BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_DLQ) |
-                                                      BIT(LGW_TOPIC_CANCEL) | BIT(LGW_TOPIC_PROVIDERS));
+                                                      BIT(LGW_TOPIC_CANCEL) | BIT(LGW_TOPIC_PROVIDERS) |
+                                                      BIT(LGW_TOPIC_BATCH_JOBS_CHAT) |
+                                                      BIT(LGW_TOPIC_BATCH_JOBS_EMBEDDINGS) |
+                                                      BIT(LGW_TOPIC_BATCH_RESULTS) | BIT(LGW_TOPIC_BATCHES));
     assert_int_equal(created_by(LGW_ROLE_LEDGER), BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_AUDIT));
+    /* The batch role creates what it writes and reads: the lines, their results and the batch records. */
+    assert_int_equal(created_by(LGW_ROLE_BATCH), BIT(LGW_TOPIC_BATCH_JOBS_CHAT) |
+                                                     BIT(LGW_TOPIC_BATCH_JOBS_EMBEDDINGS) |
+                                                     BIT(LGW_TOPIC_BATCH_RESULTS) | BIT(LGW_TOPIC_BATCHES));
 }
 
 static void test_every_topic_has_a_creator(void **state)
@@ -157,10 +170,10 @@ static void test_every_topic_has_a_creator(void **state)
     (void)state;
     for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
         unsigned creators = lgw_topic_spec((enum lgw_topic)i)->creators;
-        if ((creators & (LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_LEDGER)) == 0)
+        if ((creators & (LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_LEDGER | LGW_ROLE_BATCH)) == 0)
             fail_msg("topic \"%s\" is created by no role", lgw_topic_spec((enum lgw_topic)i)->suffix);
     }
-    assert_int_equal(created_by(LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_LEDGER),
+    assert_int_equal(created_by(LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_LEDGER | LGW_ROLE_BATCH),
                      (1u << LGW_TOPIC__COUNT) - 1);
 }
 
