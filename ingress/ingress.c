@@ -42,6 +42,7 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
                              const char *method, const char *version, void **con_cls)
 {
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
+    req->draining = &ing->draining;
     *con_cls = req;
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, 1);
     const struct lgw_route *same_path;
@@ -109,6 +110,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     }
     if (req->early_rc)
         return lgw_req_answer_error(req, req->early_rc, NULL);
+    if (atomic_load(&((struct lgw_ingress *)cls)->draining)) {
+        /* A request on a keep-alive connection after the drain began: said plainly, with a retry hint, and
+         * the connection closed after it (lgw_req_route_headers), so the client reconnects to another
+         * instance instead of meeting a reset when this one stops. */
+        req->retry_after_s = 1;
+        return lgw_req_answer_error(req, LGW_ERR(UNAVAILABLE),
+                                    "This gateway instance is shutting down; retry the request.");
+    }
     if (req->route->auth) {
         char why[256];
         int rc = lgw_admission_identify(req, why, sizeof(why));
@@ -158,10 +167,15 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
+    struct lgw_ingress *ing = cls;
     (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&ing->open_conns, 1);
+        return;
+    }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
+    atomic_fetch_add(&ing->open_conns, 1);
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int one = 1;
     if (info && setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
@@ -341,6 +355,10 @@ fail:
     return rc;
 }
 
+/* How long a drain keeps serving open connections (each answer closes its connection) after its last waiting
+ * request was answered. */
+#define DRAIN_LINGER_MS 500
+
 void lgw_ingress_drain(struct lgw_ingress *ing)
 {
     if (!ing->daemon || atomic_exchange(&ing->draining, true))
@@ -362,9 +380,15 @@ void lgw_ingress_drain(struct lgw_ingress *ing)
     /* The reply thread stops here; it owns completions, so nothing else resumes connections after it. */
     lgw_replies_stop(ing);
     lgw_replies_fail_all(ing, LGW_ERR(UNAVAILABLE), "The gateway is shutting down; retry the request.");
-    /* Give the HTTP threads a moment to write the answers just resumed before the daemon stops. */
-    struct timespec ts = {0, 200 * 1000000L};
-    nanosleep(&ts, NULL);
+    /* Let the HTTP threads write the answers just resumed, each with Connection: close, and let clients that
+     * send on a keep-alive connection meanwhile get their 503 "shutting down" (and close) instead of a reset:
+     * until every connection is closed, for at most DRAIN_LINGER_MS. A connection still idle after it is
+     * closed by MHD_stop_daemon; clients see it closed before they reuse it. */
+    int64_t linger_until = lgw_mono_ms() + DRAIN_LINGER_MS;
+    do {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    } while (atomic_load(&ing->open_conns) > 0 && lgw_mono_ms() < linger_until);
     MHD_stop_daemon(ing->daemon);
     ing->daemon = NULL;
     if (fd != MHD_INVALID_SOCKET)

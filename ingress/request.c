@@ -207,6 +207,8 @@ static void rate_limit_headers(const struct lgw_req *req, struct MHD_Response *r
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "x-request-id", req->id);
+    if (req->draining && atomic_load(req->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (req->provider[0])
         MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
     if (req->model[0])

@@ -28,6 +28,9 @@ struct lgw_route;
 struct lgw_req {
     atomic_int refs;
     struct lgw_ingress *ing;
+    /* The ingress's draining flag (set by whoever creates the request): every answer queued while it is set
+     * says Connection: close, so a keep-alive connection ends after its in-flight answer, not cut under it. */
+    const atomic_bool *draining;
     struct MHD_Connection *conn;
     const struct lgw_route *route; /* NULL: no such route (or method), answered from early_rc */
     const char *route_label;       /* metrics label: the route's path, or "other" */

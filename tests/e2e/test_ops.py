@@ -59,3 +59,52 @@ def test_health_metrics_and_drain(cluster):
     assert ledger.stop() == 0
     assert results and results[0][0] == 503, results
     assert results[0][1]["error"]["type"] == "service_unavailable"
+
+
+def test_drain_answers_keepalive_connections_then_closes_them(cluster):
+    """SIGTERM of an ingress: a request in flight on a keep-alive connection is answered (with Connection:
+    close), and a request sent afterwards on another open keep-alive connection gets 503 "shutting down" with
+    Retry-After and Connection: close, not the broker's message and not a reset."""
+    ledger, _ = cluster.ledger()
+    worker, _ = cluster.worker("w1")
+    ingress, iport = cluster.ingress("i1", LLMGW_SHUTDOWN_GRACE_MS=20000)
+    idle = http.client.HTTPConnection("127.0.0.1", iport, timeout=30)
+    idle.request("POST", "/v1/chat/completions", chat_body("before"), cluster.headers())
+    first = idle.getresponse()
+    assert first.status == 200 and first.getheader("connection") != "close"
+    first.read()
+    # No worker now: the next request waits at the ingress until one comes back.
+    assert worker.stop() == 0
+    busy = http.client.HTTPConnection("127.0.0.1", iport, timeout=60)
+    results = {}
+
+    def waiting_client():
+        busy.request("POST", "/v1/chat/completions", chat_body("in flight"), cluster.headers())
+        r = busy.getresponse()
+        results["busy"] = (r.status, r.getheader("connection"), json.loads(r.read()))
+
+    t = threading.Thread(target=waiting_client)
+    t.start()
+    time.sleep(0.5)
+    codes = []
+    stopper = threading.Thread(target=lambda: codes.append(ingress.stop(timeout=60)))
+    stopper.start()
+    time.sleep(0.5)
+    # The idle keep-alive connection sends after the drain began.
+    idle.request("POST", "/v1/chat/completions", chat_body("after"), cluster.headers())
+    late = idle.getresponse()
+    body = json.loads(late.read())
+    assert late.status == 503, body
+    assert "shutting down" in body["error"]["message"] and "broker" not in body["error"]["message"]
+    assert late.getheader("connection") == "close"
+    assert late.getheader("retry-after") == "1"
+    # A worker comes back within the grace: the waiting request is answered, and its connection closed after.
+    worker2, _ = cluster.worker("w2")
+    t.join(60)
+    stopper.join(60)
+    assert results["busy"][0] == 200, results
+    assert results["busy"][1] == "close"
+    assert results["busy"][2]["choices"][0]["message"]["content"]
+    assert codes == [0]
+    assert worker2.stop() == 0
+    assert ledger.stop() == 0
