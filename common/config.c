@@ -73,6 +73,9 @@ static const struct opt opts[] = {
       "Deadline of a request from arrival to its last byte (a stream included); past it the client gets 504 "
       "(or an error event, mid-stream). Long by default: reasoning models can take minutes."),
     I(max_body_bytes, "LLMGW_MAX_BODY_BYTES", "1048576", 1024, 67108864, "Largest accepted request body (413 above)."),
+    I(stream_buffer_max_bytes, "LLMGW_STREAM_BUFFER_MAX_BYTES", "1048576", 16384, 1073741824,
+      "A streamed answer's bytes the ingress holds for a client that is not reading them; at the cap the client's "
+      "connection is closed and the provider call cancelled (outcome cancelled)."),
     I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
     I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
     I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000, "Most concurrent client connections."),

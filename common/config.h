@@ -46,6 +46,7 @@ struct lgw_config {
     char database_url[512];
     int64_t request_timeout_ms;
     int64_t max_body_bytes;
+    int64_t stream_buffer_max_bytes;
     int64_t max_json_depth;
     int64_t http_threads;
     int64_t max_connections;

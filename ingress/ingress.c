@@ -43,6 +43,9 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
 {
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
     req->draining = &ing->draining;
+    req->sse_max = (size_t)ing->cfg->stream_buffer_max_bytes;
+    const union MHD_ConnectionInfo *fdinfo = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    req->fd = fdinfo ? fdinfo->connect_fd : -1;
     *con_cls = req;
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, 1);
     const struct lgw_route *same_path;
@@ -139,6 +142,17 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    /* From here the socket may be closed and its number reused: a stream overflow must not shut it down. */
+    pthread_mutex_lock(&req->lock);
+    req->conn_closed = true;
+    bool overflow = req->sse_overflow;
+    pthread_mutex_unlock(&req->lock);
+    if (overflow) {
+        lgw_metrics_add(ing->m, "llmgw_stream_overflows_total", NULL, 1);
+        LGW_LOG_TP(LGW_LOG_WARN, "ingress", req->id, req->tenant, req->traceparent,
+                   "client stopped reading its stream: %lld bytes waited for it; connection closed",
+                   (long long)req->sse_max);
+    }
     char labels[160];
     snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"", req->route_label, req->status ? req->status : 499);
     lgw_metrics_add(ing->m, "llmgw_http_requests_total", labels, 1);
@@ -200,6 +214,10 @@ static void declare_metrics(struct lgw_metrics *m)
                         "Requests answered 431 because their head was larger than max_header_bytes (heads larger "
                         "than the connection memory are answered by libmicrohttpd and not counted).");
     lgw_metrics_add(m, "llmgw_http_headers_too_large_total", NULL, 0);
+    lgw_metrics_declare(m, "llmgw_stream_overflows_total", LGW_METRIC_COUNTER,
+                        "Streams ended because their client stopped reading and stream_buffer_max_bytes waited for "
+                        "it (the provider call is cancelled).");
+    lgw_metrics_add(m, "llmgw_stream_overflows_total", NULL, 0);
 }
 
 /* Collect hook: the gauge is read from the pending map whenever /metrics is rendered, on either port. */

@@ -1,6 +1,7 @@
 /* request.c - the request object: lifecycle, completion and response headers (see request.h). */
 #include "ingress/request.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     req->route_label = "other";
     req->dialect = &lgw_dialect_openai;
     req->retry_header = -1;
+    req->sse_max = SIZE_MAX; /* the server sets the configured cap and the socket */
+    req->fd = -1;
     atomic_init(&req->used_tokens, -1);
     return req;
 }

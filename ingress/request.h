@@ -98,6 +98,14 @@ struct lgw_req {
     size_t sse_off;
     bool sse_done;
     bool reader_suspended;
+    /* A client that stops reading: at most sse_max bytes wait for it (stream_buffer_max_bytes). Past that the
+     * stream ends (sse_overflow) and the connection's socket (fd, taken while the connection was surely open)
+     * is shut down, which makes libmicrohttpd close it even though the client never makes it writable again;
+     * conn_closed (set when the request completes) says the fd is no longer this request's to touch. */
+    size_t sse_max;
+    int fd;
+    bool sse_overflow;
+    bool conn_closed;
     struct lgw_dialect_stream ds;
 };
 

@@ -2,6 +2,7 @@
 #include "ingress/sse.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/errors.h"
 
@@ -25,6 +26,21 @@ static void start(struct lgw_req *req, const char *run_id)
         req->suspended = false;
         MHD_resume_connection(req->conn);
     }
+}
+
+/* The client stopped reading and sse_max bytes wait for it: end the stream here. Its socket is shut down,
+ * because libmicrohttpd calls the content reader only when the client makes room, which it will not; the
+ * closed connection completes the request, which (still waiting in the pending map) sends the workers a
+ * cancel, so the provider call stops and the execution is recorded cancelled. Caller holds req->lock. */
+static void overflow(struct lgw_req *req)
+{
+    req->sse_done = true;
+    req->sse_overflow = true;
+    lgw_buf_reset(&req->sse);
+    req->sse_off = 0;
+    if (!req->conn_closed && req->fd >= 0)
+        shutdown(req->fd, SHUT_RDWR);
+    wake(req);
 }
 
 void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
@@ -55,6 +71,10 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
     req->next_seq = reply->seq + 1;
     if (!reply->final) {
         req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
+        if (req->sse.len - req->sse_off > req->sse_max) {
+            overflow(req);
+            goto out;
+        }
     } else if (reply->status == 200) {
         req->dialect->stream_end(&req->ds, reply, &req->sse);
         req->sse_done = true;

@@ -5,6 +5,7 @@ and the output already streamed, flagged cost_estimated. Each billed request tha
 its spend, and the answer's x-llmgw-cost-usd is the sum. A client that leaves mid-stream is outcome
 `cancelled`, status 499. A request that never reached the provider, or that it answered with an error, is
 truly $0 and not flagged."""
+import http.client
 import json
 import socket
 
@@ -112,6 +113,53 @@ def test_a_client_that_leaves_mid_stream_is_cancelled_and_billed(cluster, fake):
     assert final["cost_estimated"] and final["input_tokens"] > 0 and final["output_tokens"] >= 3
     assert final["cost_known"] and final["cost_nusd"] > 0
 
+
+
+def test_a_client_that_stops_reading_is_cut_at_the_stream_cap_and_cancelled(cluster, fake):
+    """A streaming client that stays connected but stops reading: the ingress holds at most
+    stream_buffer_max_bytes for it, then closes the connection, and the provider call is cancelled (the fake
+    sees its caller hang up) and recorded cancelled, instead of the gateway buffering the whole answer."""
+    _, port = gateway(cluster, fake, LLMGW_STREAM_BUFFER_MAX_BYTES="65536")
+    text = "bigstream 20000 stopped-reader"  # 20,000 chunks of about 1 KB, 2 ms apart: 40 s if never cut
+    body = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": msg(text)})
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cluster.key}\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
+    received = b""
+    while b"w0 " not in received:
+        data = sock.recv(4096)
+        assert data, received
+        received += data
+    rid = next(line.split(b":", 1)[1].strip().decode() for line in received.split(b"\r\n")
+               if line.lower().startswith(b"x-request-id:"))
+    # Stop reading. The provider's call ends long before its 40 s.
+    (final,) = events(cluster, rid, 1)
+    assert (final["status"], final["outcome"]) == (499, "cancelled")
+
+    def aborted():
+        conn = http.client.HTTPConnection("127.0.0.1", fake, timeout=5)
+        conn.request("GET", "/_aborted")
+        return text in json.loads(conn.getresponse().read())
+    wait_for(aborted, 20, "the provider call aborted")
+    # The connection was closed by the gateway: draining what the kernel holds ends in EOF or a reset.
+    sock.settimeout(10)
+    total = 0
+    try:
+        while True:
+            data = sock.recv(1 << 20)
+            if not data:
+                break
+            total += len(data)
+    except ConnectionResetError:
+        pass
+    assert total < 20000 * 1000 // 2, "most of the stream was never sent"
+    sock.close()
+    metrics = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    metrics.request("GET", "/metrics", headers=cluster.headers())
+    assert "llmgw_stream_overflows_total 1" in metrics.getresponse().read().decode()
 
 def test_what_never_reached_the_provider_is_truly_free(cluster, fake):
     closed = socket.socket()

@@ -136,6 +136,8 @@ class Handler(FakeHandler):
                                                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
         if body.get("stream") and words[:1] == ["slowstream"]:
             return self.slow_stream(body, text, int(words[1]))
+        if body.get("stream") and words[:1] == ["bigstream"]:
+            return self.slow_stream(body, text, int(words[1]), pause=0.002, pad=1000)
         if body.get("stream"):
             return self.stream(body, answer, usage, text == "truncate", tool_call)
         message = {"role": "assistant", "content": answer, "refusal": None, "annotations": []}
@@ -188,16 +190,17 @@ class Handler(FakeHandler):
         self.write_chunk(b"data: [DONE]\n\n")
         self.end_stream()
 
-    def slow_stream(self, body, text, n):
-        """n words, 100 ms apart: long enough for a caller to leave in the middle."""
+    def slow_stream(self, body, text, n, pause=0.1, pad=0):
+        """n words, 100 ms apart: long enough for a caller to leave in the middle ("bigstream": 2 ms apart, each
+        word padded to about 1 KB, for a caller that stops reading)."""
         self.start_stream("text/event-stream; charset=utf-8")
         try:
             for i in range(n):
                 chunk = {"id": "chatcmpl-slow", "object": "chat.completion.chunk", "created": int(time.time()),
-                         "model": body["model"], "choices": [{"index": 0, "delta": {"content": f"w{i} "},
+                         "model": body["model"], "choices": [{"index": 0, "delta": {"content": f"w{i} " + "x" * pad},
                                                               "logprobs": None, "finish_reason": None}]}
                 self.write_chunk(("data: " + json.dumps(chunk) + "\n\n").encode())
-                time.sleep(0.1)
+                time.sleep(pause)
             self.write_chunk(b"data: [DONE]\n\n")
             self.end_stream()
         except (BrokenPipeError, ConnectionResetError):
