@@ -65,6 +65,9 @@ static const struct opt opts[] = {
     I(kafka_statistics_ms, "LLMGW_KAFKA_STATISTICS_MS", "0", 0, 3600000,
       "Every this many ms, log librdkafka's latency statistics per broker connection (request round trip, "
       "producer queue, output buffer; p50/p99). 0: off."),
+    I(kafka_outage_grace_ms, "LLMGW_KAFKA_OUTAGE_GRACE_MS", "5000", 0, 600000,
+      "How long requests already waiting at an ingress wait for a lost message broker to come back before they "
+      "are answered 503 (new requests are refused at once while it is away)."),
     I(kafka_produce_timeout_ms, "LLMGW_KAFKA_PRODUCE_TIMEOUT_MS", "10000", 100, 600000,
       "How long a produced message may wait for the broker before it fails (message.timeout.ms)."),
     S(database_url, "LLMGW_DATABASE_URL", "sqlite:llmgw-ledger.db",

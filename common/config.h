@@ -41,6 +41,7 @@ struct lgw_config {
     int64_t kafka_fetch_wait_ms;
     int64_t kafka_partitions;
     int64_t kafka_produce_timeout_ms;
+    int64_t kafka_outage_grace_ms;
     int64_t kafka_statistics_ms;
     int64_t kafka_cost_linger_ms;
     char database_url[512];

@@ -87,6 +87,14 @@ int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, 
                            void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                            void *opaque, rd_kafka_t **out)
 {
+    return lgw_kafka_producer_new_err(cfg, client_id, linger_ms, dr_cb, NULL, opaque, out);
+}
+
+int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
+                               void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                               void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque),
+                               void *opaque, rd_kafka_t **out)
+{
     char timeout[32], errstr[512];
     *out = NULL;
     rd_kafka_conf_t *conf = lgw_kafka_conf_new(cfg, client_id);
@@ -107,6 +115,8 @@ int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, 
     }
     if (dr_cb)
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    if (error_cb)
+        rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!rk) {

@@ -26,6 +26,12 @@ int lgw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val);
 int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
                            void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                            void *opaque, rd_kafka_t **out);
+/* The same, with librdkafka's error callback (RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, ...), served like dr_cb by
+ * whatever thread polls the producer; error_cb may be NULL. */
+int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
+                               void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                               void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque),
+                               void *opaque, rd_kafka_t **out);
 
 /* Consumer with enable.auto.offset.store=false (callers store offsets when work is really done) and
  * auto-commit of stored offsets when auto_commit is true. The main queue is redirected to the consumer

@@ -131,6 +131,7 @@ int lgw_admission_admit(struct lgw_req *req, const struct lgw_job *job, char *ms
     if (!lgw_admission_ready(req->ing)) {
         atomic_store(&req->used_tokens, 0); /* never queued: nothing spent (completed_cb ends the hold) */
         snprintf(msg, msgsz, "The gateway cannot reach its message broker; try again later.");
+        req->retry_after_s = 1;
         return LGW_ERR(UNAVAILABLE);
     }
     return LGW_OK;

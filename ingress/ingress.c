@@ -356,7 +356,8 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
         goto fail;
     char client_id[96];
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s", ing->id);
-    if ((rc = lgw_kafka_producer_new(cfg, client_id, 0, lgw_replies_dr_cb, ing, &ing->producer)))
+    if ((rc = lgw_kafka_producer_new_err(cfg, client_id, 0, lgw_replies_dr_cb, lgw_replies_error_cb, ing,
+                                         &ing->producer)))
         goto fail;
     if ((rc = lgw_kafka_health_start(ing->producer, &ing->kafka_up, &ing->stop_bg, 1000, &ing->health_thread)))
         goto fail;

@@ -42,7 +42,8 @@ struct lgw_ingress {
     pthread_t reply_thread, health_thread;
     atomic_bool stop_bg;
     /* Readiness (admission.c reads it): */
-    atomic_bool kafka_up;      /* the background metadata probe */
+    atomic_bool kafka_up;      /* the background metadata probe; cleared at once when every broker is down */
+    int64_t kafka_down_since;  /* monotonic ms the reply thread first saw kafka_up false; 0 while up (its own) */
     atomic_bool replies_ready; /* reply consumer positioned at the end of its partition (replies.c) */
     atomic_bool draining;      /* lgw_ingress_drain started */
     atomic_int open_conns;     /* client connections open on the public port (the drain waits for them) */

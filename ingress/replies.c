@@ -109,6 +109,50 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
     }
 }
 
+/* The broker has been away longer than kafka_outage_grace_ms: the requests still waiting (their job not
+ * acknowledged, or its reply unable to reach us) are answered 503 now rather than at their deadline; new ones
+ * are refused at admission while it is away. */
+static void outage(struct lgw_ingress *ing, int64_t now)
+{
+    if (atomic_load(&ing->kafka_up)) {
+        if (ing->kafka_down_since)
+            LGW_INFO("ingress", "message broker back after %lld ms", (long long)(now - ing->kafka_down_since));
+        ing->kafka_down_since = 0;
+        return;
+    }
+    if (!ing->kafka_down_since) {
+        ing->kafka_down_since = now;
+        return;
+    }
+    if (now - ing->kafka_down_since < ing->cfg->kafka_outage_grace_ms || lgw_pending_count(ing->pending) == 0)
+        return;
+    struct lgw_req *req = lgw_pending_take_expired(ing->pending, INT64_MAX);
+    size_t n = 0;
+    while (req) {
+        struct lgw_req *next = req->pending_next;
+        req->retry_after_s = 1;
+        lgw_sse_fail(req, LGW_ERR(UNAVAILABLE),
+                     "The gateway lost its message broker while the request waited; retry the request.");
+        lgw_req_unref(req);
+        req = next;
+        n++;
+    }
+    LGW_WARN("ingress", "message broker away for %lld ms: %zu waiting request(s) answered 503",
+             (long long)(now - ing->kafka_down_since), n);
+}
+
+void lgw_replies_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    struct lgw_ingress *ing = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (atomic_exchange(&ing->kafka_up, false))
+            LGW_WARN("kafka", "every broker is down (%s): refusing new requests", reason);
+    } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        LGW_ERROR("kafka", "producer: %s", reason);
+    }
+}
+
 static void sweep(struct lgw_ingress *ing)
 {
     struct lgw_req *req = lgw_pending_take_expired(ing->pending, lgw_mono_ms());
@@ -174,6 +218,7 @@ static void *reply_main(void *arg)
         rd_kafka_poll(ing->producer, 0);
         now = lgw_mono_ms();
         if (now >= next_sweep) {
+            outage(ing, now);
             sweep(ing);
             next_sweep = now + SWEEP_INTERVAL_MS;
         }
