@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "common/errors.h"
+#include "common/log.h"
 
 /* Properties llmgw sets itself, refused in the pass-through lists: each has a setting of its own (one place to
  * set a thing, shown by `config docs`), or llmgw's guarantees rest on its value (no job lost or written twice,
@@ -304,5 +305,13 @@ int lgw_kafka_conf_check(const struct lgw_config *cfg, struct lgw_buf *errs)
         return LGW_ERR(CONFIG);
     }
     rd_kafka_destroy(rk);
+    /* librdkafka before 2.6.1 computes a SCRAM proof that Kafka 4.0 and later refuse (librdkafka issue 4895:
+     * the client nonce counted twice; older brokers did not check). Not refused: older brokers take it. */
+    if (!cfg->kafka_mock && uses_sasl(cfg->kafka_security_protocol) &&
+        strncmp(cfg->kafka_sasl_mechanism, "SCRAM-", 6) == 0 && rd_kafka_version() < 0x020601ff)
+        LGW_WARN("kafka",
+                 "SCRAM with librdkafka %s is refused by Apache Kafka 4.0 and later brokers (\"invalid credentials\"; "
+                 "librdkafka issue 4895, fixed in 2.6.1): link librdkafka 2.6.1 or later, or use PLAIN over SASL_SSL",
+                 rd_kafka_version_str());
     return LGW_OK;
 }
