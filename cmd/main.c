@@ -11,6 +11,7 @@
 #include "routing/catalog.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/kafka_conf.h"
 #include "common/errors.h"
 #include "providers/http.h"
 #include "common/log.h"
@@ -236,6 +237,11 @@ static int run_with_config(const char *role, const char *config_path, bool simul
         cfg.simulate = 1;
     if (rc == 0)
         rc = lgw_config_check_role(&cfg, role, &errs);
+    /* Kafka's TLS, SASL and pass-through properties, checked by librdkafka itself (common/kafka_conf.h); dev's
+     * in-process cluster is plaintext, so there only the pass-through list counts. */
+    cfg.kafka_mock = role && strcmp(role, "dev") == 0;
+    if (rc == 0)
+        rc = lgw_kafka_conf_check(&cfg, &errs);
     if (rc == 0)
         rc = lgw_limits_new(&cfg, NULL, NULL, &limits, &errs);
     lgw_limits_free(limits);

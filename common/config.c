@@ -62,6 +62,43 @@ static const struct opt opts[] = {
     I(kafka_cost_linger_ms, "LLMGW_KAFKA_COST_LINGER_MS", "10", 0, 1000,
       "How long a worker lets cost events (and dead letters) wait to be sent in one batch. Nobody waits on them; "
       "batching takes broker requests off the request path's broker. Replies always go at once."),
+    I(kafka_replication_factor, "LLMGW_KAFKA_REPLICATION_FACTOR", "-1", -1, 32,
+      "Replicas of every topic this process creates (the topic table, common/topics.c); -1: the broker's "
+      "`default.replication.factor`. 3 on a three-broker cluster (docs/KAFKA.md, \"Running a cluster\")."),
+    I(kafka_min_insync_replicas, "LLMGW_KAFKA_MIN_INSYNC_REPLICAS", "0", 0, 32,
+      "`min.insync.replicas` of every topic this process creates: with acks=all, a write succeeds once this many "
+      "replicas have it. 0: the broker's default. 2 with 3 replicas survives one broker lost without refusing "
+      "writes."),
+    S(kafka_security_protocol, "LLMGW_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT",
+      "How clients talk to the brokers: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL over "
+      "TLS). Ignored by `llmgw dev` (its in-process cluster is plaintext). docs/KAFKA.md, \"Security\"."),
+    S(kafka_sasl_mechanism, "LLMGW_KAFKA_SASL_MECHANISM", "",
+      "SASL mechanism with the SASL_* protocols: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (required there, "
+      "refused with the others)."),
+    S(kafka_sasl_username, "LLMGW_KAFKA_SASL_USERNAME", "", "SASL user name (SASL_* protocols only)."),
+    SECRET(kafka_sasl_password, "LLMGW_KAFKA_SASL_PASSWORD", "SASL password (SASL_* protocols only); never logged."),
+    S(kafka_ssl_ca_location, "LLMGW_KAFKA_SSL_CA_LOCATION", "",
+      "PEM file (or directory) of the CAs that sign the brokers' certificates (SSL and SASL_SSL); empty: the "
+      "system's CA store."),
+    S(kafka_ssl_certificate_location, "LLMGW_KAFKA_SSL_CERTIFICATE_LOCATION", "",
+      "PEM file of this client's certificate, for brokers that require TLS client authentication (mTLS); set "
+      "with `kafka_ssl_key_location`."),
+    S(kafka_ssl_key_location, "LLMGW_KAFKA_SSL_KEY_LOCATION", "",
+      "PEM file of the private key of `kafka_ssl_certificate_location`."),
+    SECRET(kafka_ssl_key_password, "LLMGW_KAFKA_SSL_KEY_PASSWORD",
+           "Password of an encrypted `kafka_ssl_key_location`; never logged."),
+    S(kafka_ssl_endpoint_identification, "LLMGW_KAFKA_SSL_ENDPOINT_IDENTIFICATION", "https",
+      "`https`: a broker's certificate must name the host (or IP) it was reached at; `none`: any certificate "
+      "the CAs signed is accepted (not recommended)."),
+    S(kafka_properties, "LLMGW_KAFKA_PROPERTIES", "",
+      "Any other librdkafka property, for every Kafka client llmgw makes, after llmgw's own settings: "
+      "`name=value` pairs separated by `;`, names as in librdkafka's CONFIGURATION.md "
+      "(`client.rack=eu-west-1a;socket.keepalive.enable=true`). An unknown name or bad value stops the start "
+      "with librdkafka's message; names llmgw sets itself (addresses, security, groups, acks, idempotence, "
+      "offsets) and secrets (`*password*`, `*secret*`, ...) are refused here. docs/KAFKA.md, \"Security\"."),
+    SECRET(kafka_secret_properties, "LLMGW_KAFKA_SECRET_PROPERTIES",
+           "Like `kafka_properties`, for librdkafka properties that hold secrets (`ssl.keystore.password`, "
+           "`sasl.oauthbearer.client.secret`, ...); applied after it; never logged."),
     I(kafka_statistics_ms, "LLMGW_KAFKA_STATISTICS_MS", "0", 0, 3600000,
       "Every this many ms, log librdkafka's latency statistics per broker connection (request round trip, "
       "producer queue, output buffer; p50/p99). 0: off."),
@@ -613,6 +650,14 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         rc = LGW_ERR(CONFIG);
     if (simulate_fail_entry(cfg->simulate_fail, NULL, errs) == -2)
         rc = LGW_ERR(CONFIG);
+    if (cfg->kafka_replication_factor == 0) {
+        lgw_buf_puts(errs, "kafka_replication_factor: -1 (the broker's default) or 1 to 32\n");
+        rc = LGW_ERR(CONFIG);
+    } else if (cfg->kafka_replication_factor > 0 && cfg->kafka_min_insync_replicas > cfg->kafka_replication_factor) {
+        /* Every acks=all write would be refused: fewer replicas exist than must have it. */
+        lgw_buf_puts(errs, "kafka_min_insync_replicas: more than kafka_replication_factor\n");
+        rc = LGW_ERR(CONFIG);
+    }
     for (const char *c = cfg->ingress_id; *c; c++) {
         /* The id becomes part of a topic name: Kafka allows [a-zA-Z0-9._-]. */
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||

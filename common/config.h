@@ -44,6 +44,20 @@ struct lgw_config {
     int64_t kafka_outage_grace_ms;
     int64_t kafka_statistics_ms;
     int64_t kafka_cost_linger_ms;
+    int64_t kafka_replication_factor; /* -1: the broker's default.replication.factor */
+    int64_t kafka_min_insync_replicas; /* 0: the broker's min.insync.replicas */
+    /* How clients reach the cluster (common/kafka_conf.h): TLS, SASL, and librdkafka properties passed on. */
+    char kafka_security_protocol[16];
+    char kafka_sasl_mechanism[16];
+    char kafka_sasl_username[256];
+    char kafka_sasl_password[512]; /* secret */
+    char kafka_ssl_ca_location[512];
+    char kafka_ssl_certificate_location[512];
+    char kafka_ssl_key_location[512];
+    char kafka_ssl_key_password[512]; /* secret */
+    char kafka_ssl_endpoint_identification[8];
+    char kafka_properties[4096];
+    char kafka_secret_properties[4096]; /* secret */
     char database_url[512];
     int64_t request_timeout_ms;
     int64_t max_body_bytes;

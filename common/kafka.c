@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/errors.h"
+#include "common/kafka_conf.h"
 #include "common/log.h"
 #include "common/trace.h"
 
@@ -58,6 +59,23 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* Logs what errs collected (lgw_kafka_conf_apply*: never a secret's value) and frees it. */
+static int log_conf_errors(int rc, struct lgw_buf *errs)
+{
+    if (rc && errs->len)
+        LGW_ERROR("kafka", "%.*s", (int)(errs->len - (errs->ptr[errs->len - 1] == '\n')), errs->ptr);
+    lgw_buf_cleanup(errs);
+    return rc ? LGW_ERR(CONFIG) : LGW_OK;
+}
+
+/* The user's pass-through properties, again after a producer's or consumer's own settings, so they win. */
+static int apply_user_properties(const struct lgw_config *cfg, rd_kafka_conf_t *conf)
+{
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    return log_conf_errors(lgw_kafka_conf_apply_properties(cfg, conf, &errs), &errs);
+}
+
 rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *client_id)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -75,6 +93,10 @@ rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *cl
         rc |= lgw_kafka_set(conf, "statistics.interval.ms", interval);
         rd_kafka_conf_set_stats_cb(conf, stats_cb);
     }
+    /* TLS, SASL and the user's librdkafka properties last: a property the user passes wins over ours. */
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    rc |= log_conf_errors(lgw_kafka_conf_apply(cfg, conf, &errs), &errs);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -109,6 +131,7 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
     rc |= lgw_kafka_set(conf, "acks", "all");
     rc |= lgw_kafka_set(conf, "message.timeout.ms", timeout);
     rc |= lgw_kafka_set(conf, "queue.buffering.max.messages", "1000000");
+    rc |= apply_user_properties(cfg, conf);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return LGW_ERR(CONFIG);
@@ -153,6 +176,7 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     /* A crashed worker's partitions move after this; short so kill -9 recovers within a request deadline. */
     rc |= lgw_kafka_set(conf, "session.timeout.ms", "6000");
     rc |= lgw_kafka_set(conf, "heartbeat.interval.ms", "1000");
+    rc |= apply_user_properties(cfg, conf);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return LGW_ERR(CONFIG);

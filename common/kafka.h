@@ -1,7 +1,8 @@
 /* kafka.h - one place that configures librdkafka clients the way llmgw needs them.
  *
- * Every client gets: the bootstrap servers, Nagle off (librdkafka 2.0.2 leaves it on, which costs ~40 ms
- * per small request), librdkafka's logs routed into our JSON logger, and low-latency fetch settings. */
+ * Every client gets: the bootstrap servers, TLS and SASL as configured, Nagle off (librdkafka 2.0.2 leaves it on, which costs ~40 ms
+ * per small request), librdkafka's logs routed into our JSON logger, low-latency fetch settings, and last the librdkafka properties
+ * the user passes through (kafka_properties), so those win. */
 #ifndef LGW_KAFKA_H
 #define LGW_KAFKA_H
 
@@ -13,8 +14,9 @@
 
 #include "common/config.h"
 
-/* Returns a new conf (caller owns; rd_kafka_new takes it) with the common settings for client_id.
- * Settings that fail to apply are logged and reported as NULL. */
+/* Returns a new conf (caller owns; rd_kafka_new takes it) with the common settings for client_id, then TLS, SASL
+ * and the user's pass-through properties (common/kafka_conf.h), the same for every client of every role.
+ * Settings that fail to apply are logged (never a secret) and reported as NULL. */
 rd_kafka_conf_t *lgw_kafka_conf_new(const struct lgw_config *cfg, const char *client_id);
 /* Sets one property; logs and returns LGW_ERR(CONFIG) on failure. */
 int lgw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val);

@@ -24,6 +24,9 @@
  *   "delete" with a day's retention drops the last record of a worker killed without its tombstone (a
  *   worker's default id is hostname-pid, new at every start). Readers ignore records older than three of
  *   their intervals anyway; the ingress creates it too, so its reader finds it before the first worker;
+ * - replication and min.insync.replicas are the same for every topic (kafka_replication_factor,
+ *   kafka_min_insync_replicas; the broker's defaults unless set): a reply or a cost event is worth as much
+ *   as the job it answers, so no topic is allowed fewer copies than another;
  * - batch lines travel on topics of their own, so a worker can give them a bounded share of itself and an
  *   interactive job never queues behind a million lines in one partition (docs/BATCH.md);
  * - batch results spread over kafka_partitions; a batch's submitter puts every line's reply_to on one
@@ -88,6 +91,18 @@ int lgw_topic_partitions(const struct lgw_config *cfg, enum lgw_topic topic)
     return t->partitions > 0 ? t->partitions : (int)cfg->kafka_partitions;
 }
 
+int lgw_topic_replication(const struct lgw_config *cfg, enum lgw_topic topic)
+{
+    const struct lgw_topic_spec *t = lgw_topic_spec(topic);
+    return t->replication_factor > 0 ? t->replication_factor : (int)cfg->kafka_replication_factor;
+}
+
+int lgw_topic_min_insync(const struct lgw_config *cfg, enum lgw_topic topic)
+{
+    const struct lgw_topic_spec *t = lgw_topic_spec(topic);
+    return t->min_insync > 0 ? t->min_insync : (int)cfg->kafka_min_insync_replicas;
+}
+
 int lgw_topics_ensure(rd_kafka_t *rk, const struct lgw_config *cfg, unsigned role, const char *instance,
                       int timeout_ms)
 {
@@ -102,8 +117,8 @@ int lgw_topics_ensure(rd_kafka_t *rk, const struct lgw_config *cfg, unsigned rol
         lgw_topic_name(cfg, table[i].topic, instance, names[n], sizeof(names[n]));
         pnames[n] = names[n];
         parts[n] = lgw_topic_partitions(cfg, table[i].topic);
-        repl[n] = table[i].replication_factor;
-        isr[n] = table[i].min_insync;
+        repl[n] = lgw_topic_replication(cfg, table[i].topic);
+        isr[n] = lgw_topic_min_insync(cfg, table[i].topic);
         conf[n] = table[i].config;
         n++;
     }

@@ -41,8 +41,8 @@ struct lgw_topic_spec {
     enum lgw_topic topic;
     const char *suffix;
     int partitions;         /* 0: the configured kafka_partitions */
-    int replication_factor; /* -1: the broker's default.replication.factor */
-    int min_insync;         /* min.insync.replicas; 0: the broker's default */
+    int replication_factor; /* -1: kafka_replication_factor (itself -1: the broker's default) */
+    int min_insync;         /* min.insync.replicas; 0: kafka_min_insync_replicas (itself 0: the broker's) */
     unsigned creators;      /* LGW_ROLE_* bits: the roles that create it at start */
     const char *config;     /* NULL, or topic settings "name=value;name=value" (log compaction, retention) */
     const char *key;        /* what the record key is */
@@ -56,6 +56,11 @@ void lgw_topic_name(const struct lgw_config *cfg, enum lgw_topic topic, const ch
                     size_t outsz);
 /* The topic's partition count under cfg. */
 int lgw_topic_partitions(const struct lgw_config *cfg, enum lgw_topic topic);
+/* The replication factor the topic is created with under cfg: its row's, else kafka_replication_factor
+ * (-1: the broker's default). */
+int lgw_topic_replication(const struct lgw_config *cfg, enum lgw_topic topic);
+/* Its min.insync.replicas under cfg: its row's, else kafka_min_insync_replicas (0: the broker's default). */
+int lgw_topic_min_insync(const struct lgw_config *cfg, enum lgw_topic topic);
 /* Creates (if missing) every topic whose creators include role; instance names this ingress's reply topic.
  * Through rk's admin API; a no-op on the dev mock cluster. Returns 0 or LGW_ERR(UNAVAILABLE/CONFIG). */
 int lgw_topics_ensure(rd_kafka_t *rk, const struct lgw_config *cfg, unsigned role, const char *instance,

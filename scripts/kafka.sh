@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Runs a single-node KRaft Apache Kafka broker from Maven Central jars, for tests and local runs.
+# Runs KRaft Apache Kafka from Maven Central jars, for tests and local runs: one node, or a cluster on loopback.
 #   kafka.sh fetch            resolve the jars pinned in deploy/kafka/pom.xml into the cache (once)
 #   kafka.sh start DIR PORT   format DIR and start a broker on 127.0.0.1:PORT (controller on PORT+1)
 #   kafka.sh stop DIR         stop the broker started in DIR
+#   kafka.sh start-cluster DIR PORT [N]
+#                             format and start N (default 3) nodes, each broker and controller (a quorum of N
+#                             voters): node i in DIR/node-i, its broker on 127.0.0.1:PORT+2(i-1), its controller
+#                             on the port after; replication 3 (N if fewer) and min.insync.replicas 2 (1 if
+#                             N=1). Prints the bootstrap list.
+#   kafka.sh stop-cluster DIR stop every node started in DIR
 # Env: LLMGW_KAFKA_CACHE overrides the jar directory; KAFKA_START_TIMEOUT (s, default 60).
+# `start` with a SASL_SSL listener instead of PLAINTEXT (docs/KAFKA.md, "Security"):
+#   KAFKA_SASL_SSL=CERTDIR    CERTDIR holds ca.pem (the CA of the broker's and clients' certificates) and
+#                             broker.pem (the broker's unencrypted PKCS#8 key, then its certificate, PEM)
+#   KAFKA_SASL_USERS=u:p,...  users, each with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 credentials (the SCRAM
+#                             ones written at format time); required with KAFKA_SASL_SSL
+#   KAFKA_SSL_CLIENT_AUTH     none (default), requested or required: TLS client certificates (mTLS)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,51 +40,30 @@ fetch() {
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start() {
-  local dir="${1:-}" port="${2:-}"
-  [ -n "$dir" ] && [ -n "$port" ] || die "usage: kafka.sh start DIR PORT"
-  fetch
-  mkdir -p "$dir"
-  dir="$(cd "$dir" && pwd)"
-  local cport=$((port + 1)) cp="$CACHE/*" timeout="${KAFKA_START_TIMEOUT:-60}"
-  if [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
-    die "a broker is already running from $dir (pid $(cat "$dir/kafka.pid"))"
-  fi
-  port_open "$port" && die "port $port is already in use"
-  port_open "$cport" && die "controller port $cport is already in use"
+# A random KRaft cluster id. Kafka's own random-uuid costs a JVM start (~1 s); same format: URL-safe base64 of
+# 16 random bytes, never starting with '-' (Uuid.randomUuid rejects those too, they read as CLI flags).
+cluster_id() {
+  python3 -c '
+import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s); break' 2>/dev/null || java -cp "$CACHE/*" kafka.tools.StorageTool random-uuid
+}
 
-  cat >"$dir/server.properties" <<EOF
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$dir/data
-num.partitions=1
-default.replication.factor=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-num.network.threads=2
-num.io.threads=2
-num.recovery.threads.per.data.dir=1
-log.retention.hours=1
-EOF
+# The JVM options of a node whose directory is $1, one per line (paths may hold spaces).
+java_opts() {
+  printf '%s\n' -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
+}
 
-  cat >"$dir/log4j2.properties" <<EOF
+write_log4j() {
+  cat >"$1/log4j2.properties" <<EOF
 status = warn
 name = llmgw-test-kafka
 appender.file.type = File
 appender.file.name = FILE
-appender.file.fileName = $dir/kafka.log
+appender.file.fileName = $1/kafka.log
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
@@ -90,44 +81,212 @@ logger.orgkafka.level = WARN
 logger.zk.name = org.apache.zookeeper
 logger.zk.level = WARN
 EOF
+}
 
-  local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
-                   "-Dkafka.logs.dir=$dir" "-Dlog4j2.configurationFile=$dir/log4j2.properties")
-  local cid
-  # Kafka's own random-uuid costs a JVM start (~1 s); same format: URL-safe base64 of 16 random bytes,
-  # never starting with '-' (Uuid.randomUuid rejects those too, they read as CLI flags).
-  cid="$(python3 -c '
-import base64, uuid
-while True:
-    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    if not s.startswith("-"):
-        print(s); break' 2>/dev/null)" || cid="$(java -cp "$cp" kafka.tools.StorageTool random-uuid)"
-  java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format --standalone -t "$cid" \
-       -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
-    || { cat "$dir/format.log" >&2; die "storage format failed"; }
+# What every node has: its data directory ($1), the replication factor of internal topics and the default of
+# the others ($2), min.insync.replicas ($3).
+common_props() {
+  cat <<EOF
+log.dirs=$1/data
+num.partitions=1
+default.replication.factor=$2
+min.insync.replicas=$3
+offsets.topic.replication.factor=$2
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=$2
+transaction.state.log.min.isr=$3
+share.coordinator.state.topic.replication.factor=$2
+share.coordinator.state.topic.min.isr=$3
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+num.network.threads=2
+num.io.threads=2
+num.recovery.threads.per.data.dir=1
+log.retention.hours=1
+EOF
+}
 
+# Formats node directory $1 (server.properties written) with cluster id $2 and the extra StorageTool arguments.
+format() {
+  local dir="$1" cid="$2" opts
+  shift 2
+  mapfile -t opts < <(java_opts "$dir")
+  java "${opts[@]}" -cp "$CACHE/*" kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" "$@" \
+       >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "storage format of $dir failed"; }
+}
+
+# Starts the formatted node of $1 in the background; its pid goes to $1/kafka.pid.
+launch() {
+  local dir="$1" opts
+  mapfile -t opts < <(java_opts "$dir")
   : >"$dir/kafka.log"
   # setsid: the broker must not get the caller's terminal signals (Ctrl-C in a test run is handled by stop).
-  setsid java "${java_opts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" \
-      >"$dir/kafka.out" 2>&1 </dev/null &
+  setsid java "${opts[@]}" -cp "$CACHE/*" kafka.Kafka "$dir/server.properties" >"$dir/kafka.out" 2>&1 </dev/null &
   echo $! >"$dir/kafka.pid"
-  local pid deadline
+}
+
+# Waits until the node of $1 serves port $2; on failure shows its log, stops it and dies.
+await() {
+  local dir="$1" port="$2" timeout="${KAFKA_START_TIMEOUT:-60}" pid deadline
   pid="$(cat "$dir/kafka.pid")"
   deadline=$((SECONDS + timeout))
   until grep -q "Kafka Server started" "$dir/kafka.log" 2>/dev/null && port_open "$port"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$dir/kafka.out" "$dir/kafka.log" >&2 || true
       rm -f "$dir/kafka.pid"
-      die "broker exited during start-up"
+      die "broker exited during start-up ($dir)"
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       tail -n 40 "$dir/kafka.out" "$dir/kafka.log" >&2 || true
       stop "$dir"
-      die "broker not ready after ${timeout}s"
+      die "broker not ready after ${timeout}s ($dir)"
     fi
     sleep 0.2
   done
+}
+
+not_running() {
+  if [ -f "$1/kafka.pid" ] && kill -0 "$(cat "$1/kafka.pid")" 2>/dev/null; then
+    die "a broker is already running from $1 (pid $(cat "$1/kafka.pid"))"
+  fi
+}
+
+# KAFKA_SASL_USERS, checked: one name:password per line.
+sasl_users() {
+  local u list
+  IFS=, read -r -a list <<<"$1"
+  for u in "${list[@]}"; do
+    [[ "$u" =~ ^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$ ]] \
+      || die "KAFKA_SASL_USERS: an entry is not name:password (letters, digits, '.', '_', '-')"
+    echo "$u"
+  done
+}
+
+# The SASL_SSL listener's settings (broker port $1, controller port $2, certificates in $3, users $4). The
+# broker talks to itself over the same listener with PLAIN as an internal user of its own; the controller
+# listener stays plaintext on loopback.
+sasl_ssl_props() {
+  local port="$1" cport="$2" certs="$3" users="$4" auth="${KAFKA_SSL_CLIENT_AUTH:-none}" ipw plain="" u
+  [ -f "$certs/ca.pem" ] && [ -f "$certs/broker.pem" ] || die "KAFKA_SASL_SSL=$certs needs ca.pem and broker.pem"
+  case "$auth" in none|requested|required) ;; *) die "KAFKA_SSL_CLIENT_AUTH must be none, requested or required" ;; esac
+  ipw="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  while read -r u; do plain+=" user_${u%%:*}=\"${u#*:}\""; done < <(sasl_users "$users")
+  cat <<EOF
+listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="llmgw-broker" password="$ipw" user_llmgw-broker="$ipw"$plain;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$certs/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$certs/ca.pem
+listener.name.sasl_ssl.ssl.client.auth=$auth
+EOF
+}
+
+start() {
+  local dir="${1:-}" port="${2:-}"
+  [ -n "$dir" ] && [ -n "$port" ] || die "usage: kafka.sh start DIR PORT"
+  fetch
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  local cport=$((port + 1)) certs="${KAFKA_SASL_SSL:-}" users="${KAFKA_SASL_USERS:-}" scram=() u
+  not_running "$dir"
+  port_open "$port" && die "port $port is already in use"
+  port_open "$cport" && die "controller port $cport is already in use"
+  if [ -n "$certs" ]; then
+    [ -n "$users" ] || die "KAFKA_SASL_SSL needs KAFKA_SASL_USERS (name:password,...)"
+    certs="$(cd "$certs" && pwd)"
+    sasl_ssl_props "$port" "$cport" "$certs" "$users" >"$dir/listeners.properties"
+    while read -r u; do
+      scram+=(--add-scram "SCRAM-SHA-256=[name=${u%%:*},password=${u#*:}]"
+              --add-scram "SCRAM-SHA-512=[name=${u%%:*},password=${u#*:}]")
+    done < <(sasl_users "$users")
+  else
+    cat >"$dir/listeners.properties" <<EOF
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+  fi
+  {
+    cat <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+EOF
+    cat "$dir/listeners.properties"
+    common_props "$dir" 1 1
+  } >"$dir/server.properties"
+  rm -f "$dir/listeners.properties"
+  chmod 600 "$dir/server.properties" # it may hold passwords
+  write_log4j "$dir"
+  format "$dir" "$(cluster_id)" --standalone "${scram[@]}"
+  launch "$dir"
+  await "$dir" "$port"
   echo "127.0.0.1:$port"
+}
+
+start_cluster() {
+  local dir="${1:-}" port="${2:-}" n="${3:-3}"
+  [ -n "$dir" ] && [ -n "$port" ] || die "usage: kafka.sh start-cluster DIR PORT [N]"
+  [[ "$n" =~ ^[1-9]$ ]] || die "start-cluster: N must be 1 to 9"
+  fetch
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  local i bp cp nd voters="" bootstrap="" rf=$((n < 3 ? n : 3)) isr cid
+  isr=$((rf < 2 ? 1 : 2))
+  for ((i = 1; i <= n; i++)); do
+    bp=$((port + 2 * (i - 1)))
+    cp=$((bp + 1))
+    not_running "$dir/node-$i"
+    port_open "$bp" && die "port $bp is already in use"
+    port_open "$cp" && die "controller port $cp is already in use"
+    voters+="${voters:+,}$i@127.0.0.1:$cp"
+    bootstrap+="${bootstrap:+,}127.0.0.1:$bp"
+  done
+  cid="$(cluster_id)"
+  for ((i = 1; i <= n; i++)); do
+    nd="$dir/node-$i"
+    bp=$((port + 2 * (i - 1)))
+    cp=$((bp + 1))
+    mkdir -p "$nd"
+    {
+      cat <<EOF
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:$bp,CONTROLLER://127.0.0.1:$cp
+advertised.listeners=PLAINTEXT://127.0.0.1:$bp,CONTROLLER://127.0.0.1:$cp
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+# A lost node is fenced (leadership of its partitions moves, it leaves their ISRs) within ~3 s, not 9.
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
+replica.lag.time.max.ms=5000
+EOF
+      common_props "$nd" "$rf" "$isr"
+    } >"$nd/server.properties"
+    write_log4j "$nd"
+    format "$nd" "$cid"
+  done
+  # All at once: a node waits for the quorum, which needs a majority of them.
+  for ((i = 1; i <= n; i++)); do launch "$dir/node-$i"; done
+  for ((i = 1; i <= n; i++)); do
+    if ! (await "$dir/node-$i" $((port + 2 * (i - 1)))); then
+      stop_cluster "$dir"
+      die "cluster start failed"
+    fi
+  done
+  echo "$bootstrap"
 }
 
 stop() {
@@ -151,11 +310,23 @@ stop() {
   rm -f "$pidf"
 }
 
+stop_cluster() {
+  local dir="${1:-}" nd
+  [ -n "$dir" ] || die "usage: kafka.sh stop-cluster DIR"
+  # In parallel: a node's controlled shutdown needs the quorum, which the last one alone no longer has.
+  for nd in "$dir"/node-*; do
+    [ -d "$nd" ] && stop "$nd" &
+  done
+  wait
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
   fetch) fetch ;;
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) die "usage: kafka.sh fetch | start DIR PORT | stop DIR" ;;
+  start-cluster) start_cluster "$@" ;;
+  stop-cluster) stop_cluster "$@" ;;
+  *) die "usage: kafka.sh fetch | start DIR PORT | stop DIR | start-cluster DIR PORT [N] | stop-cluster DIR" ;;
 esac
