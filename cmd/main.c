@@ -108,11 +108,16 @@ static const struct command commands[] = {
      cmd_keys},
     {"config",
      "  config docs          prints the settings table (docs/CONFIG.md)\n"
+     "  config env           prints the settings as LLMGW_*=default lines (secrets named, never valued)\n"
      "  config check         loads and validates the configuration, then exits\n",
      "usage: llmgw config docs\n"
+     "       llmgw config env\n"
      "       llmgw config check [--config FILE]\n"
      "\n"
      "docs   prints the table of settings as Markdown (docs/CONFIG.md).\n"
+     "env    prints every setting as an environment assignment at its default (NAME=value after a comment\n"
+     "       line with its description), for env files and the Helm chart's ConfigMap; a secret is only\n"
+     "       named, on a \"# secret: NAME\" line.\n"
      "check  loads the configuration (defaults, the JSON file, LLMGW_* variables) and prints\n"
      "       \"configuration is valid\", or every problem on stderr and exits 2.\n",
      cmd_config},
@@ -360,7 +365,7 @@ static int cmd_keys(const struct command *c, int argc, char **argv)
     return not_a_subcommand(c, sub);
 }
 
-/* `llmgw config docs|check`. */
+/* `llmgw config docs|env|check`. */
 static int cmd_config(const struct command *c, int argc, char **argv)
 {
     if (argc == 0) {
@@ -375,6 +380,12 @@ static int cmd_config(const struct command *c, int argc, char **argv)
             return code;
         lgw_config_write_docs(stdout);
         lgw_otel_write_docs(stdout);
+        return 0;
+    }
+    if (strcmp(argv[0], "env") == 0) {
+        if ((code = parse_options(c, argc - 1, argv + 1, NULL, 0)) >= 0)
+            return code;
+        lgw_config_write_env(stdout);
         return 0;
     }
     if (strcmp(argv[0], "check") == 0) {

@@ -164,6 +164,10 @@ int lgw_config_check_role(const struct lgw_config *cfg, const char *role, struct
 int lgw_config_simulate_failure_pct(const struct lgw_config *cfg, const char *provider);
 /* Prints the settings table as Markdown (the source of docs/CONFIG.md). */
 void lgw_config_write_docs(FILE *out);
+/* Prints the settings table as environment assignments at their defaults, one `ENV=default` line per setting
+ * after a `# description` line, for env files and the Helm chart's ConfigMap (scripts/helm_config.sh). A secret
+ * gets no value and no assignment, only a `# secret: ENV` line, so the output can be stored and shipped. */
+void lgw_config_write_env(FILE *out);
 /* The one rule of tenant names, applied by lgw_config_parse_keys and `llmgw keys new`: 1 to 63 characters,
  * each an ASCII letter, digit, '.', '_' or '-' (so never the ':' and ',' that separate tenant_keys).
  * Checks name[0..len). Returns 0, or LGW_ERR(CONFIG) and, when why is not NULL, points *why at a static

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine:
-#   1. installs the Debian packages, the pinned Python test packages, the Kafka broker jars and Jaeger (built
-#      once from the Go module proxy, then cached: scripts/jaeger.sh);
+#   1. installs the Debian packages, the pinned Python test packages, the Kafka broker jars, Jaeger and Helm (built
+#      once from the Go module proxy, then cached: scripts/jaeger.sh, scripts/helm.sh);
 #   2. builds llmgw three times: build/ (RelWithDebInfo), build-asan/ (AddressSanitizer + UBSan) and
 #      build-tsan/ (ThreadSanitizer), and proves the build's layer check fails a copy of the tree with a
 #      wrong-way include planted in it;
@@ -90,6 +90,7 @@ fi
 (cd tests/e2e/node && npm ci --no-audit --no-fund --silent)
 bash scripts/kafka.sh fetch
 bash scripts/jaeger.sh fetch
+bash scripts/helm.sh fetch
 
 step "build"
 bash scripts/build.sh build

@@ -80,6 +80,7 @@ BROKEN_CONFIG = {"LLMGW_PORT": "not-a-port", "LLMGW_CONFIG": "/nonexistent/llmgw
     (["config", "nope"], "llmgw: unknown command 'config nope'; see 'llmgw help config'"),
     (["config", "check", "--bogus"], "llmgw: unknown option '--bogus'; see 'llmgw help config'"),
     (["config", "docs", "extra"], "llmgw: unexpected argument 'extra'; see 'llmgw help config'"),
+    (["config", "env", "--config"], "llmgw: unknown option '--config'; see 'llmgw help config'"),
     (["worker", "--bogus"], "llmgw: unknown option '--bogus'; see 'llmgw help worker'"),
     (["ingress", "extra"], "llmgw: unexpected argument 'extra'; see 'llmgw help ingress'"),
     (["dev", "--config"], "llmgw: option '--config' needs a value; see 'llmgw help dev'"),
@@ -164,6 +165,22 @@ def test_config_docs_and_check_on_stdout():
     bad = llmgw("config", "check", LLMGW_PORT="not-a-port")
     assert bad.returncode == 2 and bad.stdout == "", bad
     assert bad.stderr == "llmgw: invalid configuration:\nport (LLMGW_PORT): expected an integer from 1 to 65535\n"
+
+
+def test_config_env_is_the_table_without_secret_values():
+    """`llmgw config env` never reads the configuration (so a secret set in the environment cannot leak into
+    it) and its assignments, as the environment of `config check`, are a valid configuration."""
+    out = llmgw("config", "env", **BROKEN_CONFIG, LLMGW_OPENAI_API_KEY="sk-planted-in-env")
+    assert out.returncode == 0 and out.stderr == "", out
+    assert "sk-planted-in-env" not in out.stdout
+    assert "# secret: LLMGW_OPENAI_API_KEY\n" in out.stdout
+    assignments = dict(line.split("=", 1) for line in out.stdout.splitlines() if line and not line.startswith("#"))
+    assert assignments["LLMGW_PORT"] == "8080" and "LLMGW_CONFIG" not in assignments
+    documented = set(re.findall(r"^\| `[a-z0-9_]+` \| `(LLMGW_[A-Z0-9_]+)`", (ROOT / "docs" / "CONFIG.md").read_text(), re.M))
+    secrets = set(re.findall(r"^# secret: (LLMGW_[A-Z0-9_]+)$", out.stdout, re.M))
+    assert set(assignments) | secrets == documented and not set(assignments) & secrets
+    check = llmgw("config", "check", **assignments)
+    assert (check.returncode, check.stdout) == (0, "configuration is valid\n"), check
 
 
 def test_config_file_that_cannot_be_read(tmp_path):

@@ -373,6 +373,72 @@ static void test_simulate_failure_pct(void **state)
     lgw_buf_cleanup(&errs);
 }
 
+/* `llmgw config env`: every setting once, at its default; a secret named but never given a value; and the lines,
+ * put back into the environment, load as the defaults (so the Helm chart's ConfigMap made from them is a valid
+ * configuration that changes nothing). */
+static void test_write_env(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    lgw_config_write_env(f);
+    fclose(f);
+    assert_non_null(strstr(text, "\n# Ingress HTTP port (in `llmgw dev`, the only port).\nLLMGW_PORT=8080\n"));
+    assert_non_null(strstr(text, "\nLLMGW_SHUTDOWN_GRACE_MS=10000\n"));
+    assert_non_null(strstr(text, "\nLLMGW_LISTEN_ADDR=127.0.0.1\n"));
+    assert_non_null(strstr(text, "\nLLMGW_TENANT_KEYS=\n")); /* empty defaults are still listed */
+    assert_non_null(strstr(text, "\n# secret: LLMGW_OPENAI_API_KEY\n"));
+    assert_null(strstr(text, "LLMGW_OPENAI_API_KEY="));
+    assert_null(strstr(text, "LLMGW_ANTHROPIC_API_KEY="));
+
+    size_t nassign = 0, nsecret = 0;
+    for (char *line = text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        *nl = '\0'; /* every line ends with one */
+        if (strncmp(line, "# secret: LLMGW_", 16) == 0) {
+            nsecret++;
+            continue;
+        }
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq || strncmp(line, "LLMGW_", 6) != 0)
+            fail_msg("not a comment or an assignment: \"%s\"", line);
+        *eq = '\0';
+        /* Read alike by a shell, Docker's --env-file and Compose: no whitespace, quotes, '#', '$' or '\'. */
+        if (strpbrk(eq + 1, " \t'\"#$\\"))
+            fail_msg("%s's default \"%s\" needs quoting", line, eq + 1);
+        setenv(line, eq + 1, 1);
+        nassign++;
+    }
+    assert_true(nassign > 80);
+    assert_int_equal(nsecret, 5); /* OpenAI, Anthropic, Gemini, Mistral, compat */
+
+    struct lgw_config def, cfg;
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(&def);
+    lgw_config_defaults(&cfg);
+    int rc = lgw_config_load(&cfg, NULL, &errs);
+    if (rc)
+        fail_msg("the defaults as environment do not load: %s", errs.ptr);
+    assert_int_equal(cfg.port, def.port);
+    assert_int_equal(cfg.shutdown_grace_ms, def.shutdown_grace_ms);
+    assert_int_equal(cfg.request_timeout_ms, def.request_timeout_ms);
+    assert_string_equal(cfg.database_url, def.database_url);
+    assert_string_equal(cfg.kafka_brokers, def.kafka_brokers);
+    assert_string_equal(cfg.route_strategy, def.route_strategy);
+    /* Unset what this test set: the walk above left each name NUL-terminated at its line's start. */
+    for (char *line = text; line < text + len; line += strlen(line) + 1)
+        if (strncmp(line, "LLMGW_", 6) == 0)
+            unsetenv(line);
+    free(text);
+    lgw_config_cleanup(&cfg);
+    lgw_config_cleanup(&def);
+    lgw_buf_cleanup(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_header_cap_fits_the_connection_memory),
         cmocka_unit_test(test_simulate_dev_only),
         cmocka_unit_test(test_simulate_failure_pct),
+        cmocka_unit_test(test_write_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
