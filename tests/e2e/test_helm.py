@@ -53,9 +53,10 @@ VALUE_SETS = {"default": DB, "all": ALL, "off": OFF}
 # What a role's probes and Prometheus use: the environment setting that opens the ops port.
 OPS_ENV = {"ingress": "LLMGW_INGRESS_OPS_PORT", "worker": "LLMGW_OPS_PORT", "ledger": "LLMGW_OPS_PORT",
            "batch": "LLMGW_OPS_PORT"}
-# Kafka security settings the chart names before llmgw has them (issue 18, on its own branch). Each must be
-# absent from the table; once the table has Kafka SASL settings, the chart must use their names (below).
-PENDING_ENV = {"LLMGW_KAFKA_SASL_USERNAME", "LLMGW_KAFKA_SASL_PASSWORD"}
+# The Kafka security settings the chart takes from kafka.sasl.existingSecret (the SASL user and password; the
+# client key's password and secret librdkafka properties, optional).
+KAFKA_ENV = {"LLMGW_KAFKA_SASL_USERNAME", "LLMGW_KAFKA_SASL_PASSWORD", "LLMGW_KAFKA_SSL_KEY_PASSWORD",
+             "LLMGW_KAFKA_SECRET_PROPERTIES"}
 
 
 def run(*argv):
@@ -289,10 +290,10 @@ def test_secrets_by_reference_only(rendered):
     gets only the secrets it uses; every environment name the chart sets is an llmgw setting."""
     name, objs = rendered
     _, defaults, secrets = table()
-    sasl_rows = {n for n in set(defaults) | secrets if "SASL" in n}
-    assert not PENDING_ENV & (set(defaults) | secrets), "llmgw has these settings now: drop them from PENDING_ENV"
-    assert not sasl_rows, f"llmgw has Kafka SASL settings {sorted(sasl_rows)}: name them in kafka.sasl.*Env"
-    by_ref = {"LLMGW_DATABASE_URL", "LLMGW_REDIS_URL", "PGPASSWORD"} | secrets | PENDING_ENV
+    assert KAFKA_ENV <= set(defaults) | secrets, "the chart names Kafka settings llmgw does not have"
+    providers = {s for s in secrets if s.endswith("_API_KEY")}
+    assert secrets - providers <= KAFKA_ENV, "a secret setting the chart does not place"
+    by_ref = {"LLMGW_DATABASE_URL", "LLMGW_REDIS_URL", "PGPASSWORD"} | secrets | KAFKA_ENV
     seen = {}
     for dep in by_kind(objs, "Deployment").values():
         role = role_of(dep)
@@ -307,10 +308,10 @@ def test_secrets_by_reference_only(rendered):
         assert all(set(s) == {"LLMGW_DATABASE_URL"} for s in seen.values()) and set(seen) == {"ingress", "ledger"}
         return
     want = {
-        "ingress": {"LLMGW_DATABASE_URL", "PGPASSWORD", "LLMGW_REDIS_URL"} | secrets | PENDING_ENV,
-        "worker": {"LLMGW_REDIS_URL"} | secrets | PENDING_ENV,
-        "ledger": {"LLMGW_DATABASE_URL", "PGPASSWORD"} | PENDING_ENV,
-        "batch": {"LLMGW_DATABASE_URL", "PGPASSWORD"} | PENDING_ENV,
+        "ingress": {"LLMGW_DATABASE_URL", "PGPASSWORD", "LLMGW_REDIS_URL"} | providers | KAFKA_ENV,
+        "worker": {"LLMGW_REDIS_URL"} | providers | KAFKA_ENV,
+        "ledger": {"LLMGW_DATABASE_URL", "PGPASSWORD"} | KAFKA_ENV,
+        "batch": {"LLMGW_DATABASE_URL", "PGPASSWORD"} | KAFKA_ENV,
     }
     assert {r: set(s) for r, s in seen.items()} == want
     ing = seen["ingress"]
@@ -318,7 +319,9 @@ def test_secrets_by_reference_only(rendered):
     assert ing["PGPASSWORD"] == {"name": "llmgw-db", "key": "password"}
     assert ing["LLMGW_REDIS_URL"] == {"name": "llmgw-redis", "key": "url"}
     assert ing["LLMGW_KAFKA_SASL_PASSWORD"] == {"name": "llmgw-kafka", "key": "password"}
-    for s in secrets:
+    assert ing["LLMGW_KAFKA_SSL_KEY_PASSWORD"] == {"name": "llmgw-kafka", "key": "LLMGW_KAFKA_SSL_KEY_PASSWORD",
+                                                   "optional": True}
+    for s in providers:
         assert ing[s] == {"name": "llmgw-providers", "key": s, "optional": True}
 
 

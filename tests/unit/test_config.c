@@ -413,7 +413,7 @@ static void test_write_env(void **state)
         nassign++;
     }
     assert_true(nassign > 80);
-    assert_int_equal(nsecret, 5); /* OpenAI, Anthropic, Gemini, Mistral, compat */
+    assert_int_equal(nsecret, 8); /* OpenAI, Anthropic, Gemini, Mistral, compat; Kafka's SASL and key passwords and secret properties */
 
     struct lgw_config def, cfg;
     struct lgw_buf errs;

@@ -49,6 +49,7 @@ secrets:
 {{/* Settings this chart sets from its own values, per pod: never in the ConfigMap, refused in .Values.config. */}}
 {{- define "llmgw.managed" -}}
 LLMGW_LISTEN_ADDR LLMGW_PORT LLMGW_OPS_PORT LLMGW_INGRESS_OPS_PORT LLMGW_KAFKA_BROKERS LLMGW_DATABASE_URL LLMGW_REDIS_URL LLMGW_INGRESS_ID LLMGW_WORKER_ID LLMGW_SHUTDOWN_GRACE_MS LLMGW_CONFIG
+{{- if .Values.kafka.sasl.enabled }} {{ .Values.kafka.sasl.usernameEnv }}{{ end }}
 {{- end -}}
 
 {{/* The drain in whole seconds: shutdownGraceMs rounded up. */}}
@@ -154,16 +155,27 @@ LLMGW_LISTEN_ADDR LLMGW_PORT LLMGW_OPS_PORT LLMGW_INGRESS_OPS_PORT LLMGW_KAFKA_B
     secretKeyRef:
       name: {{ $v.kafka.sasl.existingSecret }}
       key: {{ $v.kafka.sasl.passwordKey }}
+{{- /* The client key's password and secret librdkafka properties, when the Secret holds them. */}}
+{{- range list "LLMGW_KAFKA_SSL_KEY_PASSWORD" "LLMGW_KAFKA_SECRET_PROPERTIES" }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.kafka.sasl.existingSecret }}
+      key: {{ . }}
+      optional: true
+{{- end }}
 {{- end }}
 {{- if and .providers $v.providers.existingSecret }}
 {{- $table := fromYaml (include "llmgw.table" $root) }}
 {{- range $table.secrets }}
+{{- if hasSuffix "_API_KEY" . }}
 - name: {{ . }}
   valueFrom:
     secretKeyRef:
       name: {{ $v.providers.existingSecret }}
       key: {{ . }}
       optional: true
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
