@@ -54,7 +54,7 @@ static const struct command commands[] = {
      "                       --simulate adds simulated OpenAI, Anthropic, Gemini and Mistral\n",
      "usage: llmgw dev [--config FILE] [--simulate]\n"
      "\n"
-     "Runs every role (ingress, worker, ledger) in one process on embedded defaults: librdkafka's in-process\n"
+     "Runs every role (ingress, worker, ledger, batch) in one process on embedded defaults: librdkafka's in-process\n"
      "mock Kafka cluster, a SQLite ledger (llmgw-dev.db unless LLMGW_DATABASE_URL says otherwise) and the echo\n"
      "provider. Listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise. With no tenant keys configured it\n"
      "accepts requests without a key as tenant \"dev\". Stops on SIGTERM or SIGINT.\n"
