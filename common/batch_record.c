@@ -38,6 +38,17 @@ int32_t lgw_batch_results_partition(const char *batch_id, int nparts)
     return (int32_t)(h % (uint32_t)nparts);
 }
 
+void lgw_batch_line_key(const char *tenant, int64_t index, char *out, size_t outsz)
+{
+    if (outsz == 0)
+        return;
+    /* A negative index (never sent by a valid submitter) still lands in 0..SPREAD-1. */
+    int64_t slot = index % LGW_BATCH_TENANT_SPREAD;
+    if (slot < 0)
+        slot += LGW_BATCH_TENANT_SPREAD;
+    snprintf(out, outsz, "%s|%d", tenant ? tenant : "", (int)slot);
+}
+
 int lgw_batch_record_encode(const struct lgw_batch_record *rec, struct lgw_buf *out)
 {
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "v", 1, "id", rec->id, "tenant",

@@ -50,6 +50,22 @@ void lgw_batch_new_id(char *out);
  * id, so the submitter, the workers and the batch role agree without asking each other. */
 int32_t lgw_batch_results_partition(const char *batch_id, int nparts);
 
+/* How many Kafka keys (so, by hash, up to how many partitions of a batch jobs topic) one tenant's lines are
+ * spread over. Kafka keeps order only per partition and a worker shares its batch slots between the batch
+ * partitions that have work (docs/BATCH.md "In the workers"): with one key per tenant, a tenant's million
+ * lines would sit in one partition and go no faster than one partition's share; with every line keyed
+ * apart, a big tenant would fill every partition and starve a small one. A few keys per tenant is the
+ * middle: a tenant gets at most this many partitions' worth of slots while another tenant has work. */
+#define LGW_BATCH_TENANT_SPREAD 4
+/* Longest key lgw_batch_line_key writes, with its NUL: the tenant, '|', one digit. */
+#define LGW_BATCH_LINE_KEY_MAX (LGW_NAME_MAX + 4)
+
+/* The record key of line `index` of a batch of `tenant` on <prefix>.batch.jobs.*: "<tenant>|<index mod
+ * LGW_BATCH_TENANT_SPREAD>", written into out (outsz bytes; truncated to fit, always NUL-terminated). Every
+ * submitter keys lines with it, so the partitioner (by key hash) spreads each tenant over a few partitions
+ * and tenants over all of them. Pure; any thread. */
+void lgw_batch_line_key(const char *tenant, int64_t index, char *out, size_t outsz);
+
 int lgw_batch_record_encode(const struct lgw_batch_record *rec, struct lgw_buf *out);
 /* Decodes and validates; LGW_ERR(INVALID) with why on failure. rec->metadata is a new reference; release with
  * lgw_batch_record_cleanup (also after a failed decode). */

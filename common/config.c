@@ -105,6 +105,23 @@ static const struct opt opts[] = {
       "Open provider connections of one event loop in all (each streamed call holds one)."),
     I(ledger_batch_max, "LLMGW_LEDGER_BATCH_MAX", "500", 1, 100000, "Most cost events per ledger transaction."),
     I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000, "Longest wait to fill a ledger batch."),
+    I(batch_max_line_bytes, "LLMGW_BATCH_MAX_LINE_BYTES", "1048576", 1024, 67108864,
+      "Longest line of a batch input file (one request), in bytes; a longer line is refused with its line number."),
+    I(batch_max_lines, "LLMGW_BATCH_MAX_LINES", "50000", 1, 10000000,
+      "Most requests in one batch (OpenAI's limit is 50,000)."),
+    I(batch_max_input_bytes, "LLMGW_BATCH_MAX_INPUT_BYTES", "209715200", 1024, 4294967296LL,
+      "Largest batch input file, in bytes (OpenAI's limit is 200 MB); the submitter holds it in memory."),
+    I(batch_max_result_bytes, "LLMGW_BATCH_MAX_RESULT_BYTES", "1048576", 1024, 67108864,
+      "Largest response body the batch role keeps for one line; a larger one is replaced by an error "
+      "(result_too_large) in the batch's output."),
+    I(batch_retention_days, "LLMGW_BATCH_RETENTION_DAYS", "30", 1, 3650,
+      "Days the batch role keeps a finished batch and its results; older ones are deleted."),
+    I(batch_expiry_grace_s, "LLMGW_BATCH_EXPIRY_GRACE_S", "300", 0, 86400,
+      "Seconds past a batch's expires_at the batch role waits for the workers' batch_expired answers before it "
+      "marks the lines still without a result expired itself and the batch `expired`."),
+    I(batch_cancel_grace_s, "LLMGW_BATCH_CANCEL_GRACE_S", "600", 0, 86400,
+      "Seconds after a cancel the batch role waits for the workers to answer the lines still queued "
+      "(batch_cancelled) before it marks the rest cancelled itself and the batch `cancelled`."),
     I(analytics_db_pool, "LLMGW_ANALYTICS_DB_POOL", "2", 1, 64,
       "Threads (each with its own database connection) that serve /v1/analytics/* in each ingress, off the HTTP "
       "threads; `database_url` is the ledger database they read."),

@@ -59,6 +59,15 @@ struct lgw_config {
     int64_t provider_max_connections;
     int64_t ledger_batch_max;
     int64_t ledger_batch_ms;
+    /* Batches (docs/BATCH.md): input limits of a submission, and the batch role's results, grace periods and
+     * retention. */
+    int64_t batch_max_line_bytes;
+    int64_t batch_max_lines;
+    int64_t batch_max_input_bytes;
+    int64_t batch_max_result_bytes;
+    int64_t batch_retention_days;
+    int64_t batch_expiry_grace_s;
+    int64_t batch_cancel_grace_s;
     int64_t shutdown_grace_ms;
     char log_level[16];
     char openai_base_url[256];

@@ -5,7 +5,7 @@
 
 #include "common/errors.h"
 #include "ingress/ingress_int.h"
-#include "ingress/validate.h"
+#include "common/validate.h"
 #include "routing/catalog.h"
 #include "routing/estimate.h"
 

@@ -13,7 +13,7 @@
 #include "ingress/admission.h"
 #include "ingress/ingress_int.h"
 #include "ingress/spans.h"
-#include "ingress/validate.h"
+#include "common/validate.h"
 #include "routing/estimate.h"
 #include "routing/strategy.h"
 

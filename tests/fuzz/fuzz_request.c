@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ingress/validate.h"
+#include "common/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -555,6 +555,28 @@ static void test_batch_part(void **state)
 
 /* The batch record: a round trip, the states and endpoints it takes, and the ids and partition everyone
  * computes alike. */
+static void test_batch_line_key(void **state)
+{
+    (void)state;
+    char key[LGW_BATCH_LINE_KEY_MAX];
+    lgw_batch_line_key("acme", 0, key, sizeof(key));
+    assert_string_equal(key, "acme|0");
+    lgw_batch_line_key("acme", 7, key, sizeof(key));
+    assert_string_equal(key, "acme|3");
+    lgw_batch_line_key("acme", 1000001, key, sizeof(key));
+    assert_string_equal(key, "acme|1");
+    lgw_batch_line_key("acme", -1, key, sizeof(key));
+    assert_string_equal(key, "acme|3");
+    /* Lines 0..SPREAD-1 get SPREAD different keys, and the next line starts over. */
+    char first[LGW_BATCH_LINE_KEY_MAX], again[LGW_BATCH_LINE_KEY_MAX];
+    lgw_batch_line_key("t", 0, first, sizeof(first));
+    lgw_batch_line_key("t", LGW_BATCH_TENANT_SPREAD, again, sizeof(again));
+    assert_string_equal(first, again);
+    char small[4];
+    lgw_batch_line_key("acme", 2, small, sizeof(small));
+    assert_string_equal(small, "acm");
+}
+
 static void test_batch_record(void **state)
 {
     (void)state;
@@ -635,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_batch_part),
         cmocka_unit_test(test_batch_record),
+        cmocka_unit_test(test_batch_line_key),
         cmocka_unit_test(test_cancel_roundtrip),
         cmocka_unit_test(test_cancel_rejects_missing_id),
         cmocka_unit_test(test_job_accepts_v2_with_unknown_fields),

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/errors.h"
-#include "ingress/validate.h"
+#include "common/validate.h"
 
 static int check(const char *text, int (*fn)(json_t *, char *, size_t, char *, size_t), char *param)
 {

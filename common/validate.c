@@ -1,5 +1,5 @@
 /* validate.c - request body checks for /v1/chat/completions and /v1/embeddings. */
-#include "ingress/validate.h"
+#include "common/validate.h"
 
 #include <stdbool.h>
 #include <stdio.h>

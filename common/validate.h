@@ -1,4 +1,5 @@
-/* validate.h - checks an OpenAI-shaped request body before it becomes a job.
+/* validate.h - checks an OpenAI-shaped request body before it becomes a job: the ingress for an HTTP request,
+ * and the batch submitter (batch/submit.h) for every line of a batch, so both refuse the same bodies.
  *
  * The ingress answers bad input itself (400/413 with an OpenAI-style error), so workers only ever see
  * requests that parse and have the fields they rely on. */

@@ -1,0 +1,137 @@
+/* store_pg.c - the batch store on PostgreSQL (libpq): text parameters, text results, reconnect on failure. */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch/store_int.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/pg.h"
+
+/* One transaction under an advisory lock: CREATE ... IF NOT EXISTS is not safe against itself, so two batch
+ * roles (or a role and the CLI) starting together could fail on a duplicate catalog entry. The key is
+ * arbitrary but fixed ("llmgw batch schema"); the ledger's is another. */
+static const char schema[] = "BEGIN;"
+                             "SET LOCAL client_min_messages = warning;"
+                             "SELECT pg_advisory_xact_lock(7340217);" LGW_BST_SCHEMA "COMMIT;";
+
+struct conn {
+    PGconn *pg;
+    char *url;
+};
+
+static void notice_cb(void *arg, const char *msg)
+{
+    (void)arg;
+    LGW_INFO("batch", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Connects (and creates the schema) when not connected. */
+static int ensure(struct conn *conn)
+{
+    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
+        return LGW_OK;
+    if (conn->pg)
+        PQfinish(conn->pg);
+    conn->pg = lgw_pg_connect(conn->url, "llmgw-batch", "-c statement_timeout=60000");
+    if (!conn->pg) {
+        LGW_ERROR("batch", "postgresql: out of memory");
+        abort();
+    }
+    if (PQstatus(conn->pg) != CONNECTION_OK) {
+        /* libpq's message names host and port, never the password. */
+        LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQerrorMessage(conn->pg), "\n"), PQerrorMessage(conn->pg));
+        goto fail;
+    }
+    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
+    PGresult *res = PQexec(conn->pg, schema);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR("batch", "postgresql schema: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (ok)
+        return LGW_OK;
+fail:
+    PQfinish(conn->pg);
+    conn->pg = NULL;
+    return LGW_ERR(DB);
+}
+
+static void pg_close(void *c)
+{
+    struct conn *conn = c;
+    if (!conn)
+        return;
+    if (conn->pg)
+        PQfinish(conn->pg);
+    free(conn->url);
+    free(conn);
+}
+
+static int pg_open(const char *url, void **out)
+{
+    struct conn *conn = lgw_calloc(1, sizeof(*conn));
+    conn->url = lgw_strdup(url);
+    int rc = ensure(conn);
+    if (rc) {
+        pg_close(conn);
+        *out = NULL;
+        return rc;
+    }
+    *out = conn;
+    return LGW_OK;
+}
+
+static int pg_exec(void *c, const char *sql, const struct lgw_bst_param *params, int nparams, struct lgw_bst_rows *rows,
+                   int64_t *changes)
+{
+    struct conn *conn = c;
+    if (rows)
+        memset(rows, 0, sizeof(*rows));
+    /* Outside a transaction a lost connection is reopened here; inside one, the failed statement fails the
+     * transaction and the caller starts over (its BEGIN reconnects). */
+    if (ensure(conn))
+        return LGW_ERR(DB);
+    const char *values[LGW_BST_PARAMS_MAX];
+    char nums[LGW_BST_PARAMS_MAX][24];
+    for (int i = 0; i < nparams && i < LGW_BST_PARAMS_MAX; i++) {
+        if (params[i].is_int) {
+            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)params[i].i);
+            values[i] = nums[i];
+        } else
+            values[i] = params[i].s;
+    }
+    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, values, NULL, NULL, 0);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
+                  PQresultErrorMessage(res));
+        PQclear(res);
+        if (PQstatus(conn->pg) != CONNECTION_OK) {
+            PQfinish(conn->pg);
+            conn->pg = NULL;
+        }
+        return LGW_ERR(DB);
+    }
+    if (changes) {
+        const char *t = PQcmdTuples(res);
+        *changes = t && *t ? strtoll(t, NULL, 10) : 0;
+    }
+    if (rows && s == PGRES_TUPLES_OK) {
+        size_t n = (size_t)PQntuples(res), m = (size_t)PQnfields(res);
+        rows->nrows = n;
+        rows->ncols = m;
+        rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
+        for (size_t r = 0; r < n; r++)
+            for (size_t k = 0; k < m; k++)
+                if (!PQgetisnull(res, (int)r, (int)k))
+                    rows->cells[r * m + k] = lgw_strdup(PQgetvalue(res, (int)r, (int)k));
+    }
+    PQclear(res);
+    return LGW_OK;
+}
+
+const struct lgw_bst_backend lgw_bst_pg = {.open = pg_open, .close = pg_close, .exec = pg_exec};

@@ -1,0 +1,115 @@
+/* store_sqlite.c - the batch store on SQLite (`llmgw dev`, small installations): statements prepared per call,
+ * $n parameters bound by number. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch/store_int.h"
+#include "common/buf.h"
+#include "common/errors.h"
+#include "common/log.h"
+
+struct conn {
+    sqlite3 *db;
+};
+
+static void sq_close(void *c)
+{
+    struct conn *conn = c;
+    if (!conn)
+        return;
+    sqlite3_close(conn->db);
+    free(conn);
+}
+
+static int sq_open(const char *url, void **out)
+{
+    const char *path = url + strlen("sqlite:");
+    *out = NULL;
+    if (!*path) {
+        LGW_ERROR("batch", "database_url \"sqlite:\" needs a file path");
+        return LGW_ERR(CONFIG);
+    }
+    struct conn *conn = lgw_calloc(1, sizeof(*conn));
+    char *err = NULL;
+    if (sqlite3_open_v2(path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        goto fail;
+    /* Other processes (the ledger, the CLI) write the same file: wait for their locks instead of failing. */
+    sqlite3_busy_timeout(conn->db, 10000);
+    /* WAL: the CLI reads while the role writes. synchronous=FULL: Kafka offsets follow the COMMIT. */
+    if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(conn->db, "BEGIN IMMEDIATE;" LGW_BST_SCHEMA "COMMIT;", NULL, NULL, &err) != SQLITE_OK)
+        goto fail;
+    *out = conn;
+    return LGW_OK;
+fail:
+    LGW_ERROR("batch", "sqlite %s: %s", path, err ? err : sqlite3_errmsg(conn->db));
+    sqlite3_free(err);
+    sqlite3_exec(conn->db, "ROLLBACK", NULL, NULL, NULL);
+    sq_close(conn);
+    return LGW_ERR(DB);
+}
+
+static int sq_exec(void *c, const char *sql, const struct lgw_bst_param *params, int nparams, struct lgw_bst_rows *rows,
+                   int64_t *changes)
+{
+    struct conn *conn = c;
+    sqlite3_stmt *st = NULL;
+    /* A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when another writer got
+     * in between; IMMEDIATE takes the write lock up front and waits for it. */
+    if (strcmp(sql, "BEGIN") == 0)
+        sql = "BEGIN IMMEDIATE";
+    int r = sqlite3_prepare_v2(conn->db, sql, -1, &st, NULL);
+    if (r != SQLITE_OK)
+        goto fail;
+    for (int i = 0; i < nparams; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "$%d", i + 1);
+        int at = sqlite3_bind_parameter_index(st, name);
+        if (at == 0)
+            continue; /* a statement need not use every parameter */
+        if (params[i].is_int)
+            sqlite3_bind_int64(st, at, params[i].i);
+        else if (params[i].s)
+            sqlite3_bind_text(st, at, params[i].s, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, at);
+    }
+    size_t alloc = 0;
+    if (rows)
+        memset(rows, 0, sizeof(*rows));
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!rows)
+            continue;
+        size_t m = (size_t)sqlite3_column_count(st);
+        rows->ncols = m;
+        if ((rows->nrows + 1) * m > alloc) {
+            alloc = alloc ? alloc * 2 : 16 * m;
+            if (alloc < (rows->nrows + 1) * m)
+                alloc = (rows->nrows + 1) * m;
+            rows->cells = lgw_realloc(rows->cells, alloc * sizeof(char *));
+        }
+        for (size_t k = 0; k < m; k++) {
+            const unsigned char *v = sqlite3_column_text(st, (int)k);
+            rows->cells[rows->nrows * m + k] =
+                sqlite3_column_type(st, (int)k) == SQLITE_NULL ? NULL : lgw_strdup((const char *)v);
+        }
+        rows->nrows++;
+    }
+    if (r != SQLITE_DONE)
+        goto fail;
+    if (changes)
+        *changes = sqlite3_changes(conn->db);
+    sqlite3_finalize(st);
+    return LGW_OK;
+fail:
+    LGW_ERROR("batch", "sqlite: %s", sqlite3_errmsg(conn->db));
+    sqlite3_finalize(st);
+    if (rows)
+        lgw_bst_rows_cleanup(rows);
+    return LGW_ERR(DB);
+}
+
+const struct lgw_bst_backend lgw_bst_sqlite = {.open = sq_open, .close = sq_close, .exec = sq_exec};
