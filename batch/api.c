@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "batch/api_int.h"
+#include "batch/store.h"
+#include "batch/submit.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -17,10 +19,13 @@
 #include "common/log.h"
 
 #define FILES "/v1/files"
+#define BATCHES "/v1/batches"
 /* Calls that may wait for a pool thread (each holds its request body: up to batch_file_max_bytes). */
 #define QUEUE_MAX 64
 /* The multipart framing around an uploaded file: boundaries, part headers, the purpose field. */
 #define UPLOAD_FRAMING_MAX (64 * 1024)
+/* A POST /v1/batches body: input_file_id, endpoint, window and up to 16 metadata pairs. */
+#define BATCH_BODY_MAX (64 * 1024)
 /* How often a pool thread deletes expired files (retention is in days: an hour late is nothing). */
 #define EXPIRE_EVERY_S 3600
 /* The longest a call may wait and run: storing or reading a 100 MiB file, submitting a large batch. */
@@ -39,6 +44,7 @@ struct lgw_batch_api {
     struct lgw_api_ctx *ctxs;
     atomic_bool migrated;      /* the files table exists (created once by whichever thread gets there) */
     atomic_llong next_expire_s; /* wall seconds of the next retention sweep */
+    rd_kafka_t *producer;       /* batch records and lines (batch/submit.h); shared by the pool threads */
 };
 
 struct thread_arg {
@@ -121,10 +127,12 @@ static void serve(struct lgw_batch_api *api, struct lgw_api_ctx *ctx, struct lgw
     }
     maybe_expire(api, ctx);
     const char *path = call->path;
-    size_t nf = strlen(FILES);
+    size_t nf = strlen(FILES), nb = strlen(BATCHES);
     /* The mount matched a prefix: "/v1/filesX" is nobody's. */
     if (strncmp(path, FILES, nf) == 0 && (path[nf] == '\0' || path[nf] == '/'))
         lgw_api_files_serve(ctx, call, path + nf);
+    else if (strncmp(path, BATCHES, nb) == 0 && (path[nb] == '\0' || path[nb] == '/'))
+        lgw_api_batches_serve(ctx, call, path + nb);
     else
         lgw_api_error(call, LGW_ERR(NOT_FOUND), NULL, NULL);
 }
@@ -187,8 +195,13 @@ int lgw_batch_api_new(const struct lgw_config *cfg, struct lgw_metrics *m, struc
     lgw_metrics_declare(m, "llmgw_batch_api_rejected_total", LGW_METRIC_COUNTER,
                         "File and batch calls answered 503 because the queue in front of their pool was full.");
     lgw_metrics_add(m, "llmgw_batch_api_rejected_total", NULL, 0);
+    if (lgw_batch_producer_new(cfg, &api->producer)) {
+        LGW_ERROR("batch", "cannot create the Kafka producer of the batch API");
+        lgw_batch_api_free(api);
+        return LGW_ERR(CONFIG);
+    }
     for (int i = 0; i < n; i++) {
-        api->ctxs[i] = (struct lgw_api_ctx){.cfg = cfg, .m = m};
+        api->ctxs[i] = (struct lgw_api_ctx){.cfg = cfg, .m = m, .producer = api->producer};
         if (lgw_fdb_open(cfg->database_url, &api->ctxs[i].db)) {
             LGW_ERROR("batch", "database_url: must start with postgresql:// or sqlite:PATH");
             lgw_batch_api_free(api);
@@ -222,6 +235,7 @@ void lgw_batch_api_mounts(struct lgw_batch_api *api, struct lgw_http_mount *out)
         size_t body_max;
     } rows[LGW_BATCH_API_MOUNTS] = {
         {"POST", FILES, upload}, {"GET", FILES, 0}, {"DELETE", FILES, 0},
+        {"POST", BATCHES, BATCH_BODY_MAX}, {"GET", BATCHES, 0},
     };
     for (size_t i = 0; i < LGW_BATCH_API_MOUNTS; i++) {
         out[i] = tmpl;
@@ -249,10 +263,16 @@ void lgw_batch_api_free(struct lgw_batch_api *api)
         lgw_api_error(call, LGW_ERR(UNAVAILABLE), "The gateway is shutting down; retry the request.", NULL);
     }
     if (api->ctxs)
-        for (int i = 0; i < (int)api->cfg->batch_api_pool; i++)
+        for (int i = 0; i < (int)api->cfg->batch_api_pool; i++) {
             lgw_fdb_close(api->ctxs[i].db);
+            lgw_batch_store_close(api->ctxs[i].store);
+        }
     free(api->ctxs);
     free(api->threads);
+    if (api->producer) {
+        rd_kafka_flush(api->producer, 2000); /* a cancel's record waited for its delivery already */
+        rd_kafka_destroy(api->producer);
+    }
     pthread_cond_destroy(&api->cond);
     pthread_mutex_destroy(&api->lock);
     free(api);

@@ -11,8 +11,8 @@
 #include "common/http_call.h"
 #include "common/metrics.h"
 
-/* The mounts lgw_batch_api_mounts fills: POST, GET and DELETE on /v1/files. */
-#define LGW_BATCH_API_MOUNTS 3
+/* The mounts lgw_batch_api_mounts fills: POST, GET and DELETE on /v1/files, POST and GET on /v1/batches. */
+#define LGW_BATCH_API_MOUNTS 5
 
 struct lgw_batch_api;
 

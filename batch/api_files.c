@@ -158,6 +158,8 @@ void lgw_api_files_serve(struct lgw_api_ctx *ctx, struct lgw_http_call *call, co
     fid[idlen] = '\0';
     const char *scope = lgw_api_scope(call);
     int rc;
+    if (strcmp(method, "GET") == 0 && lgw_api_batch_file(ctx, call, fid, sub[0] != '\0'))
+        return; /* a batch's output or error file */
     if (strcmp(method, "POST") == 0) {
         lgw_api_error(call, LGW_ERR(METHOD), NULL, NULL);
     } else if (strcmp(method, "DELETE") == 0) {

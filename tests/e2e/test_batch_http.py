@@ -9,6 +9,8 @@ import pytest
 import httpx
 from openai import OpenAI
 
+from conftest import read_records
+
 
 def line(i, url="/v1/chat/completions", **body):
     body = body or {"model": "echo", "messages": [{"role": "user", "content": f"line {i}"}]}
@@ -108,3 +110,112 @@ def test_files_bad_uploads(gw):
     assert r.status_code == 400 and r.json()["error"]["param"] == "file"
     r = httpx.get(url + "/file-nope/other", headers=h, timeout=10)
     assert r.status_code == 404
+
+
+def of_batch(records, batch_id) -> list:
+    jobs = [r.value for r in records]
+    return [j for j in jobs if (j.get("batch") or {}).get("id") == batch_id]
+
+
+def upload(client, lines) -> str:
+    return client.files.create(file=("in.jsonl", io.BytesIO(jsonl(lines))), purpose="batch").id
+
+
+def test_batches_create_retrieve_list_cancel(gw):
+    client = sdk(gw)
+    fid = upload(client, [line(i) for i in range(4)])
+    b = client.batches.create(input_file_id=fid, endpoint="/v1/chat/completions", completion_window="24h",
+                              metadata={"project": "p1"})
+    assert b.object == "batch" and b.id.startswith("batch_")
+    assert b.endpoint == "/v1/chat/completions" and b.input_file_id == fid and b.completion_window == "24h"
+    # Every line is on Kafka when create answers (no worker runs them here).
+    assert b.status == "in_progress" and b.in_progress_at and b.request_counts.total == 4
+    assert b.request_counts.completed == 0 and b.request_counts.failed == 0
+    assert b.expires_at == b.created_at + 24 * 3600
+    assert b.metadata == {"project": "p1"} and b.errors is None
+    assert b.output_file_id is None and b.error_file_id is None
+    assert client.batches.retrieve(b.id).model_dump() == b.model_dump()
+    # The lines went to the batch topic as jobs of this tenant, each tagged with the batch.
+    topic = f"{gw.prefix}.batch.jobs.chat"
+    recs = read_records(gw.kafka, [topic], lambda got: len(of_batch(got[topic], b.id)) >= 4)
+    jobs = of_batch(recs[topic], b.id)
+    assert sorted(j["batch"]["custom_id"] for j in jobs) == [f"req-{i}" for i in range(4)]
+    assert {j["tenant"] for j in jobs} == {"acme"}
+
+    b2 = client.batches.create(input_file_id=upload(client, [line(0)]), endpoint="/v1/chat/completions",
+                               completion_window="24h")
+    page = client.batches.list(limit=1)
+    assert [x.id for x in page.data] == [b2.id] and page.has_more
+    rest = client.batches.list(limit=1, after=b2.id)
+    assert [x.id for x in rest.data] == [b.id]
+    assert [x.id for x in client.batches.list().data] == [b2.id, b.id]
+
+    c = client.batches.cancel(b.id)
+    assert c.id == b.id and c.status == "cancelling" and c.cancelling_at
+    assert client.batches.retrieve(b.id).status in ("cancelling", "cancelled")
+    assert client.batches.cancel(b.id).status in ("cancelling", "cancelled")  # again: the same answer
+    # The cancel is a batch record on the compacted batches topic.
+    topic = f"{gw.prefix}.batches"
+    read_records(gw.kafka, [topic], lambda got: any(r.value["id"] == b.id
+                                                    and r.value["state"] == "cancelling" for r in got[topic]))
+
+
+def test_batches_tenant_isolation(gw):
+    client = sdk(gw)
+    fid = upload(client, [line(0)])
+    b = client.batches.create(input_file_id=fid, endpoint="/v1/chat/completions", completion_window="24h")
+    other = sdk(gw, gw.beta_key)
+    for call in (lambda: other.batches.retrieve(b.id), lambda: other.batches.cancel(b.id)):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert other.batches.list().data == []
+    # Another tenant cannot run a batch from this tenant's file either.
+    with pytest.raises(openai.NotFoundError) as err:
+        other.batches.create(input_file_id=fid, endpoint="/v1/chat/completions", completion_window="24h")
+    assert err.value.body["param"] == "input_file_id"
+    assert client.batches.retrieve(b.id).status == "in_progress"  # untouched
+
+
+def test_batches_bad_input(gw):
+    client = sdk(gw)
+    good = upload(client, [line(0)])
+
+    def refused(fid, **kw):
+        args = {"input_file_id": fid, "endpoint": "/v1/chat/completions", "completion_window": "24h", **kw}
+        with pytest.raises(openai.BadRequestError) as err:
+            client.batches.create(**args)
+        return err.value.body
+
+    body = refused(good, completion_window="48h")
+    assert body["param"] == "completion_window"
+    body = refused(good, endpoint="/v1/completions")
+    assert body["param"] == "endpoint" and "/v1/completions" in body["message"]
+    body = refused(good, metadata={"k": "v" * 513})
+    assert body["param"] == "metadata"
+    # Malformed JSONL, a wrong url, a missing custom_id: every bad line named, nothing submitted.
+    bad = client.files.create(file=("bad.jsonl", io.BytesIO(
+        jsonl([line(0)]) + b"{not json\n" + jsonl([line(2, url="/v1/embeddings"),
+                                                   {"method": "POST", "url": "/v1/chat/completions",
+                                                    "body": {"model": "echo", "messages": []}}])
+    )), purpose="batch").id
+    body = refused(bad)
+    assert body["param"] == "input_file_id" and body["code"] == "invalid_json"
+    msg = body["message"]
+    assert "Line 2 is not a JSON object" in msg
+    assert "Line 3: 'url' is \"/v1/embeddings\"" in msg and "(mismatched_url)" in msg
+    assert "Line 4 has no 'custom_id'" in msg
+    assert "3 invalid line(s); no batch was created" in msg
+    wrong_url = upload(client, [line(0, url="/v1/responses")])
+    body = refused(wrong_url)
+    assert body["code"] == "invalid_url" and "Line 1" in body["message"]
+    assert client.batches.list().data == []
+    with pytest.raises(openai.NotFoundError):
+        client.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions", completion_window="24h")
+    with pytest.raises(openai.NotFoundError):
+        client.batches.retrieve("batch_nope")
+    # The output files of a batch that does not exist (or is not over) are not there.
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve("file-batch-output-batch_nope")
+    r = httpx.post(f"http://127.0.0.1:{gw.port}/v1/batches", headers={"Authorization": f"Bearer {gw.key}"},
+                   content=b"{oops", timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
