@@ -91,6 +91,12 @@ static const struct opt opts[] = {
       "Jobs one worker process holds at once (queued, planning, or calling a provider). At the limit the worker "
       "pauses its Kafka partitions, without a rebalance, and resumes below it. Provider calls wait on an event "
       "loop, not a thread each: 1,000 in flight cost a few MB (docs/PERFORMANCE.md)."),
+    I(worker_batch_share_pct, "LLMGW_WORKER_BATCH_SHARE_PCT", "50", 1, 100,
+      "Percent of worker_concurrency that batch lines (<prefix>.batch.jobs.*) may hold at once, at least one slot. "
+      "At the share the worker pauses its batch partitions only; interactive jobs always have the rest, so a batch "
+      "of any size costs interactive traffic at most this share of slots plus CPU and provider contention "
+      "(docs/BATCH.md, \"In the workers\"). The batch slots are shared equally between the batch partitions that "
+      "have work. An integer percent, as every knob of the table is an integer."),
     I(worker_plan_threads, "LLMGW_WORKER_PLAN_THREADS", "2", 1, 256,
       "Threads of one worker that plan jobs (routing) before their provider calls go to the event loops."),
     I(worker_http_loops, "LLMGW_WORKER_HTTP_LOOPS", "1", 1, 64,

@@ -52,6 +52,7 @@ struct lgw_config {
     int64_t max_header_bytes;
     int64_t http_connection_memory;
     int64_t worker_concurrency;
+    int64_t worker_batch_share_pct;
     int64_t worker_plan_threads;
     int64_t worker_http_loops;
     int64_t worker_stream_max_chunks;

@@ -38,7 +38,11 @@
       "the model was retired by its provider; use its successor")                                          \
     X(METHOD, 405, "invalid_request_error", "method_not_allowed", false, "method not allowed")            \
     X(REQUEST_TIMEOUT, 408, "timeout_error", "request_timeout", true, "request timeout")                 \
+    X(BATCH_EXPIRED, 408, "invalid_request_error", "batch_expired", false,                                \
+      "the batch expired before this request ran")                                                       \
     X(CONFLICT, 409, "conflict_error", "conflict", true, "conflict with another request; try again")      \
+    X(BATCH_CANCELLED, 409, "invalid_request_error", "batch_cancelled", false,                            \
+      "the batch was cancelled before this request ran")                                                 \
     X(TOO_LARGE, 413, "invalid_request_error", "request_too_large", false, "request body is too large")   \
     X(UNPROCESSABLE, 422, "invalid_request_error", "unprocessable_entity", false, "unprocessable request") \
     X(RATE_LIMITED, 429, "requests", "rate_limit_exceeded", true, "rate limit reached for requests")      \

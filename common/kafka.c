@@ -261,6 +261,8 @@ int lgw_kafka_produce(rd_kafka_t *rk, const struct lgw_kafka_msg *msg, rd_kafka_
         if (msg->tracestate && msg->tracestate[0])
             rd_kafka_header_add(hdrs, "tracestate", -1, msg->tracestate, -1);
     }
+    if (msg->admitted)
+        rd_kafka_header_add(hdrs, LGW_KAFKA_ADMITTED_HEADER, -1, "1", 1);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_PARTITION(msg->partition),
         RD_KAFKA_V_KEY(msg->key, strlen(msg->key)), RD_KAFKA_V_VALUE((void *)msg->value, msg->len),

@@ -68,7 +68,14 @@ struct lgw_kafka_msg {
     const char *traceparent; /* NULL or "": no traceparent header */
     const char *tracestate;  /* NULL or "": no tracestate header (nor without a traceparent) */
     void *opaque;            /* the delivery report's msg->_private */
+    /* Adds the LGW_KAFKA_ADMITTED header: the job was admitted by an ingress (allow-list, rate limits and
+     * budgets already checked). A marker between trusted producers, not a security boundary: anyone who may
+     * write to the job topics may set it (docs/KAFKA.md, "Trust"). */
+    bool admitted;
 };
+
+/* The header an ingress puts on the jobs it admitted; a worker checks the limits of jobs without it. */
+#define LGW_KAFKA_ADMITTED_HEADER "llmgw-admitted"
 
 /* Queues msg on rk (librdkafka copies the bytes). Returns 0, or LGW_ERR(UNAVAILABLE) with librdkafka's
  * reason in *err when err is not NULL (queue full, unknown partition, ...). Never blocks. Any thread. */

@@ -163,6 +163,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
         .len = payload->len,
         .traceparent = req->traceparent,
         .tracestate = req->tracestate,
+        .admitted = true, /* lgw_admission_admit passed: the worker need not check its limits again */
     };
     rd_kafka_resp_err_t err;
     lgw_pending_lock(ing->pending, req->id);

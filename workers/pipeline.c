@@ -78,6 +78,12 @@ struct job_run {
     struct lgw_span *span, *route_span, *reply_span;
     bool reply_sending; /* the reply's span was started (or tracing is off) and reply_tp set */
     int reply_msgs;     /* records of the reply: its chunks, then the final one */
+    /* Admission by the worker (workers/admit.h): the limits hold of a job it admitted, the batch slot the run
+     * gives back when it ends, and the cost event's outcome when admission answered ("cancelled",
+     * "expired", "error"; NULL: from the status). */
+    struct lgw_limits_ticket limit_ticket;
+    struct lgw_batch_slot *batch_slot;
+    const char *outcome;
 };
 
 static void run_ref(struct job_run *run)
@@ -102,8 +108,9 @@ static void run_unref(struct job_run *run)
     free(run->ev);
     free(run->spend);
     free(run->reply);
+    struct lgw_batch_slot *slot = run->batch_slot;
     free(run);
-    p->finished(p->opaque);
+    p->finished(p->opaque, slot);
 }
 
 /* m's provider as it serves here, for every label ("openai", or "openai-sim" when simulated). */
@@ -178,6 +185,7 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
     lgw_strlcpy(part.id, run->job->id, sizeof(part.id));
     lgw_strlcpy(part.run_id, run->event_id, sizeof(part.run_id));
     lgw_strlcpy(part.tenant, run->job->tenant, sizeof(part.tenant));
+    part.batch = run->job->batch;
     part.seq = ctx->seq++;
     part.status = 200;
     part.body = chunk;
@@ -252,6 +260,8 @@ static bool stage_plan(struct job_run *run)
     enum lgw_strategy strategy;
     char why[512];
     int rc;
+    if (run->answered) /* by admission: no route */
+        return true;
     const char *name = job->strategy[0] && strcmp(job->strategy, "default") != 0 ? job->strategy
                                                                                  : run->p->cfg->route_strategy;
     run->route_span = lgw_span_child(run->span, "route", LGW_SPAN_INTERNAL);
@@ -611,6 +621,8 @@ static bool stage_outcome(struct job_run *run)
         ev->status = LGW_STATUS_CLIENT_CLOSED;
         lgw_strlcpy(ev->outcome, "cancelled", sizeof(ev->outcome));
     }
+    if (run->outcome) /* answered by admission: a cancelled or expired batch line, a refusal */
+        lgw_strlcpy(ev->outcome, run->outcome, sizeof(ev->outcome));
     /* The request's spend is the sum of its events: that is what the client is told it cost. */
     int64_t total = ev->cost_nusd;
     bool known = ev->cost_known, estimated = ev->cost_estimated;
@@ -624,6 +636,7 @@ static bool stage_outcome(struct job_run *run)
     lgw_strlcpy(reply->id, run->job->id, sizeof(reply->id));
     lgw_strlcpy(reply->run_id, ev->event_id, sizeof(reply->run_id));
     lgw_strlcpy(reply->tenant, run->job->tenant, sizeof(reply->tenant));
+    reply->batch = run->job->batch; /* a batch line's reply says which line it answers */
     reply->seq = run->seq;
     reply->final = true;
     reply->status = res->status;
@@ -702,6 +715,13 @@ static bool stage_cost(struct job_run *run)
     lgw_metrics_add(run->p->m, "llmgw_jobs_total", labels, 1);
     /* Read before the ticket goes: a delivery report may free it as soon as the cost event is queued. */
     lgw_metrics_observe(run->p->m, "llmgw_job_duration_seconds", NULL, (double)(lgw_mono_us() - t->received_us) / 1e6);
+    if (t->batch) {
+        snprintf(labels, sizeof(labels), "outcome=\"%s\"", run->ev->outcome);
+        lgw_metrics_add(run->p->m, "llmgw_batch_lines_total", labels, 1);
+    }
+    /* The limits hold of a job the worker admitted ends with what it used, as the ingress's does. */
+    lgw_wadmit_finish(run->p->admit, &run->limit_ticket,
+                      run->d.attempts > 0 ? run->ev->usage.input_tokens + run->ev->usage.output_tokens : 0);
     /* The cost events' PRODUCER span; its context goes on every cost event of the run (t->cost_tp). */
     struct lgw_span *span = lgw_wspans_send(run->p->tracer, t, lgw_results_topic_cost(run->p->results), -1, t->cost_tp);
     lgw_span_set_int(span, "messaging.batch.message_count", run->nspend + 1);
@@ -712,6 +732,50 @@ static bool stage_cost(struct job_run *run)
     lgw_results_cost(t, run->ev);
     lgw_span_end(&span);
     end_job_span(run);
+    return true;
+}
+
+/* A line waiting for admission asks again (on its loop's timer). */
+static void admit_again(void *opaque)
+{
+    struct job_run *run = opaque;
+    run_stages(run);
+    run_unref(run); /* the reference the wait kept */
+}
+
+/* Jobs no ingress admitted: batch lines (expired, cancelled, then as below) and interactive jobs without the
+ * ingress's marker: allow-list, rate limits, budgets (workers/admit.h). A refusal answers here, without a
+ * provider call; a throttled batch line waits on a timer of its loop, holding its batch slot and nothing
+ * else, then asks again (from there its stages go on on the loop thread). The first stage. */
+static bool stage_admit(struct job_run *run)
+{
+    struct lgw_pipeline *p = run->p;
+    struct lgw_ticket *t = run->t;
+    if (!p->admit || (!t->batch && t->admitted))
+        return true;
+    struct lgw_wadmit_result r;
+    lgw_wadmit_check(p->admit, run->job, t->batch, t->admitted, &run->limit_ticket, &r);
+    if (r.verdict == LGW_WADMIT_WAIT) {
+        if (p->stopping && atomic_load(p->stopping)) {
+            /* Draining: let the ticket go unanswered and uncommitted; the next owner runs the line. */
+            run->t = NULL;
+            run->job = NULL;
+            lgw_results_ticket_drop(t);
+            return false;
+        }
+        run->next_stage--; /* ask again */
+        run_ref(run);
+        lgw_http_loop_post(run->loop, r.wait_ms, admit_again, run);
+        return false;
+    }
+    if (r.verdict == LGW_WADMIT_ANSWER) {
+        struct lgw_prov_result *res = &run->d.res;
+        lgw_prov_result_error(res, r.rc, r.msg);
+        lgw_strlcpy(res->model, run->model_name, sizeof(res->model));
+        run->d.retry_after_ms = r.retry_after_ms;
+        run->outcome = r.outcome;
+        run->answered = true;
+    }
     return true;
 }
 
@@ -726,6 +790,7 @@ static const struct stage {
     const char *name;
     bool (*run)(struct job_run *run);
 } STAGES[] = {
+    {"admit", stage_admit}, /* first: nothing is planned for a job that may not run */
     {"plan", stage_plan},
     {"cache_lookup", stage_cache_lookup},
     {"dispatch", stage_dispatch},
@@ -759,6 +824,7 @@ void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t)
     lgw_uuid4(run->event_id);
     lgw_strlcpy(run->strategy, t->job.strategy, sizeof(run->strategy));
     run->ts_ms = lgw_wall_ms();
+    run->batch_slot = t->batch_slot;
     /* The job keeps this catalog for its whole run, whatever a reload does meanwhile. */
     run->cat = lgw_catalog_current(p->catalog);
     json_t *model = json_object_get(t->job.body, "model");

@@ -15,6 +15,8 @@
 #include "providers/http_loop.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
+#include "workers/admit.h"
+#include "workers/batch_flow.h"
 #include "workers/cancel.h"
 #include "workers/results.h"
 
@@ -29,12 +31,18 @@ struct lgw_pipeline {
     struct lgw_cancels *cancels; /* NULL: the cancel consumer did not start; streams run to their end */
     struct lgw_results *results;
     struct lgw_cache *cache; /* the response cache; NULL: none */
+    /* Admission of jobs no ingress admitted (batch lines, unmarked jobs; workers/admit.h); NULL: none. */
+    struct lgw_wadmit *admit;
+    /* Set when the worker drains: a line waiting for admission lets go of its ticket (uncommitted: it runs
+     * again on the partition's next owner) instead of waiting on. */
+    const atomic_bool *stopping;
     struct lgw_http_loop **loops; /* where provider calls run; a job takes the next one in turn */
     size_t nloops;
     atomic_size_t next_loop;
-    /* Runs once per job when its run has ended (after its cost event was handed over), on whatever thread
-     * ended it: the worker counts jobs in flight with it. */
-    void (*finished)(void *opaque);
+    /* Runs once per job when its run has ended (after its cost event was handed over, or its ticket was let
+     * go), on whatever thread ended it, with the ticket's batch slot (NULL for an interactive job): the worker
+     * counts jobs in flight with it. */
+    void (*finished)(void *opaque, struct lgw_batch_slot *slot);
     void *opaque;
 };
 

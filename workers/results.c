@@ -262,7 +262,8 @@ void lgw_results_cost_init(const struct lgw_ticket *t, struct lgw_cost_event *ev
     ev->ts_ms = lgw_wall_ms();
 }
 
-/* A reply of t's job on its reply topic and partition, keyed by the job id; opaque NULL: untracked. */
+/* A reply of t's job on its reply topic and partition, keyed by the job id (a batch line's by its batch id,
+ * docs/BATCH.md); opaque NULL: untracked. */
 static int produce_reply(struct lgw_ticket *t, const struct lgw_reply *reply, struct lgw_delivery *d)
 {
     struct lgw_results *r = t->results;
@@ -272,7 +273,7 @@ static int produce_reply(struct lgw_ticket *t, const struct lgw_reply *reply, st
     if (rc == 0) {
         struct lgw_kafka_msg msg = {.topic = t->job.reply_topic,
                                     .partition = t->job.reply_partition,
-                                    .key = t->job.id,
+                                    .key = t->job.batch.id[0] ? t->job.batch.id : t->job.id,
                                     .value = buf.ptr,
                                     .len = buf.len,
                                     .traceparent = t->reply_tp[0] ? t->reply_tp : t->traceparent,

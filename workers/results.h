@@ -21,6 +21,7 @@
 
 struct lgw_results;
 struct lgw_ticket;
+struct lgw_batch_slot;
 
 /* What a message is to its job: a failed cost event or dead letter is produced again, a failed reply is not. */
 enum lgw_msg_role { LGW_MSG_REPLY, LGW_MSG_COST, LGW_MSG_DLQ, LGW_MSG_CHUNK };
@@ -40,6 +41,9 @@ struct lgw_ticket {
     int64_t offset;
     struct lgw_job job; /* filled by the consumer thread (lgw_job_decode); cleaned up with the ticket */
     int64_t received_us;                     /* monotonic, when consumed */
+    bool batch;                              /* consumed from a batch topic: a batch line */
+    bool admitted;                           /* the record carries the ingress's LGW_KAFKA_ADMITTED_HEADER */
+    struct lgw_batch_slot *batch_slot;       /* a batch line's share of the worker (workers/batch_flow.h) */
     char traceparent[LGW_TRACEPARENT_SIZE]; /* the job record's header, "" when it had none */
     char tracestate[LGW_TRACESTATE_SIZE];   /* its tracestate header, "" when none: every record of the job and
                                              * every span of it carry it on (common/trace.h) */

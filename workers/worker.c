@@ -24,6 +24,8 @@
 #include "routing/catalog.h"
 #include "routing/router.h"
 #include "providers/provider.h"
+#include "workers/admit.h"
+#include "workers/batch_flow.h"
 #include "workers/cancel.h"
 #include "workers/genai_metrics.h"
 #include "workers/offsets.h"
@@ -41,6 +43,12 @@ struct lgw_worker {
     char id[LGW_NAME_MAX];
     char group[128]; /* the consumer group */
     char topic_embeddings[LGW_TOPIC_MAX];
+    char topic_batch_chat[LGW_TOPIC_MAX], topic_batch_embeddings[LGW_TOPIC_MAX];
+    /* Batch lines' share of the slots and its split between batch partitions (workers/batch_flow.h). */
+    struct lgw_batch_flow *flow;
+    /* Admission of jobs no ingress admitted: batch lines and unmarked jobs (workers/admit.h). */
+    struct lgw_wadmit *admit;
+    atomic_bool stopping; /* draining: lines waiting for admission let go (pipeline.h) */
     rd_kafka_t *consumer; /* destroyed last: delivery reports store offsets in it until the producers go */
     struct lgw_offsets *offsets;
     struct lgw_results *results;
@@ -74,9 +82,10 @@ static void run_job(void *item, void *opaque)
 }
 
 /* A job's run is over (any thread). */
-static void job_finished(void *opaque)
+static void job_finished(void *opaque, struct lgw_batch_slot *slot)
 {
     struct lgw_worker *w = opaque;
+    lgw_batch_flow_done(slot);
     atomic_fetch_sub(&w->inflight, 1);
     lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, -1);
 }
@@ -92,6 +101,8 @@ static void set_paused(struct lgw_worker *w, bool paused)
             rd_kafka_resume_partitions(w->consumer, parts);
         rd_kafka_topic_partition_list_destroy(parts);
     }
+    if (!paused) /* the batch partitions held at their share stay paused */
+        lgw_batch_flow_reapply(w->flow, w->consumer);
     w->paused = paused;
     lgw_kafka_lag_paused(w->lag, paused);
     lgw_metrics_gauge_set(w->m, "llmgw_worker_paused", NULL, paused ? 1 : 0);
@@ -105,6 +116,7 @@ static void flow_control(struct lgw_worker *w)
     bool full = atomic_load(&w->inflight) >= w->cfg->worker_concurrency;
     if (full != w->paused)
         set_paused(w, full);
+    lgw_batch_flow_tick(w->flow, w->consumer, w->paused);
 }
 
 static void drop_job(void *item)
@@ -112,37 +124,56 @@ static void drop_job(void *item)
     lgw_results_ticket_drop(item);
 }
 
-/* Takes msg's position into the offset tracker and routes it: DLQ, expired, or the pool. */
+/* Takes msg's position into the offset tracker and routes it: DLQ, expired, or the pool. A batch line that
+ * may not start now (its partition is at its share) is not taken at all: the flow sought its partition back
+ * to it. */
 static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const atomic_bool *stop)
 {
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    bool batch = lgw_batch_flow_is_batch(w->flow, topic);
+    struct lgw_batch_slot *slot = NULL;
+    if (batch && !(slot = lgw_batch_flow_take(w->flow, w->consumer, topic, msg->partition, msg->offset)))
+        return;
     struct lgw_ticket *t = lgw_results_ticket_new(w->results, msg);
+    t->batch = batch;
+    const void *val;
+    size_t len;
+    t->admitted = lgw_kafka_header(msg, LGW_KAFKA_ADMITTED_HEADER, &val, &len) == 0;
     lgw_wspans_consume(w->tracer, t, msg, w->group);
     char why[256];
     if (lgw_job_decode(msg->payload, msg->len, &t->job, why, sizeof(why))) {
         lgw_wspans_not_run(t, "dead_letter");
         lgw_results_dead_letter(t, msg, why);
+        lgw_batch_flow_done(slot);
         return;
     }
     lgw_strlcpy(t->job.traceparent, t->traceparent, sizeof(t->job.traceparent)); /* for its logs */
     lgw_wspans_job(t);
-    bool kind_ok = strcmp(t->topic, w->topic_embeddings) == 0 ? t->job.kind == LGW_JOB_EMBEDDINGS
-                                                                : t->job.kind == LGW_JOB_CHAT;
-    if (!kind_ok) {
+    bool embeddings = strcmp(t->topic, w->topic_embeddings) == 0 || strcmp(t->topic, w->topic_batch_embeddings) == 0;
+    bool kind_ok = embeddings ? t->job.kind == LGW_JOB_EMBEDDINGS : t->job.kind == LGW_JOB_CHAT;
+    const char *bad = !kind_ok                    ? "job kind does not match its topic"
+                      : batch && !t->job.batch.id[0] ? "a job on a batch topic has no batch part"
+                                                     : NULL;
+    if (bad) {
         lgw_wspans_not_run(t, "dead_letter");
-        lgw_results_dead_letter(t, msg, "job kind does not match its topic");
+        lgw_results_dead_letter(t, msg, bad);
+        lgw_batch_flow_done(slot);
         return;
     }
-    if (lgw_wall_ms() > t->job.deadline_ms) {
+    /* A batch line past its deadline is answered (batch_expired, by the admit stage): its batch waits for
+     * every line. An interactive job's client has gone: dropped with its cost event. */
+    if (!batch && lgw_wall_ms() > t->job.deadline_ms) {
         lgw_wspans_not_run(t, "expired");
         lgw_results_expired(t);
         return;
     }
+    t->batch_slot = slot; /* given back by job_finished when the run ends */
     atomic_fetch_add(&w->inflight, 1);
     lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, 1);
     if (lgw_pool_push(w->pool, t, stop)) {
         /* Shutting down with a full queue: leave the job for the next owner of the partition. */
         lgw_results_ticket_drop(t);
-        job_finished(w);
+        job_finished(w, slot);
     }
 }
 
@@ -152,10 +183,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
+        lgw_batch_flow_assign(w->flow, parts, true);
         if (w->paused) /* still at the in-flight limit: new partitions wait too */
             rd_kafka_pause_partitions(rk, parts);
         return;
     }
+    lgw_batch_flow_assign(w->flow, parts, false);
     /* Revoked: let this member's in-flight jobs of those partitions finish (bounded), commit what they
      * completed, so the next owner does not run them again. */
     int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
@@ -226,14 +259,19 @@ static void loops_free(struct lgw_worker *w)
     w->nloops = 0;
 }
 
-/* Subscribes the consumer to both job topics. */
+/* Subscribes the consumer to the job topics, interactive and batch. One consumer in one group for all four:
+ * the consume loop already owns back-pressure (the worker-wide pause at worker_concurrency), and the batch
+ * share is a per-partition pause of the same consumer (workers/batch_flow.h), so nothing needs a second
+ * client, thread or rebalance protocol; a paused batch partition never holds back an interactive one. */
 static int subscribe(struct lgw_worker *w)
 {
     char chat[LGW_TOPIC_MAX];
     lgw_topic_name(w->cfg, LGW_TOPIC_JOBS_CHAT, NULL, chat, sizeof(chat));
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
     rd_kafka_topic_partition_list_add(sub, chat, RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(sub, w->topic_embeddings, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(sub, w->topic_batch_chat, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(sub, w->topic_batch_embeddings, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(w->consumer, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (err) {
@@ -273,6 +311,10 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     lgw_buf_cleanup(&errs);
     w->router = lgw_router_new(cfg, m);
     lgw_topic_name(cfg, LGW_TOPIC_JOBS_EMBEDDINGS, NULL, w->topic_embeddings, sizeof(w->topic_embeddings));
+    lgw_topic_name(cfg, LGW_TOPIC_BATCH_JOBS_CHAT, NULL, w->topic_batch_chat, sizeof(w->topic_batch_chat));
+    lgw_topic_name(cfg, LGW_TOPIC_BATCH_JOBS_EMBEDDINGS, NULL, w->topic_batch_embeddings,
+                   sizeof(w->topic_batch_embeddings));
+    w->flow = lgw_batch_flow_new(cfg, m, w->topic_batch_chat, w->topic_batch_embeddings);
     w->offsets = lgw_offsets_new();
 
     char client_id[LGW_NAME_MAX + 16];
@@ -310,6 +352,9 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     }
     w->cache = lgw_cache_new((size_t)cfg->cache_memory_bytes, (size_t)cfg->cache_max_entry_bytes, w->redis,
                              cfg->topic_prefix, m);
+    /* Limits for jobs no ingress admitted share the cache's Redis (the same threads call both). */
+    if ((rc = lgw_wadmit_new(cfg, m, w->redis, w->id, &w->admit)))
+        goto fail;
     w->pipeline = (struct lgw_pipeline){.cfg = cfg,
                                         .m = m,
                                         .tracer = tr,
@@ -318,6 +363,8 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
                                         .cancels = w->cancels,
                                         .results = w->results,
                                         .cache = w->cache,
+                                        .admit = w->admit,
+                                        .stopping = &w->stopping,
                                         .loops = w->loops,
                                         .nloops = w->nloops,
                                         .finished = job_finished,
@@ -333,6 +380,7 @@ fail:
     lgw_status_stop(w->status);
     lgw_cancels_free(w->cancels);
     loops_free(w);
+    lgw_wadmit_free(w->admit);
     lgw_cache_free(w->cache);
     lgw_redis_free(w->redis);
     atomic_store(&w->health_stop, true);
@@ -347,6 +395,7 @@ fail:
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
     lgw_kafka_lag_free(w->lag);
+    lgw_batch_flow_free(w->flow);
     free(w);
     return rc;
 }
@@ -368,7 +417,9 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
         }
         rd_kafka_message_destroy(msg);
     }
-    /* Drain: no new jobs; let queued and running ones finish and their messages be acknowledged. */
+    /* Drain: no new jobs; let queued and running ones finish and their messages be acknowledged. Lines
+     * waiting for admission let go at their next turn (uncommitted: the next owner runs them). */
+    atomic_store(&w->stopping, true);
     LGW_INFO("worker", "draining");
     int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
     while (lgw_offsets_inflight(w->offsets, NULL, 0) > 0 && lgw_mono_ms() < until) {
@@ -405,8 +456,10 @@ void lgw_worker_free(struct lgw_worker *w)
      * still runs (each such job unregisters its stream and still sends its reply and cost event, through the
      * producers, which are still here); then the registry goes. */
     lgw_cancels_stop(w->cancels);
+    atomic_store(&w->stopping, true); /* queued waits of the loops, run at once as they stop, let go */
     loops_free(w);
     lgw_cancels_free(w->cancels);
+    lgw_wadmit_free(w->admit); /* no job runs any more */
     /* Every call is over: the last status it would publish says nothing more; withdraw it instead. */
     lgw_status_stop(w->status);
     lgw_cache_free(w->cache); /* no job runs any more: the pool and the loops are gone */
@@ -423,5 +476,6 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
     lgw_kafka_lag_free(w->lag);
+    lgw_batch_flow_free(w->flow);
     free(w);
 }
