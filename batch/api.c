@@ -145,11 +145,20 @@ static void *thread_main(void *p)
     free(arg);
     for (;;) {
         pthread_mutex_lock(&api->lock);
-        while (!api->stopping && api->qlen == 0)
-            pthread_cond_wait(&api->cond, &api->lock);
+        if (!api->stopping && api->qlen == 0) {
+            /* Woken by a call, or at the latest each minute: a quiet gateway still deletes expired files. */
+            struct timespec until = lgw_deadline_in_ms(CLOCK_REALTIME, 60 * 1000);
+            pthread_cond_timedwait(&api->cond, &api->lock, &until);
+        }
         if (api->stopping) {
             pthread_mutex_unlock(&api->lock);
             return NULL;
+        }
+        if (api->qlen == 0) {
+            pthread_mutex_unlock(&api->lock);
+            if (ensure_schema(api, ctx) == 0)
+                maybe_expire(api, ctx);
+            continue;
         }
         struct lgw_http_call *call = api->queue[api->qhead];
         api->qhead = (api->qhead + 1) % QUEUE_MAX;
