@@ -244,7 +244,8 @@ static void check_all(struct lgw_batch_input *in)
     free(custom_ids);
     if (lineno == 0 || (in->nlines == 0 && in->nerrors_total == 0))
         add_error(in, 0, "empty_file", NULL, "The input has no requests.");
-    qsort(in->errors, in->nerrors, sizeof(*in->errors), by_line);
+    if (in->nerrors > 1) /* errors is NULL without any, and qsort's pointer must not be (UBSan) */
+        qsort(in->errors, in->nerrors, sizeof(*in->errors), by_line);
 }
 
 static struct lgw_batch_input *input_new(const struct lgw_config *cfg, const char *endpoint)
