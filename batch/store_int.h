@@ -53,7 +53,9 @@ int lgw_bst_exec(struct lgw_batch_store *st, const char *sql, const struct lgw_b
 extern const struct lgw_bst_backend lgw_bst_sqlite;
 
 /* The schema, the same tables on both engines (BIGINT and TEXT mean the same to SQLite). Times are seconds
- * since the epoch as OpenAI's Batch objects carry them; NULL where a step has not happened. */
+ * since the epoch as OpenAI's Batch objects carry them; NULL where a step has not happened. A column added
+ * later goes in an ALTER TABLE ... ADD COLUMN after these, and store_pg.c's "schema is current" probe then
+ * names the newest object. */
 #define LGW_BST_SCHEMA                                                                                           \
     "CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key_id TEXT,"              \
     " endpoint TEXT NOT NULL, input_file_id TEXT, metadata TEXT, status TEXT NOT NULL,"                         \

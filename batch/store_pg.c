@@ -47,7 +47,15 @@ static int ensure(struct conn *conn)
         goto fail;
     }
     PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
-    PGresult *res = PQexec(conn->pg, schema);
+    /* The schema is there already (the last object it creates exists): skip it. CREATE INDEX IF NOT EXISTS
+     * takes a SHARE lock even when the index exists, and the CLI opening a store while the batch role writes
+     * would deadlock against the role's transaction. */
+    PGresult *res = PQexec(conn->pg, "SELECT to_regclass('batch_runs_batch') IS NOT NULL");
+    bool current = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (current)
+        return LGW_OK;
+    res = PQexec(conn->pg, schema);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         LGW_ERROR("batch", "postgresql schema: %s", PQresultErrorMessage(res));

@@ -12,6 +12,7 @@
 
 #include "analytics/analytics.h"
 #include "batch/api.h"
+#include "batch/runner.h"
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
@@ -37,6 +38,7 @@ struct role_thread {
 
 static int run_worker(void *self, const atomic_bool *stop) { return lgw_worker_run(self, stop); }
 static int run_ledger(void *self, const atomic_bool *stop) { return lgw_ledger_run(self, stop); }
+static int run_batch(void *self, const atomic_bool *stop) { return lgw_batch_runner_run(self, stop); }
 
 static void *role_main(void *arg)
 {
@@ -75,14 +77,15 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_opsrv *ops = NULL;
     struct lgw_worker *w = NULL;
     struct lgw_ledger *l = NULL;
+    struct lgw_batch_runner *br = NULL;
     struct lgw_audit *audit = NULL;
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
     struct lgw_batch_api *bapi = NULL;
     struct lgw_tracer *tr = NULL; /* one for the process: every role's spans, as service llmgw-dev */
     struct lgw_meter *mt = NULL;  /* and one metrics push: the registry all roles share */
-    struct role_thread wt = {0}, lt = {0};
-    bool wt_started = false, lt_started = false;
+    struct role_thread wt = {0}, lt = {0}, bt = {0};
+    bool wt_started = false, lt_started = false, bt_started = false;
 
     cfg->kafka_mock = true;
     cfg->allow_anonymous = true;
@@ -99,7 +102,7 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
         (rc = lgw_meter_new(env->otel, env->version, m, &mt)))
         goto out;
     if ((rc = lgw_ledger_new(cfg, m, tr, &l)) || (rc = lgw_audit_start(cfg, &audit)) ||
-        (rc = lgw_worker_new(cfg, m, tr, &w)))
+        (rc = lgw_worker_new(cfg, m, tr, &w)) || (rc = lgw_batch_runner_new(cfg, m, &br)))
         goto out;
     lt = (struct role_thread){.run = run_ledger, .self = l};
     wt = (struct role_thread){.run = run_worker, .self = w};
@@ -108,15 +111,23 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
         goto out;
     }
     lt_started = wt_started = true;
+    /* The batch role: batches' status, counts and results in the same SQLite file (batch/runner.h). */
+    bt = (struct role_thread){.run = run_batch, .self = br};
+    if (pthread_create(&bt.thread, NULL, role_main, &bt)) {
+        rc = LGW_ERR(INTERNAL);
+        goto out;
+    }
+    bt_started = true;
     /* /readyz also asks the worker and the ledger. */
-    const struct lgw_ingress_ready_check checks[] = {{lgw_worker_ready_cb, w}, {lgw_ledger_ready_cb, l}};
+    const struct lgw_ingress_ready_check checks[] = {
+        {lgw_worker_ready_cb, w}, {lgw_ledger_ready_cb, l}, {lgw_batch_runner_ready_cb, br}};
     /* Analytics reads the SQLite ledger the ledger thread writes (opened above, so the file exists). */
     if ((rc = lgw_analytics_new(cfg, m, &an)) || (rc = lgw_batch_api_new(cfg, m, &bapi)))
         goto out;
     struct lgw_http_mount mounts[1 + LGW_BATCH_API_MOUNTS];
     mounts[0] = lgw_analytics_mount(an);
     lgw_batch_api_mounts(bapi, &mounts[1]); /* /v1/files and /v1/batches, on the same database */
-    if ((rc = lgw_ingress_new_mounted(cfg, m, tr, checks, 2, mounts, 1 + LGW_BATCH_API_MOUNTS, &ing)))
+    if ((rc = lgw_ingress_new_mounted(cfg, m, tr, checks, 3, mounts, 1 + LGW_BATCH_API_MOUNTS, &ing)))
         goto out;
     /* The shared registry's private (per-tenant) metrics: here, or on the public port with the admin key. */
     if (cfg->ingress_ops_port &&
@@ -149,6 +160,12 @@ out:
         atomic_store(&lt.stop, true);
         pthread_join(lt.thread, NULL);
     }
+    if (bt_started) {
+        /* After the worker (its last answers to batch lines are on Kafka) and the ledger's wait for them. */
+        atomic_store(&bt.stop, true);
+        pthread_join(bt.thread, NULL);
+    }
+    lgw_batch_runner_free(br);
     lgw_audit_stop(audit);
     lgw_ledger_free(l);
     lgw_analytics_free(an); /* after the drain, before the ingress it answers through is freed */
@@ -161,7 +178,7 @@ out:
         rd_kafka_mock_cluster_destroy(mcluster);
     if (owner)
         rd_kafka_destroy(owner);
-    if (rc == 0 && (wt.rc || lt.rc))
+    if (rc == 0 && (wt.rc || lt.rc || bt.rc))
         rc = LGW_ERR(INTERNAL);
     return rc ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 #include "common/errors.h"
 #include "providers/http.h"
 #include "common/log.h"
+#include "batch/cli.h"
 #include "cmd/keys.h"
 #include "cmd/roles.h"
 #include "limits/limits.h"
@@ -41,6 +42,7 @@ struct command {
 
 static int cmd_role(const struct command *c, int argc, char **argv);
 static int cmd_keys(const struct command *c, int argc, char **argv);
+static int cmd_batch(const struct command *c, int argc, char **argv);
 static int cmd_config(const struct command *c, int argc, char **argv);
 static int cmd_help(const struct command *c, int argc, char **argv);
 static int cmd_version(const struct command *c, int argc, char **argv);
@@ -52,7 +54,7 @@ static const struct command commands[] = {
      "                       --simulate adds simulated OpenAI, Anthropic, Gemini and Mistral\n",
      "usage: llmgw dev [--config FILE] [--simulate]\n"
      "\n"
-     "Runs every role (ingress, worker, ledger) in one process on embedded defaults: librdkafka's in-process\n"
+     "Runs every role (ingress, worker, ledger, batch) in one process on embedded defaults: librdkafka's in-process\n"
      "mock Kafka cluster, a SQLite ledger (llmgw-dev.db unless LLMGW_DATABASE_URL says otherwise) and the echo\n"
      "provider. Listens on 127.0.0.1:8080 unless LLMGW_PORT says otherwise. With no tenant keys configured it\n"
      "accepts requests without a key as tenant \"dev\". Stops on SIGTERM or SIGINT.\n"
@@ -82,6 +84,36 @@ static const struct command commands[] = {
      "Writes the cost events from Kafka to PostgreSQL or SQLite (LLMGW_DATABASE_URL). Serves /healthz,\n"
      "/readyz and /metrics on LLMGW_OPS_PORT if set.\n",
      cmd_role},
+    {"batch",
+     "  batch submit FILE    sends an OpenAI Batch input (JSONL) as a batch; also status, cancel, collect,\n"
+     "                       serve (the batch role)\n",
+     "usage: llmgw batch submit FILE.jsonl --tenant TENANT [--skip-invalid] [--metadata KEY=VALUE]... [--config FILE]\n"
+     "       llmgw batch status ID [--json] [--tenant TENANT] [--config FILE]\n"
+     "       llmgw batch cancel ID [--tenant TENANT] [--config FILE]\n"
+     "       llmgw batch collect ID --out FILE [--no-wait] [--tenant TENANT] [--config FILE]\n"
+     "       llmgw batch serve [--config FILE]\n"
+     "\n"
+     "Batches in OpenAI's Batch format, straight to Kafka (docs/BATCH.md). Runs with the gateway's configuration\n"
+     "(LLMGW_KAFKA_BROKERS, LLMGW_DATABASE_URL, ...) as a trusted producer.\n"
+     "\n"
+     "submit   validates every line of FILE (\"-\": stdin) first; a bad line is reported as FILE:LINE: code:\n"
+     "         message and nothing is sent (exit 1) unless --skip-invalid. Then sends the batch record and one\n"
+     "         job per line, waits until Kafka has them all, and prints the batch id. --metadata KEY=VALUE (up\n"
+     "         to 16) is kept with the batch.\n"
+     "status   prints the batch's status, request counts, cost so far and timestamps; --json: OpenAI's Batch\n"
+     "         object.\n"
+     "cancel   asks the workers to stop the batch: lines not run yet are answered batch_cancelled.\n"
+     "collect  writes every line of the output in input order to FILE (OpenAI's Batch output format: output and\n"
+     "         errors), as results arrive, until the batch is finished (or at once with --no-wait). Run it\n"
+     "         again after an interruption: it continues after the complete lines already in FILE. On a\n"
+     "         terminal it shows a progress bar (rate, cost so far, ETA); otherwise a line every 10 seconds.\n"
+     "serve    runs the batch role: keeps every batch's status, counts, cost and results in the database\n"
+     "         from Kafka, expires and finishes batches. Serves /healthz, /readyz and /metrics on\n"
+     "         LLMGW_OPS_PORT if set. Stops on SIGTERM after writing what it holds.\n"
+     "\n"
+     "--tenant scopes status, cancel and collect to that tenant's batches (without it: any tenant's).\n"
+     "Exit status: 0, 1 when something failed (bad input, no such batch, Kafka or the database), 2 for usage.\n",
+     cmd_batch},
     {"keys",
      "  keys new --tenant T  prints a new tenant API key and the SHA-256 hash to configure\n"
      "  keys list            lists the keys (ids, tenants, names, expiry; never secrets)\n"
@@ -275,6 +307,8 @@ static int run_with_config(const char *role, const char *config_path, bool simul
         code = lgw_role_ingress(&cfg, &env);
     else if (strcmp(role, "worker") == 0)
         code = lgw_role_worker(&cfg, &env);
+    else if (strcmp(role, "batch") == 0)
+        code = lgw_role_batch(&cfg, &env);
     else
         code = lgw_role_ledger(&cfg, &env);
     lgw_config_cleanup(&cfg);
@@ -352,6 +386,143 @@ static int cmd_keys(const struct command *c, int argc, char **argv)
         return lgw_cmd_keys_revoke(&o);
     }
     return not_a_subcommand(c, sub);
+}
+
+/* Loads the configuration for a batch command (no role: no role checks). Returns 0 or EXIT_USAGE after the
+ * problems on stderr. */
+static int load_batch_config(const char *path, struct lgw_config *cfg)
+{
+    struct lgw_buf errs;
+    lgw_buf_init(&errs, 0);
+    lgw_config_defaults(cfg);
+    int rc = lgw_config_load(cfg, path, &errs);
+    if (rc)
+        fprintf(stderr, "llmgw: invalid configuration:\n%s", errs.ptr ? errs.ptr : "");
+    lgw_buf_cleanup(&errs);
+    return rc ? EXIT_USAGE : 0;
+}
+
+/* Takes every "--metadata KEY=VALUE" out of argv (compacting it; *argc shrinks) into *meta. Returns -1 to go
+ * on, or EXIT_USAGE after a message. */
+static int take_metadata(int *argc, char **argv, json_t **meta)
+{
+    int kept = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--metadata") != 0) {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        const char *kv = i + 1 < *argc ? argv[++i] : NULL;
+        const char *eq = kv ? strchr(kv, '=') : NULL;
+        /* OpenAI's limits: 16 pairs, keys up to 64 characters, values up to 512. */
+        if (!eq || eq == kv || eq - kv > 64 || strlen(eq + 1) > 512) {
+            fprintf(stderr, "llmgw: --metadata needs KEY=VALUE (a key of 1 to 64 characters, a value of up to "
+                            "512); see 'llmgw help batch'\n");
+            return EXIT_USAGE;
+        }
+        if (!*meta)
+            *meta = json_object();
+        char key[65];
+        lgw_strlcpy(key, kv, (size_t)(eq - kv) + 1);
+        json_object_set_new(*meta, key, json_string(eq + 1));
+        if (json_object_size(*meta) > 16) {
+            fprintf(stderr, "llmgw: at most 16 --metadata pairs\n");
+            return EXIT_USAGE;
+        }
+    }
+    *argc = kept;
+    return -1;
+}
+
+/* `llmgw batch submit|status|cancel|collect|serve` (batch/cli.h; serve is the batch role). */
+static int cmd_batch(const struct command *c, int argc, char **argv)
+{
+    if (argc == 0) {
+        fputs(c->usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[0], *config_path = NULL, *interval = NULL;
+    struct lgw_batch_cli_opts o = {0};
+    json_t *meta = NULL;
+    int code, first = 1;
+    if (strcmp(sub, "serve") == 0) {
+        const struct cli_option opts[] = {{"--config", &config_path, NULL}};
+        code = parse_options(c, argc - 1, argv + 1, opts, 1);
+        return code >= 0 ? code : run_with_config("batch", config_path, false);
+    }
+    bool is_submit = strcmp(sub, "submit") == 0, is_status = strcmp(sub, "status") == 0;
+    bool is_cancel = strcmp(sub, "cancel") == 0, is_collect = strcmp(sub, "collect") == 0;
+    if (!is_submit && !is_status && !is_cancel && !is_collect)
+        return not_a_subcommand(c, sub);
+    /* The one positional word: FILE for submit, ID for the others. */
+    if (argc > 1 && argv[1][0] != '-') {
+        if (is_submit)
+            o.file = argv[1];
+        else
+            o.id = argv[1];
+        first = 2;
+    } else if (argc > 1 && is_submit && strcmp(argv[1], "-") == 0) {
+        o.file = "-";
+        first = 2;
+    }
+    int rest = argc - first;
+    char **words = argv + first;
+    if (is_submit && (code = take_metadata(&rest, words, &meta)) >= 0)
+        return code;
+    const struct cli_option opts[] = {
+        {"--config", &config_path, NULL}, {"--tenant", &o.tenant, NULL},   {"--skip-invalid", NULL, &o.skip_invalid},
+        {"--json", NULL, &o.json},        {"--out", &o.out, NULL},         {"--no-wait", NULL, &o.no_wait},
+        {"--interval-ms", &interval, NULL},
+    };
+    /* Each subcommand takes --config, --tenant and its own options only. */
+    const struct cli_option *mine[7];
+    size_t n = 0;
+    mine[n++] = &opts[0];
+    mine[n++] = &opts[1];
+    if (is_submit)
+        mine[n++] = &opts[2];
+    if (is_status)
+        mine[n++] = &opts[3];
+    if (is_collect) {
+        mine[n++] = &opts[4];
+        mine[n++] = &opts[5];
+        mine[n++] = &opts[6];
+    }
+    struct cli_option chosen[7];
+    for (size_t i = 0; i < n; i++)
+        chosen[i] = *mine[i];
+    if ((code = parse_options(c, rest, words, chosen, n)) >= 0) {
+        json_decref(meta);
+        return code;
+    }
+    const char *missing = is_submit && !o.file     ? "'batch submit' needs the input FILE"
+                          : is_submit && !o.tenant ? "'batch submit' needs --tenant TENANT"
+                          : !is_submit && !o.id    ? "the batch ID is missing"
+                          : is_collect && !o.out   ? "'batch collect' needs --out FILE"
+                                                   : NULL;
+    long long iv = 0;
+    if (!missing && interval && (lgw_parse_int64(interval, strlen(interval), &iv) || iv < 50 || iv > 60000))
+        missing = "--interval-ms takes 50 to 60000";
+    if (missing) {
+        fprintf(stderr, "llmgw: %s; see 'llmgw help batch'\n", missing);
+        json_decref(meta);
+        return EXIT_USAGE;
+    }
+    o.interval_ms = (int)iv;
+    o.metadata = meta;
+    struct lgw_config cfg;
+    if ((code = load_batch_config(config_path, &cfg))) {
+        json_decref(meta);
+        return code;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    code = is_submit ? lgw_batch_cli_submit(&cfg, &o)
+           : is_status ? lgw_batch_cli_status(&cfg, &o)
+           : is_cancel ? lgw_batch_cli_cancel(&cfg, &o)
+                       : lgw_batch_cli_collect(&cfg, &o);
+    json_decref(meta);
+    lgw_config_cleanup(&cfg);
+    return code;
 }
 
 /* `llmgw config docs|check`. */

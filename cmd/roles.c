@@ -7,6 +7,7 @@
 
 #include "analytics/analytics.h"
 #include "batch/api.h"
+#include "batch/runner.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "ingress/ingress.h"
@@ -133,6 +134,23 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_ledger_free(l);
     lgw_tracer_free(tr);
     lgw_meter_free(mt);
+    lgw_metrics_free(m);
+    return rc ? 1 : 0;
+}
+
+int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
+{
+    (void)env; /* the batch role records no spans yet */
+    struct lgw_metrics *m = lgw_role_metrics_new(cfg);
+    struct lgw_batch_runner *r = NULL;
+    struct lgw_opsrv *ops = NULL;
+    int rc = lgw_batch_runner_new(cfg, m, &r);
+    if (rc == 0 && cfg->ops_port)
+        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_batch_runner_ready_cb, r, &ops);
+    if (rc == 0)
+        rc = lgw_batch_runner_run(r, &lgw_stop_requested);
+    lgw_opsrv_stop(ops);
+    lgw_batch_runner_free(r);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }

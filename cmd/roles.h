@@ -25,5 +25,6 @@ struct lgw_metrics *lgw_role_metrics_new(const struct lgw_config *cfg);
 int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env);
 int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env);
 int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env);
+int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env);
 int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env);
 #endif

@@ -146,6 +146,15 @@ class Cluster:
         wait_ready(port, proc)
         return proc, port
 
+    def batch_role(self, name: str = "batch", binary: str = None, **extra):
+        """The batch role (`llmgw batch serve`), ready on its ops port."""
+        port = free_port()
+        proc = Proc(name, [binary or self.bin, "batch", "serve"], self.env(LLMGW_OPS_PORT=port, **extra),
+                    self.tmp_path / f"{name}.log")
+        self.procs.append(proc)
+        wait_ready(port, proc)
+        return proc, port
+
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
 

@@ -114,7 +114,7 @@ def test_version(args):
         assert known.returncode == 0, f"{m.group(2)} is not a commit of {ROOT}"
 
 
-COMMANDS = ["dev", "ingress", "worker", "ledger", "keys", "config", "help", "version"]
+COMMANDS = ["dev", "ingress", "worker", "ledger", "batch", "keys", "config", "help", "version"]
 
 
 @pytest.mark.parametrize("args", [["help"], ["--help"], ["-h"]])
@@ -141,15 +141,16 @@ def test_help_for_one_command(command):
     assert out.returncode == 0 and out.stderr == "", out
     assert out.stdout.startswith(f"usage: llmgw {command}"), out.stdout
     assert "<command>" not in out.stdout
-    if command in ("keys", "config"):  # commands with commands: `keys --help`, and `keys new --help`
+    if command in ("keys", "config", "batch"):  # commands with commands: `keys --help`, and `keys new --help`
         assert llmgw(command, "--help", **BROKEN_CONFIG).stdout == out.stdout
-    inner = {"keys": ["keys", "new", "--help"], "config": ["config", "check", "--help"]}.get(command, [command, "--help"])
+    inner = {"keys": ["keys", "new", "--help"], "config": ["config", "check", "--help"],
+             "batch": ["batch", "submit", "--help"]}.get(command, [command, "--help"])
     again = llmgw(*inner, **BROKEN_CONFIG)
     assert (again.returncode, again.stdout, again.stderr) == (0, out.stdout, "")
 
 
 def test_commands_with_commands_need_one():
-    for command in ("keys", "config"):
+    for command in ("keys", "config", "batch"):
         out = llmgw(command, **BROKEN_CONFIG)
         assert out.returncode == 2 and out.stdout == "", out
         assert out.stderr == llmgw("help", command).stdout
