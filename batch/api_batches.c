@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "batch/api_int.h"
+#include "batch/object.h"
 #include "batch/store.h"
 #include "batch/submit.h"
 #include "common/buf.h"
@@ -34,52 +35,11 @@ struct lgw_batch_store *lgw_api_store(struct lgw_api_ctx *ctx)
     return ctx->store;
 }
 
-static json_t *time_or_null(int64_t t)
-{
-    return t ? json_integer(t) : json_null();
-}
-
+/* The Batch object (batch/object.h, shared with `llmgw batch status --json`): the output file once some
+ * line got a 2xx, the error file once some did not. */
 json_t *lgw_api_batch_json(const struct lgw_batch_info *b)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(b->id));
-    json_object_set_new(o, "object", json_string("batch"));
-    json_object_set_new(o, "endpoint", json_string(b->endpoint));
-    json_object_set_new(o, "errors", b->errors ? json_incref(b->errors) : json_null());
-    json_object_set_new(o, "input_file_id", json_string(b->input_file_id));
-    json_object_set_new(o, "completion_window", json_string("24h"));
-    json_object_set_new(o, "status", json_string(b->status));
-    /* The files exist once the batch is over (as OpenAI's): output for the 2xx lines, errors for the rest. */
-    bool over = lgw_batch_status_terminal(b->status) && strcmp(b->status, "failed") != 0;
-    char fid[LGW_ID_MAX + 32];
-    if (over && b->completed > 0) {
-        snprintf(fid, sizeof(fid), OUTPUT_PREFIX "%s", b->id);
-        json_object_set_new(o, "output_file_id", json_string(fid));
-    } else {
-        json_object_set_new(o, "output_file_id", json_null());
-    }
-    if (over && b->failed > 0) {
-        snprintf(fid, sizeof(fid), ERRORS_PREFIX "%s", b->id);
-        json_object_set_new(o, "error_file_id", json_string(fid));
-    } else {
-        json_object_set_new(o, "error_file_id", json_null());
-    }
-    json_object_set_new(o, "created_at", json_integer(b->created_at));
-    json_object_set_new(o, "in_progress_at", time_or_null(b->in_progress_at));
-    json_object_set_new(o, "expires_at", time_or_null(b->expires_at));
-    json_object_set_new(o, "finalizing_at", time_or_null(b->finalizing_at));
-    json_object_set_new(o, "completed_at", time_or_null(b->completed_at));
-    json_object_set_new(o, "failed_at", time_or_null(b->failed_at));
-    json_object_set_new(o, "expired_at", time_or_null(b->expired_at));
-    json_object_set_new(o, "cancelling_at", time_or_null(b->cancelling_at));
-    json_object_set_new(o, "cancelled_at", time_or_null(b->cancelled_at));
-    json_t *counts = json_object();
-    json_object_set_new(counts, "total", json_integer(b->total));
-    json_object_set_new(counts, "completed", json_integer(b->completed));
-    json_object_set_new(counts, "failed", json_integer(b->failed));
-    json_object_set_new(o, "request_counts", counts);
-    json_object_set_new(o, "metadata", b->metadata ? json_incref(b->metadata) : json_null());
-    return o;
+    return lgw_batch_info_json(b, b->completed > 0, b->failed > 0);
 }
 
 static void batch_not_found(struct lgw_http_call *call, const char *id)
@@ -197,7 +157,7 @@ bool lgw_api_batch_file(struct lgw_api_ctx *ctx, struct lgw_http_call *call, con
     struct lgw_batch_info b;
     int rc = lgw_batch_store_get(st, id, store_scope(call), &b);
     /* A file exists once its batch is over, as output_file_id / error_file_id say. */
-    bool over = rc == 0 && lgw_batch_status_terminal(b.status) && strcmp(b.status, "failed") != 0 &&
+    bool over = rc == 0 && lgw_batch_status_terminal(b.status) &&
                 (which == LGW_BATCH_LINES_OUTPUT ? b.completed > 0 : b.failed > 0);
     if (rc && rc != LGW_ERR(NOT_FOUND)) {
         store_down(call);
@@ -446,7 +406,7 @@ static void cancel(struct lgw_api_ctx *ctx, struct lgw_http_call *call, const ch
     lgw_strlcpy(rec.input_file_id, b.input_file_id, sizeof(rec.input_file_id));
     rec.state = LGW_BATCH_CANCELLING;
     rec.created_ms = b.created_ms;
-    rec.expires_ms = b.expires_at * 1000;
+    rec.expires_ms = b.created_ms + LGW_BATCH_WINDOW_MS;
     rec.total = b.total;
     rec.metadata = b.metadata ? json_incref(b.metadata) : NULL;
     rec.ts_ms = lgw_wall_ms();

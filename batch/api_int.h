@@ -47,7 +47,8 @@ int lgw_api_query_int(struct lgw_http_call *call, const char *name, int64_t min,
  * status "processed", status_details null). New reference. */
 json_t *lgw_api_file_json(const struct lgw_file_meta *f);
 
-/* The Batch object of b, as OpenAI's. New reference. */
+/* The Batch object of b, as OpenAI's (batch/object.h), with its output and error file ids once it is over.
+ * New reference. */
 json_t *lgw_api_batch_json(const struct lgw_batch_info *b);
 /* ctx's store, opened now if it is not (NULL: the database is down; the next call tries again). */
 struct lgw_batch_store *lgw_api_store(struct lgw_api_ctx *ctx);

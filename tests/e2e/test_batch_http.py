@@ -3,6 +3,7 @@ unmodified, against production-mode processes on real Kafka and PostgreSQL (docs
 import io
 import json
 import subprocess
+import time
 
 import openai
 import pytest
@@ -219,3 +220,75 @@ def test_batches_bad_input(gw):
     r = httpx.post(f"http://127.0.0.1:{gw.port}/v1/batches", headers={"Authorization": f"Bearer {gw.key}"},
                    content=b"{oops", timeout=10)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+
+
+def wait_status(client, batch_id, statuses, timeout=90):
+    deadline = time.monotonic() + timeout
+    while True:
+        b = client.batches.retrieve(batch_id)
+        if b.status in statuses:
+            return b
+        assert time.monotonic() < deadline, f"batch {batch_id} still {b.status}: {b.request_counts}"
+        time.sleep(0.3)
+
+
+def test_batch_completes_with_output_and_error_files(gw):
+    """The whole flow: the SDK uploads and creates, a worker runs the lines, the batch role records the
+    results, and the SDK reads the output and error files in input order."""
+    gw.worker("w1")
+    gw.batch_role()
+    client = sdk(gw)
+    lines = [line(i) for i in range(5)]
+    # Passes the submitter's checks but no provider serves it: the worker answers 404, an error-file line.
+    lines.insert(3, {"custom_id": "req-bad", "method": "POST", "url": "/v1/chat/completions",
+                     "body": {"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}})
+    b = client.batches.create(input_file_id=upload(client, lines), endpoint="/v1/chat/completions",
+                              completion_window="24h")
+    done = wait_status(client, b.id, {"completed", "failed", "expired", "cancelled"})
+    assert done.status == "completed" and done.completed_at
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (6, 5, 1)
+    assert done.output_file_id == f"file-batch-output-{b.id}"
+    assert done.error_file_id == f"file-batch-errors-{b.id}"
+
+    out = client.files.content(done.output_file_id).content
+    rows = [json.loads(x) for x in out.decode().splitlines()]
+    assert [r["custom_id"] for r in rows] == [f"req-{i}" for i in range(5)]  # input order
+    for i, r in enumerate(rows):
+        assert r["error"] is None and r["id"].startswith("batch_req_")
+        assert r["response"]["status_code"] == 200 and r["response"]["request_id"]
+        assert r["response"]["body"]["choices"][0]["message"]["content"] == f"line {i}"
+    meta = client.files.retrieve(done.output_file_id)
+    assert meta.purpose == "batch_output" and meta.bytes == len(out) and meta.filename.endswith("_output.jsonl")
+
+    errs = [json.loads(x) for x in client.files.content(done.error_file_id).content.decode().splitlines()]
+    assert [r["custom_id"] for r in errs] == ["req-bad"]
+    assert errs[0]["response"]["status_code"] == 404
+    assert errs[0]["response"]["body"]["error"]["code"] == "model_not_found"
+
+    # The same answer on every read, and none for another tenant.
+    assert client.files.content(done.output_file_id).content == out
+    other = sdk(gw, gw.beta_key)
+    with pytest.raises(openai.NotFoundError):
+        other.files.content(done.output_file_id)
+    with pytest.raises(openai.NotFoundError):
+        other.files.retrieve(done.error_file_id)
+    with pytest.raises(openai.BadRequestError):
+        client.batches.cancel(b.id)  # over: nothing to cancel
+
+
+def test_batch_cancelled_end_to_end(gw):
+    """Cancelled while its lines wait on Kafka: the worker that then reads them answers each batch_cancelled
+    without running it, the batch role records that and finishes the batch cancelled, and every line is in the
+    error file in input order."""
+    gw.batch_role()
+    client = sdk(gw)
+    b = client.batches.create(input_file_id=upload(client, [line(i) for i in range(3)]),
+                              endpoint="/v1/chat/completions", completion_window="24h")
+    assert client.batches.cancel(b.id).status == "cancelling"
+    gw.worker("w1")  # reads the cancelling record before it runs a line (workers replay <prefix>.batches)
+    done = wait_status(client, b.id, {"cancelled", "completed"})
+    assert done.status == "cancelled" and done.cancelled_at
+    assert (done.request_counts.completed, done.request_counts.failed) == (0, 3) and done.output_file_id is None
+    errs = [json.loads(x) for x in client.files.content(done.error_file_id).content.decode().splitlines()]
+    assert [r["custom_id"] for r in errs] == ["req-0", "req-1", "req-2"]
+    assert all(r["response"] is None and r["error"]["code"] == "batch_cancelled" for r in errs)

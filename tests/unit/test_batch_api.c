@@ -1,6 +1,6 @@
 /* test_batch_api.c - the Batch object of /v1/batches (batch/api_batches.c) as OpenAI's: every field present,
- * null timestamps for steps not taken, and the output and error file ids only once the batch is over and only
- * when it has such lines. */
+ * null timestamps for steps not taken, llmgw's own part (tenant, cost so far), and the output and error file ids
+ * only once the batch is over and only when it has such lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,12 +34,14 @@ static void test_in_progress(void **state)
     (void)state;
     struct lgw_batch_info b = info("in_progress", 1, 1);
     b.metadata = json_pack("{s:s}", "project", "p1");
+    b.cost_nusd = 1500; /* the spend so far, exact, in llmgw's own part */
     char *s = render(&b);
     assert_string_equal(s, "{\"cancelled_at\":null,\"cancelling_at\":null,\"completed_at\":null,"
                            "\"completion_window\":\"24h\",\"created_at\":1000,\"endpoint\":\"/v1/chat/completions\","
                            "\"error_file_id\":null,\"errors\":null,\"expired_at\":null,\"expires_at\":87400,"
                            "\"failed_at\":null,\"finalizing_at\":null,\"id\":\"batch_0123\",\"in_progress_at\":1001,"
-                           "\"input_file_id\":\"file-9\",\"metadata\":{\"project\":\"p1\"},\"object\":\"batch\","
+                           "\"input_file_id\":\"file-9\",\"llmgw\":{\"cost_usd\":\"0.000001500\",\"tenant\":\"acme\"},"
+                           "\"metadata\":{\"project\":\"p1\"},\"object\":\"batch\","
                            "\"output_file_id\":null,\"request_counts\":{\"completed\":1,\"failed\":1,\"total\":3},"
                            "\"status\":\"in_progress\"}");
     free(s);
