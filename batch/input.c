@@ -244,7 +244,7 @@ static void check_all(struct lgw_batch_input *in)
     free(custom_ids);
     if (lineno == 0 || (in->nlines == 0 && in->nerrors_total == 0))
         add_error(in, 0, "empty_file", NULL, "The input has no requests.");
-    if (in->nerrors > 1) /* errors is NULL without any, and qsort's pointer must not be (UBSan) */
+    if (in->nerrors > 1)
         qsort(in->errors, in->nerrors, sizeof(*in->errors), by_line);
 }
 
@@ -273,7 +273,8 @@ int lgw_batch_input_parse(const struct lgw_config *cfg, const char *data, size_t
         return LGW_OK;
     }
     in->data = lgw_malloc(len + 1);
-    memcpy(in->data, data, len);
+    if (len)
+        memcpy(in->data, data, len);
     in->data[len] = '\0';
     in->len = len;
     check_all(in);

@@ -210,9 +210,7 @@ run_stage e2e "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$r
 step "end-to-end tests on the sanitizer and ThreadSanitizer builds, side by side"
 # The request path (HTTP, streaming, deadlines, drain) and the command line again, with every process built
 # with ASan+UBSan; any report in a process's output fails the test.
-# test_batch.py's big batch runs 2,000 lines here (LLMGW_BATCH_LINES; 10,000 in the release e2e stage): the
-# same paths (kill -9 of a worker, the batch role and collect, then resume), in a sanitizer's time.
-run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" LLMGW_BATCH_LINES=2000 "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
+run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
   tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
   tests/e2e/test_load.py tests/e2e/test_openai_provider.py tests/e2e/test_anthropic_provider.py \
   tests/e2e/test_compat_provider.py tests/e2e/test_anthropic_inbound.py tests/e2e/test_gemini_provider.py \
@@ -220,7 +218,7 @@ run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" LLMGW_BATCH_LINES=2000 "$v
   tests/e2e/test_trace_context.py tests/e2e/test_cli.py tests/e2e/test_cache.py tests/e2e/test_limits.py \
   tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py tests/e2e/test_kafka_contract.py tests/e2e/test_metrics.py tests/e2e/test_otlp_metrics.py \
-  tests/e2e/test_batch.py \
+  tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
   tests/e2e/test_batch_http.py
 
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
@@ -241,7 +239,8 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
   tests/e2e/test_routing.py tests/e2e/test_backpressure.py tests/e2e/test_worker_concurrency.py \
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
-  tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py tests/e2e/test_batch_http.py
+  tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
+  tests/e2e/test_batch_http.py
 wait_stages
 
 step "browser tests"

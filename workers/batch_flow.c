@@ -2,6 +2,7 @@
 #include "workers/batch_flow.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,10 @@ struct lgw_batch_flow {
     char topics[2][LGW_TOPIC_MAX];
     atomic_long total; /* batch lines held, all partitions */
     int64_t cap;       /* per partition, as the last tick computed (consumer thread) */
+    /* The fewest lines a partition with a refused record waiting holds (INT64_MAX: none waits), as the last
+     * tick computed: a partition holding more lines than that gives the next free slot to the waiting one,
+     * so freed slots go to the partitions furthest below their share first (consumer thread). */
+    int64_t min_waiting;
     struct lgw_batch_slot parts[2][PARTS_MAX];
     /* The assigned batch partitions, so a tick walks those only (consumer thread). */
     struct lgw_batch_slot *assigned[2 * PARTS_MAX];
@@ -56,6 +61,7 @@ struct lgw_batch_flow *lgw_batch_flow_new(const struct lgw_config *cfg, struct l
     f->m = m;
     f->slots = lgw_batch_flow_slots(cfg->worker_concurrency, cfg->worker_batch_share_pct);
     f->cap = f->slots;
+    f->min_waiting = INT64_MAX;
     lgw_strlcpy(f->topics[0], topic_chat, sizeof(f->topics[0]));
     lgw_strlcpy(f->topics[1], topic_embeddings, sizeof(f->topics[1]));
     for (int t = 0; t < 2; t++)
@@ -147,7 +153,8 @@ struct lgw_batch_slot *lgw_batch_flow_take(struct lgw_batch_flow *f, rd_kafka_t 
             return NULL;
         s->waiting_offset = -1;
     }
-    if (atomic_load(&f->total) >= f->slots || atomic_load(&s->inflight) >= f->cap) {
+    long held = atomic_load(&s->inflight);
+    if (atomic_load(&f->total) >= f->slots || held >= f->cap || held > f->min_waiting) {
         hold_back(f, rk, t, partition, offset);
         return NULL;
     }
@@ -184,10 +191,15 @@ static bool busy(struct lgw_batch_flow *f, rd_kafka_t *rk, int t, int32_t partit
 
 void lgw_batch_flow_tick(struct lgw_batch_flow *f, rd_kafka_t *rk, bool worker_paused)
 {
-    int64_t nbusy = 0;
-    for (int i = 0; i < f->nassigned; i++)
+    int64_t nbusy = 0, min_waiting = INT64_MAX;
+    for (int i = 0; i < f->nassigned; i++) {
         if (busy(f, rk, f->tp[i][0], f->tp[i][1]))
             nbusy++;
+        long held = atomic_load(&f->assigned[i]->inflight);
+        if (f->assigned[i]->waiting_offset >= 0 && held < min_waiting)
+            min_waiting = held;
+    }
+    f->min_waiting = min_waiting;
     int64_t cap = lgw_batch_flow_cap(f->slots, nbusy);
     if (cap != f->cap) {
         f->cap = cap;
@@ -196,7 +208,10 @@ void lgw_batch_flow_tick(struct lgw_batch_flow *f, rd_kafka_t *rk, bool worker_p
     bool full = atomic_load(&f->total) >= f->slots;
     for (int i = 0; i < f->nassigned; i++) {
         struct lgw_batch_slot *s = f->assigned[i];
-        bool hold = full || atomic_load(&s->inflight) >= cap;
+        long held = atomic_load(&s->inflight);
+        /* A partition with nothing here stays fetching even when the share is full: its first record is
+         * refused, which makes it waiting, and waiting partitions with the fewest lines get the next slots. */
+        bool hold = (full && held > 0) || held >= cap || held > min_waiting;
         /* While the whole worker is paused, resuming is the worker's (lgw_batch_flow_reapply follows it). */
         if (hold != s->paused && (hold || !worker_paused))
             pause_one(f, rk, f->tp[i][0], f->tp[i][1], hold);

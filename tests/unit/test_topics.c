@@ -159,6 +159,7 @@ static void test_creators(void **state)
     assert_int_equal(created_by(LGW_ROLE_WORKER), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                       BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_DLQ) |
                                                       BIT(LGW_TOPIC_CANCEL) | BIT(LGW_TOPIC_PROVIDERS) |
+                                                      BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_TENANTS) |
                                                       BIT(LGW_TOPIC_BATCH_JOBS_CHAT) |
                                                       BIT(LGW_TOPIC_BATCH_JOBS_EMBEDDINGS) |
                                                       BIT(LGW_TOPIC_BATCH_RESULTS) | BIT(LGW_TOPIC_BATCHES));
