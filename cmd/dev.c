@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "analytics/analytics.h"
+#include "batch/api.h"
 #include "batch/runner.h"
 #include "common/envelope.h"
 #include "common/errors.h"
@@ -80,6 +81,7 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_audit *audit = NULL;
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
+    struct lgw_batch_api *bapi = NULL;
     struct lgw_tracer *tr = NULL; /* one for the process: every role's spans, as service llmgw-dev */
     struct lgw_meter *mt = NULL;  /* and one metrics push: the registry all roles share */
     struct role_thread wt = {0}, lt = {0}, bt = {0};
@@ -120,10 +122,12 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     const struct lgw_ingress_ready_check checks[] = {
         {lgw_worker_ready_cb, w}, {lgw_ledger_ready_cb, l}, {lgw_batch_runner_ready_cb, br}};
     /* Analytics reads the SQLite ledger the ledger thread writes (opened above, so the file exists). */
-    if ((rc = lgw_analytics_new(cfg, m, &an)))
+    if ((rc = lgw_analytics_new(cfg, m, &an)) || (rc = lgw_batch_api_new(cfg, m, &bapi)))
         goto out;
-    struct lgw_http_mount mount = lgw_analytics_mount(an);
-    if ((rc = lgw_ingress_new_mounted(cfg, m, tr, checks, 3, &mount, 1, &ing)))
+    struct lgw_http_mount mounts[1 + LGW_BATCH_API_MOUNTS];
+    mounts[0] = lgw_analytics_mount(an);
+    lgw_batch_api_mounts(bapi, &mounts[1]); /* /v1/files and /v1/batches, on the same database */
+    if ((rc = lgw_ingress_new_mounted(cfg, m, tr, checks, 3, mounts, 1 + LGW_BATCH_API_MOUNTS, &ing)))
         goto out;
     /* The shared registry's private (per-tenant) metrics: here, or on the public port with the admin key. */
     if (cfg->ingress_ops_port &&
@@ -165,6 +169,7 @@ out:
     lgw_audit_stop(audit);
     lgw_ledger_free(l);
     lgw_analytics_free(an); /* after the drain, before the ingress it answers through is freed */
+    lgw_batch_api_free(bapi);
     lgw_ingress_free(ing);
     lgw_tracer_free(tr);
     lgw_meter_free(mt);

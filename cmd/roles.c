@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "analytics/analytics.h"
+#include "batch/api.h"
 #include "batch/runner.h"
 #include "common/config.h"
 #include "common/errors.h"
@@ -46,6 +47,7 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_metrics *m = lgw_role_metrics_new(cfg);
     struct lgw_ingress *ing = NULL;
     struct lgw_analytics *an = NULL;
+    struct lgw_batch_api *bapi = NULL;
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
@@ -55,9 +57,14 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
         rc = lgw_analytics_new(cfg, m, &an);
+    /* The Files and Batch API likewise (batch/api.h). */
+    if (rc == 0)
+        rc = lgw_batch_api_new(cfg, m, &bapi);
     if (rc == 0) {
-        struct lgw_http_mount mount = lgw_analytics_mount(an);
-        rc = lgw_ingress_new_mounted(cfg, m, tr, NULL, 0, &mount, 1, &ing);
+        struct lgw_http_mount mounts[1 + LGW_BATCH_API_MOUNTS];
+        mounts[0] = lgw_analytics_mount(an);
+        lgw_batch_api_mounts(bapi, &mounts[1]);
+        rc = lgw_ingress_new_mounted(cfg, m, tr, NULL, 0, mounts, 1 + LGW_BATCH_API_MOUNTS, &ing);
     }
     /* Every metric, per-tenant ones included: the public port shows those only with the admin key. */
     if (rc == 0 && cfg->ingress_ops_port)
@@ -70,6 +77,7 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_opsrv_stop(ops);
     /* After the drain (no new calls), before the ingress is freed (calls in flight are done against it). */
     lgw_analytics_free(an);
+    lgw_batch_api_free(bapi);
     lgw_ingress_free(ing);
     lgw_tracer_free(tr); /* after the role: its last spans go out */
     lgw_meter_free(mt);  /* and its last counts */

@@ -164,7 +164,8 @@ static const struct opt opts[] = {
       "Largest response body the batch role keeps for one line; a larger one is replaced by an error "
       "(result_too_large) in the batch's output."),
     I(batch_retention_days, "LLMGW_BATCH_RETENTION_DAYS", "30", 1, 3650,
-      "Days the batch role keeps a finished batch and its results; older ones are deleted."),
+      "Days the batch role keeps a finished batch and its results; older ones are deleted. Files uploaded to "
+      "/v1/files are kept as long: a file's `expires_at` is its upload time plus this, then it is deleted."),
     I(batch_expiry_grace_s, "LLMGW_BATCH_EXPIRY_GRACE_S", "300", 0, 86400,
       "Seconds past a batch's expires_at the batch role waits for the workers' batch_expired answers before it "
       "marks the lines still without a result expired itself and the batch `expired`."),
@@ -179,6 +180,14 @@ static const struct opt opts[] = {
       "past it the answer is 504. A call's deadline is twice this plus a second (queue wait and statement)."),
     I(analytics_queue_max, "LLMGW_ANALYTICS_QUEUE_MAX", "64", 1, 100000,
       "Analytics calls that may wait for a pool thread; beyond it the answer is 503 at once."),
+    I(batch_file_max_bytes, "LLMGW_BATCH_FILE_MAX_BYTES", "104857600", 1024, 1073741824,
+      "Largest file POST /v1/files takes (default 100 MiB; OpenAI allows 200 MB for batch input). The ingress "
+      "buffers an upload whole in memory before storing it, so concurrent uploads can hold this much each; a "
+      "declared Content-Length above it (plus 64 KiB for the multipart framing) is answered 413 before a byte is "
+      "read."),
+    I(batch_api_pool, "LLMGW_BATCH_API_POOL", "2", 1, 64,
+      "Threads (each with its own database connection) that serve /v1/files and /v1/batches in each ingress, "
+      "off the HTTP threads; up to 64 calls wait for one, beyond that the answer is 503."),
     I(shutdown_grace_ms, "LLMGW_SHUTDOWN_GRACE_MS", "10000", 0, 600000,
       "On SIGTERM, how long in-flight work may take to finish before it is cut off."),
     S(log_level, "LLMGW_LOG_LEVEL", "info", "debug, info, warn or error."),

@@ -132,6 +132,8 @@ struct lgw_config {
     int64_t analytics_db_pool;
     int64_t analytics_timeout_ms;
     int64_t analytics_queue_max;
+    int64_t batch_file_max_bytes;
+    int64_t batch_api_pool;
     /* Simulated providers (`llmgw dev --simulate`, providers/sim.c): dev only, refused by every production role
      * (lgw_config_check_role). */
     int64_t simulate;

@@ -41,6 +41,12 @@ struct lgw_http_call {
     size_t nquery;
     struct lgw_http_caller caller;
     const char *request_id;             /* x-request-id of the answer, for logs */
+    /* The request body of a mount with body_max (NULL and 0 otherwise): at most body_max bytes, NUL-terminated
+     * after len (not counted), owned by the call (freed by done). content_type: the request's Content-Type
+     * header, "" when absent. */
+    const char *body;
+    size_t body_len;
+    const char *content_type;
     int64_t deadline_ms;                /* monotonic (lgw_mono_ms); past it the client has had a 504 */
     char header_names[LGW_HTTP_CALL_HEADERS_MAX][64];
     char header_values[LGW_HTTP_CALL_HEADERS_MAX][256];
@@ -52,8 +58,8 @@ struct lgw_http_call {
 
 /* A mounted handler: the ingress calls handle(opaque, call) on an HTTP thread for every request whose path
  * starts with prefix and whose method is method (required; another method on the prefix is a 405), after the
- * ingress's own route table found nothing. No request body is read. handle must not block (it queues the call
- * for threads of its own) and must see that done is called once. auth: the ingress identifies the caller first
+ * ingress's own route table found nothing, and once the body (for a mount with body_max) is read. handle must
+ * not block (it queues the call for threads of its own) and must see that done is called once. auth: the ingress identifies the caller first
  * (401 otherwise); admin: an admin key may call it (else 403). The strings and opaque must outlive the ingress. */
 struct lgw_http_mount {
     const char *method;
@@ -61,6 +67,11 @@ struct lgw_http_mount {
     bool auth;
     bool admin;
     int64_t timeout_ms; /* the call's deadline from its arrival; 0: request_timeout_ms */
+    /* 0: no body is read (as for a GET). Else the ingress reads and buffers the body up to this many bytes
+     * (not max_body_bytes: an uploaded file is larger than any chat request) and hands it to the call; a
+     * declared Content-Length above it is answered 413 before a byte is read, and a body that grows past it
+     * (chunked) is 413 once read. The whole body is in memory: size the cap with the ingress's memory. */
+    size_t body_max;
     void (*handle)(void *opaque, struct lgw_http_call *call);
     void *opaque;
 };

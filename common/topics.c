@@ -28,7 +28,8 @@
  *   kafka_min_insync_replicas; the broker's defaults unless set): a reply or a cost event is worth as much
  *   as the job it answers, so no topic is allowed fewer copies than another;
  * - batch lines travel on topics of their own, so a worker can give them a bounded share of itself and an
- *   interactive job never queues behind a million lines in one partition (docs/BATCH.md);
+ *   interactive job never queues behind a million lines in one partition (docs/BATCH.md); the ingress
+ *   creates them (and the results topic) too, since POST /v1/batches submits from there;
  * - batch results spread over kafka_partitions; a batch's submitter puts every line's reply_to on one
  *   partition chosen from the batch id (lgw_batch_results_partition), so one batch role consumer sees all of
  *   a batch's results, and the record key is the batch id;
@@ -59,12 +60,14 @@ static const struct lgw_topic_spec table[LGW_TOPIC__COUNT] = {
      "cleanup.policy=compact,delete;retention.ms=86400000;segment.ms=600000;min.cleanable.dirty.ratio=0.1",
      "worker id",
      "provider status (schemas/provider_status.schema.json): one worker's breakers, latency and counts per model"},
-    {LGW_TOPIC_BATCH_JOBS_CHAT, "batch.jobs.chat", 0, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_BATCH, NULL,
+    {LGW_TOPIC_BATCH_JOBS_CHAT, "batch.jobs.chat", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_BATCH, NULL,
      "\"<tenant>|<index mod 4>\" (lgw_batch_line_key)",
      "job (schemas/job.schema.json) with a \"batch\" part, kind chat"},
-    {LGW_TOPIC_BATCH_JOBS_EMBEDDINGS, "batch.jobs.embeddings", 0, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_BATCH, NULL,
-     "\"<tenant>|<index mod 4>\" (lgw_batch_line_key)", "job (schemas/job.schema.json) with a \"batch\" part, kind embeddings"},
-    {LGW_TOPIC_BATCH_RESULTS, "batch.results", 0, -1, 0, LGW_ROLE_WORKER | LGW_ROLE_BATCH, NULL, "batch id",
+    {LGW_TOPIC_BATCH_JOBS_EMBEDDINGS, "batch.jobs.embeddings", 0, -1, 0,
+     LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_BATCH, NULL, "\"<tenant>|<index mod 4>\" (lgw_batch_line_key)",
+     "job (schemas/job.schema.json) with a \"batch\" part, kind embeddings"},
+    {LGW_TOPIC_BATCH_RESULTS, "batch.results", 0, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_BATCH, NULL,
+     "batch id",
      "reply (schemas/reply.schema.json) to a batch line, with the line's \"batch\" part"},
     {LGW_TOPIC_BATCHES, "batches", 1, -1, 0, LGW_ROLE_INGRESS | LGW_ROLE_WORKER | LGW_ROLE_BATCH,
      "cleanup.policy=compact", "batch id", "batch record (schemas/batch_record.schema.json): the batch's current state"},

@@ -79,12 +79,14 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
         return MHD_YES;
     }
     if (req->route->body) {
+        /* A mount that takes uploads has its own cap; the buffer (empty so far) takes it too. */
+        long long cap = req->route->body_max ? (long long)req->route->body_max : (long long)ing->cfg->max_body_bytes;
+        req->body.max = (size_t)cap;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         long long n;
-        if (cl && lgw_parse_int64(cl, strlen(cl), &n) == 0 && n > ing->cfg->max_body_bytes) {
+        if (cl && lgw_parse_int64(cl, strlen(cl), &n) == 0 && n > cap) {
             char msg[128];
-            snprintf(msg, sizeof(msg), "Request body of %lld bytes is larger than the limit of %lld bytes.", n,
-                     (long long)ing->cfg->max_body_bytes);
+            snprintf(msg, sizeof(msg), "Request body of %lld bytes is larger than the limit of %lld bytes.", n, cap);
             return lgw_req_answer_error(req, LGW_ERR(TOO_LARGE), msg);
         }
     }

@@ -31,6 +31,8 @@ struct mcall {
     struct lgw_http_call call; /* first: done gets &mc->call */
     struct lgw_req *req;
     char *path;
+    char *body;         /* the request body (mounts with body_max), NUL-terminated */
+    char *content_type; /* the request's Content-Type, "" when absent */
     char request_id[LGW_ID_MAX];
 };
 
@@ -47,7 +49,8 @@ struct lgw_mounts *lgw_mounts_new(const struct lgw_http_mount *mounts, size_t n)
         LGW_ASSERT(mounts[i].method && mounts[i].prefix && mounts[i].handle);
         ms->mounts[i] = mounts[i];
         ms->routes[i] = (struct lgw_route){.method = mounts[i].method, .path = mounts[i].prefix,
-                                           .handler = mount_handler, .auth = mounts[i].auth, .body = false,
+                                           .handler = mount_handler, .auth = mounts[i].auth,
+                                           .body = mounts[i].body_max > 0, .body_max = mounts[i].body_max,
                                            .dialect = &lgw_dialect_openai, .admin = mounts[i].admin};
     }
     return ms;
@@ -101,6 +104,8 @@ static void call_done(struct lgw_http_call *call, int status, const char *conten
     }
     free(call->query);
     free(mc->path);
+    free(mc->body);
+    free(mc->content_type);
     lgw_req_unref(req); /* the call's reference */
     free(mc);
 }
@@ -141,6 +146,15 @@ static enum MHD_Result mount_handler(struct lgw_req *req)
     memcpy(mc->path, mount->prefix, plen);
     memcpy(mc->path + plen, req->path_arg, alen + 1);
     lgw_strlcpy(mc->request_id, req->id, sizeof(mc->request_id));
+    if (mount->body_max) { /* the ingress read it under the mount's cap; the call takes it */
+        mc->body = lgw_buf_take(&req->body, &call->body_len);
+        if (!mc->body)
+            mc->body = lgw_calloc(1, 1); /* an empty body is "", never NULL, for a mount that reads one */
+        call->body = mc->body;
+    }
+    const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    mc->content_type = lgw_strdup(ct ? ct : "");
+    call->content_type = mc->content_type;
     call->method = mount->method; /* matched: the request's method is the mount's */
     call->path = mc->path;
     call->request_id = mc->request_id;

@@ -18,33 +18,33 @@ static enum MHD_Result not_found(struct lgw_req *req)
 }
 
 static const struct lgw_route routes[] = {
-    /* method  path                          handler               auth   body   dialect                 admin */
-    {"POST", "/v1/chat/completions",       lgw_jobs_chat,        true,  true,  &lgw_dialect_openai,    false},
-    {"POST", "/v1/chat",                   lgw_jobs_chat,        true,  true,  &lgw_dialect_openai,    false},
-    {"POST", "/v1/messages",               lgw_jobs_chat,        true,  true,  &lgw_dialect_anthropic, false},
-    {"POST", "/v1/messages/count_tokens",  lgw_count_tokens,     true,  true,  &lgw_dialect_anthropic, false},
-    {NULL,   "/v1/messages/{any}",         not_found,            false, false, &lgw_dialect_anthropic, false},
-    {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai,    false},
-    {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai,    false},
-    {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai,    false},
+    /* method  path                          handler               auth   body   dialect                 admin  body_max */
+    {"POST", "/v1/chat/completions",       lgw_jobs_chat,        true,  true,  &lgw_dialect_openai,    false, 0},
+    {"POST", "/v1/chat",                   lgw_jobs_chat,        true,  true,  &lgw_dialect_openai,    false, 0},
+    {"POST", "/v1/messages",               lgw_jobs_chat,        true,  true,  &lgw_dialect_anthropic, false, 0},
+    {"POST", "/v1/messages/count_tokens",  lgw_count_tokens,     true,  true,  &lgw_dialect_anthropic, false, 0},
+    {NULL,   "/v1/messages/{any}",         not_found,            false, false, &lgw_dialect_anthropic, false, 0},
+    {"POST", "/v1/embeddings",             lgw_jobs_embeddings,  true,  true,  &lgw_dialect_openai,    false, 0},
+    {"GET",  "/v1/models",                 lgw_info_models,      true,  false, &lgw_dialect_openai,    false, 0},
+    {"GET",  "/v1/models/{id}",            lgw_info_model,       true,  false, &lgw_dialect_openai,    false, 0},
     /* admin: an operator's key may read it too; it holds nothing of any tenant (info.c). */
-    {"GET",  "/v1/providers",              lgw_info_providers,   true,  false, &lgw_dialect_openai,    true},
-    {"POST", "/v1/admin/keys",             lgw_admin_keys_create, true, true,  &lgw_dialect_openai,    true},
-    {"GET",  "/v1/admin/keys",             lgw_admin_keys_list,  true,  false, &lgw_dialect_openai,    true},
-    {"GET",  "/v1/admin/keys/{id}",        lgw_admin_key_get,    true,  false, &lgw_dialect_openai,    true},
-    {"PATCH", "/v1/admin/keys/{id}",       lgw_admin_key_update, true,  true,  &lgw_dialect_openai,    true},
-    {"DELETE", "/v1/admin/keys/{id}",      lgw_admin_key_revoke, true,  false, &lgw_dialect_openai,    true},
-    {"GET",  "/v1/admin/tenants/{name}",   lgw_admin_tenant_get, true,  false, &lgw_dialect_openai,    true},
-    {"PUT",  "/v1/admin/tenants/{name}",   lgw_admin_tenant_put, true,  true,  &lgw_dialect_openai,    true},
-    {"PATCH", "/v1/admin/tenants/{name}",  lgw_admin_tenant_patch, true, true, &lgw_dialect_openai,    true},
-    {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL,                   false},
-    {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL,                   false},
-    {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL,                   false},
+    {"GET",  "/v1/providers",              lgw_info_providers,   true,  false, &lgw_dialect_openai,    true, 0},
+    {"POST", "/v1/admin/keys",             lgw_admin_keys_create, true, true,  &lgw_dialect_openai,    true, 0},
+    {"GET",  "/v1/admin/keys",             lgw_admin_keys_list,  true,  false, &lgw_dialect_openai,    true, 0},
+    {"GET",  "/v1/admin/keys/{id}",        lgw_admin_key_get,    true,  false, &lgw_dialect_openai,    true, 0},
+    {"PATCH", "/v1/admin/keys/{id}",       lgw_admin_key_update, true,  true,  &lgw_dialect_openai,    true, 0},
+    {"DELETE", "/v1/admin/keys/{id}",      lgw_admin_key_revoke, true,  false, &lgw_dialect_openai,    true, 0},
+    {"GET",  "/v1/admin/tenants/{name}",   lgw_admin_tenant_get, true,  false, &lgw_dialect_openai,    true, 0},
+    {"PUT",  "/v1/admin/tenants/{name}",   lgw_admin_tenant_put, true,  true,  &lgw_dialect_openai,    true, 0},
+    {"PATCH", "/v1/admin/tenants/{name}",  lgw_admin_tenant_patch, true, true, &lgw_dialect_openai,    true, 0},
+    {"GET",  "/healthz",                   lgw_info_healthz,     false, false, NULL,                   false, 0},
+    {"GET",  "/readyz",                    lgw_info_readyz,      false, false, NULL,                   false, 0},
+    {"GET",  "/metrics",                   lgw_info_metrics,     false, false, NULL,                   false, 0},
     /* The dashboard (static.h): public, like any web page; the calls it makes carry the key. */
-    {"GET",  "/",                          lgw_static_serve_index, false, false, NULL,                 false},
-    {"HEAD", "/",                          lgw_static_serve_index, false, false, NULL,                 false},
-    {"GET",  "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false},
-    {"HEAD", "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false},
+    {"GET",  "/",                          lgw_static_serve_index, false, false, NULL,                 false, 0},
+    {"HEAD", "/",                          lgw_static_serve_index, false, false, NULL,                 false, 0},
+    {"GET",  "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false, 0},
+    {"HEAD", "/ui/{name}",                 lgw_static_serve_file, false, false, NULL,                  false, 0},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

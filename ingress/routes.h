@@ -25,6 +25,7 @@ struct lgw_route {
     /* An admin key may call it (analytics, tenant administration). Elsewhere an admin key is refused with a
      * 403: it names no tenant to bill. */
     bool admin;
+    size_t body_max; /* a cap other than max_body_bytes (a mount's upload); 0: max_body_bytes */
 };
 
 /* The route for method and path, or NULL. *same_path is set to a route with this path whatever its method,

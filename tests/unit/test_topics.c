@@ -151,7 +151,11 @@ static void test_creators(void **state)
                                                        BIT(LGW_TOPIC_REPLIES) | BIT(LGW_TOPIC_CANCEL) |
                                                        BIT(LGW_TOPIC_SPEND) | BIT(LGW_TOPIC_TENANTS) |
                                                        BIT(LGW_TOPIC_AUDIT) | BIT(LGW_TOPIC_PROVIDERS) |
-                                                       BIT(LGW_TOPIC_BATCHES));
+                                                       BIT(LGW_TOPIC_BATCHES) |
+                                                       /* POST /v1/batches submits lines (batch/api.h) */
+                                                       BIT(LGW_TOPIC_BATCH_JOBS_CHAT) |
+                                                       BIT(LGW_TOPIC_BATCH_JOBS_EMBEDDINGS) |
+                                                       BIT(LGW_TOPIC_BATCH_RESULTS));
     assert_int_equal(created_by(LGW_ROLE_WORKER), BIT(LGW_TOPIC_JOBS_CHAT) | BIT(LGW_TOPIC_JOBS_EMBEDDINGS) |
                                                       BIT(LGW_TOPIC_COST) | BIT(LGW_TOPIC_DLQ) |
                                                       BIT(LGW_TOPIC_CANCEL) | BIT(LGW_TOPIC_PROVIDERS) |
