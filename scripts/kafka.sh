@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs KRaft Apache Kafka from Maven Central jars, for tests and local runs: one node, or a cluster on loopback.
 #   kafka.sh fetch            resolve the jars pinned in deploy/kafka/pom.xml into the cache (once)
-#   kafka.sh start DIR PORT   format DIR and start a broker on 127.0.0.1:PORT (controller on PORT+1)
+#   kafka.sh start DIR PORT   format DIR (unless formatted before: a restart keeps the data) and start a broker
+#                             on 127.0.0.1:PORT (controller on PORT+1)
 #   kafka.sh stop DIR         stop the broker started in DIR
 #   kafka.sh start-cluster DIR PORT [N]
 #                             format and start N (default 3) nodes, each broker and controller (a quorum of N
@@ -228,7 +229,11 @@ EOF
   rm -f "$dir/listeners.properties"
   chmod 600 "$dir/server.properties" # it may hold passwords
   write_log4j "$dir"
-  format "$dir" "$(cluster_id)" --standalone "${scram[@]}"
+  # A directory formatted before (a broker stopped or killed, started again on the same DIR and PORT) keeps
+  # its data: only a fresh one is formatted.
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    format "$dir" "$(cluster_id)" --standalone "${scram[@]}"
+  fi
   launch "$dir"
   await "$dir" "$port"
   echo "127.0.0.1:$port"

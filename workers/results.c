@@ -126,6 +126,22 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
             if (produce(r, rk, &again) == 0)
                 return;
         }
+        if (d->role == LGW_MSG_REPLY && !atomic_load(&r->stop) && lgw_wall_ms() < t->job.deadline_ms) {
+            /* The broker was away longer than the produce timeout: the answer is still worth having until the
+             * job's deadline (a batch line's is a day away; an ingress that stopped waiting drops it as
+             * unmatched), so queue it again, same bytes, partition and key, rather than lose the work. */
+            lgw_metrics_add(r->m, "llmgw_worker_reply_retries_total", NULL, 1);
+            struct lgw_kafka_msg again = {.topic = rd_kafka_topic_name(msg->rkt),
+                                          .partition = msg->partition,
+                                          .key = t->job.batch.id[0] ? t->job.batch.id : t->job.id,
+                                          .value = msg->payload,
+                                          .len = msg->len,
+                                          .traceparent = t->reply_tp[0] ? t->reply_tp : t->traceparent,
+                                          .tracestate = t->tracestate,
+                                          .opaque = d};
+            if (produce(r, rk, &again) == 0)
+                return;
+        }
         if (d->role == LGW_MSG_COST || d->role == LGW_MSG_DLQ)
             atomic_store(&t->abandoned, true); /* its offset is never committed, so the job runs again */
     }

@@ -217,6 +217,9 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_worker_paused", LGW_METRIC_GAUGE,
                         "1 while the worker has paused its Kafka partitions at its in-flight limit.");
     lgw_metrics_declare(m, "llmgw_dlq_total", LGW_METRIC_COUNTER, "Malformed jobs sent to the dead-letter topic.");
+    lgw_metrics_declare(m, "llmgw_worker_reply_retries_total", LGW_METRIC_COUNTER,
+                        "Final replies queued again after Kafka failed to deliver them (until the job's deadline).");
+    lgw_metrics_add(m, "llmgw_worker_reply_retries_total", NULL, 0);
     lgw_metrics_declare(m, "llmgw_kafka_produce_errors_total", LGW_METRIC_COUNTER, "Kafka produce failures.");
     lgw_metrics_add(m, "llmgw_kafka_produce_errors_total", "role=\"worker\"", 0); /* shown as 0, not absent */
     lgw_metrics_declare(m, "llmgw_cost_unknown_total", LGW_METRIC_COUNTER, "Jobs served by a model with no price.");

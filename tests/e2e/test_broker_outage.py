@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import ROOT, chat_body, fake_fixture
+from conftest import ROOT, fake_fixture, wait_for
 
 fake = fake_fixture("fake_openai.py")
 
@@ -44,7 +44,8 @@ def post(port, text, headers, timeout=60):
     return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data, time.monotonic() - t0
 
 
-def test_broker_loss_fails_fast_and_waiting_requests_end_at_the_grace(cluster, fake, tmp_path):
+def own_broker(tmp_path):
+    """Starts a broker of this test's own in tmp_path/kafka; returns (address, pid, dir)."""
     kdir = tmp_path / "kafka"
     port = two_free_ports()
     addr = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start", str(kdir), str(port)],
@@ -54,6 +55,11 @@ def test_broker_loss_fails_fast_and_waiting_requests_end_at_the_grace(cluster, f
     if pids:
         with open(pids, "a") as f:
             f.write(f"{pid}\n")
+    return addr, pid, kdir
+
+
+def test_broker_loss_fails_fast_and_waiting_requests_end_at_the_grace(cluster, fake, tmp_path):
+    addr, pid, kdir = own_broker(tmp_path)
     try:
         cluster.kafka = addr
         cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1",
@@ -92,5 +98,59 @@ def test_broker_loss_fails_fast_and_waiting_requests_end_at_the_grace(cluster, f
         assert ingress.stop() == 0  # a clean exit with the broker gone
         worker.kill9()
         ledger.kill9()
+    finally:
+        subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", str(kdir)], check=False)
+
+
+def test_a_reply_kafka_could_not_take_is_sent_again_when_the_broker_returns(cluster, fake, tmp_path):
+    """The broker dies while a job is at the worker and comes back after the worker's produce timeout: the
+    reply Kafka could not take is queued again (within the job's deadline) instead of dropped, so the client
+    that waited through the outage gets its answer, not a 504."""
+    addr, pid, kdir = own_broker(tmp_path)
+    port = int(addr.rsplit(":", 1)[1])
+    try:
+        cluster.kafka = addr
+        cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1",
+                                  "LLMGW_OPENAI_API_KEY": "sk-fake-test-key"})
+        ledger, _ = cluster.ledger()
+        worker, wport = cluster.worker("w1", LLMGW_KAFKA_PRODUCE_TIMEOUT_MS=1000)
+        ingress, iport = cluster.ingress("i1", LLMGW_KAFKA_OUTAGE_GRACE_MS=120000, LLMGW_REQUEST_TIMEOUT_MS=120000)
+        headers = cluster.headers()
+        assert post(iport, "before", headers)[0] == 200
+        waiting = {}
+        t = threading.Thread(target=lambda: waiting.update(r=post(iport, "slow 2000", headers, timeout=150)))
+        t.start()
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)  # the reply, produced at about 2 s, times out at about 3 s
+        time.sleep(4)
+        subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start", str(kdir), str(port)],
+                       capture_output=True, text=True, check=True)
+        pids = os.environ.get("LLMGW_TEST_PIDS")
+        if pids:
+            with open(pids, "a") as f:
+                f.write(f"{(kdir / 'kafka.pid').read_text().strip()}\n")
+        t.join(150)
+        status, hdrs, body, took = waiting["r"]
+        assert status == 200, body
+        assert body["choices"][0]["message"]["content"] == "fake: slow 2000"
+        # The job may also run a second time (the broker was away longer than the consumer session, so its
+        # partition was handed over before the first run's offset was committed): then that run is flagged a
+        # rerun, and exactly one final event is not.
+        cur = cluster.db().cursor()
+
+        def finals():
+            cur.execute("SELECT rerun FROM cost_events WHERE request_id = %s AND COALESCE(final, true)",
+                        (hdrs["x-request-id"],))
+            return cur.fetchall() or None
+        wait_for(finals, 60, "the request's cost event")
+        time.sleep(3)  # a rerun, if any, lands by now
+        assert sorted(finals()).count((False,)) == 1, finals()
+        conn = http.client.HTTPConnection("127.0.0.1", wport, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        retries = [line for line in text.splitlines() if line.startswith("llmgw_worker_reply_retries_total")]
+        assert retries and float(retries[0].split()[-1]) >= 1, retries
+        for proc in (ingress, worker, ledger):
+            assert proc.stop() == 0
     finally:
         subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", str(kdir)], check=False)
