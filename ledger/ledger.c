@@ -65,6 +65,7 @@ struct lgw_ledger {
     const atomic_bool *stop;  /* lgw_ledger_run's flag; before that, never_stop */
     atomic_bool never_stop;
     atomic_bool db_ok, kafka_up, stop_bg; /* db_ok and kafka_up are read by the /readyz thread */
+    atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
     pthread_t health;
     bool health_started;
     struct lgw_ledger_spend *spend; /* running totals per tenant and key (spend.h): same transaction, then Kafka */
@@ -356,6 +357,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         LGW_INFO("ledger", "assigned %d partition(s)", parts->cnt);
+        atomic_store(&l->in_group, true);
         if (coop)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -373,10 +375,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         flush_revoked(l, parts);
         LGW_INFO("ledger", "revoked %d partition(s)%s", parts->cnt,
                  rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
-        if (coop)
+        if (coop) {
             error = rd_kafka_incremental_unassign(rk, parts);
-        else
+        } else {
+            atomic_store(&l->in_group, false); /* eager: everything goes until the next assignment */
             aerr = rd_kafka_assign(rk, NULL);
+        }
         break;
     default:
         LGW_ERROR("ledger", "rebalance failed: %s", rd_kafka_err2str(err));
@@ -517,7 +521,7 @@ int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
 bool lgw_ledger_ready_cb(void *ledger)
 {
     struct lgw_ledger *l = ledger;
-    return atomic_load(&l->db_ok) && atomic_load(&l->kafka_up);
+    return atomic_load(&l->db_ok) && atomic_load(&l->kafka_up) && atomic_load(&l->in_group);
 }
 
 void lgw_ledger_free(struct lgw_ledger *l)

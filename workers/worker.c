@@ -71,6 +71,7 @@ struct lgw_worker {
     bool health_started;
     atomic_bool health_stop;
     atomic_bool kafka_up;
+    atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
 };
 
 /* The pool's callback: one job on a pool thread, which plans it and hands its calls to a loop. Takes the
@@ -183,11 +184,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
+        atomic_store(&w->in_group, true);
         lgw_batch_flow_assign(w->flow, parts, true);
         if (w->paused) /* still at the in-flight limit: new partitions wait too */
             rd_kafka_pause_partitions(rk, parts);
         return;
     }
+    atomic_store(&w->in_group, false);
     lgw_batch_flow_assign(w->flow, parts, false);
     /* Revoked: let this member's in-flight jobs of those partitions finish (bounded), commit what they
      * completed, so the next owner does not run them again. */
@@ -443,7 +446,10 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
 bool lgw_worker_ready_cb(void *worker)
 {
     struct lgw_worker *w = worker;
-    return atomic_load(&w->kafka_up);
+    /* Can serve: the cluster answers, and the group has given this member its share of the job partitions
+     * (possibly none, when there are more workers than partitions): not before its first assignment, nor
+     * between a revocation and the next assignment. */
+    return atomic_load(&w->kafka_up) && atomic_load(&w->in_group);
 }
 
 void lgw_worker_free(struct lgw_worker *w)
