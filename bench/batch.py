@@ -229,11 +229,28 @@ def summary(lat, errors, wall=None):
     return r
 
 
-def latency(a, gw, tag):
-    s_lat, s_err = seq(gw, a.seq, FAKE_MODEL, tag + "-seq")
-    c_lat, c_err, wall = conc(gw, a.conc_requests, a.conc, FAKE_MODEL, tag + "-conc")
-    return {"sequential": summary(s_lat, s_err), f"concurrency_{a.conc}": summary(c_lat, c_err, wall),
-            "load_avg_1m": round(os.getloadavg()[0], 2)}
+def latency(a, gw, tag, batch=False):
+    """Sequential, then concurrent. With batch: what the worker did for the batch during each of the two (its
+    llmgw_batch_in_flight sampled, and the lines it answered: the role's counts lag behind the worker's)."""
+    res = {}
+    for name in ("sequential", f"concurrency_{a.conc}"):
+        sampler = InFlight(a.worker_ops) if batch else None
+        answered0 = metric(a.worker_ops, "llmgw_batch_lines_total") if batch else 0
+        t0 = time.monotonic()
+        if name == "sequential":
+            lat, err = seq(gw, a.seq, FAKE_MODEL, tag + "-seq")
+            res[name] = summary(lat, err)
+        else:
+            lat, err, wall = conc(gw, a.conc_requests, a.conc, FAKE_MODEL, tag + "-conc")
+            res[name] = summary(lat, err, wall)
+        if batch:
+            wall = time.monotonic() - t0
+            answered = metric(a.worker_ops, "llmgw_batch_lines_total") - answered0
+            res[name]["worker_batch_in_flight"] = sampler.close()
+            res[name]["worker_batch_lines_answered"] = int(answered)
+            res[name]["worker_batch_lines_per_s"] = round(answered / wall, 1)
+    res["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    return res
 
 
 class InFlight:
@@ -265,7 +282,7 @@ def main():
     ap.add_argument("--pids", required=True, help="name=pid,... of the processes whose CPU is reported")
     ap.add_argument("--echo-lines", type=int, default=20000)
     ap.add_argument("--fake-lines", type=int, default=5000)
-    ap.add_argument("--backlog-lines", type=int, default=50000)
+    ap.add_argument("--backlog-lines", type=int, default=100000)
     ap.add_argument("--seq", type=int, default=500)
     ap.add_argument("--conc", type=int, default=8)
     ap.add_argument("--conc-requests", type=int, default=2000)
@@ -305,22 +322,23 @@ def main():
     write_input(path, a.backlog_lines, FAKE_MODEL, "backlog")
     batch_id, t0, t_sub = submit(a, path)
     before = gw.batch(batch_id).get("request_counts", {})
-    sampler = InFlight(a.worker_ops)
+    answered0 = metric(a.worker_ops, "llmgw_batch_lines_total")
     t_lat = time.monotonic()
-    lat = latency(a, gw, "during")
+    lat = latency(a, gw, "during", batch=True)
     lat_wall = time.monotonic() - t_lat
-    inflight = sampler.close()
+    worker_left = a.backlog_lines - (metric(a.worker_ops, "llmgw_batch_lines_total") - answered0) - \
+        (before.get("completed", 0) + before.get("failed", 0))
     after = gw.batch(batch_id)
     done_during = (after["request_counts"]["completed"] + after["request_counts"]["failed"]) - \
         (before.get("completed", 0) + before.get("failed", 0))
     lat["batch"] = {"lines": a.backlog_lines, "batch_id": batch_id, "submit_s": round(t_sub - t0, 3),
                     "done_at_start": before.get("completed", 0) + before.get("failed", 0),
-                    "done_during_measurement": done_during,
-                    "batch_lines_per_s_during": round(done_during / lat_wall, 1),
+                    "role_recorded_during_measurement": done_during,
+                    "role_lines_per_s_during": round(done_during / lat_wall, 1),
                     "status_at_end": after["status"],
-                    "backlog_left_at_end": a.backlog_lines - after["request_counts"]["completed"]
+                    "role_backlog_left_at_end": a.backlog_lines - after["request_counts"]["completed"]
                     - after["request_counts"]["failed"],
-                    "worker_batch_in_flight": inflight}
+                    "worker_backlog_left_at_end_approx": int(worker_left)}
     res["latency_with_batch"] = lat
     print(f"batch bench: with batch {json.dumps(lat)}", file=sys.stderr, flush=True)
 

@@ -7,7 +7,7 @@
 #   bash bench/batch.sh
 # Environment (defaults):
 #   LLMGW_BENCH_ECHO_LINES=20000 LLMGW_BENCH_FAKE_LINES=5000   the throughput batches
-#   LLMGW_BENCH_BACKLOG_LINES=50000                            the batch worked during the interactive requests
+#   LLMGW_BENCH_BACKLOG_LINES=100000                           the batch worked during the interactive requests
 #   LLMGW_BENCH_SEQ=500 LLMGW_BENCH_CONC=8 LLMGW_BENCH_CONC_REQUESTS=2000   the interactive requests per phase
 #   LLMGW_WORKER_CONCURRENCY=1024 LLMGW_WORKER_BATCH_SHARE_PCT=50           the worker (the gateway's defaults)
 #   LLMGW_BENCH_BUILD=build
@@ -60,6 +60,8 @@ export LLMGW_KAFKA_BROKERS=127.0.0.1:$kport LLMGW_LOG_LEVEL=warn LLMGW_TOPIC_PRE
 export LLMGW_DATABASE_URL=$pg_url
 export LLMGW_OPENAI_BASE_URL=http://127.0.0.1:$fport/v1 LLMGW_OPENAI_API_KEY=sk-bench
 export LLMGW_WORKER_CONCURRENCY=$concurrency LLMGW_WORKER_BATCH_SHARE_PCT=$share
+# The backlog is one batch larger than OpenAI's 50,000 lines, so that it outlasts the interactive requests.
+export LLMGW_BATCH_MAX_LINES=1000000
 key_line=$("$build/llmgw" keys new --tenant bench 2>/dev/null)
 export LLMGW_TENANT_KEYS="bench:$(echo "$key_line" | awk '/^sha256:/{print $2}')"
 key=$(echo "$key_line" | awk '/^key:/{print $2}')
@@ -91,7 +93,7 @@ config=$(printf '{"worker_concurrency":%s,"worker_batch_share_pct":%s,"workers":
   --worker-ops "$wops" --batch-ops "$bops" --pg-pid "$pg_pid" --config "$config" \
   --pids "ingress=$i_pid,worker=$w_pid,ledger=$l_pid,batch=$b_pid,kafka=$(cat "$work/kafka/kafka.pid"),fake=${pids[0]}" \
   --echo-lines "${LLMGW_BENCH_ECHO_LINES:-20000}" --fake-lines "${LLMGW_BENCH_FAKE_LINES:-5000}" \
-  --backlog-lines "${LLMGW_BENCH_BACKLOG_LINES:-50000}" --seq "${LLMGW_BENCH_SEQ:-500}" \
+  --backlog-lines "${LLMGW_BENCH_BACKLOG_LINES:-100000}" --seq "${LLMGW_BENCH_SEQ:-500}" \
   --conc "${LLMGW_BENCH_CONC:-8}" --conc-requests "${LLMGW_BENCH_CONC_REQUESTS:-2000}" >"$work/result.json" &
 pypid=$!
 wait "$pypid" # in the background so a SIGTERM to this script reaches the trap at once
