@@ -57,6 +57,8 @@ work=$(mktemp -d /tmp/llmgw-container.XXXXXX)
 source tests/container/engine.sh
 D=$ENGINE_DOCKER
 project=llmgwct
+export LLMGW_ENV_FILE="$work/llmgw.env"
+: >"$LLMGW_ENV_FILE"
 compose=(/usr/bin/docker-compose --project-directory "$root" -f "$root/docker-compose.yml" -p "$project")
 ok=0
 finish() {
@@ -99,7 +101,8 @@ standin() { # NAME [FILE...]: extra files (jars, binaries) go into the context t
     echo "$base_id") | sha256sum | cut -c1-12)"
   if ! $D image inspect "$tag" >/dev/null 2>&1; then
     say "building stand-in $name"
-    $D build -q --network host -t "$tag" "$ctx" >/dev/null || { echo "stand-in $name: build failed" >&2; return 1; }
+    $D build --network host -t "$tag" "$ctx" >"$work/build-$name.log" 2>&1 ||
+      { tail -30 "$work/build-$name.log" >&2; echo "stand-in $name: build failed" >&2; return 1; }
   fi
   rm -rf "$ctx"
   echo "$tag"
@@ -121,7 +124,10 @@ rm -rf "$work/libs" "$work/jaeger"
 say "stand-ins ready"
 LLMGW_IMAGE=llmgw:test
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
-$D build -q --network host -f deploy/Dockerfile -t "$LLMGW_IMAGE" --build-arg "LLMGW_GIT_COMMIT=$commit" . >/dev/null
+# The build stage is tagged too, so pruning dangling images keeps its layers (the Debian -dev packages) cached.
+{ $D build --network host -f deploy/Dockerfile --target build -t llmgw:test-build . &&
+  $D build --network host -f deploy/Dockerfile -t "$LLMGW_IMAGE" --build-arg "LLMGW_GIT_COMMIT=$commit" .; } >"$work/build-llmgw.log" 2>&1 ||
+  { tail -40 "$work/build-llmgw.log" >&2; echo "llmgw image: build failed" >&2; exit 1; }
 size=$($D image inspect -f '{{.Size}}' "$LLMGW_IMAGE")
 say "llmgw image built: $((size / 1000000)) MB ($($D run --rm --network none "$LLMGW_IMAGE" version))"
 # Leave no dangling build stages behind in the cache (their layers stay for the next build).
@@ -153,7 +159,7 @@ $D network rm llmgwct-dev >/dev/null
 say "dev container: healthy, uid 10001, SQLite ledger in the /var/lib/llmgw volume"
 
 # --- 4. the Compose stack -----------------------------------------------------------------------------------
-export LLMGW_ENV_FILE="$work/llmgw.env" LLMGW_HTTP_PORT LLMGW_PROMETHEUS_PORT LLMGW_JAEGER_UI_PORT
+export LLMGW_HTTP_PORT LLMGW_PROMETHEUS_PORT LLMGW_JAEGER_UI_PORT
 LLMGW_HTTP_PORT=$(free_port) LLMGW_PROMETHEUS_PORT=$(free_port) LLMGW_JAEGER_UI_PORT=$(free_port)
 keyout=$($D run --rm --network none "$LLMGW_IMAGE" keys new --tenant acme 2>/dev/null)
 key=$(sed -n 's/^key: //p' <<<"$keyout") hash=$(sed -n 's/^sha256: //p' <<<"$keyout")
