@@ -177,11 +177,13 @@ fi
 expected=$((${#services[@]} + 1)) # two workers
 "${compose[@]}" config -q
 t_up=$SECONDS
-"${compose[@]}" up -d --no-build --scale worker=2 "${services[@]}" 2>&1 | grep -v '^Creating\|^Starting' || true
+"${compose[@]}" up -d --no-build --scale worker=2 "${services[@]}" >"$work/up.log" 2>&1 ||
+  { cat "$work/up.log" >&2; echo "docker-compose up failed" >&2; exit 1; }
 wait_healthy() {
   local deadline=$((SECONDS + 240)) ids states
   while :; do
     ids=$("${compose[@]}" ps -q)
+    [ -n "$ids" ] || { echo "docker-compose ps shows no container" >&2; return 1; }
     states=$($D inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}' $ids)
     if ! grep -v ' running \(healthy\|-\)$' <<<"$states" >/dev/null; then
       [ "$(wc -l <<<"$states")" -ge "$expected" ] && return 0

@@ -22,8 +22,8 @@ import openai
 DOCKER = os.environ.get("DOCKER", "docker")
 
 
-def docker(*args: str, timeout: float = 60) -> str:
-    out = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout)
+def docker(*args: str, timeout: float = 60, stdin: str | None = None) -> str:
+    out = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, input=stdin)
     if out.returncode != 0:
         raise SystemExit(f"docker {' '.join(args)} failed: {out.stderr.strip()}")
     return out.stdout
@@ -31,9 +31,10 @@ def docker(*args: str, timeout: float = 60) -> str:
 
 def psql(sql: str) -> list[list[str]]:
     """Runs one query with psql inside the PostgreSQL container; rows as lists of text."""
-    out = docker("exec", os.environ["PG_CONTAINER"], "psql", "-U", os.environ.get("POSTGRES_USER", "llmgw"),
-                 "-d", os.environ.get("POSTGRES_DB", "llmgw"), "-X", "-A", "-t", "-F", "\t", "-v",
-                 "ON_ERROR_STOP=1", "-c", sql)
+    # On stdin: a query naming thousands of request ids is longer than an argument may be.
+    out = docker("exec", "-i", os.environ["PG_CONTAINER"], "psql", "-U", os.environ.get("POSTGRES_USER", "llmgw"),
+                 "-d", os.environ.get("POSTGRES_DB", "llmgw"), "-X", "-A", "-t", "-q", "-F", "\t", "-v",
+                 "ON_ERROR_STOP=1", "-f", "-", stdin=sql + ";\n")
     return [line.split("\t") for line in out.splitlines() if line]
 
 
