@@ -6,7 +6,8 @@ PKGS=(build-essential cmake pkg-config
       libssl-dev libhiredis-dev libcmocka-dev zlib1g-dev
       postgresql redis-server maven openjdk-17-jre-headless python3-venv curl
       chromium kcat
-      prometheus) # Prometheus 2.42 and promtool: tests/e2e/test_prometheus.py, test_deploy.py, test_metrics.py
+      prometheus # Prometheus 2.42 and promtool: tests/e2e/test_prometheus.py, test_deploy.py, test_metrics.py
+      docker.io docker-compose debootstrap iptables) # the container test: tests/container/run.sh
 missing=()
 # Node.js runs the npm openai client test; the machine image usually has it, Debian's package otherwise.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

@@ -9,7 +9,8 @@
 #   4. starts a real Kafka broker, PostgreSQL, Redis and Jaeger on free loopback ports in a temp directory;
 #   5. runs the end-to-end tests (pytest, tests/e2e) against them, and the request-path ones again on each
 #      sanitizer build;
-#   6. runs the dashboard's tests in a real browser (tests/browser, Debian's chromium); stops everything on exit.
+#   6. runs the dashboard's tests in a real browser (tests/browser, Debian's chromium); stops everything on exit;
+#   7. builds the container image and runs docker-compose.yml on a private Docker Engine (tests/container/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -250,6 +251,12 @@ step "browser tests"
 # and dark, are kept under build/test-reports/screenshots.
 run_stage browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   --junitxml="$reports/browser.xml" tests/browser
+
+step "container image and Compose stack"
+# deploy/Dockerfile and docker-compose.yml as a user runs them, on a Docker Engine the stage starts and stops
+# itself (no registry: a debootstrap base and stand-ins for the official images, cached in ~/.cache/llmgw);
+# tests/container/run.sh says what it checks. Skipped, loudly, only where no container engine can run.
+run_stage container env LLMGW_PYTHON="$venv/bin/python" bash tests/container/run.sh "$reports/container.xml"
 
 step "done"
 [ ${#failed_stages[@]} -eq 0 ] || exit 1
