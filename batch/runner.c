@@ -126,13 +126,15 @@ static void consume(struct lgw_batch_runner *r, rd_kafka_message_t *msg)
     rd_kafka_message_destroy(msg);
 }
 
-/* Adds id to the set touched[0..*n) when missing (a flush touches a few batches: linear is fine). */
-static void touch(const char **touched, size_t *n, const char *id)
+/* The index of id in the set touched[0..*n), added when missing (a flush touches a few batches: linear is
+ * fine). */
+static size_t touch(const char **touched, size_t *n, const char *id)
 {
     for (size_t i = 0; i < *n; i++)
         if (strcmp(touched[i], id) == 0)
-            return;
-    touched[(*n)++] = id;
+            return i;
+    touched[*n] = id;
+    return (*n)++;
 }
 
 /* One transaction for every item held. Returns 0 or LGW_ERR(DB). */
@@ -149,6 +151,7 @@ static int write_items(struct lgw_batch_runner *r, int64_t *kept, int64_t *dups)
     if (!r->st && (rc = lgw_batch_store_open(r->cfg->database_url, &r->st)))
         return rc;
     const char **touched = lgw_calloc(r->n, sizeof(*touched));
+    struct lgw_batch_delta *deltas = lgw_calloc(r->n, sizeof(*deltas)); /* per touched batch */
     if ((rc = lgw_batch_store_begin(r->st)))
         goto out;
     for (size_t i = 0; i < r->n && rc == 0; i++) {
@@ -157,24 +160,30 @@ static int write_items(struct lgw_batch_runner *r, int64_t *kept, int64_t *dups)
             continue;
         if (it->topic == 1) {
             rc = lgw_batch_store_apply_record(r->st, &it->rec, now);
+            deltas[touch(touched, &ntouched, it->rec.id)].recount = true;
             continue;
         }
         if (!it->reply.final)
             continue; /* batch lines are not streamed; a chunk has nothing to keep */
         bool k, counted;
-        rc = lgw_batch_store_add_result(r->st, &it->reply, r->cfg->batch_max_result_bytes, now, &k, &counted);
+        size_t b = touch(touched, &ntouched, it->reply.batch.id);
+        rc = lgw_batch_store_add_result(r->st, &it->reply, r->cfg->batch_max_result_bytes, now, &k, &counted,
+                                        &deltas[b]);
         *kept += k;
         *dups += !k;
-        touch(touched, &ntouched, it->reply.batch.id);
     }
+    /* A batch whose record came in this flush is counted from its rows: applying the record recounted it
+     * (results may come before their batch's record), and a delta on top would count this flush's twice. */
     for (size_t i = 0; i < ntouched && rc == 0; i++)
-        rc = lgw_batch_store_refresh(r->st, touched[i], now);
+        rc = deltas[i].recount ? lgw_batch_store_refresh(r->st, touched[i], now)
+                               : lgw_batch_store_add_counts(r->st, touched[i], &deltas[i], now);
     if (rc == 0)
         rc = lgw_batch_store_commit(r->st);
     if (rc)
         lgw_batch_store_rollback(r->st);
 out:
     free(touched);
+    free(deltas);
     return rc;
 }
 

@@ -156,7 +156,7 @@ static char *too_large_body(int64_t len, int64_t max)
 }
 
 int lgw_batch_store_add_result(struct lgw_batch_store *st, const struct lgw_reply *reply, int64_t max_body_bytes,
-                               int64_t now_ms, bool *kept, bool *counted)
+                               int64_t now_ms, bool *kept, bool *counted, struct lgw_batch_delta *delta)
 {
     LGW_ASSERT(reply->batch.id[0] != '\0' && reply->batch.index >= 0);
     LGW_ASSERT(reply->cost_nusd >= 0); /* the decoder refuses negative spend: the batch's cost only grows */
@@ -184,15 +184,30 @@ int lgw_batch_store_add_result(struct lgw_batch_store *st, const struct lgw_repl
                                       PS(reply->id),       PI(status),             PS(body),
                                       PS(ecode),           PS(emsg),               PI(now_ms)};
     /* The first result of a line is kept; only a placeholder of the sweep (no request_id: the line was never
-     * answered in time) gives way to a real answer that arrives later. */
+     * answered in time) gives way to a real answer that arrives later. Two statements rather than one upsert,
+     * so the caller learns which happened and moves the batch's counts by exactly that (*delta), instead of
+     * recounting every row of the batch after each write. */
     int rc = lgw_bst_exec(st,
                           "INSERT INTO batch_results (batch_id, idx, custom_id, request_id, status_code, body, error_code,"
                           " error_message, ts_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                          " ON CONFLICT (batch_id, idx) DO UPDATE SET custom_id = excluded.custom_id,"
-                          " request_id = excluded.request_id, status_code = excluded.status_code, body = excluded.body,"
-                          " error_code = excluded.error_code, error_message = excluded.error_message,"
-                          " ts_ms = excluded.ts_ms WHERE batch_results.request_id IS NULL",
+                          " ON CONFLICT (batch_id, idx) DO NOTHING",
                           p, 9, NULL, &changes);
+    bool ok = status >= 200 && status <= 299;
+    if (rc == 0 && changes > 0) {
+        delta->results++;
+        delta->completed += ok;
+        delta->failed += !ok;
+    } else if (rc == 0) {
+        rc = lgw_bst_exec(st,
+                          "UPDATE batch_results SET custom_id = $3, request_id = $4, status_code = $5, body = $6,"
+                          " error_code = $7, error_message = $8, ts_ms = $9"
+                          " WHERE batch_id = $1 AND idx = $2 AND request_id IS NULL",
+                          p, 9, NULL, &changes);
+        if (rc == 0 && changes > 0) { /* a placeholder (408 or 409: failed) gives way */
+            delta->completed += ok;
+            delta->failed += !ok - 1;
+        }
+    }
     json_decref(err);
     free(body);
     if (rc)
@@ -205,9 +220,41 @@ int lgw_batch_store_add_result(struct lgw_batch_store *st, const struct lgw_repl
                       "INSERT INTO batch_runs (run_id, batch_id, cost_nusd, ts_ms) VALUES ($1, $2, $3, $4)"
                       " ON CONFLICT (run_id) DO NOTHING",
                       r, 4, NULL, &changes);
-    if (rc == 0)
-        *counted = changes > 0;
+    if (rc == 0 && changes > 0) {
+        *counted = true;
+        delta->cost_nusd += reply->cost_nusd;
+    }
     return rc;
+}
+
+/* The batch's finishing moves, once its counts are current. */
+static int finish_if_done(struct lgw_batch_store *st, const char *id, int64_t now_ms)
+{
+    const struct lgw_bst_param q[] = {PS(id), PI(now_ms / 1000)};
+    /* OpenAI's finalizing step (writing the output files) is instant here: the output is rendered from the
+     * table on demand, so finalizing_at and completed_at are the same second. */
+    int rc = lgw_bst_exec(st,
+                          "UPDATE batches SET status = 'completed', finalizing_at = $2, completed_at = $2"
+                          " WHERE id = $1 AND status = 'in_progress' AND total > 0 AND results >= total",
+                          q, 2, NULL, NULL);
+    if (rc == 0)
+        rc = lgw_bst_exec(st,
+                          "UPDATE batches SET status = 'cancelled', cancelled_at = $2"
+                          " WHERE id = $1 AND status = 'cancelling' AND results >= total",
+                          q, 2, NULL, NULL);
+    return rc;
+}
+
+int lgw_batch_store_add_counts(struct lgw_batch_store *st, const char *id, const struct lgw_batch_delta *delta,
+                               int64_t now_ms)
+{
+    const struct lgw_bst_param p[] = {PS(id), PI(delta->results), PI(delta->completed), PI(delta->failed),
+                                      PI(delta->cost_nusd), PI(now_ms)};
+    int rc = lgw_bst_exec(st,
+                          "UPDATE batches SET results = results + $2, completed = completed + $3,"
+                          " failed = failed + $4, cost_nusd = cost_nusd + $5, updated_ms = $6 WHERE id = $1",
+                          p, 6, NULL, NULL);
+    return rc ? rc : finish_if_done(st, id, now_ms);
 }
 
 int lgw_batch_store_refresh(struct lgw_batch_store *st, const char *id, int64_t now_ms)
@@ -222,20 +269,7 @@ int lgw_batch_store_refresh(struct lgw_batch_store *st, const char *id, int64_t 
         " cost_nusd = (SELECT COALESCE(sum(cost_nusd), 0) FROM batch_runs WHERE batch_id = $1),"
         " updated_ms = $2 WHERE id = $1",
         p, 2, NULL, NULL);
-    const struct lgw_bst_param q[] = {PS(id), PI(now_ms / 1000)};
-    /* OpenAI's finalizing step (writing the output files) is instant here: the output is rendered from the
-     * table on demand, so finalizing_at and completed_at are the same second. */
-    if (rc == 0)
-        rc = lgw_bst_exec(st,
-                          "UPDATE batches SET status = 'completed', finalizing_at = $2, completed_at = $2"
-                          " WHERE id = $1 AND status = 'in_progress' AND total > 0 AND results >= total",
-                          q, 2, NULL, NULL);
-    if (rc == 0)
-        rc = lgw_bst_exec(st,
-                          "UPDATE batches SET status = 'cancelled', cancelled_at = $2"
-                          " WHERE id = $1 AND status = 'cancelling' AND results >= total",
-                          q, 2, NULL, NULL);
-    return rc;
+    return rc ? rc : finish_if_done(st, id, now_ms);
 }
 
 /* Gives every line of batch id without a result a placeholder result (no request_id) with code and message,

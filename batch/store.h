@@ -108,8 +108,22 @@ void lgw_batch_store_rollback(struct lgw_batch_store *st);
  * (the first result is kept; *kept says whether this one was), and its execution's spend under its run_id,
  * unless that run was counted already (*counted). A body longer than max_body_bytes is replaced by a
  * result_too_large error. Returns 0 or LGW_ERR(DB). */
+/* What results and runs added to a batch's counts (lgw_batch_store_add_result adds to it; a placeholder replaced
+ * by a real answer moves one line from failed to completed or keeps it failed). */
+struct lgw_batch_delta {
+    int64_t results, completed, failed, cost_nusd;
+    bool recount; /* the caller's own mark: count this batch from its rows instead */
+};
+
 int lgw_batch_store_add_result(struct lgw_batch_store *st, const struct lgw_reply *reply, int64_t max_body_bytes,
-                               int64_t now_ms, bool *kept, bool *counted);
+                               int64_t now_ms, bool *kept, bool *counted, struct lgw_batch_delta *delta);
+
+/* Adds delta to batch id's counts and finishes it when it is done (as lgw_batch_store_refresh), without reading
+ * its rows: the runner's path, so a batch's bookkeeping costs the same at its millionth line as at its first.
+ * A batch whose row does not exist yet is left alone (its record's arrival recounts it). Returns 0 or
+ * LGW_ERR(DB). */
+int lgw_batch_store_add_counts(struct lgw_batch_store *st, const char *id, const struct lgw_batch_delta *delta,
+                               int64_t now_ms);
 
 /* Recounts batch id from its results and runs (completed, failed, cost) and finishes it when it is done:
  * in_progress with every line answered -> completed; cancelling with every line answered -> cancelled.

@@ -167,13 +167,6 @@ key=$(sed -n 's/^key: //p' <<<"$keyout") hash=$(sed -n 's/^sha256: //p' <<<"$key
 # The user's env file, as .env.example has it, with the tenant key set.
 sed -e "s/^LLMGW_TENANT_KEYS=.*/LLMGW_TENANT_KEYS=acme:$hash/" .env.example >"$LLMGW_ENV_FILE"
 services=(kafka postgres redis ingress-1 ingress-2 lb worker ledger batch otel-collector jaeger prometheus)
-if ! $D run --rm --network none "$LLMGW_IMAGE" help batch >/dev/null 2>&1; then
-  say "NOTE: this llmgw has no 'batch' command yet (llmgw batch serve is being built on another branch): the"
-  say "NOTE: batch service is left out of this run; everything else in docker-compose.yml runs"
-  kept=()
-  for s in "${services[@]}"; do [ "$s" = batch ] || kept+=("$s"); done
-  services=("${kept[@]}")
-fi
 expected=$((${#services[@]} + 1)) # two workers
 "${compose[@]}" config -q
 t_up=$SECONDS
@@ -206,12 +199,14 @@ for _ in $(seq 1 60); do
   python3 - "$up" <<'PY' && break
 import json, sys
 r = {x["metric"]["job"]: float(x["value"][1]) for x in json.loads(sys.argv[1] or "{}").get("data", {}).get("result", [])}
-sys.exit(0 if r.get("llmgw-worker") == 2 and r.get("llmgw-ingress") == 2 and r.get("llmgw-ledger") == 1 else 1)
+sys.exit(0 if r.get("llmgw-worker") == 2 and r.get("llmgw-ingress") == 2 and r.get("llmgw-ledger") == 1
+         and r.get("llmgw-batch") == 1 else 1)
 PY
   sleep 2
 done
 say "prometheus: targets up by job: $up"
 grep -q '"llmgw-worker"},"value":\[[0-9.]*,"2"\]' <<<"$up" || { echo "prometheus does not see both workers up" >&2; exit 1; }
+grep -q '"llmgw-batch"},"value":\[[0-9.]*,"1"\]' <<<"$up" || { echo "prometheus does not see the batch role up" >&2; exit 1; }
 # Traces: the roles export to the collector, which sends them to Jaeger.
 for _ in $(seq 1 60); do
   svcs=$(curl -fsS "http://127.0.0.1:$LLMGW_JAEGER_UI_PORT/api/services" || true)

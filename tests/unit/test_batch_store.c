@@ -84,10 +84,25 @@ static void result(struct lgw_batch_store *st, const char *id, int64_t index, in
     r.body = status == 200 ? json_pack("{s:s, s:i}", "object", "chat.completion", "n", (int)index)
                            : json_pack("{s:{s:s, s:s}}", "error", "message", "upstream failed", "code", "bad_gateway");
     bool kept, counted;
+    struct lgw_batch_delta delta = {0};
     assert_int_equal(lgw_batch_store_begin(st), 0);
-    assert_int_equal(lgw_batch_store_add_result(st, &r, 1 << 20, NOW, &kept, &counted), 0);
-    assert_int_equal(lgw_batch_store_refresh(st, id, NOW), 0);
+    assert_int_equal(lgw_batch_store_add_result(st, &r, 1 << 20, NOW, &kept, &counted, &delta), 0);
+    assert_int_equal(lgw_batch_store_add_counts(st, id, &delta, NOW), 0);
     assert_int_equal(lgw_batch_store_commit(st), 0);
+    /* The counts moved by the delta are what a full recount finds. */
+    struct lgw_batch_info a, b;
+    if (lgw_batch_store_get(st, id, NULL, &a) == 0) {
+        assert_int_equal(lgw_batch_store_begin(st), 0);
+        assert_int_equal(lgw_batch_store_refresh(st, id, NOW), 0);
+        assert_int_equal(lgw_batch_store_commit(st), 0);
+        assert_int_equal(lgw_batch_store_get(st, id, NULL, &b), 0);
+        assert_int_equal(a.completed, b.completed);
+        assert_int_equal(a.failed, b.failed);
+        assert_int_equal(a.cost_nusd, b.cost_nusd);
+        assert_string_equal(a.status, b.status);
+        lgw_batch_info_cleanup(&a);
+        lgw_batch_info_cleanup(&b);
+    }
     assert_int_equal(kept, want_kept);
     assert_int_equal(counted, want_counted);
     lgw_reply_cleanup(&r);
@@ -295,7 +310,8 @@ static void test_too_large_result(void **state)
     lgw_strlcpy(r.batch.id, id, sizeof(r.batch.id));
     r.body = json_pack("{s:s}", "content", "0123456789012345678901234567890123456789");
     bool kept, counted;
-    assert_int_equal(lgw_batch_store_add_result(st, &r, 20, NOW, &kept, &counted), 0);
+    struct lgw_batch_delta delta = {0};
+    assert_int_equal(lgw_batch_store_add_result(st, &r, 20, NOW, &kept, &counted, &delta), 0);
     assert_true(kept);
     lgw_reply_cleanup(&r);
     struct lines l = {0};
