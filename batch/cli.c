@@ -189,6 +189,13 @@ int lgw_batch_cli_cancel(const struct lgw_config *cfg, const struct lgw_batch_cl
         code = 1;
         goto out;
     }
+    if (strcmp(info.status, "validating") == 0) {
+        /* As over HTTP: its lines are still going out, and the submitter's last record (submitted) would
+         * overwrite a cancel on the compacted topic, so the workers would never see it. */
+        fprintf(stderr, "llmgw: batch %s is still being submitted; cancel it once it is in_progress\n", info.id);
+        code = 1;
+        goto out;
+    }
     /* The whole record again, state cancelling: the topic is compacted, so the latest record of a batch is all
      * a worker replaying it sees. */
     struct lgw_batch_record rec = {0};
