@@ -188,7 +188,8 @@ static char *copy_value(struct lgw_span *span, const char *value, size_t len, si
 static struct lgw_attr *slot(struct lgw_span *span, const char *key)
 {
     uint32_t klen = (uint32_t)strlen(key);
-    for (int i = 0; i < span->nattrs; i++) {
+    uint64_t bit = UINT64_C(1) << (klen & 63);
+    for (int i = (span->klens & bit) ? 0 : span->nattrs; i < span->nattrs; i++) {
         struct lgw_attr *a = &span->attrs[i];
         if (a->key == key || (a->klen == klen && memcmp(a->key, key, klen) == 0)) {
             if (a->heap)
@@ -202,6 +203,7 @@ static struct lgw_attr *slot(struct lgw_span *span, const char *key)
         span->dropped_attrs++;
         return NULL;
     }
+    span->klens |= bit;
     struct lgw_attr *a = &span->attrs[span->nattrs++];
     a->key = key;
     a->klen = klen;

@@ -44,6 +44,10 @@ struct lgw_span {
     char *trace_state; /* the W3C tracestate of the span's context (OTLP Span.trace_state); NULL: none. In the
                         * arena, or malloc'd (trace_state_heap) */
     bool trace_state_heap;
+    /* Bit (klen % 64) set for every attribute key's length: a key whose bit is clear is not there yet, and is
+     * appended without searching the others (most keys of a span differ in length). Before attrs: the pool's
+     * reset clears it. */
+    uint64_t klens;
     struct lgw_attr attrs[LGW_SPAN_ATTRS_MAX];
     int nattrs, dropped_attrs;
     struct lgw_span_event events[LGW_SPAN_EVENTS_MAX];
