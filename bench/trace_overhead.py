@@ -3,11 +3,13 @@
 every request's spans to Jaeger.
   latency  N rounds over one keep-alive connection per gateway; each round one request to each, the order
            alternating, so both see the same moment of the machine. Exact p50/p90/p99 per gateway.
-  cpu      blocks of requests from 8 client threads, OFF, ON, OFF, ON, ...; the CPU time (user + system, from
-           /proc/<pid>/stat) of the gateway's ingress, worker and ledger over each of its own blocks, less what
+  cpu      blocks of requests from 8 client threads, OFF, ON, ON, OFF, ...; the CPU time (each thread's
+           schedstat, in ns) of the gateway's ingress, worker and ledger over each of its own blocks, less what
            the gateway burns idle (its polling threads, measured before the blocks, at the same rate over the
            block's wall time), per request; the median over the blocks. On a machine shared with other work,
-           the block-to-block spread is printed too: read the overhead against it.
+           the block-to-block spread is printed too: read the overhead against it. Minor page faults and
+           context switches per request, per process, are printed beside it (where CPU that is not the
+           gateway's own work goes).
 Then the ON gateway's export counters (exported, dropped, failures) and a check that its last request's trace
 is in Jaeger. Prints one JSON object. Usage: trace_overhead.py --key K --off PORT,PID,PID,PID --on ... --jaeger URL"""
 import argparse
@@ -20,13 +22,35 @@ import time
 import urllib.request
 import uuid
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_one(pid):
+    """CPU seconds of pid's live threads, to the nanosecond (each thread's schedstat: time on a CPU). Not
+    /proc/<pid>/stat's utime + stime: those are whole 10 ms ticks, a few percent of a block's CPU per
+    process. The gateways keep their threads for their lifetime, so a block sees the same threads at both
+    ends (checked: block() refuses one whose thread set changed)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass  # the thread ended between listdir and open
+    return total / 1e9
+
+
+def tasks(pid):
+    return set(os.listdir(f"/proc/{pid}/task"))
+
+
+def faults_switches(pid):
+    """Minor page faults and context switches (voluntary + involuntary) of pid, all its threads so far."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14 and 15 of stat)
+        minflt = int(f.read().rsplit(")", 1)[1].split()[7])
+    cs = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                cs += int(line.split()[1])
+    return minflt, cs
 
 
 def cpu_s(pids):
@@ -42,6 +66,8 @@ class Gateway:
         self.idle_rate = 0.0  # CPU seconds per second while idle
         self.cpu_requests = 0
         self.role_cpu = [0.0, 0.0, 0.0]  # ingress, worker, ledger: CPU seconds over every block (idle included)
+        self.role_faults = [0, 0, 0]  # minor page faults over every block
+        self.role_switches = [0, 0, 0]  # context switches over every block
 
     def conn(self):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -91,6 +117,8 @@ def block(gw, n, threads=8):
             gw.send(c, "cpu " + uuid.uuid4().hex[:8])
 
     roles_before = [cpu_one(pid) for pid in gw.pids]
+    fs_before = [faults_switches(pid) for pid in gw.pids]
+    tasks_before = [tasks(pid) for pid in gw.pids]
     jaeger_before = cpu_one(JAEGER["pid"])
     before, t0 = cpu_s(gw.pids), time.monotonic()
     ts = [threading.Thread(target=worker) for _ in range(threads)]
@@ -101,8 +129,13 @@ def block(gw, n, threads=8):
     busy = cpu_s(gw.pids) - before - gw.idle_rate * (time.monotonic() - t0)
     gw.blocks.append(busy * 1000 / n)
     gw.cpu_requests += n
+    if [tasks(pid) for pid in gw.pids] != tasks_before:
+        raise SystemExit(f"port {gw.port}: a gateway thread started or ended during a block: its CPU is not comparable")
     for i, pid in enumerate(gw.pids):
         gw.role_cpu[i] += cpu_one(pid) - roles_before[i]
+        f, c = faults_switches(pid)
+        gw.role_faults[i] += f - fs_before[i][0]
+        gw.role_switches[i] += c - fs_before[i][1]
     JAEGER["cpu"][id(gw)] = JAEGER["cpu"].get(id(gw), 0.0) + cpu_one(JAEGER["pid"]) - jaeger_before
 
 
@@ -156,7 +189,11 @@ def main():
                      "cpu_ms_per_request_blocks": [round(x, 3) for x in gw.blocks],
                      "idle_cpu_pct": round(gw.idle_rate * 100, 2),
                      "cpu_ms_per_request_by_role": {r: round(c * 1000 / gw.cpu_requests, 4)
-                                                    for r, c in zip(("ingress", "worker", "ledger"), gw.role_cpu)}}
+                                                    for r, c in zip(("ingress", "worker", "ledger"), gw.role_cpu)},
+                     "minor_faults_per_request_by_role": {r: round(c / gw.cpu_requests, 3) for r, c in
+                                                          zip(("ingress", "worker", "ledger"), gw.role_faults)},
+                     "context_switches_per_request_by_role": {r: round(c / gw.cpu_requests, 3) for r, c in
+                                                              zip(("ingress", "worker", "ledger"), gw.role_switches)}}
     # Jaeger runs on the same two cores: what it spent ingesting the on gateway's spans competes with it.
     res["jaeger_cpu_ms_per_request"] = {name: round(JAEGER["cpu"].get(id(gw), 0.0) * 1000 / gw.cpu_requests, 4)
                                         for name, gw in (("off_blocks", off), ("on_blocks", on))}
