@@ -4,6 +4,9 @@
  * Usage: bench_fakeprov --port P [--latency-ms N] [--jitter-ms J] [--chunks K] [--gap-ms G] [--host H]
  * Prints "ready" once listening; runs until SIGTERM or SIGINT.
  *
+ * POST /v1/traces and /v1/metrics are a null OTLP/HTTP sink: the body is read and dropped, the answer is 200 with
+ * an empty (protobuf) ExportServiceResponse. For measuring an exporter's own cost without a collector's CPU.
+ *
  * GET /_stats answers {"active": streams being served now, "max_active": the most at once, "streams": streamed
  * requests started, "aborted": streamed requests whose client went away before the stream's end}, counted since
  * start or since the last POST /_stats/reset (which zeroes streams and aborted, and sets max_active to active). */
@@ -218,7 +221,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     bool post = strcmp(method, "POST") == 0;
     bool openai = post && has_suffix(url, "/chat/completions");
     bool anthropic = post && has_suffix(url, "/v1/messages");
-    if (!openai && !anthropic) {
+    bool otlp = post && (strcmp(url, "/v1/traces") == 0 || strcmp(url, "/v1/metrics") == 0);
+    if (!openai && !anthropic && !otlp) {
         if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/models") == 0)
             return reply(conn, MHD_HTTP_OK, "application/json", MODELS_BODY);
         if (strcmp(method, "GET") == 0 && strcmp(url, "/_stats") == 0)
@@ -236,10 +240,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_data_size) {
-        scan_body(r, upload_data, *upload_data_size);
+        if (!otlp)
+            scan_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (otlp)
+        return reply(conn, MHD_HTTP_OK, "application/x-protobuf", "");
     /* The whole body is in: play the provider's thinking time, then answer. */
     sleep_ms(opt_latency + jitter_ms(opt_jitter));
     long long now = (long long)time(NULL);

@@ -2,10 +2,10 @@
  * (see otlp.h).
  *
  * Field numbers are opentelemetry-proto's (trace/v1/trace.proto, common/v1/common.proto,
- * resource/v1/resource.proto, collector/trace/v1/trace_service.proto). A nested message is written in place
- * after a one-byte length; when it is done and its length needs more bytes, the body moves up to make room.
- * That costs a memmove per level for large messages, which is cheap next to the network, and needs no
- * sizing pass. */
+ * resource/v1/resource.proto, collector/trace/v1/trace_service.proto). A span, the bulk of every request,
+ * is sized first and written in one go (span() below). Other nested messages are written in place after a
+ * one-byte length; when one is done and its length needs more bytes, the body moves up to make room: a
+ * memmove per level, a few per request (the resource and scope around a batch, metric points). */
 #include "telemetry/otlp.h"
 
 #include <string.h>
@@ -89,15 +89,6 @@ static void f_fixed64(struct pb *pb, unsigned field, uint64_t v)
     put(pb, b, 8);
 }
 
-static void f_fixed32(struct pb *pb, unsigned field, uint32_t v)
-{
-    uint8_t b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    tag(pb, field, WT_I32);
-    put(pb, b, 4);
-}
-
 static void f_bytes(struct pb *pb, unsigned field, const void *p, size_t n)
 {
     tag(pb, field, WT_LEN);
@@ -148,83 +139,184 @@ static void kv_string(struct pb *pb, unsigned field, const char *key, const char
     end(pb, kv);
 }
 
-static void attr(struct pb *pb, unsigned field, const struct lgw_attr *a)
+/* ---- trace.v1.Span: sized first, then written in one go ----
+ * A span is a few hundred bytes in a few dozen fields: the encoder computes its exact size from the lengths it
+ * already knows, reserves that once, and writes every field through a bare pointer, with no capacity check per
+ * field and no body moved for a length that needs two bytes. Field numbers below 16 have a one-byte tag. */
+
+/* Bytes of a LEN field (tag, length, body) with a body of n bytes. */
+static inline size_t len_field(size_t n)
 {
-    size_t kv = begin(pb, field);
-    f_bytes(pb, 1, a->key, a->klen);
-    size_t any = begin(pb, 2);
-    switch (a->type) {
-    case LGW_ATTR_STR:
-        f_bytes(pb, 1, a->s, a->n);
-        break;
-    case LGW_ATTR_BOOL:
-        f_varint(pb, 2, a->v.b ? 1 : 0);
-        break;
-    case LGW_ATTR_INT:
-        f_varint(pb, 3, (uint64_t)a->v.i); /* int64: two's complement, ten bytes when negative */
-        break;
-    case LGW_ATTR_DOUBLE: {
-        uint64_t bits;
-        memcpy(&bits, &a->v.d, 8);
-        f_fixed64(pb, 4, bits);
-        break;
-    }
-    case LGW_ATTR_STRS: {
-        size_t arr = begin(pb, 5);
-        const char *s = a->s;
-        for (size_t i = 0; i < a->n; i++) {
-            size_t one = begin(pb, 1);
-            f_string(pb, 1, s);
-            end(pb, one);
-            s += strlen(s) + 1;
-        }
-        end(pb, arr);
-        break;
-    }
-    }
-    end(pb, any);
-    end(pb, kv);
+    return 1 + varint_len(n) + n;
 }
 
-/* trace.v1.Span. */
+/* Bytes of a string array's ArrayValue body: each value an AnyValue holding a string_value. */
+static size_t strs_body(const struct lgw_attr *a)
+{
+    size_t arr = 0;
+    const char *v = a->s;
+    for (size_t i = 0; i < a->n; i++) {
+        size_t len = strlen(v);
+        arr += len_field(len_field(len));
+        v += len + 1;
+    }
+    return arr;
+}
+
+/* Bytes of attribute a's AnyValue body. */
+static size_t any_size(const struct lgw_attr *a)
+{
+    switch (a->type) {
+    case LGW_ATTR_STR:
+        return len_field(a->n);
+    case LGW_ATTR_BOOL:
+        return 2;
+    case LGW_ATTR_INT:
+        return 1 + varint_len((uint64_t)a->v.i);
+    case LGW_ATTR_DOUBLE:
+        return 9;
+    case LGW_ATTR_STRS:
+        return len_field(strs_body(a));
+    }
+    return 0;
+}
+
+static inline uint8_t *w_varint(uint8_t *w, uint64_t v)
+{
+    return w + varint_write(w, v);
+}
+
+static inline uint8_t *w_len(uint8_t *w, unsigned field, size_t n)
+{
+    *w++ = (uint8_t)(field << 3 | WT_LEN);
+    return w_varint(w, n);
+}
+
+static inline uint8_t *w_bytes(uint8_t *w, unsigned field, const void *p, size_t n)
+{
+    w = w_len(w, field, n);
+    memcpy(w, p, n);
+    return w + n;
+}
+
+static inline uint8_t *w_fixed64(uint8_t *w, unsigned field, uint64_t v)
+{
+    *w++ = (uint8_t)(field << 3 | WT_I64);
+    for (int i = 0; i < 8; i++)
+        *w++ = (uint8_t)(v >> (8 * i)); /* little-endian */
+    return w;
+}
+
 static void span(struct pb *pb, const struct lgw_span *s)
 {
-    size_t at = begin(pb, 2); /* ScopeSpans.spans */
-    f_bytes(pb, 1, s->trace_id, 16);
-    f_bytes(pb, 2, s->span_id, 8);
+    size_t kv[LGW_SPAN_ATTRS_MAX], any[LGW_SPAN_ATTRS_MAX], ev[LGW_SPAN_EVENTS_MAX];
+    size_t name_len = strlen(s->name), ts_len = s->trace_state ? strlen(s->trace_state) : 0;
+    size_t msg_len = s->status_msg ? strlen(s->status_msg) : 0, status = 0;
+    size_t size = len_field(16) + len_field(8) + len_field(name_len) + 2 + 9 + 9 + 6; /* ids, name, kind, times,
+                                                                                         * flags */
     if (s->trace_state)
-        f_string(pb, 3, s->trace_state);
+        size += len_field(ts_len);
     if (s->has_parent)
-        f_bytes(pb, 4, s->parent_id, 8);
-    f_string(pb, 5, s->name);
-    f_varint(pb, 6, (uint64_t)s->kind);
-    f_fixed64(pb, 7, (uint64_t)s->start_ns);
-    f_fixed64(pb, 8, (uint64_t)s->end_ns);
-    for (int i = 0; i < s->nattrs; i++)
-        attr(pb, 9, &s->attrs[i]);
+        size += len_field(8);
+    for (int i = 0; i < s->nattrs; i++) {
+        any[i] = any_size(&s->attrs[i]);
+        kv[i] = len_field(s->attrs[i].klen) + len_field(any[i]);
+        size += len_field(kv[i]);
+    }
     if (s->dropped_attrs)
-        f_varint(pb, 10, (uint64_t)s->dropped_attrs);
+        size += 1 + varint_len((uint64_t)s->dropped_attrs);
     for (int i = 0; i < s->nevents; i++) {
-        size_t ev = begin(pb, 11);
-        f_fixed64(pb, 1, (uint64_t)s->events[i].time_ns);
-        f_string(pb, 2, s->events[i].name);
-        end(pb, ev);
+        ev[i] = 9 + len_field(strlen(s->events[i].name));
+        size += len_field(ev[i]);
     }
     if (s->dropped_events)
-        f_varint(pb, 12, (uint64_t)s->dropped_events);
+        size += 1 + varint_len((uint64_t)s->dropped_events);
     if (s->status != LGW_SPAN_UNSET) {
-        size_t st = begin(pb, 15);
-        if (s->status_msg)
-            f_string(pb, 2, s->status_msg);
-        f_varint(pb, 3, (uint64_t)s->status);
-        end(pb, st);
+        status = (s->status_msg ? len_field(msg_len) : 0) + 2;
+        size += len_field(status);
     }
-    /* SpanFlags: the W3C flags (sampled: every exported span is) and whether the parent is remote. */
+    size_t total = len_field(size);
+    uint8_t *w = room(pb, total);
+    if (!w)
+        return;
+    uint8_t *const first = w;
+    w = w_len(w, 2, size); /* ScopeSpans.spans */
+    w = w_bytes(w, 1, s->trace_id, 16);
+    w = w_bytes(w, 2, s->span_id, 8);
+    if (s->trace_state)
+        w = w_bytes(w, 3, s->trace_state, ts_len);
+    if (s->has_parent)
+        w = w_bytes(w, 4, s->parent_id, 8);
+    w = w_bytes(w, 5, s->name, name_len);
+    *w++ = 6 << 3 | WT_VARINT;
+    *w++ = (uint8_t)s->kind; /* below 128: one byte */
+    w = w_fixed64(w, 7, (uint64_t)s->start_ns);
+    w = w_fixed64(w, 8, (uint64_t)s->end_ns);
+    for (int i = 0; i < s->nattrs; i++) {
+        const struct lgw_attr *a = &s->attrs[i];
+        w = w_len(w, 9, kv[i]); /* Span.attributes: KeyValue {1: key, 2: AnyValue} */
+        w = w_bytes(w, 1, a->key, a->klen);
+        w = w_len(w, 2, any[i]);
+        switch (a->type) {
+        case LGW_ATTR_STR:
+            w = w_bytes(w, 1, a->s, a->n);
+            break;
+        case LGW_ATTR_BOOL:
+            *w++ = 2 << 3 | WT_VARINT;
+            *w++ = a->v.b ? 1 : 0;
+            break;
+        case LGW_ATTR_INT:
+            *w++ = 3 << 3 | WT_VARINT;
+            w = w_varint(w, (uint64_t)a->v.i); /* int64: two's complement, ten bytes when negative */
+            break;
+        case LGW_ATTR_DOUBLE: {
+            uint64_t bits;
+            memcpy(&bits, &a->v.d, 8);
+            w = w_fixed64(w, 4, bits);
+            break;
+        }
+        case LGW_ATTR_STRS: {
+            w = w_len(w, 5, strs_body(a)); /* AnyValue.array_value */
+            const char *v = a->s;
+            for (size_t j = 0; j < a->n; j++) {
+                size_t len = strlen(v);
+                w = w_len(w, 1, len_field(len)); /* ArrayValue.values: AnyValue {1: string_value} */
+                w = w_bytes(w, 1, v, len);
+                v += len + 1;
+            }
+            break;
+        }
+        }
+    }
+    if (s->dropped_attrs) {
+        *w++ = 10 << 3 | WT_VARINT;
+        w = w_varint(w, (uint64_t)s->dropped_attrs);
+    }
+    for (int i = 0; i < s->nevents; i++) {
+        w = w_len(w, 11, ev[i]); /* Span.events: Event {1: time, 2: name} */
+        w = w_fixed64(w, 1, (uint64_t)s->events[i].time_ns);
+        w = w_bytes(w, 2, s->events[i].name, strlen(s->events[i].name));
+    }
+    if (s->dropped_events) {
+        *w++ = 12 << 3 | WT_VARINT;
+        w = w_varint(w, (uint64_t)s->dropped_events);
+    }
+    if (s->status != LGW_SPAN_UNSET) {
+        w = w_len(w, 15, status); /* Span.status: Status {2: message, 3: code} */
+        if (s->status_msg)
+            w = w_bytes(w, 2, s->status_msg, msg_len);
+        *w++ = 3 << 3 | WT_VARINT;
+        *w++ = (uint8_t)s->status;
+    }
+    /* SpanFlags (field 16, a two-byte tag): the W3C flags (sampled: every exported span is) and whether the
+     * parent is remote. */
     uint32_t flags = 0x01 | 0x100;
     if (s->has_parent && s->parent_remote)
         flags |= 0x200;
-    f_fixed32(pb, 16, flags);
-    end(pb, at);
+    w = w_varint(w, 16 << 3 | WT_I32);
+    for (int i = 0; i < 4; i++)
+        *w++ = (uint8_t)(flags >> (8 * i));
+    pb->out->len += (size_t)(w - first);
 }
 
 int lgw_otlp_encode_proto(const struct lgw_otlp_meta *meta, struct lgw_span *const *spans, size_t n,

@@ -188,7 +188,8 @@ static char *copy_value(struct lgw_span *span, const char *value, size_t len, si
 static struct lgw_attr *slot(struct lgw_span *span, const char *key)
 {
     uint32_t klen = (uint32_t)strlen(key);
-    for (int i = 0; i < span->nattrs; i++) {
+    uint64_t bit = UINT64_C(1) << (klen & 63);
+    for (int i = (span->klens & bit) ? 0 : span->nattrs; i < span->nattrs; i++) {
         struct lgw_attr *a = &span->attrs[i];
         if (a->key == key || (a->klen == klen && memcmp(a->key, key, klen) == 0)) {
             if (a->heap)
@@ -202,6 +203,7 @@ static struct lgw_attr *slot(struct lgw_span *span, const char *key)
         span->dropped_attrs++;
         return NULL;
     }
+    span->klens |= bit;
     struct lgw_attr *a = &span->attrs[span->nattrs++];
     a->key = key;
     a->klen = klen;
@@ -355,20 +357,43 @@ void lgw_span_set_status(struct lgw_span *span, enum lgw_span_status status, con
     }
 }
 
-void lgw_span_free(struct lgw_span *span)
+/* Frees what span holds (not span itself). */
+static void free_contents(struct lgw_span *span)
 {
-    if (!span)
-        return;
     for (int i = 0; i < span->nattrs; i++)
         if (span->attrs[i].heap)
             free(span->attrs[i].s);
     free(span->status_msg);
     if (span->trace_state_heap)
         free(span->trace_state);
+}
+
+void lgw_span_free(struct lgw_span *span)
+{
+    if (!span)
+        return;
+    free_contents(span);
     if (span->tracer)
         lgw_tracer_span_put(span->tracer, span);
     else
         free(span); /* made by hand (tests) */
+}
+
+void lgw_span_free_many(struct lgw_span **spans, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        /* A run of spans of one tracer (an exporter's batch is one run) goes back to its pool at once. */
+        struct lgw_tracer *tr = spans[i]->tracer;
+        size_t from = i;
+        for (; i < n && spans[i]->tracer == tr; i++)
+            free_contents(spans[i]);
+        if (tr)
+            lgw_tracer_span_put_many(tr, spans + from, i - from);
+        else
+            for (size_t j = from; j < i; j++)
+                free(spans[j]); /* made by hand (tests) */
+    }
 }
 
 void lgw_span_end(struct lgw_span **span)

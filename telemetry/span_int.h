@@ -44,6 +44,10 @@ struct lgw_span {
     char *trace_state; /* the W3C tracestate of the span's context (OTLP Span.trace_state); NULL: none. In the
                         * arena, or malloc'd (trace_state_heap) */
     bool trace_state_heap;
+    /* Bit (klen % 64) set for every attribute key's length: a key whose bit is clear is not there yet, and is
+     * appended without searching the others (most keys of a span differ in length). Before attrs: the pool's
+     * reset clears it. */
+    uint64_t klens;
     struct lgw_attr attrs[LGW_SPAN_ATTRS_MAX];
     int nattrs, dropped_attrs;
     struct lgw_span_event events[LGW_SPAN_EVENTS_MAX];
@@ -57,6 +61,9 @@ struct lgw_span {
 /* Frees what span holds and gives it back to its tracer's pool (or frees it, without a tracer). NULL: a
  * no-op. Any thread. */
 void lgw_span_free(struct lgw_span *span);
+/* lgw_span_free of spans[0..n) (none NULL), giving them back to their tracer's pool under one lock rather than
+ * n: what the export thread does with a batch of 512, while request threads take spans from the same pool. */
+void lgw_span_free_many(struct lgw_span **spans, size_t n);
 /* Unix epoch nanoseconds now. */
 int64_t lgw_span_now_ns(void);
 

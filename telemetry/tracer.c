@@ -114,6 +114,17 @@ void lgw_tracer_span_put(struct lgw_tracer *tr, struct lgw_span *span)
         free(span);
 }
 
+void lgw_tracer_span_put_many(struct lgw_tracer *tr, struct lgw_span **spans, size_t n)
+{
+    pthread_mutex_lock(&tr->pool_lock);
+    size_t kept = POOL_MAX - tr->npool < n ? POOL_MAX - tr->npool : n;
+    memcpy(tr->pool + tr->npool, spans, kept * sizeof(*spans));
+    tr->npool += kept;
+    pthread_mutex_unlock(&tr->pool_lock);
+    for (size_t i = kept; i < n; i++)
+        free(spans[i]);
+}
+
 bool lgw_tracer_captures_content(const struct lgw_tracer *tr)
 {
     return tr && tr->capture_content;

@@ -35,5 +35,7 @@ void lgw_tracer_export(struct lgw_tracer *tr, struct lgw_span *span);
  * thread (the pool has its own lock). */
 struct lgw_span *lgw_tracer_span_get(struct lgw_tracer *tr);
 void lgw_tracer_span_put(struct lgw_tracer *tr, struct lgw_span *span);
+/* lgw_tracer_span_put of spans[0..n), under one lock. */
+void lgw_tracer_span_put_many(struct lgw_tracer *tr, struct lgw_span **spans, size_t n);
 
 #endif
