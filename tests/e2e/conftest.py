@@ -37,6 +37,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_run(n: int) -> int:
+    """A port p with p..p+n-1 all free (each node's broker and controller ports)."""
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p + n > 65535:
+            continue
+        held = []
+        try:
+            for q in range(p, p + n):
+                t = socket.socket()
+                held.append(t)
+                t.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+        finally:
+            for t in held:
+                t.close()
+    raise RuntimeError(f"no {n} adjacent free ports")
+
+
+def two_free_ports() -> int:
+    """A port p with p+1 free too (a test's own Kafka broker puts its controller there)."""
+    return free_port_run(2)
+
+
 def load_schema(name: str) -> dict:
     return json.loads((SCHEMAS / name).read_text())
 

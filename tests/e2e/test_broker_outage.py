@@ -5,33 +5,14 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from conftest import ROOT, fake_fixture, wait_for
+from conftest import ROOT, fake_fixture, two_free_ports, wait_for
 
 fake = fake_fixture("fake_openai.py")
-
-
-def two_free_ports() -> int:
-    """A port p with p+1 free too (the broker's controller listens there)."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-        finally:
-            t.close()
-    raise RuntimeError("no two adjacent free ports")
 
 
 def post(port, text, headers, timeout=60):

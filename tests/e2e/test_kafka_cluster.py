@@ -8,40 +8,15 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 
-from conftest import ROOT, assert_ledger_complete, chat_body
+from conftest import ROOT, assert_ledger_complete, chat_body, free_port_run
 
 KILL_AFTER_S = 8  # load before the kill
 AFTER_KILL_S = 15  # load after it
 CLIENTS = 6
-
-
-def free_port_run(n: int) -> int:
-    """A port p with p..p+n-1 all free (each node's broker and controller ports)."""
-    for _ in range(100):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p + n > 65535:
-            continue
-        held = []
-        try:
-            for q in range(p, p + n):
-                t = socket.socket()
-                held.append(t)
-                t.bind(("127.0.0.1", q))
-            return p
-        except OSError:
-            continue
-        finally:
-            for t in held:
-                t.close()
-    raise RuntimeError(f"no {n} adjacent free ports")
 
 
 class Load:

@@ -23,28 +23,10 @@ import time
 
 import pytest
 
-from conftest import ROOT, assert_ledger_complete, chat_body
+from conftest import ROOT, assert_ledger_complete, chat_body, two_free_ports
 
 PASSWORD = "pw" + secrets.token_hex(12)  # the broker's user llmgw, every mechanism
 KEY_PASSWORD = "kp" + secrets.token_hex(12)  # the client key's
-
-
-def two_free_ports() -> int:
-    """A port p with p+1 free too (the broker's controller listens there)."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-        finally:
-            t.close()
-    raise RuntimeError("no two adjacent free ports")
 
 
 def openssl(*args, cwd):
