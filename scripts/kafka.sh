@@ -54,7 +54,7 @@ while True:
 
 # The JVM options of a node whose directory is $1, one per line (paths may hold spaces).
 java_opts() {
-  printf '%s\n' -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  printf '%s\n' -Xms256m -Xmx1536m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
 }
 

@@ -150,11 +150,15 @@ def test_metrics_across_roles(cluster, fake):
                 if lab["provider"] == "openai"}
     assert attempts.get("ok") == 9 and attempts.get("client_error") == 1, attempts
     # Refreshed every 2 s: the first refresh after the assignment may still be ahead.
-    lag = samples(scrape_until(worker_ops, lambda t: len(samples(t, "llmgw_kafka_consumer_lag")) == 8,
+    # Four job topics (interactive and batch, chat and embeddings) of 4 partitions each.
+    lag = samples(scrape_until(worker_ops, lambda t: len(samples(t, "llmgw_kafka_consumer_lag")) == 16,
                                "the worker's consumer lag"), "llmgw_kafka_consumer_lag")
-    assert all(lab["role"] == "worker" and lab["topic"].startswith(cluster.prefix + ".jobs.") for lab, _ in lag)
+    topics = {cluster.prefix + s for s in (".jobs.chat", ".jobs.embeddings", ".batch.jobs.chat",
+                                           ".batch.jobs.embeddings")}
+    assert all(lab["role"] == "worker" and lab["topic"] in topics for lab, _ in lag)
+    assert {lab["topic"] for lab, _ in lag} == topics
     assert all(v >= 0 for _, v in lag)
-    assert {lab["partition"] for lab, _ in lag} == {"0", "1", "2", "3"}  # of both jobs topics
+    assert {lab["partition"] for lab, _ in lag} == {"0", "1", "2", "3"}  # of every jobs topic
     assert samples(worker, "llmgw_route_fallbacks_total") == [({}, 0.0)]
 
     # The ledger: cost per tenant and model, capped at 2 tenants; the rest under "other". The embedding and
