@@ -415,11 +415,19 @@ def test_collector_down_then_back(cluster, fakes, tmp_path):
     """A Jaeger of this test's own: stopped, requests are answered as before and the failed exports are
     counted; started again on the same ports, the next requests' traces arrive."""
     a, b = fakes
-    otlp_port, query_port = free_port(), free_port()
-    while not port_free(query_port + 1):  # the query API's gRPC side takes the next port up
-        query_port = free_port()
     jdir = tmp_path / "jaeger"
-    jaeger("start", str(jdir), str(otlp_port), str(query_port))
+    for attempt in range(3):
+        otlp_port, query_port = free_port(), free_port()
+        while not port_free(query_port + 1):  # the query API's gRPC side takes the next port up
+            query_port = free_port()
+        try:
+            jaeger("start", str(jdir), str(otlp_port), str(query_port))
+            break
+        except subprocess.CalledProcessError:
+            # A port found free was taken before Jaeger bound it (a client connection's ephemeral port of the
+            # gateways running meanwhile): new ports.
+            if attempt == 2:
+                raise
     try:
         otlp, query = f"http://127.0.0.1:{otlp_port}", f"http://127.0.0.1:{query_port}"
         env = otel_env(otlp, OTEL_BSP_EXPORT_TIMEOUT="1000")  # a batch gives up after a second of retries
