@@ -30,7 +30,9 @@ struct lgw_spend {
     struct entry *buckets[NBUCKETS];
     size_t n;
     char pruned_day[LGW_SPEND_PERIOD_MAX]; /* the day of the last prune: one prune per day */
-    struct lgw_kv_reader *reader;          /* NULL: fed by hand (tests) */
+    /* NULL: fed by hand (tests). Atomic: set by lgw_spend_start while a metrics push thread may already ask
+     * lgw_spend_caught_up (a worker starts its meter first). */
+    struct lgw_kv_reader *_Atomic reader;
 };
 
 struct lgw_spend *lgw_spend_new(void)
@@ -47,7 +49,10 @@ static void record_cb(void *opaque, const char *key, size_t keylen, const void *
 
 int lgw_spend_start(struct lgw_spend *s, const struct lgw_config *cfg, const char *name)
 {
-    return lgw_kv_reader_start(cfg, LGW_TOPIC_SPEND, name, record_cb, s, &s->reader);
+    struct lgw_kv_reader *r = NULL;
+    int rc = lgw_kv_reader_start(cfg, LGW_TOPIC_SPEND, name, record_cb, s, &r);
+    atomic_store(&s->reader, r);
+    return rc;
 }
 
 /* The entry of key, or NULL; with its bucket. Caller holds the lock. */
@@ -128,7 +133,8 @@ int64_t lgw_spend_get(struct lgw_spend *s, const char *scope, const char *period
 
 bool lgw_spend_caught_up(const struct lgw_spend *s)
 {
-    return !s->reader || lgw_kv_reader_caught_up(s->reader);
+    struct lgw_kv_reader *r = atomic_load(&s->reader);
+    return !r || lgw_kv_reader_caught_up(r);
 }
 
 size_t lgw_spend_count(struct lgw_spend *s)
@@ -161,7 +167,7 @@ void lgw_spend_free(struct lgw_spend *s)
 {
     if (!s)
         return;
-    lgw_kv_reader_free(s->reader); /* first: its thread writes the table */
+    lgw_kv_reader_free(atomic_load(&s->reader)); /* first: its thread writes the table */
     for (size_t b = 0; b < NBUCKETS; b++) {
         for (struct entry *e = s->buckets[b], *next; e; e = next) {
             next = e->next;
