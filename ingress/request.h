@@ -101,8 +101,10 @@ struct lgw_req {
     /* A client that stops reading: at most sse_max bytes wait for it (stream_buffer_max_bytes). Past that the
      * stream ends (sse_overflow) and the connection's socket (fd, taken while the connection was surely open)
      * is shut down, which makes libmicrohttpd close it even though the client never makes it writable again;
-     * conn_closed (set when the request completes) says the fd is no longer this request's to touch. */
+     * conn_closed (set when the request completes) says the fd is no longer this request's to touch.
+     * sse_offered: libmicrohttpd has asked for the stream's bytes at least once (see lgw_sse_reply). */
     size_t sse_max;
+    bool sse_offered;
     int fd;
     bool sse_overflow;
     bool conn_closed;

@@ -71,7 +71,11 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
     req->next_seq = reply->seq + 1;
     if (!reply->final) {
         req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
-        if (req->sse.len - req->sse_off > req->sse_max) {
+        /* Until the response has started to go out, the bytes wait for this gateway (a reply batch from Kafka
+         * can land before libmicrohttpd has sent the headers), not for the client: the cap counts from the
+         * reader's first call, with 4 times the cap as the bound before it so memory stays bounded anyway. */
+        size_t waiting = req->sse.len - req->sse_off;
+        if (waiting > req->sse_max && (req->sse_offered || waiting / 4 > req->sse_max)) {
             overflow(req);
             goto out;
         }
@@ -135,6 +139,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     struct lgw_req *req = cls;
     ssize_t n;
     pthread_mutex_lock(&req->lock);
+    req->sse_offered = true;
     if (req->sse_off < req->sse.len) {
         size_t avail = req->sse.len - req->sse_off;
         n = (ssize_t)(avail < max ? avail : max);
