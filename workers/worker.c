@@ -406,6 +406,16 @@ fail:
     return rc;
 }
 
+/* A stop that takes long says where: each step of it is bounded, and one that is not would otherwise leave only
+ * a process killed by its supervisor with nothing in its log. Returns now, the next step's start. */
+static int64_t stop_step(const char *what, int64_t since)
+{
+    int64_t now = lgw_mono_ms();
+    if (now - since > 2000)
+        LGW_WARN("worker", "stopping: %s took %lld ms", what, (long long)(now - since));
+    return now;
+}
+
 int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
 {
     while (!atomic_load(stop)) {
@@ -435,11 +445,15 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     size_t left = lgw_offsets_inflight(w->offsets, NULL, 0);
     if (left)
         LGW_WARN("worker", "%zu job(s) unfinished at shutdown; they will run again elsewhere", left);
+    int64_t t = lgw_mono_ms();
     lgw_results_flush(w->results, 5000);
+    t = stop_step("flushing replies and cost events", t);
     rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
+    t = stop_step("the final commit", t);
     rd_kafka_consumer_close(w->consumer);
+    stop_step("leaving the consumer group", t);
     return LGW_OK;
 }
 
@@ -458,29 +472,38 @@ void lgw_worker_free(struct lgw_worker *w)
         return;
     /* The pool threads run what is still queued, then exit; anything left (none, once they drained) is
      * dropped uncommitted. */
+    int64_t t = lgw_mono_ms();
     lgw_pool_close(w->pool);
     lgw_pool_join(w->pool);
     lgw_pool_free(w->pool, drop_job);
+    t = stop_step("the planning threads", t);
     /* No cancel may be posted to a loop that is gone: the cancel consumer stops first. Then the loops end what
      * still runs (each such job unregisters its stream and still sends its reply and cost event, through the
      * producers, which are still here); then the registry goes. */
     lgw_cancels_stop(w->cancels);
+    t = stop_step("the cancel reader", t);
     atomic_store(&w->stopping, true); /* queued waits of the loops, run at once as they stop, let go */
     loops_free(w);
+    t = stop_step("the transfer loops", t);
     lgw_cancels_free(w->cancels);
     lgw_wadmit_free(w->admit); /* no job runs any more */
+    t = stop_step("the spend, tenant and batch readers", t);
     /* Every call is over: the last status it would publish says nothing more; withdraw it instead. */
     lgw_status_stop(w->status);
+    t = stop_step("withdrawing the provider status", t);
     lgw_cache_free(w->cache); /* no job runs any more: the pool and the loops are gone */
     lgw_redis_free(w->redis);
     lgw_results_flush(w->results, 2000);
     lgw_results_stop(w->results);
+    t = stop_step("the last replies and cost events", t);
     atomic_store(&w->health_stop, true);
     pthread_join(w->health, NULL);
+    t = stop_step("the health probe", t);
     /* Deliveries still outstanding own tickets; purging them runs their callbacks, which store offsets in the
      * consumer: the producers go first, the consumer last. */
     lgw_results_free(w->results);
     rd_kafka_destroy(w->consumer);
+    stop_step("closing the Kafka clients", t);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
