@@ -7,11 +7,11 @@
 #      wrong-way include planted in it;
 #   3. runs the C unit tests in all three builds (any sanitizer report fails them);
 #   4. starts a real Kafka broker, PostgreSQL, Redis and Jaeger on free loopback ports in a temp directory;
-#   5. runs the end-to-end tests (pytest, tests/e2e) against them, and the request-path ones again on each
-#      sanitizer build;
-#   6. runs the dashboard's tests in a real browser (tests/browser, Debian's chromium); stops everything on exit;
-#   7. builds the container image and runs docker-compose.yml on a private Docker Engine (tests/container/run.sh),
-#      after the end-to-end tests that run brokers of their own, both beside the sanitizer stages of 5.
+#   5. runs the end-to-end tests (pytest, tests/e2e) against them in two shards side by side, beside the ones
+#      with brokers of their own and, after those, the container stage: the image built and docker-compose.yml
+#      run on a private Docker Engine (tests/container/run.sh);
+#   6. runs the request-path end-to-end tests again on each sanitizer build, side by side, beside the dashboard's
+#      tests in a real browser (tests/browser, Debian's chromium); stops everything on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -207,15 +207,26 @@ echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_
 step "unit tests that need PostgreSQL"
 run_stage unit-pg bash -c 'cd build && ctest --output-on-failure -R ledger_db --output-junit "$1"' _ "$reports/unit-pg.xml"
 
-step "end-to-end tests"
-# The tests that run brokers of their own (a SASL_SSL broker, a three-broker cluster, a broker killed and
-# restarted) are not here: they run beside the sanitizer stages below, where the machine waits more than it
-# computes.
+step "end-to-end tests, in two shards side by side, beside the tests with brokers of their own and the container stage"
+# The tests wait on Kafka and providers far more than they compute: two shards of tests/e2e (LLMGW_TEST_SHARD,
+# conftest.py: every second test each) share the two cores. The tests that run brokers of their own (a SASL_SSL
+# broker, a three-broker cluster, a broker killed and restarted) run beside them, then the container image and
+# Compose stack: deploy/Dockerfile and docker-compose.yml as a user runs them, on a Docker Engine the stage starts
+# and stops itself (no registry: a debootstrap base and stand-ins for the official images, cached in
+# ~/.cache/llmgw); tests/container/run.sh says what it checks. Skipped, loudly, only where no container engine
+# can run.
 own_brokers=(tests/e2e/test_kafka_security.py tests/e2e/test_kafka_cluster.py tests/e2e/test_broker_outage.py)
-run_stage e2e "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e.xml" tests/e2e \
-  "${own_brokers[@]/#/--ignore=}" "$@"
+for shard in 1 2; do
+  run_stage_bg "e2e-$shard" env LLMGW_TEST_SHARD="$shard/2" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+    --junitxml="$reports/e2e-$shard.xml" tests/e2e "${own_brokers[@]/#/--ignore=}" "$@"
+done
+run_stage_bg e2e-own-brokers "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-own-brokers.xml" \
+  "${own_brokers[@]}"
+run_stage_bg container bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
+  env LLMGW_PYTHON="$venv/bin/python" bash tests/container/run.sh "$reports/container.xml"
+wait_stages
 
-step "end-to-end tests on the sanitizer and ThreadSanitizer builds, side by side"
+step "end-to-end tests on the sanitizer and ThreadSanitizer builds, side by side, beside the browser tests"
 # The request path (HTTP, streaming, deadlines, drain) and the command line again, with every process built
 # with ASan+UBSan; any report in a process's output fails the test.
 run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
@@ -249,24 +260,13 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
   tests/e2e/test_batch_http.py
-# Beside them, one after the other: the end-to-end tests with brokers of their own (release build), then the
-# container image and Compose stack: deploy/Dockerfile and docker-compose.yml as a user runs them, on a Docker
-# Engine the stage starts and stops itself (no registry: a debootstrap base and stand-ins for the official
-# images, cached in ~/.cache/llmgw); tests/container/run.sh says what it checks. Skipped, loudly, only where no
-# container engine can run.
-run_stage_bg e2e-own-brokers "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-own-brokers.xml" \
-  "${own_brokers[@]}"
-run_stage_bg container bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
-  env LLMGW_PYTHON="$venv/bin/python" bash tests/container/run.sh "$reports/container.xml"
 
-wait_stages
-
-step "browser tests"
 # The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download
 # (tests/browser/conftest.py), against `llmgw dev` processes; screenshots at desktop and phone widths, light
 # and dark, are kept under build/test-reports/screenshots.
-run_stage browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+run_stage_bg browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   --junitxml="$reports/browser.xml" tests/browser
+wait_stages
 
 
 step "done"

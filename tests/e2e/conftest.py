@@ -203,8 +203,29 @@ class Cluster:
                 failed = True
             if failed:
                 print(f"\n----- {proc.name} (last lines) -----\n{text[-6000:]}")
+        self.drop_topics()
         if reports:
             pytest.fail(f"sanitizer report in the output of {', '.join(reports)}")
+
+    def drop_topics(self) -> None:
+        """Deletes this test's topics and consumer groups on the shared broker once its processes are gone: a
+        suite run creates thousands of them, and a broker that keeps them all grows slower and bigger with every
+        test (it ran out of heap once). Best effort: a test's result never depends on it."""
+        if self.kafka != os.environ.get("LLMGW_TEST_KAFKA"):
+            return  # the test's own broker, stopped by the test
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": self.kafka})
+        try:
+            topics = [t for t in admin.list_topics(timeout=5).topics if t.startswith(self.prefix + ".")]
+            futures = list(admin.delete_topics(topics, operation_timeout=10).values()) if topics else []
+            groups = [g.group_id for g in admin.list_consumer_groups().result(timeout=5).valid
+                      if g.group_id.startswith(self.prefix)]
+            if groups:
+                futures += list(admin.delete_consumer_groups(groups, request_timeout=10).values())
+            for f in futures:
+                f.exception(timeout=15)
+        except Exception as e:  # noqa: BLE001 - cleanup only
+            print(f"(topics of {self.prefix} not deleted: {e})")
 
 
 @pytest.fixture
@@ -218,6 +239,20 @@ def pg_url():
     yield base.rsplit("/", 1)[0] + "/" + name
     admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """LLMGW_TEST_SHARD=K/N keeps every N-th test from the K-th (collection order, so each file's tests are dealt
+    out between the shards): scripts/test.sh runs the shards side by side, since the tests wait far more than
+    they compute."""
+    shard = os.environ.get("LLMGW_TEST_SHARD")
+    if not shard:
+        return
+    k, n = (int(x) for x in shard.split("/"))
+    assert 1 <= k <= n, shard
+    keep = [item for i, item in enumerate(items) if i % n == k - 1]
+    config.hook.pytest_deselected(items=[item for i, item in enumerate(items) if i % n != k - 1])
+    items[:] = keep
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
