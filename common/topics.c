@@ -3,6 +3,7 @@
 
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/errors.h"
 #include "common/kafka.h"
@@ -86,6 +87,19 @@ void lgw_topic_name(const struct lgw_config *cfg, enum lgw_topic topic, const ch
         snprintf(out, outsz, "%s.%s.%s", cfg->topic_prefix, t->suffix, instance ? instance : "");
     else
         snprintf(out, outsz, "%s.%s", cfg->topic_prefix, t->suffix);
+}
+
+bool lgw_topic_may_reply_to(const struct lgw_config *cfg, const char *topic)
+{
+    char name[512]; /* Kafka names are at most 249 bytes */
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        if (i == LGW_TOPIC_REPLIES || i == LGW_TOPIC_BATCH_RESULTS)
+            continue;
+        lgw_topic_name(cfg, (enum lgw_topic)i, NULL, name, sizeof(name));
+        if (strcmp(name, topic) == 0)
+            return false;
+    }
+    return true;
 }
 
 int lgw_topic_partitions(const struct lgw_config *cfg, enum lgw_topic topic)

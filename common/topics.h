@@ -9,6 +9,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/config.h"
@@ -54,6 +55,10 @@ const struct lgw_topic_spec *lgw_topic_spec(enum lgw_topic topic);
 /* The topic's full name into out; instance is the ingress id for LGW_TOPIC_REPLIES (ignored otherwise). */
 void lgw_topic_name(const struct lgw_config *cfg, enum lgw_topic topic, const char *instance, char *out,
                     size_t outsz);
+/* Whether a job may name topic as its reply_to: any topic but llmgw's own, except the ones replies go to (an
+ * ingress's reply topic, the batch results). A job pointing its answer at the cost, spend, tenant or job topics
+ * would have a worker write records their readers must not take as theirs. Any thread. */
+bool lgw_topic_may_reply_to(const struct lgw_config *cfg, const char *topic);
 /* The topic's partition count under cfg. */
 int lgw_topic_partitions(const struct lgw_config *cfg, enum lgw_topic topic);
 /* The replication factor the topic is created with under cfg: its row's, else kafka_replication_factor

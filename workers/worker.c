@@ -154,7 +154,9 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
     bool kind_ok = embeddings ? t->job.kind == LGW_JOB_EMBEDDINGS : t->job.kind == LGW_JOB_CHAT;
     const char *bad = !kind_ok                    ? "job kind does not match its topic"
                       : batch && !t->job.batch.id[0] ? "a job on a batch topic has no batch part"
-                                                     : NULL;
+                      : !lgw_topic_may_reply_to(w->cfg, t->job.reply_topic)
+                          ? "reply_to names one of llmgw's own topics"
+                          : NULL;
     if (bad) {
         lgw_wspans_not_run(t, "dead_letter");
         lgw_results_dead_letter(t, msg, bad);

@@ -78,7 +78,8 @@ def test_kcat_walkthrough_from_the_doc(worker):
 
     # The job the doc writes is a valid job, and its cost event names it and its trace.
     got = read_records(worker.kafka, [f"{p}.jobs.chat", f"{p}.cost"],
-                       lambda g: any(r.key == job_id for r in g[f"{p}.cost"]))
+                       lambda g: any(r.key == job_id for r in g[f"{p}.cost"])
+                       and any(r.key == job_id for r in g[f"{p}.jobs.chat"]))
     job = next(r for r in got[f"{p}.jobs.chat"] if r.key == job_id)
     jsonschema.validate(job.value, load_schema("job.schema.json"))
     assert job.headers["llmgw-id"] == job_id and trace_id(job.headers["traceparent"]) == trace
@@ -158,6 +159,8 @@ def malformed_jobs(p: str, reply_topic: str) -> list:
         (chat, job(tenant=""), 'field "tenant" must not be empty'),
         (chat, job(kind="images"), 'field "kind" must be "chat" or "embeddings"'),
         (chat, job(kind="embeddings"), "job kind does not match its topic"),
+        (chat, job(reply_to={"topic": f"{p}.cost", "partition": 0}), "reply_to names one of llmgw's own topics"),
+        (chat, job(reply_to={"topic": f"{p}.tenants"}), "reply_to names one of llmgw's own topics"),
     ]
 
 

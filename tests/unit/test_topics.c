@@ -182,6 +182,25 @@ static void test_every_topic_has_a_creator(void **state)
                      (1u << LGW_TOPIC__COUNT) - 1);
 }
 
+static void test_reply_to_may_not_name_own_topics(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    strcpy(cfg.topic_prefix, "t1");
+    char name[256];
+    for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
+        lgw_topic_name(&cfg, (enum lgw_topic)i, "i1", name, sizeof(name));
+        bool replies = i == LGW_TOPIC_REPLIES || i == LGW_TOPIC_BATCH_RESULTS;
+        assert_int_equal(lgw_topic_may_reply_to(&cfg, name), replies);
+    }
+    assert_true(lgw_topic_may_reply_to(&cfg, "my-app.replies"));   /* a producer's own topic */
+    assert_true(lgw_topic_may_reply_to(&cfg, "t1.replies.batch-7")); /* an ingress-style reply topic */
+    assert_true(lgw_topic_may_reply_to(&cfg, "t2.cost"));            /* another deployment's prefix */
+    assert_false(lgw_topic_may_reply_to(&cfg, "t1.cost"));
+    assert_false(lgw_topic_may_reply_to(&cfg, "t1.jobs.chat"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_state_topics),
         cmocka_unit_test(test_providers_topic),
         cmocka_unit_test(test_every_topic_has_a_creator),
+        cmocka_unit_test(test_reply_to_may_not_name_own_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
