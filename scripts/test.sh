@@ -184,18 +184,38 @@ cleanup() { # called by on_exit
   bash scripts/jaeger.sh stop "$work/jaeger" >/dev/null 2>&1
   rm -rf "$work"
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kport=$(free_port)
-while [ "$(python3 -c "import socket; s=socket.socket(); print(s.connect_ex(('127.0.0.1',$kport+1)))")" = 0 ]; do
-  kport=$(free_port) # the controller listens on the next port up
+# N adjacent free ports (the first printed), below the kernel's ephemeral range: a port picked there and let
+# go can be taken by any client's outgoing connection before the server binds it (the broker's controller lost
+# its port that way on a loaded run). The same rule as tests/e2e/conftest.py's free_port_run.
+free_port() {
+  python3 -c 'import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    p, held = random.randrange(20000, 32000 - n), []
+    try:
+        for q in range(p, p + n):
+            held.append(socket.socket())
+            held[-1].bind(("127.0.0.1", q))
+        print(p)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in held:
+            s.close()
+else:
+    sys.exit("no free ports")' "${1:-1}"
+}
+# The broker listens on its port and its controller on the next one up. A start that still loses a port is
+# tried again on others (twice), from an empty directory.
+for attempt in 1 2 3; do
+  if LLMGW_TEST_KAFKA=$(bash scripts/kafka.sh start "$work/kafka" "$(free_port 2)"); then break; fi
+  [ "$attempt" -lt 3 ] || exit 1
+  rm -rf "$work/kafka"
 done
-LLMGW_TEST_KAFKA=$(bash scripts/kafka.sh start "$work/kafka" "$kport")
 LLMGW_TEST_PG_URL=$(bash scripts/postgres.sh start "$work/pg" "$(free_port)")
 LLMGW_TEST_REDIS=$(bash scripts/redis.sh start "$work/redis" "$(free_port)")
-jport=$(free_port)
-while [ "$(python3 -c "import socket; s=socket.socket(); print(s.connect_ex(('127.0.0.1',$jport+1)))")" = 0 ]; do
-  jport=$(free_port) # the query API's gRPC side listens on the next port up
-done
+jport=$(free_port 2) # the query API's gRPC side listens on the next port up
 bash scripts/jaeger.sh start "$work/jaeger" "$(free_port)" "$jport"
 # The OTLP/HTTP receiver (the base URL OTEL_EXPORTER_OTLP_ENDPOINT takes) and the query API (tests/e2e/test_tracing.py).
 LLMGW_TEST_JAEGER_OTLP="http://127.0.0.1:$(cat "$work/jaeger/otlp.port")"

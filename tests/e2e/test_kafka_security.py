@@ -17,13 +17,12 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import ROOT, assert_ledger_complete, chat_body, two_free_ports
+from conftest import ROOT, assert_ledger_complete, chat_body, free_port, two_free_ports
 
 PASSWORD = "pw" + secrets.token_hex(12)  # the broker's user llmgw, every mechanism
 KEY_PASSWORD = "kp" + secrets.token_hex(12)  # the client key's
@@ -160,10 +159,7 @@ def test_scram(cluster, secure_broker, mechanism):
                          "ssl.key.location": str(certs / "client.key"), "ssl.key.password": KEY_PASSWORD})
     assert admin.list_topics(timeout=20).brokers
     # ... and llmgw's older one is refused as its start-up warning says, with the reason in the log.
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    ops = port.getsockname()[1]
-    port.close()
+    ops = free_port()
     worker = cluster.start("worker", "w-scram", LLMGW_WORKER_ID="w-scram", LLMGW_OPS_PORT=ops)
     wait_not_ready(worker, ops, 20, f"invalid credentials with SASL mechanism {mechanism}")
     log = worker.output()
@@ -192,10 +188,7 @@ def test_wrong_password_fails_readiness_and_is_not_logged(cluster, secure_broker
     cluster.kafka = addr
     wrong = "wrong" + secrets.token_hex(8)
     cluster.extra_env.update(security_env(certs, "PLAIN", password=wrong))
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    ops = port.getsockname()[1]
-    port.close()
+    ops = free_port()
     worker = cluster.start("worker", "w-bad", LLMGW_WORKER_ID="w-bad", LLMGW_OPS_PORT=ops)
     wait_not_ready(worker, ops, 15, "Authentication failed")
     log = worker.output()
