@@ -248,7 +248,7 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
-  tests/e2e/test_batch_http.py
+  tests/e2e/test_batch_http.py tests/e2e/test_hostile_clients.py
 # Beside them, one after the other: the end-to-end tests with brokers of their own (release build), then the
 # container image and Compose stack: deploy/Dockerfile and docker-compose.yml as a user runs them, on a Docker
 # Engine the stage starts and stops itself (no registry: a debootstrap base and stand-ins for the official

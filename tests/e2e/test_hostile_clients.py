@@ -100,14 +100,21 @@ class RealTraffic:
         assert self.answers >= at_least, f"only {self.answers} real requests answered during the attack"
 
 
+def readable(sock, timeout: float) -> bool:
+    """Whether sock has bytes or an end to read within timeout seconds (poll: select() cannot take the socket
+    numbers past 1,024 these tests open)."""
+    p = select.poll()
+    p.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(p.poll(int(timeout * 1000)))
+
+
 def outcome(sock, wait):
     """What the server did to a hostile connection within wait seconds: '408', 'closed', or None (still open).
     Never sends."""
     deadline = time.monotonic() + wait
     got = b""
     while time.monotonic() < deadline:
-        r, _, _ = select.select([sock], [], [], 0.1)
-        if not r:
+        if not readable(sock, 0.1):
             continue
         try:
             chunk = sock.recv(65536)
@@ -131,8 +138,7 @@ def trickle(socks, data: bytes, interval: float, limit: float):
             if s in result:
                 continue
             ended = False
-            r, _, _ = select.select([s], [], [], 0)
-            if r:
+            if readable(s, 0):
                 try:
                     chunk = s.recv(65536)
                 except OSError:
@@ -258,11 +264,16 @@ def test_thousands_of_idle_connections(cluster):
         per_conn = (rss_after - rss_before) * 1024 / n
         print(f"\n{n} idle connections: ingress RSS {rss_before} -> {rss_after} KiB, "
               f"{per_conn:.0f} bytes per idle connection")
-        # The connection memory pool is 12 KiB; anything near 64 KiB a connection would be a leak or a copy.
-        assert per_conn < 64 * 1024
+        # The connection memory pool is 12 KiB; anything near 64 KiB a connection would be a leak or a copy. A
+        # sanitizer's shadow memory multiplies it (about 11 KB under ASan, 59 KB under TSan).
+        sanitized = any(s in os.path.basename(os.path.dirname(cluster.bin)) for s in ("asan", "tsan"))
+        assert per_conn < (256 if sanitized else 64) * 1024
         # None was closed meanwhile: each still open, waiting for its head.
-        r, _, _ = select.select(socks[:1000], [], [], 0)
-        assert r == [], f"{len(r)} idle connections were ended early"
+        p = select.poll()
+        for s in socks:
+            p.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
+        ended = p.poll(0)
+        assert ended == [], f"{len(ended)} idle connections were ended early"
     finally:
         for s in socks:
             s.close()
