@@ -108,6 +108,11 @@ struct lgw_conn_watch *lgw_conn_watch_new(int64_t head_timeout_ms, int64_t idle_
     if (w->tick_ms < 10)
         w->tick_ms = 10;
     w->m = m;
+    lgw_metrics_declare(m, "llmgw_http_read_timeouts_total", LGW_METRIC_COUNTER,
+                        "Connections answered 408 and closed because their request head (http_header_timeout_ms) "
+                        "or body (http_body_timeout_ms, http_body_min_rate) arrived too slowly, by phase.");
+    lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"head\"", 0); /* shown as 0, not absent */
+    lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"body\"", 0);
     w->answer = build_408("The request head did not arrive in time; the connection is closed.", &w->answer_len);
     w->body_answer = build_408("The request body did not arrive in time; the connection is closed.",
                                &w->body_answer_len);

@@ -261,11 +261,6 @@ static void declare_metrics(struct lgw_metrics *m)
                         "Streams ended because their client stopped reading and stream_buffer_max_bytes waited for "
                         "it (the provider call is cancelled).");
     lgw_metrics_add(m, "llmgw_stream_overflows_total", NULL, 0);
-    lgw_metrics_declare(m, "llmgw_http_read_timeouts_total", LGW_METRIC_COUNTER,
-                        "Connections answered 408 and closed because their request head (http_header_timeout_ms) "
-                        "or body (http_body_timeout_ms, http_body_min_rate) arrived too slowly, by phase.");
-    lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"head\"", 0);
-    lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"body\"", 0);
 }
 
 /* Every connection is a file: the soft open-files limit is raised toward max_connections plus room for the

@@ -128,7 +128,8 @@ def outcome(sock, wait):
 
 def trickle(socks, data: bytes, interval: float, limit: float):
     """Sends data a byte at a time on every socket in socks, round-robin, every interval seconds, until the
-    server ends each one (or limit seconds pass). Returns {socket: ('408' | 'closed' | None, seconds)}."""
+    server ends each one (or limit seconds pass). Returns {socket: ('408' | 'closed' | None, seconds, bytes sent)}
+    and keeps what each socket received in trickle.received."""
     start = time.monotonic()
     pos = {s: 0 for s in socks}
     result = {}
@@ -157,7 +158,16 @@ def trickle(socks, data: bytes, interval: float, limit: float):
         time.sleep(interval)
     for s in socks:
         result.setdefault(s, (None, time.monotonic() - start, pos[s]))
+    trickle.received = received
     return result
+
+
+def assert_408_body(raw: bytes):
+    """raw is a whole 408 answer: OpenAI-shaped, request_timeout, and the connection said to close."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"\r\nConnection: close" in head, head
+    err = json.loads(body)["error"]
+    assert err["code"] == "request_timeout" and err["type"] == "timeout_error" and err["message"], err
 
 
 @pytest.fixture
@@ -182,6 +192,7 @@ def test_slowloris_head_trickled_gets_408_and_real_requests_are_served(gw):
     assert None not in kinds, f"slowloris connections still open after 20x the head timeout: {kinds.count(None)}"
     assert all(k in ("408", "closed") for k in kinds)
     assert kinds.count("408") > 0, "no slowloris connection was told 408"
+    assert_408_body(next(trickle.received[s] for s, (kind, _, _) in result.items() if kind == "408"))
     sent = [n for _, _, n in result.values()]
     assert max(sent) < len(head), "a connection sent its whole trickled head before it was cut"
     assert read_timeouts(port, "head") >= len(socks)
@@ -212,6 +223,7 @@ def test_slow_post_body_trickled_gets_408_and_real_requests_are_served(gw):
     kinds = [kind for kind, _, _ in result.values()]
     assert None not in kinds, f"slow POST connections still open after 20x the body timeout: {kinds}"
     assert kinds.count("408") > 0, f"no slow POST was told 408: {kinds}"
+    assert_408_body(next(trickle.received[s] for s, (kind, _, _) in result.items() if kind == "408"))
     assert max(n for _, _, n in result.values()) < len(body)
     assert read_timeouts(port, "body") >= len(socks)
     for s in socks:
