@@ -2,8 +2,8 @@
 
 - planted unique secrets (the provider key, a tenant key, an admin key, a key made through the admin API, and a
   wrong key a client presented) are searched for, after a full session at debug level, in every log line of every
-  process, every record (key, value, headers) of every Kafka topic the session used, and every row of every table
-  of the ledger's database: never found. A unique marker in every prompt is never in a log line either (request
+  process, every record (key, value, headers) of every Kafka topic the session used, every Redis key of the
+  cluster with its value, and every row of every table of the ledger's database: never found. A unique marker in every prompt is never in a log line either (request
   bodies are never logged, not even a bad one);
 - no field of a request body and no header can change where the provider call goes: the fake at the configured
   URL is the only one called, with the configured key, and a second fake that clients name is never called;
@@ -123,6 +123,24 @@ def ledger_rows(pg_url):
     return out
 
 
+def redis_values(addr, prefix):
+    """{key: its value as text} of every Redis key under <prefix>: (the cache and the rate limits of this
+    cluster), by redis-cli: strings whole, hashes, lists, sets and sorted sets member by member."""
+    host, port = addr.rsplit(":", 1)
+
+    def cli(*args):
+        return subprocess.run(["redis-cli", "-h", host, "-p", port, "--raw", *args], capture_output=True,
+                              check=True).stdout.decode("latin-1")
+
+    out = {}
+    for key in cli("--scan", "--pattern", f"{prefix}:*").split():
+        kind = cli("TYPE", key).strip()
+        read = {"string": ("GET",), "hash": ("HGETALL",), "list": ("LRANGE", "0", "-1"), "set": ("SMEMBERS",),
+                "zset": ("ZRANGE", "0", "-1", "WITHSCORES"), "stream": ("XRANGE", "-", "+")}.get(kind)
+        out[key] = cli(read[0], key, *read[1:]) if read else ""
+    return out
+
+
 def read_sse(port, body, key):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("POST", "/v1/chat/completions", json.dumps(body),
@@ -203,6 +221,11 @@ def test_planted_secrets_and_prompts_are_nowhere(cluster, fake_with_key):
     # The provider was called with the planted key, so it did reach the provider: the search below means something.
     assert any(r["headers"].get("Authorization") == f"Bearer {provider_key}" for r in fake_requests(fake))
 
+    # Redis (before the processes stop: nothing there outlives its TTL for long): the cached answers hold the
+    # prompts (control), never a key.
+    cached = redis_values(os.environ["LLMGW_TEST_REDIS"], cluster.prefix)
+    assert any(mark in v for k, v in cached.items() if ":cache:" in k), list(cached)
+
     procs = list(cluster.procs)
     for proc in procs:
         assert proc.stop() == 0, f"{proc.name} exited badly"
@@ -229,6 +252,11 @@ def test_planted_secrets_and_prompts_are_nowhere(cluster, fake_with_key):
         found = [topic for topic, raw in records if needle.encode() in raw]
         assert not found, f"the {what} is in Kafka records of {sorted(set(found))}"
 
+    for what, needle in {"provider key": provider_key, "tenant key": tenant_key, "admin key": admin_key,
+                         "key made by the admin API": made, "wrong key": wrong_key}.items():
+        found = [k for k, v in cached.items() if needle in k or needle in v]
+        assert not found, f"the {what} is in Redis under {found}"
+
     # The ledger: every row of every table.
     tables = ledger_rows(cluster.pg_url)
     assert tables.get("public.cost_events"), f"the ledger has no cost events: {list(tables)}"
@@ -236,8 +264,8 @@ def test_planted_secrets_and_prompts_are_nowhere(cluster, fake_with_key):
     for what, needle in needles.items():
         found = [table for table, rows in tables.items() if any(needle in row for row in rows)]
         assert not found, f"the {what} is in the ledger's tables {found}"
-    print(f"\nsearched {len(lines)} log lines, {len(records)} records of {len(topics)} topics, "
-          f"{sum(len(r) for r in tables.values())} rows of {len(tables)} tables")
+    print(f"\nsearched {len(lines)} log lines, {len(records)} records of {len(topics)} topics, {len(cached)} Redis "
+          f"keys, {sum(len(r) for r in tables.values())} rows of {len(tables)} tables")
 
 
 def test_no_client_field_or_header_changes_the_upstream(cluster, fake_with_key):
