@@ -118,7 +118,29 @@ static const struct opt opts[] = {
       "connection is closed and the provider call cancelled (outcome cancelled)."),
     I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
     I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
-    I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000, "Most concurrent client connections."),
+    I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000,
+      "Most concurrent client connections; a connection past it is closed as soon as it is accepted. The ingress "
+      "raises its open-files soft limit (`nofile`) toward this plus 1,024 for its other files, up to the hard "
+      "limit, and warns when the hard limit is lower."),
+    I(max_connections_per_ip, "LLMGW_MAX_CONNECTIONS_PER_IP", "0", 0, 1000000,
+      "Most concurrent connections from one client address; one past it is closed as soon as it is accepted. 0: no "
+      "cap per address, the default, because behind a load balancer or proxy every client shares its address; set "
+      "it where clients reach the ingress directly, so one address cannot take every slot of max_connections."),
+    I(http_idle_timeout_s, "LLMGW_HTTP_IDLE_TIMEOUT_S", "60", 1, 86400,
+      "A client connection with nothing received or sent for this long is closed (a kept-alive connection between "
+      "requests, or a client that stopped sending mid-request). A request waiting for its answer is not idle."),
+    I(http_header_timeout_ms, "LLMGW_HTTP_HEADER_TIMEOUT_MS", "20000", 100, 3600000,
+      "A request head (request line and header fields) must arrive within this from the connection's opening "
+      "(for a later request on a kept-alive connection: within http_idle_timeout_s plus this from the previous "
+      "answer), however slowly its bytes trickle in; past it the client gets a 408 and the connection is closed "
+      "(slowloris). Counted in `llmgw_http_read_timeouts_total{phase=\"head\"}`."),
+    I(http_body_timeout_ms, "LLMGW_HTTP_BODY_TIMEOUT_MS", "30000", 100, 3600000,
+      "A request body must arrive within this from the end of its head, plus one second for every "
+      "http_body_min_rate bytes received; past it the client gets a 408 and the connection is closed (slow "
+      "POST). Counted in `llmgw_http_read_timeouts_total{phase=\"body\"}`."),
+    I(http_body_min_rate, "LLMGW_HTTP_BODY_MIN_RATE", "8192", 1, 1073741824,
+      "Bytes per second a request body earns beyond http_body_timeout_ms: a body sent at least this fast is never "
+      "cut off (a 100 MiB batch file upload at 8 KiB/s is given about 3.6 hours), one sent slower is."),
     I(max_header_bytes, "LLMGW_MAX_HEADER_BYTES", "8192", 1024, 262144,
       "Largest request head (request line and header fields) the ingress serves; above it the answer is a JSON "
       "431 (`request_headers_too_large`), sent once the body is read, and counted in "

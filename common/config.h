@@ -65,6 +65,11 @@ struct lgw_config {
     int64_t max_json_depth;
     int64_t http_threads;
     int64_t max_connections;
+    int64_t max_connections_per_ip;
+    int64_t http_idle_timeout_s;
+    int64_t http_header_timeout_ms;
+    int64_t http_body_timeout_ms;
+    int64_t http_body_min_rate;
     int64_t max_header_bytes;
     int64_t http_connection_memory;
     int64_t worker_concurrency;

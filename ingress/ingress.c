@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "common/topics.h"
 #include "ingress/admin.h"
 #include "ingress/admission.h"
+#include "ingress/conn_watch.h"
 #include "ingress/ingress_int.h"
 #include "ingress/jobs.h"
 #include "ingress/mount.h"
@@ -36,11 +38,19 @@
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
 
+/* The connection's entry in the head watch (connection_cb put it in its socket context). */
+static struct lgw_watched_conn *watched(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
 /* The first call for a request: match its route, refuse a head above max_header_bytes (once the body is
  * read), and refuse an oversized body from its declared length before reading a byte of it. */
 static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *conn, const char *url,
                              const char *method, const char *version, void **con_cls)
 {
+    lgw_conn_watch_head_done(ing->watch, watched(conn)); /* its head arrived: the body has its own deadline */
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
     req->draining = &ing->draining;
     req->sse_max = (size_t)ing->cfg->stream_buffer_max_bytes;
@@ -93,6 +103,27 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
     return MHD_YES;
 }
 
+/* Slow POST: a body must arrive within http_body_timeout_ms of its head, plus a second per http_body_min_rate
+ * bytes received. Checked as bytes arrive (a body that stops arriving meets the idle timeout instead). True: the
+ * body is late, the client was sent a 408, and the connection is to be closed (libmicrohttpd cannot queue an
+ * answer mid-body). */
+static bool body_late(struct lgw_ingress *ing, struct lgw_req *req, size_t n)
+{
+    req->upload_seen += n;
+    const struct lgw_config *cfg = ing->cfg;
+    int64_t allowed_us = cfg->http_body_timeout_ms * 1000 +
+                         (int64_t)(req->upload_seen / (uint64_t)cfg->http_body_min_rate) * 1000000 +
+                         (int64_t)(req->upload_seen % (uint64_t)cfg->http_body_min_rate) * 1000000 /
+                             cfg->http_body_min_rate;
+    if (lgw_mono_us() - req->start_us <= allowed_us)
+        return false;
+    lgw_conn_watch_body_late(ing->watch, req->fd);
+    LGW_LOG_TP(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, req->traceparent,
+               "request body too slow: %zu bytes in %lld ms; 408, connection closed", req->upload_seen,
+               (long long)((lgw_mono_us() - req->start_us) / 1000));
+    return true;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
@@ -106,6 +137,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return lgw_req_queue(req, req->content_type[0] ? req->content_type : NULL);
     }
     if (*upload_data_size) {
+        if (body_late(cls, req, *upload_data_size)) {
+            req->status = 408; /* for the request metrics; the answer went out raw */
+            return MHD_NO;
+        }
         /* Errors found early are answered once the body is read: answering mid-upload makes MHD close the
          * socket under a client that is still sending, and the client may never see the error. */
         if (req->early_rc == 0 && req->route->body)
@@ -137,9 +172,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
-    (void)toe;
     struct lgw_ingress *ing = cls;
+    /* The connection now waits for its next head (if it is kept alive): the client may take the idle timeout
+     * to start it, and the head timeout to finish it. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        lgw_conn_watch_next(ing->watch, watched(conn));
     struct lgw_req *req = *con_cls;
     if (!req)
         return;
@@ -184,8 +221,10 @@ static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct lgw_ingress *ing = cls;
-    (void)socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* Before libmicrohttpd closes the socket: the watch never touches its number after this. */
+        lgw_conn_watch_remove(ing->watch, *socket_context);
+        *socket_context = NULL;
         atomic_fetch_sub(&ing->open_conns, 1);
         return;
     }
@@ -193,6 +232,8 @@ static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_
         return;
     atomic_fetch_add(&ing->open_conns, 1);
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info)
+        *socket_context = lgw_conn_watch_add(ing->watch, info->connect_fd);
     int one = 1;
     if (info && setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         LGW_DEBUG("ingress", "TCP_NODELAY not set on a client socket");
@@ -222,6 +263,31 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_add(m, "llmgw_stream_overflows_total", NULL, 0);
 }
 
+/* Every connection is a file: the soft open-files limit is raised toward max_connections plus room for the
+ * process's other files (Kafka, Redis, logs), as far as the hard limit allows. Below that, connections past
+ * the limit fail to be accepted (libmicrohttpd logs them), so it is said once at start. */
+static void raise_nofile(const struct lgw_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)cfg->max_connections + 1024;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) ? rl.rlim_max : want;
+        if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            LGW_INFO("ingress", "open-files limit raised from %llu to %llu for max_connections %lld",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_cur, (long long)cfg->max_connections);
+        else
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        LGW_WARN("ingress",
+                 "open-files limit %llu (hard %llu) is below max_connections %lld + 1024: connections past it "
+                 "will be refused; raise nofile or lower max_connections",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (long long)cfg->max_connections);
+}
+
 /* Collect hook: the gauge is read from the pending map whenever /metrics is rendered, on either port. */
 static void collect_waiting(void *opaque, struct lgw_metrics *m)
 {
@@ -245,13 +311,18 @@ static int start_http(struct lgw_ingress *ing)
         LGW_ERROR("ingress", "listen_addr %s is not an IPv4 address", cfg->listen_addr);
         return LGW_ERR(CONFIG);
     }
+    raise_nofile(cfg);
+    ing->watch = lgw_conn_watch_new(cfg->http_header_timeout_ms, cfg->http_idle_timeout_s * 1000, ing->m);
+    if (!ing->watch)
+        return LGW_ERR(INTERNAL);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                          MHD_USE_ERROR_LOG;
     ing->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, access_cb, ing, MHD_OPTION_EXTERNAL_LOGGER, lgw_http_mhd_log_cb,
         &ing->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+        (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_idle_timeout_s,
         /* Sized above max_header_bytes (config.c), so heads up to the cap reach begin(); only heads larger
          * than this pool get libmicrohttpd's own 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
@@ -443,5 +514,6 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_spend_free(ing->spend);
     lgw_redis_free(ing->redis);
     lgw_mounts_free(ing->mounts);
+    lgw_conn_watch_free(ing->watch); /* the HTTP server, whose callbacks use it, is stopped */
     free(ing);
 }

@@ -47,6 +47,7 @@ struct lgw_ingress {
     atomic_bool replies_ready; /* reply consumer positioned at the end of its partition (replies.c) */
     atomic_bool draining;      /* lgw_ingress_drain started */
     atomic_int open_conns;     /* client connections open on the public port (the drain waits for them) */
+    struct lgw_conn_watch *watch; /* request-head deadlines (conn_watch.h); made before the server starts */
     /* lgw_ingress_new's checks, set before the HTTP server starts and never changed after, so the HTTP
      * threads (created after) read them without a lock. */
     struct lgw_ready_check extra_ready[4]; /* LGW_INGRESS_READY_CHECKS_MAX */

@@ -56,6 +56,7 @@ struct lgw_req {
     char traceparent[LGW_TRACEPARENT_SIZE];
     char tracestate[LGW_TRACESTATE_SIZE];
     int64_t start_us;
+    size_t upload_seen; /* body bytes received, kept or not: the body deadline grows with them */
     int64_t deadline_ms; /* monotonic */
     /* The answer, filled by whoever completes the request. resp is malloc'd, handed to MHD. */
     int status;

@@ -258,7 +258,7 @@ run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pyte
   tests/e2e/test_budgets.py tests/e2e/test_analytics.py tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py tests/e2e/test_kafka_contract.py tests/e2e/test_metrics.py tests/e2e/test_otlp_metrics.py \
   tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
-  tests/e2e/test_batch_http.py
+  tests/e2e/test_batch_http.py tests/e2e/test_hostile_clients.py tests/e2e/test_secrets.py
 
 # The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
 # role's threads in one process; test_simulate.py runs it with --simulate, whose answers are loop tasks); any report in a process's output fails the test (conftest.py's
@@ -279,7 +279,7 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
   tests/e2e/test_trace_context.py tests/e2e/test_cache.py tests/e2e/test_limits.py tests/e2e/test_analytics.py \
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
-  tests/e2e/test_batch_http.py
+  tests/e2e/test_batch_http.py tests/e2e/test_hostile_clients.py
 
 # The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download
 # (tests/browser/conftest.py), against `llmgw dev` processes; screenshots at desktop and phone widths, light

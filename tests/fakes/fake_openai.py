@@ -16,6 +16,7 @@ Behaviour is chosen by the last user message, so a test can ask for each case th
 Usage is deterministic: prompt_tokens = 10 * messages, completion_tokens = words in the answer,
 cached_tokens = 4 when the request has a "prompt_cache_key".
 
+With --key=KEY, the API key it accepts is KEY instead of sk-fake-test-key (a test that plants a unique key).
 With --mistral, a stream ends the way Mistral's does: usage on the final chunk, whether or not it was asked.
 GET /_requests returns every request received (path, headers, body) for assertions; POST /_reset clears;
 POST /_mode {"fail": status|null, "delay_ms": n} makes every call slow and/or fail until changed.
@@ -79,7 +80,7 @@ class Handler(FakeHandler):
             return self.send_json(200, {})
         body = self.read_json()
         # OpenAI's bearer key, or Azure OpenAI's api-key header (deployment URLs, ?api-version=)
-        if self.headers.get("authorization") != "Bearer sk-fake-test-key" and self.headers.get("api-key") != "sk-fake-test-key":
+        if self.headers.get("authorization") != f"Bearer {API_KEY}" and self.headers.get("api-key") != API_KEY:
             t, c, m = ERRORS[401]
             return self.send_json(401, {"error": {"message": m, "type": t, "param": None, "code": c}})
         path = self.path.split("?", 1)[0]
@@ -222,6 +223,7 @@ class Handler(FakeHandler):
 
 
 MISTRAL = "--mistral" in sys.argv  # answer streams the way Mistral's API does
+API_KEY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--key=")), "sk-fake-test-key")
 
 if __name__ == "__main__":
     serve(Handler)
