@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
@@ -282,6 +283,33 @@ out:
     rd_kafka_AdminOptions_destroy(opt);
     rd_kafka_queue_destroy(q);
     return rc;
+}
+
+rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
+                                            int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, offsets, q, NULL, NULL);
+    if (err) {
+        rd_kafka_queue_destroy(q);
+        return err;
+    }
+    err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    int64_t until = lgw_mono_ms() + timeout_ms;
+    for (int64_t left = timeout_ms; left > 0; left = until - lgw_mono_ms()) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, (int)left);
+        if (!ev)
+            continue;
+        bool done = rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT;
+        if (done)
+            err = rd_kafka_event_error(ev);
+        rd_kafka_event_destroy(ev);
+        if (done)
+            break;
+    }
+    /* The queue is reference-counted: an answer that comes later finds it still there, unread. */
+    rd_kafka_queue_destroy(q);
+    return err;
 }
 
 int lgw_kafka_produce(rd_kafka_t *rk, const struct lgw_kafka_msg *msg, rd_kafka_resp_err_t *err)

@@ -53,6 +53,14 @@ int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
                             const int *partitions, const int *replication, const int *min_insync,
                             const char *const *configs, size_t n, int timeout_ms);
 
+/* Commits offsets (NULL: the consumer's stored ones) and waits at most timeout_ms for the answer. A plain
+ * synchronous commit waits for the group coordinator however long it is away, which would hold a role's stop
+ * (or its poll loop, in a revoke) for as long as the broker is. Returns the commit's error, or
+ * RD_KAFKA_RESP_ERR__TIMED_OUT when no answer came in time (the commit may still land). The consumer's
+ * thread. */
+rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
+                                            int timeout_ms);
+
 /* True when the cluster answered a metadata request within timeout_ms. */
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
 

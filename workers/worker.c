@@ -71,6 +71,7 @@ struct lgw_worker {
     bool health_started;
     atomic_bool health_stop;
     atomic_bool kafka_up;
+    bool left_group_unclean; /* stopped with the broker away: destroyed without closing the consumer */
     atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
 };
 
@@ -180,6 +181,11 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
     }
 }
 
+/* How long a commit (on revoke, at stop) waits for the group coordinator: past it the jobs it would have
+ * acknowledged may run again on the next owner, which at-least-once allows; waiting longer would hold the poll
+ * loop or the stop for as long as the broker is away. */
+#define COMMIT_WAIT_MS 5000
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct lgw_worker *w = opaque;
@@ -203,7 +209,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             struct timespec ts = {0, 5 * 1000000L};
             nanosleep(&ts, NULL);
         }
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+    rd_kafka_resp_err_t cerr = lgw_kafka_commit_within(rk, NULL, COMMIT_WAIT_MS);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "commit on revoke: %s", rd_kafka_err2str(cerr));
     for (int i = 0; i < parts->cnt; i++)
@@ -440,17 +446,25 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     atomic_store(&w->stopping, true);
     LGW_INFO("worker", "draining");
     int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
-    while (lgw_offsets_inflight(w->offsets, NULL, 0) > 0 && lgw_mono_ms() < until) {
+    while (lgw_offsets_inflight(w->offsets, NULL, 0) > 0 && lgw_mono_ms() < until && atomic_load(&w->kafka_up)) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
     size_t left = lgw_offsets_inflight(w->offsets, NULL, 0);
     if (left)
         LGW_WARN("worker", "%zu job(s) unfinished at shutdown; they will run again elsewhere", left);
+    if (!atomic_load(&w->kafka_up)) {
+        /* Nothing of what is left can reach the broker, and leaving the group or committing would wait for
+         * it (librdkafka's close can block for as long as it is away): the next owner of the partitions runs
+         * the unacknowledged jobs again, flagged reruns if they had been billed. */
+        LGW_WARN("worker", "the broker is unreachable: stopping without the final commit and group leave");
+        w->left_group_unclean = true;
+        return LGW_OK;
+    }
     int64_t t = lgw_mono_ms();
     lgw_results_flush(w->results, 5000);
     t = stop_step("flushing replies and cost events", t);
-    rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);
+    rd_kafka_resp_err_t err = lgw_kafka_commit_within(w->consumer, NULL, COMMIT_WAIT_MS);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
     t = stop_step("the final commit", t);
@@ -504,7 +518,7 @@ void lgw_worker_free(struct lgw_worker *w)
     /* Deliveries still outstanding own tickets; purging them runs their callbacks, which store offsets in the
      * consumer: the producers go first, the consumer last. */
     lgw_results_free(w->results);
-    rd_kafka_destroy(w->consumer);
+    rd_kafka_destroy_flags(w->consumer, w->left_group_unclean ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     stop_step("closing the Kafka clients", t);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);

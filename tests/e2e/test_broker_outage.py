@@ -67,7 +67,7 @@ def test_broker_loss_fails_fast_and_waiting_requests_end_at_the_grace(cluster, f
         assert status == 503, body
         assert "message broker" in body["error"]["message"]
         assert hdrs.get("retry-after") == "1"
-        assert took < 2.0, f"refused after {took:.1f} s"
+        assert took < 5.0, f"refused after {took:.1f} s"  # against the 10 s produce timeout it replaces
         # The waiting request ends at the grace (2 s after the outage was seen), far before its 60 s deadline.
         t.join(30)
         status, hdrs, body, _ = waiting["r"]
@@ -77,7 +77,10 @@ def test_broker_loss_fails_fast_and_waiting_requests_end_at_the_grace(cluster, f
         assert hdrs.get("retry-after") == "1"
         assert ended < 10, f"the waiting request ended {ended:.1f} s after the broker died"
         assert ingress.stop() == 0  # a clean exit with the broker gone
-        worker.kill9()
+        # So does the worker, its job still in flight: it does not wait for the broker to commit or leave the
+        # group (the next owner runs the job again). conftest's stop allows 30 s, a supervisor's usual grace.
+        assert worker.stop() == 0
+        assert "the broker is unreachable: stopping without the final commit" in worker.output()
         ledger.kill9()
     finally:
         subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", str(kdir)], check=False)
