@@ -299,8 +299,11 @@ stop() {
   [ -n "$dir" ] || die "usage: kafka.sh stop DIR"
   local pidf="$dir/kafka.pid" pid i
   [ -f "$pidf" ] || return 0
+  dir="$(cd "$dir" && pwd)" # as start wrote it into the broker's command line
   pid="$(cat "$pidf")"
-  if kill -0 "$pid" 2>/dev/null; then
+  # Only if that pid is still this directory's broker: one killed -9 leaves its pid file behind, and the pid
+  # may belong to any process since (pid numbers wrap quickly on a busy test machine).
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-Dkafka.logs.dir=$dir "; then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do   # 20 s
       kill -0 "$pid" 2>/dev/null || break

@@ -25,6 +25,12 @@ stop() {
   [ -f "$dir/redis.pid" ] || return 0
   local pid
   pid=$(cat "$dir/redis.pid")
+  # Only if that pid is still a redis-server: one killed -9 leaves its pid file behind, and the pid may belong
+  # to any process since.
+  if ! grep -q "^redis-server" "/proc/$pid/cmdline" 2>/dev/null; then
+    rm -f "$dir/redis.pid"
+    return 0
+  fi
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do # wait up to 5 s, so the caller can remove DIR afterwards
     kill -0 "$pid" 2>/dev/null || break

@@ -162,7 +162,7 @@ step "unit tests on the ThreadSanitizer build"
 run_stage unit-tsan bash -c 'cd build-tsan && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit-tsan.xml"
 
 step "services"
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/llmgw-test.XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as its own user and must reach its directory
 # The e2e fixtures write the pid of every llmgw they start here, so processes a killed pytest left behind
 # are ended by pid (never by name: a developer's own llmgw processes on the same machine are not ours).
