@@ -10,62 +10,29 @@
 #include "common/log.h"
 #include "common/pg.h"
 
-struct conn {
-    PGconn *pg;
-    char *url;
+/* Connected at the first statement and again after a failure (files_db.h). */
+static const struct lgw_pg_role role = {
+    .module = "batch",
+    .application_name = "llmgw-files",
+    .notice_level = LGW_LOG_DEBUG,
+    .failed_level = LGW_LOG_WARN,
 };
-
-static void notice_cb(void *arg, const char *msg)
-{
-    (void)arg;
-    LGW_DEBUG("batch", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
-}
 
 static void *pg_open(const char *url)
 {
-    struct conn *conn = lgw_calloc(1, sizeof(*conn));
-    conn->url = lgw_strdup(url);
-    return conn;
+    return lgw_pg_new(url, &role, NULL);
 }
 
 static void pg_close(void *c)
 {
-    struct conn *conn = c;
-    if (!conn)
-        return;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    free(conn->url);
-    free(conn);
-}
-
-static int ensure(struct conn *conn)
-{
-    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
-        return LGW_OK;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    conn->pg = lgw_pg_connect(conn->url, "llmgw-files", NULL);
-    if (!conn->pg) {
-        LGW_ERROR("batch", "postgresql: out of memory");
-        abort();
-    }
-    if (PQstatus(conn->pg) != CONNECTION_OK) {
-        /* The message names host and port only: libpq never prints the password. */
-        LGW_WARN("batch", "postgresql: %.*s", (int)strcspn(PQerrorMessage(conn->pg), "\n"), PQerrorMessage(conn->pg));
-        PQfinish(conn->pg);
-        conn->pg = NULL;
-        return LGW_ERR(DB);
-    }
-    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
-    return LGW_OK;
+    lgw_pg_free(c);
 }
 
 static int pg_exec(void *c, const char *sql, const struct lgw_fdb_param *params, int nparams, bool binary,
                    size_t max_rows, struct lgw_fdb_rows *rows, int64_t *changed)
 {
-    struct conn *conn = c;
-    if (ensure(conn))
+    struct lgw_pg *conn = c;
+    if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
     const char *values[LGW_FDB_PARAMS_MAX];
     int lengths[LGW_FDB_PARAMS_MAX], formats[LGW_FDB_PARAMS_MAX];
@@ -90,10 +57,7 @@ static int pg_exec(void *c, const char *sql, const struct lgw_fdb_param *params,
         LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
                   PQresultErrorMessage(res));
         PQclear(res);
-        if (PQstatus(conn->pg) != CONNECTION_OK) { /* reconnect at the next statement */
-            PQfinish(conn->pg);
-            conn->pg = NULL;
-        }
+        lgw_pg_drop_broken(conn); /* reconnect at the next statement */
         return LGW_ERR(DB);
     }
     if (changed) {
@@ -130,8 +94,8 @@ static int pg_exec(void *c, const char *sql, const struct lgw_fdb_param *params,
 
 static int pg_script(void *c, const char *sql)
 {
-    struct conn *conn = c;
-    if (ensure(conn))
+    struct lgw_pg *conn = c;
+    if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
     PGresult *res = PQexec(conn->pg, sql);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? LGW_OK : LGW_ERR(DB);

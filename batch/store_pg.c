@@ -18,74 +18,47 @@ static const char schema[] = "BEGIN;"
                              "SET LOCAL client_min_messages = warning;"
                              "SELECT pg_advisory_xact_lock(7340217);" LGW_BST_SCHEMA "COMMIT;";
 
-struct conn {
-    PGconn *pg;
-    char *url;
-};
-
-static void notice_cb(void *arg, const char *msg)
+/* Creates the schema on a new connection unless it is there already. */
+static int schema_cb(struct lgw_pg *db, void *arg)
 {
     (void)arg;
-    LGW_INFO("batch", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
-}
-
-/* Connects (and creates the schema) when not connected. */
-static int ensure(struct conn *conn)
-{
-    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
-        return LGW_OK;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    conn->pg = lgw_pg_connect(conn->url, "llmgw-batch", "-c statement_timeout=60000");
-    if (!conn->pg) {
-        LGW_ERROR("batch", "postgresql: out of memory");
-        abort();
-    }
-    if (PQstatus(conn->pg) != CONNECTION_OK) {
-        /* libpq's message names host and port, never the password. */
-        LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQerrorMessage(conn->pg), "\n"), PQerrorMessage(conn->pg));
-        goto fail;
-    }
-    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
     /* The schema is there already (the last object it creates exists): skip it. CREATE INDEX IF NOT EXISTS
      * takes a SHARE lock even when the index exists, and the CLI opening a store while the batch role writes
      * would deadlock against the role's transaction. */
-    PGresult *res = PQexec(conn->pg, "SELECT to_regclass('batch_runs_batch') IS NOT NULL");
+    PGresult *res = PQexec(db->pg, "SELECT to_regclass('batch_runs_batch') IS NOT NULL");
     bool current = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     if (current)
         return LGW_OK;
-    res = PQexec(conn->pg, schema);
+    res = PQexec(db->pg, schema);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         LGW_ERROR("batch", "postgresql schema: %s", PQresultErrorMessage(res));
     PQclear(res);
-    if (ok)
-        return LGW_OK;
-fail:
-    PQfinish(conn->pg);
-    conn->pg = NULL;
-    return LGW_ERR(DB);
+    return ok ? LGW_OK : LGW_ERR(DB);
 }
+
+/* Connected (and the schema created) at open, and again when a statement finds the connection gone. */
+static const struct lgw_pg_role role = {
+    .module = "batch",
+    .application_name = "llmgw-batch",
+    .options = "-c statement_timeout=60000",
+    .notice_level = LGW_LOG_INFO,
+    .failed_level = LGW_LOG_ERROR,
+    .on_connect = schema_cb,
+};
 
 static void pg_close(void *c)
 {
-    struct conn *conn = c;
-    if (!conn)
-        return;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    free(conn->url);
-    free(conn);
+    lgw_pg_free(c);
 }
 
 static int pg_open(const char *url, void **out)
 {
-    struct conn *conn = lgw_calloc(1, sizeof(*conn));
-    conn->url = lgw_strdup(url);
-    int rc = ensure(conn);
+    struct lgw_pg *conn = lgw_pg_new(url, &role, NULL);
+    int rc = lgw_pg_ensure(conn);
     if (rc) {
-        pg_close(conn);
+        lgw_pg_free(conn);
         *out = NULL;
         return rc;
     }
@@ -96,12 +69,12 @@ static int pg_open(const char *url, void **out)
 static int pg_exec(void *c, const char *sql, const struct lgw_bst_param *params, int nparams, struct lgw_bst_rows *rows,
                    int64_t *changes)
 {
-    struct conn *conn = c;
+    struct lgw_pg *conn = c;
     if (rows)
         memset(rows, 0, sizeof(*rows));
     /* Outside a transaction a lost connection is reopened here; inside one, the failed statement fails the
      * transaction and the caller starts over (its BEGIN reconnects). */
-    if (ensure(conn))
+    if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
     const char *values[LGW_BST_PARAMS_MAX];
     char nums[LGW_BST_PARAMS_MAX][24];
@@ -118,10 +91,7 @@ static int pg_exec(void *c, const char *sql, const struct lgw_bst_param *params,
         LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
                   PQresultErrorMessage(res));
         PQclear(res);
-        if (PQstatus(conn->pg) != CONNECTION_OK) {
-            PQfinish(conn->pg);
-            conn->pg = NULL;
-        }
+        lgw_pg_drop_broken(conn);
         return LGW_ERR(DB);
     }
     if (changes) {
