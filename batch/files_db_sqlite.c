@@ -7,6 +7,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/sqlite.h"
 
 /* How long a statement waits for another connection's write lock (the ledger, another pool thread). */
 #define BUSY_TIMEOUT_MS 5000
@@ -39,16 +40,8 @@ static int ensure(struct conn *conn)
         return LGW_OK;
     /* CREATE: the Files API may start before the ledger made the file. WAL as the ledger sets it: readers go
      * on while one connection writes. */
-    if (sqlite3_open_v2(conn->path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK ||
-        sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
-        LGW_WARN("batch", "sqlite %s: %s", conn->path, conn->db ? sqlite3_errmsg(conn->db) : "cannot open");
-        sqlite3_close(conn->db);
-        conn->db = NULL;
-        return LGW_ERR(DB);
-    }
-    sqlite3_busy_timeout(conn->db, BUSY_TIMEOUT_MS);
-    return LGW_OK;
+    return lgw_sqlite_open(conn->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, BUSY_TIMEOUT_MS,
+                           "PRAGMA journal_mode=WAL", "batch", LGW_LOG_WARN, &conn->db);
 }
 
 static int sqlite_exec(void *c, const char *sql, const struct lgw_fdb_param *params, int nparams, bool binary,

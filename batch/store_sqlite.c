@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/sqlite.h"
 
 struct conn {
     sqlite3 *db;
@@ -33,14 +34,14 @@ static int sq_open(const char *url, void **out)
     }
     struct conn *conn = lgw_calloc(1, sizeof(*conn));
     char *err = NULL;
-    if (sqlite3_open_v2(path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK)
-        goto fail;
-    /* Other processes (the ledger, the CLI) write the same file: wait for their locks instead of failing. */
-    sqlite3_busy_timeout(conn->db, 10000);
-    /* WAL: the CLI reads while the role writes. synchronous=FULL: Kafka offsets follow the COMMIT. */
-    if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(conn->db, "BEGIN IMMEDIATE;" LGW_BST_SCHEMA "COMMIT;", NULL, NULL, &err) != SQLITE_OK)
+    /* Other processes (the ledger, the CLI) write the same file: wait for their locks instead of failing.
+     * WAL: the CLI reads while the role writes. synchronous=FULL: Kafka offsets follow the COMMIT. */
+    if (lgw_sqlite_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 10000,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", "batch", LGW_LOG_ERROR, &conn->db)) {
+        free(conn);
+        return LGW_ERR(DB);
+    }
+    if (sqlite3_exec(conn->db, "BEGIN IMMEDIATE;" LGW_BST_SCHEMA "COMMIT;", NULL, NULL, &err) != SQLITE_OK)
         goto fail;
     *out = conn;
     return LGW_OK;
