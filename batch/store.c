@@ -21,6 +21,7 @@ void lgw_bst_rows_cleanup(struct lgw_bst_rows *rows)
     for (size_t i = 0; i < rows->nrows * rows->ncols; i++)
         free(rows->cells[i]);
     free(rows->cells);
+    free(rows->lens);
     memset(rows, 0, sizeof(*rows));
 }
 

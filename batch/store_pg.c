@@ -1,6 +1,7 @@
 /* store_pg.c - the batch store on PostgreSQL (libpq): text parameters, text results, reconnect on failure. */
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,73 @@ static int pg_open(const char *url, void **out)
     return LGW_OK;
 }
 
+int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_param *params, int nparams,
+                    bool binary, size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes)
+{
+    if (rows)
+        memset(rows, 0, sizeof(*rows));
+    if (changes)
+        *changes = 0;
+    if (nparams > LGW_BST_PARAMS_MAX)
+        return LGW_ERR(INTERNAL);
+    const char *values[LGW_BST_PARAMS_MAX];
+    int lengths[LGW_BST_PARAMS_MAX], formats[LGW_BST_PARAMS_MAX];
+    char nums[LGW_BST_PARAMS_MAX][24];
+    for (int i = 0; i < nparams; i++) {
+        lengths[i] = 0;
+        formats[i] = 0;
+        if (params[i].is_int) {
+            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)params[i].i);
+            values[i] = nums[i];
+        } else if (params[i].is_blob) { /* sent as its bytes: no escaping, no NUL termination needed */
+            values[i] = params[i].s;
+            lengths[i] = (int)params[i].len;
+            formats[i] = 1;
+        } else {
+            values[i] = params[i].s;
+        }
+    }
+    PGresult *res = PQexecParams(db->pg, sql, nparams, NULL, values, lengths, formats, binary ? 1 : 0);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
+                  PQresultErrorMessage(res));
+        PQclear(res);
+        lgw_pg_drop_broken(db); /* reconnect at the next statement */
+        return LGW_ERR(DB);
+    }
+    if (changes) {
+        const char *t = PQcmdTuples(res);
+        long long v = 0;
+        if (t && *t && lgw_parse_int64(t, strlen(t), &v) == 0)
+            *changes = v;
+    }
+    if (rows && s == PGRES_TUPLES_OK) {
+        size_t n = (size_t)PQntuples(res), m = (size_t)PQnfields(res);
+        if (n > max_rows) {
+            PQclear(res);
+            return LGW_ERR(TOO_LARGE);
+        }
+        rows->nrows = n;
+        rows->ncols = m;
+        rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
+        rows->lens = lgw_calloc(n * m + 1, sizeof(size_t));
+        for (size_t r = 0; r < n; r++)
+            for (size_t k = 0; k < m; k++) {
+                if (PQgetisnull(res, (int)r, (int)k))
+                    continue;
+                size_t len = (size_t)PQgetlength(res, (int)r, (int)k);
+                char *v = lgw_malloc(len + 1);
+                memcpy(v, PQgetvalue(res, (int)r, (int)k), len);
+                v[len] = '\0';
+                rows->cells[r * m + k] = v;
+                rows->lens[r * m + k] = len;
+            }
+    }
+    PQclear(res);
+    return LGW_OK;
+}
+
 static int pg_exec(void *c, const char *sql, const struct lgw_bst_param *params, int nparams, struct lgw_bst_rows *rows,
                    int64_t *changes)
 {
@@ -76,40 +144,7 @@ static int pg_exec(void *c, const char *sql, const struct lgw_bst_param *params,
      * transaction and the caller starts over (its BEGIN reconnects). */
     if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
-    const char *values[LGW_BST_PARAMS_MAX];
-    char nums[LGW_BST_PARAMS_MAX][24];
-    for (int i = 0; i < nparams && i < LGW_BST_PARAMS_MAX; i++) {
-        if (params[i].is_int) {
-            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)params[i].i);
-            values[i] = nums[i];
-        } else
-            values[i] = params[i].s;
-    }
-    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, values, NULL, NULL, 0);
-    ExecStatusType s = PQresultStatus(res);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
-                  PQresultErrorMessage(res));
-        PQclear(res);
-        lgw_pg_drop_broken(conn);
-        return LGW_ERR(DB);
-    }
-    if (changes) {
-        const char *t = PQcmdTuples(res);
-        *changes = t && *t ? strtoll(t, NULL, 10) : 0;
-    }
-    if (rows && s == PGRES_TUPLES_OK) {
-        size_t n = (size_t)PQntuples(res), m = (size_t)PQnfields(res);
-        rows->nrows = n;
-        rows->ncols = m;
-        rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
-        for (size_t r = 0; r < n; r++)
-            for (size_t k = 0; k < m; k++)
-                if (!PQgetisnull(res, (int)r, (int)k))
-                    rows->cells[r * m + k] = lgw_strdup(PQgetvalue(res, (int)r, (int)k));
-    }
-    PQclear(res);
-    return LGW_OK;
+    return lgw_bst_pg_exec(conn, sql, params, nparams, false, SIZE_MAX, rows, changes);
 }
 
 const struct lgw_bst_backend lgw_bst_pg = {.open = pg_open, .close = pg_close, .exec = pg_exec};
