@@ -20,12 +20,7 @@ struct conn {
 static int settings(struct lgw_pg *db, void *arg)
 {
     const struct conn *conn = arg;
-    PGresult *res = PQexec(db->pg, conn->options);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("analytics", "postgresql settings: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? LGW_OK : LGW_ERR(DB);
+    return lgw_pg_command(db, "settings", conn->options);
 }
 
 /* Connected when first queried and again after the server went away, with the gateway's defaults. */

@@ -49,8 +49,8 @@ static int ensure(struct conn *conn)
         return LGW_OK;
     /* Never CREATE: the ledger owns the file; query_only: analytics never writes. WAL (set by the ledger)
      * lets these reads run while the ledger writes. */
-    if (lgw_sqlite_open(conn->path, SQLITE_OPEN_READWRITE, (int)conn->timeout_ms, "PRAGMA query_only=ON",
-                        "analytics", LGW_LOG_WARN, &conn->db))
+    if (lgw_sqlite_open(conn->path, SQLITE_OPEN_READWRITE, (int)conn->timeout_ms, "PRAGMA query_only=ON", "analytics",
+                        LGW_LOG_WARN, &conn->db))
         return LGW_ERR(DB);
     sqlite3_progress_handler(conn->db, 1000, progress_cb, conn);
     return LGW_OK;

@@ -69,8 +69,8 @@ extern const struct lgw_bst_backend lgw_bst_sqlite;
  * rows inserted, updated or deleted. Errors are logged under "batch"; a PostgreSQL connection found broken is
  * closed (the next lgw_pg_ensure reconnects). Returns 0, LGW_ERR(TOO_LARGE) or LGW_ERR(DB). The thread using
  * the connection. */
-int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_param *params, int nparams,
-                    bool binary, size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes);
+int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_param *params, int nparams, bool binary,
+                    size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes);
 /* The same on SQLite. "BEGIN" is run as BEGIN IMMEDIATE: a deferred transaction that reads and then writes
  * fails at once with SQLITE_BUSY when another writer got in between; IMMEDIATE takes the write lock up front
  * and waits for it. */

@@ -31,12 +31,7 @@ static int schema_cb(struct lgw_pg *db, void *arg)
     PQclear(res);
     if (current)
         return LGW_OK;
-    res = PQexec(db->pg, schema);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("batch", "postgresql schema: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? LGW_OK : LGW_ERR(DB);
+    return lgw_pg_command(db, "schema", schema);
 }
 
 /* Connected (and the schema created) at open, and again when a statement finds the connection gone. */
@@ -56,19 +51,14 @@ static void pg_close(void *c)
 
 static int pg_open(const char *url, void **out)
 {
-    struct lgw_pg *conn = lgw_pg_new(url, &role, NULL);
-    int rc = lgw_pg_ensure(conn);
-    if (rc) {
-        lgw_pg_free(conn);
-        *out = NULL;
-        return rc;
-    }
+    struct lgw_pg *conn;
+    int rc = lgw_pg_open(url, &role, NULL, &conn);
     *out = conn;
-    return LGW_OK;
+    return rc;
 }
 
-int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_param *params, int nparams,
-                    bool binary, size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes)
+int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_param *params, int nparams, bool binary,
+                    size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes)
 {
     if (rows)
         memset(rows, 0, sizeof(*rows));

@@ -54,8 +54,8 @@ fail:
     return LGW_ERR(DB);
 }
 
-int lgw_bst_sqlite_exec(sqlite3 *db, const char *sql, const struct lgw_bst_param *params, int nparams,
-                        size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes)
+int lgw_bst_sqlite_exec(sqlite3 *db, const char *sql, const struct lgw_bst_param *params, int nparams, size_t max_rows,
+                        struct lgw_bst_rows *rows, int64_t *changes)
 {
     if (rows)
         memset(rows, 0, sizeof(*rows));

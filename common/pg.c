@@ -78,6 +78,18 @@ void lgw_pg_free(struct lgw_pg *db)
     free(db);
 }
 
+int lgw_pg_open(const char *url, const struct lgw_pg_role *role, void *arg, struct lgw_pg **out)
+{
+    struct lgw_pg *db = lgw_pg_new(url, role, arg);
+    int rc = lgw_pg_ensure(db);
+    if (rc) {
+        lgw_pg_free(db);
+        db = NULL;
+    }
+    *out = db;
+    return rc;
+}
+
 int lgw_pg_ensure(struct lgw_pg *db)
 {
     const struct lgw_pg_role *role = db->role;
@@ -96,8 +108,7 @@ int lgw_pg_ensure(struct lgw_pg *db)
     int rc = LGW_OK;
     if (PQstatus(db->pg) != CONNECTION_OK) {
         if (role->name_target)
-            LGW_LOG(role->failed_level, role->module, NULL, NULL, "postgresql %s: %s", target,
-                    PQerrorMessage(db->pg));
+            LGW_LOG(role->failed_level, role->module, NULL, NULL, "postgresql %s: %s", target, PQerrorMessage(db->pg));
         else /* libpq's message names host and port only, never the password */
             LGW_LOG(role->failed_level, role->module, NULL, NULL, "postgresql: %.*s",
                     (int)strcspn(PQerrorMessage(db->pg), "\n"), PQerrorMessage(db->pg));
@@ -122,4 +133,14 @@ void lgw_pg_drop_broken(struct lgw_pg *db)
         PQfinish(db->pg);
         db->pg = NULL;
     }
+}
+
+int lgw_pg_command(struct lgw_pg *db, const char *what, const char *sql)
+{
+    PGresult *res = PQexec(db->pg, sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        LGW_ERROR(db->role->module, "postgresql %s: %s", what, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? LGW_OK : LGW_ERR(DB);
 }

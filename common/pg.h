@@ -27,8 +27,8 @@ struct lgw_pg_role {
     const char *module;           /* the log lines' module */
     const char *application_name; /* and options: as lgw_pg_connect takes them */
     const char *options;
-    int notice_level;  /* server notices go to the JSON log (not stderr) at this level (enum lgw_log_level) */
-    int failed_level;  /* the level of the line about a failed connect */
+    int notice_level; /* server notices go to the JSON log (not stderr) at this level (enum lgw_log_level) */
+    int failed_level; /* the level of the line about a failed connect */
     /* false: a failed connect logs "postgresql: <first line of libpq's message>" (it names host and port,
      * never the password). true: "postgresql <host[:port]>: <libpq's message>", and a made connection logs
      * "connected to postgresql <host[:port]>" at info. */
@@ -55,6 +55,9 @@ void lgw_pg_cleanup(struct lgw_pg *db);
  * no-op), for a backend whose connection is nothing more. */
 struct lgw_pg *lgw_pg_new(const char *url, const struct lgw_pg_role *role, void *arg);
 void lgw_pg_free(struct lgw_pg *db);
+/* lgw_pg_new and a first lgw_pg_ensure, for a backend whose open fails while the database is down. Returns 0
+ * with *out the caller's (lgw_pg_free), or lgw_pg_ensure's error with *out NULL. */
+int lgw_pg_open(const char *url, const struct lgw_pg_role *role, void *arg, struct lgw_pg **out);
 /* Connects (again) unless connected and the connection is good: a database restart costs the statement that
  * found it down, not the process. Returns 0 with db->pg usable, or LGW_ERR(DB) (logged) with db->pg NULL, or
  * on_connect's error. Out of memory aborts. */
@@ -62,5 +65,9 @@ int lgw_pg_ensure(struct lgw_pg *db);
 /* After a failed statement: a connection that is no longer good is closed now, so the next lgw_pg_ensure
  * reconnects. */
 void lgw_pg_drop_broken(struct lgw_pg *db);
+/* Runs sql (commands without parameters or rows: settings, a schema script, BEGIN) on db's connection, which
+ * must be there (lgw_pg_ensure). A failure is logged at error under the role's module as
+ * "postgresql <what>: <the server's message>". Returns 0 or LGW_ERR(DB). */
+int lgw_pg_command(struct lgw_pg *db, const char *what, const char *sql);
 
 #endif

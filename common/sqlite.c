@@ -21,8 +21,10 @@ int lgw_sqlite_open(const char *path, int flags, int busy_timeout_ms, const char
     *out = db;
     return LGW_OK;
 fail:
-    LGW_LOG(failed_level, module, NULL, NULL, "sqlite %s: %s", path,
-            err ? err : db ? sqlite3_errmsg(db) : "cannot open");
+    if (!db) /* sqlite3_open_v2 could not even allocate a handle */
+        LGW_LOG(failed_level, module, NULL, NULL, "sqlite %s: cannot open", path);
+    else
+        LGW_LOG(failed_level, module, NULL, NULL, "sqlite %s: %s", path, err ? err : sqlite3_errmsg(db));
     sqlite3_free(err);
     sqlite3_close(db);
     return LGW_ERR(DB);

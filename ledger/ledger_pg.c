@@ -82,27 +82,22 @@ static const char insert_sql[] =
     " $28, $29::bigint, NULLIF($30, ''), $31::boolean, NULLIF($32, '')::bigint, NULLIF($33, '')"
     " ON CONFLICT (event_id) DO NOTHING";
 
-static int spend_schema(PGconn *pg);
+static int spend_schema(struct lgw_pg *db);
 
 /* Every new connection gets the schema (created or upgraded) and the prepared insert, which lives in the
  * session: a reconnect prepares it again. */
 static int setup_cb(struct lgw_pg *db, void *arg)
 {
     (void)arg;
-    PGresult *res = PQexec(db->pg, schema);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql schema: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    if (!ok) {
+    if (lgw_pg_command(db, "schema", schema)) {
         /* A failed statement leaves the schema transaction open; the connection is closed anyway. */
         PQclear(PQexec(db->pg, "ROLLBACK"));
         return LGW_ERR(DB);
     }
-    if (spend_schema(db->pg))
+    if (spend_schema(db))
         return LGW_ERR(DB);
-    res = PQprepare(db->pg, "lgw_insert", insert_sql, 21, NULL);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PGresult *res = PQprepare(db->pg, "lgw_insert", insert_sql, 21, NULL);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         LGW_ERROR("ledger", "postgresql prepare: %s", PQresultErrorMessage(res));
     PQclear(res);
@@ -128,14 +123,10 @@ static void pg_close(void *c)
 
 static int pg_open(const char *url, void **out)
 {
-    struct lgw_pg *conn = lgw_pg_new(url, &role, NULL);
-    int rc = lgw_pg_ensure(conn);
-    if (rc) {
-        lgw_pg_free(conn);
-        return rc;
-    }
+    struct lgw_pg *conn;
+    int rc = lgw_pg_open(url, &role, NULL, &conn);
     *out = conn;
-    return LGW_OK;
+    return rc;
 }
 
 static int pg_exec(void *c, const char *sql)
@@ -143,12 +134,7 @@ static int pg_exec(void *c, const char *sql)
     struct lgw_pg *conn = c;
     if (strcmp(sql, "BEGIN") == 0 && lgw_pg_ensure(conn))
         return LGW_ERR(DB);
-    PGresult *res = PQexec(conn->pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql %s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? LGW_OK : LGW_ERR(DB);
+    return lgw_pg_command(conn, sql, sql);
 }
 
 static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
@@ -207,7 +193,7 @@ static bool pg_ping(void *c)
 #define PG_DAY "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 #define PG_MONTH "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM')"
 
-static int spend_schema(PGconn *pg)
+static int spend_schema(struct lgw_pg *db)
 {
     static const char fmt[] = "BEGIN;"
                               "SET LOCAL client_min_messages = warning;"
@@ -218,14 +204,11 @@ static int spend_schema(PGconn *pg)
     char sql[sizeof(fmt) + 100];
     long long from = (long long)lgw_ledger_spend_backfill_from(lgw_wall_ms());
     snprintf(sql, sizeof(sql), fmt, from, from, from, from);
-    PGresult *res = PQexec(pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql spend_totals: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    if (!ok)
-        PQclear(PQexec(pg, "ROLLBACK"));
-    return ok ? LGW_OK : LGW_ERR(DB);
+    if (lgw_pg_command(db, "spend_totals", sql)) {
+        PQclear(PQexec(db->pg, "ROLLBACK"));
+        return LGW_ERR(DB);
+    }
+    return LGW_OK;
 }
 
 static int pg_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total)
