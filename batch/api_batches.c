@@ -429,16 +429,10 @@ void lgw_api_batches_serve(struct lgw_api_ctx *ctx, struct lgw_http_call *call, 
             lgw_api_error(call, LGW_ERR(METHOD), NULL, NULL);
         return;
     }
-    const char *id = rest + 1, *slash = strchr(id, '/');
-    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-    const char *sub = slash ? slash : "";
+    const char *sub;
     char bid[LGW_ID_MAX];
-    if (idlen == 0 || idlen >= sizeof(bid) || (sub[0] && strcmp(sub, "/cancel") != 0)) {
-        lgw_api_error(call, LGW_ERR(NOT_FOUND), NULL, NULL);
+    if (!lgw_api_path_id(call, rest, "/cancel", bid, sizeof(bid), &sub))
         return;
-    }
-    memcpy(bid, id, idlen);
-    bid[idlen] = '\0';
     if (!sub[0] && strcmp(method, "GET") == 0)
         retrieve(ctx, call, bid);
     else if (sub[0] && strcmp(method, "POST") == 0)
