@@ -86,11 +86,7 @@ static int pg_query(void *c, const struct lgw_an_sql *sql, size_t max_rows, stru
     }
     rows->nrows = n;
     rows->ncols = m;
-    rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
-    for (size_t r = 0; r < n; r++)
-        for (size_t k = 0; k < m; k++)
-            if (!PQgetisnull(res, (int)r, (int)k))
-                rows->cells[r * m + k] = lgw_strdup(PQgetvalue(res, (int)r, (int)k));
+    rows->cells = lgw_pg_cells(res, NULL);
     PQclear(res);
     return LGW_OK;
 }

@@ -106,19 +106,7 @@ int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_par
         }
         rows->nrows = n;
         rows->ncols = m;
-        rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
-        rows->lens = lgw_calloc(n * m + 1, sizeof(size_t));
-        for (size_t r = 0; r < n; r++)
-            for (size_t k = 0; k < m; k++) {
-                if (PQgetisnull(res, (int)r, (int)k))
-                    continue;
-                size_t len = (size_t)PQgetlength(res, (int)r, (int)k);
-                char *v = lgw_malloc(len + 1);
-                memcpy(v, PQgetvalue(res, (int)r, (int)k), len);
-                v[len] = '\0';
-                rows->cells[r * m + k] = v;
-                rows->lens[r * m + k] = len;
-            }
+        rows->cells = lgw_pg_cells(res, &rows->lens);
     }
     PQclear(res);
     return LGW_OK;

@@ -144,3 +144,24 @@ int lgw_pg_command(struct lgw_pg *db, const char *what, const char *sql)
     PQclear(res);
     return ok ? LGW_OK : LGW_ERR(DB);
 }
+
+char **lgw_pg_cells(const PGresult *res, size_t **lens)
+{
+    size_t n = (size_t)PQntuples(res), m = (size_t)PQnfields(res);
+    char **cells = lgw_calloc(n * m + 1, sizeof(char *));
+    if (lens)
+        *lens = lgw_calloc(n * m + 1, sizeof(size_t));
+    for (size_t r = 0; r < n; r++)
+        for (size_t k = 0; k < m; k++) {
+            if (PQgetisnull(res, (int)r, (int)k))
+                continue;
+            size_t len = (size_t)PQgetlength(res, (int)r, (int)k);
+            char *v = lgw_malloc(len + 1);
+            memcpy(v, PQgetvalue(res, (int)r, (int)k), len);
+            v[len] = '\0';
+            cells[r * m + k] = v;
+            if (lens)
+                (*lens)[r * m + k] = len;
+        }
+    return cells;
+}

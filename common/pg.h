@@ -65,6 +65,11 @@ int lgw_pg_ensure(struct lgw_pg *db);
 /* After a failed statement: a connection that is no longer good is closed now, so the next lgw_pg_ensure
  * reconnects. */
 void lgw_pg_drop_broken(struct lgw_pg *db);
+/* The cells of res, PQntuples x PQnfields row-major: each a malloc'd copy of the value (its text, or its bytes
+ * in a binary result), NUL-terminated after its length, or NULL for SQL NULL. The array has one slot more
+ * than cells (never a zero-size allocation). lens (NULL: not wanted) gets a calloc'd array of the lengths,
+ * the same size. Both owned by the caller (free each cell, then the arrays). */
+char **lgw_pg_cells(const PGresult *res, size_t **lens);
 /* Runs sql (commands without parameters or rows: settings, a schema script, BEGIN) on db's connection, which
  * must be there (lgw_pg_ensure). A failure is logged at error under the role's module as
  * "postgresql <what>: <the server's message>". Returns 0 or LGW_ERR(DB). */
