@@ -79,16 +79,24 @@ static const char *pg_url(void)
     return url && url[0] ? url : NULL;
 }
 
-static void test_pg_reconnect_runs_on_connect_again(void **state)
+/* A connection to the test database with c counting its on_connect runs; skips without one. */
+static struct lgw_pg *open_or_skip(struct counts *c)
 {
-    (void)state;
     const char *url = pg_url();
     if (!url)
         skip();
-    struct counts c = {0};
     struct lgw_pg *db;
-    assert_int_equal(lgw_pg_open(url, &test_role, &c, &db), LGW_OK);
+    assert_int_equal(lgw_pg_open(url, &test_role, c, &db), LGW_OK);
     assert_non_null(db->pg);
+    return db;
+}
+
+static void test_pg_reconnect_runs_on_connect_again(void **state)
+{
+    (void)state;
+    struct counts c = {0};
+    struct lgw_pg *db = open_or_skip(&c);
+    const char *url = pg_url();
     assert_int_equal(c.connects, 1);
     assert_int_equal(lgw_pg_ensure(db), LGW_OK); /* connected: nothing again */
     assert_int_equal(c.connects, 1);
@@ -160,12 +168,8 @@ static void test_pg_unreachable(void **state)
 static void test_pg_cells(void **state)
 {
     (void)state;
-    const char *url = pg_url();
-    if (!url)
-        skip();
     struct counts c = {0};
-    struct lgw_pg *db;
-    assert_int_equal(lgw_pg_open(url, &test_role, &c, &db), LGW_OK);
+    struct lgw_pg *db = open_or_skip(&c);
     /* Binary results: a bytea's bytes, NULs included, with their length. */
     PGresult *res = PQexecParams(db->pg,
                                  "SELECT 'a'::text, NULL::text, '\\x610062'::bytea UNION ALL "
