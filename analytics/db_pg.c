@@ -12,21 +12,30 @@
 #include "common/pg.h"
 
 struct conn {
-    PGconn *pg;
-    char *url;
+    struct lgw_pg db;
     char options[160]; /* the session's settings, run once connected */
 };
 
-static void notice_cb(void *arg, const char *msg)
+/* Runs the session's settings on each new connection. */
+static int settings(struct lgw_pg *db, void *arg)
 {
-    (void)arg;
-    LGW_INFO("analytics", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
+    const struct conn *conn = arg;
+    return lgw_pg_command(db, "settings", conn->options);
 }
+
+/* Connected when first queried and again after the server went away, with the gateway's defaults. */
+static const struct lgw_pg_role role = {
+    .module = "analytics",
+    .application_name = "llmgw-analytics",
+    .notice_level = LGW_LOG_INFO,
+    .failed_level = LGW_LOG_WARN,
+    .on_connect = settings,
+};
 
 static void *pg_open(const char *url, int64_t timeout_ms)
 {
     struct conn *conn = lgw_calloc(1, sizeof(*conn));
-    conn->url = lgw_strdup(url);
+    lgw_pg_init(&conn->db, url, &role, conn);
     /* statement_timeout bounds every query server-side (a client-side cancel would need another thread);
      * read-only because analytics never writes; work_mem so a month's latency sort stays in memory. Set
      * after connecting rather than as connection options, which an `options` in the URL would replace. */
@@ -41,50 +50,14 @@ static void pg_close(void *c)
     struct conn *conn = c;
     if (!conn)
         return;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    free(conn->url);
+    lgw_pg_cleanup(&conn->db);
     free(conn);
-}
-
-/* Connects when not connected, with the gateway's defaults (common/pg.h). */
-static int ensure(struct conn *conn)
-{
-    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
-        return LGW_OK;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    conn->pg = lgw_pg_connect(conn->url, "llmgw-analytics", NULL);
-    if (!conn->pg) {
-        LGW_ERROR("analytics", "postgresql: out of memory");
-        abort();
-    }
-    if (PQstatus(conn->pg) != CONNECTION_OK) {
-        /* The message names host and port only: libpq never prints the password. */
-        LGW_WARN("analytics", "postgresql: %.*s", (int)strcspn(PQerrorMessage(conn->pg), "\n"),
-                 PQerrorMessage(conn->pg));
-        PQfinish(conn->pg);
-        conn->pg = NULL;
-        return LGW_ERR(DB);
-    }
-    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
-    PGresult *res = PQexec(conn->pg, conn->options);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("analytics", "postgresql settings: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    if (!ok) {
-        PQfinish(conn->pg);
-        conn->pg = NULL;
-        return LGW_ERR(DB);
-    }
-    return LGW_OK;
 }
 
 static int pg_query(void *c, const struct lgw_an_sql *sql, size_t max_rows, struct lgw_an_rows *rows)
 {
     struct conn *conn = c;
-    if (ensure(conn))
+    if (lgw_pg_ensure(&conn->db))
         return LGW_ERR(DB);
     const char *values[LGW_AN_SQL_PARAMS_MAX];
     char nums[LGW_AN_SQL_PARAMS_MAX][24];
@@ -96,7 +69,7 @@ static int pg_query(void *c, const struct lgw_an_sql *sql, size_t max_rows, stru
             values[i] = sql->params[i].s;
         }
     }
-    PGresult *res = PQexecParams(conn->pg, sql->text.ptr, sql->nparams, NULL, values, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn->db.pg, sql->text.ptr, sql->nparams, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         bool timeout = state && strcmp(state, "57014") == 0; /* query_canceled: statement_timeout */
@@ -113,11 +86,7 @@ static int pg_query(void *c, const struct lgw_an_sql *sql, size_t max_rows, stru
     }
     rows->nrows = n;
     rows->ncols = m;
-    rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
-    for (size_t r = 0; r < n; r++)
-        for (size_t k = 0; k < m; k++)
-            if (!PQgetisnull(res, (int)r, (int)k))
-                rows->cells[r * m + k] = lgw_strdup(PQgetvalue(res, (int)r, (int)k));
+    rows->cells = lgw_pg_cells(res, NULL);
     PQclear(res);
     return LGW_OK;
 }

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/sqlite.h"
 
 struct conn {
     sqlite3 *db;
@@ -48,14 +49,9 @@ static int ensure(struct conn *conn)
         return LGW_OK;
     /* Never CREATE: the ledger owns the file; query_only: analytics never writes. WAL (set by the ledger)
      * lets these reads run while the ledger writes. */
-    if (sqlite3_open_v2(conn->path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-        sqlite3_exec(conn->db, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK) {
-        LGW_WARN("analytics", "sqlite %s: %s", conn->path, conn->db ? sqlite3_errmsg(conn->db) : "cannot open");
-        sqlite3_close(conn->db);
-        conn->db = NULL;
+    if (lgw_sqlite_open(conn->path, SQLITE_OPEN_READWRITE, (int)conn->timeout_ms, "PRAGMA query_only=ON", "analytics",
+                        LGW_LOG_WARN, &conn->db))
         return LGW_ERR(DB);
-    }
-    sqlite3_busy_timeout(conn->db, (int)conn->timeout_ms);
     sqlite3_progress_handler(conn->db, 1000, progress_cb, conn);
     return LGW_OK;
 }

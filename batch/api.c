@@ -78,6 +78,21 @@ const char *lgw_api_scope(const struct lgw_http_call *call)
     return call->caller.admin ? "" : call->caller.tenant;
 }
 
+bool lgw_api_path_id(struct lgw_http_call *call, const char *rest, const char *sub_path, char *id, size_t idsz,
+                     const char **sub)
+{
+    const char *start = rest + 1, *slash = strchr(start, '/');
+    size_t idlen = slash ? (size_t)(slash - start) : strlen(start);
+    *sub = slash ? slash : "";
+    if (idlen == 0 || idlen >= idsz || ((*sub)[0] && strcmp(*sub, sub_path) != 0)) {
+        lgw_api_error(call, LGW_ERR(NOT_FOUND), NULL, NULL);
+        return false;
+    }
+    memcpy(id, start, idlen);
+    id[idlen] = '\0';
+    return true;
+}
+
 int lgw_api_query_int(struct lgw_http_call *call, const char *name, int64_t min, int64_t max, int64_t def,
                       int64_t *out)
 {

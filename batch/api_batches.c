@@ -399,17 +399,7 @@ static void cancel(struct lgw_api_ctx *ctx, struct lgw_http_call *call, const ch
     }
     /* The batch's record as its submitter wrote it, now cancelling: the workers answer its lines not yet run
      * with batch_cancelled, and the batch role finishes it. */
-    lgw_strlcpy(rec.id, b.id, sizeof(rec.id));
-    lgw_strlcpy(rec.tenant, b.tenant, sizeof(rec.tenant));
-    lgw_strlcpy(rec.key_id, b.key_id, sizeof(rec.key_id));
-    lgw_strlcpy(rec.endpoint, b.endpoint, sizeof(rec.endpoint));
-    lgw_strlcpy(rec.input_file_id, b.input_file_id, sizeof(rec.input_file_id));
-    rec.state = LGW_BATCH_CANCELLING;
-    rec.created_ms = b.created_ms;
-    rec.expires_ms = b.created_ms + LGW_BATCH_WINDOW_MS;
-    rec.total = b.total;
-    rec.metadata = b.metadata ? json_incref(b.metadata) : NULL;
-    rec.ts_ms = lgw_wall_ms();
+    lgw_batch_store_cancel_record(&b, lgw_wall_ms(), &rec);
     if ((rc = lgw_batch_record_send(ctx->cfg, ctx->producer, &rec, msg, sizeof(msg)))) {
         LGW_LOG(LGW_LOG_WARN, "batch", call->request_id, b.tenant, "cancel of %s not sent: %s", b.id, msg);
         lgw_api_error(call, LGW_ERR(UNAVAILABLE), "The cancel could not be sent; try again.", NULL);
@@ -439,16 +429,10 @@ void lgw_api_batches_serve(struct lgw_api_ctx *ctx, struct lgw_http_call *call, 
             lgw_api_error(call, LGW_ERR(METHOD), NULL, NULL);
         return;
     }
-    const char *id = rest + 1, *slash = strchr(id, '/');
-    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-    const char *sub = slash ? slash : "";
+    const char *sub;
     char bid[LGW_ID_MAX];
-    if (idlen == 0 || idlen >= sizeof(bid) || (sub[0] && strcmp(sub, "/cancel") != 0)) {
-        lgw_api_error(call, LGW_ERR(NOT_FOUND), NULL, NULL);
+    if (!lgw_api_path_id(call, rest, "/cancel", bid, sizeof(bid), &sub))
         return;
-    }
-    memcpy(bid, id, idlen);
-    bid[idlen] = '\0';
     if (!sub[0] && strcmp(method, "GET") == 0)
         retrieve(ctx, call, bid);
     else if (sub[0] && strcmp(method, "POST") == 0)

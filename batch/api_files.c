@@ -146,16 +146,10 @@ void lgw_api_files_serve(struct lgw_api_ctx *ctx, struct lgw_http_call *call, co
         return;
     }
     /* "/{id}" or "/{id}/content" */
-    const char *id = rest + 1, *slash = strchr(id, '/');
-    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-    const char *sub = slash ? slash : "";
+    const char *sub;
     char fid[LGW_ID_MAX + 32];
-    if (idlen == 0 || idlen >= sizeof(fid) || (sub[0] && strcmp(sub, "/content") != 0)) {
-        lgw_api_error(call, LGW_ERR(NOT_FOUND), NULL, NULL);
+    if (!lgw_api_path_id(call, rest, "/content", fid, sizeof(fid), &sub))
         return;
-    }
-    memcpy(fid, id, idlen);
-    fid[idlen] = '\0';
     const char *scope = lgw_api_scope(call);
     int rc;
     if (strcmp(method, "GET") == 0 && lgw_api_batch_file(ctx, call, fid, sub[0] != '\0'))

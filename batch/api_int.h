@@ -38,6 +38,11 @@ void lgw_api_error(struct lgw_http_call *call, int rc, const char *message, cons
 void lgw_api_json(struct lgw_http_call *call, json_t *obj);
 /* The tenant whose rows call may read: "" for an admin (every tenant), else the caller's tenant. */
 const char *lgw_api_scope(const struct lgw_http_call *call);
+/* Splits rest ("/{id}" or "/{id}<sub_path>", sub_path the one sub-resource of the collection, e.g. "/cancel")
+ * into id (NUL-terminated) and *sub ("" or sub_path). Returns true, or answers 404 and returns false for an
+ * empty id, one of idsz bytes or more, or another sub-path. */
+bool lgw_api_path_id(struct lgw_http_call *call, const char *rest, const char *sub_path, char *id, size_t idsz,
+                     const char **sub);
 /* The integer query parameter name in [min, max] (absent: def). Returns 0, or answers 400 and returns
  * LGW_ERR(INVALID). */
 int lgw_api_query_int(struct lgw_http_call *call, const char *name, int64_t min, int64_t max, int64_t def,

@@ -198,18 +198,8 @@ int lgw_batch_cli_cancel(const struct lgw_config *cfg, const struct lgw_batch_cl
     }
     /* The whole record again, state cancelling: the topic is compacted, so the latest record of a batch is all
      * a worker replaying it sees. */
-    struct lgw_batch_record rec = {0};
-    lgw_strlcpy(rec.id, info.id, sizeof(rec.id));
-    lgw_strlcpy(rec.tenant, info.tenant, sizeof(rec.tenant));
-    lgw_strlcpy(rec.key_id, info.key_id, sizeof(rec.key_id));
-    lgw_strlcpy(rec.endpoint, info.endpoint, sizeof(rec.endpoint));
-    lgw_strlcpy(rec.input_file_id, info.input_file_id, sizeof(rec.input_file_id));
-    rec.state = LGW_BATCH_CANCELLING;
-    rec.created_ms = info.created_ms;
-    rec.expires_ms = info.created_ms + LGW_BATCH_WINDOW_MS;
-    rec.total = info.total;
-    rec.metadata = info.metadata ? json_incref(info.metadata) : NULL;
-    rec.ts_ms = lgw_wall_ms();
+    struct lgw_batch_record rec;
+    lgw_batch_store_cancel_record(&info, lgw_wall_ms(), &rec);
     char err[LGW_BATCH_ERROR_MAX];
     if (lgw_batch_producer_new(cfg, &rk) || lgw_batch_record_send(cfg, rk, &rec, err, sizeof(err))) {
         fprintf(stderr, "llmgw: cancelling batch %s failed: %s\n", info.id, rk ? err : "no Kafka producer");

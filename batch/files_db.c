@@ -12,16 +12,6 @@ struct lgw_fdb {
     void *conn;
 };
 
-void lgw_fdb_rows_cleanup(struct lgw_fdb_rows *rows)
-{
-    if (rows->cells)
-        for (size_t i = 0; i < rows->nrows * rows->ncols; i++)
-            free(rows->cells[i]);
-    free(rows->cells);
-    free(rows->lens);
-    memset(rows, 0, sizeof(*rows));
-}
-
 int lgw_fdb_open(const char *url, struct lgw_fdb **out)
 {
     *out = NULL;
@@ -52,19 +42,16 @@ bool lgw_fdb_is_pg(const struct lgw_fdb *db)
     return db->be == &lgw_fdb_pg;
 }
 
-int lgw_fdb_exec(struct lgw_fdb *db, const char *sql, const struct lgw_fdb_param *params, int nparams,
-                 bool binary, size_t max_rows, struct lgw_fdb_rows *rows, int64_t *changed)
+int lgw_fdb_exec(struct lgw_fdb *db, const char *sql, const struct lgw_bst_param *params, int nparams,
+                 bool binary, size_t max_rows, struct lgw_bst_rows *rows, int64_t *changed)
 {
     if (rows)
         memset(rows, 0, sizeof(*rows));
     if (changed)
         *changed = 0;
-    if (nparams > LGW_FDB_PARAMS_MAX)
+    if (nparams > LGW_BST_PARAMS_MAX)
         return LGW_ERR(INTERNAL);
-    int rc = db->be->exec(db->conn, sql, params, nparams, binary, max_rows, rows, changed);
-    if (rc && rows)
-        lgw_fdb_rows_cleanup(rows);
-    return rc;
+    return db->be->exec(db->conn, sql, params, nparams, binary, max_rows, rows, changed);
 }
 
 int lgw_fdb_script(struct lgw_fdb *db, const char *sql)

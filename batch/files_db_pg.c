@@ -1,6 +1,6 @@
-/* files_db_pg.c - the Files API's PostgreSQL connection (libpq): parameters bound, bytea in binary. */
+/* files_db_pg.c - the Files API's PostgreSQL connection (libpq); its statements run through the batch
+ * store's lgw_bst_pg_exec (parameters bound, bytea in binary). */
 #include <libpq-fe.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,128 +10,37 @@
 #include "common/log.h"
 #include "common/pg.h"
 
-struct conn {
-    PGconn *pg;
-    char *url;
+/* Connected at the first statement and again after a failure (files_db.h). */
+static const struct lgw_pg_role role = {
+    .module = "batch",
+    .application_name = "llmgw-files",
+    .notice_level = LGW_LOG_DEBUG,
+    .failed_level = LGW_LOG_WARN,
 };
-
-static void notice_cb(void *arg, const char *msg)
-{
-    (void)arg;
-    LGW_DEBUG("batch", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
-}
 
 static void *pg_open(const char *url)
 {
-    struct conn *conn = lgw_calloc(1, sizeof(*conn));
-    conn->url = lgw_strdup(url);
-    return conn;
+    return lgw_pg_new(url, &role, NULL);
 }
 
 static void pg_close(void *c)
 {
-    struct conn *conn = c;
-    if (!conn)
-        return;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    free(conn->url);
-    free(conn);
+    lgw_pg_free(c);
 }
 
-static int ensure(struct conn *conn)
+static int pg_exec(void *c, const char *sql, const struct lgw_bst_param *params, int nparams, bool binary,
+                   size_t max_rows, struct lgw_bst_rows *rows, int64_t *changed)
 {
-    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
-        return LGW_OK;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    conn->pg = lgw_pg_connect(conn->url, "llmgw-files", NULL);
-    if (!conn->pg) {
-        LGW_ERROR("batch", "postgresql: out of memory");
-        abort();
-    }
-    if (PQstatus(conn->pg) != CONNECTION_OK) {
-        /* The message names host and port only: libpq never prints the password. */
-        LGW_WARN("batch", "postgresql: %.*s", (int)strcspn(PQerrorMessage(conn->pg), "\n"), PQerrorMessage(conn->pg));
-        PQfinish(conn->pg);
-        conn->pg = NULL;
+    struct lgw_pg *conn = c;
+    if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
-    }
-    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
-    return LGW_OK;
-}
-
-static int pg_exec(void *c, const char *sql, const struct lgw_fdb_param *params, int nparams, bool binary,
-                   size_t max_rows, struct lgw_fdb_rows *rows, int64_t *changed)
-{
-    struct conn *conn = c;
-    if (ensure(conn))
-        return LGW_ERR(DB);
-    const char *values[LGW_FDB_PARAMS_MAX];
-    int lengths[LGW_FDB_PARAMS_MAX], formats[LGW_FDB_PARAMS_MAX];
-    char nums[LGW_FDB_PARAMS_MAX][24];
-    for (int i = 0; i < nparams; i++) {
-        lengths[i] = 0;
-        formats[i] = 0;
-        if (params[i].kind == LGW_FDB_INT) {
-            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)params[i].i);
-            values[i] = nums[i];
-        } else if (params[i].kind == LGW_FDB_BLOB) {
-            values[i] = params[i].ptr;
-            lengths[i] = (int)params[i].len; /* the caller caps uploads far below 2 GiB */
-            formats[i] = 1;
-        } else {
-            values[i] = params[i].ptr;
-        }
-    }
-    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, values, lengths, formats, binary ? 1 : 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        LGW_ERROR("batch", "postgresql: %.*s", (int)strcspn(PQresultErrorMessage(res), "\n"),
-                  PQresultErrorMessage(res));
-        PQclear(res);
-        if (PQstatus(conn->pg) != CONNECTION_OK) { /* reconnect at the next statement */
-            PQfinish(conn->pg);
-            conn->pg = NULL;
-        }
-        return LGW_ERR(DB);
-    }
-    if (changed) {
-        const char *n = PQcmdTuples(res);
-        long long v = 0;
-        if (n && *n && lgw_parse_int64(n, strlen(n), &v) == 0)
-            *changed = v;
-    }
-    if (rows && st == PGRES_TUPLES_OK) {
-        size_t n = (size_t)PQntuples(res), m = (size_t)PQnfields(res);
-        if (n > max_rows) {
-            PQclear(res);
-            return LGW_ERR(TOO_LARGE);
-        }
-        rows->nrows = n;
-        rows->ncols = m;
-        rows->cells = lgw_calloc(n * m + 1, sizeof(char *));
-        rows->lens = lgw_calloc(n * m + 1, sizeof(size_t));
-        for (size_t r = 0; r < n; r++)
-            for (size_t k = 0; k < m; k++) {
-                if (PQgetisnull(res, (int)r, (int)k))
-                    continue;
-                size_t len = (size_t)PQgetlength(res, (int)r, (int)k);
-                char *v = lgw_malloc(len + 1);
-                memcpy(v, PQgetvalue(res, (int)r, (int)k), len);
-                v[len] = '\0';
-                rows->cells[r * m + k] = v;
-                rows->lens[r * m + k] = len;
-            }
-    }
-    PQclear(res);
-    return LGW_OK;
+    return lgw_bst_pg_exec(conn, sql, params, nparams, binary, max_rows, rows, changed);
 }
 
 static int pg_script(void *c, const char *sql)
 {
-    struct conn *conn = c;
-    if (ensure(conn))
+    struct lgw_pg *conn = c;
+    if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
     PGresult *res = PQexec(conn->pg, sql);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? LGW_OK : LGW_ERR(DB);

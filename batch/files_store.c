@@ -42,32 +42,32 @@ int lgw_files_migrate(struct lgw_fdb *db)
     return lgw_fdb_script(db, lgw_fdb_is_pg(db) ? schema_pg : schema_sqlite);
 }
 
-static struct lgw_fdb_param text(const char *s)
+static struct lgw_bst_param text(const char *s)
 {
-    return (struct lgw_fdb_param){.kind = LGW_FDB_TEXT, .ptr = s};
+    return (struct lgw_bst_param){.s = s};
 }
 
-static struct lgw_fdb_param num(int64_t i)
+static struct lgw_bst_param num(int64_t i)
 {
-    return (struct lgw_fdb_param){.kind = LGW_FDB_INT, .i = i};
+    return (struct lgw_bst_param){.is_int = true, .i = i};
 }
 
-static int64_t cell_int(const struct lgw_fdb_rows *rows, size_t r, size_t c)
+static int64_t cell_int(const struct lgw_bst_rows *rows, size_t r, size_t c)
 {
-    const char *s = lgw_fdb_cell(rows, r, c);
+    const char *s = lgw_bst_cell(rows, r, c);
     long long v = 0;
     if (s)
         lgw_parse_int64(s, strlen(s), &v);
     return v;
 }
 
-static void meta_from_row(const struct lgw_fdb_rows *rows, size_t r, struct lgw_file_meta *f)
+static void meta_from_row(const struct lgw_bst_rows *rows, size_t r, struct lgw_file_meta *f)
 {
     memset(f, 0, sizeof(*f));
-    lgw_strlcpy(f->id, lgw_fdb_cell(rows, r, 0) ? lgw_fdb_cell(rows, r, 0) : "", sizeof(f->id));
-    lgw_strlcpy(f->tenant, lgw_fdb_cell(rows, r, 1) ? lgw_fdb_cell(rows, r, 1) : "", sizeof(f->tenant));
-    lgw_strlcpy(f->filename, lgw_fdb_cell(rows, r, 2) ? lgw_fdb_cell(rows, r, 2) : "", sizeof(f->filename));
-    lgw_strlcpy(f->purpose, lgw_fdb_cell(rows, r, 3) ? lgw_fdb_cell(rows, r, 3) : "", sizeof(f->purpose));
+    lgw_strlcpy(f->id, lgw_bst_cell(rows, r, 0) ? lgw_bst_cell(rows, r, 0) : "", sizeof(f->id));
+    lgw_strlcpy(f->tenant, lgw_bst_cell(rows, r, 1) ? lgw_bst_cell(rows, r, 1) : "", sizeof(f->tenant));
+    lgw_strlcpy(f->filename, lgw_bst_cell(rows, r, 2) ? lgw_bst_cell(rows, r, 2) : "", sizeof(f->filename));
+    lgw_strlcpy(f->purpose, lgw_bst_cell(rows, r, 3) ? lgw_bst_cell(rows, r, 3) : "", sizeof(f->purpose));
     f->bytes = cell_int(rows, r, 4);
     f->created_at = cell_int(rows, r, 5);
     f->expires_at = cell_int(rows, r, 6);
@@ -75,17 +75,17 @@ static void meta_from_row(const struct lgw_fdb_rows *rows, size_t r, struct lgw_
 
 int lgw_files_insert(struct lgw_fdb *db, const struct lgw_file_meta *f, const char *data, size_t len)
 {
-    struct lgw_fdb_param p[] = {text(f->id),         text(f->tenant),    text(f->filename),
+    struct lgw_bst_param p[] = {text(f->id),         text(f->tenant),    text(f->filename),
                                 text(f->purpose),    num((int64_t)len),  num(f->created_at),
-                                num(f->expires_at),  {.kind = LGW_FDB_BLOB, .ptr = data ? data : "", .len = len}};
+                                num(f->expires_at),  {.is_blob = true, .s = data ? data : "", .len = len}};
     return lgw_fdb_exec(db, "INSERT INTO batch_files (" COLS ", content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                         p, 8, false, 0, NULL, NULL);
 }
 
 int lgw_files_get(struct lgw_fdb *db, const char *id, const char *tenant, struct lgw_file_meta *f)
 {
-    struct lgw_fdb_param p[] = {text(id), text(tenant)};
-    struct lgw_fdb_rows rows;
+    struct lgw_bst_param p[] = {text(id), text(tenant)};
+    struct lgw_bst_rows rows;
     int rc = lgw_fdb_exec(db, "SELECT " COLS " FROM batch_files WHERE id = $1 AND ($2 = '' OR tenant = $2)", p, 2,
                           false, 1, &rows, NULL);
     if (rc)
@@ -94,7 +94,7 @@ int lgw_files_get(struct lgw_fdb *db, const char *id, const char *tenant, struct
         rc = LGW_ERR(NOT_FOUND);
     else
         meta_from_row(&rows, 0, f);
-    lgw_fdb_rows_cleanup(&rows);
+    lgw_bst_rows_cleanup(&rows);
     return rc;
 }
 
@@ -102,8 +102,8 @@ int lgw_files_content(struct lgw_fdb *db, const char *id, const char *tenant, ch
 {
     *data = NULL;
     *len = 0;
-    struct lgw_fdb_param p[] = {text(id), text(tenant)};
-    struct lgw_fdb_rows rows;
+    struct lgw_bst_param p[] = {text(id), text(tenant)};
+    struct lgw_bst_rows rows;
     /* Binary: the bytea comes back as its bytes rather than PostgreSQL's \x hex text. */
     int rc = lgw_fdb_exec(db, "SELECT content FROM batch_files WHERE id = $1 AND ($2 = '' OR tenant = $2)", p, 2,
                           true, 1, &rows, NULL);
@@ -116,13 +116,13 @@ int lgw_files_content(struct lgw_fdb *db, const char *id, const char *tenant, ch
         *len = rows.lens[0];
         rows.cells[0] = NULL;
     }
-    lgw_fdb_rows_cleanup(&rows);
+    lgw_bst_rows_cleanup(&rows);
     return rc;
 }
 
 int lgw_files_delete(struct lgw_fdb *db, const char *id, const char *tenant)
 {
-    struct lgw_fdb_param p[] = {text(id), text(tenant)};
+    struct lgw_bst_param p[] = {text(id), text(tenant)};
     int64_t changed = 0;
     int rc = lgw_fdb_exec(db, "DELETE FROM batch_files WHERE id = $1 AND ($2 = '' OR tenant = $2)", p, 2, false, 0,
                           NULL, &changed);
@@ -153,9 +153,9 @@ int lgw_files_list(struct lgw_fdb *db, const char *tenant, const char *purpose, 
     static const char asc_sql[] =
         "SELECT " COLS " FROM batch_files WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR purpose = $2) AND "
         "($3 = '' OR created_at > $4 OR (created_at = $4 AND id > $3)) ORDER BY created_at ASC, id ASC LIMIT $5";
-    struct lgw_fdb_param p[] = {text(tenant), text(purpose ? purpose : ""), text(after_id), num(after_created),
+    struct lgw_bst_param p[] = {text(tenant), text(purpose ? purpose : ""), text(after_id), num(after_created),
                                 num(limit + 1)};
-    struct lgw_fdb_rows rows;
+    struct lgw_bst_rows rows;
     if ((rc = lgw_fdb_exec(db, asc ? asc_sql : desc_sql, p, 5, false, (size_t)limit + 1, &rows, NULL)))
         return rc;
     if (rows.nrows) {
@@ -164,12 +164,12 @@ int lgw_files_list(struct lgw_fdb *db, const char *tenant, const char *purpose, 
             meta_from_row(&rows, r, &(*out)[r]);
     }
     *n = rows.nrows;
-    lgw_fdb_rows_cleanup(&rows);
+    lgw_bst_rows_cleanup(&rows);
     return LGW_OK;
 }
 
 int lgw_files_expire(struct lgw_fdb *db, int64_t now_s, int64_t *deleted)
 {
-    struct lgw_fdb_param p[] = {num(now_s)};
+    struct lgw_bst_param p[] = {num(now_s)};
     return lgw_fdb_exec(db, "DELETE FROM batch_files WHERE expires_at < $1", p, 1, false, 0, NULL, deleted);
 }

@@ -21,6 +21,7 @@ void lgw_bst_rows_cleanup(struct lgw_bst_rows *rows)
     for (size_t i = 0; i < rows->nrows * rows->ncols; i++)
         free(rows->cells[i]);
     free(rows->cells);
+    free(rows->lens);
     memset(rows, 0, sizeof(*rows));
 }
 
@@ -83,6 +84,22 @@ static char *errors_text(const char *message)
     char *s = json_dumps(e, JSON_COMPACT);
     json_decref(e);
     return s;
+}
+
+void lgw_batch_store_cancel_record(const struct lgw_batch_info *info, int64_t now_ms, struct lgw_batch_record *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    lgw_strlcpy(rec->id, info->id, sizeof(rec->id));
+    lgw_strlcpy(rec->tenant, info->tenant, sizeof(rec->tenant));
+    lgw_strlcpy(rec->key_id, info->key_id, sizeof(rec->key_id));
+    lgw_strlcpy(rec->endpoint, info->endpoint, sizeof(rec->endpoint));
+    lgw_strlcpy(rec->input_file_id, info->input_file_id, sizeof(rec->input_file_id));
+    rec->state = LGW_BATCH_CANCELLING;
+    rec->created_ms = info->created_ms;
+    rec->expires_ms = info->created_ms + LGW_BATCH_WINDOW_MS;
+    rec->total = info->total;
+    rec->metadata = info->metadata ? json_incref(info->metadata) : NULL;
+    rec->ts_ms = now_ms;
 }
 
 int lgw_batch_store_apply_record(struct lgw_batch_store *st, const struct lgw_batch_record *rec, int64_t now_ms)

@@ -98,6 +98,11 @@ int lgw_batch_store_count_lines(struct lgw_batch_store *st, const char *id, enum
  * batch never changes). Idempotent: a replayed record changes nothing. now_ms: the wall clock. Returns 0 or
  * LGW_ERR(DB). */
 int lgw_batch_store_apply_record(struct lgw_batch_store *st, const struct lgw_batch_record *rec, int64_t now_ms);
+/* The record that cancels info's batch (the HTTP API and the CLI send it): the whole record as its submitter
+ * wrote it, state cancelling, stamped now_ms (the wall clock). Whole, because the topic is compacted: a
+ * batch's latest record is all a worker replaying it sees. *rec is overwritten; it holds a reference to
+ * info's metadata, the caller's to drop (lgw_batch_record_cleanup). */
+void lgw_batch_store_cancel_record(const struct lgw_batch_info *info, int64_t now_ms, struct lgw_batch_record *rec);
 
 /* Transactions of the batch role (one per batch of consumed messages). */
 int lgw_batch_store_begin(struct lgw_batch_store *st);

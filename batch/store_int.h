@@ -1,6 +1,8 @@
 /* store_int.h - inside batch/: the two database backends of the batch store (store_pg.c, store_sqlite.c)
  * behind one statement interface. store.c writes every statement once, with $1..$n parameters and SQL both
- * engines accept (CAST, ON CONFLICT, WITH RECURSIVE); the SQLite backend binds $n by number. */
+ * engines accept (CAST, ON CONFLICT, WITH RECURSIVE); the SQLite backend binds $n by number. The Files API's
+ * connection (files_db.h) runs its statements through the same two engine calls (lgw_bst_pg_exec,
+ * lgw_bst_sqlite_exec) on a connection of its own. */
 #ifndef LGW_BATCH_STORE_INT_H
 #define LGW_BATCH_STORE_INT_H
 
@@ -8,20 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct lgw_pg;
+struct sqlite3;
+
 #define LGW_BST_PARAMS_MAX 16
 
-/* One parameter: an integer, a string, or NULL (s NULL and not is_int). */
+/* One parameter: an integer, a string, bytes (is_blob: len bytes at s), or NULL (s NULL, neither is_int nor
+ * is_blob). */
 struct lgw_bst_param {
     bool is_int;
     int64_t i;
     const char *s;
+    bool is_blob;
+    size_t len; /* is_blob only; the caller caps uploads far below 2 GiB */
 };
 
-/* Rows of a query: nrows x ncols cells, each a NUL-terminated copy of the value's text or NULL for SQL NULL.
- * Owned by the caller (lgw_bst_rows_cleanup). */
+/* Rows of a query: nrows x ncols cells, each a copy of the value (its text, or its bytes when asked for binary
+ * values), NUL-terminated after its length lens[i], or NULL for SQL NULL. Owned by the caller
+ * (lgw_bst_rows_cleanup). */
 struct lgw_bst_rows {
     size_t nrows, ncols;
     char **cells;
+    size_t *lens;
 };
 
 static inline const char *lgw_bst_cell(const struct lgw_bst_rows *rows, size_t r, size_t c)
@@ -51,6 +61,21 @@ int lgw_bst_exec(struct lgw_batch_store *st, const char *sql, const struct lgw_b
                  struct lgw_bst_rows *rows, int64_t *changes);
 
 extern const struct lgw_bst_backend lgw_bst_sqlite;
+
+/* The statement call of each engine, on a connection its caller keeps (the store's, the Files API's): runs sql
+ * with params ($1..$n, at most LGW_BST_PARAMS_MAX). rows (NULL: the statement returns none we want) gets at
+ * most max_rows rows (LGW_ERR(TOO_LARGE) past it; rows then empty); binary: PostgreSQL sends the values' bytes,
+ * not their text (a bytea read whole; SQLite hands out a blob's bytes either way). *changes (may be NULL): the
+ * rows inserted, updated or deleted. Errors are logged under "batch"; a PostgreSQL connection found broken is
+ * closed (the next lgw_pg_ensure reconnects). Returns 0, LGW_ERR(TOO_LARGE) or LGW_ERR(DB). The thread using
+ * the connection. */
+int lgw_bst_pg_exec(struct lgw_pg *db, const char *sql, const struct lgw_bst_param *params, int nparams, bool binary,
+                    size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes);
+/* The same on SQLite. "BEGIN" is run as BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+ * fails at once with SQLITE_BUSY when another writer got in between; IMMEDIATE takes the write lock up front
+ * and waits for it. */
+int lgw_bst_sqlite_exec(struct sqlite3 *db, const char *sql, const struct lgw_bst_param *params, int nparams,
+                        size_t max_rows, struct lgw_bst_rows *rows, int64_t *changes);
 
 /* The schema, the same tables on both engines (BIGINT and TEXT mean the same to SQLite). Times are seconds
  * since the epoch as OpenAI's Batch objects carry them; NULL where a step has not happened. A column added

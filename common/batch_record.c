@@ -65,13 +65,7 @@ int lgw_batch_record_encode(const struct lgw_batch_record *rec, struct lgw_buf *
         json_object_set(o, "metadata", rec->metadata);
     if (rec->error[0])
         json_object_set_new(o, "error", json_string(rec->error));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return LGW_ERR(INTERNAL);
-    int rc = lgw_buf_append(out, text, strlen(text));
-    free(text);
-    return rc;
+    return lgw_buf_append_json(out, o, JSON_COMPACT);
 }
 
 static int str_field(json_t *root, const char *key, char *dst, size_t dstsz, bool required, char *why,

@@ -2,6 +2,7 @@
 #include "common/buf.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,4 +212,17 @@ int lgw_hex_digit(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+int lgw_buf_append_json(struct lgw_buf *buf, struct json_t *obj, size_t flags)
+{
+    if (!obj)
+        return LGW_ERR(INTERNAL);
+    char *text = json_dumps(obj, flags);
+    json_decref(obj);
+    if (!text)
+        return LGW_ERR(INTERNAL);
+    int rc = lgw_buf_append(buf, text, strlen(text));
+    free(text);
+    return rc;
 }

@@ -96,15 +96,7 @@ int lgw_pstatus_encode(const struct lgw_pstatus *st, struct lgw_buf *out)
         json_array_append_new(providers, provider_json(&st->providers[i]));
     json_t *o = json_pack("{s:i, s:s, s:I, s:I, s:o}", "v", 1, "worker_id", st->worker_id, "ts_ms",
                           (json_int_t)st->ts_ms, "interval_ms", (json_int_t)st->interval_ms, "providers", providers);
-    if (!o)
-        return LGW_ERR(INTERNAL);
-    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
-    json_decref(o);
-    if (!text)
-        return LGW_ERR(INTERNAL);
-    int rc = lgw_buf_append(out, text, strlen(text));
-    free(text);
-    return rc;
+    return lgw_buf_append_json(out, o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 }
 
 /* ---- decode: each helper refuses with a reason, naming the field and where it is */

@@ -72,15 +72,7 @@ int lgw_spend_record_encode(const struct lgw_spend_record *rec, struct lgw_buf *
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I}", "v", 1, "scope", rec->scope, "tenant", rec->tenant,
                           "key_id", rec->key_id, "period", rec->period, "spend_nusd", (json_int_t)rec->spend_nusd,
                           "ts_ms", (json_int_t)rec->ts_ms);
-    if (!o)
-        return LGW_ERR(INTERNAL);
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return LGW_ERR(INTERNAL);
-    int rc = lgw_buf_append(out, text, strlen(text));
-    free(text);
-    return rc;
+    return lgw_buf_append_json(out, o, JSON_COMPACT);
 }
 
 static int get_text(json_t *o, const char *field, char *dst, size_t dstsz, bool required, char *why, size_t whysz)

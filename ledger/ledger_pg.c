@@ -82,128 +82,64 @@ static const char insert_sql[] =
     " $28, $29::bigint, NULLIF($30, ''), $31::boolean, NULLIF($32, '')::bigint, NULLIF($33, '')"
     " ON CONFLICT (event_id) DO NOTHING";
 
-struct conn {
-    PGconn *pg;
-    char *url;
-    bool prepared;
-};
+static int spend_schema(struct lgw_pg *db);
 
-/* "host[:port]" of a postgresql:// URL for logs: never the user, password, database or parameters. The
- * userinfo ends at the last '@' before any query, so even an unescaped '/' in a password is not printed. */
-static void log_target(const char *url, char *out, size_t outsz)
-{
-    const char *auth = strstr(url, "://");
-    auth = auth ? auth + 3 : url;
-    size_t end = strcspn(auth, "?#");
-    const char *host = auth;
-    for (size_t i = 0; i < end; i++)
-        if (auth[i] == '@')
-            host = auth + i + 1;
-    int hostlen = (int)strcspn(host, "/?#");
-    if (hostlen == 0)
-        snprintf(out, outsz, "(default host)");
-    else
-        snprintf(out, outsz, "%.*s", hostlen, host);
-}
-
-/* Server notices would go to stderr as plain text; route them into the JSON log instead. */
-static void notice_cb(void *arg, const char *msg)
+/* Every new connection gets the schema (created or upgraded) and the prepared insert, which lives in the
+ * session: a reconnect prepares it again. */
+static int setup_cb(struct lgw_pg *db, void *arg)
 {
     (void)arg;
-    LGW_INFO("ledger", "postgresql notice: %.*s", (int)strcspn(msg, "\n"), msg);
-}
-
-static int spend_schema(struct conn *conn);
-
-static int connect_pg(struct conn *conn)
-{
-    char target[128];
-    log_target(conn->url, target, sizeof(target));
-    if (conn->pg)
-        PQfinish(conn->pg);
-    conn->prepared = false;
-    conn->pg = lgw_pg_connect(conn->url, "llmgw-ledger", "-c statement_timeout=30000");
-    if (!conn->pg) { /* libpq returns NULL only when it cannot allocate: out of memory aborts, as everywhere */
-        LGW_ERROR("ledger", "postgresql: out of memory");
-        abort();
-    }
-    if (PQstatus(conn->pg) != CONNECTION_OK) {
-        LGW_ERROR("ledger", "postgresql %s: %s", target, PQerrorMessage(conn->pg));
+    if (lgw_pg_command(db, "schema", schema)) {
+        /* A failed statement leaves the schema transaction open; the connection is closed anyway. */
+        PQclear(PQexec(db->pg, "ROLLBACK"));
         return LGW_ERR(DB);
     }
-    PQsetNoticeProcessor(conn->pg, notice_cb, NULL);
-    PGresult *res = PQexec(conn->pg, schema);
+    if (spend_schema(db))
+        return LGW_ERR(DB);
+    PGresult *res = PQprepare(db->pg, "lgw_insert", insert_sql, 21, NULL);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql schema: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    if (!ok) {
-        /* A failed statement leaves the schema transaction open; the next ensure() reconnects anyway. */
-        PQclear(PQexec(conn->pg, "ROLLBACK"));
-        return LGW_ERR(DB);
-    }
-    if (spend_schema(conn))
-        return LGW_ERR(DB);
-    res = PQprepare(conn->pg, "lgw_insert", insert_sql, 21, NULL);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         LGW_ERROR("ledger", "postgresql prepare: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    if (!ok)
-        return LGW_ERR(DB);
-    conn->prepared = true;
-    LGW_INFO("ledger", "connected to postgresql %s", target);
-    return LGW_OK;
-}
-
-static void pg_close(void *c)
-{
-    struct conn *conn = c;
-    if (!conn)
-        return;
-    if (conn->pg)
-        PQfinish(conn->pg);
-    free(conn->url);
-    free(conn);
-}
-
-static int pg_open(const char *url, void **out)
-{
-    struct conn *conn = lgw_calloc(1, sizeof(*conn));
-    conn->url = lgw_strdup(url);
-    int rc = connect_pg(conn);
-    if (rc) {
-        pg_close(conn);
-        return rc;
-    }
-    *out = conn;
-    return LGW_OK;
-}
-
-/* A broken connection is reopened before the next transaction, so a database restart costs one retry. */
-static int ensure(struct conn *conn)
-{
-    if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK && conn->prepared)
-        return LGW_OK;
-    return connect_pg(conn);
-}
-
-static int pg_exec(void *c, const char *sql)
-{
-    struct conn *conn = c;
-    if (strcmp(sql, "BEGIN") == 0 && ensure(conn))
-        return LGW_ERR(DB);
-    PGresult *res = PQexec(conn->pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql %s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
     return ok ? LGW_OK : LGW_ERR(DB);
 }
 
+/* Connected at open; a broken connection is reopened before the next transaction, so a database restart
+ * costs one retry. */
+static const struct lgw_pg_role role = {
+    .module = "ledger",
+    .application_name = "llmgw-ledger",
+    .options = "-c statement_timeout=30000",
+    .notice_level = LGW_LOG_INFO,
+    .failed_level = LGW_LOG_ERROR,
+    .name_target = true,
+    .on_connect = setup_cb,
+};
+
+static void pg_close(void *c)
+{
+    lgw_pg_free(c);
+}
+
+static int pg_open(const char *url, void **out)
+{
+    struct lgw_pg *conn;
+    int rc = lgw_pg_open(url, &role, NULL, &conn);
+    *out = conn;
+    return rc;
+}
+
+static int pg_exec(void *c, const char *sql)
+{
+    struct lgw_pg *conn = c;
+    if (strcmp(sql, "BEGIN") == 0 && lgw_pg_ensure(conn))
+        return LGW_ERR(DB);
+    return lgw_pg_command(conn, sql, sql);
+}
+
 static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
 {
-    struct conn *conn = c;
+    struct lgw_pg *conn = c;
     char nums[14][24], run_id[LGW_ID_MAX];
     lgw_ledger_run_id(ev, run_id);
     snprintf(nums[0], 24, "%lld", (long long)ev->usage.input_tokens);
@@ -242,8 +178,8 @@ static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
 
 static bool pg_ping(void *c)
 {
-    struct conn *conn = c;
-    if (ensure(conn))
+    struct lgw_pg *conn = c;
+    if (lgw_pg_ensure(conn))
         return false;
     PGresult *res = PQexec(conn->pg, "SELECT 1");
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -257,7 +193,7 @@ static bool pg_ping(void *c)
 #define PG_DAY "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 #define PG_MONTH "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM')"
 
-static int spend_schema(struct conn *conn)
+static int spend_schema(struct lgw_pg *db)
 {
     static const char fmt[] = "BEGIN;"
                               "SET LOCAL client_min_messages = warning;"
@@ -268,19 +204,16 @@ static int spend_schema(struct conn *conn)
     char sql[sizeof(fmt) + 100];
     long long from = (long long)lgw_ledger_spend_backfill_from(lgw_wall_ms());
     snprintf(sql, sizeof(sql), fmt, from, from, from, from);
-    PGresult *res = PQexec(conn->pg, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql spend_totals: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    if (!ok)
-        PQclear(PQexec(conn->pg, "ROLLBACK"));
-    return ok ? LGW_OK : LGW_ERR(DB);
+    if (lgw_pg_command(db, "spend_totals", sql)) {
+        PQclear(PQexec(db->pg, "ROLLBACK"));
+        return LGW_ERR(DB);
+    }
+    return LGW_OK;
 }
 
 static int pg_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total)
 {
-    struct conn *conn = c;
+    struct lgw_pg *conn = c;
     static const char sql[] =
         "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
         " VALUES ($1, $2, $3, NULLIF($4, ''), $5::bigint, $6::bigint) ON CONFLICT (scope, period) DO UPDATE SET"
@@ -303,8 +236,8 @@ static int pg_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total
 
 static int pg_spend_list(void *c, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque)
 {
-    struct conn *conn = c;
-    if (ensure(conn))
+    struct lgw_pg *conn = c;
+    if (lgw_pg_ensure(conn))
         return LGW_ERR(DB);
     const char *params[2] = {day, month};
     PGresult *res = PQexecParams(conn->pg,

@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "ledger/ledger_db.h"
 #include "common/log.h"
+#include "common/sqlite.h"
 
 /* Same columns as the PostgreSQL table (ledger_pg.c); SQLite has no BOOLEAN or TIMESTAMPTZ, so booleans are
  * INTEGER 0/1 and created_at is ISO text. */
@@ -105,14 +106,14 @@ static int sqlite_open(const char *url, void **out)
 #endif
     struct conn *conn = lgw_calloc(1, sizeof(*conn));
     char *err = NULL;
-    if (sqlite3_open_v2(path, &conn->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK)
-        goto fail;
-    sqlite3_busy_timeout(conn->db, 5000);
     /* WAL: analytics can read while the ledger writes. synchronous=FULL, not WAL's usual NORMAL: Kafka offsets
      * are committed right after COMMIT returns, so a transaction lost to a power cut would be lost for good. */
-    if (sqlite3_exec(conn->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK || add_columns(conn->db, &err) ||
+    if (lgw_sqlite_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 5000,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", "ledger", LGW_LOG_ERROR, &conn->db)) {
+        free(conn);
+        return LGW_ERR(DB);
+    }
+    if (sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK || add_columns(conn->db, &err) ||
         spend_schema(conn->db, &err))
         goto fail;
     if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK)
