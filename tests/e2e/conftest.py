@@ -191,10 +191,14 @@ class Cluster:
         return psycopg2.connect(self.pg_url)
 
     def teardown(self, failed: bool) -> None:
-        reports = []
+        reports, hung = [], []
         for proc in self.procs:
             if proc.popen.poll() is None:
-                proc.stop()  # SIGTERM: a sanitized build reports leaks only on a clean exit
+                try:
+                    proc.stop()  # SIGTERM: a sanitized build reports leaks only on a clean exit
+                except pytest.fail.Exception:  # did not exit in time: killed; its log and the others' still print
+                    hung.append(proc.name)
+                    failed = True
             if not proc.log.closed:
                 proc.log.close()
             text = proc.log_path.read_text(errors="replace")
@@ -206,6 +210,8 @@ class Cluster:
         self.drop_topics()
         if reports:
             pytest.fail(f"sanitizer report in the output of {', '.join(reports)}")
+        if hung:
+            pytest.fail(f"{', '.join(hung)} did not exit within 30 s of SIGTERM (killed)")
 
     def drop_topics(self) -> None:
         """Deletes this test's topics and consumer groups on the shared broker once its processes are gone: a
