@@ -11,7 +11,8 @@
 #      sanitizer build;
 #   6. runs the dashboard's tests in a real browser (tests/browser, Debian's chromium); stops everything on exit;
 #   7. builds the container image and runs docker-compose.yml on a private Docker Engine (tests/container/run.sh),
-#      after the end-to-end tests that run brokers of their own, both beside the sanitizer stages of 5.
+#      after the end-to-end tests that run brokers of their own, both beside the sanitizer stages of 5;
+#   8. beside them too, the chaos suite's short form (tests/chaos/run.sh --short): faults under load, reconciled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -258,6 +259,12 @@ run_stage_bg e2e-own-brokers "$venv/bin/python" -m pytest -q -p no:cacheprovider
   "${own_brokers[@]}"
 run_stage_bg container bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
   env LLMGW_PYTHON="$venv/bin/python" bash tests/container/run.sh "$reports/container.xml"
+# And the chaos suite's short form (tests/chaos/run.sh --short): four faults (kill -9 of a worker and of the
+# ledger, SIGTERM of an ingress with requests in flight, the provider resetting connections) under continuous
+# load, each reconciled per request id against the ledger; under two minutes, on this run's services. The
+# broker faults are in the full run (and in e2e-own-brokers).
+run_stage_bg chaos env LLMGW_PYTHON="$venv/bin/python" bash tests/chaos/run.sh --short \
+  --json "$reports/chaos.json" --junit "$reports/chaos.xml"
 
 wait_stages
 
