@@ -24,8 +24,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "e2e"))
-from conftest import ROOT, Cluster, free_port, free_port_run, start_fake, two_free_ports  # noqa: E402
+from conftest import (ROOT, SANITIZER_MARKERS, Cluster, free_port, free_port_run, start_fake,  # noqa: E402
+                      two_free_ports)
 import psycopg2  # noqa: E402
+import pytest  # noqa: E402
 
 from driver import Load  # noqa: E402
 from reconcile import check, read_rows, reconcile, table  # noqa: E402
@@ -127,28 +129,42 @@ def shared_database(ctx):
 
 
 def own_broker(ctx):
-    kdir = ctx.dir / "kafka"
-    port = two_free_ports()
-    ctx.kafka = sh(SCRIPTS / "kafka.sh", "start", kdir, port)
-    ctx.on_close("broker", lambda: sh(SCRIPTS / "kafka.sh", "stop", kdir, check=False))
+    for attempt in range(3):  # a port found free may be taken before the broker binds it: try other ports
+        kdir = ctx.dir / f"kafka-{attempt}"
+        port = two_free_ports()
+        ctx.on_close("broker", lambda d=kdir: sh(SCRIPTS / "kafka.sh", "stop", d, check=False))
+        try:
+            ctx.kafka = sh(SCRIPTS / "kafka.sh", "start", kdir, port)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     ctx.broker = (kdir, port)
 
 
-def own_postgres(ctx):
-    pdir = ctx.dir / "pg"
-    pdir.mkdir(parents=True, exist_ok=True)
+def start_service(ctx, script, name):
+    """scripts/<script> start in ctx.dir/<name>-N on a free port, tried on other ports when the one found free
+    is taken before the service binds it; stopped by ctx.close(). Returns (dir, port, what start printed)."""
     os.chmod(ctx.dir, 0o755)  # PostgreSQL runs as its own user and must reach its directory
-    port = free_port()
-    ctx.pg_url = sh(SCRIPTS / "postgres.sh", "start", pdir, port)
-    ctx.on_close("postgresql", lambda: sh(SCRIPTS / "postgres.sh", "stop", pdir, check=False))
+    for attempt in range(3):
+        sdir = ctx.dir / f"{name}-{attempt}"
+        sdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        ctx.on_close(name, lambda d=sdir: sh(SCRIPTS / script, "stop", d, check=False))
+        try:
+            return sdir, port, sh(SCRIPTS / script, "start", sdir, port)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+
+
+def own_postgres(ctx):
+    pdir, port, ctx.pg_url = start_service(ctx, "postgres.sh", "pg")
     ctx.pg = (pdir, port)
 
 
 def own_redis(ctx):
-    rdir = ctx.dir / "redis"
-    port = free_port()
-    addr = sh(SCRIPTS / "redis.sh", "start", rdir, port)
-    ctx.on_close("redis", lambda: sh(SCRIPTS / "redis.sh", "stop", rdir, check=False))
+    rdir, port, addr = start_service(ctx, "redis.sh", "redis")
     ctx.redis = (rdir, port)
     # Limits and the response cache both live in Redis: a limit far above the load, so it admits everything
     # while it counts, and a cache that stores every answer (each request is new, so none is a hit).
@@ -416,18 +432,37 @@ def run_fault(spec: Spec, work: Path, short: bool) -> dict:
             spec_res["extra_checks"] = ctx.extra_checks
             spec_res["checks"] = check(spec, spec_res)
             spec_res["passed"] = all(c[1] for c in spec_res["checks"])
-    except Exception:
+    except (Exception, pytest.fail.Exception):  # conftest's helpers fail with pytest's Failed (not an Exception)
         spec_res = {"fault": spec.name, "what": spec.what, "passed": False, "error": traceback.format_exc(),
                     "checks": [("ran", False, "exception")]}
         traceback.print_exc()
     finally:
         ctx.close()
+    if ctx.cluster is not None and "sent" in spec_res:
+        # An LLMGW_BIN built with sanitizers (build-asan/, build-tsan/): any report in a process's output fails.
+        reports = [p.name for p in ctx.cluster.procs
+                   if any(m in p.log_path.read_text(errors="replace") for m in SANITIZER_MARKERS)]
+        spec_res["checks"].append(("no sanitizer report", not reports, reports))
+        spec_res["passed"] = spec_res["passed"] and not reports
     spec_res["wall_s"] = round(time.monotonic() - t_start, 1)
     spec_res["duration_s"] = dur
     if not spec_res["passed"] and ctx.cluster is not None:
         for p in ctx.cluster.procs:  # the logs of a failed fault, for whoever reads the run
             print(f"----- {spec.name}: {p.name} (last lines) -----\n{p.log_path.read_text(errors='replace')[-3000:]}")
     return spec_res
+
+
+def save(args, work, results, wall):
+    """Writes the JSON (and the JUnit report when asked) of the faults run so far."""
+    if args.junit:
+        write_junit(args.junit, results)
+    args.json = args.json or str(work / "chaos.json")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                           "mode": "short" if args.short else "full", "wall_s": wall,
+                                           "request_timeout_ms": REQUEST_TIMEOUT_MS,
+                                           "breaker_cooldown_ms": BREAKER_COOLDOWN_MS, "faults": results},
+                                          indent=2, default=str))
 
 
 def write_junit(path, results):
@@ -470,6 +505,7 @@ def main():
                 print(f"chaos: {spec.name}: FAILED {what}: {detail}", flush=True)
         print(f"chaos: {spec.name}: {'pass' if res['passed'] else 'FAIL'} in {res['wall_s']} s; "
               f"{'; '.join(res.get('notes', []))}", flush=True)
+        save(args, work, results, round(time.monotonic() - t0, 1))  # after each fault: a cut-short run keeps them
     wall = round(time.monotonic() - t0, 1)
     done = [r for r in results if "sent" in r]
     print()
@@ -479,15 +515,7 @@ def main():
             print(f"{r['fault']}: did not run to the end:\n{r['error']}")
     print(f"\n{len(results)} faults in {wall} s ({'short' if args.short else 'full'} run); "
           f"{sum(1 for r in results if not r['passed'])} failed")
-    if args.junit:
-        write_junit(args.junit, results)
-    args.json = args.json or str(work / "chaos.json")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                           "mode": "short" if args.short else "full", "wall_s": wall,
-                                           "request_timeout_ms": REQUEST_TIMEOUT_MS,
-                                           "breaker_cooldown_ms": BREAKER_COOLDOWN_MS, "faults": results},
-                                          indent=2, default=str))
+    save(args, work, results, wall)
     print(f"chaos: JSON in {args.json}")
     sys.exit(0 if all(r["passed"] for r in results) else 1)
 
