@@ -166,8 +166,8 @@ def _fmt(x):
 
 
 def table(results: list) -> str:
-    head = "  ".join(h.ljust(w) for h, w, _ in COLUMNS)
+    head = "  ".join(h.ljust(w) for h, w, _ in COLUMNS).rstrip()
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append("  ".join(str(f(r)).ljust(w) for _, w, f in COLUMNS))
+        lines.append("  ".join(str(f(r)).ljust(w) for _, w, f in COLUMNS).rstrip())
     return "\n".join(lines)
