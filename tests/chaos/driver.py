@@ -17,6 +17,7 @@ class Outcome:
     done: float = 0.0  # when its answer (or its failure) came
     status: int = 0  # HTTP status; 0: no answer (see exc)
     code: str = ""  # error.code (or error.type when code is null) of an error body
+    message: str = ""  # error.message of an error body (its first 200 characters)
     clean: bool = False  # an error answered with a JSON OpenAI-style error body
     request_id: str = ""  # x-request-id
     exc: str = ""  # the exception that ended a request without an answer
@@ -116,6 +117,7 @@ class Load:
                     out.clean = isinstance(err, dict) and bool(err.get("message")) and bool(err.get("type"))
                     if out.clean:
                         out.code = str(err.get("code") or err.get("type"))
+                        out.message = str(err.get("message"))[:200]
                     move = r.status == 503
                 if (r.getheader("connection") or "").lower() == "close":
                     conn.close()

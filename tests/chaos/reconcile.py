@@ -47,6 +47,11 @@ def reconcile(spec, outcomes: list, rows: list, t: dict) -> dict:
         else:
             lost.append(o)  # no answer from a live ingress, a hang, or an error without a clean body
 
+    # 503s of an ingress that could not reach its broker ("The gateway cannot reach its message broker", "...
+    # lost its message broker ..."): the fault's own answer in the broker faults; in the others, the broker's
+    # probe went unanswered for a moment on a loaded machine, which is not what the fault tests, so the bounds
+    # of those faults leave them aside (spec.broker_errors_aside) and the notes say how many there were.
+    broker_errs = [o for o in errors if o.status == 503 and "message broker" in o.message]
     rerun_rows = [r for r in rows if r["rerun"]]
     double = [rid for rid, rs in by_rid.items() if sum(1 for r in rs if is_final(r)) > 1]
     billed_cut = [o.rid for o in cut if o.rid in by_rid]
@@ -73,6 +78,7 @@ def reconcile(spec, outcomes: list, rows: list, t: dict) -> dict:
         "ok": len(ok),
         "errors": dict(sorted(Counter(o.status for o in errors).items())),
         "error_codes": dict(Counter(f"{o.status} {o.code}" for o in errors)),
+        "errors_broker_unreachable": len(broker_errs),
         "refused": len(refused),
         "cut": len(cut),
         "lost": len(lost),
@@ -119,10 +125,15 @@ def check(spec, res) -> list:
     ]
     if not spec.cut_ok:
         checks.append(("no connection cut", res["cut"] == 0, res["cut"]))
-    bad_status = sorted(set(res["errors"]) - set(spec.statuses))
+    errors = dict(res["errors"])
+    aside = res["errors_broker_unreachable"] if spec.broker_errors_aside else 0
+    if aside:
+        errors[503] -= aside
+        errors = {k: v for k, v in errors.items() if v}
+    bad_status = sorted(set(errors) - set(spec.statuses))
     checks.append((f"errors only {sorted(spec.statuses)}", not bad_status, bad_status))
     if spec.max_err_share is not None:
-        share = sum(res["errors"].values()) / max(res["sent"], 1)
+        share = sum(errors.values()) / max(res["sent"], 1)
         checks.append((f"errors <= {spec.max_err_share:.0%} of requests", share <= spec.max_err_share, round(share, 4)))
     if spec.fail_fast_s is not None:
         p50 = res["fail_latency_p50_s"]
