@@ -11,6 +11,7 @@
 #include "routing/catalog.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/kafka.h"
 #include "common/kafka_conf.h"
 #include "common/errors.h"
 #include "providers/http.h"
@@ -239,6 +240,13 @@ static void on_signal(int sig)
         atomic_store(&lgw_stop_requested, true);
 }
 
+/* A producer's fatal error (common/kafka.h): stop as SIGTERM does; main exits 1 so a supervisor restarts it. */
+static void on_kafka_fatal(const char *reason)
+{
+    (void)reason; /* logged by common/kafka.c */
+    atomic_store(&lgw_stop_requested, true);
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -306,6 +314,7 @@ static int run_with_config(const char *role, const char *config_path, bool simul
 
     int code;
     install_signals();
+    lgw_kafka_set_fatal_hook(on_kafka_fatal);
     if (lgw_http_global_init()) {
         fprintf(stderr, "llmgw: libcurl initialisation failed\n");
         lgw_config_cleanup(&cfg);
@@ -322,6 +331,8 @@ static int run_with_config(const char *role, const char *config_path, bool simul
         code = lgw_role_batch(&cfg, &env);
     else
         code = lgw_role_ledger(&cfg, &env);
+    if (lgw_kafka_fatal_seen())
+        code = 1; /* stopped by a fatal Kafka error, not by a signal: not a clean exit */
     lgw_config_cleanup(&cfg);
     return code;
 }

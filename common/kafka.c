@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,44 @@ int lgw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val)
         return LGW_ERR(CONFIG);
     }
     return LGW_OK;
+}
+
+/* A fatal producer error: set once, read by lgw_kafka_fatal_seen. The hook is set before any client exists. */
+static atomic_bool fatal_seen;
+static void (*fatal_hook)(const char *reason);
+
+void lgw_kafka_set_fatal_hook(void (*hook)(const char *reason))
+{
+    fatal_hook = hook;
+}
+
+bool lgw_kafka_fatal_seen(void)
+{
+    return atomic_load(&fatal_seen);
+}
+
+bool lgw_kafka_fatal_check(rd_kafka_t *rk, int err)
+{
+    if (err != RD_KAFKA_RESP_ERR__FATAL)
+        return false;
+    char why[512];
+    rd_kafka_fatal_error(rk, why, sizeof(why));
+    if (!atomic_exchange(&fatal_seen, true)) {
+        LGW_ERROR("kafka", "%s: fatal error, it can produce nothing any more: %s; stopping, so that a fresh "
+                  "process takes over its work", rd_kafka_name(rk), why);
+        if (fatal_hook)
+            fatal_hook(why);
+    }
+    return true;
+}
+
+/* The error callback of producers whose owner gave none: a fatal error stops the process (see kafka.h);
+ * anything else is logged as librdkafka logs errors when no callback is set. */
+static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (!lgw_kafka_fatal_check(rk, err))
+        LGW_LOG(LGW_LOG_ERROR, "rdkafka", NULL, NULL, "ERROR: %s: %s", rd_kafka_name(rk), reason);
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -139,8 +178,7 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
     }
     if (dr_cb)
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    if (error_cb)
-        rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb ? error_cb : producer_error_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!rk) {

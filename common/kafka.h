@@ -29,11 +29,23 @@ int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, 
                            void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                            void *opaque, rd_kafka_t **out);
 /* The same, with librdkafka's error callback (RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, ...), served like dr_cb by
- * whatever thread polls the producer; error_cb may be NULL. */
+ * whatever thread polls the producer; error_cb may be NULL (then fatal errors are checked, the rest logged). */
 int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
                                void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                                void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque),
                                void *opaque, rd_kafka_t **out);
+
+/* An idempotent producer's fatal error (librdkafka 2.0.x raises one when a broker of a cluster dies under it:
+ * "out of order sequence number" after NOT_ENOUGH_REPLICAS) fails every later produce on it, for good: a
+ * worker would take jobs and answer none, an ingress refuse every request. So the first one logs, and calls the
+ * hook, which stops the process (cmd/main.c: as SIGTERM does, then exit status 1) for a fresh one to take over;
+ * the jobs it did not finish are not committed and run again elsewhere. Every producer made here checks its
+ * errors with lgw_kafka_fatal_check; an owner's own error_cb must call it too.
+ * set_fatal_hook: once, at start, before any client exists. fatal_check: from the error callback's thread;
+ * returns true when err was the fatal error. fatal_seen: any thread. */
+void lgw_kafka_set_fatal_hook(void (*hook)(const char *reason));
+bool lgw_kafka_fatal_check(rd_kafka_t *rk, int err);
+bool lgw_kafka_fatal_seen(void);
 
 /* Consumer with enable.auto.offset.store=false (callers store offsets when work is really done) and
  * auto-commit of stored offsets when auto_commit is true. The main queue is redirected to the consumer

@@ -143,13 +143,12 @@ static void outage(struct lgw_ingress *ing, int64_t now)
 
 void lgw_replies_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)rk;
     struct lgw_ingress *ing = opaque;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         if (atomic_exchange(&ing->kafka_up, false))
             LGW_WARN("kafka", "every broker is down (%s): refusing new requests", reason);
-    } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        LGW_ERROR("kafka", "producer: %s", reason);
+    } else if (lgw_kafka_fatal_check(rk, err)) {
+        atomic_store(&ing->kafka_up, false); /* refuse at once while the drain the hook began runs */
     }
 }
 

@@ -11,7 +11,8 @@
 #      with brokers of their own and, after those, the container stage: the image built and docker-compose.yml
 #      run on a private Docker Engine (tests/container/run.sh);
 #   6. runs the request-path end-to-end tests again on each sanitizer build, side by side, beside the dashboard's
-#      tests in a real browser (tests/browser, Debian's chromium); stops everything on exit.
+#      tests in a real browser (tests/browser, Debian's chromium) and, after those, the chaos suite's short form
+#      (tests/chaos/run.sh --short: faults under load, reconciled); stops everything on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -286,6 +287,13 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
 # and dark, are kept under build/test-reports/screenshots.
 run_stage_bg browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   --junitxml="$reports/browser.xml" tests/browser
+# Then the chaos suite's short form (tests/chaos/run.sh --short): four faults (kill -9 of a worker and of the
+# ledger, SIGTERM of an ingress with requests in flight, the provider resetting connections) under continuous
+# load, each reconciled per request id against the ledger; under two minutes, on this run's services. The
+# broker faults are in the full run (and in e2e-own-brokers).
+run_stage_bg chaos bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
+  env LLMGW_PYTHON="$venv/bin/python" bash tests/chaos/run.sh --short --json "$reports/chaos.json" \
+  --junit "$reports/chaos.xml"
 wait_stages
 
 

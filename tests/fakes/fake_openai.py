@@ -19,7 +19,8 @@ cached_tokens = 4 when the request has a "prompt_cache_key".
 With --key=KEY, the API key it accepts is KEY instead of sk-fake-test-key (a test that plants a unique key).
 With --mistral, a stream ends the way Mistral's does: usage on the final chunk, whether or not it was asked.
 GET /_requests returns every request received (path, headers, body) for assertions; POST /_reset clears;
-POST /_mode {"fail": status|null, "delay_ms": n} makes every call slow and/or fail until changed.
+POST /_mode {"fail": status|null, "delay_ms": n, "behave": null|"hang"|"reset"|"garbage"} makes every call
+slow, fail, hang, reset its connection or answer garbage until changed (fakebase.py).
 Run: fake_openai.py PORT
 """
 import base64
