@@ -435,8 +435,15 @@ static void *health_main(void *arg)
 {
     struct health h = *(struct health *)arg;
     free(arg);
+    bool failed_before = false;
     while (!atomic_load(h.stop)) {
-        bool ok = lgw_kafka_reachable(h.rk, 1000);
+        bool answered = lgw_kafka_reachable(h.rk, 1000);
+        /* Down after two probes in a row go unanswered, up after one answer: a single metadata request can
+         * miss its second on a loaded machine or across a broker's pause, and a gateway that believed it would
+         * refuse every request meanwhile. A broker really gone is seen at once by librdkafka's error callback
+         * (ALL_BROKERS_DOWN, ingress/replies.c), not by this probe. */
+        bool ok = answered || (!failed_before && atomic_load(h.up));
+        failed_before = !answered;
         if (ok != atomic_load(h.up))
             LGW_LOG(ok ? LGW_LOG_INFO : LGW_LOG_WARN, "kafka", NULL, NULL, "cluster %s",
                     ok ? "reachable" : "unreachable");
