@@ -125,10 +125,14 @@ stream_body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"soak p
   >"$work/loadgen.json" 2>"$work/loadgen.progress" &
 loadgen_pid=$!
 
+# The report (the table and the summary) also goes to bench/results/soak-<start>.txt.
+mkdir -p bench/results
+report="bench/results/soak-$(date -u +%Y%m%dT%H%M%SZ).txt"
+say() { echo "$@"; echo "$@" >>"$report"; }
 rss_mib() { awk '/^VmRSS:/{printf "%.1f", $2 / 1024; found=1} END{if (!found) print "dead"}' "/proc/$1/status" 2>/dev/null || echo dead; }
-echo "soak: $(date -u +%FT%TZ), $rate req/s for $minutes min, warm-up $warmup min, $(nproc) cores, build $build"
-printf '| minute | %s | %s | %s | %s | kafka (ref.) | answered | failed | cache hits |\n' "${names[@]}"
-echo "|---|---|---|---|---|---|---|---|---|"
+say "soak: $(date -u +%FT%TZ), $rate req/s for $minutes min, warm-up $warmup min, $(nproc) cores, build $build"
+say "| minute | ${names[0]} | ${names[1]} | ${names[2]} | ${names[3]} | kafka (ref.) | answered | failed | cache hits |"
+say "|---|---|---|---|---|---|---|---|---|"
 declare -A rss_at # rss_at[minute,index]
 died=0
 for m in $(seq 1 "$minutes"); do
@@ -147,7 +151,7 @@ for m in $(seq 1 "$minutes"); do
   else
     row+=" | - | - | - |"
   fi
-  echo "$row"
+  say "$row"
   [ "$died" = 1 ] && { echo "soak: an llmgw process died" >&2; tail -n 20 "$work"/*.log >&2; exit 1; }
 done
 wait "$loadgen_pid" || true
@@ -165,26 +169,26 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
-echo
-echo "load: $result"
-echo "ledger: $ledgered distinct requests in cost_events, $ok answered"
+say
+say "load: $result"
+say "ledger: $ledgered distinct requests in cost_events, $ok answered"
 # Redis commands slower than redis_timeout_ms (5 ms) send the limits and the cache to the worker's memory until
 # the reconnect; on a loaded machine that happens: count the switches (logged once each).
 for w in worker-1 worker-2; do
-  echo "$w: the response cache fell back to memory $(grep -c 'falls back to this worker' "$work/$w.log" || true) times"
+  say "$w: the response cache fell back to memory $(grep -c 'falls back to this worker' "$work/$w.log" || true) times"
 done
-echo
-echo "Growth from the end of minute $warmup (warm-up) to minute $minutes:"
-echo "| process | RSS after warm-up (MiB) | RSS at the end (MiB) | growth |"
-echo "|---|---|---|---|"
+say
+say "Growth from the end of minute $warmup (warm-up) to minute $minutes:"
+say "| process | RSS after warm-up (MiB) | RSS at the end (MiB) | growth |"
+say "|---|---|---|---|"
 fail=0
 for i in "${!gw_pids[@]}"; do
   a=${rss_at[$warmup,$i]} b=${rss_at[$minutes,$i]}
   g=$(python3 -c "print(f'{(float($b) - float($a)) / float($a) * 100:+.1f}%')")
-  echo "| ${names[$i]} | $a | $b | $g |"
+  say "| ${names[$i]} | $a | $b | $g |"
   python3 -c "import sys; sys.exit(0 if (float($b) - float($a)) / float($a) * 100 < $max_growth_pct else 1)" || fail=1
 done
-[ "$fail" = 0 ] || echo "soak: FAIL: an llmgw process grew by ${max_growth_pct}% or more after the warm-up" >&2
+[ "$fail" = 0 ] || say "soak: FAIL: an llmgw process grew by ${max_growth_pct}% or more after the warm-up" >&2
 python3 - "$result" <<'PY' || fail=1
 import json, sys
 r = json.loads(sys.argv[1])
@@ -194,8 +198,9 @@ if bad or r["ok"] != r["sent"]:
              f"errors, {r['incomplete']} incomplete streams")
 PY
 if [ "$ledgered" -ne "$ok" ]; then
-  echo "soak: FAIL: the ledger has $ledgered requests, $ok were answered" >&2
+  say "soak: FAIL: the ledger has $ledgered requests, $ok were answered" >&2
   fail=1
 fi
-[ "$fail" = 0 ] && echo "soak: PASS"
+[ "$fail" = 0 ] && say "soak: PASS"
+echo "soak: report written to $report"
 exit "$fail"
