@@ -11,15 +11,27 @@
  * stream's time to first event and the gaps between events. Percentiles are exact: every sample is kept and
  * sorted (p = the sample at index ceil(p*n)-1).
  *
+ * A mixed load (the soak, bench/soak.sh): --vary replaces "{n}" in the body with a per-request token, unique
+ * ("u<i>") except for --repeat-pct percent of requests, which take one of --repeat-pool tokens ("r<k>"), so a
+ * response cache sees mostly misses and some hits; --stream-pct percent of requests send --stream-body
+ * instead (also varied) and are counted as streams. A stream answered 2xx that does not end with
+ * "data: [DONE]" is counted as incomplete: a failure, as a non-2xx is. --count-header "name: value" counts the
+ * answers carrying that header (e.g. "x-llmgw-cache: hit"). --progress-s P prints the running counts as a JSON
+ * line on stderr every P seconds.
+ *
  * Usage: bench_loadgen --url URL [--rate R | --rate 0 --concurrency C] [--duration S | --requests N]
  *        [--warmup-s W] [--body JSON] [--header "K: V"]... [--stream] [--max-conns M] [--label L]
- * Prints one JSON line. */
+ *        [--vary] [--repeat-pct P] [--repeat-pool K] [--stream-pct S --stream-body JSON]
+ *        [--count-header "K: V"] [--progress-s P]
+ * Prints one JSON line; exits 1 if any request failed (transport error, non-2xx, incomplete stream). */
 #include <curl/curl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_HEADERS 16
@@ -35,20 +47,24 @@ struct xfer {
     double first_ms;      /* first body byte; 0: none yet */
     double last_event_ms; /* end of the previous SSE event */
     int events;
-    char tail[2];         /* the last two body bytes, to find "\n\n" split across writes */
+    bool stream;          /* this request is a stream (--stream, or drawn by --stream-pct) */
+    bool header_seen;     /* the answer carried --count-header */
+    char tail[16];        /* the last body bytes: "\n\n" split across writes, and a stream's closing [DONE] */
+    size_t tail_len;
     struct xfer *next;
 };
 
 static struct {
-    const char *url, *label, *body;
-    double rate, duration_s, warmup_s;
-    long requests, concurrency, max_conns;
-    bool stream;
+    const char *url, *label, *body, *stream_body, *count_header;
+    double rate, duration_s, warmup_s, repeat_pct, stream_pct, progress_s;
+    long requests, concurrency, max_conns, repeat_pool;
+    bool stream, vary;
     struct curl_slist *headers;
-} opt = {.label = "run", .body = "{}", .duration_s = 10, .concurrency = 1, .max_conns = 4096};
+} opt = {.label = "run", .body = "{}", .duration_s = 10, .concurrency = 1, .max_conns = 4096, .repeat_pool = 16};
 
 static struct samples lat, ttfb, gaps;
 static long sent, done_ok, non2xx, errors, inflight, max_inflight;
+static long streams_ok, incomplete, header_hits;
 static double t0;
 
 static double now_ms(void)
@@ -105,10 +121,10 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     double t = now_ms();
     if (x->first_ms == 0)
         x->first_ms = t;
-    if (!opt.stream)
+    if (!x->stream)
         return len;
     for (size_t i = 0; i < len; i++) {
-        char prev = i > 0 ? ptr[i - 1] : x->tail[1];
+        char prev = i > 0 ? ptr[i - 1] : x->tail_len > 0 ? x->tail[x->tail_len - 1] : '\0';
         if (ptr[i] == '\n' && prev == '\n') {
             if (x->events > 0 && x->due_ms - t0 >= opt.warmup_s * 1e3)
                 add(&gaps, t - x->last_event_ms);
@@ -116,14 +132,73 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
             x->events++;
         }
     }
-    if (len >= 2) {
-        x->tail[0] = ptr[len - 2];
-        x->tail[1] = ptr[len - 1];
-    } else if (len == 1) {
-        x->tail[0] = x->tail[1];
-        x->tail[1] = ptr[0];
+    /* Keep the last sizeof(tail) bytes of the body seen so far. */
+    const size_t cap = sizeof(x->tail);
+    if (len >= cap) {
+        memcpy(x->tail, ptr + len - cap, cap);
+        x->tail_len = cap;
+    } else {
+        size_t keep = x->tail_len + len > cap ? cap - len : x->tail_len;
+        memmove(x->tail, x->tail + x->tail_len - keep, keep);
+        memcpy(x->tail + keep, ptr, len);
+        x->tail_len = keep + len;
     }
     return len;
+}
+
+/* Counts answers whose header block has --count-header (case-insensitive name and value, trailing CRLF). */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t len = size * nmemb, want = strlen(opt.count_header);
+    if (len >= want && strncasecmp(ptr, opt.count_header, want) == 0) {
+        size_t i = want;
+        while (i < len && (ptr[i] == ' ' || ptr[i] == '\r' || ptr[i] == '\n'))
+            i++;
+        if (i == len)
+            x->header_seen = true;
+    }
+    return len;
+}
+
+/* The stream ended the way an OpenAI stream ends. */
+static bool stream_complete(const struct xfer *x)
+{
+    static const char done[] = "data: [DONE]\n\n";
+    size_t n = sizeof(done) - 1;
+    return x->tail_len >= n && memcmp(x->tail + x->tail_len - n, done, n) == 0;
+}
+
+/* xorshift64: the draws of --repeat-pct and --stream-pct, the same sequence every run. */
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double draw_pct(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng % 1000000) / 10000.0;
+}
+
+/* The body of request `idx` with every "{n}" replaced by its token, in buf (cap bytes; truncated if longer). */
+static void render(const char *tmpl, long idx, char *buf, size_t cap)
+{
+    char token[32];
+    if (opt.repeat_pct > 0 && draw_pct() < opt.repeat_pct)
+        snprintf(token, sizeof(token), "r%ld", (long)(rng % (uint64_t)opt.repeat_pool));
+    else
+        snprintf(token, sizeof(token), "u%ld", idx);
+    size_t o = 0, tl = strlen(token);
+    for (const char *p = tmpl; *p && o + 1 < cap;) {
+        if (p[0] == '{' && p[1] == 'n' && p[2] == '}') {
+            size_t k = tl < cap - 1 - o ? tl : cap - 1 - o;
+            memcpy(buf + o, token, k);
+            o += k;
+            p += 3;
+        } else {
+            buf[o++] = *p++;
+        }
+    }
+    buf[o] = '\0';
 }
 
 static struct xfer *pool;
@@ -144,6 +219,10 @@ static void start(CURLM *multi, double due)
         curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, opt.headers);
         curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+        if (opt.count_header) {
+            curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+            curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+        }
         curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
         curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
@@ -153,7 +232,19 @@ static void start(CURLM *multi, double due)
     x->due_ms = due;
     x->first_ms = x->last_event_ms = 0;
     x->events = 0;
-    x->tail[0] = x->tail[1] = 0;
+    x->tail_len = 0;
+    x->header_seen = false;
+    x->stream = opt.stream || (opt.stream_pct > 0 && draw_pct() < opt.stream_pct);
+    if (opt.vary || opt.stream_pct > 0) {
+        /* 64 KiB: far above any benchmark body; COPYPOSTFIELDS keeps curl's own copy. */
+        static char body[65536];
+        const char *tmpl = x->stream && opt.stream_body ? opt.stream_body : opt.body;
+        if (opt.vary)
+            render(tmpl, sent, body, sizeof(body));
+        else
+            snprintf(body, sizeof(body), "%s", tmpl);
+        curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, body);
+    }
     curl_multi_add_handle(multi, x->easy);
     sent++;
     if (++inflight > max_inflight)
@@ -172,11 +263,15 @@ static void finish(CURLM *multi, CURLMsg *msg)
         errors++;
     else if (status < 200 || status > 299)
         non2xx++;
+    else if (x->stream && !stream_complete(x))
+        incomplete++;
     else {
         done_ok++;
+        streams_ok += x->stream;
+        header_hits += x->header_seen;
         if (counted) {
             add(&lat, t - x->due_ms);
-            if (opt.stream && x->first_ms > 0)
+            if (x->stream && x->first_ms > 0)
                 add(&ttfb, x->first_ms - x->due_ms);
         }
     }
@@ -189,7 +284,9 @@ static void finish(CURLM *multi, CURLMsg *msg)
 static void usage(void)
 {
     fputs("usage: bench_loadgen --url URL [--rate R | --rate 0 --concurrency C] [--duration S | --requests N]\n"
-          "       [--warmup-s W] [--body JSON] [--header \"K: V\"]... [--stream] [--max-conns M] [--label L]\n",
+          "       [--warmup-s W] [--body JSON] [--header \"K: V\"]... [--stream] [--max-conns M] [--label L]\n"
+          "       [--vary] [--repeat-pct P] [--repeat-pool K] [--stream-pct S --stream-body JSON]\n"
+          "       [--count-header \"K: V\"] [--progress-s P]\n",
           stderr);
     exit(2);
 }
@@ -210,6 +307,8 @@ int main(int argc, char **argv)
         bool has = i + 1 < argc;
         if (!strcmp(a, "--stream"))
             opt.stream = true;
+        else if (!strcmp(a, "--vary"))
+            opt.vary = true;
         else if (!has)
             usage();
         else if (!strcmp(a, "--url"))
@@ -232,10 +331,23 @@ int main(int argc, char **argv)
             opt.concurrency = (long)num(argv[++i]);
         else if (!strcmp(a, "--max-conns"))
             opt.max_conns = (long)num(argv[++i]);
+        else if (!strcmp(a, "--repeat-pct"))
+            opt.repeat_pct = num(argv[++i]);
+        else if (!strcmp(a, "--repeat-pool"))
+            opt.repeat_pool = (long)num(argv[++i]);
+        else if (!strcmp(a, "--stream-pct"))
+            opt.stream_pct = num(argv[++i]);
+        else if (!strcmp(a, "--stream-body"))
+            opt.stream_body = argv[++i];
+        else if (!strcmp(a, "--count-header"))
+            opt.count_header = argv[++i];
+        else if (!strcmp(a, "--progress-s"))
+            opt.progress_s = num(argv[++i]);
         else
             usage();
     }
-    if (!opt.url || (opt.rate == 0 && opt.concurrency < 1))
+    if (!opt.url || (opt.rate == 0 && opt.concurrency < 1) || opt.repeat_pct > 100 || opt.stream_pct > 100 ||
+        opt.repeat_pool < 1 || (opt.stream_pct > 0 && !opt.stream_body))
         usage();
     opt.headers = curl_slist_append(opt.headers, "Content-Type: application/json");
     opt.headers = curl_slist_append(opt.headers, "Expect:"); /* no 100-continue round trip */
@@ -246,7 +358,7 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, opt.max_conns);
 
     t0 = now_ms();
-    double end = t0 + opt.duration_s * 1e3;
+    double end = t0 + opt.duration_s * 1e3, next_progress = t0 + opt.progress_s * 1e3;
     long next = 0; /* index of the next open-loop arrival */
     bool sending = true;
     while (sending || inflight > 0) {
@@ -277,6 +389,14 @@ int main(int argc, char **argv)
                 finish(multi, msg);
         if (!sending && inflight == 0)
             break;
+        if (opt.progress_s > 0 && now_ms() >= next_progress) {
+            fprintf(stderr,
+                    "{\"t_s\":%.1f,\"sent\":%ld,\"ok\":%ld,\"non2xx\":%ld,\"errors\":%ld,\"incomplete\":%ld,"
+                    "\"streams\":%ld,\"header_hits\":%ld,\"inflight\":%ld}\n",
+                    (now_ms() - t0) / 1e3, sent, done_ok, non2xx, errors, incomplete, streams_ok, header_hits,
+                    inflight);
+            next_progress += opt.progress_s * 1e3;
+        }
         int wait_ms = 50;
         if (sending && opt.rate > 0) {
             double due = t0 + (double)next * 1e3 / opt.rate - now_ms();
@@ -289,9 +409,10 @@ int main(int argc, char **argv)
     double elapsed_s = (now_ms() - t0) / 1e3;
 
     printf("{\"label\":\"%s\",\"mode\":\"%s\",\"rate\":%.1f,\"concurrency\":%ld,\"sent\":%ld,\"ok\":%ld,"
-           "\"non2xx\":%ld,\"errors\":%ld,\"elapsed_s\":%.3f,\"achieved_rps\":%.1f,\"max_inflight\":%ld,",
+           "\"non2xx\":%ld,\"errors\":%ld,\"incomplete\":%ld,\"streams\":%ld,\"header_hits\":%ld,"
+           "\"elapsed_s\":%.3f,\"achieved_rps\":%.1f,\"max_inflight\":%ld,",
            opt.label, opt.rate > 0 ? "open" : "closed", opt.rate, opt.concurrency, sent, done_ok, non2xx, errors,
-           elapsed_s, (double)done_ok / elapsed_s, max_inflight);
+           incomplete, streams_ok, header_hits, elapsed_s, (double)done_ok / elapsed_s, max_inflight);
     print_stats("latency_ms", &lat, true);
     print_stats("ttfb_ms", &ttfb, true);
     print_stats("gap_ms", &gaps, false);
@@ -309,5 +430,5 @@ int main(int argc, char **argv)
     free(lat.v);
     free(ttfb.v);
     free(gaps.v);
-    return errors || non2xx ? 1 : 0;
+    return errors || non2xx || incomplete ? 1 : 0;
 }

@@ -149,6 +149,8 @@ bool lgw_cache_store(struct lgw_cache *cache, const char *key, const void *val, 
 {
     if (ttl_s <= 0 || len > cache->max_entry)
         return false;
+    /* Whichever backend this store goes to: what a Redis hiccup left in memory must not outlive its TTL. */
+    lgw_lru_expire(cache->mem, lgw_wall_ms());
     if (cache->redis && lgw_redis_healthy(cache->redis)) {
         char name[REDIS_KEY_MAX], ttl[24];
         redis_key(cache, key, name);

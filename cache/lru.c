@@ -165,6 +165,26 @@ bool lgw_lru_put(struct lgw_lru *lru, const char *key, const void *val, size_t l
     return true;
 }
 
+/* How many of the coldest entries one lgw_lru_expire looks at. */
+#define EXPIRE_SCAN 16
+
+size_t lgw_lru_expire(struct lgw_lru *lru, int64_t now_ms)
+{
+    size_t dropped = 0;
+    pthread_mutex_lock(&lru->mu);
+    struct entry *e = lru->tail;
+    for (int i = 0; e && i < EXPIRE_SCAN; i++) {
+        struct entry *warmer = e->prev;
+        if (now_ms >= e->expires_ms) {
+            drop(lru, slot(lru, e->key));
+            dropped++;
+        }
+        e = warmer;
+    }
+    pthread_mutex_unlock(&lru->mu);
+    return dropped;
+}
+
 size_t lgw_lru_bytes(struct lgw_lru *lru)
 {
     pthread_mutex_lock(&lru->mu);

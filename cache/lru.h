@@ -28,6 +28,14 @@ bool lgw_lru_get(struct lgw_lru *lru, const char *key, int64_t now_ms, struct lg
  * the entry alone is larger than the bound. Any thread. */
 bool lgw_lru_put(struct lgw_lru *lru, const char *key, const void *val, size_t len, int64_t expires_ms);
 
+/* Drops the expired entries (now_ms >= expires_ms) among the 16 least recently used: bounded work under the
+ * lock, called on every store (cache.c). Without it an expired entry that nobody looks up again stays until
+ * the byte bound pushes it out, so a worker that stored into memory during Redis hiccups would creep up
+ * to the whole bound over hours. With one TTL the coldest entries are also the first to expire, so this
+ * keeps the LRU at about what was stored within one TTL; an expired entry behind a live one waits for a
+ * later call or the bound. Returns how many it dropped. Any thread. */
+size_t lgw_lru_expire(struct lgw_lru *lru, int64_t now_ms);
+
 /* The bytes and entries held now. Any thread. */
 size_t lgw_lru_bytes(struct lgw_lru *lru);
 size_t lgw_lru_count(struct lgw_lru *lru);

@@ -427,10 +427,15 @@ int lgw_redis_command(struct lgw_redis *r, int argc, const char **argv, const si
         LGW_DEBUG("redis", "command on %s failed: %s", r->desc, s->ctx->errstr);
         redisFree(s->ctx);
         s->ctx = NULL;
+        /* Down before the slot is given up: the reconnect thread can replace this connection only once we
+         * unlock, so its "up" always lands after our "down". Marked after unlocking, a reconnect in between
+         * left the client down for good with every connection working (no later pass had anything to
+         * connect): every limit and the response cache then ran on this process's memory while Redis was
+         * fine, which bench/soak.sh found as a worker's memory growing under load. */
+        set_up(r, false);
         pthread_mutex_unlock(&s->mu);
         if (!slow)
             drop_idle(r);
-        set_up(r, false);
         wake(r);
         return LGW_ERR(UNAVAILABLE);
     }

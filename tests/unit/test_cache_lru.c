@@ -56,6 +56,37 @@ static void test_ttl(void **state)
     lgw_lru_free(lru);
 }
 
+/* Expired entries go on the next store even if nobody looks them up: the coldest ones, past a live one. */
+static void test_expire(void **state)
+{
+    (void)state;
+    struct lgw_lru *lru = lgw_lru_new(1 << 20);
+    assert_true(lgw_lru_put(lru, "live", "v", 1, 5000)); /* the coldest, and live */
+    size_t one = lgw_lru_bytes(lru);
+    char key[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_true(lgw_lru_put(lru, key, "v", 1, 1000));
+    }
+    assert_int_equal(lgw_lru_expire(lru, 999), 0);
+    assert_int_equal(lgw_lru_count(lru), 11);
+    assert_int_equal(lgw_lru_expire(lru, 1000), 10);
+    assert_int_equal(lgw_lru_count(lru), 1);
+    assert_int_equal(lgw_lru_bytes(lru), one);
+    assert_true(has(lru, "live", 1000));
+    /* Bounded work: of 40 expired entries one call drops the 16 coldest. */
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "e%d", i);
+        assert_true(lgw_lru_put(lru, key, "v", 1, 2000));
+    }
+    assert_true(has(lru, "live", 2000)); /* now the warmest */
+    assert_int_equal(lgw_lru_expire(lru, 2000), 16);
+    assert_int_equal(lgw_lru_count(lru), 25);
+    assert_false(has(lru, "e15", 1500)); /* among the 16 dropped */
+    assert_true(has(lru, "e16", 1500));
+    lgw_lru_free(lru);
+}
+
 static void test_byte_bound(void **state)
 {
     (void)state;
@@ -219,7 +250,8 @@ static void test_redis_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_put),       cmocka_unit_test(test_ttl),  cmocka_unit_test(test_byte_bound),
+        cmocka_unit_test(test_get_put),       cmocka_unit_test(test_ttl),
+        cmocka_unit_test(test_expire),        cmocka_unit_test(test_byte_bound),
         cmocka_unit_test(test_eviction_order), cmocka_unit_test(test_many), cmocka_unit_test(test_cache_front),
         cmocka_unit_test(test_redis_backend), cmocka_unit_test(test_redis_down),
     };

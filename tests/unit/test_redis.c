@@ -1,7 +1,9 @@
 /* test_redis.c - the shared Redis client: URL parsing, a command budget against a server that never answers
  * (a local socket), and, when LLMGW_TEST_REDIS names a server (host:port, scripts/test.sh starts one), AUTH
  * with an ACL user, SELECT, failing AUTH, and reconnecting in the background after the server dropped our
- * connections. Without LLMGW_TEST_REDIS those are skipped. */
+ * connections. Without LLMGW_TEST_REDIS those are skipped. And, against a local server that stalls now and
+ * then, that the client is up again once the stalls stop, however its callers' failures and its reconnects
+ * interleaved. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,9 @@
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,13 +253,121 @@ static void test_reconnect(void **state)
     lgw_metrics_free(m);
 }
 
+/* A local server that answers PING (one "+PONG" per 14-byte inline-array PING) on every connection, from one
+ * thread, and while `stalling` stalls 20 ms before every 5th answer batch: every command waiting then outlives
+ * a 5 ms budget at once, so callers' failures and the reconnect thread's new connections overlap. */
+struct stall_server {
+    int fd, port;
+    atomic_bool stop, stalling;
+    pthread_t thread;
+};
+
+static void *stall_server_main(void *arg)
+{
+    struct stall_server *sv = arg;
+    struct pollfd fds[65];
+    int n = 1, batches = 0;
+    fds[0] = (struct pollfd){.fd = sv->fd, .events = POLLIN};
+    while (!atomic_load(&sv->stop)) {
+        if (poll(fds, (nfds_t)n, 20) <= 0)
+            continue;
+        if ((fds[0].revents & POLLIN) && n < 65) {
+            int c = accept(sv->fd, NULL, NULL);
+            if (c >= 0)
+                fds[n++] = (struct pollfd){.fd = c, .events = POLLIN};
+        }
+        for (int i = 1; i < n; i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char buf[4096];
+            ssize_t got = read(fds[i].fd, buf, sizeof(buf));
+            if (got <= 0) {
+                close(fds[i].fd);
+                fds[i--] = fds[--n];
+                continue;
+            }
+            if (atomic_load(&sv->stalling) && ++batches % 5 == 0)
+                nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+            for (ssize_t k = 0; k + 14 <= got; k += 14)
+                if (write(fds[i].fd, "+PONG\r\n", 7) != 7)
+                    break; /* the client dropped this connection: its next read sees it */
+        }
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i].fd);
+    return NULL;
+}
+
+static struct lgw_redis *stress_client;
+static atomic_bool stress_stop;
+
+static void *stress_caller(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stress_stop)) {
+        redisReply *reply = NULL;
+        if (lgw_redis_command(stress_client, 1, (const char *[]){"PING"}, NULL, &reply) == 0)
+            freeReplyObject(reply);
+    }
+    return NULL;
+}
+
+static void test_up_after_stalls(void **state)
+{
+    (void)state;
+    struct stall_server sv = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+    assert_true(sv.fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(sv.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(sv.fd, 64), 0);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(getsockname(sv.fd, (struct sockaddr *)&sa, &len), 0);
+    atomic_init(&sv.stop, false);
+    atomic_init(&sv.stalling, true);
+    assert_int_equal(pthread_create(&sv.thread, NULL, stall_server_main, &sv), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(sa.sin_port));
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_redis_options opt = {.url = url, .timeout_ms = 5, .connect_timeout_ms = 200, .pool = 3,
+                                    .metrics = m};
+    assert_int_equal(lgw_redis_new(&opt, &stress_client), 0);
+
+    /* More callers than connections and cores, for 2 s of stalls. */
+    atomic_init(&stress_stop, false);
+    pthread_t callers[6];
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(pthread_create(&callers[i], NULL, stress_caller, NULL), 0);
+    nanosleep(&(struct timespec){.tv_sec = 2}, NULL);
+    atomic_store(&stress_stop, true);
+    for (int i = 0; i < 6; i++)
+        pthread_join(callers[i], NULL);
+    int64_t reconnects = lgw_metrics_value(m, "llmgw_redis_reconnects_total", NULL);
+    assert_true(reconnects > 3); /* the stalls did break connections */
+
+    /* The server is fine now: within the reconnect thread's backoff the client must be up and answering. */
+    atomic_store(&sv.stalling, false);
+    for (int i = 0; i < 300 && !lgw_redis_healthy(stress_client); i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    if (!lgw_redis_healthy(stress_client))
+        fail_msg("down 3 s after the stalls stopped (%lld reconnects), with the server answering",
+                 (long long)reconnects);
+    assert_int_equal(lgw_metrics_value(m, "llmgw_redis_up", NULL), 1);
+    redisReply *reply = must(stress_client, 1, (const char *[]){"PING"});
+    assert_string_equal(reply->str, "PONG");
+    freeReplyObject(reply);
+    lgw_redis_free(stress_client);
+    lgw_metrics_free(m);
+    atomic_store(&sv.stop, true);
+    pthread_join(sv.thread, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_url),       cmocka_unit_test(test_parse_url_errors),
         cmocka_unit_test(test_no_client),       cmocka_unit_test(test_budget),
         cmocka_unit_test(test_refused),         cmocka_unit_test(test_acl_user_and_db),
-        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_reconnect),       cmocka_unit_test(test_up_after_stalls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
