@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import ROOT, load_schema, read_records
+from conftest import ROOT, load_schema, read_records, wait_for
 
 DOC = ROOT / "docs" / "KAFKA.md"
 EXAMPLE = ROOT / "examples" / "kafka_producer.py"
@@ -33,6 +33,14 @@ def create_topic(kafka: str, name: str, partitions: int = 1) -> None:
     admin = AdminClient({"bootstrap.servers": kafka})
     for f in admin.create_topics([NewTopic(name, partitions, 1)]).values():
         f.result(30)
+    # Created is not yet known everywhere: a client asking at once (kcat -C) can still be told "unknown topic".
+    # Wait until the metadata names every partition with a leader.
+
+    def known():
+        t = admin.list_topics(name, timeout=5).topics.get(name)
+        return t is not None and t.error is None and len(t.partitions) == partitions and \
+            all(p.leader >= 0 for p in t.partitions.values())
+    wait_for(known, 30, f"topic {name} in the metadata")
 
 
 def trace_id(traceparent: str) -> str:
