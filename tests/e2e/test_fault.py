@@ -1,5 +1,5 @@
 """kill -9 one worker in the middle of a load run: every request still gets its own answer or a clean
-504, every answered request is in the ledger, and no event is counted twice."""
+error, every answered request is in the ledger, and no event is counted twice."""
 import threading
 
 import loadgen
@@ -32,8 +32,10 @@ def test_kill_worker_mid_load(cluster):
             assert loadgen.echo_of(r) == r.content, f"request {r.index} got another client's answer"
             answered.append(r.request_id)
         else:
-            assert r.status == 504, f"request {r.index}: unexpected status {r.status} {r.body}"
-            assert r.body["error"]["code"] == "gateway_timeout"
+            # A clean error: the 504 of a job the dead worker held, or (on a loaded machine, the shared broker
+            # slow to answer the ingress's probe twice in a row) an immediate 503 the client may retry.
+            assert (r.status, r.body["error"]["code"]) in ((504, "gateway_timeout"), (503, "service_unavailable")), \
+                f"request {r.index}: unexpected status {r.status} {r.body}"
     assert len(answered) > 900, f"only {len(answered)} of 1000 answered"
 
     cur = cluster.db().cursor()

@@ -112,8 +112,11 @@ def test_window_slides(cluster):
     assert post(port, cluster.key, chat_body("s6"))[0] == 200  # the 1st left: one place
     now = time.monotonic()
     status, h, _ = post(port, cluster.key, chat_body("s7"))
-    assert status == 429  # the 2nd has not left yet
-    assert int(h["retry-after-ms"]) <= (after[1] + 4 - now) * 1000 + 1
+    if time.monotonic() < before[1] + 4:  # answered before the 2nd could have left (its entry is after before[1])
+        assert status == 429  # the 2nd has not left yet
+        assert int(h["retry-after-ms"]) <= (after[1] + 4 - now) * 1000 + 1
+    else:  # a slow machine took s6 past the 2nd's exit: s7 may fit, and the check above cannot be made
+        assert status in (200, 429)
 
 
 def test_inflight_limit_with_slow_streams(cluster, fake):
