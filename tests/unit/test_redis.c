@@ -352,7 +352,16 @@ static void test_up_after_stalls(void **state)
         fail_msg("down 3 s after the stalls stopped (%lld reconnects), with the server answering",
                  (long long)reconnects);
     assert_int_equal(lgw_metrics_value(m, "llmgw_redis_up", NULL), 1);
-    redisReply *reply = must(stress_client, 1, (const char *[]){"PING"});
+    /* Up and answering: a PING gets its PONG. The 5 ms command budget can still be missed on a loaded machine
+     * (which marks the client down again, the behaviour under test above), so a few tries are allowed. */
+    redisReply *reply = NULL;
+    int rc = -1;
+    for (int i = 0; i < 50 && rc; i++) {
+        for (int j = 0; j < 300 && !lgw_redis_healthy(stress_client); j++)
+            nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+        rc = lgw_redis_command(stress_client, 1, (const char *[]){"PING"}, NULL, &reply);
+    }
+    assert_int_equal(rc, 0);
     assert_string_equal(reply->str, "PONG");
     freeReplyObject(reply);
     lgw_redis_free(stress_client);
