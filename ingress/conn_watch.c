@@ -47,6 +47,8 @@ struct lgw_conn_watch {
  * socket down both ways: libmicrohttpd's next read sees the end of the stream and closes the connection. */
 static void expire(struct lgw_conn_watch *w, struct lgw_watched_conn *conn)
 {
+    /* Counted before the client can see the close, so whoever saw it also sees the count. */
+    lgw_metrics_add(w->m, "llmgw_http_read_timeouts_total", "phase=\"head\"", 1);
     ssize_t n = send(conn->fd, w->answer, w->answer_len, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)n; /* best effort: the close is what frees the slot */
     shutdown(conn->fd, SHUT_RDWR);
@@ -69,7 +71,6 @@ static void *watch_main(void *arg)
             }
         pthread_mutex_unlock(&w->lock);
         if (expired) {
-            lgw_metrics_add(w->m, "llmgw_http_read_timeouts_total", "phase=\"head\"", expired);
             LGW_DEBUG("ingress", "%lld connection(s) sent no complete request head within %lld ms: 408, closed",
                       (long long)expired, (long long)w->head_timeout_ms);
         }
