@@ -403,6 +403,17 @@ int lgw_kafka_tracestate(const rd_kafka_message_t *msg, char *out)
     return LGW_OK;
 }
 
+void lgw_kafka_wake(rd_kafka_t *consumer)
+{
+    /* The consumer queue itself: rd_kafka_yield() acts on the main queue, which a consumer's poll does not wait
+     * on (librdkafka 2.0.2). */
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(consumer);
+    if (q) {
+        rd_kafka_queue_yield(q);
+        rd_kafka_queue_destroy(q);
+    }
+}
+
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;

@@ -73,6 +73,10 @@ int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
 rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
                                             int timeout_ms);
 
+/* Makes a rd_kafka_consumer_poll in progress on consumer (another thread's) return at once: a stop that sets a
+ * flag is then not held up by the poll's timeout. A poll that starts afterwards returns at once too, once. */
+void lgw_kafka_wake(rd_kafka_t *consumer);
+
 /* True when the cluster answered a metadata request within timeout_ms. */
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
 

@@ -146,6 +146,7 @@ void lgw_kv_reader_free(struct lgw_kv_reader *r)
     if (!r)
         return;
     atomic_store(&r->stop, true);
+    lgw_kafka_wake(r->consumer); /* else up to 200 ms each: a role stops several readers, one after another */
     pthread_join(r->thread, NULL);
     rd_kafka_consumer_close(r->consumer);
     rd_kafka_destroy(r->consumer);

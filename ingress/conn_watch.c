@@ -32,6 +32,7 @@ struct lgw_watched_conn {
 
 struct lgw_conn_watch {
     pthread_mutex_t lock; /* guards the list and every entry's deadline */
+    pthread_cond_t wake;  /* the walk's tick, cut short by a stop (CLOCK_MONOTONIC) */
     struct lgw_watched_conn *head;
     int64_t head_timeout_ms, idle_ms, tick_ms;
     struct lgw_metrics *m;
@@ -58,23 +59,28 @@ static void expire(struct lgw_conn_watch *w, struct lgw_watched_conn *conn)
 static void *watch_main(void *arg)
 {
     struct lgw_conn_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
     while (!atomic_load(&w->stop)) {
-        struct timespec ts = {w->tick_ms / 1000, (w->tick_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        /* An early wake-up only walks the list sooner: every deadline is checked against the clock. */
+        struct timespec until = lgw_deadline_in_ms(CLOCK_MONOTONIC, w->tick_ms);
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+        if (atomic_load(&w->stop))
+            break;
         int64_t now = lgw_mono_ms();
         int64_t expired = 0;
-        pthread_mutex_lock(&w->lock);
         for (struct lgw_watched_conn *conn = w->head; conn; conn = conn->next)
             if (conn->deadline_ms && now >= conn->deadline_ms) {
                 expire(w, conn);
                 expired++;
             }
-        pthread_mutex_unlock(&w->lock);
         if (expired) {
+            pthread_mutex_unlock(&w->lock);
             LGW_DEBUG("ingress", "%lld connection(s) sent no complete request head within %lld ms: 408, closed",
                       (long long)expired, (long long)w->head_timeout_ms);
+            pthread_mutex_lock(&w->lock);
         }
     }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -101,6 +107,11 @@ struct lgw_conn_watch *lgw_conn_watch_new(int64_t head_timeout_ms, int64_t idle_
 {
     struct lgw_conn_watch *w = lgw_calloc(1, sizeof(*w));
     pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
     w->head_timeout_ms = head_timeout_ms;
     w->idle_ms = idle_ms;
     /* A deadline is kept to within a quarter of itself, and the walk (a few thousand entries at most, a pointer
@@ -119,6 +130,7 @@ struct lgw_conn_watch *lgw_conn_watch_new(int64_t head_timeout_ms, int64_t idle_
                                &w->body_answer_len);
     if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
         LGW_ERROR("ingress", "cannot start the request-head watch thread");
+        pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         free(w->answer);
         free(w->body_answer);
@@ -132,13 +144,17 @@ void lgw_conn_watch_free(struct lgw_conn_watch *w)
 {
     if (!w)
         return;
+    pthread_mutex_lock(&w->lock);
     atomic_store(&w->stop, true);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     while (w->head) { /* none once the HTTP server stopped; freed anyway rather than leaked */
         struct lgw_watched_conn *conn = w->head;
         w->head = conn->next;
         free(conn);
     }
+    pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->answer);
     free(w->body_answer);

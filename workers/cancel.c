@@ -139,6 +139,7 @@ void lgw_cancels_stop(struct lgw_cancels *c)
     if (!c || !c->consumer)
         return;
     atomic_store(&c->stop, true);
+    lgw_kafka_wake(c->consumer);
     pthread_join(c->thread, NULL);
     rd_kafka_consumer_close(c->consumer);
     rd_kafka_destroy(c->consumer);

@@ -100,7 +100,7 @@ standin() { # NAME [FILE...]: extra files (jars, binaries) go into the context t
   local tag="llmgw-standin/$name:$( (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum;
     echo "$base_id") | sha256sum | cut -c1-12)"
   if ! $D image inspect "$tag" >/dev/null 2>&1; then
-    say "building stand-in $name"
+    say "building stand-in $name" >&2 # stdout is the tag, which the caller captures
     $D build --network host -t "$tag" "$ctx" >"$work/build-$name.log" 2>&1 ||
       { tail -30 "$work/build-$name.log" >&2; echo "stand-in $name: build failed" >&2; return 1; }
   fi
