@@ -25,6 +25,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define IDLE_POLL_MS 100
+/* The bound on leaving the group at stop (lgw_kafka_consumer_close_within). */
+#define CLOSE_WAIT_MS 5000
 /* The deadlines are seconds apart (expires_at is in seconds): a sweep every few seconds is prompt enough. */
 #define SWEEP_EVERY_US (5 * 1000000LL)
 /* Retention works in days: once an hour. */
@@ -54,6 +56,7 @@ struct lgw_batch_runner {
     size_t n, alloc;
     int64_t opened_us, last_sweep_us, last_purge_us;
     bool paused, closed;
+    bool closed_clean; /* the close finished within CLOSE_WAIT_MS (else destroyed without another close) */
     const atomic_bool *stop;
     atomic_bool never_stop;
     atomic_bool db_ok, kafka_up, stop_bg;
@@ -370,9 +373,7 @@ static void close_consumer(struct lgw_batch_runner *r)
     if (!r->consumer || r->closed)
         return;
     r->closed = true;
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(r->consumer);
-    if (err)
-        LGW_WARN("batch", "consumer close: %s", rd_kafka_err2str(err));
+    r->closed_clean = lgw_kafka_consumer_close_within(r->consumer, CLOSE_WAIT_MS);
 }
 
 int lgw_batch_runner_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_batch_runner **out)
@@ -470,7 +471,7 @@ void lgw_batch_runner_free(struct lgw_batch_runner *r)
     r->n = 0;
     close_consumer(r);
     if (r->consumer)
-        rd_kafka_destroy(r->consumer);
+        rd_kafka_destroy_flags(r->consumer, r->closed_clean ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     lgw_batch_store_close(r->st);
     lgw_kafka_lag_free(r->lag);
     free(r->items);

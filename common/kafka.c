@@ -403,6 +403,29 @@ int lgw_kafka_tracestate(const rd_kafka_message_t *msg, char *out)
     return LGW_OK;
 }
 
+bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(consumer);
+    rd_kafka_error_t *err = rd_kafka_consumer_close_queue(consumer, q);
+    if (err) {
+        LGW_WARN("kafka", "consumer close: %s", rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+        rd_kafka_queue_destroy(q);
+        return false;
+    }
+    int64_t until = lgw_mono_ms() + timeout_ms;
+    while (!rd_kafka_consumer_closed(consumer) && lgw_mono_ms() < until)
+        rd_kafka_queue_poll_callback(q, 50);
+    bool closed = rd_kafka_consumer_closed(consumer);
+    if (!closed)
+        LGW_WARN("kafka", "consumer close did not finish within %d ms: the group drops this member at its session "
+                 "timeout instead", timeout_ms);
+    /* Destroying the queue disables it: whatever the close still posts there is dropped, as librdkafka's own
+     * close does when told not to wait. */
+    rd_kafka_queue_destroy(q);
+    return closed;
+}
+
 void lgw_kafka_wake(rd_kafka_t *consumer)
 {
     /* The consumer queue itself: rd_kafka_yield() acts on the main queue, which a consumer's poll does not wait

@@ -73,6 +73,13 @@ int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
 rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
                                             int timeout_ms);
 
+/* rd_kafka_consumer_close (revoke, final commit, leave the group) bounded by timeout_ms: librdkafka 2.0.2's own
+ * close has no bound, and one caught while its group was rejoining after a broker outage waited past a 30 s stop
+ * deadline. Rebalance callbacks run on the calling thread meanwhile. Returns true when the close finished; when
+ * it did not, the caller destroys the handle with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE (the group then drops
+ * the member at its session timeout, and the next owner reruns what was not committed). */
+bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms);
+
 /* Makes a rd_kafka_consumer_poll in progress on consumer (another thread's) return at once: a stop that sets a
  * flag is then not held up by the poll's timeout. A poll that starts afterwards returns at once too, once. */
 void lgw_kafka_wake(rd_kafka_t *consumer);

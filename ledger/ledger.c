@@ -35,6 +35,8 @@
 #define IDLE_CHECK_US (5 * 1000000LL)
 /* An idle poll wakes this often to see the stop flag. */
 #define IDLE_POLL_MS 100
+/* The bound on leaving the group at stop (lgw_kafka_consumer_close_within). */
+#define CLOSE_WAIT_MS 5000
 
 /* One consumed message, decoded on arrival so that a bad one is logged and counted once, not on every
  * retry of its batch. The message itself is released at once: only its position is needed to commit. */
@@ -62,6 +64,7 @@ struct lgw_ledger {
     int64_t last_db_check_us; /* last database round trip, for the idle check */
     bool paused;              /* the assignment is paused while the database is down */
     bool closed;              /* rd_kafka_consumer_close has run */
+    bool closed_clean;        /* and finished within CLOSE_WAIT_MS (else destroyed without another close) */
     const atomic_bool *stop;  /* lgw_ledger_run's flag; before that, never_stop */
     atomic_bool never_stop;
     atomic_bool db_ok, kafka_up, stop_bg; /* db_ok and kafka_up are read by the /readyz thread */
@@ -419,9 +422,7 @@ static void close_consumer(struct lgw_ledger *l)
     if (!l->consumer || l->closed)
         return;
     l->closed = true;
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(l->consumer);
-    if (err)
-        LGW_WARN("ledger", "consumer close: %s", rd_kafka_err2str(err));
+    l->closed_clean = lgw_kafka_consumer_close_within(l->consumer, CLOSE_WAIT_MS);
 }
 
 int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_ledger **out)
@@ -535,7 +536,7 @@ void lgw_ledger_free(struct lgw_ledger *l)
     l->n = 0; /* never written, never committed: Kafka delivers them again */
     close_consumer(l);
     if (l->consumer)
-        rd_kafka_destroy(l->consumer);
+        rd_kafka_destroy_flags(l->consumer, l->closed_clean ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     lgw_ledger_db_close(l->db);
     lgw_ledger_spend_free(l->spend);
     lgw_kafka_lag_free(l->lag);

@@ -400,11 +400,10 @@ fail:
     atomic_store(&w->health_stop, true);
     if (w->health_started)
         pthread_join(w->health, NULL);
-    if (w->consumer)
-        rd_kafka_consumer_close(w->consumer);
+    bool closed = w->consumer && lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS);
     lgw_results_free(w->results); /* nothing was produced: no delivery report touches the consumer */
     if (w->consumer)
-        rd_kafka_destroy(w->consumer);
+        rd_kafka_destroy_flags(w->consumer, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
@@ -468,7 +467,8 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
     t = stop_step("the final commit", t);
-    rd_kafka_consumer_close(w->consumer);
+    if (!lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS))
+        w->left_group_unclean = true;
     stop_step("leaving the consumer group", t);
     return LGW_OK;
 }
