@@ -88,7 +88,8 @@ void lgw_kafka_wake(rd_kafka_t *consumer);
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
 
 /* Background probe: every interval_ms asks the cluster for metadata through rk and stores in *up whether it
- * is reachable (false only after two unanswered probes in a row), until *stop. Readiness checks and fast 503s read *up instead of blocking on the network.
+ * is reachable (false only after two unanswered probes in a row), until *stop. Readiness checks and fast 503s
+ * read *up instead of blocking on the network.
  * Returns 0 or LGW_ERR(INTERNAL); join the thread with pthread_join. */
 int lgw_kafka_health_start(rd_kafka_t *rk, atomic_bool *up, const atomic_bool *stop, int interval_ms,
                            pthread_t *thread);
