@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Helm chart's copy of the config table, deploy/helm/llmgw/files/config.env, from the
 # binary (`llmgw config env`); the chart's ConfigMap is made from it. Run after adding a setting to
-# common/config.c, next to `llmgw config docs > docs/CONFIG.md`. tests/e2e/test_helm.py fails while the
+# common/config_table.c, next to `llmgw config docs > docs/CONFIG.md`. tests/e2e/test_helm.py fails while the
 # copy is stale.
 #   helm_config.sh [LLMGW_BIN]     (default: build/llmgw)
 set -euo pipefail
