@@ -155,9 +155,13 @@ def test_inflight_released_when_the_client_leaves_or_the_deadline_passes(cluster
     assert post(port, cluster.key, chat_body("busy"))[0] == 429  # the stream holds the one slot
     sock.close()  # gone mid-stream: its slot is freed
     wait_for(lambda: post(port, cluster.key, chat_body("free again"))[0] == 200, 5, "the slot back")
-    # A request past its deadline (504) frees its slot too.
-    status, _, _ = post(port, cluster.key, json.dumps({"model": "gpt-4o-mini", "messages": [
-        {"role": "user", "content": "slow 2000"}]}), headers={"x-llmgw-timeout-ms": "300"})
+    # A request past its deadline (504) frees its slot too. The 200 above gives its slot back just after its
+    # answer is written (see below), so this request may first find it held: sent again until it is not.
+    def past_deadline():
+        s = post(port, cluster.key, json.dumps({"model": "gpt-4o-mini", "messages": [
+            {"role": "user", "content": "slow 2000"}]}), headers={"x-llmgw-timeout-ms": "300"})[0]
+        return s if s != 429 else None
+    status = wait_for(past_deadline, 5, "the slot back for the deadline request", interval=0.05)
     assert status == 504
     # The slot is given back when the 504's request completes, just after its answer is written: a request
     # sent the moment the 504 arrives may still find it held.
