@@ -383,10 +383,12 @@ static bool stage_cache_lookup(struct job_run *run)
     return true;
 }
 
-/* After the reply: a complete answer from a provider is stored under the model that served it. Errors, a
- * stream cut short (502) or left by its client, and answers larger than an entry are never stored. It runs
- * on the job's transfer loop, after the client has its answer: the Redis SET (bounded by redis_timeout_ms,
- * a few ms at most) holds that loop's other transfers for its round trip, as any stage there would. */
+/* Before the reply's last record: a complete answer from a provider is stored under the model that served it,
+ * so a client that asks again once it has its answer finds it (stored after the reply, a repeat raced the
+ * SET and missed under load). The SET costs the reply one Redis round trip, bounded by redis_timeout_ms, on
+ * misses only, and nothing with the cache off. Errors, a stream cut short (502) or left by its client, and
+ * answers larger than an entry are never stored. It runs on the job's transfer loop, whose other transfers
+ * wait for that round trip as they would for any stage there. */
 static bool stage_cache_store(struct job_run *run)
 {
     const struct lgw_job *job = run->job;
@@ -784,7 +786,7 @@ static bool stage_admit(struct job_run *run)
  * the next steps:
  *   - the response cache (cache/): a lookup stage between plan and dispatch (a hit fills d.res, sets
  *     answered, replays a stream's chunks; dispatch skips, price records the saving) and a store stage
- *     after reply (complete answers only: a partial stream is never cached);
+ *     before reply (complete answers only: a partial stream is never cached);
  *   - trace spans wrap each stage by its name, under the job's traceparent (ticket->traceparent). */
 static const struct stage {
     const char *name;
@@ -796,8 +798,8 @@ static const struct stage {
     {"dispatch", stage_dispatch},
     {"price", stage_price},
     {"outcome", stage_outcome},
+    {"cache_store", stage_cache_store}, /* before reply: a client that asks again once answered hits */
     {"reply", stage_reply},
-    {"cache_store", stage_cache_store},
     {"cost", stage_cost}, /* last: takes the ticket */
 };
 

@@ -95,6 +95,14 @@ class RealTraffic:
         self.stop.set()
         self.thread.join(60)
 
+    def wait(self, seconds, at_least=3, limit=60):
+        """Runs for seconds, then on until at_least answers or a failure (a sanitizer build on a loaded machine
+        answers a request a second or slower), at most limit seconds in all."""
+        start = time.monotonic()
+        time.sleep(seconds)
+        while self.answers < at_least and not self.failures and time.monotonic() - start < limit:
+            time.sleep(0.1)
+
     def check(self, at_least=3):
         assert not self.failures, f"real requests failed during the attack: {self.failures[:5]}"
         assert self.answers >= at_least, f"only {self.answers} real requests answered during the attack"
