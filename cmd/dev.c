@@ -22,6 +22,7 @@
 #include "ledger/ledger.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/memtrim.h"
 #include "common/opsrv.h"
 #include "cmd/roles.h"
 #include "telemetry/meter.h"
@@ -84,6 +85,7 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_batch_api *bapi = NULL;
     struct lgw_tracer *tr = NULL; /* one for the process: every role's spans, as service llmgw-dev */
     struct lgw_meter *mt = NULL;  /* and one metrics push: the registry all roles share */
+    struct lgw_memtrim *trim = NULL;
     struct role_thread wt = {0}, lt = {0}, bt = {0};
     bool wt_started = false, lt_started = false, bt_started = false;
 
@@ -98,7 +100,7 @@ int lgw_role_dev(struct lgw_config *cfg, const struct lgw_role_env *env)
     if (!cfg->ingress_id[0])
         lgw_strlcpy(cfg->ingress_id, "dev", sizeof(cfg->ingress_id));
     int rc = start_mock(cfg, &owner, &mcluster);
-    if (rc || (rc = lgw_tracer_new(env->otel, env->version, m, &tr)) ||
+    if (rc || (rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim)) || (rc = lgw_tracer_new(env->otel, env->version, m, &tr)) ||
         (rc = lgw_meter_new(env->otel, env->version, m, &mt)))
         goto out;
     if ((rc = lgw_ledger_new(cfg, m, tr, &l)) || (rc = lgw_audit_start(cfg, &audit)) ||
@@ -173,6 +175,7 @@ out:
     lgw_ingress_free(ing);
     lgw_tracer_free(tr);
     lgw_meter_free(mt);
+    lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
     if (mcluster)
         rd_kafka_mock_cluster_destroy(mcluster);

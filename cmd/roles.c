@@ -14,6 +14,7 @@
 #include "ledger/audit.h"
 #include "ledger/ledger.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/metrics.h"
 #include "common/opsrv.h"
 #include "telemetry/meter.h"
@@ -51,8 +52,11 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
+    struct lgw_memtrim *trim = NULL;
     /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
-    int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    if (rc == 0)
+        rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
@@ -81,6 +85,7 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_ingress_free(ing);
     lgw_tracer_free(tr); /* after the role: its last spans go out */
     lgw_meter_free(mt);  /* and its last counts */
+    lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
@@ -92,7 +97,10 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
-    int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    struct lgw_memtrim *trim = NULL;
+    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    if (rc == 0)
+        rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
@@ -105,6 +113,7 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_worker_free(w);
     lgw_tracer_free(tr);
     lgw_meter_free(mt);
+    lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
@@ -117,7 +126,10 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_opsrv *ops = NULL;
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
-    int rc = lgw_tracer_new(env->otel, env->version, m, &tr);
+    struct lgw_memtrim *trim = NULL;
+    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    if (rc == 0)
+        rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
@@ -134,6 +146,7 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_ledger_free(l);
     lgw_tracer_free(tr);
     lgw_meter_free(mt);
+    lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }
@@ -144,13 +157,17 @@ int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_metrics *m = lgw_role_metrics_new(cfg);
     struct lgw_batch_runner *r = NULL;
     struct lgw_opsrv *ops = NULL;
-    int rc = lgw_batch_runner_new(cfg, m, &r);
+    struct lgw_memtrim *trim = NULL;
+    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    if (rc == 0)
+        rc = lgw_batch_runner_new(cfg, m, &r);
     if (rc == 0 && cfg->ops_port)
         rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_batch_runner_ready_cb, r, &ops);
     if (rc == 0)
         rc = lgw_batch_runner_run(r, &lgw_stop_requested);
     lgw_opsrv_stop(ops);
     lgw_batch_runner_free(r);
+    lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
     return rc ? 1 : 0;
 }

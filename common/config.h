@@ -34,6 +34,8 @@ struct lgw_config {
     int64_t ingress_ops_port;
     int64_t metrics_max_tenants;
     int64_t metrics_max_models;
+    int64_t memory_trim_interval_ms;
+    int64_t memory_trim_min_bytes;
     char kafka_brokers[512];
     char ingress_id[64];
     char worker_id[64];

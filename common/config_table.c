@@ -30,6 +30,11 @@ const struct lgw_config_opt lgw_config_opts[] = {
     I(metrics_max_models, "LLMGW_METRICS_MAX_MODELS", "50", 1, 10000,
       "Most distinct model label values (`model`, `gen_ai_request_model`, `gen_ai_response_model`) one metric "
       "keeps; later models are counted under \"other\"."),
+    I(memory_trim_interval_ms, "LLMGW_MEMORY_TRIM_INTERVAL_MS", "10000", 0, 3600000,
+      "How often each process looks at its free heap and, when that grew by `memory_trim_min_bytes` since the "
+      "last trim (a load has passed), gives it back to the system (malloc_trim); 0 never does."),
+    I(memory_trim_min_bytes, "LLMGW_MEMORY_TRIM_MIN_BYTES", "4194304", 65536, 1073741824,
+      "Growth of the free heap, in bytes, that makes the next look trim it."),
     S(kafka_brokers, "LLMGW_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers (ignored by `llmgw dev`)."),
     S(ingress_id, "LLMGW_INGRESS_ID", "",
       "This ingress instance's id; its replies arrive on `<prefix>.replies.<id>`. Empty: hostname-pid."),
