@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from procstat import cpu_s, descendants, jit_cpu_s  # noqa: E402 - bench/ is on sys.path (run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 GATEWAY_CPU, LOAD_CPU = "0", "1"
@@ -91,19 +93,19 @@ def rss_kb(pid):
     return total
 
 
-def descendants(pid):
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
-    children = {}
-    for line in out:
-        if line.strip():
-            c, p = map(int, line.split())
-            children.setdefault(p, []).append(c)
-    found, stack = [], [pid]
-    while stack:
-        for c in children.get(stack.pop(), []):
-            found.append(c)
-            stack.append(c)
-    return found
+def cpu_of(target):
+    """CPU seconds so far of every process of target, by role (the broker apart, for llmgw)."""
+    return {k: cpu_s(p) for k, p in target.pids.items()}
+
+
+def cpu_per_request(before, after, answered):
+    """CPU ms per answered request between two cpu_of() readings: all processes, and the broker's part."""
+    if not answered:
+        return None
+    d = {k: after[k] - before.get(k, 0.0) for k in after}
+    broker = sum(v for k, v in d.items() if "kafka" in k)
+    return {"all_ms": round(sum(d.values()) * 1e3 / answered, 4), "broker_ms": round(broker * 1e3 / answered, 4),
+            "by_process_ms": {k: round(v * 1e3 / answered, 4) for k, v in d.items()}}
 
 
 class Fake:
@@ -251,7 +253,7 @@ def loadgen(target, *args, body=BODY, label=""):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def with_target(name, fake, fn):
+def with_target(name, fake, fn, warm=True):
     """Starts target `name` against fake, runs fn(target), stops it. A peer that cannot start is reported
     with its error (never silently skipped)."""
     try:
@@ -260,9 +262,35 @@ def with_target(name, fake, fn):
         log(f"  {name}: could not start: {e}")
         return {"error": str(e)}
     try:
-        return fn(target)
+        warmed = warm_target(target) if warm else None
+        out = fn(target)
+        if isinstance(out, dict) and warmed:
+            out["warmup"] = warmed
+        return out
     finally:
         target.close()
+
+
+def warm_target(t, rounds_max=8, per_round=500, settle=0.10):
+    """Warms a gateway (its JIT if it has one: V8 for Portkey; llmgw's broker is warmed apart, by warm_broker)
+    with rounds of per_round requests at concurrency 8 until its CPU per request changes by less than settle
+    (10%) from one round to the next, at most rounds_max. Returns the rounds and the decision."""
+    if not t.pids:
+        return None
+    rounds = []
+    for i in range(rounds_max):
+        before = cpu_of(t)
+        r = loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", per_round, label=f"{t.name}-warm{i}")
+        cpu = cpu_per_request(before, cpu_of(t), r["ok"])
+        rounds.append({"ok": r["ok"], "cpu_ms": cpu and cpu["all_ms"]})
+        if len(rounds) >= 2 and rounds[-1]["cpu_ms"] and rounds[-2]["cpu_ms"]:
+            change = abs(rounds[-1]["cpu_ms"] - rounds[-2]["cpu_ms"]) / rounds[-2]["cpu_ms"]
+            if change < settle:
+                log(f"  {t.name}: warm after {len(rounds)} round(s) of {per_round}: CPU per request "
+                    f"{rounds[0]['cpu_ms']:.3f} -> {rounds[-1]['cpu_ms']:.3f} ms (last change {change:.0%})")
+                return {"rounds": rounds, "settled": True}
+    log(f"  {t.name}: CPU per request still changing after {rounds_max} rounds: {[x['cpu_ms'] for x in rounds]}")
+    return {"rounds": rounds, "settled": False}
 
 
 def scenario_latency():
@@ -276,7 +304,10 @@ def scenario_latency():
 
             def run(t):
                 loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", 200)  # warm-up
-                return loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+                before = cpu_of(t)
+                r = loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+                r["cpu"] = cpu_per_request(before, cpu_of(t), r["ok"])
+                return r
 
             res[name] = with_target(name, fake, run)
     finally:
@@ -335,6 +366,9 @@ def scenario_frontier():
     return res
 
 
+STREAM_RATE = int(ENV.get("LLMGW_BENCH_STREAM_RATE", "20"))  # new streams a second (20: about 26 at once)
+
+
 def scenario_stream():
     """3. Streaming: 64 chunks 20 ms apart; time to first chunk and the gaps between chunks."""
     dur = 5 if QUICK else 15
@@ -346,7 +380,11 @@ def scenario_stream():
 
             def run(t):
                 loadgen(t, "--rate", 10, "--duration", 2, "--stream", body=STREAM_BODY)
-                return loadgen(t, "--rate", 20, "--duration", dur, "--warmup-s", 1, "--stream", body=STREAM_BODY)
+                before = cpu_of(t)
+                r = loadgen(t, "--rate", STREAM_RATE, "--duration", dur, "--warmup-s", 1, "--stream",
+                            body=STREAM_BODY)
+                r["cpu"] = cpu_per_request(before, cpu_of(t), r["ok"])
+                return r
 
             res[name] = with_target(name, fake, run)
     finally:
@@ -382,7 +420,51 @@ def scenario_memory():
                 after = {k: rss_kb(p) for k, p in t.pids.items()}
                 return {"idle_kb": idle, "peak_kb": peak, "after_kb": after, "load": load}
 
-            res[name] = with_target(name, fake, run)
+            res[name] = with_target(name, fake, run, warm=False)
+    finally:
+        fake.close()
+    return res
+
+
+WAITING = int(ENV.get("LLMGW_BENCH_WAITING", "10000"))
+
+
+def scenario_waiting():
+    """6. Many waiting clients: RSS idle, at peak with WAITING (10,000) closed-loop clients and the fake at 500 ms
+    (the pipe saturated, so the ingress holds nearly all of them waiting), 5 s after and 60 s after the load. Only
+    the gateways (not direct); RSS sampled every 0.5 s, as in 4."""
+    dur, settle = (10, 20) if QUICK else (30, 60)
+    res = {}
+    fake = Fake(latency=500)
+    try:
+        for name in [t for t in PEERS if t in ONLY and t != "direct"]:
+            log(f"waiting: {name}, {WAITING} clients")
+
+            def run(t):
+                loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
+                time.sleep(2)
+                idle = {k: rss_kb(p) for k, p in t.pids.items()}
+                argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", t.url(), "--body", BODY,
+                        "--rate", "0", "--concurrency", str(WAITING), "--max-conns", str(WAITING + 100),
+                        "--duration", str(dur), "--label", t.name]
+                for h in t.headers:
+                    argv += ["--header", h]
+                lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+                peak = {k: 0 for k in t.pids}
+                while lg.poll() is None:
+                    for k, p in t.pids.items():
+                        peak[k] = max(peak[k], rss_kb(p))
+                    time.sleep(0.5)
+                load = json.loads(lg.stdout.read().strip().splitlines()[-1])
+                ended = time.monotonic()
+                time.sleep(5)
+                after5 = {k: rss_kb(p) for k, p in t.pids.items()}
+                time.sleep(max(0.0, settle - (time.monotonic() - ended)))
+                after60 = {k: rss_kb(p) for k, p in t.pids.items()}
+                return {"clients": WAITING, "idle_kb": idle, "peak_kb": peak, "after5_kb": after5,
+                        f"after{settle}_kb": after60, "settle_s": settle, "load": load}
+
+            res[name] = with_target(name, fake, run, warm=False)
     finally:
         fake.close()
     return res
@@ -399,6 +481,63 @@ def scenario_kafka_floor():
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def warm_broker(rounds_max=12, per_round=2000):
+    """The broker starts cold: its JIT compiles the produce and fetch paths in the first tens of seconds of
+    traffic. Ping-pong rounds (bench_kafka_pingpong, on the gateway CPU) until, in two rounds in a row, its
+    compiler threads used under 10% of its CPU (C2 goes on compiling now and then for minutes: a rule of "no JIT
+    at all" never settles), at most rounds_max. Returns every round: the first is the cold figure, the last the
+    warm one."""
+    if not KAFKA_PID:
+        return {"error": "no broker pid"}
+    pid = int(KAFKA_PID)
+    rounds = []
+    for i in range(rounds_max):
+        cpu0, jit0 = cpu_s(pid), jit_cpu_s(pid)
+        out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
+                              "--count", str(per_round), "--warmup", "0"], capture_output=True, text=True)
+        if out.returncode != 0:
+            return {"error": out.stderr[-2000:], "rounds": rounds}
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        cpu, jit = cpu_s(pid) - cpu0, jit_cpu_s(pid) - jit0
+        rounds.append({"round_trips": r["count"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                       "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
+                       "jit_cpu_ms": round(jit * 1e3, 1)})
+        log(f"  broker round {i + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, broker CPU "
+            f"{cpu * 1e3 / r['count']:.3f} ms per round trip, JIT {jit * 1e3:.0f} ms")
+        rounds[-1]["jit_share"] = round(jit / cpu, 3) if cpu > 0 else 1.0
+        if len(rounds) >= 2 and rounds[-1]["jit_share"] < 0.10 and rounds[-2]["jit_share"] < 0.10:
+            return {"rounds": rounds, "settled": True,
+                    "rule": "the JIT threads under 10% of the broker's CPU in two rounds of 2,000 in a row"}
+    return {"rounds": rounds, "settled": False}
+
+
+def scenario_cpu():
+    """7. CPU per request at the same offered rate for every gateway: open loop at CPU_RATE req/s (200) for
+    10 s with the fake at 20 ms; the CPU of every process of the gateway (llmgw's broker included, its part
+    shown apart) divided by the requests answered."""
+    dur = 5 if QUICK else 10
+    res = {}
+    fake = Fake(latency=20)
+    try:
+        for name in [t for t in PEERS if t in ONLY and t != "direct"]:
+            log(f"cpu: {name} at {CPU_RATE}/s")
+
+            def run(t):
+                before = cpu_of(t)
+                r = loadgen(t, "--rate", CPU_RATE, "--duration", dur)
+                r["cpu"] = cpu_per_request(before, cpu_of(t), r["ok"])
+                log(f"  {name}: {r['cpu']}")
+                return r
+
+            res[name] = with_target(name, fake, run)
+    finally:
+        fake.close()
+    return res
+
+
+CPU_RATE = int(ENV.get("LLMGW_BENCH_CPU_RATE", "200"))
+
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
@@ -410,9 +549,15 @@ def main():
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result = {"date": started, "machine": machine(), "command": "bash bench/peers.sh",
               "versions": {"portkey": "@portkey-ai/gateway 1.15.2", "litellm": "litellm[proxy] 1.74.9"}}
-    wanted = ENV.get("LLMGW_BENCH_SCENARIOS", "kafka_floor,latency,stream,memory,frontier").split(",")
+    wanted = ENV.get("LLMGW_BENCH_SCENARIOS", "kafka_floor,latency,stream,memory,frontier,cpu").split(",")
     fns = {"kafka_floor": scenario_kafka_floor, "latency": scenario_latency, "stream": scenario_stream,
-           "memory": scenario_memory, "frontier": scenario_frontier}
+           "memory": scenario_memory, "frontier": scenario_frontier, "waiting": scenario_waiting,
+           "cpu": scenario_cpu}
+    # A JVM is judged warm: the broker is warmed before any scenario (its cold and warm figures are both kept),
+    # unless LLMGW_BENCH_COLD=1 asks for the cold broker on purpose.
+    if KAFKA_PID and ENV.get("LLMGW_BENCH_COLD") != "1":
+        log("warming the broker")
+        result["broker_warmup"] = warm_broker()
     for s in wanted:
         result[s] = fns[s]()
     out = ROOT / "bench" / "results" / f"peers-{started.replace('-', '').replace(':', '')}.json"

@@ -3,8 +3,10 @@
 # streaming, memory, and the Kafka floor (see docs/PERFORMANCE.md). One command:
 #   bash bench/peers.sh
 # Environment: LLMGW_BENCH_QUICK=1 for short runs; LLMGW_BENCH_TARGETS=direct,llmgw (a subset);
-# LLMGW_BENCH_SCENARIOS=latency,stream (a subset of kafka_floor,latency,stream,memory,frontier);
-# LLMGW_BENCH_LLMGW_ENV=LLMGW_HTTP_CONNECTION_MEMORY=16384 (settings for llmgw's processes, comma-separated).
+# LLMGW_BENCH_SCENARIOS=latency,stream (a subset of kafka_floor,latency,stream,memory,frontier,cpu,waiting; waiting is
+# not in the default set: LLMGW_BENCH_WAITING clients, 10,000 unless set);
+# LLMGW_BENCH_LLMGW_ENV=LLMGW_HTTP_CONNECTION_MEMORY=16384 (settings for llmgw's processes, comma-separated);
+# LLMGW_BENCH_COLD=1 skips the broker's warm-up; LLMGW_BENCH_STREAM_RATE, LLMGW_BENCH_CPU_RATE change those loads.
 # Installs the peers on first use (bench/peers/start_*.sh: Portkey from npm, LiteLLM 1.74.9 pinned in a
 # throwaway virtualenv without credentials). Writes bench/results/peers-<date>.json and prints the table.
 # Not a test: nothing here asserts a timing.
@@ -14,9 +16,23 @@ bash scripts/install-deps.sh
 command -v taskset >/dev/null || apt-get install -y -qq util-linux >/dev/null
 bash scripts/build.sh build >/dev/null
 cmake --build build -j2 --target bench_loadgen bench_fakeprov bench_kafka_pingpong >/dev/null
+# Scenario 6 holds 10,000 client connections open at once (the load generator's, and the gateway's side).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kport=$(free_port)
+# The broker's port and the one after it (its controller's), both free.
+free_port_pair() {
+  python3 -c '
+import socket
+while True:
+    a, b = socket.socket(), socket.socket()
+    try:
+        a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]; b.bind(("127.0.0.1", p + 1)); print(p); break
+    except OSError:
+        pass
+    finally:
+        a.close(); b.close()'
+}
+kport=$(free_port_pair)
 cleanup() {
   bash scripts/kafka.sh stop "$work/kafka" >/dev/null 2>&1 || true
   rm -rf "$work"

@@ -79,13 +79,45 @@ def main(path):
                     vals[n] = round(sum(own.values()) / 1024, 1)
             label = {"idle_kb": "idle", "peak_kb": "at 1,000 in flight (peak)", "after_kb": "after the load"}[phase]
             print(row(f"4. RSS {label}, all gateway processes (MB)", vals, ""))
+    if "cpu" in r:
+        print(row(f"7. CPU per request at {get(r, 'cpu', 'llmgw', 'rate') or 200:.0f} req/s, all processes (ms)",
+                  {n: get(r, "cpu", n, "cpu", "all_ms") for n in names}, ""))
+    if "latency" in r:
+        print(row("1. CPU per request at concurrency 1, all processes (ms)",
+                  {n: get(r, "latency", n, "cpu", "all_ms") for n in names}, ""))
     print()
+    bw = r.get("broker_warmup") or {}
+    if bw.get("rounds"):
+        first, last = bw["rounds"][0], bw["rounds"][-1]
+        print(f"Broker warm-up: {len(bw['rounds'])} ping-pong round(s) of {first['round_trips']:,} "
+              f"({'settled' if bw.get('settled') else 'NOT settled'}; rule: {bw.get('rule', '-')}). Cold (round 1): "
+              f"p50 {first['p50_ms']:.2f} ms, p99 {first['p99_ms']:.2f} ms, broker CPU "
+              f"{first['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT {first['jit_cpu_ms']:.0f} ms. "
+              f"Warm (round {len(bw['rounds'])}): p50 {last['p50_ms']:.2f} ms, p99 {last['p99_ms']:.2f} ms, "
+              f"{last['broker_cpu_ms_per_round_trip']:.3f} ms, JIT {last['jit_cpu_ms']:.0f} ms.\n")
+    for s_name in ("latency", "stream", "cpu"):
+        c = get(r, s_name, "llmgw", "cpu")
+        if c:
+            print(f"llmgw CPU per request in {s_name}: {c['all_ms']:.3f} ms, of which the broker "
+                  f"{c['broker_ms']:.3f} ms; by process: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in c["by_process_ms"].items()) + ".\n")
     if "memory" in r and get(r, "memory", "llmgw", "peak_kb"):
         mem = r["memory"]["llmgw"]
         parts = ", ".join(f"{k} {mem['idle_kb'][k] / 1024:.1f} / {mem['peak_kb'][k] / 1024:.1f} / "
                           f"{mem['after_kb'][k] / 1024:.1f} MB" for k in mem["peak_kb"])
         print(f"llmgw RSS per process, idle / peak at 1,000 in flight / after: {parts}. "
               f"Load: {get(mem, 'load', 'ok')} answered, {get(mem, 'load', 'max_inflight')} in flight at most.\n")
+    for n, w in (r.get("waiting") or {}).items():
+        if "peak_kb" not in w:
+            continue
+        settle = w.get("settle_s", 60)
+        phases = (("idle_kb", "idle"), ("peak_kb", "peak"), ("after5_kb", "5 s after"),
+                  (f"after{settle}_kb", f"{settle} s after"))
+        per = "; ".join(f"{k} " + " / ".join(f"{w[ph][k] / 1024:.1f}" for ph, _ in phases) for k in w["peak_kb"])
+        load = w.get("load") or {}
+        print(f"6. {w['clients']:,} waiting clients, {n}: RSS in MB, " + " / ".join(lbl for _, lbl in phases)
+              + f": {per}. Load: {load.get('ok')} answered, {load.get('non2xx')} non-2xx, {load.get('errors')} "
+              f"errors, {load.get('max_inflight')} in flight at most.\n")
     floor = r.get("kafka_floor") or {}
     if "p50_ms" in floor:
         a50, a99 = added(r, "latency", "llmgw", "latency_ms", "p50"), added(r, "latency", "llmgw", "latency_ms", "p99")

@@ -11,6 +11,9 @@
 #                             N=1). Prints the bootstrap list.
 #   kafka.sh stop-cluster DIR stop every node started in DIR
 # Env: LLMGW_KAFKA_CACHE overrides the jar directory; KAFKA_START_TIMEOUT (s, default 60).
+#   KAFKA_JAVA_OPTS_EXTRA    JVM options appended to the defaults (space-separated; a later one wins), and
+#   KAFKA_PROPS_EXTRA        broker settings appended to server.properties (k=v,k=v; a later one wins): what
+#                            bench/broker_settings.sh tries on a small machine
 # `start` with a SASL_SSL listener instead of PLAINTEXT (docs/KAFKA.md, "Security"):
 #   KAFKA_SASL_SSL=CERTDIR    CERTDIR holds ca.pem (the CA of the broker's and clients' certificates) and
 #                             broker.pem (the broker's unencrypted PKCS#8 key, then its certificate, PEM)
@@ -56,6 +59,8 @@ while True:
 java_opts() {
   printf '%s\n' -Xms256m -Xmx1536m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
+  local o
+  for o in ${KAFKA_JAVA_OPTS_EXTRA:-}; do printf '%s\n' "$o"; done
 }
 
 write_log4j() {
@@ -105,6 +110,7 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.hours=1
 EOF
+  [ -z "${KAFKA_PROPS_EXTRA:-}" ] || tr ',' '\n' <<<"$KAFKA_PROPS_EXTRA"
 }
 
 # Formats node directory $1 (server.properties written) with cluster id $2 and the extra StorageTool arguments.

@@ -31,6 +31,8 @@ def test_health_metrics_and_drain(cluster):
         status, text, ctype = get(port, "/metrics")
         assert status == 200 and ctype.startswith("text/plain")
         assert "# TYPE" in text
+        # Every role gives freed heap back after a load (common/memtrim.c; test_memtrim tests the trimming).
+        assert "# TYPE llmgw_memory_trims_total counter" in text and "llmgw_memory_returned_bytes_total" in text
     text = get(iport, "/metrics")[1]
     assert 'llmgw_http_requests_total{route="/v1/chat/completions",status="200"} 3' in text
     assert "llmgw_http_request_duration_seconds_bucket" in text
