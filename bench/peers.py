@@ -392,6 +392,31 @@ def scenario_stream():
     return res
 
 
+def rss_under_load(t, clients, dur, after_s):
+    """RSS of every process of t idle (after 200 warm requests), at peak while `clients` closed-loop clients send
+    for dur seconds (sampled every 0.5 s), and at each of after_s seconds after the load ended."""
+    loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
+    time.sleep(2)
+    idle = {k: rss_kb(p) for k, p in t.pids.items()}
+    argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", t.url(), "--body", BODY, "--rate", "0",
+            "--concurrency", str(clients), "--max-conns", str(max(4096, clients + 100)), "--duration", str(dur),
+            "--label", t.name]
+    for h in t.headers:
+        argv += ["--header", h]
+    lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    peak = {k: 0 for k in t.pids}
+    while lg.poll() is None:
+        for k, p in t.pids.items():
+            peak[k] = max(peak[k], rss_kb(p))
+        time.sleep(0.5)
+    load = json.loads(lg.stdout.read().strip().splitlines()[-1])
+    ended, after = time.monotonic(), {}
+    for s in after_s:
+        time.sleep(max(0.0, s - (time.monotonic() - ended)))
+        after[s] = {k: rss_kb(p) for k, p in t.pids.items()}
+    return idle, peak, after, load
+
+
 def scenario_memory():
     """4. RSS idle, at 1,000 requests in flight (fake at 500 ms, 1,000 closed-loop clients), and after."""
     dur = 8 if QUICK else 20
@@ -402,23 +427,8 @@ def scenario_memory():
             log(f"memory: {name}")
 
             def run(t):
-                loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
-                time.sleep(2)
-                idle = {k: rss_kb(p) for k, p in t.pids.items()}
-                argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", t.url(), "--body", BODY,
-                        "--rate", "0", "--concurrency", "1000", "--duration", str(dur), "--label", t.name]
-                for h in t.headers:
-                    argv += ["--header", h]
-                lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-                peak = {k: 0 for k in t.pids}
-                while lg.poll() is None:
-                    for k, p in t.pids.items():
-                        peak[k] = max(peak[k], rss_kb(p))
-                    time.sleep(0.5)
-                load = json.loads(lg.stdout.read().strip().splitlines()[-1])
-                time.sleep(5)
-                after = {k: rss_kb(p) for k, p in t.pids.items()}
-                return {"idle_kb": idle, "peak_kb": peak, "after_kb": after, "load": load}
+                idle, peak, after, load = rss_under_load(t, 1000, dur, [5])
+                return {"idle_kb": idle, "peak_kb": peak, "after_kb": after[5], "load": load}
 
             res[name] = with_target(name, fake, run, warm=False)
     finally:
@@ -432,7 +442,7 @@ WAITING = int(ENV.get("LLMGW_BENCH_WAITING", "10000"))
 def scenario_waiting():
     """6. Many waiting clients: RSS idle, at peak with WAITING (10,000) closed-loop clients and the fake at 500 ms
     (the pipe saturated, so the ingress holds nearly all of them waiting), 5 s after and 60 s after the load. Only
-    the gateways (not direct); RSS sampled every 0.5 s, as in 4."""
+    the gateways (not direct)."""
     dur, settle = (10, 20) if QUICK else (30, 60)
     res = {}
     fake = Fake(latency=500)
@@ -441,28 +451,9 @@ def scenario_waiting():
             log(f"waiting: {name}, {WAITING} clients")
 
             def run(t):
-                loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
-                time.sleep(2)
-                idle = {k: rss_kb(p) for k, p in t.pids.items()}
-                argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", t.url(), "--body", BODY,
-                        "--rate", "0", "--concurrency", str(WAITING), "--max-conns", str(WAITING + 100),
-                        "--duration", str(dur), "--label", t.name]
-                for h in t.headers:
-                    argv += ["--header", h]
-                lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-                peak = {k: 0 for k in t.pids}
-                while lg.poll() is None:
-                    for k, p in t.pids.items():
-                        peak[k] = max(peak[k], rss_kb(p))
-                    time.sleep(0.5)
-                load = json.loads(lg.stdout.read().strip().splitlines()[-1])
-                ended = time.monotonic()
-                time.sleep(5)
-                after5 = {k: rss_kb(p) for k, p in t.pids.items()}
-                time.sleep(max(0.0, settle - (time.monotonic() - ended)))
-                after60 = {k: rss_kb(p) for k, p in t.pids.items()}
-                return {"clients": WAITING, "idle_kb": idle, "peak_kb": peak, "after5_kb": after5,
-                        f"after{settle}_kb": after60, "settle_s": settle, "load": load}
+                idle, peak, after, load = rss_under_load(t, WAITING, dur, [5, settle])
+                return {"clients": WAITING, "idle_kb": idle, "peak_kb": peak, "after5_kb": after[5],
+                        f"after{settle}_kb": after[settle], "settle_s": settle, "load": load}
 
             res[name] = with_target(name, fake, run, warm=False)
     finally:
