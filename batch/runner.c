@@ -400,7 +400,7 @@ int lgw_batch_runner_new(const struct lgw_config *cfg, struct lgw_metrics *m, st
     lgw_topic_name(cfg, LGW_TOPIC_BATCH_RESULTS, NULL, r->topics[0], sizeof(r->topics[0]));
     lgw_topic_name(cfg, LGW_TOPIC_BATCHES, NULL, r->topics[1], sizeof(r->topics[1]));
     /* A new group starts at the earliest offsets (common/kafka.c): the batches topic from its beginning. */
-    if ((rc = lgw_kafka_consumer_new(cfg, "llmgw-batch", r->group, false, rebalance_cb, r, &r->consumer)))
+    if ((rc = lgw_kafka_consumer_new(cfg, "llmgw-batch", r->group, false, 0, rebalance_cb, r, &r->consumer)))
         goto fail;
     if ((rc = lgw_topics_ensure(r->consumer, cfg, LGW_ROLE_BATCH, NULL, 10000)))
         goto fail;

@@ -161,7 +161,9 @@ const struct lgw_config_opt lgw_config_opts[] = {
     I(provider_max_connections, "LLMGW_PROVIDER_MAX_CONNECTIONS", "20000", 1, 1000000,
       "Open provider connections of one event loop in all (each streamed call holds one)."),
     I(ledger_batch_max, "LLMGW_LEDGER_BATCH_MAX", "500", 1, 100000, "Most cost events per ledger transaction."),
-    I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000, "Longest wait to fill a ledger batch."),
+    I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000,
+      "Longest wait to fill a ledger batch. The broker holds each of the ledger's fetches this long too (unless "
+      "1 MiB of cost events is there), so the ledger costs it one fetch per window, not one per cost event."),
     I(batch_max_line_bytes, "LLMGW_BATCH_MAX_LINE_BYTES", "1048576", 1024, 67108864,
       "Longest line of a batch input file (one request), in bytes; a longer line is refused with its line number."),
     I(batch_max_lines, "LLMGW_BATCH_MAX_LINES", "50000", 1, 10000000,

@@ -86,13 +86,26 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
             continue; /* the bootstrap address, before the cluster named its brokers */
         json_t *rtt = json_object_get(b, "rtt"), *il = json_object_get(b, "int_latency"),
                *ob = json_object_get(b, "outbuf_latency");
+        /* Requests sent so far by type (cumulative): what this client asks of the broker per message. */
+        char by_type[512];
+        size_t used = 0;
+        by_type[0] = '\0';
+        const char *type;
+        json_t *count;
+        json_object_foreach(json_object_get(b, "req"), type, count) {
+            json_int_t n = json_integer_value(count);
+            if (n > 0 && used < sizeof(by_type)) {
+                int w = snprintf(by_type + used, sizeof(by_type) - used, " %s=%lld", type, (long long)n);
+                used += w > 0 ? (size_t)w : 0;
+            }
+        }
 #define MS(o, k) ((double)json_integer_value(json_object_get(o, k)) / 1000.0)
         LGW_INFO("kafka-stats",
                  "%s -> %s: rtt p50 %.2f p99 %.2f ms (%lld), producer queue p50 %.2f p99 %.2f ms, outbuf p50 %.2f "
-                 "p99 %.2f ms, requests %lld",
+                 "p99 %.2f ms, requests %lld:%s",
                  rd_kafka_name(rk), bname, MS(rtt, "p50"), MS(rtt, "p99"),
                  (long long)json_integer_value(json_object_get(rtt, "cnt")), MS(il, "p50"), MS(il, "p99"),
-                 MS(ob, "p50"), MS(ob, "p99"), (long long)json_integer_value(json_object_get(b, "tx")));
+                 MS(ob, "p50"), MS(ob, "p99"), (long long)json_integer_value(json_object_get(b, "tx")), by_type);
 #undef MS
     }
     json_decref(root);
@@ -191,7 +204,7 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
 }
 
 int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
-                           bool auto_commit,
+                           bool auto_commit, int batch_wait_ms,
                            void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                 rd_kafka_topic_partition_list_t *parts, void *opaque),
                            void *opaque, rd_kafka_t **out)
@@ -207,9 +220,10 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     rc |= lgw_kafka_set(conf, "enable.auto.commit", auto_commit ? "true" : "false");
     rc |= lgw_kafka_set(conf, "auto.commit.interval.ms", "200");
     rc |= lgw_kafka_set(conf, "auto.offset.reset", "earliest");
-    rc |= lgw_kafka_set(conf, "fetch.min.bytes", "1");
+    rc |= lgw_kafka_set(conf, "fetch.min.bytes", batch_wait_ms > 0 ? "1048576" : "1");
     char fetch_wait[32];
-    snprintf(fetch_wait, sizeof(fetch_wait), "%lld", (long long)cfg->kafka_fetch_wait_ms);
+    snprintf(fetch_wait, sizeof(fetch_wait), "%lld",
+             batch_wait_ms > 0 ? (long long)batch_wait_ms : (long long)cfg->kafka_fetch_wait_ms);
     rc |= lgw_kafka_set(conf, "fetch.wait.max.ms", fetch_wait);
     rc |= lgw_kafka_set(conf, "fetch.error.backoff.ms", "20");
     /* A crashed worker's partitions move after this; short so kill -9 recovers within a request deadline. */

@@ -49,9 +49,12 @@ bool lgw_kafka_fatal_seen(void);
 
 /* Consumer with enable.auto.offset.store=false (callers store offsets when work is really done) and
  * auto-commit of stored offsets when auto_commit is true. The main queue is redirected to the consumer
- * queue, so rd_kafka_consumer_poll serves every callback. rebalance_cb may be NULL. */
+ * queue, so rd_kafka_consumer_poll serves every callback. rebalance_cb may be NULL.
+ * batch_wait_ms 0: a fetch returns as soon as one message is there (jobs, replies: someone waits on them).
+ * batch_wait_ms > 0: the broker holds each fetch up to that long unless 1 MiB is there, so a consumer of
+ * events nobody waits on (the ledger) costs the broker one fetch per window, not one per message. */
 int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
-                           bool auto_commit,
+                           bool auto_commit, int batch_wait_ms,
                            void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                 rd_kafka_topic_partition_list_t *parts, void *opaque),
                            void *opaque, rd_kafka_t **out);

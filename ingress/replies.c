@@ -237,7 +237,7 @@ int lgw_replies_start(struct lgw_ingress *ing)
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s-replies", ing->id);
     /* librdkafka 2.0.2 wants a group.id even for assign(); it is never joined. */
     snprintf(group, sizeof(group), "%s-ingress-%s", ing->cfg->topic_prefix, ing->id);
-    int rc = lgw_kafka_consumer_new(ing->cfg, client_id, group, false, NULL, ing, &ing->replies);
+    int rc = lgw_kafka_consumer_new(ing->cfg, client_id, group, false, 0, NULL, ing, &ing->replies);
     if (rc)
         return rc;
     if (pthread_create(&ing->reply_thread, NULL, reply_main, ing) != 0) {

@@ -334,7 +334,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     char client_id[LGW_NAME_MAX + 16];
     snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
     snprintf(w->group, sizeof(w->group), "%s-workers", cfg->topic_prefix);
-    if ((rc = lgw_kafka_consumer_new(cfg, client_id, w->group, true, rebalance_cb, w, &w->consumer)) ||
+    if ((rc = lgw_kafka_consumer_new(cfg, client_id, w->group, true, 0, rebalance_cb, w, &w->consumer)) ||
         (rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
         (rc = lgw_topics_ensure(lgw_results_producer(w->results), cfg, LGW_ROLE_WORKER, NULL, 10000)) ||
         (rc = subscribe(w)))

@@ -178,10 +178,18 @@ static void test_clients_carry_the_settings(void **state)
     get(rd_kafka_conf(rk), "enable.idempotence", "true");
     get(rd_kafka_conf(rk), "client.rack", "rack-7");
     rd_kafka_destroy(rk);
-    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, NULL, NULL, &rk), 0);
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, NULL, NULL, &rk), 0);
     get(rd_kafka_conf(rk), "session.timeout.ms", "9000");
     get(rd_kafka_conf(rk), "security.protocol", "sasl_plaintext");
     get(rd_kafka_conf(rk), "enable.auto.offset.store", "false");
+    /* Someone waits on jobs and replies: a fetch returns with the first message. */
+    get(rd_kafka_conf(rk), "fetch.min.bytes", "1");
+    get(rd_kafka_conf(rk), "fetch.wait.max.ms", "100");
+    rd_kafka_destroy(rk);
+    /* A batching consumer (the ledger): the broker holds each fetch for the window unless 1 MiB is there. */
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 50, NULL, NULL, &rk), 0);
+    get(rd_kafka_conf(rk), "fetch.min.bytes", "1048576");
+    get(rd_kafka_conf(rk), "fetch.wait.max.ms", "50");
     rd_kafka_destroy(rk);
 
     /* The dev mock cluster is plaintext: the security settings stay off there, the pass-through applies. */
