@@ -1,43 +1,146 @@
 #!/usr/bin/env python3
-"""Where llmgw's added latency goes at concurrency 1: CPU time per request of each process on the request
-path (ingress, worker, ledger, the Kafka broker), librdkafka's own latency statistics per connection, and a
-perf profile of the ingress and the worker. Run through bench/profile.sh (same set-up as bench/peers.sh).
+"""Where llmgw's added latency goes at concurrency 1, measured warm: CPU time per request of each process and
+each thread group on the request path (ingress, worker, ledger, the Kafka broker), the Kafka requests each
+llmgw client sends per chat request (librdkafka's statistics, by request type), the scheduler's view (perf
+sched: context switches per request and time spent runnable but waiting for the CPU, per process), and a perf
+profile of the ingress and the worker. Run through bench/profile.sh (same set-up as bench/peers.sh).
 
 Why CPU per request: at concurrency 1 with everything under test on one core, a request's latency is at
 least the CPU every process spends on it, one after another, plus the waits between them. Writes
 bench/results/profile-<date>.json and prints a summary."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import peers  # noqa: E402  (the same fake, targets and CPU placement)
+import peers  # noqa: E402  (the same fake, targets, broker warm-up and CPU placement)
+from procstat import cpu_s, jit_cpu_s, stat_cpu_s  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid):
-    """User + system CPU seconds of a process, all its threads."""
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICK
+STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
 
 
-def main():
-    n = int(os.environ.get("LLMGW_PROFILE_REQUESTS", "3000"))
-    peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "5000", "LLMGW_LOG_LEVEL": "info"})
-    fake = peers.Fake(latency=0)
-    direct = peers.Direct(fake)
-    peers.loadgen(direct, "--rate", 0, "--concurrency", 1, "--requests", 200)
-    base = peers.loadgen(direct, "--rate", 0, "--concurrency", 1, "--requests", n)
-    t = peers.Llmgw(fake)
-    result = {"requests": n, "direct": base}
+def threads_cpu(pid):
+    """CPU seconds so far per thread group of pid (thread names with their digits dropped)."""
+    out = defaultdict(float)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+            out[re.sub(r"[-_ ]?\d+$", "", name)] += stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def kafka_requests():
+    """Cumulative Kafka requests by type, summed over each llmgw process's clients, from the newest statistics
+    line of each client -> broker connection in the processes' logs."""
+    newest = {}
+    for name in ("llmgw-ingress", "llmgw-worker", "llmgw-ledger"):
+        for line in (peers.WORK / f"{name}.log").read_text().splitlines():
+            if "kafka-stats" not in line:
+                continue
+            m = STATS_RE.search(json.loads(line)["msg"])
+            if m:
+                newest[(name, m.group(1), m.group(2))] = dict(kv.split("=") for kv in m.group(3).split())
+    total = defaultdict(lambda: defaultdict(int))
+    for (proc, _client, _broker), counts in newest.items():
+        for typ, n in counts.items():
+            total[proc][typ] += int(n)
+    return total
+
+
+def warm_on_own_traffic(t, bpid, rounds_max=10, per_round=1000):
+    """The ping-pong warm-up compiles the broker's plain produce and fetch paths; llmgw's traffic (consumer
+    groups, several partitions, commits, two producers per worker) makes C2 compile more. Rounds of
+    concurrency-1 requests through llmgw until the broker's JIT threads used under 10% of its CPU in two rounds
+    in a row, at most rounds_max."""
+    rounds = []
+    for _ in range(rounds_max):
+        cpu0, jit0 = cpu_s(bpid), jit_cpu_s(bpid)
+        peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", per_round)
+        cpu, jit = cpu_s(bpid) - cpu0, jit_cpu_s(bpid) - jit0
+        rounds.append(round(jit / cpu, 3) if cpu > 0 else 1.0)
+        peers.log(f"  llmgw traffic round {len(rounds)}: broker JIT share {rounds[-1]:.0%}")
+        if len(rounds) >= 2 and rounds[-1] < 0.10 and rounds[-2] < 0.10:
+            return {"jit_share_per_round": rounds, "settled": True}
+    return {"jit_share_per_round": rounds, "settled": False}
+
+
+def tids(pid):
     try:
-        peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", 300)
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def sched_profile(pids, n, t):
+    """perf sched over n sequential requests: per process, context switches and time runnable but waiting for
+    the CPU. Returns None when perf cannot record scheduler events here."""
+    data = peers.WORK / "sched.data"
+    rec = subprocess.Popen(["perf", "sched", "record", "-o", str(data)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+    rec.send_signal(2)
+    rec.wait(60)
+    rep = subprocess.run(["perf", "sched", "latency", "-p", "-i", str(data)], capture_output=True, text=True)
+    if rep.returncode != 0:
+        return None
+    by_pid = {}
+    for role, pid in pids.items():
+        for tid in tids(pid):
+            by_pid[tid] = role
+    per_role = defaultdict(lambda: {"switches": 0, "runtime_ms": 0.0, "delay_ms_total": 0.0, "max_delay_ms": 0.0})
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s*(\S.*?):(\d+)\s*\|\s*([\d.]+) ms\s*\|\s*(\d+)\s*\|\s*avg:\s*([\d.]+) ms\s*\|\s*max:\s*"
+                     r"([\d.]+) ms", line)
+        if not m:
+            continue
+        pid = int(m.group(2))
+        role = by_pid.get(pid, "other" if m.group(1) not in ("bench_loadgen", "bench_fakeprov") else m.group(1))
+        r = per_role[role]
+        sw = int(m.group(4))
+        r["switches"] += sw
+        r["runtime_ms"] += float(m.group(3))
+        r["delay_ms_total"] += float(m.group(5)) * sw
+        r["max_delay_ms"] = max(r["max_delay_ms"], float(m.group(6)))
+    return {role: {"switches_per_request": round(v["switches"] / n, 2),
+                   "runtime_ms_per_request": round(v["runtime_ms"] / n, 3),
+                   "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
+                   "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()}
+
+
+def profile_one(fake, n, label):
+    """One llmgw (three processes) with the current peers.LLMGW_EXTRA, warmed, then measured."""
+    t = peers.Llmgw(fake)
+    result = {"label": label, "settings": dict(peers.LLMGW_EXTRA)}
+    try:
+        result["llmgw_warmup"] = peers.warm_target(t)
+        if t.pids.get("kafka broker (shared)"):
+            result["broker_warmup_llmgw_traffic"] = warm_on_own_traffic(t, t.pids["kafka broker (shared)"])
         pids = dict(t.pids)
+        # Idle: what the processes (and the broker, on their behalf) cost with no traffic at all, from the
+        # long-polls of every consumer, heartbeats and timers. Kafka requests counted over the same 10 s.
+        time.sleep(2.5)
+        idle_req0, idle0 = kafka_requests(), {k: cpu_s(p) for k, p in pids.items()}
+        time.sleep(10)
+        idle_req1, idle1 = kafka_requests(), {k: cpu_s(p) for k, p in pids.items()}
+        result["idle_cpu_ms_per_s"] = {k: round((idle1[k] - idle0[k]) * 100, 2) for k in pids}
+        result["idle_kafka_requests_per_s"] = {
+            proc: round((sum(idle_req1[proc].values()) - sum(idle_req0.get(proc, {}).values())) / 10, 1)
+            for proc in idle_req1}
+        result["idle_kafka_requests_per_s_by_type"] = {
+            proc: {typ: round((n - idle_req0.get(proc, {}).get(typ, 0)) / 10, 1) for typ, n in idle_req1[proc].items()
+                   if n > idle_req0.get(proc, {}).get(typ, 0)}
+            for proc in idle_req1}
         before = {k: cpu_s(p) for k, p in pids.items()}
+        threads_before = {k: threads_cpu(p) for k, p in pids.items()}
+        req_before = kafka_requests()
         perf_out = peers.WORK / "perf.data"
         perf = None
         if subprocess.run(["which", "perf"], capture_output=True).returncode == 0:
@@ -50,32 +153,108 @@ def main():
             perf.send_signal(2)
             perf.wait(30)
         after = {k: cpu_s(p) for k, p in pids.items()}
+        threads_after = {k: threads_cpu(p) for k, p in pids.items()}
+        answered = run["ok"]
         result["llmgw"] = run
-        result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / n, 3) for k in pids}
-        time.sleep(6)  # one more statistics interval
-        stats = []
-        for name in ("llmgw-ingress", "llmgw-worker", "llmgw-ledger"):
-            lines = [l for l in (peers.WORK / f"{name}.log").read_text().splitlines() if "kafka-stats" in l]
-            stats += lines[-6:]
-        result["kafka_stats"] = [json.loads(l)["msg"] for l in stats]
+        result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / answered, 3) for k in pids}
+        result["thread_cpu_ms_per_request"] = {
+            k: {g: round((threads_after[k][g] - threads_before[k].get(g, 0.0)) * 1000 / answered, 3)
+                for g in sorted(threads_after[k], key=lambda g: threads_before[k].get(g, 0.0) - threads_after[k][g])
+                if threads_after[k][g] - threads_before[k].get(g, 0.0) > 0}
+            for k in pids}
+        time.sleep(2.5)  # one more statistics interval
+        req_after = kafka_requests()
+        result["kafka_requests_per_request"] = {
+            proc: {typ: round((req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0)) / answered, 2)
+                   for typ in req_after[proc] if req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0) > 0}
+            for proc in req_after}
         if perf and perf_out.exists():
             rep = subprocess.run(["perf", "report", "-i", str(perf_out), "--stdio", "--no-children", "--percent-limit",
                                   "1.5", "--sort", "comm,dso,sym", "-g", "none"], capture_output=True, text=True)
             result["perf_top"] = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")][:40]
+            # Our own code apart from the kernel's and libraries' share: the top symbols of each process.
+            for role in ("ingress", "worker"):
+                rep = subprocess.run(["perf", "report", "-i", str(perf_out), "--stdio", "--no-children", "--pid",
+                                      str(pids[role]), "--percent-limit", "0.7", "--sort", "dso,sym", "-g", "none"],
+                                     capture_output=True, text=True)
+                result[f"perf_top_{role}"] = [l for l in rep.stdout.splitlines()
+                                              if l.strip() and not l.startswith("#")][:30]
+            sched_n = min(n, 1000)
+            result["sched"] = sched_profile(pids, sched_n, t)
+            result["sched_requests"] = sched_n
     finally:
         t.close()
+    return result
+
+
+def summary(r, d):
+    l = r["llmgw"]["latency_ms"]
+    print(f"== {r['label']}: through llmgw p50 {l['p50']:.2f} / p99 {l['p99']:.2f} ms; added p50 "
+          f"{l['p50'] - d['p50']:.2f} / p99 {l['p99'] - d['p99']:.2f}")
+    total = sum(r["cpu_ms_per_request"].values())
+    print("CPU per request (ms): " + ", ".join(f"{k} {v:.3f}" for k, v in r["cpu_ms_per_request"].items())
+          + f"; total {total:.3f}")
+    print("Idle, CPU ms per second: " + ", ".join(f"{k} {v}" for k, v in r["idle_cpu_ms_per_s"].items())
+          + "; Kafka requests per second: " + "; ".join(
+              f"{k} {v} (" + ", ".join(f"{t} {n}" for t, n in r["idle_kafka_requests_per_s_by_type"][k].items()) + ")"
+              for k, v in r["idle_kafka_requests_per_s"].items()))
+    for k, groups in r["thread_cpu_ms_per_request"].items():
+        print(f"  {k}: " + ", ".join(f"{g} {v:.3f}" for g, v in list(groups.items())[:8]))
+    print("Kafka requests per chat request: " + "; ".join(
+        f"{p}: " + ", ".join(f"{t} {v}" for t, v in c.items()) for p, c in r["kafka_requests_per_request"].items()))
+    if r.get("sched"):
+        print(f"perf sched over {r['sched_requests']} requests (per request):")
+        for role, v in sorted(r["sched"].items(), key=lambda kv: -kv[1]["switches_per_request"]):
+            print(f"  {role}: {v['switches_per_request']} switches, {v['runtime_ms_per_request']} ms on CPU, "
+                  f"{v['cpu_wait_ms_per_request']} ms runnable waiting, max wait {v['max_cpu_wait_ms']} ms")
+    print("\n".join(r.get("perf_top", [])[:14]))
+
+
+def main():
+    n = int(os.environ.get("LLMGW_PROFILE_REQUESTS", "3000"))
+    # LLMGW_PROFILE_VARIANTS: settings to compare on the same warm broker, ';' between variants, each "K=V,K=V"
+    # ("" is the defaults), e.g. ";LLMGW_KAFKA_COST_LINGER_MS=50". LLMGW_DATABASE_URL=postgres starts a
+    # PostgreSQL (scripts/postgres.sh) for that variant's ledger; the default ledger is SQLite.
+    variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
+    peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
+    base_extra = dict(peers.LLMGW_EXTRA)
+    result = {"requests": n, "variants": []}
+    if os.environ.get("LLMGW_BENCH_COLD") != "1":
+        result["broker_warmup"] = peers.warm_broker()
+    pg_dir = peers.WORK / "pg"
+    pg_url = None
+    if any("LLMGW_DATABASE_URL=postgres" in v for v in variants):
+        # PostgreSQL as production runs it, on the gateway's CPU like every process under test.
+        port = peers.free_port()
+        os.chmod(peers.WORK, 0o755)  # mktemp's 0700: the postgres user must reach its data directory
+        pg_url = subprocess.run(["bash", "scripts/postgres.sh", "start", str(pg_dir), str(port)], cwd=peers.ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        for pid in subprocess.run(["pgrep", "-f", f"-p {port}"], capture_output=True, text=True).stdout.split():
+            subprocess.run(["taskset", "-a", "-cp", peers.GATEWAY_CPU, pid], capture_output=True)
+    fake = peers.Fake(latency=0)
+    try:
+        direct = peers.Direct(fake)
+        peers.loadgen(direct, "--rate", 0, "--concurrency", 1, "--requests", 200)
+        result["direct"] = peers.loadgen(direct, "--rate", 0, "--concurrency", 1, "--requests", n)
+        for v in variants:
+            peers.LLMGW_EXTRA.clear()
+            peers.LLMGW_EXTRA.update(base_extra)
+            extra = dict(kv.split("=", 1) for kv in filter(None, v.split(",")))
+            if extra.get("LLMGW_DATABASE_URL") == "postgres":
+                extra["LLMGW_DATABASE_URL"] = pg_url
+            peers.LLMGW_EXTRA.update(extra)
+            result["variants"].append(profile_one(fake, n, v or "defaults"))
+    finally:
         fake.close()
+        if pg_url:
+            subprocess.run(["bash", "scripts/postgres.sh", "stop", str(pg_dir)], cwd=peers.ROOT, capture_output=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = peers.ROOT / "bench" / "results" / f"profile-{stamp}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
-    d, l = result["direct"]["latency_ms"], result["llmgw"]["latency_ms"]
-    print(f"sequential, {n} requests: direct p50 {d['p50']:.2f} / p99 {d['p99']:.2f} ms; through llmgw p50 "
-          f"{l['p50']:.2f} / p99 {l['p99']:.2f} ms; added p50 {l['p50'] - d['p50']:.2f} / p99 {l['p99'] - d['p99']:.2f}")
-    total = sum(result["cpu_ms_per_request"].values())
-    print("CPU per request (ms): " + ", ".join(f"{k} {v:.3f}" for k, v in result["cpu_ms_per_request"].items())
-          + f"; total {total:.3f}")
-    print("\n".join(result.get("kafka_stats", [])))
-    print("\n".join(result.get("perf_top", [])))
+    d = result["direct"]["latency_ms"]
+    print(f"sequential, {n} requests, warm: direct p50 {d['p50']:.2f} / p99 {d['p99']:.2f} ms")
+    for r in result["variants"]:
+        summary(r, d)
     print(f"written to {out}")
 
 
