@@ -220,6 +220,11 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     rc |= lgw_kafka_set(conf, "enable.auto.commit", auto_commit ? "true" : "false");
     rc |= lgw_kafka_set(conf, "auto.commit.interval.ms", "200");
     rc |= lgw_kafka_set(conf, "auto.offset.reset", "earliest");
+    /* A fetch held within 1 s of socket.timeout.ms (60 s) blocks and times out the requests behind it
+     * (librdkafka's CONFWARN). A batch window longer than the cap (ledger_batch_ms allows 60 s) only makes the
+     * fetch return before the window closes, which is harmless. */
+    if (batch_wait_ms > LGW_KAFKA_BATCH_WAIT_MAX_MS)
+        batch_wait_ms = LGW_KAFKA_BATCH_WAIT_MAX_MS;
     rc |= lgw_kafka_set(conf, "fetch.min.bytes", batch_wait_ms > 0 ? "1048576" : "1");
     char fetch_wait[32];
     snprintf(fetch_wait, sizeof(fetch_wait), "%lld",

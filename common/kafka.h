@@ -52,7 +52,9 @@ bool lgw_kafka_fatal_seen(void);
  * queue, so rd_kafka_consumer_poll serves every callback. rebalance_cb may be NULL.
  * batch_wait_ms 0: a fetch returns as soon as one message is there (jobs, replies: someone waits on them).
  * batch_wait_ms > 0: the broker holds each fetch up to that long unless 1 MiB is there, so a consumer of
- * events nobody waits on (the ledger) costs the broker one fetch per window, not one per message. */
+ * events nobody waits on (the ledger) costs the broker one fetch per window, not one per message. A wait over
+ * LGW_KAFKA_BATCH_WAIT_MAX_MS is cut to it. */
+#define LGW_KAFKA_BATCH_WAIT_MAX_MS 10000
 int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
                            bool auto_commit, int batch_wait_ms,
                            void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,

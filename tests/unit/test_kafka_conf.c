@@ -191,6 +191,10 @@ static void test_clients_carry_the_settings(void **state)
     get(rd_kafka_conf(rk), "fetch.min.bytes", "1048576");
     get(rd_kafka_conf(rk), "fetch.wait.max.ms", "50");
     rd_kafka_destroy(rk);
+    /* The longest batch window (ledger_batch_ms allows 60 s) still makes a consumer: the wait is capped. */
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 60000, NULL, NULL, &rk), 0);
+    get(rd_kafka_conf(rk), "fetch.wait.max.ms", "10000");
+    rd_kafka_destroy(rk);
 
     /* The dev mock cluster is plaintext: the security settings stay off there, the pass-through applies. */
     cfg.kafka_mock = true;
