@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from procstat import cpu_s, jit_cpu_s
+from procstat import cpu_s, jit_cpu_s, jit_mark, jit_settled, jit_since
 
 ROOT = Path(__file__).resolve().parents[1]
 PINGPONG = ROOT / "build" / "bench_kafka_pingpong"
@@ -84,14 +84,13 @@ def one(name, jvm, props):
     try:
         rounds, settled = [], False
         for i in range(4 if QUICK else 12):
-            c0, j0 = cpu_s(pid), jit_cpu_s(pid)
+            mark = jit_mark(pid)
             r = pingpong(brokers, 2000)
-            cpu, jit = cpu_s(pid) - c0, jit_cpu_s(pid) - j0
+            cpu, jit, share = jit_since(pid, mark)
             rounds.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                            "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
-                           "jit_cpu_ms": round(jit * 1e3, 1)})
-            rounds[-1]["jit_share"] = round(jit / cpu, 3) if cpu > 0 else 1.0
-            if len(rounds) >= 2 and rounds[-1]["jit_share"] < 0.10 and rounds[-2]["jit_share"] < 0.10:
+                           "jit_cpu_ms": round(jit * 1e3, 1), "jit_share": share})
+            if jit_settled([x["jit_share"] for x in rounds]):
                 settled = True
                 break
         c0 = cpu_s(pid)

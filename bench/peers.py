@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from procstat import cpu_s, descendants, jit_cpu_s  # noqa: E402 - bench/ is on sys.path (run as a script)
+from procstat import cpu_s, descendants, jit_mark, jit_settled, jit_since  # noqa: E402 - bench/ is on sys.path (run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
@@ -271,9 +271,9 @@ def with_target(name, fake, fn, warm=True):
         target.close()
 
 
-def warm_target(t, rounds_max=12, per_round=500, settle=0.10):
+def warm_target(t, rounds_max=12, per_round=500, settle=0.10, concurrency=8):
     """Warms a gateway (its JIT if it has one: V8 for Portkey) with rounds of per_round requests at concurrency
-    8 until its CPU per request changes by less than settle (10%) from one round to the next, at most
+    (8; a measurement at another concurrency warms at its own: the broker compiles other paths at 1) until its CPU per request changes by less than settle (10%) from one round to the next, at most
     rounds_max. For llmgw the broker must be warm too: warm_broker's ping-pong compiles the plain produce and
     fetch paths, but llmgw's traffic (consumer groups, 16 partitions per fetch, commits) makes C2 compile
     others (bench/profile.py measured 0.91 ms of C2 per request after the ping-pong alone), so llmgw is warm
@@ -285,14 +285,13 @@ def warm_target(t, rounds_max=12, per_round=500, settle=0.10):
     rounds = []
     for i in range(rounds_max):
         before = cpu_of(t)
-        b0 = (cpu_s(bpid), jit_cpu_s(bpid)) if bpid else None
-        r = loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", per_round, label=f"{t.name}-warm{i}")
+        mark = jit_mark(bpid) if bpid else None
+        r = loadgen(t, "--rate", 0, "--concurrency", concurrency, "--requests", per_round, label=f"{t.name}-warm{i}")
         cpu = cpu_per_request(before, cpu_of(t), r["ok"])
         rounds.append({"ok": r["ok"], "cpu_ms": cpu and cpu["all_ms"]})
         if bpid:
-            bcpu = cpu_s(bpid) - b0[0]
-            rounds[-1]["broker_jit_share"] = round((jit_cpu_s(bpid) - b0[1]) / bcpu, 3) if bcpu > 0 else 1.0
-            if len(rounds) < 2 or rounds[-1]["broker_jit_share"] >= 0.10 or rounds[-2]["broker_jit_share"] >= 0.10:
+            rounds[-1]["broker_jit_share"] = jit_since(bpid, mark)[2]
+            if not jit_settled([x["broker_jit_share"] for x in rounds]):
                 continue
         if len(rounds) >= 2 and rounds[-1]["cpu_ms"] and rounds[-2]["cpu_ms"]:
             change = abs(rounds[-1]["cpu_ms"] - rounds[-2]["cpu_ms"]) / rounds[-2]["cpu_ms"]
@@ -301,7 +300,8 @@ def warm_target(t, rounds_max=12, per_round=500, settle=0.10):
                     f"{rounds[0]['cpu_ms']:.3f} -> {rounds[-1]['cpu_ms']:.3f} ms (last change {change:.0%})"
                     + (f"; broker JIT share {[x['broker_jit_share'] for x in rounds]}" if bpid else ""))
                 return {"rounds": rounds, "settled": True}
-    log(f"  {t.name}: CPU per request still changing after {rounds_max} rounds: {[x['cpu_ms'] for x in rounds]}")
+    log(f"  {t.name}: not settled after {rounds_max} rounds: CPU per request {[x['cpu_ms'] for x in rounds]}"
+        + (f", broker JIT share {[x['broker_jit_share'] for x in rounds]}" if bpid else ""))
     return {"rounds": rounds, "settled": False}
 
 
@@ -495,20 +495,20 @@ def warm_broker(rounds_max=12, per_round=2000):
     pid = int(KAFKA_PID)
     rounds = []
     for i in range(rounds_max):
-        cpu0, jit0 = cpu_s(pid), jit_cpu_s(pid)
+        mark = jit_mark(pid)
         out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
                               "--count", str(per_round), "--warmup", "0"], capture_output=True, text=True)
         if out.returncode != 0:
             return {"error": out.stderr[-2000:], "rounds": rounds}
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        cpu, jit = cpu_s(pid) - cpu0, jit_cpu_s(pid) - jit0
+        cpu, jit, share = jit_since(pid, mark)
         rounds.append({"round_trips": r["count"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                        "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
                        "jit_cpu_ms": round(jit * 1e3, 1)})
         log(f"  broker round {i + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, broker CPU "
             f"{cpu * 1e3 / r['count']:.3f} ms per round trip, JIT {jit * 1e3:.0f} ms")
-        rounds[-1]["jit_share"] = round(jit / cpu, 3) if cpu > 0 else 1.0
-        if len(rounds) >= 2 and rounds[-1]["jit_share"] < 0.10 and rounds[-2]["jit_share"] < 0.10:
+        rounds[-1]["jit_share"] = share
+        if jit_settled([x["jit_share"] for x in rounds]):
             return {"rounds": rounds, "settled": True,
                     "rule": "the JIT threads under 10% of the broker's CPU in two rounds of 2,000 in a row"}
     return {"rounds": rounds, "settled": False}

@@ -1,5 +1,6 @@
 """CPU figures of processes from /proc, for the benchmarks (bench/peers.py, bench/broker_settings.py)."""
 import os
+import re
 import subprocess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -23,21 +24,51 @@ def cpu_s(pid):
     return total
 
 
-def jit_cpu_s(pid):
-    """CPU seconds of a JVM's JIT compiler threads ("C1 CompilerThre", "C2 CompilerThre": comm is cut at 15)."""
-    total = 0.0
+def tids(pid):
+    """The thread ids of pid ([] once it is gone)."""
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
     except OSError:
-        return 0.0
-    for task in tasks:
+        return []
+
+
+def threads_cpu(pid):
+    """CPU seconds so far per thread group of pid: thread names (comm, cut at 15 characters) without their
+    trailing digits, so "GC Thread#0".."#3" are one group."""
+    out = {}
+    for tid in tids(pid):
         try:
-            text = open(f"/proc/{pid}/task/{task}/stat").read()
-            if "CompilerThre" in text[text.index("(") + 1:text.rindex(")")]:
-                total += stat_cpu_s(f"/proc/{pid}/task/{task}/stat")
+            name = re.sub(r"[-_ ]?\d+$", "", open(f"/proc/{pid}/task/{tid}/comm").read().strip())
+            out[name] = out.get(name, 0.0) + stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return out
+
+
+def jit_cpu_s(pid):
+    """CPU seconds of a JVM's JIT compiler threads ("C1 CompilerThre", "C2 CompilerThre")."""
+    return sum(v for name, v in threads_cpu(pid).items() if "CompilerThre" in name)
+
+
+# A JVM is judged warm when its JIT threads used under this share of its CPU in two rounds in a row (C2 goes on
+# compiling now and then for minutes: a rule of "no JIT at all" never settles).
+JIT_SETTLED_SHARE = 0.10
+
+
+def jit_mark(pid):
+    """Where a JVM's CPU and JIT CPU stand now, for jit_since."""
+    return cpu_s(pid), jit_cpu_s(pid)
+
+
+def jit_since(pid, mark):
+    """(CPU seconds, JIT CPU seconds, JIT share of the CPU) since mark."""
+    cpu, jit = cpu_s(pid) - mark[0], jit_cpu_s(pid) - mark[1]
+    return cpu, jit, round(jit / cpu, 3) if cpu > 0 else 1.0
+
+
+def jit_settled(shares):
+    """True when the last two rounds' JIT shares are both under JIT_SETTLED_SHARE."""
+    return len(shares) >= 2 and all(x < JIT_SETTLED_SHARE for x in shares[-2:])
 
 
 def descendants(pid):

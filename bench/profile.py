@@ -19,21 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402  (the same fake, targets, broker warm-up and CPU placement)
-from procstat import cpu_s, jit_cpu_s, stat_cpu_s  # noqa: E402
+from procstat import cpu_s, threads_cpu, tids  # noqa: E402
 
 STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
-
-
-def threads_cpu(pid):
-    """CPU seconds so far per thread group of pid (thread names with their digits dropped)."""
-    out = defaultdict(float)
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-            out[re.sub(r"[-_ ]?\d+$", "", name)] += stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
 
 
 def kafka_requests():
@@ -52,30 +40,6 @@ def kafka_requests():
         for typ, n in counts.items():
             total[proc][typ] += int(n)
     return total
-
-
-def warm_on_own_traffic(t, bpid, rounds_max=10, per_round=1000):
-    """The ping-pong warm-up compiles the broker's plain produce and fetch paths; llmgw's traffic (consumer
-    groups, several partitions, commits, two producers per worker) makes C2 compile more. Rounds of
-    concurrency-1 requests through llmgw until the broker's JIT threads used under 10% of its CPU in two rounds
-    in a row, at most rounds_max."""
-    rounds = []
-    for _ in range(rounds_max):
-        cpu0, jit0 = cpu_s(bpid), jit_cpu_s(bpid)
-        peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", per_round)
-        cpu, jit = cpu_s(bpid) - cpu0, jit_cpu_s(bpid) - jit0
-        rounds.append(round(jit / cpu, 3) if cpu > 0 else 1.0)
-        peers.log(f"  llmgw traffic round {len(rounds)}: broker JIT share {rounds[-1]:.0%}")
-        if len(rounds) >= 2 and rounds[-1] < 0.10 and rounds[-2] < 0.10:
-            return {"jit_share_per_round": rounds, "settled": True}
-    return {"jit_share_per_round": rounds, "settled": False}
-
-
-def tids(pid):
-    try:
-        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        return []
 
 
 def sched_profile(pids, n, t):
@@ -120,9 +84,9 @@ def profile_one(fake, n, label):
     t = peers.Llmgw(fake)
     result = {"label": label, "settings": dict(peers.LLMGW_EXTRA)}
     try:
-        result["llmgw_warmup"] = peers.warm_target(t)
-        if t.pids.get("kafka broker (shared)"):
-            result["broker_warmup_llmgw_traffic"] = warm_on_own_traffic(t, t.pids["kafka broker (shared)"])
+        # Sequential, like the measurement: until the broker's JIT settles on llmgw's traffic at concurrency 1 too
+        # (warmed at 8, C2 still used 1.44 ms per sequential request afterwards).
+        result["llmgw_warmup"] = peers.warm_target(t, per_round=1000, concurrency=1)
         pids = dict(t.pids)
         # Idle: what the processes (and the broker, on their behalf) cost with no traffic at all, from the
         # long-polls of every consumer, heartbeats and timers. Kafka requests counted over the same 10 s.
