@@ -26,7 +26,7 @@
 #define EPOLL_BATCH 256
 
 struct task {
-    int64_t due_ms; /* monotonic */
+    int64_t due_us; /* monotonic, in microseconds: a millisecond clock would run a task up to 1 ms early */
     uint64_t seq;   /* post order among equal due times */
     lgw_http_task_cb cb;
     void *opaque;
@@ -46,11 +46,11 @@ struct lgw_http_loop {
     pthread_t thread;
     atomic_bool stopping;
     atomic_size_t running;
-    int64_t curl_due_ms; /* libcurl's timer: when to call socket_action(TIMEOUT); -1 none */
+    int64_t curl_due_us; /* libcurl's timer: when to call socket_action(TIMEOUT); -1 none */
     struct lgw_http_xfer *xfers;
     CURL *spare[SPARE_HANDLES];
     size_t nspare;
-    /* Tasks: a min-heap on (due_ms, seq), under lock, because any thread posts. */
+    /* Tasks: a min-heap on (due_us, seq), under lock, because any thread posts. */
     pthread_mutex_t lock;
     struct task *heap;
     size_t ntasks, cap;
@@ -59,7 +59,7 @@ struct lgw_http_loop {
 
 static bool earlier(const struct task *a, const struct task *b)
 {
-    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
+    return a->due_us < b->due_us || (a->due_us == b->due_us && a->seq < b->seq);
 }
 
 /* Caller holds loop->lock. */
@@ -100,7 +100,7 @@ static struct task heap_pop(struct lgw_http_loop *loop)
 
 void lgw_http_loop_post(struct lgw_http_loop *loop, int64_t delay_ms, lgw_http_task_cb cb, void *opaque)
 {
-    struct task t = {lgw_mono_ms() + (delay_ms > 0 ? delay_ms : 0), 0, cb, opaque};
+    struct task t = {lgw_mono_us() + (delay_ms > 0 ? delay_ms * 1000 : 0), 0, cb, opaque};
     pthread_mutex_lock(&loop->lock);
     t.seq = loop->seq++;
     heap_push(loop, t);
@@ -123,8 +123,8 @@ static int64_t run_tasks(struct lgw_http_loop *loop, bool everything)
             pthread_mutex_unlock(&loop->lock);
             return -1;
         }
-        if (!everything && loop->heap[0].due_ms > lgw_mono_ms()) {
-            int64_t due = loop->heap[0].due_ms;
+        if (!everything && loop->heap[0].due_us > lgw_mono_us()) {
+            int64_t due = loop->heap[0].due_us;
             pthread_mutex_unlock(&loop->lock);
             return due;
         }
@@ -162,7 +162,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     struct lgw_http_loop *loop = userp;
-    loop->curl_due_ms = timeout_ms < 0 ? -1 : lgw_mono_ms() + timeout_ms;
+    loop->curl_due_us = timeout_ms < 0 ? -1 : lgw_mono_us() + (int64_t)timeout_ms * 1000;
     return 0;
 }
 
@@ -283,11 +283,13 @@ static void *loop_main(void *arg)
     int still;
     while (!atomic_load(&loop->stopping)) {
         int64_t task_due = run_tasks(loop, false);
-        int64_t now = lgw_mono_ms(), due = task_due;
-        if (loop->curl_due_ms >= 0 && (due < 0 || loop->curl_due_ms < due))
-            due = loop->curl_due_ms;
-        /* The cap keeps a lost wakeup from costing more than a second. */
-        int wait = due < 0 ? 1000 : due <= now ? 0 : (int)(due - now < 1000 ? due - now : 1000);
+        int64_t now = lgw_mono_us(), due = task_due;
+        if (loop->curl_due_us >= 0 && (due < 0 || loop->curl_due_us < due))
+            due = loop->curl_due_us;
+        /* epoll_wait counts in milliseconds: round up, so a task never runs before it is due. The cap keeps a
+         * lost wakeup from costing more than a second. */
+        int64_t left_ms = due < 0 ? 1000 : due <= now ? 0 : (due - now + 999) / 1000;
+        int wait = (int)(left_ms < 1000 ? left_ms : 1000);
         int n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, wait);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == loop->wakefd) {
@@ -301,8 +303,8 @@ static void *loop_main(void *arg)
                        (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
             curl_multi_socket_action(loop->multi, evs[i].data.fd, mask, &still);
         }
-        if (loop->curl_due_ms >= 0 && lgw_mono_ms() >= loop->curl_due_ms) {
-            loop->curl_due_ms = -1;
+        if (loop->curl_due_us >= 0 && lgw_mono_us() >= loop->curl_due_us) {
+            loop->curl_due_us = -1;
             curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &still);
         }
         collect(loop);
@@ -322,7 +324,7 @@ int lgw_http_loop_new(const struct lgw_http_loop_opts *opts, struct lgw_http_loo
     *out = NULL;
     struct lgw_http_loop *loop = lgw_calloc(1, sizeof(*loop));
     pthread_mutex_init(&loop->lock, NULL);
-    loop->curl_due_ms = -1;
+    loop->curl_due_us = -1;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     loop->multi = curl_multi_init();

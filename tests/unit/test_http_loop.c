@@ -153,6 +153,55 @@ static void test_tasks_run_in_due_order(void **state)
     lgw_http_loop_free(loop);
 }
 
+/* A task never runs before its delay has passed, to the microsecond: the simulated provider paces its chunks
+ * by these delays, and a millisecond clock ran some of them up to 1 ms early (a 7.3 ms gap for 8 ms). Each
+ * run posts the next from the loop thread, mid-millisecond, as the provider does. */
+#define EARLY_RUNS 60
+#define EARLY_DELAY_MS 2
+
+static int64_t posted_us;
+static int64_t shortest_us = INT64_MAX;
+static atomic_int nearly;
+
+static void rearm(void *opaque)
+{
+    struct lgw_http_loop *loop = opaque;
+    int64_t now = lgw_mono_us();
+    if (posted_us && now - posted_us < shortest_us)
+        shortest_us = now - posted_us;
+    if (atomic_load(&nearly) + 1 < EARLY_RUNS) {
+        posted_us = lgw_mono_us();
+        lgw_http_loop_post(loop, EARLY_DELAY_MS, rearm, loop);
+    }
+    atomic_fetch_add_explicit(&nearly, 1, memory_order_release);
+}
+
+static void nothing(void *opaque)
+{
+    (void)opaque;
+}
+
+static void test_tasks_never_run_early(void **state)
+{
+    (void)state;
+    struct lgw_http_loop *loop = new_loop();
+    atomic_store(&nearly, 0);
+    posted_us = 0;
+    shortest_us = INT64_MAX;
+    lgw_http_loop_post(loop, 0, rearm, loop);
+    /* Other threads' posts wake the loop every 100 us meanwhile, as a busy worker's would: a wake just after a
+     * millisecond boundary is when a millisecond clock ran a task early. */
+    for (int i = 0; i < 20000 && atomic_load_explicit(&nearly, memory_order_acquire) < EARLY_RUNS; i++) {
+        lgw_http_loop_post(loop, 0, nothing, NULL);
+        struct timespec ts = {0, 100 * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(atomic_load(&nearly), EARLY_RUNS);
+    lgw_http_loop_free(loop);
+    if (shortest_us < EARLY_DELAY_MS * 1000)
+        fail_msg("a task posted %d ms ahead ran after %lld us", EARLY_DELAY_MS, (long long)shortest_us);
+}
+
 /* ---- transfers */
 
 struct call {
@@ -400,6 +449,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tasks_run_in_due_order),
+        cmocka_unit_test(test_tasks_never_run_early),
         cmocka_unit_test(test_many_transfers_on_one_thread),
         cmocka_unit_test(test_pause_and_unpause_keep_every_byte),
         cmocka_unit_test(test_abort_removes_the_transfer_at_once),
