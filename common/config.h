@@ -79,6 +79,7 @@ struct lgw_config {
     int64_t worker_plan_threads;
     int64_t worker_http_loops;
     int64_t worker_stream_max_chunks;
+    int64_t stream_coalesce_ms;
     int64_t provider_max_host_connections;
     int64_t provider_max_connections;
     int64_t ledger_batch_max;

@@ -163,6 +163,8 @@ int lgw_job_encode(const struct lgw_job *job, struct lgw_buf *out)
                         json_pack("{s:s, s:i}", "topic", job->reply_topic, "partition", (int)job->reply_partition));
     json_object_set_new(o, "strategy", json_string(job->strategy));
     json_object_set_new(o, "stream", json_boolean(job->stream));
+    if (job->batched_chunks)
+        json_object_set_new(o, "batched_chunks", json_true());
     json_object_set_new(o, "attempt", json_integer(job->attempt));
     if (job->cache_ttl_s > 0 || job->cache_no_lookup || job->cache_no_store) {
         json_t *c = json_object();
@@ -199,6 +201,7 @@ int lgw_job_decode(const void *data, size_t len, struct lgw_job *job, char *why,
         get_int(root, "deadline_ms", &job->deadline_ms, true, 0, INT64_MAX, why, whysz) ||
         get_str(root, "strategy", job->strategy, sizeof(job->strategy), false, why, whysz) ||
         get_bool(root, "stream", &job->stream, why, whysz) ||
+        get_bool(root, "batched_chunks", &job->batched_chunks, why, whysz) ||
         get_int(root, "attempt", &n, false, 0, 1000, why, whysz))
         goto out;
     job->attempt = (int)n;
@@ -290,6 +293,8 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     json_object_set_new(o, "final", json_boolean(reply->final));
     json_object_set_new(o, "status", json_integer(reply->status));
     json_object_set(o, "body", reply->body ? reply->body : json_null());
+    if (reply->more_chunks && json_array_size(reply->more_chunks) > 0)
+        json_object_set(o, "more_chunks", reply->more_chunks);
     json_object_set_new(o, "provider", json_string(reply->provider));
     json_object_set_new(o, "model", json_string(reply->model));
     json_object_set_new(o, "cache", json_string(lgw_reply_cache_name(reply)));
@@ -325,8 +330,8 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     if (get_str(root, "id", reply->id, sizeof(reply->id), true, why, whysz) ||
         get_str(root, "run_id", reply->run_id, sizeof(reply->run_id), false, why, whysz) ||
         get_str(root, "tenant", reply->tenant, sizeof(reply->tenant), false, why, whysz) ||
-        get_int(root, "seq", &n, false, 0, INT32_MAX, why, whysz))
-        goto out;
+        get_int(root, "seq", &n, false, 0, INT32_MAX - LGW_REPLY_MORE_CHUNKS_MAX - 1, why, whysz))
+        goto out; /* (the bound leaves a reader room to count past the message's last chunk) */
     reply->seq = (int)n;
     if (get_bool(root, "final", &reply->final, why, whysz) ||
         get_int(root, "status", &n, true, 100, 599, why, whysz))
@@ -358,6 +363,19 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
         snprintf(why, whysz, "field \"body\" must be an object");
         goto out;
     }
+    json_t *more = json_object_get(root, "more_chunks");
+    if (more) {
+        size_t i;
+        json_t *c;
+        bool ok = json_is_array(more) && json_array_size(more) <= LGW_REPLY_MORE_CHUNKS_MAX && !reply->final;
+        json_array_foreach(ok ? more : NULL, i, c) ok = ok && json_is_object(c);
+        if (!ok) {
+            snprintf(why, whysz, "field \"more_chunks\" must be an array of at most %d objects, in a chunk",
+                     LGW_REPLY_MORE_CHUNKS_MAX);
+            goto out;
+        }
+        reply->more_chunks = json_incref(more);
+    }
     reply->body = json_incref(body);
     rc = LGW_OK;
 out:
@@ -369,6 +387,8 @@ void lgw_reply_cleanup(struct lgw_reply *reply)
 {
     json_decref(reply->body);
     reply->body = NULL;
+    json_decref(reply->more_chunks);
+    reply->more_chunks = NULL;
 }
 
 /* ---- cost event ---- */

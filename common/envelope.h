@@ -51,6 +51,9 @@ struct lgw_job {
     int32_t reply_partition;
     char strategy[32];
     bool stream;
+    /* The writer reads replies that carry several stream chunks (reply more_chunks); absent in jobs from
+     * writers older than the field, and from batch producers that do not say: one chunk a message then. */
+    bool batched_chunks;
     int attempt;
     /* The request's response-cache directives (absent in older jobs: none): the TTL it asked for with
      * x-llmgw-cache-ttl, already capped by the ingress (0: none), and Cache-Control's no-cache (skip the
@@ -91,6 +94,9 @@ struct lgw_reply {
     bool final;
     int status; /* HTTP status for the client */
     json_t *body; /* OpenAI-shaped response or error object; owned */
+    /* A stream's chunks after body in one message, seq + 1 onwards (a JSON array of objects; owned; NULL:
+     * none). Only for a job that said batched_chunks (workers/coalesce.h). */
+    json_t *more_chunks;
     char provider[LGW_NAME_MAX];
     char model[LGW_NAME_MAX];
     /* The response cache's part ("cache": hit, miss or bypass): served from the cache, or looked up and not
@@ -117,6 +123,10 @@ struct lgw_reply {
 const char *lgw_reply_cache_name(const struct lgw_reply *reply);
 
 int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);
+/* A reader takes at most this many chunks in one reply's more_chunks: a writer sends far fewer
+ * (LGW_COALESCE_MAX_CHUNKS); the bound is a reader's limit on hostile input. */
+#define LGW_REPLY_MORE_CHUNKS_MAX 1024
+
 int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz);
 void lgw_reply_cleanup(struct lgw_reply *reply);
 

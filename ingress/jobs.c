@@ -138,6 +138,7 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     job->reply_partition = 0;
     job->attempt = 1;
     job->stream = req->stream;
+    job->batched_chunks = req->stream; /* this reader takes a reply's more_chunks (sse.c) */
     take_cache_directives(req, job);
     if (take_strategy(req, body, job->strategy, sizeof(job->strategy))) {
         snprintf(msg, msgsz, "Unknown routing strategy: use cost, latency, capability or round-robin.");

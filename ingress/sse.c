@@ -68,9 +68,13 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         /* A second run of the job (after a worker crash) or a duplicate: never splice two answers. */
         goto out;
     }
-    req->next_seq = reply->seq + 1;
+    /* A message may carry several chunks (more_chunks after body): the run's next message follows them all. */
+    req->next_seq = reply->seq + 1 + (int)json_array_size(reply->more_chunks);
     if (!reply->final) {
         req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
+        size_t i;
+        json_t *chunk;
+        json_array_foreach(reply->more_chunks, i, chunk) req->dialect->stream_chunk(&req->ds, chunk, &req->sse);
         /* Until the response has started to go out, the bytes wait for this gateway (a reply batch from Kafka
          * can land before libmicrohttpd has sent the headers), not for the client: the cap counts from the
          * reader's first call, with 4 times the cap as the bound before it so memory stays bounded anyway. */

@@ -18,16 +18,20 @@
 #include "common/log.h"
 #include "providers/provider.h"
 #include "workers/billing.h"
+#include "workers/coalesce.h"
 #include "workers/dispatch.h"
 #include "workers/spans.h"
 
 /* The stream sink: a streamed job's chunks go out as non-final replies, in order, as the provider yields
- * them (see stream_emit). */
+ * them, several to a message when they come close together (see stream_emit, workers/coalesce.h). */
 struct stream_ctx {
     struct lgw_prov_stream base;
     struct job_run *run; /* the route so far is run->d: the first chunk tells the ingress who answers */
-    int seq;
+    int seq;               /* chunks sent: the next message's seq */
     atomic_bool cancelled; /* the client left (cancel.h): stop, which aborts the upstream transfer */
+    struct lgw_coalesce co;
+    bool on_loop;   /* a provider streams (its loop may flush held chunks later); false: a cache replay */
+    int send_error; /* a flush on the loop failed to send: the provider's next chunk is refused with it */
 };
 
 /* One job's state as it moves through the stages. Reference-counted: the stages hold one reference while
@@ -170,25 +174,24 @@ static void note_finish_reason(struct lgw_dispatch *d, json_t *chunk)
     lgw_wcontent_stream_add(d->content, chunk); /* NULL unless the candidate's span captures content */
 }
 
-static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
+/* One reply message of the stream: chunk, then more (NULL: none), as seq ctx->seq onwards. */
+static int send_chunks(struct stream_ctx *ctx, json_t *chunk, json_t *more)
 {
-    struct stream_ctx *ctx = (struct stream_ctx *)stream;
     struct job_run *run = ctx->run;
     struct lgw_dispatch *d = &run->d;
-    if (atomic_load(&ctx->cancelled))
-        return LGW_ERR(UNAVAILABLE);
+    struct lgw_prov_stream *stream = &ctx->base;
     reply_span_start(run);
     run->reply_msgs++;
-    note_finish_reason(d, chunk);
     struct lgw_reply part;
     memset(&part, 0, sizeof(part));
     lgw_strlcpy(part.id, run->job->id, sizeof(part.id));
     lgw_strlcpy(part.run_id, run->event_id, sizeof(part.run_id));
     lgw_strlcpy(part.tenant, run->job->tenant, sizeof(part.tenant));
     part.batch = run->job->batch;
-    part.seq = ctx->seq++;
+    part.seq = ctx->seq;
     part.status = 200;
     part.body = chunk;
+    part.more_chunks = more;
     /* What the provider has counted so far: some count the input before the first token (Anthropic's
      * message_start, Gemini, echo), which an Anthropic client's message_start reports. */
     part.usage = d->call.res.usage;
@@ -216,14 +219,72 @@ static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
         lgw_buf_cleanup(&route);
     }
     int rc = lgw_results_chunk(run->t, &part);
-    if (rc == 0) {
-        if (stream->emitted++ == 0)
-            stream->first_emit_us = lgw_mono_us();
+    if (rc)
+        return rc;
+    ctx->seq += 1 + (int)json_array_size(more);
+    if (stream->emitted == 0)
+        stream->first_emit_us = lgw_mono_us();
+    for (size_t i = 0; i <= json_array_size(more); i++) {
+        json_t *c = i == 0 ? chunk : json_array_get(more, i - 1);
+        stream->emitted++;
         /* What reached the client is billed even if the provider never reports usage (a cut stream). */
-        stream->output_tokens_estimate += lgw_billing_chunk_tokens(chunk);
-        capture(ctx->run, chunk);
+        stream->output_tokens_estimate += lgw_billing_chunk_tokens(c);
+        capture(ctx->run, c);
     }
+    return LGW_OK;
+}
+
+/* The held chunks go as one message (nothing when none wait, or the client left). */
+static int flush_held(struct stream_ctx *ctx)
+{
+    json_t *held = lgw_coalesce_take(&ctx->co);
+    if (!held || atomic_load(&ctx->cancelled)) {
+        json_decref(held);
+        return LGW_OK;
+    }
+    json_t *first = json_incref(json_array_get(held, 0));
+    json_array_remove(held, 0);
+    int rc = send_chunks(ctx, first, json_array_size(held) ? held : NULL);
+    json_decref(first);
+    json_decref(held);
     return rc;
+}
+
+/* The window is over (the job's loop): what waits goes. A run whose dispatch ended already sent it all. */
+static void flush_task(void *opaque)
+{
+    struct job_run *run = opaque;
+    struct stream_ctx *ctx = &run->sctx;
+    if (ctx->on_loop) {
+        int rc = flush_held(ctx);
+        if (rc && !ctx->send_error)
+            ctx->send_error = rc;
+    }
+    run_unref(run);
+}
+
+/* The provider's next chunk: at once when it is the first or coalescing is off; otherwise held, and sent
+ * with those that follow within the window (workers/coalesce.h), so a stream costs fewer Kafka messages. */
+static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
+{
+    struct stream_ctx *ctx = (struct stream_ctx *)stream;
+    struct job_run *run = ctx->run;
+    if (atomic_load(&ctx->cancelled))
+        return LGW_ERR(UNAVAILABLE);
+    if (ctx->send_error)
+        return ctx->send_error;
+    note_finish_reason(&run->d, chunk);
+    if (!lgw_coalesce_hold(&ctx->co, chunk)) {
+        int rc = flush_held(ctx); /* (only after running out of memory to hold: order is kept) */
+        return rc ? rc : send_chunks(ctx, chunk, NULL);
+    }
+    if (lgw_coalesce_full(&ctx->co))
+        return flush_held(ctx);
+    if (ctx->on_loop && lgw_coalesce_arm(&ctx->co)) {
+        run_ref(run); /* dropped by the flush */
+        lgw_http_loop_post(run->loop, lgw_coalesce_window_ms(&ctx->co), flush_task, run);
+    }
+    return LGW_OK;
 }
 
 /* ---- the stages, in the order of the table below */
@@ -336,12 +397,17 @@ static void serve_hit(struct job_run *run, const struct lgw_model_info *m, const
     struct stream_ctx *sctx = &run->sctx;
     sctx->run = run;
     atomic_init(&sctx->cancelled, false);
+    lgw_coalesce_init(&sctx->co, run->p->cfg->stream_coalesce_ms, run->job->batched_chunks);
     size_t i;
     json_t *chunk;
+    bool failed = false;
     json_array_foreach(e->chunks, i, chunk) {
-        if (stream_emit(&sctx->base, chunk))
+        if ((failed = stream_emit(&sctx->base, chunk) != 0))
             break; /* the reply topic failed: the final reply still goes, as after any stream */
     }
+    if (!failed)
+        flush_held(sctx); /* a replay has every chunk at once: the rest go in as few messages as the cap allows */
+    lgw_coalesce_cleanup(&sctx->co);
     run->seq = sctx->seq;
     res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
 }
@@ -447,6 +513,16 @@ static void dispatched(struct lgw_dispatch *d)
     run->cancel_reg = NULL;
     d->stream = NULL;
     d->cancelled = NULL;
+    /* Held chunks go before the final reply; a flush still scheduled finds nothing (on_loop false). Chunks
+     * that could not go make the answer an error, as a chunk refused while streaming does: the client must
+     * not take a stream with a hole for a whole one. */
+    if (run->streamed) {
+        int rc = run->sctx.send_error ? run->sctx.send_error : flush_held(&run->sctx);
+        if (rc && res->status == 200)
+            lgw_prov_result_error(res, rc, "The streamed answer's chunks could not be sent on.");
+    }
+    lgw_coalesce_cleanup(&run->sctx.co);
+    run->sctx.on_loop = false;
     run->seq = run->sctx.seq;
     if (run->streamed && res->status == 200 && !res->body)
         res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
@@ -476,6 +552,8 @@ static void dispatch_on_loop(void *opaque)
     atomic_init(&sctx->cancelled, false);
     sctx->base.emit = stream_emit;
     sctx->base.full = stream_full;
+    lgw_coalesce_init(&sctx->co, p->cfg->stream_coalesce_ms, job->batched_chunks);
+    sctx->on_loop = true;
     json_t *so = json_object_get(job->body, "stream_options");
     sctx->base.include_usage = json_is_true(json_object_get(so, "include_usage"));
     run->streamed = job->stream && job->kind == LGW_JOB_CHAT;

@@ -158,3 +158,100 @@ def test_complete_streams_send_no_cancel(gw):
     assert all(r == (200, True) for r in results)
     assert cancel_records(cluster) == []
     assert "client left" not in ingress.output()
+
+
+def reply_records(cluster, topic, ids):
+    """The records on topic for the request ids, from the start, once every id has its final reply."""
+    from conftest import read_records
+
+    def done(got):
+        return ids <= {r.value["id"] for r in got.get(topic, []) if r.value.get("final")}
+    got = read_records(cluster.kafka, [topic], done, 30)
+    return [r.value for r in got[topic] if r.value["id"] in ids]
+
+
+def check_run(msgs):
+    """One request's messages: seq counts chunks (a message's more_chunks after its body), contiguous, the
+    final one after the last chunk. Returns the chunks in order and the number of chunk messages."""
+    from conftest import load_schema
+    import jsonschema
+
+    chunks, seq = [], 0
+    parts = [m for m in msgs if not m["final"]]
+    for m in sorted(parts, key=lambda m: m["seq"]):
+        jsonschema.validate(m, load_schema("reply.schema.json"))
+        assert m["seq"] == seq
+        got = [m["body"]] + m.get("more_chunks", [])
+        chunks += got
+        seq += len(got)
+    final = [m for m in msgs if m["final"]]
+    assert len(final) == 1 and final[0]["seq"] == seq
+    return chunks, len(parts)
+
+
+def sse_chunks(port, headers, text):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"model": "echo", "stream": True, "messages": [{"role": "user", "content": text}]})
+    conn.request("POST", "/v1/chat/completions", body, headers)
+    resp = conn.getresponse()
+    assert resp.status == 200
+    rid = resp.getheader("x-request-id")
+    events = [e for e in resp.read().decode().split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    return rid, [json.loads(e[6:]) for e in events[:-1]]
+
+
+def test_chunks_share_reply_messages(gw):
+    """The echo provider yields every chunk at once: the first goes alone (time to first token), the rest in
+    one reply (LLMGW_STREAM_COALESCE_MS 0, the default), and the client gets exactly the chunks it would
+    have got one message each."""
+    cluster, port = gw
+    text = " ".join(f"w{i}" for i in range(40))
+    rid, client_chunks = sse_chunks(port, cluster.headers(), text)
+    msgs = reply_records(cluster, f"{cluster.prefix}.replies.{cluster.prefix}-i1", {rid})
+    chunks, nmsg = check_run(msgs)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == text
+    assert len(chunks) >= 42, "role, a chunk a word, finish"
+    assert nmsg == 2, f"the first chunk alone, then the rest together: {nmsg} messages for {len(chunks)} chunks"
+    # What the client saw is what the messages carried (its last chunk also gets the llmgw cost object).
+    assert len(client_chunks) == len(chunks)
+    for got, sent in zip(client_chunks, chunks):
+        got.pop("llmgw", None)
+        assert got == sent
+
+
+def test_chunks_one_per_message_when_off_or_not_asked(cluster):
+    """LLMGW_STREAM_COALESCE_MS=-1: one message per chunk, as before. And a job that does not say
+    batched_chunks (a batch producer's, or an older ingress's) gets one chunk a message whatever the worker's
+    setting: it may not read more_chunks."""
+    import time
+    import uuid
+
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster.ledger()
+    w1, _ = cluster.worker("w1", LLMGW_STREAM_COALESCE_MS=-1)
+    _, port = cluster.ingress("i1")
+    text = "one two three four five"
+    rid, _ = sse_chunks(port, cluster.headers(), text)
+    chunks, nmsg = check_run(reply_records(cluster, f"{cluster.prefix}.replies.{cluster.prefix}-i1", {rid}))
+    assert nmsg == len(chunks) == 7
+    assert w1.stop() == 0  # the next job must reach w2, which would coalesce
+
+
+    cluster.worker("w2", LLMGW_STREAM_COALESCE_MS=50)
+    out = f"{cluster.prefix}.stream-results"
+    admin = AdminClient({"bootstrap.servers": cluster.kafka})
+    for f in admin.create_topics([NewTopic(out, 1, 1)]).values():
+        f.result(30)
+    now = int(time.time() * 1000)
+    job = {"v": 1, "id": str(uuid.uuid4()), "kind": "chat", "tenant": "batch-tenant", "created_ms": now,
+           "deadline_ms": now + 60000, "reply_to": {"topic": out, "partition": 0}, "stream": True, "attempt": 1,
+           "body": {"model": "echo", "stream": True, "messages": [{"role": "user", "content": text}]}}
+    prod = Producer({"bootstrap.servers": cluster.kafka})
+    prod.produce(f"{cluster.prefix}.jobs.chat", key=job["id"].encode(), value=json.dumps(job).encode())
+    prod.flush(10)
+    chunks, nmsg = check_run(reply_records(cluster, out, {job["id"]}))
+    assert nmsg == len(chunks) == 7
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == text

@@ -381,6 +381,71 @@ static void expect_bad_reply(const char *text, const char *why_part)
     lgw_reply_cleanup(&r);
 }
 
+/* A stream's coalesced chunks (reply more_chunks) and the job's batched_chunks: both round-trip; a job or a
+ * reply from a writer older than them reads as "one chunk a message" (the upgrade: an older ingress's jobs
+ * never get batched replies, and its replies are read as before); more_chunks is bounded and only in a
+ * chunk. */
+static void test_batched_chunks_fields(void **state)
+{
+    (void)state;
+    char why[256] = "";
+    struct lgw_job job;
+    const char *old_job = JOB_V(1);
+    assert_int_equal(lgw_job_decode(old_job, strlen(old_job), &job, why, sizeof(why)), 0);
+    assert_false(job.batched_chunks);
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    assert_int_equal(lgw_job_encode(&job, &buf), 0);
+    assert_null(strstr(buf.ptr, "batched_chunks")); /* absent unless said */
+    job.batched_chunks = true;
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_job_encode(&job, &buf), 0);
+    lgw_job_cleanup(&job);
+    assert_int_equal(lgw_job_decode(buf.ptr, buf.len, &job, why, sizeof(why)), 0);
+    assert_true(job.batched_chunks);
+    lgw_job_cleanup(&job);
+
+    struct lgw_reply r, back;
+    const char *old_reply = REPLY_V(1);
+    assert_int_equal(lgw_reply_decode(old_reply, strlen(old_reply), &back, why, sizeof(why)), 0);
+    assert_null(back.more_chunks);
+    lgw_reply_cleanup(&back);
+    memset(&r, 0, sizeof(r));
+    strcpy(r.id, "x");
+    r.seq = 4;
+    r.status = 200;
+    r.body = json_pack("{s:s}", "object", "chat.completion.chunk");
+    r.more_chunks = json_pack("[{s:i}, {s:i}]", "n", 5, "n", 6);
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_reply_encode(&r, &buf), 0);
+    assert_int_equal(lgw_reply_decode(buf.ptr, buf.len, &back, why, sizeof(why)), 0);
+    assert_int_equal(back.seq, 4);
+    assert_true(json_equal(back.more_chunks, r.more_chunks));
+    lgw_reply_cleanup(&back);
+    json_array_clear(r.more_chunks); /* an empty array is not written */
+    lgw_buf_reset(&buf);
+    assert_int_equal(lgw_reply_encode(&r, &buf), 0);
+    assert_null(strstr(buf.ptr, "more_chunks"));
+    lgw_reply_cleanup(&r);
+    lgw_buf_cleanup(&buf);
+
+#define CHUNK_WITH(MORE) "{\"v\":1,\"id\":\"j1\",\"seq\":1,\"final\":false,\"status\":200,\"body\":{}," MORE "}"
+    expect_bad_reply(CHUNK_WITH("\"more_chunks\":{}"), "more_chunks");
+    expect_bad_reply(CHUNK_WITH("\"more_chunks\":[{},3]"), "more_chunks");
+    expect_bad_reply("{\"v\":1,\"id\":\"j1\",\"seq\":1,\"final\":true,\"status\":200,\"body\":{},\"more_chunks\":[{}]}",
+                     "more_chunks");
+    expect_bad_reply("{\"v\":1,\"id\":\"j1\",\"seq\":2147483647,\"final\":false,\"status\":200,\"body\":{}}", "seq");
+    struct lgw_buf big;
+    lgw_buf_init(&big, 0);
+    lgw_buf_puts(&big, "{\"v\":1,\"id\":\"j1\",\"seq\":1,\"final\":false,\"status\":200,\"body\":{},\"more_chunks\":[");
+    for (int i = 0; i <= LGW_REPLY_MORE_CHUNKS_MAX; i++)
+        lgw_buf_puts(&big, i ? ",{}" : "{}");
+    lgw_buf_puts(&big, "]}");
+    expect_bad_reply(big.ptr, "more_chunks");
+    lgw_buf_cleanup(&big);
+#undef CHUNK_WITH
+}
+
 static void test_reply_rejects_v0_and_v3(void **state)
 {
     (void)state;
@@ -655,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_cost_event_roundtrip),
         cmocka_unit_test(test_cost_event_bad_trace_id_ignored),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_batched_chunks_fields),
         cmocka_unit_test(test_batch_part),
         cmocka_unit_test(test_batch_record),
         cmocka_unit_test(test_batch_line_key),

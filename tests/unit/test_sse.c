@@ -351,6 +351,27 @@ static void test_one_run_in_order(void **state)
     lgw_req_unref(req);
 }
 
+/* A worker that coalesces sends several chunks in one message (more_chunks after body, seq counting each):
+ * the wire is the same as one chunk a message, the run's next message is expected after the last of them,
+ * and a message that repeats a chunk already taken is a duplicate. */
+static void test_batched_chunks(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    chunk(req, "run-a", 0, OAI_C0);
+    struct lgw_reply r = make_reply("run-a", 1, false, 200, OAI_C1);
+    r.more_chunks = json_pack("[o]", json_loads(OAI_C2, 0, NULL));
+    assert_non_null(r.more_chunks);
+    deliver(req, &r);
+    chunk(req, "run-a", 2, OAI_C1); /* seq 2 came inside the message before: a duplicate */
+    final_error(req, "run-a", 2, 500, OAI_ERR_429); /* not the end either: the run's next is 3 */
+    assert_false(lgw_sse_finished(req));
+    final_ok(req, "run-a", 3, 12, 3, 0);
+    assert_true(lgw_sse_finished(req));
+    assert_wire(req, "data: " OAI_C0 "\n\ndata: " OAI_C1 "\n\ndata: " OAI_C2_COST "\n\ndata: [DONE]\n\n");
+    lgw_req_unref(req);
+}
+
 static void test_finished(void **state)
 {
     (void)state;
@@ -674,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_openai_failure_before_first_chunk),
         cmocka_unit_test(test_openai_error_after_start),
         cmocka_unit_test(test_one_run_in_order),
+        cmocka_unit_test(test_batched_chunks),
         cmocka_unit_test(test_finished),
         cmocka_unit_test(test_ends),
         cmocka_unit_test(test_anthropic_text_stream),
