@@ -379,13 +379,17 @@ def scenario_frontier():
 
 
 STREAM_RATE = int(ENV.get("LLMGW_BENCH_STREAM_RATE", "20"))  # new streams a second (20: about 26 at once)
+# ms between a stream's chunks at the fake (0: the whole answer in one burst, as a cache replay or a fast
+# provider's backlog; what LLMGW_STREAM_COALESCE_MS gathers)
+STREAM_GAP_MS = int(ENV.get("LLMGW_BENCH_STREAM_GAP_MS", "20"))
 
 
 def scenario_stream():
-    """3. Streaming: 64 chunks 20 ms apart; time to first chunk and the gaps between chunks."""
+    """3. Streaming: 64 chunks 20 ms apart (LLMGW_BENCH_STREAM_GAP_MS); time to first chunk and the gaps between
+    chunks."""
     dur = 5 if QUICK else 15
     res = {}
-    fake = Fake(latency=0, chunks=64, gap=20)
+    fake = Fake(latency=0, chunks=64, gap=STREAM_GAP_MS)
     try:
         for name in [t for t in PEERS if t in ONLY]:
             log(f"stream: {name}")

@@ -152,11 +152,12 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "Threads of one worker that plan jobs (routing) before their provider calls go to the event loops."),
     I(worker_http_loops, "LLMGW_WORKER_HTTP_LOOPS", "1", 1, 64,
       "Event loops (threads) of one worker that run provider HTTP calls (libcurl multi); each holds thousands."),
-    I(stream_coalesce_ms, "LLMGW_STREAM_COALESCE_MS", "0", -1, 1000,
+    I(stream_coalesce_ms, "LLMGW_STREAM_COALESCE_MS", "-1", -1, 1000,
       "How long a streamed answer's chunks may wait to share one Kafka message with the chunks after them (the "
-      "first chunk always goes at once). 0: only chunks that arrive together (one read from the provider, or a "
-      "backlog) share a message, and none waits; -1: one message per chunk. Only for jobs whose ingress reads "
-      "such messages (the job's batched_chunks)."),
+      "first chunk always goes at once). -1: one message per chunk. 0: only chunks that arrive together (one "
+      "read from the provider, a backlog, a cache replay) share a message, and none waits for time: a fifth less "
+      "CPU per stream when answers come in bursts, but a worse gap between chunks at p99 when they come steadily "
+      "(docs/PERFORMANCE.md). Only for jobs whose ingress reads such messages (the job's batched_chunks)."),
     I(worker_stream_max_chunks, "LLMGW_WORKER_STREAM_MAX_CHUNKS", "256", 1, 1000000,
       "Chunks of one streamed answer produced to Kafka but not yet acknowledged. At the limit the worker stops "
       "reading that stream from the provider until Kafka catches up, so a stream's memory stays bounded."),

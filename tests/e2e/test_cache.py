@@ -213,8 +213,9 @@ def test_embeddings_are_cached(cluster, fakes, tmp_path):
     assert fake_requests(fakes[0], "/embeddings") == 1
 
 
-def test_a_streamed_hit_is_replayed_and_the_sdk_reads_it(cluster, fakes, tmp_path):
-    port, _ = gateway(cluster, fakes, tmp_path)
+@pytest.mark.parametrize("coalesce", ["-1", "0"])  # 0: the replay's chunks after the first share one message
+def test_a_streamed_hit_is_replayed_and_the_sdk_reads_it(cluster, fakes, tmp_path, coalesce):
+    port, _ = gateway(cluster, fakes, tmp_path, LLMGW_STREAM_COALESCE_MS=coalesce)
     client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=cluster.key, max_retries=0)
 
     def run():

@@ -201,11 +201,13 @@ def sse_chunks(port, headers, text):
     return rid, [json.loads(e[6:]) for e in events[:-1]]
 
 
-def test_chunks_share_reply_messages(gw):
-    """The echo provider yields every chunk at once: the first goes alone (time to first token), the rest in
-    one reply (LLMGW_STREAM_COALESCE_MS 0, the default), and the client gets exactly the chunks it would
-    have got one message each."""
-    cluster, port = gw
+def test_chunks_share_reply_messages(cluster):
+    """The echo provider yields every chunk at once: with LLMGW_STREAM_COALESCE_MS=0 the first goes alone
+    (time to first token), the rest in one reply, and the client gets exactly the chunks it would have got one
+    message each."""
+    cluster.ledger()
+    cluster.worker("w1", LLMGW_STREAM_COALESCE_MS=0)
+    _, port = cluster.ingress("i1")
     text = " ".join(f"w{i}" for i in range(40))
     rid, client_chunks = sse_chunks(port, cluster.headers(), text)
     msgs = reply_records(cluster, f"{cluster.prefix}.replies.{cluster.prefix}-i1", {rid})
@@ -221,7 +223,7 @@ def test_chunks_share_reply_messages(gw):
 
 
 def test_chunks_one_per_message_when_off_or_not_asked(cluster):
-    """LLMGW_STREAM_COALESCE_MS=-1: one message per chunk, as before. And a job that does not say
+    """LLMGW_STREAM_COALESCE_MS=-1 (the default): one message per chunk. And a job that does not say
     batched_chunks (a batch producer's, or an older ingress's) gets one chunk a message whatever the worker's
     setting: it may not read more_chunks."""
     import time
@@ -231,7 +233,7 @@ def test_chunks_one_per_message_when_off_or_not_asked(cluster):
     from confluent_kafka.admin import AdminClient, NewTopic
 
     cluster.ledger()
-    w1, _ = cluster.worker("w1", LLMGW_STREAM_COALESCE_MS=-1)
+    w1, _ = cluster.worker("w1")
     _, port = cluster.ingress("i1")
     text = "one two three four five"
     rid, _ = sse_chunks(port, cluster.headers(), text)
