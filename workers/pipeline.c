@@ -18,84 +18,18 @@
 #include "common/log.h"
 #include "providers/provider.h"
 #include "workers/billing.h"
-#include "workers/coalesce.h"
 #include "workers/dispatch.h"
+#include "workers/run.h"
 #include "workers/spans.h"
+#include "workers/stream_sink.h"
 
-/* The stream sink: a streamed job's chunks go out as non-final replies, in order, as the provider yields
- * them, several to a message when they come close together (see stream_emit, workers/coalesce.h). */
-struct stream_ctx {
-    struct lgw_prov_stream base;
-    struct job_run *run; /* the route so far is run->d: the first chunk tells the ingress who answers */
-    int seq;               /* chunks sent: the next message's seq */
-    atomic_bool cancelled; /* the client left (cancel.h): stop, which aborts the upstream transfer */
-    struct lgw_coalesce co;
-    bool on_loop;   /* a provider streams (its loop may flush held chunks later); false: a cache replay */
-    int send_error; /* a flush on the loop failed to send: the provider's next chunk is refused with it */
-};
 
-/* One job's state as it moves through the stages. Reference-counted: the stages hold one reference while
- * they run (across the wait for the provider), and a cancel on its way to the loop holds one; the last
- * reference ends the run. */
-struct job_run {
-    atomic_int refs;
-    struct lgw_pipeline *p;
-    struct lgw_ticket *t; /* NULL once the cost stage handed it to the delivery reports */
-    const struct lgw_job *job;
-    struct lgw_catalog *cat; /* the job keeps this catalog for its whole run, whatever a reload does meanwhile */
-    const char *model_name;  /* the request's "model" ("" when missing) */
-    int64_t start_us;
-    struct lgw_route_plan plan;
-    /* The answer: d.res (status, body, usage, model). Once answered, the stages that would answer (dispatch)
-     * are skipped: a plan error answers, and so will a response-cache hit. */
-    bool answered;
-    struct lgw_dispatch d;
-    const struct lgw_model_info *info; /* the model called last (priced), or the plan's first; NULL: none */
-    int seq;                           /* stream chunks sent: the final reply's seq */
-    /* The run's identity, from the start: its event id (also the run_id of its stream chunks), strategy and
-     * start time. The cost event itself (2 KB) exists only from price to cost: a job waiting for its
-     * provider does not hold it. */
-    char event_id[LGW_ID_MAX];
-    char strategy[32];
-    int64_t ts_ms;
-    struct lgw_cost_event *ev;
-    struct lgw_cost_event *spend; /* the other billed provider requests' events (d.spend), from price to cost */
-    int nspend;
-    struct lgw_reply *reply; /* the final reply, from outcome to reply: 1.5 KB a job holds only then */
-    size_t next_stage;           /* the stage to run when the run goes on */
-    struct lgw_http_loop *loop;  /* where its provider calls run */
-    struct stream_ctx sctx;
-    bool streamed, dispatching;  /* dispatching: loop thread only */
-    struct lgw_cancel_reg *cancel_reg;
-    /* The response cache's part in the run: bypass (off for it, or no-cache), miss or hit; the TTL its answer
-     * is stored with (0: not stored); and, for a streamed answer to store, its chunks as they went out (JSON
-     * texts, comma-separated; NULL: none kept; capture_full: it outgrew the largest entry, so it is not). */
-    enum { RUN_CACHE_BYPASS, RUN_CACHE_MISS, RUN_CACHE_HIT } cache_state;
-    int64_t cache_ttl_s;
-    struct lgw_buf *capture;
-    bool capture_full;
-    int64_t saved_nusd; /* a hit: what its answer cost when a provider made it */
-    int64_t total_nusd; /* what the client is told it cost (every event of the run) */
-    /* The run's spans (workers/spans.h), owned by the run: the job's CONSUMER span (taken from the ticket),
-     * the routing span (plan to answer; the candidates' spans hang from it), and the reply's PRODUCER span
-     * (the first chunk, or the final reply, to the final reply: one per stream). NULL: not recorded. */
-    struct lgw_span *span, *route_span, *reply_span;
-    bool reply_sending; /* the reply's span was started (or tracing is off) and reply_tp set */
-    int reply_msgs;     /* records of the reply: its chunks, then the final one */
-    /* Admission by the worker (workers/admit.h): the limits hold of a job it admitted, the batch slot the run
-     * gives back when it ends, and the cost event's outcome when admission answered ("cancelled",
-     * "expired", "error"; NULL: from the status). */
-    struct lgw_limits_ticket limit_ticket;
-    struct lgw_batch_slot *batch_slot;
-    const char *outcome;
-};
-
-static void run_ref(struct job_run *run)
+void lgw_run_ref(struct job_run *run)
 {
     atomic_fetch_add(&run->refs, 1);
 }
 
-static void run_unref(struct job_run *run)
+void lgw_run_unref(struct job_run *run)
 {
     if (atomic_fetch_sub(&run->refs, 1) != 1)
         return;
@@ -118,173 +52,25 @@ static void run_unref(struct job_run *run)
 }
 
 /* m's provider as it serves here, for every label ("openai", or "openai-sim" when simulated). */
-static const char *served_as(const struct job_run *run, const struct lgw_model_info *m)
+const char *lgw_run_served_as(const struct job_run *run, const struct lgw_model_info *m)
 {
     return lgw_dispatch_served_as(run->p->cfg, m);
 }
 
-static bool simulated(const struct job_run *run, const struct lgw_model_info *m)
+bool lgw_run_simulated(const struct job_run *run, const struct lgw_model_info *m)
 {
     return lgw_provider_simulated(run->p->cfg, m->provider);
 }
 
-/* ---- the stream sink */
-
-/* The chunks are counted until Kafka acknowledges them; at the limit the wire layer stops reading the
- * provider's stream (and starts again once it is below), so a stream's memory is bounded. */
-static bool stream_full(struct lgw_prov_stream *stream)
-{
-    struct stream_ctx *ctx = (struct stream_ctx *)stream;
-    return lgw_results_unacked_chunks(ctx->run->t) >= ctx->run->p->cfg->worker_stream_max_chunks;
-}
-
-static int capture_cb(const char *data, size_t len, void *opaque)
-{
-    return lgw_buf_append(opaque, data, len) ? -1 : 0;
-}
-
-/* Keeps a copy of a chunk that reached the client, for the response cache, while the answer fits in an
- * entry; past that the answer is not stored at all (an entry is a whole answer or nothing). */
-static void capture(struct job_run *run, const json_t *chunk)
-{
-    struct lgw_buf *c = run->capture;
-    if (!c || run->capture_full)
-        return;
-    if ((c->len > 0 && lgw_buf_puts(c, ",")) || json_dump_callback(chunk, capture_cb, c, JSON_COMPACT))
-        run->capture_full = true;
-}
-
 /* The reply's PRODUCER span, started with its first record (a stream's first chunk, or the final reply):
  * the records carry its context (t->reply_tp). */
-static void reply_span_start(struct job_run *run)
+void lgw_run_reply_span_start(struct job_run *run)
 {
     if (run->reply_sending)
         return;
     run->reply_sending = true;
     run->reply_span = lgw_wspans_send(run->p->tracer, run->t, run->job->reply_topic, run->job->reply_partition,
                                       run->t->reply_tp);
-}
-
-/* The last finish_reason a stream's chunks gave, for the candidate's span (gen_ai.response.finish_reasons). */
-static void note_finish_reason(struct lgw_dispatch *d, json_t *chunk)
-{
-    json_t *fr = json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "finish_reason");
-    if (json_is_string(fr))
-        lgw_strlcpy(d->finish_reason, json_string_value(fr), sizeof(d->finish_reason));
-    lgw_wcontent_stream_add(d->content, chunk); /* NULL unless the candidate's span captures content */
-}
-
-/* One reply message of the stream: chunk, then more (NULL: none), as seq ctx->seq onwards. */
-static int send_chunks(struct stream_ctx *ctx, json_t *chunk, json_t *more)
-{
-    struct job_run *run = ctx->run;
-    struct lgw_dispatch *d = &run->d;
-    struct lgw_prov_stream *stream = &ctx->base;
-    reply_span_start(run);
-    run->reply_msgs++;
-    struct lgw_reply part;
-    memset(&part, 0, sizeof(part));
-    lgw_strlcpy(part.id, run->job->id, sizeof(part.id));
-    lgw_strlcpy(part.run_id, run->event_id, sizeof(part.run_id));
-    lgw_strlcpy(part.tenant, run->job->tenant, sizeof(part.tenant));
-    part.batch = run->job->batch;
-    part.seq = ctx->seq;
-    part.status = 200;
-    part.body = chunk;
-    part.more_chunks = more;
-    /* What the provider has counted so far: some count the input before the first token (Anthropic's
-     * message_start, Gemini, echo), which an Anthropic client's message_start reports. */
-    part.usage = d->call.res.usage;
-    part.cache_hit = run->cache_state == RUN_CACHE_HIT;
-    part.cache_bypass = run->cache_state == RUN_CACHE_BYPASS;
-    if (part.seq == 0 && run->cache_state == RUN_CACHE_HIT) {
-        /* A replayed hit: who made the answer, and no provider call (no route). */
-        lgw_strlcpy(part.provider, served_as(run, run->info), sizeof(part.provider));
-        part.simulated = simulated(run, run->info);
-        lgw_strlcpy(part.model, run->info->id, sizeof(part.model));
-        lgw_strlcpy(part.strategy, run->strategy, sizeof(part.strategy));
-    } else if (part.seq == 0 && d->current) {
-        /* The response headers go out with the first chunk: they carry the route up to this call. */
-        const struct lgw_model_info *m = d->current;
-        lgw_strlcpy(part.provider, served_as(run, m), sizeof(part.provider));
-        part.simulated = simulated(run, m);
-        lgw_strlcpy(part.model, m->id, sizeof(part.model));
-        lgw_strlcpy(part.strategy, run->strategy, sizeof(part.strategy));
-        part.route_attempts = d->attempts + 1;
-        /* The route so far plus this call; a route too long for the field is cut (it is informational). */
-        struct lgw_buf route;
-        lgw_buf_init(&route, 0);
-        lgw_buf_printf(&route, "%s%s%s/%s=200", d->route, d->route[0] ? "," : "", part.provider, m->id);
-        lgw_strlcpy(part.route, route.ptr, sizeof(part.route));
-        lgw_buf_cleanup(&route);
-    }
-    int rc = lgw_results_chunk(run->t, &part);
-    if (rc)
-        return rc;
-    ctx->seq += 1 + (int)json_array_size(more);
-    if (stream->emitted == 0)
-        stream->first_emit_us = lgw_mono_us();
-    for (size_t i = 0; i <= json_array_size(more); i++) {
-        json_t *c = i == 0 ? chunk : json_array_get(more, i - 1);
-        stream->emitted++;
-        /* What reached the client is billed even if the provider never reports usage (a cut stream). */
-        stream->output_tokens_estimate += lgw_billing_chunk_tokens(c);
-        capture(ctx->run, c);
-    }
-    return LGW_OK;
-}
-
-/* The held chunks go as one message (nothing when none wait, or the client left). */
-static int flush_held(struct stream_ctx *ctx)
-{
-    json_t *held = lgw_coalesce_take(&ctx->co);
-    if (!held || atomic_load(&ctx->cancelled)) {
-        json_decref(held);
-        return LGW_OK;
-    }
-    json_t *first = json_incref(json_array_get(held, 0));
-    json_array_remove(held, 0);
-    int rc = send_chunks(ctx, first, json_array_size(held) ? held : NULL);
-    json_decref(first);
-    json_decref(held);
-    return rc;
-}
-
-/* The window is over (the job's loop): what waits goes. A run whose dispatch ended already sent it all. */
-static void flush_task(void *opaque)
-{
-    struct job_run *run = opaque;
-    struct stream_ctx *ctx = &run->sctx;
-    if (ctx->on_loop) {
-        int rc = flush_held(ctx);
-        if (rc && !ctx->send_error)
-            ctx->send_error = rc;
-    }
-    run_unref(run);
-}
-
-/* The provider's next chunk: at once when it is the first or coalescing is off; otherwise held, and sent
- * with those that follow within the window (workers/coalesce.h), so a stream costs fewer Kafka messages. */
-static int stream_emit(struct lgw_prov_stream *stream, json_t *chunk)
-{
-    struct stream_ctx *ctx = (struct stream_ctx *)stream;
-    struct job_run *run = ctx->run;
-    if (atomic_load(&ctx->cancelled))
-        return LGW_ERR(UNAVAILABLE);
-    if (ctx->send_error)
-        return ctx->send_error;
-    note_finish_reason(&run->d, chunk);
-    if (!lgw_coalesce_hold(&ctx->co, chunk)) {
-        int rc = flush_held(ctx); /* (only after running out of memory to hold: order is kept) */
-        return rc ? rc : send_chunks(ctx, chunk, NULL);
-    }
-    if (lgw_coalesce_full(&ctx->co))
-        return flush_held(ctx);
-    if (ctx->on_loop && lgw_coalesce_arm(&ctx->co)) {
-        run_ref(run); /* dropped by the flush */
-        lgw_http_loop_post(run->loop, lgw_coalesce_window_ms(&ctx->co), flush_task, run);
-    }
-    return LGW_OK;
 }
 
 /* ---- the stages, in the order of the table below */
@@ -372,7 +158,7 @@ static void cache_key(const struct job_run *run, const struct lgw_model_info *m,
 {
     char model[3 * LGW_NAME_MAX + 4];
     /* The provider as it serves: a simulated answer ("openai-sim") never answers a request a real key serves. */
-    snprintf(model, sizeof(model), "%s/%s=%s", served_as(run, m), m->id, m->upstream ? m->upstream : m->id);
+    snprintf(model, sizeof(model), "%s/%s=%s", lgw_run_served_as(run, m), m->id, m->upstream ? m->upstream : m->id);
     struct lgw_str canon = {form->ptr, form->len};
     lgw_cache_key(run->job->tenant, model, &canon, key);
 }
@@ -395,19 +181,14 @@ static void serve_hit(struct job_run *run, const struct lgw_model_info *m, const
     }
     run->streamed = true;
     struct stream_ctx *sctx = &run->sctx;
-    sctx->run = run;
-    atomic_init(&sctx->cancelled, false);
-    lgw_coalesce_init(&sctx->co, run->p->cfg->stream_coalesce_ms, run->job->batched_chunks);
+    lgw_stream_sink_start(run, run->p->cfg, false);
     size_t i;
     json_t *chunk;
-    bool failed = false;
     json_array_foreach(e->chunks, i, chunk) {
-        if ((failed = stream_emit(&sctx->base, chunk) != 0))
+        if (sctx->base.emit(&sctx->base, chunk))
             break; /* the reply topic failed: the final reply still goes, as after any stream */
     }
-    if (!failed)
-        flush_held(sctx); /* a replay has every chunk at once: the rest go in as few messages as the cap allows */
-    lgw_coalesce_cleanup(&sctx->co);
+    lgw_stream_sink_end(run); /* (a replay's chunks after the first go in as few messages as the cap allows) */
     run->seq = sctx->seq;
     res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
 }
@@ -487,13 +268,13 @@ static void cancel_on_loop(void *opaque)
     struct job_run *run = opaque;
     if (run->dispatching)
         lgw_dispatch_abort(&run->d);
-    run_unref(run);
+    lgw_run_unref(run);
 }
 
 static void cancel_wake(void *opaque)
 {
     struct job_run *run = opaque;
-    run_ref(run);
+    lgw_run_ref(run);
     lgw_http_loop_post(run->loop, 0, cancel_on_loop, run);
 }
 
@@ -513,16 +294,11 @@ static void dispatched(struct lgw_dispatch *d)
     run->cancel_reg = NULL;
     d->stream = NULL;
     d->cancelled = NULL;
-    /* Held chunks go before the final reply; a flush still scheduled finds nothing (on_loop false). Chunks
-     * that could not go make the answer an error, as a chunk refused while streaming does: the client must
-     * not take a stream with a hole for a whole one. */
-    if (run->streamed) {
-        int rc = run->sctx.send_error ? run->sctx.send_error : flush_held(&run->sctx);
-        if (rc && res->status == 200)
-            lgw_prov_result_error(res, rc, "The streamed answer's chunks could not be sent on.");
-    }
-    lgw_coalesce_cleanup(&run->sctx.co);
-    run->sctx.on_loop = false;
+    /* Chunks that could not go make the answer an error, as a chunk refused while streaming does: the client
+     * must not take a stream with a hole for a whole one. */
+    int sent = lgw_stream_sink_end(run);
+    if (sent && res->status == 200)
+        lgw_prov_result_error(res, sent, "The streamed answer's chunks could not be sent on.");
     run->seq = run->sctx.seq;
     if (run->streamed && res->status == 200 && !res->body)
         res->body = json_pack("{s:s}", "object", "llmgw.stream.end");
@@ -536,7 +312,7 @@ static void dispatched(struct lgw_dispatch *d)
                    run->model_name);
     run->answered = true;
     run_stages(run);
-    run_unref(run); /* the reference the stages kept across the wait */
+    lgw_run_unref(run); /* the reference the stages kept across the wait */
 }
 
 /* On the job's transfer loop: the whole dispatch lives on this thread, so a cancel (posted here too) finds
@@ -548,12 +324,7 @@ static void dispatch_on_loop(void *opaque)
     const struct lgw_job *job = run->job;
     struct stream_ctx *sctx = &run->sctx;
     struct lgw_dispatch *d = &run->d;
-    sctx->run = run;
-    atomic_init(&sctx->cancelled, false);
-    sctx->base.emit = stream_emit;
-    sctx->base.full = stream_full;
-    lgw_coalesce_init(&sctx->co, p->cfg->stream_coalesce_ms, job->batched_chunks);
-    sctx->on_loop = true;
+    lgw_stream_sink_start(run, p->cfg, true);
     json_t *so = json_object_get(job->body, "stream_options");
     sctx->base.include_usage = json_is_true(json_object_get(so, "include_usage"));
     run->streamed = job->stream && job->kind == LGW_JOB_CHAT;
@@ -584,7 +355,7 @@ static bool stage_dispatch(struct job_run *run)
 {
     if (run->answered)
         return true;
-    run_ref(run); /* kept across the wait; dropped in dispatched() */
+    lgw_run_ref(run); /* kept across the wait; dropped in dispatched() */
     lgw_http_loop_post(run->loop, 0, dispatch_on_loop, run);
     return false;
 }
@@ -600,8 +371,8 @@ static struct lgw_cost_event *event(struct job_run *run)
     lgw_strlcpy(ev->strategy, run->strategy, sizeof(ev->strategy));
     ev->ts_ms = run->ts_ms;
     if (run->info) {
-        lgw_strlcpy(ev->provider, served_as(run, run->info), sizeof(ev->provider));
-        ev->simulated = simulated(run, run->info);
+        lgw_strlcpy(ev->provider, lgw_run_served_as(run, run->info), sizeof(ev->provider));
+        ev->simulated = lgw_run_simulated(run, run->info);
     }
     return ev;
 }
@@ -748,7 +519,7 @@ static bool stage_outcome(struct job_run *run)
  * accounts for the job). */
 static bool stage_reply(struct job_run *run)
 {
-    reply_span_start(run); /* an answer that was not streamed: its one record */
+    lgw_run_reply_span_start(run); /* an answer that was not streamed: its one record */
     run->reply_msgs++;
     if (lgw_results_reply(run->t, run->reply)) {
         lgw_span_set_str(run->reply_span, "error.type", "produce_failed");
@@ -820,7 +591,7 @@ static void admit_again(void *opaque)
 {
     struct job_run *run = opaque;
     run_stages(run);
-    run_unref(run); /* the reference the wait kept */
+    lgw_run_unref(run); /* the reference the wait kept */
 }
 
 /* Jobs no ingress admitted: batch lines (expired, cancelled, then as below) and interactive jobs without the
@@ -844,7 +615,7 @@ static bool stage_admit(struct job_run *run)
             return false;
         }
         run->next_stage--; /* ask again */
-        run_ref(run);
+        lgw_run_ref(run);
         lgw_http_loop_post(run->loop, r.wait_ms, admit_again, run);
         return false;
     }
@@ -911,5 +682,5 @@ void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t)
     run->model_name = json_is_string(model) ? json_string_value(model) : "";
     run->start_us = lgw_mono_us();
     run_stages(run);
-    run_unref(run); /* the stages' own reference; a waiting stage took another */
+    lgw_run_unref(run); /* the stages' own reference; a waiting stage took another */
 }
