@@ -24,9 +24,10 @@ from procstat import cpu_s, threads_cpu, tids  # noqa: E402
 STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
 
 
-def kafka_requests():
-    """Cumulative Kafka requests by type, summed over each llmgw process's clients, from the newest statistics
-    line of each client -> broker connection in the processes' logs."""
+def kafka_requests(by_client=False):
+    """Cumulative Kafka requests by type, summed over each llmgw process's clients (by_client: over each client,
+    as "process/client id"), from the newest statistics line of each client -> broker connection in the
+    processes' logs."""
     newest = {}
     for name in ("llmgw-ingress", "llmgw-worker", "llmgw-ledger"):
         for line in (peers.WORK / f"{name}.log").read_text().splitlines():
@@ -36,9 +37,9 @@ def kafka_requests():
             if m:
                 newest[(name, m.group(1), m.group(2))] = dict(kv.split("=") for kv in m.group(3).split())
     total = defaultdict(lambda: defaultdict(int))
-    for (proc, _client, _broker), counts in newest.items():
+    for (proc, client, _broker), counts in newest.items():
         for typ, n in counts.items():
-            total[proc][typ] += int(n)
+            total[f"{proc}/{client.split('#')[0]}" if by_client else proc][typ] += int(n)
     return total
 
 
@@ -104,7 +105,7 @@ def profile_one(fake, n, label):
             for proc in idle_req1}
         before = {k: cpu_s(p) for k, p in pids.items()}
         threads_before = {k: threads_cpu(p) for k, p in pids.items()}
-        req_before = kafka_requests()
+        req_before, produce_before = kafka_requests(), kafka_requests(by_client=True)
         perf_out = peers.WORK / "perf.data"
         perf = None
         if subprocess.run(["which", "perf"], capture_output=True).returncode == 0:
@@ -127,7 +128,11 @@ def profile_one(fake, n, label):
                 if threads_after[k][g] - threads_before[k].get(g, 0.0) > 0}
             for k in pids}
         time.sleep(2.5)  # one more statistics interval
-        req_after = kafka_requests()
+        req_after, produce_after = kafka_requests(), kafka_requests(by_client=True)
+        # Which client sends the produces: the reply producer, the cost events' producer, ...
+        result["kafka_produce_per_request_by_client"] = {
+            c: round((v.get("Produce", 0) - produce_before.get(c, {}).get("Produce", 0)) / answered, 2)
+            for c, v in produce_after.items() if v.get("Produce", 0) - produce_before.get(c, {}).get("Produce", 0) > 0}
         result["kafka_requests_per_request"] = {
             proc: {typ: round((req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0)) / answered, 2)
                    for typ in req_after[proc] if req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0) > 0}
@@ -166,6 +171,8 @@ def summary(r, d):
         print(f"  {k}: " + ", ".join(f"{g} {v:.3f}" for g, v in list(groups.items())[:8]))
     print("Kafka requests per chat request: " + "; ".join(
         f"{p}: " + ", ".join(f"{t} {v}" for t, v in c.items()) for p, c in r["kafka_requests_per_request"].items()))
+    print("Produce requests per chat request, by client: " + ", ".join(
+        f"{c} {v}" for c, v in r.get("kafka_produce_per_request_by_client", {}).items()))
     if r.get("sched"):
         print(f"perf sched over {r['sched_requests']} requests (per request):")
         for role, v in sorted(r["sched"].items(), key=lambda kv: -kv[1]["switches_per_request"]):
