@@ -337,6 +337,10 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         lgw_buf_puts(errs, "mistral_base_url: must be https://, or http:// to a loopback address\n");
         rc = LGW_ERR(CONFIG);
     }
+    if (strcmp(cfg->kafka_cost_partition, "worker") && strcmp(cfg->kafka_cost_partition, "key")) {
+        lgw_buf_puts(errs, "kafka_cost_partition: must be worker or key\n");
+        rc = LGW_ERR(CONFIG);
+    }
     if (strcmp(cfg->route_strategy, "cost") && strcmp(cfg->route_strategy, "latency") &&
         strcmp(cfg->route_strategy, "capability") && strcmp(cfg->route_strategy, "round-robin")) {
         lgw_buf_puts(errs, "route_strategy: must be cost, latency, capability or round-robin\n");

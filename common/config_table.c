@@ -48,6 +48,11 @@ const struct lgw_config_opt lgw_config_opts[] = {
     I(kafka_cost_linger_ms, "LLMGW_KAFKA_COST_LINGER_MS", "10", 0, 1000,
       "How long a worker lets cost events (and dead letters) wait to be sent in one batch. Nobody waits on them; "
       "batching takes broker requests off the request path's broker. Replies always go at once."),
+    S(kafka_cost_partition, "LLMGW_KAFKA_COST_PARTITION", "worker",
+      "Which partition of the cost topic a worker's cost events go to (they are keyed by the job id either way). "
+      "`worker`: all of one worker's on one partition, picked from its id, so each linger window is one batch "
+      "and one broker request; `key`: by the key's hash, spread over every partition, one batch per partition "
+      "a window's events hit (measured: docs/PERFORMANCE.md, \"What the broker does for llmgw\")."),
     I(kafka_replication_factor, "LLMGW_KAFKA_REPLICATION_FACTOR", "-1", -1, 32,
       "Replicas of every topic this process creates (the topic table, common/topics.c); -1: the broker's "
       "`default.replication.factor`. 3 on a three-broker cluster (docs/KAFKA.md, \"Running a cluster\")."),

@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/hash.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
 #include "common/trace.h"
@@ -165,10 +167,25 @@ int lgw_kafka_producer_new(const struct lgw_config *cfg, const char *client_id, 
     return lgw_kafka_producer_new_err(cfg, client_id, linger_ms, dr_cb, NULL, opaque, out);
 }
 
-int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
-                               void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
-                               void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque),
-                               void *opaque, rd_kafka_t **out)
+/* librdkafka's partitioner for a sticky producer: the partition its topic's opaque (the hash of what it sticks
+ * to) picks, always. Not another while that partition has no leader (a topic just created, a leader being
+ * elected): its messages wait for one within message.timeout.ms like any others, and stay in order. Runs on
+ * whatever thread produces. */
+static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, size_t keylen, int32_t partition_cnt,
+                                  void *rkt_opaque, void *msg_opaque)
+{
+    (void)rkt;
+    (void)key;
+    (void)keylen;
+    (void)msg_opaque;
+    return (int32_t)((uintptr_t)rkt_opaque % (uint32_t)partition_cnt);
+}
+
+/* The producers' one constructor; stick_to NULL: librdkafka's partitioner (by key). */
+static int producer_new(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms, const char *stick_to,
+                        void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                        void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque), void *opaque,
+                        rd_kafka_t **out)
 {
     char timeout[32], errstr[512];
     *out = NULL;
@@ -189,6 +206,14 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
         rd_kafka_conf_destroy(conf);
         return LGW_ERR(CONFIG);
     }
+    if (stick_to) {
+        /* The hash rides in the topic opaque, so the partitioner needs nothing allocated. 32 bits of FNV-1a
+         * spread a few workers' ids over a few partitions well enough. */
+        rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+        rd_kafka_topic_conf_set_partitioner_cb(tc, sticky_partitioner);
+        rd_kafka_topic_conf_set_opaque(tc, (void *)(uintptr_t)(uint32_t)(lgw_hash_str(stick_to) >> 32));
+        rd_kafka_conf_set_default_topic_conf(conf, tc); /* conf owns tc */
+    }
     if (dr_cb)
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb ? error_cb : producer_error_cb);
@@ -201,6 +226,22 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
     }
     *out = rk;
     return LGW_OK;
+}
+
+int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
+                               void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                               void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque),
+                               void *opaque, rd_kafka_t **out)
+{
+    return producer_new(cfg, client_id, linger_ms, NULL, dr_cb, error_cb, opaque, out);
+}
+
+int lgw_kafka_producer_new_sticky(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
+                                  const char *stick_to,
+                                  void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                                  void *opaque, rd_kafka_t **out)
+{
+    return producer_new(cfg, client_id, linger_ms, stick_to, dr_cb, NULL, opaque, out);
 }
 
 int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,

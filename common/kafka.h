@@ -34,6 +34,14 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
                                void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
                                void (*error_cb)(rd_kafka_t *rk, int err, const char *reason, void *opaque),
                                void *opaque, rd_kafka_t **out);
+/* The same (without error_cb), with every message it sends put on one partition of its topic, the one stick_to
+ * hashes to, whatever the message's key (which it keeps): a lingering producer whose keys are all different
+ * (cost events, keyed by job id) then sends one batch per linger window, not one per partition its keys hit.
+ * The messages of one producer stay in order; while that partition has no leader they wait for one. */
+int lgw_kafka_producer_new_sticky(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
+                                  const char *stick_to,
+                                  void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),
+                                  void *opaque, rd_kafka_t **out);
 
 /* An idempotent producer's fatal error (librdkafka 2.0.x raises one when a broker of a cluster dies under it:
  * "out of order sequence number" after NOT_ENOUGH_REPLICAS) fails every later produce on it, for good: a

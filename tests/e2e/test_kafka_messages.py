@@ -171,3 +171,39 @@ def test_reply_for_another_tenant_is_refused(cluster):
     t.join(30)
     status, body = answer["r"]
     assert status == 200 and body["choices"][0]["message"]["content"] == "yours"
+
+
+def test_cost_events_stick_to_their_workers_partition(cluster):
+    """kafka_cost_partition: by default ("worker") every cost event of one worker goes to the one partition its id
+    picks, still keyed by its job id, so a linger window is one produce and not one per partition; "key" spreads
+    them by the key's hash. Two workers in one group, one of each: the first's events all share a partition, the
+    second's do not (20-odd events over 4 partitions all landing on one by hash: about 1 in 10^11)."""
+    cluster.ledger()
+    cluster.worker("w-sticky")
+    cluster.worker("w-keyed", LLMGW_KAFKA_COST_PARTITION="key")
+    _, port = cluster.ingress("i1")
+    cost = f"{cluster.prefix}.cost"
+    by_worker = {}
+
+    def enough(got):
+        by_worker.clear()
+        for r in got[cost]:
+            by_worker.setdefault(r.value["worker"], []).append(r)
+        return all(len(by_worker.get(w, [])) >= 12 for w in ("w-sticky", "w-keyed"))
+
+    deadline = time.monotonic() + 60
+    sent = 0
+    while time.monotonic() < deadline:
+        for i in range(20):
+            s, _ = post(port, chat_body(f"partition {sent + i}"), cluster.headers())
+            assert s == 200
+        sent += 20
+        got = read_records(cluster.kafka, [cost], lambda g: len(g[cost]) >= sent, timeout=30)
+        if enough(got):
+            break
+    assert enough(got), {w: len(v) for w, v in by_worker.items()}
+    sticky, keyed = by_worker["w-sticky"], by_worker["w-keyed"]
+    assert len({r.partition for r in sticky}) == 1, sorted({r.partition for r in sticky})
+    assert len({r.partition for r in keyed}) > 1, sorted({r.partition for r in keyed})
+    # the key is the job id either way (docs/KAFKA.md)
+    assert all(r.key == r.value["request_id"] for r in sticky + keyed)
