@@ -60,6 +60,7 @@ def sched_profile(pids, n, t):
     for role, pid in pids.items():
         for tid in tids(pid):
             by_pid[tid] = role
+    culprits = sched_culprits(data, by_pid)
     per_role = defaultdict(lambda: {"switches": 0, "runtime_ms": 0.0, "delay_ms_total": 0.0, "max_delay_ms": 0.0})
     for line in rep.stdout.splitlines():
         m = re.match(r"\s*(\S.*?):(\d+)\s*\|\s*([\d.]+) ms\s*\|\s*(\d+)\s*\|\s*avg:\s*([\d.]+) ms\s*\|\s*max:\s*"
@@ -74,10 +75,52 @@ def sched_profile(pids, n, t):
         r["runtime_ms"] += float(m.group(3))
         r["delay_ms_total"] += float(m.group(5)) * sw
         r["max_delay_ms"] = max(r["max_delay_ms"], float(m.group(6)))
-    return {role: {"switches_per_request": round(v["switches"] / n, 2),
-                   "runtime_ms_per_request": round(v["runtime_ms"] / n, 3),
-                   "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
-                   "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()}
+    out = {role: {"switches_per_request": round(v["switches"] / n, 2),
+                  "runtime_ms_per_request": round(v["runtime_ms"] / n, 3),
+                  "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
+                  "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()}
+    if culprits:
+        out["long_waits"] = culprits
+    return out
+
+
+TIMEHIST_RE = re.compile(r"\s*([\d.]+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
+LONG_WAIT_MS = 1.0
+
+
+def sched_culprits(data, by_pid):
+    """Who held the CPU while a thread of llmgw or the broker waited for it 1 ms or more (the waits that make
+    the tail). perf sched timehist prints one line per switch-out: the task ran for `run time` up to then, and
+    before that waited runnable for `sch delay`. Every run on the same CPU that overlaps such a wait is charged
+    with the overlap, by role and thread name (digits dropped). Returns the number of long waits, their total,
+    and the ten biggest holders; None when perf cannot."""
+    rep = subprocess.run(["perf", "sched", "timehist", "-i", str(data)], capture_output=True, text=True)
+    if rep.returncode != 0:
+        return None
+    runs = defaultdict(list)  # cpu -> [(start, end, who)]
+    waits = []  # (cpu, start, end, who)
+    for line in rep.stdout.splitlines():
+        m = TIMEHIST_RE.match(line)
+        if not m:
+            continue
+        t, cpu, comm, tid = float(m.group(1)) * 1e3, int(m.group(2)), m.group(3).strip(), int(m.group(4))
+        delay, run = float(m.group(7)), float(m.group(8))
+        role = by_pid.get(tid)
+        who = f"{role or ('idle' if comm.startswith('<idle>') else 'other')}: {re.sub(r'[-_ ]?[0-9]+$', '', comm)}"
+        runs[cpu].append((t - run, t, who))
+        if role and delay >= LONG_WAIT_MS:
+            waits.append((cpu, t - run - delay, t - run, who))
+    held = defaultdict(float)
+    for cpu, w0, w1, _who in waits:
+        for r0, r1, who in runs[cpu]:
+            overlap = min(r1, w1) - max(r0, w0)
+            if overlap > 0:
+                held[who] += overlap
+    top = sorted(held.items(), key=lambda kv: -kv[1])[:10]
+    return {"count": len(waits), "total_ms": round(sum(w1 - w0 for _, w0, w1, _ in waits), 2),
+            "by_waiter": dict(sorted(((who, sum(1 for w in waits if w[3] == who)) for who in {w[3] for w in waits}),
+                                     key=lambda kv: -kv[1])[:8]),
+            "held_by_ms": {who: round(v, 2) for who, v in top}}
 
 
 def profile_one(fake, n, label):
@@ -175,9 +218,15 @@ def summary(r, d):
         f"{c} {v}" for c, v in r.get("kafka_produce_per_request_by_client", {}).items()))
     if r.get("sched"):
         print(f"perf sched over {r['sched_requests']} requests (per request):")
-        for role, v in sorted(r["sched"].items(), key=lambda kv: -kv[1]["switches_per_request"]):
+        roles = {k: v for k, v in r["sched"].items() if k != "long_waits"}
+        for role, v in sorted(roles.items(), key=lambda kv: -kv[1]["switches_per_request"]):
             print(f"  {role}: {v['switches_per_request']} switches, {v['runtime_ms_per_request']} ms on CPU, "
                   f"{v['cpu_wait_ms_per_request']} ms runnable waiting, max wait {v['max_cpu_wait_ms']} ms")
+        lw = r["sched"].get("long_waits")
+        if lw:
+            print(f"  waits of {LONG_WAIT_MS} ms or more for the CPU: {lw['count']}, {lw['total_ms']} ms in all; "
+                  f"waiting: " + ", ".join(f"{w} {c}" for w, c in lw["by_waiter"].items()))
+            print("  the CPU meanwhile held by (ms): " + ", ".join(f"{w} {v}" for w, v in lw["held_by_ms"].items()))
     print("\n".join(r.get("perf_top", [])[:14]))
 
 
