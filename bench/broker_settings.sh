@@ -11,4 +11,5 @@ command -v taskset >/dev/null || apt-get install -y -qq util-linux >/dev/null
 bash scripts/build.sh build >/dev/null
 cmake --build build -j2 --target bench_kafka_pingpong >/dev/null
 bash scripts/kafka.sh fetch
-python3 bench/broker_settings.py
+# bench/broker_shape.sh runs its own script with the same set-up.
+python3 "bench/${LLMGW_BENCH_SCRIPT:-broker_settings.py}"
