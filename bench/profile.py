@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,10 +24,9 @@ from procstat import cpu_s, threads_cpu, tids  # noqa: E402
 STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
 
 
-def kafka_requests(by_client=False):
-    """Cumulative Kafka requests by type, summed over each llmgw process's clients (by_client: over each client,
-    as "process/client id"), from the newest statistics line of each client -> broker connection in the
-    processes' logs."""
+def kafka_requests():
+    """Cumulative Kafka requests by type per llmgw client, as "process/client id", from the newest statistics
+    line of each client -> broker connection in the processes' logs."""
     newest = {}
     for name in ("llmgw-ingress", "llmgw-worker", "llmgw-ledger"):
         for line in (peers.WORK / f"{name}.log").read_text().splitlines():
@@ -39,7 +38,16 @@ def kafka_requests(by_client=False):
     total = defaultdict(lambda: defaultdict(int))
     for (proc, client, _broker), counts in newest.items():
         for typ, n in counts.items():
-            total[f"{proc}/{client.split('#')[0]}" if by_client else proc][typ] += int(n)
+            total[f"{proc}/{client.split('#')[0]}"][typ] += int(n)
+    return total
+
+
+def by_process(by_client):
+    """kafka_requests()'s counts summed over each process's clients."""
+    total = defaultdict(lambda: defaultdict(int))
+    for client, counts in by_client.items():
+        for typ, n in counts.items():
+            total[client.split("/")[0]][typ] += n
     return total
 
 
@@ -118,8 +126,7 @@ def sched_culprits(data, by_pid):
                 held[who] += overlap
     top = sorted(held.items(), key=lambda kv: -kv[1])[:10]
     return {"count": len(waits), "total_ms": round(sum(w1 - w0 for _, w0, w1, _ in waits), 2),
-            "by_waiter": dict(sorted(((who, sum(1 for w in waits if w[3] == who)) for who in {w[3] for w in waits}),
-                                     key=lambda kv: -kv[1])[:8]),
+            "by_waiter": dict(Counter(w[3] for w in waits).most_common(8)),
             "held_by_ms": {who: round(v, 2) for who, v in top}}
 
 
@@ -135,9 +142,9 @@ def profile_one(fake, n, label):
         # Idle: what the processes (and the broker, on their behalf) cost with no traffic at all, from the
         # long-polls of every consumer, heartbeats and timers. Kafka requests counted over the same 10 s.
         time.sleep(2.5)
-        idle_req0, idle0 = kafka_requests(), {k: cpu_s(p) for k, p in pids.items()}
+        idle_req0, idle0 = by_process(kafka_requests()), {k: cpu_s(p) for k, p in pids.items()}
         time.sleep(10)
-        idle_req1, idle1 = kafka_requests(), {k: cpu_s(p) for k, p in pids.items()}
+        idle_req1, idle1 = by_process(kafka_requests()), {k: cpu_s(p) for k, p in pids.items()}
         result["idle_cpu_ms_per_s"] = {k: round((idle1[k] - idle0[k]) * 100, 2) for k in pids}
         result["idle_kafka_requests_per_s"] = {
             proc: round((sum(idle_req1[proc].values()) - sum(idle_req0.get(proc, {}).values())) / 10, 1)
@@ -148,7 +155,8 @@ def profile_one(fake, n, label):
             for proc in idle_req1}
         before = {k: cpu_s(p) for k, p in pids.items()}
         threads_before = {k: threads_cpu(p) for k, p in pids.items()}
-        req_before, produce_before = kafka_requests(), kafka_requests(by_client=True)
+        produce_before = kafka_requests()
+        req_before = by_process(produce_before)
         perf_out = peers.WORK / "perf.data"
         perf = None
         if subprocess.run(["which", "perf"], capture_output=True).returncode == 0:
@@ -171,7 +179,8 @@ def profile_one(fake, n, label):
                 if threads_after[k][g] - threads_before[k].get(g, 0.0) > 0}
             for k in pids}
         time.sleep(2.5)  # one more statistics interval
-        req_after, produce_after = kafka_requests(), kafka_requests(by_client=True)
+        produce_after = kafka_requests()
+        req_after = by_process(produce_after)
         # Which client sends the produces: the reply producer, the cost events' producer, ...
         result["kafka_produce_per_request_by_client"] = {
             c: round((v.get("Produce", 0) - produce_before.get(c, {}).get("Produce", 0)) / answered, 2)

@@ -37,7 +37,8 @@ int lgw_kafka_producer_new_err(const struct lgw_config *cfg, const char *client_
 /* The same (without error_cb), with every message it sends put on one partition of its topic, the one stick_to
  * hashes to, whatever the message's key (which it keeps): a lingering producer whose keys are all different
  * (cost events, keyed by job id) then sends one batch per linger window, not one per partition its keys hit.
- * The messages of one producer stay in order; while that partition has no leader they wait for one. */
+ * The messages of one producer stay in order; while that partition has no leader they wait for one. stick_to
+ * NULL: librdkafka's partitioner (by key), as lgw_kafka_producer_new. */
 int lgw_kafka_producer_new_sticky(const struct lgw_config *cfg, const char *client_id, int64_t linger_ms,
                                   const char *stick_to,
                                   void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque),

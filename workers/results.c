@@ -179,12 +179,10 @@ int lgw_results_new(const struct lgw_config *cfg, struct lgw_metrics *m, const c
     /* Cost events stick to this worker's partition of the cost topic (kafka_cost_partition "worker"): keyed by
      * job id they would spread over every partition, and a linger window would cost one produce per partition
      * it touched rather than one. */
-    bool sticky = strcmp(cfg->kafka_cost_partition, "worker") == 0;
+    const char *stick_to = strcmp(cfg->kafka_cost_partition, "worker") == 0 ? worker_id : NULL;
     if ((rc = lgw_kafka_producer_new(cfg, client_id, 0, dr_cb, r, &r->producer)) ||
-        (rc = sticky ? lgw_kafka_producer_new_sticky(cfg, cost_client_id, cfg->kafka_cost_linger_ms, worker_id, dr_cb,
-                                                     r, &r->cost_producer)
-                     : lgw_kafka_producer_new(cfg, cost_client_id, cfg->kafka_cost_linger_ms, dr_cb, r,
-                                              &r->cost_producer)))
+        (rc = lgw_kafka_producer_new_sticky(cfg, cost_client_id, cfg->kafka_cost_linger_ms, stick_to, dr_cb, r,
+                                            &r->cost_producer)))
         goto fail;
     if (pthread_create(&r->poller, NULL, poller_main, r) != 0) {
         rc = LGW_ERR(INTERNAL);
