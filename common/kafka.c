@@ -207,12 +207,17 @@ static int producer_new(const struct lgw_config *cfg, const char *client_id, int
         return LGW_ERR(CONFIG);
     }
     if (stick_to) {
-        /* The hash rides in the topic opaque, so the partitioner needs nothing allocated. 32 bits of FNV-1a
-         * spread a few workers' ids over a few partitions well enough. */
-        rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+        /* On the default topic conf the settings above already made (acks, message.timeout.ms and the user's
+         * topic-level properties live there): a new one set in its place would drop them. The hash rides in
+         * the topic opaque, so the partitioner needs nothing allocated; 32 bits of FNV-1a spread a few workers'
+         * ids over a few partitions well enough. */
+        rd_kafka_topic_conf_t *tc = rd_kafka_conf_get_default_topic_conf(conf);
+        if (!tc) {
+            tc = rd_kafka_topic_conf_new();
+            rd_kafka_conf_set_default_topic_conf(conf, tc); /* conf owns tc */
+        }
         rd_kafka_topic_conf_set_partitioner_cb(tc, sticky_partitioner);
         rd_kafka_topic_conf_set_opaque(tc, (void *)(uintptr_t)(uint32_t)(lgw_hash_str(stick_to) >> 32));
-        rd_kafka_conf_set_default_topic_conf(conf, tc); /* conf owns tc */
     }
     if (dr_cb)
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
