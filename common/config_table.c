@@ -175,11 +175,6 @@ const struct lgw_config_opt lgw_config_opts[] = {
     I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000,
       "Longest wait to fill a ledger batch. The broker holds each of the ledger's fetches this long too (unless "
       "1 MiB of cost events is there), so the ledger costs it one fetch per window, not one per cost event."),
-    I(ledger_nice, "LLMGW_LEDGER_NICE", "0", 0, 19,
-      "Nice value of the ledger's writer thread (its batches and database writes); 0: as started. Where it shares "
-      "cores with the request path (`llmgw dev`, a small host), 10 lets the ingress, worker and broker threads "
-      "preempt its writes: measured, fewer long waits and a lower p99 at concurrency 1, but a worse p99 gap "
-      "between stream chunks, cause not found; so off by default. docs/PERFORMANCE.md, \"Who holds the CPU\"."),
     I(batch_max_line_bytes, "LLMGW_BATCH_MAX_LINE_BYTES", "1048576", 1024, 67108864,
       "Longest line of a batch input file (one request), in bytes; a longer line is refused with its line number."),
     I(batch_max_lines, "LLMGW_BATCH_MAX_LINES", "50000", 1, 10000000,

@@ -19,7 +19,6 @@
 #include "common/kafka.h"
 #include "common/kafka_lag.h"
 #include "common/log.h"
-#include "common/priority.h"
 #include "common/topics.h"
 #include "ledger/ledger_db.h"
 #include "ledger/spend.h"
@@ -498,9 +497,6 @@ int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
     size_t batch_max = (size_t)l->cfg->ledger_batch_max;
     int64_t window_us = l->cfg->ledger_batch_ms * 1000;
     l->stop = stop;
-    /* This thread writes the batches, a millisecond or more of CPU each: ledger_nice lets the request path's
-     * threads preempt it on a shared core (common/priority.h). A refusal is logged and changes nothing else. */
-    (void)lgw_priority_background((int)l->cfg->ledger_nice);
     while (!atomic_load(stop)) {
         /* Fill: the first event opens the batch window; it closes after ledger_batch_ms or when full. */
         while (l->n < batch_max && !atomic_load(stop)) {

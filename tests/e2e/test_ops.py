@@ -1,11 +1,10 @@
 """Operations: health, readiness and Prometheus metrics on every process; SIGTERM drains and exits 0."""
 import http.client
 import json
-import os
 import threading
 import time
 
-from conftest import assert_ledger_complete, chat_body
+from conftest import chat_body
 
 
 def get(port, path):
@@ -111,42 +110,3 @@ def test_drain_answers_keepalive_connections_then_closes_them(cluster):
     assert codes == [0]
     assert worker2.stop() == 0
     assert ledger.stop() == 0
-
-
-def nice_by_thread(pid):
-    """{thread id: (name, nice value)} of a process, from /proc (stat's 19th field is the nice value)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-            stat = open(f"/proc/{pid}/task/{tid}/stat").read()
-        except OSError:
-            continue
-        out[int(tid)] = (name, int(stat.rsplit(")", 1)[1].split()[16]))
-    return out
-
-
-def test_ledger_writer_can_yield_to_the_request_path(cluster):
-    """LLMGW_LEDGER_NICE=10: the ledger's writer thread (the one that runs lgw_ledger_run: its batches and
-    database writes) runs at nice 10, so on a shared core the request path preempts it; the ledger's other
-    threads (Kafka clients, its ops server) and every thread of the ingress and the worker stay as started, and
-    the ledger still writes what it reads. The default (0) changes no thread."""
-    ledger, _ = cluster.ledger(LLMGW_LEDGER_NICE="10")
-    worker, _ = cluster.worker("w1")
-    ingress, iport = cluster.ingress("i1")
-    conn = http.client.HTTPConnection("127.0.0.1", iport, timeout=30)
-    conn.request("POST", "/v1/chat/completions", chat_body("niced"), cluster.headers())
-    resp = conn.getresponse()
-    resp.read()
-    assert resp.status == 200
-    with cluster.db() as db, db.cursor() as cur:
-        assert_ledger_complete(cur, [resp.getheader("x-request-id")])
-    base = os.nice(0)  # what every process started here inherits (0 unless the suite runs under nice)
-    threads = nice_by_thread(ledger.popen.pid)
-    niced = [v for v in threads.values() if v[1] != base]
-    assert niced == ([] if base >= 10 else [("llmgw", 10)]), threads
-    assert any(name.startswith("rdk:") for name, n in threads.values() if n == base)
-    for proc in (worker, ingress):
-        assert {n for _, n in nice_by_thread(proc.popen.pid).values()} == {base}
-    default, _ = cluster.ledger("ledger-default")
-    assert {n for _, n in nice_by_thread(default.popen.pid).values()} == {base}
