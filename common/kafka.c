@@ -249,11 +249,12 @@ int lgw_kafka_producer_new_sticky(const struct lgw_config *cfg, const char *clie
     return producer_new(cfg, client_id, linger_ms, stick_to, dr_cb, NULL, opaque, out);
 }
 
-int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
-                           bool auto_commit, int batch_wait_ms,
-                           void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                                rd_kafka_topic_partition_list_t *parts, void *opaque),
-                           void *opaque, rd_kafka_t **out)
+/* A consumer whose fetches wait up to wait_ms for min_bytes (see the two callers below). */
+static int consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, bool auto_commit,
+                        const char *min_bytes, int64_t wait_ms,
+                        void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                             rd_kafka_topic_partition_list_t *parts, void *opaque),
+                        void *opaque, rd_kafka_t **out)
 {
     char errstr[512];
     *out = NULL;
@@ -266,15 +267,9 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     rc |= lgw_kafka_set(conf, "enable.auto.commit", auto_commit ? "true" : "false");
     rc |= lgw_kafka_set(conf, "auto.commit.interval.ms", "200");
     rc |= lgw_kafka_set(conf, "auto.offset.reset", "earliest");
-    /* A fetch held within 1 s of socket.timeout.ms (60 s) blocks and times out the requests behind it
-     * (librdkafka's CONFWARN). A batch window longer than the cap (ledger_batch_ms allows 60 s) only makes the
-     * fetch return before the window closes, which is harmless. */
-    if (batch_wait_ms > LGW_KAFKA_BATCH_WAIT_MAX_MS)
-        batch_wait_ms = LGW_KAFKA_BATCH_WAIT_MAX_MS;
-    rc |= lgw_kafka_set(conf, "fetch.min.bytes", batch_wait_ms > 0 ? "1048576" : "1");
+    rc |= lgw_kafka_set(conf, "fetch.min.bytes", min_bytes);
     char fetch_wait[32];
-    snprintf(fetch_wait, sizeof(fetch_wait), "%lld",
-             batch_wait_ms > 0 ? (long long)batch_wait_ms : (long long)cfg->kafka_fetch_wait_ms);
+    snprintf(fetch_wait, sizeof(fetch_wait), "%lld", (long long)wait_ms);
     rc |= lgw_kafka_set(conf, "fetch.wait.max.ms", fetch_wait);
     rc |= lgw_kafka_set(conf, "fetch.error.backoff.ms", "20");
     /* A crashed worker's partitions move after this; short so kill -9 recovers within a request deadline. */
@@ -297,6 +292,31 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     rd_kafka_poll_set_consumer(rk);
     *out = rk;
     return LGW_OK;
+}
+
+int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
+                           bool auto_commit, int batch_wait_ms,
+                           void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                                rd_kafka_topic_partition_list_t *parts, void *opaque),
+                           void *opaque, rd_kafka_t **out)
+{
+    /* A fetch held within 1 s of socket.timeout.ms (60 s) blocks and times out the requests behind it
+     * (librdkafka's CONFWARN). A batch window longer than the cap (ledger_batch_ms allows 60 s) only makes the
+     * fetch return before the window closes, which is harmless. */
+    if (batch_wait_ms > LGW_KAFKA_BATCH_WAIT_MAX_MS)
+        batch_wait_ms = LGW_KAFKA_BATCH_WAIT_MAX_MS;
+    if (batch_wait_ms > 0)
+        return consumer_new(cfg, client_id, group_id, auto_commit, "1048576", batch_wait_ms, rebalance_cb, opaque,
+                            out);
+    return consumer_new(cfg, client_id, group_id, auto_commit, "1", cfg->kafka_fetch_wait_ms, rebalance_cb, opaque,
+                        out);
+}
+
+int lgw_kafka_follower_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, void *opaque,
+                           rd_kafka_t **out)
+{
+    return consumer_new(cfg, client_id, group_id, false, "1",
+                        cfg->kafka_mock ? cfg->kafka_fetch_wait_ms : cfg->kafka_follow_wait_ms, NULL, opaque, out);
 }
 
 /* Applies "name=value;name=value" (a value may hold commas: "cleanup.policy=compact,delete") to topic. */

@@ -70,6 +70,12 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
                                                 rd_kafka_topic_partition_list_t *parts, void *opaque),
                            void *opaque, rd_kafka_t **out);
 
+/* Consumer for a reader that assigns partitions itself and only follows them (a compacted topic read into
+ * memory): no group is joined or committed (group_id is only what librdkafka 2.0 requires). Its fetches wait
+ * kafka_follow_wait_ms (kafka_fetch_wait_ms on dev's mock cluster, which does not answer early). */
+int lgw_kafka_follower_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, void *opaque,
+                           rd_kafka_t **out);
+
 /* Creates the topics that do not exist yet: names[i] with partitions[i] partitions, replication[i] replicas
  * (-1: the broker's default), min.insync.replicas min_insync[i] (0: the broker's default) and configs[i] (NULL,
  * or topic settings "name=value" separated by ';'; configs itself may be NULL). Callers go

@@ -117,7 +117,7 @@ int lgw_kv_reader_start(const struct lgw_config *cfg, enum lgw_topic topic, cons
     snprintf(client, sizeof(client), "llmgw-%s-%s", lgw_topic_spec(topic)->suffix, name);
     /* librdkafka 2.0.2 wants a group.id even for assign(); it is never joined, nothing is committed. */
     snprintf(group, sizeof(group), "%s-%s", r->topic, name);
-    int rc = lgw_kafka_consumer_new(cfg, client, group, false, 0, NULL, r, &r->consumer);
+    int rc = lgw_kafka_follower_new(cfg, client, group, r, &r->consumer);
     if (rc) {
         free(r);
         return rc;
