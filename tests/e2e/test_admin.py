@@ -58,7 +58,10 @@ def gw(cluster):
     admin, admin_hash = new_admin_key(cluster)
     cluster.extra_env.update({"LLMGW_ADMIN_KEYS": f"ops:{admin_hash}",
                               "LLMGW_REDIS_URL": "redis://" + _env("LLMGW_TEST_REDIS"),
-                              "LLMGW_REDIS_TIMEOUT_MS": "1000"})
+                              "LLMGW_REDIS_TIMEOUT_MS": "1000",
+                              # The longest follow wait: the broker must answer a reader's fetch when a record
+                              # arrives, not after 10 s, or no change propagates within the bound.
+                              "LLMGW_KAFKA_FOLLOW_WAIT_MS": "10000"})
     cluster.worker("w1")
     cluster.ledger()
     _, p1 = cluster.ingress("i1")
