@@ -65,6 +65,8 @@ void lgw_req_unref(struct lgw_req *req)
     pthread_mutex_destroy(&req->lock);
     free(req->resp);
     free(req->extra_headers);
+    free(req->tracestate);
+    free(req->route_text);
     free(req);
 }
 
@@ -141,7 +143,8 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
     lgw_strlcpy(req->model, reply->model, sizeof(req->model));
     req->simulated = reply->simulated;
     lgw_strlcpy(req->strategy, reply->strategy, sizeof(req->strategy));
-    lgw_strlcpy(req->route_text, reply->route, sizeof(req->route_text));
+    free(req->route_text);
+    req->route_text = reply->route[0] ? lgw_strdup(reply->route) : NULL;
     req->route_attempts = reply->route_attempts;
     req->retry_after_s = (reply->retry_after_ms + 999) / 1000; /* whole seconds, never shorter than advised */
     lgw_strlcpy(req->cache, lgw_reply_cache_name(reply), sizeof(req->cache));
@@ -220,7 +223,7 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, "x-llmgw-simulated", "true");
     if (req->strategy[0])
         MHD_add_response_header(resp, "x-llmgw-strategy", req->strategy);
-    if (req->route_text[0]) {
+    if (req->route_text) {
         char n[16];
         snprintf(n, sizeof(n), "%d", req->route_attempts);
         MHD_add_response_header(resp, "x-llmgw-attempts", n);

@@ -54,7 +54,7 @@ struct lgw_req {
     struct lgw_span *span;
     struct lgw_span_ctx span_ctx;
     char traceparent[LGW_TRACEPARENT_SIZE];
-    char tracestate[LGW_TRACESTATE_SIZE];
+    char *tracestate; /* malloc'd when the client sent a valid one, else NULL (few do: no 513 bytes each) */
     int64_t start_us;
     size_t upload_seen; /* body bytes received, kept or not: the body deadline grows with them */
     int64_t deadline_ms; /* monotonic */
@@ -71,7 +71,7 @@ struct lgw_req {
     /* The route the worker took, for the x-llmgw-* headers (empty until a reply says). */
     char strategy[32];
     int route_attempts;
-    char route_text[LGW_ROUTE_TEXT_MAX];
+    char *route_text; /* malloc'd, NULL until a reply names its route (x-llmgw-route) */
     char cache[8]; /* x-llmgw-cache: hit, miss or bypass; empty until a worker's reply says */
     char cost_usd[40]; /* "0.000012345", "unknown", or empty (streams: not known when headers go out) */
     bool cost_estimated; /* cost_usd is partly an estimate (x-llmgw-cost-estimated: true) */

@@ -38,8 +38,9 @@ void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char
     /* Its tracestate only with it (W3C: without a valid traceparent the tracestate means nothing); a malformed
      * one is dropped whole. */
     const char *ts = has ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "tracestate") : NULL;
-    if (!ts || !lgw_tracestate_from_header(ts, strlen(ts), req->tracestate))
-        req->tracestate[0] = '\0';
+    char state[LGW_TRACESTATE_SIZE];
+    if (ts && lgw_tracestate_from_header(ts, strlen(ts), state) && state[0])
+        req->tracestate = lgw_strdup(state);
     struct lgw_span *span = req->span =
         lgw_span_start(req->ing->tracer, method, LGW_SPAN_SERVER, has ? &parent : NULL, &req->span_ctx);
     lgw_span_ctx_format(&req->span_ctx, req->traceparent);
@@ -86,7 +87,7 @@ void lgw_spans_request_end(struct lgw_req *req)
         lgw_span_set_str(span, "llmgw.strategy", req->strategy);
     if (req->cache[0])
         lgw_span_set_str(span, "llmgw.cache", req->cache);
-    if (req->route_text[0])
+    if (req->route_text)
         lgw_span_set_int(span, "llmgw.attempts", req->route_attempts);
     char *end;
     double usd = req->cost_usd[0] ? strtod(req->cost_usd, &end) : 0;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -448,8 +449,11 @@ static const struct tenant_limits *tenant_of(const struct lgw_limits *l, const c
     return NULL;
 }
 
-static void add_rule(struct lgw_limits_ticket *t, struct rule *r, char kind, int64_t limit, const char *scope,
-                     const char *prefix, const char *tenant, const char *sub, const char *subname)
+/* Room for one key while a request is admitted: prefix, tenant, user or model and the kind. */
+typedef char rule_key[320];
+
+static void add_rule(struct lgw_limits_ticket *t, struct rule *r, rule_key *keys, char kind, int64_t limit,
+                     const char *scope, const char *prefix, const char *tenant, const char *sub, const char *subname)
 {
     if (limit <= 0)
         return;
@@ -457,34 +461,34 @@ static void add_rule(struct lgw_limits_ticket *t, struct rule *r, char kind, int
     r[t->n] = (struct rule){kind, limit, scope};
     /* {tenant} is the hash tag: every key of one request lives in one Redis Cluster slot. */
     if (sub)
-        snprintf(t->keys[t->n], sizeof(t->keys[t->n]), "%s:rl:{%s}:%s:%s:%c", prefix, tenant, sub, subname, kind);
+        snprintf(keys[t->n], sizeof(keys[t->n]), "%s:rl:{%s}:%s:%s:%c", prefix, tenant, sub, subname, kind);
     else
-        snprintf(t->keys[t->n], sizeof(t->keys[t->n]), "%s:rl:{%s}:%c", prefix, tenant, kind);
+        snprintf(keys[t->n], sizeof(keys[t->n]), "%s:rl:{%s}:%c", prefix, tenant, kind);
     t->kinds[t->n] = kind;
     t->n++;
 }
 
-/* The limits that apply to rq, into r and t (keys and kinds). Returns how many. */
+/* The limits that apply to rq, into r, keys and t's kinds. Returns how many. */
 static int resolve(const struct lgw_limits *l, const struct lgw_limits_request *rq, struct lgw_limits_ticket *t,
-                   struct rule *r)
+                   struct rule *r, rule_key *keys)
 {
     const struct lgw_config *cfg = l->cfg;
     const struct tenant_limits *tl = tenant_of(l, rq->tenant);
     const char *p = cfg->topic_prefix;
 #define PICK(field, def) (tl && tl->field >= 0 ? tl->field : (def))
-    add_rule(t, r, 'r', PICK(rpm, cfg->limit_tenant_rpm), "tenant", p, rq->tenant, NULL, NULL);
-    add_rule(t, r, 't', PICK(tpm, cfg->limit_tenant_tpm), "tenant", p, rq->tenant, NULL, NULL);
-    add_rule(t, r, 'i', PICK(inflight, cfg->limit_tenant_inflight), "tenant", p, rq->tenant, NULL, NULL);
+    add_rule(t, r, keys, 'r', PICK(rpm, cfg->limit_tenant_rpm), "tenant", p, rq->tenant, NULL, NULL);
+    add_rule(t, r, keys, 't', PICK(tpm, cfg->limit_tenant_tpm), "tenant", p, rq->tenant, NULL, NULL);
+    add_rule(t, r, keys, 'i', PICK(inflight, cfg->limit_tenant_inflight), "tenant", p, rq->tenant, NULL, NULL);
     if (rq->user && rq->user[0]) {
-        add_rule(t, r, 'r', PICK(user_rpm, cfg->limit_user_rpm), "user", p, rq->tenant, "u", rq->user);
-        add_rule(t, r, 't', PICK(user_tpm, cfg->limit_user_tpm), "user", p, rq->tenant, "u", rq->user);
+        add_rule(t, r, keys, 'r', PICK(user_rpm, cfg->limit_user_rpm), "user", p, rq->tenant, "u", rq->user);
+        add_rule(t, r, keys, 't', PICK(user_tpm, cfg->limit_user_tpm), "user", p, rq->tenant, "u", rq->user);
     }
 #undef PICK
     if (tl && rq->model && rq->model[0])
         for (size_t i = 0; i < tl->nmodels; i++)
             if (strcmp(tl->models[i].name, rq->model) == 0) {
-                add_rule(t, r, 'r', tl->models[i].rpm, "model", p, rq->tenant, "m", rq->model);
-                add_rule(t, r, 't', tl->models[i].tpm, "model", p, rq->tenant, "m", rq->model);
+                add_rule(t, r, keys, 'r', tl->models[i].rpm, "model", p, rq->tenant, "m", rq->model);
+                add_rule(t, r, keys, 't', tl->models[i].tpm, "model", p, rq->tenant, "m", rq->model);
             }
     return t->n;
 }
@@ -521,7 +525,8 @@ static int run_script(struct lgw_limits *l, const char *sha, const char *text, i
 
 /* The admission script on Redis. Returns 0 with refused/retry/use filled, or LGW_ERR(UNAVAILABLE). */
 static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq, const struct lgw_limits_ticket *t,
-                       const struct rule *r, int *refused, int64_t *retry_us, struct lgw_memlog_usage *use)
+                       const struct rule *r, const char *const *keys, int *refused, int64_t *retry_us,
+                       struct lgw_memlog_usage *use)
 {
     const char *argv[3 + LGW_LIMITS_MAX + 5 + 2 * LGW_LIMITS_MAX];
     char nkeys[16], win[24], tok[24], hold[24], n[16], kinds[LGW_LIMITS_MAX][2], lims[LGW_LIMITS_MAX][24];
@@ -529,7 +534,7 @@ static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq
     snprintf(nkeys, sizeof(nkeys), "%d", t->n);
     argv[argc++] = nkeys;
     for (int i = 0; i < t->n; i++)
-        argv[argc++] = t->keys[i];
+        argv[argc++] = keys[i];
     snprintf(win, sizeof(win), "%" PRId64, l->window_us);
     snprintf(tok, sizeof(tok), "%" PRId64, rq->tokens);
     snprintf(hold, sizeof(hold), "%" PRId64, rq->hold_ms * 1000);
@@ -622,10 +627,35 @@ static void fill_state(const struct rule *r, int n, const struct lgw_memlog_usag
     }
 }
 
-static void to_memlog(const struct lgw_limits_ticket *t, const int64_t *limits, struct lgw_memlog_limit *ml)
+static void to_memlog(const struct lgw_limits_ticket *t, const char *const *keys, const int64_t *limits,
+                      struct lgw_memlog_limit *ml)
 {
     for (int i = 0; i < t->n; i++)
-        ml[i] = (struct lgw_memlog_limit){t->kinds[i], t->keys[i], limits ? limits[i] : 0};
+        ml[i] = (struct lgw_memlog_limit){t->kinds[i], keys[i], limits ? limits[i] : 0};
+}
+
+/* The held ticket's copy of its n keys, packed one after another. */
+static char *pack_keys(const char *const *keys, int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += strlen(keys[i]) + 1;
+    char *packed = lgw_malloc(len), *p = packed;
+    for (int i = 0; i < n; i++) {
+        size_t k = strlen(keys[i]) + 1;
+        memcpy(p, keys[i], k);
+        p += k;
+    }
+    return packed;
+}
+
+/* Pointers to the n keys packed in packed. */
+static void unpack_keys(const char *packed, int n, const char **keys)
+{
+    for (int i = 0; i < n; i++) {
+        keys[i] = packed;
+        packed += strlen(packed) + 1;
+    }
 }
 
 int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, struct lgw_limits_ticket *t,
@@ -636,17 +666,21 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
     if (!l || !atomic_load(&l->any))
         return LGW_OK;
     struct rule r[LGW_LIMITS_MAX];
+    rule_key kbuf[LGW_LIMITS_MAX];
     pthread_rwlock_rdlock(&l->lock);
-    int n = resolve(l, rq, t, r);
+    int n = resolve(l, rq, t, r, kbuf);
     pthread_rwlock_unlock(&l->lock);
     if (n == 0)
         return LGW_OK;
+    const char *keys[LGW_LIMITS_MAX];
+    for (int i = 0; i < n; i++)
+        keys[i] = kbuf[i];
     struct lgw_memlog_usage use[LGW_LIMITS_MAX];
     int refused = -1;
     int64_t retry_us = 0;
     bool local = true;
     if (l->redis) {
-        local = !lgw_redis_healthy(l->redis) || admit_redis(l, rq, t, r, &refused, &retry_us, use) != 0;
+        local = !lgw_redis_healthy(l->redis) || admit_redis(l, rq, t, r, keys, &refused, &retry_us, use) != 0;
         set_local(l, local);
         if (local && strcmp(l->cfg->limit_redis_down, "open") == 0) {
             t->n = 0;
@@ -663,7 +697,7 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
         int64_t limits[LGW_LIMITS_MAX];
         for (int i = 0; i < t->n; i++)
             limits[i] = r[i].limit;
-        to_memlog(t, limits, ml);
+        to_memlog(t, keys, limits, ml);
         int64_t hold_us = rq->hold_ms * 1000;
         refused = lgw_memlog_admit(l->mem, ml, t->n, id_hash(rq->id), rq->tokens, hold_us, lgw_mono_us(), use,
                                    &retry_us);
@@ -700,6 +734,7 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
         return why->kind == LGW_LIMIT_TOKENS ? LGW_ERR(TOKENS_RATE_LIMITED) : LGW_ERR(RATE_LIMITED);
     }
     t->held = true;
+    t->keys = pack_keys(keys, t->n);
     t->local = local;
     t->tokens = rq->tokens;
     lgw_strlcpy(t->id, rq->id, sizeof(t->id));
@@ -711,16 +746,23 @@ void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_
     if (!l || !t->held)
         return;
     t->held = false;
+    char *packed = t->keys; /* freed below, on every way out */
+    t->keys = NULL;
     bool work = false;
     for (int i = 0; i < t->n; i++)
         work = work || t->kinds[i] == LGW_LIMIT_INFLIGHT ||
                (t->kinds[i] == LGW_LIMIT_TOKENS && used_tokens >= 0 && used_tokens != t->tokens);
-    if (!work)
+    if (!work) {
+        free(packed);
         return;
+    }
+    const char *keys[LGW_LIMITS_MAX];
+    unpack_keys(packed, t->n, keys);
     if (t->local) {
         struct lgw_memlog_limit ml[LGW_LIMITS_MAX];
-        to_memlog(t, NULL, ml);
+        to_memlog(t, keys, NULL, ml);
         lgw_memlog_finish(l->mem, ml, t->n, id_hash(t->id), used_tokens);
+        free(packed);
         return;
     }
     /* Shared: if Redis fails now, the in-flight slot is freed by its expiry (the request's deadline) and the
@@ -731,7 +773,7 @@ void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_
     snprintf(nkeys, sizeof(nkeys), "%d", t->n);
     argv[argc++] = nkeys;
     for (int i = 0; i < t->n; i++)
-        argv[argc++] = t->keys[i];
+        argv[argc++] = keys[i];
     snprintf(used, sizeof(used), "%" PRId64, used_tokens);
     snprintf(n, sizeof(n), "%d", t->n);
     argv[argc++] = t->id;
@@ -747,6 +789,7 @@ void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_
         freeReplyObject(reply);
     else
         LGW_DEBUG("limits", "could not release a rate-limit hold in Redis; it expires on its own");
+    free(packed);
 }
 
 void lgw_limits_format_reset(int64_t ms, char *out, size_t outsz)

@@ -209,8 +209,10 @@ static void test_defaults_from_env_rows(void **state)
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "r%d", i);
         struct lgw_limits_request rq = {.id = id, .tenant = "acme", .tokens = 1};
-        if (lgw_limits_admit(l, &rq, &t, &st, msg, sizeof(msg)) == 0)
+        if (lgw_limits_admit(l, &rq, &t, &st, msg, sizeof(msg)) == 0) {
             ok++;
+            lgw_limits_finish(l, &t, -1); /* the request counted stays counted */
+        }
     }
     assert_int_equal(ok, 3);
     assert_false(st.has_tokens); /* no user: the user's token limit does not apply */
@@ -298,13 +300,16 @@ static void test_redis_tokens_slide(void **state)
     char msg[256];
     struct lgw_limits_request a = {.id = "a", .tenant = tenant, .tokens = 60};
     struct lgw_limits_request b = {.id = "b", .tenant = tenant, .tokens = 60};
-    assert_int_equal(lgw_limits_admit(l, &a, &t, &st, msg, sizeof(msg)), 0);
+    struct lgw_limits_ticket ta;
+    assert_int_equal(lgw_limits_admit(l, &a, &ta, &st, msg, sizeof(msg)), 0);
     assert_int_equal(lgw_limits_admit(l, &b, &t, &st, msg, sizeof(msg)), LGW_ERR(TOKENS_RATE_LIMITED));
     assert_true(st.retry_after_ms > 0 && st.retry_after_ms <= 300);
     usleep(350000); /* a's entry leaves the window */
     assert_int_equal(lgw_limits_admit(l, &b, &t, &st, msg, sizeof(msg)), 0);
     assert_int_equal(st.tok_remaining, 40); /* only b's 60 in the window */
     assert_false(t.local);
+    lgw_limits_finish(l, &ta, -1);
+    lgw_limits_finish(l, &t, -1);
     lgw_limits_free(l);
     lgw_redis_free(r);
     lgw_buf_cleanup(&errs);
@@ -333,7 +338,9 @@ static void test_redis_down(void **state)
     assert_true(t.local);
     assert_true(lgw_limits_is_local(l));
     assert_int_equal(lgw_metrics_value(m, "llmgw_limits_local", NULL), 1);
+    lgw_limits_finish(l, &t, -1); /* the request counted stays counted */
     assert_int_equal(lgw_limits_admit(l, &rq, &t, &st, msg, sizeof(msg)), 0);
+    lgw_limits_finish(l, &t, -1);
     assert_int_equal(lgw_limits_admit(l, &rq, &t, &st, msg, sizeof(msg)), LGW_ERR(RATE_LIMITED));
     assert_int_equal(lgw_metrics_value(m, "llmgw_limits_fallback_total", NULL), 3);
     lgw_limits_free(l);

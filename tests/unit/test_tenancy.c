@@ -510,6 +510,7 @@ static void test_limits_runtime_setter(void **state)
     rq.tenant = "beta";
     rq.id = "b0";
     assert_int_equal(lgw_limits_admit(l, &rq, &tk, &st, msg, sizeof(msg)), 0);
+    lgw_limits_finish(l, &tk, -1);
     /* raised at run time: admitted again at once */
     json_t *ten = json_pack("{s:i}", "rpm", 10);
     assert_int_equal(lgw_limits_set_tenant(l, "acme", ten, &errs), 0);
@@ -518,11 +519,13 @@ static void test_limits_runtime_setter(void **state)
     rq.id = "a9";
     assert_int_equal(lgw_limits_admit(l, &rq, &tk, &st, msg, sizeof(msg)), 0);
     assert_int_equal(st.req_limit, 10);
+    lgw_limits_finish(l, &tk, -1);
     /* NULL: back to the defaults (none) */
     assert_int_equal(lgw_limits_set_tenant(l, "acme", NULL, &errs), 0);
     rq.id = "a10";
     assert_int_equal(lgw_limits_admit(l, &rq, &tk, &st, msg, sizeof(msg)), 0);
     assert_false(st.has_requests);
+    lgw_limits_finish(l, &tk, -1);
     lgw_buf_cleanup(&errs);
     lgw_limits_free(l);
     lgw_config_cleanup(&cfg);
