@@ -741,32 +741,11 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
     return LGW_OK;
 }
 
-void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_t used_tokens)
+/* Ends a shared hold in Redis. If Redis fails now, the in-flight slot is freed by its expiry (the request's
+ * deadline) and the reservation stays as estimated; nothing waits on this. */
+static void finish_redis(struct lgw_limits *l, const struct lgw_limits_ticket *t, const char *const *keys,
+                         int64_t used_tokens)
 {
-    if (!l || !t->held)
-        return;
-    t->held = false;
-    char *packed = t->keys; /* freed below, on every way out */
-    t->keys = NULL;
-    bool work = false;
-    for (int i = 0; i < t->n; i++)
-        work = work || t->kinds[i] == LGW_LIMIT_INFLIGHT ||
-               (t->kinds[i] == LGW_LIMIT_TOKENS && used_tokens >= 0 && used_tokens != t->tokens);
-    if (!work) {
-        free(packed);
-        return;
-    }
-    const char *keys[LGW_LIMITS_MAX];
-    unpack_keys(packed, t->n, keys);
-    if (t->local) {
-        struct lgw_memlog_limit ml[LGW_LIMITS_MAX];
-        to_memlog(t, keys, NULL, ml);
-        lgw_memlog_finish(l->mem, ml, t->n, id_hash(t->id), used_tokens);
-        free(packed);
-        return;
-    }
-    /* Shared: if Redis fails now, the in-flight slot is freed by its expiry (the request's deadline) and the
-     * reservation stays as estimated; nothing waits on this. */
     const char *argv[2 + 1 + LGW_LIMITS_MAX + 3 + LGW_LIMITS_MAX];
     char nkeys[16], used[24], n[16], kinds[LGW_LIMITS_MAX][2];
     int argc = 2;
@@ -789,6 +768,30 @@ void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_
         freeReplyObject(reply);
     else
         LGW_DEBUG("limits", "could not release a rate-limit hold in Redis; it expires on its own");
+}
+
+void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_t used_tokens)
+{
+    if (!l || !t->held)
+        return;
+    t->held = false;
+    char *packed = t->keys; /* this call's to free: the ticket holds nothing once it returns */
+    t->keys = NULL;
+    bool work = false;
+    for (int i = 0; i < t->n; i++)
+        work = work || t->kinds[i] == LGW_LIMIT_INFLIGHT ||
+               (t->kinds[i] == LGW_LIMIT_TOKENS && used_tokens >= 0 && used_tokens != t->tokens);
+    if (work) {
+        const char *keys[LGW_LIMITS_MAX];
+        unpack_keys(packed, t->n, keys);
+        if (t->local) {
+            struct lgw_memlog_limit ml[LGW_LIMITS_MAX];
+            to_memlog(t, keys, NULL, ml);
+            lgw_memlog_finish(l->mem, ml, t->n, id_hash(t->id), used_tokens);
+        } else {
+            finish_redis(l, t, keys, used_tokens);
+        }
+    }
     free(packed);
 }
 
