@@ -105,17 +105,52 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
 
+class PortTaken(Exception):
+    """The process exited because another one took its port between free_port() and its bind."""
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process pid holds the socket listening on port: a 200 from the port proves nothing when shards
+    and stages pick ports from one range and another process got this one first."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f[9])
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def wait_ready(port: int, proc: Proc, timeout: float = 60.0) -> None:
     import http.client
+    import re
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
-            pytest.fail(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.output()[-3000:]}")
+            out = proc.output()
+            if re.search(rf"cannot listen on [^ ]*:{port}\b", out):
+                raise PortTaken(f"{proc.name}: port {port} taken")
+            pytest.fail(f"{proc.name} exited with {proc.popen.returncode}:\n{out[-3000:]}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
+            if conn.getresponse().status == 200 and _listens(proc.popen.pid, port):
                 return
         except OSError:
             pass
@@ -157,32 +192,39 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
+    def _on_a_free_port(self, name: str, start):
+        """start(port) -> Proc, ready on port. A port another process took between the pick and the bind (shards
+        and stages pick from one range) is given up for a fresh one, at most three times."""
+        for _ in range(3):
+            port = free_port()
+            proc = start(port)
+            try:
+                wait_ready(port, proc)
+                return proc, port
+            except PortTaken:
+                continue  # the exited process stays in self.procs, with its log
+        pytest.fail(f"{name}: three ports in a row were taken before it could bind them")
+
     def ingress(self, name: str, **extra):
-        port = free_port()
-        proc = self.start("ingress", name, LLMGW_INGRESS_ID=f"{self.prefix}-{name}", LLMGW_PORT=port, **extra)
-        wait_ready(port, proc)
-        return proc, port
+        return self._on_a_free_port(name, lambda port: self.start(
+            "ingress", name, LLMGW_INGRESS_ID=f"{self.prefix}-{name}", LLMGW_PORT=port, **extra))
 
     def worker(self, name: str, **extra):
-        port = free_port()
-        proc = self.start("worker", name, LLMGW_WORKER_ID=name, LLMGW_OPS_PORT=port, **extra)
-        wait_ready(port, proc)
-        return proc, port
+        return self._on_a_free_port(name, lambda port: self.start(
+            "worker", name, LLMGW_WORKER_ID=name, LLMGW_OPS_PORT=port, **extra))
 
     def ledger(self, name: str = "ledger", **extra):
-        port = free_port()
-        proc = self.start("ledger", name, LLMGW_OPS_PORT=port, **extra)
-        wait_ready(port, proc)
-        return proc, port
+        return self._on_a_free_port(name, lambda port: self.start("ledger", name, LLMGW_OPS_PORT=port, **extra))
 
     def batch_role(self, name: str = "batch", binary: str = None, **extra):
         """The batch role (`llmgw batch serve`), ready on its ops port."""
-        port = free_port()
-        proc = Proc(name, [binary or self.bin, "batch", "serve"], self.env(LLMGW_OPS_PORT=port, **extra),
-                    self.tmp_path / f"{name}.log")
-        self.procs.append(proc)
-        wait_ready(port, proc)
-        return proc, port
+        def start(port):
+            proc = Proc(name, [binary or self.bin, "batch", "serve"], self.env(LLMGW_OPS_PORT=port, **extra),
+                        self.tmp_path / f"{name}.log")
+            self.procs.append(proc)
+            return proc
+
+        return self._on_a_free_port(name, start)
 
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}

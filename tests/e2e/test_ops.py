@@ -110,3 +110,38 @@ def test_drain_answers_keepalive_connections_then_closes_them(cluster):
     assert codes == [0]
     assert worker2.stop() == 0
     assert ledger.stop() == 0
+
+
+def test_a_port_taken_before_the_bind_is_not_mistaken_for_ready(cluster, monkeypatch):
+    """Shards and stages pick ports from one range, so another process can take a port between free_port() and
+    the role's bind. A /readyz 200 from that other process must not pass for the role's: the role exits
+    ("cannot listen"), and the fixture starts it again on a fresh port (conftest.py, _on_a_free_port)."""
+    import conftest
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class AlwaysReady(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status":"ready"}')
+
+        def log_message(self, *args):
+            pass
+
+    squatter = HTTPServer(("127.0.0.1", conftest.free_port()), AlwaysReady)
+    taken = squatter.server_address[1]
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    picks = [taken]
+    real = conftest.free_port
+    monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
+    try:
+        proc, port = cluster.ledger()
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
+    assert port != taken
+    assert conftest._listens(proc.popen.pid, port)
+    assert proc.popen.poll() is None
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/readyz")
+    assert conn.getresponse().status == 200
