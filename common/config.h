@@ -42,7 +42,6 @@ struct lgw_config {
     char topic_prefix[64];
     int64_t kafka_fetch_wait_ms;
     int64_t kafka_follow_wait_ms;
-    int64_t kafka_max_in_flight;
     int64_t kafka_partitions;
     int64_t kafka_produce_timeout_ms;
     int64_t kafka_outage_grace_ms;

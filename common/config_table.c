@@ -49,13 +49,6 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "only means fewer empty fetches while nothing changes (each reader costs the broker 1000 / this many a "
       "second). Dev's mock cluster answers an empty fetch only after the full wait, so there they use "
       "kafka_fetch_wait_ms."),
-    I(kafka_max_in_flight, "LLMGW_KAFKA_MAX_IN_FLIGHT", "5", 1, 5,
-      "Produce requests a producer keeps in flight per broker (max.in.flight.requests.per.connection). At 5 (the "
-      "most librdkafka allows an idempotent producer) every job and reply leaves at once. At 1, those that come "
-      "while a request is on its way go together in the next, so under load the broker and llmgw handle fewer, "
-      "larger requests (7% less CPU per request at 600 req/s on one machine), but a message can wait one round "
-      "trip to the broker: p50 under load fell, p99 at 300 to 600 req/s rose (docs/PERFORMANCE.md). Ordering and "
-      "exactly-once writes hold either way (idempotent producers)."),
     I(kafka_partitions, "LLMGW_KAFKA_PARTITIONS", "4", 1, 1024,
       "Partitions of the job and cost topics when this process creates them."),
     I(kafka_cost_linger_ms, "LLMGW_KAFKA_COST_LINGER_MS", "10", 0, 1000,

@@ -199,10 +199,6 @@ static int producer_new(const struct lgw_config *cfg, const char *client_id, int
     rc |= lgw_kafka_set(conf, "linger.ms", linger);
     rc |= lgw_kafka_set(conf, "enable.idempotence", "true");
     rc |= lgw_kafka_set(conf, "acks", "all");
-    /* At 1, what comes while a request is in flight is batched into the next, without a linger. */
-    char in_flight[32];
-    snprintf(in_flight, sizeof(in_flight), "%lld", (long long)cfg->kafka_max_in_flight);
-    rc |= lgw_kafka_set(conf, "max.in.flight.requests.per.connection", in_flight);
     rc |= lgw_kafka_set(conf, "message.timeout.ms", timeout);
     rc |= lgw_kafka_set(conf, "queue.buffering.max.messages", "1000000");
     rc |= apply_user_properties(cfg, conf);

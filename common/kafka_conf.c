@@ -43,8 +43,6 @@ static const struct {
     {"queue.buffering.max.ms", "replies go at once; cost events wait kafka_cost_linger_ms"},
     {"fetch.wait.max.ms", "set it with kafka_fetch_wait_ms (kafka_follow_wait_ms for compacted-topic readers)"},
     {"statistics.interval.ms", "set it with kafka_statistics_ms"},
-    {"max.in.flight.requests.per.connection", "set it with kafka_max_in_flight"},
-    {"max.in.flight", "set it with kafka_max_in_flight"},
 };
 
 /* librdkafka property names: lower case, digits, '.', '_' (log_level) and '-'. */

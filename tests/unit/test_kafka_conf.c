@@ -109,7 +109,7 @@ static void test_pass_through_refusals(void **state)
     struct lgw_buf errs;
     lgw_config_defaults(&cfg);
     lgw_strlcpy(cfg.kafka_properties,
-                "client.rack=r1;no.such.property=1;socket.keepalive.enable=maybe;acks=1;max.in.flight=3;"
+                "client.rack=r1;no.such.property=1;socket.keepalive.enable=maybe;acks=1;"
                 "ssl.keystore.password=hunter2-ks;;Bad Name=1;novalue",
                 sizeof(cfg.kafka_properties));
     assert_int_equal(check(&cfg, &errs), LGW_ERR(CONFIG));
@@ -119,13 +119,12 @@ static void test_pass_through_refusals(void **state)
     assert_non_null(strstr(t, "kafka_properties: Expected bool value for \"socket.keepalive.enable\""));
     /* llmgw's guarantees and its own settings */
     assert_non_null(strstr(t, "kafka_properties: acks is set by llmgw"));
-    assert_non_null(strstr(t, "kafka_properties: max.in.flight is set by llmgw"));
     /* a secret in the list that `config docs` shows and a config file may hold */
     assert_non_null(strstr(t, "kafka_properties: ssl.keystore.password holds a secret"));
     assert_null(strstr(t, "hunter2"));
     /* entries are counted without the empty one */
+    assert_non_null(strstr(t, "entry 6 is not `name=value`"));
     assert_non_null(strstr(t, "entry 7 is not `name=value`"));
-    assert_non_null(strstr(t, "entry 8 is not `name=value`"));
     assert_null(strstr(t, "client.rack"));
     lgw_buf_cleanup(&errs);
 
@@ -178,11 +177,6 @@ static void test_clients_carry_the_settings(void **state)
     get(rd_kafka_conf(rk), "acks", "-1");
     get(rd_kafka_conf(rk), "enable.idempotence", "true");
     get(rd_kafka_conf(rk), "client.rack", "rack-7");
-    get(rd_kafka_conf(rk), "max.in.flight.requests.per.connection", "5");
-    rd_kafka_destroy(rk);
-    cfg.kafka_max_in_flight = 1; /* what comes while a request is in flight goes in the next */
-    assert_int_equal(lgw_kafka_producer_new(&cfg, "t-producer", 0, NULL, NULL, &rk), 0);
-    get(rd_kafka_conf(rk), "max.in.flight.requests.per.connection", "1");
     rd_kafka_destroy(rk);
     assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, NULL, NULL, &rk), 0);
     get(rd_kafka_conf(rk), "session.timeout.ms", "9000");
