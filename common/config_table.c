@@ -46,9 +46,8 @@ const struct lgw_config_opt lgw_config_opts[] = {
     I(kafka_follow_wait_ms, "LLMGW_KAFKA_FOLLOW_WAIT_MS", "1000", 1, 10000,
       "fetch.wait.max.ms of the readers that follow a compacted topic (tenants, providers, spend, batches, "
       "audit). A real broker answers such a fetch as soon as a record arrives, so a longer wait is no later: it "
-      "only means fewer empty fetches while nothing changes (each reader costs the broker 1000 / this many a "
-      "second). Dev's mock cluster answers an empty fetch only after the full wait, so there they use "
-      "kafka_fetch_wait_ms."),
+      "only means fewer empty fetches while nothing changes (an idle reader sends 1000 / this many a second). "
+      "Dev's mock cluster answers an empty fetch only after the full wait, so there they use kafka_fetch_wait_ms."),
     I(kafka_partitions, "LLMGW_KAFKA_PARTITIONS", "4", 1, 1024,
       "Partitions of the job and cost topics when this process creates them."),
     I(kafka_cost_linger_ms, "LLMGW_KAFKA_COST_LINGER_MS", "10", 0, 1000,

@@ -637,14 +637,13 @@ static void to_memlog(const struct lgw_limits_ticket *t, const char *const *keys
 /* The held ticket's copy of its n keys, packed one after another. */
 static char *pack_keys(const char *const *keys, int n)
 {
-    size_t len = 0;
+    size_t lens[LGW_LIMITS_MAX], len = 0;
     for (int i = 0; i < n; i++)
-        len += strlen(keys[i]) + 1;
+        len += lens[i] = strlen(keys[i]) + 1;
     char *packed = lgw_malloc(len), *p = packed;
     for (int i = 0; i < n; i++) {
-        size_t k = strlen(keys[i]) + 1;
-        memcpy(p, keys[i], k);
-        p += k;
+        memcpy(p, keys[i], lens[i]);
+        p += lens[i];
     }
     return packed;
 }
