@@ -129,6 +129,7 @@ void lgw_analytics_serve(struct lgw_an_db *db, struct lgw_metrics *m, struct lgw
 
 static void *thread_main(void *p)
 {
+    pthread_setname_np(pthread_self(), "analytics"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct thread_arg *arg = p;
     struct lgw_analytics *an = arg->an;
     for (;;) {

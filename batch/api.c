@@ -154,6 +154,7 @@ static void serve(struct lgw_batch_api *api, struct lgw_api_ctx *ctx, struct lgw
 
 static void *thread_main(void *p)
 {
+    pthread_setname_np(pthread_self(), "batch-api"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct thread_arg *arg = p;
     struct lgw_batch_api *api = arg->api;
     struct lgw_api_ctx *ctx = &api->ctxs[arg->i];

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -552,6 +553,7 @@ struct health {
 
 static void *health_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "kafka-health"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct health h = *(struct health *)arg;
     free(arg);
     bool failed_before = false;

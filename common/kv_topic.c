@@ -65,6 +65,7 @@ static bool all_read(const struct lgw_kv_reader *r)
 
 static void *read_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "kv-reader"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_kv_reader *r = arg;
     bool positioned = false;
     int64_t tries = 0;

@@ -73,6 +73,7 @@ int64_t lgw_memtrim_tick(struct lgw_memtrim *t)
 
 static void *trim_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "memtrim"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_memtrim *t = arg;
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {

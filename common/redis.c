@@ -279,6 +279,7 @@ static int reconnect_pass(struct lgw_redis *r)
 
 static void *reconnect_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "redis-reconnect"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_redis *r = arg;
     int64_t backoff = RECONNECT_MIN_MS;
     pthread_mutex_lock(&r->mu);

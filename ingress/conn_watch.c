@@ -58,6 +58,7 @@ static void expire(struct lgw_conn_watch *w, struct lgw_watched_conn *conn)
 
 static void *watch_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "in-conn-watch"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_conn_watch *w = arg;
     pthread_mutex_lock(&w->lock);
     while (!atomic_load(&w->stop)) {

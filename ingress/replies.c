@@ -3,6 +3,7 @@
  * One thread owns every completion of a suspended request: replies from this instance's reply topic,
  * produce failures (delivery reports, served here because this thread polls the producer), and
  * deadlines. Owning them in one place means no two completions of the same request can race. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,7 @@ static bool create_topics(struct lgw_ingress *ing)
 
 static void *reply_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "in-replies"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_ingress *ing = arg;
     int64_t next_sweep = 0, next_setup = 0, next_log_flush = 0;
     bool topics = false;

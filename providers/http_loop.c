@@ -278,6 +278,7 @@ bool lgw_http_loop_on_thread(const struct lgw_http_loop *loop)
 
 static void *loop_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "prov-loop"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_http_loop *loop = arg;
     struct epoll_event evs[EPOLL_BATCH];
     int still;

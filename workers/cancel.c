@@ -47,6 +47,7 @@ static void raise_flag(struct lgw_cancels *c, const char *id, size_t len)
 
 static void *consume_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "wk-cancels"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_cancels *c = arg;
     while (!atomic_load(&c->stop)) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->consumer, 100);

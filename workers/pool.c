@@ -45,6 +45,7 @@ static void *take(struct lgw_pool *p)
 
 static void *thread_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "wk-plan"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_pool *p = arg;
     void *item;
     while ((item = take(p)) != NULL)

@@ -151,6 +151,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 /* Serves both producers' delivery reports until lgw_results_stop. */
 static void *poller_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "wk-deliveries"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_results *r = arg;
     while (!atomic_load(&r->stop)) {
         rd_kafka_poll(r->producer, 25);

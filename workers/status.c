@@ -157,6 +157,7 @@ static bool due(const struct lgw_status *s)
 
 static void *status_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "wk-status"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_status *s = arg;
     publish(s);
     while (!atomic_load(&s->stop)) {
