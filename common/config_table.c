@@ -42,11 +42,13 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "This worker's id, recorded in cost events and the key of its provider status. Empty: hostname-pid."),
     S(topic_prefix, "LLMGW_TOPIC_PREFIX", "llmgw", "Prefix of every Kafka topic name."),
     I(kafka_fetch_wait_ms, "LLMGW_KAFKA_FETCH_WAIT_MS", "100", 1, 10000,
-      "fetch.wait.max.ms of consumers; a real broker answers as soon as data arrives."),
+      "fetch.wait.max.ms of the group consumers (jobs, cost events are batched apart: ledger_batch_ms); a real "
+      "broker answers as soon as data arrives."),
     I(kafka_follow_wait_ms, "LLMGW_KAFKA_FOLLOW_WAIT_MS", "1000", 1, 10000,
-      "fetch.wait.max.ms of the readers that follow a compacted topic (tenants, providers, spend, batches, "
-      "audit). A real broker answers such a fetch as soon as a record arrives, so a longer wait is no later: it "
-      "only means fewer empty fetches while nothing changes (an idle reader sends 1000 / this many a second). "
+      "fetch.wait.max.ms of the readers that follow partitions assigned once: the compacted topics (tenants, "
+      "providers, spend, batches, audit), an ingress's replies and a worker's cancels. A real broker answers such "
+      "a fetch as soon as a record arrives, so a longer wait is no later: it only means fewer empty fetches while "
+      "nothing changes (an idle reader sends 1000 / this many a second). "
       "Dev's mock cluster answers an empty fetch only after the full wait, so there they use kafka_fetch_wait_ms."),
     I(kafka_partitions, "LLMGW_KAFKA_PARTITIONS", "4", 1, 1024,
       "Partitions of the job and cost topics when this process creates them."),

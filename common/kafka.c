@@ -313,11 +313,15 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
                         out);
 }
 
+int64_t lgw_kafka_follow_wait_ms(const struct lgw_config *cfg)
+{
+    return cfg->kafka_mock ? cfg->kafka_fetch_wait_ms : cfg->kafka_follow_wait_ms;
+}
+
 int lgw_kafka_follower_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, void *opaque,
                            rd_kafka_t **out)
 {
-    return consumer_new(cfg, client_id, group_id, false, "1",
-                        cfg->kafka_mock ? cfg->kafka_fetch_wait_ms : cfg->kafka_follow_wait_ms, NULL, opaque, out);
+    return consumer_new(cfg, client_id, group_id, false, "1", lgw_kafka_follow_wait_ms(cfg), NULL, opaque, out);
 }
 
 /* Applies "name=value;name=value" (a value may hold commas: "cleanup.policy=compact,delete") to topic. */

@@ -70,11 +70,17 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
                                                 rd_kafka_topic_partition_list_t *parts, void *opaque),
                            void *opaque, rd_kafka_t **out);
 
-/* Consumer for a reader that assigns partitions itself and only follows them (a compacted topic read into
- * memory): no group is joined or committed (group_id is only what librdkafka 2.0 requires). Its fetches wait
- * kafka_follow_wait_ms (kafka_fetch_wait_ms on dev's mock cluster, which does not answer early). */
+/* Consumer for a reader that assigns its partitions once and only follows them, never pausing one (a
+ * compacted topic read into memory, an ingress's reply partition): no group is joined or committed (group_id is
+ * only what librdkafka 2.0 requires). Its fetches wait lgw_kafka_follow_wait_ms. */
 int lgw_kafka_follower_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, void *opaque,
                            rd_kafka_t **out);
+
+/* fetch.wait.max.ms of such a follower: kafka_follow_wait_ms, since a broker answers a waiting fetch as soon as
+ * a record arrives on any partition in it; kafka_fetch_wait_ms on dev's mock cluster, which does not answer
+ * early. Only for an assignment that never changes: a partition assigned or resumed later waits for the fetch
+ * already in flight, which is why the group consumers (jobs, whose partitions pause) keep the short wait. */
+int64_t lgw_kafka_follow_wait_ms(const struct lgw_config *cfg);
 
 /* Creates the topics that do not exist yet: names[i] with partitions[i] partitions, replication[i] replicas
  * (-1: the broker's default), min.insync.replicas min_insync[i] (0: the broker's default) and configs[i] (NULL,

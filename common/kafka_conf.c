@@ -41,7 +41,8 @@ static const struct {
     {"delivery.timeout.ms", "set it with kafka_produce_timeout_ms"},
     {"linger.ms", "replies go at once; cost events wait kafka_cost_linger_ms"},
     {"queue.buffering.max.ms", "replies go at once; cost events wait kafka_cost_linger_ms"},
-    {"fetch.wait.max.ms", "set it with kafka_fetch_wait_ms (kafka_follow_wait_ms for compacted-topic readers)"},
+    {"fetch.wait.max.ms",
+     "set it with kafka_fetch_wait_ms (kafka_follow_wait_ms for the followers: replies, cancels, compacted topics)"},
     {"statistics.interval.ms", "set it with kafka_statistics_ms"},
 };
 

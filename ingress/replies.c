@@ -237,9 +237,11 @@ int lgw_replies_start(struct lgw_ingress *ing)
 {
     char client_id[128], group[160];
     snprintf(client_id, sizeof(client_id), "llmgw-ingress-%s-replies", ing->id);
-    /* librdkafka 2.0.2 wants a group.id even for assign(); it is never joined. */
+    /* librdkafka 2.0.2 wants a group.id even for assign(); it is never joined. A follower: its one partition
+     * is assigned once and never paused, so the broker answers its fetch the moment a reply lands, and an idle
+     * ingress asks once per kafka_follow_wait_ms rather than ten times a second. */
     snprintf(group, sizeof(group), "%s-ingress-%s", ing->cfg->topic_prefix, ing->id);
-    int rc = lgw_kafka_consumer_new(ing->cfg, client_id, group, false, 0, NULL, ing, &ing->replies);
+    int rc = lgw_kafka_follower_new(ing->cfg, client_id, group, ing, &ing->replies);
     if (rc)
         return rc;
     if (pthread_create(&ing->reply_thread, NULL, reply_main, ing) != 0) {

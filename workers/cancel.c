@@ -77,8 +77,9 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
      * required by librdkafka 2.0.2 even with assign(); it is never joined. */
     snprintf(group, sizeof(group), "%s-cancel-%s", cfg->topic_prefix, worker_id);
     snprintf(client, sizeof(client), "llmgw-cancel-%s", worker_id);
+    /* Assigned once below and never paused: the follow wait (common/kafka.h) delays no cancel. */
     char wait[32];
-    snprintf(wait, sizeof(wait), "%lld", (long long)cfg->kafka_fetch_wait_ms);
+    snprintf(wait, sizeof(wait), "%lld", (long long)lgw_kafka_follow_wait_ms(cfg));
     int rc = lgw_kafka_set(conf, "group.id", group) | lgw_kafka_set(conf, "client.id", client) |
              lgw_kafka_set(conf, "auto.offset.reset", "latest") | lgw_kafka_set(conf, "enable.auto.commit", "false") |
              lgw_kafka_set(conf, "fetch.wait.max.ms", wait);

@@ -21,7 +21,18 @@ fake = fake_fixture("fake_openai.py")
 
 @pytest.fixture
 def gw(cluster, fake):
-    import http.client
+    return start_gw(cluster, fake)
+
+
+@pytest.fixture
+def gw_long_follow(cluster, fake):
+    """gw with the longest follow wait (10 s). The ingress's reply consumer and the worker's cancel consumer
+    follow with it, so the broker must answer their fetches when a record lands, not when the wait runs out."""
+    cluster.extra_env["LLMGW_KAFKA_FOLLOW_WAIT_MS"] = "10000"
+    return start_gw(cluster, fake)
+
+
+def start_gw(cluster, fake):
     conn = http.client.HTTPConnection("127.0.0.1", fake)
     conn.request("POST", "/_reset", "{}")
     conn.getresponse().read()
@@ -190,11 +201,24 @@ def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
     the worker's transfer to the provider is cut (the fake sees its stream aborted), long before its end.
     The cancel the ingress sent is on the one-partition cancel topic, keyed by the request id, and matches
     schemas/cancel.schema.json."""
-    import re
-    import socket
     from confluent_kafka.admin import AdminClient
     cluster, client, fake = gw
     text = "slowstream 200"
+    rid = leave_mid_stream(cluster, client, text)
+    wait_for(lambda: aborted(fake, text), 12, "the upstream stream to be aborted")
+    topic = f"{cluster.prefix}.cancel"
+    got = read_records(cluster.kafka, [topic], lambda g: any(r.key == rid for r in g[topic]), timeout=15)
+    cancel = next(r for r in got[topic] if r.key == rid)
+    jsonschema.validate(cancel.value, load_schema("cancel.schema.json"))
+    assert cancel.value["id"] == rid and cancel.headers.get("llmgw-id") == rid
+    meta = AdminClient({"bootstrap.servers": cluster.kafka}).list_topics(topic, timeout=10)
+    assert len(meta.topics[topic].partitions) == 1, "every worker reads all of the cancel topic"
+
+
+def leave_mid_stream(cluster, client, text):
+    """Starts a stream of text, hangs up after its first chunk; returns the request id."""
+    import re
+    import socket
     body = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": text}]})
     port = int(str(client.base_url).split(":")[2].split("/")[0])
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -206,21 +230,30 @@ def test_client_leaving_mid_stream_aborts_the_upstream_call(gw):
         assert data, f"the stream ended before its first chunk: {received!r}"
         received += data
     sock.close()
-    rid = re.search(rb"(?im)^x-request-id:\s*(\S+)\r$", received).group(1).decode()
+    return re.search(rb"(?im)^x-request-id:\s*(\S+)\r$", received).group(1).decode()
 
-    def aborted():
-        conn = http.client.HTTPConnection("127.0.0.1", fake)
-        conn.request("GET", "/_aborted")
-        return text in json.loads(conn.getresponse().read())
 
-    wait_for(aborted, 12, "the upstream stream to be aborted")
-    topic = f"{cluster.prefix}.cancel"
-    got = read_records(cluster.kafka, [topic], lambda g: any(r.key == rid for r in g[topic]), timeout=15)
-    cancel = next(r for r in got[topic] if r.key == rid)
-    jsonschema.validate(cancel.value, load_schema("cancel.schema.json"))
-    assert cancel.value["id"] == rid and cancel.headers.get("llmgw-id") == rid
-    meta = AdminClient({"bootstrap.servers": cluster.kafka}).list_topics(topic, timeout=10)
-    assert len(meta.topics[topic].partitions) == 1, "every worker reads all of the cancel topic"
+def aborted(fake, text):
+    conn = http.client.HTTPConnection("127.0.0.1", fake)
+    conn.request("GET", "/_aborted")
+    return text in json.loads(conn.getresponse().read())
+
+
+def test_replies_and_cancels_do_not_wait_for_the_follow_wait(gw_long_follow):
+    """With a 10 s follow wait, a reply still reaches its client and a cancel its worker within a second or two:
+    the broker answers the reply and cancel consumers' waiting fetches when the record lands. Were either left to
+    the wait, a chat would take up to 10 s and the upstream stream would run on until the next fetch."""
+    import time
+    cluster, client, fake = gw_long_follow
+    for i in range(5):
+        start = time.monotonic()
+        chat = client.chat.completions.create(model="gpt-4o-mini", messages=msg(f"follow {i}"))
+        took = time.monotonic() - start
+        assert chat.choices[0].message.content == f"fake: follow {i}"
+        assert took < 2.0, f"chat {i} took {took:.1f} s: its reply waited for the reply consumer's fetch"
+    text = "slowstream 200"
+    leave_mid_stream(cluster, client, text)
+    wait_for(lambda: aborted(fake, text), 3, "the upstream stream to be aborted while the cancel fetch waits 10 s")
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -195,19 +195,22 @@ static void test_clients_carry_the_settings(void **state)
     assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 60000, NULL, NULL, &rk), 0);
     get(rd_kafka_conf(rk), "fetch.wait.max.ms", "10000");
     rd_kafka_destroy(rk);
-    /* A reader that follows a compacted topic waits kafka_follow_wait_ms: a real broker answers it as soon as
-     * a record arrives, so only its empty fetches become fewer. */
+    /* A follower (a compacted topic's reader, an ingress's replies) waits kafka_follow_wait_ms: a real broker
+     * answers it as soon as a record arrives, so only its empty fetches become fewer. */
     cfg.kafka_follow_wait_ms = 2500;
     assert_int_equal(lgw_kafka_follower_new(&cfg, "t-follower", "t-group", NULL, &rk), 0);
     get(rd_kafka_conf(rk), "fetch.min.bytes", "1");
     get(rd_kafka_conf(rk), "fetch.wait.max.ms", "2500");
     get(rd_kafka_conf(rk), "enable.auto.commit", "false");
     rd_kafka_destroy(rk);
+    /* The wait the other followers (a worker's cancels, which builds its own consumer) take. */
+    assert_int_equal(lgw_kafka_follow_wait_ms(&cfg), 2500);
     /* On dev's mock cluster, which answers an empty fetch only after the full wait, it keeps the short one. */
     cfg.kafka_mock = true;
     assert_int_equal(lgw_kafka_follower_new(&cfg, "t-follower", "t-group", NULL, &rk), 0);
     get(rd_kafka_conf(rk), "fetch.wait.max.ms", "100");
     rd_kafka_destroy(rk);
+    assert_int_equal(lgw_kafka_follow_wait_ms(&cfg), 100);
     cfg.kafka_mock = false;
 
     /* The dev mock cluster is plaintext: the security settings stay off there, the pass-through applies. */
