@@ -17,12 +17,14 @@
  * instead (also varied) and are counted as streams. A stream answered 2xx that does not end with
  * "data: [DONE]" is counted as incomplete: a failure, as a non-2xx is. --count-header "name: value" counts the
  * answers carrying that header (e.g. "x-llmgw-cache: hit"). --progress-s P prints the running counts as a JSON
- * line on stderr every P seconds.
+ * line on stderr every P seconds. --trace-out FILE writes one line per measured answer: when it was due
+ * (CLOCK_MONOTONIC, ms, the clock `perf record -k mono` stamps events with) and its latency, so a slow answer can
+ * be matched to what the scheduler or a GC log saw at that moment (bench/tail.py).
  *
  * Usage: bench_loadgen --url URL [--rate R | --rate 0 --concurrency C] [--duration S | --requests N]
  *        [--warmup-s W] [--body JSON] [--header "K: V"]... [--stream] [--max-conns M] [--label L]
  *        [--vary] [--repeat-pct P] [--repeat-pool K] [--stream-pct S --stream-body JSON]
- *        [--count-header "K: V"] [--progress-s P]
+ *        [--count-header "K: V"] [--progress-s P] [--trace-out FILE]
  * Prints one JSON line; exits 1 if any request failed (transport error, non-2xx, incomplete stream). */
 #include <curl/curl.h>
 #include <math.h>
@@ -55,7 +57,7 @@ struct xfer {
 };
 
 static struct {
-    const char *url, *label, *body, *stream_body, *count_header;
+    const char *url, *label, *body, *stream_body, *count_header, *trace_out;
     double rate, duration_s, warmup_s, repeat_pct, stream_pct, progress_s;
     long requests, concurrency, max_conns, repeat_pool;
     bool stream, vary;
@@ -66,6 +68,7 @@ static struct samples lat, ttfb, gaps;
 static long sent, done_ok, non2xx, errors, inflight, max_inflight;
 static long streams_ok, incomplete, header_hits;
 static double t0;
+static FILE *trace; /* --trace-out */
 
 static double now_ms(void)
 {
@@ -271,6 +274,8 @@ static void finish(CURLM *multi, CURLMsg *msg)
         header_hits += x->header_seen;
         if (counted) {
             add(&lat, t - x->due_ms);
+            if (trace)
+                fprintf(trace, "%.3f %.3f\n", x->due_ms, t - x->due_ms);
             if (x->stream && x->first_ms > 0)
                 add(&ttfb, x->first_ms - x->due_ms);
         }
@@ -286,7 +291,7 @@ static void usage(void)
     fputs("usage: bench_loadgen --url URL [--rate R | --rate 0 --concurrency C] [--duration S | --requests N]\n"
           "       [--warmup-s W] [--body JSON] [--header \"K: V\"]... [--stream] [--max-conns M] [--label L]\n"
           "       [--vary] [--repeat-pct P] [--repeat-pool K] [--stream-pct S --stream-body JSON]\n"
-          "       [--count-header \"K: V\"] [--progress-s P]\n",
+          "       [--count-header \"K: V\"] [--progress-s P] [--trace-out FILE]\n",
           stderr);
     exit(2);
 }
@@ -343,6 +348,8 @@ int main(int argc, char **argv)
             opt.count_header = argv[++i];
         else if (!strcmp(a, "--progress-s"))
             opt.progress_s = num(argv[++i]);
+        else if (!strcmp(a, "--trace-out"))
+            opt.trace_out = argv[++i];
         else
             usage();
     }
@@ -351,6 +358,10 @@ int main(int argc, char **argv)
         usage();
     opt.headers = curl_slist_append(opt.headers, "Content-Type: application/json");
     opt.headers = curl_slist_append(opt.headers, "Expect:"); /* no 100-continue round trip */
+    if (opt.trace_out && !(trace = fopen(opt.trace_out, "w"))) {
+        perror(opt.trace_out);
+        return 2;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opt.max_conns);
@@ -430,5 +441,9 @@ int main(int argc, char **argv)
     free(lat.v);
     free(ttfb.v);
     free(gaps.v);
+    if (trace && fclose(trace) != 0) {
+        perror(opt.trace_out);
+        return 2;
+    }
     return errors || non2xx || incomplete ? 1 : 0;
 }
