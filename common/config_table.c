@@ -42,8 +42,8 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "This worker's id, recorded in cost events and the key of its provider status. Empty: hostname-pid."),
     S(topic_prefix, "LLMGW_TOPIC_PREFIX", "llmgw", "Prefix of every Kafka topic name."),
     I(kafka_fetch_wait_ms, "LLMGW_KAFKA_FETCH_WAIT_MS", "100", 1, 10000,
-      "fetch.wait.max.ms of the group consumers (jobs, cost events are batched apart: ledger_batch_ms); a real "
-      "broker answers as soon as data arrives."),
+      "fetch.wait.max.ms of the consumer groups: the workers' jobs and the batch role's results and batches (the "
+      "ledger's fetch waits its batch window, ledger_batch_ms). A real broker answers as soon as data arrives."),
     I(kafka_follow_wait_ms, "LLMGW_KAFKA_FOLLOW_WAIT_MS", "1000", 1, 10000,
       "fetch.wait.max.ms of the readers that follow partitions assigned once: the compacted topics (tenants, "
       "providers, spend, batches, audit), an ingress's replies and a worker's cancels. A real broker answers such "
