@@ -274,8 +274,9 @@ def with_target(name, fake, fn, warm=True, warm_kw=None):
 def warm_target(t, rounds_max=30, per_round=500, settle=0.10, concurrency=8):
     """Warms a gateway (its JIT if it has one: V8 for Portkey) with rounds of per_round requests at concurrency
     (8; a measurement at another concurrency warms at its own: the broker compiles other paths at 1) until its
-    CPU per request changes by less than settle (10%) from one round to the next, at most rounds_max. For llmgw the broker must be warm too: warm_broker's ping-pong compiles the plain produce and
-    fetch paths, but llmgw's traffic (consumer groups, 16 partitions per fetch, commits) makes C2 compile
+    CPU per request changes by less than settle (10%) from one round to the next, at most rounds_max. For llmgw
+    the broker must be warm too: warm_broker's ping-pong compiles the plain produce and fetch paths, but llmgw's
+    traffic (consumer groups, 16 partitions per fetch, commits) makes C2 compile
     others (bench/profile.py measured 0.91 ms of C2 per request after the ping-pong alone), so llmgw is warm
     only once the broker's JIT threads also used under 10% of its CPU in the last two rounds. The first llmgw
     scenario of a run needs 20 or more rounds for that: with 12 at most, the latency scenario of both
@@ -553,8 +554,11 @@ CPU_RATE = int(ENV.get("LLMGW_BENCH_CPU_RATE", "200"))
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+    broker = ENV.get("LLMGW_BENCH_BROKER_CPUS")  # peers.sh's what-if: the broker moved off CPU 0
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(int(mem) / 1048576, 1),
-            "kernel": platform.release(), "placement": "under test on CPU 0; fake provider and load generator on CPU 1"}
+            "kernel": platform.release(),
+            "placement": "under test on CPU 0; fake provider and load generator on CPU 1"
+            + (f"; the Kafka broker on CPU {broker}" if broker else "")}
 
 
 def main():

@@ -40,7 +40,8 @@ cleanup() {
 trap cleanup EXIT
 bash scripts/kafka.sh start "$work/kafka" "$kport" >/dev/null
 # The broker belongs to the system under test: it shares CPU 0 with llmgw (all of its threads).
-# LLMGW_BENCH_BROKER_CPUS=0,1 lets it use both cores instead (a what-if: the broker on cores of its own).
+# What-ifs, the broker off the gateway's core: LLMGW_BENCH_BROKER_CPUS=1 moves it to CPU 1 (with the fake and the
+# load generator), =0,1 lets it use both cores. The results' placement says which.
 kpid=$(cat "$work/kafka/kafka.pid" 2>/dev/null || true)
 [ -n "$kpid" ] && taskset -a -cp "${LLMGW_BENCH_BROKER_CPUS:-0}" "$kpid" >/dev/null
 LLMGW_BENCH_KAFKA=127.0.0.1:$kport LLMGW_BENCH_KAFKA_PID=$kpid LLMGW_BENCH_WORK=$work \
