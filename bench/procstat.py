@@ -32,13 +32,37 @@ def tids(pid):
         return []
 
 
+def thread_group(comm):
+    """A thread's name (comm, cut at 15 characters) without its trailing digits, so "GC Thread#0".."#3" are one
+    group."""
+    return re.sub(r"[-_ ]?\d+$", "", comm)
+
+
+TIMEHIST_RE = re.compile(r"\s*([\d.]+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
+
+
+def sched_timehist(data):
+    """`perf sched timehist` of a `perf sched record` file, one tuple per switch-out: (cpu, comm, tid, start,
+    end, delay) in ms on the recording's clock. The task ran from start to end, and before that waited runnable
+    for delay ms. None when perf cannot read it."""
+    rep = subprocess.run(["perf", "sched", "timehist", "-i", str(data)], capture_output=True, text=True)
+    if rep.returncode != 0:
+        return None
+    out = []
+    for line in rep.stdout.splitlines():
+        m = TIMEHIST_RE.match(line)
+        if m:
+            end, run = float(m.group(1)) * 1e3, float(m.group(8))
+            out.append((int(m.group(2)), m.group(3).strip(), int(m.group(4)), end - run, end, float(m.group(7))))
+    return out
+
+
 def threads_cpu(pid):
-    """CPU seconds so far per thread group of pid: thread names (comm, cut at 15 characters) without their
-    trailing digits, so "GC Thread#0".."#3" are one group."""
+    """CPU seconds so far per thread group of pid (thread_group)."""
     out = {}
     for tid in tids(pid):
         try:
-            name = re.sub(r"[-_ ]?\d+$", "", open(f"/proc/{pid}/task/{tid}/comm").read().strip())
+            name = thread_group(open(f"/proc/{pid}/task/{tid}/comm").read().strip())
             out[name] = out.get(name, 0.0) + stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
         except (OSError, IndexError, ValueError):
             pass

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402  (the same fake, targets, broker warm-up and CPU placement)
-from procstat import cpu_s, threads_cpu, tids  # noqa: E402
+from procstat import cpu_s, sched_timehist, thread_group, threads_cpu, tids  # noqa: E402
 
 STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
 
@@ -92,7 +92,6 @@ def sched_profile(pids, n, t):
     return out
 
 
-TIMEHIST_RE = re.compile(r"\s*([\d.]+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
 LONG_WAIT_MS = 1.0
 
 
@@ -102,22 +101,17 @@ def sched_culprits(data, by_pid):
     before that waited runnable for `sch delay`. Every run on the same CPU that overlaps such a wait is charged
     with the overlap, by role and thread name (digits dropped). Returns the number of long waits, their total,
     and the ten biggest holders; None when perf cannot."""
-    rep = subprocess.run(["perf", "sched", "timehist", "-i", str(data)], capture_output=True, text=True)
-    if rep.returncode != 0:
+    switches = sched_timehist(data)
+    if switches is None:
         return None
     runs = defaultdict(list)  # cpu -> [(start, end, who)]
     waits = []  # (cpu, start, end, who)
-    for line in rep.stdout.splitlines():
-        m = TIMEHIST_RE.match(line)
-        if not m:
-            continue
-        t, cpu, comm, tid = float(m.group(1)) * 1e3, int(m.group(2)), m.group(3).strip(), int(m.group(4))
-        delay, run = float(m.group(7)), float(m.group(8))
+    for cpu, comm, tid, start, end, delay in switches:
         role = by_pid.get(tid)
-        who = f"{role or ('idle' if comm.startswith('<idle>') else 'other')}: {re.sub(r'[-_ ]?[0-9]+$', '', comm)}"
-        runs[cpu].append((t - run, t, who))
+        who = f"{role or ('idle' if comm.startswith('<idle>') else 'other')}: {thread_group(comm)}"
+        runs[cpu].append((start, end, who))
         if role and delay >= LONG_WAIT_MS:
-            waits.append((cpu, t - run - delay, t - run, who))
+            waits.append((cpu, start - delay, start, who))
     held = defaultdict(float)
     for cpu, w0, w1, _who in waits:
         for r0, r1, who in runs[cpu]:

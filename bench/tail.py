@@ -23,12 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
-from procstat import tids  # noqa: E402
+from procstat import sched_timehist, thread_group, tids  # noqa: E402
 
 FAKE_MS = 20
 SLOW_MS = float(os.environ.get("LLMGW_TAIL_SLOW_MS", "25"))
 GROUP_MS = 50.0
-TIMEHIST_RE = re.compile(r"\s*([\d.]+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
 # JDK unified logging, decorations timenanos and tags: "[123456789ns][safepoint] Safepoint "G1 ..." ...
 # Total: 1234567 ns" (JDK 17 prints the time from the safepoint's start to its end).
 SAFEPOINT_RE = re.compile(r"\[(\d+)ns\].*Safepoint \"([^\"]+)\".*Total: (\d+) ns")
@@ -36,16 +35,13 @@ SAFEPOINT_RE = re.compile(r"\[(\d+)ns\].*Safepoint \"([^\"]+)\".*Total: (\d+) ns
 
 def runs_on_cpu0(data, role_of):
     """Every run on CPU 0 as (start ms, end ms, who), from perf sched timehist (monotonic ms)."""
-    rep = subprocess.run(["perf", "sched", "timehist", "-i", str(data)], capture_output=True, text=True)
     out = []
-    for line in rep.stdout.splitlines():
-        m = TIMEHIST_RE.match(line)
-        if not m or int(m.group(2)) != int(peers.GATEWAY_CPU):
+    for cpu, comm, tid, start, end, _delay in sched_timehist(data) or []:
+        if cpu != int(peers.GATEWAY_CPU):
             continue
-        t, comm, tid, run = float(m.group(1)) * 1e3, m.group(3).strip(), int(m.group(4)), float(m.group(8))
         role = role_of.get(tid) or ("idle" if comm.startswith("<idle>") else
                                     comm if comm in ("bench_loadgen", "bench_fakeprov") else "other")
-        out.append((t - run, t, f"{role}: {re.sub(r'[-_ ]?[0-9]+$', '', comm)}"))
+        out.append((start, end, f"{role}: {thread_group(comm)}"))
     return out
 
 
