@@ -1,6 +1,6 @@
 /* limits_bench.c - the rate limiter's added latency: lgw_limits_admit (the one Redis script a request waits
  * for at admission) timed call by call, p50/p99/max, with Redis (a URL, loopback for the figure in
- * docs/PERFORMANCE.md) and in memory. lgw_limits_finish runs after the answer is sent, so it is timed apart.
+ * docs/PERFORMANCE.md) and in memory. lgw_limits_finish runs once the answer is ready, so it is timed apart.
  *
  * Usage: bench_limits redis://127.0.0.1:6379 [requests] [threads]
  * Limits: tenant rpm, tpm and in-flight plus user rpm and tpm (five logs per request), high enough never to

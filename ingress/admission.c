@@ -106,6 +106,7 @@ static int check_limits(struct lgw_req *req, const struct lgw_job *job, char *ms
         /* An in-flight slot outlives its request only if this ingress dies holding it. */
         .hold_ms = job->deadline_ms - job->created_ms + 5000,
     };
+    req->limits = ing->limits; /* for lgw_req_settle_limits, which ends the hold */
     return lgw_limits_admit(ing->limits, &rq, &req->limit_ticket, &req->limit_state, msg, msgsz);
 }
 

@@ -3,7 +3,7 @@
  *   1. identify   who is asking (tenant API key), for every route marked `auth` in the route table;
  *   2. admit      for a validated job, just before it is produced: the model allow-list of the key or
  *                 tenant (403), rate limits (limits/limits.h: requests
- *                 and tokens per window, requests in flight; the hold ends in ingress.c's completed_cb)
+ *                 and tokens per window, requests in flight; the hold ends in lgw_req_settle_limits, request.h)
  *                 -> budgets (limits/budget.h: USD per tenant and key per UTC day and month, against
  *                 the spend the ledger publishes) -> readiness (Kafka reachable, replies positioned, not
  *                 draining).

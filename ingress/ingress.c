@@ -200,9 +200,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                         (double)(lgw_mono_us() - req->start_us) / 1e6);
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, -1);
     lgw_spans_request_end(req);
-    /* Every request ends here, however (answer, error, client gone, deadline): its in-flight slot is freed
-     * and its token reservation set to what the reply reported. */
-    lgw_limits_finish(ing->limits, &req->limit_ticket, atomic_load(&req->used_tokens));
+    /* Every request ends here, however (answer, error, client gone, deadline): a hold not settled before its
+     * answer went out (a client that left first) ends now. */
+    lgw_req_settle_limits(req);
     /* A streaming client that left is still in the map: later chunks for it are dropped as unmatched, and
      * the workers are told, so the provider call stops instead of burning tokens for nobody. A stream that
      * ended is never still in it: the reply thread takes a request out before passing on the reply that ends

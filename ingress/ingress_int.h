@@ -57,7 +57,7 @@ struct lgw_ingress {
     struct lgw_providers *providers;
     struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
     struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
-    struct lgw_limits *limits; /* rate limits, checked by admission.c, released by completed_cb */
+    struct lgw_limits *limits; /* rate limits: admission.c checks, request.c settles */
     struct lgw_spend *spend;     /* the spend topic read into memory (its reader thread writes it) */
     struct lgw_budgets *budgets; /* USD budgets, checked by admission.c against spend */
     struct lgw_mounts *mounts; /* mount.c; set before the server starts, read-only after; NULL: none */

@@ -252,8 +252,14 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
     }
 }
 
+void lgw_req_settle_limits(struct lgw_req *req)
+{
+    lgw_limits_finish(req->limits, &req->limit_ticket, atomic_load(&req->used_tokens));
+}
+
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)
 {
+    lgw_req_settle_limits(req);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         req->resp_len, req->resp ? req->resp : (char *)"", req->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     req->resp = NULL; /* MHD owns it now */

@@ -77,10 +77,11 @@ struct lgw_req {
     bool cost_estimated; /* cost_usd is partly an estimate (x-llmgw-cost-estimated: true) */
     int retry_header;  /* an error answer's x-should-retry: 1 true, 0 false, -1 none (lgw_err_retry_header) */
     int64_t retry_after_s; /* Retry-After, from a reply that advises one (every breaker open); 0: none */
-    /* Rate limits: the hold taken at admission (HTTP thread: admission and completed_cb only), what the
+    /* Rate limits: the hold taken at admission (HTTP thread only: admission, then lgw_req_settle_limits), what the
      * x-ratelimit-* headers say, and the tokens the answer really used (the reply thread sets it from the
      * final reply's usage before completing; -1: unknown, the reservation stands). */
     struct lgw_limits_ticket limit_ticket;
+    struct lgw_limits *limits; /* borrowed: the ingress's, set by admission with the hold; NULL: none */
     struct lgw_limits_state limit_state;
     /* Budgets: admission's verdict (HTTP thread), for x-llmgw-budget-warning and a refusal's Retry-After. */
     struct lgw_budget_verdict budget;
@@ -141,8 +142,14 @@ void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool
 /* Adds x-request-id (always) and the x-llmgw-* route headers of req to resp. */
 void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp);
 
-/* Queues req's completed answer on its connection (content_type NULL: application/json). HTTP thread,
- * from the access handler. */
+/* Ends req's rate-limit hold (limits/limits.h): frees its in-flight slot and sets its token reservation to
+ * what the reply reported (used_tokens). Called before any answer, or a stream's end, reaches the client: a
+ * client that sends its next request on seeing one, perhaps to another instance, then meets exact limits.
+ * Again when the request completes (ingress.c), for one that ends without an answer; once is all it does.
+ * HTTP thread (the connection's). */
+void lgw_req_settle_limits(struct lgw_req *req);
+/* Queues req's completed answer on its connection (content_type NULL: application/json), its rate-limit hold
+ * settled first. HTTP thread, from the access handler. */
 enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type);
 /* Completes req with an error and queues it at once (HTTP thread, request not queued as a job). */
 enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message);

@@ -143,6 +143,13 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     struct lgw_req *req = cls;
     ssize_t n;
     pthread_mutex_lock(&req->lock);
+    if (req->sse_done && req->limit_ticket.held) {
+        /* The stream's end is buffered: the limits learn what it used before the client can see the end.
+         * Not under the lock, which the reply thread takes; the ticket is this thread's alone. */
+        pthread_mutex_unlock(&req->lock);
+        lgw_req_settle_limits(req);
+        pthread_mutex_lock(&req->lock);
+    }
     req->sse_offered = true;
     if (req->sse_off < req->sse.len) {
         size_t avail = req->sse.len - req->sse_off;

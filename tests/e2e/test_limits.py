@@ -8,7 +8,9 @@ stops Redis runs its own instance."""
 import http.client
 import json
 import re
+import socket
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -91,6 +93,112 @@ def test_token_limit_shared_with_reported_usage(cluster, fake):
     assert statuses.count(200) == 10, statuses
 
 
+class SlowReleaseRedis:
+    """A TCP proxy in front of the test Redis that holds each ingress's end-of-request script (the one that
+    frees the in-flight slot and corrects the token reservation) for `delay` seconds before passing it on.
+    Everything else passes at once. It widens the gap between an answer and the end of its hold from
+    microseconds to the delay, so a hold ended after the client saw its answer would show in every run.
+
+    The end script is told from the admission script by its shape (limits.c): EVALSHA sha nkeys, then the
+    keys, then id, used, n and one kind per key (6 + 2n arguments); admission passes 8 + 3n."""
+
+    def __init__(self, upstream, delay):
+        self.upstream = upstream.split(":")
+        self.delay, self.held = delay, 0
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            u = socket.create_connection((self.upstream[0], int(self.upstream[1])))
+            self.socks += [c, u]
+            threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+            threading.Thread(target=self._commands, args=(c, u), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _parse(buf):
+        """One RESP command from buf: (its argv, its bytes) or None while incomplete."""
+        if not buf.startswith(b"*") or b"\r\n" not in buf:
+            return None
+        head, pos = buf.split(b"\r\n", 1)[0], buf.index(b"\r\n") + 2
+        argv = []
+        for _ in range(int(head[1:])):
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                return None
+            size = int(buf[pos + 1:end])
+            if len(buf) < end + 2 + size + 2:
+                return None
+            argv.append(buf[end + 2:end + 2 + size])
+            pos = end + 2 + size + 2
+        return argv, pos
+
+    def _commands(self, src, dst):
+        buf = b""
+        try:
+            while data := src.recv(65536):
+                buf += data
+                while cmd := self._parse(buf):
+                    argv, used = cmd
+                    if argv[0].upper() in (b"EVALSHA", b"EVAL") and len(argv) == 6 + 2 * int(argv[2]):
+                        self.held += 1
+                        time.sleep(self.delay)
+                    dst.sendall(buf[:used])
+                    buf = buf[used:]
+        except OSError:
+            pass
+
+    def close(self):
+        self.lsock.close()
+        for s in self.socks:
+            s.close()
+
+
+def test_limits_settled_before_the_answer(cluster, fake):
+    # A client sending its next request the moment it has an answer, alternately to two ingresses, meets
+    # exact limits even with each hold's end taking 300 ms to reach Redis: the ingress ends the hold before
+    # it writes the answer. Tokens: 12 per request against a limit of 120, whatever the estimate was. In
+    # flight: 1, so a request finding the previous one's slot still held would be refused. Streams too.
+    proxy = SlowReleaseRedis(_env("LLMGW_TEST_REDIS"), 0.3)
+    try:
+        cluster.extra_env.update({"LLMGW_REDIS_URL": f"redis://127.0.0.1:{proxy.port}",
+                                  "LLMGW_REDIS_TIMEOUT_MS": "2000", "LLMGW_LIMIT_TENANT_TPM": "120",
+                                  "LLMGW_LIMIT_TENANT_INFLIGHT": "1",
+                                  "LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1",
+                                  "LLMGW_OPENAI_API_KEY": "sk-fake-test-key"})
+        cluster.worker("w1")
+        _, p1 = cluster.ingress("i1")
+        _, p2 = cluster.ingress("i2")
+        statuses = []
+        for i in range(14):
+            body = json.loads(chat_body(f"q{i}", model="gpt-4o-mini"))
+            if i % 3 == 2:
+                body.update(stream=True, stream_options={"include_usage": True})
+            status, _, data = post([p1, p2][i % 2], cluster.key, json.dumps(body))
+            statuses.append(status)
+            if status != 200:
+                assert status == 429 and json.loads(data)["error"]["type"] == "tokens", data
+        assert statuses == [200] * 10 + [429] * 4, statuses
+        assert proxy.held >= 10  # every admitted request's hold ended through the slow path
+        assert metric(p1, "llmgw_limits_local") == 0 and metric(p2, "llmgw_limits_local") == 0
+    finally:
+        proxy.close()
+
+
 def test_window_slides(cluster):
     # 5 per 4 s window, requests 0.3 s apart: the 6th waits for the 1st to leave, not for a fixed boundary;
     # then exactly one more fits, until the 2nd leaves too. Times are bracketed by what the client saw (an
@@ -141,7 +249,6 @@ def test_inflight_limit_with_slow_streams(cluster, fake):
 
 
 def test_inflight_released_when_the_client_leaves_or_the_deadline_passes(cluster, fake):
-    import socket
     shared(cluster, LLMGW_LIMIT_TENANT_INFLIGHT="1", LLMGW_OPENAI_BASE_URL=f"http://127.0.0.1:{fake}/v1",
            LLMGW_OPENAI_API_KEY="sk-fake-test-key")
     cluster.worker("w1")
@@ -155,17 +262,12 @@ def test_inflight_released_when_the_client_leaves_or_the_deadline_passes(cluster
     assert post(port, cluster.key, chat_body("busy"))[0] == 429  # the stream holds the one slot
     sock.close()  # gone mid-stream: its slot is freed
     wait_for(lambda: post(port, cluster.key, chat_body("free again"))[0] == 200, 5, "the slot back")
-    # A request past its deadline (504) frees its slot too. The 200 above gives its slot back just after its
-    # answer is written (see below), so this request may first find it held: sent again until it is not.
-    def past_deadline():
-        s = post(port, cluster.key, json.dumps({"model": "gpt-4o-mini", "messages": [
-            {"role": "user", "content": "slow 2000"}]}), headers={"x-llmgw-timeout-ms": "300"})[0]
-        return s if s != 429 else None
-    status = wait_for(past_deadline, 5, "the slot back for the deadline request", interval=0.05)
-    assert status == 504
-    # The slot is given back when the 504's request completes, just after its answer is written: a request
-    # sent the moment the 504 arrives may still find it held.
-    wait_for(lambda: post(port, cluster.key, chat_body("after the deadline"))[0] == 200, 5, "the slot back")
+    # A request past its deadline (504) frees its slot too, before its answer is written (as the 200 above
+    # did): a request sent the moment the 504 arrives finds the slot free.
+    status, _, data = post(port, cluster.key, json.dumps({"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": "slow 2000"}]}), headers={"x-llmgw-timeout-ms": "300"})
+    assert status == 504, data
+    assert post(port, cluster.key, chat_body("after the deadline"))[0] == 200
 
 
 def test_headers_only_when_a_limit_applies_and_anthropic_names(cluster):
