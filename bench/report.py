@@ -89,8 +89,9 @@ def main(path):
     bw = r.get("broker_warmup") or {}
     if bw.get("rounds"):
         first, last = bw["rounds"][0], bw["rounds"][-1]
-        print(f"Broker warm-up: {len(bw['rounds'])} ping-pong round(s) of {first['round_trips']:,} "
-              f"({'settled' if bw.get('settled') else 'NOT settled'}; rule: {bw.get('rule', '-')}). Cold (round 1): "
+        settled = "settled" if bw.get("settled") else "not settled within them, so each gateway warms on until it is"
+        print(f"Broker warm-up: {len(bw['rounds'])} ping-pong round(s) of {first['round_trips']:,} ({settled}; "
+              f"rule: {bw.get('rule', '-')}). Cold (round 1): "
               f"p50 {first['p50_ms']:.2f} ms, p99 {first['p99_ms']:.2f} ms, broker CPU "
               f"{first['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT {first['jit_cpu_ms']:.0f} ms. "
               f"Warm (round {len(bw['rounds'])}): p50 {last['p50_ms']:.2f} ms, p99 {last['p99_ms']:.2f} ms, "
