@@ -303,10 +303,10 @@ def warm_target(t, rounds_max=30, per_round=500, settle=0.10, concurrency=8):
     traffic (consumer groups, 16 partitions per fetch, commits) makes C2 compile
     others (bench/profile.py measured 0.91 ms of C2 per request after the ping-pong alone), so llmgw is warm
     only once the broker's JIT threads also used under 10% of its CPU in the last two rounds. The first llmgw
-    scenario of a run needs 20 or more rounds for that: with 12 at most, the latency scenario of both
-    side-by-side runs of 2026-12-04 was measured with the broker's JIT at 38-44% of its CPU in every round, and
-    it settled only 10 rounds into the next scenario's warm-up. A warm target stops at its first settled rounds,
-    so the higher bound costs nothing after that. Returns the rounds and the decision."""
+    scenario of a run may need more than 12 rounds for that (6 to 15 in the runs of 2026-12-04 since the bound
+    was raised; with 12 at most, two earlier runs measured latency with the broker's JIT at 38-44% of its CPU).
+    A warm target stops at its first settled rounds, so the higher bound costs nothing after that. Returns the
+    rounds and the decision."""
     if not t.pids:
         return None
     bpid = int(KAFKA_PID) if KAFKA_PID and t.name == "llmgw" else None
