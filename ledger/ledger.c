@@ -174,15 +174,21 @@ static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplica
         return rc;
     if ((rc = lgw_ledger_db_begin(l->db)))
         return rc;
-    for (size_t i = 0; i < l->n; i++) {
-        bool ins;
+    /* All inserts at once: with PostgreSQL one round trip for the batch (ledger_db.h). */
+    const struct lgw_cost_event **evs = lgw_calloc(valid, sizeof(*evs));
+    bool *ins = lgw_calloc(valid, sizeof(*ins));
+    for (size_t i = 0, k = 0; i < l->n; i++)
+        if (l->batch[i].valid)
+            evs[k++] = &l->batch[i].ev;
+    if ((rc = lgw_ledger_db_insert_batch(l->db, evs, valid, ins)))
+        goto out;
+    for (size_t i = 0, k = 0; i < l->n; i++) {
         if (!l->batch[i].valid)
             continue;
-        if ((rc = lgw_ledger_db_insert(l->db, &l->batch[i].ev, &ins)))
-            goto out;
-        l->batch[i].inserted = ins;
-        lgw_span_set_bool(l->batch[i].span, "llmgw.duplicate", !ins);
-        if (ins) {
+        bool new_row = ins[k++];
+        l->batch[i].inserted = new_row;
+        lgw_span_set_bool(l->batch[i].span, "llmgw.duplicate", !new_row);
+        if (new_row) {
             (*inserted)++;
             lgw_ledger_spend_add(l->spend, &l->batch[i].ev); /* only new rows: a redelivery never counts twice */
         } else
@@ -192,6 +198,8 @@ static int write_batch(struct lgw_ledger *l, int64_t *inserted, int64_t *duplica
         goto out;
     rc = lgw_ledger_db_commit(l->db);
 out:
+    free(evs);
+    free(ins);
     if (rc)
         lgw_ledger_db_rollback(l->db);
     return rc;

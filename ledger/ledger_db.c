@@ -58,14 +58,22 @@ void lgw_ledger_run_id(const struct lgw_cost_event *ev, char *out)
     out[n] = '\0';
 }
 
+int lgw_ledger_db_insert_batch(struct lgw_ledger_db *db, const struct lgw_cost_event *const *evs, size_t n,
+                               bool *inserted)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* The decoder refused negative amounts and counts (schemas/cost_event.schema.json): a negative value
+         * here would be a bug on our side of it, and the ledger is the bill. */
+        LGW_ASSERT(evs[i]->cost_nusd >= 0 && evs[i]->usage.input_tokens >= 0 && evs[i]->usage.output_tokens >= 0 &&
+                   evs[i]->usage.cached_input_tokens >= 0);
+        LGW_ASSERT(evs[i]->tenant[0] != '\0'); /* every row belongs to a tenant: analytics filter on it */
+    }
+    return n ? db->be->insert_batch(db->conn, evs, n, inserted) : LGW_OK;
+}
+
 int lgw_ledger_db_insert(struct lgw_ledger_db *db, const struct lgw_cost_event *ev, bool *inserted)
 {
-    /* The decoder refused negative amounts and counts (schemas/cost_event.schema.json): a negative value
-     * here would be a bug on our side of it, and the ledger is the bill. */
-    LGW_ASSERT(ev->cost_nusd >= 0 && ev->usage.input_tokens >= 0 && ev->usage.output_tokens >= 0 &&
-               ev->usage.cached_input_tokens >= 0);
-    LGW_ASSERT(ev->tenant[0] != '\0'); /* every row belongs to a tenant: analytics filter on it */
-    return db->be->insert(db->conn, ev, inserted);
+    return lgw_ledger_db_insert_batch(db, &ev, 1, inserted);
 }
 
 int lgw_ledger_db_spend_add(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, int64_t *total)

@@ -1,4 +1,5 @@
-/* ledger_pg.c - PostgreSQL backend of the ledger (libpq, one prepared insert per connection). */
+/* ledger_pg.c - PostgreSQL backend of the ledger (libpq, one prepared insert per connection, a batch's inserts
+ * sent in pipeline mode). */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,13 +135,15 @@ static int pg_exec(void *c, const char *sql)
     struct lgw_pg *conn = c;
     if (strcmp(sql, "BEGIN") == 0 && lgw_pg_ensure(conn))
         return LGW_ERR(DB);
+    if (!conn->pg) /* closed by a failed pipeline (insert_pipeline): the server rolled its transaction back */
+        return strcmp(sql, "ROLLBACK") == 0 ? LGW_OK : LGW_ERR(DB);
     return lgw_pg_command(conn, sql, sql);
 }
 
-static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
+/* An insert's parameters: params point into nums and run_id, which the caller keeps until the insert is sent. */
+static void insert_params(const struct lgw_cost_event *ev, char nums[13][24], char run_id[LGW_ID_MAX],
+                          const char *params[33])
 {
-    struct lgw_pg *conn = c;
-    char nums[14][24], run_id[LGW_ID_MAX];
     lgw_ledger_run_id(ev, run_id);
     snprintf(nums[0], 24, "%lld", (long long)ev->usage.input_tokens);
     snprintf(nums[1], 24, "%lld", (long long)ev->usage.output_tokens);
@@ -158,21 +161,82 @@ static int pg_insert(void *c, const struct lgw_cost_event *ev, bool *inserted)
         snprintf(nums[12], 24, "%lld", (long long)ev->ttft_ms);
     else
         nums[12][0] = '\0';
-    const char *params[33] = {
+    const char *p[33] = {
         ev->event_id, ev->request_id, ev->tenant, ev->user, ev->provider, ev->model, lgw_job_kind_name(ev->kind),
         nums[0], nums[1], nums[2], nums[3], ev->cost_known ? "true" : "false", nums[4], nums[5], ev->outcome,
         ev->cache_hit ? "true" : "false", ev->rerun ? "true" : "false", nums[6], ev->strategy, ev->worker, nums[7],
         nums[8], ev->route, ev->final ? "true" : "false", nums[9], ev->cost_estimated ? "true" : "false", nums[10],
         run_id, nums[11], ev->key_id, ev->simulated ? "true" : "false", nums[12], ev->trace_id,
     };
-    PGresult *res = PQexecPrepared(conn->pg, "lgw_insert", 33, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        return LGW_ERR(DB);
+    memcpy(params, p, sizeof(p));
+}
+
+/* Inserts sent before their results are read, in libpq's pipeline mode: one network round trip for all of
+ * them instead of one each (a batch of 20 spent 20 round trips, each a wake-up of the server and of this
+ * thread). Bounded so that the server's answers (about 30 bytes an insert) always fit in the socket buffers
+ * while this side is still writing: a pipeline whose answers fill them would block both sides (libpq, "Pipeline
+ * Mode"). */
+#define PIPELINE_MAX 256
+
+/* A pipeline that failed half-way leaves libpq's state unknown: the connection is closed, and the next
+ * transaction (lgw_pg_ensure) opens a new one. The transaction it held is rolled back by the server. */
+static int pipeline_failed(struct lgw_pg *conn, const char *why)
+{
+    LGW_ERROR("ledger", "postgresql insert: %s", why);
+    PQfinish(conn->pg);
+    conn->pg = NULL;
+    return LGW_ERR(DB);
+}
+
+static int insert_pipeline(struct lgw_pg *conn, const struct lgw_cost_event *const *evs, size_t n, bool *inserted)
+{
+    if (PQenterPipelineMode(conn->pg) != 1)
+        return pipeline_failed(conn, PQerrorMessage(conn->pg));
+    for (size_t i = 0; i < n; i++) {
+        char nums[13][24], run_id[LGW_ID_MAX];
+        const char *params[33];
+        insert_params(evs[i], nums, run_id, params);
+        if (PQsendQueryPrepared(conn->pg, "lgw_insert", 33, params, NULL, NULL, 0) != 1)
+            return pipeline_failed(conn, PQerrorMessage(conn->pg));
     }
-    *inserted = strcmp(PQcmdTuples(res), "1") == 0;
+    if (PQpipelineSync(conn->pg) != 1)
+        return pipeline_failed(conn, PQerrorMessage(conn->pg));
+    /* Each insert's result, then a NULL that ends it; after a failed one, every later insert answers
+     * PGRES_PIPELINE_ABORTED. Then the sync point. */
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        PGresult *res = PQgetResult(conn->pg);
+        if (!res)
+            return pipeline_failed(conn, PQerrorMessage(conn->pg));
+        if (PQresultStatus(res) == PGRES_COMMAND_OK)
+            inserted[i] = strcmp(PQcmdTuples(res), "1") == 0;
+        else {
+            if (ok && PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
+                LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
+            ok = false;
+        }
+        PQclear(res);
+        while ((res = PQgetResult(conn->pg))) /* none expected: an insert has one result */
+            PQclear(res);
+    }
+    PGresult *res = PQgetResult(conn->pg);
+    bool synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
     PQclear(res);
+    if (!synced || PQexitPipelineMode(conn->pg) != 1)
+        return pipeline_failed(conn, synced ? PQerrorMessage(conn->pg) : "the pipeline's sync point is missing");
+    return ok ? LGW_OK : LGW_ERR(DB);
+}
+
+static int pg_insert_batch(void *c, const struct lgw_cost_event *const *evs, size_t n, bool *inserted)
+{
+    struct lgw_pg *conn = c;
+    if (!conn->pg) /* a pipeline before this one in the transaction failed and closed it */
+        return LGW_ERR(DB);
+    for (size_t from = 0; from < n; from += PIPELINE_MAX) {
+        int rc = insert_pipeline(conn, evs + from, n - from < PIPELINE_MAX ? n - from : PIPELINE_MAX, inserted + from);
+        if (rc)
+            return rc;
+    }
     return LGW_OK;
 }
 
@@ -257,6 +321,6 @@ static int pg_spend_list(void *c, const char *day, const char *month, lgw_ledger
 }
 
 const struct lgw_ledger_backend lgw_ledger_pg = {
-    .open = pg_open, .close = pg_close, .exec = pg_exec, .insert = pg_insert, .ping = pg_ping,
+    .open = pg_open, .close = pg_close, .exec = pg_exec, .insert_batch = pg_insert_batch, .ping = pg_ping,
     .spend_add = pg_spend_add, .spend_list = pg_spend_list,
 };

@@ -196,6 +196,17 @@ static int sqlite_insert(void *c, const struct lgw_cost_event *ev, bool *inserte
     return LGW_OK;
 }
 
+/* SQLite runs in this process: one statement after another costs no round trip. */
+static int sqlite_insert_batch(void *c, const struct lgw_cost_event *const *evs, size_t n, bool *inserted)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = sqlite_insert(c, evs[i], &inserted[i]);
+        if (rc)
+            return rc;
+    }
+    return LGW_OK;
+}
+
 static bool sqlite_ping(void *c)
 {
     struct conn *conn = c;
@@ -277,6 +288,6 @@ static int sqlite_spend_list(void *c, const char *day, const char *month, lgw_le
 }
 
 const struct lgw_ledger_backend lgw_ledger_sqlite = {
-    .open = sqlite_open, .close = sqlite_close, .exec = sqlite_exec, .insert = sqlite_insert, .ping = sqlite_ping,
-    .spend_add = sqlite_spend_add, .spend_list = sqlite_spend_list,
+    .open = sqlite_open, .close = sqlite_close, .exec = sqlite_exec, .insert_batch = sqlite_insert_batch,
+    .ping = sqlite_ping, .spend_add = sqlite_spend_add, .spend_list = sqlite_spend_list,
 };

@@ -180,6 +180,104 @@ static void test_rollback(void **state)
     lgw_ledger_db_close(db);
 }
 
+/* A batch's inserts in one call: in order, so a duplicate inside the batch is found and a rerun sees the run
+ * before it, across the bound of one PostgreSQL pipeline (256 inserts) too. */
+static void test_batch(void **state)
+{
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    enum { N = 300 };
+    static struct lgw_cost_event evs[N];
+    const struct lgw_cost_event *ptrs[N];
+    bool ins[N];
+    char base[40], req_r[40], id[60];
+    lgw_uuid4(base);
+    lgw_uuid4(req_r);
+    for (int i = 0; i < N; i++) {
+        char req[60];
+        snprintf(id, sizeof(id), "%s-%d", base, i);
+        snprintf(req, sizeof(req), "%s-r%d", base, i);
+        event(&evs[i], id, req);
+        ptrs[i] = &evs[i];
+    }
+    evs[1] = evs[0];                             /* the same event twice in the batch */
+    event(&evs[150], "run-a-150", req_r);        /* two runs of one request, in different pipelines */
+    snprintf(id, sizeof(id), "%s-b", req_r);
+    event(&evs[280], id, req_r);
+    snprintf(evs[150].event_id, sizeof(evs[150].event_id), "%s-a", req_r);
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_equal(lgw_ledger_db_insert_batch(db, ptrs, N, ins), 0);
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ins[i], i != 1);
+    char like[60];
+    snprintf(like, sizeof(like), "%s-r%%", base);
+    assert_int_equal(lgw_test_db_query_int(fx, "SELECT count(*) FROM cost_events WHERE request_id LIKE $1", like),
+                     N - 3); /* less the duplicate and the two runs of req_r */
+    assert_int_equal(rows_of(fx, req_r), 2);
+    assert_int_equal(reruns_of(fx, req_r), 1);
+    /* the whole batch again (a redelivery): nothing new */
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_equal(lgw_ledger_db_insert_batch(db, ptrs, N, ins), 0);
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    for (int i = 0; i < N; i++)
+        assert_false(ins[i]);
+    lgw_ledger_db_close(db);
+}
+
+/* PostgreSQL only: an insert the server refuses in the middle of a pipeline fails the batch, which rolls back
+ * whole, and the connection goes on; so does a connection lost in the middle of one (reopened by the next
+ * transaction). SQLite has neither failure: it stores any bytes, and runs in this process. */
+static void test_batch_failures(void **state)
+{
+    struct lgw_test_db *fx = lgw_test_db_fixture(state);
+    struct lgw_cost_event evs[5];
+    const struct lgw_cost_event *ptrs[5];
+    bool ins[5];
+    char req[40], id[60];
+    lgw_uuid4(req);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "%s-%d", req, i);
+        event(&evs[i], id, req);
+        ptrs[i] = &evs[i];
+    }
+    lgw_strlcpy(evs[2].tenant, "acme\xff", sizeof(evs[2].tenant)); /* not UTF-8: the server refuses it */
+    struct lgw_ledger_db *db;
+    assert_int_equal(lgw_ledger_db_open(fx->url, &db), 0);
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_not_equal(lgw_ledger_db_insert_batch(db, ptrs, 5, ins), 0);
+    lgw_ledger_db_rollback(db);
+    assert_int_equal(rows_of(fx, req), 0);
+    ptrs[2] = &evs[4];
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_equal(lgw_ledger_db_insert_batch(db, ptrs, 4, ins), 0);
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    assert_int_equal(rows_of(fx, req), 4);
+
+    /* the server ends the connection inside a transaction, before the batch is sent */
+    char req2[40];
+    lgw_uuid4(req2);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "%s-%d", req2, i);
+        event(&evs[i], id, req2);
+        ptrs[i] = &evs[i];
+    }
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_equal(lgw_test_db_query_int(fx,
+                                           "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE"
+                                           " application_name = 'llmgw-ledger' AND state = 'idle in transaction'"
+                                           " AND query = 'BEGIN' AND datname = current_database() AND $1 <> ''",
+                                           req2),
+                     1);
+    usleep(100000); /* the backend's exit reaches the socket */
+    assert_int_not_equal(lgw_ledger_db_insert_batch(db, ptrs, 5, ins), 0);
+    lgw_ledger_db_rollback(db);
+    assert_int_equal(write_events(db, evs, 5), 5);
+    assert_int_equal(rows_of(fx, req2), 5);
+    lgw_ledger_db_close(db);
+}
+
 static void test_reopen(void **state)
 {
     struct lgw_test_db *fx = lgw_test_db_fixture(state);
@@ -591,11 +689,15 @@ static void test_password_not_logged(void **state)
 
 /* Each case twice, named by backend so a failure says which one. */
 #define BOTH(f) LGW_TEST_DB_BOTH(f, setup, lgw_test_db_teardown)
+#define PG_ONLY(f)                                                                                           \
+    {.name = "postgresql:" #f, .test_func = f, .setup_func = setup, .teardown_func = lgw_test_db_teardown,   \
+     .initial_state = (void *)(intptr_t)LGW_TEST_PG}
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_rollback), BOTH(test_reopen), BOTH(test_columns),
+        BOTH(test_duplicates), BOTH(test_rerun), BOTH(test_batch), PG_ONLY(test_batch_failures), BOTH(test_rollback),
+        BOTH(test_reopen), BOTH(test_columns),
         BOTH(test_upgrade_from_previous_schema), BOTH(test_upgrade_adds_saved_nusd), BOTH(test_upgrade_adds_key_id),
         BOTH(test_upgrade_adds_simulated_and_ttft),
         BOTH(test_upgrade_adds_trace_id),
