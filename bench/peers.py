@@ -577,6 +577,19 @@ def scenario_cpu():
 CPU_RATE = int(ENV.get("LLMGW_BENCH_CPU_RATE", "200"))
 
 
+def broker_jvm():
+    """The broker's garbage collector and heap, as its JVM was started (its command line), or None."""
+    if not KAFKA_PID:
+        return None
+    try:
+        argv = Path(f"/proc/{KAFKA_PID}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    gcs = [a[len("-XX:+Use"):] for a in argv if a.startswith("-XX:+Use") and a.endswith("GC")]
+    return {"gc": gcs[-1] if gcs else "default",
+            "options": [a for a in argv if a.startswith(("-Xm", "-XX:")) and not a.startswith("-XX:-")]}
+
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
@@ -585,7 +598,8 @@ def machine():
             "kernel": platform.release(),
             "placement": "under test on CPU 0; fake provider and load generator on CPU 1"
             + (f"; the Kafka broker on CPU {broker}" if broker else ""),
-            "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None}
+            "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None,
+            "broker_jvm": broker_jvm()}
 
 
 def main():

@@ -157,7 +157,7 @@ def main():
     rates = [int(r) for r in os.environ.get("LLMGW_TAIL_RATES", "400").split(",")]
     seconds = int(os.environ.get("LLMGW_TAIL_SECONDS", "10"))
     gc_log = Path(os.environ["LLMGW_TAIL_GC_LOG"])
-    result = {"rates": []}
+    result = {"rates": [], "broker_jvm": peers.broker_jvm()}
     result["broker_warmup"] = peers.warm_broker()
     fake = peers.Fake(latency=FAKE_MS)
     try:
