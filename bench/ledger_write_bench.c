@@ -98,29 +98,27 @@ static void fill_event(struct lgw_cost_event *ev, int64_t run, int i, int64_t no
     snprintf(ev->trace_id, sizeof(ev->trace_id), "%032d", i);
 }
 
-/* The batch's spend, as ledger/spend.c writes it: each tenant's and key's day and month. */
+/* The batch's spend, as ledger/spend.c writes it: each tenant's and key's day and month, in one call. */
 static int write_spend(struct lgw_ledger_db *db, const struct lgw_cost_event *evs, int n)
 {
+    static const char *const periods[] = {"day:2026-12-04", "month:2026-12"};
+    char scopes[4][2][80];
+    struct lgw_spend_delta d[16];
+    int64_t totals[16];
+    size_t k = 0;
     for (int i = 0; i < n && i < 4; i++) { /* fill_event cycles through 4 tenants and keys */
         int64_t add = 0;
         for (int j = i; j < n; j += 4)
             add += evs[j].cost_nusd;
-        char tscope[80], kscope[80];
-        snprintf(tscope, sizeof(tscope), "tenant:%s", evs[i].tenant);
-        snprintf(kscope, sizeof(kscope), "key:%s", evs[i].key_id);
-        const char *periods[] = {"day:2026-12-04", "month:2026-12"};
+        snprintf(scopes[i][0], sizeof(scopes[i][0]), "tenant:%s", evs[i].tenant);
+        snprintf(scopes[i][1], sizeof(scopes[i][1]), "key:%s", evs[i].key_id);
         for (int p = 0; p < 2; p++) {
-            struct lgw_spend_delta dt = {.scope = tscope, .period = periods[p], .tenant = evs[i].tenant,
-                                         .key_id = "", .add_nusd = add, .updated_ms = evs[i].ts_ms};
-            struct lgw_spend_delta dk = dt;
-            dk.scope = kscope;
-            dk.key_id = evs[i].key_id;
-            int64_t total;
-            if (lgw_ledger_db_spend_add(db, &dt, &total) || lgw_ledger_db_spend_add(db, &dk, &total))
-                return -1;
+            d[k++] = (struct lgw_spend_delta){scopes[i][0], periods[p], evs[i].tenant, "", add, evs[i].ts_ms};
+            d[k++] = (struct lgw_spend_delta){scopes[i][1], periods[p], evs[i].tenant, evs[i].key_id, add,
+                                              evs[i].ts_ms};
         }
     }
-    return 0;
+    return lgw_ledger_db_spend_add_batch(db, d, k, totals) ? -1 : 0;
 }
 
 struct samples {

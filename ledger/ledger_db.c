@@ -76,10 +76,17 @@ int lgw_ledger_db_insert(struct lgw_ledger_db *db, const struct lgw_cost_event *
     return lgw_ledger_db_insert_batch(db, &ev, 1, inserted);
 }
 
+int lgw_ledger_db_spend_add_batch(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, size_t n,
+                                  int64_t *totals)
+{
+    for (size_t i = 0; i < n; i++)
+        LGW_ASSERT(d[i].add_nusd >= 0); /* spend only grows: the cost events' amounts are never negative */
+    return n ? db->be->spend_add_batch(db->conn, d, n, totals) : LGW_OK;
+}
+
 int lgw_ledger_db_spend_add(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, int64_t *total)
 {
-    LGW_ASSERT(d->add_nusd >= 0); /* spend only grows: the cost events' amounts are never negative */
-    return db->be->spend_add(db->conn, d, total);
+    return lgw_ledger_db_spend_add_batch(db, d, 1, total);
 }
 
 int lgw_ledger_db_spend_list(struct lgw_ledger_db *db, const char *day, const char *month, lgw_ledger_spend_row_cb cb,

@@ -49,6 +49,9 @@ struct lgw_spend_delta {
  * total in *total: the row is locked until the commit, so it is what the commit leaves, whatever other
  * ledgers do. Returns 0 or LGW_ERR(DB). */
 int lgw_ledger_db_spend_add(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, int64_t *total);
+/* The same for d[0..n), totals[i] for d[i]; PostgreSQL sends them in one round trip per 256. */
+int lgw_ledger_db_spend_add_batch(struct lgw_ledger_db *db, const struct lgw_spend_delta *d, size_t n,
+                                  int64_t *totals);
 /* One row of spend_totals (key_id "" for a tenant's). */
 typedef void (*lgw_ledger_spend_row_cb)(void *opaque, const char *scope, const char *period, const char *tenant,
                                         const char *key_id, int64_t spend_nusd);
@@ -66,7 +69,7 @@ struct lgw_ledger_backend {
     int (*insert_batch)(void *conn, const struct lgw_cost_event *const *evs, size_t n, bool *inserted);
     bool (*ping)(void *conn);
     /* Running spend (ledger/spend.c): */
-    int (*spend_add)(void *conn, const struct lgw_spend_delta *d, int64_t *total);
+    int (*spend_add_batch)(void *conn, const struct lgw_spend_delta *d, size_t n, int64_t *totals);
     int (*spend_list)(void *conn, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque);
 };
 

@@ -83,6 +83,13 @@ static const char insert_sql[] =
     " $28, $29::bigint, NULLIF($30, ''), $31::boolean, NULLIF($32, '')::bigint, NULLIF($33, '')"
     " ON CONFLICT (event_id) DO NOTHING";
 
+/* Adds to a running spend total and returns the new one (ledger_db.h, lgw_spend_delta). */
+static const char spend_add_sql[] =
+    "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
+    " VALUES ($1, $2, $3, NULLIF($4, ''), $5::bigint, $6::bigint) ON CONFLICT (scope, period) DO UPDATE SET"
+    " spend_nusd = LEAST(spend_totals.spend_nusd, 9223372036854775807 - excluded.spend_nusd)"
+    " + excluded.spend_nusd, updated_ms = excluded.updated_ms RETURNING spend_nusd";
+
 static int spend_schema(struct lgw_pg *db);
 
 /* Every new connection gets the schema (created or upgraded) and the prepared insert, which lives in the
@@ -97,12 +104,17 @@ static int setup_cb(struct lgw_pg *db, void *arg)
     }
     if (spend_schema(db))
         return LGW_ERR(DB);
-    PGresult *res = PQprepare(db->pg, "lgw_insert", insert_sql, 21, NULL);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql prepare: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    return ok ? LGW_OK : LGW_ERR(DB);
+    static const char *const stmts[][2] = {{"lgw_insert", insert_sql}, {"lgw_spend_add", spend_add_sql}};
+    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+        PGresult *res = PQprepare(db->pg, stmts[i][0], stmts[i][1], 0, NULL);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            LGW_ERROR("ledger", "postgresql prepare %s: %s", stmts[i][0], PQresultErrorMessage(res));
+        PQclear(res);
+        if (!ok)
+            return LGW_ERR(DB);
+    }
+    return LGW_OK;
 }
 
 /* Connected at open; a broken connection is reopened before the next transaction, so a database restart
@@ -171,73 +183,109 @@ static void insert_params(const struct lgw_cost_event *ev, char nums[13][24], ch
     memcpy(params, p, sizeof(p));
 }
 
-/* Inserts sent before their results are read, in libpq's pipeline mode: one network round trip for all of
- * them instead of one each (a batch of 20 spent 20 round trips, each a wake-up of the server and of this
- * thread). Bounded so that the server's answers (about 30 bytes an insert) always fit in the socket buffers
+/* Statements sent before their results are read, in libpq's pipeline mode: one network round trip for all of
+ * them instead of one each (a batch of 20 events spent 20 round trips, each a wake-up of the server and of this
+ * thread). Bounded so that the server's answers (under 100 bytes a statement) always fit in the socket buffers
  * while this side is still writing: a pipeline whose answers fill them would block both sides (libpq, "Pipeline
  * Mode"). */
 #define PIPELINE_MAX 256
 
+/* A batch of one prepared statement: send(i) sends the i-th, read(i) takes its result, whose status was ok. */
+struct pipeline {
+    const char *what;   /* for the log */
+    ExecStatusType ok;  /* PGRES_COMMAND_OK, or PGRES_TUPLES_OK for a statement that returns rows */
+    int (*send)(PGconn *pg, size_t i, void *ctx);           /* PQsendQueryPrepared's result: 1 sent */
+    bool (*read)(PGresult *res, size_t i, void *ctx); /* false: not the result expected */
+    void *ctx;
+};
+
 /* A pipeline that failed half-way leaves libpq's state unknown: the connection is closed, and the next
  * transaction (lgw_pg_ensure) opens a new one. The transaction it held is rolled back by the server. */
-static int pipeline_failed(struct lgw_pg *conn, const char *why)
+static int pipeline_failed(struct lgw_pg *conn, const struct pipeline *pl, const char *why)
 {
-    LGW_ERROR("ledger", "postgresql insert: %s", why);
+    LGW_ERROR("ledger", "postgresql %s: %s", pl->what, why);
     PQfinish(conn->pg);
     conn->pg = NULL;
     return LGW_ERR(DB);
 }
 
-static int insert_pipeline(struct lgw_pg *conn, const struct lgw_cost_event *const *evs, size_t n, bool *inserted)
+/* Statements [from, from + n) of pl, n <= PIPELINE_MAX, in one round trip. */
+static int pipeline_part(struct lgw_pg *conn, const struct pipeline *pl, size_t from, size_t n)
 {
     if (PQenterPipelineMode(conn->pg) != 1)
-        return pipeline_failed(conn, PQerrorMessage(conn->pg));
-    for (size_t i = 0; i < n; i++) {
-        char nums[13][24], run_id[LGW_ID_MAX];
-        const char *params[33];
-        insert_params(evs[i], nums, run_id, params);
-        if (PQsendQueryPrepared(conn->pg, "lgw_insert", 33, params, NULL, NULL, 0) != 1)
-            return pipeline_failed(conn, PQerrorMessage(conn->pg));
-    }
+        return pipeline_failed(conn, pl, PQerrorMessage(conn->pg));
+    for (size_t i = from; i < from + n; i++)
+        if (pl->send(conn->pg, i, pl->ctx) != 1)
+            return pipeline_failed(conn, pl, PQerrorMessage(conn->pg));
     if (PQpipelineSync(conn->pg) != 1)
-        return pipeline_failed(conn, PQerrorMessage(conn->pg));
-    /* Each insert's result, then a NULL that ends it; after a failed one, every later insert answers
+        return pipeline_failed(conn, pl, PQerrorMessage(conn->pg));
+    /* Each statement's result, then a NULL that ends it; after a failed one, every later statement answers
      * PGRES_PIPELINE_ABORTED. Then the sync point. */
     bool ok = true;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < from + n; i++) {
         PGresult *res = PQgetResult(conn->pg);
         if (!res)
-            return pipeline_failed(conn, PQerrorMessage(conn->pg));
-        if (PQresultStatus(res) == PGRES_COMMAND_OK)
-            inserted[i] = strcmp(PQcmdTuples(res), "1") == 0;
-        else {
+            return pipeline_failed(conn, pl, PQerrorMessage(conn->pg));
+        if (PQresultStatus(res) == pl->ok) {
+            if (!pl->read(res, i, pl->ctx)) {
+                LGW_ERROR("ledger", "postgresql %s: an unexpected result", pl->what);
+                ok = false;
+            }
+        } else {
             if (ok && PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
-                LGW_ERROR("ledger", "postgresql insert: %s", PQresultErrorMessage(res));
+                LGW_ERROR("ledger", "postgresql %s: %s", pl->what, PQresultErrorMessage(res));
             ok = false;
         }
         PQclear(res);
-        while ((res = PQgetResult(conn->pg))) /* none expected: an insert has one result */
+        while ((res = PQgetResult(conn->pg))) /* none expected: each statement has one result */
             PQclear(res);
     }
     PGresult *res = PQgetResult(conn->pg);
     bool synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
     PQclear(res);
     if (!synced || PQexitPipelineMode(conn->pg) != 1)
-        return pipeline_failed(conn, synced ? PQerrorMessage(conn->pg) : "the pipeline's sync point is missing");
+        return pipeline_failed(conn, pl, synced ? PQerrorMessage(conn->pg) : "the pipeline's sync point is missing");
     return ok ? LGW_OK : LGW_ERR(DB);
 }
 
-static int pg_insert_batch(void *c, const struct lgw_cost_event *const *evs, size_t n, bool *inserted)
+static int run_pipeline(struct lgw_pg *conn, const struct pipeline *pl, size_t n)
 {
-    struct lgw_pg *conn = c;
     if (!conn->pg) /* a pipeline before this one in the transaction failed and closed it */
         return LGW_ERR(DB);
     for (size_t from = 0; from < n; from += PIPELINE_MAX) {
-        int rc = insert_pipeline(conn, evs + from, n - from < PIPELINE_MAX ? n - from : PIPELINE_MAX, inserted + from);
+        int rc = pipeline_part(conn, pl, from, n - from < PIPELINE_MAX ? n - from : PIPELINE_MAX);
         if (rc)
             return rc;
     }
     return LGW_OK;
+}
+
+struct insert_batch {
+    const struct lgw_cost_event *const *evs;
+    bool *inserted;
+};
+
+static int insert_send(PGconn *pg, size_t i, void *ctx)
+{
+    const struct insert_batch *b = ctx;
+    char nums[13][24], run_id[LGW_ID_MAX];
+    const char *params[33];
+    insert_params(b->evs[i], nums, run_id, params);
+    return PQsendQueryPrepared(pg, "lgw_insert", 33, params, NULL, NULL, 0);
+}
+
+static bool insert_read(PGresult *res, size_t i, void *ctx)
+{
+    const struct insert_batch *b = ctx;
+    b->inserted[i] = strcmp(PQcmdTuples(res), "1") == 0;
+    return true;
+}
+
+static int pg_insert_batch(void *c, const struct lgw_cost_event *const *evs, size_t n, bool *inserted)
+{
+    struct insert_batch b = {evs, inserted};
+    const struct pipeline pl = {"insert", PGRES_COMMAND_OK, insert_send, insert_read, &b};
+    return run_pipeline(c, &pl, n);
 }
 
 static bool pg_ping(void *c)
@@ -275,27 +323,38 @@ static int spend_schema(struct lgw_pg *db)
     return LGW_OK;
 }
 
-static int pg_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total)
+struct spend_batch {
+    const struct lgw_spend_delta *d;
+    int64_t *totals;
+};
+
+static int spend_send(PGconn *pg, size_t i, void *ctx)
 {
-    struct lgw_pg *conn = c;
-    static const char sql[] =
-        "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
-        " VALUES ($1, $2, $3, NULLIF($4, ''), $5::bigint, $6::bigint) ON CONFLICT (scope, period) DO UPDATE SET"
-        " spend_nusd = LEAST(spend_totals.spend_nusd, 9223372036854775807 - excluded.spend_nusd)"
-        " + excluded.spend_nusd, updated_ms = excluded.updated_ms RETURNING spend_nusd";
+    const struct spend_batch *b = ctx;
+    const struct lgw_spend_delta *d = &b->d[i];
     char add[24], at[24];
     snprintf(add, sizeof(add), "%lld", (long long)d->add_nusd);
     snprintf(at, sizeof(at), "%lld", (long long)d->updated_ms);
     const char *params[6] = {d->scope, d->period, d->tenant, d->key_id, add, at};
-    PGresult *res = PQexecParams(conn->pg, sql, 6, NULL, params, NULL, NULL, 0);
-    long long v = -1;
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-              lgw_parse_int64(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), &v) == 0;
-    if (!ok)
-        LGW_ERROR("ledger", "postgresql spend_totals: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    *total = v;
-    return ok ? LGW_OK : LGW_ERR(DB);
+    return PQsendQueryPrepared(pg, "lgw_spend_add", 6, params, NULL, NULL, 0);
+}
+
+static bool spend_read(PGresult *res, size_t i, void *ctx)
+{
+    const struct spend_batch *b = ctx;
+    long long v;
+    if (PQntuples(res) != 1 ||
+        lgw_parse_int64(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), &v) != 0)
+        return false;
+    b->totals[i] = v;
+    return true;
+}
+
+static int pg_spend_add_batch(void *c, const struct lgw_spend_delta *d, size_t n, int64_t *totals)
+{
+    struct spend_batch b = {d, totals};
+    const struct pipeline pl = {"spend_totals", PGRES_TUPLES_OK, spend_send, spend_read, &b};
+    return run_pipeline(c, &pl, n);
 }
 
 static int pg_spend_list(void *c, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque)
@@ -322,5 +381,5 @@ static int pg_spend_list(void *c, const char *day, const char *month, lgw_ledger
 
 const struct lgw_ledger_backend lgw_ledger_pg = {
     .open = pg_open, .close = pg_close, .exec = pg_exec, .insert_batch = pg_insert_batch, .ping = pg_ping,
-    .spend_add = pg_spend_add, .spend_list = pg_spend_list,
+    .spend_add_batch = pg_spend_add_batch, .spend_list = pg_spend_list,
 };

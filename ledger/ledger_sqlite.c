@@ -40,6 +40,7 @@ static const char insert_sql[] =
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *insert;
+    sqlite3_stmt *spend; /* spend_add_sql */
 };
 
 static void sqlite_close(void *c)
@@ -48,6 +49,7 @@ static void sqlite_close(void *c)
     if (!conn)
         return;
     sqlite3_finalize(conn->insert);
+    sqlite3_finalize(conn->spend);
     sqlite3_close(conn->db);
     free(conn);
 }
@@ -84,6 +86,13 @@ static int add_columns(sqlite3 *db, char **err)
 
 static int spend_schema(sqlite3 *db, char **err);
 
+/* Adds to a running spend total and returns the new one (ledger_db.h, lgw_spend_delta). */
+static const char spend_add_sql[] =
+    "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
+    " VALUES (?1, ?2, ?3, NULLIF(?4, ''), ?5, ?6) ON CONFLICT (scope, period) DO UPDATE SET"
+    " spend_nusd = min(spend_totals.spend_nusd, 9223372036854775807 - excluded.spend_nusd)"
+    " + excluded.spend_nusd, updated_ms = excluded.updated_ms RETURNING spend_nusd";
+
 /* Free memory at the heap's top that glibc keeps instead of giving it back to the kernel. Every insert builds
  * and drops a temporary table (the INSERT ... SELECT reads cost_events for the rerun check): its page cache is
  * malloc'd and freed in one go. With glibc's default 128 KB threshold a heap whose top happens to
@@ -116,7 +125,8 @@ static int sqlite_open(const char *url, void **out)
     if (sqlite3_exec(conn->db, schema, NULL, NULL, &err) != SQLITE_OK || add_columns(conn->db, &err) ||
         spend_schema(conn->db, &err))
         goto fail;
-    if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(conn->db, insert_sql, -1, &conn->insert, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(conn->db, spend_add_sql, -1, &conn->spend, NULL) != SQLITE_OK)
         goto fail;
     *out = conn;
     return LGW_OK;
@@ -241,28 +251,33 @@ static int spend_schema(sqlite3 *db, char **err)
 static int sqlite_spend_add(void *c, const struct lgw_spend_delta *d, int64_t *total)
 {
     struct conn *conn = c;
-    static const char sql[] =
-        "INSERT INTO spend_totals (scope, period, tenant, key_id, spend_nusd, updated_ms)"
-        " VALUES (?1, ?2, ?3, NULLIF(?4, ''), ?5, ?6) ON CONFLICT (scope, period) DO UPDATE SET"
-        " spend_nusd = min(spend_totals.spend_nusd, 9223372036854775807 - excluded.spend_nusd)"
-        " + excluded.spend_nusd, updated_ms = excluded.updated_ms RETURNING spend_nusd";
-    sqlite3_stmt *st = NULL;
-    int r = sqlite3_prepare_v2(conn->db, sql, -1, &st, NULL);
-    if (r == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, d->scope, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, d->period, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, d->tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, d->key_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, d->add_nusd);
-        sqlite3_bind_int64(st, 6, d->updated_ms);
-        r = sqlite3_step(st);
-    }
+    sqlite3_stmt *st = conn->spend;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, d->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, d->key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, d->add_nusd);
+    sqlite3_bind_int64(st, 6, d->updated_ms);
+    int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         *total = sqlite3_column_int64(st, 0);
-    else
+    /* RETURNING: the change is complete once the statement is reset */
+    if (sqlite3_reset(st) != SQLITE_OK || r != SQLITE_ROW) {
         LGW_ERROR("ledger", "sqlite spend_totals: %s", sqlite3_errmsg(conn->db));
-    sqlite3_finalize(st); /* RETURNING: the change is made once the statement is reset or finalized */
-    return r == SQLITE_ROW ? LGW_OK : LGW_ERR(DB);
+        return LGW_ERR(DB);
+    }
+    return LGW_OK;
+}
+
+static int sqlite_spend_add_batch(void *c, const struct lgw_spend_delta *d, size_t n, int64_t *totals)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = sqlite_spend_add(c, &d[i], &totals[i]);
+        if (rc)
+            return rc;
+    }
+    return LGW_OK;
 }
 
 static int sqlite_spend_list(void *c, const char *day, const char *month, lgw_ledger_spend_row_cb cb, void *opaque)
@@ -289,5 +304,5 @@ static int sqlite_spend_list(void *c, const char *day, const char *month, lgw_le
 
 const struct lgw_ledger_backend lgw_ledger_sqlite = {
     .open = sqlite_open, .close = sqlite_close, .exec = sqlite_exec, .insert_batch = sqlite_insert_batch,
-    .ping = sqlite_ping, .spend_add = sqlite_spend_add, .spend_list = sqlite_spend_list,
+    .ping = sqlite_ping, .spend_add_batch = sqlite_spend_add_batch, .spend_list = sqlite_spend_list,
 };

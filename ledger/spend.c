@@ -100,16 +100,24 @@ void lgw_ledger_spend_add(struct lgw_ledger_spend *s, const struct lgw_cost_even
 
 int lgw_ledger_spend_write(struct lgw_ledger_spend *s, struct lgw_ledger_db *db)
 {
+    if (s->n == 0)
+        return LGW_OK;
     int64_t now = lgw_wall_ms();
+    /* All of the batch's rows at once: with PostgreSQL one round trip (ledger_db.h). */
+    struct lgw_spend_delta *d = lgw_calloc(s->n, sizeof(*d));
+    int64_t *totals = lgw_calloc(s->n, sizeof(*totals));
     for (size_t i = 0; i < s->n; i++) {
-        struct row *r = &s->rows[i];
-        struct lgw_spend_delta d = {r->rec.scope, r->rec.period, r->rec.tenant, r->rec.key_id, r->add_nusd, now};
-        int rc = lgw_ledger_db_spend_add(db, &d, &r->rec.spend_nusd);
-        if (rc)
-            return rc;
-        r->rec.ts_ms = now;
+        const struct row *r = &s->rows[i];
+        d[i] = (struct lgw_spend_delta){r->rec.scope, r->rec.period, r->rec.tenant, r->rec.key_id, r->add_nusd, now};
     }
-    return LGW_OK;
+    int rc = lgw_ledger_db_spend_add_batch(db, d, s->n, totals);
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        s->rows[i].rec.spend_nusd = totals[i];
+        s->rows[i].rec.ts_ms = now;
+    }
+    free(d);
+    free(totals);
+    return rc;
 }
 
 static void publish_one(struct lgw_ledger_spend *s, const struct lgw_spend_record *rec)
