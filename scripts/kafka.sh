@@ -12,7 +12,7 @@
 #   kafka.sh stop-cluster DIR stop every node started in DIR
 # Env: LLMGW_KAFKA_CACHE overrides the jar directory; KAFKA_START_TIMEOUT (s, default 60).
 #   KAFKA_JAVA_OPTS_EXTRA    JVM options appended to the defaults (space-separated; a later one wins; another
-#                            collector needs the default's turned off: -XX:-UseParallelGC -XX:+UseG1GC), and
+#                            collector needs the default's turned off: -XX:-UseG1GC -XX:+UseParallelGC), and
 #   KAFKA_PROPS_EXTRA        broker settings appended to server.properties (k=v,k=v; a later one wins): what
 #                            bench/broker_settings.sh tries on a small machine
 # `start` with a SASL_SSL listener instead of PLAINTEXT (docs/KAFKA.md, "Security"):
@@ -57,12 +57,11 @@ while True:
 }
 
 # The JVM options of a node whose directory is $1, one per line (paths may hold spaces).
-# Parallel GC, not G1: the broker shares a core or two with the gateway, and G1's concurrent marking and
-# refinement threads compete with both for them. On llmgw's traffic at 400 to 800 req/s on the gateway's core,
-# Parallel's short stop-the-world young collections took half the pause time and cut the gateway's p99 by about
-# a third (docs/PERFORMANCE.md, "Seventh pass"). G1 again: KAFKA_JAVA_OPTS_EXTRA="-XX:-UseParallelGC -XX:+UseG1GC".
+# G1, not Parallel GC, although Parallel's young pauses took half G1's pause time on llmgw's traffic with the
+# broker on the gateway's core and cut the gateway's p99 at 400 to 800 req/s by about a third: every few minutes
+# at 600 req/s it stops the world for a full collection (336 ms measured; docs/PERFORMANCE.md, "Seventh pass").
 java_opts() {
-  printf '%s\n' -Xms256m -Xmx1536m -XX:+UseParallelGC -Djava.awt.headless=true \
+  printf '%s\n' -Xms256m -Xmx1536m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
   local o
   for o in ${KAFKA_JAVA_OPTS_EXTRA:-}; do printf '%s\n' "$o"; done
