@@ -92,8 +92,8 @@ static const char spend_add_sql[] =
 
 static int spend_schema(struct lgw_pg *db);
 
-/* Every new connection gets the schema (created or upgraded) and the prepared insert, which lives in the
- * session: a reconnect prepares it again. */
+/* Every new connection gets the schema (created or upgraded) and the prepared insert and spend upsert, which
+ * live in the session: a reconnect prepares them again. */
 static int setup_cb(struct lgw_pg *db, void *arg)
 {
     (void)arg;
@@ -147,7 +147,7 @@ static int pg_exec(void *c, const char *sql)
     struct lgw_pg *conn = c;
     if (strcmp(sql, "BEGIN") == 0 && lgw_pg_ensure(conn))
         return LGW_ERR(DB);
-    if (!conn->pg) /* closed by a failed pipeline (insert_pipeline): the server rolled its transaction back */
+    if (!conn->pg) /* closed by a failed pipeline (pipeline_failed): the server rolled its transaction back */
         return strcmp(sql, "ROLLBACK") == 0 ? LGW_OK : LGW_ERR(DB);
     return lgw_pg_command(conn, sql, sql);
 }
@@ -192,9 +192,9 @@ static void insert_params(const struct lgw_cost_event *ev, char nums[13][24], ch
 
 /* A batch of one prepared statement: send(i) sends the i-th, read(i) takes its result, whose status was ok. */
 struct pipeline {
-    const char *what;   /* for the log */
-    ExecStatusType ok;  /* PGRES_COMMAND_OK, or PGRES_TUPLES_OK for a statement that returns rows */
-    int (*send)(PGconn *pg, size_t i, void *ctx);           /* PQsendQueryPrepared's result: 1 sent */
+    const char *what;    /* for the log */
+    ExecStatusType want; /* PGRES_COMMAND_OK, or PGRES_TUPLES_OK for a statement that returns rows */
+    int (*send)(PGconn *pg, size_t i, void *ctx);     /* PQsendQueryPrepared's result: 1 sent */
     bool (*read)(PGresult *res, size_t i, void *ctx); /* false: not the result expected */
     void *ctx;
 };
@@ -226,7 +226,7 @@ static int pipeline_part(struct lgw_pg *conn, const struct pipeline *pl, size_t 
         PGresult *res = PQgetResult(conn->pg);
         if (!res)
             return pipeline_failed(conn, pl, PQerrorMessage(conn->pg));
-        if (PQresultStatus(res) == pl->ok) {
+        if (PQresultStatus(res) == pl->want) {
             if (!pl->read(res, i, pl->ctx)) {
                 LGW_ERROR("ledger", "postgresql %s: an unexpected result", pl->what);
                 ok = false;
