@@ -98,11 +98,23 @@ void lgw_ledger_spend_add(struct lgw_ledger_spend *s, const struct lgw_cost_even
     add_row(s, scope, month, ev, true);
 }
 
+/* spend_totals' key order: scope, then period. */
+static int row_cmp(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    int c = strcmp(x->rec.scope, y->rec.scope);
+    return c ? c : strcmp(x->rec.period, y->rec.period);
+}
+
 int lgw_ledger_spend_write(struct lgw_ledger_spend *s, struct lgw_ledger_db *db)
 {
     if (s->n == 0)
         return LGW_OK;
     int64_t now = lgw_wall_ms();
+    /* Every ledger locks the rows it adds to in one order, the table's key order. In the order a batch met
+     * them, two ledgers whose batches hold the same two tenants the other way round would each lock one row
+     * and wait for the other's: PostgreSQL ends that deadlock by rolling one batch back, a second later. */
+    qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
     /* All of the batch's rows at once: with PostgreSQL one round trip (ledger_db.h). */
     struct lgw_spend_delta *d = lgw_calloc(s->n, sizeof(*d));
     int64_t *totals = lgw_calloc(s->n, sizeof(*totals));

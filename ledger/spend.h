@@ -28,8 +28,9 @@ int lgw_ledger_spend_new(const struct lgw_config *cfg, struct lgw_metrics *m, st
 void lgw_ledger_spend_clear(struct lgw_ledger_spend *s);
 /* Adds an inserted event's cost to its tenant's and key's day and month (UTC, from ev->ts_ms). */
 void lgw_ledger_spend_add(struct lgw_ledger_spend *s, const struct lgw_cost_event *ev);
-/* Adds the batch's deltas to spend_totals inside db's open transaction and notes each new total. Returns 0 or
- * LGW_ERR(DB) (the caller rolls back). */
+/* Adds the batch's deltas to spend_totals inside db's open transaction, in the table's key order (scope, then
+ * period: ledgers writing at once lock rows in one order and never deadlock), and notes each new total. Returns
+ * 0 or LGW_ERR(DB) (the caller rolls back). */
 int lgw_ledger_spend_write(struct lgw_ledger_spend *s, struct lgw_ledger_db *db);
 /* After the commit: publishes the noted totals (key "scope|period"), then forgets them. Never blocks; a record
  * librdkafka cannot queue is logged and counted, and the next event of its scope publishes again. */

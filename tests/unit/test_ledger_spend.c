@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,7 +294,101 @@ static void test_upgrade_backfills(void **state)
     lgw_ledger_db_close(db);
 }
 
+/* Two ledgers at once (PostgreSQL; SQLite has one writer): each locks its batch's rows in one order, so they
+ * never deadlock. The first holds tenant a's rows in an open transaction. The second's batch meets tenant b
+ * first: in that order it would lock b's rows, then wait for a's, and the first's next rows (b's) would close
+ * the cycle; PostgreSQL would end it by failing one of the two. In key order the second waits for a's rows
+ * holding nothing, the first goes on, and both commit. */
+struct second_ledger {
+    struct lgw_ledger_db *db;
+    struct lgw_ledger_spend *sp;
+    struct lgw_cost_event ev[2];
+    int rc;
+};
+
+static void *second_ledger_run(void *arg)
+{
+    struct second_ledger *s = arg;
+    bool ins = false;
+    lgw_ledger_spend_clear(s->sp);
+    s->rc = lgw_ledger_db_begin(s->db);
+    for (size_t i = 0; s->rc == 0 && i < 2; i++)
+        if ((s->rc = lgw_ledger_db_insert(s->db, &s->ev[i], &ins)) == 0 && ins)
+            lgw_ledger_spend_add(s->sp, &s->ev[i]);
+    if (s->rc == 0)
+        s->rc = lgw_ledger_spend_write(s->sp, s->db);
+    if (s->rc == 0)
+        s->rc = lgw_ledger_db_commit(s->db);
+    else
+        lgw_ledger_db_rollback(s->db);
+    return NULL;
+}
+
+static void test_ledgers_lock_rows_in_one_order(void **state)
+{
+    struct fixture *fx = fixture(state);
+    int64_t now = lgw_wall_ms();
+    char day[LGW_SPEND_PERIOD_MAX], month[LGW_SPEND_PERIOD_MAX];
+    lgw_spend_day(now, day);
+    lgw_spend_month(now, month);
+    struct lgw_ledger_db *db;
+    struct lgw_ledger_spend *sp;
+    struct second_ledger second = {0};
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &db), 0);
+    assert_int_equal(lgw_ledger_db_open(fx->db.url, &second.db), 0);
+    assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &sp), 0);
+    assert_int_equal(lgw_ledger_spend_new(&fx->cfg, NULL, &second.sp), 0);
+    struct lgw_cost_event a1, b1;
+    event(&a1, "a", "", 1, now);
+    event(&b1, "b", "", 10, now);
+    event(&second.ev[0], "b", "", 100, now);
+    event(&second.ev[1], "a", "", 1000, now);
+
+    /* The first ledger's batch, half written: a's rows locked. */
+    bool ins = false;
+    lgw_ledger_spend_clear(sp);
+    assert_int_equal(lgw_ledger_db_begin(db), 0);
+    assert_int_equal(lgw_ledger_db_insert(db, &a1, &ins), 0);
+    lgw_ledger_spend_add(sp, &a1);
+    assert_int_equal(lgw_ledger_spend_write(sp, db), 0);
+
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, second_ledger_run, &second), 0);
+    /* Until the second ledger waits for a row lock (up to 10 s). */
+    long long waiting = 0;
+    for (int i = 0; i < 1000 && waiting == 0; i++) {
+        waiting = lgw_test_db_query_int(&fx->db,
+                                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                        " AND wait_event_type = 'Lock' AND query LIKE $1",
+                                        "INSERT INTO spend_totals%");
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(waiting > 0);
+
+    /* The rest of the first batch: b's rows, then the commit, which lets the second ledger go on. */
+    lgw_ledger_spend_clear(sp);
+    assert_int_equal(lgw_ledger_db_insert(db, &b1, &ins), 0);
+    lgw_ledger_spend_add(sp, &b1);
+    assert_int_equal(lgw_ledger_spend_write(sp, db), 0);
+    assert_int_equal(lgw_ledger_db_commit(db), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(second.rc, 0);
+
+    assert_int_equal(total_of(fx, "tenant:a", day), 1001);
+    assert_int_equal(total_of(fx, "tenant:b", day), 110);
+    assert_int_equal(total_of(fx, "tenant:a", month), 1001);
+    assert_int_equal(total_of(fx, "tenant:b", month), 110);
+    lgw_ledger_spend_free(second.sp);
+    lgw_ledger_spend_free(sp);
+    lgw_ledger_db_close(second.db);
+    lgw_ledger_db_close(db);
+}
+
 #define BOTH(f) LGW_TEST_DB_BOTH(f, setup, teardown)
+#define PG_ONLY(f)                                                                                           \
+    {.name = "postgresql:" #f, .test_func = f, .setup_func = setup, .teardown_func = teardown,                 \
+     .initial_state = (void *)(intptr_t)LGW_TEST_PG}
 
 int main(void)
 {
@@ -301,6 +396,7 @@ int main(void)
         BOTH(test_totals_not_double_counted),
         BOTH(test_totals_saturate),
         BOTH(test_upgrade_backfills),
+        PG_ONLY(test_ledgers_lock_rows_in_one_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
