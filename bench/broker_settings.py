@@ -27,9 +27,13 @@ QUICK = os.environ.get("LLMGW_BENCH_QUICK") == "1"
 
 # (name, JVM options appended, broker settings appended). The first is scripts/kafka.sh as it is.
 SETTINGS = [
-    ("default: G1, pause goal 20 ms, heap 256 MB-1.5 GB, 2 network + 2 I/O threads", "", ""),
-    ("Serial GC", "-XX:-UseG1GC -XX:+UseSerialGC", ""),
-    ("Parallel GC", "-XX:-UseG1GC -XX:+UseParallelGC", ""),
+    ("default: Shenandoah GC, heap 256 MB-1.5 GB, 2 network + 2 I/O threads", "", ""),
+    ("G1, pause goal 20 ms (the default until 2026-12-05)",
+     "-XX:-UseShenandoahGC -XX:+UseG1GC -XX:MaxGCPauseMillis=20", ""),
+    ("Shenandoah GC, heap 256-768 MB", "-Xmx768m", ""),
+    ("Serial GC", "-XX:-UseShenandoahGC -XX:+UseSerialGC", ""),
+    ("Parallel GC", "-XX:-UseShenandoahGC -XX:+UseParallelGC", ""),
+    ("ZGC", "-XX:-UseShenandoahGC -XX:+UseZGC", ""),
     ("C1 only (TieredStopAtLevel=1)", "-XX:TieredStopAtLevel=1", ""),
     ("ActiveProcessorCount=1", "-XX:ActiveProcessorCount=1", ""),
     ("1 network + 1 I/O thread", "", "num.network.threads=1,num.io.threads=1"),

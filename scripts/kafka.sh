@@ -12,7 +12,7 @@
 #   kafka.sh stop-cluster DIR stop every node started in DIR
 # Env: LLMGW_KAFKA_CACHE overrides the jar directory; KAFKA_START_TIMEOUT (s, default 60).
 #   KAFKA_JAVA_OPTS_EXTRA    JVM options appended to the defaults (space-separated; a later one wins; another
-#                            collector needs the default's turned off: -XX:-UseG1GC -XX:+UseParallelGC), and
+#                            collector needs the default's turned off: -XX:-UseShenandoahGC -XX:+UseG1GC), and
 #   KAFKA_PROPS_EXTRA        broker settings appended to server.properties (k=v,k=v; a later one wins): what
 #                            bench/broker_settings.sh tries on a small machine
 # `start` with a SASL_SSL listener instead of PLAINTEXT (docs/KAFKA.md, "Security"):
@@ -56,13 +56,24 @@ while True:
         print(s); break' 2>/dev/null || java -cp "$CACHE/*" kafka.tools.StorageTool random-uuid
 }
 
+# The broker's collector: Shenandoah, which marks and compacts concurrently, where G1 stops the world for every
+# young collection. With the broker on the gateway's core, G1's pauses (up to 55 ms) started most of llmgw's slow
+# bursts at 400 to 800 req/s; Shenandoah's longest in 240 s at 600 req/s was 4 ms, and p99 fell by a quarter to a
+# half (docs/PERFORMANCE.md, "Eighth pass"). Parallel GC was tried first and stopped the world for 336 ms in a full
+# collection. A JVM built without Shenandoah (Oracle's) gets G1.
+gc_opts() {
+  if java -XX:+UseShenandoahGC -version >/dev/null 2>&1; then
+    printf '%s\n' -XX:+UseShenandoahGC
+  else
+    printf '%s\n' -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  fi
+}
+
 # The JVM options of a node whose directory is $1, one per line (paths may hold spaces).
-# G1, not Parallel GC, although Parallel's young pauses took half G1's pause time on llmgw's traffic with the
-# broker on the gateway's core and cut the gateway's p99 at 400 to 800 req/s by about a third: every few minutes
-# at 600 req/s it stops the world for a full collection (336 ms measured; docs/PERFORMANCE.md, "Seventh pass").
 java_opts() {
-  printf '%s\n' -Xms256m -Xmx1536m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
+  printf '%s\n' -Xms256m -Xmx1536m
+  gc_opts
+  printf '%s\n' -Djava.awt.headless=true "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
   local o
   for o in ${KAFKA_JAVA_OPTS_EXTRA:-}; do printf '%s\n' "$o"; done
 }
