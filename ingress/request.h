@@ -104,9 +104,9 @@ struct lgw_req {
      * stream ends (sse_overflow) and the connection's socket (fd, taken while the connection was surely open)
      * is shut down, which makes libmicrohttpd close it even though the client never makes it writable again;
      * conn_closed (set when the request completes) says the fd is no longer this request's to touch.
-     * sse_offered: libmicrohttpd has asked for the stream's bytes at least once (see lgw_sse_reply). */
+     * sse_sent: the response's first block (and so its headers) went out to the client (see lgw_sse_read). */
     size_t sse_max;
-    bool sse_offered;
+    bool sse_sent;
     int fd;
     bool sse_overflow;
     bool conn_closed;

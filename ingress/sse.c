@@ -75,11 +75,12 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         size_t i;
         json_t *chunk;
         json_array_foreach(reply->more_chunks, i, chunk) req->dialect->stream_chunk(&req->ds, chunk, &req->sse);
-        /* Until the response has started to go out, the bytes wait for this gateway (a reply batch from Kafka
-         * can land before libmicrohttpd has sent the headers), not for the client: the cap counts from the
-         * reader's first call, with 4 times the cap as the bound before it so memory stays bounded anyway. */
+        /* Until the response's first block has gone out, the bytes wait for this gateway (a reply batch from
+         * Kafka can land before libmicrohttpd has sent the headers, and an HTTP thread held off the core lets
+         * a fast stream pile up), not for the client: the cap counts from then (lgw_sse_read), with 4 times the
+         * cap as the bound before it so memory stays bounded anyway. */
         size_t waiting = req->sse.len - req->sse_off;
-        if (waiting > req->sse_max && (req->sse_offered || waiting / 4 > req->sse_max)) {
+        if (waiting > req->sse_max && (req->sse_sent || waiting / 4 > req->sse_max)) {
             overflow(req);
             goto out;
         }
@@ -137,10 +138,8 @@ bool lgw_sse_finished(struct lgw_req *req)
     return finished;
 }
 
-static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+ssize_t lgw_sse_read(struct lgw_req *req, uint64_t pos, char *out, size_t max)
 {
-    (void)pos;
-    struct lgw_req *req = cls;
     ssize_t n;
     pthread_mutex_lock(&req->lock);
     if (req->sse_done && req->limit_ticket.held) {
@@ -150,7 +149,10 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
         lgw_req_settle_limits(req);
         pthread_mutex_lock(&req->lock);
     }
-    req->sse_offered = true;
+    /* libmicrohttpd asks for the first block before it writes the headers, and for the next only once the
+     * block before went out: a call past position 0 is the first sign that the client has taken bytes. */
+    if (pos > 0)
+        req->sse_sent = true;
     if (req->sse_off < req->sse.len) {
         size_t avail = req->sse.len - req->sse_off;
         n = (ssize_t)(avail < max ? avail : max);
@@ -169,6 +171,11 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     }
     pthread_mutex_unlock(&req->lock);
     return n;
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    return lgw_sse_read(cls, pos, out, max);
 }
 
 enum MHD_Result lgw_sse_queue(struct lgw_req *req)

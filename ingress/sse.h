@@ -23,6 +23,10 @@ void lgw_sse_fail(struct lgw_req *req, int rc, const char *message);
 bool lgw_sse_ends(struct lgw_req *req, const struct lgw_reply *reply);
 /* True once the stream's last record is buffered, or the request was answered without streaming. */
 bool lgw_sse_finished(struct lgw_req *req);
+/* The SSE response's content reader: copies at most max buffered bytes into out, ends the stream once its
+ * last record is out, or suspends the connection when nothing waits. pos is the stream's bytes handed out
+ * so far. HTTP thread (public for the unit tests). */
+ssize_t lgw_sse_read(struct lgw_req *req, uint64_t pos, char *out, size_t max);
 /* Queues the SSE response (from the access handler, once the stream started). HTTP thread. */
 enum MHD_Result lgw_sse_queue(struct lgw_req *req);
 

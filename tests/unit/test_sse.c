@@ -2,7 +2,8 @@
  * worker replies puts on the wire, in the OpenAI dialect (data records, then [DONE]) and the Anthropic one
  * (message_start ... message_stop, text and tool_use blocks); a failure before the first chunk answered as
  * a plain error with its status, one after it as an error record that ends the stream; the usage chunk
- * passed only when the client asked; one run only, in order; lgw_sse_finished and lgw_sse_ends.
+ * passed only when the client asked; one run only, in order; lgw_sse_finished and lgw_sse_ends; the stream
+ * cap for a client that stops reading, through the content reader (lgw_sse_read).
  *
  * Everything goes through lgw_sse_reply and lgw_sse_fail on a real request made with no connection: they
  * resume a connection only when it was suspended, which nothing here does. The bytes are read from the
@@ -687,6 +688,73 @@ static void test_error_answers_carry_the_tables_retry_advice(void **state)
     }
 }
 
+/* ---- A client that stops reading: the stream cap (sse_max) counts only once the response's first block has
+ * gone out, which the content reader learns from a call past position 0; libmicrohttpd makes the call at 0
+ * before it writes the headers, and an HTTP thread held off the core then must not cut a healthy client.
+ * Before that the bound is 4 times the cap. */
+
+/* One ~1 KB content chunk of run-1 at seq. */
+static void big_chunk(struct lgw_req *req, int seq)
+{
+    char body[1400], text[1025];
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    snprintf(body, sizeof(body),
+             "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"},\"finish_reason\":null}]}",
+             text);
+    chunk(req, "run-1", seq, body);
+}
+
+/* Chunks from seq on until more than want bytes wait, or the stream overflowed; returns the next seq. */
+static int fill_past(struct lgw_req *req, int seq, size_t want)
+{
+    while (!req->sse_overflow && req->sse.len - req->sse_off <= want)
+        big_chunk(req, seq++);
+    return seq;
+}
+
+static void test_stream_cap_counts_once_the_first_block_went_out(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    req->sse_max = 16384;
+    char out[4096];
+    int seq = fill_past(req, 0, sizeof(out));
+    ssize_t first = lgw_sse_read(req, 0, out, sizeof(out)); /* before the headers are written */
+    assert_int_equal(first, sizeof(out));
+    /* The HTTP thread is held off: three caps pile up, and the stream goes on. */
+    seq = fill_past(req, seq, 3 * req->sse_max);
+    assert_false(req->sse_overflow);
+    assert_false(req->sse_done);
+    /* The first block went out (libmicrohttpd asks for the next): what waits now waits for the client. */
+    assert_int_equal(lgw_sse_read(req, (uint64_t)first, out, sizeof(out)), sizeof(out));
+    assert_true(req->sse_sent);
+    big_chunk(req, seq);
+    assert_true(req->sse_overflow);
+    assert_true(req->sse_done);
+    assert_int_equal(req->sse.len, 0); /* dropped: nothing more is sent */
+    assert_int_equal(lgw_sse_read(req, (uint64_t)(2 * first), out, sizeof(out)), MHD_CONTENT_READER_END_OF_STREAM);
+    lgw_req_unref(req);
+}
+
+static void test_stream_cap_before_the_first_block_is_four_caps(void **state)
+{
+    (void)state;
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    req->sse_max = 16384;
+    char out[4096];
+    int seq = fill_past(req, 0, sizeof(out));
+    assert_int_equal(lgw_sse_read(req, 0, out, sizeof(out)), sizeof(out));
+    seq = fill_past(req, seq, 4 * req->sse_max - 2048); /* the next ~1.1 KB chunk passes 4 caps */
+    assert_false(req->sse_overflow);
+    assert_false(req->sse_sent);
+    fill_past(req, seq, 4 * req->sse_max);
+    assert_true(req->sse_overflow);
+    assert_true(req->sse_done);
+    lgw_req_unref(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +773,8 @@ int main(void)
         cmocka_unit_test(test_anthropic_failure_before_first_chunk),
         cmocka_unit_test(test_anthropic_error_after_start),
         cmocka_unit_test(test_error_answers_carry_the_tables_retry_advice),
+        cmocka_unit_test(test_stream_cap_counts_once_the_first_block_went_out),
+        cmocka_unit_test(test_stream_cap_before_the_first_block_is_four_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
