@@ -60,21 +60,24 @@ while True:
 # young collection. With the broker on the gateway's core, G1's pauses (up to 55 ms) started most of llmgw's slow
 # bursts at 400 to 800 req/s; Shenandoah's longest in 240 s at 600 req/s was 4 ms, and p99 fell by a quarter to a
 # half (docs/PERFORMANCE.md, "Eighth pass"). Parallel GC was tried first and stopped the world for 336 ms in a full
-# collection. A JVM built without Shenandoah (Oracle's) gets G1.
-gc_opts() {
+# collection. A JVM built without Shenandoah (Oracle's) gets G1. Asked once per run of this script (the probe
+# starts a JVM, 0.15 s): gc_probe runs in the script's shell, java_opts in a subshell that only reads GC_OPTS.
+GC_OPTS=
+gc_probe() {
+  [ -z "$GC_OPTS" ] || return 0
   if java -XX:+UseShenandoahGC -version >/dev/null 2>&1; then
-    printf '%s\n' -XX:+UseShenandoahGC
+    GC_OPTS="-XX:+UseShenandoahGC"
   else
-    printf '%s\n' -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    GC_OPTS="-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
   fi
 }
 
 # The JVM options of a node whose directory is $1, one per line (paths may hold spaces).
 java_opts() {
   printf '%s\n' -Xms256m -Xmx1536m
-  gc_opts
-  printf '%s\n' -Djava.awt.headless=true "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
   local o
+  for o in $GC_OPTS; do printf '%s\n' "$o"; done
+  printf '%s\n' -Djava.awt.headless=true "-Dkafka.logs.dir=$1" "-Dlog4j2.configurationFile=$1/log4j2.properties"
   for o in ${KAFKA_JAVA_OPTS_EXTRA:-}; do printf '%s\n' "$o"; done
 }
 
@@ -132,6 +135,7 @@ EOF
 format() {
   local dir="$1" cid="$2" opts
   shift 2
+  gc_probe
   mapfile -t opts < <(java_opts "$dir")
   java "${opts[@]}" -cp "$CACHE/*" kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" "$@" \
        >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "storage format of $dir failed"; }
@@ -140,6 +144,7 @@ format() {
 # Starts the formatted node of $1 in the background; its pid goes to $1/kafka.pid.
 launch() {
   local dir="$1" opts
+  gc_probe
   mapfile -t opts < <(java_opts "$dir")
   : >"$dir/kafka.log"
   # setsid: the broker must not get the caller's terminal signals (Ctrl-C in a test run is handled by stop).
