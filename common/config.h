@@ -86,6 +86,7 @@ struct lgw_config {
     int64_t provider_max_connections;
     int64_t ledger_batch_max;
     int64_t ledger_batch_ms;
+    int64_t sched_slice_us;
     /* Batches (docs/BATCH.md): input limits of a submission, and the batch role's results, grace periods and
      * retention. */
     int64_t batch_max_line_bytes;

@@ -182,6 +182,12 @@ const struct lgw_config_opt lgw_config_opts[] = {
     I(ledger_batch_ms, "LLMGW_LEDGER_BATCH_MS", "50", 1, 60000,
       "Longest wait to fill a ledger batch. The broker holds each of the ledger's fetches this long too (unless "
       "1 MiB of cost events is there), so the ledger costs it one fetch per window, not one per cost event."),
+    I(sched_slice_us, "LLMGW_SCHED_SLICE_US", "100", 0, 100000,
+      "Scheduling slice asked for every thread of an ingress or worker process, in microseconds (Linux 6.12 or "
+      "later, which clamps it to 100..100000; the kernel's default is 1.4 ms on two CPUs): on a core shared with "
+      "other work (the broker, the ledger, Redis), a request-path thread that wakes may preempt a thread with a "
+      "longer slice instead of waiting out its slice. The process's share of a busy core is unchanged. 0: the "
+      "kernel's. docs/PERFORMANCE.md, \"Ninth pass\"."),
     I(batch_max_line_bytes, "LLMGW_BATCH_MAX_LINE_BYTES", "1048576", 1024, 67108864,
       "Longest line of a batch input file (one request), in bytes; a longer line is refused with its line number."),
     I(batch_max_lines, "LLMGW_BATCH_MAX_LINES", "50000", 1, 10000000,

@@ -1,8 +1,14 @@
 """Operations: health, readiness and Prometheus metrics on every process; SIGTERM drains and exits 0."""
+import ctypes
 import http.client
 import json
+import os
+import platform
+import struct
 import threading
 import time
+
+import pytest
 
 from conftest import chat_body
 
@@ -145,3 +151,66 @@ def test_a_port_taken_before_the_bind_is_not_mistaken_for_ready(cluster, monkeyp
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request("GET", "/readyz")
     assert conn.getresponse().status == 200
+
+
+def slice_by_thread(pid):
+    """{tid: (thread name, se.slice in ns)} of a running process, from /proc (Linux 6.6 and later say it)."""
+    out = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{task}/sched") as f:
+                line = next((ln for ln in f if ln.startswith("se.slice")), None)
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        if line is not None:
+            out[task] = (name, int(line.split(":")[1]))
+    return out
+
+
+def kernel_keeps_asked_slices():
+    """Whether this kernel keeps a slice a thread asks for (Linux 6.12 and later): asked on a thread of this
+    process, through sched_setattr by hand (Python does not wrap it), and read back from /proc."""
+    nr = {"x86_64": 314, "aarch64": 274}.get(platform.machine())
+    if nr is None:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    seen = []
+
+    def ask():
+        attr = struct.pack("IIQiIQQQ", 48, 0, 0, 0, 0, 300_000, 0, 0)  # SCHED_OTHER, nice 0, a 300 us slice
+        buf = ctypes.create_string_buffer(attr)
+        if libc.syscall(nr, 0, buf, 0) == 0:
+            seen.append(slice_by_thread(os.getpid()).get(str(threading.get_native_id()), ("", 0))[1])
+
+    t = threading.Thread(target=ask)
+    t.start()
+    t.join()
+    return seen == [300_000]
+
+
+def test_request_path_asks_for_a_short_scheduling_slice(cluster):
+    """The ingress and the worker ask for LLMGW_SCHED_SLICE_US (100 us by default) before starting any thread, so
+    every one of their threads (libmicrohttpd's and librdkafka's included) has it and a woken request thread may
+    preempt a longer-sliced burst (common/sched_slice.h); the ledger keeps the kernel's slice, as does a process
+    asked for 0. test_sched_slice tests the call itself."""
+    if not kernel_keeps_asked_slices():
+        pytest.skip("this kernel keeps no slice a thread asks for (Linux before 6.12), or does not say it in /proc")
+    default_ns = slice_by_thread(os.getpid())[str(threading.get_native_id())][1]
+    ledger, _ = cluster.ledger()
+    worker, _ = cluster.worker("w1")
+    ingress, iport = cluster.ingress("i1")
+    conn = http.client.HTTPConnection("127.0.0.1", iport, timeout=30)
+    conn.request("POST", "/v1/chat/completions", chat_body("slice"), cluster.headers())
+    assert conn.getresponse().status == 200
+    for proc in (worker, ingress):
+        threads = slice_by_thread(proc.popen.pid)
+        assert {ns for _, ns in threads.values()} == {100_000}, threads
+        assert any(name.startswith("rdk:") for name, _ in threads.values())
+    assert any(name.startswith("MHD") for name, _ in slice_by_thread(ingress.popen.pid).values())
+    assert {ns for _, ns in slice_by_thread(ledger.popen.pid).values()} == {default_ns}
+    off, _ = cluster.worker("w-off", LLMGW_SCHED_SLICE_US="0")
+    assert {ns for _, ns in slice_by_thread(off.popen.pid).values()} == {default_ns}
+    asked, _ = cluster.worker("w-250", LLMGW_SCHED_SLICE_US="250")
+    assert {ns for _, ns in slice_by_thread(asked.popen.pid).values()} == {250_000}
