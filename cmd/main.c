@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "providers/http.h"
 #include "common/log.h"
+#include "common/sched_slice.h"
 #include "batch/cli.h"
 #include "cmd/keys.h"
 #include "cmd/roles.h"
@@ -282,6 +283,10 @@ static int run_with_config(const char *role, const char *config_path, bool simul
         cfg.simulate = 1;
     if (rc == 0)
         rc = lgw_config_check_role(&cfg, role, &errs);
+    /* The request path's scheduling slice (common/sched_slice.h), before any thread exists: the checks below may
+     * start some, and a sanitizer's runtime starts its own with the first; every later thread inherits it. */
+    if (rc == 0 && role && (strcmp(role, "ingress") == 0 || strcmp(role, "worker") == 0))
+        (void)lgw_sched_slice_set(cfg.sched_slice_us);
     /* Kafka's TLS, SASL and pass-through properties, checked by librdkafka itself (common/kafka_conf.h); dev's
      * in-process cluster is plaintext, so there only the pass-through list counts. */
     cfg.kafka_mock = role && strcmp(role, "dev") == 0;

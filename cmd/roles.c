@@ -17,7 +17,6 @@
 #include "common/memtrim.h"
 #include "common/metrics.h"
 #include "common/opsrv.h"
-#include "common/sched_slice.h"
 #include "telemetry/meter.h"
 #include "telemetry/tracer.h"
 #include "workers/worker.h"
@@ -54,8 +53,6 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
     struct lgw_memtrim *trim = NULL;
-    /* First, so that every thread the role starts inherits it (common/sched_slice.h). */
-    (void)lgw_sched_slice_set(cfg->sched_slice_us);
     /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
     int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
     if (rc == 0)
@@ -101,7 +98,6 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
     struct lgw_memtrim *trim = NULL;
-    (void)lgw_sched_slice_set(cfg->sched_slice_us); /* first: every thread of the role inherits it */
     int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
     if (rc == 0)
         rc = lgw_tracer_new(env->otel, env->version, m, &tr);
