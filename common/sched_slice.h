@@ -1,6 +1,6 @@
 /* sched_slice.h - a thread's scheduling slice (Linux's EEVDF scheduler, 6.12 and later).
  *
- * On a core shared with other work (the broker, the ledger, Redis, `llmgw dev`), a request-path thread that
+ * On a core shared with other work (the broker, the ledger, Redis), a request-path thread that
  * wakes while another thread runs a burst of CPU (the ledger's batch write, the broker's JIT compiler) can
  * wait for the rest of that thread's slice, 1.4 ms on two CPUs: `bench/profile.sh` counted 83 waits of 1 ms or
  * more per 1,000 sequential requests. A waking thread whose own slice is shorter may preempt instead
