@@ -183,6 +183,9 @@ class Llmgw(Target):
                            check=True, capture_output=True)
             redis_pid = int((self.redis_dir / "redis.pid").read_text())
             subprocess.run(["taskset", "-a", "-cp", GATEWAY_CPU, str(redis_pid)], check=True, capture_output=True)
+            if ENV.get("LLMGW_BENCH_REDIS_SLICE_US"):  # what-if: Redis's threads with a short scheduling slice
+                subprocess.run([sys.executable, str(ROOT / "scripts/sched_slice.py"), ENV["LLMGW_BENCH_REDIS_SLICE_US"],
+                                "--pid", str(redis_pid)], check=True)
             (WORK / f"llmgw-{prefix}.json").write_text(json.dumps(BUDGET))
             env.update(LIMIT_ENV, LLMGW_REDIS_URL=f"redis://127.0.0.1:{rport}",
                        LLMGW_CONFIG=str(WORK / f"llmgw-{prefix}.json"))
@@ -599,7 +602,9 @@ def machine():
             "placement": "under test on CPU 0; fake provider and load generator on CPU 1"
             + (f"; the Kafka broker on CPU {broker}" if broker else ""),
             "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None,
-            "broker_jvm": broker_jvm()}
+            "broker_jvm": broker_jvm(),
+            "slices_us": {k: ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US") for k in ("broker", "redis")
+                          if ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US")} or None}
 
 
 def main():

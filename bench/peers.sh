@@ -45,5 +45,10 @@ bash scripts/kafka.sh start "$work/kafka" "$kport" >/dev/null
 # load generator), =0,1 lets it use both cores. The results' placement says which.
 kpid=$(cat "$work/kafka/kafka.pid" 2>/dev/null || true)
 [ -n "$kpid" ] && taskset -a -cp "${LLMGW_BENCH_BROKER_CPUS:-0}" "$kpid" >/dev/null
+# What-if, the broker's threads with a short scheduling slice, as llmgw's have (scripts/sched_slice.py):
+# LLMGW_BENCH_BROKER_SLICE_US=100. LLMGW_BENCH_REDIS_SLICE_US does the same for the limits' Redis (bench/peers.py).
+if [ -n "$kpid" ] && [ -n "${LLMGW_BENCH_BROKER_SLICE_US:-}" ]; then
+  python3 scripts/sched_slice.py "$LLMGW_BENCH_BROKER_SLICE_US" --pid "$kpid"
+fi
 LLMGW_BENCH_KAFKA=127.0.0.1:$kport LLMGW_BENCH_KAFKA_PID=$kpid LLMGW_BENCH_WORK=$work \
   python3 "bench/${LLMGW_BENCH_SCRIPT:-peers.py}"

@@ -233,6 +233,20 @@ def summary(r, d):
     print("\n".join(r.get("perf_top", [])[:14]))
 
 
+RUN_SLICES = {k: os.environ.get(f"LLMGW_BENCH_{k}_SLICE_US", "0") for k in ("BROKER", "REDIS")}
+
+
+def bench_slices(extra):
+    """A variant's LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US (taken out of the settings llmgw
+    gets; absent, the run's own; 0, the kernel's): the shared broker's threads get the slice now
+    (scripts/sched_slice.py), and bench/peers.py gives it to the Redis it starts for the variant."""
+    slices = {k: extra.pop(f"LLMGW_BENCH_{k}_SLICE_US", v) for k, v in RUN_SLICES.items()}
+    if peers.KAFKA_PID:
+        subprocess.run([sys.executable, str(peers.ROOT / "scripts/sched_slice.py"), slices["BROKER"], "--pid",
+                        peers.KAFKA_PID], check=True)
+    os.environ["LLMGW_BENCH_REDIS_SLICE_US"] = slices["REDIS"]
+
+
 def main():
     n = int(os.environ.get("LLMGW_PROFILE_REQUESTS", "3000"))
     # LLMGW_PROFILE_VARIANTS: settings to compare on the same warm broker, ';' between variants, each "K=V,K=V"
@@ -265,6 +279,7 @@ def main():
             extra = dict(kv.split("=", 1) for kv in filter(None, v.split(",")))
             if extra.get("LLMGW_DATABASE_URL") == "postgres":
                 extra["LLMGW_DATABASE_URL"] = pg_url
+            bench_slices(extra)
             peers.LLMGW_EXTRA.update(extra)
             result["variants"].append(profile_one(fake, n, v or "defaults"))
     finally:

@@ -214,3 +214,63 @@ def test_request_path_asks_for_a_short_scheduling_slice(cluster):
     assert {ns for _, ns in slice_by_thread(off.popen.pid).values()} == {default_ns}
     asked, _ = cluster.worker("w-250", LLMGW_SCHED_SLICE_US="250")
     assert {ns for _, ns in slice_by_thread(asked.popen.pid).values()} == {250_000}
+
+
+CHILD = """
+import os, sys, threading, time
+def idle():
+    time.sleep(60)
+threading.Thread(target=idle, daemon=True).start()
+print(os.nice(0), flush=True)
+for line in sys.stdin:  # each line: one more thread, started after the slice was set from outside
+    threading.Thread(target=idle, daemon=True).start()
+    print("started", flush=True)
+"""
+
+
+def test_sched_slice_script_gives_a_process_and_its_later_threads_the_slice():
+    """scripts/sched_slice.py, for the services that share llmgw's core and have no slice setting of their own
+    (the broker, Redis): a command started through it, and every thread of a running process, get the slice;
+    threads started afterwards inherit it; the nice value stays; 0 gives back the kernel's."""
+    import subprocess
+    import sys
+    if not kernel_keeps_asked_slices():
+        pytest.skip("this kernel keeps no slice a thread asks for (Linux before 6.12), or does not say it in /proc")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "sched_slice.py")
+    default_ns = slice_by_thread(os.getpid())[str(threading.get_native_id())][1]
+
+    def child(argv):
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        return p, int(p.stdout.readline())
+
+    def one_more_thread(p):
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == "started\n"
+
+    p, nice = child(["nice", "-n", "3", sys.executable, script, "250", "--", sys.executable, "-c", CHILD])
+    try:
+        assert nice == 3
+        one_more_thread(p)
+        threads = slice_by_thread(p.pid)
+        assert len(threads) == 3 and {ns for _, ns in threads.values()} == {250_000}, threads
+    finally:
+        p.kill()
+        p.wait()
+    p, _ = child([sys.executable, "-c", CHILD])
+    try:
+        assert {ns for _, ns in slice_by_thread(p.pid).values()} == {default_ns}
+        assert subprocess.run([sys.executable, script, "40", "--pid", str(p.pid)]).returncode == 0
+        assert {ns for _, ns in slice_by_thread(p.pid).values()} == {100_000}  # clamped, as the kernel would
+        one_more_thread(p)
+        threads = slice_by_thread(p.pid)
+        assert len(threads) == 3 and {ns for _, ns in threads.values()} == {100_000}, threads
+        assert subprocess.run([sys.executable, script, "0", "--pid", str(p.pid)]).returncode == 0
+        assert {ns for _, ns in slice_by_thread(p.pid).values()} == {default_ns}
+    finally:
+        p.kill()
+        p.wait()
+    gone = subprocess.run([sys.executable, script, "100", "--pid", str(p.pid)], capture_output=True, text=True)
+    assert gone.returncode == 1 and "no process" in gone.stderr
+    bad = subprocess.run([sys.executable, script, "fast", "--pid", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "microseconds" in bad.stderr
