@@ -7,7 +7,8 @@
 # not in the default set: LLMGW_BENCH_WAITING clients, 10,000 unless set);
 # LLMGW_BENCH_LLMGW_ENV=LLMGW_HTTP_CONNECTION_MEMORY=16384 (settings for llmgw's processes, comma-separated);
 # LLMGW_BENCH_COLD=1 skips the broker's warm-up; LLMGW_BENCH_STREAM_RATE, LLMGW_BENCH_CPU_RATE change those loads;
-# LLMGW_BENCH_LIMITS=0 runs llmgw without its rate limits (on a Redis of its own, on CPU 0) and budget.
+# LLMGW_BENCH_LIMITS=0 runs llmgw without its rate limits (on a Redis of its own, on CPU 0) and budget;
+# LLMGW_BENCH_BROKER_CPUS, LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US: what-ifs, below.
 # Installs the peers on first use (bench/peers/start_*.sh: Portkey from npm, LiteLLM 1.74.9 pinned in a
 # throwaway virtualenv without credentials). Writes bench/results/peers-<date>.json and prints the table.
 # Not a test: nothing here asserts a timing.

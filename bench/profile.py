@@ -252,6 +252,7 @@ def main():
     # LLMGW_PROFILE_VARIANTS: settings to compare on the same warm broker, ';' between variants, each "K=V,K=V"
     # ("" is the defaults), e.g. ";LLMGW_KAFKA_COST_LINGER_MS=50". LLMGW_DATABASE_URL=postgres starts a
     # PostgreSQL (scripts/postgres.sh) for that variant's ledger; the default ledger is SQLite.
+    # LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US are the broker's and Redis's (bench_slices).
     variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
     peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
     base_extra = dict(peers.LLMGW_EXTRA)
