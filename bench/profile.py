@@ -245,6 +245,7 @@ def bench_slices(extra):
         subprocess.run([sys.executable, str(peers.ROOT / "scripts/sched_slice.py"), slices["BROKER"], "--pid",
                         peers.KAFKA_PID], check=True)
     os.environ["LLMGW_BENCH_REDIS_SLICE_US"] = slices["REDIS"]
+    return {k.lower(): v for k, v in slices.items()}
 
 
 def main():
@@ -280,9 +281,9 @@ def main():
             extra = dict(kv.split("=", 1) for kv in filter(None, v.split(",")))
             if extra.get("LLMGW_DATABASE_URL") == "postgres":
                 extra["LLMGW_DATABASE_URL"] = pg_url
-            bench_slices(extra)
+            slices = bench_slices(extra)
             peers.LLMGW_EXTRA.update(extra)
-            result["variants"].append(profile_one(fake, n, v or "defaults"))
+            result["variants"].append({**profile_one(fake, n, v or "defaults"), "slices_us": slices})
     finally:
         fake.close()
         if pg_url:
