@@ -183,7 +183,7 @@ class Llmgw(Target):
                            check=True, capture_output=True)
             redis_pid = int((self.redis_dir / "redis.pid").read_text())
             subprocess.run(["taskset", "-a", "-cp", GATEWAY_CPU, str(redis_pid)], check=True, capture_output=True)
-            if ENV.get("LLMGW_BENCH_REDIS_SLICE_US"):  # what-if: Redis's threads with a short scheduling slice
+            if ENV.get("LLMGW_BENCH_REDIS_SLICE_US", "0") != "0":  # what-if: Redis's threads with a short slice
                 subprocess.run([sys.executable, str(ROOT / "scripts/sched_slice.py"), ENV["LLMGW_BENCH_REDIS_SLICE_US"],
                                 "--pid", str(redis_pid)], check=True)
             (WORK / f"llmgw-{prefix}.json").write_text(json.dumps(BUDGET))
@@ -603,8 +603,8 @@ def machine():
             + (f"; the Kafka broker on CPU {broker}" if broker else ""),
             "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None,
             "broker_jvm": broker_jvm(),
-            "slices_us": {k: ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US") for k in ("broker", "redis")
-                          if ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US")} or None}
+            "slices_us": {k: v for k in ("broker", "redis")
+                          if (v := ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US", "0")) != "0"} or None}
 
 
 def main():

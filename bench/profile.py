@@ -234,16 +234,19 @@ def summary(r, d):
 
 
 RUN_SLICES = {k: os.environ.get(f"LLMGW_BENCH_{k}_SLICE_US", "0") for k in ("BROKER", "REDIS")}
+broker_slice = RUN_SLICES["BROKER"]  # what the shared broker's threads have now (bench/peers.sh set the run's)
 
 
 def bench_slices(extra):
     """A variant's LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US (taken out of the settings llmgw
     gets; absent, the run's own; 0, the kernel's): the shared broker's threads get the slice now
     (scripts/sched_slice.py), and bench/peers.py gives it to the Redis it starts for the variant."""
+    global broker_slice
     slices = {k: extra.pop(f"LLMGW_BENCH_{k}_SLICE_US", v) for k, v in RUN_SLICES.items()}
-    if peers.KAFKA_PID:
+    if peers.KAFKA_PID and slices["BROKER"] != broker_slice:
         subprocess.run([sys.executable, str(peers.ROOT / "scripts/sched_slice.py"), slices["BROKER"], "--pid",
                         peers.KAFKA_PID], check=True)
+        broker_slice = slices["BROKER"]
     os.environ["LLMGW_BENCH_REDIS_SLICE_US"] = slices["REDIS"]
     return {k.lower(): v for k, v in slices.items()}
 

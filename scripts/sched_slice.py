@@ -23,10 +23,7 @@ import sys
 NR = {"x86_64": (315, 314), "aarch64": (275, 274)}
 ATTR = "IIQiIQQQ"  # size, policy, flags, nice, priority, runtime, deadline, period: the first 48 bytes
 SCHED_OTHER, SCHED_BATCH = 0, 3
-
-
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def set_thread(tid, us):
@@ -34,9 +31,8 @@ def set_thread(tid, us):
     nrs = NR.get(platform.machine())
     if nrs is None:
         return f"no sched_setattr number known for {platform.machine()}"
-    libc = _libc()
     buf = ctypes.create_string_buffer(struct.calcsize(ATTR))
-    if libc.syscall(nrs[0], tid, buf, len(buf), 0) != 0:
+    if LIBC.syscall(nrs[0], tid, buf, len(buf), 0) != 0:
         return os.strerror(ctypes.get_errno())
     size, policy, _flags, nice, prio, _runtime, deadline, period = struct.unpack(ATTR, buf.raw)
     if policy not in (SCHED_OTHER, SCHED_BATCH):
@@ -44,7 +40,7 @@ def set_thread(tid, us):
     runtime = 0 if us <= 0 else min(max(us, 100), 100_000) * 1000
     # Everything as read, with the slice: sched_setattr would otherwise reset the nice value.
     new = ctypes.create_string_buffer(struct.pack(ATTR, len(buf), policy, 0, nice, prio, runtime, deadline, period))
-    if libc.syscall(nrs[1], tid, new, 0) != 0:
+    if LIBC.syscall(nrs[1], tid, new, 0) != 0:
         return os.strerror(ctypes.get_errno())
     return None
 

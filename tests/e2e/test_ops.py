@@ -5,6 +5,8 @@ import json
 import os
 import platform
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -232,8 +234,6 @@ def test_sched_slice_script_gives_a_process_and_its_later_threads_the_slice():
     """scripts/sched_slice.py, for the services that share llmgw's core and have no slice setting of their own
     (the broker, Redis): a command started through it, and every thread of a running process, get the slice;
     threads started afterwards inherit it; the nice value stays; 0 gives back the kernel's."""
-    import subprocess
-    import sys
     if not kernel_keeps_asked_slices():
         pytest.skip("this kernel keeps no slice a thread asks for (Linux before 6.12), or does not say it in /proc")
     script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "sched_slice.py")
