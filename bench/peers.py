@@ -441,16 +441,17 @@ def scenario_stream():
     return res
 
 
-def rss_under_load(t, clients, dur, after_s):
+def rss_under_load(t, clients, dur, after_s, close=False):
     """RSS of every process of t idle (after 200 warm requests), at peak while `clients` closed-loop clients send
-    for dur seconds (sampled every 0.5 s), and at each of after_s seconds after the load ended."""
+    for dur seconds (sampled every 0.5 s), and at each of after_s seconds after the load ended. close: each
+    request on a connection of its own (the clients send Connection: close)."""
     loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
     time.sleep(2)
     idle = {k: rss_kb(p) for k, p in t.pids.items()}
     argv = ["taskset", "-c", LOAD_CPU, str(BUILD / "bench_loadgen"), "--url", t.url(), "--body", BODY, "--rate", "0",
             "--concurrency", str(clients), "--max-conns", str(max(4096, clients + 100)), "--duration", str(dur),
             "--label", t.name]
-    for h in t.headers:
+    for h in t.headers + (["Connection: close"] if close else []):
         argv += ["--header", h]
     lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     peak = {k: 0 for k in t.pids}
@@ -486,6 +487,9 @@ def scenario_memory():
 
 
 WAITING = int(ENV.get("LLMGW_BENCH_WAITING", "10000"))
+# What-if: LLMGW_BENCH_WAITING_CLOSE=1 has the waiting clients close their connection after each answer, so no
+# connection is reused (libmicrohttpd zeroes a kept-alive connection's memory pool between its requests).
+WAITING_CLOSE = ENV.get("LLMGW_BENCH_WAITING_CLOSE") == "1"
 
 
 def scenario_waiting():
@@ -500,9 +504,9 @@ def scenario_waiting():
             log(f"waiting: {name}, {WAITING} clients")
 
             def run(t):
-                idle, peak, after, load = rss_under_load(t, WAITING, dur, [5, settle])
-                return {"clients": WAITING, "idle_kb": idle, "peak_kb": peak, "after5_kb": after[5],
-                        f"after{settle}_kb": after[settle], "settle_s": settle, "load": load}
+                idle, peak, after, load = rss_under_load(t, WAITING, dur, [5, settle], close=WAITING_CLOSE)
+                return {"clients": WAITING, "connection_close": WAITING_CLOSE, "idle_kb": idle, "peak_kb": peak,
+                        "after5_kb": after[5], f"after{settle}_kb": after[settle], "settle_s": settle, "load": load}
 
             res[name] = with_target(name, fake, run, warm=False)
     finally:
@@ -604,7 +608,8 @@ def machine():
             "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None,
             "broker_jvm": broker_jvm(),
             "slices_us": {k: v for k in ("broker", "redis")
-                          if (v := ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US", "0")) != "0"} or None}
+                          if (v := ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US", "0")) != "0"} or None,
+            "broker_slice_except": ENV.get("LLMGW_BENCH_BROKER_SLICE_EXCEPT") or None}
 
 
 def main():

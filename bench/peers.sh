@@ -4,7 +4,8 @@
 #   bash bench/peers.sh
 # Environment: LLMGW_BENCH_QUICK=1 for short runs; LLMGW_BENCH_TARGETS=direct,llmgw (a subset);
 # LLMGW_BENCH_SCENARIOS=latency,stream (a subset of kafka_floor,latency,stream,memory,frontier,cpu,waiting; waiting is
-# not in the default set: LLMGW_BENCH_WAITING clients, 10,000 unless set);
+# not in the default set: LLMGW_BENCH_WAITING clients, 10,000 unless set; LLMGW_BENCH_WAITING_CLOSE=1 has them
+# close each connection after its answer);
 # LLMGW_BENCH_LLMGW_ENV=LLMGW_HTTP_CONNECTION_MEMORY=16384 (settings for llmgw's processes, comma-separated);
 # LLMGW_BENCH_COLD=1 skips the broker's warm-up; LLMGW_BENCH_STREAM_RATE, LLMGW_BENCH_CPU_RATE change those loads;
 # LLMGW_BENCH_LIMITS=0 runs llmgw without its rate limits (on a Redis of its own, on CPU 0) and budget;
@@ -48,8 +49,12 @@ kpid=$(cat "$work/kafka/kafka.pid" 2>/dev/null || true)
 [ -n "$kpid" ] && taskset -a -cp "${LLMGW_BENCH_BROKER_CPUS:-0}" "$kpid" >/dev/null
 # What-if, the broker's threads with a short scheduling slice, as llmgw's have (scripts/sched_slice.py):
 # LLMGW_BENCH_BROKER_SLICE_US=100. LLMGW_BENCH_REDIS_SLICE_US does the same for the limits' Redis (bench/peers.py).
+# LLMGW_BENCH_BROKER_SLICE_EXCEPT=Shenandoah (name prefixes, comma-separated) leaves those threads on the kernel's.
 if [ -n "$kpid" ] && [ -n "${LLMGW_BENCH_BROKER_SLICE_US:-}" ]; then
-  python3 scripts/sched_slice.py "$LLMGW_BENCH_BROKER_SLICE_US" --pid "$kpid"
+  except=()
+  IFS=, read -ra names <<< "${LLMGW_BENCH_BROKER_SLICE_EXCEPT:-}"
+  for n in "${names[@]}"; do except+=(--except "$n"); done
+  python3 scripts/sched_slice.py "$LLMGW_BENCH_BROKER_SLICE_US" "${except[@]}" --pid "$kpid"
 fi
 LLMGW_BENCH_KAFKA=127.0.0.1:$kport LLMGW_BENCH_KAFKA_PID=$kpid LLMGW_BENCH_WORK=$work \
   python3 "bench/${LLMGW_BENCH_SCRIPT:-peers.py}"

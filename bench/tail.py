@@ -157,7 +157,9 @@ def main():
     rates = [int(r) for r in os.environ.get("LLMGW_TAIL_RATES", "400").split(",")]
     seconds = int(os.environ.get("LLMGW_TAIL_SECONDS", "10"))
     gc_log = Path(os.environ["LLMGW_TAIL_GC_LOG"])
-    result = {"rates": [], "broker_jvm": peers.broker_jvm()}
+    m = peers.machine()
+    result = {"rates": [], "broker_jvm": m["broker_jvm"], "slices_us": m["slices_us"],
+              "broker_slice_except": m["broker_slice_except"]}
     result["broker_warmup"] = peers.warm_broker()
     fake = peers.Fake(latency=FAKE_MS)
     try:

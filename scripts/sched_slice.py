@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Give a process a scheduling slice: every thread of a running process, or a command and every thread it starts.
 
-    python3 scripts/sched_slice.py US --pid PID [PID ...]
+    python3 scripts/sched_slice.py US [--except NAME ...] --pid PID [PID ...]
     python3 scripts/sched_slice.py US -- COMMAND [ARG ...]
 
 On Linux 6.12 and later a SCHED_OTHER thread may ask for its slice (sched_setattr's sched_runtime). One that wakes
@@ -12,6 +12,10 @@ later inherit the slice from the thread that starts them, so a command started t
 process whose threads all have it, keep it. Policy and nice value are kept. US is clamped to 100..100000 as the
 kernel does; 0 gives back the kernel's default. A newer util-linux chrt does the same (`chrt -o -T NS`, in its
 2.42 manual); Debian 12's 2.38 cannot.
+
+--except NAME (repeatable, with --pid only) leaves alone the threads whose name (/proc/PID/task/TID/comm) starts
+with NAME: e.g. a JVM's collector threads ("Shenandoah"), whose long concurrent runs a short slice preempts more
+often. Threads they start later inherit what they have.
 """
 import ctypes
 import os
@@ -45,10 +49,22 @@ def set_thread(tid, us):
     return None
 
 
-def set_process(pid, us):
-    """Every thread of a running process. Returns {tid: why not} for the threads it could not set."""
+def thread_name(pid, tid):
+    """A thread's name; "" when it has ended."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            return f.read().rstrip("\n")
+    except OSError:
+        return ""
+
+
+def set_process(pid, us, skip=()):
+    """Every thread of a running process but those whose name starts with one of skip. Returns {tid: why not}
+    for the threads it could not set."""
     failed = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
+        if skip and thread_name(pid, tid).startswith(tuple(skip)):
+            continue
         why = set_thread(int(tid), us)
         if why is not None and os.path.exists(f"/proc/{pid}/task/{tid}"):  # a thread that ended meanwhile is fine
             failed[int(tid)] = why
@@ -56,7 +72,11 @@ def set_process(pid, us):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("--pid", "--"):
+    skip = []
+    while len(argv) > 2 and argv[1] == "--except":
+        skip.append(argv[2])
+        argv = argv[:1] + argv[3:]
+    if len(argv) < 3 or argv[1] not in ("--pid", "--") or (skip and argv[1] != "--pid") or "" in skip:
         sys.stderr.write(__doc__)
         return 2
     try:
@@ -77,7 +97,7 @@ def main(argv):
     rc = 0
     for pid in argv[2:]:
         try:
-            failed = set_process(int(pid), us)
+            failed = set_process(int(pid), us, skip)
         except (ValueError, FileNotFoundError):
             sys.stderr.write(f"sched_slice.py: no process {pid}\n")
             rc = 1

@@ -220,12 +220,19 @@ def test_request_path_asks_for_a_short_scheduling_slice(cluster):
 
 CHILD = """
 import os, sys, threading, time
-def idle():
+def idle(name, named):
+    with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as f:
+        f.write(name)
+    named.set()
     time.sleep(60)
-threading.Thread(target=idle, daemon=True).start()
+def start(name):
+    named = threading.Event()
+    threading.Thread(target=idle, args=(name, named), daemon=True).start()
+    named.wait()
+start("gc-first")
 print(os.nice(0), flush=True)
 for line in sys.stdin:  # each line: one more thread, started after the slice was set from outside
-    threading.Thread(target=idle, daemon=True).start()
+    start("later")
     print("started", flush=True)
 """
 
@@ -274,3 +281,19 @@ def test_sched_slice_script_gives_a_process_and_its_later_threads_the_slice():
     assert gone.returncode == 1 and "no process" in gone.stderr
     bad = subprocess.run([sys.executable, script, "fast", "--pid", "1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "microseconds" in bad.stderr
+    # --except: the threads of that name keep what they had (a JVM's collector threads); the others get it.
+    p, _ = child([sys.executable, "-c", CHILD])
+    try:
+        assert subprocess.run([sys.executable, script, "250", "--except", "gc-", "--except", "none-such", "--pid",
+                               str(p.pid)]).returncode == 0
+        one_more_thread(p)
+        threads = slice_by_thread(p.pid)
+        by_name = {name: ns for tid, (name, ns) in threads.items() if tid != str(p.pid)}
+        assert threads[str(p.pid)][1] == 250_000 and by_name == {"gc-first": default_ns, "later": 250_000}, threads
+    finally:
+        p.kill()
+        p.wait()
+    # It names threads of a running process only: a command started through the script has none yet.
+    usage = subprocess.run([sys.executable, script, "100", "--except", "gc-", "--", "true"], capture_output=True,
+                           text=True)
+    assert usage.returncode == 2 and "--except NAME" in usage.stderr
