@@ -4,6 +4,7 @@ each thread group on the request path (ingress, worker, ledger, the Kafka broker
 llmgw client sends per chat request (librdkafka's statistics, by request type), the scheduler's view (perf
 sched: context switches per request and time spent runnable but waiting for the CPU, per process), and a perf
 profile of the ingress and the worker. Run through bench/profile.sh (same set-up as bench/peers.sh).
+LLMGW_PROFILE_LOAD=stream measures streams instead (scenario 3's load; see LOAD below), per stream.
 
 Why CPU per request: at concurrency 1 with everything under test on one core, a request's latency is at
 least the CPU every process spends on it, one after another, plus the waits between them. Writes
@@ -19,9 +20,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402  (the same fake, targets, broker warm-up and CPU placement)
-from procstat import cpu_s, sched_timehist, thread_group, threads_cpu, tids  # noqa: E402
+from procstat import (cpu_s, jit_mark, jit_settled, jit_since, sched_timehist, thread_group,  # noqa: E402
+                      threads_cpu, tids)
 
 STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
+# LLMGW_PROFILE_LOAD: "sequential" (the default: n chat requests one after another) or "stream": streams as
+# bench/peers.py's scenario 3 sends them (LLMGW_BENCH_STREAM_RATE new streams a second, 64 chunks
+# LLMGW_BENCH_STREAM_GAP_MS apart) for n / rate seconds; every figure "per request" is then per stream.
+LOAD = os.environ.get("LLMGW_PROFILE_LOAD", "sequential")
+if LOAD not in ("sequential", "stream"):
+    sys.exit(f"LLMGW_PROFILE_LOAD={LOAD}: sequential or stream")
+
+
+def drive(t, n):
+    """The measured load: n sequential requests, or n streams at peers.STREAM_RATE a second."""
+    if LOAD == "stream":
+        return peers.loadgen(t, "--rate", peers.STREAM_RATE, "--duration", max(1, n // peers.STREAM_RATE), "--stream",
+                             body=peers.STREAM_BODY)
+    return peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+
+
+def warm_streams(t, rounds_max=8):
+    """Streams until the broker's JIT settles on them too (its share of the broker's CPU under 10% in two rounds
+    of 5 s in a row): the sequential warm-up leaves it compiling in a stream run's first seconds (C2 1.8 and
+    3.4 ms per stream in the first variants of two runs on 2026-12-05, 0.2 in the later ones)."""
+    if not peers.KAFKA_PID:
+        return None
+    shares = []
+    for _ in range(rounds_max):
+        mark = jit_mark(int(peers.KAFKA_PID))
+        peers.loadgen(t, "--rate", peers.STREAM_RATE, "--duration", 5, "--stream", body=peers.STREAM_BODY)
+        shares.append(jit_since(int(peers.KAFKA_PID), mark)[2])
+        if jit_settled(shares):
+            break
+    peers.log(f"  streams: broker JIT share by round {shares}")
+    return {"broker_jit_share": shares, "settled": jit_settled(shares)}
 
 
 def kafka_requests():
@@ -58,7 +91,7 @@ def sched_profile(pids, n, t):
     rec = subprocess.Popen(["perf", "sched", "record", "-o", str(data)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+    n = drive(t, n)["ok"]
     rec.send_signal(2)
     rec.wait(60)
     rep = subprocess.run(["perf", "sched", "latency", "-p", "-i", str(data)], capture_output=True, text=True)
@@ -83,10 +116,11 @@ def sched_profile(pids, n, t):
         r["runtime_ms"] += float(m.group(3))
         r["delay_ms_total"] += float(m.group(5)) * sw
         r["max_delay_ms"] = max(r["max_delay_ms"], float(m.group(6)))
-    out = {role: {"switches_per_request": round(v["switches"] / n, 2),
+    out = {"requests": n}
+    out.update({role: {"switches_per_request": round(v["switches"] / n, 2),
                   "runtime_ms_per_request": round(v["runtime_ms"] / n, 3),
                   "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
-                  "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()}
+                  "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()})
     if culprits:
         out["long_waits"] = culprits
     return out
@@ -132,6 +166,8 @@ def profile_one(fake, n, label):
         # Sequential, like the measurement: until the broker's JIT settles on llmgw's traffic at concurrency 1 too
         # (warmed at 8, C2 still used 1.44 ms per sequential request afterwards).
         result["llmgw_warmup"] = peers.warm_target(t, per_round=1000, concurrency=1)
+        if LOAD == "stream":
+            result["stream_warmup"] = warm_streams(t)
         pids = dict(t.pids)
         # Idle: what the processes (and the broker, on their behalf) cost with no traffic at all, from the
         # long-polls of every consumer, heartbeats and timers. Kafka requests counted over the same 10 s.
@@ -158,7 +194,7 @@ def profile_one(fake, n, label):
                                      f"{pids['ingress']},{pids['worker']}"], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             time.sleep(0.5)
-        run = peers.loadgen(t, "--rate", 0, "--concurrency", 1, "--requests", n)
+        run = drive(t, n)
         if perf:
             perf.send_signal(2)
             perf.wait(30)
@@ -194,18 +230,23 @@ def profile_one(fake, n, label):
                                      capture_output=True, text=True)
                 result[f"perf_top_{role}"] = [l for l in rep.stdout.splitlines()
                                               if l.strip() and not l.startswith("#")][:30]
-            sched_n = min(n, 1000)
-            result["sched"] = sched_profile(pids, sched_n, t)
-            result["sched_requests"] = sched_n
+            result["sched"] = sched_profile(pids, min(n, 1000), t)
+            result["sched_requests"] = result["sched"] and result["sched"].pop("requests")
     finally:
         t.close()
     return result
 
 
 def summary(r, d):
-    l = r["llmgw"]["latency_ms"]
-    print(f"== {r['label']}: through llmgw p50 {l['p50']:.2f} / p99 {l['p99']:.2f} ms; added p50 "
-          f"{l['p50'] - d['p50']:.2f} / p99 {l['p99'] - d['p99']:.2f}")
+    if LOAD == "stream":
+        f, g, df, dg = r["llmgw"]["ttfb_ms"], r["llmgw"]["gap_ms"], d["ttfb_ms"], d["gap_ms"]
+        print(f"== {r['label']}: {r['llmgw']['ok']} streams; added first chunk p50 {f['p50'] - df['p50']:.2f} / p99 "
+              f"{f['p99'] - df['p99']:.2f} ms; added gap between chunks p50 {g['p50'] - dg['p50']:.2f} / p99 "
+              f"{g['p99'] - dg['p99']:.2f} ms (figures below are per stream)")
+    else:
+        l, d = r["llmgw"]["latency_ms"], d["latency_ms"]
+        print(f"== {r['label']}: through llmgw p50 {l['p50']:.2f} / p99 {l['p99']:.2f} ms; added p50 "
+              f"{l['p50'] - d['p50']:.2f} / p99 {l['p99'] - d['p99']:.2f}")
     total = sum(r["cpu_ms_per_request"].values())
     print("CPU per request (ms): " + ", ".join(f"{k} {v:.3f}" for k, v in r["cpu_ms_per_request"].items())
           + f"; total {total:.3f}")
@@ -260,7 +301,7 @@ def main():
     variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
     peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
     base_extra = dict(peers.LLMGW_EXTRA)
-    result = {"requests": n, "variants": []}
+    result = {"load": LOAD, "requests": n, "variants": []}
     if os.environ.get("LLMGW_BENCH_COLD") != "1":
         result["broker_warmup"] = peers.warm_broker()
     pg_dir = peers.WORK / "pg"
@@ -273,11 +314,11 @@ def main():
                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         for pid in subprocess.run(["pgrep", "-f", f"-p {port}"], capture_output=True, text=True).stdout.split():
             subprocess.run(["taskset", "-a", "-cp", peers.GATEWAY_CPU, pid], capture_output=True)
-    fake = peers.Fake(latency=0)
+    fake = peers.Fake(latency=0, chunks=64, gap=peers.STREAM_GAP_MS) if LOAD == "stream" else peers.Fake(latency=0)
     try:
         direct = peers.Direct(fake)
         peers.loadgen(direct, "--rate", 0, "--concurrency", 1, "--requests", 200)
-        result["direct"] = peers.loadgen(direct, "--rate", 0, "--concurrency", 1, "--requests", n)
+        result["direct"] = drive(direct, n)
         for v in variants:
             peers.LLMGW_EXTRA.clear()
             peers.LLMGW_EXTRA.update(base_extra)
@@ -294,8 +335,13 @@ def main():
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = peers.ROOT / "bench" / "results" / f"profile-{stamp}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
-    d = result["direct"]["latency_ms"]
-    print(f"sequential, {n} requests, warm: direct p50 {d['p50']:.2f} / p99 {d['p99']:.2f} ms")
+    d = result["direct"]
+    if LOAD == "stream":
+        print(f"streams, {peers.STREAM_RATE} a second for {n // peers.STREAM_RATE} s, warm: direct first chunk p50 "
+              f"{d['ttfb_ms']['p50']:.2f}, gap p99 {d['gap_ms']['p99']:.2f} ms")
+    else:
+        print(f"sequential, {n} requests, warm: direct p50 {d['latency_ms']['p50']:.2f} / p99 "
+              f"{d['latency_ms']['p99']:.2f} ms")
     for r in result["variants"]:
         summary(r, d)
     print(f"written to {out}")
