@@ -40,17 +40,20 @@ int64_t lgw_memtrim_anon_rss(void)
     return (int64_t)(resident - shared) * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
-/* Bytes in free chunks over every arena. mallinfo2 walks the arenas' bins under their locks: microseconds
- * for the heaps llmgw keeps, once an interval. */
-static int64_t heap_free(void)
+/* One look at the allocator over every arena: what it has handed out and not had back (arena chunks in use
+ * plus its own mmaps) and what sits in its free chunks, both gauged; returns the free bytes. mallinfo2 walks
+ * the arenas' bins under their locks: microseconds for the heaps llmgw keeps, once an interval. */
+static int64_t heap_look(struct lgw_memtrim *t)
 {
     struct mallinfo2 mi = mallinfo2();
+    lgw_metrics_gauge_set(t->m, "llmgw_memory_heap_in_use_bytes", NULL, (int64_t)(mi.uordblks + mi.hblkhd));
+    lgw_metrics_gauge_set(t->m, "llmgw_memory_heap_free_bytes", NULL, (int64_t)mi.fordblks);
     return (int64_t)mi.fordblks;
 }
 
 int64_t lgw_memtrim_tick(struct lgw_memtrim *t)
 {
-    int64_t free_now = heap_free();
+    int64_t free_now = heap_look(t);
     if (free_now < t->low_free)
         t->low_free = free_now;
     if (free_now - t->low_free < t->min_bytes)
@@ -61,7 +64,7 @@ int64_t lgw_memtrim_tick(struct lgw_memtrim *t)
     double took = (double)(lgw_mono_us() - t0) / 1e6;
     int64_t after = lgw_memtrim_anon_rss();
     /* Free again at the level trimmed: only what is freed from now on counts towards the next trim. */
-    t->low_free = heap_free();
+    t->low_free = heap_look(t);
     int64_t returned = before >= 0 && after >= 0 && before > after ? before - after : 0;
     lgw_metrics_add(t->m, "llmgw_memory_trims_total", NULL, 1);
     lgw_metrics_add(t->m, "llmgw_memory_returned_bytes_total", NULL, returned);
@@ -104,11 +107,16 @@ int lgw_memtrim_start(int64_t interval_ms, int64_t min_bytes, struct lgw_metrics
     lgw_metrics_add(m, "llmgw_memory_returned_bytes_total", NULL, 0);
     if (interval_ms <= 0)
         return 0;
+    /* Only with the thread that sets them: a gauge never set would read as an empty heap. */
+    lgw_metrics_declare(m, "llmgw_memory_heap_in_use_bytes", LGW_METRIC_GAUGE,
+                        "Heap bytes allocated and not freed, over every arena (mallinfo2), at the last look.");
+    lgw_metrics_declare(m, "llmgw_memory_heap_free_bytes", LGW_METRIC_GAUGE,
+                        "Heap bytes in the allocator's free chunks (mallinfo2), resident or not, at the last look.");
     struct lgw_memtrim *t = lgw_calloc(1, sizeof(*t));
     t->interval_ms = interval_ms;
     t->min_bytes = min_bytes;
     t->m = m;
-    t->low_free = heap_free();
+    t->low_free = heap_look(t);
     pthread_mutex_init(&t->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import struct
 import subprocess
 import sys
@@ -41,6 +42,10 @@ def test_health_metrics_and_drain(cluster):
         assert "# TYPE" in text
         # Every role gives freed heap back after a load (common/memtrim.c; test_memtrim tests the trimming).
         assert "# TYPE llmgw_memory_trims_total counter" in text and "llmgw_memory_returned_bytes_total" in text
+        # and says how much of its heap is in use and how much only held (set at the trimmer's first look).
+        assert "# TYPE llmgw_memory_heap_in_use_bytes gauge" in text
+        assert re.search(r"^llmgw_memory_heap_in_use_bytes \d+$", text, re.M), text
+        assert re.search(r"^llmgw_memory_heap_free_bytes \d+$", text, re.M), text
     text = get(iport, "/metrics")[1]
     assert 'llmgw_http_requests_total{route="/v1/chat/completions",status="200"} 3' in text
     assert "llmgw_http_request_duration_seconds_bucket" in text
