@@ -441,10 +441,30 @@ def scenario_stream():
     return res
 
 
+def ingress_heap(t):
+    """llmgw's ingress's heap gauges (llmgw_memory_heap_in_use_bytes and _free_bytes, set at each look of its
+    memory trimmer, every 10 s by default) in KB, from its /metrics; None for a peer or when it does not answer."""
+    if t.name != "llmgw":
+        return None
+    import urllib.request
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{t.port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        for name in ("in_use", "free"):
+            if line.startswith(f"llmgw_memory_heap_{name}_bytes "):
+                out[f"{name}_kb"] = int(float(line.split()[1])) // 1024
+    return out or None
+
+
 def rss_under_load(t, clients, dur, after_s, close=False):
     """RSS of every process of t idle (after 200 warm requests), at peak while `clients` closed-loop clients send
     for dur seconds (sampled every 0.5 s), and at each of after_s seconds after the load ended. close: each
-    request on a connection of its own (the clients send Connection: close)."""
+    request on a connection of its own (the clients send Connection: close). Also llmgw's ingress's heap
+    (ingress_heap) as it last read before the ingress's RSS peaked, and the most in use it read: how much of
+    the peak is memory in use and how much the allocator holds free."""
     loadgen(t, "--rate", 0, "--concurrency", 8, "--requests", 200)
     time.sleep(2)
     idle = {k: rss_kb(p) for k, p in t.pids.items()}
@@ -455,16 +475,23 @@ def rss_under_load(t, clients, dur, after_s, close=False):
         argv += ["--header", h]
     lg = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     peak = {k: 0 for k in t.pids}
+    heap = {"at_peak": None, "in_use_max_kb": 0}
     while lg.poll() is None:
+        h = ingress_heap(t)
         for k, p in t.pids.items():
-            peak[k] = max(peak[k], rss_kb(p))
+            rss = rss_kb(p)
+            if k == "ingress" and rss > peak[k]:
+                heap["at_peak"] = h
+            peak[k] = max(peak[k], rss)
+        if h:
+            heap["in_use_max_kb"] = max(heap["in_use_max_kb"], h.get("in_use_kb", 0))
         time.sleep(0.5)
     load = json.loads(lg.stdout.read().strip().splitlines()[-1])
     ended, after = time.monotonic(), {}
     for s in after_s:
         time.sleep(max(0.0, s - (time.monotonic() - ended)))
         after[s] = {k: rss_kb(p) for k, p in t.pids.items()}
-    return idle, peak, after, load
+    return idle, peak, after, load, heap if heap["at_peak"] else None
 
 
 def scenario_memory():
@@ -477,8 +504,8 @@ def scenario_memory():
             log(f"memory: {name}")
 
             def run(t):
-                idle, peak, after, load = rss_under_load(t, 1000, dur, [5])
-                return {"idle_kb": idle, "peak_kb": peak, "after_kb": after[5], "load": load}
+                idle, peak, after, load, heap = rss_under_load(t, 1000, dur, [5])
+                return {"idle_kb": idle, "peak_kb": peak, "after_kb": after[5], "load": load, "ingress_heap": heap}
 
             res[name] = with_target(name, fake, run, warm=False)
     finally:
@@ -504,9 +531,10 @@ def scenario_waiting():
             log(f"waiting: {name}, {WAITING} clients")
 
             def run(t):
-                idle, peak, after, load = rss_under_load(t, WAITING, dur, [5, settle], close=WAITING_CLOSE)
+                idle, peak, after, load, heap = rss_under_load(t, WAITING, dur, [5, settle], close=WAITING_CLOSE)
                 return {"clients": WAITING, "connection_close": WAITING_CLOSE, "idle_kb": idle, "peak_kb": peak,
-                        "after5_kb": after[5], f"after{settle}_kb": after[settle], "settle_s": settle, "load": load}
+                        "after5_kb": after[5], f"after{settle}_kb": after[settle], "settle_s": settle, "load": load,
+                        "ingress_heap": heap}
 
             res[name] = with_target(name, fake, run, warm=False)
     finally:

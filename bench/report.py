@@ -116,9 +116,14 @@ def main(path):
                   (f"after{settle}_kb", f"{settle} s after"))
         per = "; ".join(f"{k} " + " / ".join(f"{w[ph][k] / 1024:.1f}" for ph, _ in phases) for k in w["peak_kb"])
         load = w.get("load") or {}
+        heap = w.get("ingress_heap") or {}
+        at = heap.get("at_peak") or {}
         print(f"6. {w['clients']:,} waiting clients, {n}: RSS in MB, " + " / ".join(lbl for _, lbl in phases)
               + f": {per}. Load: {load.get('ok')} answered, {load.get('non2xx')} non-2xx, {load.get('errors')} "
-              f"errors, {load.get('max_inflight')} in flight at most.\n")
+              f"errors, {load.get('max_inflight')} in flight at most."
+              + (f" Ingress heap before its peak: {at.get('in_use_kb', 0) / 1024:.1f} MB in use, "
+                 f"{at.get('free_kb', 0) / 1024:.1f} MB free; at most {heap['in_use_max_kb'] / 1024:.1f} MB in use."
+                 if at else "") + "\n")
     floor = r.get("kafka_floor") or {}
     if "p50_ms" in floor:
         a50, a99 = added(r, "latency", "llmgw", "latency_ms", "p50"), added(r, "latency", "llmgw", "latency_ms", "p99")
