@@ -85,13 +85,14 @@ def by_process(by_client):
 
 
 def sched_profile(pids, n, t):
-    """perf sched over n sequential requests: per process, context switches and time runnable but waiting for
-    the CPU. Returns None when perf cannot record scheduler events here."""
+    """perf sched over drive()'s load of n (sequential requests, or streams): per process and per answered
+    request (or stream), context switches and time runnable but waiting for the CPU; "requests" is how many
+    answered. Returns None when perf cannot record scheduler events here."""
     data = peers.WORK / "sched.data"
     rec = subprocess.Popen(["perf", "sched", "record", "-o", str(data)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    n = drive(t, n)["ok"]
+    n = max(1, drive(t, n)["ok"])  # per answered request (or stream)
     rec.send_signal(2)
     rec.wait(60)
     rep = subprocess.run(["perf", "sched", "latency", "-p", "-i", str(data)], capture_output=True, text=True)
@@ -118,9 +119,9 @@ def sched_profile(pids, n, t):
         r["max_delay_ms"] = max(r["max_delay_ms"], float(m.group(6)))
     out = {"requests": n}
     out.update({role: {"switches_per_request": round(v["switches"] / n, 2),
-                  "runtime_ms_per_request": round(v["runtime_ms"] / n, 3),
-                  "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
-                  "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()})
+                       "runtime_ms_per_request": round(v["runtime_ms"] / n, 3),
+                       "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
+                       "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()})
     if culprits:
         out["long_waits"] = culprits
     return out

@@ -2,8 +2,8 @@
  * live allocation (so no arena's top can shrink on its own) stays resident until a look trims it; the look
  * after gives nothing more and does not trim again; the metrics say what happened; a stop wakes the thread at
  * once (an hour-long interval here: a stop that waited for the tick would hang the test); interval 0 runs
- * nothing; the heap gauges follow what is allocated and what is freed. The sanitizer builds own the heap with their own allocators, so there the resident figures are
- * not checked. */
+ * nothing; the heap gauges follow what is allocated and what is freed. The sanitizer builds own the heap with
+ * their own allocators, so there the resident figures are not checked. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
