@@ -49,7 +49,7 @@ def warm_streams(t, rounds_max=8):
     shares = []
     for _ in range(rounds_max):
         mark = jit_mark(int(peers.KAFKA_PID))
-        peers.loadgen(t, "--rate", peers.STREAM_RATE, "--duration", 5, "--stream", body=peers.STREAM_BODY)
+        drive(t, 5 * peers.STREAM_RATE)  # 5 s of the measured load
         shares.append(jit_since(int(peers.KAFKA_PID), mark)[2])
         if jit_settled(shares):
             break
