@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/errors.h"
-#include "common/random.h"
 #include "common/trace.h"
 
 /* Bodies are validated by the ingress before they are queued; this only bounds what a batch producer
@@ -565,21 +564,4 @@ int lgw_dead_letter_encode(const struct lgw_dead_letter *dl, struct lgw_buf *out
     int rc = dump(o, out);
     json_decref(o);
     return rc;
-}
-
-void lgw_uuid4(char *out)
-{
-    unsigned char b[16];
-    lgw_random_bytes(b, sizeof(b));
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
 }

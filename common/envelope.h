@@ -196,7 +196,4 @@ struct lgw_dead_letter {
 
 int lgw_dead_letter_encode(const struct lgw_dead_letter *dl, struct lgw_buf *out);
 
-/* Fills out (size >= 37) with a random RFC 4122 v4 UUID string. Thread-safe. */
-void lgw_uuid4(char *out);
-
 #endif

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/topics.h"
+#include "common/uuid.h"
 #include "ingress/ingress_int.h"
 #include "limits/budget.h"
 #include "limits/limits.h"

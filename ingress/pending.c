@@ -24,7 +24,7 @@ struct lgw_pending {
 
 static struct shard *shard_of(struct lgw_pending *p, const char *id, size_t *bucket)
 {
-    uint64_t h = lgw_hash_str(id); /* ids are random UUIDs, so any mix will do */
+    uint64_t h = lgw_hash_str(id); /* ids end in 62 random bits (common/uuid.h), which FNV-1a mixes in */
     if (bucket)
         *bucket = (size_t)(h >> 8) % BUCKETS;
     return &p->shards[h % SHARDS];

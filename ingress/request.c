@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/cost.h"
 #include "common/errors.h"
+#include "common/uuid.h"
 
 struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body)
 {
@@ -22,7 +23,7 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     req->ing = ing;
     req->conn = conn;
     /* Every answer carries x-request-id, errors found before the body is read included; a job keeps it. */
-    lgw_uuid4(req->id);
+    lgw_uuid7(req->id);
     req->ds.request_id = req->id;
     req->start_us = lgw_mono_us();
     req->route_label = "other";

@@ -16,6 +16,7 @@
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/uuid.h"
 #include "providers/provider.h"
 #include "workers/billing.h"
 #include "workers/dispatch.h"
@@ -672,7 +673,7 @@ void lgw_pipeline_run(struct lgw_pipeline *p, struct lgw_ticket *t)
     run->span = t->span; /* the run owns the job's span from here */
     t->span = NULL;
     run->loop = p->loops[atomic_fetch_add(&p->next_loop, 1) % p->nloops];
-    lgw_uuid4(run->event_id);
+    lgw_uuid7(run->event_id);
     lgw_strlcpy(run->strategy, t->job.strategy, sizeof(run->strategy));
     run->ts_ms = lgw_wall_ms();
     run->batch_slot = t->batch_slot;

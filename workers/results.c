@@ -14,6 +14,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/topics.h"
+#include "common/uuid.h"
 
 struct lgw_results {
     const struct lgw_config *cfg;
@@ -270,7 +271,7 @@ void lgw_results_cost_init(const struct lgw_ticket *t, struct lgw_cost_event *ev
     const struct lgw_job *job = &t->job;
     memset(ev, 0, sizeof(*ev));
     lgw_trace_id_of(t->traceparent, ev->trace_id); /* the request's trace, which every record of it shares */
-    lgw_uuid4(ev->event_id);
+    lgw_uuid7(ev->event_id);
     lgw_strlcpy(ev->request_id, job->id, sizeof(ev->request_id));
     lgw_strlcpy(ev->tenant, job->tenant, sizeof(ev->tenant));
     lgw_strlcpy(ev->key_id, job->key_id, sizeof(ev->key_id));

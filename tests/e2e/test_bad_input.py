@@ -4,6 +4,7 @@ import json
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -31,7 +32,13 @@ def call(port, method, path, body=None, headers=None):
     return call_h(port, method, path, body, headers)[:2]
 
 
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# The ingress's request ids: RFC 9562 version 7 UUIDs (common/uuid.h), time first.
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def uuid7_ms(rid):
+    """The Unix milliseconds a version 7 id was made at (its first 48 bits)."""
+    return int(rid[:8] + rid[9:13], 16)
 
 
 def assert_error(status, raw, want_status, want_code=None):
@@ -170,9 +177,11 @@ def test_stream_on_embeddings_refused(gw):
 
 def test_every_answer_has_a_request_id(gw):
     """x-request-id on every answer the ingress writes: GET routes, 401s, the 413 refused from the declared
-    Content-Length before the body is read, chunked bodies over the cap, successes; each id its own."""
+    Content-Length before the body is read, chunked bodies over the cap, successes; each id its own, made at the
+    time of its request, so that ids sort in the order their requests came."""
     cluster, port = gw
     ids = []
+    t0 = int(time.time() * 1000)
     for method, path, body, headers, want in [
         ("GET", "/healthz", None, {}, 200),
         ("GET", "/readyz", None, {}, 200),
@@ -210,7 +219,10 @@ def test_every_answer_has_a_request_id(gw):
     resp.read()
     assert resp.status == 413 and UUID.match(resp.getheader("x-request-id") or "")
     ids.append(resp.getheader("x-request-id"))
+    t1 = int(time.time() * 1000)
     assert len(set(ids)) == len(ids)
+    assert all(t0 <= uuid7_ms(i) <= t1 for i in ids), (t0, t1, ids)
+    assert ids == sorted(ids), ids  # one after another, so in time order: a database index grows at its end
 
 
 def test_headers_too_large(gw):

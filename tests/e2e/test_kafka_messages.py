@@ -3,6 +3,7 @@ jobs go to the DLQ and never stall the partition; batch producers writing jobs s
 results on the topic they name; a job past its deadline is dropped with an `expired` cost event. (Headers
 and the trace context: test_trace_context.py; cancels: test_openai_provider.py.)"""
 import json
+import re
 import time
 import uuid
 
@@ -55,6 +56,10 @@ def test_messages_match_schemas(gw):
     assert {e["outcome"] for e in got[cost]} == {"ok", "error"}
     assert {r["tenant"] for r in got[replies]} == {"acme"}, "every reply names the tenant of its job"
     assert len({e["event_id"] for e in got[cost]}) == len(got[cost])
+    # Request and event ids are version 7 UUIDs (common/uuid.h): the ledger's indexes on them grow at their end.
+    for e in got[cost]:
+        for rid in (e["event_id"], e["request_id"]):
+            assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid), e
     # the key that authenticated the requests, by its id (never the key or its full hash), end to end
     key_id = "key_" + cluster.key_hash[:12]
     assert {j["key_id"] for j in got[jobs]} == {key_id}

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/envelope.h"
 #include "common/errors.h"
+#include "common/uuid.h"
 #include "tests/support/db_fixture.h"
 
 /* The path of a "sqlite:PATH" URL. */

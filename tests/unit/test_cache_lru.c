@@ -12,6 +12,7 @@
 #include "cache/lru.h"
 #include "common/envelope.h"
 #include "common/redis.h"
+#include "common/uuid.h"
 
 static bool has(struct lgw_lru *lru, const char *key, int64_t now)
 {

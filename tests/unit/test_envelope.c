@@ -10,6 +10,7 @@
 #include "common/batch_record.h"
 #include "common/envelope.h"
 #include "common/errors.h"
+#include "common/uuid.h"
 
 static void expect_bad_job(const char *text, const char *why_part)
 {
@@ -542,17 +543,6 @@ static void test_dead_letter_non_utf8_payload_is_null(void **state)
     lgw_buf_cleanup(&buf);
 }
 
-static void test_uuid(void **state)
-{
-    (void)state;
-    char a[37], b[37];
-    lgw_uuid4(a);
-    lgw_uuid4(b);
-    assert_int_equal(strlen(a), 36);
-    assert_int_equal(a[14], '4');
-    assert_string_not_equal(a, b);
-}
-
 /* A batch line's "batch" part survives a job and its reply; a job without one has none; a bad one is refused
  * with the field named. */
 static void test_batch_part(void **state)
@@ -719,7 +709,6 @@ int main(void)
         cmocka_unit_test(test_job_roundtrip),       cmocka_unit_test(test_job_rejects),
         cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_cost_event_roundtrip),
         cmocka_unit_test(test_cost_event_bad_trace_id_ignored),
-        cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_batched_chunks_fields),
         cmocka_unit_test(test_batch_part),
         cmocka_unit_test(test_batch_record),

@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/errors.h"
+#include "common/uuid.h"
 #include "ledger/ledger_db.h"
 #include "tests/support/db_fixture.h"
 

@@ -20,6 +20,7 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/topics.h"
+#include "common/uuid.h"
 #include "ledger/ledger_db.h"
 #include "ledger/spend.h"
 #include "limits/spend.h"

@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "common/envelope.h"
 #include "common/errors.h"
+#include "common/uuid.h"
 #include "ledger/audit.h"
 #include "ledger/ledger_db.h"
 #include "tests/support/db_fixture.h"
