@@ -4,11 +4,15 @@
  * PostgreSQL the server does most of the work, so the CPU of every process named "postgres" is read from /proc
  * around the run too.
  *
- * Usage: bench_ledger_write URL [events [batch]]   (defaults 20000 events, batches of 20: the ledger's batch at
- * about 400 requests a second with its 50 ms window). Each run adds its events to the table: run it twice to
- * see a table that is not new. Not a test: it prints figures and asserts none. */
+ * Usage: bench_ledger_write URL [events [batch [ids]]]   (defaults 20000 events, batches of 20: the ledger's batch
+ * at about 400 requests a second with its 50 ms window). ids is how the events' event_id and request_id are made:
+ * uuid7 (the default, as the ingress and the worker make them), uuid4 (random, as they did before) or seq (a
+ * counter). Each run adds its events to the table: run it twice to see a table that is not new. It also reports
+ * the bytes written per event: this process's write(2) and pwrite(2) bytes (/proc/self/io's wchar: SQLite's
+ * journal and pages), and PostgreSQL's write-ahead log. Not a test: it prints figures and asserts none. */
 #include <dirent.h>
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/envelope.h"
+#include "common/uuid.h"
 #include "ledger/ledger_db.h"
 
 static int64_t clock_ns(clockid_t id)
@@ -23,6 +28,22 @@ static int64_t clock_ns(clockid_t id)
     struct timespec ts;
     clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The bytes this process has passed to write(2) and its kind (/proc/<pid>/io's wchar); 0 when unreadable. */
+static long long io_wchar(const char *pid)
+{
+    char path[300], line[128];
+    snprintf(path, sizeof(path), "/proc/%s/io", pid);
+    FILE *f = fopen(path, "r");
+    long long v = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "wchar: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
 }
 
 /* utime + stime of every process whose comm is "postgres", in clock ticks (0 when there is none). */
@@ -56,6 +77,38 @@ static long long postgres_ticks(void)
     return sum;
 }
 
+/* One value of a one-row query on a connection of its own to url, into out; false when not PostgreSQL or it
+ * failed. */
+static bool pg_value(const char *url, const char *sql, char *out, size_t size)
+{
+    if (strncmp(url, "postgres", 8) != 0)
+        return false;
+    PGconn *c = PQconnectdb(url);
+    bool ok = false;
+    if (PQstatus(c) == CONNECTION_OK) {
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+            ok = true;
+        } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+            snprintf(out, size, "done");
+            ok = true;
+        }
+        PQclear(r);
+    }
+    PQfinish(c);
+    return ok;
+}
+
+/* PostgreSQL's write-ahead log position in bytes (all it has written to its WAL since initdb); -1 when not
+ * PostgreSQL or unreadable. Per process byte counts cannot say this: the server's processes come and go. */
+static long long pg_wal_bytes(const char *url)
+{
+    char v[64];
+    return pg_value(url, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint", v, sizeof(v)) ? atoll(v)
+                                                                                                    : -1;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -69,11 +122,21 @@ static double pct_ms(int64_t *v, int n, double p)
     return (double)v[i] / 1e6;
 }
 
-static void fill_event(struct lgw_cost_event *ev, int64_t run, int i, int64_t now_ms)
+enum ids { IDS_UUID7, IDS_UUID4, IDS_SEQ };
+
+static void fill_event(struct lgw_cost_event *ev, enum ids ids, int64_t run, int i, int64_t now_ms)
 {
     memset(ev, 0, sizeof(*ev));
-    snprintf(ev->event_id, sizeof(ev->event_id), "bench-%" PRId64 "-%08d", run, i);
-    snprintf(ev->request_id, sizeof(ev->request_id), "req-%" PRId64 "-%08d", run, i);
+    if (ids == IDS_SEQ) {
+        snprintf(ev->event_id, sizeof(ev->event_id), "bench-%" PRId64 "-%08d", run, i);
+        snprintf(ev->request_id, sizeof(ev->request_id), "req-%" PRId64 "-%08d", run, i);
+    } else if (ids == IDS_UUID4) {
+        lgw_uuid4(ev->event_id);
+        lgw_uuid4(ev->request_id);
+    } else {
+        lgw_uuid7(ev->request_id); /* the ingress's, a little before the worker's event */
+        lgw_uuid7(ev->event_id);
+    }
     snprintf(ev->tenant, sizeof(ev->tenant), "tenant%d", i % 4);
     snprintf(ev->key_id, sizeof(ev->key_id), "key_bench%d", i % 4);
     snprintf(ev->user, sizeof(ev->user), "user%d", i % 100);
@@ -130,7 +193,7 @@ struct samples {
 
 /* write_all's loop: ptrs[i] is &evs[i], inserted has room for a batch. Returns 0, or -1 with the open batch
  * rolled back. */
-static int write_batches(struct lgw_ledger_db *db, int events, int batch, struct lgw_cost_event *evs,
+static int write_batches(struct lgw_ledger_db *db, int events, int batch, enum ids ids, struct lgw_cost_event *evs,
                          const struct lgw_cost_event **ptrs, bool *inserted, struct samples *s)
 {
     int64_t run = clock_ns(CLOCK_REALTIME) / 1000;
@@ -138,7 +201,7 @@ static int write_batches(struct lgw_ledger_db *db, int events, int batch, struct
         int n = events - done < batch ? events - done : batch;
         int64_t now_ms = clock_ns(CLOCK_REALTIME) / 1000000;
         for (int i = 0; i < n; i++)
-            fill_event(&evs[i], run, done + i, now_ms);
+            fill_event(&evs[i], ids, run, done + i, now_ms);
         int64_t w0 = clock_ns(CLOCK_MONOTONIC);
         if (lgw_ledger_db_begin(db))
             return -1;
@@ -168,7 +231,7 @@ static int write_batches(struct lgw_ledger_db *db, int events, int batch, struct
 }
 
 /* Writes events in batches as the ledger does; fills s. Returns 0 or -1. */
-static int write_all(struct lgw_ledger_db *db, int events, int batch, struct lgw_cost_event *evs,
+static int write_all(struct lgw_ledger_db *db, int events, int batch, enum ids ids, struct lgw_cost_event *evs,
                      struct samples *s)
 {
     const struct lgw_cost_event **ptrs = calloc((size_t)batch, sizeof(*ptrs));
@@ -177,7 +240,7 @@ static int write_all(struct lgw_ledger_db *db, int events, int batch, struct lgw
     for (int i = 0; ptrs && i < batch; i++)
         ptrs[i] = &evs[i];
     if (rc == 0)
-        rc = write_batches(db, events, batch, evs, ptrs, inserted, s);
+        rc = write_batches(db, events, batch, ids, evs, ptrs, inserted, s);
     free(ptrs);
     free(inserted);
     return rc;
@@ -186,12 +249,21 @@ static int write_all(struct lgw_ledger_db *db, int events, int batch, struct lgw
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s URL [events [batch]]\n", argv[0]);
+        fprintf(stderr, "usage: %s URL [events [batch [uuid7|uuid4|seq]]]\n", argv[0]);
         return 2;
     }
     int events = argc > 2 ? atoi(argv[2]) : 20000, batch = argc > 3 ? atoi(argv[3]) : 20;
     if (events < 1 || batch < 1 || batch > 10000) {
         fprintf(stderr, "events and batch must be positive (batch at most 10000)\n");
+        return 2;
+    }
+    static const char *const id_names[] = {"uuid7", "uuid4", "seq"};
+    const char *id_arg = argc > 4 ? argv[4] : "uuid7";
+    enum ids ids = IDS_UUID7;
+    while (ids <= IDS_SEQ && strcmp(id_arg, id_names[ids]) != 0)
+        ids++;
+    if (ids > IDS_SEQ) {
+        fprintf(stderr, "ids: uuid7, uuid4 or seq\n");
         return 2;
     }
     int batches = (events + batch - 1) / batch;
@@ -205,14 +277,27 @@ int main(int argc, char **argv)
     else if (lgw_ledger_db_open(argv[1], &db))
         fprintf(stderr, "cannot open %s\n", argv[1]);
     else {
-        long long pg0 = postgres_ticks();
+        /* On PostgreSQL the run starts at a checkpoint, as production's writes do every checkpoint_timeout: with
+         * full_page_writes on (PostgreSQL's default; the suite's throwaway server turns it off) the first change
+         * to each page after one logs the whole page, so the log shows how many pages the writes touch. */
+        char fpw[16] = "", done[16];
+        if (pg_value(argv[1], "SHOW full_page_writes", fpw, sizeof(fpw)) &&
+            !pg_value(argv[1], "CHECKPOINT", done, sizeof(done)))
+            fprintf(stderr, "CHECKPOINT failed: the log's figure includes pages already logged since the last\n");
+        long long pg0 = postgres_ticks(), wal0 = pg_wal_bytes(argv[1]), wchar0 = io_wchar("self");
         int64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), wall0 = clock_ns(CLOCK_MONOTONIC);
-        if (write_all(db, events, batch, evs, &s) == 0) {
+        if (write_all(db, events, batch, ids, evs, &s) == 0) {
             double cpu_ms = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0) / 1e6;
             double wall_ms = (double)(clock_ns(CLOCK_MONOTONIC) - wall0) / 1e6;
+            long long wchar = io_wchar("self") - wchar0, wal1 = pg_wal_bytes(argv[1]);
             double pg_ms = (double)(postgres_ticks() - pg0) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
-            printf("%d events in %d batches of %d, %s\n", events, batches, batch,
-                   strncmp(argv[1], "sqlite:", 7) == 0 ? "SQLite" : "PostgreSQL");
+            printf("%d events in %d batches of %d, %s, ids %s\n", events, batches, batch,
+                   strncmp(argv[1], "sqlite:", 7) == 0 ? "SQLite" : "PostgreSQL", id_names[ids]);
+            printf("bytes written per event: this process %.0f", (double)wchar / events);
+            if (wal0 >= 0 && wal1 >= wal0)
+                printf(", PostgreSQL's write-ahead log %.0f (full_page_writes %s)", (double)(wal1 - wal0) / events,
+                       fpw);
+            printf("\n");
             printf("this process: %.4f ms CPU per event; per batch: inserts p50 %.3f p99 %.3f ms, spend p50 %.3f "
                    "p99 %.3f ms, commit p50 %.3f p99 %.3f ms\n",
                    cpu_ms / events, pct_ms(s.insert_cpu, batches, 0.5), pct_ms(s.insert_cpu, batches, 0.99),
