@@ -161,7 +161,10 @@ class Llmgw(Target):
     name = "llmgw"
 
     def __init__(self, fake):
-        key_out = subprocess.run([str(BUILD / "llmgw"), "keys", "new", "--tenant", "bench"], capture_output=True,
+        # LLMGW_BENCH_LLMGW_BIN: another build's binary (a before-and-after on one warm broker; bench/profile.py's
+        # variants set it), read when each llmgw starts.
+        binary = str(ENV.get("LLMGW_BENCH_LLMGW_BIN") or BUILD / "llmgw")
+        key_out = subprocess.run([binary, "keys", "new", "--tenant", "bench"], capture_output=True,
                                  text=True, check=True).stdout
         fields = dict(line.split(": ", 1) for line in key_out.strip().splitlines())
         prefix = f"b{int(time.time() * 1000) % 10**9}"
@@ -191,9 +194,9 @@ class Llmgw(Target):
                        LLMGW_CONFIG=str(WORK / f"llmgw-{prefix}.json"))
         env.update(LLMGW_EXTRA)
         self.procs = {
-            "ledger": spawn("llmgw-ledger", [str(BUILD / "llmgw"), "ledger"], GATEWAY_CPU, env),
-            "worker": spawn("llmgw-worker", [str(BUILD / "llmgw"), "worker"], GATEWAY_CPU, env),
-            "ingress": spawn("llmgw-ingress", [str(BUILD / "llmgw"), "ingress"], GATEWAY_CPU,
+            "ledger": spawn("llmgw-ledger", [binary, "ledger"], GATEWAY_CPU, env),
+            "worker": spawn("llmgw-worker", [binary, "worker"], GATEWAY_CPU, env),
+            "ingress": spawn("llmgw-ingress", [binary, "ingress"], GATEWAY_CPU,
                              {**env, "LLMGW_PORT": str(self.port), "LLMGW_INGRESS_ID": prefix}),
         }
         wait_port(self.port, self.procs["ingress"], "llmgw ingress")

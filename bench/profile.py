@@ -9,6 +9,7 @@ LLMGW_PROFILE_LOAD=stream measures streams instead (scenario 3's load; see LOAD 
 Why CPU per request: at concurrency 1 with everything under test on one core, a request's latency is at
 least the CPU every process spends on it, one after another, plus the waits between them. Writes
 bench/results/profile-<date>.json and prints a summary."""
+import bisect
 import json
 import os
 import re
@@ -102,7 +103,7 @@ def sched_profile(pids, n, t):
     for role, pid in pids.items():
         for tid in tids(pid):
             by_pid[tid] = role
-    culprits = sched_culprits(data, by_pid)
+    culprits = sched_culprits(data, by_pid, n)
     per_role = defaultdict(lambda: {"switches": 0, "runtime_ms": 0.0, "delay_ms_total": 0.0, "max_delay_ms": 0.0})
     for line in rep.stdout.splitlines():
         m = re.match(r"\s*(\S.*?):(\d+)\s*\|\s*([\d.]+) ms\s*\|\s*(\d+)\s*\|\s*avg:\s*([\d.]+) ms\s*\|\s*max:\s*"
@@ -123,40 +124,109 @@ def sched_profile(pids, n, t):
                        "cpu_wait_ms_per_request": round(v["delay_ms_total"] / n, 3),
                        "max_cpu_wait_ms": v["max_delay_ms"]} for role, v in per_role.items()})
     if culprits:
+        out["all_waits"] = culprits.pop("all_waits")
         out["long_waits"] = culprits
     return out
+
+
+SYSCALL_NAMES_H = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+
+
+def syscall_names():
+    """Syscall number -> name on this machine, from the kernel headers libc's development package brings."""
+    if not SYSCALL_NAMES_H.exists():
+        return {}
+    return {int(m.group(2)): m.group(1) for m in re.finditer(r"#define __NR_(\w+) (\d+)", SYSCALL_NAMES_H.read_text())}
+
+
+def syscall_profile(pids, n, t):
+    """System calls per answered request (or stream) over drive()'s load of n, by process, by thread group and
+    by call (perf's raw_syscalls:sys_enter tracepoint on the processes under test). What the scheduler profile
+    counts as switches starts in these: every wake of another thread, every Kafka or Redis round trip, every
+    poll. None when perf cannot record the tracepoint here."""
+    data = peers.WORK / "syscalls.data"
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", "raw_syscalls:sys_enter", "-o", str(data), "-p",
+                            ",".join(str(p) for p in pids.values())], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    n = max(1, drive(t, n)["ok"])
+    rec.send_signal(2)
+    rec.wait(60)
+    rep = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,tid,trace"], capture_output=True,
+                         text=True)
+    if rec.returncode not in (0, -2) or rep.returncode != 0:
+        return None
+    by_tid = {tid: role for role, pid in pids.items() for tid in tids(pid)}
+    names = syscall_names()
+    per_role, per_group, per_call = Counter(), Counter(), defaultdict(Counter)
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s*(.+?)\s+(\d+)\s+NR (\d+)", line)
+        if not m:
+            continue
+        role = by_tid.get(int(m.group(2)), "other")
+        group = f"{role}: {thread_group(m.group(1))}"
+        per_role[role] += 1
+        per_group[group] += 1
+        per_call[group][names.get(int(m.group(3)), m.group(3))] += 1
+    return {"requests": n,
+            "per_request": {role: round(c / n, 2) for role, c in per_role.most_common()},
+            "per_request_by_thread": {g: {"all": round(c / n, 2),
+                                          "calls": {k: round(v / n, 2) for k, v in per_call[g].most_common(6)}}
+                                      for g, c in per_group.most_common(16)}}
 
 
 LONG_WAIT_MS = 1.0
 
 
-def sched_culprits(data, by_pid):
-    """Who held the CPU while a thread of llmgw or the broker waited for it 1 ms or more (the waits that make
-    the tail). perf sched timehist prints one line per switch-out: the task ran for `run time` up to then, and
-    before that waited runnable for `sch delay`. Every run on the same CPU that overlaps such a wait is charged
-    with the overlap, by role and thread name (digits dropped). Returns the number of long waits, their total,
-    and the ten biggest holders; None when perf cannot."""
+def sched_culprits(data, by_pid, n):
+    """Who held the CPU while a thread of llmgw or the broker waited for it. perf sched timehist prints one line
+    per switch-out: the task ran for `run time` up to then, and before that waited runnable for `sch delay`.
+    Every run on the same CPU that overlaps a wait is charged with the overlap, by role and thread name (digits
+    dropped). Returns, for the waits of LONG_WAIT_MS or more (the tail's), their number, their total and the ten
+    biggest holders; and under "all_waits", for every wait, per answered request (n) in us: the wait of each
+    waiter, what each holder held, and the biggest waiter <- holder pairs (at concurrency 1 mostly the request
+    path waiting for whoever ran on after waking it). None when perf cannot."""
     switches = sched_timehist(data)
     if switches is None:
         return None
-    runs = defaultdict(list)  # cpu -> [(start, end, who)]
+    runs = defaultdict(list)  # cpu -> [(start, end, who)], sorted by start below
     waits = []  # (cpu, start, end, who)
     for cpu, comm, tid, start, end, delay in switches:
         role = by_pid.get(tid)
         who = f"{role or ('idle' if comm.startswith('<idle>') else 'other')}: {thread_group(comm)}"
         runs[cpu].append((start, end, who))
-        if role and delay >= LONG_WAIT_MS:
+        if role and delay > 0:
             waits.append((cpu, start - delay, start, who))
-    held = defaultdict(float)
-    for cpu, w0, w1, _who in waits:
-        for r0, r1, who in runs[cpu]:
+    starts = {}
+    for cpu, rl in runs.items():
+        rl.sort()
+        starts[cpu] = [r[0] for r in rl]
+    held, held_all, waited, pairs = defaultdict(float), defaultdict(float), defaultdict(float), defaultdict(float)
+    for cpu, w0, w1, waiter in waits:
+        long_wait = w1 - w0 >= LONG_WAIT_MS
+        waited[waiter] += w1 - w0
+        rl = runs[cpu]
+        i = max(0, bisect.bisect_left(starts[cpu], w0) - 1)  # runs are disjoint on a CPU: the one before may overlap
+        while i < len(rl) and rl[i][0] < w1:
+            r0, r1, who = rl[i]
             overlap = min(r1, w1) - max(r0, w0)
             if overlap > 0:
-                held[who] += overlap
+                held_all[who] += overlap
+                pairs[(waiter, who)] += overlap
+                if long_wait:
+                    held[who] += overlap
+            i += 1
+    long_waits = [w for w in waits if w[2] - w[1] >= LONG_WAIT_MS]
     top = sorted(held.items(), key=lambda kv: -kv[1])[:10]
-    return {"count": len(waits), "total_ms": round(sum(w1 - w0 for _, w0, w1, _ in waits), 2),
-            "by_waiter": dict(Counter(w[3] for w in waits).most_common(8)),
-            "held_by_ms": {who: round(v, 2) for who, v in top}}
+
+    def per_request_us(d, k):
+        return {key if isinstance(key, str) else f"{key[0]} <- {key[1]}": round(v * 1000 / n, 1)
+                for key, v in sorted(d.items(), key=lambda kv: -kv[1])[:k]}
+    return {"count": len(long_waits), "total_ms": round(sum(w1 - w0 for _, w0, w1, _ in long_waits), 2),
+            "by_waiter": dict(Counter(w[3] for w in long_waits).most_common(8)),
+            "held_by_ms": {who: round(v, 2) for who, v in top},
+            "all_waits": {"waited_us": per_request_us(waited, 12), "held_us": per_request_us(held_all, 12),
+                          "pairs_us": per_request_us(pairs, 15)}}
 
 
 def profile_one(fake, n, label):
@@ -233,6 +303,7 @@ def profile_one(fake, n, label):
                                               if l.strip() and not l.startswith("#")][:30]
             result["sched"] = sched_profile(pids, min(n, 1000), t)
             result["sched_requests"] = result["sched"] and result["sched"].pop("requests")
+            result["syscalls"] = syscall_profile(pids, min(n, 1000), t)
     finally:
         t.close()
     return result
@@ -263,7 +334,7 @@ def summary(r, d):
         f"{c} {v}" for c, v in r.get("kafka_produce_per_request_by_client", {}).items()))
     if r.get("sched"):
         print(f"perf sched over {r['sched_requests']} requests (per request):")
-        roles = {k: v for k, v in r["sched"].items() if k != "long_waits"}
+        roles = {k: v for k, v in r["sched"].items() if k not in ("long_waits", "all_waits")}
         for role, v in sorted(roles.items(), key=lambda kv: -kv[1]["switches_per_request"]):
             print(f"  {role}: {v['switches_per_request']} switches, {v['runtime_ms_per_request']} ms on CPU, "
                   f"{v['cpu_wait_ms_per_request']} ms runnable waiting, max wait {v['max_cpu_wait_ms']} ms")
@@ -272,6 +343,18 @@ def summary(r, d):
             print(f"  waits of {LONG_WAIT_MS} ms or more for the CPU: {lw['count']}, {lw['total_ms']} ms in all; "
                   f"waiting: " + ", ".join(f"{w} {c}" for w, c in lw["by_waiter"].items()))
             print("  the CPU meanwhile held by (ms): " + ", ".join(f"{w} {v}" for w, v in lw["held_by_ms"].items()))
+        aw = r["sched"].get("all_waits")
+        if aw:
+            print("  every wait for the CPU, us per request: "
+                  + ", ".join(f"{w} {v}" for w, v in aw["waited_us"].items()))
+            print("  held meanwhile by, us per request: " + ", ".join(f"{w} {v}" for w, v in aw["held_us"].items()))
+            print("  waiter <- holder, us per request: " + ", ".join(f"{w} {v}" for w, v in aw["pairs_us"].items()))
+    sc = r.get("syscalls")
+    if sc:
+        print(f"system calls over {sc['requests']} requests, per request: "
+              + ", ".join(f"{k} {v}" for k, v in sc["per_request"].items()))
+        for g, v in sc["per_request_by_thread"].items():
+            print(f"  {g} {v['all']}: " + ", ".join(f"{c} {k}" for c, k in v["calls"].items()))
     print("\n".join(r.get("perf_top", [])[:14]))
 
 
@@ -298,7 +381,8 @@ def main():
     # LLMGW_PROFILE_VARIANTS: settings to compare on the same warm broker, ';' between variants, each "K=V,K=V"
     # ("" is the defaults), e.g. ";LLMGW_KAFKA_COST_LINGER_MS=50". LLMGW_DATABASE_URL=postgres starts a
     # PostgreSQL (scripts/postgres.sh) for that variant's ledger; the default ledger is SQLite.
-    # LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US are the broker's and Redis's (bench_slices).
+    # LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US are the broker's and Redis's (bench_slices);
+    # LLMGW_BENCH_LLMGW_BIN=PATH runs the variant on another build's binary.
     variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
     peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
     base_extra = dict(peers.LLMGW_EXTRA)
@@ -327,8 +411,12 @@ def main():
             if extra.get("LLMGW_DATABASE_URL") == "postgres":
                 extra["LLMGW_DATABASE_URL"] = pg_url
             slices = bench_slices(extra)
+            # LLMGW_BENCH_LLMGW_BIN=PATH: this variant runs another build (before and after on one warm broker).
+            binary = extra.pop("LLMGW_BENCH_LLMGW_BIN", "")
+            os.environ["LLMGW_BENCH_LLMGW_BIN"] = binary
             peers.LLMGW_EXTRA.update(extra)
-            result["variants"].append({**profile_one(fake, n, v or "defaults"), "slices_us": slices})
+            result["variants"].append({**profile_one(fake, n, v or "defaults"), "slices_us": slices,
+                                       "binary": binary or "build/llmgw"})
     finally:
         fake.close()
         if pg_url:
