@@ -93,7 +93,13 @@ class Proc:
                 self.popen.wait()
                 pytest.fail(f"{self.name} did not exit within {timeout}s of SIGTERM")
         self.log.close()
-        return self.popen.returncode
+        rc = self.popen.returncode
+        if rc != 0:
+            # Why it did not exit cleanly is in its log, which pytest's temporary directories keep for three runs
+            # only: printed, it stays with the output of a test that fails on it.
+            tail = self.log_path.read_text(errors="replace").splitlines()[-60:]
+            print(f"--- {self.name} exited {rc}; the last {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail))
+        return rc
 
     def kill9(self) -> None:
         self.popen.send_signal(signal.SIGKILL)

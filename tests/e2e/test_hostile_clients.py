@@ -35,6 +35,36 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+              "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def fd_report(pid: int, port: int) -> dict:
+    """What a process's open files are, for a failure message: counts by kind, and its TCP sockets by state,
+    apart for the connections to `port` (the ingress's own clients)."""
+    inodes = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in list(f)[1:]:
+                    cols = line.split()
+                    local_port = int(cols[1].rsplit(":", 1)[1], 16)
+                    inodes[cols[9]] = ("clients" if local_port == port else "other tcp") + " " + TCP_STATES.get(
+                        cols[3], cols[3])
+        except OSError:
+            pass
+    kinds = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        m = re.fullmatch(r"socket:\[(\d+)\]", target)
+        kind = inodes.get(m.group(1), "socket (not tcp)") if m else re.sub(r"[:/].*", "", target) or target
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def raise_nofile() -> int:
     """The soft open-files limit raised to the hard one (children inherit it); returns the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -297,7 +327,12 @@ def test_thousands_of_idle_connections(cluster):
     finally:
         for s in socks:
             s.close()
-    wait_for(lambda: open_fds(pid) <= fds_before + 50, 60, "the ingress to close the idle connections")
+    try:
+        wait_for(lambda: open_fds(pid) <= fds_before + 50, 60, "the ingress to close the idle connections")
+    except pytest.fail.Exception:
+        # Once seen in CI under load and not since: say what the files are, should it come back.
+        pytest.fail(f"the ingress still has {open_fds(pid)} files open ({fds_before} before the connections): "
+                    f"{fd_report(pid, port)}")
     assert chat(port, "after the idle connections", headers=cluster.headers())[0] == 200
 
 
