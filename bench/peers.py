@@ -640,7 +640,8 @@ def machine():
             "broker_jvm": broker_jvm(),
             "slices_us": {k: v for k in ("broker", "redis")
                           if (v := ENV.get(f"LLMGW_BENCH_{k.upper()}_SLICE_US", "0")) != "0"} or None,
-            "broker_slice_except": ENV.get("LLMGW_BENCH_BROKER_SLICE_EXCEPT") or None}
+            "broker_slice_except": ENV.get("LLMGW_BENCH_BROKER_SLICE_EXCEPT") or None,
+            "llmgw_bin": ENV.get("LLMGW_BENCH_LLMGW_BIN") or None}
 
 
 def main():
