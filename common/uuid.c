@@ -32,6 +32,8 @@ void lgw_uuid7_at(char *out, int64_t unix_ns)
 {
     unsigned char b[16];
     lgw_random_bytes(b + 8, 8);
+    if (unix_ns < 0) /* a clock set before 1970: the earliest id rather than a broken version field */
+        unix_ns = 0;
     uint64_t ms = (uint64_t)(unix_ns / 1000000);
     /* The sub-millisecond part scaled to 12 bits (RFC 9562 section 6.2, method 3): ids of one millisecond
      * keep their order too. */

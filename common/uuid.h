@@ -17,7 +17,7 @@ void lgw_uuid4(char *out);
  * ledger's event_id and request_id indexes need. 62 random bits per 244 ns keep them unique. Thread-safe. */
 void lgw_uuid7(char *out);
 
-/* The same from a given time (Unix nanoseconds), for tests. */
+/* The same from a given time (Unix nanoseconds; before 1970 counts as 1970), for tests. */
 void lgw_uuid7_at(char *out, int64_t unix_ns);
 
 #endif

@@ -59,6 +59,9 @@ static void test_uuid7_time_fields(void **state)
     assert_memory_equal(id, "017f22e2-79b0-7fff-", 19);
     lgw_uuid7_at(id, (ms + 1) * 1000000);
     assert_memory_equal(id, "017f22e2-79b1-7000-", 19);
+    lgw_uuid7_at(id, -1500000); /* before 1970: the epoch, its version field intact */
+    assert_layout(id, '7');
+    assert_memory_equal(id, "00000000-0000-7000-", 19);
 }
 
 /* From the clock: its milliseconds are the wall clock's at the call. */
