@@ -213,8 +213,8 @@ static void test_take_expired(void **state)
     lgw_pending_free(p);
 }
 
-/* Many ids as the ingress makes them: they spread evenly over the shards, each is found as itself, and removal in another order than
- * insertion keeps the count exact. */
+/* Many ids as the ingress makes them: they spread evenly over the shards, each is found as itself, and removal
+ * in another order than insertion keeps the count exact. */
 static void test_many_ids_over_every_shard(void **state)
 {
     (void)state;
