@@ -85,17 +85,23 @@ def by_process(by_client):
     return total
 
 
+def perf_during(argv, t, n):
+    """Runs a perf recorder (argv) over drive()'s load of n, from a second before it to its end. Returns how many
+    answered (at least 1, to divide by) and perf's exit status."""
+    rec = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    answered = max(1, drive(t, n)["ok"])
+    rec.send_signal(2)
+    rec.wait(60)
+    return answered, rec.returncode
+
+
 def sched_profile(pids, n, t):
     """perf sched over drive()'s load of n (sequential requests, or streams): per process and per answered
     request (or stream), context switches and time runnable but waiting for the CPU; "requests" is how many
     answered. Returns None when perf cannot record scheduler events here."""
     data = peers.WORK / "sched.data"
-    rec = subprocess.Popen(["perf", "sched", "record", "-o", str(data)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    n = max(1, drive(t, n)["ok"])  # per answered request (or stream)
-    rec.send_signal(2)
-    rec.wait(60)
+    n, _ = perf_during(["perf", "sched", "record", "-o", str(data)], t, n)
     rep = subprocess.run(["perf", "sched", "latency", "-p", "-i", str(data)], capture_output=True, text=True)
     if rep.returncode != 0:
         return None
@@ -145,16 +151,11 @@ def syscall_profile(pids, n, t):
     counts as switches starts in these: every wake of another thread, every Kafka or Redis round trip, every
     poll. None when perf cannot record the tracepoint here."""
     data = peers.WORK / "syscalls.data"
-    rec = subprocess.Popen(["perf", "record", "-q", "-e", "raw_syscalls:sys_enter", "-o", str(data), "-p",
-                            ",".join(str(p) for p in pids.values())], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    n = max(1, drive(t, n)["ok"])
-    rec.send_signal(2)
-    rec.wait(60)
+    n, rc = perf_during(["perf", "record", "-q", "-e", "raw_syscalls:sys_enter", "-o", str(data), "-p",
+                         ",".join(str(p) for p in pids.values())], t, n)
     rep = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,tid,trace"], capture_output=True,
                          text=True)
-    if rec.returncode not in (0, -2) or rep.returncode != 0:
+    if rc not in (0, -2) or rep.returncode != 0:
         return None
     by_tid = {tid: role for role, pid in pids.items() for tid in tids(pid)}
     names = syscall_names()
