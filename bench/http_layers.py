@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Which HTTP layer could hold llmgw's waiting clients: the bench/http_hold servers side by side.
 
-Issue 19 asks the ingress to hold 10,000 waiting clients in under 100 MB. It holds about 13.5 KB each, 12 KiB of it
+Issue 19 asks the ingress to hold 10,000 waiting clients in under 100 MB. It holds about 14.5 KB each, 12 KiB of it
 libmicrohttpd's connection pool, which libmicrohttpd zeroes (so makes resident) between a connection's requests
 (docs/PERFORMANCE.md, "10,000 waiting clients"). Each bench/http_hold server reads a request and holds it as the
 ingress does while its job is on Kafka, then answers from the HTTP layer's own thread when the hold queue's thread
-hands it back: libmicrohttpd set up as the ingress sets it up, libevent's evhttp, h2o, and a minimal layer of
-our own over epoll that keeps no buffer while a request waits (the bound for a purpose-built layer). For each:
+hands it back. The layers: libmicrohttpd set up as the ingress sets it up, libevent's evhttp, h2o (as it comes,
+and with a 4 KiB first input buffer: h2o-4k), and a minimal layer of our own over epoll that keeps no buffer
+while a request waits (the bound for a purpose-built layer). For each:
 - waiting: RSS idle (after 200 requests), at peak with 10,000 closed-loop clients and 5 s after. Each request is
   held 5 s, so that the load generator's pace (a few thousand a second) keeps nearly all 10,000 held at once: a
   layer that frees its buffers while a request waits must be measured with its requests waiting, not queued;
@@ -14,8 +15,9 @@ our own over epoll that keeps no buffer while a request waits (the bound for a p
   thread, as a reply does in the ingress): p50 / p99, and the server's CPU per request;
 - rate: 2,000 requests a second, open loop, 10 s (hold 0): p99 and CPU per request.
 Servers on CPU 0, the load generator on CPU 1 (as bench/peers.py). Rounds alternate the order of the layers
-(machine speed drifts). Writes bench/results/http-layers-<UTC date>.json; prints a markdown table. Run through
-bench/http_layers.sh. Not a test: nothing here asserts a timing."""
+(machine speed drifts). The servers do not trim their heaps (llmgw's roles do: common/memtrim.c), so "5 s after"
+is what each layer's allocations leave to the allocator. Writes bench/results/http-layers-<UTC date>.json; prints
+a markdown table. Run through bench/http_layers.sh. Not a test: nothing here asserts a timing."""
 import json
 import os
 import signal
@@ -31,7 +33,10 @@ from procstat import cpu_s  # noqa: E402 - bench/ is on sys.path (run as a scrip
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("LLMGW_BENCH_BUILD", ROOT / "build"))
 SERVER_CPU, LOAD_CPU = "0", "1"
-LAYERS = [x for x in os.environ.get("LLMGW_BENCH_LAYERS", "mhd,evhttp,h2o,epoll").split(",") if x]
+LAYERS = [x for x in os.environ.get("LLMGW_BENCH_LAYERS", "mhd,evhttp,h2o,h2o-4k,epoll").split(",") if x]
+# A layer tuned: the server it runs and the environment it gets. h2o-4k: h2o with a 4 KiB first input buffer
+# (bench/http_hold/h2o.c), the smallest h2o reads into.
+VARIANTS = {"h2o-4k": ("h2o", {"HOLD_H2O_INPUT_BUFFER": "4096"})}
 ROUNDS = int(os.environ.get("LLMGW_BENCH_ROUNDS", "2"))
 WAITING = int(os.environ.get("LLMGW_BENCH_WAITING", "10000"))
 WAIT_S = int(os.environ.get("LLMGW_BENCH_WAIT_S", "20"))
@@ -61,9 +66,11 @@ def rss_kb(pid):
 class Server:
     def __init__(self, layer, hold_ms):
         self.port = free_port()
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, str(BUILD / f"bench_http_hold_{layer}"), "--port",
+        server, env = VARIANTS.get(layer, (layer, {}))
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, str(BUILD / f"bench_http_hold_{server}"), "--port",
                                       str(self.port), "--threads", "2", "--hold-ms", str(hold_ms), "--max-conns",
-                                      str(WAITING + 1000)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                      str(WAITING + 1000)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **env})
         line = self.proc.stdout.readline().strip()
         if line != "ready":
             self.stop()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Which HTTP layer could hold llmgw's waiting clients (issue 19's memory target): libmicrohttpd as the ingress sets
-# it up, libevent's evhttp, h2o and a minimal epoll layer, each holding requests as the ingress does
-# (bench/http_hold/, bench/http_layers.py). One command:
+# it up, libevent's evhttp, h2o (also with a 4 KiB input buffer: h2o-4k) and a minimal epoll layer, each holding
+# requests as the ingress does (bench/http_hold/, bench/http_layers.py). One command:
 #   bash bench/http_layers.sh
-# Environment: LLMGW_BENCH_LAYERS=mhd,epoll (a subset), LLMGW_BENCH_ROUNDS (2), LLMGW_BENCH_WAITING (10,000
-# clients), LLMGW_BENCH_WAIT_S (20 s of load). Installs the two extra libraries (bench only: llmgw links neither).
+# Environment: LLMGW_BENCH_LAYERS=mhd,epoll (a subset of mhd,evhttp,h2o,h2o-4k,epoll), LLMGW_BENCH_ROUNDS (2),
+# LLMGW_BENCH_WAITING (10,000 clients), LLMGW_BENCH_WAIT_S (20 s of load). Installs the two extra libraries (bench
+# only: llmgw links neither).
 # Writes bench/results/http-layers-<date>.json and prints the table. Not a test: nothing here asserts a timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

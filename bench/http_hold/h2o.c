@@ -142,6 +142,12 @@ static void *loop_main(void *arg)
     /* Set up here, not on the main thread: a socket's buffers come from the thread-local allocator of the thread
      * that creates it (h2o_socket_buffer_prototype), which is not locked, so a socket made on one thread and read
      * on another corrupts it (h2o_mem_alloc_recycle's assertion, under load). */
+    /* HOLD_H2O_INPUT_BUFFER: a socket's first input buffer in bytes (h2o's default is 8 KiB). A request's head and
+     * body stay in that buffer until it is answered, so it is most of what a waiting client holds; h2o reads at
+     * least 4 KiB at a time, so below 4096 it allocates 4 KiB anyway. Per thread, as the prototype is. */
+    const char *input = getenv("HOLD_H2O_INPUT_BUFFER");
+    if (input && atoi(input) > 0)
+        h2o_socket_buffer_prototype._initial_buf.capacity = (size_t)atoi(input);
     h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = config.hosts;
