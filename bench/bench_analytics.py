@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import urllib.parse
 import uuid
 
 import psycopg2
+
+from harness import free_port  # noqa: E402 - bench/ is on sys.path (run as a script)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MONTH_FROM, MONTH_TO = "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"
@@ -48,14 +49,6 @@ QUERIES = {
     "month_one_tenant": [("from", MONTH_FROM), ("to", MONTH_TO), ("tenant", "t7")],
     "requests_page": [("from", MONTH_FROM), ("to", MONTH_TO), ("limit", "100")],
 }
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():

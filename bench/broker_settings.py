@@ -13,10 +13,11 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import log  # noqa: E402 - bench/ is on sys.path (run as a script)
 
 from procstat import cpu_s, jit_cpu_s, jit_mark, jit_settled, jit_since
 
@@ -39,10 +40,6 @@ SETTINGS = [
     ("1 network + 1 I/O thread", "", "num.network.threads=1,num.io.threads=1"),
     ("heap 128-256 MB", "-Xms128m -Xmx256m", ""),
 ]
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
 
 
 def free_port_pair():

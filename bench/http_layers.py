@@ -21,14 +21,13 @@ a markdown table. Run through bench/http_layers.sh. Not a test: nothing here ass
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from procstat import cpu_s  # noqa: E402 - bench/ is on sys.path (run as a script)
+from harness import free_port, log  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("LLMGW_BENCH_BUILD", ROOT / "build"))
@@ -42,18 +41,6 @@ WAITING = int(os.environ.get("LLMGW_BENCH_WAITING", "10000"))
 WAIT_S = int(os.environ.get("LLMGW_BENCH_WAIT_S", "20"))
 HOLD_MS = 5000
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in five words."}]})
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def rss_kb(pid):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from procstat import cpu_s, descendants, jit_mark, jit_settled, jit_since  # noqa: E402 - bench/ is on sys.path (run as a script)
+from harness import free_port, log  # noqa: E402,F401 - bench/ is on sys.path; profile.py uses both via peers
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
@@ -44,18 +45,6 @@ LIMITS = ENV.get("LLMGW_BENCH_LIMITS", "1") != "0"
 LIMIT_ENV = {"LLMGW_LIMIT_TENANT_RPM": "100000000", "LLMGW_LIMIT_TENANT_TPM": "100000000000",
              "LLMGW_LIMIT_TENANT_INFLIGHT": "1000000"}
 BUDGET = {"tenants": {"bench": {"budget": {"day_usd": "100000", "month_usd": "1000000"}}}}
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_port(port, proc, what, timeout=120):

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,8 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from harness import free_port  # noqa: E402 - bench/ is on sys.path (run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ
@@ -55,14 +56,6 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 def log(*a):
     print("worker_calls:", *a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def http_json(port, method, path, timeout=5.0):
