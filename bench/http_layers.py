@@ -23,6 +23,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +41,10 @@ ROUNDS = int(os.environ.get("LLMGW_BENCH_ROUNDS", "2"))
 WAITING = int(os.environ.get("LLMGW_BENCH_WAITING", "10000"))
 WAIT_S = int(os.environ.get("LLMGW_BENCH_WAIT_S", "20"))
 HOLD_MS = 5000
+# libmicrohttpd makes a connection's whole pool resident when it resets it for the connection's next request
+# (docs/PERFORMANCE.md), so the waiting load must outlast two holds: every client then waits on a reset pool.
+if WAIT_S * 1000 < 2 * HOLD_MS:
+    sys.exit(f"LLMGW_BENCH_WAIT_S must be at least {2 * HOLD_MS // 1000} s (two holds of {HOLD_MS} ms)")
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in five words."}]})
 
 

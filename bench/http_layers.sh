@@ -4,8 +4,8 @@
 # requests as the ingress does (bench/http_hold/, bench/http_layers.py). One command:
 #   bash bench/http_layers.sh
 # Environment: LLMGW_BENCH_LAYERS=mhd,epoll (a subset of mhd,evhttp,h2o,h2o-4k,epoll), LLMGW_BENCH_ROUNDS (2),
-# LLMGW_BENCH_WAITING (10,000 clients), LLMGW_BENCH_WAIT_S (20 s of load). Installs the two extra libraries (bench
-# only: llmgw links neither).
+# LLMGW_BENCH_WAITING (10,000 clients), LLMGW_BENCH_WAIT_S (20 s of load, at least 10). Installs the two extra
+# libraries (bench only: llmgw links neither).
 # Writes bench/results/http-layers-<date>.json and prints the table. Not a test: nothing here asserts a timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
