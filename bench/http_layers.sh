@@ -20,7 +20,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 bash scripts/build.sh build >/dev/null
-cmake build >/dev/null # finds the libraries just installed
 cmake --build build -j2 --target bench_loadgen bench_http_hold_mhd bench_http_hold_evhttp bench_http_hold_h2o \
   bench_http_hold_epoll >/dev/null
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
