@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The layer check the build runs: llmgw's include graph must follow the layers in docs/ARCHITECTURE.md.
 
-    common <- telemetry <- providers <- routing <- limits, cache, tenancy <- roles <- cmd
+    common <- telemetry, httpd <- providers <- routing <- limits, cache, tenancy <- roles <- cmd
     (roles: ingress, workers, ledger, analytics, batch)
 
 A file may include a project header from its own folder or from a folder of a lower layer; folders of one
@@ -25,6 +25,7 @@ import sys
 RANK = {
     "common": 0,
     "telemetry": 1,
+    "httpd": 1,
     "providers": 2,
     "routing": 3,
     "limits": 4,
