@@ -507,7 +507,8 @@ def scenario_memory():
 
 WAITING = int(ENV.get("LLMGW_BENCH_WAITING", "10000"))
 # What-if: LLMGW_BENCH_WAITING_CLOSE=1 has the waiting clients close their connection after each answer, so no
-# connection is reused (libmicrohttpd zeroes a kept-alive connection's memory pool between its requests).
+# connection is reused (libmicrohttpd, the ingress's HTTP layer before httpd/, zeroed a kept-alive connection's
+# memory pool between its requests).
 WAITING_CLOSE = ENV.get("LLMGW_BENCH_WAITING_CLOSE") == "1"
 
 

@@ -115,7 +115,8 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "A streamed answer's bytes the ingress holds for a client that is not reading them; at the cap the client's "
       "connection is closed and the provider call cancelled (outcome cancelled)."),
     I(max_json_depth, "LLMGW_MAX_JSON_DEPTH", "64", 4, 1024, "Deepest accepted JSON nesting in a request body."),
-    I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64, "libmicrohttpd thread-pool size of the ingress."),
+    I(http_threads, "LLMGW_HTTP_THREADS", "2", 1, 64,
+      "HTTP threads of the ingress (httpd/server.h: one epoll loop each)."),
     I(max_connections, "LLMGW_MAX_CONNECTIONS", "4096", 16, 1000000,
       "Most concurrent client connections; a connection past it is closed as soon as it is accepted. The ingress "
       "raises its open-files soft limit (`nofile`) toward this plus 1,024 for its other files, up to the hard "
@@ -144,12 +145,11 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "431 (`request_headers_too_large`), sent once the body is read, and counted in "
       "`llmgw_http_headers_too_large_total`."),
     I(http_connection_memory, "LLMGW_HTTP_CONNECTION_MEMORY", "12288", 5120, 1048576,
-      "libmicrohttpd's memory pool per open connection: the request head, its header records and the read buffer "
-      "(bodies stream through it into our own buffer, so large bodies need no more). At least max_header_bytes + "
-      "4 KiB, so a head up to the cap reaches the gateway with room for its answer; a head larger than this pool "
-      "(less about 400 bytes) never does, and libmicrohttpd answers it itself (an HTML 431, or a closed "
-      "connection). It sets the ingress's memory per open connection: 1,000 in-flight requests peaked at 80 MB "
-      "with 64 KiB, 34 MB with 16 KiB, 26 MB with 8 KiB."),
+      "The most of a request head the ingress's HTTP server reads: a larger head is answered 431 (JSON, counted "
+      "in `llmgw_http_headers_too_large_total`) at once and its connection closed, without reading its body. "
+      "At least max_header_bytes + 4 KiB, so heads up to the cap and a little past it are answered after their "
+      "body, on a connection that stays open. Memory is taken only while a head is arriving in pieces: a "
+      "connection keeps its head sized to what came, not to this cap."),
     I(worker_concurrency, "LLMGW_WORKER_CONCURRENCY", "1024", 1, 1000000,
       "Jobs one worker process holds at once (queued, planning, or calling a provider). At the limit the worker "
       "pauses its Kafka partitions, without a rebalance, and resumes below it. Provider calls wait on an event "

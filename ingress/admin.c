@@ -142,7 +142,7 @@ void lgw_admin_stop(struct lgw_ingress *ing)
 
 /* ---- answers ---- */
 
-static enum MHD_Result answer_json(struct lgw_req *req, int status, json_t *body)
+static enum lgw_hres answer_json(struct lgw_req *req, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -150,13 +150,13 @@ static enum MHD_Result answer_json(struct lgw_req *req, int status, json_t *body
     return lgw_req_queue(req, NULL);
 }
 
-static enum MHD_Result bad(struct lgw_req *req, const char *param, const char *msg)
+static enum lgw_hres bad(struct lgw_req *req, const char *param, const char *msg)
 {
     return lgw_req_answer_error_param(req, LGW_ERR(INVALID), msg, param);
 }
 
 /* The request body as a JSON object, or NULL with the request answered (*r). */
-static json_t *body_object(struct lgw_req *req, enum MHD_Result *r)
+static json_t *body_object(struct lgw_req *req, enum lgw_hres *r)
 {
     json_error_t jerr;
     json_t *body = json_loadb(req->body.ptr ? req->body.ptr : "", req->body.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -169,7 +169,7 @@ static json_t *body_object(struct lgw_req *req, enum MHD_Result *r)
 }
 
 /* Only an admin key may administer: a tenant key is answered 403 (it is a valid key, for another purpose). */
-static bool admin_only(struct lgw_req *req, enum MHD_Result *r)
+static bool admin_only(struct lgw_req *req, enum lgw_hres *r)
 {
     if (req->admin)
         return true;
@@ -325,7 +325,7 @@ static bool budget_ok(const json_t *budget, char *msg, size_t msgsz)
     return ok;
 }
 
-static enum MHD_Result check_key_body(struct lgw_req *req, const json_t *body, bool *ok)
+static enum lgw_hres check_key_body(struct lgw_req *req, const json_t *body, bool *ok)
 {
     char msg[256];
     const char *param;
@@ -342,16 +342,16 @@ static enum MHD_Result check_key_body(struct lgw_req *req, const json_t *body, b
         param = "budget";
     }
     *ok = rc == 0;
-    return rc ? bad(req, param, msg) : MHD_YES;
+    return rc ? bad(req, param, msg) : LGW_HRES_YES;
 }
 
-enum MHD_Result lgw_admin_keys_create(struct lgw_req *req)
+enum lgw_hres lgw_admin_keys_create(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
     struct lgw_ingress *ing = req->ing;
-    enum MHD_Result r;
+    enum lgw_hres r;
     json_t *body = body_object(req, &r), *rec = NULL;
     if (!body)
         return r;
@@ -410,26 +410,26 @@ out:
     return r;
 }
 
-enum MHD_Result lgw_admin_keys_list(struct lgw_req *req)
+enum lgw_hres lgw_admin_keys_list(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
-    const char *tenant = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "tenant");
+    const char *tenant = lgw_hconn_arg(req->conn, "tenant");
     json_t *list = lgw_tenancy_keys_json(req->ing->tenancy, tenant && tenant[0] ? tenant : NULL);
     return answer_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", list));
 }
 
-static enum MHD_Result no_key(struct lgw_req *req)
+static enum lgw_hres no_key(struct lgw_req *req)
 {
     char msg[160];
     snprintf(msg, sizeof(msg), "No key with id '%.40s'.", req->path_arg);
     return lgw_req_answer_error(req, LGW_ERR(NOT_FOUND), msg);
 }
 
-enum MHD_Result lgw_admin_key_get(struct lgw_req *req)
+enum lgw_hres lgw_admin_key_get(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
     json_t *view = lgw_tenancy_key_json(req->ing->tenancy, req->path_arg);
@@ -437,7 +437,7 @@ enum MHD_Result lgw_admin_key_get(struct lgw_req *req)
 }
 
 /* PATCH and DELETE: a read-modify-write of one key's record. body NULL: revoke. */
-static enum MHD_Result change_key(struct lgw_req *req, const json_t *body)
+static enum lgw_hres change_key(struct lgw_req *req, const json_t *body)
 {
     struct lgw_ingress *ing = req->ing;
     char rkey[LGW_NAME_MAX + 16];
@@ -466,20 +466,20 @@ static enum MHD_Result change_key(struct lgw_req *req, const json_t *body)
     return lgw_admin_key_get(req);
 }
 
-enum MHD_Result lgw_admin_key_revoke(struct lgw_req *req)
+enum lgw_hres lgw_admin_key_revoke(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
     return change_key(req, NULL);
 }
 
-enum MHD_Result lgw_admin_key_update(struct lgw_req *req)
+enum lgw_hres lgw_admin_key_update(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
-    enum MHD_Result r;
+    enum lgw_hres r;
     json_t *body = body_object(req, &r);
     if (!body)
         return r;
@@ -494,7 +494,7 @@ enum MHD_Result lgw_admin_key_update(struct lgw_req *req)
 
 /* ---- tenants ---- */
 
-static bool tenant_arg_ok(struct lgw_req *req, enum MHD_Result *r)
+static bool tenant_arg_ok(struct lgw_req *req, enum lgw_hres *r)
 {
     const char *why;
     if (lgw_config_check_tenant(req->path_arg, strlen(req->path_arg), &why) == 0)
@@ -505,19 +505,19 @@ static bool tenant_arg_ok(struct lgw_req *req, enum MHD_Result *r)
     return false;
 }
 
-enum MHD_Result lgw_admin_tenant_get(struct lgw_req *req)
+enum lgw_hres lgw_admin_tenant_get(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
-    enum MHD_Result r;
+    enum lgw_hres r;
     if (!tenant_arg_ok(req, &r))
         return r;
     return answer_json(req, 200, lgw_tenancy_tenant_json(req->ing->tenancy, req->path_arg));
 }
 
 /* Validates the settings of a tenant record (limits through the limiter's own rules). */
-static bool check_settings(struct lgw_req *req, const json_t *rec, enum MHD_Result *r)
+static bool check_settings(struct lgw_req *req, const json_t *rec, enum lgw_hres *r)
 {
     char msg[512];
     const json_t *limits = json_object_get(rec, "limits");
@@ -559,10 +559,10 @@ static bool check_settings(struct lgw_req *req, const json_t *rec, enum MHD_Resu
 
 /* PUT (replace: a member left out is cleared, the config's value included) or PATCH (merge: members left
  * out keep their current value; inside "limits", member by member). */
-static enum MHD_Result change_tenant(struct lgw_req *req, bool merge)
+static enum lgw_hres change_tenant(struct lgw_req *req, bool merge)
 {
     struct lgw_ingress *ing = req->ing;
-    enum MHD_Result r;
+    enum lgw_hres r;
     if (!tenant_arg_ok(req, &r))
         return r;
     json_t *body = body_object(req, &r);
@@ -619,17 +619,17 @@ out:
     return r;
 }
 
-enum MHD_Result lgw_admin_tenant_put(struct lgw_req *req)
+enum lgw_hres lgw_admin_tenant_put(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
     return change_tenant(req, false);
 }
 
-enum MHD_Result lgw_admin_tenant_patch(struct lgw_req *req)
+enum lgw_hres lgw_admin_tenant_patch(struct lgw_req *req)
 {
-    enum MHD_Result guard;
+    enum lgw_hres guard;
     if (!admin_only(req, &guard))
         return guard;
     return change_tenant(req, true);

@@ -9,7 +9,7 @@
 #ifndef LGW_ADMIN_H
 #define LGW_ADMIN_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 
 #include "ingress/request.h"
 
@@ -24,13 +24,13 @@ int lgw_admin_start(struct lgw_ingress *ing);
 void lgw_admin_stop(struct lgw_ingress *ing);
 
 /* Route handlers (ingress/routes.h; admin keys only). HTTP thread. */
-enum MHD_Result lgw_admin_keys_create(struct lgw_req *req); /* POST /v1/admin/keys */
-enum MHD_Result lgw_admin_keys_list(struct lgw_req *req);   /* GET /v1/admin/keys[?tenant=] */
-enum MHD_Result lgw_admin_key_get(struct lgw_req *req);     /* GET /v1/admin/keys/{id} */
-enum MHD_Result lgw_admin_key_update(struct lgw_req *req);  /* PATCH /v1/admin/keys/{id} */
-enum MHD_Result lgw_admin_key_revoke(struct lgw_req *req);  /* DELETE /v1/admin/keys/{id} */
-enum MHD_Result lgw_admin_tenant_get(struct lgw_req *req);  /* GET /v1/admin/tenants/{name} */
-enum MHD_Result lgw_admin_tenant_put(struct lgw_req *req);  /* PUT /v1/admin/tenants/{name} */
-enum MHD_Result lgw_admin_tenant_patch(struct lgw_req *req); /* PATCH /v1/admin/tenants/{name} */
+enum lgw_hres lgw_admin_keys_create(struct lgw_req *req); /* POST /v1/admin/keys */
+enum lgw_hres lgw_admin_keys_list(struct lgw_req *req);   /* GET /v1/admin/keys[?tenant=] */
+enum lgw_hres lgw_admin_key_get(struct lgw_req *req);     /* GET /v1/admin/keys/{id} */
+enum lgw_hres lgw_admin_key_update(struct lgw_req *req);  /* PATCH /v1/admin/keys/{id} */
+enum lgw_hres lgw_admin_key_revoke(struct lgw_req *req);  /* DELETE /v1/admin/keys/{id} */
+enum lgw_hres lgw_admin_tenant_get(struct lgw_req *req);  /* GET /v1/admin/tenants/{name} */
+enum lgw_hres lgw_admin_tenant_put(struct lgw_req *req);  /* PUT /v1/admin/tenants/{name} */
+enum lgw_hres lgw_admin_tenant_patch(struct lgw_req *req); /* PATCH /v1/admin/tenants/{name} */
 
 #endif

@@ -20,8 +20,8 @@ int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz)
     msg[0] = '\0';
     const struct lgw_config *cfg = req->ing->cfg;
     bool anonymous = cfg->nkeys == 0 && cfg->nadmin == 0 && cfg->allow_anonymous;
-    const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *api_key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-api-key");
+    const char *auth = lgw_hconn_header(req->conn, "Authorization");
+    const char *api_key = lgw_hconn_header(req->conn, "x-api-key");
     char bearer[LGW_AUTH_KEY_MAX + 16];
     if (!auth && api_key) {
         /* The Anthropic SDK sends its key as x-api-key; check it the same way. */
@@ -65,7 +65,7 @@ int lgw_admission_identify(struct lgw_req *req, char *msg, size_t msgsz)
 bool lgw_admission_has_admin_key(const struct lgw_req *req)
 {
     const struct lgw_config *cfg = req->ing->cfg;
-    const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth = lgw_hconn_header(req->conn, "Authorization");
     unsigned char d[32];
     size_t match;
     if (!cfg->nadmin || !auth || lgw_auth_digest(auth, d) != 0)

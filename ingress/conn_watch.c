@@ -1,12 +1,12 @@
-/* conn_watch.c - the request-head deadline of every client connection (conn_watch.h says why libmicrohttpd's
+/* conn_watch.c - the request-head deadline of every client connection (conn_watch.h says why the HTTP server's
  * idle timeout is not enough). Connections are in one list under one lock; a thread walks it a few times a
- * second and, for a connection past its deadline, writes a 408 and shuts its socket down, which makes
- * libmicrohttpd see the end of the stream and close the connection (freeing its slot) on its own thread.
+ * second and, for a connection past its deadline, writes a 408 and shuts its socket down, which makes the
+ * server see the end of the stream and close the connection (freeing its slot) on its own thread.
  *
- * Why touching the socket from this thread is safe: libmicrohttpd reports a connection closed (which removes its
+ * Why touching the socket from this thread is safe: the server reports a connection closed (which removes its
  * entry, under the lock) before it closes the socket, and the watch only shuts a socket down under the lock, so
  * a socket number is never touched after it could belong to another connection. And while a head is awaited
- * libmicrohttpd has nothing of its own to write on the socket, so the 408 cannot interleave with an answer. */
+ * the server has nothing of its own to write on the socket, so the 408 cannot interleave with an answer. */
 #include "ingress/conn_watch.h"
 
 #include <pthread.h>
@@ -45,7 +45,7 @@ struct lgw_conn_watch {
 };
 
 /* Writes what fits of the 408 without blocking (a client that does not read gets only the close) and shuts the
- * socket down both ways: libmicrohttpd's next read sees the end of the stream and closes the connection. */
+ * socket down both ways: the server's next read sees the end of the stream and closes the connection. */
 static void expire(struct lgw_conn_watch *w, struct lgw_watched_conn *conn)
 {
     /* Counted before the client can see the close, so whoever saw it also sees the count. */

@@ -1,4 +1,4 @@
-/* conn_watch.h - the deadline for a request head on every client connection (slowloris). libmicrohttpd's own
+/* conn_watch.h - the deadline for a request head on every client connection (slowloris). The HTTP server's own
  * timeout is an idle timeout, reset by every byte, so a head trickled a byte at a time would hold a connection
  * slot forever; this watch gives each connection's head a deadline from when the ingress started waiting for it,
  * and a thread of its own answers a late one 408 and closes it. (A body's deadline is checked as its bytes
@@ -20,20 +20,21 @@ struct lgw_conn_watch *lgw_conn_watch_new(int64_t head_timeout_ms, int64_t idle_
 void lgw_conn_watch_free(struct lgw_conn_watch *w);
 
 /* A connection just accepted on socket fd: its head is due within head_timeout_ms. Returns the connection's
- * entry, owned by the watch until lgw_conn_watch_remove. HTTP threads (libmicrohttpd's connection callback). */
+ * entry, owned by the watch until lgw_conn_watch_remove. HTTP threads (the server's connection callback). */
 struct lgw_watched_conn *lgw_conn_watch_add(struct lgw_conn_watch *w, int fd);
 /* The connection's head arrived: no deadline until lgw_conn_watch_next. HTTP threads. NULL conn: no-op. */
 void lgw_conn_watch_head_done(struct lgw_conn_watch *w, struct lgw_watched_conn *conn);
 /* The connection's request was answered: a next head is due within idle_ms + head_timeout_ms. HTTP threads.
  * NULL conn: no-op. */
 void lgw_conn_watch_next(struct lgw_conn_watch *w, struct lgw_watched_conn *conn);
-/* The connection is closing (before libmicrohttpd closes its socket, so the watch never touches a socket
+/* The connection is closing (before the server closes its socket, so the watch never touches a socket
  * number reused by another connection): frees the entry. HTTP threads. NULL conn: no-op. */
 void lgw_conn_watch_remove(struct lgw_conn_watch *w, struct lgw_watched_conn *conn);
 
 /* A request body is late (ingress.c checks it as its bytes arrive): counts it and writes the 408 on fd without
- * blocking. libmicrohttpd cannot queue an answer mid-body, so the caller then ends the connection (MHD_NO). The
- * connection's HTTP thread, in its access handler (libmicrohttpd writes nothing on the socket meanwhile). */
+ * blocking. The caller then ends the connection (LGW_HRES_NO): the rest of the body cannot be read past, so the
+ * connection cannot carry another request. The connection's HTTP thread, in its request callback (the server
+ * writes nothing on the socket meanwhile). */
 void lgw_conn_watch_body_late(struct lgw_conn_watch *w, int fd);
 
 #endif

@@ -22,7 +22,7 @@ static bool known_model(struct lgw_ingress *ing, const char *name)
     return known;
 }
 
-enum MHD_Result lgw_count_tokens(struct lgw_req *req)
+enum lgw_hres lgw_count_tokens(struct lgw_req *req)
 {
     const struct lgw_config *cfg = req->ing->cfg;
     char msg[512];

@@ -4,12 +4,12 @@
 #ifndef LGW_COUNT_TOKENS_H
 #define LGW_COUNT_TOKENS_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 
 #include "ingress/request.h"
 
 /* Route handler (ingress/routes.h), in the route's dialect. HTTP thread, once the body is read and the
  * caller identified. */
-enum MHD_Result lgw_count_tokens(struct lgw_req *req);
+enum lgw_hres lgw_count_tokens(struct lgw_req *req);
 
 #endif

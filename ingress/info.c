@@ -15,12 +15,12 @@
 #include "routing/router.h"
 #include "tenancy/tenancy.h"
 
-enum MHD_Result lgw_info_healthz(struct lgw_req *req)
+enum lgw_hres lgw_info_healthz(struct lgw_req *req)
 {
     return lgw_req_answer_text(req, 200, "{\"status\":\"ok\"}", NULL);
 }
 
-enum MHD_Result lgw_info_readyz(struct lgw_req *req)
+enum lgw_hres lgw_info_readyz(struct lgw_req *req)
 {
     return lgw_admission_ready(req->ing) ? lgw_req_answer_text(req, 200, "{\"status\":\"ready\"}", NULL)
                                          : lgw_req_answer_text(req, 503, "{\"status\":\"not ready\"}", NULL);
@@ -28,7 +28,7 @@ enum MHD_Result lgw_info_readyz(struct lgw_req *req)
 
 /* Anyone may scrape the public port, so per-tenant (private) metrics need the admin key here; the ops port
  * (ingress_ops_port) serves them to whoever can reach it, like the worker's and ledger's. */
-enum MHD_Result lgw_info_metrics(struct lgw_req *req)
+enum lgw_hres lgw_info_metrics(struct lgw_req *req)
 {
     struct lgw_ingress *ing = req->ing;
     struct lgw_buf buf;
@@ -43,7 +43,7 @@ enum MHD_Result lgw_info_metrics(struct lgw_req *req)
     return lgw_req_queue(req, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-enum MHD_Result lgw_info_models(struct lgw_req *req)
+enum lgw_hres lgw_info_models(struct lgw_req *req)
 {
     struct lgw_ingress *ing = req->ing;
     lgw_catalog_holder_refresh(ing->catalog);
@@ -67,7 +67,7 @@ enum MHD_Result lgw_info_models(struct lgw_req *req)
     return lgw_req_queue(req, NULL);
 }
 
-enum MHD_Result lgw_info_model(struct lgw_req *req)
+enum lgw_hres lgw_info_model(struct lgw_req *req)
 {
     struct lgw_ingress *ing = req->ing;
     lgw_catalog_holder_refresh(ing->catalog);
@@ -96,7 +96,7 @@ enum MHD_Result lgw_info_model(struct lgw_req *req)
 /* Any identified caller, a tenant key or an admin key, reads the same answer: it holds nothing of any tenant
  * (provider and model names, breaker states, latencies, and counts summed over every tenant's calls), so no
  * tenant learns anything of another from it. */
-enum MHD_Result lgw_info_providers(struct lgw_req *req)
+enum lgw_hres lgw_info_providers(struct lgw_req *req)
 {
     struct lgw_ingress *ing = req->ing;
     lgw_catalog_holder_refresh(ing->catalog);

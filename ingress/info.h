@@ -5,17 +5,17 @@
 #ifndef LGW_INFO_H
 #define LGW_INFO_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 
 #include "ingress/request.h"
 
-enum MHD_Result lgw_info_healthz(struct lgw_req *req);
-enum MHD_Result lgw_info_readyz(struct lgw_req *req);
-enum MHD_Result lgw_info_metrics(struct lgw_req *req);
-enum MHD_Result lgw_info_models(struct lgw_req *req);
+enum lgw_hres lgw_info_healthz(struct lgw_req *req);
+enum lgw_hres lgw_info_readyz(struct lgw_req *req);
+enum lgw_hres lgw_info_metrics(struct lgw_req *req);
+enum lgw_hres lgw_info_models(struct lgw_req *req);
 /* One model of that list by the id in the path (req->path_arg), or 404 model_not_found. */
-enum MHD_Result lgw_info_model(struct lgw_req *req);
+enum lgw_hres lgw_info_model(struct lgw_req *req);
 /* GET /v1/providers: every provider with what the workers' breakers say of it (ingress/providers.h). */
-enum MHD_Result lgw_info_providers(struct lgw_req *req);
+enum lgw_hres lgw_info_providers(struct lgw_req *req);
 
 #endif

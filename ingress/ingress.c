@@ -1,4 +1,4 @@
-/* ingress.c - the HTTP server: libmicrohttpd set-up, matching each request against the route table,
+/* ingress.c - the HTTP server: its set-up (httpd/server.h), matching each request against the route table,
  * reading its body under the cap, handing it to its route's handler, and the lifecycle (start, drain, free).
  * What a route does lives in its own file (jobs.c, info.c); see ingress_int.h for the order of the files. */
 #include "ingress/ingress.h"
@@ -38,24 +38,22 @@
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
 
-/* The connection's entry in the head watch (connection_cb put it in its socket context). */
-static struct lgw_watched_conn *watched(struct MHD_Connection *conn)
+/* The connection's entry in the head watch (connection_cb put it in its context). */
+static struct lgw_watched_conn *watched(struct lgw_hconn *conn)
 {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info ? info->socket_context : NULL;
+    return lgw_hconn_context(conn);
 }
 
 /* The first call for a request: match its route, refuse a head above max_header_bytes (once the body is
  * read), and refuse an oversized body from its declared length before reading a byte of it. */
-static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *conn, const char *url,
+static enum lgw_hres begin(struct lgw_ingress *ing, struct lgw_hconn *conn, const char *url,
                              const char *method, const char *version, void **con_cls)
 {
     lgw_conn_watch_head_done(ing->watch, watched(conn)); /* its head arrived: the body has its own deadline */
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
     req->draining = &ing->draining;
     req->sse_max = (size_t)ing->cfg->stream_buffer_max_bytes;
-    const union MHD_ConnectionInfo *fdinfo = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    req->fd = fdinfo ? fdinfo->connect_fd : -1;
+    req->fd = lgw_hconn_fd(conn);
     *con_cls = req;
     lgw_metrics_gauge_add(ing->m, "llmgw_http_in_flight", NULL, 1);
     const struct lgw_route *same_path;
@@ -70,29 +68,29 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
         }
     }
     if (same_path) {
-        req->route_label = same_path->path; /* static: the label outlives MHD's url */
+        req->route_label = same_path->path; /* static: the label outlives the request's path */
         if (same_path->dialect) /* a 405 on /v1/messages is answered as Anthropic answers one */
             req->dialect = same_path->dialect;
     }
     if (arg && strlen(arg) < sizeof(req->path_arg)) /* longer: no such thing, and the handler says so */
         lgw_strlcpy(req->path_arg, arg, sizeof(req->path_arg));
     lgw_spans_request_begin(req, method, url, version);
-    if (lgw_req_head_bytes(req, method, url, version) > (size_t)ing->cfg->max_header_bytes) {
-        /* Heads up to the connection memory reach this point (config.c sizes it above the cap); larger ones
-         * libmicrohttpd answers itself. */
+    if (lgw_req_head_bytes(req) > (size_t)ing->cfg->max_header_bytes) {
+        /* Heads up to http_connection_memory reach this point (config.c sizes it above the cap); the server
+         * answers larger ones itself (http_error_body, counted there too). */
         lgw_metrics_add(ing->m, "llmgw_http_headers_too_large_total", NULL, 1);
         req->early_rc = LGW_ERR(HEADERS_TOO_LARGE);
-        return MHD_YES;
+        return LGW_HRES_YES;
     }
     if (!req->route) {
         req->early_rc = same_path ? LGW_ERR(METHOD) : LGW_ERR(NOT_FOUND);
-        return MHD_YES;
+        return LGW_HRES_YES;
     }
     if (req->route->body) {
         /* A mount that takes uploads has its own cap; the buffer (empty so far) takes it too. */
         long long cap = req->route->body_max ? (long long)req->route->body_max : (long long)ing->cfg->max_body_bytes;
         req->body.max = (size_t)cap;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl = lgw_hconn_header(conn, "Content-Length");
         long long n;
         if (cl && lgw_parse_int64(cl, strlen(cl), &n) == 0 && n > cap) {
             char msg[128];
@@ -100,13 +98,13 @@ static enum MHD_Result begin(struct lgw_ingress *ing, struct MHD_Connection *con
             return lgw_req_answer_error(req, LGW_ERR(TOO_LARGE), msg);
         }
     }
-    return MHD_YES;
+    return LGW_HRES_YES;
 }
 
 /* Slow POST: a body must arrive within http_body_timeout_ms of its head, plus a second per http_body_min_rate
  * bytes received. Checked as bytes arrive (a body that stops arriving meets the idle timeout instead). True: the
- * body is late, the client was sent a 408, and the connection is to be closed (libmicrohttpd cannot queue an
- * answer mid-body). */
+ * body is late, the client was sent a 408, and the connection is to be closed (the rest of the body is never
+ * read, so the connection cannot carry another request). */
 static bool body_late(struct lgw_ingress *ing, struct lgw_req *req, size_t n)
 {
     req->upload_seen += n;
@@ -124,7 +122,7 @@ static bool body_late(struct lgw_ingress *ing, struct lgw_req *req, size_t n)
     return true;
 }
 
-static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+static enum lgw_hres access_cb(void *cls, struct lgw_hconn *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
@@ -139,14 +137,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         if (body_late(cls, req, *upload_data_size)) {
             req->status = 408; /* for the request metrics; the answer went out raw */
-            return MHD_NO;
+            return LGW_HRES_NO;
         }
-        /* Errors found early are answered once the body is read: answering mid-upload makes MHD close the
-         * socket under a client that is still sending, and the client may never see the error. */
+        /* Errors found early are answered once the body is read: answering mid-upload closes the socket under
+         * a client that is still sending, and the client may never see the error. */
         if (req->early_rc == 0 && req->route->body)
             req->early_rc = lgw_buf_append(&req->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        return LGW_HRES_YES;
     }
     if (req->early_rc)
         return lgw_req_answer_error(req, req->early_rc, NULL);
@@ -170,12 +168,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     return req->route->handler(req);
 }
 
-static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void completed_cb(void *cls, struct lgw_hconn *conn, void **con_cls, bool ok)
 {
     struct lgw_ingress *ing = cls;
     /* The connection now waits for its next head (if it is kept alive): the client may take the idle timeout
      * to start it, and the head timeout to finish it. */
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    if (ok)
         lgw_conn_watch_next(ing->watch, watched(conn));
     struct lgw_req *req = *con_cls;
     if (!req)
@@ -217,26 +215,59 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* Small writes (response headers, then each SSE chunk) must leave at once: with Nagle on, the second one
  * waits for the client's delayed ACK, ~40 ms. */
-static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
+static void connection_cb(void *cls, struct lgw_hconn *conn, void **socket_context, bool open)
 {
     struct lgw_ingress *ing = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        /* Before libmicrohttpd closes the socket: the watch never touches its number after this. */
+    if (!open) {
+        /* Before the server closes the socket: the watch never touches its number after this. */
         lgw_conn_watch_remove(ing->watch, *socket_context);
         *socket_context = NULL;
         atomic_fetch_sub(&ing->open_conns, 1);
         return;
     }
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-        return;
     atomic_fetch_add(&ing->open_conns, 1);
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (info)
-        *socket_context = lgw_conn_watch_add(ing->watch, info->connect_fd);
+    int fd = lgw_hconn_fd(conn);
+    *socket_context = lgw_conn_watch_add(ing->watch, fd);
     int one = 1;
-    if (info && setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         LGW_DEBUG("ingress", "TCP_NODELAY not set on a client socket");
+}
+
+/* The body of an answer the server gives itself, before any route (a malformed or oversized head): the
+ * OpenAI-style error every other answer has. */
+static size_t http_error_body(void *cls, int status, char *out, size_t cap, const char **content_type)
+{
+    struct lgw_ingress *ing = cls;
+    int rc = LGW_ERR(INVALID);
+    const char *msg = "The request is not valid HTTP/1.1.";
+    switch (status) {
+    case 414:
+        msg = "The request has too many query arguments.";
+        break;
+    case 431:
+        lgw_metrics_add(ing->m, "llmgw_http_headers_too_large_total", NULL, 1);
+        rc = LGW_ERR(HEADERS_TOO_LARGE);
+        msg = NULL;
+        break;
+    case 501:
+        msg = "Transfer-Encoding other than chunked is not supported.";
+        break;
+    case 505:
+        msg = "Only HTTP/1.0 and HTTP/1.1 are supported.";
+        break;
+    default:
+        break;
+    }
+    struct lgw_buf b;
+    lgw_buf_init(&b, cap);
+    size_t n = 0;
+    if (lgw_http_error_body(rc, msg, &b) == 0 && b.len <= cap) {
+        memcpy(out, b.ptr, b.len);
+        n = b.len;
+    }
+    lgw_buf_cleanup(&b);
+    *content_type = "application/json";
+    return n;
 }
 
 static void declare_metrics(struct lgw_metrics *m)
@@ -254,8 +285,7 @@ static void declare_metrics(struct lgw_metrics *m)
                         "Replies refused because they were written for another tenant than their request's.");
     lgw_metrics_add(m, "llmgw_replies_foreign_tenant_total", NULL, 0);
     lgw_metrics_declare(m, "llmgw_http_headers_too_large_total", LGW_METRIC_COUNTER,
-                        "Requests answered 431 because their head was larger than max_header_bytes (heads larger "
-                        "than the connection memory are answered by libmicrohttpd and not counted).");
+                        "Requests answered 431 because their head was larger than max_header_bytes.");
     lgw_metrics_add(m, "llmgw_http_headers_too_large_total", NULL, 0);
     lgw_metrics_declare(m, "llmgw_stream_overflows_total", LGW_METRIC_COUNTER,
                         "Streams ended because their client stopped reading and stream_buffer_max_bytes waited for "
@@ -265,7 +295,7 @@ static void declare_metrics(struct lgw_metrics *m)
 
 /* Every connection is a file: the soft open-files limit is raised toward max_connections plus room for the
  * process's other files (Kafka, Redis, logs), as far as the hard limit allows. Below that, connections past
- * the limit fail to be accepted (libmicrohttpd logs them), so it is said once at start. */
+ * the limit fail to be accepted (the server logs it), so it is said once at start. */
 static void raise_nofile(const struct lgw_config *cfg)
 {
     struct rlimit rl;
@@ -303,11 +333,8 @@ bool lgw_ingress_ready_cb(void *opaque)
 static int start_http(struct lgw_ingress *ing)
 {
     const struct lgw_config *cfg = ing->cfg;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)cfg->port);
-    if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1) {
+    struct in_addr a;
+    if (inet_pton(AF_INET, cfg->listen_addr, &a) != 1) {
         LGW_ERROR("ingress", "listen_addr %s is not an IPv4 address", cfg->listen_addr);
         return LGW_ERR(CONFIG);
     }
@@ -315,23 +342,27 @@ static int start_http(struct lgw_ingress *ing)
     ing->watch = lgw_conn_watch_new(cfg->http_header_timeout_ms, cfg->http_idle_timeout_s * 1000, ing->m);
     if (!ing->watch)
         return LGW_ERR(INTERNAL);
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG;
-    ing->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, access_cb, ing, MHD_OPTION_EXTERNAL_LOGGER, lgw_http_mhd_log_cb,
-        &ing->mhd_log, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_idle_timeout_s,
-        /* Sized above max_header_bytes (config.c), so heads up to the cap reach begin(); only heads larger
-         * than this pool get libmicrohttpd's own 431. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, ing, MHD_OPTION_NOTIFY_CONNECTION, connection_cb, ing,
-        MHD_OPTION_END);
-    if (!ing->daemon) {
+    struct lgw_httpd_options o = {
+        .addr = cfg->listen_addr,
+        .port = (int)cfg->port,
+        .threads = (int)cfg->http_threads,
+        .backlog = 1024,
+        .max_connections = (unsigned)cfg->max_connections,
+        .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
+        /* Above max_header_bytes (config.c), so heads up to the cap reach begin() and get its answer; only
+         * larger ones get the server's own 431. */
+        .max_head_bytes = (size_t)cfg->http_connection_memory,
+        .idle_timeout_ms = cfg->http_idle_timeout_s * 1000,
+        .request = access_cb,
+        .completed = completed_cb,
+        .connection = connection_cb,
+        .error_body = http_error_body,
+        .cls = ing,
+    };
+    int rc = lgw_httpd_start(&o, &ing->http);
+    if (rc) {
         LGW_ERROR("ingress", "cannot listen on %s:%lld", cfg->listen_addr, (long long)cfg->port);
-        return LGW_ERR(IO);
+        return rc;
     }
     return LGW_OK;
 }
@@ -367,7 +398,6 @@ int lgw_ingress_new_mounted(const struct lgw_config *cfg, struct lgw_metrics *m,
     for (int i = 0; i < nchecks; i++)
         ing->extra_ready[i] = (struct lgw_ready_check){checks[i].cb, checks[i].opaque};
     ing->nextra_ready = nchecks;
-    lgw_log_limit_init(&ing->mhd_log, "http", LGW_HTTP_LOG_PER_SEC);
     declare_metrics(m);
     if (cfg->ingress_id[0])
         lgw_strlcpy(ing->id, cfg->ingress_id, sizeof(ing->id));
@@ -453,15 +483,11 @@ fail:
 
 void lgw_ingress_drain(struct lgw_ingress *ing)
 {
-    if (!ing->daemon || atomic_exchange(&ing->draining, true))
+    if (!ing->http || atomic_exchange(&ing->draining, true))
         return;
-    /* Stop accepting; connections already open keep being served. */
-    MHD_socket fd = MHD_quiesce_daemon(ing->daemon);
-    /* libmicrohttpd's pool threads may still hold the listen socket in their epoll sets, so it is closed
-     * only after MHD_stop_daemon (as MHD_quiesce_daemon's documentation asks); shutdown() makes new
-     * connections fail at once meanwhile instead of queueing in the backlog. */
-    if (fd != MHD_INVALID_SOCKET)
-        shutdown(fd, SHUT_RDWR);
+    /* Stop accepting (new connections fail at once instead of queueing in the backlog); connections already
+     * open keep being served. */
+    lgw_httpd_quiesce(ing->http);
     int64_t until = lgw_mono_ms() + ing->cfg->shutdown_grace_ms;
     size_t waiting;
     while ((waiting = lgw_pending_count(ing->pending)) > 0 && lgw_mono_ms() < until) {
@@ -475,23 +501,21 @@ void lgw_ingress_drain(struct lgw_ingress *ing)
     /* Let the HTTP threads write the answers just resumed, each with Connection: close, and let clients that
      * send on a keep-alive connection meanwhile get their 503 "shutting down" (and close) instead of a reset:
      * until every connection is closed, for at most DRAIN_LINGER_MS. A connection still idle after it is
-     * closed by MHD_stop_daemon; clients see it closed before they reuse it. */
+     * closed by lgw_httpd_stop; clients see it closed before they reuse it. */
     int64_t linger_until = lgw_mono_ms() + DRAIN_LINGER_MS;
     do {
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     } while (atomic_load(&ing->open_conns) > 0 && lgw_mono_ms() < linger_until);
-    MHD_stop_daemon(ing->daemon);
-    ing->daemon = NULL;
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    lgw_httpd_stop(ing->http);
+    ing->http = NULL;
 }
 
 void lgw_ingress_free(struct lgw_ingress *ing)
 {
     if (!ing)
         return;
-    if (ing->daemon)
+    if (ing->http)
         lgw_ingress_drain(ing);
     if (ing->hooked)
         lgw_metrics_hook_remove(ing->m, collect_waiting, ing); /* before the pending map it reads goes */
@@ -506,8 +530,6 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_pending_free(ing->pending);
     lgw_catalog_holder_free(ing->catalog);
     lgw_providers_free(ing->providers); /* the HTTP threads that read it are gone */
-    lgw_http_mhd_log_flush(&ing->mhd_log);
-    lgw_log_limit_cleanup(&ing->mhd_log);
     lgw_admin_stop(ing); /* its reader pushes into the limiter */
     lgw_limits_free(ing->limits);
     lgw_budgets_free(ing->budgets);

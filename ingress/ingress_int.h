@@ -10,7 +10,7 @@
 #define LGW_INGRESS_INT_H
 
 #include <librdkafka/rdkafka.h>
-#include <microhttpd.h>
+#include "httpd/server.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -33,7 +33,7 @@ struct lgw_ingress {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
     struct lgw_tracer *tracer; /* NULL: tracing off (telemetry/tracer.h); borrowed */
-    struct MHD_Daemon *daemon;
+    struct lgw_httpd *http; /* the public port's server (httpd/server.h) */
     rd_kafka_t *producer, *replies;
     struct lgw_pending *pending;
     char id[64];
@@ -55,7 +55,6 @@ struct lgw_ingress {
     struct lgw_catalog_holder *catalog; /* for GET /v1/models; workers route with their own */
     /* The workers' provider status (providers.c), its own reader thread; informational: not in readiness. */
     struct lgw_providers *providers;
-    struct lgw_log_limit mhd_log;       /* libmicrohttpd's warnings, rate-limited (flushed by the reply thread) */
     struct lgw_redis *redis;   /* NULL: no redis_url (or `llmgw dev`) */
     struct lgw_limits *limits; /* rate limits: admission.c checks, request.c settles */
     struct lgw_spend *spend;     /* the spend topic read into memory (its reader thread writes it) */

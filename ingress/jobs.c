@@ -25,7 +25,7 @@
  * business and is taken out of the body before any provider sees it. Returns 0 or LGW_ERR(BAD_STRATEGY). */
 static int take_strategy(struct lgw_req *req, json_t *body, char *out, size_t outsz)
 {
-    const char *name = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-strategy");
+    const char *name = lgw_hconn_header(req->conn, "x-llmgw-strategy");
     json_t *ext = json_object_get(body, "llmgw");
     json_t *in_body = json_object_get(ext, "strategy");
     if (!name && in_body && !json_is_string(in_body))
@@ -45,7 +45,7 @@ static int take_strategy(struct lgw_req *req, json_t *body, char *out, size_t ou
 static int64_t request_timeout(struct lgw_req *req)
 {
     int64_t limit = req->ing->cfg->request_timeout_ms;
-    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-timeout-ms");
+    const char *h = lgw_hconn_header(req->conn, "x-llmgw-timeout-ms");
     long long v;
     if (h && lgw_parse_int64(h, strlen(h), &v) == 0 && v > 0 && v < limit)
         return v;
@@ -58,11 +58,11 @@ static int64_t request_timeout(struct lgw_req *req)
 static void take_cache_directives(struct lgw_req *req, struct lgw_job *job)
 {
     const struct lgw_config *cfg = req->ing->cfg;
-    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-cache-ttl");
+    const char *h = lgw_hconn_header(req->conn, "x-llmgw-cache-ttl");
     long long v;
     if (h && lgw_parse_int64(h, strlen(h), &v) == 0 && v > 0)
         job->cache_ttl_s = v < cfg->cache_max_ttl_s ? v : cfg->cache_max_ttl_s;
-    const char *cc = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CACHE_CONTROL);
+    const char *cc = lgw_hconn_header(req->conn, "Cache-Control");
     for (const char *p = cc; p && *p;) {
         while (*p == ' ' || *p == '\t' || *p == ',')
             p++;
@@ -123,7 +123,7 @@ static int build_job(struct lgw_req *req, enum lgw_job_kind kind, json_t *body, 
     lgw_strlcpy(job->key_id, req->key_id, sizeof(job->key_id));
     /* The end user: x-llmgw-user, else the body's user, else OpenAI's newer safety_identifier (which
      * replaces user there). */
-    const char *user = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "x-llmgw-user");
+    const char *user = lgw_hconn_header(req->conn, "x-llmgw-user");
     json_t *juser = json_object_get(body, "user");
     json_t *jsafety = json_object_get(body, "safety_identifier"); /* OpenAI's successor of "user" */
     if (!user && json_is_string(juser))
@@ -183,7 +183,7 @@ static int enqueue(struct lgw_req *req, const struct lgw_job *job, const struct 
     return rc;
 }
 
-static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
+static enum lgw_hres submit(struct lgw_req *req, enum lgw_job_kind kind)
 {
     char msg[512], param[64];
     json_t *body = NULL;
@@ -191,7 +191,7 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
     struct lgw_buf payload;
     memset(&job, 0, sizeof(job));
     lgw_buf_init(&payload, 0);
-    enum MHD_Result r;
+    enum lgw_hres r;
 
     int rc = parse_body(req, kind, &body, msg, sizeof(msg), param, sizeof(param));
     if (rc) {
@@ -228,7 +228,7 @@ static enum MHD_Result submit(struct lgw_req *req, enum lgw_job_kind kind)
     }
     LGW_LOG_TP(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, req->traceparent, "queued %s job",
                lgw_job_kind_name(job.kind));
-    r = MHD_YES;
+    r = LGW_HRES_YES;
 out:
     json_decref(body);
     lgw_job_cleanup(&job);
@@ -236,12 +236,12 @@ out:
     return r;
 }
 
-enum MHD_Result lgw_jobs_chat(struct lgw_req *req)
+enum lgw_hres lgw_jobs_chat(struct lgw_req *req)
 {
     return submit(req, LGW_JOB_CHAT);
 }
 
-enum MHD_Result lgw_jobs_embeddings(struct lgw_req *req)
+enum lgw_hres lgw_jobs_embeddings(struct lgw_req *req)
 {
     return submit(req, LGW_JOB_EMBEDDINGS);
 }

@@ -4,14 +4,14 @@
 #ifndef LGW_JOBS_H
 #define LGW_JOBS_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 
 #include "ingress/request.h"
 
 /* Route handlers (ingress/routes.h) for chat (in the route's dialect) and embeddings. HTTP thread, once the
  * body is read and the caller identified. */
-enum MHD_Result lgw_jobs_chat(struct lgw_req *req);
-enum MHD_Result lgw_jobs_embeddings(struct lgw_req *req);
+enum lgw_hres lgw_jobs_chat(struct lgw_req *req);
+enum lgw_hres lgw_jobs_embeddings(struct lgw_req *req);
 
 /* Tells the workers that req's client left before its stream ended (a cancel message on <prefix>.cancel),
  * so the provider call stops. Returns 0, or LGW_ERR(UNAVAILABLE) when it could not be queued (the call then

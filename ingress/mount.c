@@ -36,7 +36,7 @@ struct mcall {
     char request_id[LGW_ID_MAX];
 };
 
-static enum MHD_Result mount_handler(struct lgw_req *req);
+static enum lgw_hres mount_handler(struct lgw_req *req);
 
 struct lgw_mounts *lgw_mounts_new(const struct lgw_http_mount *mounts, size_t n)
 {
@@ -110,19 +110,19 @@ static void call_done(struct lgw_http_call *call, int status, const char *conten
     free(mc);
 }
 
-static enum MHD_Result copy_pair(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* Copies one query argument; false (stop) past QUERY_PAIRS_MAX, which the visit's count then exceeds. */
+static bool copy_pair(void *cls, const char *key, const char *value)
 {
-    (void)kind;
     struct lgw_http_call *call = cls;
     if (call->nquery == QUERY_PAIRS_MAX)
-        return MHD_NO;
+        return false;
     call->query[call->nquery].name = lgw_strdup(key);
     call->query[call->nquery].value = lgw_strdup(value ? value : "");
     call->nquery++;
-    return MHD_YES;
+    return true;
 }
 
-static enum MHD_Result mount_handler(struct lgw_req *req)
+static enum lgw_hres mount_handler(struct lgw_req *req)
 {
     struct lgw_ingress *ing = req->ing;
     const struct lgw_mounts *ms = ing->mounts;
@@ -135,7 +135,7 @@ static enum MHD_Result mount_handler(struct lgw_req *req)
     mc->req = req;
     lgw_req_ref(req); /* the call's reference: done may run after the client left */
     call->query = lgw_calloc(QUERY_PAIRS_MAX, sizeof(*call->query));
-    if (MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, copy_pair, call) > QUERY_PAIRS_MAX) {
+    if (lgw_hconn_args(req->conn, copy_pair, call) > QUERY_PAIRS_MAX) {
         call->done = call_done;
         lgw_http_call_done(call, 0, NULL, NULL, 0); /* not in the map: only frees */
         return lgw_req_answer_error(req, LGW_ERR(INVALID), "Too many query parameters.");
@@ -152,7 +152,7 @@ static enum MHD_Result mount_handler(struct lgw_req *req)
             mc->body = lgw_calloc(1, 1); /* an empty body is "", never NULL, for a mount that reads one */
         call->body = mc->body;
     }
-    const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = lgw_hconn_header(req->conn, "Content-Type");
     mc->content_type = lgw_strdup(ct ? ct : "");
     call->content_type = mc->content_type;
     call->method = mount->method; /* matched: the request's method is the mount's */
@@ -173,5 +173,5 @@ static enum MHD_Result mount_handler(struct lgw_req *req)
     lgw_pending_suspend_locked(ing->pending, req);
     lgw_pending_unlock(ing->pending, req->id);
     mount->handle(mount->opaque, call);
-    return MHD_YES;
+    return LGW_HRES_YES;
 }

@@ -5,7 +5,7 @@
 #ifndef LGW_MOUNT_H
 #define LGW_MOUNT_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 #include <stddef.h>
 
 #include "common/http_call.h"

@@ -73,7 +73,7 @@ void lgw_pending_suspend_locked(struct lgw_pending *p, struct lgw_req *req)
     lgw_pending_insert_locked(p, req);
     pthread_mutex_lock(&req->lock);
     req->suspended = true;
-    MHD_suspend_connection(req->conn);
+    lgw_hconn_suspend(req->conn);
     pthread_mutex_unlock(&req->lock);
 }
 

@@ -66,7 +66,7 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_sse_reply(req, &reply);
     } else if (req->stream) {
         /* The reply that ends the answer: out of the map first, then passed on. Once the end is buffered the
-         * HTTP thread may write it and MHD report the request complete at once; a request still in the map
+         * HTTP thread may write it and the server report the request complete at once; a request still in the map
          * then is a client that left mid-stream (ingress.c sends a cancel), so it must not be in it by then.
          * Not in the map any more: its client already left, and the cancel went out. */
         if (lgw_pending_remove(ing->pending, req)) {
@@ -197,7 +197,7 @@ static void *reply_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "in-replies"); /* its CPU apart in top -H, perf and /proc/<pid>/task */
     struct lgw_ingress *ing = arg;
-    int64_t next_sweep = 0, next_setup = 0, next_log_flush = 0;
+    int64_t next_sweep = 0, next_setup = 0;
     bool topics = false;
     while (!atomic_load(&ing->stop_bg)) {
         int64_t now = lgw_mono_ms();
@@ -222,12 +222,6 @@ static void *reply_main(void *arg)
             outage(ing, now);
             sweep(ing);
             next_sweep = now + SWEEP_INTERVAL_MS;
-        }
-        if (now >= next_log_flush) {
-            /* The ingress's one ticking thread says what libmicrohttpd's rate-limited warnings held back, so
-             * the count of a flood that stopped is not left waiting for the next warning. */
-            lgw_http_mhd_log_flush(&ing->mhd_log);
-            next_log_flush = now + 1000;
         }
     }
     return NULL;

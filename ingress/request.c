@@ -13,7 +13,7 @@
 #include "common/errors.h"
 #include "common/uuid.h"
 
-struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body)
+struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct lgw_hconn *conn, size_t max_body)
 {
     struct lgw_req *req = lgw_calloc(1, sizeof(*req));
     atomic_init(&req->refs, 1); /* the connection's reference */
@@ -35,19 +35,9 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn
     return req;
 }
 
-/* One header field as it was on the wire: name, ": ", value, CRLF (a query argument: name, "=", value, "&"). */
-static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+size_t lgw_req_head_bytes(const struct lgw_req *req)
 {
-    (void)kind;
-    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
-    return MHD_YES;
-}
-
-size_t lgw_req_head_bytes(const struct lgw_req *req, const char *method, const char *url, const char *version)
-{
-    size_t n = strlen(method) + strlen(url) + strlen(version) + 4; /* "GET /path HTTP/1.1\r\n" */
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, count_field, &n);
-    return n + 2; /* the empty line */
+    return lgw_hconn_head_bytes(req->conn);
 }
 
 void lgw_req_ref(struct lgw_req *req)
@@ -85,7 +75,7 @@ void lgw_req_complete(struct lgw_req *req, int status, char *body, size_t len)
     /* Only a suspended connection is resumed: one that is not may already be gone. */
     if (req->suspended) {
         req->suspended = false;
-        MHD_resume_connection(req->conn);
+        lgw_hconn_resume(req->conn);
     }
     pthread_mutex_unlock(&req->lock);
 }
@@ -170,7 +160,7 @@ static void rfc3339_in(int64_t ms, char *out, size_t outsz)
 /* x-ratelimit-* (OpenAI's names and reset format) or anthropic-ratelimit-* on /v1/messages, for the most
  * restrictive limit of each kind that applied; none when no limit applies. A refusal adds Retry-After (whole
  * seconds, rounded up) and retry-after-ms, which the official SDKs read first. */
-static void rate_limit_headers(const struct lgw_req *req, struct MHD_Response *resp)
+static void rate_limit_headers(const struct lgw_req *req, struct lgw_hresp *resp)
 {
     const struct lgw_limits_state *st = &req->limit_state;
     bool anthropic = req->dialect == &lgw_dialect_anthropic;
@@ -187,68 +177,68 @@ static void rate_limit_headers(const struct lgw_req *req, struct MHD_Response *r
         char name[64];
         snprintf(v, sizeof(v), "%lld", (long long)rows[i].limit);
         snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-limit" : "x-ratelimit-limit-%s", rows[i].kind);
-        MHD_add_response_header(resp, name, v);
+        lgw_hresp_header(resp, name, v);
         snprintf(v, sizeof(v), "%lld", (long long)rows[i].remaining);
         snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-remaining" : "x-ratelimit-remaining-%s",
                  rows[i].kind);
-        MHD_add_response_header(resp, name, v);
+        lgw_hresp_header(resp, name, v);
         if (anthropic)
             rfc3339_in(rows[i].reset_ms, v, sizeof(v));
         else
             lgw_limits_format_reset(rows[i].reset_ms, v, sizeof(v));
         snprintf(name, sizeof(name), anthropic ? "anthropic-ratelimit-%s-reset" : "x-ratelimit-reset-%s", rows[i].kind);
-        MHD_add_response_header(resp, name, v);
+        lgw_hresp_header(resp, name, v);
     }
     /* A rate limit's wait, or a spent budget's (until its reset): never both, the first refusal answers. */
     int64_t retry_ms = st->retry_after_ms > 0 ? st->retry_after_ms : req->budget.retry_after_ms;
     if (retry_ms > 0) {
         snprintf(v, sizeof(v), "%lld", (long long)((retry_ms + 999) / 1000));
-        MHD_add_response_header(resp, "retry-after", v);
+        lgw_hresp_header(resp, "retry-after", v);
         snprintf(v, sizeof(v), "%lld", (long long)retry_ms);
-        MHD_add_response_header(resp, "retry-after-ms", v);
+        lgw_hresp_header(resp, "retry-after-ms", v);
     }
     if (req->budget.warning[0])
-        MHD_add_response_header(resp, "x-llmgw-budget-warning", req->budget.warning);
+        lgw_hresp_header(resp, "x-llmgw-budget-warning", req->budget.warning);
 }
 
-void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
+void lgw_req_route_headers(const struct lgw_req *req, struct lgw_hresp *resp)
 {
-    MHD_add_response_header(resp, "x-request-id", req->id);
+    lgw_hresp_header(resp, "x-request-id", req->id);
     if (req->draining && atomic_load(req->draining))
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        lgw_hresp_header(resp, "Connection", "close");
     if (req->provider[0])
-        MHD_add_response_header(resp, "x-llmgw-provider", req->provider);
+        lgw_hresp_header(resp, "x-llmgw-provider", req->provider);
     if (req->model[0])
-        MHD_add_response_header(resp, "x-llmgw-model", req->model);
+        lgw_hresp_header(resp, "x-llmgw-model", req->model);
     if (req->simulated)
-        MHD_add_response_header(resp, "x-llmgw-simulated", "true");
+        lgw_hresp_header(resp, "x-llmgw-simulated", "true");
     if (req->strategy[0])
-        MHD_add_response_header(resp, "x-llmgw-strategy", req->strategy);
+        lgw_hresp_header(resp, "x-llmgw-strategy", req->strategy);
     if (req->route_text) {
         char n[16];
         snprintf(n, sizeof(n), "%d", req->route_attempts);
-        MHD_add_response_header(resp, "x-llmgw-attempts", n);
+        lgw_hresp_header(resp, "x-llmgw-attempts", n);
         snprintf(n, sizeof(n), "%d", req->route_attempts > 0 ? req->route_attempts - 1 : 0);
-        MHD_add_response_header(resp, "x-llmgw-fallbacks", n);
-        MHD_add_response_header(resp, "x-llmgw-route", req->route_text);
+        lgw_hresp_header(resp, "x-llmgw-fallbacks", n);
+        lgw_hresp_header(resp, "x-llmgw-route", req->route_text);
     }
     if (req->cache[0])
-        MHD_add_response_header(resp, "x-llmgw-cache", req->cache);
+        lgw_hresp_header(resp, "x-llmgw-cache", req->cache);
     if (req->cost_usd[0])
-        MHD_add_response_header(resp, "x-llmgw-cost-usd", req->cost_usd);
+        lgw_hresp_header(resp, "x-llmgw-cost-usd", req->cost_usd);
     if (req->cost_usd[0] && req->cost_estimated)
-        MHD_add_response_header(resp, "x-llmgw-cost-estimated", "true");
+        lgw_hresp_header(resp, "x-llmgw-cost-estimated", "true");
     if (req->retry_header >= 0)
-        MHD_add_response_header(resp, "x-should-retry", req->retry_header ? "true" : "false");
+        lgw_hresp_header(resp, "x-should-retry", req->retry_header ? "true" : "false");
     if (req->retry_after_s > 0) {
         char s[24];
         snprintf(s, sizeof(s), "%lld", (long long)req->retry_after_s);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+        lgw_hresp_header(resp, "Retry-After", s);
     }
     rate_limit_headers(req, resp);
     for (size_t off = 0; off < req->extra_len;) {
         const char *name = req->extra_headers + off, *value = name + strlen(name) + 1;
-        MHD_add_response_header(resp, name, value);
+        lgw_hresp_header(resp, name, value);
         off = (size_t)(value + strlen(value) + 1 - req->extra_headers);
     }
 }
@@ -258,33 +248,31 @@ void lgw_req_settle_limits(struct lgw_req *req)
     lgw_limits_finish(req->limits, &req->limit_ticket, atomic_load(&req->used_tokens));
 }
 
-enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type)
+enum lgw_hres lgw_req_queue(struct lgw_req *req, const char *content_type)
 {
     lgw_req_settle_limits(req);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        req->resp_len, req->resp ? req->resp : (char *)"", req->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    req->resp = NULL; /* MHD owns it now */
+    struct lgw_hresp *resp = lgw_hresp_buffer(
+        req->resp_len, req->resp ? req->resp : (char *)"", req->resp ? LGW_HRESP_FREE : LGW_HRESP_STATIC);
+    req->resp = NULL; /* the answer owns it now */
     if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type ? content_type : "application/json");
+        return LGW_HRES_NO;
+    lgw_hresp_header(resp, "Content-Type", content_type ? content_type : "application/json");
     lgw_req_route_headers(req, resp);
-    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned int)req->status, resp);
-    MHD_destroy_response(resp);
-    return r;
+    return lgw_hconn_queue(req->conn, (unsigned int)req->status, resp);
 }
 
-enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message)
+enum lgw_hres lgw_req_answer_error(struct lgw_req *req, int rc, const char *message)
 {
     return lgw_req_answer_error_param(req, rc, message, NULL);
 }
 
-enum MHD_Result lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param)
+enum lgw_hres lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param)
 {
     lgw_req_complete_error_param(req, rc, message, param);
     return lgw_req_queue(req, NULL);
 }
 
-enum MHD_Result lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type)
+enum lgw_hres lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type)
 {
     lgw_req_complete(req, status, lgw_strdup(text), strlen(text));
     return lgw_req_queue(req, content_type);

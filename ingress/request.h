@@ -2,14 +2,14 @@
  * file works on. Creation, references, the answer (complete, complete with an error) and the response
  * headers that carry the route a worker took.
  *
- * Ownership: reference-counted. One reference belongs to the MHD connection (dropped when MHD reports the
- * request completed), one to the pending map while the request waits there (moved to whoever takes it
+ * Ownership: reference-counted. One reference belongs to the connection (dropped when the server reports
+ * the request completed), one to the pending map while the request waits there (moved to whoever takes it
  * out, who drops it with lgw_req_unref when done). Completion: exactly one party completes a waiting
  * request (the reply thread, or the HTTP thread before the request was queued); see pending.h. */
 #ifndef LGW_REQUEST_H
 #define LGW_REQUEST_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,7 +31,7 @@ struct lgw_req {
     /* The ingress's draining flag (set by whoever creates the request): every answer queued while it is set
      * says Connection: close, so a keep-alive connection ends after its in-flight answer, not cut under it. */
     const atomic_bool *draining;
-    struct MHD_Connection *conn;
+    struct lgw_hconn *conn;
     const struct lgw_route *route; /* NULL: no such route (or method), answered from early_rc */
     const char *route_label;       /* metrics label: the route's path, or "other" */
     const struct lgw_dialect *dialect; /* the client's API dialect, from the route (OpenAI by default) */
@@ -58,7 +58,7 @@ struct lgw_req {
     int64_t start_us;
     size_t upload_seen; /* body bytes received, kept or not: the body deadline grows with them */
     int64_t deadline_ms; /* monotonic */
-    /* The answer, filled by whoever completes the request. resp is malloc'd, handed to MHD. */
+    /* The answer, filled by whoever completes the request. resp is malloc'd, handed to the answer. */
     int status;
     char *resp;
     size_t resp_len;
@@ -89,7 +89,7 @@ struct lgw_req {
     struct lgw_req *pending_next;
     bool in_pending; /* guarded by the id's pending shard lock */
 
-    /* Streaming (stream: true). The reply thread appends SSE bytes; the MHD content reader drains them and
+    /* Streaming (stream: true). The reply thread appends SSE bytes; the answer's reader drains them and
      * suspends the connection when there are none. lock guards everything below and `suspended`/`done`. */
     pthread_mutex_t lock;
     bool stream;
@@ -102,7 +102,7 @@ struct lgw_req {
     bool reader_suspended;
     /* A client that stops reading: at most sse_max bytes wait for it (stream_buffer_max_bytes). Past that the
      * stream ends (sse_overflow) and the connection's socket (fd, taken while the connection was surely open)
-     * is shut down, which makes libmicrohttpd close it even though the client never makes it writable again;
+     * is shut down, which makes the server close it even though the client never makes it writable again;
      * conn_closed (set when the request completes) says the fd is no longer this request's to touch.
      * sse_sent: the response's first block (and so its headers) went out to the client (see lgw_sse_read). */
     size_t sse_max;
@@ -115,10 +115,10 @@ struct lgw_req {
 
 /* A new request for conn with one reference (the connection's) and a fresh id; body capped at max_body.
  * HTTP thread. */
-struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct MHD_Connection *conn, size_t max_body);
-/* The size of req's request head as received: request line, header fields and query arguments with their
- * separators (within a few bytes of the bytes on the wire). HTTP thread, from the access handler. */
-size_t lgw_req_head_bytes(const struct lgw_req *req, const char *method, const char *url, const char *version);
+struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct lgw_hconn *conn, size_t max_body);
+/* The size of req's request head as received: request line, header fields and the empty line. HTTP thread,
+ * from the request callback. */
+size_t lgw_req_head_bytes(const struct lgw_req *req);
 /* Takes one more reference. Any thread. */
 void lgw_req_ref(struct lgw_req *req);
 /* Drops a reference; the last one frees req. Any thread. */
@@ -140,7 +140,7 @@ void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body);
  * with_cost: a final reply). Caller holds req's lock or is its only user. */
 void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost);
 /* Adds x-request-id (always) and the x-llmgw-* route headers of req to resp. */
-void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp);
+void lgw_req_route_headers(const struct lgw_req *req, struct lgw_hresp *resp);
 
 /* Ends req's rate-limit hold (limits/limits.h): frees its in-flight slot and sets its token reservation to
  * what the reply reported (used_tokens). Called before any answer, or a stream's end, reaches the client: a
@@ -150,12 +150,12 @@ void lgw_req_route_headers(const struct lgw_req *req, struct MHD_Response *resp)
 void lgw_req_settle_limits(struct lgw_req *req);
 /* Queues req's completed answer on its connection (content_type NULL: application/json), its rate-limit hold
  * settled first. HTTP thread, from the access handler. */
-enum MHD_Result lgw_req_queue(struct lgw_req *req, const char *content_type);
+enum lgw_hres lgw_req_queue(struct lgw_req *req, const char *content_type);
 /* Completes req with an error and queues it at once (HTTP thread, request not queued as a job). */
-enum MHD_Result lgw_req_answer_error(struct lgw_req *req, int rc, const char *message);
+enum lgw_hres lgw_req_answer_error(struct lgw_req *req, int rc, const char *message);
 /* Same, with the request field at fault (see lgw_req_complete_error_param). */
-enum MHD_Result lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
+enum lgw_hres lgw_req_answer_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
 /* Completes req with a copy of text and queues it at once (HTTP thread). */
-enum MHD_Result lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type);
+enum lgw_hres lgw_req_answer_text(struct lgw_req *req, int status, const char *text, const char *content_type);
 
 #endif

@@ -12,7 +12,7 @@
 
 /* Paths under a dialect's prefix that no row serves are answered in that dialect (a 404 in Anthropic's shape
  * for /v1/messages/<anything else>), which a client of that API can read. */
-static enum MHD_Result not_found(struct lgw_req *req)
+static enum lgw_hres not_found(struct lgw_req *req)
 {
     return lgw_req_answer_error(req, LGW_ERR(NOT_FOUND), NULL);
 }

@@ -8,7 +8,7 @@
 #ifndef LGW_ROUTES_H
 #define LGW_ROUTES_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 #include <stdbool.h>
 
 #include "ingress/dialect.h"
@@ -18,7 +18,7 @@ struct lgw_route {
     const char *method; /* NULL: any method */
     const char *path;
     /* Answers req (queues a response, or suspends it while a job runs). HTTP thread. */
-    enum MHD_Result (*handler)(struct lgw_req *req);
+    enum lgw_hres (*handler)(struct lgw_req *req);
     bool auth; /* identify the caller (admission.c) before the handler; 401 otherwise */
     bool body; /* reads a request body, capped at max_body_bytes (413 above it) */
     const struct lgw_dialect *dialect; /* the client's dialect; NULL: OpenAI */

@@ -31,13 +31,13 @@ void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char
 {
     struct lgw_span_ctx parent;
     char tp[LGW_TRACEPARENT_SIZE];
-    const char *hdr = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "traceparent");
+    const char *hdr = lgw_hconn_header(req->conn, "traceparent");
     /* A client's valid trace context is continued; anything else starts a new trace (common/trace.h). */
     bool has = hdr && lgw_traceparent_from_header(hdr, strlen(hdr), tp) &&
                lgw_span_ctx_parse(tp, LGW_TRACEPARENT_LEN, &parent);
     /* Its tracestate only with it (W3C: without a valid traceparent the tracestate means nothing); a malformed
      * one is dropped whole. */
-    const char *ts = has ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "tracestate") : NULL;
+    const char *ts = has ? lgw_hconn_header(req->conn, "tracestate") : NULL;
     char state[LGW_TRACESTATE_SIZE];
     if (ts && lgw_tracestate_from_header(ts, strlen(ts), state) && state[0])
         req->tracestate = lgw_strdup(state);
@@ -55,13 +55,13 @@ void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char
         lgw_span_set_str(span, "http.route", route);
     }
     lgw_span_set_str(span, "http.request.method", method);
-    lgw_span_set_str(span, "url.path", url); /* libmicrohttpd hands the path without its query */
+    lgw_span_set_str(span, "url.path", url); /* the server hands the path without its query */
     lgw_span_set_static(span, "url.scheme", "http");
     if (strncmp(version, "HTTP/", 5) == 0)
         lgw_span_set_str(span, "network.protocol.version", version + 5);
-    host_attrs(span, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
+    host_attrs(span, lgw_hconn_header(req->conn, "Host"));
     lgw_span_set_str(span, "user_agent.original",
-                     MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
+                     lgw_hconn_header(req->conn, "User-Agent"));
     lgw_span_set_str(span, "llmgw.request_id", req->id);
 }
 

@@ -15,7 +15,7 @@
  * access callback, once the route is matched. */
 void lgw_spans_request_begin(struct lgw_req *req, const char *method, const char *url, const char *version);
 /* Ends req's SERVER span with the answer's status (none: the client left) and what the worker's reply said
- * (cache, attempts, cost). HTTP thread, when libmicrohttpd reports the request complete. */
+ * (cache, attempts, cost). HTTP thread, when the server reports the request complete. */
 void lgw_spans_request_end(struct lgw_req *req);
 
 /* Starts the PRODUCER span of req's job to topic (a child of the server span) and writes the context the

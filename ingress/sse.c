@@ -11,7 +11,7 @@ static void wake(struct lgw_req *req)
 {
     if (req->reader_suspended) {
         req->reader_suspended = false;
-        MHD_resume_connection(req->conn);
+        lgw_hconn_resume(req->conn);
     }
 }
 
@@ -24,12 +24,12 @@ static void start(struct lgw_req *req, const char *run_id)
     req->done = true;
     if (req->suspended) {
         req->suspended = false;
-        MHD_resume_connection(req->conn);
+        lgw_hconn_resume(req->conn);
     }
 }
 
 /* The client stopped reading and sse_max bytes wait for it: end the stream here. Its socket is shut down,
- * because libmicrohttpd calls the content reader only when the client makes room, which it will not; the
+ * because the server calls the content reader only when the client makes room, which it will not; the
  * closed connection completes the request, which (still waiting in the pending map) sends the workers a
  * cancel, so the provider call stops and the execution is recorded cancelled. Caller holds req->lock. */
 static void overflow(struct lgw_req *req)
@@ -76,7 +76,7 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
         json_t *chunk;
         json_array_foreach(reply->more_chunks, i, chunk) req->dialect->stream_chunk(&req->ds, chunk, &req->sse);
         /* Until the response's first block has gone out, the bytes wait for this gateway (a reply batch from
-         * Kafka can land before libmicrohttpd has sent the headers, and an HTTP thread held off the core lets
+         * Kafka can land before the server has sent the headers, and an HTTP thread held off the core lets
          * a fast stream pile up), not for the client: the cap counts from then (lgw_sse_read), with 4 times the
          * cap as the bound before it so memory stays bounded anyway. */
         size_t waiting = req->sse.len - req->sse_off;
@@ -149,8 +149,9 @@ ssize_t lgw_sse_read(struct lgw_req *req, uint64_t pos, char *out, size_t max)
         lgw_req_settle_limits(req);
         pthread_mutex_lock(&req->lock);
     }
-    /* libmicrohttpd asks for the first block before it writes the headers, and for the next only once the
-     * block before went out: a call past position 0 is the first sign that the client has taken bytes. */
+    /* The server asks for the first block before it writes the headers (they go out together), and for the
+     * next only once the block before went out: a call past position 0 is the first sign that the client has
+     * taken bytes. */
     if (pos > 0)
         req->sse_sent = true;
     if (req->sse_off < req->sse.len) {
@@ -163,10 +164,10 @@ ssize_t lgw_sse_read(struct lgw_req *req, uint64_t pos, char *out, size_t max)
             req->sse_off = 0;
         }
     } else if (req->sse_done) {
-        n = MHD_CONTENT_READER_END_OF_STREAM;
+        n = LGW_HRESP_END;
     } else {
         req->reader_suspended = true;
-        MHD_suspend_connection(req->conn);
+        lgw_hconn_suspend(req->conn);
         n = 0;
     }
     pthread_mutex_unlock(&req->lock);
@@ -178,16 +179,14 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     return lgw_sse_read(cls, pos, out, max);
 }
 
-enum MHD_Result lgw_sse_queue(struct lgw_req *req)
+enum lgw_hres lgw_sse_queue(struct lgw_req *req)
 {
     /* 4 KiB blocks: each chunk is small, and a chunk is written as soon as it is appended. */
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, req, NULL);
+    struct lgw_hresp *resp = lgw_hresp_stream(4096, reader, req);
     if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        return LGW_HRES_NO;
+    lgw_hresp_header(resp, "Content-Type", "text/event-stream");
+    lgw_hresp_header(resp, "Cache-Control", "no-cache");
     lgw_req_route_headers(req, resp);
-    enum MHD_Result r = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return r;
+    return lgw_hconn_queue(req->conn, 200, resp);
 }

@@ -1,9 +1,9 @@
 /* sse.h - streamed answers: Kafka reply chunks out to the client as Server-Sent Events, as they arrive, in
  * the request's dialect (ingress/dialect.h).
  *
- * The reply thread appends records to the request's buffer; libmicrohttpd's content reader drains it. With
- * nothing to send the reader suspends the connection (returning 0 from a reader in internal-polling mode
- * would spin), and the next append resumes it. Everything is under req->lock. */
+ * The reply thread appends records to the request's buffer; the answer's reader (httpd/server.h) drains it.
+ * With nothing to send the reader suspends the connection (the server would otherwise ask again at once), and
+ * the next append resumes it. Everything is under req->lock. */
 #ifndef LGW_SSE_H
 #define LGW_SSE_H
 
@@ -28,6 +28,6 @@ bool lgw_sse_finished(struct lgw_req *req);
  * so far. HTTP thread (public for the unit tests). */
 ssize_t lgw_sse_read(struct lgw_req *req, uint64_t pos, char *out, size_t max);
 /* Queues the SSE response (from the access handler, once the stream started). HTTP thread. */
-enum MHD_Result lgw_sse_queue(struct lgw_req *req);
+enum lgw_hres lgw_sse_queue(struct lgw_req *req);
 
 #endif

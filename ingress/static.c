@@ -114,42 +114,38 @@ void lgw_static_choose(const struct lgw_static_file *file, const char *accept_en
 /* The headers of a 200 and of its 304 alike (RFC 9110 asks a 304 for the ETag, Cache-Control and Vary the
  * 200 would carry). Every file is revalidated on each use (no-cache): their names carry no version, so a
  * cached app.js must never outlive the index.html it belongs to; a revalidation is one 304 without a body. */
-static void add_headers(struct MHD_Response *resp, const struct lgw_static_file *file,
+static void add_headers(struct lgw_hresp *resp, const struct lgw_static_file *file,
                         const struct lgw_static_choice *ch)
 {
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, file->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, ch->etag);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    lgw_hresp_header(resp, "Content-Type", file->content_type);
+    lgw_hresp_header(resp, "ETag", ch->etag);
+    lgw_hresp_header(resp, "Cache-Control", "no-cache");
+    lgw_hresp_header(resp, "Vary", "Accept-Encoding");
     if (ch->gzip)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    MHD_add_response_header(resp, "Content-Security-Policy", csp);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        lgw_hresp_header(resp, "Content-Encoding", "gzip");
+    lgw_hresp_header(resp, "Content-Security-Policy", csp);
+    lgw_hresp_header(resp, "X-Content-Type-Options", "nosniff");
+    lgw_hresp_header(resp, "Referrer-Policy", "no-referrer");
 }
 
-static enum MHD_Result serve(struct lgw_req *req, const struct lgw_static_file *file)
+static enum lgw_hres serve(struct lgw_req *req, const struct lgw_static_file *file)
 {
     struct lgw_static_choice ch;
-    lgw_static_choose(file, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING),
-                      &ch);
-    const char *inm = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    lgw_static_choose(file, lgw_hconn_header(req->conn, "Accept-Encoding"), &ch);
+    const char *inm = lgw_hconn_header(req->conn, "If-None-Match");
     bool fresh = lgw_static_etag_matches(inm, ch.etag);
-    /* The table is static data: MHD sends it from where it lies, without a copy. */
-    struct MHD_Response *resp = fresh ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
-                                      : MHD_create_response_from_buffer(ch.len, (void *)ch.body,
-                                                                        MHD_RESPMEM_PERSISTENT);
+    /* The table is static data: it is sent from where it lies, without a copy. */
+    struct lgw_hresp *resp = fresh ? lgw_hresp_buffer(0, "", LGW_HRESP_STATIC)
+                                   : lgw_hresp_buffer(ch.len, ch.body, LGW_HRESP_STATIC);
     if (!resp)
-        return MHD_NO;
-    req->status = fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK; /* for the request metrics */
+        return LGW_HRES_NO;
+    req->status = fresh ? 304 : 200; /* for the request metrics */
     add_headers(resp, file, &ch);
     lgw_req_route_headers(req, resp); /* x-request-id, as every answer */
-    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned int)req->status, resp);
-    MHD_destroy_response(resp);
-    return r;
+    return lgw_hconn_queue(req->conn, (unsigned int)req->status, resp);
 }
 
-enum MHD_Result lgw_static_serve_index(struct lgw_req *req)
+enum lgw_hres lgw_static_serve_index(struct lgw_req *req)
 {
     const struct lgw_static_file *file = lgw_static_find("index.html");
     if (!file) /* the build always embeds web/index.html; a tree without it has no page */
@@ -157,7 +153,7 @@ enum MHD_Result lgw_static_serve_index(struct lgw_req *req)
     return serve(req, file);
 }
 
-enum MHD_Result lgw_static_serve_file(struct lgw_req *req)
+enum lgw_hres lgw_static_serve_file(struct lgw_req *req)
 {
     const struct lgw_static_file *file = req->path_arg[0] ? lgw_static_find(req->path_arg) : NULL;
     if (!file) {

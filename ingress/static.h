@@ -7,7 +7,7 @@
 #ifndef LGW_STATIC_H
 #define LGW_STATIC_H
 
-#include <microhttpd.h>
+#include "httpd/server.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -53,7 +53,7 @@ void lgw_static_choose(const struct lgw_static_file *file, const char *accept_en
 
 /* Route handlers (ingress/routes.h), HTTP thread: GET/HEAD / (index.html), GET/HEAD /ui/{name} (a 404 in
  * the error table's JSON for a name not in the table). */
-enum MHD_Result lgw_static_serve_index(struct lgw_req *req);
-enum MHD_Result lgw_static_serve_file(struct lgw_req *req);
+enum lgw_hres lgw_static_serve_index(struct lgw_req *req);
+enum lgw_hres lgw_static_serve_file(struct lgw_req *req);
 
 #endif

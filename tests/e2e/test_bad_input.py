@@ -258,7 +258,7 @@ def test_headers_too_large(gw):
     err = json.loads(rest)["error"]
     assert err["code"] == "request_headers_too_large" and err["type"] == "invalid_request_error"
 
-    # counted when the head is read; the per-status count when MHD reports the request complete
+    # counted when the head is read; the per-status count when the HTTP server reports the request complete
     text = wait_for(lambda: (t := call_h(port, "GET", "/metrics")[1].decode()) and
                     'llmgw_http_requests_total{route="/v1/chat/completions",status="431"} 1' in t and t,
                     10, "the 431 in /metrics")

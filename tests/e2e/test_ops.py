@@ -199,7 +199,7 @@ def kernel_keeps_asked_slices():
 
 def test_request_path_asks_for_a_short_scheduling_slice(cluster):
     """The ingress and the worker ask for LLMGW_SCHED_SLICE_US (100 us by default) before starting any thread, so
-    every one of their threads (libmicrohttpd's and librdkafka's included) has it and a woken request thread may
+    every one of their threads (the HTTP server's and librdkafka's included) has it and a woken request thread may
     preempt a longer-sliced burst (common/sched_slice.h); the ledger keeps the kernel's slice, as does a process
     asked for 0. test_sched_slice tests the call itself."""
     if not kernel_keeps_asked_slices():
@@ -215,7 +215,7 @@ def test_request_path_asks_for_a_short_scheduling_slice(cluster):
         threads = slice_by_thread(proc.popen.pid)
         assert {ns for _, ns in threads.values()} == {100_000}, threads
         assert any(name.startswith("rdk:") for name, _ in threads.values())
-    assert any(name.startswith("MHD") for name, _ in slice_by_thread(ingress.popen.pid).values())
+    assert any(name == "http" for name, _ in slice_by_thread(ingress.popen.pid).values())  # httpd/loop.c
     assert {ns for _, ns in slice_by_thread(ledger.popen.pid).values()} == {default_ns}
     off, _ = cluster.worker("w-off", LLMGW_SCHED_SLICE_US="0")
     assert {ns for _, ns in slice_by_thread(off.popen.pid).values()} == {default_ns}

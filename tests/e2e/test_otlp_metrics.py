@@ -201,7 +201,7 @@ def test_every_role_pushes_its_registry(cluster, fake, receiver, protocol):
     req = ms["llmgw_http_requests"]
     assert req.WhichOneof("data") == "sum"
     assert req.sum.is_monotonic and req.sum.aggregation_temporality == CUMULATIVE
-    # A request is counted when libmicrohttpd reports it completed, just after its answer went out: on a busy
+    # A request is counted when the HTTP server reports it completed, just after its answer went out: on a busy
     # machine the last one's count can trail the client's read of its answer.
     def text_chat_count():
         return prom_series(prom_text(port), "llmgw_http_requests_total").get(

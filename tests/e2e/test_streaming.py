@@ -137,7 +137,7 @@ def test_complete_streams_send_no_cancel(gw):
     """A stream that ends normally is not a client that left: no cancel, no "client left" log line.
 
     The final chunk used to race the pending map: the reply thread made the stream's end readable, the HTTP
-    thread wrote it and MHD reported the request complete while the request was still in the map, which the
+    thread wrote it and the HTTP server reported the request complete while the request was still in the map, which the
     completion callback took for a client gone mid-stream (about 1 in 10 complete streams sent a cancel)."""
     from concurrent.futures import ThreadPoolExecutor
 

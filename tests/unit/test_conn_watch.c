@@ -66,7 +66,7 @@ static void test_late_head_gets_408_and_close(void **state)
     assert_non_null(strstr(buf, "\"code\":\"request_timeout\""));
     assert_non_null(strstr(buf, "\"type\":\"timeout_error\""));
     assert_int_equal(timeouts(m, "head"), 1);
-    /* Expired once: the entry stays (libmicrohttpd removes it when it closes) but is not expired again. */
+    /* Expired once: the entry stays (the HTTP server removes it when it closes) but is not expired again. */
     sleep_ms(300);
     assert_int_equal(timeouts(m, "head"), 1);
     lgw_conn_watch_remove(w, conn);

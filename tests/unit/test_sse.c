@@ -689,7 +689,7 @@ static void test_error_answers_carry_the_tables_retry_advice(void **state)
 }
 
 /* ---- A client that stops reading: the stream cap (sse_max) counts only once the response's first block has
- * gone out, which the content reader learns from a call past position 0; libmicrohttpd makes the call at 0
+ * gone out, which the content reader learns from a call past position 0; the server makes the call at 0
  * before it writes the headers, and an HTTP thread held off the core then must not cut a healthy client.
  * Before that the bound is 4 times the cap. */
 
@@ -727,14 +727,14 @@ static void test_stream_cap_counts_once_the_first_block_went_out(void **state)
     seq = fill_past(req, seq, 3 * req->sse_max);
     assert_false(req->sse_overflow);
     assert_false(req->sse_done);
-    /* The first block went out (libmicrohttpd asks for the next): what waits now waits for the client. */
+    /* The first block went out (the server asks for the next): what waits now waits for the client. */
     assert_int_equal(lgw_sse_read(req, (uint64_t)first, out, sizeof(out)), sizeof(out));
     assert_true(req->sse_sent);
     big_chunk(req, seq);
     assert_true(req->sse_overflow);
     assert_true(req->sse_done);
     assert_int_equal(req->sse.len, 0); /* dropped: nothing more is sent */
-    assert_int_equal(lgw_sse_read(req, (uint64_t)(2 * first), out, sizeof(out)), MHD_CONTENT_READER_END_OF_STREAM);
+    assert_int_equal(lgw_sse_read(req, (uint64_t)(2 * first), out, sizeof(out)), LGW_HRESP_END);
     lgw_req_unref(req);
 }
 
