@@ -36,10 +36,9 @@ struct lgw_conn_watch {
     struct lgw_watched_conn *head;
     int64_t head_timeout_ms, idle_ms, tick_ms;
     struct lgw_metrics *m;
-    /* The whole 408s, status line to body: for a late head (written by this thread) and a late body (written by
-     * the connection's HTTP thread, lgw_conn_watch_body_late). */
-    char *answer, *body_answer;
-    size_t answer_len, body_answer_len;
+    /* The whole 408 for a late head, status line to body, written by this thread. */
+    char *answer;
+    size_t answer_len;
     atomic_bool stop;
     pthread_t thread;
 };
@@ -127,14 +126,11 @@ struct lgw_conn_watch *lgw_conn_watch_new(int64_t head_timeout_ms, int64_t idle_
     lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"head\"", 0); /* shown as 0, not absent */
     lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"body\"", 0);
     w->answer = build_408("The request head did not arrive in time; the connection is closed.", &w->answer_len);
-    w->body_answer = build_408("The request body did not arrive in time; the connection is closed.",
-                               &w->body_answer_len);
     if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
         LGW_ERROR("ingress", "cannot start the request-head watch thread");
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         free(w->answer);
-        free(w->body_answer);
         free(w);
         return NULL;
     }
@@ -158,17 +154,12 @@ void lgw_conn_watch_free(struct lgw_conn_watch *w)
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->answer);
-    free(w->body_answer);
     free(w);
 }
 
-void lgw_conn_watch_body_late(struct lgw_conn_watch *w, int fd)
+void lgw_conn_watch_body_late(struct lgw_conn_watch *w)
 {
     lgw_metrics_add(w->m, "llmgw_http_read_timeouts_total", "phase=\"body\"", 1);
-    if (fd < 0)
-        return;
-    ssize_t n = send(fd, w->body_answer, w->body_answer_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)n; /* best effort, as for a late head */
 }
 
 struct lgw_watched_conn *lgw_conn_watch_add(struct lgw_conn_watch *w, int fd)

@@ -31,10 +31,8 @@ void lgw_conn_watch_next(struct lgw_conn_watch *w, struct lgw_watched_conn *conn
  * number reused by another connection): frees the entry. HTTP threads. NULL conn: no-op. */
 void lgw_conn_watch_remove(struct lgw_conn_watch *w, struct lgw_watched_conn *conn);
 
-/* A request body is late (ingress.c checks it as its bytes arrive): counts it and writes the 408 on fd without
- * blocking. The caller then ends the connection (LGW_HRES_NO): the rest of the body cannot be read past, so the
- * connection cannot carry another request. The connection's HTTP thread, in its request callback (the server
- * writes nothing on the socket meanwhile). */
-void lgw_conn_watch_body_late(struct lgw_conn_watch *w, int fd);
+/* A request body is late (ingress.c checks it as its bytes arrive, and answers it 408 itself: the HTTP server
+ * queues an answer mid-body and closes the connection after it): counts it with the late heads. HTTP threads. */
+void lgw_conn_watch_body_late(struct lgw_conn_watch *w);
 
 #endif

@@ -103,8 +103,8 @@ static enum lgw_hres begin(struct lgw_ingress *ing, struct lgw_hconn *conn, cons
 
 /* Slow POST: a body must arrive within http_body_timeout_ms of its head, plus a second per http_body_min_rate
  * bytes received. Checked as bytes arrive (a body that stops arriving meets the idle timeout instead). True: the
- * body is late, the client was sent a 408, and the connection is to be closed (the rest of the body is never
- * read, so the connection cannot carry another request). */
+ * body is late (counted), to be answered 408; the server closes the connection after the answer, as the rest
+ * of the body is never read. */
 static bool body_late(struct lgw_ingress *ing, struct lgw_req *req, size_t n)
 {
     req->upload_seen += n;
@@ -115,7 +115,7 @@ static bool body_late(struct lgw_ingress *ing, struct lgw_req *req, size_t n)
                              cfg->http_body_min_rate;
     if (lgw_mono_us() - req->start_us <= allowed_us)
         return false;
-    lgw_conn_watch_body_late(ing->watch, req->fd);
+    lgw_conn_watch_body_late(ing->watch);
     LGW_LOG_TP(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, req->traceparent,
                "request body too slow: %zu bytes in %lld ms; 408, connection closed", req->upload_seen,
                (long long)((lgw_mono_us() - req->start_us) / 1000));
@@ -135,10 +135,9 @@ static enum lgw_hres access_cb(void *cls, struct lgw_hconn *conn, const char *ur
         return lgw_req_queue(req, req->content_type[0] ? req->content_type : NULL);
     }
     if (*upload_data_size) {
-        if (body_late(cls, req, *upload_data_size)) {
-            req->status = 408; /* for the request metrics; the answer went out raw */
-            return LGW_HRES_NO;
-        }
+        if (body_late(cls, req, *upload_data_size))
+            return lgw_req_answer_error(req, LGW_ERR(REQUEST_TIMEOUT),
+                                        "The request body did not arrive in time; the connection is closed.");
         /* Errors found early are answered once the body is read: answering mid-upload closes the socket under
          * a client that is still sending, and the client may never see the error. */
         if (req->early_rc == 0 && req->route->body)
