@@ -1,6 +1,8 @@
 /* body.c - request body framing (body.h). */
 #include "httpd/body.h"
 
+#include "common/buf.h"
+
 enum {
     B_DONE,
     B_LENGTH,   /* Content-Length bytes */
@@ -34,17 +36,6 @@ bool lgw_http_body_done(const struct lgw_http_body *b)
     return b->state == B_DONE;
 }
 
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int lgw_http_body_next(struct lgw_http_body *b, const char *data, size_t len, size_t *used, const char **piece,
                        size_t *piece_len)
 {
@@ -67,7 +58,7 @@ int lgw_http_body_next(struct lgw_http_body *b, const char *data, size_t len, si
             return 0;
         }
         case B_SIZE: {
-            int v = hex(c);
+            int v = lgw_hex_digit(c);
             if (v >= 0) {
                 if (++b->digits > 16)
                     return 400; /* a size past 2^64: refused before it can wrap */

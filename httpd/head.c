@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
+
 /* RFC 9110 section 5.6.2: the characters of a token (a method, a field name). */
 static bool is_tchar(unsigned char c)
 {
@@ -45,17 +47,6 @@ size_t lgw_http_head_end(const char *buf, size_t len, size_t *from)
     return 0;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX in s in place ('+' as a space too when plus); an invalid escape is kept as it is. False: it
  * decodes to a NUL, which would cut the string short. */
 static bool unescape(char *s, bool plus)
@@ -63,7 +54,7 @@ static bool unescape(char *s, bool plus)
     char *w = s;
     for (char *r = s; *r; r++) {
         int hi, lo;
-        if (*r == '%' && (hi = hexval((unsigned char)r[1])) >= 0 && (lo = hexval((unsigned char)r[2])) >= 0) {
+        if (*r == '%' && (hi = lgw_hex_digit(r[1])) >= 0 && (lo = lgw_hex_digit(r[2])) >= 0) {
             int c = hi * 16 + lo;
             if (c == 0)
                 return false;
