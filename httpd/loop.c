@@ -30,12 +30,12 @@ static void accept_on(struct hthread *t)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 LGW_WARN("http", "cannot accept a connection: %s; pausing accepts %d ms", strerror(errno),
                          ACCEPT_PAUSE_MS);
-                epoll_ctl(t->ep, EPOLL_CTL_DEL, d->listen_fd, NULL);
+                (void)epoll_ctl(t->ep, EPOLL_CTL_DEL, d->listen_fd, NULL); /* in the set: cannot fail */
                 t->listening = false;
                 t->accept_paused_until = lgw_mono_ms() + ACCEPT_PAUSE_MS;
             } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 /* Shut down (quiesced) or broken: this thread stops listening. */
-                epoll_ctl(t->ep, EPOLL_CTL_DEL, d->listen_fd, NULL);
+                (void)epoll_ctl(t->ep, EPOLL_CTL_DEL, d->listen_fd, NULL);
                 t->listening = false;
             }
             return;
@@ -51,7 +51,8 @@ static void accept_on(struct hthread *t)
     }
 }
 
-/* Closes connections idle past the timeout; returns ms until the next may be due (or -1). */
+/* Closes connections past their timeouts (idle, or lingering) and puts the listening socket back after an
+ * accept pause; returns the ms until the next of these may be due (at most a second). */
 static int expire(struct hthread *t)
 {
     int64_t idle = t->d->o.idle_timeout_ms;
@@ -143,15 +144,15 @@ static int listen_on(struct lgw_httpd *d)
     d->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (d->listen_fd < 0)
         return LGW_ERR(IO);
-    int one = 1;
-    setsockopt(d->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(d->listen_fd, d->o.backlog > 0 ? d->o.backlog : 1024) != 0) {
+    int one = 1; /* a restart binds at once, past the last run's connections in TIME_WAIT */
+    socklen_t sl = sizeof(sa);
+    if (setsockopt(d->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(d->listen_fd, d->o.backlog > 0 ? d->o.backlog : 1024) != 0 ||
+        getsockname(d->listen_fd, (struct sockaddr *)&sa, &sl) != 0) {
         LGW_ERROR("http", "cannot listen on %s:%d: %s", d->o.addr, d->o.port, strerror(errno));
         return LGW_ERR(IO);
     }
-    socklen_t sl = sizeof(sa);
-    getsockname(d->listen_fd, (struct sockaddr *)&sa, &sl);
     d->port = ntohs(sa.sin_port);
     return LGW_OK;
 }
