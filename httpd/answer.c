@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
 #include "httpd/server_int.h"
 
 const char *lgw_http_reason(unsigned status)
@@ -45,16 +46,10 @@ const char *lgw_http_reason(unsigned status)
 
 struct lgw_hresp *lgw_hresp_buffer(size_t len, const void *data, enum lgw_hresp_mem mem)
 {
-    struct lgw_hresp *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
+    struct lgw_hresp *r = lgw_calloc(1, sizeof(*r));
     r->len = len;
     if (mem == LGW_HRESP_COPY && len) {
-        char *p = malloc(len);
-        if (!p) {
-            free(r);
-            return NULL;
-        }
+        char *p = lgw_malloc(len);
         memcpy(p, data, len);
         r->data = p;
         r->owns_data = true;
@@ -71,9 +66,7 @@ struct lgw_hresp *lgw_hresp_buffer(size_t len, const void *data, enum lgw_hresp_
 
 struct lgw_hresp *lgw_hresp_stream(size_t block, lgw_hresp_reader_fn reader, void *cls)
 {
-    struct lgw_hresp *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
+    struct lgw_hresp *r = lgw_calloc(1, sizeof(*r));
     r->reader = reader;
     r->reader_cls = cls;
     r->block = block ? block : 4096;
@@ -85,9 +78,7 @@ int lgw_hresp_header(struct lgw_hresp *r, const char *name, const char *value)
     if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
         return -1;
     size_t n = strlen(name), v = strlen(value);
-    char *p = realloc(r->fields, r->fields_len + n + v + 5);
-    if (!p)
-        return -1;
+    char *p = lgw_realloc(r->fields, r->fields_len + n + v + 5);
     r->fields = p;
     r->fields_len += (size_t)sprintf(p + r->fields_len, "%s: %s\r\n", name, value);
     if (strcasecmp(name, "connection") == 0 && strcasestr(value, "close"))

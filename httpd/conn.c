@@ -70,37 +70,6 @@ static void touch(struct hthread *t, struct lgw_hconn *c)
     list_append(&t->timed, c);
 }
 
-static bool out_reserve(struct lgw_hconn *c, size_t more)
-{
-    if (c->out_len + more <= c->out_cap)
-        return true;
-    size_t cap = c->out_cap ? c->out_cap : 256;
-    while (cap < c->out_len + more)
-        cap *= 2;
-    char *p = realloc(c->out, cap);
-    if (!p)
-        return false;
-    c->out = p;
-    c->out_cap = cap;
-    return true;
-}
-
-static bool out_add(struct lgw_hconn *c, const char *s, size_t n)
-{
-    if (!out_reserve(c, n))
-        return false;
-    memcpy(c->out + c->out_len, s, n);
-    c->out_len += n;
-    return true;
-}
-
-static void out_drop(struct lgw_hconn *c)
-{
-    free(c->out);
-    c->out = NULL;
-    c->out_len = c->out_off = c->out_cap = 0;
-}
-
 static const char *date_field(struct hthread *t)
 {
     time_t now = time(NULL);
@@ -114,47 +83,37 @@ static const char *date_field(struct hthread *t)
 }
 
 /* The status line and the fields of c's answer into out. */
-static bool write_head(struct lgw_hconn *c)
+static void write_head(struct lgw_hconn *c)
 {
     struct lgw_hresp *r = c->resp;
-    char line[STATUS_LINE_MAX + 64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03u %s\r\n", r->status, lgw_http_reason(r->status));
-    const char *date = date_field(c->t);
-    if (!out_add(c, line, (size_t)n) || !out_add(c, date, strlen(date)))
-        return false;
-    if (r->fields_len && !out_add(c, r->fields, r->fields_len))
-        return false;
+    lgw_buf_printf(&c->out, "HTTP/1.1 %03u %s\r\n", r->status, lgw_http_reason(r->status));
+    lgw_buf_puts(&c->out, date_field(c->t));
+    lgw_buf_append(&c->out, r->fields, r->fields_len);
     bool no_body = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
     if (r->reader) {
         if (c->head.minor == 0)
             c->keep_alive = false; /* HTTP/1.0 has no chunks: the stream ends with the connection */
-        else if (!out_add(c, "Transfer-Encoding: chunked\r\n", 28))
-            return false;
+        else
+            lgw_buf_puts(&c->out, "Transfer-Encoding: chunked\r\n");
     } else if (!no_body) {
-        n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", r->len);
-        if (!out_add(c, line, (size_t)n))
-            return false;
+        lgw_buf_printf(&c->out, "Content-Length: %zu\r\n", r->len);
     }
     if (r->close || c->body_unread)
         c->keep_alive = false;
-    if (!c->keep_alive && !r->close && !out_add(c, "Connection: close\r\n", 19))
-        return false;
-    if (c->keep_alive && c->head.minor == 0 && !out_add(c, "Connection: keep-alive\r\n", 24))
-        return false;
-    if (!out_add(c, "\r\n", 2))
-        return false;
+    if (!c->keep_alive && !r->close)
+        lgw_buf_puts(&c->out, "Connection: close\r\n");
+    if (c->keep_alive && c->head.minor == 0)
+        lgw_buf_puts(&c->out, "Connection: keep-alive\r\n");
+    lgw_buf_puts(&c->out, "\r\n");
     if (no_body || c->head.head_method) { /* HEAD: the fields of the answer a GET would get, no body */
         c->data_off = r->len;
         if (r->reader)
             c->stream_end = true;
     }
-    return true;
 }
 
 enum lgw_hres lgw_hconn_queue(struct lgw_hconn *c, unsigned status, struct lgw_hresp *r)
 {
-    if (!r)
-        return LGW_HRES_NO;
     if (c->resp || status < 100 || status > 999) {
         lgw_hresp_free(r);
         return LGW_HRES_NO;
@@ -249,7 +208,8 @@ static void end_request(struct lgw_hconn *c, bool ok)
     c->req_ctx = NULL;
     lgw_hresp_free(c->resp);
     c->resp = NULL;
-    out_drop(c);
+    lgw_buf_cleanup(&c->out);
+    c->out_off = 0;
     c->data_off = 0;
     c->stream_pos = 0;
     c->stream_end = false;
@@ -284,7 +244,7 @@ void lgw_hconn_close(struct lgw_hconn *c)
             t->all[i] = t->all[--t->nall];
             break;
         }
-    free(c->in);
+    lgw_buf_cleanup(&c->in);
     free(c);
 }
 
@@ -297,8 +257,8 @@ static bool flush(struct lgw_hconn *c)
     for (;;) {
         struct iovec iov[2];
         int n = 0;
-        if (c->out_off < c->out_len)
-            iov[n++] = (struct iovec){c->out + c->out_off, c->out_len - c->out_off};
+        if (c->out_off < c->out.len)
+            iov[n++] = (struct iovec){c->out.ptr + c->out_off, c->out.len - c->out_off};
         if (!r->reader && c->data_off < r->len)
             iov[n++] = (struct iovec){(char *)r->data + c->data_off, r->len - c->data_off};
         if (!n)
@@ -313,15 +273,16 @@ static bool flush(struct lgw_hconn *c)
             return false;
         }
         touch(c->t, c);
-        size_t took = (size_t)w, head = c->out_len - c->out_off;
+        size_t took = (size_t)w, head = c->out.len - c->out_off;
         if (took <= head) {
             c->out_off += took;
         } else {
-            c->out_off = c->out_len;
+            c->out_off = c->out.len;
             c->data_off += took - head;
         }
-        if (c->out_off == c->out_len) {
-            c->out_len = c->out_off = 0;
+        if (c->out_off == c->out.len) { /* all of out went: its memory is reused for the next chunk */
+            lgw_buf_reset(&c->out);
+            c->out_off = 0;
         }
     }
 }
@@ -332,17 +293,14 @@ static bool next_chunk(struct lgw_hconn *c)
 {
     struct lgw_hresp *r = c->resp;
     bool chunked = c->head.minor == 1;
-    if (!out_reserve(c, r->block + 32)) {
-        c->st = ST_CLOSING;
-        return false;
-    }
-    size_t at = c->out_len + (chunked ? 18 : 0); /* room for the size line */
-    ssize_t n = r->reader(r->reader_cls, c->stream_pos, c->out + at, r->block);
+    lgw_buf_reserve(&c->out, r->block + 32);
+    size_t at = c->out.len + (chunked ? 18 : 0); /* room for the size line */
+    ssize_t n = r->reader(r->reader_cls, c->stream_pos, c->out.ptr + at, r->block);
     if (n == LGW_HRESP_END) {
         c->stream_end = true;
-        if (chunked && !out_add(c, "0\r\n\r\n", 5))
-            c->st = ST_CLOSING;
-        return c->st != ST_CLOSING;
+        if (chunked)
+            lgw_buf_puts(&c->out, "0\r\n\r\n");
+        return true;
     }
     if (n < 0 || (size_t)n > r->block) {
         c->st = ST_CLOSING;
@@ -351,17 +309,17 @@ static bool next_chunk(struct lgw_hconn *c)
     if (n == 0)
         return false; /* the reader suspended the connection */
     c->stream_pos += (uint64_t)n;
-    if (!chunked) {
-        c->out_len += (size_t)n;
-        return true;
+    if (chunked) { /* the size line before the block, CRLF after it */
+        char line[20];
+        int k = snprintf(line, sizeof(line), "%zx\r\n", (size_t)n);
+        memmove(c->out.ptr + c->out.len + (size_t)k, c->out.ptr + at, (size_t)n);
+        memcpy(c->out.ptr + c->out.len, line, (size_t)k);
+        c->out.len += (size_t)k + (size_t)n;
+        lgw_buf_puts(&c->out, "\r\n");
+    } else {
+        c->out.len += (size_t)n;
+        c->out.ptr[c->out.len] = '\0'; /* as every append leaves it */
     }
-    char line[20];
-    int k = snprintf(line, sizeof(line), "%zx\r\n", (size_t)n);
-    memmove(c->out + c->out_len + (size_t)k, c->out + at, (size_t)n);
-    memcpy(c->out + c->out_len, line, (size_t)k);
-    c->out_len += (size_t)k + (size_t)n;
-    memcpy(c->out + c->out_len, "\r\n", 2);
-    c->out_len += 2;
     return true;
 }
 
@@ -421,10 +379,7 @@ static void after_callback(struct lgw_hconn *c, enum lgw_hres rc)
         c->suspended = false; /* an answer queued wins over a suspend */
         c->st = ST_WRITE;
         set_events(c, 0);
-        if (!write_head(c)) {
-            c->st = ST_CLOSING;
-            return;
-        }
+        write_head(c);
         /* A stream's first block goes out with the head, in one write. */
         if (c->resp->reader && !c->stream_end && !next_chunk(c) && c->st == ST_CLOSING)
             return;
@@ -450,11 +405,8 @@ static void answer_raw(struct lgw_hconn *c, unsigned status)
     if (n > sizeof(body))
         n = 0;
     struct lgw_hresp *r = lgw_hresp_buffer(n, body, LGW_HRESP_COPY);
-    if (!r || lgw_hresp_header(r, "Content-Type", ctype) || lgw_hresp_header(r, "Connection", "close")) {
-        lgw_hresp_free(r);
-        c->st = ST_CLOSING;
-        return;
-    }
+    lgw_hresp_header(r, "Content-Type", ctype); /* a static type: no CR or LF to refuse */
+    lgw_hresp_header(r, "Connection", "close");
     lgw_http_head_clear(&c->head); /* answered as HTTP/1.1, whatever came */
     c->head.minor = 1;
     c->keep_alive = false;
@@ -463,10 +415,7 @@ static void answer_raw(struct lgw_hconn *c, unsigned status)
     c->resp = r;
     c->st = ST_WRITE;
     set_events(c, 0);
-    if (!write_head(c)) {
-        c->st = ST_CLOSING;
-        return;
-    }
+    write_head(c);
     write_on(c);
 }
 
@@ -553,12 +502,22 @@ static void start_request(struct lgw_hconn *c)
         body_done(c);
 }
 
-/* Takes bytes read (or pipelined) for a connection in ST_HEAD or ST_BODY. Bytes it cannot use yet (behind a
- * request being answered) are kept in c->in. */
+/* Keeps bytes pipelined behind a request being answered, for when it is (next_request). A client that
+ * pipelines more than a head's cap before reading its answers is closed. */
+static void keep(struct lgw_hconn *c, const char *data, size_t len)
+{
+    if (c->in.len + len > c->t->d->o.max_head_bytes + 1)
+        c->st = ST_CLOSING;
+    else
+        lgw_buf_append(&c->in, data, len);
+}
+
+/* Takes bytes read (or pipelined): a head, the body after it, and maybe more requests behind. */
 static void take(struct lgw_hconn *c, const char *data, size_t len)
 {
-    struct lgw_httpd *d = c->t->d;
-    char *owned = NULL; /* a copy of pipelined bytes that data points into */
+    size_t max = c->t->d->o.max_head_bytes;
+    struct lgw_buf hold; /* a head completed in in, taken out of it: data points into it */
+    lgw_buf_init(&hold, 0);
     while (len && c->st != ST_CLOSING) {
         if (c->st == ST_BODY) {
             size_t used = feed_body(c, data, len);
@@ -566,131 +525,52 @@ static void take(struct lgw_hconn *c, const char *data, size_t len)
             len -= used;
             continue;
         }
-        if (c->st != ST_HEAD) { /* pipelined behind a request being answered: kept until it is */
-            char *p = c->in_len + len <= d->o.max_head_bytes + 1 ? realloc(c->in, c->in_len + len) : NULL;
-            if (!p) {
-                c->st = ST_CLOSING;
-                break;
-            }
-            memcpy(p + c->in_len, data, len);
-            c->in = p;
-            c->in_len += len;
-            c->in_cap = c->in_len;
+        if (c->st != ST_HEAD) {
+            /* Answered before its body was read, or lingering: nothing more is read as a request. */
+            if (!c->body_unread && c->st != ST_LINGER)
+                keep(c, data, len);
             break;
         }
-        /* A head: found in data directly when nothing is pending, else in in. */
-        const char *buf = data;
-        size_t blen = len, from = 0;
-        if (c->in_len) {
-            size_t n = len; /* all of it: at most a head's cap and one read */
-            if (c->in_len + n > c->in_cap) {
-                size_t cap = c->in_cap ? c->in_cap * 2 : 1024;
-                while (cap < c->in_len + n)
-                    cap *= 2;
-                char *p = realloc(c->in, cap);
-                if (!p) {
-                    c->st = ST_CLOSING;
-                    break;
-                }
-                c->in = p;
-                c->in_cap = cap;
-            }
-            memcpy(c->in + c->in_len, data, n);
-            c->in_len += n;
-            data += n;
-            len -= n;
-            buf = c->in;
-            blen = c->in_len;
-            from = c->in_scanned;
-        }
-        size_t end = lgw_http_head_end(buf, blen, &from);
-        if (!end) {
-            if (blen > d->o.max_head_bytes) {
-                answer_raw(c, 431);
-                break;
-            }
-            if (buf == c->in) {
+        size_t end, from = c->in_scanned;
+        if (c->in.len) { /* a head begun in an earlier read goes on in in */
+            lgw_buf_append(&c->in, data, len);
+            end = lgw_http_head_end(c->in.ptr, c->in.len, &from);
+            if (!end) {
                 c->in_scanned = from;
-                continue; /* all of data is in in now (or the cap was reached, answered above) */
-            }
-            /* A head cut short: keep it. */
-            c->in = malloc(len > 1024 ? len : 1024);
-            if (!c->in) {
-                c->st = ST_CLOSING;
+                if (c->in.len > max)
+                    answer_raw(c, 431);
                 break;
             }
-            c->in_cap = len > 1024 ? len : 1024;
-            memcpy(c->in, data, len);
-            c->in_len = len;
-            c->in_scanned = from;
-            break;
+            lgw_buf_cleanup(&hold); /* what data pointed into is all in in now */
+            hold = c->in;
+            lgw_buf_init(&c->in, 0);
+            data = hold.ptr;
+            len = hold.len;
+        } else {
+            end = lgw_http_head_end(data, len, &from);
+            if (!end) { /* a head cut short by the packet: kept for the rest */
+                if (len > max)
+                    answer_raw(c, 431);
+                else
+                    lgw_buf_append(&c->in, data, len);
+                c->in_scanned = from;
+                break;
+            }
         }
-        if (end > d->o.max_head_bytes) {
+        c->in_scanned = 0;
+        if (end > max) {
             answer_raw(c, 431);
             break;
         }
-        c->head_buf = malloc(end + 1);
-        if (!c->head_buf) {
-            c->st = ST_CLOSING;
-            break;
-        }
-        memcpy(c->head_buf, buf, end);
+        c->head_buf = lgw_malloc(end + 1);
+        memcpy(c->head_buf, data, end);
         c->head_buf[end] = '\0';
         c->head_len = end;
-        const char *rest;
-        size_t rest_len;
-        char *old_in = NULL;
-        if (buf == c->in) {
-            /* What followed the head in in is taken from there; in is given up (kept while used). */
-            old_in = c->in;
-            rest = c->in + end;
-            rest_len = c->in_len - end;
-            c->in = NULL;
-            c->in_len = c->in_cap = c->in_scanned = 0;
-        } else {
-            rest = data + end;
-            rest_len = len - end;
-        }
-        start_request(c);
-        /* The rest: the body, then maybe a next request (pipelined), kept for when this one is answered. */
-        while (rest_len && c->st == ST_BODY) {
-            size_t used = feed_body(c, rest, rest_len);
-            rest += used;
-            rest_len -= used;
-        }
-        if (rest_len && c->st == ST_HEAD) {
-            /* Answered already and back to reading a head: go round with the rest (copied, as what it points
-             * into is given up now). */
-            char *copy = malloc(rest_len);
-            if (!copy) {
-                free(old_in);
-                c->st = ST_CLOSING;
-                return;
-            }
-            memcpy(copy, rest, rest_len);
-            free(old_in);
-            free(owned);
-            owned = copy;
-            data = copy;
-            len = rest_len;
-            continue;
-        }
-        if (rest_len && c->st != ST_CLOSING && !c->body_unread) {
-            /* Pipelined behind a request being answered: kept until it is. */
-            char *p = c->in_len + rest_len <= d->o.max_head_bytes + 1 ? realloc(c->in, c->in_len + rest_len) : NULL;
-            if (!p) {
-                c->st = ST_CLOSING;
-            } else {
-                memcpy(p + c->in_len, rest, rest_len);
-                c->in = p;
-                c->in_len += rest_len;
-                c->in_cap = c->in_len;
-            }
-        }
-        free(old_in);
-        break;
+        data += end;
+        len -= end;
+        start_request(c); /* then round again: its body, or the next request once this one is answered */
     }
-    free(owned);
+    lgw_buf_cleanup(&hold);
 }
 
 /* The request is over and the connection kept: a next head, maybe already here (pipelined). */
@@ -700,13 +580,11 @@ static void next_request(struct lgw_hconn *c)
     c->in_scanned = 0;
     set_events(c, EPOLLIN);
     touch(c->t, c);
-    if (c->in_len) {
-        char *pending = c->in;
-        size_t n = c->in_len;
-        c->in = NULL;
-        c->in_len = c->in_cap = 0;
-        take(c, pending, n);
-        free(pending);
+    if (c->in.len) {
+        struct lgw_buf pending = c->in;
+        lgw_buf_init(&c->in, 0);
+        take(c, pending.ptr, pending.len);
+        lgw_buf_cleanup(&pending);
     }
 }
 
@@ -776,19 +654,10 @@ void lgw_hconn_open(struct hthread *t, int fd, const struct lgw_peer_key *key)
 {
     struct lgw_httpd *d = t->d;
     if (t->nall == t->capall) {
-        size_t cap = t->capall ? t->capall * 2 : 64;
-        struct lgw_hconn **all = realloc(t->all, cap * sizeof(*all));
-        if (all) {
-            t->all = all;
-            t->capall = cap;
-        }
+        t->capall = t->capall ? t->capall * 2 : 64;
+        t->all = lgw_realloc(t->all, t->capall * sizeof(*t->all));
     }
-    struct lgw_hconn *c = t->nall < t->capall ? calloc(1, sizeof(*c)) : NULL;
-    if (!c) {
-        lgw_peers_release(d->peers, key);
-        close(fd);
-        return;
-    }
+    struct lgw_hconn *c = lgw_calloc(1, sizeof(*c));
     t->all[t->nall++] = c;
     c->t = t;
     c->fd = fd;

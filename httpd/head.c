@@ -80,9 +80,7 @@ static int parse_args(char *q, struct lgw_http_head *h)
         n += *p == '&';
     if (n > LGW_HTTP_ARGS_MAX)
         return 414;
-    h->args = calloc(n, sizeof(*h->args));
-    if (!h->args)
-        return 500;
+    h->args = lgw_calloc(n, sizeof(*h->args));
     for (char *p = q; p;) {
         char *amp = strchr(p, '&');
         if (amp)
@@ -270,8 +268,8 @@ int lgw_http_head_parse(char *buf, size_t len, struct lgw_http_head *h)
         nmax += *c == '\n';
     if (nmax > LGW_HTTP_FIELDS_MAX + 1)
         rc = 431;
-    else if (nmax && !(h->fields = calloc(nmax, sizeof(*h->fields))))
-        rc = 500;
+    else if (nmax)
+        h->fields = lgw_calloc(nmax, sizeof(*h->fields));
     for (p = next; !rc && p < end; p = next) {
         line = cut_line(p, end, &next);
         if (!line) {

@@ -162,9 +162,7 @@ int lgw_httpd_start(const struct lgw_httpd_options *o, struct lgw_httpd **out)
     *out = NULL;
     if (!o->request || o->threads < 1 || !o->max_head_bytes)
         return LGW_ERR(INTERNAL);
-    struct lgw_httpd *d = calloc(1, sizeof(*d));
-    if (!d)
-        return LGW_ERR(NOMEM);
+    struct lgw_httpd *d = lgw_calloc(1, sizeof(*d));
     d->o = *o;
     d->listen_fd = -1;
     int rc = listen_on(d);
@@ -175,11 +173,7 @@ int lgw_httpd_start(const struct lgw_httpd_options *o, struct lgw_httpd **out)
         return rc;
     }
     d->peers = lgw_peers_new(o->max_connections_per_ip);
-    d->threads = calloc((size_t)o->threads, sizeof(*d->threads));
-    if (!d->peers || !d->threads) {
-        lgw_httpd_stop(d);
-        return LGW_ERR(NOMEM);
-    }
+    d->threads = lgw_calloc((size_t)o->threads, sizeof(*d->threads));
     for (int i = 0; i < o->threads; i++) {
         struct hthread *t = &d->threads[i];
         t->d = d;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+
 #define BUCKETS 1024
 
 struct entry {
@@ -23,9 +25,7 @@ struct lgw_peers {
 
 struct lgw_peers *lgw_peers_new(unsigned cap)
 {
-    struct lgw_peers *p = calloc(1, sizeof(*p));
-    if (!p)
-        return NULL;
+    struct lgw_peers *p = lgw_calloc(1, sizeof(*p));
     pthread_mutex_init(&p->lock, NULL);
     p->cap = cap;
     return p;
@@ -80,12 +80,13 @@ bool lgw_peers_take(struct lgw_peers *p, const struct lgw_peer_key *key)
     struct entry *e = p->buckets[b];
     while (e && !same(&e->key, key))
         e = e->next;
-    if (!e && (e = calloc(1, sizeof(*e)))) {
+    if (!e) {
+        e = lgw_calloc(1, sizeof(*e));
         e->key = *key;
         e->next = p->buckets[b];
         p->buckets[b] = e;
     }
-    if (e && e->count < p->cap) {
+    if (e->count < p->cap) {
         e->count++;
         ok = true;
     }

@@ -14,7 +14,7 @@ struct lgw_peer_key {
     uint8_t len;      /* 0: not counted (not an IP address) */
 };
 
-/* A counter capped at cap connections per address (0: uncapped, nothing counted). NULL on no memory. */
+/* A counter capped at cap connections per address (0: uncapped, nothing counted). */
 struct lgw_peers *lgw_peers_new(unsigned cap);
 void lgw_peers_free(struct lgw_peers *p);
 /* The key of a peer's address. */

@@ -99,20 +99,20 @@ void lgw_hconn_resume(struct lgw_hconn *c);
  * answer), or streamed from a reader. A reader returns the bytes it wrote to out (at most max), 0 after
  * suspending the connection (no bytes yet: resumed, it is called again), LGW_HRESP_END at the end, or
  * LGW_HRESP_ERROR to close the connection. pos: bytes it gave before. Streams are sent chunked (HTTP/1.1) or
- * closed at their end (HTTP/1.0). NULL on allocation failure. */
+ * closed at their end (HTTP/1.0). Out of memory aborts, as every allocation in llmgw does (common/buf.h). */
 enum lgw_hresp_mem { LGW_HRESP_COPY, LGW_HRESP_FREE, LGW_HRESP_STATIC };
 #define LGW_HRESP_END ((ssize_t)-1)
 #define LGW_HRESP_ERROR ((ssize_t)-2)
 typedef ssize_t (*lgw_hresp_reader_fn)(void *cls, uint64_t pos, char *out, size_t max);
 struct lgw_hresp *lgw_hresp_buffer(size_t len, const void *data, enum lgw_hresp_mem mem);
 struct lgw_hresp *lgw_hresp_stream(size_t block, lgw_hresp_reader_fn reader, void *cls);
-/* Adds a header field (copied). Content-Length, Transfer-Encoding and Date are the server's own. 0 or -1
- * (allocation, or a CR or LF in either string). */
+/* Adds a header field (copied). Content-Length, Transfer-Encoding and Date are the server's own. 0, or -1
+ * for an empty name, a colon in it, or a CR or LF in either string (nothing added). */
 int lgw_hresp_header(struct lgw_hresp *r, const char *name, const char *value);
 /* Frees an answer never queued. NULL: no-op. */
 void lgw_hresp_free(struct lgw_hresp *r);
 /* Queues r as the answer to c's request; the connection takes r (freed by it, also on failure). From the
- * request callback. LGW_HRES_NO: an answer is already queued, or no memory. */
+ * request callback. LGW_HRES_NO: an answer is already queued, or the status is not three digits. */
 enum lgw_hres lgw_hconn_queue(struct lgw_hconn *c, unsigned status, struct lgw_hresp *r);
 
 #endif

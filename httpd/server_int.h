@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "httpd/body.h"
 #include "httpd/head.h"
 #include "httpd/peers.h"
@@ -75,15 +76,16 @@ struct lgw_hconn {
     struct lgw_hconn *resume_next;
     int64_t active_ms;
     void *conn_ctx, *req_ctx;
-    char *in; /* bytes not yet taken: a partial head, or what was pipelined behind a request */
-    size_t in_len, in_cap, in_scanned;
+    /* in and out are uncapped (max 0), so an append cannot fail (out of memory aborts); conn.c bounds them. */
+    struct lgw_buf in; /* bytes not yet taken: a partial head, or what was pipelined behind a request */
+    size_t in_scanned; /* how much of a partial head in in was looked through for its end */
     char *head_buf; /* the current request's head, parsed in place */
     size_t head_len;
     struct lgw_http_head head;
     struct lgw_http_body body;
     struct lgw_hresp *resp;
-    char *out; /* the answer's bytes being written: status line and fields, then a stream's chunks */
-    size_t out_len, out_off, out_cap;
+    struct lgw_buf out; /* the answer's bytes being written: status line and fields, then a stream's chunks */
+    size_t out_off;     /* of them, written already */
     size_t data_off; /* of a buffered answer's data */
     uint64_t stream_pos;
     bool stream_end; /* the reader said LGW_HRESP_END and the last chunk is in out */

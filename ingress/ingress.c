@@ -75,7 +75,7 @@ static enum lgw_hres begin(struct lgw_ingress *ing, struct lgw_hconn *conn, cons
     if (arg && strlen(arg) < sizeof(req->path_arg)) /* longer: no such thing, and the handler says so */
         lgw_strlcpy(req->path_arg, arg, sizeof(req->path_arg));
     lgw_spans_request_begin(req, method, url, version);
-    if (lgw_req_head_bytes(req) > (size_t)ing->cfg->max_header_bytes) {
+    if (lgw_hconn_head_bytes(conn) > (size_t)ing->cfg->max_header_bytes) {
         /* Heads up to http_connection_memory reach this point (config.c sizes it above the cap); the server
          * answers larger ones itself (http_error_body, counted there too). */
         lgw_metrics_add(ing->m, "llmgw_http_headers_too_large_total", NULL, 1);
@@ -221,10 +221,8 @@ static void connection_cb(void *cls, struct lgw_hconn *conn, void **socket_conte
         /* Before the server closes the socket: the watch never touches its number after this. */
         lgw_conn_watch_remove(ing->watch, *socket_context);
         *socket_context = NULL;
-        atomic_fetch_sub(&ing->open_conns, 1);
         return;
     }
-    atomic_fetch_add(&ing->open_conns, 1);
     int fd = lgw_hconn_fd(conn);
     *socket_context = lgw_conn_watch_add(ing->watch, fd);
     int one = 1;
@@ -505,7 +503,7 @@ void lgw_ingress_drain(struct lgw_ingress *ing)
     do {
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
-    } while (atomic_load(&ing->open_conns) > 0 && lgw_mono_ms() < linger_until);
+    } while (lgw_httpd_open_connections(ing->http) > 0 && lgw_mono_ms() < linger_until);
     lgw_httpd_stop(ing->http);
     ing->http = NULL;
 }

@@ -35,10 +35,6 @@ struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct lgw_hconn *conn, siz
     return req;
 }
 
-size_t lgw_req_head_bytes(const struct lgw_req *req)
-{
-    return lgw_hconn_head_bytes(req->conn);
-}
 
 void lgw_req_ref(struct lgw_req *req)
 {
@@ -254,8 +250,6 @@ enum lgw_hres lgw_req_queue(struct lgw_req *req, const char *content_type)
     struct lgw_hresp *resp = lgw_hresp_buffer(
         req->resp_len, req->resp ? req->resp : (char *)"", req->resp ? LGW_HRESP_FREE : LGW_HRESP_STATIC);
     req->resp = NULL; /* the answer owns it now */
-    if (!resp)
-        return LGW_HRES_NO;
     lgw_hresp_header(resp, "Content-Type", content_type ? content_type : "application/json");
     lgw_req_route_headers(req, resp);
     return lgw_hconn_queue(req->conn, (unsigned int)req->status, resp);

@@ -116,9 +116,6 @@ struct lgw_req {
 /* A new request for conn with one reference (the connection's) and a fresh id; body capped at max_body.
  * HTTP thread. */
 struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct lgw_hconn *conn, size_t max_body);
-/* The size of req's request head as received: request line, header fields and the empty line. HTTP thread,
- * from the request callback. */
-size_t lgw_req_head_bytes(const struct lgw_req *req);
 /* Takes one more reference. Any thread. */
 void lgw_req_ref(struct lgw_req *req);
 /* Drops a reference; the last one frees req. Any thread. */

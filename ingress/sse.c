@@ -183,8 +183,6 @@ enum lgw_hres lgw_sse_queue(struct lgw_req *req)
 {
     /* 4 KiB blocks: each chunk is small, and a chunk is written as soon as it is appended. */
     struct lgw_hresp *resp = lgw_hresp_stream(4096, reader, req);
-    if (!resp)
-        return LGW_HRES_NO;
     lgw_hresp_header(resp, "Content-Type", "text/event-stream");
     lgw_hresp_header(resp, "Cache-Control", "no-cache");
     lgw_req_route_headers(req, resp);

@@ -137,8 +137,6 @@ static enum lgw_hres serve(struct lgw_req *req, const struct lgw_static_file *fi
     /* The table is static data: it is sent from where it lies, without a copy. */
     struct lgw_hresp *resp = fresh ? lgw_hresp_buffer(0, "", LGW_HRESP_STATIC)
                                    : lgw_hresp_buffer(ch.len, ch.body, LGW_HRESP_STATIC);
-    if (!resp)
-        return LGW_HRES_NO;
     req->status = fresh ? 304 : 200; /* for the request metrics */
     add_headers(resp, file, &ch);
     lgw_req_route_headers(req, resp); /* x-request-id, as every answer */
