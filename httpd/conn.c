@@ -65,6 +65,16 @@ static void list_append(struct hlist *l, struct lgw_hconn *c)
 }
 
 /* Activity on c: its idle timeout starts again. */
+/* A head is awaited from now: it must be whole within extra_ms (the time a kept-alive client may take to
+ * start it) plus head_timeout_ms, and the thread learns of the deadline (loop.c checks none before it). */
+static void await_head(struct lgw_hconn *c, int64_t extra_ms)
+{
+    int64_t h = c->t->d->o.head_timeout_ms;
+    c->head_due_ms = h > 0 ? lgw_mono_ms() + extra_ms + h : 0;
+    if (c->head_due_ms && (!c->t->heads_due_ms || c->head_due_ms < c->t->heads_due_ms))
+        c->t->heads_due_ms = c->head_due_ms;
+}
+
 static void touch(struct hthread *t, struct lgw_hconn *c)
 {
     list_append(&t->timed, c);
@@ -475,6 +485,7 @@ static size_t feed_body(struct lgw_hconn *c, const char *data, size_t len)
 /* The head in c->head_buf is complete: parse it and start the request. */
 static void start_request(struct lgw_hconn *c)
 {
+    c->head_due_ms = 0; /* the head is whole: the body has its own limits (the idle timeout, the caller's) */
     int rc = lgw_http_head_parse(c->head_buf, c->head_len, &c->head);
     if (rc) {
         answer_raw(c, (unsigned)rc);
@@ -578,6 +589,7 @@ static void next_request(struct lgw_hconn *c)
 {
     c->st = ST_HEAD;
     c->in_scanned = 0;
+    await_head(c, c->t->d->o.idle_timeout_ms);
     set_events(c, EPOLLIN);
     touch(c->t, c);
     if (c->in.len) {
@@ -630,6 +642,14 @@ void lgw_hconn_event(struct lgw_hconn *c, uint32_t ev)
         lgw_hconn_close(c);
 }
 
+void lgw_hconn_head_late(struct lgw_hconn *c)
+{
+    c->head_due_ms = 0;
+    answer_raw(c, 408);
+    if (c->st == ST_CLOSING)
+        lgw_hconn_close(c);
+}
+
 void lgw_hconn_resumed(struct lgw_hconn *c)
 {
     if (!c->suspended)
@@ -663,6 +683,7 @@ void lgw_hconn_open(struct hthread *t, int fd, const struct lgw_peer_key *key)
     c->fd = fd;
     c->peer = *key;
     c->st = ST_HEAD;
+    await_head(c, 0);
     atomic_fetch_add(&d->open, 1);
     if (d->o.connection)
         d->o.connection(d->o.cls, c, &c->conn_ctx, true);

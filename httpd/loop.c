@@ -51,8 +51,41 @@ static void accept_on(struct hthread *t)
     }
 }
 
-/* Closes connections past their timeouts (idle, or lingering) and puts the listening socket back after an
- * accept pause; returns the ms until the next of these may be due (at most a second). */
+/* Answers 408 every connection whose head is past its deadline. A walk over the thread's connections, rather
+ * than a list kept in deadline order: it runs only once the earliest deadline has come, at most every quarter
+ * of the timeout (so a deadline is kept to within that, and at most 250 ms), it is a pointer chase per
+ * connection, and a request pays nothing for it. Returns the ms until the next walk may be due, or -1. */
+static int64_t check_heads(struct hthread *t, int64_t now)
+{
+    int64_t head = t->d->o.head_timeout_ms;
+    int64_t tick = head / 4 < 250 ? head / 4 : 250;
+    if (tick < 10)
+        tick = 10;
+    if (!t->heads_due_ms)
+        return -1;
+    int64_t at = t->heads_due_ms > t->heads_checked_ms + tick ? t->heads_due_ms : t->heads_checked_ms + tick;
+    if (now >= at) {
+        t->heads_checked_ms = now;
+        t->heads_due_ms = 0;
+        /* From the end: closing a connection moves the last one into its place, which was already seen. */
+        for (size_t i = t->nall; i-- > 0;) {
+            struct lgw_hconn *c = t->all[i];
+            if (c->st != ST_HEAD || c->suspended || !c->head_due_ms)
+                continue;
+            if (now >= c->head_due_ms)
+                lgw_hconn_head_late(c);
+            else if (!t->heads_due_ms || c->head_due_ms < t->heads_due_ms)
+                t->heads_due_ms = c->head_due_ms;
+        }
+        if (!t->heads_due_ms)
+            return -1;
+        at = t->heads_due_ms > now + tick ? t->heads_due_ms : now + tick;
+    }
+    return at - now;
+}
+
+/* Closes connections past their timeouts (idle, lingering, a late head) and puts the listening socket back
+ * after an accept pause; returns the ms until the next of these may be due (at most a second). */
 static int expire(struct hthread *t)
 {
     int64_t idle = t->d->o.idle_timeout_ms;
@@ -65,6 +98,9 @@ static int expire(struct hthread *t)
         t->accept_paused_until = 0;
     }
     int wait = t->accept_paused_until ? ACCEPT_PAUSE_MS : 1000;
+    int64_t heads = check_heads(t, now);
+    if (heads >= 0 && heads < wait)
+        wait = (int)heads + 1;
     while (t->lingering.head && now - t->lingering.head->active_ms >= LINGER_MS)
         lgw_hconn_close(t->lingering.head);
     if (t->lingering.head) {

@@ -51,6 +51,11 @@ struct lgw_httpd_options {
     size_t max_head_bytes;           /* a larger request head is answered 431 and the connection closed */
     int64_t idle_timeout_ms;         /* a connection that neither sends nor takes a byte for this long is closed
                                         (not while suspended); 0: never */
+    /* A request head must be whole within this long of when the server began to wait for it: the connection's
+     * opening, or the end of its previous answer plus idle_timeout_ms (the time a kept-alive client may take
+     * to start it). Past it the head is answered 408 (error_body) and the connection closed. The idle timeout
+     * alone would let a head trickle in a byte at a time for ever (slowloris). 0: no deadline. */
+    int64_t head_timeout_ms;
     lgw_httpd_request_fn request;
     lgw_httpd_completed_fn completed; /* NULL: none */
     lgw_httpd_conn_fn connection;     /* NULL: none */

@@ -75,6 +75,7 @@ struct lgw_hconn {
     struct hlist *list;
     struct lgw_hconn *resume_next;
     int64_t active_ms;
+    int64_t head_due_ms; /* ST_HEAD: when the head must be whole (head_timeout_ms); 0: no deadline */
     void *conn_ctx, *req_ctx;
     /* in and out are uncapped (max 0), so an append cannot fail (out of memory aborts); conn.c bounds them. */
     struct lgw_buf in; /* bytes not yet taken: a partial head, or what was pipelined behind a request */
@@ -98,6 +99,8 @@ struct hthread {
     int ep, wake_fd;
     bool listening; /* the listening socket is in this thread's epoll set */
     int64_t accept_paused_until;
+    int64_t heads_checked_ms; /* when the head deadlines were last checked (loop.c) */
+    int64_t heads_due_ms;     /* the earliest head deadline of its connections, or earlier; 0: none */
     struct hlist timed;     /* every connection not suspended or lingering: the idle timeout */
     struct hlist lingering; /* ST_LINGER: closed LINGER_MS after they began */
     pthread_mutex_t lock;                 /* guards resumes */

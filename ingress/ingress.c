@@ -22,7 +22,6 @@
 #include "common/topics.h"
 #include "ingress/admin.h"
 #include "ingress/admission.h"
-#include "ingress/conn_watch.h"
 #include "ingress/ingress_int.h"
 #include "ingress/jobs.h"
 #include "ingress/mount.h"
@@ -38,18 +37,11 @@
 
 static const char unauthorized[] = "Incorrect or missing API key. Pass it as 'Authorization: Bearer <key>'.";
 
-/* The connection's entry in the head watch (connection_cb put it in its context). */
-static struct lgw_watched_conn *watched(struct lgw_hconn *conn)
-{
-    return lgw_hconn_context(conn);
-}
-
 /* The first call for a request: match its route, refuse a head above max_header_bytes (once the body is
  * read), and refuse an oversized body from its declared length before reading a byte of it. */
 static enum lgw_hres begin(struct lgw_ingress *ing, struct lgw_hconn *conn, const char *url,
                              const char *method, const char *version, void **con_cls)
 {
-    lgw_conn_watch_head_done(ing->watch, watched(conn)); /* its head arrived: the body has its own deadline */
     struct lgw_req *req = lgw_req_new(ing, conn, (size_t)ing->cfg->max_body_bytes);
     req->draining = &ing->draining;
     req->sse_max = (size_t)ing->cfg->stream_buffer_max_bytes;
@@ -115,7 +107,7 @@ static bool body_late(struct lgw_ingress *ing, struct lgw_req *req, size_t n)
                              cfg->http_body_min_rate;
     if (lgw_mono_us() - req->start_us <= allowed_us)
         return false;
-    lgw_conn_watch_body_late(ing->watch);
+    lgw_metrics_add(ing->m, "llmgw_http_read_timeouts_total", "phase=\"body\"", 1);
     LGW_LOG_TP(LGW_LOG_DEBUG, "ingress", req->id, req->tenant, req->traceparent,
                "request body too slow: %zu bytes in %lld ms; 408, connection closed", req->upload_seen,
                (long long)((lgw_mono_us() - req->start_us) / 1000));
@@ -170,10 +162,8 @@ static enum lgw_hres access_cb(void *cls, struct lgw_hconn *conn, const char *ur
 static void completed_cb(void *cls, struct lgw_hconn *conn, void **con_cls, bool ok)
 {
     struct lgw_ingress *ing = cls;
-    /* The connection now waits for its next head (if it is kept alive): the client may take the idle timeout
-     * to start it, and the head timeout to finish it. */
-    if (ok)
-        lgw_conn_watch_next(ing->watch, watched(conn));
+    (void)conn;
+    (void)ok;
     struct lgw_req *req = *con_cls;
     if (!req)
         return;
@@ -216,15 +206,11 @@ static void completed_cb(void *cls, struct lgw_hconn *conn, void **con_cls, bool
  * waits for the client's delayed ACK, ~40 ms. */
 static void connection_cb(void *cls, struct lgw_hconn *conn, void **socket_context, bool open)
 {
-    struct lgw_ingress *ing = cls;
-    if (!open) {
-        /* Before the server closes the socket: the watch never touches its number after this. */
-        lgw_conn_watch_remove(ing->watch, *socket_context);
-        *socket_context = NULL;
+    (void)cls;
+    (void)socket_context;
+    if (!open)
         return;
-    }
     int fd = lgw_hconn_fd(conn);
-    *socket_context = lgw_conn_watch_add(ing->watch, fd);
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         LGW_DEBUG("ingress", "TCP_NODELAY not set on a client socket");
@@ -238,6 +224,11 @@ static size_t http_error_body(void *cls, int status, char *out, size_t cap, cons
     int rc = LGW_ERR(INVALID);
     const char *msg = "The request is not valid HTTP/1.1.";
     switch (status) {
+    case 408: /* a head past http_header_timeout_ms; counted before the client can see the close */
+        lgw_metrics_add(ing->m, "llmgw_http_read_timeouts_total", "phase=\"head\"", 1);
+        rc = LGW_ERR(REQUEST_TIMEOUT);
+        msg = "The request head did not arrive in time; the connection is closed.";
+        break;
     case 414:
         msg = "The request has too many query arguments.";
         break;
@@ -284,6 +275,11 @@ static void declare_metrics(struct lgw_metrics *m)
     lgw_metrics_declare(m, "llmgw_http_headers_too_large_total", LGW_METRIC_COUNTER,
                         "Requests answered 431 because their head was larger than max_header_bytes.");
     lgw_metrics_add(m, "llmgw_http_headers_too_large_total", NULL, 0);
+    lgw_metrics_declare(m, "llmgw_http_read_timeouts_total", LGW_METRIC_COUNTER,
+                        "Connections answered 408 and closed because their request head (http_header_timeout_ms) "
+                        "or body (http_body_timeout_ms, http_body_min_rate) arrived too slowly, by phase.");
+    lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"head\"", 0); /* shown as 0, not absent */
+    lgw_metrics_add(m, "llmgw_http_read_timeouts_total", "phase=\"body\"", 0);
     lgw_metrics_declare(m, "llmgw_stream_overflows_total", LGW_METRIC_COUNTER,
                         "Streams ended because their client stopped reading and stream_buffer_max_bytes waited for "
                         "it (the provider call is cancelled).");
@@ -336,9 +332,6 @@ static int start_http(struct lgw_ingress *ing)
         return LGW_ERR(CONFIG);
     }
     raise_nofile(cfg);
-    ing->watch = lgw_conn_watch_new(cfg->http_header_timeout_ms, cfg->http_idle_timeout_s * 1000, ing->m);
-    if (!ing->watch)
-        return LGW_ERR(INTERNAL);
     struct lgw_httpd_options o = {
         .addr = cfg->listen_addr,
         .port = (int)cfg->port,
@@ -350,6 +343,7 @@ static int start_http(struct lgw_ingress *ing)
          * larger ones get the server's own 431. */
         .max_head_bytes = (size_t)cfg->http_connection_memory,
         .idle_timeout_ms = cfg->http_idle_timeout_s * 1000,
+        .head_timeout_ms = cfg->http_header_timeout_ms,
         .request = access_cb,
         .completed = completed_cb,
         .connection = connection_cb,
@@ -533,6 +527,5 @@ void lgw_ingress_free(struct lgw_ingress *ing)
     lgw_spend_free(ing->spend);
     lgw_redis_free(ing->redis);
     lgw_mounts_free(ing->mounts);
-    lgw_conn_watch_free(ing->watch); /* the HTTP server, whose callbacks use it, is stopped */
     free(ing);
 }

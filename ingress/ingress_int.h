@@ -46,7 +46,6 @@ struct lgw_ingress {
     int64_t kafka_down_since;  /* monotonic ms the reply thread first saw kafka_up false; 0 while up (its own) */
     atomic_bool replies_ready; /* reply consumer positioned at the end of its partition (replies.c) */
     atomic_bool draining;      /* lgw_ingress_drain started */
-    struct lgw_conn_watch *watch; /* request-head deadlines (conn_watch.h); made before the server starts */
     /* lgw_ingress_new's checks, set before the HTTP server starts and never changed after, so the HTTP
      * threads (created after) read them without a lock. */
     struct lgw_ready_check extra_ready[4]; /* LGW_INGRESS_READY_CHECKS_MAX */

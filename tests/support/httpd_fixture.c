@@ -237,7 +237,7 @@ static size_t error_body_cb(void *cls, int status, char *out, size_t cap, const 
 
 /* ---- the fixture ---- */
 
-void lgw_hfix_start_with(struct lgw_hfix *fx, unsigned per_ip, int64_t idle_ms, size_t max_head)
+static void start(struct lgw_hfix *fx, unsigned per_ip, int64_t idle_ms, int64_t head_ms, size_t max_head)
 {
     memset(fx, 0, sizeof(*fx));
     pthread_mutex_init(&fx->lock, NULL);
@@ -251,6 +251,7 @@ void lgw_hfix_start_with(struct lgw_hfix *fx, unsigned per_ip, int64_t idle_ms, 
         .max_connections_per_ip = per_ip,
         .max_head_bytes = max_head,
         .idle_timeout_ms = idle_ms,
+        .head_timeout_ms = head_ms,
         .request = request_cb,
         .completed = completed_cb,
         .connection = connection_cb,
@@ -260,6 +261,16 @@ void lgw_hfix_start_with(struct lgw_hfix *fx, unsigned per_ip, int64_t idle_ms, 
     assert_int_equal(lgw_httpd_start(&o, &fx->d), 0);
     fx->port = lgw_httpd_port(fx->d);
     assert_true(fx->port > 0);
+}
+
+void lgw_hfix_start_with(struct lgw_hfix *fx, unsigned per_ip, int64_t idle_ms, size_t max_head)
+{
+    start(fx, per_ip, idle_ms, 0, max_head);
+}
+
+void lgw_hfix_start_heads(struct lgw_hfix *fx, int64_t idle_ms, int64_t head_ms)
+{
+    start(fx, 0, idle_ms, head_ms, 16384);
 }
 
 void lgw_hfix_start(struct lgw_hfix *fx)

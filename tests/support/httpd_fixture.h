@@ -67,8 +67,11 @@ struct lgw_hfix {
 };
 
 /* Starts a server: 2 threads, at most 64 connections, per_ip of them from one address (0: no cap), idle
- * timeout idle_ms (0: none), heads up to max_head bytes, the error body {"status":N} as application/json. */
+ * timeout idle_ms (0: none), heads up to max_head bytes, no head deadline, the error body {"status":N} as
+ * application/json. */
 void lgw_hfix_start_with(struct lgw_hfix *fx, unsigned per_ip, int64_t idle_ms, size_t max_head);
+/* The same with no per-address cap and 16 KiB heads, and a head deadline of head_ms (head_timeout_ms). */
+void lgw_hfix_start_heads(struct lgw_hfix *fx, int64_t idle_ms, int64_t head_ms);
 /* The same with no per-address cap, no idle timeout and 16 KiB heads. */
 void lgw_hfix_start(struct lgw_hfix *fx);
 /* Stops the server and checks what holds in every test: each request completed exactly once, each

@@ -1,8 +1,8 @@
 /* test_httpd_conns.c - the HTTP/1.1 server's (httpd/server.h) connections over time, over real sockets on
  * 127.0.0.1: requests suspended and resumed from another thread (with a request pipelined behind), streamed
  * answers whose reader waits, clients that go away while their request waits or mid-stream, the completed and
- * connection callbacks' counts, the per-address cap, the idle timeout, quiesce. Every wait is "eventually,
- * within LGW_HCLIENT_WAIT_MS": nothing here asserts how fast anything happens. */
+ * connection callbacks' counts, the per-address cap, the idle timeout, the head deadline, quiesce. Every wait
+ * is "eventually, within LGW_HCLIENT_WAIT_MS": nothing here asserts how fast anything happens. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -275,6 +276,89 @@ static void test_idle_timeout(void **state)
     assert_int_equal(fx.completed_ok, 2);
 }
 
+/* Sends a head that never ends a byte at a time, one every 20 ms (each in time for any idle timeout), until
+ * an answer starts to arrive; returns how long that took (ms). */
+static int64_t trickle_until_answered(struct lgw_hclient *cl)
+{
+    static const char line[] = "X-Slow: a\r\n";
+    int64_t start = lgw_mono_ms();
+    for (size_t i = 0; lgw_mono_ms() - start < LGW_HCLIENT_WAIT_MS; i++) {
+        lgw_hclient_send(cl, line + i % (sizeof(line) - 1), 1);
+        if (lgw_hclient_fill(cl, lgw_mono_ms() + 20) != -1)
+            return lgw_mono_ms() - start;
+    }
+    fail_msg("no answer to a head trickled for %d ms", LGW_HCLIENT_WAIT_MS);
+    return -1;
+}
+
+/* The head deadline (head_timeout_ms): a head trickled past it is answered 408 (the error body) and the
+ * connection closed, however busy its bytes keep the idle timeout; a head that is whole in time is served;
+ * after an answer the next head may take the idle time plus the head time; a request past its head (waiting
+ * suspended, or sending its body) is not cut by it. */
+static void test_head_deadline(void **state)
+{
+    (void)state;
+    struct lgw_hfix fx;
+    lgw_hfix_start_heads(&fx, 1500, 300);
+    struct lgw_hclient waiting;
+    lgw_hclient_open(&waiting, fx.port);
+    lgw_hclient_sends(&waiting, "GET /park HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct lgw_hconn *parked = lgw_hfix_parked(&fx);
+    /* A body trickled after a whole head is not the head deadline's business. */
+    struct lgw_hclient body;
+    lgw_hclient_open(&body, fx.port);
+    lgw_hclient_sends(&body, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n");
+
+    struct lgw_hclient slow;
+    lgw_hclient_open(&slow, fx.port);
+    lgw_hclient_sends(&slow, "GET /hello?n=1 HTTP/1.1\r\nHost: t\r\n");
+    int64_t took = trickle_until_answered(&slow);
+    assert_true(took >= 300); /* never before its deadline (the clock only says "not early") */
+    struct lgw_hanswer a;
+    lgw_hclient_read(&slow, &a, false);
+    assert_int_equal(a.status, 408);
+    assert_string_equal(lgw_hanswer_body(&a), "{\"status\":408}");
+    assert_string_equal(lgw_hanswer_field(&a, "Connection"), "close");
+    lgw_hanswer_cleanup(&a);
+    assert_true(lgw_hclient_closed(&slow));
+    lgw_hclient_close(&slow);
+
+    /* Served: the first head in time; then the next, started at once and trickled for longer than the head
+     * time alone (700 ms > 300) but within the idle time plus it. */
+    struct lgw_hclient kept;
+    lgw_hclient_open(&kept, fx.port);
+    lgw_hfix_get_hello(&kept, "1");
+    static const char next[] = "GET /hello?n=2 HTTP/1.1\r\nHost: t\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    int64_t start = lgw_mono_ms();
+    for (size_t i = 0; i < sizeof(next) - 1; i++) {
+        lgw_hclient_send(&kept, next + i, 1);
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    int64_t trickled = lgw_mono_ms() - start;
+    lgw_hclient_sends(&kept, "\r\n");
+    lgw_hclient_read(&kept, &a, false);
+    if (trickled < 1500 + 300) /* a machine that stalled the test past the deadline proves nothing here */
+        assert_int_equal(a.status, 200);
+    lgw_hanswer_cleanup(&a);
+    lgw_hclient_close(&kept);
+
+    /* Long past the head time: the waiting request and the trickled body are still open. */
+    assert_true(lgw_hclient_quiet(&waiting, 200));
+    lgw_hclient_sends(&body, "0123456789012345678901234567890123456789");
+    lgw_hclient_read(&body, &a, false);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(lgw_hanswer_body(&a), "0123456789012345678901234567890123456789");
+    lgw_hanswer_cleanup(&a);
+    lgw_hclient_close(&body);
+    lgw_hconn_resume(parked);
+    lgw_hclient_read(&waiting, &a, false);
+    assert_int_equal(a.status, 200);
+    lgw_hanswer_cleanup(&a);
+    lgw_hclient_close(&waiting);
+    lgw_hfix_stop(&fx);
+}
+
 static void test_quiesce(void **state)
 {
     (void)state;
@@ -311,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_connection_counts),
         cmocka_unit_test(test_per_ip_cap),
         cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_head_deadline),
         cmocka_unit_test(test_quiesce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
