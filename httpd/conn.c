@@ -9,6 +9,8 @@
 #include "httpd/conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +181,6 @@ size_t lgw_hconn_head_bytes(const struct lgw_hconn *c)
 int lgw_hconn_fd(const struct lgw_hconn *c)
 {
     return c->fd;
-}
-
-void *lgw_hconn_context(const struct lgw_hconn *c)
-{
-    return c->conn_ctx;
 }
 
 /* ---- suspend and resume ---- */
@@ -485,7 +482,6 @@ static size_t feed_body(struct lgw_hconn *c, const char *data, size_t len)
 /* The head in c->head_buf is complete: parse it and start the request. */
 static void start_request(struct lgw_hconn *c)
 {
-    c->head_due_ms = 0; /* the head is whole: the body has its own limits (the idle timeout, the caller's) */
     int rc = lgw_http_head_parse(c->head_buf, c->head_len, &c->head);
     if (rc) {
         answer_raw(c, (unsigned)rc);
@@ -644,7 +640,6 @@ void lgw_hconn_event(struct lgw_hconn *c, uint32_t ev)
 
 void lgw_hconn_head_late(struct lgw_hconn *c)
 {
-    c->head_due_ms = 0;
     answer_raw(c, 408);
     if (c->st == ST_CLOSING)
         lgw_hconn_close(c);
@@ -684,6 +679,11 @@ void lgw_hconn_open(struct hthread *t, int fd, const struct lgw_peer_key *key)
     c->peer = *key;
     c->st = ST_HEAD;
     await_head(c, 0);
+    /* Answers leave in small writes (a stream's chunks, each as it comes): with Nagle on, a write behind one
+     * not yet acknowledged waits for the client's delayed ACK, about 40 ms. Best effort: a socket without it
+     * is only slower. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     atomic_fetch_add(&d->open, 1);
     if (d->o.connection)
         d->o.connection(d->o.cls, c, &c->conn_ctx, true);

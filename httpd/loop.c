@@ -70,7 +70,7 @@ static int64_t check_heads(struct hthread *t, int64_t now)
         /* From the end: closing a connection moves the last one into its place, which was already seen. */
         for (size_t i = t->nall; i-- > 0;) {
             struct lgw_hconn *c = t->all[i];
-            if (c->st != ST_HEAD || c->suspended || !c->head_due_ms)
+            if (c->st != ST_HEAD || !c->head_due_ms)
                 continue;
             if (now >= c->head_due_ms)
                 lgw_hconn_head_late(c);

@@ -88,10 +88,8 @@ size_t lgw_hconn_args(const struct lgw_hconn *c, bool (*fn)(void *cls, const cha
 size_t lgw_hconn_head_bytes(const struct lgw_hconn *c);
 /* The value of the first query argument named name (exact case), or NULL. */
 const char *lgw_hconn_arg(const struct lgw_hconn *c, const char *name);
-/* The connection's socket (for socket options; the server owns it). */
+/* The connection's socket (the server owns it). */
 int lgw_hconn_fd(const struct lgw_hconn *c);
-/* The connection's context (what the connection callback set at open). */
-void *lgw_hconn_context(const struct lgw_hconn *c);
 
 /* Stops the connection's processing until lgw_hconn_resume: the request callback (or a stream's reader)
  * returns, and nothing is read, written or timed out meanwhile. On its thread, in a callback. */

@@ -75,7 +75,7 @@ struct lgw_hconn {
     struct hlist *list;
     struct lgw_hconn *resume_next;
     int64_t active_ms;
-    int64_t head_due_ms; /* ST_HEAD: when the head must be whole (head_timeout_ms); 0: no deadline */
+    int64_t head_due_ms; /* in ST_HEAD (only): when the head must be whole (head_timeout_ms); 0: no deadline */
     void *conn_ctx, *req_ctx;
     /* in and out are uncapped (max 0), so an append cannot fail (out of memory aborts); conn.c bounds them. */
     struct lgw_buf in; /* bytes not yet taken: a partial head, or what was pipelined behind a request */

@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -202,20 +201,6 @@ static void completed_cb(void *cls, struct lgw_hconn *conn, void **con_cls, bool
     lgw_req_unref(req);
 }
 
-/* Small writes (response headers, then each SSE chunk) must leave at once: with Nagle on, the second one
- * waits for the client's delayed ACK, ~40 ms. */
-static void connection_cb(void *cls, struct lgw_hconn *conn, void **socket_context, bool open)
-{
-    (void)cls;
-    (void)socket_context;
-    if (!open)
-        return;
-    int fd = lgw_hconn_fd(conn);
-    int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-        LGW_DEBUG("ingress", "TCP_NODELAY not set on a client socket");
-}
-
 /* The body of an answer the server gives itself, before any route (a malformed or oversized head): the
  * OpenAI-style error every other answer has. */
 static size_t http_error_body(void *cls, int status, char *out, size_t cap, const char **content_type)
@@ -346,7 +331,6 @@ static int start_http(struct lgw_ingress *ing)
         .head_timeout_ms = cfg->http_header_timeout_ms,
         .request = access_cb,
         .completed = completed_cb,
-        .connection = connection_cb,
         .error_body = http_error_body,
         .cls = ing,
     };

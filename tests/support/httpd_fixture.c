@@ -7,9 +7,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -214,9 +217,12 @@ static void completed_cb(void *cls, struct lgw_hconn *c, void **req_ctx, bool ok
 static void connection_cb(void *cls, struct lgw_hconn *c, void **conn_ctx, bool open)
 {
     struct lgw_hfix *fx = cls;
-    (void)c;
     if (open ? *conn_ctx != NULL : *conn_ctx != fx)
         bad(fx, "a connection's context is not what its open set");
+    int nodelay = 0;
+    socklen_t len = sizeof(nodelay);
+    if (open && (getsockopt(lgw_hconn_fd(c), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) != 0 || !nodelay))
+        bad(fx, "a connection's socket has Nagle on: a stream's chunks would wait for delayed ACKs");
     *conn_ctx = fx;
     pthread_mutex_lock(&fx->lock);
     if (open)

@@ -1,6 +1,7 @@
 /* httpd_fixture.h - llmgw's own HTTP server (httpd/server.h) started on 127.0.0.1 for unit tests, with a
  * request callback serving a few routes that exercise its contract, and callbacks that count what the server
- * reports (requests, completions, connections opened and closed) for the test to assert on.
+ * reports (requests, completions, connections opened and closed) for the test to assert on, and check that
+ * every connection's socket has Nagle off.
  *
  * The routes:
  *   /hello?n=N  "hello N"                              /echo       the body it was sent
