@@ -373,3 +373,10 @@ void lgw_hfix_get_hello(struct lgw_hclient *cl, const char *n)
     assert_string_equal(lgw_hanswer_body(&a), want);
     lgw_hanswer_cleanup(&a);
 }
+
+struct lgw_hconn *lgw_hfix_park(struct lgw_hfix *fx, struct lgw_hclient *cl)
+{
+    lgw_hclient_open(cl, fx->port);
+    lgw_hclient_sends(cl, "GET /park HTTP/1.1\r\nHost: t\r\n\r\n");
+    return lgw_hfix_parked(fx);
+}

@@ -87,6 +87,8 @@ int lgw_hfix_count(struct lgw_hfix *fx, const int *count);
 unsigned lgw_hfix_wait_open(struct lgw_hfix *fx, unsigned want);
 /* The next connection a route suspended (the test fails when none comes in time). */
 struct lgw_hconn *lgw_hfix_parked(struct lgw_hfix *fx);
+/* Opens cl and sends it a GET /park; returns its connection once parked. */
+struct lgw_hconn *lgw_hfix_park(struct lgw_hfix *fx, struct lgw_hclient *cl);
 /* Sends GET /hello?n=N on cl and checks its answer: 200, "hello N". */
 void lgw_hfix_get_hello(struct lgw_hclient *cl, const char *n);
 /* The latest request seen for path (the test fails when there is none). */

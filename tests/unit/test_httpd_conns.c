@@ -26,9 +26,7 @@ static void test_suspend_resume(void **state)
     struct lgw_hfix fx;
     lgw_hfix_start(&fx);
     struct lgw_hclient cl;
-    lgw_hclient_open(&cl, fx.port);
-    lgw_hclient_sends(&cl, "GET /park HTTP/1.1\r\nHost: t\r\n\r\n");
-    struct lgw_hconn *c = lgw_hfix_parked(&fx);
+    struct lgw_hconn *c = lgw_hfix_park(&fx, &cl);
     assert_true(lgw_hclient_quiet(&cl, 200)); /* not answered while suspended */
     assert_int_equal(lgw_hfix_count(&fx, &fx.completed_ok), 0);
     lgw_hconn_resume(c); /* from the test's thread: not the connection's */
@@ -248,9 +246,7 @@ static void test_idle_timeout(void **state)
     lgw_hfix_start_with(&fx, 0, 1000, 16384); /* long enough that a slow machine still sends in time */
     /* A request waiting suspended is not timed out, however long it waits. */
     struct lgw_hclient waiting;
-    lgw_hclient_open(&waiting, fx.port);
-    lgw_hclient_sends(&waiting, "GET /park HTTP/1.1\r\nHost: t\r\n\r\n");
-    struct lgw_hconn *parked = lgw_hfix_parked(&fx);
+    struct lgw_hconn *parked = lgw_hfix_park(&fx, &waiting);
     /* A connection that never sends is closed. */
     struct lgw_hclient silent;
     lgw_hclient_open(&silent, fx.port);
@@ -301,9 +297,7 @@ static void test_head_deadline(void **state)
     struct lgw_hfix fx;
     lgw_hfix_start_heads(&fx, 1500, 300);
     struct lgw_hclient waiting;
-    lgw_hclient_open(&waiting, fx.port);
-    lgw_hclient_sends(&waiting, "GET /park HTTP/1.1\r\nHost: t\r\n\r\n");
-    struct lgw_hconn *parked = lgw_hfix_parked(&fx);
+    struct lgw_hconn *parked = lgw_hfix_park(&fx, &waiting);
     /* A body trickled after a whole head is not the head deadline's business. */
     struct lgw_hclient body;
     lgw_hclient_open(&body, fx.port);
