@@ -370,6 +370,7 @@ static void housekeeping(struct lgw_batch_runner *r)
 
 static void close_consumer(struct lgw_batch_runner *r)
 {
+    lgw_kafka_lag_stop(r->lag); /* it reads the consumer */
     if (!r->consumer || r->closed)
         return;
     r->closed = true;
@@ -430,6 +431,7 @@ int lgw_batch_runner_run(struct lgw_batch_runner *r, const atomic_bool *stop)
     size_t batch_max = (size_t)r->cfg->ledger_batch_max;
     int64_t window_us = r->cfg->ledger_batch_ms * 1000;
     r->stop = stop;
+    lgw_kafka_lag_start(r->lag, r->consumer);
     while (!atomic_load(stop)) {
         while (r->n < batch_max && !atomic_load(stop)) {
             int wait_ms = IDLE_POLL_MS;
@@ -440,7 +442,6 @@ int lgw_batch_runner_run(struct lgw_batch_runner *r, const atomic_bool *stop)
                 wait_ms = (int)(left / 1000) + 1;
             } else
                 housekeeping(r);
-            lgw_kafka_lag_tick(r->lag, r->consumer);
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, wait_ms);
             if (msg)
                 consume(r, msg);

@@ -52,7 +52,7 @@ struct item {
 struct lgw_ledger {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
-    struct lgw_kafka_lag *lag; /* the cost topic's consumer lag gauges, refreshed by the consumer loop */
+    struct lgw_kafka_lag *lag; /* the cost topic's consumer lag gauges (their own thread) */
     struct lgw_tracer *tracer; /* NULL: tracing off; borrowed */
     char group[128];
     rd_kafka_t *consumer;
@@ -427,6 +427,7 @@ static void idle_check(struct lgw_ledger *l)
 /* Leaves the group (revoking, which flushes nothing: callers empty the batch first). Idempotent. */
 static void close_consumer(struct lgw_ledger *l)
 {
+    lgw_kafka_lag_stop(l->lag); /* it reads the consumer */
     if (!l->consumer || l->closed)
         return;
     l->closed = true;
@@ -505,6 +506,7 @@ int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
     size_t batch_max = (size_t)l->cfg->ledger_batch_max;
     int64_t window_us = l->cfg->ledger_batch_ms * 1000;
     l->stop = stop;
+    lgw_kafka_lag_start(l->lag, l->consumer);
     while (!atomic_load(stop)) {
         /* Fill: the first event opens the batch window; it closes after ledger_batch_ms or when full. */
         while (l->n < batch_max && !atomic_load(stop)) {
@@ -516,7 +518,6 @@ int lgw_ledger_run(struct lgw_ledger *l, const atomic_bool *stop)
                 wait_ms = (int)(left / 1000) + 1;
             } else
                 idle_check(l);
-            lgw_kafka_lag_tick(l->lag, l->consumer);
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(l->consumer, wait_ms);
             if (msg)
                 consume(l, msg);

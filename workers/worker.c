@@ -38,7 +38,7 @@
 struct lgw_worker {
     const struct lgw_config *cfg;
     struct lgw_metrics *m;
-    struct lgw_kafka_lag *lag; /* the jobs topics' consumer lag gauges, refreshed by the consumer loop */
+    struct lgw_kafka_lag *lag; /* the jobs topics' consumer lag gauges (their own thread) */
     struct lgw_tracer *tracer; /* NULL: tracing off; borrowed */
     char id[LGW_NAME_MAX];
     char group[128]; /* the consumer group */
@@ -425,10 +425,10 @@ static int64_t stop_step(const char *what, int64_t since)
 
 int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
 {
+    lgw_kafka_lag_start(w->lag, w->consumer);
     while (!atomic_load(stop)) {
         lgw_catalog_holder_refresh(w->catalog); /* SIGHUP: jobs from here on see the new catalog */
         flow_control(w);
-        lgw_kafka_lag_tick(w->lag, w->consumer);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
         if (!msg)
             continue;
@@ -443,6 +443,7 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     /* Drain: no new jobs; let queued and running ones finish and their messages be acknowledged. Lines
      * waiting for admission let go at their next turn (uncommitted: the next owner runs them). */
     atomic_store(&w->stopping, true);
+    lgw_kafka_lag_stop(w->lag); /* before the consumer closes */
     LGW_INFO("worker", "draining");
     int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
     while (lgw_offsets_inflight(w->offsets, NULL, 0) > 0 && lgw_mono_ms() < until && atomic_load(&w->kafka_up)) {
