@@ -3,6 +3,7 @@
 #ifndef LGW_CLOCK_H
 #define LGW_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -23,6 +24,17 @@ static inline int64_t lgw_mono_us(void)
 static inline int64_t lgw_mono_ms(void)
 {
     return lgw_mono_us() / 1000;
+}
+
+/* Initializes c for timed waits on the monotonic clock (deadlines from lgw_deadline_in_ms(CLOCK_MONOTONIC,
+ * ...)): a step of the wall clock neither cuts a wait short nor stretches it. */
+static inline void lgw_cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
 }
 
 /* The absolute time ms from now on clock (CLOCK_MONOTONIC or CLOCK_REALTIME, the one the condition variable

@@ -41,11 +41,7 @@ struct lgw_kafka_lag *lgw_kafka_lag_new(struct lgw_metrics *m, const char *role)
     lag->m = m;
     snprintf(lag->role, sizeof(lag->role), "%s", role);
     pthread_mutex_init(&lag->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&lag->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    lgw_cond_init_mono(&lag->wake);
     struct lgw_metric_def def = {
         .name = NAME,
         .type = LGW_METRIC_GAUGE,

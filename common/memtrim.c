@@ -118,11 +118,7 @@ int lgw_memtrim_start(int64_t interval_ms, int64_t min_bytes, struct lgw_metrics
     t->m = m;
     t->low_free = heap_look(t);
     pthread_mutex_init(&t->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    lgw_cond_init_mono(&t->wake);
     if (pthread_create(&t->thread, NULL, trim_main, t) != 0) {
         LGW_ERROR("memtrim", "cannot start the heap trim thread");
         pthread_cond_destroy(&t->wake);

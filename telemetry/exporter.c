@@ -165,11 +165,7 @@ int lgw_exporter_new(const struct lgw_otel_config *cfg, const struct lgw_otlp_me
     ex->cap = (size_t)cfg->max_queue_size;
     ex->ring = lgw_calloc(ex->cap, sizeof(*ex->ring));
     pthread_mutex_init(&ex->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ex->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    lgw_cond_init_mono(&ex->cond);
     lgw_buf_init(&ex->body, 0);
     if (lgw_otlp_http_init(&ex->http, &cfg->traces, "span(s)"))
         goto fail;

@@ -123,11 +123,7 @@ int lgw_meter_new(const struct lgw_otel_config *cfg, const char *version, struct
     lgw_otel_resource_init(mt->res, mt->cfg, mt->version);
     lgw_buf_init(&mt->body, 0);
     pthread_mutex_init(&mt->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&mt->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    lgw_cond_init_mono(&mt->cond);
     int rc = lgw_otlp_http_init(&mt->http, &cfg->metrics, "metric point(s)");
     if (rc == 0 && pthread_create(&mt->thread, NULL, push_main, mt) != 0) {
         lgw_otlp_http_cleanup(&mt->http);

@@ -350,11 +350,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 struct lgw_upstream *lgw_upstream_new(void)
 {
     struct lgw_upstream *up = lgw_calloc(1, sizeof(*up));
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&up->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    lgw_cond_init_mono(&up->cond);
     pthread_mutex_init(&up->lock, NULL);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     up->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,

@@ -60,6 +60,20 @@ static void produce(struct fixture *f, int32_t partition, int n)
     assert_int_equal(rd_kafka_flush(f->producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+/* Polls until n messages came (or WAIT_MS passed); returns how many did. */
+static int consume(struct fixture *f, int n)
+{
+    int got = 0;
+    for (int64_t until = lgw_mono_ms() + WAIT_MS; got < n && lgw_mono_ms() < until;) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(f->consumer, 100);
+        if (msg) {
+            got += msg->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+            rd_kafka_message_destroy(msg);
+        }
+    }
+    return got;
+}
+
 static rd_kafka_topic_partition_list_t *both_partitions(void)
 {
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
@@ -129,15 +143,7 @@ static void test_idle_then_consumed(void **state)
     wait_gauge(f, LABELS(0), 3);
     wait_gauge(f, LABELS(1), 3);
 
-    int got = 0;
-    for (int64_t until = lgw_mono_ms() + WAIT_MS; got < 6 && lgw_mono_ms() < until;) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(f->consumer, 100);
-        if (msg) {
-            got += msg->err == RD_KAFKA_RESP_ERR_NO_ERROR;
-            rd_kafka_message_destroy(msg);
-        }
-    }
-    assert_int_equal(got, 6); /* 3 from partition 0 (from the committed 2), 3 from partition 1 */
+    assert_int_equal(consume(f, 6), 6); /* 3 from partition 0 (from the committed 2), 3 from partition 1 */
     wait_gauge(f, LABELS(0), 0);
     wait_gauge(f, LABELS(1), 0);
 }
@@ -151,15 +157,7 @@ static void test_paused_asks_broker(void **state)
     rd_kafka_topic_partition_list_t *parts = both_partitions();
     assert_int_equal(rd_kafka_assign(f->consumer, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     lgw_kafka_lag_start(f->lag, f->consumer);
-    int got = 0;
-    for (int64_t until = lgw_mono_ms() + WAIT_MS; got < 2 && lgw_mono_ms() < until;) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(f->consumer, 100);
-        if (msg) {
-            got += msg->err == RD_KAFKA_RESP_ERR_NO_ERROR;
-            rd_kafka_message_destroy(msg);
-        }
-    }
-    assert_int_equal(got, 2);
+    assert_int_equal(consume(f, 2), 2);
     wait_gauge(f, LABELS(0), 0);
 
     assert_int_equal(rd_kafka_pause_partitions(f->consumer, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
