@@ -493,6 +493,42 @@ int lgw_kafka_tracestate(const rd_kafka_message_t *msg, char *out)
     return LGW_OK;
 }
 
+/* One offset of one partition by ListOffsets: which is RD_KAFKA_OFFSET_END (the high watermark) or
+ * RD_KAFKA_OFFSET_BEGINNING (the low one). rd_kafka_offsets_for_times keeps to its timeout. */
+static rd_kafka_resp_err_t offset_of(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t which,
+                                     int timeout_ms, int64_t *out)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = which;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        err = l->elems[0].err;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset < 0)
+        err = RD_KAFKA_RESP_ERR__BAD_MSG; /* an answer without an offset */
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        *out = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return err;
+}
+
+rd_kafka_resp_err_t lgw_kafka_watermarks_within(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
+                                                int64_t *hi, int timeout_ms)
+{
+    int64_t until = lgw_mono_ms() + timeout_ms;
+    int64_t h = 0, l = 0;
+    rd_kafka_resp_err_t err = offset_of(rk, topic, partition, RD_KAFKA_OFFSET_END, timeout_ms, &h);
+    if (err)
+        return err;
+    int64_t left = until - lgw_mono_ms();
+    if (left <= 0)
+        return RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if ((err = offset_of(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, (int)left, &l)))
+        return err;
+    *lo = l;
+    *hi = h;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms)
 {
     rd_kafka_queue_t *q = rd_kafka_queue_new(consumer);

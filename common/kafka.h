@@ -106,6 +106,14 @@ rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic
  * the member at its session timeout, and the next owner reruns what was not committed). */
 bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms);
 
+/* A partition's low and high watermarks, asked of its leader, within timeout_ms in all. Not
+ * rd_kafka_query_watermark_offsets: in librdkafka 2.0.2 it waits for the broker's answer however long that
+ * takes, whatever its timeout says, so a broker slow to answer holds the caller for as long (24 s in
+ * test_kafka_lag's slow broker, from a 250 ms timeout). Returns the first error, RD_KAFKA_RESP_ERR__TIMED_OUT
+ * when no answer came in time; *lo and *hi are set only on success. Any thread. */
+rd_kafka_resp_err_t lgw_kafka_watermarks_within(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
+                                                int64_t *hi, int timeout_ms);
+
 /* Makes a rd_kafka_consumer_poll in progress on consumer (another thread's) return at once: a stop that sets a
  * flag is then not held up by the poll's timeout. A poll that starts afterwards returns at once too, once. */
 void lgw_kafka_wake(rd_kafka_t *consumer);

@@ -37,7 +37,7 @@ static bool position(struct lgw_kv_reader *r)
     rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(r->nparts);
     for (int p = 0; p < r->nparts; p++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(r->consumer, r->topic, p, &lo, &hi, 1000);
+        rd_kafka_resp_err_t err = lgw_kafka_watermarks_within(r->consumer, r->topic, p, &lo, &hi, 1000);
         if (err) {
             rd_kafka_topic_partition_list_destroy(at);
             return false;

@@ -171,7 +171,7 @@ static void sweep(struct lgw_ingress *ing)
 static bool position(struct lgw_ingress *ing)
 {
     int64_t lo, hi;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(ing->replies, ing->topic_replies, 0, &lo, &hi, 2000);
+    rd_kafka_resp_err_t err = lgw_kafka_watermarks_within(ing->replies, ing->topic_replies, 0, &lo, &hi, 2000);
     if (err) {
         LGW_WARN("ingress", "reply topic %s: %s", ing->topic_replies, rd_kafka_err2str(err));
         return false;

@@ -111,7 +111,7 @@ int lgw_cancels_start(const struct lgw_config *cfg, const char *worker_id, struc
         int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
         rd_kafka_resp_err_t qerr = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (int i = 0; i < 50; i++) {
-            qerr = rd_kafka_query_watermark_offsets(c->consumer, topic, p, &lo, &hi, 1000);
+            qerr = lgw_kafka_watermarks_within(c->consumer, topic, p, &lo, &hi, 1000);
             if (qerr == RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;
             struct timespec ts = {0, 200 * 1000000L};
