@@ -31,7 +31,8 @@ struct lgw_kafka_lag *lgw_kafka_lag_new(struct lgw_metrics *m, const char *role)
  * for. Once only. */
 void lgw_kafka_lag_start(struct lgw_kafka_lag *lag, rd_kafka_t *rk);
 /* Stops and joins the refresh thread (before the consumer closes); the gauges stay until lgw_kafka_lag_free.
- * Waits at most for the broker call under way (bounded: see kafka_lag.c). Idempotent; NULL is a no-op. */
+ * Waits at most for the refresh under way (its broker calls are bounded: see kafka_lag.c). Idempotent; NULL
+ * is a no-op. */
 void lgw_kafka_lag_stop(struct lgw_kafka_lag *lag);
 /* Stops it, removes its series and frees it; NULL is a no-op. */
 void lgw_kafka_lag_free(struct lgw_kafka_lag *lag);
