@@ -169,7 +169,7 @@ def slice_by_thread(pid):
                 name = f.read().strip()
             with open(f"/proc/{pid}/task/{task}/sched") as f:
                 line = next((ln for ln in f if ln.startswith("se.slice")), None)
-        except FileNotFoundError:  # a thread that ended meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile (ENOENT, or ESRCH mid-read)
             continue
         if line is not None:
             out[task] = (name, int(line.split(":")[1]))
