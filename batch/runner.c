@@ -202,7 +202,8 @@ static void commit_offsets(struct lgw_batch_runner *r)
         if (it->offset + 1 > p->offset)
             p->offset = it->offset + 1;
     }
-    rd_kafka_resp_err_t err = rd_kafka_commit(r->consumer, list, 0);
+    /* Bounded (lgw_kafka_commit_within), as the ledger's: a coordinator away would hold the loop and a stop. */
+    rd_kafka_resp_err_t err = lgw_kafka_commit_within(r->consumer, list, CLOSE_WAIT_MS);
     if (err) /* the rows are in; a replay after this changes nothing */
         LGW_WARN("batch", "offset commit: %s", rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(list);

@@ -205,8 +205,11 @@ out:
     return rc;
 }
 
-/* Commits, per partition, the offset after the batch's last message, synchronously: the caller goes on
- * to forget the batch, and an async commit still in flight at a revoke would race the next owner. */
+/* Commits, per partition, the offset after the batch's last message, waiting for the answer (up to
+ * CLOSE_WAIT_MS): the caller goes on to forget the batch, and an async commit still in flight at a revoke would
+ * race the next owner. Bounded, since librdkafka's synchronous commit waits for a coordinator however long it
+ * is away, and with it the loop and any stop; a commit that does not answer in time may still land, and if it
+ * does not, the redelivered events are deduplicated on event_id. */
 static void commit_offsets(struct lgw_ledger *l)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
@@ -218,7 +221,7 @@ static void commit_offsets(struct lgw_ledger *l)
         if (it->offset + 1 > p->offset)
             p->offset = it->offset + 1;
     }
-    rd_kafka_resp_err_t err = rd_kafka_commit(l->consumer, list, 0);
+    rd_kafka_resp_err_t err = lgw_kafka_commit_within(l->consumer, list, CLOSE_WAIT_MS);
     if (err)
         /* The rows are in the database; a redelivery after this is deduplicated on event_id. */
         LGW_WARN("ledger", "offset commit: %s", rd_kafka_err2str(err));
