@@ -5,29 +5,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/clock.h"
 #include "common/kafka.h"
+#include "tests/support/mock_kafka.h"
 
 #define TOPIC "commit-test"
 
-static rd_kafka_t *client(rd_kafka_type_t type, const char *bootstraps)
-{
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
-    if (type == RD_KAFKA_CONSUMER) {
-        rd_kafka_conf_set(conf, "group.id", "commit-test-group", errstr, sizeof(errstr));
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
-    }
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-    assert_non_null(rk);
-    return rk;
-}
+static const char *const consumer_conf[] = {"group.id", "commit-test-group", "enable.auto.commit", "false", NULL};
 
 static rd_kafka_topic_partition_list_t *at(int64_t offset)
 {
@@ -39,11 +26,11 @@ static rd_kafka_topic_partition_list_t *at(int64_t offset)
 static void test_commit_within(void **state)
 {
     (void)state;
-    rd_kafka_t *owner = client(RD_KAFKA_PRODUCER, "");
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(owner, 1);
-    assert_non_null(mc);
-    assert_int_equal(rd_kafka_mock_topic_create(mc, TOPIC, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, rd_kafka_mock_cluster_bootstraps(mc));
+    struct lgw_test_kafka k;
+    assert_int_equal(lgw_test_kafka_start(&k), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(k.mc, TOPIC, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_t *rk = lgw_test_kafka_client(&k, RD_KAFKA_CONSUMER, consumer_conf);
+    assert_non_null(rk);
 
     rd_kafka_topic_partition_list_t *l = at(7);
     assert_int_equal(lgw_kafka_commit_within(rk, l, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -54,7 +41,7 @@ static void test_commit_within(void **state)
     rd_kafka_topic_partition_list_destroy(l);
 
     /* The coordinator slow to answer (5 s): timed out within the bound. */
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(k.mc, 1, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
     l = at(9);
     int64_t t0 = lgw_mono_ms();
     rd_kafka_resp_err_t err = lgw_kafka_commit_within(rk, l, 300);
@@ -64,11 +51,10 @@ static void test_commit_within(void **state)
     /* A hang check, not a speed target: 300 ms asked, the coordinator's answer 5 s away. */
     if (took > 2500)
         fail_msg("took %lld ms with a 300 ms bound", (long long)took);
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(k.mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
 
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE); /* never subscribed: nothing to leave */
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    lgw_test_kafka_stop(&k);
 }
 
 int main(void)

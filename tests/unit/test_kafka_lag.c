@@ -7,8 +7,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +16,7 @@
 #include "common/clock.h"
 #include "common/kafka_lag.h"
 #include "common/metrics.h"
+#include "tests/support/mock_kafka.h"
 
 #define TOPIC "lag-test"
 #define LABELS(p) "role=\"test\",topic=\"" TOPIC "\",partition=\"" #p "\""
@@ -25,30 +24,16 @@
 #define WAIT_MS 15000
 
 struct fixture {
-    rd_kafka_t *owner; /* holds the mock cluster */
-    rd_kafka_mock_cluster_t *mc;
+    struct lgw_test_kafka k;
     rd_kafka_t *producer;
     rd_kafka_t *consumer;
     struct lgw_metrics *m;
     struct lgw_kafka_lag *lag;
 };
 
-static rd_kafka_t *client(rd_kafka_type_t type, const char *bootstraps)
-{
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
-    if (type == RD_KAFKA_CONSUMER) {
-        rd_kafka_conf_set(conf, "group.id", "lag-test-group", errstr, sizeof(errstr));
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
-        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr));
-        /* Fetches in flight end soon after a pause, so the cached high watermarks stop moving. */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, sizeof(errstr));
-    }
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-    assert_non_null(rk);
-    return rk;
-}
+/* Fetches in flight end soon after a pause, so the cached high watermarks stop moving. */
+static const char *const consumer_conf[] = {"group.id", "lag-test-group", "enable.auto.commit", "false",
+                                            "auto.offset.reset", "earliest", "fetch.wait.max.ms", "100", NULL};
 
 static void produce(struct fixture *f, int32_t partition, int n)
 {
@@ -97,12 +82,12 @@ static void wait_gauge(struct fixture *f, const char *labels, int64_t want)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    f->owner = client(RD_KAFKA_PRODUCER, "");
-    f->mc = rd_kafka_mock_cluster_new(f->owner, 1);
-    assert_non_null(f->mc);
-    assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    f->producer = client(RD_KAFKA_PRODUCER, rd_kafka_mock_cluster_bootstraps(f->mc));
-    f->consumer = client(RD_KAFKA_CONSUMER, rd_kafka_mock_cluster_bootstraps(f->mc));
+    assert_int_equal(lgw_test_kafka_start(&f->k), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(f->k.mc, TOPIC, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    f->producer = lgw_test_kafka_client(&f->k, RD_KAFKA_PRODUCER, NULL);
+    f->consumer = lgw_test_kafka_client(&f->k, RD_KAFKA_CONSUMER, consumer_conf);
+    assert_non_null(f->producer);
+    assert_non_null(f->consumer);
     f->m = lgw_metrics_new();
     f->lag = lgw_kafka_lag_new(f->m, "test");
     *state = f;
@@ -116,8 +101,7 @@ static int teardown(void **state)
     /* Assigned by hand, never a group member: nothing to leave. */
     rd_kafka_destroy_flags(f->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     rd_kafka_destroy(f->producer);
-    rd_kafka_mock_cluster_destroy(f->mc);
-    rd_kafka_destroy(f->owner);
+    lgw_test_kafka_stop(&f->k);
     lgw_metrics_free(f->m);
     free(f);
     return 0;
@@ -211,7 +195,7 @@ static void test_stop_with_broker_slow(void **state)
     assert_int_equal(rd_kafka_assign(f->consumer, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     lgw_kafka_lag_start(f->lag, f->consumer);
     wait_gauge(f, LABELS(0), 0);
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 6000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(f->k.mc, 1, 6000), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(rd_kafka_pause_partitions(f->consumer, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
     lgw_kafka_lag_paused(f->lag, true); /* a refresh now, asking the broker */
@@ -223,7 +207,7 @@ static void test_stop_with_broker_slow(void **state)
     /* A hang check, not a speed target: the calls' bounds add up to 0.75 s, the broker's answer to 6 s. */
     if (took > 3000)
         fail_msg("the stop took %lld ms with the broker slow", (long long)took);
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(f->k.mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 int main(void)

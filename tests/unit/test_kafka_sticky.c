@@ -7,12 +7,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/config.h"
 #include "common/kafka.h"
+#include "tests/support/mock_kafka.h"
 
 #define TOPIC "sticky-test"
 #define PARTITIONS 4
@@ -36,16 +36,13 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 /* Sends MESSAGES keyed messages through a producer sticking to stick_to; returns how many partitions got any. */
 static int partitions_used(const char *stick_to, int64_t timeout_ms, char *timeout_seen, size_t timeout_len)
 {
-    char errstr[256];
-    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
-    assert_non_null(owner);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(owner, 1);
-    assert_non_null(mc);
-    assert_int_equal(rd_kafka_mock_topic_create(mc, TOPIC, PARTITIONS, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    struct lgw_test_kafka k;
+    assert_int_equal(lgw_test_kafka_start(&k), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(k.mc, TOPIC, PARTITIONS, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
 
     struct lgw_config cfg;
     lgw_config_defaults(&cfg);
-    snprintf(cfg.kafka_brokers, sizeof(cfg.kafka_brokers), "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    snprintf(cfg.kafka_brokers, sizeof(cfg.kafka_brokers), "%s", lgw_test_kafka_bootstraps(&k));
     cfg.kafka_produce_timeout_ms = timeout_ms;
     rd_kafka_t *rk = NULL;
     assert_int_equal(lgw_kafka_producer_new_sticky(&cfg, "sticky-test", 5, stick_to, dr_cb, NULL, &rk), 0);
@@ -69,8 +66,7 @@ static int partitions_used(const char *stick_to, int64_t timeout_ms, char *timeo
     }
     assert_int_equal(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(rk);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    lgw_test_kafka_stop(&k);
     lgw_config_cleanup(&cfg);
     assert_int_equal(failed, 0);
     assert_int_equal(delivered, MESSAGES);

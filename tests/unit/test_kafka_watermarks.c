@@ -5,34 +5,23 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/clock.h"
 #include "common/kafka.h"
+#include "tests/support/mock_kafka.h"
 
 #define TOPIC "wm-test"
-
-static rd_kafka_t *client(rd_kafka_type_t type, const char *bootstraps)
-{
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-    assert_non_null(rk);
-    return rk;
-}
 
 static void test_watermarks(void **state)
 {
     (void)state;
-    rd_kafka_t *owner = client(RD_KAFKA_PRODUCER, "");
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(owner, 1);
-    assert_non_null(mc);
-    assert_int_equal(rd_kafka_mock_topic_create(mc, TOPIC, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, rd_kafka_mock_cluster_bootstraps(mc));
+    struct lgw_test_kafka k;
+    assert_int_equal(lgw_test_kafka_start(&k), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(k.mc, TOPIC, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_t *rk = lgw_test_kafka_client(&k, RD_KAFKA_PRODUCER, NULL);
+    assert_non_null(rk);
     for (int i = 0; i < 3; i++)
         assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0),
                                            RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -49,7 +38,7 @@ static void test_watermarks(void **state)
     assert_int_equal(hi, 0);
 
     /* The broker slow to answer: an error within the bound, and nothing written. */
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(k.mc, 1, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
     lo = hi = -5;
     int64_t t0 = lgw_mono_ms();
     rd_kafka_resp_err_t err = lgw_kafka_watermarks_within(rk, TOPIC, 0, &lo, &hi, 300);
@@ -60,11 +49,10 @@ static void test_watermarks(void **state)
     /* A hang check, not a speed target: 300 ms asked, the broker's answer 5 s away. */
     if (took > 2500)
         fail_msg("took %lld ms with a 300 ms bound", (long long)took);
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(k.mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
 
     rd_kafka_destroy(rk);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    lgw_test_kafka_stop(&k);
 }
 
 int main(void)

@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +24,11 @@
 #include "ledger/spend.h"
 #include "limits/spend.h"
 #include "tests/support/db_fixture.h"
+#include "tests/support/mock_kafka.h"
 
 struct fixture {
     struct lgw_test_db db; /* on PostgreSQL in a schema of its own */
-    rd_kafka_t *owner;
-    rd_kafka_mock_cluster_t *mc;
+    struct lgw_test_kafka k;
     struct lgw_config cfg;
 };
 
@@ -64,17 +63,12 @@ static int setup(void **state)
     /* A schema of its own: spend_totals must start missing, and totals must not mix with other runs. */
     lgw_test_db_own_schema(&fx->db, "spend_", NULL);
     /* The spend topic on librdkafka's mock cluster, as `llmgw dev` has it. */
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
-    fx->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    fx->mc = fx->owner ? rd_kafka_mock_cluster_new(fx->owner, 1) : NULL;
-    if (!fx->mc)
+    if (lgw_test_kafka_start(&fx->k))
         return -1;
     lgw_config_defaults(&fx->cfg);
     fx->cfg.kafka_mock = true;
-    lgw_strlcpy(fx->cfg.kafka_brokers, rd_kafka_mock_cluster_bootstraps(fx->mc), sizeof(fx->cfg.kafka_brokers));
-    if (lgw_topics_create_mock(fx->mc, &fx->cfg, "t"))
+    lgw_strlcpy(fx->cfg.kafka_brokers, lgw_test_kafka_bootstraps(&fx->k), sizeof(fx->cfg.kafka_brokers));
+    if (lgw_topics_create_mock(fx->k.mc, &fx->cfg, "t"))
         return -1;
     *state = fx;
     return 0;
@@ -85,8 +79,7 @@ static int teardown(void **state)
     struct fixture *fx = *state;
     lgw_test_db_drop_schema(&fx->db);
     lgw_test_db_cleanup(&fx->db);
-    rd_kafka_mock_cluster_destroy(fx->mc);
-    rd_kafka_destroy(fx->owner);
+    lgw_test_kafka_stop(&fx->k);
     lgw_config_cleanup(&fx->cfg);
     free(fx);
     return 0;

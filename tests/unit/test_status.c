@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,6 +18,7 @@
 #include "routing/catalog.h"
 #include "routing/health.h"
 #include "workers/status.h"
+#include "tests/support/mock_kafka.h"
 
 static const struct lgw_health_params params = {.failures = 2, .error_pct = 50, .window_ms = 10000,
                                                 .min_requests = 10, .cooldown_ms = 1000, .decay_ms = 1000};
@@ -178,20 +178,15 @@ static void wait_answer(struct lgw_providers *p, const char *want, json_int_t wa
 static void test_publisher_to_reader(void **state)
 {
     (void)state;
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
-    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    assert_non_null(owner);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(owner, 1);
-    assert_non_null(mc);
+    struct lgw_test_kafka k;
+    assert_int_equal(lgw_test_kafka_start(&k), 0);
     struct lgw_config cfg;
     lgw_config_defaults(&cfg);
     cfg.kafka_mock = true;
     cfg.provider_status_interval_ms = 60000;
     strcpy(cfg.openai_api_key, "sk-test");
-    lgw_strlcpy(cfg.kafka_brokers, rd_kafka_mock_cluster_bootstraps(mc), sizeof(cfg.kafka_brokers));
-    assert_int_equal(lgw_topics_create_mock(mc, &cfg, "i1"), 0);
+    lgw_strlcpy(cfg.kafka_brokers, lgw_test_kafka_bootstraps(&k), sizeof(cfg.kafka_brokers));
+    assert_int_equal(lgw_topics_create_mock(k.mc, &cfg, "i1"), 0);
     struct lgw_buf errs;
     lgw_buf_init(&errs, 0);
     struct lgw_catalog_holder *holder;
@@ -218,8 +213,7 @@ static void test_publisher_to_reader(void **state)
     lgw_health_free(h);
     lgw_metrics_free(m);
     lgw_catalog_holder_free(holder);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(owner);
+    lgw_test_kafka_stop(&k);
     lgw_config_cleanup(&cfg);
 }
 
