@@ -4,13 +4,19 @@
  *
  * Usage: bench_limits redis://127.0.0.1:6379 [requests] [threads]
  * Limits: tenant rpm, tpm and in-flight plus user rpm and tpm (five logs per request), high enough never to
- * refuse; one tenant, 100 users. */
+ * refuse; one tenant, 100 users. With Redis it also prints what Redis itself counted over the run (its
+ * statistics are reset first, so use a Redis of the bench's own): the scripts' time per call and per request,
+ * the commands they ran per request, and Redis's CPU per request, which on loopback is what the scripts cost
+ * the machine apart from the client. */
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -71,6 +77,67 @@ static void report(const char *what, int64_t *v, int n)
            v[(int)(n * 0.99)] / 1e6, v[(int)(n * 0.999)] / 1e6, v[n - 1] / 1e6);
 }
 
+/* One field of INFO's text (section name, e.g. "commandstats"): the number after "<key>" up to the next
+ * ',' or line end, or -1 when Redis does not say. */
+static double info_field(const char *text, const char *line_start, const char *key)
+{
+    const char *line = strstr(text, line_start);
+    if (!line)
+        return -1;
+    const char *end = strchr(line, '\n');
+    const char *at = strstr(line, key);
+    if (!at || (end && at > end))
+        return -1;
+    return strtod(at + strlen(key), NULL);
+}
+
+/* INFO <section> as text (the caller frees it), or NULL. */
+static char *info(struct lgw_redis *redis, const char *section)
+{
+    const char *argv[] = {"INFO", section};
+    struct redisReply *rep;
+    if (lgw_redis_command(redis, 2, argv, NULL, &rep) || !rep || rep->type != REDIS_REPLY_STRING) {
+        if (rep)
+            freeReplyObject(rep);
+        return NULL;
+    }
+    char *text = strdup(rep->str);
+    freeReplyObject(rep);
+    return text;
+}
+
+static double redis_cpu_s(struct lgw_redis *redis)
+{
+    char *text = info(redis, "cpu");
+    double cpu = text ? info_field(text, "used_cpu_sys:", "used_cpu_sys:") +
+                            info_field(text, "used_cpu_user:", "used_cpu_user:")
+                      : -1;
+    free(text);
+    return cpu;
+}
+
+/* What Redis counted over a run of n requests (INFO commandstats since CONFIG RESETSTAT). */
+static void report_server(struct lgw_redis *redis, int n, double cpu_s)
+{
+    char *text = info(redis, "commandstats");
+    if (!text) {
+        printf("  (Redis gave no statistics)\n");
+        return;
+    }
+    double calls = info_field(text, "cmdstat_evalsha:", "calls="), usec = info_field(text, "cmdstat_evalsha:", "usec=");
+    /* Every command a script ran is counted too: all calls but EVALSHA, INFO and the reset are the scripts'. */
+    double all = 0;
+    for (const char *p = strstr(text, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_"))
+        all += info_field(p, "cmdstat_", "calls=");
+    double inner = all - calls - info_field(text, "cmdstat_info:", "calls=") -
+                   fmax(0, info_field(text, "cmdstat_config|resetstat:", "calls="));
+    if (calls > 0)
+        printf("  Redis: scripts %.1f us per call, %.1f us per request; %.1f commands per request inside them; "
+               "Redis CPU %.1f us per request\n",
+               usec / calls, usec / n, inner / n, cpu_s * 1e6 / n);
+    free(text);
+}
+
 static void bench(const char *label, struct lgw_config *cfg, struct lgw_redis *redis, int n, int threads)
 {
     struct lgw_buf errs;
@@ -86,6 +153,14 @@ static void bench(const char *label, struct lgw_config *cfg, struct lgw_redis *r
     pthread_t *tids = calloc((size_t)threads, sizeof(*tids));
     int64_t *admit = calloc((size_t)per * (size_t)threads, sizeof(int64_t));
     int64_t *finish = calloc((size_t)per * (size_t)threads, sizeof(int64_t));
+    double cpu0 = 0;
+    if (redis) {
+        const char *reset[] = {"CONFIG", "RESETSTAT"};
+        struct redisReply *rep;
+        if (lgw_redis_command(redis, 2, reset, NULL, &rep) == 0 && rep)
+            freeReplyObject(rep);
+        cpu0 = redis_cpu_s(redis);
+    }
     for (int i = 0; i < threads; i++) {
         runs[i] = (struct run){l, per, i, admit + (size_t)i * (size_t)per, finish + (size_t)i * (size_t)per, ""};
         snprintf(runs[i].tenant, sizeof(runs[i].tenant), "bench%d", (int)getpid());
@@ -98,6 +173,8 @@ static void bench(const char *label, struct lgw_config *cfg, struct lgw_redis *r
     report(what, admit, per * threads);
     snprintf(what, sizeof(what), "%s finish", label);
     report(what, finish, per * threads);
+    if (redis)
+        report_server(redis, per * threads, redis_cpu_s(redis) - cpu0);
     if (redis && lgw_limits_is_local(l))
         printf("  (some requests fell back to memory: Redis was over its budget)\n");
     lgw_limits_free(l);
