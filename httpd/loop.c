@@ -17,6 +17,20 @@
 #include "common/log.h"
 #include "httpd/conn.h"
 
+/* The warning of an accept pause, at most ACCEPT_LOG_PER_SEC a second; how many were held back is said with
+ * the next one let through. */
+static void say_accept_pause(struct lgw_httpd *d, int err)
+{
+    static const char kind = 0; /* one kind: every accept-pause line */
+    uint64_t held;
+    const void *held_key;
+    bool say = lgw_log_limit_allow(&d->accept_log, &kind, lgw_mono_ms(), &held, &held_key);
+    if (held)
+        LGW_WARN("http", "%llu more accept pause(s) not logged", (unsigned long long)held);
+    if (say)
+        LGW_WARN("http", "cannot accept a connection: %s; pausing accepts %d ms", strerror(err), ACCEPT_PAUSE_MS);
+}
+
 static void accept_on(struct hthread *t)
 {
     struct lgw_httpd *d = t->d;
@@ -28,8 +42,7 @@ static void accept_on(struct hthread *t)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                LGW_WARN("http", "cannot accept a connection: %s; pausing accepts %d ms", strerror(errno),
-                         ACCEPT_PAUSE_MS);
+                say_accept_pause(d, errno);
                 (void)epoll_ctl(t->ep, EPOLL_CTL_DEL, d->listen_fd, NULL); /* in the set: cannot fail */
                 t->listening = false;
                 t->accept_paused_until = lgw_mono_ms() + ACCEPT_PAUSE_MS;
@@ -209,6 +222,7 @@ int lgw_httpd_start(const struct lgw_httpd_options *o, struct lgw_httpd **out)
         return rc;
     }
     d->peers = lgw_peers_new(o->max_connections_per_ip);
+    lgw_log_limit_init(&d->accept_log, "http", ACCEPT_LOG_PER_SEC);
     d->threads = lgw_calloc((size_t)o->threads, sizeof(*d->threads));
     for (int i = 0; i < o->threads; i++) {
         struct hthread *t = &d->threads[i];
@@ -280,5 +294,6 @@ void lgw_httpd_stop(struct lgw_httpd *d)
         close(d->listen_fd);
     free(d->threads);
     lgw_peers_free(d->peers);
+    lgw_log_limit_cleanup(&d->accept_log);
     free(d);
 }

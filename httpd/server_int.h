@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/log_limit.h"
 #include "httpd/body.h"
 #include "httpd/head.h"
 #include "httpd/peers.h"
@@ -20,6 +21,9 @@
 #define EVENTS_MAX 64
 #define ACCEPTS_PER_WAKE 64       /* a flood of connections cannot starve the connections already open */
 #define ACCEPT_PAUSE_MS 100       /* after running out of file descriptors, before accepting again */
+/* Lines a second about accept pauses, all threads together: clients can cause them, for as long as
+ * descriptors stay short, and every thread would otherwise say one per pause (10 a second each). */
+#define ACCEPT_LOG_PER_SEC 1
 #define ERROR_BODY_MAX 512
 #define STATUS_LINE_MAX 64
 /* A connection closed while its client may still be sending (an answer before the body, a malformed head) is
@@ -120,6 +124,7 @@ struct lgw_httpd {
     struct lgw_peers *peers;
     struct hthread *threads;
     int nthreads;
+    struct lgw_log_limit accept_log; /* the accept-pause warning (ACCEPT_LOG_PER_SEC) */
 };
 
 /* The reason phrase of a status ("Not Found"; a generic one for a code without its own). answer.c. */
