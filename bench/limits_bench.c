@@ -77,8 +77,9 @@ static void report(const char *what, int64_t *v, int n)
            v[(int)(n * 0.99)] / 1e6, v[(int)(n * 0.999)] / 1e6, v[n - 1] / 1e6);
 }
 
-/* One field of INFO's text (section name, e.g. "commandstats"): the number after "<key>" up to the next
- * ',' or line end, or -1 when Redis does not say. */
+/* A number in INFO's text: on the first line holding line_start (as "cmdstat_evalsha:" or
+ * "used_cpu_sys:"), the one right after key (as "calls=", or line_start itself), or -1 when Redis does not
+ * say. */
 static double info_field(const char *text, const char *line_start, const char *key)
 {
     const char *line = strstr(text, line_start);

@@ -5,6 +5,7 @@
  * accepts and answers again. The test lowers its own RLIMIT_NOFILE and reads its stderr back from a file. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -50,34 +51,89 @@ static int lines_with(const char *path, const char *s)
     return n;
 }
 
+/* The test's stderr, read back from a file, and its descriptor limit, lowered for a while. The teardown puts
+ * both back however the test ended; if it ended early, it writes what was captured (cmocka's message among it)
+ * to the real stderr, where it would otherwise be lost. */
+struct capture {
+    char path[40];
+    int file, saved; /* the capture file; the real stderr while redirected, else -1 */
+    struct rlimit old;
+    bool counted; /* the test read the capture to its end */
+};
+
+static int setup(void **state)
+{
+    struct capture *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -1;
+    snprintf(c->path, sizeof(c->path), "/tmp/llmgw-accept-pause-XXXXXX"); /* mkstemp's template */
+    c->file = mkstemp(c->path);
+    c->saved = -1;
+    if (c->file < 0 || getrlimit(RLIMIT_NOFILE, &c->old) != 0) {
+        if (c->file >= 0) {
+            close(c->file);
+            unlink(c->path);
+        }
+        free(c);
+        return -1;
+    }
+    *state = c;
+    return 0;
+}
+
+/* stderr back to where it was; idempotent. */
+static void restore_stderr(struct capture *c)
+{
+    if (c->saved < 0)
+        return;
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    c->saved = -1;
+}
+
+static int teardown(void **state)
+{
+    struct capture *c = *state;
+    setrlimit(RLIMIT_NOFILE, &c->old);
+    restore_stderr(c);
+    if (!c->counted) {
+        FILE *f = fopen(c->path, "r");
+        char line[1024];
+        fprintf(stderr, "what the test wrote to stderr (%s):\n", c->path);
+        while (f && fgets(line, sizeof(line), f))
+            fputs(line, stderr);
+        if (f)
+            fclose(f);
+    }
+    close(c->file);
+    unlink(c->path);
+    free(c);
+    return 0;
+}
+
 static void test_pause_logged_once_a_second_then_recovers(void **state)
 {
-    (void)state;
+    struct capture *c = *state;
     lgw_log_set_level(LGW_LOG_WARN);
     struct lgw_hfix fx;
     lgw_hfix_start(&fx);
 
-    /* stderr into a file of our own, opened before descriptors run short. */
-    char path[] = "/tmp/llmgw-accept-pause-XXXXXX";
-    int cap = mkstemp(path);
-    assert_true(cap >= 0);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(cap, STDERR_FILENO) >= 0);
-
-    struct rlimit old;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-    struct rlimit low = old;
+    /* stderr into the capture file, opened before descriptors run short. */
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    assert_true(dup2(c->file, STDERR_FILENO) >= 0);
+    struct rlimit low = c->old;
     /* Room for a few clients and their accepted ends, well under the fixture's 64 connections. */
     low.rlim_cur = (rlim_t)lowest_free_fd() + 12;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     int64_t t0 = lgw_mono_ms(); /* the server may run short from here on */
 
     /* Connect until this process has no descriptor left (the server takes each connection as it comes, so
-     * none is left waiting), then trade a placeholder for one more: that connection waits in the listen
+     * none is left waiting), then trade a spare descriptor for one more: that connection waits in the listen
      * queue, and the server has no descriptor to take it with. */
-    int placeholder = dup(STDIN_FILENO);
-    assert_true(placeholder >= 0);
+    int spare = dup(STDIN_FILENO);
+    assert_true(spare >= 0);
     int fds[MAX_CLIENTS], n = 0;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx.port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -89,7 +145,7 @@ static void test_pause_logged_once_a_second_then_recovers(void **state)
         fds[n++] = fd;
     }
     int socket_errno = errno;
-    close(placeholder);
+    close(spare);
     int waiting = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(waiting >= 0);
     assert_int_equal(connect(waiting, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -98,23 +154,20 @@ static void test_pause_logged_once_a_second_then_recovers(void **state)
     nanosleep(&ts, NULL);
 
     /* Descriptors back: the queued connections are taken, and a new one is answered. */
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &c->old), 0);
     struct lgw_hclient cl;
     lgw_hclient_open(&cl, fx.port);
     lgw_hfix_get_hello(&cl, "1");
     lgw_hclient_close(&cl);
     int64_t t1 = lgw_mono_ms(); /* answered: every thread accepts again */
 
-    fflush(stderr);
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    close(cap);
+    restore_stderr(c);
     for (int i = 0; i < n; i++)
         close(fds[i]);
     lgw_hfix_stop(&fx);
 
-    int said = lines_with(path, "pausing accepts"), held = lines_with(path, "accept pause(s) not logged");
-    unlink(path);
+    int said = lines_with(c->path, "pausing accepts"), held = lines_with(c->path, "accept pause(s) not logged");
+    c->counted = true;
     assert_int_equal(socket_errno, EMFILE); /* the clients ran the process out, not something else */
     assert_true(n < MAX_CLIENTS);
     /* Two threads pausing 10 times a second each for 2.5 s: about 50 pauses. One line a second lets through
@@ -131,7 +184,7 @@ static void test_pause_logged_once_a_second_then_recovers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pause_logged_once_a_second_then_recovers),
+        cmocka_unit_test_setup_teardown(test_pause_logged_once_a_second_then_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
