@@ -20,6 +20,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Helm v3.22.0 for the chart's static checks (tests/e2e/test_helm.py): built once from the Go module proxy and
-# cached in ~/.cache/llmgw/ (scripts/helm.sh), like the Jaeger binary.
-bash "$(dirname "$0")/helm.sh" fetch
+# Jaeger and Helm, which only the tests use, are built from the Go module proxy by scripts/jaeger.sh and
+# scripts/helm.sh (scripts/test.sh has them built, in the background, while it compiles): `llmgw dev` needs
+# neither, so a newcomer's first command does not wait minutes for them.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine:
 #   1. installs the Debian packages, the pinned Python test packages, the Kafka broker jars, Jaeger and Helm (built
-#      once from the Go module proxy, then cached: scripts/jaeger.sh, scripts/helm.sh);
+#      once from the Go module proxy, in the background while step 2 and 3 run, then cached: scripts/jaeger.sh,
+#      scripts/helm.sh);
 #   2. builds llmgw three times: build/ (RelWithDebInfo), build-asan/ (AddressSanitizer + UBSan) and
 #      build-tsan/ (ThreadSanitizer), and proves the build's layer check fails a copy of the tree with a
 #      wrong-way include planted in it;
@@ -49,6 +50,7 @@ PY
 }
 on_exit() {
   local rc=$?
+  if [ -n "${go_tools_pid:-}" ]; then kill -- "-$go_tools_pid" 2>/dev/null || true; fi
   if declare -F cleanup >/dev/null; then cleanup; fi
   summary "$rc"
 }
@@ -92,8 +94,15 @@ fi
 # The official openai npm package, pinned by tests/e2e/node/package-lock.json, for the Node.js client test.
 (cd tests/e2e/node && npm ci --no-audit --no-fund --silent)
 bash scripts/kafka.sh fetch
-bash scripts/jaeger.sh fetch
-bash scripts/helm.sh fetch
+# Jaeger and Helm are built from Go sources the first time (about five minutes of both cores on a fresh machine,
+# then cached in ~/.cache/llmgw) and first needed by the services step. So they build in the background, beside
+# the C builds and the unit tests, at the lowest CPU and I/O priority: they take only the CPU those leave idle
+# (the unit tests mostly wait on their mock brokers), and a unit test's timing is not disturbed by them. In a
+# session of their own, so a run that ends early stops them too.
+go_tools_log="$root/build/go-tools.log"
+mkdir -p "$root/build"
+setsid nice -n 19 ionice -c 3 bash -c 'bash scripts/jaeger.sh fetch && bash scripts/helm.sh fetch' >"$go_tools_log" 2>&1 &
+go_tools_pid=$!
 
 step "build"
 bash scripts/build.sh build
@@ -163,6 +172,12 @@ step "unit tests on the ThreadSanitizer build"
 run_stage unit-tsan bash -c 'cd build-tsan && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit-tsan.xml"
 
 step "services"
+if ! wait "$go_tools_pid"; then
+  cat "$go_tools_log"
+  echo "test.sh: building Jaeger or Helm failed (log above)"
+  exit 1
+fi
+go_tools_pid=""
 work=$(mktemp -d /tmp/llmgw-test.XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as its own user and must reach its directory
 # The e2e fixtures write the pid of every llmgw they start here, so processes a killed pytest left behind
