@@ -7,7 +7,8 @@
 #      build-tsan/ (ThreadSanitizer), and proves the build's layer check fails a copy of the tree with a
 #      wrong-way include planted in it;
 #   3. runs the C unit tests in all three builds (any sanitizer report fails them);
-#   4. starts a real Kafka broker, PostgreSQL, Redis and Jaeger on free loopback ports in a temp directory;
+#   4. starts a real Kafka broker, PostgreSQL, Redis and Jaeger on free loopback ports in a temp directory, and
+#      runs the unit tests with cases on PostgreSQL or Redis, in all three builds;
 #   5. runs the end-to-end tests (pytest, tests/e2e) against them in two shards side by side, beside the ones
 #      with brokers of their own and, after those, the container stage: the image built and docker-compose.yml
 #      run on a private Docker Engine (tests/container/run.sh);
@@ -165,11 +166,14 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 # ends the process with status 66, lock-order reports show both stacks, and a longer access history (4: 512K
 # accesses per thread) so the earlier access of a race on a busy transfer-loop thread still has its stack.
 export TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp:halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4"
-run_stage unit bash -c 'cd build && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit.xml"
-run_stage unit-asan bash -c 'cd build-asan && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit-asan.xml"
+# The tests labelled "services" (cases on a real PostgreSQL or Redis) run after the services start, below.
+run_stage unit bash -c 'cd build && ctest -LE services --output-on-failure --output-junit "$1"' _ "$reports/unit.xml"
+run_stage unit-asan bash -c 'cd build-asan && ctest -LE services --output-on-failure --output-junit "$1"' _ \
+  "$reports/unit-asan.xml"
 
 step "unit tests on the ThreadSanitizer build"
-run_stage unit-tsan bash -c 'cd build-tsan && ctest --output-on-failure --output-junit "$1"' _ "$reports/unit-tsan.xml"
+run_stage unit-tsan bash -c 'cd build-tsan && ctest -LE services --output-on-failure --output-junit "$1"' _ \
+  "$reports/unit-tsan.xml"
 
 step "services"
 if ! wait "$go_tools_pid"; then
@@ -240,8 +244,13 @@ export LLMGW_TEST_KAFKA LLMGW_TEST_PG_URL LLMGW_TEST_REDIS LLMGW_TEST_JAEGER_OTL
 export LLMGW_BIN="$root/build/llmgw" LLMGW_BIN_ASAN="$root/build-asan/llmgw"
 echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS, jaeger $LLMGW_TEST_JAEGER_QUERY"
 
-step "unit tests that need PostgreSQL"
-run_stage unit-pg bash -c 'cd build && ctest --output-on-failure -R ledger_db --output-junit "$1"' _ "$reports/unit-pg.xml"
+step "unit tests that need PostgreSQL or Redis, in all three builds"
+# Every unit test with cases on a real server (label "services", tests/support/services.h). Required: a case
+# that finds its server's variable unset fails rather than being skipped, and so counted as passed.
+for b in build build-asan build-tsan; do
+  run_stage "unit-services-$b" env LLMGW_TEST_SERVICES=required bash -c \
+    'cd "$1" && ctest -L services --output-on-failure --output-junit "$2"' _ "$b" "$reports/unit-services-$b.xml"
+done
 
 step "end-to-end tests, in two shards side by side, beside the tests with brokers of their own and the container stage"
 # The tests wait on Kafka and providers far more than they compute: two shards of tests/e2e (LLMGW_TEST_SHARD,

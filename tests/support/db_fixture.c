@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "common/uuid.h"
 #include "tests/support/db_fixture.h"
+#include "tests/support/services.h"
 
 /* The path of a "sqlite:PATH" URL. */
 #define SQLITE_PATH(url) ((url) + 7)
@@ -79,7 +80,7 @@ int lgw_test_db_teardown(void **state)
 void lgw_test_db_require(const struct lgw_test_db *db)
 {
     if (!db->url[0])
-        skip(); /* PostgreSQL without LLMGW_TEST_PG_URL */
+        lgw_test_service("LLMGW_TEST_PG_URL"); /* skips, or fails when the run requires its services */
 }
 
 /* The fixture lgw_test_db_setup made, after lgw_test_db_require. */

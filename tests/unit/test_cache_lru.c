@@ -13,6 +13,7 @@
 #include "common/envelope.h"
 #include "common/redis.h"
 #include "common/uuid.h"
+#include "tests/support/services.h"
 
 static bool has(struct lgw_lru *lru, const char *key, int64_t now)
 {
@@ -186,9 +187,7 @@ static void test_cache_front(void **state)
 static void test_redis_backend(void **state)
 {
     (void)state;
-    const char *hp = getenv("LLMGW_TEST_REDIS");
-    if (!hp || !*hp)
-        skip();
+    const char *hp = lgw_test_service("LLMGW_TEST_REDIS");
     char url[300], prefix[48], key[LGW_CACHE_KEY_LEN];
     snprintf(url, sizeof(url), "redis://%s", hp);
     char id[40];

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/sqlite.h"
+#include "tests/support/services.h"
 
 static void test_target(void **state)
 {
@@ -73,18 +74,16 @@ static void assert_prepared(struct lgw_pg *db)
     PQclear(res);
 }
 
+/* The test database's URL; skips the case without one (tests/support/services.h). */
 static const char *pg_url(void)
 {
-    const char *url = getenv("LLMGW_TEST_PG_URL");
-    return url && url[0] ? url : NULL;
+    return lgw_test_service("LLMGW_TEST_PG_URL");
 }
 
 /* A connection to the test database with c counting its on_connect runs; skips without one. */
 static struct lgw_pg *open_or_skip(struct counts *c)
 {
     const char *url = pg_url();
-    if (!url)
-        skip();
     struct lgw_pg *db;
     assert_int_equal(lgw_pg_open(url, &test_role, c, &db), LGW_OK);
     assert_non_null(db->pg);
@@ -135,8 +134,6 @@ static void test_pg_failed_setup_leaves_no_connection(void **state)
 {
     (void)state;
     const char *url = pg_url();
-    if (!url)
-        skip();
     struct counts c = {.fail = 1};
     struct lgw_pg *db = (struct lgw_pg *)1;
     assert_int_equal(lgw_pg_open(url, &test_role, &c, &db), LGW_ERR(DB));

@@ -18,6 +18,7 @@
 #include "common/redis.h"
 #include "limits/limits.h"
 #include "limits/memlog.h"
+#include "tests/support/services.h"
 
 #define SEC 1000000LL
 
@@ -226,9 +227,7 @@ static void test_defaults_from_env_rows(void **state)
 static void test_redis_shared(void **state)
 {
     (void)state;
-    const char *hp = getenv("LLMGW_TEST_REDIS");
-    if (!hp || !*hp)
-        skip();
+    const char *hp = lgw_test_service("LLMGW_TEST_REDIS");
     char url[256], tenant[32];
     snprintf(url, sizeof(url), "redis://%s", hp);
     snprintf(tenant, sizeof(tenant), "t%d", (int)getpid()); /* fresh keys on a shared server */
@@ -279,9 +278,7 @@ static void test_redis_shared(void **state)
 static void test_redis_tokens_slide(void **state)
 {
     (void)state;
-    const char *hp = getenv("LLMGW_TEST_REDIS");
-    if (!hp || !*hp)
-        skip();
+    const char *hp = lgw_test_service("LLMGW_TEST_REDIS");
     char url[256], tenant[32];
     snprintf(url, sizeof(url), "redis://%s", hp);
     snprintf(tenant, sizeof(tenant), "s%d", (int)getpid());

@@ -26,6 +26,7 @@
 #include "common/errors.h"
 #include "common/metrics.h"
 #include "common/redis.h"
+#include "tests/support/services.h"
 
 static void test_parse_url(void **state)
 {
@@ -150,10 +151,7 @@ static void test_refused(void **state)
 /* The test server from LLMGW_TEST_REDIS ("host:port"), or skip. */
 static const char *test_server(void)
 {
-    const char *hp = getenv("LLMGW_TEST_REDIS");
-    if (!hp || !*hp)
-        skip();
-    return hp;
+    return lgw_test_service("LLMGW_TEST_REDIS");
 }
 
 /* One admin command on a direct connection to the test server. */
