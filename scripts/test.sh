@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine:
 #   1. installs the Debian packages, the pinned Python test packages, the Kafka broker jars, Jaeger and Helm (built
-#      once from the Go module proxy, in the background while step 2 and 3 run, then cached: scripts/jaeger.sh,
+#      once from the Go module proxy, in the background while steps 2 and 3 run, then cached: scripts/jaeger.sh,
 #      scripts/helm.sh);
 #   2. builds llmgw three times: build/ (RelWithDebInfo), build-asan/ (AddressSanitizer + UBSan) and
 #      build-tsan/ (ThreadSanitizer), and proves the build's layer check fails a copy of the tree with a
@@ -102,7 +102,9 @@ bash scripts/kafka.sh fetch
 # session of their own, so a run that ends early stops them too.
 go_tools_log="$root/build/go-tools.log"
 mkdir -p "$root/build"
-setsid nice -n 19 ionice -c 3 bash -c 'bash scripts/jaeger.sh fetch && bash scripts/helm.sh fetch' >"$go_tools_log" 2>&1 &
+setsid nice -n 19 ionice -c 3 bash -c \
+  'bash scripts/jaeger.sh fetch && bash scripts/helm.sh fetch && echo "Jaeger and Helm ready after ${SECONDS}s"' \
+  >"$go_tools_log" 2>&1 &
 go_tools_pid=$!
 
 step "build"
@@ -182,6 +184,7 @@ if ! wait "$go_tools_pid"; then
   exit 1
 fi
 go_tools_pid=""
+tail -n 1 "$go_tools_log"
 work=$(mktemp -d /tmp/llmgw-test.XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as its own user and must reach its directory
 # The e2e fixtures write the pid of every llmgw they start here, so processes a killed pytest left behind
