@@ -96,10 +96,9 @@ fi
 (cd tests/e2e/node && npm ci --no-audit --no-fund --silent)
 bash scripts/kafka.sh fetch
 # Jaeger and Helm are built from Go sources the first time (about five minutes of both cores on a fresh machine,
-# then cached in ~/.cache/llmgw) and first needed by the services step. So they build in the background, beside
-# the C builds and the unit tests, at the lowest CPU and I/O priority: they take only the CPU those leave idle
-# (the unit tests mostly wait on their mock brokers), and a unit test's timing is not disturbed by them. In a
-# session of their own, so a run that ends early stops them too.
+# then cached in ~/.cache/llmgw) and first needed by the end-to-end stages. So they build in the background, beside
+# the C builds and the unit tests, at the lowest CPU and I/O priority: they take only the CPU those leave idle, so
+# a unit test's timing is not disturbed by them. In a session of their own, so a run that ends early stops them.
 go_tools_log="$root/build/go-tools.log"
 mkdir -p "$root/build"
 setsid nice -n 19 ionice -c 3 bash -c \
@@ -178,13 +177,6 @@ run_stage unit-tsan bash -c 'cd build-tsan && ctest -LE services --output-on-fai
   "$reports/unit-tsan.xml"
 
 step "services"
-if ! wait "$go_tools_pid"; then
-  cat "$go_tools_log"
-  echo "test.sh: building Jaeger or Helm failed (log above)"
-  exit 1
-fi
-go_tools_pid=""
-tail -n 1 "$go_tools_log"
 work=$(mktemp -d /tmp/llmgw-test.XXXXXX)
 chmod 755 "$work" # PostgreSQL runs as its own user and must reach its directory
 # The e2e fixtures write the pid of every llmgw they start here, so processes a killed pytest left behind
@@ -238,14 +230,9 @@ for attempt in 1 2 3; do
 done
 LLMGW_TEST_PG_URL=$(bash scripts/postgres.sh start "$work/pg" "$(free_port)")
 LLMGW_TEST_REDIS=$(bash scripts/redis.sh start "$work/redis" "$(free_port)")
-jport=$(free_port 2) # the query API's gRPC side listens on the next port up
-bash scripts/jaeger.sh start "$work/jaeger" "$(free_port)" "$jport"
-# The OTLP/HTTP receiver (the base URL OTEL_EXPORTER_OTLP_ENDPOINT takes) and the query API (tests/e2e/test_tracing.py).
-LLMGW_TEST_JAEGER_OTLP="http://127.0.0.1:$(cat "$work/jaeger/otlp.port")"
-LLMGW_TEST_JAEGER_QUERY="http://127.0.0.1:$jport"
-export LLMGW_TEST_KAFKA LLMGW_TEST_PG_URL LLMGW_TEST_REDIS LLMGW_TEST_JAEGER_OTLP LLMGW_TEST_JAEGER_QUERY
+export LLMGW_TEST_KAFKA LLMGW_TEST_PG_URL LLMGW_TEST_REDIS
 export LLMGW_BIN="$root/build/llmgw" LLMGW_BIN_ASAN="$root/build-asan/llmgw"
-echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS, jaeger $LLMGW_TEST_JAEGER_QUERY"
+echo "kafka $LLMGW_TEST_KAFKA, postgresql $LLMGW_TEST_PG_URL, redis $LLMGW_TEST_REDIS"
 
 step "unit tests that need PostgreSQL or Redis, in all three builds"
 # Every unit test with cases on a real server (label "services", tests/support/services.h). Required: a case
@@ -254,6 +241,23 @@ for b in build build-asan build-tsan; do
   run_stage "unit-services-$b" env LLMGW_TEST_SERVICES=required bash -c \
     'cd "$1" && ctest -L services --output-on-failure --output-junit "$2"' _ "$b" "$reports/unit-services-$b.xml"
 done
+
+step "Jaeger"
+# The end-to-end stages need Jaeger (tracing) and Helm (the chart's checks): the background build must be done.
+if ! wait "$go_tools_pid"; then
+  cat "$go_tools_log"
+  echo "test.sh: building Jaeger or Helm failed (log above)"
+  exit 1
+fi
+go_tools_pid=""
+tail -n 1 "$go_tools_log"
+jport=$(free_port 2) # the query API's gRPC side listens on the next port up
+bash scripts/jaeger.sh start "$work/jaeger" "$(free_port)" "$jport"
+# The OTLP/HTTP receiver (the base URL OTEL_EXPORTER_OTLP_ENDPOINT takes) and the query API (tests/e2e/test_tracing.py).
+LLMGW_TEST_JAEGER_OTLP="http://127.0.0.1:$(cat "$work/jaeger/otlp.port")"
+LLMGW_TEST_JAEGER_QUERY="http://127.0.0.1:$jport"
+export LLMGW_TEST_JAEGER_OTLP LLMGW_TEST_JAEGER_QUERY
+echo "jaeger $LLMGW_TEST_JAEGER_QUERY"
 
 step "end-to-end tests, in two shards side by side, beside the tests with brokers of their own and the container stage"
 # The tests wait on Kafka and providers far more than they compute: two shards of tests/e2e (LLMGW_TEST_SHARD,
