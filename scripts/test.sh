@@ -100,7 +100,6 @@ bash scripts/kafka.sh fetch
 # the C builds and the unit tests, at the lowest CPU and I/O priority: they take only the CPU those leave idle, so
 # a unit test's timing is not disturbed by them. In a session of their own, so a run that ends early stops them.
 go_tools_log="$root/build/go-tools.log"
-mkdir -p "$root/build"
 setsid nice -n 19 ionice -c 3 bash -c \
   'bash scripts/jaeger.sh fetch && bash scripts/helm.sh fetch && echo "Jaeger and Helm ready after ${SECONDS}s"' \
   >"$go_tools_log" 2>&1 &
