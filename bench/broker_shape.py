@@ -68,59 +68,84 @@ def pingpong(brokers, pid, n, args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main():
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    work = Path(tempfile.mkdtemp(prefix="broker-shape-"))
+def start_warm(work):
+    """Starts a broker in work, pinned to CPU, and warms it with the plain floor until its JIT threads use under
+    10% of its CPU in two rounds in a row (at most 12 rounds of 2,000). Returns (pid, brokers, warm-up rounds);
+    stop_broker(work) stops it."""
     port = free_port_pair()
     subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "start", str(work / "k"), str(port)], check=True,
                    stdout=subprocess.DEVNULL)
     pid = int((work / "k" / "kafka.pid").read_text())
     subprocess.run(["taskset", "-a", "-cp", CPU, str(pid)], check=True, stdout=subprocess.DEVNULL)
     brokers = f"127.0.0.1:{port}"
-    try:
-        warm = []
-        for _ in range(12):
+    warm = []
+    for _ in range(12):
+        mark = jit_mark(pid)
+        r = pingpong(brokers, pid, 2000, [])
+        warm.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                     "broker_cpu_ms_per_round_trip": r["broker_cpu_ms_per_round_trip"],
+                     "jit_share": jit_since(pid, mark)[2]})
+        log(f"warm-up round {len(warm)}: p50 {r['p50_ms']:.3f} ms, broker "
+            f"{r['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT share {warm[-1]['jit_share']}")
+        if jit_settled([x["jit_share"] for x in warm]):
+            break
+    return pid, brokers, warm
+
+
+def stop_broker(work):
+    subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "stop", str(work / "k")],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["rm", "-rf", str(work)])
+
+
+def run_rounds(brokers, pid, steps, rounds, count):
+    """Runs every step once per round, in turn. Returns (runs by step name, summary): a step's first round also
+    compiles its new paths, so the summary is the median of rounds 2 onward."""
+    runs = {name: [] for name, _ in steps}
+    for rnd in range(rounds):
+        for name, args in steps:
             mark = jit_mark(pid)
-            r = pingpong(brokers, pid, 2000, [])
-            warm.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                         "broker_cpu_ms_per_round_trip": r["broker_cpu_ms_per_round_trip"],
-                         "jit_share": jit_since(pid, mark)[2]})
-            log(f"warm-up round {len(warm)}: p50 {r['p50_ms']:.3f} ms, broker "
-                f"{r['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT share {warm[-1]['jit_share']}")
-            if jit_settled([x["jit_share"] for x in warm]):
-                break
+            r = pingpong(brokers, pid, count, args)
+            r["jit_share"] = jit_since(pid, mark)[2]
+            r["round"] = rnd + 1
+            runs[name].append(r)
+            log(f"round {rnd + 1} {name}: p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms, broker "
+                f"{r['broker_cpu_ms_per_round_trip']:.3f}, clients {r['clients_cpu_ms_per_round_trip']:.3f} ms "
+                f"per round trip, JIT share {r['jit_share']}")
+    keys = ("p50_ms", "p99_ms", "broker_cpu_ms_per_round_trip", "clients_cpu_ms_per_round_trip")
+    summary = []
+    for name, args in steps:
+        later = runs[name][1:] or runs[name]
+        summary.append({"step": name, "args": args,
+                        **{k: round(statistics.median(x[k] for x in later), 4) for k in keys},
+                        "broker_cpu_each_round": [x["broker_cpu_ms_per_round_trip"] for x in runs[name]]})
+    return runs, summary
+
+
+def write_result(kind, res):
+    out = ROOT / "bench" / "results" / f"{kind}-{res['date'].replace('-', '').replace(':', '')}.json"
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    log(f"written to {out}")
+
+
+def main():
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    work = Path(tempfile.mkdtemp(prefix="broker-shape-"))
+    try:
+        pid, brokers, warm = start_warm(work)
         # The broker's own CPU with no client at all: what any run pays per second, whatever its pace.
         c0 = cpu_s(pid)
         time.sleep(10)
         idle_ms_per_s = round((cpu_s(pid) - c0) * 100, 1)
         log(f"idle broker: {idle_ms_per_s} ms of CPU per second")
-        runs = {name: [] for name, _ in STEPS}
-        for rnd in range(ROUNDS):
-            for name, args in STEPS:
-                mark = jit_mark(pid)
-                r = pingpong(brokers, pid, COUNT, args)
-                r["jit_share"] = jit_since(pid, mark)[2]
-                r["round"] = rnd + 1
-                runs[name].append(r)
-                log(f"round {rnd + 1} {name}: p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms, broker "
-                    f"{r['broker_cpu_ms_per_round_trip']:.3f}, clients {r['clients_cpu_ms_per_round_trip']:.3f} ms "
-                    f"per round trip, JIT share {r['jit_share']}")
-        keys = ("p50_ms", "p99_ms", "broker_cpu_ms_per_round_trip", "clients_cpu_ms_per_round_trip")
-        summary = []
-        for name, args in STEPS:
-            later = runs[name][1:] or runs[name]
-            summary.append({"step": name, "args": args,
-                            **{k: round(statistics.median(x[k] for x in later), 4) for k in keys},
-                            "broker_cpu_each_round": [x["broker_cpu_ms_per_round_trip"] for x in runs[name]]})
+        runs, summary = run_rounds(brokers, pid, STEPS, ROUNDS, COUNT)
         res = {"date": started, "cpu": CPU, "rounds": ROUNDS, "count": COUNT, "warm_up": warm, "runs": runs,
                "summary": summary, "broker_idle_cpu_ms_per_s": idle_ms_per_s,
                "broker_rss_mb": round(rss_kb(pid) / 1024, 1)}
-        out = ROOT / "bench" / "results" / f"broker-shape-{started.replace('-', '').replace(':', '')}.json"
-        out.write_text(json.dumps(res, indent=1) + "\n")
+        write_result("broker-shape", res)
         print(f"| step (cumulative) | p50 (ms) | p99 (ms) | broker CPU per round trip (ms) | change | clients' CPU "
               f"per round trip (ms) | broker CPU, each round (ms) |")
         print("|---|---|---|---|---|---|---|")
-        prev = None
         for i, s in enumerate(summary):
             b = s["broker_cpu_ms_per_round_trip"]
             # Steps 2-6 add to the step before; 7 and 8 are steps 1 and 6 again, slower.
@@ -130,11 +155,8 @@ def main():
                   f"{s['clients_cpu_ms_per_round_trip']:.3f} | "
                   f"{', '.join(f'{x:.3f}' for x in s['broker_cpu_each_round'])} |")
         print(f"\nThe idle broker (no client): {idle_ms_per_s} ms of CPU per second.")
-        log(f"written to {out}")
     finally:
-        subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "stop", str(work / "k")],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["rm", "-rf", str(work)])
+        stop_broker(work)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,21 @@
  * 50 ms for 1 MiB), --work-us US (the worker waits that long before it answers, off the CPU, as for a
  * provider: the pace of llmgw's round trips rather than the floor's).
  *
+ * --direct-reply 1 prices a design llmgw does not have: the worker sends the reply back over a loopback TCP
+ * connection to the ingress instead of producing it to topic B, so a round trip crosses Kafka once (the job)
+ * instead of twice. The job, the cost event and the ledger stay on Kafka. The ingress has no reply consumer then
+ * (a fallback reply topic followed with llmgw's 1 s long-poll would add about one idle fetch a second).
+ *
  * Usage: bench_kafka_pingpong --brokers HOST:PORT [--count N] [--warmup W] [--size BYTES] [--headers 0|1]
- *        [--partitions N] [--idle-topics K] [--group 0|1] [--cost 0|1] [--work-us US] [--cpu-of PID]
+ *        [--partitions N] [--idle-topics K] [--group 0|1] [--cost 0|1] [--work-us US] [--direct-reply 0|1]
+ *        [--cpu-of PID]
  * Prints one JSON line with exact percentiles (p = the sample at index ceil(p*n)-1) and the CPU this process
  * (and the process --cpu-of names: the broker) used over the measured round trips, per round trip. */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,6 +39,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +54,8 @@ static const char *brokers;
 static char topic_a[96], topic_b[96], topic_c[96];
 static char idle_topic[IDLE_TOPICS_MAX][96];
 static long n_parts = 1, n_idle = 0, work_us = 0;
-static bool with_headers, with_group, with_cost;
+static bool with_headers, with_group, with_cost, direct_reply;
+static int reply_port; /* --direct-reply: the ingress's listening port on 127.0.0.1 */
 static atomic_int dr_failures;
 static atomic_bool worker_stop, worker_failed;
 
@@ -286,7 +297,39 @@ static void *ledger_main(void *arg)
     return NULL;
 }
 
-/* The worker: echoes every message of topic A to topic B until told to stop. */
+/* Connects to the ingress's reply port (--direct-reply), Nagle off as llmgw's Kafka sockets; -1 on failure. */
+static int reply_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)reply_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        perror("reply connection");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Writes all len bytes of buf to fd (the reply, --direct-reply). */
+static bool send_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            perror("reply send");
+            return false;
+        }
+        buf += n, len -= (size_t)n;
+    }
+    return true;
+}
+
+/* The worker: echoes every message of topic A to topic B (or over the reply connection) until told to stop. */
 static void *worker_main(void *arg)
 {
     (void)arg;
@@ -297,12 +340,14 @@ static void *worker_main(void *arg)
     char cost[COST_BYTES];
     memset(cost, 'c', sizeof(cost));
     rd_kafka_t *c = client_new(RD_KAFKA_CONSUMER, "bench-worker", NULL, &shape);
-    rd_kafka_t *p = client_new(RD_KAFKA_PRODUCER, "bench-worker", "0", NULL);
+    rd_kafka_t *p = direct_reply ? NULL : client_new(RD_KAFKA_PRODUCER, "bench-worker", "0", NULL);
     rd_kafka_t *pc = with_cost ? client_new(RD_KAFKA_PRODUCER, "bench-worker-cost", "10", NULL) : NULL;
-    if (!c || !p || (with_cost && !pc))
+    int fd = direct_reply ? reply_connect() : -1;
+    if (!c || (!direct_reply && !p) || (direct_reply && fd < 0) || (with_cost && !pc))
         atomic_store(&worker_failed, true);
     while (!atomic_load(&worker_failed) && !atomic_load(&worker_stop)) {
-        rd_kafka_poll(p, 0); /* serve delivery reports */
+        if (p)
+            rd_kafka_poll(p, 0); /* serve delivery reports */
         if (pc)
             rd_kafka_poll(pc, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, POLL_MS);
@@ -317,7 +362,7 @@ static void *worker_main(void *arg)
             }
             /* The reply first, as llmgw's worker sends it; then the cost event, whose first bytes (its key)
              * name the round trip as the job id keys llmgw's. */
-            bool ok = produce(p, topic_b, 0, m->payload, m->len);
+            bool ok = direct_reply ? send_all(fd, m->payload, m->len) : produce(p, topic_b, 0, m->payload, m->len);
             if (ok && pc) {
                 memcpy(cost, m->payload, m->len < 36 ? m->len : 36);
                 ok = produce(pc, topic_c, RD_KAFKA_PARTITION_UA, cost, sizeof(cost));
@@ -332,7 +377,50 @@ static void *worker_main(void *arg)
     client_free(c);
     client_free(p);
     client_free(pc);
+    if (fd >= 0)
+        close(fd);
     return NULL;
+}
+
+/* The ingress's listening socket for --direct-reply on 127.0.0.1, its port in reply_port; -1 on failure. */
+static int reply_listen(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 1) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        perror("reply listener");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    reply_port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Waits up to POLL_MS for the rest of one size-byte reply on fd, read into buf from *have on: 1 when it is all
+ * in (*have back to 0), 0 when not yet, -1 on error or end of stream. */
+static int reply_read(int fd, char *buf, size_t size, size_t *have)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int n = poll(&pfd, 1, POLL_MS);
+    if (n < 0 && errno == EINTR)
+        return 0;
+    if (n <= 0)
+        return n;
+    ssize_t got = recv(fd, buf + *have, size - *have, 0);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (got <= 0) {
+        fprintf(stderr, "reply connection: %s\n", got < 0 ? strerror(errno) : "closed by the worker");
+        return -1;
+    }
+    *have += (size_t)got;
+    if (*have < size)
+        return 0;
+    *have = 0;
+    return 1;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -363,7 +451,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bench_kafka_pingpong --brokers HOST:PORT [--count N] [--warmup W] [--size BYTES]\n"
                     "       [--headers 0|1] [--partitions N] [--idle-topics K] [--group 0|1] [--cost 0|1]\n"
-                    "       [--work-us US] [--cpu-of PID]\n");
+                    "       [--work-us US] [--direct-reply 0|1] [--cpu-of PID]\n");
     return 2;
 }
 
@@ -421,6 +509,8 @@ int main(int argc, char **argv)
             with_group = flag;
         else if (ok && strcmp(a, "--cost") == 0 && (ok = parse_long(v, 0, 1, &flag)))
             with_cost = flag;
+        else if (ok && strcmp(a, "--direct-reply") == 0 && (ok = parse_long(v, 0, 1, &flag)))
+            direct_reply = flag;
         else
             ok = false;
         if (!ok) {
@@ -441,14 +531,15 @@ int main(int argc, char **argv)
     for (long i = 0; i < n_idle; i++)
         snprintf(idle_topic[i], sizeof(idle_topic[i]), "bench-pingpong-%08x-idle%ld", suffix, i);
 
-    int rc = 1;
+    int rc = 1, listen_fd = -1, reply_fd = -1;
+    size_t reply_have = 0;
     bool created = false, worker_started = false, ledger_started = false;
     pthread_t worker, ledger;
     double cpu0 = 0, self0 = 0;
     rd_kafka_t *p = NULL, *c = NULL;
     double *rtt = calloc((size_t)count, sizeof(*rtt));
-    char *payload = malloc((size_t)size);
-    if (!rtt || !payload) {
+    char *payload = malloc((size_t)size), *reply = malloc((size_t)size);
+    if (!rtt || !payload || !reply) {
         fprintf(stderr, "out of memory\n");
         goto out;
     }
@@ -460,13 +551,21 @@ int main(int argc, char **argv)
     fprintf(stderr, "topics %s, %s created\n", topic_a, topic_b);
     const char *reply_topics[1] = {topic_b};
     struct consumer_shape reply_shape = {reply_topics, 1, 1, false, 0};
-    if (!(c = client_new(RD_KAFKA_CONSUMER, "bench-ingress", NULL, &reply_shape)))
+    if (direct_reply ? (listen_fd = reply_listen()) < 0
+                     : !(c = client_new(RD_KAFKA_CONSUMER, "bench-ingress", NULL, &reply_shape)))
         goto out;
     if (pthread_create(&worker, NULL, worker_main, NULL) != 0) {
         fprintf(stderr, "cannot start the worker thread\n");
         goto out;
     }
     worker_started = true;
+    if (direct_reply) { /* the worker connects as it starts; a failed connect ends it, and the wait below */
+        struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, WAIT_MS) != 1 || (reply_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+            fprintf(stderr, "the worker did not connect for its replies\n");
+            goto out;
+        }
+    }
     if (with_cost) {
         if (pthread_create(&ledger, NULL, ledger_main, NULL) != 0) {
             fprintf(stderr, "cannot start the ledger thread\n");
@@ -490,6 +589,26 @@ int main(int argc, char **argv)
             rd_kafka_poll(p, 0); /* serve delivery reports */
             if (atomic_load(&dr_failures) || atomic_load(&worker_failed))
                 goto out;
+            if (direct_reply) {
+                int got = reply_read(reply_fd, reply, (size_t)size, &reply_have);
+                double t1 = now_ms();
+                if (got < 0)
+                    goto out;
+                if (got > 0 && memcmp(reply, seq, 15) != 0) {
+                    fprintf(stderr, "unexpected reply at round trip %ld\n", i);
+                    goto out;
+                }
+                if (got > 0) {
+                    if (i >= warmup)
+                        rtt[i - warmup] = t1 - t0;
+                    break;
+                }
+                if (t1 - t0 > WAIT_MS) {
+                    fprintf(stderr, "round trip %ld: no answer within %d ms\n", i, WAIT_MS);
+                    goto out;
+                }
+                continue;
+            }
             rd_kafka_message_t *m = rd_kafka_consumer_poll(c, POLL_MS);
             double t1 = now_ms();
             if (m) {
@@ -536,6 +655,10 @@ out:
     if (ledger_started)
         pthread_join(ledger, NULL);
     client_free(c);
+    if (reply_fd >= 0)
+        close(reply_fd);
+    if (listen_fd >= 0)
+        close(listen_fd);
     if (created && !admin_topics(p, false)) /* best effort */
         fprintf(stderr, "could not delete the run's topics (%s, ...)\n", topic_a);
     client_free(p); /* flushes, so late delivery failures are counted below */
@@ -543,5 +666,6 @@ out:
         rc = 1;
     free(rtt);
     free(payload);
+    free(reply);
     return rc;
 }
