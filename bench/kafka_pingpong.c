@@ -423,6 +423,31 @@ static int reply_read(int fd, char *buf, size_t size, size_t *have)
     return 1;
 }
 
+/* One step of the ingress's wait for round trip i's reply, whose first 15 bytes are seq: from the reply consumer
+ * c, or from reply_fd (--direct-reply) into reply. 1 when it came, 0 when not yet (a consumer error or another
+ * message is reported and waited past), -1 when the reply connection failed or brought another reply. */
+static int await_reply(rd_kafka_t *c, int reply_fd, char *reply, size_t size, size_t *have, const char *seq, long i)
+{
+    if (direct_reply) {
+        int got = reply_read(reply_fd, reply, size, have);
+        if (got > 0 && memcmp(reply, seq, 15) != 0) {
+            fprintf(stderr, "unexpected reply at round trip %ld\n", i);
+            return -1;
+        }
+        return got;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, POLL_MS);
+    if (!m)
+        return 0;
+    bool mine = !m->err && m->len == size && memcmp(m->payload, seq, 15) == 0;
+    if (m->err)
+        fprintf(stderr, "ingress consume: %s\n", rd_kafka_message_errstr(m));
+    else if (!mine)
+        fprintf(stderr, "unexpected message at round trip %ld\n", i);
+    rd_kafka_message_destroy(m);
+    return mine;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -589,40 +614,14 @@ int main(int argc, char **argv)
             rd_kafka_poll(p, 0); /* serve delivery reports */
             if (atomic_load(&dr_failures) || atomic_load(&worker_failed))
                 goto out;
-            if (direct_reply) {
-                int got = reply_read(reply_fd, reply, (size_t)size, &reply_have);
-                double t1 = now_ms();
-                if (got < 0)
-                    goto out;
-                if (got > 0 && memcmp(reply, seq, 15) != 0) {
-                    fprintf(stderr, "unexpected reply at round trip %ld\n", i);
-                    goto out;
-                }
-                if (got > 0) {
-                    if (i >= warmup)
-                        rtt[i - warmup] = t1 - t0;
-                    break;
-                }
-                if (t1 - t0 > WAIT_MS) {
-                    fprintf(stderr, "round trip %ld: no answer within %d ms\n", i, WAIT_MS);
-                    goto out;
-                }
-                continue;
-            }
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(c, POLL_MS);
+            int got = await_reply(c, reply_fd, reply, (size_t)size, &reply_have, seq, i);
             double t1 = now_ms();
-            if (m) {
-                bool mine = !m->err && m->len == (size_t)size && memcmp(m->payload, seq, 15) == 0;
-                if (m->err)
-                    fprintf(stderr, "ingress consume: %s\n", rd_kafka_message_errstr(m));
-                else if (!mine)
-                    fprintf(stderr, "unexpected message at round trip %ld\n", i);
-                rd_kafka_message_destroy(m);
-                if (mine) {
-                    if (i >= warmup)
-                        rtt[i - warmup] = t1 - t0;
-                    break;
-                }
+            if (got < 0)
+                goto out;
+            if (got > 0) {
+                if (i >= warmup)
+                    rtt[i - warmup] = t1 - t0;
+                break;
             }
             if (t1 - t0 > WAIT_MS) {
                 fprintf(stderr, "round trip %ld: no answer within %d ms\n", i, WAIT_MS);
