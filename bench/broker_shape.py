@@ -98,9 +98,20 @@ def stop_broker(work):
     subprocess.run(["rm", "-rf", str(work)])
 
 
+def brief(r):
+    """What a log line shows of one ping-pong run: a round trip's figures, or with --chunks a stream's."""
+    if "p50_ms" in r:
+        return (f"p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms, broker {r['broker_cpu_ms_per_round_trip']:.3f}, "
+                f"clients {r['clients_cpu_ms_per_round_trip']:.3f} ms per round trip")
+    return (f"added gap p50 {r['added_gap_p50_ms']:.3f} p99 {r['added_gap_p99_ms']:.3f} ms, first chunk p50 "
+            f"{r['first_chunk_p50_ms']:.3f} ms, broker {r['broker_cpu_ms_per_chunk']:.3f}, clients "
+            f"{r['clients_cpu_ms_per_chunk']:.3f} ms per chunk")
+
+
 def run_rounds(brokers, pid, steps, rounds, count):
     """Runs every step once per round, in turn. Returns (runs by step name, summary): a step's first round also
-    compiles its new paths, so the summary is the median of rounds 2 onward."""
+    compiles its new paths, so the summary is the median of rounds 2 onward, of every figure the runs print. A
+    step's own --count, in its arguments, overrides count."""
     runs = {name: [] for name, _ in steps}
     for rnd in range(rounds):
         for name, args in steps:
@@ -109,16 +120,15 @@ def run_rounds(brokers, pid, steps, rounds, count):
             r["jit_share"] = jit_since(pid, mark)[2]
             r["round"] = rnd + 1
             runs[name].append(r)
-            log(f"round {rnd + 1} {name}: p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms, broker "
-                f"{r['broker_cpu_ms_per_round_trip']:.3f}, clients {r['clients_cpu_ms_per_round_trip']:.3f} ms "
-                f"per round trip, JIT share {r['jit_share']}")
-    keys = ("p50_ms", "p99_ms", "broker_cpu_ms_per_round_trip", "clients_cpu_ms_per_round_trip")
+            log(f"round {rnd + 1} {name}: {brief(r)}, JIT share {r['jit_share']}")
     summary = []
     for name, args in steps:
         later = runs[name][1:] or runs[name]
+        figures = [k for k, v in later[0].items() if isinstance(v, float) and k != "jit_share"]
+        broker = "broker_cpu_ms_per_round_trip" if "p50_ms" in later[0] else "broker_cpu_ms_per_chunk"
         summary.append({"step": name, "args": args,
-                        **{k: round(statistics.median(x[k] for x in later), 4) for k in keys},
-                        "broker_cpu_each_round": [x["broker_cpu_ms_per_round_trip"] for x in runs[name]]})
+                        **{k: round(statistics.median(x[k] for x in later), 4) for k in figures},
+                        "broker_cpu_each_round": [x[broker] for x in runs[name]]})
     return runs, summary
 
 

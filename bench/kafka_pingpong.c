@@ -20,11 +20,17 @@
  * instead of twice. The job, the cost event and the ledger stay on Kafka. The ingress has no reply consumer then
  * (a fallback reply topic followed with llmgw's 1 s long-poll would add about one idle fetch a second).
  *
+ * --chunks N (N > 1) streams instead: each job is answered with N replies ("chunks"), the first --work-us after
+ * the job, the rest --gap-us apart (20,000 by default), --streams S at a time (a new job as one ends); --count and
+ * --warmup count streams then (the warm-up is two rounds of S by default). Each chunk carries its send time, so the
+ * ingress measures what the way back adds to each chunk and to the gap between two, whatever the worker's timer.
+ *
  * Usage: bench_kafka_pingpong --brokers HOST:PORT [--count N] [--warmup W] [--size BYTES] [--headers 0|1]
  *        [--partitions N] [--idle-topics K] [--group 0|1] [--cost 0|1] [--work-us US] [--direct-reply 0|1]
- *        [--cpu-of PID]
+ *        [--chunks N [--streams S] [--gap-us US]] [--cpu-of PID]
  * Prints one JSON line with exact percentiles (p = the sample at index ceil(p*n)-1) and the CPU this process
- * (and the process --cpu-of names: the broker) used over the measured round trips, per round trip. */
+ * (and the process --cpu-of names: the broker) used over the measured round trips, per round trip (per chunk with
+ * --chunks). */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
@@ -47,6 +53,7 @@
 #define POLL_MS 100   /* poll loop step; a poll returns at once when a message arrives */
 #define IDLE_TOPICS_MAX 8
 #define COST_BYTES 600 /* about one of llmgw's cost events */
+#define CHUNK_SENT_AT 21 /* --chunks: where a chunk carries its send time, after the stream's id and its number */
 /* What llmgw's worker and ingress put on a job and a reply (common/trace.h). */
 #define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -54,6 +61,8 @@ static const char *brokers;
 static char topic_a[96], topic_b[96], topic_c[96];
 static char idle_topic[IDLE_TOPICS_MAX][96];
 static long n_parts = 1, n_idle = 0, work_us = 0;
+static long n_chunks = 1, n_streams = 1, gap_us = 20000; /* --chunks, --streams, --gap-us */
+static size_t msg_size = 200;                              /* --size */
 static bool with_headers, with_group, with_cost, direct_reply;
 static int reply_port; /* --direct-reply: the ingress's listening port on 127.0.0.1 */
 static atomic_int dr_failures;
@@ -329,28 +338,75 @@ static bool send_all(int fd, const char *buf, size_t len)
     return true;
 }
 
-/* The worker: echoes every message of topic A to topic B (or over the reply connection) until told to stop. */
-static void *worker_main(void *arg)
+/* The worker's clients: its job consumer, its reply producer (or the reply connection, --direct-reply) and its cost
+ * producer (--cost). */
+struct worker_io {
+    rd_kafka_t *c, *p, *pc;
+    int fd;
+    char cost[COST_BYTES];
+};
+
+/* Opens w's clients; false (and worker_failed set) when one cannot be. worker_close(w) in both cases. */
+static bool worker_open(struct worker_io *w)
 {
-    (void)arg;
     const char *topics[IDLE_TOPICS_MAX + 1] = {topic_a};
     for (long i = 0; i < n_idle; i++)
         topics[i + 1] = idle_topic[i];
     struct consumer_shape shape = {topics, (int)n_idle + 1, n_parts, with_group, 0};
-    char cost[COST_BYTES];
-    memset(cost, 'c', sizeof(cost));
-    rd_kafka_t *c = client_new(RD_KAFKA_CONSUMER, "bench-worker", NULL, &shape);
-    rd_kafka_t *p = direct_reply ? NULL : client_new(RD_KAFKA_PRODUCER, "bench-worker", "0", NULL);
-    rd_kafka_t *pc = with_cost ? client_new(RD_KAFKA_PRODUCER, "bench-worker-cost", "10", NULL) : NULL;
-    int fd = direct_reply ? reply_connect() : -1;
-    if (!c || (!direct_reply && !p) || (direct_reply && fd < 0) || (with_cost && !pc))
+    memset(w->cost, 'c', sizeof(w->cost));
+    w->c = client_new(RD_KAFKA_CONSUMER, "bench-worker", NULL, &shape);
+    w->p = direct_reply ? NULL : client_new(RD_KAFKA_PRODUCER, "bench-worker", "0", NULL);
+    w->pc = with_cost ? client_new(RD_KAFKA_PRODUCER, "bench-worker-cost", "10", NULL) : NULL;
+    w->fd = direct_reply ? reply_connect() : -1;
+    if (!w->c || (!direct_reply && !w->p) || (direct_reply && w->fd < 0) || (with_cost && !w->pc)) {
         atomic_store(&worker_failed, true);
-    while (!atomic_load(&worker_failed) && !atomic_load(&worker_stop)) {
-        if (p)
-            rd_kafka_poll(p, 0); /* serve delivery reports */
-        if (pc)
-            rd_kafka_poll(pc, 0);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, POLL_MS);
+        return false;
+    }
+    return true;
+}
+
+static void worker_close(struct worker_io *w)
+{
+    client_free(w->c);
+    client_free(w->p);
+    client_free(w->pc);
+    if (w->fd >= 0)
+        close(w->fd);
+}
+
+/* Serves the producers' delivery reports. */
+static void worker_serve(struct worker_io *w)
+{
+    if (w->p)
+        rd_kafka_poll(w->p, 0);
+    if (w->pc)
+        rd_kafka_poll(w->pc, 0);
+}
+
+/* One reply (or chunk) to the ingress: on topic B, or over the reply connection. */
+static bool worker_reply(struct worker_io *w, const void *buf, size_t len)
+{
+    return direct_reply ? send_all(w->fd, buf, len) : produce(w->p, topic_b, 0, buf, len);
+}
+
+/* The cost event of a job whose first bytes (its key) are id, as the job id keys llmgw's; true without --cost. */
+static bool worker_cost(struct worker_io *w, const void *id, size_t len)
+{
+    if (!w->pc)
+        return true;
+    memcpy(w->cost, id, len < 36 ? len : 36);
+    return produce(w->pc, topic_c, RD_KAFKA_PARTITION_UA, w->cost, sizeof(w->cost));
+}
+
+/* The worker: echoes every message of topic A to topic B (or over the reply connection) until told to stop. */
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    struct worker_io w;
+    bool ok = worker_open(&w);
+    while (ok && !atomic_load(&worker_stop)) {
+        worker_serve(&w);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w.c, POLL_MS);
         if (!m)
             continue;
         if (m->err) {
@@ -360,25 +416,95 @@ static void *worker_main(void *arg)
                 struct timespec ts = {work_us / 1000000, (work_us % 1000000) * 1000};
                 nanosleep(&ts, NULL);
             }
-            /* The reply first, as llmgw's worker sends it; then the cost event, whose first bytes (its key)
-             * name the round trip as the job id keys llmgw's. */
-            bool ok = direct_reply ? send_all(fd, m->payload, m->len) : produce(p, topic_b, 0, m->payload, m->len);
-            if (ok && pc) {
-                memcpy(cost, m->payload, m->len < 36 ? m->len : 36);
-                ok = produce(pc, topic_c, RD_KAFKA_PARTITION_UA, cost, sizeof(cost));
-            }
-            if (!ok)
-                atomic_store(&worker_failed, true);
+            /* The reply first, as llmgw's worker sends it; then the cost event. */
+            ok = worker_reply(&w, m->payload, m->len) && worker_cost(&w, m->payload, m->len);
             if (with_group)
-                store(c, m);
+                store(w.c, m);
         }
         rd_kafka_message_destroy(m);
     }
-    client_free(c);
-    client_free(p);
-    client_free(pc);
-    if (fd >= 0)
-        close(fd);
+    if (!ok)
+        atomic_store(&worker_failed, true);
+    worker_close(&w);
+    return NULL;
+}
+
+/* A stream the worker is answering (--chunks): its job's payload (the stream's id in its first 15 bytes; each
+ * chunk is a copy with the chunk's number and send time written in), the chunks sent, when the next is due. */
+struct out_stream {
+    char *chunk;
+    long sent;
+    double due_ms;
+};
+
+/* Writes chunk k's number (6 digits at byte 15) and its send time (a double at byte CHUNK_SENT_AT) into chunk. */
+static void chunk_stamp(char *chunk, long k, double sent_ms)
+{
+    char num[8];
+    snprintf(num, sizeof(num), "%06ld", k % 1000000);
+    memcpy(chunk + 15, num, 6);
+    memcpy(chunk + CHUNK_SENT_AT, &sent_ms, sizeof(sent_ms));
+}
+
+/* The worker for --chunks: each job of topic A is a stream of n_chunks replies, the first work_us after the job
+ * arrives, the rest gap_us apart, as a provider streams; then the job's cost event. Up to n_streams at once. */
+static void *stream_worker_main(void *arg)
+{
+    (void)arg;
+    struct worker_io w;
+    struct out_stream *live = calloc((size_t)n_streams, sizeof(*live));
+    int n_live = 0;
+    bool ok = live && worker_open(&w);
+    if (!live)
+        fprintf(stderr, "out of memory\n");
+    while (ok && !atomic_load(&worker_stop)) {
+        worker_serve(&w);
+        double now = now_ms(), next = now + POLL_MS;
+        for (int i = 0; i < n_live; i++)
+            next = live[i].due_ms < next ? live[i].due_ms : next;
+        /* librdkafka's wait is in whole ms: a chunk may go up to 1 ms late, which the ingress's measure leaves out
+         * (it times each chunk from its send time, written in the chunk). */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w.c, next > now ? (int)(next - now) : 0);
+        if (m && m->err) {
+            fprintf(stderr, "worker consume: %s\n", rd_kafka_message_errstr(m));
+        } else if (m && (m->len != msg_size || n_live == n_streams)) {
+            fprintf(stderr, "worker: a job of %zu bytes, or more than %ld streams at once\n", m->len, n_streams);
+            ok = false;
+        } else if (m) {
+            struct out_stream *st = &live[n_live];
+            if (!(st->chunk = malloc(msg_size))) {
+                ok = false;
+            } else {
+                memcpy(st->chunk, m->payload, msg_size);
+                st->sent = 0, st->due_ms = now_ms() + (double)work_us / 1e3;
+                n_live++;
+            }
+            if (with_group)
+                store(w.c, m);
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+        for (int i = 0; ok && i < n_live; i++) {
+            struct out_stream *st = &live[i];
+            if (st->due_ms > now_ms())
+                continue;
+            chunk_stamp(st->chunk, st->sent, now_ms());
+            ok = worker_reply(&w, st->chunk, msg_size);
+            st->due_ms += (double)gap_us / 1e3;
+            if (ok && ++st->sent == n_chunks) { /* the stream's end: its cost event, its slot to the last one */
+                ok = worker_cost(&w, st->chunk, msg_size);
+                free(st->chunk);
+                live[i--] = live[--n_live];
+            }
+        }
+    }
+    if (!ok)
+        atomic_store(&worker_failed, true);
+    for (int i = 0; i < n_live; i++)
+        free(live[i].chunk);
+    free(live);
+    if (live)
+        worker_close(&w);
     return NULL;
 }
 
@@ -423,29 +549,25 @@ static int reply_read(int fd, char *buf, size_t size, size_t *have)
     return 1;
 }
 
-/* One step of the ingress's wait for round trip i's reply, whose first 15 bytes are seq: from the reply consumer
- * c, or from reply_fd (--direct-reply) into reply. 1 when it came, 0 when not yet (a consumer error or another
- * message is reported and waited past), -1 when the reply connection failed or brought another reply. */
-static int await_reply(rd_kafka_t *c, int reply_fd, char *reply, size_t size, size_t *have, const char *seq, long i)
+/* One step of the ingress's wait for the next reply: from the reply consumer c, or from reply_fd (--direct-reply),
+ * into reply (msg_size bytes). 1 when one came, 0 when none came within POLL_MS (a consumer error or a message of
+ * another size is reported and waited past), -1 when the reply connection failed. */
+static int next_reply(rd_kafka_t *c, int reply_fd, char *reply, size_t *have)
 {
-    if (direct_reply) {
-        int got = reply_read(reply_fd, reply, size, have);
-        if (got > 0 && memcmp(reply, seq, 15) != 0) {
-            fprintf(stderr, "unexpected reply at round trip %ld\n", i);
-            return -1;
-        }
-        return got;
-    }
+    if (direct_reply)
+        return reply_read(reply_fd, reply, msg_size, have);
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c, POLL_MS);
     if (!m)
         return 0;
-    bool mine = !m->err && m->len == size && memcmp(m->payload, seq, 15) == 0;
+    int got = 0;
     if (m->err)
         fprintf(stderr, "ingress consume: %s\n", rd_kafka_message_errstr(m));
-    else if (!mine)
-        fprintf(stderr, "unexpected message at round trip %ld\n", i);
+    else if (m->len != msg_size)
+        fprintf(stderr, "ingress: a reply of %zu bytes, not %zu\n", m->len, msg_size);
+    else
+        memcpy(reply, m->payload, msg_size), got = 1;
     rd_kafka_message_destroy(m);
-    return mine;
+    return got;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -476,7 +598,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bench_kafka_pingpong --brokers HOST:PORT [--count N] [--warmup W] [--size BYTES]\n"
                     "       [--headers 0|1] [--partitions N] [--idle-topics K] [--group 0|1] [--cost 0|1]\n"
-                    "       [--work-us US] [--direct-reply 0|1] [--cpu-of PID]\n");
+                    "       [--work-us US] [--direct-reply 0|1] [--chunks N [--streams S] [--gap-us US]]\n"
+                    "       [--cpu-of PID]\n");
     return 2;
 }
 
@@ -506,9 +629,196 @@ static double self_cpu_s(void)
            (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* The ingress's side of a run: its job producer, its reply consumer (or connection), the job it sends and the
+ * reply it reads (msg_size bytes each). */
+struct ingress_io {
+    rd_kafka_t *p, *c;
+    int reply_fd;
+    size_t have;
+    char *payload, *reply;
+};
+
+/* One step of the wait for any reply: 0 when none came yet, 1 when one did (at *t1), -1 on a failure. */
+static int ingress_wait(struct ingress_io *in, double *t1)
+{
+    rd_kafka_poll(in->p, 0); /* serve delivery reports */
+    if (atomic_load(&dr_failures) || atomic_load(&worker_failed))
+        return -1;
+    int got = next_reply(in->c, in->reply_fd, in->reply, &in->have);
+    *t1 = now_ms();
+    return got;
+}
+
+/* Produces job i: its first 15 bytes name it. */
+static bool ingress_send(struct ingress_io *in, long i)
+{
+    char seq[24];
+    snprintf(seq, sizeof(seq), "%015ld", i);
+    memcpy(in->payload, seq, 15);
+    return produce(in->p, topic_a, (int32_t)(i % n_parts), in->payload, msg_size);
+}
+
+/* CPU per unit over a measured stretch: "name_clients" (this process) and "name_broker" (cpu_of's), as JSON. */
+static void print_cpu(const char *unit, double self0, double cpu0, long cpu_of, long n)
+{
+    double cpu = cpu_of ? pid_cpu_s(cpu_of) - cpu0 : -1, self = self_cpu_s() - self0;
+    printf(",\"clients_cpu_ms_per_%s\":%.4f", unit, self * 1e3 / (double)n);
+    if (cpu_of)
+        printf(",\"broker_cpu_ms_per_%s\":%.4f", unit, cpu >= 0 && cpu0 >= 0 ? cpu * 1e3 / (double)n : -1.0);
+}
+
+/* Sorts v and prints its percentiles as JSON fields "<prefix>p50_ms" and so on. */
+static void print_pcts(const char *prefix, double *v, long n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    static const long permille[] = {500, 900, 990, 999};
+    static const char *const label[] = {"p50", "p90", "p99", "p999"};
+    for (int k = 0; k < 4; k++)
+        printf(",\"%s%s_ms\":%.3f", prefix, label[k], pct(v, n, permille[k]));
+    printf(",\"%smax_ms\":%.3f", prefix, v[n - 1]);
+}
+
+/* The ping-pong: warmup + count round trips, one in flight; prints the round trips' figures. 0 or 1. */
+static int run_pingpong(struct ingress_io *in, long warmup, long count, long cpu_of)
+{
+    double *rtt = calloc((size_t)count, sizeof(*rtt)), cpu0 = 0, self0 = 0;
+    if (!rtt) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    for (long i = 0; i < warmup + count; i++) {
+        if (i == warmup) {
+            cpu0 = cpu_of ? pid_cpu_s(cpu_of) : 0;
+            self0 = self_cpu_s();
+        }
+        double t0 = now_ms(), t1;
+        if (!ingress_send(in, i))
+            goto fail;
+        for (;;) {
+            int got = ingress_wait(in, &t1);
+            if (got < 0)
+                goto fail;
+            if (got > 0 && memcmp(in->reply, in->payload, 15) == 0) {
+                if (i >= warmup)
+                    rtt[i - warmup] = t1 - t0;
+                break;
+            }
+            if (got > 0)
+                fprintf(stderr, "unexpected reply at round trip %ld\n", i);
+            if (t1 - t0 > WAIT_MS) {
+                fprintf(stderr, "round trip %ld: no answer within %d ms\n", i, WAIT_MS);
+                goto fail;
+            }
+        }
+        if (i + 1 == warmup || (i + 1 - warmup) % 1000 == 0)
+            fprintf(stderr, "%ld round trips done\n", i + 1);
+    }
+    /* Over the measured round trips only: the warm-up, topic creation and group joins are not counted. */
+    double sum = 0;
+    for (long i = 0; i < count; i++)
+        sum += rtt[i];
+    printf("{\"count\":%ld,\"size\":%zu,\"mean_ms\":%.3f", count, msg_size, sum / (double)count);
+    print_pcts("", rtt, count);
+    print_cpu("round_trip", self0, cpu0, cpu_of, count);
+    printf("}\n");
+    fflush(stdout);
+    free(rtt);
+    return 0;
+fail:
+    free(rtt);
+    return 1;
+}
+
+/* A stream the ingress reads (--chunks): when its job went, the chunks come so far, the last one's transit. */
+struct in_stream {
+    double job_ms, last_transit_ms;
+    long got;
+};
+
+/* The streams: warmup + count jobs of n_chunks chunks each, n_streams at a time (a new one as one ends). Prints,
+ * over the measured streams, the time from the job to its first chunk, each chunk's transit (its arrival less
+ * its send time, which it carries), and the added gap between chunks (a chunk's transit less the one before's:
+ * what the way from worker to ingress adds to the provider's gap), and the CPU per chunk. 0 or 1. */
+static int run_streams(struct ingress_io *in, long warmup, long count, long cpu_of)
+{
+    long total = warmup + count, started = 0, ended = 0, chunks_in_window = 0, n_first = 0, n_transit = 0,
+         n_gap = 0;
+    struct in_stream *st = calloc((size_t)total, sizeof(*st));
+    double *first = calloc((size_t)count, sizeof(double));
+    double *transit = calloc((size_t)(count * n_chunks), sizeof(double));
+    double *gap = calloc((size_t)(count * (n_chunks - 1)), sizeof(double)), cpu0 = 0, self0 = 0, last = now_ms(), t1;
+    int rc = 1;
+    if (!st || !first || !transit || !gap) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    while (ended < total) {
+        for (; started < total && started - ended < n_streams; started++) {
+            if (started == warmup) { /* the measured stretch starts with the first measured stream */
+                cpu0 = cpu_of ? pid_cpu_s(cpu_of) : 0;
+                self0 = self_cpu_s();
+                chunks_in_window = 0;
+            }
+            st[started].job_ms = now_ms();
+            if (!ingress_send(in, started))
+                goto done;
+        }
+        int got = ingress_wait(in, &t1);
+        if (got < 0)
+            goto done;
+        if (got == 0) {
+            if (t1 - last > WAIT_MS) {
+                fprintf(stderr, "no chunk within %d ms (%ld streams of %ld ended)\n", WAIT_MS, ended, total);
+                goto done;
+            }
+            continue;
+        }
+        last = t1;
+        char id[16], num[7];
+        double sent;
+        memcpy(id, in->reply, 15), id[15] = 0;
+        memcpy(num, in->reply + 15, 6), num[6] = 0;
+        memcpy(&sent, in->reply + CHUNK_SENT_AT, sizeof(sent));
+        long i = strtol(id, NULL, 10), k = strtol(num, NULL, 10);
+        if (i < 0 || i >= started || k != st[i].got % 1000000) {
+            fprintf(stderr, "unexpected chunk %ld of stream %ld\n", k, i);
+            goto done;
+        }
+        struct in_stream *s = &st[i];
+        double tr = t1 - sent;
+        chunks_in_window++;
+        if (i >= warmup) {
+            transit[n_transit++] = tr;
+            if (s->got == 0)
+                first[n_first++] = t1 - s->job_ms;
+            else
+                gap[n_gap++] = tr - s->last_transit_ms;
+        }
+        s->last_transit_ms = tr;
+        if (++s->got == n_chunks && ++ended % 100 == 0)
+            fprintf(stderr, "%ld streams done\n", ended);
+    }
+    printf("{\"streams\":%ld,\"chunks\":%ld,\"concurrent_streams\":%ld,\"gap_us\":%ld,\"size\":%zu", count,
+           n_chunks, n_streams, gap_us, msg_size);
+    print_pcts("first_chunk_", first, n_first);
+    print_pcts("transit_", transit, n_transit);
+    print_pcts("added_gap_", gap, n_gap);
+    print_cpu("chunk", self0, cpu0, cpu_of, chunks_in_window);
+    printf("}\n");
+    fflush(stdout);
+    rc = 0;
+done:
+    free(st);
+    free(first);
+    free(transit);
+    free(gap);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     long count = 2000, warmup = 100, size = 200, flag, cpu_of = 0;
+    bool warmup_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
@@ -517,9 +827,15 @@ int main(int argc, char **argv)
         else if (ok && strcmp(a, "--count") == 0)
             ok = parse_long(v, 1, 10000000, &count);
         else if (ok && strcmp(a, "--warmup") == 0)
-            ok = parse_long(v, 0, 10000000, &warmup);
-        else if (ok && strcmp(a, "--size") == 0)
-            ok = parse_long(v, 16, 1000000, &size); /* room for the sequence number */
+            ok = warmup_set = parse_long(v, 0, 10000000, &warmup);
+        else if (ok && strcmp(a, "--size") == 0) /* room for the number, and a chunk's number and send time */
+            ok = parse_long(v, CHUNK_SENT_AT + (long)sizeof(double), 1000000, &size);
+        else if (ok && strcmp(a, "--chunks") == 0)
+            ok = parse_long(v, 1, 100000, &n_chunks);
+        else if (ok && strcmp(a, "--streams") == 0)
+            ok = parse_long(v, 1, 1000, &n_streams);
+        else if (ok && strcmp(a, "--gap-us") == 0)
+            ok = parse_long(v, 0, 10000000, &gap_us);
         else if (ok && strcmp(a, "--partitions") == 0)
             ok = parse_long(v, 1, 64, &n_parts);
         else if (ok && strcmp(a, "--idle-topics") == 0)
@@ -546,6 +862,13 @@ int main(int argc, char **argv)
     }
     if (!brokers)
         return usage();
+    msg_size = (size_t)size;
+    if (n_chunks > 1 && !warmup_set)
+        warmup = 2 * n_streams; /* streams, not round trips: two rounds of them */
+    if (n_chunks > 1 && count * n_chunks > 100000000L) {
+        fprintf(stderr, "bench_kafka_pingpong: --count %ld streams of %ld chunks is too many\n", count, n_chunks);
+        return usage();
+    }
 
     uint32_t suffix;
     if (getrandom(&suffix, sizeof(suffix), 0) != (ssize_t)sizeof(suffix))
@@ -556,37 +879,33 @@ int main(int argc, char **argv)
     for (long i = 0; i < n_idle; i++)
         snprintf(idle_topic[i], sizeof(idle_topic[i]), "bench-pingpong-%08x-idle%ld", suffix, i);
 
-    int rc = 1, listen_fd = -1, reply_fd = -1;
-    size_t reply_have = 0;
+    int rc = 1, listen_fd = -1;
     bool created = false, worker_started = false, ledger_started = false;
     pthread_t worker, ledger;
-    double cpu0 = 0, self0 = 0;
-    rd_kafka_t *p = NULL, *c = NULL;
-    double *rtt = calloc((size_t)count, sizeof(*rtt));
-    char *payload = malloc((size_t)size), *reply = malloc((size_t)size);
-    if (!rtt || !payload || !reply) {
+    struct ingress_io in = {.reply_fd = -1, .payload = malloc(msg_size), .reply = malloc(msg_size)};
+    if (!in.payload || !in.reply) {
         fprintf(stderr, "out of memory\n");
         goto out;
     }
-    memset(payload, 'x', (size_t)size);
-    if (!(p = client_new(RD_KAFKA_PRODUCER, "bench-ingress", "0", NULL)))
+    memset(in.payload, 'x', msg_size);
+    if (!(in.p = client_new(RD_KAFKA_PRODUCER, "bench-ingress", "0", NULL)))
         goto out;
-    if (!(created = admin_topics(p, true)))
+    if (!(created = admin_topics(in.p, true)))
         goto out;
     fprintf(stderr, "topics %s, %s created\n", topic_a, topic_b);
     const char *reply_topics[1] = {topic_b};
     struct consumer_shape reply_shape = {reply_topics, 1, 1, false, 0};
     if (direct_reply ? (listen_fd = reply_listen()) < 0
-                     : !(c = client_new(RD_KAFKA_CONSUMER, "bench-ingress", NULL, &reply_shape)))
+                     : !(in.c = client_new(RD_KAFKA_CONSUMER, "bench-ingress", NULL, &reply_shape)))
         goto out;
-    if (pthread_create(&worker, NULL, worker_main, NULL) != 0) {
+    if (pthread_create(&worker, NULL, n_chunks > 1 ? stream_worker_main : worker_main, NULL) != 0) {
         fprintf(stderr, "cannot start the worker thread\n");
         goto out;
     }
     worker_started = true;
     if (direct_reply) { /* the worker connects as it starts; a failed connect ends it, and the wait below */
         struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
-        if (poll(&pfd, 1, WAIT_MS) != 1 || (reply_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        if (poll(&pfd, 1, WAIT_MS) != 1 || (in.reply_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
             fprintf(stderr, "the worker did not connect for its replies\n");
             goto out;
         }
@@ -598,73 +917,24 @@ int main(int argc, char **argv)
         }
         ledger_started = true;
     }
-
-    for (long i = 0; i < warmup + count; i++) {
-        char seq[24];
-        snprintf(seq, sizeof(seq), "%015ld", i); /* the payload's first 15 bytes name the round trip */
-        memcpy(payload, seq, 15);
-        if (i == warmup) {
-            cpu0 = cpu_of ? pid_cpu_s(cpu_of) : 0;
-            self0 = self_cpu_s();
-        }
-        double t0 = now_ms();
-        if (!produce(p, topic_a, (int32_t)(i % n_parts), payload, (size_t)size))
-            goto out;
-        for (;;) {
-            rd_kafka_poll(p, 0); /* serve delivery reports */
-            if (atomic_load(&dr_failures) || atomic_load(&worker_failed))
-                goto out;
-            int got = await_reply(c, reply_fd, reply, (size_t)size, &reply_have, seq, i);
-            double t1 = now_ms();
-            if (got < 0)
-                goto out;
-            if (got > 0) {
-                if (i >= warmup)
-                    rtt[i - warmup] = t1 - t0;
-                break;
-            }
-            if (t1 - t0 > WAIT_MS) {
-                fprintf(stderr, "round trip %ld: no answer within %d ms\n", i, WAIT_MS);
-                goto out;
-            }
-        }
-        if (i + 1 == warmup || (i + 1 - warmup) % 1000 == 0)
-            fprintf(stderr, "%ld round trips done\n", i + 1);
-    }
-
-    /* Over the measured round trips only: the warm-up, topic creation and group joins are not counted. */
-    double cpu = cpu_of ? pid_cpu_s(cpu_of) - cpu0 : -1, self = self_cpu_s() - self0;
-    double sum = 0;
-    for (long i = 0; i < count; i++)
-        sum += rtt[i];
-    qsort(rtt, (size_t)count, sizeof(*rtt), cmp_double);
-    printf("{\"count\":%ld,\"size\":%ld,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
-           "\"max_ms\":%.3f,\"mean_ms\":%.3f,\"clients_cpu_ms_per_round_trip\":%.4f",
-           count, size, pct(rtt, count, 500), pct(rtt, count, 900), pct(rtt, count, 990), pct(rtt, count, 999),
-           rtt[count - 1], sum / (double)count, self * 1e3 / (double)count);
-    if (cpu_of)
-        printf(",\"broker_cpu_ms_per_round_trip\":%.4f", cpu >= 0 && cpu0 >= 0 ? cpu * 1e3 / (double)count : -1.0);
-    printf("}\n");
-    fflush(stdout);
-    rc = 0;
+    rc = n_chunks > 1 ? run_streams(&in, warmup, count, cpu_of) : run_pingpong(&in, warmup, count, cpu_of);
 out:
     atomic_store(&worker_stop, true);
     if (worker_started)
         pthread_join(worker, NULL);
     if (ledger_started)
         pthread_join(ledger, NULL);
-    client_free(c);
-    if (reply_fd >= 0)
-        close(reply_fd);
+    client_free(in.c);
+    if (in.reply_fd >= 0)
+        close(in.reply_fd);
     if (listen_fd >= 0)
         close(listen_fd);
-    if (created && !admin_topics(p, false)) /* best effort */
+    if (created && !admin_topics(in.p, false)) /* best effort */
         fprintf(stderr, "could not delete the run's topics (%s, ...)\n", topic_a);
-    client_free(p); /* flushes, so late delivery failures are counted below */
+    client_free(in.p); /* flushes, so late delivery failures are counted below */
     if (atomic_load(&dr_failures))
         rc = 1;
-    free(rtt);
-    free(payload);
-    free(reply);
+    free(in.payload);
+    free(in.reply);
     return rc;
 }

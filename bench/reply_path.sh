@@ -3,7 +3,8 @@
 # loopback socket, on one warm broker (bench/reply_path.py; docs/PERFORMANCE.md, "Twentieth pass"). Same set-up
 # as bench/broker_settings.sh.
 #   bash bench/reply_path.sh
-# Env: LLMGW_SHAPE_ROUNDS (4), LLMGW_SHAPE_COUNT (2,000 round trips per step and round).
+# Env: LLMGW_SHAPE_ROUNDS (4), LLMGW_SHAPE_COUNT (2,000 round trips per step and round), LLMGW_REPLY_STREAMS
+# (200 streams per stream step and round).
 # Not a test: nothing here asserts a timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
