@@ -2,8 +2,8 @@
 """The Kafka broker on a small machine: what each JVM or broker setting changes in the Kafka floor and in the
 broker's own cost, measured. For each setting: a fresh single-node broker (scripts/kafka.sh with
 KAFKA_JAVA_OPTS_EXTRA / KAFKA_PROPS_EXTRA), all its threads on CPU 0 with the ping-pong (as in
-bench/peers.sh); rounds of 2,000 ping-pong round trips until it is warm (its JIT threads under 10% of its CPU in two
-rounds in a row, at most 12 rounds, as bench/peers.py warms it); then 3,000 measured round
+bench/peers.sh); rounds of 2,000 ping-pong round trips until it is warm (its JIT threads under 10% of its CPU over two
+rounds together, at most 40 rounds, as bench/peers.py warms it); then 3,000 measured round
 trips. Reported: the cold first round, the rounds to warm, the warm floor (p50, p99, p99.9), the broker's CPU per
 round trip, its JIT CPU in all, its RSS and its thread count.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import log  # noqa: E402 - bench/ is on sys.path (run as a script)
 
-from procstat import cpu_s, jit_cpu_s, jit_mark, jit_settled, jit_since
+from procstat import BROKER_WARM_ROUNDS, cpu_s, jit_cpu_s, jit_mark, jit_settled, jit_since
 
 ROOT = Path(__file__).resolve().parents[1]
 PINGPONG = ROOT / "build" / "bench_kafka_pingpong"
@@ -83,15 +83,16 @@ def one(name, jvm, props):
     subprocess.run(["taskset", "-a", "-cp", CPU, str(pid)], check=True, stdout=subprocess.DEVNULL)
     brokers = f"127.0.0.1:{port}"
     try:
-        rounds, settled = [], False
-        for i in range(4 if QUICK else 12):
+        rounds, jits, settled = [], [], False
+        for i in range(4 if QUICK else BROKER_WARM_ROUNDS):
             mark = jit_mark(pid)
             r = pingpong(brokers, 2000)
-            cpu, jit, share = jit_since(pid, mark)
+            jits.append(jit_since(pid, mark))
+            cpu, jit, share = jits[-1]
             rounds.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                            "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
                            "jit_cpu_ms": round(jit * 1e3, 1), "jit_share": share})
-            if jit_settled([x["jit_share"] for x in rounds]):
+            if jit_settled(jits):
                 settled = True
                 break
         c0 = cpu_s(pid)

@@ -15,10 +15,11 @@ worker waits 1.2 ms (off the CPU) before it answers, as llmgw's round trip at co
 longer than the floor's, so the broker sees a request as often as it does under llmgw.
 
 One broker (scripts/kafka.sh), all its threads on CPU 0 with the ping-pong, as in bench/peers.sh. Warmed first
-with the plain floor until its JIT threads use under 10% of its CPU in two rounds in a row (at most 12 rounds of
-2,000), then LLMGW_SHAPE_ROUNDS rounds (default 4) that each run every step once, in turn, 2,000 measured round
-trips each (LLMGW_SHAPE_COUNT). A step's first round also compiles its new paths, so the figures are the medians
-of rounds 2 onward. The broker's CPU is read by the ping-pong itself over its measured round trips only.
+with the plain floor until its JIT threads use under 10% of its CPU over two rounds together (at most 40 rounds
+of 2,000, procstat.BROKER_WARM_ROUNDS), then LLMGW_SHAPE_ROUNDS rounds (default 4) that each run every step once,
+in turn, 2,000 measured round trips each (LLMGW_SHAPE_COUNT). A step's first round also compiles its new paths,
+so the figures are the medians of rounds 2 onward. The broker's CPU is read by the ping-pong itself over its
+measured round trips only.
 
 Run through bench/broker_shape.sh. Writes bench/results/broker-shape-<date>.json and prints a table.
 Not a test: nothing here asserts a timing."""
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 from broker_settings import free_port_pair, rss_kb
-from procstat import cpu_s, jit_mark, jit_settled, jit_since
+from procstat import BROKER_WARM_ROUNDS, cpu_s, jit_mark, jit_settled, jit_since
 
 ROOT = Path(__file__).resolve().parents[1]
 PINGPONG = ROOT / "build" / "bench_kafka_pingpong"
@@ -70,24 +71,24 @@ def pingpong(brokers, pid, n, args):
 
 def start_warm(work):
     """Starts a broker in work, pinned to CPU, and warms it with the plain floor until its JIT threads use under
-    10% of its CPU in two rounds in a row (at most 12 rounds of 2,000). Returns (pid, brokers, warm-up rounds);
-    stop_broker(work) stops it."""
+    10% of its CPU over two rounds together (at most BROKER_WARM_ROUNDS of 2,000). Returns (pid, brokers, warm-up
+    rounds); stop_broker(work) stops it."""
     port = free_port_pair()
     subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "start", str(work / "k"), str(port)], check=True,
                    stdout=subprocess.DEVNULL)
     pid = int((work / "k" / "kafka.pid").read_text())
     subprocess.run(["taskset", "-a", "-cp", CPU, str(pid)], check=True, stdout=subprocess.DEVNULL)
     brokers = f"127.0.0.1:{port}"
-    warm = []
-    for _ in range(12):
+    warm, jits = [], []
+    for _ in range(BROKER_WARM_ROUNDS):
         mark = jit_mark(pid)
         r = pingpong(brokers, pid, 2000, [])
+        jits.append(jit_since(pid, mark))
         warm.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                     "broker_cpu_ms_per_round_trip": r["broker_cpu_ms_per_round_trip"],
-                     "jit_share": jit_since(pid, mark)[2]})
+                     "broker_cpu_ms_per_round_trip": r["broker_cpu_ms_per_round_trip"], "jit_share": jits[-1][2]})
         log(f"warm-up round {len(warm)}: p50 {r['p50_ms']:.3f} ms, broker "
             f"{r['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT share {warm[-1]['jit_share']}")
-        if jit_settled([x["jit_share"] for x in warm]):
+        if jit_settled(jits):
             break
     return pid, brokers, warm
 

@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from procstat import cpu_s, descendants, jit_mark, jit_settled, jit_since  # noqa: E402 - bench/ is on sys.path (run as a script)
+from procstat import (BROKER_WARM_ROUNDS, cpu_s, descendants, jit_mark, jit_settled,  # noqa: E402 - bench/ on sys.path
+                      jit_since)
 from harness import free_port, log  # noqa: E402,F401 - bench/ is on sys.path; profile.py uses both via peers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,7 +298,7 @@ def warm_target(t, rounds_max=30, per_round=500, settle=0.10, concurrency=8):
     the broker must be warm too: warm_broker's ping-pong compiles the plain produce and fetch paths, but llmgw's
     traffic (consumer groups, 16 partitions per fetch, commits) makes C2 compile
     others (bench/profile.py measured 0.91 ms of C2 per request after the ping-pong alone), so llmgw is warm
-    only once the broker's JIT threads also used under 10% of its CPU in the last two rounds. The first llmgw
+    only once the broker's JIT threads also used under 10% of its CPU over the last two rounds. The first llmgw
     scenario of a run may need more than 12 rounds for that (6 to 15 in the runs of 2026-12-04 since the bound
     was raised; with 12 at most, two earlier runs measured latency with the broker's JIT at 38-44% of its CPU).
     A warm target stops at its first settled rounds, so the higher bound costs nothing after that. Returns the
@@ -305,7 +306,7 @@ def warm_target(t, rounds_max=30, per_round=500, settle=0.10, concurrency=8):
     if not t.pids:
         return None
     bpid = int(KAFKA_PID) if KAFKA_PID and t.name == "llmgw" else None
-    rounds = []
+    rounds, jits = [], []
     for i in range(rounds_max):
         before = cpu_of(t)
         mark = jit_mark(bpid) if bpid else None
@@ -313,8 +314,9 @@ def warm_target(t, rounds_max=30, per_round=500, settle=0.10, concurrency=8):
         cpu = cpu_per_request(before, cpu_of(t), r["ok"])
         rounds.append({"ok": r["ok"], "cpu_ms": cpu and cpu["all_ms"]})
         if bpid:
-            rounds[-1]["broker_jit_share"] = jit_since(bpid, mark)[2]
-            if not jit_settled([x["broker_jit_share"] for x in rounds]):
+            jits.append(jit_since(bpid, mark))
+            rounds[-1]["broker_jit_share"] = jits[-1][2]
+            if not jit_settled(jits):
                 continue
         if len(rounds) >= 2 and rounds[-1]["cpu_ms"] and rounds[-2]["cpu_ms"]:
             change = abs(rounds[-1]["cpu_ms"] - rounds[-2]["cpu_ms"]) / rounds[-2]["cpu_ms"]
@@ -546,17 +548,17 @@ def scenario_kafka_floor():
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def warm_broker(rounds_max=12, per_round=2000):
+def warm_broker(rounds_max=BROKER_WARM_ROUNDS, per_round=2000):
     """The broker starts cold: its JIT compiles the produce and fetch paths in the first tens of seconds of
-    traffic. Ping-pong rounds (bench_kafka_pingpong, on the gateway CPU) until, in two rounds in a row, its
+    traffic. Ping-pong rounds (bench_kafka_pingpong, on the gateway CPU) until, over the last two rounds, its
     compiler threads used under 10% of its CPU (C2 goes on compiling now and then for minutes: a rule of "no JIT
     at all" never settles), at most rounds_max. Returns every round: the first is the cold figure, the last the
     warm one."""
     if not KAFKA_PID:
         return {"error": "no broker pid"}
     pid = int(KAFKA_PID)
-    rounds = []
-    rule = f"the JIT threads under 10% of the broker's CPU in two rounds of {per_round:,} in a row"
+    rounds, jits = [], []
+    rule = f"the JIT threads under 10% of the broker's CPU over its last two rounds of {per_round:,} together"
     for i in range(rounds_max):
         mark = jit_mark(pid)
         out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
@@ -564,14 +566,15 @@ def warm_broker(rounds_max=12, per_round=2000):
         if out.returncode != 0:
             return {"error": out.stderr[-2000:], "rounds": rounds}
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        cpu, jit, share = jit_since(pid, mark)
+        jits.append(jit_since(pid, mark))
+        cpu, jit, share = jits[-1]
         rounds.append({"round_trips": r["count"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                        "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
                        "jit_cpu_ms": round(jit * 1e3, 1)})
         log(f"  broker round {i + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, broker CPU "
             f"{cpu * 1e3 / r['count']:.3f} ms per round trip, JIT {jit * 1e3:.0f} ms")
         rounds[-1]["jit_share"] = share
-        if jit_settled([x["jit_share"] for x in rounds]):
+        if jit_settled(jits):
             return {"rounds": rounds, "settled": True, "rule": rule}
     # Not settled within rounds_max: each gateway's own warm-up (warm_target) goes on until the JIT settles on its
     # traffic, so the figures are still measured warm.

@@ -42,20 +42,21 @@ def drive(t, n):
 
 
 def warm_streams(t, rounds_max=8):
-    """Streams until the broker's JIT settles on them too (its share of the broker's CPU under 10% in two rounds
-    of 5 s in a row): the sequential warm-up leaves it compiling in a stream run's first seconds (C2 1.8 and
+    """Streams until the broker's JIT settles on them too (its share of the broker's CPU under 10% over two rounds
+    of 5 s): the sequential warm-up leaves it compiling in a stream run's first seconds (C2 1.8 and
     3.4 ms per stream in the first variants of two runs on 2026-12-05, 0.2 in the later ones)."""
     if not peers.KAFKA_PID:
         return None
-    shares = []
+    jits = []
     for _ in range(rounds_max):
         mark = jit_mark(int(peers.KAFKA_PID))
         drive(t, 5 * peers.STREAM_RATE)  # 5 s of the measured load
-        shares.append(jit_since(int(peers.KAFKA_PID), mark)[2])
-        if jit_settled(shares):
+        jits.append(jit_since(int(peers.KAFKA_PID), mark))
+        if jit_settled(jits):
             break
+    shares = [j[2] for j in jits]
     peers.log(f"  streams: broker JIT share by round {shares}")
-    return {"broker_jit_share": shares, "settled": jit_settled(shares)}
+    return {"broker_jit_share": shares, "settled": jit_settled(jits)}
 
 
 def kafka_requests():
