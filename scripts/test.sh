@@ -31,22 +31,7 @@ summary() {
   set +e
   [ $rc -eq 0 ] || [ ${#failed_stages[@]} -gt 0 ] || failed_stages+=("aborted")
   [ ${#failed_stages[@]} -eq 0 ] || echo "test.sh: failed: ${failed_stages[*]} (after $((SECONDS - t0))s)"
-  python3 - "$reports" "${#failed_stages[@]}" <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
-passed = failed = skipped = 0
-for path in glob.glob(sys.argv[1] + "/*.xml"):
-    root = ET.parse(path).getroot()
-    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
-        total = int(suite.get("tests", 0))
-        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-        skip = int(suite.get("skipped", 0) or suite.get("disabled", 0) or 0)
-        passed += total - bad - skip
-        failed += bad
-        skipped += skip
-if failed == 0:
-    failed = int(sys.argv[2])
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-PY
+  python3 "$root/scripts/test_summary.py" "$reports" "${#failed_stages[@]}"
   exit $rc
 }
 on_exit() {
@@ -167,13 +152,20 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 # accesses per thread) so the earlier access of a race on a busy transfer-loop thread still has its stack.
 export TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp:halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4"
 # The tests labelled "services" (cases on a real PostgreSQL or Redis) run after the services start, below.
-run_stage unit bash -c 'cd build && ctest -LE services --output-on-failure --output-junit "$1"' _ "$reports/unit.xml"
-run_stage unit-asan bash -c 'cd build-asan && ctest -LE services --output-on-failure --output-junit "$1"' _ \
-  "$reports/unit-asan.xml"
+# ctest in build dir $2, its JUnit report $reports/$1.xml, and each unit test's case counts in $reports/cases-$1
+# (tests/support/skip_code.c), so the closing line counts cases, not executables (scripts/test_summary.py).
+ctest_stage() {
+  local name=$1 dir=$2
+  shift 2
+  mkdir -p "$reports/cases-$name"
+  run_stage "$name" env LLMGW_TEST_CASES="$reports/cases-$name" bash -c \
+    'cd "$1" && shift && ctest --output-on-failure "$@"' _ "$dir" "$@" --output-junit "$reports/$name.xml"
+}
+ctest_stage unit build -LE services
+ctest_stage unit-asan build-asan -LE services
 
 step "unit tests on the ThreadSanitizer build"
-run_stage unit-tsan bash -c 'cd build-tsan && ctest -LE services --output-on-failure --output-junit "$1"' _ \
-  "$reports/unit-tsan.xml"
+ctest_stage unit-tsan build-tsan -LE services
 
 step "services"
 work=$(mktemp -d /tmp/llmgw-test.XXXXXX)
@@ -237,8 +229,7 @@ step "unit tests that need PostgreSQL or Redis, in all three builds"
 # Every unit test with cases on a real server (label "services", tests/support/services.h). Required: a case
 # that finds its server's variable unset fails rather than being skipped, and so counted as passed.
 for b in build build-asan build-tsan; do
-  run_stage "unit-services-$b" env LLMGW_TEST_SERVICES=required bash -c \
-    'cd "$1" && ctest -L services --output-on-failure --output-junit "$2"' _ "$b" "$reports/unit-services-$b.xml"
+  LLMGW_TEST_SERVICES=required ctest_stage "unit-services-$b" "$b" -L services
 done
 
 step "Jaeger"
