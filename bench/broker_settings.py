@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import log  # noqa: E402 - bench/ is on sys.path (run as a script)
 
-from procstat import BROKER_WARM_ROUNDS, cpu_s, jit_cpu_s, jit_mark, jit_settled, jit_since
+from procstat import BROKER_WARM_ROUNDS, cpu_s, jit_cpu_s, warm_broker_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 PINGPONG = ROOT / "build" / "bench_kafka_pingpong"
@@ -83,18 +83,8 @@ def one(name, jvm, props):
     subprocess.run(["taskset", "-a", "-cp", CPU, str(pid)], check=True, stdout=subprocess.DEVNULL)
     brokers = f"127.0.0.1:{port}"
     try:
-        rounds, jits, settled = [], [], False
-        for i in range(4 if QUICK else BROKER_WARM_ROUNDS):
-            mark = jit_mark(pid)
-            r = pingpong(brokers, 2000)
-            jits.append(jit_since(pid, mark))
-            cpu, jit, share = jits[-1]
-            rounds.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                           "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
-                           "jit_cpu_ms": round(jit * 1e3, 1), "jit_share": share})
-            if jit_settled(jits):
-                settled = True
-                break
+        rounds, settled = warm_broker_rounds(pid, lambda: pingpong(brokers, 2000), log,
+                                             4 if QUICK else BROKER_WARM_ROUNDS)
         c0 = cpu_s(pid)
         r = pingpong(brokers, 1000 if QUICK else 3000)
         warm = {"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "p999_ms": r.get("p999_ms"),

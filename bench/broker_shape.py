@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from broker_settings import free_port_pair, rss_kb
-from procstat import BROKER_WARM_ROUNDS, cpu_s, jit_mark, jit_settled, jit_since
+from procstat import cpu_s, jit_mark, jit_since, warm_broker_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 PINGPONG = ROOT / "build" / "bench_kafka_pingpong"
@@ -79,17 +79,7 @@ def start_warm(work):
     pid = int((work / "k" / "kafka.pid").read_text())
     subprocess.run(["taskset", "-a", "-cp", CPU, str(pid)], check=True, stdout=subprocess.DEVNULL)
     brokers = f"127.0.0.1:{port}"
-    warm, jits = [], []
-    for _ in range(BROKER_WARM_ROUNDS):
-        mark = jit_mark(pid)
-        r = pingpong(brokers, pid, 2000, [])
-        jits.append(jit_since(pid, mark))
-        warm.append({"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                     "broker_cpu_ms_per_round_trip": r["broker_cpu_ms_per_round_trip"], "jit_share": jits[-1][2]})
-        log(f"warm-up round {len(warm)}: p50 {r['p50_ms']:.3f} ms, broker "
-            f"{r['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT share {warm[-1]['jit_share']}")
-        if jit_settled(jits):
-            break
+    warm, _ = warm_broker_rounds(pid, lambda: pingpong(brokers, pid, 2000, []), log)
     return pid, brokers, warm
 
 

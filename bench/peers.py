@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from procstat import (BROKER_WARM_ROUNDS, cpu_s, descendants, jit_mark, jit_settled,  # noqa: E402 - bench/ on sys.path
-                      jit_since)
+                      jit_since, warm_broker_rounds)
 from harness import free_port, log  # noqa: E402,F401 - bench/ is on sys.path; profile.py uses both via peers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -556,29 +556,22 @@ def warm_broker(rounds_max=BROKER_WARM_ROUNDS, per_round=2000):
     warm one."""
     if not KAFKA_PID:
         return {"error": "no broker pid"}
-    pid = int(KAFKA_PID)
-    rounds, jits = [], []
     rule = f"the JIT threads under 10% of the broker's CPU over its last two rounds of {per_round:,} together"
-    for i in range(rounds_max):
-        mark = jit_mark(pid)
+
+    def one_round():
         out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
                               "--count", str(per_round), "--warmup", "0"], capture_output=True, text=True)
         if out.returncode != 0:
-            return {"error": out.stderr[-2000:], "rounds": rounds}
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        jits.append(jit_since(pid, mark))
-        cpu, jit, share = jits[-1]
-        rounds.append({"round_trips": r["count"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                       "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
-                       "jit_cpu_ms": round(jit * 1e3, 1)})
-        log(f"  broker round {i + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, broker CPU "
-            f"{cpu * 1e3 / r['count']:.3f} ms per round trip, JIT {jit * 1e3:.0f} ms")
-        rounds[-1]["jit_share"] = share
-        if jit_settled(jits):
-            return {"rounds": rounds, "settled": True, "rule": rule}
-    # Not settled within rounds_max: each gateway's own warm-up (warm_target) goes on until the JIT settles on its
-    # traffic, so the figures are still measured warm.
-    return {"rounds": rounds, "settled": False, "rule": rule}
+            raise RuntimeError(out.stderr[-2000:])
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    try:
+        rounds, settled = warm_broker_rounds(int(KAFKA_PID), one_round, log, rounds_max)
+    except RuntimeError as e:
+        return {"error": str(e)}
+    # Even when not settled within rounds_max, each gateway's own warm-up (warm_target) goes on until the JIT settles
+    # on its traffic, so the figures are still measured warm.
+    return {"rounds": rounds, "settled": settled, "rule": rule}
 
 
 def scenario_cpu():

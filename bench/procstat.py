@@ -108,6 +108,27 @@ def jit_settled(rounds):
     return cpu > 0 and jit / cpu < JIT_SETTLED_SHARE
 
 
+def warm_broker_rounds(pid, one_round, log, rounds_max=BROKER_WARM_ROUNDS):
+    """Warms the fresh broker pid: calls one_round() (a ping-pong run; its JSON's count, p50_ms and p99_ms) until
+    jit_settled, at most rounds_max times. Returns (rounds, settled); each round holds its p50 and p99, the
+    broker's CPU per round trip and its JIT's CPU over the whole round, and the JIT's share: the first round is the
+    cold figure, the last the warm one. The one warm-up of peers.py, broker_shape.py and broker_settings.py."""
+    rounds, jits = [], []
+    for i in range(rounds_max):
+        mark = jit_mark(pid)
+        r = one_round()
+        jits.append(jit_since(pid, mark))
+        cpu, jit, share = jits[-1]
+        rounds.append({"round_trips": r["count"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                       "broker_cpu_ms_per_round_trip": round(cpu * 1e3 / r["count"], 4),
+                       "jit_cpu_ms": round(jit * 1e3, 1), "jit_share": share})
+        log(f"  broker round {i + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, broker CPU "
+            f"{rounds[-1]['broker_cpu_ms_per_round_trip']:.3f} ms per round trip, JIT {jit * 1e3:.0f} ms")
+        if jit_settled(jits):
+            return rounds, True
+    return rounds, False
+
+
 def descendants(pid):
     out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
     children = {}
