@@ -85,7 +85,7 @@ int lgw_wadmit_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     if ((rc = lgw_spend_start(a->spend, cfg, name)) ||
         (rc = lgw_kv_reader_start(cfg, LGW_TOPIC_TENANTS, name, lgw_tenancy_record_cb, a->tenancy,
                                   &a->tenants_reader)) ||
-        (rc = lgw_wbatches_start(cfg, name, &a->batches)))
+        (rc = lgw_wbatches_start(cfg, m, name, &a->batches)))
         goto fail;
     lgw_metrics_declare(m, "llmgw_batch_lines_total", LGW_METRIC_COUNTER,
                         "Batch lines a worker answered, by outcome: ok, error (a provider's or routing error), "
@@ -169,8 +169,7 @@ void lgw_wadmit_check(struct lgw_wadmit *a, const struct lgw_job *job, bool batc
         return;
     }
     if (batch) {
-        if (!lgw_wbatches_caught_up(a->batches))
-            {
+        if (!lgw_wbatches_caught_up(a->batches)) {
             wait_for(r, WAIT_REPLAY_MS);
             return;
         }
@@ -184,11 +183,10 @@ void lgw_wadmit_check(struct lgw_wadmit *a, const struct lgw_job *job, bool batc
     }
     /* A decision on stale settings would let a revoked allow-list or a lowered limit through: wait for the
      * directory and the spend to be replayed (seconds at start, never again). */
-    if (!lgw_kv_reader_caught_up(a->tenants_reader))
-        {
-            wait_for(r, WAIT_REPLAY_MS);
-            return;
-        }
+    if (!lgw_kv_reader_caught_up(a->tenants_reader)) {
+        wait_for(r, WAIT_REPLAY_MS);
+        return;
+    }
     const char *model = json_string_value(json_object_get(job->body, "model"));
     int rc = lgw_tenancy_check_model(a->tenancy, job->tenant, job->key_id, model, r->msg, sizeof(r->msg));
     if (rc) {

@@ -15,13 +15,21 @@ struct lgw_wbatches {
     pthread_mutex_t lock;
     json_t *cancelling; /* batch id -> true, for each batch whose latest record is cancelling */
     struct lgw_kv_reader *reader;
+    struct lgw_metrics *m; /* not owned; may be NULL */
 };
 
-struct lgw_wbatches *lgw_wbatches_new(void)
+#define GAUGE "llmgw_batch_cancelling"
+
+struct lgw_wbatches *lgw_wbatches_new(struct lgw_metrics *m)
 {
     struct lgw_wbatches *b = lgw_calloc(1, sizeof(*b));
     pthread_mutex_init(&b->lock, NULL);
     b->cancelling = json_object();
+    b->m = m;
+    lgw_metrics_declare(m, GAUGE, LGW_METRIC_GAUGE,
+                        "Batches this worker has read as cancelling: their lines not yet run are answered "
+                        "batch_cancelled.");
+    lgw_metrics_gauge_set(m, GAUGE, NULL, 0);
     return b;
 }
 
@@ -30,9 +38,10 @@ static void record_cb(void *opaque, const char *key, size_t keylen, const void *
     lgw_wbatches_apply(opaque, key, keylen, value, len);
 }
 
-int lgw_wbatches_start(const struct lgw_config *cfg, const char *name, struct lgw_wbatches **out)
+int lgw_wbatches_start(const struct lgw_config *cfg, struct lgw_metrics *m, const char *name,
+                       struct lgw_wbatches **out)
 {
-    struct lgw_wbatches *b = lgw_wbatches_new();
+    struct lgw_wbatches *b = lgw_wbatches_new(m);
     int rc = lgw_kv_reader_start(cfg, LGW_TOPIC_BATCHES, name, record_cb, b, &b->reader);
     if (rc) {
         lgw_wbatches_free(b);
@@ -67,6 +76,8 @@ void lgw_wbatches_apply(struct lgw_wbatches *b, const char *key, size_t keylen, 
         json_object_set_new(b->cancelling, id, json_true());
     else
         json_object_del(b->cancelling, id); /* a tombstone, or a record after cancelling (none today) */
+    /* Set under the lock: two appliers (there is one reader today) could not publish sizes out of order. */
+    lgw_metrics_gauge_set(b->m, GAUGE, NULL, (int64_t)json_object_size(b->cancelling));
     pthread_mutex_unlock(&b->lock);
 }
 

@@ -202,8 +202,13 @@ def test_lines_answered_once_with_batch_part_cancelled_and_expired(cluster):
         ok, cancelled, expired = new_batch_id(), new_batch_id(), new_batch_id()
         b.record(ok, tenant, "submitted", 40, int(time.time() * 1000) + 86400000)
         b.lines(ok, tenant, 40)
-        # Cancelled before its lines are read: each is answered batch_cancelled, with no provider call.
+        # Cancelled before its lines are read: each is answered batch_cancelled, with no provider call. The
+        # record arrives while the worker runs, on a topic it follows apart from the lines': the lines go out
+        # once its gauge shows it has read the cancel (a line fetched first would run, as a line does that is
+        # already running when a batch is cancelled).
+        known = metric(ops, "llmgw_batch_cancelling")
         b.record(cancelled, tenant, "cancelling", 5, int(time.time() * 1000) + 86400000)
+        wait_for(lambda: metric(ops, "llmgw_batch_cancelling") == known + 1, 30, "the worker has read the cancel")
         b.lines(cancelled, tenant, 5)
         # Expired: the batch's window ended before the lines ran.
         b.lines(expired, tenant, 3, expires_ms=int(time.time() * 1000) - 1000)

@@ -114,19 +114,33 @@ static void put(struct lgw_wbatches *b, const char *id, enum lgw_batch_state st)
 static void test_cancelling_batches(void **state)
 {
     (void)state;
-    struct lgw_wbatches *b = lgw_wbatches_new();
+    struct lgw_metrics *m = lgw_metrics_new();
+    struct lgw_wbatches *b = lgw_wbatches_new(m);
     assert_true(lgw_wbatches_caught_up(b));
+    assert_int_equal(lgw_metrics_value(m, "llmgw_batch_cancelling", NULL), 0);
     put(b, "batch_a", LGW_BATCH_SUBMITTED);
     put(b, "batch_b", LGW_BATCH_CANCELLING);
     assert_false(lgw_wbatches_cancelling(b, "batch_a"));
     assert_true(lgw_wbatches_cancelling(b, "batch_b"));
+    assert_int_equal(lgw_metrics_value(m, "llmgw_batch_cancelling", NULL), 1);
     put(b, "batch_a", LGW_BATCH_CANCELLING);
     assert_true(lgw_wbatches_cancelling(b, "batch_a"));
+    assert_int_equal(lgw_metrics_value(m, "llmgw_batch_cancelling", NULL), 2);
+    put(b, "batch_a", LGW_BATCH_CANCELLING); /* a replayed record counts once */
+    assert_int_equal(lgw_metrics_value(m, "llmgw_batch_cancelling", NULL), 2);
     lgw_wbatches_apply(b, "batch_a", 7, NULL, 0); /* tombstone */
     assert_false(lgw_wbatches_cancelling(b, "batch_a"));
+    assert_int_equal(lgw_metrics_value(m, "llmgw_batch_cancelling", NULL), 1);
     lgw_wbatches_apply(b, "batch_b", 7, "{not json", 9); /* ignored: the last good record stands */
     assert_true(lgw_wbatches_cancelling(b, "batch_b"));
+    assert_int_equal(lgw_metrics_value(m, "llmgw_batch_cancelling", NULL), 1);
     assert_false(lgw_wbatches_cancelling(b, "batch_unknown"));
+    lgw_wbatches_free(b);
+    lgw_metrics_free(m);
+
+    b = lgw_wbatches_new(NULL); /* no registry: the view works the same */
+    put(b, "batch_c", LGW_BATCH_CANCELLING);
+    assert_true(lgw_wbatches_cancelling(b, "batch_c"));
     lgw_wbatches_free(b);
 }
 
