@@ -360,6 +360,7 @@ def summary(r, d):
     print("\n".join(r.get("perf_top", [])[:14]))
 
 
+RUN_LIMITS = peers.LIMITS  # the run's own (LLMGW_BENCH_LIMITS), for variants that do not set theirs
 RUN_SLICES = {k: os.environ.get(f"LLMGW_BENCH_{k}_SLICE_US", "0") for k in ("BROKER", "REDIS")}
 broker_slice = RUN_SLICES["BROKER"]  # what the shared broker's threads have now (bench/peers.sh set the run's)
 
@@ -384,7 +385,8 @@ def main():
     # ("" is the defaults), e.g. ";LLMGW_KAFKA_COST_LINGER_MS=50". LLMGW_DATABASE_URL=postgres starts a
     # PostgreSQL (scripts/postgres.sh) for that variant's ledger; the default ledger is SQLite.
     # LLMGW_BENCH_BROKER_SLICE_US and LLMGW_BENCH_REDIS_SLICE_US are the broker's and Redis's (bench_slices);
-    # LLMGW_BENCH_LLMGW_BIN=PATH runs the variant on another build's binary.
+    # LLMGW_BENCH_LLMGW_BIN=PATH runs the variant on another build's binary; LLMGW_BENCH_LIMITS=0 or 1 runs it
+    # without or with the rate limits and budget (and their Redis), whatever the run's LLMGW_BENCH_LIMITS says.
     variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
     peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
     base_extra = dict(peers.LLMGW_EXTRA)
@@ -415,10 +417,11 @@ def main():
             slices = bench_slices(extra)
             # LLMGW_BENCH_LLMGW_BIN=PATH: this variant runs another build (before and after on one warm broker).
             binary = extra.pop("LLMGW_BENCH_LLMGW_BIN", "")
+            peers.LIMITS = extra.pop("LLMGW_BENCH_LIMITS", "1" if RUN_LIMITS else "0") != "0"
             os.environ["LLMGW_BENCH_LLMGW_BIN"] = binary
             peers.LLMGW_EXTRA.update(extra)
             result["variants"].append({**profile_one(fake, n, v or "defaults"), "slices_us": slices,
-                                       "binary": binary or "build/llmgw"})
+                                       "binary": binary or "build/llmgw", "limits": peers.LIMITS})
     finally:
         fake.close()
         if pg_url:
