@@ -76,7 +76,7 @@ void lgw_wbatches_apply(struct lgw_wbatches *b, const char *key, size_t keylen, 
         json_object_set_new(b->cancelling, id, json_true());
     else
         json_object_del(b->cancelling, id); /* a tombstone, or a record after cancelling (none today) */
-    /* Set under the lock: two appliers (there is one reader today) could not publish sizes out of order. */
+    /* Set under the lock, so the sizes are published in the order the records were applied. */
     lgw_metrics_gauge_set(b->m, GAUGE, NULL, (int64_t)json_object_size(b->cancelling));
     pthread_mutex_unlock(&b->lock);
 }
