@@ -57,11 +57,6 @@ static json_t *normalized(json_t *v)
     return json_incref(v);
 }
 
-static int dump_cb(const char *data, size_t len, void *opaque)
-{
-    return lgw_buf_append(opaque, data, len) ? -1 : 0;
-}
-
 int lgw_cache_canon(const json_t *body, enum lgw_job_kind kind, struct lgw_buf *out)
 {
     if (!json_is_object(body))
@@ -89,9 +84,7 @@ int lgw_cache_canon(const json_t *body, enum lgw_job_kind kind, struct lgw_buf *
     /* The kind starts the form: a chat body and an embeddings body never collide. */
     int rc = lgw_buf_printf(out, "%s\n", lgw_job_kind_name(kind));
     if (rc == 0)
-        rc = json_dump_callback(c, dump_cb, out, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
-                 ? LGW_ERR(TOO_LARGE)
-                 : 0;
+        rc = lgw_buf_dump_json(out, c, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(c);
     return rc;
 }

@@ -5,11 +5,6 @@
 
 #include "common/errors.h"
 
-static int dump_cb(const char *data, size_t len, void *opaque)
-{
-    return lgw_buf_append(opaque, data, len) ? -1 : 0;
-}
-
 int lgw_cache_entry_encode(const struct lgw_usage *usage, const json_t *body, const struct lgw_str *chunks,
                            struct lgw_buf *out)
 {
@@ -22,8 +17,8 @@ int lgw_cache_entry_encode(const struct lgw_usage *usage, const json_t *body, co
     if (body) {
         if ((rc = lgw_buf_puts(out, "\"body\":")))
             return rc;
-        if (json_dump_callback(body, dump_cb, out, JSON_COMPACT))
-            return LGW_ERR(TOO_LARGE);
+        if ((rc = lgw_buf_dump_json(out, body, JSON_COMPACT)))
+            return rc;
     } else {
         if ((rc = lgw_buf_puts(out, "\"chunks\":[")) || (rc = lgw_buf_append(out, chunks->ptr, chunks->len)) ||
             (rc = lgw_buf_puts(out, "]")))

@@ -214,15 +214,38 @@ int lgw_hex_digit(char c)
     return -1;
 }
 
-int lgw_buf_append_json(struct lgw_buf *buf, struct json_t *obj, size_t flags)
+/* jansson's writer hands over its text in small pieces (a key, a quote, a number); each goes straight into the
+ * buffer, whose cap makes the dump stop rather than grow past it. */
+struct dump_to {
+    struct lgw_buf *buf;
+    int rc;
+};
+
+static int dump_piece(const char *data, size_t len, void *opaque)
+{
+    struct dump_to *to = opaque;
+    to->rc = lgw_buf_append(to->buf, data, len);
+    return to->rc ? -1 : 0;
+}
+
+int lgw_buf_dump_json(struct lgw_buf *buf, const struct json_t *obj, size_t flags)
 {
     if (!obj)
         return LGW_ERR(INTERNAL);
-    char *text = json_dumps(obj, flags);
+    struct dump_to to = {buf, LGW_OK};
+    size_t before = buf->len;
+    if (json_dump_callback(obj, dump_piece, &to, flags) == 0)
+        return LGW_OK;
+    buf->len = before;
+    if (buf->ptr)
+        buf->ptr[before] = '\0';
+    /* Not the cap: jansson refused the value (a bare scalar without JSON_ENCODE_ANY, a circular reference). */
+    return to.rc ? to.rc : LGW_ERR(INTERNAL);
+}
+
+int lgw_buf_append_json(struct lgw_buf *buf, struct json_t *obj, size_t flags)
+{
+    int rc = lgw_buf_dump_json(buf, obj, flags);
     json_decref(obj);
-    if (!text)
-        return LGW_ERR(INTERNAL);
-    int rc = lgw_buf_append(buf, text, strlen(text));
-    free(text);
     return rc;
 }

@@ -19,14 +19,7 @@ const char *lgw_job_kind_name(enum lgw_job_kind kind)
 
 static int dump(json_t *obj, struct lgw_buf *out)
 {
-    size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-    if (n == 0)
-        return LGW_ERR(INTERNAL);
-    char *tmp = lgw_malloc(n);
-    json_dumpb(obj, tmp, n, JSON_COMPACT);
-    int rc = lgw_buf_append(out, tmp, n);
-    free(tmp);
-    return rc;
+    return lgw_buf_dump_json(out, obj, JSON_COMPACT);
 }
 
 /* Reads a required string field into dst; fills why on failure. */

@@ -63,13 +63,23 @@ void lgw_sse_record(struct lgw_buf *out, const char *event, const char *data, si
 
 void lgw_sse_record_json(struct lgw_buf *out, const char *event, json_t *obj, bool take)
 {
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (text) {
-        lgw_sse_record(out, event, text, strlen(text));
-        free(text);
-    } else if (event) {
-        lgw_sse_record(out, event, "{}", 2);
+    size_t before = out->len;
+    bool written = false;
+    if (obj) { /* the chunk's text goes straight into the record: no copy of it first */
+        if (event) {
+            lgw_buf_puts(out, "event: ");
+            lgw_buf_puts(out, event);
+            lgw_buf_puts(out, "\n");
+        }
+        written = lgw_buf_append(out, "data: ", 6) == 0 && lgw_buf_dump_json(out, obj, JSON_COMPACT) == 0 &&
+                  lgw_buf_append(out, "\n\n", 2) == 0;
+        if (!written && out->ptr) { /* no half record: as if nothing had been written */
+            out->len = before;
+            out->ptr[before] = '\0';
+        }
     }
+    if (!written && event)
+        lgw_sse_record(out, event, "{}", 2);
     if (take)
         json_decref(obj);
 }

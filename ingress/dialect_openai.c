@@ -2,20 +2,13 @@
  * errors are {"error":{"message","type","param","code"}}; a stream ends with `data: [DONE]`. */
 #include "ingress/dialect.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "common/errors.h"
 #include "common/http_error.h"
 
 static int dump(json_t *obj, struct lgw_buf *out)
 {
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (!text)
-        return LGW_ERR(PROVIDER);
-    int rc = lgw_buf_puts(out, text);
-    free(text);
-    return rc;
+    int rc = lgw_buf_dump_json(out, obj, JSON_COMPACT);
+    return rc == LGW_ERR(INTERNAL) ? LGW_ERR(PROVIDER) : rc; /* an answer jansson cannot write is the provider's */
 }
 
 static int request(json_t *in, json_t **out, char *msg, size_t msgsz)

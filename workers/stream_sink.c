@@ -18,11 +18,6 @@ static bool stream_full(struct lgw_prov_stream *stream)
     return lgw_results_unacked_chunks(ctx->run->t) >= ctx->cfg->worker_stream_max_chunks;
 }
 
-static int capture_cb(const char *data, size_t len, void *opaque)
-{
-    return lgw_buf_append(opaque, data, len) ? -1 : 0;
-}
-
 /* Keeps a copy of a chunk that reached the client, for the response cache, while the answer fits in an
  * entry; past that the answer is not stored at all (an entry is a whole answer or nothing). */
 static void capture(struct job_run *run, const json_t *chunk)
@@ -30,7 +25,7 @@ static void capture(struct job_run *run, const json_t *chunk)
     struct lgw_buf *c = run->capture;
     if (!c || run->capture_full)
         return;
-    if ((c->len > 0 && lgw_buf_puts(c, ",")) || json_dump_callback(chunk, capture_cb, c, JSON_COMPACT))
+    if ((c->len > 0 && lgw_buf_puts(c, ",")) || lgw_buf_dump_json(c, chunk, JSON_COMPACT))
         run->capture_full = true;
 }
 
