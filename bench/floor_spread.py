@@ -8,7 +8,6 @@ Writes bench/results/floor-spread-<date>.json and prints each length's spread. N
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,14 +20,8 @@ ROUNDS = int(os.environ.get("LLMGW_FLOOR_ROUNDS", "6"))
 
 
 def floor(count):
-    argv = ["taskset", "-c", peers.GATEWAY_CPU, str(peers.BUILD / "bench_kafka_pingpong"), "--brokers", peers.KAFKA,
-            "--count", str(count)]
-    if peers.KAFKA_PID:
-        argv += ["--cpu-of", peers.KAFKA_PID]  # the broker's CPU per round trip, beside each run's percentiles
-    out = subprocess.run(argv, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # the broker's CPU per round trip, beside each run's percentiles
+    return peers.pingpong(count, *(["--cpu-of", peers.KAFKA_PID] if peers.KAFKA_PID else []))
 
 
 def spread(values):

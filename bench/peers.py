@@ -537,17 +537,25 @@ def scenario_waiting():
     return res
 
 
+def pingpong(count, *extra):
+    """The floor's ping-pong (bench_kafka_pingpong) on the gateway's CPU, count round trips: its JSON summary.
+    Raises RuntimeError with its stderr when it fails."""
+    out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
+                          "--count", str(count), *map(str, extra)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def scenario_kafka_floor():
     """5. The Kafka floor: produce->consume->produce->consume with librdkafka, configured as llmgw is."""
     log("kafka floor")
     # 10,000 round trips: on one settled broker, six runs of 3,000 had a p99 of 0.26 to 1.55 ms, six of 10,000 0.31
     # to 0.92 (bench/floor_spread.sh, 2026-12-06), and the added p99 is judged against 3x this one.
-    n = 500 if QUICK else 10000
-    out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
-                          "--count", str(n)], capture_output=True, text=True)
-    if out.returncode != 0:
-        return {"error": out.stderr[-2000:]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    try:
+        return pingpong(500 if QUICK else 10000)
+    except RuntimeError as e:
+        return {"error": str(e)}
 
 
 def warm_broker(rounds_max=BROKER_WARM_ROUNDS, per_round=2000):
@@ -560,15 +568,9 @@ def warm_broker(rounds_max=BROKER_WARM_ROUNDS, per_round=2000):
         return {"error": "no broker pid"}
     rule = f"the JIT threads under 10% of the broker's CPU over its last two rounds of {per_round:,} together"
 
-    def one_round():
-        out = subprocess.run(["taskset", "-c", GATEWAY_CPU, str(BUILD / "bench_kafka_pingpong"), "--brokers", KAFKA,
-                              "--count", str(per_round), "--warmup", "0"], capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr[-2000:])
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
     try:
-        rounds, settled = warm_broker_rounds(int(KAFKA_PID), one_round, log, rounds_max)
+        rounds, settled = warm_broker_rounds(int(KAFKA_PID), lambda: pingpong(per_round, "--warmup", 0), log,
+                                             rounds_max)
     except RuntimeError as e:
         return {"error": str(e)}
     # Even when not settled within rounds_max, each gateway's own warm-up (warm_target) goes on until the JIT settles
