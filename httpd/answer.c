@@ -1,6 +1,5 @@
 /* answer.c - answers (server.h): a buffer or a stream's reader, and the header fields the caller adds. The
  * connection writes them (conn.c). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -77,10 +76,20 @@ int lgw_hresp_header(struct lgw_hresp *r, const char *name, const char *value)
 {
     if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
         return -1;
-    size_t n = strlen(name), v = strlen(value);
-    char *p = lgw_realloc(r->fields, r->fields_len + n + v + 5);
-    r->fields = p;
-    r->fields_len += (size_t)sprintf(p + r->fields_len, "%s: %s\r\n", name, value);
+    size_t n = strlen(name), v = strlen(value), need = r->fields_len + n + v + 4;
+    if (need > r->fields_cap) { /* an answer carries a score of fields: grown in steps, not one realloc each */
+        size_t cap = r->fields_cap ? r->fields_cap : 512;
+        while (cap < need)
+            cap *= 2;
+        r->fields = lgw_realloc(r->fields, cap);
+        r->fields_cap = cap;
+    }
+    char *p = r->fields + r->fields_len;
+    memcpy(p, name, n);
+    memcpy(p + n, ": ", 2);
+    memcpy(p + n + 2, value, v);
+    memcpy(p + n + 2 + v, "\r\n", 2);
+    r->fields_len = need;
     if (strcasecmp(name, "connection") == 0 && strcasestr(value, "close"))
         r->close = true;
     return 0;

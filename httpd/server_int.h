@@ -44,7 +44,7 @@ enum state {
 struct lgw_hresp {
     unsigned status;
     char *fields; /* "Name: value\r\n"... */
-    size_t fields_len;
+    size_t fields_len, fields_cap;
     const char *data; /* buffered answer */
     size_t len;
     bool owns_data;
