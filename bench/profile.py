@@ -86,6 +86,63 @@ def by_process(by_client):
     return total
 
 
+# LLMGW_PROFILE_CALLGRAPH=1: the ingress's and worker's profile records whole call stacks (DWARF, 1,999 Hz) and
+# adds work_by_kind: CPU per request spent inside each kind of library call, callees included. The flat profile
+# (perf_top_*) cannot say it: jansson and libcurl spread their time over many small internal functions.
+CALLGRAPH = os.environ.get("LLMGW_PROFILE_CALLGRAPH") == "1"
+CALLGRAPH_HZ = 1999
+# (kind, a frame that puts a sample in it); a sample may count in several kinds (a malloc inside a JSON parse).
+WORK_KINDS = [
+    ("JSON parse (jansson)", re.compile(r"^json_load")),
+    ("JSON write (jansson)", re.compile(r"^json_dump")),
+    ("JSON build (jansson)", re.compile(r"^json_(pack|object_set|array_append|string$|integer$|object$|array$)")),
+    ("libcurl", re.compile(r"^curl_")),
+    ("malloc and free", re.compile(r"malloc|calloc|realloc|^_int_free|^cfree|__libc_free")),
+    ("hiredis (Redis calls, their system calls included)", re.compile(r"^redis")),
+    ("printf family", re.compile(r"printf")),
+    ("OpenSSL digests", re.compile(r"^EVP_Digest")),
+]
+
+
+def work_by_kind(perf_data, answered):
+    """CPU per request (us) inside each WORK_KINDS kind, over a --call-graph dwarf recording of the ingress and the
+    worker, and the llmgw function nearest each JSON parse or write (who parses and writes what). The librdkafka
+    statistics that this bench turns on (stats_cb) are counted apart: production runs without them."""
+    rep = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "comm,ip,sym,dso"], capture_output=True,
+                         text=True)
+    kinds, callers, stats, samples = Counter(), Counter(), 0, 0
+    for block in rep.stdout.split("\n\n"):
+        lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
+        if len(lines) < 2:
+            continue
+        samples += 1
+        # each frame "address symbol+offset (dso)", or "(inlined)" for the dso
+        frames = [(ln.split(None, 1)[1].split(" (")[0].split("+0x")[0], ln.rsplit("(", 1)[-1].rstrip(")"))
+                  for ln in lines[1:] if " " in ln]
+        syms = [sym for sym, _ in frames]
+        if "stats_cb" in syms:
+            stats += 1
+            continue
+        for kind, pat in WORK_KINDS:
+            if any(pat.search(sym) for sym in syms):
+                kinds[kind] += 1
+        for i, sym in enumerate(syms):
+            if sym.startswith(("json_load", "json_dump")):
+                # the nearest exported llmgw function (lgw_*, not the buffer helpers every writer calls), else the
+                # nearest of llmgw's own
+                ours = [c for c, dso in frames[i + 1:] if dso.endswith("/llmgw")]
+                caller = next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_")),
+                              ours[0] if ours else "?")
+                callers[f"{'parse' if sym.startswith('json_load') else 'write'} in {caller}"] += 1
+                break
+
+    def us(n):
+        return round(n * 1e6 / CALLGRAPH_HZ / answered, 1)
+    return {"all_us": us(samples - stats), "statistics_us": us(stats),
+            "kinds_us": {k: us(kinds[k]) for k, _ in WORK_KINDS},
+            "json_by_caller_us": {c: us(n) for c, n in callers.most_common(12)}}
+
+
 def perf_during(argv, t, n):
     """Runs a perf recorder (argv) over drive()'s load of n, from a second before it to its end. Returns how many
     answered (at least 1, to divide by) and perf's exit status."""
@@ -263,7 +320,8 @@ def profile_one(fake, n, label):
         perf_out = peers.WORK / "perf.data"
         perf = None
         if subprocess.run(["which", "perf"], capture_output=True).returncode == 0:
-            perf = subprocess.Popen(["perf", "record", "-q", "-F", "2999", "-g", "-o", str(perf_out), "-p",
+            stacks = ["-F", str(CALLGRAPH_HZ), "--call-graph", "dwarf,16384"] if CALLGRAPH else ["-F", "2999", "-g"]
+            perf = subprocess.Popen(["perf", "record", "-q", *stacks, "-o", str(perf_out), "-p",
                                      f"{pids['ingress']},{pids['worker']}"], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             time.sleep(0.5)
@@ -303,6 +361,8 @@ def profile_one(fake, n, label):
                                      capture_output=True, text=True)
                 result[f"perf_top_{role}"] = [l for l in rep.stdout.splitlines()
                                               if l.strip() and not l.startswith("#")][:30]
+            if CALLGRAPH:
+                result["work_by_kind"] = work_by_kind(perf_out, answered)
             result["sched"] = sched_profile(pids, min(n, 1000), t)
             result["sched_requests"] = result["sched"] and result["sched"].pop("requests")
             result["syscalls"] = syscall_profile(pids, min(n, 1000), t)
@@ -357,6 +417,11 @@ def summary(r, d):
               + ", ".join(f"{k} {v}" for k, v in sc["per_request"].items()))
         for g, v in sc["per_request_by_thread"].items():
             print(f"  {g} {v['all']}: " + ", ".join(f"{c} {k}" for c, k in v["calls"].items()))
+    wk = r.get("work_by_kind")
+    if wk:
+        print(f"inside library calls, us per request (ingress and worker: {wk['all_us']} in all; the bench's Kafka "
+              f"statistics {wk['statistics_us']} more): " + ", ".join(f"{k} {v}" for k, v in wk["kinds_us"].items()))
+        print("  JSON by caller, us per request: " + ", ".join(f"{k} {v}" for k, v in wk["json_by_caller_us"].items()))
     print("\n".join(r.get("perf_top", [])[:14]))
 
 
