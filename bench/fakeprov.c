@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "args.h"
+
 static long opt_latency, opt_jitter, opt_chunks = 8, opt_gap;
 
 /* What GET /_stats reports; connection threads update them without a lock. */
@@ -312,17 +314,6 @@ static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_
         (void)setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_fakeprov --port P [--latency-ms N] [--jitter-ms J] [--chunks K] [--gap-ms G] "
@@ -338,15 +329,15 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
         if (ok && strcmp(a, "--port") == 0)
-            ok = parse_long(v, 1, 65535, &port);
+            ok = bench_parse_long(v, 1, 65535, &port);
         else if (ok && strcmp(a, "--latency-ms") == 0)
-            ok = parse_long(v, 0, 3600000, &opt_latency);
+            ok = bench_parse_long(v, 0, 3600000, &opt_latency);
         else if (ok && strcmp(a, "--jitter-ms") == 0)
-            ok = parse_long(v, 0, 3600000, &opt_jitter);
+            ok = bench_parse_long(v, 0, 3600000, &opt_jitter);
         else if (ok && strcmp(a, "--chunks") == 0)
-            ok = parse_long(v, 0, 100000, &opt_chunks);
+            ok = bench_parse_long(v, 0, 100000, &opt_chunks);
         else if (ok && strcmp(a, "--gap-ms") == 0)
-            ok = parse_long(v, 0, 3600000, &opt_gap);
+            ok = bench_parse_long(v, 0, 3600000, &opt_gap);
         else if (ok && strcmp(a, "--host") == 0)
             host = v;
         else

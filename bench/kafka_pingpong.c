@@ -31,9 +31,9 @@
  * Prints one JSON line with exact percentiles (p = the sample at index ceil(p*n)-1) and the CPU this process
  * (and the process --cpu-of names: the broker) used over the measured round trips, per round trip (per chunk with
  * --chunks). */
+#include "args.h"
 #include "pingpong.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -109,17 +109,6 @@ static void *worker_main(void *arg)
 }
 
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_kafka_pingpong --brokers HOST:PORT [--count N] [--warmup W] [--size BYTES]\n"
@@ -192,32 +181,32 @@ int main(int argc, char **argv)
         if (ok && strcmp(a, "--brokers") == 0)
             brokers = v;
         else if (ok && strcmp(a, "--count") == 0)
-            ok = parse_long(v, 1, 10000000, &count);
+            ok = bench_parse_long(v, 1, 10000000, &count);
         else if (ok && strcmp(a, "--warmup") == 0)
-            ok = warmup_set = parse_long(v, 0, 10000000, &warmup);
+            ok = warmup_set = bench_parse_long(v, 0, 10000000, &warmup);
         else if (ok && strcmp(a, "--size") == 0) /* room for the number, and a chunk's number and send time */
-            ok = parse_long(v, CHUNK_SENT_AT + (long)sizeof(double), 1000000, &size);
+            ok = bench_parse_long(v, CHUNK_SENT_AT + (long)sizeof(double), 1000000, &size);
         else if (ok && strcmp(a, "--chunks") == 0)
-            ok = parse_long(v, 1, 100000, &n_chunks);
+            ok = bench_parse_long(v, 1, 100000, &n_chunks);
         else if (ok && strcmp(a, "--streams") == 0)
-            ok = parse_long(v, 1, 1000, &n_streams);
+            ok = bench_parse_long(v, 1, 1000, &n_streams);
         else if (ok && strcmp(a, "--gap-us") == 0)
-            ok = parse_long(v, 0, 10000000, &gap_us);
+            ok = bench_parse_long(v, 0, 10000000, &gap_us);
         else if (ok && strcmp(a, "--partitions") == 0)
-            ok = parse_long(v, 1, 64, &n_parts);
+            ok = bench_parse_long(v, 1, 64, &n_parts);
         else if (ok && strcmp(a, "--idle-topics") == 0)
-            ok = parse_long(v, 0, IDLE_TOPICS_MAX, &n_idle);
+            ok = bench_parse_long(v, 0, IDLE_TOPICS_MAX, &n_idle);
         else if (ok && strcmp(a, "--work-us") == 0)
-            ok = parse_long(v, 0, 10000000, &work_us);
+            ok = bench_parse_long(v, 0, 10000000, &work_us);
         else if (ok && strcmp(a, "--cpu-of") == 0)
-            ok = parse_long(v, 1, 1L << 30, &cpu_of);
-        else if (ok && strcmp(a, "--headers") == 0 && (ok = parse_long(v, 0, 1, &flag)))
+            ok = bench_parse_long(v, 1, 1L << 30, &cpu_of);
+        else if (ok && strcmp(a, "--headers") == 0 && (ok = bench_parse_long(v, 0, 1, &flag)))
             with_headers = flag;
-        else if (ok && strcmp(a, "--group") == 0 && (ok = parse_long(v, 0, 1, &flag)))
+        else if (ok && strcmp(a, "--group") == 0 && (ok = bench_parse_long(v, 0, 1, &flag)))
             with_group = flag;
-        else if (ok && strcmp(a, "--cost") == 0 && (ok = parse_long(v, 0, 1, &flag)))
+        else if (ok && strcmp(a, "--cost") == 0 && (ok = bench_parse_long(v, 0, 1, &flag)))
             with_cost = flag;
-        else if (ok && strcmp(a, "--direct-reply") == 0 && (ok = parse_long(v, 0, 1, &flag)))
+        else if (ok && strcmp(a, "--direct-reply") == 0 && (ok = bench_parse_long(v, 0, 1, &flag)))
             direct_reply = flag;
         else
             ok = false;
