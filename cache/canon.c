@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/digest.h"
 #include "common/errors.h"
 
 /* OpenAI's documented defaults of the sampling parameters: a request that leaves one out asks for exactly
@@ -106,7 +107,7 @@ void lgw_cache_key(const char *tenant, const char *model, const struct lgw_str *
     unsigned int dlen = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     LGW_ASSERT(md != NULL);
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, lgw_digest_sha256(), NULL);
     update_part(md, tag, sizeof(tag) - 1);
     /* Tenancy: the tenant is the first thing hashed, so tenants never share an entry. */
     update_part(md, tenant, strlen(tenant));

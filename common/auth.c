@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "common/errors.h"
 #include "common/log.h"
 
@@ -17,7 +18,7 @@
 static int sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 32;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+    if (EVP_Digest(data, len, out, &n, lgw_digest_sha256(), NULL) != 1 || n != 32)
         return LGW_ERR(INTERNAL);
     return LGW_OK;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/digest.h"
 #include "common/errors.h"
 
 #define DEFAULT_DIMS 1536
@@ -142,14 +143,14 @@ static void embed(const char *model, const char *text, size_t len, float *v, int
     unsigned char seed[SHA256_DIGEST_LENGTH], block[SHA256_DIGEST_LENGTH];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int outlen;
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(ctx, lgw_digest_sha256(), NULL);
     EVP_DigestUpdate(ctx, model, strlen(model) + 1);
     EVP_DigestUpdate(ctx, text, len);
     EVP_DigestFinal_ex(ctx, seed, &outlen);
     double norm = 0;
     for (int i = 0; i < dims; i += 8) {
         uint32_t counter = (uint32_t)(i / 8);
-        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        EVP_DigestInit_ex(ctx, lgw_digest_sha256(), NULL);
         EVP_DigestUpdate(ctx, seed, sizeof(seed));
         EVP_DigestUpdate(ctx, &counter, sizeof(counter));
         EVP_DigestFinal_ex(ctx, block, &outlen);
