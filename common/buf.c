@@ -96,9 +96,16 @@ void lgw_buf_cleanup(struct lgw_buf *buf)
 
 void lgw_buf_reset(struct lgw_buf *buf)
 {
-    buf->len = 0;
+    lgw_buf_truncate(buf, 0);
+}
+
+void lgw_buf_truncate(struct lgw_buf *buf, size_t len)
+{
+    if (len > buf->len) /* only ever cuts: a longer len would expose bytes never written */
+        return;
+    buf->len = len;
     if (buf->ptr)
-        buf->ptr[0] = '\0';
+        buf->ptr[len] = '\0';
 }
 
 static int reserve(struct lgw_buf *buf, size_t extra)
@@ -236,9 +243,7 @@ int lgw_buf_dump_json(struct lgw_buf *buf, const struct json_t *obj, size_t flag
     size_t before = buf->len;
     if (json_dump_callback(obj, dump_piece, &to, flags) == 0)
         return LGW_OK;
-    buf->len = before;
-    if (buf->ptr)
-        buf->ptr[before] = '\0';
+    lgw_buf_truncate(buf, before);
     /* Not the cap: jansson refused the value (a bare scalar without JSON_ENCODE_ANY, a circular reference). */
     return to.rc ? to.rc : LGW_ERR(INTERNAL);
 }

@@ -25,6 +25,8 @@ void lgw_buf_init(struct lgw_buf *buf, size_t max);
 void lgw_buf_cleanup(struct lgw_buf *buf);
 /* Empties without freeing. */
 void lgw_buf_reset(struct lgw_buf *buf);
+/* Cuts the text back to its first len bytes (len <= buf->len), as before a write that did not finish. */
+void lgw_buf_truncate(struct lgw_buf *buf, size_t len);
 /* Returns 0 or LGW_ERR(TOO_LARGE). Out of memory aborts. */
 int lgw_buf_append(struct lgw_buf *buf, const void *data, size_t len);
 /* Makes room for extra more bytes and the NUL, appending nothing, so a writer that fills ptr[len..] itself

@@ -49,15 +49,20 @@ void lgw_dialect_stream_cleanup(struct lgw_dialect_stream *s)
     s->held = NULL;
 }
 
+/* A record's head: `event: <event>\n` when there is one, then `data: `. Returns 0 or the first append's error. */
+static int record_head(struct lgw_buf *out, const char *event)
+{
+    int rc = 0;
+    if (event && ((rc = lgw_buf_puts(out, "event: ")) || (rc = lgw_buf_puts(out, event)) ||
+                  (rc = lgw_buf_puts(out, "\n"))))
+        return rc;
+    return lgw_buf_append(out, "data: ", 6);
+}
+
 void lgw_sse_record(struct lgw_buf *out, const char *event, const char *data, size_t len)
 {
-    if (event) {
-        lgw_buf_puts(out, "event: ");
-        lgw_buf_puts(out, event);
-        lgw_buf_puts(out, "\n");
-    }
-    lgw_buf_append(out, "data: ", 6);
-    lgw_buf_append(out, data, len);
+    if (record_head(out, event) == 0)
+        lgw_buf_append(out, data, len);
     lgw_buf_append(out, "\n\n", 2);
 }
 
@@ -66,17 +71,10 @@ void lgw_sse_record_json(struct lgw_buf *out, const char *event, json_t *obj, bo
     size_t before = out->len;
     bool written = false;
     if (obj) { /* the chunk's text goes straight into the record: no copy of it first */
-        if (event) {
-            lgw_buf_puts(out, "event: ");
-            lgw_buf_puts(out, event);
-            lgw_buf_puts(out, "\n");
-        }
-        written = lgw_buf_append(out, "data: ", 6) == 0 && lgw_buf_dump_json(out, obj, JSON_COMPACT) == 0 &&
+        written = record_head(out, event) == 0 && lgw_buf_dump_json(out, obj, JSON_COMPACT) == 0 &&
                   lgw_buf_append(out, "\n\n", 2) == 0;
-        if (!written && out->ptr) { /* no half record: as if nothing had been written */
-            out->len = before;
-            out->ptr[before] = '\0';
-        }
+        if (!written) /* no half record: as if nothing had been written */
+            lgw_buf_truncate(out, before);
     }
     if (!written && event)
         lgw_sse_record(out, event, "{}", 2);

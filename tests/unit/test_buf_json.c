@@ -54,6 +54,12 @@ static void test_failures_leave_the_buffer(void **state)
     assert_string_equal(b.ptr, "head7");
     assert_int_equal(lgw_buf_dump_json(&b, NULL, JSON_COMPACT), LGW_ERR(INTERNAL));
     assert_string_equal(b.ptr, "head7");
+    /* truncate only cuts */
+    lgw_buf_truncate(&b, 9);
+    assert_string_equal(b.ptr, "head7");
+    lgw_buf_truncate(&b, 2);
+    assert_int_equal(b.len, 2);
+    assert_string_equal(b.ptr, "he");
     json_decref(n);
     json_decref(o);
     lgw_buf_cleanup(&b);

@@ -3,7 +3,8 @@
  * (message_start ... message_stop, text and tool_use blocks); a failure before the first chunk answered as
  * a plain error with its status, one after it as an error record that ends the stream; the usage chunk
  * passed only when the client asked; one run only, in order; lgw_sse_finished and lgw_sse_ends; the stream
- * cap for a client that stops reading, through the content reader (lgw_sse_read).
+ * cap for a client that stops reading, through the content reader (lgw_sse_read); one record from a JSON value
+ * (lgw_sse_record_json), whole or not at all.
  *
  * Everything goes through lgw_sse_reply and lgw_sse_fail on a real request made with no connection: they
  * resume a connection only when it was suspended, which nothing here does. The bytes are read from the
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "ingress/dialect.h"
 #include "ingress/request.h"
 #include "ingress/sse.h"
 #include "providers/wire.h"
@@ -755,6 +757,29 @@ static void test_stream_cap_before_the_first_block_is_four_caps(void **state)
     lgw_req_unref(req);
 }
 
+/* One record from a JSON value: written whole, or (past the buffer's cap) not at all, with the event's "{}" when
+ * there is room for it. */
+static void test_sse_record_json_whole_or_nothing(void **state)
+{
+    (void)state;
+    struct lgw_buf out;
+    lgw_buf_init(&out, 0);
+    json_t *chunk = json_pack("{s:s}", "text", "hi");
+    lgw_sse_record_json(&out, "delta", chunk, false);
+    lgw_sse_record_json(&out, NULL, chunk, false);
+    assert_string_equal(out.ptr, "event: delta\ndata: {\"text\":\"hi\"}\n\ndata: {\"text\":\"hi\"}\n\n");
+    lgw_buf_cleanup(&out);
+    lgw_buf_init(&out, 32); /* room for the head and "{}", not for the chunk */
+    json_t *big = json_pack("{s:s}", "text", "a chunk longer than the room that is left");
+    lgw_sse_record_json(&out, "delta", big, false);
+    assert_string_equal(out.ptr, "event: delta\ndata: {}\n\n");
+    lgw_sse_record_json(&out, NULL, big, false);
+    assert_string_equal(out.ptr, "event: delta\ndata: {}\n\n"); /* no event: nothing at all */
+    lgw_buf_cleanup(&out);
+    json_decref(big);
+    json_decref(chunk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_error_answers_carry_the_tables_retry_advice),
         cmocka_unit_test(test_stream_cap_counts_once_the_first_block_went_out),
         cmocka_unit_test(test_stream_cap_before_the_first_block_is_four_caps),
+        cmocka_unit_test(test_sse_record_json_whole_or_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
