@@ -294,7 +294,14 @@ static struct lgw_metrics_series *lock_series(struct lgw_metrics *m, const char 
         return NULL;
     if (!labels)
         labels = "";
+    uint32_t h = hash_key(name, labels);
     pthread_mutex_lock(&m->lock);
+    /* The series most updates find: one hash and one chain, with no walk over the families and no caps. A
+     * series stored under these very labels was admitted by the caps when it was made (they are set before
+     * any update, metrics.h), and labels past the length limit never made one. */
+    struct lgw_metrics_series *found = series_find(m, name, labels, h);
+    if (found && kind_matches(found->fam, type))
+        return found;
     struct lgw_metrics_family *fam = NULL;
     /* A label text longer than the limit is dropped before it can create a family or take a cap slot. */
     if (strlen(labels) <= MAX_LABELS_LEN)

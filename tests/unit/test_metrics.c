@@ -323,6 +323,12 @@ static void test_label_caps(void **state)
     assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"other\",model=\"x\""), 3);
     assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"t3\",model=\"x\""), 0);
     assert_int_equal(lgw_metrics_value(m, "b_total", "tenant=\"t3\""), 1);
+    /* A value past the cap folds on every update, not only its first: it never gets a series of its own for
+     * later updates to find. */
+    lgw_metrics_add(m, "a_total", "tenant=\"t4\",model=\"x\"", 1);
+    lgw_metrics_add(m, "a_total", "tenant=\"t4\",model=\"x\"", 1);
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"other\",model=\"x\""), 5);
+    assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=\"t4\",model=\"x\""), 0);
     /* Unparseable label text is left as given rather than guessed at. */
     lgw_metrics_add(m, "a_total", "tenant=t9", 1);
     assert_int_equal(lgw_metrics_value(m, "a_total", "tenant=t9"), 1);
