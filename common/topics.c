@@ -91,12 +91,15 @@ void lgw_topic_name(const struct lgw_config *cfg, enum lgw_topic topic, const ch
 
 bool lgw_topic_may_reply_to(const struct lgw_config *cfg, const char *topic)
 {
-    char name[512]; /* Kafka names are at most 249 bytes */
+    /* Compared piece by piece, as lgw_topic_name spells them ("<prefix>.<suffix>"): every job is checked, and
+     * formatting a dozen names for each cost more than the rest of the check. */
+    size_t n = strlen(cfg->topic_prefix);
+    if (strncmp(topic, cfg->topic_prefix, n) != 0 || topic[n] != '.')
+        return true;
     for (int i = 0; i < LGW_TOPIC__COUNT; i++) {
         if (i == LGW_TOPIC_REPLIES || i == LGW_TOPIC_BATCH_RESULTS)
             continue;
-        lgw_topic_name(cfg, (enum lgw_topic)i, NULL, name, sizeof(name));
-        if (strcmp(name, topic) == 0)
+        if (strcmp(topic + n + 1, table[i].suffix) == 0)
             return false;
     }
     return true;

@@ -108,8 +108,9 @@ static void kafka_attrs(struct lgw_span *span, const char *topic, const char *op
 
 struct lgw_span *lgw_spans_job_send(struct lgw_req *req, const char *topic)
 {
-    char name[LGW_TOPIC_MAX + 16];
-    snprintf(name, sizeof(name), "send %s", topic);
+    char name[LGW_TOPIC_MAX + 16] = "";
+    if (req->ing->tracer) /* the name only a recorded span shows: not formatted for every job when tracing is off */
+        snprintf(name, sizeof(name), "send %s", topic);
     struct lgw_span_ctx ctx;
     struct lgw_span *span = lgw_span_start(req->ing->tracer, name, LGW_SPAN_PRODUCER, &req->span_ctx, &ctx);
     lgw_span_ctx_format(&ctx, req->traceparent); /* the job's context: its consumer continues from this span */

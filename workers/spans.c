@@ -30,8 +30,9 @@ void lgw_wspans_consume(struct lgw_tracer *tr, struct lgw_ticket *t, const rd_ka
 {
     struct lgw_span_ctx parent;
     bool has = t->traceparent[0] && lgw_span_ctx_parse(t->traceparent, strlen(t->traceparent), &parent);
-    char name[LGW_TOPIC_MAX + 16];
-    snprintf(name, sizeof(name), "process %s", t->topic);
+    char name[LGW_TOPIC_MAX + 16] = "";
+    if (tr) /* the name only a recorded span shows: not formatted for every job when tracing is off */
+        snprintf(name, sizeof(name), "process %s", t->topic);
     t->span = lgw_span_start(tr, name, LGW_SPAN_CONSUMER, has ? &parent : NULL, &t->span_ctx);
     if (!t->span)
         return;

@@ -199,6 +199,16 @@ static void test_reply_to_may_not_name_own_topics(void **state)
     assert_true(lgw_topic_may_reply_to(&cfg, "t2.cost"));            /* another deployment's prefix */
     assert_false(lgw_topic_may_reply_to(&cfg, "t1.cost"));
     assert_false(lgw_topic_may_reply_to(&cfg, "t1.jobs.chat"));
+    /* near misses of an own name are someone else's topics */
+    assert_true(lgw_topic_may_reply_to(&cfg, "t1cost"));
+    assert_true(lgw_topic_may_reply_to(&cfg, "t1.cost.x"));
+    assert_true(lgw_topic_may_reply_to(&cfg, "t1."));
+    assert_true(lgw_topic_may_reply_to(&cfg, "t"));
+    assert_true(lgw_topic_may_reply_to(&cfg, "t10.cost"));
+    strcpy(cfg.topic_prefix, "a.b"); /* a prefix with a dot of its own */
+    assert_false(lgw_topic_may_reply_to(&cfg, "a.b.cost"));
+    assert_false(lgw_topic_may_reply_to(&cfg, "a.b.jobs.chat"));
+    assert_true(lgw_topic_may_reply_to(&cfg, "a.cost"));
 }
 
 int main(void)
