@@ -101,16 +101,31 @@ WORK_KINDS = [
     ("hiredis (Redis calls, their system calls included)", re.compile(r"^redis")),
     ("printf family", re.compile(r"printf")),
     ("OpenSSL digests", re.compile(r"^EVP_Digest")),
+    ("metrics registry (llmgw's updates, its lock included)", re.compile(r"^lgw_metrics_")),
+    ("clock reads", re.compile(r"clock_gettime")),
 ]
+
+
+PRINTF = next(pat for kind, pat in WORK_KINDS if kind == "printf family")
+MALLOC = next(pat for kind, pat in WORK_KINDS if kind == "malloc and free")
+CLOCK = next(pat for kind, pat in WORK_KINDS if kind == "clock reads")
+
+
+def nearest_ours(frames, i):
+    """The llmgw function nearest above frame i: an exported one (lgw_*, not the buffer helpers every writer calls),
+    else the nearest of llmgw's own, else "?" (a library's own thread)."""
+    ours = [c for c, dso in frames[i + 1:] if dso.endswith("/llmgw")]
+    return next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_")), ours[0] if ours else "?")
 
 
 def work_by_kind(perf_data, answered):
     """CPU per request (us) inside each WORK_KINDS kind, over a --call-graph dwarf recording of the ingress and the
-    worker, and the llmgw function nearest each JSON parse or write (who parses and writes what). The librdkafka
-    statistics that this bench turns on (stats_cb) are counted apart: production runs without them."""
+    worker, and the llmgw function nearest each JSON parse or write, printf, malloc and clock read (who does what).
+    The librdkafka statistics that this bench turns on (stats_cb) are counted apart: production runs without them."""
     rep = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "comm,ip,sym,dso"], capture_output=True,
                          text=True)
     kinds, callers, stats, samples = Counter(), Counter(), 0, 0
+    printf_callers, malloc_callers, clock_callers = Counter(), Counter(), Counter()
     for block in rep.stdout.split("\n\n"):
         lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
         if len(lines) < 2:
@@ -128,19 +143,32 @@ def work_by_kind(perf_data, answered):
                 kinds[kind] += 1
         for i, sym in enumerate(syms):
             if sym.startswith(("json_load", "json_dump")):
-                # the nearest exported llmgw function (lgw_*, not the buffer helpers every writer calls), else the
-                # nearest of llmgw's own
-                ours = [c for c, dso in frames[i + 1:] if dso.endswith("/llmgw")]
-                caller = next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_")),
-                              ours[0] if ours else "?")
-                callers[f"{'parse' if sym.startswith('json_load') else 'write'} in {caller}"] += 1
+                callers[f"{'parse' if sym.startswith('json_load') else 'write'} in {nearest_ours(frames, i)}"] += 1
+                break
+        for i, sym in enumerate(syms):
+            if PRINTF.search(sym):
+                printf_callers[nearest_ours(frames, i)] += 1
+                break
+        for i, sym in enumerate(syms):
+            if MALLOC.search(sym):
+                malloc_callers[nearest_ours(frames, i)] += 1
+                break
+        for i, sym in enumerate(syms):
+            if CLOCK.search(sym):
+                # librdkafka reads its clock on its own threads, where there is no llmgw function: name the library
+                above = [(c, dso) for c, dso in frames[i + 1:] if not CLOCK.search(c)]
+                ours = nearest_ours(frames, i)
+                clock_callers[ours if ours != "?" else (os.path.basename(above[0][1]) if above else "?")] += 1
                 break
 
     def us(n):
         return round(n * 1e6 / CALLGRAPH_HZ / answered, 1)
     return {"all_us": us(samples - stats), "statistics_us": us(stats),
             "kinds_us": {k: us(kinds[k]) for k, _ in WORK_KINDS},
-            "json_by_caller_us": {c: us(n) for c, n in callers.most_common(12)}}
+            "json_by_caller_us": {c: us(n) for c, n in callers.most_common(12)},
+            "printf_by_caller_us": {c: us(n) for c, n in printf_callers.most_common(12)},
+            "malloc_by_caller_us": {c: us(n) for c, n in malloc_callers.most_common(12)},
+            "clock_by_caller_us": {c: us(n) for c, n in clock_callers.most_common(12)}}
 
 
 def perf_during(argv, t, n):
