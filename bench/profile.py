@@ -92,41 +92,57 @@ def by_process(by_client):
 CALLGRAPH = os.environ.get("LLMGW_PROFILE_CALLGRAPH") == "1"
 CALLGRAPH_HZ = 1999
 # (kind, a frame that puts a sample in it); a sample may count in several kinds (a malloc inside a JSON parse).
+JSON_TEXT = re.compile(r"^json_(load|dump)")
+PRINTF = re.compile(r"printf")
+MALLOC = re.compile(r"malloc|calloc|realloc|^_int_free|^cfree|__libc_free")
+CLOCK = re.compile(r"clock_gettime")
 WORK_KINDS = [
     ("JSON parse (jansson)", re.compile(r"^json_load")),
     ("JSON write (jansson)", re.compile(r"^json_dump")),
     ("JSON build (jansson)", re.compile(r"^json_(pack|object_set|array_append|string$|integer$|object$|array$)")),
     ("libcurl", re.compile(r"^curl_")),
-    ("malloc and free", re.compile(r"malloc|calloc|realloc|^_int_free|^cfree|__libc_free")),
+    ("malloc and free", MALLOC),
     ("hiredis (Redis calls, their system calls included)", re.compile(r"^redis")),
-    ("printf family", re.compile(r"printf")),
+    ("printf family", PRINTF),
     ("OpenSSL digests", re.compile(r"^EVP_Digest")),
     ("metrics registry (llmgw's updates, its lock included)", re.compile(r"^lgw_metrics_")),
-    ("clock reads", re.compile(r"clock_gettime")),
+    ("clock reads", CLOCK),
 ]
+# Who calls what: the first frame of each of these in a sample, charged to its caller (caller_of).
+BY_CALLER = [("printf_by_caller_us", PRINTF), ("malloc_by_caller_us", MALLOC), ("clock_by_caller_us", CLOCK)]
 
 
-PRINTF = next(pat for kind, pat in WORK_KINDS if kind == "printf family")
-MALLOC = next(pat for kind, pat in WORK_KINDS if kind == "malloc and free")
-CLOCK = next(pat for kind, pat in WORK_KINDS if kind == "clock reads")
+def caller_of(frames, i, pat):
+    """Who made frame i's call (a match of pat): the nearest llmgw function above it (an exported one, lgw_*, but not
+    the buffer helpers every writer calls; else the nearest of llmgw's own), or, where there is none (librdkafka's own
+    threads), the nearest library above that is neither frame i's own nor another match of pat (libc's
+    clock_gettime above the vDSO's). The llmgw binary is recognised by name, whatever build LLMGW_BENCH_LLMGW_BIN
+    runs."""
+    above = frames[i + 1:]
+    ours = [c for c, dso in above if os.path.basename(dso).startswith("llmgw")]
+    if ours:
+        return next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_")), ours[0])
+    return next((os.path.basename(dso) for c, dso in above if dso != frames[i][1] and not pat.search(c)), "?")
 
 
-def nearest_ours(frames, i):
-    """The llmgw function nearest above frame i: an exported one (lgw_*, not the buffer helpers every writer calls),
-    else the nearest of llmgw's own, else "?" (a library's own thread)."""
-    ours = [c for c, dso in frames[i + 1:] if dso.endswith("/llmgw")]
-    return next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_")), ours[0] if ours else "?")
+def first_frame(syms, pat):
+    return next((i for i, sym in enumerate(syms) if pat.search(sym)), None)
 
 
 def work_by_kind(perf_data, answered):
     """CPU per request (us) inside each WORK_KINDS kind, over a --call-graph dwarf recording of the ingress and the
-    worker, and the llmgw function nearest each JSON parse or write, printf, malloc and clock read (who does what).
-    The librdkafka statistics that this bench turns on (stats_cb) are counted apart: production runs without them."""
+    worker, and who makes each JSON parse or write, printf, malloc and clock read (caller_of). The librdkafka
+    statistics that this bench turns on (stats_cb) are counted apart: production runs without them."""
     rep = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "comm,ip,sym,dso"], capture_output=True,
                          text=True)
+    return tally(rep.stdout, answered)
+
+
+def tally(script, answered):
+    """work_by_kind over `perf script` text: one block per sample, its frames innermost first."""
     kinds, callers, stats, samples = Counter(), Counter(), 0, 0
-    printf_callers, malloc_callers, clock_callers = Counter(), Counter(), Counter()
-    for block in rep.stdout.split("\n\n"):
+    by_caller = {name: Counter() for name, _ in BY_CALLER}
+    for block in script.split("\n\n"):
         lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
         if len(lines) < 2:
             continue
@@ -141,34 +157,21 @@ def work_by_kind(perf_data, answered):
         for kind, pat in WORK_KINDS:
             if any(pat.search(sym) for sym in syms):
                 kinds[kind] += 1
-        for i, sym in enumerate(syms):
-            if sym.startswith(("json_load", "json_dump")):
-                callers[f"{'parse' if sym.startswith('json_load') else 'write'} in {nearest_ours(frames, i)}"] += 1
-                break
-        for i, sym in enumerate(syms):
-            if PRINTF.search(sym):
-                printf_callers[nearest_ours(frames, i)] += 1
-                break
-        for i, sym in enumerate(syms):
-            if MALLOC.search(sym):
-                malloc_callers[nearest_ours(frames, i)] += 1
-                break
-        for i, sym in enumerate(syms):
-            if CLOCK.search(sym):
-                # librdkafka reads its clock on its own threads, where there is no llmgw function: name the library
-                above = [(c, dso) for c, dso in frames[i + 1:] if not CLOCK.search(c)]
-                ours = nearest_ours(frames, i)
-                clock_callers[ours if ours != "?" else (os.path.basename(above[0][1]) if above else "?")] += 1
-                break
+        i = first_frame(syms, JSON_TEXT)
+        if i is not None:
+            what = "parse" if syms[i].startswith("json_load") else "write"
+            callers[f"{what} in {caller_of(frames, i, JSON_TEXT)}"] += 1
+        for name, pat in BY_CALLER:
+            i = first_frame(syms, pat)
+            if i is not None:
+                by_caller[name][caller_of(frames, i, pat)] += 1
 
     def us(n):
         return round(n * 1e6 / CALLGRAPH_HZ / answered, 1)
     return {"all_us": us(samples - stats), "statistics_us": us(stats),
             "kinds_us": {k: us(kinds[k]) for k, _ in WORK_KINDS},
             "json_by_caller_us": {c: us(n) for c, n in callers.most_common(12)},
-            "printf_by_caller_us": {c: us(n) for c, n in printf_callers.most_common(12)},
-            "malloc_by_caller_us": {c: us(n) for c, n in malloc_callers.most_common(12)},
-            "clock_by_caller_us": {c: us(n) for c, n in clock_callers.most_common(12)}}
+            **{name: {c: us(n) for c, n in counter.most_common(12)} for name, counter in by_caller.items()}}
 
 
 def perf_during(argv, t, n):
