@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_scan.h"
 #include "common/trace.h"
 
 /* Bodies are validated by the ingress before they are queued; this only bounds what a batch producer
@@ -310,14 +311,11 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
     return rc;
 }
 
-int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz)
+/* Reads a reply's fields from its loaded message into reply (zeroed by the caller). */
+static int reply_read(json_t *root, struct lgw_reply *reply, char *why, size_t whysz)
 {
     int rc = LGW_ERR(INVALID);
     int64_t n;
-    memset(reply, 0, sizeof(*reply));
-    json_t *root = load(data, len, why, whysz);
-    if (!root)
-        return LGW_ERR(INVALID);
     char cache[8];
     if (get_str(root, "id", reply->id, sizeof(reply->id), true, why, whysz) ||
         get_str(root, "run_id", reply->run_id, sizeof(reply->run_id), false, why, whysz) ||
@@ -371,8 +369,77 @@ int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char
     reply->body = json_incref(body);
     rc = LGW_OK;
 out:
+    return rc;
+}
+
+int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz)
+{
+    memset(reply, 0, sizeof(*reply));
+    json_t *root = load(data, len, why, whysz);
+    if (!root)
+        return LGW_ERR(INVALID);
+    int rc = reply_read(root, reply, why, whysz);
     json_decref(root);
     return rc;
+}
+
+/* A message up to this size is copied on the stack for its envelope's read: replies are about 1 KB. */
+#define ENVELOPE_COPY_STACK 4096
+
+int lgw_reply_decode_text(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz)
+{
+    const char *text = data;
+    size_t at = 0, off, blen, start = 0;
+    memset(reply, 0, sizeof(*reply));
+    if (lgw_json_check(text, len, LGW_JSON_DEPTH_MAX, &at)) {
+        snprintf(why, whysz, "not JSON (error at byte %zu)", at);
+        return LGW_ERR(INVALID);
+    }
+    while (start < len && text[start] != '{' && text[start] != '[')
+        start++; /* whitespace: the check accepted the text */
+    /* With no object body (not an object at all, no body, a body of another type) there is nothing to keep
+     * as text: the whole decode says what is wrong, in its own words. */
+    if (text[start] != '{' || !lgw_json_member(text, len, "body", &off, &blen) || text[off] != '{')
+        return lgw_reply_decode(data, len, reply, why, whysz);
+    /* The envelope is read by the same code as lgw_reply_decode, from a copy whose body is {}: jansson builds
+     * the envelope and nothing of the answer. A second "body" stays in the copy, and is refused there. */
+    char stack[ENVELOPE_COPY_STACK];
+    size_t n = len - blen + 2;
+    char *copy = n <= sizeof(stack) ? stack : lgw_malloc(n);
+    memcpy(copy, text, off);
+    memcpy(copy + off, "{}", 2);
+    memcpy(copy + off + 2, text + off + blen, len - off - blen);
+    json_t *root = load(copy, n, why, whysz);
+    int rc = root ? reply_read(root, reply, why, whysz) : LGW_ERR(INVALID);
+    json_decref(root);
+    if (copy != stack)
+        free(copy);
+    if (rc) {
+        lgw_reply_cleanup(reply);
+        return rc;
+    }
+    json_decref(reply->body); /* the {} */
+    reply->body = NULL;
+    reply->body_text = text + off;
+    reply->body_len = blen;
+    return LGW_OK;
+}
+
+int lgw_reply_parse_body(struct lgw_reply *reply, char *why, size_t whysz)
+{
+    if (reply->body)
+        return LGW_OK;
+    if (!reply->body_text) {
+        snprintf(why, whysz, "no body");
+        return LGW_ERR(INVALID);
+    }
+    json_error_t jerr;
+    reply->body = json_loadb(reply->body_text, reply->body_len, ENVELOPE_LOAD_FLAGS, &jerr);
+    if (!reply->body) {
+        snprintf(why, whysz, "body not JSON (error at byte %d)", jerr.position);
+        return LGW_ERR(INVALID);
+    }
+    return LGW_OK;
 }
 
 void lgw_reply_cleanup(struct lgw_reply *reply)

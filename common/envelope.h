@@ -93,7 +93,11 @@ struct lgw_reply {
     int seq;
     bool final;
     int status; /* HTTP status for the client */
-    json_t *body; /* OpenAI-shaped response or error object; owned */
+    json_t *body; /* OpenAI-shaped response or error object; owned. NULL after lgw_reply_decode_text (body_text) */
+    /* lgw_reply_decode_text only: the body's JSON text as the message carries it, checked but not parsed,
+     * borrowed from the decoded payload (valid while it is). */
+    const char *body_text;
+    size_t body_len;
     /* A stream's chunks after body in one message, seq + 1 onwards (a JSON array of objects; owned; NULL:
      * none). Only for a job that said batched_chunks (workers/coalesce.h). */
     json_t *more_chunks;
@@ -128,6 +132,14 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out);
 #define LGW_REPLY_MORE_CHUNKS_MAX 1024
 
 int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz);
+/* The same checks, but the body is left as the text it came as (body_text, borrowed from data; body NULL): a
+ * reader that passes the answer on as it is (the ingress, to an OpenAI client) neither builds it nor writes it
+ * again. The text is checked as jansson would read it (common/json_scan.h), except that keys repeated inside
+ * the body are not refused; the envelope's own fields are read, and refused, exactly as lgw_reply_decode
+ * reads them. lgw_reply_parse_body builds body when the reader needs it after all. */
+int lgw_reply_decode_text(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz);
+/* Parses body_text into body (no-op when body is already set). Returns 0 or LGW_ERR(INVALID) with why. */
+int lgw_reply_parse_body(struct lgw_reply *reply, char *why, size_t whysz);
 void lgw_reply_cleanup(struct lgw_reply *reply);
 
 /* One final event per job execution (answered, failed, cancelled or expired), and before it one non-final

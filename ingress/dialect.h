@@ -46,12 +46,17 @@ struct lgw_dialect {
     /* A successful answer (an OpenAI chat.completion or embeddings list) into out. Returns 0, or
      * LGW_ERR(PROVIDER) when the answer cannot be expressed in this dialect. */
     int (*message)(json_t *answer, struct lgw_buf *out);
+    /* The same answer as its JSON text (checked, not parsed), for a dialect that passes the OpenAI shape on as it
+     * is; NULL: the ingress parses the text and calls message. */
+    int (*message_text)(const char *answer, size_t len, struct lgw_buf *out);
     /* An error body into out. */
     void (*error)(const struct lgw_answer_error *err, struct lgw_buf *out);
     /* Streams: the SSE records for one OpenAI chunk, for the end (the worker's final reply: usage of the
      * whole answer, its cost and route, for the llmgw object), and for an error after the stream started
      * (it ends the stream). */
     void (*stream_chunk)(struct lgw_dialect_stream *s, json_t *chunk, struct lgw_buf *out);
+    /* The same chunk as its JSON text (checked, not parsed); NULL: the ingress parses chunks for stream_chunk. */
+    void (*stream_chunk_text)(struct lgw_dialect_stream *s, const char *chunk, size_t len, struct lgw_buf *out);
     void (*stream_end)(struct lgw_dialect_stream *s, const struct lgw_reply *final, struct lgw_buf *out);
     void (*stream_error)(struct lgw_dialect_stream *s, const struct lgw_answer_error *err, struct lgw_buf *out);
 };

@@ -4,6 +4,7 @@
 
 #include "common/errors.h"
 #include "common/http_error.h"
+#include "common/json_scan.h"
 
 static int dump(json_t *obj, struct lgw_buf *out)
 {
@@ -22,6 +23,12 @@ static int request(json_t *in, json_t **out, char *msg, size_t msgsz)
 static int message(json_t *answer, struct lgw_buf *out)
 {
     return dump(answer, out);
+}
+
+/* The answer's text is already what an OpenAI client reads: the worker wrote it in this shape, compact. */
+static int message_text(const char *answer, size_t len, struct lgw_buf *out)
+{
+    return lgw_buf_append(out, answer, len);
 }
 
 /* A worker's error body passes through as the provider (or the worker) wrote it; the gateway's own comes
@@ -67,6 +74,32 @@ static void stream_chunk(struct lgw_dialect_stream *s, json_t *chunk, struct lgw
         lgw_sse_record_json(out, NULL, chunk, false);
 }
 
+/* is_tail on the chunk's text, as jansson would read it (a value that is not there, or of another type, is
+ * NULL to json_object_get). */
+static bool is_tail_text(const char *t, size_t len)
+{
+    size_t off, n, pos = 0, e, elen, f, flen;
+    bool any = false;
+    if (lgw_json_member(t, len, "choices", &off, &n) && t[off] == '[') {
+        while (lgw_json_next(t + off, n, &pos, &e, &elen)) {
+            const char *c = t + off + e;
+            any = true;
+            if (c[0] == '{' && lgw_json_member(c, elen, "finish_reason", &f, &flen) && c[f] == '"')
+                return true;
+        }
+    }
+    return !any && lgw_json_member(t, len, "usage", &off, &n) && t[off] == '{';
+}
+
+/* A chunk the worker wrote is already the record's data: only the tail is read, to be held. */
+static void stream_chunk_text(struct lgw_dialect_stream *s, const char *chunk, size_t len, struct lgw_buf *out)
+{
+    flush_held(s, out);
+    if (is_tail_text(chunk, len) && (s->held = json_loadb(chunk, len, JSON_REJECT_DUPLICATES, NULL)))
+        return;
+    lgw_sse_record(out, NULL, chunk, len); /* (a tail jansson will not read, a repeated key, goes as it came) */
+}
+
 static void stream_end(struct lgw_dialect_stream *s, const struct lgw_reply *final, struct lgw_buf *out)
 {
     if (s->held && final)
@@ -91,8 +124,10 @@ const struct lgw_dialect lgw_dialect_openai = {
     .name = "openai",
     .request = request,
     .message = message,
+    .message_text = message_text,
     .error = error,
     .stream_chunk = stream_chunk,
+    .stream_chunk_text = stream_chunk_text,
     .stream_end = stream_end,
     .stream_error = stream_error,
 };

@@ -29,7 +29,7 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
 {
     struct lgw_reply reply;
     char why[256];
-    if (lgw_reply_decode(msg->payload, msg->len, &reply, why, sizeof(why))) {
+    if (lgw_reply_decode_text(msg->payload, msg->len, &reply, why, sizeof(why))) {
         LGW_WARN("ingress", "undecodable reply at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt),
                  (int)msg->partition, (long long)msg->offset, why);
         return;
@@ -49,6 +49,16 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_metrics_add(ing->m, "llmgw_replies_foreign_tenant_total", NULL, 1);
         LGW_LOG_TP(LGW_LOG_ERROR, "ingress", req->id, req->tenant, req->traceparent,
                    "refused a reply written for another tenant");
+        lgw_req_unref(req);
+        lgw_reply_cleanup(&reply);
+        return;
+    }
+    /* An answer of 200 goes to the client as the worker wrote it, whole (lgw_req_complete_reply_text) or chunk by
+     * chunk when the dialect passes chunks on as text; an error, and a chunk for any other dialect, is read. */
+    bool parse = reply.status != 200 || (req->stream && !req->dialect->stream_chunk_text);
+    if (parse && lgw_reply_parse_body(&reply, why, sizeof(why))) {
+        LGW_WARN("ingress", "undecodable reply at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt),
+                 (int)msg->partition, (long long)msg->offset, why);
         lgw_req_unref(req);
         lgw_reply_cleanup(&reply);
         return;
@@ -82,7 +92,10 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
         lgw_req_unref(req); /* the map's reference; ours keeps req alive until the end of this function */
         struct lgw_span *span = lgw_spans_reply_begin(req, msg);
         lgw_req_take_route(req, &reply, true);
-        lgw_req_complete_reply(req, reply.status, reply.body);
+        if (reply.body)
+            lgw_req_complete_reply(req, reply.status, reply.body);
+        else
+            lgw_req_complete_reply_text(req, reply.body_text, reply.body_len);
         lgw_span_end(&span);
     }
     lgw_req_unref(req);

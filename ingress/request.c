@@ -124,6 +124,29 @@ void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body)
     lgw_req_complete(req, status, text, len);
 }
 
+void lgw_req_complete_reply_text(struct lgw_req *req, const char *text, size_t len)
+{
+    if (!req->dialect->message_text) {
+        json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!body) {
+            lgw_req_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+            return;
+        }
+        lgw_req_complete_reply(req, 200, body);
+        json_decref(body);
+        return;
+    }
+    struct lgw_buf buf;
+    lgw_buf_init(&buf, 0);
+    if (req->dialect->message_text(text, len, &buf)) {
+        lgw_buf_cleanup(&buf);
+        lgw_req_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
+        return;
+    }
+    char *out = lgw_buf_take(&buf, &len);
+    lgw_req_complete(req, 200, out, len);
+}
+
 void lgw_req_take_route(struct lgw_req *req, const struct lgw_reply *reply, bool with_cost)
 {
     lgw_strlcpy(req->provider, reply->provider, sizeof(req->provider));

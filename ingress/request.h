@@ -132,6 +132,9 @@ void lgw_req_complete_error(struct lgw_req *req, int rc, const char *message);
 void lgw_req_complete_error_param(struct lgw_req *req, int rc, const char *message, const char *param);
 /* Same, for a worker's answer (a 200 body or an error body) in the request's dialect. */
 void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body);
+/* Same, for a worker's 200 answer as the JSON text it sent (checked: lgw_reply_decode_text), which a dialect
+ * that speaks the answer's shape passes on as it is. */
+void lgw_req_complete_reply_text(struct lgw_req *req, const char *text, size_t len);
 
 /* Copies provider, model and route of reply into req for the response headers (with the cost when
  * with_cost: a final reply). Caller holds req's lock or is its only user. */

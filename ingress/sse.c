@@ -71,7 +71,10 @@ void lgw_sse_reply(struct lgw_req *req, const struct lgw_reply *reply)
     /* A message may carry several chunks (more_chunks after body): the run's next message follows them all. */
     req->next_seq = reply->seq + 1 + (int)json_array_size(reply->more_chunks);
     if (!reply->final) {
-        req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
+        if (reply->body)
+            req->dialect->stream_chunk(&req->ds, reply->body, &req->sse);
+        else
+            req->dialect->stream_chunk_text(&req->ds, reply->body_text, reply->body_len, &req->sse);
         size_t i;
         json_t *chunk;
         json_array_foreach(reply->more_chunks, i, chunk) req->dialect->stream_chunk(&req->ds, chunk, &req->sse);

@@ -1,6 +1,6 @@
 /* test_dialect.c - the client dialects' whole answers (ingress/dialect_*.c): the gateway's own errors in
  * OpenAI's shape with the field at fault as "param", and in Anthropic's shape (which has no such field);
- * Anthropic message ids. Streams are test_sse.c's. */
+ * Anthropic message ids; an answer given as the worker's text. Streams are test_sse.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +108,42 @@ static void test_anthropic_4xx_types(void **state)
                  "\"the request's headers are too large\"}}");
 }
 
+/* A worker's 200 answer given as its text (the ingress's reply path, lgw_reply_decode_text): the OpenAI dialect
+ * answers those very bytes; Anthropic's reads the text and answers its own shape; a text it cannot read is the
+ * gateway's 502, not a crash. */
+static void test_answer_from_text(void **state)
+{
+    (void)state;
+    const char *text = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini\","
+                       "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                       "\"content\":\"h\\u00e9 \\\"x\\\"\"},"
+                       "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}";
+    struct lgw_req *req = lgw_req_new(NULL, NULL, 0);
+    lgw_req_complete_reply_text(req, text, strlen(text));
+    assert_int_equal(req->status, 200);
+    assert_int_equal(req->resp_len, strlen(text));
+    assert_memory_equal(req->resp, text, strlen(text)); /* as it came: an escape stays as the worker wrote it */
+    lgw_req_unref(req);
+
+    req = lgw_req_new(NULL, NULL, 0);
+    req->dialect = &lgw_dialect_anthropic;
+    lgw_req_complete_reply_text(req, text, strlen(text));
+    assert_int_equal(req->status, 200);
+    json_t *m = json_loadb(req->resp, req->resp_len, 0, NULL);
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "type")), "message");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(m, "content"), 0), "text")),
+                        "h\u00e9 \"x\"");
+    json_decref(m);
+    lgw_req_unref(req);
+
+    req = lgw_req_new(NULL, NULL, 0);
+    req->dialect = &lgw_dialect_anthropic;
+    lgw_req_complete_reply_text(req, "{\"a\":1,\"a\":2}", 13); /* a repeated key: jansson's reader refuses it */
+    assert_int_equal(req->status, 502);
+    lgw_req_unref(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_errors_keep_their_shape),
         cmocka_unit_test(test_anthropic_message_ids),
         cmocka_unit_test(test_anthropic_4xx_types),
+        cmocka_unit_test(test_answer_from_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

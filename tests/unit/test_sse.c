@@ -4,7 +4,7 @@
  * a plain error with its status, one after it as an error record that ends the stream; the usage chunk
  * passed only when the client asked; one run only, in order; lgw_sse_finished and lgw_sse_ends; the stream
  * cap for a client that stops reading, through the content reader (lgw_sse_read); one record from a JSON value
- * (lgw_sse_record_json), whole or not at all.
+ * (lgw_sse_record_json), whole or not at all; the OpenAI streams again with chunks given as text.
  *
  * Everything goes through lgw_sse_reply and lgw_sse_fail on a real request made with no connection: they
  * resume a connection only when it was suspended, which nothing here does. The bytes are read from the
@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
@@ -32,6 +33,10 @@ static struct lgw_req *stream_req(const struct lgw_dialect *dialect)
     return req;
 }
 
+/* Replies of 200 carry their body as text (body_text), as the ingress's reply path leaves them for a dialect
+ * that passes chunks on as text (the OpenAI one); else parsed (body). */
+static bool as_text;
+
 /* One worker reply; body is JSON text or NULL. */
 static struct lgw_reply make_reply(const char *run_id, int seq, bool final, int status, const char *body)
 {
@@ -42,7 +47,10 @@ static struct lgw_reply make_reply(const char *run_id, int seq, bool final, int 
     r.seq = seq;
     r.final = final;
     r.status = status;
-    if (body) {
+    if (body && as_text && status == 200) {
+        r.body_text = body;
+        r.body_len = strlen(body);
+    } else if (body) {
         json_error_t jerr;
         r.body = json_loads(body, 0, &jerr);
         if (!r.body)
@@ -223,9 +231,12 @@ struct sink {
 static int sink_emit(struct lgw_prov_stream *stream, json_t *c)
 {
     struct sink *k = (struct sink *)stream;
-    struct lgw_reply r = make_reply("run-a", k->seq++, false, 200, NULL);
-    r.body = json_incref(c);
+    char *text = as_text ? json_dumps(c, JSON_COMPACT) : NULL;
+    struct lgw_reply r = make_reply("run-a", k->seq++, false, 200, text);
+    if (!as_text)
+        r.body = json_incref(c);
     deliver(k->req, &r);
+    free(text);
     return 0;
 }
 
@@ -780,6 +791,36 @@ static void test_sse_record_json_whole_or_nothing(void **state)
     json_decref(chunk);
 }
 
+/* The OpenAI streams again with every 200 body as text: the same bytes on the wire, the tail chunk still held
+ * for the final reply's llmgw object. A tail whose text jansson will not read (a key repeated) goes as it came.
+ * Last in the list: it leaves as_text set if it fails, which the Anthropic tests (bodies parsed) must not see. */
+static void test_openai_streams_from_text(void **state)
+{
+    as_text = true;
+    test_openai_stream(state);
+    test_openai_usage_only_when_asked(state);
+    test_openai_failure_before_first_chunk(state);
+    test_openai_error_after_start(state);
+    test_one_run_in_order(state);
+    test_batched_chunks(state);
+    test_ends(state);
+    test_stream_with_no_chunk(state);
+    test_stream_cap_counts_once_the_first_block_went_out(state);
+    test_stream_cap_before_the_first_block_is_four_caps(state);
+
+    struct lgw_req *req = stream_req(&lgw_dialect_openai);
+    const char *twice = "{\"choices\":[{\"finish_reason\":\"stop\",\"finish_reason\":\"stop\"}]}";
+    chunk(req, "run-a", 0, OAI_C0);
+    chunk(req, "run-a", 1, twice);
+    chunk(req, "run-a", 2, "{\"choices\":[{\"delta\":{}},{\"finish_reason\":null}],\"usage\":{}}"); /* not a tail */
+    final_ok(req, "run-a", 3, 12, 3, 0);
+    assert_wire(req, "data: " OAI_C0 "\n\n"
+                     "data: {\"choices\":[{\"finish_reason\":\"stop\",\"finish_reason\":\"stop\"}]}\n\n"
+                     "data: {\"choices\":[{\"delta\":{}},{\"finish_reason\":null}],\"usage\":{}}\n\ndata: [DONE]\n\n");
+    lgw_req_unref(req);
+    as_text = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_stream_cap_counts_once_the_first_block_went_out),
         cmocka_unit_test(test_stream_cap_before_the_first_block_is_four_caps),
         cmocka_unit_test(test_sse_record_json_whole_or_nothing),
+        cmocka_unit_test(test_openai_streams_from_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
