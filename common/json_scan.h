@@ -7,6 +7,10 @@
  * tests/fuzz/fuzz_json_scan.c hold it to jansson itself. Like jansson with flags 0 it does not look for
  * duplicate keys: {"a":1,"a":2} is accepted (lgw_json_member finds the first, jansson keeps the last).
  *
+ * One difference, on purpose: jansson 2.14 lets a NUL byte through right after a number or a literal ([5\0],
+ * {"a":true\0}; its reader takes the NUL for the end of its buffer there), and the check refuses every NUL
+ * outside a string, because a text it accepts may be passed on as it is. Found by the fuzz harness.
+ *
  * Nothing here allocates or keeps state: any thread may call any function. Spans are byte offsets into the
  * caller's text, which the caller owns. */
 #ifndef LGW_JSON_SCAN_H

@@ -96,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool jansson = j && (json_is_object(j) || json_is_array(j));
     size_t err_at = SIZE_MAX;
     int rc = lgw_json_check(text, size, LGW_JSON_DEPTH_MAX, &err_at);
-    CHECK((rc == LGW_OK) == jansson);
+    /* jansson takes a NUL right after a number or literal; the check refuses it (json_scan.h). */
+    CHECK((rc == LGW_OK) == jansson || (jansson && memchr(text, 0, size)));
     size_t off, vlen, pos = 0;
     if (rc != LGW_OK) {
         CHECK(rc == LGW_ERR(INVALID) && err_at <= size);
@@ -108,13 +109,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    /* The same text with the depth limit at its own depth passes, one less fails. */
-    int depth = depth_of(j);
-    CHECK(lgw_json_check(text, size, depth, NULL) == LGW_OK);
-    CHECK(lgw_json_check(text, size, depth - 1, NULL) == LGW_ERR(INVALID));
-
     json_t *unique = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
     if (unique) {
+        /* The same text with the depth limit at its own depth passes, one less fails. (Only without repeated
+         * names: jansson's tree keeps the last of them, and a deeper one before it is in the text, not the tree.
+         * Found by the fuzzer.) */
+        int depth = depth_of(unique);
+        CHECK(lgw_json_check(text, size, depth, NULL) == LGW_OK);
+        CHECK(lgw_json_check(text, size, depth - 1, NULL) == LGW_ERR(INVALID));
         walk(text, size, unique);
     } else if (json_is_object(j)) {
         /* Duplicate names somewhere: jansson keeps the last, lgw_json_member finds the first, so only check that

@@ -178,6 +178,25 @@ static void test_table(void **state)
         expect_both(cases[i].text, cases[i].len, cases[i].ok, cases[i].at);
 }
 
+/* The one difference from jansson, on purpose (json_scan.h): it lets a NUL byte through right after a number or a
+ * literal, which the check refuses, because a text it accepts may be passed on as it is. Found by the fuzz
+ * harness. */
+static void test_nul_after_a_token(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len;
+    } nul[] = {{"[5\0]", 4}, {"[0,5\0,1]", 8}, {"{\"a\":true\0}", 11}, {"[1.5\0]", 6}, {"[null\0]", 7}};
+    for (size_t i = 0; i < sizeof(nul) / sizeof(nul[0]); i++) {
+        assert_true(jansson_accepts(nul[i].text, nul[i].len));
+        assert_int_equal(check_exact(nul[i].text, nul[i].len, LGW_JSON_DEPTH_MAX, NULL), LGW_ERR(INVALID));
+    }
+    /* Elsewhere jansson refuses a NUL too. */
+    expect_both("[\"a\"\0]", 6, false, 4);
+    expect_both("[1]\0", 4, false, 3);
+}
+
 static void test_err_at_optional(void **state)
 {
     (void)state;
@@ -745,6 +764,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_nul_after_a_token),
         cmocka_unit_test(test_err_at_optional),
         cmocka_unit_test(test_depth_against_jansson),
         cmocka_unit_test(test_depth_max),

@@ -60,7 +60,7 @@ static int both(const char *text, size_t len)
             fail_msg("decode refused (%s) what decode_text took: %.*s", why_a, (int)len, text);
         json_decref(lax);
         json_decref(strict);
-    } else if (ra == 0) {
+    } else if (ra == 0 && !memchr(text, 0, len)) { /* (a NUL jansson lets through after a token: json_scan.h) */
         fail_msg("decode_text refused (%s) what decode took: %.*s", why_b, (int)len, text);
     }
     lgw_reply_cleanup(&a);
@@ -227,7 +227,7 @@ static void test_damaged_replies(void **state)
     const char *base = "{" ENV ",\"run_id\":\"r\",\"more_chunks\":[{\"i\":1}],\"body\":{\"id\":\"c1\",\"choices\":[{"
                        "\"index\":0,\"delta\":{\"content\":\"h\xc3\xa9\\u00e9\\\"\"},\"finish_reason\":null}],"
                        "\"n\":-1.5e-3,\"ok\":[true,false,null]}}";
-    const char pieces[] = "{}[]\",:\\u0123456789eE.-+ tfn\x80\xc3\xed\xf0\xff";
+    const char pieces[] = "{}[]\",:\\u0123456789eE.-+ tfn\x80\xc3\xed\xf0\xff\0";
     size_t blen = strlen(base);
     char text[1024];
     int accepted = 0;
