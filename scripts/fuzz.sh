@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A timed libFuzzer run of every harness in tests/fuzz/, one after another (one process at a time).
-#   scripts/fuzz.sh [SECONDS] [--merge]
+#   scripts/fuzz.sh [SECONDS] [--merge] [NAME...]
 #     SECONDS  per harness (default 60)
+#     NAME     only these harnesses (fuzz_NAME.c; default: every one)
 #     --merge  afterwards, add the inputs that found new coverage to the committed corpus
 #              (tests/fuzz/corpus/<name>/, libFuzzer's -merge=1: only inputs that add coverage). Without it the
 #              committed corpus is never written: each harness fuzzes a copy of it.
@@ -12,11 +13,14 @@
 # build-fuzz/fuzz-run/<name>/). Exits 1 on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=60 merge=0
+secs=60 merge=0 only=()
 for a in "$@"; do
   case "$a" in
     --merge) merge=1 ;;
-    ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [--merge]" >&2; exit 2 ;;
+    ''|*[!0-9a-z_]*) echo "usage: scripts/fuzz.sh [SECONDS] [--merge] [NAME...]" >&2; exit 2 ;;
+    *[!0-9]*)
+      [ -f "tests/fuzz/fuzz_$a.c" ] || { echo "fuzz: no harness tests/fuzz/fuzz_$a.c" >&2; exit 2; }
+      only+=("$a") ;;
     *) secs=$a ;;
   esac
 done
@@ -35,6 +39,7 @@ fi
 bash scripts/install-deps.sh >/dev/null
 
 mapfile -t names < <(ls tests/fuzz/fuzz_*.c | sed 's|.*/fuzz_\(.*\)\.c|\1|')
+[ ${#only[@]} -eq 0 ] || names=("${only[@]}")
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMGW_FUZZ=ON -DLLMGW_SANITIZE=ON >/dev/null
 cmake --build build-fuzz -j2 --target "${names[@]/#/fuzz_}" >/dev/null
 
