@@ -314,18 +314,17 @@ int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
 /* Reads a reply's fields from its loaded message into reply (zeroed by the caller). */
 static int reply_read(json_t *root, struct lgw_reply *reply, char *why, size_t whysz)
 {
-    int rc = LGW_ERR(INVALID);
     int64_t n;
     char cache[8];
     if (get_str(root, "id", reply->id, sizeof(reply->id), true, why, whysz) ||
         get_str(root, "run_id", reply->run_id, sizeof(reply->run_id), false, why, whysz) ||
         get_str(root, "tenant", reply->tenant, sizeof(reply->tenant), false, why, whysz) ||
         get_int(root, "seq", &n, false, 0, INT32_MAX - LGW_REPLY_MORE_CHUNKS_MAX - 1, why, whysz))
-        goto out; /* (the bound leaves a reader room to count past the message's last chunk) */
+        return LGW_ERR(INVALID); /* (the bound leaves a reader room to count past the message's last chunk) */
     reply->seq = (int)n;
     if (get_bool(root, "final", &reply->final, why, whysz) ||
         get_int(root, "status", &n, true, 100, 599, why, whysz))
-        goto out;
+        return LGW_ERR(INVALID);
     reply->status = (int)n;
     if (get_str(root, "provider", reply->provider, sizeof(reply->provider), false, why, whysz) ||
         get_str(root, "model", reply->model, sizeof(reply->model), false, why, whysz) ||
@@ -336,10 +335,10 @@ static int reply_read(json_t *root, struct lgw_reply *reply, char *why, size_t w
         get_str(root, "strategy", reply->strategy, sizeof(reply->strategy), false, why, whysz) ||
         get_str(root, "route", reply->route, sizeof(reply->route), false, why, whysz) ||
         get_int(root, "route_attempts", &n, false, 0, 1000, why, whysz))
-        goto out;
+        return LGW_ERR(INVALID);
     reply->route_attempts = (int)n;
     if (get_int(root, "retry_after_ms", &reply->retry_after_ms, false, 0, 86400000, why, whysz))
-        goto out;
+        return LGW_ERR(INVALID);
     json_t *known = json_object_get(root, "cost_known");
     reply->cost_known = !known || json_is_true(known);
     reply->cost_estimated = json_is_true(json_object_get(root, "cost_estimated"));
@@ -347,11 +346,11 @@ static int reply_read(json_t *root, struct lgw_reply *reply, char *why, size_t w
     reply->cache_hit = strcmp(cache, "hit") == 0;
     reply->cache_bypass = strcmp(cache, "bypass") == 0;
     if (batch_ref_decode(root, &reply->batch, why, whysz))
-        goto out;
+        return LGW_ERR(INVALID);
     json_t *body = json_object_get(root, "body");
     if (!json_is_object(body)) {
         snprintf(why, whysz, "field \"body\" must be an object");
-        goto out;
+        return LGW_ERR(INVALID);
     }
     json_t *more = json_object_get(root, "more_chunks");
     if (more) {
@@ -362,14 +361,12 @@ static int reply_read(json_t *root, struct lgw_reply *reply, char *why, size_t w
         if (!ok) {
             snprintf(why, whysz, "field \"more_chunks\" must be an array of at most %d objects, in a chunk",
                      LGW_REPLY_MORE_CHUNKS_MAX);
-            goto out;
+            return LGW_ERR(INVALID);
         }
         reply->more_chunks = json_incref(more);
     }
     reply->body = json_incref(body);
-    rc = LGW_OK;
-out:
-    return rc;
+    return LGW_OK;
 }
 
 int lgw_reply_decode(const void *data, size_t len, struct lgw_reply *reply, char *why, size_t whysz)

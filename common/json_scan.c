@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/errors.h"
 
 typedef unsigned char uchar;
@@ -69,23 +70,12 @@ static inline bool is_digit(uchar c)
     return (unsigned)(c - '0') < 10;
 }
 
-/* A hex digit's value, or -1. */
-static inline int hex_val(uchar c)
-{
-    if ((unsigned)(c - '0') < 10)
-        return c - '0';
-    c |= 0x20; /* ASCII letters: fold to lower case */
-    if ((unsigned)(c - 'a') < 6)
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* The value of the four hex digits at p (the caller made sure they are inside the text), or -1. */
 static long hex4(const uchar *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_val(p[i]);
+        int h = lgw_hex_digit((char)p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -25,13 +25,18 @@
 /* How often waiting requests are checked against their deadlines: the granularity of a 504. */
 #define SWEEP_INTERVAL_MS 10
 
+static void warn_undecodable(const rd_kafka_message_t *msg, const char *why)
+{
+    LGW_WARN("ingress", "undecodable reply at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+             (long long)msg->offset, why);
+}
+
 static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
 {
     struct lgw_reply reply;
     char why[256];
     if (lgw_reply_decode_text(msg->payload, msg->len, &reply, why, sizeof(why))) {
-        LGW_WARN("ingress", "undecodable reply at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt),
-                 (int)msg->partition, (long long)msg->offset, why);
+        warn_undecodable(msg, why);
         return;
     }
     struct lgw_req *req = lgw_pending_ref(ing->pending, reply.id);
@@ -57,8 +62,7 @@ static void handle_reply(struct lgw_ingress *ing, const rd_kafka_message_t *msg)
      * chunk when the dialect passes chunks on as text; an error, and a chunk for any other dialect, is read. */
     bool parse = reply.status != 200 || (req->stream && !req->dialect->stream_chunk_text);
     if (parse && lgw_reply_parse_body(&reply, why, sizeof(why))) {
-        LGW_WARN("ingress", "undecodable reply at %s/%d@%lld: %s", rd_kafka_topic_name(msg->rkt),
-                 (int)msg->partition, (long long)msg->offset, why);
+        warn_undecodable(msg, why);
         lgw_req_unref(req);
         lgw_reply_cleanup(&reply);
         return;
