@@ -1,8 +1,14 @@
-/* reply_text_bench.c - what the ingress spends on a worker's reply before its bytes are the client's, the two ways:
- * the whole reply parsed and the answer written again (lgw_reply_decode, then the OpenAI dialect's message or
- * stream_chunk), against the body kept as the text it came as (lgw_reply_decode_text, then message_text or
- * stream_chunk_text). Three replies as lgw_reply_encode writes them: a chat.completion of about 700 bytes (the
- * benches' fake provider's size), one of about 4 KB (an answer of some 800 tokens), and a stream chunk.
+/* reply_text_bench.c - what llmgw spends on a worker's reply message, at both ends, each two ways.
+ *
+ * The ingress's read, from the message's bytes to the bytes for the client: the whole reply parsed and the answer
+ * written again (lgw_reply_decode, then the OpenAI dialect's message or stream_chunk), against the body kept as the
+ * text it came as (lgw_reply_decode_text, then message_text or stream_chunk_text).
+ *
+ * The worker's write: the envelope built as a jansson tree and dumped (tests/support/reply_encode_tree.c, the
+ * encoder until the twenty-sixth pass), against printed field by field (lgw_reply_encode, common/json_out.c).
+ *
+ * Three replies as lgw_reply_encode writes them: a chat.completion of about 700 bytes (the benches' fake
+ * provider's size), one of about 4 KB (an answer of some 800 tokens), and a stream chunk.
  *
  * Prints one JSON line per reply and way: ns per reply, the median over 200 rounds of this thread's CPU time (other
  * work on the machine moves it less). Pin it for a steady figure: taskset -c 1 ./build/bench_reply_text [replies
@@ -15,8 +21,13 @@
 
 #include "common/envelope.h"
 #include "ingress/dialect.h"
+#include "tests/support/reply_encode_tree.h"
 
 #define ROUNDS 200
+
+/* What is timed: the ingress's read of a message (parsed whole, or its body kept as text) and the worker's write
+ * of one (a jansson tree dumped, as until the twenty-sixth pass, or printed field by field, as now). */
+enum { WAY_PARSED, WAY_TEXT, WAY_TREE, WAY_FIELDS };
 
 static double now(void)
 {
@@ -62,7 +73,7 @@ static void one(const struct lgw_buf *msg, bool chunk, bool text, struct lgw_buf
 }
 
 /* The reply the worker writes for an answer whose content is content_len bytes of prose. */
-static void make_reply(size_t content_len, bool chunk, struct lgw_buf *msg)
+static void make_reply(size_t content_len, bool chunk, struct lgw_reply *out)
 {
     static const char words[] = "The capital of France is Paris, which is also its largest city. ";
     char *content = malloc(content_len + 1);
@@ -98,12 +109,38 @@ static void make_reply(size_t content_len, bool chunk, struct lgw_buf *msg)
     r.cost_nusd = 37800;
     r.cost_known = true;
     r.latency_ms = 412;
-    if (lgw_reply_encode(&r, msg)) {
-        fprintf(stderr, "bench_reply_text: the sample reply does not encode\n");
-        exit(1);
-    }
-    lgw_reply_cleanup(&r);
+    *out = r;
     free(content);
+}
+
+/* The median ns per call of one way of writing or reading reply's message, over ROUNDS rounds. */
+static double time_way(const struct lgw_reply *r, const struct lgw_buf *msg, bool chunk, int way, int per_round,
+                       struct lgw_buf *out)
+{
+    static double ns[ROUNDS];
+    for (int pass = 0; pass < 2; pass++) { /* the first warms the caches and the allocator */
+        for (int k = 0; k < ROUNDS; k++) {
+            double t0 = now();
+            for (int i = 0; i < per_round; i++) {
+                if (way == WAY_PARSED || way == WAY_TEXT) {
+                    one(msg, chunk, way == WAY_TEXT, out);
+                    continue;
+                }
+                lgw_buf_reset(out);
+                int rc = way == WAY_FIELDS ? lgw_reply_encode(r, out) : lgw_test_reply_encode_tree(r, out);
+                if (rc || out->len == 0) {
+                    fprintf(stderr, "bench_reply_text: the sample reply does not encode\n");
+                    exit(1);
+                }
+                sink += out->len;
+            }
+            ns[k] = (now() - t0) / per_round * 1e9;
+            if (pass == 0 && k >= ROUNDS / 20)
+                break;
+        }
+    }
+    qsort(ns, ROUNDS, sizeof(ns[0]), cmp_double);
+    return ns[ROUNDS / 2];
 }
 
 int main(int argc, char **argv)
@@ -118,27 +155,29 @@ int main(int argc, char **argv)
         size_t content;
         bool chunk;
     } replies[] = {{"answer_700B", 200, false}, {"answer_4KB", 3500, false}, {"stream_chunk", 12, true}};
-    static double ns[ROUNDS];
+    static const char *const way_names[] = {"parsed", "text", "tree", "fields"};
     struct lgw_buf msg, out;
     lgw_buf_init(&msg, 0);
     lgw_buf_init(&out, 0);
     for (size_t k = 0; k < sizeof(replies) / sizeof(replies[0]); k++) {
+        struct lgw_reply r;
+        make_reply(replies[k].content, replies[k].chunk, &r);
         lgw_buf_reset(&msg);
-        make_reply(replies[k].content, replies[k].chunk, &msg);
-        for (int text = 0; text <= 1; text++) {
-            for (int i = 0; i < per_round; i++) /* warm the caches and the allocator */
-                one(&msg, replies[k].chunk, text, &out);
-            for (int r = 0; r < ROUNDS; r++) {
-                double t0 = now();
-                for (int i = 0; i < per_round; i++)
-                    one(&msg, replies[k].chunk, text, &out);
-                ns[r] = (now() - t0) / per_round * 1e9;
-            }
-            qsort(ns, ROUNDS, sizeof(ns[0]), cmp_double);
+        if (lgw_reply_encode(&r, &msg)) {
+            fprintf(stderr, "bench_reply_text: the sample reply does not encode\n");
+            return 1;
+        }
+        for (int way = WAY_TREE; way <= WAY_FIELDS; way++)
+            printf("{\"bench\":\"reply_write\",\"reply\":\"%s\",\"bytes\":%zu,\"way\":\"%s\",\"replies\":%d,"
+                   "\"ns_per_reply\":%.0f}\n",
+                   replies[k].name, msg.len, way_names[way], ROUNDS * per_round,
+                   time_way(&r, &msg, replies[k].chunk, way, per_round, &out));
+        for (int way = WAY_PARSED; way <= WAY_TEXT; way++)
             printf("{\"bench\":\"reply_text\",\"reply\":\"%s\",\"bytes\":%zu,\"way\":\"%s\",\"replies\":%d,"
                    "\"ns_per_reply\":%.0f}\n",
-                   replies[k].name, msg.len, text ? "text" : "parsed", ROUNDS * per_round, ns[ROUNDS / 2]);
-        }
+                   replies[k].name, msg.len, way_names[way], ROUNDS * per_round,
+                   time_way(&r, &msg, replies[k].chunk, way, per_round, &out));
+        lgw_reply_cleanup(&r);
     }
     lgw_buf_cleanup(&msg);
     lgw_buf_cleanup(&out);

@@ -8,6 +8,7 @@
 #include "common/assert.h"
 #include "common/digest.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 
 /* OpenAI's documented defaults of the sampling parameters: a request that leaves one out asks for exactly
  * what one that spells the default asks for. Numbers, written as reals so that 1 and 1.0 agree. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_write.h"
 
 int lgw_cache_entry_encode(const struct lgw_usage *usage, const json_t *body, const struct lgw_str *chunks,
                            struct lgw_buf *out)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_write.h"
 #include "common/random.h"
 
 static const char *const state_names[] = {"submitting", "submitted", "cancelling", "failed"};

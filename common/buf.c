@@ -2,7 +2,8 @@
 #include "common/buf.h"
 
 #include <errno.h>
-#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +171,27 @@ int lgw_buf_printf(struct lgw_buf *buf, const char *fmt, ...)
     return rc;
 }
 
+/* Whether none of the 8 bytes in x needs escaping in a JSON string: no byte below 0x20, no quote, no backslash
+ * (bytes from 0x80, UTF-8, are written as they are). Each term sets a byte's top bit only when that byte, or a
+ * byte below it already caught, is one of those; "& ~" drops the bytes from 0x80, so the test is exact about
+ * "any", which is all it is asked. A long prompt or answer is mostly such words. */
+static inline bool word_needs_no_escape(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+    return ((((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash)) & high) == 0;
+}
+
 int lgw_buf_json_string(struct lgw_buf *buf, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     int rc = lgw_buf_append(buf, "\"", 1);
     size_t run = 0; /* start of the current run of bytes that need no escaping */
     for (size_t i = 0; rc == 0 && i < len; i++) {
+        for (uint64_t x; len - i >= 8 && (memcpy(&x, s + i, 8), word_needs_no_escape(x));)
+            i += 8;
+        if (i == len)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
@@ -221,36 +237,3 @@ int lgw_hex_digit(char c)
     return -1;
 }
 
-/* jansson's writer hands over its text in small pieces (a key, a quote, a number); each goes straight into the
- * buffer, whose cap makes the dump stop rather than grow past it. */
-struct dump_to {
-    struct lgw_buf *buf;
-    int rc;
-};
-
-static int dump_piece(const char *data, size_t len, void *opaque)
-{
-    struct dump_to *to = opaque;
-    to->rc = lgw_buf_append(to->buf, data, len);
-    return to->rc ? -1 : 0;
-}
-
-int lgw_buf_dump_json(struct lgw_buf *buf, const struct json_t *obj, size_t flags)
-{
-    if (!obj)
-        return LGW_ERR(INTERNAL);
-    struct dump_to to = {buf, LGW_OK};
-    size_t before = buf->len;
-    if (json_dump_callback(obj, dump_piece, &to, flags) == 0)
-        return LGW_OK;
-    lgw_buf_truncate(buf, before);
-    /* Not the cap: jansson refused the value (a bare scalar without JSON_ENCODE_ANY, a circular reference). */
-    return to.rc ? to.rc : LGW_ERR(INTERNAL);
-}
-
-int lgw_buf_append_json(struct lgw_buf *buf, struct json_t *obj, size_t flags)
-{
-    int rc = lgw_buf_dump_json(buf, obj, flags);
-    json_decref(obj);
-    return rc;
-}

@@ -37,15 +37,6 @@ int lgw_buf_printf(struct lgw_buf *buf, const char *fmt, ...) __attribute__((for
 int lgw_buf_vprintf(struct lgw_buf *buf, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 int lgw_buf_json_string(struct lgw_buf *buf, const char *s, size_t len);
-/* Appends obj as JSON text (jansson's json_dumps flags, e.g. JSON_COMPACT), for the Kafka records' encoders.
- * Takes obj's reference; obj NULL (a json_pack that failed) or a dump that fails is LGW_ERR(INTERNAL). Returns
- * 0, LGW_ERR(INTERNAL) or LGW_ERR(TOO_LARGE). */
-struct json_t;
-int lgw_buf_append_json(struct lgw_buf *buf, struct json_t *obj, size_t flags);
-/* The same, keeping the caller's reference: obj's text is written into the buffer as jansson produces it, in one
- * pass and without a copy (json_dumps builds the whole text first; json_dumpb needs a pass to size it). On
- * failure the buffer is as it was. */
-int lgw_buf_dump_json(struct lgw_buf *buf, const struct json_t *obj, size_t flags);
 /* Moves the bytes out: the caller owns the returned pointer (free()); buf is left empty. */
 char *lgw_buf_take(struct lgw_buf *buf, size_t *len);
 

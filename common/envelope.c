@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_out.h"
 #include "common/json_scan.h"
+#include "common/json_write.h"
 #include "common/trace.h"
 
 /* Bodies are validated by the ingress before they are queued; this only bounds what a batch producer
@@ -246,12 +248,6 @@ void lgw_job_cleanup(struct lgw_job *job)
 
 /* ---- reply ---- */
 
-static json_t *usage_json(const struct lgw_usage *u)
-{
-    return json_pack("{s:I, s:I, s:I}", "input_tokens", (json_int_t)u->input_tokens, "output_tokens",
-                     (json_int_t)u->output_tokens, "cached_input_tokens", (json_int_t)u->cached_input_tokens);
-}
-
 static int usage_decode(json_t *v, struct lgw_usage *u, char *why, size_t whysz)
 {
     memset(u, 0, sizeof(*u));
@@ -273,42 +269,58 @@ const char *lgw_reply_cache_name(const struct lgw_reply *reply)
     return reply->cache_hit ? "hit" : reply->cache_bypass ? "bypass" : "miss";
 }
 
+/* Printed field by field (common/json_out.h), not built as a jansson tree and dumped: a reply goes out for every
+ * answer and every stream chunk, and the tree's ~20 allocations and its dump were most of the worker's cost of
+ * writing one. The fields, their order and what is left out are as the tree had them; a string json_string
+ * refuses (not UTF-8) is left out as the tree left it out. tests/unit/test_reply_write.c holds it to the
+ * tree it replaced. */
 int lgw_reply_encode(const struct lgw_reply *reply, struct lgw_buf *out)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "v", json_integer(LGW_ENVELOPE_VERSION));
-    json_object_set_new(o, "id", json_string(reply->id));
+    struct lgw_jout w;
+    lgw_jout_begin(&w, out);
+    lgw_jout_int(&w, "v", LGW_ENVELOPE_VERSION);
+    lgw_jout_str(&w, "id", reply->id);
     if (reply->run_id[0])
-        json_object_set_new(o, "run_id", json_string(reply->run_id));
+        lgw_jout_str(&w, "run_id", reply->run_id);
     if (reply->tenant[0])
-        json_object_set_new(o, "tenant", json_string(reply->tenant));
-    json_object_set_new(o, "seq", json_integer(reply->seq));
-    json_object_set_new(o, "final", json_boolean(reply->final));
-    json_object_set_new(o, "status", json_integer(reply->status));
-    json_object_set(o, "body", reply->body ? reply->body : json_null());
+        lgw_jout_str(&w, "tenant", reply->tenant);
+    lgw_jout_int(&w, "seq", reply->seq);
+    lgw_jout_bool(&w, "final", reply->final);
+    lgw_jout_int(&w, "status", reply->status);
+    lgw_jout_json(&w, "body", reply->body);
     if (reply->more_chunks && json_array_size(reply->more_chunks) > 0)
-        json_object_set(o, "more_chunks", reply->more_chunks);
-    json_object_set_new(o, "provider", json_string(reply->provider));
-    json_object_set_new(o, "model", json_string(reply->model));
-    json_object_set_new(o, "cache", json_string(lgw_reply_cache_name(reply)));
-    json_object_set_new(o, "usage", usage_json(&reply->usage));
-    json_object_set_new(o, "cost", json_integer(reply->cost_nusd));
-    json_object_set_new(o, "cost_known", json_boolean(reply->cost_known));
+        lgw_jout_json(&w, "more_chunks", reply->more_chunks);
+    lgw_jout_str(&w, "provider", reply->provider);
+    lgw_jout_str(&w, "model", reply->model);
+    lgw_jout_str(&w, "cache", lgw_reply_cache_name(reply));
+    lgw_jout_open(&w, "usage");
+    lgw_jout_int(&w, "input_tokens", reply->usage.input_tokens);
+    lgw_jout_int(&w, "output_tokens", reply->usage.output_tokens);
+    lgw_jout_int(&w, "cached_input_tokens", reply->usage.cached_input_tokens);
+    lgw_jout_close(&w);
+    lgw_jout_int(&w, "cost", reply->cost_nusd);
+    lgw_jout_bool(&w, "cost_known", reply->cost_known);
     if (reply->cost_estimated)
-        json_object_set_new(o, "cost_estimated", json_true());
-    json_object_set_new(o, "latency_ms", json_integer(reply->latency_ms));
+        lgw_jout_bool(&w, "cost_estimated", true);
+    lgw_jout_int(&w, "latency_ms", reply->latency_ms);
     if (reply->strategy[0])
-        json_object_set_new(o, "strategy", json_string(reply->strategy));
-    json_object_set_new(o, "route_attempts", json_integer(reply->route_attempts));
-    json_object_set_new(o, "route", json_string(reply->route));
+        lgw_jout_str(&w, "strategy", reply->strategy);
+    lgw_jout_int(&w, "route_attempts", reply->route_attempts);
+    lgw_jout_str(&w, "route", reply->route);
     if (reply->retry_after_ms > 0)
-        json_object_set_new(o, "retry_after_ms", json_integer(reply->retry_after_ms));
+        lgw_jout_int(&w, "retry_after_ms", reply->retry_after_ms);
     if (reply->simulated)
-        json_object_set_new(o, "simulated", json_true());
-    batch_ref_encode(o, &reply->batch);
-    int rc = dump(o, out);
-    json_decref(o);
-    return rc;
+        lgw_jout_bool(&w, "simulated", true);
+    const struct lgw_batch_ref *b = &reply->batch;
+    /* json_pack refused the whole batch object when either string was not UTF-8. */
+    if (b->id[0] && lgw_json_utf8_ok(b->id, strlen(b->id)) && lgw_json_utf8_ok(b->custom_id, strlen(b->custom_id))) {
+        lgw_jout_open(&w, "batch");
+        lgw_jout_str(&w, "id", b->id);
+        lgw_jout_int(&w, "index", b->index);
+        lgw_jout_str(&w, "custom_id", b->custom_id);
+        lgw_jout_close(&w);
+    }
+    return lgw_jout_end(&w);
 }
 
 /* Reads a reply's fields from its loaded message into reply (zeroed by the caller). */

@@ -181,6 +181,18 @@ static bool scan_utf8(const uchar **pp, const uchar *end, int cls, const uchar *
     return true;
 }
 
+bool lgw_json_utf8_ok(const char *s, size_t len)
+{
+    const uchar *p = (const uchar *)s, *end = p + len, *bad;
+    while (p < end) {
+        if (*p < 0x80)
+            p++;
+        else if (!scan_utf8(&p, end, str_class[*p], &bad))
+            return false;
+    }
+    return true;
+}
+
 /* The string whose opening quote is at *pp. On success *pp is past the closing quote. */
 static bool scan_string(const uchar **pp, const uchar *end, const uchar **bad)
 {

@@ -51,4 +51,9 @@ bool lgw_json_member(const char *obj, size_t len, const char *key, size_t *off, 
  * it never reads outside arr[0..len). */
 bool lgw_json_next(const char *arr, size_t len, size_t *pos, size_t *off, size_t *vlen);
 
+/* Whether s[0..len) is well-formed UTF-8 as jansson 2.14's json_string takes it (its utf8_check: the same
+ * sequences the check above refuses inside a string; any ASCII byte, controls included, is fine). A writer that
+ * prints strings itself refuses what json_string would have refused. */
+bool lgw_json_utf8_ok(const char *s, size_t len);
+
 #endif

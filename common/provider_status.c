@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_write.h"
 
 static const char *const state_names[] = {"closed", "half_open", "open"};
 

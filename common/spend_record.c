@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/errors.h"
+#include "common/json_write.h"
 
 static void utc_tm(int64_t ts_ms, struct tm *tm)
 {

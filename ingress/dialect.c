@@ -6,6 +6,7 @@
 
 #include "common/cost.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 
 void lgw_answer_error_rc(struct lgw_answer_error *err, int rc, const char *message)
 {

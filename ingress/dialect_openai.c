@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "common/http_error.h"
 #include "common/json_scan.h"
+#include "common/json_write.h"
 
 static int dump(json_t *obj, struct lgw_buf *out)
 {

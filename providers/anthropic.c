@@ -15,6 +15,7 @@
 #include "common/anthropic_map.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 #include "providers/provider.h"
 #include "providers/wire.h"
 
@@ -180,7 +181,7 @@ static char *request_body(const struct lgw_model_info *model, const struct lgw_j
         json_object_set_new(out, "metadata", json_pack("{s:O}", "user_id", json_object_get(in, "user")));
     if (streamed)
         json_object_set_new(out, "stream", json_true());
-    char *text = json_dumps(out, JSON_COMPACT);
+    char *text = lgw_json_text(out);
     json_decref(out);
     return text;
 }

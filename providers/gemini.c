@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 #include "providers/provider.h"
 #include "providers/wire.h"
 
@@ -218,7 +219,7 @@ static char *chat_body(const struct lgw_job *job)
             json_object_set_new(fcc, "allowedFunctionNames", json_pack("[O]", name));
         json_object_set_new(out, "toolConfig", json_pack("{s:o}", "functionCallingConfig", fcc));
     }
-    char *text = json_dumps(out, JSON_COMPACT);
+    char *text = lgw_json_text(out);
     json_decref(out);
     return text;
 }
@@ -452,7 +453,7 @@ static char *embed_body(const struct lgw_model_info *model, const struct lgw_job
         json_array_append_new(reqs, r);
     }
     json_t *out = json_pack("{s:o}", "requests", reqs);
-    char *body = json_dumps(out, JSON_COMPACT);
+    char *body = lgw_json_text(out);
     json_decref(out);
     return body;
 }

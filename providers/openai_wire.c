@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_write.h"
 #include "providers/openai_wire.h"
 #include "providers/wire.h"
 
@@ -168,7 +169,7 @@ static char *upstream_body(const struct lgw_model_info *model, const struct lgw_
         json_object_del(body, "stream");
         json_object_del(body, "stream_options");
     }
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = lgw_json_text(body);
     json_decref(body);
     return text;
 }

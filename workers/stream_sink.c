@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 #include "providers/http_loop.h"
 #include "workers/billing.h"
 #include "workers/content.h"

@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 
 static void test_same_text_as_dumps(void **state)
 {

@@ -11,6 +11,7 @@
 
 #include "common/envelope.h"
 #include "common/errors.h"
+#include "common/json_write.h"
 
 /* Decodes text both ways; returns decode's result, and checks that decode_text agrees on it and on every field. */
 static int both(const char *text, size_t len)
