@@ -15,15 +15,13 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/json_write.h"
+#include "tests/support/rng.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return lgw_test_rng_next(&rng_state);
 }
 
 /* Writes v both ways; exact: the texts must be the same bytes, else only the same JSON. */

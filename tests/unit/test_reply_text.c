@@ -12,6 +12,7 @@
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "common/json_write.h"
+#include "tests/support/rng.h"
 
 /* Decodes text both ways; returns decode's result, and checks that decode_text agrees on it and on every field. */
 static int both(const char *text, size_t len)
@@ -216,10 +217,7 @@ static void test_refusals(void **state)
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 static uint64_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return lgw_test_rng_next(&rng);
 }
 
 static void test_damaged_replies(void **state)

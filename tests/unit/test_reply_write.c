@@ -19,15 +19,13 @@
 #include "common/json_scan.h"
 #include "common/json_write.h"
 #include "tests/support/reply_encode_tree.h"
+#include "tests/support/rng.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return lgw_test_rng_next(&rng_state);
 }
 
 /* Encodes r both ways after a prefix, and checks: the prefix kept, both texts load, and as the same JSON. */
