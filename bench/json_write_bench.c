@@ -1,10 +1,9 @@
-/* json_write_bench.c - a compact JSON dump, jansson's (json_dump_callback into a buffer, what lgw_buf_dump_json did
- * until the twenty-sixth pass) against llmgw's writer (lgw_json_write, what it does now), on the values llmgw dumps
- * per request: a chat request's body, whose prompt is 1 KB, 8 KB or 32 KB of prose (the job the ingress writes and
+/* json_write_bench.c - JSON written and read, jansson's way against llmgw's, on the values llmgw handles per request.
+ * Written: jansson's compact dump (json_dump_callback into a buffer, what lgw_buf_dump_json did until the
+ * twenty-sixth pass) against llmgw's writer (lgw_json_write, what it does now). Read: json_loadb against
+ * lgw_json_loadb (common/json_load.c), both with JSON_REJECT_DUPLICATES as the request's and the job's readers ask.
+ * The values: a chat request's body, whose prompt is 1 KB, 8 KB or 32 KB of prose (the job the ingress writes and
  * the provider request the worker writes both carry it), and a stream chunk's body.
- *
- * For scale, a third line per value times jansson reading the text back (json_loadb; plus a copy of the text),
- * what the ingress and the worker each still do with a request's body.
  *
  * Prints one JSON line per value and way: ns per dump and MB/s of text, the median over 200 rounds of this thread's
  * CPU time. Pin it for a steady figure: taskset -c 1 ./build/bench_json_write [dumps per round, default 200]. Not a
@@ -15,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/json_load.h"
 #include "common/json_write.h"
 
 #define ROUNDS 200
@@ -72,6 +72,7 @@ int main(int argc, char **argv)
                                         "gpt-4o-mini", "choices", "index", 0, "delta", "content", " Paris is",
                                         "finish_reason")},
     };
+    static const char *const way_names[] = {"jansson", "llmgw", "jansson_parse", "llmgw_parse"};
     static double ns[ROUNDS];
     struct lgw_buf out;
     lgw_buf_init(&out, 0);
@@ -80,15 +81,16 @@ int main(int argc, char **argv)
         lgw_buf_init(&text, 0);
         if (lgw_json_write(&text, values[k].v))
             return 1;
-        for (int way = 0; way < 3; way++) {
+        for (int way = 0; way < 4; way++) {
             for (int pass = 0; pass < 2; pass++) { /* the first warms the caches and the allocator */
                 for (int r = 0; r < ROUNDS; r++) {
                     double t0 = now();
                     for (int i = 0; i < per_round; i++) {
                         int rc;
                         lgw_buf_reset(&out);
-                        if (way == 2) { /* for scale: reading the same text back with jansson */
-                            json_t *back = json_loadb(text.ptr, text.len, 0, NULL);
+                        if (way >= 2) { /* reading the same text back, jansson's way and llmgw's */
+                            json_t *back = way == 2 ? json_loadb(text.ptr, text.len, JSON_REJECT_DUPLICATES, NULL)
+                                                    : lgw_json_loadb(text.ptr, text.len, JSON_REJECT_DUPLICATES, NULL);
                             rc = back ? lgw_buf_append(&out, text.ptr, text.len) : -1;
                             json_decref(back);
                         } else {
@@ -109,7 +111,7 @@ int main(int argc, char **argv)
             qsort(ns, ROUNDS, sizeof(ns[0]), cmp_double);
             printf("{\"bench\":\"json_write\",\"value\":\"%s\",\"bytes\":%zu,\"way\":\"%s\",\"dumps\":%d,"
                    "\"ns_per_dump\":%.0f,\"mb_per_s\":%.0f}\n",
-                   values[k].name, out.len, way == 2 ? "jansson_parse" : way ? "llmgw" : "jansson", ROUNDS * per_round, ns[ROUNDS / 2],
+                   values[k].name, out.len, way_names[way], ROUNDS * per_round, ns[ROUNDS / 2],
                    (double)out.len / ns[ROUNDS / 2] * 1e3);
         }
         json_decref(values[k].v);

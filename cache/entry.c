@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_write.h"
 
 int lgw_cache_entry_encode(const struct lgw_usage *usage, const json_t *body, const struct lgw_str *chunks,
@@ -37,7 +38,7 @@ static int64_t count(const json_t *usage, const char *name)
 int lgw_cache_entry_decode(const char *data, size_t len, struct lgw_cache_entry *e)
 {
     memset(e, 0, sizeof(*e));
-    json_t *root = json_loadb(data, len, 0, NULL);
+    json_t *root = lgw_json_loadb(data, len, 0, NULL);
     json_t *v = json_object_get(root, "v");
     json_t *body = json_object_get(root, "body"), *chunks = json_object_get(root, "chunks");
     if (!json_is_integer(v) || json_integer_value(v) != 1 || !(json_is_object(body) || json_is_array(chunks))) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_out.h"
 #include "common/json_scan.h"
 #include "common/json_write.h"
@@ -91,7 +92,7 @@ static int get_bool(json_t *root, const char *key, bool *dst, char *why, size_t 
 static json_t *load(const void *data, size_t len, char *why, size_t whysz)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(data, len, ENVELOPE_LOAD_FLAGS, &jerr);
+    json_t *root = lgw_json_loadb(data, len, ENVELOPE_LOAD_FLAGS, &jerr);
     if (!root) {
         /* Position only: jansson's text quotes payload bytes, and payloads (prompts) never reach logs. */
         snprintf(why, whysz, "not JSON (error at byte %d)", jerr.position);
@@ -443,7 +444,7 @@ int lgw_reply_parse_body(struct lgw_reply *reply, char *why, size_t whysz)
         return LGW_ERR(INVALID);
     }
     json_error_t jerr;
-    reply->body = json_loadb(reply->body_text, reply->body_len, ENVELOPE_LOAD_FLAGS, &jerr);
+    reply->body = lgw_json_loadb(reply->body_text, reply->body_len, ENVELOPE_LOAD_FLAGS, &jerr);
     if (!reply->body) {
         snprintf(why, whysz, "body not JSON (error at byte %d)", jerr.position);
         return LGW_ERR(INVALID);

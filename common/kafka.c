@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/hash.h"
+#include "common/json_load.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
 #include "common/trace.h"
@@ -81,7 +82,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     (void)opaque;
-    json_t *root = json_loadb(json, json_len, 0, NULL);
+    json_t *root = lgw_json_loadb(json, json_len, 0, NULL);
     const char *bname;
     json_t *b;
     json_object_foreach(json_object_get(root, "brokers"), bname, b) {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_write.h"
 
 static void utc_tm(int64_t ts_ms, struct tm *tm)
@@ -112,7 +113,7 @@ int lgw_spend_record_decode(const void *data, size_t len, struct lgw_spend_recor
     int rc = LGW_ERR(INVALID);
     memset(rec, 0, sizeof(*rec));
     json_error_t jerr;
-    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *o = lgw_json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(o)) {
         snprintf(why, whysz, "not a JSON object");
         goto out;

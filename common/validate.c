@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_load.h"
 
 /* Caps on what one request may carry; far above what providers accept, well below what hurts us. */
 #define MAX_MESSAGES 4096
@@ -44,7 +45,7 @@ int lgw_validate_parse(const char *data, size_t len, int max_depth, json_t **out
         return LGW_ERR(TOO_DEEP);
     }
     json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = lgw_json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         snprintf(msg, msgsz, "We could not parse the JSON body of your request: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);

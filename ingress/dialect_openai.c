@@ -4,6 +4,7 @@
 
 #include "common/errors.h"
 #include "common/http_error.h"
+#include "common/json_load.h"
 #include "common/json_scan.h"
 #include "common/json_write.h"
 
@@ -96,7 +97,7 @@ static bool is_tail_text(const char *t, size_t len)
 static void stream_chunk_text(struct lgw_dialect_stream *s, const char *chunk, size_t len, struct lgw_buf *out)
 {
     flush_held(s, out);
-    if (is_tail_text(chunk, len) && (s->held = json_loadb(chunk, len, JSON_REJECT_DUPLICATES, NULL)))
+    if (is_tail_text(chunk, len) && (s->held = lgw_json_loadb(chunk, len, JSON_REJECT_DUPLICATES, NULL)))
         return;
     lgw_sse_record(out, NULL, chunk, len); /* (a tail jansson will not read, a repeated key, goes as it came) */
 }

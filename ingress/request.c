@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/cost.h"
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/uuid.h"
 
 struct lgw_req *lgw_req_new(struct lgw_ingress *ing, struct lgw_hconn *conn, size_t max_body)
@@ -127,7 +128,7 @@ void lgw_req_complete_reply(struct lgw_req *req, int status, json_t *body)
 void lgw_req_complete_reply_text(struct lgw_req *req, const char *text, size_t len)
 {
     if (!req->dialect->message_text) {
-        json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        json_t *body = lgw_json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
         if (!body) {
             lgw_req_complete_error(req, LGW_ERR(PROVIDER), "The reply could not be encoded.");
             return;

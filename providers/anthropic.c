@@ -15,6 +15,7 @@
 #include "common/anthropic_map.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_write.h"
 #include "providers/provider.h"
 #include "providers/wire.h"
@@ -305,7 +306,7 @@ static int emit(struct lgw_wire_stream *st, json_t *c)
 static int on_event(struct lgw_wire_stream *st, const char *event, const char *data, size_t len)
 {
     struct proto *p = st->proto;
-    json_t *ev = json_loadb(data, len, 0, NULL);
+    json_t *ev = lgw_json_loadb(data, len, 0, NULL);
     if (!json_is_object(ev)) {
         json_decref(ev);
         return lgw_wire_fail(st, 502, NULL, "The provider sent a malformed stream event.");

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_write.h"
 #include "providers/provider.h"
 #include "providers/wire.h"
@@ -373,7 +374,7 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
 {
     (void)event;
     struct proto *p = st->proto;
-    json_t *r = json_loadb(data, len, 0, NULL);
+    json_t *r = lgw_json_loadb(data, len, 0, NULL);
     if (!json_is_object(r)) {
         json_decref(r);
         return lgw_wire_fail(st, 502, NULL, "The provider sent a malformed stream event.");

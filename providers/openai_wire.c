@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_write.h"
 #include "providers/openai_wire.h"
 #include "providers/wire.h"
@@ -61,7 +62,7 @@ static int on_event(struct lgw_wire_stream *st, const char *event, const char *d
         st->done = true;
         return LGW_OK;
     }
-    json_t *chunk = json_loadb(data, len, 0, NULL);
+    json_t *chunk = lgw_json_loadb(data, len, 0, NULL);
     if (!json_is_object(chunk)) {
         json_decref(chunk);
         return lgw_wire_fail(st, 502, NULL, "The provider sent a malformed stream event.");

@@ -12,6 +12,7 @@
 #include "common/assert.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/log.h"
 #include "providers/http.h"
 #include "providers/http_loop.h"
@@ -141,7 +142,7 @@ static int on_data(void *opaque, const char *data, size_t len)
 static void upstream_error(const struct lgw_wire_ops *ops, struct lgw_prov_result *res, long status,
                            const struct lgw_buf *body)
 {
-    json_t *parsed = body->len ? json_loadb(body->ptr, body->len, 0, NULL) : NULL;
+    json_t *parsed = body->len ? lgw_json_loadb(body->ptr, body->len, 0, NULL) : NULL;
     json_t *err = parsed ? ops->error_object(parsed) : NULL;
     int client_status = lgw_wire_client_status(status);
     if (err) {
@@ -197,7 +198,7 @@ static bool settle(struct lgw_wire_call *wc, int hrc)
             finish_stream(wc);
             return false;
         }
-        json_t *parsed = json_loadb(resp->body.ptr ? resp->body.ptr : "", resp->body.len, 0, NULL);
+        json_t *parsed = lgw_json_loadb(resp->body.ptr ? resp->body.ptr : "", resp->body.len, 0, NULL);
         if (!json_is_object(parsed))
             lgw_prov_result_error(res, LGW_ERR(PROVIDER), "The provider's answer was not valid JSON.");
         else if (wc->ops->on_body(wc->call->job, parsed, res) == 0)

@@ -1,14 +1,19 @@
 /* fuzz_json_scan.c - libFuzzer harness: the tree-less JSON checker (common/json_scan.h) against jansson 2.14
  * (json_loadb, flags 0, an object or array on top) on every input, and the member and element spans of an
- * accepted text against the values jansson parsed. Any disagreement traps. */
+ * accepted text against the values jansson parsed. The reader built on the check (lgw_json_loadb,
+ * common/json_load.h) against json_loadb too, with both flags it takes: the same tree, written out the same, or the
+ * same error. Any disagreement traps. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/errors.h"
+#include "common/json_load.h"
 #include "common/json_scan.h"
+#include "common/json_write.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -89,9 +94,33 @@ static void walk(const char *text, size_t len, const json_t *j)
     }
 }
 
+/* lgw_json_loadb and json_loadb on the same text and flags: both refuse with the same error, or both give trees
+ * that are equal and written out the same (member order, integer or real). */
+static void check_loader(const char *text, size_t size, size_t flags)
+{
+    json_error_t ea, eb;
+    json_t *a = json_loadb(text, size, flags, &ea), *b = lgw_json_loadb(text, size, flags, &eb);
+    CHECK(!a == !b);
+    if (a) {
+        struct lgw_buf wa, wb;
+        lgw_buf_init(&wa, 0);
+        lgw_buf_init(&wb, 0);
+        CHECK(lgw_json_write(&wa, a) == 0 && lgw_json_write(&wb, b) == 0);
+        CHECK(wa.len == wb.len && memcmp(wa.ptr, wb.ptr, wa.len) == 0 && json_equal(a, b));
+        lgw_buf_cleanup(&wa);
+        lgw_buf_cleanup(&wb);
+    } else {
+        CHECK(strcmp(ea.text, eb.text) == 0 && ea.position == eb.position);
+    }
+    json_decref(a);
+    json_decref(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
+    check_loader(text, size, 0);
+    check_loader(text, size, JSON_REJECT_DUPLICATES);
     json_t *j = json_loadb(text, size, 0, NULL);
     bool jansson = j && (json_is_object(j) || json_is_array(j));
     size_t err_at = SIZE_MAX;

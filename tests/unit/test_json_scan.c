@@ -181,6 +181,40 @@ static void test_table(void **state)
 /* The one difference from jansson, on purpose (json_scan.h): it lets a NUL byte through right after a number or a
  * literal, which the check refuses, because a text it accepts may be passed on as it is. Found by the fuzz
  * harness. */
+/* The string scan goes 16 bytes, then 8, then one at a time while nothing needs a look: every special byte (a
+ * quote that ends the string early, a backslash, a control, bytes from 0x80 good and bad) at every position of
+ * strings around those widths, among ASCII and multi-byte fill. */
+static void test_specials_at_every_position(void **state)
+{
+    (void)state;
+    static const char *const specials[] = {"\"", "\\n", "\\", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xff", "\xc3",
+                                           " "};
+    static const char *const fills[] = {"a", "\xc3\xa9"};
+    char t[160];
+    for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
+        for (size_t units = 0; units <= 40; units++) {
+            size_t n = strlen(fills[f]) * units;
+            for (size_t pos = 0; pos <= n; pos++) {
+                for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+                    size_t sl = strlen(specials[k]), len = 0;
+                    t[len++] = '[';
+                    t[len++] = '"';
+                    for (size_t u = 0; u < units; u++, len += strlen(fills[f]))
+                        memcpy(t + len, fills[f], strlen(fills[f]));
+                    memmove(t + 2 + pos + sl, t + 2 + pos, n - pos);
+                    memcpy(t + 2 + pos, specials[k], sl);
+                    len += sl;
+                    t[len++] = '"';
+                    t[len++] = ']';
+                    bool want = jansson_accepts(t, len);
+                    if ((check_exact(t, len, LGW_JSON_DEPTH_MAX, NULL) == LGW_OK) != want)
+                        fail_msg("checker and jansson differ on \"%s\"", show(t, len));
+                }
+            }
+        }
+    }
+}
+
 static void test_nul_after_a_token(void **state)
 {
     (void)state;
@@ -764,6 +798,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_specials_at_every_position),
         cmocka_unit_test(test_nul_after_a_token),
         cmocka_unit_test(test_err_at_optional),
         cmocka_unit_test(test_depth_against_jansson),
