@@ -32,9 +32,16 @@ KAFKA_PID = ENV.get("LLMGW_BENCH_KAFKA_PID", "")
 WORK = Path(ENV["LLMGW_BENCH_WORK"])
 QUICK = ENV.get("LLMGW_BENCH_QUICK") == "1"  # shorter runs, for trying the harness out
 ONLY = set(filter(None, ENV.get("LLMGW_BENCH_TARGETS", "direct,llmgw,portkey,litellm").split(",")))
-BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in five words."}]})
-STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True,
-                          "messages": [{"role": "user", "content": "Say hello in five words."}]})
+# LLMGW_BENCH_PROMPT_BYTES=N: a prompt of about N bytes of prose instead of five words, as a chat history or a
+# retrieved document makes it (the gateway reads and writes the prompt several times; bench_loadgen sends up to 64
+# KiB). Unset, the short prompt every earlier run used.
+PROMPT = "Say hello in five words."
+_PROMPT_BYTES = int(ENV.get("LLMGW_BENCH_PROMPT_BYTES", "0") or 0)
+if _PROMPT_BYTES > len(PROMPT):
+    _FILL = " Summarise the following report in three sentences, keeping every figure."
+    PROMPT += (_FILL * (_PROMPT_BYTES // len(_FILL) + 1))[: _PROMPT_BYTES - len(PROMPT)]
+BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]})
+STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
 FAKE_KEY = "sk-bench"
 # More LLMGW_* settings for the llmgw processes: bench/profile.py turns statistics on; LLMGW_BENCH_LLMGW_ENV
 # ("K=V,K=V") tries a setting, e.g. LLMGW_HTTP_CONNECTION_MEMORY=8192.
@@ -626,6 +633,7 @@ def machine():
             "kernel": platform.release(),
             "placement": "under test on CPU 0; fake provider and load generator on CPU 1"
             + (f"; the Kafka broker on CPU {broker}" if broker else ""),
+            "prompt_bytes": len(PROMPT),
             "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None,
             "broker_jvm": broker_jvm(),
             "slices_us": {k: v for k in ("broker", "redis")

@@ -486,7 +486,7 @@ def main():
     variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
     peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
     base_extra = dict(peers.LLMGW_EXTRA)
-    result = {"load": LOAD, "requests": n, "variants": []}
+    result = {"load": LOAD, "requests": n, "prompt_bytes": len(peers.PROMPT), "variants": []}
     if os.environ.get("LLMGW_BENCH_COLD") != "1":
         result["broker_warmup"] = peers.warm_broker()
     pg_dir = peers.WORK / "pg"
