@@ -67,10 +67,10 @@ int main(int argc, char **argv)
         {"request_1KB", request(1024)},
         {"request_8KB", request(8192)},
         {"request_32KB", request(32768)},
-        {"stream_chunk_body", json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s}, s:n}]}", "id", "chatcmpl-9x2Kc7Qm1LwXyZ",
-                                        "object", "chat.completion.chunk", "created", (json_int_t)1767225600, "model",
-                                        "gpt-4o-mini", "choices", "index", 0, "delta", "content", " Paris is",
-                                        "finish_reason")},
+        {"stream_chunk_body",
+         json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s}, s:n}]}", "id", "chatcmpl-9x2Kc7Qm1LwXyZ", "object",
+                   "chat.completion.chunk", "created", (json_int_t)1767225600, "model", "gpt-4o-mini", "choices",
+                   "index", 0, "delta", "content", " Paris is", "finish_reason")},
     };
     static const char *const way_names[] = {"jansson", "llmgw", "jansson_parse", "llmgw_parse"};
     static double ns[ROUNDS];

@@ -92,13 +92,18 @@ def by_process(by_client):
 CALLGRAPH = os.environ.get("LLMGW_PROFILE_CALLGRAPH") == "1"
 CALLGRAPH_HZ = 1999
 # (kind, a frame that puts a sample in it); a sample may count in several kinds (a malloc inside a JSON parse).
-JSON_TEXT = re.compile(r"^json_(load|dump)")
+JSON_TEXT = re.compile(r"^(json_(load|dump)|lgw_json_(loadb|check|write|text)$|lgw_buf_dump_json$|lgw_jout_)")
+JSON_PARSE = re.compile(r"^(json_load|lgw_json_loadb$|lgw_json_check$)")
 PRINTF = re.compile(r"printf")
 MALLOC = re.compile(r"malloc|calloc|realloc|^_int_free|^cfree|__libc_free")
 CLOCK = re.compile(r"clock_gettime")
 WORK_KINDS = [
+    # jansson's reader and writer, and llmgw's own since the twenty-sixth pass (common/json_load.c, json_scan.c,
+    # json_write.c, json_out.c): a sample in either counts once.
     ("JSON parse (jansson)", re.compile(r"^json_load")),
     ("JSON write (jansson)", re.compile(r"^json_dump")),
+    ("JSON parse (llmgw's)", re.compile(r"^(lgw_json_loadb|lgw_json_check)$")),
+    ("JSON write (llmgw's)", re.compile(r"^(lgw_json_write|lgw_buf_dump_json|lgw_json_text|lgw_jout_[a-z]+)$")),
     ("JSON build (jansson)", re.compile(r"^json_(pack|object_set|array_append|string$|integer$|object$|array$)")),
     ("libcurl", re.compile(r"^curl_")),
     ("malloc and free", MALLOC),
@@ -114,14 +119,16 @@ BY_CALLER = [("printf_by_caller_us", PRINTF), ("malloc_by_caller_us", MALLOC), (
 
 def caller_of(frames, i, pat):
     """Who made frame i's call (a match of pat): the nearest llmgw function above it (an exported one, lgw_*, but not
-    the buffer helpers every writer calls; else the nearest of llmgw's own), or, where there is none (librdkafka's own
+    the buffer helpers every writer calls, nor another match of pat; else the nearest of llmgw's own), or, where there is none (librdkafka's own
     threads), the nearest library above that is neither frame i's own nor another match of pat (libc's
     clock_gettime above the vDSO's). The llmgw binary is recognised by name, whatever build LLMGW_BENCH_LLMGW_BIN
     runs."""
     above = frames[i + 1:]
     ours = [c for c, dso in above if os.path.basename(dso).startswith("llmgw")]
     if ours:
-        return next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_")), ours[0])
+        # (not one of pat's own: lgw_json_loadb around lgw_json_check, lgw_malloc around malloc)
+        return next((c for c in ours if c.startswith("lgw_") and not c.startswith("lgw_buf_") and not pat.search(c)),
+                    ours[0])
     return next((os.path.basename(dso) for c, dso in above if dso != frames[i][1] and not pat.search(c)), "?")
 
 
@@ -159,7 +166,7 @@ def tally(script, answered):
                 kinds[kind] += 1
         i = first_frame(syms, JSON_TEXT)
         if i is not None:
-            what = "parse" if syms[i].startswith("json_load") else "write"
+            what = "parse" if JSON_PARSE.search(syms[i]) else "write"
             callers[f"{what} in {caller_of(frames, i, JSON_TEXT)}"] += 1
         for name, pat in BY_CALLER:
             i = first_frame(syms, pat)

@@ -1,6 +1,6 @@
 /* reply_encode_tree.h - the reply encoder llmgw had until the twenty-sixth pass: the envelope built as a jansson
- * tree and dumped by jansson. Kept for tests and benches only, as the reference common/envelope.c's field-by-field writer
- * is held to (tests/unit/test_reply_write.c) and timed against (bench/reply_text_bench.c). */
+ * tree and dumped by jansson. Kept for tests and benches only, as the reference common/envelope.c's field-by-field
+ * writer is held to (tests/unit/test_reply_write.c) and timed against (bench/reply_text_bench.c). */
 #ifndef LGW_TEST_REPLY_ENCODE_TREE_H
 #define LGW_TEST_REPLY_ENCODE_TREE_H
 

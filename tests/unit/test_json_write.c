@@ -103,7 +103,8 @@ static void test_strings_and_keys(void **state)
     lgw_buf_cleanup(&b);
     json_decref(o);
     /* Without \b, \f and other controls the bytes are jansson's. */
-    o = json_pack("{s:s, s:s, s:[s, s]}", "a", "x \"y\" \\ / \n\r\t \x7f", "b", "caf\xc3\xa9", "arr", "", "\xe2\x82\xac");
+    o = json_pack("{s:s, s:s, s:[s, s]}", "a", "x \"y\" \\ / \n\r\t \x7f", "b", "caf\xc3\xa9", "arr", "",
+                  "\xe2\x82\xac");
     same_as_jansson(o, true);
     json_decref(o);
 }

@@ -119,7 +119,9 @@ static void test_strings_escaped_or_left_out(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "quote \" backslash \\ slash /", "\x01\x02\x07\b\t\n\v\f\r\x1b\x1f\x7f", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+        "quote \" backslash \\ slash /",
+        "\x01\x02\x07\b\t\n\v\f\r\x1b\x1f\x7f",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
         "bad \xff", "lone \x80", "cut \xc3", "surrogate \xed\xa0\x80", "overlong \xc0\xaf", "past \xf4\x90\x80\x80", "",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
