@@ -14,23 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "common/json_load.h"
 #include "common/json_write.h"
 
 #define ROUNDS 200
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static volatile size_t sink;
 
@@ -84,7 +72,7 @@ int main(int argc, char **argv)
         for (int way = 0; way < 4; way++) {
             for (int pass = 0; pass < 2; pass++) { /* the first warms the caches and the allocator */
                 for (int r = 0; r < ROUNDS; r++) {
-                    double t0 = now();
+                    double t0 = bench_thread_cpu_s();
                     for (int i = 0; i < per_round; i++) {
                         int rc;
                         lgw_buf_reset(&out);
@@ -103,12 +91,12 @@ int main(int argc, char **argv)
                         }
                         sink += out.len;
                     }
-                    ns[r] = (now() - t0) / per_round * 1e9;
+                    ns[r] = (bench_thread_cpu_s() - t0) / per_round * 1e9;
                     if (pass == 0 && r >= ROUNDS / 20)
                         break;
                 }
             }
-            qsort(ns, ROUNDS, sizeof(ns[0]), cmp_double);
+            qsort(ns, ROUNDS, sizeof(ns[0]), bench_cmp_double);
             printf("{\"bench\":\"json_write\",\"value\":\"%s\",\"bytes\":%zu,\"way\":\"%s\",\"dumps\":%d,"
                    "\"ns_per_dump\":%.0f,\"mb_per_s\":%.0f}\n",
                    values[k].name, out.len, way_names[way], ROUNDS * per_round, ns[ROUNDS / 2],

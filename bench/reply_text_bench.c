@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "common/envelope.h"
 #include "ingress/dialect.h"
 #include "tests/support/reply_encode_tree.h"
@@ -28,19 +29,6 @@
 /* What is timed: the ingress's read of a message (parsed whole, or its body kept as text) and the worker's write
  * of one (a jansson tree dumped, as until the twenty-sixth pass, or printed field by field, as now). */
 enum { WAY_PARSED, WAY_TEXT, WAY_TREE, WAY_FIELDS };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Keeps the compiler from dropping work whose result nothing reads. */
 static volatile size_t sink;
@@ -120,7 +108,7 @@ static double time_way(const struct lgw_reply *r, const struct lgw_buf *msg, boo
     static double ns[ROUNDS];
     for (int pass = 0; pass < 2; pass++) { /* the first warms the caches and the allocator */
         for (int k = 0; k < ROUNDS; k++) {
-            double t0 = now();
+            double t0 = bench_thread_cpu_s();
             for (int i = 0; i < per_round; i++) {
                 if (way == WAY_PARSED || way == WAY_TEXT) {
                     one(msg, chunk, way == WAY_TEXT, out);
@@ -134,12 +122,12 @@ static double time_way(const struct lgw_reply *r, const struct lgw_buf *msg, boo
                 }
                 sink += out->len;
             }
-            ns[k] = (now() - t0) / per_round * 1e9;
+            ns[k] = (bench_thread_cpu_s() - t0) / per_round * 1e9;
             if (pass == 0 && k >= ROUNDS / 20)
                 break;
         }
     }
-    qsort(ns, ROUNDS, sizeof(ns[0]), cmp_double);
+    qsort(ns, ROUNDS, sizeof(ns[0]), bench_cmp_double);
     return ns[ROUNDS / 2];
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "common/buf.h"
 #include "telemetry/otlp.h"
 #include "telemetry/span.h"
@@ -17,13 +18,6 @@
 
 #define ROUNDS 400
 #define BATCH 512
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* A span as the worker's job consumer span is, without a tracer (so the test frees it with free()). */
 static struct lgw_span *job_span(void)
@@ -53,15 +47,9 @@ static struct lgw_span *job_span(void)
     return s;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, size_t n)
 {
-    qsort(v, n, sizeof(*v), cmp_double);
+    qsort(v, n, sizeof(*v), bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -74,13 +62,13 @@ int main(void)
     lgw_buf_init(&out, 0);
     static double build[ROUNDS], encode[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
-        double t0 = now();
+        double t0 = bench_thread_cpu_s();
         for (int i = 0; i < BATCH; i++)
             spans[i] = job_span();
-        double t1 = now();
+        double t1 = bench_thread_cpu_s();
         lgw_buf_reset(&out);
         lgw_otlp_encode_proto(&meta, spans, BATCH, &out);
-        double t2 = now();
+        double t2 = bench_thread_cpu_s();
         for (int i = 0; i < BATCH; i++)
             lgw_span_free(spans[i]);
         build[r] = (t1 - t0) / BATCH;
