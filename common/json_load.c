@@ -24,39 +24,6 @@ static void skip_ws(struct reader *r)
         r->p++;
 }
 
-/* Appends the UTF-8 form of code point cp to out; returns its length. */
-static size_t utf8_put(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-static uint32_t hex4(const char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v = v << 4 | (uint32_t)lgw_hex_digit(p[i]);
-    return v;
-}
-
 /* The string whose opening quote is at r->p, checked: *s and *n are its bytes, either inside the text (no escape:
  * *owned NULL) or unescaped into a heap copy the caller frees (*owned). r->p ends past the closing quote. */
 static void read_string(struct reader *r, const char **s, size_t *n, char **owned)
@@ -94,14 +61,14 @@ static void read_string(struct reader *r, const char **s, size_t *n, char **owne
         case 'r': out[k++] = '\r'; break;
         case 't': out[k++] = '\t'; break;
         case 'u': {
-            uint32_t cp = hex4(p);
+            unsigned long cp = (unsigned long)lgw_json_hex4(p);
             p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) { /* the check saw its low half right after */
-                uint32_t lo = hex4(p + 2);
+                unsigned long lo = (unsigned long)lgw_json_hex4(p + 2);
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
-            k += utf8_put(cp, out + k);
+            k += lgw_json_utf8_put(cp, (unsigned char *)out + k);
             break;
         }
         default: out[k++] = e; break; /* " \ / */

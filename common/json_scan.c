@@ -73,8 +73,7 @@ static inline bool is_digit(uchar c)
     return (unsigned)(c - '0') < 10;
 }
 
-/* The value of the four hex digits at p (the caller made sure they are inside the text), or -1. */
-static long hex4(const uchar *p)
+long lgw_json_hex4(const char *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
@@ -135,13 +134,13 @@ static bool scan_escape(const uchar **pp, const uchar *end, const uchar **bad)
     }
     if (end - p < 6)
         return false;
-    long u = hex4(p + 2);
+    long u = lgw_json_hex4((const char *)p + 2);
     if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF))
         return false;
     if (u >= 0xD800 && u <= 0xDBFF) {
         if (end - p < 12 || p[6] != '\\' || p[7] != 'u')
             return false;
-        long lo = hex4(p + 8);
+        long lo = lgw_json_hex4((const char *)p + 8);
         if (lo < 0xDC00 || lo > 0xDFFF)
             return false;
         p += 6;
@@ -560,8 +559,7 @@ static const uchar *value_end(const uchar *p, const uchar *end)
     return NULL;
 }
 
-/* Encodes code point cp as UTF-8 into out; returns the length. */
-static size_t utf8_put(unsigned long cp, uchar out[4])
+size_t lgw_json_utf8_put(unsigned long cp, unsigned char out[4])
 {
     if (cp < 0x80) {
         out[0] = (uchar)cp;
@@ -606,18 +604,18 @@ static bool name_equals(const uchar *s, size_t n, const char *key, size_t klen)
             out[0] = (uchar)to[at - from];
             s += 2;
         } else {
-            long cp = e - s >= 6 ? hex4(s + 2) : -1;
+            long cp = e - s >= 6 ? lgw_json_hex4((const char *)s + 2) : -1;
             if (cp < 0)
                 return false;
             s += 6;
             if (cp >= 0xD800 && cp <= 0xDBFF && e - s >= 6 && s[0] == '\\' && s[1] == 'u') {
-                long lo = hex4(s + 2);
+                long lo = lgw_json_hex4((const char *)s + 2);
                 if (lo >= 0xDC00 && lo <= 0xDFFF) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     s += 6;
                 }
             }
-            m = utf8_put((unsigned long)cp, out);
+            m = lgw_json_utf8_put((unsigned long)cp, out);
         }
         if ((size_t)(kend - k) < m || memcmp(k, out, m) != 0)
             return false;

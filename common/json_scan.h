@@ -56,4 +56,9 @@ bool lgw_json_next(const char *arr, size_t len, size_t *pos, size_t *off, size_t
  * prints strings itself refuses what json_string would have refused. */
 bool lgw_json_utf8_ok(const char *s, size_t len);
 
+/* For readers of escapes in checked text (common/json_load.c): the value of the four hex digits at p (the caller
+ * made sure they are inside the text), or -1; and code point cp encoded as UTF-8 into out, returning its length. */
+long lgw_json_hex4(const char *p);
+size_t lgw_json_utf8_put(unsigned long cp, unsigned char out[4]);
+
 #endif
