@@ -2,7 +2,12 @@
  * the fake is never the bottleneck: one thread per connection, and a request only ever blocks its own.
  *
  * Usage: bench_fakeprov --port P [--latency-ms N] [--jitter-ms J] [--chunks K] [--gap-ms G] [--host H]
+ *                       [--hold-until N [--hold-max-ms M]]
  * Prints "ready" once listening; runs until SIGTERM or SIGINT.
+ *
+ * --hold-until N holds every stream's first event until N streams are being served at once (or M ms, 60,000 by
+ * default, have passed since the stream began; after that it goes on alone). A test of "the client holds N calls at
+ * once" then does not depend on how fast the client opens them: each stream stays open until all N are.
  *
  * POST /v1/traces and /v1/metrics are a null OTLP/HTTP sink: the body is read and dropped, the answer is 200 with
  * an empty (protobuf) ExportServiceResponse. For measuring an exporter's own cost without a collector's CPU.
@@ -28,7 +33,12 @@
 
 #include "args.h"
 
-static long opt_latency, opt_jitter, opt_chunks = 8, opt_gap;
+static long opt_latency, opt_jitter, opt_chunks = 8, opt_gap, opt_hold_until, opt_hold_max_ms = 60000;
+
+/* --hold-until's barrier: `held_open` turns true, for good, when stat_active first reaches opt_hold_until. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static bool held_open;
 
 /* What GET /_stats reports; connection threads update them without a lock. */
 static atomic_long stat_active, stat_max_active, stat_streams, stat_aborted;
@@ -46,6 +56,7 @@ struct stream {
     bool anthropic;
     long step, chunks, gap_ms;
     long long created;
+    struct timespec hold_until; /* CLOCK_REALTIME: how long the first event may wait for --hold-until's count */
     char ev[512];
     size_t len, off;
 };
@@ -157,11 +168,36 @@ static bool next_event(struct stream *st)
     return true;
 }
 
+/* Waits on the connection's own thread until --hold-until's count is reached or the stream's wait runs out. */
+static void hold_first_event(const struct stream *st)
+{
+    pthread_mutex_lock(&hold_lock);
+    while (!held_open && pthread_cond_timedwait(&hold_cond, &hold_lock, &st->hold_until) == 0)
+        ;
+    pthread_mutex_unlock(&hold_lock);
+}
+
+/* Counts a stream being served; the one that reaches --hold-until's count lets every held stream go. */
+static void count_active(void)
+{
+    long active = atomic_fetch_add(&stat_active, 1) + 1, max = atomic_load(&stat_max_active);
+    while (active > max && !atomic_compare_exchange_weak(&stat_max_active, &max, active))
+        ;
+    if (opt_hold_until > 0 && active >= opt_hold_until) {
+        pthread_mutex_lock(&hold_lock);
+        held_open = true;
+        pthread_cond_broadcast(&hold_cond);
+        pthread_mutex_unlock(&hold_lock);
+    }
+}
+
 /* Runs on the connection's own thread, so sleeping here holds up no other request. */
 static ssize_t stream_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct stream *st = cls;
+    if (st->step == 0 && st->off == st->len && opt_hold_until > 0)
+        hold_first_event(st);
     if (st->off == st->len && !next_event(st))
         return MHD_CONTENT_READER_END_OF_STREAM;
     size_t n = st->len - st->off < max ? st->len - st->off : max;
@@ -266,6 +302,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     st->chunks = opt_chunks;
     st->gap_ms = opt_gap;
     st->created = now;
+    clock_gettime(CLOCK_REALTIME, &st->hold_until);
+    st->hold_until.tv_sec += opt_hold_max_ms / 1000;
+    st->hold_until.tv_nsec += (opt_hold_max_ms % 1000) * 1000000L;
+    if (st->hold_until.tv_nsec >= 1000000000L) {
+        st->hold_until.tv_sec++;
+        st->hold_until.tv_nsec -= 1000000000L;
+    }
     /* A small block size: each event is handed to the socket as soon as it is rendered. */
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader_cb, st, free);
     if (!resp) {
@@ -276,9 +319,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     r->streaming = true; /* from here completed_cb sees the request's end, however it ends */
     atomic_fetch_add(&stat_streams, 1);
-    long active = atomic_fetch_add(&stat_active, 1) + 1, max = atomic_load(&stat_max_active);
-    while (active > max && !atomic_compare_exchange_weak(&stat_max_active, &max, active))
-        ;
+    count_active();
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -317,7 +358,7 @@ static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_fakeprov --port P [--latency-ms N] [--jitter-ms J] [--chunks K] [--gap-ms G] "
-                    "[--host 127.0.0.1]\n");
+                    "[--host 127.0.0.1] [--hold-until N [--hold-max-ms M]]\n");
     return 2;
 }
 
@@ -338,6 +379,10 @@ int main(int argc, char **argv)
             ok = bench_parse_long(v, 0, 100000, &opt_chunks);
         else if (ok && strcmp(a, "--gap-ms") == 0)
             ok = bench_parse_long(v, 0, 3600000, &opt_gap);
+        else if (ok && strcmp(a, "--hold-until") == 0)
+            ok = bench_parse_long(v, 0, 1000000, &opt_hold_until);
+        else if (ok && strcmp(a, "--hold-max-ms") == 0)
+            ok = bench_parse_long(v, 0, 3600000, &opt_hold_max_ms);
         else if (ok && strcmp(a, "--host") == 0)
             host = v;
         else

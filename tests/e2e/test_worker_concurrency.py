@@ -1,6 +1,7 @@
 """How many provider calls one worker holds at once, and that none of them is lost or mixed up at that scale:
 2,000 streamed chat jobs written straight to Kafka are all in flight in one worker at the same moment (the
-C fake provider, bench_fakeprov, counts the streams it serves at once), and every one of them comes back
+C fake provider, bench_fakeprov, counts the streams it serves at once, and holds each stream's first chunk until
+all 2,000 are open, so how fast a loaded machine opens them does not matter), and every one of them comes back
 complete, in order, from one run, with its exact cost, and is counted once in the ledger; and 100 clients
 that leave their streams at the same moment each get their upstream call cut (the fake sees every one
 aborted), so a burst of cancels is not served one at a time or dropped.
@@ -29,7 +30,8 @@ KEY = "sk-fake-test-key"
 MODEL = "gpt-4o-mini"
 STREAMS = 2000
 CHUNKS = 10  # bench_fakeprov streams "tok0 " .. "tok9 ", then usage: 12 prompt tokens, CHUNKS completion tokens
-GAP_MS = 300  # between chunks: each stream lasts ~3 s, so the 2,000 overlap once the worker holds them all
+GAP_MS = 300  # between chunks: each stream lasts ~3 s once the fake lets it go (--hold-until)
+HOLD_MAX_MS = 60_000  # how long the fake holds a stream's first chunk waiting for all 2,000 to be open
 CANCELS = 100
 
 
@@ -95,10 +97,11 @@ def peak_rss_kb(pid: int) -> int:
 
 def test_2000_concurrent_streams_in_one_worker(cluster, fakeprov):
     """2,000 streamed jobs, each ~3 s long, written to Kafka at once: the one worker holds all of them at the
-    same moment, and each comes back whole (chunks in order, one run, then a final reply with the usage and
+    same moment (the fake sends no stream's first chunk until all 2,000 are open, or 60 s pass), and each comes back whole (chunks in order, one run, then a final reply with the usage and
     the exact cost) and is counted once in the ledger. Prints the timings and the worker's peak RSS."""
     t0 = time.monotonic()
-    fake = fakeprov("--chunks", str(CHUNKS), "--gap-ms", str(GAP_MS))
+    fake = fakeprov("--chunks", str(CHUNKS), "--gap-ms", str(GAP_MS), "--hold-until", str(STREAMS),
+                    "--hold-max-ms", str(HOLD_MAX_MS))
     cluster.extra_env.update({"LLMGW_OPENAI_BASE_URL": f"http://127.0.0.1:{fake}/v1", "LLMGW_OPENAI_API_KEY": KEY})
     cluster.ledger()
     worker, _ = cluster.worker("w1", LLMGW_WORKER_CONCURRENCY=STREAMS + 100)
@@ -166,7 +169,8 @@ def test_2000_concurrent_streams_in_one_worker(cluster, fakeprov):
             reply_schema.validate(r)
 
     # All 2,000 were held at once by the one worker, and none of its transfers was cut. (The fake counts a
-    # stream done a moment after its last bytes left, which may be after the worker's final reply.)
+    # stream done a moment after its last bytes left, which may be after the worker's final reply.) A worker
+    # that held fewer would leave the fake's barrier shut: its streams wait HOLD_MAX_MS, and max_active shows it.
     stats = wait_for(lambda: (st := fake_get(fake, "/_stats"))["active"] == 0 and st, 10, "the fake's streams to end")
     assert stats["streams"] == STREAMS and stats["aborted"] == 0, stats
     assert stats["max_active"] >= STREAMS, f"the worker held at most {stats['max_active']} streams at once"
