@@ -34,11 +34,16 @@ QUICK = ENV.get("LLMGW_BENCH_QUICK") == "1"  # shorter runs, for trying the harn
 ONLY = set(filter(None, ENV.get("LLMGW_BENCH_TARGETS", "direct,llmgw,portkey,litellm").split(",")))
 # LLMGW_BENCH_PROMPT_BYTES=N: a prompt of about N bytes of prose instead of five words, as a chat history or a
 # retrieved document makes it (the gateway reads and writes the prompt several times; bench_loadgen sends up to 64
-# KiB). Unset, the short prompt every earlier run used.
+# KiB). Unset, the short prompt every earlier run used. The prose is one sentence repeated, which compresses about
+# 140 to 1; LLMGW_BENCH_PROMPT_FILE=PATH takes it from a text file instead (repeated if shorter), e.g.
+# /usr/share/common-licenses/GPL-3, English that lz4 compresses about 1.8 to 1 and zstd 2.7 to 1, as real prompts do.
 PROMPT = "Say hello in five words."
 _PROMPT_BYTES = int(ENV.get("LLMGW_BENCH_PROMPT_BYTES", "0") or 0)
+PROMPT_FILE = ENV.get("LLMGW_BENCH_PROMPT_FILE", "")
 if _PROMPT_BYTES > len(PROMPT):
     _FILL = " Summarise the following report in three sentences, keeping every figure."
+    if PROMPT_FILE:
+        _FILL = " " + Path(PROMPT_FILE).read_text(encoding="ascii", errors="replace")
     PROMPT += (_FILL * (_PROMPT_BYTES // len(_FILL) + 1))[: _PROMPT_BYTES - len(PROMPT)]
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]})
 STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
@@ -633,7 +638,7 @@ def machine():
             "kernel": platform.release(),
             "placement": "under test on CPU 0; fake provider and load generator on CPU 1"
             + (f"; the Kafka broker on CPU {broker}" if broker else ""),
-            "prompt_bytes": len(PROMPT),
+            "prompt_bytes": len(PROMPT), "prompt_file": PROMPT_FILE or None,
             "llmgw_limits": {**LIMIT_ENV, "budget": BUDGET["tenants"]["bench"]["budget"]} if LIMITS else None,
             "broker_jvm": broker_jvm(),
             "slices_us": {k: v for k in ("broker", "redis")

@@ -24,7 +24,8 @@ import peers  # noqa: E402  (the same fake, targets, broker warm-up and CPU plac
 from procstat import (cpu_s, jit_mark, jit_settled, jit_since, sched_timehist, thread_group,  # noqa: E402
                       threads_cpu, tids)
 
-STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .* requests \d+:(.*)$")
+STATS_RE = re.compile(r"(\S+) -> (\S+): rtt .*?(?:bytes sent (\d+) received (\d+), )?requests \d+:(.*)$")
+BYTES = ("bytes sent", "bytes received")  # kafka_requests()'s two counts that are not requests
 # LLMGW_PROFILE_LOAD: "sequential" (the default: n chat requests one after another) or "stream": streams as
 # bench/peers.py's scenario 3 sends them (LLMGW_BENCH_STREAM_RATE new streams a second, 64 chunks
 # LLMGW_BENCH_STREAM_GAP_MS apart) for n / rate seconds; every figure "per request" is then per stream.
@@ -61,7 +62,8 @@ def warm_streams(t, rounds_max=8):
 
 def kafka_requests():
     """Cumulative Kafka requests by type per llmgw client, as "process/client id", from the newest statistics
-    line of each client -> broker connection in the processes' logs."""
+    line of each client -> broker connection in the processes' logs; with the bytes sent and received (BYTES),
+    where the line has them (builds before 2026-12-07 did not)."""
     newest = {}
     for name in ("llmgw-ingress", "llmgw-worker", "llmgw-ledger"):
         for line in (peers.WORK / f"{name}.log").read_text().splitlines():
@@ -69,7 +71,10 @@ def kafka_requests():
                 continue
             m = STATS_RE.search(json.loads(line)["msg"])
             if m:
-                newest[(name, m.group(1), m.group(2))] = dict(kv.split("=") for kv in m.group(3).split())
+                counts = dict(kv.split("=") for kv in m.group(5).split())
+                if m.group(3):
+                    counts.update(zip(BYTES, (m.group(3), m.group(4))))
+                newest[(name, m.group(1), m.group(2))] = counts
     total = defaultdict(lambda: defaultdict(int))
     for (proc, client, _broker), counts in newest.items():
         for typ, n in counts.items():
@@ -386,8 +391,14 @@ def profile_one(fake, n, label):
             for c, v in produce_after.items() if v.get("Produce", 0) - produce_before.get(c, {}).get("Produce", 0) > 0}
         result["kafka_requests_per_request"] = {
             proc: {typ: round((req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0)) / answered, 2)
-                   for typ in req_after[proc] if req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0) > 0}
+                   for typ in req_after[proc]
+                   if typ not in BYTES and req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0) > 0}
             for proc in req_after}
+        # What each process sent the broker and fetched from it, per request (a compressed topic shows here).
+        result["kafka_bytes_per_request"] = {
+            proc: {typ: round((req_after[proc][typ] - req_before.get(proc, {}).get(typ, 0)) / answered)
+                   for typ in BYTES if typ in req_after[proc]}
+            for proc in req_after if any(typ in req_after[proc] for typ in BYTES)}
         if perf and perf_out.exists():
             rep = subprocess.run(["perf", "report", "-i", str(perf_out), "--stdio", "--no-children", "--percent-limit",
                                   "1.5", "--sort", "comm,dso,sym", "-g", "none"], capture_output=True, text=True)
@@ -430,6 +441,9 @@ def summary(r, d):
         print(f"  {k}: " + ", ".join(f"{g} {v:.3f}" for g, v in list(groups.items())[:8]))
     print("Kafka requests per chat request: " + "; ".join(
         f"{p}: " + ", ".join(f"{t} {v}" for t, v in c.items()) for p, c in r["kafka_requests_per_request"].items()))
+    if r.get("kafka_bytes_per_request"):
+        print("Kafka bytes per chat request: " + "; ".join(
+            f"{p}: " + ", ".join(f"{t} {v}" for t, v in c.items()) for p, c in r["kafka_bytes_per_request"].items()))
     print("Produce requests per chat request, by client: " + ", ".join(
         f"{c} {v}" for c, v in r.get("kafka_produce_per_request_by_client", {}).items()))
     if r.get("sched"):
@@ -493,7 +507,8 @@ def main():
     variants = os.environ.get("LLMGW_PROFILE_VARIANTS", "").split(";")
     peers.LLMGW_EXTRA.update({"LLMGW_KAFKA_STATISTICS_MS": "1000", "LLMGW_LOG_LEVEL": "info"})
     base_extra = dict(peers.LLMGW_EXTRA)
-    result = {"load": LOAD, "requests": n, "prompt_bytes": len(peers.PROMPT), "variants": []}
+    result = {"load": LOAD, "requests": n, "prompt_bytes": len(peers.PROMPT), "prompt_file": peers.PROMPT_FILE or None,
+              "variants": []}
     if os.environ.get("LLMGW_BENCH_COLD") != "1":
         result["broker_warmup"] = peers.warm_broker()
     pg_dir = peers.WORK / "pg"

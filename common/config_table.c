@@ -99,7 +99,8 @@ const struct lgw_config_opt lgw_config_opts[] = {
            "`sasl.oauthbearer.client.secret`, ...); applied after it; never logged."),
     I(kafka_statistics_ms, "LLMGW_KAFKA_STATISTICS_MS", "0", 0, 3600000,
       "Every this many ms, log librdkafka's latency statistics per broker connection (request round trip, "
-      "producer queue, output buffer; p50/p99). 0: off."),
+      "producer queue, output buffer; p50/p99), and the bytes it sent and received and the requests it sent so "
+      "far. 0: off."),
     I(kafka_outage_grace_ms, "LLMGW_KAFKA_OUTAGE_GRACE_MS", "5000", 0, 600000,
       "How long requests already waiting at an ingress wait for a lost message broker to come back before they "
       "are answered 503 (new requests are refused at once while it is away)."),

@@ -78,7 +78,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 /* librdkafka's statistics, condensed to one line per broker connection: where a message's time goes between
  * the client and the broker (rtt: request round trip incl. broker work; int_latency: waiting in the
- * producer's queue; outbuf_latency: waiting to be written). Windows of statistics.interval.ms, in ms. */
+ * producer's queue; outbuf_latency: waiting to be written), windows of statistics.interval.ms, in ms; and the
+ * bytes and requests sent so far (cumulative), what this client costs the broker. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     (void)opaque;
@@ -106,10 +107,12 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 #define MS(o, k) ((double)json_integer_value(json_object_get(o, k)) / 1000.0)
         LGW_INFO("kafka-stats",
                  "%s -> %s: rtt p50 %.2f p99 %.2f ms (%lld), producer queue p50 %.2f p99 %.2f ms, outbuf p50 %.2f "
-                 "p99 %.2f ms, requests %lld:%s",
+                 "p99 %.2f ms, bytes sent %lld received %lld, requests %lld:%s",
                  rd_kafka_name(rk), bname, MS(rtt, "p50"), MS(rtt, "p99"),
                  (long long)json_integer_value(json_object_get(rtt, "cnt")), MS(il, "p50"), MS(il, "p99"),
-                 MS(ob, "p50"), MS(ob, "p99"), (long long)json_integer_value(json_object_get(b, "tx")), by_type);
+                 MS(ob, "p50"), MS(ob, "p99"), (long long)json_integer_value(json_object_get(b, "txbytes")),
+                 (long long)json_integer_value(json_object_get(b, "rxbytes")),
+                 (long long)json_integer_value(json_object_get(b, "tx")), by_type);
 #undef MS
     }
     json_decref(root);
