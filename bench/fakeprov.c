@@ -425,6 +425,11 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "bench_fakeprov: signal %d, stopping\n", sig);
+    /* Streams still held by --hold-until go on, so the daemon's stop does not wait out their hold. */
+    pthread_mutex_lock(&hold_lock);
+    held_open = true;
+    pthread_cond_broadcast(&hold_cond);
+    pthread_mutex_unlock(&hold_lock);
     MHD_stop_daemon(d);
     return 0;
 }
