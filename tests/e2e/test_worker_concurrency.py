@@ -97,8 +97,9 @@ def peak_rss_kb(pid: int) -> int:
 
 def test_2000_concurrent_streams_in_one_worker(cluster, fakeprov):
     """2,000 streamed jobs, each ~3 s long, written to Kafka at once: the one worker holds all of them at the
-    same moment (the fake sends no stream's first chunk until all 2,000 are open, or 60 s pass), and each comes back whole (chunks in order, one run, then a final reply with the usage and
-    the exact cost) and is counted once in the ledger. Prints the timings and the worker's peak RSS."""
+    same moment (the fake sends no stream's first chunk until all 2,000 are open, or 60 s pass), and each comes
+    back whole (chunks in order, one run, then a final reply with the usage and the exact cost) and is counted
+    once in the ledger. Prints the timings and the worker's peak RSS."""
     t0 = time.monotonic()
     fake = fakeprov("--chunks", str(CHUNKS), "--gap-ms", str(GAP_MS), "--hold-until", str(STREAMS),
                     "--hold-max-ms", str(HOLD_MAX_MS))
