@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "bench_clock.h"
 
 static long opt_latency, opt_jitter, opt_chunks = 8, opt_gap, opt_hold_until, opt_hold_max_ms = 60000;
 
@@ -302,13 +303,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     st->chunks = opt_chunks;
     st->gap_ms = opt_gap;
     st->created = now;
-    clock_gettime(CLOCK_REALTIME, &st->hold_until);
-    st->hold_until.tv_sec += opt_hold_max_ms / 1000;
-    st->hold_until.tv_nsec += (opt_hold_max_ms % 1000) * 1000000L;
-    if (st->hold_until.tv_nsec >= 1000000000L) {
-        st->hold_until.tv_sec++;
-        st->hold_until.tv_nsec -= 1000000000L;
-    }
+    st->hold_until = bench_after_ms(CLOCK_REALTIME, opt_hold_max_ms);
     /* A small block size: each event is handed to the socket as soon as it is rendered. */
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader_cb, st, free);
     if (!resp) {

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench_clock.h"
+
 const char HOLD_BODY[] =
     "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1764900000,\"model\":\"gpt-4o-mini\","
     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello from the benchmark fake.\","
@@ -144,13 +146,7 @@ void hold_put(void *req)
     }
     h->req = req;
     h->next = NULL;
-    clock_gettime(CLOCK_MONOTONIC, &h->due);
-    h->due.tv_sec += q_hold_ms / 1000;
-    h->due.tv_nsec += (q_hold_ms % 1000) * 1000000L;
-    if (h->due.tv_nsec >= 1000000000L) {
-        h->due.tv_sec++;
-        h->due.tv_nsec -= 1000000000L;
-    }
+    h->due = bench_after_ms(CLOCK_MONOTONIC, q_hold_ms);
     pthread_mutex_lock(&q_lock);
     if (q_tail)
         q_tail->next = h;
