@@ -240,7 +240,7 @@ def aborted(fake, text):
 
 
 def test_replies_and_cancels_do_not_wait_for_the_follow_wait(gw_long_follow):
-    """With a 10 s follow wait, a reply still reaches its client and a cancel its worker within a second or two:
+    """With a 10 s follow wait, a reply still reaches its client and a cancel its worker within seconds:
     the broker answers the reply and cancel consumers' waiting fetches when the record lands. Were either left to
     the wait, a chat would take up to 10 s and the upstream stream would run on until the next fetch."""
     import time
@@ -250,10 +250,11 @@ def test_replies_and_cancels_do_not_wait_for_the_follow_wait(gw_long_follow):
         chat = client.chat.completions.create(model="gpt-4o-mini", messages=msg(f"follow {i}"))
         took = time.monotonic() - start
         assert chat.choices[0].message.content == f"fake: follow {i}"
-        assert took < 2.0, f"chat {i} took {took:.1f} s: its reply waited for the reply consumer's fetch"
+        # Under 5 s, half the wait: a loaded sanitizer build can stall a second or two, a missed fetch costs 10.
+        assert took < 5.0, f"chat {i} took {took:.1f} s: its reply waited for the reply consumer's fetch"
     text = "slowstream 200"
     leave_mid_stream(cluster, client, text)
-    wait_for(lambda: aborted(fake, text), 3, "the upstream stream to be aborted while the cancel fetch waits 10 s")
+    wait_for(lambda: aborted(fake, text), 5, "the upstream stream to be aborted while the cancel fetch waits 10 s")
 
 
 @pytest.mark.parametrize("status", [401, 403])

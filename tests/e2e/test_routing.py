@@ -153,9 +153,15 @@ def test_operator_fallback_chain_and_client_errors_are_not_rerouted(cluster, fak
     assert chat_calls(b) == before
 
 
+# Long enough that five requests fit in it on the sanitizer builds beside the browser tests on two cores (one
+# stage saw seconds-long stalls there); short enough that waiting it out twice stays a few seconds.
+COOLDOWN_MS = 3000
+
+
 def test_breaker_opens_skips_probes_and_closes(cluster, fakes, tmp_path):
     a, b = fakes
-    client, _, ops = start(cluster, ab_env(a, b, tmp_path, LLMGW_BREAKER_FAILURES=3, LLMGW_BREAKER_COOLDOWN_MS=1500))
+    client, _, ops = start(cluster, ab_env(a, b, tmp_path, LLMGW_BREAKER_FAILURES=3,
+                                           LLMGW_BREAKER_COOLDOWN_MS=COOLDOWN_MS))
     labels = 'provider="openai",model="gpt-4o-mini"'
     set_mode(a, fail=503)
     for _ in range(3):
@@ -169,11 +175,11 @@ def test_breaker_opens_skips_probes_and_closes(cluster, fakes, tmp_path):
     for _ in range(5):
         raw, _ = ask(client, "ab")
         assert raw.headers["x-llmgw-route"] == "compat/local-mini=200"
-    assert time.monotonic() - opened < 1.5, "the requests took longer than the cooldown; the check is void"
+    assert time.monotonic() - opened < COOLDOWN_MS / 1000, "the requests outlasted the cooldown; the check is void"
     assert chat_calls(a) == 3
 
     # After the cooldown one probe reaches A; A still fails, so the breaker opens again.
-    time.sleep(1.6)
+    time.sleep(COOLDOWN_MS / 1000 + 0.1)
     raw, _ = ask(client, "ab")
     assert raw.headers["x-llmgw-route"] == "openai/gpt-4o-mini=503,compat/local-mini=200"
     assert chat_calls(a) == 4
@@ -183,7 +189,7 @@ def test_breaker_opens_skips_probes_and_closes(cluster, fakes, tmp_path):
 
     # A recovers; after the next cooldown the probe succeeds, the breaker closes and A takes traffic again.
     set_mode(a)
-    time.sleep(1.6)
+    time.sleep(COOLDOWN_MS / 1000 + 0.1)
     for _ in range(3):
         raw, _ = ask(client, "ab")
         assert raw.headers["x-llmgw-route"] == "openai/gpt-4o-mini=200"
