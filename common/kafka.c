@@ -79,7 +79,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 /* librdkafka's statistics, condensed to one line per broker connection: where a message's time goes between
  * the client and the broker (rtt: request round trip incl. broker work; int_latency: waiting in the
  * producer's queue; outbuf_latency: waiting to be written), windows of statistics.interval.ms, in ms; and the
- * bytes and requests sent so far (cumulative), what this client costs the broker. */
+ * bytes sent and received and the requests sent so far (cumulative): what this client costs the broker. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     (void)opaque;
