@@ -164,6 +164,22 @@ def wait_ready(port: int, proc: Proc, timeout: float = 60.0) -> None:
     pytest.fail(f"{proc.name} not ready on port {port} after {timeout}s:\n{proc.output()[-3000:]}")
 
 
+def start_on_a_free_port(name: str, argv: list, env: dict, log_path: Path, timeout: float = 90.0,
+                         port_var: str = "LLMGW_PORT"):
+    """Starts argv with env[port_var] set to a free port and waits until it is ready there (a process outside a
+    Cluster, such as `llmgw dev`). A port another process took between the pick and the bind (shards and stages
+    pick from one range) is given up for a fresh one, at most three times, as Cluster does. Returns (proc, port)."""
+    for _ in range(3):
+        port = free_port()
+        proc = Proc(name, argv, {**env, port_var: str(port)}, log_path)
+        try:
+            wait_ready(port, proc, timeout)
+            return proc, port
+        except PortTaken:
+            proc.stop()  # it has exited: this closes its log (the next try writes it again)
+    pytest.fail(f"{name}: three ports in a row were taken before it could bind them")
+
+
 class Cluster:
     """Starts llmgw roles for one test, all sharing its topic prefix, keys and database."""
 

@@ -16,7 +16,7 @@ import sqlite3
 import jsonschema
 import pytest
 
-from conftest import SANITIZER_MARKERS, Proc, _env, chat_body, free_port, load_schema, read_records, wait_for, wait_ready
+from conftest import SANITIZER_MARKERS, _env, chat_body, load_schema, read_records, start_on_a_free_port, wait_for
 
 # What docs/ADMIN.md promises: a change is in effect on every instance within this many seconds of the admin
 # API's answer (measured: well under a second on an idle machine; the bound leaves room for a loaded CI).
@@ -294,12 +294,11 @@ def test_dev_mode_keyless_admin(tmp_path):
     """`llmgw dev` with no keys configured: the keyless caller is admin (principal "dev"); a key made there is
     identified, checked against its allow-list and refused once revoked; the audit lands in the SQLite
     ledger."""
-    port, db = free_port(), tmp_path / "dev.db"
+    db = tmp_path / "dev.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update({"LLMGW_PORT": str(port), "LLMGW_DATABASE_URL": f"sqlite:{db}"})
-    proc = Proc("dev", [_env("LLMGW_BIN"), "dev"], env, tmp_path / "dev.log")
+    env.update({"LLMGW_DATABASE_URL": f"sqlite:{db}"})
+    proc, port = start_on_a_free_port("dev", [_env("LLMGW_BIN"), "dev"], env, tmp_path / "dev.log")
     try:
-        wait_ready(port, proc, timeout=90)
         assert chat(port, "anything")[0] == 200  # keyless dev: tenant "dev"
         status, made = call(port, "POST", "/v1/admin/keys", None, {"tenant": "acme", "allow_models": ["echo"]})
         assert status == 201

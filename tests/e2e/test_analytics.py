@@ -21,7 +21,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from conftest import SANITIZER_MARKERS, Proc, chat_body, fake_fixture, free_port, wait_for, wait_ready
+from conftest import SANITIZER_MARKERS, chat_body, fake_fixture, start_on_a_free_port, wait_for
 
 KEY = "sk-fake-test-key"
 GROUPS = ["tenant", "key", "user", "model", "provider", "strategy", "outcome", "day", "hour", "minute"]
@@ -326,12 +326,10 @@ def test_pages_see_each_row_once_while_rows_arrive(cluster, gw):
 
 
 def test_dev_keyless(tmp_path):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update({"LLMGW_PORT": str(port), "LLMGW_DATABASE_URL": f"sqlite:{tmp_path / 'dev.db'}"})
-    proc = Proc("dev", [os.environ["LLMGW_BIN"], "dev"], env, tmp_path / "dev.log")
+    env.update({"LLMGW_DATABASE_URL": f"sqlite:{tmp_path / 'dev.db'}"})
+    proc, port = start_on_a_free_port("dev", [os.environ["LLMGW_BIN"], "dev"], env, tmp_path / "dev.log")
     try:
-        wait_ready(port, proc, timeout=90)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("POST", "/v1/chat/completions", chat_body("hello analytics"), {"Content-Type": "application/json"})
         resp = conn.getresponse()

@@ -13,18 +13,16 @@ import time
 
 import pytest
 
-from conftest import SANITIZER_MARKERS, Proc, chat_body, free_port, start_fake, wait_for, wait_ready
+from conftest import SANITIZER_MARKERS, chat_body, start_fake, start_on_a_free_port, wait_for
 
 
 def run_dev(tmp_path, binary, name, **extra):
-    port = free_port()
     db = tmp_path / f"{name}.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update({"LLMGW_PORT": str(port), "LLMGW_DATABASE_URL": f"sqlite:{db}",
+    env.update({"LLMGW_DATABASE_URL": f"sqlite:{db}",
                 "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"})
     env.update({k: str(v) for k, v in extra.items()})
-    proc = Proc(name, [binary, "dev"], env, tmp_path / f"{name}.log")
-    wait_ready(port, proc, timeout=90)
+    proc, port = start_on_a_free_port(name, [binary, "dev"], env, tmp_path / f"{name}.log")
     return proc, port, db
 
 

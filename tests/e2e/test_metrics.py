@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import Proc, chat_body, fake_fixture, free_port, wait_for, wait_ready
+from conftest import chat_body, fake_fixture, free_port, start_on_a_free_port, wait_for
 
 fake = fake_fixture("fake_openai.py")
 
@@ -209,13 +209,12 @@ def test_dev_public_metrics_filtered(tmp_path, variant):
     binary = os.environ.get(variant)
     if not binary:
         pytest.skip(f"{variant} is not set")
-    port, ops_port = free_port(), free_port()
+    ops_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update({"LLMGW_PORT": str(port), "LLMGW_INGRESS_OPS_PORT": str(ops_port),
+    env.update({"LLMGW_INGRESS_OPS_PORT": str(ops_port),
                 "LLMGW_DATABASE_URL": f"sqlite:{tmp_path / 'dev.db'}", "ASAN_OPTIONS": "detect_leaks=1"})
-    proc = Proc("dev-metrics", [binary, "dev"], env, tmp_path / "dev-metrics.log")
+    proc, port = start_on_a_free_port("dev-metrics", [binary, "dev"], env, tmp_path / "dev-metrics.log")
     try:
-        wait_ready(port, proc, timeout=90)
         status, data = post(port, "anything", chat_body("metrics in dev"))  # dev: an unknown key is the dev tenant
         assert status == 200, data
         ops = scrape_until(ops_port, lambda t: samples(t, "llmgw_cost_usd_total"), "the dev ledger's cost series")

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from conftest import SANITIZER_MARKERS, Proc, chat_body, free_port, load_schema, start_fake, wait_for, wait_ready
+from conftest import SANITIZER_MARKERS, chat_body, load_schema, start_fake, start_on_a_free_port, wait_for
 
 OPENAI_KEY = "sk-fake-test-key"
 MODEL = "gpt-4o-mini"
@@ -259,13 +259,10 @@ def test_dev_answers_with_echo(tmp_path):
     binary = os.environ.get("LLMGW_BIN")
     if not binary:
         pytest.fail("LLMGW_BIN is not set: run through scripts/test.sh", pytrace=False)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update({"LLMGW_PORT": str(port), "LLMGW_DATABASE_URL": f"sqlite:{tmp_path / 'dev.db'}",
-                "LLMGW_PROVIDER_STATUS_INTERVAL_MS": "200"})
-    proc = Proc("dev", [binary, "dev"], env, tmp_path / "dev.log")
+    env.update({"LLMGW_DATABASE_URL": f"sqlite:{tmp_path / 'dev.db'}", "LLMGW_PROVIDER_STATUS_INTERVAL_MS": "200"})
+    proc, port = start_on_a_free_port("dev", [binary, "dev"], env, tmp_path / "dev.log")
     try:
-        wait_ready(port, proc, timeout=90)
         answer = wait_for(lambda: (a := providers(port))["workers"] == 1 and a, 20, "dev's worker status")
         echo = entry(answer, "echo")
         assert echo["configured"] is True and echo["state"] == "closed" and echo["workers"] == 1

@@ -18,7 +18,7 @@ import urllib.parse
 import pytest
 from openai import OpenAI
 
-from conftest import SANITIZER_MARKERS, Proc, free_port, wait_for, wait_ready
+from conftest import SANITIZER_MARKERS, start_on_a_free_port, wait_for
 
 LATENCY_PCT = 30  # the profiles at 30%: fast enough for tests, still in each provider's order
 
@@ -38,13 +38,12 @@ def clean_env(**extra):
 
 
 def run_sim(tmp_path, name, **extra):
-    port = free_port()
     db = tmp_path / f"{name}.db"
-    settings = {"LLMGW_PORT": port, "LLMGW_DATABASE_URL": f"sqlite:{db}", "LLMGW_SIMULATE_FAILURE_PCT": 0,
+    settings = {"LLMGW_DATABASE_URL": f"sqlite:{db}", "LLMGW_SIMULATE_FAILURE_PCT": 0,
                 "LLMGW_SIMULATE_LATENCY_PCT": LATENCY_PCT}
     settings.update(extra)
-    proc = Proc(name, [binary(), "dev", "--simulate"], clean_env(**settings), tmp_path / f"{name}.log")
-    wait_ready(port, proc, timeout=90)
+    proc, port = start_on_a_free_port(name, [binary(), "dev", "--simulate"], clean_env(**settings),
+                                      tmp_path / f"{name}.log")
     return proc, port, db
 
 
