@@ -303,7 +303,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     st->chunks = opt_chunks;
     st->gap_ms = opt_gap;
     st->created = now;
-    st->hold_until = bench_after_ms(CLOCK_REALTIME, opt_hold_max_ms);
+    if (opt_hold_until > 0)
+        st->hold_until = bench_after_ms(CLOCK_REALTIME, opt_hold_max_ms);
     /* A small block size: each event is handed to the socket as soon as it is rendered. */
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader_cb, st, free);
     if (!resp) {

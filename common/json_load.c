@@ -2,7 +2,6 @@
 #include "common/json_load.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

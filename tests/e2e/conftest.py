@@ -164,20 +164,24 @@ def wait_ready(port: int, proc: Proc, timeout: float = 60.0) -> None:
     pytest.fail(f"{proc.name} not ready on port {port} after {timeout}s:\n{proc.output()[-3000:]}")
 
 
-def start_on_a_free_port(name: str, argv: list, env: dict, log_path: Path, timeout: float = 90.0,
-                         port_var: str = "LLMGW_PORT"):
-    """Starts argv with env[port_var] set to a free port and waits until it is ready there (a process outside a
-    Cluster, such as `llmgw dev`). A port another process took between the pick and the bind (shards and stages
-    pick from one range) is given up for a fresh one, at most three times, as Cluster does. Returns (proc, port)."""
+def on_a_free_port(name: str, start, timeout: float = 60.0):
+    """start(port) -> Proc, ready on port. A port another process took between the pick and the bind (shards and
+    stages pick from one range) is given up for a fresh one, at most three times. Returns (proc, port)."""
     for _ in range(3):
         port = free_port()
-        proc = Proc(name, argv, {**env, port_var: str(port)}, log_path)
+        proc = start(port)
         try:
             wait_ready(port, proc, timeout)
             return proc, port
         except PortTaken:
-            proc.stop()  # it has exited: this closes its log (the next try writes it again)
+            continue  # the exited process keeps its log (a Cluster's stays in its procs)
     pytest.fail(f"{name}: three ports in a row were taken before it could bind them")
+
+
+def start_on_a_free_port(name: str, argv: list, env: dict, log_path: Path, timeout: float = 90.0):
+    """argv (a process outside a Cluster, such as `llmgw dev`) started with LLMGW_PORT on a free port, ready there
+    (on_a_free_port). Returns (proc, port)."""
+    return on_a_free_port(name, lambda port: Proc(name, argv, {**env, "LLMGW_PORT": str(port)}, log_path), timeout)
 
 
 class Cluster:
@@ -214,29 +218,16 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def _on_a_free_port(self, name: str, start):
-        """start(port) -> Proc, ready on port. A port another process took between the pick and the bind (shards
-        and stages pick from one range) is given up for a fresh one, at most three times."""
-        for _ in range(3):
-            port = free_port()
-            proc = start(port)
-            try:
-                wait_ready(port, proc)
-                return proc, port
-            except PortTaken:
-                continue  # the exited process stays in self.procs, with its log
-        pytest.fail(f"{name}: three ports in a row were taken before it could bind them")
-
     def ingress(self, name: str, **extra):
-        return self._on_a_free_port(name, lambda port: self.start(
+        return on_a_free_port(name, lambda port: self.start(
             "ingress", name, LLMGW_INGRESS_ID=f"{self.prefix}-{name}", LLMGW_PORT=port, **extra))
 
     def worker(self, name: str, **extra):
-        return self._on_a_free_port(name, lambda port: self.start(
+        return on_a_free_port(name, lambda port: self.start(
             "worker", name, LLMGW_WORKER_ID=name, LLMGW_OPS_PORT=port, **extra))
 
     def ledger(self, name: str = "ledger", **extra):
-        return self._on_a_free_port(name, lambda port: self.start("ledger", name, LLMGW_OPS_PORT=port, **extra))
+        return on_a_free_port(name, lambda port: self.start("ledger", name, LLMGW_OPS_PORT=port, **extra))
 
     def batch_role(self, name: str = "batch", binary: str = None, **extra):
         """The batch role (`llmgw batch serve`), ready on its ops port."""
@@ -246,7 +237,7 @@ class Cluster:
             self.procs.append(proc)
             return proc
 
-        return self._on_a_free_port(name, start)
+        return on_a_free_port(name, start)
 
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}

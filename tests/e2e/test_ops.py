@@ -128,7 +128,7 @@ def test_drain_answers_keepalive_connections_then_closes_them(cluster):
 def test_a_port_taken_before_the_bind_is_not_mistaken_for_ready(cluster, monkeypatch):
     """Shards and stages pick ports from one range, so another process can take a port between free_port() and
     the role's bind. A /readyz 200 from that other process must not pass for the role's: the role exits
-    ("cannot listen"), and the fixture starts it again on a fresh port (conftest.py, _on_a_free_port)."""
+    ("cannot listen"), and the fixture starts it again on a fresh port (conftest.py, on_a_free_port)."""
     import conftest
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
