@@ -39,10 +39,13 @@ _Static_assert(LGW_LIMIT_REQUESTS == LGW_MEMLOG_REQUESTS && LGW_LIMIT_TOKENS == 
 /* Keys of the in-memory log before empty ones are dropped: one per tenant, user and model in use. */
 #define MEMLOG_MAX_KEYS 100000
 
-/* The admission script. KEYS: one per limit (a token limit also uses KEYS[i]..':h', the tokens of each
- * request, and KEYS[i]..':s', their sum; every key of a request has the tenant as its {hash tag}).
- * ARGV: id, window_us, tokens, hold_us, n, then kind and limit of each. Returns {refused (index, 0: none),
- * retry_us, then used and reset_us of each limit}. */
+/* The admission script. KEYS: one per limit. A scope's request and token limits share one log, a sorted set
+ * whose members are "tokens:id" (tokens 0 when the scope has no token limit), and its token limit keeps the
+ * members' sum beside it in KEYS[i]..':s'; so a request costs one log entry per scope, not one per limit plus
+ * a hash entry for its tokens. An in-flight limit has a set of its own, scored by each hold's expiry. Every key
+ * of a request has the tenant as its {hash tag}. ARGV: id, window_us, tokens, hold_us, n, then kind and limit of
+ * each. Returns {refused (index, 0: none), retry_us, then used and reset_us of each limit, then Redis's time
+ * of the admission}: lgw_limits_finish names the request's entry by it. */
 static const char admit_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -50,38 +53,41 @@ static const char admit_lua[] =
     "tonumber(ARGV[5])\n"
     "local res = {0, 0}\n"
     "local refused, retry = 0, 0\n"
+    "local logs = {}\n"
+    /* Each log once: what left the window goes, with its tokens from the sum (a sum that expired while its
+     * entries stayed comes out at or below 0 and is dropped: nothing of it is left in the window). */
     "for i = 1, n do\n"
-    "  local kind, lim, k = ARGV[4 + 2 * i], tonumber(ARGV[5 + 2 * i]), KEYS[i]\n"
-    "  local used, need, count = 0, 1, 0\n"
-    "  if kind == 'i' then\n"
-    "    redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
-    "    count = redis.call('ZCARD', k)\n"
-    "    used = count\n"
-    "  else\n"
-    "    if kind == 't' then\n"
-    "      local old = redis.call('ZRANGEBYSCORE', k, '-inf', now - win)\n"
+    "  local kind, k = ARGV[4 + 2 * i], KEYS[i]\n"
+    "  if kind ~= 'i' and not logs[k] then\n"
+    "    local g = {reset = 0}\n"
+    "    logs[k] = g\n"
+    "    local old = redis.call('ZRANGEBYSCORE', k, '-inf', now - win)\n"
+    "    if #old > 0 then\n"
     "      local s = 0\n"
-    "      for j = 1, #old, 500 do\n"
-    "        local part = {unpack(old, j, math.min(j + 499, #old))}\n"
-    "        local v = redis.call('HMGET', k .. ':h', unpack(part))\n"
-    "        for x = 1, #v do s = s + (tonumber(v[x]) or 0) end\n"
-    "        redis.call('HDEL', k .. ':h', unpack(part))\n"
-    "      end\n"
-    "      if s ~= 0 then redis.call('DECRBY', k .. ':s', s) end\n"
+    "      for j = 1, #old do s = s + (tonumber(string.match(old[j], '^%d+')) or 0) end\n"
+    "      if s ~= 0 and redis.call('DECRBY', k .. ':s', s) <= 0 then redis.call('DEL', k .. ':s') end\n"
+    "      redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
     "    end\n"
-    "    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
-    "    count = redis.call('ZCARD', k)\n"
-    "    if kind == 't' then\n"
-    "      used = tonumber(redis.call('GET', k .. ':s') or '0')\n"
-    "      need = tok\n"
-    "    else\n"
-    "      used = count\n"
+    "    g.count = redis.call('ZCARD', k)\n"
+    "    if g.count > 0 then\n"
+    "      local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')\n"
+    "      g.reset = tonumber(first[2]) + win - now\n"
     "    end\n"
     "  end\n"
-    "  local reset = 0\n"
-    "  if count > 0 and kind ~= 'i' then\n"
-    "    local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')\n"
-    "    reset = tonumber(first[2]) + win - now\n"
+    "  if kind == 't' then logs[k].tokens = true end\n"
+    "end\n"
+    "for i = 1, n do\n"
+    "  local kind, lim, k = ARGV[4 + 2 * i], tonumber(ARGV[5 + 2 * i]), KEYS[i]\n"
+    "  local g = logs[k]\n"
+    "  local used, need, reset = 0, 1, 0\n"
+    "  if kind == 'i' then\n"
+    "    redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
+    "    used = redis.call('ZCARD', k)\n"
+    "  elseif kind == 't' then\n"
+    "    if not g.sum then g.sum = tonumber(redis.call('GET', k .. ':s') or '0') end\n"
+    "    used, need, reset = g.sum, tok, g.reset\n"
+    "  else\n"
+    "    used, reset = g.count, g.reset\n"
     "  end\n"
     "  res[2 * i + 1] = used\n"
     "  res[2 * i + 2] = reset\n"
@@ -97,13 +103,10 @@ static const char admit_lua[] =
     "      while not found do\n"
     "        local e = redis.call('ZRANGE', k, start, start + 199, 'WITHSCORES')\n"
     "        if #e == 0 then break end\n"
-    "        local ids = {}\n"
-    "        for x = 1, #e, 2 do ids[#ids + 1] = e[x] end\n"
-    "        local v = redis.call('HMGET', k .. ':h', unpack(ids))\n"
-    "        for x = 1, #v do\n"
-    "          freed = freed + (tonumber(v[x]) or 0)\n"
+    "        for x = 1, #e, 2 do\n"
+    "          freed = freed + (tonumber(string.match(e[x], '^%d+')) or 0)\n"
     "          if used - freed + need <= lim then\n"
-    "            wait = tonumber(e[2 * x]) + win - now\n"
+    "            wait = tonumber(e[x + 1]) + win - now\n"
     "            found = true\n"
     "            break\n"
     "          end\n"
@@ -117,6 +120,7 @@ static const char admit_lua[] =
     "end\n"
     "if refused == 0 then\n"
     "  local ttl = math.floor(win / 1000) + 1000\n"
+    "  local added = {}\n"
     "  for i = 1, n do\n"
     "    local kind, k = ARGV[4 + 2 * i], KEYS[i]\n"
     "    if kind == 'i' then\n"
@@ -125,37 +129,45 @@ static const char admit_lua[] =
     "      if redis.call('PTTL', k) < h then redis.call('PEXPIRE', k, h) end\n"
     "      res[2 * i + 1] = res[2 * i + 1] + 1\n"
     "    else\n"
-    "      redis.call('ZADD', k, now, id)\n"
-    "      redis.call('PEXPIRE', k, ttl)\n"
-    "      if kind == 't' then\n"
-    "        redis.call('HSET', k .. ':h', id, tok)\n"
-    "        redis.call('INCRBY', k .. ':s', tok)\n"
-    "        redis.call('PEXPIRE', k .. ':h', ttl)\n"
-    "        redis.call('PEXPIRE', k .. ':s', ttl)\n"
-    "        res[2 * i + 1] = res[2 * i + 1] + tok\n"
-    "      else\n"
-    "        res[2 * i + 1] = res[2 * i + 1] + 1\n"
+    "      if not added[k] then\n"
+    "        added[k] = true\n"
+    "        if logs[k].tokens then\n"
+    "          redis.call('ZADD', k, now, ARGV[3] .. ':' .. id)\n"
+    "          redis.call('INCRBY', k .. ':s', tok)\n"
+    "          redis.call('PEXPIRE', k .. ':s', ttl)\n"
+    "        else\n"
+    "          redis.call('ZADD', k, now, '0:' .. id)\n"
+    "        end\n"
+    "        redis.call('PEXPIRE', k, ttl)\n"
     "      end\n"
+    "      res[2 * i + 1] = res[2 * i + 1] + (kind == 't' and tok or 1)\n"
     "      if res[2 * i + 2] == 0 then res[2 * i + 2] = win end\n"
     "    end\n"
     "  end\n"
     "end\n"
     "res[1] = refused\n"
     "res[2] = retry\n"
+    "res[2 * n + 3] = now\n"
     "return res\n";
 
-/* The end of a request. KEYS as above; ARGV: id, used tokens (< 0: keep the reservation), n, kinds. */
+/* The end of a request. KEYS as above; ARGV: id, used tokens (< 0: keep the reservation), n, the admission's
+ * time (the entry's score), the tokens reserved, kinds. A correction moves the entry to its new member at the
+ * same score; an entry that already left the window is left gone, and a sum that expired is not made anew
+ * (a key without an expiry would outlive the log). */
 static const char finish_lua[] =
-    "local id, used, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local id, used, n, at, reserved = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
+    "local done = {}\n"
     "for i = 1, n do\n"
-    "  local kind, k = ARGV[3 + i], KEYS[i]\n"
+    "  local kind, k = ARGV[5 + i], KEYS[i]\n"
     "  if kind == 'i' then\n"
     "    redis.call('ZREM', k, id)\n"
-    "  elseif kind == 't' and used >= 0 then\n"
-    "    local old = redis.call('HGET', k .. ':h', id)\n"
-    "    if old then\n"
-    "      redis.call('HSET', k .. ':h', id, used)\n"
-    "      redis.call('INCRBY', k .. ':s', used - tonumber(old))\n"
+    "  elseif kind == 't' and used >= 0 and not done[k] then\n"
+    "    done[k] = true\n"
+    "    if redis.call('ZREM', k, reserved .. ':' .. id) == 1 then\n"
+    "      redis.call('ZADD', k, at, ARGV[2] .. ':' .. id)\n"
+    "      if redis.call('EXISTS', k .. ':s') == 1 then\n"
+    "        redis.call('INCRBY', k .. ':s', used - tonumber(reserved))\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -452,6 +464,14 @@ static const struct tenant_limits *tenant_of(const struct lgw_limits *l, const c
 /* Room for one key while a request is admitted: prefix, tenant, user or model and the kind. */
 typedef char rule_key[320];
 
+/* FNV-1a over s, continuing from h. */
+static uint64_t fnv_more(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
 static void add_rule(struct lgw_limits_ticket *t, struct rule *r, rule_key *keys, char kind, int64_t limit,
                      const char *scope, const char *prefix, const char *tenant, const char *sub, const char *subname)
 {
@@ -460,10 +480,19 @@ static void add_rule(struct lgw_limits_ticket *t, struct rule *r, rule_key *keys
     LGW_ASSERT(t->n < LGW_LIMITS_MAX);
     r[t->n] = (struct rule){kind, limit, scope};
     /* {tenant} is the hash tag: every key of one request lives in one Redis Cluster slot. */
+    char *key = keys[t->n];
+    int len;
     if (sub)
-        snprintf(keys[t->n], sizeof(keys[t->n]), "%s:rl:{%s}:%s:%s:%c", prefix, tenant, sub, subname, kind);
+        len = snprintf(key, sizeof(*keys), "%s:rl:{%s}:%s:%s:%c", prefix, tenant, sub, subname, kind);
     else
-        snprintf(keys[t->n], sizeof(keys[t->n]), "%s:rl:{%s}:%c", prefix, tenant, kind);
+        len = snprintf(key, sizeof(*keys), "%s:rl:{%s}:%c", prefix, tenant, kind);
+    if (len < 0 || (size_t)len >= sizeof(*keys)) {
+        /* Too long to keep whole (a long prefix, user or model name): the scope is named by a hash of all of
+         * it, so that two long names do not share a key and the key still ends with its kind. */
+        uint64_t h = fnv_more(fnv_more(fnv_more(1469598103934665603ULL, prefix), sub ? sub : ""),
+                              subname ? subname : "");
+        snprintf(key, sizeof(*keys), "%.200s:rl:{%s}:#%016" PRIx64 ":%c", prefix, tenant, h, kind);
+    }
     t->kinds[t->n] = kind;
     t->n++;
 }
@@ -495,10 +524,7 @@ static int resolve(const struct lgw_limits *l, const struct lgw_limits_request *
 
 static uint64_t id_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return fnv_more(1469598103934665603ULL, s);
 }
 
 /* Runs a script by its SHA, loading it with EVAL when Redis does not have it (after a restart). */
@@ -523,18 +549,34 @@ static int run_script(struct lgw_limits *l, const char *sha, const char *text, i
     return rc;
 }
 
-/* The admission script on Redis. Returns 0 with refused/retry/use filled, or LGW_ERR(UNAVAILABLE). */
+/* The key Redis keeps a limit under: a request or token limit's is its scope's log (the limit's key with its
+ * kind letter made 'l', shared by both kinds), an in-flight limit's its own. The in-memory log keeps the
+ * limit's key as it is, one per limit. */
+static void redis_key(const char *key, char kind, rule_key *out)
+{
+    size_t len = strlen(key);
+    LGW_ASSERT(len >= 2 && len < sizeof(*out) && key[len - 2] == ':' && key[len - 1] == kind);
+    memcpy(*out, key, len + 1);
+    if (kind != LGW_LIMIT_INFLIGHT)
+        (*out)[len - 1] = 'l';
+}
+
+/* The admission script on Redis. Returns 0 with refused/retry/use and *at (Redis's time of the admission)
+ * filled, or LGW_ERR(UNAVAILABLE). */
 static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq, const struct lgw_limits_ticket *t,
                        const struct rule *r, const char *const *keys, int *refused, int64_t *retry_us,
-                       struct lgw_memlog_usage *use)
+                       struct lgw_memlog_usage *use, int64_t *at)
 {
     const char *argv[3 + LGW_LIMITS_MAX + 5 + 2 * LGW_LIMITS_MAX];
     char nkeys[16], win[24], tok[24], hold[24], n[16], kinds[LGW_LIMITS_MAX][2], lims[LGW_LIMITS_MAX][24];
+    rule_key rkeys[LGW_LIMITS_MAX];
     int argc = 2;
     snprintf(nkeys, sizeof(nkeys), "%d", t->n);
     argv[argc++] = nkeys;
-    for (int i = 0; i < t->n; i++)
-        argv[argc++] = keys[i];
+    for (int i = 0; i < t->n; i++) {
+        redis_key(keys[i], r[i].kind, &rkeys[i]);
+        argv[argc++] = rkeys[i];
+    }
     snprintf(win, sizeof(win), "%" PRId64, l->window_us);
     snprintf(tok, sizeof(tok), "%" PRId64, rq->tokens);
     snprintf(hold, sizeof(hold), "%" PRId64, rq->hold_ms * 1000);
@@ -555,7 +597,7 @@ static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq
     int rc = run_script(l, l->admit_sha, admit_lua, argc, argv, &reply);
     if (rc)
         return rc;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)(2 + 2 * t->n)) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)(3 + 2 * t->n)) {
         LGW_WARN("limits", "rate-limit script answered an unexpected shape");
         freeReplyObject(reply);
         return LGW_ERR(UNAVAILABLE);
@@ -571,6 +613,7 @@ static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq
         use[i].used = reply->element[2 + 2 * i]->integer;
         use[i].reset_us = reply->element[3 + 2 * i]->integer;
     }
+    *at = reply->element[2 + 2 * t->n]->integer;
     freeReplyObject(reply);
     return LGW_OK;
 }
@@ -678,8 +721,9 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
     int refused = -1;
     int64_t retry_us = 0;
     bool local = true;
+    int64_t at = 0;
     if (l->redis) {
-        local = !lgw_redis_healthy(l->redis) || admit_redis(l, rq, t, r, keys, &refused, &retry_us, use) != 0;
+        local = !lgw_redis_healthy(l->redis) || admit_redis(l, rq, t, r, keys, &refused, &retry_us, use, &at) != 0;
         set_local(l, local);
         if (local && strcmp(l->cfg->limit_redis_down, "open") == 0) {
             t->n = 0;
@@ -736,6 +780,7 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
     t->keys = pack_keys(keys, t->n);
     t->local = local;
     t->tokens = rq->tokens;
+    t->admitted_us = at;
     lgw_strlcpy(t->id, rq->id, sizeof(t->id));
     return LGW_OK;
 }
@@ -745,18 +790,25 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
 static void finish_redis(struct lgw_limits *l, const struct lgw_limits_ticket *t, const char *const *keys,
                          int64_t used_tokens)
 {
-    const char *argv[2 + 1 + LGW_LIMITS_MAX + 3 + LGW_LIMITS_MAX];
-    char nkeys[16], used[24], n[16], kinds[LGW_LIMITS_MAX][2];
+    const char *argv[2 + 1 + LGW_LIMITS_MAX + 5 + LGW_LIMITS_MAX];
+    char nkeys[16], used[24], n[16], at[24], reserved[24], kinds[LGW_LIMITS_MAX][2];
+    rule_key rkeys[LGW_LIMITS_MAX];
     int argc = 2;
     snprintf(nkeys, sizeof(nkeys), "%d", t->n);
     argv[argc++] = nkeys;
-    for (int i = 0; i < t->n; i++)
-        argv[argc++] = keys[i];
+    for (int i = 0; i < t->n; i++) {
+        redis_key(keys[i], t->kinds[i], &rkeys[i]);
+        argv[argc++] = rkeys[i];
+    }
     snprintf(used, sizeof(used), "%" PRId64, used_tokens);
     snprintf(n, sizeof(n), "%d", t->n);
+    snprintf(at, sizeof(at), "%" PRId64, t->admitted_us);
+    snprintf(reserved, sizeof(reserved), "%" PRId64, t->tokens);
     argv[argc++] = t->id;
     argv[argc++] = used;
     argv[argc++] = n;
+    argv[argc++] = at;
+    argv[argc++] = reserved;
     for (int i = 0; i < t->n; i++) {
         kinds[i][0] = t->kinds[i];
         kinds[i][1] = '\0';

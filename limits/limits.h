@@ -55,7 +55,8 @@ struct lgw_limits_ticket {
     char kinds[LGW_LIMITS_MAX];
     char *keys; /* held: the n Redis keys, each NUL-terminated, one after another (malloc'd); else NULL */
     char id[LGW_ID_MAX];
-    int64_t tokens; /* reserved */
+    int64_t tokens;      /* reserved */
+    int64_t admitted_us; /* Redis's time of the admission: the score of the request's entries in its logs */
 };
 
 /* Makes the limiter from cfg's limit_* rows and the "tenants" object of the config file (cfg keeps it).

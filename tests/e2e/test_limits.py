@@ -100,7 +100,8 @@ class SlowReleaseRedis:
     microseconds to the delay, so a hold ended after the client saw its answer would show in every run.
 
     The end script is told from the admission script by its shape (limits.c): EVALSHA sha nkeys, then the
-    keys, then id, used, n and one kind per key (6 + 2n arguments); admission passes 8 + 3n."""
+    keys, then id, used, n, the admission's time, the tokens reserved and one kind per key (8 + 2n arguments);
+    admission passes 8 + 3n."""
 
     def __init__(self, upstream, delay):
         self.upstream = upstream.split(":")
@@ -154,7 +155,7 @@ class SlowReleaseRedis:
                 buf += data
                 while cmd := self._parse(buf):
                     argv, used = cmd
-                    if argv[0].upper() in (b"EVALSHA", b"EVAL") and len(argv) == 6 + 2 * int(argv[2]):
+                    if argv[0].upper() in (b"EVALSHA", b"EVAL") and len(argv) == 8 + 2 * int(argv[2]):
                         self.held += 1
                         time.sleep(self.delay)
                     dst.sendall(buf[:used])

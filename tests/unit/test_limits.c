@@ -262,7 +262,7 @@ static void test_redis_shared(void **state)
     assert_false(lgw_limits_is_local(l1));
     /* Tokens were corrected to 3 each by finish: the sum in Redis says 300. */
     char key[128];
-    snprintf(key, sizeof(key), "%s:rl:{%s}:t:s", cfg.topic_prefix, tenant);
+    snprintf(key, sizeof(key), "%s:rl:{%s}:l:s", cfg.topic_prefix, tenant);
     redisReply *reply;
     assert_int_equal(lgw_redis_command(r1, 2, (const char *[]){"GET", key}, NULL, &reply), 0);
     assert_string_equal(reply->str, "300");
