@@ -77,6 +77,7 @@ class Proc:
         self.name = name
         self.log_path = log_path
         self.log = open(log_path, "wb")
+        self.env = env
         self.popen = subprocess.Popen(argv, env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
         pids = os.environ.get("LLMGW_TEST_PIDS")  # scripts/test.sh ends leftovers by pid if pytest dies
         if pids:
@@ -112,7 +113,24 @@ class Proc:
 
 
 class PortTaken(Exception):
-    """The process exited because another one took its port between free_port() and its bind."""
+    """The process exited because another one took one of its ports between free_port() and its bind."""
+
+
+class _FreshPort:
+    """FRESH_PORT: as the value of a setting naming a second port (an ops port), a port picked anew at each
+    attempt to start the process (on_a_free_port), so a port taken first costs an attempt, not the test. The
+    port a started process got is in its Proc's env."""
+
+    def __repr__(self):
+        return "FRESH_PORT"
+
+
+FRESH_PORT = _FreshPort()
+
+
+def with_fresh_ports(env: dict) -> dict:
+    """env with each FRESH_PORT value replaced by a free port and every value a string."""
+    return {k: str(free_port() if v is FRESH_PORT else v) for k, v in env.items()}
 
 
 def _listens(pid: int, port: int) -> bool:
@@ -150,8 +168,9 @@ def wait_ready(port: int, proc: Proc, timeout: float = 60.0) -> None:
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
             out = proc.output()
-            if re.search(rf"cannot listen on [^ ]*:{port}\b", out):
-                raise PortTaken(f"{proc.name}: port {port} taken")
+            taken = re.search(r"cannot listen on [^ ]*:(\d+)\b", out)
+            if taken:  # its main port or a FRESH_PORT one
+                raise PortTaken(f"{proc.name}: port {taken.group(1)} taken")
             pytest.fail(f"{proc.name} exited with {proc.popen.returncode}:\n{out[-3000:]}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -181,7 +200,8 @@ def on_a_free_port(name: str, start, timeout: float = 60.0):
 def start_on_a_free_port(name: str, argv: list, env: dict, log_path: Path, timeout: float = 90.0):
     """argv (a process outside a Cluster, such as `llmgw dev`) started with LLMGW_PORT on a free port, ready there
     (on_a_free_port). Returns (proc, port)."""
-    return on_a_free_port(name, lambda port: Proc(name, argv, {**env, "LLMGW_PORT": str(port)}, log_path), timeout)
+    return on_a_free_port(name, lambda port: Proc(name, argv, with_fresh_ports({**env, "LLMGW_PORT": port}), log_path),
+                          timeout)
 
 
 class Cluster:
@@ -210,7 +230,7 @@ class Cluster:
             "LLMGW_LOG_LEVEL": "info",
         })
         env.update(self.extra_env)
-        env.update({k: str(v) for k, v in extra.items()})
+        env.update(with_fresh_ports(extra))
         return env
 
     def start(self, role: str, name: str, binary: str = None, **extra) -> Proc:
@@ -382,13 +402,18 @@ def fake_fixture(script: str, *args: str):
 
 
 def start_fake(script: str, *args: str):
-    """Starts tests/fakes/<script> on a free port (with extra args); returns (port, process)."""
+    """Starts tests/fakes/<script> on a free port (with extra args); returns (port, process). A fake that exits
+    before it says "ready" (another process took its port first: shards and stages pick from one range) is
+    started again on a fresh port, at most three times."""
     import sys
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / script), str(port), *args],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready", f"{script} did not start"
-    return port, proc
+    for _ in range(3):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / script), str(port), *args],
+                                stdout=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() == "ready":
+            return port, proc
+        proc.wait()
+    pytest.fail(f"{script} did not start, three times in a row")
 
 
 class Record:

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import chat_body, fake_fixture, free_port, start_on_a_free_port, wait_for
+from conftest import FRESH_PORT, chat_body, fake_fixture, start_on_a_free_port, wait_for
 
 fake = fake_fixture("fake_openai.py")
 
@@ -95,8 +95,8 @@ def test_metrics_across_roles(cluster, fake):
     })
     _, ledger_ops = cluster.ledger()
     _, worker_ops = cluster.worker("w1")
-    ingress_ops = free_port()
-    _, port = cluster.ingress("i1", LLMGW_INGRESS_OPS_PORT=ingress_ops)
+    ingress, port = cluster.ingress("i1", LLMGW_INGRESS_OPS_PORT=FRESH_PORT)
+    ingress_ops = int(ingress.env["LLMGW_INGRESS_OPS_PORT"])
 
     # One tenant after the other, so the ledger meets them in this order: acme and beta fill the cap of 2.
     for tenant, key in tenants.items():
@@ -209,11 +209,11 @@ def test_dev_public_metrics_filtered(tmp_path, variant):
     binary = os.environ.get(variant)
     if not binary:
         pytest.skip(f"{variant} is not set")
-    ops_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGW_")}
-    env.update({"LLMGW_INGRESS_OPS_PORT": str(ops_port),
+    env.update({"LLMGW_INGRESS_OPS_PORT": FRESH_PORT,
                 "LLMGW_DATABASE_URL": f"sqlite:{tmp_path / 'dev.db'}", "ASAN_OPTIONS": "detect_leaks=1"})
     proc, port = start_on_a_free_port("dev-metrics", [binary, "dev"], env, tmp_path / "dev-metrics.log")
+    ops_port = int(proc.env["LLMGW_INGRESS_OPS_PORT"])
     try:
         status, data = post(port, "anything", chat_body("metrics in dev"))  # dev: an unknown key is the dev tenant
         assert status == 200, data

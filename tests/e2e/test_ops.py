@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import re
+import socket
 import struct
 import subprocess
 import sys
@@ -158,6 +159,54 @@ def test_a_port_taken_before_the_bind_is_not_mistaken_for_ready(cluster, monkeyp
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request("GET", "/readyz")
     assert conn.getresponse().status == 200
+
+
+def test_a_second_port_taken_before_the_bind_is_picked_anew(cluster, monkeypatch):
+    """A setting naming a second port (here the ingress's ops port) given as FRESH_PORT is picked anew with the
+    main one when the process could not bind it, as on_a_free_port does for the main port."""
+    import conftest
+
+    squatter = socket.create_server(("127.0.0.1", 0))
+    taken = squatter.getsockname()[1]
+    real = conftest.free_port
+    picks = [taken, real()]  # popped from the end: the first start's main port, then its ops port
+    monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
+    try:
+        proc, port = cluster.ingress("i-ops", LLMGW_INGRESS_OPS_PORT=conftest.FRESH_PORT)
+    finally:
+        squatter.close()
+    assert not picks  # the first start did get the taken port
+    ops = int(proc.env["LLMGW_INGRESS_OPS_PORT"])
+    assert ops != taken and conftest._listens(proc.popen.pid, ops)
+    first = [p for p in cluster.procs if p.name == "i-ops" and p is not proc]
+    assert len(first) == 1 and first[0].popen.poll() not in (None, 0)  # it could not bind, and exited
+    conn = http.client.HTTPConnection("127.0.0.1", ops, timeout=5)
+    conn.request("GET", "/readyz")
+    assert conn.getresponse().status == 200
+
+
+def test_a_fake_whose_port_was_taken_starts_on_another(monkeypatch):
+    """start_fake gives a fake whose port another process took first a fresh port, as on_a_free_port does."""
+    import conftest
+
+    squatter = socket.create_server(("127.0.0.1", 0))
+    taken = squatter.getsockname()[1]
+    real = conftest.free_port
+    picks = [taken]
+    monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
+    try:
+        port, proc = conftest.start_fake("fake_openai.py")
+    finally:
+        squatter.close()
+    try:
+        assert not picks and port != taken
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("POST", "/v1/chat/completions", body=chat_body("hi"),
+                     headers={"Authorization": "Bearer sk-fake-test-key", "Content-Type": "application/json"})
+        assert conn.getresponse().status == 200
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def slice_by_thread(pid):

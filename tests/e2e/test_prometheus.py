@@ -27,7 +27,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, _env, free_port, start_fake, wait_for
+from conftest import FRESH_PORT, ROOT, _env, free_port, start_fake, wait_for
 
 OPENAI_KEY = "sk-fake-test-key"
 METRICS_REGISTRY = "lgw_metrics_snapshot" in (ROOT / "common" / "metrics.h").read_text()
@@ -200,8 +200,9 @@ def test_dashboard_queries_and_alerts(cluster, fakes, tmp_path):
     _, ledger_ops = cluster.ledger()
     _, worker_ops = cluster.worker("w1")
     # The ingress's per-tenant metrics (cost, budget use) are on its ops port where the registry has one.
-    ingress_ops = free_port() if has_setting(cluster, "LLMGW_INGRESS_OPS_PORT") else None
-    _, port = cluster.ingress("i1", **({"LLMGW_INGRESS_OPS_PORT": ingress_ops} if ingress_ops else {}))
+    ops = has_setting(cluster, "LLMGW_INGRESS_OPS_PORT")
+    ingress, port = cluster.ingress("i1", **({"LLMGW_INGRESS_OPS_PORT": FRESH_PORT} if ops else {}))
+    ingress_ops = int(ingress.env["LLMGW_INGRESS_OPS_PORT"]) if ops else None
 
     rules = tmp_path / "alerts.yml"
     rules.write_text(test_rules())
