@@ -2,9 +2,10 @@
  * for at admission) timed call by call, p50/p99/max, with Redis (a URL, loopback for the figure in
  * docs/PERFORMANCE.md) and in memory. lgw_limits_finish runs once the answer is ready, so it is timed apart.
  *
- * Usage: bench_limits redis://127.0.0.1:6379 [requests] [threads] [window_ms]
+ * Usage: bench_limits redis://127.0.0.1:6379 [requests] [threads] [window_ms] [user_limits]
  * window_ms (60,000 by default) short enough for the run to outlast it measures the steady state, where each
- * request's admission also drops the entries that left the window.
+ * request's admission also drops the entries that left the window. user_limits 0 leaves the user's two limits
+ * out (the tenant's three only, as bench/peers.py configures llmgw).
  * Limits: tenant rpm, tpm and in-flight plus user rpm and tpm (three sets per request in Redis: the tenant's
  * log, its in-flight set and the user's log), high enough never to refuse; one tenant, 100 users. With Redis
  * it also prints what Redis itself counted over the run (its statistics are reset first, so use a Redis of
@@ -13,6 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,20 +192,21 @@ static void bench(const char *label, struct lgw_config *cfg, struct lgw_redis *r
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_limits redis://host:port [requests] [threads] [window_ms]\n");
+        fprintf(stderr, "usage: bench_limits redis://host:port [requests] [threads] [window_ms] [user_limits]\n");
         return 2;
     }
     int n = argc > 2 ? atoi(argv[2]) : 20000;
     int threads = argc > 3 ? atoi(argv[3]) : 1;
     int64_t window_ms = argc > 4 ? atoll(argv[4]) : 60000;
+    bool user_limits = argc > 5 ? atoi(argv[5]) != 0 : true;
     lgw_log_set_level(LGW_LOG_WARN);
     struct lgw_config cfg;
     lgw_config_defaults(&cfg);
     cfg.limit_tenant_rpm = 100000000;
     cfg.limit_tenant_tpm = 100000000000;
     cfg.limit_tenant_inflight = 1000000;
-    cfg.limit_user_rpm = 100000000;
-    cfg.limit_user_tpm = 100000000000;
+    cfg.limit_user_rpm = user_limits ? 100000000 : 0;
+    cfg.limit_user_tpm = user_limits ? 100000000000 : 0;
     cfg.limit_window_ms = window_ms;
     lgw_strlcpy(cfg.topic_prefix, "bench", sizeof(cfg.topic_prefix));
     struct lgw_redis *redis;
