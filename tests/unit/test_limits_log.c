@@ -1,7 +1,7 @@
 /* test_limits_log.c - what the rate limiter keeps in Redis (limits.c's scripts, on the Redis LLMGW_TEST_REDIS
  * names): one log per scope that its request and token limits share, each entry carrying its tokens; the
  * waits a refusal computes from those entries; the token sum when it expired before its entries; a
- * correction after the entry left the window; names too long for a key. */
+ * correction after the entry left the window; an earlier version's keys; names too long for a key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +210,41 @@ static void test_sum_gone_before_its_entries(void **state)
     lgw_limits_finish(f->l, &c, -1);
 }
 
+/* A rolling upgrade: the keys of versions before one log per scope (a set per limit, the tokens in a hash) are
+ * neither read nor written, so a full old log does not refuse a new instance's request (each version counts
+ * its own share for one window, as ARCHITECTURE.md says) and the old keys are left to expire. */
+static void test_old_keys_left_alone(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.limit_tenant_rpm = 2;
+    f->cfg.limit_tenant_tpm = 100;
+    start(f, "old", NULL);
+    char r[256], t[256], h[256], s[256];
+    snprintf(r, sizeof(r), "%s:rl:{%s}:r", f->cfg.topic_prefix, f->tenant);
+    snprintf(t, sizeof(t), "%s:rl:{%s}:t", f->cfg.topic_prefix, f->tenant);
+    snprintf(h, sizeof(h), "%s:rl:{%s}:t:h", f->cfg.topic_prefix, f->tenant);
+    snprintf(s, sizeof(s), "%s:rl:{%s}:t:s", f->cfg.topic_prefix, f->tenant);
+    redisReply *now = cmd(f, 1, (const char *[]){"TIME"});
+    char score[32];
+    snprintf(score, sizeof(score), "%s%06lld", now->element[0]->str, atoll(now->element[1]->str));
+    freeReplyObject(now);
+    freeReplyObject(cmd(f, 6, (const char *[]){"ZADD", r, score, "o1", score, "o2"}));
+    freeReplyObject(cmd(f, 4, (const char *[]){"ZADD", t, score, "o1"}));
+    freeReplyObject(cmd(f, 4, (const char *[]){"HSET", h, "o1", "100"}));
+    freeReplyObject(cmd(f, 3, (const char *[]){"SET", s, "100"}));
+    struct lgw_limits_ticket a;
+    struct lgw_limits_state st;
+    assert_int_equal(admit(f, "a", NULL, 10, &a, &st), 0);
+    assert_int_equal(st.req_remaining, 1);
+    assert_int_equal(st.tok_remaining, 90);
+    lgw_limits_finish(f->l, &a, 5);
+    assert_int_equal(key_int(f, "ZCARD", "r"), 2);
+    assert_int_equal(key_int(f, "GET", "t:s"), 100);
+    assert_int_equal(key_int(f, "GET", "l:s"), 5);
+    const char *del[] = {"DEL", r, t, h, s};
+    freeReplyObject(cmd(f, 5, del));
+}
+
 /* A model name too long for a key whole: its scope is named by a hash, limits still hold, and another long
  * name with the same beginning has a limit of its own. */
 static void test_long_names(void **state)
@@ -245,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_log_per_scope, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_token_wait_from_entries, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sum_gone_before_its_entries, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_old_keys_left_alone, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_long_names, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
