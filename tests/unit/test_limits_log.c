@@ -71,6 +71,13 @@ static void start(struct fixture *f, const char *tag, const char *tenants_json)
     assert_int_equal(lgw_limits_new(&f->cfg, f->r, NULL, &f->l, &f->errs), 0);
 }
 
+/* The name Redis keeps the case tenant's key under: "<prefix>:rl:{<tenant>}:<suffix>". */
+static const char *key_of(struct fixture *f, const char *suffix, char out[512])
+{
+    snprintf(out, 512, "%s:rl:{%s}:%s", f->cfg.topic_prefix, f->tenant, suffix);
+    return out;
+}
+
 static redisReply *cmd(struct fixture *f, int argc, const char **argv)
 {
     redisReply *reply = NULL;
@@ -82,8 +89,7 @@ static redisReply *cmd(struct fixture *f, int argc, const char **argv)
 static long long key_int(struct fixture *f, const char *command, const char *suffix)
 {
     char key[512];
-    snprintf(key, sizeof(key), "%s:rl:{%s}:%s", f->cfg.topic_prefix, f->tenant, suffix);
-    redisReply *reply = cmd(f, 2, (const char *[]){command, key});
+    redisReply *reply = cmd(f, 2, (const char *[]){command, key_of(f, suffix, key)});
     long long v = reply->type == REDIS_REPLY_INTEGER ? reply->integer
                   : reply->type == REDIS_REPLY_STRING ? atoll(reply->str)
                                                        : -1;
@@ -94,8 +100,7 @@ static long long key_int(struct fixture *f, const char *command, const char *suf
 static bool has_member(struct fixture *f, const char *suffix, const char *member)
 {
     char key[512];
-    snprintf(key, sizeof(key), "%s:rl:{%s}:%s", f->cfg.topic_prefix, f->tenant, suffix);
-    redisReply *reply = cmd(f, 3, (const char *[]){"ZSCORE", key, member});
+    redisReply *reply = cmd(f, 3, (const char *[]){"ZSCORE", key_of(f, suffix, key), member});
     bool has = reply->type == REDIS_REPLY_STRING;
     freeReplyObject(reply);
     return has;
@@ -189,9 +194,8 @@ static void test_sum_gone_before_its_entries(void **state)
     struct lgw_limits_ticket a, b, c;
     struct lgw_limits_state st;
     assert_int_equal(admit(f, "a", NULL, 50, &a, &st), 0);
-    char key[256];
-    snprintf(key, sizeof(key), "%s:rl:{%s}:l:s", f->cfg.topic_prefix, f->tenant);
-    freeReplyObject(cmd(f, 2, (const char *[]){"DEL", key})); /* as its expiry would */
+    char key[512];
+    freeReplyObject(cmd(f, 2, (const char *[]){"DEL", key_of(f, "l:s", key)})); /* as its expiry would */
     lgw_limits_finish(f->l, &a, 20);
     assert_int_equal(key_int(f, "EXISTS", "l:s"), 0);
     assert_true(has_member(f, "l", "20:a"));
@@ -219,11 +223,11 @@ static void test_old_keys_left_alone(void **state)
     f->cfg.limit_tenant_rpm = 2;
     f->cfg.limit_tenant_tpm = 100;
     start(f, "old", NULL);
-    char r[256], t[256], h[256], s[256];
-    snprintf(r, sizeof(r), "%s:rl:{%s}:r", f->cfg.topic_prefix, f->tenant);
-    snprintf(t, sizeof(t), "%s:rl:{%s}:t", f->cfg.topic_prefix, f->tenant);
-    snprintf(h, sizeof(h), "%s:rl:{%s}:t:h", f->cfg.topic_prefix, f->tenant);
-    snprintf(s, sizeof(s), "%s:rl:{%s}:t:s", f->cfg.topic_prefix, f->tenant);
+    char r[512], t[512], h[512], s[512];
+    key_of(f, "r", r);
+    key_of(f, "t", t);
+    key_of(f, "t:h", h);
+    key_of(f, "t:s", s);
     redisReply *now = cmd(f, 1, (const char *[]){"TIME"});
     char score[32];
     snprintf(score, sizeof(score), "%s%06lld", now->element[0]->str, atoll(now->element[1]->str));
