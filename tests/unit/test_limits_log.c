@@ -249,6 +249,26 @@ static void test_old_keys_left_alone(void **state)
     freeReplyObject(cmd(f, 5, del));
 }
 
+/* ... while the in-flight set kept its key and its entries' shape: a hold an older instance took still counts. */
+static void test_old_inflight_shared(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.limit_tenant_inflight = 1;
+    start(f, "oldi", NULL);
+    char key[512], score[32];
+    redisReply *now = cmd(f, 1, (const char *[]){"TIME"});
+    snprintf(score, sizeof(score), "%lld%06lld", atoll(now->element[0]->str) + 10, atoll(now->element[1]->str));
+    freeReplyObject(now);
+    freeReplyObject(cmd(f, 4, (const char *[]){"ZADD", key_of(f, "i", key), score, "old-hold"}));
+    struct lgw_limits_ticket a;
+    struct lgw_limits_state st;
+    assert_int_equal(admit(f, "a", NULL, 1, &a, &st), LGW_ERR(RATE_LIMITED));
+    freeReplyObject(cmd(f, 3, (const char *[]){"ZREM", key, "old-hold"})); /* the older instance's release */
+    assert_int_equal(admit(f, "a", NULL, 1, &a, &st), 0);
+    lgw_limits_finish(f->l, &a, -1);
+    assert_int_equal(key_int(f, "ZCARD", "i"), 0);
+}
+
 /* A model name too long for a key whole: its scope is named by a hash, limits still hold, and another long
  * name with the same beginning has a limit of its own. */
 static void test_long_names(void **state)
@@ -285,6 +305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_wait_from_entries, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sum_gone_before_its_entries, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_old_keys_left_alone, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_old_inflight_shared, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_long_names, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
