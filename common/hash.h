@@ -5,12 +5,17 @@
 
 #include <stdint.h>
 
-static inline uint64_t lgw_hash_str(const char *s)
+/* The hash of s continued from h (the hash of what came before it): several strings hashed as one. */
+static inline uint64_t lgw_hash_str_more(uint64_t h, const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
+}
+
+static inline uint64_t lgw_hash_str(const char *s)
+{
+    return lgw_hash_str_more(1469598103934665603ULL, s);
 }
 
 #endif

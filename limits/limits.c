@@ -27,6 +27,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/redis.h"
@@ -461,16 +462,8 @@ static const struct tenant_limits *tenant_of(const struct lgw_limits *l, const c
     return NULL;
 }
 
-/* Room for one key while a request is admitted: prefix, tenant, user or model and the kind. */
+/* Room for one key while a request is admitted: prefix, tenant, user or model and the letter of its set. */
 typedef char rule_key[320];
-
-/* FNV-1a over s, continuing from h. */
-static uint64_t fnv_more(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 static void add_rule(struct lgw_limits_ticket *t, struct rule *r, rule_key *keys, char kind, int64_t limit,
                      const char *scope, const char *prefix, const char *tenant, const char *sub, const char *subname)
@@ -479,19 +472,20 @@ static void add_rule(struct lgw_limits_ticket *t, struct rule *r, rule_key *keys
         return;
     LGW_ASSERT(t->n < LGW_LIMITS_MAX);
     r[t->n] = (struct rule){kind, limit, scope};
-    /* {tenant} is the hash tag: every key of one request lives in one Redis Cluster slot. */
-    char *key = keys[t->n];
+    /* {tenant} is the hash tag: every key of one request lives in one Redis Cluster slot. A scope's request
+     * and token limits share its log ('l'); an in-flight limit has a set of its own ('i'). */
+    char *key = keys[t->n], set = kind == LGW_LIMIT_INFLIGHT ? 'i' : 'l';
     int len;
     if (sub)
-        len = snprintf(key, sizeof(*keys), "%s:rl:{%s}:%s:%s:%c", prefix, tenant, sub, subname, kind);
+        len = snprintf(key, sizeof(*keys), "%s:rl:{%s}:%s:%s:%c", prefix, tenant, sub, subname, set);
     else
-        len = snprintf(key, sizeof(*keys), "%s:rl:{%s}:%c", prefix, tenant, kind);
+        len = snprintf(key, sizeof(*keys), "%s:rl:{%s}:%c", prefix, tenant, set);
     if (len < 0 || (size_t)len >= sizeof(*keys)) {
-        /* Too long to keep whole (a long prefix, user or model name): the scope is named by a hash of all of
-         * it, so that two long names do not share a key and the key still ends with its kind. */
-        uint64_t h = fnv_more(fnv_more(fnv_more(1469598103934665603ULL, prefix), sub ? sub : ""),
-                              subname ? subname : "");
-        snprintf(key, sizeof(*keys), "%.200s:rl:{%s}:#%016" PRIx64 ":%c", prefix, tenant, h, kind);
+        /* Too long to keep whole (a long prefix or model name): the scope is named by a hash of all of it, so
+         * that two long names do not share a key. */
+        uint64_t h = lgw_hash_str_more(lgw_hash_str_more(lgw_hash_str(prefix), sub ? sub : ""),
+                                       subname ? subname : "");
+        snprintf(key, sizeof(*keys), "%.200s:rl:{%s}:#%016" PRIx64 ":%c", prefix, tenant, h, set);
     }
     t->kinds[t->n] = kind;
     t->n++;
@@ -522,11 +516,6 @@ static int resolve(const struct lgw_limits *l, const struct lgw_limits_request *
     return t->n;
 }
 
-static uint64_t id_hash(const char *s)
-{
-    return fnv_more(1469598103934665603ULL, s);
-}
-
 /* Runs a script by its SHA, loading it with EVAL when Redis does not have it (after a restart). */
 static int run_script(struct lgw_limits *l, const char *sha, const char *text, int argc, const char **argv,
                       redisReply **reply)
@@ -549,18 +538,6 @@ static int run_script(struct lgw_limits *l, const char *sha, const char *text, i
     return rc;
 }
 
-/* The key Redis keeps a limit under: a request or token limit's is its scope's log (the limit's key with its
- * kind letter made 'l', shared by both kinds), an in-flight limit's its own. The in-memory log keeps the
- * limit's key as it is, one per limit. */
-static void redis_key(const char *key, char kind, rule_key *out)
-{
-    size_t len = strlen(key);
-    LGW_ASSERT(len >= 2 && len < sizeof(*out) && key[len - 2] == ':' && key[len - 1] == kind);
-    memcpy(*out, key, len + 1);
-    if (kind != LGW_LIMIT_INFLIGHT)
-        (*out)[len - 1] = 'l';
-}
-
 /* The admission script on Redis. Returns 0 with refused/retry/use and *at (Redis's time of the admission)
  * filled, or LGW_ERR(UNAVAILABLE). */
 static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq, const struct lgw_limits_ticket *t,
@@ -569,14 +546,11 @@ static int admit_redis(struct lgw_limits *l, const struct lgw_limits_request *rq
 {
     const char *argv[3 + LGW_LIMITS_MAX + 5 + 2 * LGW_LIMITS_MAX];
     char nkeys[16], win[24], tok[24], hold[24], n[16], kinds[LGW_LIMITS_MAX][2], lims[LGW_LIMITS_MAX][24];
-    rule_key rkeys[LGW_LIMITS_MAX];
     int argc = 2;
     snprintf(nkeys, sizeof(nkeys), "%d", t->n);
     argv[argc++] = nkeys;
-    for (int i = 0; i < t->n; i++) {
-        redis_key(keys[i], r[i].kind, &rkeys[i]);
-        argv[argc++] = rkeys[i];
-    }
+    for (int i = 0; i < t->n; i++)
+        argv[argc++] = keys[i];
     snprintf(win, sizeof(win), "%" PRId64, l->window_us);
     snprintf(tok, sizeof(tok), "%" PRId64, rq->tokens);
     snprintf(hold, sizeof(hold), "%" PRId64, rq->hold_ms * 1000);
@@ -742,7 +716,7 @@ int lgw_limits_admit(struct lgw_limits *l, const struct lgw_limits_request *rq, 
             limits[i] = r[i].limit;
         to_memlog(t, keys, limits, ml);
         int64_t hold_us = rq->hold_ms * 1000;
-        refused = lgw_memlog_admit(l->mem, ml, t->n, id_hash(rq->id), rq->tokens, hold_us, lgw_mono_us(), use,
+        refused = lgw_memlog_admit(l->mem, ml, t->n, lgw_hash_str(rq->id), rq->tokens, hold_us, lgw_mono_us(), use,
                                    &retry_us);
     }
     fill_state(r, t->n, use, st);
@@ -792,14 +766,11 @@ static void finish_redis(struct lgw_limits *l, const struct lgw_limits_ticket *t
 {
     const char *argv[2 + 1 + LGW_LIMITS_MAX + 5 + LGW_LIMITS_MAX];
     char nkeys[16], used[24], n[16], at[24], reserved[24], kinds[LGW_LIMITS_MAX][2];
-    rule_key rkeys[LGW_LIMITS_MAX];
     int argc = 2;
     snprintf(nkeys, sizeof(nkeys), "%d", t->n);
     argv[argc++] = nkeys;
-    for (int i = 0; i < t->n; i++) {
-        redis_key(keys[i], t->kinds[i], &rkeys[i]);
-        argv[argc++] = rkeys[i];
-    }
+    for (int i = 0; i < t->n; i++)
+        argv[argc++] = keys[i];
     snprintf(used, sizeof(used), "%" PRId64, used_tokens);
     snprintf(n, sizeof(n), "%d", t->n);
     snprintf(at, sizeof(at), "%" PRId64, t->admitted_us);
@@ -838,7 +809,7 @@ void lgw_limits_finish(struct lgw_limits *l, struct lgw_limits_ticket *t, int64_
         if (t->local) {
             struct lgw_memlog_limit ml[LGW_LIMITS_MAX];
             to_memlog(t, keys, NULL, ml);
-            lgw_memlog_finish(l->mem, ml, t->n, id_hash(t->id), used_tokens);
+            lgw_memlog_finish(l->mem, ml, t->n, lgw_hash_str(t->id), used_tokens);
         } else {
             finish_redis(l, t, keys, used_tokens);
         }

@@ -9,6 +9,7 @@
 
 #include "common/assert.h"
 #include "common/buf.h"
+#include "common/hash.h"
 
 struct entry {
     int64_t t_us; /* when it entered (in-flight: when it expires) */
@@ -16,8 +17,11 @@ struct entry {
     uint64_t id;
 };
 
+/* One limit's log. A scope's request and token limits share a key name (as in Redis), so a log is its name
+ * and its kind. */
 struct key {
     char *name;
+    char kind;
     struct entry *e;
     size_t head, len, cap; /* live entries are e[head..len) */
     int64_t sum;           /* tokens of the live entries */
@@ -30,14 +34,6 @@ struct lgw_memlog {
     struct key **buckets;
     size_t nbuckets, nkeys, max_keys;
 };
-
-static uint64_t fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 struct lgw_memlog *lgw_memlog_new(int64_t window_us, size_t max_keys)
 {
@@ -99,9 +95,7 @@ static void drop_empty(struct lgw_memlog *ml, int64_t now_us)
         struct key **pp = &ml->buckets[i];
         while (*pp) {
             struct key *k = *pp;
-            /* The kind is unknown here; the window rule is the stricter prune for in-flight entries too
-             * (their expiry is in the future, so they stay). */
-            prune(ml, k, 'r', now_us);
+            prune(ml, k, k->kind, now_us);
             if (k->len == 0) {
                 *pp = k->next;
                 key_free(k);
@@ -113,11 +107,11 @@ static void drop_empty(struct lgw_memlog *ml, int64_t now_us)
     }
 }
 
-static struct key *find(struct lgw_memlog *ml, const char *name, bool create, int64_t now_us)
+static struct key *find(struct lgw_memlog *ml, const char *name, char kind, bool create, int64_t now_us)
 {
-    size_t b = fnv(name) % ml->nbuckets;
+    size_t b = lgw_hash_str(name) % ml->nbuckets;
     for (struct key *k = ml->buckets[b]; k; k = k->next)
-        if (strcmp(k->name, name) == 0)
+        if (k->kind == kind && strcmp(k->name, name) == 0)
             return k;
     if (!create)
         return NULL;
@@ -125,6 +119,7 @@ static struct key *find(struct lgw_memlog *ml, const char *name, bool create, in
         drop_empty(ml, now_us);
     struct key *k = lgw_calloc(1, sizeof(*k));
     k->name = lgw_strdup(name);
+    k->kind = kind;
     k->next = ml->buckets[b];
     ml->buckets[b] = k;
     ml->nkeys++;
@@ -158,7 +153,7 @@ int lgw_memlog_admit(struct lgw_memlog *ml, const struct lgw_memlog_limit *lim, 
     LGW_ASSERT(n <= LGW_MEMLOG_MAX);
     pthread_mutex_lock(&ml->mu);
     for (int i = 0; i < n; i++) {
-        struct key *k = keys[i] = find(ml, lim[i].key, true, now_us);
+        struct key *k = keys[i] = find(ml, lim[i].key, lim[i].kind, true, now_us);
         prune(ml, k, lim[i].kind, now_us);
         int64_t count = (int64_t)(k->len - k->head);
         int64_t need = lim[i].kind == LGW_MEMLOG_TOKENS ? tokens : 1;
@@ -208,7 +203,7 @@ void lgw_memlog_finish(struct lgw_memlog *ml, const struct lgw_memlog_limit *lim
     for (int i = 0; i < n; i++) {
         if (lim[i].kind == LGW_MEMLOG_REQUESTS || (lim[i].kind == LGW_MEMLOG_TOKENS && used < 0))
             continue;
-        struct key *k = find(ml, lim[i].key, false, 0);
+        struct key *k = find(ml, lim[i].key, lim[i].kind, false, 0);
         if (!k)
             continue;
         for (size_t j = k->head; j < k->len; j++) {

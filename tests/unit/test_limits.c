@@ -67,6 +67,29 @@ static void test_memlog_tokens(void **state)
     lgw_memlog_free(ml);
 }
 
+/* A scope's request and token limits come with one key name (the Redis log they share); in memory each kind
+ * keeps a log of its own under it. */
+static void test_memlog_kinds_share_a_name(void **state)
+{
+    (void)state;
+    struct lgw_memlog *ml = lgw_memlog_new(60 * SEC, 16);
+    struct lgw_memlog_limit lim[] = {{'r', "k:l", 3}, {'t', "k:l", 100}, {'i', "k:l", 5}};
+    struct lgw_memlog_usage use[3];
+    int64_t retry;
+    assert_int_equal(lgw_memlog_admit(ml, lim, 3, 1, 60, 10 * SEC, 0, use, &retry), -1);
+    assert_int_equal(use[0].used, 1);
+    assert_int_equal(use[1].used, 60);
+    assert_int_equal(use[2].used, 1);
+    assert_int_equal(lgw_memlog_admit(ml, lim, 3, 2, 60, 10 * SEC, SEC, use, &retry), 1); /* 120 > 100 tokens */
+    assert_int_equal(use[0].used, 1);
+    lgw_memlog_finish(ml, lim, 3, 1, 10);
+    assert_int_equal(lgw_memlog_admit(ml, lim, 3, 2, 60, 10 * SEC, SEC, use, &retry), -1);
+    assert_int_equal(use[0].used, 2);
+    assert_int_equal(use[1].used, 70);
+    assert_int_equal(use[2].used, 1); /* 1's hold ended */
+    lgw_memlog_free(ml);
+}
+
 static void test_memlog_inflight(void **state)
 {
     (void)state;
@@ -359,7 +382,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memlog_requests), cmocka_unit_test(test_memlog_tokens),
-        cmocka_unit_test(test_memlog_inflight), cmocka_unit_test(test_memlog_bounded),
+        cmocka_unit_test(test_memlog_kinds_share_a_name), cmocka_unit_test(test_memlog_inflight),
+        cmocka_unit_test(test_memlog_bounded),
         cmocka_unit_test(test_format_reset),    cmocka_unit_test(test_config),
         cmocka_unit_test(test_defaults_from_env_rows), cmocka_unit_test(test_redis_shared),
         cmocka_unit_test(test_redis_tokens_slide), cmocka_unit_test(test_redis_down),
