@@ -31,6 +31,14 @@ static void wait_for_stop(void)
     }
 }
 
+/* The role's ops server, up before the role is made (common/opsrv.h: a start that waits on brokers or a database
+ * shows as alive and starting); none when port is 0. */
+static int ops_early(const struct lgw_config *cfg, int64_t port, struct lgw_metrics *m, struct lgw_opsrv **ops)
+{
+    *ops = NULL;
+    return port ? lgw_opsrv_start_early(cfg->listen_addr, (int)port, m, ops) : LGW_OK;
+}
+
 struct lgw_metrics *lgw_role_metrics_new(const struct lgw_config *cfg)
 {
     struct lgw_metrics *m = lgw_metrics_new();
@@ -53,12 +61,15 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
     struct lgw_memtrim *trim = NULL;
-    /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
-    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    /* Every metric, per-tenant ones included: the public port shows those only with the admin key. */
+    int rc = ops_early(cfg, cfg->ingress_ops_port, m, &ops);
+    if (rc == 0)
+        rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
     if (rc == 0)
         rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
+    /* Analytics is served on the ingress's port (one URL for users) by its own pool: see analytics.h. */
     if (rc == 0)
         rc = lgw_analytics_new(cfg, m, &an);
     /* The Files and Batch API likewise (batch/api.h). */
@@ -70,10 +81,8 @@ int lgw_role_ingress(struct lgw_config *cfg, const struct lgw_role_env *env)
         lgw_batch_api_mounts(bapi, &mounts[1]);
         rc = lgw_ingress_new_mounted(cfg, m, tr, NULL, 0, mounts, 1 + LGW_BATCH_API_MOUNTS, &ing);
     }
-    /* Every metric, per-tenant ones included: the public port shows those only with the admin key. */
-    if (rc == 0 && cfg->ingress_ops_port)
-        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ingress_ops_port, m, lgw_ingress_ready_cb, ing, &ops);
     if (rc == 0) {
+        lgw_opsrv_set_ready(ops, lgw_ingress_ready_cb, ing);
         wait_for_stop();
         LGW_INFO("main", "stopping: draining the ingress");
         lgw_ingress_drain(ing);
@@ -98,17 +107,19 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
     struct lgw_memtrim *trim = NULL;
-    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    int rc = ops_early(cfg, cfg->ops_port, m, &ops);
+    if (rc == 0)
+        rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
     if (rc == 0)
         rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
     if (rc == 0)
         rc = lgw_worker_new(cfg, m, tr, &w);
-    if (rc == 0 && cfg->ops_port)
-        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_worker_ready_cb, w, &ops);
-    if (rc == 0)
+    if (rc == 0) {
+        lgw_opsrv_set_ready(ops, lgw_worker_ready_cb, w);
         rc = lgw_worker_run(w, &lgw_stop_requested);
+    }
     lgw_opsrv_stop(ops);
     lgw_worker_free(w);
     lgw_tracer_free(tr);
@@ -127,7 +138,9 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_tracer *tr = NULL;
     struct lgw_meter *mt = NULL;
     struct lgw_memtrim *trim = NULL;
-    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    int rc = ops_early(cfg, cfg->ops_port, m, &ops);
+    if (rc == 0)
+        rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
     if (rc == 0)
         rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
@@ -137,10 +150,10 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
     if (rc == 0)
         rc = lgw_audit_start(cfg, &audit);
-    if (rc == 0 && cfg->ops_port)
-        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_ledger_ready_cb, l, &ops);
-    if (rc == 0)
+    if (rc == 0) {
+        lgw_opsrv_set_ready(ops, lgw_ledger_ready_cb, l);
         rc = lgw_ledger_run(l, &lgw_stop_requested);
+    }
     lgw_opsrv_stop(ops);
     lgw_audit_stop(audit);
     lgw_ledger_free(l);
@@ -158,13 +171,15 @@ int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
     struct lgw_batch_runner *r = NULL;
     struct lgw_opsrv *ops = NULL;
     struct lgw_memtrim *trim = NULL;
-    int rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    int rc = ops_early(cfg, cfg->ops_port, m, &ops);
+    if (rc == 0)
+        rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
     if (rc == 0)
         rc = lgw_batch_runner_new(cfg, m, &r);
-    if (rc == 0 && cfg->ops_port)
-        rc = lgw_opsrv_start(cfg->listen_addr, (int)cfg->ops_port, m, lgw_batch_runner_ready_cb, r, &ops);
-    if (rc == 0)
+    if (rc == 0) {
+        lgw_opsrv_set_ready(ops, lgw_batch_runner_ready_cb, r);
         rc = lgw_batch_runner_run(r, &lgw_stop_requested);
+    }
     lgw_opsrv_stop(ops);
     lgw_batch_runner_free(r);
     lgw_memtrim_stop(trim);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ struct lgw_opsrv {
     struct lgw_metrics *m;
     bool (*ready_cb)(void *opaque);
     void *opaque;
+    /* Set once, after ready_cb and opaque, by lgw_opsrv_set_ready (the role's thread); read on the server's thread,
+     * which looks at the two fields only once it sees this true. */
+    atomic_bool wired;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *ctype, char *body,
@@ -108,14 +112,34 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return reply_error(conn, LGW_ERR(METHOD));
     if (!strcmp(url, "/healthz"))
         return reply_text(conn, 200, "{\"status\":\"ok\"}");
-    if (!strcmp(url, "/readyz"))
+    if (!strcmp(url, "/readyz")) {
+        if (!atomic_load(&srv->wired))
+            return reply_text(conn, 503, "{\"status\":\"starting\"}");
         return !srv->ready_cb || srv->ready_cb(srv->opaque) ? reply_text(conn, 200, "{\"status\":\"ready\"}")
                                                             : reply_text(conn, 503, "{\"status\":\"not ready\"}");
+    }
     return reply_metrics(conn, srv->m);
 }
 
 int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*ready_cb)(void *opaque), void *opaque,
                     struct lgw_opsrv **out)
+{
+    int rc = lgw_opsrv_start_early(addr, port, m, out);
+    if (rc == 0)
+        lgw_opsrv_set_ready(*out, ready_cb, opaque);
+    return rc;
+}
+
+void lgw_opsrv_set_ready(struct lgw_opsrv *srv, bool (*ready_cb)(void *opaque), void *opaque)
+{
+    if (!srv)
+        return;
+    srv->ready_cb = ready_cb;
+    srv->opaque = opaque;
+    atomic_store(&srv->wired, true); /* publishes the two fields above to the server's thread */
+}
+
+int lgw_opsrv_start_early(const char *addr, int port, struct lgw_metrics *m, struct lgw_opsrv **out)
 {
     *out = NULL;
     struct sockaddr_in sa;
@@ -128,8 +152,7 @@ int lgw_opsrv_start(const char *addr, int port, struct lgw_metrics *m, bool (*re
     }
     struct lgw_opsrv *srv = lgw_calloc(1, sizeof(*srv));
     srv->m = m;
-    srv->ready_cb = ready_cb;
-    srv->opaque = opaque;
+    atomic_init(&srv->wired, false);
     lgw_log_limit_init(&srv->mhd_log, "opsrv", LGW_HTTP_LOG_PER_SEC);
     srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
                                    (uint16_t)port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,

@@ -170,17 +170,22 @@ def test_scram(cluster, secure_broker, mechanism):
 
 
 def wait_not_ready(proc, ops: int, seconds: float, until: str) -> None:
-    """Polls the process's /readyz until its log says until (or it exits, or seconds pass); fails if it was ever
-    ready."""
+    """Polls the process's /readyz until its log says until and /readyz answered at least once (or it exits, or
+    seconds pass); fails if it was ever ready or never answered (its ops port serves from the start, before the
+    role waits on the broker)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and proc.popen.poll() is None and until not in proc.output():
+    answers = []
+    while time.monotonic() < deadline and proc.popen.poll() is None and not (answers and until in proc.output()):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", ops, timeout=1)
             conn.request("GET", "/readyz")
-            assert conn.getresponse().status != 200, f"{proc.name} became ready"
+            answers.append(conn.getresponse().status)
+            assert answers[-1] != 200, f"{proc.name} became ready"
         except OSError:
             pass
         time.sleep(0.3)
+    assert answers, f"{proc.name}: /readyz never answered on {ops}"
+    assert set(answers) == {503}, answers
 
 
 def test_wrong_password_fails_readiness_and_is_not_logged(cluster, secure_broker):

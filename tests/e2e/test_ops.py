@@ -126,6 +126,53 @@ def test_drain_answers_keepalive_connections_then_closes_them(cluster):
     assert ledger.stop() == 0
 
 
+def test_a_role_waiting_on_its_broker_is_alive_and_starting(cluster):
+    """A role's start waits on its broker (up to 10 s to make its topics). In that time its ops port already
+    answers: /healthz 200, /readyz 503 "starting", /metrics 200, so a supervisor can tell a process that is
+    starting from one that is dead. The start then fails, and the process exits non-zero."""
+    import conftest
+
+    nobody = socket.socket()
+    nobody.bind(("127.0.0.1", 0))  # bound, never listened on: connections to it are refused
+    cluster.kafka = f"127.0.0.1:{nobody.getsockname()[1]}"
+    roles = {"worker": ["worker"], "ledger": ["ledger"], "batch": ["batch", "serve"]}
+    procs = {}
+    for name, argv in roles.items():
+        for _ in range(3):  # a port taken between the pick and the bind costs an attempt (FRESH_PORT's rule)
+            ops = conftest.free_port()
+            proc = conftest.Proc(f"starting-{name}", [cluster.bin, *argv], cluster.env(LLMGW_OPS_PORT=ops),
+                                 cluster.tmp_path / f"starting-{name}-{ops}.log")
+            cluster.procs.append(proc)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and proc.popen.poll() is None:
+                try:
+                    answers = {path: get(ops, path) for path in ("/healthz", "/readyz", "/metrics")}
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            else:
+                out = proc.output()
+                if "cannot listen on" in out:
+                    continue
+                pytest.fail(f"{name}: no answer on its ops port while starting:\n{out[-3000:]}")
+            procs[name] = proc
+            break
+        assert name in procs, f"{name}: three ops ports in a row were taken"
+        assert answers["/healthz"][:2] == (200, '{"status":"ok"}'), name
+        assert answers["/readyz"][:2] == (503, '{"status":"starting"}'), name
+        assert answers["/metrics"][0] == 200 and "# TYPE" in answers["/metrics"][1], name
+        assert _listens_and_alive(proc, ops), f"{name} is not the one answering on {ops}"
+    for name, proc in procs.items():
+        proc.popen.wait(timeout=60)
+        assert proc.popen.returncode not in (0, None), f"{name} started without its broker"
+    nobody.close()
+
+
+def _listens_and_alive(proc, port):
+    import conftest
+    return proc.popen.poll() is None and conftest._listens(proc.popen.pid, port)
+
+
 def test_a_port_taken_before_the_bind_is_not_mistaken_for_ready(cluster, monkeypatch):
     """Shards and stages pick ports from one range, so another process can take a port between free_port() and
     the role's bind. A /readyz 200 from that other process must not pass for the role's: the role exits

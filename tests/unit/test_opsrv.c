@@ -174,11 +174,53 @@ static void test_routes(void **state)
     lgw_metrics_free(m);
 }
 
+/* Started before its role exists: alive, its metrics served, not ready ("starting") until the role's readiness is
+ * given, which is then the one asked. */
+static void test_started_early(void **state)
+{
+    (void)state;
+    struct lgw_metrics *m = lgw_metrics_new();
+    lgw_metrics_declare(m, "llmgw_jobs_total", LGW_METRIC_COUNTER, "Jobs.");
+    lgw_metrics_add(m, "llmgw_jobs_total", "kind=\"chat\"", 3);
+    int port = free_port();
+    struct lgw_opsrv *srv;
+    assert_int_equal(lgw_opsrv_start_early("127.0.0.1", port, m, &srv), 0);
+    struct lgw_buf body;
+    lgw_buf_init(&body, 0);
+    assert_int_equal(get(port, "GET", "/healthz", &body, NULL), 200);
+    assert_string_equal(body.ptr, "{\"status\":\"ok\"}");
+    lgw_buf_reset(&body);
+    assert_int_equal(get(port, "GET", "/readyz", &body, NULL), 503);
+    assert_string_equal(body.ptr, "{\"status\":\"starting\"}");
+    lgw_buf_reset(&body);
+    assert_int_equal(get(port, "GET", "/metrics", &body, NULL), 200);
+    assert_non_null(strstr(body.ptr, "llmgw_jobs_total{kind=\"chat\"} 3\n"));
+
+    /* a second one on its port fails at once, before the role's start would have waited on anything */
+    struct lgw_opsrv *dup;
+    assert_int_not_equal(lgw_opsrv_start_early("127.0.0.1", port, m, &dup), 0);
+    assert_null(dup);
+
+    ready_flag = false;
+    lgw_opsrv_set_ready(srv, ready_cb, NULL);
+    lgw_buf_reset(&body);
+    assert_int_equal(get(port, "GET", "/readyz", &body, NULL), 503);
+    assert_string_equal(body.ptr, "{\"status\":\"not ready\"}");
+    ready_flag = true;
+    lgw_buf_reset(&body);
+    assert_int_equal(get(port, "GET", "/readyz", &body, NULL), 200);
+    lgw_opsrv_set_ready(NULL, ready_cb, NULL); /* no ops port: nothing to do */
+    lgw_buf_cleanup(&body);
+    lgw_opsrv_stop(srv);
+    lgw_metrics_free(m);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_started_early),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
