@@ -10,10 +10,27 @@ start() {
   [ -n "$dir" ] && [ -n "$port" ] || die "usage: redis.sh start DIR PORT"
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$dir/redis.pid" \
-    --logfile "$dir/redis.log" --dir "$dir" --save "" --appendonly no >/dev/null || die "redis-server failed"
+  # In the background rather than --daemonize, so that its pid is known at once: a redis-server that cannot bind
+  # (another process took the port first) exits before it would write a pid file.
+  local pid
+  setsid redis-server --bind 127.0.0.1 --port "$port" --daemonize no --dir "$dir" --logfile "$dir/redis.log" \
+    --save "" --appendonly no </dev/null >/dev/null 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/redis.pid"
+  # Ours only when the server answering says it is that pid: a PONG from the port could be another Redis's.
+  local answer
   for _ in $(seq 1 100); do
-    redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && { echo "127.0.0.1:$port"; return 0; }
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$dir/redis.pid"
+      die "redis-server exited: $(tail -n 2 "$dir/redis.log" 2>/dev/null | tr '\n' ' ')"
+    fi
+    answer=$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p' || true)
+    if [ -n "$answer" ]; then
+      [ "$answer" = "$pid" ] && { echo "127.0.0.1:$port"; return 0; }
+      kill "$pid" 2>/dev/null || true # it could not bind: on its way out already
+      rm -f "$dir/redis.pid"
+      die "port $port is served by another Redis (pid $answer), not by this one"
+    fi
     sleep 0.1
   done
   die "redis not answering on port $port"

@@ -416,6 +416,42 @@ def start_fake(script: str, *args: str):
     pytest.fail(f"{script} did not start, three times in a row")
 
 
+def start_bench_fakeprov(binary, *args: str):
+    """Starts bench_fakeprov (binary) on a free port with args; returns (process, port). As start_fake: one that
+    does not say "ready" (its port was taken first) is started again on a fresh port, at most three times."""
+    for _ in range(3):
+        port = free_port()
+        proc = subprocess.Popen([str(binary), "--port", str(port), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() == "ready":
+            proc.stderr.close()  # nothing reads it from here on: a full pipe must not block the fake
+            return proc, port
+        err = proc.communicate(timeout=10)[1]
+        if "cannot listen" not in err:
+            pytest.fail(f"bench_fakeprov did not start: {err[-2000:]}")
+    pytest.fail("bench_fakeprov: three ports in a row were taken before it could bind them")
+
+
+def start_redis_on_a_free_port(rdir: Path):
+    """A Redis of the test's own (scripts/redis.sh) in rdir on a free port, again on a fresh one when the port was
+    taken first (at most three times); returns its host:port. The caller stops it (redis.sh stop rdir)."""
+    script = str(ROOT / "scripts" / "redis.sh")
+    for _ in range(3):
+        r = subprocess.run(["bash", script, "start", str(rdir), str(free_port())], capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.strip()
+        subprocess.run(["bash", script, "stop", str(rdir)], capture_output=True)
+    pytest.fail(f"redis.sh could not start Redis, three times in a row: {r.stderr[-2000:]}")
+
+
+def refused_port():
+    """(socket, port): a loopback port bound and never listened on, so connections to it are refused for as long
+    as the caller keeps the socket (a port merely found free could be taken by anything meanwhile)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
 class Record:
     """One Kafka record as the tests look at it: key, headers (name -> str) and the JSON payload."""
 

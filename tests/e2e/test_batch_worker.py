@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from conftest import _env, chat_body, free_port, load_schema, wait_for
+from conftest import _env, chat_body, load_schema, start_bench_fakeprov, wait_for
 
 SPREAD = 4  # LGW_BATCH_TENANT_SPREAD (common/batch_record.h)
 KEY = "sk-fake-test-key"
@@ -167,12 +167,9 @@ def slowprov(cluster):
     procs = []
 
     def start(latency_ms):
-        binary = Path(cluster.bin).parent / "bench_fakeprov"
-        port = free_port()
-        proc = subprocess.Popen([str(binary), "--port", str(port), "--latency-ms", str(latency_ms)],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc, port = start_bench_fakeprov(Path(cluster.bin).parent / "bench_fakeprov", "--latency-ms",
+                                          str(latency_ms))
         procs.append(proc)
-        assert proc.stdout.readline().strip() == "ready"
         return port
 
     yield start

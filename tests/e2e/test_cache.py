@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, free_port, load_schema, read_records, start_fake, wait_for
+from conftest import ROOT, load_schema, read_records, start_fake, start_redis_on_a_free_port, wait_for
 
 KEY = "sk-fake-test-key"
 
@@ -249,10 +249,9 @@ def test_a_cut_stream_is_not_cached(cluster, fakes, tmp_path):
 
 def test_redis_stopped_mid_run_falls_back_to_memory_and_shares_again(cluster, fakes, tmp_path):
     rdir = tmp_path / "redis"
-    rport = free_port()
     script = str(ROOT / "scripts" / "redis.sh")
-    addr = subprocess.run(["bash", script, "start", str(rdir), str(rport)], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    addr = start_redis_on_a_free_port(rdir)
+    rport = int(addr.rsplit(":", 1)[1])
     try:
         port, wport = gateway(cluster, fakes, tmp_path, redis=addr)
         assert post(cluster, port, chat("before"))[1]["x-llmgw-cache"] == "miss"

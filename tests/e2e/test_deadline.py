@@ -3,7 +3,7 @@ import http.client
 import json
 import time
 
-from conftest import chat_body, free_port
+from conftest import _listens, chat_body, free_port, refused_port
 
 
 def post(port, body, headers, timeout=30):
@@ -37,21 +37,27 @@ def test_client_shortens_its_deadline(cluster):
 
 
 def test_kafka_unreachable_gives_503(cluster):
-    dead = free_port()  # nothing listens here
-    port = free_port()
-    proc = cluster.start("ingress", "i-dead", LLMGW_KAFKA_BROKERS=f"127.0.0.1:{dead}", LLMGW_PORT=port,
-                         LLMGW_INGRESS_ID=f"{cluster.prefix}-dead", LLMGW_REQUEST_TIMEOUT_MS=5000)
+    nobody, dead = refused_port()  # nothing listens here for the test's length
     resp = None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # it listens even though it is not ready
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/readyz")
-            resp = conn.getresponse()
-            resp.read()
-            break
-        except OSError:
+    for _ in range(3):  # a port taken between the pick and the bind costs an attempt, as on_a_free_port's rule
+        port = free_port()
+        proc = cluster.start("ingress", "i-dead", LLMGW_KAFKA_BROKERS=f"127.0.0.1:{dead}", LLMGW_PORT=port,
+                             LLMGW_INGRESS_ID=f"{cluster.prefix}-dead", LLMGW_REQUEST_TIMEOUT_MS=5000)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.popen.poll() is None:  # it listens though not ready
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/readyz")
+                resp = conn.getresponse()
+                resp.read()
+                if _listens(proc.popen.pid, port):
+                    break
+                resp = None  # another process's answer: this one could not bind, and exits
+            except OSError:
+                pass
             time.sleep(0.1)
+        if resp is not None or "cannot listen on" not in proc.output():
+            break
     assert resp is not None and resp.status == 503
     start = time.monotonic()
     status, body = post(port, chat_body("is kafka there?"), cluster.headers())
@@ -59,3 +65,4 @@ def test_kafka_unreachable_gives_503(cluster):
     assert body["error"]["type"] == "service_unavailable"
     assert time.monotonic() - start < 5, "503 must come within the request deadline"
     assert proc.stop() == 0
+    nobody.close()

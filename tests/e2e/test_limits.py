@@ -19,7 +19,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT, _env, chat_body, fake_fixture, free_port, wait_for
+from conftest import ROOT, _env, chat_body, fake_fixture, refused_port, start_redis_on_a_free_port, wait_for
 
 fake = fake_fixture("fake_openai.py")
 
@@ -343,8 +343,8 @@ def redis_sh(*args):
 
 
 def test_redis_stopped_and_restarted(cluster, tmp_path):
-    rdir, rport = tmp_path / "redis", free_port()
-    redis_sh("start", str(rdir), str(rport))
+    rdir = tmp_path / "redis"
+    rport = int(start_redis_on_a_free_port(rdir).rsplit(":", 1)[1])
     try:
         cluster.extra_env.update({"LLMGW_REDIS_URL": f"redis://127.0.0.1:{rport}", "LLMGW_REDIS_TIMEOUT_MS": "1000",
                                   "LLMGW_LIMIT_TENANT_RPM": "6"})
@@ -395,8 +395,9 @@ def test_config_check_refuses_bad_tenant_limits(tmp_path):
 def test_dev_limits_in_memory(tmp_path):
     # `llmgw dev` keeps limits in memory even when a Redis URL is set (here one that nobody serves).
     from test_dev import run_dev
+    nobody, nobody_port = refused_port()
     proc, port, _ = run_dev(tmp_path, _env("LLMGW_BIN"), "dev", LLMGW_LIMIT_TENANT_RPM="2",
-                            LLMGW_REDIS_URL=f"redis://127.0.0.1:{free_port()}")
+                            LLMGW_REDIS_URL=f"redis://127.0.0.1:{nobody_port}")
     try:
         statuses = [post(port, "", chat_body(f"d{i}"))[0] for i in range(4)]
         assert statuses == [200, 200, 429, 429]
@@ -404,3 +405,4 @@ def test_dev_limits_in_memory(tmp_path):
         assert "keeps rate limits and the response cache in memory" in proc.output()
     finally:
         assert proc.stop() == 0
+        nobody.close()

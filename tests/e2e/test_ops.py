@@ -132,9 +132,8 @@ def test_a_role_waiting_on_its_broker_is_alive_and_starting(cluster):
     starting from one that is dead. The start then fails, and the process exits non-zero."""
     import conftest
 
-    nobody = socket.socket()
-    nobody.bind(("127.0.0.1", 0))  # bound, never listened on: connections to it are refused
-    cluster.kafka = f"127.0.0.1:{nobody.getsockname()[1]}"
+    nobody, nobody_port = conftest.refused_port()
+    cluster.kafka = f"127.0.0.1:{nobody_port}"
     roles = {"worker": ["worker"], "ledger": ["ledger"], "batch": ["batch", "serve"]}
     procs = {}
     for name, argv in roles.items():
@@ -254,6 +253,61 @@ def test_a_fake_whose_port_was_taken_starts_on_another(monkeypatch):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def test_a_bench_fakeprov_whose_port_was_taken_starts_on_another(cluster, monkeypatch):
+    """start_bench_fakeprov, likewise."""
+    import conftest
+    from pathlib import Path
+
+    squatter = socket.create_server(("127.0.0.1", 0))
+    taken = squatter.getsockname()[1]
+    real = conftest.free_port
+    picks = [taken]
+    monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
+    try:
+        proc, port = conftest.start_bench_fakeprov(Path(cluster.bin).parent / "bench_fakeprov")
+    finally:
+        squatter.close()
+    try:
+        assert not picks and port != taken
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("POST", "/v1/chat/completions", body=chat_body("hi"),
+                     headers={"Authorization": "Bearer k", "Content-Type": "application/json"})
+        assert conn.getresponse().status == 200
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_a_redis_whose_port_another_redis_took_starts_on_another(tmp_path, monkeypatch):
+    """A PONG from the port is not proof: when another test's Redis took the port first, scripts/redis.sh says so
+    (the answering server's pid is not the one it started) and start_redis_on_a_free_port picks a fresh port,
+    rather than both tests sharing one Redis."""
+    import conftest
+
+    script = str(conftest.ROOT / "scripts" / "redis.sh")
+    first = conftest.start_redis_on_a_free_port(tmp_path / "first")
+    try:
+        taken = int(first.rsplit(":", 1)[1])
+        r = subprocess.run(["bash", script, "start", str(tmp_path / "direct"), str(taken)], capture_output=True,
+                           text=True)
+        assert r.returncode != 0 and "served by another Redis" in r.stderr, r.stderr
+        assert not (tmp_path / "direct" / "redis.pid").exists()
+        real = conftest.free_port
+        picks = [taken]
+        monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
+        second = conftest.start_redis_on_a_free_port(tmp_path / "second")
+        try:
+            assert not picks and second != first
+            pid = (tmp_path / "second" / "redis.pid").read_text().strip()
+            info = subprocess.run(["redis-cli", "-p", second.rsplit(":", 1)[1], "info", "server"],
+                                  capture_output=True, text=True, check=True).stdout
+            assert f"process_id:{pid}" in info.split()
+        finally:
+            subprocess.run(["bash", script, "stop", str(tmp_path / "second")], check=True)
+    finally:
+        subprocess.run(["bash", script, "stop", str(tmp_path / "first")], check=True)
 
 
 def slice_by_thread(pid):

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import ROOT, free_port, start_fake, wait_for
+from conftest import ROOT, refused_port, start_fake, wait_for
 
 pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
                          reason="opentelemetry-proto (tests/requirements.txt) is not installed")
@@ -70,8 +70,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the kernel's pick: no other process has it
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -297,7 +297,8 @@ def test_last_push_at_stop(cluster, fake, receiver):
 
 def test_unreachable_collector_costs_nothing(cluster, fake):
     """Nothing listens at the endpoint: requests are answered as usual and the failed pushes are counted."""
-    dead = f"http://127.0.0.1:{free_port()}/v1/metrics"
+    nobody, nobody_port = refused_port()  # kept until the test ends
+    dead = f"http://127.0.0.1:{nobody_port}/v1/metrics"
     procs = roles(cluster, fake, dead, interval=200, OTEL_METRIC_EXPORT_TIMEOUT=300)
     port = procs["ingress"][1]
     t0 = time.monotonic()
@@ -307,3 +308,4 @@ def test_unreachable_collector_costs_nothing(cluster, fake):
     wait_for(lambda: prom_series(prom_text(port), "llmgw_otel_metric_export_failures_total").get("", 0) >= 2, 30,
              "failed pushes counted")
     assert prom_series(prom_text(port), "llmgw_otel_metric_exports_total").get("") == 0
+    nobody.close()

@@ -24,7 +24,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import ROOT, free_port, load_schema, wait_for
+from conftest import ROOT, load_schema, start_bench_fakeprov, wait_for
 
 KEY = "sk-fake-test-key"
 MODEL = "gpt-4o-mini"
@@ -59,11 +59,8 @@ def fakeprov(cluster):
     def start(*args: str) -> int:
         binary = Path(cluster.bin).parent / "bench_fakeprov"
         assert binary.exists(), f"{binary} is missing: the build makes it next to llmgw"
-        port = free_port()
-        proc = subprocess.Popen([str(binary), "--port", str(port), *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+        proc, port = start_bench_fakeprov(binary, *args)
         started.append(proc)
-        assert proc.stdout.readline().strip() == "ready", "bench_fakeprov did not start"
         return port
 
     yield start
