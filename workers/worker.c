@@ -19,6 +19,7 @@
 #include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/redis.h"
+#include "common/topic_warm.h"
 #include "common/topics.h"
 #include "providers/http_loop.h"
 #include "routing/catalog.h"
@@ -67,6 +68,7 @@ struct lgw_worker {
     struct lgw_catalog_holder *catalog;
     struct lgw_router *router;
     struct lgw_status *status; /* publishes what the router's breakers say (GET /v1/providers) */
+    struct lgw_topic_warm *warm; /* reply topics' metadata asked for as their first job comes (topic_warm.h) */
     pthread_t health;
     bool health_started;
     atomic_bool health_stop;
@@ -172,6 +174,7 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
         return;
     }
     t->batch_slot = slot; /* given back by job_finished when the run ends */
+    lgw_topic_warm_hint(w->warm, t->job.reply_topic); /* answered while the job runs, before its reply */
     atomic_fetch_add(&w->inflight, 1);
     lgw_metrics_gauge_add(w->m, "llmgw_jobs_in_flight", NULL, 1);
     if (lgw_pool_push(w->pool, t, stop)) {
@@ -185,6 +188,9 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
  * acknowledged may run again on the next owner, which at-least-once allows; waiting longer would hold the poll
  * loop or the stop for as long as the broker is away. */
 #define COMMIT_WAIT_MS 5000
+
+/* One reply topic's metadata lookup: librdkafka's own scan of unknown topics finds it within a second anyway. */
+#define TOPIC_LOOKUP_MS 1000
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -337,7 +343,8 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     if ((rc = lgw_kafka_consumer_new(cfg, client_id, w->group, true, 0, rebalance_cb, w, &w->consumer)) ||
         (rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
         (rc = lgw_topics_ensure(lgw_results_producer(w->results), cfg, LGW_ROLE_WORKER, NULL, 10000)) ||
-        (rc = subscribe(w)))
+        (rc = subscribe(w)) ||
+        (rc = lgw_topic_warm_new(lgw_results_producer(w->results), m, TOPIC_LOOKUP_MS, &w->warm)))
         goto fail;
     if ((rc = lgw_kafka_health_start(lgw_results_producer(w->results), &w->kafka_up, &w->health_stop, 1000,
                                      &w->health)))
@@ -391,6 +398,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     *out = w;
     return LGW_OK;
 fail:
+    lgw_topic_warm_free(w->warm);
     lgw_status_stop(w->status);
     lgw_cancels_free(w->cancels);
     loops_free(w);
@@ -516,6 +524,8 @@ void lgw_worker_free(struct lgw_worker *w)
     atomic_store(&w->health_stop, true);
     pthread_join(w->health, NULL);
     t = stop_step("the health probe", t);
+    lgw_topic_warm_free(w->warm); /* uses the reply producer: before it goes */
+    t = stop_step("the topic lookups", t);
     /* Deliveries still outstanding own tickets; purging them runs their callbacks, which store offsets in the
      * consumer: the producers go first, the consumer last. */
     lgw_results_free(w->results);
