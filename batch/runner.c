@@ -375,7 +375,7 @@ static void close_consumer(struct lgw_batch_runner *r)
     if (!r->consumer || r->closed)
         return;
     r->closed = true;
-    r->closed_clean = lgw_kafka_consumer_close_within(r->consumer, CLOSE_WAIT_MS);
+    r->closed_clean = lgw_kafka_consumer_close_within(r->consumer, CLOSE_WAIT_MS, rebalance_cb);
 }
 
 int lgw_batch_runner_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_batch_runner **out)

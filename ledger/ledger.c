@@ -434,7 +434,7 @@ static void close_consumer(struct lgw_ledger *l)
     if (!l->consumer || l->closed)
         return;
     l->closed = true;
-    l->closed_clean = lgw_kafka_consumer_close_within(l->consumer, CLOSE_WAIT_MS);
+    l->closed_clean = lgw_kafka_consumer_close_within(l->consumer, CLOSE_WAIT_MS, rebalance_cb);
 }
 
 int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_ledger **out)

@@ -409,7 +409,7 @@ fail:
     atomic_store(&w->health_stop, true);
     if (w->health_started)
         pthread_join(w->health, NULL);
-    bool closed = w->consumer && lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS);
+    bool closed = w->consumer && lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb);
     lgw_results_free(w->results); /* nothing was produced: no delivery report touches the consumer */
     if (w->consumer)
         rd_kafka_destroy_flags(w->consumer, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -477,7 +477,7 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
     t = stop_step("the final commit", t);
-    if (!lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS))
+    if (!lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb))
         w->left_group_unclean = true;
     stop_step("leaving the consumer group", t);
     return LGW_OK;

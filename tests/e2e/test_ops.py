@@ -126,6 +126,49 @@ def test_drain_answers_keepalive_connections_then_closes_them(cluster):
     assert ledger.stop() == 0
 
 
+def test_a_worker_stopped_under_load_leaves_its_group_and_loses_nothing(cluster):
+    """SIGTERM of one of two workers while jobs keep coming: during its drain, its consumer goes on fetching jobs
+    it will not take, and its close must drop those (uncommitted: the other worker runs them), not abort. It
+    exits 0, leaves the group (so its partitions move at the other's next heartbeat, not at the session
+    timeout), and every request is answered and in the ledger once. Before the fix, librdkafka's assert in
+    rd_kafka_q_serve killed it every time (measured: a request held 7.0 s, the session timeout and a rejoin)."""
+    from conftest import assert_ledger_complete
+
+    cluster.ledger()
+    cluster.worker("w1")
+    w2, _ = cluster.worker("w2")
+    _, iport = cluster.ingress("i1")
+    stop, answers, failures = threading.Event(), [], []
+
+    def load(n):
+        conn = http.client.HTTPConnection("127.0.0.1", iport, timeout=60)
+        i = 0
+        while not stop.is_set():
+            conn.request("POST", "/v1/chat/completions", chat_body(f"load {n} {i}"), cluster.headers())
+            resp = conn.getresponse()
+            body = resp.read()
+            (answers if resp.status == 200 else failures).append((resp.getheader("x-request-id"), body))
+            i += 1
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for_count = time.monotonic() + 30
+        while len(answers) < 200 and time.monotonic() < wait_for_count:
+            time.sleep(0.05)
+        assert w2.stop() == 0, w2.output()[-3000:]
+        time.sleep(1)  # requests on the partitions it had, now at w1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    log = w2.output()
+    assert "revoked" in log and "consumer close did not finish" not in log, log[-3000:]
+    assert not failures, failures[:3]
+    assert_ledger_complete(cluster.db().cursor(), [rid for rid, _ in answers])
+
+
 def test_a_role_waiting_on_its_broker_is_alive_and_starting(cluster):
     """A role's start waits on its broker (up to 10 s to make its topics). In that time its ops port already
     answers: /healthz 200, /readyz 503 "starting", /metrics 200, so a supervisor can tell a process that is
