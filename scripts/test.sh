@@ -309,9 +309,9 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
 # and dark, are kept under build/test-reports/screenshots.
 run_stage_bg browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   --junitxml="$reports/browser.xml" tests/browser
-# Then the chaos suite's short form (tests/chaos/run.sh --short): four faults (kill -9 of a worker and of the
-# ledger, SIGTERM of an ingress with requests in flight, the provider resetting connections) under continuous
-# load, each reconciled per request id against the ledger; under two minutes, on this run's services. The
+# Then the chaos suite's short form (tests/chaos/run.sh --short): five faults (kill -9 of a worker and of the
+# ledger, SIGTERM of a worker and of an ingress with requests in flight, the provider resetting connections) under
+# continuous load, each reconciled per request id against the ledger; about two minutes, on this run's services. The
 # broker faults are in the full run (and in e2e-own-brokers).
 run_stage_bg chaos bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
   env LLMGW_PYTHON="$venv/bin/python" bash tests/chaos/run.sh --short --json "$reports/chaos.json" \

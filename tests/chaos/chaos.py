@@ -292,6 +292,38 @@ def sigterm_ingress(ctx, dur):
     ctx.note(f"ingress i1 got SIGTERM with requests in flight; exited {rc} after {took:.1f} s")
 
 
+def sigterm_and_wait(ctx, proc, what):
+    """SIGTERM to proc (a fault's victim); checks that it drained and exited 0 within 15 s. Returns rc."""
+    ctx.meant.add(proc.name)
+    t0 = time.monotonic()
+    proc.popen.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.popen.wait(30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t0
+    ctx.extra_checks.append((f"the {what} drained and exited 0 within 15 s", rc == 0 and took <= 15,
+                             f"rc={rc} after {took:.1f} s"))
+    return rc, took
+
+
+def sigterm_worker(ctx, dur):
+    # A rolling deploy's step: while it drains, its consumer keeps fetching jobs it will not take, and its close
+    # must leave them to the other worker (it aborted on them once: docs/ARCHITECTURE.md, "SIGTERM").
+    rc, took = sigterm_and_wait(ctx, ctx.workers[0], "worker")
+    ctx.t["restore"] = time.monotonic()
+    ctx.note(f"worker w1 got SIGTERM with requests in flight; exited {rc} after {took:.1f} s; w2 takes its "
+             f"partitions at its next heartbeat")
+
+
+def sigterm_ledger(ctx, dur):
+    rc, took = sigterm_and_wait(ctx, ctx.ledger, "ledger")
+    time.sleep(max(0.0, dur - (time.monotonic() - ctx.t["fault"])))
+    ctx.ledger, _ = ctx.cluster.ledger("ledger2")
+    ctx.t["restore"] = time.monotonic()
+    ctx.note(f"ledger got SIGTERM; exited {rc} after {took:.1f} s; a new one started {dur:.0f} s after the fault")
+
+
 def broker_down(ctx, dur, kill):
     kdir, port = ctx.broker
     if kill:
@@ -349,8 +381,12 @@ def kill9_broker_of_three(ctx, dur):
 FAULTS = [
     Spec("worker-kill9", "kill -9 of one of two workers", kill9_worker, recover_max_s=20, slow_threads=4,
          short=0),
+    Spec("worker-sigterm", "SIGTERM of one of two workers, requests in flight", sigterm_worker, statuses=(),
+         max_err_share=0, recover_max_s=5, slow_threads=4, short=0),
     Spec("ledger-kill9", "kill -9 of the ledger, a new one 10 s later", kill9_ledger, max_err_share=0.02,
          statuses=(), full=10, short=3),
+    Spec("ledger-sigterm", "SIGTERM of the ledger, a new one 10 s later", sigterm_ledger, max_err_share=0.02,
+         statuses=(), full=10),
     Spec("ingress-kill9", "kill -9 of one of two ingresses", kill9_ingress, ingresses=2, cut_ok=True, slow_threads=4,
          max_err_share=0.05, recover_max_s=5),
     Spec("ingress-sigterm", "SIGTERM of one of two ingresses, requests in flight", sigterm_ingress, ingresses=2,

@@ -3,7 +3,7 @@
 # processes, a reconciliation per request id against the ledger, one table (and JSON). docs/ARCHITECTURE.md,
 # "Chaos suite", says what each column means and holds the last full run.
 #   bash tests/chaos/run.sh                  every fault at its full duration (about 10 minutes)
-#   bash tests/chaos/run.sh --short          four faults, shortened (scripts/test.sh runs this, under 2 minutes)
+#   bash tests/chaos/run.sh --short          five faults, shortened (scripts/test.sh runs this, about 2 minutes)
 #   bash tests/chaos/run.sh --only a,b       the named faults (full durations unless --short)
 #   --json PATH (default build/chaos/chaos.json), --junit PATH (a JUnit report too)
 # Kafka and PostgreSQL come from LLMGW_TEST_KAFKA and LLMGW_TEST_PG_URL when set (scripts/test.sh sets them);
