@@ -24,7 +24,8 @@ start() {
       rm -f "$dir/redis.pid"
       die "redis-server exited: $(tail -n 2 "$dir/redis.log" 2>/dev/null | tr '\n' ' ')"
     fi
-    answer=$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p' || true)
+    answer=$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' |
+      sed -n 's/^process_id://p' || true)
     if [ -n "$answer" ]; then
       [ "$answer" = "$pid" ] && { echo "127.0.0.1:$port"; return 0; }
       kill "$pid" 2>/dev/null || true # it could not bind: on its way out already
