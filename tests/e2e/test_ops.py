@@ -274,32 +274,10 @@ def test_a_second_port_taken_before_the_bind_is_picked_anew(cluster, monkeypatch
     assert conn.getresponse().status == 200
 
 
-def test_a_fake_whose_port_was_taken_starts_on_another(monkeypatch):
-    """start_fake gives a fake whose port another process took first a fresh port, as on_a_free_port does."""
-    import conftest
-
-    squatter = socket.create_server(("127.0.0.1", 0))
-    taken = squatter.getsockname()[1]
-    real = conftest.free_port
-    picks = [taken]
-    monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
-    try:
-        port, proc = conftest.start_fake("fake_openai.py")
-    finally:
-        squatter.close()
-    try:
-        assert not picks and port != taken
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("POST", "/v1/chat/completions", body=chat_body("hi"),
-                     headers={"Authorization": "Bearer sk-fake-test-key", "Content-Type": "application/json"})
-        assert conn.getresponse().status == 200
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
-def test_a_bench_fakeprov_whose_port_was_taken_starts_on_another(cluster, monkeypatch):
-    """start_bench_fakeprov, likewise."""
+@pytest.mark.parametrize("fake", ["fake_openai.py", "bench_fakeprov"])
+def test_a_fake_whose_port_was_taken_starts_on_another(monkeypatch, fake):
+    """start_fake and start_bench_fakeprov give a fake whose port another process took first a fresh port, as
+    on_a_free_port does."""
     import conftest
     from pathlib import Path
 
@@ -309,14 +287,17 @@ def test_a_bench_fakeprov_whose_port_was_taken_starts_on_another(cluster, monkey
     picks = [taken]
     monkeypatch.setattr(conftest, "free_port", lambda: picks.pop() if picks else real())
     try:
-        proc, port = conftest.start_bench_fakeprov(Path(cluster.bin).parent / "bench_fakeprov")
+        if fake == "bench_fakeprov":
+            proc, port = conftest.start_bench_fakeprov(Path(conftest._env("LLMGW_BIN")).parent / "bench_fakeprov")
+        else:
+            port, proc = conftest.start_fake(fake)
     finally:
         squatter.close()
     try:
         assert not picks and port != taken
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("POST", "/v1/chat/completions", body=chat_body("hi"),
-                     headers={"Authorization": "Bearer k", "Content-Type": "application/json"})
+                     headers={"Authorization": "Bearer sk-fake-test-key", "Content-Type": "application/json"})
         assert conn.getresponse().status == 200
     finally:
         proc.terminate()
