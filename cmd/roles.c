@@ -10,6 +10,7 @@
 #include "batch/runner.h"
 #include "common/config.h"
 #include "common/errors.h"
+#include "common/kafka_wait.h"
 #include "ingress/ingress.h"
 #include "ledger/audit.h"
 #include "ledger/ledger.h"
@@ -37,6 +38,15 @@ static int ops_early(const struct lgw_config *cfg, int64_t port, struct lgw_metr
 {
     *ops = NULL;
     return port ? lgw_opsrv_start_early(cfg->listen_addr, (int)port, m, ops) : LGW_OK;
+}
+
+/* The role's start waits for its cluster (common/kafka_wait.h). A stop that came during the wait is no failure:
+ * *stopped says so, and the role exits 0 without having started. */
+static int wait_for_cluster(const struct lgw_config *cfg, const char *role, bool *stopped)
+{
+    int rc = lgw_kafka_wait_for_cluster(cfg, role, &lgw_stop_requested);
+    *stopped = rc && atomic_load(&lgw_stop_requested);
+    return rc;
 }
 
 struct lgw_metrics *lgw_role_metrics_new(const struct lgw_config *cfg)
@@ -114,6 +124,9 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
         rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
+    bool stopped = false;
+    if (rc == 0)
+        rc = wait_for_cluster(cfg, "worker", &stopped);
     if (rc == 0)
         rc = lgw_worker_new(cfg, m, tr, &w);
     if (rc == 0) {
@@ -126,7 +139,7 @@ int lgw_role_worker(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_meter_free(mt);
     lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
-    return rc ? 1 : 0;
+    return rc && !stopped ? 1 : 0;
 }
 
 int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
@@ -145,6 +158,9 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
         rc = lgw_tracer_new(env->otel, env->version, m, &tr);
     if (rc == 0)
         rc = lgw_meter_new(env->otel, env->version, m, &mt);
+    bool stopped = false;
+    if (rc == 0)
+        rc = wait_for_cluster(cfg, "ledger", &stopped);
     if (rc == 0)
         rc = lgw_ledger_new(cfg, m, tr, &l);
     /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
@@ -161,7 +177,7 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_meter_free(mt);
     lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
-    return rc ? 1 : 0;
+    return rc && !stopped ? 1 : 0;
 }
 
 int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
@@ -174,6 +190,9 @@ int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
     int rc = ops_early(cfg, cfg->ops_port, m, &ops);
     if (rc == 0)
         rc = lgw_memtrim_start(cfg->memory_trim_interval_ms, cfg->memory_trim_min_bytes, m, &trim);
+    bool stopped = false;
+    if (rc == 0)
+        rc = wait_for_cluster(cfg, "batch", &stopped);
     if (rc == 0)
         rc = lgw_batch_runner_new(cfg, m, &r);
     if (rc == 0) {
@@ -184,5 +203,5 @@ int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
     lgw_batch_runner_free(r);
     lgw_memtrim_stop(trim);
     lgw_metrics_free(m);
-    return rc ? 1 : 0;
+    return rc && !stopped ? 1 : 0;
 }
