@@ -601,6 +601,17 @@ void lgw_kafka_wake(rd_kafka_t *consumer)
     }
 }
 
+void lgw_kafka_keep_topics(rd_kafka_t *rk, const char *const *topics, size_t n)
+{
+    /* The handle's partitions hold the topic in rk after the application's reference goes, as a produced
+     * record's would. */
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[i], NULL);
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+    }
+}
+
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;

@@ -123,6 +123,13 @@ rd_kafka_resp_err_t lgw_kafka_watermarks_within(rd_kafka_t *rk, const char *topi
  * flag is then not held up by the poll's timeout. A poll that starts afterwards returns at once too, once. */
 void lgw_kafka_wake(rd_kafka_t *consumer);
 
+/* Makes topics known to rk for its lifetime, as its first produce to each would: librdkafka then keeps their
+ * metadata fresh (topic.metadata.refresh.interval.ms) and learns any it lacks at its next scan, in the background.
+ * Without this a topic rk has not produced to yet depends on the metadata cache of rk's start, which ages out after
+ * metadata.max.age.ms (15 min); the first record after that waited up to a second for librdkafka's scan of unknown
+ * topics (measured: an ingress's first embeddings request, 924 ms, with the age shortened to 3 s). Any thread. */
+void lgw_kafka_keep_topics(rd_kafka_t *rk, const char *const *topics, size_t n);
+
 /* True when the cluster answered a metadata request within timeout_ms. */
 bool lgw_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
 

@@ -119,6 +119,9 @@ int lgw_admin_start(struct lgw_ingress *ing)
     snprintf(client, sizeof(client), "llmgw-admin-%s", ing->id);
     if ((rc = lgw_kafka_producer_new(ing->cfg, client, 0, dr_cb, ing, &ing->admin_producer)))
         return rc;
+    /* Learned in the background from the start, not at the first admin call (common/kafka.h). */
+    const char *const produced[] = {ing->topic_tenants, ing->topic_audit};
+    lgw_kafka_keep_topics(ing->admin_producer, produced, 2);
     return lgw_kv_reader_start(ing->cfg, LGW_TOPIC_TENANTS, ing->id, lgw_tenancy_record_cb, ing->tenancy,
                                &ing->tenants_reader);
 }

@@ -207,7 +207,12 @@ static bool position(struct lgw_ingress *ing)
 
 static bool create_topics(struct lgw_ingress *ing)
 {
-    return lgw_topics_ensure(ing->producer, ing->cfg, LGW_ROLE_INGRESS, ing->id, 5000) == LGW_OK;
+    if (lgw_topics_ensure(ing->producer, ing->cfg, LGW_ROLE_INGRESS, ing->id, 5000) != LGW_OK)
+        return false;
+    /* The topics it writes rarely (embeddings, cancels) stay known past the metadata cache's age. */
+    const char *const produced[] = {ing->topic_chat, ing->topic_embeddings, ing->topic_cancel};
+    lgw_kafka_keep_topics(ing->producer, produced, sizeof(produced) / sizeof(produced[0]));
+    return true;
 }
 
 static void *reply_main(void *arg)

@@ -122,7 +122,7 @@ def test_a_client_that_stops_reading_is_cut_at_the_stream_cap_and_cancelled(clus
     client, port = gateway(cluster, fake, LLMGW_STREAM_BUFFER_MAX_BYTES="65536")
     # One answer first, so the reply path is flowing before the stream starts. The ingress's reply topic is new:
     # a first reply that waits (seen once in CI, before the worker asked for a new reply topic's metadata early:
-    # test_new_reply_topic.py) lets the fast stream pile up before its headers go out, and past 4 times the cap
+    # test_topic_metadata.py) lets the fast stream pile up before its headers go out, and past 4 times the cap
     # that is cut too (sse.c), before the client has read a byte. The warm-up keeps this test about the cap.
     client.chat.completions.create(model="gpt-4o-mini", messages=msg("warm up"))
     text = "bigstream 20000 stopped-reader"  # 20,000 chunks of about 1 KB, 2 ms apart: 40 s if never cut

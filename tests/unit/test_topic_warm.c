@@ -1,7 +1,7 @@
 /* test_topic_warm.c - a topic's metadata asked for once, in the background (common/topic_warm.h), against
  * librdkafka's in-process mock cluster:
  * - a hinted topic is looked up once however often it is hinted (what the lookup buys a produce is measured end
- *   to end, tests/e2e/test_new_reply_topic.py);
+ *   to end, tests/e2e/test_topic_metadata.py);
  * - a lookup that failed (the broker down) is not remembered, so the next hint asks again; nor is a topic learned
  *   longer ago than it is remembered;
  * - hints past the queue are dropped and counted, and a free returns while a lookup waits on a broker that is
