@@ -537,26 +537,6 @@ rd_kafka_resp_err_t lgw_kafka_watermarks_within(rd_kafka_t *rk, const char *topi
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* A rebalance event of the close: the role's callback, or what librdkafka does without one. */
-static void close_rebalance(rd_kafka_t *consumer, rd_kafka_event_t *ev, lgw_kafka_rebalance_fn *rebalance_cb)
-{
-    rd_kafka_resp_err_t err = rd_kafka_event_error(ev);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_event_topic_partition_list(ev);
-    if (rebalance_cb) {
-        rebalance_cb(consumer, err, parts, rd_kafka_opaque(consumer));
-        return;
-    }
-    bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
-    if (!strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE")) {
-        rd_kafka_error_t *e = assign ? rd_kafka_incremental_assign(consumer, parts)
-                                     : rd_kafka_incremental_unassign(consumer, parts);
-        if (e)
-            rd_kafka_error_destroy(e);
-    } else {
-        rd_kafka_assign(consumer, assign ? parts : NULL);
-    }
-}
-
 bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms, lgw_kafka_rebalance_fn *rebalance_cb)
 {
     rd_kafka_queue_t *q = rd_kafka_queue_new(consumer);
@@ -576,8 +556,9 @@ bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms, lgw_k
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
         if (!ev)
             continue;
-        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
-            close_rebalance(consumer, ev, rebalance_cb);
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) /* the role's callback, as its polls run it */
+            rebalance_cb(consumer, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
+                         rd_kafka_opaque(consumer));
         rd_kafka_event_destroy(ev);
     }
     bool closed = rd_kafka_consumer_closed(consumer);

@@ -105,8 +105,8 @@ typedef void lgw_kafka_rebalance_fn(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_
 
 /* rd_kafka_consumer_close (revoke, final commit, leave the group) bounded by timeout_ms: librdkafka 2.0.2's own
  * close has no bound, and one caught while its group was rejoining after a broker outage waited past a 30 s stop
- * deadline. The close's rebalance events go to rebalance_cb (the one the consumer was made with; NULL: a plain
- * unassign), on the calling thread. Records fetched and not consumed are dropped uncommitted. Returns true when
+ * deadline. The close's rebalance events go to rebalance_cb (the one the consumer was made with; every consumer
+ * in a group has one), on the calling thread. Records fetched and not consumed are dropped uncommitted. Returns true when
  * the close finished; when it did not, the caller destroys the handle with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE
  * (the group then drops the member at its session timeout, and the next owner reruns what was not committed). */
 bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms, lgw_kafka_rebalance_fn *rebalance_cb);

@@ -21,16 +21,12 @@ struct lgw_topic_warm {
     rd_kafka_t *rk;
     struct lgw_metrics *m;
     int timeout_ms;
-    int64_t fresh_ms;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    /* Under mu. known: topics this client has metadata for, by hash (0 = empty slot), and since when. */
-    struct known {
-        uint64_t h;
-        int64_t at_ms;
-    } known[SLOTS];
+    /* Under mu. known: hashes of topics this client has metadata for (0 = empty slot). */
+    uint64_t known[SLOTS];
     size_t nknown;
     /* The lookups to do, a ring; and the one under way (0: none), so a hint for it is not queued twice. */
     char queue[LGW_TOPIC_WARM_QUEUE][LGW_TOPIC_MAX];
@@ -45,31 +41,27 @@ static uint64_t topic_hash(const char *topic)
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
-/* Known, and learned less than fresh_ms ago: librdkafka forgets a topic's metadata that nothing
- * of its own refreshed (metadata.max.age.ms), so an old entry is asked about again, once, at its next hint. */
-static bool known_has(const struct lgw_topic_warm *tw, uint64_t h, int64_t now)
+static bool known_has(const struct lgw_topic_warm *tw, uint64_t h)
 {
     for (size_t i = h % SLOTS;; i = (i + 1) % SLOTS) {
-        if (tw->known[i].h == h)
-            return now - tw->known[i].at_ms < tw->fresh_ms;
-        if (!tw->known[i].h)
+        if (tw->known[i] == h)
+            return true;
+        if (!tw->known[i])
             return false;
     }
 }
 
-static void known_add(struct lgw_topic_warm *tw, uint64_t h, int64_t now)
+static void known_add(struct lgw_topic_warm *tw, uint64_t h)
 {
     if (tw->nknown >= LGW_TOPIC_WARM_KNOWN) { /* forget them all: each is asked about again once, when it comes */
         memset(tw->known, 0, sizeof(tw->known));
         tw->nknown = 0;
     }
     size_t i = h % SLOTS;
-    for (; tw->known[i].h; i = (i + 1) % SLOTS)
-        if (tw->known[i].h == h) {
-            tw->known[i].at_ms = now;
+    for (; tw->known[i]; i = (i + 1) % SLOTS)
+        if (tw->known[i] == h)
             return;
-        }
-    tw->known[i] = (struct known){h, now};
+    tw->known[i] = h;
     tw->nknown++;
 }
 
@@ -88,9 +80,8 @@ void lgw_topic_warm_hint(struct lgw_topic_warm *tw, const char *topic)
     if (!tw || !topic || !*topic)
         return;
     uint64_t h = topic_hash(topic);
-    int64_t now = lgw_mono_ms();
     pthread_mutex_lock(&tw->mu);
-    if (known_has(tw, h, now) || pending(tw, h)) {
+    if (known_has(tw, h) || pending(tw, h)) {
         pthread_mutex_unlock(&tw->mu);
         return;
     }
@@ -156,22 +147,20 @@ static void *warm_main(void *arg)
         lgw_metrics_add(tw->m, "llmgw_kafka_topic_lookups_total", labels, 1);
         pthread_mutex_lock(&tw->mu);
         if (result[0] == 'o') /* "ok": remembered; otherwise the next hint asks again */
-            known_add(tw, tw->busy, lgw_mono_ms());
+            known_add(tw, tw->busy);
         tw->busy = 0;
     }
     pthread_mutex_unlock(&tw->mu);
     return NULL;
 }
 
-int lgw_topic_warm_new(rd_kafka_t *rk, struct lgw_metrics *m, int timeout_ms, int64_t fresh_ms,
-                       struct lgw_topic_warm **out)
+int lgw_topic_warm_new(rd_kafka_t *rk, struct lgw_metrics *m, int timeout_ms, struct lgw_topic_warm **out)
 {
     *out = NULL;
     struct lgw_topic_warm *tw = lgw_calloc(1, sizeof(*tw));
     tw->rk = rk;
     tw->m = m;
     tw->timeout_ms = timeout_ms;
-    tw->fresh_ms = fresh_ms;
     lgw_metrics_declare(m, "llmgw_kafka_topic_lookups_total", LGW_METRIC_COUNTER,
                         "Topics a worker asked the cluster about before its first record to them, by result "
                         "(ok, unknown: no such topic, failed, dropped: too many waiting).");

@@ -9,9 +9,11 @@
  * runs, before its reply is produced.
  *
  * A hint is a hash lookup under a mutex (the consumer thread's cost per job); the lookup itself runs on this
- * module's thread. Topics are remembered by a 64-bit hash for fresh_ms, at most
- * LGW_TOPIC_WARM_KNOWN of them (then all are forgotten and asked about again as they come); a lookup that failed
- * is not remembered, so the next hint asks again. */
+ * module's thread. Topics are remembered by a 64-bit hash, at most LGW_TOPIC_WARM_KNOWN of them (then all are
+ * forgotten and asked about again as they come); a lookup that failed is not remembered, so the next hint asks
+ * again. Once learned, a topic needs no second lookup: the lookup's topic handle, like a produced record's, keeps it
+ * in the client, and librdkafka refreshes the metadata of the topics it holds (common/kafka.h,
+ * lgw_kafka_keep_topics). */
 #ifndef LGW_TOPIC_WARM_H
 #define LGW_TOPIC_WARM_H
 
@@ -22,18 +24,13 @@
 
 #define LGW_TOPIC_WARM_KNOWN 4096 /* topics remembered: reply topics are one per ingress, a few per batch client */
 #define LGW_TOPIC_WARM_QUEUE 64   /* lookups waiting; a hint past it is dropped, and asked again next time */
-/* How long a learned topic is remembered, the worker's: below librdkafka's metadata.max.age.ms (15 min by
- * default), after which it drops metadata that none of its own refreshes kept. */
-#define LGW_TOPIC_WARM_FRESH_MS (10 * 60 * 1000)
 
 struct lgw_topic_warm;
 
 /* rk (a producer; borrowed, must outlive it) is the client whose metadata is filled; m counts the lookups
- * (llmgw_kafka_topic_lookups_total{result}). timeout_ms bounds one lookup; a topic learned fresh_ms ago is asked
- * about again at its next hint. *out is owned by the caller (lgw_topic_warm_free). Returns 0 or
- * LGW_ERR(INTERNAL) when the thread cannot start. */
-int lgw_topic_warm_new(rd_kafka_t *rk, struct lgw_metrics *m, int timeout_ms, int64_t fresh_ms,
-                       struct lgw_topic_warm **out);
+ * (llmgw_kafka_topic_lookups_total{result}). timeout_ms bounds one lookup. *out is owned by the caller
+ * (lgw_topic_warm_free). Returns 0 or LGW_ERR(INTERNAL) when the thread cannot start. */
+int lgw_topic_warm_new(rd_kafka_t *rk, struct lgw_metrics *m, int timeout_ms, struct lgw_topic_warm **out);
 /* The client will produce to topic soon. Never blocks on the network; any thread; tw may be NULL (no-op). */
 void lgw_topic_warm_hint(struct lgw_topic_warm *tw, const char *topic);
 /* Waits for the lookup in progress (at most its timeout), drops the queued ones, frees; NULL is a no-op. */

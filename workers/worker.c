@@ -344,8 +344,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
         (rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
         (rc = lgw_topics_ensure(lgw_results_producer(w->results), cfg, LGW_ROLE_WORKER, NULL, 10000)) ||
         (rc = subscribe(w)) ||
-        (rc = lgw_topic_warm_new(lgw_results_producer(w->results), m, TOPIC_LOOKUP_MS, LGW_TOPIC_WARM_FRESH_MS,
-                                   &w->warm)))
+        (rc = lgw_topic_warm_new(lgw_results_producer(w->results), m, TOPIC_LOOKUP_MS, &w->warm)))
         goto fail;
     if ((rc = lgw_kafka_health_start(lgw_results_producer(w->results), &w->kafka_up, &w->health_stop, 1000,
                                      &w->health)))

@@ -2,8 +2,7 @@
  * librdkafka's in-process mock cluster:
  * - a hinted topic is looked up once however often it is hinted (what the lookup buys a produce is measured end
  *   to end, tests/e2e/test_topic_metadata.py);
- * - a lookup that failed (the broker down) is not remembered, so the next hint asks again; nor is a topic learned
- *   longer ago than it is remembered;
+ * - a lookup that failed (the broker down) is not remembered, so the next hint asks again;
  * - hints past the queue are dropped and counted, and a free returns while a lookup waits on a broker that is
  *   down. */
 #include <setjmp.h>
@@ -74,7 +73,7 @@ static void test_a_topic_is_looked_up_once(void **state)
     struct fixture *f = *state;
     assert_int_equal(rd_kafka_mock_topic_create(f->k.mc, "replies.a", 3, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
     struct lgw_topic_warm *tw;
-    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 1000, LGW_TOPIC_WARM_FRESH_MS, &tw), 0);
+    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 1000, &tw), 0);
     for (int i = 0; i < 5; i++)
         lgw_topic_warm_hint(tw, "replies.a");
     assert_int_equal(wait_lookups(f, "ok", 1), 1);
@@ -105,7 +104,7 @@ static void test_a_failed_lookup_is_asked_again(void **state)
     struct fixture *f = *state;
     assert_int_equal(rd_kafka_mock_topic_create(f->k.mc, "replies.c", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
     struct lgw_topic_warm *tw;
-    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 200, LGW_TOPIC_WARM_FRESH_MS, &tw), 0);
+    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 200, &tw), 0);
     assert_int_equal(rd_kafka_mock_broker_set_down(f->k.mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
     lgw_topic_warm_hint(tw, "replies.c");
     assert_int_equal(wait_lookups(f, "failed", 1), 1);
@@ -124,7 +123,7 @@ static void test_hints_past_the_queue_are_dropped_and_free_returns(void **state)
 {
     struct fixture *f = *state;
     struct lgw_topic_warm *tw;
-    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 2000, LGW_TOPIC_WARM_FRESH_MS, &tw), 0);
+    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 2000, &tw), 0);
     assert_int_equal(rd_kafka_mock_broker_set_down(f->k.mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
     /* The first lookup waits on the broker (up to 2 s); the queue holds LGW_TOPIC_WARM_QUEUE more. */
     int n = LGW_TOPIC_WARM_QUEUE + 10;
@@ -143,35 +142,12 @@ static void test_hints_past_the_queue_are_dropped_and_free_returns(void **state)
     assert_int_equal(rd_kafka_mock_broker_set_up(f->k.mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-static void test_a_topic_learned_long_ago_is_asked_again(void **state)
-{
-    struct fixture *f = *state;
-    assert_int_equal(rd_kafka_mock_topic_create(f->k.mc, "replies.d", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    struct lgw_topic_warm *tw;
-    assert_int_equal(lgw_topic_warm_new(f->producer, f->m, 1000, 400, &tw), 0);
-    lgw_topic_warm_hint(tw, "replies.d");
-    assert_int_equal(wait_lookups(f, "ok", 1), 1);
-    lgw_topic_warm_hint(tw, "replies.d"); /* fresh: nothing asked */
-    struct timespec ts = {0, 600 * 1000000L};
-    nanosleep(&ts, NULL);
-    assert_int_equal(lookups(f, "ok"), 1);
-    lgw_topic_warm_hint(tw, "replies.d"); /* learned 600 ms ago, remembered for 400: asked again, once */
-    lgw_topic_warm_hint(tw, "replies.d");
-    assert_int_equal(wait_lookups(f, "ok", 2), 2);
-    lgw_topic_warm_hint(tw, "replies.d");
-    ts.tv_nsec = 200 * 1000000L;
-    nanosleep(&ts, NULL);
-    assert_int_equal(lookups(f, "ok"), 2);
-    lgw_topic_warm_free(tw);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_topic_is_looked_up_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_lookup_is_asked_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hints_past_the_queue_are_dropped_and_free_returns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_topic_learned_long_ago_is_asked_again, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
