@@ -394,7 +394,8 @@ int lgw_batch_runner_new(const struct lgw_config *cfg, struct lgw_metrics *m, st
     lgw_metrics_declare(m, "llmgw_batch_swept_total", LGW_METRIC_COUNTER,
                         "Batches finished by the deadline sweep (expired, or cancelled after the grace).");
     r->lag = lgw_kafka_lag_new(m, "batch");
-    /* Fail fast on a bad URL or an unreachable database at start; later outages are retried. */
+    /* Fail fast on a bad URL, a refused login or a database gone again since the role waited for its server
+     * (cmd/roles.c, common/pg_wait.h); later outages are retried. */
     if ((rc = lgw_batch_store_open(cfg->database_url, &r->st)))
         goto fail;
     atomic_store(&r->db_ok, true);

@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/kafka_wait.h"
+#include "common/pg_wait.h"
 #include "ingress/ingress.h"
 #include "ledger/audit.h"
 #include "ledger/ledger.h"
@@ -45,6 +46,15 @@ static int ops_early(const struct lgw_config *cfg, int64_t port, struct lgw_metr
 static int wait_for_cluster(const struct lgw_config *cfg, const char *role, bool *stopped)
 {
     int rc = lgw_kafka_wait_for_cluster(cfg, role, &lgw_stop_requested);
+    *stopped = rc && atomic_load(&lgw_stop_requested);
+    return rc;
+}
+
+/* And for its PostgreSQL server, for the roles that open their database at start (common/pg_wait.h); the same
+ * rule for a stop. */
+static int wait_for_database(const struct lgw_config *cfg, const char *role, bool *stopped)
+{
+    int rc = lgw_pg_wait_for_server(cfg->database_url, role, &lgw_stop_requested);
     *stopped = rc && atomic_load(&lgw_stop_requested);
     return rc;
 }
@@ -162,6 +172,8 @@ int lgw_role_ledger(struct lgw_config *cfg, const struct lgw_role_env *env)
     if (rc == 0)
         rc = wait_for_cluster(cfg, "ledger", &stopped);
     if (rc == 0)
+        rc = wait_for_database(cfg, "ledger", &stopped);
+    if (rc == 0)
         rc = lgw_ledger_new(cfg, m, tr, &l);
     /* The admin audit (ledger/audit.h) runs beside the cost ledger, on its own thread and connection. */
     if (rc == 0)
@@ -193,6 +205,8 @@ int lgw_role_batch(struct lgw_config *cfg, const struct lgw_role_env *env)
     bool stopped = false;
     if (rc == 0)
         rc = wait_for_cluster(cfg, "batch", &stopped);
+    if (rc == 0)
+        rc = wait_for_database(cfg, "batch", &stopped);
     if (rc == 0)
         rc = lgw_batch_runner_new(cfg, m, &r);
     if (rc == 0) {

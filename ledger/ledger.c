@@ -465,7 +465,8 @@ int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     lgw_metrics_define(m, &cost);
     l->lag = lgw_kafka_lag_new(m, "ledger");
 
-    /* Fail fast on a bad URL or an unreachable database at startup; later outages are retried. */
+    /* Fail fast on a bad URL, a refused login or a database gone again since the role waited for its server
+     * (cmd/roles.c, common/pg_wait.h); later outages are retried. */
     if ((rc = lgw_ledger_db_open(cfg->database_url, &l->db)))
         goto fail;
     atomic_store(&l->db_ok, true);

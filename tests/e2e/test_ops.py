@@ -199,18 +199,12 @@ def forward(listener, target):
     threading.Thread(target=accept, daemon=True).start()
 
 
-def test_a_role_waits_for_its_broker_alive_and_starting(cluster):
-    """Started before its broker answers, a role waits for it (common/kafka_wait.h) instead of giving up after
-    10 s: its ops port answers from the start (/healthz 200, /readyz 503 "starting", /metrics 200), so a supervisor
-    tells a process that is starting from one that is dead; its log says what it waits for; SIGTERM ends the wait
-    with exit 0; and once the broker answers, it starts and becomes ready. The broker's address here is a port
-    bound and not listened on (connections refused), later opened as a way in to the real broker."""
+def _start_roles_waiting(cluster, roles, what):
+    """Starts each role (name -> argv) while `what` does not answer, and checks that its ops port answers from the
+    start (/healthz 200, /readyz 503 "starting", /metrics 200), so a supervisor tells a process that is starting from
+    one that is dead, and that its log says what it waits for. Returns ({name: Proc}, {name: ops port})."""
     import conftest
 
-    real = cluster.kafka.split(",")[0].rsplit(":", 1)
-    nobody, nobody_port = conftest.refused_port()
-    cluster.kafka = f"127.0.0.1:{nobody_port}"
-    roles = {"worker": ["worker"], "ledger": ["ledger"], "batch": ["batch", "serve"]}
     procs, ops_ports = {}, {}
     for name, argv in roles.items():
         for _ in range(3):  # a port taken between the pick and the bind costs an attempt (FRESH_PORT's rule)
@@ -238,21 +232,67 @@ def test_a_role_waits_for_its_broker_alive_and_starting(cluster):
         assert answers["/metrics"][0] == 200 and "# TYPE" in answers["/metrics"][1], name
         assert _listens_and_alive(proc, ops), f"{name} is not the one answering on {ops}"
     for name, proc in procs.items():
-        wait_until(lambda: "waiting for the Kafka cluster at" in proc.output() or proc.popen.poll() is not None, 15)
-        assert proc.popen.poll() is None and f"{name}: waiting for the Kafka cluster at" in proc.output(), name
-    # SIGTERM during the wait: a clean stop, at once.
-    t0 = time.monotonic()
-    assert procs.pop("ledger").stop() == 0
-    assert time.monotonic() - t0 < 10
-    # The broker answers: the others start and become ready, and are not restarted to do so.
-    forward(nobody, (real[0], int(real[1])))
+        wait_until(lambda: f"{name}: waiting for {what} at" in proc.output() or proc.popen.poll() is not None, 15)
+        assert proc.popen.poll() is None and f"{name}: waiting for {what} at" in proc.output(), name
+    return procs, ops_ports
+
+
+def _ready_after_the_wait(procs, ops_ports, what):
+    """Each of procs becomes ready once `what` answers, without a restart, and says how long it waited; then stops
+    with exit 0."""
     for name, proc in procs.items():
         wait_until(lambda: get_status(ops_ports[name], "/readyz") == 200 or proc.popen.poll() is not None, 60)
         assert proc.popen.poll() is None, proc.output()[-3000:]
         assert get(ops_ports[name], "/readyz")[0] == 200, name
-        assert "the Kafka cluster answered after" in proc.output()
+        assert f"{name}: {what} answered after" in proc.output()
     for proc in procs.values():
         assert proc.stop() == 0
+
+
+def test_a_role_waits_for_its_broker_alive_and_starting(cluster):
+    """Started before its broker answers, a role waits for it (common/kafka_wait.h) instead of giving up after
+    10 s: alive and starting meanwhile (_start_roles_waiting); SIGTERM ends the wait with exit 0; and once the broker
+    answers, it starts and becomes ready. The broker's address here is a port bound and not listened on
+    (connections refused), later opened as a way in to the real broker."""
+    import conftest
+
+    real = cluster.kafka.split(",")[0].rsplit(":", 1)
+    nobody, nobody_port = conftest.refused_port()
+    cluster.kafka = f"127.0.0.1:{nobody_port}"
+    procs, ops_ports = _start_roles_waiting(
+        cluster, {"worker": ["worker"], "ledger": ["ledger"], "batch": ["batch", "serve"]}, "the Kafka cluster")
+    # SIGTERM during the wait: a clean stop, at once.
+    t0 = time.monotonic()
+    assert procs.pop("ledger").stop() == 0
+    assert time.monotonic() - t0 < 10
+    forward(nobody, (real[0], int(real[1])))
+    _ready_after_the_wait(procs, ops_ports, "the Kafka cluster")
+    nobody.close()
+
+
+def test_the_roles_with_a_database_wait_for_postgresql(cluster):
+    """The ledger and the batch runner open their database at start; started while PostgreSQL does not answer, they
+    wait for it (common/pg_wait.h) instead of exiting 1, as they do for the broker, and the log names the server,
+    never the URL's user. The ingress opens its database connections at first use and needs no wait."""
+    import conftest
+    from urllib.parse import urlsplit, urlunsplit
+
+    real = urlsplit(cluster.pg_url)
+    nobody, nobody_port = conftest.refused_port()
+    netloc = real.netloc.rsplit("@", 1)
+    cluster.pg_url = urlunsplit(real._replace(netloc=f"{netloc[0]}@127.0.0.1:{nobody_port}" if len(netloc) == 2
+                                              else f"127.0.0.1:{nobody_port}"))
+    procs, ops_ports = _start_roles_waiting(cluster, {"ledger": ["ledger"], "batch": ["batch", "serve"]},
+                                            "PostgreSQL")
+    for proc in procs.values():
+        assert f"waiting for PostgreSQL at 127.0.0.1:{nobody_port} " in proc.output()
+        if real.username:
+            assert f"{real.username}@" not in proc.output()
+    t0 = time.monotonic()
+    assert procs.pop("batch").stop() == 0
+    assert time.monotonic() - t0 < 10
+    forward(nobody, (real.hostname, real.port))
+    _ready_after_the_wait(procs, ops_ports, "PostgreSQL")
     nobody.close()
 
 
