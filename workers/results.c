@@ -233,6 +233,12 @@ void lgw_results_free(struct lgw_results *r)
     free(r);
 }
 
+void lgw_results_keep_topics(struct lgw_results *r)
+{
+    const char *const rare[] = {r->topic_cost, r->topic_dlq}; /* both on the cost producer */
+    lgw_kafka_keep_topics(r->cost_producer, rare, 2);
+}
+
 const char *lgw_results_topic_cost(const struct lgw_results *r)
 {
     return r->topic_cost;

@@ -79,6 +79,11 @@ void lgw_results_stop(struct lgw_results *r);
  * touch its offset store). NULL is a no-op. */
 void lgw_results_free(struct lgw_results *r);
 /* The cost topic's name (for spans), owned by r. */
+/* Keeps the topics the worker writes without a job naming them, the dead letters always and the cost events of a
+ * worker that served nothing yet, known past the metadata cache's age: otherwise the first write after 15 quiet
+ * minutes waits for librdkafka's scan of unknown topics, up to a second (docs/KAFKA.md; reply topics are the
+ * warmer's, common/topic_warm.h). After the topics exist: a topic named before is not found until that scan. */
+void lgw_results_keep_topics(struct lgw_results *r);
 const char *lgw_results_topic_cost(const struct lgw_results *r);
 /* The linger-0 reply producer, borrowed: for admin requests and the health probe. */
 rd_kafka_t *lgw_results_producer(const struct lgw_results *r);

@@ -346,6 +346,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
         (rc = subscribe(w)) ||
         (rc = lgw_topic_warm_new(lgw_results_producer(w->results), m, TOPIC_LOOKUP_MS, &w->warm)))
         goto fail;
+    lgw_results_keep_topics(w->results); /* after lgw_topics_ensure made them */
     if ((rc = lgw_kafka_health_start(lgw_results_producer(w->results), &w->kafka_up, &w->health_stop, 1000,
                                      &w->health)))
         goto fail;

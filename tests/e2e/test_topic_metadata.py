@@ -7,7 +7,8 @@
 - an ingress's first record to a topic it had not written to within the metadata cache's age (15 min; an
   embeddings request after a quiet spell, a cancel): the ingress keeps the topics it writes known from its start
   (lgw_kafka_keep_topics), so librdkafka keeps their metadata fresh. Measured before, with the age shortened to
-  3 s: 907 to 946 ms for that first embeddings request, against 7 to 26 ms after.
+  3 s: 907 to 946 ms for that first embeddings request, against 7 to 26 ms after. The worker keeps its cost and
+  dead-letter topics known the same way.
 librdkafka's debug log ("topic" context) says when its scan found a topic it had no metadata for."""
 import http.client
 import json
@@ -77,3 +78,31 @@ def test_a_topic_first_written_after_the_metadata_cache_aged_is_already_known(cl
     print(f"first embeddings request after 6 s: {(time.monotonic() - t0) * 1000:.1f} ms")  # a figure, not a check
     topic = f"{cluster.prefix}.jobs.embeddings"
     assert f"Topic {topic} metadata information unknown" not in ingress.output()
+
+
+def test_a_workers_rare_topics_are_known_after_the_metadata_cache_aged(cluster):
+    """The worker's writes that are rare or late: the dead letters, and the cost events of a worker that served
+    nothing since its start. Both stay known (lgw_kafka_keep_topics in workers/results.c), so neither write waits
+    for the scan after a quiet spell (the cache's age shortened to 3 s, as above)."""
+    import uuid
+    from confluent_kafka import Producer
+    from conftest import read_records
+
+    props = "topic.metadata.refresh.interval.ms=1000"
+    worker, _ = cluster.worker("w1", LLMGW_KAFKA_PROPERTIES=props + ";debug=topic", LLMGW_LOG_LEVEL="debug")
+    _, port = cluster.ingress("i1")
+    time.sleep(6)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", chat_body("after a quiet spell"), cluster.headers())
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    resp.read()
+    prod = Producer({"bootstrap.servers": cluster.kafka})
+    marker = uuid.uuid4().hex
+    prod.produce(f"{cluster.prefix}.jobs.chat", value=f"not a job {marker}".encode())
+    assert prod.flush(30) == 0
+    cost, dlq = f"{cluster.prefix}.cost", f"{cluster.prefix}.jobs.dlq"
+    read_records(cluster.kafka, [cost, dlq], lambda g: g[cost] and any(marker in (r.value.get("payload") or "")
+                                                                         for r in g[dlq]))
+    for topic in (cost, dlq):
+        assert f"Topic {topic} metadata information unknown" not in worker.output(), topic
