@@ -198,7 +198,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     struct lgw_worker *w = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
-        lgw_kafka_committed_starts(rk, parts, COMMIT_WAIT_MS); /* absolute offsets: all start at once (kafka_assign.h) */
+        lgw_kafka_committed_starts(rk, parts, COMMIT_WAIT_MS); /* absolute offsets: all start at once */
         rd_kafka_assign(rk, parts);
         atomic_store(&w->in_group, true);
         lgw_batch_flow_assign(w->flow, parts, true);
