@@ -6,6 +6,7 @@
 
 #include "common/buf.h"
 #include "common/errors.h"
+#include "common/pg.h"
 
 struct lgw_an_db {
     const struct lgw_an_backend *be;
@@ -23,7 +24,7 @@ void lgw_an_rows_cleanup(struct lgw_an_rows *rows)
 int lgw_an_db_open(const char *url, int64_t timeout_ms, struct lgw_an_db **out)
 {
     const struct lgw_an_backend *be;
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+    if (lgw_pg_url(url))
         be = &lgw_an_pg;
     else if (strncmp(url, "sqlite:", 7) == 0 && url[7])
         be = &lgw_an_sqlite;

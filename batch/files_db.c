@@ -6,6 +6,7 @@
 
 #include "common/buf.h"
 #include "common/errors.h"
+#include "common/pg.h"
 
 struct lgw_fdb {
     const struct lgw_fdb_backend *be;
@@ -16,7 +17,7 @@ int lgw_fdb_open(const char *url, struct lgw_fdb **out)
 {
     *out = NULL;
     const struct lgw_fdb_backend *be;
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+    if (lgw_pg_url(url))
         be = &lgw_fdb_pg;
     else if (strncmp(url, "sqlite:", 7) == 0)
         be = &lgw_fdb_sqlite;

@@ -10,6 +10,7 @@
 #include "common/assert.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/pg.h"
 
 /* The error codes of lines the workers never ran (docs/BATCH.md); store_read.c renders them without a
  * response. */
@@ -29,7 +30,7 @@ int lgw_batch_store_open(const char *url, struct lgw_batch_store **out)
 {
     const struct lgw_bst_backend *be;
     *out = NULL;
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+    if (lgw_pg_url(url))
         be = &lgw_bst_pg;
     else if (strncmp(url, "sqlite:", 7) == 0)
         be = &lgw_bst_sqlite;

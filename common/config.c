@@ -12,6 +12,7 @@
 #include "common/cost.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/pg.h"
 #include "common/redis.h"
 
 static int set_value(struct lgw_config *cfg, const struct lgw_config_opt *o, const char *val, const char *from,
@@ -305,8 +306,7 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
     if (cfg->redis_url[0] && lgw_redis_parse_url(cfg->redis_url, &rurl, errs))
         rc = LGW_ERR(CONFIG);
     explicit_bzero(&rurl, sizeof(rurl));
-    if (strncmp(cfg->database_url, "postgresql://", 13) != 0 && strncmp(cfg->database_url, "postgres://", 11) != 0 &&
-        strncmp(cfg->database_url, "sqlite:", 7) != 0) {
+    if (!lgw_pg_url(cfg->database_url) && strncmp(cfg->database_url, "sqlite:", 7) != 0) {
         lgw_buf_puts(errs, "database_url: must start with postgresql:// or sqlite:\n");
         rc = LGW_ERR(CONFIG);
     }

@@ -23,6 +23,11 @@ PGconn *lgw_pg_connect(const char *url, const char *application_name, const char
     return PQconnectdbParams(keys, vals, 1);
 }
 
+bool lgw_pg_url(const char *url)
+{
+    return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
+}
+
 void lgw_pg_target(const char *url, char *out, size_t outsz)
 {
     const char *auth = strstr(url, "://");

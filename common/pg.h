@@ -15,6 +15,10 @@
  * PQconnectdbParams does: NULL only when out of memory; check PQstatus. */
 PGconn *lgw_pg_connect(const char *url, const char *application_name, const char *options);
 
+/* Whether url names a PostgreSQL server (postgresql:// or postgres://), the one test every role's choice of
+ * database backend makes. */
+bool lgw_pg_url(const char *url);
+
 /* "host[:port]" of a postgresql:// URL into out, for logs: never the user, password, database or parameters.
  * The userinfo ends at the last '@' before any query, so even an unescaped '/' in a password is not printed.
  * "(default host)" when the URL names none. */

@@ -2,7 +2,6 @@
 #include "common/pg_wait.h"
 
 #include <libpq-fe.h>
-#include <string.h>
 
 #include "common/errors.h"
 #include "common/log.h"
@@ -26,7 +25,7 @@ static enum lgw_start_probe probe(void *url)
 
 int lgw_pg_wait_for_server(const char *url, const char *role, const atomic_bool *stop)
 {
-    if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0)
+    if (!lgw_pg_url(url))
         return LGW_OK;
     char target[256];
     lgw_pg_target(url, target, sizeof(target));

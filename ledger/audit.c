@@ -15,6 +15,7 @@
 #include "common/errors.h"
 #include "common/kv_topic.h"
 #include "common/log.h"
+#include "common/pg.h"
 
 /* before/after are the records as JSON (jsonb on PostgreSQL, text on SQLite); ts_ms is when the admin API
  * made the change, created_at when the ledger stored it. */
@@ -81,7 +82,7 @@ int lgw_audit_db_open(const char *url, struct lgw_audit_db **out)
     struct lgw_audit_db *db = lgw_calloc(1, sizeof(*db));
     db->url = lgw_strdup(url);
     int rc = LGW_OK;
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+    if (lgw_pg_url(url)) {
         rc = open_pg(db);
     } else if (strncmp(url, "sqlite:", 7) == 0 && url[7]) {
         char *err = NULL;

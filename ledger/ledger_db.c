@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/pg.h"
 #include "common/spend_record.h"
 
 struct lgw_ledger_db {
@@ -19,7 +20,7 @@ int lgw_ledger_db_open(const char *url, struct lgw_ledger_db **out)
 {
     *out = NULL;
     const struct lgw_ledger_backend *be;
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+    if (lgw_pg_url(url))
         be = &lgw_ledger_pg;
     else if (strncmp(url, "sqlite:", 7) == 0)
         be = &lgw_ledger_sqlite;
