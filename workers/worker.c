@@ -30,6 +30,7 @@
 #include "workers/batch_flow.h"
 #include "workers/cancel.h"
 #include "workers/genai_metrics.h"
+#include "workers/handover.h"
 #include "workers/offsets.h"
 #include "workers/pipeline.h"
 #include "workers/pool.h"
@@ -53,6 +54,7 @@ struct lgw_worker {
     atomic_bool stopping; /* draining: lines waiting for admission let go (pipeline.h) */
     rd_kafka_t *consumer; /* destroyed last: delivery reports store offsets in it until the producers go */
     struct lgw_offsets *offsets;
+    struct lgw_handover *handover; /* revoked partitions held until their jobs end (consumer thread) */
     struct lgw_results *results;
     struct lgw_pipeline pipeline;
     struct lgw_cache *cache; /* the response cache (off unless a TTL turns it on for a request) */
@@ -76,6 +78,10 @@ struct lgw_worker {
     atomic_bool kafka_up;
     bool left_group_unclean; /* stopped with the broker away: destroyed without closing the consumer */
     atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
+    /* The group refused this member's protocol: its other members are on an eager assignor (an older llmgw, or
+     * LLMGW_KAFKA_PROPERTIES). It joins once they have left; /readyz says ready meanwhile, so that a rolling
+     * deploy waiting for readiness goes on to stop them (docs/OPERATIONS.md). */
+    atomic_bool protocol_wait;
 };
 
 /* The pool's callback: one job on a pool thread, which plans it and hands its calls to a loop. Takes the
@@ -100,10 +106,12 @@ static void set_paused(struct lgw_worker *w, bool paused)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(w->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
-        if (paused)
+        if (paused) {
             rd_kafka_pause_partitions(w->consumer, parts);
-        else
+        } else {
+            lgw_handover_exclude(w->handover, parts); /* revoked ones stay paused until given up */
             rd_kafka_resume_partitions(w->consumer, parts);
+        }
         rd_kafka_topic_partition_list_destroy(parts);
     }
     if (!paused) /* the batch partitions held at their share stay paused */
@@ -196,34 +204,40 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct lgw_worker *w = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
+        LGW_INFO("worker", "assigned %d partition(s)%s", parts->cnt, coop ? " more" : "");
         lgw_kafka_committed_starts(rk, parts, COMMIT_WAIT_MS); /* absolute offsets: all start at once */
-        rd_kafka_assign(rk, parts);
+        rd_kafka_error_t *error = coop ? rd_kafka_incremental_assign(rk, parts) : NULL;
+        rd_kafka_resp_err_t aerr = coop ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_assign(rk, parts);
+        if (error || aerr) {
+            /* Not in the group's terms: /readyz stays not ready; the group's next rebalance tries again. */
+            LGW_ERROR("worker", "assign: %s", error ? rd_kafka_error_string(error) : rd_kafka_err2str(aerr));
+            rd_kafka_error_destroy(error);
+            return;
+        }
+        atomic_store(&w->protocol_wait, false);
         atomic_store(&w->in_group, true);
         lgw_batch_flow_assign(w->flow, parts, true);
-        if (w->paused) /* still at the in-flight limit: new partitions wait too */
+        /* A pause outlives an unassign in librdkafka 2.0.2: a partition given up paused (handover.h) and
+         * assigned again would stay paused. So its state is set either way; at the in-flight limit new
+         * partitions wait too. */
+        if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         return;
     }
-    atomic_store(&w->in_group, false);
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        LGW_ERROR("worker", "rebalance failed: %s", rd_kafka_err2str(err));
+    if (!coop) /* eager: everything goes until the next assignment */
+        atomic_store(&w->in_group, false);
     lgw_batch_flow_assign(w->flow, parts, false);
-    /* Revoked: let this member's in-flight jobs of those partitions finish (bounded), commit what they
-     * completed, so the next owner does not run them again. */
-    int64_t until = lgw_mono_ms() + w->cfg->shutdown_grace_ms;
-    for (int i = 0; i < parts->cnt; i++)
-        while (lgw_offsets_inflight(w->offsets, parts->elems[i].topic, parts->elems[i].partition) > 0 &&
-               lgw_mono_ms() < until) {
-            struct timespec ts = {0, 5 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    rd_kafka_resp_err_t cerr = lgw_kafka_commit_within(rk, NULL, COMMIT_WAIT_MS);
-    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        LGW_WARN("worker", "commit on revoke: %s", rd_kafka_err2str(cerr));
-    for (int i = 0; i < parts->cnt; i++)
-        lgw_offsets_drop(w->offsets, parts->elems[i].topic, parts->elems[i].partition);
-    LGW_INFO("worker", "revoked %d partition(s)", parts->cnt);
-    rd_kafka_assign(rk, NULL);
+    /* Revoked: this member's in-flight jobs of those partitions may finish (bounded) and their offsets commit
+     * before the partitions are given up, so the next owner does not run them again. The consume loop gives
+     * them up (handover.h); a stop has drained already, so its close gives them up at once. */
+    int64_t until = lgw_mono_ms() + (atomic_load(&w->stopping) ? 0 : w->cfg->shutdown_grace_ms);
+    lgw_handover_revoke(w->handover, parts, until);
 }
 
 static void declare_metrics(struct lgw_metrics *m)
@@ -342,13 +356,14 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     char client_id[LGW_NAME_MAX + 16];
     snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
     snprintf(w->group, sizeof(w->group), "%s-workers", cfg->topic_prefix);
-    if ((rc = lgw_kafka_consumer_new(cfg, client_id, w->group, true, 0, rebalance_cb, w, &w->consumer)) ||
+    if ((rc = lgw_kafka_cooperative_consumer_new(cfg, client_id, w->group, true, rebalance_cb, w, &w->consumer)) ||
         (rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
         (rc = lgw_topics_ensure(lgw_results_producer(w->results), cfg, LGW_ROLE_WORKER, NULL, 10000)) ||
         (rc = subscribe(w)) ||
         (rc = lgw_topic_warm_new(lgw_results_producer(w->results), m, TOPIC_LOOKUP_MS, &w->warm)))
         goto fail;
     lgw_results_keep_topics(w->results); /* after lgw_topics_ensure made them */
+    w->handover = lgw_handover_new(w->consumer, w->offsets, COMMIT_WAIT_MS);
     if ((rc = lgw_kafka_health_start(lgw_results_producer(w->results), &w->kafka_up, &w->health_stop, 1000,
                                      &w->health)))
         goto fail;
@@ -415,6 +430,7 @@ fail:
     lgw_results_free(w->results); /* nothing was produced: no delivery report touches the consumer */
     if (w->consumer)
         rd_kafka_destroy_flags(w->consumer, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    lgw_handover_free(w->handover);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
@@ -440,10 +456,17 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     while (!atomic_load(stop)) {
         lgw_catalog_holder_refresh(w->catalog); /* SIGHUP: jobs from here on see the new catalog */
         flow_control(w);
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
+        /* Revoked partitions whose jobs ended are given up; a short poll while some are held notices soon. */
+        bool holding = lgw_handover_step(w->handover, false);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, holding ? 10 : 100);
         if (!msg)
             continue;
-        if (msg->err) {
+        if (msg->err == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL) {
+            if (!atomic_exchange(&w->protocol_wait, true))
+                LGW_WARN("worker", "group %s has members on an eager assignor (an older llmgw, or "
+                         "partition.assignment.strategy in LLMGW_KAFKA_PROPERTIES): this worker joins once they "
+                         "have left, and reports ready meanwhile", w->group);
+        } else if (msg->err) {
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LGW_WARN("worker", "consume: %s", rd_kafka_message_errstr(msg));
         } else {
@@ -475,6 +498,8 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     int64_t t = lgw_mono_ms();
     lgw_results_flush(w->results, 5000);
     t = stop_step("flushing replies and cost events", t);
+    lgw_handover_step(w->handover, true); /* their jobs ended with the drain, or its grace did */
+    t = stop_step("giving up revoked partitions", t);
     rd_kafka_resp_err_t err = lgw_kafka_commit_within(w->consumer, NULL, COMMIT_WAIT_MS);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
@@ -490,8 +515,9 @@ bool lgw_worker_ready_cb(void *worker)
     struct lgw_worker *w = worker;
     /* Can serve: the cluster answers, and the group has given this member its share of the job partitions
      * (possibly none, when there are more workers than partitions): not before its first assignment, nor
-     * between a revocation and the next assignment. */
-    return atomic_load(&w->kafka_up) && atomic_load(&w->in_group);
+     * between an eager revocation and the next assignment. Or it waits for members on an eager assignor to leave
+     * (protocol_wait). */
+    return atomic_load(&w->kafka_up) && (atomic_load(&w->in_group) || atomic_load(&w->protocol_wait));
 }
 
 void lgw_worker_free(struct lgw_worker *w)
@@ -534,6 +560,7 @@ void lgw_worker_free(struct lgw_worker *w)
     lgw_results_free(w->results);
     rd_kafka_destroy_flags(w->consumer, w->left_group_unclean ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     stop_step("closing the Kafka clients", t);
+    lgw_handover_free(w->handover);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
     lgw_catalog_holder_free(w->catalog);
