@@ -237,7 +237,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
      * before the partitions are given up, so the next owner does not run them again. The consume loop gives
      * them up (handover.h); a stop has drained already, so its close gives them up at once. */
     int64_t until = lgw_mono_ms() + (atomic_load(&w->stopping) ? 0 : w->cfg->shutdown_grace_ms);
-    lgw_handover_revoke(w->handover, parts, until);
+    if (lgw_handover_revoke(w->handover, parts, until) != LGW_OK)
+        atomic_store(&w->in_group, false); /* librdkafka refused the give-up: not ready until the next assignment */
 }
 
 static void declare_metrics(struct lgw_metrics *m)
@@ -356,14 +357,15 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     char client_id[LGW_NAME_MAX + 16];
     snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
     snprintf(w->group, sizeof(w->group), "%s-workers", cfg->topic_prefix);
-    if ((rc = lgw_kafka_cooperative_consumer_new(cfg, client_id, w->group, true, rebalance_cb, w, &w->consumer)) ||
-        (rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
+    if ((rc = lgw_kafka_cooperative_consumer_new(cfg, client_id, w->group, true, rebalance_cb, w, &w->consumer)))
+        goto fail;
+    w->handover = lgw_handover_new(w->consumer, w->offsets, COMMIT_WAIT_MS); /* before any rebalance can come */
+    if ((rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
         (rc = lgw_topics_ensure(lgw_results_producer(w->results), cfg, LGW_ROLE_WORKER, NULL, 10000)) ||
         (rc = subscribe(w)) ||
         (rc = lgw_topic_warm_new(lgw_results_producer(w->results), m, TOPIC_LOOKUP_MS, &w->warm)))
         goto fail;
     lgw_results_keep_topics(w->results); /* after lgw_topics_ensure made them */
-    w->handover = lgw_handover_new(w->consumer, w->offsets, COMMIT_WAIT_MS);
     if ((rc = lgw_kafka_health_start(lgw_results_producer(w->results), &w->kafka_up, &w->health_stop, 1000,
                                      &w->health)))
         goto fail;

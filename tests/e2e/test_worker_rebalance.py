@@ -13,21 +13,14 @@ import re
 import threading
 import time
 
-import pytest
-
-from conftest import assert_ledger_complete, chat_body, start_fake, wait_for
+from conftest import assert_ledger_complete, chat_body, fake_fixture, wait_for
 
 SLOW_MS = 8000
 QUICK_FOR_S = 4.0
 QUICK_EVERY_S = 0.05
 
 
-@pytest.fixture
-def fake():
-    port, proc = start_fake("fake_openai.py")
-    yield port
-    proc.terminate()
-    proc.wait()
+fake = fake_fixture("fake_openai.py")
 
 
 def post(port, headers, content, model, out, lock):
