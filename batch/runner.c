@@ -18,6 +18,7 @@
 #include "common/envelope.h"
 #include "common/errors.h"
 #include "common/kafka.h"
+#include "common/kafka_assign.h"
 #include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/topics.h"
@@ -27,6 +28,8 @@
 #define IDLE_POLL_MS 100
 /* The bound on leaving the group at stop (lgw_kafka_consumer_close_within). */
 #define CLOSE_WAIT_MS 5000
+/* The bound on looking up where assigned partitions start (both lookups; past it librdkafka looks them up). */
+#define OFFSET_LOOKUP_MS 5000
 /* The deadlines are seconds apart (expires_at is in seconds): a sweep every few seconds is prompt enough. */
 #define SWEEP_EVERY_US (5 * 1000000LL)
 /* Retention works in days: once an hour. */
@@ -310,6 +313,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         LGW_INFO("batch", "assigned %d partition(s)", parts->cnt);
+        /* Absolute offsets, looked up before the assign: no 100 ms reset back-off on a partition without a
+         * committed offset, no lookup behind the first held fetch (common/kafka_assign.h). */
+        lgw_kafka_committed_starts(rk, parts, OFFSET_LOOKUP_MS);
         if (coop)
             error = rd_kafka_incremental_assign(rk, parts);
         else

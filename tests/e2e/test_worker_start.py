@@ -2,7 +2,8 @@
 looked up before the assign: none is reset for want of a committed offset (which librdkafka 2.0.2 does after a
 100 ms back-off) and none waits for its own offset lookup behind the first fetch, which the broker holds for
 fetch.wait.max.ms when it finds no record. Measured before: the first answer through a worker just started took
-72 to 168 ms. librdkafka's debug log ("topic" context) says at which offset each partition starts."""
+72 to 168 ms. librdkafka's debug log ("topic" context) says at which offset each partition starts. The ledger and the batch runner
+assign the same way."""
 import http.client
 import re
 import time
@@ -32,3 +33,39 @@ def test_a_new_workers_partitions_start_at_absolute_offsets(cluster):
     assert len({p for p, _ in starts}) == 16, starts  # chat, embeddings and their batch topics, 4 partitions each
     assert all(offset.isdigit() for _, offset in starts), starts
     assert "no previously committed offset available" not in out
+
+
+def starts(out):
+    """(topic [partition], offset) of each partition a consumer started fetching, from librdkafka's debug log."""
+    return re.findall(r"Start fetch for (\S+ \[\d+\]) in state \S+ at offset (\S+)", out)
+
+
+def test_the_ledger_and_the_batch_runner_start_at_absolute_offsets(cluster):
+    """Their first records after an assignment (the spend counts budgets read, a batch's progress) met the same
+    100 ms reset back-off; nobody's request waited on them, but nothing needs it either. Checked on a restart: at
+    the very first start their topics are milliseconds old, their leaders not yet known to every broker thread,
+    and the earliest-offset lookup answers "not leader"; librdkafka then looks the offsets up itself, at once
+    (a logical offset, not an error's reset)."""
+    debug = {"LLMGW_KAFKA_PROPERTIES": "debug=topic", "LLMGW_LOG_LEVEL": "debug"}
+    for name in ("ledger", "batch"):
+        first = cluster.ledger(f"{name}-1", **debug)[0] if name == "ledger" else \
+            cluster.batch_role(f"{name}-1", **debug)[0]
+        assert "no previously committed offset available" not in wait_for_assigned(first), name
+        assert first.stop() == 0, first.output()[-3000:]
+        again = cluster.ledger(f"{name}-2", **debug)[0] if name == "ledger" else \
+            cluster.batch_role(f"{name}-2", **debug)[0]
+        out = wait_for_assigned(again)
+        found = starts(out)
+        assert found and all(offset.isdigit() for _, offset in found), (name, found)
+        assert "no previously committed offset available" not in out, name
+
+
+def wait_for_assigned(proc):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = proc.output()
+        if "assigned" in out and "Start fetch for" in out:
+            time.sleep(0.5)  # every partition's start is logged within a few ms of the first
+            return proc.output()
+        time.sleep(0.1)
+    raise AssertionError(f"{proc.name} never started fetching: {proc.output()[-3000:]}")
