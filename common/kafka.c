@@ -256,7 +256,7 @@ int lgw_kafka_producer_new_sticky(const struct lgw_config *cfg, const char *clie
 
 /* A consumer whose fetches wait up to wait_ms for min_bytes (see the two callers below). */
 static int consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, bool auto_commit,
-                        const char *min_bytes, int64_t wait_ms, const char *assignor,
+                        const char *min_bytes, int64_t wait_ms,
                         void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                              rd_kafka_topic_partition_list_t *parts, void *opaque),
                         void *opaque, rd_kafka_t **out)
@@ -284,8 +284,6 @@ static int consumer_new(const struct lgw_config *cfg, const char *client_id, con
      * request 1.0 s with a 1 s heartbeat and 0.2 s with this (test_ops.py). Each member sends 4 small requests a
      * second for it. */
     rc |= lgw_kafka_set(conf, "heartbeat.interval.ms", "250");
-    if (assignor) /* before the user's properties, which may name another */
-        rc |= lgw_kafka_set(conf, "partition.assignment.strategy", assignor);
     rc |= apply_user_properties(cfg, conf);
     if (rc) {
         rd_kafka_conf_destroy(conf);
@@ -317,18 +315,10 @@ int lgw_kafka_consumer_new(const struct lgw_config *cfg, const char *client_id, 
     if (batch_wait_ms > LGW_KAFKA_BATCH_WAIT_MAX_MS)
         batch_wait_ms = LGW_KAFKA_BATCH_WAIT_MAX_MS;
     if (batch_wait_ms > 0)
-        return consumer_new(cfg, client_id, group_id, auto_commit, "1048576", batch_wait_ms, NULL, rebalance_cb,
-                            opaque, out);
-    return consumer_new(cfg, client_id, group_id, auto_commit, "1", cfg->kafka_fetch_wait_ms, NULL, rebalance_cb,
-                        opaque, out);
-}
-
-int lgw_kafka_cooperative_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
-                                       bool auto_commit, lgw_kafka_rebalance_fn *rebalance_cb, void *opaque,
-                                       rd_kafka_t **out)
-{
-    return consumer_new(cfg, client_id, group_id, auto_commit, "1", cfg->kafka_fetch_wait_ms, "cooperative-sticky",
-                        rebalance_cb, opaque, out);
+        return consumer_new(cfg, client_id, group_id, auto_commit, "1048576", batch_wait_ms, rebalance_cb, opaque,
+                            out);
+    return consumer_new(cfg, client_id, group_id, auto_commit, "1", cfg->kafka_fetch_wait_ms, rebalance_cb, opaque,
+                        out);
 }
 
 int64_t lgw_kafka_follow_wait_ms(const struct lgw_config *cfg)
@@ -339,7 +329,7 @@ int64_t lgw_kafka_follow_wait_ms(const struct lgw_config *cfg)
 int lgw_kafka_follower_new(const struct lgw_config *cfg, const char *client_id, const char *group_id, void *opaque,
                            rd_kafka_t **out)
 {
-    return consumer_new(cfg, client_id, group_id, false, "1", lgw_kafka_follow_wait_ms(cfg), NULL, NULL, opaque, out);
+    return consumer_new(cfg, client_id, group_id, false, "1", lgw_kafka_follow_wait_ms(cfg), NULL, opaque, out);
 }
 
 /* Applies "name=value;name=value" (a value may hold commas: "cleanup.policy=compact,delete") to topic. */

@@ -111,16 +111,6 @@ typedef void lgw_kafka_rebalance_fn(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_
  * (the group then drops the member at its session timeout, and the next owner reruns what was not committed). */
 bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms, lgw_kafka_rebalance_fn *rebalance_cb);
 
-/* A consumer (as lgw_kafka_consumer_new with batch_wait_ms 0) whose group rebalances with the cooperative
- * protocol (the cooperative-sticky assignor) unless LLMGW_KAFKA_PROPERTIES names another: a rebalance revokes
- * only the partitions that move, so a member that joins or leaves does not stop the others' partitions. Its
- * rebalance_cb must use rd_kafka_incremental_assign/unassign (rd_kafka_rebalance_protocol says which applies).
- * A group that still has members on an eager assignor refuses it (INCONSISTENT_GROUP_PROTOCOL, retried every
- * few seconds) until they have left. */
-int lgw_kafka_cooperative_consumer_new(const struct lgw_config *cfg, const char *client_id, const char *group_id,
-                                       bool auto_commit, lgw_kafka_rebalance_fn *rebalance_cb, void *opaque,
-                                       rd_kafka_t **out);
-
 /* A partition's low and high watermarks, asked of its leader, within timeout_ms in all. Not
  * rd_kafka_query_watermark_offsets: in librdkafka 2.0.2 it waits for the broker's answer however long that
  * takes, whatever its timeout says, so a broker slow to answer holds the caller for as long (24 s in

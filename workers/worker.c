@@ -78,9 +78,10 @@ struct lgw_worker {
     atomic_bool kafka_up;
     bool left_group_unclean; /* stopped with the broker away: destroyed without closing the consumer */
     atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
-    /* The group refused this member's protocol: its other members are on an eager assignor (an older llmgw, or
-     * LLMGW_KAFKA_PROPERTIES). It joins once they have left; /readyz says ready meanwhile, so that a rolling
-     * deploy waiting for readiness goes on to stop them (docs/OPERATIONS.md). */
+    /* The group refused this member's rebalance protocol: its other members use the other kind (eager or
+     * cooperative: partition.assignment.strategy in LLMGW_KAFKA_PROPERTIES differs). It joins once they have
+     * left; /readyz says ready meanwhile, so that a rolling deploy that switches protocols and waits for
+     * readiness goes on to stop them (docs/ARCHITECTURE.md, "Readiness, limits, shutdown"). */
     atomic_bool protocol_wait;
 };
 
@@ -206,7 +207,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     struct lgw_worker *w = opaque;
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        LGW_INFO("worker", "assigned %d partition(s)%s", parts->cnt, coop ? " more" : "");
+        LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
         lgw_kafka_committed_starts(rk, parts, COMMIT_WAIT_MS); /* absolute offsets: all start at once */
         rd_kafka_error_t *error = coop ? rd_kafka_incremental_assign(rk, parts) : NULL;
         rd_kafka_resp_err_t aerr = coop ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_assign(rk, parts);
@@ -357,7 +358,7 @@ int lgw_worker_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct l
     char client_id[LGW_NAME_MAX + 16];
     snprintf(client_id, sizeof(client_id), "llmgw-worker-%s", w->id);
     snprintf(w->group, sizeof(w->group), "%s-workers", cfg->topic_prefix);
-    if ((rc = lgw_kafka_cooperative_consumer_new(cfg, client_id, w->group, true, rebalance_cb, w, &w->consumer)))
+    if ((rc = lgw_kafka_consumer_new(cfg, client_id, w->group, true, 0, rebalance_cb, w, &w->consumer)))
         goto fail;
     w->handover = lgw_handover_new(w->consumer, w->offsets, COMMIT_WAIT_MS); /* before any rebalance can come */
     if ((rc = lgw_results_new(cfg, m, w->id, w->consumer, w->offsets, &w->results)) ||
@@ -465,8 +466,8 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
             continue;
         if (msg->err == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL) {
             if (!atomic_exchange(&w->protocol_wait, true))
-                LGW_WARN("worker", "group %s has members on an eager assignor (an older llmgw, or "
-                         "partition.assignment.strategy in LLMGW_KAFKA_PROPERTIES): this worker joins once they "
+                LGW_WARN("worker", "group %s has members on the other rebalance protocol (their "
+                         "partition.assignment.strategy differs from this worker's): this worker joins once they "
                          "have left, and reports ready meanwhile", w->group);
         } else if (msg->err) {
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -517,8 +518,8 @@ bool lgw_worker_ready_cb(void *worker)
     struct lgw_worker *w = worker;
     /* Can serve: the cluster answers, and the group has given this member its share of the job partitions
      * (possibly none, when there are more workers than partitions): not before its first assignment, nor
-     * between an eager revocation and the next assignment. Or it waits for members on an eager assignor to leave
-     * (protocol_wait). */
+     * between an eager revocation and the next assignment. Or it waits for members on the other rebalance
+     * protocol to leave (protocol_wait). */
     return atomic_load(&w->kafka_up) && (atomic_load(&w->in_group) || atomic_load(&w->protocol_wait));
 }
 

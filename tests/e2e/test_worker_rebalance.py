@@ -2,11 +2,13 @@
 
 A revoked partition is given up only once its jobs in flight have ended (or the grace period has passed), so its
 next owner does not run them again. That wait used to block the worker's rebalance callback, and with it its
-consume loop; and the eager protocol revoked every partition of every member at each rebalance. So a worker that
-joined the group held every job behind the longest provider call in flight anywhere (measured before: requests
-sent during the join took 5.8 s at the median and up to 7.9 s, behind 8 s calls). The worker now rebalances with
-the cooperative protocol, and holds a revoked partition paused while its jobs end, consuming the others
-meanwhile."""
+consume loop. The eager protocol (llmgw's default) revokes every partition of every member at each rebalance, so
+there a worker that joins holds every job behind the longest provider call in flight anywhere (measured: requests
+sent during the join took 5.8 s at the median and up to 7.9 s, behind 8 s calls). With the cooperative protocol
+configured (partition.assignment.strategy=cooperative-sticky), only the partitions that move are revoked, and the
+worker now holds them paused while their jobs end, consuming the others meanwhile; before, its consume loop
+stopped for the wait, and before that a worker on that protocol consumed nothing at all (librdkafka refused its
+rd_kafka_assign)."""
 import http.client
 import json
 import re
@@ -94,11 +96,13 @@ def join_while_calls_run(cluster, fake, worker_env):
     return quick, during, w1
 
 
+COOPERATIVE = {"LLMGW_KAFKA_PROPERTIES": "partition.assignment.strategy=cooperative-sticky"}
+
+
 def test_a_joining_worker_does_not_stop_the_partitions_that_stay(cluster, fake):
-    """Cooperative (the default): w1 gives up only the partitions that move to w2, once their calls end, and
-    goes on taking jobs from the others meanwhile. Measured before (eager, the wait in the callback): no quick
-    request was answered until the slow calls ended."""
-    quick, during, w1 = join_while_calls_run(cluster, fake, {})
+    """Cooperative, configured: w1 gives up only the partitions that move to w2, once their calls end, and goes on
+    taking jobs from the others meanwhile."""
+    quick, during, w1 = join_while_calls_run(cluster, fake, COOPERATIVE)
     out = w1.output()
     revoked = [int(n) for n in re.findall(r"revoked (\d+) partition", out)]
     assert revoked and all(0 < n < 16 for n in revoked), out[-3000:]  # only those that moved
@@ -106,27 +110,25 @@ def test_a_joining_worker_does_not_stop_the_partitions_that_stay(cluster, fake):
     assert during, "no quick request was answered while the slow calls ran: w1 stopped all its partitions"
 
 
-def test_the_eager_protocol_still_works_when_configured(cluster, fake):
-    """partition.assignment.strategy set to an eager assignor in LLMGW_KAFKA_PROPERTIES: every partition is
-    revoked, held paused while the calls end (no job of a revoked partition is taken: none is run twice), and
-    every request is answered."""
-    env = {"LLMGW_KAFKA_PROPERTIES": "partition.assignment.strategy=range,roundrobin"}
-    quick, during, w1 = join_while_calls_run(cluster, fake, env)
+def test_the_eager_protocol_holds_every_partition_while_the_calls_end(cluster, fake):
+    """The default (eager): every partition is revoked and held paused while the calls end. No job of a revoked
+    partition is taken (none is run twice), and every request is answered, late."""
+    quick, during, w1 = join_while_calls_run(cluster, fake, {})
     out = w1.output()
     assert re.search(r"revoking 16 partition\(s\): waiting for their [4-9] job\(s\) in flight", out), out[-3000:]
     assert "revoked 16 partition(s)" in out, out[-3000:]
     assert not during, "a job was taken from a revoked partition"
 
 
-def test_a_new_worker_waits_for_eager_members_to_leave_and_reports_ready(cluster):
-    """A rolling deploy from an llmgw whose workers rebalanced eagerly: the group refuses the new worker's protocol
-    until the old members have left. The new worker says ready meanwhile (a deploy that waits for readiness goes
-    on to stop the old ones), and joins once they are gone; nothing is lost."""
+def test_a_worker_on_the_other_protocol_waits_for_the_old_members_and_reports_ready(cluster):
+    """A rolling deploy that switches the workers to the cooperative protocol: the group refuses the new worker's
+    protocol until the old (eager) members have left. The new worker says ready meanwhile (a deploy that waits for
+    readiness goes on to stop the old ones), and joins once they are gone; nothing is lost."""
     cluster.ledger()
     _, port = cluster.ingress("i1")
-    old, _ = cluster.worker("old", LLMGW_KAFKA_PROPERTIES="partition.assignment.strategy=range,roundrobin")
-    new, new_ops = cluster.worker("new")  # returns once /readyz says ready
-    assert "has members on an eager assignor" in new.output(), new.output()[-3000:]
+    old, _ = cluster.worker("old")
+    new, _ = cluster.worker("new", **COOPERATIVE)  # returns once /readyz says ready
+    assert "has members on the other rebalance protocol" in new.output(), new.output()[-3000:]
     assert "assigned" not in new.output()
     answers, lock = [], threading.Lock()
     for i in range(5):
