@@ -307,7 +307,7 @@ static void flush_revoked(struct lgw_batch_runner *r, const rd_kafka_topic_parti
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct lgw_batch_runner *r = opaque;
-    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    bool coop = lgw_kafka_rebalance_cooperative(rk);
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     switch (err) {

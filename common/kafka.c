@@ -421,6 +421,11 @@ out:
     return rc;
 }
 
+bool lgw_kafka_rebalance_cooperative(rd_kafka_t *rk)
+{
+    return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
 rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
                                             int timeout_ms)
 {

@@ -99,6 +99,10 @@ int lgw_kafka_create_topics(rd_kafka_t *rk, const struct lgw_config *cfg, const 
 rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
                                             int timeout_ms);
 
+/* Whether rk's group rebalances with the cooperative protocol (incremental assign and unassign) rather than the
+ * eager one (partition.assignment.strategy decides; the eager default). Its rebalance callback's thread. */
+bool lgw_kafka_rebalance_cooperative(rd_kafka_t *rk);
+
 /* A consumer's rebalance callback (rd_kafka_conf_set_rebalance_cb's). */
 typedef void lgw_kafka_rebalance_fn(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                                     void *opaque);

@@ -368,7 +368,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     struct lgw_ledger *l = opaque;
     /* The cooperative protocol moves only some partitions and needs the incremental calls; the classic
      * (eager) one, librdkafka's default, revokes and assigns everything. */
-    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    bool coop = lgw_kafka_rebalance_cooperative(rk);
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     switch (err) {

@@ -2,7 +2,6 @@
 #include "workers/handover.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "common/buf.h"
@@ -37,11 +36,6 @@ void lgw_handover_free(struct lgw_handover *h)
     free(h);
 }
 
-static bool cooperative(rd_kafka_t *rk)
-{
-    return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-}
-
 static size_t held_inflight(const struct lgw_handover *h)
 {
     size_t n = 0;
@@ -64,7 +58,7 @@ static int give_up(struct lgw_handover *h, bool lost)
     for (int i = 0; i < held->cnt; i++)
         lgw_offsets_drop(h->offsets, held->elems[i].topic, held->elems[i].partition);
     int rc = LGW_OK;
-    if (cooperative(h->consumer)) {
+    if (lgw_kafka_rebalance_cooperative(h->consumer)) {
         rd_kafka_error_t *error = rd_kafka_incremental_unassign(h->consumer, held);
         if (error) {
             LGW_ERROR("worker", "giving up %d partition(s): %s", held->cnt, rd_kafka_error_string(error));

@@ -205,7 +205,7 @@ static void handle_message(struct lgw_worker *w, rd_kafka_message_t *msg, const 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct lgw_worker *w = opaque;
-    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    bool coop = lgw_kafka_rebalance_cooperative(rk);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
         lgw_kafka_committed_starts(rk, parts, COMMIT_WAIT_MS); /* absolute offsets: all start at once */

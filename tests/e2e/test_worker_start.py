@@ -47,13 +47,11 @@ def test_the_ledger_and_the_batch_runner_start_at_absolute_offsets(cluster):
     and the earliest-offset lookup answers "not leader"; librdkafka then looks the offsets up itself, at once
     (a logical offset, not an error's reset)."""
     debug = {"LLMGW_KAFKA_PROPERTIES": "debug=topic", "LLMGW_LOG_LEVEL": "debug"}
-    for name in ("ledger", "batch"):
-        first = cluster.ledger(f"{name}-1", **debug)[0] if name == "ledger" else \
-            cluster.batch_role(f"{name}-1", **debug)[0]
+    for name, start in (("ledger", cluster.ledger), ("batch", cluster.batch_role)):
+        first, _ = start(f"{name}-1", **debug)
         assert "no previously committed offset available" not in wait_for_assigned(first), name
         assert first.stop() == 0, first.output()[-3000:]
-        again = cluster.ledger(f"{name}-2", **debug)[0] if name == "ledger" else \
-            cluster.batch_role(f"{name}-2", **debug)[0]
+        again, _ = start(f"{name}-2", **debug)
         out = wait_for_assigned(again)
         found = starts(out)
         assert found and all(offset.isdigit() for _, offset in found), (name, found)
