@@ -19,6 +19,7 @@
 #include "common/errors.h"
 #include "common/kafka.h"
 #include "common/kafka_assign.h"
+#include "common/kafka_close.h"
 #include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/topics.h"
@@ -59,7 +60,8 @@ struct lgw_batch_runner {
     size_t n, alloc;
     int64_t opened_us, last_sweep_us, last_purge_us;
     bool paused, closed;
-    bool closed_clean; /* the close finished within CLOSE_WAIT_MS (else destroyed without another close) */
+    bool assigned;                   /* the group has given this member an assignment (maybe empty) */
+    enum lgw_kafka_close closed_how; /* how the close ended: how the consumer is destroyed */
     const atomic_bool *stop;
     atomic_bool never_stop;
     atomic_bool db_ok, kafka_up, stop_bg;
@@ -313,6 +315,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         LGW_INFO("batch", "assigned %d partition(s)", parts->cnt);
+        r->assigned = true; /* its SyncGroup answered: the consumer can be destroyed (common/kafka_close.h) */
         /* Absolute offsets, looked up before the assign: no 100 ms reset back-off on a partition without a
          * committed offset, no lookup behind the first held fetch (common/kafka_assign.h). */
         lgw_kafka_committed_starts(rk, parts, OFFSET_LOOKUP_MS);
@@ -381,7 +384,8 @@ static void close_consumer(struct lgw_batch_runner *r)
     if (!r->consumer || r->closed)
         return;
     r->closed = true;
-    r->closed_clean = lgw_kafka_consumer_close_within(r->consumer, CLOSE_WAIT_MS, rebalance_cb);
+    r->closed_how =
+        lgw_kafka_consumer_close_within(r->consumer, CLOSE_WAIT_MS, rebalance_cb, &r->assigned);
 }
 
 int lgw_batch_runner_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_batch_runner **out)
@@ -479,8 +483,7 @@ void lgw_batch_runner_free(struct lgw_batch_runner *r)
     drop_items(r, 0, r->n);
     r->n = 0;
     close_consumer(r);
-    if (r->consumer)
-        rd_kafka_destroy_flags(r->consumer, r->closed_clean ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    lgw_kafka_consumer_destroy(r->consumer, r->closed_how);
     lgw_batch_store_close(r->st);
     lgw_kafka_lag_free(r->lag);
     free(r->items);

@@ -542,40 +542,6 @@ rd_kafka_resp_err_t lgw_kafka_watermarks_within(rd_kafka_t *rk, const char *topi
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms, lgw_kafka_rebalance_fn *rebalance_cb)
-{
-    rd_kafka_queue_t *q = rd_kafka_queue_new(consumer);
-    rd_kafka_error_t *err = rd_kafka_consumer_close_queue(consumer, q);
-    if (err) {
-        LGW_WARN("kafka", "consumer close: %s", rd_kafka_error_string(err));
-        rd_kafka_error_destroy(err);
-        rd_kafka_queue_destroy(q);
-        return false;
-    }
-    /* The close moves the consumer's queue onto q, records fetched and not yet consumed included. Served as
-     * events, like librdkafka's own close serves it: a record is dropped here (never stored, so the partition's
-     * next owner reads it); served by callbacks only, librdkafka 2.0.2 aborts on it (rd_kafka_q_serve's assert,
-     * seen when a worker was stopped under load). */
-    int64_t until = lgw_mono_ms() + timeout_ms;
-    while (!rd_kafka_consumer_closed(consumer) && lgw_mono_ms() < until) {
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
-        if (!ev)
-            continue;
-        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) /* the role's callback, as its polls run it */
-            rebalance_cb(consumer, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
-                         rd_kafka_opaque(consumer));
-        rd_kafka_event_destroy(ev);
-    }
-    bool closed = rd_kafka_consumer_closed(consumer);
-    if (!closed)
-        LGW_WARN("kafka", "consumer close did not finish within %d ms: the group drops this member at its session "
-                 "timeout instead", timeout_ms);
-    /* Destroying the queue disables it: whatever the close still posts there is dropped, as librdkafka's own
-     * close does when told not to wait. */
-    rd_kafka_queue_destroy(q);
-    return closed;
-}
-
 void lgw_kafka_wake(rd_kafka_t *consumer)
 {
     /* The consumer queue itself: rd_kafka_yield() acts on the main queue, which a consumer's poll does not wait

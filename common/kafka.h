@@ -103,17 +103,7 @@ rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic
  * eager one (partition.assignment.strategy decides; the eager default). Its rebalance callback's thread. */
 bool lgw_kafka_rebalance_cooperative(rd_kafka_t *rk);
 
-/* A consumer's rebalance callback (rd_kafka_conf_set_rebalance_cb's). */
-typedef void lgw_kafka_rebalance_fn(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
-                                    void *opaque);
-
-/* rd_kafka_consumer_close (revoke, final commit, leave the group) bounded by timeout_ms: librdkafka 2.0.2's own
- * close has no bound, and one caught while its group was rejoining after a broker outage waited past a 30 s stop
- * deadline. The close's rebalance events go to rebalance_cb (the one the consumer was made with; every consumer
- * in a group has one), on the calling thread. Records fetched and not consumed are dropped uncommitted. Returns true when
- * the close finished; when it did not, the caller destroys the handle with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE
- * (the group then drops the member at its session timeout, and the next owner reruns what was not committed). */
-bool lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms, lgw_kafka_rebalance_fn *rebalance_cb);
+/* Leaving a consumer group at stop, bounded, and destroying the consumer: common/kafka_close.h. */
 
 /* A partition's low and high watermarks, asked of its leader, within timeout_ms in all. Not
  * rd_kafka_query_watermark_offsets: in librdkafka 2.0.2 it waits for the broker's answer however long that

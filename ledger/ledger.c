@@ -18,6 +18,7 @@
 #include "common/errors.h"
 #include "common/kafka.h"
 #include "common/kafka_assign.h"
+#include "common/kafka_close.h"
 #include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/topics.h"
@@ -66,8 +67,9 @@ struct lgw_ledger {
     int64_t opened_us;        /* when the first item of the batch arrived */
     int64_t last_db_check_us; /* last database round trip, for the idle check */
     bool paused;              /* the assignment is paused while the database is down */
-    bool closed;              /* rd_kafka_consumer_close has run */
-    bool closed_clean;        /* and finished within CLOSE_WAIT_MS (else destroyed without another close) */
+    bool assigned;            /* the group has given this member an assignment (maybe empty) */
+    bool closed;              /* lgw_kafka_consumer_close_within has run */
+    enum lgw_kafka_close closed_how; /* and how it ended: how the consumer is destroyed */
     const atomic_bool *stop;  /* lgw_ledger_run's flag; before that, never_stop */
     atomic_bool never_stop;
     atomic_bool db_ok, kafka_up, stop_bg; /* db_ok and kafka_up are read by the /readyz thread */
@@ -374,6 +376,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         LGW_INFO("ledger", "assigned %d partition(s)", parts->cnt);
+        l->assigned = true; /* its SyncGroup answered: the consumer can be destroyed (common/kafka_close.h) */
         /* Absolute offsets, looked up before the assign: no 100 ms reset back-off on a partition without a
          * committed offset, no lookup behind the first held fetch (common/kafka_assign.h). */
         lgw_kafka_committed_starts(rk, parts, OFFSET_LOOKUP_MS);
@@ -440,7 +443,8 @@ static void close_consumer(struct lgw_ledger *l)
     if (!l->consumer || l->closed)
         return;
     l->closed = true;
-    l->closed_clean = lgw_kafka_consumer_close_within(l->consumer, CLOSE_WAIT_MS, rebalance_cb);
+    l->closed_how =
+        lgw_kafka_consumer_close_within(l->consumer, CLOSE_WAIT_MS, rebalance_cb, &l->assigned);
 }
 
 int lgw_ledger_new(const struct lgw_config *cfg, struct lgw_metrics *m, struct lgw_tracer *tr, struct lgw_ledger **out)
@@ -557,8 +561,7 @@ void lgw_ledger_free(struct lgw_ledger *l)
     end_spans(l, 0, l->n, false);
     l->n = 0; /* never written, never committed: Kafka delivers them again */
     close_consumer(l);
-    if (l->consumer)
-        rd_kafka_destroy_flags(l->consumer, l->closed_clean ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    lgw_kafka_consumer_destroy(l->consumer, l->closed_how);
     lgw_ledger_db_close(l->db);
     lgw_ledger_spend_free(l->spend);
     lgw_kafka_lag_free(l->lag);

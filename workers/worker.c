@@ -17,6 +17,7 @@
 #include "common/errors.h"
 #include "common/kafka.h"
 #include "common/kafka_assign.h"
+#include "common/kafka_close.h"
 #include "common/kafka_lag.h"
 #include "common/log.h"
 #include "common/redis.h"
@@ -76,7 +77,9 @@ struct lgw_worker {
     bool health_started;
     atomic_bool health_stop;
     atomic_bool kafka_up;
-    bool left_group_unclean; /* stopped with the broker away: destroyed without closing the consumer */
+    bool assigned;          /* the group has given this member an assignment (maybe empty); consumer thread */
+    bool left;              /* lgw_worker_run has left the group (or decided not to): how is in left_how */
+    enum lgw_kafka_close left_how;
     atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
     /* The group refused this member's rebalance protocol: its other members use the other kind (eager or
      * cooperative: partition.assignment.strategy in LLMGW_KAFKA_PROPERTIES differs). It joins once they have
@@ -208,6 +211,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     bool coop = lgw_kafka_rebalance_cooperative(rk);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         LGW_INFO("worker", "assigned %d partition(s)", parts->cnt);
+        w->assigned = true; /* its SyncGroup answered: the consumer can be destroyed (common/kafka_close.h) */
         lgw_kafka_committed_starts(rk, parts, COMMIT_WAIT_MS); /* absolute offsets: all start at once */
         rd_kafka_error_t *error = coop ? rd_kafka_incremental_assign(rk, parts) : NULL;
         rd_kafka_resp_err_t aerr = coop ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_assign(rk, parts);
@@ -429,10 +433,12 @@ fail:
     atomic_store(&w->health_stop, true);
     if (w->health_started)
         pthread_join(w->health, NULL);
-    bool closed = w->consumer && lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb);
-    lgw_results_free(w->results); /* nothing was produced: no delivery report touches the consumer */
+    enum lgw_kafka_close how = LGW_KAFKA_CLOSE_UNFINISHED;
+    atomic_store(&w->stopping, true); /* a revoke in this close gives up at once */
     if (w->consumer)
-        rd_kafka_destroy_flags(w->consumer, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        how = lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb, &w->assigned);
+    lgw_results_free(w->results); /* nothing was produced: no delivery report touches the consumer */
+    lgw_kafka_consumer_destroy(w->consumer, how);
     lgw_handover_free(w->handover);
     lgw_offsets_free(w->offsets);
     lgw_router_free(w->router);
@@ -495,7 +501,8 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
          * it (librdkafka's close can block for as long as it is away): the next owner of the partitions runs
          * the unacknowledged jobs again, flagged reruns if they had been billed. */
         LGW_WARN("worker", "the broker is unreachable: stopping without the final commit and group leave");
-        w->left_group_unclean = true;
+        w->left_how = lgw_kafka_consumer_abandon(w->consumer, &w->assigned);
+        w->left = true;
         return LGW_OK;
     }
     int64_t t = lgw_mono_ms();
@@ -507,8 +514,8 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LGW_WARN("worker", "final commit: %s", rd_kafka_err2str(err));
     t = stop_step("the final commit", t);
-    if (!lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb))
-        w->left_group_unclean = true;
+    w->left_how = lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb, &w->assigned);
+    w->left = true;
     stop_step("leaving the consumer group", t);
     return LGW_OK;
 }
@@ -561,7 +568,11 @@ void lgw_worker_free(struct lgw_worker *w)
     /* Deliveries still outstanding own tickets; purging them runs their callbacks, which store offsets in the
      * consumer: the producers go first, the consumer last. */
     lgw_results_free(w->results);
-    rd_kafka_destroy_flags(w->consumer, w->left_group_unclean ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+    if (!w->left) { /* never run (another role failed to start): a revoke in this close gives up at once */
+        atomic_store(&w->stopping, true);
+        w->left_how = lgw_kafka_consumer_close_within(w->consumer, COMMIT_WAIT_MS, rebalance_cb, &w->assigned);
+    }
+    lgw_kafka_consumer_destroy(w->consumer, w->left_how);
     stop_step("closing the Kafka clients", t);
     lgw_handover_free(w->handover);
     lgw_offsets_free(w->offsets);

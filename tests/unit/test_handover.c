@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
+#include "common/kafka_close.h"
 #include "tests/support/mock_kafka.h"
 #include "workers/handover.h"
 #include "workers/offsets.h"
@@ -27,6 +28,7 @@ struct member {
     struct lgw_offsets *offsets;
     int64_t grace_ms;
     int revocations;
+    bool assigned; /* for lgw_kafka_consumer_close_within */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -34,6 +36,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     struct member *m = opaque;
     assert_string_equal(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        m->assigned = true;
         rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, parts);
         assert_null(error);
         return;
@@ -125,7 +128,7 @@ static void join_with_jobs_in_flight(struct lgw_test_kafka *k, struct lgw_config
  * a's close could wait for ever in rd_kafka_incremental_unassign (librdkafka 2.0.2; seen here under ASan). */
 static void b_leaves(struct member *a, struct member *b)
 {
-    assert_true(lgw_kafka_consumer_close_within(b->rk, 10000, rebalance_cb));
+    assert_int_equal(lgw_kafka_consumer_close_within(b->rk, 10000, rebalance_cb, &b->assigned), LGW_KAFKA_CLOSE_DONE);
     rd_kafka_destroy(b->rk);
     b->rk = NULL;
     assert_true(poll_until(a, NULL, a_has_all, 30000));
@@ -134,7 +137,7 @@ static void b_leaves(struct member *a, struct member *b)
 static void close_a(struct lgw_test_kafka *k, struct member *a)
 {
     a->grace_ms = 0; /* as a worker's stop: its drain is over, its close gives every partition up at once */
-    assert_true(lgw_kafka_consumer_close_within(a->rk, 10000, rebalance_cb));
+    assert_int_equal(lgw_kafka_consumer_close_within(a->rk, 10000, rebalance_cb, &a->assigned), LGW_KAFKA_CLOSE_DONE);
     rd_kafka_destroy(a->rk);
     lgw_handover_free(a->h);
     lgw_offsets_free(a->offsets);

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
+#include "common/kafka_close.h"
 #include "common/kafka_assign.h"
 #include "tests/support/mock_kafka.h"
 
@@ -133,7 +134,8 @@ static void a_group_member_reads_each_partition_from_its_start(void **state)
     assert_int_equal(first[0], 2);
     assert_int_equal(first[1], 0);
     assert_int_equal(got, (RECORDS - 2) + RECORDS);
-    assert_true(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb));
+    bool had = true; /* the assignment above */
+    assert_int_equal(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb, &had), LGW_KAFKA_CLOSE_DONE);
     rd_kafka_destroy(c);
     lgw_test_kafka_stop(&k);
 }

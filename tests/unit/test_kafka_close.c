@@ -1,27 +1,38 @@
-/* test_kafka_close.c - lgw_kafka_consumer_close_within against librdkafka's in-process mock cluster, with records
- * fetched and not yet consumed when the close starts: what a worker stopped under load has. The close hands the
- * consumer's queue to the caller's; records still in it are dropped there, uncommitted, for the partition's next
- * owner (librdkafka 2.0.2 aborts, rd_kafka_q_serve's assert, when a record reaches a queue served by callbacks
- * only). The group's revoke still reaches the role's rebalance callback, the close finishes, and the member has
- * left the group, so its partitions move at once rather than after the session timeout. */
+/* test_kafka_close.c - common/kafka_close.c against librdkafka's in-process mock cluster.
+ *
+ * A close with records fetched and not yet consumed when it starts: what a worker stopped under load has. The
+ * close hands the consumer's queue to the caller's; records still in it are dropped there, uncommitted, for the
+ * partition's next owner (librdkafka 2.0.2 aborts, rd_kafka_q_serve's assert, when a record reaches a queue served
+ * by callbacks only). The group's revoke still reaches the role's rebalance callback, the close finishes, and the
+ * member has left the group, so its partitions move at once rather than after the session timeout.
+ *
+ * A stop during a consumer's first rebalance in a cooperative group: librdkafka 2.0.2 aborts destroying a consumer
+ * whose JoinGroup answered and whose first SyncGroup did not (the mock broker holds the SyncGroup's answer here).
+ * The first case shows that abort itself, in a child process; the others, that the close waits for the first
+ * assignment, and that a consumer which never gets one is kept rather than destroyed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
+#include "common/kafka_close.h"
 #include "tests/support/mock_kafka.h"
 
 #define TOPIC "close-test"
 #define RECORDS 500
 
 static int assigned, revoked;
+static bool had_assignment; /* for lgw_kafka_consumer_close_within */
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
@@ -29,6 +40,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     (void)opaque;
     bool cooperative = lgw_kafka_rebalance_cooperative(rk);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        had_assignment = true;
         assigned += parts->cnt;
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
@@ -92,14 +104,15 @@ static void test_close_with_records_fetched_and_not_consumed(void **state)
     nanosleep(&ts, NULL);
     assert_int_equal(assigned, 2);
 
-    assert_true(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb));
+    assert_int_equal(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb, &had_assignment), LGW_KAFKA_CLOSE_DONE);
     assert_true(rd_kafka_consumer_closed(c));
     assert_int_equal(revoked, 2);
-    rd_kafka_destroy(c);
+    lgw_kafka_consumer_destroy(c, LGW_KAFKA_CLOSE_DONE);
 
     /* It left the group: a new member is given both partitions at its first join, not after the 6 s session
      * timeout of the one that left (a hang check with room for a slow machine, not a speed figure). */
     assigned = revoked = 0;
+    had_assignment = false;
     assert_int_equal(lgw_kafka_consumer_new(&cfg, "close-test-2", "close-test-group", false, 0, rebalance_cb, NULL,
                                             &c),
                      0);
@@ -113,15 +126,130 @@ static void test_close_with_records_fetched_and_not_consumed(void **state)
             rd_kafka_message_destroy(msg);
     }
     assert_int_equal(assigned, 2);
-    assert_true(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb));
-    rd_kafka_destroy(c);
+    assert_int_equal(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb, &had_assignment), LGW_KAFKA_CLOSE_DONE);
+    lgw_kafka_consumer_destroy(c, LGW_KAFKA_CLOSE_DONE);
+    lgw_test_kafka_stop(&k);
+}
+
+/* A consumer in a cooperative group whose JoinGroup has answered and whose first SyncGroup answers only after
+ * sync_delay_ms: returns 0 with *out subscribed and joined, or -1. No cmocka assertion: the child processes use it. */
+static int join_with_sync_held(struct lgw_test_kafka *k, struct lgw_config *cfg, int sync_delay_ms, rd_kafka_t **out)
+{
+    if (lgw_test_kafka_start(k) || rd_kafka_mock_topic_create(k->mc, TOPIC, 2, 1))
+        return -1;
+    /* SyncGroup is API key 14; the one broker of the mock cluster is 1. */
+    if (rd_kafka_mock_broker_push_request_error_rtts(k->mc, 1, 14, 1, RD_KAFKA_RESP_ERR_NO_ERROR, sync_delay_ms))
+        return -1;
+    lgw_config_defaults(cfg);
+    snprintf(cfg->kafka_brokers, sizeof(cfg->kafka_brokers), "%s", lgw_test_kafka_bootstraps(k));
+    /* The mock group holds a JoinGroup up to the session timeout less 1 s for other members: 2 s here. */
+    snprintf(cfg->kafka_properties, sizeof(cfg->kafka_properties),
+             "session.timeout.ms=3000;partition.assignment.strategy=cooperative-sticky");
+    had_assignment = false;
+    if (lgw_kafka_consumer_new(cfg, "close-test", "close-test-coop", false, 0, rebalance_cb, NULL, out))
+        return -1;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, TOPIC, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(*out, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err)
+        return -1;
+    /* The protocol is known once the JoinGroup answered; not polled, so no rebalance event is served meanwhile. */
+    for (int64_t until = lgw_mono_ms() + 15000; lgw_mono_ms() < until;) {
+        if (lgw_kafka_rebalance_cooperative(*out))
+            return had_assignment ? -1 : 0;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+/* Runs child in a new process (librdkafka is not used by this one before: no thread of it is forked half-way)
+ * and returns its wait status. */
+static int in_child(int (*child)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child()); /* _exit: the handles a child keeps are not a leak of this test's */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* librdkafka's own close and destroy during the first SyncGroup: the abort the stop works around. Should it ever
+ * stop aborting (a librdkafka with the fix of #4381), this case fails, and kafka_close.c's wait can go. */
+static int destroy_during_first_sync(void)
+{
+    struct lgw_test_kafka k;
+    struct lgw_config cfg;
+    rd_kafka_t *c = NULL;
+    if (join_with_sync_held(&k, &cfg, 8000, &c))
+        return 2;
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c); /* aborts in rd_kafka_sticky_assignor_state_destroy */
+    lgw_test_kafka_stop(&k);
+    return 0;
+}
+
+static void test_librdkafka_aborts_destroying_before_the_first_assignment(void **state)
+{
+    (void)state;
+    int status = in_child(destroy_during_first_sync);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+/* The first assignment does not come within the bound: not closed, kept, and the child exits normally. */
+static int keep_when_no_first_assignment(void)
+{
+    struct lgw_test_kafka k;
+    struct lgw_config cfg;
+    rd_kafka_t *c = NULL;
+    if (join_with_sync_held(&k, &cfg, 8000, &c))
+        return 2;
+    enum lgw_kafka_close how = lgw_kafka_consumer_close_within(c, 1000, rebalance_cb, &had_assignment);
+    lgw_kafka_consumer_destroy(c, how);
+    if (how != LGW_KAFKA_CLOSE_KEEP || had_assignment || rd_kafka_consumer_closed(c))
+        return 3;
+    return 0; /* the mock cluster lives in the kept consumer's process until it exits */
+}
+
+static void test_a_consumer_never_assigned_is_kept(void **state)
+{
+    (void)state;
+    int status = in_child(keep_when_no_first_assignment);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The first assignment comes 2.5 s after the JoinGroup: the close waits for it (polling, which runs the
+ * callback), then closes, and the destroy does not abort. */
+static void test_the_close_waits_for_the_first_assignment(void **state)
+{
+    (void)state;
+    struct lgw_test_kafka k;
+    struct lgw_config cfg;
+    rd_kafka_t *c = NULL;
+    assert_int_equal(join_with_sync_held(&k, &cfg, 2500, &c), 0);
+    assigned = revoked = 0;
+    assert_int_equal(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb, &had_assignment), LGW_KAFKA_CLOSE_DONE);
+    assert_true(had_assignment);
+    assert_int_equal(assigned, 2);
+    assert_int_equal(revoked, 2);
+    lgw_kafka_consumer_destroy(c, LGW_KAFKA_CLOSE_DONE);
     lgw_test_kafka_stop(&k);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* The forking cases first: this process has no librdkafka thread yet. */
+        cmocka_unit_test(test_librdkafka_aborts_destroying_before_the_first_assignment),
+        cmocka_unit_test(test_a_consumer_never_assigned_is_kept),
         cmocka_unit_test(test_close_with_records_fetched_and_not_consumed),
+        cmocka_unit_test(test_the_close_waits_for_the_first_assignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
