@@ -21,8 +21,10 @@
 
 /* Sets each partition of parts to its committed offset, or where the group committed none to the earliest offset
  * the partition holds (llmgw's consumers start new groups at the earliest offset: common/kafka.c), or to
- * RD_KAFKA_OFFSET_BEGINNING when that lookup failed. A partition whose committed offset was not read, or all of
- * them when the coordinator does not answer, keeps its offset (stored: librdkafka looks it up itself, as before).
+ * RD_KAFKA_OFFSET_BEGINNING when that lookup failed. A lookup answered "not leader" (a topic made moments before,
+ * as at a deployment's very first start) is asked again every 50 ms within the bound. A partition whose committed
+ * offset was not read, or all of them when the coordinator does not answer, keeps its offset (stored: librdkafka
+ * looks it up itself, as before).
  * Both lookups together take at most timeout_ms. Returns how many partitions were set. The consumer's thread
  * (its rebalance callback). */
 int lgw_kafka_committed_starts(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int timeout_ms);

@@ -1,7 +1,7 @@
 /* test_kafka_assign.c - lgw_kafka_committed_starts against librdkafka's in-process mock cluster: a partition with
  * a committed offset starts there, one without at the earliest offset it holds (both absolute), and a consumer
  * whose rebalance callback uses it reads both from where they should start. A coordinator that does not answer
- * leaves the offsets alone. */
+ * leaves the offsets alone; a leader not ready yet (a topic made moments before) is asked again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,6 +90,40 @@ static void the_starts_are_the_committed_offsets_or_the_beginning(void **state)
     lgw_test_kafka_stop(&k);
 }
 
+/* A deployment's very first start: its topics are milliseconds old, and the earliest-offset lookup answers "not
+ * leader" until the partitions' leader leads them. Asked again every 50 ms within the bound, the partition still
+ * starts at an absolute offset; past the bound it is left to librdkafka, as before. */
+static void a_leader_not_ready_is_asked_again(void **state)
+{
+    (void)state;
+    struct lgw_test_kafka k;
+    assert_int_equal(lgw_test_kafka_start(&k), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(k.mc, TOPIC, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    struct lgw_config cfg;
+    rd_kafka_t *c = group_consumer(&k, &cfg, NULL);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, TOPIC, 0);
+    rd_kafka_topic_partition_list_add(parts, TOPIC, 1);
+    /* ListOffsets is API key 2. More answers than librdkafka's own retries of one request take. */
+    rd_kafka_resp_err_t errs[40];
+    for (size_t i = 0; i < 40; i++)
+        errs[i] = i < 6 ? RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION : RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+    rd_kafka_mock_push_request_errors_array(k.mc, 2, 6, errs);
+    assert_int_equal(lgw_kafka_committed_starts(c, parts, 10000), 2);
+    assert_int_equal(parts->elems[0].offset, 0);
+    assert_int_equal(parts->elems[1].offset, 0);
+
+    /* Never ready within the bound: both stay at the logical beginning, for librdkafka to look up. */
+    rd_kafka_mock_push_request_errors_array(k.mc, 2, 34, errs + 6);
+    parts->elems[0].offset = parts->elems[1].offset = RD_KAFKA_OFFSET_INVALID;
+    assert_int_equal(lgw_kafka_committed_starts(c, parts, 300), 2);
+    assert_int_equal(parts->elems[0].offset, RD_KAFKA_OFFSET_BEGINNING);
+    assert_int_equal(parts->elems[1].offset, RD_KAFKA_OFFSET_BEGINNING);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(c);
+    lgw_test_kafka_stop(&k);
+}
+
 static int assigned;
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -145,6 +179,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_starts_are_the_committed_offsets_or_the_beginning),
         cmocka_unit_test(a_group_member_reads_each_partition_from_its_start),
+        cmocka_unit_test(a_leader_not_ready_is_asked_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
