@@ -16,6 +16,7 @@ struct lgw_handover {
     int commit_wait_ms;
     rd_kafka_topic_partition_list_t *held; /* revoked, not yet given up; NULL: none */
     int64_t until_ms;
+    bool stopped; /* lgw_handover_stopped */
 };
 
 struct lgw_handover *lgw_handover_new(rd_kafka_t *consumer, struct lgw_offsets *offsets, int commit_wait_ms)
@@ -25,6 +26,11 @@ struct lgw_handover *lgw_handover_new(rd_kafka_t *consumer, struct lgw_offsets *
     h->offsets = offsets;
     h->commit_wait_ms = commit_wait_ms;
     return h;
+}
+
+void lgw_handover_stopped(struct lgw_handover *h)
+{
+    h->stopped = true;
 }
 
 void lgw_handover_free(struct lgw_handover *h)
@@ -72,7 +78,9 @@ static int give_up(struct lgw_handover *h, bool lost)
             rc = LGW_ERR(UNAVAILABLE);
         }
     }
-    if (left)
+    if (left && h->stopped) /* the stop's drain has said so already, for every job it left */
+        LGW_INFO("worker", "revoked %d partition(s) at the stop, with %zu of the unfinished job(s)", held->cnt, left);
+    else if (left)
         LGW_WARN("worker", "revoked %d partition(s) with %zu job(s) still running%s: their next owner runs them "
                  "again", held->cnt, left, lost ? " (assignment lost)" : " past the grace period");
     else

@@ -34,6 +34,10 @@ struct lgw_handover;
 struct lgw_handover *lgw_handover_new(rd_kafka_t *consumer, struct lgw_offsets *offsets, int commit_wait_ms);
 void lgw_handover_free(struct lgw_handover *h); /* NULL is a no-op; gives up nothing */
 
+/* The worker's stop has drained and warned about the jobs it left unfinished: giving partitions up from here on
+ * says so at info level rather than warning about the same jobs again. */
+void lgw_handover_stopped(struct lgw_handover *h);
+
 /* The rebalance callback's revocation: pauses parts and holds them until their in-flight jobs end or until_ms
  * (lgw_mono_ms) passes. A lost assignment (rd_kafka_assignment_lost: the partitions are already someone else's,
  * and a commit for them would fail) is given up at once. Returns 0, or an LGW_ERR when giving up failed. */

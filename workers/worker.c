@@ -496,6 +496,7 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
     size_t left = lgw_offsets_inflight(w->offsets, NULL, 0);
     if (left)
         LGW_WARN("worker", "%zu job(s) unfinished at shutdown; they will run again elsewhere", left);
+    lgw_handover_stopped(w->handover);
     if (!atomic_load(&w->kafka_up)) {
         /* Nothing of what is left can reach the broker, and leaving the group or committing would wait for
          * it (librdkafka's close can block for as long as it is away): the next owner of the partitions runs
