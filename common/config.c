@@ -341,6 +341,10 @@ int lgw_config_load(struct lgw_config *cfg, const char *path, struct lgw_buf *er
         lgw_buf_puts(errs, "kafka_cost_partition: must be worker or key\n");
         rc = LGW_ERR(CONFIG);
     }
+    if (strcmp(cfg->kafka_rebalance, "eager") && strcmp(cfg->kafka_rebalance, "cooperative")) {
+        lgw_buf_puts(errs, "kafka_rebalance: must be eager or cooperative\n");
+        rc = LGW_ERR(CONFIG);
+    }
     if (strcmp(cfg->route_strategy, "cost") && strcmp(cfg->route_strategy, "latency") &&
         strcmp(cfg->route_strategy, "capability") && strcmp(cfg->route_strategy, "round-robin")) {
         lgw_buf_puts(errs, "route_strategy: must be cost, latency, capability or round-robin\n");

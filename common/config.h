@@ -48,6 +48,7 @@ struct lgw_config {
     int64_t kafka_statistics_ms;
     int64_t kafka_cost_linger_ms;
     char kafka_cost_partition[8]; /* "worker" or "key" */
+    char kafka_rebalance[16];     /* the group consumers' protocol: "eager" or "cooperative" */
     int64_t kafka_replication_factor; /* -1: the broker's default.replication.factor */
     int64_t kafka_min_insync_replicas; /* 0: the broker's min.insync.replicas */
     /* How clients reach the cluster (common/kafka_conf.h): TLS, SASL, and librdkafka properties passed on. */

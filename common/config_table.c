@@ -60,6 +60,14 @@ const struct lgw_config_opt lgw_config_opts[] = {
       "`worker`: all of one worker's on one partition, picked from its id, so each linger window is one batch "
       "and one broker request; `key`: by the key's hash, spread over every partition, one batch per partition "
       "a window's events hit (measured: docs/PERFORMANCE.md, \"What the broker does for llmgw\")."),
+    S(kafka_rebalance, "LLMGW_KAFKA_REBALANCE", "eager",
+      "The rebalance protocol of this process's consumer groups (the workers', the ledger's, the batch role's). "
+      "`eager` (librdkafka's range and round-robin assignors): each rebalance revokes every partition of every "
+      "member, so a worker joining or leaving stops the whole group until the longest provider call in flight "
+      "ends (up to `shutdown_grace_ms`). `cooperative` (cooperative-sticky): only the partitions that move are "
+      "revoked, but the assignor balances partition counts, not each topic's, so one worker may hold all of "
+      "jobs.chat. Every member of a group must use the same one; switching is a rolling deploy (docs/ARCHITECTURE.md, "
+      "\"Readiness, limits, shutdown\"). A `partition.assignment.strategy` in `kafka_properties` overrides it."),
     I(kafka_replication_factor, "LLMGW_KAFKA_REPLICATION_FACTOR", "-1", -1, 32,
       "Replicas of every topic this process creates (the topic table, common/topics.c); -1: the broker's "
       "`default.replication.factor`. 3 on a three-broker cluster (docs/KAFKA.md, \"Running a cluster\")."),

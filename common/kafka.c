@@ -284,6 +284,12 @@ static int consumer_new(const struct lgw_config *cfg, const char *client_id, con
      * request 1.0 s with a 1 s heartbeat and 0.2 s with this (test_ops.py). Each member sends 4 small requests a
      * second for it. */
     rc |= lgw_kafka_set(conf, "heartbeat.interval.ms", "250");
+    /* A group member's protocol (the followers, assigned once, never rebalance). Set here rather than for every
+     * client through kafka_properties, which made librdkafka warn that producers ignore it. */
+    if (rebalance_cb)
+        rc |= lgw_kafka_set(conf, "partition.assignment.strategy",
+                            strcmp(cfg->kafka_rebalance, "cooperative") == 0 ? "cooperative-sticky"
+                                                                              : "range,roundrobin");
     rc |= apply_user_properties(cfg, conf);
     if (rc) {
         rd_kafka_conf_destroy(conf);

@@ -100,7 +100,8 @@ rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic
                                             int timeout_ms);
 
 /* Whether rk's group rebalances with the cooperative protocol (incremental assign and unassign) rather than the
- * eager one (partition.assignment.strategy decides; the eager default). Its rebalance callback's thread. */
+ * eager one (kafka_rebalance, or a partition.assignment.strategy in kafka_properties, decides; eager by default).
+ * Its rebalance callback's thread. */
 bool lgw_kafka_rebalance_cooperative(rd_kafka_t *rk);
 
 /* Leaving a consumer group at stop, bounded, and destroying the consumer: common/kafka_close.h. */

@@ -11,7 +11,7 @@
  * for the next owner), the callback returns without giving them up, and the consume loop gives them up
  * (rd_kafka_incremental_unassign, or rd_kafka_assign(NULL) with the eager protocol) once their jobs have ended
  * or the deadline has passed. librdkafka waits for that call before it rejoins the group. That pays with the
- * cooperative protocol (partition.assignment.strategy=cooperative-sticky in LLMGW_KAFKA_PROPERTIES), with which a
+ * cooperative protocol (kafka_rebalance, LLMGW_KAFKA_REBALANCE=cooperative), with which a
  * rebalance revokes only the partitions that move: the others go on being consumed meanwhile. With the eager
  * protocol, llmgw's default, every partition is revoked and nothing flows until the group has them all back.
  * (cooperative-sticky balances how many partitions each member has, not each topic's: one worker may get every

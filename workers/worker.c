@@ -82,9 +82,9 @@ struct lgw_worker {
     enum lgw_kafka_close left_how;
     atomic_bool in_group; /* /readyz: an assignment (maybe empty) from the group, not mid-rebalance */
     /* The group refused this member's rebalance protocol: its other members use the other kind (eager or
-     * cooperative: partition.assignment.strategy in LLMGW_KAFKA_PROPERTIES differs). It joins once they have
-     * left; /readyz says ready meanwhile, so that a rolling deploy that switches protocols and waits for
-     * readiness goes on to stop them (docs/ARCHITECTURE.md, "Readiness, limits, shutdown"). */
+     * cooperative: their kafka_rebalance differs). It joins once they have left; /readyz says ready meanwhile,
+     * so that a rolling deploy that switches protocols and waits for readiness goes on to stop them
+     * (docs/ARCHITECTURE.md, "Readiness, limits, shutdown"). */
     atomic_bool protocol_wait;
 };
 
@@ -472,9 +472,9 @@ int lgw_worker_run(struct lgw_worker *w, const atomic_bool *stop)
             continue;
         if (msg->err == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL) {
             if (!atomic_exchange(&w->protocol_wait, true))
-                LGW_WARN("worker", "group %s has members on the other rebalance protocol (their "
-                         "partition.assignment.strategy differs from this worker's): this worker joins once they "
-                         "have left, and reports ready meanwhile", w->group);
+                LGW_WARN("worker", "group %s has members on the other rebalance protocol (their kafka_rebalance "
+                         "differs from this worker's): this worker joins once they have left, and reports ready "
+                         "meanwhile", w->group);
         } else if (msg->err) {
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LGW_WARN("worker", "consume: %s", rd_kafka_message_errstr(msg));

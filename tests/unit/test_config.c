@@ -54,17 +54,20 @@ static void test_all_errors_reported(void **state)
     setenv("LLMGW_TENANT_KEYS", "acme:nothex", 1);
     setenv("LLMGW_DATABASE_URL", "mysql://x", 1);
     setenv("LLMGW_KAFKA_COST_PARTITION", "random", 1);
+    setenv("LLMGW_KAFKA_REBALANCE", "sticky", 1);
     assert_int_equal(lgw_config_load(&cfg, NULL, &errs), LGW_ERR(CONFIG));
     assert_non_null(strstr(errs.ptr, "port"));
     assert_non_null(strstr(errs.ptr, "request_timeout_ms"));
     assert_non_null(strstr(errs.ptr, "tenant_keys"));
     assert_non_null(strstr(errs.ptr, "database_url"));
     assert_non_null(strstr(errs.ptr, "kafka_cost_partition: must be worker or key"));
+    assert_non_null(strstr(errs.ptr, "kafka_rebalance: must be eager or cooperative"));
     unsetenv("LLMGW_PORT");
     unsetenv("LLMGW_REQUEST_TIMEOUT_MS");
     unsetenv("LLMGW_TENANT_KEYS");
     unsetenv("LLMGW_DATABASE_URL");
     unsetenv("LLMGW_KAFKA_COST_PARTITION");
+    unsetenv("LLMGW_KAFKA_REBALANCE");
     lgw_config_cleanup(&cfg);
     lgw_buf_cleanup(&errs);
 }

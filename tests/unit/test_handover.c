@@ -53,8 +53,8 @@ static void member_start(const struct lgw_test_kafka *k, struct lgw_config *cfg,
     lgw_config_defaults(cfg);
     snprintf(cfg->kafka_brokers, sizeof(cfg->kafka_brokers), "%s", lgw_test_kafka_bootstraps(k));
     /* The mock group waits up to the session timeout less 1 s for its members to rejoin: 2 s, not 5. */
-    snprintf(cfg->kafka_properties, sizeof(cfg->kafka_properties),
-             "session.timeout.ms=3000;partition.assignment.strategy=cooperative-sticky");
+    snprintf(cfg->kafka_properties, sizeof(cfg->kafka_properties), "session.timeout.ms=3000");
+    snprintf(cfg->kafka_rebalance, sizeof(cfg->kafka_rebalance), "cooperative");
     assert_int_equal(lgw_kafka_consumer_new(cfg, "handover-test", GROUP, false, 0, rebalance_cb, m, &m->rk), 0);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, TOPIC, RD_KAFKA_PARTITION_UA);

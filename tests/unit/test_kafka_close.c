@@ -143,8 +143,8 @@ static int join_with_sync_held(struct lgw_test_kafka *k, struct lgw_config *cfg,
     lgw_config_defaults(cfg);
     snprintf(cfg->kafka_brokers, sizeof(cfg->kafka_brokers), "%s", lgw_test_kafka_bootstraps(k));
     /* The mock group holds a JoinGroup up to the session timeout less 1 s for other members: 2 s here. */
-    snprintf(cfg->kafka_properties, sizeof(cfg->kafka_properties),
-             "session.timeout.ms=3000;partition.assignment.strategy=cooperative-sticky");
+    snprintf(cfg->kafka_properties, sizeof(cfg->kafka_properties), "session.timeout.ms=3000");
+    snprintf(cfg->kafka_rebalance, sizeof(cfg->kafka_rebalance), "cooperative");
     had_assignment = false;
     if (lgw_kafka_consumer_new(cfg, "close-test", "close-test-coop", false, 0, rebalance_cb, NULL, out))
         return -1;

@@ -147,6 +147,33 @@ static void get(const rd_kafka_conf_t *conf, const char *name, const char *want)
         fail_msg("%s is \"%s\", want \"%s\"", name, val, want);
 }
 
+static void no_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    (void)rk, (void)err, (void)parts, (void)opaque;
+}
+
+/* kafka_rebalance sets a group member's protocol (a consumer with a rebalance callback); a
+ * partition.assignment.strategy in kafka_properties still wins. */
+static void test_group_members_get_the_rebalance_protocol(void **state)
+{
+    (void)state;
+    struct lgw_config cfg;
+    lgw_config_defaults(&cfg);
+    lgw_strlcpy(cfg.kafka_brokers, "127.0.0.1:1", sizeof(cfg.kafka_brokers));
+    rd_kafka_t *rk;
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
+    get(rd_kafka_conf(rk), "partition.assignment.strategy", "range,roundrobin");
+    rd_kafka_destroy(rk);
+    lgw_strlcpy(cfg.kafka_rebalance, "cooperative", sizeof(cfg.kafka_rebalance));
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
+    get(rd_kafka_conf(rk), "partition.assignment.strategy", "cooperative-sticky");
+    rd_kafka_destroy(rk);
+    lgw_strlcpy(cfg.kafka_properties, "partition.assignment.strategy=roundrobin", sizeof(cfg.kafka_properties));
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
+    get(rd_kafka_conf(rk), "partition.assignment.strategy", "roundrobin");
+    rd_kafka_destroy(rk);
+}
+
 /* Every client gets the security settings and the user's properties, and the user's value wins over llmgw's
  * own defaults (reconnect.backoff.ms is 50 by llmgw, queue.buffering.max.messages 1000000 in producers). */
 static void test_clients_carry_the_settings(void **state)
@@ -247,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_settings_the_protocol_ignores_are_refused),
         cmocka_unit_test(test_pass_through_refusals),
         cmocka_unit_test(test_clients_carry_the_settings),
+        cmocka_unit_test(test_group_members_get_the_rebalance_protocol),
         cmocka_unit_test(test_topic_replication_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
