@@ -1,7 +1,8 @@
 /* test_handover.c - workers/handover.c against librdkafka's in-process mock cluster, in a group on the cooperative
  * protocol: a second member joins, and the partitions that move stay with the first, paused, while jobs from them
  * are in flight; they are given up (and reach the second member) once those jobs end, or once the deadline has
- * passed. The first member's other partitions stay its own throughout. */
+ * passed. The first member's other partitions stay its own throughout. And a member stopped while the other holds
+ * the partitions it paused and gave up is destroyed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,8 +179,14 @@ static void moving_partitions_wait_for_their_jobs(void **state)
     assert_true(poll_until(&a, &b, split, 30000));
     assert_false(lgw_handover_step(a.h, false));
     assert_int_equal(a.revocations, 1);
-    b_leaves(&a, &b);
-    leave_last(&k, &a);
+
+    /* a stops while b holds the partitions a paused and gave up: a's destroy returns. A plain librdkafka 2.0.2
+     * consumer that paused partitions at a revoke and lost them to another member was seen to wait for ever in
+     * rd_kafka_destroy (docs/PERFORMANCE.md, thirty-second pass); a worker's consumer, configured and handed over
+     * as here, does not, and this keeps it so. */
+    leave(&a);
+    assert_true(poll_until(&b, NULL, has_all, 30000)); /* b is closed only once that rebalance is over */
+    leave_last(&k, &b);
 }
 
 static void the_deadline_gives_them_up_with_jobs_still_running(void **state)
@@ -199,31 +206,11 @@ static void the_deadline_gives_them_up_with_jobs_still_running(void **state)
     leave_last(&k, &a);
 }
 
-/* a stops while b holds the partitions a paused and gave up: a's destroy returns. A plain librdkafka 2.0.2
- * consumer that paused partitions at a revoke and lost them to another member was seen to wait for ever in
- * rd_kafka_destroy (docs/PERFORMANCE.md, thirty-second pass); a worker's consumer, configured and handed over as
- * here, does not, and this case keeps it so. */
-static void a_stops_while_b_holds_its_former_partitions(void **state)
-{
-    (void)state;
-    struct lgw_test_kafka k;
-    struct lgw_config cfg;
-    struct member a = {.grace_ms = 60000}, b = {0};
-    join_with_jobs_in_flight(&k, &cfg, &a, &b);
-    for (int p = 0; p < PARTITIONS; p++)
-        lgw_offsets_done(a.offsets, TOPIC, p, 0);
-    assert_true(poll_until(&a, &b, split, 30000));
-    leave(&a); /* b still holds the two that a paused and gave up */
-    assert_true(poll_until(&b, NULL, has_all, 30000)); /* b is closed only once that rebalance is over */
-    leave_last(&k, &b);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(moving_partitions_wait_for_their_jobs),
         cmocka_unit_test(the_deadline_gives_them_up_with_jobs_still_running),
-        cmocka_unit_test(a_stops_while_b_holds_its_former_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

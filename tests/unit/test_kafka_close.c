@@ -209,7 +209,7 @@ static int keep_when_no_first_assignment(void)
     rd_kafka_t *c = NULL;
     if (join_with_sync_held(&k, &cfg, 8000, &c))
         return 2;
-    enum lgw_kafka_close how = lgw_kafka_consumer_close_within(c, 1000, rebalance_cb, &had_assignment);
+    enum lgw_kafka_close how = lgw_kafka_consumer_close_within(c, 500, rebalance_cb, &had_assignment);
     lgw_kafka_consumer_destroy(c, how);
     if (how != LGW_KAFKA_CLOSE_KEEP || had_assignment || rd_kafka_consumer_closed(c))
         return 3;
@@ -224,7 +224,7 @@ static void test_a_consumer_never_assigned_is_kept(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* The first assignment comes 2.5 s after the JoinGroup: the close waits for it (polling, which runs the
+/* The first assignment comes 1.5 s after the JoinGroup: the close waits for it (polling, which runs the
  * callback), then closes, and the destroy does not abort. */
 static void test_the_close_waits_for_the_first_assignment(void **state)
 {
@@ -232,7 +232,7 @@ static void test_the_close_waits_for_the_first_assignment(void **state)
     struct lgw_test_kafka k;
     struct lgw_config cfg;
     rd_kafka_t *c = NULL;
-    assert_int_equal(join_with_sync_held(&k, &cfg, 2500, &c), 0);
+    assert_int_equal(join_with_sync_held(&k, &cfg, 1500, &c), 0);
     assigned = revoked = 0;
     assert_int_equal(lgw_kafka_consumer_close_within(c, 10000, rebalance_cb, &had_assignment), LGW_KAFKA_CLOSE_DONE);
     assert_true(had_assignment);
