@@ -161,11 +161,13 @@ ctest_stage() {
   run_stage "$name" env LLMGW_TEST_CASES="$reports/cases-$name" bash -c \
     'cd "$1" && shift && ctest --output-on-failure "$@"' _ "$dir" "$@" --output-junit "$reports/$name.xml"
 }
-ctest_stage unit build -LE services
-ctest_stage unit-asan build-asan -LE services
+# Two at a time (LLMGW_CTEST_JOBS): the unit tests wait more than they compute (mock clusters' joins, timeouts),
+# and one at a time the three builds' stages took 5.5 minutes of the suite's 30 (release: 104 s, 49 s with two).
+ctest_stage unit build -LE services -j "${LLMGW_CTEST_JOBS:-2}"
+ctest_stage unit-asan build-asan -LE services -j "${LLMGW_CTEST_JOBS:-2}"
 
 step "unit tests on the ThreadSanitizer build"
-ctest_stage unit-tsan build-tsan -LE services
+ctest_stage unit-tsan build-tsan -LE services -j "${LLMGW_CTEST_JOBS:-2}"
 
 step "services"
 work=$(mktemp -d /tmp/llmgw-test.XXXXXX)
