@@ -429,7 +429,19 @@ out:
 
 bool lgw_kafka_rebalance_cooperative(rd_kafka_t *rk)
 {
-    return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    char strategy[256];
+    size_t size = sizeof(strategy);
+    /* Mixed protocols are refused when the consumer is made (rd_kafka_new), so one cooperative assignor named is
+     * all of them. A value too long for the buffer is not a strategy librdkafka accepted. */
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "partition.assignment.strategy", strategy, &size) != RD_KAFKA_CONF_OK)
+        return false;
+    return strstr(strategy, "cooperative-sticky") != NULL;
+}
+
+bool lgw_kafka_group_joined(rd_kafka_t *rk)
+{
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    return !protocol || strcmp(protocol, "NONE") != 0;
 }
 
 rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,

@@ -101,8 +101,16 @@ rd_kafka_resp_err_t lgw_kafka_commit_within(rd_kafka_t *rk, const rd_kafka_topic
 
 /* Whether rk's group rebalances with the cooperative protocol (incremental assign and unassign) rather than the
  * eager one (kafka_rebalance, or a partition.assignment.strategy in kafka_properties, decides; eager by default).
- * Its rebalance callback's thread. */
+ * Read from rk's configuration: librdkafka wants all of a consumer's assignors of one protocol, and its group can
+ * only choose one of them, so this is the protocol of every rebalance rk takes part in. Not asked of librdkafka
+ * (rd_kafka_rebalance_protocol), whose answer is NULL once the group's handler is terminating, as it can be
+ * inside the revoke of a close. Any thread. */
 bool lgw_kafka_rebalance_cooperative(rd_kafka_t *rk);
+
+/* Whether rk's group has chosen its assignor, which it does when rk's first JoinGroup answers (before that
+ * librdkafka says the protocol is "NONE"). When librdkafka cannot say (its group handler is terminating), true:
+ * the callers act on a join, and a join that cannot be ruled out is treated as one. */
+bool lgw_kafka_group_joined(rd_kafka_t *rk);
 
 /* Leaving a consumer group at stop, bounded, and destroying the consumer: common/kafka_close.h. */
 

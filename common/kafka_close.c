@@ -11,7 +11,7 @@ static bool wait_first_assignment(rd_kafka_t *consumer, int64_t until, const boo
 {
     /* The protocol is known once the group's JoinGroup answered, which is when the assignor, whose state the
      * first assignment makes, is chosen: before that there is nothing to wait for. */
-    if (*assigned || !lgw_kafka_rebalance_cooperative(consumer))
+    if (*assigned || !lgw_kafka_rebalance_cooperative(consumer) || !lgw_kafka_group_joined(consumer))
         return true;
     while (!*assigned && lgw_mono_ms() < until) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 50);

@@ -8,8 +8,9 @@
  * (tests/unit/test_kafka_close.c reproduces it). So a stop tells these functions whether the role's rebalance
  * callback has had an assignment yet (in the cooperative protocol every SyncGroup brings one, even an empty one):
  * the close waits for that first assignment, and a consumer that never got it is left undestroyed at exit. What is
- * left: the protocol is asked of librdkafka just before the close, and a JoinGroup answered between that question
- * and the close (two operations on librdkafka's main thread, microseconds apart) still ends in the abort. */
+ * left: whether the group has joined is asked of librdkafka just before the close (lgw_kafka_group_joined), and a
+ * JoinGroup answered between that question and the close (two operations on librdkafka's main thread,
+ * microseconds apart) still ends in the abort. */
 #ifndef LGW_KAFKA_CLOSE_H
 #define LGW_KAFKA_CLOSE_H
 
