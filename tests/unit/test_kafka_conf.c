@@ -153,7 +153,8 @@ static void no_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 }
 
 /* kafka_rebalance sets a group member's protocol (a consumer with a rebalance callback); a
- * partition.assignment.strategy in kafka_properties still wins. */
+ * partition.assignment.strategy in kafka_properties still wins. lgw_kafka_rebalance_cooperative says which, from
+ * the consumer alone (never joined here: no broker). */
 static void test_group_members_get_the_rebalance_protocol(void **state)
 {
     (void)state;
@@ -163,14 +164,22 @@ static void test_group_members_get_the_rebalance_protocol(void **state)
     rd_kafka_t *rk;
     assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
     get(rd_kafka_conf(rk), "partition.assignment.strategy", "range,roundrobin");
+    assert_false(lgw_kafka_rebalance_cooperative(rk));
     rd_kafka_destroy(rk);
     lgw_strlcpy(cfg.kafka_rebalance, "cooperative", sizeof(cfg.kafka_rebalance));
     assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
     get(rd_kafka_conf(rk), "partition.assignment.strategy", "cooperative-sticky");
+    assert_true(lgw_kafka_rebalance_cooperative(rk));
     rd_kafka_destroy(rk);
     lgw_strlcpy(cfg.kafka_properties, "partition.assignment.strategy=roundrobin", sizeof(cfg.kafka_properties));
     assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
     get(rd_kafka_conf(rk), "partition.assignment.strategy", "roundrobin");
+    assert_false(lgw_kafka_rebalance_cooperative(rk));
+    rd_kafka_destroy(rk);
+    lgw_strlcpy(cfg.kafka_rebalance, "eager", sizeof(cfg.kafka_rebalance));
+    lgw_strlcpy(cfg.kafka_properties, "partition.assignment.strategy=cooperative-sticky", sizeof(cfg.kafka_properties));
+    assert_int_equal(lgw_kafka_consumer_new(&cfg, "t-consumer", "t-group", false, 0, no_rebalance, NULL, &rk), 0);
+    assert_true(lgw_kafka_rebalance_cooperative(rk));
     rd_kafka_destroy(rk);
 }
 
