@@ -26,12 +26,46 @@ static bool wait_first_assignment(rd_kafka_t *consumer, int64_t until, const boo
     return false;
 }
 
+static int assignment_size(rd_kafka_t *consumer)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(consumer, &parts))
+        return -1;
+    int n = parts->cnt;
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}
+
+/* A cooperative consumer gives its partitions up before its close, by unsubscribing: polled here, its group revokes
+ * them through the role's callback and the member leaves the group, and the close that follows has nothing left to
+ * revoke. Closed with partitions assigned, librdkafka 2.0.2 can end its group handler while the close's revoke still
+ * runs in the callback (a commit there, the give-up after it) and abort on rd_kafka_cgrp_terminated's assert
+ * (!rd_kafka_assignment_in_progress): test_handover met it under load, once in 17 runs. librdkafka issues #4527
+ * and #4792 describe the same family of close races; unsubscribing first is the workaround their reporters use.
+ * Records polled meanwhile are dropped (never stored, so the next owner reads them). Within until; past it the
+ * close revokes whatever is left. */
+static void unsubscribe_first(rd_kafka_t *consumer, int64_t until)
+{
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(consumer);
+    if (err) {
+        LGW_WARN("kafka", "unsubscribe before the close: %s", rd_kafka_err2str(err));
+        return;
+    }
+    while (assignment_size(consumer) > 0 && lgw_mono_ms() < until) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 50);
+        if (msg)
+            rd_kafka_message_destroy(msg);
+    }
+}
+
 enum lgw_kafka_close lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms,
                                                      lgw_kafka_rebalance_fn *rebalance_cb, const bool *assigned)
 {
     int64_t until = lgw_mono_ms() + timeout_ms;
     if (!wait_first_assignment(consumer, until, assigned))
         return LGW_KAFKA_CLOSE_KEEP;
+    if (lgw_kafka_rebalance_cooperative(consumer))
+        unsubscribe_first(consumer, until);
     rd_kafka_queue_t *q = rd_kafka_queue_new(consumer);
     rd_kafka_error_t *err = rd_kafka_consumer_close_queue(consumer, q);
     if (err) {

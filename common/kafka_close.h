@@ -36,7 +36,10 @@ enum lgw_kafka_close {
  * in a group has one), on the calling thread. Records fetched and not consumed are dropped uncommitted.
  * *assigned: whether rebalance_cb has had an assignment yet (it sets it). A consumer in a cooperative group without
  * one is first polled, within the same bound, until its first assignment comes; if none does it is not closed (a
- * close then would make the abort certain) and the result is LGW_KAFKA_CLOSE_KEEP. The consumer's thread. */
+ * close then would make the abort certain) and the result is LGW_KAFKA_CLOSE_KEEP. A cooperative consumer first
+ * unsubscribes, and is polled within the same bound until its partitions are revoked: closed with partitions
+ * assigned, librdkafka 2.0.2 can end its group handler while the close's revoke still runs in rebalance_cb and abort
+ * (rd_kafka_cgrp_terminated's assert; kafka_close.c). The consumer's thread. */
 enum lgw_kafka_close lgw_kafka_consumer_close_within(rd_kafka_t *consumer, int timeout_ms,
                                                      lgw_kafka_rebalance_fn *rebalance_cb, const bool *assigned);
 

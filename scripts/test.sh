@@ -9,12 +9,12 @@
 #   3. runs the C unit tests in all three builds (any sanitizer report fails them);
 #   4. starts a real Kafka broker, PostgreSQL, Redis and Jaeger on free loopback ports in a temp directory, and
 #      runs the unit tests with cases on PostgreSQL or Redis, in all three builds;
-#   5. runs the end-to-end tests (pytest, tests/e2e) against them in two shards side by side, beside the ones
-#      with brokers of their own and, after those, the container stage: the image built and docker-compose.yml
-#      run on a private Docker Engine (tests/container/run.sh);
-#   6. runs the request-path end-to-end tests again on each sanitizer build, side by side, beside the dashboard's
-#      tests in a real browser (tests/browser, Debian's chromium) and, after those, the chaos suite's short form
-#      (tests/chaos/run.sh --short: faults under load, reconciled); stops everything on exit.
+#   5. runs the end-to-end tests (pytest, tests/e2e) in three lanes side by side: the request-path files on the
+#      ASan+UBSan build, then a third of the release build's files; the same on the TSan build, a third, the
+#      dashboard's tests in a real browser (tests/browser, Debian's chromium); the tests with brokers of their own,
+#      the container stage (the image built and docker-compose.yml run on a private Docker Engine,
+#      tests/container/run.sh), a third, the chaos suite's short form (tests/chaos/run.sh --short: faults under
+#      load, reconciled); stops everything on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -256,27 +256,37 @@ LLMGW_TEST_JAEGER_QUERY="http://127.0.0.1:$jport"
 export LLMGW_TEST_JAEGER_OTLP LLMGW_TEST_JAEGER_QUERY
 echo "jaeger $LLMGW_TEST_JAEGER_QUERY"
 
-step "end-to-end tests, in two shards side by side, beside the tests with brokers of their own and the container stage"
-# The tests wait on Kafka and providers far more than they compute: two shards of tests/e2e (LLMGW_TEST_SHARD,
-# conftest.py: every second test each) share the two cores. The tests that run brokers of their own (a SASL_SSL
-# broker, a three-broker cluster, a broker killed and restarted) run beside them, then the container image and
-# Compose stack: deploy/Dockerfile and docker-compose.yml as a user runs them, on a Docker Engine the stage starts
-# and stops itself (no registry: a debootstrap base and stand-ins for the official images, cached in
-# ~/.cache/llmgw); tests/container/run.sh says what it checks. Skipped, loudly, only where no container engine
-# can run.
+step "end-to-end tests, in three lanes side by side"
+# The tests wait on Kafka and providers far more than they compute, so three stages share the two cores at any
+# moment, each lane running its stages one after another (run_stage_after). Each test has its own topics, consumer
+# groups and ports. The release build's files run in three shards (LLMGW_TEST_SHARD, conftest.py: every third test
+# each), one at the end of each lane, so the lanes end together: with two fixed phases (the release shards beside
+# the own-broker tests and the container stage, then the sanitizer stages beside the browser and chaos stages), a
+# fresh machine's run spent 568 s and 639 s on them, two of three slots idle for much of each, and took 1,939 s in
+# all. Lane 1: the sanitizer build's files, then a shard. Lane 2: the ThreadSanitizer build's, a shard, the browser
+# stage. Lane 3: the tests that run brokers of their own (a SASL_SSL broker, a three-broker cluster, a broker killed
+# and restarted), the container stage, a shard, the chaos suite's short form.
 own_brokers=(tests/e2e/test_kafka_security.py tests/e2e/test_kafka_cluster.py tests/e2e/test_broker_outage.py)
-for shard in 1 2; do
-  run_stage_bg "e2e-$shard" env LLMGW_TEST_SHARD="$shard/2" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    --junitxml="$reports/e2e-$shard.xml" tests/e2e "${own_brokers[@]/#/--ignore=}" "$@"
-done
-run_stage_bg e2e-own-brokers "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-own-brokers.xml" \
-  "${own_brokers[@]}"
-run_stage_bg container bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
-  env LLMGW_PYTHON="$venv/bin/python" bash tests/container/run.sh "$reports/container.xml"
-wait_stages
+# NAME starts once the stage whose pid is AFTER has ended: a lane. (In the stage's subshell, so COMMAND can be a
+# function of this script.)
+run_stage_after() { # AFTER NAME COMMAND...
+  local after=$1 name=$2
+  shift 2
+  run_stage_bg "$name" wait_then "$after" "$@"
+}
+wait_then() { # PID COMMAND...
+  local pid=$1
+  shift
+  while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+  "$@"
+}
+release_shard() { # K: the K-th of three shards of tests/e2e on the release build
+  env LLMGW_TEST_SHARD="$1/3" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-$1.xml" \
+    tests/e2e "${own_brokers[@]/#/--ignore=}" "${pytest_args[@]}"
+}
+pytest_args=("$@")
 
-step "end-to-end tests on the sanitizer and ThreadSanitizer builds, side by side, beside the browser tests"
-# The request path (HTTP, streaming, deadlines, drain) and the command line again, with every process built
+# Lane 1. The request path (HTTP, streaming, deadlines, drain) and the command line again, with every process built
 # with ASan+UBSan; any report in a process's output fails the test.
 run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-asan.xml" \
   tests/e2e/test_streaming.py tests/e2e/test_ops.py tests/e2e/test_deadline.py tests/e2e/test_bad_input.py \
@@ -288,15 +298,17 @@ run_stage_bg e2e-asan env LLMGW_BIN="$LLMGW_BIN_ASAN" "$venv/bin/python" -m pyte
   tests/e2e/test_tracing.py tests/e2e/test_kafka_contract.py tests/e2e/test_metrics.py tests/e2e/test_otlp_metrics.py \
   tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
   tests/e2e/test_batch_http.py tests/e2e/test_hostile_clients.py tests/e2e/test_secrets.py
+run_stage_after "${bg_pids[-1]}" e2e-1 release_shard 1
 
-# The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev` (every
-# role's threads in one process; test_simulate.py runs it with --simulate, whose answers are loop tasks); any report in a process's output fails the test (conftest.py's
-# SANITIZER_MARKERS; test_dev.py's exit status). Left out: test_dev's run of the ASan binary (the e2e stage
-# does it), and the test that asserts a worker holds all 2,000 streams at the same moment: it checks capacity,
-# not threads, and the two other tests of its file put the transfer loops under TSan with streams, cancels and
-# a stop in flight. Also left out, to keep the suite inside its time: test_bad_input.py (request validation, on the
-# HTTP threads every other file drives too) and test_openai_provider.py (one provider's wire format: the other
-# provider files put the same threads under TSan); both run on the release and ASan builds.
+# Lane 2. The same request-path files with every process built with TSan (TSAN_OPTIONS above), plus `llmgw dev`
+# (every role's threads in one process; test_simulate.py runs it with --simulate, whose answers are loop tasks); any
+# report in a process's output fails the test (conftest.py's SANITIZER_MARKERS; test_dev.py's exit status). Left
+# out: test_dev's run of the ASan binary (lane 1 does it), and the test that asserts a worker holds all 2,000
+# streams at the same moment: it checks capacity, not threads, and the two other tests of its file put the
+# transfer loops under TSan with streams, cancels and a stop in flight. Also left out, to keep the suite inside its
+# time: test_bad_input.py (request validation, on the HTTP threads every other file drives too) and
+# test_openai_provider.py (one provider's wire format: the other provider files put the same threads under TSan);
+# both run on the release and ASan builds.
 run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-tsan.xml" \
   --deselect tests/e2e/test_worker_concurrency.py::test_2000_concurrent_streams_in_one_worker \
   --deselect "tests/e2e/test_dev.py::test_dev_mode[LLMGW_BIN_ASAN]" \
@@ -310,21 +322,28 @@ run_stage_bg e2e-tsan env LLMGW_BIN="$root/build-tsan/llmgw" "$venv/bin/python" 
   tests/e2e/test_admin.py tests/e2e/test_simulate.py tests/e2e/test_providers.py tests/e2e/test_dashboard_static.py \
   tests/e2e/test_tracing.py tests/e2e/test_otlp_metrics.py tests/e2e/test_batch.py tests/e2e/test_batch_worker.py \
   tests/e2e/test_batch_http.py tests/e2e/test_hostile_clients.py
-
+run_stage_after "${bg_pids[-1]}" e2e-2 release_shard 2
 # The dashboard (GET /) in Debian's chromium, driven by Playwright for Python with no browser download
 # (tests/browser/conftest.py), against `llmgw dev` processes; screenshots at desktop and phone widths, light
 # and dark, are kept under build/test-reports/screenshots.
-run_stage_bg browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-  --junitxml="$reports/browser.xml" tests/browser
+run_stage_after "${bg_pids[-1]}" browser env LLMGW_SCREENSHOTS="$reports/screenshots" "$venv/bin/python" -m pytest -q \
+  -p no:cacheprovider --junitxml="$reports/browser.xml" tests/browser
+
+# Lane 3. The tests with brokers of their own; then the container image and Compose stack: deploy/Dockerfile and
+# docker-compose.yml as a user runs them, on a Docker Engine the stage starts and stops itself (no registry: a
+# debootstrap base and stand-ins for the official images, cached in ~/.cache/llmgw); tests/container/run.sh says
+# what it checks. Skipped, loudly, only where no container engine can run.
+run_stage_bg e2e-own-brokers "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$reports/e2e-own-brokers.xml" \
+  "${own_brokers[@]}"
+run_stage_after "${bg_pids[-1]}" container env LLMGW_PYTHON="$venv/bin/python" bash tests/container/run.sh "$reports/container.xml"
+run_stage_after "${bg_pids[-1]}" e2e-3 release_shard 3
 # Then the chaos suite's short form (tests/chaos/run.sh --short): five faults (kill -9 of a worker and of the
 # ledger, SIGTERM of a worker and of an ingress with requests in flight, the provider resetting connections) under
 # continuous load, each reconciled per request id against the ledger; about two minutes, on this run's services. The
 # broker faults are in the full run (and in e2e-own-brokers).
-run_stage_bg chaos bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "${@:2}"' _ "${bg_pids[-1]}" \
-  env LLMGW_PYTHON="$venv/bin/python" bash tests/chaos/run.sh --short --json "$reports/chaos.json" \
-  --junit "$reports/chaos.xml"
+run_stage_after "${bg_pids[-1]}" chaos env LLMGW_PYTHON="$venv/bin/python" bash tests/chaos/run.sh --short \
+  --json "$reports/chaos.json" --junit "$reports/chaos.xml"
 wait_stages
-
 
 step "done"
 [ ${#failed_stages[@]} -eq 0 ] || exit 1
