@@ -70,6 +70,24 @@ wait_stages() {
   bg_names=()
 }
 
+# Jaeger and Helm are built from Go sources the first time (about five minutes of both cores on a fresh machine,
+# then cached in ~/.cache/llmgw) and first needed by the end-to-end stages. So they build in the background, beside
+# the dependencies' downloads, the C builds and the unit tests, at the lowest CPU and I/O priority: they take only
+# the CPU those leave idle, so a unit test's timing is not disturbed by them. They start first (the Go toolchain
+# comes with the machine, not from install-deps.sh): on a fresh machine they end after the C side's stages and
+# the end-to-end stages wait for them. In a session of their own, so a run that ends early stops them.
+# A new session is also a new scheduling autogroup (kernel.sched_autogroup_enabled, on here and on most desktops
+# and VMs), and the kernel shares the CPU fairly between autogroups, whatever the nice of their processes: nice 19
+# alone left the Go builds half the CPU beside the C builds. So the session's autogroup is niced too (a kernel
+# without autogroups has no such file).
+mkdir -p "$root/build"
+go_tools_log="$root/build/go-tools.log"
+setsid nice -n 19 ionice -c 3 bash -c \
+  'echo 19 >/proc/self/autogroup 2>/dev/null || true
+   bash scripts/jaeger.sh fetch && bash scripts/helm.sh fetch && echo "Jaeger and Helm ready after ${SECONDS}s"' \
+  >"$go_tools_log" 2>&1 &
+go_tools_pid=$!
+
 step "dependencies"
 bash scripts/install-deps.sh
 venv="$root/.venv"
@@ -80,20 +98,6 @@ fi
 # The official openai npm package, pinned by tests/e2e/node/package-lock.json, for the Node.js client test.
 (cd tests/e2e/node && npm ci --no-audit --no-fund --silent)
 bash scripts/kafka.sh fetch
-# Jaeger and Helm are built from Go sources the first time (about five minutes of both cores on a fresh machine,
-# then cached in ~/.cache/llmgw) and first needed by the end-to-end stages. So they build in the background, beside
-# the C builds and the unit tests, at the lowest CPU and I/O priority: they take only the CPU those leave idle, so
-# a unit test's timing is not disturbed by them. In a session of their own, so a run that ends early stops them.
-# A new session is also a new scheduling autogroup (kernel.sched_autogroup_enabled, on here and on most desktops
-# and VMs), and the kernel shares the CPU fairly between autogroups, whatever the nice of their processes: nice 19
-# alone left the Go builds half the CPU beside the C builds. So the session's autogroup is niced too (a kernel
-# without autogroups has no such file).
-go_tools_log="$root/build/go-tools.log"
-setsid nice -n 19 ionice -c 3 bash -c \
-  'echo 19 >/proc/self/autogroup 2>/dev/null || true
-   bash scripts/jaeger.sh fetch && bash scripts/helm.sh fetch && echo "Jaeger and Helm ready after ${SECONDS}s"' \
-  >"$go_tools_log" 2>&1 &
-go_tools_pid=$!
 
 step "build"
 bash scripts/build.sh build
